@@ -1,0 +1,157 @@
+/**
+ * The saga's database steps before the ACK, run as local activities by the trading worker.
+ * Each is idempotent: a retry after a crash between commit and completion changes nothing.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { eq, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { CASH_ASSET } from '../db/accounts.js';
+import { orders } from '../db/schema.js';
+import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
+import { enqueueEvents } from '../db/queries/outbox.js';
+import { getAccountStatus, getInstrument, lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
+import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
+import { ERROR_MESSAGES, ErrorType, type ErrorTypeName, type OrderRequest } from '../temporal/contracts.js';
+
+export interface OrderActivityDeps {
+  db: Db;
+}
+
+function reject(type: ErrorTypeName, message?: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message: message ?? ERROR_MESSAGES[type], nonRetryable: true, category: 'BENIGN' });
+}
+
+/**
+ * The market-buy collar: a market buy reserves, and may trade up to, the top of the instrument's price
+ * band (reference price + band). Limit orders can never rest above it, so the reservation always covers
+ * the fills. Documented in docs/architecture.md (Money, matching and the ledger).
+ */
+export function collarPrice(referencePrice: bigint, bandBps: number): bigint {
+  return referencePrice + (referencePrice * BigInt(bandBps)) / 10_000n;
+}
+
+export function createOrderActivities({ db }: OrderActivityDeps): OrderActivities {
+  return {
+    async validateOrder(order: OrderRequest): Promise<ValidatedOrder> {
+      const instrument = await getInstrument(db, order.symbol);
+      if (!instrument) throw reject(ErrorType.UnknownSymbol, `Unknown symbol ${order.symbol}`);
+      if (instrument.status !== 'trading') throw reject(ErrorType.InstrumentNotTrading);
+      const account = await getAccountStatus(db, order.accountId);
+      if (!account || account.status !== 'active' || account.kind === 'external') throw reject(ErrorType.AccountInactive);
+
+      const qty = BigInt(order.quantity);
+      if (qty <= 0n) throw reject(ErrorType.InvalidOrder, 'Quantity must be positive');
+      if (qty % instrument.lotSize !== 0n)
+        throw reject(ErrorType.InvalidLot, `Quantity must be a multiple of the lot size ${instrument.lotSize}`);
+
+      const band = (instrument.referencePrice * BigInt(instrument.priceBandBps)) / 10_000n;
+      const low = instrument.referencePrice - band;
+      const high = instrument.referencePrice + band;
+      let reservePrice: bigint;
+      if (order.orderType === 'limit') {
+        if (order.price === undefined) throw reject(ErrorType.InvalidOrder, 'A limit order needs a price');
+        const price = BigInt(order.price);
+        if (price <= 0n) throw reject(ErrorType.InvalidOrder, 'Price must be positive');
+        if (price % instrument.tickSize !== 0n) throw reject(ErrorType.InvalidTick);
+        if (price < low || price > high)
+          throw reject(ErrorType.PriceOutsideBand, `Price must be between ${low} and ${high} cents`);
+        reservePrice = price;
+      } else {
+        if (order.timeInForce === 'GTC') throw reject(ErrorType.TimeInForceNotAllowed, 'Market orders cannot be GTC');
+        reservePrice = collarPrice(instrument.referencePrice, instrument.priceBandBps);
+      }
+      return order.side === 'buy'
+        ? { reserveAsset: CASH_ASSET, reserveAmount: String(qty * reservePrice), reservePrice: String(reservePrice) }
+        : { reserveAsset: order.symbol, reserveAmount: String(qty), reservePrice: String(reservePrice) };
+    },
+
+    async reserveFunds({ orderId, accountId, asset, amount }) {
+      try {
+        await db.transaction(async (tx) => {
+          await postEntry(tx, {
+            kind: 'reserve',
+            reference: orderId,
+            postings: [
+              { accountId, asset, bucket: 'available', amount: -BigInt(amount) },
+              { accountId, asset, bucket: 'reserved', amount: BigInt(amount) },
+            ],
+          });
+        });
+      } catch (err) {
+        if (err instanceof InsufficientBalanceError)
+          throw reject(asset === CASH_ASSET ? ErrorType.InsufficientFunds : ErrorType.InsufficientShares);
+        throw err;
+      }
+    },
+
+    async persistOrder({ order, workflowId, reserved }) {
+      await db.transaction(async (tx) => {
+        const inserted = await tx
+          .insert(orders)
+          .values({
+            id: order.orderId,
+            accountId: order.accountId,
+            clientOrderId: order.clientOrderId,
+            symbol: order.symbol,
+            side: order.side,
+            orderType: order.orderType,
+            timeInForce: order.timeInForce,
+            quantity: BigInt(order.quantity),
+            price: order.orderType === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
+            reservedAmount: BigInt(reserved.reserveAmount),
+            status: 'pending',
+            workflowId,
+          })
+          .onConflictDoNothing({ target: orders.id })
+          .returning({ id: orders.id });
+        if (inserted.length === 0) return; // already persisted by an earlier attempt
+        await enqueueEvents(tx, [
+          {
+            accountId: order.accountId,
+            eventType: 'order.accepted',
+            payload: {
+              order_id: order.orderId,
+              client_order_id: order.clientOrderId,
+              symbol: order.symbol,
+              side: order.side,
+              order_type: order.orderType,
+              time_in_force: order.timeInForce,
+              quantity: order.quantity,
+              price: order.price ?? null,
+            },
+          },
+        ]);
+      });
+    },
+
+    async releaseReservation({ orderId, accountId, reason }) {
+      await db.transaction(async (tx) => {
+        const order = await lockOrder(tx, orderId);
+        if (order) {
+          await releaseOrderReservation(tx, order, `${orderId}:compensation`);
+          if (order.status === 'pending' || order.status === 'working' || order.status === 'partially_filled') {
+            await tx
+              .update(orders)
+              .set({ status: 'rejected', rejectReason: reason, updatedAt: new Date(), lockVersion: sql`${orders.lockVersion} + 1` })
+              .where(eq(orders.id, orderId));
+          }
+          return;
+        }
+        // Persist never committed: give back exactly what the reserve entry took.
+        const reservedRows = await tx.execute<{ asset: string; amount: bigint }>(sql`
+          SELECT p.asset, p.amount FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+          WHERE e.kind = 'reserve' AND e.reference = ${orderId} AND p.bucket = 'reserved'`);
+        const row = reservedRows[0];
+        if (!row) return; // nothing was reserved
+        await postEntry(tx, {
+          kind: 'release',
+          reference: `${orderId}:compensation`,
+          postings: [
+            { accountId, asset: row.asset, bucket: 'reserved', amount: -row.amount },
+            { accountId, asset: row.asset, bucket: 'available', amount: row.amount },
+          ],
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * `createApp(deps)`: the whole HTTP surface. Cross-cutting middleware here; each resource is a sub-app
+ * factory in api/routes mounted with `app.route(...)`. One `onError` renders every failure as problem+json.
+ */
+import { randomUUID } from 'node:crypto';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { ApiError, problem, type ProblemCode } from './problem.js';
+import { createRouter } from './openapi.js';
+import { healthRoutes } from './routes/health.js';
+import { docsRoutes } from './routes/docs.js';
+import type { ApiDeps } from './types.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+function fromHttpException(err: HTTPException): ApiError {
+  const byStatus: Record<number, ProblemCode> = {
+    400: 'bad_request',
+    401: 'unauthorized',
+    403: 'forbidden',
+    404: 'not_found',
+    413: 'payload_too_large',
+    415: 'unsupported_media_type',
+  };
+  return new ApiError(byStatus[err.status] ?? 'bad_request', err.message || undefined);
+}
+
+export function createApp(deps: ApiDeps) {
+  const { config, metrics } = deps;
+  const app = createRouter();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    const incoming = c.req.header('x-request-id');
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    c.set('requestId', requestId);
+    c.set('logger', deps.logger.child({ request_id: requestId }));
+    await next();
+    c.header('X-Request-Id', requestId);
+    c.header('X-Instance', config.INSTANCE_ID);
+    const route = c.req.routePath && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched';
+    const seconds = (performance.now() - started) / 1000;
+    metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
+    if (route !== '/metrics' && route !== '/health') {
+      c.get('logger').info('request', {
+        method: c.req.method,
+        path: c.req.path,
+        route,
+        status: c.res.status,
+        ms: Math.round(seconds * 1000),
+      });
+    }
+  });
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: config.BODY_LIMIT_BYTES,
+      onError: () => {
+        throw new ApiError('payload_too_large', `Request body exceeds ${config.BODY_LIMIT_BYTES} bytes`);
+      },
+    }),
+  );
+
+  app.route('/', healthRoutes(deps));
+  app.route('/', docsRoutes());
+
+  app.notFound((c) => problem(c, new ApiError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return problem(c, err);
+    if (err instanceof HTTPException) return problem(c, fromHttpException(err));
+    (c.get('logger') ?? deps.logger).error('unhandled error', { err, path: c.req.path });
+    return problem(c, new ApiError('internal_error', 'An unexpected error occurred'));
+  });
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'BrokerX API',
+      version: '1.0.0',
+      description: 'Brokerage backend: identity, funding, orders through Temporal sagas, market data.',
+    },
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+
+  return app;
+}
+export type App = ReturnType<typeof createApp>;

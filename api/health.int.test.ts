@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApi, type TestApi } from '../test/helpers.js';
+
+describe('ops endpoints', () => {
+  let api: TestApi;
+  beforeAll(async () => (api = await createTestApi()));
+  afterAll(() => api.close());
+
+  it('answers liveness on /health and /api/v1/health with X-Instance', async () => {
+    for (const path of ['/health', '/api/v1/health']) {
+      const res = await api.call('GET', path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-instance')).toBe(api.deps.config.INSTANCE_ID);
+      const body = (await res.json()) as { status: string; timestamp: string };
+      expect(body.status).toBe('ok');
+      expect(Number.isNaN(Date.parse(body.timestamp))).toBe(false);
+    }
+  });
+
+  it('is ready when Postgres, Redis and Temporal answer', async () => {
+    const res = await api.call('GET', '/ready');
+    const body = (await res.json()) as { status: string; checks: Record<string, { ok: boolean }> };
+    expect(res.status).toBe(200);
+    expect(body.checks.postgres?.ok && body.checks.redis?.ok && body.checks.temporal?.ok).toBe(true);
+  });
+
+  it('serves Prometheus metrics including request counts', async () => {
+    await api.call('GET', '/health');
+    const res = await api.call('GET', '/metrics');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(/http_requests_total\{[^}]*route="\/health"/);
+  });
+
+  it('answers unknown routes with a problem+json 404', async () => {
+    const res = await api.call('GET', '/nope');
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ status: 404, success: false, code: 'not_found', title: 'Not found' });
+  });
+
+  it('refuses oversized bodies with 413', async () => {
+    const res = await api.call('POST', '/api/v1/health', { raw: 'x'.repeat(200_000), headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { code: string }).code).toBe('payload_too_large');
+  });
+
+  it('serves a valid OpenAPI 3.1 document and the reference page', async () => {
+    const res = await api.call('GET', '/openapi.json');
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toContain('/health');
+    const page = await api.call('GET', '/docs');
+    expect(await page.text()).toContain('/openapi.json');
+    const js = await api.call('GET', '/docs/scalar.js');
+    expect(js.status).toBe(200);
+  });
+});

@@ -1,0 +1,37 @@
+/** The api process: build dependencies once, serve, drain on SIGTERM. */
+import { serve } from '@hono/node-server';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../lib/config.js';
+import { createLogger } from '../lib/logger.js';
+import { connectRedis } from '../lib/redis.js';
+import { onShutdown } from '../lib/shutdown.js';
+import { connectDatabase } from '../db/client.js';
+import { migrateDatabase } from '../db/migrate.js';
+import { createApp } from './app.js';
+import { createApiMetrics } from './metrics.js';
+
+const config = loadConfig(process.env);
+const logger = createLogger(config.LOG_LEVEL, { service: 'api', instance: config.INSTANCE_ID });
+
+await migrateDatabase(config.DATABASE_URL);
+const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: `api-${config.INSTANCE_ID}` });
+const redis = connectRedis(config.REDIS_URL, `api-${config.INSTANCE_ID}`);
+const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+const metrics = createApiMetrics(config.INSTANCE_ID);
+
+let draining = false;
+const app = createApp({ config, database, redis, temporal, logger, metrics, now: () => new Date(), draining: () => draining });
+const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) =>
+  logger.info('api listening', { port: info.port }),
+);
+
+onShutdown(
+  async () => {
+    draining = true; // /ready answers 503 from now on
+    await new Promise((r) => setTimeout(r, config.NODE_ENV === 'production' ? 5000 : 200));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.allSettled([database.close(), redis.quit(), connection.close()]);
+  },
+  (msg) => logger.info(msg),
+);

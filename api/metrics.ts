@@ -1,0 +1,49 @@
+/** The api's Prometheus registry: one per process. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createApiMetrics(instance: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ instance_id: instance, process: 'api' });
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests by method, route and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency by method and route',
+      labelNames: ['method', 'route'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    orderAck: new Histogram({
+      name: 'order_ack_seconds',
+      help: 'Time from POST /orders to the saga ACK, by outcome',
+      labelNames: ['outcome'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    ordersPlaced: new Counter({
+      name: 'orders_placed_total',
+      help: 'Orders answered by POST /orders, by result',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    inflightOrders: new Gauge({
+      name: 'orders_inflight',
+      help: 'Order sagas the api is waiting on (admission control)',
+      registers: [registry],
+    }),
+    dependencyUp: new Gauge({
+      name: 'dependency_up',
+      help: '1 if the dependency answered the last readiness check',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type ApiMetrics = ReturnType<typeof createApiMetrics>;

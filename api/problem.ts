@@ -1,0 +1,101 @@
+/**
+ * Errors as RFC 9457 problem+json, with the members existing BrokerX clients read (`success`, `code`,
+ * `message`, `errors`). One `code -> status` table; every error response goes through `problem()`.
+ */
+import type { Context } from 'hono';
+
+export const PROBLEM_STATUS = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  version_conflict: 409,
+  conflict: 409,
+  order_closed: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  validation_failed: 422,
+  idempotency_mismatch: 422,
+  too_many_requests: 429,
+  internal_error: 500,
+  service_unavailable: 503,
+  timeout: 504,
+} as const;
+export type ProblemCode = keyof typeof PROBLEM_STATUS;
+
+const TITLES: Record<ProblemCode, string> = {
+  bad_request: 'Bad request',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  version_conflict: 'Version conflict',
+  conflict: 'Conflict',
+  order_closed: 'Order is closed',
+  payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
+  validation_failed: 'Validation failed',
+  idempotency_mismatch: 'Idempotency key reused with a different request',
+  too_many_requests: 'Too many requests',
+  internal_error: 'Internal server error',
+  service_unavailable: 'Service unavailable',
+  timeout: 'Timed out',
+};
+
+/** Throw from any handler; `onError` renders it. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: ProblemCode,
+    message?: string,
+    readonly errors?: string[],
+    readonly headers?: Record<string, string>,
+    readonly extra?: Record<string, unknown>,
+  ) {
+    super(message ?? TITLES[code]);
+    this.name = 'ApiError';
+  }
+  get status(): number {
+    return PROBLEM_STATUS[this.code];
+  }
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  success: false;
+  code: ProblemCode;
+  message: string;
+  errors?: string[];
+  request_id?: string;
+  [k: string]: unknown;
+}
+
+export function problemBody(code: ProblemCode, detail?: string, errors?: string[], extra?: Record<string, unknown>): ProblemBody {
+  const message = detail ?? TITLES[code];
+  return {
+    type: `https://brokerx.dev/problems/${code.replace(/_/g, '-')}`,
+    title: TITLES[code],
+    status: PROBLEM_STATUS[code],
+    detail: message,
+    success: false,
+    code,
+    message,
+    ...(errors ? { errors } : {}),
+    ...extra,
+  };
+}
+
+export function problem(c: Context, err: ApiError): Response {
+  const body = problemBody(err.code, err.message, err.errors, err.extra);
+  const requestId = c.get('requestId' as never) as string | undefined;
+  if (requestId) body.request_id = requestId;
+  body.instance = c.req.path;
+  return new Response(JSON.stringify(body), {
+    status: err.status,
+    headers: { 'content-type': 'application/problem+json', ...err.headers },
+  });
+}

@@ -1,0 +1,35 @@
+import type { Redis } from 'ioredis';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+import type { Database } from '../db/client.js';
+import type { ApiMetrics } from './metrics.js';
+
+/** Everything the api needs, built once by api/main.ts (or by the test harness). */
+export interface ApiDeps {
+  config: Config;
+  database: Database;
+  redis: Redis;
+  temporal: Client;
+  logger: Logger;
+  metrics: ApiMetrics;
+  /** Injected clock, so tests can move time. */
+  now: () => Date;
+  /** True once SIGTERM arrived: /ready fails so the load balancer drains this instance. */
+  draining?: () => boolean;
+}
+
+/** The authenticated caller, taken from the access token only. */
+export interface Principal {
+  userId: string;
+  accountId: string;
+  email: string;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    logger: Logger;
+    principal: Principal;
+  };
+}

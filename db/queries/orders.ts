@@ -1,0 +1,98 @@
+/** Order rows. Reads are always scoped by owner; writes happen inside the caller's transaction. */
+import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../client.js';
+import { orders, instruments, accounts } from '../schema.js';
+import { CASH_ASSET } from '../accounts.js';
+import { postEntry } from './ledger.js';
+
+export type OrderRow = typeof orders.$inferSelect;
+export type InstrumentRow = typeof instruments.$inferSelect;
+
+export async function getInstrument(db: DbOrTx, symbol: string): Promise<InstrumentRow | undefined> {
+  const [row] = await db.select().from(instruments).where(eq(instruments.symbol, symbol));
+  return row;
+}
+
+export async function listInstruments(db: DbOrTx): Promise<InstrumentRow[]> {
+  return db.select().from(instruments).orderBy(instruments.symbol);
+}
+
+export async function getAccountStatus(db: DbOrTx, accountId: string): Promise<{ status: string; kind: string } | undefined> {
+  const [row] = await db.select({ status: accounts.status, kind: accounts.kind }).from(accounts).where(eq(accounts.id, accountId));
+  return row;
+}
+
+export async function getOrderById(db: DbOrTx, orderId: string): Promise<OrderRow | undefined> {
+  const [row] = await db.select().from(orders).where(eq(orders.id, orderId));
+  return row;
+}
+
+/** Lock one order row for the rest of the transaction. */
+export async function lockOrder(tx: DbOrTx, orderId: string): Promise<OrderRow | undefined> {
+  const [row] = await tx.select().from(orders).where(eq(orders.id, orderId)).for('update');
+  return row;
+}
+
+export async function getOrderByClientId(db: DbOrTx, accountId: string, clientOrderId: string): Promise<OrderRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(orders)
+    .where(and(eq(orders.accountId, accountId), eq(orders.clientOrderId, clientOrderId)));
+  return row;
+}
+
+export interface OrderListFilter {
+  accountId: string;
+  status?: OrderRow['status'][];
+  symbol?: string;
+  limit: number;
+  /** Keyset cursor: created_at and id of the last row of the previous page. */
+  before?: { createdAt: Date; id: string };
+}
+
+export async function listOrders(db: DbOrTx, f: OrderListFilter): Promise<OrderRow[]> {
+  const conds = [eq(orders.accountId, f.accountId)];
+  if (f.status?.length) conds.push(inArray(orders.status, f.status));
+  if (f.symbol) conds.push(eq(orders.symbol, f.symbol));
+  if (f.before) {
+    const b = f.before;
+    conds.push(or(lt(orders.createdAt, b.createdAt), and(eq(orders.createdAt, b.createdAt), lt(orders.id, b.id)))!);
+  }
+  return db
+    .select()
+    .from(orders)
+    .where(and(...conds))
+    .orderBy(desc(orders.createdAt), desc(orders.id))
+    .limit(f.limit);
+}
+
+/** The asset an order reserves: cash for buys, the instrument's shares for sells. */
+export const reservedAsset = (o: Pick<OrderRow, 'side' | 'symbol'>): string => (o.side === 'buy' ? CASH_ASSET : o.symbol);
+
+/**
+ * Release `amount` (default: all) of what the order still has reserved, as one journal entry
+ * identified by `reference`. Idempotent through the entry's (kind, reference) key.
+ */
+export async function releaseOrderReservation(
+  tx: DbOrTx,
+  order: OrderRow,
+  reference: string,
+  amount: bigint = order.reservedAmount,
+): Promise<bigint> {
+  if (amount <= 0n) return 0n;
+  const asset = reservedAsset(order);
+  const id = await postEntry(tx, {
+    kind: 'release',
+    reference,
+    postings: [
+      { accountId: order.accountId, asset, bucket: 'reserved', amount: -amount },
+      { accountId: order.accountId, asset, bucket: 'available', amount },
+    ],
+  });
+  if (id === null) return 0n;
+  await tx
+    .update(orders)
+    .set({ reservedAmount: sql`${orders.reservedAmount} - ${amount}`, updatedAt: new Date() })
+    .where(eq(orders.id, order.id));
+  return amount;
+}

@@ -1,0 +1,356 @@
+/**
+ * The BrokerX schema. Money is integer cents, prices integer ticks (cents), quantities integer shares,
+ * all `bigint`. Balances are the materialised sums of ledger postings; `CHECK`s keep them non-negative
+ * for every account that is not an external counterparty.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  date,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const big = (name: string) => bigint(name, { mode: 'bigint' });
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+// ---- identity -------------------------------------------------------------------------------
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    email: text('email').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    firstName: text('first_name').notNull(),
+    lastName: text('last_name').notNull(),
+    dateOfBirth: date('date_of_birth'),
+    phone: text('phone'),
+    /** pending (email not verified) -> active; suspended blocks login. */
+    status: text('status', { enum: ['pending', 'active', 'suspended'] }).notNull().default('pending'),
+    /** Base32 TOTP secret (email codes before enrollment, the app's codes after). */
+    totpSecret: text('totp_secret').notNull(),
+    /** Secret offered by enrollment, active only after a first valid code. */
+    totpPendingSecret: text('totp_pending_secret'),
+    totpEnrolledAt: ts('totp_enrolled_at'),
+    /** Last accepted TOTP time step: a code is accepted once (compare-and-set on this column). */
+    totpLastStep: big('totp_last_step').notNull().default(sql`0`),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    verifiedAt: ts('verified_at'),
+  },
+  (t) => [uniqueIndex('users_email_key').on(sql`lower(${t.email})`)],
+);
+
+export const verificationTokens = pgTable(
+  'verification_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: ts('expires_at').notNull(),
+    usedAt: ts('used_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('verification_tokens_user_idx').on(t.userId)],
+);
+
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** All tokens descending from one login share a family; reuse of a rotated token revokes it. */
+    familyId: uuid('family_id').notNull(),
+    tokenHash: text('token_hash').notNull().unique(),
+    expiresAt: ts('expires_at').notNull(),
+    rotatedAt: ts('rotated_at'),
+    revokedAt: ts('revoked_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('refresh_tokens_family_idx').on(t.familyId)],
+);
+
+/** Signing keys for access JWTs; public halves are served at /.well-known/jwks.json. */
+export const signingKeys = pgTable('signing_keys', {
+  kid: text('kid').primaryKey(),
+  alg: text('alg').notNull(),
+  publicJwk: jsonb('public_jwk').notNull(),
+  privateJwk: jsonb('private_jwk').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  /** Signing stops at retiredAt; the key keeps verifying until every token it signed has expired. */
+  retiredAt: ts('retired_at'),
+});
+
+// ---- accounts and ledger ----------------------------------------------------------------------
+
+export const accounts = pgTable(
+  'accounts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Null for house and system accounts. */
+    userId: uuid('user_id').references(() => users.id),
+    /** client: a customer's; house: the broker's liquidity account; external: the outside world (bank, issuer). */
+    kind: text('kind', { enum: ['client', 'house', 'external'] }).notNull(),
+    name: text('name').notNull(),
+    currency: text('currency').notNull().default('USD'),
+    status: text('status', { enum: ['active', 'frozen', 'closed'] }).notNull().default('active'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('accounts_user_key').on(t.userId).where(sql`${t.kind} = 'client'`)],
+);
+
+/**
+ * One row per (account, asset): asset is 'USD' (cents) or an instrument symbol (shares).
+ * external accounts may go negative (money entering the system); nobody else may.
+ */
+export const balances = pgTable(
+  'balances',
+  {
+    accountId: uuid('account_id')
+      .notNull()
+      .references(() => accounts.id),
+    asset: text('asset').notNull(),
+    available: big('available').notNull().default(sql`0`),
+    reserved: big('reserved').notNull().default(sql`0`),
+    allowNegative: boolean('allow_negative').notNull().default(false),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.accountId, t.asset] }),
+    check('balances_non_negative', sql`${t.allowNegative} OR (${t.available} >= 0 AND ${t.reserved} >= 0)`),
+  ],
+);
+
+export const journalEntries = pgTable(
+  'journal_entries',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    /** deposit, withdrawal, reserve, release, trade, seed */
+    kind: text('kind').notNull(),
+    /** What caused it: a deposit id, an order id, a trade id. */
+    reference: text('reference').notNull(),
+    memo: text('memo'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  /** (kind, reference) is unique: posting the same business event twice is a no-op (idempotent activities). */
+  (t) => [uniqueIndex('journal_entries_kind_reference_key').on(t.kind, t.reference)],
+);
+
+/** Postings of one entry sum to zero per asset (checked by the conservation query). */
+export const postings = pgTable(
+  'postings',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    entryId: big('entry_id')
+      .notNull()
+      .references(() => journalEntries.id),
+    accountId: uuid('account_id')
+      .notNull()
+      .references(() => accounts.id),
+    asset: text('asset').notNull(),
+    bucket: text('bucket', { enum: ['available', 'reserved'] }).notNull(),
+    amount: big('amount').notNull(),
+  },
+  (t) => [index('postings_entry_idx').on(t.entryId), index('postings_account_idx').on(t.accountId, t.asset)],
+);
+
+/** Deposits and withdrawals (cash movements across the system boundary). */
+export const cashTransfers = pgTable(
+  'cash_transfers',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    accountId: uuid('account_id')
+      .notNull()
+      .references(() => accounts.id),
+    direction: text('direction', { enum: ['deposit', 'withdrawal'] }).notNull(),
+    amount: big('amount').notNull(),
+    currency: text('currency').notNull(),
+    status: text('status').notNull().default('settled'),
+    entryId: big('entry_id')
+      .notNull()
+      .references(() => journalEntries.id),
+    balanceAfter: big('balance_after').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('cash_transfers_account_idx').on(t.accountId, t.createdAt),
+    check('cash_transfers_amount_positive', sql`${t.amount} > 0`),
+  ],
+);
+
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    accountId: uuid('account_id')
+      .notNull()
+      .references(() => accounts.id),
+    key: text('key').notNull(),
+    /** Which operation the key was used for (deposit, withdrawal): the same key on another route is a mismatch. */
+    scope: text('scope').notNull(),
+    requestHash: text('request_hash').notNull(),
+    status: text('status', { enum: ['in_progress', 'completed'] }).notNull().default('in_progress'),
+    responseStatus: integer('response_status'),
+    responseBody: jsonb('response_body'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
+);
+
+// ---- instruments, orders, trades ----------------------------------------------------------------
+
+export const instruments = pgTable(
+  'instruments',
+  {
+    symbol: text('symbol').primaryKey(),
+    name: text('name').notNull(),
+    /** Price increment in cents. Prices are stored in cents and must be a multiple of it. */
+    tickSize: big('tick_size').notNull(),
+    lotSize: big('lot_size').notNull(),
+    /** Reference price (cents) and the band around it (basis points) outside which orders are refused. */
+    referencePrice: big('reference_price').notNull(),
+    priceBandBps: integer('price_band_bps').notNull(),
+    status: text('status', { enum: ['trading', 'halted', 'closed'] }).notNull().default('trading'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('instruments_tick_positive', sql`${t.tickSize} > 0`),
+    check('instruments_lot_positive', sql`${t.lotSize} > 0`),
+    check('instruments_reference_positive', sql`${t.referencePrice} > 0`),
+  ],
+);
+
+export const orderStatuses = [
+  'pending',
+  'working',
+  'partially_filled',
+  'filled',
+  'cancelled',
+  'expired',
+  'rejected',
+] as const;
+
+export const orders = pgTable(
+  'orders',
+  {
+    id: uuid('id').primaryKey(),
+    accountId: uuid('account_id')
+      .notNull()
+      .references(() => accounts.id),
+    clientOrderId: text('client_order_id').notNull(),
+    symbol: text('symbol')
+      .notNull()
+      .references(() => instruments.symbol),
+    side: text('side', { enum: ['buy', 'sell'] }).notNull(),
+    orderType: text('order_type', { enum: ['market', 'limit'] }).notNull(),
+    timeInForce: text('time_in_force', { enum: ['DAY', 'GTC', 'IOC', 'FOK'] }).notNull(),
+    quantity: big('quantity').notNull(),
+    /** Limit price in cents; null for market orders. */
+    price: big('price'),
+    filledQuantity: big('filled_quantity').notNull().default(sql`0`),
+    /** Sum of qty x price over fills, in cents, for the average price. */
+    filledNotional: big('filled_notional').notNull().default(sql`0`),
+    status: text('status', { enum: orderStatuses }).notNull().default('pending'),
+    /** What is still reserved for this order: cents for buys, shares for sells. */
+    reservedAmount: big('reserved_amount').notNull().default(sql`0`),
+    lockVersion: integer('lock_version').notNull().default(0),
+    /** Book priority: lower rests first at a price. Assigned by the matching worker. */
+    bookSeq: big('book_seq'),
+    rejectReason: text('reject_reason'),
+    workflowId: text('workflow_id').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('orders_client_order_key').on(t.accountId, t.clientOrderId),
+    index('orders_account_idx').on(t.accountId, t.createdAt),
+    index('orders_open_idx')
+      .on(t.symbol, t.bookSeq)
+      .where(sql`${t.status} IN ('working', 'partially_filled')`),
+    check('orders_quantity_positive', sql`${t.quantity} > 0`),
+    check('orders_filled_within', sql`${t.filledQuantity} >= 0 AND ${t.filledQuantity} <= ${t.quantity}`),
+    check('orders_reserved_non_negative', sql`${t.reservedAmount} >= 0`),
+  ],
+);
+
+export const trades = pgTable(
+  'trades',
+  {
+    id: uuid('id').primaryKey(),
+    symbol: text('symbol')
+      .notNull()
+      .references(() => instruments.symbol),
+    buyOrderId: uuid('buy_order_id')
+      .notNull()
+      .references(() => orders.id),
+    sellOrderId: uuid('sell_order_id')
+      .notNull()
+      .references(() => orders.id),
+    /** The resting order's id: it set the price. */
+    makerOrderId: uuid('maker_order_id').notNull(),
+    price: big('price').notNull(),
+    quantity: big('quantity').notNull(),
+    executedAt: ts('executed_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('trades_symbol_idx').on(t.symbol, t.executedAt),
+    index('trades_buy_idx').on(t.buyOrderId),
+    index('trades_sell_idx').on(t.sellOrderId),
+  ],
+);
+
+/** Sequence state for a matching shard (book priority counter), advanced in settlement transactions. */
+export const matchingSequences = pgTable('matching_sequences', {
+  symbol: text('symbol')
+    .primaryKey()
+    .references(() => instruments.symbol),
+  lastSeq: big('last_seq').notNull().default(sql`0`),
+});
+
+// ---- outbox --------------------------------------------------------------------------------------
+
+/** Per-account event sequence: `outbox.account_seq` is `last_seq + 1` taken in the writing transaction. */
+export const accountSequences = pgTable('account_sequences', {
+  accountId: uuid('account_id')
+    .primaryKey()
+    .references(() => accounts.id),
+  lastSeq: big('last_seq').notNull().default(sql`0`),
+});
+
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Null for public events (market data). */
+    accountId: uuid('account_id').references(() => accounts.id),
+    accountSeq: big('account_seq'),
+    /** order.accepted, execution.report, market.update, email.* */
+    eventType: text('event_type').notNull(),
+    payload: jsonb('payload').notNull(),
+    status: text('status', { enum: ['pending', 'done', 'dead'] }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    leaseUntil: ts('lease_until'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    processedAt: ts('processed_at'),
+  },
+  (t) => [
+    index('outbox_pending_idx')
+      .on(t.createdAt)
+      .where(sql`${t.status} = 'pending'`),
+    uniqueIndex('outbox_account_seq_key').on(t.accountId, t.accountSeq),
+  ],
+);

@@ -1,0 +1,80 @@
+/**
+ * The one place that reads the environment. Every process calls `loadConfig(process.env)` once at
+ * start and passes the result down; nothing else touches `process.env`.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  INSTANCE_ID: z.string().min(1).default('api-1'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PUBLIC_URL: z.url().default('http://localhost:3000'),
+  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/brokerx'),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379/0'),
+  /** Prefix for every Redis key and channel, so several stacks can share one Redis. */
+  REDIS_PREFIX: z.string().default('brokerx:'),
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** Suffix added to every task queue name; tests use it to isolate runs. */
+  TASK_QUEUE_PREFIX: z.string().default(''),
+  SMTP_URL: z.url().default('smtp://127.0.0.1:1025'),
+  MAIL_FROM: z.string().default('BrokerX <no-reply@brokerx.local>'),
+  MAILPIT_URL: z.url().default('http://127.0.0.1:8025'),
+  TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
+  /** Matching shards: symbols map to `shard = fnv1a(symbol) % MATCHING_SHARDS`. */
+  MATCHING_SHARDS: z.coerce.number().int().min(1).max(256).default(1),
+  /** Which shards this matching worker competes for (comma list); empty = all. */
+  MATCHING_SHARD_IDS: z.string().default(''),
+  /** Port of a worker's own /metrics endpoint (0 = pick a free one). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  /** JWT access-token lifetime and refresh-token lifetime, in seconds. */
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(14 * 24 * 3600),
+  /** Trading session close for DAY orders, as HH:MM in UTC. */
+  SESSION_CLOSE_UTC: z.string().regex(/^\d{2}:\d{2}$/).default('21:00'),
+  /** Maximum number of sagas the api admits at once before answering 429. */
+  MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(400),
+  /** Let a seeded development account place orders without a token (walking skeleton only). */
+  DEV_AUTH: bool.default(false),
+  ALLOWED_ORIGINS: z.string().default('http://localhost:3000'),
+  /** Where scripts/tools.ts keeps the Temporal CLI and Mailpit builds, shared by every clone. */
+  BROKERX_TOOLS_DIR: z.string().default(join(homedir(), '.cache', 'brokerx', 'bin')),
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigKey = keyof Config;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: Record<string, string[]>) {
+    super(
+      'Invalid configuration:\n' +
+        Object.entries(issues)
+          .map(([k, v]) => `  ${k}: ${v.join(', ')}`)
+          .join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const issues: Record<string, string[]> = {};
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0] ?? '(root)');
+      (issues[key] ??= []).push(issue.message);
+    }
+    throw new ConfigError(issues);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,31 @@
+/** Outgoing mail over SMTP (Mailpit locally). One transport per process. */
+import { createTransport, type Transporter } from 'nodemailer';
+
+export interface Mail {
+  to: string;
+  subject: string;
+  text: string;
+  /** Stable id: the relay passes the outbox event id so a retried send can be recognised. */
+  messageId?: string;
+}
+
+export interface Mailer {
+  send(mail: Mail): Promise<void>;
+  close(): void;
+}
+
+export function createMailer(smtpUrl: string, from: string): Mailer {
+  const transport: Transporter = createTransport(smtpUrl);
+  return {
+    async send(mail) {
+      await transport.sendMail({
+        from,
+        to: mail.to,
+        subject: mail.subject,
+        text: mail.text,
+        ...(mail.messageId ? { messageId: `<${mail.messageId}@brokerx.local>` } : {}),
+      });
+    },
+    close: () => transport.close(),
+  };
+}

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { formatDecimal, parseDecimal, toJsonNumber } from './money.js';
+
+describe('parseDecimal', () => {
+  it('parses strings and JSON numbers exactly', () => {
+    expect(parseDecimal('100.50', 2)).toEqual({ ok: true, value: 10050n });
+    expect(parseDecimal(100.5, 2)).toEqual({ ok: true, value: 10050n });
+    expect(parseDecimal(0.1, 2)).toEqual({ ok: true, value: 10n });
+    expect(parseDecimal(0.29, 2)).toEqual({ ok: true, value: 29n }); // 0.29 * 100 = 28.999999999999996 in floats
+    expect(parseDecimal('7', 0)).toEqual({ ok: true, value: 7n });
+    expect(parseDecimal('-3.2', 2)).toEqual({ ok: true, value: -320n });
+  });
+  it('rejects too many decimals, junk, exponents and non-numbers', () => {
+    expect(parseDecimal('1.001', 2).ok).toBe(false);
+    expect(parseDecimal(1.001, 2).ok).toBe(false);
+    expect(parseDecimal('1e3', 2).ok).toBe(false);
+    expect(parseDecimal(1e21, 2).ok).toBe(false);
+    expect(parseDecimal('abc', 2).ok).toBe(false);
+    expect(parseDecimal('', 2).ok).toBe(false);
+    expect(parseDecimal(Number.NaN, 2).ok).toBe(false);
+    expect(parseDecimal(null, 2).ok).toBe(false);
+    expect(parseDecimal({}, 2).ok).toBe(false);
+    expect(parseDecimal('1.5', 0).ok).toBe(false);
+  });
+});
+
+describe('formatDecimal', () => {
+  it('formats with a fixed scale', () => {
+    expect(formatDecimal(12345n, 2)).toBe('123.45');
+    expect(formatDecimal(5n, 2)).toBe('0.05');
+    expect(formatDecimal(-5n, 2)).toBe('-0.05');
+    expect(formatDecimal(42n, 0)).toBe('42');
+    expect(toJsonNumber(10050n, 2)).toBe(100.5);
+  });
+});

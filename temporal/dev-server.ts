@@ -1,0 +1,52 @@
+/**
+ * The local Temporal: the CLI's dev server on a file-backed SQLite database (WAL, synchronous=normal),
+ * with the committed dynamic config and the TradingSaga search attributes registered at start.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { startProcess, waitForPort, type Managed } from '../scripts/processes.js';
+import { SEARCH_ATTRIBUTES } from './search-attributes.js';
+
+export const DYNAMIC_CONFIG_FILE = fileURLToPath(new URL('./dynamic-config.yaml', import.meta.url));
+
+/** `key=value` pairs from the committed dynamic config file. */
+export function dynamicConfigValues(file = DYNAMIC_CONFIG_FILE): string[] {
+  const doc = parse(readFileSync(file, 'utf8')) as Record<string, { value: unknown }[]>;
+  return Object.entries(doc).map(([key, entries]) => `${key}=${JSON.stringify(entries[0]?.value)}`);
+}
+
+export interface DevServerOptions {
+  bin: string;
+  dbFile: string;
+  port: number;
+  uiPort?: number; // omitted: headless
+  httpPort: number;
+  metricsPort: number;
+  output?: 'prefix' | 'ignore';
+}
+
+export function devServerArgs(o: DevServerOptions): string[] {
+  const args = [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1',
+    '--port', String(o.port),
+    '--http-port', String(o.httpPort),
+    '--metrics-port', String(o.metricsPort),
+    '--db-filename', o.dbFile,
+    '--sqlite-pragma', 'journal_mode=wal',
+    '--sqlite-pragma', 'synchronous=normal',
+    '--log-level', 'warn',
+  ];
+  if (o.uiPort) args.push('--ui-port', String(o.uiPort));
+  else args.push('--headless');
+  for (const kv of dynamicConfigValues()) args.push('--dynamic-config-value', kv);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  return args;
+}
+
+export async function startDevServer(o: DevServerOptions): Promise<Managed> {
+  const proc = startProcess('temporal', o.bin, devServerArgs(o), { output: o.output });
+  await waitForPort(o.port, 'Temporal dev server', 60_000, proc);
+  return proc;
+}

@@ -1,0 +1,93 @@
+/**
+ * Integration-test helpers: the run's config (from test/global-setup.ts), an api wired to the real
+ * Postgres, Redis and Temporal, Mailpit's API, and direct database access for assertions.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../lib/config.js';
+import { createLogger } from '../lib/logger.js';
+import { connectRedis } from '../lib/redis.js';
+import { connectDatabase, type Database } from '../db/client.js';
+import { createApp, type App } from '../api/app.js';
+import { createApiMetrics } from '../api/metrics.js';
+import type { ApiDeps } from '../api/types.js';
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...inject('env'), ...overrides });
+}
+
+export function testDatabase(config = testConfig()): Database {
+  return connectDatabase(config.DATABASE_URL, { max: 5, appName: 'test' });
+}
+
+export interface TestApi {
+  app: App;
+  deps: ApiDeps;
+  /** Call the app like a client: JSON body, optional bearer token and headers. */
+  call(method: string, path: string, opts?: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export async function createTestApi(overrides: Record<string, string> = {}, now: () => Date = () => new Date()): Promise<TestApi> {
+  const config = testConfig({ INSTANCE_ID: `test-${randomUUID().slice(0, 8)}`, ...overrides });
+  const database = testDatabase(config);
+  const redis = connectRedis(config.REDIS_URL, 'test-api');
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const deps: ApiDeps = {
+    config,
+    database,
+    redis,
+    temporal,
+    logger: createLogger('silent'),
+    metrics: createApiMetrics(config.INSTANCE_ID),
+    now,
+  };
+  const app = createApp(deps);
+  return {
+    app,
+    deps,
+    async call(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      let body: string | undefined = opts.raw;
+      if (opts.body !== undefined) {
+        body = JSON.stringify(opts.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      return app.request(path, { method, headers, body });
+    },
+    async close() {
+      await Promise.allSettled([database.close(), redis.quit(), connection.close()]);
+    },
+  };
+}
+
+/** Mailpit's HTTP API: find the newest message to an address and read its text. */
+export async function waitForMail(to: string, opts: { subject?: RegExp; timeoutMs?: number; after?: number } = {}): Promise<{ id: string; subject: string; text: string }> {
+  const base = testConfig().MAILPIT_URL;
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  for (;;) {
+    const res = await fetch(`${base}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}&limit=20`);
+    const list = (await res.json()) as { messages: { ID: string; Subject: string; Created: string }[] };
+    const hit = list.messages.find(
+      (m) => (!opts.subject || opts.subject.test(m.Subject)) && (!opts.after || Date.parse(m.Created) >= opts.after),
+    );
+    if (hit) {
+      const msg = (await (await fetch(`${base}/api/v1/message/${hit.ID}`)).json()) as { Text: string; Subject: string };
+      return { id: hit.ID, subject: msg.Subject, text: msg.Text };
+    }
+    if (Date.now() > deadline) throw new Error(`no mail to ${to} matching ${String(opts.subject)} within the timeout`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function mailCount(to: string, subject?: RegExp): Promise<number> {
+  const base = testConfig().MAILPIT_URL;
+  const res = await fetch(`${base}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}&limit=200`);
+  const list = (await res.json()) as { messages: { Subject: string }[] };
+  return list.messages.filter((m) => !subject || subject.test(m.Subject)).length;
+}
+
+export const uniqueEmail = (tag = 'user') => `${tag}-${randomUUID().slice(0, 12)}@example.test`;

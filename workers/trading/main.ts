@@ -1,0 +1,31 @@
+/** Trading worker process: TradingSaga workflows and their local activities. Graceful on SIGTERM. */
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { loadConfig } from '../../lib/config.js';
+import { createLogger } from '../../lib/logger.js';
+import { connectDatabase } from '../../db/client.js';
+import { createSagaMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
+import { createTradingWorker } from './worker.js';
+
+const config = loadConfig(process.env);
+const logger = createLogger(config.LOG_LEVEL, { service: 'worker-trading', instance: config.INSTANCE_ID });
+Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+
+const registry = createWorkerRegistry('worker-trading', config.INSTANCE_ID);
+const metrics = createSagaMetrics(registry);
+const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
+logger.info('metrics listening', { address: metricsServer.address() });
+
+const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: 'worker-trading' });
+const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+const worker = await createTradingWorker({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  taskQueuePrefix: config.TASK_QUEUE_PREFIX,
+  db: database.db,
+  metrics,
+});
+logger.info('trading worker running', { taskQueue: worker.options.taskQueue });
+await worker.run(); // returns after SIGTERM once in-flight tasks finish
+await Promise.allSettled([connection.close(), database.close()]);
+metricsServer.close();
+logger.info('trading worker stopped');

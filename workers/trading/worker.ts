@@ -1,0 +1,50 @@
+/**
+ * The trading worker: runs TradingSaga workflows and the saga's database steps (as local activities).
+ * `createTradingWorker(deps)` is shared by the process entry point and the integration tests.
+ */
+import type { NativeConnection} from '@temporalio/worker';
+import { Worker, type InjectedSinks } from '@temporalio/worker';
+import { createOrderActivities } from '../../activities/orders.js';
+import type { Db } from '../../db/client.js';
+import { TRADING_TASK_QUEUE, withPrefix } from '../../temporal/contracts.js';
+import type { SagaSinks } from '../../workflows/trading-saga.js';
+import { WORKFLOWS_PATH } from './bundle.js';
+import { stepMetricsInterceptor, type SagaMetrics } from '../worker-metrics.js';
+
+export interface TradingWorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueuePrefix: string;
+  db: Db;
+  metrics: SagaMetrics;
+  /** A prebuilt bundle (tests build it once); otherwise the worker bundles workflows/ itself. */
+  workflowBundlePath?: string;
+}
+
+export function sagaSinks(metrics: SagaMetrics): InjectedSinks<SagaSinks> {
+  return {
+    sagaMetrics: {
+      started: { fn: () => metrics.started.inc() },
+      completed: { fn: (_info, status) => metrics.completed.inc({ status }) },
+      compensation: { fn: (_info, step, outcome) => metrics.compensations.inc({ step, outcome }) },
+      acked: { fn: (_info, status) => metrics.acked.inc({ status }) },
+    },
+  };
+}
+
+export async function createTradingWorker(deps: TradingWorkerDeps): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: withPrefix(deps.taskQueuePrefix, TRADING_TASK_QUEUE),
+    ...(deps.workflowBundlePath ? { workflowBundle: { codePath: deps.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createOrderActivities({ db: deps.db }),
+    sinks: sagaSinks(deps.metrics),
+    interceptors: { activity: [stepMetricsInterceptor(deps.metrics)] },
+    // Tuned for the workflow thread being the bottleneck (docs/adr/0006-dev-server-tuning.md).
+    maxConcurrentWorkflowTaskExecutions: 40,
+    maxConcurrentLocalActivityExecutions: 100,
+    maxCachedWorkflows: 2000,
+    shutdownGraceTime: '10 seconds',
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * Each worker process's Prometheus registry, served on its own /metrics. Saga metrics keep the names
+ * of BrokerX phase 3 (saga_started_total, saga_completed_total{status}, saga_compensations_total,
+ * saga_steps_total{step,status}).
+ */
+import { createServer, type Server } from 'node:http';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createWorkerRegistry(processName: string, instance: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ process: processName, instance_id: instance });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export function createSagaMetrics(registry: Registry) {
+  return {
+    started: new Counter({ name: 'saga_started_total', help: 'Trading sagas started', registers: [registry] }),
+    completed: new Counter({
+      name: 'saga_completed_total',
+      help: 'Trading sagas completed, by final order status',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    acked: new Counter({
+      name: 'saga_acked_total',
+      help: 'Trading sagas that answered the placement update, by status',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    compensations: new Counter({
+      name: 'saga_compensations_total',
+      help: 'Compensations run, by step and outcome (failed = retries exhausted, saga needs attention)',
+      labelNames: ['step', 'outcome'] as const,
+      registers: [registry],
+    }),
+    steps: new Counter({
+      name: 'saga_steps_total',
+      help: 'Saga step (activity) executions, by step and status',
+      labelNames: ['step', 'status'] as const,
+      registers: [registry],
+    }),
+    stepSeconds: new Histogram({
+      name: 'saga_step_duration_seconds',
+      help: 'Saga step (activity) latency',
+      labelNames: ['step'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+  };
+}
+export type SagaMetrics = ReturnType<typeof createSagaMetrics>;
+
+/** Count every activity execution as a saga step: saga_steps_total{step="reserveFunds",status="ok"}. */
+export function stepMetricsInterceptor(metrics: SagaMetrics): ActivityInterceptorsFactory {
+  return (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        const step = ctx.info.activityType;
+        const t0 = performance.now();
+        try {
+          const out = await next(input);
+          metrics.steps.inc({ step, status: 'ok' });
+          return out;
+        } catch (err) {
+          const type = (err as { type?: string }).type;
+          metrics.steps.inc({ step, status: type ? 'rejected' : 'error' });
+          throw err;
+        } finally {
+          metrics.stepSeconds.observe({ step }, (performance.now() - t0) / 1000);
+        }
+      },
+    },
+  });
+}
+
+/** Serve a registry on GET /metrics; port 0 picks a free port. */
+export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0'): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+    } else if (req.url === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+}

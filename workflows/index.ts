@@ -1,0 +1,2 @@
+/** Every workflow the trading worker runs; the bundle entry point. */
+export { TradingSaga } from './trading-saga.js';

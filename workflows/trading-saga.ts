@@ -1,0 +1,318 @@
+/**
+ * TradingSaga: one workflow per order, from validation to a terminal state.
+ *
+ *   first workflow task (local activities): validate -> reserve funds -> persist order + outbox
+ *   then: submit to the matching shard's task queue -> ACK (the `placeOrder` update returns)
+ *   then: live until terminal: fills (signals), replace / cancel (updates), DAY expiry (timer),
+ *         continue-as-new when the history grows.
+ *
+ * Compensations are pushed before the step they undo runs and run in reverse, non-cancellable. A
+ * compensation that keeps failing parks the saga in `needs_attention` (visible in the Web UI through the
+ * OrderStatus search attribute and in metrics) until an operator signals `retryCompensations`.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineSignal,
+  proxyActivities,
+  proxyLocalActivities,
+  proxySinks,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  type Sinks,
+} from '@temporalio/workflow';
+import type { MatchingActivities, OrderActivities, OrderSnapshot } from '../temporal/activities.js';
+import {
+  ERROR_MESSAGES,
+  ErrorType,
+  cancelOrderUpdate,
+  fillSignal,
+  isTerminal,
+  orderClosedSignal,
+  placeOrderUpdate,
+  replaceOrderUpdate,
+  stateQuery,
+  type CancelRequest,
+  type ErrorTypeName,
+  type OrderAck,
+  type ReplaceRequest,
+  type SagaState,
+  type TradingSagaInput,
+} from '../temporal/contracts.js';
+import { OrderStatusKey } from '../temporal/search-attributes.js';
+
+/** Metrics leave the workflow through a sink (not called during replay), into the worker's registry. */
+export interface SagaSinks extends Sinks {
+  sagaMetrics: {
+    started(): void;
+    completed(status: string): void;
+    compensation(step: string, outcome: 'ok' | 'failed'): void;
+    acked(outcome: string): void;
+  };
+}
+
+export const retryCompensationsSignal = defineSignal('retryCompensations');
+
+const { sagaMetrics } = proxySinks<SagaSinks>();
+
+const orderSteps = proxyLocalActivities<OrderActivities>({
+  startToCloseTimeout: '5 seconds',
+  localRetryThreshold: '2 seconds',
+  retry: { initialInterval: '100 ms', backoffCoefficient: 2, maximumInterval: '2 seconds', maximumAttempts: 10 },
+});
+
+/** Continue-as-new well before the 50k-event limit; the saga's history is mostly signals. */
+const MAX_HISTORY_EVENTS = 2000;
+
+interface Compensation {
+  name: string;
+  run: () => Promise<void>;
+}
+
+export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
+  const { order } = input;
+  const matching = proxyActivities<MatchingActivities>({
+    taskQueue: input.matchingTaskQueue,
+    startToCloseTimeout: '10 seconds',
+    scheduleToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '5 seconds' },
+  });
+
+  const state: SagaState = input.state ?? {
+    orderId: order.orderId,
+    status: 'pending',
+    phase: 'validating',
+    lockVersion: 0,
+    quantity: order.quantity,
+    price: order.price,
+    filledQuantity: '0',
+    reservedAmount: '0',
+    fillIds: [],
+    compensations: [],
+  };
+  let acked = input.state !== undefined;
+  let retryRequested = false;
+  /** Serialises replace and cancel: validators run before handlers, so the handler re-checks. */
+  let busy = false;
+
+  const ack = (): OrderAck => ({
+    orderId: state.orderId,
+    clientOrderId: order.clientOrderId,
+    status: state.status,
+    lockVersion: state.lockVersion,
+    filledQuantity: state.filledQuantity,
+    reservedAmount: state.reservedAmount,
+    rejectReason: state.rejectReason,
+    rejectCode: state.rejectCode,
+  });
+
+  const setStatus = (status: SagaState['status']) => {
+    if (state.status === status) return;
+    state.status = status;
+    upsertSearchAttributes({ [OrderStatusKey.name]: [status] });
+  };
+
+  /** Take the matching worker's committed view, unless a newer one (more filled) already arrived. */
+  const apply = (snap: OrderSnapshot) => {
+    if (compareInt(snap.filledQuantity, state.filledQuantity) < 0) return;
+    if (snap.lockVersion < state.lockVersion) return;
+    state.lockVersion = snap.lockVersion;
+    state.filledQuantity = snap.filledQuantity;
+    state.reservedAmount = snap.reservedAmount;
+    state.quantity = snap.quantity;
+    state.price = snap.price;
+    for (const id of snap.fillIds) if (!state.fillIds.includes(id)) state.fillIds.push(id);
+    setStatus(snap.status);
+  };
+
+  // ---- handlers (set before the first await) ----------------------------------------------------
+
+  setHandler(stateQuery, () => state);
+  setHandler(retryCompensationsSignal, () => void (retryRequested = true));
+
+  setHandler(placeOrderUpdate, async () => {
+    await condition(() => acked);
+    return ack();
+  });
+
+  setHandler(fillSignal, (fill) => {
+    if (state.fillIds.includes(fill.fillId)) return; // at-least-once delivery: dedupe by fill id
+    state.fillIds.push(fill.fillId);
+    if (compareInt(fill.filledQuantity, state.filledQuantity) >= 0) {
+      state.filledQuantity = fill.filledQuantity;
+      state.reservedAmount = fill.reservedAmount;
+      setStatus(fill.status);
+    }
+  });
+
+  setHandler(orderClosedSignal, (closed) => {
+    if (isTerminal(state.status)) return;
+    state.reservedAmount = closed.reservedAmount;
+    setStatus(closed.status);
+  });
+
+  const checkModifiable = (clientVersion: number | undefined) => {
+    if (!acked || state.status === 'pending') throw business(ErrorType.OrderTerminal, 'Order is not live yet');
+    if (isTerminal(state.status)) throw business(ErrorType.OrderTerminal, `Order is ${state.status}`);
+    if (clientVersion !== undefined && clientVersion !== state.lockVersion)
+      throw business(ErrorType.VersionConflict, `client_version ${clientVersion} does not match lock_version ${state.lockVersion}`);
+  };
+
+  setHandler(
+    replaceOrderUpdate,
+    async (req) => {
+      await condition(() => !busy);
+      checkModifiable(req.clientVersion);
+      busy = true;
+      try {
+        apply(await matching.replaceOrder({ orderId: state.orderId, ...req }));
+        return ack();
+      } catch (err) {
+        throw asBusiness(err);
+      } finally {
+        busy = false;
+      }
+    },
+    { validator: (req: ReplaceRequest) => checkModifiable(req.clientVersion) },
+  );
+
+  setHandler(
+    cancelOrderUpdate,
+    async (req) => {
+      await condition(() => !busy);
+      checkModifiable(req.clientVersion);
+      busy = true;
+      try {
+        apply(await matching.cancelOrder({ orderId: state.orderId, clientVersion: req.clientVersion, reason: 'user' }));
+        return ack();
+      } catch (err) {
+        throw asBusiness(err);
+      } finally {
+        busy = false;
+      }
+    },
+    { validator: (req: CancelRequest) => checkModifiable(req.clientVersion) },
+  );
+
+  // ---- placement -------------------------------------------------------------------------------
+
+  if (!input.state) {
+    sagaMetrics.started();
+    const compensations: Compensation[] = [];
+    try {
+      state.phase = 'validating';
+      const validated = await orderSteps.validateOrder(order);
+
+      state.phase = 'reserving';
+      compensations.push({
+        name: 'releaseReservation',
+        run: () => orderSteps.releaseReservation({ orderId: order.orderId, accountId: order.accountId, reason: state.rejectReason ?? 'compensated' }),
+      });
+      await orderSteps.reserveFunds({ orderId: order.orderId, accountId: order.accountId, asset: validated.reserveAsset, amount: validated.reserveAmount });
+      state.reservedAmount = validated.reserveAmount;
+
+      state.phase = 'persisting';
+      await orderSteps.persistOrder({ order, workflowId: workflowInfo().workflowId, reserved: validated });
+
+      state.phase = 'submitting';
+      compensations.push({
+        name: 'withdrawFromBook',
+        run: async () => void (await matching.cancelOrder({ orderId: order.orderId, reason: 'compensation' })),
+      });
+      apply(await matching.submitOrder({ orderId: order.orderId }));
+      state.phase = 'live';
+    } catch (err) {
+      // A business reject, or an infrastructure failure that outlived its retry policy: either way
+      // nothing of this order may stay reserved or in the book.
+      const failure = businessFailure(err) ?? { code: ErrorType.ProcessingFailed, message: ERROR_MESSAGES.ProcessingFailed };
+      state.rejectCode = failure.code;
+      state.rejectReason = failure.message;
+      await compensate(compensations);
+      setStatus('rejected');
+    }
+    acked = true;
+    sagaMetrics.acked(state.status);
+  }
+
+  // ---- live until terminal ----------------------------------------------------------------------
+
+  const expiresAt = input.expiresAt ? Date.parse(input.expiresAt) : undefined;
+  const historyTooLong = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
+  while (!isTerminal(state.status)) {
+    const timeout = expiresAt === undefined ? undefined : Math.max(1, expiresAt - Date.now());
+    const wake = () => isTerminal(state.status) || (!busy && historyTooLong());
+    const woke = timeout === undefined ? (await condition(wake), true) : await condition(wake, timeout);
+    if (isTerminal(state.status)) break;
+    if (!woke) {
+      // Session close (durable timer): expire what is still working, after any replace/cancel in flight.
+      await condition(() => !busy);
+      if (!isTerminal(state.status)) apply(await matching.cancelOrder({ orderId: state.orderId, reason: 'expired' }));
+      continue;
+    }
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof TradingSaga>({ ...input, state: { ...state, phase: 'live' } });
+  }
+
+  state.phase = state.phase === 'needs_attention' ? state.phase : 'done';
+  await condition(allHandlersFinished);
+  sagaMetrics.completed(state.status);
+  return state;
+
+  // ---- helpers ----------------------------------------------------------------------------------
+
+  async function compensate(list: Compensation[]): Promise<void> {
+    state.phase = 'compensating';
+    await CancellationScope.nonCancellable(async () => {
+      for (const c of [...list].reverse()) {
+        for (;;) {
+          try {
+            await c.run();
+            state.compensations.push(c.name);
+            sagaMetrics.compensation(c.name, 'ok');
+            break;
+          } catch {
+            // Retries inside the activity are exhausted: park visibly and wait for an operator.
+            sagaMetrics.compensation(c.name, 'failed');
+            state.phase = 'needs_attention';
+            upsertSearchAttributes({ [OrderStatusKey.name]: ['needs_attention'] });
+            retryRequested = false;
+            await condition(() => retryRequested);
+            state.phase = 'compensating';
+          }
+        }
+      }
+    });
+  }
+}
+
+/** Integer decimal strings compared without bigint (workflow payloads stay JSON-safe). */
+function compareInt(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function business(type: ErrorTypeName, message?: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message: message ?? ERROR_MESSAGES[type], nonRetryable: true });
+}
+
+const BUSINESS_TYPES = new Set<string>(Object.values(ErrorType));
+
+/** The business reject behind an activity failure, if that is what it is. */
+function businessFailure(err: unknown): { code: ErrorTypeName; message: string } | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure && cause.type && BUSINESS_TYPES.has(cause.type)) {
+    return { code: cause.type as ErrorTypeName, message: cause.message };
+  }
+  return undefined;
+}
+
+/** Updates surface business rejects to the caller as typed ApplicationFailures. */
+function asBusiness(err: unknown): unknown {
+  const f = businessFailure(err);
+  return f ? business(f.code, f.message) : err;
+}
