@@ -9,6 +9,7 @@ import { ApiError, problem, type ProblemCode } from './problem.js';
 import { createRouter } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { docsRoutes } from './routes/docs.js';
+import { mountRoutes } from './routes/index.js';
 import type { ApiDeps } from './types.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -65,6 +66,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route('/', healthRoutes(deps));
   app.route('/', docsRoutes());
+  mountRoutes(app, deps);
 
   app.notFound((c) => problem(c, new ApiError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
 
