@@ -99,6 +99,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
             quantity: BigInt(order.quantity),
             price: order.orderType === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
             reservedAmount: BigInt(reserved.reserveAmount),
+            reservePrice: BigInt(reserved.reservePrice),
             status: 'pending',
             workflowId,
           })

@@ -264,6 +264,8 @@ export const orders = pgTable(
     /** Sum of qty x price over fills, in cents, for the average price. */
     filledNotional: big('filled_notional').notNull().default(sql`0`),
     status: text('status', { enum: orderStatuses }).notNull().default('pending'),
+    /** Cents reserved per share for buys: the limit price, or the market-buy collar. */
+    reservePrice: big('reserve_price').notNull(),
     /** What is still reserved for this order: cents for buys, shares for sells. */
     reservedAmount: big('reserved_amount').notNull().default(sql`0`),
     lockVersion: integer('lock_version').notNull().default(0),

@@ -10,7 +10,7 @@ export interface ValidatedOrder {
   reserveAsset: string;
   reserveAmount: string;
   /** The price used for the reservation: the limit, or the collar for market buys (cents). */
-  reservePrice?: string;
+  reservePrice: string;
 }
 
 export interface OrderActivities {

@@ -90,6 +90,7 @@ CREATE TABLE "orders" (
 	"filled_quantity" bigint DEFAULT 0 NOT NULL,
 	"filled_notional" bigint DEFAULT 0 NOT NULL,
 	"status" text DEFAULT 'pending' NOT NULL,
+	"reserve_price" bigint NOT NULL,
 	"reserved_amount" bigint DEFAULT 0 NOT NULL,
 	"lock_version" integer DEFAULT 0 NOT NULL,
 	"book_seq" bigint,
