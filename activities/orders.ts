@@ -10,6 +10,7 @@ import { orders } from '../db/schema.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
 import { enqueueEvents } from '../db/queries/outbox.js';
 import { getAccountStatus, getInstrument, lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
+import { checkLimitPrice, checkQuantity, collarPrice } from './order-rules.js';
 import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
 import { ERROR_MESSAGES, ErrorType, type ErrorTypeName, type OrderRequest } from '../temporal/contracts.js';
 
@@ -19,15 +20,6 @@ export interface OrderActivityDeps {
 
 function reject(type: ErrorTypeName, message?: string): ApplicationFailure {
   return ApplicationFailure.create({ type, message: message ?? ERROR_MESSAGES[type], nonRetryable: true, category: 'BENIGN' });
-}
-
-/**
- * The market-buy collar: a market buy reserves, and may trade up to, the top of the instrument's price
- * band (reference price + band). Limit orders can never rest above it, so the reservation always covers
- * the fills. Documented in docs/architecture.md (Money, matching and the ledger).
- */
-export function collarPrice(referencePrice: bigint, bandBps: number): bigint {
-  return referencePrice + (referencePrice * BigInt(bandBps)) / 10_000n;
 }
 
 export function createOrderActivities({ db }: OrderActivityDeps): OrderActivities {
@@ -40,25 +32,17 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
       if (!account || account.status !== 'active' || account.kind === 'external') throw reject(ErrorType.AccountInactive);
 
       const qty = BigInt(order.quantity);
-      if (qty <= 0n) throw reject(ErrorType.InvalidOrder, 'Quantity must be positive');
-      if (qty % instrument.lotSize !== 0n)
-        throw reject(ErrorType.InvalidLot, `Quantity must be a multiple of the lot size ${instrument.lotSize}`);
-
-      const band = (instrument.referencePrice * BigInt(instrument.priceBandBps)) / 10_000n;
-      const low = instrument.referencePrice - band;
-      const high = instrument.referencePrice + band;
+      const badQty = checkQuantity(instrument, qty);
+      if (badQty) throw reject(badQty.type, badQty.message);
       let reservePrice: bigint;
       if (order.orderType === 'limit') {
         if (order.price === undefined) throw reject(ErrorType.InvalidOrder, 'A limit order needs a price');
-        const price = BigInt(order.price);
-        if (price <= 0n) throw reject(ErrorType.InvalidOrder, 'Price must be positive');
-        if (price % instrument.tickSize !== 0n) throw reject(ErrorType.InvalidTick);
-        if (price < low || price > high)
-          throw reject(ErrorType.PriceOutsideBand, `Price must be between ${low} and ${high} cents`);
-        reservePrice = price;
+        reservePrice = BigInt(order.price);
+        const badPrice = checkLimitPrice(instrument, reservePrice);
+        if (badPrice) throw reject(badPrice.type, badPrice.message);
       } else {
         if (order.timeInForce === 'GTC') throw reject(ErrorType.TimeInForceNotAllowed, 'Market orders cannot be GTC');
-        reservePrice = collarPrice(instrument.referencePrice, instrument.priceBandBps);
+        reservePrice = collarPrice(instrument);
       }
       return order.side === 'buy'
         ? { reserveAsset: CASH_ASSET, reserveAmount: String(qty * reservePrice), reservePrice: String(reservePrice) }

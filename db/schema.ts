@@ -272,6 +272,8 @@ export const orders = pgTable(
     /** Book priority: lower rests first at a price. Assigned by the matching worker. */
     bookSeq: big('book_seq'),
     rejectReason: text('reject_reason'),
+    /** The saga's id for the last replace/cancel applied: a retried request is recognised, not re-applied. */
+    lastRequestId: text('last_request_id'),
     workflowId: text('workflow_id').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),

@@ -30,13 +30,17 @@ export interface OrderSnapshot {
   reservedAmount: string;
   quantity: string;
   price?: string;
+  rejectReason?: string;
   /** Fills the operation produced for this order (so the saga can dedupe the relay's signals). */
   fillIds: string[];
 }
 
+/** user: the client asked; expired: session close; compensation: the saga is undoing its placement. */
+export type CancelReason = 'user' | 'expired' | 'compensation';
+
 export interface MatchingActivities {
   submitOrder(args: { orderId: string }): Promise<OrderSnapshot>;
-  cancelOrder(args: { orderId: string; clientVersion?: number; reason: 'user' | 'expired' | 'compensation' }): Promise<OrderSnapshot>;
+  cancelOrder(args: { orderId: string; requestId?: string; clientVersion?: number; reason: CancelReason }): Promise<OrderSnapshot>;
   replaceOrder(args: { orderId: string } & ReplaceRequest): Promise<OrderSnapshot>;
 }
 

@@ -106,6 +106,8 @@ export interface OrderClosedSignal {
 }
 
 export interface ReplaceRequest {
+  /** Set by the saga (deterministic uuid4): the matching worker applies each request once. */
+  requestId?: string;
   clientVersion: number;
   quantity?: string;
   price?: string;
@@ -113,6 +115,7 @@ export interface ReplaceRequest {
 }
 
 export interface CancelRequest {
+  requestId?: string;
   clientVersion?: number;
 }
 

@@ -23,6 +23,7 @@ import {
   proxySinks,
   setHandler,
   upsertSearchAttributes,
+  uuid4,
   workflowInfo,
   type Sinks,
 } from '@temporalio/workflow';
@@ -126,6 +127,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     state.reservedAmount = snap.reservedAmount;
     state.quantity = snap.quantity;
     state.price = snap.price;
+    if (snap.rejectReason) state.rejectReason = snap.rejectReason;
     for (const id of snap.fillIds) if (!state.fillIds.includes(id)) state.fillIds.push(id);
     setStatus(snap.status);
   };
@@ -170,7 +172,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       checkModifiable(req.clientVersion);
       busy = true;
       try {
-        apply(await matching.replaceOrder({ orderId: state.orderId, ...req }));
+        apply(await matching.replaceOrder({ ...req, orderId: state.orderId, requestId: uuid4() }));
         return ack();
       } catch (err) {
         throw asBusiness(err);
@@ -188,7 +190,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       checkModifiable(req.clientVersion);
       busy = true;
       try {
-        apply(await matching.cancelOrder({ orderId: state.orderId, clientVersion: req.clientVersion, reason: 'user' }));
+        apply(await matching.cancelOrder({ orderId: state.orderId, requestId: uuid4(), clientVersion: req.clientVersion, reason: 'user' }));
         return ack();
       } catch (err) {
         throw asBusiness(err);

@@ -95,6 +95,7 @@ CREATE TABLE "orders" (
 	"lock_version" integer DEFAULT 0 NOT NULL,
 	"book_seq" bigint,
 	"reject_reason" text,
+	"last_request_id" text,
 	"workflow_id" text NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,

@@ -1,0 +1,36 @@
+/** Instrument rules shared by validation (trading worker) and replace (matching worker). Pure. */
+import { ErrorType, type ErrorTypeName } from '../temporal/contracts.js';
+
+export interface InstrumentRules {
+  tickSize: bigint;
+  lotSize: bigint;
+  referencePrice: bigint;
+  priceBandBps: number;
+}
+
+export function priceBand(i: InstrumentRules): { low: bigint; high: bigint } {
+  const band = (i.referencePrice * BigInt(i.priceBandBps)) / 10_000n;
+  return { low: i.referencePrice - band, high: i.referencePrice + band };
+}
+
+/**
+ * The market-buy collar: a market buy reserves, and may trade up to, the top of the price band. Limit
+ * orders can never rest above it, so the reservation always covers the fills.
+ */
+export const collarPrice = (i: InstrumentRules): bigint => priceBand(i).high;
+
+export type RuleViolation = { type: ErrorTypeName; message: string } | null;
+
+export function checkQuantity(i: InstrumentRules, qty: bigint): RuleViolation {
+  if (qty <= 0n) return { type: ErrorType.InvalidOrder, message: 'Quantity must be positive' };
+  if (qty % i.lotSize !== 0n) return { type: ErrorType.InvalidLot, message: `Quantity must be a multiple of the lot size ${i.lotSize}` };
+  return null;
+}
+
+export function checkLimitPrice(i: InstrumentRules, price: bigint): RuleViolation {
+  if (price <= 0n) return { type: ErrorType.InvalidOrder, message: 'Price must be positive' };
+  if (price % i.tickSize !== 0n) return { type: ErrorType.InvalidTick, message: 'Price is not a multiple of the tick size' };
+  const { low, high } = priceBand(i);
+  if (price < low || price > high) return { type: ErrorType.PriceOutsideBand, message: `Price must be between ${low} and ${high} cents` };
+  return null;
+}

@@ -1,0 +1,160 @@
+/**
+ * `npm start`: the whole local system, kept up until Ctrl-C.
+ *   Temporal dev server (SQLite in .data/, Web UI :8233) and Mailpit (SMTP :1025, UI :8025),
+ *   migrations, the trading, matching and outbox workers, and the api on :3000.
+ * Fails fast, naming the command to run, when Postgres or Redis is not reachable. Every process it
+ * starts runs in its own process group and is stopped on exit; a worker that dies is restarted.
+ */
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { loadConfig, ConfigError } from '../lib/config.js';
+import { migrateDatabase } from '../db/migrate.js';
+import { startDevServer } from '../temporal/dev-server.js';
+import { ensureTools } from './tools.js';
+import { portOpen, startProcess, waitForPort, type Managed } from './processes.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const log = (msg: string) => console.log(`[start] ${msg}`);
+
+/** Local ports: the same as docker-compose.yml publishes. */
+export const LOCAL_PORTS = {
+  api: 3000,
+  temporal: 7233,
+  temporalHttp: 7243,
+  temporalUi: 8233,
+  temporalMetrics: 7235,
+  smtp: 1025,
+  mailpit: 8025,
+  tradingMetrics: 9464,
+  matchingMetrics: 9465,
+  outboxMetrics: 9466,
+} as const;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+
+  const pg = new URL(config.DATABASE_URL);
+  const redis = new URL(config.REDIS_URL);
+  const pgPort = Number(pg.port || 5432);
+  const redisPort = Number(redis.port || 6379);
+  const problems: string[] = [];
+  if (!(await portOpen(pgPort, pg.hostname))) {
+    problems.push(
+      `PostgreSQL is not reachable at ${pg.hostname}:${pgPort}. Start it with:\n    pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
+    );
+  }
+  if (!(await portOpen(redisPort, redis.hostname))) {
+    problems.push(
+      `Redis is not reachable at ${redis.hostname}:${redisPort}. Start it with:\n    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`,
+    );
+  }
+  if (problems.length) {
+    console.error(problems.join('\n'));
+    process.exit(1);
+  }
+  const busy: string[] = [];
+  for (const [name, port] of Object.entries({ api: config.PORT, temporal: LOCAL_PORTS.temporal, ui: LOCAL_PORTS.temporalUi, smtp: LOCAL_PORTS.smtp, mailpit: LOCAL_PORTS.mailpit })) {
+    if (await portOpen(port)) busy.push(`${name} :${port}`);
+  }
+  if (busy.length) {
+    console.error(`Ports already in use (${busy.join(', ')}): is another \`npm start\` running? Stop it first.`);
+    process.exit(1);
+  }
+
+  const tools = await ensureTools(config.BROKERX_TOOLS_DIR, log);
+  const dataDir = join(root, '.data');
+  mkdirSync(dataDir, { recursive: true });
+
+  const procs: Managed[] = [];
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping ...');
+    for (const p of [...procs].reverse()) await p.stop('SIGTERM', 10_000);
+    log('all processes stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    const mailpit = startProcess('mailpit', tools.mailpit, [
+      '--smtp', `127.0.0.1:${LOCAL_PORTS.smtp}`,
+      '--listen', `127.0.0.1:${LOCAL_PORTS.mailpit}`,
+      '--database', join(dataDir, 'mailpit.db'),
+      '--smtp-auth-accept-any', '--smtp-auth-allow-insecure',
+      '--max', '20000',
+    ], { output: 'ignore' });
+    procs.push(mailpit);
+    const temporalP = startDevServer({
+      bin: tools.temporal,
+      dbFile: join(dataDir, 'temporal.db'),
+      port: LOCAL_PORTS.temporal,
+      httpPort: LOCAL_PORTS.temporalHttp,
+      uiPort: LOCAL_PORTS.temporalUi,
+      metricsPort: LOCAL_PORTS.temporalMetrics,
+    });
+    const [temporal] = await Promise.all([temporalP, waitForPort(LOCAL_PORTS.mailpit, 'Mailpit', 30_000, mailpit), migrateDatabase(config.DATABASE_URL)]);
+    procs.push(temporal);
+    log('Temporal, Mailpit and migrations ready');
+
+    const env = {
+      ...process.env,
+      TEMPORAL_ADDRESS: `127.0.0.1:${LOCAL_PORTS.temporal}`,
+      SMTP_URL: `smtp://127.0.0.1:${LOCAL_PORTS.smtp}`,
+      MAILPIT_URL: `http://127.0.0.1:${LOCAL_PORTS.mailpit}`,
+    };
+    const node = (name: string, file: string, extra: Record<string, string>) => {
+      const spawn = () => startProcess(name, process.execPath, ['--import', 'tsx', join(root, file)], { env: { ...env, ...extra }, cwd: root });
+      let proc = spawn();
+      let restarts = 0;
+      const supervise = (p: Managed) => {
+        void p.exited.then((code) => {
+          if (stopping) return;
+          restarts++;
+          const delay = Math.min(1000 * restarts, 10_000);
+          log(`${name} exited (code ${code}); restarting in ${delay} ms`);
+          setTimeout(() => {
+            if (stopping) return;
+            proc = spawn();
+            procs[procs.indexOf(p)] = proc;
+            supervise(proc);
+          }, delay);
+        });
+      };
+      supervise(proc);
+      procs.push(proc);
+    };
+    node('trading', 'workers/trading/main.ts', { METRICS_PORT: String(LOCAL_PORTS.tradingMetrics), INSTANCE_ID: 'trading-1' });
+    node('matching', 'workers/matching/main.ts', { METRICS_PORT: String(LOCAL_PORTS.matchingMetrics), INSTANCE_ID: 'matching-1' });
+    node('outbox', 'workers/outbox/main.ts', { METRICS_PORT: String(LOCAL_PORTS.outboxMetrics), INSTANCE_ID: 'outbox-1' });
+    node('api', 'api/main.ts', { PORT: String(config.PORT), INSTANCE_ID: config.INSTANCE_ID });
+    await waitForPort(config.PORT, 'api', 60_000);
+
+    console.log(`
+  BrokerX is up.
+    API            http://localhost:${config.PORT}          (health: /health, ready: /ready)
+    API docs       http://localhost:${config.PORT}/docs     (OpenAPI: /openapi.json)
+    Temporal UI    http://localhost:${LOCAL_PORTS.temporalUi}
+    Mail (Mailpit) http://localhost:${LOCAL_PORTS.mailpit}
+    Metrics        http://localhost:${config.PORT}/metrics, workers :${LOCAL_PORTS.tradingMetrics} :${LOCAL_PORTS.matchingMetrics} :${LOCAL_PORTS.outboxMetrics} /metrics
+  Ctrl-C stops everything.
+`);
+  } catch (err) {
+    console.error(`[start] failed: ${(err as Error).message}`);
+    await stopAll(1);
+  }
+}
+
+await main();

@@ -1,0 +1,53 @@
+/** Matching worker process: competes for its shards, owns their books, settles matches. */
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { loadConfig } from '../../lib/config.js';
+import { createLogger } from '../../lib/logger.js';
+import { connectDatabase } from '../../db/client.js';
+import { createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
+import { createMatchingMetrics } from './metrics.js';
+import { shardIds, startMatchingShard } from './worker.js';
+
+const config = loadConfig(process.env);
+const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
+Runtime.install({ shutdownSignals: [] }); // we handle signals: stop shards, release locks
+
+const registry = createWorkerRegistry('worker-matching', config.INSTANCE_ID);
+const metrics = createMatchingMetrics(registry);
+const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
+logger.info('metrics listening', { address: metricsServer.address() });
+
+const database = connectDatabase(config.DATABASE_URL, {
+  max: config.DATABASE_POOL_MAX,
+  appName: 'worker-matching',
+});
+const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+const shards = shardIds(config.MATCHING_SHARD_IDS, config.MATCHING_SHARDS).map((shard) =>
+  startMatchingShard({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueuePrefix: config.TASK_QUEUE_PREFIX,
+    db: database.db,
+    databaseUrl: config.DATABASE_URL,
+    shard,
+    shardCount: config.MATCHING_SHARDS,
+    logger,
+    metrics,
+  }),
+);
+
+let stopping = false;
+const stop = async (code: number) => {
+  if (stopping) return;
+  stopping = true;
+  await Promise.allSettled(shards.map((s) => s.stop()));
+  await Promise.allSettled([connection.close(), database.close()]);
+  metricsServer.close();
+  logger.info('matching worker stopped');
+  process.exit(code);
+};
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void stop(0));
+// An owner that loses its lock must stop: exit non-zero so a supervisor restarts it as a standby.
+for (const s of shards)
+  void s.done.then(async (why) => {
+    if (why === 'lost') await stop(1);
+  });

@@ -1,0 +1,64 @@
+/**
+ * Shard ownership: exactly one process owns a shard, by holding a Postgres advisory lock on a dedicated
+ * connection. A standby polls for the lock and takes over within about a second of the owner's death
+ * (Postgres releases the lock when the owner's connection closes). The owner pings its connection; if
+ * it is lost, the lock is gone too, and `onLost` must stop the shard at once.
+ */
+import postgres from 'postgres';
+
+/** Advisory-lock key of a shard: a fixed namespace in the high bits, the shard number in the low ones. */
+export const shardLockKey = (shard: number): bigint => (0x62726b78n << 16n) | BigInt(shard);
+
+export interface ShardLease {
+  release(): Promise<void>;
+}
+
+export async function acquireShard(
+  databaseUrl: string,
+  shard: number,
+  opts: { pollMs?: number; signal?: AbortSignal; onLost: (err: unknown) => void; onWaiting?: () => void },
+): Promise<ShardLease | null> {
+  const sql = postgres(databaseUrl, { max: 1, idle_timeout: 0, onnotice: () => {}, connection: { application_name: `matching-shard-${shard}` } });
+  const key = shardLockKey(shard).toString();
+  let warned = false;
+  for (;;) {
+    if (opts.signal?.aborted) {
+      await sql.end({ timeout: 1 });
+      return null;
+    }
+    try {
+      const [row] = await sql<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${key}::bigint) AS ok`;
+      if (row?.ok) break;
+    } catch {
+      /* Postgres unreachable: keep trying */
+    }
+    if (!warned) opts.onWaiting?.();
+    warned = true;
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+  }
+  // postgres.js reconnects silently; a new backend pid means a new session that does not hold the lock.
+  const [{ pid } = { pid: -1 }] = await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+  let released = false;
+  const lost = (err: unknown) => {
+    if (released) return;
+    released = true;
+    clearInterval(ping);
+    void sql.end({ timeout: 1 }).catch(() => undefined);
+    opts.onLost(err);
+  };
+  const ping = setInterval(() => {
+    sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`.then(
+      ([row]) => row?.pid !== pid && lost(new Error('shard lock connection was replaced')),
+      lost,
+    );
+  }, opts.pollMs ?? 500);
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(ping);
+      await sql`SELECT pg_advisory_unlock(${key}::bigint)`.catch(() => undefined);
+      await sql.end({ timeout: 2 });
+    },
+  };
+}

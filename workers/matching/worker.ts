@@ -1,0 +1,105 @@
+/**
+ * A matching shard: wait for the shard's lock (standby), rebuild its books from Postgres, then serve
+ * the shard's task queue. Losing the lock stops the shard immediately.
+ */
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { createMatchingActivities } from '../../activities/matching.js';
+import type { Db } from '../../db/client.js';
+import type { Logger } from '../../lib/logger.js';
+import { matchingTaskQueue, withPrefix } from '../../temporal/contracts.js';
+import type { MatchingMetrics } from './metrics.js';
+import { acquireShard } from './ownership.js';
+import { ShardEngine } from './shard-engine.js';
+
+export interface MatchingShardDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueuePrefix: string;
+  db: Db;
+  databaseUrl: string;
+  shard: number;
+  shardCount: number;
+  logger: Logger;
+  metrics: MatchingMetrics;
+  lockPollMs?: number;
+}
+
+export interface MatchingShard {
+  /** Resolves once the shard is owned and serving (or null if stopped while waiting). */
+  ready: Promise<ShardEngine | null>;
+  /** Resolves when the shard stops: 'stopped' on request, 'lost' when the lock was lost. */
+  done: Promise<'stopped' | 'lost'>;
+  stop(): Promise<void>;
+}
+
+export function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
+  const { shard, logger, metrics } = deps;
+  const abort = new AbortController();
+  let worker: Worker | undefined;
+  let lost = false;
+  let resolveReady!: (e: ShardEngine | null) => void;
+  const ready = new Promise<ShardEngine | null>((r) => (resolveReady = r));
+
+  const done = (async (): Promise<'stopped' | 'lost'> => {
+    const lease = await acquireShard(deps.databaseUrl, shard, {
+      pollMs: deps.lockPollMs,
+      signal: abort.signal,
+      onWaiting: () => logger.info('shard owned elsewhere, standing by', { shard }),
+      onLost: (err) => {
+        lost = true;
+        metrics.shardOwned.set({ shard: String(shard) }, 0);
+        logger.error('shard lock lost, stopping the shard', { shard, err });
+        if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+      },
+    });
+    if (!lease) {
+      resolveReady(null);
+      return 'stopped';
+    }
+    try {
+      metrics.shardOwned.set({ shard: String(shard) }, 1);
+      const engine = new ShardEngine({ db: deps.db, shard, shardCount: deps.shardCount, logger, metrics });
+      await engine.rebuildAll();
+      worker = await Worker.create({
+        connection: deps.connection,
+        namespace: deps.namespace,
+        taskQueue: withPrefix(deps.taskQueuePrefix, matchingTaskQueue(shard)),
+        activities: createMatchingActivities(engine),
+        maxConcurrentActivityTaskExecutions: 50,
+        shutdownGraceTime: '5 seconds',
+      });
+      logger.info('shard owned, books rebuilt, serving', { shard, taskQueue: worker.options.taskQueue });
+      if (abort.signal.aborted) {
+        resolveReady(null);
+        return 'stopped';
+      }
+      resolveReady(engine);
+      await worker.run();
+      return lost ? 'lost' : 'stopped';
+    } finally {
+      metrics.shardOwned.set({ shard: String(shard) }, 0);
+      await lease.release();
+      resolveReady(null);
+    }
+  })();
+
+  return {
+    ready,
+    done,
+    async stop() {
+      abort.abort();
+      if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+      await done.catch(() => undefined);
+    },
+  };
+}
+
+/** Shards this process competes for: MATCHING_SHARD_IDS ("0,2") or all of them. */
+export function shardIds(spec: string, count: number): number[] {
+  if (!spec.trim()) return Array.from({ length: count }, (_, i) => i);
+  return spec.split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isInteger(n) || n < 0 || n >= count) throw new Error(`invalid shard id "${s}" (MATCHING_SHARDS=${count})`);
+    return n;
+  });
+}

@@ -1,0 +1,233 @@
+/**
+ * The outbox relay. Claims pending rows with FOR UPDATE SKIP LOCKED and a lease (so several relays run
+ * side by side and a crashed relay's rows come back after the lease), then for each row: publishes it
+ * to Redis, signals the order saga (fills, closes), sends the fill confirmation mail, and marks it done.
+ * Delivery is at least once; every event carries a unique event id, account events their sequence.
+ * Wakes on LISTEN brokerx_outbox, polls as a fallback.
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import type postgres from 'postgres';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../../lib/logger.js';
+import type { Mailer } from '../../lib/mailer.js';
+import { formatDecimal } from '../../lib/money.js';
+import { fillSignal, isTerminal, orderClosedSignal, type OrderStatus } from '../../temporal/contracts.js';
+
+export interface OutboxRow {
+  id: string;
+  account_id: string | null;
+  account_seq: bigint | null;
+  event_type: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+  created_at: Date;
+}
+
+export interface RelayDeps {
+  sql: postgres.Sql;
+  redis: Redis;
+  temporal: Client;
+  mailer: Mailer;
+  logger: Logger;
+  registry: Registry;
+  redisPrefix: string;
+  batchSize?: number;
+  leaseSeconds?: number;
+  maxAttempts?: number;
+  pollMs?: number;
+}
+
+/** Redis pub/sub channels: per account (execution reports) and per symbol (market data). */
+export const accountChannel = (prefix: string, accountId: string) => `${prefix}feed:account:${accountId}`;
+export const marketChannel = (prefix: string, symbol: string) => `${prefix}feed:market:${symbol}`;
+
+export function createRelayMetrics(registry: Registry) {
+  return {
+    processed: new Counter({
+      name: 'outbox_events_processed_total',
+      help: 'Outbox events relayed, by type and outcome (done, retry, dead)',
+      labelNames: ['event_type', 'outcome'] as const,
+      registers: [registry],
+    }),
+    lag: new Gauge({ name: 'outbox_lag_seconds', help: 'Age of the oldest pending outbox row', registers: [registry] }),
+    pending: new Gauge({ name: 'outbox_pending', help: 'Pending outbox rows', registers: [registry] }),
+    delivery: new Histogram({
+      name: 'outbox_delivery_seconds',
+      help: 'Time from outbox insert to relayed',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    mails: new Counter({ name: 'fill_emails_sent_total', help: 'Fill confirmation mails sent', registers: [registry] }),
+  };
+}
+
+export interface Relay {
+  /** Claim and process one batch; returns how many rows it handled. */
+  processBatch(): Promise<number>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createOutboxRelay(deps: RelayDeps): Relay {
+  const { sql, redis, logger } = deps;
+  const batchSize = deps.batchSize ?? 200;
+  const leaseSeconds = deps.leaseSeconds ?? 30;
+  const maxAttempts = deps.maxAttempts ?? 10;
+  const metrics = createRelayMetrics(deps.registry);
+  let running = false;
+  let wake: (() => void) | undefined;
+  let loop: Promise<void> | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+
+  async function claim(): Promise<OutboxRow[]> {
+    return sql<OutboxRow[]>`
+      UPDATE outbox o SET lease_until = now() + make_interval(secs => ${leaseSeconds}), attempts = o.attempts + 1
+      FROM (
+        SELECT id FROM outbox
+        WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < now())
+        ORDER BY created_at, account_seq
+        LIMIT ${batchSize}
+        FOR UPDATE SKIP LOCKED
+      ) c
+      WHERE o.id = c.id
+      RETURNING o.id, o.account_id, o.account_seq, o.event_type, o.payload, o.attempts, o.created_at`;
+  }
+
+  async function signalSaga(p: Record<string, unknown>): Promise<void> {
+    const workflowId = p.workflow_id as string | undefined;
+    if (!workflowId) return;
+    const handle = deps.temporal.workflow.getHandle(workflowId);
+    const status = p.status as OrderStatus;
+    try {
+      if (p.fill_id) {
+        await handle.signal(fillSignal, {
+          fillId: p.fill_id as string,
+          orderId: p.order_id as string,
+          quantity: p.fill_qty as string,
+          price: p.fill_price as string,
+          filledQuantity: p.cum_qty as string,
+          status,
+          reservedAmount: p.reserved_amount as string,
+        });
+      } else if (isTerminal(status)) {
+        await handle.signal(orderClosedSignal, { orderId: p.order_id as string, status, reservedAmount: p.reserved_amount as string });
+      }
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return; // saga already closed: nothing to tell it
+      throw err;
+    }
+  }
+
+  /** At most one mail per fill and order: the Redis key is taken before sending, released if sending fails. */
+  async function mailFill(row: OutboxRow): Promise<void> {
+    const p = row.payload;
+    if (!p.fill_id || !row.account_id) return;
+    const key = `${deps.redisPrefix}mail:fill:${String(p.fill_id)}:${String(p.order_id)}`;
+    const taken = await redis.set(key, row.id, 'EX', 7 * 24 * 3600, 'NX');
+    if (taken !== 'OK') return;
+    try {
+      const [user] = await sql<{ email: string }[]>`
+        SELECT u.email FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.id = ${row.account_id}`;
+      if (!user) return; // house account: nobody to mail
+      const qty = String(p.fill_qty);
+      const price = formatDecimal(BigInt(String(p.fill_price)), 2);
+      await deps.mailer.send({
+        to: user.email,
+        subject: `BrokerX fill: ${String(p.side).toUpperCase()} ${qty} ${String(p.symbol)} @ ${price}`,
+        text:
+          `Your order ${String(p.client_order_id)} (${String(p.order_id)}) was ${p.exec_type === 'fill' ? 'filled' : 'partially filled'}.\n` +
+          `${String(p.side).toUpperCase()} ${qty} ${String(p.symbol)} at ${price} USD.\n` +
+          `Filled so far: ${String(p.cum_qty)}, remaining: ${String(p.leaves_qty)}.\nFill id: ${String(p.fill_id)}\n`,
+        messageId: `fill-${String(p.fill_id)}-${String(p.order_id)}`,
+      });
+      metrics.mails.inc();
+    } catch (err) {
+      await redis.del(key);
+      throw err;
+    }
+  }
+
+  async function handle(row: OutboxRow): Promise<void> {
+    const event = { ...row.payload, event_id: row.payload.event_id ?? row.id, event_type: row.event_type };
+    if (row.account_id) {
+      await redis.publish(accountChannel(deps.redisPrefix, row.account_id), JSON.stringify({ ...event, seq: Number(row.account_seq) }));
+    } else if (typeof row.payload.symbol === 'string') {
+      await redis.publish(marketChannel(deps.redisPrefix, row.payload.symbol), JSON.stringify(event));
+    }
+    if (row.event_type === 'execution.report') {
+      await signalSaga(row.payload);
+      await mailFill(row);
+    }
+  }
+
+  async function processBatch(): Promise<number> {
+    const rows = await claim();
+    for (const row of rows) {
+      try {
+        await handle(row);
+        await sql`UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL WHERE id = ${row.id}`;
+        metrics.processed.inc({ event_type: row.event_type, outcome: 'done' });
+        metrics.delivery.observe((Date.now() - row.created_at.getTime()) / 1000);
+      } catch (err) {
+        const dead = row.attempts >= maxAttempts;
+        // Retry after a backoff that grows with the attempts (the lease is the retry timer).
+        const backoff = Math.min(2 ** row.attempts, 300);
+        await sql`
+          UPDATE outbox SET status = ${dead ? 'dead' : 'pending'}, last_error = ${String((err as Error).message ?? err).slice(0, 500)},
+            lease_until = now() + make_interval(secs => ${backoff})
+          WHERE id = ${row.id}`;
+        metrics.processed.inc({ event_type: row.event_type, outcome: dead ? 'dead' : 'retry' });
+        logger.warn('outbox event failed', { id: row.id, event_type: row.event_type, attempts: row.attempts, dead, err });
+      }
+    }
+    return rows.length;
+  }
+
+  async function measureLag(): Promise<void> {
+    const [row] = await sql<{ n: number; age: number | null }[]>`
+      SELECT count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox WHERE status = 'pending'`;
+    metrics.pending.set(row?.n ?? 0);
+    metrics.lag.set(row?.age ?? 0);
+  }
+
+  return {
+    processBatch,
+    async start() {
+      running = true;
+      const listener = await sql.listen('brokerx_outbox', () => wake?.());
+      unlisten = () => listener.unlisten();
+      loop = (async () => {
+        let lastLag = 0;
+        while (running) {
+          let n = 0;
+          try {
+            n = await processBatch();
+            if (Date.now() - lastLag > 1000) {
+              await measureLag();
+              lastLag = Date.now();
+            }
+          } catch (err) {
+            logger.error('relay batch failed', { err });
+          }
+          if (n === 0 && running) {
+            await new Promise<void>((resolve) => {
+              const t = setTimeout(resolve, deps.pollMs ?? 1000);
+              wake = () => {
+                clearTimeout(t);
+                resolve();
+              };
+            });
+            wake = undefined;
+          }
+        }
+      })();
+    },
+    async stop() {
+      running = false;
+      wake?.();
+      await loop;
+      await unlisten?.().catch(() => undefined);
+    },
+  };
+}
