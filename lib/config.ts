@@ -6,10 +6,6 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 
-const bool = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1');
-
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -39,12 +35,26 @@ export const configSchema = z.object({
   /** JWT access-token lifetime and refresh-token lifetime, in seconds. */
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
   REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(14 * 24 * 3600),
-  /** Trading session close for DAY orders, as HH:MM in UTC. */
-  SESSION_CLOSE_UTC: z.string().regex(/^\d{2}:\d{2}$/).default('21:00'),
+  /**
+   * Secret from which the key that encrypts JWT signing keys at rest (signing_keys.private_jwk) is derived.
+   * The default is for local development only: the api refuses it when NODE_ENV=production.
+   */
+  SIGNING_KEY_SECRET: z.string().min(32).default('dev-only-brokerx-signing-key-secret-change-me'),
+  /** A new signing key takes over after this many days (0 = never rotate automatically). */
+  SIGNING_KEY_ROTATION_DAYS: z.coerce.number().int().min(0).default(30),
+  /** Reverse proxies in front of the api that append to X-Forwarded-For (0 = use the socket address only). */
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(5).default(0),
+  /** Lifetime of an email verification link, in seconds. */
+  VERIFICATION_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
+  /** How long an Idempotency-Key is remembered for deposits and withdrawals, in seconds. */
+  IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
+  /** Trading session close for DAY orders, as HH:MM (or HH:MM:SS, which tests use) in UTC. */
+  SESSION_CLOSE_UTC: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$/, 'must be HH:MM or HH:MM:SS (UTC)')
+    .default('21:00'),
   /** Maximum number of sagas the api admits at once before answering 429. */
   MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(400),
-  /** Let a seeded development account place orders without a token (walking skeleton only). */
-  DEV_AUTH: bool.default(false),
   ALLOWED_ORIGINS: z.string().default('http://localhost:3000'),
   /** Where scripts/tools.ts keeps the Temporal CLI and Mailpit builds, shared by every clone. */
   BROKERX_TOOLS_DIR: z.string().default(join(homedir(), '.cache', 'brokerx', 'bin')),

@@ -37,6 +37,9 @@ export default async function setup(project: TestProject) {
 
   const dbUrl = new URL(base.DATABASE_URL);
   dbUrl.pathname = `/brokerx_test_${runId}`;
+  // A migrated template nobody connects to: files that run their own workers clone it (test/isolated.ts).
+  const templateUrl = new URL(dbUrl);
+  templateUrl.pathname = `/brokerx_test_${runId}_template`;
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
@@ -48,12 +51,13 @@ export default async function setup(project: TestProject) {
     SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
     MAILPIT_URL: `http://127.0.0.1:${mailHttp}`,
     BROKERX_TOOLS_DIR: base.BROKERX_TOOLS_DIR,
+    TEST_TEMPLATE_DATABASE: templateUrl.pathname.slice(1),
   };
 
   const [temporal, , , bundle] = await Promise.all([
     temporalP,
     waitForPort(mailHttp, 'Mailpit', 30_000, mailpit),
-    migrateDatabase(env.DATABASE_URL!),
+    migrateDatabase(env.DATABASE_URL!).then(() => migrateDatabase(templateUrl.toString())),
     buildWorkflowBundle(),
   ]);
   procs.push(temporal);
@@ -67,7 +71,8 @@ export default async function setup(project: TestProject) {
     await Promise.allSettled(procs.map((p) => p.stop('SIGTERM', 5000)));
     const admin = postgres(base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), { max: 1, onnotice: () => {} });
     try {
-      await admin.unsafe(`DROP DATABASE IF EXISTS "${dbUrl.pathname.slice(1)}" WITH (FORCE)`);
+      const dbs = await admin<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE ${`brokerx_test_${runId}%`}`;
+      for (const { datname } of dbs) await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     } finally {
       await admin.end({ timeout: 5 });
     }

@@ -17,6 +17,7 @@ import { createMatchingMetrics } from '../workers/matching/metrics.js';
 import { startMatchingShard, type MatchingShard } from '../workers/matching/worker.js';
 import { createOutboxRelay, type Relay } from '../workers/outbox/relay.js';
 import type { ShardEngine } from '../workers/matching/shard-engine.js';
+import type { MatchingActivities, OrderActivities } from '../temporal/activities.js';
 
 export interface TestStack {
   trading: Worker;
@@ -27,7 +28,16 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startTestStack(config: Config, opts: { relay?: boolean; trading?: boolean } = {}): Promise<TestStack> {
+export interface TestStackOptions {
+  relay?: boolean;
+  trading?: boolean;
+  /** false: no in-process matching shards (a test runs them as processes). */
+  matching?: boolean;
+  wrapOrderActivities?: (a: OrderActivities) => OrderActivities;
+  wrapMatchingActivities?: (a: MatchingActivities) => MatchingActivities;
+}
+
+export async function startTestStack(config: Config, opts: TestStackOptions = {}): Promise<TestStack> {
   const logger = createLogger('warn', { test: true });
   const registry = new Registry();
   const database = connectDatabase(config.DATABASE_URL, { max: 10, appName: 'test-stack' });
@@ -39,10 +49,11 @@ export async function startTestStack(config: Config, opts: { relay?: boolean; tr
     db: database.db,
     metrics: createSagaMetrics(registry),
     workflowBundlePath: inject('workflowBundlePath'),
+    wrapActivities: opts.wrapOrderActivities,
   });
   const tradingRun = opts.trading === false ? Promise.resolve() : trading.run();
   const matchingMetrics = createMatchingMetrics(registry);
-  const shards = Array.from({ length: config.MATCHING_SHARDS }, (_, shard) =>
+  const shards = Array.from({ length: opts.matching === false ? 0 : config.MATCHING_SHARDS }, (_, shard) =>
     startMatchingShard({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
@@ -54,6 +65,7 @@ export async function startTestStack(config: Config, opts: { relay?: boolean; tr
       logger,
       metrics: matchingMetrics,
       lockPollMs: 200,
+      wrapActivities: opts.wrapMatchingActivities,
     }),
   );
   const engines = (await Promise.all(shards.map((s) => s.ready))).filter((e): e is ShardEngine => e !== null);

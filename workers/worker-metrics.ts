@@ -76,9 +76,13 @@ export function stepMetricsInterceptor(metrics: SagaMetrics): ActivityIntercepto
 }
 
 /** Serve a registry on GET /metrics; port 0 picks a free port. */
-export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0'): Promise<Server> {
+/** `/metrics`, `/health`, and any read-only JSON routes a worker adds (e.g. the matching worker's `/books`). */
+export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0', routes: Record<string, () => unknown> = {}): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
+    const route = req.url ? routes[req.url] : undefined;
+    if (route) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(route()));
+    } else if (req.url === '/metrics') {
       registry.metrics().then(
         (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
         (err: Error) => res.writeHead(500).end(err.message),

@@ -112,6 +112,12 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     rejectCode: state.rejectCode,
   });
 
+  const markAcked = () => {
+    if (acked) return;
+    acked = true;
+    sagaMetrics.acked(state.status);
+  };
+
   const setStatus = (status: SagaState['status']) => {
     if (state.status === status) return;
     state.status = status;
@@ -237,8 +243,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       await compensate(compensations);
       setStatus('rejected');
     }
-    acked = true;
-    sagaMetrics.acked(state.status);
+    markAcked();
   }
 
   // ---- live until terminal ----------------------------------------------------------------------
@@ -280,11 +285,17 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
           } catch {
             // Retries inside the activity are exhausted: park visibly and wait for an operator.
             sagaMetrics.compensation(c.name, 'failed');
+            if (!acked) {
+              // The client gets its answer (rejected) now; the leftover is the operator's to finish.
+              setStatus('rejected');
+              markAcked();
+            }
             state.phase = 'needs_attention';
             upsertSearchAttributes({ [OrderStatusKey.name]: ['needs_attention'] });
             retryRequested = false;
             await condition(() => retryRequested);
             state.phase = 'compensating';
+            upsertSearchAttributes({ [OrderStatusKey.name]: [state.status] });
           }
         }
       }

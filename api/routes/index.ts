@@ -1,8 +1,8 @@
 /** Every resource sub-app, mounted in one place. */
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ApiDeps, AppEnv } from '../types.js';
+import { orderRoutes } from './orders.js';
 
 export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps): void {
-  void app;
-  void deps;
+  app.route('/', orderRoutes(deps));
 }

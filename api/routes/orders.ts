@@ -97,10 +97,10 @@ const IdParam = z.object({ id: z.uuid({ message: 'must be an order id (uuid)' })
 
 const security = [{ bearer: [] }];
 
-/** The next session close (HH:MM UTC) after `now`: when DAY orders expire. */
+/** The next session close (HH:MM[:SS] UTC) after `now`: when DAY orders expire. */
 export function nextSessionClose(now: Date, hhmm: string): Date {
-  const [h, m] = hhmm.split(':').map(Number) as [number, number];
-  const close = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), h, m));
+  const [h = 0, m = 0, sec = 0] = hhmm.split(':').map(Number);
+  const close = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), h, m, sec));
   if (close <= now) close.setUTCDate(close.getUTCDate() + 1);
   return close;
 }

@@ -6,6 +6,7 @@ import { connectDatabase } from '../../db/client.js';
 import { createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
 import { shardIds, startMatchingShard } from './worker.js';
+import type { ShardEngine } from './shard-engine.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
@@ -13,7 +14,11 @@ Runtime.install({ shutdownSignals: [] }); // we handle signals: stop shards, rel
 
 const registry = createWorkerRegistry('worker-matching', config.INSTANCE_ID);
 const metrics = createMatchingMetrics(registry);
-const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
+const engines: ShardEngine[] = [];
+// `/books`: the owned shards' books as the engine holds them (operators, and the crash tests, compare them).
+const metricsServer = await serveMetrics(registry, config.METRICS_PORT, '0.0.0.0', {
+  '/books': () => Object.assign({}, ...engines.map((e) => e.snapshot())) as unknown,
+});
 logger.info('metrics listening', { address: metricsServer.address() });
 
 const database = connectDatabase(config.DATABASE_URL, {
@@ -34,6 +39,8 @@ const shards = shardIds(config.MATCHING_SHARD_IDS, config.MATCHING_SHARDS).map((
     metrics,
   }),
 );
+
+for (const s of shards) void s.ready.then((e) => e && engines.push(e));
 
 let stopping = false;
 const stop = async (code: number) => {

@@ -88,6 +88,11 @@ export class ShardEngine {
     this.deps.metrics.bookOrders.set({ symbol }, book.size());
   }
 
+  /** Every book of the shard as aggregated levels (all of them) and order counts. */
+  snapshot(): Record<string, { size: number; depth: unknown }> {
+    return Object.fromEntries([...this.books].map(([symbol, b]) => [symbol, { size: b.size(), depth: b.depth(100_000) }]));
+  }
+
   book(symbol: string): OrderBook | undefined {
     return this.books.get(symbol);
   }

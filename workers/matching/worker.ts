@@ -6,6 +6,7 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createMatchingActivities } from '../../activities/matching.js';
 import type { Db } from '../../db/client.js';
 import type { Logger } from '../../lib/logger.js';
+import type { MatchingActivities } from '../../temporal/activities.js';
 import { matchingTaskQueue, withPrefix } from '../../temporal/contracts.js';
 import type { MatchingMetrics } from './metrics.js';
 import { acquireShard } from './ownership.js';
@@ -22,6 +23,8 @@ export interface MatchingShardDeps {
   logger: Logger;
   metrics: MatchingMetrics;
   lockPollMs?: number;
+  /** Tests wrap the shard's activities to inject failures. */
+  wrapActivities?: (activities: MatchingActivities) => MatchingActivities;
 }
 
 export interface MatchingShard {
@@ -64,7 +67,7 @@ export function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
         connection: deps.connection,
         namespace: deps.namespace,
         taskQueue: withPrefix(deps.taskQueuePrefix, matchingTaskQueue(shard)),
-        activities: createMatchingActivities(engine),
+        activities: (deps.wrapActivities ?? ((a) => a))(createMatchingActivities(engine)),
         maxConcurrentActivityTaskExecutions: 50,
         shutdownGraceTime: '5 seconds',
       });

@@ -2,10 +2,10 @@
  * The trading worker: runs TradingSaga workflows and the saga's database steps (as local activities).
  * `createTradingWorker(deps)` is shared by the process entry point and the integration tests.
  */
-import type { NativeConnection} from '@temporalio/worker';
-import { Worker, type InjectedSinks } from '@temporalio/worker';
+import { Worker, type InjectedSinks, type NativeConnection } from '@temporalio/worker';
 import { createOrderActivities } from '../../activities/orders.js';
 import type { Db } from '../../db/client.js';
+import type { OrderActivities } from '../../temporal/activities.js';
 import { TRADING_TASK_QUEUE, withPrefix } from '../../temporal/contracts.js';
 import type { SagaSinks } from '../../workflows/trading-saga.js';
 import { WORKFLOWS_PATH } from './bundle.js';
@@ -19,6 +19,8 @@ export interface TradingWorkerDeps {
   metrics: SagaMetrics;
   /** A prebuilt bundle (tests build it once); otherwise the worker bundles workflows/ itself. */
   workflowBundlePath?: string;
+  /** Tests wrap the saga's steps to inject failures; production runs them as they are. */
+  wrapActivities?: (activities: OrderActivities) => OrderActivities;
 }
 
 export function sagaSinks(metrics: SagaMetrics): InjectedSinks<SagaSinks> {
@@ -38,7 +40,7 @@ export async function createTradingWorker(deps: TradingWorkerDeps): Promise<Work
     namespace: deps.namespace,
     taskQueue: withPrefix(deps.taskQueuePrefix, TRADING_TASK_QUEUE),
     ...(deps.workflowBundlePath ? { workflowBundle: { codePath: deps.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createOrderActivities({ db: deps.db }),
+    activities: (deps.wrapActivities ?? ((a) => a))(createOrderActivities({ db: deps.db })),
     sinks: sagaSinks(deps.metrics),
     interceptors: { activity: [stepMetricsInterceptor(deps.metrics)] },
     // Tuned for the workflow thread being the bottleneck (docs/adr/0006-dev-server-tuning.md).

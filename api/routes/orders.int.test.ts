@@ -1,0 +1,348 @@
+/**
+ * Orders through the real TradingSaga: the api, the trading worker, a matching shard and the outbox
+ * relay against the run's Temporal dev server, Postgres and Redis (isolated database per file).
+ */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApi, type TestApi } from '../../test/helpers.js';
+import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
+import { createFundedUser } from '../../test/users.js';
+import { keepHistory } from '../../test/histories.js';
+import { orderWorkflowId } from '../../temporal/contracts.js';
+
+let fx: TradingFixture;
+let api: TestApi;
+
+beforeAll(async () => {
+  fx = await startTradingFixture('orders');
+  api = fx.api;
+}, 120_000);
+afterAll(async () => {
+  if (!fx) return;
+  expect(await fx.imbalances()).toEqual([]);
+  await fx.close();
+});
+
+type Json = Record<string, unknown> & { errors?: string[] };
+const body = async (res: Response) => (await res.json()) as Json;
+
+function place(token: string, order: Record<string, unknown>) {
+  return api.call('POST', '/api/v1/orders', { token, body: { order } });
+}
+const limit = (direction: 'buy' | 'sell', quantity: number, price: string | number, extra: Record<string, unknown> = {}) => ({
+  symbol: 'AAPL',
+  order_type: 'limit',
+  direction,
+  quantity,
+  price,
+  time_in_force: 'GTC',
+  ...extra,
+});
+
+describe('placing', () => {
+  it('a limit buy rests in the book, reserves quantity x price and answers 201 with the ACK', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const res = await place(u.token, limit('buy', 10, '150.25'));
+    expect(res.status).toBe(201);
+    const o = await body(res);
+    expect(o).toMatchObject({ success: true, status: 'working', lock_version: 0, reserved_amount: 1502.5, direction: 'buy', symbol: 'AAPL' });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 150_250n, reserved: 150_250n });
+    const saga = await fx.saga(u.accountId, o.client_order_id as string);
+    expect(saga).toMatchObject({ status: 'working', phase: 'live', reservedAmount: '150250' });
+  });
+
+  it('the same client_order_id returns the same order and lock_version and reserves nothing twice', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const order = limit('buy', 5, 160, { client_order_id: 'my-order-1' });
+    const first = await body(await place(u.token, order));
+    const again = await place(u.token, order);
+    expect(again.status).toBe(200);
+    const second = await body(again);
+    expect(second.order_id).toBe(first.order_id);
+    expect(second.lock_version).toBe(first.lock_version);
+    // Racing duplicates attach to the same saga too.
+    const racing = await Promise.all(Array.from({ length: 5 }, () => place(u.token, { ...order, client_order_id: 'my-order-2' })));
+    const ids = new Set(await Promise.all(racing.map(async (r) => (await body(r)).order_id)));
+    expect(ids.size).toBe(1);
+    expect((await fx.balance(u.accountId)).reserved).toBe(2n * 5n * 16_000n);
+  });
+
+  it('without a client_order_id every request is a new order', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const a = await body(await place(u.token, limit('buy', 1, 150)));
+    const b = await body(await place(u.token, limit('buy', 1, 150)));
+    expect(a.order_id).not.toBe(b.order_id);
+  });
+
+  it('rejects insufficient funds with 422 and reserves nothing', async () => {
+    const u = await createFundedUser(api, '100.00');
+    const res = await place(u.token, limit('buy', 1, 190));
+    expect(res.status).toBe(422);
+    const p = await body(res);
+    expect(p).toMatchObject({ success: false, code: 'validation_failed', status: 'rejected' });
+    expect(p.errors).toContain('Insufficient funds');
+    expect(await fx.balance(u.accountId)).toEqual({ available: 10_000n, reserved: 0n });
+    await keepHistory('reject-insufficient-funds', fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, p.client_order_id as string)));
+  });
+
+  it('rejects selling shares the account does not have (no short selling)', async () => {
+    const u = await createFundedUser(api, '100.00');
+    const res = await place(u.token, limit('sell', 1, 190));
+    expect(res.status).toBe(422);
+    expect((await body(res)).errors).toContain('Insufficient shares');
+  });
+
+  it('rejects an unknown symbol, a price outside the band, a bad tick and a quantity off the lot', async () => {
+    const u = await createFundedUser(api, '100000.00');
+    await fx.database.db.execute(sql`UPDATE instruments SET lot_size = 10 WHERE symbol = 'TSLA'`);
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ ...limit('buy', 1, 10), symbol: 'NOPE' }, /unknown symbol/i],
+      [limit('buy', 1, 500), /price.*band|between/i],
+      [{ ...limit('buy', 5, 250), symbol: 'TSLA' }, /lot/i],
+    ];
+    for (const [order, why] of cases) {
+      const res = await place(u.token, order);
+      expect(res.status).toBe(422);
+      expect((await body(res)).errors!.join(' ')).toMatch(why);
+    }
+    expect(await fx.balance(u.accountId)).toEqual({ available: 10_000_000n, reserved: 0n });
+  });
+
+  it('answers bad input with 400/422 problems before any saga starts', async () => {
+    const u = await createFundedUser(api, '100.00');
+    const cases: [unknown, number][] = [
+      [{}, 400],
+      [{ order: 'x' }, 400],
+      [{ order: { ...limit('buy', 1, '150.001') } }, 422],
+      [{ order: { ...limit('buy', 1.5, 150) } }, 422],
+      [{ order: { ...limit('buy', -1, 150) } }, 422],
+      [{ order: { ...limit('buy', 1, 150), extra: 1 } }, 422],
+      [{ order: { symbol: 'AAPL', order_type: 'market', direction: 'buy', quantity: 1, price: 150 } }, 422],
+      [{ order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 1 } }, 422],
+      [{ order: { ...limit('buy', 1, 150), time_in_force: 'FOREVER' } }, 422],
+    ];
+    for (const [b, status] of cases) {
+      const res = await api.call('POST', '/api/v1/orders', { token: u.token, body: b });
+      expect(res.status, JSON.stringify(b)).toBe(status);
+      expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+    }
+    const malformed = await api.call('POST', '/api/v1/orders', { token: u.token, raw: '{"order":', headers: { 'content-type': 'application/json' } });
+    expect(malformed.status).toBe(400);
+    expect((await api.call('POST', '/api/v1/orders', { body: { order: limit('buy', 1, 150) } })).status).toBe(401);
+    const count = await fx.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM orders WHERE account_id = ${u.accountId}::uuid`);
+    expect(count[0]!.n).toBe(0);
+  });
+});
+
+describe('matching through the saga', () => {
+  it('a buy and a sell cross at the maker price; both portfolios change and both sagas see the fill', async () => {
+    const seller = await createFundedUser(api, '0.00', { AAPL: 10n });
+    const buyer = await createFundedUser(api, '5000.00');
+    const sell = await body(await place(seller.token, limit('sell', 10, '190.00', { client_order_id: 's1' })));
+    expect(sell.status).toBe('working');
+    const buyRes = await place(buyer.token, limit('buy', 10, '191.50', { client_order_id: 'b1' }));
+    expect(buyRes.status).toBe(201);
+    const buy = await body(buyRes);
+    expect(buy).toMatchObject({ status: 'filled', filled_quantity: 10, average_price: 190, reserved_amount: 0 });
+    // Price improvement (1.50 x 10) released to the buyer.
+    expect(await fx.balance(buyer.accountId)).toEqual({ available: 500_000n - 190_000n, reserved: 0n });
+    expect(await fx.balance(buyer.accountId, 'AAPL')).toEqual({ available: 10n, reserved: 0n });
+    expect(await fx.balance(seller.accountId)).toEqual({ available: 190_000n, reserved: 0n });
+    expect(await fx.balance(seller.accountId, 'AAPL')).toEqual({ available: 0n, reserved: 0n });
+    const buySaga = await fx.saga(buyer.accountId, 'b1');
+    expect(buySaga.fillIds).toHaveLength(1);
+    // The maker learns of its fill through the outbox relay's signal, and its saga completes.
+    const sellHandle = fx.temporal.workflow.getHandle(orderWorkflowId(seller.accountId, 's1'));
+    const sellState = await eventually(async () => {
+      const s = await sellHandle.result();
+      expect(s.status).toBe('filled');
+      return s;
+    });
+    expect(sellState.fillIds).toEqual(buySaga.fillIds);
+    await keepHistory('fill', sellHandle);
+    const order = await body(await api.call('GET', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }));
+    expect(order).toMatchObject({ status: 'filled', filled_quantity: 10, average_price: 190 });
+  });
+
+  it('partial fills leave the maker partially filled with exactly its leaves reserved', async () => {
+    const seller = await createFundedUser(api, '0.00', { MSFT: 10n });
+    const buyer = await createFundedUser(api, '5000.00');
+    const sell = await body(await place(seller.token, limit('sell', 10, 420, { symbol: 'MSFT' })));
+    const buy = await body(await place(buyer.token, limit('buy', 4, 420, { symbol: 'MSFT' })));
+    expect(buy.status).toBe('filled');
+    const maker = await eventually(async () => {
+      const o = await body(await api.call('GET', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }));
+      expect(o.status).toBe('partially_filled');
+      return o;
+    });
+    expect(maker).toMatchObject({ filled_quantity: 4, reserved_amount: 6 });
+    expect(await fx.balance(seller.accountId, 'MSFT')).toEqual({ available: 0n, reserved: 6n });
+    const saga = await eventually(async () => {
+      const s = await fx.saga(seller.accountId, sell.client_order_id as string);
+      expect(s.status).toBe('partially_filled');
+      return s;
+    });
+    expect(saga.filledQuantity).toBe('4');
+    await keepHistory('partial-fill', fx.temporal.workflow.getHandle(orderWorkflowId(seller.accountId, sell.client_order_id as string)));
+  });
+
+  it('a market buy takes the book at the resting price and gives back the unused collar', async () => {
+    const seller = await createFundedUser(api, '0.00', { AMZN: 3n });
+    const buyer = await createFundedUser(api, '5000.00');
+    await place(seller.token, limit('sell', 3, 185, { symbol: 'AMZN' }));
+    const res = await place(buyer.token, { symbol: 'AMZN', order_type: 'market', direction: 'buy', quantity: 3 });
+    expect(res.status).toBe(201);
+    expect(await body(res)).toMatchObject({ status: 'filled', filled_quantity: 3, average_price: 185 });
+    expect(await fx.balance(buyer.accountId)).toEqual({ available: 500_000n - 55_500n, reserved: 0n });
+  });
+
+  it('IOC and FOK without enough liquidity cancel their remainder and release it', async () => {
+    const u = await createFundedUser(api, '5000.00');
+    const ioc = await body(await place(u.token, limit('buy', 2, 160, { symbol: 'GOOG', time_in_force: 'IOC' })));
+    expect(ioc).toMatchObject({ status: 'cancelled', filled_quantity: 0, reserved_amount: 0 });
+    const fok = await body(await place(u.token, limit('buy', 2, 160, { symbol: 'GOOG', time_in_force: 'FOK' })));
+    expect(fok).toMatchObject({ status: 'cancelled', filled_quantity: 0 });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 500_000n, reserved: 0n });
+  });
+
+  it('200 concurrent orders against funds for exactly 5: exactly 5 accepted, nothing negative', async () => {
+    const u = await createFundedUser(api, '750.00'); // 5 x 1 x 150.00
+    const results = await Promise.all(Array.from({ length: 200 }, () => place(u.token, limit('buy', 1, 150))));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 422)).toHaveLength(195);
+    expect(await fx.balance(u.accountId)).toEqual({ available: 0n, reserved: 75_000n });
+  });
+});
+
+describe('replace and cancel', () => {
+  it('replace moves the reservation to the new price and quantity and bumps lock_version', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const o = await body(await place(u.token, limit('buy', 10, 150)));
+    const id = o.order_id as string;
+    const up = await api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: '155.10' } } });
+    expect(up.status).toBe(200);
+    expect(await body(up)).toMatchObject({ price: 155.1, reserved_amount: 1551, lock_version: 1 });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 155_100n, reserved: 155_100n });
+    const down = await body(await api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 1, quantity: 4 } } }));
+    expect(down).toMatchObject({ quantity: 4, reserved_amount: 620.4, lock_version: 2 });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 62_040n, reserved: 62_040n });
+    await keepHistory('replace', fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, o.client_order_id as string)));
+  });
+
+  it('a stale client_version is a 409 version_conflict and changes nothing', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const o = await body(await place(u.token, limit('buy', 10, 150)));
+    const res = await api.call('POST', `/api/v1/orders/${o.order_id as string}/replace`, { token: u.token, body: { order: { client_version: 7, price: 151 } } });
+    expect(res.status).toBe(409);
+    expect(await body(res)).toMatchObject({ code: 'version_conflict' });
+    expect((await fx.balance(u.accountId)).reserved).toBe(150_000n);
+  });
+
+  it('two replaces with the same version: exactly one wins and the reservation matches the book', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const o = await body(await place(u.token, limit('buy', 10, 150)));
+    const id = o.order_id as string;
+    const [a, b] = await Promise.all([
+      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 152 } } }),
+      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 158 } } }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    const now = await body(await api.call('GET', `/api/v1/orders/${id}`, { token: u.token }));
+    expect(now.lock_version).toBe(1);
+    expect((await fx.balance(u.accountId)).reserved).toBe(BigInt(Math.round((now.price as number) * 100)) * 10n);
+  });
+
+  it('cancel releases exactly what is still reserved; a second cancel is 409', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const o = await body(await place(u.token, limit('buy', 10, 150)));
+    const id = o.order_id as string;
+    const res = await api.call('POST', `/api/v1/orders/${id}/cancel`, { token: u.token, body: { client_version: 0 } });
+    expect(res.status).toBe(200);
+    expect(await body(res)).toMatchObject({ success: true, status: 'cancelled' });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
+    const again = await api.call('POST', `/api/v1/orders/${id}/cancel`, { token: u.token, body: {} });
+    expect(again.status).toBe(409);
+    const handle = fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, o.client_order_id as string));
+    expect((await handle.result()).status).toBe('cancelled');
+    await keepHistory('cancel', handle);
+  });
+
+  it('DELETE cancels too; replace racing cancel leaves one consistent outcome', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const o = await body(await place(u.token, limit('buy', 10, 150)));
+    const id = o.order_id as string;
+    const [rep, del] = await Promise.all([
+      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 170 } } }),
+      api.call('DELETE', `/api/v1/orders/${id}`, { token: u.token }),
+    ]);
+    expect(del.status).toBe(200);
+    expect(await body(del)).toMatchObject({ success: true, message: 'Order cancelled' });
+    expect([200, 409]).toContain(rep.status);
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
+  });
+
+  it('cancel racing a fill: exactly one wins and nothing stays reserved', async () => {
+    const seller = await createFundedUser(api, '0.00', { TSLA: 10n });
+    const buyer = await createFundedUser(api, '5000.00');
+    const sell = await body(await place(seller.token, limit('sell', 10, 250, { symbol: 'TSLA' })));
+    const [cancel, buy] = await Promise.all([
+      api.call('DELETE', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }),
+      place(buyer.token, limit('buy', 10, 250, { symbol: 'TSLA', time_in_force: 'IOC' })),
+    ]);
+    const b = await body(buy);
+    if (cancel.status === 200) {
+      expect(b.status).toBe('cancelled');
+      expect(await fx.balance(seller.accountId, 'TSLA')).toEqual({ available: 10n, reserved: 0n });
+    } else {
+      expect(cancel.status).toBe(409);
+      expect(b.status).toBe('filled');
+      expect(await fx.balance(seller.accountId, 'TSLA')).toEqual({ available: 0n, reserved: 0n });
+    }
+    expect((await fx.balance(buyer.accountId)).reserved).toBe(0n);
+  });
+});
+
+describe('reading orders', () => {
+  it("another account's order is 403, an unknown one 404; the list filters and paginates", async () => {
+    const a = await createFundedUser(api, '10000.00');
+    const b = await createFundedUser(api, '10000.00');
+    const o1 = await body(await place(a.token, limit('buy', 1, 150)));
+    await place(a.token, limit('buy', 1, 151, { symbol: 'MSFT', price: 400 }));
+    await place(a.token, limit('buy', 1, 152));
+    expect((await api.call('GET', `/api/v1/orders/${o1.order_id as string}`, { token: b.token })).status).toBe(403);
+    expect((await api.call('GET', `/api/v1/orders/${randomUUID()}`, { token: a.token })).status).toBe(404);
+    expect((await api.call('GET', '/api/v1/orders/not-a-uuid', { token: a.token })).status).toBe(422);
+    const aapl = await body(await api.call('GET', '/api/v1/orders?symbol=AAPL&status=working', { token: a.token }));
+    expect((aapl.orders as Json[]).map((o) => o.symbol)).toEqual(['AAPL', 'AAPL']);
+    const page1 = await body(await api.call('GET', '/api/v1/orders?limit=2', { token: a.token }));
+    expect(page1.orders).toHaveLength(2);
+    const page2 = await body(await api.call('GET', `/api/v1/orders?limit=2&cursor=${page1.next_cursor as string}`, { token: a.token }));
+    expect(page2.orders).toHaveLength(1);
+    const all = [...(page1.orders as Json[]), ...(page2.orders as Json[])].map((o) => o.id);
+    expect(new Set(all).size).toBe(3);
+    expect((await body(await api.call('GET', '/api/v1/orders', { token: b.token }))).orders).toEqual([]);
+    expect((await api.call('GET', '/api/v1/orders?status=bogus', { token: a.token })).status).toBe(422);
+  });
+});
+
+describe('DAY expiry', () => {
+  it('a DAY order expires at the session close by a durable timer and releases its reservation', async () => {
+    const close = new Date(Date.now() + 4000);
+    const hhmmss = close.toISOString().slice(11, 19);
+    const dayApi = await createTestApi({ ...fx.env, SESSION_CLOSE_UTC: hhmmss });
+    try {
+      const u = await createFundedUser(api, '1000.00');
+      const res = await dayApi.call('POST', '/api/v1/orders', { token: u.token, body: { order: limit('buy', 2, 150, { time_in_force: 'DAY', client_order_id: 'day-1' }) } });
+      expect(res.status).toBe(201);
+      expect((await fx.balance(u.accountId)).reserved).toBe(30_000n);
+      const handle = fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, 'day-1'));
+      expect((await handle.result()).status).toBe('expired');
+      await keepHistory('expiry', handle);
+      expect(await fx.balance(u.accountId)).toEqual({ available: 100_000n, reserved: 0n });
+    } finally {
+      await dayApi.close();
+    }
+  });
+});

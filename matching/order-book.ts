@@ -1,0 +1,404 @@
+/**
+ * A price-time-priority limit order book for one symbol: pure and synchronous, no clock, no I/O.
+ * Every operation returns a value describing what happened (fills, cancellations, the resting
+ * remainder, or a numbered reject); business outcomes never throw.
+ *
+ * Rules:
+ * - Best price first; at one price, first come first served (the order in which orders joined the
+ *   level, which is `seq` order because callers pass increasing sequences).
+ * - Trades happen at the resting (maker) order's price.
+ * - GTC and DAY rest their remainder; IOC cancels it; FOK trades its whole quantity or nothing; market
+ *   orders never rest and stop at their optional protection price.
+ * - Self-trade prevention per the taker's `StpMode` (default `cancel_newest`).
+ * - `modify`: a size decrease at the same price keeps queue priority; a price change or a size increase
+ *   loses it (the order re-enters with the new sequence and may trade as a taker).
+ *
+ * Costs: cancel, fill and adding at an existing level are O(1) whatever the queue depth; adding at a
+ * new price level is a binary search plus an array insert (see price-levels.ts).
+ */
+import { Reject, REJECT_REASONS, type RejectCode } from './errors.js';
+import { BookSide, OrderNode } from './price-levels.js';
+import type {
+  Accepted,
+  Cancellation,
+  Depth,
+  DepthLevel,
+  Fill,
+  LoadOrder,
+  ModifyRequest,
+  NewOrder,
+  OrderBookOptions,
+  Quote,
+  Rejected,
+  RestingOrder,
+  Side,
+  StpMode,
+  SubmitResult,
+  TimeInForce,
+  Trade,
+} from './types.js';
+
+const STP_MODES: ReadonlySet<unknown> = new Set<StpMode>(['cancel_newest', 'cancel_oldest', 'cancel_both', 'none']);
+const TIFS: ReadonlySet<unknown> = new Set<TimeInForce>(['GTC', 'DAY', 'IOC', 'FOK']);
+
+const isPositiveInt = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
+const isId = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
+const isSeq = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0;
+
+export function rejected(code: RejectCode): Rejected {
+  return { ok: false, code, reason: REJECT_REASONS[code] };
+}
+
+function copyOf(n: OrderNode): RestingOrder {
+  return {
+    id: n.id,
+    accountId: n.accountId,
+    side: n.side,
+    price: n.price,
+    qty: n.qty,
+    seq: n.seq,
+    ts: n.ts,
+    tif: n.tif,
+    stp: n.stp,
+  };
+}
+
+/** Validation of a new order; returns the reject code or 0. */
+function checkNewOrder(o: NewOrder): RejectCode | 0 {
+  if (!isId(o.id)) return Reject.InvalidId;
+  if (!isId(o.accountId)) return Reject.InvalidAccount;
+  if (o.side !== 'buy' && o.side !== 'sell') return Reject.InvalidSide;
+  if (o.type !== 'limit' && o.type !== 'market') return Reject.InvalidType;
+  if (!TIFS.has(o.tif)) return Reject.InvalidTif;
+  if (!isPositiveInt(o.qty)) return Reject.InvalidQty;
+  if (o.type === 'limit' ? !isPositiveInt(o.price) : o.price !== undefined && !isPositiveInt(o.price))
+    return Reject.InvalidPrice;
+  if (!isSeq(o.seq)) return Reject.InvalidSeq;
+  if (!Number.isSafeInteger(o.ts)) return Reject.InvalidTs;
+  if (o.stp !== undefined && !STP_MODES.has(o.stp)) return Reject.InvalidStp;
+  return 0;
+}
+
+export class OrderBook {
+  readonly symbol: string;
+  private readonly bids = new BookSide('buy');
+  private readonly asks = new BookSide('sell');
+  private readonly orders = new Map<string, OrderNode>();
+  private readonly defaultStp: StpMode;
+
+  // Last trades: a ring buffer in typed arrays (no allocation per trade).
+  private readonly tradeCap: number;
+  private readonly tradePrice: Float64Array;
+  private readonly tradeQty: Float64Array;
+  private readonly tradeTs: Float64Array;
+  private readonly tradeSeq: Float64Array;
+  private tradeNext = 0;
+  private tradeCount = 0;
+
+  /** Set by `match` when self-trade prevention cancelled the taker's remainder. */
+  private takerCancelled = false;
+
+  constructor(symbol: string, opts: OrderBookOptions = {}) {
+    this.symbol = symbol;
+    const stp = opts.defaultStp ?? 'cancel_newest';
+    if (!STP_MODES.has(stp)) throw new RangeError(`unknown self-trade prevention mode ${String(stp)}`);
+    this.defaultStp = stp;
+    const cap = opts.tradeHistory ?? 256;
+    if (!isPositiveInt(cap)) throw new RangeError('tradeHistory must be a positive integer');
+    this.tradeCap = cap;
+    this.tradePrice = new Float64Array(cap);
+    this.tradeQty = new Float64Array(cap);
+    this.tradeTs = new Float64Array(cap);
+    this.tradeSeq = new Float64Array(cap);
+  }
+
+  // ---- commands --------------------------------------------------------------------------------
+
+  submit(o: NewOrder): SubmitResult {
+    const code = checkNewOrder(o);
+    if (code !== 0) return rejected(code);
+    if (this.orders.has(o.id)) return rejected(Reject.DuplicateId);
+
+    const { id, accountId, side, qty, seq, ts } = o;
+    const stp = o.stp ?? this.defaultStp;
+    const limit = o.price ?? (side === 'buy' ? Infinity : -Infinity);
+    const fills: Fill[] = [];
+    const cancellations: Cancellation[] = [];
+
+    if (o.tif === 'FOK' && !this.canFillAll(accountId, side, limit, qty, stp)) {
+      cancellations.push({ orderId: id, accountId, qty, reason: 'fok' });
+      return { ok: true, fills, cancellations, resting: null };
+    }
+    const left = this.match(id, accountId, side, limit, qty, stp, seq, ts, fills, cancellations);
+    if (left === 0 || this.takerCancelled) return { ok: true, fills, cancellations, resting: null };
+    if (o.type === 'market' || o.tif === 'IOC' || o.tif === 'FOK') {
+      const reason = o.tif === 'FOK' ? 'fok' : o.type === 'market' ? 'market' : 'ioc';
+      cancellations.push({ orderId: id, accountId, qty: left, reason });
+      return { ok: true, fills, cancellations, resting: null };
+    }
+    const node = new OrderNode(id, accountId, side, limit, left, seq, ts, o.tif, stp);
+    this.rest(node);
+    return { ok: true, fills, cancellations, resting: copyOf(node) };
+  }
+
+  /**
+   * Remove a resting order. Returns the removed order (detached from the book, with the leaves
+   * quantity it had) or undefined when no such order rests. O(1).
+   */
+  cancel(id: string): RestingOrder | undefined {
+    const node = this.orders.get(id);
+    if (node === undefined) return undefined;
+    this.unrest(node);
+    return node;
+  }
+
+  /**
+   * Change a resting order's price and leaves quantity. Same price and a smaller or equal quantity:
+   * in place, priority kept. Otherwise the order leaves the book and re-enters with `seq`/`ts` as a
+   * new limit order with its original time in force and self-trade prevention, trading first if it
+   * now crosses.
+   */
+  modify(id: string, change: ModifyRequest, seq: number, ts: number): SubmitResult {
+    const node = this.orders.get(id);
+    if (node === undefined) return rejected(Reject.UnknownOrder);
+    if (!isPositiveInt(change.qty)) return rejected(Reject.InvalidQty);
+    if (!isPositiveInt(change.price)) return rejected(Reject.InvalidPrice);
+    if (!isSeq(seq)) return rejected(Reject.InvalidSeq);
+    if (!Number.isSafeInteger(ts)) return rejected(Reject.InvalidTs);
+
+    if (change.price === node.price && change.qty <= node.qty) {
+      node.level!.qty -= node.qty - change.qty;
+      node.qty = change.qty;
+      return { ok: true, fills: [], cancellations: [], resting: copyOf(node) };
+    }
+
+    this.unrest(node);
+    node.price = change.price;
+    node.qty = change.qty;
+    node.seq = seq;
+    node.ts = ts;
+    const fills: Fill[] = [];
+    const cancellations: Cancellation[] = [];
+    const left = this.match(node.id, node.accountId, node.side, node.price, node.qty, node.stp, seq, ts, fills, cancellations);
+    if (left === 0 || this.takerCancelled) return { ok: true, fills, cancellations, resting: null };
+    node.qty = left;
+    this.rest(node);
+    return { ok: true, fills, cancellations, resting: copyOf(node) };
+  }
+
+  /**
+   * Put orders back on the book without matching (rebuild from storage). Orders are queued in `seq`
+   * order at each level. Invalid, duplicate or crossing input is a corrupt snapshot, not a business
+   * outcome: it throws and leaves the book unchanged.
+   */
+  load(orders: readonly LoadOrder[]): void {
+    const seen = new Set<string>();
+    let maxBid = this.bids.best()?.price ?? -Infinity;
+    let minAsk = this.asks.best()?.price ?? Infinity;
+    for (const o of orders) {
+      const code = checkNewOrder({ ...o, type: 'limit', tif: o.tif ?? 'GTC' });
+      if (code !== 0) throw new RangeError(`load: order ${String(o.id)}: ${REJECT_REASONS[code]}`);
+      if (o.tif === 'IOC' || o.tif === 'FOK') throw new RangeError(`load: order ${o.id}: ${o.tif} orders never rest`);
+      if (this.orders.has(o.id) || seen.has(o.id)) throw new RangeError(`load: duplicate order id ${o.id}`);
+      seen.add(o.id);
+      if (o.side === 'buy') maxBid = Math.max(maxBid, o.price);
+      else minAsk = Math.min(minAsk, o.price);
+    }
+    if (maxBid >= minAsk) throw new RangeError(`load: crossed book (bid ${maxBid} >= ask ${minAsk})`);
+    const sorted = [...orders].sort((a, b) => a.seq - b.seq);
+    for (const o of sorted)
+      this.rest(new OrderNode(o.id, o.accountId, o.side, o.price, o.qty, o.seq, o.ts, o.tif ?? 'GTC', o.stp ?? this.defaultStp));
+  }
+
+  // ---- reads -----------------------------------------------------------------------------------
+
+  /** A copy of the resting order, or undefined. */
+  get(id: string): RestingOrder | undefined {
+    const node = this.orders.get(id);
+    return node === undefined ? undefined : copyOf(node);
+  }
+
+  has(id: string): boolean {
+    return this.orders.has(id);
+  }
+
+  /** Number of resting orders. */
+  size(): number {
+    return this.orders.size;
+  }
+
+  /** Level 1: best bid and ask with the aggregated quantity at each. */
+  quote(): Quote {
+    const b = this.bids.best();
+    const a = this.asks.best();
+    return {
+      bid: b === undefined ? null : { price: b.price, qty: b.qty },
+      ask: a === undefined ? null : { price: a.price, qty: a.qty },
+    };
+  }
+
+  /** Level 2: up to `levels` price levels per side, best first. */
+  depth(levels: number): Depth {
+    return { bids: depthOf(this.bids, levels), asks: depthOf(this.asks, levels) };
+  }
+
+  /** Up to `n` most recent trades, newest first. */
+  lastTrades(n: number): Trade[] {
+    const out: Trade[] = [];
+    const count = Math.min(n, this.tradeCount);
+    for (let i = 1; i <= count; i++) {
+      const at = (this.tradeNext - i + this.tradeCap) % this.tradeCap;
+      out.push({ price: this.tradePrice[at]!, qty: this.tradeQty[at]!, ts: this.tradeTs[at]!, seq: this.tradeSeq[at]! });
+    }
+    return out;
+  }
+
+  /** Every resting order in priority order: bids best first, then asks best first. */
+  snapshot(): RestingOrder[] {
+    const out: RestingOrder[] = [];
+    for (const side of [this.bids, this.asks]) {
+      for (let i = side.levels.length - 1; i >= 0; i--)
+        for (let n = side.levels[i]!.head; n !== null; n = n.next) out.push(copyOf(n));
+    }
+    return out;
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private rest(node: OrderNode): void {
+    (node.side === 'buy' ? this.bids : this.asks).getOrCreate(node.price).push(node);
+    this.orders.set(node.id, node);
+  }
+
+  private unrest(node: OrderNode): void {
+    const level = node.level!;
+    level.unlink(node);
+    this.orders.delete(node.id);
+    if (level.count === 0) (node.side === 'buy' ? this.bids : this.asks).remove(level);
+  }
+
+  /**
+   * Trade a taker against the opposite side until it is filled, the next level is beyond `limit`, the
+   * book side is empty, or self-trade prevention cancels the taker. Returns the unfilled quantity.
+   */
+  private match(
+    id: string,
+    accountId: string,
+    side: Side,
+    limit: number,
+    qty: number,
+    stp: StpMode,
+    seq: number,
+    ts: number,
+    fills: Fill[],
+    cancellations: Cancellation[],
+  ): number {
+    this.takerCancelled = false;
+    const isBuy = side === 'buy';
+    const book = isBuy ? this.asks : this.bids;
+    const levels = book.levels;
+    const stpOn = stp !== 'none';
+    let left = qty;
+    while (left > 0) {
+      const level = levels[levels.length - 1];
+      if (level === undefined) break;
+      const price = level.price;
+      if (isBuy ? price > limit : price < limit) break;
+      let node = level.head;
+      while (node !== null && left > 0) {
+        const next: OrderNode | null = node.next;
+        if (stpOn && node.accountId === accountId) {
+          if (stp !== 'cancel_newest') {
+            cancellations.push({ orderId: node.id, accountId, qty: node.qty, reason: 'stp' });
+            level.unlink(node);
+            this.orders.delete(node.id);
+          }
+          if (stp !== 'cancel_oldest') {
+            cancellations.push({ orderId: id, accountId, qty: left, reason: 'stp' });
+            this.takerCancelled = true;
+            if (level.count === 0) book.remove(level);
+            return left;
+          }
+          node = next;
+          continue;
+        }
+        const q = node.qty < left ? node.qty : left;
+        node.qty -= q;
+        level.qty -= q;
+        left -= q;
+        fills.push({
+          makerOrderId: node.id,
+          takerOrderId: id,
+          makerAccountId: node.accountId,
+          takerAccountId: accountId,
+          takerSide: side,
+          price,
+          qty: q,
+          makerLeaves: node.qty,
+          takerLeaves: left,
+          seq,
+          ts,
+        });
+        this.recordTrade(price, q, ts, seq);
+        if (node.qty === 0) {
+          level.unlink(node);
+          this.orders.delete(node.id);
+        }
+        node = next;
+      }
+      if (level.count === 0) book.remove(level);
+    }
+    return left;
+  }
+
+  /**
+   * FOK pre-check, with no effect on the book: can `qty` trade in full within `limit`, given that
+   * self-trade prevention removes the account's own orders (`cancel_oldest`) or stops the taker at the
+   * first of them (`cancel_newest`, `cancel_both`)?
+   */
+  private canFillAll(accountId: string, side: Side, limit: number, qty: number, stp: StpMode): boolean {
+    const isBuy = side === 'buy';
+    const levels = (isBuy ? this.asks : this.bids).levels;
+    let need = qty;
+    for (let i = levels.length - 1; i >= 0; i--) {
+      const level = levels[i]!;
+      if (isBuy ? level.price > limit : level.price < limit) return false;
+      if (stp === 'none') {
+        if (level.qty >= need) return true;
+        need -= level.qty;
+        continue;
+      }
+      for (let n = level.head; n !== null; n = n.next) {
+        if (n.accountId === accountId) {
+          if (stp === 'cancel_oldest') continue;
+          return false;
+        }
+        if (n.qty >= need) return true;
+        need -= n.qty;
+      }
+    }
+    return false;
+  }
+
+  private recordTrade(price: number, qty: number, ts: number, seq: number): void {
+    const at = this.tradeNext;
+    this.tradePrice[at] = price;
+    this.tradeQty[at] = qty;
+    this.tradeTs[at] = ts;
+    this.tradeSeq[at] = seq;
+    this.tradeNext = at + 1 === this.tradeCap ? 0 : at + 1;
+    if (this.tradeCount < this.tradeCap) this.tradeCount++;
+  }
+}
+
+function depthOf(side: BookSide, n: number): DepthLevel[] {
+  const out: DepthLevel[] = [];
+  const levels = side.levels;
+  for (let i = levels.length - 1; i >= 0 && out.length < n; i--) {
+    const l = levels[i]!;
+    out.push({ price: l.price, qty: l.qty, orders: l.count });
+  }
+  return out;
+}
+
+export type { Accepted };

@@ -1,0 +1,162 @@
+/**
+ * Value types of the matching engine. Prices are integer ticks and quantities integer lots, carried as
+ * JS numbers that must be safe integers (docs/adr/0007-matching-engine-numbers.md); the caller converts
+ * from and to `bigint` at the database boundary.
+ */
+import type { RejectCode } from './errors.js';
+
+export type Side = 'buy' | 'sell';
+export type OrderType = 'limit' | 'market';
+/** DAY rests like GTC: expiry at the end of the session is a `cancel` issued by the caller. */
+export type TimeInForce = 'GTC' | 'DAY' | 'IOC' | 'FOK';
+
+/**
+ * Self-trade prevention, applied when a taker would trade against a resting order of its own account.
+ * The taker's mode decides. `cancel_newest` (the default) cancels the taker's remainder,
+ * `cancel_oldest` cancels the resting order and keeps matching, `cancel_both` cancels both,
+ * `none` lets the trade happen.
+ */
+export type StpMode = 'cancel_newest' | 'cancel_oldest' | 'cancel_both' | 'none';
+
+export interface NewOrder {
+  id: string;
+  accountId: string;
+  side: Side;
+  type: OrderType;
+  tif: TimeInForce;
+  /** Limit price in ticks. Required for limit orders; for market orders an optional protection limit. */
+  price?: number | undefined;
+  qty: number;
+  /** Arrival sequence; callers pass increasing values so that sequence order is time priority. */
+  seq: number;
+  /** Caller's timestamp (epoch milliseconds); the engine has no clock. */
+  ts: number;
+  stp?: StpMode | undefined;
+}
+
+/** A resting order as seen from outside the book (a copy, or a record already detached from the book). */
+export interface RestingOrder {
+  readonly id: string;
+  readonly accountId: string;
+  readonly side: Side;
+  readonly price: number;
+  /** Leaves quantity still on the book. */
+  readonly qty: number;
+  readonly seq: number;
+  readonly ts: number;
+  readonly tif: TimeInForce;
+  readonly stp: StpMode;
+}
+
+/** An order to put back on the book as it was (rebuild from storage): no matching happens. */
+export interface LoadOrder {
+  id: string;
+  accountId: string;
+  side: Side;
+  price: number;
+  qty: number;
+  seq: number;
+  ts: number;
+  tif?: TimeInForce | undefined;
+  stp?: StpMode | undefined;
+}
+
+export interface Fill {
+  readonly makerOrderId: string;
+  readonly takerOrderId: string;
+  readonly makerAccountId: string;
+  readonly takerAccountId: string;
+  /** The taker's side (the aggressor). */
+  readonly takerSide: Side;
+  /** Always the maker's (resting) price. */
+  readonly price: number;
+  readonly qty: number;
+  /** What each side has left after this fill. */
+  readonly makerLeaves: number;
+  readonly takerLeaves: number;
+  /** The taker operation's sequence and timestamp. */
+  readonly seq: number;
+  readonly ts: number;
+}
+
+export type CancelReason =
+  /** self-trade prevention */
+  | 'stp'
+  /** IOC remainder */
+  | 'ioc'
+  /** FOK that could not fill completely (nothing traded) */
+  | 'fok'
+  /** market order remainder: no (more) liquidity within the protection limit */
+  | 'market';
+
+export interface Cancellation {
+  readonly orderId: string;
+  readonly accountId: string;
+  /** Quantity that was cancelled (the order's leaves at that moment). */
+  readonly qty: number;
+  readonly reason: CancelReason;
+}
+
+export interface Accepted {
+  readonly ok: true;
+  /** In execution order. */
+  readonly fills: Fill[];
+  /** Orders (the taker's own id included) whose remaining quantity was cancelled by this operation. */
+  readonly cancellations: Cancellation[];
+  /** The taker's remainder when it rests on the book, else null. */
+  readonly resting: RestingOrder | null;
+}
+
+export interface Rejected {
+  readonly ok: false;
+  readonly code: RejectCode;
+  readonly reason: string;
+}
+
+/** Outcome of `submit` and `modify`: a value, never an exception. */
+export type SubmitResult = Accepted | Rejected;
+
+export interface ModifyRequest {
+  /** New limit price in ticks. */
+  price: number;
+  /** New leaves quantity. */
+  qty: number;
+}
+
+export interface PriceQty {
+  readonly price: number;
+  readonly qty: number;
+}
+
+export interface Quote {
+  readonly bid: PriceQty | null;
+  readonly ask: PriceQty | null;
+}
+
+export interface DepthLevel {
+  readonly price: number;
+  /** Aggregated leaves quantity at the level. */
+  readonly qty: number;
+  /** Number of orders at the level. */
+  readonly orders: number;
+}
+
+export interface Depth {
+  /** Best first. */
+  readonly bids: DepthLevel[];
+  readonly asks: DepthLevel[];
+}
+
+export interface Trade {
+  readonly price: number;
+  readonly qty: number;
+  readonly ts: number;
+  readonly seq: number;
+}
+
+export interface OrderBookOptions {
+  /** Self-trade prevention for orders that do not name one. Default `cancel_newest`. */
+  defaultStp?: StpMode;
+  /** How many trades `lastTrades` can return (ring buffer size). Default 256. */
+  tradeHistory?: number;
+}

@@ -1,0 +1,68 @@
+/**
+ * Fixture for tests that trade: an isolated database, the workers in process (test/stack.ts), an api
+ * on the same config, and readers for balances and sagas.
+ */
+import type { Client } from '@temporalio/client';
+import { balancesOf, ledgerImbalances } from '../db/queries/ledger.js';
+import { connectDatabase, type Database } from '../db/client.js';
+import { CASH_ASSET } from '../db/accounts.js';
+import type { Config } from '../lib/config.js';
+import { orderWorkflowId, stateQuery, type SagaState } from '../temporal/contracts.js';
+import { createTestApi, testConfig, type TestApi } from './helpers.js';
+import { isolatedEnv } from './isolated.js';
+import { startTestStack, type TestStack, type TestStackOptions } from './stack.js';
+
+export interface TradingFixture {
+  env: Record<string, string>;
+  config: Config;
+  api: TestApi;
+  stack: TestStack;
+  database: Database;
+  temporal: Client;
+  /** available and reserved of one asset (USD in cents, shares as a count). */
+  balance(accountId: string, asset?: string): Promise<{ available: bigint; reserved: bigint }>;
+  saga(accountId: string, clientOrderId: string): Promise<SagaState>;
+  imbalances(): Promise<unknown[]>;
+  close(): Promise<void>;
+}
+
+export async function startTradingFixture(tag: string, opts: TestStackOptions & { env?: Record<string, string> } = {}): Promise<TradingFixture> {
+  const env = await isolatedEnv(tag, opts.env);
+  const config = testConfig(env);
+  const stack = await startTestStack(config, opts);
+  const api = await createTestApi(env);
+  const database = connectDatabase(config.DATABASE_URL, { max: 5, appName: 'test-fixture' });
+  const fx: TradingFixture = {
+    env,
+    config,
+    api,
+    stack,
+    database,
+    temporal: api.deps.temporal,
+    async balance(accountId, asset = CASH_ASSET) {
+      const row = (await balancesOf(database.db, accountId)).find((b) => b.asset === asset);
+      return { available: row?.available ?? 0n, reserved: row?.reserved ?? 0n };
+    },
+    saga: (accountId, clientOrderId) => api.deps.temporal.workflow.getHandle(orderWorkflowId(accountId, clientOrderId)).query(stateQuery),
+    imbalances: () => ledgerImbalances(database.db),
+    async close() {
+      await api.close();
+      await stack.stop();
+      await database.close();
+    },
+  };
+  return fx;
+}
+
+/** Poll until `check` passes (for effects that arrive through the relay). */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

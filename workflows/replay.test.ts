@@ -1,0 +1,29 @@
+/**
+ * Replay safety: every recorded saga history in workflows/histories/ must replay against today's
+ * workflow code without a non-determinism error. Record new ones with `npm run histories:record`.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from '@temporalio/worker';
+import { expect, it } from 'vitest';
+import { WORKFLOWS_PATH } from '../workers/trading/bundle.js';
+
+const dir = fileURLToPath(new URL('./histories/', import.meta.url));
+const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+it('the corpus covers the saga paths', () => {
+  const names = files.map((f) => f.replace(/\.json$/, ''));
+  for (const path of ['fill', 'partial-fill', 'replace', 'cancel', 'expiry', 'reject-insufficient-funds', 'compensate-submit', 'compensate-persist', 'needs-attention'])
+    expect(names).toContain(path);
+});
+
+it('every recorded history replays on the current workflow code', { timeout: 120_000 }, async () => {
+  const histories = files.map((f) => ({ workflowId: f, history: JSON.parse(readFileSync(dir + f, 'utf8')) as object }));
+  const results = Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH }, histories);
+  let count = 0;
+  for await (const r of results) {
+    expect(r.error, `${r.workflowId}: ${String(r.error)}`).toBeUndefined();
+    count++;
+  }
+  expect(count).toBe(files.length);
+});

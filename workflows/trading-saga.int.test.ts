@@ -1,0 +1,135 @@
+/**
+ * TradingSaga under faults: a failure injected at each step runs exactly the right compensations and
+ * leaves balances as they were; a step that commits and then crashes is retried with no second effect;
+ * a compensation that keeps failing parks the saga in needs_attention until an operator retries it.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { MatchingActivities, OrderActivities } from '../temporal/activities.js';
+import { orderWorkflowId, type SagaState } from '../temporal/contracts.js';
+import { retryCompensationsSignal } from './trading-saga.js';
+import { eventually, startTradingFixture, type TradingFixture } from '../test/trading.js';
+import { createFundedUser } from '../test/users.js';
+import { keepHistory } from '../test/histories.js';
+
+type Step = keyof OrderActivities | keyof MatchingActivities;
+/** What the wrapped activities do on their next call, per step (set by each test). */
+const faults = new Map<Step, (call: number) => 'fail' | 'commit-then-crash' | 'ok'>();
+const calls = new Map<Step, number>();
+
+const injected = (step: string) =>
+  ApplicationFailure.create({ type: 'InjectedFault', message: `injected failure in ${step}`, nonRetryable: true });
+
+function wrap<T extends object>(activities: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(activities) as [Step, (...a: unknown[]) => Promise<unknown>][]) {
+    out[name] = async (...args: unknown[]) => {
+      const n = (calls.get(name) ?? 0) + 1;
+      calls.set(name, n);
+      const mode = faults.get(name)?.(n) ?? 'ok';
+      if (mode === 'fail') throw injected(name);
+      const result = await fn(...args);
+      if (mode === 'commit-then-crash') throw new Error(`${name} committed, then the worker lost the result`);
+      return result;
+    };
+  }
+  return out as T;
+}
+
+let fx: TradingFixture;
+beforeAll(async () => {
+  fx = await startTradingFixture('saga-faults', { wrapOrderActivities: wrap, wrapMatchingActivities: wrap });
+}, 120_000);
+afterAll(async () => {
+  if (!fx) return;
+  expect(await fx.imbalances()).toEqual([]);
+  await fx.close();
+});
+beforeEach(() => {
+  faults.clear();
+  calls.clear();
+});
+
+async function placeBuy(token: string, clientOrderId: string) {
+  return fx.api.call('POST', '/api/v1/orders', {
+    token,
+    body: { order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 10, price: 150, time_in_force: 'GTC', client_order_id: clientOrderId } },
+  });
+}
+
+const result = (accountId: string, id: string) => fx.temporal.workflow.getHandle(orderWorkflowId(accountId, id)).result() as Promise<SagaState>;
+
+describe('a failure injected at each step', () => {
+  const cases: [Step, string[], boolean][] = [
+    // step that fails, compensations that must run (in this order), whether an order row exists after
+    ['validateOrder', [], false],
+    ['reserveFunds', ['releaseReservation'], false],
+    ['persistOrder', ['releaseReservation'], false],
+    ['submitOrder', ['withdrawFromBook', 'releaseReservation'], true],
+  ];
+  for (const [step, compensations, persisted] of cases) {
+    it(`${step}: runs ${compensations.join(', ') || 'no compensation'} and leaves balances as they were`, async () => {
+      const u = await createFundedUser(fx.api, '10000.00');
+      faults.set(step, () => 'fail');
+      const res = await placeBuy(u.token, `fault-${step}`);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      const state = await result(u.accountId, `fault-${step}`);
+      expect(state).toMatchObject({ status: 'rejected', rejectCode: 'ProcessingFailed', compensations, phase: 'done' });
+      expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
+      const rows = await fx.database.db.execute<{ status: string }>(sql`SELECT status FROM orders WHERE account_id = ${u.accountId}::uuid`);
+      expect(rows.map((r) => r.status)).toEqual(persisted ? ['rejected'] : []);
+      if (step === 'submitOrder' || step === 'persistOrder')
+        await keepHistory(step === 'submitOrder' ? 'compensate-submit' : 'compensate-persist', fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, `fault-${step}`)));
+    });
+  }
+});
+
+describe('a step that commits and then crashes before reporting', () => {
+  for (const step of ['reserveFunds', 'persistOrder'] as const) {
+    it(`${step} is retried with no second effect`, async () => {
+      const u = await createFundedUser(fx.api, '10000.00');
+      faults.set(step, (n) => (n === 1 ? 'commit-then-crash' : 'ok'));
+      const res = await placeBuy(u.token, `crash-${step}`);
+      expect(res.status).toBe(201);
+      expect(calls.get(step)).toBeGreaterThanOrEqual(2);
+      expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 150_000n, reserved: 150_000n });
+      const entries = await fx.database.db.execute<{ n: number }>(sql`
+        SELECT count(*)::int AS n FROM journal_entries e JOIN postings p ON p.entry_id = e.id
+        WHERE e.kind = 'reserve' AND p.account_id = ${u.accountId}::uuid AND p.bucket = 'reserved'`);
+      expect(entries[0]!.n).toBe(1);
+      const outbox = await fx.database.db.execute<{ n: number }>(sql`
+        SELECT count(*)::int AS n FROM outbox WHERE account_id = ${u.accountId}::uuid AND event_type = 'order.accepted'`);
+      expect(outbox[0]!.n).toBe(1);
+    });
+  }
+});
+
+describe('a compensation that keeps failing', () => {
+  it('parks the saga in needs_attention with an alert metric, and an operator retry finishes it', async () => {
+    const u = await createFundedUser(fx.api, '10000.00');
+    let brokenRelease = true;
+    faults.set('submitOrder', () => 'fail');
+    faults.set('releaseReservation', () => (brokenRelease ? 'fail' : 'ok'));
+    // withdrawFromBook is the first compensation and must succeed: it marks the order rejected.
+    const res = await placeBuy(u.token, 'stuck');
+    expect(res.status).toBe(503);
+    const handle = fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, 'stuck'));
+    const parked = await eventually(async () => {
+      const d = await handle.describe();
+      expect(d.typedSearchAttributes.get({ name: 'OrderStatus', type: 'KEYWORD' } as never)).toBe('needs_attention');
+      return d;
+    });
+    expect(parked.status.name).toBe('RUNNING');
+    const metrics = await fx.stack.registry.metrics();
+    expect(metrics).toMatch(/saga_compensations_total\{[^}]*step="releaseReservation"[^}]*outcome="failed"[^}]*\} [1-9]/);
+
+    brokenRelease = false;
+    await handle.signal(retryCompensationsSignal);
+    const state = (await handle.result()) as SagaState;
+    expect(state).toMatchObject({ status: 'rejected', compensations: ['withdrawFromBook', 'releaseReservation'] });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
+    await keepHistory('needs-attention', handle);
+  });
+});
