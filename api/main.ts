@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
+import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
 import { onShutdown } from '../lib/shutdown.js';
 import { connectDatabase } from '../db/client.js';
@@ -19,9 +20,10 @@ const redis = connectRedis(config.REDIS_URL, `api-${config.INSTANCE_ID}`);
 const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 const metrics = createApiMetrics(config.INSTANCE_ID);
+const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
 
 let draining = false;
-const app = createApp({ config, database, redis, temporal, logger, metrics, now: () => new Date(), draining: () => draining });
+const app = createApp({ config, database, redis, temporal, logger, metrics, mailer, now: () => new Date(), draining: () => draining });
 const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) =>
   logger.info('api listening', { port: info.port }),
 );
@@ -31,6 +33,7 @@ onShutdown(
     draining = true; // /ready answers 503 from now on
     await new Promise((r) => setTimeout(r, config.NODE_ENV === 'production' ? 5000 : 200));
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    mailer.close();
     await Promise.allSettled([database.close(), redis.quit(), connection.close()]);
   },
   (msg) => logger.info(msg),

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
+import type { Mailer } from '../lib/mailer.js';
 import type { Database } from '../db/client.js';
 import type { ApiMetrics } from './metrics.js';
 
@@ -13,6 +14,8 @@ export interface ApiDeps {
   temporal: Client;
   logger: Logger;
   metrics: ApiMetrics;
+  /** Outgoing mail (verification links, login codes). */
+  mailer: Mailer;
   /** Injected clock, so tests can move time. */
   now: () => Date;
   /** True once SIGTERM arrived: /ready fails so the load balancer drains this instance. */

@@ -19,7 +19,6 @@
 import { Reject, REJECT_REASONS, type RejectCode } from './errors.js';
 import { BookSide, OrderNode } from './price-levels.js';
 import type {
-  Accepted,
   Cancellation,
   Depth,
   DepthLevel,
@@ -400,5 +399,3 @@ function depthOf(side: BookSide, n: number): DepthLevel[] {
   }
   return out;
 }
-
-export type { Accepted };

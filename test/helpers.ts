@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
+import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
 import { connectDatabase, type Database } from '../db/client.js';
 import { createApp, type App } from '../api/app.js';
@@ -42,6 +43,7 @@ export async function createTestApi(overrides: Record<string, string> = {}, now:
     temporal,
     logger: createLogger('silent'),
     metrics: createApiMetrics(config.INSTANCE_ID),
+    mailer: createMailer(config.SMTP_URL, config.MAIL_FROM),
     now,
   };
   const app = createApp(deps);
@@ -59,6 +61,7 @@ export async function createTestApi(overrides: Record<string, string> = {}, now:
       return app.request(path, { method, headers, body });
     },
     async close() {
+      deps.mailer.close();
       await Promise.allSettled([database.close(), redis.quit(), connection.close()]);
     },
   };

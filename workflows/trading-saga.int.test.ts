@@ -133,3 +133,48 @@ describe('a compensation that keeps failing', () => {
     await keepHistory('needs-attention', handle);
   });
 });
+
+describe('a Postgres error during settlement', () => {
+  it('leaves no half-applied match; the retried submit settles it exactly once', async () => {
+    const db = fx.database.db;
+    const seller = await createFundedUser(fx.api, '0.00', { GOOG: 7n });
+    const buyer = await createFundedUser(fx.api, '5000.00');
+    const sell = fx.api.call('POST', '/api/v1/orders', {
+      token: seller.token,
+      body: { order: { symbol: 'GOOG', order_type: 'limit', direction: 'sell', quantity: 7, price: 170, time_in_force: 'GTC' } },
+    });
+    expect((await sell).status).toBe(201);
+    // Every trade insert fails until the trigger is dropped: the match's transaction rolls back.
+    await db.execute(sql`CREATE FUNCTION fail_trades() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected settlement failure'; END $$`);
+    await db.execute(sql`CREATE TRIGGER fail_trades BEFORE INSERT ON trades FOR EACH ROW EXECUTE FUNCTION fail_trades()`);
+    const buy = fx.api.call('POST', '/api/v1/orders', {
+      token: buyer.token,
+      body: { order: { symbol: 'GOOG', order_type: 'limit', direction: 'buy', quantity: 7, price: 170, time_in_force: 'GTC', client_order_id: 'settle-retry' } },
+    });
+    const failures = () => fx.stack.registry.getSingleMetric('matching_operations_total')?.get();
+    await eventually(async () => {
+      const m = await failures();
+      expect(m?.values.some((v) => v.labels.outcome === 'rolled_back' && v.value > 0)).toBe(true);
+    });
+    // Nothing half-applied: no trade, the maker untouched in Postgres and in the book, balances as reserved.
+    const [t] = await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM trades`);
+    const [maker] = await db.execute<{ status: string; filled_quantity: string }>(sql`
+      SELECT status, filled_quantity::text FROM orders WHERE account_id = ${seller.accountId}::uuid`);
+    expect(maker).toEqual({ status: 'working', filled_quantity: '0' });
+    expect(await fx.balance(seller.accountId, 'GOOG')).toEqual({ available: 0n, reserved: 7n });
+    expect(await fx.balance(seller.accountId)).toEqual({ available: 0n, reserved: 0n });
+    expect(fx.stack.engines[0]!.book('GOOG')?.quote().ask).toMatchObject({ qty: 7 });
+    const tradesBefore = t!.n;
+
+    await db.execute(sql`DROP TRIGGER fail_trades ON trades`);
+    await db.execute(sql`DROP FUNCTION fail_trades()`);
+    const res = await buy;
+    expect([201, 504]).toContain(res.status);
+    await eventually(async () => {
+      const [after] = await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM trades`);
+      expect(after!.n).toBe(tradesBefore + 1);
+    }, 30_000);
+    expect(await fx.balance(seller.accountId)).toEqual({ available: 119_000n, reserved: 0n });
+    expect(await fx.balance(buyer.accountId, 'GOOG')).toEqual({ available: 7n, reserved: 0n });
+  });
+});
