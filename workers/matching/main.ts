@@ -17,7 +17,7 @@ const metrics = createMatchingMetrics(registry);
 const engines: ShardEngine[] = [];
 // `/books`: the owned shards' books as the engine holds them (operators, and the crash tests, compare them).
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT, '0.0.0.0', {
-  '/books': () => Object.assign({}, ...engines.map((e) => e.snapshot())) as unknown,
+  '/books': () => Object.assign({}, ...engines.map((e) => e.booksSnapshot())) as unknown,
 });
 logger.info('metrics listening', { address: metricsServer.address() });
 

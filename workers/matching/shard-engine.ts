@@ -89,7 +89,7 @@ export class ShardEngine {
   }
 
   /** Every book of the shard as aggregated levels (all of them) and order counts. */
-  snapshot(): Record<string, { size: number; depth: unknown }> {
+  booksSnapshot(): Record<string, { size: number; depth: unknown }> {
     return Object.fromEntries([...this.books].map(([symbol, b]) => [symbol, { size: b.size(), depth: b.depth(100_000) }]));
   }
 

@@ -12,6 +12,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
 import { formatDecimal } from '../../lib/money.js';
+import { accountChannel, marketCacheKeys, marketChannel } from '../../lib/redis-keys.js';
 import { fillSignal, isTerminal, orderClosedSignal, type OrderStatus } from '../../temporal/contracts.js';
 
 export interface OutboxRow {
@@ -38,9 +39,6 @@ export interface RelayDeps {
   pollMs?: number;
 }
 
-/** Redis pub/sub channels: per account (execution reports) and per symbol (market data). */
-export const accountChannel = (prefix: string, accountId: string) => `${prefix}feed:account:${accountId}`;
-export const marketChannel = (prefix: string, symbol: string) => `${prefix}feed:market:${symbol}`;
 
 export function createRelayMetrics(registry: Registry) {
   return {
@@ -153,6 +151,8 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     if (row.account_id) {
       await redis.publish(accountChannel(deps.redisPrefix, row.account_id), JSON.stringify({ ...event, seq: Number(row.account_seq) }));
     } else if (typeof row.payload.symbol === 'string') {
+      // The book changed: drop the REST cache (api/routes/market.ts) before telling live subscribers.
+      await redis.del(...marketCacheKeys(deps.redisPrefix, row.payload.symbol));
       await redis.publish(marketChannel(deps.redisPrefix, row.payload.symbol), JSON.stringify(event));
     }
     if (row.event_type === 'execution.report') {

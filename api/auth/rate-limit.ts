@@ -1,0 +1,103 @@
+/**
+ * Abuse limits in Redis: fixed-window counters, several per request (per address, per account and
+ * address, per account), incremented atomically by one script before the expensive work is done. Going
+ * over any of them answers 429 with Retry-After = what is left of that window. A window is never extended
+ * by further attempts, so hammering does not prolong a block. The design (and why a victim cannot be
+ * locked out by one attacker) is in docs/adr/0008-identity-and-tokens.md.
+ */
+import type { Redis } from 'ioredis';
+import { ApiError } from '../problem.js';
+import { keyId } from './crypto.js';
+
+export interface Limit {
+  limit: number;
+  windowSeconds: number;
+}
+
+/** Limits by action and scope. `account` keys are derived from the email, known or not (no oracle). */
+export const LIMITS = {
+  register: {
+    address: { limit: 20, windowSeconds: 3600 },
+    account: { limit: 5, windowSeconds: 3600 },
+  },
+  login: {
+    address: { limit: 100, windowSeconds: 900 },
+    accountAddress: { limit: 10, windowSeconds: 900 },
+    account: { limit: 100, windowSeconds: 3600 },
+  },
+  mfa: {
+    address: { limit: 100, windowSeconds: 900 },
+    accountAddress: { limit: 5, windowSeconds: 900 },
+    account: { limit: 20, windowSeconds: 3600 },
+  },
+} as const satisfies Record<string, Record<string, Limit>>;
+
+export type Action = keyof typeof LIMITS;
+
+export interface Bucket extends Limit {
+  key: string;
+}
+
+/** INCR each key, start its window on the first hit; returns [count, pttl] per key. */
+const HIT_SCRIPT = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if n == 1 or ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[i])
+    ttl = tonumber(ARGV[i])
+  end
+  out[#out + 1] = n
+  out[#out + 1] = ttl
+end
+return out`;
+
+export class RateLimiter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  /** Bucket keys for an action: `address` only when the address is known. */
+  buckets(action: Action, scope: { address?: string; account?: string }): Bucket[] {
+    const limits: Record<string, Limit> = LIMITS[action];
+    const out: Bucket[] = [];
+    const add = (name: string, id: string) => {
+      const limit = limits[name];
+      if (limit) out.push({ key: `${this.prefix}rl:${action}:${name}:${id}`, ...limit });
+    };
+    if (scope.address) add('address', keyId(scope.address));
+    if (scope.account) {
+      add('accountAddress', `${keyId(scope.account)}:${keyId(scope.address ?? 'unknown')}`);
+      add('account', keyId(scope.account));
+    }
+    return out;
+  }
+
+  /** Count one attempt in every bucket; throws a 429 ApiError when any is over its limit. */
+  async hit(buckets: Bucket[]): Promise<void> {
+    if (buckets.length === 0) return;
+    const result = (await this.redis.eval(
+      HIT_SCRIPT,
+      buckets.length,
+      ...buckets.map((b) => b.key),
+      ...buckets.map((b) => String(b.windowSeconds * 1000)),
+    )) as number[];
+    let retryMs = 0;
+    buckets.forEach((b, i) => {
+      const count = result[2 * i] ?? 0;
+      const ttl = result[2 * i + 1] ?? b.windowSeconds * 1000;
+      if (count > b.limit) retryMs = Math.max(retryMs, ttl);
+    });
+    if (retryMs > 0) {
+      const retryAfter = Math.max(1, Math.ceil(retryMs / 1000));
+      throw new ApiError('too_many_requests', 'Too many attempts, try again later', undefined, { 'retry-after': String(retryAfter) }, { retry_after: retryAfter });
+    }
+  }
+
+  /** Forget the attempts in these buckets (a success from this account and address). */
+  async reset(buckets: Bucket[]): Promise<void> {
+    if (buckets.length) await this.redis.del(...buckets.map((b) => b.key));
+  }
+}

@@ -1,0 +1,207 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { OrderBook, type NewOrder, type RestingOrder, type StpMode, type SubmitResult } from './index.js';
+import { ReferenceBook } from './reference-book.js';
+
+// ---- random operation streams -------------------------------------------------------------------
+
+const price = fc.oneof({ weight: 20, arbitrary: fc.integer({ min: 96, max: 104 }) }, fc.constantFrom(0, -3, 100.5));
+const qty = fc.oneof({ weight: 20, arbitrary: fc.integer({ min: 1, max: 12 }) }, fc.constantFrom(0, -1, 2.5));
+const stp = fc.constantFrom<StpMode | undefined>(undefined, undefined, 'cancel_newest', 'cancel_oldest', 'cancel_both', 'none');
+
+const submitOp = fc.record({
+  kind: fc.constant('submit' as const),
+  /** Reuse an earlier id (a duplicate while it rests) instead of a fresh one. */
+  reuse: fc.option(fc.nat(), { freq: 8 }),
+  account: fc.constantFrom('a', 'b', 'c'),
+  side: fc.constantFrom('buy' as const, 'sell' as const),
+  type: fc.constantFrom('limit', 'limit', 'limit', 'market') as fc.Arbitrary<'limit' | 'market'>,
+  tif: fc.constantFrom('GTC', 'GTC', 'DAY', 'IOC', 'FOK') as fc.Arbitrary<NewOrder['tif']>,
+  price: fc.option(price, { freq: 10 }),
+  qty,
+  stp,
+});
+const cancelOp = fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat() });
+const modifyOp = fc.record({ kind: fc.constant('modify' as const), pick: fc.nat(), price, qty });
+const ops = fc.array(fc.oneof({ weight: 6, arbitrary: submitOp }, { weight: 2, arbitrary: cancelOp }, { weight: 2, arbitrary: modifyOp }), {
+  maxLength: 150,
+  size: 'max',
+});
+
+// ---- checks -------------------------------------------------------------------------------------
+
+const plain = (o: RestingOrder | undefined) =>
+  o && { id: o.id, accountId: o.accountId, side: o.side, price: o.price, qty: o.qty, seq: o.seq, ts: o.ts, tif: o.tif, stp: o.stp };
+
+/** Structural invariants of the engine, from its public reads only. */
+function checkBook(book: OrderBook): void {
+  const all = book.snapshot();
+  expect(book.size()).toBe(all.length);
+  for (const o of all) expect(Number.isSafeInteger(o.qty) && o.qty > 0).toBe(true);
+  const bids = all.filter((o) => o.side === 'buy');
+  const asks = all.filter((o) => o.side === 'sell');
+  // Priority: better price first, then lower sequence (earlier) within a price.
+  const ordered = (side: RestingOrder[], better: (a: number, b: number) => boolean) =>
+    side.every((o, i) => i === 0 || better(side[i - 1]!.price, o.price) || (side[i - 1]!.price === o.price && side[i - 1]!.seq < o.seq));
+  expect(ordered(bids, (a, b) => a > b)).toBe(true);
+  expect(ordered(asks, (a, b) => a < b)).toBe(true);
+  // Never crossed.
+  const q = book.quote();
+  if (q.bid && q.ask) expect(q.bid.price).toBeLessThan(q.ask.price);
+  // Aggregates agree with the orders.
+  const levels = (side: RestingOrder[]) => {
+    const out: { price: number; qty: number; orders: number }[] = [];
+    for (const o of side) {
+      const last = out[out.length - 1];
+      if (last && last.price === o.price) {
+        last.qty += o.qty;
+        last.orders++;
+      } else out.push({ price: o.price, qty: o.qty, orders: 1 });
+    }
+    return out;
+  };
+  expect(book.depth(1_000)).toEqual({ bids: levels(bids), asks: levels(asks) });
+  const top = (l: { price: number; qty: number }[]) => (l[0] ? { price: l[0].price, qty: l[0].qty } : null);
+  expect(q).toEqual({ bid: top(levels(bids)), ask: top(levels(asks)) });
+}
+
+/** Per order id: filled + resting + cancelled = submitted (with modify changes to the leaves). */
+class Conservation {
+  private readonly submitted = new Map<string, number>();
+  private readonly done = new Map<string, number>();
+
+  private add(map: Map<string, number>, id: string, n: number) {
+    map.set(id, (map.get(id) ?? 0) + n);
+  }
+
+  accepted(takerId: string, newQty: number, r: SubmitResult) {
+    if (!r.ok) return;
+    this.add(this.submitted, takerId, newQty);
+    for (const f of r.fills) {
+      this.add(this.done, f.makerOrderId, f.qty);
+      this.add(this.done, f.takerOrderId, f.qty);
+    }
+    for (const c of r.cancellations) this.add(this.done, c.orderId, c.qty);
+  }
+
+  cancelled(o: RestingOrder | undefined) {
+    if (o) this.add(this.done, o.id, o.qty);
+  }
+
+  check(book: OrderBook) {
+    for (const [id, total] of this.submitted) expect((this.done.get(id) ?? 0) + (book.get(id)?.qty ?? 0), id).toBe(total);
+  }
+}
+
+describe('OrderBook against the reference model', () => {
+  it('random streams: same results and same book; never crossed; priority holds; quantity is conserved', () => {
+    // What the streams exercised, so that a generator change cannot quietly stop testing a rule.
+    const seen = new Map<string, number>();
+    const saw = (what: string) => seen.set(what, (seen.get(what) ?? 0) + 1);
+    const tally = (r: SubmitResult, what: string) => {
+      if (!r.ok) return saw(`reject ${r.code}`);
+      if (r.fills.length > 0) saw(`${what} fill`);
+      if (r.fills.length > 1) saw(`${what} multi-fill`);
+      for (const c of r.cancellations) saw(`cancel ${c.reason}`);
+      if (r.resting && r.fills.length > 0) saw(`${what} partial rest`);
+    };
+    fc.assert(
+      fc.property(ops, (stream) => {
+        const book = new OrderBook('P');
+        const ref = new ReferenceBook();
+        const money = new Conservation();
+        const ids: string[] = [];
+        let seq = 0;
+        for (const op of stream) {
+          seq++;
+          const ts = 10 * seq;
+          if (op.kind === 'submit') {
+            const reused = op.reuse !== null && ids.length > 0 ? ids[op.reuse % ids.length] : undefined;
+            const id = reused ?? `o${seq}`;
+            if (!reused) ids.push(id);
+            const order: NewOrder = {
+              id,
+              accountId: op.account,
+              side: op.side,
+              type: op.type,
+              tif: op.tif,
+              price: op.price ?? undefined,
+              qty: op.qty,
+              seq,
+              ts,
+              stp: op.stp,
+            };
+            const r = book.submit(order);
+            expect(r).toEqual(ref.submit(order));
+            money.accepted(id, op.qty, r);
+            tally(r, `${op.type} ${op.tif}`);
+          } else {
+            const id = ids.length > 0 && op.pick % 7 !== 0 ? ids[op.pick % ids.length]! : 'missing';
+            if (op.kind === 'cancel') {
+              const r = book.cancel(id);
+              expect(plain(r)).toEqual(ref.cancel(id));
+              money.cancelled(r);
+              saw(r ? 'cancel hit' : 'cancel miss');
+            } else {
+              const before = book.get(id)?.qty ?? 0;
+              const r = book.modify(id, { price: op.price, qty: op.qty }, seq, ts);
+              expect(r).toEqual(ref.modify(id, { price: op.price, qty: op.qty }, seq, ts));
+              money.accepted(id, r.ok ? op.qty - before : 0, r);
+              tally(r, 'modify');
+              if (r.ok && r.resting && r.resting.seq !== seq) saw('modify kept priority');
+            }
+          }
+          expect(book.snapshot()).toEqual(ref.snapshot());
+          expect(book.lastTrades(50)).toEqual(ref.lastTrades(50));
+          checkBook(book);
+          money.check(book);
+        }
+      }),
+      { numRuns: 400 },
+    );
+    for (const what of [
+      'limit GTC fill',
+      'limit GTC multi-fill',
+      'limit GTC partial rest',
+      'limit DAY fill',
+      'limit IOC fill',
+      'limit FOK fill',
+      'market GTC fill',
+      'market IOC fill',
+      'modify fill',
+      'modify kept priority',
+      'cancel stp',
+      'cancel ioc',
+      'cancel fok',
+      'cancel market',
+      'cancel hit',
+      'cancel miss',
+      'reject 1',
+      'reject 2',
+      'reject 3',
+      'reject 4',
+    ])
+      expect(seen.get(what) ?? 0, what).toBeGreaterThan(10);
+  });
+
+  it('load rebuilds the same book that produced the snapshot', () => {
+    fc.assert(
+      fc.property(ops, (stream) => {
+        const book = new OrderBook('P');
+        let seq = 0;
+        for (const op of stream) {
+          seq++;
+          if (op.kind !== 'submit') continue;
+          book.submit({ id: `o${seq}`, accountId: op.account, side: op.side, type: 'limit', tif: 'GTC', price: op.price ?? 100, qty: op.qty, seq, ts: seq });
+        }
+        const snap = book.snapshot();
+        const copy = new OrderBook('P');
+        // Reversed input: load must restore priority from seq, not from input order.
+        copy.load([...snap].reverse());
+        expect(copy.snapshot()).toEqual(snap);
+        expect(copy.depth(100)).toEqual(book.depth(100));
+      }),
+      { numRuns: 100 },
+    );
+  });
+});

@@ -1,0 +1,482 @@
+import { describe, expect, it } from 'vitest';
+import { OrderBook, Reject, type Accepted, type NewOrder, type SubmitResult } from './index.js';
+
+/** A book plus a sequence counter, so tests only spell out what matters. */
+function setup() {
+  const book = new OrderBook('TEST');
+  let seq = 0;
+  const order = (o: Partial<NewOrder> & Pick<NewOrder, 'id' | 'side' | 'qty'>): NewOrder => {
+    seq++;
+    return { accountId: `acct-${o.id}`, type: 'limit', tif: 'GTC', seq, ts: 1_000 + seq, ...o };
+  };
+  const submit = (o: Partial<NewOrder> & Pick<NewOrder, 'id' | 'side' | 'qty'>): Accepted => ok(book.submit(order(o)));
+  const nextSeq = () => ++seq;
+  return { book, order, submit, nextSeq };
+}
+
+function ok(r: SubmitResult): Accepted {
+  if (!r.ok) throw new Error(`expected accepted, got reject ${r.code}: ${r.reason}`);
+  return r;
+}
+
+const fillsOf = (r: Accepted) => r.fills.map((f) => [f.makerOrderId, f.price, f.qty]);
+const idsAt = (book: OrderBook, side: 'buy' | 'sell', price: number) =>
+  book
+    .snapshot()
+    .filter((o) => o.side === side && o.price === price)
+    .map((o) => o.id);
+
+describe('price-time priority', () => {
+  it('matches the best price first, then the earliest order at that price', () => {
+    const { book, submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 101, qty: 5 });
+    submit({ id: 's2', side: 'sell', price: 100, qty: 5 });
+    submit({ id: 's3', side: 'sell', price: 100, qty: 5 });
+    const r = submit({ id: 'b1', side: 'buy', price: 101, qty: 12 });
+    expect(fillsOf(r)).toEqual([
+      ['s2', 100, 5],
+      ['s3', 100, 5],
+      ['s1', 101, 2],
+    ]);
+    expect(r.resting).toBeNull();
+    expect(book.get('s1')?.qty).toBe(3);
+    expect(book.size()).toBe(1);
+  });
+
+  it('trades at the maker price, not the taker limit', () => {
+    const { submit } = setup();
+    submit({ id: 'b1', side: 'buy', price: 105, qty: 3 });
+    const r = submit({ id: 's1', side: 'sell', price: 90, qty: 3 });
+    expect(fillsOf(r)).toEqual([['b1', 105, 3]]);
+    expect(r.fills[0]).toMatchObject({
+      takerOrderId: 's1',
+      makerAccountId: 'acct-b1',
+      takerAccountId: 'acct-s1',
+      takerSide: 'sell',
+      makerLeaves: 0,
+      takerLeaves: 0,
+    });
+  });
+
+  it('does not trade when prices do not cross, and rests both sides', () => {
+    const { book, submit } = setup();
+    submit({ id: 'b1', side: 'buy', price: 99, qty: 3 });
+    const r = submit({ id: 's1', side: 'sell', price: 100, qty: 3 });
+    expect(r.fills).toEqual([]);
+    expect(r.resting).toMatchObject({ id: 's1', price: 100, qty: 3, side: 'sell' });
+    expect(book.quote()).toEqual({ bid: { price: 99, qty: 3 }, ask: { price: 100, qty: 3 } });
+  });
+});
+
+describe('partial fills', () => {
+  it('leaves a partially filled maker at the head of its queue', () => {
+    const { book, submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 100, qty: 10 });
+    submit({ id: 's2', side: 'sell', price: 100, qty: 10 });
+    const r = submit({ id: 'b1', side: 'buy', price: 100, qty: 4 });
+    expect(r.fills[0]).toMatchObject({ makerOrderId: 's1', qty: 4, makerLeaves: 6, takerLeaves: 0 });
+    expect(idsAt(book, 'sell', 100)).toEqual(['s1', 's2']);
+    expect(book.quote().ask).toEqual({ price: 100, qty: 16 });
+  });
+
+  it('rests the remainder of a partially filled GTC or DAY taker at its limit', () => {
+    for (const tif of ['GTC', 'DAY'] as const) {
+      const { book, submit } = setup();
+      submit({ id: 's1', side: 'sell', price: 100, qty: 3 });
+      const r = submit({ id: 'b1', side: 'buy', price: 101, qty: 10, tif });
+      expect(fillsOf(r)).toEqual([['s1', 100, 3]]);
+      expect(r.cancellations).toEqual([]);
+      expect(r.resting).toMatchObject({ id: 'b1', price: 101, qty: 7, tif });
+      expect(book.quote()).toEqual({ bid: { price: 101, qty: 7 }, ask: null });
+    }
+  });
+});
+
+describe('time in force', () => {
+  it('IOC fills what it can and cancels the rest', () => {
+    const { book, submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 100, qty: 3 });
+    const r = submit({ id: 'b1', side: 'buy', price: 100, qty: 5, tif: 'IOC' });
+    expect(fillsOf(r)).toEqual([['s1', 100, 3]]);
+    expect(r.cancellations).toEqual([{ orderId: 'b1', accountId: 'acct-b1', qty: 2, reason: 'ioc' }]);
+    expect(r.resting).toBeNull();
+    expect(book.size()).toBe(0);
+  });
+
+  it('IOC with nothing to trade is cancelled whole', () => {
+    const { submit } = setup();
+    const r = submit({ id: 'b1', side: 'buy', price: 100, qty: 5, tif: 'IOC' });
+    expect(r.fills).toEqual([]);
+    expect(r.cancellations).toEqual([{ orderId: 'b1', accountId: 'acct-b1', qty: 5, reason: 'ioc' }]);
+  });
+
+  it('FOK fills completely when enough crosses', () => {
+    const { book, submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 100, qty: 3 });
+    submit({ id: 's2', side: 'sell', price: 101, qty: 3 });
+    const r = submit({ id: 'b1', side: 'buy', price: 101, qty: 5, tif: 'FOK' });
+    expect(fillsOf(r)).toEqual([
+      ['s1', 100, 3],
+      ['s2', 101, 2],
+    ]);
+    expect(r.cancellations).toEqual([]);
+    expect(book.get('s2')?.qty).toBe(1);
+  });
+
+  it('FOK that cannot fill completely has no effect at all', () => {
+    const { book, submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 100, qty: 3 });
+    submit({ id: 's2', side: 'sell', price: 102, qty: 3 });
+    const before = book.snapshot();
+    const r = submit({ id: 'b1', side: 'buy', price: 101, qty: 5, tif: 'FOK' });
+    expect(r.fills).toEqual([]);
+    expect(r.cancellations).toEqual([{ orderId: 'b1', accountId: 'acct-b1', qty: 5, reason: 'fok' }]);
+    expect(book.snapshot()).toEqual(before);
+    expect(book.lastTrades(10)).toEqual([]);
+  });
+
+  it("FOK does not count the taker's own orders that self-trade prevention would remove", () => {
+    const { book, submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 100, qty: 3, accountId: 'me' });
+    submit({ id: 's2', side: 'sell', price: 100, qty: 3, accountId: 'other' });
+    const before = book.snapshot();
+    const r = submit({ id: 'b1', side: 'buy', price: 100, qty: 5, tif: 'FOK', accountId: 'me', stp: 'cancel_oldest' });
+    expect(r.fills).toEqual([]);
+    expect(r.cancellations).toEqual([{ orderId: 'b1', accountId: 'me', qty: 5, reason: 'fok' }]);
+    expect(book.snapshot()).toEqual(before);
+
+    const r2 = submit({ id: 'b2', side: 'buy', price: 100, qty: 3, tif: 'FOK', accountId: 'me', stp: 'cancel_oldest' });
+    expect(fillsOf(r2)).toEqual([['s2', 100, 3]]);
+    expect(r2.cancellations).toEqual([{ orderId: 's1', accountId: 'me', qty: 3, reason: 'stp' }]);
+  });
+
+  it('FOK with cancel_newest is not fillable when its own order comes first', () => {
+    const { submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 100, qty: 3, accountId: 'me' });
+    submit({ id: 's2', side: 'sell', price: 100, qty: 10, accountId: 'other' });
+    const r = submit({ id: 'b1', side: 'buy', price: 100, qty: 2, tif: 'FOK', accountId: 'me' });
+    expect(r.fills).toEqual([]);
+    expect(r.cancellations[0]?.reason).toBe('fok');
+  });
+});
+
+describe('market orders', () => {
+  it('trade through levels and never rest', () => {
+    const { book, submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 100, qty: 3 });
+    submit({ id: 's2', side: 'sell', price: 110, qty: 3 });
+    const r = submit({ id: 'm1', side: 'buy', type: 'market', qty: 10 });
+    expect(fillsOf(r)).toEqual([
+      ['s1', 100, 3],
+      ['s2', 110, 3],
+    ]);
+    expect(r.cancellations).toEqual([{ orderId: 'm1', accountId: 'acct-m1', qty: 4, reason: 'market' }]);
+    expect(r.resting).toBeNull();
+    expect(book.size()).toBe(0);
+  });
+
+  it('stop at the protection price', () => {
+    const { book, submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 100, qty: 3 });
+    submit({ id: 's2', side: 'sell', price: 110, qty: 3 });
+    const r = submit({ id: 'm1', side: 'buy', type: 'market', price: 105, qty: 10, tif: 'DAY' });
+    expect(fillsOf(r)).toEqual([['s1', 100, 3]]);
+    expect(r.cancellations).toEqual([{ orderId: 'm1', accountId: 'acct-m1', qty: 7, reason: 'market' }]);
+    expect(book.get('s2')?.qty).toBe(3);
+
+    submit({ id: 'b1', side: 'buy', price: 90, qty: 3 });
+    submit({ id: 'b2', side: 'buy', price: 80, qty: 3 });
+    const s = submit({ id: 'm2', side: 'sell', type: 'market', price: 85, qty: 10 });
+    expect(fillsOf(s)).toEqual([['b1', 90, 3]]);
+  });
+
+  it('on an empty side are cancelled whole (accepted, not rejected)', () => {
+    const { submit } = setup();
+    const r = submit({ id: 'm1', side: 'sell', type: 'market', qty: 5 });
+    expect(r.fills).toEqual([]);
+    expect(r.cancellations).toEqual([{ orderId: 'm1', accountId: 'acct-m1', qty: 5, reason: 'market' }]);
+  });
+
+  it('FOK market orders fill completely or not at all', () => {
+    const { book, submit } = setup();
+    submit({ id: 's1', side: 'sell', price: 100, qty: 3 });
+    const r = submit({ id: 'm1', side: 'buy', type: 'market', qty: 5, tif: 'FOK' });
+    expect(r.fills).toEqual([]);
+    expect(r.cancellations[0]).toMatchObject({ orderId: 'm1', qty: 5, reason: 'fok' });
+    expect(book.get('s1')?.qty).toBe(3);
+    const r2 = submit({ id: 'm2', side: 'buy', type: 'market', qty: 3, tif: 'FOK' });
+    expect(fillsOf(r2)).toEqual([['s1', 100, 3]]);
+  });
+});
+
+describe('self-trade prevention', () => {
+  const build = () => {
+    const t = setup();
+    t.submit({ id: 'o1', side: 'sell', price: 100, qty: 2, accountId: 'x' });
+    t.submit({ id: 'own', side: 'sell', price: 100, qty: 3, accountId: 'me' });
+    t.submit({ id: 'o2', side: 'sell', price: 100, qty: 4, accountId: 'y' });
+    return t;
+  };
+
+  it('cancel_newest (the default) cancels the taker remainder and keeps the resting order', () => {
+    const { book, submit } = build();
+    const r = submit({ id: 't', side: 'buy', price: 100, qty: 6, accountId: 'me' });
+    expect(fillsOf(r)).toEqual([['o1', 100, 2]]);
+    expect(r.cancellations).toEqual([{ orderId: 't', accountId: 'me', qty: 4, reason: 'stp' }]);
+    expect(r.resting).toBeNull();
+    expect(idsAt(book, 'sell', 100)).toEqual(['own', 'o2']);
+  });
+
+  it('cancel_oldest cancels the resting order and keeps matching', () => {
+    const { book, submit } = build();
+    const r = submit({ id: 't', side: 'buy', price: 100, qty: 7, accountId: 'me', stp: 'cancel_oldest' });
+    expect(fillsOf(r)).toEqual([
+      ['o1', 100, 2],
+      ['o2', 100, 4],
+    ]);
+    expect(r.cancellations).toEqual([{ orderId: 'own', accountId: 'me', qty: 3, reason: 'stp' }]);
+    expect(r.resting).toMatchObject({ id: 't', qty: 1, price: 100 });
+    expect(book.has('own')).toBe(false);
+  });
+
+  it('cancel_both cancels the resting order and the taker remainder', () => {
+    const { book, submit } = build();
+    const r = submit({ id: 't', side: 'buy', price: 100, qty: 6, accountId: 'me', stp: 'cancel_both' });
+    expect(fillsOf(r)).toEqual([['o1', 100, 2]]);
+    expect(r.cancellations).toEqual([
+      { orderId: 'own', accountId: 'me', qty: 3, reason: 'stp' },
+      { orderId: 't', accountId: 'me', qty: 4, reason: 'stp' },
+    ]);
+    expect(idsAt(book, 'sell', 100)).toEqual(['o2']);
+  });
+
+  it('none lets the account trade with itself', () => {
+    const { submit } = build();
+    const r = submit({ id: 't', side: 'buy', price: 100, qty: 6, accountId: 'me', stp: 'none' });
+    expect(fillsOf(r)).toEqual([
+      ['o1', 100, 2],
+      ['own', 100, 3],
+      ['o2', 100, 1],
+    ]);
+    expect(r.cancellations).toEqual([]);
+  });
+
+  it('the book default can be changed', () => {
+    const book = new OrderBook('X', { defaultStp: 'none' });
+    ok(book.submit({ id: 'a', accountId: 'me', side: 'sell', type: 'limit', tif: 'GTC', price: 1, qty: 1, seq: 1, ts: 0 }));
+    const r = ok(book.submit({ id: 'b', accountId: 'me', side: 'buy', type: 'limit', tif: 'GTC', price: 1, qty: 1, seq: 2, ts: 0 }));
+    expect(r.fills).toHaveLength(1);
+  });
+
+  it('a self-trade-cancelled resting order that emptied its level removes the level', () => {
+    const { book, submit } = setup();
+    submit({ id: 'own', side: 'sell', price: 100, qty: 3, accountId: 'me' });
+    submit({ id: 'o', side: 'sell', price: 101, qty: 3, accountId: 'x' });
+    const r = submit({ id: 't', side: 'buy', price: 100, qty: 1, accountId: 'me', stp: 'cancel_both' });
+    expect(r.cancellations.map((c) => c.orderId)).toEqual(['own', 't']);
+    expect(book.quote().ask).toEqual({ price: 101, qty: 3 });
+  });
+});
+
+describe('cancel', () => {
+  it('removes an order from anywhere in the queue and returns it', () => {
+    const { book, submit } = setup();
+    for (const id of ['a', 'b', 'c']) submit({ id, side: 'buy', price: 50, qty: 2 });
+    expect(book.cancel('b')).toMatchObject({ id: 'b', qty: 2, price: 50, side: 'buy' });
+    expect(idsAt(book, 'buy', 50)).toEqual(['a', 'c']);
+    expect(book.quote().bid).toEqual({ price: 50, qty: 4 });
+    book.cancel('a');
+    book.cancel('c');
+    expect(book.quote().bid).toBeNull();
+    expect(book.depth(5)).toEqual({ bids: [], asks: [] });
+  });
+
+  it('returns undefined for an unknown or already removed order', () => {
+    const { book, submit } = setup();
+    submit({ id: 'a', side: 'buy', price: 50, qty: 2 });
+    expect(book.cancel('nope')).toBeUndefined();
+    expect(book.cancel('a')).toBeDefined();
+    expect(book.cancel('a')).toBeUndefined();
+  });
+
+  it('returns the leaves quantity of a partially filled order', () => {
+    const { book, submit } = setup();
+    submit({ id: 'a', side: 'buy', price: 50, qty: 10 });
+    submit({ id: 's', side: 'sell', price: 50, qty: 4 });
+    expect(book.cancel('a')?.qty).toBe(6);
+  });
+});
+
+describe('modify', () => {
+  const build = () => {
+    const t = setup();
+    t.submit({ id: 'a', side: 'buy', price: 100, qty: 5 });
+    t.submit({ id: 'b', side: 'buy', price: 100, qty: 5 });
+    return t;
+  };
+
+  it('a size decrease at the same price keeps priority', () => {
+    const { book, nextSeq } = build();
+    const aSeq = book.get('a')!.seq;
+    const r = ok(book.modify('a', { price: 100, qty: 2 }, nextSeq(), 5));
+    expect(r.resting).toMatchObject({ id: 'a', qty: 2, seq: aSeq });
+    expect(idsAt(book, 'buy', 100)).toEqual(['a', 'b']);
+    expect(book.quote().bid).toEqual({ price: 100, qty: 7 });
+    expect(book.get('a')?.seq).toBe(aSeq);
+  });
+
+  it('a size increase loses priority and takes the new sequence', () => {
+    const { book, nextSeq } = build();
+    const seq = nextSeq();
+    const r = ok(book.modify('a', { price: 100, qty: 8 }, seq, 5));
+    expect(r.fills).toEqual([]);
+    expect(r.resting).toMatchObject({ id: 'a', qty: 8, seq });
+    expect(idsAt(book, 'buy', 100)).toEqual(['b', 'a']);
+    expect(book.quote().bid).toEqual({ price: 100, qty: 13 });
+  });
+
+  it('a price change loses priority, even back to the old price', () => {
+    const { book, nextSeq } = build();
+    ok(book.modify('a', { price: 99, qty: 5 }, nextSeq(), 5));
+    expect(book.depth(5).bids).toEqual([
+      { price: 100, qty: 5, orders: 1 },
+      { price: 99, qty: 5, orders: 1 },
+    ]);
+    ok(book.modify('a', { price: 100, qty: 5 }, nextSeq(), 6));
+    expect(idsAt(book, 'buy', 100)).toEqual(['b', 'a']);
+  });
+
+  it('a price change that crosses trades as a taker at the makers prices, the rest rests', () => {
+    const { book, submit, nextSeq } = build();
+    submit({ id: 's1', side: 'sell', price: 102, qty: 3 });
+    submit({ id: 's2', side: 'sell', price: 103, qty: 3 });
+    const r = ok(book.modify('a', { price: 102, qty: 5 }, nextSeq(), 9));
+    expect(r.fills.map((f) => [f.makerOrderId, f.takerOrderId, f.price, f.qty])).toEqual([['s1', 'a', 102, 3]]);
+    expect(r.resting).toMatchObject({ id: 'a', price: 102, qty: 2 });
+    expect(book.quote()).toEqual({ bid: { price: 102, qty: 2 }, ask: { price: 103, qty: 3 } });
+  });
+
+  it('a crossing modify fully filled leaves the book', () => {
+    const { book, submit, nextSeq } = build();
+    submit({ id: 's1', side: 'sell', price: 102, qty: 9 });
+    const r = ok(book.modify('b', { price: 102, qty: 5 }, nextSeq(), 9));
+    expect(fillsOf(r)).toEqual([['s1', 102, 5]]);
+    expect(r.resting).toBeNull();
+    expect(book.has('b')).toBe(false);
+  });
+
+  it('rejects unknown ids and invalid values without changing the book', () => {
+    const { book, nextSeq } = build();
+    const before = book.snapshot();
+    expect(book.modify('zz', { price: 100, qty: 1 }, nextSeq(), 0)).toMatchObject({ ok: false, code: Reject.UnknownOrder });
+    expect(book.modify('a', { price: 100, qty: 0 }, nextSeq(), 0)).toMatchObject({ ok: false, code: Reject.InvalidQty });
+    expect(book.modify('a', { price: 1.5, qty: 1 }, nextSeq(), 0)).toMatchObject({ ok: false, code: Reject.InvalidPrice });
+    expect(book.modify('a', { price: 100, qty: 1 }, -1, 0)).toMatchObject({ ok: false, code: Reject.InvalidSeq });
+    expect(book.snapshot()).toEqual(before);
+  });
+});
+
+describe('load', () => {
+  it('rebuilds resting orders in seq order per level without matching', () => {
+    const book = new OrderBook('X');
+    book.load([
+      { id: 'b2', accountId: 'u', side: 'buy', price: 100, qty: 2, seq: 7, ts: 0 },
+      { id: 'b1', accountId: 'u', side: 'buy', price: 100, qty: 1, seq: 3, ts: 0 },
+      { id: 'b3', accountId: 'u', side: 'buy', price: 99, qty: 4, seq: 1, ts: 0 },
+      { id: 's1', accountId: 'v', side: 'sell', price: 101, qty: 5, seq: 2, ts: 0 },
+    ]);
+    expect(book.size()).toBe(4);
+    expect(book.snapshot().map((o) => o.id)).toEqual(['b1', 'b2', 'b3', 's1']);
+    expect(book.lastTrades(5)).toEqual([]);
+    expect(book.get('b2')).toMatchObject({ seq: 7, price: 100, qty: 2, side: 'buy', accountId: 'u' });
+    const r = ok(book.submit({ id: 't', accountId: 'w', side: 'sell', type: 'limit', tif: 'IOC', price: 100, qty: 2, seq: 8, ts: 0 }));
+    expect(fillsOf(r)).toEqual([
+      ['b1', 100, 1],
+      ['b2', 100, 1],
+    ]);
+  });
+
+  it('refuses corrupt input and leaves the book unchanged', () => {
+    const book = new OrderBook('X');
+    const o = { id: 'a', accountId: 'u', side: 'buy' as const, price: 100, qty: 1, seq: 1, ts: 0 };
+    expect(() => book.load([o, { ...o, id: 'b', qty: 0 }])).toThrow(RangeError);
+    expect(() => book.load([o, o])).toThrow(/duplicate/);
+    expect(() => book.load([o, { ...o, id: 's', side: 'sell', price: 100 }])).toThrow(/crossed/);
+    expect(book.size()).toBe(0);
+  });
+});
+
+describe('market data', () => {
+  it('quote and depth aggregate levels, best first', () => {
+    const { book, submit } = setup();
+    submit({ id: 'b1', side: 'buy', price: 99, qty: 1 });
+    submit({ id: 'b2', side: 'buy', price: 99, qty: 2 });
+    submit({ id: 'b3', side: 'buy', price: 97, qty: 5 });
+    submit({ id: 'b4', side: 'buy', price: 98, qty: 5 });
+    submit({ id: 's1', side: 'sell', price: 103, qty: 4 });
+    submit({ id: 's2', side: 'sell', price: 101, qty: 6 });
+    expect(book.quote()).toEqual({ bid: { price: 99, qty: 3 }, ask: { price: 101, qty: 6 } });
+    expect(book.depth(2)).toEqual({
+      bids: [
+        { price: 99, qty: 3, orders: 2 },
+        { price: 98, qty: 5, orders: 1 },
+      ],
+      asks: [
+        { price: 101, qty: 6, orders: 1 },
+        { price: 103, qty: 4, orders: 1 },
+      ],
+    });
+    expect(book.depth(10).bids).toHaveLength(3);
+  });
+
+  it('lastTrades returns the newest first and keeps only the configured history', () => {
+    const book = new OrderBook('X', { tradeHistory: 3 });
+    let seq = 0;
+    for (let i = 1; i <= 5; i++) {
+      book.submit({ id: `s${i}`, accountId: 'a', side: 'sell', type: 'limit', tif: 'GTC', price: 100 + i, qty: i, seq: ++seq, ts: seq });
+      book.submit({ id: `b${i}`, accountId: 'b', side: 'buy', type: 'market', tif: 'IOC', qty: i, seq: ++seq, ts: seq * 10 });
+    }
+    expect(book.lastTrades(10)).toEqual([
+      { price: 105, qty: 5, ts: 100, seq: 10 },
+      { price: 104, qty: 4, ts: 80, seq: 8 },
+      { price: 103, qty: 3, ts: 60, seq: 6 },
+    ]);
+    expect(book.lastTrades(1)).toEqual([{ price: 105, qty: 5, ts: 100, seq: 10 }]);
+    expect(new OrderBook('Y').lastTrades(5)).toEqual([]);
+  });
+});
+
+describe('rejects', () => {
+  const base: NewOrder = { id: 'x', accountId: 'a', side: 'buy', type: 'limit', tif: 'GTC', price: 10, qty: 1, seq: 1, ts: 0 };
+  const cases: [string, Partial<Record<keyof NewOrder, unknown>>, number][] = [
+    ['zero qty', { qty: 0 }, Reject.InvalidQty],
+    ['fractional qty', { qty: 1.5 }, Reject.InvalidQty],
+    ['unsafe qty', { qty: 2 ** 53 }, Reject.InvalidQty],
+    ['limit without price', { price: undefined }, Reject.InvalidPrice],
+    ['negative price', { price: -1 }, Reject.InvalidPrice],
+    ['fractional price', { price: 10.01 }, Reject.InvalidPrice],
+    ['market with bad protection price', { type: 'market', price: 0 }, Reject.InvalidPrice],
+    ['bad side', { side: 'hold' }, Reject.InvalidSide],
+    ['bad type', { type: 'stop' }, Reject.InvalidType],
+    ['bad tif', { tif: 'GTD' }, Reject.InvalidTif],
+    ['bad stp', { stp: 'maybe' }, Reject.InvalidStp],
+    ['empty id', { id: '' }, Reject.InvalidId],
+    ['empty account', { accountId: '' }, Reject.InvalidAccount],
+    ['bad seq', { seq: 1.5 }, Reject.InvalidSeq],
+    ['bad ts', { ts: Number.NaN }, Reject.InvalidTs],
+  ];
+  it.each(cases)('%s', (_name, patch, code) => {
+    const book = new OrderBook('X');
+    const r = book.submit({ ...base, ...patch } as NewOrder);
+    expect(r).toMatchObject({ ok: false, code });
+    expect(r.ok === false && r.reason.length > 0).toBe(true);
+    expect(book.size()).toBe(0);
+  });
+
+  it('a duplicate id of a resting order', () => {
+    const book = new OrderBook('X');
+    ok(book.submit(base));
+    expect(book.submit({ ...base, seq: 2 })).toMatchObject({ ok: false, code: Reject.DuplicateId });
+    expect(book.size()).toBe(1);
+  });
+});
