@@ -4,7 +4,7 @@
  * files sharing one database would stand each other by. `isolatedEnv()` clones the run's migrated
  * template database (fast) and derives fresh prefixes.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import postgres from 'postgres';
 import { inject } from 'vitest';
 
@@ -24,7 +24,7 @@ export async function isolatedEnv(tag: string, overrides: Record<string, string>
         break;
       } catch (err) {
         if (attempt >= 50 || !/being accessed by other users/.test(String(err))) throw err;
-        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+        await new Promise((r) => setTimeout(r, 100 + randomInt(200)));
       }
     }
   } finally {

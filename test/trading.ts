@@ -2,12 +2,13 @@
  * Fixture for tests that trade: an isolated database, the workers in process (test/stack.ts), an api
  * on the same config, and readers for balances and sagas.
  */
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { balancesOf, ledgerImbalances } from '../db/queries/ledger.js';
 import { connectDatabase, type Database } from '../db/client.js';
 import { CASH_ASSET } from '../db/accounts.js';
 import type { Config } from '../lib/config.js';
 import { orderWorkflowId, stateQuery, type SagaState } from '../temporal/contracts.js';
+import type { TradingSaga } from '../workflows/trading-saga.js';
 import { createTestApi, testConfig, type TestApi } from './helpers.js';
 import { isolatedEnv } from './isolated.js';
 import { startTestStack, type TestStack, type TestStackOptions } from './stack.js';
@@ -21,7 +22,10 @@ export interface TradingFixture {
   temporal: Client;
   /** available and reserved of one asset (USD in cents, shares as a count). */
   balance(accountId: string, asset?: string): Promise<{ available: bigint; reserved: bigint }>;
+  /** The saga's current state (query). */
   saga(accountId: string, clientOrderId: string): Promise<SagaState>;
+  /** The saga's typed workflow handle. */
+  handle(accountId: string, clientOrderId: string): WorkflowHandle<typeof TradingSaga>;
   imbalances(): Promise<unknown[]>;
   close(): Promise<void>;
 }
@@ -43,7 +47,8 @@ export async function startTradingFixture(tag: string, opts: TestStackOptions & 
       const row = (await balancesOf(database.db, accountId)).find((b) => b.asset === asset);
       return { available: row?.available ?? 0n, reserved: row?.reserved ?? 0n };
     },
-    saga: (accountId, clientOrderId) => api.deps.temporal.workflow.getHandle(orderWorkflowId(accountId, clientOrderId)).query(stateQuery),
+    saga: (accountId, clientOrderId) => fx.handle(accountId, clientOrderId).query(stateQuery),
+    handle: (accountId, clientOrderId) => api.deps.temporal.workflow.getHandle<typeof TradingSaga>(orderWorkflowId(accountId, clientOrderId)),
     imbalances: () => ledgerImbalances(database.db),
     async close() {
       await api.close();

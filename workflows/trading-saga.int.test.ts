@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { MatchingActivities, OrderActivities } from '../temporal/activities.js';
-import { orderWorkflowId, type SagaState } from '../temporal/contracts.js';
+import type { SagaState } from '../temporal/contracts.js';
 import { retryCompensationsSignal } from './trading-saga.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../test/trading.js';
 import { createFundedUser } from '../test/users.js';
@@ -58,7 +58,7 @@ async function placeBuy(token: string, clientOrderId: string) {
   });
 }
 
-const result = (accountId: string, id: string) => fx.temporal.workflow.getHandle(orderWorkflowId(accountId, id)).result() as Promise<SagaState>;
+const result = (accountId: string, id: string): Promise<SagaState> => fx.handle(accountId, id).result();
 
 describe('a failure injected at each step', () => {
   const cases: [Step, string[], boolean][] = [
@@ -81,7 +81,7 @@ describe('a failure injected at each step', () => {
       const rows = await fx.database.db.execute<{ status: string }>(sql`SELECT status FROM orders WHERE account_id = ${u.accountId}::uuid`);
       expect(rows.map((r) => r.status)).toEqual(persisted ? ['rejected'] : []);
       if (step === 'submitOrder' || step === 'persistOrder')
-        await keepHistory(step === 'submitOrder' ? 'compensate-submit' : 'compensate-persist', fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, `fault-${step}`)));
+        await keepHistory(step === 'submitOrder' ? 'compensate-submit' : 'compensate-persist', fx.handle(u.accountId, `fault-${step}`));
     });
   }
 });
@@ -115,7 +115,7 @@ describe('a compensation that keeps failing', () => {
     // withdrawFromBook is the first compensation and must succeed: it marks the order rejected.
     const res = await placeBuy(u.token, 'stuck');
     expect(res.status).toBe(503);
-    const handle = fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, 'stuck'));
+    const handle = fx.handle(u.accountId, 'stuck');
     const parked = await eventually(async () => {
       const d = await handle.describe();
       expect(d.typedSearchAttributes.get({ name: 'OrderStatus', type: 'KEYWORD' } as never)).toBe('needs_attention');
@@ -127,7 +127,7 @@ describe('a compensation that keeps failing', () => {
 
     brokenRelease = false;
     await handle.signal(retryCompensationsSignal);
-    const state = (await handle.result()) as SagaState;
+    const state = await handle.result();
     expect(state).toMatchObject({ status: 'rejected', compensations: ['withdrawFromBook', 'releaseReservation'] });
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
     await keepHistory('needs-attention', handle);

@@ -33,6 +33,7 @@ export const LIMITS = {
 } as const satisfies Record<string, Record<string, Limit>>;
 
 export type Action = keyof typeof LIMITS;
+export type Scope = 'address' | 'accountAddress' | 'account';
 
 export interface Bucket extends Limit {
   key: string;
@@ -59,13 +60,16 @@ export class RateLimiter {
     private readonly prefix: string,
   ) {}
 
-  /** Bucket keys for an action: `address` only when the address is known. */
-  buckets(action: Action, scope: { address?: string; account?: string }): Bucket[] {
-    const limits: Record<string, Limit> = LIMITS[action];
+  /**
+   * Bucket keys for an action: `address` only when the address is known; `accountAddress` and `account`
+   * when an account is given. `only` picks some of them.
+   */
+  buckets(action: Action, scope: { address?: string; account?: string }, only?: Scope[]): Bucket[] {
+    const limits: Partial<Record<Scope, Limit>> = LIMITS[action];
     const out: Bucket[] = [];
-    const add = (name: string, id: string) => {
+    const add = (name: Scope, id: string) => {
       const limit = limits[name];
-      if (limit) out.push({ key: `${this.prefix}rl:${action}:${name}:${id}`, ...limit });
+      if (limit && (!only || only.includes(name))) out.push({ key: `${this.prefix}rl:${action}:${name}:${id}`, ...limit });
     };
     if (scope.address) add('address', keyId(scope.address));
     if (scope.account) {

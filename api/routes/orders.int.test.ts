@@ -83,7 +83,7 @@ describe('placing', () => {
     expect(p).toMatchObject({ success: false, code: 'validation_failed', status: 'rejected' });
     expect(p.errors).toContain('Insufficient funds');
     expect(await fx.balance(u.accountId)).toEqual({ available: 10_000n, reserved: 0n });
-    await keepHistory('reject-insufficient-funds', fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, p.client_order_id as string)));
+    await keepHistory('reject-insufficient-funds', fx.handle(u.accountId, p.client_order_id as string));
   });
 
   it('rejects selling shares the account does not have (no short selling)', async () => {
@@ -153,7 +153,7 @@ describe('matching through the saga', () => {
     const buySaga = await fx.saga(buyer.accountId, 'b1');
     expect(buySaga.fillIds).toHaveLength(1);
     // The maker learns of its fill through the outbox relay's signal, and its saga completes.
-    const sellHandle = fx.temporal.workflow.getHandle(orderWorkflowId(seller.accountId, 's1'));
+    const sellHandle = fx.handle(seller.accountId, 's1');
     const sellState = await eventually(async () => {
       const s = await sellHandle.result();
       expect(s.status).toBe('filled');
@@ -184,7 +184,7 @@ describe('matching through the saga', () => {
       return s;
     });
     expect(saga.filledQuantity).toBe('4');
-    await keepHistory('partial-fill', fx.temporal.workflow.getHandle(orderWorkflowId(seller.accountId, sell.client_order_id as string)));
+    await keepHistory('partial-fill', fx.handle(seller.accountId, sell.client_order_id as string));
   });
 
   it('a market buy takes the book at the resting price and gives back the unused collar', async () => {
@@ -228,7 +228,7 @@ describe('replace and cancel', () => {
     const down = await body(await api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 1, quantity: 4 } } }));
     expect(down).toMatchObject({ quantity: 4, reserved_amount: 620.4, lock_version: 2 });
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 62_040n, reserved: 62_040n });
-    await keepHistory('replace', fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, o.client_order_id as string)));
+    await keepHistory('replace', fx.handle(u.accountId, o.client_order_id as string));
   });
 
   it('a stale client_version is a 409 version_conflict and changes nothing', async () => {
@@ -264,7 +264,7 @@ describe('replace and cancel', () => {
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
     const again = await api.call('POST', `/api/v1/orders/${id}/cancel`, { token: u.token, body: {} });
     expect(again.status).toBe(409);
-    const handle = fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, o.client_order_id as string));
+    const handle = fx.handle(u.accountId, o.client_order_id as string);
     expect((await handle.result()).status).toBe('cancelled');
     await keepHistory('cancel', handle);
   });
@@ -337,7 +337,7 @@ describe('DAY expiry', () => {
       const res = await dayApi.call('POST', '/api/v1/orders', { token: u.token, body: { order: limit('buy', 2, 150, { time_in_force: 'DAY', client_order_id: 'day-1' }) } });
       expect(res.status).toBe(201);
       expect((await fx.balance(u.accountId)).reserved).toBe(30_000n);
-      const handle = fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, 'day-1'));
+      const handle = fx.handle(u.accountId, 'day-1');
       expect((await handle.result()).status).toBe('expired');
       await keepHistory('expiry', handle);
       expect(await fx.balance(u.accountId)).toEqual({ available: 100_000n, reserved: 0n });

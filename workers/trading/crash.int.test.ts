@@ -6,7 +6,6 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { freePort, startProcess, waitForPort, type Managed } from '../../scripts/processes.js';
-import { orderWorkflowId, stateQuery } from '../../temporal/contracts.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
 
@@ -54,7 +53,7 @@ it('SIGKILL mid-saga: after a restart every saga completes and nothing is reserv
   // Every saga reaches its live state after the restart.
   for (const id of ['warm', ...ids]) {
     await eventually(async () => {
-      const state = await fx.temporal.workflow.getHandle(orderWorkflowId(u.accountId, id)).query(stateQuery);
+      const state = await fx.saga(u.accountId, id);
       expect(state.status).toBe('working');
     }, 60_000);
   }

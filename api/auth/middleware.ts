@@ -1,0 +1,31 @@
+/**
+ * `requireAuth(deps)`: the access-token gate of every protected route. Accepts only
+ * `Authorization: Bearer <access JWT>`, verifies it (see tokens.ts) and that its session is not revoked,
+ * then sets `principal` from the token's claims: the account always comes from the token, never the body.
+ */
+import { createMiddleware } from 'hono/factory';
+import { ApiError } from '../problem.js';
+import type { ApiDeps, AppEnv } from '../types.js';
+import { authServices } from './services.js';
+import { unauthorized } from './sessions.js';
+
+const BEARER = /^Bearer[ ]+([A-Za-z0-9\-_.~+/]+=*)[ ]*$/i;
+
+/** The bearer token of a request, undefined when absent; a malformed Authorization header is a 401. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = BEARER.exec(header);
+  if (!match?.[1]) throw unauthorized('The Authorization header must be "Bearer <token>"');
+  return match[1];
+}
+
+export function requireAuth(deps: ApiDeps) {
+  const { sessions } = authServices(deps);
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token) throw new ApiError('unauthorized', 'A bearer access token is required', undefined, { 'www-authenticate': 'Bearer realm="brokerx"' });
+    const verified = await sessions.verify(token);
+    c.set('principal', { userId: verified.userId, accountId: verified.accountId, email: verified.email });
+    await next();
+  });
+}

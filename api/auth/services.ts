@@ -1,0 +1,40 @@
+/**
+ * The identity services of one api instance (key cache, rate limiter, sessions), created once per
+ * `ApiDeps` so every router and middleware built from the same deps shares them.
+ */
+import type { ApiDeps } from '../types.js';
+import { KeyStore } from './keys.js';
+import { RateLimiter } from './rate-limit.js';
+import { Sessions } from './sessions.js';
+
+export interface AuthServices {
+  keys: KeyStore;
+  limiter: RateLimiter;
+  sessions: Sessions;
+}
+
+const byDeps = new WeakMap<ApiDeps, AuthServices>();
+
+export function authServices(deps: ApiDeps): AuthServices {
+  let services = byDeps.get(deps);
+  if (!services) {
+    const { config, logger, now, redis } = deps;
+    const db = deps.database.db;
+    const keys = new KeyStore({
+      db,
+      secret: config.SIGNING_KEY_SECRET,
+      production: config.NODE_ENV === 'production',
+      rotationDays: config.SIGNING_KEY_ROTATION_DAYS,
+      accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+      now,
+      logger,
+    });
+    services = {
+      keys,
+      limiter: new RateLimiter(redis, config.REDIS_PREFIX),
+      sessions: new Sessions({ db, redis, config, logger, now, keys }),
+    };
+    byDeps.set(deps, services);
+  }
+  return services;
+}

@@ -1,0 +1,147 @@
+/**
+ * Sessions: an access JWT plus a rotating opaque refresh token. All refresh tokens descending from one MFA
+ * login form a family (the session id, `sid` in the access token). Presenting a rotated refresh token
+ * again revokes the family; so does logout. A revoked family is also written to Redis for the access-token
+ * lifetime, so the access tokens already issued in it stop working at once, not at their expiry.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Db } from '../../db/client.js';
+import {
+  clientAccountOf,
+  findUserById,
+  insertRefreshToken,
+  refreshTokenFamily,
+  revokeRefreshFamily,
+  rotateRefreshToken,
+} from '../../db/queries/users.js';
+import type { Config } from '../../lib/config.js';
+import type { Logger } from '../../lib/logger.js';
+import { ApiError } from '../problem.js';
+import type { Principal } from '../types.js';
+import { randomToken, tokenHash } from './crypto.js';
+import type { KeyStore } from './keys.js';
+import { InvalidTokenError, signAccessToken, verifyAccessToken, type VerifiedAccessToken } from './tokens.js';
+
+export interface SessionDeps {
+  db: Db;
+  redis: Redis;
+  config: Config;
+  logger: Logger;
+  now: () => Date;
+  keys: KeyStore;
+}
+
+/** What verify_mfa and refresh answer. `token` is the contract's name; `access_token` the OAuth one. */
+export interface TokenResponse {
+  success: true;
+  token: string;
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  expires_at: string;
+  refresh_token: string;
+  refresh_expires_at: string;
+  user_id: string;
+  account_id: string;
+  email: string;
+}
+
+export const unauthorized = (detail = 'A valid access token is required') =>
+  new ApiError('unauthorized', detail, undefined, { 'www-authenticate': 'Bearer realm="brokerx", error="invalid_token"' });
+
+export class Sessions {
+  constructor(private readonly deps: SessionDeps) {}
+
+  private revokedKey(sessionId: string): string {
+    return `${this.deps.config.REDIS_PREFIX}auth:revoked-session:${sessionId}`;
+  }
+
+  private async tokens(principal: Principal, familyId: string, refreshToken: string, refreshExpiresAt: Date): Promise<TokenResponse> {
+    const now = this.deps.now();
+    const ttl = this.deps.config.ACCESS_TOKEN_TTL_SECONDS;
+    const access = await signAccessToken(await this.deps.keys.signingKey(), { ...principal, sessionId: familyId }, now, ttl);
+    return {
+      success: true,
+      token: access.token,
+      access_token: access.token,
+      token_type: 'Bearer',
+      expires_in: ttl,
+      expires_at: access.expiresAt.toISOString(),
+      refresh_token: refreshToken,
+      refresh_expires_at: refreshExpiresAt.toISOString(),
+      user_id: principal.userId,
+      account_id: principal.accountId,
+      email: principal.email,
+    };
+  }
+
+  /** A new session after a successful MFA step. */
+  async issue(principal: Principal): Promise<TokenResponse> {
+    const now = this.deps.now();
+    const familyId = randomUUID();
+    const refreshToken = randomToken();
+    const expiresAt = new Date(now.getTime() + this.deps.config.REFRESH_TOKEN_TTL_SECONDS * 1000);
+    await insertRefreshToken(this.deps.db, { userId: principal.userId, familyId, tokenHash: tokenHash(refreshToken), expiresAt, createdAt: now });
+    return this.tokens(principal, familyId, refreshToken, expiresAt);
+  }
+
+  /** Rotate a refresh token: a new pair, or 401 (unknown, expired, revoked, or reused: family revoked). */
+  async refresh(refreshToken: string): Promise<TokenResponse> {
+    const successor = randomToken();
+    const outcome = await rotateRefreshToken(this.deps.db, { tokenHash: tokenHash(refreshToken), successorHash: tokenHash(successor), now: this.deps.now() });
+    if (outcome.kind === 'reused') {
+      await this.markRevoked(outcome.familyId);
+      this.deps.logger.warn('refresh token reuse: session revoked', { user_id: outcome.userId, session_id: outcome.familyId });
+      throw unauthorized('Refresh token is no longer valid');
+    }
+    if (outcome.kind === 'invalid') throw unauthorized('Refresh token is invalid or expired');
+    const [user, account] = await Promise.all([findUserById(this.deps.db, outcome.userId), clientAccountOf(this.deps.db, outcome.userId)]);
+    if (!user || user.status !== 'active' || !account) {
+      await this.revoke(outcome.familyId);
+      throw unauthorized('Refresh token is invalid or expired');
+    }
+    return this.tokens({ userId: user.id, accountId: account.id, email: user.email }, outcome.familyId, successor, outcome.expiresAt);
+  }
+
+  /** Logout: revoke the session of this refresh token and/or of this access token. */
+  async logout(p: { refreshToken?: string; sessionId?: string }): Promise<void> {
+    const families = new Set<string>();
+    if (p.sessionId) families.add(p.sessionId);
+    if (p.refreshToken) {
+      const family = await refreshTokenFamily(this.deps.db, tokenHash(p.refreshToken));
+      if (family) families.add(family.familyId);
+    }
+    for (const familyId of families) await this.revoke(familyId);
+  }
+
+  async revoke(familyId: string): Promise<void> {
+    await revokeRefreshFamily(this.deps.db, familyId, this.deps.now());
+    await this.markRevoked(familyId);
+  }
+
+  private async markRevoked(familyId: string): Promise<void> {
+    const ttl = this.deps.config.ACCESS_TOKEN_TTL_SECONDS + 60;
+    await this.deps.redis.set(this.revokedKey(familyId), '1', 'EX', ttl);
+  }
+
+  /** Verify an access token and check its session is not revoked; 401 ApiError otherwise. */
+  async verify(token: string): Promise<VerifiedAccessToken> {
+    let verified: VerifiedAccessToken;
+    try {
+      verified = await verifyAccessToken(token, (kid) => this.deps.keys.verificationKey(kid), this.deps.now());
+    } catch (err) {
+      if (err instanceof InvalidTokenError) throw unauthorized('The access token is invalid or expired');
+      throw err;
+    }
+    let revoked: number;
+    try {
+      revoked = await this.deps.redis.exists(this.revokedKey(verified.sessionId));
+    } catch (err) {
+      this.deps.logger.error('session revocation check failed', { err });
+      throw new ApiError('service_unavailable', 'Authentication is temporarily unavailable', undefined, { 'retry-after': '1' });
+    }
+    if (revoked) throw unauthorized('The session has ended');
+    return verified;
+  }
+}

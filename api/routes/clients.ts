@@ -1,0 +1,196 @@
+/**
+ * Registration and email verification. Registering answers the same 201 whether the address is new or
+ * already known (the mail it sends differs), so the endpoint does not reveal which addresses have an
+ * account; both paths hash the password, so they cost about the same time.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  activateUser,
+  consumeVerificationToken,
+  findUserByEmail,
+  insertUser,
+  insertVerificationToken,
+  type UserRow,
+} from '../../db/queries/users.js';
+import type { Mail } from '../../lib/mailer.js';
+import { clientAddress } from '../auth/client-address.js';
+import { randomToken, tokenHash } from '../auth/crypto.js';
+import { existingAccountMail, verificationMail } from '../auth/mails.js';
+import { hashPassword } from '../auth/passwords.js';
+import { authServices } from '../auth/services.js';
+import { newTotpSecret } from '../auth/totp.js';
+import { createRouter, problemResponses } from '../openapi.js';
+import { ApiError } from '../problem.js';
+import type { ApiDeps } from '../types.js';
+
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 128;
+export const MINIMUM_AGE_YEARS = 18;
+
+export const EmailInput = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(254)
+  .pipe(z.email({ message: 'must be an email address' }));
+
+const name = z.string().trim().min(1, 'is required').max(100);
+
+const RegisterBody = z
+  .object({
+    client: z
+      .object({
+        email: EmailInput,
+        first_name: name,
+        last_name: name,
+        password: z
+          .string()
+          .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
+          .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`),
+        date_of_birth: z
+          .string()
+          .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date (YYYY-MM-DD)')
+          .nullish(),
+        phone: z
+          .string()
+          .trim()
+          .regex(/^\+?[0-9][0-9 ().-]{5,19}$/, 'must be a phone number')
+          .nullish(),
+      })
+      .strict(),
+  })
+  .strict()
+  .openapi('RegisterClient');
+
+const RegisteredSchema = z
+  .object({ success: z.literal(true), status: z.literal('pending_verification'), message: z.string() })
+  .openapi('Registered');
+
+const VerifiedSchema = z
+  .object({ success: z.literal(true), status: z.literal('active'), message: z.string(), account_id: z.string() })
+  .openapi('Verified');
+
+/** Date of birth: a real calendar date, in the past, of someone at least 18 years old at `now`. */
+export function dateOfBirthError(value: string, now: Date): string | undefined {
+  const [y, m, d] = value.split('-').map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(y, m - 1, d));
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return 'client.date_of_birth: is not a valid date';
+  if (y < 1900) return 'client.date_of_birth: is not a valid date';
+  const adult = new Date(Date.UTC(y + MINIMUM_AGE_YEARS, m - 1, d));
+  if (adult > now) return `client.date_of_birth: account holders must be at least ${MINIMUM_AGE_YEARS} years old`;
+  return undefined;
+}
+
+export function clientRoutes(deps: ApiDeps) {
+  const { config, mailer, logger } = deps;
+  const db = deps.database.db;
+  const { limiter } = authServices(deps);
+  const app = createRouter();
+
+  const send = async (mail: Mail) => {
+    try {
+      await mailer.send(mail);
+    } catch (err) {
+      logger.error('mail delivery failed', { err, subject: mail.subject });
+      throw new ApiError('service_unavailable', 'Email could not be sent, try again shortly', undefined, { 'retry-after': '5' });
+    }
+  };
+
+  /** A fresh single-use verification link for a pending user, mailed. */
+  const sendVerification = async (user: Pick<UserRow, 'id' | 'email'>, now: Date) => {
+    const token = randomToken();
+    await insertVerificationToken(db, {
+      tokenHash: tokenHash(token),
+      userId: user.id,
+      expiresAt: new Date(now.getTime() + config.VERIFICATION_TOKEN_TTL_SECONDS * 1000),
+      createdAt: now,
+    });
+    const link = `${config.PUBLIC_URL}/api/v1/clients/verify?token=${token}`;
+    await send(verificationMail(user.email, link, Math.round(config.VERIFICATION_TOKEN_TTL_SECONDS / 3600)));
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/clients/register',
+      tags: ['identity'],
+      summary: 'Register: sends a verification link by email (same answer for known addresses)',
+      request: { body: { content: { 'application/json': { schema: RegisterBody } }, required: true } },
+      responses: {
+        201: { description: 'Registration received; check the mailbox', content: { 'application/json': { schema: RegisteredSchema } } },
+        ...problemResponses(400, 413, 422, 429, 503),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json').client;
+      const now = deps.now();
+      if (body.date_of_birth) {
+        const error = dateOfBirthError(body.date_of_birth, now);
+        if (error) throw new ApiError('validation_failed', 'Validation failed', [error]);
+      }
+      await limiter.hit(limiter.buckets('register', { address: clientAddress(c, config.TRUSTED_PROXY_HOPS), account: body.email }));
+
+      // Hash first on every path: a known address costs what a new one costs.
+      const passwordHash = await hashPassword(body.password);
+      let existing = await findUserByEmail(db, body.email);
+      if (!existing) {
+        const created = await insertUser(db, {
+          email: body.email,
+          passwordHash,
+          firstName: body.first_name,
+          lastName: body.last_name,
+          dateOfBirth: body.date_of_birth ?? null,
+          phone: body.phone ?? null,
+          totpSecret: newTotpSecret(),
+          createdAt: now,
+        });
+        if (created) await sendVerification(created, now);
+        else existing = await findUserByEmail(db, body.email); // lost a race with the same address
+      }
+      if (existing?.status === 'pending') await sendVerification(existing, now);
+      else if (existing) await send(existingAccountMail(existing.email, config.PUBLIC_URL));
+
+      return c.json(
+        {
+          success: true as const,
+          status: 'pending_verification' as const,
+          message: 'Registration received. Check your email for a verification link.',
+        },
+        201,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/clients/verify',
+      tags: ['identity'],
+      summary: 'Verify the email address: activates the account and opens its cash account',
+      request: {
+        query: z.object({
+          token: z
+            .string()
+            .regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not a verification token')
+            .openapi({ description: 'The token from the verification mail' }),
+        }),
+      },
+      responses: {
+        200: { description: 'Account active', content: { 'application/json': { schema: VerifiedSchema } } },
+        ...problemResponses(422),
+      },
+    }),
+    async (c) => {
+      const { token } = c.req.valid('query');
+      const now = deps.now();
+      const result = await db.transaction(async (tx) => {
+        const userId = await consumeVerificationToken(tx, tokenHash(token), now);
+        return userId ? activateUser(tx, userId, now) : undefined;
+      });
+      if (!result) throw new ApiError('validation_failed', 'Invalid or expired verification token', ['token: is invalid, expired or already used']);
+      return c.json({ success: true as const, status: 'active' as const, message: 'Email verified, your account is active', account_id: result.accountId }, 200);
+    },
+  );
+
+  return app;
+}
