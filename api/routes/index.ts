@@ -3,8 +3,16 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ApiDeps, AppEnv } from '../types.js';
 import { marketRoutes } from './market.js';
 import { orderRoutes } from './orders.js';
+import { authRoutes } from './auth.js';
+import { clientRoutes } from './clients.js';
+import { fundingRoutes } from './funding.js';
+import { portfolioRoutes } from './portfolio.js';
 
 export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps): void {
+  app.route('/', clientRoutes(deps));
+  app.route('/', authRoutes(deps));
+  app.route('/', fundingRoutes(deps));
+  app.route('/', portfolioRoutes(deps));
   app.route('/', orderRoutes(deps));
   app.route('/', marketRoutes(deps));
 }

@@ -1,0 +1,310 @@
+/**
+ * Login (password, then a TOTP code), token refresh and logout, authenticator-app enrollment, and the
+ * public keys at /.well-known/jwks.json. Design and limits: docs/adr/0008-identity-and-tokens.md.
+ *
+ * A successful password check opens a login challenge in Redis (10 minutes); verify_mfa needs one, so
+ * nobody can guess codes (or spend a victim's MFA attempt budget) without the password.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { toDataURL } from 'qrcode';
+import { activateTotpSecret, clientAccountOf, consumeTotpStep, findUserByEmail, findUserById, setPendingTotpSecret, type UserRow } from '../../db/queries/users.js';
+import { clientAddress } from '../auth/client-address.js';
+import { loginCodeMail } from '../auth/mails.js';
+import { bearerToken, requireAuth } from '../auth/middleware.js';
+import { verifyDummy, verifyPassword, warmDummyHash } from '../auth/passwords.js';
+import { authServices } from '../auth/services.js';
+import { unauthorized } from '../auth/sessions.js';
+import { codeForStep, emailCodeStep, matchAppCode, matchStepCode, newTotpSecret, otpauthUri } from '../auth/totp.js';
+import { createRouter, problemResponses } from '../openapi.js';
+import { ApiError } from '../problem.js';
+import type { ApiDeps } from '../types.js';
+
+/** How long a login challenge (and an emailed code) stays valid. */
+export const CHALLENGE_TTL_SECONDS = 600;
+
+type MfaMethod = 'email' | 'totp';
+interface Challenge {
+  method: MfaMethod;
+  /** The step whose code was emailed (email method). */
+  step?: number;
+  issuedAt: string;
+}
+
+const LoginEmail = z.string().trim().toLowerCase().min(1, 'is required').max(254);
+const Code = z
+  .union([z.string().trim(), z.number().int().min(0).max(999_999)])
+  .transform((v) => (typeof v === 'number' ? String(v).padStart(6, '0') : v))
+  .pipe(z.string().regex(/^\d{6}$/, 'must be a 6-digit code'))
+  .openapi({ type: 'string', example: '123456' });
+const RefreshTokenInput = z.string().min(20).max(200);
+
+const LoginBody = z.object({ email: LoginEmail, password: z.string().min(1, 'is required').max(1024) }).strict().openapi('Login');
+const VerifyMfaBody = z.object({ email: LoginEmail, code: Code }).strict().openapi('VerifyMfa');
+const RefreshBody = z.object({ refresh_token: RefreshTokenInput }).strict().openapi('Refresh');
+const LogoutBody = z.object({ refresh_token: RefreshTokenInput.optional() }).strict().openapi('Logout');
+const ActivateBody = z.object({ code: Code }).strict().openapi('ActivateTotp');
+
+const LoginSchema = z
+  .object({
+    success: z.literal(true),
+    mfa_required: z.literal(true),
+    mfa_method: z.enum(['email', 'totp']),
+    expires_in: z.number(),
+    message: z.string(),
+  })
+  .openapi('LoginChallenge');
+
+const TokenSchema = z
+  .object({
+    success: z.literal(true),
+    token: z.string(),
+    access_token: z.string(),
+    token_type: z.literal('Bearer'),
+    expires_in: z.number(),
+    expires_at: z.string(),
+    refresh_token: z.string(),
+    refresh_expires_at: z.string(),
+    user_id: z.string(),
+    account_id: z.string(),
+    email: z.string(),
+  })
+  .openapi('Tokens');
+
+const EnrollmentSchema = z
+  .object({
+    success: z.literal(true),
+    otpauth_uri: z.string(),
+    secret: z.string(),
+    qr_code: z.string().openapi({ description: 'PNG data URL of the otpauth URI' }),
+    message: z.string(),
+  })
+  .openapi('TotpEnrollment');
+
+const JwksSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).openapi('Jwks');
+
+const security = [{ bearer: [] }];
+const ok = z.object({ success: z.literal(true), message: z.string() });
+
+const invalidCode = () => unauthorized('The code is invalid or expired');
+
+export function authRoutes(deps: ApiDeps) {
+  const { config, redis, mailer, logger } = deps;
+  const db = deps.database.db;
+  const { keys, limiter, sessions } = authServices(deps);
+  const app = createRouter();
+  void warmDummyHash().catch((err: unknown) => logger.error('dummy hash failed', { err }));
+
+  const challengeKey = (userId: string) => `${config.REDIS_PREFIX}auth:mfa-challenge:${userId}`;
+  const address = (c: Parameters<typeof clientAddress>[0]) => clientAddress(c, config.TRUSTED_PROXY_HOPS);
+
+  app.use('/api/v1/auth/mfa/*', requireAuth(deps));
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/login',
+      tags: ['identity'],
+      summary: 'Check the password; the answer asks for a TOTP code (emailed until an authenticator app is enrolled)',
+      request: { body: { content: { 'application/json': { schema: LoginBody } }, required: true } },
+      responses: {
+        200: { description: 'Password accepted, MFA required (no token yet)', content: { 'application/json': { schema: LoginSchema } } },
+        ...problemResponses(400, 401, 403, 422, 429, 503),
+      },
+    }),
+    async (c) => {
+      const { email, password } = c.req.valid('json');
+      const ip = address(c);
+      await limiter.hit(limiter.buckets('login', { address: ip, account: email }));
+      const user = await findUserByEmail(db, email);
+      const valid = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
+      if (!user || !valid) throw new ApiError('unauthorized', 'Invalid email or password');
+      if (user.status === 'pending') throw new ApiError('forbidden', 'Verify your email address before logging in');
+      if (user.status !== 'active') throw new ApiError('forbidden', 'This account is suspended');
+      await limiter.reset(limiter.buckets('login', { address: ip, account: email }, ['accountAddress']));
+
+      const now = deps.now();
+      const method: MfaMethod = user.totpEnrolledAt ? 'totp' : 'email';
+      const challenge: Challenge = { method, issuedAt: now.toISOString() };
+      if (method === 'email') {
+        challenge.step = emailCodeStep(now, Number(user.totpLastStep));
+        const code = await codeForStep(user.totpSecret, challenge.step);
+        try {
+          await mailer.send(loginCodeMail(user.email, code, CHALLENGE_TTL_SECONDS / 60));
+        } catch (err) {
+          logger.error('mail delivery failed', { err });
+          throw new ApiError('service_unavailable', 'The login code could not be sent, try again shortly', undefined, { 'retry-after': '5' });
+        }
+      }
+      await redis.set(challengeKey(user.id), JSON.stringify(challenge), 'EX', CHALLENGE_TTL_SECONDS);
+      return c.json(
+        {
+          success: true as const,
+          mfa_required: true as const,
+          mfa_method: method,
+          expires_in: CHALLENGE_TTL_SECONDS,
+          message: method === 'email' ? 'A login code was sent to your email address' : 'Enter the code from your authenticator app',
+        },
+        200,
+      );
+    },
+  );
+
+  /** The open challenge of a user, if any and not expired by the injected clock. */
+  const openChallenge = async (user: UserRow | undefined): Promise<Challenge | undefined> => {
+    if (!user) return undefined;
+    const raw = await redis.get(challengeKey(user.id));
+    if (!raw) return undefined;
+    const challenge = JSON.parse(raw) as Challenge;
+    const age = deps.now().getTime() - Date.parse(challenge.issuedAt);
+    return age <= CHALLENGE_TTL_SECONDS * 1000 ? challenge : undefined;
+  };
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/verify_mfa',
+      tags: ['identity'],
+      summary: 'Second factor: a TOTP code (accepted once) for an access token and a refresh token',
+      request: { body: { content: { 'application/json': { schema: VerifyMfaBody } }, required: true } },
+      responses: {
+        200: { description: 'Authenticated', content: { 'application/json': { schema: TokenSchema } } },
+        ...problemResponses(400, 401, 422, 429),
+      },
+    }),
+    async (c) => {
+      const { email, code } = c.req.valid('json');
+      const ip = address(c);
+      await limiter.hit(limiter.buckets('mfa', { address: ip }));
+      const user = await findUserByEmail(db, email);
+      const challenge = await openChallenge(user);
+      // No password step behind this request: refuse without spending the account's attempt budget.
+      if (!user || !challenge) throw invalidCode();
+      await limiter.hit(limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress', 'account']));
+
+      let step: number | null = null;
+      if (challenge.method === 'email') {
+        if (challenge.step !== undefined && (await matchStepCode(user.totpSecret, code, challenge.step))) step = challenge.step;
+      } else {
+        step = await matchAppCode(user.totpSecret, code, deps.now(), Number(user.totpLastStep));
+      }
+      // The compare-and-set makes the code single-use, also against a concurrent request with the same code.
+      if (step === null || !(await consumeTotpStep(db, user.id, step))) throw invalidCode();
+
+      await redis.del(challengeKey(user.id));
+      await limiter.reset(limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress']));
+      const account = await clientAccountOf(db, user.id);
+      if (!account) throw new ApiError('forbidden', 'This user has no account');
+      return c.json(await sessions.issue({ userId: user.id, accountId: account.id, email: user.email }), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/refresh',
+      tags: ['identity'],
+      summary: 'Rotate a refresh token: a new access token and refresh token (reusing an old one ends the session)',
+      request: { body: { content: { 'application/json': { schema: RefreshBody } }, required: true } },
+      responses: {
+        200: { description: 'New tokens', content: { 'application/json': { schema: TokenSchema } } },
+        ...problemResponses(400, 401, 422),
+      },
+    }),
+    async (c) => c.json(await sessions.refresh(c.req.valid('json').refresh_token), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/logout',
+      tags: ['identity'],
+      summary: 'End the session of the bearer token and/or of the refresh token',
+      security,
+      request: { body: { content: { 'application/json': { schema: LogoutBody } }, required: false } },
+      responses: { 200: { description: 'Logged out', content: { 'application/json': { schema: ok } } }, ...problemResponses(400, 401, 422) },
+    }),
+    async (c) => {
+      const body = c.req.header('content-type')?.includes('json') ? c.req.valid('json') : {};
+      const token = bearerToken(c.req.header('authorization'));
+      const sessionId = token ? (await sessions.verify(token)).sessionId : undefined;
+      if (!token && !body.refresh_token) throw new ApiError('bad_request', 'Send a bearer token or a refresh_token');
+      await sessions.logout({ refreshToken: body.refresh_token, sessionId });
+      return c.json({ success: true as const, message: 'Logged out' }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/mfa/totp/setup',
+      tags: ['identity'],
+      summary: 'Start enrolling an authenticator app: an otpauth:// URI and its QR code (active after /activate)',
+      security,
+      responses: {
+        200: { description: 'Scan this, then activate with a first code', content: { 'application/json': { schema: EnrollmentSchema } } },
+        ...problemResponses(401, 409),
+      },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      const user = await findUserById(db, principal.userId);
+      if (!user) throw unauthorized();
+      if (user.totpEnrolledAt) throw new ApiError('conflict', 'An authenticator app is already enrolled');
+      const secret = newTotpSecret();
+      await setPendingTotpSecret(db, user.id, secret);
+      const uri = otpauthUri(secret, user.email);
+      return c.json(
+        {
+          success: true as const,
+          otpauth_uri: uri,
+          secret,
+          qr_code: await toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 240 }),
+          message: 'Scan the QR code with your authenticator app, then send its current code to /api/v1/auth/mfa/totp/activate',
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/mfa/totp/activate',
+      tags: ['identity'],
+      summary: 'Finish enrollment with a first valid code from the app; from then on logins use the app',
+      security,
+      request: { body: { content: { 'application/json': { schema: ActivateBody } }, required: true } },
+      responses: { 200: { description: 'Enrolled', content: { 'application/json': { schema: ok } } }, ...problemResponses(400, 401, 409, 422, 429) },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      const { code } = c.req.valid('json');
+      await limiter.hit(limiter.buckets('mfa', { address: address(c), account: principal.userId }, ['accountAddress', 'account']));
+      const user = await findUserById(db, principal.userId);
+      if (!user) throw unauthorized();
+      if (!user.totpPendingSecret) throw new ApiError('conflict', 'Start enrollment first (POST /api/v1/auth/mfa/totp/setup)');
+      const step = await matchAppCode(user.totpPendingSecret, code, deps.now(), -1);
+      if (step === null) throw new ApiError('validation_failed', 'Validation failed', ['code: does not match the authenticator app']);
+      if (!(await activateTotpSecret(db, user.id, user.totpPendingSecret, step, deps.now()))) {
+        throw new ApiError('conflict', 'Enrollment changed meanwhile, start again');
+      }
+      return c.json({ success: true as const, message: 'Authenticator app enrolled' }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/.well-known/jwks.json',
+      tags: ['identity'],
+      summary: 'Public keys that verify BrokerX access tokens (current and recently retired)',
+      responses: { 200: { description: 'JWK set', content: { 'application/json': { schema: JwksSchema } } } },
+    }),
+    async (c) => {
+      c.header('cache-control', 'public, max-age=300');
+      return c.json({ keys: (await keys.jwks()) as Record<string, unknown>[] }, 200);
+    },
+  );
+
+  return app;
+}
