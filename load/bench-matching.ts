@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OrderBook as Lob, Side as LobSide, type LimitOrderOptions, type MarketOrderOptions } from 'nodejs-order-book';
+import { OrderBook as Lob, Side as LobSide, type LimitOrderOptions } from 'nodejs-order-book';
 import { OrderBook, type NewOrder } from '../matching/index.js';
 
 const ADD = 0; // GTC limit that does not cross
@@ -228,94 +228,86 @@ const scenarios: Scenario[] = [
 
 // ---- engines ------------------------------------------------------------------------------------
 
-interface Run {
-  /** Replays `ops` on a fresh book holding `preload`; returns the traded quantity. */
-  run(stream: Stream, latencies?: Float64Array): number;
-}
+/**
+ * `prepare` builds a fresh book holding the preload and the argument objects of every op (untimed:
+ * orders arrive from outside the engine); the returned `replay` runs the ops (timed) and returns the
+ * traded quantity, recording each op's latency in nanoseconds when given an array.
+ */
+type Engine = (stream: Stream) => (latencies?: Float64Array) => number;
 
-function ours(): Run {
-  return {
-    run({ preload, ops }, lat) {
-      const book = new OrderBook('BENCH');
-      let seq = 0;
-      const toOrder = (o: Op): NewOrder => ({
-        id: o.id,
-        accountId: o.id,
-        side: o.side,
-        type: 'limit',
-        tif: o.kind === IOC ? 'IOC' : 'GTC',
-        price: o.price,
-        qty: o.qty,
-        seq: ++seq,
-        ts: seq,
-      });
-      for (const o of preload) book.submit(toOrder(o));
-      const args = ops.map((o) => (o.kind === CANCEL ? null : toOrder(o)));
-      let traded = 0;
-      const n = ops.length;
-      if (!lat) {
-        for (let i = 0; i < n; i++) {
-          const a = args[i];
-          if (a) {
-            const r = book.submit(a);
-            if (r.ok) for (const f of r.fills) traded += f.qty;
-          } else book.cancel(ops[i]!.id);
-        }
-        return traded;
-      }
+const ours: Engine = ({ preload, ops }) => {
+  const book = new OrderBook('BENCH');
+  let seq = 0;
+  const toOrder = (o: Op): NewOrder => ({
+    id: o.id,
+    accountId: o.id,
+    side: o.side,
+    type: 'limit',
+    tif: o.kind === IOC ? 'IOC' : 'GTC',
+    price: o.price,
+    qty: o.qty,
+    seq: ++seq,
+    ts: seq,
+  });
+  for (const o of preload) book.submit(toOrder(o));
+  const args = ops.map((o) => (o.kind === CANCEL ? null : toOrder(o)));
+  return (lat) => {
+    let traded = 0;
+    const n = ops.length;
+    if (!lat) {
       for (let i = 0; i < n; i++) {
         const a = args[i];
-        const t0 = process.hrtime.bigint();
-        const r = a ? book.submit(a) : book.cancel(ops[i]!.id);
-        lat[i] = Number(process.hrtime.bigint() - t0);
-        if (r && 'ok' in r && r.ok) for (const f of r.fills) traded += f.qty;
+        if (a) {
+          const r = book.submit(a);
+          if (r.ok) for (const f of r.fills) traded += f.qty;
+        } else book.cancel(ops[i]!.id);
       }
       return traded;
-    },
+    }
+    for (let i = 0; i < n; i++) {
+      const a = args[i];
+      const t0 = process.hrtime.bigint();
+      const r = a ? book.submit(a) : book.cancel(ops[i]!.id);
+      lat[i] = Number(process.hrtime.bigint() - t0);
+      if (r && 'ok' in r && r.ok) for (const f of r.fills) traded += f.qty;
+    }
+    return traded;
   };
-}
+};
 
-function theirs(): Run {
-  const side = (s: 'buy' | 'sell') => (s === 'buy' ? LobSide.BUY : LobSide.SELL);
+const theirs: Engine = ({ preload, ops }) => {
+  const book = new Lob();
   const ioc = 'IOC' as LimitOrderOptions['timeInForce'];
-  return {
-    run({ preload, ops }, lat) {
-      const book = new Lob();
-      const toOrder = (o: Op): LimitOrderOptions => ({
-        side: side(o.side),
-        id: o.id,
-        size: o.qty,
-        price: o.price,
-        ...(o.kind === IOC ? { timeInForce: ioc } : {}),
-      });
-      for (const o of preload) book.limit(toOrder(o));
-      const args = ops.map((o) => (o.kind === CANCEL ? null : toOrder(o)));
-      let traded = 0;
-      const n = ops.length;
-      if (!lat) {
-        for (let i = 0; i < n; i++) {
-          const a = args[i];
-          if (a) {
-            const r = book.limit(a);
-            traded += a.size - r.quantityLeft;
-          } else book.cancel(ops[i]!.id);
-        }
-        return traded;
-      }
+  const toOrder = (o: Op): LimitOrderOptions => ({
+    side: o.side === 'buy' ? LobSide.BUY : LobSide.SELL,
+    id: o.id,
+    size: o.qty,
+    price: o.price,
+    ...(o.kind === IOC ? { timeInForce: ioc } : {}),
+  });
+  for (const o of preload) book.limit(toOrder(o));
+  const args = ops.map((o) => (o.kind === CANCEL ? null : toOrder(o)));
+  return (lat) => {
+    let traded = 0;
+    const n = ops.length;
+    if (!lat) {
       for (let i = 0; i < n; i++) {
         const a = args[i];
-        const t0 = process.hrtime.bigint();
-        const r = a ? book.limit(a) : book.cancel(ops[i]!.id);
-        lat[i] = Number(process.hrtime.bigint() - t0);
-        if (a && r && 'quantityLeft' in r) traded += a.size - r.quantityLeft;
+        if (a) traded += a.size - book.limit(a).quantityLeft;
+        else book.cancel(ops[i]!.id);
       }
       return traded;
-    },
+    }
+    for (let i = 0; i < n; i++) {
+      const a = args[i];
+      const t0 = process.hrtime.bigint();
+      const r = a ? book.limit(a) : book.cancel(ops[i]!.id);
+      lat[i] = Number(process.hrtime.bigint() - t0);
+      if (a && r && 'quantityLeft' in r) traded += a.size - r.quantityLeft;
+    }
+    return traded;
   };
-}
-// `market()` is part of the compared API but the streams use crossing IOC limits for takers, which both
-// engines support with identical semantics; kept typed so a future scenario can add market orders.
-export type _MarketOptions = MarketOrderOptions;
+};
 
 // ---- measurement --------------------------------------------------------------------------------
 
@@ -331,14 +323,14 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-function measure(engine: Run, stream: Stream): Result {
+/** Throughput from an untimed-per-op replay, latencies from a second replay on a fresh book. */
+function measure(engine: Engine, stream: Stream): Result {
+  const replay = engine(stream);
   const t0 = process.hrtime.bigint();
-  const traded = engine.run(stream);
+  const traded = replay();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  // The timed pass includes building the books' argument objects; subtract nothing, but keep it small
-  // by timing the replay separately below for latencies.
   const lat = new Float64Array(stream.ops.length);
-  const traded2 = engine.run(stream, lat);
+  const traded2 = engine(stream)(lat);
   if (traded2 !== traded) throw new Error(`non-deterministic replay: ${traded} vs ${traded2}`);
   lat.sort();
   return {
@@ -348,19 +340,6 @@ function measure(engine: Run, stream: Stream): Result {
     p999: percentile(lat, 0.999) / 1000,
     traded,
   };
-}
-
-/** Throughput of the replay loop alone: time only the loop, not the argument building. */
-function throughput(engine: Run, stream: Stream): number {
-  // run() builds its arguments before the loop; measure a stream with no ops to subtract that part.
-  const empty: Stream = { preload: stream.preload, ops: [] };
-  const base0 = process.hrtime.bigint();
-  engine.run(empty);
-  const base = Number(process.hrtime.bigint() - base0);
-  const t0 = process.hrtime.bigint();
-  engine.run(stream);
-  const total = Number(process.hrtime.bigint() - t0);
-  return stream.ops.length / (Math.max(1, total - base) / 1e9);
 }
 
 function hrtimeOverheadNs(): number {
@@ -388,13 +367,12 @@ interface Row {
 }
 
 function main(): void {
-  const engines = { ours: ours(), theirs: theirs() };
   console.log(`warming up (${quick ? 'quick' : 'full'} run)...`);
   for (const s of scenarios) {
     const warm = s.generate(7, Math.min(50_000, Math.round(s.ops * scale)));
     for (let k = 0; k < 2; k++) {
-      engines.ours.run(warm);
-      engines.theirs.run(warm);
+      ours(warm)();
+      theirs(warm)();
     }
   }
   const overhead = hrtimeOverheadNs();
@@ -402,10 +380,8 @@ function main(): void {
   const rows: Row[] = [];
   for (const s of scenarios) {
     const stream = s.generate(42, Math.round(s.ops * scale));
-    const o = measure(engines.ours, stream);
-    const t = measure(engines.theirs, stream);
-    o.opsPerSec = Math.max(o.opsPerSec, throughput(engines.ours, stream));
-    t.opsPerSec = Math.max(t.opsPerSec, throughput(engines.theirs, stream));
+    const o = measure(ours, stream);
+    const t = measure(theirs, stream);
     if (o.traded !== t.traded) throw new Error(`${s.key}: engines disagree on traded quantity (${o.traded} vs ${t.traded})`);
     rows.push({ scenario: s, opsCount: stream.ops.length, ours: o, theirs: t });
     console.log(

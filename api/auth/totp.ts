@@ -48,7 +48,7 @@ export async function matchAppCode(secret: string, code: string, now: Date, afte
     epochTolerance: APP_TOLERANCE,
     afterTimeStep: afterStep,
   });
-  return result.valid ? result.timeStep : null;
+  return result.valid && 'timeStep' in result ? result.timeStep : null;
 }
 
 /** Whether `code` is the code of exactly `step` (emailed codes). */

@@ -61,12 +61,19 @@ export async function postEntry(
   const ordered = [...deltas.values()].sort((a, b) => (a.accountId + a.asset < b.accountId + b.asset ? -1 : 1));
   for (const d of ordered) {
     try {
-      await tx.execute(sql`
-        INSERT INTO balances (account_id, asset, available, reserved) VALUES (${d.accountId}::uuid, ${d.asset}, ${d.available}::bigint, ${d.reserved}::bigint)
-        ON CONFLICT (account_id, asset) DO UPDATE
-          SET available = balances.available + EXCLUDED.available,
-              reserved = balances.reserved + EXCLUDED.reserved,
-              updated_at = now()`);
+      // UPDATE first: an upsert would check the proposed insert row (the bare delta) against the
+      // non-negative constraint even when the row exists. A missing row starts at the delta.
+      const updated = await tx.execute(sql`
+        UPDATE balances SET available = available + ${d.available}::bigint, reserved = reserved + ${d.reserved}::bigint, updated_at = now()
+        WHERE account_id = ${d.accountId}::uuid AND asset = ${d.asset} RETURNING 1`);
+      if (updated.length === 0) {
+        await tx.execute(sql`
+          INSERT INTO balances (account_id, asset, available, reserved) VALUES (${d.accountId}::uuid, ${d.asset}, ${d.available}::bigint, ${d.reserved}::bigint)
+          ON CONFLICT (account_id, asset) DO UPDATE
+            SET available = balances.available + EXCLUDED.available,
+                reserved = balances.reserved + EXCLUDED.reserved,
+                updated_at = now()`);
+      }
     } catch (err) {
       if (isCheckViolation(err)) throw new InsufficientBalanceError(d.asset);
       throw err;

@@ -1,0 +1,524 @@
+/**
+ * Static checks of the container and ops files: no Docker engine runs on the development machines, so
+ * docker-compose.yml, the Dockerfile, nginx, Prometheus, Grafana and Kong configs are validated here
+ * against the code they must mirror (lib/config.ts, scripts/start.ts, temporal/, the metric names).
+ * With promtool available (scripts/ensure-promtool.ts installs it) the Prometheus configs, the alert
+ * rules, their unit tests and every dashboard query are checked by promtool too; with nginx on PATH the
+ * local load-balancer config is checked by `nginx -t`.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, normalize, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { configSchema } from '../lib/config.js';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
+import { ensurePromtool, findBinary } from '../scripts/ensure-promtool.js';
+import { API_INSTANCES, prepareNginxPrefix } from '../scripts/start-lb.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+const yamlFile = <T>(path: string) => parse(read(path), { merge: true }) as T;
+
+// ---- the compose file's shape, as far as these checks need it ---------------------------------------
+
+type Env = Record<string, string | number | boolean | null> | string[] | undefined;
+interface Service {
+  image?: string;
+  build?: string | { context?: string; dockerfile?: string };
+  command?: string | string[];
+  entrypoint?: string | string[];
+  environment?: Env;
+  ports?: (string | number)[];
+  volumes?: string[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  healthcheck?: { test?: string | string[]; disable?: boolean };
+  restart?: string;
+  profiles?: string[];
+}
+interface Compose {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+const compose = yamlFile<Compose>('docker-compose.yml');
+const services = compose.services;
+const builtServices = Object.entries(services).filter(([, s]) => s.build !== undefined);
+
+function envOf(s: Service): Record<string, string> {
+  const env = s.environment;
+  if (!env) return {};
+  if (Array.isArray(env)) {
+    return Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  }
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
+}
+
+/** Published ports as { host, container } (formats "3000", "3000:3000", "127.0.0.1:3000:3000/tcp"). */
+function portsOf(s: Service): { host: number; container: number }[] {
+  return (s.ports ?? []).map((p) => {
+    const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
+    const container = Number(parts[parts.length - 1]);
+    const host = parts.length >= 2 ? Number(parts[parts.length - 2]) : container;
+    return { host, container };
+  });
+}
+
+function dependsOn(s: Service): Record<string, string> {
+  const d = s.depends_on;
+  if (!d) return {};
+  if (Array.isArray(d)) return Object.fromEntries(d.map((name) => [name, 'service_started']));
+  return Object.fromEntries(Object.entries(d).map(([name, v]) => [name, v.condition ?? 'service_started']));
+}
+
+/** Bind mounts "./src:/target[:ro]" as { source, target }. */
+function bindsOf(s: Service): { source: string; target: string }[] {
+  return (s.volumes ?? [])
+    .map((v) => v.split(':'))
+    .filter(([source]) => source !== undefined && (source.startsWith('./') || source.startsWith('../')))
+    .map(([source, target]) => ({ source: normalize(source!), target: target! }));
+}
+
+const configKeys = new Set(Object.keys(configSchema.shape));
+const defaults = configSchema.parse({});
+const urlPort = (url: string) => Number(new URL(url).port);
+
+/** `LOCAL_PORTS` of scripts/start.ts, read from its source (importing it would start the stack). */
+function localPorts(): Record<string, number> {
+  const block = /LOCAL_PORTS = \{([\s\S]*?)\} as const/.exec(read('scripts/start.ts'))?.[1];
+  if (!block) throw new Error('LOCAL_PORTS not found in scripts/start.ts');
+  return Object.fromEntries([...block.matchAll(/(\w+): (\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+}
+const LOCAL = localPorts();
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+
+  it('builds from node:20 bookworm-slim pinned to an exact version, in several stages', () => {
+    const froms = [...dockerfile.matchAll(/^FROM\s+(?:--platform=\S+\s+)?(\S+)/gm)].map((m) => m[1]);
+    expect(froms.length).toBeGreaterThanOrEqual(2);
+    for (const image of froms) expect(image).toMatch(/^node:20\.\d+\.\d+-bookworm-slim$/);
+  });
+
+  it('installs with npm ci and runs as a non-root user', () => {
+    expect(dockerfile).toMatch(/^RUN .*npm ci/m);
+    const users = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
+    expect(users.at(-1)).toBeDefined();
+    expect(users.at(-1)).not.toMatch(/^(root|0)(:|$)/);
+  });
+
+  it('keeps local state and secrets out of the build context', () => {
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    for (const entry of ['node_modules', '.git', '.data', '.env']) expect(ignored).toContain(entry);
+  });
+});
+
+describe('docker-compose.yml', () => {
+  it('pins every image to an exact tag or digest', () => {
+    for (const [name, s] of Object.entries(services)) {
+      expect(s.image, `${name} has no image`).toBeTruthy();
+      const image = s.image!;
+      const tag = image.includes('@sha256:') ? 'digest' : image.slice(image.lastIndexOf('/') + 1).split(':')[1];
+      expect(tag, `${name}: ${image} has no tag`).toBeTruthy();
+      expect(tag, `${name}: ${image}`).not.toBe('latest');
+      expect(tag, `${name}: ${image} is not an exact version`).toMatch(/^(digest|v?\d+(\.\d+)+[\w.-]*)$/);
+    }
+  });
+
+  it('builds the api and the workers from the Dockerfile and runs npm scripts that exist', () => {
+    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+    expect(builtServices.map(([n]) => n).sort()).toEqual(
+      ['api-1', 'api-2', 'api-3', 'matching-0', 'matching-1', 'matching-standby', 'migrate', 'worker-outbox', 'worker-trading'].sort(),
+    );
+    for (const [name, s] of builtServices) {
+      const build = typeof s.build === 'string' ? { context: s.build } : s.build!;
+      expect(build.dockerfile ?? 'Dockerfile', name).toBe('Dockerfile');
+      expect(normalize(build.context ?? '.'), name).toBe('.');
+      expect(Array.isArray(s.command), name).toBe(true);
+      const [npm, run, script] = s.command as string[];
+      expect([npm, run], name).toEqual(['npm', 'run']);
+      expect(scripts[script!], `${name}: npm run ${script}`).toBeDefined();
+    }
+  });
+
+  it('gives the app services only keys of the config schema, with values loadConfig accepts', () => {
+    for (const [name, s] of builtServices) {
+      const env = envOf(s);
+      const unknown = Object.keys(env).filter((k) => !configKeys.has(k));
+      expect(unknown, `${name} sets keys that lib/config.ts does not know`).toEqual([]);
+      const parsed = configSchema.safeParse(env);
+      expect(parsed.success, `${name}: ${parsed.error?.message}`).toBe(true);
+    }
+  });
+
+  it('agrees on MATCHING_SHARDS everywhere and covers every shard with an owner candidate', () => {
+    const counts = new Set(builtServices.map(([, s]) => envOf(s).MATCHING_SHARDS ?? String(defaults.MATCHING_SHARDS)));
+    expect(counts.size).toBe(1);
+    const shards = Number([...counts][0]);
+    const matching = builtServices.filter(([, s]) => (s.command as string[])[2] === 'start:worker:matching');
+    expect(matching.length).toBeGreaterThanOrEqual(2);
+    const covered = new Set<number>();
+    for (const [name, s] of matching) {
+      const spec = envOf(s).MATCHING_SHARD_IDS ?? '';
+      const ids = spec.trim() ? spec.split(',').map(Number) : Array.from({ length: shards }, (_, i) => i);
+      for (const id of ids) {
+        expect(Number.isInteger(id) && id >= 0 && id < shards, `${name}: shard ${id} of ${shards}`).toBe(true);
+        covered.add(id);
+      }
+    }
+    expect(covered.size).toBe(shards);
+  });
+
+  it('runs three api instances with distinct INSTANCE_IDs on the default PORT, behind nginx', () => {
+    const apis = ['api-1', 'api-2', 'api-3'].map((n) => envOf(services[n]!));
+    expect(apis.map((e) => e.INSTANCE_ID)).toEqual(['api-1', 'api-2', 'api-3']);
+    for (const e of apis) expect(Number(e.PORT ?? defaults.PORT)).toBe(defaults.PORT);
+    const upstream = read('ops/nginx/upstream-servers.compose.conf');
+    for (const n of ['api-1', 'api-2', 'api-3']) expect(upstream).toMatch(new RegExp(`server ${n}:${defaults.PORT}\\b`));
+    expect(Object.keys(dependsOn(services.nginx!)).sort()).toEqual(['api-1', 'api-2', 'api-3']);
+  });
+
+  it('publishes the ports of the config defaults and of `npm start`', () => {
+    const published = (name: string) => portsOf(services[name]!).map((p) => p.host);
+    expect(published('nginx')).toContain(defaults.PORT);
+    expect(published('nginx')).toContain(LOCAL.api);
+    expect(published('temporal')).toContain(Number(defaults.TEMPORAL_ADDRESS.split(':')[1]));
+    expect(published('temporal')).toContain(LOCAL.temporal);
+    expect(published('temporal-ui')).toContain(urlPort(defaults.TEMPORAL_UI_URL));
+    expect(published('temporal-ui')).toContain(LOCAL.temporalUi);
+    expect(published('mailpit')).toEqual(expect.arrayContaining([urlPort(defaults.SMTP_URL), urlPort(defaults.MAILPIT_URL), LOCAL.smtp, LOCAL.mailpit]));
+    expect(published('postgres')).toContain(urlPort(defaults.DATABASE_URL));
+    expect(published('redis')).toContain(urlPort(defaults.REDIS_URL));
+    // No two services publish the same host port.
+    const all = Object.values(services).flatMap((s) => portsOf(s).map((p) => p.host));
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('gives each worker the METRICS_PORT `npm start` gives it, and Temporal its metrics port', () => {
+    const byScript: Record<string, number> = {
+      'start:worker:trading': LOCAL.tradingMetrics!,
+      'start:worker:matching': LOCAL.matchingMetrics!,
+      'start:worker:outbox': LOCAL.outboxMetrics!,
+    };
+    for (const [name, s] of builtServices) {
+      const script = (s.command as string[])[2]!;
+      if (byScript[script] !== undefined) expect(Number(envOf(s).METRICS_PORT), name).toBe(byScript[script]);
+    }
+    expect(envOf(services.temporal!).PROMETHEUS_ENDPOINT).toBe(`0.0.0.0:${LOCAL.temporalMetrics}`);
+  });
+
+  it('mounts temporal/dynamic-config.yaml as the Temporal dynamic config file', () => {
+    const temporal = services.temporal!;
+    const mount = bindsOf(temporal).find((b) => b.target === envOf(temporal).DYNAMIC_CONFIG_FILE_PATH);
+    expect(mount?.source).toBe(normalize('temporal/dynamic-config.yaml'));
+    const dynamic = yamlFile<Record<string, unknown>>('temporal/dynamic-config.yaml');
+    for (const key of [
+      'matching.numTaskqueueReadPartitions',
+      'matching.numTaskqueueWritePartitions',
+      'history.transferProcessorMaxPollRPS',
+      'history.timerProcessorMaxPollRPS',
+      'history.shardIOConcurrency',
+    ]) {
+      expect(dynamic).toHaveProperty([key]);
+    }
+  });
+
+  it('registers the TradingSaga search attributes of temporal/search-attributes.ts', () => {
+    const pairs = envOf(services['temporal-setup']!).SEARCH_ATTRIBUTES!.split(/\s+/).filter(Boolean);
+    expect(Object.fromEntries(pairs.map((p) => p.split('=') as [string, string]))).toEqual(SEARCH_ATTRIBUTES);
+    expect(String(services['temporal-setup']!.entrypoint)).toContain('setup-namespace.sh');
+    for (const [name, s] of builtServices) {
+      if (name === 'migrate') continue;
+      expect(dependsOn(s)['temporal-setup'], name).toBe('service_completed_successfully');
+    }
+  });
+
+  it('has consistent depends_on: known services, health checks behind service_healthy, one-shots', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const [dep, condition] of Object.entries(dependsOn(s))) {
+        const target = services[dep];
+        expect(target, `${name} depends on unknown ${dep}`).toBeDefined();
+        expect(['service_started', 'service_healthy', 'service_completed_successfully']).toContain(condition);
+        if (condition === 'service_healthy') expect(target!.healthcheck?.test, `${dep} needs a healthcheck for ${name}`).toBeDefined();
+        if (condition === 'service_completed_successfully') expect(target!.restart ?? 'no', `${dep} must be a one-shot`).toMatch(/^(no|on-failure(:\d+)?)$/);
+        // A service without a profile must not wait for one that only runs under a profile.
+        if (!s.profiles?.length) expect(target!.profiles ?? [], `${name} -> ${dep}`).toEqual([]);
+      }
+    }
+  });
+
+  it('mounts files that exist (load/k6 is written separately)', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const { source } of bindsOf(s)) {
+        if (source.startsWith(normalize('load/k6'))) continue;
+        expect(existsSync(join(root, source)), `${name}: ${source}`).toBe(true);
+      }
+    }
+  });
+
+  it('keeps Kong under the gateway profile and k6 under the load profile', () => {
+    expect(services.kong!.profiles).toEqual(['gateway']);
+    expect(services.k6!.profiles).toEqual(['load']);
+    expect(services.k6!.image).toMatch(/^grafana\/k6:/);
+    expect(envOf(services.k6!)).toMatchObject({ BASE_URL: `http://nginx:${defaults.PORT}`, MAILPIT_URL: expect.stringContaining(':8025') as string });
+    expect(bindsOf(services.k6!).map((b) => `${b.source}:${b.target}`)).toContain(`${normalize('load/k6')}:/scripts`);
+  });
+});
+
+describe('nginx', () => {
+  const conf = read('ops/nginx/nginx.conf');
+
+  it('balances with least_conn, upgrades /ws with a long read timeout and names the upstream', () => {
+    expect(conf).toMatch(/upstream brokerx_api \{[^}]*least_conn;/);
+    expect(conf).toMatch(/include upstream-servers\.conf;/);
+    expect(conf).toMatch(/map \$http_upgrade \$connection_upgrade/);
+    expect(conf).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
+    expect(conf).toMatch(/proxy_set_header Connection \$connection_upgrade;/);
+    const ws = /location \/ws \{([^}]*)\}/.exec(conf)?.[1] ?? '';
+    expect(Number(/proxy_read_timeout (\d+)s;/.exec(ws)?.[1])).toBeGreaterThanOrEqual(3600);
+    expect(conf).toContain('add_header X-Upstream-Server $upstream_addr always;');
+    expect(conf).toMatch(new RegExp(`listen ${defaults.PORT};`));
+  });
+
+  it('mounts the compose upstream file where nginx.conf includes it', () => {
+    const binds = bindsOf(services.nginx!);
+    const main = binds.find((b) => b.source === normalize('ops/nginx/nginx.conf'))!;
+    const servers = binds.find((b) => b.source === normalize('ops/nginx/upstream-servers.compose.conf'))!;
+    expect(main.target).toBe('/etc/nginx/nginx.conf');
+    expect(servers.target).toBe(posix.join(posix.dirname(main.target), 'upstream-servers.conf'));
+  });
+
+  it('points the local upstream at the instances `npm run start:lb` starts', () => {
+    const local = read('ops/nginx/upstream-servers.local.conf');
+    const servers = [...local.matchAll(/^server (\S+)/gm)].map((m) => m[1]);
+    expect(servers).toEqual(API_INSTANCES.map((a) => `127.0.0.1:${a.port}`));
+  });
+
+  const nginx = findBinary('nginx');
+  it.skipIf(!nginx)(`accepts the local config (nginx -t)${nginx ? '' : ' [skipped: nginx not installed; npm run start:lb installs it]'}`, () => {
+    const prefix = prepareNginxPrefix();
+    try {
+      const r = spawnSync(nginx!, prefix.args(['-t']), { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      rmSync(prefix.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---- metric names: what dashboards and alerts query must be what the code registers -----------------
+
+const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+
+/** The metric names an expression selects (label matchers, ranges and label lists removed). */
+function metricNames(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  const names: string[] = [];
+  for (const m of stripped.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
+    const rest = stripped.slice(m.index + m[0].length).trimStart();
+    if (rest.startsWith('(') || PROMQL_WORDS.has(m[0].toLowerCase())) continue;
+    names.push(m[0]);
+  }
+  return names;
+}
+
+async function knownMetrics(): Promise<Set<string>> {
+  const known = new Set<string>(['up']);
+  const addHistogram = (name: string) => ['', '_bucket', '_sum', '_count'].forEach((s) => known.add(name + s));
+  const files = ['api/metrics.ts', 'workers/worker-metrics.ts', 'workers/matching/metrics.ts', 'workers/outbox/relay.ts'];
+  for (const file of files) {
+    for (const m of read(file).matchAll(/new (Counter|Gauge|Histogram|Summary)\(\{\s*name: '([a-z_:][a-z0-9_:]*)'/g)) {
+      if (m[1] === 'Histogram' || m[1] === 'Summary') addHistogram(m[2]!);
+      else known.add(m[2]!);
+    }
+  }
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  for (const m of await registry.getMetricsAsJSON()) {
+    if (m.type === 'histogram') addHistogram(m.name);
+    else known.add(m.name);
+  }
+  // nginx-prometheus-exporter (stub_status), compose only.
+  for (const n of ['up', 'connections_active', 'connections_accepted', 'connections_handled', 'connections_reading', 'connections_waiting', 'connections_writing', 'http_requests_total']) {
+    known.add(`nginx_${n}`);
+  }
+  return known;
+}
+
+interface Panel {
+  type: string;
+  title: string;
+  datasource?: { uid?: string };
+  targets?: { expr?: string }[];
+  panels?: Panel[];
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  panels: Panel[];
+}
+interface AlertRules {
+  groups: { name: string; rules: { alert?: string; record?: string; expr: string; annotations?: Record<string, string> }[] }[];
+}
+
+const DASHBOARDS = ['golden-signals', 'trading-saga', 'outbox-feed', 'matching', 'load-balancer'];
+const dashboardDir = 'ops/grafana/dashboards';
+const dashboards = Object.fromEntries(
+  readdirSync(join(root, dashboardDir))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => [f.replace(/\.json$/, ''), JSON.parse(read(`${dashboardDir}/${f}`)) as Dashboard]),
+);
+const panelsOf = (d: Dashboard) => d.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
+const dashboardExprs = () => Object.values(dashboards).flatMap((d) => panelsOf(d).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')));
+const alerts = yamlFile<AlertRules>('ops/prometheus/alerts.yml');
+
+describe('Grafana', () => {
+  it('has the five dashboards, each with unique uid, and every panel queries something', () => {
+    expect(Object.keys(dashboards).sort()).toEqual([...DASHBOARDS].sort());
+    expect(new Set(Object.values(dashboards).map((d) => d.uid)).size).toBe(DASHBOARDS.length);
+    for (const [file, d] of Object.entries(dashboards)) {
+      const panels = panelsOf(d);
+      expect(panels.length, file).toBeGreaterThan(0);
+      for (const p of panels) {
+        expect(p.targets?.length, `${file}: ${p.title}`).toBeGreaterThan(0);
+        for (const t of p.targets ?? []) expect(t.expr?.trim(), `${file}: ${p.title}`).toBeTruthy();
+      }
+    }
+  });
+
+  it('uses the provisioned datasource and the mounted dashboards folder', () => {
+    const ds = yamlFile<{ datasources: { uid: string; url: string }[] }>('ops/grafana/provisioning/datasources/prometheus.yml');
+    const uid = ds.datasources[0]!.uid;
+    expect(ds.datasources[0]!.url).toBe('http://prometheus:9090');
+    for (const d of Object.values(dashboards)) for (const p of panelsOf(d)) expect(p.datasource?.uid, `${d.title}: ${p.title}`).toBe(uid);
+    const provider = yamlFile<{ providers: { options: { path: string } }[] }>('ops/grafana/provisioning/dashboards/brokerx.yml').providers[0]!;
+    const binds = bindsOf(services.grafana!);
+    expect(binds).toContainEqual({ source: normalize(dashboardDir), target: provider.options.path });
+    expect(binds).toContainEqual({ source: normalize('ops/grafana/provisioning'), target: '/etc/grafana/provisioning' });
+  });
+
+  it('queries and alerts only on metrics the code registers', async () => {
+    const known = await knownMetrics();
+    const exprs = [...dashboardExprs(), ...alerts.groups.flatMap((g) => g.rules.map((r) => r.expr))];
+    const unknown = [...new Set(exprs.flatMap(metricNames))].filter((n) => !known.has(n));
+    expect(unknown).toEqual([]);
+    // The extractor itself finds what it should.
+    expect(metricNames('sum by (le) (rate(order_ack_seconds_bucket{outcome="working"}[5m])) / ignoring (x) group_left sum(up)')).toEqual([
+      'order_ack_seconds_bucket',
+      'up',
+    ]);
+  });
+});
+
+describe('Prometheus', () => {
+  interface PromConfig {
+    rule_files: string[];
+    scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+  }
+  const targets = (file: string) =>
+    Object.fromEntries(yamlFile<PromConfig>(file).scrape_configs.map((j) => [j.job_name, j.static_configs.flatMap((s) => s.targets)]));
+
+  it('scrapes every compose process on its metrics port', () => {
+    const t = targets('ops/prometheus/prometheus.yml');
+    expect(t.api).toEqual(['api-1', 'api-2', 'api-3'].map((n) => `${n}:${defaults.PORT}`));
+    expect(t['worker-trading']).toEqual([`worker-trading:${LOCAL.tradingMetrics}`]);
+    expect(t['worker-matching']).toEqual(['matching-0', 'matching-1', 'matching-standby'].map((n) => `${n}:${LOCAL.matchingMetrics}`));
+    expect(t['worker-outbox']).toEqual([`worker-outbox:${LOCAL.outboxMetrics}`]);
+    expect(t.temporal).toEqual([`temporal:${LOCAL.temporalMetrics}`]);
+    for (const target of Object.values(t).flat()) expect(services[target.split(':')[0]!], target).toBeDefined();
+  });
+
+  it('scrapes the ports `npm start` and `npm run start:lb` use in the local variants', () => {
+    const local = targets('ops/prometheus/prometheus.local.yml');
+    const lb = targets('ops/prometheus/prometheus.local-lb.yml');
+    const at = (port: number | undefined) => [`127.0.0.1:${port}`];
+    for (const t of [local, lb]) {
+      expect(t['worker-trading']).toEqual(at(LOCAL.tradingMetrics));
+      expect(t['worker-matching']).toEqual(at(LOCAL.matchingMetrics));
+      expect(t['worker-outbox']).toEqual(at(LOCAL.outboxMetrics));
+      expect(t.temporal).toEqual(at(LOCAL.temporalMetrics));
+    }
+    expect(local.api).toEqual(at(LOCAL.api));
+    expect(lb.api).toEqual(expect.arrayContaining(API_INSTANCES.map((a) => `127.0.0.1:${a.port}`)));
+  });
+
+  it('has alert rules for stuck sagas, compensation failures, outbox lag and 5xx, with runbooks that exist', () => {
+    const rules = alerts.groups.flatMap((g) => g.rules);
+    const byName = Object.fromEntries(rules.filter((r) => r.alert).map((r) => [r.alert!, r]));
+    expect(byName.SagaNeedsAttention?.expr).toContain('saga_compensations_total{outcome="failed"}');
+    expect(byName.SagaCompensationsFailing?.expr).toContain('saga_compensations_total');
+    expect(byName.OutboxLagHigh?.expr).toContain('outbox_lag_seconds');
+    expect(byName.HttpServerErrorRate?.expr).toMatch(/http_requests_total\{status=~"5\.\."/);
+    for (const r of rules) {
+      const runbook = r.annotations?.runbook;
+      if (runbook) expect(existsSync(join(root, runbook)), `${r.alert}: ${runbook}`).toBe(true);
+    }
+  });
+
+  const promtool = ensurePromtool((line) => console.log(`[ensure-promtool] ${line}`));
+  describe.skipIf(!promtool.ok)(`promtool${promtool.ok ? '' : ` [skipped: ${promtool.reason}]`}`, () => {
+    const run = (...args: string[]) => {
+      const r = spawnSync((promtool as { bin: string }).bin, args, { cwd: join(root, 'ops/prometheus'), encoding: 'utf8', timeout: 60_000 });
+      return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
+    };
+
+    it.each(['prometheus.yml', 'prometheus.local.yml', 'prometheus.local-lb.yml'])('check config %s', (file) => {
+      const r = run('check', 'config', file);
+      expect(r.ok, r.output).toBe(true);
+    });
+
+    it('check rules and the rule unit tests', () => {
+      const rules = run('check', 'rules', 'alerts.yml');
+      expect(rules.ok, rules.output).toBe(true);
+      const tests = run('test', 'rules', 'alerts.test.yml');
+      expect(tests.ok, tests.output).toBe(true);
+    });
+
+    it('parses every dashboard query', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'brokerx-dash-'));
+      try {
+        const exprs = dashboardExprs().map((e) => e.replaceAll('$__rate_interval', '1m').replaceAll('$__range', '1h').replaceAll('$__interval', '1m'));
+        const file = join(dir, 'dashboards.rules.yml');
+        writeFileSync(file, stringify({ groups: [{ name: 'dashboards', rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })) }] }));
+        const r = run('check', 'rules', file);
+        expect(r.ok, r.output).toBe(true);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+});
+
+describe('Kong (profile gateway)', () => {
+  interface KongPlugin {
+    name: string;
+    config?: Record<string, unknown>;
+  }
+  interface Kong {
+    _format_version: string;
+    services: { name: string; url: string; routes: { name: string; paths: string[]; plugins?: KongPlugin[] }[] }[];
+    plugins: KongPlugin[];
+    consumers: { username: string; keyauth_credentials: { key: string }[] }[];
+  }
+  const kong = yamlFile<Kong>('ops/kong/kong.yml');
+
+  it('is a DB-less declarative config with API keys, CORS and rate limits in front of nginx', () => {
+    expect(kong._format_version).toBe('3.0');
+    expect(envOf(services.kong!)).toMatchObject({ KONG_DATABASE: 'off', KONG_DECLARATIVE_CONFIG: '/kong/kong.yml' });
+    for (const s of kong.services) expect(s.url).toBe(`http://nginx:${defaults.PORT}`);
+    const routes = kong.services.flatMap((s) => s.routes);
+    const plugins = (route: string) => (routes.find((r) => r.name === route)?.plugins ?? []).map((p) => p.name);
+    expect(plugins('api')).toEqual(expect.arrayContaining(['key-auth', 'rate-limiting']));
+    expect(plugins('auth')).toEqual(expect.arrayContaining(['key-auth', 'rate-limiting']));
+    expect(plugins('ws')).toContain('key-auth');
+    expect(kong.plugins.map((p) => p.name)).toContain('cors');
+    expect(kong.consumers.every((c) => c.keyauth_credentials.length > 0)).toBe(true);
+  });
+});
