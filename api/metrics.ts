@@ -44,6 +44,44 @@ export function createApiMetrics(instance: string) {
       labelNames: ['dependency'] as const,
       registers: [registry],
     }),
+    // ---- live feed (/ws) ----
+    wsConnections: new Gauge({ name: 'ws_connections', help: 'Open feed WebSockets', registers: [registry] }),
+    wsUpgrades: new Counter({
+      name: 'ws_upgrades_total',
+      help: 'Feed upgrade requests by HTTP outcome (101, or the refusal status)',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    wsFramesSent: new Counter({
+      name: 'ws_frames_sent_total',
+      help: 'Feed frames sent, by frame type',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    wsMessagesReceived: new Counter({ name: 'ws_messages_received_total', help: 'Client messages received on feed sockets', registers: [registry] }),
+    wsDisconnects: new Counter({
+      name: 'ws_disconnects_total',
+      help: 'Feed sockets closed, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    wsDelivery: new Histogram({
+      name: 'ws_delivery_seconds',
+      help: 'Time from the event timestamp to the frame handed to the socket',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    wsResyncs: new Counter({
+      name: 'ws_resyncs_total',
+      help: 'Account streams read from Postgres after subscribe, by cause (resume, gap, sweep, redis_reconnect)',
+      labelNames: ['cause'] as const,
+      registers: [registry],
+    }),
+    wsDuplicatesDropped: new Counter({
+      name: 'ws_duplicates_dropped_total',
+      help: 'Account events not sent because the socket already had that seq (at-least-once relay, replay overlap)',
+      registers: [registry],
+    }),
   };
 }
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;

@@ -78,7 +78,9 @@ export interface ProblemBody {
 
 export function problemBody(code: ProblemCode, detail?: string, errors?: string[], extra?: Record<string, unknown>): ProblemBody {
   const message = detail ?? TITLES[code];
+  // Extra members first: they may add context but never replace the RFC 9457 or legacy members.
   return {
+    ...extra,
     type: `https://brokerx.dev/problems/${code.replace(/_/g, '-')}`,
     title: TITLES[code],
     status: PROBLEM_STATUS[code],
@@ -87,7 +89,6 @@ export function problemBody(code: ProblemCode, detail?: string, errors?: string[
     code,
     message,
     ...(errors ? { errors } : {}),
-    ...extra,
   };
 }
 

@@ -54,7 +54,7 @@ beforeEach(() => {
 async function placeBuy(token: string, clientOrderId: string) {
   return fx.api.call('POST', '/api/v1/orders', {
     token,
-    body: { order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 10, price: 150, time_in_force: 'GTC', client_order_id: clientOrderId } },
+    body: { order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 10, price: 160, time_in_force: 'GTC', client_order_id: clientOrderId } },
   });
 }
 
@@ -94,7 +94,7 @@ describe('a step that commits and then crashes before reporting', () => {
       const res = await placeBuy(u.token, `crash-${step}`);
       expect(res.status).toBe(201);
       expect(calls.get(step)).toBeGreaterThanOrEqual(2);
-      expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 150_000n, reserved: 150_000n });
+      expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 160_000n, reserved: 160_000n });
       const entries = await fx.database.db.execute<{ n: number }>(sql`
         SELECT count(*)::int AS n FROM journal_entries e JOIN postings p ON p.entry_id = e.id
         WHERE e.kind = 'reserve' AND p.account_id = ${u.accountId}::uuid AND p.bucket = 'reserved'`);

@@ -38,15 +38,15 @@ export function emailCodeStep(now: Date, lastAcceptedStep: number): number {
   return Math.max(timeStep(now), lastAcceptedStep + 1);
 }
 
-/** The step an authenticator-app code matches at `now` (±1 step), later than `afterStep`; null if none. */
-export async function matchAppCode(secret: string, code: string, now: Date, afterStep: number): Promise<number | null> {
+/** The step an authenticator-app code matches at `now` (±1 step), later than `afterStep` if given; null if none. */
+export async function matchAppCode(secret: string, code: string, now: Date, afterStep?: number): Promise<number | null> {
   if (!CODE_PATTERN.test(code)) return null;
   const result = await verify({
     secret,
     token: code,
     epoch: Math.floor(now.getTime() / 1000),
     epochTolerance: APP_TOLERANCE,
-    afterTimeStep: afterStep,
+    ...(afterStep === undefined ? {} : { afterTimeStep: afterStep }),
   });
   return result.valid && 'timeStep' in result ? result.timeStep : null;
 }

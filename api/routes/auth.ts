@@ -283,7 +283,7 @@ export function authRoutes(deps: ApiDeps) {
       const user = await findUserById(db, principal.userId);
       if (!user) throw unauthorized();
       if (!user.totpPendingSecret) throw new ApiError('conflict', 'Start enrollment first (POST /api/v1/auth/mfa/totp/setup)');
-      const step = await matchAppCode(user.totpPendingSecret, code, deps.now(), -1);
+      const step = await matchAppCode(user.totpPendingSecret, code, deps.now());
       if (step === null) throw new ApiError('validation_failed', 'Validation failed', ['code: does not match the authenticator app']);
       if (!(await activateTotpSecret(db, user.id, user.totpPendingSecret, step, deps.now()))) {
         throw new ApiError('conflict', 'Enrollment changed meanwhile, start again');

@@ -43,13 +43,13 @@ const limit = (direction: 'buy' | 'sell', quantity: number, price: string | numb
 describe('placing', () => {
   it('a limit buy rests in the book, reserves quantity x price and answers 201 with the ACK', async () => {
     const u = await createFundedUser(api, '10000.00');
-    const res = await place(u.token, limit('buy', 10, '150.25'));
+    const res = await place(u.token, limit('buy', 10, '160.25'));
     expect(res.status).toBe(201);
     const o = await body(res);
-    expect(o).toMatchObject({ success: true, status: 'working', lock_version: 0, reserved_amount: 1502.5, direction: 'buy', symbol: 'AAPL' });
-    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 150_250n, reserved: 150_250n });
+    expect(o).toMatchObject({ success: true, status: 'working', lock_version: 0, reserved_amount: 1602.5, direction: 'buy', symbol: 'AAPL' });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 160_250n, reserved: 160_250n });
     const saga = await fx.saga(u.accountId, o.client_order_id as string);
-    expect(saga).toMatchObject({ status: 'working', phase: 'live', reservedAmount: '150250' });
+    expect(saga).toMatchObject({ status: 'working', phase: 'live', reservedAmount: '160250' });
   });
 
   it('the same client_order_id returns the same order and lock_version and reserves nothing twice', async () => {
@@ -70,8 +70,8 @@ describe('placing', () => {
 
   it('without a client_order_id every request is a new order', async () => {
     const u = await createFundedUser(api, '10000.00');
-    const a = await body(await place(u.token, limit('buy', 1, 150)));
-    const b = await body(await place(u.token, limit('buy', 1, 150)));
+    const a = await body(await place(u.token, limit('buy', 1, 160)));
+    const b = await body(await place(u.token, limit('buy', 1, 160)));
     expect(a.order_id).not.toBe(b.order_id);
   });
 
@@ -80,7 +80,7 @@ describe('placing', () => {
     const res = await place(u.token, limit('buy', 1, 190));
     expect(res.status).toBe(422);
     const p = await body(res);
-    expect(p).toMatchObject({ success: false, code: 'validation_failed', status: 'rejected' });
+    expect(p).toMatchObject({ success: false, code: 'validation_failed', status: 422, order_status: 'rejected' });
     expect(p.errors).toContain('Insufficient funds');
     expect(await fx.balance(u.accountId)).toEqual({ available: 10_000n, reserved: 0n });
     await keepHistory('reject-insufficient-funds', fx.handle(u.accountId, p.client_order_id as string));
@@ -207,46 +207,46 @@ describe('matching through the saga', () => {
   });
 
   it('200 concurrent orders against funds for exactly 5: exactly 5 accepted, nothing negative', async () => {
-    const u = await createFundedUser(api, '750.00'); // 5 x 1 x 150.00
-    const results = await Promise.all(Array.from({ length: 200 }, () => place(u.token, limit('buy', 1, 150))));
+    const u = await createFundedUser(api, '800.00'); // 5 x 1 x 160.00
+    const results = await Promise.all(Array.from({ length: 200 }, () => place(u.token, limit('buy', 1, 160))));
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(5);
     expect(statuses.filter((s) => s === 422)).toHaveLength(195);
-    expect(await fx.balance(u.accountId)).toEqual({ available: 0n, reserved: 75_000n });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 0n, reserved: 80_000n });
   });
 });
 
 describe('replace and cancel', () => {
   it('replace moves the reservation to the new price and quantity and bumps lock_version', async () => {
     const u = await createFundedUser(api, '10000.00');
-    const o = await body(await place(u.token, limit('buy', 10, 150)));
+    const o = await body(await place(u.token, limit('buy', 10, 160)));
     const id = o.order_id as string;
-    const up = await api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: '155.10' } } });
+    const up = await api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: '165.10' } } });
     expect(up.status).toBe(200);
-    expect(await body(up)).toMatchObject({ price: 155.1, reserved_amount: 1551, lock_version: 1 });
-    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 155_100n, reserved: 155_100n });
+    expect(await body(up)).toMatchObject({ price: 165.1, reserved_amount: 1651, lock_version: 1 });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 165_100n, reserved: 165_100n });
     const down = await body(await api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 1, quantity: 4 } } }));
-    expect(down).toMatchObject({ quantity: 4, reserved_amount: 620.4, lock_version: 2 });
-    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 62_040n, reserved: 62_040n });
+    expect(down).toMatchObject({ quantity: 4, reserved_amount: 660.4, lock_version: 2 });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 66_040n, reserved: 66_040n });
     await keepHistory('replace', fx.handle(u.accountId, o.client_order_id as string));
   });
 
   it('a stale client_version is a 409 version_conflict and changes nothing', async () => {
     const u = await createFundedUser(api, '10000.00');
-    const o = await body(await place(u.token, limit('buy', 10, 150)));
-    const res = await api.call('POST', `/api/v1/orders/${o.order_id as string}/replace`, { token: u.token, body: { order: { client_version: 7, price: 151 } } });
+    const o = await body(await place(u.token, limit('buy', 10, 160)));
+    const res = await api.call('POST', `/api/v1/orders/${o.order_id as string}/replace`, { token: u.token, body: { order: { client_version: 7, price: 161 } } });
     expect(res.status).toBe(409);
     expect(await body(res)).toMatchObject({ code: 'version_conflict' });
-    expect((await fx.balance(u.accountId)).reserved).toBe(150_000n);
+    expect((await fx.balance(u.accountId)).reserved).toBe(160_000n);
   });
 
   it('two replaces with the same version: exactly one wins and the reservation matches the book', async () => {
     const u = await createFundedUser(api, '10000.00');
-    const o = await body(await place(u.token, limit('buy', 10, 150)));
+    const o = await body(await place(u.token, limit('buy', 10, 160)));
     const id = o.order_id as string;
     const [a, b] = await Promise.all([
-      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 152 } } }),
-      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 158 } } }),
+      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 162 } } }),
+      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 168 } } }),
     ]);
     expect([a.status, b.status].sort()).toEqual([200, 409]);
     const now = await body(await api.call('GET', `/api/v1/orders/${id}`, { token: u.token }));
@@ -256,7 +256,7 @@ describe('replace and cancel', () => {
 
   it('cancel releases exactly what is still reserved; a second cancel is 409', async () => {
     const u = await createFundedUser(api, '10000.00');
-    const o = await body(await place(u.token, limit('buy', 10, 150)));
+    const o = await body(await place(u.token, limit('buy', 10, 160)));
     const id = o.order_id as string;
     const res = await api.call('POST', `/api/v1/orders/${id}/cancel`, { token: u.token, body: { client_version: 0 } });
     expect(res.status).toBe(200);
@@ -271,10 +271,10 @@ describe('replace and cancel', () => {
 
   it('DELETE cancels too; replace racing cancel leaves one consistent outcome', async () => {
     const u = await createFundedUser(api, '10000.00');
-    const o = await body(await place(u.token, limit('buy', 10, 150)));
+    const o = await body(await place(u.token, limit('buy', 10, 160)));
     const id = o.order_id as string;
     const [rep, del] = await Promise.all([
-      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 170 } } }),
+      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 175 } } }),
       api.call('DELETE', `/api/v1/orders/${id}`, { token: u.token }),
     ]);
     expect(del.status).toBe(200);
@@ -308,9 +308,9 @@ describe('reading orders', () => {
   it("another account's order is 403, an unknown one 404; the list filters and paginates", async () => {
     const a = await createFundedUser(api, '10000.00');
     const b = await createFundedUser(api, '10000.00');
-    const o1 = await body(await place(a.token, limit('buy', 1, 150)));
-    await place(a.token, limit('buy', 1, 151, { symbol: 'MSFT', price: 400 }));
-    await place(a.token, limit('buy', 1, 152));
+    const o1 = await body(await place(a.token, limit('buy', 1, 160)));
+    await place(a.token, limit('buy', 1, 161, { symbol: 'MSFT', price: 400 }));
+    await place(a.token, limit('buy', 1, 162));
     expect((await api.call('GET', `/api/v1/orders/${o1.order_id as string}`, { token: b.token })).status).toBe(403);
     expect((await api.call('GET', `/api/v1/orders/${randomUUID()}`, { token: a.token })).status).toBe(404);
     expect((await api.call('GET', '/api/v1/orders/not-a-uuid', { token: a.token })).status).toBe(422);
@@ -334,9 +334,9 @@ describe('DAY expiry', () => {
     const dayApi = await createTestApi({ ...fx.env, SESSION_CLOSE_UTC: hhmmss });
     try {
       const u = await createFundedUser(api, '1000.00');
-      const res = await dayApi.call('POST', '/api/v1/orders', { token: u.token, body: { order: limit('buy', 2, 150, { time_in_force: 'DAY', client_order_id: 'day-1' }) } });
+      const res = await dayApi.call('POST', '/api/v1/orders', { token: u.token, body: { order: limit('buy', 2, 160, { time_in_force: 'DAY', client_order_id: 'day-1' }) } });
       expect(res.status).toBe(201);
-      expect((await fx.balance(u.accountId)).reserved).toBe(30_000n);
+      expect((await fx.balance(u.accountId)).reserved).toBe(32_000n);
       const handle = fx.handle(u.accountId, 'day-1');
       expect((await handle.result()).status).toBe('expired');
       await keepHistory('expiry', handle);

@@ -211,7 +211,7 @@ export function orderRoutes(deps: ApiDeps) {
 
   const ackResponse = async (ack: OrderAck, fresh: boolean) => {
     const row = await getOrderById(db, ack.orderId);
-    const extra = { order_id: ack.orderId, client_order_id: ack.clientOrderId, status: ack.status, lock_version: ack.lockVersion };
+    const extra = { order_id: ack.orderId, client_order_id: ack.clientOrderId, order_status: ack.status, lock_version: ack.lockVersion };
     if (ack.status === 'rejected') throw rejectProblem(ack.rejectCode, ack.rejectReason, extra);
     return { body: row ? orderJson(row) : { success: true as const, ...extra }, status: fresh ? (201 as const) : (200 as const) };
   };

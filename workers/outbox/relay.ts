@@ -22,7 +22,8 @@ export interface OutboxRow {
   event_type: string;
   payload: Record<string, unknown>;
   attempts: number;
-  created_at: Date;
+  /** drizzle's postgres.js setup hands raw queries timestamps as strings. */
+  created_at: Date | string;
 }
 
 export interface RelayDeps {
@@ -168,7 +169,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
         await handle(row);
         await sql`UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL WHERE id = ${row.id}`;
         metrics.processed.inc({ event_type: row.event_type, outcome: 'done' });
-        metrics.delivery.observe((Date.now() - row.created_at.getTime()) / 1000);
+        metrics.delivery.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
       } catch (err) {
         const dead = row.attempts >= maxAttempts;
         // Retry after a backoff that grows with the attempts (the lease is the retry timer).

@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 const order = (clientOrderId: string) => ({
-  order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 1, price: 150, time_in_force: 'GTC', client_order_id: clientOrderId },
+  order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 1, price: 160, time_in_force: 'GTC', client_order_id: clientOrderId },
 });
 
 it('SIGKILL mid-saga: after a restart every saga completes and nothing is reserved twice', { timeout: 180_000 }, async () => {
@@ -58,7 +58,7 @@ it('SIGKILL mid-saga: after a restart every saga completes and nothing is reserv
     }, 60_000);
   }
   const n = ids.length + 1;
-  expect(await fx.balance(u.accountId)).toEqual({ available: 10_000_000n - BigInt(n) * 15_000n, reserved: BigInt(n) * 15_000n });
+  expect(await fx.balance(u.accountId)).toEqual({ available: 10_000_000n - BigInt(n) * 16_000n, reserved: BigInt(n) * 16_000n });
   const [row] = await fx.database.db.execute<{ orders: number; reserves: number }>(sql`
     SELECT (SELECT count(*)::int FROM orders WHERE account_id = ${u.accountId}::uuid AND status = 'working') AS orders,
            (SELECT count(*)::int FROM journal_entries e JOIN postings p ON p.entry_id = e.id

@@ -1,0 +1,277 @@
+import { randomUUID } from 'node:crypto';
+import { and, eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CASH_ASSET } from '../../db/accounts.js';
+import { claimIdempotencyKey } from '../../db/queries/idempotency.js';
+import { balancesOf, ledgerImbalances, postEntry } from '../../db/queries/ledger.js';
+import { cashTransfers, idempotencyKeys } from '../../db/schema.js';
+import { authServices } from '../auth/services.js';
+import { createTestApi, type TestApi } from '../../test/helpers.js';
+import { createFundedUser, registerVerifiedUser, type TestUser } from '../../test/users.js';
+
+type Json = Record<string, unknown>;
+
+async function problemOf(res: Response, status: number, code: string): Promise<Json> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toContain('application/problem+json');
+  const body = (await res.json()) as Json;
+  expect(body).toMatchObject({ success: false, status, code });
+  return body;
+}
+
+describe('deposits and withdrawals', () => {
+  let api: TestApi;
+  let offsetMs = 0;
+  const db = () => api.deps.database.db;
+
+  const post = (user: TestUser, path: 'deposits' | 'withdrawals', body: unknown, key: string | null = randomUUID()) =>
+    api.call('POST', `/api/v1/${path}`, { token: user.token, body, headers: key === null ? {} : { 'idempotency-key': key } });
+  const cash = async (accountId: string) => (await balancesOf(db(), accountId)).find((b) => b.asset === CASH_ASSET) ?? { available: 0n, reserved: 0n };
+  const transfers = async (accountId: string) => db().select().from(cashTransfers).where(eq(cashTransfers.accountId, accountId));
+  const entriesFor = async (accountId: string) =>
+    Number(
+      (
+        await db().execute<{ n: string }>(sql`
+          SELECT count(DISTINCT e.id) AS n FROM journal_entries e JOIN postings p ON p.entry_id = e.id
+           WHERE p.account_id = ${accountId}::uuid AND e.kind IN ('deposit', 'withdrawal')`)
+      )[0]?.n,
+    );
+
+  beforeAll(async () => (api = await createTestApi({}, () => new Date(Date.now() + offsetMs))));
+  afterAll(() => api.close());
+
+  it('deposits as one balanced ledger entry and answers 201 settled with the balance after', async () => {
+    const user = await registerVerifiedUser(api);
+    const res = await post(user, 'deposits', { amount: '100.50', currency: 'USD' });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as Json;
+    expect(body).toMatchObject({ success: true, status: 'settled', transaction_id: expect.any(String), balance_after: 100.5, amount: 100.5, currency: 'USD', type: 'deposit' });
+    const second = (await (await post(user, 'deposits', { amount: 0.25, currency: 'USD' })).json()) as Json;
+    expect(second.balance_after).toBe(100.75);
+    expect(second.balance_after_decimal).toBe('100.75');
+    expect(await cash(user.accountId)).toMatchObject({ available: 10075n, reserved: 0n });
+    expect(await entriesFor(user.accountId)).toBe(2);
+    expect(await ledgerImbalances(db())).toEqual([]);
+
+    const list = await api.call('GET', '/api/v1/deposits', { token: user.token });
+    expect(list.status).toBe(200);
+    const { deposits } = (await list.json()) as { deposits: Json[] };
+    expect(deposits.map((d) => d.amount)).toEqual([0.25, 100.5]);
+    expect(deposits[1]).toMatchObject({ transaction_id: body.transaction_id, status: 'settled', currency: 'USD' });
+  });
+
+  it('lists only the 20 latest, and only the caller’s', async () => {
+    const user = await registerVerifiedUser(api);
+    const other = await createFundedUser(api, '5.00');
+    for (let i = 1; i <= 22; i++) expect((await post(user, 'deposits', { amount: i, currency: 'USD' })).status).toBe(201);
+    const { deposits } = (await (await api.call('GET', '/api/v1/deposits', { token: user.token })).json()) as { deposits: Json[] };
+    expect(deposits).toHaveLength(20);
+    expect(deposits[0]!.amount).toBe(22);
+    const mine = (await (await api.call('GET', '/api/v1/deposits', { token: other.token })).json()) as { deposits: Json[] };
+    expect(mine.deposits.map((d) => d.amount)).toEqual([5]);
+  });
+
+  it('withdraws from available cash and refuses more with 422 "Insufficient funds", changing nothing', async () => {
+    const user = await createFundedUser(api, '100.00');
+    const ok = await post(user, 'withdrawals', { amount: '40.00', currency: 'USD' });
+    expect(ok.status).toBe(201);
+    expect(await ok.json()).toMatchObject({ success: true, status: 'settled', type: 'withdrawal', balance_after: 60 });
+    const entries = await entriesFor(user.accountId);
+
+    const key = randomUUID();
+    const body = await problemOf(await post(user, 'withdrawals', { amount: '60.01', currency: 'USD' }, key), 422, 'validation_failed');
+    expect(body.errors).toContain('Insufficient funds');
+    expect(await cash(user.accountId)).toMatchObject({ available: 6000n });
+    expect(await entriesFor(user.accountId)).toBe(entries);
+    // The failed request released its key: after a deposit the same key works.
+    expect((await post(user, 'deposits', { amount: '10.00' })).status).toBe(201);
+    expect((await post(user, 'withdrawals', { amount: '60.01', currency: 'USD' }, key)).status).toBe(201);
+
+    const { withdrawals } = (await (await api.call('GET', '/api/v1/withdrawals', { token: user.token })).json()) as { withdrawals: Json[] };
+    expect(withdrawals.map((w) => w.amount)).toEqual([60.01, 40]);
+  });
+
+  it('counts only available cash: reserved cash cannot be withdrawn', async () => {
+    const user = await createFundedUser(api, '100.00');
+    await db().transaction((tx) =>
+      postEntry(tx, {
+        kind: 'reserve',
+        reference: `test-${randomUUID()}`,
+        postings: [
+          { accountId: user.accountId, asset: CASH_ASSET, bucket: 'available', amount: -7000n },
+          { accountId: user.accountId, asset: CASH_ASSET, bucket: 'reserved', amount: 7000n },
+        ],
+      }),
+    );
+    await problemOf(await post(user, 'withdrawals', { amount: '30.01' }), 422, 'validation_failed');
+    expect((await post(user, 'withdrawals', { amount: '30.00' })).status).toBe(201);
+    expect(await cash(user.accountId)).toMatchObject({ available: 0n, reserved: 7000n });
+  });
+
+  describe('Idempotency-Key', () => {
+    it('replays the first response for the same key and body: 200, same body, no new entry', async () => {
+      const user = await registerVerifiedUser(api);
+      const key = randomUUID();
+      const first = await post(user, 'deposits', { amount: '25.00', currency: 'USD' }, key);
+      expect(first.status).toBe(201);
+      const firstBody = await first.json();
+      for (const amount of ['25.00', 25, '25']) {
+        const again = await post(user, 'deposits', { amount, currency: 'USD' }, key);
+        expect(again.status).toBe(200);
+        expect(again.headers.get('idempotent-replayed')).toBe('true');
+        expect(await again.json()).toEqual(firstBody);
+      }
+      expect(await entriesFor(user.accountId)).toBe(1);
+      expect(await cash(user.accountId)).toMatchObject({ available: 2500n });
+    });
+
+    it('refuses the same key with another body, or on the other route: 422 idempotency_mismatch', async () => {
+      const user = await createFundedUser(api, '100.00');
+      const key = randomUUID();
+      expect((await post(user, 'deposits', { amount: '10.00' }, key)).status).toBe(201);
+      await problemOf(await post(user, 'deposits', { amount: '10.01' }, key), 422, 'idempotency_mismatch');
+      await problemOf(await post(user, 'withdrawals', { amount: '10.00' }, key), 422, 'idempotency_mismatch');
+      expect(await cash(user.accountId)).toMatchObject({ available: 11000n });
+    });
+
+    it('scopes keys to the account: another account may use the same key', async () => {
+      const a = await registerVerifiedUser(api);
+      const b = await registerVerifiedUser(api);
+      const key = randomUUID();
+      expect((await post(a, 'deposits', { amount: '1.00' }, key)).status).toBe(201);
+      expect((await post(b, 'deposits', { amount: '2.00' }, key)).status).toBe(201);
+      expect(await cash(b.accountId)).toMatchObject({ available: 200n });
+    });
+
+    it('answers 409 while a request with the key is in flight, and takes over an abandoned claim', async () => {
+      const user = await registerVerifiedUser(api);
+      const key = randomUUID();
+      const requestHash = (await import('node:crypto')).createHash('sha256').update('deposit|500|USD').digest('hex');
+      const claim = await claimIdempotencyKey(db(), { accountId: user.accountId, key, scope: 'deposit', requestHash, now: new Date(), ttlSeconds: 86400 });
+      expect(claim.kind).toBe('claimed');
+      const res = await post(user, 'deposits', { amount: '5.00' }, key);
+      await problemOf(res, 409, 'idempotency_in_progress');
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(await entriesFor(user.accountId)).toBe(0);
+
+      offsetMs = 61_000; // the in-flight claim's lease ran out: it never committed, so it is taken over
+      try {
+        expect((await post(user, 'deposits', { amount: '5.00' }, key)).status).toBe(201);
+      } finally {
+        offsetMs = 0;
+      }
+      expect(await entriesFor(user.accountId)).toBe(1);
+    });
+
+    it('forgets keys after 24 hours', async () => {
+      const user = await registerVerifiedUser(api);
+      const key = randomUUID();
+      expect((await post(user, 'deposits', { amount: '1.00' }, key)).status).toBe(201);
+      // Access tokens live 15 minutes: issue one valid at the moved clock.
+      const later = async () => ({ ...user, token: (await authServices(api.deps).sessions.issue(user)).token });
+      offsetMs = 23 * 3600_000;
+      try {
+        await problemOf(await post(await later(), 'deposits', { amount: '2.00' }, key), 422, 'idempotency_mismatch');
+        offsetMs = 24 * 3600_000 + 60_000;
+        expect((await post(await later(), 'deposits', { amount: '2.00' }, key)).status).toBe(201);
+      } finally {
+        offsetMs = 0;
+      }
+      const [row] = await db().select().from(idempotencyKeys).where(and(eq(idempotencyKeys.accountId, user.accountId), eq(idempotencyKeys.key, key)));
+      expect(row!.responseBody).toMatchObject({ amount: 2 });
+      expect(await cash(user.accountId)).toMatchObject({ available: 300n });
+    });
+
+    it('requires the header (400) and a sane key', async () => {
+      const user = await registerVerifiedUser(api);
+      await problemOf(await post(user, 'deposits', { amount: '1.00' }, null), 400, 'bad_request');
+      await problemOf(await post(user, 'deposits', { amount: '1.00' }, 'x'.repeat(129)), 400, 'bad_request');
+      await problemOf(await post(user, 'deposits', { amount: '1.00' }, 'has space'), 400, 'bad_request');
+      await problemOf(await post(user, 'withdrawals', { amount: '1.00' }, null), 400, 'bad_request');
+      expect(await transfers(user.accountId)).toHaveLength(0);
+    });
+
+    it('creates exactly one ledger entry for 100 concurrent deposits with the same key', async () => {
+      const user = await registerVerifiedUser(api);
+      const key = randomUUID();
+      const results = await Promise.all(Array.from({ length: 100 }, () => post(user, 'deposits', { amount: '7.77', currency: 'USD' }, key)));
+      const statuses = results.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+      expect(statuses.every((s) => s === 201 || s === 200 || s === 409)).toBe(true);
+      const ids = new Set<unknown>();
+      for (const r of results) if (r.status !== 409) ids.add(((await r.json()) as Json).transaction_id);
+      expect(ids.size).toBe(1);
+      expect(await entriesFor(user.accountId)).toBe(1);
+      expect(await transfers(user.accountId)).toHaveLength(1);
+      expect(await cash(user.accountId)).toMatchObject({ available: 777n });
+    });
+  });
+
+  it('keeps the ledger balanced and never negative under 100 concurrent distinct deposits and withdrawals', async () => {
+    const user = await createFundedUser(api, '300.00');
+    const ops = Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? { path: 'deposits' as const, cents: 1000n } : { path: 'withdrawals' as const, cents: 2500n }));
+    const results = await Promise.all(ops.map((op) => post(user, op.path, { amount: (Number(op.cents) / 100).toFixed(2), currency: 'USD' })));
+    let expected = 30000n;
+    results.forEach((r, i) => {
+      const op = ops[i]!;
+      if (r.status === 201) expected += op.path === 'deposits' ? op.cents : -op.cents;
+      else {
+        expect(op.path).toBe('withdrawals');
+        expect(r.status).toBe(422);
+      }
+    });
+    expect(results.filter((r) => r.status === 201).length).toBeGreaterThan(50);
+    const balance = await cash(user.accountId);
+    expect(balance.available).toBe(expected);
+    expect(balance.available).toBeGreaterThanOrEqual(0n);
+    expect(await transfers(user.accountId)).toHaveLength(results.filter((r) => r.status === 201).length + 1);
+    expect(await ledgerImbalances(db())).toEqual([]);
+    const negatives = await db().execute(sql`SELECT 1 FROM balances WHERE NOT allow_negative AND (available < 0 OR reserved < 0)`);
+    expect(negatives).toHaveLength(0);
+  });
+
+  describe('bad input: a clear 4xx and nothing moves', () => {
+    let user: TestUser;
+    beforeAll(async () => (user = await createFundedUser(api, '50.00')));
+
+    const cases: [string, unknown, number, string][] = [
+      ['zero', { amount: 0, currency: 'USD' }, 422, 'validation_failed'],
+      ['negative', { amount: '-5.00', currency: 'USD' }, 422, 'validation_failed'],
+      ['three decimals', { amount: '1.001', currency: 'USD' }, 422, 'validation_failed'],
+      ['float noise', { amount: 0.30000000000000004, currency: 'USD' }, 422, 'validation_failed'],
+      ['exponent', { amount: 1e21, currency: 'USD' }, 422, 'validation_failed'],
+      ['above the maximum', { amount: '1000000.01', currency: 'USD' }, 422, 'validation_failed'],
+      ['not a number', { amount: 'ten', currency: 'USD' }, 422, 'validation_failed'],
+      ['boolean', { amount: true, currency: 'USD' }, 422, 'validation_failed'],
+      ['object', { amount: { value: 1 }, currency: 'USD' }, 422, 'validation_failed'],
+      ['other currency', { amount: '5.00', currency: 'EUR' }, 422, 'validation_failed'],
+      ['missing amount', { currency: 'USD' }, 422, 'validation_failed'],
+      ['extra field', { amount: '5.00', currency: 'USD', account_id: randomUUID() }, 422, 'validation_failed'],
+      ['not an object', [1, 2], 400, 'bad_request'],
+    ];
+    for (const path of ['deposits', 'withdrawals'] as const) {
+      it.each(cases)(`${path}: %s`, async (_name, body, status, code) => {
+        const before = await cash(user.accountId);
+        await problemOf(await post(user, path, body), status, code);
+        expect(await cash(user.accountId)).toEqual(before);
+      });
+    }
+
+    it('malformed JSON, huge bodies, no token, unknown routes', async () => {
+      const before = await cash(user.accountId);
+      const headers = { 'content-type': 'application/json', 'idempotency-key': randomUUID() };
+      await problemOf(await api.call('POST', '/api/v1/deposits', { token: user.token, raw: '{"amount": 1', headers }), 400, 'bad_request');
+      await problemOf(await api.call('POST', '/api/v1/deposits', { token: user.token, raw: JSON.stringify({ amount: '1.00', pad: 'x'.repeat(100_000) }), headers }), 413, 'payload_too_large');
+      await problemOf(await api.call('POST', '/api/v1/deposits', { body: { amount: '1.00' }, headers }), 401, 'unauthorized');
+      await problemOf(await api.call('GET', '/api/v1/deposits'), 401, 'unauthorized');
+      await problemOf(await api.call('GET', '/api/v1/withdrawals', { token: 'nope' }), 401, 'unauthorized');
+      await problemOf(await api.call('POST', '/api/v1/deposit', { token: user.token, body: { amount: '1.00' }, headers }), 404, 'not_found');
+      expect(await cash(user.accountId)).toEqual(before);
+    });
+
+    it('accepts exactly the maximum', async () => {
+      expect((await post(user, 'deposits', { amount: '1000000.00', currency: 'USD' })).status).toBe(201);
+      expect((await post(user, 'withdrawals', { amount: 1000000, currency: 'usd' })).status).toBe(201);
+    });
+  });
+});
