@@ -15,7 +15,15 @@ export type Ensured = { ok: true; bin: string; installed: boolean } | { ok: fals
 
 /** The absolute path of `name` on PATH or in the usual system folders (sbin is not on every PATH). */
 export function findBinary(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  const dirs = [
+    ...(process.env.PATH ?? '').split(delimiter),
+    '/usr/local/sbin',
+    '/usr/local/bin',
+    '/usr/sbin',
+    '/usr/bin',
+    '/sbin',
+    '/bin',
+  ];
   for (const dir of dirs) {
     if (!dir) continue;
     const candidate = join(dir, name);
@@ -38,7 +46,10 @@ function aptGet(prefix: string[], args: string[], log: (line: string) => void): 
     encoding: 'utf8',
     timeout: 10 * 60_000,
   });
-  if (r.status !== 0) log(`apt-get ${args[0]} failed: ${(r.stderr ?? r.error?.message ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.status !== 0)
+    log(
+      `apt-get ${args[0]} failed: ${(r.stderr ?? r.error?.message ?? '').trim().split('\n').slice(-3).join(' | ')}`,
+    );
   return r.status === 0;
 }
 
@@ -46,20 +57,30 @@ function aptGet(prefix: string[], args: string[], log: (line: string) => void): 
  * Make sure `bin` is installed, installing Debian package `pkg` when it is not. Never throws: the
  * result says why the tool cannot be had, so callers can print it or skip a test with it.
  */
-export function ensureDebianTool(bin: string, pkg: string, log: (line: string) => void = () => undefined): Ensured {
+export function ensureDebianTool(
+  bin: string,
+  pkg: string,
+  log: (line: string) => void = () => undefined,
+): Ensured {
   const found = findBinary(bin);
   if (found) return { ok: true, bin: found, installed: false };
   const manual = `install it with: sudo apt-get install -y --no-install-recommends ${pkg}`;
-  if (!findBinary('apt-get')) return { ok: false, reason: `${bin} is not installed and apt-get is not available; ${manual} (or your system's equivalent)` };
+  if (!findBinary('apt-get'))
+    return {
+      ok: false,
+      reason: `${bin} is not installed and apt-get is not available; ${manual} (or your system's equivalent)`,
+    };
   let prefix: string[];
   if (process.getuid?.() === 0) prefix = [];
-  else if (findBinary('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0) prefix = ['sudo', '-n'];
+  else if (findBinary('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0)
+    prefix = ['sudo', '-n'];
   else return { ok: false, reason: `${bin} is not installed and installing needs root; ${manual}` };
 
   const install = ['install', '-y', '-q', '--no-install-recommends', pkg];
   log(`${bin} not found: installing Debian package ${pkg}`);
   // A fresh machine may have no package lists yet: update once, then try again.
-  const ok = aptGet(prefix, install, log) || (aptGet(prefix, ['update', '-q'], log) && aptGet(prefix, install, log));
+  const ok =
+    aptGet(prefix, install, log) || (aptGet(prefix, ['update', '-q'], log) && aptGet(prefix, install, log));
   const installedBin = ok ? findBinary(bin) : undefined;
   if (!installedBin) return { ok: false, reason: `could not install ${pkg} with apt-get; ${manual}` };
   log(`installed ${pkg}: ${installedBin}`);

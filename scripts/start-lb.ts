@@ -33,7 +33,15 @@ export function prepareNginxPrefix(): { dir: string; conf: string; args: (extra?
   const conf = join(dir, 'nginx.conf');
   copyFileSync(join(root, 'ops/nginx/nginx.conf'), conf);
   copyFileSync(join(root, 'ops/nginx/upstream-servers.local.conf'), join(dir, 'upstream-servers.conf'));
-  const args = (extra: string[] = []) => [...extra, '-p', `${dir}/`, '-c', conf, '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`];
+  const args = (extra: string[] = []) => [
+    ...extra,
+    '-p',
+    `${dir}/`,
+    '-c',
+    conf,
+    '-g',
+    `daemon off; pid ${join(dir, 'nginx.pid')};`,
+  ];
   return { dir, conf, args };
 }
 
@@ -48,9 +56,13 @@ async function preflight(config: Config): Promise<string[]> {
     { what: 'Temporal', host: temporalHost, port: Number(temporalPort) },
   ];
   for (const n of needed) {
-    if (!(await portOpen(n.port, n.host))) problems.push(`${n.what} is not reachable at ${n.host}:${n.port}.`);
+    if (!(await portOpen(n.port, n.host)))
+      problems.push(`${n.what} is not reachable at ${n.host}:${n.port}.`);
   }
-  if (problems.length) problems.push('Start the rest of the stack first, with its api off :3000:\n    PORT=3010 INSTANCE_ID=api-0 npm start');
+  if (problems.length)
+    problems.push(
+      'Start the rest of the stack first, with its api off :3000:\n    PORT=3010 INSTANCE_ID=api-0 npm start',
+    );
   for (const port of [LB_PORT, LB_STATUS_PORT, ...API_INSTANCES.map((a) => a.port)]) {
     if (await portOpen(port)) {
       problems.push(
@@ -102,7 +114,9 @@ async function main(): Promise<void> {
     log('stopping ...');
     // The balancer first, so no request reaches an api that is going away.
     await procs.get('nginx')?.stop('SIGQUIT', 5_000);
-    await Promise.all([...procs.entries()].filter(([name]) => name !== 'nginx').map(([, p]) => p.stop('SIGTERM', 10_000)));
+    await Promise.all(
+      [...procs.entries()].filter(([name]) => name !== 'nginx').map(([, p]) => p.stop('SIGTERM', 10_000)),
+    );
     rmSync(prefix.dir, { recursive: true, force: true });
     log('all processes stopped');
     process.exit(code);

@@ -60,7 +60,9 @@ function envOf(s: Service): Record<string, string> {
 /** Published ports as { host, container } (formats "3000", "3000:3000", "127.0.0.1:3000:3000/tcp"). */
 function portsOf(s: Service): { host: number; container: number }[] {
   return (s.ports ?? []).map((p) => {
-    const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
+    const parts = String(p)
+      .replace(/\/(tcp|udp)$/, '')
+      .split(':');
     const container = Number(parts[parts.length - 1]);
     const host = parts.length >= 2 ? Number(parts[parts.length - 2]) : container;
     return { host, container };
@@ -111,7 +113,9 @@ describe('Dockerfile', () => {
   });
 
   it('keeps local state and secrets out of the build context', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     for (const entry of ['node_modules', '.git', '.data', '.env']) expect(ignored).toContain(entry);
   });
 });
@@ -121,7 +125,9 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of Object.entries(services)) {
       expect(s.image, `${name} has no image`).toBeTruthy();
       const image = s.image!;
-      const tag = image.includes('@sha256:') ? 'digest' : image.slice(image.lastIndexOf('/') + 1).split(':')[1];
+      const tag = image.includes('@sha256:')
+        ? 'digest'
+        : image.slice(image.lastIndexOf('/') + 1).split(':')[1];
       expect(tag, `${name}: ${image} has no tag`).toBeTruthy();
       expect(tag, `${name}: ${image}`).not.toBe('latest');
       expect(tag, `${name}: ${image} is not an exact version`).toMatch(/^(digest|v?\d+(\.\d+)+[\w.-]*)$/);
@@ -131,7 +137,17 @@ describe('docker-compose.yml', () => {
   it('builds the api and the workers from the Dockerfile and runs npm scripts that exist', () => {
     const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
     expect(builtServices.map(([n]) => n).sort()).toEqual(
-      ['api-1', 'api-2', 'api-3', 'matching-0', 'matching-1', 'matching-standby', 'migrate', 'worker-outbox', 'worker-trading'].sort(),
+      [
+        'api-1',
+        'api-2',
+        'api-3',
+        'matching-0',
+        'matching-1',
+        'matching-standby',
+        'migrate',
+        'worker-outbox',
+        'worker-trading',
+      ].sort(),
     );
     for (const [name, s] of builtServices) {
       const build = typeof s.build === 'string' ? { context: s.build } : s.build!;
@@ -155,7 +171,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('agrees on MATCHING_SHARDS everywhere and covers every shard with an owner candidate', () => {
-    const counts = new Set(builtServices.map(([, s]) => envOf(s).MATCHING_SHARDS ?? String(defaults.MATCHING_SHARDS)));
+    const counts = new Set(
+      builtServices.map(([, s]) => envOf(s).MATCHING_SHARDS ?? String(defaults.MATCHING_SHARDS)),
+    );
     expect(counts.size).toBe(1);
     const shards = Number([...counts][0]);
     const matching = builtServices.filter(([, s]) => (s.command as string[])[2] === 'start:worker:matching');
@@ -165,7 +183,9 @@ describe('docker-compose.yml', () => {
       const spec = envOf(s).MATCHING_SHARD_IDS ?? '';
       const ids = spec.trim() ? spec.split(',').map(Number) : Array.from({ length: shards }, (_, i) => i);
       for (const id of ids) {
-        expect(Number.isInteger(id) && id >= 0 && id < shards, `${name}: shard ${id} of ${shards}`).toBe(true);
+        expect(Number.isInteger(id) && id >= 0 && id < shards, `${name}: shard ${id} of ${shards}`).toBe(
+          true,
+        );
         covered.add(id);
       }
     }
@@ -177,7 +197,8 @@ describe('docker-compose.yml', () => {
     expect(apis.map((e) => e.INSTANCE_ID)).toEqual(['api-1', 'api-2', 'api-3']);
     for (const e of apis) expect(Number(e.PORT ?? defaults.PORT)).toBe(defaults.PORT);
     const upstream = read('ops/nginx/upstream-servers.compose.conf');
-    for (const n of ['api-1', 'api-2', 'api-3']) expect(upstream).toMatch(new RegExp(`server ${n}:${defaults.PORT}\\b`));
+    for (const n of ['api-1', 'api-2', 'api-3'])
+      expect(upstream).toMatch(new RegExp(`server ${n}:${defaults.PORT}\\b`));
     expect(Object.keys(dependsOn(services.nginx!)).sort()).toEqual(['api-1', 'api-2', 'api-3']);
   });
 
@@ -189,7 +210,14 @@ describe('docker-compose.yml', () => {
     expect(published('temporal')).toContain(LOCAL.temporal);
     expect(published('temporal-ui')).toContain(urlPort(defaults.TEMPORAL_UI_URL));
     expect(published('temporal-ui')).toContain(LOCAL.temporalUi);
-    expect(published('mailpit')).toEqual(expect.arrayContaining([urlPort(defaults.SMTP_URL), urlPort(defaults.MAILPIT_URL), LOCAL.smtp, LOCAL.mailpit]));
+    expect(published('mailpit')).toEqual(
+      expect.arrayContaining([
+        urlPort(defaults.SMTP_URL),
+        urlPort(defaults.MAILPIT_URL),
+        LOCAL.smtp,
+        LOCAL.mailpit,
+      ]),
+    );
     expect(published('postgres')).toContain(urlPort(defaults.DATABASE_URL));
     expect(published('redis')).toContain(urlPort(defaults.REDIS_URL));
     // No two services publish the same host port.
@@ -242,8 +270,10 @@ describe('docker-compose.yml', () => {
         const target = services[dep];
         expect(target, `${name} depends on unknown ${dep}`).toBeDefined();
         expect(['service_started', 'service_healthy', 'service_completed_successfully']).toContain(condition);
-        if (condition === 'service_healthy') expect(target!.healthcheck?.test, `${dep} needs a healthcheck for ${name}`).toBeDefined();
-        if (condition === 'service_completed_successfully') expect(target!.restart ?? 'no', `${dep} must be a one-shot`).toMatch(/^(no|on-failure(:\d+)?)$/);
+        if (condition === 'service_healthy')
+          expect(target!.healthcheck?.test, `${dep} needs a healthcheck for ${name}`).toBeDefined();
+        if (condition === 'service_completed_successfully')
+          expect(target!.restart ?? 'no', `${dep} must be a one-shot`).toMatch(/^(no|on-failure(:\d+)?)$/);
         // A service without a profile must not wait for one that only runs under a profile.
         if (!s.profiles?.length) expect(target!.profiles ?? [], `${name} -> ${dep}`).toEqual([]);
       }
@@ -263,8 +293,13 @@ describe('docker-compose.yml', () => {
     expect(services.kong!.profiles).toEqual(['gateway']);
     expect(services.k6!.profiles).toEqual(['load']);
     expect(services.k6!.image).toMatch(/^grafana\/k6:/);
-    expect(envOf(services.k6!)).toMatchObject({ BASE_URL: `http://nginx:${defaults.PORT}`, MAILPIT_URL: expect.stringContaining(':8025') as string });
-    expect(bindsOf(services.k6!).map((b) => `${b.source}:${b.target}`)).toContain(`${normalize('load/k6')}:/scripts`);
+    expect(envOf(services.k6!)).toMatchObject({
+      BASE_URL: `http://nginx:${defaults.PORT}`,
+      MAILPIT_URL: expect.stringContaining(':8025') as string,
+    });
+    expect(bindsOf(services.k6!).map((b) => `${b.source}:${b.target}`)).toContain(
+      `${normalize('load/k6')}:/scripts`,
+    );
   });
 });
 
@@ -298,20 +333,37 @@ describe('nginx', () => {
   });
 
   const nginx = findBinary('nginx');
-  it.skipIf(!nginx)(`accepts the local config (nginx -t)${nginx ? '' : ' [skipped: nginx not installed; npm run start:lb installs it]'}`, () => {
-    const prefix = prepareNginxPrefix();
-    try {
-      const r = spawnSync(nginx!, prefix.args(['-t']), { encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-    } finally {
-      rmSync(prefix.dir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(!nginx)(
+    `accepts the local config (nginx -t)${nginx ? '' : ' [skipped: nginx not installed; npm run start:lb installs it]'}`,
+    () => {
+      const prefix = prepareNginxPrefix();
+      try {
+        const r = spawnSync(nginx!, prefix.args(['-t']), { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+      } finally {
+        rmSync(prefix.dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 // ---- metric names: what dashboards and alerts query must be what the code registers -----------------
 
-const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+const PROMQL_WORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+]);
 
 /** The metric names an expression selects (label matchers, ranges and label lists removed). */
 function metricNames(expr: string): string[] {
@@ -331,10 +383,18 @@ function metricNames(expr: string): string[] {
 
 async function knownMetrics(): Promise<Set<string>> {
   const known = new Set<string>(['up']);
-  const addHistogram = (name: string) => ['', '_bucket', '_sum', '_count'].forEach((s) => known.add(name + s));
-  const files = ['api/metrics.ts', 'workers/worker-metrics.ts', 'workers/matching/metrics.ts', 'workers/outbox/relay.ts'];
+  const addHistogram = (name: string) =>
+    ['', '_bucket', '_sum', '_count'].forEach((s) => known.add(name + s));
+  const files = [
+    'api/metrics.ts',
+    'workers/worker-metrics.ts',
+    'workers/matching/metrics.ts',
+    'workers/outbox/relay.ts',
+  ];
   for (const file of files) {
-    for (const m of read(file).matchAll(/new (Counter|Gauge|Histogram|Summary)\(\{\s*name: '([a-z_:][a-z0-9_:]*)'/g)) {
+    for (const m of read(file).matchAll(
+      /new (Counter|Gauge|Histogram|Summary)\(\{\s*name: '([a-z_:][a-z0-9_:]*)'/g,
+    )) {
       if (m[1] === 'Histogram' || m[1] === 'Summary') addHistogram(m[2]!);
       else known.add(m[2]!);
     }
@@ -346,7 +406,16 @@ async function knownMetrics(): Promise<Set<string>> {
     else known.add(m.name);
   }
   // nginx-prometheus-exporter (stub_status), compose only.
-  for (const n of ['up', 'connections_active', 'connections_accepted', 'connections_handled', 'connections_reading', 'connections_waiting', 'connections_writing', 'http_requests_total']) {
+  for (const n of [
+    'up',
+    'connections_active',
+    'connections_accepted',
+    'connections_handled',
+    'connections_reading',
+    'connections_waiting',
+    'connections_writing',
+    'http_requests_total',
+  ]) {
     known.add(`nginx_${n}`);
   }
   return known;
@@ -365,7 +434,10 @@ interface Dashboard {
   panels: Panel[];
 }
 interface AlertRules {
-  groups: { name: string; rules: { alert?: string; record?: string; expr: string; annotations?: Record<string, string> }[] }[];
+  groups: {
+    name: string;
+    rules: { alert?: string; record?: string; expr: string; annotations?: Record<string, string> }[];
+  }[];
 }
 
 const DASHBOARDS = ['golden-signals', 'trading-saga', 'outbox-feed', 'matching', 'load-balancer'];
@@ -375,8 +447,12 @@ const dashboards = Object.fromEntries(
     .filter((f) => f.endsWith('.json'))
     .map((f) => [f.replace(/\.json$/, ''), JSON.parse(read(`${dashboardDir}/${f}`)) as Dashboard]),
 );
-const panelsOf = (d: Dashboard) => d.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
-const dashboardExprs = () => Object.values(dashboards).flatMap((d) => panelsOf(d).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')));
+const panelsOf = (d: Dashboard) =>
+  d.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
+const dashboardExprs = () =>
+  Object.values(dashboards).flatMap((d) =>
+    panelsOf(d).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')),
+  );
 const alerts = yamlFile<AlertRules>('ops/prometheus/alerts.yml');
 
 describe('Grafana', () => {
@@ -394,14 +470,22 @@ describe('Grafana', () => {
   });
 
   it('uses the provisioned datasource and the mounted dashboards folder', () => {
-    const ds = yamlFile<{ datasources: { uid: string; url: string }[] }>('ops/grafana/provisioning/datasources/prometheus.yml');
+    const ds = yamlFile<{ datasources: { uid: string; url: string }[] }>(
+      'ops/grafana/provisioning/datasources/prometheus.yml',
+    );
     const uid = ds.datasources[0]!.uid;
     expect(ds.datasources[0]!.url).toBe('http://prometheus:9090');
-    for (const d of Object.values(dashboards)) for (const p of panelsOf(d)) expect(p.datasource?.uid, `${d.title}: ${p.title}`).toBe(uid);
-    const provider = yamlFile<{ providers: { options: { path: string } }[] }>('ops/grafana/provisioning/dashboards/brokerx.yml').providers[0]!;
+    for (const d of Object.values(dashboards))
+      for (const p of panelsOf(d)) expect(p.datasource?.uid, `${d.title}: ${p.title}`).toBe(uid);
+    const provider = yamlFile<{ providers: { options: { path: string } }[] }>(
+      'ops/grafana/provisioning/dashboards/brokerx.yml',
+    ).providers[0]!;
     const binds = bindsOf(services.grafana!);
     expect(binds).toContainEqual({ source: normalize(dashboardDir), target: provider.options.path });
-    expect(binds).toContainEqual({ source: normalize('ops/grafana/provisioning'), target: '/etc/grafana/provisioning' });
+    expect(binds).toContainEqual({
+      source: normalize('ops/grafana/provisioning'),
+      target: '/etc/grafana/provisioning',
+    });
   });
 
   it('queries and alerts only on metrics the code registers', async () => {
@@ -410,10 +494,11 @@ describe('Grafana', () => {
     const unknown = [...new Set(exprs.flatMap(metricNames))].filter((n) => !known.has(n));
     expect(unknown).toEqual([]);
     // The extractor itself finds what it should.
-    expect(metricNames('sum by (le) (rate(order_ack_seconds_bucket{outcome="working"}[5m])) / ignoring (x) group_left sum(up)')).toEqual([
-      'order_ack_seconds_bucket',
-      'up',
-    ]);
+    expect(
+      metricNames(
+        'sum by (le) (rate(order_ack_seconds_bucket{outcome="working"}[5m])) / ignoring (x) group_left sum(up)',
+      ),
+    ).toEqual(['order_ack_seconds_bucket', 'up']);
   });
 });
 
@@ -423,16 +508,24 @@ describe('Prometheus', () => {
     scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
   }
   const targets = (file: string) =>
-    Object.fromEntries(yamlFile<PromConfig>(file).scrape_configs.map((j) => [j.job_name, j.static_configs.flatMap((s) => s.targets)]));
+    Object.fromEntries(
+      yamlFile<PromConfig>(file).scrape_configs.map((j) => [
+        j.job_name,
+        j.static_configs.flatMap((s) => s.targets),
+      ]),
+    );
 
   it('scrapes every compose process on its metrics port', () => {
     const t = targets('ops/prometheus/prometheus.yml');
     expect(t.api).toEqual(['api-1', 'api-2', 'api-3'].map((n) => `${n}:${defaults.PORT}`));
     expect(t['worker-trading']).toEqual([`worker-trading:${LOCAL.tradingMetrics}`]);
-    expect(t['worker-matching']).toEqual(['matching-0', 'matching-1', 'matching-standby'].map((n) => `${n}:${LOCAL.matchingMetrics}`));
+    expect(t['worker-matching']).toEqual(
+      ['matching-0', 'matching-1', 'matching-standby'].map((n) => `${n}:${LOCAL.matchingMetrics}`),
+    );
     expect(t['worker-outbox']).toEqual([`worker-outbox:${LOCAL.outboxMetrics}`]);
     expect(t.temporal).toEqual([`temporal:${LOCAL.temporalMetrics}`]);
-    for (const target of Object.values(t).flat()) expect(services[target.split(':')[0]!], target).toBeDefined();
+    for (const target of Object.values(t).flat())
+      expect(services[target.split(':')[0]!], target).toBeDefined();
   });
 
   it('scrapes the ports `npm start` and `npm run start:lb` use in the local variants', () => {
@@ -465,14 +558,21 @@ describe('Prometheus', () => {
   const promtool = ensurePromtool((line) => console.log(`[ensure-promtool] ${line}`));
   describe.skipIf(!promtool.ok)(`promtool${promtool.ok ? '' : ` [skipped: ${promtool.reason}]`}`, () => {
     const run = (...args: string[]) => {
-      const r = spawnSync((promtool as { bin: string }).bin, args, { cwd: join(root, 'ops/prometheus'), encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync((promtool as { bin: string }).bin, args, {
+        cwd: join(root, 'ops/prometheus'),
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
     };
 
-    it.each(['prometheus.yml', 'prometheus.local.yml', 'prometheus.local-lb.yml'])('check config %s', (file) => {
-      const r = run('check', 'config', file);
-      expect(r.ok, r.output).toBe(true);
-    });
+    it.each(['prometheus.yml', 'prometheus.local.yml', 'prometheus.local-lb.yml'])(
+      'check config %s',
+      (file) => {
+        const r = run('check', 'config', file);
+        expect(r.ok, r.output).toBe(true);
+      },
+    );
 
     it('check rules and the rule unit tests', () => {
       const rules = run('check', 'rules', 'alerts.yml');
@@ -484,9 +584,21 @@ describe('Prometheus', () => {
     it('parses every dashboard query', () => {
       const dir = mkdtempSync(join(tmpdir(), 'brokerx-dash-'));
       try {
-        const exprs = dashboardExprs().map((e) => e.replaceAll('$__rate_interval', '1m').replaceAll('$__range', '1h').replaceAll('$__interval', '1m'));
+        const exprs = dashboardExprs().map((e) =>
+          e.replaceAll('$__rate_interval', '1m').replaceAll('$__range', '1h').replaceAll('$__interval', '1m'),
+        );
         const file = join(dir, 'dashboards.rules.yml');
-        writeFileSync(file, stringify({ groups: [{ name: 'dashboards', rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })) }] }));
+        writeFileSync(
+          file,
+          stringify({
+            groups: [
+              {
+                name: 'dashboards',
+                rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })),
+              },
+            ],
+          }),
+        );
         const r = run('check', 'rules', file);
         expect(r.ok, r.output).toBe(true);
       } finally {
@@ -503,7 +615,11 @@ describe('Kong (profile gateway)', () => {
   }
   interface Kong {
     _format_version: string;
-    services: { name: string; url: string; routes: { name: string; paths: string[]; plugins?: KongPlugin[] }[] }[];
+    services: {
+      name: string;
+      url: string;
+      routes: { name: string; paths: string[]; plugins?: KongPlugin[] }[];
+    }[];
     plugins: KongPlugin[];
     consumers: { username: string; keyauth_credentials: { key: string }[] }[];
   }
@@ -511,10 +627,14 @@ describe('Kong (profile gateway)', () => {
 
   it('is a DB-less declarative config with API keys, CORS and rate limits in front of nginx', () => {
     expect(kong._format_version).toBe('3.0');
-    expect(envOf(services.kong!)).toMatchObject({ KONG_DATABASE: 'off', KONG_DECLARATIVE_CONFIG: '/kong/kong.yml' });
+    expect(envOf(services.kong!)).toMatchObject({
+      KONG_DATABASE: 'off',
+      KONG_DECLARATIVE_CONFIG: '/kong/kong.yml',
+    });
     for (const s of kong.services) expect(s.url).toBe(`http://nginx:${defaults.PORT}`);
     const routes = kong.services.flatMap((s) => s.routes);
-    const plugins = (route: string) => (routes.find((r) => r.name === route)?.plugins ?? []).map((p) => p.name);
+    const plugins = (route: string) =>
+      (routes.find((r) => r.name === route)?.plugins ?? []).map((p) => p.name);
     expect(plugins('api')).toEqual(expect.arrayContaining(['key-auth', 'rate-limiting']));
     expect(plugins('auth')).toEqual(expect.arrayContaining(['key-auth', 'rate-limiting']));
     expect(plugins('ws')).toContain('key-auth');

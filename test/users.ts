@@ -51,11 +51,23 @@ export async function loginCode(email: string, after?: number): Promise<string> 
 }
 
 /** Password login + emailed code: the token response of verify_mfa. */
-export async function loginWithEmailCode(api: TestApi, email: string, password = TEST_PASSWORD): Promise<{ token: string; refresh_token: string; user_id: string; account_id: string }> {
+export async function loginWithEmailCode(
+  api: TestApi,
+  email: string,
+  password = TEST_PASSWORD,
+): Promise<{ token: string; refresh_token: string; user_id: string; account_id: string }> {
   const after = Date.now() - 1000;
-  await expectStatus(await api.call('POST', '/api/v1/auth/login', { body: { email, password } }), 200, 'login');
+  await expectStatus(
+    await api.call('POST', '/api/v1/auth/login', { body: { email, password } }),
+    200,
+    'login',
+  );
   const code = await loginCode(email, after);
-  return (await expectStatus(await api.call('POST', '/api/v1/auth/verify_mfa', { body: { email, code } }), 200, 'verify_mfa')) as {
+  return (await expectStatus(
+    await api.call('POST', '/api/v1/auth/verify_mfa', { body: { email, code } }),
+    200,
+    'verify_mfa',
+  )) as {
     token: string;
     refresh_token: string;
     user_id: string;
@@ -69,17 +81,33 @@ export async function registerVerifiedUser(
 ): Promise<TestUser> {
   const email = opts.email ?? uniqueEmail('user');
   const password = opts.password ?? TEST_PASSWORD;
-  const client = { email, password, first_name: opts.firstName ?? 'Test', last_name: opts.lastName ?? 'User' };
-  await expectStatus(await api.call('POST', '/api/v1/clients/register', { body: { client } }), 201, 'register');
+  const client = {
+    email,
+    password,
+    first_name: opts.firstName ?? 'Test',
+    last_name: opts.lastName ?? 'User',
+  };
+  await expectStatus(
+    await api.call('POST', '/api/v1/clients/register', { body: { client } }),
+    201,
+    'register',
+  );
   const token = await verificationToken(email);
   await expectStatus(await api.call('GET', `/api/v1/clients/verify?token=${token}`), 200, 'verify');
   const session = await loginWithEmailCode(api, email, password);
-  return { email, password, userId: session.user_id, accountId: session.account_id, token: session.token, refreshToken: session.refresh_token };
+  return {
+    email,
+    password,
+    userId: session.user_id,
+    accountId: session.account_id,
+    token: session.token,
+    refreshToken: session.refresh_token,
+  };
 }
 
 /** Deposit through the API (split into deposits of at most the per-transfer maximum). */
 export async function deposit(api: TestApi, token: string, cents: bigint): Promise<void> {
-  for (let left = cents; left > 0n; ) {
+  for (let left = cents; left > 0n;) {
     const chunk = left > MAX_DEPOSIT_CENTS ? MAX_DEPOSIT_CENTS : left;
     const res = await api.call('POST', '/api/v1/deposits', {
       token,
@@ -92,7 +120,11 @@ export async function deposit(api: TestApi, token: string, cents: bigint): Promi
 }
 
 /** A verified user with `cashDollars` (a decimal string, e.g. "1000.00") and optionally shares per symbol. */
-export async function createFundedUser(api: TestApi, cashDollars: string, shares: Record<string, bigint> = {}): Promise<FundedTestUser> {
+export async function createFundedUser(
+  api: TestApi,
+  cashDollars: string,
+  shares: Record<string, bigint> = {},
+): Promise<FundedTestUser> {
   const cash = parseDecimal(cashDollars, CASH_SCALE);
   if (!cash.ok || cash.value < 0n) throw new Error(`createFundedUser: bad cash amount ${cashDollars}`);
   const user = await registerVerifiedUser(api);

@@ -1,6 +1,8 @@
 /**
  * Replay safety: every recorded saga history in workflows/histories/ must replay against today's
  * workflow code without a non-determinism error. Record new ones with `npm run histories:record`.
+ * (protobufjs is a direct devDependency so that @temporalio/common and @temporalio/proto share one copy:
+ * with two, the SDK cannot read JSON histories.)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -81,7 +81,7 @@ describe('a failure injected at each step', () => {
       const rows = await fx.database.db.execute<{ status: string }>(sql`SELECT status FROM orders WHERE account_id = ${u.accountId}::uuid`);
       expect(rows.map((r) => r.status)).toEqual(persisted ? ['rejected'] : []);
       if (step === 'submitOrder' || step === 'persistOrder')
-        await keepHistory(step === 'submitOrder' ? 'compensate-submit' : 'compensate-persist', fx.handle(u.accountId, `fault-${step}`));
+        keepHistory(step === 'submitOrder' ? 'compensate-submit' : 'compensate-persist', fx.handle(u.accountId, `fault-${step}`));
     });
   }
 });
@@ -130,7 +130,7 @@ describe('a compensation that keeps failing', () => {
     const state = await handle.result();
     expect(state).toMatchObject({ status: 'rejected', compensations: ['withdrawFromBook', 'releaseReservation'] });
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
-    await keepHistory('needs-attention', handle);
+    keepHistory('needs-attention', handle);
   });
 });
 

@@ -16,7 +16,9 @@ function expandIpv6(address: string): string[] | undefined {
   const right = tail === undefined ? [] : parse(tail);
   const missing = 8 - left.length - right.length;
   if (missing < 0 || (tail === undefined && missing !== 0)) return undefined;
-  return [...left, ...Array<string>(missing).fill('0'), ...right].map((g) => g.padStart(4, '0').toLowerCase());
+  return [...left, ...Array<string>(missing).fill('0'), ...right].map((g) =>
+    g.padStart(4, '0').toLowerCase(),
+  );
 }
 
 /** The rate-limit identity of an address: IPv4 as is, IPv4-mapped IPv6 as IPv4, IPv6 by its /64. */

@@ -37,12 +37,23 @@ export function sealJwk(secret: string, kid: string, jwk: object): SealedJwk {
   const cipher = createCipheriv('aes-256-gcm', kek(secret), iv);
   cipher.setAAD(Buffer.from(kid, 'utf8'));
   const ct = Buffer.concat([cipher.update(JSON.stringify(jwk), 'utf8'), cipher.final()]);
-  return { enc: 'A256GCM', iv: iv.toString('base64url'), tag: cipher.getAuthTag().toString('base64url'), ct: ct.toString('base64url') };
+  return {
+    enc: 'A256GCM',
+    iv: iv.toString('base64url'),
+    tag: cipher.getAuthTag().toString('base64url'),
+    ct: ct.toString('base64url'),
+  };
 }
 
 export function isSealedJwk(value: unknown): value is SealedJwk {
   const v = value as Partial<SealedJwk> | null;
-  return !!v && v.enc === 'A256GCM' && typeof v.iv === 'string' && typeof v.tag === 'string' && typeof v.ct === 'string';
+  return (
+    !!v &&
+    v.enc === 'A256GCM' &&
+    typeof v.iv === 'string' &&
+    typeof v.tag === 'string' &&
+    typeof v.ct === 'string'
+  );
 }
 
 export function unsealJwk(secret: string, kid: string, sealed: SealedJwk): Record<string, unknown> {

@@ -9,9 +9,21 @@
  *   additional data); public halves as plain JWKs.
  * - Keys rotate by themselves after SIGNING_KEY_ROTATION_DAYS, or on demand with `rotate()`.
  */
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type CryptoKey,
+  type JWK,
+} from 'jose';
 import type { Db } from '../../db/client.js';
-import { insertSigningKey, listSigningKeys, withSigningKeyLock, type SigningKeyRow } from '../../db/queries/users.js';
+import {
+  insertSigningKey,
+  listSigningKeys,
+  withSigningKeyLock,
+  type SigningKeyRow,
+} from '../../db/queries/users.js';
 import type { Logger } from '../../lib/logger.js';
 import { isSealedJwk, sealJwk, unsealJwk } from './crypto.js';
 import { JWT_ALG } from './tokens.js';
@@ -51,7 +63,9 @@ export class KeyStore {
 
   constructor(private readonly opts: KeyStoreOptions) {
     if (opts.production && opts.secret.startsWith('dev-only-')) {
-      throw new Error('SIGNING_KEY_SECRET must be set in production (the built-in value is for development only)');
+      throw new Error(
+        'SIGNING_KEY_SECRET must be set in production (the built-in value is for development only)',
+      );
     }
   }
 
@@ -114,7 +128,8 @@ export class KeyStore {
 
   private published(key: LoadedKey): boolean {
     if (!key.retiredAt) return true;
-    const until = key.retiredAt.getTime() + (this.opts.accessTokenTtlSeconds + KEY_PUBLISH_GRACE_SECONDS) * 1000;
+    const until =
+      key.retiredAt.getTime() + (this.opts.accessTokenTtlSeconds + KEY_PUBLISH_GRACE_SECONDS) * 1000;
     return this.opts.now().getTime() < until;
   }
 
@@ -134,7 +149,10 @@ export class KeyStore {
       if (usable && !this.rotationDue(usable)) return;
       const row = await newKeyRow(this.opts.secret, this.opts.now());
       await insertSigningKey(tx, row);
-      this.opts.logger.info('jwt signing key created', { kid: row.kid, reason: usable ? 'rotation due' : 'no usable key' });
+      this.opts.logger.info('jwt signing key created', {
+        kid: row.kid,
+        reason: usable ? 'rotation due' : 'no usable key',
+      });
     });
     await this.reload();
   }
@@ -147,7 +165,9 @@ export class KeyStore {
   private reload(): Promise<void> {
     this.loading ??= (async () => {
       try {
-        const since = new Date(this.opts.now().getTime() - (this.opts.accessTokenTtlSeconds + KEY_PUBLISH_GRACE_SECONDS) * 1000);
+        const since = new Date(
+          this.opts.now().getTime() - (this.opts.accessTokenTtlSeconds + KEY_PUBLISH_GRACE_SECONDS) * 1000,
+        );
         const rows = await listSigningKeys(this.opts.db, since);
         const next = new Map<string, LoadedKey>();
         for (const row of rows) next.set(row.kid, await this.load(row));
@@ -168,11 +188,24 @@ export class KeyStore {
     let privateKey: CryptoKey | undefined;
     try {
       if (!isSealedJwk(row.privateJwk)) throw new Error('private key is not sealed');
-      privateKey = (await importJWK(unsealJwk(this.opts.secret, row.kid, row.privateJwk) as JWK, row.alg)) as CryptoKey;
+      privateKey = (await importJWK(
+        unsealJwk(this.opts.secret, row.kid, row.privateJwk) as JWK,
+        row.alg,
+      )) as CryptoKey;
     } catch (err) {
-      this.opts.logger.error('cannot open JWT signing key (verification only)', { kid: row.kid, err: (err as Error).message });
+      this.opts.logger.error('cannot open JWT signing key (verification only)', {
+        kid: row.kid,
+        err: (err as Error).message,
+      });
     }
-    return { kid: row.kid, publicJwk, publicKey, privateKey, createdAt: row.createdAt, retiredAt: row.retiredAt };
+    return {
+      kid: row.kid,
+      publicJwk,
+      publicKey,
+      privateKey,
+      createdAt: row.createdAt,
+      retiredAt: row.retiredAt,
+    };
   }
 }
 

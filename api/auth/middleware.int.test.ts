@@ -58,7 +58,13 @@ describe('requireAuth against forged and misused tokens', () => {
   });
 
   it('refuses a missing or malformed Authorization header', async () => {
-    for (const headers of [{}, { authorization: 'Basic dXNlcjpwYXNz' }, { authorization: 'Bearer' }, { authorization: `Token ${user.token}` }, { authorization: 'Bearer a b' }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: 'Basic dXNlcjpwYXNz' },
+      { authorization: 'Bearer' },
+      { authorization: `Token ${user.token}` },
+      { authorization: 'Bearer a b' },
+    ]) {
       const res = await portfolio(headers);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
@@ -67,7 +73,16 @@ describe('requireAuth against forged and misused tokens', () => {
 
   it('refuses alg "none"', async () => {
     const iat = Math.floor(Date.now() / 1000);
-    const payload = { ...claims(), iss: 'brokerx', aud: 'brokerx.web', sub: user.userId, iat, nbf: iat, exp: iat + 600, jti: randomUUID() };
+    const payload = {
+      ...claims(),
+      iss: 'brokerx',
+      aud: 'brokerx.web',
+      sub: user.userId,
+      iat,
+      nbf: iat,
+      exp: iat + 600,
+      jti: randomUUID(),
+    };
     await expect401(`${enc({ alg: 'none', typ: 'at+jwt', kid })}.${enc(payload)}.`);
     await expect401(`${enc({ alg: 'none', typ: 'at+jwt', kid })}.${enc(payload)}`);
     // A real signature with the header swapped for alg none.
@@ -121,7 +136,14 @@ describe('requireAuth against forged and misused tokens', () => {
 
   it('refuses an expired token and one not yet valid', async () => {
     const iat = Math.floor(Date.now() / 1000);
-    await expect401(await signed((j) => j.setIssuedAt(iat - 1000).setNotBefore(iat - 1000).setExpirationTime(iat - 60)));
+    await expect401(
+      await signed((j) =>
+        j
+          .setIssuedAt(iat - 1000)
+          .setNotBefore(iat - 1000)
+          .setExpirationTime(iat - 60),
+      ),
+    );
     await expect401(await signed((j) => j.setNotBefore(iat + 600).setExpirationTime(iat + 1200)));
   });
 
@@ -155,8 +177,18 @@ describe('requireAuth against forged and misused tokens', () => {
 
   it('refuses tokens missing claims or with claims of the wrong shape', async () => {
     const iat = Math.floor(Date.now() / 1000);
-    const base = { iss: 'brokerx', aud: 'brokerx.web', sub: user.userId, iat, nbf: iat, exp: iat + 600, jti: randomUUID(), ...claims() };
-    const sign = (payload: Record<string, unknown>) => new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' }).sign(privateKey);
+    const base = {
+      iss: 'brokerx',
+      aud: 'brokerx.web',
+      sub: user.userId,
+      iat,
+      nbf: iat,
+      exp: iat + 600,
+      jti: randomUUID(),
+      ...claims(),
+    };
+    const sign = (payload: Record<string, unknown>) =>
+      new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' }).sign(privateKey);
     const without = (k: string) => Object.fromEntries(Object.entries(base).filter(([key]) => key !== k));
     for (const k of ['sub', 'exp', 'jti', 'account_id', 'sid']) await expect401(await sign(without(k)));
     await expect401(await sign({ ...base, account_id: "' OR 1=1 --" }));
@@ -171,12 +203,17 @@ describe('requireAuth against forged and misused tokens', () => {
   });
 
   it('takes the account from the token, never from the request', async () => {
-    const res = await api.call('GET', `/api/v1/portfolio?account_id=${randomUUID()}`, { token: user.token, headers: { 'x-account-id': randomUUID() } });
+    const res = await api.call('GET', `/api/v1/portfolio?account_id=${randomUUID()}`, {
+      token: user.token,
+      headers: { 'x-account-id': randomUUID() },
+    });
     expect(((await res.json()) as { account_id: string }).account_id).toBe(user.accountId);
   });
 
   it('publishes exactly the verifying key material, no private part', async () => {
-    const keys = ((await (await api.call('GET', '/.well-known/jwks.json')).json()) as { keys: Record<string, unknown>[] }).keys;
+    const keys = (
+      (await (await api.call('GET', '/.well-known/jwks.json')).json()) as { keys: Record<string, unknown>[] }
+    ).keys;
     expect(keys.some((k) => k.kid === kid)).toBe(true);
     const exported = await exportJWK((await generateKeyPair('EdDSA', { extractable: true })).privateKey);
     expect(Object.keys(exported)).toContain('d');

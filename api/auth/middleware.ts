@@ -23,7 +23,10 @@ export function requireAuth(deps: ApiDeps) {
   const { sessions } = authServices(deps);
   return createMiddleware<AppEnv>(async (c, next) => {
     const token = bearerToken(c.req.header('authorization'));
-    if (!token) throw new ApiError('unauthorized', 'A bearer access token is required', undefined, { 'www-authenticate': 'Bearer realm="brokerx"' });
+    if (!token)
+      throw new ApiError('unauthorized', 'A bearer access token is required', undefined, {
+        'www-authenticate': 'Bearer realm="brokerx"',
+      });
     const verified = await sessions.verify(token);
     c.set('principal', { userId: verified.userId, accountId: verified.accountId, email: verified.email });
     await next();

@@ -69,7 +69,8 @@ export class RateLimiter {
     const out: Bucket[] = [];
     const add = (name: Scope, id: string) => {
       const limit = limits[name];
-      if (limit && (!only || only.includes(name))) out.push({ key: `${this.prefix}rl:${action}:${name}:${id}`, ...limit });
+      if (limit && (!only || only.includes(name)))
+        out.push({ key: `${this.prefix}rl:${action}:${name}:${id}`, ...limit });
     };
     if (scope.address) add('address', keyId(scope.address));
     if (scope.account) {
@@ -96,7 +97,13 @@ export class RateLimiter {
     });
     if (retryMs > 0) {
       const retryAfter = Math.max(1, Math.ceil(retryMs / 1000));
-      throw new ApiError('too_many_requests', 'Too many attempts, try again later', undefined, { 'retry-after': String(retryAfter) }, { retry_after: retryAfter });
+      throw new ApiError(
+        'too_many_requests',
+        'Too many attempts, try again later',
+        undefined,
+        { 'retry-after': String(retryAfter) },
+        { retry_after: retryAfter },
+      );
     }
   }
 

@@ -48,7 +48,9 @@ export interface TokenResponse {
 }
 
 export const unauthorized = (detail = 'A valid access token is required') =>
-  new ApiError('unauthorized', detail, undefined, { 'www-authenticate': 'Bearer realm="brokerx", error="invalid_token"' });
+  new ApiError('unauthorized', detail, undefined, {
+    'www-authenticate': 'Bearer realm="brokerx", error="invalid_token"',
+  });
 
 export class Sessions {
   constructor(private readonly deps: SessionDeps) {}
@@ -57,10 +59,20 @@ export class Sessions {
     return `${this.deps.config.REDIS_PREFIX}auth:revoked-session:${sessionId}`;
   }
 
-  private async tokens(principal: Principal, familyId: string, refreshToken: string, refreshExpiresAt: Date): Promise<TokenResponse> {
+  private async tokens(
+    principal: Principal,
+    familyId: string,
+    refreshToken: string,
+    refreshExpiresAt: Date,
+  ): Promise<TokenResponse> {
     const now = this.deps.now();
     const ttl = this.deps.config.ACCESS_TOKEN_TTL_SECONDS;
-    const access = await signAccessToken(await this.deps.keys.signingKey(), { ...principal, sessionId: familyId }, now, ttl);
+    const access = await signAccessToken(
+      await this.deps.keys.signingKey(),
+      { ...principal, sessionId: familyId },
+      now,
+      ttl,
+    );
     return {
       success: true,
       token: access.token,
@@ -82,26 +94,47 @@ export class Sessions {
     const familyId = randomUUID();
     const refreshToken = randomToken();
     const expiresAt = new Date(now.getTime() + this.deps.config.REFRESH_TOKEN_TTL_SECONDS * 1000);
-    await insertRefreshToken(this.deps.db, { userId: principal.userId, familyId, tokenHash: tokenHash(refreshToken), expiresAt, createdAt: now });
+    await insertRefreshToken(this.deps.db, {
+      userId: principal.userId,
+      familyId,
+      tokenHash: tokenHash(refreshToken),
+      expiresAt,
+      createdAt: now,
+    });
     return this.tokens(principal, familyId, refreshToken, expiresAt);
   }
 
   /** Rotate a refresh token: a new pair, or 401 (unknown, expired, revoked, or reused: family revoked). */
   async refresh(refreshToken: string): Promise<TokenResponse> {
     const successor = randomToken();
-    const outcome = await rotateRefreshToken(this.deps.db, { tokenHash: tokenHash(refreshToken), successorHash: tokenHash(successor), now: this.deps.now() });
+    const outcome = await rotateRefreshToken(this.deps.db, {
+      tokenHash: tokenHash(refreshToken),
+      successorHash: tokenHash(successor),
+      now: this.deps.now(),
+    });
     if (outcome.kind === 'reused') {
       await this.markRevoked(outcome.familyId);
-      this.deps.logger.warn('refresh token reuse: session revoked', { user_id: outcome.userId, session_id: outcome.familyId });
+      this.deps.logger.warn('refresh token reuse: session revoked', {
+        user_id: outcome.userId,
+        session_id: outcome.familyId,
+      });
       throw unauthorized('Refresh token is no longer valid');
     }
     if (outcome.kind === 'invalid') throw unauthorized('Refresh token is invalid or expired');
-    const [user, account] = await Promise.all([findUserById(this.deps.db, outcome.userId), clientAccountOf(this.deps.db, outcome.userId)]);
+    const [user, account] = await Promise.all([
+      findUserById(this.deps.db, outcome.userId),
+      clientAccountOf(this.deps.db, outcome.userId),
+    ]);
     if (!user || user.status !== 'active' || !account) {
       await this.revoke(outcome.familyId);
       throw unauthorized('Refresh token is invalid or expired');
     }
-    return this.tokens({ userId: user.id, accountId: account.id, email: user.email }, outcome.familyId, successor, outcome.expiresAt);
+    return this.tokens(
+      { userId: user.id, accountId: account.id, email: user.email },
+      outcome.familyId,
+      successor,
+      outcome.expiresAt,
+    );
   }
 
   /** Logout: revoke the session of this refresh token and/or of this access token. */
@@ -129,7 +162,11 @@ export class Sessions {
   async verify(token: string): Promise<VerifiedAccessToken> {
     let verified: VerifiedAccessToken;
     try {
-      verified = await verifyAccessToken(token, (kid) => this.deps.keys.verificationKey(kid), this.deps.now());
+      verified = await verifyAccessToken(
+        token,
+        (kid) => this.deps.keys.verificationKey(kid),
+        this.deps.now(),
+      );
     } catch (err) {
       if (err instanceof InvalidTokenError) throw unauthorized('The access token is invalid or expired');
       throw err;
@@ -139,7 +176,9 @@ export class Sessions {
       revoked = await this.deps.redis.exists(this.revokedKey(verified.sessionId));
     } catch (err) {
       this.deps.logger.error('session revocation check failed', { err });
-      throw new ApiError('service_unavailable', 'Authentication is temporarily unavailable', undefined, { 'retry-after': '1' });
+      throw new ApiError('service_unavailable', 'Authentication is temporarily unavailable', undefined, {
+        'retry-after': '1',
+      });
     }
     if (revoked) throw unauthorized('The session has ended');
     return verified;

@@ -46,7 +46,11 @@ export async function signAccessToken(
 ): Promise<{ token: string; jti: string; expiresAt: Date }> {
   const iat = Math.floor(now.getTime() / 1000);
   const jti = randomUUID();
-  const token = await new SignJWT({ account_id: claims.accountId, email: claims.email, sid: claims.sessionId })
+  const token = await new SignJWT({
+    account_id: claims.accountId,
+    email: claims.email,
+    sid: claims.sessionId,
+  })
     .setProtectedHeader({ alg: JWT_ALG, kid: key.kid, typ: ACCESS_TOKEN_TYP })
     .setIssuer(JWT_ISSUER)
     .setAudience(JWT_AUDIENCE)
@@ -75,13 +79,18 @@ function claimsOf(payload: JWTPayload): VerifiedAccessToken {
   return { userId: sub, accountId, email, sessionId: sid, jti, expiresAt: new Date(exp * 1000) };
 }
 
-export async function verifyAccessToken(token: string, resolveKey: KeyResolver, now: Date): Promise<VerifiedAccessToken> {
+export async function verifyAccessToken(
+  token: string,
+  resolveKey: KeyResolver,
+  now: Date,
+): Promise<VerifiedAccessToken> {
   if (token.length > MAX_TOKEN_LENGTH) throw new InvalidTokenError('too long');
   try {
     const { payload } = await jwtVerify(
       token,
       async (header) => {
-        if (typeof header.kid !== 'string' || header.kid.length > 128) throw new InvalidTokenError('kid missing');
+        if (typeof header.kid !== 'string' || header.kid.length > 128)
+          throw new InvalidTokenError('kid missing');
         const key = await resolveKey(header.kid);
         if (!key) throw new InvalidTokenError('unknown kid');
         return key;

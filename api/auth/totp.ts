@@ -39,7 +39,12 @@ export function emailCodeStep(now: Date, lastAcceptedStep: number): number {
 }
 
 /** The step an authenticator-app code matches at `now` (±1 step), later than `afterStep` if given; null if none. */
-export async function matchAppCode(secret: string, code: string, now: Date, afterStep?: number): Promise<number | null> {
+export async function matchAppCode(
+  secret: string,
+  code: string,
+  now: Date,
+  afterStep?: number,
+): Promise<number | null> {
   if (!CODE_PATTERN.test(code)) return null;
   const result = await verify({
     secret,

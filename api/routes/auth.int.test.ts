@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshTokens, users } from '../../db/schema.js';
 import { authServices } from '../auth/services.js';
 import { createTestApi, mailCount, uniqueEmail, type TestApi } from '../../test/helpers.js';
-import { loginCode, loginWithEmailCode, registerVerifiedUser, TEST_PASSWORD, verificationToken, type TestUser } from '../../test/users.js';
+import {
+  loginCode,
+  loginWithEmailCode,
+  registerVerifiedUser,
+  TEST_PASSWORD,
+  verificationToken,
+  type TestUser,
+} from '../../test/users.js';
 
 type Json = Record<string, unknown>;
 
@@ -56,14 +63,20 @@ describe('login, MFA and sessions', () => {
 
     it('answers a wrong password and an unknown user the same 401', async () => {
       const wrong = await problemOf(await login(user.email, 'wrong-password-123'), 401, 'unauthorized');
-      const unknown = await problemOf(await login(uniqueEmail('ghost'), 'wrong-password-123'), 401, 'unauthorized');
+      const unknown = await problemOf(
+        await login(uniqueEmail('ghost'), 'wrong-password-123'),
+        401,
+        'unauthorized',
+      );
       expect(unknown.detail).toBe(wrong.detail);
       expect(unknown.title).toBe(wrong.title);
     });
 
     it('refuses an unverified user with the right password (403), without sending a code', async () => {
       const email = uniqueEmail('pending');
-      await api.call('POST', '/api/v1/clients/register', { body: { client: { email, password: TEST_PASSWORD, first_name: 'P', last_name: 'Q' } } });
+      await api.call('POST', '/api/v1/clients/register', {
+        body: { client: { email, password: TEST_PASSWORD, first_name: 'P', last_name: 'Q' } },
+      });
       await verificationToken(email);
       await problemOf(await login(email), 403, 'forbidden');
       await problemOf(await login(email, 'not-the-password'), 401, 'unauthorized');
@@ -78,7 +91,7 @@ describe('login, MFA and sessions', () => {
       ['array body', { body: [] }, 400],
       ['huge body', { body: { email: 'a@b.test', password: 'x'.repeat(100_000) } }, 413],
     ] as const)('rejects %s', async (_name, opts, status) => {
-      const res = await api.call('POST', '/api/v1/auth/login', opts as Parameters<TestApi['call']>[2]);
+      const res = await api.call('POST', '/api/v1/auth/login', opts);
       expect(res.status).toBe(status);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
     });
@@ -91,12 +104,26 @@ describe('login, MFA and sessions', () => {
       const res = await verifyMfa(user.email, code);
       expect(res.status).toBe(200);
       const body = (await res.json()) as Json;
-      expect(body).toMatchObject({ success: true, token_type: 'Bearer', user_id: user.userId, account_id: user.accountId, email: user.email });
+      expect(body).toMatchObject({
+        success: true,
+        token_type: 'Bearer',
+        user_id: user.userId,
+        account_id: user.accountId,
+        email: user.email,
+      });
       expect(body.access_token).toBe(body.token);
       const token = body.token as string;
-      expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt', kid: expect.any(String) });
+      const header = decodeProtectedHeader(token);
+      expect(header).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' });
+      expect(header.kid).toMatch(/^[A-Za-z0-9_-]{43}$/); // RFC 7638 thumbprint
       const claims = decodeJwt(token);
-      expect(claims).toMatchObject({ iss: 'brokerx', aud: 'brokerx.web', sub: user.userId, account_id: user.accountId, email: user.email });
+      expect(claims).toMatchObject({
+        iss: 'brokerx',
+        aud: 'brokerx.web',
+        sub: user.userId,
+        account_id: user.accountId,
+        email: user.email,
+      });
       expect(claims.exp! - claims.iat!).toBe(api.deps.config.ACCESS_TOKEN_TTL_SECONDS);
       expect((await portfolio(token)).status).toBe(200);
     });
@@ -118,7 +145,10 @@ describe('login, MFA and sessions', () => {
       // Five racers: within the per-account attempt limit, so the losers are 401s, not 429s.
       const results = await Promise.all(Array.from({ length: 5 }, () => verifyMfa(user.email, code)));
       expect(results.map((r) => r.status).sort()).toEqual([200, 401, 401, 401, 401]);
-      const families = await api.deps.database.db.select().from(refreshTokens).where(eq(refreshTokens.userId, user.userId));
+      const families = await api.deps.database.db
+        .select()
+        .from(refreshTokens)
+        .where(eq(refreshTokens.userId, user.userId));
       expect(new Set(families.map((f) => f.familyId)).size).toBe(2); // registerVerifiedUser's session + this one
     });
 
@@ -144,8 +174,18 @@ describe('login, MFA and sessions', () => {
       await loginForCode(user.email);
       await problemOf(await verifyMfa(user.email, '12345'), 422, 'validation_failed');
       await problemOf(await verifyMfa(user.email, 'abcdef'), 422, 'validation_failed');
-      await problemOf(await api.call('POST', '/api/v1/auth/verify_mfa', { body: { email: user.email } }), 422, 'validation_failed');
-      await problemOf(await api.call('POST', '/api/v1/auth/verify_mfa', { body: { email: user.email, code: '123456', token: 'x' } }), 422, 'validation_failed');
+      await problemOf(
+        await api.call('POST', '/api/v1/auth/verify_mfa', { body: { email: user.email } }),
+        422,
+        'validation_failed',
+      );
+      await problemOf(
+        await api.call('POST', '/api/v1/auth/verify_mfa', {
+          body: { email: user.email, code: '123456', token: 'x' },
+        }),
+        422,
+        'validation_failed',
+      );
     });
 
     it('stops brute force: 429 with Retry-After after 5 wrong codes, even for the right code', async () => {
@@ -169,14 +209,23 @@ describe('login, MFA and sessions', () => {
         const user = await registerVerifiedUser(proxied);
         const attacker = { 'x-forwarded-for': '203.0.113.66' };
         for (let i = 0; i < 10; i++) {
-          const res = await proxied.call('POST', '/api/v1/auth/login', { body: { email: user.email, password: `guess-${i}-xxxx` }, headers: attacker });
+          const res = await proxied.call('POST', '/api/v1/auth/login', {
+            body: { email: user.email, password: `guess-${i}-xxxx` },
+            headers: attacker,
+          });
           expect(res.status).toBe(401);
         }
-        const blocked = await proxied.call('POST', '/api/v1/auth/login', { body: { email: user.email, password: TEST_PASSWORD }, headers: attacker });
+        const blocked = await proxied.call('POST', '/api/v1/auth/login', {
+          body: { email: user.email, password: TEST_PASSWORD },
+          headers: attacker,
+        });
         await problemOf(blocked, 429, 'too_many_requests');
         expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
         // The owner, from another address, still logs in.
-        const owner = await proxied.call('POST', '/api/v1/auth/login', { body: { email: user.email, password: TEST_PASSWORD }, headers: { 'x-forwarded-for': '192.0.2.10' } });
+        const owner = await proxied.call('POST', '/api/v1/auth/login', {
+          body: { email: user.email, password: TEST_PASSWORD },
+          headers: { 'x-forwarded-for': '192.0.2.10' },
+        });
         expect(owner.status).toBe(200);
       } finally {
         await proxied.close();
@@ -206,11 +255,25 @@ describe('login, MFA and sessions', () => {
       // Not active until a first valid code.
       const [pending] = await api.deps.database.db.select().from(users).where(eq(users.id, user.userId));
       expect(pending!.totpEnrolledAt).toBeNull();
-      await problemOf(await api.call('POST', '/api/v1/auth/mfa/totp/activate', { token: user.token, body: { code: '000000' === (await generate({ secret })) ? '111111' : '000000' } }), 422, 'validation_failed');
+      await problemOf(
+        await api.call('POST', '/api/v1/auth/mfa/totp/activate', {
+          token: user.token,
+          body: { code: '000000' === (await generate({ secret })) ? '111111' : '000000' },
+        }),
+        422,
+        'validation_failed',
+      );
       const t0 = Math.floor(now().getTime() / 1000);
-      const activation = await api.call('POST', '/api/v1/auth/mfa/totp/activate', { token: user.token, body: { code: await generate({ secret, epoch: t0 }) } });
+      const activation = await api.call('POST', '/api/v1/auth/mfa/totp/activate', {
+        token: user.token,
+        body: { code: await generate({ secret, epoch: t0 }) },
+      });
       expect(activation.status).toBe(200);
-      await problemOf(await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token }), 409, 'conflict');
+      await problemOf(
+        await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token }),
+        409,
+        'conflict',
+      );
 
       offsetMs = 60_000; // two steps later: the activation code's step is spent
       try {
@@ -234,12 +297,20 @@ describe('login, MFA and sessions', () => {
 
     it('refuses activation without a started enrollment', async () => {
       const user = await registerVerifiedUser(api);
-      await problemOf(await api.call('POST', '/api/v1/auth/mfa/totp/activate', { token: user.token, body: { code: '123456' } }), 409, 'conflict');
+      await problemOf(
+        await api.call('POST', '/api/v1/auth/mfa/totp/activate', {
+          token: user.token,
+          body: { code: '123456' },
+        }),
+        409,
+        'conflict',
+      );
     });
   });
 
   describe('refresh and logout', () => {
-    const refresh = (refreshToken: string) => api.call('POST', '/api/v1/auth/refresh', { body: { refresh_token: refreshToken } });
+    const refresh = (refreshToken: string) =>
+      api.call('POST', '/api/v1/auth/refresh', { body: { refresh_token: refreshToken } });
 
     it('rotates the refresh token and detects reuse by revoking the whole session', async () => {
       const user = await registerVerifiedUser(api);
@@ -270,7 +341,11 @@ describe('login, MFA and sessions', () => {
       const user = await registerVerifiedUser(api);
       await problemOf(await refresh('x'.repeat(43)), 401, 'unauthorized');
       await problemOf(await api.call('POST', '/api/v1/auth/refresh', { body: {} }), 422, 'validation_failed');
-      await problemOf(await api.call('POST', '/api/v1/auth/refresh', { body: { refresh_token: 42 } }), 422, 'validation_failed');
+      await problemOf(
+        await api.call('POST', '/api/v1/auth/refresh', { body: { refresh_token: 42 } }),
+        422,
+        'validation_failed',
+      );
       offsetMs = (api.deps.config.REFRESH_TOKEN_TTL_SECONDS + 60) * 1000;
       try {
         await problemOf(await refresh(user.refreshToken), 401, 'unauthorized');
@@ -281,7 +356,10 @@ describe('login, MFA and sessions', () => {
 
     it('logs out: the refresh token and the access token stop working', async () => {
       const user = await registerVerifiedUser(api);
-      const res = await api.call('POST', '/api/v1/auth/logout', { token: user.token, body: { refresh_token: user.refreshToken } });
+      const res = await api.call('POST', '/api/v1/auth/logout', {
+        token: user.token,
+        body: { refresh_token: user.refreshToken },
+      });
       expect(res.status).toBe(200);
       await problemOf(await refresh(user.refreshToken), 401, 'unauthorized');
       await problemOf(await portfolio(user.token), 401, 'unauthorized');
@@ -290,7 +368,10 @@ describe('login, MFA and sessions', () => {
 
     it('logs out with the refresh token alone', async () => {
       const user = await registerVerifiedUser(api);
-      expect((await api.call('POST', '/api/v1/auth/logout', { body: { refresh_token: user.refreshToken } })).status).toBe(200);
+      expect(
+        (await api.call('POST', '/api/v1/auth/logout', { body: { refresh_token: user.refreshToken } }))
+          .status,
+      ).toBe(200);
       await problemOf(await portfolio(user.token), 401, 'unauthorized');
     });
   });
@@ -302,7 +383,12 @@ describe('login, MFA and sessions', () => {
       expect(res.status).toBe(200);
       const { keys } = (await res.json()) as { keys: Json[] };
       const kid = decodeProtectedHeader(user.token).kid;
-      expect(keys.find((k) => k.kid === kid)).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });
+      expect(keys.find((k) => k.kid === kid)).toMatchObject({
+        kty: 'OKP',
+        crv: 'Ed25519',
+        alg: 'EdDSA',
+        use: 'sig',
+      });
       for (const k of keys) expect(k).not.toHaveProperty('d');
     });
 
@@ -315,7 +401,10 @@ describe('login, MFA and sessions', () => {
       expect((await portfolio(user.token)).status).toBe(200); // old token still verifies
       const fresh = await loginWithEmailCode(api, user.email);
       expect(decodeProtectedHeader(fresh.token).kid).toBe(newKid);
-      const kids = async () => ((await (await api.call('GET', '/.well-known/jwks.json')).json()) as { keys: Json[] }).keys.map((k) => k.kid);
+      const kids = async () =>
+        ((await (await api.call('GET', '/.well-known/jwks.json')).json()) as { keys: Json[] }).keys.map(
+          (k) => k.kid,
+        );
       expect(await kids()).toEqual(expect.arrayContaining([oldKid, newKid]));
 
       // Past the access-token lifetime plus the grace, the retired key is gone.

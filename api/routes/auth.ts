@@ -7,14 +7,29 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { toDataURL } from 'qrcode';
-import { activateTotpSecret, clientAccountOf, consumeTotpStep, findUserByEmail, findUserById, setPendingTotpSecret, type UserRow } from '../../db/queries/users.js';
+import {
+  activateTotpSecret,
+  clientAccountOf,
+  consumeTotpStep,
+  findUserByEmail,
+  findUserById,
+  setPendingTotpSecret,
+  type UserRow,
+} from '../../db/queries/users.js';
 import { clientAddress } from '../auth/client-address.js';
 import { loginCodeMail } from '../auth/mails.js';
 import { bearerToken, requireAuth } from '../auth/middleware.js';
 import { verifyDummy, verifyPassword, warmDummyHash } from '../auth/passwords.js';
 import { authServices } from '../auth/services.js';
 import { unauthorized } from '../auth/sessions.js';
-import { codeForStep, emailCodeStep, matchAppCode, matchStepCode, newTotpSecret, otpauthUri } from '../auth/totp.js';
+import {
+  codeForStep,
+  emailCodeStep,
+  matchAppCode,
+  matchStepCode,
+  newTotpSecret,
+  otpauthUri,
+} from '../auth/totp.js';
 import { createRouter, problemResponses } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
@@ -38,7 +53,10 @@ const Code = z
   .openapi({ type: 'string', example: '123456' });
 const RefreshTokenInput = z.string().min(20).max(200);
 
-const LoginBody = z.object({ email: LoginEmail, password: z.string().min(1, 'is required').max(1024) }).strict().openapi('Login');
+const LoginBody = z
+  .object({ email: LoginEmail, password: z.string().min(1, 'is required').max(1024) })
+  .strict()
+  .openapi('Login');
 const VerifyMfaBody = z.object({ email: LoginEmail, code: Code }).strict().openapi('VerifyMfa');
 const RefreshBody = z.object({ refresh_token: RefreshTokenInput }).strict().openapi('Refresh');
 const LogoutBody = z.object({ refresh_token: RefreshTokenInput.optional() }).strict().openapi('Logout');
@@ -104,10 +122,14 @@ export function authRoutes(deps: ApiDeps) {
       method: 'post',
       path: '/api/v1/auth/login',
       tags: ['identity'],
-      summary: 'Check the password; the answer asks for a TOTP code (emailed until an authenticator app is enrolled)',
+      summary:
+        'Check the password; the answer asks for a TOTP code (emailed until an authenticator app is enrolled)',
       request: { body: { content: { 'application/json': { schema: LoginBody } }, required: true } },
       responses: {
-        200: { description: 'Password accepted, MFA required (no token yet)', content: { 'application/json': { schema: LoginSchema } } },
+        200: {
+          description: 'Password accepted, MFA required (no token yet)',
+          content: { 'application/json': { schema: LoginSchema } },
+        },
         ...problemResponses(400, 401, 403, 422, 429, 503),
       },
     }),
@@ -118,7 +140,8 @@ export function authRoutes(deps: ApiDeps) {
       const user = await findUserByEmail(db, email);
       const valid = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
       if (!user || !valid) throw new ApiError('unauthorized', 'Invalid email or password');
-      if (user.status === 'pending') throw new ApiError('forbidden', 'Verify your email address before logging in');
+      if (user.status === 'pending')
+        throw new ApiError('forbidden', 'Verify your email address before logging in');
       if (user.status !== 'active') throw new ApiError('forbidden', 'This account is suspended');
       await limiter.reset(limiter.buckets('login', { address: ip, account: email }, ['accountAddress']));
 
@@ -132,7 +155,12 @@ export function authRoutes(deps: ApiDeps) {
           await mailer.send(loginCodeMail(user.email, code, CHALLENGE_TTL_SECONDS / 60));
         } catch (err) {
           logger.error('mail delivery failed', { err });
-          throw new ApiError('service_unavailable', 'The login code could not be sent, try again shortly', undefined, { 'retry-after': '5' });
+          throw new ApiError(
+            'service_unavailable',
+            'The login code could not be sent, try again shortly',
+            undefined,
+            { 'retry-after': '5' },
+          );
         }
       }
       await redis.set(challengeKey(user.id), JSON.stringify(challenge), 'EX', CHALLENGE_TTL_SECONDS);
@@ -142,7 +170,10 @@ export function authRoutes(deps: ApiDeps) {
           mfa_required: true as const,
           mfa_method: method,
           expires_in: CHALLENGE_TTL_SECONDS,
-          message: method === 'email' ? 'A login code was sent to your email address' : 'Enter the code from your authenticator app',
+          message:
+            method === 'email'
+              ? 'A login code was sent to your email address'
+              : 'Enter the code from your authenticator app',
         },
         200,
       );
@@ -179,11 +210,14 @@ export function authRoutes(deps: ApiDeps) {
       const challenge = await openChallenge(user);
       // No password step behind this request: refuse without spending the account's attempt budget.
       if (!user || !challenge) throw invalidCode();
-      await limiter.hit(limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress', 'account']));
+      await limiter.hit(
+        limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress', 'account']),
+      );
 
       let step: number | null = null;
       if (challenge.method === 'email') {
-        if (challenge.step !== undefined && (await matchStepCode(user.totpSecret, code, challenge.step))) step = challenge.step;
+        if (challenge.step !== undefined && (await matchStepCode(user.totpSecret, code, challenge.step)))
+          step = challenge.step;
       } else {
         step = await matchAppCode(user.totpSecret, code, deps.now(), Number(user.totpLastStep));
       }
@@ -203,7 +237,8 @@ export function authRoutes(deps: ApiDeps) {
       method: 'post',
       path: '/api/v1/auth/refresh',
       tags: ['identity'],
-      summary: 'Rotate a refresh token: a new access token and refresh token (reusing an old one ends the session)',
+      summary:
+        'Rotate a refresh token: a new access token and refresh token (reusing an old one ends the session)',
       request: { body: { content: { 'application/json': { schema: RefreshBody } }, required: true } },
       responses: {
         200: { description: 'New tokens', content: { 'application/json': { schema: TokenSchema } } },
@@ -221,13 +256,17 @@ export function authRoutes(deps: ApiDeps) {
       summary: 'End the session of the bearer token and/or of the refresh token',
       security,
       request: { body: { content: { 'application/json': { schema: LogoutBody } }, required: false } },
-      responses: { 200: { description: 'Logged out', content: { 'application/json': { schema: ok } } }, ...problemResponses(400, 401, 422) },
+      responses: {
+        200: { description: 'Logged out', content: { 'application/json': { schema: ok } } },
+        ...problemResponses(400, 401, 422),
+      },
     }),
     async (c) => {
       const body = c.req.header('content-type')?.includes('json') ? c.req.valid('json') : {};
       const token = bearerToken(c.req.header('authorization'));
       const sessionId = token ? (await sessions.verify(token)).sessionId : undefined;
-      if (!token && !body.refresh_token) throw new ApiError('bad_request', 'Send a bearer token or a refresh_token');
+      if (!token && !body.refresh_token)
+        throw new ApiError('bad_request', 'Send a bearer token or a refresh_token');
       await sessions.logout({ refreshToken: body.refresh_token, sessionId });
       return c.json({ success: true as const, message: 'Logged out' }, 200);
     },
@@ -238,10 +277,14 @@ export function authRoutes(deps: ApiDeps) {
       method: 'post',
       path: '/api/v1/auth/mfa/totp/setup',
       tags: ['identity'],
-      summary: 'Start enrolling an authenticator app: an otpauth:// URI and its QR code (active after /activate)',
+      summary:
+        'Start enrolling an authenticator app: an otpauth:// URI and its QR code (active after /activate)',
       security,
       responses: {
-        200: { description: 'Scan this, then activate with a first code', content: { 'application/json': { schema: EnrollmentSchema } } },
+        200: {
+          description: 'Scan this, then activate with a first code',
+          content: { 'application/json': { schema: EnrollmentSchema } },
+        },
         ...problemResponses(401, 409),
       },
     }),
@@ -259,7 +302,8 @@ export function authRoutes(deps: ApiDeps) {
           otpauth_uri: uri,
           secret,
           qr_code: await toDataURL(uri, { errorCorrectionLevel: 'M', margin: 2, width: 240 }),
-          message: 'Scan the QR code with your authenticator app, then send its current code to /api/v1/auth/mfa/totp/activate',
+          message:
+            'Scan the QR code with your authenticator app, then send its current code to /api/v1/auth/mfa/totp/activate',
         },
         200,
       );
@@ -274,17 +318,29 @@ export function authRoutes(deps: ApiDeps) {
       summary: 'Finish enrollment with a first valid code from the app; from then on logins use the app',
       security,
       request: { body: { content: { 'application/json': { schema: ActivateBody } }, required: true } },
-      responses: { 200: { description: 'Enrolled', content: { 'application/json': { schema: ok } } }, ...problemResponses(400, 401, 409, 422, 429) },
+      responses: {
+        200: { description: 'Enrolled', content: { 'application/json': { schema: ok } } },
+        ...problemResponses(400, 401, 409, 422, 429),
+      },
     }),
     async (c) => {
       const principal = c.get('principal');
       const { code } = c.req.valid('json');
-      await limiter.hit(limiter.buckets('mfa', { address: address(c), account: principal.userId }, ['accountAddress', 'account']));
+      await limiter.hit(
+        limiter.buckets('mfa', { address: address(c), account: principal.userId }, [
+          'accountAddress',
+          'account',
+        ]),
+      );
       const user = await findUserById(db, principal.userId);
       if (!user) throw unauthorized();
-      if (!user.totpPendingSecret) throw new ApiError('conflict', 'Start enrollment first (POST /api/v1/auth/mfa/totp/setup)');
+      if (!user.totpPendingSecret)
+        throw new ApiError('conflict', 'Start enrollment first (POST /api/v1/auth/mfa/totp/setup)');
       const step = await matchAppCode(user.totpPendingSecret, code, deps.now());
-      if (step === null) throw new ApiError('validation_failed', 'Validation failed', ['code: does not match the authenticator app']);
+      if (step === null)
+        throw new ApiError('validation_failed', 'Validation failed', [
+          'code: does not match the authenticator app',
+        ]);
       if (!(await activateTotpSecret(db, user.id, user.totpPendingSecret, step, deps.now()))) {
         throw new ApiError('conflict', 'Enrollment changed meanwhile, start again');
       }
@@ -302,7 +358,7 @@ export function authRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       c.header('cache-control', 'public, max-age=300');
-      return c.json({ keys: (await keys.jwks()) as Record<string, unknown>[] }, 200);
+      return c.json({ keys: await keys.jwks() }, 200);
     },
   );
 

@@ -29,7 +29,8 @@ async function problemOf(res: Response, status: number, code: string): Promise<J
 describe('registration and email verification', () => {
   let api: TestApi;
   let offsetMs = 0;
-  const userCount = async () => Number((await api.deps.database.db.execute<{ n: string }>(sql`SELECT count(*) AS n FROM users`))[0]?.n);
+  const userCount = async () =>
+    Number((await api.deps.database.db.execute<{ n: string }>(sql`SELECT count(*) AS n FROM users`))[0]?.n);
 
   beforeAll(async () => (api = await createTestApi({}, () => new Date(Date.now() + offsetMs))));
   afterAll(() => api.close());
@@ -44,7 +45,12 @@ describe('registration and email verification', () => {
 
     const db = api.deps.database.db;
     const [user] = await db.select().from(users).where(eq(users.email, c.email));
-    expect(user).toMatchObject({ status: 'pending', firstName: 'Ada', lastName: 'Lovelace', dateOfBirth: '1990-12-10' });
+    expect(user).toMatchObject({
+      status: 'pending',
+      firstName: 'Ada',
+      lastName: 'Lovelace',
+      dateOfBirth: '1990-12-10',
+    });
     // Argon2id, 19 MiB, 2 passes, never the password itself.
     expect(user!.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     expect(user!.passwordHash).not.toContain(c.password);
@@ -63,7 +69,12 @@ describe('registration and email verification', () => {
     expect(after!.status).toBe('active');
     expect(after!.verifiedAt).not.toBeNull();
     const [account] = await db.select().from(accounts).where(eq(accounts.userId, user!.id));
-    expect(account).toMatchObject({ id: vbody.account_id, kind: 'client', status: 'active', currency: 'USD' });
+    expect(account).toMatchObject({
+      id: vbody.account_id,
+      kind: 'client',
+      status: 'active',
+      currency: 'USD',
+    });
     const cash = await db.select().from(balances).where(eq(balances.accountId, account!.id));
     expect(cash).toEqual([expect.objectContaining({ asset: 'USD', available: 0n, reserved: 0n })]);
 
@@ -73,9 +84,17 @@ describe('registration and email verification', () => {
   });
 
   it('refuses unknown, malformed, missing and expired verification tokens with 422', async () => {
-    await problemOf(await api.call('GET', `/api/v1/clients/verify?token=${'A'.repeat(43)}`), 422, 'validation_failed');
+    await problemOf(
+      await api.call('GET', `/api/v1/clients/verify?token=${'A'.repeat(43)}`),
+      422,
+      'validation_failed',
+    );
     await problemOf(await api.call('GET', '/api/v1/clients/verify?token=short'), 422, 'validation_failed');
-    await problemOf(await api.call('GET', "/api/v1/clients/verify?token=x'%20OR%201=1--aaaaaaaaaaaaaaaaaaaa"), 422, 'validation_failed');
+    await problemOf(
+      await api.call('GET', "/api/v1/clients/verify?token=x'%20OR%201=1--aaaaaaaaaaaaaaaaaaaa"),
+      422,
+      'validation_failed',
+    );
     await problemOf(await api.call('GET', '/api/v1/clients/verify'), 422, 'validation_failed');
 
     const c = client();
@@ -83,7 +102,11 @@ describe('registration and email verification', () => {
     const token = await verificationToken(c.email);
     offsetMs = 25 * 3600_000; // the link lives 24 h
     try {
-      await problemOf(await api.call('GET', `/api/v1/clients/verify?token=${token}`), 422, 'validation_failed');
+      await problemOf(
+        await api.call('GET', `/api/v1/clients/verify?token=${token}`),
+        422,
+        'validation_failed',
+      );
     } finally {
       offsetMs = 0;
     }
@@ -99,7 +122,14 @@ describe('registration and email verification', () => {
     const before = await userCount();
 
     const again = await api.call('POST', '/api/v1/clients/register', {
-      body: { client: { ...c, email: c.email.toUpperCase(), password: 'another-password-99', first_name: 'Mallory' } },
+      body: {
+        client: {
+          ...c,
+          email: c.email.toUpperCase(),
+          password: 'another-password-99',
+          first_name: 'Mallory',
+        },
+      },
     });
     expect(again.status).toBe(first.status);
     expect(await again.json()).toEqual(await first.json());
@@ -122,28 +152,130 @@ describe('registration and email verification', () => {
 
   it('registers concurrently with one address once', async () => {
     const c = client();
-    const results = await Promise.all(Array.from({ length: 5 }, () => api.call('POST', '/api/v1/clients/register', { body: { client: c } })));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => api.call('POST', '/api/v1/clients/register', { body: { client: c } })),
+    );
     expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
     expect((await api.deps.database.db.select().from(users).where(eq(users.email, c.email))).length).toBe(1);
   });
 
   describe('bad input: a clear 4xx and nothing created', () => {
     const cases: [string, () => Promise<Response>, number, string][] = [
-      ['malformed JSON', () => api.call('POST', '/api/v1/clients/register', { raw: '{"client": {', headers: { 'content-type': 'application/json' } }), 400, 'bad_request'],
-      ['missing client object', () => api.call('POST', '/api/v1/clients/register', { body: { email: 'a@b.test' } }), 400, 'bad_request'],
-      ['client is not an object', () => api.call('POST', '/api/v1/clients/register', { body: { client: 'me' } }), 400, 'bad_request'],
-      ['missing fields', () => api.call('POST', '/api/v1/clients/register', { body: { client: { email: uniqueEmail() } } }), 422, 'validation_failed'],
-      ['extra field', () => api.call('POST', '/api/v1/clients/register', { body: { client: { ...client(), is_admin: true } } }), 422, 'validation_failed'],
-      ['extra top-level field', () => api.call('POST', '/api/v1/clients/register', { body: { client: client(), role: 'admin' } }), 422, 'validation_failed'],
-      ['wrong types', () => api.call('POST', '/api/v1/clients/register', { body: { client: { ...client(), password: 12345678, first_name: ['x'] } } }), 422, 'validation_failed'],
-      ['bad email', () => api.call('POST', '/api/v1/clients/register', { body: { client: client({ email: 'not-an-email' }) } }), 422, 'validation_failed'],
-      ['short password', () => api.call('POST', '/api/v1/clients/register', { body: { client: client({ password: 'short' }) } }), 422, 'validation_failed'],
-      ['overlong password', () => api.call('POST', '/api/v1/clients/register', { body: { client: client({ password: 'x'.repeat(129) }) } }), 422, 'validation_failed'],
-      ['impossible birth date', () => api.call('POST', '/api/v1/clients/register', { body: { client: client({ date_of_birth: '1990-02-30' }) } }), 422, 'validation_failed'],
-      ['minor', () => api.call('POST', '/api/v1/clients/register', { body: { client: client({ date_of_birth: new Date().toISOString().slice(0, 10) }) } }), 422, 'validation_failed'],
-      ['bad phone', () => api.call('POST', '/api/v1/clients/register', { body: { client: client({ phone: '<script>' }) } }), 422, 'validation_failed'],
-      ['huge body', () => api.call('POST', '/api/v1/clients/register', { body: { client: client({ first_name: 'x'.repeat(100_000) }) } }), 413, 'payload_too_large'],
-      ['unknown route', () => api.call('POST', '/api/v1/clients/registr', { body: { client: client() } }), 404, 'not_found'],
+      [
+        'malformed JSON',
+        () =>
+          api.call('POST', '/api/v1/clients/register', {
+            raw: '{"client": {',
+            headers: { 'content-type': 'application/json' },
+          }),
+        400,
+        'bad_request',
+      ],
+      [
+        'missing client object',
+        () => api.call('POST', '/api/v1/clients/register', { body: { email: 'a@b.test' } }),
+        400,
+        'bad_request',
+      ],
+      [
+        'client is not an object',
+        () => api.call('POST', '/api/v1/clients/register', { body: { client: 'me' } }),
+        400,
+        'bad_request',
+      ],
+      [
+        'missing fields',
+        () => api.call('POST', '/api/v1/clients/register', { body: { client: { email: uniqueEmail() } } }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'extra field',
+        () =>
+          api.call('POST', '/api/v1/clients/register', { body: { client: { ...client(), is_admin: true } } }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'extra top-level field',
+        () => api.call('POST', '/api/v1/clients/register', { body: { client: client(), role: 'admin' } }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'wrong types',
+        () =>
+          api.call('POST', '/api/v1/clients/register', {
+            body: { client: { ...client(), password: 12345678, first_name: ['x'] } },
+          }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'bad email',
+        () =>
+          api.call('POST', '/api/v1/clients/register', {
+            body: { client: client({ email: 'not-an-email' }) },
+          }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'short password',
+        () =>
+          api.call('POST', '/api/v1/clients/register', { body: { client: client({ password: 'short' }) } }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'overlong password',
+        () =>
+          api.call('POST', '/api/v1/clients/register', {
+            body: { client: client({ password: 'x'.repeat(129) }) },
+          }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'impossible birth date',
+        () =>
+          api.call('POST', '/api/v1/clients/register', {
+            body: { client: client({ date_of_birth: '1990-02-30' }) },
+          }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'minor',
+        () =>
+          api.call('POST', '/api/v1/clients/register', {
+            body: { client: client({ date_of_birth: new Date().toISOString().slice(0, 10) }) },
+          }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'bad phone',
+        () =>
+          api.call('POST', '/api/v1/clients/register', { body: { client: client({ phone: '<script>' }) } }),
+        422,
+        'validation_failed',
+      ],
+      [
+        'huge body',
+        () =>
+          api.call('POST', '/api/v1/clients/register', {
+            body: { client: client({ first_name: 'x'.repeat(100_000) }) },
+          }),
+        413,
+        'payload_too_large',
+      ],
+      [
+        'unknown route',
+        () => api.call('POST', '/api/v1/clients/registr', { body: { client: client() } }),
+        404,
+        'not_found',
+      ],
     ];
     it.each(cases)('%s', async (_name, send, status, code) => {
       const before = await userCount();
@@ -153,10 +285,13 @@ describe('registration and email verification', () => {
     });
 
     it('lists every invalid field', async () => {
-      const res = await api.call('POST', '/api/v1/clients/register', { body: { client: { email: 'nope', password: 'x' } } });
+      const res = await api.call('POST', '/api/v1/clients/register', {
+        body: { client: { email: 'nope', password: 'x' } },
+      });
       const body = await problemOf(res, 422, 'validation_failed');
       const errors = (body.errors as string[]).join('\n');
-      for (const field of ['client.email', 'client.first_name', 'client.last_name', 'client.password']) expect(errors).toContain(field);
+      for (const field of ['client.email', 'client.first_name', 'client.last_name', 'client.password'])
+        expect(errors).toContain(field);
     });
   });
 
@@ -167,7 +302,10 @@ describe('registration and email verification', () => {
         const ip = '198.51.100.7';
         const statuses: number[] = [];
         for (let i = 0; i < 21; i++) {
-          const res = await proxied.call('POST', '/api/v1/clients/register', { body: { client: client() }, headers: { 'x-forwarded-for': `203.0.113.9, ${ip}` } });
+          const res = await proxied.call('POST', '/api/v1/clients/register', {
+            body: { client: client() },
+            headers: { 'x-forwarded-for': `203.0.113.9, ${ip}` },
+          });
           statuses.push(res.status);
           if (res.status === 429) {
             expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -177,7 +315,10 @@ describe('registration and email verification', () => {
         expect(statuses.slice(0, 20).every((s) => s === 201)).toBe(true);
         expect(statuses[20]).toBe(429);
         // Another address is not affected; the spoofable left-most entry is not what counts.
-        const other = await proxied.call('POST', '/api/v1/clients/register', { body: { client: client() }, headers: { 'x-forwarded-for': `${ip}, 192.0.2.77` } });
+        const other = await proxied.call('POST', '/api/v1/clients/register', {
+          body: { client: client() },
+          headers: { 'x-forwarded-for': `${ip}, 192.0.2.77` },
+        });
         expect(other.status).toBe(201);
       } finally {
         await proxied.close();
@@ -187,7 +328,8 @@ describe('registration and email verification', () => {
     it('limits registrations per email address (mail bombing)', async () => {
       const c = client();
       const statuses: number[] = [];
-      for (let i = 0; i < 6; i++) statuses.push((await api.call('POST', '/api/v1/clients/register', { body: { client: c } })).status);
+      for (let i = 0; i < 6; i++)
+        statuses.push((await api.call('POST', '/api/v1/clients/register', { body: { client: c } })).status);
       expect(statuses).toEqual([201, 201, 201, 201, 201, 429]);
     });
   });

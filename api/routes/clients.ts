@@ -67,17 +67,24 @@ const RegisteredSchema = z
   .openapi('Registered');
 
 const VerifiedSchema = z
-  .object({ success: z.literal(true), status: z.literal('active'), message: z.string(), account_id: z.string() })
+  .object({
+    success: z.literal(true),
+    status: z.literal('active'),
+    message: z.string(),
+    account_id: z.string(),
+  })
   .openapi('Verified');
 
 /** Date of birth: a real calendar date, in the past, of someone at least 18 years old at `now`. */
 export function dateOfBirthError(value: string, now: Date): string | undefined {
   const [y, m, d] = value.split('-').map(Number) as [number, number, number];
   const date = new Date(Date.UTC(y, m - 1, d));
-  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return 'client.date_of_birth: is not a valid date';
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d)
+    return 'client.date_of_birth: is not a valid date';
   if (y < 1900) return 'client.date_of_birth: is not a valid date';
   const adult = new Date(Date.UTC(y + MINIMUM_AGE_YEARS, m - 1, d));
-  if (adult > now) return `client.date_of_birth: account holders must be at least ${MINIMUM_AGE_YEARS} years old`;
+  if (adult > now)
+    return `client.date_of_birth: account holders must be at least ${MINIMUM_AGE_YEARS} years old`;
   return undefined;
 }
 
@@ -92,7 +99,9 @@ export function clientRoutes(deps: ApiDeps) {
       await mailer.send(mail);
     } catch (err) {
       logger.error('mail delivery failed', { err, subject: mail.subject });
-      throw new ApiError('service_unavailable', 'Email could not be sent, try again shortly', undefined, { 'retry-after': '5' });
+      throw new ApiError('service_unavailable', 'Email could not be sent, try again shortly', undefined, {
+        'retry-after': '5',
+      });
     }
   };
 
@@ -117,7 +126,10 @@ export function clientRoutes(deps: ApiDeps) {
       summary: 'Register: sends a verification link by email (same answer for known addresses)',
       request: { body: { content: { 'application/json': { schema: RegisterBody } }, required: true } },
       responses: {
-        201: { description: 'Registration received; check the mailbox', content: { 'application/json': { schema: RegisteredSchema } } },
+        201: {
+          description: 'Registration received; check the mailbox',
+          content: { 'application/json': { schema: RegisteredSchema } },
+        },
         ...problemResponses(400, 413, 422, 429, 503),
       },
     }),
@@ -128,7 +140,12 @@ export function clientRoutes(deps: ApiDeps) {
         const error = dateOfBirthError(body.date_of_birth, now);
         if (error) throw new ApiError('validation_failed', 'Validation failed', [error]);
       }
-      await limiter.hit(limiter.buckets('register', { address: clientAddress(c, config.TRUSTED_PROXY_HOPS), account: body.email }));
+      await limiter.hit(
+        limiter.buckets('register', {
+          address: clientAddress(c, config.TRUSTED_PROXY_HOPS),
+          account: body.email,
+        }),
+      );
 
       // Hash first on every path: a known address costs what a new one costs.
       const passwordHash = await hashPassword(body.password);
@@ -187,8 +204,19 @@ export function clientRoutes(deps: ApiDeps) {
         const userId = await consumeVerificationToken(tx, tokenHash(token), now);
         return userId ? activateUser(tx, userId, now) : undefined;
       });
-      if (!result) throw new ApiError('validation_failed', 'Invalid or expired verification token', ['token: is invalid, expired or already used']);
-      return c.json({ success: true as const, status: 'active' as const, message: 'Email verified, your account is active', account_id: result.accountId }, 200);
+      if (!result)
+        throw new ApiError('validation_failed', 'Invalid or expired verification token', [
+          'token: is invalid, expired or already used',
+        ]);
+      return c.json(
+        {
+          success: true as const,
+          status: 'active' as const,
+          message: 'Email verified, your account is active',
+          account_id: result.accountId,
+        },
+        200,
+      );
     },
   );
 

@@ -24,10 +24,24 @@ describe('deposits and withdrawals', () => {
   let offsetMs = 0;
   const db = () => api.deps.database.db;
 
-  const post = (user: TestUser, path: 'deposits' | 'withdrawals', body: unknown, key: string | null = randomUUID()) =>
-    api.call('POST', `/api/v1/${path}`, { token: user.token, body, headers: key === null ? {} : { 'idempotency-key': key } });
-  const cash = async (accountId: string) => (await balancesOf(db(), accountId)).find((b) => b.asset === CASH_ASSET) ?? { available: 0n, reserved: 0n };
-  const transfers = async (accountId: string) => db().select().from(cashTransfers).where(eq(cashTransfers.accountId, accountId));
+  const post = (
+    user: TestUser,
+    path: 'deposits' | 'withdrawals',
+    body: unknown,
+    key: string | null = randomUUID(),
+  ) =>
+    api.call('POST', `/api/v1/${path}`, {
+      token: user.token,
+      body,
+      headers: key === null ? {} : { 'idempotency-key': key },
+    });
+  const cash = async (accountId: string) =>
+    (await balancesOf(db(), accountId)).find((b) => b.asset === CASH_ASSET) ?? {
+      available: 0n,
+      reserved: 0n,
+    };
+  const transfers = async (accountId: string) =>
+    db().select().from(cashTransfers).where(eq(cashTransfers.accountId, accountId));
   const entriesFor = async (accountId: string) =>
     Number(
       (
@@ -45,7 +59,15 @@ describe('deposits and withdrawals', () => {
     const res = await post(user, 'deposits', { amount: '100.50', currency: 'USD' });
     expect(res.status).toBe(201);
     const body = (await res.json()) as Json;
-    expect(body).toMatchObject({ success: true, status: 'settled', transaction_id: expect.any(String), balance_after: 100.5, amount: 100.5, currency: 'USD', type: 'deposit' });
+    expect(body).toMatchObject({
+      success: true,
+      status: 'settled',
+      balance_after: 100.5,
+      amount: 100.5,
+      currency: 'USD',
+      type: 'deposit',
+    });
+    expect(body.transaction_id).toMatch(/^[0-9a-f-]{36}$/);
     const second = (await (await post(user, 'deposits', { amount: 0.25, currency: 'USD' })).json()) as Json;
     expect(second.balance_after).toBe(100.75);
     expect(second.balance_after_decimal).toBe('100.75');
@@ -57,17 +79,26 @@ describe('deposits and withdrawals', () => {
     expect(list.status).toBe(200);
     const { deposits } = (await list.json()) as { deposits: Json[] };
     expect(deposits.map((d) => d.amount)).toEqual([0.25, 100.5]);
-    expect(deposits[1]).toMatchObject({ transaction_id: body.transaction_id, status: 'settled', currency: 'USD' });
+    expect(deposits[1]).toMatchObject({
+      transaction_id: body.transaction_id,
+      status: 'settled',
+      currency: 'USD',
+    });
   });
 
   it('lists only the 20 latest, and only the caller’s', async () => {
     const user = await registerVerifiedUser(api);
     const other = await createFundedUser(api, '5.00');
-    for (let i = 1; i <= 22; i++) expect((await post(user, 'deposits', { amount: i, currency: 'USD' })).status).toBe(201);
-    const { deposits } = (await (await api.call('GET', '/api/v1/deposits', { token: user.token })).json()) as { deposits: Json[] };
+    for (let i = 1; i <= 22; i++)
+      expect((await post(user, 'deposits', { amount: i, currency: 'USD' })).status).toBe(201);
+    const { deposits } = (await (
+      await api.call('GET', '/api/v1/deposits', { token: user.token })
+    ).json()) as { deposits: Json[] };
     expect(deposits).toHaveLength(20);
     expect(deposits[0]!.amount).toBe(22);
-    const mine = (await (await api.call('GET', '/api/v1/deposits', { token: other.token })).json()) as { deposits: Json[] };
+    const mine = (await (await api.call('GET', '/api/v1/deposits', { token: other.token })).json()) as {
+      deposits: Json[];
+    };
     expect(mine.deposits.map((d) => d.amount)).toEqual([5]);
   });
 
@@ -75,11 +106,20 @@ describe('deposits and withdrawals', () => {
     const user = await createFundedUser(api, '100.00');
     const ok = await post(user, 'withdrawals', { amount: '40.00', currency: 'USD' });
     expect(ok.status).toBe(201);
-    expect(await ok.json()).toMatchObject({ success: true, status: 'settled', type: 'withdrawal', balance_after: 60 });
+    expect(await ok.json()).toMatchObject({
+      success: true,
+      status: 'settled',
+      type: 'withdrawal',
+      balance_after: 60,
+    });
     const entries = await entriesFor(user.accountId);
 
     const key = randomUUID();
-    const body = await problemOf(await post(user, 'withdrawals', { amount: '60.01', currency: 'USD' }, key), 422, 'validation_failed');
+    const body = await problemOf(
+      await post(user, 'withdrawals', { amount: '60.01', currency: 'USD' }, key),
+      422,
+      'validation_failed',
+    );
     expect(body.errors).toContain('Insufficient funds');
     expect(await cash(user.accountId)).toMatchObject({ available: 6000n });
     expect(await entriesFor(user.accountId)).toBe(entries);
@@ -87,7 +127,9 @@ describe('deposits and withdrawals', () => {
     expect((await post(user, 'deposits', { amount: '10.00' })).status).toBe(201);
     expect((await post(user, 'withdrawals', { amount: '60.01', currency: 'USD' }, key)).status).toBe(201);
 
-    const { withdrawals } = (await (await api.call('GET', '/api/v1/withdrawals', { token: user.token })).json()) as { withdrawals: Json[] };
+    const { withdrawals } = (await (
+      await api.call('GET', '/api/v1/withdrawals', { token: user.token })
+    ).json()) as { withdrawals: Json[] };
     expect(withdrawals.map((w) => w.amount)).toEqual([60.01, 40]);
   });
 
@@ -146,8 +188,18 @@ describe('deposits and withdrawals', () => {
     it('answers 409 while a request with the key is in flight, and takes over an abandoned claim', async () => {
       const user = await registerVerifiedUser(api);
       const key = randomUUID();
-      const requestHash = (await import('node:crypto')).createHash('sha256').update('deposit|500|USD').digest('hex');
-      const claim = await claimIdempotencyKey(db(), { accountId: user.accountId, key, scope: 'deposit', requestHash, now: new Date(), ttlSeconds: 86400 });
+      const requestHash = (await import('node:crypto'))
+        .createHash('sha256')
+        .update('deposit|500|USD')
+        .digest('hex');
+      const claim = await claimIdempotencyKey(db(), {
+        accountId: user.accountId,
+        key,
+        scope: 'deposit',
+        requestHash,
+        now: new Date(),
+        ttlSeconds: 86400,
+      });
       expect(claim.kind).toBe('claimed');
       const res = await post(user, 'deposits', { amount: '5.00' }, key);
       await problemOf(res, 409, 'idempotency_in_progress');
@@ -168,16 +220,26 @@ describe('deposits and withdrawals', () => {
       const key = randomUUID();
       expect((await post(user, 'deposits', { amount: '1.00' }, key)).status).toBe(201);
       // Access tokens live 15 minutes: issue one valid at the moved clock.
-      const later = async () => ({ ...user, token: (await authServices(api.deps).sessions.issue(user)).token });
+      const later = async () => ({
+        ...user,
+        token: (await authServices(api.deps).sessions.issue(user)).token,
+      });
       offsetMs = 23 * 3600_000;
       try {
-        await problemOf(await post(await later(), 'deposits', { amount: '2.00' }, key), 422, 'idempotency_mismatch');
+        await problemOf(
+          await post(await later(), 'deposits', { amount: '2.00' }, key),
+          422,
+          'idempotency_mismatch',
+        );
         offsetMs = 24 * 3600_000 + 60_000;
         expect((await post(await later(), 'deposits', { amount: '2.00' }, key)).status).toBe(201);
       } finally {
         offsetMs = 0;
       }
-      const [row] = await db().select().from(idempotencyKeys).where(and(eq(idempotencyKeys.accountId, user.accountId), eq(idempotencyKeys.key, key)));
+      const [row] = await db()
+        .select()
+        .from(idempotencyKeys)
+        .where(and(eq(idempotencyKeys.accountId, user.accountId), eq(idempotencyKeys.key, key)));
       expect(row!.responseBody).toMatchObject({ amount: 2 });
       expect(await cash(user.accountId)).toMatchObject({ available: 300n });
     });
@@ -194,7 +256,9 @@ describe('deposits and withdrawals', () => {
     it('creates exactly one ledger entry for 100 concurrent deposits with the same key', async () => {
       const user = await registerVerifiedUser(api);
       const key = randomUUID();
-      const results = await Promise.all(Array.from({ length: 100 }, () => post(user, 'deposits', { amount: '7.77', currency: 'USD' }, key)));
+      const results = await Promise.all(
+        Array.from({ length: 100 }, () => post(user, 'deposits', { amount: '7.77', currency: 'USD' }, key)),
+      );
       const statuses = results.map((r) => r.status);
       expect(statuses.filter((s) => s === 201)).toHaveLength(1);
       expect(statuses.every((s) => s === 201 || s === 200 || s === 409)).toBe(true);
@@ -209,8 +273,14 @@ describe('deposits and withdrawals', () => {
 
   it('keeps the ledger balanced and never negative under 100 concurrent distinct deposits and withdrawals', async () => {
     const user = await createFundedUser(api, '300.00');
-    const ops = Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? { path: 'deposits' as const, cents: 1000n } : { path: 'withdrawals' as const, cents: 2500n }));
-    const results = await Promise.all(ops.map((op) => post(user, op.path, { amount: (Number(op.cents) / 100).toFixed(2), currency: 'USD' })));
+    const ops = Array.from({ length: 100 }, (_, i) =>
+      i % 2 === 0
+        ? { path: 'deposits' as const, cents: 1000n }
+        : { path: 'withdrawals' as const, cents: 2500n },
+    );
+    const results = await Promise.all(
+      ops.map((op) => post(user, op.path, { amount: (Number(op.cents) / 100).toFixed(2), currency: 'USD' })),
+    );
     let expected = 30000n;
     results.forEach((r, i) => {
       const op = ops[i]!;
@@ -226,7 +296,9 @@ describe('deposits and withdrawals', () => {
     expect(balance.available).toBeGreaterThanOrEqual(0n);
     expect(await transfers(user.accountId)).toHaveLength(results.filter((r) => r.status === 201).length + 1);
     expect(await ledgerImbalances(db())).toEqual([]);
-    const negatives = await db().execute(sql`SELECT 1 FROM balances WHERE NOT allow_negative AND (available < 0 OR reserved < 0)`);
+    const negatives = await db().execute(
+      sql`SELECT 1 FROM balances WHERE NOT allow_negative AND (available < 0 OR reserved < 0)`,
+    );
     expect(negatives).toHaveLength(0);
   });
 
@@ -246,7 +318,12 @@ describe('deposits and withdrawals', () => {
       ['object', { amount: { value: 1 }, currency: 'USD' }, 422, 'validation_failed'],
       ['other currency', { amount: '5.00', currency: 'EUR' }, 422, 'validation_failed'],
       ['missing amount', { currency: 'USD' }, 422, 'validation_failed'],
-      ['extra field', { amount: '5.00', currency: 'USD', account_id: randomUUID() }, 422, 'validation_failed'],
+      [
+        'extra field',
+        { amount: '5.00', currency: 'USD', account_id: randomUUID() },
+        422,
+        'validation_failed',
+      ],
       ['not an object', [1, 2], 400, 'bad_request'],
     ];
     for (const path of ['deposits', 'withdrawals'] as const) {
@@ -260,12 +337,32 @@ describe('deposits and withdrawals', () => {
     it('malformed JSON, huge bodies, no token, unknown routes', async () => {
       const before = await cash(user.accountId);
       const headers = { 'content-type': 'application/json', 'idempotency-key': randomUUID() };
-      await problemOf(await api.call('POST', '/api/v1/deposits', { token: user.token, raw: '{"amount": 1', headers }), 400, 'bad_request');
-      await problemOf(await api.call('POST', '/api/v1/deposits', { token: user.token, raw: JSON.stringify({ amount: '1.00', pad: 'x'.repeat(100_000) }), headers }), 413, 'payload_too_large');
-      await problemOf(await api.call('POST', '/api/v1/deposits', { body: { amount: '1.00' }, headers }), 401, 'unauthorized');
+      await problemOf(
+        await api.call('POST', '/api/v1/deposits', { token: user.token, raw: '{"amount": 1', headers }),
+        400,
+        'bad_request',
+      );
+      await problemOf(
+        await api.call('POST', '/api/v1/deposits', {
+          token: user.token,
+          raw: JSON.stringify({ amount: '1.00', pad: 'x'.repeat(100_000) }),
+          headers,
+        }),
+        413,
+        'payload_too_large',
+      );
+      await problemOf(
+        await api.call('POST', '/api/v1/deposits', { body: { amount: '1.00' }, headers }),
+        401,
+        'unauthorized',
+      );
       await problemOf(await api.call('GET', '/api/v1/deposits'), 401, 'unauthorized');
       await problemOf(await api.call('GET', '/api/v1/withdrawals', { token: 'nope' }), 401, 'unauthorized');
-      await problemOf(await api.call('POST', '/api/v1/deposit', { token: user.token, body: { amount: '1.00' }, headers }), 404, 'not_found');
+      await problemOf(
+        await api.call('POST', '/api/v1/deposit', { token: user.token, body: { amount: '1.00' }, headers }),
+        404,
+        'not_found',
+      );
       expect(await cash(user.accountId)).toEqual(before);
     });
 

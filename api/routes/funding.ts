@@ -10,7 +10,13 @@
 import { createHash } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { accountStatus, listTransfers, transferCash, type Direction, type TransferRow } from '../../db/queries/funding.js';
+import {
+  accountStatus,
+  listTransfers,
+  transferCash,
+  type Direction,
+  type TransferRow,
+} from '../../db/queries/funding.js';
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
@@ -61,7 +67,8 @@ const TransferSchema = TransferItem.extend({ success: z.literal(true) }).openapi
 
 const IdempotencyHeader = z.object({
   'idempotency-key': z.string().optional().openapi({
-    description: 'Required. 1-128 characters [A-Za-z0-9._:-], unique per operation; remembered for 24 hours per account.',
+    description:
+      'Required. 1-128 characters [A-Za-z0-9._:-], unique per operation; remembered for 24 hours per account.',
     example: '3f2b5c9e-2d1a-4c55-9a0e-8f1b2c3d4e5f',
   }),
 });
@@ -89,14 +96,17 @@ export function parseTransferAmount(input: unknown): bigint {
   let error: string | undefined;
   if (!parsed.ok) error = parsed.error;
   else if (parsed.value <= 0n) error = 'must be positive';
-  else if (parsed.value > MAX_TRANSFER_CENTS) error = `must be at most ${formatDecimal(MAX_TRANSFER_CENTS, CASH_SCALE)}`;
+  else if (parsed.value > MAX_TRANSFER_CENTS)
+    error = `must be at most ${formatDecimal(MAX_TRANSFER_CENTS, CASH_SCALE)}`;
   if (error || !parsed.ok) throw new ApiError('validation_failed', 'Validation failed', [`amount: ${error}`]);
   return parsed.value;
 }
 
 export function idempotencyKeyOf(header: string | undefined): string {
-  if (header === undefined || header === '') throw new ApiError('bad_request', 'The Idempotency-Key header is required for deposits and withdrawals');
-  if (!IDEMPOTENCY_KEY_PATTERN.test(header)) throw new ApiError('bad_request', 'Idempotency-Key must be 1-128 characters among A-Z a-z 0-9 . _ : -');
+  if (header === undefined || header === '')
+    throw new ApiError('bad_request', 'The Idempotency-Key header is required for deposits and withdrawals');
+  if (!IDEMPOTENCY_KEY_PATTERN.test(header))
+    throw new ApiError('bad_request', 'Idempotency-Key must be 1-128 characters among A-Z a-z 0-9 . _ : -');
   return header;
 }
 
@@ -110,7 +120,9 @@ export function fundingRoutes(deps: ApiDeps) {
   const maybePurge = () => {
     if (Date.now() - lastPurge < PURGE_EVERY_MS) return;
     lastPurge = Date.now();
-    purgeExpiredIdempotencyKeys(db, deps.now()).catch((err: unknown) => logger.warn('idempotency purge failed', { err }));
+    purgeExpiredIdempotencyKeys(db, deps.now()).catch((err: unknown) =>
+      logger.warn('idempotency purge failed', { err }),
+    );
   };
 
   const move = async (c: Context<AppEnv>, direction: Direction, body: z.infer<typeof TransferBody>) => {
@@ -121,14 +133,28 @@ export function fundingRoutes(deps: ApiDeps) {
     const now = deps.now();
     maybePurge();
 
-    const claim = await claimIdempotencyKey(db, { accountId, key, scope: direction, requestHash, now, ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS });
+    const claim = await claimIdempotencyKey(db, {
+      accountId,
+      key,
+      scope: direction,
+      requestHash,
+      now,
+      ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
+    });
     if (claim.kind === 'mismatch') {
-      throw new ApiError('idempotency_mismatch', 'This Idempotency-Key was already used for a different request', [
-        'Idempotency-Key: was used with another body or operation',
-      ]);
+      throw new ApiError(
+        'idempotency_mismatch',
+        'This Idempotency-Key was already used for a different request',
+        ['Idempotency-Key: was used with another body or operation'],
+      );
     }
     if (claim.kind === 'in_progress') {
-      throw new ApiError('idempotency_in_progress', 'A request with this Idempotency-Key is still in progress', undefined, { 'retry-after': '1' });
+      throw new ApiError(
+        'idempotency_in_progress',
+        'A request with this Idempotency-Key is still in progress',
+        undefined,
+        { 'retry-after': '1' },
+      );
     }
     if (claim.kind === 'completed') {
       c.header('idempotent-replayed', 'true');
@@ -138,9 +164,15 @@ export function fundingRoutes(deps: ApiDeps) {
     try {
       const result = await db.transaction(async (tx) => {
         if (!(await lockClaim(tx, fence))) {
-          throw new ApiError('idempotency_in_progress', 'A request with this Idempotency-Key is still in progress', undefined, { 'retry-after': '1' });
+          throw new ApiError(
+            'idempotency_in_progress',
+            'A request with this Idempotency-Key is still in progress',
+            undefined,
+            { 'retry-after': '1' },
+          );
         }
-        if ((await accountStatus(tx, accountId)) !== 'active') throw new ApiError('forbidden', 'The account is not active');
+        if ((await accountStatus(tx, accountId)) !== 'active')
+          throw new ApiError('forbidden', 'The account is not active');
         const row = await transferCash(tx, { accountId, direction, amount, now });
         const response = { success: true as const, ...transferItem(row) };
         await completeIdempotencyKey(tx, { accountId, key, status: 201, body: response });
@@ -148,8 +180,11 @@ export function fundingRoutes(deps: ApiDeps) {
       });
       return { body: result, status: 201 as const };
     } catch (err) {
-      await releaseIdempotencyKey(db, fence).catch((e: unknown) => logger.warn('idempotency release failed', { err: e }));
-      if (err instanceof InsufficientBalanceError) throw new ApiError('validation_failed', 'Insufficient funds', ['Insufficient funds']);
+      await releaseIdempotencyKey(db, fence).catch((e: unknown) =>
+        logger.warn('idempotency release failed', { err: e }),
+      );
+      if (err instanceof InsufficientBalanceError)
+        throw new ApiError('validation_failed', 'Insufficient funds', ['Insufficient funds']);
       throw err;
     }
   };
@@ -164,7 +199,11 @@ export function fundingRoutes(deps: ApiDeps) {
       responses: {
         200: {
           description: `Latest ${listName}`,
-          content: { 'application/json': { schema: z.object({ success: z.literal(true), [listName]: z.array(TransferItem) }) } },
+          content: {
+            'application/json': {
+              schema: z.object({ success: z.literal(true), [listName]: z.array(TransferItem) }),
+            },
+          },
         },
         ...problemResponses(401),
       },
@@ -180,10 +219,16 @@ export function fundingRoutes(deps: ApiDeps) {
           ? 'Deposit USD (settled at once; amount > 0, at most 2 decimals, at most 1,000,000.00)'
           : 'Withdraw USD from available cash (422 "Insufficient funds" otherwise)',
       security,
-      request: { headers: IdempotencyHeader, body: { content: { 'application/json': { schema: TransferBody } }, required: true } },
+      request: {
+        headers: IdempotencyHeader,
+        body: { content: { 'application/json': { schema: TransferBody } }, required: true },
+      },
       responses: {
         201: { description: 'Settled', content: { 'application/json': { schema: TransferSchema } } },
-        200: { description: 'Replay of an earlier request with the same Idempotency-Key', content: { 'application/json': { schema: TransferSchema } } },
+        200: {
+          description: 'Replay of an earlier request with the same Idempotency-Key',
+          content: { 'application/json': { schema: TransferSchema } },
+        },
         ...problemResponses(400, 401, 403, 409, 413, 422),
       },
     });
@@ -198,11 +243,19 @@ export function fundingRoutes(deps: ApiDeps) {
   });
 
   app.openapi(listRoute('deposit', '/api/v1/deposits', 'deposits'), async (c) => {
-    const rows = await listTransfers(db, { accountId: c.get('principal').accountId, direction: 'deposit', limit: LIST_LIMIT });
+    const rows = await listTransfers(db, {
+      accountId: c.get('principal').accountId,
+      direction: 'deposit',
+      limit: LIST_LIMIT,
+    });
     return c.json({ success: true as const, deposits: rows.map(transferItem) }, 200);
   });
   app.openapi(listRoute('withdrawal', '/api/v1/withdrawals', 'withdrawals'), async (c) => {
-    const rows = await listTransfers(db, { accountId: c.get('principal').accountId, direction: 'withdrawal', limit: LIST_LIMIT });
+    const rows = await listTransfers(db, {
+      accountId: c.get('principal').accountId,
+      direction: 'withdrawal',
+      limit: LIST_LIMIT,
+    });
     return c.json({ success: true as const, withdrawals: rows.map(transferItem) }, 200);
   });
 

@@ -83,7 +83,7 @@ describe('placing', () => {
     expect(p).toMatchObject({ success: false, code: 'validation_failed', status: 422, order_status: 'rejected' });
     expect(p.errors).toContain('Insufficient funds');
     expect(await fx.balance(u.accountId)).toEqual({ available: 10_000n, reserved: 0n });
-    await keepHistory('reject-insufficient-funds', fx.handle(u.accountId, p.client_order_id as string));
+    keepHistory('reject-insufficient-funds', fx.handle(u.accountId, p.client_order_id as string));
   });
 
   it('rejects selling shares the account does not have (no short selling)', async () => {
@@ -160,7 +160,7 @@ describe('matching through the saga', () => {
       return s;
     });
     expect(sellState.fillIds).toEqual(buySaga.fillIds);
-    await keepHistory('fill', sellHandle);
+    keepHistory('fill', sellHandle);
     const order = await body(await api.call('GET', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }));
     expect(order).toMatchObject({ status: 'filled', filled_quantity: 10, average_price: 190 });
   });
@@ -184,7 +184,7 @@ describe('matching through the saga', () => {
       return s;
     });
     expect(saga.filledQuantity).toBe('4');
-    await keepHistory('partial-fill', fx.handle(seller.accountId, sell.client_order_id as string));
+    keepHistory('partial-fill', fx.handle(seller.accountId, sell.client_order_id as string));
   });
 
   it('a market buy takes the book at the resting price and gives back the unused collar', async () => {
@@ -228,7 +228,7 @@ describe('replace and cancel', () => {
     const down = await body(await api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 1, quantity: 4 } } }));
     expect(down).toMatchObject({ quantity: 4, reserved_amount: 660.4, lock_version: 2 });
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 66_040n, reserved: 66_040n });
-    await keepHistory('replace', fx.handle(u.accountId, o.client_order_id as string));
+    keepHistory('replace', fx.handle(u.accountId, o.client_order_id as string));
   });
 
   it('a stale client_version is a 409 version_conflict and changes nothing', async () => {
@@ -266,7 +266,7 @@ describe('replace and cancel', () => {
     expect(again.status).toBe(409);
     const handle = fx.handle(u.accountId, o.client_order_id as string);
     expect((await handle.result()).status).toBe('cancelled');
-    await keepHistory('cancel', handle);
+    keepHistory('cancel', handle);
   });
 
   it('DELETE cancels too; replace racing cancel leaves one consistent outcome', async () => {
@@ -339,7 +339,7 @@ describe('DAY expiry', () => {
       expect((await fx.balance(u.accountId)).reserved).toBe(32_000n);
       const handle = fx.handle(u.accountId, 'day-1');
       expect((await handle.result()).status).toBe('expired');
-      await keepHistory('expiry', handle);
+      keepHistory('expiry', handle);
       expect(await fx.balance(u.accountId)).toEqual({ available: 100_000n, reserved: 0n });
     } finally {
       await dayApi.close();

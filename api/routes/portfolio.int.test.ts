@@ -57,7 +57,12 @@ describe('GET /api/v1/portfolio', () => {
       }),
     );
     const p = await get(user.token);
-    expect(p).toMatchObject({ account_id: user.accountId, available_balance: 1000, reserved_balance: 234.56, total_balance: 1234.56 });
+    expect(p).toMatchObject({
+      account_id: user.accountId,
+      available_balance: 1000,
+      reserved_balance: 234.56,
+      total_balance: 1234.56,
+    });
     expect(p.balances_decimal).toEqual({ available: '1000.00', reserved: '234.56', total: '1234.56' });
     expect(p.positions).toEqual([
       { symbol: 'AAPL', quantity: 10, available: 6, reserved: 4 },

@@ -44,7 +44,10 @@ export function portfolioRoutes(deps: ApiDeps) {
       tags: ['funding'],
       summary: 'Cash balances and positions of the caller',
       security: [{ bearer: [] }],
-      responses: { 200: { description: 'Portfolio', content: { 'application/json': { schema: PortfolioSchema } } }, ...problemResponses(401, 404) },
+      responses: {
+        200: { description: 'Portfolio', content: { 'application/json': { schema: PortfolioSchema } } },
+        ...problemResponses(401, 404),
+      },
     }),
     async (c) => {
       const snapshot = await portfolioOf(db, c.get('principal').accountId);
@@ -53,7 +56,12 @@ export function portfolioRoutes(deps: ApiDeps) {
       const total = cash.available + cash.reserved;
       const positions = snapshot.balances
         .filter((b) => b.asset !== CASH_ASSET && b.available + b.reserved > 0n)
-        .map((b) => ({ symbol: b.asset, quantity: Number(b.available + b.reserved), available: Number(b.available), reserved: Number(b.reserved) }));
+        .map((b) => ({
+          symbol: b.asset,
+          quantity: Number(b.available + b.reserved),
+          available: Number(b.available),
+          reserved: Number(b.reserved),
+        }));
       return c.json(
         {
           success: true as const,

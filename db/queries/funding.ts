@@ -51,7 +51,10 @@ export async function transferCash(
   return row!;
 }
 
-export async function listTransfers(db: DbOrTx, p: { accountId: string; direction: Direction; limit: number }): Promise<TransferRow[]> {
+export async function listTransfers(
+  db: DbOrTx,
+  p: { accountId: string; direction: Direction; limit: number },
+): Promise<TransferRow[]> {
   return db
     .select()
     .from(cashTransfers)
@@ -70,7 +73,14 @@ export interface PortfolioSnapshot {
  * (a concurrent trade is seen entirely or not at all).
  */
 export async function portfolioOf(db: DbOrTx, accountId: string): Promise<PortfolioSnapshot | undefined> {
-  const rows = await db.execute<{ id: string; currency: string; status: string; asset: string | null; available: bigint | null; reserved: bigint | null }>(sql`
+  const rows = await db.execute<{
+    id: string;
+    currency: string;
+    status: string;
+    asset: string | null;
+    available: bigint | null;
+    reserved: bigint | null;
+  }>(sql`
     SELECT a.id, a.currency, a.status, b.asset, b.available, b.reserved
       FROM accounts a LEFT JOIN balances b ON b.account_id = a.id
      WHERE a.id = ${accountId}::uuid
@@ -79,11 +89,17 @@ export async function portfolioOf(db: DbOrTx, accountId: string): Promise<Portfo
   if (!first) return undefined;
   return {
     account: { id: first.id, currency: first.currency, status: first.status },
-    balances: rows.flatMap((r) => (r.asset === null ? [] : [{ asset: r.asset, available: BigInt(r.available ?? 0n), reserved: BigInt(r.reserved ?? 0n) }])),
+    balances: rows.flatMap((r) =>
+      r.asset === null
+        ? []
+        : [{ asset: r.asset, available: BigInt(r.available ?? 0n), reserved: BigInt(r.reserved ?? 0n) }],
+    ),
   };
 }
 
 export async function accountStatus(db: DbOrTx, accountId: string): Promise<string | undefined> {
-  const [row] = await db.execute<{ status: string }>(sql`SELECT status FROM accounts WHERE id = ${accountId}::uuid`);
+  const [row] = await db.execute<{ status: string }>(
+    sql`SELECT status FROM accounts WHERE id = ${accountId}::uuid`,
+  );
   return row?.status;
 }

@@ -42,7 +42,11 @@ export async function claimIdempotencyKey(db: DbOrTx, p: ClaimParams): Promise<C
     createdAt: p.now,
     expiresAt: new Date(p.now.getTime() + p.ttlSeconds * 1000),
   };
-  const inserted = await db.insert(idempotencyKeys).values(values).onConflictDoNothing().returning({ createdAt: idempotencyKeys.createdAt });
+  const inserted = await db
+    .insert(idempotencyKeys)
+    .values(values)
+    .onConflictDoNothing()
+    .returning({ createdAt: idempotencyKeys.createdAt });
   if (inserted.length === 1) return { kind: 'claimed', claimedAt: p.now };
 
   // Expired, or abandoned mid-flight: take it over (the WHERE re-checks under the row lock).
@@ -56,7 +60,11 @@ export async function claimIdempotencyKey(db: DbOrTx, p: ClaimParams): Promise<C
         eq(idempotencyKeys.key, p.key),
         or(
           lt(idempotencyKeys.expiresAt, p.now),
-          and(eq(idempotencyKeys.status, 'in_progress'), lt(idempotencyKeys.createdAt, leaseCutoff), eq(idempotencyKeys.requestHash, p.requestHash)),
+          and(
+            eq(idempotencyKeys.status, 'in_progress'),
+            lt(idempotencyKeys.createdAt, leaseCutoff),
+            eq(idempotencyKeys.requestHash, p.requestHash),
+          ),
         ),
       ),
     )
@@ -75,7 +83,10 @@ export async function claimIdempotencyKey(db: DbOrTx, p: ClaimParams): Promise<C
 }
 
 /** Inside the work transaction: lock our claim; false if it was taken over meanwhile (lease expired). */
-export async function lockClaim(tx: DbOrTx, p: { accountId: string; key: string; claimedAt: Date }): Promise<boolean> {
+export async function lockClaim(
+  tx: DbOrTx,
+  p: { accountId: string; key: string; claimedAt: Date },
+): Promise<boolean> {
   const rows = await tx.execute(sql`
     SELECT 1 FROM idempotency_keys
      WHERE account_id = ${p.accountId}::uuid AND key = ${p.key} AND status = 'in_progress' AND created_at = ${p.claimedAt.toISOString()}::timestamptz
@@ -83,7 +94,10 @@ export async function lockClaim(tx: DbOrTx, p: { accountId: string; key: string;
   return rows.length === 1;
 }
 
-export async function completeIdempotencyKey(tx: DbOrTx, p: { accountId: string; key: string; status: number; body: unknown }): Promise<void> {
+export async function completeIdempotencyKey(
+  tx: DbOrTx,
+  p: { accountId: string; key: string; status: number; body: unknown },
+): Promise<void> {
   await tx
     .update(idempotencyKeys)
     .set({ status: 'completed', responseStatus: p.status, responseBody: p.body })
@@ -91,7 +105,10 @@ export async function completeIdempotencyKey(tx: DbOrTx, p: { accountId: string;
 }
 
 /** The work failed and changed nothing: forget our claim so the client may retry with the same key. */
-export async function releaseIdempotencyKey(db: DbOrTx, p: { accountId: string; key: string; claimedAt: Date }): Promise<void> {
+export async function releaseIdempotencyKey(
+  db: DbOrTx,
+  p: { accountId: string; key: string; claimedAt: Date },
+): Promise<void> {
   await db.execute(sql`
     DELETE FROM idempotency_keys
      WHERE account_id = ${p.accountId}::uuid AND key = ${p.key} AND status = 'in_progress' AND created_at = ${p.claimedAt.toISOString()}::timestamptz`);

@@ -8,7 +8,10 @@ import { CASH_ASSET } from '../accounts.js';
 import { accounts, balances, refreshTokens, signingKeys, users, verificationTokens } from '../schema.js';
 
 export type UserRow = typeof users.$inferSelect;
-export type NewUser = Pick<typeof users.$inferInsert, 'email' | 'passwordHash' | 'firstName' | 'lastName' | 'dateOfBirth' | 'phone' | 'totpSecret' | 'createdAt'>;
+export type NewUser = Pick<
+  typeof users.$inferInsert,
+  'email' | 'passwordHash' | 'firstName' | 'lastName' | 'dateOfBirth' | 'phone' | 'totpSecret' | 'createdAt'
+>;
 
 export async function findUserByEmail(db: DbOrTx, email: string): Promise<UserRow | undefined> {
   const [row] = await db
@@ -30,16 +33,29 @@ export async function insertUser(db: DbOrTx, user: NewUser): Promise<UserRow | u
   return row;
 }
 
-export async function insertVerificationToken(db: DbOrTx, token: { tokenHash: string; userId: string; expiresAt: Date; createdAt: Date }): Promise<void> {
+export async function insertVerificationToken(
+  db: DbOrTx,
+  token: { tokenHash: string; userId: string; expiresAt: Date; createdAt: Date },
+): Promise<void> {
   await db.insert(verificationTokens).values(token);
 }
 
 /** Mark a verification token used, once: returns its user, or undefined if unknown, used or expired. */
-export async function consumeVerificationToken(db: DbOrTx, tokenHash: string, now: Date): Promise<string | undefined> {
+export async function consumeVerificationToken(
+  db: DbOrTx,
+  tokenHash: string,
+  now: Date,
+): Promise<string | undefined> {
   const [row] = await db
     .update(verificationTokens)
     .set({ usedAt: now })
-    .where(and(eq(verificationTokens.tokenHash, tokenHash), isNull(verificationTokens.usedAt), gt(verificationTokens.expiresAt, now)))
+    .where(
+      and(
+        eq(verificationTokens.tokenHash, tokenHash),
+        isNull(verificationTokens.usedAt),
+        gt(verificationTokens.expiresAt, now),
+      ),
+    )
     .returning({ userId: verificationTokens.userId });
   return row?.userId;
 }
@@ -57,7 +73,13 @@ export async function activateUser(tx: DbOrTx, userId: string, now: Date): Promi
   if (user) {
     await tx
       .insert(accounts)
-      .values({ userId, kind: 'client', name: `${user.firstName} ${user.lastName}`, currency: CASH_ASSET, createdAt: now })
+      .values({
+        userId,
+        kind: 'client',
+        name: `${user.firstName} ${user.lastName}`,
+        currency: CASH_ASSET,
+        createdAt: now,
+      })
       .onConflictDoNothing();
   }
   const account = await clientAccountOf(tx, userId);
@@ -66,7 +88,10 @@ export async function activateUser(tx: DbOrTx, userId: string, now: Date): Promi
   return { accountId: account.id };
 }
 
-export async function clientAccountOf(db: DbOrTx, userId: string): Promise<{ id: string; status: 'active' | 'frozen' | 'closed' } | undefined> {
+export async function clientAccountOf(
+  db: DbOrTx,
+  userId: string,
+): Promise<{ id: string; status: 'active' | 'frozen' | 'closed' } | undefined> {
   const [row] = await db
     .select({ id: accounts.id, status: accounts.status })
     .from(accounts)
@@ -98,7 +123,13 @@ export async function setPendingTotpSecret(db: DbOrTx, userId: string, secret: s
  * Enrollment completes: the pending secret becomes the TOTP secret, if it is still the one the code was
  * checked against (compare-and-set), and the activation code's step is consumed.
  */
-export async function activateTotpSecret(db: DbOrTx, userId: string, pendingSecret: string, step: number, now: Date): Promise<boolean> {
+export async function activateTotpSecret(
+  db: DbOrTx,
+  userId: string,
+  pendingSecret: string,
+  step: number,
+  now: Date,
+): Promise<boolean> {
   const rows = await db
     .update(users)
     .set({
@@ -132,9 +163,17 @@ export type RefreshOutcome =
  * family, with the family's absolute expiry. Presenting a rotated token again revokes the whole family
  * (reuse detection); the row lock serialises two racing rotations of one token, so the second is a reuse.
  */
-export async function rotateRefreshToken(db: Db, p: { tokenHash: string; successorHash: string; now: Date }): Promise<RefreshOutcome> {
+export async function rotateRefreshToken(
+  db: Db,
+  p: { tokenHash: string; successorHash: string; now: Date },
+): Promise<RefreshOutcome> {
   return db.transaction(async (tx) => {
-    const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, p.tokenHash)).for('update').limit(1);
+    const [row] = await tx
+      .select()
+      .from(refreshTokens)
+      .where(eq(refreshTokens.tokenHash, p.tokenHash))
+      .for('update')
+      .limit(1);
     if (!row || row.revokedAt) return { kind: 'invalid' as const };
     if (row.rotatedAt) {
       await revokeRefreshFamily(tx, row.familyId, p.now);
@@ -160,7 +199,10 @@ export async function revokeRefreshFamily(db: DbOrTx, familyId: string, now: Dat
     .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)));
 }
 
-export async function refreshTokenFamily(db: DbOrTx, tokenHash: string): Promise<{ familyId: string; userId: string } | undefined> {
+export async function refreshTokenFamily(
+  db: DbOrTx,
+  tokenHash: string,
+): Promise<{ familyId: string; userId: string } | undefined> {
   const [row] = await db
     .select({ familyId: refreshTokens.familyId, userId: refreshTokens.userId })
     .from(refreshTokens)
@@ -194,10 +236,10 @@ export async function withSigningKeyLock<T>(db: Db, fn: (tx: DbOrTx) => Promise<
 }
 
 /** Insert a new signing key and retire every other active one: the new key signs from now on. */
-export async function insertSigningKey(tx: DbOrTx, key: typeof signingKeys.$inferInsert & { createdAt: Date }): Promise<void> {
-  await tx
-    .update(signingKeys)
-    .set({ retiredAt: key.createdAt })
-    .where(isNull(signingKeys.retiredAt));
+export async function insertSigningKey(
+  tx: DbOrTx,
+  key: typeof signingKeys.$inferInsert & { createdAt: Date },
+): Promise<void> {
+  await tx.update(signingKeys).set({ retiredAt: key.createdAt }).where(isNull(signingKeys.retiredAt));
   await tx.insert(signingKeys).values(key);
 }

@@ -1,0 +1,47 @@
+/**
+ * Authentication of feed sockets, with the same pieces as the REST api (api/auth/middleware.ts): the
+ * bearer token is verified against BrokerX's signing keys and its session must not be revoked.
+ */
+import type { IncomingMessage } from 'node:http';
+import { authServices } from '../auth/services.js';
+import { bearerToken } from '../auth/middleware.js';
+import type { VerifiedAccessToken } from '../auth/tokens.js';
+import { ApiError } from '../problem.js';
+import type { ApiDeps } from '../types.js';
+
+/** Verifies an access token; throws ApiError (401 invalid/expired/revoked, 503 Redis down). */
+export type Authenticate = (token: string) => Promise<VerifiedAccessToken>;
+
+export function feedAuthenticator(deps: ApiDeps): Authenticate {
+  const { sessions } = authServices(deps);
+  return (token) => sessions.verify(token);
+}
+
+/**
+ * The access token of an upgrade request: `Authorization: Bearer` (non-browser clients) or the `token`
+ * query parameter (browsers cannot set headers on a WebSocket). A malformed header is a 401.
+ */
+export function upgradeToken(req: IncomingMessage, url: URL): string | undefined {
+  const header = bearerToken(req.headers.authorization);
+  if (header) return header;
+  const query = url.searchParams.get('token');
+  return query ? query : undefined;
+}
+
+/** ALLOWED_ORIGINS as a set; `*` allows any. */
+export function parseOrigins(list: string): Set<string> {
+  return new Set(
+    list
+      .split(',')
+      .map((o) => o.trim().replace(/\/+$/, '').toLowerCase())
+      .filter((o) => o.length > 0),
+  );
+}
+
+/** Browsers send Origin; other clients usually do not, and are judged by their token alone. */
+export function originAllowed(origin: string | undefined, allowed: Set<string>): boolean {
+  if (origin === undefined) return true;
+  return allowed.has('*') || allowed.has(origin.trim().replace(/\/+$/, '').toLowerCase());
+}
+
+export const isApiError = (err: unknown): err is ApiError => err instanceof ApiError;

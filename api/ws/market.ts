@@ -1,0 +1,156 @@
+/**
+ * Market channels of one api process, per symbol: who listens to quotes, depth and trades, the last
+ * update seen (new subscribers get it as a snapshot), and which trades were already sent. Each Redis
+ * message is turned into frames once and the same bytes go to every subscriber.
+ */
+import type { Logger } from '../../lib/logger.js';
+import { depthFrame, depthKey, encode, quoteFrame, quoteKey, toMarketUpdate, tradeFrame, type MarketUpdate } from './frames.js';
+import type { FeedHistory } from './history.js';
+import type { FeedHub } from './hub.js';
+import type { FrameType, MarketChannel } from './protocol.js';
+
+/** What a market channel needs from a socket. */
+export interface MarketSubscriber {
+  /** Send shared bytes; false when the socket is gone or was just dropped as a slow consumer. */
+  sendShared(bytes: Buffer): boolean;
+  readonly closing: boolean;
+}
+
+export interface FanoutTelemetry {
+  frames(type: FrameType, n: number): void;
+  delivered(eventMs: number, n: number): void;
+}
+
+interface Topic {
+  symbol: string;
+  subs: Record<MarketChannel, Set<MarketSubscriber>>;
+  /** Subscribes in flight (keeps the topic while they wait for Redis or Postgres). */
+  joining: number;
+  ready: Promise<() => void>;
+  last: MarketUpdate | undefined;
+  quoteKey: string | undefined;
+  depthKey: string | undefined;
+  /** Book seq of the newest trade sent; undefined until the first update. */
+  tradeSeq: number | undefined;
+}
+
+export class MarketFeed {
+  private readonly topics = new Map<string, Topic>();
+
+  constructor(
+    private readonly hub: FeedHub,
+    private readonly history: FeedHistory,
+    private readonly channelOf: (symbol: string) => string,
+    private readonly telemetry: FanoutTelemetry,
+    private readonly logger: Logger,
+    private readonly now: () => Date,
+  ) {}
+
+  symbolCount(): number {
+    return this.topics.size;
+  }
+
+  /**
+   * Add a subscriber; quotes and depth start with a snapshot (the last update, else the book from
+   * Postgres). Throws when Redis or Postgres fail; the subscriber is then not added.
+   */
+  async subscribe(sub: MarketSubscriber, channel: MarketChannel, symbol: string): Promise<void> {
+    const topic = this.topicFor(symbol);
+    topic.joining++;
+    try {
+      await topic.ready;
+      let snapshot = topic.last;
+      if (!snapshot && channel !== 'trades') {
+        const fromBook = await this.history.bookSnapshot(symbol, this.now());
+        snapshot = topic.last ?? fromBook; // a live update that arrived meanwhile is newer
+      }
+      if (sub.closing) return;
+      if (snapshot && channel === 'quotes') this.sendOne(sub, encode(quoteFrame(snapshot, true)), 'quote');
+      if (snapshot && channel === 'depth') this.sendOne(sub, encode(depthFrame(snapshot, true)), 'depth');
+      topic.subs[channel].add(sub);
+    } finally {
+      topic.joining--;
+      this.releaseIfIdle(topic);
+    }
+  }
+
+  /** False when it was not subscribed. */
+  unsubscribe(sub: MarketSubscriber, channel: MarketChannel, symbol: string): boolean {
+    const topic = this.topics.get(symbol);
+    if (!topic || !topic.subs[channel].delete(sub)) return false;
+    this.releaseIfIdle(topic);
+    return true;
+  }
+
+  private sendOne(sub: MarketSubscriber, bytes: Buffer, type: FrameType): void {
+    if (sub.sendShared(bytes)) this.telemetry.frames(type, 1);
+  }
+
+  private topicFor(symbol: string): Topic {
+    let topic = this.topics.get(symbol);
+    if (topic) return topic;
+    const t: Topic = {
+      symbol,
+      subs: { quotes: new Set(), depth: new Set(), trades: new Set() },
+      joining: 0,
+      ready: Promise.resolve(() => {}),
+      last: undefined,
+      quoteKey: undefined,
+      depthKey: undefined,
+      tradeSeq: undefined,
+    };
+    t.ready = this.hub.subscribe(this.channelOf(symbol), (raw) => this.onUpdate(t, raw));
+    // A failed subscribe is reported to the waiting subscribers; forget the topic so a retry starts over.
+    t.ready.catch(() => {
+      if (this.topics.get(symbol) === t) this.topics.delete(symbol);
+    });
+    this.topics.set(symbol, t);
+    topic = t;
+    return topic;
+  }
+
+  private releaseIfIdle(topic: Topic): void {
+    const { subs } = topic;
+    if (topic.joining > 0 || subs.quotes.size + subs.depth.size + subs.trades.size > 0) return;
+    if (this.topics.get(topic.symbol) === topic) this.topics.delete(topic.symbol);
+    topic.ready.then(
+      (release) => release(),
+      () => undefined,
+    );
+  }
+
+  private onUpdate(topic: Topic, raw: unknown): void {
+    const m = toMarketUpdate(raw);
+    if (!m || m.symbol !== topic.symbol) {
+      this.logger.warn('feed: malformed market update', { symbol: topic.symbol });
+      return;
+    }
+    // Two relays may publish out of order: an older book state never replaces a newer one.
+    if (topic.last && m.tsMs < topic.last.tsMs) return;
+    const baseline = topic.tradeSeq;
+    // Trades new to this process: above the last seen book seq; on the first update, those of this step.
+    const fresh = m.trades.filter((t) => (baseline === undefined ? t.ts >= m.tsMs : t.seq > baseline)).reverse();
+    const newest = m.trades[0];
+    if (newest && (baseline === undefined || newest.seq > baseline)) topic.tradeSeq = newest.seq;
+    topic.last = m;
+
+    const qk = quoteKey(m);
+    if (qk !== topic.quoteKey) {
+      topic.quoteKey = qk;
+      if (topic.subs.quotes.size > 0) this.fanout(topic.subs.quotes, encode(quoteFrame(m)), 'quote', m.tsMs);
+    }
+    const dk = depthKey(m);
+    if (dk !== topic.depthKey) {
+      topic.depthKey = dk;
+      if (topic.subs.depth.size > 0) this.fanout(topic.subs.depth, encode(depthFrame(m)), 'depth', m.tsMs);
+    }
+    if (topic.subs.trades.size > 0) for (const t of fresh) this.fanout(topic.subs.trades, encode(tradeFrame(m, t)), 'trade', m.tsMs);
+  }
+
+  private fanout(subs: Set<MarketSubscriber>, bytes: Buffer, type: FrameType, eventMs: number): void {
+    let n = 0;
+    for (const s of subs) if (s.sendShared(bytes)) n++;
+    this.telemetry.frames(type, n);
+    this.telemetry.delivered(eventMs, n);
+  }
+}
