@@ -10,6 +10,8 @@ import { connectDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
+import type { ApiDeps } from './types.js';
+import { createApiFeed } from './ws/server.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'api', instance: config.INSTANCE_ID });
@@ -23,17 +25,23 @@ const metrics = createApiMetrics(config.INSTANCE_ID);
 const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
 
 let draining = false;
-const app = createApp({ config, database, redis, temporal, logger, metrics, mailer, now: () => new Date(), draining: () => draining });
+const deps: ApiDeps = { config, database, redis, temporal, logger, metrics, mailer, now: () => new Date(), draining: () => draining };
+const app = createApp(deps);
 const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) =>
   logger.info('api listening', { port: info.port }),
 );
+// The live feed (/ws) shares the http server: upgrades are authenticated before the WebSocket opens.
+const feed = createApiFeed(deps);
+feed.attach(server);
 
 onShutdown(
   async () => {
     draining = true; // /ready answers 503 from now on
+    await feed.drain(); // every feed client gets `reconnect` and a 1012 close, and moves to another instance
     await new Promise((r) => setTimeout(r, config.NODE_ENV === 'production' ? 5000 : 200));
     await new Promise<void>((resolve) => server.close(() => resolve()));
     mailer.close();
+    await feed.close();
     await Promise.allSettled([database.close(), redis.quit(), connection.close()]);
   },
   (msg) => logger.info(msg),

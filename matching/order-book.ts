@@ -19,6 +19,8 @@
 import { Reject, REJECT_REASONS, type RejectCode } from './errors.js';
 import { BookSide, OrderNode } from './price-levels.js';
 import type {
+  Accepted,
+  CancelReason,
   Cancellation,
   Depth,
   DepthLevel,
@@ -39,6 +41,10 @@ import type {
 
 const STP_MODES: ReadonlySet<unknown> = new Set<StpMode>(['cancel_newest', 'cancel_oldest', 'cancel_both', 'none']);
 const TIFS: ReadonlySet<unknown> = new Set<TimeInForce>(['GTC', 'DAY', 'IOC', 'FOK']);
+
+/** Shared, frozen "nothing happened" lists: most adds neither trade nor cancel anything. */
+const NO_FILLS: readonly Fill[] = Object.freeze([]);
+const NO_CANCELS: readonly Cancellation[] = Object.freeze([]);
 
 const isPositiveInt = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
 const isId = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
@@ -96,6 +102,9 @@ export class OrderBook {
 
   /** Set by `match` when self-trade prevention cancelled the taker's remainder. */
   private takerCancelled = false;
+  /** What the current operation produced; allocated on first use, so a plain add allocates no arrays. */
+  private fills: Fill[] | null = null;
+  private cancels: Cancellation[] | null = null;
 
   constructor(symbol: string, opts: OrderBookOptions = {}) {
     this.symbol = symbol;
@@ -121,23 +130,21 @@ export class OrderBook {
     const { id, accountId, side, qty, seq, ts } = o;
     const stp = o.stp ?? this.defaultStp;
     const limit = o.price ?? (side === 'buy' ? Infinity : -Infinity);
-    const fills: Fill[] = [];
-    const cancellations: Cancellation[] = [];
-
+    this.fills = null;
+    this.cancels = null;
     if (o.tif === 'FOK' && !this.canFillAll(accountId, side, limit, qty, stp)) {
-      cancellations.push({ orderId: id, accountId, qty, reason: 'fok' });
-      return { ok: true, fills, cancellations, resting: null };
+      this.cancelled(id, accountId, qty, 'fok');
+      return this.accepted(null);
     }
-    const left = this.match(id, accountId, side, limit, qty, stp, seq, ts, fills, cancellations);
-    if (left === 0 || this.takerCancelled) return { ok: true, fills, cancellations, resting: null };
+    const left = this.match(id, accountId, side, limit, qty, stp, seq, ts);
+    if (left === 0 || this.takerCancelled) return this.accepted(null);
     if (o.type === 'market' || o.tif === 'IOC' || o.tif === 'FOK') {
-      const reason = o.tif === 'FOK' ? 'fok' : o.type === 'market' ? 'market' : 'ioc';
-      cancellations.push({ orderId: id, accountId, qty: left, reason });
-      return { ok: true, fills, cancellations, resting: null };
+      this.cancelled(id, accountId, left, o.tif === 'FOK' ? 'fok' : o.type === 'market' ? 'market' : 'ioc');
+      return this.accepted(null);
     }
     const node = new OrderNode(id, accountId, side, limit, left, seq, ts, o.tif, stp);
     this.rest(node);
-    return { ok: true, fills, cancellations, resting: copyOf(node) };
+    return this.accepted(copyOf(node));
   }
 
   /**
@@ -168,7 +175,7 @@ export class OrderBook {
     if (change.price === node.price && change.qty <= node.qty) {
       node.level!.qty -= node.qty - change.qty;
       node.qty = change.qty;
-      return { ok: true, fills: [], cancellations: [], resting: copyOf(node) };
+      return { ok: true, fills: NO_FILLS, cancellations: NO_CANCELS, resting: copyOf(node) };
     }
 
     this.unrest(node);
@@ -176,13 +183,13 @@ export class OrderBook {
     node.qty = change.qty;
     node.seq = seq;
     node.ts = ts;
-    const fills: Fill[] = [];
-    const cancellations: Cancellation[] = [];
-    const left = this.match(node.id, node.accountId, node.side, node.price, node.qty, node.stp, seq, ts, fills, cancellations);
-    if (left === 0 || this.takerCancelled) return { ok: true, fills, cancellations, resting: null };
+    this.fills = null;
+    this.cancels = null;
+    const left = this.match(node.id, node.accountId, node.side, node.price, node.qty, node.stp, seq, ts);
+    if (left === 0 || this.takerCancelled) return this.accepted(null);
     node.qty = left;
     this.rest(node);
-    return { ok: true, fills, cancellations, resting: copyOf(node) };
+    return this.accepted(copyOf(node));
   }
 
   /**
@@ -264,6 +271,18 @@ export class OrderBook {
 
   // ---- internals -------------------------------------------------------------------------------
 
+  /** The accepted result of the current operation; hands over the collected fills and cancellations. */
+  private accepted(resting: RestingOrder | null): Accepted {
+    const r: Accepted = { ok: true, fills: this.fills ?? NO_FILLS, cancellations: this.cancels ?? NO_CANCELS, resting };
+    this.fills = null;
+    this.cancels = null;
+    return r;
+  }
+
+  private cancelled(orderId: string, accountId: string, qty: number, reason: CancelReason): void {
+    (this.cancels ??= []).push({ orderId, accountId, qty, reason });
+  }
+
   private rest(node: OrderNode): void {
     (node.side === 'buy' ? this.bids : this.asks).getOrCreate(node.price).push(node);
     this.orders.set(node.id, node);
@@ -289,8 +308,6 @@ export class OrderBook {
     stp: StpMode,
     seq: number,
     ts: number,
-    fills: Fill[],
-    cancellations: Cancellation[],
   ): number {
     this.takerCancelled = false;
     const isBuy = side === 'buy';
@@ -308,12 +325,12 @@ export class OrderBook {
         const next: OrderNode | null = node.next;
         if (stpOn && node.accountId === accountId) {
           if (stp !== 'cancel_newest') {
-            cancellations.push({ orderId: node.id, accountId, qty: node.qty, reason: 'stp' });
+            this.cancelled(node.id, accountId, node.qty, 'stp');
             level.unlink(node);
             this.orders.delete(node.id);
           }
           if (stp !== 'cancel_oldest') {
-            cancellations.push({ orderId: id, accountId, qty: left, reason: 'stp' });
+            this.cancelled(id, accountId, left, 'stp');
             this.takerCancelled = true;
             if (level.count === 0) book.remove(level);
             return left;
@@ -325,7 +342,7 @@ export class OrderBook {
         node.qty -= q;
         level.qty -= q;
         left -= q;
-        fills.push({
+        (this.fills ??= []).push({
           makerOrderId: node.id,
           takerOrderId: id,
           makerAccountId: node.accountId,

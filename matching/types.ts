@@ -99,10 +99,10 @@ export interface Cancellation {
 
 export interface Accepted {
   readonly ok: true;
-  /** In execution order. */
-  readonly fills: Fill[];
+  /** In execution order. Read-only: an operation that traded nothing shares one frozen empty list. */
+  readonly fills: readonly Fill[];
   /** Orders (the taker's own id included) whose remaining quantity was cancelled by this operation. */
-  readonly cancellations: Cancellation[];
+  readonly cancellations: readonly Cancellation[];
   /** The taker's remainder when it rests on the book, else null. */
   readonly resting: RestingOrder | null;
 }

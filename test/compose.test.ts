@@ -402,7 +402,8 @@ async function knownMetrics(): Promise<Set<string>> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const m of await registry.getMetricsAsJSON()) {
-    if (m.type === 'histogram') addHistogram(m.name);
+    // prom-client types `type` as a numeric enum; at run time it is the string Prometheus uses.
+    if (String(m.type) === 'histogram') addHistogram(m.name);
     else known.add(m.name);
   }
   // nginx-prometheus-exporter (stub_status), compose only.

@@ -157,27 +157,28 @@ export class KeyStore {
     await this.reload();
   }
 
+  /** Reload when the cache is old; concurrent callers share one query. */
   private async fresh(): Promise<void> {
     if (performance.now() - this.loadedAt < CACHE_MS) return;
-    await this.reload();
+    this.loading ??= this.query().finally(() => (this.loading = undefined));
+    await this.loading;
   }
 
-  private reload(): Promise<void> {
-    this.loading ??= (async () => {
-      try {
-        const since = new Date(
-          this.opts.now().getTime() - (this.opts.accessTokenTtlSeconds + KEY_PUBLISH_GRACE_SECONDS) * 1000,
-        );
-        const rows = await listSigningKeys(this.opts.db, since);
-        const next = new Map<string, LoadedKey>();
-        for (const row of rows) next.set(row.kid, await this.load(row));
-        this.keys = next;
-        this.loadedAt = performance.now();
-      } finally {
-        this.loading = undefined;
-      }
-    })();
-    return this.loading;
+  /** Reload now, with a query that starts after the caller's own change (not a shared in-flight one). */
+  private async reload(): Promise<void> {
+    await this.loading?.catch(() => undefined);
+    await this.query();
+  }
+
+  private async query(): Promise<void> {
+    const since = new Date(
+      this.opts.now().getTime() - (this.opts.accessTokenTtlSeconds + KEY_PUBLISH_GRACE_SECONDS) * 1000,
+    );
+    const rows = await listSigningKeys(this.opts.db, since);
+    const next = new Map<string, LoadedKey>();
+    for (const row of rows) next.set(row.kid, await this.load(row));
+    this.keys = next;
+    this.loadedAt = performance.now();
   }
 
   private async load(row: SigningKeyRow): Promise<LoadedKey> {

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import type { ZodError } from 'zod';
 import {
   accountStatus,
   listTransfers,
@@ -27,7 +28,7 @@ import {
 import { InsufficientBalanceError } from '../../db/queries/ledger.js';
 import { CASH_SCALE, formatDecimal, parseDecimal, toJsonNumber } from '../../lib/money.js';
 import { requireAuth } from '../auth/middleware.js';
-import { createRouter, DecimalInput, problemResponses } from '../openapi.js';
+import { createRouter, DecimalInput, problemResponses, validationError, zodErrors } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 
@@ -66,11 +67,14 @@ const TransferItem = z.object({
 const TransferSchema = TransferItem.extend({ success: z.literal(true) }).openapi('CashTransfer');
 
 const IdempotencyHeader = z.object({
-  'idempotency-key': z.string().optional().openapi({
-    description:
-      'Required. 1-128 characters [A-Za-z0-9._:-], unique per operation; remembered for 24 hours per account.',
-    example: '3f2b5c9e-2d1a-4c55-9a0e-8f1b2c3d4e5f',
-  }),
+  'idempotency-key': z
+    .string()
+    .regex(IDEMPOTENCY_KEY_PATTERN, 'must be 1-128 characters among A-Z a-z 0-9 . _ : -')
+    .openapi({
+      description:
+        'Required. 1-128 characters [A-Za-z0-9._:-], unique per operation; remembered for 24 hours per account.',
+      example: '3f2b5c9e-2d1a-4c55-9a0e-8f1b2c3d4e5f',
+    }),
 });
 
 const security = [{ bearer: [] }];
@@ -233,14 +237,34 @@ export function fundingRoutes(deps: ApiDeps) {
       },
     });
 
-  app.openapi(postRoute('deposit', '/api/v1/deposits'), async (c) => {
-    const { body, status } = await move(c, 'deposit', c.req.valid('json'));
-    return c.json(body, status);
-  });
-  app.openapi(postRoute('withdrawal', '/api/v1/withdrawals'), async (c) => {
-    const { body, status } = await move(c, 'withdrawal', c.req.valid('json'));
-    return c.json(body, status);
-  });
+  /** A missing or malformed Idempotency-Key is a 400 (the request cannot be processed safely), not a 422. */
+  const headerHook = (result: { success: true } | { success: false; error: ZodError; target: string }) => {
+    if (result.success) return;
+    if (result.target === 'header')
+      throw new ApiError(
+        'bad_request',
+        'A valid Idempotency-Key header is required for deposits and withdrawals',
+        zodErrors(result.error),
+      );
+    throw validationError(result.error, result.target);
+  };
+
+  app.openapi(
+    postRoute('deposit', '/api/v1/deposits'),
+    async (c) => {
+      const { body, status } = await move(c, 'deposit', c.req.valid('json'));
+      return c.json(body, status);
+    },
+    headerHook,
+  );
+  app.openapi(
+    postRoute('withdrawal', '/api/v1/withdrawals'),
+    async (c) => {
+      const { body, status } = await move(c, 'withdrawal', c.req.valid('json'));
+      return c.json(body, status);
+    },
+    headerHook,
+  );
 
   app.openapi(listRoute('deposit', '/api/v1/deposits', 'deposits'), async (c) => {
     const rows = await listTransfers(db, {

@@ -65,6 +65,8 @@ export async function consumeVerificationToken(
  * balance row). Idempotent: a second call returns the same account. Run it inside a transaction.
  */
 export async function activateUser(tx: DbOrTx, userId: string, now: Date): Promise<{ accountId: string }> {
+  // Serialise concurrent activations of one user (two valid links clicked at once).
+  await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
   const [user] = await tx
     .update(users)
     .set({ status: 'active', verifiedAt: now })

@@ -91,6 +91,8 @@ describe('matching owner killed with SIGKILL', () => {
       procs.splice(procs.indexOf(victim), 1);
       const next = await owner();
       expect(next).not.toBe(victim);
+      // Serving once its books are rebuilt (the lock is taken first).
+      await eventually(async () => expect(Object.keys((await books(next)) as object)).not.toHaveLength(0));
       expect(await books(next)).toEqual(before);
       await startMatching(); // a new standby
     }
@@ -114,7 +116,9 @@ describe('matching owner killed with SIGKILL', () => {
     expect(sellerCash.available).toBe(BigInt(traded!.notional));
     // The book the last owner holds is exactly the open orders in Postgres.
     const [open] = await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM orders WHERE status IN ('working', 'partially_filled')`);
-    const snapshot = (await books(await owner())) as Record<string, { size: number }>;
+    const last = await owner();
+    await eventually(async () => expect(Object.keys((await books(last)) as object)).not.toHaveLength(0));
+    const snapshot = (await books(last)) as Record<string, { size: number }>;
     expect(snapshot.AAPL?.size).toBe(open!.n);
   });
 });

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { accountFrame, toAccountEvent, toMarketUpdate, quoteFrame, tradeFrame } from './frames.js';
+import { parseClientMessage } from './protocol.js';
+
+describe('client messages', () => {
+  it('accepts the documented operations', () => {
+    expect(parseClientMessage('{"op":"subscribe","channel":"executions","since":4,"id":1}')).toEqual({
+      ok: true,
+      message: { op: 'subscribe', id: 1, channel: 'executions', since: 4 },
+    });
+    expect(parseClientMessage('{"op":"subscribe","channel":"quotes","symbol":" aapl "}')).toEqual({
+      ok: true,
+      message: { op: 'subscribe', id: undefined, channel: 'quotes', symbol: 'AAPL' },
+    });
+    expect(parseClientMessage('{"op":"unsubscribe","channel":"executions"}').ok).toBe(true);
+    expect(parseClientMessage('{"op":"ping","id":"p1"}')).toEqual({ ok: true, message: { op: 'ping', id: 'p1' } });
+    expect(parseClientMessage('{"op":"auth","token":"abc"}').ok).toBe(true);
+  });
+
+  it('refuses the rest with a message and the request id', () => {
+    const bad: [string, RegExp][] = [
+      ['not json', /JSON/],
+      ['{"op":"shout"}', /op/],
+      ['{"op":"subscribe"}', /channel/],
+      ['{"op":"subscribe","channel":"quotes"}', /symbol/],
+      ['{"op":"subscribe","channel":"quotes","symbol":"AAPL","since":1}', /since/],
+      ['{"op":"subscribe","channel":"executions","symbol":"AAPL"}', /symbol/],
+      ['{"op":"subscribe","channel":"executions","since":-1}', /since/],
+      ['{"op":"subscribe","channel":"trades","symbol":"no way"}', /ticker/],
+      ['{"op":"auth"}', /token/],
+      ['{"op":"ping","extra":1}', /extra|Unrecognized/i],
+    ];
+    for (const [text, why] of bad) {
+      const r = parseClientMessage(text);
+      expect(r.ok, text).toBe(false);
+      if (!r.ok) expect(r.message, text).toMatch(why);
+    }
+    const r = parseClientMessage('{"op":"subscribe","id":"x7"}');
+    expect(r.ok === false && r.id).toBe('x7');
+  });
+});
+
+describe('frames', () => {
+  it('turn a relayed execution report into an execution frame (cents to dollars, strings to integers)', () => {
+    const e = toAccountEvent({
+      event_id: 'e1',
+      event_type: 'execution.report',
+      seq: 7,
+      exec_type: 'partial_fill',
+      order_id: 'o1',
+      client_order_id: 'c1',
+      workflow_id: 'wf',
+      symbol: 'AAPL',
+      side: 'buy',
+      order_type: 'limit',
+      time_in_force: 'GTC',
+      status: 'partially_filled',
+      quantity: '10',
+      price: '19150',
+      fill_id: 't1',
+      fill_qty: '4',
+      fill_price: '19000',
+      cum_qty: '4',
+      leaves_qty: '6',
+      reserved_amount: '114900',
+      reject_reason: null,
+      ts: '2026-01-01T00:00:00.000Z',
+    });
+    expect(e).toBeDefined();
+    expect(accountFrame(e!)).toEqual({
+      type: 'execution',
+      seq: 7,
+      event_id: 'e1',
+      exec_type: 'partial_fill',
+      order_id: 'o1',
+      client_order_id: 'c1',
+      symbol: 'AAPL',
+      side: 'buy',
+      order_type: 'limit',
+      time_in_force: 'GTC',
+      status: 'partially_filled',
+      quantity: 10,
+      price: 191.5,
+      fill_id: 't1',
+      fill_qty: 4,
+      fill_price: 190,
+      cum_qty: 4,
+      leaves_qty: 6,
+      reject_reason: null,
+      ts: '2026-01-01T00:00:00.000Z',
+    });
+    expect(toAccountEvent({ event_id: 'x', event_type: 'execution.report' })).toBeUndefined();
+  });
+
+  it('turn a market update into quote and trade frames', () => {
+    const m = toMarketUpdate({
+      symbol: 'AAPL',
+      event_id: 'm1',
+      ts: '2026-01-01T00:00:00.000Z',
+      quote: { bid: { price: 18990, qty: 5 }, ask: null },
+      depth: { bids: [{ price: 18990, qty: 5, orders: 1 }], asks: [] },
+      trades: [{ price: 19000, qty: 2, ts: Date.parse('2026-01-01T00:00:00.000Z'), seq: 12 }],
+    });
+    expect(m).toBeDefined();
+    expect(quoteFrame(m!)).toEqual({ type: 'quote', symbol: 'AAPL', bid: { price: 189.9, quantity: 5 }, ask: null, ts: '2026-01-01T00:00:00.000Z', event_id: 'm1' });
+    expect(tradeFrame(m!, m!.trades[0]!)).toMatchObject({ type: 'trade', price: 190, quantity: 2, trade_seq: 12 });
+  });
+});
