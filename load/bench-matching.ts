@@ -13,6 +13,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OrderBook as Lob, Side as LobSide, type LimitOrderOptions } from 'nodejs-order-book';
@@ -33,6 +35,8 @@ interface Op {
 interface Stream {
   preload: Op[];
   ops: Op[];
+  /** Resting orders while the stream ran (sampled every 1,000 ops) and at its end. */
+  book?: { mean: number; end: number; levels: number };
 }
 
 interface Scenario {
@@ -133,6 +137,22 @@ class Generator {
   take(): Op[] {
     return this.out.splice(0);
   }
+
+  private samples = 0;
+  private sum = 0;
+
+  /** Call once per generated op: samples the book size. */
+  tick(): void {
+    if (this.out.length % 1_000 === 0) {
+      this.samples++;
+      this.sum += this.book.size();
+    }
+  }
+
+  stats(): Stream['book'] {
+    const d = this.book.depth(1e9);
+    return { mean: this.sum / Math.max(1, this.samples), end: this.book.size(), levels: d.bids.length + d.asks.length };
+  }
 }
 
 const scenarios: Scenario[] = [
@@ -140,22 +160,24 @@ const scenarios: Scenario[] = [
     key: 'mixed',
     title: '(a) mixed, shallow book',
     description:
-      '50% adds (GTC, 10 levels per side around the mid), 25% cancels of a random live order, 25% IOC crossing up to 3 levels',
+      '50% adds (GTC, over 5 levels per side next to the mid), 25% cancels of a random live order, 25% IOC that may cross all 5 levels of the other side',
     ops: 1_000_000,
     generate(seed, ops) {
       const g = new Generator(prng(seed), `m${seed}-`);
       for (const side of ['buy', 'sell'] as const)
-        for (let lvl = 1; lvl <= 10; lvl++)
+        for (let lvl = 1; lvl <= 5; lvl++)
           for (let k = 0; k < 5; k++) g.order(ADD, side, side === 'buy' ? MID - lvl : MID + lvl, g.int(1, 100));
       const preload = g.take();
       for (let i = 0; i < ops; i++) {
+        g.tick();
         const r = g.rand();
         const side = g.side();
-        if (r < 0.5 || (r < 0.75 && g.liveCount() === 0)) g.order(ADD, side, side === 'buy' ? MID - g.int(1, 10) : MID + g.int(1, 10), g.int(1, 100));
+        if (r < 0.5 || (r < 0.75 && g.liveCount() === 0))
+          g.order(ADD, side, side === 'buy' ? MID - g.int(1, 5) : MID + g.int(1, 5), g.int(1, 100));
         else if (r < 0.75) g.cancel();
-        else g.order(IOC, side, side === 'buy' ? MID + 3 : MID - 3, g.int(1, 100));
+        else g.order(IOC, side, side === 'buy' ? MID + 5 : MID - 5, g.int(1, 100));
       }
-      return { preload, ops: g.take() };
+      return { preload, book: g.stats(), ops: g.take() };
     },
   },
   {
@@ -181,13 +203,14 @@ const scenarios: Scenario[] = [
         return best;
       };
       for (let i = 0; i < ops; i++) {
+        g.tick();
         const r = g.rand();
         const side = g.side();
         if (r < 0.3) g.cancel();
         else if (r < 0.8) g.order(ADD, side, shortest(side), g.int(1, 100));
         else g.order(IOC, side, side === 'buy' ? MID + 5 : MID - 5, g.int(1, 100));
       }
-      return { preload, ops: g.take() };
+      return { preload, book: g.stats(), ops: g.take() };
     },
   },
   {
@@ -198,10 +221,11 @@ const scenarios: Scenario[] = [
     generate(seed, ops) {
       const g = new Generator(prng(seed), `s${seed}-`);
       for (let i = 0; i < ops; i++) {
+        g.tick();
         const side = g.side();
         g.order(ADD, side, side === 'buy' ? MID - g.int(1, 1_000) : MID + g.int(1, 1_000), g.int(1, 100));
       }
-      return { preload: [], ops: g.take() };
+      return { preload: [], book: g.stats(), ops: g.take() };
     },
   },
   {
@@ -216,12 +240,13 @@ const scenarios: Scenario[] = [
         for (let k = 1; k <= 1_000; k++) g.order(ADD, side, side === 'buy' ? MID - 2 * k : MID + 2 * k, g.int(1, 100));
       const preload = g.take();
       for (let i = 0; i < ops / 2; i++) {
+        g.tick();
         const side = g.side();
         const off = 2 * g.int(1, 999) + 1;
         const id = g.order(ADD, side, side === 'buy' ? MID - off : MID + off, g.int(1, 100));
         g.cancel(id);
       }
-      return { preload, ops: g.take() };
+      return { preload, book: g.stats(), ops: g.take() };
     },
   },
 ];
@@ -311,8 +336,16 @@ const theirs: Engine = ({ preload, ops }) => {
 
 // ---- measurement --------------------------------------------------------------------------------
 
+// A full collection before each timed replay, so that one engine does not pay for the garbage of the
+// generator or of the other engine's run.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
 interface Result {
+  /** Operations per second of wall time, best replay. */
   opsPerSec: number;
+  /** Operations per second of this process's CPU time (all its threads, GC included), best replay. */
+  opsPerCpuSec: number;
   p50: number;
   p99: number;
   p999: number;
@@ -323,18 +356,36 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
-/** Throughput from an untimed-per-op replay, latencies from a second replay on a fresh book. */
+/**
+ * Throughput from replays without per-op timing (best of up to three, fewer when a replay takes more
+ * than ten seconds: a shared machine only ever adds time), then latencies from one more replay.
+ */
 function measure(engine: Engine, stream: Stream): Result {
-  const replay = engine(stream);
-  const t0 = process.hrtime.bigint();
-  const traded = replay();
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  let seconds = Infinity;
+  let cpuSeconds = Infinity;
+  let traded = 0;
+  let spent = 0;
+  for (let k = 0; k < 3 && spent < 10; k++) {
+    const replay = engine(stream);
+    gc();
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    traded = replay();
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
+    seconds = Math.min(seconds, wall);
+    cpuSeconds = Math.min(cpuSeconds, (cpu.user + cpu.system) / 1e6);
+    spent += wall;
+  }
   const lat = new Float64Array(stream.ops.length);
-  const traded2 = engine(stream)(lat);
+  const replay = engine(stream);
+  gc();
+  const traded2 = replay(lat);
   if (traded2 !== traded) throw new Error(`non-deterministic replay: ${traded} vs ${traded2}`);
   lat.sort();
   return {
     opsPerSec: stream.ops.length / seconds,
+    opsPerCpuSec: stream.ops.length / cpuSeconds,
     p50: percentile(lat, 0.5) / 1000,
     p99: percentile(lat, 0.99) / 1000,
     p999: percentile(lat, 0.999) / 1000,
@@ -385,7 +436,7 @@ function main(): void {
     if (o.traded !== t.traded) throw new Error(`${s.key}: engines disagree on traded quantity (${o.traded} vs ${t.traded})`);
     rows.push({ scenario: s, opsCount: stream.ops.length, ours: o, theirs: t });
     console.log(
-      `${s.title}: ours ${fmt(o.opsPerSec)} ops/s p50 ${fmt(o.p50, 2)} µs p99 ${fmt(o.p99, 2)} µs | nodejs-order-book ${fmt(t.opsPerSec)} ops/s p50 ${fmt(t.p50, 2)} µs p99 ${fmt(t.p99, 2)} µs | x${fmt(o.opsPerSec / t.opsPerSec, 1)}`,
+      `${s.title} [book: mean ${fmt(stream.book?.mean ?? 0)} orders, end ${fmt(stream.book?.end ?? 0)} orders in ${fmt(stream.book?.levels ?? 0)} levels]: ours ${fmt(o.opsPerSec)} ops/s p50 ${fmt(o.p50, 2)} µs p99 ${fmt(o.p99, 2)} µs | nodejs-order-book ${fmt(t.opsPerSec)} ops/s p50 ${fmt(t.p50, 2)} µs p99 ${fmt(t.p99, 2)} µs | x${fmt(o.opsPerSec / t.opsPerSec, 1)}`,
     );
   }
 

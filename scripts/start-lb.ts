@@ -126,7 +126,8 @@ async function main(): Promise<void> {
 
   /** An api instance; one that dies is restarted after a growing delay, as `npm start` does. */
   const startApi = (id: string, port: number, restarts = 0) => {
-    const env = { ...process.env, PORT: String(port), INSTANCE_ID: id };
+    // nginx appends the client address to X-Forwarded-For: one trusted hop.
+    const env = { ...process.env, PORT: String(port), INSTANCE_ID: id, TRUSTED_PROXY_HOPS: '1' };
     const proc = startProcess(id, 'npm', ['run', '--silent', 'start:api'], { env, cwd: root });
     procs.set(id, proc);
     void proc.exited.then((code) => {

@@ -48,13 +48,19 @@ const compose = yamlFile<Compose>('docker-compose.yml');
 const services = compose.services;
 const builtServices = Object.entries(services).filter(([, s]) => s.build !== undefined);
 
+/** Compose interpolation as it happens with an empty shell environment: `${X:-default}`, `$$`. */
+const interpolate = (v: string) =>
+  v.replace(/\$\$|\$\{(\w+)(?::?[-?]([^}]*))?\}/g, (m, _name, fallback: string | undefined) =>
+    m === '$$' ? '$' : (fallback ?? ''),
+  );
+
 function envOf(s: Service): Record<string, string> {
   const env = s.environment;
   if (!env) return {};
-  if (Array.isArray(env)) {
-    return Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-  }
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
+  const pairs = Array.isArray(env)
+    ? env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const)
+    : Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)] as const);
+  return Object.fromEntries(pairs.map(([k, v]) => [k, interpolate(v)]));
 }
 
 /** Published ports as { host, container } (formats "3000", "3000:3000", "127.0.0.1:3000:3000/tcp"). */
@@ -167,6 +173,9 @@ describe('docker-compose.yml', () => {
       expect(unknown, `${name} sets keys that lib/config.ts does not know`).toEqual([]);
       const parsed = configSchema.safeParse(env);
       expect(parsed.success, `${name}: ${parsed.error?.message}`).toBe(true);
+      // api/auth/keys.ts refuses the built-in development key when NODE_ENV=production.
+      if (parsed.data?.NODE_ENV === 'production')
+        expect(parsed.data.SIGNING_KEY_SECRET, name).not.toMatch(/^dev-only-/);
     }
   });
 

@@ -244,6 +244,17 @@ describe('deposits and withdrawals', () => {
       expect(await cash(user.accountId)).toMatchObject({ available: 300n });
     });
 
+    it('documents the header as required in the OpenAPI document', async () => {
+      const doc = (await (await api.call('GET', '/openapi.json')).json()) as {
+        paths: Record<string, Record<string, { parameters?: Json[] }>>;
+      };
+      for (const path of ['/api/v1/deposits', '/api/v1/withdrawals']) {
+        expect(doc.paths[path]?.post?.parameters).toContainEqual(
+          expect.objectContaining({ name: 'idempotency-key', in: 'header', required: true }),
+        );
+      }
+    });
+
     it('requires the header (400) and a sane key', async () => {
       const user = await registerVerifiedUser(api);
       await problemOf(await post(user, 'deposits', { amount: '1.00' }, null), 400, 'bad_request');

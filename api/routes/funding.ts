@@ -238,8 +238,10 @@ export function fundingRoutes(deps: ApiDeps) {
     });
 
   /** A missing or malformed Idempotency-Key is a 400 (the request cannot be processed safely), not a 422. */
-  const headerHook = (result: { success: true } | { success: false; error: ZodError; target: string }) => {
-    if (result.success) return;
+  const headerHook = (
+    result: { success: true } | { success: false; error: ZodError; target: string },
+  ): undefined => {
+    if (result.success) return undefined;
     if (result.target === 'header')
       throw new ApiError(
         'bad_request',

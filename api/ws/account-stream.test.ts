@@ -4,7 +4,12 @@ import type { AccountEvent } from './frames.js';
 import type { FeedHistory } from './history.js';
 
 const ACCOUNT = '00000000-0000-4000-8000-000000000001';
-const ev = (seq: number): AccountEvent => ({ seq, eventId: `e${seq}`, eventType: 'execution.report', data: { seq } });
+const ev = (seq: number): AccountEvent => ({
+  seq,
+  eventId: `e${seq}`,
+  eventType: 'execution.report',
+  data: { seq },
+});
 
 /** An outbox in memory: `committed` events are readable; reads can be held to interleave live events. */
 function fakeHistory(committed: number) {

@@ -197,7 +197,11 @@ export class FeedConnection implements MarketSubscriber {
       this.error(ErrorCode.BadRequest, 'Only text frames with JSON messages are accepted');
       return;
     }
-    const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+    const text = Buffer.isBuffer(data)
+      ? data.toString('utf8')
+      : Array.isArray(data)
+        ? Buffer.concat(data).toString('utf8')
+        : Buffer.from(data).toString('utf8');
     const parsed = parseClientMessage(text);
     if (!parsed.ok) {
       this.error(ErrorCode.BadRequest, parsed.message, parsed.id);
@@ -238,7 +242,8 @@ export class FeedConnection implements MarketSubscriber {
         return this.subscribeMarket(m.channel, m.symbol, m.id);
       case 'unsubscribe':
         if (m.channel === 'executions') {
-          if (!this.executions) return this.error(ErrorCode.NotSubscribed, 'Not subscribed to executions', m.id);
+          if (!this.executions)
+            return this.error(ErrorCode.NotSubscribed, 'Not subscribed to executions', m.id);
           this.dropExecutions();
           return this.reply({ type: 'unsubscribed', channel: 'executions' }, m.id);
         }
@@ -257,8 +262,18 @@ export class FeedConnection implements MarketSubscriber {
     const stream = new AccountStream(this.accountId, this.ctx.history, {
       send: (e) => this.sendAccount(e),
       writable: () => this.writable(),
-      historyGap: (from, to) => this.error(ErrorCode.HistoryUnavailable, `Events ${from}..${to} are no longer available`, undefined, { from, to }),
-      sinceAhead: (s, last) => this.error(ErrorCode.BadRequest, `since ${s} is ahead of the account's last seq ${last}; resuming from ${last}`, undefined, { seq: last }),
+      historyGap: (from, to) =>
+        this.error(ErrorCode.HistoryUnavailable, `Events ${from}..${to} are no longer available`, undefined, {
+          from,
+          to,
+        }),
+      sinceAhead: (s, last) =>
+        this.error(
+          ErrorCode.BadRequest,
+          `since ${s} is ahead of the account's last seq ${last}; resuming from ${last}`,
+          undefined,
+          { seq: last },
+        ),
       duplicate: () => this.ctx.telemetry.duplicate(),
       resync: (cause) => this.ctx.telemetry.resync(cause),
       fail: (err) => {
@@ -287,7 +302,8 @@ export class FeedConnection implements MarketSubscriber {
     this.reply({ type: 'subscribed', channel: 'executions', ...(since === undefined ? {} : { since }) }, id);
     // Not awaited: a long replay must not hold up pings and other subscriptions.
     void stream.start(since).then((last) => {
-      if (last !== undefined && this.executions === entry && !this.closing) this.sendFrame({ type: 'caught_up', channel: 'executions', seq: last });
+      if (last !== undefined && this.executions === entry && !this.closing)
+        this.sendFrame({ type: 'caught_up', channel: 'executions', seq: last });
     });
   }
 
@@ -310,7 +326,11 @@ export class FeedConnection implements MarketSubscriber {
     const key = `${channel}:${symbol}`;
     if (this.market.has(key)) return this.reply({ type: 'subscribed', channel, symbol }, id);
     if (this.market.size >= this.ctx.limits.maxMarketSubscriptions) {
-      return this.error(ErrorCode.TooManySubscriptions, `At most ${this.ctx.limits.maxMarketSubscriptions} market subscriptions per socket`, id);
+      return this.error(
+        ErrorCode.TooManySubscriptions,
+        `At most ${this.ctx.limits.maxMarketSubscriptions} market subscriptions per socket`,
+        id,
+      );
     }
     let listed: boolean;
     try {
@@ -328,7 +348,11 @@ export class FeedConnection implements MarketSubscriber {
     } catch (err) {
       this.market.delete(key);
       this.log.warn('market subscribe failed', { err, symbol });
-      return this.error(ErrorCode.Unavailable, `Cannot subscribe to ${channel} ${symbol} right now; try again`, id);
+      return this.error(
+        ErrorCode.Unavailable,
+        `Cannot subscribe to ${channel} ${symbol} right now; try again`,
+        id,
+      );
     }
     if (this.closing) this.ctx.market.unsubscribe(this, channel, symbol);
   }
@@ -340,10 +364,16 @@ export class FeedConnection implements MarketSubscriber {
     clearTimeout(this.warningTimer);
     const left = this.expiresAt.getTime() - this.ctx.now().getTime();
     const max = 2 ** 31 - 1;
-    this.expiryTimer = setTimeout(() => this.close(CloseCode.TokenExpired, 'token expired', 'token_expired'), Math.min(Math.max(left, 0), max));
+    this.expiryTimer = setTimeout(
+      () => this.close(CloseCode.TokenExpired, 'token expired', 'token_expired'),
+      Math.min(Math.max(left, 0), max),
+    );
     const warnIn = left - this.ctx.limits.expiryWarningMs;
     if (warnIn > 0 && warnIn < max) {
-      this.warningTimer = setTimeout(() => this.sendFrame({ type: 'token_expiring', expires_at: this.expiresAt.toISOString() }), warnIn);
+      this.warningTimer = setTimeout(
+        () => this.sendFrame({ type: 'token_expiring', expires_at: this.expiresAt.toISOString() }),
+        warnIn,
+      );
     }
   }
 
@@ -353,7 +383,8 @@ export class FeedConnection implements MarketSubscriber {
     try {
       v = await this.ctx.authenticate(token);
     } catch (err) {
-      if (isApiError(err) && err.code === 'unauthorized') return this.error(ErrorCode.InvalidToken, 'The access token is invalid or expired', id);
+      if (isApiError(err) && err.code === 'unauthorized')
+        return this.error(ErrorCode.InvalidToken, 'The access token is invalid or expired', id);
       this.log.warn('feed re-authentication failed', { err });
       return this.error(ErrorCode.Unavailable, 'Authentication is temporarily unavailable', id);
     }
@@ -361,7 +392,8 @@ export class FeedConnection implements MarketSubscriber {
     if (v.accountId !== this.accountId || v.userId !== this.userId) {
       return this.error(ErrorCode.AccountMismatch, 'The token belongs to another account', id);
     }
-    if (v.expiresAt.getTime() <= this.ctx.now().getTime()) return this.error(ErrorCode.InvalidToken, 'The access token is expired', id);
+    if (v.expiresAt.getTime() <= this.ctx.now().getTime())
+      return this.error(ErrorCode.InvalidToken, 'The access token is expired', id);
     this.token = token;
     this.expiresAt = v.expiresAt;
     this.lastVerified = performance.now();
@@ -390,7 +422,8 @@ export class FeedConnection implements MarketSubscriber {
       await this.ctx.authenticate(this.token);
     } catch (err) {
       if (!isApiError(err) || err.code !== 'unauthorized') return; // Redis hiccup: try again next time
-      if (this.expiresAt.getTime() <= this.ctx.now().getTime()) this.close(CloseCode.TokenExpired, 'token expired', 'token_expired');
+      if (this.expiresAt.getTime() <= this.ctx.now().getTime())
+        this.close(CloseCode.TokenExpired, 'token expired', 'token_expired');
       else this.close(CloseCode.SessionRevoked, 'session revoked', 'session_revoked');
     }
   }

@@ -45,14 +45,16 @@ export interface Frame {
   [k: string]: unknown;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
 /** A published or stored account event, or undefined when it lacks a seq or event id. */
 export function toAccountEvent(raw: unknown): AccountEvent | undefined {
   if (!isRecord(raw)) return undefined;
   const { seq, event_id: eventId, event_type: eventType } = raw;
-  if (!isInt(seq) || seq < 1 || typeof eventId !== 'string' || typeof eventType !== 'string') return undefined;
+  if (!isInt(seq) || seq < 1 || typeof eventId !== 'string' || typeof eventType !== 'string')
+    return undefined;
   return { seq, eventId, eventType, data: raw };
 }
 
@@ -71,7 +73,14 @@ function moneyOf(v: unknown): number | null {
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
-const RELAY_FIELDS = new Set(['event_id', 'event_type', 'seq', 'workflow_id', 'reserved_amount', 'lock_version']);
+const RELAY_FIELDS = new Set([
+  'event_id',
+  'event_type',
+  'seq',
+  'workflow_id',
+  'reserved_amount',
+  'lock_version',
+]);
 
 /** The frame for one account event: `execution`, `order_accepted`, or `account_event` for other types. */
 export function accountFrame(e: AccountEvent): Frame {
@@ -118,14 +127,23 @@ export function accountFrame(e: AccountEvent): Frame {
   }
   const data: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(d)) if (!RELAY_FIELDS.has(k)) data[k] = v;
-  return { type: 'account_event', seq: e.seq, event_id: e.eventId, event_type: e.eventType, data, ts: str(d.ts) };
+  return {
+    type: 'account_event',
+    seq: e.seq,
+    event_id: e.eventId,
+    event_type: e.eventType,
+    data,
+    ts: str(d.ts),
+  };
 }
 
 const priceQtyOf = (v: unknown): PriceQty | null =>
   isRecord(v) && isInt(v.price) && isInt(v.qty) ? { price: v.price, qty: v.qty } : null;
 const levelsOf = (v: unknown): Level[] =>
   Array.isArray(v)
-    ? v.filter((l): l is Level => isRecord(l) && isInt(l.price) && isInt(l.qty) && isInt(l.orders)).map((l) => ({ price: l.price, qty: l.qty, orders: l.orders }))
+    ? v
+        .filter((l): l is Level => isRecord(l) && isInt(l.price) && isInt(l.qty) && isInt(l.orders))
+        .map((l) => ({ price: l.price, qty: l.qty, orders: l.orders }))
     : [];
 
 /** A `market.update` as published, or undefined when malformed. */
@@ -136,7 +154,9 @@ export function toMarketUpdate(raw: unknown): MarketUpdate | undefined {
   const q = raw.quote;
   const d = raw.depth;
   const trades = Array.isArray(raw.trades)
-    ? raw.trades.filter((t): t is BookTrade => isRecord(t) && isInt(t.price) && isInt(t.qty) && isInt(t.ts) && isInt(t.seq))
+    ? raw.trades.filter(
+        (t): t is BookTrade => isRecord(t) && isInt(t.price) && isInt(t.qty) && isInt(t.ts) && isInt(t.seq),
+      )
     : [];
   return {
     symbol: raw.symbol,
@@ -154,19 +174,41 @@ const side = (l: PriceQty | null) => (l ? { price: money(l.price), quantity: l.q
 const level = (l: Level) => ({ price: money(l.price), quantity: l.qty, orders: l.orders });
 
 export function quoteFrame(m: MarketUpdate, snapshot = false): Frame {
-  const f: Frame = { type: 'quote', symbol: m.symbol, bid: side(m.quote?.bid ?? null), ask: side(m.quote?.ask ?? null), ts: m.ts, event_id: m.eventId };
+  const f: Frame = {
+    type: 'quote',
+    symbol: m.symbol,
+    bid: side(m.quote?.bid ?? null),
+    ask: side(m.quote?.ask ?? null),
+    ts: m.ts,
+    event_id: m.eventId,
+  };
   if (snapshot) f.snapshot = true;
   return f;
 }
 
 export function depthFrame(m: MarketUpdate, snapshot = false): Frame {
-  const f: Frame = { type: 'depth', symbol: m.symbol, bids: (m.depth?.bids ?? []).map(level), asks: (m.depth?.asks ?? []).map(level), ts: m.ts, event_id: m.eventId };
+  const f: Frame = {
+    type: 'depth',
+    symbol: m.symbol,
+    bids: (m.depth?.bids ?? []).map(level),
+    asks: (m.depth?.asks ?? []).map(level),
+    ts: m.ts,
+    event_id: m.eventId,
+  };
   if (snapshot) f.snapshot = true;
   return f;
 }
 
 export function tradeFrame(m: MarketUpdate, t: BookTrade): Frame {
-  return { type: 'trade', symbol: m.symbol, price: money(t.price), quantity: t.qty, trade_seq: t.seq, ts: new Date(t.ts).toISOString(), event_id: m.eventId };
+  return {
+    type: 'trade',
+    symbol: m.symbol,
+    price: money(t.price),
+    quantity: t.qty,
+    trade_seq: t.seq,
+    ts: new Date(t.ts).toISOString(),
+    event_id: m.eventId,
+  };
 }
 
 /** Identity of the L1 / L2 content, to skip frames that would repeat what subscribers already have. */

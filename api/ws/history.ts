@@ -44,7 +44,9 @@ export function postgresHistory(database: Pick<Database, 'db' | 'sql'>): FeedHis
 
   return {
     async eventsAfter(accountId, after, limit) {
-      const rows = await sql<{ id: string; account_seq: bigint; event_type: string; payload: Record<string, unknown> }[]>`
+      const rows = await sql<
+        { id: string; account_seq: bigint; event_type: string; payload: Record<string, unknown> }[]
+      >`
         SELECT id, account_seq, event_type, payload FROM outbox
         WHERE account_id = ${accountId}::uuid AND account_seq > ${after}
         ORDER BY account_seq
@@ -52,13 +54,20 @@ export function postgresHistory(database: Pick<Database, 'db' | 'sql'>): FeedHis
       const out: AccountEvent[] = [];
       for (const r of rows) {
         // The same object the relay publishes: payload, event id (payload's or the row id), type, seq.
-        const e = toAccountEvent({ ...r.payload, event_id: r.payload.event_id ?? r.id, event_type: r.event_type, seq: Number(r.account_seq) });
+        const e = toAccountEvent({
+          ...r.payload,
+          event_id: r.payload.event_id ?? r.id,
+          event_type: r.event_type,
+          seq: Number(r.account_seq),
+        });
         if (e) out.push(e);
       }
       return out;
     },
     async lastSeq(accountId) {
-      const [row] = await sql<{ last_seq: bigint }[]>`SELECT last_seq FROM account_sequences WHERE account_id = ${accountId}::uuid`;
+      const [row] = await sql<
+        { last_seq: bigint }[]
+      >`SELECT last_seq FROM account_sequences WHERE account_id = ${accountId}::uuid`;
       return row ? Number(row.last_seq) : 0;
     },
     async lastSeqs(accountIds) {
@@ -76,10 +85,15 @@ export function postgresHistory(database: Pick<Database, 'db' | 'sql'>): FeedHis
     },
     async bookSnapshot(symbol, now) {
       const d = await bookDepth(db, symbol, 10);
-      const lvl = (l: { price: bigint; quantity: bigint; orders: number }) => ({ price: Number(l.price), qty: Number(l.quantity), orders: l.orders });
+      const lvl = (l: { price: bigint; quantity: bigint; orders: number }) => ({
+        price: Number(l.price),
+        qty: Number(l.quantity),
+        orders: l.orders,
+      });
       const bids = d.bids.map(lvl);
       const asks = d.asks.map(lvl);
-      const top = (l: { price: number; qty: number } | undefined) => (l ? { price: l.price, qty: l.qty } : null);
+      const top = (l: { price: number; qty: number } | undefined) =>
+        l ? { price: l.price, qty: l.qty } : null;
       return {
         symbol,
         eventId: '',

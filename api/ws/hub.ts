@@ -63,7 +63,9 @@ export function createRedisHub(redis: Redis, logger: Logger, name = 'feed'): Fee
     listeners.delete(channel);
     if (closed) return;
     // Commands on one connection run in order: a later SUBSCRIBE of the same channel comes after this.
-    sub.unsubscribe(channel).catch((err: unknown) => logger.warn('feed unsubscribe failed', { channel, err }));
+    sub
+      .unsubscribe(channel)
+      .catch((err: unknown) => logger.warn('feed unsubscribe failed', { channel, err }));
   }
 
   return {

@@ -4,7 +4,16 @@
  * message is turned into frames once and the same bytes go to every subscriber.
  */
 import type { Logger } from '../../lib/logger.js';
-import { depthFrame, depthKey, encode, quoteFrame, quoteKey, toMarketUpdate, tradeFrame, type MarketUpdate } from './frames.js';
+import {
+  depthFrame,
+  depthKey,
+  encode,
+  quoteFrame,
+  quoteKey,
+  toMarketUpdate,
+  tradeFrame,
+  type MarketUpdate,
+} from './frames.js';
 import type { FeedHistory } from './history.js';
 import type { FeedHub } from './hub.js';
 import type { FrameType, MarketChannel } from './protocol.js';
@@ -129,7 +138,9 @@ export class MarketFeed {
     if (topic.last && m.tsMs < topic.last.tsMs) return;
     const baseline = topic.tradeSeq;
     // Trades new to this process: above the last seen book seq; on the first update, those of this step.
-    const fresh = m.trades.filter((t) => (baseline === undefined ? t.ts >= m.tsMs : t.seq > baseline)).reverse();
+    const fresh = m.trades
+      .filter((t) => (baseline === undefined ? t.ts >= m.tsMs : t.seq > baseline))
+      .reverse();
     const newest = m.trades[0];
     if (newest && (baseline === undefined || newest.seq > baseline)) topic.tradeSeq = newest.seq;
     topic.last = m;
@@ -144,7 +155,8 @@ export class MarketFeed {
       topic.depthKey = dk;
       if (topic.subs.depth.size > 0) this.fanout(topic.subs.depth, encode(depthFrame(m)), 'depth', m.tsMs);
     }
-    if (topic.subs.trades.size > 0) for (const t of fresh) this.fanout(topic.subs.trades, encode(tradeFrame(m, t)), 'trade', m.tsMs);
+    if (topic.subs.trades.size > 0)
+      for (const t of fresh) this.fanout(topic.subs.trades, encode(tradeFrame(m, t)), 'trade', m.tsMs);
   }
 
   private fanout(subs: Set<MarketSubscriber>, bytes: Buffer, type: FrameType, eventMs: number): void {

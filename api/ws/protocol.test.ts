@@ -13,7 +13,10 @@ describe('client messages', () => {
       message: { op: 'subscribe', id: undefined, channel: 'quotes', symbol: 'AAPL' },
     });
     expect(parseClientMessage('{"op":"unsubscribe","channel":"executions"}').ok).toBe(true);
-    expect(parseClientMessage('{"op":"ping","id":"p1"}')).toEqual({ ok: true, message: { op: 'ping', id: 'p1' } });
+    expect(parseClientMessage('{"op":"ping","id":"p1"}')).toEqual({
+      ok: true,
+      message: { op: 'ping', id: 'p1' },
+    });
     expect(parseClientMessage('{"op":"auth","token":"abc"}').ok).toBe(true);
   });
 
@@ -102,7 +105,19 @@ describe('frames', () => {
       trades: [{ price: 19000, qty: 2, ts: Date.parse('2026-01-01T00:00:00.000Z'), seq: 12 }],
     });
     expect(m).toBeDefined();
-    expect(quoteFrame(m!)).toEqual({ type: 'quote', symbol: 'AAPL', bid: { price: 189.9, quantity: 5 }, ask: null, ts: '2026-01-01T00:00:00.000Z', event_id: 'm1' });
-    expect(tradeFrame(m!, m!.trades[0]!)).toMatchObject({ type: 'trade', price: 190, quantity: 2, trade_seq: 12 });
+    expect(quoteFrame(m!)).toEqual({
+      type: 'quote',
+      symbol: 'AAPL',
+      bid: { price: 189.9, quantity: 5 },
+      ask: null,
+      ts: '2026-01-01T00:00:00.000Z',
+      event_id: 'm1',
+    });
+    expect(tradeFrame(m!, m!.trades[0]!)).toMatchObject({
+      type: 'trade',
+      price: 190,
+      quantity: 2,
+      trade_seq: 12,
+    });
   });
 });

@@ -21,7 +21,12 @@ const RawMessage = z
     /** Echoed in the answer so a client can match replies to requests. */
     id: z.union([z.string().max(64), z.number().int().safe()]).optional(),
     channel: z.enum(CHANNELS).optional(),
-    symbol: z.string().trim().toUpperCase().pipe(z.string().regex(SYMBOL, 'must be a ticker symbol')).optional(),
+    symbol: z
+      .string()
+      .trim()
+      .toUpperCase()
+      .pipe(z.string().regex(SYMBOL, 'must be a ticker symbol'))
+      .optional(),
     since: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
     token: z.string().min(1).max(4096).optional(),
   })
@@ -37,7 +42,8 @@ export type ClientMessage =
   | { op: 'ping'; id: RequestId }
   | { op: 'auth'; id: RequestId; token: string };
 
-export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; id: RequestId; message: string };
+export type ParseResult =
+  { ok: true; message: ClientMessage } | { ok: false; id: RequestId; message: string };
 
 export function parseClientMessage(text: string): ParseResult {
   let json: unknown;
@@ -63,10 +69,13 @@ export function parseClientMessage(text: string): ParseResult {
       return { ok: true, message: { op: 'auth', id: m.id, token: m.token } };
     case 'subscribe':
     case 'unsubscribe': {
-      if (!m.channel) return { ok: false, id: m.id, message: `channel: is required (${CHANNELS.join(', ')})` };
+      if (!m.channel)
+        return { ok: false, id: m.id, message: `channel: is required (${CHANNELS.join(', ')})` };
       if (m.channel === 'executions') {
-        if (m.symbol !== undefined) return { ok: false, id: m.id, message: 'symbol: executions is not per symbol' };
-        if (m.op === 'unsubscribe') return { ok: true, message: { op: 'unsubscribe', id: m.id, channel: 'executions' } };
+        if (m.symbol !== undefined)
+          return { ok: false, id: m.id, message: 'symbol: executions is not per symbol' };
+        if (m.op === 'unsubscribe')
+          return { ok: true, message: { op: 'unsubscribe', id: m.id, channel: 'executions' } };
         return { ok: true, message: { op: 'subscribe', id: m.id, channel: 'executions', since: m.since } };
       }
       if (!m.symbol) return { ok: false, id: m.id, message: `symbol: is required for ${m.channel}` };

@@ -20,7 +20,14 @@ import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiMetrics } from '../metrics.js';
 import { problemBody, type ProblemCode } from '../problem.js';
 import type { ApiDeps } from '../types.js';
-import { feedAuthenticator, isApiError, originAllowed, parseOrigins, upgradeToken, type Authenticate } from './auth.js';
+import {
+  feedAuthenticator,
+  isApiError,
+  originAllowed,
+  parseOrigins,
+  upgradeToken,
+  type Authenticate,
+} from './auth.js';
 import { FeedConnection, type ConnectionContext, type FeedLimits } from './connection.js';
 import { postgresHistory, type FeedHistory } from './history.js';
 import { createRedisHub, type FeedHub } from './hub.js';
@@ -29,7 +36,14 @@ import type { FrameType } from './protocol.js';
 
 export type FeedMetrics = Pick<
   ApiMetrics,
-  'wsConnections' | 'wsUpgrades' | 'wsFramesSent' | 'wsMessagesReceived' | 'wsDisconnects' | 'wsDelivery' | 'wsResyncs' | 'wsDuplicatesDropped'
+  | 'wsConnections'
+  | 'wsUpgrades'
+  | 'wsFramesSent'
+  | 'wsMessagesReceived'
+  | 'wsDisconnects'
+  | 'wsDelivery'
+  | 'wsResyncs'
+  | 'wsDuplicatesDropped'
 >;
 
 export interface FeedOptions extends FeedLimits {
@@ -109,7 +123,12 @@ export function createApiFeed(deps: ApiDeps, overrides: Partial<FeedOptions> = {
 export function createFeedServer(deps: FeedServerDeps): FeedServer {
   const { options, metrics, logger, hub, history } = deps;
   const origins = parseOrigins(options.allowedOrigins);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayloadBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
   const connections = new Set<FeedConnection>();
   const perAccount = new Map<string, number>();
   let draining = false;
@@ -132,7 +151,14 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
     resync: (cause) => metrics.wsResyncs.inc({ cause }),
   };
 
-  const market = new MarketFeed(hub, history, (s) => marketChannel(deps.redisPrefix, s), telemetry, logger, deps.now);
+  const market = new MarketFeed(
+    hub,
+    history,
+    (s) => marketChannel(deps.redisPrefix, s),
+    telemetry,
+    logger,
+    deps.now,
+  );
   const ctx: ConnectionContext = {
     instanceId: deps.instanceId,
     limits: options,
@@ -148,7 +174,12 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
 
   const isDraining = () => draining || (deps.draining?.() ?? false);
 
-  function refuse(socket: Duplex, code: ProblemCode, detail: string, headers: Record<string, string> = {}): void {
+  function refuse(
+    socket: Duplex,
+    code: ProblemCode,
+    detail: string,
+    headers: Record<string, string> = {},
+  ): void {
     const body = JSON.stringify({ ...problemBody(code, detail), instance: options.path });
     const status = problemBody(code).status;
     metrics.wsUpgrades.inc({ status: String(status) });
@@ -167,19 +198,30 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://feed.invalid');
-    if (url.pathname !== options.path) return refuse(socket, 'not_found', `No WebSocket endpoint at ${url.pathname}`);
-    if (isDraining()) return refuse(socket, 'service_unavailable', 'This instance is shutting down', { 'Retry-After': '1' });
+    if (url.pathname !== options.path)
+      return refuse(socket, 'not_found', `No WebSocket endpoint at ${url.pathname}`);
+    if (isDraining())
+      return refuse(socket, 'service_unavailable', 'This instance is shutting down', { 'Retry-After': '1' });
     if (!originAllowed(req.headers.origin, origins)) return refuse(socket, 'forbidden', 'Origin not allowed');
     let token: string | undefined;
     try {
       token = upgradeToken(req, url);
     } catch {
-      return refuse(socket, 'unauthorized', 'The Authorization header must be "Bearer <token>"', { 'WWW-Authenticate': 'Bearer realm="brokerx", error="invalid_token"' });
+      return refuse(socket, 'unauthorized', 'The Authorization header must be "Bearer <token>"', {
+        'WWW-Authenticate': 'Bearer realm="brokerx", error="invalid_token"',
+      });
     }
-    if (!token) return refuse(socket, 'unauthorized', 'An access token is required', { 'WWW-Authenticate': 'Bearer realm="brokerx"' });
+    if (!token)
+      return refuse(socket, 'unauthorized', 'An access token is required', {
+        'WWW-Authenticate': 'Bearer realm="brokerx"',
+      });
     const sinceText = url.searchParams.get('since');
-    if (sinceText !== null && !/^\d{1,15}$/.test(sinceText)) return refuse(socket, 'bad_request', 'since must be a non-negative integer');
-    if (connections.size >= options.maxConnections) return refuse(socket, 'service_unavailable', 'Too many connections on this instance', { 'Retry-After': '1' });
+    if (sinceText !== null && !/^\d{1,15}$/.test(sinceText))
+      return refuse(socket, 'bad_request', 'since must be a non-negative integer');
+    if (connections.size >= options.maxConnections)
+      return refuse(socket, 'service_unavailable', 'Too many connections on this instance', {
+        'Retry-After': '1',
+      });
 
     let principal: VerifiedAccessToken;
     try {
@@ -190,18 +232,28 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
       return refuse(socket, err.code, err.message, headers);
     }
     if (principal.expiresAt.getTime() <= deps.now().getTime()) {
-      return refuse(socket, 'unauthorized', 'The access token is invalid or expired', { 'WWW-Authenticate': 'Bearer realm="brokerx", error="invalid_token"' });
+      return refuse(socket, 'unauthorized', 'The access token is invalid or expired', {
+        'WWW-Authenticate': 'Bearer realm="brokerx", error="invalid_token"',
+      });
     }
     if ((perAccount.get(principal.accountId) ?? 0) >= options.maxConnectionsPerAccount) {
-      return refuse(socket, 'too_many_requests', 'Too many feed connections for this account', { 'Retry-After': '5' });
+      return refuse(socket, 'too_many_requests', 'Too many feed connections for this account', {
+        'Retry-After': '5',
+      });
     }
     if (socket.destroyed) return;
-    if (isDraining()) return refuse(socket, 'service_unavailable', 'This instance is shutting down', { 'Retry-After': '1' });
+    if (isDraining())
+      return refuse(socket, 'service_unavailable', 'This instance is shutting down', { 'Retry-After': '1' });
     const since = sinceText === null ? undefined : Number(sinceText);
     wss.handleUpgrade(req, socket, head, (ws) => open(ws, principal, token, since));
   }
 
-  function open(ws: WebSocket, principal: VerifiedAccessToken, token: string, since: number | undefined): void {
+  function open(
+    ws: WebSocket,
+    principal: VerifiedAccessToken,
+    token: string,
+    since: number | undefined,
+  ): void {
     metrics.wsUpgrades.inc({ status: '101' });
     const conn = new FeedConnection(ws, principal, token, ctx);
     connections.add(conn);
@@ -275,7 +327,9 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
       });
     },
     attach(server) {
-      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+        this.handleUpgrade(req, socket, head),
+      );
     },
     drain,
     async close() {

@@ -18,11 +18,17 @@ export interface ServedFeed {
   close(): Promise<void>;
 }
 
-export async function serveWithFeed(app: App, deps: ApiDeps, overrides: Partial<FeedOptions> = {}): Promise<ServedFeed> {
+export async function serveWithFeed(
+  app: App,
+  deps: ApiDeps,
+  overrides: Partial<FeedOptions> = {},
+): Promise<ServedFeed> {
   const feed = createApiFeed(deps, overrides);
   let server!: ServerType;
   const port = await new Promise<number>((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => resolve(info.port));
+    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
+      resolve(info.port),
+    );
     feed.attach(server);
   });
   return {
@@ -106,12 +112,18 @@ export function connectFeed(url: string, opts: ConnectOptions = {}): Promise<Fee
           }
           if (ws.readyState === WebSocket.CLOSED) {
             cleanup();
-            reject(new Error(`socket closed before the expected frame; got ${JSON.stringify(frames.map((f) => f.type))}`));
+            reject(
+              new Error(
+                `socket closed before the expected frame; got ${JSON.stringify(frames.map((f) => f.type))}`,
+              ),
+            );
           }
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-20))}`));
+          reject(
+            new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-20))}`),
+          );
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);
@@ -134,7 +146,11 @@ export function connectFeed(url: string, opts: ConnectOptions = {}): Promise<Fee
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode, body })));
+      res.on('end', () =>
+        reject(
+          Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode, body }),
+        ),
+      );
     });
     ws.once('error', (err) => reject(err));
     client
@@ -144,7 +160,10 @@ export function connectFeed(url: string, opts: ConnectOptions = {}): Promise<Fee
 }
 
 /** The HTTP status of an upgrade attempt (101 when it opened; the socket is closed again). */
-export async function upgradeStatus(url: string, opts: ConnectOptions = {}): Promise<{ status: number; body: string }> {
+export async function upgradeStatus(
+  url: string,
+  opts: ConnectOptions = {},
+): Promise<{ status: number; body: string }> {
   try {
     const c = await connectFeed(url, opts);
     await c.close();
@@ -157,4 +176,5 @@ export async function upgradeStatus(url: string, opts: ConnectOptions = {}): Pro
 }
 
 /** The account frames (those with a seq) a client received, in arrival order. */
-export const accountFrames = (c: { frames: Frame[] }) => c.frames.filter((f) => typeof f.seq === 'number' && f.type !== 'caught_up');
+export const accountFrames = (c: { frames: Frame[] }) =>
+  c.frames.filter((f) => typeof f.seq === 'number' && f.type !== 'caught_up');

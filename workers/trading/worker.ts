@@ -8,7 +8,7 @@ import type { Db } from '../../db/client.js';
 import type { OrderActivities } from '../../temporal/activities.js';
 import { TRADING_TASK_QUEUE, withPrefix } from '../../temporal/contracts.js';
 import type { SagaSinks } from '../../workflows/trading-saga.js';
-import { WORKFLOWS_PATH } from './bundle.js';
+import { buildWorkflowBundle } from './bundle.js';
 import { stepMetricsInterceptor, type SagaMetrics } from '../worker-metrics.js';
 
 export interface TradingWorkerDeps {
@@ -39,7 +39,8 @@ export async function createTradingWorker(deps: TradingWorkerDeps): Promise<Work
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: withPrefix(deps.taskQueuePrefix, TRADING_TASK_QUEUE),
-    ...(deps.workflowBundlePath ? { workflowBundle: { codePath: deps.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    // A prebuilt bundle (tests), else bundle here, quietly (the SDK's own bundling logs every module).
+    workflowBundle: deps.workflowBundlePath ? { codePath: deps.workflowBundlePath } : await buildWorkflowBundle(),
     activities: (deps.wrapActivities ?? ((a) => a))(createOrderActivities({ db: deps.db })),
     sinks: sagaSinks(deps.metrics),
     interceptors: { activity: [stepMetricsInterceptor(deps.metrics)] },

@@ -1,0 +1,32 @@
+/**
+ * The baseline worker process, tuned like the trading worker (workers/trading/worker.ts) so the
+ * comparison is fair: `tsx load/baselines/worker.ts` with TEMPORAL_ADDRESS and BASELINE_QUEUE set.
+ * It also serves `<queue>-remote`, standing in for a matching shard.
+ */
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { loadConfig } from '../../lib/config.js';
+import { baselineActivities } from './activities.js';
+
+const config = loadConfig(process.env);
+const queue = process.env.BASELINE_QUEUE ?? 'bench-noop';
+Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+const noop = () => undefined;
+const bundle = await bundleWorkflowCode({
+  workflowsPath: fileURLToPath(new URL('./workflows.ts', import.meta.url)),
+  logger: { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop },
+});
+const main = await Worker.create({
+  connection,
+  taskQueue: queue,
+  workflowBundle: bundle,
+  activities: baselineActivities,
+  maxConcurrentWorkflowTaskExecutions: 40,
+  maxConcurrentLocalActivityExecutions: 100,
+  maxCachedWorkflows: 2000,
+});
+const remote = await Worker.create({ connection, taskQueue: `${queue}-remote`, activities: baselineActivities, maxConcurrentActivityTaskExecutions: 50 });
+console.log('baseline worker ready');
+await Promise.all([main.run(), remote.run()]);
+await connection.close();

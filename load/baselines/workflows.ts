@@ -1,0 +1,36 @@
+/**
+ * Temporal baselines for `npm run bench` (never deployed): workflows with the TradingSaga's shape and
+ * empty steps, so the benchmark can say what share of the bare Temporal cost the real saga reaches.
+ *
+ * - NoopSaga: three local activities in the first workflow task, one activity on another task queue,
+ *   the ACK returned by an update (update-with-start), then it stays open like a resting order.
+ * - NoopActivity: a single no-op activity, then it completes.
+ */
+import { condition, defineSignal, defineUpdate, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import type { BaselineActivities } from './activities.js';
+
+export const ackUpdate = defineUpdate<{ ok: true }>('placeOrder');
+export const closeSignal = defineSignal('close');
+
+const local = proxyLocalActivities<BaselineActivities>({ startToCloseTimeout: '5 seconds' });
+
+export async function NoopSaga(input: { remoteQueue: string }): Promise<void> {
+  const remote = proxyActivities<BaselineActivities>({ taskQueue: input.remoteQueue, startToCloseTimeout: '10 seconds' });
+  let acked = false;
+  let closed = false;
+  setHandler(ackUpdate, async () => {
+    await condition(() => acked);
+    return { ok: true as const };
+  });
+  setHandler(closeSignal, () => void (closed = true));
+  await local.noop();
+  await local.noop();
+  await local.noop();
+  await remote.noop();
+  acked = true;
+  await condition(() => closed);
+}
+
+export async function NoopActivity(): Promise<void> {
+  await proxyActivities<BaselineActivities>({ startToCloseTimeout: '10 seconds' }).noop();
+}

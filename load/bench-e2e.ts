@@ -1,0 +1,346 @@
+/**
+ * `npm run bench`: the end-to-end benchmark. Starts a clean stack of its own (Temporal dev server with
+ * the committed tuning, Mailpit, a fresh database, the trading, matching and outbox workers and the api
+ * as processes), then in the same run measures:
+ *   (a) Temporal baselines: a same-shape no-op saga (three local activities, one activity on another
+ *       queue, update-with-start ACK) and a single no-op activity workflow;
+ *   (b) the real order flow through the api: closed-loop capacity, ACK latency at 10 orders/s, and
+ *       constant arrival rates stepped up until errors appear or the ACK p95 doubles;
+ *   (c) the stress ramp 100 -> 300 -> 500 virtual users (admission control sheds with 429);
+ * then checks that every accepted order is terminal or resting and that the ledger is balanced, and
+ * writes docs/benchmarks/e2e.md. Load is generated with fetch (undici keep-alive) by open- and
+ * closed-loop drivers that time every request.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
+import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
+import { connectDatabase } from '../db/client.js';
+import { HOUSE_ACCOUNT_ID } from '../db/accounts.js';
+import { migrateDatabase } from '../db/migrate.js';
+import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
+import { loadConfig } from '../lib/config.js';
+import { ensureTools } from '../scripts/tools.js';
+import { freePort, startProcess, waitForPort, type Managed } from '../scripts/processes.js';
+import { dynamicConfigValues, startDevServer } from '../temporal/dev-server.js';
+import { deposit, onboard, type Endpoints, type Session } from './client.js';
+import { ackUpdate, closeSignal, NoopActivity, NoopSaga } from './baselines/workflows.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 15);
+const log = (m: string) => console.log(`[bench] ${m}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- measurement ------------------------------------------------------------------------------------
+
+interface Sample {
+  ms: number;
+  status: number;
+}
+
+interface Run {
+  label: string;
+  seconds: number;
+  samples: Sample[];
+}
+
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+function summarize(r: Run) {
+  const ok = r.samples.filter((s) => s.status >= 200 && s.status < 300);
+  const lat = ok.map((s) => s.ms);
+  return {
+    label: r.label,
+    sent: r.samples.length,
+    ok: ok.length,
+    shed: r.samples.filter((s) => s.status === 429).length,
+    errors5xx: r.samples.filter((s) => s.status >= 500 || s.status === 0).length,
+    other: r.samples.filter((s) => s.status >= 300 && s.status !== 429 && s.status < 500).length,
+    throughput: ok.length / r.seconds,
+    p50: pct(lat, 50),
+    p95: pct(lat, 95),
+    p99: pct(lat, 99),
+  };
+}
+type Summary = ReturnType<typeof summarize>;
+
+async function timed(fire: () => Promise<number>): Promise<Sample> {
+  const t0 = performance.now();
+  let status = 0;
+  try {
+    status = await fire();
+  } catch {
+    status = 0;
+  }
+  return { ms: performance.now() - t0, status };
+}
+
+/** Open loop: start one request every 1/rate s for `seconds`, whatever the answers do. */
+async function openLoop(label: string, rate: number, seconds: number, fire: () => Promise<number>): Promise<Summary> {
+  const inflight: Promise<Sample>[] = [];
+  const t0 = performance.now();
+  const total = Math.round(rate * seconds);
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    inflight.push(timed(fire));
+  }
+  const samples = await Promise.all(inflight);
+  return summarize({ label, seconds: (performance.now() - t0) / 1000, samples });
+}
+
+/** Closed loop: `users` virtual users, each sending its next request when the previous one answered. */
+async function closedLoop(label: string, users: number, seconds: number, fire: () => Promise<number>): Promise<Summary> {
+  const samples: Sample[] = [];
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: users }, async () => {
+      while (performance.now() < end) {
+        const s = await timed(fire);
+        samples.push(s);
+        if (s.status === 429) await sleep(1000); // Retry-After: 1
+      }
+    }),
+  );
+  return summarize({ label, seconds: (performance.now() - t0) / 1000, samples });
+}
+
+// ---- the stack -------------------------------------------------------------------------------------
+
+const procs: Managed[] = [];
+async function stopAll() {
+  await Promise.allSettled(procs.reverse().map((p) => p.stop('SIGTERM', 10_000)));
+}
+
+async function main() {
+  const base = loadConfig(process.env);
+  const tools = await ensureTools(base.BROKERX_TOOLS_DIR, (l) => log(l));
+  const dir = mkdtempSync(join(tmpdir(), 'brokerx-bench-'));
+  const id = randomBytes(3).toString('hex');
+  const ports: number[] = [];
+  for (let i = 0; i < 9; i++) ports.push(await freePort());
+  const [tPort, tHttp, tMetrics, smtp, mailHttp, apiPort, m1, m2, m3] = ports as [number, number, number, number, number, number, number, number, number];
+  const dbUrl = new URL(base.DATABASE_URL);
+  dbUrl.pathname = `/brokerx_bench_${id}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: dbUrl.toString(),
+    REDIS_PREFIX: `brokerx:bench:${id}:`,
+    TEMPORAL_ADDRESS: `127.0.0.1:${tPort}`,
+    SMTP_URL: `smtp://127.0.0.1:${smtp}`,
+    MAILPIT_URL: `http://127.0.0.1:${mailHttp}`,
+    PORT: String(apiPort),
+    PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
+  };
+  const admin = postgres(base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), { max: 1, onnotice: () => {} });
+  const database = connectDatabase(dbUrl.toString(), { max: 4, appName: 'bench' });
+  const report: string[] = [];
+  try {
+    log('starting a clean stack');
+    procs.push(
+      startProcess('mailpit', tools.mailpit, ['--smtp', `127.0.0.1:${smtp}`, '--listen', `127.0.0.1:${mailHttp}`, '--database', join(dir, 'mail.db'), '--smtp-auth-accept-any', '--smtp-auth-allow-insecure'], { output: 'ignore' }),
+    );
+    const [temporal] = await Promise.all([
+      startDevServer({ bin: tools.temporal, dbFile: join(dir, 'temporal.db'), port: tPort, httpPort: tHttp, metricsPort: tMetrics, output: 'ignore' }),
+      migrateDatabase(dbUrl.toString()),
+      waitForPort(mailHttp, 'Mailpit'),
+    ]);
+    procs.push(temporal);
+    const node = (name: string, file: string, extra: Record<string, string>) => {
+      const p = startProcess(name, process.execPath, ['--import', 'tsx', join(root, file)], { env: { ...env, ...extra }, cwd: root, output: 'ignore' });
+      procs.push(p);
+      return p;
+    };
+    node('trading', 'workers/trading/main.ts', { METRICS_PORT: String(m1), INSTANCE_ID: 'trading-1' });
+    node('matching', 'workers/matching/main.ts', { METRICS_PORT: String(m2), INSTANCE_ID: 'matching-1' });
+    node('outbox', 'workers/outbox/main.ts', { METRICS_PORT: String(m3), INSTANCE_ID: 'outbox-1' });
+    const api = node('api', 'api/main.ts', { INSTANCE_ID: 'api-1' });
+    await waitForPort(apiPort, 'api', 120_000, api);
+    for (let i = 0; i < 120; i++) {
+      if ((await fetch(`http://127.0.0.1:${apiPort}/ready`).catch(() => null))?.ok) break;
+      await sleep(500);
+    }
+
+    // Users: buyers and sellers onboarded through the public API; sellers get house inventory.
+    const ep: Endpoints = { api: `http://127.0.0.1:${apiPort}`, mailpit: `http://127.0.0.1:${mailHttp}` };
+    log('onboarding users through the API');
+    const buyers: Session[] = [];
+    const sellers: Session[] = [];
+    for (let i = 0; i < 4; i++) {
+      const b = await onboard(ep);
+      for (let k = 0; k < 10; k++) await deposit(ep, b, '1000000.00');
+      buyers.push(b);
+      const s = await onboard(ep);
+      await database.db.transaction((tx) =>
+        postEntry(tx, {
+          kind: 'house_allocation',
+          reference: `bench:${s.accountId}`,
+          postings: [
+            { accountId: HOUSE_ACCOUNT_ID, asset: 'AAPL', bucket: 'available', amount: -20_000n },
+            { accountId: s.accountId, asset: 'AAPL', bucket: 'available', amount: 20_000n },
+          ],
+        }),
+      );
+      sellers.push(s);
+    }
+    let n = 0;
+    /** Half buys, half sells at one price: about half the orders fill against resting ones. */
+    const placeOrder = async () => {
+      const i = n++;
+      const buy = i % 2 === 0;
+      const user = (buy ? buyers : sellers)[(i >> 1) % 4]!;
+      const res = await fetch(`${ep.api}/api/v1/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
+        body: JSON.stringify({ order: { symbol: 'AAPL', order_type: 'limit', direction: buy ? 'buy' : 'sell', quantity: 1, price: '165.00', time_in_force: 'GTC' } }),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    };
+
+    // (a) Temporal baselines, with their own worker process (tuned like the trading worker).
+    log('(a) Temporal baselines');
+    const queue = `bench-noop-${id}`;
+    const baseline = node('baseline', 'load/baselines/worker.ts', { BASELINE_QUEUE: queue });
+    const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
+    const client = new Client({ connection });
+    await sleep(4000); // bundling
+    const noopSaga = async () => {
+      const op = new WithStartWorkflowOperation(NoopSaga, {
+        workflowId: `noop-${randomUUID()}`,
+        taskQueue: queue,
+        args: [{ remoteQueue: `${queue}-remote` }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+      await client.workflow.executeUpdateWithStart(ackUpdate, { startWorkflowOperation: op });
+      return 200;
+    };
+    const noopActivity = async () => {
+      await client.workflow.execute(NoopActivity, { workflowId: `noop-act-${randomUUID()}`, taskQueue: queue });
+      return 200;
+    };
+    await closedLoop('warm-up', 8, 3, noopSaga);
+    const baseActivity = await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, noopActivity);
+    const baseSaga = await closedLoop('no-op saga, 32 users', 32, STEP_SECONDS, noopSaga);
+    const baseSaga10 = await openLoop('no-op saga at 10/s', 10, STEP_SECONDS, noopSaga);
+    // Close the baseline sagas so they do not compete for the worker cache, then stop the worker.
+    for await (const wf of client.workflow.list({ query: `TaskQueue = '${queue}' AND ExecutionStatus = 'Running'` })) {
+      await client.workflow.getHandle(wf.workflowId).signal(closeSignal).catch(() => undefined);
+    }
+    await baseline.stop('SIGTERM', 10_000);
+    procs.splice(procs.indexOf(baseline), 1);
+
+    // (b) the real order flow through the API.
+    log('(b) real order flow');
+    await closedLoop('warm-up', 8, 3, placeOrder);
+    const real = await closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder);
+    const real10 = await openLoop('orders at 10/s', 10, STEP_SECONDS, placeOrder);
+    const steps: Summary[] = [];
+    for (const rate of [10, 20, 30, 40, 50, 60, 70, 80]) {
+      const s = await openLoop(`orders at ${rate}/s`, rate, STEP_SECONDS, placeOrder);
+      steps.push(s);
+      log(`  ${rate}/s: ok ${s.ok}/${s.sent}, p95 ${s.p95.toFixed(0)} ms`);
+      if (s.errors5xx + s.other + s.shed > 0 || s.p95 > 2 * real10.p95 || s.throughput < 0.9 * rate) break;
+    }
+
+    // (c) the stress ramp.
+    log('(c) stress ramp');
+    const ramp: Summary[] = [];
+    for (const users of [100, 300, 500]) ramp.push(await closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder));
+
+    // Afterwards: every accepted order terminal or resting within 60 s, and the ledger balanced.
+    let pending = -1;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 60_000) {
+      const [row] = await database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM orders WHERE status = 'pending'`);
+      pending = row!.n;
+      if (pending === 0) break;
+      await sleep(1000);
+    }
+    const settledAfter = (Date.now() - t0) / 1000;
+    const imbalances = await ledgerImbalances(database.db);
+    const [counts] = await database.db.execute<{ total: number; resting: number; terminal: number; trades: number }>(sql`
+      SELECT count(*)::int AS total,
+             count(*) FILTER (WHERE status IN ('working', 'partially_filled'))::int AS resting,
+             count(*) FILTER (WHERE status IN ('filled', 'cancelled', 'expired', 'rejected'))::int AS terminal,
+             (SELECT count(*)::int FROM trades) AS trades
+      FROM orders`);
+    await connection.close();
+
+    // ---- report -------------------------------------------------------------------------------------
+    const plateau = Math.max(...ramp.map((r) => r.throughput), real.throughput);
+    const at500 = ramp[ramp.length - 1]!;
+    const sustained = Math.max(real.throughput, ...steps.filter((s) => s.errors5xx + s.other + s.shed === 0).map((s) => s.throughput));
+    const checks: [string, boolean, string][] = [
+      ['sustained ACKed orders >= 37/s with 0% errors', sustained >= 37, `${sustained.toFixed(1)}/s`],
+      ['real saga throughput >= 80% of the no-op saga', real.throughput >= 0.8 * baseSaga.throughput, `${((100 * real.throughput) / baseSaga.throughput).toFixed(0)}%`],
+      ['ACK p95 at 10/s <= 1.5x the no-op saga', real10.p95 <= 1.5 * baseSaga10.p95, `${(real10.p95 / baseSaga10.p95).toFixed(2)}x`],
+      ['stress: no 5xx', ramp.every((r) => r.errors5xx === 0), ramp.map((r) => r.errors5xx).join(' / ')],
+      ['stress: throughput at 500 users >= 90% of plateau', at500.throughput >= 0.9 * plateau, `${((100 * at500.throughput) / plateau).toFixed(0)}%`],
+      ['every accepted order terminal or resting within 60 s', pending === 0, `${pending} pending after ${settledAfter.toFixed(0)} s`],
+      ['ledger balanced', imbalances.length === 0, `${imbalances.length} imbalances`],
+    ];
+    const row = (s: Summary) =>
+      `| ${s.label} | ${s.sent} | ${s.ok} | ${s.shed} | ${s.errors5xx} | ${s.throughput.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} |`;
+    const head = '| run | sent | ok | 429 | 5xx | ok/s | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|---|---|';
+    const pkg = (name: string) => (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    report.push(
+      `# End-to-end benchmark`,
+      ``,
+      `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}); everything on loopback, one process per component`,
+      `- Machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}`,
+      `- Versions: Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
+      `- Dev-server dynamic config: ${dynamicConfigValues().map((v) => `\`${v}\``).join(', ')}`,
+      `- Trading worker: maxConcurrentWorkflowTaskExecutions 40, maxConcurrentLocalActivityExecutions 100, maxCachedWorkflows 2000; validate, reserve and persist as local activities in the first workflow task; api admission limit MAX_INFLIGHT_ORDERS=${base.MAX_INFLIGHT_ORDERS}`,
+      `- Order mix: limit orders of 1 AAPL at 165.00 from 4 buyers and 4 sellers alternately (about half fill on arrival)`,
+      `- Date: ${new Date().toISOString()}`,
+      ``,
+      `## Results`,
+      ``,
+      head,
+      ...[baseActivity, baseSaga, baseSaga10, real, real10].map(row),
+      ``,
+      `### Constant arrival rates (stepped until errors or the p95 doubles)`,
+      ``,
+      head,
+      ...steps.map(row),
+      ``,
+      `### Stress ramp (closed loop; a 429 is followed by a 1 s pause, as Retry-After says)`,
+      ``,
+      head,
+      ...ramp.map(row),
+      ``,
+      `Orders after the run: ${counts!.total} total, ${counts!.resting} resting, ${counts!.terminal} terminal, ${counts!.trades} trades.`,
+      ``,
+      `## Targets`,
+      ``,
+      `| target | met | measured |`,
+      `|---|---|---|`,
+      ...checks.map(([what, ok, v]) => `| ${what} | ${ok ? 'yes' : 'no'} | ${v} |`),
+      ``,
+    );
+    const md = report.join('\n');
+    writeFileSync(join(root, 'docs/benchmarks/e2e.md'), md);
+    console.log(md);
+  } finally {
+    await database.close();
+    await stopAll();
+    await admin.unsafe(`DROP DATABASE IF EXISTS "${dbUrl.pathname.slice(1)}" WITH (FORCE)`).catch(() => undefined);
+    await admin.end({ timeout: 5 });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
