@@ -25,7 +25,17 @@ const metrics = createApiMetrics(config.INSTANCE_ID);
 const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
 
 let draining = false;
-const deps: ApiDeps = { config, database, redis, temporal, logger, metrics, mailer, now: () => new Date(), draining: () => draining };
+const deps: ApiDeps = {
+  config,
+  database,
+  redis,
+  temporal,
+  logger,
+  metrics,
+  mailer,
+  now: () => new Date(),
+  draining: () => draining,
+};
 const app = createApp(deps);
 const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) =>
   logger.info('api listening', { port: info.port }),

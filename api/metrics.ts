@@ -58,7 +58,11 @@ export function createApiMetrics(instance: string) {
       labelNames: ['type'] as const,
       registers: [registry],
     }),
-    wsMessagesReceived: new Counter({ name: 'ws_messages_received_total', help: 'Client messages received on feed sockets', registers: [registry] }),
+    wsMessagesReceived: new Counter({
+      name: 'ws_messages_received_total',
+      help: 'Client messages received on feed sockets',
+      registers: [registry],
+    }),
     wsDisconnects: new Counter({
       name: 'ws_disconnects_total',
       help: 'Feed sockets closed, by reason',

@@ -57,11 +57,20 @@ export const configSchema = z.object({
   MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(400),
   ALLOWED_ORIGINS: z.string().default('http://localhost:3000'),
   /** Live feed (/ws): largest client frame, in bytes; bigger frames close that socket with 1009. */
-  WS_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(256).max(1024 * 1024).default(4096),
+  WS_MAX_PAYLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .max(1024 * 1024)
+    .default(4096),
   /** Server ping interval; a socket that has not answered the previous ping is terminated. */
   WS_HEARTBEAT_SECONDS: z.coerce.number().positive().default(30),
   /** A socket whose unsent bytes exceed this is a slow consumer and is closed (1013). */
-  WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  WS_MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
   /** Client messages per second per socket (token bucket) and the burst above it; a flood closes with 1008. */
   WS_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(20),
   WS_RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(40),
