@@ -81,6 +81,8 @@ export const configSchema = z.object({
   WS_SWEEP_SECONDS: z.coerce.number().positive().default(5),
   /** Where scripts/tools.ts keeps the Temporal CLI and Mailpit builds, shared by every clone. */
   BROKERX_TOOLS_DIR: z.string().default(join(homedir(), '.cache', 'brokerx', 'bin')),
+  /** Multiplies the per-address login/MFA/registration limits; raise it when load tests register many users from one host. */
+  AUTH_ADDRESS_LIMIT_MULTIPLIER: z.coerce.number().int().min(1).max(10_000).default(1),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
 });
 

@@ -13,11 +13,11 @@
  * - `modify`: a size decrease at the same price keeps queue priority; a price change or a size increase
  *   loses it (the order re-enters with the new sequence and may trade as a taker).
  *
- * Costs: cancel, fill and adding at an existing level are O(1) whatever the queue depth; adding at a
- * new price level is a binary search plus an array insert (see price-levels.ts).
+ * Costs: cancel, fill and adding at an existing level are O(1) whatever the queue depth; opening or
+ * closing a price level is O(log levels) (see price-levels.ts).
  */
 import { Reject, REJECT_REASONS, type RejectCode } from './errors.js';
-import { BookSide, OrderNode } from './price-levels.js';
+import { BookSide, OrderNode, type PriceLevel } from './price-levels.js';
 import type {
   Accepted,
   CancelReason,
@@ -238,8 +238,8 @@ export class OrderBook {
     const b = this.bids.best();
     const a = this.asks.best();
     return {
-      bid: b === undefined ? null : { price: b.price, qty: b.qty },
-      ask: a === undefined ? null : { price: a.price, qty: a.qty },
+      bid: b === null ? null : { price: b.price, qty: b.qty },
+      ask: a === null ? null : { price: a.price, qty: a.qty },
     };
   }
 
@@ -262,10 +262,12 @@ export class OrderBook {
   /** Every resting order in priority order: bids best first, then asks best first. */
   snapshot(): RestingOrder[] {
     const out: RestingOrder[] = [];
-    for (const side of [this.bids, this.asks]) {
-      for (let i = side.levels.length - 1; i >= 0; i--)
-        for (let n = side.levels[i]!.head; n !== null; n = n.next) out.push(copyOf(n));
-    }
+    const visit = (level: PriceLevel) => {
+      for (let n = level.head; n !== null; n = n.next) out.push(copyOf(n));
+      return true;
+    };
+    this.bids.walk(visit);
+    this.asks.walk(visit);
     return out;
   }
 
@@ -312,12 +314,11 @@ export class OrderBook {
     this.takerCancelled = false;
     const isBuy = side === 'buy';
     const book = isBuy ? this.asks : this.bids;
-    const levels = book.levels;
     const stpOn = stp !== 'none';
     let left = qty;
     while (left > 0) {
-      const level = levels[levels.length - 1];
-      if (level === undefined) break;
+      const level = book.best();
+      if (level === null) break;
       const price = level.price;
       if (isBuy ? price > limit : price < limit) break;
       let node = level.head;
@@ -374,26 +375,26 @@ export class OrderBook {
    */
   private canFillAll(accountId: string, side: Side, limit: number, qty: number, stp: StpMode): boolean {
     const isBuy = side === 'buy';
-    const levels = (isBuy ? this.asks : this.bids).levels;
     let need = qty;
-    for (let i = levels.length - 1; i >= 0; i--) {
-      const level = levels[i]!;
+    let verdict = false;
+    (isBuy ? this.asks : this.bids).walk((level) => {
       if (isBuy ? level.price > limit : level.price < limit) return false;
       if (stp === 'none') {
-        if (level.qty >= need) return true;
+        if (level.qty >= need) return !(verdict = true);
         need -= level.qty;
-        continue;
+        return true;
       }
       for (let n = level.head; n !== null; n = n.next) {
         if (n.accountId === accountId) {
           if (stp === 'cancel_oldest') continue;
           return false;
         }
-        if (n.qty >= need) return true;
+        if (n.qty >= need) return !(verdict = true);
         need -= n.qty;
       }
-    }
-    return false;
+      return true;
+    });
+    return verdict;
   }
 
   private recordTrade(price: number, qty: number, ts: number, seq: number): void {
@@ -409,10 +410,10 @@ export class OrderBook {
 
 function depthOf(side: BookSide, n: number): DepthLevel[] {
   const out: DepthLevel[] = [];
-  const levels = side.levels;
-  for (let i = levels.length - 1; i >= 0 && out.length < n; i--) {
-    const l = levels[i]!;
+  if (n < 1) return out;
+  side.walk((l) => {
     out.push({ price: l.price, qty: l.qty, orders: l.count });
-  }
+    return out.length < n;
+  });
   return out;
 }

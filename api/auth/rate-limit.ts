@@ -58,6 +58,8 @@ export class RateLimiter {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    /** Scales the per-address limits (config AUTH_ADDRESS_LIMIT_MULTIPLIER), for load tests from one host. */
+    private readonly addressMultiplier = 1,
   ) {}
 
   /**
@@ -69,8 +71,10 @@ export class RateLimiter {
     const out: Bucket[] = [];
     const add = (name: Scope, id: string) => {
       const limit = limits[name];
-      if (limit && (!only || only.includes(name)))
-        out.push({ key: `${this.prefix}rl:${action}:${name}:${id}`, ...limit });
+      if (limit && (!only || only.includes(name))) {
+        const scaled = name === 'address' ? { ...limit, limit: limit.limit * this.addressMultiplier } : limit;
+        out.push({ key: `${this.prefix}rl:${action}:${name}:${id}`, ...scaled });
+      }
     };
     if (scope.address) add('address', keyId(scope.address));
     if (scope.account) {

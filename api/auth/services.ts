@@ -31,7 +31,7 @@ export function authServices(deps: ApiDeps): AuthServices {
     });
     services = {
       keys,
-      limiter: new RateLimiter(redis, config.REDIS_PREFIX),
+      limiter: new RateLimiter(redis, config.REDIS_PREFIX, config.AUTH_ADDRESS_LIMIT_MULTIPLIER),
       sessions: new Sessions({ db, redis, config, logger, now, keys }),
     };
     byDeps.set(deps, services);
