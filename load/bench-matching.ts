@@ -4,6 +4,7 @@
  *
  *   npm run bench:matching              full run, writes docs/benchmarks/matching.md
  *   npm run bench:matching -- --quick   a tenth of the operations, prints only
+ *   ... -- --quick --only=mixed         one scenario (mixed, deep, spread, churn), e.g. to profile
  *
  * Each scenario is generated once (a seeded PRNG; our engine serves as the oracle of which orders are
  * still live when the generator picks a cancel target), then replayed on fresh books of both engines:
@@ -407,6 +408,7 @@ function hrtimeOverheadNs(): number {
 // ---- main ---------------------------------------------------------------------------------------
 
 const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const scale = quick ? 0.1 : 1;
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -420,7 +422,8 @@ interface Row {
 function main(): void {
   const load0 = loadavg();
   console.log(`warming up (${quick ? 'quick' : 'full'} run)...`);
-  for (const s of scenarios) {
+  const selected = scenarios.filter((s) => only === undefined || s.key === only);
+  for (const s of selected) {
     const warm = s.generate(7, Math.min(50_000, Math.round(s.ops * scale)));
     for (let k = 0; k < 2; k++) {
       ours(warm)();
@@ -430,7 +433,7 @@ function main(): void {
   const overhead = hrtimeOverheadNs();
 
   const rows: Row[] = [];
-  for (const s of scenarios) {
+  for (const s of selected) {
     const stream = s.generate(42, Math.round(s.ops * scale));
     const o = measure(ours, stream);
     const t = measure(theirs, stream);
@@ -444,7 +447,8 @@ function main(): void {
   }
   const load1 = loadavg();
 
-  const mixed = rows.find((r) => r.scenario.key === 'mixed')!;
+  const mixed = rows.find((r) => r.scenario.key === 'mixed');
+  if (!mixed) return;
   const speedup = (r: Row) => r.ours.opsPerCpuSec / r.theirs.opsPerCpuSec;
   const targets = [
     {

@@ -9,7 +9,6 @@ import { createTestApi, type TestApi } from '../../test/helpers.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
 import { keepHistory } from '../../test/histories.js';
-import { orderWorkflowId } from '../../temporal/contracts.js';
 
 let fx: TradingFixture;
 let api: TestApi;

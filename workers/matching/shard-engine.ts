@@ -252,7 +252,7 @@ export class ShardEngine {
         if (args.timeInForce) order.timeInForce = args.timeInForce;
         order.lockVersion = version;
         order.lastRequestId = args.requestId ?? null;
-        const fillIds = await this.settleResult(tx, order, result as SubmitResult, seq, at, 'replaced');
+        const fillIds = await this.settleResult(tx, order, result, seq, at, 'replaced');
         // Release what the new price and quantity no longer need (a decrease, or what fills left over).
         const stillNeeded = isTerminal(order.status) ? 0n : order.side === 'buy' ? leaves(order) * newPrice : leaves(order);
         if (order.reservedAmount > stillNeeded) {

@@ -121,8 +121,9 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   /** At most one mail per fill and order: the Redis key is taken before sending, released if sending fails. */
   async function mailFill(row: OutboxRow): Promise<void> {
     const p = row.payload;
-    if (!p.fill_id || !row.account_id) return;
-    const key = `${deps.redisPrefix}mail:fill:${String(p.fill_id)}:${String(p.order_id)}`;
+    const fillId = p.fill_id;
+    if (typeof fillId !== 'string' || !row.account_id) return;
+    const key = `${deps.redisPrefix}mail:fill:${fillId}:${String(p.order_id)}`;
     const taken = await redis.set(key, row.id, 'EX', 7 * 24 * 3600, 'NX');
     if (taken !== 'OK') return;
     try {
@@ -137,8 +138,8 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
         text:
           `Your order ${String(p.client_order_id)} (${String(p.order_id)}) was ${p.exec_type === 'fill' ? 'filled' : 'partially filled'}.\n` +
           `${String(p.side).toUpperCase()} ${qty} ${String(p.symbol)} at ${price} USD.\n` +
-          `Filled so far: ${String(p.cum_qty)}, remaining: ${String(p.leaves_qty)}.\nFill id: ${String(p.fill_id)}\n`,
-        messageId: `fill-${String(p.fill_id)}-${String(p.order_id)}`,
+          `Filled so far: ${String(p.cum_qty)}, remaining: ${String(p.leaves_qty)}.\nFill id: ${fillId}\n`,
+        messageId: `fill-${fillId}-${String(p.order_id)}`,
       });
       metrics.mails.inc();
     } catch (err) {

@@ -1,0 +1,545 @@
+/**
+ * Live feed benchmark: 1,000 subscribers on one feed server (api/ws, in this process, with its real
+ * Redis subscriber), next to a bare `ws` broadcast server measured in the same run with the same
+ * client processes.
+ *
+ *   npm run bench:feed              full run, writes docs/benchmarks/feed.md
+ *   npm run bench:feed -- --quick   three steps, shorter windows, prints only
+ *
+ * Processes: this one runs both servers and nothing else; a publisher process publishes to Redis at
+ * a fixed rate per step; two client processes hold the sockets (500 + 500 per server), count frames
+ * and measure delivery latency from the `ts` in each frame to its arrival.
+ *
+ * Workload per step (`rate` market updates per second):
+ * - feed: a real `market.update` (as the outbox relay publishes it: L1, 10 levels of depth, the last 20
+ *   trades) on the symbol's channel; each of the 1,000 sockets is subscribed to `quotes` of that symbol
+ *   (the quote changes on every update, so every update is one frame per socket) and to its own
+ *   `executions`, which get `rate / 10` execution reports per second spread over the accounts.
+ * - bare: a Redis message that already is the feed's quote frame, forwarded as is to every socket
+ *   (no parsing, no subscriptions, no backpressure checks): the same frames, minus the feed's work.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, platform, release, totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createApiMetrics } from '../api/metrics.js';
+import type { VerifiedAccessToken } from '../api/auth/tokens.js';
+import type { FeedHistory } from '../api/ws/history.js';
+import { createRedisHub } from '../api/ws/hub.js';
+import { createFeedServer, feedOptions } from '../api/ws/server.js';
+import { loadConfig } from '../lib/config.js';
+import { createLogger } from '../lib/logger.js';
+import { connectRedis } from '../lib/redis.js';
+import { accountChannel, marketChannel } from '../lib/redis-keys.js';
+
+const SUBSCRIBERS = 1000;
+const CLIENT_PROCESSES = 2;
+const SYMBOL = 'BENCH';
+/** Latency histogram: 1 ms buckets (the frames' `ts` has millisecond resolution) up to 10 s. */
+const LAT_MAX_MS = 10_000;
+const QUICK = process.argv.includes('--quick');
+const RATES = QUICK ? [10, 50, 100] : [10, 25, 50, 75, 100, 150, 200, 300, 400];
+const WARMUP_MS = QUICK ? 1000 : 1500;
+const MEASURE_MS = QUICK ? 2000 : 5000;
+/** A step is sustained when at least this share of the offered frames arrived within the window... */
+const SUSTAINED_SHARE = 0.99;
+/** ...and the p99 delivery latency is below this. */
+const P99_TARGET_MS = 50;
+
+const accountOf = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+
+type Target = 'feed' | 'bare';
+
+// ---- messages between the processes ------------------------------------------------------------
+
+type ClientCommand =
+  | { cmd: 'connect'; feedUrl: string; bareUrl: string; from: number; count: number }
+  | { cmd: 'reset'; target: Target }
+  | { cmd: 'report' }
+  | { cmd: 'exit' };
+interface ClientReport {
+  frames: number;
+  bytes: number;
+  hist: number[];
+  closed: Record<Target, number>;
+}
+type PublisherCommand = { cmd: 'run'; target: Target; rate: number; ms: number; prefix: string } | { cmd: 'exit' };
+
+function send(child: ChildProcess, message: unknown): void {
+  child.send(message as object);
+}
+
+function request<T>(child: ChildProcess, message: unknown): Promise<T> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as T));
+    send(child, message);
+  });
+}
+
+// ---- client process ----------------------------------------------------------------------------
+
+async function clientProcess(): Promise<void> {
+  const TS = Buffer.from('"ts":"');
+  let target: Target | undefined;
+  let frames = 0;
+  let bytes = 0;
+  let hist = new Uint32Array(LAT_MAX_MS + 1);
+  const closed: Record<Target, number> = { feed: 0, bare: 0 };
+  const sockets: WebSocket[] = [];
+
+  function onFrame(kind: Target, data: Buffer): void {
+    if (kind !== target) return;
+    frames++;
+    bytes += data.length;
+    const i = data.indexOf(TS);
+    if (i < 0) return;
+    const ts = Date.parse(data.toString('latin1', i + 6, i + 30));
+    const ms = Math.max(0, Math.min(LAT_MAX_MS, Date.now() - ts));
+    hist[ms] = (hist[ms] ?? 0) + 1;
+  }
+
+  function open(kind: Target, url: string, token: string | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false, headers: token ? { authorization: `Bearer ${token}` } : {} });
+      sockets.push(ws);
+      let ready = kind === 'bare';
+      ws.on('open', () => {
+        if (kind === 'bare') resolve();
+        else {
+          ws.send(JSON.stringify({ op: 'subscribe', channel: 'executions' }));
+          ws.send(JSON.stringify({ op: 'subscribe', channel: 'quotes', symbol: SYMBOL }));
+        }
+      });
+      ws.on('message', (data: Buffer) => {
+        if (!ready) {
+          // Ready once the executions stream is live and the quote snapshot came.
+          if (data.includes('"type":"quote"')) {
+            ready = true;
+            resolve();
+          }
+          return;
+        }
+        onFrame(kind, data);
+      });
+      ws.on('close', () => closed[kind]++);
+      ws.on('error', reject);
+    });
+  }
+
+  process.on('message', (m: ClientCommand) => {
+    void (async () => {
+      if (m.cmd === 'connect') {
+        for (let i = m.from; i < m.from + m.count; i += 50) {
+          const batch: Promise<void>[] = [];
+          for (let j = i; j < Math.min(i + 50, m.from + m.count); j++) {
+            batch.push(open('feed', m.feedUrl, `bench-${j}`), open('bare', m.bareUrl, undefined));
+          }
+          await Promise.all(batch);
+        }
+        process.send!({ ready: true });
+      } else if (m.cmd === 'reset') {
+        target = m.target;
+        frames = 0;
+        bytes = 0;
+        hist = new Uint32Array(LAT_MAX_MS + 1);
+        process.send!({ ok: true });
+      } else if (m.cmd === 'report') {
+        const report: ClientReport = { frames, bytes, hist: Array.from(hist), closed: { ...closed } };
+        target = undefined;
+        process.send!(report);
+      } else {
+        for (const ws of sockets) ws.terminate();
+        process.exit(0);
+      }
+    })();
+  });
+}
+
+// ---- publisher process -------------------------------------------------------------------------
+
+function publisherProcess(): void {
+  const config = loadConfig(process.env);
+  const redis = connectRedis(config.REDIS_URL, 'bench-feed-publisher');
+  const seqs = new Map<number, number>();
+  let n = 0;
+  let nextAccount = 0;
+
+  const depth = (side: 1 | -1, base: number) =>
+    Array.from({ length: 10 }, (_, l) => ({ price: base + side * l * 5, qty: 100 + ((n + l) % 50), orders: 1 + (l % 4) }));
+  const trades = Array.from({ length: 20 }, (_, t) => ({ price: 18_995 + (t % 7), qty: 1 + (t % 9), ts: Date.now() - t * 1000, seq: 1000 - t }));
+
+  function marketUpdate(ts: string): string {
+    n++;
+    return JSON.stringify({
+      symbol: SYMBOL,
+      quote: { bid: { price: 18_990, qty: 100 + (n % 1000) }, ask: { price: 19_000, qty: 250 } },
+      depth: { bids: depth(-1, 18_990), asks: depth(1, 19_000) },
+      trades,
+      ts,
+      event_id: randomUUID(),
+      event_type: 'market.update',
+    });
+  }
+
+  /** What the feed server would send for the same update: the bare server forwards it as is. */
+  function quoteFrame(ts: string): string {
+    n++;
+    return JSON.stringify({
+      type: 'quote',
+      symbol: SYMBOL,
+      bid: { price: 189.9, quantity: 100 + (n % 1000) },
+      ask: { price: 190, quantity: 250 },
+      ts,
+      event_id: randomUUID(),
+    });
+  }
+
+  function executionReport(ts: string): { account: number; body: string } {
+    const account = nextAccount++ % SUBSCRIBERS;
+    const seq = (seqs.get(account) ?? 0) + 1;
+    seqs.set(account, seq);
+    return {
+      account,
+      body: JSON.stringify({
+        event_id: randomUUID(),
+        exec_type: 'partial_fill',
+        order_id: randomUUID(),
+        client_order_id: `bench-${seq}`,
+        workflow_id: 'bench',
+        symbol: SYMBOL,
+        side: 'buy',
+        order_type: 'limit',
+        time_in_force: 'GTC',
+        status: 'partially_filled',
+        quantity: '10',
+        price: '19000',
+        fill_id: randomUUID(),
+        fill_qty: '1',
+        fill_price: '19000',
+        cum_qty: '1',
+        leaves_qty: '9',
+        reserved_amount: '171000',
+        lock_version: 0,
+        reject_reason: null,
+        ts,
+        seq,
+        event_type: 'execution.report',
+      }),
+    };
+  }
+
+  async function run(m: Extract<PublisherCommand, { cmd: 'run' }>): Promise<number> {
+    const market = marketChannel(m.prefix, SYMBOL);
+    const bare = `${m.prefix}bare`;
+    const started = performance.now();
+    let sent = 0;
+    let execs = 0;
+    for (;;) {
+      const elapsed = performance.now() - started;
+      if (elapsed >= m.ms) break;
+      const due = Math.floor((elapsed / 1000) * m.rate);
+      if (due <= sent) {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
+      const pipe = redis.pipeline();
+      for (; sent < due; sent++) {
+        const ts = new Date().toISOString();
+        if (m.target === 'bare') pipe.publish(bare, quoteFrame(ts));
+        else {
+          pipe.publish(market, marketUpdate(ts));
+          // One execution report per ten market updates.
+          if (sent % 10 === 9) {
+            const e = executionReport(ts);
+            pipe.publish(accountChannel(m.prefix, accountOf(e.account)), e.body);
+            execs++;
+          }
+        }
+      }
+      await pipe.exec();
+    }
+    return sent + execs;
+  }
+
+  process.on('message', (m: PublisherCommand) => {
+    if (m.cmd === 'exit') {
+      void redis.quit().then(() => process.exit(0));
+      return;
+    }
+    void run(m).then((published) => process.send!({ published }));
+  });
+}
+
+// ---- main: the servers and the steps -----------------------------------------------------------
+
+interface StepResult {
+  target: Target;
+  rate: number;
+  offered: number;
+  delivered: number;
+  mbps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  cpu: number;
+  dropped: number;
+  sustained: boolean;
+}
+
+function percentile(hist: number[], total: number, p: number): number {
+  if (total === 0) return NaN;
+  const rank = Math.ceil(total * p);
+  let seen = 0;
+  for (let ms = 0; ms < hist.length; ms++) {
+    seen += hist[ms] ?? 0;
+    if (seen >= rank) return ms;
+  }
+  return LAT_MAX_MS;
+}
+
+const listen = (server: Server) =>
+  new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const prefix = `${config.REDIS_PREFIX}bench:${randomBytes(3).toString('hex')}:`;
+  const logger = createLogger('warn', { bench: 'feed' });
+  const redis = connectRedis(config.REDIS_URL, 'bench-feed');
+  const metrics = createApiMetrics('bench');
+
+  // The feed as api/main.ts builds it, with a stub authenticator (token `bench-<i>` is account i) and
+  // an outbox that is empty: the publisher's seqs are gap-free, so no stream ever reads history.
+  const history: FeedHistory = {
+    eventsAfter: async () => [],
+    lastSeq: async () => 0,
+    lastSeqs: async () => new Map(),
+    isListed: async (symbol) => symbol === SYMBOL,
+    bookSnapshot: async (symbol, now) => ({
+      symbol,
+      eventId: '',
+      ts: now.toISOString(),
+      tsMs: now.getTime(),
+      quote: { bid: null, ask: null },
+      depth: { bids: [], asks: [] },
+      trades: [],
+    }),
+  };
+  const authenticate = async (token: string): Promise<VerifiedAccessToken> => {
+    const i = Number(token.replace('bench-', ''));
+    return {
+      userId: accountOf(i),
+      accountId: accountOf(i),
+      email: `bench-${i}@example.test`,
+      sessionId: accountOf(i),
+      jti: randomUUID(),
+      expiresAt: new Date(Date.now() + 3600_000),
+    };
+  };
+  const feed = createFeedServer({
+    instanceId: 'bench',
+    redisPrefix: prefix,
+    logger,
+    metrics,
+    hub: createRedisHub(redis, logger, 'bench-feed-subscriber'),
+    history,
+    authenticate,
+    now: () => new Date(),
+    options: feedOptions(config, { allowedOrigins: '*', maxConnections: 5000, heartbeatMs: 30_000, sweepMs: 5_000 }),
+  });
+  const feedHttp = createServer((_req, res) => res.writeHead(404).end());
+  feed.attach(feedHttp);
+  const feedPort = await listen(feedHttp);
+
+  // The bare broadcast server: its own subscriber connection, every message to every socket.
+  const bareHttp = createServer((_req, res) => res.writeHead(404).end());
+  const bareWss = new WebSocketServer({ server: bareHttp, perMessageDeflate: false });
+  const bareClients = new Set<WebSocket>();
+  bareWss.on('connection', (ws) => {
+    bareClients.add(ws);
+    ws.on('close', () => bareClients.delete(ws));
+    ws.on('error', () => {});
+  });
+  const bareSub = redis.duplicate({ connectionName: 'bench-bare-subscriber' });
+  await bareSub.subscribe(`${prefix}bare`);
+  bareSub.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+    for (const ws of bareClients) ws.send(message, { binary: false });
+  });
+  const barePort = await listen(bareHttp);
+
+  const self = fileURLToPath(import.meta.url);
+  const childOpts = { execArgv: ['--import', 'tsx'], stdio: 'inherit' as const };
+  const publisher = fork(self, ['publisher'], childOpts);
+  const clients = Array.from({ length: CLIENT_PROCESSES }, () => fork(self, ['clients'], childOpts));
+  const per = SUBSCRIBERS / CLIENT_PROCESSES;
+  console.log(`connecting ${SUBSCRIBERS} subscribers to each server...`);
+  await Promise.all(
+    clients.map((c, k) =>
+      request(c, { cmd: 'connect', feedUrl: `ws://127.0.0.1:${feedPort}/ws`, bareUrl: `ws://127.0.0.1:${barePort}/`, from: k * per, count: per }),
+    ),
+  );
+  console.log(`feed sockets: ${feed.connectionCount()}, bare sockets: ${bareClients.size}`);
+
+  const results: StepResult[] = [];
+  const failed = new Set<Target>();
+  for (const rate of RATES) {
+    for (const target of ['bare', 'feed'] as const) {
+      if (failed.has(target)) continue;
+      const sockets = target === 'feed' ? feed.connectionCount() : bareClients.size;
+      const run = request<{ published: number }>(publisher, {
+        cmd: 'run',
+        target,
+        rate,
+        ms: WARMUP_MS + MEASURE_MS + 200,
+        prefix,
+      } satisfies PublisherCommand);
+      await sleep(WARMUP_MS);
+      await Promise.all(clients.map((c) => request(c, { cmd: 'reset', target })));
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      await sleep(MEASURE_MS);
+      const reports = await Promise.all(clients.map((c) => request<ClientReport>(c, { cmd: 'report' })));
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu1 = process.cpuUsage(cpu0);
+      await run;
+      await sleep(500);
+
+      const hist = new Array<number>(LAT_MAX_MS + 1).fill(0);
+      let frames = 0;
+      let bytes = 0;
+      let dropped = 0;
+      for (const r of reports) {
+        frames += r.frames;
+        bytes += r.bytes;
+        dropped += r.closed[target];
+        r.hist.forEach((v, i) => (hist[i] = (hist[i] ?? 0) + v));
+      }
+      const total = hist.reduce((a, b) => a + b, 0);
+      let max = 0;
+      for (let i = hist.length - 1; i >= 0; i--) {
+        if ((hist[i] ?? 0) > 0) {
+          max = i;
+          break;
+        }
+      }
+      const offered = rate * sockets + (target === 'feed' ? rate / 10 : 0);
+      const delivered = frames / seconds;
+      const p99 = percentile(hist, total, 0.99);
+      const step: StepResult = {
+        target,
+        rate,
+        offered,
+        delivered,
+        mbps: bytes / seconds / 2 ** 20,
+        p50: percentile(hist, total, 0.5),
+        p99,
+        max,
+        cpu: ((cpu1.user + cpu1.system) / 1000 / (seconds * 1000)) * 100,
+        dropped,
+        sustained: delivered >= offered * SUSTAINED_SHARE && p99 < P99_TARGET_MS && dropped === 0,
+      };
+      results.push(step);
+      console.log(
+        `${target.padEnd(4)} ${String(rate).padStart(4)} updates/s: ${fmt(delivered)} of ${fmt(offered)} frames/s, p50 ${step.p50} ms, p99 ${p99} ms, max ${max} ms, cpu ${step.cpu.toFixed(0)}%, dropped ${dropped}`,
+      );
+      // Past saturation a server only builds queues; the next step would not say more.
+      if (delivered < offered * 0.9 || p99 > 2000 || dropped > 0) failed.add(target);
+    }
+  }
+
+  for (const c of [publisher, ...clients]) send(c, { cmd: 'exit' });
+  await feed.close();
+  bareWss.close();
+  await bareSub.quit();
+  await redis.quit();
+  feedHttp.close();
+  bareHttp.close();
+
+  const md = report(results);
+  if (QUICK) {
+    console.log(md);
+  } else {
+    const out = resolve(dirname(fileURLToPath(import.meta.url)), '../docs/benchmarks/feed.md');
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, md);
+    console.log(`wrote ${out}`);
+  }
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+function best(results: StepResult[], target: Target): StepResult | undefined {
+  return results.filter((r) => r.target === target && r.sustained).sort((a, b) => b.delivered - a.delivered)[0];
+}
+
+function report(results: StepResult[]): string {
+  const cpu = cpus();
+  const feedBest = best(results, 'feed');
+  const bareBest = best(results, 'bare');
+  const ratio = feedBest && bareBest ? feedBest.delivered / bareBest.delivered : NaN;
+  const rows = results
+    .map(
+      (r) =>
+        `| ${r.rate} | ${r.target} | ${fmt(r.offered)} | ${fmt(r.delivered)} | ${r.mbps.toFixed(1)} | ${r.p50} | ${r.p99} | ${r.max} | ${r.cpu.toFixed(0)}% | ${r.dropped} | ${r.sustained ? 'yes' : 'no'} |`,
+    )
+    .join('\n');
+  const yes = (ok: boolean) => (ok ? 'yes' : 'no');
+  return `# Live feed benchmark
+
+<!-- Written by load/bench-feed.ts; do not edit by hand. -->
+
+Measured ${new Date().toISOString().slice(0, 10)} on ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version} (${platform()} ${release()}).
+
+Command: \`npm run bench:feed\` (\`tsx load/bench-feed.ts\`). ${SUBSCRIBERS} subscribers per server, Redis on loopback,
+every process (servers, publisher, ${CLIENT_PROCESSES} client processes, Redis) on the same ${cpu.length} cores.
+
+## Results
+
+One row per step and server: \`rate\` market updates per second published to Redis; offered = frames the
+step should deliver per second (rate x sockets, plus the feed's execution reports); delivered = frames
+that arrived at the clients per second during the ${MEASURE_MS / 1000} s window (after ${WARMUP_MS / 1000} s of warm-up); latency from
+the frame's \`ts\` (set when the event was published) to its arrival at the client, 1 ms resolution;
+server CPU = the servers' process (user + system) over the window; dropped = sockets the server closed
+(slow consumers). A step is sustained when ≥ ${SUSTAINED_SHARE * 100}% of the offered frames arrived, p99 < ${P99_TARGET_MS} ms and nothing was dropped.
+
+| rate/s | server | offered frames/s | delivered frames/s | MiB/s | p50 ms | p99 ms | max ms | server CPU | dropped | sustained |
+| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+${rows}
+
+## Targets
+
+| target | measured | met |
+| --- | --- | --- |
+| feed ≥ 50,000 frames/s at p99 < 50 ms | ${feedBest ? `${fmt(feedBest.delivered)} frames/s at p99 ${feedBest.p99} ms (rate ${feedBest.rate}/s)` : 'no sustained step'} | ${yes(!!feedBest && feedBest.delivered >= 50_000)} |
+| feed ≥ 60% of the bare server's sustained rate | ${Number.isFinite(ratio) ? `${(ratio * 100).toFixed(0)}% (${fmt(feedBest!.delivered)} vs ${fmt(bareBest!.delivered)} frames/s)` : 'n/a'} | ${yes(ratio >= 0.6)} |
+
+## Method
+
+- Both servers run in one process on one event loop, and only one of them is driven at a time; the 1,000
+  sockets of each stay connected through the whole run. The publisher and the clients are separate
+  processes, so their CPU does not count as server CPU, but they compete for the same cores.
+- Feed: \`createFeedServer\` (api/ws/server.ts) exactly as the api builds it, with its one Redis subscriber
+  connection (1,001 channels: the symbol and each account), the slow-consumer check on every send and
+  the prom-client metrics. Two stubs: the authenticator (token \`bench-<i>\` is account i; the real one
+  verifies an Ed25519 JWT and checks Redis once per upgrade, not per frame) and the outbox history
+  (empty: the publisher's per-account seqs have no gaps, so no stream reads Postgres, as in steady state).
+- Each feed update is a full \`market.update\` (about 1.6 KB: L1, 10 levels per side, 20 trades) parsed
+  once, turned into one quote frame (about 160 bytes) serialized once and written to every subscribed socket.
+  Execution reports (rate / 10 per second) go to one socket each.
+- Bare: a \`ws\` server whose subscriber forwards each Redis message (already a quote frame of the same
+  size) to every socket: \`for (const ws of clients) ws.send(message)\`.
+- Sustained rate per server = the highest delivered frames/s among its sustained steps; a server stops
+  stepping up once it delivers < 90% of the offered frames, drops a socket or passes 2 s at p99.
+- A shared machine: numbers vary by some percent between runs.
+`;
+}
+
+const role = process.argv[2];
+if (role === 'clients') await clientProcess();
+else if (role === 'publisher') publisherProcess();
+else await main();
