@@ -135,6 +135,7 @@ async function main() {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'production',
+    SIGNING_KEY_SECRET: randomBytes(32).toString('hex'),
     LOG_LEVEL: 'warn',
     DATABASE_URL: dbUrl.toString(),
     REDIS_PREFIX: `brokerx:bench:${id}:`,

@@ -22,7 +22,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,6 +83,99 @@ function request<T>(child: ChildProcess, message: unknown): Promise<T> {
 
 // ---- client process ----------------------------------------------------------------------------
 
+/**
+ * A minimal WebSocket client on a raw TCP socket: the handshake, unmasked server frames parsed from
+ * whatever each read returned, masked text frames to send. `ws` clients cost far more per message than
+ * the servers under test (a stream and an event per frame), and the clients share the servers' cores.
+ */
+class RawSocket {
+  private pending: Buffer = Buffer.alloc(0);
+  private upgraded = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly onText: (payload: Buffer) => void,
+  ) {}
+
+  static open(url: string, headers: Record<string, string>, onText: (payload: Buffer) => void, onClose: () => void): Promise<RawSocket> {
+    const u = new URL(url);
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
+        socket.setNoDelay(true);
+        const lines = [
+          `GET ${u.pathname}${u.search} HTTP/1.1`,
+          `Host: ${u.host}`,
+          'Upgrade: websocket',
+          'Connection: Upgrade',
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+          'Sec-WebSocket-Version: 13',
+          ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+        ];
+        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      });
+      const raw = new RawSocket(socket, onText);
+      socket.on('data', (chunk: Buffer) => {
+        if (!raw.receive(chunk)) reject(new Error(`upgrade refused: ${chunk.toString('latin1').split('\r\n')[0]}`));
+        else if (raw.upgraded) resolve(raw);
+      });
+      socket.on('error', reject);
+      socket.on('close', onClose);
+    });
+  }
+
+  /** False when the upgrade was refused. */
+  private receive(chunk: Buffer): boolean {
+    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (!this.upgraded) {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        this.pending = buf;
+        return true;
+      }
+      if (!buf.toString('latin1', 0, 12).endsWith('101')) return false;
+      this.upgraded = true;
+      buf = buf.subarray(end + 4);
+    }
+    let at = 0;
+    for (;;) {
+      if (buf.length - at < 2) break;
+      const opcode = buf[at]! & 0x0f;
+      let len = buf[at + 1]! & 0x7f;
+      let head = 2;
+      if (len === 126) {
+        if (buf.length - at < 4) break;
+        len = buf.readUInt16BE(at + 2);
+        head = 4;
+      } else if (len === 127) {
+        if (buf.length - at < 10) break;
+        len = Number(buf.readBigUInt64BE(at + 2));
+        head = 10;
+      }
+      if (buf.length - at < head + len) break;
+      if (opcode === 1) this.onText(buf.subarray(at + head, at + head + len));
+      at += head + len;
+    }
+    this.pending = at === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(at));
+    return true;
+  }
+
+  sendText(text: string): void {
+    const payload = Buffer.from(text);
+    if (payload.length > 125) throw new Error('bench client frames are small');
+    const mask = randomBytes(4);
+    const frame = Buffer.alloc(6 + payload.length);
+    frame[0] = 0x81;
+    frame[1] = 0x80 | payload.length;
+    mask.copy(frame, 2);
+    for (let i = 0; i < payload.length; i++) frame[6 + i] = payload[i]! ^ mask[i % 4]!;
+    this.socket.write(frame);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
 async function clientProcess(): Promise<void> {
   const TS = Buffer.from('"ts":"');
   let target: Target | undefined;
@@ -90,7 +183,10 @@ async function clientProcess(): Promise<void> {
   let bytes = 0;
   let hist = new Uint32Array(LAT_MAX_MS + 1);
   const closed: Record<Target, number> = { feed: 0, bare: 0 };
-  const sockets: WebSocket[] = [];
+  const sockets: RawSocket[] = [];
+  // Every socket gets the same frame of an update: parse its timestamp once.
+  let lastTs = '';
+  let lastTsMs = 0;
 
   function onFrame(kind: Target, data: Buffer): void {
     if (kind !== target) return;
@@ -98,37 +194,42 @@ async function clientProcess(): Promise<void> {
     bytes += data.length;
     const i = data.indexOf(TS);
     if (i < 0) return;
-    const ts = Date.parse(data.toString('latin1', i + 6, i + 30));
-    const ms = Math.max(0, Math.min(LAT_MAX_MS, Date.now() - ts));
+    const text = data.toString('latin1', i + 6, i + 30);
+    if (text !== lastTs) {
+      lastTs = text;
+      lastTsMs = Date.parse(text);
+    }
+    const ms = Math.max(0, Math.min(LAT_MAX_MS, Date.now() - lastTsMs));
     hist[ms] = (hist[ms] ?? 0) + 1;
   }
 
-  function open(kind: Target, url: string, token: string | undefined): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false, headers: token ? { authorization: `Bearer ${token}` } : {} });
-      sockets.push(ws);
-      let ready = kind === 'bare';
-      ws.on('open', () => {
-        if (kind === 'bare') resolve();
-        else {
-          ws.send(JSON.stringify({ op: 'subscribe', channel: 'executions' }));
-          ws.send(JSON.stringify({ op: 'subscribe', channel: 'quotes', symbol: SYMBOL }));
-        }
-      });
-      ws.on('message', (data: Buffer) => {
-        if (!ready) {
-          // Ready once the executions stream is live and the quote snapshot came.
+  async function open(kind: Target, url: string, token: string | undefined): Promise<void> {
+    let ready: (() => void) | undefined;
+    const subscribed = new Promise<void>((r) => (ready = r));
+    const socket = await RawSocket.open(
+      url,
+      token ? { Authorization: `Bearer ${token}` } : {},
+      (data) => {
+        if (ready) {
+          // A feed socket is ready once the executions stream is live and the quote snapshot came.
           if (data.includes('"type":"quote"')) {
-            ready = true;
-            resolve();
+            ready();
+            ready = undefined;
           }
           return;
         }
         onFrame(kind, data);
-      });
-      ws.on('close', () => closed[kind]++);
-      ws.on('error', reject);
-    });
+      },
+      () => closed[kind]++,
+    );
+    sockets.push(socket);
+    if (kind === 'bare') {
+      ready = undefined;
+      return;
+    }
+    socket.sendText(JSON.stringify({ op: 'subscribe', channel: 'executions' }));
+    socket.sendText(JSON.stringify({ op: 'subscribe', channel: 'quotes', symbol: SYMBOL }));
+    await subscribed;
   }
 
   process.on('message', (m: ClientCommand) => {
@@ -153,7 +254,7 @@ async function clientProcess(): Promise<void> {
         target = undefined;
         process.send!(report);
       } else {
-        for (const ws of sockets) ws.terminate();
+        for (const s of sockets) s.destroy();
         process.exit(0);
       }
     })();
@@ -350,7 +451,7 @@ async function main(): Promise<void> {
     history,
     authenticate,
     now: () => new Date(),
-    options: feedOptions(config, { allowedOrigins: '*', maxConnections: 5000, heartbeatMs: 30_000, sweepMs: 5_000 }),
+    options: feedOptions(config, { allowedOrigins: '*', maxConnections: 5000, heartbeatMs: 3_600_000, sweepMs: 5_000 }),
   });
   const feedHttp = createServer((_req, res) => res.writeHead(404).end());
   feed.attach(feedHttp);

@@ -40,7 +40,6 @@ import type {
 } from './types.js';
 
 const STP_MODES: ReadonlySet<unknown> = new Set<StpMode>(['cancel_newest', 'cancel_oldest', 'cancel_both', 'none']);
-const TIFS: ReadonlySet<unknown> = new Set<TimeInForce>(['GTC', 'DAY', 'IOC', 'FOK']);
 
 /** Shared, frozen "nothing happened" lists: most adds neither trade nor cancel anything. */
 const NO_FILLS: readonly Fill[] = Object.freeze([]);
@@ -74,7 +73,8 @@ function checkNewOrder(o: NewOrder): RejectCode | 0 {
   if (!isId(o.accountId)) return Reject.InvalidAccount;
   if (o.side !== 'buy' && o.side !== 'sell') return Reject.InvalidSide;
   if (o.type !== 'limit' && o.type !== 'market') return Reject.InvalidType;
-  if (!TIFS.has(o.tif)) return Reject.InvalidTif;
+  const tif = o.tif;
+  if (tif !== 'GTC' && tif !== 'DAY' && tif !== 'IOC' && tif !== 'FOK') return Reject.InvalidTif;
   if (!isPositiveInt(o.qty)) return Reject.InvalidQty;
   if (o.type === 'limit' ? !isPositiveInt(o.price) : o.price !== undefined && !isPositiveInt(o.price))
     return Reject.InvalidPrice;

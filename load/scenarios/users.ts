@@ -1,0 +1,82 @@
+/**
+ * Sessions for the Node generator, made as the k6 setup makes them (load/k6/lib/setup.ts): the users are
+ * `<USER_PREFIX>-<i>@load.brokerx.test` on every run, so an existing one logs in (password, then the MFA
+ * code mailed to Mailpit) and only a missing one registers and verifies its address first. That keeps
+ * repeated runs within the api's registration limit (20 per address and hour). Each session then deposits
+ * with a fresh Idempotency-Key.
+ */
+import { ApiError, call, deposit, quote, readMail, type Endpoints, type Session } from '../client.js';
+import { DEPOSIT_AMOUNT, SYMBOLS, userEmail } from '../k6/lib/profiles.js';
+
+/** Parallel logins: argon2 hashing makes each one cost the api real CPU. */
+const CONCURRENCY = 3;
+
+async function register(ep: Endpoints, email: string, password: string): Promise<void> {
+  const since = Date.now() - 1000;
+  try {
+    await call(ep.api, 'POST', '/api/v1/clients/register', {
+      body: { client: { email, first_name: 'Load', last_name: 'Node', password } },
+    });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 429)
+      throw new Error('registration is rate-limited (20 per address and hour): wait, lower USERS or reuse USER_PREFIX', {
+        cause: err,
+      });
+    throw err;
+  }
+  const token = /token=([A-Za-z0-9_-]+)/.exec(await readMail(ep.mailpit, email, /verify/i, since))?.[1];
+  if (!token) throw new Error(`no verification token in the mail to ${email}`);
+  await call(ep.api, 'GET', `/api/v1/clients/verify?token=${token}`);
+}
+
+/** Log in (registering first when the user does not exist or is not verified), MFA by mail, deposit. */
+export async function session(ep: Endpoints, email: string, password: string): Promise<Session> {
+  let since = Date.now() - 1000;
+  try {
+    await call(ep.api, 'POST', '/api/v1/auth/login', { body: { email, password } });
+  } catch (err) {
+    if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403)) throw err;
+    await register(ep, email, password);
+    since = Date.now() - 1000;
+    await call(ep.api, 'POST', '/api/v1/auth/login', { body: { email, password } });
+  }
+  const code = /\b(\d{6})\b/.exec(await readMail(ep.mailpit, email, /code/i, since))?.[1];
+  if (!code) throw new Error(`no MFA code in the mail to ${email}`);
+  const { token } = await call<{ token: string }>(ep.api, 'POST', '/api/v1/auth/verify_mfa', { body: { email, code } });
+  const { account_id } = await call<{ account_id: string }>(ep.api, 'GET', '/api/v1/portfolio', { token });
+  const s: Session = { email, token, accountId: account_id };
+  await deposit(ep, s, DEPOSIT_AMOUNT);
+  return s;
+}
+
+/** `n` sessions, a few at a time. */
+export async function sessions(ep: Endpoints, n: number, prefix: string, password: string): Promise<Session[]> {
+  const out: Session[] = new Array<Session>(n);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < n; i = next++) out[i] = await session(ep, userEmail(prefix, i), password);
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, n) }, worker));
+  return out;
+}
+
+/** Reference prices in dollars per symbol (orders are priced from them). */
+export async function references(ep: Endpoints): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const symbol of SYMBOLS) out[symbol] = (await quote(ep, symbol)).reference_price;
+  return out;
+}
+
+/** The api answers /health and Mailpit its API, or the run stops before sending any load. */
+export async function checkServices(ep: Endpoints): Promise<void> {
+  const probe = async (url: string) => {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      return res.ok ? undefined : `${url} answered ${res.status}`;
+    } catch (err) {
+      return `${url} is not reachable (${(err as Error).message})`;
+    }
+  };
+  const problems = (await Promise.all([probe(`${ep.api}/health`), probe(`${ep.mailpit}/api/v1/info`)])).filter(Boolean);
+  if (problems.length) throw new Error(`${problems.join('; ')}. Start the stack first (npm start).`);
+}
