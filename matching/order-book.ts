@@ -35,7 +35,6 @@ import type {
   Side,
   StpMode,
   SubmitResult,
-  TimeInForce,
   Trade,
 } from './types.js';
 

@@ -14,7 +14,8 @@ let fx: TradingFixture;
 let api: TestApi;
 
 beforeAll(async () => {
-  fx = await startTradingFixture('orders');
+  // Admission control is tested on its own below; here 200 concurrent placements must all reach the saga.
+  fx = await startTradingFixture('orders', { env: { MAX_INFLIGHT_ORDERS: '400' } });
   api = fx.api;
 }, 120_000);
 afterAll(async () => {
@@ -323,6 +324,28 @@ describe('reading orders', () => {
     expect(new Set(all).size).toBe(3);
     expect((await body(await api.call('GET', '/api/v1/orders', { token: b.token }))).orders).toEqual([]);
     expect((await api.call('GET', '/api/v1/orders?status=bogus', { token: a.token })).status).toBe(422);
+  });
+});
+
+describe('admission control', () => {
+  it('beyond MAX_INFLIGHT_ORDERS sagas in flight the api sheds with a fast 429 and Retry-After', async () => {
+    const small = await createTestApi({ ...fx.env, MAX_INFLIGHT_ORDERS: '2' });
+    try {
+      const u = await createFundedUser(api, '10000.00');
+      const results = await Promise.all(
+        Array.from({ length: 12 }, () => small.call('POST', '/api/v1/orders', { token: u.token, body: { order: limit('buy', 1, 160) } })),
+      );
+      const shed = results.filter((r) => r.status === 429);
+      expect(shed.length).toBeGreaterThan(0);
+      expect(results.every((r) => r.status === 201 || r.status === 429)).toBe(true);
+      expect(shed[0]!.headers.get('retry-after')).toBe('1');
+      expect(await body(shed[0]!)).toMatchObject({ code: 'too_many_requests' });
+      // Only admitted orders reserved anything.
+      const accepted = results.filter((r) => r.status === 201).length;
+      expect((await fx.balance(u.accountId)).reserved).toBe(BigInt(accepted) * 16_000n);
+    } finally {
+      await small.close();
+    }
   });
 });
 

@@ -28,6 +28,9 @@ interface Frame {
 
 export const feedCounts = { frames: 0, events: 0, errors: 0 };
 
+const textOf = (data: WebSocket.RawData): string =>
+  (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8');
+
 function oneSession(o: FeedOptions, session: Session, symbol: string, seconds: number): Promise<void> {
   return new Promise((resolve) => {
     const opened = performance.now();
@@ -43,9 +46,10 @@ function oneSession(o: FeedOptions, session: Session, symbol: string, seconds: n
     };
     ws.on('message', (data: WebSocket.RawData) => {
       feedCounts.frames++;
+      const text = textOf(data);
       let frame: Frame;
       try {
-        frame = JSON.parse(data.toString()) as Frame;
+        frame = JSON.parse(text) as Frame;
       } catch {
         return;
       }
@@ -67,11 +71,12 @@ function oneSession(o: FeedOptions, session: Session, symbol: string, seconds: n
         case 'order_accepted':
         case 'account_event':
           feedCounts.events++;
-          if (typeof frame.ts === 'string') o.metrics.trend(METRICS.feedDelivery, Math.max(0, Date.now() - Date.parse(frame.ts)));
+          if (typeof frame.ts === 'string')
+            o.metrics.trend(METRICS.feedDelivery, Math.max(0, Date.now() - Date.parse(frame.ts)));
           break;
         case 'error':
           feedCounts.errors++;
-          o.log(`feed error frame: ${data.toString()}`);
+          o.log(`feed error frame: ${text}`);
           break;
       }
     });

@@ -132,7 +132,8 @@ export function smokeFlow(deps: FlowDeps): Flow {
         route: ROUTES.getOrder,
         method: 'GET',
         build: (ctx) => (ctx.orderId ? { path: `/api/v1/orders/${ctx.orderId}` } : undefined),
-        handle: (status, body, ctx) => metrics.check('order read (200)', status === 200 && body?.id === ctx.orderId),
+        handle: (status, body, ctx) =>
+          metrics.check('order read (200)', status === 200 && body?.id === ctx.orderId),
       },
       {
         route: ROUTES.replaceOrder,

@@ -36,14 +36,17 @@ interface Totals {
 export const totals: Totals = { requests: 0, failed: 0, iterations: 0 };
 
 function header(headers: Record<string, unknown> | undefined, name: string): string | undefined {
-  for (const [k, v] of Object.entries(headers ?? {})) if (k.toLowerCase() === name) return Array.isArray(v) ? String(v[0]) : String(v);
+  for (const [k, v] of Object.entries(headers ?? {}))
+    if (k.toLowerCase() === name) return Array.isArray(v) ? String(v[0]) : String(v);
   return undefined;
 }
 
 function parse(body: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(body);
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -127,7 +130,10 @@ function start(driver: Driver, flow: Flow, opts: Omit<autocannon.Options, 'url'>
         initialContext: {},
         ...opts,
       },
-      (err: unknown, result: autocannon.Result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(result)),
+      (err: unknown, result: autocannon.Result) =>
+        err
+          ? reject(err instanceof Error ? err : new Error('autocannon failed', { cause: err }))
+          : resolve(result),
     );
   });
   if (!instance) throw new Error('autocannon did not start');
@@ -143,7 +149,12 @@ function recordErrors(metrics: Metrics, results: autocannon.Result[]): void {
 }
 
 /** per-vu-iterations: `vus` connections, `iterations` flows each. */
-export async function runIterations(driver: Driver, flow: Flow, vus: number, iterations: number): Promise<void> {
+export async function runIterations(
+  driver: Driver,
+  flow: Flow,
+  vus: number,
+  iterations: number,
+): Promise<void> {
   const run = start(driver, flow, { connections: vus, amount: vus * iterations * flow.steps.length });
   recordErrors(driver.deps.metrics, [await run.done]);
 }
@@ -170,7 +181,13 @@ export async function runFixedRate(
 export async function runRamp(
   driver: Driver,
   flow: Flow,
-  opts: { start: number; stages: readonly Stage[]; seconds: number; perConnectionRate: number; onTick?: (t: number, target: number) => void },
+  opts: {
+    start: number;
+    stages: readonly Stage[];
+    seconds: number;
+    perConnectionRate: number;
+    onTick?: (t: number, target: number) => void;
+  },
 ): Promise<void> {
   const pool: Running[] = [];
   const finished: Promise<autocannon.Result>[] = [];

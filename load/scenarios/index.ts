@@ -30,7 +30,11 @@ import { checkServices, references, sessions } from './users.js';
 const log = (line: string) => console.log(`[load] ${line}`);
 
 /** Prints progress every 5 s while `work` runs. */
-async function withProgress<T>(metrics: Metrics, work: Promise<T>, extra: () => string = () => ''): Promise<T> {
+async function withProgress<T>(
+  metrics: Metrics,
+  work: Promise<T>,
+  extra: () => string = () => '',
+): Promise<T> {
   const t0 = performance.now();
   let before = { ...totals };
   const timer = setInterval(() => {
@@ -114,7 +118,9 @@ export async function runScenario(scenario: ScenarioName, env: LoadEnv): Promise
     references: await references(ep),
     runId: `nd${Date.now().toString(36)}`,
   };
-  log(`setup: ${users.length} sessions (${users[0]?.email ?? '-'} ...) in ${formatNumber((performance.now() - setupStart) / 1000)} s`);
+  log(
+    `setup: ${users.length} sessions (${users[0]?.email ?? '-'} ...) in ${formatNumber((performance.now() - setupStart) / 1000)} s`,
+  );
 
   const driver: Driver = { base: ep.api, deps };
   const instanceCounts = new Map<string, number>();
@@ -134,17 +140,23 @@ export async function runScenario(scenario: ScenarioName, env: LoadEnv): Promise
       driver.onInstance = (instance) => {
         instanceCounts.set(instance, (instanceCounts.get(instance) ?? 0) + 1);
         metrics.check('X-Instance is an expected instance', env.instances.includes(instance));
-        for (const id of env.instances) metrics.rate(METRICS.instanceShare, instance === id, { instance: id });
+        for (const id of env.instances)
+          metrics.rate(METRICS.instanceShare, instance === id, { instance: id });
       };
       await withProgress(metrics, drive(driver, readFlow(deps), profile, false));
       break;
     case 'ws': {
       if (profile.executor !== 'constant-vus') throw new Error('ws expects a constant-vus profile');
-      const orders = applyOverrides(WS_ORDER_PROFILE, { duration: env.overrides.duration, rate: env.overrides.rate });
+      const orders = applyOverrides(WS_ORDER_PROFILE, {
+        duration: env.overrides.duration,
+        rate: env.overrides.rate,
+      });
       const seconds = profileSeconds(profile);
       const perAccount = Math.ceil(profile.vus / users.length);
       if (perAccount > WS_SOCKETS_PER_ACCOUNT)
-        log(`warning: ${perAccount} sockets per account exceed the feed's ${WS_SOCKETS_PER_ACCOUNT} per process: raise USERS`);
+        log(
+          `warning: ${perAccount} sockets per account exceed the feed's ${WS_SOCKETS_PER_ACCOUNT} per process: raise USERS`,
+        );
       log(`ws: ${profile.vus} subscribers, order flow ${describe(orders)}`);
       await withProgress(
         metrics,
@@ -174,7 +186,9 @@ export async function runScenario(scenario: ScenarioName, env: LoadEnv): Promise
       `(${formatNumber(metrics.counter('iterations') / (runMs / 1000))}/s), ${metrics.counter('http_reqs')} requests, ` +
       `${formatNumber(100 * (metrics.values('http_req_failed')?.values.rate ?? 0))} % failed`,
   ];
-  for (const key of Object.keys(thresholds).filter((k) => k.startsWith('http_req_duration{') || k.startsWith('feed_'))) {
+  for (const key of Object.keys(thresholds).filter(
+    (k) => k.startsWith('http_req_duration{') || k.startsWith('feed_'),
+  )) {
     const v = metrics.values(key)?.values;
     if (v && 'p(95)' in v)
       lines.push(

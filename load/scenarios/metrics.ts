@@ -3,12 +3,7 @@
  * trends (percentiles by linear interpolation, as k6 computes them), rates (share of true samples) and
  * counters, each also kept per tag as a submetric named `metric{tag:value}`.
  */
-import {
-  compare,
-  parseExpression,
-  type Thresholds,
-  type ThresholdResult,
-} from '../k6/lib/profiles.js';
+import { compare, parseExpression, type Thresholds, type ThresholdResult } from '../k6/lib/profiles.js';
 
 export type Tags = Record<string, string>;
 
@@ -98,7 +93,11 @@ export class Metrics {
     if (rate)
       return {
         type: 'rate',
-        values: { rate: rate.total ? rate.trues / rate.total : 0, passes: rate.trues, fails: rate.total - rate.trues },
+        values: {
+          rate: rate.total ? rate.trues / rate.total : 0,
+          passes: rate.trues,
+          fails: rate.total - rate.trues,
+        },
       };
     const count = this.counters.get(key);
     if (count !== undefined) {
@@ -111,7 +110,12 @@ export class Metrics {
   /** A trend's percentile (`pct` in 0-100), 0 without samples. */
   p(key: string, pct: number): number {
     const trend = this.trends.get(key);
-    return trend ? percentile([...trend].sort((a, b) => a - b), pct) : 0;
+    return trend
+      ? percentile(
+          [...trend].sort((a, b) => a - b),
+          pct,
+        )
+      : 0;
   }
 
   /**
@@ -131,7 +135,12 @@ export class Metrics {
       for (const expression of expressions) {
         const { agg, op, value } = parseExpression(expression);
         const actual = summary?.values[agg];
-        out.push({ metric, expression, ok: actual !== undefined && samples > 0 && compare(actual, op, value), actual });
+        out.push({
+          metric,
+          expression,
+          ok: actual !== undefined && samples > 0 && compare(actual, op, value),
+          actual,
+        });
       }
     }
     return out;

@@ -19,9 +19,12 @@ async function register(ep: Endpoints, email: string, password: string): Promise
     });
   } catch (err) {
     if (err instanceof ApiError && err.status === 429)
-      throw new Error('registration is rate-limited (20 per address and hour): wait, lower USERS or reuse USER_PREFIX', {
-        cause: err,
-      });
+      throw new Error(
+        'registration is rate-limited (20 per address and hour): wait, lower USERS or reuse USER_PREFIX',
+        {
+          cause: err,
+        },
+      );
     throw err;
   }
   const token = /token=([A-Za-z0-9_-]+)/.exec(await readMail(ep.mailpit, email, /verify/i, since))?.[1];
@@ -42,7 +45,9 @@ export async function session(ep: Endpoints, email: string, password: string): P
   }
   const code = /\b(\d{6})\b/.exec(await readMail(ep.mailpit, email, /code/i, since))?.[1];
   if (!code) throw new Error(`no MFA code in the mail to ${email}`);
-  const { token } = await call<{ token: string }>(ep.api, 'POST', '/api/v1/auth/verify_mfa', { body: { email, code } });
+  const { token } = await call<{ token: string }>(ep.api, 'POST', '/api/v1/auth/verify_mfa', {
+    body: { email, code },
+  });
   const { account_id } = await call<{ account_id: string }>(ep.api, 'GET', '/api/v1/portfolio', { token });
   const s: Session = { email, token, accountId: account_id };
   await deposit(ep, s, DEPOSIT_AMOUNT);
@@ -50,7 +55,12 @@ export async function session(ep: Endpoints, email: string, password: string): P
 }
 
 /** `n` sessions, a few at a time. */
-export async function sessions(ep: Endpoints, n: number, prefix: string, password: string): Promise<Session[]> {
+export async function sessions(
+  ep: Endpoints,
+  n: number,
+  prefix: string,
+  password: string,
+): Promise<Session[]> {
   const out: Session[] = new Array<Session>(n);
   let next = 0;
   const worker = async () => {
@@ -77,6 +87,8 @@ export async function checkServices(ep: Endpoints): Promise<void> {
       return `${url} is not reachable (${(err as Error).message})`;
     }
   };
-  const problems = (await Promise.all([probe(`${ep.api}/health`), probe(`${ep.mailpit}/api/v1/info`)])).filter(Boolean);
+  const problems = (
+    await Promise.all([probe(`${ep.api}/health`), probe(`${ep.mailpit}/api/v1/info`)])
+  ).filter(Boolean);
   if (problems.length) throw new Error(`${problems.join('; ')}. Start the stack first (npm start).`);
 }

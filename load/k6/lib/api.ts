@@ -127,5 +127,7 @@ export function smokeFlow(data: SetupData): void {
     JSON.stringify({ client_version: version + 1 }),
     { headers: { ...jsonHeaders, ...authHeaders(session) }, tags: { name: ROUTES.cancelOrder } },
   );
-  check(cancelled, { 'order cancelled (200)': (r) => r.status === 200 && field(r, 'status') === 'cancelled' });
+  check(cancelled, {
+    'order cancelled (200)': (r) => r.status === 200 && field(r, 'status') === 'cancelled',
+  });
 }

@@ -41,7 +41,8 @@ export const INSTANCES = (env('INSTANCES') ?? 'api-1,api-2,api-3')
   .map((s) => s.trim())
   .filter((s) => s.length > 0);
 
-export const usersFor = (scenario: ScenarioName): number => Math.round(positive('USERS') ?? DEFAULT_USERS[scenario]);
+export const usersFor = (scenario: ScenarioName): number =>
+  Math.round(positive('USERS') ?? DEFAULT_USERS[scenario]);
 
 export function overrides(): Overrides {
   const rate = positive('RATE');
@@ -56,4 +57,5 @@ export function overrides(): Overrides {
 }
 
 /** A scenario's profile with DURATION / RATE / VUS / ITERATIONS applied. */
-export const profileFor = (scenario: ScenarioName): Profile => applyOverrides(PROFILES[scenario], overrides());
+export const profileFor = (scenario: ScenarioName): Profile =>
+  applyOverrides(PROFILES[scenario], overrides());

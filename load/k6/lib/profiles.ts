@@ -363,7 +363,8 @@ export function thresholdsFor(scenario: ScenarioName, instances: readonly string
       return { ...base, [METRICS.ordersShed]: ['rate<0.05'], ...orderFlowSlo(1500, 3000) };
     case 'lb': {
       const shares: Thresholds = {};
-      for (const id of instances) shares[`${METRICS.instanceShare}{instance:${id}}`] = ['rate>=0.25', 'rate<=0.40'];
+      for (const id of instances)
+        shares[`${METRICS.instanceShare}{instance:${id}}`] = ['rate>=0.25', 'rate<=0.40'];
       return { ...base, ...latency(ROUTES.portfolio, 200, 500), ...shares };
     }
     case 'ws':
@@ -396,20 +397,26 @@ export interface ThresholdResult {
 /** PASS/FAIL lines, one per threshold, then a verdict: the same text from k6 and from Node. */
 export function formatThresholds(scenario: string, results: readonly ThresholdResult[]): string {
   const lines = results.map((r) => {
-    const actual = r.actual === undefined || !Number.isFinite(r.actual) ? '' : `  (actual ${formatNumber(r.actual)})`;
+    const actual =
+      r.actual === undefined || !Number.isFinite(r.actual) ? '' : `  (actual ${formatNumber(r.actual)})`;
     return `  ${r.ok ? 'PASS' : 'FAIL'}  ${r.metric}  ${r.expression}${actual}`;
   });
   const failed = results.filter((r) => !r.ok).length;
   const verdict =
-    failed === 0 ? `${scenario}: all ${results.length} SLOs met` : `${scenario}: ${failed} of ${results.length} SLOs failed`;
+    failed === 0
+      ? `${scenario}: all ${results.length} SLOs met`
+      : `${scenario}: ${failed} of ${results.length} SLOs failed`;
   return ['SLOs', ...lines, verdict].join('\n');
 }
 
-export const formatNumber = (n: number) => (Number.isInteger(n) ? String(n) : n < 1 ? n.toFixed(4) : n.toFixed(2));
+export const formatNumber = (n: number) =>
+  Number.isInteger(n) ? String(n) : n < 1 ? n.toFixed(4) : n.toFixed(2);
 
 /** `p(95)<500` -> { agg: 'p(95)', op: '<', value: 500 }. */
 export function parseExpression(expression: string): { agg: string; op: string; value: number } {
-  const m = /^\s*([a-z]+(?:\(\d+(?:\.\d+)?\))?)\s*(<=|>=|==|===|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/.exec(expression);
+  const m = /^\s*([a-z]+(?:\(\d+(?:\.\d+)?\))?)\s*(<=|>=|==|===|!=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$/.exec(
+    expression,
+  );
   if (!m?.[1] || !m[2] || !m[3]) throw new Error(`cannot parse threshold "${expression}"`);
   return { agg: m[1], op: m[2], value: Number(m[3]) };
 }

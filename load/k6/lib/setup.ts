@@ -21,15 +21,18 @@ function abort(message: string): never {
 }
 
 function expectStatus(res: Response, status: number, what: string): void {
-  if (res.status !== status) abort(`${what}: expected HTTP ${status}, got ${res.status}: ${String(res.body).slice(0, 300)}`);
+  if (res.status !== status)
+    abort(`${what}: expected HTTP ${status}, got ${res.status}: ${String(res.body).slice(0, 300)}`);
 }
 
 /** The api answers /health and Mailpit its API; otherwise stop before any load is sent. */
 export function checkServices(): void {
   const health = http.get(`${BASE_URL}/health`, { tags: { name: ROUTES.health } });
-  if (!check(health, { 'setup: api healthy': (r) => r.status === 200 })) abort(`${BASE_URL}/health answered ${health.status}`);
+  if (!check(health, { 'setup: api healthy': (r) => r.status === 200 }))
+    abort(`${BASE_URL}/health answered ${health.status}`);
   const mail = http.get(`${MAILPIT_URL}/api/v1/info`, { tags: { name: 'mailpit info' } });
-  if (!check(mail, { 'setup: mailpit up': (r) => r.status === 200 })) abort(`${MAILPIT_URL}/api/v1/info answered ${mail.status}`);
+  if (!check(mail, { 'setup: mailpit up': (r) => r.status === 200 }))
+    abort(`${MAILPIT_URL}/api/v1/info answered ${mail.status}`);
 }
 
 interface MailSummary {
@@ -43,11 +46,15 @@ function readMail(to: string, subject: RegExp, afterMs: number): string {
   const deadline = Date.now() + MAIL_TIMEOUT_MS;
   const query = encodeURIComponent(`to:"${to}"`);
   for (;;) {
-    const list = http.get(`${MAILPIT_URL}/api/v1/search?query=${query}&limit=20`, { tags: { name: 'mailpit search' } });
+    const list = http.get(`${MAILPIT_URL}/api/v1/search?query=${query}&limit=20`, {
+      tags: { name: 'mailpit search' },
+    });
     const messages = (field(list, 'messages') ?? []) as MailSummary[];
     const hit = messages.find((m) => subject.test(m.Subject) && Date.parse(m.Created) >= afterMs);
     if (hit) {
-      const message = http.get(`${MAILPIT_URL}/api/v1/message/${hit.ID}`, { tags: { name: 'mailpit message' } });
+      const message = http.get(`${MAILPIT_URL}/api/v1/message/${hit.ID}`, {
+        tags: { name: 'mailpit message' },
+      });
       return String(field(message, 'Text') ?? '');
     }
     if (Date.now() > deadline) abort(`no mail "${String(subject)}" to ${to} within ${MAIL_TIMEOUT_MS} ms`);
@@ -66,13 +73,22 @@ function login(email: string): Response {
 
 function register(email: string): void {
   const since = Date.now() - 1000;
-  const body = { client: { email, first_name: 'Load', last_name: `K6 ${email.split('@')[0] ?? ''}`, password: USER_PASSWORD } };
+  const body = {
+    client: {
+      email,
+      first_name: 'Load',
+      last_name: `K6 ${email.split('@')[0] ?? ''}`,
+      password: USER_PASSWORD,
+    },
+  };
   const res = http.post(`${BASE_URL}/api/v1/clients/register`, JSON.stringify(body), {
     headers: jsonHeaders,
     tags: { name: ROUTES.register },
   });
   if (res.status === 429)
-    abort(`registration rate-limited (20 per address and hour): wait, lower USERS, or reuse USER_PREFIX=${USER_PREFIX}`);
+    abort(
+      `registration rate-limited (20 per address and hour): wait, lower USERS, or reuse USER_PREFIX=${USER_PREFIX}`,
+    );
   expectStatus(res, 201, `register ${email}`);
   const token = /token=([A-Za-z0-9_-]+)/.exec(readMail(email, /verify/i, since))?.[1];
   if (!token) abort(`no verification token in the mail to ${email}`);
@@ -108,10 +124,14 @@ export function session(i: number, runId: string): Session {
   });
   expectStatus(portfolio, 200, `portfolio ${email}`);
   const s: Session = { email, token, accountId: String(field(portfolio, 'account_id')) };
-  const deposit = http.post(`${BASE_URL}/api/v1/deposits`, JSON.stringify({ amount: DEPOSIT_AMOUNT, currency: 'USD' }), {
-    headers: { ...jsonHeaders, ...authHeaders(s), 'Idempotency-Key': `${runId}-deposit-${i}` },
-    tags: { name: ROUTES.deposit },
-  });
+  const deposit = http.post(
+    `${BASE_URL}/api/v1/deposits`,
+    JSON.stringify({ amount: DEPOSIT_AMOUNT, currency: 'USD' }),
+    {
+      headers: { ...jsonHeaders, ...authHeaders(s), 'Idempotency-Key': `${runId}-deposit-${i}` },
+      tags: { name: ROUTES.deposit },
+    },
+  );
   expectStatus(deposit, 201, `deposit for ${email}`);
   return s;
 }

@@ -4,7 +4,13 @@
  * k6 itself still exits non-zero (99) when a threshold fails.
  */
 import { SUMMARY_DIR } from './env.ts';
-import { formatNumber, formatThresholds, METRICS, parseExpression, type ThresholdResult } from './profiles.ts';
+import {
+  formatNumber,
+  formatThresholds,
+  METRICS,
+  parseExpression,
+  type ThresholdResult,
+} from './profiles.ts';
 
 interface SummaryMetric {
   type: 'counter' | 'gauge' | 'rate' | 'trend';
@@ -60,7 +66,9 @@ export function thresholdResults(data: SummaryData): ThresholdResult[] {
 
 /** `export function handleSummary(data) { return summary('load', data); }` */
 export function summary(scenario: string, data: SummaryData): Record<string, string> {
-  const text = [`k6 ${scenario}`, ...headline(data), formatThresholds(scenario, thresholdResults(data))].join('\n');
+  const text = [`k6 ${scenario}`, ...headline(data), formatThresholds(scenario, thresholdResults(data))].join(
+    '\n',
+  );
   return {
     stdout: `\n${text}\n`,
     [`${SUMMARY_DIR}/k6-${scenario}.json`]: JSON.stringify({ tool: 'k6', scenario, ...data }, null, 2),
