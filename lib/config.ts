@@ -32,6 +32,8 @@ export const configSchema = z.object({
   MATCHING_SHARD_IDS: z.string().default(''),
   /** Port of a worker's own /metrics endpoint (0 = pick a free one). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  /** Port of a worker's Temporal SDK metrics (Prometheus, from the SDK core); 0 = off. */
+  SDK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** JWT access-token lifetime and refresh-token lifetime, in seconds. */
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
   REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(14 * 24 * 3600),

@@ -29,6 +29,8 @@ export const LOCAL_PORTS = {
   tradingMetrics: 9464,
   matchingMetrics: 9465,
   outboxMetrics: 9466,
+  tradingSdkMetrics: 9474,
+  matchingSdkMetrics: 9475,
 } as const;
 
 async function main(): Promise<void> {
@@ -136,8 +138,8 @@ async function main(): Promise<void> {
       supervise(proc);
       procs.push(proc);
     };
-    node('trading', 'workers/trading/main.ts', { METRICS_PORT: String(LOCAL_PORTS.tradingMetrics), INSTANCE_ID: 'trading-1' });
-    node('matching', 'workers/matching/main.ts', { METRICS_PORT: String(LOCAL_PORTS.matchingMetrics), INSTANCE_ID: 'matching-1' });
+    node('trading', 'workers/trading/main.ts', { METRICS_PORT: String(LOCAL_PORTS.tradingMetrics), SDK_METRICS_PORT: String(LOCAL_PORTS.tradingSdkMetrics), INSTANCE_ID: 'trading-1' });
+    node('matching', 'workers/matching/main.ts', { METRICS_PORT: String(LOCAL_PORTS.matchingMetrics), SDK_METRICS_PORT: String(LOCAL_PORTS.matchingSdkMetrics), INSTANCE_ID: 'matching-1' });
     node('outbox', 'workers/outbox/main.ts', { METRICS_PORT: String(LOCAL_PORTS.outboxMetrics), INSTANCE_ID: 'outbox-1' });
     node('api', 'api/main.ts', { PORT: String(config.PORT), INSTANCE_ID: config.INSTANCE_ID });
     await waitForPort(config.PORT, 'api', 60_000);

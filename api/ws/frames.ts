@@ -180,7 +180,7 @@ export function quoteFrame(m: MarketUpdate, snapshot = false): Frame {
     bid: side(m.quote?.bid ?? null),
     ask: side(m.quote?.ask ?? null),
     ts: m.ts,
-    event_id: m.eventId,
+    event_id: m.eventId || null,
   };
   if (snapshot) f.snapshot = true;
   return f;
@@ -193,7 +193,7 @@ export function depthFrame(m: MarketUpdate, snapshot = false): Frame {
     bids: (m.depth?.bids ?? []).map(level),
     asks: (m.depth?.asks ?? []).map(level),
     ts: m.ts,
-    event_id: m.eventId,
+    event_id: m.eventId || null,
   };
   if (snapshot) f.snapshot = true;
   return f;
@@ -207,7 +207,7 @@ export function tradeFrame(m: MarketUpdate, t: BookTrade): Frame {
     quantity: t.qty,
     trade_seq: t.seq,
     ts: new Date(t.ts).toISOString(),
-    event_id: m.eventId,
+    event_id: m.eventId || null,
   };
 }
 

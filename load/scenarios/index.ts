@@ -25,7 +25,7 @@ import { feedCounts, runSubscribers } from './feed.js';
 import { orderFlow, readFlow, smokeFlow, type Flow, type FlowDeps } from './flows.js';
 import { runFixedRate, runIterations, runRamp, totals, type Driver } from './http.js';
 import { Metrics } from './metrics.js';
-import { checkServices, references, sessions } from './users.js';
+import { checkServices, references, sessions, warmUp } from './users.js';
 
 const log = (line: string) => console.log(`[load] ${line}`);
 

@@ -5,8 +5,18 @@
  * repeated runs within the api's registration limit (20 per address and hour). Each session then deposits
  * with a fresh Idempotency-Key.
  */
-import { ApiError, call, deposit, quote, readMail, type Endpoints, type Session } from '../client.js';
-import { DEPOSIT_AMOUNT, SYMBOLS, userEmail } from '../k6/lib/profiles.js';
+import {
+  ApiError,
+  call,
+  cancelOrder,
+  deposit,
+  placeOrder,
+  quote,
+  readMail,
+  type Endpoints,
+  type Session,
+} from '../client.js';
+import { DEPOSIT_AMOUNT, orderBody, SYMBOLS, userEmail } from '../k6/lib/profiles.js';
 
 /** Parallel logins: argon2 hashing makes each one cost the api real CPU. */
 const CONCURRENCY = 3;
@@ -75,6 +85,21 @@ export async function references(ep: Endpoints): Promise<Record<string, number>>
   const out: Record<string, number> = {};
   for (const symbol of SYMBOLS) out[symbol] = (await quote(ep, symbol)).reference_price;
   return out;
+}
+
+/**
+ * One order placed and cancelled before the measured run, so that the first saga's cold start (worker
+ * caches, connections) is not what the SLOs judge. Not recorded.
+ */
+export async function warmUp(
+  ep: Endpoints,
+  s: Session,
+  refs: Record<string, number>,
+  runId: string,
+): Promise<void> {
+  const { order } = orderBody(0, refs, `${runId}-warmup`);
+  const placed = await placeOrder(ep, s, order);
+  await cancelOrder(ep, s, placed.order_id);
 }
 
 /** The api answers /health and Mailpit its API, or the run stops before sending any load. */

@@ -1,16 +1,16 @@
 /** Matching worker process: competes for its shards, owns their books, settles matches. */
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
-import { createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
+import { createWorkerRegistry, installRuntime, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
 import { shardIds, startMatchingShard } from './worker.js';
 import type { ShardEngine } from './shard-engine.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
-Runtime.install({ shutdownSignals: [] }); // we handle signals: stop shards, release locks
+installRuntime({ sdkMetricsPort: config.SDK_METRICS_PORT, service: 'worker-matching', instance: config.INSTANCE_ID, shutdownSignals: [] }); // we handle signals: stop shards, release locks
 
 const registry = createWorkerRegistry('worker-matching', config.INSTANCE_ID);
 const metrics = createMatchingMetrics(registry);

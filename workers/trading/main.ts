@@ -1,14 +1,14 @@
 /** Trading worker process: TradingSaga workflows and their local activities. Graceful on SIGTERM. */
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
-import { createSagaMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
+import { createSagaMetrics, createWorkerRegistry, installRuntime, serveMetrics } from '../worker-metrics.js';
 import { createTradingWorker } from './worker.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-trading', instance: config.INSTANCE_ID });
-Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+installRuntime({ sdkMetricsPort: config.SDK_METRICS_PORT, service: 'worker-trading', instance: config.INSTANCE_ID, shutdownSignals: ['SIGINT', 'SIGTERM'] });
 
 const registry = createWorkerRegistry('worker-trading', config.INSTANCE_ID);
 const metrics = createSagaMetrics(registry);
