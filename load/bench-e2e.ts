@@ -84,7 +84,12 @@ async function timed(fire: () => Promise<number>): Promise<Sample> {
 }
 
 /** Open loop: start one request every 1/rate s for `seconds`, whatever the answers do. */
-async function openLoop(label: string, rate: number, seconds: number, fire: () => Promise<number>): Promise<Summary> {
+async function openLoop(
+  label: string,
+  rate: number,
+  seconds: number,
+  fire: () => Promise<number>,
+): Promise<Summary> {
   const inflight: Promise<Sample>[] = [];
   const t0 = performance.now();
   const total = Math.round(rate * seconds);
@@ -99,7 +104,12 @@ async function openLoop(label: string, rate: number, seconds: number, fire: () =
 }
 
 /** Closed loop: `users` virtual users, each sending its next request when the previous one answered. */
-async function closedLoop(label: string, users: number, seconds: number, fire: () => Promise<number>): Promise<Summary> {
+async function closedLoop(
+  label: string,
+  users: number,
+  seconds: number,
+  fire: () => Promise<number>,
+): Promise<Summary> {
   const samples: Sample[] = [];
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
@@ -129,7 +139,17 @@ async function main() {
   const id = randomBytes(3).toString('hex');
   const ports: number[] = [];
   for (let i = 0; i < 9; i++) ports.push(await freePort());
-  const [tPort, tHttp, tMetrics, smtp, mailHttp, apiPort, m1, m2, m3] = ports as [number, number, number, number, number, number, number, number, number];
+  const [tPort, tHttp, tMetrics, smtp, mailHttp, apiPort, m1, m2, m3] = ports as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const dbUrl = new URL(base.DATABASE_URL);
   dbUrl.pathname = `/brokerx_bench_${id}`;
   const env: NodeJS.ProcessEnv = {
@@ -151,16 +171,41 @@ async function main() {
   try {
     log('starting a clean stack');
     procs.push(
-      startProcess('mailpit', tools.mailpit, ['--smtp', `127.0.0.1:${smtp}`, '--listen', `127.0.0.1:${mailHttp}`, '--database', join(dir, 'mail.db'), '--smtp-auth-accept-any', '--smtp-auth-allow-insecure'], { output: 'ignore' }),
+      startProcess(
+        'mailpit',
+        tools.mailpit,
+        [
+          '--smtp',
+          `127.0.0.1:${smtp}`,
+          '--listen',
+          `127.0.0.1:${mailHttp}`,
+          '--database',
+          join(dir, 'mail.db'),
+          '--smtp-auth-accept-any',
+          '--smtp-auth-allow-insecure',
+        ],
+        { output: 'ignore' },
+      ),
     );
     const [temporal] = await Promise.all([
-      startDevServer({ bin: tools.temporal, dbFile: join(dir, 'temporal.db'), port: tPort, httpPort: tHttp, metricsPort: tMetrics, output: 'ignore' }),
+      startDevServer({
+        bin: tools.temporal,
+        dbFile: join(dir, 'temporal.db'),
+        port: tPort,
+        httpPort: tHttp,
+        metricsPort: tMetrics,
+        output: 'ignore',
+      }),
       migrateDatabase(dbUrl.toString()),
       waitForPort(mailHttp, 'Mailpit'),
     ]);
     procs.push(temporal);
     const node = (name: string, file: string, extra: Record<string, string>) => {
-      const p = startProcess(name, process.execPath, ['--import', 'tsx', join(root, file)], { env: { ...env, ...extra }, cwd: root, output: 'ignore' });
+      const p = startProcess(name, process.execPath, ['--import', 'tsx', join(root, file)], {
+        env: { ...env, ...extra },
+        cwd: root,
+        output: 'ignore',
+      });
       procs.push(p);
       return p;
     };
@@ -205,7 +250,16 @@ async function main() {
       const res = await fetch(`${ep.api}/api/v1/orders`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
-        body: JSON.stringify({ order: { symbol: 'AAPL', order_type: 'limit', direction: buy ? 'buy' : 'sell', quantity: 1, price: '165.00', time_in_force: 'GTC' } }),
+        body: JSON.stringify({
+          order: {
+            symbol: 'AAPL',
+            order_type: 'limit',
+            direction: buy ? 'buy' : 'sell',
+            quantity: 1,
+            price: '165.00',
+            time_in_force: 'GTC',
+          },
+        }),
       });
       await res.arrayBuffer();
       return res.status;
@@ -229,16 +283,29 @@ async function main() {
       return 200;
     };
     const noopActivity = async () => {
-      await client.workflow.execute(NoopActivity, { workflowId: `noop-act-${randomUUID()}`, taskQueue: queue });
+      await client.workflow.execute(NoopActivity, {
+        workflowId: `noop-act-${randomUUID()}`,
+        taskQueue: queue,
+      });
       return 200;
     };
     await closedLoop('warm-up', 8, 3, noopSaga);
-    const baseActivity = await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, noopActivity);
+    const baseActivity = await closedLoop(
+      'no-op activity workflow, 16 users',
+      16,
+      STEP_SECONDS,
+      noopActivity,
+    );
     const baseSaga = await closedLoop('no-op saga, 32 users', 32, STEP_SECONDS, noopSaga);
     const baseSaga10 = await openLoop('no-op saga at 10/s', 10, STEP_SECONDS, noopSaga);
     // Close the baseline sagas so they do not compete for the worker cache, then stop the worker.
-    for await (const wf of client.workflow.list({ query: `TaskQueue = '${queue}' AND ExecutionStatus = 'Running'` })) {
-      await client.workflow.getHandle(wf.workflowId).signal(closeSignal).catch(() => undefined);
+    for await (const wf of client.workflow.list({
+      query: `TaskQueue = '${queue}' AND ExecutionStatus = 'Running'`,
+    })) {
+      await client.workflow
+        .getHandle(wf.workflowId)
+        .signal(closeSignal)
+        .catch(() => undefined);
     }
     await baseline.stop('SIGTERM', 10_000);
     procs.splice(procs.indexOf(baseline), 1);
@@ -259,20 +326,28 @@ async function main() {
     // (c) the stress ramp.
     log('(c) stress ramp');
     const ramp: Summary[] = [];
-    for (const users of [100, 300, 500]) ramp.push(await closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder));
+    for (const users of [100, 300, 500])
+      ramp.push(await closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder));
 
     // Afterwards: every accepted order terminal or resting within 60 s, and the ledger balanced.
     let pending = -1;
     const t0 = Date.now();
     while (Date.now() - t0 < 60_000) {
-      const [row] = await database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM orders WHERE status = 'pending'`);
+      const [row] = await database.db.execute<{ n: number }>(
+        sql`SELECT count(*)::int AS n FROM orders WHERE status = 'pending'`,
+      );
       pending = row!.n;
       if (pending === 0) break;
       await sleep(1000);
     }
     const settledAfter = (Date.now() - t0) / 1000;
     const imbalances = await ledgerImbalances(database.db);
-    const [counts] = await database.db.execute<{ total: number; resting: number; terminal: number; trades: number }>(sql`
+    const [counts] = await database.db.execute<{
+      total: number;
+      resting: number;
+      terminal: number;
+      trades: number;
+    }>(sql`
       SELECT count(*)::int AS total,
              count(*) FILTER (WHERE status IN ('working', 'partially_filled'))::int AS resting,
              count(*) FILTER (WHERE status IN ('filled', 'cancelled', 'expired', 'rejected'))::int AS terminal,
@@ -283,27 +358,54 @@ async function main() {
     // ---- report -------------------------------------------------------------------------------------
     const plateau = Math.max(...ramp.map((r) => r.throughput), real.throughput);
     const at500 = ramp[ramp.length - 1]!;
-    const sustained = Math.max(real.throughput, ...steps.filter((s) => s.errors5xx + s.other + s.shed === 0).map((s) => s.throughput));
+    const sustained = Math.max(
+      real.throughput,
+      ...steps.filter((s) => s.errors5xx + s.other + s.shed === 0).map((s) => s.throughput),
+    );
     const checks: [string, boolean, string][] = [
       ['sustained ACKed orders >= 37/s with 0% errors', sustained >= 37, `${sustained.toFixed(1)}/s`],
-      ['real saga throughput >= 80% of the no-op saga', real.throughput >= 0.8 * baseSaga.throughput, `${((100 * real.throughput) / baseSaga.throughput).toFixed(0)}%`],
-      ['ACK p95 at 10/s <= 1.5x the no-op saga', real10.p95 <= 1.5 * baseSaga10.p95, `${(real10.p95 / baseSaga10.p95).toFixed(2)}x`],
+      [
+        'real saga throughput >= 80% of the no-op saga',
+        real.throughput >= 0.8 * baseSaga.throughput,
+        `${((100 * real.throughput) / baseSaga.throughput).toFixed(0)}%`,
+      ],
+      [
+        'ACK p95 at 10/s <= 1.5x the no-op saga',
+        real10.p95 <= 1.5 * baseSaga10.p95,
+        `${(real10.p95 / baseSaga10.p95).toFixed(2)}x`,
+      ],
       ['stress: no 5xx', ramp.every((r) => r.errors5xx === 0), ramp.map((r) => r.errors5xx).join(' / ')],
-      ['stress: throughput at 500 users >= 90% of plateau', at500.throughput >= 0.9 * plateau, `${((100 * at500.throughput) / plateau).toFixed(0)}%`],
-      ['every accepted order terminal or resting within 60 s', pending === 0, `${pending} pending after ${settledAfter.toFixed(0)} s`],
+      [
+        'stress: throughput at 500 users >= 90% of plateau',
+        at500.throughput >= 0.9 * plateau,
+        `${((100 * at500.throughput) / plateau).toFixed(0)}%`,
+      ],
+      [
+        'every accepted order terminal or resting within 60 s',
+        pending === 0,
+        `${pending} pending after ${settledAfter.toFixed(0)} s`,
+      ],
       ['ledger balanced', imbalances.length === 0, `${imbalances.length} imbalances`],
     ];
     const row = (s: Summary) =>
       `| ${s.label} | ${s.sent} | ${s.ok} | ${s.shed} | ${s.errors5xx} | ${s.throughput.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} |`;
-    const head = '| run | sent | ok | 429 | 5xx | ok/s | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|---|---|';
-    const pkg = (name: string) => (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    const head =
+      '| run | sent | ok | 429 | 5xx | ok/s | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|---|---|';
+    const pkg = (name: string) =>
+      (
+        JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
+          version: string;
+        }
+      ).version;
     report.push(
       `# End-to-end benchmark`,
       ``,
       `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}); everything on loopback, one process per component`,
       `- Machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}`,
       `- Versions: Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
-      `- Dev-server dynamic config: ${dynamicConfigValues().map((v) => `\`${v}\``).join(', ')}`,
+      `- Dev-server dynamic config: ${dynamicConfigValues()
+        .map((v) => `\`${v}\``)
+        .join(', ')}`,
       `- Trading worker: maxConcurrentWorkflowTaskExecutions 40, maxConcurrentLocalActivityExecutions 100, maxCachedWorkflows 2000; validate, reserve and persist as local activities in the first workflow task; api admission limit MAX_INFLIGHT_ORDERS=${base.MAX_INFLIGHT_ORDERS}`,
       `- Order mix: limit orders of 1 AAPL at 165.00 from 4 buyers and 4 sellers alternately (about half fill on arrival)`,
       `- Date: ${new Date().toISOString()}`,
@@ -338,7 +440,9 @@ async function main() {
   } finally {
     await database.close();
     await stopAll();
-    await admin.unsafe(`DROP DATABASE IF EXISTS "${dbUrl.pathname.slice(1)}" WITH (FORCE)`).catch(() => undefined);
+    await admin
+      .unsafe(`DROP DATABASE IF EXISTS "${dbUrl.pathname.slice(1)}" WITH (FORCE)`)
+      .catch(() => undefined);
     await admin.end({ timeout: 5 });
     rmSync(dir, { recursive: true, force: true });
   }

@@ -23,10 +23,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { cpus, platform, release, totalmem } from 'node:os';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { WebSocket} from 'ws';
+import type { WebSocket } from 'ws';
 import { WebSocketServer } from 'ws';
 import { createApiMetrics } from '../api/metrics.js';
 import type { VerifiedAccessToken } from '../api/auth/tokens.js';
@@ -44,7 +44,12 @@ const SYMBOL = 'BENCH';
 /** Latency histogram: 1 ms buckets (the frames' `ts` has millisecond resolution) up to 10 s. */
 const LAT_MAX_MS = 10_000;
 const QUICK = process.argv.includes('--quick');
-const RATES = QUICK ? [10, 50, 100] : [10, 25, 50, 75, 100, 150, 200, 300, 400];
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+/** Market updates per second, one step each (`--rates=10,50`). */
+const RATES =
+  arg('rates')?.split(',').map(Number) ?? (QUICK ? [10, 50, 100] : [10, 25, 50, 75, 100, 150, 200, 300, 400]);
+/** `--only=feed` or `--only=bare` to explore one server. */
+const TARGETS = (['bare', 'feed'] as const).filter((t) => !arg('only') || arg('only') === t);
 const WARMUP_MS = QUICK ? 1000 : 1500;
 const MEASURE_MS = QUICK ? 2000 : 5000;
 /** A step is sustained when at least this share of the offered frames arrived within the window... */
@@ -58,18 +63,31 @@ type Target = 'feed' | 'bare';
 
 // ---- messages between the processes ------------------------------------------------------------
 
+/**
+ * The measurement window is set in wall-clock time before a step starts, so that busy clients (late
+ * to read their IPC messages) still measure the same window: frames published in [t0, t1) (by their
+ * `ts`) give the latency and the completeness; frames that arrived in [t0, t1) give the throughput.
+ */
 type ClientCommand =
   | { cmd: 'connect'; feedUrl: string; bareUrl: string; from: number; count: number }
-  | { cmd: 'reset'; target: Target }
+  | { cmd: 'window'; target: Target; t0: number; t1: number }
   | { cmd: 'report' }
+  | { cmd: 'quiet' }
   | { cmd: 'exit' };
 interface ClientReport {
-  frames: number;
+  /** Frames published in the window that arrived (at any time). */
+  published: number;
+  /** Frames that arrived in the window, and their bytes. */
+  arrived: number;
   bytes: number;
+  /** Latency of the frames published in the window, 1 ms buckets. */
   hist: number[];
   closed: Record<Target, number>;
+  /** CPU of the client process from t0 to t1 (sampled on its own timers), in ms. */
+  cpuMs: number;
 }
-type PublisherCommand = { cmd: 'run'; target: Target; rate: number; ms: number; prefix: string } | { cmd: 'exit' };
+type PublisherCommand =
+  { cmd: 'run'; target: Target; rate: number; ms: number; prefix: string } | { cmd: 'exit' };
 
 function send(child: ChildProcess, message: unknown): void {
   child.send(message as object);
@@ -98,7 +116,12 @@ class RawSocket {
     private readonly onText: (payload: Buffer) => void,
   ) {}
 
-  static open(url: string, headers: Record<string, string>, onText: (payload: Buffer) => void, onClose: () => void): Promise<RawSocket> {
+  static open(
+    url: string,
+    headers: Record<string, string>,
+    onText: (payload: Buffer) => void,
+    onClose: () => void,
+  ): Promise<RawSocket> {
     const u = new URL(url);
     return new Promise((resolve, reject) => {
       const socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
@@ -116,7 +139,8 @@ class RawSocket {
       });
       const raw = new RawSocket(socket, onText);
       socket.on('data', (chunk: Buffer) => {
-        if (!raw.receive(chunk)) reject(new Error(`upgrade refused: ${chunk.toString('latin1').split('\r\n')[0]}`));
+        if (!raw.receive(chunk))
+          reject(new Error(`upgrade refused: ${chunk.toString('latin1').split('\r\n')[0]}`));
         else if (raw.upgraded) resolve(raw);
       });
       socket.on('error', reject);
@@ -179,20 +203,27 @@ class RawSocket {
 
 async function clientProcess(): Promise<void> {
   const TS = Buffer.from('"ts":"');
-  let target: Target | undefined;
-  let frames = 0;
+  let win: Extract<ClientCommand, { cmd: 'window' }> | undefined;
+  let published = 0;
+  let arrived = 0;
   let bytes = 0;
   let hist = new Uint32Array(LAT_MAX_MS + 1);
+  let cpuMs = 0;
   const closed: Record<Target, number> = { feed: 0, bare: 0 };
   const sockets: RawSocket[] = [];
+  let lastFrameAt = Date.now();
   // Every socket gets the same frame of an update: parse its timestamp once.
   let lastTs = '';
   let lastTsMs = 0;
 
   function onFrame(kind: Target, data: Buffer): void {
-    if (kind !== target) return;
-    frames++;
-    bytes += data.length;
+    const now = Date.now();
+    lastFrameAt = now;
+    if (!win || kind !== win.target) return;
+    if (now >= win.t0 && now < win.t1) {
+      arrived++;
+      bytes += data.length;
+    }
     const i = data.indexOf(TS);
     if (i < 0) return;
     const text = data.toString('latin1', i + 6, i + 30);
@@ -200,7 +231,9 @@ async function clientProcess(): Promise<void> {
       lastTs = text;
       lastTsMs = Date.parse(text);
     }
-    const ms = Math.max(0, Math.min(LAT_MAX_MS, Date.now() - lastTsMs));
+    if (lastTsMs < win.t0 || lastTsMs >= win.t1) return;
+    published++;
+    const ms = Math.max(0, Math.min(LAT_MAX_MS, now - lastTsMs));
     hist[ms] = (hist[ms] ?? 0) + 1;
   }
 
@@ -244,16 +277,30 @@ async function clientProcess(): Promise<void> {
           await Promise.all(batch);
         }
         process.send!({ ready: true });
-      } else if (m.cmd === 'reset') {
-        target = m.target;
-        frames = 0;
-        bytes = 0;
+      } else if (m.cmd === 'window') {
+        win = m;
+        published = arrived = bytes = cpuMs = 0;
         hist = new Uint32Array(LAT_MAX_MS + 1);
+        let cpu0 = process.cpuUsage();
+        setTimeout(() => (cpu0 = process.cpuUsage()), m.t0 - Date.now());
+        setTimeout(() => {
+          const cpu = process.cpuUsage(cpu0);
+          cpuMs = (cpu.user + cpu.system) / 1000;
+        }, m.t1 - Date.now());
         process.send!({ ok: true });
       } else if (m.cmd === 'report') {
-        const report: ClientReport = { frames, bytes, hist: Array.from(hist), closed: { ...closed } };
-        target = undefined;
+        const report: ClientReport = {
+          published,
+          arrived,
+          bytes,
+          hist: Array.from(hist),
+          closed: { ...closed },
+          cpuMs,
+        };
+        win = undefined;
         process.send!(report);
+      } else if (m.cmd === 'quiet') {
+        process.send!({ idleMs: Date.now() - lastFrameAt });
       } else {
         for (const s of sockets) s.destroy();
         process.exit(0);
@@ -272,8 +319,17 @@ function publisherProcess(): void {
   let nextAccount = 0;
 
   const depth = (side: 1 | -1, base: number) =>
-    Array.from({ length: 10 }, (_, l) => ({ price: base + side * l * 5, qty: 100 + ((n + l) % 50), orders: 1 + (l % 4) }));
-  const trades = Array.from({ length: 20 }, (_, t) => ({ price: 18_995 + (t % 7), qty: 1 + (t % 9), ts: Date.now() - t * 1000, seq: 1000 - t }));
+    Array.from({ length: 10 }, (_, l) => ({
+      price: base + side * l * 5,
+      qty: 100 + ((n + l) % 50),
+      orders: 1 + (l % 4),
+    }));
+  const trades = Array.from({ length: 20 }, (_, t) => ({
+    price: 18_995 + (t % 7),
+    qty: 1 + (t % 9),
+    ts: Date.now() - t * 1000,
+    seq: 1000 - t,
+  }));
 
   function marketUpdate(ts: string): string {
     n++;
@@ -384,11 +440,17 @@ interface StepResult {
   rate: number;
   offered: number;
   delivered: number;
+  /** Share of the frames published in the window that arrived (late or not). */
+  complete: number;
   mbps: number;
   p50: number;
   p99: number;
   max: number;
+  /** Frames the server handed to its sockets per second. */
+  sent: number;
+  /** CPU of the servers' process and of the client processes, in % of one core. */
   cpu: number;
+  clientCpu: number;
   dropped: number;
   sustained: boolean;
 }
@@ -405,7 +467,9 @@ function percentile(hist: number[], total: number, p: number): number {
 }
 
 const listen = (server: Server) =>
-  new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+  new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+  );
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
@@ -452,7 +516,12 @@ async function main(): Promise<void> {
     history,
     authenticate,
     now: () => new Date(),
-    options: feedOptions(config, { allowedOrigins: '*', maxConnections: 5000, heartbeatMs: 3_600_000, sweepMs: 5_000 }),
+    options: feedOptions(config, {
+      allowedOrigins: '*',
+      maxConnections: 5000,
+      heartbeatMs: 3_600_000,
+      sweepMs: 5_000,
+    }),
   });
   const feedHttp = createServer((_req, res) => res.writeHead(404).end());
   feed.attach(feedHttp);
@@ -469,9 +538,12 @@ async function main(): Promise<void> {
   });
   const bareSub = redis.duplicate({ connectionName: 'bench-bare-subscriber' });
   await bareSub.subscribe(`${prefix}bare`);
+  let bareSent = 0;
   bareSub.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
     for (const ws of bareClients) ws.send(message, { binary: false });
+    bareSent += bareClients.size;
   });
+  const feedSent = async () => (await metrics.wsFramesSent.get()).values.reduce((a, v) => a + v.value, 0);
   const barePort = await listen(bareHttp);
 
   const self = fileURLToPath(import.meta.url);
@@ -482,45 +554,67 @@ async function main(): Promise<void> {
   console.log(`connecting ${SUBSCRIBERS} subscribers to each server...`);
   await Promise.all(
     clients.map((c, k) =>
-      request(c, { cmd: 'connect', feedUrl: `ws://127.0.0.1:${feedPort}/ws`, bareUrl: `ws://127.0.0.1:${barePort}/`, from: k * per, count: per }),
+      request(c, {
+        cmd: 'connect',
+        feedUrl: `ws://127.0.0.1:${feedPort}/ws`,
+        bareUrl: `ws://127.0.0.1:${barePort}/`,
+        from: k * per,
+        count: per,
+      }),
     ),
   );
   console.log(`feed sockets: ${feed.connectionCount()}, bare sockets: ${bareClients.size}`);
 
   const results: StepResult[] = [];
   const failed = new Set<Target>();
+  const closedBefore: Record<Target, number> = { feed: 0, bare: 0 };
+  const load0 = loadavg();
   for (const rate of RATES) {
-    for (const target of ['bare', 'feed'] as const) {
+    for (const target of TARGETS) {
       if (failed.has(target)) continue;
       const sockets = target === 'feed' ? feed.connectionCount() : bareClients.size;
+      const t0 = Date.now() + WARMUP_MS + 100;
+      const t1 = t0 + MEASURE_MS;
+      await Promise.all(
+        clients.map((c) => request(c, { cmd: 'window', target, t0, t1 } satisfies ClientCommand)),
+      );
       const run = request<{ published: number }>(publisher, {
         cmd: 'run',
         target,
         rate,
-        ms: WARMUP_MS + MEASURE_MS + 200,
+        ms: t1 - Date.now() + 200,
         prefix,
       } satisfies PublisherCommand);
-      await sleep(WARMUP_MS);
-      await Promise.all(clients.map((c) => request(c, { cmd: 'reset', target })));
+      await sleep(t0 - Date.now());
       const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      await sleep(MEASURE_MS);
-      const reports = await Promise.all(clients.map((c) => request<ClientReport>(c, { cmd: 'report' })));
-      const seconds = (performance.now() - t0) / 1000;
+      const sent0 = target === 'feed' ? await feedSent() : bareSent;
+      await sleep(t1 - Date.now());
+      const seconds = MEASURE_MS / 1000;
       const cpu1 = process.cpuUsage(cpu0);
+      const sent = ((target === 'feed' ? await feedSent() : bareSent) - sent0) / seconds;
       await run;
-      await sleep(500);
+      // Wait for the clients to work off any backlog: late frames of the window still count for latency.
+      for (let waited = 0; waited < 30_000; waited += 200) {
+        const quiet = await Promise.all(clients.map((c) => request<{ idleMs: number }>(c, { cmd: 'quiet' })));
+        if (quiet.every((q) => q.idleMs > 500)) break;
+        await sleep(200);
+      }
+      const reports = await Promise.all(clients.map((c) => request<ClientReport>(c, { cmd: 'report' })));
 
       const hist = new Array<number>(LAT_MAX_MS + 1).fill(0);
-      let frames = 0;
+      let arrived = 0;
+      let published = 0;
       let bytes = 0;
-      let dropped = 0;
+      let closedNow = 0;
       for (const r of reports) {
-        frames += r.frames;
+        arrived += r.arrived;
+        published += r.published;
         bytes += r.bytes;
-        dropped += r.closed[target];
+        closedNow += r.closed[target];
         r.hist.forEach((v, i) => (hist[i] = (hist[i] ?? 0) + v));
       }
+      const dropped = closedNow - closedBefore[target];
+      closedBefore[target] = closedNow;
       const total = hist.reduce((a, b) => a + b, 0);
       let max = 0;
       for (let i = hist.length - 1; i >= 0; i--) {
@@ -530,24 +624,32 @@ async function main(): Promise<void> {
         }
       }
       const offered = rate * sockets + (target === 'feed' ? rate / 10 : 0);
-      const delivered = frames / seconds;
+      const delivered = arrived / seconds;
+      const complete = published / (offered * seconds);
       const p99 = percentile(hist, total, 0.99);
       const step: StepResult = {
         target,
         rate,
         offered,
         delivered,
+        complete,
         mbps: bytes / seconds / 2 ** 20,
         p50: percentile(hist, total, 0.5),
         p99,
         max,
+        sent,
         cpu: ((cpu1.user + cpu1.system) / 1000 / (seconds * 1000)) * 100,
+        clientCpu: (reports.reduce((a, r) => a + r.cpuMs, 0) / (seconds * 1000)) * 100,
         dropped,
-        sustained: delivered >= offered * SUSTAINED_SHARE && p99 < P99_TARGET_MS && dropped === 0,
+        sustained:
+          complete >= SUSTAINED_SHARE &&
+          delivered >= offered * SUSTAINED_SHARE &&
+          p99 < P99_TARGET_MS &&
+          dropped === 0,
       };
       results.push(step);
       console.log(
-        `${target.padEnd(4)} ${String(rate).padStart(4)} updates/s: ${fmt(delivered)} of ${fmt(offered)} frames/s, p50 ${step.p50} ms, p99 ${p99} ms, max ${max} ms, cpu ${step.cpu.toFixed(0)}%, dropped ${dropped}`,
+        `${target.padEnd(4)} ${String(rate).padStart(4)} updates/s: sent ${fmt(sent)}, delivered ${fmt(delivered)} of ${fmt(offered)} frames/s, complete ${(complete * 100).toFixed(1)}%, p50 ${step.p50} ms, p99 ${p99} ms, max ${max} ms, cpu server ${step.cpu.toFixed(0)}% clients ${step.clientCpu.toFixed(0)}%, dropped ${dropped}`,
       );
       // Past saturation a server only builds queues; the next step would not say more.
       if (delivered < offered * 0.9 || p99 > 2000 || dropped > 0) failed.add(target);
@@ -562,7 +664,7 @@ async function main(): Promise<void> {
   feedHttp.close();
   bareHttp.close();
 
-  const md = report(results);
+  const md = report(results, load0, loadavg());
   if (QUICK) {
     console.log(md);
   } else {
@@ -576,10 +678,12 @@ async function main(): Promise<void> {
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 function best(results: StepResult[], target: Target): StepResult | undefined {
-  return results.filter((r) => r.target === target && r.sustained).sort((a, b) => b.delivered - a.delivered)[0];
+  return results
+    .filter((r) => r.target === target && r.sustained)
+    .sort((a, b) => b.delivered - a.delivered)[0];
 }
 
-function report(results: StepResult[]): string {
+function report(results: StepResult[], load0: number[], load1: number[]): string {
   const cpu = cpus();
   const feedBest = best(results, 'feed');
   const bareBest = best(results, 'bare');
@@ -587,7 +691,7 @@ function report(results: StepResult[]): string {
   const rows = results
     .map(
       (r) =>
-        `| ${r.rate} | ${r.target} | ${fmt(r.offered)} | ${fmt(r.delivered)} | ${r.mbps.toFixed(1)} | ${r.p50} | ${r.p99} | ${r.max} | ${r.cpu.toFixed(0)}% | ${r.dropped} | ${r.sustained ? 'yes' : 'no'} |`,
+        `| ${r.rate} | ${r.target} | ${fmt(r.offered)} | ${fmt(r.sent)} | ${fmt(r.delivered)} | ${(r.complete * 100).toFixed(1)}% | ${r.mbps.toFixed(1)} | ${r.p50} | ${r.p99} | ${r.max} | ${r.cpu.toFixed(0)}% | ${r.clientCpu.toFixed(0)}% | ${r.dropped} | ${r.sustained ? 'yes' : 'no'} |`,
     )
     .join('\n');
   const yes = (ok: boolean) => (ok ? 'yes' : 'no');
@@ -598,7 +702,8 @@ function report(results: StepResult[]): string {
 Measured ${new Date().toISOString().slice(0, 10)} on ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version} (${platform()} ${release()}).
 
 Command: \`npm run bench:feed\` (\`tsx load/bench-feed.ts\`). ${SUBSCRIBERS} subscribers per server, Redis on loopback,
-every process (servers, publisher, ${CLIENT_PROCESSES} client processes, Redis) on the same ${cpu.length} cores.
+every process (servers, publisher, ${CLIENT_PROCESSES} client processes, Redis) on the same ${cpu.length} cores. Load average
+(1 min) ${load0[0]?.toFixed(2)} at the start, ${load1[0]?.toFixed(2)} at the end: the machine is shared with other work.
 
 ## Results
 
@@ -609,8 +714,8 @@ the frame's \`ts\` (set when the event was published) to its arrival at the clie
 server CPU = the servers' process (user + system) over the window; dropped = sockets the server closed
 (slow consumers). A step is sustained when ≥ ${SUSTAINED_SHARE * 100}% of the offered frames arrived, p99 < ${P99_TARGET_MS} ms and nothing was dropped.
 
-| rate/s | server | offered frames/s | delivered frames/s | MiB/s | p50 ms | p99 ms | max ms | server CPU | dropped | sustained |
-| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+| rate/s | server | offered frames/s | sent frames/s | delivered frames/s | complete | MiB/s | p50 ms | p99 ms | max ms | server CPU | client CPU | dropped | sustained |
+| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
 ${rows}
 
 ## Targets

@@ -131,7 +131,13 @@ class Generator {
     const target = id ?? this.live[Math.floor(this.rand() * this.live.length)];
     if (target === undefined) return;
     const o = this.book.cancel(target);
-    this.out.push({ kind: CANCEL, id: target, side: o?.side ?? 'buy', price: o?.price ?? 0, qty: o?.qty ?? 0 });
+    this.out.push({
+      kind: CANCEL,
+      id: target,
+      side: o?.side ?? 'buy',
+      price: o?.price ?? 0,
+      qty: o?.qty ?? 0,
+    });
     this.drop(target);
   }
 
@@ -152,7 +158,11 @@ class Generator {
 
   stats(): Stream['book'] {
     const d = this.book.depth(1e9);
-    return { mean: this.sum / Math.max(1, this.samples), end: this.book.size(), levels: d.bids.length + d.asks.length };
+    return {
+      mean: this.sum / Math.max(1, this.samples),
+      end: this.book.size(),
+      levels: d.bids.length + d.asks.length,
+    };
   }
 }
 
@@ -167,7 +177,8 @@ const scenarios: Scenario[] = [
       const g = new Generator(prng(seed), `m${seed}-`);
       for (const side of ['buy', 'sell'] as const)
         for (let lvl = 1; lvl <= 5; lvl++)
-          for (let k = 0; k < 5; k++) g.order(ADD, side, side === 'buy' ? MID - lvl : MID + lvl, g.int(1, 100));
+          for (let k = 0; k < 5; k++)
+            g.order(ADD, side, side === 'buy' ? MID - lvl : MID + lvl, g.int(1, 100));
       const preload = g.take();
       for (let i = 0; i < ops; i++) {
         g.tick();
@@ -191,7 +202,8 @@ const scenarios: Scenario[] = [
       const g = new Generator(prng(seed), `d${seed}-`);
       const prices = { buy: [1, 2, 3, 4, 5].map((d) => MID - d), sell: [1, 2, 3, 4, 5].map((d) => MID + d) };
       for (const side of ['buy', 'sell'] as const)
-        for (const price of prices[side]) for (let k = 0; k < 2_000; k++) g.order(ADD, side, price, g.int(1, 100));
+        for (const price of prices[side])
+          for (let k = 0; k < 2_000; k++) g.order(ADD, side, price, g.int(1, 100));
       const preload = g.take();
       const shortest = (side: 'buy' | 'sell') => {
         const levels = g.book.depth(5)[side === 'buy' ? 'bids' : 'asks'];
@@ -217,7 +229,8 @@ const scenarios: Scenario[] = [
   {
     key: 'spread',
     title: '(c) adds spread over 1,000 levels',
-    description: 'adds only (GTC, never crossing), uniformly over 1,000 price levels per side, from an empty book',
+    description:
+      'adds only (GTC, never crossing), uniformly over 1,000 price levels per side, from an empty book',
     ops: 500_000,
     generate(seed, ops) {
       const g = new Generator(prng(seed), `s${seed}-`);
@@ -238,7 +251,8 @@ const scenarios: Scenario[] = [
     generate(seed, ops) {
       const g = new Generator(prng(seed), `c${seed}-`);
       for (const side of ['buy', 'sell'] as const)
-        for (let k = 1; k <= 1_000; k++) g.order(ADD, side, side === 'buy' ? MID - 2 * k : MID + 2 * k, g.int(1, 100));
+        for (let k = 1; k <= 1_000; k++)
+          g.order(ADD, side, side === 'buy' ? MID - 2 * k : MID + 2 * k, g.int(1, 100));
       const preload = g.take();
       for (let i = 0; i < ops / 2; i++) {
         g.tick();
@@ -410,7 +424,8 @@ function hrtimeOverheadNs(): number {
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const scale = quick ? 0.1 : 1;
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 interface Row {
   scenario: Scenario;
@@ -437,7 +452,8 @@ function main(): void {
     const stream = s.generate(42, Math.round(s.ops * scale));
     const o = measure(ours, stream);
     const t = measure(theirs, stream);
-    if (o.traded !== t.traded) throw new Error(`${s.key}: engines disagree on traded quantity (${o.traded} vs ${t.traded})`);
+    if (o.traded !== t.traded)
+      throw new Error(`${s.key}: engines disagree on traded quantity (${o.traded} vs ${t.traded})`);
     rows.push({ scenario: s, stream, ours: o, theirs: t });
     const line = (r: Result) =>
       `${fmt(r.opsPerCpuSec)} ops/cpu-s (${fmt(r.opsPerSec)} ops/s wall) p50 ${fmt(r.p50, 2)} µs p99 ${fmt(r.p99, 2)} µs`;
@@ -457,7 +473,11 @@ function main(): void {
       met: mixed.ours.opsPerCpuSec >= 1e6,
     },
     { what: 'mixed stream p99 < 20 µs', value: `${fmt(mixed.ours.p99, 2)} µs`, met: mixed.ours.p99 < 20 },
-    { what: '≥ 5x nodejs-order-book on the mixed stream', value: `${fmt(speedup(mixed), 1)}x`, met: speedup(mixed) >= 5 },
+    {
+      what: '≥ 5x nodejs-order-book on the mixed stream',
+      value: `${fmt(speedup(mixed), 1)}x`,
+      met: speedup(mixed) >= 5,
+    },
     {
       what: '(beyond the targets) p99 < 20 µs and ≥ 5x in every scenario',
       value: `worst p99 ${fmt(Math.max(...rows.map((r) => r.ours.p99)), 2)} µs, lowest speed-up ${fmt(Math.min(...rows.map(speedup)), 1)}x`,
@@ -525,7 +545,9 @@ function main(): void {
 
 function bookText(s: Stream): string {
   const b = s.book;
-  return b ? `${fmt(b.mean)} resting orders on average, ${fmt(b.end)} in ${fmt(b.levels)} levels at the end` : 'n/a';
+  return b
+    ? `${fmt(b.mean)} resting orders on average, ${fmt(b.end)} in ${fmt(b.levels)} levels at the end`
+    : 'n/a';
 }
 
 main();

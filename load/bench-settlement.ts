@@ -39,7 +39,9 @@ async function main() {
   try {
     // Two client accounts: a seller with shares, a buyer with cash, funded through the ledger.
     const [buyer, seller] = [randomUUID(), randomUUID()];
-    await db.execute(sql`INSERT INTO accounts (id, kind, name) VALUES (${buyer}::uuid, 'client', 'bench buyer'), (${seller}::uuid, 'client', 'bench seller')`);
+    await db.execute(
+      sql`INSERT INTO accounts (id, kind, name) VALUES (${buyer}::uuid, 'client', 'bench buyer'), (${seller}::uuid, 'client', 'bench seller')`,
+    );
     await db.transaction((tx) =>
       postEntry(tx, {
         kind: 'seed',
@@ -66,15 +68,27 @@ async function main() {
         price: String(price),
       };
       const v = await steps.validateOrder(order);
-      await steps.reserveFunds({ orderId: order.orderId, accountId, asset: v.reserveAsset, amount: v.reserveAmount });
+      await steps.reserveFunds({
+        orderId: order.orderId,
+        accountId,
+        asset: v.reserveAsset,
+        amount: v.reserveAmount,
+      });
       await steps.persistOrder({ order, workflowId: `bench-${order.orderId}`, reserved: v });
       return order.orderId;
     };
     process.stdout.write(`creating ${PAIRS} crossing pairs through the saga steps...\n`);
     const pairs: [string, string][] = [];
-    for (let i = 0; i < PAIRS; i++) pairs.push([await create(seller, 'sell', 19_000 + (i % 5)), await create(buyer, 'buy', 19_010)]);
+    for (let i = 0; i < PAIRS; i++)
+      pairs.push([await create(seller, 'sell', 19_000 + (i % 5)), await create(buyer, 'buy', 19_010)]);
 
-    const engine = new ShardEngine({ db, shard: 0, shardCount: 1, logger: createLogger('error'), metrics: createMatchingMetrics(new Registry()) });
+    const engine = new ShardEngine({
+      db,
+      shard: 0,
+      shardCount: 1,
+      logger: createLogger('error'),
+      metrics: createMatchingMetrics(new Registry()),
+    });
     await engine.rebuildAll();
     // Warm-up on a few pairs, then time the rest: each pair is a resting sell then a crossing buy.
     const warm = Math.min(50, Math.floor(PAIRS / 10));
@@ -97,9 +111,12 @@ async function main() {
     const matched = (pairs.length - warm) * 2;
 
     // Plain single-row inserts on the same database, one autocommit transaction each.
-    await db.execute(sql`CREATE TABLE bench_insert (id bigserial PRIMARY KEY, account uuid NOT NULL, amount bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
+    await db.execute(
+      sql`CREATE TABLE bench_insert (id bigserial PRIMARY KEY, account uuid NOT NULL, amount bigint NOT NULL, at timestamptz NOT NULL DEFAULT now())`,
+    );
     const i0 = performance.now();
-    for (let i = 0; i < INSERTS; i++) await db.execute(sql`INSERT INTO bench_insert (account, amount) VALUES (${buyer}::uuid, ${i})`);
+    for (let i = 0; i < INSERTS; i++)
+      await db.execute(sql`INSERT INTO bench_insert (account, amount) VALUES (${buyer}::uuid, ${i})`);
     const insertSeconds = (performance.now() - i0) / 1000;
 
     const imbalances = await ledgerImbalances(db);

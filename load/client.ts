@@ -43,28 +43,44 @@ export async function call<T = Record<string, unknown>>(
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
   const body = await json(res);
   if (!res.ok) throw new ApiError(res.status, body);
   return body as T;
 }
 
 /** The text of the newest mail to `to` whose subject matches, polling Mailpit's API. */
-export async function readMail(mailpit: string, to: string, subject: RegExp, after = 0, timeoutMs = 15_000): Promise<string> {
+export async function readMail(
+  mailpit: string,
+  to: string,
+  subject: RegExp,
+  after = 0,
+  timeoutMs = 15_000,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const list = (await (await fetch(`${mailpit}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}&limit=20`)).json()) as {
+    const list = (await (
+      await fetch(`${mailpit}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}&limit=20`)
+    ).json()) as {
       messages: { ID: string; Subject: string; Created: string }[];
     };
     const hit = list.messages.find((m) => subject.test(m.Subject) && Date.parse(m.Created) >= after);
-    if (hit) return ((await (await fetch(`${mailpit}/api/v1/message/${hit.ID}`)).json()) as { Text: string }).Text;
+    if (hit)
+      return ((await (await fetch(`${mailpit}/api/v1/message/${hit.ID}`)).json()) as { Text: string }).Text;
     if (Date.now() > deadline) throw new Error(`no mail "${String(subject)}" to ${to}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 /** Register, verify, log in with the mailed MFA code: a session as any client gets one. */
-export async function onboard(ep: Endpoints, opts: { email?: string; password?: string } = {}): Promise<Session> {
+export async function onboard(
+  ep: Endpoints,
+  opts: { email?: string; password?: string } = {},
+): Promise<Session> {
   const email = opts.email ?? `sim-${randomUUID().slice(0, 12)}@example.test`;
   const password = opts.password ?? `pw-${randomUUID()}`;
   await call(ep.api, 'POST', '/api/v1/clients/register', {
@@ -79,8 +95,15 @@ export async function onboard(ep: Endpoints, opts: { email?: string; password?: 
   const codeText = await readMail(ep.mailpit, email, /code/i, loginAt);
   const code = /\b(\d{6})\b/.exec(codeText)?.[1];
   if (!code) throw new Error('no MFA code in the mail');
-  const session = await call<{ token: string; account_id?: string }>(ep.api, 'POST', '/api/v1/auth/verify_mfa', { body: { email, code } });
-  const portfolio = await call<{ account_id: string }>(ep.api, 'GET', '/api/v1/portfolio', { token: session.token });
+  const session = await call<{ token: string; account_id?: string }>(
+    ep.api,
+    'POST',
+    '/api/v1/auth/verify_mfa',
+    { body: { email, code } },
+  );
+  const portfolio = await call<{ account_id: string }>(ep.api, 'GET', '/api/v1/portfolio', {
+    token: session.token,
+  });
   return { email, token: session.token, accountId: portfolio.account_id };
 }
 
@@ -103,10 +126,15 @@ export interface OrderInput {
 }
 
 export function placeOrder(ep: Endpoints, s: Session, order: OrderInput) {
-  return call<{ order_id: string; status: string; lock_version: number; filled_quantity: number }>(ep.api, 'POST', '/api/v1/orders', {
-    token: s.token,
-    body: { order },
-  });
+  return call<{ order_id: string; status: string; lock_version: number; filled_quantity: number }>(
+    ep.api,
+    'POST',
+    '/api/v1/orders',
+    {
+      token: s.token,
+      body: { order },
+    },
+  );
 }
 
 export function cancelOrder(ep: Endpoints, s: Session, orderId: string) {
@@ -114,5 +142,8 @@ export function cancelOrder(ep: Endpoints, s: Session, orderId: string) {
 }
 
 export function quote(ep: Endpoints, symbol: string) {
-  return call<{ quote: { bid: { price: number } | null; ask: { price: number } | null }; reference_price: number }>(ep.api, 'GET', `/api/v1/market/${symbol}`);
+  return call<{
+    quote: { bid: { price: number } | null; ask: { price: number } | null };
+    reference_price: number;
+  }>(ep.api, 'GET', `/api/v1/market/${symbol}`);
 }

@@ -9,7 +9,8 @@ function setup() {
     seq++;
     return { accountId: `acct-${o.id}`, type: 'limit', tif: 'GTC', seq, ts: 1_000 + seq, ...o };
   };
-  const submit = (o: Partial<NewOrder> & Pick<NewOrder, 'id' | 'side' | 'qty'>): Accepted => ok(book.submit(order(o)));
+  const submit = (o: Partial<NewOrder> & Pick<NewOrder, 'id' | 'side' | 'qty'>): Accepted =>
+    ok(book.submit(order(o)));
   const nextSeq = () => ++seq;
   return { book, order, submit, nextSeq };
 }
@@ -140,12 +141,28 @@ describe('time in force', () => {
     submit({ id: 's1', side: 'sell', price: 100, qty: 3, accountId: 'me' });
     submit({ id: 's2', side: 'sell', price: 100, qty: 3, accountId: 'other' });
     const before = book.snapshot();
-    const r = submit({ id: 'b1', side: 'buy', price: 100, qty: 5, tif: 'FOK', accountId: 'me', stp: 'cancel_oldest' });
+    const r = submit({
+      id: 'b1',
+      side: 'buy',
+      price: 100,
+      qty: 5,
+      tif: 'FOK',
+      accountId: 'me',
+      stp: 'cancel_oldest',
+    });
     expect(r.fills).toEqual([]);
     expect(r.cancellations).toEqual([{ orderId: 'b1', accountId: 'me', qty: 5, reason: 'fok' }]);
     expect(book.snapshot()).toEqual(before);
 
-    const r2 = submit({ id: 'b2', side: 'buy', price: 100, qty: 3, tif: 'FOK', accountId: 'me', stp: 'cancel_oldest' });
+    const r2 = submit({
+      id: 'b2',
+      side: 'buy',
+      price: 100,
+      qty: 3,
+      tif: 'FOK',
+      accountId: 'me',
+      stp: 'cancel_oldest',
+    });
     expect(fillsOf(r2)).toEqual([['s2', 100, 3]]);
     expect(r2.cancellations).toEqual([{ orderId: 's1', accountId: 'me', qty: 3, reason: 'stp' }]);
   });
@@ -263,8 +280,32 @@ describe('self-trade prevention', () => {
 
   it('the book default can be changed', () => {
     const book = new OrderBook('X', { defaultStp: 'none' });
-    ok(book.submit({ id: 'a', accountId: 'me', side: 'sell', type: 'limit', tif: 'GTC', price: 1, qty: 1, seq: 1, ts: 0 }));
-    const r = ok(book.submit({ id: 'b', accountId: 'me', side: 'buy', type: 'limit', tif: 'GTC', price: 1, qty: 1, seq: 2, ts: 0 }));
+    ok(
+      book.submit({
+        id: 'a',
+        accountId: 'me',
+        side: 'sell',
+        type: 'limit',
+        tif: 'GTC',
+        price: 1,
+        qty: 1,
+        seq: 1,
+        ts: 0,
+      }),
+    );
+    const r = ok(
+      book.submit({
+        id: 'b',
+        accountId: 'me',
+        side: 'buy',
+        type: 'limit',
+        tif: 'GTC',
+        price: 1,
+        qty: 1,
+        seq: 2,
+        ts: 0,
+      }),
+    );
     expect(r.fills).toHaveLength(1);
   });
 
@@ -351,7 +392,9 @@ describe('modify', () => {
     submit({ id: 's1', side: 'sell', price: 102, qty: 3 });
     submit({ id: 's2', side: 'sell', price: 103, qty: 3 });
     const r = ok(book.modify('a', { price: 102, qty: 5 }, nextSeq(), 9));
-    expect(r.fills.map((f) => [f.makerOrderId, f.takerOrderId, f.price, f.qty])).toEqual([['s1', 'a', 102, 3]]);
+    expect(r.fills.map((f) => [f.makerOrderId, f.takerOrderId, f.price, f.qty])).toEqual([
+      ['s1', 'a', 102, 3],
+    ]);
     expect(r.resting).toMatchObject({ id: 'a', price: 102, qty: 2 });
     expect(book.quote()).toEqual({ bid: { price: 102, qty: 2 }, ask: { price: 103, qty: 3 } });
   });
@@ -368,10 +411,22 @@ describe('modify', () => {
   it('rejects unknown ids and invalid values without changing the book', () => {
     const { book, nextSeq } = build();
     const before = book.snapshot();
-    expect(book.modify('zz', { price: 100, qty: 1 }, nextSeq(), 0)).toMatchObject({ ok: false, code: Reject.UnknownOrder });
-    expect(book.modify('a', { price: 100, qty: 0 }, nextSeq(), 0)).toMatchObject({ ok: false, code: Reject.InvalidQty });
-    expect(book.modify('a', { price: 1.5, qty: 1 }, nextSeq(), 0)).toMatchObject({ ok: false, code: Reject.InvalidPrice });
-    expect(book.modify('a', { price: 100, qty: 1 }, -1, 0)).toMatchObject({ ok: false, code: Reject.InvalidSeq });
+    expect(book.modify('zz', { price: 100, qty: 1 }, nextSeq(), 0)).toMatchObject({
+      ok: false,
+      code: Reject.UnknownOrder,
+    });
+    expect(book.modify('a', { price: 100, qty: 0 }, nextSeq(), 0)).toMatchObject({
+      ok: false,
+      code: Reject.InvalidQty,
+    });
+    expect(book.modify('a', { price: 1.5, qty: 1 }, nextSeq(), 0)).toMatchObject({
+      ok: false,
+      code: Reject.InvalidPrice,
+    });
+    expect(book.modify('a', { price: 100, qty: 1 }, -1, 0)).toMatchObject({
+      ok: false,
+      code: Reject.InvalidSeq,
+    });
     expect(book.snapshot()).toEqual(before);
   });
 });
@@ -389,7 +444,19 @@ describe('load', () => {
     expect(book.snapshot().map((o) => o.id)).toEqual(['b1', 'b2', 'b3', 's1']);
     expect(book.lastTrades(5)).toEqual([]);
     expect(book.get('b2')).toMatchObject({ seq: 7, price: 100, qty: 2, side: 'buy', accountId: 'u' });
-    const r = ok(book.submit({ id: 't', accountId: 'w', side: 'sell', type: 'limit', tif: 'IOC', price: 100, qty: 2, seq: 8, ts: 0 }));
+    const r = ok(
+      book.submit({
+        id: 't',
+        accountId: 'w',
+        side: 'sell',
+        type: 'limit',
+        tif: 'IOC',
+        price: 100,
+        qty: 2,
+        seq: 8,
+        ts: 0,
+      }),
+    );
     expect(fillsOf(r)).toEqual([
       ['b1', 100, 1],
       ['b2', 100, 1],
@@ -433,8 +500,27 @@ describe('market data', () => {
     const book = new OrderBook('X', { tradeHistory: 3 });
     let seq = 0;
     for (let i = 1; i <= 5; i++) {
-      book.submit({ id: `s${i}`, accountId: 'a', side: 'sell', type: 'limit', tif: 'GTC', price: 100 + i, qty: i, seq: ++seq, ts: seq });
-      book.submit({ id: `b${i}`, accountId: 'b', side: 'buy', type: 'market', tif: 'IOC', qty: i, seq: ++seq, ts: seq * 10 });
+      book.submit({
+        id: `s${i}`,
+        accountId: 'a',
+        side: 'sell',
+        type: 'limit',
+        tif: 'GTC',
+        price: 100 + i,
+        qty: i,
+        seq: ++seq,
+        ts: seq,
+      });
+      book.submit({
+        id: `b${i}`,
+        accountId: 'b',
+        side: 'buy',
+        type: 'market',
+        tif: 'IOC',
+        qty: i,
+        seq: ++seq,
+        ts: seq * 10,
+      });
     }
     expect(book.lastTrades(10)).toEqual([
       { price: 105, qty: 5, ts: 100, seq: 10 },
@@ -447,7 +533,17 @@ describe('market data', () => {
 });
 
 describe('rejects', () => {
-  const base: NewOrder = { id: 'x', accountId: 'a', side: 'buy', type: 'limit', tif: 'GTC', price: 10, qty: 1, seq: 1, ts: 0 };
+  const base: NewOrder = {
+    id: 'x',
+    accountId: 'a',
+    side: 'buy',
+    type: 'limit',
+    tif: 'GTC',
+    price: 10,
+    qty: 1,
+    seq: 1,
+    ts: 0,
+  };
   const cases: [string, Partial<Record<keyof NewOrder, unknown>>, number][] = [
     ['zero qty', { qty: 0 }, Reject.InvalidQty],
     ['fractional qty', { qty: 1.5 }, Reject.InvalidQty],

@@ -38,7 +38,12 @@ import type {
   Trade,
 } from './types.js';
 
-const STP_MODES: ReadonlySet<unknown> = new Set<StpMode>(['cancel_newest', 'cancel_oldest', 'cancel_both', 'none']);
+const STP_MODES: ReadonlySet<unknown> = new Set<StpMode>([
+  'cancel_newest',
+  'cancel_oldest',
+  'cancel_both',
+  'none',
+]);
 
 /** Shared, frozen "nothing happened" lists: most adds neither trade nor cancel anything. */
 const NO_FILLS: readonly Fill[] = Object.freeze([]);
@@ -203,7 +208,8 @@ export class OrderBook {
     for (const o of orders) {
       const code = checkNewOrder({ ...o, type: 'limit', tif: o.tif ?? 'GTC' });
       if (code !== 0) throw new RangeError(`load: order ${String(o.id)}: ${REJECT_REASONS[code]}`);
-      if (o.tif === 'IOC' || o.tif === 'FOK') throw new RangeError(`load: order ${o.id}: ${o.tif} orders never rest`);
+      if (o.tif === 'IOC' || o.tif === 'FOK')
+        throw new RangeError(`load: order ${o.id}: ${o.tif} orders never rest`);
       if (this.orders.has(o.id) || seen.has(o.id)) throw new RangeError(`load: duplicate order id ${o.id}`);
       seen.add(o.id);
       if (o.side === 'buy') maxBid = Math.max(maxBid, o.price);
@@ -212,7 +218,19 @@ export class OrderBook {
     if (maxBid >= minAsk) throw new RangeError(`load: crossed book (bid ${maxBid} >= ask ${minAsk})`);
     const sorted = [...orders].sort((a, b) => a.seq - b.seq);
     for (const o of sorted)
-      this.rest(new OrderNode(o.id, o.accountId, o.side, o.price, o.qty, o.seq, o.ts, o.tif ?? 'GTC', o.stp ?? this.defaultStp));
+      this.rest(
+        new OrderNode(
+          o.id,
+          o.accountId,
+          o.side,
+          o.price,
+          o.qty,
+          o.seq,
+          o.ts,
+          o.tif ?? 'GTC',
+          o.stp ?? this.defaultStp,
+        ),
+      );
   }
 
   // ---- reads -----------------------------------------------------------------------------------
@@ -253,7 +271,12 @@ export class OrderBook {
     const count = Math.min(n, this.tradeCount);
     for (let i = 1; i <= count; i++) {
       const at = (this.tradeNext - i + this.tradeCap) % this.tradeCap;
-      out.push({ price: this.tradePrice[at]!, qty: this.tradeQty[at]!, ts: this.tradeTs[at]!, seq: this.tradeSeq[at]! });
+      out.push({
+        price: this.tradePrice[at]!,
+        qty: this.tradeQty[at]!,
+        ts: this.tradeTs[at]!,
+        seq: this.tradeSeq[at]!,
+      });
     }
     return out;
   }
@@ -274,7 +297,12 @@ export class OrderBook {
 
   /** The accepted result of the current operation; hands over the collected fills and cancellations. */
   private accepted(resting: RestingOrder | null): Accepted {
-    const r: Accepted = { ok: true, fills: this.fills ?? NO_FILLS, cancellations: this.cancels ?? NO_CANCELS, resting };
+    const r: Accepted = {
+      ok: true,
+      fills: this.fills ?? NO_FILLS,
+      cancellations: this.cancels ?? NO_CANCELS,
+      resting,
+    };
     this.fills = null;
     this.cancels = null;
     return r;

@@ -19,7 +19,8 @@ import type {
 
 type Resting = { -readonly [K in keyof RestingOrder]: RestingOrder[K] };
 
-const int = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && Math.abs(x) <= Number.MAX_SAFE_INTEGER;
+const int = (x: unknown) =>
+  typeof x === 'number' && Number.isInteger(x) && Math.abs(x) <= Number.MAX_SAFE_INTEGER;
 const positive = (x: unknown) => int(x) && (x as number) > 0;
 const nonEmpty = (x: unknown) => typeof x === 'string' && x !== '';
 const reject = (code: RejectCode): SubmitResult => ({ ok: false, code, reason: REJECT_REASONS[code] });
@@ -53,7 +54,8 @@ export class ReferenceBook {
     if (!['GTC', 'DAY', 'IOC', 'FOK'].includes(o.tif)) return reject(Reject.InvalidTif);
     if (!positive(o.qty)) return reject(Reject.InvalidQty);
     if (o.type === 'limit' && !positive(o.price)) return reject(Reject.InvalidPrice);
-    if (o.type === 'market' && o.price !== undefined && !positive(o.price)) return reject(Reject.InvalidPrice);
+    if (o.type === 'market' && o.price !== undefined && !positive(o.price))
+      return reject(Reject.InvalidPrice);
     if (!int(o.seq) || o.seq < 0) return reject(Reject.InvalidSeq);
     if (!int(o.ts)) return reject(Reject.InvalidTs);
     if (o.stp !== undefined && !['cancel_newest', 'cancel_oldest', 'cancel_both', 'none'].includes(o.stp))
@@ -65,19 +67,35 @@ export class ReferenceBook {
       const trial = this.copy();
       const out = trial.trade(taker);
       if (out.left > 0 || out.takerCancelled)
-        return { ok: true, fills: [], cancellations: [{ orderId: o.id, accountId: o.accountId, qty: o.qty, reason: 'fok' }], resting: null };
+        return {
+          ok: true,
+          fills: [],
+          cancellations: [{ orderId: o.id, accountId: o.accountId, qty: o.qty, reason: 'fok' }],
+          resting: null,
+        };
       this.orders = trial.orders;
       this.trades = trial.trades;
       return { ok: true, fills: out.fills, cancellations: out.cancellations, resting: null };
     }
     const out = this.trade(taker);
-    if (out.left === 0 || out.takerCancelled) return { ok: true, fills: out.fills, cancellations: out.cancellations, resting: null };
+    if (out.left === 0 || out.takerCancelled)
+      return { ok: true, fills: out.fills, cancellations: out.cancellations, resting: null };
     if (o.type === 'market' || o.tif === 'IOC') {
       const reason = o.type === 'market' ? 'market' : 'ioc';
       out.cancellations.push({ orderId: o.id, accountId: o.accountId, qty: out.left, reason });
       return { ok: true, fills: out.fills, cancellations: out.cancellations, resting: null };
     }
-    const rest: Resting = { id: o.id, accountId: o.accountId, side: o.side, price: o.price!, qty: out.left, seq: o.seq, ts: o.ts, tif: o.tif, stp: taker.stp };
+    const rest: Resting = {
+      id: o.id,
+      accountId: o.accountId,
+      side: o.side,
+      price: o.price!,
+      qty: out.left,
+      seq: o.seq,
+      ts: o.ts,
+      tif: o.tif,
+      stp: taker.stp,
+    };
     this.orders.push(rest);
     return { ok: true, fills: out.fills, cancellations: out.cancellations, resting: { ...rest } };
   }
@@ -103,7 +121,8 @@ export class ReferenceBook {
     this.orders = this.orders.filter((r) => r !== found);
     const taker: Taker = { ...found, limit: change.price, qty: change.qty, seq, ts };
     const out = this.trade(taker);
-    if (out.left === 0 || out.takerCancelled) return { ok: true, fills: out.fills, cancellations: out.cancellations, resting: null };
+    if (out.left === 0 || out.takerCancelled)
+      return { ok: true, fills: out.fills, cancellations: out.cancellations, resting: null };
     const rest: Resting = { ...found, price: change.price, qty: out.left, seq, ts };
     this.orders.push(rest);
     return { ok: true, fills: out.fills, cancellations: out.cancellations, resting: { ...rest } };
@@ -130,7 +149,12 @@ export class ReferenceBook {
     return c;
   }
 
-  private trade(t: Taker): { fills: Fill[]; cancellations: Cancellation[]; left: number; takerCancelled: boolean } {
+  private trade(t: Taker): {
+    fills: Fill[];
+    cancellations: Cancellation[];
+    left: number;
+    takerCancelled: boolean;
+  } {
     const fills: Fill[] = [];
     const cancellations: Cancellation[] = [];
     let left = t.qty;
@@ -143,7 +167,12 @@ export class ReferenceBook {
       if (!maker) break;
       if (t.stp !== 'none' && maker.accountId === t.accountId) {
         if (t.stp === 'cancel_oldest' || t.stp === 'cancel_both') {
-          cancellations.push({ orderId: maker.id, accountId: maker.accountId, qty: maker.qty, reason: 'stp' });
+          cancellations.push({
+            orderId: maker.id,
+            accountId: maker.accountId,
+            qty: maker.qty,
+            reason: 'stp',
+          });
           this.orders = this.orders.filter((r) => r !== maker);
         }
         if (t.stp === 'cancel_newest' || t.stp === 'cancel_both') {

@@ -50,6 +50,7 @@ export function fnv1a32(s: string): number {
 
 /** The shard (0 .. count-1) that owns `symbol`. `count` must be a positive integer. */
 export function shardOf(symbol: string, count: number): number {
-  if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`shard count must be a positive integer, got ${count}`);
+  if (!Number.isSafeInteger(count) || count < 1)
+    throw new RangeError(`shard count must be a positive integer, got ${count}`);
   return fnv1a32(symbol) % count;
 }

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ConfigError, loadConfig, type Config } from '../lib/config.js';
+import { loadConfigOrExit, type Config } from '../lib/config.js';
 import { ensureDebianTool } from './ensure-promtool.js';
 import { portOpen, startProcess, waitForPort, type Managed } from './processes.js';
 
@@ -76,16 +76,7 @@ async function preflight(config: Config): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit(process.env);
 
   const nginx = ensureDebianTool('nginx', 'nginx', log);
   if (!nginx.ok) {

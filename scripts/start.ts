@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { loadConfig, ConfigError } from '../lib/config.js';
+import { loadConfigOrExit } from '../lib/config.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { startDevServer } from '../temporal/dev-server.js';
 import { ensureTools } from './tools.js';
@@ -34,16 +34,7 @@ export const LOCAL_PORTS = {
 } as const;
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit(process.env);
 
   const pg = new URL(config.DATABASE_URL);
   const redis = new URL(config.REDIS_URL);

@@ -87,6 +87,18 @@ export interface OrderAck {
   rejectCode?: ErrorTypeName;
 }
 
+/** The ACK a saga answers with, from its state. */
+export const ackOf = (state: SagaState, clientOrderId: string): OrderAck => ({
+  orderId: state.orderId,
+  clientOrderId,
+  status: state.status,
+  lockVersion: state.lockVersion,
+  filledQuantity: state.filledQuantity,
+  reservedAmount: state.reservedAmount,
+  rejectReason: state.rejectReason,
+  rejectCode: state.rejectCode,
+});
+
 export interface FillSignal {
   fillId: string;
   orderId: string;

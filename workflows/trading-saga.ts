@@ -31,6 +31,7 @@ import type { MatchingActivities, OrderActivities, OrderSnapshot } from '../temp
 import {
   ERROR_MESSAGES,
   ErrorType,
+  ackOf,
   cancelOrderUpdate,
   fillSignal,
   isTerminal,
@@ -101,16 +102,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   /** Serialises replace and cancel: validators run before handlers, so the handler re-checks. */
   let busy = false;
 
-  const ack = (): OrderAck => ({
-    orderId: state.orderId,
-    clientOrderId: order.clientOrderId,
-    status: state.status,
-    lockVersion: state.lockVersion,
-    filledQuantity: state.filledQuantity,
-    reservedAmount: state.reservedAmount,
-    rejectReason: state.rejectReason,
-    rejectCode: state.rejectCode,
-  });
+  const ack = (): OrderAck => ackOf(state, order.clientOrderId);
 
   const markAcked = () => {
     if (acked) return;

@@ -17,6 +17,7 @@ import { shardOf } from '../../matching/index.js';
 import {
   ERROR_MESSAGES,
   TRADING_TASK_QUEUE,
+  ackOf,
   cancelOrderUpdate,
   matchingTaskQueue,
   orderWorkflowId,
@@ -26,7 +27,6 @@ import {
   type ErrorTypeName,
   type OrderAck,
   type OrderRequest,
-  type SagaState,
 } from '../../temporal/contracts.js';
 import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from '../../temporal/search-attributes.js';
 import type { TradingSaga } from '../../workflows/trading-saga.js';
@@ -275,7 +275,7 @@ export function orderRoutes(deps: ApiDeps) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
           // The saga for this client order id already finished: answer from its result.
           const state = await temporal.workflow.getHandle<typeof TradingSaga>(workflowId).result();
-          ack = ackFromState(state, order.clientOrderId);
+          ack = ackOf(state, order.clientOrderId);
         }
         const fresh = ack.orderId === order.orderId;
         metrics.orderAck.observe({ outcome: ack.status }, (performance.now() - started) / 1000);
@@ -437,15 +437,3 @@ export function orderRoutes(deps: ApiDeps) {
   return app;
 }
 
-function ackFromState(state: SagaState, clientOrderId: string): OrderAck {
-  return {
-    orderId: state.orderId,
-    clientOrderId,
-    status: state.status,
-    lockVersion: state.lockVersion,
-    filledQuantity: state.filledQuantity,
-    reservedAmount: state.reservedAmount,
-    rejectReason: state.rejectReason,
-    rejectCode: state.rejectCode,
-  };
-}

@@ -4,6 +4,7 @@
  * is closed instead of slowing down everyone else's fan-out).
  */
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import type { Logger } from '../../lib/logger.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
@@ -24,6 +25,7 @@ import {
   type MarketChannel,
   type RequestId,
 } from './protocol.js';
+import { sharedFrame, socketOf, type SharedFrame } from './wire.js';
 
 export interface FeedLimits {
   maxPayloadBytes: number;
@@ -59,8 +61,10 @@ export interface ConnectionContext {
 }
 
 const TEXT = { binary: false } as const;
+/** WebSocket.OPEN */
+const OPEN = 1;
 /** Serialized account frames, shared by the sockets of one account on this process. */
-const accountBytes = new WeakMap<object, Buffer>();
+const accountBytes = new WeakMap<object, SharedFrame>();
 
 interface Executions {
   stream: AccountStream;
@@ -86,6 +90,8 @@ export class FeedConnection implements MarketSubscriber {
   private expiryTimer: NodeJS.Timeout | undefined;
   private warningTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  /** The TCP socket, for writing shared frames (wire.ts). */
+  private readonly socket: Duplex | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -100,6 +106,7 @@ export class FeedConnection implements MarketSubscriber {
     this.lastVerified = performance.now();
     this.tokens = ctx.limits.rateBurst;
     this.log = ctx.logger.child({ connection_id: this.id, account_id: this.accountId });
+    this.socket = socketOf(ws);
   }
 
   /** Say hello, start listening, and resume `executions` when the URL carried `since`. */
@@ -129,19 +136,28 @@ export class FeedConnection implements MarketSubscriber {
 
   // ---- sending -----------------------------------------------------------------------------------
 
-  /** Shared bytes (market fan-out, account frames); the caller counts the frame. */
-  sendShared(bytes: Buffer): boolean {
+  /** False when closing; a socket whose unsent bytes passed the limit is closed as a slow consumer. */
+  private canSend(): boolean {
     if (this.closing) return false;
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
       this.close(CloseCode.TryAgainLater, 'slow consumer', 'slow_consumer');
       return false;
     }
-    this.ws.send(bytes, TEXT);
     return true;
   }
 
+  /** A frame shared by many sockets (market fan-out, account events); the caller counts it. */
+  sendShared(frame: SharedFrame): boolean {
+    if (!this.canSend()) return false;
+    if (this.socket && this.ws.readyState === OPEN) this.socket.write(frame.wire);
+    else this.ws.send(frame.payload, TEXT);
+    return true;
+  }
+
+  /** A frame for this socket only. */
   sendFrame(frame: Frame): boolean {
-    if (!this.sendShared(encode(frame))) return false;
+    if (!this.canSend()) return false;
+    this.ws.send(encode(frame), TEXT);
     this.ctx.telemetry.frames(frame.type, 1);
     return true;
   }
@@ -160,7 +176,7 @@ export class FeedConnection implements MarketSubscriber {
     if (!bytes) {
       const frame = accountFrame(e);
       type = frame.type;
-      bytes = encode(frame);
+      bytes = sharedFrame(encode(frame));
       accountBytes.set(e.data, bytes);
     }
     if (!this.sendShared(bytes)) return false;

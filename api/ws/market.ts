@@ -17,11 +17,12 @@ import {
 import type { FeedHistory } from './history.js';
 import type { FeedHub } from './hub.js';
 import type { FrameType, MarketChannel } from './protocol.js';
+import { sharedFrame, type SharedFrame } from './wire.js';
 
 /** What a market channel needs from a socket. */
 export interface MarketSubscriber {
-  /** Send shared bytes; false when the socket is gone or was just dropped as a slow consumer. */
-  sendShared(bytes: Buffer): boolean;
+  /** Send a shared frame; false when the socket is gone or was just dropped as a slow consumer. */
+  sendShared(frame: SharedFrame): boolean;
   readonly closing: boolean;
 }
 
@@ -74,8 +75,10 @@ export class MarketFeed {
         snapshot = topic.last ?? fromBook; // a live update that arrived meanwhile is newer
       }
       if (sub.closing) return;
-      if (snapshot && channel === 'quotes') this.sendOne(sub, encode(quoteFrame(snapshot, true)), 'quote');
-      if (snapshot && channel === 'depth') this.sendOne(sub, encode(depthFrame(snapshot, true)), 'depth');
+      if (snapshot && channel === 'quotes')
+        this.sendOne(sub, sharedFrame(encode(quoteFrame(snapshot, true))), 'quote');
+      if (snapshot && channel === 'depth')
+        this.sendOne(sub, sharedFrame(encode(depthFrame(snapshot, true))), 'depth');
       topic.subs[channel].add(sub);
     } finally {
       topic.joining--;
@@ -91,8 +94,8 @@ export class MarketFeed {
     return true;
   }
 
-  private sendOne(sub: MarketSubscriber, bytes: Buffer, type: FrameType): void {
-    if (sub.sendShared(bytes)) this.telemetry.frames(type, 1);
+  private sendOne(sub: MarketSubscriber, frame: SharedFrame, type: FrameType): void {
+    if (sub.sendShared(frame)) this.telemetry.frames(type, 1);
   }
 
   private topicFor(symbol: string): Topic {
@@ -148,20 +151,23 @@ export class MarketFeed {
     const qk = quoteKey(m);
     if (qk !== topic.quoteKey) {
       topic.quoteKey = qk;
-      if (topic.subs.quotes.size > 0) this.fanout(topic.subs.quotes, encode(quoteFrame(m)), 'quote', m.tsMs);
+      if (topic.subs.quotes.size > 0)
+        this.fanout(topic.subs.quotes, sharedFrame(encode(quoteFrame(m))), 'quote', m.tsMs);
     }
     const dk = depthKey(m);
     if (dk !== topic.depthKey) {
       topic.depthKey = dk;
-      if (topic.subs.depth.size > 0) this.fanout(topic.subs.depth, encode(depthFrame(m)), 'depth', m.tsMs);
+      if (topic.subs.depth.size > 0)
+        this.fanout(topic.subs.depth, sharedFrame(encode(depthFrame(m))), 'depth', m.tsMs);
     }
     if (topic.subs.trades.size > 0)
-      for (const t of fresh) this.fanout(topic.subs.trades, encode(tradeFrame(m, t)), 'trade', m.tsMs);
+      for (const t of fresh)
+        this.fanout(topic.subs.trades, sharedFrame(encode(tradeFrame(m, t))), 'trade', m.tsMs);
   }
 
-  private fanout(subs: Set<MarketSubscriber>, bytes: Buffer, type: FrameType, eventMs: number): void {
+  private fanout(subs: Set<MarketSubscriber>, frame: SharedFrame, type: FrameType, eventMs: number): void {
     let n = 0;
-    for (const s of subs) if (s.sendShared(bytes)) n++;
+    for (const s of subs) if (s.sendShared(frame)) n++;
     this.telemetry.frames(type, n);
     this.telemetry.delivered(eventMs, n);
   }

@@ -29,7 +29,12 @@ interface Frame {
 export const feedCounts = { frames: 0, events: 0, errors: 0 };
 
 const textOf = (data: WebSocket.RawData): string =>
-  (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)).toString('utf8');
+  (Array.isArray(data)
+    ? Buffer.concat(data)
+    : Buffer.isBuffer(data)
+      ? data
+      : Buffer.from(new Uint8Array(data))
+  ).toString('utf8');
 
 function oneSession(o: FeedOptions, session: Session, symbol: string, seconds: number): Promise<void> {
   return new Promise((resolve) => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   applyOverrides,
   formatNumber,
+  formatPercent,
   formatThresholds,
   METRICS,
   PROFILES,
@@ -118,6 +119,7 @@ export async function runScenario(scenario: ScenarioName, env: LoadEnv): Promise
     references: await references(ep),
     runId: `nd${Date.now().toString(36)}`,
   };
+  if (users[0]) await warmUp(ep, users[0], deps.references, deps.runId);
   log(
     `setup: ${users.length} sessions (${users[0]?.email ?? '-'} ...) in ${formatNumber((performance.now() - setupStart) / 1000)} s`,
   );
@@ -184,7 +186,7 @@ export async function runScenario(scenario: ScenarioName, env: LoadEnv): Promise
     `node ${scenario}`,
     `run ${formatNumber(runMs / 1000)} s: ${metrics.counter('iterations')} iterations ` +
       `(${formatNumber(metrics.counter('iterations') / (runMs / 1000))}/s), ${metrics.counter('http_reqs')} requests, ` +
-      `${formatNumber(100 * (metrics.values('http_req_failed')?.values.rate ?? 0))} % failed`,
+      `${formatPercent(metrics.values('http_req_failed')?.values.rate ?? 0)} failed`,
   ];
   for (const key of Object.keys(thresholds).filter(
     (k) => k.startsWith('http_req_duration{') || k.startsWith('feed_'),
@@ -200,7 +202,7 @@ export async function runScenario(scenario: ScenarioName, env: LoadEnv): Promise
     const total = [...instanceCounts.values()].reduce((a, b) => a + b, 0);
     const parts = [...instanceCounts.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([id, n]) => `${id || '(no X-Instance)'} ${n} (${formatNumber((100 * n) / total)} %)`);
+      .map(([id, n]) => `${id || '(no X-Instance)'} ${n} (${formatPercent(n / total)})`);
     lines.push(`  instances: ${parts.join(', ')}`);
   }
   console.log(`\n${lines.join('\n')}\n${formatThresholds(scenario, results)}\n`);

@@ -173,11 +173,18 @@ export interface Overrides {
   iterations?: number;
 }
 
-const scaleStages = (stages: readonly Stage[], timeFactor: number, targetFactor: number): Stage[] =>
-  stages.map((s) => ({
-    duration: durationOf(seconds(s.duration) * timeFactor),
-    target: Math.round(s.target * targetFactor),
-  }));
+/** Stages stretched in time (cumulative rounding keeps the total) and scaled in target (a non-zero one stays >= 1). */
+function scaleStages(stages: readonly Stage[], timeFactor: number, targetFactor: number): Stage[] {
+  let end = 0;
+  let rounded = 0;
+  return stages.map((s) => {
+    end += seconds(s.duration) * timeFactor;
+    const length = Math.round(end) - rounded;
+    rounded += length;
+    const target = s.target === 0 ? 0 : Math.max(1, Math.round(s.target * targetFactor));
+    return { duration: `${length}s`, target };
+  });
+}
 
 const peak = (stages: readonly Stage[], start: number) => Math.max(start, ...stages.map((s) => s.target));
 
@@ -411,6 +418,9 @@ export function formatThresholds(scenario: string, results: readonly ThresholdRe
 
 export const formatNumber = (n: number) =>
   Number.isInteger(n) ? String(n) : n < 1 ? n.toFixed(4) : n.toFixed(2);
+
+/** A share as a percentage with two decimals: 0.0123 -> `1.23 %`. */
+export const formatPercent = (share: number) => `${(100 * share).toFixed(2)} %`;
 
 /** `p(95)<500` -> { agg: 'p(95)', op: '<', value: 500 }. */
 export function parseExpression(expression: string): { agg: string; op: string; value: number } {

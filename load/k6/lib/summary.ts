@@ -6,6 +6,7 @@
 import { SUMMARY_DIR } from './env.ts';
 import {
   formatNumber,
+  formatPercent,
   formatThresholds,
   METRICS,
   parseExpression,
@@ -35,7 +36,7 @@ function headline(data: SummaryData): string[] {
   const requests = m.http_reqs?.values.count ?? 0;
   lines.push(
     `run ${formatNumber(seconds)} s: ${iterations} iterations (${formatNumber(m.iterations?.values.rate ?? 0)}/s), ` +
-      `${requests} requests, ${formatNumber(100 * (m.http_req_failed?.values.rate ?? 0))} % failed`,
+      `${requests} requests, ${formatPercent(m.http_req_failed?.values.rate ?? 0)} failed`,
   );
   for (const [name, metric] of Object.entries(m)) {
     if (metric.type !== 'trend' || !name.includes('{')) continue;
@@ -48,7 +49,7 @@ function headline(data: SummaryData): string[] {
   const shares = Object.entries(m).filter(([name]) => name.startsWith(`${METRICS.instanceShare}{`));
   if (shares.length > 0)
     lines.push(
-      `  instances: ${shares.map(([name, s]) => `${name.slice(name.indexOf(':') + 1, -1)} ${formatNumber(100 * (s.values.rate ?? 0))} %`).join(', ')}`,
+      `  instances: ${shares.map(([name, s]) => `${name.slice(name.indexOf(':') + 1, -1)} ${formatPercent(s.values.rate ?? 0)}`).join(', ')}`,
     );
   return lines;
 }

@@ -1,0 +1,47 @@
+/**
+ * The fan-out fast path: a frame that goes to many sockets is framed once (RFC 6455 §5.2: an unmasked
+ * text frame, as servers send) and the same bytes are written to each socket, instead of `ws` building
+ * a header and corking the socket again for every one of them. Only without per-message compression
+ * (the feed disables it): then `ws` writes every frame to the socket at once, so frames written here and
+ * frames sent through `ws` (pings, close) keep their order.
+ */
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+
+/** A frame shared by many sockets: the JSON payload and the same payload framed for the wire. */
+export interface SharedFrame {
+  payload: Buffer;
+  wire: Buffer;
+}
+
+/** FIN + text opcode, unmasked, with the shortest length encoding. */
+export function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(head + n);
+  out[0] = 0x81;
+  if (n < 126) {
+    out[1] = n;
+  } else if (n < 65_536) {
+    out[1] = 126;
+    out.writeUInt16BE(n, 2);
+  } else {
+    out[1] = 127;
+    out.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(out, head);
+  return out;
+}
+
+export const sharedFrame = (payload: Buffer): SharedFrame => ({ payload, wire: textFrame(payload) });
+
+/**
+ * The TCP socket under a server-side `ws` WebSocket. `ws` keeps it in a field it does not document;
+ * when that ever changes this returns undefined and the feed falls back to `ws.send`.
+ */
+export function socketOf(ws: WebSocket): Duplex | undefined {
+  const socket = (ws as unknown as { _socket?: unknown })._socket;
+  return socket !== null && typeof socket === 'object' && typeof (socket as Duplex).write === 'function'
+    ? (socket as Duplex)
+    : undefined;
+}
