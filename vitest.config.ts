@@ -7,6 +7,8 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          // Unit tests first (fast feedback), then the integration project with its own worker limit.
+          sequence: { groupOrder: 0 },
           include: ['**/*.test.ts'],
           exclude: ['**/*.int.test.ts', 'node_modules/**', '.data/**'],
         },
@@ -14,6 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['**/*.int.test.ts'],
           exclude: ['node_modules/**', '.data/**'],
           globalSetup: ['./test/global-setup.ts'],

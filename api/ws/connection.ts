@@ -66,6 +66,16 @@ const OPEN = 1;
 /** Serialized account frames, shared by the sockets of one account on this process. */
 const accountBytes = new WeakMap<object, SharedFrame>();
 
+/**
+ * Sockets written to in the current tick stay corked until its end, so that the frames of several
+ * updates handled in one tick (Redis hands over a batch after any hiccup) leave in one write per socket.
+ */
+const corked: FeedConnection[] = [];
+function uncorkAll(): void {
+  for (const c of corked) c.uncork();
+  corked.length = 0;
+}
+
 interface Executions {
   stream: AccountStream;
   release: () => void;
@@ -92,6 +102,8 @@ export class FeedConnection implements MarketSubscriber {
   private readonly log: Logger;
   /** The TCP socket, for writing shared frames (wire.ts). */
   private readonly socket: Duplex | undefined;
+  /** Bytes written to the corked socket in this tick. */
+  private corkedBytes = 0;
 
   constructor(
     readonly ws: WebSocket,
@@ -139,7 +151,8 @@ export class FeedConnection implements MarketSubscriber {
   /** False when closing; a socket whose unsent bytes passed the limit is closed as a slow consumer. */
   private canSend(): boolean {
     if (this.closing) return false;
-    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
+    // What this tick wrote into the corked socket is not a backlog of the peer's.
+    if (this.ws.bufferedAmount - this.corkedBytes > this.ctx.limits.maxBufferedBytes) {
       this.close(CloseCode.TryAgainLater, 'slow consumer', 'slow_consumer');
       return false;
     }
@@ -149,9 +162,23 @@ export class FeedConnection implements MarketSubscriber {
   /** A frame shared by many sockets (market fan-out, account events); the caller counts it. */
   sendShared(frame: SharedFrame): boolean {
     if (!this.canSend()) return false;
-    if (this.socket && this.ws.readyState === OPEN) this.socket.write(frame.wire);
-    else this.ws.send(frame.payload, TEXT);
+    if (this.socket && this.ws.readyState === OPEN) {
+      if (this.corkedBytes === 0) {
+        this.socket.cork();
+        if (corked.push(this) === 1) process.nextTick(uncorkAll);
+      }
+      this.socket.write(frame.wire);
+      this.corkedBytes += frame.wire.length;
+    } else {
+      this.ws.send(frame.payload, TEXT);
+    }
     return true;
+  }
+
+  /** End of the tick: let the socket write what was corked. */
+  uncork(): void {
+    this.corkedBytes = 0;
+    this.socket?.uncork();
   }
 
   /** A frame for this socket only. */

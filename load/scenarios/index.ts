@@ -112,7 +112,8 @@ export async function runScenario(scenario: ScenarioName, env: LoadEnv): Promise
   log(`${scenario}: ${describe(profile)} against ${ep.api} (Mailpit ${ep.mailpit})`);
   await checkServices(ep);
   const setupStart = performance.now();
-  const users = await sessions(ep, env.users, env.userPrefix, env.userPassword);
+  // Tokens must outlive the run: its profile, graceful stops and a margin.
+  const users = await sessions(ep, env.users, env.userPrefix, env.userPassword, profileSeconds(profile) + 90);
   const deps: FlowDeps = {
     metrics,
     sessions: users,

@@ -4,7 +4,14 @@
  * code mailed to Mailpit) and only a missing one registers and verifies its address first. That keeps
  * repeated runs within the api's registration limit (20 per address and hour). Each session then deposits
  * with a fresh Idempotency-Key.
+ *
+ * Unlike k6, the generator keeps its access tokens between runs (a 0600 file in the temp folder) and
+ * reuses one that is still valid for the whole run: the api allows 20 MFA verifications per account and
+ * hour, which back-to-back runs here would otherwise use up.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   ApiError,
   call,
@@ -17,6 +24,48 @@ import {
   type Session,
 } from '../client.js';
 import { DEPOSIT_AMOUNT, orderBody, SYMBOLS, userEmail } from '../k6/lib/profiles.js';
+
+const TOKEN_CACHE = join(tmpdir(), 'brokerx-load-sessions.json');
+type TokenCache = Record<string, { token: string; accountId: string }>;
+
+function readTokens(): TokenCache {
+  try {
+    return JSON.parse(readFileSync(TOKEN_CACHE, 'utf8')) as TokenCache;
+  } catch {
+    return {};
+  }
+}
+
+/** Seconds until a JWT's `exp`; 0 when it cannot be read. */
+function secondsLeft(token: string): number {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      exp?: unknown;
+    };
+    return typeof payload.exp === 'number' ? payload.exp - Date.now() / 1000 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A kept session that stays valid for `needSeconds` and that the api still accepts. */
+async function keptSession(
+  ep: Endpoints,
+  email: string,
+  tokens: TokenCache,
+  needSeconds: number,
+): Promise<Session | undefined> {
+  const kept = tokens[`${ep.api} ${email}`];
+  if (!kept || secondsLeft(kept.token) < needSeconds) return undefined;
+  try {
+    const { account_id } = await call<{ account_id: string }>(ep.api, 'GET', '/api/v1/portfolio', {
+      token: kept.token,
+    });
+    return account_id === kept.accountId ? { email, token: kept.token, accountId: account_id } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Parallel logins: argon2 hashing makes each one cost the api real CPU. */
 const CONCURRENCY = 3;
@@ -64,19 +113,32 @@ export async function session(ep: Endpoints, email: string, password: string): P
   return s;
 }
 
-/** `n` sessions, a few at a time. */
+/**
+ * `n` sessions, a few at a time, each valid for at least `needSeconds` (a kept token when it is, else a
+ * fresh login), each with a deposit.
+ */
 export async function sessions(
   ep: Endpoints,
   n: number,
   prefix: string,
   password: string,
+  needSeconds: number,
 ): Promise<Session[]> {
+  const tokens = readTokens();
   const out: Session[] = new Array<Session>(n);
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < n; i = next++) out[i] = await session(ep, userEmail(prefix, i), password);
+    for (let i = next++; i < n; i = next++) {
+      const email = userEmail(prefix, i);
+      const kept = await keptSession(ep, email, tokens, needSeconds);
+      const s = kept ?? (await session(ep, email, password));
+      if (kept) await deposit(ep, s, DEPOSIT_AMOUNT);
+      tokens[`${ep.api} ${email}`] = { token: s.token, accountId: s.accountId };
+      out[i] = s;
+    }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, n) }, worker));
+  writeFileSync(TOKEN_CACHE, JSON.stringify(tokens), { mode: 0o600 });
   return out;
 }
 
