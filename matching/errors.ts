@@ -23,7 +23,7 @@ export type RejectCode = (typeof Reject)[RejectName];
 
 export const REJECT_REASONS: Readonly<Record<RejectCode, string>> = {
   1: 'Quantity must be a positive safe integer',
-  2: 'Price must be a positive safe integer number of ticks',
+  2: 'Price must be a positive safe integer',
   3: 'An order with this id is already on the book',
   4: 'No order with this id is on the book',
   5: "Side must be 'buy' or 'sell'",

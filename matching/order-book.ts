@@ -148,7 +148,7 @@ export class OrderBook {
     }
     const node = new OrderNode(id, accountId, side, limit, left, seq, ts, o.tif, stp);
     this.rest(node);
-    return this.accepted(node);
+    return this.accepted(copyOf(node));
   }
 
   /**
@@ -193,7 +193,7 @@ export class OrderBook {
     if (left === 0 || this.takerCancelled) return this.accepted(null);
     node.qty = left;
     this.rest(node);
-    return this.accepted(node);
+    return this.accepted(copyOf(node));
   }
 
   /**

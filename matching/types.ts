@@ -1,7 +1,8 @@
 /**
- * Value types of the matching engine. Prices are integer ticks and quantities integer lots, carried as
- * JS numbers that must be safe integers (docs/adr/0007-matching-engine-numbers.md); the caller converts
- * from and to `bigint` at the database boundary.
+ * Value types of the matching engine. Prices and quantities are integers in the caller's units (in
+ * BrokerX: cents on the instrument's tick grid, and shares; ADR 0002), carried as JS numbers that must be
+ * safe integers (docs/adr/0007-matching-engine-numbers.md); the caller converts from and to `bigint` at
+ * the database boundary. The engine never multiplies them: notional amounts are the caller's.
  */
 import type { RejectCode } from './errors.js';
 
@@ -24,7 +25,7 @@ export interface NewOrder {
   side: Side;
   type: OrderType;
   tif: TimeInForce;
-  /** Limit price in ticks. Required for limit orders; for market orders an optional protection limit. */
+  /** Limit price (integer). Required for limit orders; for market orders an optional protection limit. */
   price?: number | undefined;
   qty: number;
   /** Arrival sequence; callers pass increasing values so that sequence order is time priority. */
@@ -117,7 +118,7 @@ export interface Rejected {
 export type SubmitResult = Accepted | Rejected;
 
 export interface ModifyRequest {
-  /** New limit price in ticks. */
+  /** New limit price (integer). */
   price: number;
   /** New leaves quantity. */
   qty: number;

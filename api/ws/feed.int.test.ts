@@ -294,6 +294,36 @@ describe('executions', () => {
   });
 });
 
+describe('the Redis subscriber', () => {
+  it('comes back after its connection is killed, resubscribes, and resyncs the account streams', async () => {
+    const c = await open({ token: buyer.token });
+    const start = await subscribeExecutions(c);
+    const resyncs = async () =>
+      (await fx.api.deps.metrics.wsResyncs.get()).values.find((v) => v.labels.cause === 'redis_reconnect')
+        ?.value ?? 0;
+    const before = await resyncs();
+    // Only this feed's own subscriber connection is killed (the Redis is shared).
+    const admin = connectRedis(fx.config.REDIS_URL, 'test-ws-admin');
+    try {
+      const list = String(await admin.call('CLIENT', 'LIST'));
+      const ids = list
+        .split('\n')
+        .filter((l) => l.includes(` name=api-${fx.api.deps.config.INSTANCE_ID}-feed `))
+        .map((l) => /\bid=(\d+)/.exec(l)?.[1])
+        .filter((id): id is string => id !== undefined);
+      expect(ids.length).toBeGreaterThanOrEqual(1);
+      for (const id of ids) await admin.call('CLIENT', 'KILL', 'ID', id);
+    } finally {
+      await admin.quit();
+    }
+    await eventually(async () => expect(await resyncs()).toBeGreaterThan(before));
+    await place(buyer, 'buy', 'AMZN', 1, '181.00');
+    const expected = await outboxSeqs(buyer.accountId, start);
+    expect(expected.length).toBeGreaterThanOrEqual(2);
+    await eventually(async () => expect(seqsOf(accountFrames(c))).toEqual(expected.map((e) => e.seq)));
+  });
+});
+
 describe('market channels', () => {
   it('quotes, depth and trades of a symbol: a snapshot first, then changes and trades', async () => {
     const c = await open({ token: other.token });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { accountFrame, toAccountEvent, toMarketUpdate, quoteFrame, tradeFrame } from './frames.js';
 import { parseClientMessage } from './protocol.js';
+import { textFrame } from './wire.js';
 
 describe('client messages', () => {
   it('accepts the documented operations', () => {
@@ -119,5 +120,20 @@ describe('frames', () => {
       quantity: 2,
       trade_seq: 12,
     });
+  });
+});
+
+describe('wire', () => {
+  it('frames a payload as one unmasked text frame with the shortest length encoding', () => {
+    for (const [n, head] of [
+      [5, [0x81, 5]],
+      [200, [0x81, 126, 0, 200]],
+      [70_000, [0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]],
+    ] as const) {
+      const payload = Buffer.alloc(n, 'a');
+      const frame = textFrame(payload);
+      expect([...frame.subarray(0, head.length)]).toEqual(head);
+      expect(frame.subarray(head.length).equals(payload)).toBe(true);
+    }
   });
 });

@@ -72,20 +72,9 @@ const CONCURRENCY = 3;
 
 async function register(ep: Endpoints, email: string, password: string): Promise<void> {
   const since = Date.now() - 1000;
-  try {
-    await call(ep.api, 'POST', '/api/v1/clients/register', {
-      body: { client: { email, first_name: 'Load', last_name: 'Node', password } },
-    });
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 429)
-      throw new Error(
-        'registration is rate-limited (20 per address and hour): wait, lower USERS or reuse USER_PREFIX',
-        {
-          cause: err,
-        },
-      );
-    throw err;
-  }
+  await call(ep.api, 'POST', '/api/v1/clients/register', {
+    body: { client: { email, first_name: 'Load', last_name: 'Node', password } },
+  });
   const token = /token=([A-Za-z0-9_-]+)/.exec(await readMail(ep.mailpit, email, /verify/i, since))?.[1];
   if (!token) throw new Error(`no verification token in the mail to ${email}`);
   await call(ep.api, 'GET', `/api/v1/clients/verify?token=${token}`);
@@ -113,6 +102,17 @@ export async function session(ep: Endpoints, email: string, password: string): P
   return s;
 }
 
+/** A 429 during setup: say which limit and what to do. */
+function rateLimitHint(err: unknown): never {
+  if (err instanceof ApiError && err.status === 429)
+    throw new Error(
+      `${err.message}: the api rate-limited setup (docs/load-testing.md): wait, lower USERS, use another ` +
+        'USER_PREFIX, or raise AUTH_ADDRESS_LIMIT_MULTIPLIER on the api',
+      { cause: err },
+    );
+  throw err;
+}
+
 /**
  * `n` sessions, a few at a time, each valid for at least `needSeconds` (a kept token when it is, else a
  * fresh login), each with a deposit.
@@ -131,7 +131,7 @@ export async function sessions(
     for (let i = next++; i < n; i = next++) {
       const email = userEmail(prefix, i);
       const kept = await keptSession(ep, email, tokens, needSeconds);
-      const s = kept ?? (await session(ep, email, password));
+      const s = kept ?? (await session(ep, email, password).catch(rateLimitHint));
       if (kept) await deposit(ep, s, DEPOSIT_AMOUNT);
       tokens[`${ep.api} ${email}`] = { token: s.token, accountId: s.accountId };
       out[i] = s;

@@ -20,7 +20,11 @@ function abort(message: string): never {
   throw new Error(message);
 }
 
+const RATE_LIMIT_HINT =
+  'the api rate-limited setup (docs/load-testing.md): wait, lower USERS, use another USER_PREFIX, or raise AUTH_ADDRESS_LIMIT_MULTIPLIER on the api';
+
 function expectStatus(res: Response, status: number, what: string): void {
+  if (res.status === 429) abort(`${what}: HTTP 429: ${RATE_LIMIT_HINT}`);
   if (res.status !== status)
     abort(`${what}: expected HTTP ${status}, got ${res.status}: ${String(res.body).slice(0, 300)}`);
 }
@@ -85,10 +89,6 @@ function register(email: string): void {
     headers: jsonHeaders,
     tags: { name: ROUTES.register },
   });
-  if (res.status === 429)
-    abort(
-      `registration rate-limited (20 per address and hour): wait, lower USERS, or reuse USER_PREFIX=${USER_PREFIX}`,
-    );
   expectStatus(res, 201, `register ${email}`);
   const token = /token=([A-Za-z0-9_-]+)/.exec(readMail(email, /verify/i, since))?.[1];
   if (!token) abort(`no verification token in the mail to ${email}`);
