@@ -7,7 +7,7 @@
  * local load-balancer config is checked by `nginx -t`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,8 @@ import { ensurePromtool, findBinary } from '../scripts/ensure-promtool.js';
 import { API_INSTANCES, prepareNginxPrefix } from '../scripts/start-lb.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+import { DASHBOARDS, dashboardDir, dashboardExprs, dashboards, metricNames, panelsOf } from './dashboards.js';
+
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
 const yamlFile = <T>(path: string) => parse(read(path), { merge: true }) as T;
 
@@ -358,38 +360,6 @@ describe('nginx', () => {
 
 // ---- metric names: what dashboards and alerts query must be what the code registers -----------------
 
-const PROMQL_WORDS = new Set([
-  'by',
-  'without',
-  'on',
-  'ignoring',
-  'group_left',
-  'group_right',
-  'and',
-  'or',
-  'unless',
-  'bool',
-  'offset',
-  'inf',
-  'nan',
-]);
-
-/** The metric names an expression selects (label matchers, ranges and label lists removed). */
-function metricNames(expr: string): string[] {
-  const stripped = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
-  const names: string[] = [];
-  for (const m of stripped.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
-    const rest = stripped.slice(m.index + m[0].length).trimStart();
-    if (rest.startsWith('(') || PROMQL_WORDS.has(m[0].toLowerCase())) continue;
-    names.push(m[0]);
-  }
-  return names;
-}
-
 async function knownMetrics(): Promise<Set<string>> {
   const known = new Set<string>(['up']);
   const addHistogram = (name: string) =>
@@ -431,18 +401,6 @@ async function knownMetrics(): Promise<Set<string>> {
   return known;
 }
 
-interface Panel {
-  type: string;
-  title: string;
-  datasource?: { uid?: string };
-  targets?: { expr?: string }[];
-  panels?: Panel[];
-}
-interface Dashboard {
-  uid: string;
-  title: string;
-  panels: Panel[];
-}
 interface AlertRules {
   groups: {
     name: string;
@@ -450,19 +408,6 @@ interface AlertRules {
   }[];
 }
 
-const DASHBOARDS = ['golden-signals', 'trading-saga', 'outbox-feed', 'matching', 'load-balancer'];
-const dashboardDir = 'ops/grafana/dashboards';
-const dashboards = Object.fromEntries(
-  readdirSync(join(root, dashboardDir))
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => [f.replace(/\.json$/, ''), JSON.parse(read(`${dashboardDir}/${f}`)) as Dashboard]),
-);
-const panelsOf = (d: Dashboard) =>
-  d.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
-const dashboardExprs = () =>
-  Object.values(dashboards).flatMap((d) =>
-    panelsOf(d).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')),
-  );
 const alerts = yamlFile<AlertRules>('ops/prometheus/alerts.yml');
 
 describe('Grafana', () => {
