@@ -25,10 +25,9 @@ function reject(type: ErrorTypeName, message?: string): ApplicationFailure {
 export function createOrderActivities({ db }: OrderActivityDeps): OrderActivities {
   return {
     async validateOrder(order: OrderRequest): Promise<ValidatedOrder> {
-      const instrument = await getInstrument(db, order.symbol);
+      const [instrument, account] = await Promise.all([getInstrument(db, order.symbol), getAccountStatus(db, order.accountId)]);
       if (!instrument) throw reject(ErrorType.UnknownSymbol, `Unknown symbol ${order.symbol}`);
       if (instrument.status !== 'trading') throw reject(ErrorType.InstrumentNotTrading);
-      const account = await getAccountStatus(db, order.accountId);
       if (!account || account.status !== 'active' || account.kind === 'external') throw reject(ErrorType.AccountInactive);
 
       const qty = BigInt(order.quantity);

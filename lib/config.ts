@@ -56,7 +56,7 @@ export const configSchema = z.object({
     .regex(/^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$/, 'must be HH:MM or HH:MM:SS (UTC)')
     .default('21:00'),
   /** Maximum number of sagas the api admits at once before answering 429. */
-  MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(64),
+  MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(32),
   ALLOWED_ORIGINS: z.string().default('http://localhost:3000'),
   /** Live feed (/ws): largest client frame, in bytes; bigger frames close that socket with 1009. */
   WS_MAX_PAYLOAD_BYTES: z.coerce

@@ -198,9 +198,19 @@ export function orderRoutes(deps: ApiDeps) {
   const { config, temporal, metrics } = deps;
   const db = deps.database.db;
   const app = createRouter();
+  let inflight = 0;
+  const shed = () => {
+    metrics.ordersPlaced.inc({ result: 'shed' });
+    return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, { 'retry-after': '1' });
+  };
+  // Admission control first, before authentication and parsing: under overload a 429 must cost next to
+  // nothing, or answering them eats the capacity the admitted orders need. The handler checks again.
+  app.use('/api/v1/orders', async (c, next) => {
+    if (c.req.method === 'POST' && inflight >= config.MAX_INFLIGHT_ORDERS) throw shed();
+    await next();
+  });
   app.use('/api/v1/orders', requireAuth(deps));
   app.use('/api/v1/orders/*', requireAuth(deps));
-  let inflight = 0;
 
   const loadOwned = async (id: string, accountId: string): Promise<OrderRow> => {
     const order = await getOrderById(db, id);
@@ -236,15 +246,14 @@ export function orderRoutes(deps: ApiDeps) {
       const started = performance.now();
 
       // A client order id seen before: answer with that order (nothing reserved twice).
-      const existing = await getOrderByClientId(db, principal.accountId, order.clientOrderId);
+      const body = c.req.valid('json').order;
+      // Only a client-chosen id can have been seen before (a generated one is new by construction).
+      const existing = body.client_order_id ? await getOrderByClientId(db, principal.accountId, order.clientOrderId) : undefined;
       if (existing && existing.status !== 'pending') {
         metrics.ordersPlaced.inc({ result: 'replayed' });
         return c.json(orderJson(existing), 200);
       }
-      if (inflight >= config.MAX_INFLIGHT_ORDERS) {
-        metrics.ordersPlaced.inc({ result: 'shed' });
-        throw new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, { 'retry-after': '1' });
-      }
+      if (inflight >= config.MAX_INFLIGHT_ORDERS) throw shed();
       inflight++;
       metrics.inflightOrders.set(inflight);
       const workflowId = orderWorkflowId(principal.accountId, order.clientOrderId);

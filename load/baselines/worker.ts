@@ -23,6 +23,8 @@ const main = await Worker.create({
   workflowBundle: bundle,
   activities: baselineActivities,
   maxConcurrentWorkflowTaskExecutions: 40,
+  maxConcurrentWorkflowTaskPolls: 20,
+  nonStickyToStickyPollRatio: 0.5,
   maxConcurrentLocalActivityExecutions: 100,
   maxCachedWorkflows: 2000,
 });

@@ -46,6 +46,9 @@ export async function createTradingWorker(deps: TradingWorkerDeps): Promise<Work
     interceptors: { activity: [stepMetricsInterceptor(deps.metrics)] },
     // Tuned for the workflow thread being the bottleneck (docs/adr/0006-dev-server-tuning.md).
     maxConcurrentWorkflowTaskExecutions: 40,
+    // Every order's first workflow task arrives on the non-sticky queue: give it half of 20 pollers.
+    maxConcurrentWorkflowTaskPolls: 20,
+    nonStickyToStickyPollRatio: 0.5,
     maxConcurrentLocalActivityExecutions: 100,
     maxCachedWorkflows: 2000,
     shutdownGraceTime: '10 seconds',
