@@ -178,3 +178,25 @@ describe('a Postgres error during settlement', () => {
     expect(await fx.balance(buyer.accountId, 'GOOG')).toEqual({ available: 7n, reserved: 0n });
   });
 });
+
+describe('a long-lived order', () => {
+  it('continues as new before its history grows past a few thousand events, keeping its state', { timeout: 180_000 }, async () => {
+    const u = await createFundedUser(fx.api, '10000.00');
+    const res = await placeBuy(u.token, 'long-lived');
+    expect(res.status).toBe(201);
+    const handle = fx.handle(u.accountId, 'long-lived');
+    const first = (await handle.describe()).runId;
+    // Harmless signals (no compensation is pending) grow the history past the saga's limit (2,000 events).
+    for (let round = 0; round < 22; round++) await Promise.all(Array.from({ length: 100 }, () => handle.signal(retryCompensationsSignal)));
+    await eventually(async () => expect((await fx.temporal.workflow.getHandle(handle.workflowId).describe()).runId).not.toBe(first), 30_000);
+    const latest = fx.temporal.workflow.getHandle(handle.workflowId);
+    expect((await latest.describe()).historyLength).toBeLessThan(2500);
+    const state = await fx.saga(u.accountId, 'long-lived');
+    expect(state).toMatchObject({ status: 'working', phase: 'live', reservedAmount: '160000', lockVersion: 0 });
+    // The new run still serves the order: cancel it through the api.
+    const order = (await res.json()) as { order_id: string };
+    const cancel = await fx.api.call('DELETE', `/api/v1/orders/${order.order_id}`, { token: u.token });
+    expect(cancel.status).toBe(200);
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
+  });
+});
