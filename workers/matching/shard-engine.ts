@@ -304,7 +304,7 @@ export class ShardEngine {
       fillIds.push(tradeId);
       for (const o of [maker, taker]) {
         o.status = o.filledQuantity === o.quantity ? 'filled' : 'partially_filled';
-        events.push(this.report(o, o.status === 'filled' ? 'fill' : 'partial_fill', at, { tradeId, qty, price }));
+        events.push(this.report(o, o.status === 'filled' ? 'fill' : 'partial_fill', at, { tradeId, qty, price }, o !== taker));
       }
       if (maker.status === 'filled') await this.close(tx, maker, at);
       else await saveOrder(tx, maker, at);
@@ -316,7 +316,7 @@ export class ShardEngine {
       if (o !== taker) {
         o.lockVersion += 1;
         await this.close(tx, o, at);
-        events.push(this.report(o, 'canceled', at));
+        events.push(this.report(o, 'canceled', at, undefined, true));
       }
     }
     if (taker.status === 'pending') taker.status = 'working';
@@ -345,8 +345,13 @@ export class ShardEngine {
     await saveOrder(tx, o, at);
   }
 
-  private report(o: OrderRow, exec: ExecType, at: Date, fill?: { tradeId: string; qty: bigint; price: bigint }): OutboxEvent {
-    return { accountId: o.accountId, eventType: 'execution.report', payload: executionReport(o, exec, at, fill) };
+  /**
+   * An execution report for the feed. `notifySaga`: the order's saga must hear of it from the relay (a
+   * resting order filled or cancelled by someone else's step). Reports on the order whose saga called
+   * this step are not signalled: the saga has the same facts in the step's result.
+   */
+  private report(o: OrderRow, exec: ExecType, at: Date, fill?: { tradeId: string; qty: bigint; price: bigint }, notifySaga = false): OutboxEvent {
+    return { accountId: o.accountId, eventType: 'execution.report', payload: { ...executionReport(o, exec, at, fill), notify_saga: notifySaga } };
   }
 
   /** Market data after a change: L1, L2 (10 levels) and the last trades, from the book as committed. */

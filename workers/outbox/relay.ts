@@ -45,7 +45,7 @@ export function createRelayMetrics(registry: Registry) {
   return {
     processed: new Counter({
       name: 'outbox_events_processed_total',
-      help: 'Outbox events relayed, by type and outcome (done, retry, dead)',
+      help: 'Outbox events relayed, by type and outcome (done, superseded market data, retry, dead)',
       labelNames: ['event_type', 'outcome'] as const,
       registers: [registry],
     }),
@@ -95,7 +95,8 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
 
   async function signalSaga(p: Record<string, unknown>): Promise<void> {
     const workflowId = p.workflow_id as string | undefined;
-    if (!workflowId) return;
+    // The saga that ran the step already has the step's result; only other orders' sagas need telling.
+    if (!workflowId || p.notify_saga === false) return;
     const handle = deps.temporal.workflow.getHandle(workflowId);
     const status = p.status as OrderStatus;
     try {
@@ -165,11 +166,19 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
 
   async function processBatch(): Promise<number> {
     const rows = await claim();
+    // Market data: only the newest change per symbol in a batch is published; it carries the whole
+    // book (L1, L2, last trades), so the older ones are superseded, not lost.
+    const newestMarket = new Map<string, string>();
+    for (const row of rows) {
+      if (row.event_type === 'market.update' && typeof row.payload.symbol === 'string') newestMarket.set(row.payload.symbol, row.id);
+    }
+    const done: string[] = [];
     for (const row of rows) {
       try {
-        await handle(row);
-        await sql`UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL WHERE id = ${row.id}`;
-        metrics.processed.inc({ event_type: row.event_type, outcome: 'done' });
+        const superseded = row.event_type === 'market.update' && newestMarket.get(String(row.payload.symbol)) !== row.id;
+        if (!superseded) await handle(row);
+        done.push(row.id);
+        metrics.processed.inc({ event_type: row.event_type, outcome: superseded ? 'superseded' : 'done' });
         metrics.delivery.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
       } catch (err) {
         const dead = row.attempts >= maxAttempts;
@@ -183,6 +192,8 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
         logger.warn('outbox event failed', { id: row.id, event_type: row.event_type, attempts: row.attempts, dead, err });
       }
     }
+    // One statement marks the batch done. A crash before it re-delivers the batch: at least once.
+    if (done.length) await sql`UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL WHERE id = ANY(${done}::uuid[])`;
     return rows.length;
   }
 
