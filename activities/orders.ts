@@ -102,6 +102,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
               time_in_force: order.timeInForce,
               quantity: order.quantity,
               price: order.price ?? null,
+              ts: new Date().toISOString(),
             },
           },
         ]);

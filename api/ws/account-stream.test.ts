@@ -174,6 +174,18 @@ describe('AccountStream', () => {
     expect(sent).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
+  it('jumps over pruned history with a note, and goes on in order', async () => {
+    const h = fakeHistory(8);
+    const { history } = h;
+    const all = history.eventsAfter.bind(history);
+    history.eventsAfter = (account, after, limit) => all(account, Math.max(after, 4), limit);
+    const { s, sent, notes } = sink();
+    const stream = new AccountStream(ACCOUNT, h.history, s);
+    expect(await stream.start(1)).toBe(8);
+    expect(sent).toEqual([5, 6, 7, 8]);
+    expect(notes).toContain('gap 2-4');
+  });
+
   it('a Postgres failure fails the stream (the socket closes and the client resumes)', async () => {
     const h = fakeHistory(0);
     h.history.eventsAfter = () => Promise.reject(new Error('db down'));
