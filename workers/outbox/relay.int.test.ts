@@ -1,0 +1,99 @@
+/**
+ * The outbox relay and what it feeds: one fill confirmation mail per party per fill, also when the relay
+ * processes the same rows again (a crash between sending and marking done); market data over REST,
+ * cached in Redis and invalidated by book changes; poison rows dead-lettered after their attempts.
+ */
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mailCount, waitForMail } from '../../test/helpers.js';
+import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
+import { createFundedUser } from '../../test/users.js';
+
+let fx: TradingFixture;
+beforeAll(async () => {
+  fx = await startTradingFixture('relay');
+}, 120_000);
+afterAll(async () => {
+  if (!fx) return;
+  expect(await fx.imbalances()).toEqual([]);
+  await fx.close();
+});
+
+const order = (direction: 'buy' | 'sell', quantity: number, price: string, symbol = 'MSFT') => ({
+  order: { symbol, order_type: 'limit', direction, quantity, price, time_in_force: 'GTC' },
+});
+
+describe('fill confirmations', () => {
+  it('mail each party once per fill, even when the relay processes the same rows again', async () => {
+    const seller = await createFundedUser(fx.api, '0.00', { MSFT: 5n });
+    const buyer = await createFundedUser(fx.api, '5000.00');
+    expect((await fx.api.call('POST', '/api/v1/orders', { token: seller.token, body: order('sell', 5, '420.00') })).status).toBe(201);
+    expect((await fx.api.call('POST', '/api/v1/orders', { token: buyer.token, body: order('buy', 5, '421.00') })).status).toBe(201);
+    const mail = await waitForMail(buyer.email, { subject: /fill/i });
+    expect(mail.text).toMatch(/BUY 5 MSFT at 420\.00 USD/);
+    await waitForMail(seller.email, { subject: /fill/i });
+
+    // A relay that crashed after sending but before marking done sees the rows again.
+    await eventually(async () => {
+      const [row] = await fx.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM outbox WHERE status <> 'done'`);
+      expect(row!.n).toBe(0);
+    });
+    await fx.database.db.execute(sql`
+      UPDATE outbox SET status = 'pending', lease_until = NULL
+      WHERE event_type = 'execution.report' AND account_id IN (${buyer.accountId}::uuid, ${seller.accountId}::uuid)`);
+    await fx.stack.relay.processBatch();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await mailCount(buyer.email, /fill/i)).toBe(1);
+    expect(await mailCount(seller.email, /fill/i)).toBe(1);
+  });
+});
+
+describe('market data over REST', () => {
+  it('quote and depth follow the book: cached, and fresh after every change', async () => {
+    const maker = await createFundedUser(fx.api, '10000.00', { TSLA: 50n });
+    const before = (await (await fx.api.call('GET', '/api/v1/market/tsla')).json()) as { quote: { ask: unknown } };
+    expect(before.quote.ask).toBeNull();
+    expect((await fx.api.call('POST', '/api/v1/orders', { token: maker.token, body: order('sell', 7, '251.00', 'TSLA') })).status).toBe(201);
+    expect((await fx.api.call('POST', '/api/v1/orders', { token: maker.token, body: order('buy', 3, '249.50', 'TSLA') })).status).toBe(201);
+    // The relay invalidates the cached answer when the book changes: the next read shows both sides.
+    const market = await eventually(async () => {
+      const m = (await (await fx.api.call('GET', '/api/v1/market/TSLA')).json()) as {
+        quote: { bid: { price: number; quantity: number } | null; ask: { price: number; quantity: number } | null; spread: number | null };
+        depth: { bids: unknown[]; asks: unknown[] };
+      };
+      expect(m.quote.ask).not.toBeNull();
+      expect(m.quote.bid).not.toBeNull();
+      return m;
+    });
+    expect(market.quote).toMatchObject({ bid: { price: 249.5, quantity: 3 }, ask: { price: 251, quantity: 7 }, spread: 1.5 });
+    expect(market.depth.asks).toHaveLength(1);
+
+    const taker = await createFundedUser(fx.api, '10000.00');
+    expect((await fx.api.call('POST', '/api/v1/orders', { token: taker.token, body: order('buy', 2, '251.00', 'TSLA') })).status).toBe(201);
+    await eventually(async () => {
+      const t = (await (await fx.api.call('GET', '/api/v1/market/TSLA/trades')).json()) as { trades: { price: number; quantity: number }[] };
+      expect(t.trades[0]).toMatchObject({ price: 251, quantity: 2 });
+      const m = (await (await fx.api.call('GET', '/api/v1/market/TSLA')).json()) as { quote: { ask: { quantity: number } } };
+      expect(m.quote.ask.quantity).toBe(5);
+    });
+  });
+
+  it('an unknown symbol is 404 and a malformed one 422', async () => {
+    expect((await fx.api.call('GET', '/api/v1/market/NOPE')).status).toBe(404);
+    expect((await fx.api.call('GET', '/api/v1/market/no%20pe!')).status).toBe(422);
+  });
+});
+
+describe('poison rows', () => {
+  it('are retried with backoff and dead-lettered after their attempts, without blocking the others', async () => {
+    // An execution report whose saga signal can never be sent: a workflow id that is not a string.
+    const [row] = await fx.database.db.execute<{ id: string }>(sql`
+      INSERT INTO outbox (event_type, payload, attempts) VALUES ('execution.report', '{"workflow_id": {"bad": true}, "order_id": "x", "status": "filled", "fill_id": "f"}'::jsonb, 9)
+      RETURNING id`);
+    await eventually(async () => {
+      const [r] = await fx.database.db.execute<{ status: string; last_error: string | null }>(sql`SELECT status, last_error FROM outbox WHERE id = ${row!.id}::uuid`);
+      expect(r!.status).toBe('dead');
+      expect(r!.last_error).toBeTruthy();
+    }, 20_000);
+  });
+});
