@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
+import WebSocket from 'ws';
 import { connectDatabase } from '../db/client.js';
 import { HOUSE_ACCOUNT_ID } from '../db/accounts.js';
 import { migrateDatabase } from '../db/migrate.js';
@@ -310,18 +311,46 @@ async function main() {
     await baseline.stop('SIGTERM', 10_000);
     procs.splice(procs.indexOf(baseline), 1);
 
+    // Every user watches its executions on /ws: fill-to-client latency is the frame's arrival minus the
+    // report's timestamp (taken by the matching worker just before its settlement commit).
+    const feedLatency: number[] = [];
+    let recordFeed = false;
+    const sockets = await Promise.all(
+      [...buyers, ...sellers].map(
+        (u) =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(`ws://127.0.0.1:${apiPort}/ws`, { headers: { authorization: `Bearer ${u.token}` } });
+            ws.on('open', () => {
+              ws.send(JSON.stringify({ op: 'subscribe', channel: 'executions' }));
+              resolve(ws);
+            });
+            ws.on('message', (data: Buffer) => {
+              const frame = JSON.parse(data.toString()) as { type?: string; exec_type?: string; ts?: string };
+              if (recordFeed && frame.type === 'execution' && (frame.exec_type === 'fill' || frame.exec_type === 'partial_fill') && frame.ts)
+                feedLatency.push(Date.now() - Date.parse(frame.ts));
+            });
+            ws.on('error', reject);
+          }),
+      ),
+    );
+
     // (b) the real order flow through the API.
     log('(b) real order flow');
     await closedLoop('warm-up', 8, 3, placeOrder);
     const real = await closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder);
     const real10 = await openLoop('orders at 10/s', 10, STEP_SECONDS, placeOrder);
     const steps: Summary[] = [];
+    recordFeed = true;
     for (const rate of [10, 20, 30, 40, 50, 60, 70, 80]) {
       const s = await openLoop(`orders at ${rate}/s`, rate, STEP_SECONDS, placeOrder);
       steps.push(s);
       log(`  ${rate}/s: ok ${s.ok}/${s.sent}, p95 ${s.p95.toFixed(0)} ms`);
       if (s.errors5xx + s.other + s.shed > 0 || s.p95 > 2 * real10.p95 || s.throughput < 0.9 * rate) break;
     }
+
+    recordFeed = false;
+    await sleep(1000);
+    for (const ws of sockets) ws.close();
 
     // (c) the stress ramp.
     log('(c) stress ramp');
@@ -374,6 +403,7 @@ async function main() {
         real10.p95 <= 1.5 * baseSaga10.p95,
         `${(real10.p95 / baseSaga10.p95).toFixed(2)}x`,
       ],
+      ['fill-to-client latency p99 < 100 ms (constant-rate steps)', pct(feedLatency, 99) < 100, `p50 ${pct(feedLatency, 50)} ms, p99 ${pct(feedLatency, 99)} ms over ${feedLatency.length} fills`],
       ['stress: no 5xx', ramp.every((r) => r.errors5xx === 0), ramp.map((r) => r.errors5xx).join(' / ')],
       [
         'stress: throughput at 500 users >= 90% of plateau',
