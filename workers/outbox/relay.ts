@@ -149,7 +149,8 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     }
   }
 
-  async function handle(row: OutboxRow): Promise<void> {
+  /** Live subscribers first: the feed waits on this, nothing else does. */
+  async function publish(row: OutboxRow): Promise<void> {
     const event = { ...row.payload, event_id: row.payload.event_id ?? row.id, event_type: row.event_type };
     if (row.account_id) {
       await redis.publish(accountChannel(deps.redisPrefix, row.account_id), JSON.stringify({ ...event, seq: Number(row.account_seq) }));
@@ -158,10 +159,13 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
       await redis.del(...marketCacheKeys(deps.redisPrefix, row.payload.symbol));
       await redis.publish(marketChannel(deps.redisPrefix, row.payload.symbol), JSON.stringify(event));
     }
-    if (row.event_type === 'execution.report') {
-      await signalSaga(row.payload);
-      await mailFill(row);
-    }
+  }
+
+  /** The slower side effects of an execution report: the saga's signal and the fill mail. */
+  async function sideEffects(row: OutboxRow): Promise<void> {
+    if (row.event_type !== 'execution.report') return;
+    await signalSaga(row.payload);
+    await mailFill(row);
   }
 
   async function processBatch(): Promise<number> {
@@ -172,28 +176,49 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     for (const row of rows) {
       if (row.event_type === 'market.update' && typeof row.payload.symbol === 'string') newestMarket.set(row.payload.symbol, row.id);
     }
-    const done: string[] = [];
+    const superseded = (row: OutboxRow) => row.event_type === 'market.update' && newestMarket.get(String(row.payload.symbol)) !== row.id;
+    const failed = new Map<string, unknown>();
+    // 1. Publish in order (per-account order matters to the feed), one row at a time.
     for (const row of rows) {
+      if (superseded(row)) continue;
       try {
-        const superseded = row.event_type === 'market.update' && newestMarket.get(String(row.payload.symbol)) !== row.id;
-        if (!superseded) await handle(row);
-        done.push(row.id);
-        metrics.processed.inc({ event_type: row.event_type, outcome: superseded ? 'superseded' : 'done' });
-        metrics.delivery.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
+        await publish(row);
       } catch (err) {
-        const dead = row.attempts >= maxAttempts;
-        // Retry after a backoff that grows with the attempts (the lease is the retry timer).
-        const backoff = Math.min(2 ** row.attempts, 300);
-        await sql`
-          UPDATE outbox SET status = ${dead ? 'dead' : 'pending'}, last_error = ${String((err as Error).message ?? err).slice(0, 500)},
-            lease_until = now() + make_interval(secs => ${backoff})
-          WHERE id = ${row.id}`;
-        metrics.processed.inc({ event_type: row.event_type, outcome: dead ? 'dead' : 'retry' });
-        logger.warn('outbox event failed', { id: row.id, event_type: row.event_type, attempts: row.attempts, dead, err });
+        failed.set(row.id, err);
       }
     }
-    // One statement marks the batch done. A crash before it re-delivers the batch: at least once.
+    // 2. Signals and mails concurrently: sagas order fills by quantity, and each mail is keyed by fill.
+    await Promise.all(
+      rows
+        .filter((row) => !failed.has(row.id))
+        .map(async (row) => {
+          try {
+            await sideEffects(row);
+          } catch (err) {
+            failed.set(row.id, err);
+          }
+        }),
+    );
+    // 3. Mark the batch: done in one statement (a crash before it re-delivers the batch: at least
+    // once), failures back to pending after a backoff that grows with the attempts, or dead.
+    const done = rows.filter((row) => !failed.has(row.id)).map((row) => row.id);
     if (done.length) await sql`UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL WHERE id = ANY(${done}::uuid[])`;
+    for (const row of rows) {
+      const err = failed.get(row.id);
+      if (err === undefined) {
+        metrics.processed.inc({ event_type: row.event_type, outcome: superseded(row) ? 'superseded' : 'done' });
+        metrics.delivery.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
+        continue;
+      }
+      const dead = row.attempts >= maxAttempts;
+      const backoff = Math.min(2 ** row.attempts, 300);
+      await sql`
+        UPDATE outbox SET status = ${dead ? 'dead' : 'pending'}, last_error = ${String((err as Error).message ?? err).slice(0, 500)},
+          lease_until = now() + make_interval(secs => ${backoff})
+        WHERE id = ${row.id}`;
+      metrics.processed.inc({ event_type: row.event_type, outcome: dead ? 'dead' : 'retry' });
+      logger.warn('outbox event failed', { id: row.id, event_type: row.event_type, attempts: row.attempts, dead, err });
+    }
     return rows.length;
   }
 
