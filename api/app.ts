@@ -4,6 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { secureHeaders } from 'hono/secure-headers';
 import { HTTPException } from 'hono/http-exception';
 import { ApiError, problem, type ProblemCode } from './problem.js';
 import { createRouter } from './openapi.js';
@@ -54,6 +56,22 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
+  // The protections a gateway would add, for setups without one (compose's Kong profile adds its own).
+  const origins = config.ALLOWED_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  app.use(
+    '*',
+    cors({
+      origin: origins.includes('*') ? '*' : origins,
+      allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
+      exposeHeaders: ['X-Request-Id', 'X-Instance', 'Retry-After'],
+      maxAge: 600,
+    }),
+  );
+  app.use('*', secureHeaders());
+
   app.use(
     '*',
     bodyLimit({
@@ -85,7 +103,11 @@ export function createApp(deps: ApiDeps) {
       description: 'Brokerage backend: identity, funding, orders through Temporal sagas, market data.',
     },
   });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+  });
 
   return app;
 }

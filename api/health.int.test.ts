@@ -55,4 +55,18 @@ describe('ops endpoints', () => {
     const js = await api.call('GET', '/docs/scalar.js');
     expect(js.status).toBe(200);
   });
+
+  it('answers CORS preflights for allowed origins only, and sets security headers', async () => {
+    const allowed = await api.call('OPTIONS', '/api/v1/orders', {
+      headers: { origin: 'http://localhost:3000', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+    expect(allowed.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
+    const foreign = await api.call('OPTIONS', '/api/v1/orders', { headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    const res = await api.call('GET', '/health');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+  });
 });
