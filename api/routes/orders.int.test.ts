@@ -9,6 +9,7 @@ import { createTestApi, type TestApi } from '../../test/helpers.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
 import { keepHistory } from '../../test/histories.js';
+import { OrderIdKey } from '../../temporal/search-attributes.js';
 
 let fx: TradingFixture;
 let api: TestApi;
@@ -21,6 +22,16 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!fx) return;
   expect(await fx.imbalances()).toEqual([]);
+  // Every saga still running waits on a live order: none is stuck on anything else.
+  const running: string[] = [];
+  for await (const wf of fx.temporal.workflow.list({ query: `TaskQueue = '${fx.config.TASK_QUEUE_PREFIX}trading' AND ExecutionStatus = 'Running'` })) {
+    const orderId = wf.typedSearchAttributes.get(OrderIdKey);
+    if (orderId) running.push(orderId);
+  }
+  expect(running.length).toBeGreaterThan(0);
+  const rows = await fx.database.db.execute<{ status: string }>(sql`SELECT status FROM orders WHERE id = ANY(${`{${running.join(',')}}`}::uuid[])`);
+  expect(rows).toHaveLength(running.length);
+  expect(rows.filter((r) => r.status !== 'working' && r.status !== 'partially_filled')).toEqual([]);
   await fx.close();
 });
 
