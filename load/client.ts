@@ -143,7 +143,10 @@ export function cancelOrder(ep: Endpoints, s: Session, orderId: string) {
 
 export function quote(ep: Endpoints, symbol: string) {
   return call<{
-    quote: { bid: { price: number } | null; ask: { price: number } | null };
+    quote: {
+      bid: { price: number; price_exact: string } | null;
+      ask: { price: number; price_exact: string } | null;
+    };
     reference_price: number;
   }>(ep.api, 'GET', `/api/v1/market/${symbol}`);
 }

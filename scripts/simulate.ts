@@ -1,8 +1,9 @@
 /**
  * `npm run simulate`: a living market on a running BrokerX (`npm start`). Market makers quote a bid and
  * an ask around a drifting mid on every seeded symbol; takers cross the spread with IOC orders. Every
- * bot is a real client: onboarded through the public API (mail verification and MFA through Mailpit),
- * funded by a deposit, trading through the order sagas.
+ * bot is a real client, `sim-<i>@load.brokerx.test`, set up as the load generator sets up its users
+ * (load/scenarios/users.ts: an existing one logs in, a new one registers and verifies; MFA through
+ * Mailpit; a deposit), so repeated runs stay within the api's registration limits.
  *
  * Makers and takers need shares to sell: each bot gets an inventory allocation from the house liquidity
  * account (a balanced ledger entry, `house_allocation`), the one step that is not a public API call.
@@ -15,7 +16,9 @@ import { connectDatabase } from '../db/client.js';
 import { HOUSE_ACCOUNT_ID } from '../db/accounts.js';
 import { postEntry } from '../db/queries/ledger.js';
 import { listInstruments } from '../db/queries/orders.js';
-import { cancelOrder, deposit, onboard, placeOrder, quote, type Endpoints, type Session } from '../load/client.js';
+import { CASH_SCALE, formatDecimal } from '../lib/money.js';
+import { cancelOrder, placeOrder, quote, type Endpoints, type Session } from '../load/client.js';
+import { sessions } from '../load/scenarios/users.js';
 
 const config = loadConfig(process.env);
 const num = (v: string | undefined, d: number) => (v && Number.isFinite(Number(v)) ? Number(v) : d);
@@ -48,22 +51,24 @@ async function allocate(s: Session, symbols: string[]): Promise<void> {
   );
 }
 
-const cents = (c: number) => (c / 100).toFixed(2);
+const cents = (c: bigint) => formatDecimal(c, CASH_SCALE);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const instruments = await listInstruments(database.db);
   const symbols = instruments.map((i) => i.symbol);
-  const mid = new Map(instruments.map((i) => [i.symbol, Number(i.referencePrice)]));
-  const band = new Map(instruments.map((i) => [i.symbol, (Number(i.referencePrice) * i.priceBandBps) / 10_000]));
-  const ref = new Map(instruments.map((i) => [i.symbol, Number(i.referencePrice)]));
+  // Integer cents throughout: the mid, the half band it may drift in, the quotes.
+  const ref = new Map(instruments.map((i) => [i.symbol, i.referencePrice]));
+  const halfBand = new Map(
+    instruments.map((i) => [i.symbol, (i.referencePrice * BigInt(i.priceBandBps)) / 20_000n]),
+  );
+  const mid = new Map(ref);
 
-  log(`onboarding ${MAKERS} makers and ${TAKERS} takers through ${ep.api} (mail via ${ep.mailpit})`);
-  const bots = await Promise.all(Array.from({ length: MAKERS + TAKERS }, () => onboard(ep)));
-  for (const b of bots) {
-    await deposit(ep, b, '1000000.00');
-    await allocate(b, symbols);
-  }
+  log(
+    `logging in ${MAKERS} makers and ${TAKERS} takers (registering any that are new) through ${ep.api} (mail via ${ep.mailpit})`,
+  );
+  const bots = await sessions(ep, MAKERS + TAKERS, 'sim', 'simulator-bot-password', 24 * 3600);
+  for (const b of bots) await allocate(b, symbols); // once per bot: the entry's reference is the account
   const makers = bots.slice(0, MAKERS);
   const takers = bots.slice(MAKERS);
   log(`ready: quoting ${symbols.join(', ')}; Ctrl-C to stop`);
@@ -75,15 +80,30 @@ async function main(): Promise<void> {
       for (const symbol of symbols) {
         // The mid drifts by a few ticks, never leaving the middle half of the price band.
         const r = ref.get(symbol)!;
-        const b = band.get(symbol)!;
-        const next = Math.min(r + b / 2, Math.max(r - b / 2, mid.get(symbol)! + randomInt(-20, 21)));
+        const b = halfBand.get(symbol)!;
+        const drifted = mid.get(symbol)! + BigInt(randomInt(-20, 21));
+        const next = drifted > r + b ? r + b : drifted < r - b ? r - b : drifted;
         mid.set(symbol, next);
-        const half = 5 + randomInt(0, 20);
+        const half = BigInt(5 + randomInt(0, 20));
         for (const id of live.get(symbol) ?? []) await cancelOrder(ep, m, id).catch(() => undefined);
         try {
           const [bid, ask] = await Promise.all([
-            placeOrder(ep, m, { symbol, order_type: 'limit', direction: 'buy', quantity: 5 + randomInt(0, 45), price: cents(Math.round(next - half)), time_in_force: 'GTC' }),
-            placeOrder(ep, m, { symbol, order_type: 'limit', direction: 'sell', quantity: 5 + randomInt(0, 45), price: cents(Math.round(next + half)), time_in_force: 'GTC' }),
+            placeOrder(ep, m, {
+              symbol,
+              order_type: 'limit',
+              direction: 'buy',
+              quantity: 5 + randomInt(0, 45),
+              price: cents(next - half),
+              time_in_force: 'GTC',
+            }),
+            placeOrder(ep, m, {
+              symbol,
+              order_type: 'limit',
+              direction: 'sell',
+              quantity: 5 + randomInt(0, 45),
+              price: cents(next + half),
+              time_in_force: 'GTC',
+            }),
           ]);
           live.set(symbol, [bid.order_id, ask.order_id]);
           stats.quotes += 2;
@@ -109,7 +129,7 @@ async function main(): Promise<void> {
           order_type: 'limit',
           direction: buy ? 'buy' : 'sell',
           quantity: 1 + randomInt(0, 10),
-          price: touch.price.toFixed(2),
+          price: touch.price_exact,
           time_in_force: 'IOC',
         });
         stats.takes++;
@@ -120,7 +140,10 @@ async function main(): Promise<void> {
     }
   };
 
-  const report = setInterval(() => log(`quotes ${stats.quotes}, takes ${stats.takes}, fills ${stats.fills}, errors ${stats.errors}`), 5000);
+  const report = setInterval(
+    () => log(`quotes ${stats.quotes}, takes ${stats.takes}, fills ${stats.fills}, errors ${stats.errors}`),
+    5000,
+  );
   await Promise.all([...makers.map(makerLoop), ...takers.map(takerLoop)]);
   clearInterval(report);
   log('stopped');

@@ -14,6 +14,7 @@ import {
   applyOverrides,
   parseExpression,
   PROFILES,
+  centsOf,
   priceAt,
   profileSeconds,
   rampTarget,
@@ -156,10 +157,19 @@ describe('load profiles and SLOs', () => {
     expect(rampTarget(0, stages, 99)).toBe(0);
   });
 
-  it('price resting orders in whole cents below the reference', () => {
-    expect(priceAt(190, 0.85)).toBe('161.50');
-    expect(priceAt(185.07, 0.85)).toBe('157.30');
-    expect(priceAt(0.99, 0.5)).toBe('0.49');
+  it('price resting orders in whole cents below the reference, with integers only', () => {
+    expect(priceAt(19_000, 8500)).toBe('161.50');
+    expect(priceAt(18_507, 8500)).toBe('157.30');
+    expect(priceAt(99, 5000)).toBe('0.49');
+  });
+
+  it('read amounts as exact cents, refusing anything with more than two decimals', () => {
+    expect(centsOf(190)).toBe(19_000);
+    expect(centsOf(185.07)).toBe(18_507);
+    expect(centsOf('0.5')).toBe(50);
+    expect(centsOf(0.29)).toBe(29); // 0.29 * 100 is 28.999999999999996 in floating point
+    expect(() => centsOf('1.005')).toThrow();
+    expect(() => centsOf(-1)).toThrow();
   });
 });
 

@@ -11,7 +11,7 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { parseDecimal, toJsonNumber, CASH_SCALE, formatDecimal } from '../../lib/money.js';
+import { parseDecimal, toJsonNumber, CASH_SCALE } from '../../lib/money.js';
 import { getOrderById, getOrderByClientId, listOrders, type OrderRow } from '../../db/queries/orders.js';
 import { shardOf } from '../../matching/index.js';
 import {
@@ -152,7 +152,7 @@ export function orderJson(o: OrderRow) {
     time_in_force: o.timeInForce,
     status: o.status,
     filled_quantity: Number(o.filledQuantity),
-    average_price: o.filledQuantity > 0n ? Number(formatDecimal(o.filledNotional / o.filledQuantity, CASH_SCALE)) : null,
+    average_price: o.filledQuantity > 0n ? money(o.filledNotional / o.filledQuantity) : null,
     reserved_amount: o.side === 'buy' ? money(o.reservedAmount) : Number(o.reservedAmount),
     reserved_asset: o.side === 'buy' ? 'USD' : o.symbol,
     lock_version: o.lockVersion,

@@ -8,7 +8,7 @@ import {
   METRICS,
   orderBody,
   priceAt,
-  REPLACE_PRICE_FACTOR,
+  REPLACE_PRICE_BPS,
   ROUTES,
   SYMBOLS,
   type Route,
@@ -145,7 +145,7 @@ export function smokeFlow(deps: FlowDeps): Flow {
                 body: {
                   order: {
                     client_version: ctx.version,
-                    price: priceAt(deps.references[ctx.symbol] ?? 100, REPLACE_PRICE_FACTOR),
+                    price: priceAt(deps.references[ctx.symbol] ?? 10_000, REPLACE_PRICE_BPS),
                   },
                 },
               }

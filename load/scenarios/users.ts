@@ -23,7 +23,7 @@ import {
   type Endpoints,
   type Session,
 } from '../client.js';
-import { DEPOSIT_AMOUNT, orderBody, SYMBOLS, userEmail } from '../k6/lib/profiles.js';
+import { centsOf, DEPOSIT_AMOUNT, orderBody, SYMBOLS, userEmail } from '../k6/lib/profiles.js';
 
 const TOKEN_CACHE = join(tmpdir(), 'brokerx-load-sessions.json');
 type TokenCache = Record<string, { token: string; accountId: string }>;
@@ -142,10 +142,10 @@ export async function sessions(
   return out;
 }
 
-/** Reference prices in dollars per symbol (orders are priced from them). */
+/** Reference prices in integer cents per symbol (orders are priced from them). */
 export async function references(ep: Endpoints): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const symbol of SYMBOLS) out[symbol] = (await quote(ep, symbol)).reference_price;
+  for (const symbol of SYMBOLS) out[symbol] = centsOf((await quote(ep, symbol)).reference_price);
   return out;
 }
 

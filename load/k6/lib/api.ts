@@ -7,7 +7,7 @@ import exec from 'k6/execution';
 import http, { type RefinedResponse, type ResponseType } from 'k6/http';
 import { Rate } from 'k6/metrics';
 import { BASE_URL } from './env.ts';
-import { METRICS, orderBody, priceAt, REPLACE_PRICE_FACTOR, ROUTES, SYMBOLS } from './profiles.ts';
+import { METRICS, orderBody, priceAt, REPLACE_PRICE_BPS, ROUTES, SYMBOLS } from './profiles.ts';
 
 export interface Session {
   email: string;
@@ -113,7 +113,7 @@ export function smokeFlow(data: SetupData): void {
   check(http.get(`${BASE_URL}/api/v1/orders/${orderId}`, { ...auth, tags: { name: ROUTES.getOrder } }), {
     'order read (200)': (r) => r.status === 200 && field(r, 'id') === orderId,
   });
-  const price = priceAt(data.references[body.order.symbol] ?? 100, REPLACE_PRICE_FACTOR);
+  const price = priceAt(data.references[body.order.symbol] ?? 10_000, REPLACE_PRICE_BPS);
   const replaced = http.post(
     `${BASE_URL}/api/v1/orders/${orderId}/replace`,
     JSON.stringify({ order: { client_version: version, price } }),

@@ -249,17 +249,24 @@ export const SYMBOLS = ['AAPL', 'MSFT', 'TSLA', 'AMZN', 'GOOG'] as const;
 export const DEPOSIT_AMOUNT = '100000.00';
 
 /**
- * Buy limits go in at this fraction of the reference price: inside the 20 % price band, far enough below
- * any ask that they rest (status `working`) until the flow cancels them. Nothing fills, so a run leaves
- * the books and balances as it found them.
+ * Buy limits go in at this share of the reference price (basis points): inside the 20 % price band, far
+ * enough below any ask that they rest (status `working`) until the flow cancels them. Nothing fills, so
+ * a run leaves the books and balances as it found them.
  */
-export const RESTING_PRICE_FACTOR = 0.85;
-/** The smoke flow replaces the price with this fraction. */
-export const REPLACE_PRICE_FACTOR = 0.84;
+export const RESTING_PRICE_BPS = 8500;
+/** The smoke flow replaces the price with this share. */
+export const REPLACE_PRICE_BPS = 8400;
 
-/** A price in dollars as a decimal string with two places, from a JSON number of dollars. */
-export function priceAt(referencePrice: number, factor: number): string {
-  const cents = Math.floor(Math.round(referencePrice * 100) * factor);
+/** Exact integer cents from a JSON amount (a number or a decimal string with at most two decimals). */
+export function centsOf(value: unknown): number {
+  const m = /^(\d+)(?:\.(\d{1,2}))?$/.exec(String(value));
+  if (!m) throw new Error(`not an amount with at most two decimals: ${String(value)}`);
+  return Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
+}
+
+/** A price as a decimal string with two places: `bps` of a reference price in cents, integers only. */
+export function priceAt(referenceCents: number, bps: number): string {
+  const cents = Math.floor((referenceCents * bps) / 10_000);
   return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
 }
 
@@ -275,17 +282,17 @@ export interface OrderBody {
   };
 }
 
-/** The n-th order of a flow: symbol and quantity cycle with n; prices follow the reference prices. */
+/** The n-th order of a flow: symbol and quantity cycle with n; prices follow the reference prices (cents). */
 export function orderBody(n: number, references: Record<string, number>, clientOrderId: string): OrderBody {
   const symbol = SYMBOLS[n % SYMBOLS.length] ?? 'AAPL';
-  const reference = references[symbol] ?? 100;
+  const reference = references[symbol] ?? 10_000;
   return {
     order: {
       symbol,
       order_type: 'limit',
       direction: 'buy',
       quantity: 1 + (n % 5),
-      price: priceAt(reference, RESTING_PRICE_FACTOR),
+      price: priceAt(reference, RESTING_PRICE_BPS),
       time_in_force: 'GTC',
       client_order_id: clientOrderId,
     },

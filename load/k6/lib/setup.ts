@@ -10,7 +10,7 @@ import exec from 'k6/execution';
 import http from 'k6/http';
 import { authHeaders, field, jsonHeaders, type Response, type Session, type SetupData } from './api.ts';
 import { BASE_URL, MAILPIT_URL, USER_PASSWORD, USER_PREFIX } from './env.ts';
-import { DEPOSIT_AMOUNT, orderBody, ROUTES, SYMBOLS, userEmail } from './profiles.ts';
+import { centsOf, DEPOSIT_AMOUNT, orderBody, ROUTES, SYMBOLS, userEmail } from './profiles.ts';
 
 const MAIL_TIMEOUT_MS = 15_000;
 
@@ -136,13 +136,13 @@ export function session(i: number, runId: string): Session {
   return s;
 }
 
-/** Reference prices in dollars: orders are priced from them. */
+/** Reference prices in integer cents: orders are priced from them. */
 export function references(): Record<string, number> {
   const out: Record<string, number> = {};
   for (const symbol of SYMBOLS) {
     const res = http.get(`${BASE_URL}/api/v1/market/${symbol}`, { tags: { name: ROUTES.market } });
     expectStatus(res, 200, `market ${symbol}`);
-    out[symbol] = Number(field(res, 'reference_price'));
+    out[symbol] = centsOf(field(res, 'reference_price'));
   }
   return out;
 }
