@@ -40,6 +40,7 @@ export interface TestStackOptions {
 export async function startTestStack(config: Config, opts: TestStackOptions = {}): Promise<TestStack> {
   const logger = createLogger('warn', { test: true });
   const registry = new Registry();
+  const sagaMetrics = createSagaMetrics(registry);
   const database = connectDatabase(config.DATABASE_URL, { max: 10, appName: 'test-stack' });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const trading = await createTradingWorker({
@@ -47,7 +48,7 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueuePrefix: config.TASK_QUEUE_PREFIX,
     db: database.db,
-    metrics: createSagaMetrics(registry),
+    metrics: sagaMetrics,
     workflowBundlePath: inject('workflowBundlePath'),
     wrapActivities: opts.wrapOrderActivities,
   });
@@ -65,6 +66,7 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
       logger,
       metrics: matchingMetrics,
       lockPollMs: 200,
+      stepMetrics: sagaMetrics,
       wrapActivities: opts.wrapMatchingActivities,
     }),
   );

@@ -15,7 +15,7 @@ export function createWorkerRegistry(processName: string, instance: string): Reg
   return registry;
 }
 
-export function createSagaMetrics(registry: Registry) {
+export function createSagaMetrics(registry: Registry, steps: StepMetrics = createStepMetrics(registry)) {
   return {
     started: new Counter({ name: 'saga_started_total', help: 'Trading sagas started', registers: [registry] }),
     completed: new Counter({
@@ -36,6 +36,17 @@ export function createSagaMetrics(registry: Registry) {
       labelNames: ['step', 'outcome'] as const,
       registers: [registry],
     }),
+    ...steps,
+  };
+}
+export type SagaMetrics = ReturnType<typeof createSagaMetrics>;
+
+/**
+ * Saga step counters, kept by every worker that runs saga steps: the trading worker (validate, reserve,
+ * persist, release) and the matching worker (submit, replace, cancel).
+ */
+export function createStepMetrics(registry: Registry) {
+  return {
     steps: new Counter({
       name: 'saga_steps_total',
       help: 'Saga step (activity) executions, by step and status',
@@ -51,10 +62,10 @@ export function createSagaMetrics(registry: Registry) {
     }),
   };
 }
-export type SagaMetrics = ReturnType<typeof createSagaMetrics>;
+export type StepMetrics = ReturnType<typeof createStepMetrics>;
 
 /** Count every activity execution as a saga step: saga_steps_total{step="reserveFunds",status="ok"}. */
-export function stepMetricsInterceptor(metrics: SagaMetrics): ActivityInterceptorsFactory {
+export function stepMetricsInterceptor(metrics: StepMetrics): ActivityInterceptorsFactory {
   return (ctx) => ({
     inbound: {
       async execute(input, next) {
@@ -76,7 +87,6 @@ export function stepMetricsInterceptor(metrics: SagaMetrics): ActivityIntercepto
   });
 }
 
-/** Serve a registry on GET /metrics; port 0 picks a free port. */
 /** `/metrics`, `/health`, and any read-only JSON routes a worker adds (e.g. the matching worker's `/books`). */
 export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0', routes: Record<string, () => unknown> = {}): Promise<Server> {
   const server = createServer((req, res) => {

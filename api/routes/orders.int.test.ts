@@ -9,7 +9,7 @@ import { createTestApi, type TestApi } from '../../test/helpers.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
 import { keepHistory } from '../../test/histories.js';
-import { OrderIdKey } from '../../temporal/search-attributes.js';
+import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from '../../temporal/search-attributes.js';
 
 let fx: TradingFixture;
 let api: TestApi;
@@ -171,6 +171,21 @@ describe('matching through the saga', () => {
       return s;
     });
     expect(sellState.fillIds).toEqual(buySaga.fillIds);
+    // The Web UI finds both sagas by their search attributes, kept current to the final status.
+    const described = await fx.handle(buyer.accountId, 'b1').describe();
+    expect(described.typedSearchAttributes.get(OrderStatusKey)).toBe('filled');
+    expect(described.typedSearchAttributes.get(OrderIdKey)).toBe(buy.order_id);
+    expect(described.typedSearchAttributes.get(AccountIdKey)).toBe(buyer.accountId);
+    expect(described.typedSearchAttributes.get(SymbolKey)).toBe('AAPL');
+    expect((await sellHandle.describe()).typedSearchAttributes.get(OrderStatusKey)).toBe('filled');
+    // Saga metrics, as in BrokerX phase 3.
+    const metrics = await fx.stack.registry.metrics();
+    expect(metrics).toMatch(/saga_started_total(\{[^}]*\})? [1-9]/);
+    expect(metrics).toMatch(/saga_completed_total\{[^}]*status="filled"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/saga_steps_total\{[^}]*step="reserveFunds"[^}]*status="ok"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/saga_steps_total\{[^}]*step="submitOrder"[^}]*status="ok"[^}]*\} [1-9]/);
+    const ack = await (await api.call('GET', '/metrics')).text();
+    expect(ack).toMatch(/order_ack_seconds_count\{[^}]*outcome="filled"[^}]*\} [1-9]/);
     keepHistory('fill', sellHandle);
     const order = await body(await api.call('GET', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }));
     expect(order).toMatchObject({ status: 'filled', filled_quantity: 10, average_price: 190 });

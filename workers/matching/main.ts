@@ -3,7 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
-import { createWorkerRegistry, installRuntime, serveMetrics } from '../worker-metrics.js';
+import { createStepMetrics, createWorkerRegistry, installRuntime, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
 import { shardIds, startMatchingShard } from './worker.js';
 import type { ShardEngine } from './shard-engine.js';
@@ -14,6 +14,7 @@ installRuntime({ sdkMetricsPort: config.SDK_METRICS_PORT, service: 'worker-match
 
 const registry = createWorkerRegistry('worker-matching', config.INSTANCE_ID);
 const metrics = createMatchingMetrics(registry);
+const stepMetrics = createStepMetrics(registry);
 const engines: ShardEngine[] = [];
 // `/books`: the owned shards' books as the engine holds them (operators, and the crash tests, compare them).
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT, '0.0.0.0', {
@@ -37,6 +38,7 @@ const shards = shardIds(config.MATCHING_SHARD_IDS, config.MATCHING_SHARDS).map((
     shardCount: config.MATCHING_SHARDS,
     logger,
     metrics,
+    stepMetrics,
   }),
 );
 

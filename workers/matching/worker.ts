@@ -9,6 +9,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { MatchingActivities } from '../../temporal/activities.js';
 import { matchingTaskQueue, withPrefix } from '../../temporal/contracts.js';
 import type { MatchingMetrics } from './metrics.js';
+import { stepMetricsInterceptor, type StepMetrics } from '../worker-metrics.js';
 import { acquireShard } from './ownership.js';
 import { ShardEngine } from './shard-engine.js';
 
@@ -23,6 +24,8 @@ export interface MatchingShardDeps {
   logger: Logger;
   metrics: MatchingMetrics;
   lockPollMs?: number;
+  /** Saga step counters (saga_steps_total for submit, replace, cancel). */
+  stepMetrics: StepMetrics;
   /** Tests wrap the shard's activities to inject failures. */
   wrapActivities?: (activities: MatchingActivities) => MatchingActivities;
 }
@@ -68,6 +71,7 @@ export function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
         namespace: deps.namespace,
         taskQueue: withPrefix(deps.taskQueuePrefix, matchingTaskQueue(shard)),
         activities: (deps.wrapActivities ?? ((a) => a))(createMatchingActivities(engine)),
+        interceptors: { activity: [stepMetricsInterceptor(deps.stepMetrics)] },
         maxConcurrentActivityTaskExecutions: 50,
         shutdownGraceTime: '5 seconds',
       });
