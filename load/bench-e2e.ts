@@ -28,7 +28,9 @@ import { loadConfig } from '../lib/config.js';
 import { ensureTools } from '../scripts/tools.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../scripts/processes.js';
 import { dynamicConfigValues, startDevServer } from '../temporal/dev-server.js';
-import { deposit, onboard, type Endpoints, type Session } from './client.js';
+import { deposit, type Endpoints, type Session } from './client.js';
+import { userEmail } from './k6/lib/profiles.js';
+import { session } from './scenarios/users.js';
 import { ackUpdate, closeSignal, NoopActivity, NoopSaga } from './baselines/workflows.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -226,10 +228,10 @@ async function main() {
     const buyers: Session[] = [];
     const sellers: Session[] = [];
     for (let i = 0; i < 4; i++) {
-      const b = await onboard(ep);
+      const b = await session(ep, userEmail('bench-buyer', i), `bench-${id}-password`);
       for (let k = 0; k < 10; k++) await deposit(ep, b, '1000000.00');
       buyers.push(b);
-      const s = await onboard(ep);
+      const s = await session(ep, userEmail('bench-seller', i), `bench-${id}-password`);
       await database.db.transaction((tx) =>
         postEntry(tx, {
           kind: 'house_allocation',

@@ -1,7 +1,6 @@
 /**
  * A small BrokerX HTTP client for scripts (the market simulator, the Node load generator, benchmarks):
- * onboarding through the public API exactly as a user does it (register, verification mail read from
- * Mailpit, login, MFA code from the mail), then funding and orders.
+ * calls, Mailpit reads, funding, orders and quotes. Users are set up by load/scenarios/users.ts.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -74,37 +73,6 @@ export async function readMail(
     if (Date.now() > deadline) throw new Error(`no mail "${String(subject)}" to ${to}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** Register, verify, log in with the mailed MFA code: a session as any client gets one. */
-export async function onboard(
-  ep: Endpoints,
-  opts: { email?: string; password?: string } = {},
-): Promise<Session> {
-  const email = opts.email ?? `sim-${randomUUID().slice(0, 12)}@example.test`;
-  const password = opts.password ?? `pw-${randomUUID()}`;
-  await call(ep.api, 'POST', '/api/v1/clients/register', {
-    body: { client: { email, first_name: 'Load', last_name: 'Client', password } },
-  });
-  const verifyText = await readMail(ep.mailpit, email, /verify/i);
-  const token = /token=([A-Za-z0-9_-]+)/.exec(verifyText)?.[1];
-  if (!token) throw new Error('no verification token in the mail');
-  await call(ep.api, 'GET', `/api/v1/clients/verify?token=${token}`);
-  const loginAt = Date.now() - 1000;
-  await call(ep.api, 'POST', '/api/v1/auth/login', { body: { email, password } });
-  const codeText = await readMail(ep.mailpit, email, /code/i, loginAt);
-  const code = /\b(\d{6})\b/.exec(codeText)?.[1];
-  if (!code) throw new Error('no MFA code in the mail');
-  const session = await call<{ token: string; account_id?: string }>(
-    ep.api,
-    'POST',
-    '/api/v1/auth/verify_mfa',
-    { body: { email, code } },
-  );
-  const portfolio = await call<{ account_id: string }>(ep.api, 'GET', '/api/v1/portfolio', {
-    token: session.token,
-  });
-  return { email, token: session.token, accountId: portfolio.account_id };
 }
 
 export async function deposit(ep: Endpoints, s: Session, amount: string): Promise<void> {
