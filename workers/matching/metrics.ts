@@ -11,9 +11,15 @@ export function createMatchingMetrics(registry: Registry) {
     fills: new Counter({ name: 'matching_fills_total', help: 'Fills settled', registers: [registry] }),
     settlementSeconds: new Histogram({
       name: 'matching_settlement_seconds',
-      help: 'Time to settle one matching step in Postgres',
+      help: "Time from a step's batch opening its Postgres transaction to the commit",
       labelNames: ['op'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'matching_settlement_batch_size',
+      help: 'Operations settled together in one Postgres transaction (group commit)',
+      buckets: [1, 2, 4, 8, 16, 32, 64],
       registers: [registry],
     }),
     bookOrders: new Gauge({
@@ -31,3 +37,10 @@ export function createMatchingMetrics(registry: Registry) {
   };
 }
 export type MatchingMetrics = ReturnType<typeof createMatchingMetrics>;
+
+/** Batches settled so far and the operations in them (read from a registry holding the metrics above). */
+export async function settlementBatches(registry: Registry): Promise<{ count: number; sum: number }> {
+  const m = await registry.getSingleMetric('matching_settlement_batch_size')?.get();
+  const value = (name: string) => m?.values.find((x) => (x as { metricName?: string }).metricName === name)?.value ?? 0;
+  return { count: value('matching_settlement_batch_size_count'), sum: value('matching_settlement_batch_size_sum') };
+}

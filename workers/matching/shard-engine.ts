@@ -1,8 +1,13 @@
 /**
- * One shard's order books and the only writer of its orders after submission. Operations run one at a
- * time (a promise chain): compute the match on the in-memory book, settle it in one Postgres
- * transaction, and only then let anything observe the book. If the transaction fails, the symbol's book
- * is rebuilt from Postgres, so the book never holds an unsettled match.
+ * One shard's order books and the only writer of its orders after submission.
+ *
+ * Operations queue up and run one at a time, in arrival order, but several queued operations share one
+ * Postgres transaction (group commit): each computes its match on the in-memory book and writes its
+ * settlement in the batch's transaction, inside a savepoint of its own when the batch has more than one
+ * operation. No caller hears of a result before the batch commits. A failed operation's savepoint undoes
+ * its writes and its books are reloaded from what the transaction sees; a failed commit fails the whole
+ * batch and its books are reloaded from Postgres. So no book keeps a match that was not settled, and
+ * every failed caller retries (each operation is idempotent).
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Db, DbOrTx } from '../../db/client.js';
@@ -48,10 +53,22 @@ function toNum(v: bigint): number {
 
 const leaves = (o: OrderRow) => o.quantity - o.filledQuantity;
 
+/** At most this many operations share one transaction (the matching worker runs up to 50 at once). */
+const MAX_BATCH = 64;
+
+/** A queued operation: it runs inside its batch's transaction and reaches its books through `bookOf`. */
+interface Job {
+  op: 'submit' | 'cancel' | 'replace';
+  run: (tx: DbOrTx, bookOf: (symbol: string) => Promise<OrderBook>) => Promise<OrderSnapshot>;
+  resolve: (value: OrderSnapshot) => void;
+  reject: (err: unknown) => void;
+}
+
 export class ShardEngine {
   private readonly books = new Map<string, OrderBook>();
   private readonly seqs = new Map<string, number>();
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue: Job[] = [];
+  private draining = false;
   private readonly now: () => Date;
 
   constructor(private readonly deps: ShardEngineDeps) {
@@ -66,12 +83,13 @@ export class ShardEngine {
 
   /** Rebuild every book of the shard from Postgres (open orders in priority order). */
   async rebuildAll(): Promise<void> {
-    for (const symbol of await this.symbols()) await this.rebuild(symbol);
+    for (const symbol of await this.symbols()) await this.rebuild(symbol, this.deps.db);
   }
 
-  async rebuild(symbol: string): Promise<void> {
+  /** Load a book and its sequence as `db` sees them (inside a batch: including the batch's own writes). */
+  private async rebuild(symbol: string, db: DbOrTx): Promise<OrderBook> {
     const book = new OrderBook(symbol);
-    const open = await openOrdersForBook(this.deps.db, symbol);
+    const open = await openOrdersForBook(db, symbol);
     book.load(
       open.map((o) => ({
         id: o.id,
@@ -84,8 +102,9 @@ export class ShardEngine {
       })),
     );
     this.books.set(symbol, book);
-    this.seqs.set(symbol, await loadSequence(this.deps.db, symbol));
+    this.seqs.set(symbol, await loadSequence(db, symbol));
     this.deps.metrics.bookOrders.set({ symbol }, book.size());
+    return book;
   }
 
   /** Every book of the shard as aggregated levels (all of them) and order counts. */
@@ -97,51 +116,111 @@ export class ShardEngine {
     return this.books.get(symbol);
   }
 
-  /** Run operations one at a time. */
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.chain.then(fn, fn);
-    this.chain = next.catch(() => undefined);
-    return next;
-  }
-
-  private async bookFor(symbol: string): Promise<OrderBook> {
-    if (!this.books.has(symbol)) await this.rebuild(symbol);
-    return this.books.get(symbol)!;
-  }
-
   private nextSeq(symbol: string): number {
     const seq = (this.seqs.get(symbol) ?? 0) + 1;
     this.seqs.set(symbol, seq);
     return seq;
   }
 
-  /** Settle in one transaction; on failure rebuild the book from Postgres and rethrow. */
-  private async commit<T>(symbol: string, op: string, fn: (tx: DbOrTx) => Promise<T>): Promise<T> {
-    const t0 = performance.now();
+  // ---- group commit -----------------------------------------------------------------------------
+
+  private enqueue(op: Job['op'], run: Job['run']): Promise<OrderSnapshot> {
+    return new Promise<OrderSnapshot>((resolve, reject) => {
+      this.queue.push({ op, run, resolve, reject });
+      void this.drain();
+    });
+  }
+
+  /** Run what is queued, a batch at a time; operations that arrive meanwhile form the next batch. */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
     try {
-      const out = await this.deps.db.transaction(fn);
-      this.deps.metrics.settlementSeconds.observe({ op }, (performance.now() - t0) / 1000);
-      this.deps.metrics.ops.inc({ op, outcome: 'ok' });
-      return out;
-    } catch (err) {
-      this.deps.metrics.ops.inc({ op, outcome: 'rolled_back' });
-      this.deps.logger.warn('settlement rolled back, rebuilding book', { symbol, op, err });
-      await this.rebuild(symbol);
-      throw err;
+      while (this.queue.length > 0) await this.runBatch(this.queue.splice(0, MAX_BATCH));
     } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Back to Postgres' state after a rollback; if even that fails, drop the book: the next operation loads it. */
+  private async reload(symbol: string): Promise<void> {
+    try {
+      await this.rebuild(symbol, this.deps.db);
+    } catch (err) {
+      this.books.delete(symbol);
+      this.seqs.delete(symbol);
+      this.deps.logger.warn('book reload failed; it loads again with the next operation', { symbol, err });
+    }
+  }
+
+  private async runBatch(batch: Job[]): Promise<void> {
+    const t0 = performance.now();
+    const outcomes: ({ ok: true; value: OrderSnapshot } | { ok: false; err: unknown })[] = [];
+    const touched = new Set<string>();
+    try {
+      await this.deps.db.transaction(async (tx) => {
+        for (const job of batch) {
+          const mine = new Set<string>();
+          const bookOf = async (symbol: string) => {
+            mine.add(symbol);
+            touched.add(symbol);
+            return this.books.get(symbol) ?? (await this.rebuild(symbol, tx));
+          };
+          if (batch.length === 1) {
+            outcomes.push({ ok: true, value: await job.run(tx, bookOf) });
+            continue;
+          }
+          try {
+            outcomes.push({ ok: true, value: await tx.transaction((sp) => job.run(sp, bookOf)) });
+          } catch (err) {
+            // The savepoint undid this operation's writes; reload its books as the transaction sees them.
+            outcomes.push({ ok: false, err });
+            for (const symbol of mine) await this.rebuild(symbol, tx);
+          }
+        }
+      });
+    } catch (err) {
+      // Nothing of the batch was committed (a lone operation's failure, or the commit itself).
+      for (const symbol of touched) await this.reload(symbol);
+      if (batch.length > 1) this.deps.logger.warn('settlement batch rolled back, books reloaded', { size: batch.length, err });
+      batch.forEach((job, i) => {
+        const own = outcomes[i];
+        this.finish(job, own && !own.ok ? own : { ok: false, err });
+      });
+      return;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    this.deps.metrics.batchSize.observe(batch.length);
+    batch.forEach((job, i) => {
+      if (outcomes[i]!.ok) this.deps.metrics.settlementSeconds.observe({ op: job.op }, seconds);
+      this.finish(job, outcomes[i]!);
+    });
+    for (const symbol of touched) {
       const book = this.books.get(symbol);
       if (book) this.deps.metrics.bookOrders.set({ symbol }, book.size());
     }
   }
 
+  private finish(job: Job, outcome: { ok: true; value: OrderSnapshot } | { ok: false; err: unknown }): void {
+    if (outcome.ok) {
+      this.deps.metrics.ops.inc({ op: job.op, outcome: 'ok' });
+      job.resolve(outcome.value);
+      return;
+    }
+    const isReject = outcome.err instanceof ApplicationFailure && outcome.err.nonRetryable;
+    this.deps.metrics.ops.inc({ op: job.op, outcome: isReject ? 'rejected' : 'rolled_back' });
+    if (!isReject) this.deps.logger.warn('matching operation rolled back', { op: job.op, err: outcome.err });
+    job.reject(outcome.err);
+  }
+
   // ---- operations -------------------------------------------------------------------------------
 
   submit(orderId: string): Promise<OrderSnapshot> {
-    return this.serial(async () => {
-      const order = await getOrderById(this.deps.db, orderId);
+    return this.enqueue('submit', async (tx, bookOf) => {
+      const order = await getOrderById(tx, orderId);
       if (!order) throw reject(ErrorType.InvalidOrder, `Unknown order ${orderId}`);
-      if (order.status !== 'pending') return this.snapshot(order); // already submitted: a retry
-      const book = await this.bookFor(order.symbol);
+      if (order.status !== 'pending') return this.snapshot(tx, order); // already submitted: a retry
+      const book = await bookOf(order.symbol);
       const seq = this.nextSeq(order.symbol);
       const at = this.now();
       const result = book.submit({
@@ -156,49 +235,45 @@ export class ShardEngine {
         seq,
         ts: at.getTime(),
       });
-      return this.commit(order.symbol, 'submit', async (tx) => {
-        const fillIds = await this.settleResult(tx, order, result, seq, at, 'new');
-        await saveSequence(tx, order.symbol, seq);
-        return this.snapshot(order, fillIds);
-      });
+      const fillIds = await this.settleResult(tx, order, result, seq, at, 'new');
+      await saveSequence(tx, order.symbol, seq);
+      return this.snapshot(tx, order, fillIds);
     });
   }
 
   cancel(args: { orderId: string; requestId?: string; clientVersion?: number; reason: CancelReason }): Promise<OrderSnapshot> {
-    return this.serial(async () => {
-      const order = await getOrderById(this.deps.db, args.orderId);
+    return this.enqueue('cancel', async (tx, bookOf) => {
+      const order = await getOrderById(tx, args.orderId);
       if (!order) throw reject(ErrorType.InvalidOrder, `Unknown order ${args.orderId}`);
-      if (isTerminal(order.status) || (args.requestId && order.lastRequestId === args.requestId)) return this.snapshot(order);
+      if (isTerminal(order.status) || (args.requestId && order.lastRequestId === args.requestId)) return this.snapshot(tx, order);
       if (args.reason === 'user' && args.clientVersion !== undefined && args.clientVersion !== order.lockVersion)
         throw reject(ErrorType.VersionConflict, `client_version ${args.clientVersion} does not match lock_version ${order.lockVersion}`);
-      const book = await this.bookFor(order.symbol);
+      const book = await bookOf(order.symbol);
       book.cancel(order.id); // not in the book (still pending): nothing to pull
       const at = this.now();
-      return this.commit(order.symbol, 'cancel', async (tx) => {
-        order.status = args.reason === 'expired' ? 'expired' : args.reason === 'compensation' ? 'rejected' : 'cancelled';
-        if (args.reason === 'compensation') order.rejectReason ??= 'Order could not be placed';
-        order.lockVersion += 1;
-        order.lastRequestId = args.requestId ?? null;
-        await this.close(tx, order, at);
-        await enqueueEvents(tx, [
-          this.report(order, args.reason === 'expired' ? 'expired' : args.reason === 'compensation' ? 'rejected' : 'canceled', at),
-          this.marketEvent(order.symbol, at),
-        ]);
-        return this.snapshot(order);
-      });
+      order.status = args.reason === 'expired' ? 'expired' : args.reason === 'compensation' ? 'rejected' : 'cancelled';
+      if (args.reason === 'compensation') order.rejectReason ??= 'Order could not be placed';
+      order.lockVersion += 1;
+      order.lastRequestId = args.requestId ?? null;
+      await this.close(tx, order, at);
+      await enqueueEvents(tx, [
+        this.report(order, args.reason === 'expired' ? 'expired' : args.reason === 'compensation' ? 'rejected' : 'canceled', at),
+        this.marketEvent(order.symbol, at),
+      ]);
+      return this.snapshot(tx, order);
     });
   }
 
   replace(args: { orderId: string } & ReplaceRequest): Promise<OrderSnapshot> {
-    return this.serial(async () => {
-      const order = await getOrderById(this.deps.db, args.orderId);
+    return this.enqueue('replace', async (tx, bookOf) => {
+      const order = await getOrderById(tx, args.orderId);
       if (!order) throw reject(ErrorType.InvalidOrder, `Unknown order ${args.orderId}`);
-      if (args.requestId && order.lastRequestId === args.requestId) return this.snapshot(order); // a retry
+      if (args.requestId && order.lastRequestId === args.requestId) return this.snapshot(tx, order); // a retry
       if (isTerminal(order.status) || order.status === 'pending') throw reject(ErrorType.OrderTerminal, `Order is ${order.status}`);
       if (args.clientVersion !== order.lockVersion)
         throw reject(ErrorType.VersionConflict, `client_version ${args.clientVersion} does not match lock_version ${order.lockVersion}`);
       if (order.orderType !== 'limit') throw reject(ErrorType.InvalidOrder, 'Only limit orders can be replaced');
-      const instrument = await getInstrument(this.deps.db, order.symbol);
+      const instrument = await getInstrument(tx, order.symbol);
       if (!instrument) throw reject(ErrorType.UnknownSymbol);
 
       const newQty = args.quantity !== undefined ? BigInt(args.quantity) : order.quantity;
@@ -217,14 +292,15 @@ export class ShardEngine {
       const version = order.lockVersion + 1;
       const asset = order.side === 'buy' ? CASH_ASSET : order.symbol;
 
-      const book = await this.bookFor(order.symbol);
+      const book = await bookOf(order.symbol);
       const seq = this.nextSeq(order.symbol);
       const at = this.now();
-      // Reserve any increase before the book may trade on it; a failure leaves book and ledger as they were.
+      // Reserve any increase before the book may trade on it (in a savepoint: a refusal leaves the
+      // transaction usable, and nothing else has been written yet).
       try {
         if (increase > 0n) {
-          await this.deps.db.transaction((tx) =>
-            postEntry(tx, {
+          await tx.transaction((sp) =>
+            postEntry(sp, {
               kind: 'reserve',
               reference: `${order.id}:v${version}`,
               postings: [
@@ -240,29 +316,25 @@ export class ShardEngine {
         throw err;
       }
       const result = book.modify(order.id, { price: toNum(newPrice), qty: toNum(newLeaves) }, seq, at.getTime());
-      if ('ok' in result && !result.ok) {
-        await this.rebuild(order.symbol);
-        throw reject(ErrorType.InvalidOrder, result.reason);
+      // A refused modify throws: the reservation above is undone with the rest of the operation.
+      if ('ok' in result && !result.ok) throw reject(ErrorType.InvalidOrder, result.reason);
+      if (increase > 0n) order.reservedAmount += increase;
+      order.quantity = newQty;
+      order.price = newPrice;
+      if (order.side === 'buy') order.reservePrice = newPrice;
+      if (args.timeInForce) order.timeInForce = args.timeInForce;
+      order.lockVersion = version;
+      order.lastRequestId = args.requestId ?? null;
+      const fillIds = await this.settleResult(tx, order, result, seq, at, 'replaced');
+      // Release what the new price and quantity no longer need (a decrease, or what fills left over).
+      const stillNeeded = isTerminal(order.status) ? 0n : order.side === 'buy' ? leaves(order) * newPrice : leaves(order);
+      if (order.reservedAmount > stillNeeded) {
+        await releaseOrderReservation(tx, order, `${order.id}:v${version}`, order.reservedAmount - stillNeeded);
+        order.reservedAmount = stillNeeded;
       }
-      return this.commit(order.symbol, 'replace', async (tx) => {
-        if (increase > 0n) order.reservedAmount += increase;
-        order.quantity = newQty;
-        order.price = newPrice;
-        if (order.side === 'buy') order.reservePrice = newPrice;
-        if (args.timeInForce) order.timeInForce = args.timeInForce;
-        order.lockVersion = version;
-        order.lastRequestId = args.requestId ?? null;
-        const fillIds = await this.settleResult(tx, order, result, seq, at, 'replaced');
-        // Release what the new price and quantity no longer need (a decrease, or what fills left over).
-        const stillNeeded = isTerminal(order.status) ? 0n : order.side === 'buy' ? leaves(order) * newPrice : leaves(order);
-        if (order.reservedAmount > stillNeeded) {
-          await releaseOrderReservation(tx, order, `${order.id}:v${version}`, order.reservedAmount - stillNeeded);
-          order.reservedAmount = stillNeeded;
-        }
-        await saveOrder(tx, order, at);
-        await saveSequence(tx, order.symbol, seq);
-        return this.snapshot(order, fillIds);
-      });
+      await saveOrder(tx, order, at);
+      await saveSequence(tx, order.symbol, seq);
+      return this.snapshot(tx, order, fillIds);
     });
   }
 
@@ -370,7 +442,7 @@ export class ShardEngine {
     };
   }
 
-  private async snapshot(o: OrderRow, fillIds?: string[]): Promise<OrderSnapshot> {
+  private async snapshot(db: DbOrTx, o: OrderRow, fillIds?: string[]): Promise<OrderSnapshot> {
     return {
       orderId: o.id,
       status: o.status,
@@ -380,7 +452,7 @@ export class ShardEngine {
       quantity: o.quantity.toString(),
       price: o.price?.toString(),
       rejectReason: o.rejectReason ?? undefined,
-      fillIds: fillIds ?? (await tradeIdsOf(this.deps.db, o.id)),
+      fillIds: fillIds ?? (await tradeIdsOf(db, o.id)),
     };
   }
 }

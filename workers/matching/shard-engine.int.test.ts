@@ -1,0 +1,196 @@
+/**
+ * The shard engine's group commit against a real Postgres: concurrent operations share one
+ * transaction and each settles exactly as it would alone; an operation that fails inside a batch fails
+ * alone (its savepoint) while the others commit; a failed commit fails the whole batch, the book goes
+ * back to what Postgres holds and the retries settle every order once.
+ */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOrderActivities } from '../../activities/orders.js';
+import { EXTERNAL_ACCOUNT_ID } from '../../db/accounts.js';
+import type { Database } from '../../db/client.js';
+import { ledgerImbalances, postEntry } from '../../db/queries/ledger.js';
+import { createLogger } from '../../lib/logger.js';
+import type { OrderRequest } from '../../temporal/contracts.js';
+import { testConfig, testDatabase } from '../../test/helpers.js';
+import { isolatedEnv } from '../../test/isolated.js';
+import { createMatchingMetrics, settlementBatches } from './metrics.js';
+import { ShardEngine } from './shard-engine.js';
+
+let database: Database;
+let registry: Registry;
+let engine: ShardEngine;
+const [buyer, seller] = [randomUUID(), randomUUID()];
+
+function newEngine(metricsRegistry = new Registry()): ShardEngine {
+  return new ShardEngine({ db: database.db, shard: 0, shardCount: 1, logger: createLogger('error'), metrics: createMatchingMetrics(metricsRegistry) });
+}
+
+const causeOf = (err: unknown) => String((err as { cause?: unknown }).cause ?? err);
+
+/** An order through the saga's own steps (validated, reserved, persisted), ready for submit. */
+async function order(side: 'buy' | 'sell', priceCents: number, quantity = 10): Promise<string> {
+  const steps = createOrderActivities({ db: database.db });
+  const req: OrderRequest = {
+    orderId: randomUUID(),
+    accountId: side === 'buy' ? buyer : seller,
+    clientOrderId: randomUUID(),
+    symbol: 'AAPL',
+    side,
+    orderType: 'limit',
+    timeInForce: 'GTC',
+    quantity: String(quantity),
+    price: String(priceCents),
+  };
+  const v = await steps.validateOrder(req);
+  await steps.reserveFunds({ orderId: req.orderId, accountId: req.accountId, asset: v.reserveAsset, amount: v.reserveAmount });
+  await steps.persistOrder({ order: req, workflowId: `engine-test-${req.orderId}`, reserved: v });
+  return req.orderId;
+}
+
+async function orders(side: 'buy' | 'sell', priceCents: number, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(await order(side, priceCents));
+  return ids;
+}
+
+
+async function statusOf(id: string): Promise<{ status: string; filled: string }> {
+  const [row] = await database.db.execute<{ status: string; filled: string }>(
+    sql`SELECT status, filled_quantity::text AS filled FROM orders WHERE id = ${id}::uuid`,
+  );
+  return row!;
+}
+
+/** The live book equals one rebuilt from Postgres, and the ledger balances. */
+async function expectConsistent(): Promise<void> {
+  const fresh = newEngine();
+  await fresh.rebuildAll();
+  expect(engine.book('AAPL')?.depth(1_000)).toEqual(fresh.book('AAPL')?.depth(1_000));
+  expect(engine.book('AAPL')?.size()).toBe(fresh.book('AAPL')?.size());
+  expect(await ledgerImbalances(database.db)).toEqual([]);
+}
+
+beforeAll(async () => {
+  database = testDatabase(testConfig(await isolatedEnv('shard-engine')));
+  registry = new Registry();
+  await database.db.execute(
+    sql`INSERT INTO accounts (id, kind, name) VALUES (${buyer}::uuid, 'client', 'engine buyer'), (${seller}::uuid, 'client', 'engine seller')`,
+  );
+  await database.db.transaction((tx) =>
+    postEntry(tx, {
+      kind: 'seed',
+      reference: `engine-test-${buyer}`,
+      postings: [
+        { accountId: buyer, asset: 'USD', bucket: 'available', amount: 10n ** 10n },
+        { accountId: EXTERNAL_ACCOUNT_ID, asset: 'USD', bucket: 'available', amount: -(10n ** 10n) },
+        { accountId: seller, asset: 'AAPL', bucket: 'available', amount: 10n ** 6n },
+        { accountId: EXTERNAL_ACCOUNT_ID, asset: 'AAPL', bucket: 'available', amount: -(10n ** 6n) },
+      ],
+    }),
+  );
+  engine = newEngine(registry);
+  await engine.rebuildAll();
+}, 60_000);
+
+afterAll(async () => {
+  await database?.close();
+});
+
+describe('group commit', () => {
+  it('settles concurrent submits together, each as it would alone', async () => {
+    const sells = await orders('sell', 19_000, 20);
+    const buys = await orders('buy', 19_010, 20);
+    const before = await settlementBatches(registry);
+
+    const resting = await Promise.all(sells.map((id) => engine.submit(id)));
+    expect(resting.map((s) => s.status)).toEqual(sells.map(() => 'working'));
+    const filled = await Promise.all(buys.map((id) => engine.submit(id)));
+    expect(filled.map((s) => [s.status, s.fillIds.length])).toEqual(buys.map(() => ['filled', 1]));
+
+    // 40 operations in fewer transactions than operations: they were grouped.
+    const after = await settlementBatches(registry);
+    expect(after.sum - before.sum).toBe(40);
+    expect(after.count - before.count).toBeLessThan(40);
+    // Price-time priority across the batch: the sells filled in the order they rested.
+    for (const id of sells) expect(await statusOf(id)).toEqual({ status: 'filled', filled: '10' });
+    const [t] = await database.db.execute<{ n: number; makers: string[] }>(
+      sql`SELECT count(*)::int AS n, array_agg(maker_order_id::text ORDER BY executed_at, id) AS makers FROM trades WHERE buy_order_id = ANY(${`{${buys.join(',')}}`}::uuid[])`,
+    );
+    expect(t!.n).toBe(20);
+    expect(new Set(t!.makers)).toEqual(new Set(sells));
+    await expectConsistent();
+
+    // A retried submit (the activity ran again after a lost response) changes nothing.
+    const again = await engine.submit(buys[0]!);
+    expect(again).toEqual(filled[0]);
+  });
+
+  it('fails an operation alone inside a batch; the others commit', async () => {
+    const sells = await orders('sell', 19_000, 5);
+    const [first, ...buys] = await orders('buy', 19_010, 6);
+    await Promise.all(sells.map((id) => engine.submit(id)));
+    const poison = buys[2]!;
+    await database.db.execute(sql.raw(`CREATE FUNCTION fail_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.buy_order_id = '${poison}' THEN RAISE EXCEPTION 'injected settlement failure'; END IF; RETURN NEW; END $$`));
+    await database.db.execute(sql`CREATE TRIGGER fail_poison BEFORE INSERT ON trades FOR EACH ROW EXECUTE FUNCTION fail_poison()`);
+    try {
+      // `first` runs alone; the five behind it queue up and share the next transaction.
+      const before = await settlementBatches(registry);
+      const results = await Promise.allSettled([first!, ...buys].map((id) => engine.submit(id)));
+      const after = await settlementBatches(registry);
+      expect(after.sum - before.sum).toBe(6);
+      expect(after.count - before.count).toBe(2);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect(causeOf((results[3] as PromiseRejectedResult).reason)).toMatch(/injected settlement failure/);
+      // The orders behind the poison matched the book as if the poison had never been there.
+      expect(await statusOf(poison)).toEqual({ status: 'pending', filled: '0' });
+      for (const id of sells) expect(await statusOf(id)).toEqual({ status: 'filled', filled: '10' });
+      expect(engine.book('AAPL')?.quote().ask).toBeNull();
+      await expectConsistent();
+    } finally {
+      await database.db.execute(sql`DROP TRIGGER fail_poison ON trades`);
+      await database.db.execute(sql`DROP FUNCTION fail_poison()`);
+    }
+    // Its retry now rests (nothing left to buy) and settles once.
+    expect((await engine.submit(poison)).status).toBe('working');
+    await expectConsistent();
+    await engine.cancel({ orderId: poison, reason: 'user' });
+  });
+
+  it('fails the whole batch when the commit fails; the retries settle every order once', async () => {
+    const [lead, ...sells] = await orders('sell', 19_000, 4);
+    const buys = await orders('buy', 19_010, 3);
+    // A deferred check fails at COMMIT, after every operation of the batch ran.
+    await database.db.execute(sql`CREATE TABLE fail_commit (on_ boolean)`);
+    await database.db.execute(sql.raw(`CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF EXISTS (SELECT 1 FROM fail_commit) THEN RAISE EXCEPTION 'injected commit failure'; END IF; RETURN NULL; END $$`));
+    await database.db.execute(
+      sql`CREATE CONSTRAINT TRIGGER fail_commit AFTER INSERT ON trades DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit()`,
+    );
+    try {
+      await Promise.all([lead, ...sells].map((id) => engine.submit(id!)));
+      await database.db.execute(sql`INSERT INTO fail_commit VALUES (true)`);
+      const results = await Promise.allSettled(buys.map((id) => engine.submit(id)));
+      expect(results.every((r) => r.status === 'rejected' && /injected commit failure/.test(causeOf(r.reason)))).toBe(true);
+      for (const id of [...buys, lead!, ...sells]) expect((await statusOf(id)).filled).toBe('0');
+      // The book was put back: all four sells rest again.
+      expect(engine.book('AAPL')?.quote().ask).toMatchObject({ qty: 40 });
+      await database.db.execute(sql`DELETE FROM fail_commit`);
+      const retried = await Promise.all(buys.map((id) => engine.submit(id)));
+      expect(retried.map((s) => s.status)).toEqual(['filled', 'filled', 'filled']);
+    } finally {
+      await database.db.execute(sql`DROP TRIGGER fail_commit ON trades`);
+      await database.db.execute(sql`DROP FUNCTION fail_commit()`);
+      await database.db.execute(sql`DROP TABLE fail_commit`);
+    }
+    const [t] = await database.db.execute<{ n: number }>(
+      sql`SELECT count(*)::int AS n FROM trades WHERE buy_order_id = ANY(${`{${buys.join(',')}}`}::uuid[])`,
+    );
+    expect(t!.n).toBe(3);
+    expect(engine.book('AAPL')?.quote().ask).toMatchObject({ qty: 10 });
+    await expectConsistent();
+  });
+});
