@@ -12,7 +12,7 @@
  * closed-loop drivers that time every request.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,6 +126,56 @@ async function closedLoop(
     }),
   );
   return summarize({ label, seconds: (performance.now() - t0) / 1000, samples });
+}
+
+// ---- CPU by process ---------------------------------------------------------------------------------
+
+/** utime + stime of a process in clock ticks (100 per second on Linux), 0 if it is gone. */
+function cpuTicks(pid: number | string): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Ticks per component: the stack's processes, every Postgres and Redis process, and this load generator. */
+function cpuByComponent(): Map<string, number> {
+  const out = new Map<string, number>();
+  const add = (k: string, v: number) => out.set(k, (out.get(k) ?? 0) + v);
+  for (const p of procs) if (p.child.pid) add(p.name, cpuTicks(p.child.pid));
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (comm === 'postgres') add('postgres', cpuTicks(pid));
+    else if (comm === 'redis-server') add('redis', cpuTicks(pid));
+  }
+  add('load generator', cpuTicks('self'));
+  return out;
+}
+
+interface CpuRun {
+  label: string;
+  ok: number;
+  /** CPU milliseconds per accepted order, by component. */
+  perOrder: Map<string, number>;
+}
+
+/** Run a load step and account the CPU every component spent on it, per accepted order. */
+async function withCpu(run: () => Promise<Summary>, into: CpuRun[]): Promise<Summary> {
+  const before = cpuByComponent();
+  const s = await run();
+  const after = cpuByComponent();
+  const perOrder = new Map<string, number>();
+  for (const [k, v] of after) perOrder.set(k, ((v - (before.get(k) ?? 0)) * 10) / Math.max(1, s.ok));
+  into.push({ label: s.label, ok: s.ok, perOrder });
+  return s;
 }
 
 // ---- the stack -------------------------------------------------------------------------------------
@@ -299,8 +349,9 @@ async function main() {
       STEP_SECONDS,
       noopActivity,
     );
-    const baseSaga = await closedLoop('no-op saga, 32 users', 32, STEP_SECONDS, noopSaga);
-    const baseSaga10 = await openLoop('no-op saga at 10/s', 10, STEP_SECONDS, noopSaga);
+    const cpu: CpuRun[] = [];
+    const baseSaga = await withCpu(() => closedLoop('no-op saga, 32 users', 32, STEP_SECONDS, noopSaga), cpu);
+    const baseSaga10 = await withCpu(() => openLoop('no-op saga at 10/s', 10, STEP_SECONDS, noopSaga), cpu);
     // Close the baseline sagas so they do not compete for the worker cache, then stop the worker.
     for await (const wf of client.workflow.list({
       query: `TaskQueue = '${queue}' AND ExecutionStatus = 'Running'`,
@@ -339,8 +390,8 @@ async function main() {
     // (b) the real order flow through the API.
     log('(b) real order flow');
     await closedLoop('warm-up', 8, 3, placeOrder);
-    const real = await closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder);
-    const real10 = await openLoop('orders at 10/s', 10, STEP_SECONDS, placeOrder);
+    const real = await withCpu(() => closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder), cpu);
+    const real10 = await withCpu(() => openLoop('orders at 10/s', 10, STEP_SECONDS, placeOrder), cpu);
     const steps: Summary[] = [];
     recordFeed = true;
     for (const rate of [10, 20, 30, 40, 50, 60, 70, 80]) {
@@ -459,6 +510,10 @@ async function main() {
       ``,
       `Orders after the run: ${counts!.total} total, ${counts!.resting} resting, ${counts!.terminal} terminal, ${counts!.trades} trades.`,
       ``,
+      `### CPU per accepted order (ms, utime+stime from /proc over the step; the baselines' worker is \`baseline\`)`,
+      ``,
+      ...cpuTable(cpu),
+      ``,
       `## Targets`,
       ``,
       `| target | met | measured |`,
@@ -478,6 +533,16 @@ async function main() {
     await admin.end({ timeout: 5 });
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function cpuTable(runs: CpuRun[]): string[] {
+  const cols = ['temporal', 'baseline', 'trading', 'matching', 'outbox', 'api', 'postgres', 'redis', 'mailpit', 'load generator'];
+  const rows = runs.map((r) => {
+    const v = cols.map((c) => r.perOrder.get(c) ?? 0);
+    const total = [...r.perOrder.values()].reduce((a, b) => a + b, 0);
+    return `| ${r.label} | ${v.map((x) => x.toFixed(1)).join(' | ')} | ${total.toFixed(1)} |`;
+  });
+  return [`| run | ${cols.join(' | ')} | total |`, `|---|${cols.map(() => '---|').join('')}---|`, ...rows];
 }
 
 await main();
