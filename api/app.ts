@@ -7,6 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import { HTTPException } from 'hono/http-exception';
+import { createAdmission, PLACE_ORDER_PATH } from './admission.js';
 import { ApiError, problem, type ProblemCode } from './problem.js';
 import { createRouter } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
@@ -32,6 +33,25 @@ export function createApp(deps: ApiDeps) {
   const { config, metrics } = deps;
   const app = createRouter();
 
+  // The protections a gateway would add, for setups without one (compose's Kong profile adds its own).
+  const origins = config.ALLOWED_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  app.use(
+    '*',
+    cors({
+      origin: origins.includes('*') ? '*' : origins,
+      allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
+      exposeHeaders: ['X-Request-Id', 'X-Instance', 'Retry-After'],
+      maxAge: 600,
+    }),
+  );
+  // Order placements beyond MAX_INFLIGHT_ORDERS are shed here, before anything costly (api/admission.ts).
+  // (CORS comes first so that browsers can read the 429; preflights are answered there, unlogged.)
+  const admission = createAdmission(deps);
+  app.use(PLACE_ORDER_PATH, admission.gate);
+
   app.use('*', async (c, next) => {
     const started = performance.now();
     const incoming = c.req.header('x-request-id');
@@ -56,20 +76,6 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
-  // The protections a gateway would add, for setups without one (compose's Kong profile adds its own).
-  const origins = config.ALLOWED_ORIGINS.split(',')
-    .map((o) => o.trim())
-    .filter(Boolean);
-  app.use(
-    '*',
-    cors({
-      origin: origins.includes('*') ? '*' : origins,
-      allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
-      exposeHeaders: ['X-Request-Id', 'X-Instance', 'Retry-After'],
-      maxAge: 600,
-    }),
-  );
   app.use('*', secureHeaders());
 
   app.use(
@@ -84,7 +90,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route('/', healthRoutes(deps));
   app.route('/', docsRoutes());
-  mountRoutes(app, deps);
+  mountRoutes(app, deps, admission);
 
   app.notFound((c) => problem(c, new ApiError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
 

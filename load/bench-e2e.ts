@@ -409,7 +409,7 @@ async function main() {
     log('(c) stress ramp');
     const ramp: Summary[] = [];
     for (const users of [100, 300, 500])
-      ramp.push(await closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder));
+      ramp.push(await withCpu(() => closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder), cpu));
 
     // Afterwards: every accepted order terminal or resting within 60 s, and the ledger balanced.
     let pending = -1;

@@ -1,5 +1,6 @@
 /** Every resource sub-app, mounted in one place. */
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Admission } from '../admission.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 import { marketRoutes } from './market.js';
 import { orderRoutes } from './orders.js';
@@ -8,11 +9,11 @@ import { clientRoutes } from './clients.js';
 import { fundingRoutes } from './funding.js';
 import { portfolioRoutes } from './portfolio.js';
 
-export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps): void {
+export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps, admission: Admission): void {
   app.route('/', clientRoutes(deps));
   app.route('/', authRoutes(deps));
   app.route('/', fundingRoutes(deps));
   app.route('/', portfolioRoutes(deps));
-  app.route('/', orderRoutes(deps));
+  app.route('/', orderRoutes(deps, admission));
   app.route('/', marketRoutes(deps));
 }

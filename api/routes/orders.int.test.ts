@@ -366,6 +366,11 @@ describe('admission control', () => {
       expect(results.every((r) => r.status === 201 || r.status === 429)).toBe(true);
       expect(shed[0]!.headers.get('retry-after')).toBe('1');
       expect(await body(shed[0]!)).toMatchObject({ code: 'too_many_requests' });
+      // Shed before anything costly, yet counted: every 429 is in http_requests_total and orders_placed_total.
+      const counted = async (metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string>) =>
+        (await metric.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
+      expect(await counted(small.deps.metrics.httpRequests, { method: 'POST', route: '/api/v1/orders', status: '429' })).toBe(shed.length);
+      expect(await counted(small.deps.metrics.ordersPlaced, { result: 'shed' })).toBe(shed.length);
       // Only admitted orders reserved anything.
       const accepted = results.filter((r) => r.status === 201).length;
       expect((await fx.balance(u.accountId)).reserved).toBe(BigInt(accepted) * 16_000n);

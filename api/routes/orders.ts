@@ -33,6 +33,7 @@ import type { TradingSaga } from '../../workflows/trading-saga.js';
 import { requireAuth } from '../auth/middleware.js';
 import { createRouter, DecimalInput, problemResponses } from '../openapi.js';
 import { ApiError } from '../problem.js';
+import type { Admission } from '../admission.js';
 import type { ApiDeps } from '../types.js';
 
 const PlaceOrderBody = z
@@ -194,21 +195,10 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   }
 }
 
-export function orderRoutes(deps: ApiDeps) {
+export function orderRoutes(deps: ApiDeps, admission: Admission) {
   const { config, temporal, metrics } = deps;
   const db = deps.database.db;
   const app = createRouter();
-  let inflight = 0;
-  const shed = () => {
-    metrics.ordersPlaced.inc({ result: 'shed' });
-    return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, { 'retry-after': '1' });
-  };
-  // Admission control first, before authentication and parsing: under overload a 429 must cost next to
-  // nothing, or answering them eats the capacity the admitted orders need. The handler checks again.
-  app.use('/api/v1/orders', async (c, next) => {
-    if (c.req.method === 'POST' && inflight >= config.MAX_INFLIGHT_ORDERS) throw shed();
-    await next();
-  });
   app.use('/api/v1/orders', requireAuth(deps));
   app.use('/api/v1/orders/*', requireAuth(deps));
 
@@ -253,9 +243,7 @@ export function orderRoutes(deps: ApiDeps) {
         metrics.ordersPlaced.inc({ result: 'replayed' });
         return c.json(orderJson(existing), 200);
       }
-      if (inflight >= config.MAX_INFLIGHT_ORDERS) throw shed();
-      inflight++;
-      metrics.inflightOrders.set(inflight);
+      admission.enter();
       const workflowId = orderWorkflowId(principal.accountId, order.clientOrderId);
       try {
         const startOp = new WithStartWorkflowOperation<typeof TradingSaga>('TradingSaga', {
@@ -292,8 +280,7 @@ export function orderRoutes(deps: ApiDeps) {
         const { body, status } = await ackResponse(ack, fresh);
         return c.json(body as z.infer<typeof OrderSchema>, status);
       } finally {
-        inflight--;
-        metrics.inflightOrders.set(inflight);
+        admission.leave();
       }
     },
   );
