@@ -31,7 +31,8 @@ import { dynamicConfigValues, startDevServer } from '../temporal/dev-server.js';
 import { deposit, type Endpoints, type Session } from './client.js';
 import { userEmail } from './k6/lib/profiles.js';
 import { session } from './scenarios/users.js';
-import { ackUpdate, closeSignal, NoopActivity, NoopSaga } from './baselines/workflows.js';
+import { ackUpdate, closeSignal, fillSignal, NoopActivity, NoopOrderSaga, NoopSaga } from './baselines/workflows.js';
+import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from '../temporal/search-attributes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 15);
@@ -335,6 +336,33 @@ async function main() {
       await client.workflow.executeUpdateWithStart(ackUpdate, { startWorkflowOperation: op });
       return 200;
     };
+    // Alternately a maker (rests until a fill signal) and a taker (filled on arrival) whose ACK triggers
+    // the signal to the oldest resting maker, as the relay does after a settlement.
+    let lifecycle = 0;
+    const resting: string[] = [];
+    const noopOrder = async () => {
+      const maker = lifecycle++ % 2 === 0;
+      const workflowId = `noop-order-${randomUUID()}`;
+      const op = new WithStartWorkflowOperation(NoopOrderSaga, {
+        workflowId,
+        taskQueue: queue,
+        args: [{ remoteQueue: `${queue}-remote`, fillsOnArrival: !maker }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        typedSearchAttributes: [
+          { key: OrderIdKey, value: workflowId },
+          { key: AccountIdKey, value: workflowId },
+          { key: SymbolKey, value: 'AAPL' },
+          { key: OrderStatusKey, value: 'pending' },
+        ],
+      });
+      await client.workflow.executeUpdateWithStart(ackUpdate, { startWorkflowOperation: op });
+      if (maker) resting.push(workflowId);
+      else {
+        const filled = resting.shift();
+        if (filled) void client.workflow.getHandle(filled).signal(fillSignal).catch(() => undefined);
+      }
+      return 200;
+    };
     const noopActivity = async () => {
       await client.workflow.execute(NoopActivity, {
         workflowId: `noop-act-${randomUUID()}`,
@@ -352,13 +380,15 @@ async function main() {
     const cpu: CpuRun[] = [];
     const baseSaga = await withCpu(() => closedLoop('no-op saga, 32 users', 32, STEP_SECONDS, noopSaga), cpu);
     const baseSaga10 = await withCpu(() => openLoop('no-op saga at 10/s', 10, STEP_SECONDS, noopSaga), cpu);
+    const baseOrder = await withCpu(() => closedLoop('no-op order lifecycle, 32 users', 32, STEP_SECONDS, noopOrder), cpu);
+    const baseOrder10 = await withCpu(() => openLoop('no-op order lifecycle at 10/s', 10, STEP_SECONDS, noopOrder), cpu);
     // Close the baseline sagas so they do not compete for the worker cache, then stop the worker.
     for await (const wf of client.workflow.list({
       query: `TaskQueue = '${queue}' AND ExecutionStatus = 'Running'`,
     })) {
       await client.workflow
         .getHandle(wf.workflowId)
-        .signal(closeSignal)
+        .signal(wf.type === 'NoopOrderSaga' ? fillSignal : closeSignal)
         .catch(() => undefined);
     }
     await baseline.stop('SIGTERM', 10_000);
@@ -496,7 +526,7 @@ async function main() {
       `## Results`,
       ``,
       head,
-      ...[baseActivity, baseSaga, baseSaga10, real, real10].map(row),
+      ...[baseActivity, baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(row),
       ``,
       `### Constant arrival rates (stepped until errors or the p95 doubles)`,
       ``,
@@ -519,6 +549,9 @@ async function main() {
       `| target | met | measured |`,
       `|---|---|---|`,
       ...checks.map(([what, ok, v]) => `| ${what} | ${ok ? 'yes' : 'no'} | ${v} |`),
+      ``,
+      `Against the no-op order lifecycle (the same Temporal work per order as the real flow, with empty`,
+      `steps; not a target): throughput ${((100 * real.throughput) / baseOrder.throughput).toFixed(0)}%, ACK p95 at 10/s ${(real10.p95 / baseOrder10.p95).toFixed(2)}x.`,
       ``,
     );
     const md = report.join('\n');

@@ -4,13 +4,27 @@
  *
  * - NoopSaga: three local activities in the first workflow task, one activity on another task queue,
  *   the ACK returned by an update (update-with-start), then it stays open like a resting order.
+ * - NoopOrderSaga: NoopSaga plus the Temporal work of an order's lifecycle, still with empty steps: the
+ *   OrderStatus search attribute upserted after the submit; a taker (filled on arrival) completes in the
+ *   ACK's workflow task; a maker rests until a fill signal (sent, like the relay's, after a taker's ACK),
+ *   upserts its status again and completes.
  * - NoopActivity: a single no-op activity, then it completes.
  */
-import { condition, defineSignal, defineUpdate, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import {
+  condition,
+  defineSignal,
+  defineUpdate,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { OrderStatusKey } from '../../temporal/search-attributes.js';
 import type { BaselineActivities } from './activities.js';
 
 export const ackUpdate = defineUpdate<{ ok: true }>('placeOrder');
 export const closeSignal = defineSignal('close');
+export const fillSignal = defineSignal('fill');
 
 const local = proxyLocalActivities<BaselineActivities>({ startToCloseTimeout: '5 seconds' });
 
@@ -29,6 +43,26 @@ export async function NoopSaga(input: { remoteQueue: string }): Promise<void> {
   await remote.noop();
   acked = true;
   await condition(() => closed);
+}
+
+export async function NoopOrderSaga(input: { remoteQueue: string; fillsOnArrival: boolean }): Promise<void> {
+  const remote = proxyActivities<BaselineActivities>({ taskQueue: input.remoteQueue, startToCloseTimeout: '10 seconds' });
+  let acked = false;
+  let filled = input.fillsOnArrival;
+  setHandler(ackUpdate, async () => {
+    await condition(() => acked);
+    return { ok: true as const };
+  });
+  setHandler(fillSignal, () => void (filled = true));
+  await local.noop();
+  await local.noop();
+  await local.noop();
+  await remote.noop();
+  upsertSearchAttributes({ [OrderStatusKey.name]: [filled ? 'filled' : 'working'] });
+  acked = true;
+  if (input.fillsOnArrival) return;
+  await condition(() => filled);
+  upsertSearchAttributes({ [OrderStatusKey.name]: ['filled'] });
 }
 
 export async function NoopActivity(): Promise<void> {
