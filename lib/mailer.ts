@@ -15,7 +15,9 @@ export interface Mailer {
 }
 
 export function createMailer(smtpUrl: string, from: string): Mailer {
-  const transport: Transporter = createTransport(smtpUrl);
+  // Pooled: a few SMTP connections reused across mails, instead of a connect and greeting per mail (the
+  // relay sends a confirmation per fill).
+  const transport: Transporter = createTransport({ url: smtpUrl, pool: true, maxConnections: 4 });
   return {
     async send(mail) {
       await transport.sendMail({
