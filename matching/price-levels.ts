@@ -1,38 +1,169 @@
 /**
  * The book's data structures.
  *
- * - `OrderNode`: one resting order, linked into its level's FIFO (an intrusive doubly linked list), so
- *   removing any order, wherever it is in the queue, is O(1) given the node (the book keeps id -> node).
- * - `PriceLevel`: FIFO of the orders at one price plus the aggregated leaves quantity and order count,
- *   so L1/L2 never walk orders.
+ * - `OrderTable`: the resting orders, as columns (typed arrays, plus plain arrays for the strings)
+ *   indexed by an integer handle. A handle is an order's slot; the slots of orders that left the book
+ *   are reused. Each level's orders form a FIFO, an intrusive doubly linked list through the `prev` and
+ *   `next` columns, so removing any order, wherever it is in the queue, is O(1) given its handle (the
+ *   book keeps id -> handle).
+ * - `PriceLevel`: head and tail of the FIFO of the orders at one price plus the aggregated leaves
+ *   quantity and order count, so L1/L2 never walk orders.
  * - `BookSide`: the levels of one side. A `Map` price -> level gives O(1) access to an existing level;
  *   an AVL tree of the levels (intrusive, the levels are the tree nodes) with the best level cached gives
  *   the best level in O(1) and adding or removing a level in O(log levels), whatever the price. See
- *   docs/adr/0007-matching-engine-numbers.md for the alternatives measured (a sorted array).
+ *   docs/adr/0007-matching-engine-numbers.md for the alternatives measured (a sorted array, one object
+ *   per order).
  */
 import type { Side, StpMode, TimeInForce } from './types.js';
 
-export class OrderNode {
-  prev: OrderNode | null = null;
-  next: OrderNode | null = null;
-  level: PriceLevel | null = null;
+/** "No order": the end of a FIFO, or an empty free list. Handles are >= 0. */
+export const NIL = -1;
 
-  constructor(
-    public readonly id: string,
-    public readonly accountId: string,
-    public readonly side: Side,
-    public price: number,
-    public qty: number,
-    public seq: number,
-    public ts: number,
-    public tif: TimeInForce,
-    public readonly stp: StpMode,
-  ) {}
+// Codes by comparison rather than lookup tables: measured faster both ways (a keyed load with varying
+// string keys is megamorphic, and reading the code's string back out of an array cost more than these
+// comparisons).
+const tifCode = (tif: TimeInForce): number => (tif === 'GTC' ? 0 : tif === 'DAY' ? 1 : tif === 'IOC' ? 2 : 3);
+const stpCode = (stp: StpMode): number =>
+  stp === 'cancel_newest' ? 0 : stp === 'cancel_oldest' ? 1 : stp === 'cancel_both' ? 2 : 3;
+
+/**
+ * Resting orders in columns rather than one object per order: a book of half a million orders is then
+ * a few large arrays instead of half a million heap objects that the young-generation collector must
+ * copy and promote one by one as the book grows (the cost that dominated adds to a deep book). An
+ * order's price and side are those of its level.
+ *
+ * The engine's own links and codes are typed arrays. The values that go back out in results
+ * (quantity, sequence, timestamp, and the caller's id strings) are plain arrays: V8 keeps small
+ * integers there as small integers (a `Float64Array` would hand every read out as a heap-allocated
+ * double, and a heap double stored into a result object makes that field a boxed double in every
+ * object of the same shape, the caller's included: one more allocation per field and object).
+ */
+export class OrderTable {
+  /** Slots in use or on the free list; the next fresh handle. */
+  private top = 0;
+  /** Free slots, linked through `next`. */
+  private free = NIL;
+
+  readonly ids: string[] = [];
+  readonly accounts: string[] = [];
+  readonly levels: (PriceLevel | null)[] = [];
+  /** Leaves quantity. */
+  readonly qty: number[] = [];
+  readonly seq: number[] = [];
+  readonly ts: number[] = [];
+  /** The id's hash, for the id index (id-index.ts). */
+  hash: Int32Array;
+  prev: Int32Array;
+  next: Int32Array;
+  /** Time in force and self-trade prevention: `tifCode(tif) | stpCode(stp) << 2`. */
+  flags: Uint8Array;
+
+  constructor(capacity = 16) {
+    this.hash = new Int32Array(capacity);
+    this.prev = new Int32Array(capacity);
+    this.next = new Int32Array(capacity);
+    this.flags = new Uint8Array(capacity);
+  }
+
+  /** A slot for a new order, not yet in any level. */
+  alloc(
+    id: string,
+    hash: number,
+    accountId: string,
+    qty: number,
+    seq: number,
+    ts: number,
+    tif: TimeInForce,
+    stp: StpMode,
+  ): number {
+    let h = this.free;
+    if (h !== NIL) {
+      this.free = this.next[h]!;
+      this.ids[h] = id;
+      this.accounts[h] = accountId;
+      this.qty[h] = qty;
+      this.seq[h] = seq;
+      this.ts[h] = ts;
+    } else {
+      h = this.top++;
+      if (h === this.hash.length) this.grow();
+      // Appending keeps the plain arrays packed (no holes), which keeps their element access fast.
+      this.ids.push(id);
+      this.accounts.push(accountId);
+      this.levels.push(null);
+      this.qty.push(qty);
+      this.seq.push(seq);
+      this.ts.push(ts);
+    }
+    this.hash[h] = hash;
+    this.flags[h] = tifCode(tif) | (stpCode(stp) << 2);
+    return h;
+  }
+
+  /** Return the slot of an order that is in no level any more. */
+  release(h: number): void {
+    // Drop the strings so that the slot does not keep them alive until it is reused.
+    this.ids[h] = '';
+    this.accounts[h] = '';
+    this.next[h] = this.free;
+    this.free = h;
+  }
+
+  tif(h: number): TimeInForce {
+    const c = this.flags[h]! & 3;
+    return c === 0 ? 'GTC' : c === 1 ? 'DAY' : c === 2 ? 'IOC' : 'FOK';
+  }
+
+  stp(h: number): StpMode {
+    const c = this.flags[h]! >> 2;
+    return c === 0 ? 'cancel_newest' : c === 1 ? 'cancel_oldest' : c === 2 ? 'cancel_both' : 'none';
+  }
+
+  /** Append `h` at the back of `level`'s queue (lowest time priority). */
+  push(level: PriceLevel, h: number): void {
+    this.levels[h] = level;
+    const tail = level.tail;
+    this.prev[h] = tail;
+    this.next[h] = NIL;
+    if (tail !== NIL) this.next[tail] = h;
+    else level.head = h;
+    level.tail = h;
+    level.qty += this.qty[h]!;
+    level.count++;
+  }
+
+  /** Unlink `h` from its level, subtracting its current leaves quantity; returns the level. */
+  unlink(h: number): PriceLevel {
+    const level = this.levels[h]!;
+    const prev = this.prev[h]!;
+    const next = this.next[h]!;
+    if (prev !== NIL) this.next[prev] = next;
+    else level.head = next;
+    if (next !== NIL) this.prev[next] = prev;
+    else level.tail = prev;
+    this.levels[h] = null;
+    level.qty -= this.qty[h]!;
+    level.count--;
+    return level;
+  }
+
+  private grow(): void {
+    const n = this.hash.length * 2;
+    const widen = <T extends Int32Array | Uint8Array>(a: T, b: T): T => {
+      b.set(a);
+      return b;
+    };
+    this.hash = widen(this.hash, new Int32Array(n));
+    this.prev = widen(this.prev, new Int32Array(n));
+    this.next = widen(this.next, new Int32Array(n));
+    this.flags = widen(this.flags, new Uint8Array(n));
+  }
 }
 
 export class PriceLevel {
-  head: OrderNode | null = null;
-  tail: OrderNode | null = null;
+  /** First and last order handle of the FIFO, NIL when empty. */
+  head = NIL;
+  tail = NIL;
   /** Sum of the leaves quantities of the orders at this level. */
   qty = 0;
   count = 0;
@@ -42,36 +173,11 @@ export class PriceLevel {
   height = 1;
 
   constructor(
+    public readonly side: Side,
     public readonly price: number,
     /** Sort key: price for bids, -price for asks, so that "better" is always "greater". */
     public readonly key: number,
   ) {}
-
-  /** Append at the back of the queue (lowest time priority). */
-  push(node: OrderNode): void {
-    node.level = this;
-    node.prev = this.tail;
-    node.next = null;
-    if (this.tail) this.tail.next = node;
-    else this.head = node;
-    this.tail = node;
-    this.qty += node.qty;
-    this.count++;
-  }
-
-  /** Unlink `node` (which must be at this level), subtracting its current leaves quantity. */
-  unlink(node: OrderNode): void {
-    const { prev, next } = node;
-    if (prev) prev.next = next;
-    else this.head = next;
-    if (next) next.prev = prev;
-    else this.tail = prev;
-    node.prev = null;
-    node.next = null;
-    node.level = null;
-    this.qty -= node.qty;
-    this.count--;
-  }
 }
 
 /**
@@ -85,7 +191,7 @@ export class BookSide {
   private readonly byPrice = new Map<number, PriceLevel>();
   private readonly sign: 1 | -1;
 
-  constructor(side: Side) {
+  constructor(private readonly side: Side) {
     this.sign = side === 'buy' ? 1 : -1;
   }
 
@@ -107,7 +213,7 @@ export class BookSide {
   getOrCreate(price: number): PriceLevel {
     const found = this.byPrice.get(price);
     if (found !== undefined) return found;
-    const level = new PriceLevel(price, price * this.sign);
+    const level = new PriceLevel(this.side, price, price * this.sign);
     this.byPrice.set(price, level);
     this.root = insert(this.root, level);
     if (this.top === null || level.key > this.top.key) this.top = level;
