@@ -184,9 +184,9 @@ export class OrderBook {
 
     const t = this.table;
     const level = t.levels[h]!;
-    if (change.price === level.price && change.qty <= t.qty[h]!) {
-      level.qty -= t.qty[h]! - change.qty;
-      t.qty[h] = change.qty;
+    if (change.price === level.price && change.qty <= t.qtyOf(h)) {
+      level.qty -= t.qtyOf(h) - change.qty;
+      t.setQty(h, change.qty);
       return { ok: true, fills: NO_FILLS, cancellations: NO_CANCELS, resting: this.copyOf(h) };
     }
 
@@ -334,9 +334,9 @@ export class OrderBook {
       t.accounts[h]!,
       level.side,
       level.price,
-      t.qty[h]!,
-      t.seq[h]!,
-      t.ts[h]!,
+      t.qtyOf(h),
+      t.seqOf(h),
+      t.tsOf(h),
       t.tif(h),
       t.stp(h),
     );
@@ -392,7 +392,7 @@ export class OrderBook {
         const next = t.next[h]!;
         if (stpOn && t.accounts[h] === accountId) {
           if (stp !== 'cancel_newest') {
-            this.cancelled(t.ids[h]!, accountId, t.qty[h]!, 'stp');
+            this.cancelled(t.ids[h]!, accountId, t.qtyOf(h), 'stp');
             this.drop(h);
           }
           if (stp !== 'cancel_oldest') {
@@ -404,10 +404,10 @@ export class OrderBook {
           h = next;
           continue;
         }
-        const makerQty = t.qty[h]!;
+        const makerQty = t.qtyOf(h);
         const q = makerQty < left ? makerQty : left;
         const makerLeaves = makerQty - q;
-        t.qty[h] = makerLeaves;
+        t.setQty(h, makerLeaves);
         level.qty -= q;
         left -= q;
         (this.fills ??= []).push({
@@ -454,7 +454,7 @@ export class OrderBook {
           if (stp === 'cancel_oldest') continue;
           return false;
         }
-        const q = t.qty[h]!;
+        const q = t.qtyOf(h);
         if (q >= need) return !(verdict = true);
         need -= q;
       }

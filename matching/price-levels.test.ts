@@ -120,7 +120,7 @@ describe('OrderTable', () => {
     expect(ids(t, level)).toEqual(['o0', 'o1', 'o2', 'o4', 'o5', 'o6', 'o7', 'o8', 'x']);
     slots.forEach((h, i) => {
       if (i === 3) return;
-      expect([t.ids[h], t.accounts[h], t.qty[h], t.seq[h], t.ts[h], t.tif(h), t.stp(h)]).toEqual([
+      expect([t.ids[h], t.accounts[h], t.qtyOf(h), t.seqOf(h), t.tsOf(h), t.tif(h), t.stp(h)]).toEqual([
         `o${i}`,
         `u${i}`,
         i + 1,
@@ -130,7 +130,7 @@ describe('OrderTable', () => {
         stps[i % 4],
       ]);
     });
-    expect([t.qty[again], t.seq[again], t.ts[again], t.tif(again), t.stp(again)]).toEqual([
+    expect([t.qtyOf(again), t.seqOf(again), t.tsOf(again), t.tif(again), t.stp(again)]).toEqual([
       5,
       200,
       2_000,
@@ -138,5 +138,14 @@ describe('OrderTable', () => {
       'cancel_both',
     ]);
     expect(t.levels[again]).toBe(level);
+  });
+
+  it('keeps safe integers beyond 32 bits exactly', () => {
+    const t = new OrderTable();
+    const big = Number.MAX_SAFE_INTEGER;
+    const h = t.alloc('a', 0, 'u', big, big - 1, 1_764_000_000_000, 'GTC', 'none');
+    expect([t.qtyOf(h), t.seqOf(h), t.tsOf(h)]).toEqual([big, big - 1, 1_764_000_000_000]);
+    t.setQty(h, 2 ** 31);
+    expect(t.qtyOf(h)).toBe(2 ** 31);
   });
 });

@@ -27,16 +27,23 @@ const stpCode = (stp: StpMode): number =>
   stp === 'cancel_newest' ? 0 : stp === 'cancel_oldest' ? 1 : stp === 'cancel_both' ? 2 : 3;
 
 /**
+ * `x`, an integer read from a `Float64Array`, as a small integer when it is one. V8 reads a
+ * `Float64Array` element as a heap-allocated double, and a heap double stored into a result object
+ * turns that field into a boxed double in every object of the same shape (the caller's copies too):
+ * one more allocation per field and object from then on.
+ */
+const int = (x: number): number => ((x | 0) === x ? x | 0 : x);
+
+/**
  * Resting orders in columns rather than one object per order: a book of half a million orders is then
  * a few large arrays instead of half a million heap objects that the young-generation collector must
  * copy and promote one by one as the book grows (the cost that dominated adds to a deep book). An
  * order's price and side are those of its level.
  *
- * The engine's own links and codes are typed arrays. The values that go back out in results
- * (quantity, sequence, timestamp, and the caller's id strings) are plain arrays: V8 keeps small
- * integers there as small integers (a `Float64Array` would hand every read out as a heap-allocated
- * double, and a heap double stored into a result object makes that field a boxed double in every
- * object of the same shape, the caller's included: one more allocation per field and object).
+ * Numbers are in typed arrays, grown by doubling (measured several times cheaper than growing plain
+ * arrays with `push`); quantities, sequences and timestamps are safe integers, which `Float64Array`
+ * holds exactly, and are read through `qtyOf`, `seqOf` and `tsOf` (see `int`). The strings and the
+ * level are in plain arrays.
  */
 export class OrderTable {
   /** Slots in use or on the free list; the next fresh handle. */
@@ -47,10 +54,9 @@ export class OrderTable {
   readonly ids: string[] = [];
   readonly accounts: string[] = [];
   readonly levels: (PriceLevel | null)[] = [];
-  /** Leaves quantity. */
-  readonly qty: number[] = [];
-  readonly seq: number[] = [];
-  readonly ts: number[] = [];
+  private qty: Float64Array;
+  private seq: Float64Array;
+  private ts: Float64Array;
   /** The id's hash, for the id index (id-index.ts). */
   hash: Int32Array;
   prev: Int32Array;
@@ -59,6 +65,9 @@ export class OrderTable {
   flags: Uint8Array;
 
   constructor(capacity = 16) {
+    this.qty = new Float64Array(capacity);
+    this.seq = new Float64Array(capacity);
+    this.ts = new Float64Array(capacity);
     this.hash = new Int32Array(capacity);
     this.prev = new Int32Array(capacity);
     this.next = new Int32Array(capacity);
@@ -81,9 +90,6 @@ export class OrderTable {
       this.free = this.next[h]!;
       this.ids[h] = id;
       this.accounts[h] = accountId;
-      this.qty[h] = qty;
-      this.seq[h] = seq;
-      this.ts[h] = ts;
     } else {
       h = this.top++;
       if (h === this.hash.length) this.grow();
@@ -91,10 +97,10 @@ export class OrderTable {
       this.ids.push(id);
       this.accounts.push(accountId);
       this.levels.push(null);
-      this.qty.push(qty);
-      this.seq.push(seq);
-      this.ts.push(ts);
     }
+    this.qty[h] = qty;
+    this.seq[h] = seq;
+    this.ts[h] = ts;
     this.hash[h] = hash;
     this.flags[h] = tifCode(tif) | (stpCode(stp) << 2);
     return h;
@@ -107,6 +113,24 @@ export class OrderTable {
     this.accounts[h] = '';
     this.next[h] = this.free;
     this.free = h;
+  }
+
+  /** Leaves quantity. */
+  qtyOf(h: number): number {
+    return int(this.qty[h]!);
+  }
+
+  /** Set the leaves quantity; the caller keeps the level's total in step. */
+  setQty(h: number, qty: number): void {
+    this.qty[h] = qty;
+  }
+
+  seqOf(h: number): number {
+    return int(this.seq[h]!);
+  }
+
+  tsOf(h: number): number {
+    return int(this.ts[h]!);
   }
 
   tif(h: number): TimeInForce {
@@ -128,7 +152,7 @@ export class OrderTable {
     if (tail !== NIL) this.next[tail] = h;
     else level.head = h;
     level.tail = h;
-    level.qty += this.qty[h]!;
+    level.qty += this.qtyOf(h);
     level.count++;
   }
 
@@ -142,17 +166,20 @@ export class OrderTable {
     if (next !== NIL) this.prev[next] = prev;
     else level.tail = prev;
     this.levels[h] = null;
-    level.qty -= this.qty[h]!;
+    level.qty -= this.qtyOf(h);
     level.count--;
     return level;
   }
 
   private grow(): void {
     const n = this.hash.length * 2;
-    const widen = <T extends Int32Array | Uint8Array>(a: T, b: T): T => {
+    const widen = <T extends Float64Array | Int32Array | Uint8Array>(a: T, b: T): T => {
       b.set(a);
       return b;
     };
+    this.qty = widen(this.qty, new Float64Array(n));
+    this.seq = widen(this.seq, new Float64Array(n));
+    this.ts = widen(this.ts, new Float64Array(n));
     this.hash = widen(this.hash, new Int32Array(n));
     this.prev = widen(this.prev, new Int32Array(n));
     this.next = widen(this.next, new Int32Array(n));
