@@ -183,7 +183,7 @@ export class OrderBook {
     if (!Number.isSafeInteger(ts)) return rejected(Reject.InvalidTs);
 
     const t = this.table;
-    const level = t.levels[h]!;
+    const level = t.levelOf(h);
     if (change.price === level.price && change.qty <= t.qtyOf(h)) {
       level.qty -= t.qtyOf(h) - change.qty;
       t.setQty(h, change.qty);
@@ -328,7 +328,7 @@ export class OrderBook {
 
   private copyOf(h: number): RestingOrder {
     const t = this.table;
-    const level = t.levels[h]!;
+    const level = t.levelOf(h);
     return restingOrder(
       t.ids[h]!,
       t.accounts[h]!,

@@ -137,7 +137,7 @@ describe('OrderTable', () => {
       'DAY',
       'cancel_both',
     ]);
-    expect(t.levels[again]).toBe(level);
+    expect(t.levelOf(again)).toBe(level);
   });
 
   it('keeps safe integers beyond 32 bits exactly', () => {

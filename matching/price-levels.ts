@@ -42,18 +42,22 @@ const int = (x: number): number => ((x | 0) === x ? x | 0 : x);
  *
  * Numbers are in typed arrays, grown by doubling (measured several times cheaper than growing plain
  * arrays with `push`); quantities, sequences and timestamps are safe integers, which `Float64Array`
- * holds exactly, and are read through `qtyOf`, `seqOf` and `tsOf` (see `int`). The strings and the
- * level are in plain arrays.
+ * holds exactly, and are read through `qtyOf`, `seqOf` and `tsOf` (see `int`). The strings are in
+ * plain arrays. An order's level is a small integer too: levels that hold orders get a slot in
+ * `levelSlots` (freed when they empty), so the per-order column is an `Int32Array` rather than one more
+ * array of pointers.
  */
 export class OrderTable {
   /** Slots in use or on the free list; the next fresh handle. */
   private top = 0;
   /** Free slots, linked through `next`. */
   private free = NIL;
+  /** Levels by slot; a free level slot holds the next free one's number (NIL ends the list). */
+  private readonly levelSlots: (PriceLevel | number)[] = [];
+  private freeLevel = NIL;
 
   readonly ids: string[] = [];
   readonly accounts: string[] = [];
-  readonly levels: (PriceLevel | null)[] = [];
   private qty: Float64Array;
   private seq: Float64Array;
   private ts: Float64Array;
@@ -61,6 +65,8 @@ export class OrderTable {
   hash: Int32Array;
   prev: Int32Array;
   next: Int32Array;
+  /** The order's level's slot in `levelSlots`. */
+  level: Int32Array;
   /** Time in force and self-trade prevention: `tifCode(tif) | stpCode(stp) << 2`. */
   flags: Uint8Array;
 
@@ -71,6 +77,7 @@ export class OrderTable {
     this.hash = new Int32Array(capacity);
     this.prev = new Int32Array(capacity);
     this.next = new Int32Array(capacity);
+    this.level = new Int32Array(capacity);
     this.flags = new Uint8Array(capacity);
   }
 
@@ -96,7 +103,6 @@ export class OrderTable {
       // Appending keeps the plain arrays packed (no holes), which keeps their element access fast.
       this.ids.push(id);
       this.accounts.push(accountId);
-      this.levels.push(null);
     }
     this.qty[h] = qty;
     this.seq[h] = seq;
@@ -143,9 +149,23 @@ export class OrderTable {
     return c === 0 ? 'cancel_newest' : c === 1 ? 'cancel_oldest' : c === 2 ? 'cancel_both' : 'none';
   }
 
+  /** The level that order `h` is queued at. */
+  levelOf(h: number): PriceLevel {
+    return this.levelSlots[this.level[h]!] as PriceLevel;
+  }
+
   /** Append `h` at the back of `level`'s queue (lowest time priority). */
   push(level: PriceLevel, h: number): void {
-    this.levels[h] = level;
+    if (level.count === 0) {
+      let slot = this.freeLevel;
+      if (slot === NIL) slot = this.levelSlots.push(level) - 1;
+      else {
+        this.freeLevel = this.levelSlots[slot] as number;
+        this.levelSlots[slot] = level;
+      }
+      level.slot = slot;
+    }
+    this.level[h] = level.slot;
     const tail = level.tail;
     this.prev[h] = tail;
     this.next[h] = NIL;
@@ -158,16 +178,19 @@ export class OrderTable {
 
   /** Unlink `h` from its level, subtracting its current leaves quantity; returns the level. */
   unlink(h: number): PriceLevel {
-    const level = this.levels[h]!;
+    const level = this.levelOf(h);
     const prev = this.prev[h]!;
     const next = this.next[h]!;
     if (prev !== NIL) this.next[prev] = next;
     else level.head = next;
     if (next !== NIL) this.prev[next] = prev;
     else level.tail = prev;
-    this.levels[h] = null;
     level.qty -= this.qtyOf(h);
-    level.count--;
+    if (--level.count === 0) {
+      this.levelSlots[level.slot] = this.freeLevel;
+      this.freeLevel = level.slot;
+      level.slot = NIL;
+    }
     return level;
   }
 
@@ -183,6 +206,7 @@ export class OrderTable {
     this.hash = widen(this.hash, new Int32Array(n));
     this.prev = widen(this.prev, new Int32Array(n));
     this.next = widen(this.next, new Int32Array(n));
+    this.level = widen(this.level, new Int32Array(n));
     this.flags = widen(this.flags, new Uint8Array(n));
   }
 }
@@ -194,6 +218,8 @@ export class PriceLevel {
   /** Sum of the leaves quantities of the orders at this level. */
   qty = 0;
   count = 0;
+  /** Slot in its `OrderTable`'s levels while it holds orders, else NIL. */
+  slot = NIL;
   // AVL tree links (intrusive: a level is its own tree node).
   left: PriceLevel | null = null;
   right: PriceLevel | null = null;
