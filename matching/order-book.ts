@@ -97,7 +97,7 @@ export class OrderBook {
   private readonly asks = new BookSide('sell');
   /** The resting orders' slots; `orders` maps an id to its slot. */
   private readonly table = new OrderTable();
-  private readonly orders = new IdIndex(this.table.ids);
+  private readonly orders = new IdIndex(this.table);
   private readonly defaultStp: StpMode;
 
   // Last trades: a ring buffer in typed arrays (no allocation per trade).
@@ -191,7 +191,7 @@ export class OrderBook {
     }
 
     const { side } = level;
-    const accountId = t.accounts[h]!;
+    const accountId = t.accountOf(h);
     const tif = t.tif(h);
     const stp = t.stp(h);
     const hash = t.hash[h]!;
@@ -330,8 +330,8 @@ export class OrderBook {
     const t = this.table;
     const level = t.levelOf(h);
     return restingOrder(
-      t.ids[h]!,
-      t.accounts[h]!,
+      t.idOf(h),
+      t.accountOf(h),
       level.side,
       level.price,
       t.qtyOf(h),
@@ -390,9 +390,9 @@ export class OrderBook {
       let h = level.head;
       while (h !== NIL && left > 0) {
         const next = t.next[h]!;
-        if (stpOn && t.accounts[h] === accountId) {
+        if (stpOn && t.accountOf(h) === accountId) {
           if (stp !== 'cancel_newest') {
-            this.cancelled(t.ids[h]!, accountId, t.qtyOf(h), 'stp');
+            this.cancelled(t.idOf(h), accountId, t.qtyOf(h), 'stp');
             this.drop(h);
           }
           if (stp !== 'cancel_oldest') {
@@ -411,9 +411,9 @@ export class OrderBook {
         level.qty -= q;
         left -= q;
         (this.fills ??= []).push({
-          makerOrderId: t.ids[h]!,
+          makerOrderId: t.idOf(h),
           takerOrderId: id,
-          makerAccountId: t.accounts[h]!,
+          makerAccountId: t.accountOf(h),
           takerAccountId: accountId,
           takerSide: side,
           price,
@@ -450,7 +450,7 @@ export class OrderBook {
         return true;
       }
       for (let h = level.head; h !== NIL; h = t.next[h]!) {
-        if (t.accounts[h] === accountId) {
+        if (t.accountOf(h) === accountId) {
           if (stp === 'cancel_oldest') continue;
           return false;
         }

@@ -80,7 +80,7 @@ describe('BookSide', () => {
 describe('OrderTable', () => {
   const ids = (t: OrderTable, l: PriceLevel) => {
     const out: string[] = [];
-    for (let h = l.head; h !== NIL; h = t.next[h]!) out.push(t.ids[h]!);
+    for (let h = l.head; h !== NIL; h = t.next[h]!) out.push(t.idOf(h));
     return out;
   };
 
@@ -120,7 +120,7 @@ describe('OrderTable', () => {
     expect(ids(t, level)).toEqual(['o0', 'o1', 'o2', 'o4', 'o5', 'o6', 'o7', 'o8', 'x']);
     slots.forEach((h, i) => {
       if (i === 3) return;
-      expect([t.ids[h], t.accounts[h], t.qtyOf(h), t.seqOf(h), t.tsOf(h), t.tif(h), t.stp(h)]).toEqual([
+      expect([t.idOf(h), t.accountOf(h), t.qtyOf(h), t.seqOf(h), t.tsOf(h), t.tif(h), t.stp(h)]).toEqual([
         `o${i}`,
         `u${i}`,
         i + 1,

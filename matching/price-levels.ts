@@ -34,6 +34,10 @@ const stpCode = (stp: StpMode): number =>
  */
 const int = (x: number): number => ((x | 0) === x ? x | 0 : x);
 
+/** Order slots per page of the string columns. */
+const PAGE_BITS = 10;
+const PAGE_MASK = (1 << PAGE_BITS) - 1;
+
 /**
  * Resting orders in columns rather than one object per order: a book of half a million orders is then
  * a few large arrays instead of half a million heap objects that the young-generation collector must
@@ -42,8 +46,9 @@ const int = (x: number): number => ((x | 0) === x ? x | 0 : x);
  *
  * Numbers are in typed arrays, grown by doubling (measured several times cheaper than growing plain
  * arrays with `push`); quantities, sequences and timestamps are safe integers, which `Float64Array`
- * holds exactly, and are read through `qtyOf`, `seqOf` and `tsOf` (see `int`). The strings are in
- * plain arrays. An order's level is a small integer too: levels that hold orders get a slot in
+ * holds exactly, and are read through `qtyOf`, `seqOf` and `tsOf` (see `int`). The strings (id and
+ * account id) are in fixed-size pages of plain arrays, added as the table grows: a growing flat array
+ * of pointers is copied, with a write barrier per element, at every growth. An order's level is a small integer too: levels that hold orders get a slot in
  * `levelSlots` (freed when they empty), so the per-order column is an `Int32Array` rather than one more
  * array of pointers.
  */
@@ -56,8 +61,8 @@ export class OrderTable {
   private readonly levelSlots: (PriceLevel | number)[] = [];
   private freeLevel = NIL;
 
-  readonly ids: string[] = [];
-  readonly accounts: string[] = [];
+  private readonly idPages: string[][] = [];
+  private readonly accountPages: string[][] = [];
   private qty: Float64Array;
   private seq: Float64Array;
   private ts: Float64Array;
@@ -93,17 +98,17 @@ export class OrderTable {
     stp: StpMode,
   ): number {
     let h = this.free;
-    if (h !== NIL) {
-      this.free = this.next[h]!;
-      this.ids[h] = id;
-      this.accounts[h] = accountId;
-    } else {
+    if (h !== NIL) this.free = this.next[h]!;
+    else {
       h = this.top++;
       if (h === this.hash.length) this.grow();
-      // Appending keeps the plain arrays packed (no holes), which keeps their element access fast.
-      this.ids.push(id);
-      this.accounts.push(accountId);
+      if ((h & PAGE_MASK) === 0) {
+        this.idPages.push(new Array<string>(PAGE_MASK + 1).fill(''));
+        this.accountPages.push(new Array<string>(PAGE_MASK + 1).fill(''));
+      }
     }
+    this.idPages[h >> PAGE_BITS]![h & PAGE_MASK] = id;
+    this.accountPages[h >> PAGE_BITS]![h & PAGE_MASK] = accountId;
     this.qty[h] = qty;
     this.seq[h] = seq;
     this.ts[h] = ts;
@@ -115,10 +120,18 @@ export class OrderTable {
   /** Return the slot of an order that is in no level any more. */
   release(h: number): void {
     // Drop the strings so that the slot does not keep them alive until it is reused.
-    this.ids[h] = '';
-    this.accounts[h] = '';
+    this.idPages[h >> PAGE_BITS]![h & PAGE_MASK] = '';
+    this.accountPages[h >> PAGE_BITS]![h & PAGE_MASK] = '';
     this.next[h] = this.free;
     this.free = h;
+  }
+
+  idOf(h: number): string {
+    return this.idPages[h >> PAGE_BITS]![h & PAGE_MASK]!;
+  }
+
+  accountOf(h: number): string {
+    return this.accountPages[h >> PAGE_BITS]![h & PAGE_MASK]!;
   }
 
   /** Leaves quantity. */
