@@ -194,7 +194,7 @@ export class OrderBook {
     const accountId = t.accountOf(h);
     const tif = t.tif(h);
     const stp = t.stp(h);
-    const hash = t.hash[h]!;
+    const hash = t.hashOf(h);
     this.unrest(h);
     this.fills = null;
     this.cancels = null;
@@ -345,13 +345,13 @@ export class OrderBook {
   /** Put the order in slot `h` at the back of its level's queue. */
   private rest(h: number, side: Side, price: number): void {
     this.table.push((side === 'buy' ? this.bids : this.asks).getOrCreate(price), h);
-    this.orders.add(this.table.hash[h]!, h);
+    this.orders.add(this.table.hashOf(h), h);
   }
 
   /** Take the order in slot `h` off the book and free the slot; returns the level it was in. */
   private drop(h: number): PriceLevel {
     const level = this.table.unlink(h);
-    this.orders.remove(this.table.hash[h]!, h);
+    this.orders.remove(this.table.hashOf(h), h);
     this.table.release(h);
     return level;
   }

@@ -134,6 +134,10 @@ export class OrderTable {
     return this.accountPages[h >> PAGE_BITS]![h & PAGE_MASK]!;
   }
 
+  hashOf(h: number): number {
+    return this.hash[h]!;
+  }
+
   /** Leaves quantity. */
   qtyOf(h: number): number {
     return int(this.qty[h]!);
