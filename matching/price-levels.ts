@@ -257,6 +257,13 @@ export class PriceLevel {
  */
 export class BookSide {
   private root: PriceLevel | null = null;
+  /**
+   * The levels from the root down to the one being inserted or removed, reused between calls. Insert
+   * and remove are iterative over this path rather than recursive: no call per tree level, and the
+   * rebalancing on the way back up stops at the first subtree that keeps its height (nothing above it
+   * changes then), usually after a level or two.
+   */
+  private readonly path: PriceLevel[] = [];
   private top: PriceLevel | null = null;
   private readonly byPrice = new Map<number, PriceLevel>();
   private readonly sign: 1 | -1;
@@ -285,7 +292,7 @@ export class BookSide {
     if (found !== undefined) return found;
     const level = new PriceLevel(this.side, price, price * this.sign);
     this.byPrice.set(price, level);
-    this.root = insert(this.root, level);
+    this.insert(level);
     if (this.top === null || level.key > this.top.key) this.top = level;
     return level;
   }
@@ -293,11 +300,71 @@ export class BookSide {
   /** Remove a level (it should be empty). O(log levels). */
   remove(level: PriceLevel): void {
     if (!this.byPrice.delete(level.price)) return;
-    this.root = removeKey(this.root, level.key);
+    this.removeNode(level);
     if (level === this.top) this.top = this.root === null ? null : rightmost(this.root);
     level.left = null;
     level.right = null;
     level.height = 1;
+  }
+
+  private insert(level: PriceLevel): void {
+    const path = this.path;
+    let depth = 0;
+    for (let n = this.root; n !== null; n = level.key < n.key ? n.left : n.right) path[depth++] = n;
+    if (depth === 0) {
+      this.root = level;
+      return;
+    }
+    const parent = path[depth - 1]!;
+    if (level.key < parent.key) parent.left = level;
+    else parent.right = level;
+    this.retrace(depth);
+  }
+
+  private removeNode(level: PriceLevel): void {
+    const path = this.path;
+    let depth = 0;
+    for (let n = this.root!; n !== level; n = level.key < n.key ? n.left! : n.right!) path[depth++] = n;
+    const { left, right } = level;
+    if (left === null || right === null) {
+      this.replaceChild(depth - 1, level, left ?? right);
+      this.retrace(depth);
+      return;
+    }
+    // Two children: the smallest level of the right subtree takes the removed one's place.
+    const at = depth++;
+    let next = right;
+    for (; next.left !== null; next = next.left) path[depth++] = next;
+    if (depth - 1 === at) level.right = next.right;
+    else path[depth - 1]!.left = next.right;
+    next.left = level.left;
+    next.right = level.right;
+    next.height = level.height;
+    this.replaceChild(at - 1, level, next);
+    path[at] = next;
+    this.retrace(depth);
+  }
+
+  /** Rebalance `path[depth - 1]` up to the root, until a subtree keeps its height. */
+  private retrace(depth: number): void {
+    const path = this.path;
+    for (let i = depth - 1; i >= 0; i--) {
+      const n = path[i]!;
+      const before = n.height;
+      const sub = rebalance(n);
+      if (sub !== n) this.replaceChild(i - 1, n, sub);
+      if (sub.height === before) return;
+    }
+  }
+
+  /** Put `sub` where `old` hangs: under `path[i]`, or at the root when i < 0. */
+  private replaceChild(i: number, old: PriceLevel, sub: PriceLevel | null): void {
+    if (i < 0) this.root = sub;
+    else {
+      const parent = this.path[i]!;
+      if (parent.left === old) parent.left = sub;
+      else parent.right = sub;
+    }
   }
 
   /** Visit levels from the best outwards until `visit` returns false. */
@@ -357,36 +424,6 @@ function rebalance(n: PriceLevel): PriceLevel {
     return rotateLeft(n);
   }
   return n;
-}
-
-function insert(root: PriceLevel | null, node: PriceLevel): PriceLevel {
-  if (root === null) return node;
-  if (node.key < root.key) root.left = insert(root.left, node);
-  else root.right = insert(root.right, node);
-  return rebalance(root);
-}
-
-function removeKey(root: PriceLevel | null, key: number): PriceLevel | null {
-  if (root === null) return null;
-  if (key < root.key) root.left = removeKey(root.left, key);
-  else if (key > root.key) root.right = removeKey(root.right, key);
-  else {
-    if (root.left === null) return root.right;
-    if (root.right === null) return root.left;
-    // Put the smallest node of the right subtree in the removed node's place.
-    let next = root.right;
-    while (next.left !== null) next = next.left;
-    next.right = removeMin(root.right);
-    next.left = root.left;
-    return rebalance(next);
-  }
-  return rebalance(root);
-}
-
-function removeMin(n: PriceLevel): PriceLevel | null {
-  if (n.left === null) return n.right;
-  n.left = removeMin(n.left);
-  return rebalance(n);
 }
 
 function rightmost(n: PriceLevel): PriceLevel {
