@@ -17,7 +17,8 @@
  * closing a price level is O(log levels) (see price-levels.ts).
  */
 import { Reject, REJECT_REASONS, type RejectCode } from './errors.js';
-import { BookSide, OrderNode, type PriceLevel } from './price-levels.js';
+import { hashId, IdIndex } from './id-index.js';
+import { BookSide, NIL, OrderTable, type PriceLevel } from './price-levels.js';
 import type {
   Accepted,
   CancelReason,
@@ -35,6 +36,7 @@ import type {
   Side,
   StpMode,
   SubmitResult,
+  TimeInForce,
   Trade,
 } from './types.js';
 
@@ -57,18 +59,19 @@ export function rejected(code: RejectCode): Rejected {
   return { ok: false, code, reason: REJECT_REASONS[code] };
 }
 
-function copyOf(n: OrderNode): RestingOrder {
-  return {
-    id: n.id,
-    accountId: n.accountId,
-    side: n.side,
-    price: n.price,
-    qty: n.qty,
-    seq: n.seq,
-    ts: n.ts,
-    tif: n.tif,
-    stp: n.stp,
-  };
+/** A resting order as a value of its own: results must not share state with the book. */
+function restingOrder(
+  id: string,
+  accountId: string,
+  side: Side,
+  price: number,
+  qty: number,
+  seq: number,
+  ts: number,
+  tif: TimeInForce,
+  stp: StpMode,
+): RestingOrder {
+  return { id, accountId, side, price, qty, seq, ts, tif, stp };
 }
 
 /** Validation of a new order; returns the reject code or 0. */
@@ -92,7 +95,9 @@ export class OrderBook {
   readonly symbol: string;
   private readonly bids = new BookSide('buy');
   private readonly asks = new BookSide('sell');
-  private readonly orders = new Map<string, OrderNode>();
+  /** The resting orders' slots; `orders` maps an id to its slot. */
+  private readonly table = new OrderTable();
+  private readonly orders = new IdIndex(this.table);
   private readonly defaultStp: StpMode;
 
   // Last trades: a ring buffer in typed arrays (no allocation per trade).
@@ -129,7 +134,8 @@ export class OrderBook {
   submit(o: NewOrder): SubmitResult {
     const code = checkNewOrder(o);
     if (code !== 0) return rejected(code);
-    if (this.orders.has(o.id)) return rejected(Reject.DuplicateId);
+    const hash = hashId(o.id);
+    if (this.orders.find(o.id, hash) !== NIL) return rejected(Reject.DuplicateId);
 
     const { id, accountId, side, qty, seq, ts } = o;
     const stp = o.stp ?? this.defaultStp;
@@ -146,9 +152,8 @@ export class OrderBook {
       this.cancelled(id, accountId, left, o.tif === 'FOK' ? 'fok' : o.type === 'market' ? 'market' : 'ioc');
       return this.accepted(null);
     }
-    const node = new OrderNode(id, accountId, side, limit, left, seq, ts, o.tif, stp);
-    this.rest(node);
-    return this.accepted(copyOf(node));
+    this.rest(this.table.alloc(id, hash, accountId, left, seq, ts, o.tif, stp), side, limit);
+    return this.accepted(restingOrder(id, accountId, side, limit, left, seq, ts, o.tif, stp));
   }
 
   /**
@@ -156,10 +161,11 @@ export class OrderBook {
    * quantity it had) or undefined when no such order rests. O(1).
    */
   cancel(id: string): RestingOrder | undefined {
-    const node = this.orders.get(id);
-    if (node === undefined) return undefined;
-    this.unrest(node);
-    return node;
+    const h = this.find(id);
+    if (h === NIL) return undefined;
+    const removed = this.copyOf(h);
+    this.unrest(h);
+    return removed;
   }
 
   /**
@@ -169,31 +175,33 @@ export class OrderBook {
    * now crosses.
    */
   modify(id: string, change: ModifyRequest, seq: number, ts: number): SubmitResult {
-    const node = this.orders.get(id);
-    if (node === undefined) return rejected(Reject.UnknownOrder);
+    const h = this.find(id);
+    if (h === NIL) return rejected(Reject.UnknownOrder);
     if (!isPositiveInt(change.qty)) return rejected(Reject.InvalidQty);
     if (!isPositiveInt(change.price)) return rejected(Reject.InvalidPrice);
     if (!isSeq(seq)) return rejected(Reject.InvalidSeq);
     if (!Number.isSafeInteger(ts)) return rejected(Reject.InvalidTs);
 
-    if (change.price === node.price && change.qty <= node.qty) {
-      node.level!.qty -= node.qty - change.qty;
-      node.qty = change.qty;
-      return { ok: true, fills: NO_FILLS, cancellations: NO_CANCELS, resting: copyOf(node) };
+    const t = this.table;
+    const level = t.levelOf(h);
+    if (change.price === level.price && change.qty <= t.qtyOf(h)) {
+      level.qty -= t.qtyOf(h) - change.qty;
+      t.setQty(h, change.qty);
+      return { ok: true, fills: NO_FILLS, cancellations: NO_CANCELS, resting: this.copyOf(h) };
     }
 
-    this.unrest(node);
-    node.price = change.price;
-    node.qty = change.qty;
-    node.seq = seq;
-    node.ts = ts;
+    const { side } = level;
+    const accountId = t.accountOf(h);
+    const tif = t.tif(h);
+    const stp = t.stp(h);
+    const hash = t.hashOf(h);
+    this.unrest(h);
     this.fills = null;
     this.cancels = null;
-    const left = this.match(node.id, node.accountId, node.side, node.price, node.qty, node.stp, seq, ts);
+    const left = this.match(id, accountId, side, change.price, change.qty, stp, seq, ts);
     if (left === 0 || this.takerCancelled) return this.accepted(null);
-    node.qty = left;
-    this.rest(node);
-    return this.accepted(copyOf(node));
+    this.rest(t.alloc(id, hash, accountId, left, seq, ts, tif, stp), side, change.price);
+    return this.accepted(restingOrder(id, accountId, side, change.price, left, seq, ts, tif, stp));
   }
 
   /**
@@ -210,7 +218,7 @@ export class OrderBook {
       if (code !== 0) throw new RangeError(`load: order ${String(o.id)}: ${REJECT_REASONS[code]}`);
       if (o.tif === 'IOC' || o.tif === 'FOK')
         throw new RangeError(`load: order ${o.id}: ${o.tif} orders never rest`);
-      if (this.orders.has(o.id) || seen.has(o.id)) throw new RangeError(`load: duplicate order id ${o.id}`);
+      if (this.has(o.id) || seen.has(o.id)) throw new RangeError(`load: duplicate order id ${o.id}`);
       seen.add(o.id);
       if (o.side === 'buy') maxBid = Math.max(maxBid, o.price);
       else minAsk = Math.min(minAsk, o.price);
@@ -219,17 +227,18 @@ export class OrderBook {
     const sorted = [...orders].sort((a, b) => a.seq - b.seq);
     for (const o of sorted)
       this.rest(
-        new OrderNode(
+        this.table.alloc(
           o.id,
+          hashId(o.id),
           o.accountId,
-          o.side,
-          o.price,
           o.qty,
           o.seq,
           o.ts,
           o.tif ?? 'GTC',
           o.stp ?? this.defaultStp,
         ),
+        o.side,
+        o.price,
       );
   }
 
@@ -237,12 +246,12 @@ export class OrderBook {
 
   /** A copy of the resting order, or undefined. */
   get(id: string): RestingOrder | undefined {
-    const node = this.orders.get(id);
-    return node === undefined ? undefined : copyOf(node);
+    const h = this.find(id);
+    return h === NIL ? undefined : this.copyOf(h);
   }
 
   has(id: string): boolean {
-    return this.orders.has(id);
+    return this.find(id) !== NIL;
   }
 
   /** Number of resting orders. */
@@ -285,7 +294,7 @@ export class OrderBook {
   snapshot(): RestingOrder[] {
     const out: RestingOrder[] = [];
     const visit = (level: PriceLevel) => {
-      for (let n = level.head; n !== null; n = n.next) out.push(copyOf(n));
+      for (let h = level.head; h !== NIL; h = this.table.next[h]!) out.push(this.copyOf(h));
       return true;
     };
     this.bids.walk(visit);
@@ -312,16 +321,45 @@ export class OrderBook {
     (this.cancels ??= []).push({ orderId, accountId, qty, reason });
   }
 
-  private rest(node: OrderNode): void {
-    (node.side === 'buy' ? this.bids : this.asks).getOrCreate(node.price).push(node);
-    this.orders.set(node.id, node);
+  /** The slot of resting order `id`, or NIL. */
+  private find(id: string): number {
+    return this.orders.find(id, hashId(id));
   }
 
-  private unrest(node: OrderNode): void {
-    const level = node.level!;
-    level.unlink(node);
-    this.orders.delete(node.id);
-    if (level.count === 0) (node.side === 'buy' ? this.bids : this.asks).remove(level);
+  private copyOf(h: number): RestingOrder {
+    const t = this.table;
+    const level = t.levelOf(h);
+    return restingOrder(
+      t.idOf(h),
+      t.accountOf(h),
+      level.side,
+      level.price,
+      t.qtyOf(h),
+      t.seqOf(h),
+      t.tsOf(h),
+      t.tif(h),
+      t.stp(h),
+    );
+  }
+
+  /** Put the order in slot `h` at the back of its level's queue. */
+  private rest(h: number, side: Side, price: number): void {
+    this.table.push((side === 'buy' ? this.bids : this.asks).getOrCreate(price), h);
+    this.orders.add(this.table.hashOf(h), h);
+  }
+
+  /** Take the order in slot `h` off the book and free the slot; returns the level it was in. */
+  private drop(h: number): PriceLevel {
+    const level = this.table.unlink(h);
+    this.orders.remove(this.table.hashOf(h), h);
+    this.table.release(h);
+    return level;
+  }
+
+  /** `drop`, and remove the level when that emptied it. */
+  private unrest(h: number): void {
+    const level = this.drop(h);
+    if (level.count === 0) (level.side === 'buy' ? this.bids : this.asks).remove(level);
   }
 
   /**
@@ -342,20 +380,20 @@ export class OrderBook {
     const isBuy = side === 'buy';
     const book = isBuy ? this.asks : this.bids;
     const stpOn = stp !== 'none';
+    const t = this.table;
     let left = qty;
     while (left > 0) {
       const level = book.best();
       if (level === null) break;
       const price = level.price;
       if (isBuy ? price > limit : price < limit) break;
-      let node = level.head;
-      while (node !== null && left > 0) {
-        const next: OrderNode | null = node.next;
-        if (stpOn && node.accountId === accountId) {
+      let h = level.head;
+      while (h !== NIL && left > 0) {
+        const next = t.next[h]!;
+        if (stpOn && t.accountOf(h) === accountId) {
           if (stp !== 'cancel_newest') {
-            this.cancelled(node.id, accountId, node.qty, 'stp');
-            level.unlink(node);
-            this.orders.delete(node.id);
+            this.cancelled(t.idOf(h), accountId, t.qtyOf(h), 'stp');
+            this.drop(h);
           }
           if (stp !== 'cancel_oldest') {
             this.cancelled(id, accountId, left, 'stp');
@@ -363,32 +401,31 @@ export class OrderBook {
             if (level.count === 0) book.remove(level);
             return left;
           }
-          node = next;
+          h = next;
           continue;
         }
-        const q = node.qty < left ? node.qty : left;
-        node.qty -= q;
+        const makerQty = t.qtyOf(h);
+        const q = makerQty < left ? makerQty : left;
+        const makerLeaves = makerQty - q;
+        t.setQty(h, makerLeaves);
         level.qty -= q;
         left -= q;
         (this.fills ??= []).push({
-          makerOrderId: node.id,
+          makerOrderId: t.idOf(h),
           takerOrderId: id,
-          makerAccountId: node.accountId,
+          makerAccountId: t.accountOf(h),
           takerAccountId: accountId,
           takerSide: side,
           price,
           qty: q,
-          makerLeaves: node.qty,
+          makerLeaves,
           takerLeaves: left,
           seq,
           ts,
         });
         this.recordTrade(price, q, ts, seq);
-        if (node.qty === 0) {
-          level.unlink(node);
-          this.orders.delete(node.id);
-        }
-        node = next;
+        if (makerLeaves === 0) this.drop(h);
+        h = next;
       }
       if (level.count === 0) book.remove(level);
     }
@@ -402,6 +439,7 @@ export class OrderBook {
    */
   private canFillAll(accountId: string, side: Side, limit: number, qty: number, stp: StpMode): boolean {
     const isBuy = side === 'buy';
+    const t = this.table;
     let need = qty;
     let verdict = false;
     (isBuy ? this.asks : this.bids).walk((level) => {
@@ -411,13 +449,14 @@ export class OrderBook {
         need -= level.qty;
         return true;
       }
-      for (let n = level.head; n !== null; n = n.next) {
-        if (n.accountId === accountId) {
+      for (let h = level.head; h !== NIL; h = t.next[h]!) {
+        if (t.accountOf(h) === accountId) {
           if (stp === 'cancel_oldest') continue;
           return false;
         }
-        if (n.qty >= need) return !(verdict = true);
-        need -= n.qty;
+        const q = t.qtyOf(h);
+        if (q >= need) return !(verdict = true);
+        need -= q;
       }
       return true;
     });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BookSide, OrderNode, PriceLevel } from './price-levels.js';
+import { BookSide, NIL, OrderTable, PriceLevel } from './price-levels.js';
 
 function prices(side: BookSide): number[] {
   const out: number[] = [];
@@ -77,28 +77,75 @@ describe('BookSide', () => {
   });
 });
 
-describe('PriceLevel', () => {
-  const node = (id: string, qty: number) => new OrderNode(id, 'acct', 'buy', 10, qty, 0, 0, 'GTC', 'none');
-  const ids = (l: PriceLevel) => {
+describe('OrderTable', () => {
+  const ids = (t: OrderTable, l: PriceLevel) => {
     const out: string[] = [];
-    for (let n = l.head; n !== null; n = n.next) out.push(n.id);
+    for (let h = l.head; h !== NIL; h = t.next[h]!) out.push(t.idOf(h));
     return out;
   };
 
-  it('is a FIFO with O(1) removal anywhere, and keeps the aggregate quantity', () => {
-    const level = new PriceLevel(10, 10);
-    const [a, b, c] = [node('a', 1), node('b', 2), node('c', 4)];
-    level.push(a);
-    level.push(b);
-    level.push(c);
-    expect(ids(level)).toEqual(['a', 'b', 'c']);
+  it('queues a level as a FIFO with O(1) removal anywhere, and keeps the aggregate quantity', () => {
+    const t = new OrderTable();
+    const level = new PriceLevel('buy', 10, 10);
+    const [a, b, c] = [1, 2, 4].map((q, i) => t.alloc('abc'[i]!, i, 'acct', q, i, 0, 'GTC', 'none'));
+    t.push(level, a!);
+    t.push(level, b!);
+    t.push(level, c!);
+    expect(ids(t, level)).toEqual(['a', 'b', 'c']);
     expect([level.qty, level.count]).toEqual([7, 3]);
-    level.unlink(b);
-    expect(ids(level)).toEqual(['a', 'c']);
-    level.unlink(a);
-    level.unlink(c);
-    expect([level.head, level.tail, level.qty, level.count]).toEqual([null, null, 0, 0]);
-    level.push(b);
-    expect(ids(level)).toEqual(['b']);
+    expect(t.unlink(b!)).toBe(level);
+    expect(ids(t, level)).toEqual(['a', 'c']);
+    t.unlink(a!);
+    t.unlink(c!);
+    expect([level.head, level.tail, level.qty, level.count]).toEqual([NIL, NIL, 0, 0]);
+    t.push(level, b!);
+    expect(ids(t, level)).toEqual(['b']);
+  });
+
+  it('reuses released slots, grows past its capacity, and keeps every column', () => {
+    const t = new OrderTable(2);
+    const level = new PriceLevel('sell', 7, -7);
+    const tifs = ['GTC', 'DAY'] as const;
+    const stps = ['cancel_newest', 'cancel_oldest', 'cancel_both', 'none'] as const;
+    const slots = Array.from({ length: 9 }, (_, i) =>
+      t.alloc(`o${i}`, i, `u${i}`, i + 1, 100 + i, 1_000 + i, tifs[i % 2]!, stps[i % 4]!),
+    );
+    expect(new Set(slots).size).toBe(9);
+    for (const h of slots) t.push(level, h);
+    t.unlink(slots[3]!);
+    t.release(slots[3]!);
+    const again = t.alloc('x', 99, 'ux', 5, 200, 2_000, 'DAY', 'cancel_both');
+    expect(again).toBe(slots[3]);
+    t.push(level, again);
+    expect(ids(t, level)).toEqual(['o0', 'o1', 'o2', 'o4', 'o5', 'o6', 'o7', 'o8', 'x']);
+    slots.forEach((h, i) => {
+      if (i === 3) return;
+      expect([t.idOf(h), t.accountOf(h), t.qtyOf(h), t.seqOf(h), t.tsOf(h), t.tif(h), t.stp(h)]).toEqual([
+        `o${i}`,
+        `u${i}`,
+        i + 1,
+        100 + i,
+        1_000 + i,
+        tifs[i % 2],
+        stps[i % 4],
+      ]);
+    });
+    expect([t.qtyOf(again), t.seqOf(again), t.tsOf(again), t.tif(again), t.stp(again)]).toEqual([
+      5,
+      200,
+      2_000,
+      'DAY',
+      'cancel_both',
+    ]);
+    expect(t.levelOf(again)).toBe(level);
+  });
+
+  it('keeps safe integers beyond 32 bits exactly', () => {
+    const t = new OrderTable();
+    const big = Number.MAX_SAFE_INTEGER;
+    const h = t.alloc('a', 0, 'u', big, big - 1, 1_764_000_000_000, 'GTC', 'none');
+    expect([t.qtyOf(h), t.seqOf(h), t.tsOf(h)]).toEqual([big, big - 1, 1_764_000_000_000]);
+    t.setQty(h, 2 ** 31);
+    expect(t.qtyOf(h)).toBe(2 ** 31);
   });
 });
