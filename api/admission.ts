@@ -7,12 +7,28 @@
  * `http_requests_total` and `orders_placed_total{result="shed"}` instead of being logged one by one.
  * The handler claims its slot after authentication and parsing, checking again (another request may
  * have taken the last slot meanwhile).
+ *
+ * Retry-After tells a shed client when to come back. Under a light overload that is 1 s; when the last
+ * second shed many requests per admitted one, clients are spread over up to MAX_RETRY_AFTER seconds
+ * (a random whole second each), so that the retries of a crowd neither arrive together nor keep the
+ * api busy answering 429s.
  */
+import { randomInt } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { ApiError, problem } from './problem.js';
 import type { ApiDeps, AppEnv } from './types.js';
 
 export const PLACE_ORDER_PATH = '/api/v1/orders';
+export const MAX_RETRY_AFTER = 10;
+
+/**
+ * Seconds to put in Retry-After: 1 + a random whole number below the overload (requests shed per
+ * request admitted over the last second), at most MAX_RETRY_AFTER. `pick(n)` is a whole number in [0, n).
+ */
+export function retryAfterSeconds(shedPerAdmitted: number, pick: (n: number) => number = randomInt): number {
+  const spread = Math.min(MAX_RETRY_AFTER, Math.max(1, Math.ceil(shedPerAdmitted)));
+  return 1 + pick(spread);
+}
 
 export interface Admission {
   /** Sheds a placement when every slot is taken; passes everything else through. */
@@ -24,9 +40,27 @@ export interface Admission {
 
 export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'metrics'>): Admission {
   let inflight = 0;
+  // Sheds and admissions in the current second, and the overload measured over the previous one.
+  let windowStart = 0;
+  let shedNow = 0;
+  let admittedNow = 0;
+  let overload = 0;
+  const count = (shed: boolean) => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      overload = now - windowStart < 2000 ? shedNow / Math.max(1, admittedNow) : 0;
+      windowStart = now;
+      shedNow = 0;
+      admittedNow = 0;
+    }
+    if (shed) shedNow++;
+    else admittedNow++;
+  };
   const shed = () => {
+    count(true);
     metrics.ordersPlaced.inc({ result: 'shed' });
-    return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, { 'retry-after': '1' });
+    const retryAfter = String(retryAfterSeconds(overload));
+    return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, { 'retry-after': retryAfter });
   };
   return {
     gate: async (c, next) => {
@@ -40,6 +74,7 @@ export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'm
     },
     enter() {
       if (inflight >= config.MAX_INFLIGHT_ORDERS) throw shed();
+      count(false);
       inflight++;
       metrics.inflightOrders.set(inflight);
     },

@@ -44,7 +44,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Sample {
   ms: number;
   status: number;
+  /** Seconds a 429 asked the client to wait. */
+  retryAfter?: number;
 }
+
+/** What one request returned: the status, or the response itself (for its headers). */
+type Fire = () => Promise<number | Response>;
 
 interface Run {
   label: string;
@@ -76,15 +81,16 @@ function summarize(r: Run) {
 }
 type Summary = ReturnType<typeof summarize>;
 
-async function timed(fire: () => Promise<number>): Promise<Sample> {
+async function timed(fire: Fire): Promise<Sample> {
   const t0 = performance.now();
-  let status = 0;
   try {
-    status = await fire();
+    const out = await fire();
+    if (typeof out === 'number') return { ms: performance.now() - t0, status: out };
+    const retryAfter = Number(out.headers.get('retry-after') ?? NaN);
+    return { ms: performance.now() - t0, status: out.status, retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined };
   } catch {
-    status = 0;
+    return { ms: performance.now() - t0, status: 0 };
   }
-  return { ms: performance.now() - t0, status };
 }
 
 /** Open loop: start one request every 1/rate s for `seconds`, whatever the answers do. */
@@ -92,7 +98,7 @@ async function openLoop(
   label: string,
   rate: number,
   seconds: number,
-  fire: () => Promise<number>,
+  fire: Fire,
 ): Promise<Summary> {
   const inflight: Promise<Sample>[] = [];
   const t0 = performance.now();
@@ -112,7 +118,7 @@ async function closedLoop(
   label: string,
   users: number,
   seconds: number,
-  fire: () => Promise<number>,
+  fire: Fire,
 ): Promise<Summary> {
   const samples: Sample[] = [];
   const end = performance.now() + seconds * 1000;
@@ -122,7 +128,7 @@ async function closedLoop(
       while (performance.now() < end) {
         const s = await timed(fire);
         samples.push(s);
-        if (s.status === 429) await sleep(1000); // Retry-After: 1
+        if (s.status === 429) await sleep((s.retryAfter ?? 1) * 1000); // as Retry-After says
       }
     }),
   );
@@ -316,7 +322,7 @@ async function main() {
         }),
       });
       await res.arrayBuffer();
-      return res.status;
+      return res;
     };
 
     // (a) Temporal baselines, with their own worker process (tuned like the trading worker).
@@ -533,7 +539,7 @@ async function main() {
       head,
       ...steps.map(row),
       ``,
-      `### Stress ramp (closed loop; a 429 is followed by a 1 s pause, as Retry-After says)`,
+      `### Stress ramp (closed loop; after a 429 a user waits as long as its Retry-After says)`,
       ``,
       head,
       ...ramp.map(row),

@@ -364,7 +364,7 @@ describe('admission control', () => {
       const shed = results.filter((r) => r.status === 429);
       expect(shed.length).toBeGreaterThan(0);
       expect(results.every((r) => r.status === 201 || r.status === 429)).toBe(true);
-      expect(shed[0]!.headers.get('retry-after')).toBe('1');
+      for (const r of shed) expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(await body(shed[0]!)).toMatchObject({ code: 'too_many_requests' });
       // Shed before anything costly, yet counted: every 429 is in http_requests_total and orders_placed_total.
       const counted = async (metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string>) =>

@@ -2,7 +2,7 @@
  * BrokerX through k6: requests tagged by route (`name`), checked, and the two flows the scenarios run:
  * the smoke walk over every route and the order flow (place a resting buy limit, then cancel it).
  */
-import { check } from 'k6';
+import { check, sleep } from 'k6';
 import exec from 'k6/execution';
 import http, { type RefinedResponse, type ResponseType } from 'k6/http';
 import { Rate } from 'k6/metrics';
@@ -53,7 +53,8 @@ export const clientOrderId = (data: SetupData) =>
 
 /**
  * The order flow: place a buy limit below the market (it rests), then cancel it with DELETE. With
- * `shedding`, a 429 on the placement is load shedding: counted in orders_shed, not checked as a failure.
+ * `shedding`, a 429 on the placement is load shedding: counted in orders_shed, not checked as a failure,
+ * and the virtual user waits as long as its Retry-After says.
  */
 export function orderFlow(data: SetupData, shedding: boolean): void {
   const n = exec.scenario.iterationInTest;
@@ -65,7 +66,11 @@ export function orderFlow(data: SetupData, shedding: boolean): void {
   });
   if (shedding) {
     ordersShed.add(placed.status === 429);
-    if (placed.status === 429) return;
+    if (placed.status === 429) {
+      // A well-behaved client comes back when Retry-After says (the api spreads a crowd over seconds).
+      sleep(Number(placed.headers['Retry-After'] ?? 1) || 1);
+      return;
+    }
   }
   const orderId = field(placed, 'order_id');
   const accepted = check(placed, {
