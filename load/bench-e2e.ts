@@ -128,7 +128,8 @@ async function closedLoop(
       while (performance.now() < end) {
         const s = await timed(fire);
         samples.push(s);
-        if (s.status === 429) await sleep((s.retryAfter ?? 1) * 1000); // as Retry-After says
+        // As Retry-After says, but not past the step's end (a pause is not a request in flight).
+        if (s.status === 429) await sleep(Math.min((s.retryAfter ?? 1) * 1000, end - performance.now()));
       }
     }),
   );
