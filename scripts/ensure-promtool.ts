@@ -4,7 +4,9 @@
  * otherwise through `sudo -n` when that works without a password. Anything else gets a clear message
  * naming the command to run.
  *
- *   npx tsx scripts/ensure-promtool.ts      installs promtool if missing, prints its path
+ *   npx tsx scripts/ensure-promtool.ts      installs promtool if missing and prints its path (required);
+ *                                           installs nginx if missing, for the `nginx -t` check of the
+ *                                           compose tests (optional: without it that check is skipped)
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -92,10 +94,13 @@ export function ensurePromtool(log?: (line: string) => void): Ensured {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const r = ensurePromtool((line) => console.error(`[ensure-promtool] ${line}`));
+  const log = (line: string) => console.error(`[ensure-promtool] ${line}`);
+  const r = ensurePromtool(log);
   if (!r.ok) {
     console.error(r.reason);
     process.exit(1);
   }
+  const nginx = ensureDebianTool('nginx', 'nginx', log);
+  if (!nginx.ok) log(`nginx not available, the nginx -t check will be skipped: ${nginx.reason}`);
   console.log(r.bin);
 }
