@@ -4,13 +4,15 @@
  * It also serves `<queue>-remote`, standing in for a matching shard.
  */
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config.js';
+import { installRuntime } from '../../workers/worker-metrics.js';
 import { baselineActivities } from './activities.js';
 
 const config = loadConfig(process.env);
 const queue = process.env.BASELINE_QUEUE ?? 'bench-noop';
-Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+// The same SDK metrics as the trading worker (SDK_METRICS_PORT), to compare workflow task timings.
+installRuntime({ sdkMetricsPort: config.SDK_METRICS_PORT, service: 'baseline', instance: 'baseline-1', shutdownSignals: ['SIGINT', 'SIGTERM'] });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const noop = () => undefined;
 const bundle = await bundleWorkflowCode({
