@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDecimal, parseDecimal, toJsonNumber } from './money.js';
+import { exactNumber, formatDecimal, parseDecimal, toJsonNumber } from './money.js';
 
 describe('parseDecimal', () => {
   it('parses strings and JSON numbers exactly', () => {
@@ -31,5 +31,18 @@ describe('formatDecimal', () => {
     expect(formatDecimal(-5n, 2)).toBe('-0.05');
     expect(formatDecimal(42n, 0)).toBe('42');
     expect(toJsonNumber(10050n, 2)).toBe(100.5);
+  });
+});
+
+describe('exactNumber', () => {
+  it('gives whole counts as exact numbers up to 2^53 - 1', () => {
+    expect(exactNumber(0n)).toBe(0);
+    expect(exactNumber(-250n)).toBe(-250);
+    expect(exactNumber(9_007_199_254_740_991n)).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('refuses a count a double would round', () => {
+    expect(() => exactNumber(9_007_199_254_740_993n)).toThrow(RangeError);
+    expect(() => exactNumber(-9_007_199_254_740_993n)).toThrow(RangeError);
   });
 });

@@ -48,5 +48,15 @@ export function toJsonNumber(units: bigint, scale: number): number {
   return Number(formatDecimal(units, scale));
 }
 
+/**
+ * A whole count that Postgres keeps as a bigint (shares, cents, ticks) as a JS number: exact, or a
+ * RangeError instead of a rounded value.
+ */
+export function exactNumber(units: bigint): number {
+  if (units > BigInt(Number.MAX_SAFE_INTEGER) || units < -BigInt(Number.MAX_SAFE_INTEGER))
+    throw new RangeError(`${units} is beyond the exact range of a JSON number`);
+  return Number(units);
+}
+
 /** Cents per dollar: every cash amount in BrokerX is USD with two decimals. */
 export const CASH_SCALE = 2;

@@ -573,7 +573,7 @@ async function main(): Promise<void> {
   const redis = connectRedis(config.REDIS_URL, 'bench-feed');
   const metrics = createApiMetrics('bench');
 
-  // The feed as api/main.ts builds it, with a stub authenticator (token `bench-<i>` is account i) and
+  // The feed as api/main.ts builds it, with a stand-in authenticator (token `bench-<i>` is account i) and
   // an outbox that is empty: the publisher's seqs are gap-free, so no stream ever reads history.
   const history: FeedHistory = {
     eventsAfter: async () => [],
@@ -871,7 +871,7 @@ ${rows}
   processes: their CPU is not server CPU, but they compete with the servers for the same cores.
 - Feed: \`createFeedServer\` (api/ws/server.ts) as the api builds it, with its one Redis subscriber
   connection (${SUBSCRIBERS + 1} channels: the symbol and each account), the slow-consumer check on every send and the
-  prom-client metrics. Two stubs: the authenticator (token \`bench-<i>\` is account i; the real one verifies
+  prom-client metrics. Two stand-ins: the authenticator (token \`bench-<i>\` is account i; the real one verifies
   an Ed25519 JWT and checks Redis once per upgrade, never per frame) and the outbox history (empty: the
   publisher's per-account seqs have no gaps, so no stream reads Postgres, as in steady state).
 - Feed workload: each update is a full \`market.update\` as the outbox relay publishes it (${size('feed', 'messageBytes')} bytes:

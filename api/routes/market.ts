@@ -8,7 +8,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { getInstrument } from '../../db/queries/orders.js';
 import { bookDepth, lastTrades, type Level } from '../../db/queries/market.js';
 import { marketCacheKeys } from '../../lib/redis-keys.js';
-import { CASH_SCALE, formatDecimal, toJsonNumber } from '../../lib/money.js';
+import { CASH_SCALE, exactNumber, formatDecimal, toJsonNumber } from '../../lib/money.js';
 import { createRouter, problemResponses } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
@@ -45,7 +45,7 @@ const TradesSchema = z
 const level = (l: Level) => ({
   price: toJsonNumber(l.price, CASH_SCALE),
   price_exact: formatDecimal(l.price, CASH_SCALE),
-  quantity: Number(l.quantity),
+  quantity: exactNumber(l.quantity),
   orders: l.orders,
 });
 
@@ -117,7 +117,7 @@ export function marketRoutes(deps: ApiDeps) {
         return {
           success: true as const,
           symbol,
-          trades: trades.map((t) => ({ id: t.id, price: toJsonNumber(t.price, CASH_SCALE), quantity: Number(t.quantity), executed_at: t.executedAt.toISOString() })),
+          trades: trades.map((t) => ({ id: t.id, price: toJsonNumber(t.price, CASH_SCALE), quantity: exactNumber(t.quantity), executed_at: t.executedAt.toISOString() })),
         };
       });
       return c.json(body, 200);

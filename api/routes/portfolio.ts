@@ -5,7 +5,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CASH_ASSET } from '../../db/accounts.js';
 import { portfolioOf } from '../../db/queries/funding.js';
-import { CASH_SCALE, formatDecimal, toJsonNumber } from '../../lib/money.js';
+import { CASH_SCALE, exactNumber, formatDecimal, toJsonNumber } from '../../lib/money.js';
 import { requireAuth } from '../auth/middleware.js';
 import { createRouter, problemResponses } from '../openapi.js';
 import { ApiError } from '../problem.js';
@@ -58,9 +58,9 @@ export function portfolioRoutes(deps: ApiDeps) {
         .filter((b) => b.asset !== CASH_ASSET && b.available + b.reserved > 0n)
         .map((b) => ({
           symbol: b.asset,
-          quantity: Number(b.available + b.reserved),
-          available: Number(b.available),
-          reserved: Number(b.reserved),
+          quantity: exactNumber(b.available + b.reserved),
+          available: exactNumber(b.available),
+          reserved: exactNumber(b.reserved),
         }));
       return c.json(
         {

@@ -5,6 +5,7 @@
  */
 import type { Database } from '../../db/client.js';
 import { bookDepth } from '../../db/queries/market.js';
+import { exactNumber } from '../../lib/money.js';
 import { toAccountEvent, type AccountEvent, type MarketUpdate } from './frames.js';
 
 export interface FeedHistory {
@@ -86,8 +87,8 @@ export function postgresHistory(database: Pick<Database, 'db' | 'sql'>): FeedHis
     async bookSnapshot(symbol, now) {
       const d = await bookDepth(db, symbol, 10);
       const lvl = (l: { price: bigint; quantity: bigint; orders: number }) => ({
-        price: Number(l.price),
-        qty: Number(l.quantity),
+        price: exactNumber(l.price),
+        qty: exactNumber(l.quantity),
         orders: l.orders,
       });
       const bids = d.bids.map(lvl);

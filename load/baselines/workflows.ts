@@ -28,38 +28,41 @@ export const fillSignal = defineSignal('fill');
 
 const local = proxyLocalActivities<BaselineActivities>({ startToCloseTimeout: '5 seconds' });
 
-export async function NoopSaga(input: { remoteQueue: string }): Promise<void> {
-  const remote = proxyActivities<BaselineActivities>({ taskQueue: input.remoteQueue, startToCloseTimeout: '10 seconds' });
+/** The ACK: the `placeOrder` update answers once the returned function is called. Set before any await. */
+function ackHandler(): () => void {
   let acked = false;
-  let closed = false;
   setHandler(ackUpdate, async () => {
     await condition(() => acked);
     return { ok: true as const };
   });
-  setHandler(closeSignal, () => void (closed = true));
+  return () => void (acked = true);
+}
+
+/** The placement steps both sagas share: three local steps in the first workflow task, one remote step. */
+async function placementSteps(remoteQueue: string): Promise<void> {
+  const remote = proxyActivities<BaselineActivities>({ taskQueue: remoteQueue, startToCloseTimeout: '10 seconds' });
   await local.noop();
   await local.noop();
   await local.noop();
   await remote.noop();
-  acked = true;
+}
+
+export async function NoopSaga(input: { remoteQueue: string }): Promise<void> {
+  const ack = ackHandler();
+  let closed = false;
+  setHandler(closeSignal, () => void (closed = true));
+  await placementSteps(input.remoteQueue);
+  ack();
   await condition(() => closed);
 }
 
 export async function NoopOrderSaga(input: { remoteQueue: string; fillsOnArrival: boolean }): Promise<void> {
-  const remote = proxyActivities<BaselineActivities>({ taskQueue: input.remoteQueue, startToCloseTimeout: '10 seconds' });
-  let acked = false;
+  const ack = ackHandler();
   let filled = input.fillsOnArrival;
-  setHandler(ackUpdate, async () => {
-    await condition(() => acked);
-    return { ok: true as const };
-  });
   setHandler(fillSignal, () => void (filled = true));
-  await local.noop();
-  await local.noop();
-  await local.noop();
-  await remote.noop();
+  await placementSteps(input.remoteQueue);
   upsertSearchAttributes({ [OrderStatusKey.name]: [filled ? 'filled' : 'working'] });
-  acked = true;
+  ack();
   if (input.fillsOnArrival) return;
   await condition(() => filled);
   upsertSearchAttributes({ [OrderStatusKey.name]: ['filled'] });

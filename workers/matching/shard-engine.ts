@@ -31,6 +31,7 @@ import { OrderBook, shardOf, type SubmitResult } from '../../matching/index.js';
 import type { CancelReason, OrderSnapshot } from '../../temporal/activities.js';
 import { ERROR_MESSAGES, ErrorType, isTerminal, type ErrorTypeName, type ReplaceRequest } from '../../temporal/contracts.js';
 import type { Logger } from '../../lib/logger.js';
+import { exactNumber } from '../../lib/money.js';
 import type { MatchingMetrics } from './metrics.js';
 
 export interface ShardEngineDeps {
@@ -47,8 +48,8 @@ const reject = (type: ErrorTypeName, message?: string) =>
 
 /** Safe-integer conversion at the engine boundary (docs/adr/0007-matching-engine-numbers.md). */
 function toNum(v: bigint): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < 0n) throw new Error(`value ${v} outside the engine's integer range`);
-  return Number(v);
+  if (v < 0n) throw new RangeError(`value ${v} outside the engine's integer range`);
+  return exactNumber(v);
 }
 
 const leaves = (o: OrderRow) => o.quantity - o.filledQuantity;
