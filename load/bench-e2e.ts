@@ -36,6 +36,10 @@ import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from '../temporal
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 15);
+/** BENCH_QUICK=1: only the saga baselines and the real flow's capacity and 10/s ACK, printed, not written. */
+const QUICK = process.env.BENCH_QUICK === '1';
+/** Extra node flags for the stack's processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run. */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const log = (m: string) => console.log(`[bench] ${m}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -262,7 +266,7 @@ async function main() {
     ]);
     procs.push(temporal);
     const node = (name: string, file: string, extra: Record<string, string>) => {
-      const p = startProcess(name, process.execPath, ['--import', 'tsx', join(root, file)], {
+      const p = startProcess(name, process.execPath, [...NODE_ARGS, '--import', 'tsx', join(root, file)], {
         env: { ...env, ...extra },
         cwd: root,
         output: 'ignore',
@@ -378,12 +382,7 @@ async function main() {
       return 200;
     };
     await closedLoop('warm-up', 8, 3, noopSaga);
-    const baseActivity = await closedLoop(
-      'no-op activity workflow, 16 users',
-      16,
-      STEP_SECONDS,
-      noopActivity,
-    );
+    const baseActivity = QUICK ? undefined : await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, noopActivity);
     const cpu: CpuRun[] = [];
     const baseSaga = await withCpu(() => closedLoop('no-op saga, 32 users', 32, STEP_SECONDS, noopSaga), cpu);
     const baseSaga10 = await withCpu(() => openLoop('no-op saga at 10/s', 10, STEP_SECONDS, noopSaga), cpu);
@@ -429,6 +428,17 @@ async function main() {
     await closedLoop('warm-up', 8, 3, placeOrder);
     const real = await withCpu(() => closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder), cpu);
     const real10 = await withCpu(() => openLoop('orders at 10/s', 10, STEP_SECONDS, placeOrder), cpu);
+    if (QUICK) {
+      const head = '| run | sent | ok | 429 | 5xx | ok/s | p50 ms | p95 ms | p99 ms |';
+      const rows = [baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(
+        (s) => `| ${s.label} | ${s.sent} | ${s.ok} | ${s.shed} | ${s.errors5xx} | ${s.throughput.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} |`,
+      );
+      console.log([head, ...rows, '', ...cpuTable(cpu)].join('\n'));
+      console.log(`real/no-op saga ${((100 * real.throughput) / baseSaga.throughput).toFixed(0)}%, ACK p95 ${(real10.p95 / baseSaga10.p95).toFixed(2)}x; real/lifecycle ${((100 * real.throughput) / baseOrder.throughput).toFixed(0)}%, ACK p95 ${(real10.p95 / baseOrder10.p95).toFixed(2)}x`);
+      for (const ws of sockets) ws.close();
+      await connection.close();
+      return;
+    }
     const steps: Summary[] = [];
     recordFeed = true;
     for (const rate of [10, 20, 30, 40, 50, 60, 70, 80]) {
@@ -533,7 +543,7 @@ async function main() {
       `## Results`,
       ``,
       head,
-      ...[baseActivity, baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(row),
+      ...[baseActivity!, baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(row),
       ``,
       `### Constant arrival rates (stepped until errors or the p95 doubles)`,
       ``,

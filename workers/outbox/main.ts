@@ -1,5 +1,6 @@
 /** Outbox relay process: several may run at once (rows are claimed with SKIP LOCKED and a lease). */
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { createMailer } from '../../lib/mailer.js';
@@ -17,7 +18,8 @@ logger.info('metrics listening', { address: metricsServer.address() });
 
 const database = connectDatabase(config.DATABASE_URL, { max: 4, appName: 'worker-outbox' });
 const redis = connectRedis(config.REDIS_URL, 'worker-outbox');
-const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+// The SDK's Rust connection (as the workers use): cheaper per call than the pure-JS gRPC client.
+const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
 

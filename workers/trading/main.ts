@@ -23,6 +23,7 @@ const worker = await createTradingWorker({
   taskQueuePrefix: config.TASK_QUEUE_PREFIX,
   db: database.db,
   metrics,
+  sandboxWatchdog: config.SANDBOX_WATCHDOG === 'on',
 });
 logger.info('trading worker running', { taskQueue: worker.options.taskQueue });
 await worker.run(); // returns after SIGTERM once in-flight tasks finish

@@ -2,13 +2,14 @@
  * The trading worker: runs TradingSaga workflows and the saga's database steps (as local activities).
  * `createTradingWorker(deps)` is shared by the process entry point and the integration tests.
  */
-import { Worker, type InjectedSinks, type NativeConnection } from '@temporalio/worker';
+import type { InjectedSinks, NativeConnection, Worker } from '@temporalio/worker';
 import { createOrderActivities } from '../../activities/orders.js';
 import type { Db } from '../../db/client.js';
 import type { OrderActivities } from '../../temporal/activities.js';
 import { TRADING_TASK_QUEUE, withPrefix } from '../../temporal/contracts.js';
 import type { SagaSinks } from '../../workflows/trading-saga.js';
 import { buildWorkflowBundle } from './bundle.js';
+import { createSandboxWorker } from '../sandbox-worker.js';
 import { stepMetricsInterceptor, type SagaMetrics } from '../worker-metrics.js';
 
 export interface TradingWorkerDeps {
@@ -19,6 +20,8 @@ export interface TradingWorkerDeps {
   metrics: SagaMetrics;
   /** A prebuilt bundle (tests build it once); otherwise the worker bundles workflows/ itself. */
   workflowBundlePath?: string;
+  /** Node's per-call watchdog in the workflow sandbox (off by default: workers/sandbox-worker.ts). */
+  sandboxWatchdog?: boolean;
   /** Tests wrap the saga's steps to inject failures; production runs them as they are. */
   wrapActivities?: (activities: OrderActivities) => OrderActivities;
 }
@@ -35,22 +38,27 @@ export function sagaSinks(metrics: SagaMetrics): InjectedSinks<SagaSinks> {
 }
 
 export async function createTradingWorker(deps: TradingWorkerDeps): Promise<Worker> {
-  return Worker.create({
-    connection: deps.connection,
-    namespace: deps.namespace,
-    taskQueue: withPrefix(deps.taskQueuePrefix, TRADING_TASK_QUEUE),
-    // A prebuilt bundle (tests), else bundle here, quietly (the SDK's own bundling logs every module).
-    workflowBundle: deps.workflowBundlePath ? { codePath: deps.workflowBundlePath } : await buildWorkflowBundle(),
-    activities: (deps.wrapActivities ?? ((a) => a))(createOrderActivities({ db: deps.db })),
-    sinks: sagaSinks(deps.metrics),
-    interceptors: { activity: [stepMetricsInterceptor(deps.metrics)] },
-    // Tuned for the workflow thread being the bottleneck (docs/adr/0006-dev-server-tuning.md).
-    maxConcurrentWorkflowTaskExecutions: 40,
-    // Every order's first workflow task arrives on the non-sticky queue: give it half of 20 pollers.
-    maxConcurrentWorkflowTaskPolls: 20,
-    nonStickyToStickyPollRatio: 0.5,
-    maxConcurrentLocalActivityExecutions: 100,
-    maxCachedWorkflows: 2000,
-    shutdownGraceTime: '10 seconds',
-  });
+  return createSandboxWorker(
+    {
+      connection: deps.connection,
+      namespace: deps.namespace,
+      taskQueue: withPrefix(deps.taskQueuePrefix, TRADING_TASK_QUEUE),
+      // A prebuilt bundle (tests), else bundle here, quietly (the SDK's own bundling logs every module).
+      workflowBundle: deps.workflowBundlePath
+        ? { codePath: deps.workflowBundlePath }
+        : await buildWorkflowBundle(),
+      activities: (deps.wrapActivities ?? ((a) => a))(createOrderActivities({ db: deps.db })),
+      sinks: sagaSinks(deps.metrics),
+      interceptors: { activity: [stepMetricsInterceptor(deps.metrics)] },
+      // Tuned for the workflow thread being the bottleneck (docs/adr/0006-dev-server-tuning.md).
+      maxConcurrentWorkflowTaskExecutions: 40,
+      // Every order's first workflow task arrives on the non-sticky queue: give it half of 20 pollers.
+      maxConcurrentWorkflowTaskPolls: 20,
+      nonStickyToStickyPollRatio: 0.5,
+      maxConcurrentLocalActivityExecutions: 100,
+      maxCachedWorkflows: 2000,
+      shutdownGraceTime: '10 seconds',
+    },
+    deps.sandboxWatchdog ?? false,
+  );
 }
