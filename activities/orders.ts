@@ -50,15 +50,14 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
 
     async reserveFunds({ orderId, accountId, asset, amount }) {
       try {
-        await db.transaction(async (tx) => {
-          await postEntry(tx, {
-            kind: 'reserve',
-            reference: orderId,
-            postings: [
-              { accountId, asset, bucket: 'available', amount: -BigInt(amount) },
-              { accountId, asset, bucket: 'reserved', amount: BigInt(amount) },
-            ],
-          });
+        // One statement, atomic by itself; a retry finds the entry posted and changes nothing.
+        await postEntry(db, {
+          kind: 'reserve',
+          reference: orderId,
+          postings: [
+            { accountId, asset, bucket: 'available', amount: -BigInt(amount) },
+            { accountId, asset, bucket: 'reserved', amount: BigInt(amount) },
+          ],
         });
       } catch (err) {
         if (err instanceof InsufficientBalanceError)

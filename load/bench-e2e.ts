@@ -16,7 +16,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
+import { Client, WithStartWorkflowOperation } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import WebSocket from 'ws';
@@ -334,7 +335,8 @@ async function main() {
     log('(a) Temporal baselines');
     const queue = `bench-noop-${id}`;
     const baseline = node('baseline', 'load/baselines/worker.ts', { BASELINE_QUEUE: queue });
-    const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
+    // The api's client: the SDK's native connection.
+    const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS! });
     const client = new Client({ connection });
     await sleep(4000); // bundling
     const noopSaga = async () => {

@@ -152,9 +152,10 @@ next to plain single-row autocommit inserts on the same database in the same run
 | operations per transaction (mean) | 1 | ${meanBatch.toFixed(1)} |
 | settlement rate / plain insert rate (${insertRate.toFixed(0)} inserts/s) | ${(serial.rate / insertRate).toFixed(2)} | ${(grouped.rate / insertRate).toFixed(2)} |
 
-A submit that fills runs about twenty statements (lock both orders, the trade, the journal entry with
-its postings and four balance rows, the buyer's leftover release, both orders, three outbox rows and
-their per-account sequences, the symbol's sequence, NOTIFY), each a loopback round trip. The shard
+A submit that fills runs about a dozen statements (read the order, lock the maker, the trade, the journal
+entry as one \`post_entry\` call with its postings and four balance rows, the buyer's leftover release,
+both orders, the outbox rows as one \`enqueue_events\` call, the symbol's sequence), each a loopback round
+trip; before ADR 0014 made the ledger and outbox writes one statement each it ran about twenty. The shard
 applies operations one at a time in arrival order, but the operations that queue while a transaction
 runs share the next one (each in a savepoint), so under concurrency a commit is paid per batch rather
 than per order and the rate is bounded by the statements, not by the commits. No caller hears of its

@@ -3,7 +3,8 @@
  * Postgres, Redis and Temporal, Mailpit's API, and direct database access for assertions.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
@@ -34,7 +35,8 @@ export async function createTestApi(overrides: Record<string, string> = {}, now:
   const config = testConfig({ INSTANCE_ID: `test-${randomUUID().slice(0, 8)}`, ...overrides });
   const database = testDatabase(config);
   const redis = connectRedis(config.REDIS_URL, 'test-api');
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  // As api/main.ts: the SDK's native connection.
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const deps: ApiDeps = {
     config,

@@ -2,7 +2,7 @@
  * The workers of one integration test file, in process: trading worker (prebuilt workflow bundle),
  * every matching shard, and the outbox relay, all on the run's isolated task queues and database.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Registry } from 'prom-client';
 import { inject } from 'vitest';
@@ -72,12 +72,11 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
   );
   const engines = (await Promise.all(shards.map((s) => s.ready))).filter((e): e is ShardEngine => e !== null);
   const redis = connectRedis(config.REDIS_URL, 'test-relay');
-  const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
   const relay = createOutboxRelay({
     sql: database.sql,
     redis,
-    temporal: new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE }),
+    temporal: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
     mailer,
     logger,
     registry,
@@ -97,7 +96,7 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
       if (trading.getState() === 'RUNNING') trading.shutdown();
       await tradingRun;
       mailer.close();
-      await Promise.allSettled([redis.quit(), clientConnection.close(), connection.close(), database.close()]);
+      await Promise.allSettled([redis.quit(), connection.close(), database.close()]);
     },
   };
 }

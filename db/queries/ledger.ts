@@ -32,54 +32,36 @@ export function isCheckViolation(err: unknown): boolean {
   return e.code === '23514' || e.cause?.code === '23514';
 }
 
+/** The asset a refused balance change names (post_entry's DETAIL), if it is one of the entry's. */
+function refusedAsset(err: unknown, postings: Posting[]): string {
+  const e = err as { detail?: string; cause?: { detail?: string } };
+  const detail = e.detail ?? e.cause?.detail;
+  return postings.find((p) => p.asset === detail)?.asset ?? postings.find((p) => p.amount < 0n)?.asset ?? 'unknown';
+}
+
 /**
- * Post one entry. Returns the entry id, or null if an entry with this (kind, reference) already exists
- * (then nothing is changed). Must run inside a transaction: a failed balance update rolls the entry back.
+ * Post one entry: the journal entry, its postings and the balance changes in one statement (the
+ * `post_entry` function, db/migrations/0002_ledger_functions.sql). Returns the entry id, or null if an
+ * entry with this (kind, reference) already exists (then nothing is changed). Inside a transaction it
+ * joins it; alone it is atomic by itself.
  */
 export async function postEntry(
   tx: DbOrTx,
   entry: { kind: string; reference: string; memo?: string; postings: Posting[] },
 ): Promise<bigint | null> {
   assertBalanced(entry.postings);
-  const inserted = await tx.execute<{ id: bigint }>(sql`
-    INSERT INTO journal_entries (kind, reference, memo) VALUES (${entry.kind}, ${entry.reference}, ${entry.memo ?? null})
-    ON CONFLICT (kind, reference) DO NOTHING RETURNING id`);
-  const id = inserted[0]?.id;
-  if (id === undefined) return null;
-  const nonZero = entry.postings.filter((p) => p.amount !== 0n);
-  if (nonZero.length === 0) return id;
-  const rows = nonZero.map((p) => sql`(${id}::bigint, ${p.accountId}::uuid, ${p.asset}, ${p.bucket}, ${p.amount}::bigint)`);
-  await tx.execute(sql`INSERT INTO postings (entry_id, account_id, asset, bucket, amount) VALUES ${sql.join(rows, sql`, `)}`);
-  // Aggregate per balance row, lock rows in a stable order (account, asset) to avoid deadlocks.
-  const deltas = new Map<string, { accountId: string; asset: string; available: bigint; reserved: bigint }>();
-  for (const p of nonZero) {
-    const key = `${p.accountId}|${p.asset}`;
-    const d = deltas.get(key) ?? { accountId: p.accountId, asset: p.asset, available: 0n, reserved: 0n };
-    d[p.bucket] += p.amount;
-    deltas.set(key, d);
+  const postings = JSON.stringify(
+    entry.postings.map((p) => ({ account_id: p.accountId, asset: p.asset, bucket: p.bucket, amount: p.amount.toString() })),
+  );
+  try {
+    const [row] = await tx.execute<{ id: bigint | null }>(
+      sql`SELECT post_entry(${entry.kind}, ${entry.reference}, ${entry.memo ?? null}, ${postings}::jsonb) AS id`,
+    );
+    return row?.id ?? null;
+  } catch (err) {
+    if (isCheckViolation(err)) throw new InsufficientBalanceError(refusedAsset(err, entry.postings));
+    throw err;
   }
-  const ordered = [...deltas.values()].sort((a, b) => (a.accountId + a.asset < b.accountId + b.asset ? -1 : 1));
-  for (const d of ordered) {
-    try {
-      // UPDATE first: an upsert would check the proposed insert row (the bare delta) against the
-      // non-negative constraint even when the row exists. A missing row starts at the delta.
-      const updated = await tx.execute(sql`
-        UPDATE balances SET available = available + ${d.available}::bigint, reserved = reserved + ${d.reserved}::bigint, updated_at = now()
-        WHERE account_id = ${d.accountId}::uuid AND asset = ${d.asset} RETURNING 1`);
-      if (updated.length === 0) {
-        await tx.execute(sql`
-          INSERT INTO balances (account_id, asset, available, reserved) VALUES (${d.accountId}::uuid, ${d.asset}, ${d.available}::bigint, ${d.reserved}::bigint)
-          ON CONFLICT (account_id, asset) DO UPDATE
-            SET available = balances.available + EXCLUDED.available,
-                reserved = balances.reserved + EXCLUDED.reserved,
-                updated_at = now()`);
-      }
-    } catch (err) {
-      if (isCheckViolation(err)) throw new InsufficientBalanceError(d.asset);
-      throw err;
-    }
-  }
-  return id;
 }
 
 export type BalanceRow = {

@@ -9,23 +9,13 @@ export interface OutboxEvent {
   payload: Record<string, unknown>;
 }
 
-/** Enqueue events; account events get the account's next sequence numbers (gap-free per account). */
+/**
+ * Enqueue events in one statement (the `enqueue_events` function, db/migrations/0002_ledger_functions.sql):
+ * account events get the account's next sequence numbers (gap-free per account), then the relays are
+ * woken (NOTIFY brokerx_outbox, delivered at commit).
+ */
 export async function enqueueEvents(tx: DbOrTx, events: OutboxEvent[]): Promise<void> {
-  for (const e of events) {
-    if (e.accountId === null) {
-      await tx.execute(sql`INSERT INTO outbox (event_type, payload) VALUES (${e.eventType}, ${JSON.stringify(e.payload)}::jsonb)`);
-      continue;
-    }
-    await tx.execute(sql`
-      WITH seq AS (
-        INSERT INTO account_sequences (account_id, last_seq) VALUES (${e.accountId}::uuid, 1)
-        ON CONFLICT (account_id) DO UPDATE SET last_seq = account_sequences.last_seq + 1
-        RETURNING last_seq
-      )
-      INSERT INTO outbox (account_id, account_seq, event_type, payload)
-      SELECT ${e.accountId}::uuid, seq.last_seq, ${e.eventType},
-             jsonb_set(${JSON.stringify(e.payload)}::jsonb, '{seq}', to_jsonb(seq.last_seq))
-      FROM seq`);
-  }
-  await tx.execute(sql`NOTIFY brokerx_outbox`);
+  if (events.length === 0) return;
+  const rows = JSON.stringify(events.map((e) => ({ account_id: e.accountId, event_type: e.eventType, payload: e.payload })));
+  await tx.execute(sql`SELECT enqueue_events(${rows}::jsonb)`);
 }
