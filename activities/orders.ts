@@ -8,7 +8,7 @@ import type { Db } from '../db/client.js';
 import { CASH_ASSET } from '../db/accounts.js';
 import { orders } from '../db/schema.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
-import { enqueueEvents } from '../db/queries/outbox.js';
+import { enqueueEventsCall } from '../db/queries/outbox.js';
 import { getAccountStatus, getInstrument, lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
 import { checkLimitPrice, checkQuantity, collarPrice } from './order-rules.js';
 import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
@@ -67,45 +67,45 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
     },
 
     async persistOrder({ order, workflowId, reserved }) {
-      await db.transaction(async (tx) => {
-        const inserted = await tx
-          .insert(orders)
-          .values({
-            id: order.orderId,
-            accountId: order.accountId,
-            clientOrderId: order.clientOrderId,
+      const insert = db
+        .insert(orders)
+        .values({
+          id: order.orderId,
+          accountId: order.accountId,
+          clientOrderId: order.clientOrderId,
+          symbol: order.symbol,
+          side: order.side,
+          orderType: order.orderType,
+          timeInForce: order.timeInForce,
+          quantity: BigInt(order.quantity),
+          price: order.orderType === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
+          reservedAmount: BigInt(reserved.reserveAmount),
+          reservePrice: BigInt(reserved.reservePrice),
+          status: 'pending',
+          workflowId,
+        })
+        .onConflictDoNothing({ target: orders.id })
+        .returning({ id: orders.id });
+      const accepted = enqueueEventsCall([
+        {
+          accountId: order.accountId,
+          eventType: 'order.accepted',
+          payload: {
+            order_id: order.orderId,
+            client_order_id: order.clientOrderId,
             symbol: order.symbol,
             side: order.side,
-            orderType: order.orderType,
-            timeInForce: order.timeInForce,
-            quantity: BigInt(order.quantity),
-            price: order.orderType === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
-            reservedAmount: BigInt(reserved.reserveAmount),
-            reservePrice: BigInt(reserved.reservePrice),
-            status: 'pending',
-            workflowId,
-          })
-          .onConflictDoNothing({ target: orders.id })
-          .returning({ id: orders.id });
-        if (inserted.length === 0) return; // already persisted by an earlier attempt
-        await enqueueEvents(tx, [
-          {
-            accountId: order.accountId,
-            eventType: 'order.accepted',
-            payload: {
-              order_id: order.orderId,
-              client_order_id: order.clientOrderId,
-              symbol: order.symbol,
-              side: order.side,
-              order_type: order.orderType,
-              time_in_force: order.timeInForce,
-              quantity: order.quantity,
-              price: order.price ?? null,
-              ts: new Date().toISOString(),
-            },
+            order_type: order.orderType,
+            time_in_force: order.timeInForce,
+            quantity: order.quantity,
+            price: order.price ?? null,
+            ts: new Date().toISOString(),
           },
-        ]);
-      });
+        },
+      ]);
+      // The order row and its outbox row in one statement (one round trip, atomic by itself). The event
+      // is enqueued only when the row is new: a retry after a commit inserts nothing and enqueues nothing.
+      await db.execute(sql`WITH inserted AS (${insert.getSQL()}) SELECT ${accepted} FROM inserted`);
     },
 
     async releaseReservation({ orderId, accountId, reason }) {
