@@ -9,6 +9,23 @@ export interface Managed {
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
 }
 
+/** Process groups still running. Whatever exits this process (even a forced exit) kills them too. */
+const live = new Set<number>();
+let exitHookInstalled = false;
+function killLiveGroupsOnExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const pid of live) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  });
+}
+
 export function startProcess(
   name: string,
   cmd: string,
@@ -37,8 +54,15 @@ export function startProcess(
   };
   pipe(child.stdout, process.stdout);
   pipe(child.stderr, process.stderr);
+  if (child.pid !== undefined) {
+    live.add(child.pid);
+    killLiveGroupsOnExit();
+  }
   const exited = new Promise<number | null>((resolve) => {
-    child.on('exit', (code) => resolve(code));
+    child.on('exit', (code) => {
+      if (child.pid !== undefined) live.delete(child.pid);
+      resolve(code);
+    });
     child.on('error', () => resolve(-1));
   });
   return {

@@ -1,0 +1,39 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const processes = fileURLToPath(new URL('./processes.ts', import.meta.url));
+
+/** Running (a zombie waiting for the machine's init to reap it counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('startProcess', () => {
+  it('kills the groups it started when its own process exits, even by a forced process.exit', async () => {
+    // A parent that starts a long sleeper (in its own process group) and exits without stopping it.
+    const script = `
+      import { startProcess } from ${JSON.stringify(processes)};
+      const p = startProcess('sleeper', 'sleep', ['600'], { output: 'ignore' });
+      console.log(p.child.pid);
+      setTimeout(() => process.exit(3), 200);
+    `;
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]).catch(
+      (err: { stdout: string; code: number }) => {
+        expect(err.code).toBe(3);
+        return err;
+      },
+    );
+    const pid = Number(stdout.trim());
+    expect(pid).toBeGreaterThan(0);
+    for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(alive(pid)).toBe(false);
+  });
+});
