@@ -30,6 +30,36 @@ export function retryAfterSeconds(shedPerAdmitted: number, pick: (n: number) => 
   return 1 + pick(spread);
 }
 
+/**
+ * Sheds per admission over the last whole second: counts the current second, and at each new one keeps
+ * the ratio of the second that just ended (0 when that second saw no request at all).
+ */
+export class OverloadWindow {
+  private start = 0;
+  private shed = 0;
+  private admitted = 0;
+  private last = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  record(shed: boolean): void {
+    const now = this.now();
+    if (now - this.start >= 1000) {
+      this.last = now - this.start < 2000 ? this.shed / Math.max(1, this.admitted) : 0;
+      this.start = now;
+      this.shed = 0;
+      this.admitted = 0;
+    }
+    if (shed) this.shed++;
+    else this.admitted++;
+  }
+
+  /** Requests shed per request admitted in the last completed second. */
+  get overload(): number {
+    return this.last;
+  }
+}
+
 export interface Admission {
   /** Sheds a placement when every slot is taken; passes everything else through. */
   gate: MiddlewareHandler<AppEnv>;
@@ -40,26 +70,12 @@ export interface Admission {
 
 export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'metrics'>): Admission {
   let inflight = 0;
-  // Sheds and admissions in the current second, and the overload measured over the previous one.
-  let windowStart = 0;
-  let shedNow = 0;
-  let admittedNow = 0;
-  let overload = 0;
-  const count = (shed: boolean) => {
-    const now = Date.now();
-    if (now - windowStart >= 1000) {
-      overload = now - windowStart < 2000 ? shedNow / Math.max(1, admittedNow) : 0;
-      windowStart = now;
-      shedNow = 0;
-      admittedNow = 0;
-    }
-    if (shed) shedNow++;
-    else admittedNow++;
-  };
+  const window = new OverloadWindow();
+  const count = (shed: boolean) => window.record(shed);
   const shed = () => {
     count(true);
     metrics.ordersPlaced.inc({ result: 'shed' });
-    const retryAfter = String(retryAfterSeconds(overload));
+    const retryAfter = String(retryAfterSeconds(window.overload));
     return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, { 'retry-after': retryAfter });
   };
   return {
