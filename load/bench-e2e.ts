@@ -553,7 +553,7 @@ async function main() {
       `- Dev-server dynamic config: ${dynamicConfigValues()
         .map((v) => `\`${v}\``)
         .join(', ')}`,
-      `- Trading worker: maxConcurrentWorkflowTaskExecutions 40, maxConcurrentWorkflowTaskPolls 20 (half non-sticky), maxConcurrentLocalActivityExecutions 100, maxCachedWorkflows 2000; validate, reserve and persist as local activities in the first workflow task; api admission limit MAX_INFLIGHT_ORDERS=${base.MAX_INFLIGHT_ORDERS}`,
+      `- Trading worker: maxConcurrentWorkflowTaskExecutions 40, maxConcurrentWorkflowTaskPolls 20 (half non-sticky), maxConcurrentLocalActivityExecutions 100, maxCachedWorkflows 2000, workflow sandbox without the per-call vm watchdog (ADR 0013; the baseline worker likewise); validate, reserve and persist as local activities in the first workflow task; api admission limit MAX_INFLIGHT_ORDERS=${base.MAX_INFLIGHT_ORDERS}`,
       `- Order mix: limit orders of 1 AAPL at 165.00 from 4 buyers and 4 sellers alternately (about half fill on arrival)`,
       `- Date: ${new Date().toISOString()}`,
       ``,
