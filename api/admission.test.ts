@@ -42,10 +42,10 @@ describe('the overload that sizes Retry-After', () => {
     for (let i = 0; i < 12; i++) w.record(true);
     w.record(false);
     w.record(false);
-    expect(w.overload).toBe(0); // the current second is not judged yet
+    expect(w.shedPerAdmitted).toBe(0); // the current second is not judged yet
     c.advance(1000);
     w.record(true);
-    expect(w.overload).toBe(4); // 12 shed, 3 admitted
+    expect(w.shedPerAdmitted).toBe(4); // 12 shed, 3 admitted
   });
 
   it('counts sheds with nothing admitted as that many per admission', () => {
@@ -56,7 +56,7 @@ describe('the overload that sizes Retry-After', () => {
     for (let i = 0; i < 7; i++) w.record(true);
     c.advance(1000);
     w.record(true);
-    expect(w.overload).toBe(7);
+    expect(w.shedPerAdmitted).toBe(7);
   });
 
   it('forgets an overload once a whole second passed without requests', () => {
@@ -66,6 +66,6 @@ describe('the overload that sizes Retry-After', () => {
     for (let i = 0; i < 9; i++) w.record(true);
     c.advance(2500);
     w.record(false);
-    expect(w.overload).toBe(0);
+    expect(w.shedPerAdmitted).toBe(0);
   });
 });

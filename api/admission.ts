@@ -55,7 +55,7 @@ export class OverloadWindow {
   }
 
   /** Requests shed per request admitted in the last completed second. */
-  get overload(): number {
+  get shedPerAdmitted(): number {
     return this.last;
   }
 }
@@ -70,12 +70,11 @@ export interface Admission {
 
 export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'metrics'>): Admission {
   let inflight = 0;
-  const window = new OverloadWindow();
-  const count = (shed: boolean) => window.record(shed);
+  const overload = new OverloadWindow();
   const shed = () => {
-    count(true);
+    overload.record(true);
     metrics.ordersPlaced.inc({ result: 'shed' });
-    const retryAfter = String(retryAfterSeconds(window.overload));
+    const retryAfter = String(retryAfterSeconds(overload.shedPerAdmitted));
     return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, { 'retry-after': retryAfter });
   };
   return {
@@ -90,7 +89,7 @@ export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'm
     },
     enter() {
       if (inflight >= config.MAX_INFLIGHT_ORDERS) throw shed();
-      count(false);
+      overload.record(false);
       inflight++;
       metrics.inflightOrders.set(inflight);
     },
