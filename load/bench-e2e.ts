@@ -4,7 +4,8 @@
  * as processes), then in the same run measures:
  *   (a) Temporal baselines: a same-shape no-op saga (three local activities, one activity on another
  *       queue, update-with-start ACK) and a single no-op activity workflow;
- *   (b) the real order flow through the api: closed-loop capacity, ACK latency at 10 orders/s, and
+ *   (b) the real order flow through the api: closed-loop capacity; ACK latency at 10 orders/s, taking
+ *       turns with the two saga baselines at the same rate so that all three see the same machine; and
  *       constant arrival rates stepped up until errors appear or the ACK p95 doubles;
  *   (c) the stress ramp 100 -> 300 -> 500 virtual users (admission control sheds with 429);
  * then checks that every accepted order is terminal or resting and that the ledger is balanced, and
@@ -32,13 +33,21 @@ import { dynamicConfigValues, startDevServer } from '../temporal/dev-server.js';
 import { deposit, type Endpoints, type Session } from './client.js';
 import { userEmail } from './k6/lib/profiles.js';
 import { session } from './scenarios/users.js';
-import { ackUpdate, closeSignal, fillSignal, NoopActivity, NoopOrderSaga, NoopSaga } from './baselines/workflows.js';
+import {
+  ackUpdate,
+  closeSignal,
+  fillSignal,
+  NoopActivity,
+  NoopOrderSaga,
+  NoopSaga,
+} from './baselines/workflows.js';
 import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from '../temporal/search-attributes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 15);
-/** The ACK-latency comparisons at 10/s run twice as long: a p95 ratio needs the samples. */
+/** The ACK-latency comparisons at 10/s run twice as long (a p95 ratio needs the samples), interleaved. */
 const ACK_STEP_SECONDS = 2 * STEP_SECONDS;
+const ACK_ROUNDS = 3;
 /** BENCH_QUICK=1: only the saga baselines and the real flow's capacity and 10/s ACK, printed, not written. */
 const QUICK = process.env.BENCH_QUICK === '1';
 /** Extra node flags for the stack's processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run. */
@@ -94,19 +103,18 @@ async function timed(fire: Fire): Promise<Sample> {
     const out = await fire();
     if (typeof out === 'number') return { ms: performance.now() - t0, status: out };
     const retryAfter = Number(out.headers.get('retry-after') ?? NaN);
-    return { ms: performance.now() - t0, status: out.status, retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined };
+    return {
+      ms: performance.now() - t0,
+      status: out.status,
+      retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined,
+    };
   } catch {
     return { ms: performance.now() - t0, status: 0 };
   }
 }
 
 /** Open loop: start one request every 1/rate s for `seconds`, whatever the answers do. */
-async function openLoop(
-  label: string,
-  rate: number,
-  seconds: number,
-  fire: Fire,
-): Promise<Summary> {
+async function openLoopRun(label: string, rate: number, seconds: number, fire: Fire): Promise<Run> {
   const inflight: Promise<Sample>[] = [];
   const t0 = performance.now();
   const total = Math.round(rate * seconds);
@@ -117,16 +125,15 @@ async function openLoop(
     inflight.push(timed(fire));
   }
   const samples = await Promise.all(inflight);
-  return summarize({ label, seconds: (performance.now() - t0) / 1000, samples });
+  return { label, seconds: (performance.now() - t0) / 1000, samples };
+}
+
+async function openLoop(label: string, rate: number, seconds: number, fire: Fire): Promise<Summary> {
+  return summarize(await openLoopRun(label, rate, seconds, fire));
 }
 
 /** Closed loop: `users` virtual users, each sending its next request when the previous one answered. */
-async function closedLoop(
-  label: string,
-  users: number,
-  seconds: number,
-  fire: Fire,
-): Promise<Summary> {
+async function closedLoop(label: string, users: number, seconds: number, fire: Fire): Promise<Summary> {
   const samples: Sample[] = [];
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
@@ -182,15 +189,55 @@ interface CpuRun {
   perOrder: Map<string, number>;
 }
 
+/** Add to `into` the ticks each component spent between two readings. */
+function addTicks(into: Map<string, number>, before: Map<string, number>, after: Map<string, number>): void {
+  for (const [k, v] of after) into.set(k, (into.get(k) ?? 0) + v - (before.get(k) ?? 0));
+}
+
+function cpuRun(s: Summary, ticks: Map<string, number>): CpuRun {
+  const perOrder = new Map<string, number>();
+  for (const [k, v] of ticks) perOrder.set(k, (v * 10) / Math.max(1, s.ok));
+  return { label: s.label, ok: s.ok, perOrder };
+}
+
 /** Run a load step and account the CPU every component spent on it, per accepted order. */
 async function withCpu(run: () => Promise<Summary>, into: CpuRun[]): Promise<Summary> {
   const before = cpuByComponent();
   const s = await run();
-  const after = cpuByComponent();
-  const perOrder = new Map<string, number>();
-  for (const [k, v] of after) perOrder.set(k, ((v - (before.get(k) ?? 0)) * 10) / Math.max(1, s.ok));
-  into.push({ label: s.label, ok: s.ok, perOrder });
+  const ticks = new Map<string, number>();
+  addTicks(ticks, before, cpuByComponent());
+  into.push(cpuRun(s, ticks));
   return s;
+}
+
+/**
+ * Open loops at one rate, interleaved in `rounds` segments (A B C, A B C, ...) that add up to `seconds`
+ * each, so that a drift of the machine's speed during the run weighs on all of them alike. Samples and
+ * CPU are pooled per loop.
+ */
+async function interleavedOpenLoops(
+  rate: number,
+  seconds: number,
+  rounds: number,
+  loops: { label: string; fire: Fire }[],
+  into: CpuRun[],
+): Promise<Summary[]> {
+  const runs: Run[] = loops.map((l) => ({ label: l.label, seconds: 0, samples: [] }));
+  const ticks = loops.map(() => new Map<string, number>());
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, loop] of loops.entries()) {
+      const before = cpuByComponent();
+      const segment = await openLoopRun(loop.label, rate, seconds / rounds, loop.fire);
+      addTicks(ticks[i]!, before, cpuByComponent());
+      runs[i]!.seconds += segment.seconds;
+      runs[i]!.samples.push(...segment.samples);
+    }
+  }
+  return runs.map((run, i) => {
+    const s = summarize(run);
+    into.push(cpuRun(s, ticks[i]!));
+    return s;
+  });
 }
 
 // ---- the stack -------------------------------------------------------------------------------------
@@ -374,7 +421,11 @@ async function main() {
       if (maker) resting.push(workflowId);
       else {
         const filled = resting.shift();
-        if (filled) void client.workflow.getHandle(filled).signal(fillSignal).catch(() => undefined);
+        if (filled)
+          void client.workflow
+            .getHandle(filled)
+            .signal(fillSignal)
+            .catch(() => undefined);
       }
       return 200;
     };
@@ -386,23 +437,15 @@ async function main() {
       return 200;
     };
     await closedLoop('warm-up', 8, 3, noopSaga);
-    const baseActivity = QUICK ? undefined : await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, noopActivity);
+    const baseActivity = QUICK
+      ? undefined
+      : await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, noopActivity);
     const cpu: CpuRun[] = [];
     const baseSaga = await withCpu(() => closedLoop('no-op saga, 32 users', 32, STEP_SECONDS, noopSaga), cpu);
-    const baseSaga10 = await withCpu(() => openLoop('no-op saga at 10/s', 10, ACK_STEP_SECONDS, noopSaga), cpu);
-    const baseOrder = await withCpu(() => closedLoop('no-op order lifecycle, 32 users', 32, STEP_SECONDS, noopOrder), cpu);
-    const baseOrder10 = await withCpu(() => openLoop('no-op order lifecycle at 10/s', 10, ACK_STEP_SECONDS, noopOrder), cpu);
-    // Close the baseline sagas so they do not compete for the worker cache, then stop the worker.
-    for await (const wf of client.workflow.list({
-      query: `TaskQueue = '${queue}' AND ExecutionStatus = 'Running'`,
-    })) {
-      await client.workflow
-        .getHandle(wf.workflowId)
-        .signal(wf.type === 'NoopOrderSaga' ? fillSignal : closeSignal)
-        .catch(() => undefined);
-    }
-    await baseline.stop('SIGTERM', 10_000);
-    procs.splice(procs.indexOf(baseline), 1);
+    const baseOrder = await withCpu(
+      () => closedLoop('no-op order lifecycle, 32 users', 32, STEP_SECONDS, noopOrder),
+      cpu,
+    );
 
     // Every user watches its executions on /ws: fill-to-client latency is the frame's arrival minus the
     // report's timestamp (taken by the matching worker just before its settlement commit).
@@ -415,14 +458,21 @@ async function main() {
       [...buyers, ...sellers].map(
         (u) =>
           new Promise<WebSocket>((resolve, reject) => {
-            const ws = new WebSocket(`ws://127.0.0.1:${apiPort}/ws`, { headers: { authorization: `Bearer ${u.token}` } });
+            const ws = new WebSocket(`ws://127.0.0.1:${apiPort}/ws`, {
+              headers: { authorization: `Bearer ${u.token}` },
+            });
             ws.on('open', () => {
               ws.send(JSON.stringify({ op: 'subscribe', channel: 'executions' }));
               resolve(ws);
             });
             ws.on('message', (data: Buffer) => {
               const frame = JSON.parse(data.toString()) as { type?: string; exec_type?: string; ts?: string };
-              if (recordFeed && frame.type === 'execution' && (frame.exec_type === 'fill' || frame.exec_type === 'partial_fill') && frame.ts)
+              if (
+                recordFeed &&
+                frame.type === 'execution' &&
+                (frame.exec_type === 'fill' || frame.exec_type === 'partial_fill') &&
+                frame.ts
+              )
                 stepFeed.push(Date.now() - Date.parse(frame.ts));
             });
             ws.on('error', reject);
@@ -433,18 +483,48 @@ async function main() {
     // (b) the real order flow through the API.
     log('(b) real order flow');
     await closedLoop('warm-up', 8, 3, placeOrder);
-    const real = await withCpu(() => closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder), cpu);
+    const real = await withCpu(
+      () => closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder),
+      cpu,
+    );
+    // The ACK at 10/s: the no-op saga, the lifecycle baseline and the real flow take turns.
     recordFeed = QUICK; // the quick run reports the feed at 10/s; the full run at its constant-rate steps
-    const real10 = await withCpu(() => openLoop('orders at 10/s', 10, ACK_STEP_SECONDS, placeOrder), cpu);
+    const [baseSaga10, baseOrder10, real10] = (await interleavedOpenLoops(
+      10,
+      ACK_STEP_SECONDS,
+      ACK_ROUNDS,
+      [
+        { label: 'no-op saga at 10/s', fire: noopSaga },
+        { label: 'no-op order lifecycle at 10/s', fire: noopOrder },
+        { label: 'orders at 10/s', fire: placeOrder },
+      ],
+      cpu,
+    )) as [Summary, Summary, Summary];
     recordFeed = false;
+    // Close the baseline sagas so they do not compete for the worker cache, then stop the worker.
+    for await (const wf of client.workflow.list({
+      query: `TaskQueue = '${queue}' AND ExecutionStatus = 'Running'`,
+    })) {
+      await client.workflow
+        .getHandle(wf.workflowId)
+        .signal(wf.type === 'NoopOrderSaga' ? fillSignal : closeSignal)
+        .catch(() => undefined);
+    }
+    await baseline.stop('SIGTERM', 10_000);
+    procs.splice(procs.indexOf(baseline), 1);
     if (QUICK) {
       const head = '| run | sent | ok | 429 | 5xx | ok/s | p50 ms | p95 ms | p99 ms |';
       const rows = [baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(
-        (s) => `| ${s.label} | ${s.sent} | ${s.ok} | ${s.shed} | ${s.errors5xx} | ${s.throughput.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} |`,
+        (s) =>
+          `| ${s.label} | ${s.sent} | ${s.ok} | ${s.shed} | ${s.errors5xx} | ${s.throughput.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} |`,
       );
       console.log([head, ...rows, '', ...cpuTable(cpu)].join('\n'));
-      console.log(`fill-to-client at 10/s: p50 ${pct(stepFeed, 50)} ms, p99 ${pct(stepFeed, 99)} ms over ${stepFeed.length} fills`);
-      console.log(`real/no-op saga ${((100 * real.throughput) / baseSaga.throughput).toFixed(0)}%, ACK p95 ${(real10.p95 / baseSaga10.p95).toFixed(2)}x; real/lifecycle ${((100 * real.throughput) / baseOrder.throughput).toFixed(0)}%, ACK p95 ${(real10.p95 / baseOrder10.p95).toFixed(2)}x`);
+      console.log(
+        `fill-to-client at 10/s: p50 ${pct(stepFeed, 50)} ms, p99 ${pct(stepFeed, 99)} ms over ${stepFeed.length} fills`,
+      );
+      console.log(
+        `real/no-op saga ${((100 * real.throughput) / baseSaga.throughput).toFixed(0)}%, ACK p95 ${(real10.p95 / baseSaga10.p95).toFixed(2)}x; real/lifecycle ${((100 * real.throughput) / baseOrder.throughput).toFixed(0)}%, ACK p95 ${(real10.p95 / baseOrder10.p95).toFixed(2)}x`,
+      );
       for (const ws of sockets) ws.close();
       await connection.close();
       return;
@@ -471,7 +551,9 @@ async function main() {
     log('(c) stress ramp');
     const ramp: Summary[] = [];
     for (const users of [100, 300, 500])
-      ramp.push(await withCpu(() => closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder), cpu));
+      ramp.push(
+        await withCpu(() => closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder), cpu),
+      );
 
     // Afterwards: every accepted order terminal or resting within 60 s, and the ledger balanced.
     let pending = -1;
@@ -522,7 +604,9 @@ async function main() {
         'fill-to-client latency p99 < 100 ms (constant-rate steps within capacity)',
         pct(feedLatency, 99) < 100,
         `p50 ${pct(feedLatency, 50)} ms, p99 ${pct(feedLatency, 99)} ms over ${feedLatency.length} fills` +
-          (overloadedFeed.length ? ` (the step past capacity: p99 ${pct(overloadedFeed, 99)} ms over ${overloadedFeed.length})` : ''),
+          (overloadedFeed.length
+            ? ` (the step past capacity: p99 ${pct(overloadedFeed, 99)} ms over ${overloadedFeed.length})`
+            : ''),
       ],
       ['stress: no 5xx', ramp.every((r) => r.errors5xx === 0), ramp.map((r) => r.errors5xx).join(' / ')],
       [
@@ -550,7 +634,7 @@ async function main() {
     report.push(
       `# End-to-end benchmark`,
       ``,
-      `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}, the 10/s ACK comparisons ${ACK_STEP_SECONDS} s); everything on loopback, one process per component`,
+      `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the three 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); everything on loopback, one process per component`,
       `- Machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}`,
       `- Versions: Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
       `- Dev-server dynamic config: ${dynamicConfigValues()
@@ -606,7 +690,18 @@ async function main() {
 }
 
 function cpuTable(runs: CpuRun[]): string[] {
-  const cols = ['temporal', 'baseline', 'trading', 'matching', 'outbox', 'api', 'postgres', 'redis', 'mailpit', 'load generator'];
+  const cols = [
+    'temporal',
+    'baseline',
+    'trading',
+    'matching',
+    'outbox',
+    'api',
+    'postgres',
+    'redis',
+    'mailpit',
+    'load generator',
+  ];
   const rows = runs.map((r) => {
     const v = cols.map((c) => r.perOrder.get(c) ?? 0);
     const total = [...r.perOrder.values()].reduce((a, b) => a + b, 0);
