@@ -97,6 +97,10 @@ function summarize(r: Run) {
 }
 type Summary = ReturnType<typeof summarize>;
 
+const TABLE_HEAD = '| run | sent | ok | 429 | 5xx | ok/s | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|---|---|';
+const row = (s: Summary) =>
+  `| ${s.label} | ${s.sent} | ${s.ok} | ${s.shed} | ${s.errors5xx} | ${s.throughput.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} |`;
+
 async function timed(fire: Fire): Promise<Sample> {
   const t0 = performance.now();
   try {
@@ -513,12 +517,8 @@ async function main() {
     await baseline.stop('SIGTERM', 10_000);
     procs.splice(procs.indexOf(baseline), 1);
     if (QUICK) {
-      const head = '| run | sent | ok | 429 | 5xx | ok/s | p50 ms | p95 ms | p99 ms |';
-      const rows = [baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(
-        (s) =>
-          `| ${s.label} | ${s.sent} | ${s.ok} | ${s.shed} | ${s.errors5xx} | ${s.throughput.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} |`,
-      );
-      console.log([head, ...rows, '', ...cpuTable(cpu)].join('\n'));
+      const rows = [baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(row);
+      console.log([TABLE_HEAD, ...rows, '', ...cpuTable(cpu)].join('\n'));
       console.log(
         `fill-to-client at 10/s: p50 ${pct(stepFeed, 50)} ms, p99 ${pct(stepFeed, 99)} ms over ${stepFeed.length} fills`,
       );
@@ -621,10 +621,6 @@ async function main() {
       ],
       ['ledger balanced', imbalances.length === 0, `${imbalances.length} imbalances`],
     ];
-    const row = (s: Summary) =>
-      `| ${s.label} | ${s.sent} | ${s.ok} | ${s.shed} | ${s.errors5xx} | ${s.throughput.toFixed(1)} | ${s.p50.toFixed(0)} | ${s.p95.toFixed(0)} | ${s.p99.toFixed(0)} |`;
-    const head =
-      '| run | sent | ok | 429 | 5xx | ok/s | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|---|---|';
     const pkg = (name: string) =>
       (
         JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
@@ -646,17 +642,17 @@ async function main() {
       ``,
       `## Results`,
       ``,
-      head,
+      TABLE_HEAD,
       ...[baseActivity!, baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(row),
       ``,
       `### Constant arrival rates (stepped until errors or the p95 doubles)`,
       ``,
-      head,
+      TABLE_HEAD,
       ...steps.map(row),
       ``,
       `### Stress ramp (closed loop; after a 429 a user waits as long as its Retry-After says)`,
       ``,
-      head,
+      TABLE_HEAD,
       ...ramp.map(row),
       ``,
       `Orders after the run: ${counts!.total} total, ${counts!.resting} resting, ${counts!.terminal} terminal, ${counts!.trades} trades.`,

@@ -170,6 +170,9 @@ describe('load profiles and SLOs', () => {
     expect(centsOf(0.29)).toBe(29); // 0.29 * 100 is 28.999999999999996 in floating point
     expect(() => centsOf('1.005')).toThrow();
     expect(() => centsOf(-1)).toThrow();
+    expect(centsOf('9999999999999.99')).toBe(999_999_999_999_999);
+    expect(() => centsOf('10000000000000.00')).toThrow(); // beyond 13 whole digits
+    expect(() => centsOf(1e21)).toThrow(); // String(1e21) is '1e+21'
   });
 });
 

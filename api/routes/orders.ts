@@ -11,7 +11,7 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { parseDecimal, toJsonNumber, CASH_SCALE } from '../../lib/money.js';
+import { exactNumber, parseDecimal, toJsonNumber, CASH_SCALE } from '../../lib/money.js';
 import { getOrderById, getOrderByClientId, listOrders, type OrderRow } from '../../db/queries/orders.js';
 import { shardOf } from '../../matching/index.js';
 import {
@@ -148,13 +148,13 @@ export function orderJson(o: OrderRow) {
     symbol: o.symbol,
     order_type: o.orderType,
     direction: o.side,
-    quantity: Number(o.quantity),
+    quantity: exactNumber(o.quantity),
     price: o.price === null ? null : money(o.price),
     time_in_force: o.timeInForce,
     status: o.status,
-    filled_quantity: Number(o.filledQuantity),
+    filled_quantity: exactNumber(o.filledQuantity),
     average_price: o.filledQuantity > 0n ? money(o.filledNotional / o.filledQuantity) : null,
-    reserved_amount: o.side === 'buy' ? money(o.reservedAmount) : Number(o.reservedAmount),
+    reserved_amount: o.side === 'buy' ? money(o.reservedAmount) : exactNumber(o.reservedAmount),
     reserved_asset: o.side === 'buy' ? 'USD' : o.symbol,
     lock_version: o.lockVersion,
     reject_reason: o.rejectReason,

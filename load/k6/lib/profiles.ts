@@ -257,11 +257,14 @@ export const RESTING_PRICE_BPS = 8500;
 /** The smoke flow replaces the price with this share. */
 export const REPLACE_PRICE_BPS = 8400;
 
-/** Exact integer cents from a JSON amount (a number or a decimal string with at most two decimals). */
+/**
+ * Exact integer cents from a JSON amount (a number or a decimal string with at most two decimals). The
+ * digits are read as integers, never as a float; 13 whole digits at most keep the cents a safe integer.
+ */
 export function centsOf(value: unknown): number {
-  const m = /^(\d+)(?:\.(\d{1,2}))?$/.exec(String(value));
-  if (!m) throw new Error(`not an amount with at most two decimals: ${String(value)}`);
-  return Number(m[1]) * 100 + Number((m[2] ?? '').padEnd(2, '0'));
+  const m = /^(\d{1,13})(?:\.(\d{1,2}))?$/.exec(String(value));
+  if (!m) throw new Error(`not an amount with at most two decimals and 13 digits: ${String(value)}`);
+  return parseInt(m[1]!, 10) * 100 + parseInt((m[2] ?? '').padEnd(2, '0'), 10);
 }
 
 /** A price as a decimal string with two places: `bps` of a reference price in cents, integers only. */
