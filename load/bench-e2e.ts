@@ -2,10 +2,11 @@
  * `npm run bench`: the end-to-end benchmark. Starts a clean stack of its own (Temporal dev server with
  * the committed tuning, Mailpit, a fresh database, the trading, matching and outbox workers and the api
  * as processes), then in the same run measures:
- *   (a) Temporal baselines: a same-shape no-op saga (three local activities, one activity on another
- *       queue, update-with-start ACK) and a single no-op activity workflow;
+ *   (a) Temporal baselines: the same-shape no-op saga (the TradingSaga itself on the trading worker,
+ *       started as the api starts it, with empty steps: load/baselines/) and a single no-op activity
+ *       workflow;
  *   (b) the real order flow through the api: closed-loop capacity; ACK latency at 10 orders/s, taking
- *       turns with the two saga baselines at the same rate so that all three see the same machine; and
+ *       turns with the no-op saga at the same rate so that both see the same machine; and
  *       constant arrival rates stepped up until errors appear or the ACK p95 doubles;
  *   (c) the stress ramp 100 -> 300 -> 500 virtual users (admission control sheds with 429);
  * then checks that every accepted order is terminal or resting and that the ledger is balanced, and
@@ -17,7 +18,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, WithStartWorkflowOperation } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
@@ -33,15 +34,11 @@ import { dynamicConfigValues, startDevServer } from '../temporal/dev-server.js';
 import { deposit, type Endpoints, type Session } from './client.js';
 import { userEmail } from './k6/lib/profiles.js';
 import { session } from './scenarios/users.js';
-import {
-  ackUpdate,
-  closeSignal,
-  fillSignal,
-  NoopActivity,
-  NoopOrderSaga,
-  NoopSaga,
-} from './baselines/workflows.js';
-import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from '../temporal/search-attributes.js';
+import { TAKER } from './baselines/activities.js';
+import { NoopActivity } from './baselines/workflows.js';
+import { fillSignal, placeOrderUpdate, TRADING_TASK_QUEUE, type OrderRequest } from '../temporal/contracts.js';
+import { tradingSagaStart } from '../temporal/saga-start.js';
+import { TRADING_WORKER_TUNING } from '../workers/trading/worker.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 15);
@@ -392,51 +389,51 @@ async function main() {
     const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS! });
     const client = new Client({ connection });
     await sleep(4000); // bundling
-    const noopSaga = async () => {
-      const op = new WithStartWorkflowOperation(NoopSaga, {
-        workflowId: `noop-${randomUUID()}`,
-        taskQueue: queue,
-        args: [{ remoteQueue: `${queue}-remote` }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-      });
-      await client.workflow.executeUpdateWithStart(ackUpdate, { startWorkflowOperation: op });
-      return 200;
-    };
-    // Alternately a maker (rests until a fill signal) and a taker (filled on arrival) whose ACK triggers
-    // the signal to the oldest resting maker, as the relay does after a settlement.
-    let lifecycle = 0;
+    // The same-shape no-op saga: the TradingSaga, started as the api starts it, on the trading worker with
+    // empty steps. Alternately a maker (rests until a fill signal) and a taker (filled on arrival) whose ACK
+    // triggers the fill signal to the oldest resting maker, as the relay does after a settlement.
+    let sagas = 0;
     const resting: string[] = [];
-    const noopOrder = async () => {
-      const maker = lifecycle++ % 2 === 0;
-      const workflowId = `noop-order-${randomUUID()}`;
-      const op = new WithStartWorkflowOperation(NoopOrderSaga, {
-        workflowId,
-        taskQueue: queue,
-        args: [{ remoteQueue: `${queue}-remote`, fillsOnArrival: !maker }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        typedSearchAttributes: [
-          { key: OrderIdKey, value: workflowId },
-          { key: AccountIdKey, value: workflowId },
-          { key: SymbolKey, value: 'AAPL' },
-          { key: OrderStatusKey, value: 'pending' },
-        ],
-      });
-      await client.workflow.executeUpdateWithStart(ackUpdate, { startWorkflowOperation: op });
+    const noopSaga = async () => {
+      const maker = sagas++ % 2 === 0;
+      const orderId = `${maker ? 'maker-' : TAKER}${randomUUID()}`;
+      const workflowId = `noop-${orderId}`;
+      const order: OrderRequest = {
+        orderId,
+        accountId: 'bench-noop',
+        clientOrderId: orderId,
+        symbol: 'AAPL',
+        side: maker ? 'sell' : 'buy',
+        orderType: 'limit',
+        timeInForce: 'GTC',
+        quantity: '1',
+        price: '16500',
+      };
+      const start = tradingSagaStart(workflowId, `${queue}-${TRADING_TASK_QUEUE}`, { order, matchingTaskQueue: `${queue}-matching` });
+      await client.workflow.executeUpdateWithStart(placeOrderUpdate, { startWorkflowOperation: start });
       if (maker) resting.push(workflowId);
       else {
         const filled = resting.shift();
-        if (filled)
-          void client.workflow
-            .getHandle(filled)
-            .signal(fillSignal)
-            .catch(() => undefined);
+        if (filled) void fillMaker(filled).catch(() => undefined);
       }
       return 200;
+    };
+    const fillMaker = (workflowId: string) => {
+      const orderId = workflowId.slice('noop-'.length);
+      return client.workflow.getHandle(workflowId).signal(fillSignal, {
+        fillId: `fill-${orderId}`,
+        orderId,
+        quantity: '1',
+        price: '16500',
+        filledQuantity: '1',
+        status: 'filled',
+        reservedAmount: '0',
+      });
     };
     const noopActivity = async () => {
       await client.workflow.execute(NoopActivity, {
         workflowId: `noop-act-${randomUUID()}`,
-        taskQueue: queue,
+        taskQueue: `${queue}-activity`,
       });
       return 200;
     };
@@ -446,10 +443,6 @@ async function main() {
       : await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, noopActivity);
     const cpu: CpuRun[] = [];
     const baseSaga = await withCpu(() => closedLoop('no-op saga, 32 users', 32, STEP_SECONDS, noopSaga), cpu);
-    const baseOrder = await withCpu(
-      () => closedLoop('no-op order lifecycle, 32 users', 32, STEP_SECONDS, noopOrder),
-      cpu,
-    );
 
     // Every user watches its executions on /ws: fill-to-client latency is the frame's arrival minus the
     // report's timestamp (taken by the matching worker just before its settlement commit).
@@ -491,39 +484,31 @@ async function main() {
       () => closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder),
       cpu,
     );
-    // The ACK at 10/s: the no-op saga, the lifecycle baseline and the real flow take turns.
+    // The ACK at 10/s: the no-op saga and the real flow take turns.
     recordFeed = QUICK; // the quick run reports the feed at 10/s; the full run at its constant-rate steps
-    const [baseSaga10, baseOrder10, real10] = (await interleavedOpenLoops(
+    const [baseSaga10, real10] = (await interleavedOpenLoops(
       10,
       ACK_STEP_SECONDS,
       ACK_ROUNDS,
       [
         { label: 'no-op saga at 10/s', fire: noopSaga },
-        { label: 'no-op order lifecycle at 10/s', fire: noopOrder },
         { label: 'orders at 10/s', fire: placeOrder },
       ],
       cpu,
-    )) as [Summary, Summary, Summary];
+    )) as [Summary, Summary];
     recordFeed = false;
     // Close the baseline sagas so they do not compete for the worker cache, then stop the worker.
-    for await (const wf of client.workflow.list({
-      query: `TaskQueue = '${queue}' AND ExecutionStatus = 'Running'`,
-    })) {
-      await client.workflow
-        .getHandle(wf.workflowId)
-        .signal(wf.type === 'NoopOrderSaga' ? fillSignal : closeSignal)
-        .catch(() => undefined);
-    }
+    for (const workflowId of resting.splice(0)) await fillMaker(workflowId).catch(() => undefined);
     await baseline.stop('SIGTERM', 10_000);
     procs.splice(procs.indexOf(baseline), 1);
     if (QUICK) {
-      const rows = [baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(row);
+      const rows = [baseSaga, baseSaga10, real, real10].map(row);
       console.log([TABLE_HEAD, ...rows, '', ...cpuTable(cpu)].join('\n'));
       console.log(
         `fill-to-client at 10/s: p50 ${pct(stepFeed, 50)} ms, p99 ${pct(stepFeed, 99)} ms over ${stepFeed.length} fills`,
       );
       console.log(
-        `real/no-op saga ${((100 * real.throughput) / baseSaga.throughput).toFixed(0)}%, ACK p95 ${(real10.p95 / baseSaga10.p95).toFixed(2)}x; real/lifecycle ${((100 * real.throughput) / baseOrder.throughput).toFixed(0)}%, ACK p95 ${(real10.p95 / baseOrder10.p95).toFixed(2)}x`,
+        `real/no-op saga ${((100 * real.throughput) / baseSaga.throughput).toFixed(0)}%, ACK p95 ${(real10.p95 / baseSaga10.p95).toFixed(2)}x`,
       );
       for (const ws of sockets) ws.close();
       await connection.close();
@@ -630,20 +615,22 @@ async function main() {
     report.push(
       `# End-to-end benchmark`,
       ``,
-      `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the three 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); everything on loopback, one process per component`,
+      `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); everything on loopback, one process per component`,
       `- Machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}`,
       `- Versions: Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
       `- Dev-server dynamic config: ${dynamicConfigValues()
         .map((v) => `\`${v}\``)
         .join(', ')}`,
-      `- Trading worker: maxConcurrentWorkflowTaskExecutions 40, maxConcurrentWorkflowTaskPolls 20 (half non-sticky), maxConcurrentLocalActivityExecutions 100, maxCachedWorkflows 2000, workflow sandbox without the per-call vm watchdog (ADR 0013; the baseline worker likewise); validate, reserve and persist as local activities in the first workflow task; api admission limit MAX_INFLIGHT_ORDERS=${base.MAX_INFLIGHT_ORDERS}`,
+      `- Trading worker (the no-op saga runs on the same worker factory with empty steps): ${Object.entries(TRADING_WORKER_TUNING)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}, workflow sandbox without the per-call vm watchdog (ADR 0013); validate, reserve and persist as local activities in the first workflow task; api admission limit MAX_INFLIGHT_ORDERS=${base.MAX_INFLIGHT_ORDERS}`,
       `- Order mix: limit orders of 1 AAPL at 165.00 from 4 buyers and 4 sellers alternately (about half fill on arrival)`,
       `- Date: ${new Date().toISOString()}`,
       ``,
       `## Results`,
       ``,
       TABLE_HEAD,
-      ...[baseActivity!, baseSaga, baseSaga10, baseOrder, baseOrder10, real, real10].map(row),
+      ...[baseActivity!, baseSaga, baseSaga10, real, real10].map(row),
       ``,
       `### Constant arrival rates (stepped until errors or the p95 doubles)`,
       ``,
@@ -666,9 +653,6 @@ async function main() {
       `| target | met | measured |`,
       `|---|---|---|`,
       ...checks.map(([what, ok, v]) => `| ${what} | ${ok ? 'yes' : 'no'} | ${v} |`),
-      ``,
-      `Against the no-op order lifecycle (the same Temporal work per order as the real flow, with empty`,
-      `steps; not a target): throughput ${((100 * real.throughput) / baseOrder.throughput).toFixed(0)}%, ACK p95 at 10/s ${(real10.p95 / baseOrder10.p95).toFixed(2)}x.`,
       ``,
     );
     const md = report.join('\n');

@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import {
-  WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -28,7 +27,7 @@ import {
   type OrderAck,
   type OrderRequest,
 } from '../../temporal/contracts.js';
-import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from '../../temporal/search-attributes.js';
+import { tradingSagaStart } from '../../temporal/saga-start.js';
 import type { TradingSaga } from '../../workflows/trading-saga.js';
 import { requireAuth } from '../auth/middleware.js';
 import { createRouter, DecimalInput, problemResponses } from '../openapi.js';
@@ -246,24 +245,10 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       admission.enter();
       const workflowId = orderWorkflowId(principal.accountId, order.clientOrderId);
       try {
-        const startOp = new WithStartWorkflowOperation<typeof TradingSaga>('TradingSaga', {
-          workflowId,
-          taskQueue: withPrefix(config.TASK_QUEUE_PREFIX, TRADING_TASK_QUEUE),
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          args: [
-            {
-              order,
-              matchingTaskQueue: withPrefix(config.TASK_QUEUE_PREFIX, matchingTaskQueue(shardOf(order.symbol, config.MATCHING_SHARDS))),
-              expiresAt: order.timeInForce === 'DAY' ? nextSessionClose(deps.now(), config.SESSION_CLOSE_UTC).toISOString() : undefined,
-            },
-          ],
-          typedSearchAttributes: [
-            { key: OrderIdKey, value: order.orderId },
-            { key: AccountIdKey, value: principal.accountId },
-            { key: SymbolKey, value: order.symbol },
-            { key: OrderStatusKey, value: 'pending' },
-          ],
+        const startOp = tradingSagaStart(workflowId, withPrefix(config.TASK_QUEUE_PREFIX, TRADING_TASK_QUEUE), {
+          order,
+          matchingTaskQueue: withPrefix(config.TASK_QUEUE_PREFIX, matchingTaskQueue(shardOf(order.symbol, config.MATCHING_SHARDS))),
+          expiresAt: order.timeInForce === 'DAY' ? nextSessionClose(deps.now(), config.SESSION_CLOSE_UTC).toISOString() : undefined,
         });
         let ack: OrderAck;
         try {

@@ -1,14 +1,20 @@
 /**
- * The baseline worker process, tuned like the trading worker (workers/trading/worker.ts) so the
- * comparison is fair: `tsx load/baselines/worker.ts` with TEMPORAL_ADDRESS and BASELINE_QUEUE set.
- * It also serves `<queue>-remote`, standing in for a matching shard.
+ * The baseline worker process of `npm run bench`: `tsx load/baselines/worker.ts` with TEMPORAL_ADDRESS,
+ * DATABASE_URL (never queried) and BASELINE_QUEUE set. It runs
+ * - the trading worker itself (workers/trading/worker.ts: the TradingSaga, its tuning, sinks and step
+ *   metrics) on `<queue>-trading`, with the empty steps of ./activities.ts;
+ * - an empty matching shard on `<queue>-matching`, sized like the real one;
+ * - the single no-op activity workflow on `<queue>-activity`, with the trading worker's tuning.
  */
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
-import { createSandboxWorker } from '../../workers/sandbox-worker.js';
+import { connectDatabase } from '../../db/client.js';
 import { loadConfig } from '../../lib/config.js';
-import { installRuntime } from '../../workers/worker-metrics.js';
-import { baselineActivities } from './activities.js';
+import { TRADING_TASK_QUEUE } from '../../temporal/contracts.js';
+import { createSandboxWorker } from '../../workers/sandbox-worker.js';
+import { createTradingWorker, TRADING_WORKER_TUNING } from '../../workers/trading/worker.js';
+import { createSagaMetrics, createWorkerRegistry, installRuntime } from '../../workers/worker-metrics.js';
+import { baselineActivities, noopMatchingActivities, noopOrderActivities } from './activities.js';
 
 const config = loadConfig(process.env);
 const queue = process.env.BASELINE_QUEUE ?? 'bench-noop';
@@ -20,31 +26,40 @@ installRuntime({
   shutdownSignals: ['SIGINT', 'SIGTERM'],
 });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const noop = () => undefined;
-const bundle = await bundleWorkflowCode({
-  workflowsPath: fileURLToPath(new URL('./workflows.ts', import.meta.url)),
-  logger: { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop },
-});
-const main = await createSandboxWorker(
-  {
-    connection,
-    taskQueue: queue,
-    workflowBundle: bundle,
-    activities: baselineActivities,
-    maxConcurrentWorkflowTaskExecutions: 40,
-    maxConcurrentWorkflowTaskPolls: 20,
-    nonStickyToStickyPollRatio: 0.5,
-    maxConcurrentLocalActivityExecutions: 100,
-    maxCachedWorkflows: 2000,
-  },
-  config.SANDBOX_WATCHDOG === 'on',
-);
-const remote = await Worker.create({
+const database = connectDatabase(config.DATABASE_URL, { max: 1, appName: 'baseline' });
+const sandboxWatchdog = config.SANDBOX_WATCHDOG === 'on';
+
+const trading = await createTradingWorker({
   connection,
-  taskQueue: `${queue}-remote`,
-  activities: baselineActivities,
+  namespace: config.TEMPORAL_NAMESPACE,
+  taskQueuePrefix: `${queue}-`,
+  db: database.db,
+  metrics: createSagaMetrics(createWorkerRegistry('baseline', 'baseline-1')),
+  sandboxWatchdog,
+  wrapActivities: () => noopOrderActivities,
+});
+const matching = await Worker.create({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  taskQueue: `${queue}-matching`,
+  activities: noopMatchingActivities,
   maxConcurrentActivityTaskExecutions: 50,
 });
-console.log('baseline worker ready');
-await Promise.all([main.run(), remote.run()]);
-await connection.close();
+const noop = () => undefined;
+const activity = await createSandboxWorker(
+  {
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: `${queue}-activity`,
+    workflowBundle: await bundleWorkflowCode({
+      workflowsPath: fileURLToPath(new URL('./workflows.ts', import.meta.url)),
+      logger: { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop },
+    }),
+    activities: baselineActivities,
+    ...TRADING_WORKER_TUNING,
+  },
+  sandboxWatchdog,
+);
+console.log(`baseline worker ready: ${trading.options.taskQueue} (${TRADING_TASK_QUEUE} with empty steps)`);
+await Promise.all([trading.run(), matching.run(), activity.run()]);
+await Promise.allSettled([connection.close(), database.close()]);

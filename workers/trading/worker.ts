@@ -26,6 +26,16 @@ export interface TradingWorkerDeps {
   wrapActivities?: (activities: OrderActivities) => OrderActivities;
 }
 
+/** Tuned for the workflow thread being the bottleneck (docs/adr/0006-dev-server-tuning.md). */
+export const TRADING_WORKER_TUNING = {
+  maxConcurrentWorkflowTaskExecutions: 40,
+  // Every order's first workflow task arrives on the non-sticky queue: give it half of 20 pollers.
+  maxConcurrentWorkflowTaskPolls: 20,
+  nonStickyToStickyPollRatio: 0.5,
+  maxConcurrentLocalActivityExecutions: 100,
+  maxCachedWorkflows: 2000,
+} as const;
+
 export function sagaSinks(metrics: SagaMetrics): InjectedSinks<SagaSinks> {
   return {
     sagaMetrics: {
@@ -50,13 +60,7 @@ export async function createTradingWorker(deps: TradingWorkerDeps): Promise<Work
       activities: (deps.wrapActivities ?? ((a) => a))(createOrderActivities({ db: deps.db })),
       sinks: sagaSinks(deps.metrics),
       interceptors: { activity: [stepMetricsInterceptor(deps.metrics)] },
-      // Tuned for the workflow thread being the bottleneck (docs/adr/0006-dev-server-tuning.md).
-      maxConcurrentWorkflowTaskExecutions: 40,
-      // Every order's first workflow task arrives on the non-sticky queue: give it half of 20 pollers.
-      maxConcurrentWorkflowTaskPolls: 20,
-      nonStickyToStickyPollRatio: 0.5,
-      maxConcurrentLocalActivityExecutions: 100,
-      maxCachedWorkflows: 2000,
+      ...TRADING_WORKER_TUNING,
       shutdownGraceTime: '10 seconds',
     },
     deps.sandboxWatchdog ?? false,

@@ -1,0 +1,26 @@
+/**
+ * How a TradingSaga is started: the update-with-start operation the api sends for every placement
+ * (and the benchmark's same-shape baseline, so both start the saga the same way).
+ */
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import type { TradingSaga } from '../workflows/trading-saga.js';
+import type { TradingSagaInput } from './contracts.js';
+import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from './search-attributes.js';
+
+export function tradingSagaStart(workflowId: string, taskQueue: string, input: TradingSagaInput) {
+  const { order } = input;
+  return new WithStartWorkflowOperation<typeof TradingSaga>('TradingSaga', {
+    workflowId,
+    taskQueue,
+    // A retried request attaches to the running saga; a finished one is answered from its result.
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    args: [input],
+    typedSearchAttributes: [
+      { key: OrderIdKey, value: order.orderId },
+      { key: AccountIdKey, value: order.accountId },
+      { key: SymbolKey, value: order.symbol },
+      { key: OrderStatusKey, value: 'pending' },
+    ],
+  });
+}
