@@ -22,6 +22,30 @@ export function connectDatabase(url: string, opts: { max?: number; appName?: str
     connection: { application_name: opts.appName ?? 'brokerx' },
     types: { bigint: postgres.BigInt },
   });
-  const db = drizzle(sql, { schema });
+  const db = drizzle(preparedByDefault(sql), { schema });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };
+}
+
+/**
+ * drizzle's postgres.js driver sends every query through `unsafe()` with `prepare: false` (drizzle-orm
+ * issue #6096: it ignores the client's `prepare: true`), so Postgres parses and plans each statement
+ * again and postgres.js describes its result again. This hands drizzle a client whose `unsafe()` always
+ * prepares: the statement is named and cached per connection, as postgres.js's own tagged templates
+ * are. Transactions and savepoints get the same client. Measured in docs/adr/0015-prepared-statements.md.
+ */
+function preparedByDefault(sql: Sql): Sql {
+  return new Proxy(sql, {
+    get(target, prop, receiver) {
+      if (prop === 'unsafe')
+        return (query: string, params?: postgres.ParameterOrJSON<never>[], options?: postgres.UnsafeQueryOptions) =>
+          target.unsafe(query, params, { ...options, prepare: true });
+      if (prop === 'begin' || prop === 'savepoint')
+        return (...args: unknown[]) => {
+          const fn = args.pop() as (tx: Sql) => unknown;
+          const run = Reflect.get(target, prop, receiver) as (...a: unknown[]) => unknown;
+          return run.call(target, ...args, (tx: Sql) => fn(preparedByDefault(tx)));
+        };
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
 }
