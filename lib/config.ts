@@ -33,9 +33,11 @@ export const configSchema = z.object({
   /** Port of a worker's own /metrics endpoint (0 = pick a free one). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** Port of a worker's Temporal SDK metrics (Prometheus, from the SDK core); 0 = off. */
-  /** Node's per-call vm watchdog in the workflow sandbox (workers/sandbox-worker.ts); off by default. */
-  SANDBOX_WATCHDOG: z.enum(['on', 'off']).default('off'),
   SDK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  /** The workflow sandbox's debugging aids (workers/sandbox-worker.ts): Node's per-call vm watchdog, */
+  SANDBOX_WATCHDOG: z.enum(['on', 'off']).default('off'),
+  /** and the per-promise stack capture behind the stack trace query. Both off by default. */
+  SANDBOX_STACK_TRACES: z.enum(['on', 'off']).default('off'),
   /** JWT access-token lifetime and refresh-token lifetime, in seconds. */
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
   REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(14 * 24 * 3600),

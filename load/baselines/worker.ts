@@ -11,7 +11,7 @@ import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker
 import { connectDatabase } from '../../db/client.js';
 import { loadConfig } from '../../lib/config.js';
 import { TRADING_TASK_QUEUE } from '../../temporal/contracts.js';
-import { createSandboxWorker } from '../../workers/sandbox-worker.js';
+import { createSandboxWorker, sandboxOptions } from '../../workers/sandbox-worker.js';
 import { createTradingWorker, TRADING_WORKER_TUNING } from '../../workers/trading/worker.js';
 import { createSagaMetrics, createWorkerRegistry, installRuntime } from '../../workers/worker-metrics.js';
 import { baselineActivities, noopMatchingActivities, noopOrderActivities } from './activities.js';
@@ -27,7 +27,7 @@ installRuntime({
 });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const database = connectDatabase(config.DATABASE_URL, { max: 1, appName: 'baseline' });
-const sandboxWatchdog = config.SANDBOX_WATCHDOG === 'on';
+const sandbox = sandboxOptions(config);
 
 const trading = await createTradingWorker({
   connection,
@@ -35,7 +35,7 @@ const trading = await createTradingWorker({
   taskQueuePrefix: `${queue}-`,
   db: database.db,
   metrics: createSagaMetrics(createWorkerRegistry('baseline', 'baseline-1')),
-  sandboxWatchdog,
+  sandbox,
   wrapActivities: () => noopOrderActivities,
 });
 const matching = await Worker.create({
@@ -58,7 +58,7 @@ const activity = await createSandboxWorker(
     activities: baselineActivities,
     ...TRADING_WORKER_TUNING,
   },
-  sandboxWatchdog,
+  sandbox,
 );
 console.log(`baseline worker ready: ${trading.options.taskQueue} (${TRADING_TASK_QUEUE} with empty steps)`);
 await Promise.all([trading.run(), matching.run(), activity.run()]);

@@ -4,6 +4,7 @@ import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
 import { createSagaMetrics, createWorkerRegistry, installRuntime, serveMetrics } from '../worker-metrics.js';
+import { sandboxOptions } from '../sandbox-worker.js';
 import { createTradingWorker } from './worker.js';
 
 const config = loadConfig(process.env);
@@ -23,7 +24,7 @@ const worker = await createTradingWorker({
   taskQueuePrefix: config.TASK_QUEUE_PREFIX,
   db: database.db,
   metrics,
-  sandboxWatchdog: config.SANDBOX_WATCHDOG === 'on',
+  sandbox: sandboxOptions(config),
 });
 logger.info('trading worker running', { taskQueue: worker.options.taskQueue });
 await worker.run(); // returns after SIGTERM once in-flight tasks finish

@@ -9,7 +9,7 @@ import type { OrderActivities } from '../../temporal/activities.js';
 import { TRADING_TASK_QUEUE, withPrefix } from '../../temporal/contracts.js';
 import type { SagaSinks } from '../../workflows/trading-saga.js';
 import { buildWorkflowBundle } from './bundle.js';
-import { createSandboxWorker } from '../sandbox-worker.js';
+import { createSandboxWorker, type SandboxOptions } from '../sandbox-worker.js';
 import { stepMetricsInterceptor, type SagaMetrics } from '../worker-metrics.js';
 
 export interface TradingWorkerDeps {
@@ -20,8 +20,8 @@ export interface TradingWorkerDeps {
   metrics: SagaMetrics;
   /** A prebuilt bundle (tests build it once); otherwise the worker bundles workflows/ itself. */
   workflowBundlePath?: string;
-  /** Node's per-call watchdog in the workflow sandbox (off by default: workers/sandbox-worker.ts). */
-  sandboxWatchdog?: boolean;
+  /** The workflow sandbox's debugging aids (both off by default: workers/sandbox-worker.ts). */
+  sandbox?: SandboxOptions;
   /** Tests wrap the saga's steps to inject failures; production runs them as they are. */
   wrapActivities?: (activities: OrderActivities) => OrderActivities;
 }
@@ -63,6 +63,6 @@ export async function createTradingWorker(deps: TradingWorkerDeps): Promise<Work
       ...TRADING_WORKER_TUNING,
       shutdownGraceTime: '10 seconds',
     },
-    deps.sandboxWatchdog ?? false,
+    deps.sandbox ?? { watchdog: false, stackTraces: false },
   );
 }
