@@ -1,0 +1,75 @@
+/**
+ * The lean workflow sandbox (workers/sandbox-worker.ts) runs the TradingSaga as the SDK's does, and what
+ * it gives up is visible: without the per-promise stack capture the stack trace query is refused; with
+ * SANDBOX_STACK_TRACES=on it answers with the saga's stack (waiting in submitOrder). The saga waits in its submit step (nobody
+ * serves that matching queue), so it is running when queried.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { connectDatabase } from '../db/client.js';
+import type { OrderActivities } from '../temporal/activities.js';
+import { stateQuery, TRADING_TASK_QUEUE, withPrefix } from '../temporal/contracts.js';
+import type { TradingSaga } from '../workflows/trading-saga.js';
+import { testConfig } from '../test/helpers.js';
+import { eventually } from '../test/trading.js';
+import { createTradingWorker } from './trading/worker.js';
+import { createSagaMetrics } from './worker-metrics.js';
+
+const config = testConfig();
+const database = connectDatabase(config.DATABASE_URL, { max: 1, appName: 'test-sandbox' });
+let connection: NativeConnection;
+beforeAll(async () => {
+  connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+});
+afterAll(async () => {
+  await connection?.close();
+  await database.close();
+});
+
+/** Steps that answer at once: only the workflow's hosting is under test. */
+const steps: OrderActivities = {
+  validateOrder: async (o) => ({ reserveAsset: 'USD', reserveAmount: o.price ?? '0', reservePrice: o.price ?? '0' }),
+  reserveFunds: async () => {},
+  persistOrder: async () => {},
+  releaseReservation: async () => {},
+};
+
+for (const stackTraces of [false, true]) {
+  it(`stack trace query with the per-promise stack capture ${stackTraces ? 'on: the saga\'s stack' : 'off: refused'}`, async () => {
+    const prefix = `${config.TASK_QUEUE_PREFIX}sandbox-${stackTraces ? 'on' : 'off'}-`;
+    const worker = await createTradingWorker({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueuePrefix: prefix,
+      db: database.db,
+      metrics: createSagaMetrics(new Registry()),
+      workflowBundlePath: inject('workflowBundlePath'),
+      sandbox: { watchdog: false, stackTraces },
+      wrapActivities: () => steps,
+    });
+    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const orderId = randomUUID();
+    await worker.runUntil(async () => {
+      const handle = await client.workflow.start<typeof TradingSaga>('TradingSaga', {
+        taskQueue: withPrefix(prefix, TRADING_TASK_QUEUE),
+        workflowId: `sandbox-${orderId}`,
+        args: [
+          {
+            order: { orderId, accountId: 'acct', clientOrderId: orderId, symbol: 'AAPL', side: 'buy', orderType: 'limit', timeInForce: 'GTC', quantity: '1', price: '16500' },
+            matchingTaskQueue: `${prefix}nobody`,
+          },
+        ],
+      });
+      try {
+        await eventually(async () => expect((await handle.query(stateQuery)).phase).toBe('submitting'));
+        if (stackTraces) expect(await handle.query<string>('__stack_trace')).toMatch(/at submitOrder \(.*workflows\/trading-saga\.ts/);
+        else await expect(handle.query('__stack_trace')).rejects.toThrow(/stack traces are not enabled/);
+      } finally {
+        await handle.terminate();
+      }
+    });
+  });
+}
