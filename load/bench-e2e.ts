@@ -38,6 +38,7 @@ import { TAKER } from './baselines/activities.js';
 import { NoopActivity } from './baselines/workflows.js';
 import { fillSignal, placeOrderUpdate, TRADING_TASK_QUEUE, type OrderRequest } from '../temporal/contracts.js';
 import { tradingSagaStart } from '../temporal/saga-start.js';
+import { sandboxOptions } from '../workers/sandbox-worker.js';
 import { TRADING_WORKER_TUNING } from '../workers/trading/worker.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -250,6 +251,7 @@ async function stopAll() {
 
 async function main() {
   const base = loadConfig(process.env);
+  const sandbox = sandboxOptions(base);
   const tools = await ensureTools(base.BROKERX_TOOLS_DIR, (l) => log(l));
   const dir = mkdtempSync(join(tmpdir(), 'brokerx-bench-'));
   const id = randomBytes(3).toString('hex');
@@ -623,7 +625,7 @@ async function main() {
         .join(', ')}`,
       `- Trading worker (the no-op saga runs on the same worker factory with empty steps): ${Object.entries(TRADING_WORKER_TUNING)
         .map(([k, v]) => `${k} ${v}`)
-        .join(', ')}, workflow sandbox without the per-call vm watchdog (ADR 0013); validate, reserve and persist as local activities in the first workflow task; api admission limit MAX_INFLIGHT_ORDERS=${base.MAX_INFLIGHT_ORDERS}`,
+        .join(', ')}, workflow sandbox with SANDBOX_WATCHDOG=${sandbox.watchdog ? 'on' : 'off'} and SANDBOX_STACK_TRACES=${sandbox.stackTraces ? 'on' : 'off'} (ADR 0013, ADR 0016); validate, reserve and persist as local activities in the first workflow task; api admission limit MAX_INFLIGHT_ORDERS=${base.MAX_INFLIGHT_ORDERS}`,
       `- Order mix: limit orders of 1 AAPL at 165.00 from 4 buyers and 4 sellers alternately (about half fill on arrival)`,
       `- Date: ${new Date().toISOString()}`,
       ``,
