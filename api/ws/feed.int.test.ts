@@ -415,17 +415,19 @@ describe('abuse and slow consumers', () => {
     const base = Date.now();
     let sent = 0;
     try {
-      // Published in small batches at the pace of the fast reader, until the paused one is dropped
-      // (the kernel's socket buffers take several MB before the server's own buffer starts to grow).
+      // Published in small batches at the pace of the fast reader, until the paused one is dropped. The
+      // kernel's socket buffers take tens of MB before the server's own buffer starts to grow (receive
+      // buffers autotune up to net.ipv4.tcp_rmem's maximum, 32 MB on some machines), so each frame
+      // carries 60 levels a side (about 4 KB).
       while ((await slowDrops()) === dropsBefore && sent < 60_000) {
         const pipe = publisher.pipeline();
         for (let n = 0; n < 200; n++, sent++) {
-          const levels = Array.from({ length: 10 }, (_, l) => ({
+          const levels = Array.from({ length: 60 }, (_, l) => ({
             price: 17_000 - l * 10,
             qty: 1 + ((sent + l) % 97),
             orders: 1 + l,
           }));
-          const asks = levels.map((l) => ({ ...l, price: l.price + 200 }));
+          const asks = levels.map((l, i) => ({ ...l, price: 17_010 + i * 10 }));
           pipe.publish(
             channel,
             JSON.stringify({
