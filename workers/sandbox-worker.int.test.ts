@@ -10,7 +10,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { connectDatabase } from '../db/client.js';
-import type { OrderActivities } from '../temporal/activities.js';
+import { noopOrderActivities } from '../load/baselines/activities.js';
 import { stateQuery, TRADING_TASK_QUEUE, withPrefix } from '../temporal/contracts.js';
 import type { TradingSaga } from '../workflows/trading-saga.js';
 import { testConfig } from '../test/helpers.js';
@@ -29,14 +29,6 @@ afterAll(async () => {
   await database.close();
 });
 
-/** Steps that answer at once: only the workflow's hosting is under test. */
-const steps: OrderActivities = {
-  validateOrder: async (o) => ({ reserveAsset: 'USD', reserveAmount: o.price ?? '0', reservePrice: o.price ?? '0' }),
-  reserveFunds: async () => {},
-  persistOrder: async () => {},
-  releaseReservation: async () => {},
-};
-
 for (const stackTraces of [false, true]) {
   it(`stack trace query with the per-promise stack capture ${stackTraces ? 'on: the saga\'s stack' : 'off: refused'}`, async () => {
     const prefix = `${config.TASK_QUEUE_PREFIX}sandbox-${stackTraces ? 'on' : 'off'}-`;
@@ -48,7 +40,7 @@ for (const stackTraces of [false, true]) {
       metrics: createSagaMetrics(new Registry()),
       workflowBundlePath: inject('workflowBundlePath'),
       sandbox: { watchdog: false, stackTraces },
-      wrapActivities: () => steps,
+      wrapActivities: () => noopOrderActivities, // steps that answer at once: only the hosting is under test
     });
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const orderId = randomUUID();
