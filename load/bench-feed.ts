@@ -7,10 +7,12 @@
  *   npm run bench:feed -- --quick              three steps, shorter windows, prints only
  *   npm run bench:feed -- --rates=50,100 --only=feed   explore (with --quick: prints only)
  *
- * Processes: this one runs the servers and nothing else; a publisher process publishes to Redis at
- * a fixed rate per step; two client processes hold the sockets (500 + 500 per server, minimal raw
- * WebSocket clients), count frames and measure delivery latency from the `ts` in each frame to its
- * arrival. Windows are set in wall-clock time up front, so a busy client still measures the right one.
+ * Processes: this one runs the servers (load/feed/servers.ts) and nothing else; a publisher process
+ * (load/feed/publisher.ts) publishes to Redis at a fixed rate per step; two client processes
+ * (load/feed/clients.ts) hold the sockets (500 + 500 per server, minimal raw WebSocket clients), count
+ * frames and measure delivery latency from the `ts` in each frame to its arrival. Windows are set in
+ * wall-clock time up front, so a busy client still measures the right one. The messages between them
+ * are in load/feed/protocol.ts.
  *
  * Workload per step (`rate` market updates per second):
  * - feed: a real `market.update` (as the outbox relay publishes it: L1, 10 levels of depth, the last 20
@@ -21,28 +23,27 @@
  *   socket (no parsing, no subscriptions, no backpressure checks): the same frames, minus the feed's work.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { cpus, loadavg, platform, release } from 'node:os';
-import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
-import type { WebSocket } from 'ws';
-import { WebSocketServer } from 'ws';
-import { createApiMetrics } from '../api/metrics.js';
-import type { VerifiedAccessToken } from '../api/auth/tokens.js';
-import type { FeedHistory } from '../api/ws/history.js';
-import { createRedisHub } from '../api/ws/hub.js';
-import { socketOf } from '../api/ws/wire.js';
-import { createFeedServer, feedOptions } from '../api/ws/server.js';
-import { loadConfig, type Config } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
-import { connectRedis } from '../lib/redis.js';
-import { accountChannel, marketChannel } from '../lib/redis-keys.js';
+import { loadConfig } from '../lib/config.js';
+import { clientProcess } from './feed/clients.js';
+import {
+  CLIENT_PROCESSES,
+  LAT_MAX_MS,
+  request,
+  send,
+  SUBSCRIBERS,
+  type ClientCommand,
+  type ClientReport,
+  type PublisherCommand,
+  type PublisherReport,
+  type Target,
+} from './feed/protocol.js';
+import { publisherProcess } from './feed/publisher.js';
+import { startServers, type Servers } from './feed/servers.js';
 import { cpuMsSince } from './lib/cpu.js';
-import { RawSocket } from './lib/raw-websocket.js';
 import { histogramRank } from './lib/percentiles.js';
 import {
   formatNumber as fmt,
@@ -52,11 +53,6 @@ import {
   writeBenchmarkReport,
 } from './lib/report.js';
 
-const SUBSCRIBERS = 1000;
-const CLIENT_PROCESSES = 2;
-const SYMBOL = 'BENCH';
-/** Latency histogram: 1 ms buckets (the frames' `ts` has millisecond resolution) up to 10 s. */
-const LAT_MAX_MS = 10_000;
 const QUICK = process.argv.includes('--quick');
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 /** Market updates per second, one step each (`--rates=10,50`). */
@@ -73,300 +69,6 @@ const SUSTAINED_SHARE = 0.99;
 const P99_TARGET_MS = 50;
 /** Attempts per step before it counts as not sustained. */
 const ATTEMPTS = QUICK ? 1 : 3;
-
-const accountOf = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-
-/** feed: api/ws; bare: a plain `ws` broadcast; batched: the same with the feed's write batching per tick. */
-type Target = 'feed' | 'bare' | 'batched';
-const BARE_TARGETS = ['bare', 'batched'] as const;
-
-// ---- messages between the processes ------------------------------------------------------------
-
-/**
- * The measurement window is set in wall-clock time before a step starts, so that busy clients (late
- * to read their IPC messages) still measure the same window: frames published in [t0, t1) (by their
- * `ts`) give the latency and the completeness; frames that arrived in [t0, t1) give the throughput.
- */
-type ClientCommand =
-  | { cmd: 'connect'; urls: Record<Target, string>; from: number; count: number }
-  | { cmd: 'window'; target: Target; t0: number; t1: number }
-  | { cmd: 'report' }
-  | { cmd: 'quiet' }
-  | { cmd: 'exit' };
-interface ClientReport {
-  /** Frames published in the window that arrived (at any time). */
-  published: number;
-  /** Frames that arrived in the window, and their bytes. */
-  arrived: number;
-  bytes: number;
-  /** Latency of the frames published in the window, 1 ms buckets. */
-  hist: number[];
-  closed: Record<Target, number>;
-  /** CPU of the client process from t0 to t1 (sampled on its own timers), in ms. */
-  cpuMs: number;
-}
-type PublisherCommand =
-  | { cmd: 'run'; target: Target; rate: number; ms: number; prefix: string; t0: number; t1: number }
-  | { cmd: 'exit' };
-/** Messages published with a `ts` inside the window: market updates (or bare frames) and execution reports. */
-interface PublisherReport {
-  market: number;
-  executions: number;
-  /** Bytes of those market messages. */
-  marketBytes: number;
-}
-
-function send(child: ChildProcess, message: unknown): void {
-  child.send(message as object);
-}
-
-function request<T>(child: ChildProcess, message: unknown): Promise<T> {
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as T));
-    send(child, message);
-  });
-}
-
-// ---- client process ----------------------------------------------------------------------------
-
-async function clientProcess(): Promise<void> {
-  const TS = Buffer.from('"ts":"');
-  let win: Extract<ClientCommand, { cmd: 'window' }> | undefined;
-  let published = 0;
-  let arrived = 0;
-  let bytes = 0;
-  let hist = new Uint32Array(LAT_MAX_MS + 1);
-  let cpuMs = 0;
-  const closed: Record<Target, number> = { feed: 0, bare: 0, batched: 0 };
-  const sockets: RawSocket[] = [];
-  let lastFrameAt = Date.now();
-  // Every socket gets the same frame of an update: parse its timestamp once.
-  let lastTs = '';
-  let lastTsMs = 0;
-
-  function onFrame(kind: Target, data: Buffer): void {
-    const now = Date.now();
-    lastFrameAt = now;
-    if (!win || kind !== win.target) return;
-    if (now >= win.t0 && now < win.t1) {
-      arrived++;
-      bytes += data.length;
-    }
-    const i = data.indexOf(TS);
-    if (i < 0) return;
-    const text = data.toString('latin1', i + 6, i + 30);
-    if (text !== lastTs) {
-      lastTs = text;
-      lastTsMs = Date.parse(text);
-    }
-    if (lastTsMs < win.t0 || lastTsMs >= win.t1) return;
-    published++;
-    const ms = Math.max(0, Math.min(LAT_MAX_MS, now - lastTsMs));
-    hist[ms] = (hist[ms] ?? 0) + 1;
-  }
-
-  async function open(kind: Target, url: string, token: string | undefined): Promise<void> {
-    let ready: (() => void) | undefined;
-    const subscribed = new Promise<void>((r) => (ready = r));
-    const socket = await RawSocket.open(
-      url,
-      token ? { Authorization: `Bearer ${token}` } : {},
-      (data) => {
-        if (ready) {
-          // A feed socket is ready once the executions stream is live and the quote snapshot came.
-          if (data.includes('"type":"quote"')) {
-            ready();
-            ready = undefined;
-          }
-          return;
-        }
-        onFrame(kind, data);
-      },
-      () => closed[kind]++,
-    );
-    sockets.push(socket);
-    if (kind !== 'feed') {
-      ready = undefined;
-      return;
-    }
-    socket.sendText(JSON.stringify({ op: 'subscribe', channel: 'executions' }));
-    socket.sendText(JSON.stringify({ op: 'subscribe', channel: 'quotes', symbol: SYMBOL }));
-    await subscribed;
-  }
-
-  process.on('message', (m: ClientCommand) => {
-    void (async () => {
-      if (m.cmd === 'connect') {
-        for (let i = m.from; i < m.from + m.count; i += 50) {
-          const batch: Promise<void>[] = [];
-          for (let j = i; j < Math.min(i + 50, m.from + m.count); j++) {
-            batch.push(
-              open('feed', m.urls.feed, `bench-${j}`),
-              open('bare', m.urls.bare, undefined),
-              open('batched', m.urls.batched, undefined),
-            );
-          }
-          await Promise.all(batch);
-        }
-        process.send!({ ready: true });
-      } else if (m.cmd === 'window') {
-        win = m;
-        published = arrived = bytes = cpuMs = 0;
-        hist = new Uint32Array(LAT_MAX_MS + 1);
-        let cpu0 = process.cpuUsage();
-        setTimeout(() => (cpu0 = process.cpuUsage()), m.t0 - Date.now());
-        setTimeout(() => (cpuMs = cpuMsSince(cpu0)), m.t1 - Date.now());
-        process.send!({ ok: true });
-      } else if (m.cmd === 'report') {
-        const report: ClientReport = {
-          published,
-          arrived,
-          bytes,
-          hist: Array.from(hist),
-          closed: { ...closed },
-          cpuMs,
-        };
-        win = undefined;
-        process.send!(report);
-      } else if (m.cmd === 'quiet') {
-        process.send!({ idleMs: Date.now() - lastFrameAt });
-      } else {
-        for (const s of sockets) s.destroy();
-        process.exit(0);
-      }
-    })();
-  });
-}
-
-// ---- publisher process -------------------------------------------------------------------------
-
-function publisherProcess(): void {
-  const config = loadConfig(process.env);
-  const redis = connectRedis(config.REDIS_URL, 'bench-feed-publisher');
-  const seqs = new Map<number, number>();
-  let n = 0;
-  let nextAccount = 0;
-
-  const depth = (side: 1 | -1, base: number) =>
-    Array.from({ length: 10 }, (_, l) => ({
-      price: base + side * l * 5,
-      qty: 100 + ((n + l) % 50),
-      orders: 1 + (l % 4),
-    }));
-  const trades = Array.from({ length: 20 }, (_, t) => ({
-    price: 18_995 + (t % 7),
-    qty: 1 + (t % 9),
-    ts: Date.now() - t * 1000,
-    seq: 1000 - t,
-  }));
-
-  function marketUpdate(ts: string): string {
-    n++;
-    return JSON.stringify({
-      symbol: SYMBOL,
-      quote: { bid: { price: 18_990, qty: 100 + (n % 1000) }, ask: { price: 19_000, qty: 250 } },
-      depth: { bids: depth(-1, 18_990), asks: depth(1, 19_000) },
-      trades,
-      ts,
-      event_id: randomUUID(),
-      event_type: 'market.update',
-    });
-  }
-
-  /** What the feed server would send for the same update: the bare server forwards it as is. */
-  function quoteFrame(ts: string): string {
-    n++;
-    return JSON.stringify({
-      type: 'quote',
-      symbol: SYMBOL,
-      bid: { price: 189.9, quantity: 100 + (n % 1000) },
-      ask: { price: 190, quantity: 250 },
-      ts,
-      event_id: randomUUID(),
-    });
-  }
-
-  function executionReport(ts: string): { account: number; body: string } {
-    const account = nextAccount++ % SUBSCRIBERS;
-    const seq = (seqs.get(account) ?? 0) + 1;
-    seqs.set(account, seq);
-    return {
-      account,
-      body: JSON.stringify({
-        event_id: randomUUID(),
-        exec_type: 'partial_fill',
-        order_id: randomUUID(),
-        client_order_id: `bench-${seq}`,
-        workflow_id: 'bench',
-        symbol: SYMBOL,
-        side: 'buy',
-        order_type: 'limit',
-        time_in_force: 'GTC',
-        status: 'partially_filled',
-        quantity: '10',
-        price: '19000',
-        fill_id: randomUUID(),
-        fill_qty: '1',
-        fill_price: '19000',
-        cum_qty: '1',
-        leaves_qty: '9',
-        reserved_amount: '171000',
-        lock_version: 0,
-        reject_reason: null,
-        ts,
-        seq,
-        event_type: 'execution.report',
-      }),
-    };
-  }
-
-  async function run(m: Extract<PublisherCommand, { cmd: 'run' }>): Promise<PublisherReport> {
-    const market = marketChannel(m.prefix, SYMBOL);
-    const started = performance.now();
-    const inWindow: PublisherReport = { market: 0, executions: 0, marketBytes: 0 };
-    let sent = 0;
-    for (;;) {
-      const elapsed = performance.now() - started;
-      if (elapsed >= m.ms) break;
-      const due = Math.floor((elapsed / 1000) * m.rate);
-      if (due <= sent) {
-        await new Promise((r) => setTimeout(r, 1));
-        continue;
-      }
-      const pipe = redis.pipeline();
-      for (; sent < due; sent++) {
-        const now = new Date();
-        const ts = now.toISOString();
-        const counted = now.getTime() >= m.t0 && now.getTime() < m.t1;
-        const body = m.target === 'feed' ? marketUpdate(ts) : quoteFrame(ts);
-        if (counted) {
-          inWindow.market++;
-          inWindow.marketBytes += Buffer.byteLength(body);
-        }
-        if (m.target !== 'feed') pipe.publish(`${m.prefix}${m.target}`, body);
-        else {
-          pipe.publish(market, body);
-          // One execution report per ten market updates.
-          if (sent % 10 === 9) {
-            const e = executionReport(ts);
-            pipe.publish(accountChannel(m.prefix, accountOf(e.account)), e.body);
-            if (counted) inWindow.executions++;
-          }
-        }
-      }
-      await pipe.exec();
-    }
-    return inWindow;
-  }
-
-  process.on('message', (m: PublisherCommand) => {
-    if (m.cmd === 'exit') {
-      void redis.quit().then(() => process.exit(0));
-      return;
-    }
-    void run(m).then((report) => process.send!(report));
-  });
-}
 
 // ---- main: the servers and the steps -----------------------------------------------------------
 
@@ -399,68 +101,6 @@ interface StepResult {
 /** Sustained first, then the lower p99. */
 const better = (a: StepResult, b: StepResult) => (a.sustained !== b.sustained ? a.sustained : a.p99 < b.p99);
 
-interface BareServer {
-  port: number;
-  clients: Set<WebSocket>;
-  sent: number;
-  close(): Promise<void>;
-}
-
-/**
- * A bare broadcast server: its own subscriber connection, each message to every socket as it is.
- * `batched` adds the feed's write batching (every socket corked until the end of the tick), so that the
- * comparison can separate what the feed does per frame from how it writes.
- */
-async function bareServer(redis: Redis, channel: string, batched: boolean): Promise<BareServer> {
-  const http = createServer((_req, res) => res.writeHead(404).end());
-  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
-  const clients = new Set<WebSocket>();
-  wss.on('connection', (ws) => {
-    clients.add(ws);
-    ws.on('close', () => clients.delete(ws));
-    ws.on('error', () => {});
-  });
-  const sub = redis.duplicate({ connectionName: `bench-${batched ? 'batched' : 'bare'}-subscriber` });
-  await sub.subscribe(channel);
-  const server: BareServer = {
-    port: await listen(http),
-    clients,
-    sent: 0,
-    async close() {
-      wss.close();
-      http.close();
-      await sub.quit();
-    },
-  };
-  const corked: Duplex[] = [];
-  const uncork = () => {
-    for (const s of corked) s.uncork();
-    corked.length = 0;
-  };
-  sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
-    if (batched) {
-      if (corked.length === 0) process.nextTick(uncork);
-      for (const ws of clients) {
-        const socket = socketOf(ws);
-        if (socket && socket.writableCorked === 0) {
-          socket.cork();
-          corked.push(socket);
-        }
-        ws.send(message, { binary: false });
-      }
-    } else {
-      for (const ws of clients) ws.send(message, { binary: false });
-    }
-    server.sent += clients.size;
-  });
-  return server;
-}
-
-const listen = (server: Server) =>
-  new Promise<number>((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
-  );
-
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const prefix = `${config.REDIS_PREFIX}bench:${randomBytes(3).toString('hex')}:`;
@@ -475,88 +115,6 @@ async function main(): Promise<void> {
   const md = report(results, load0, loadavg());
   if (QUICK) console.log(md);
   else console.log(`wrote ${writeBenchmarkReport('feed.md', md)}`);
-}
-
-interface Servers {
-  feedPort: number;
-  barePorts: Record<(typeof BARE_TARGETS)[number], number>;
-  /** Sockets connected to a server. */
-  socketsOf(target: Target): number;
-  /** Frames a server handed to its sockets so far. */
-  sentBy(target: Target): Promise<number>;
-  close(): Promise<void>;
-}
-
-/** The feed server as api/main.ts builds it and the two bare broadcast servers, in this process. */
-async function startServers(config: Config, prefix: string): Promise<Servers> {
-  const logger = createLogger('warn', { bench: 'feed' });
-  const redis = connectRedis(config.REDIS_URL, 'bench-feed');
-  const metrics = createApiMetrics('bench');
-  // A stand-in authenticator (token `bench-<i>` is account i) and an outbox that is empty: the
-  // publisher's seqs are gap-free, so no stream ever reads history.
-  const history: FeedHistory = {
-    eventsAfter: async () => [],
-    lastSeq: async () => 0,
-    lastSeqs: async () => new Map(),
-    isListed: async (symbol) => symbol === SYMBOL,
-    bookSnapshot: async (symbol, now) => ({
-      symbol,
-      eventId: '',
-      ts: now.toISOString(),
-      tsMs: now.getTime(),
-      quote: { bid: null, ask: null },
-      depth: { bids: [], asks: [] },
-      trades: [],
-    }),
-  };
-  const authenticate = async (token: string): Promise<VerifiedAccessToken> => {
-    const i = Number(token.replace('bench-', ''));
-    return {
-      userId: accountOf(i),
-      accountId: accountOf(i),
-      email: `bench-${i}@example.test`,
-      sessionId: accountOf(i),
-      jti: randomUUID(),
-      expiresAt: new Date(Date.now() + 3600_000),
-    };
-  };
-  const feed = createFeedServer({
-    instanceId: 'bench',
-    redisPrefix: prefix,
-    logger,
-    metrics,
-    hub: createRedisHub(redis, logger, 'bench-feed-subscriber'),
-    history,
-    authenticate,
-    now: () => new Date(),
-    options: feedOptions(config, {
-      allowedOrigins: '*',
-      maxConnections: 5000,
-      heartbeatMs: 3_600_000,
-      sweepMs: 5_000,
-    }),
-  });
-  const feedHttp = createServer((_req, res) => res.writeHead(404).end());
-  feed.attach(feedHttp);
-  const feedPort = await listen(feedHttp);
-
-  // The bare broadcast servers: each with its own subscriber connection, every message to every socket.
-  const feedSent = async () => (await metrics.wsFramesSent.get()).values.reduce((a, v) => a + v.value, 0);
-  const bares = {} as Record<(typeof BARE_TARGETS)[number], BareServer>;
-  for (const target of BARE_TARGETS)
-    bares[target] = await bareServer(redis, `${prefix}${target}`, target === 'batched');
-  return {
-    feedPort,
-    barePorts: { bare: bares.bare.port, batched: bares.batched.port },
-    socketsOf: (target) => (target === 'feed' ? feed.connectionCount() : bares[target].clients.size),
-    sentBy: async (target) => (target === 'feed' ? feedSent() : bares[target].sent),
-    async close() {
-      await feed.close();
-      for (const b of Object.values(bares)) await b.close();
-      await redis.quit();
-      feedHttp.close();
-    },
-  };
 }
 
 interface Helpers {
