@@ -22,7 +22,7 @@ import type { OrderRequest } from '../temporal/contracts.js';
 import { createMatchingMetrics, settlementBatches } from '../workers/matching/metrics.js';
 import { ShardEngine } from '../workers/matching/shard-engine.js';
 import { nearestRank } from './lib/percentiles.js';
-import { machineSummary, writeBenchmarkReport } from './lib/report.js';
+import { machineSummary, markdownTable, writeBenchmarkReport } from './lib/report.js';
 import { scratchDatabase } from './lib/stack.js';
 
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 1500);
@@ -190,6 +190,20 @@ function renderReport(
   insertRate: number,
   pgVersion: string,
 ): string {
+  const table = markdownTable(
+    ['measure', 'one saga at a time', `${CONCURRENCY} sagas at once`],
+    [
+      ['orders submitted (half resting sells, half crossing buys)', serial.orders, grouped.orders],
+      ['settled orders per second', serial.rate.toFixed(0), grouped.rate.toFixed(0)],
+      ['submit latency p50 / p99 (ms)', `${serial.p50} / ${serial.p99}`, `${grouped.p50} / ${grouped.p99}`],
+      ['operations per transaction (mean)', 1, meanBatch.toFixed(1)],
+      [
+        `settlement rate / plain insert rate (${insertRate.toFixed(0)} inserts/s)`,
+        (serial.rate / insertRate).toFixed(2),
+        (grouped.rate / insertRate).toFixed(2),
+      ],
+    ],
+  ).join('\n');
   return `# Settlement benchmark
 
 Matched orders settled per second through \`ShardEngine.submit\` (match in memory, then trades, both
@@ -200,13 +214,7 @@ next to plain single-row autocommit inserts on the same database in the same run
 - Machine: ${machineSummary()}; Node ${process.version}; PostgreSQL ${pgVersion} on loopback
 - Date: ${new Date().toISOString()}
 
-| measure | one saga at a time | ${CONCURRENCY} sagas at once |
-|---|---|---|
-| orders submitted (half resting sells, half crossing buys) | ${serial.orders} | ${grouped.orders} |
-| settled orders per second | ${serial.rate.toFixed(0)} | ${grouped.rate.toFixed(0)} |
-| submit latency p50 / p99 (ms) | ${serial.p50} / ${serial.p99} | ${grouped.p50} / ${grouped.p99} |
-| operations per transaction (mean) | 1 | ${meanBatch.toFixed(1)} |
-| settlement rate / plain insert rate (${insertRate.toFixed(0)} inserts/s) | ${(serial.rate / insertRate).toFixed(2)} | ${(grouped.rate / insertRate).toFixed(2)} |
+${table}
 
 A submit that fills runs about a dozen statements (read the order, lock the maker, the trade, the journal
 entry as one \`post_entry\` call with its postings and four balance rows, the buyer's leftover release,
