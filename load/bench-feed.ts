@@ -7,10 +7,12 @@
  *   npm run bench:feed -- --quick              three steps, shorter windows, prints only
  *   npm run bench:feed -- --rates=50,100 --only=feed   explore (with --quick: prints only)
  *
- * Processes: this one runs the servers and nothing else; a publisher process publishes to Redis at
- * a fixed rate per step; two client processes hold the sockets (500 + 500 per server, minimal raw
- * WebSocket clients), count frames and measure delivery latency from the `ts` in each frame to its
- * arrival. Windows are set in wall-clock time up front, so a busy client still measures the right one.
+ * Processes: this one runs the servers (load/feed/servers.ts) and nothing else; a publisher process
+ * (load/feed/publisher.ts) publishes to Redis at a fixed rate per step; two client processes
+ * (load/feed/clients.ts) hold the sockets (500 + 500 per server, minimal raw WebSocket clients), count
+ * frames and measure delivery latency from the `ts` in each frame to its arrival. Windows are set in
+ * wall-clock time up front, so a busy client still measures the right one. The messages between them
+ * are in load/feed/protocol.ts.
  *
  * Workload per step (`rate` market updates per second):
  * - feed: a real `market.update` (as the outbox relay publishes it: L1, 10 levels of depth, the last 20
@@ -21,33 +23,36 @@
  *   socket (no parsing, no subscriptions, no backpressure checks): the same frames, minus the feed's work.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
-import { cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import type { Duplex } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { cpus, loadavg, platform, release } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
-import type { WebSocket } from 'ws';
-import { WebSocketServer } from 'ws';
-import { createApiMetrics } from '../api/metrics.js';
-import type { VerifiedAccessToken } from '../api/auth/tokens.js';
-import type { FeedHistory } from '../api/ws/history.js';
-import { createRedisHub } from '../api/ws/hub.js';
-import { socketOf } from '../api/ws/wire.js';
-import { createFeedServer, feedOptions } from '../api/ws/server.js';
 import { loadConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
-import { connectRedis } from '../lib/redis.js';
-import { accountChannel, marketChannel } from '../lib/redis-keys.js';
+import { clientProcess } from './feed/clients.js';
+import {
+  CLIENT_PROCESSES,
+  LAT_MAX_MS,
+  request,
+  send,
+  SUBSCRIBERS,
+  type ClientCommand,
+  type ClientReport,
+  type PublisherCommand,
+  type PublisherReport,
+  type Target,
+} from './feed/protocol.js';
+import { publisherProcess } from './feed/publisher.js';
+import { startServers, type Servers } from './feed/servers.js';
+import { cpuMsSince } from './lib/cpu.js';
+import { histogramRank } from './lib/percentiles.js';
+import {
+  formatNumber as fmt,
+  machineSummary,
+  markdownTable,
+  targetsTable,
+  writeBenchmarkReport,
+} from './lib/report.js';
 
-const SUBSCRIBERS = 1000;
-const CLIENT_PROCESSES = 2;
-const SYMBOL = 'BENCH';
-/** Latency histogram: 1 ms buckets (the frames' `ts` has millisecond resolution) up to 10 s. */
-const LAT_MAX_MS = 10_000;
 const QUICK = process.argv.includes('--quick');
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 /** Market updates per second, one step each (`--rates=10,50`). */
@@ -64,402 +69,6 @@ const SUSTAINED_SHARE = 0.99;
 const P99_TARGET_MS = 50;
 /** Attempts per step before it counts as not sustained. */
 const ATTEMPTS = QUICK ? 1 : 3;
-
-const accountOf = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-
-/** feed: api/ws; bare: a plain `ws` broadcast; batched: the same with the feed's write batching per tick. */
-type Target = 'feed' | 'bare' | 'batched';
-const BARE_TARGETS = ['bare', 'batched'] as const;
-
-// ---- messages between the processes ------------------------------------------------------------
-
-/**
- * The measurement window is set in wall-clock time before a step starts, so that busy clients (late
- * to read their IPC messages) still measure the same window: frames published in [t0, t1) (by their
- * `ts`) give the latency and the completeness; frames that arrived in [t0, t1) give the throughput.
- */
-type ClientCommand =
-  | { cmd: 'connect'; urls: Record<Target, string>; from: number; count: number }
-  | { cmd: 'window'; target: Target; t0: number; t1: number }
-  | { cmd: 'report' }
-  | { cmd: 'quiet' }
-  | { cmd: 'exit' };
-interface ClientReport {
-  /** Frames published in the window that arrived (at any time). */
-  published: number;
-  /** Frames that arrived in the window, and their bytes. */
-  arrived: number;
-  bytes: number;
-  /** Latency of the frames published in the window, 1 ms buckets. */
-  hist: number[];
-  closed: Record<Target, number>;
-  /** CPU of the client process from t0 to t1 (sampled on its own timers), in ms. */
-  cpuMs: number;
-}
-type PublisherCommand =
-  | { cmd: 'run'; target: Target; rate: number; ms: number; prefix: string; t0: number; t1: number }
-  | { cmd: 'exit' };
-/** Messages published with a `ts` inside the window: market updates (or bare frames) and execution reports. */
-interface PublisherReport {
-  market: number;
-  executions: number;
-  /** Bytes of those market messages. */
-  marketBytes: number;
-}
-
-function send(child: ChildProcess, message: unknown): void {
-  child.send(message as object);
-}
-
-function request<T>(child: ChildProcess, message: unknown): Promise<T> {
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as T));
-    send(child, message);
-  });
-}
-
-// ---- client process ----------------------------------------------------------------------------
-
-/**
- * A minimal WebSocket client on a raw TCP socket: the handshake, unmasked server frames parsed from
- * whatever each read returned, masked text frames to send. `ws` clients cost far more per message than
- * the servers under test (a stream and an event per frame), and the clients share the servers' cores.
- */
-class RawSocket {
-  private pending: Buffer = Buffer.alloc(0);
-  private upgraded = false;
-
-  constructor(
-    private readonly socket: Socket,
-    private readonly onText: (payload: Buffer) => void,
-  ) {}
-
-  static open(
-    url: string,
-    headers: Record<string, string>,
-    onText: (payload: Buffer) => void,
-    onClose: () => void,
-  ): Promise<RawSocket> {
-    const u = new URL(url);
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
-        socket.setNoDelay(true);
-        const lines = [
-          `GET ${u.pathname}${u.search} HTTP/1.1`,
-          `Host: ${u.host}`,
-          'Upgrade: websocket',
-          'Connection: Upgrade',
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
-          'Sec-WebSocket-Version: 13',
-          ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-        ];
-        socket.write(`${lines.join('\r\n')}\r\n\r\n`);
-      });
-      const raw = new RawSocket(socket, onText);
-      socket.on('data', (chunk: Buffer) => {
-        if (!raw.receive(chunk))
-          reject(new Error(`upgrade refused: ${chunk.toString('latin1').split('\r\n')[0]}`));
-        else if (raw.upgraded) resolve(raw);
-      });
-      socket.on('error', reject);
-      socket.on('close', onClose);
-    });
-  }
-
-  /** False when the upgrade was refused. */
-  private receive(chunk: Buffer): boolean {
-    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
-    if (!this.upgraded) {
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) {
-        this.pending = buf;
-        return true;
-      }
-      if (!buf.toString('latin1', 0, 12).endsWith('101')) return false;
-      this.upgraded = true;
-      buf = buf.subarray(end + 4);
-    }
-    let at = 0;
-    for (;;) {
-      if (buf.length - at < 2) break;
-      const opcode = buf[at]! & 0x0f;
-      let len = buf[at + 1]! & 0x7f;
-      let head = 2;
-      if (len === 126) {
-        if (buf.length - at < 4) break;
-        len = buf.readUInt16BE(at + 2);
-        head = 4;
-      } else if (len === 127) {
-        if (buf.length - at < 10) break;
-        len = Number(buf.readBigUInt64BE(at + 2));
-        head = 10;
-      }
-      if (buf.length - at < head + len) break;
-      if (opcode === 1) this.onText(buf.subarray(at + head, at + head + len));
-      at += head + len;
-    }
-    this.pending = at === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(at));
-    return true;
-  }
-
-  sendText(text: string): void {
-    const payload = Buffer.from(text);
-    if (payload.length > 125) throw new Error('bench client frames are small');
-    const mask = randomBytes(4);
-    const frame = Buffer.alloc(6 + payload.length);
-    frame[0] = 0x81;
-    frame[1] = 0x80 | payload.length;
-    mask.copy(frame, 2);
-    for (let i = 0; i < payload.length; i++) frame[6 + i] = payload[i]! ^ mask[i % 4]!;
-    this.socket.write(frame);
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-}
-
-async function clientProcess(): Promise<void> {
-  const TS = Buffer.from('"ts":"');
-  let win: Extract<ClientCommand, { cmd: 'window' }> | undefined;
-  let published = 0;
-  let arrived = 0;
-  let bytes = 0;
-  let hist = new Uint32Array(LAT_MAX_MS + 1);
-  let cpuMs = 0;
-  const closed: Record<Target, number> = { feed: 0, bare: 0, batched: 0 };
-  const sockets: RawSocket[] = [];
-  let lastFrameAt = Date.now();
-  // Every socket gets the same frame of an update: parse its timestamp once.
-  let lastTs = '';
-  let lastTsMs = 0;
-
-  function onFrame(kind: Target, data: Buffer): void {
-    const now = Date.now();
-    lastFrameAt = now;
-    if (!win || kind !== win.target) return;
-    if (now >= win.t0 && now < win.t1) {
-      arrived++;
-      bytes += data.length;
-    }
-    const i = data.indexOf(TS);
-    if (i < 0) return;
-    const text = data.toString('latin1', i + 6, i + 30);
-    if (text !== lastTs) {
-      lastTs = text;
-      lastTsMs = Date.parse(text);
-    }
-    if (lastTsMs < win.t0 || lastTsMs >= win.t1) return;
-    published++;
-    const ms = Math.max(0, Math.min(LAT_MAX_MS, now - lastTsMs));
-    hist[ms] = (hist[ms] ?? 0) + 1;
-  }
-
-  async function open(kind: Target, url: string, token: string | undefined): Promise<void> {
-    let ready: (() => void) | undefined;
-    const subscribed = new Promise<void>((r) => (ready = r));
-    const socket = await RawSocket.open(
-      url,
-      token ? { Authorization: `Bearer ${token}` } : {},
-      (data) => {
-        if (ready) {
-          // A feed socket is ready once the executions stream is live and the quote snapshot came.
-          if (data.includes('"type":"quote"')) {
-            ready();
-            ready = undefined;
-          }
-          return;
-        }
-        onFrame(kind, data);
-      },
-      () => closed[kind]++,
-    );
-    sockets.push(socket);
-    if (kind !== 'feed') {
-      ready = undefined;
-      return;
-    }
-    socket.sendText(JSON.stringify({ op: 'subscribe', channel: 'executions' }));
-    socket.sendText(JSON.stringify({ op: 'subscribe', channel: 'quotes', symbol: SYMBOL }));
-    await subscribed;
-  }
-
-  process.on('message', (m: ClientCommand) => {
-    void (async () => {
-      if (m.cmd === 'connect') {
-        for (let i = m.from; i < m.from + m.count; i += 50) {
-          const batch: Promise<void>[] = [];
-          for (let j = i; j < Math.min(i + 50, m.from + m.count); j++) {
-            batch.push(
-              open('feed', m.urls.feed, `bench-${j}`),
-              open('bare', m.urls.bare, undefined),
-              open('batched', m.urls.batched, undefined),
-            );
-          }
-          await Promise.all(batch);
-        }
-        process.send!({ ready: true });
-      } else if (m.cmd === 'window') {
-        win = m;
-        published = arrived = bytes = cpuMs = 0;
-        hist = new Uint32Array(LAT_MAX_MS + 1);
-        let cpu0 = process.cpuUsage();
-        setTimeout(() => (cpu0 = process.cpuUsage()), m.t0 - Date.now());
-        setTimeout(() => {
-          const cpu = process.cpuUsage(cpu0);
-          cpuMs = (cpu.user + cpu.system) / 1000;
-        }, m.t1 - Date.now());
-        process.send!({ ok: true });
-      } else if (m.cmd === 'report') {
-        const report: ClientReport = {
-          published,
-          arrived,
-          bytes,
-          hist: Array.from(hist),
-          closed: { ...closed },
-          cpuMs,
-        };
-        win = undefined;
-        process.send!(report);
-      } else if (m.cmd === 'quiet') {
-        process.send!({ idleMs: Date.now() - lastFrameAt });
-      } else {
-        for (const s of sockets) s.destroy();
-        process.exit(0);
-      }
-    })();
-  });
-}
-
-// ---- publisher process -------------------------------------------------------------------------
-
-function publisherProcess(): void {
-  const config = loadConfig(process.env);
-  const redis = connectRedis(config.REDIS_URL, 'bench-feed-publisher');
-  const seqs = new Map<number, number>();
-  let n = 0;
-  let nextAccount = 0;
-
-  const depth = (side: 1 | -1, base: number) =>
-    Array.from({ length: 10 }, (_, l) => ({
-      price: base + side * l * 5,
-      qty: 100 + ((n + l) % 50),
-      orders: 1 + (l % 4),
-    }));
-  const trades = Array.from({ length: 20 }, (_, t) => ({
-    price: 18_995 + (t % 7),
-    qty: 1 + (t % 9),
-    ts: Date.now() - t * 1000,
-    seq: 1000 - t,
-  }));
-
-  function marketUpdate(ts: string): string {
-    n++;
-    return JSON.stringify({
-      symbol: SYMBOL,
-      quote: { bid: { price: 18_990, qty: 100 + (n % 1000) }, ask: { price: 19_000, qty: 250 } },
-      depth: { bids: depth(-1, 18_990), asks: depth(1, 19_000) },
-      trades,
-      ts,
-      event_id: randomUUID(),
-      event_type: 'market.update',
-    });
-  }
-
-  /** What the feed server would send for the same update: the bare server forwards it as is. */
-  function quoteFrame(ts: string): string {
-    n++;
-    return JSON.stringify({
-      type: 'quote',
-      symbol: SYMBOL,
-      bid: { price: 189.9, quantity: 100 + (n % 1000) },
-      ask: { price: 190, quantity: 250 },
-      ts,
-      event_id: randomUUID(),
-    });
-  }
-
-  function executionReport(ts: string): { account: number; body: string } {
-    const account = nextAccount++ % SUBSCRIBERS;
-    const seq = (seqs.get(account) ?? 0) + 1;
-    seqs.set(account, seq);
-    return {
-      account,
-      body: JSON.stringify({
-        event_id: randomUUID(),
-        exec_type: 'partial_fill',
-        order_id: randomUUID(),
-        client_order_id: `bench-${seq}`,
-        workflow_id: 'bench',
-        symbol: SYMBOL,
-        side: 'buy',
-        order_type: 'limit',
-        time_in_force: 'GTC',
-        status: 'partially_filled',
-        quantity: '10',
-        price: '19000',
-        fill_id: randomUUID(),
-        fill_qty: '1',
-        fill_price: '19000',
-        cum_qty: '1',
-        leaves_qty: '9',
-        reserved_amount: '171000',
-        lock_version: 0,
-        reject_reason: null,
-        ts,
-        seq,
-        event_type: 'execution.report',
-      }),
-    };
-  }
-
-  async function run(m: Extract<PublisherCommand, { cmd: 'run' }>): Promise<PublisherReport> {
-    const market = marketChannel(m.prefix, SYMBOL);
-    const started = performance.now();
-    const inWindow: PublisherReport = { market: 0, executions: 0, marketBytes: 0 };
-    let sent = 0;
-    for (;;) {
-      const elapsed = performance.now() - started;
-      if (elapsed >= m.ms) break;
-      const due = Math.floor((elapsed / 1000) * m.rate);
-      if (due <= sent) {
-        await new Promise((r) => setTimeout(r, 1));
-        continue;
-      }
-      const pipe = redis.pipeline();
-      for (; sent < due; sent++) {
-        const now = new Date();
-        const ts = now.toISOString();
-        const counted = now.getTime() >= m.t0 && now.getTime() < m.t1;
-        const body = m.target === 'feed' ? marketUpdate(ts) : quoteFrame(ts);
-        if (counted) {
-          inWindow.market++;
-          inWindow.marketBytes += Buffer.byteLength(body);
-        }
-        if (m.target !== 'feed') pipe.publish(`${m.prefix}${m.target}`, body);
-        else {
-          pipe.publish(market, body);
-          // One execution report per ten market updates.
-          if (sent % 10 === 9) {
-            const e = executionReport(ts);
-            pipe.publish(accountChannel(m.prefix, accountOf(e.account)), e.body);
-            if (counted) inWindow.executions++;
-          }
-        }
-      }
-      await pipe.exec();
-    }
-    return inWindow;
-  }
-
-  process.on('message', (m: PublisherCommand) => {
-    if (m.cmd === 'exit') {
-      void redis.quit().then(() => process.exit(0));
-      return;
-    }
-    void run(m).then((report) => process.send!(report));
-  });
-}
 
 // ---- main: the servers and the steps -----------------------------------------------------------
 
@@ -492,148 +101,39 @@ interface StepResult {
 /** Sustained first, then the lower p99. */
 const better = (a: StepResult, b: StepResult) => (a.sustained !== b.sustained ? a.sustained : a.p99 < b.p99);
 
-function percentile(hist: number[], total: number, p: number): number {
-  if (total === 0) return NaN;
-  const rank = Math.ceil(total * p);
-  let seen = 0;
-  for (let ms = 0; ms < hist.length; ms++) {
-    seen += hist[ms] ?? 0;
-    if (seen >= rank) return ms;
-  }
-  return LAT_MAX_MS;
-}
-
-interface BareServer {
-  port: number;
-  clients: Set<WebSocket>;
-  sent: number;
-  close(): Promise<void>;
-}
-
-/**
- * A bare broadcast server: its own subscriber connection, each message to every socket as it is.
- * `batched` adds the feed's write batching (every socket corked until the end of the tick), so that the
- * comparison can separate what the feed does per frame from how it writes.
- */
-async function bareServer(redis: Redis, channel: string, batched: boolean): Promise<BareServer> {
-  const http = createServer((_req, res) => res.writeHead(404).end());
-  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
-  const clients = new Set<WebSocket>();
-  wss.on('connection', (ws) => {
-    clients.add(ws);
-    ws.on('close', () => clients.delete(ws));
-    ws.on('error', () => {});
-  });
-  const sub = redis.duplicate({ connectionName: `bench-${batched ? 'batched' : 'bare'}-subscriber` });
-  await sub.subscribe(channel);
-  const server: BareServer = {
-    port: await listen(http),
-    clients,
-    sent: 0,
-    async close() {
-      wss.close();
-      http.close();
-      await sub.quit();
-    },
-  };
-  const corked: Duplex[] = [];
-  const uncork = () => {
-    for (const s of corked) s.uncork();
-    corked.length = 0;
-  };
-  sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
-    if (batched) {
-      if (corked.length === 0) process.nextTick(uncork);
-      for (const ws of clients) {
-        const socket = socketOf(ws);
-        if (socket && socket.writableCorked === 0) {
-          socket.cork();
-          corked.push(socket);
-        }
-        ws.send(message, { binary: false });
-      }
-    } else {
-      for (const ws of clients) ws.send(message, { binary: false });
-    }
-    server.sent += clients.size;
-  });
-  return server;
-}
-
-const listen = (server: Server) =>
-  new Promise<number>((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
-  );
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const prefix = `${config.REDIS_PREFIX}bench:${randomBytes(3).toString('hex')}:`;
-  const logger = createLogger('warn', { bench: 'feed' });
-  const redis = connectRedis(config.REDIS_URL, 'bench-feed');
-  const metrics = createApiMetrics('bench');
+  const servers = await startServers(config, prefix);
+  const helpers = forkHelpers();
+  await connectClients(helpers, servers);
+  const load0 = loadavg();
+  const results = await stepUp({ servers, helpers, prefix, closedBefore: { feed: 0, bare: 0, batched: 0 } });
+  for (const c of [helpers.publisher, ...helpers.clients]) send(c, { cmd: 'exit' });
+  await servers.close();
 
-  // The feed as api/main.ts builds it, with a stand-in authenticator (token `bench-<i>` is account i) and
-  // an outbox that is empty: the publisher's seqs are gap-free, so no stream ever reads history.
-  const history: FeedHistory = {
-    eventsAfter: async () => [],
-    lastSeq: async () => 0,
-    lastSeqs: async () => new Map(),
-    isListed: async (symbol) => symbol === SYMBOL,
-    bookSnapshot: async (symbol, now) => ({
-      symbol,
-      eventId: '',
-      ts: now.toISOString(),
-      tsMs: now.getTime(),
-      quote: { bid: null, ask: null },
-      depth: { bids: [], asks: [] },
-      trades: [],
-    }),
-  };
-  const authenticate = async (token: string): Promise<VerifiedAccessToken> => {
-    const i = Number(token.replace('bench-', ''));
-    return {
-      userId: accountOf(i),
-      accountId: accountOf(i),
-      email: `bench-${i}@example.test`,
-      sessionId: accountOf(i),
-      jti: randomUUID(),
-      expiresAt: new Date(Date.now() + 3600_000),
-    };
-  };
-  const feed = createFeedServer({
-    instanceId: 'bench',
-    redisPrefix: prefix,
-    logger,
-    metrics,
-    hub: createRedisHub(redis, logger, 'bench-feed-subscriber'),
-    history,
-    authenticate,
-    now: () => new Date(),
-    options: feedOptions(config, {
-      allowedOrigins: '*',
-      maxConnections: 5000,
-      heartbeatMs: 3_600_000,
-      sweepMs: 5_000,
-    }),
-  });
-  const feedHttp = createServer((_req, res) => res.writeHead(404).end());
-  feed.attach(feedHttp);
-  const feedPort = await listen(feedHttp);
+  const md = report(results, load0, loadavg());
+  if (QUICK) console.log(md);
+  else console.log(`wrote ${writeBenchmarkReport('feed.md', md)}`);
+}
 
-  // The bare broadcast servers: each with its own subscriber connection, every message to every socket.
-  const feedSent = async () => (await metrics.wsFramesSent.get()).values.reduce((a, v) => a + v.value, 0);
-  const bares = {} as Record<(typeof BARE_TARGETS)[number], BareServer>;
-  for (const target of BARE_TARGETS)
-    bares[target] = await bareServer(redis, `${prefix}${target}`, target === 'batched');
-  const socketsOf = (target: Target) =>
-    target === 'feed' ? feed.connectionCount() : bares[target].clients.size;
-  const sentBy = async (target: Target) => (target === 'feed' ? feedSent() : bares[target].sent);
+interface Helpers {
+  publisher: ChildProcess;
+  clients: ChildProcess[];
+}
 
+/** The publisher and the client processes: this script again, in another role. */
+function forkHelpers(): Helpers {
   const self = fileURLToPath(import.meta.url);
   const childOpts = { execArgv: ['--import', 'tsx'], stdio: 'inherit' as const };
-  const publisher = fork(self, ['publisher'], childOpts);
-  const clients = Array.from({ length: CLIENT_PROCESSES }, () => fork(self, ['clients'], childOpts));
+  return {
+    publisher: fork(self, ['publisher'], childOpts),
+    clients: Array.from({ length: CLIENT_PROCESSES }, () => fork(self, ['clients'], childOpts)),
+  };
+}
+
+/** SUBSCRIBERS sockets to each server, spread over the client processes. */
+async function connectClients({ clients }: Helpers, servers: Servers): Promise<void> {
   const per = SUBSCRIBERS / CLIENT_PROCESSES;
   console.log(`connecting ${SUBSCRIBERS} subscribers to each server...`);
   await Promise.all(
@@ -641,110 +141,32 @@ async function main(): Promise<void> {
       request(c, {
         cmd: 'connect',
         urls: {
-          feed: `ws://127.0.0.1:${feedPort}/ws`,
-          bare: `ws://127.0.0.1:${bares.bare.port}/`,
-          batched: `ws://127.0.0.1:${bares.batched.port}/`,
+          feed: `ws://127.0.0.1:${servers.feedPort}/ws`,
+          bare: `ws://127.0.0.1:${servers.barePorts.bare}/`,
+          batched: `ws://127.0.0.1:${servers.barePorts.batched}/`,
         },
         from: k * per,
         count: per,
-      }),
+      } satisfies ClientCommand),
     ),
   );
   console.log(
-    `sockets: feed ${socketsOf('feed')}, bare ${socketsOf('bare')}, batched ${socketsOf('batched')}`,
+    `sockets: feed ${servers.socketsOf('feed')}, bare ${servers.socketsOf('bare')}, batched ${servers.socketsOf('batched')}`,
   );
+}
 
-  const closedBefore: Record<Target, number> = { feed: 0, bare: 0, batched: 0 };
+interface Run {
+  servers: Servers;
+  helpers: Helpers;
+  prefix: string;
+  /** Sockets of each server closed before the current step. */
+  closedBefore: Record<Target, number>;
+}
 
-  /** One attempt at one step: publish at `rate` for warm-up + window, then collect. */
-  async function measure(target: Target, rate: number): Promise<StepResult> {
-    const sockets = socketsOf(target);
-    const t0 = Date.now() + WARMUP_MS + 100;
-    const t1 = t0 + MEASURE_MS;
-    await Promise.all(
-      clients.map((c) => request(c, { cmd: 'window', target, t0, t1 } satisfies ClientCommand)),
-    );
-    const run = request<PublisherReport>(publisher, {
-      cmd: 'run',
-      target,
-      rate,
-      ms: t1 - Date.now() + 200,
-      prefix,
-      t0,
-      t1,
-    } satisfies PublisherCommand);
-    await sleep(t0 - Date.now());
-    const cpu0 = process.cpuUsage();
-    const sent0 = await sentBy(target);
-    await sleep(t1 - Date.now());
-    const seconds = MEASURE_MS / 1000;
-    const cpu1 = process.cpuUsage(cpu0);
-    const sent = ((await sentBy(target)) - sent0) / seconds;
-    const published = await run;
-    // Wait for the clients to work off any backlog: late frames of the window still count for latency.
-    for (let waited = 0; waited < 30_000; waited += 200) {
-      const quiet = await Promise.all(clients.map((c) => request<{ idleMs: number }>(c, { cmd: 'quiet' })));
-      if (quiet.every((q) => q.idleMs > 500)) break;
-      await sleep(200);
-    }
-    const reports = await Promise.all(clients.map((c) => request<ClientReport>(c, { cmd: 'report' })));
-
-    const hist = new Array<number>(LAT_MAX_MS + 1).fill(0);
-    let arrived = 0;
-    let received = 0;
-    let bytes = 0;
-    let closedNow = 0;
-    for (const r of reports) {
-      arrived += r.arrived;
-      received += r.published;
-      bytes += r.bytes;
-      closedNow += r.closed[target];
-      r.hist.forEach((v, i) => (hist[i] = (hist[i] ?? 0) + v));
-    }
-    const dropped = closedNow - closedBefore[target];
-    closedBefore[target] = closedNow;
-    const total = hist.reduce((a, b) => a + b, 0);
-    let max = 0;
-    for (let i = hist.length - 1; i >= 0; i--) {
-      if ((hist[i] ?? 0) > 0) {
-        max = i;
-        break;
-      }
-    }
-    const offered = rate * sockets + (target === 'feed' ? rate / 10 : 0);
-    const delivered = arrived / seconds;
-    const expected = published.market * sockets + published.executions;
-    const complete = expected > 0 ? received / expected : 0;
-    const p99 = percentile(hist, total, 0.99);
-    return {
-      target,
-      rate,
-      offered,
-      delivered,
-      complete,
-      mbps: bytes / seconds / 2 ** 20,
-      p50: percentile(hist, total, 0.5),
-      p99,
-      max,
-      sent,
-      cpu: ((cpu1.user + cpu1.system) / 1000 / (seconds * 1000)) * 100,
-      clientCpu: (reports.reduce((a, r) => a + r.cpuMs, 0) / (seconds * 1000)) * 100,
-      load: loadavg()[0] ?? 0,
-      messageBytes: published.market > 0 ? published.marketBytes / published.market : 0,
-      frameBytes: arrived > 0 ? bytes / arrived : 0,
-      attempts: 1,
-      dropped,
-      sustained:
-        complete >= SUSTAINED_SHARE &&
-        delivered >= offered * SUSTAINED_SHARE &&
-        p99 < P99_TARGET_MS &&
-        dropped === 0,
-    };
-  }
-
+/** Every rate for every server, until a server saturates; the best attempt of each step. */
+async function stepUp(run: Run): Promise<StepResult[]> {
   const results: StepResult[] = [];
   const failed = new Set<Target>();
-  const load0 = loadavg();
   for (const rate of RATES) {
     for (const target of TARGETS) {
       if (failed.has(target)) continue;
@@ -752,7 +174,7 @@ async function main(): Promise<void> {
       // is repeated (up to ATTEMPTS), and the best attempt is reported.
       let best: StepResult | undefined;
       for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-        const step = await measure(target, rate);
+        const step = await measure(run, target, rate);
         console.log(
           `${target.padEnd(7)} ${String(rate).padStart(4)} updates/s #${attempt}: sent ${fmt(step.sent)}, delivered ${fmt(step.delivered)} of ${fmt(step.offered)} frames/s, complete ${(step.complete * 100).toFixed(1)}%, p50 ${step.p50} ms, p99 ${step.p99} ms, max ${step.max} ms, cpu server ${step.cpu.toFixed(0)}% clients ${step.clientCpu.toFixed(0)}%, load ${step.load.toFixed(2)}, dropped ${step.dropped}`,
         );
@@ -769,25 +191,125 @@ async function main(): Promise<void> {
         failed.add(target);
     }
   }
-
-  for (const c of [publisher, ...clients]) send(c, { cmd: 'exit' });
-  await feed.close();
-  for (const b of Object.values(bares)) await b.close();
-  await redis.quit();
-  feedHttp.close();
-
-  const md = report(results, load0, loadavg());
-  if (QUICK) {
-    console.log(md);
-  } else {
-    const out = resolve(dirname(fileURLToPath(import.meta.url)), '../docs/benchmarks/feed.md');
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, md);
-    console.log(`wrote ${out}`);
-  }
+  return results;
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+/** One attempt at one step: publish at `rate` for warm-up + window, then collect. */
+async function measure(
+  { servers, helpers, prefix, closedBefore }: Run,
+  target: Target,
+  rate: number,
+): Promise<StepResult> {
+  const { publisher, clients } = helpers;
+  const sockets = servers.socketsOf(target);
+  const t0 = Date.now() + WARMUP_MS + 100;
+  const t1 = t0 + MEASURE_MS;
+  await Promise.all(
+    clients.map((c) => request(c, { cmd: 'window', target, t0, t1 } satisfies ClientCommand)),
+  );
+  const published = request<PublisherReport>(publisher, {
+    cmd: 'run',
+    target,
+    rate,
+    ms: t1 - Date.now() + 200,
+    prefix,
+    t0,
+    t1,
+  } satisfies PublisherCommand);
+  await sleep(Math.max(0, t0 - Date.now()));
+  const cpu0 = process.cpuUsage();
+  const sent0 = await servers.sentBy(target);
+  await sleep(Math.max(0, t1 - Date.now()));
+  const serverCpuMs = cpuMsSince(cpu0);
+  const sent = (await servers.sentBy(target)) - sent0;
+  const inWindow = await published;
+  // Wait for the clients to work off any backlog: late frames of the window still count for latency.
+  for (let waited = 0; waited < 30_000; waited += 200) {
+    const quiet = await Promise.all(clients.map((c) => request<{ idleMs: number }>(c, { cmd: 'quiet' })));
+    if (quiet.every((q) => q.idleMs > 500)) break;
+    await sleep(200);
+  }
+  const reports = await Promise.all(clients.map((c) => request<ClientReport>(c, { cmd: 'report' })));
+  const step = stepResult({
+    target,
+    rate,
+    sockets,
+    sent,
+    serverCpuMs,
+    published: inWindow,
+    reports,
+    closedBefore: closedBefore[target],
+  });
+  closedBefore[target] += step.dropped;
+  return step;
+}
+
+/** A step's result from what the clients, the publisher and the server counted over the window. */
+function stepResult(m: {
+  target: Target;
+  rate: number;
+  sockets: number;
+  /** Frames the server handed to its sockets in the window. */
+  sent: number;
+  serverCpuMs: number;
+  published: PublisherReport;
+  reports: ClientReport[];
+  /** Sockets of this server the clients saw closed before the step. */
+  closedBefore: number;
+}): StepResult {
+  const { target, rate, sockets, published, reports } = m;
+  const seconds = MEASURE_MS / 1000;
+  const hist = new Array<number>(LAT_MAX_MS + 1).fill(0);
+  let arrived = 0;
+  let received = 0;
+  let bytes = 0;
+  let closedNow = 0;
+  for (const r of reports) {
+    arrived += r.arrived;
+    received += r.published;
+    bytes += r.bytes;
+    closedNow += r.closed[target];
+    r.hist.forEach((v, i) => (hist[i] = (hist[i] ?? 0) + v));
+  }
+  const dropped = closedNow - m.closedBefore;
+  const total = hist.reduce((a, b) => a + b, 0);
+  let max = 0;
+  for (let i = hist.length - 1; i >= 0; i--) {
+    if ((hist[i] ?? 0) > 0) {
+      max = i;
+      break;
+    }
+  }
+  const offered = rate * sockets + (target === 'feed' ? rate / 10 : 0);
+  const delivered = arrived / seconds;
+  const expected = published.market * sockets + published.executions;
+  const complete = expected > 0 ? received / expected : 0;
+  const p99 = histogramRank(hist, total, 0.99);
+  return {
+    target,
+    rate,
+    offered,
+    delivered,
+    complete,
+    mbps: bytes / seconds / 2 ** 20,
+    p50: histogramRank(hist, total, 0.5),
+    p99,
+    max,
+    sent: m.sent / seconds,
+    cpu: (m.serverCpuMs / (seconds * 1000)) * 100,
+    clientCpu: (reports.reduce((a, r) => a + r.cpuMs, 0) / (seconds * 1000)) * 100,
+    load: loadavg()[0] ?? 0,
+    messageBytes: published.market > 0 ? published.marketBytes / published.market : 0,
+    frameBytes: arrived > 0 ? bytes / arrived : 0,
+    attempts: 1,
+    dropped,
+    sustained:
+      complete >= SUSTAINED_SHARE &&
+      delivered >= offered * SUSTAINED_SHARE &&
+      p99 < P99_TARGET_MS &&
+      dropped === 0,
+  };
+}
 
 function best(results: StepResult[], target: Target): StepResult | undefined {
   return results
@@ -796,7 +318,7 @@ function best(results: StepResult[], target: Target): StepResult | undefined {
 }
 
 function report(results: StepResult[], load0: number[], load1: number[]): string {
-  const cpu = cpus();
+  const cores = cpus().length;
   const feedBest = best(results, 'feed');
   const vs = (target: Target) => {
     const other = best(results, target);
@@ -810,31 +332,71 @@ function report(results: StepResult[], load0: number[], load1: number[]): string
   const batched = vs('batched');
   const size = (target: Target, key: 'messageBytes' | 'frameBytes') =>
     fmt(results.find((r) => r.target === target && r[key] > 0)?.[key] ?? 0);
-  const rows = results
-    .map(
-      (r) =>
-        `| ${r.rate} | ${r.target} | ${fmt(r.offered)} | ${fmt(r.sent)} | ${fmt(r.delivered)} | ${(r.complete * 100).toFixed(1)}% | ${r.p50} | ${r.p99} | ${r.max} | ${r.cpu.toFixed(0)}% | ${r.clientCpu.toFixed(0)}% | ${r.dropped} | ${r.load.toFixed(1)} | ${r.attempts} | ${r.sustained ? 'yes' : 'no'} |`,
-    )
-    .join('\n');
-  const yes = (ok: boolean) => (ok ? 'yes' : 'no');
+  const rows = markdownTable(
+    [
+      'updates/s>',
+      'server',
+      'offered frames/s>',
+      'sent frames/s>',
+      'delivered frames/s>',
+      'complete>',
+      'p50 ms>',
+      'p99 ms>',
+      'max ms>',
+      'server CPU>',
+      'client CPU>',
+      'dropped>',
+      'load>',
+      'attempts>',
+      'sustained',
+    ],
+    results.map((r) => [
+      r.rate,
+      r.target,
+      fmt(r.offered),
+      fmt(r.sent),
+      fmt(r.delivered),
+      `${(r.complete * 100).toFixed(1)}%`,
+      r.p50,
+      r.p99,
+      r.max,
+      `${r.cpu.toFixed(0)}%`,
+      `${r.clientCpu.toFixed(0)}%`,
+      r.dropped,
+      r.load.toFixed(1),
+      r.attempts,
+      r.sustained ? 'yes' : 'no',
+    ]),
+  ).join('\n');
+  const targets = targetsTable([
+    {
+      what: `feed ≥ 50,000 frames/s at p99 < ${P99_TARGET_MS} ms`,
+      value: feedBest
+        ? `${fmt(feedBest.delivered)} frames/s at p99 ${feedBest.p99} ms (${feedBest.rate} updates/s)`
+        : 'no sustained step',
+      met: !!feedBest && feedBest.delivered >= 50_000,
+    },
+    { what: "feed ≥ 60% of the bare server's sustained rate", value: plain.text, met: plain.ratio >= 0.6 },
+    {
+      what: '(stricter) feed ≥ 60% of the bare server with the same write batching',
+      value: batched.text,
+      met: batched.ratio >= 0.6,
+    },
+  ]).join('\n');
   const attempts = ATTEMPTS > 1 ? `up to ${ATTEMPTS} attempts per step` : 'one attempt per step';
   return `# Live feed benchmark
 
 <!-- Written by load/bench-feed.ts; do not edit by hand. -->
 
-Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version} (${platform()} ${release()}).
+Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machineSummary()}, Node ${process.version} (${platform()} ${release()}).
 
 Command: \`npm run bench:feed\` (\`tsx load/bench-feed.ts\`). ${SUBSCRIBERS} subscribers per server, Redis on loopback;
-the servers, the publisher, ${CLIENT_PROCESSES} client processes and Redis share the same ${cpu.length} cores, and so does other work on
+the servers, the publisher, ${CLIENT_PROCESSES} client processes and Redis share the same ${cores} cores, and so does other work on
 this machine (1-minute load average ${load0[0]?.toFixed(2)} at the start, ${load1[0]?.toFixed(2)} at the end).
 
 ## Targets
 
-| target | measured | met |
-| --- | --- | --- |
-| feed ≥ 50,000 frames/s at p99 < ${P99_TARGET_MS} ms | ${feedBest ? `${fmt(feedBest.delivered)} frames/s at p99 ${feedBest.p99} ms (${feedBest.rate} updates/s)` : 'no sustained step'} | ${yes(!!feedBest && feedBest.delivered >= 50_000)} |
-| feed ≥ 60% of the bare server's sustained rate | ${plain.text} | ${yes(plain.ratio >= 0.6)} |
-| (stricter) feed ≥ 60% of the bare server with the same write batching | ${batched.text} | ${yes(batched.ratio >= 0.6)} |
+${targets}
 
 Sustained rate of a server: the highest delivered frames/s among its sustained steps.${
     plain.ratio > 1 || batched.ratio > 1
@@ -845,8 +407,6 @@ Sustained rate of a server: the highest delivered frames/s among its sustained s
 
 ## Results
 
-| updates/s | server | offered frames/s | sent frames/s | delivered frames/s | complete | p50 ms | p99 ms | max ms | server CPU | client CPU | dropped | load | attempts | sustained |
-| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
 ${rows}
 
 - updates/s: market updates published to Redis per second. offered: the frames per second the step
@@ -890,7 +450,7 @@ ${rows}
 - Clients: a minimal WebSocket client on raw TCP sockets (handshake, frame parsing, nothing else), so
   that the clients, which share the cores, cost as little as possible per frame; 500 sockets of each
   server per client process.
-- Where server CPU and client CPU add up to about ${cpu.length * 100}%, the step is limited by the machine (all cores
+- Where server CPU and client CPU add up to about ${cores * 100}%, the step is limited by the machine (all cores
   busy), not by the server alone: the highest sustained rates of such runs are lower bounds.
 `;
 }

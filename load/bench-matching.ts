@@ -12,14 +12,22 @@
  * `process.hrtime.bigint()` around every operation for p50/p99. Both engines warm up on a stream from
  * another seed first. Both must report the same traded quantity, or the run fails.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { OrderBook as Lob, Side as LobSide, type LimitOrderOptions } from 'nodejs-order-book';
 import { OrderBook, type NewOrder } from '../matching/index.js';
+import { cpuMsSince } from './lib/cpu.js';
+import { nearestRank } from './lib/percentiles.js';
+import {
+  formatNumber as fmt,
+  machineSummary,
+  markdownTable,
+  targetLines,
+  targetsTable,
+  writeBenchmarkReport,
+  type Target,
+} from './lib/report.js';
 
 const ADD = 0; // GTC limit that does not cross
 const CANCEL = 1;
@@ -367,10 +375,6 @@ interface Result {
   traded: number;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
 /**
  * Throughput from replays without per-op timing (best of up to three, fewer when a replay takes more
  * than ten seconds: a shared machine only ever adds time), then latencies from one more replay.
@@ -387,9 +391,9 @@ function measure(engine: Engine, stream: Stream): Result {
     const t0 = process.hrtime.bigint();
     traded = replay();
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = cpuMsSince(cpu0);
     seconds = Math.min(seconds, wall);
-    cpuSeconds = Math.min(cpuSeconds, (cpu.user + cpu.system) / 1e6);
+    cpuSeconds = Math.min(cpuSeconds, cpuMs / 1000);
     spent += wall;
   }
   const lat = new Float64Array(stream.ops.length);
@@ -401,9 +405,9 @@ function measure(engine: Engine, stream: Stream): Result {
   return {
     opsPerSec: stream.ops.length / seconds,
     opsPerCpuSec: stream.ops.length / cpuSeconds,
-    p50: percentile(lat, 0.5) / 1000,
-    p99: percentile(lat, 0.99) / 1000,
-    p999: percentile(lat, 0.999) / 1000,
+    p50: nearestRank(lat, 0.5) / 1000,
+    p99: nearestRank(lat, 0.99) / 1000,
+    p999: nearestRank(lat, 0.999) / 1000,
     traded,
   };
 }
@@ -416,7 +420,7 @@ function hrtimeOverheadNs(): number {
     lat[i] = Number(process.hrtime.bigint() - t0);
   }
   lat.sort();
-  return percentile(lat, 0.5);
+  return nearestRank(lat, 0.5);
 }
 
 // ---- main ---------------------------------------------------------------------------------------
@@ -424,8 +428,6 @@ function hrtimeOverheadNs(): number {
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const scale = quick ? 0.1 : 1;
-const fmt = (n: number, digits = 0) =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 interface Row {
   scenario: Scenario;
@@ -440,6 +442,22 @@ function main(): void {
   const load0 = loadavg();
   console.log(`warming up (${quick ? 'quick' : 'full'} run)...`);
   const selected = scenarios.filter((s) => only === undefined || s.key === only);
+  warmUp(selected);
+  const overhead = hrtimeOverheadNs();
+  const rows = selected.map(measureScenario);
+  const load1 = loadavg();
+
+  const mixed = rows.find((r) => r.scenario.key === 'mixed');
+  if (!mixed) return;
+  const goals = targets(rows, mixed);
+  for (const line of targetLines(goals)) console.log(line);
+  if (quick) return;
+  const out = writeBenchmarkReport('matching.md', renderReport(rows, goals, overhead, load0, load1));
+  console.log(`wrote ${out}`);
+}
+
+/** Both engines on a stream of another seed, twice, so that the measured replays run optimized code. */
+function warmUp(selected: Scenario[]): void {
   for (const s of selected) {
     const warm = s.generate(7, Math.min(50_000, Math.round(s.ops * scale)));
     for (let k = 0; k < 2; k++) {
@@ -447,35 +465,35 @@ function main(): void {
       theirs(warm)();
     }
   }
-  const overhead = hrtimeOverheadNs();
+}
 
-  const rows: Row[] = [];
-  for (const s of selected) {
-    // Each stream is dropped once measured: kept in `rows`, the streams of the earlier scenarios would
-    // be live heap that every later scenario's full collection marks and sweeps, and the sweeping runs
-    // on background threads during the timed replay, so a scenario's CPU time would depend on which
-    // scenarios ran before it.
-    const stream = s.generate(42, Math.round(s.ops * scale));
-    const o = measure(ours, stream);
-    const t = measure(theirs, stream);
-    if (o.traded !== t.traded)
-      throw new Error(`${s.key}: engines disagree on traded quantity (${o.traded} vs ${t.traded})`);
-    rows.push({ scenario: s, ops: stream.ops.length, book: stream.book, ours: o, theirs: t });
-    const line = (r: Result) =>
-      `${fmt(r.opsPerCpuSec)} ops/cpu-s (${fmt(r.opsPerSec)} ops/s wall) p50 ${fmt(r.p50, 2)} µs p99 ${fmt(r.p99, 2)} µs`;
-    console.log(`${s.title} [${bookText(stream.book)}]`);
-    console.log(`  matching/         ${line(o)}`);
-    console.log(`  nodejs-order-book ${line(t)}  => x${fmt(o.opsPerCpuSec / t.opsPerCpuSec, 1)}`);
-  }
-  const load1 = loadavg();
+/**
+ * One scenario's stream through both engines. The stream is dropped once measured: kept in the rows,
+ * the streams of the earlier scenarios would be live heap that every later scenario's full collection
+ * marks and sweeps, and the sweeping runs on background threads during the timed replay, so a
+ * scenario's CPU time would depend on which scenarios ran before it.
+ */
+function measureScenario(s: Scenario): Row {
+  const stream = s.generate(42, Math.round(s.ops * scale));
+  const o = measure(ours, stream);
+  const t = measure(theirs, stream);
+  if (o.traded !== t.traded)
+    throw new Error(`${s.key}: engines disagree on traded quantity (${o.traded} vs ${t.traded})`);
+  const line = (r: Result) =>
+    `${fmt(r.opsPerCpuSec)} ops/cpu-s (${fmt(r.opsPerSec)} ops/s wall) p50 ${fmt(r.p50, 2)} µs p99 ${fmt(r.p99, 2)} µs`;
+  console.log(`${s.title} [${bookText(stream.book)}]`);
+  console.log(`  matching/         ${line(o)}`);
+  console.log(`  nodejs-order-book ${line(t)}  => x${fmt(o.opsPerCpuSec / t.opsPerCpuSec, 1)}`);
+  return { scenario: s, ops: stream.ops.length, book: stream.book, ours: o, theirs: t };
+}
 
-  const mixed = rows.find((r) => r.scenario.key === 'mixed');
-  if (!mixed) return;
-  const speedup = (r: Row) => r.ours.opsPerCpuSec / r.theirs.opsPerCpuSec;
+const speedup = (r: Row) => r.ours.opsPerCpuSec / r.theirs.opsPerCpuSec;
+
+function targets(rows: Row[], mixed: Row): Target[] {
   // How many times below the shallow (mixed) rate the deep scenarios run, ops per CPU-second.
   const deep = rows.filter((r) => r.scenario.key === 'deep' || r.scenario.key === 'spread');
   const below = (r: Row) => mixed.ours.opsPerCpuSec / r.ours.opsPerCpuSec;
-  const targets = [
+  return [
     {
       what: 'mixed stream ≥ 1,000,000 ops/s',
       value: `${fmt(mixed.ours.opsPerCpuSec)} ops per CPU-second (${fmt(mixed.ours.opsPerSec)} per wall second)`,
@@ -503,18 +521,37 @@ function main(): void {
       met: rows.every((r) => r.ours.p99 < 20 && speedup(r) >= 5),
     },
   ];
-  for (const t of targets) console.log(`${t.met ? 'MET    ' : 'NOT MET'} ${t.what}: ${t.value}`);
-  if (quick) return;
+}
 
-  const cpu = cpus();
+function renderReport(
+  rows: Row[],
+  goals: Target[],
+  overhead: number,
+  load0: number[],
+  load1: number[],
+): string {
   const la = (l: number[]) => l.map((x) => x.toFixed(1)).join(' / ');
-  const md = [
+  const engineRow = (r: Row, engine: 'ours' | 'theirs') => {
+    const m = r[engine];
+    return [
+      engine === 'ours' ? r.scenario.title : '',
+      engine === 'ours' ? fmt(r.ops) : '',
+      engine === 'ours' ? 'matching/' : 'nodejs-order-book',
+      fmt(m.opsPerCpuSec),
+      fmt(m.opsPerSec),
+      fmt(m.p50, 2),
+      fmt(m.p99, 2),
+      fmt(m.p999, 2),
+      engine === 'ours' ? `**${fmt(speedup(r), 1)}x**` : '1x',
+    ];
+  };
+  return [
     '# Matching engine benchmark',
     '',
     '<!-- Written by load/bench-matching.ts (npm run bench:matching); do not edit by hand. -->',
     '',
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ` +
-      `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version} (${process.platform}/${process.arch}).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${machineSummary()}, ` +
+      `Node ${process.version} (${process.platform}/${process.arch}).`,
     `Load average (1/5/15 min) ${la(load0)} at the start and ${la(load1)} at the end: the machine is shared, see Method.`,
     '',
     'Command: `npm run bench:matching` (`tsx load/bench-matching.ts`). Engines: `matching/` (this repo) and',
@@ -522,12 +559,20 @@ function main(): void {
     '',
     '## Results',
     '',
-    '| scenario | ops | engine | ops per CPU-s | ops per wall s | p50 µs | p99 µs | p99.9 µs | speed-up |',
-    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.flatMap((r) => [
-      `| ${r.scenario.title} | ${fmt(r.ops)} | matching/ | ${fmt(r.ours.opsPerCpuSec)} | ${fmt(r.ours.opsPerSec)} | ${fmt(r.ours.p50, 2)} | ${fmt(r.ours.p99, 2)} | ${fmt(r.ours.p999, 2)} | **${fmt(speedup(r), 1)}x** |`,
-      `| | | nodejs-order-book | ${fmt(r.theirs.opsPerCpuSec)} | ${fmt(r.theirs.opsPerSec)} | ${fmt(r.theirs.p50, 2)} | ${fmt(r.theirs.p99, 2)} | ${fmt(r.theirs.p999, 2)} | 1x |`,
-    ]),
+    ...markdownTable(
+      [
+        'scenario',
+        'ops>',
+        'engine',
+        'ops per CPU-s>',
+        'ops per wall s>',
+        'p50 µs>',
+        'p99 µs>',
+        'p99.9 µs>',
+        'speed-up>',
+      ],
+      rows.flatMap((r) => [engineRow(r, 'ours'), engineRow(r, 'theirs')]),
+    ),
     '',
     'Scenarios:',
     '',
@@ -535,9 +580,7 @@ function main(): void {
     '',
     '## Targets',
     '',
-    '| target | measured | met |',
-    '| --- | --- | --- |',
-    ...targets.map((t) => `| ${t.what} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`),
+    ...targetsTable(goals),
     '',
     '## Method',
     '',
@@ -562,10 +605,6 @@ function main(): void {
     '  machine, time the process was not scheduled.',
     '',
   ].join('\n');
-  const out = resolve(dirname(fileURLToPath(import.meta.url)), '../docs/benchmarks/matching.md');
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, md);
-  console.log(`wrote ${out}`);
 }
 
 function bookText(b: Stream['book']): string {

@@ -23,7 +23,8 @@ import {
   seconds,
   thresholdsFor,
 } from '../load/k6/lib/profiles.js';
-import { Metrics, percentile } from '../load/scenarios/metrics.js';
+import { interpolated as percentile } from '../load/lib/percentiles.js';
+import { Metrics } from '../load/scenarios/metrics.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const k6Dir = join(root, 'load/k6');

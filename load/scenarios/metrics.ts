@@ -4,6 +4,7 @@
  * counters, each also kept per tag as a submetric named `metric{tag:value}`.
  */
 import { compare, parseExpression, type Thresholds, type ThresholdResult } from '../k6/lib/profiles.js';
+import { interpolated as percentile } from '../lib/percentiles.js';
 
 export type Tags = Record<string, string>;
 
@@ -16,15 +17,6 @@ export interface MetricSummary {
   type: 'trend' | 'rate' | 'counter';
   values: Record<string, number>;
   thresholds?: Record<string, { ok: boolean }>;
-}
-
-/** Percentile of sorted values, k6's way: linear interpolation between the closest ranks. */
-export function percentile(sorted: readonly number[], pct: number): number {
-  if (sorted.length === 0) return 0;
-  const i = (pct / 100) * (sorted.length - 1);
-  const lo = sorted[Math.floor(i)] ?? 0;
-  const hi = sorted[Math.ceil(i)] ?? lo;
-  return lo + (hi - lo) * (i - Math.floor(i));
 }
 
 const keysOf = (name: string, tags: Tags | undefined): string[] => [

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { addTicks, CpuAccount, cpuMsSince, cpuRun, cpuTable, cpuTicks } from './cpu.js';
+
+describe('cpuRun and cpuTable', () => {
+  it('turns ticks (1/100 s) into milliseconds per accepted request', () => {
+    const run = cpuRun(
+      'orders',
+      4,
+      new Map([
+        ['api', 2],
+        ['postgres', 1],
+      ]),
+    );
+    expect(run.perRequest).toEqual(
+      new Map([
+        ['api', 5],
+        ['postgres', 2.5],
+      ]),
+    );
+    expect(cpuRun('none', 0, new Map([['api', 1]])).perRequest.get('api')).toBe(10);
+  });
+
+  it('tables the components asked for and totals all of them', () => {
+    const run = cpuRun(
+      'orders',
+      4,
+      new Map([
+        ['api', 2],
+        ['postgres', 1],
+        ['redis', 0.4],
+      ]),
+    );
+    expect(cpuTable([run], ['api', 'temporal'])).toEqual([
+      '| run | api | temporal | total |',
+      '| --- | --- | --- | --- |',
+      '| orders | 5.0 | 0.0 | 8.5 |',
+    ]);
+  });
+});
+
+describe('addTicks', () => {
+  it('adds what each component spent between two readings', () => {
+    const into = new Map([['api', 1]]);
+    addTicks(
+      into,
+      new Map([['api', 10]]),
+      new Map([
+        ['api', 13],
+        ['redis', 2],
+      ]),
+    );
+    expect(into).toEqual(
+      new Map([
+        ['api', 4],
+        ['redis', 2],
+      ]),
+    );
+  });
+});
+
+describe('CpuAccount', () => {
+  it('records the ticks spent during a step against its accepted requests', async () => {
+    const readings = [new Map([['api', 10]]), new Map([['api', 30]])];
+    const account = new CpuAccount(() => readings.shift()!);
+    const result = await account.measure(async () => ({ label: 'step', ok: 2 }));
+    expect(result.label).toBe('step');
+    expect(account.runs).toEqual([{ label: 'step', ok: 2, perRequest: new Map([['api', 100]]) }]);
+  });
+});
+
+describe('reading the CPU', () => {
+  it('reads this process from /proc and from process.cpuUsage', () => {
+    const start = process.cpuUsage();
+    let x = 0;
+    for (let i = 0; i < 1e6; i++) x += i;
+    expect(x).toBeGreaterThan(0);
+    expect(cpuMsSince(start)).toBeGreaterThanOrEqual(0);
+    expect(cpuTicks('self')).toBeGreaterThanOrEqual(0);
+    expect(cpuTicks(2 ** 30)).toBe(0);
+  });
+});

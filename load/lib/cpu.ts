@@ -1,0 +1,103 @@
+/**
+ * CPU sampling for the benchmarks: this process's CPU time (process.cpuUsage), and the utime + stime of
+ * other processes from /proc (Linux), grouped by component.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { markdownTable } from './report.js';
+
+/** CPU milliseconds (user + system, all threads) this process spent since `start` (process.cpuUsage()). */
+export function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
+}
+
+/** Clock ticks per second in /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+export const TICKS_PER_SECOND = 100;
+
+/** utime + stime of a process in clock ticks, 0 if it is gone. */
+export function cpuTicks(pid: number | 'self'): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Ticks by component name. */
+export type Ticks = Map<string, number>;
+
+/**
+ * Ticks per component: the given processes by name, every Postgres and Redis process on the machine
+ * (`postgres`, `redis`), and this process (`load generator`).
+ */
+export function cpuByComponent(processes: readonly { name: string; pid: number | undefined }[]): Ticks {
+  const out: Ticks = new Map();
+  const add = (k: string, v: number) => out.set(k, (out.get(k) ?? 0) + v);
+  for (const p of processes) if (p.pid) add(p.name, cpuTicks(p.pid));
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (comm === 'postgres') add('postgres', cpuTicks(Number(pid)));
+    else if (comm === 'redis-server') add('redis', cpuTicks(Number(pid)));
+  }
+  add('load generator', cpuTicks('self'));
+  return out;
+}
+
+/** Add to `into` the ticks each component spent between two readings. */
+export function addTicks(into: Ticks, before: Ticks, after: Ticks): void {
+  for (const [k, v] of after) into.set(k, (into.get(k) ?? 0) + v - (before.get(k) ?? 0));
+}
+
+/** The CPU every component spent on one load step, per accepted request. */
+export interface CpuRun {
+  label: string;
+  ok: number;
+  /** CPU milliseconds per accepted request, by component. */
+  perRequest: Map<string, number>;
+}
+
+/** `ticks` spent on a step that `ok` requests were accepted in, as milliseconds per accepted request. */
+export function cpuRun(label: string, ok: number, ticks: Ticks): CpuRun {
+  const perRequest = new Map<string, number>();
+  for (const [k, v] of ticks) perRequest.set(k, (v * (1000 / TICKS_PER_SECOND)) / Math.max(1, ok));
+  return { label, ok, perRequest };
+}
+
+/** One row per run, a column per component (0 where it spent nothing) and the total of all components. */
+export function cpuTable(runs: readonly CpuRun[], components: readonly string[]): string[] {
+  return markdownTable(
+    ['run', ...components, 'total'],
+    runs.map((r) => {
+      const total = [...r.perRequest.values()].reduce((a, b) => a + b, 0);
+      return [r.label, ...components.map((c) => (r.perRequest.get(c) ?? 0).toFixed(1)), total.toFixed(1)];
+    }),
+  );
+}
+
+/** Accounts the CPU of the steps run through it: `sample` reads the ticks of every component. */
+export class CpuAccount {
+  readonly runs: CpuRun[] = [];
+
+  constructor(readonly sample: () => Ticks) {}
+
+  /** Run a step and record what every component spent on it, per accepted request. */
+  async measure<T extends { label: string; ok: number }>(step: () => Promise<T>): Promise<T> {
+    const before = this.sample();
+    const result = await step();
+    const ticks: Ticks = new Map();
+    addTicks(ticks, before, this.sample());
+    this.record(result, ticks);
+    return result;
+  }
+
+  record(result: { label: string; ok: number }, ticks: Ticks): void {
+    this.runs.push(cpuRun(result.label, result.ok, ticks));
+  }
+}

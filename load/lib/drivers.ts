@@ -1,0 +1,170 @@
+/**
+ * Load drivers that time every request: an open loop (a fixed arrival rate, whatever the answers do)
+ * and a closed loop (virtual users, each sending its next request when the previous one answered), and
+ * the summary of a run (status classes, throughput, latency percentiles) as a markdown table.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { addTicks, type CpuAccount, type Ticks } from './cpu.js';
+import { nearestRankOf } from './percentiles.js';
+import { markdownTable } from './report.js';
+
+export interface Sample {
+  ms: number;
+  /** HTTP status; 0 when the request threw. */
+  status: number;
+  /** Seconds a 429 asked the client to wait. */
+  retryAfter?: number;
+}
+
+/** What one request returned: the status, or the response itself (for its headers). */
+export type Fire = () => Promise<number | Response>;
+
+export interface Run {
+  label: string;
+  seconds: number;
+  samples: Sample[];
+}
+
+export interface Summary {
+  label: string;
+  sent: number;
+  ok: number;
+  /** 429 answers. */
+  shed: number;
+  /** 5xx answers and requests that threw. */
+  errors5xx: number;
+  /** 3xx and 4xx other than 429. */
+  other: number;
+  /** 2xx per second. */
+  throughput: number;
+  /** Latency of the 2xx answers, ms (nearest rank; NaN without any). */
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+export function summarize(r: Run): Summary {
+  const ok = r.samples.filter((s) => s.status >= 200 && s.status < 300);
+  const lat = ok.map((s) => s.ms);
+  return {
+    label: r.label,
+    sent: r.samples.length,
+    ok: ok.length,
+    shed: r.samples.filter((s) => s.status === 429).length,
+    errors5xx: r.samples.filter((s) => s.status >= 500 || s.status === 0).length,
+    other: r.samples.filter((s) => s.status >= 300 && s.status !== 429 && s.status < 500).length,
+    throughput: ok.length / r.seconds,
+    p50: nearestRankOf(lat, 0.5),
+    p95: nearestRankOf(lat, 0.95),
+    p99: nearestRankOf(lat, 0.99),
+  };
+}
+
+/** Summaries as a markdown table, one row each. */
+export function summaryTable(summaries: readonly Summary[]): string[] {
+  return markdownTable(
+    ['run', 'sent', 'ok', '429', '5xx', 'ok/s', 'p50 ms', 'p95 ms', 'p99 ms'],
+    summaries.map((s) => [
+      s.label,
+      s.sent,
+      s.ok,
+      s.shed,
+      s.errors5xx,
+      s.throughput.toFixed(1),
+      s.p50.toFixed(0),
+      s.p95.toFixed(0),
+      s.p99.toFixed(0),
+    ]),
+  );
+}
+
+export async function timed(fire: Fire): Promise<Sample> {
+  const t0 = performance.now();
+  try {
+    const out = await fire();
+    if (typeof out === 'number') return { ms: performance.now() - t0, status: out };
+    const retryAfter = Number(out.headers.get('retry-after') ?? NaN);
+    return {
+      ms: performance.now() - t0,
+      status: out.status,
+      retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined,
+    };
+  } catch {
+    return { ms: performance.now() - t0, status: 0 };
+  }
+}
+
+/** Open loop: start one request every 1/rate s for `seconds`, whatever the answers do. */
+export async function openLoopRun(label: string, rate: number, seconds: number, fire: Fire): Promise<Run> {
+  const inflight: Promise<Sample>[] = [];
+  const t0 = performance.now();
+  const total = Math.round(rate * seconds);
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    inflight.push(timed(fire));
+  }
+  const samples = await Promise.all(inflight);
+  return { label, seconds: (performance.now() - t0) / 1000, samples };
+}
+
+export async function openLoop(label: string, rate: number, seconds: number, fire: Fire): Promise<Summary> {
+  return summarize(await openLoopRun(label, rate, seconds, fire));
+}
+
+/**
+ * Closed loop: `users` virtual users, each sending its next request when the previous one answered;
+ * after a 429 a user waits as long as its Retry-After says (but not past the run's end).
+ */
+export async function closedLoop(
+  label: string,
+  users: number,
+  seconds: number,
+  fire: Fire,
+): Promise<Summary> {
+  const samples: Sample[] = [];
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: users }, async () => {
+      while (performance.now() < end) {
+        const s = await timed(fire);
+        samples.push(s);
+        // A pause is not a request in flight.
+        if (s.status === 429) await sleep(Math.min((s.retryAfter ?? 1) * 1000, end - performance.now()));
+      }
+    }),
+  );
+  return summarize({ label, seconds: (performance.now() - t0) / 1000, samples });
+}
+
+/**
+ * Open loops at one rate, interleaved in `rounds` segments (A B C, A B C, ...) that add up to `seconds`
+ * each, so that a drift of the machine's speed during the run weighs on all of them alike. Samples and
+ * CPU are pooled per loop.
+ */
+export async function interleavedOpenLoops(
+  rate: number,
+  seconds: number,
+  rounds: number,
+  loops: readonly { label: string; fire: Fire }[],
+  cpu: CpuAccount,
+): Promise<Summary[]> {
+  const runs: Run[] = loops.map((l) => ({ label: l.label, seconds: 0, samples: [] }));
+  const ticks = loops.map((): Ticks => new Map());
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, loop] of loops.entries()) {
+      const before = cpu.sample();
+      const segment = await openLoopRun(loop.label, rate, seconds / rounds, loop.fire);
+      addTicks(ticks[i]!, before, cpu.sample());
+      runs[i]!.seconds += segment.seconds;
+      runs[i]!.samples.push(...segment.samples);
+    }
+  }
+  return runs.map((run, i) => {
+    const s = summarize(run);
+    cpu.record(s, ticks[i]!);
+    return s;
+  });
+}
