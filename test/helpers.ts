@@ -43,7 +43,7 @@ export async function createTestApi(overrides: Record<string, string> = {}, now:
     database,
     redis,
     temporal,
-    logger: createLogger('silent'),
+    logger: createLogger(config.LOG_LEVEL, { service: 'test-api', instance: config.INSTANCE_ID }),
     metrics: createApiMetrics(config.INSTANCE_ID),
     mailer: createMailer(config.SMTP_URL, config.MAIL_FROM),
     now,
