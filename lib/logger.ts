@@ -114,7 +114,7 @@ const TEXT_RULES: [RegExp, string][] = [
   [/\b([A-Za-z0-9_%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b/g, '$1***@$2'],
 ];
 
-export function redactText(text: string): string {
+function redactText(text: string): string {
   let out = text;
   for (const [pattern, replacement] of TEXT_RULES) out = out.replace(pattern, replacement);
   return out;
