@@ -20,6 +20,7 @@ export default defineConfig({
           include: ['**/*.int.test.ts'],
           exclude: ['node_modules/**', '.data/**'],
           globalSetup: ['./test/global-setup.ts'],
+          setupFiles: ['./test/runtime-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           // Two cores: a couple of files at once keeps the Temporal server and Postgres busy without thrashing.

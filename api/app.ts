@@ -7,6 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import { HTTPException } from 'hono/http-exception';
+import { withLogContext } from '../lib/logger.js';
 import { createAdmission, PLACE_ORDER_PATH } from './admission.js';
 import { ApiError, problem, type ProblemCode } from './problem.js';
 import { createRouter } from './openapi.js';
@@ -52,28 +53,30 @@ export function createApp(deps: ApiDeps) {
   const admission = createAdmission(deps);
   app.use(PLACE_ORDER_PATH, admission.gate);
 
+  // Every line logged while a request runs carries its request_id (lib/logger.ts withLogContext).
   app.use('*', async (c, next) => {
     const started = performance.now();
     const incoming = c.req.header('x-request-id');
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     c.set('requestId', requestId);
-    c.set('logger', deps.logger.child({ request_id: requestId }));
-    await next();
-    c.header('X-Request-Id', requestId);
-    c.header('X-Instance', config.INSTANCE_ID);
-    const route = c.req.routePath && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched';
-    const seconds = (performance.now() - started) / 1000;
-    metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
-    metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
-    if (route !== '/metrics' && route !== '/health') {
-      c.get('logger').info('request', {
-        method: c.req.method,
-        path: c.req.path,
-        route,
-        status: c.res.status,
-        ms: Math.round(seconds * 1000),
-      });
-    }
+    await withLogContext({ request_id: requestId }, async () => {
+      await next();
+      c.header('X-Request-Id', requestId);
+      c.header('X-Instance', config.INSTANCE_ID);
+      const route = c.req.routePath && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched';
+      const seconds = (performance.now() - started) / 1000;
+      metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+      metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
+      if (route !== '/metrics' && route !== '/health') {
+        deps.logger.info('request', {
+          method: c.req.method,
+          path: c.req.path,
+          route,
+          status: c.res.status,
+          ms: Math.round(seconds * 1000),
+        });
+      }
+    });
   });
 
   app.use('*', secureHeaders());
@@ -97,7 +100,7 @@ export function createApp(deps: ApiDeps) {
   app.onError((err, c) => {
     if (err instanceof ApiError) return problem(c, err);
     if (err instanceof HTTPException) return problem(c, fromHttpException(err));
-    (c.get('logger') ?? deps.logger).error('unhandled error', { err, path: c.req.path });
+    deps.logger.error('unhandled error', { err, path: c.req.path });
     return problem(c, new ApiError('internal_error', 'An unexpected error occurred'));
   });
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../lib/logger.js';
 import { createTestApi, type TestApi } from '../test/helpers.js';
 
 describe('ops endpoints', () => {
@@ -29,6 +30,25 @@ describe('ops endpoints', () => {
     const res = await api.call('GET', '/metrics');
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(/http_requests_total\{[^}]*route="\/health"/);
+  });
+
+  it('answers with the X-Request-Id it was sent (or a new one) and logs the request with it', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const write = (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>);
+    const logged = await createTestApi({}, undefined, createLogger('info', {}, { write }));
+    try {
+      const kept = await logged.call('GET', '/api/v1/health', { headers: { 'x-request-id': 'trace.42' } });
+      expect(kept.headers.get('x-request-id')).toBe('trace.42');
+      const replaced = await logged.call('GET', '/nope', { headers: { 'x-request-id': 'not a valid id!' } });
+      const fresh = replaced.headers.get('x-request-id');
+      expect(fresh).toMatch(/^[0-9a-f-]{36}$/);
+      expect(lines).toEqual([
+        expect.objectContaining({ msg: 'request', route: '/api/v1/health', status: 200, request_id: 'trace.42' }),
+        expect.objectContaining({ msg: 'request', route: 'unmatched', status: 404, request_id: fresh }),
+      ]);
+    } finally {
+      await logged.close();
+    }
   });
 
   it('answers unknown routes with a problem+json 404', async () => {

@@ -7,6 +7,7 @@ import { createLogger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
 import { onShutdown } from '../lib/shutdown.js';
+import { installRuntime } from '../lib/temporal-runtime.js';
 import { connectDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createApp } from './app.js';
@@ -16,6 +17,7 @@ import { createApiFeed } from './ws/server.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'api', instance: config.INSTANCE_ID });
+installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, service: 'api', instance: config.INSTANCE_ID });
 
 await migrateDatabase(config.DATABASE_URL);
 const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: `api-${config.INSTANCE_ID}` });

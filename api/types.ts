@@ -32,7 +32,6 @@ export interface Principal {
 export interface AppEnv {
   Variables: {
     requestId: string;
-    logger: Logger;
     principal: Principal;
   };
 }

@@ -5,10 +5,15 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { LOG_LEVELS } from './logger.js';
 
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** The Temporal SDK's own log lines (its TypeScript side and its core), written through our logger. */
+  TEMPORAL_LOG_LEVEL: z.enum(LOG_LEVELS).default('warn'),
+  /** LOG_LEVEL of the integration tests' api, workers and processes (test/global-setup.ts); quiet unless debugging. */
+  TEST_LOG_LEVEL: z.enum(LOG_LEVELS).default('silent'),
   INSTANCE_ID: z.string().min(1).default('api-1'),
   HOST: z.string().default('0.0.0.0'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),

@@ -1,33 +1,181 @@
-/** JSON-lines logger. Never pass secrets, tokens or passwords as fields. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
-const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+/**
+ * JSON-lines logging on pino: `logger.info(msg, fields)`, one line per call on stdout, with the time,
+ * the level name, the process's base fields and those of `withLogContext` (the api's request id).
+ *
+ * Every line is redacted before it is written, wherever the data sits (message, fields, nested
+ * objects, errors and their causes): values under secret-like keys (password, token, secret,
+ * authorization, cookie, TOTP and one-time codes) become `[redacted]`, and in every string e-mail
+ * addresses are masked (`a***@example.com`), as are bearer tokens, JWTs, URL passwords and secret
+ * query parameters. Errors keep their `cause` chain (and an AggregateError its `errors`).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { pino, type DestinationStream } from 'pino';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFields = Record<string, unknown>;
 
 export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-  child(fields: Record<string, unknown>): Logger;
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  child(fields: LogFields): Logger;
 }
 
-function errorFields(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
-  return value;
+const context = new AsyncLocalStorage<LogFields>();
+
+/** Run `fn` with `fields` added to every line logged inside it, by any logger (the api's request id). */
+export function withLogContext<T>(fields: LogFields, fn: () => T): T {
+  return context.run({ ...context.getStore(), ...fields }, fn);
 }
 
-export function createLogger(level: LogLevel, base: Record<string, unknown> = {}, write = (line: string) => process.stdout.write(line + '\n')): Logger {
-  const min = order[level];
-  const log = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>) => {
-    if (order[lvl] < min) return;
-    const out: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg, ...base };
-    if (fields) for (const [k, v] of Object.entries(fields)) out[k] = errorFields(v);
-    write(JSON.stringify(out, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+/** `destination` receives the JSON lines; stdout (synchronous writes) unless given. */
+export function createLogger(level: LogLevel, base: LogFields = {}, destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    base: null, // no pid or hostname: the process says who it is through `base`
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    mixin: () => context.getStore() ?? {},
+    serializers: { err: (err: unknown) => err }, // already serialized, with its causes, by redactValue
+  };
+  const root = destination ? pino(options, destination) : pino(options);
+  return wrap(root.child(redactFields(base)));
+}
+
+function wrap(p: pino.Logger): Logger {
+  const log = (level: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: LogFields) => {
+    if (!p.isLevelEnabled(level)) return;
+    p[level](fields ? redactFields(fields) : {}, redactText(msg));
   };
   return {
-    debug: (m, f) => log('debug', m, f),
-    info: (m, f) => log('info', m, f),
-    warn: (m, f) => log('warn', m, f),
-    error: (m, f) => log('error', m, f),
-    child: (fields) => createLogger(level, { ...base, ...fields }, write),
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    child: (fields) => wrap(p.child(redactFields(fields))),
   };
+}
+
+const REDACTED = '[redacted]';
+const MAX_DEPTH = 10;
+
+/** Key words (snake_case segments) whose string or object values are secrets. */
+const SECRET_WORDS = new Set([
+  'password',
+  'passwd',
+  'passphrase',
+  'pass',
+  'pwd',
+  'token',
+  'tokens',
+  'jwt',
+  'secret',
+  'secrets',
+  'authorization',
+  'cookie',
+  'cookies',
+  'apikey',
+  'jwk',
+  'otp',
+  'totp',
+  'otpauth',
+  'mfa',
+]);
+/** A bare `code` is redacted only when it looks like a one-time code (errors have codes too). */
+const ONE_TIME_CODE = /^\d{6,8}$/;
+
+function isSecretKey(key: string, value: unknown): boolean {
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
+    return false;
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .replace(/api_key/g, 'apikey')
+    .split(/[^a-z0-9]+/);
+  if (words.some((w) => SECRET_WORDS.has(w))) return true;
+  if (words.at(-1) === 'code' || words.at(-1) === 'codes') {
+    return words.length > 1 || (typeof value === 'string' && ONE_TIME_CODE.test(value));
+  }
+  return false;
+}
+
+const TEXT_RULES: [RegExp, string][] = [
+  // scheme://user:password@host
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@]*:)[^\s@/?#]+@/gi, `$1${REDACTED}@`],
+  // Authorization header values
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
+  // JWTs anywhere (header.payload.signature, the header base64 of '{"')
+  [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED],
+  // ?token=..., &code=... in logged URLs
+  [/([?&](?:[a-z_]*token|code|password|secret|key)=)[^&\s#"']+/gi, `$1${REDACTED}`],
+  // e-mail addresses: first character of the local part and the domain stay
+  [/\b([A-Za-z0-9_%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b/g, '$1***@$2'],
+];
+
+function redactText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of TEXT_RULES) out = out.replace(pattern, replacement);
+  return out;
+}
+
+function redactFields(fields: LogFields): LogFields {
+  return redactObject(fields, 0, new WeakSet());
+}
+
+function redactObject(obj: object, depth: number, ancestors: WeakSet<object>): LogFields {
+  const out: LogFields = {};
+  for (const [key, value] of Object.entries(obj)) {
+    out[key] = isSecretKey(key, value) ? REDACTED : redactValue(value, depth + 1, ancestors);
+  }
+  return out;
+}
+
+function redactValue(value: unknown, depth: number, ancestors: WeakSet<object>): unknown {
+  switch (typeof value) {
+    case 'string':
+      return redactText(value);
+    case 'bigint':
+      return value.toString();
+    case 'function':
+    case 'symbol':
+      return undefined;
+    case 'object':
+      break;
+    default:
+      return value;
+  }
+  if (value === null) return null;
+  if (ancestors.has(value)) return '[circular]';
+  if (depth > MAX_DEPTH) return '[too deep]';
+  if (value instanceof Date) return value.toISOString();
+  if (ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
+  ancestors.add(value);
+  try {
+    if (value instanceof Error) return redactObject(errorFields(value), depth, ancestors);
+    if (Array.isArray(value)) return value.map((v: unknown) => redactValue(v, depth + 1, ancestors));
+    if (value instanceof Map) {
+      const entries = [...(value as Map<unknown, unknown>)].map(([k, v]) => [String(k), v] as const);
+      return redactObject(Object.fromEntries(entries), depth, ancestors);
+    }
+    if (value instanceof Set) return [...value].map((v: unknown) => redactValue(v, depth + 1, ancestors));
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return redactValue(toJSON.call(value), depth + 1, ancestors);
+    return redactObject(value, depth, ancestors);
+  } finally {
+    ancestors.delete(value);
+  }
+}
+
+/** An error as fields: name, message, stack, its own properties (code, details, ...) and its cause chain. */
+function errorFields(err: Error): LogFields {
+  const out: LogFields = { name: err.name, message: err.message, stack: err.stack };
+  for (const [key, value] of Object.entries(err)) {
+    // `failure` is the Temporal SDK's raw protobuf copy of the chain already in `cause`.
+    if (!(key in out) && key !== 'failure') out[key] = value;
+  }
+  if (err.cause !== undefined) out.cause = err.cause;
+  if (err instanceof AggregateError) out.errors = err.errors;
+  return out;
 }

@@ -42,7 +42,9 @@ export default async function setup(project: TestProject) {
   templateUrl.pathname = `/brokerx_test_${runId}_template`;
   const env: Record<string, string> = {
     NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
+    // Quiet by default: TEST_LOG_LEVEL=info (or debug) npm test shows the api's and workers' lines.
+    LOG_LEVEL: base.TEST_LOG_LEVEL,
+    TEMPORAL_LOG_LEVEL: base.TEMPORAL_LOG_LEVEL,
     DATABASE_URL: dbUrl.toString(),
     REDIS_URL: base.REDIS_URL,
     REDIS_PREFIX: `brokerx:test:${runId}:`,

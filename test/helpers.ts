@@ -7,7 +7,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
+import { createLogger, type Logger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
 import { connectDatabase, type Database } from '../db/client.js';
@@ -31,7 +31,7 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function createTestApi(overrides: Record<string, string> = {}, now: () => Date = () => new Date()): Promise<TestApi> {
+export async function createTestApi(overrides: Record<string, string> = {}, now: () => Date = () => new Date(), logger?: Logger): Promise<TestApi> {
   const config = testConfig({ INSTANCE_ID: `test-${randomUUID().slice(0, 8)}`, ...overrides });
   const database = testDatabase(config);
   const redis = connectRedis(config.REDIS_URL, 'test-api');
@@ -43,7 +43,7 @@ export async function createTestApi(overrides: Record<string, string> = {}, now:
     database,
     redis,
     temporal,
-    logger: createLogger('silent'),
+    logger: logger ?? createLogger(config.LOG_LEVEL, { service: 'test-api', instance: config.INSTANCE_ID }),
     metrics: createApiMetrics(config.INSTANCE_ID),
     mailer: createMailer(config.SMTP_URL, config.MAIL_FROM),
     now,

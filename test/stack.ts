@@ -38,7 +38,7 @@ export interface TestStackOptions {
 }
 
 export async function startTestStack(config: Config, opts: TestStackOptions = {}): Promise<TestStack> {
-  const logger = createLogger('warn', { test: true });
+  const logger = createLogger(config.LOG_LEVEL, { service: 'test-stack' });
   const registry = new Registry();
   const sagaMetrics = createSagaMetrics(registry);
   const database = connectDatabase(config.DATABASE_URL, { max: 10, appName: 'test-stack' });

@@ -5,7 +5,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { Runtime } from '@temporalio/worker';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createWorkerRegistry(processName: string, instance: string): Registry {
@@ -105,25 +104,4 @@ export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0',
     }
   });
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
-}
-
-/**
- * Install the Temporal SDK runtime of a worker process; with `sdkMetricsPort` > 0 the SDK's own metrics
- * (task latencies, slots, poll results, cache) are served for Prometheus on that port, prefixed `temporal_`.
- */
-export function installRuntime(opts: { sdkMetricsPort: number; service: string; instance: string; shutdownSignals: NodeJS.Signals[] }): void {
-  Runtime.install({
-    shutdownSignals: opts.shutdownSignals,
-    ...(opts.sdkMetricsPort > 0
-      ? {
-          telemetryOptions: {
-            metrics: {
-              metricPrefix: 'temporal_',
-              globalTags: { service: opts.service, instance: opts.instance },
-              prometheus: { bindAddress: `0.0.0.0:${opts.sdkMetricsPort}`, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true },
-            },
-          },
-        }
-      : {}),
-  });
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { expect, it } from 'vitest';
 import { WORKFLOWS_PATH } from '../workers/trading/bundle.js';
+import '../test/runtime-setup.js'; // the SDK's lines through our (quiet) logger
 
 const dir = fileURLToPath(new URL('./histories/', import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));

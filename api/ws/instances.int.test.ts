@@ -31,7 +31,6 @@ beforeAll(async () => {
       HOST: '127.0.0.1',
       PORT: String(port),
       INSTANCE_ID: `ws-${i + 1}`,
-      LOG_LEVEL: 'warn',
       WS_SWEEP_SECONDS: '1',
     };
     procs.push(

@@ -10,16 +10,20 @@ import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { connectDatabase } from '../../db/client.js';
 import { loadConfig } from '../../lib/config.js';
+import { createLogger } from '../../lib/logger.js';
+import { installRuntime } from '../../lib/temporal-runtime.js';
 import { TRADING_TASK_QUEUE } from '../../temporal/contracts.js';
 import { createSandboxWorker, sandboxOptions } from '../../workers/sandbox-worker.js';
 import { createTradingWorker, TRADING_WORKER_TUNING } from '../../workers/trading/worker.js';
-import { createSagaMetrics, createWorkerRegistry, installRuntime } from '../../workers/worker-metrics.js';
+import { createSagaMetrics, createWorkerRegistry } from '../../workers/worker-metrics.js';
 import { baselineActivities, noopMatchingActivities, noopOrderActivities } from './activities.js';
 
 const config = loadConfig(process.env);
 const queue = process.env.BASELINE_QUEUE ?? 'bench-noop';
 // The same SDK metrics as the trading worker (SDK_METRICS_PORT), to compare workflow task timings.
 installRuntime({
+  logger: createLogger(config.LOG_LEVEL, { service: 'baseline', instance: 'baseline-1' }),
+  logLevel: config.TEMPORAL_LOG_LEVEL,
   sdkMetricsPort: config.SDK_METRICS_PORT,
   service: 'baseline',
   instance: 'baseline-1',

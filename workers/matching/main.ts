@@ -3,14 +3,15 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
-import { createStepMetrics, createWorkerRegistry, installRuntime, serveMetrics } from '../worker-metrics.js';
+import { installRuntime } from '../../lib/temporal-runtime.js';
+import { createStepMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
 import { shardIds, startMatchingShard } from './worker.js';
 import type { ShardEngine } from './shard-engine.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
-installRuntime({ sdkMetricsPort: config.SDK_METRICS_PORT, service: 'worker-matching', instance: config.INSTANCE_ID, shutdownSignals: [] }); // we handle signals: stop shards, release locks
+installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, sdkMetricsPort: config.SDK_METRICS_PORT, service: 'worker-matching', instance: config.INSTANCE_ID, shutdownSignals: [] }); // we handle signals: stop shards, release locks
 
 const registry = createWorkerRegistry('worker-matching', config.INSTANCE_ID);
 const metrics = createMatchingMetrics(registry);

@@ -6,12 +6,14 @@ import { createLogger } from '../../lib/logger.js';
 import { createMailer } from '../../lib/mailer.js';
 import { connectRedis } from '../../lib/redis.js';
 import { onShutdown } from '../../lib/shutdown.js';
+import { installRuntime } from '../../lib/temporal-runtime.js';
 import { connectDatabase } from '../../db/client.js';
 import { createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
 import { createOutboxRelay } from './relay.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-outbox', instance: config.INSTANCE_ID });
+installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, service: 'worker-outbox', instance: config.INSTANCE_ID });
 const registry = createWorkerRegistry('worker-outbox', config.INSTANCE_ID);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });

@@ -3,13 +3,14 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
-import { createSagaMetrics, createWorkerRegistry, installRuntime, serveMetrics } from '../worker-metrics.js';
+import { installRuntime } from '../../lib/temporal-runtime.js';
+import { createSagaMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
 import { sandboxOptions } from '../sandbox-worker.js';
 import { createTradingWorker } from './worker.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-trading', instance: config.INSTANCE_ID });
-installRuntime({ sdkMetricsPort: config.SDK_METRICS_PORT, service: 'worker-trading', instance: config.INSTANCE_ID, shutdownSignals: ['SIGINT', 'SIGTERM'] });
+installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, sdkMetricsPort: config.SDK_METRICS_PORT, service: 'worker-trading', instance: config.INSTANCE_ID, shutdownSignals: ['SIGINT', 'SIGTERM'] });
 
 const registry = createWorkerRegistry('worker-trading', config.INSTANCE_ID);
 const metrics = createSagaMetrics(registry);
