@@ -162,7 +162,7 @@ export const ErrorType = {
 } as const;
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
 
-/** Human-readable messages that clients see in `errors` (API.md: "Insufficient funds"). */
+/** Human-readable messages that clients see in `errors` of a `validation_failed` answer ("Insufficient funds"). */
 export const ERROR_MESSAGES: Record<ErrorTypeName, string> = {
   UnknownSymbol: 'Unknown symbol',
   InstrumentNotTrading: 'Instrument is not trading',

@@ -47,6 +47,7 @@ import {
   type TradingSagaInput,
 } from '../temporal/contracts.js';
 import { OrderStatusKey } from '../temporal/search-attributes.js';
+import type { TradingSagaWorkflow } from '../temporal/trading-saga.js';
 
 /** Metrics leave the workflow through a sink (not called during replay), into the worker's registry. */
 export interface SagaSinks extends Sinks {
@@ -75,6 +76,11 @@ interface Compensation {
   name: string;
   run: () => Promise<void>;
 }
+
+/** Compiles only while TradingSaga has exactly the type clients use (temporal/trading-saga.ts). */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Assert<T extends true> = T;
+export type _TradingSagaMatchesContract = Assert<Same<typeof TradingSaga, TradingSagaWorkflow>>;
 
 export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   const { order } = input;

@@ -28,7 +28,7 @@ import {
   type OrderRequest,
 } from '../../temporal/contracts.js';
 import { tradingSagaStart } from '../../temporal/saga-start.js';
-import type { TradingSaga } from '../../workflows/trading-saga.js';
+import type { TradingSagaWorkflow } from '../../temporal/trading-saga.js';
 import { requireAuth } from '../auth/middleware.js';
 import { createRouter, DecimalInput, problemResponses } from '../openapi.js';
 import { ApiError } from '../problem.js';
@@ -256,7 +256,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
           // The saga for this client order id already finished: answer from its result.
-          const state = await temporal.workflow.getHandle<typeof TradingSaga>(workflowId).result();
+          const state = await temporal.workflow.getHandle<TradingSagaWorkflow>(workflowId).result();
           ack = ackOf(state, order.clientOrderId);
         }
         const fresh = ack.orderId === order.orderId;

@@ -125,7 +125,7 @@ export async function tradeIdsOf(db: DbOrTx, orderId: string): Promise<string[]>
   return rows.map((r) => r.id);
 }
 
-/** The execution report payload (DESIGN.md vocabulary) for one order change. */
+/** The execution report payload (docs/feed-protocol.md) for one order change. */
 export function executionReport(
   o: OrderRow,
   execType: ExecType,
