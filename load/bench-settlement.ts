@@ -24,7 +24,7 @@ import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import type { OrderRequest } from '../temporal/contracts.js';
 import { createMatchingMetrics, settlementBatches } from '../workers/matching/metrics.js';
-import { ShardEngine } from '../workers/matching/shard-engine.js';
+import { ShardEngine } from '../shard/index.js';
 
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 1500);
 /** Sagas submitting at once in the grouped phase (the matching worker runs up to 50 activities at once). */

@@ -16,7 +16,7 @@ import { createSagaMetrics } from '../workers/worker-metrics.js';
 import { createMatchingMetrics } from '../workers/matching/metrics.js';
 import { startMatchingShard, type MatchingShard } from '../workers/matching/worker.js';
 import { createOutboxRelay, type Relay } from '../workers/outbox/relay.js';
-import type { ShardEngine } from '../workers/matching/shard-engine.js';
+import type { ShardEngine } from '../shard/index.js';
 import type { MatchingActivities, OrderActivities } from '../temporal/activities.js';
 
 export interface TestStack {

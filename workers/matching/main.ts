@@ -6,7 +6,7 @@ import { connectDatabase } from '../../db/client.js';
 import { createStepMetrics, createWorkerRegistry, installRuntime, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
 import { shardIds, startMatchingShard } from './worker.js';
-import type { ShardEngine } from './shard-engine.js';
+import type { ShardEngine } from '../../shard/index.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });

@@ -11,7 +11,7 @@ import { matchingTaskQueue, withPrefix } from '../../temporal/contracts.js';
 import type { MatchingMetrics } from './metrics.js';
 import { stepMetricsInterceptor, type StepMetrics } from '../worker-metrics.js';
 import { acquireShard } from './ownership.js';
-import { ShardEngine } from './shard-engine.js';
+import { ShardEngine } from '../../shard/index.js';
 
 export interface MatchingShardDeps {
   connection: NativeConnection;
