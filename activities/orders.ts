@@ -14,6 +14,7 @@ import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js'
 import type { OrderRequest } from '../temporal/contracts.js';
 import { EventType } from '../temporal/events.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
+import { isTerminal } from '../temporal/orders.js';
 
 export interface OrderActivityDeps {
   db: Db;
@@ -110,7 +111,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
         const order = await lockOrder(tx, orderId);
         if (order) {
           await releaseOrderReservation(tx, order, `${orderId}:compensation`);
-          if (order.status === 'pending' || order.status === 'working' || order.status === 'partially_filled') {
+          if (!isTerminal(order.status)) {
             await tx
               .update(orders)
               .set({ status: 'rejected', rejectReason: reason, updatedAt: new Date(), lockVersion: sql`${orders.lockVersion} + 1` })

@@ -29,8 +29,6 @@ export const ORDER_STATUSES = [
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly OrderStatus[] = ['filled', 'cancelled', 'expired', 'rejected'];
 export const isTerminal = (s: OrderStatus): boolean => TERMINAL_STATUSES.includes(s);
-/** Statuses of an order that rests in its book. */
-export const RESTING_STATUSES = ['working', 'partially_filled'] as const satisfies readonly OrderStatus[];
 
 /** Why a matching-worker cancel runs. user: the client asked; expired: session close; compensation: the saga is undoing its placement. */
 export const CANCEL_REASONS = ['user', 'expired', 'compensation'] as const;
