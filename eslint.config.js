@@ -39,12 +39,6 @@ export const LAYOUT = {
   load: { not: ['test'] },
 };
 
-/**
- * Until the contracts branch moves the shard engine into shard/, activities/matching.ts still adapts it
- * where it lives today. Remove this exception with the move.
- */
-const LAYOUT_EXCEPTIONS = { activities: ['./workers/matching/shard-engine.ts'] };
-
 const list = (folders) => (folders.length ? folders.map((f) => `${f}/`).join(' ') : 'nothing of ours');
 
 const boundaries = Object.entries(LAYOUT).map(([folder, rule]) => ({
@@ -63,7 +57,6 @@ const boundaries = Object.entries(LAYOUT).map(([folder, rule]) => ({
                   `./${folder}`,
                   './node_modules',
                   ...rule.only.map((f) => `./${f}`),
-                  ...(LAYOUT_EXCEPTIONS[folder] ?? []),
                 ],
                 message: `${folder}/ may import only ${list(rule.only)} (README, "Where things live").`,
               },

@@ -14,7 +14,7 @@ import { createMatchingMetrics } from '../workers/matching/metrics.js';
 import { startMatchingShards, type MatchingShard } from '../workers/matching/worker.js';
 import type { Relay } from '../workers/outbox/relay.js';
 import { createOutboxWorker } from '../workers/outbox/worker.js';
-import type { ShardEngine } from '../workers/matching/shard-engine.js';
+import type { ShardEngine } from '../shard/index.js';
 import type { MatchingActivities, OrderActivities } from '../temporal/activities.js';
 
 export interface TestStack {

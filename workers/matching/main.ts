@@ -7,7 +7,7 @@ import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createStepMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
 import { startMatchingShards } from './worker.js';
-import type { ShardEngine } from './shard-engine.js';
+import type { ShardEngine } from '../../shard/index.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });

@@ -14,7 +14,7 @@ import { matchingTaskQueue, withPrefix } from '../../temporal/contracts.js';
 import type { MatchingMetrics } from './metrics.js';
 import { stepMetricsInterceptor, type StepMetrics } from '../worker-metrics.js';
 import { acquireShard } from './ownership.js';
-import { ShardEngine } from './shard-engine.js';
+import { ShardEngine } from '../../shard/index.js';
 
 /** What the matching worker reads from the config. */
 export type MatchingWorkerConfig = Pick<

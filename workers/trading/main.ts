@@ -5,7 +5,6 @@ import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createSagaMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
-import { sandboxOptions } from '../sandbox-worker.js';
 import { createTradingWorker } from './worker.js';
 
 const config = loadConfig(process.env);
