@@ -82,6 +82,8 @@ export interface SagaEnv {
   metrics(workflowId: string, name: SinkCall['name']): unknown[][];
   /** The shard commits a trade of the order (its fill state becomes `filledQuantity`); returns the relay's signal. */
   trade(orderId: string, fillId: string, filledQuantity: string): FillSignal;
+  /** The fake shard's committed view of an order. */
+  shardView(orderId: string): OrderSnapshot;
   /** Replace steps of one order's fakes (the rest keep their defaults). */
   script(orderId: string, overrides: Partial<Record<Step, Override>>): void;
   /** A fresh order (unique ids); GTC limit buy of 10 at 160.00 unless overridden. */
@@ -282,6 +284,7 @@ export async function startSagaEnv(temporalPath: string): Promise<SagaEnv> {
     calls: (orderId, step) => calls.filter((c) => c.orderId === orderId && (!step || c.step === step)),
     metrics: (workflowId, name) =>
       sinkCalls.filter((s) => s.workflowId === workflowId && s.name === name).map((s) => s.args),
+    shardView: snapshot,
     trade(orderId, fillId, filledQuantity) {
       const o = book.get(orderId);
       if (!o) throw new Error(`no order ${orderId} in the fake book`);
