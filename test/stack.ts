@@ -6,7 +6,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Registry } from 'prom-client';
 import { inject } from 'vitest';
-import type { Config } from '../lib/config.js';
+import { applicationName, type Config } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
@@ -41,7 +41,7 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
   const logger = createLogger('warn', { test: true });
   const registry = new Registry();
   const sagaMetrics = createSagaMetrics(registry);
-  const database = connectDatabase(config.DATABASE_URL, { max: 10, appName: 'test-stack' });
+  const database = connectDatabase(config.DATABASE_URL, { max: 10, appName: applicationName(config, 'test', 'stack') });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const trading = await createTradingWorker({
     connection,
@@ -66,6 +66,7 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
       logger,
       metrics: matchingMetrics,
       lockPollMs: 200,
+      appName: applicationName(config, 'test', `lock-${shard}`),
       stepMetrics: sagaMetrics,
       wrapActivities: opts.wrapMatchingActivities,
     }),

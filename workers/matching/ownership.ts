@@ -2,7 +2,8 @@
  * Shard ownership: exactly one process owns a shard, by holding a Postgres advisory lock on a dedicated
  * connection. A standby polls for the lock and takes over within about a second of the owner's death
  * (Postgres releases the lock when the owner's connection closes). The owner pings its connection; if
- * it is lost, the lock is gone too, and `onLost` must stop the shard at once.
+ * it is lost, the lock is gone too, and `onLost` must stop serving the shard at once (worker.ts then
+ * stands by for the lock again).
  */
 import postgres from 'postgres';
 
@@ -16,9 +17,9 @@ export interface ShardLease {
 export async function acquireShard(
   databaseUrl: string,
   shard: number,
-  opts: { pollMs?: number; signal?: AbortSignal; onLost: (err: unknown) => void; onWaiting?: () => void },
+  opts: { pollMs?: number; signal?: AbortSignal; onLost: (err: unknown) => void; onWaiting?: () => void; appName?: string },
 ): Promise<ShardLease | null> {
-  const sql = postgres(databaseUrl, { max: 1, idle_timeout: 0, onnotice: () => {}, connection: { application_name: `matching-shard-${shard}` } });
+  const sql = postgres(databaseUrl, { max: 1, idle_timeout: 0, onnotice: () => {}, connection: { application_name: opts.appName ?? `matching-shard-${shard}` } });
   const key = shardLockKey(shard).toString();
   let warned = false;
   for (;;) {

@@ -1,7 +1,7 @@
 /** Outbox relay process: several may run at once (rows are claimed with SKIP LOCKED and a lease). */
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from '../../lib/config.js';
+import { applicationName, loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { createMailer } from '../../lib/mailer.js';
 import { connectRedis } from '../../lib/redis.js';
@@ -16,7 +16,7 @@ const registry = createWorkerRegistry('worker-outbox', config.INSTANCE_ID);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
 
-const database = connectDatabase(config.DATABASE_URL, { max: 4, appName: 'worker-outbox' });
+const database = connectDatabase(config.DATABASE_URL, { max: 4, appName: applicationName(config, 'outbox') });
 const redis = connectRedis(config.REDIS_URL, 'worker-outbox');
 // The SDK's Rust connection (as the workers use): cheaper per call than the pure-JS gRPC client.
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
