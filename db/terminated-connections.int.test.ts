@@ -61,7 +61,7 @@ describe('connections terminated', () => {
       sql`SELECT DISTINCT application_name FROM pg_stat_activity WHERE starts_with(application_name, ${prefix}) ORDER BY 1`,
     );
     expect(names.map((r) => r.application_name.slice(prefix.length))).toEqual(
-      expect.arrayContaining([expect.stringMatching(/-lock-0$/)]),
+      expect.arrayContaining([expect.stringMatching(/-shard-0$/)]),
     );
   });
 

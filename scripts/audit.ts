@@ -16,7 +16,7 @@ if (!Number.isFinite(pendingGraceSeconds) || pendingGraceSeconds < 0) {
   process.exit(2);
 }
 
-const database = connectDatabase(config.DATABASE_URL, { max: 1, appName: applicationName(config, 'audit') });
+const database = connectDatabase(config.DATABASE_URL, { max: 1, appName: applicationName({ ...config, INSTANCE_ID: 'audit' }, 'audit') });
 try {
   const findings = await runAudit(database.db, { pendingGraceSeconds });
   for (const f of findings) console.log(formatFinding(f));

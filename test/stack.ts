@@ -66,7 +66,7 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
       logger,
       metrics: matchingMetrics,
       lockPollMs: 200,
-      appName: applicationName(config, 'test', `lock-${shard}`),
+      appName: applicationName(config, 'test', `shard-${shard}`),
       stepMetrics: sagaMetrics,
       wrapActivities: opts.wrapMatchingActivities,
     }),

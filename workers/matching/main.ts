@@ -37,7 +37,7 @@ const shards = shardIds(config.MATCHING_SHARD_IDS, config.MATCHING_SHARDS).map((
     logger,
     metrics,
     stepMetrics,
-    appName: applicationName(config, 'matching', `lock-${shard}`),
+    appName: applicationName(config, 'matching', `shard-${shard}`),
   }),
 );
 
