@@ -41,6 +41,12 @@ export interface ShardEngineDeps {
   logger: Logger;
   metrics: MatchingMetrics;
   now?: () => Date;
+  /**
+   * Run last in every settlement transaction; throws when this process no longer owns the shard, so a
+   * batch still in flight when the lock was lost rolls back instead of committing behind the new
+   * owner's rebuilt books (ownership.ts `ShardLease.fence`). (faults branch: port to shard/ with the split.)
+   */
+  fence?: (tx: DbOrTx) => Promise<void>;
 }
 
 const reject = (type: ErrorTypeName, message?: string) =>
@@ -179,6 +185,7 @@ export class ShardEngine {
             for (const symbol of mine) await this.rebuild(symbol, tx);
           }
         }
+        await this.deps.fence?.(tx);
       });
     } catch (err) {
       // Nothing of the batch was committed (a lone operation's failure, or the commit itself).

@@ -77,7 +77,7 @@ export function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
     if (!lease) return 'stopped';
     try {
       metrics.shardOwned.set({ shard: String(shard) }, 1);
-      const engine = new ShardEngine({ db: deps.db, shard, shardCount: deps.shardCount, logger, metrics });
+      const engine = new ShardEngine({ db: deps.db, shard, shardCount: deps.shardCount, logger, metrics, fence: (tx) => lease.fence(tx) });
       await engine.rebuildAll();
       worker = await Worker.create({
         connection: deps.connection,
