@@ -1,6 +1,7 @@
 /**
  * `npm run audit`: check the books of the configured database (DATABASE_URL) and print every finding,
- * one readable line each. Exit 0 when there is none, 1 otherwise (2 on bad configuration).
+ * one readable line each. Exit 0 when there is none, 1 otherwise, 2 when it cannot audit (configuration,
+ * database unreachable).
  *   --pending-grace=<seconds>  report pending orders older than this (default 60)
  * Run it on a quiescent system: sagas between two steps are a legitimate, short-lived imbalance.
  */
@@ -16,7 +17,11 @@ if (!Number.isFinite(pendingGraceSeconds) || pendingGraceSeconds < 0) {
   process.exit(2);
 }
 
-const database = connectDatabase(config.DATABASE_URL, { max: 1, appName: applicationName({ ...config, INSTANCE_ID: 'audit' }, 'audit') });
+const database = connectDatabase(config.DATABASE_URL, {
+  max: 1,
+  appName: applicationName({ ...config, INSTANCE_ID: 'audit' }, 'audit'),
+});
+const where = new URL(config.DATABASE_URL);
 try {
   const findings = await runAudit(database.db, { pendingGraceSeconds });
   for (const f of findings) console.log(formatFinding(f));
@@ -25,6 +30,10 @@ try {
     `${findings.length} finding${findings.length === 1 ? '' : 's'} in ${where.host}${where.pathname}`,
   );
   process.exitCode = findings.length ? 1 : 0;
+} catch (err) {
+  const cause = (err as { cause?: Error }).cause ?? (err as Error); // drizzle wraps the driver's error
+  console.error(`cannot audit ${where.host}${where.pathname}: ${cause.message}`);
+  process.exitCode = 2;
 } finally {
   await database.close();
 }
