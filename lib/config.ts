@@ -20,6 +20,11 @@ export const configSchema = z.object({
   PUBLIC_URL: z.url().default('http://localhost:3000'),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/brokerx'),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Prefix of every Postgres connection's application_name (brokerx-api-api-1, brokerx-matching-...):
+   * operators (and the fault tests) find or terminate one stack's connections by it in pg_stat_activity.
+   */
+  DATABASE_APPLICATION_PREFIX: z.string().max(40).default('brokerx-'),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379/0'),
   /** Prefix for every Redis key and channel, so several stacks can share one Redis. */
   REDIS_PREFIX: z.string().default('brokerx:'),
@@ -99,6 +104,15 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigKey = keyof Config;
+
+/**
+ * The application_name of a process's Postgres connections: prefix, service, instance
+ * (`brokerx-trading-1`, `brokerx-api-api-2` reads `brokerx-api-2`), and what the connection is for.
+ */
+export function applicationName(config: Pick<Config, 'DATABASE_APPLICATION_PREFIX' | 'INSTANCE_ID'>, service: string, purpose?: string): string {
+  const id = config.INSTANCE_ID.startsWith(service) ? config.INSTANCE_ID : `${service}-${config.INSTANCE_ID}`;
+  return `${config.DATABASE_APPLICATION_PREFIX}${id}${purpose ? `-${purpose}` : ''}`.slice(0, 63);
+}
 
 export class ConfigError extends Error {
   constructor(readonly issues: Record<string, string[]>) {
