@@ -12,6 +12,9 @@
  * then checks that every accepted order is terminal or resting and that the ledger is balanced, and
  * writes docs/benchmarks/e2e.md. Load is generated with fetch (undici keep-alive) by open- and
  * closed-loop drivers that time every request.
+ * BENCH_SHAPE=cluster: the same runs against the production topology (devstack/cluster.ts: Temporal's
+ * server on Postgres, nginx in front of three api instances, two trading workers, ...) on free ports with
+ * databases of its own; writes docs/benchmarks/e2e-cluster.md with each api instance's share.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +32,7 @@ import { migrateDatabase } from '../db/migrate.js';
 import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
 import { loadConfig } from '../lib/config.js';
 import { ensureTools } from '../scripts/tools.js';
+import { startCluster, type Cluster } from '../devstack/cluster.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../scripts/processes.js';
 import { dynamicConfigValues, startDevServer } from '../temporal/dev-server.js';
 import { deposit, type Endpoints, type Session } from './client.js';
@@ -48,6 +52,7 @@ const ACK_STEP_SECONDS = 2 * STEP_SECONDS;
 const ACK_ROUNDS = 3;
 /** BENCH_QUICK=1: only the saga baselines and the real flow's capacity and 10/s ACK, printed, not written. */
 const QUICK = process.env.BENCH_QUICK === '1';
+const CLUSTER = process.env.BENCH_SHAPE === 'cluster';
 /** Extra node flags for the stack's processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run. */
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const log = (m: string) => console.log(`[bench] ${m}`);
@@ -170,6 +175,15 @@ function cpuByComponent(): Map<string, number> {
   const out = new Map<string, number>();
   const add = (k: string, v: number) => out.set(k, (out.get(k) ?? 0) + v);
   for (const p of procs) if (p.child.pid) add(p.name, cpuTicks(p.child.pid));
+  // The cluster's processes by component: api-1..3 as `api`, worker-trading-2 as `trading`, ...
+  for (const h of Object.values(cluster?.handles ?? {})) {
+    const pid = h.current()?.child.pid;
+    const component = h.service
+      .replace(/^api-\d+$/, 'api')
+      .replace(/^worker-(trading|outbox)(-\d+)?$/, '$1')
+      .replace(/^matching-.*$/, 'matching');
+    if (pid) add(component, cpuTicks(pid));
+  }
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     let comm = '';
     try {
@@ -245,14 +259,17 @@ async function interleavedOpenLoops(
 // ---- the stack -------------------------------------------------------------------------------------
 
 const procs: Managed[] = [];
+let cluster: Cluster | undefined;
 async function stopAll() {
   await Promise.allSettled(procs.reverse().map((p) => p.stop('SIGTERM', 10_000)));
+  await cluster?.stop();
 }
 
 async function main() {
   const base = loadConfig(process.env);
   const sandbox = sandboxOptions(base);
-  const tools = await ensureTools(base.BROKERX_TOOLS_DIR, (l) => log(l));
+  // The cluster shape builds its own tools (startCluster).
+  const tools = CLUSTER ? undefined : await ensureTools(base.BROKERX_TOOLS_DIR, (l) => log(l));
   const dir = mkdtempSync(join(tmpdir(), 'brokerx-bench-'));
   const id = randomBytes(3).toString('hex');
   const ports: number[] = [];
@@ -269,7 +286,9 @@ async function main() {
     number,
   ];
   const dbUrl = new URL(base.DATABASE_URL);
-  dbUrl.pathname = `/brokerx_bench_${id}`;
+  // The cluster's databases are prefixed: bench_<id>_brokerx, bench_<id>_brokerx_temporal, ...
+  const clusterPrefix = `bench_${id}_`;
+  dbUrl.pathname = CLUSTER ? `/${clusterPrefix}brokerx` : `/brokerx_bench_${id}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'production',
@@ -287,37 +306,9 @@ async function main() {
   const database = connectDatabase(dbUrl.toString(), { max: 4, appName: 'bench' });
   const report: string[] = [];
   try {
-    log('starting a clean stack');
-    procs.push(
-      startProcess(
-        'mailpit',
-        tools.mailpit,
-        [
-          '--smtp',
-          `127.0.0.1:${smtp}`,
-          '--listen',
-          `127.0.0.1:${mailHttp}`,
-          '--database',
-          join(dir, 'mail.db'),
-          '--smtp-auth-accept-any',
-          '--smtp-auth-allow-insecure',
-        ],
-        { output: 'ignore' },
-      ),
-    );
-    const [temporal] = await Promise.all([
-      startDevServer({
-        bin: tools.temporal,
-        dbFile: join(dir, 'temporal.db'),
-        port: tPort,
-        httpPort: tHttp,
-        metricsPort: tMetrics,
-        output: 'ignore',
-      }),
-      migrateDatabase(dbUrl.toString()),
-      waitForPort(mailHttp, 'Mailpit'),
-    ]);
-    procs.push(temporal);
+    log(`starting a clean stack${CLUSTER ? ' (cluster shape)' : ''}`);
+    let apiUrl = `http://127.0.0.1:${apiPort}`;
+    let mailUrl = `http://127.0.0.1:${mailHttp}`;
     const node = (name: string, file: string, extra: Record<string, string>) => {
       const p = startProcess(name, process.execPath, [...NODE_ARGS, '--import', 'tsx', join(root, file)], {
         env: { ...env, ...extra },
@@ -327,18 +318,63 @@ async function main() {
       procs.push(p);
       return p;
     };
-    node('trading', 'workers/trading/main.ts', { METRICS_PORT: String(m1), INSTANCE_ID: 'trading-1' });
-    node('matching', 'workers/matching/main.ts', { METRICS_PORT: String(m2), INSTANCE_ID: 'matching-1' });
-    node('outbox', 'workers/outbox/main.ts', { METRICS_PORT: String(m3), INSTANCE_ID: 'outbox-1' });
-    const api = node('api', 'api/main.ts', { INSTANCE_ID: 'api-1' });
-    await waitForPort(apiPort, 'api', 120_000, api);
-    for (let i = 0; i < 120; i++) {
-      if ((await fetch(`http://127.0.0.1:${apiPort}/ready`).catch(() => null))?.ok) break;
-      await sleep(500);
+    if (CLUSTER) {
+      cluster = await startCluster({
+        ports: 'free',
+        prefix: clusterPrefix,
+        databaseUrl: base.DATABASE_URL,
+        redisUrl: base.REDIS_URL,
+        toolsDir: base.BROKERX_TOOLS_DIR,
+        output: 'ignore',
+        log,
+      });
+      ({ api: apiUrl, mailpit: mailUrl } = cluster.urls);
+      env.TEMPORAL_ADDRESS = cluster.urls.temporal;
+    } else {
+      procs.push(
+        startProcess(
+          'mailpit',
+          tools!.mailpit,
+          [
+            '--smtp',
+            `127.0.0.1:${smtp}`,
+            '--listen',
+            `127.0.0.1:${mailHttp}`,
+            '--database',
+            join(dir, 'mail.db'),
+            '--smtp-auth-accept-any',
+            '--smtp-auth-allow-insecure',
+          ],
+          { output: 'ignore' },
+        ),
+      );
+      const [temporal] = await Promise.all([
+        startDevServer({
+          bin: tools!.temporal,
+          dbFile: join(dir, 'temporal.db'),
+          port: tPort,
+          httpPort: tHttp,
+          metricsPort: tMetrics,
+          output: 'ignore',
+        }),
+        migrateDatabase(dbUrl.toString()),
+        waitForPort(mailHttp, 'Mailpit'),
+      ]);
+      procs.push(temporal);
+      node('trading', 'workers/trading/main.ts', { METRICS_PORT: String(m1), INSTANCE_ID: 'trading-1' });
+      node('matching', 'workers/matching/main.ts', { METRICS_PORT: String(m2), INSTANCE_ID: 'matching-1' });
+      node('outbox', 'workers/outbox/main.ts', { METRICS_PORT: String(m3), INSTANCE_ID: 'outbox-1' });
+      const api = node('api', 'api/main.ts', { INSTANCE_ID: 'api-1' });
+      await waitForPort(apiPort, 'api', 120_000, api);
+      for (let i = 0; i < 120; i++) {
+        if ((await fetch(`http://127.0.0.1:${apiPort}/ready`).catch(() => null))?.ok) break;
+        await sleep(500);
+      }
+
     }
 
     // Users: buyers and sellers onboarded through the public API; sellers get house inventory.
-    const ep: Endpoints = { api: `http://127.0.0.1:${apiPort}`, mailpit: `http://127.0.0.1:${mailHttp}` };
+    const ep: Endpoints = { api: apiUrl, mailpit: mailUrl };
     log('onboarding users through the API');
     const buyers: Session[] = [];
     const sellers: Session[] = [];
@@ -360,6 +396,8 @@ async function main() {
       sellers.push(s);
     }
     let n = 0;
+    /** Answers per api instance (X-Instance), for the cluster shape's distribution. */
+    const instances = new Map<string, number>();
     /** Half buys, half sells at one price: about half the orders fill against resting ones. */
     const placeOrder = async () => {
       const i = n++;
@@ -380,6 +418,8 @@ async function main() {
         }),
       });
       await res.arrayBuffer();
+      const instance = res.headers.get('x-instance') ?? '(none)';
+      instances.set(instance, (instances.get(instance) ?? 0) + 1);
       return res;
     };
 
@@ -457,7 +497,7 @@ async function main() {
       [...buyers, ...sellers].map(
         (u) =>
           new Promise<WebSocket>((resolve, reject) => {
-            const ws = new WebSocket(`ws://127.0.0.1:${apiPort}/ws`, {
+            const ws = new WebSocket(`${apiUrl.replace(/^http/, 'ws')}/ws`, {
               headers: { authorization: `Bearer ${u.token}` },
             });
             ws.on('open', () => {
@@ -608,6 +648,14 @@ async function main() {
       ],
       ['ledger balanced', imbalances.length === 0, `${imbalances.length} imbalances`],
     ];
+    const answered = [...instances.values()].reduce((a, b) => a + b, 0);
+    const shares = [...instances.entries()].sort().map(([k, v]) => [k, (100 * v) / answered] as const);
+    if (CLUSTER)
+      checks.push([
+        'each api instance answers 25 to 40 % of the orders',
+        shares.length === 3 && shares.every(([, p]) => p >= 25 && p <= 40),
+        shares.map(([k, p]) => `${k} ${p.toFixed(1)} %`).join(', '),
+      ]);
     const pkg = (name: string) =>
       (
         JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as {
@@ -615,12 +663,12 @@ async function main() {
         }
       ).version;
     report.push(
-      `# End-to-end benchmark`,
+      CLUSTER ? `# End-to-end benchmark, production topology (npm run start:cluster)` : `# End-to-end benchmark`,
       ``,
-      `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); everything on loopback, one process per component`,
+      `- Command: \`${CLUSTER ? 'BENCH_SHAPE=cluster ' : ''}npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); everything on loopback, ${CLUSTER ? 'the processes of docker-compose.yml (docs/runbooks/cluster.md)' : 'one process per component'}`,
       `- Machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}`,
-      `- Versions: Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
-      `- Dev-server dynamic config: ${dynamicConfigValues()
+      `- Versions: ${CLUSTER ? "Temporal server 1.29.1 on PostgreSQL (postgres12 plugin, SQL visibility, the history shards of docker-compose.yml)" : 'Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal)'}; TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
+      `- Dynamic config: ${dynamicConfigValues()
         .map((v) => `\`${v}\``)
         .join(', ')}`,
       `- Trading worker (the no-op saga runs on the same worker factory with empty steps): ${Object.entries(TRADING_WORKER_TUNING)
@@ -644,6 +692,16 @@ async function main() {
       TABLE_HEAD,
       ...ramp.map(row),
       ``,
+      ...(CLUSTER
+        ? [
+            `### Requests per api instance (X-Instance of every order, through nginx least_conn)`,
+            ``,
+            `| instance | orders | share |`,
+            `|---|---|---|`,
+            ...shares.map(([k, p]) => `| ${k} | ${instances.get(k)} | ${p.toFixed(1)} % |`),
+            ``,
+          ]
+        : []),
       `Orders after the run: ${counts!.total} total, ${counts!.resting} resting, ${counts!.terminal} terminal, ${counts!.trades} trades.`,
       ``,
       `### CPU per accepted order (ms, utime+stime from /proc over the step; the baselines' worker is \`baseline\`)`,
@@ -658,14 +716,15 @@ async function main() {
       ``,
     );
     const md = report.join('\n');
-    writeFileSync(join(root, 'docs/benchmarks/e2e.md'), md);
+    writeFileSync(join(root, CLUSTER ? 'docs/benchmarks/e2e-cluster.md' : 'docs/benchmarks/e2e.md'), md);
     console.log(md);
   } finally {
     await database.close();
     await stopAll();
-    await admin
-      .unsafe(`DROP DATABASE IF EXISTS "${dbUrl.pathname.slice(1)}" WITH (FORCE)`)
-      .catch(() => undefined);
+    const dbs = CLUSTER
+      ? (await admin<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE ${`${clusterPrefix}%`}`).map((r) => r.datname)
+      : [dbUrl.pathname.slice(1)];
+    for (const db of dbs) await admin.unsafe(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`).catch(() => undefined);
     await admin.end({ timeout: 5 });
     rmSync(dir, { recursive: true, force: true });
   }
@@ -684,6 +743,8 @@ function cpuTable(runs: CpuRun[]): string[] {
     'mailpit',
     'load generator',
   ];
+  // The cluster's other processes (nginx, the Web UI, Prometheus) get columns of their own.
+  cols.push(...new Set(runs.flatMap((r) => [...r.perOrder.keys()]).filter((k) => !cols.includes(k))));
   const rows = runs.map((r) => {
     const v = cols.map((c) => r.perOrder.get(c) ?? 0);
     const total = [...r.perOrder.values()].reduce((a, b) => a + b, 0);
