@@ -163,7 +163,11 @@ export async function planPorts(
   const claim = (key: string, port: number) => (plan.set(key, port), taken.add(port));
   if (mode === 'free') {
     for (const [name, s] of services)
-      for (const p of listenPorts(name, s)) claim(`${name}:${p}`, await freePort());
+      for (const p of listenPorts(name, s)) {
+        let port = await freePort();
+        while (taken.has(port)) port = await freePort(); // the OS may hand out a closed port again
+        claim(`${name}:${p}`, port);
+      }
     return plan;
   }
   const { offset } = mode;
