@@ -22,7 +22,7 @@ import { loadConfig } from '../lib/config.js';
 export const TOOLS = {
   temporal: { module: 'github.com/temporalio/cli/cmd/temporal@v1.5.1', binary: 'temporal' },
   mailpit: { module: 'github.com/axllent/mailpit@v1.27.11', binary: 'mailpit' },
-  // The server version inside the CLI's dev server above (docs/adr/0017-production-topology.md).
+  // The server version inside the CLI's dev server above (docs/adr/0018-production-topology.md).
   'temporal-server': { module: 'go.temporal.io/server/cmd/server@v1.29.1', binary: 'server' },
   'temporal-sql-tool': { module: 'go.temporal.io/server/cmd/tools/sql@v1.29.1', binary: 'sql' },
   // The UI version the CLI embeds.
