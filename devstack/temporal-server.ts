@@ -83,7 +83,7 @@ export async function registerNamespace(
   namespace: string,
   searchAttributes: string,
 ): Promise<void> {
-  const connectDeadline = Date.now() + 120_000;
+  const connectDeadline = Date.now() + 300_000; // a loaded 2-core CI machine brings the frontend up slowly
   let connection: Connection;
   for (;;) {
     let c: Connection | undefined;

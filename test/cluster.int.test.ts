@@ -3,7 +3,7 @@
  * docker-compose.yml as local processes, on free ports, with databases and Redis keys of its own prefix,
  * so it runs beside other test files and beside a running `npm start` or `npm run start:cluster`.
  * Temporal's server on Postgres (never the dev server), three api instances behind nginx sharing /health,
- * an order placed through nginx whose saga the server's visibility finds by its search attribute, and a
+ * an order placed through nginx whose saga the server's visibility and the Web UI find by its search attribute, and a
  * stop that leaves no listener. One file: starting the cluster is the slow part.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -133,7 +133,7 @@ describe('npm run start:cluster (startCluster)', () => {
     expect(Object.keys(seen).sort()).toEqual(['api-1', 'api-2', 'api-3']);
   });
 
-  it('places an order through nginx whose saga the Temporal server finds by its search attribute', async () => {
+  it('places an order through nginx whose saga the Temporal server and its Web UI find by its search attribute', async () => {
     const email = `cluster-${randomUUID().slice(0, 8)}@example.test`;
     const password = 'correct-horse-battery-staple';
     const client = { email, password, first_name: 'Ada', last_name: 'Lovelace' };
@@ -159,7 +159,7 @@ describe('npm run start:cluster (startCluster)', () => {
           order_type: 'limit',
           direction: 'buy',
           quantity: 1,
-          price: '1.00',
+          price: '160.00', // inside AAPL's band (190.00 ± 20 %), below any ask: it rests
           time_in_force: 'GTC',
           client_order_id: `cluster-${randomUUID().slice(0, 8)}`,
         },
@@ -184,6 +184,13 @@ describe('npm run start:cluster (startCluster)', () => {
     } finally {
       await connection.close();
     }
+    // The Web UI (temporal-ui-server) answers on its port and lists the saga, as an operator would see it.
+    const listed = (await (
+      await fetch(
+        `${cluster!.urls.ui}/api/v1/namespaces/default/workflows?query=${encodeURIComponent(`OrderId = "${orderId}"`)}`,
+      )
+    ).json()) as { executions?: { type: { name: string } }[] };
+    expect(listed.executions?.map((e) => e.type.name)).toEqual(['TradingSaga']);
   });
 
   it('stops every process it started: no listener is left on its ports', async () => {
