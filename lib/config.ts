@@ -95,6 +95,13 @@ export const configSchema = z.object({
   WS_MAX_CONNECTIONS_PER_ACCOUNT: z.coerce.number().int().min(1).default(20),
   /** How often the feed compares each live account stream with Postgres to catch events pub/sub lost. */
   WS_SWEEP_SECONDS: z.coerce.number().positive().default(5),
+  /** `npm run start:cluster`: added to every port of docker-compose.yml (to run beside `npm start`). */
+  CLUSTER_PORT_OFFSET: z.coerce.number().int().min(0).max(60_000).default(0),
+  /** `npm run start:cluster`: prefix of its databases and Redis keys ('' = the names compose uses). */
+  CLUSTER_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9_]*$/, 'lower-case letters, digits and _ only')
+    .default(''),
   /** Where devstack/tools.ts (`npm run tools`) keeps the Temporal CLI and Mailpit builds, shared by every clone. */
   BROKERX_TOOLS_DIR: z.string().default(join(homedir(), '.cache', 'brokerx', 'bin')),
   /** Multiplies the per-address login/MFA/registration limits; raise it when load tests register many users from one host. */
