@@ -13,6 +13,7 @@ import { getAccountStatus, getInstrument, lockOrder, releaseOrderReservation } f
 import { checkLimitPrice, checkQuantity, collarPrice } from './order-rules.js';
 import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
 import { ERROR_MESSAGES, ErrorType, type ErrorTypeName, type OrderRequest } from '../temporal/contracts.js';
+import { INT64_MAX, MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, boundedInteger, notionalError } from '../temporal/order-bounds.js';
 
 export interface OrderActivityDeps {
   db: Db;
@@ -30,13 +31,20 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
       if (instrument.status !== 'trading') throw reject(ErrorType.InstrumentNotTrading);
       if (!account || account.status !== 'active' || account.kind === 'external') throw reject(ErrorType.AccountInactive);
 
-      const qty = BigInt(order.quantity);
+      // Impossible input (past the api's schema bounds) is refused for good, never retried.
+      const qty = boundedInteger(order.quantity, MAX_ORDER_QUANTITY);
+      if (qty === undefined) throw reject(ErrorType.InvalidOrder, `Quantity must be at most ${MAX_ORDER_QUANTITY}`);
+      const price = order.price === undefined ? undefined : boundedInteger(order.price, MAX_PRICE_CENTS);
+      if (order.price !== undefined && price === undefined)
+        throw reject(ErrorType.InvalidOrder, `Price must be at most ${MAX_PRICE_CENTS} cents`);
+      const tooLarge = price === undefined ? undefined : notionalError(qty, price);
+      if (tooLarge) throw reject(ErrorType.InvalidOrder, tooLarge);
       const badQty = checkQuantity(instrument, qty);
       if (badQty) throw reject(badQty.type, badQty.message);
       let reservePrice: bigint;
       if (order.orderType === 'limit') {
-        if (order.price === undefined) throw reject(ErrorType.InvalidOrder, 'A limit order needs a price');
-        reservePrice = BigInt(order.price);
+        if (price === undefined) throw reject(ErrorType.InvalidOrder, 'A limit order needs a price');
+        reservePrice = price;
         const badPrice = checkLimitPrice(instrument, reservePrice);
         if (badPrice) throw reject(badPrice.type, badPrice.message);
       } else {
@@ -49,6 +57,8 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
     },
 
     async reserveFunds({ orderId, accountId, asset, amount }) {
+      if (boundedInteger(amount, INT64_MAX) === undefined)
+        throw reject(ErrorType.InvalidOrder, 'The amount to reserve is out of range');
       try {
         // One statement, atomic by itself; a retry finds the entry posted and changes nothing.
         await postEntry(db, {

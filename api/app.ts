@@ -5,9 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
-import { secureHeaders } from 'hono/secure-headers';
 import { HTTPException } from 'hono/http-exception';
 import { createAdmission, PLACE_ORDER_PATH } from './admission.js';
+import { headerPolicies } from './headers.js';
+import { inputGuard } from './input-guard.js';
 import { ApiError, problem, type ProblemCode } from './problem.js';
 import { createRouter } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
@@ -65,7 +66,7 @@ export function createApp(deps: ApiDeps) {
     const seconds = (performance.now() - started) / 1000;
     metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
     metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
-    if (route !== '/metrics' && route !== '/health') {
+    if (route !== '/health') {
       c.get('logger').info('request', {
         method: c.req.method,
         path: c.req.path,
@@ -76,7 +77,8 @@ export function createApp(deps: ApiDeps) {
     }
   });
 
-  app.use('*', secureHeaders());
+  // One header policy per kind of response (api/headers.ts): JSON API, the reference page.
+  app.use('*', headerPolicies());
 
   app.use(
     '*',
@@ -87,6 +89,8 @@ export function createApp(deps: ApiDeps) {
       },
     }),
   );
+  // NUL bytes, invalid UTF-8 and lone surrogates stop here, for every route (api/input-guard.ts).
+  app.use('*', inputGuard());
 
   app.route('/', healthRoutes(deps));
   app.route('/', docsRoutes());

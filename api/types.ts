@@ -34,5 +34,7 @@ export interface AppEnv {
     requestId: string;
     logger: Logger;
     principal: Principal;
+    /** The session (refresh-token family) of the access token, set with `principal`. */
+    sessionId: string;
   };
 }
