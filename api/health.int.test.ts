@@ -24,9 +24,10 @@ describe('ops endpoints', () => {
     expect(body.checks.postgres?.ok && body.checks.redis?.ok && body.checks.temporal?.ok).toBe(true);
   });
 
-  it('serves Prometheus metrics including request counts', async () => {
+  it('serves Prometheus metrics on the metrics port only, not on the public port', async () => {
     await api.call('GET', '/health');
-    const res = await api.call('GET', '/metrics');
+    expect((await api.call('GET', '/metrics')).status).toBe(404);
+    const res = await fetch(`${api.metricsUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(/http_requests_total\{[^}]*route="\/health"/);
   });

@@ -1,6 +1,6 @@
 /**
  * `npm run start:lb`: three api instances behind nginx, as docker compose runs them, on this machine.
- *   api-1..3 on :3001-3003 (`npm run start:api` with PORT and INSTANCE_ID; each serves its own /metrics)
+ *   api-1..3 on :3001-3003 (`npm run start:api` with PORT and INSTANCE_ID; each serves its own /metrics on API_METRICS_PORT :9467-9469)
  *   nginx on :3000, least_conn, /ws upgraded (ops/nginx/nginx.conf + upstream-servers.local.conf),
  *   stub_status on :8081
  * The rest of the stack must already run: `PORT=3010 INSTANCE_ID=api-0 npm start` keeps `npm start`'s
@@ -21,9 +21,9 @@ const log = (msg: string) => console.log(`[start-lb] ${msg}`);
 export const LB_PORT = 3000;
 export const LB_STATUS_PORT = 8081;
 export const API_INSTANCES = [
-  { id: 'api-1', port: 3001 },
-  { id: 'api-2', port: 3002 },
-  { id: 'api-3', port: 3003 },
+  { id: 'api-1', port: 3001, metricsPort: 9467 },
+  { id: 'api-2', port: 3002, metricsPort: 9468 },
+  { id: 'api-3', port: 3003, metricsPort: 9469 },
 ] as const;
 
 /** A temporary nginx prefix holding nginx.conf and the local upstream servers as upstream-servers.conf. */
@@ -116,21 +116,21 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
 
   /** An api instance; one that dies is restarted after a growing delay, as `npm start` does. */
-  const startApi = (id: string, port: number, restarts = 0) => {
+  const startApi = (id: string, port: number, metricsPort: number, restarts = 0) => {
     // nginx appends the client address to X-Forwarded-For: one trusted hop.
-    const env = { ...process.env, PORT: String(port), INSTANCE_ID: id, TRUSTED_PROXY_HOPS: '1' };
+    const env = { ...process.env, PORT: String(port), API_METRICS_PORT: String(metricsPort), INSTANCE_ID: id, TRUSTED_PROXY_HOPS: '1' };
     const proc = startProcess(id, 'npm', ['run', '--silent', 'start:api'], { env, cwd: root });
     procs.set(id, proc);
     void proc.exited.then((code) => {
       if (stopping) return;
       const delay = Math.min(1000 * (restarts + 1), 10_000);
       log(`${id} exited (code ${code}); restarting in ${delay} ms`);
-      setTimeout(() => !stopping && startApi(id, port, restarts + 1), delay);
+      setTimeout(() => !stopping && startApi(id, port, metricsPort, restarts + 1), delay);
     });
   };
 
   try {
-    for (const a of API_INSTANCES) startApi(a.id, a.port);
+    for (const a of API_INSTANCES) startApi(a.id, a.port, a.metricsPort);
     await Promise.all(API_INSTANCES.map((a) => waitForPort(a.port, a.id, 90_000)));
     const lb = startProcess('nginx', nginx.bin, prefix.args(), { cwd: prefix.dir });
     procs.set('nginx', lb);

@@ -472,7 +472,7 @@ describe('Prometheus', () => {
 
   it('scrapes every compose process on its metrics port', () => {
     const t = targets('ops/prometheus/prometheus.yml');
-    expect(t.api).toEqual(['api-1', 'api-2', 'api-3'].map((n) => `${n}:${defaults.PORT}`));
+    expect(t.api).toEqual(['api-1', 'api-2', 'api-3'].map((n) => `${n}:${defaults.API_METRICS_PORT}`));
     expect(t['worker-trading']).toEqual([`worker-trading:${LOCAL.tradingMetrics}`]);
     expect(t['worker-matching']).toEqual(
       ['matching-0', 'matching-1', 'matching-standby'].map((n) => `${n}:${LOCAL.matchingMetrics}`),
@@ -493,8 +493,8 @@ describe('Prometheus', () => {
       expect(t['worker-outbox']).toEqual(at(LOCAL.outboxMetrics));
       expect(t.temporal).toEqual(at(LOCAL.temporalMetrics));
     }
-    expect(local.api).toEqual(at(LOCAL.api));
-    expect(lb.api).toEqual(expect.arrayContaining(API_INSTANCES.map((a) => `127.0.0.1:${a.port}`)));
+    expect(local.api).toEqual(at(LOCAL.apiMetrics));
+    expect(lb.api).toEqual(expect.arrayContaining(API_INSTANCES.map((a) => `127.0.0.1:${a.metricsPort}`)));
   });
 
   it('has alert rules for stuck sagas, compensation failures, outbox lag and 5xx, with runbooks that exist', () => {
