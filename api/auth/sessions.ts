@@ -21,6 +21,7 @@ import {
   revokeUserSessions,
   rotateRefreshToken,
   sessionIsLive,
+  setUserStatus,
 } from '../../db/queries/users.js';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
@@ -177,6 +178,12 @@ export class Sessions {
     const ended = await revokeUserSessions(this.deps.db, userId, this.deps.now(), keep);
     for (const familyId of ended) await this.markRevoked(familyId);
     await this.publish({ user_id: keep ? undefined : userId, session_ids: ended, reason });
+  }
+
+  /** Suspend a user: no login, and every session ends now (REST and WebSockets). */
+  async suspend(userId: string): Promise<void> {
+    await setUserStatus(this.deps.db, userId, 'suspended');
+    await this.revokeUser(userId, 'suspended');
   }
 
   /** Tell every instance (feeds, session caches) that sessions ended. Best effort: the cache TTL bounds it. */
