@@ -68,6 +68,7 @@ describe('ops endpoints', () => {
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
     const res = await api.call('GET', '/health');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('cache-control')).toBe('no-store');
   });
 });

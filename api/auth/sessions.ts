@@ -67,6 +67,7 @@ export const SESSION_CHECK_CACHE_MS = 2000;
 export class Sessions {
   /** sessionId -> when its last positive live check expires (performance.now() ms). */
   private readonly live = new Map<string, number>();
+  private readonly checking = new Map<string, Promise<boolean>>();
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -239,7 +240,13 @@ export class Sessions {
     if ((this.live.get(sessionId) ?? 0) > now) return true;
     let live: boolean;
     try {
-      live = await sessionIsLive(this.deps.db, userId, sessionId);
+      // Concurrent requests of one session share one query (a burst must not queue on the pool).
+      let pending = this.checking.get(sessionId);
+      if (!pending) {
+        pending = sessionIsLive(this.deps.db, userId, sessionId).finally(() => this.checking.delete(sessionId));
+        this.checking.set(sessionId, pending);
+      }
+      live = await pending;
     } catch (err) {
       this.deps.logger.error('session check failed', { err });
       throw new ApiError('service_unavailable', 'Authentication is temporarily unavailable', undefined, {
