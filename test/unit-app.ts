@@ -4,7 +4,8 @@
  *
  * The one thing allowed through is authentication, so that protected routes can be reached: the access
  * token is signed with an in-memory key, which the fake database hands to the key store (its only query),
- * and the fake Redis answers the revocation check (its only command) with "not revoked".
+ * the fake database answers the session check with "live", and the fake Redis answers the revocation
+ * check (its only command) with "not revoked".
  */
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -13,7 +14,7 @@ import { sealJwk } from '../api/auth/crypto.js';
 import { JWT_ALG, signAccessToken } from '../api/auth/tokens.js';
 import { createApiMetrics } from '../api/metrics.js';
 import type { ApiDeps } from '../api/types.js';
-import { signingKeys } from '../db/schema.js';
+import { refreshTokens, signingKeys } from '../db/schema.js';
 import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { callApp, type CallOptions } from './http.js';
@@ -61,10 +62,16 @@ export async function createUnitApp(): Promise<UnitApp> {
     retiredAt: null,
   };
   const keyQuery = { where: () => keyQuery, orderBy: async () => [keyRow] };
+  // The session check of every authenticated request (sessionIsLive): the token's session is live.
+  const sessionQuery = { innerJoin: () => sessionQuery, where: () => sessionQuery, limit: async () => [{ id: 1 }] };
   const db = fake('database.db', {
     select: () => ({
       from: (table: unknown) =>
-        table === signingKeys ? keyQuery : forbidden('database.db.select (not the signing keys)'),
+        table === signingKeys
+          ? keyQuery
+          : table === refreshTokens
+            ? sessionQuery
+            : forbidden('database.db.select (not the signing keys or the session check)'),
     }),
   });
 
