@@ -14,7 +14,7 @@ import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js'
 import type { OrderRequest } from '../temporal/contracts.js';
 import { EventType } from '../temporal/events.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
-import { isTerminal } from '../temporal/orders.js';
+import { DEFAULT_SELF_TRADE_PREVENTION, isTerminal } from '../temporal/orders.js';
 
 export interface OrderActivityDeps {
   db: Db;
@@ -75,6 +75,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
           side: order.side,
           orderType: order.orderType,
           timeInForce: order.timeInForce,
+          selfTradePrevention: order.selfTradePrevention ?? DEFAULT_SELF_TRADE_PREVENTION,
           quantity: BigInt(order.quantity),
           price: order.orderType === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
           reservedAmount: BigInt(reserved.reserveAmount),

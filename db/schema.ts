@@ -4,7 +4,14 @@
  * for every account that is not an external counterparty.
  */
 import { sql } from 'drizzle-orm';
-import { ORDER_STATUSES, ORDER_TYPES, SIDES, TIME_IN_FORCES } from '../temporal/orders.js';
+import {
+  DEFAULT_SELF_TRADE_PREVENTION,
+  ORDER_STATUSES,
+  ORDER_TYPES,
+  SELF_TRADE_PREVENTIONS,
+  SIDES,
+  TIME_IN_FORCES,
+} from '../temporal/orders.js';
 import {
   bigint,
   bigserial,
@@ -248,6 +255,9 @@ export const orders = pgTable(
     side: text('side', { enum: SIDES }).notNull(),
     orderType: text('order_type', { enum: ORDER_TYPES }).notNull(),
     timeInForce: text('time_in_force', { enum: TIME_IN_FORCES }).notNull(),
+    selfTradePrevention: text('self_trade_prevention', { enum: SELF_TRADE_PREVENTIONS })
+      .notNull()
+      .default(DEFAULT_SELF_TRADE_PREVENTION),
     quantity: big('quantity').notNull(),
     /** Limit price in cents; null for market orders. */
     price: big('price'),
@@ -278,6 +288,10 @@ export const orders = pgTable(
     check('orders_quantity_positive', sql`${t.quantity} > 0`),
     check('orders_filled_within', sql`${t.filledQuantity} >= 0 AND ${t.filledQuantity} <= ${t.quantity}`),
     check('orders_reserved_non_negative', sql`${t.reservedAmount} >= 0`),
+    check(
+      'orders_self_trade_prevention_known',
+      sql`${t.selfTradePrevention} IN ('cancel_newest', 'cancel_oldest', 'cancel_both')`,
+    ),
   ],
 );
 

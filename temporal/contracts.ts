@@ -6,7 +6,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FailureTypeName } from './failures.js';
-import type { OrderStatus, OrderType, Side, TimeInForce } from './orders.js';
+import type { OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce } from './orders.js';
 
 // ---- task queues and ids ------------------------------------------------------------------------
 
@@ -33,6 +33,8 @@ export interface OrderRequest {
   quantity: string;
   /** Integer cents, as a decimal string; absent for market orders. */
   price?: string;
+  /** Absent in requests from before the field: the default, cancel_newest. */
+  selfTradePrevention?: SelfTradePrevention;
 }
 
 export interface TradingSagaInput {

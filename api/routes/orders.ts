@@ -22,7 +22,16 @@ import {
   type OrderRequest,
 } from '../../temporal/contracts.js';
 import { readBusinessFailure } from '../../temporal/failures.js';
-import { ORDER_STATUSES, ORDER_TYPES, RESTING_TIME_IN_FORCES, SIDES, TIME_IN_FORCES, type OrderStatus } from '../../temporal/orders.js';
+import {
+  DEFAULT_SELF_TRADE_PREVENTION,
+  ORDER_STATUSES,
+  ORDER_TYPES,
+  RESTING_TIME_IN_FORCES,
+  SELF_TRADE_PREVENTIONS,
+  SIDES,
+  TIME_IN_FORCES,
+  type OrderStatus,
+} from '../../temporal/orders.js';
 import { tradingSagaStart } from '../../temporal/saga-start.js';
 import type { TradingSagaWorkflow } from '../../temporal/trading-saga.js';
 import { requireAuth } from '../auth/middleware.js';
@@ -42,6 +51,10 @@ const PlaceOrderBody = z
         quantity: DecimalInput,
         price: DecimalInput.optional().nullable(),
         time_in_force: z.enum(TIME_IN_FORCES).optional(),
+        self_trade_prevention: z.enum(SELF_TRADE_PREVENTIONS).optional().openapi({
+          description:
+            'What happens when this order would trade with a resting order of the same account: cancel_newest (default) cancels this order\'s remainder, cancel_oldest cancels the resting order and keeps matching, cancel_both cancels both.',
+        }),
         client_order_id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits or ._:-').optional(),
       })
       .strict(),
@@ -78,6 +91,7 @@ const OrderSchema = z
     quantity: z.number(),
     price: z.number().nullable(),
     time_in_force: z.string(),
+    self_trade_prevention: z.enum(SELF_TRADE_PREVENTIONS),
     status: z.string(),
     filled_quantity: z.number(),
     average_price: z.number().nullable(),
@@ -130,6 +144,7 @@ function parseOrderRequest(body: z.infer<typeof PlaceOrderBody>['order'], accoun
     timeInForce: body.time_in_force ?? (body.order_type === 'market' ? 'IOC' : 'DAY'),
     quantity: qty.value.toString(),
     price: price?.toString(),
+    selfTradePrevention: body.self_trade_prevention ?? DEFAULT_SELF_TRADE_PREVENTION,
   };
 }
 
@@ -147,6 +162,7 @@ export function orderJson(o: OrderRow) {
     quantity: exactNumber(o.quantity),
     price: o.price === null ? null : money(o.price),
     time_in_force: o.timeInForce,
+    self_trade_prevention: o.selfTradePrevention,
     status: o.status,
     filled_quantity: exactNumber(o.filledQuantity),
     average_price: o.filledQuantity > 0n ? money(o.filledNotional / o.filledQuantity) : null,
