@@ -11,7 +11,7 @@ import { enqueueEventsCall } from '../db/queries/outbox.js';
 import { getAccountStatus, getInstrument, lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
 import { checkLimitPrice, checkQuantity, collarPrice } from '../shard/order-rules.js';
 import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
-import type { OrderRequest } from '../temporal/contracts.js';
+import { orderFingerprint, type OrderRequest } from '../temporal/contracts.js';
 import { EventType } from '../temporal/events.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
 import { DEFAULT_SELF_TRADE_PREVENTION, isTerminal } from '../temporal/orders.js';
@@ -76,6 +76,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
           orderType: order.orderType,
           timeInForce: order.timeInForce,
           selfTradePrevention: order.selfTradePrevention ?? DEFAULT_SELF_TRADE_PREVENTION,
+          requestFingerprint: orderFingerprint(order),
           quantity: BigInt(order.quantity),
           price: order.orderType === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
           reservedAmount: BigInt(reserved.reserveAmount),

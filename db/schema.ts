@@ -275,6 +275,8 @@ export const orders = pgTable(
     rejectReason: text('reject_reason'),
     /** The saga's id for the last replace/cancel applied: a retried request is recognised, not re-applied. */
     lastRequestId: text('last_request_id'),
+    /** The placement request's fingerprint (temporal/contracts.ts `orderFingerprint`); null before migration 0004. */
+    requestFingerprint: text('request_fingerprint'),
     workflowId: text('workflow_id').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),

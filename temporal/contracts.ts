@@ -37,6 +37,23 @@ export interface OrderRequest {
   selfTradePrevention?: SelfTradePrevention;
 }
 
+/**
+ * What makes two placements with one client_order_id the same order: everything the client chose, after
+ * defaults. Stored with the order when it is persisted, so that a later placement is compared with the
+ * original request, not with the row a replace may have changed.
+ */
+export function orderFingerprint(o: OrderRequest): string {
+  return JSON.stringify([
+    o.symbol,
+    o.side,
+    o.orderType,
+    o.timeInForce,
+    o.quantity,
+    o.price ?? null,
+    o.selfTradePrevention ?? 'cancel_newest',
+  ]);
+}
+
 export interface TradingSagaInput {
   order: OrderRequest;
   /** Where the matching shard of this order's symbol listens. */

@@ -14,6 +14,7 @@ import {
   ackOf,
   cancelOrderUpdate,
   matchingTaskQueue,
+  orderFingerprint,
   orderWorkflowId,
   placeOrderUpdate,
   replaceOrderUpdate,
@@ -55,7 +56,14 @@ const PlaceOrderBody = z
           description:
             'What happens when this order would trade with a resting order of the same account: cancel_newest (default) cancels this order\'s remainder, cancel_oldest cancels the resting order and keeps matching, cancel_both cancels both.',
         }),
-        client_order_id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits or ._:-').optional(),
+        client_order_id: z
+          .string()
+          .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits or ._:-')
+          .optional()
+          .openapi({
+            description:
+              'Your id for the order, unique per account: the same id with the same order answers the first order again (200); with a different order (any other field) 422 client_order_id_conflict naming the first order.',
+          }),
       })
       .strict(),
   })
@@ -175,6 +183,21 @@ export function orderJson(o: OrderRow) {
   };
 }
 
+/**
+ * A placement that reuses a client_order_id must be the same order as the first one (compared with the
+ * first request's fingerprint): else 422 client_order_id_conflict naming the first order.
+ */
+function sameOrder(first: OrderRow, again: OrderRequest): void {
+  if (first.requestFingerprint === null || first.requestFingerprint === orderFingerprint(again)) return;
+  throw new ApiError(
+    'client_order_id_conflict',
+    `client_order_id ${first.clientOrderId} is order ${first.id}, placed with a different order body`,
+    undefined,
+    undefined,
+    { order_id: first.id, client_order_id: first.clientOrderId },
+  );
+}
+
 /** A failed replace or cancel as a problem; undefined for what is not a refusal (a 5xx). */
 function updateFailure(err: unknown): ApiError | undefined {
   if (err instanceof WorkflowNotFoundError) return new ApiError('order_closed', 'Order is already closed');
@@ -228,7 +251,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       request: { body: { content: { 'application/json': { schema: PlaceOrderBody } }, required: true } },
       responses: {
         201: { description: 'Accepted by the matching engine', content: { 'application/json': { schema: OrderSchema } } },
-        200: { description: 'Same client_order_id again: the existing order', content: { 'application/json': { schema: OrderSchema } } },
+        200: { description: 'Same client_order_id and order again: the existing order', content: { 'application/json': { schema: OrderSchema } } },
         ...problemResponses(400, 401, 422, 429, 503, 504),
       },
     }),
@@ -242,6 +265,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       // Only a client-chosen id can have been seen before (a generated one is new by construction).
       const existing = body.client_order_id ? await getOrderByClientId(db, principal.accountId, order.clientOrderId) : undefined;
       if (existing && existing.status !== 'pending') {
+        sameOrder(existing, order);
         metrics.ordersPlaced.inc({ result: 'replayed' });
         return c.json(orderJson(existing), 200);
       }
@@ -263,6 +287,10 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
           ack = ackOf(state, order.clientOrderId);
         }
         const fresh = ack.orderId === order.orderId;
+        if (!fresh) {
+          const first = await getOrderById(db, ack.orderId);
+          if (first) sameOrder(first, order);
+        }
         metrics.orderAck.observe({ outcome: ack.status }, (performance.now() - started) / 1000);
         metrics.ordersPlaced.inc({ result: fresh ? ack.status : 'replayed' });
         const { body, status } = await ackResponse(ack, fresh);

@@ -1,6 +1,7 @@
 /**
- * Self-trade prevention per order (`self_trade_prevention`), through the api, the TradingSaga and a
- * matching shard: one account's buy rests, then the same account sends a crossing sell.
+ * Placement options through the api, the TradingSaga and a matching shard: self-trade prevention per
+ * order (`self_trade_prevention`: one account's buy rests, then the same account sends a crossing
+ * sell), and a reused `client_order_id` with another order (422 client_order_id_conflict).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from '../../test/helpers.js';
@@ -11,7 +12,7 @@ let fx: TradingFixture;
 let api: TestApi;
 
 beforeAll(async () => {
-  fx = await startTradingFixture('self-trade');
+  fx = await startTradingFixture('order-options');
   api = fx.api;
 }, 120_000);
 afterAll(async () => {
@@ -118,5 +119,65 @@ describe('self_trade_prevention', () => {
       expect(await body(res)).toMatchObject({ code: 'validation_failed' });
     }
     expect(await fx.balance(u.accountId)).toEqual({ available: 100_000n, reserved: 0n });
+  });
+});
+
+describe('client_order_id reused', () => {
+  it('with the same order answers the first order again; with another order 422 naming the first', async () => {
+    const u = await createFundedUser(api, '2000.00');
+    const first = order('buy', { price: '400.00', client_order_id: 'conflict-1' });
+    const placed = await place(u, first);
+    expect(placed.status).toBe(201);
+    const o = await body(placed);
+
+    const again = await place(u, first);
+    expect(again.status).toBe(200);
+    expect(await body(again)).toMatchObject({ order_id: o.order_id });
+
+    // The defaults count as chosen: an explicit default is the same order.
+    const explicit = await place(u, { ...first, self_trade_prevention: 'cancel_newest' });
+    expect(explicit.status).toBe(200);
+
+    for (const other of [
+      { quantity: 3 },
+      { price: '401.00' },
+      { time_in_force: 'DAY' },
+      { self_trade_prevention: 'cancel_both' },
+    ]) {
+      const res = await place(u, { ...first, ...other });
+      expect(res.status, JSON.stringify(other)).toBe(422);
+      expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+      const p = await body(res);
+      expect(p).toMatchObject({
+        code: 'client_order_id_conflict',
+        order_id: o.order_id,
+        client_order_id: 'conflict-1',
+      });
+      expect(p.message).toContain(o.order_id as string);
+    }
+    // Nothing more reserved than the first order.
+    expect(await fx.balance(u.accountId)).toEqual({ available: 200_000n - 80_000n, reserved: 80_000n });
+    await cancel(u, o.order_id);
+  });
+
+  it('is compared with the first request, not with the order a replace changed', async () => {
+    const u = await createFundedUser(api, '2000.00');
+    const first = order('buy', { price: '400.00', client_order_id: 'conflict-2' });
+    const o = await body(await place(u, first));
+    const replaced = await api.call('POST', `/api/v1/orders/${String(o.order_id)}/replace`, {
+      token: u.token,
+      body: { order: { client_version: 0, quantity: 3 } },
+    });
+    expect(replaced.status).toBe(200);
+    expect(await body(replaced)).toMatchObject({ quantity: 3 });
+    // The first request again: the same order (now of 3).
+    const again = await place(u, first);
+    expect(again.status).toBe(200);
+    expect(await body(again)).toMatchObject({ order_id: o.order_id, quantity: 3 });
+    // The replaced shape as a new placement is another order than the first request.
+    const res = await place(u, { ...first, quantity: 3 });
+    expect(res.status).toBe(422);
+    expect(await body(res)).toMatchObject({ code: 'client_order_id_conflict', order_id: o.order_id });
+    await cancel(u, o.order_id);
   });
 });
