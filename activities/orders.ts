@@ -11,10 +11,10 @@ import { enqueueEventsCall } from '../db/queries/outbox.js';
 import { getAccountStatus, getInstrument, lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
 import { checkLimitPrice, checkQuantity, collarPrice } from '../shard/order-rules.js';
 import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
-import type { OrderRequest } from '../temporal/contracts.js';
+import { orderFingerprint, type OrderRequest } from '../temporal/contracts.js';
 import { EventType } from '../temporal/events.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
-import { isTerminal } from '../temporal/orders.js';
+import { DEFAULT_SELF_TRADE_PREVENTION, isTerminal } from '../temporal/orders.js';
 import { INT64_MAX, MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, boundedInteger, notionalError } from '../temporal/order-bounds.js';
 
 export interface OrderActivityDeps {
@@ -85,6 +85,8 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
           side: order.side,
           orderType: order.orderType,
           timeInForce: order.timeInForce,
+          selfTradePrevention: order.selfTradePrevention ?? DEFAULT_SELF_TRADE_PREVENTION,
+          requestFingerprint: orderFingerprint(order),
           quantity: BigInt(order.quantity),
           price: order.orderType === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
           reservedAmount: BigInt(reserved.reserveAmount),

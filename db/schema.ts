@@ -4,7 +4,14 @@
  * for every account that is not an external counterparty.
  */
 import { sql } from 'drizzle-orm';
-import { ORDER_STATUSES, ORDER_TYPES, SIDES, TIME_IN_FORCES } from '../temporal/orders.js';
+import {
+  DEFAULT_SELF_TRADE_PREVENTION,
+  ORDER_STATUSES,
+  ORDER_TYPES,
+  SELF_TRADE_PREVENTIONS,
+  SIDES,
+  TIME_IN_FORCES,
+} from '../temporal/orders.js';
 import {
   bigint,
   bigserial,
@@ -294,6 +301,9 @@ export const orders = pgTable(
     side: text('side', { enum: SIDES }).notNull(),
     orderType: text('order_type', { enum: ORDER_TYPES }).notNull(),
     timeInForce: text('time_in_force', { enum: TIME_IN_FORCES }).notNull(),
+    selfTradePrevention: text('self_trade_prevention', { enum: SELF_TRADE_PREVENTIONS })
+      .notNull()
+      .default(DEFAULT_SELF_TRADE_PREVENTION),
     quantity: big('quantity').notNull(),
     /** Limit price in cents; null for market orders. */
     price: big('price'),
@@ -311,6 +321,8 @@ export const orders = pgTable(
     rejectReason: text('reject_reason'),
     /** The saga's id for the last replace/cancel applied: a retried request is recognised, not re-applied. */
     lastRequestId: text('last_request_id'),
+    /** The placement request's fingerprint (temporal/contracts.ts `orderFingerprint`); null before migration 0004. */
+    requestFingerprint: text('request_fingerprint'),
     workflowId: text('workflow_id').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
@@ -324,6 +336,10 @@ export const orders = pgTable(
     check('orders_quantity_positive', sql`${t.quantity} > 0`),
     check('orders_filled_within', sql`${t.filledQuantity} >= 0 AND ${t.filledQuantity} <= ${t.quantity}`),
     check('orders_reserved_non_negative', sql`${t.reservedAmount} >= 0`),
+    check(
+      'orders_self_trade_prevention_known',
+      sql`${t.selfTradePrevention} IN ('cancel_newest', 'cancel_oldest', 'cancel_both')`,
+    ),
   ],
 );
 

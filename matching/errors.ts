@@ -16,6 +16,7 @@ export const Reject = {
   InvalidAccount: 10,
   InvalidSeq: 11,
   InvalidTs: 12,
+  InvalidStopPrice: 13,
 } as const;
 
 export type RejectName = keyof typeof Reject;
@@ -34,4 +35,5 @@ export const REJECT_REASONS: Readonly<Record<RejectCode, string>> = {
   10: 'Account id must be a non-empty string',
   11: 'Sequence must be a non-negative safe integer',
   12: 'Timestamp must be a safe integer',
+  13: 'Stop price must be a positive safe integer (and only a pending stop order has one)',
 };

@@ -19,6 +19,13 @@ const stp = fc.constantFrom<StpMode | undefined>(
   'none',
 );
 
+/** Mostly none; a stop price near the traded prices otherwise (a few invalid ones). */
+const stop = fc.oneof(
+  { weight: 7, arbitrary: fc.constant(undefined) },
+  { weight: 3, arbitrary: fc.integer({ min: 96, max: 104 }) },
+  { weight: 1, arbitrary: fc.constantFrom(0, 99.5) },
+);
+
 const submitOp = fc.record({
   kind: fc.constant('submit' as const),
   /** Reuse an earlier id (a duplicate while it rests) instead of a fresh one. */
@@ -30,9 +37,18 @@ const submitOp = fc.record({
   price: fc.option(price, { freq: 10 }),
   qty,
   stp,
+  stop,
 });
 const cancelOp = fc.record({ kind: fc.constant('cancel' as const), pick: fc.nat() });
-const modifyOp = fc.record({ kind: fc.constant('modify' as const), pick: fc.nat(), price, qty });
+const modifyOp = fc.record({
+  kind: fc.constant('modify' as const),
+  pick: fc.nat(),
+  price,
+  qty,
+  stop,
+  /** A pending stop-market's protection price: mostly none. */
+  protect: fc.boolean(),
+});
 const ops = fc.array(
   fc.oneof(
     { weight: 6, arbitrary: submitOp },
@@ -102,6 +118,20 @@ function checkBook(book: OrderBook): void {
   if (JSON.stringify([book.depth(1_000), q]) !== want) fail('aggregates');
 }
 
+/** An operation that triggered stops used the sequences after its own: the next one follows them. */
+function nextSeq(seq: number, r: SubmitResult): number {
+  return r.ok ? Math.max(seq, ...r.triggered.map((t) => t.seq)) : seq;
+}
+
+/** No pending stop is met by the last trade price (it would have triggered). */
+function checkStops(book: OrderBook): void {
+  const last = book.lastPrice();
+  if (last === undefined) return;
+  for (const s of book.pendingStops())
+    if (s.side === 'buy' ? last >= s.stopPrice : last <= s.stopPrice)
+      throw new Error(`stop ${s.id} at ${s.stopPrice} pending at last price ${last}`);
+}
+
 /** Per order id: filled + resting + cancelled = submitted (with modify changes to the leaves). */
 class Conservation {
   private readonly submitted = new Map<string, number>();
@@ -111,7 +141,7 @@ class Conservation {
     map.set(id, (map.get(id) ?? 0) + n);
   }
 
-  accepted(takerId: string, newQty: number, r: SubmitResult) {
+  accepted(takerId: string, newQty: number, r: SubmitResult | { ok: false }) {
     if (!r.ok) return;
     this.add(this.submitted, takerId, newQty);
     for (const f of r.fills) {
@@ -121,13 +151,13 @@ class Conservation {
     for (const c of r.cancellations) this.add(this.done, c.orderId, c.qty);
   }
 
-  cancelled(o: RestingOrder | undefined) {
+  cancelled(o: { id: string; qty: number } | undefined) {
     if (o) this.add(this.done, o.id, o.qty);
   }
 
   check(book: OrderBook) {
     for (const [id, total] of this.submitted) {
-      const seen = (this.done.get(id) ?? 0) + (book.get(id)?.qty ?? 0);
+      const seen = (this.done.get(id) ?? 0) + (book.get(id)?.qty ?? book.stop(id)?.qty ?? 0);
       if (seen !== total)
         throw new Error(`order ${id}: filled + resting + cancelled = ${seen}, submitted ${total}`);
     }
@@ -145,6 +175,14 @@ describe('OrderBook against the reference model', () => {
       if (r.fills.length > 1) saw(`${what} multi-fill`);
       for (const c of r.cancellations) saw(`cancel ${c.reason}`);
       if (r.resting && r.fills.length > 0) saw(`${what} partial rest`);
+      if (r.pending) saw(`${what} pending`);
+      if (r.triggered.length > 0) saw(`${what} triggered`);
+      if (r.triggered.length > 1) saw('several triggered');
+      if (r.triggered.some((t) => t.seq > r.triggered[0]!.seq + 1)) saw('cascade');
+      if (
+        r.triggered.some((t) => t.seq === r.triggered[0]!.seq && r.pending === null && r.fills.length === 0)
+      )
+        saw('triggered without trades');
     };
     fc.assert(
       fc.property(ops, (stream) => {
@@ -167,6 +205,7 @@ describe('OrderBook against the reference model', () => {
               type: op.type,
               tif: op.tif,
               price: op.price ?? undefined,
+              stopPrice: op.stop,
               qty: op.qty,
               seq,
               ts,
@@ -175,27 +214,43 @@ describe('OrderBook against the reference model', () => {
             const r = book.submit(order);
             expect(r).toEqual(ref.submit(order));
             money.accepted(id, op.qty, r);
-            tally(r, `${op.type} ${op.tif}`);
+            tally(r, `${op.stop === undefined ? '' : 'stop '}${op.type} ${op.tif}`);
+            seq = nextSeq(seq, r);
           } else {
             const id = ids.length > 0 && op.pick % 7 !== 0 ? ids[op.pick % ids.length]! : 'missing';
             if (op.kind === 'cancel') {
               const r = book.cancel(id);
-              expect(plain(r)).toEqual(ref.cancel(id));
+              expect(r && 'stopPrice' in r ? r : plain(r)).toEqual(ref.cancel(id));
               money.cancelled(r);
-              saw(r ? 'cancel hit' : 'cancel miss');
+              saw(r ? ('stopPrice' in r ? 'cancel stop' : 'cancel hit') : 'cancel miss');
             } else {
-              const before = book.get(id)?.qty ?? 0;
-              const r = book.modify(id, { price: op.price, qty: op.qty }, seq, ts);
-              expect(r).toEqual(ref.modify(id, { price: op.price, qty: op.qty }, seq, ts));
+              const pending = book.stop(id);
+              const before = book.get(id)?.qty ?? pending?.qty ?? 0;
+              // A pending stop takes a stop price (and for a stop-market mostly no price); a resting
+              // order mostly none (a stop price on it is refused).
+              const change = pending
+                ? {
+                    price: pending.type === 'market' && !op.protect ? undefined : op.price,
+                    qty: op.qty,
+                    stopPrice: op.stop ?? pending.stopPrice,
+                  }
+                : { price: op.price, qty: op.qty, stopPrice: op.protect ? op.stop : undefined };
+              const r = book.modify(id, change, seq, ts);
+              expect(r).toEqual(ref.modify(id, change, seq, ts));
               money.accepted(id, r.ok ? op.qty - before : 0, r);
-              tally(r, 'modify');
+              tally(r, pending ? 'stop modify' : 'modify');
               if (r.ok && r.resting && r.resting.seq !== seq) saw('modify kept priority');
+              if (r.ok && r.pending && r.pending.seq !== seq) saw('stop modify kept priority');
+              seq = nextSeq(seq, r);
             }
           }
           const [mine, theirs] = [book.snapshot(), ref.snapshot()];
           if (JSON.stringify(mine) !== JSON.stringify(theirs)) expect(mine).toEqual(theirs);
           const [t1, t2] = [book.lastTrades(50), ref.lastTrades(50)];
           if (JSON.stringify(t1) !== JSON.stringify(t2)) expect(t1).toEqual(t2);
+          const [s1, s2] = [book.pendingStops(), ref.pendingStops()];
+          if (JSON.stringify(s1) !== JSON.stringify(s2)) expect(s1).toEqual(s2);
+          checkStops(book);
           checkBook(book);
           money.check(book);
         }
@@ -223,8 +278,23 @@ describe('OrderBook against the reference model', () => {
       'reject 2',
       'reject 3',
       'reject 4',
+      'reject 13',
+      'stop limit GTC pending',
+      'stop market GTC pending',
+      'stop limit GTC triggered',
+      'stop market IOC triggered',
+      'limit GTC triggered',
+      'market GTC triggered',
+      'stop modify triggered',
+      'stop modify pending',
+      'stop modify kept priority',
+      'several triggered',
+      'cascade',
+      'cancel stop',
     ])
       expect(seen.get(what) ?? 0, what).toBeGreaterThan(10);
+    // Rarer: a modify whose re-entry trades through a stop's price.
+    expect(seen.get('modify triggered') ?? 0, 'modify triggered').toBeGreaterThan(3);
   }, 60_000);
 
   it('load rebuilds the same book that produced the snapshot', () => {
@@ -235,24 +305,29 @@ describe('OrderBook against the reference model', () => {
         for (const op of stream) {
           seq++;
           if (op.kind !== 'submit') continue;
-          book.submit({
+          const r = book.submit({
             id: `o${seq}`,
             accountId: op.account,
             side: op.side,
             type: 'limit',
             tif: 'GTC',
             price: op.price ?? 100,
+            stopPrice: op.stop,
             qty: op.qty,
             seq,
             ts: seq,
           });
+          seq = nextSeq(seq, r);
         }
         const snap = book.snapshot();
+        const stops = book.pendingStops();
         const copy = new OrderBook('P');
         // Reversed input: load must restore priority from seq, not from input order.
-        copy.load([...snap].reverse());
+        copy.load([...snap].reverse(), { stops: [...stops].reverse(), lastPrice: book.lastPrice() });
         expect(copy.snapshot()).toEqual(snap);
         expect(copy.depth(100)).toEqual(book.depth(100));
+        expect(copy.pendingStops()).toEqual(stops);
+        expect(copy.lastPrice()).toEqual(book.lastPrice());
       }),
       { numRuns: 100 },
     );

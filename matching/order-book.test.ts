@@ -9,8 +9,12 @@ function setup() {
     seq++;
     return { accountId: `acct-${o.id}`, type: 'limit', tif: 'GTC', seq, ts: 1_000 + seq, ...o };
   };
-  const submit = (o: Partial<NewOrder> & Pick<NewOrder, 'id' | 'side' | 'qty'>): Accepted =>
-    ok(book.submit(order(o)));
+  const submit = (o: Partial<NewOrder> & Pick<NewOrder, 'id' | 'side' | 'qty'>): Accepted => {
+    const r = ok(book.submit(order(o)));
+    // Triggered stops took the sequences after the operation's own.
+    for (const t of r.triggered) seq = Math.max(seq, t.seq);
+    return r;
+  };
   const nextSeq = () => ++seq;
   return { book, order, submit, nextSeq };
 }
@@ -428,6 +432,188 @@ describe('modify', () => {
       code: Reject.InvalidSeq,
     });
     expect(book.snapshot()).toEqual(before);
+  });
+});
+
+describe('stop orders', () => {
+  /** A trade at `price` between two other accounts, so that the last price is `price`. */
+  const print = (submit: ReturnType<typeof setup>['submit'], id: string, price: number) => {
+    submit({ id: `${id}-m`, side: 'sell', price, qty: 1 });
+    return submit({ id: `${id}-t`, side: 'buy', price, qty: 1 });
+  };
+
+  it('a stop waits outside the visible book and cannot be traded against', () => {
+    const { book, submit } = setup();
+    print(submit, 'p', 100);
+    const r = submit({ id: 'st', side: 'sell', type: 'limit', price: 95, stopPrice: 98, qty: 5 });
+    expect(r.pending).toMatchObject({ id: 'st', stopPrice: 98, price: 95, type: 'limit', qty: 5 });
+    expect(r.resting).toBeNull();
+    expect(book.size()).toBe(0);
+    expect(book.quote()).toEqual({ bid: null, ask: null });
+    expect(book.get('st')).toBeUndefined();
+    expect(book.stop('st')?.stopPrice).toBe(98);
+    expect(book.has('st')).toBe(true);
+    // A buy at the stop-limit's price finds nothing to trade with.
+    expect(submit({ id: 'b', side: 'buy', price: 95, qty: 5 }).fills).toEqual([]);
+  });
+
+  it('a buy stop triggers when a trade prints at or above its stop price and then trades as a market order', () => {
+    const { book, submit } = setup();
+    print(submit, 'p', 100);
+    submit({ id: 'st', side: 'buy', type: 'market', stopPrice: 102, qty: 3 });
+    submit({ id: 'a1', side: 'sell', price: 101, qty: 1 });
+    submit({ id: 'a2', side: 'sell', price: 102, qty: 1 });
+    submit({ id: 'a3', side: 'sell', price: 104, qty: 5 });
+    // A trade at 101 does not reach the stop.
+    expect(submit({ id: 't1', side: 'buy', price: 101, qty: 1 }).triggered).toEqual([]);
+    const r = submit({ id: 't2', side: 'buy', price: 102, qty: 1 });
+    expect(r.triggered).toEqual([
+      {
+        orderId: 'st',
+        accountId: 'acct-st',
+        side: 'buy',
+        stopPrice: 102,
+        seq: r.fills[0]!.seq + 1,
+        ts: r.fills[0]!.ts,
+      },
+    ]);
+    expect(fillsOf(r)).toEqual([
+      ['a2', 102, 1],
+      ['a3', 104, 3],
+    ]);
+    expect(r.fills[1]).toMatchObject({ takerOrderId: 'st', seq: r.triggered[0]!.seq });
+    expect(book.has('st')).toBe(false);
+    expect(book.get('a3')?.qty).toBe(2);
+  });
+
+  it('a sell stop-limit triggers at or below its stop price and rests what it cannot fill, with its trigger sequence', () => {
+    const { book, submit } = setup();
+    print(submit, 'p', 100);
+    submit({ id: 'st', side: 'sell', type: 'limit', price: 97, stopPrice: 98, qty: 4 });
+    submit({ id: 'b1', side: 'buy', price: 98, qty: 1 });
+    submit({ id: 'b2', side: 'buy', price: 97, qty: 1 });
+    const r = submit({ id: 't', side: 'sell', price: 98, qty: 1 });
+    expect(r.triggered.map((t) => t.orderId)).toEqual(['st']);
+    expect(fillsOf(r)).toEqual([
+      ['b1', 98, 1],
+      ['b2', 97, 1],
+    ]);
+    expect(book.get('st')).toMatchObject({ price: 97, qty: 3, seq: r.triggered[0]!.seq });
+    expect(book.quote().ask).toEqual({ price: 97, qty: 3 });
+  });
+
+  it('triggers at placement when the last trade price already meets the stop', () => {
+    const { book, submit } = setup();
+    print(submit, 'p', 100);
+    submit({ id: 'a', side: 'sell', price: 101, qty: 2 });
+    const r = submit({ id: 'st', side: 'buy', type: 'market', stopPrice: 100, qty: 1 });
+    expect(r.pending).toBeNull();
+    expect(r.triggered).toMatchObject([{ orderId: 'st', seq: r.fills[0]!.seq }]);
+    expect(fillsOf(r)).toEqual([['a', 101, 1]]);
+    expect(book.lastPrice()).toBe(101);
+  });
+
+  it('before any trade a stop always waits', () => {
+    const { book, submit } = setup();
+    expect(submit({ id: 'st', side: 'buy', type: 'market', stopPrice: 1, qty: 1 }).pending).not.toBeNull();
+    expect(book.lastPrice()).toBeUndefined();
+  });
+
+  it('several stops met at once trigger in price then time order of triggering, and cascade', () => {
+    const { book, submit } = setup();
+    print(submit, 'p', 100);
+    submit({ id: 'late', side: 'buy', type: 'market', stopPrice: 101, qty: 1 });
+    submit({ id: 'high', side: 'buy', type: 'market', stopPrice: 102, qty: 1 });
+    submit({ id: 'early', side: 'buy', type: 'market', stopPrice: 101, qty: 1, seq: 0 }); // time priority by seq
+    submit({ id: 'far', side: 'buy', type: 'market', stopPrice: 104, qty: 1 });
+    for (const [id, price] of [
+      ['a1', 101],
+      ['a2', 102],
+      ['a3', 103],
+      ['a4', 104],
+      ['a5', 105],
+    ] as const)
+      submit({ id, side: 'sell', price, qty: 1 });
+    // One trade at 102 meets the stops at 101 and 102; their trades at 103 and 104 meet the one at 104.
+    const r = submit({ id: 't', side: 'buy', price: 102, qty: 2 });
+    expect(r.triggered.map((t) => t.orderId)).toEqual(['early', 'late', 'high', 'far']);
+    expect(r.triggered.map((t) => t.seq)).toEqual([1, 2, 3, 4].map((i) => r.fills[0]!.seq + i));
+    expect(fillsOf(r)).toEqual([
+      ['a1', 101, 1],
+      ['a2', 102, 1],
+      ['a3', 103, 1],
+      ['a4', 104, 1],
+      ['a5', 105, 1],
+    ]);
+    expect(book.pendingStops()).toEqual([]);
+  });
+
+  it('cancel removes a pending stop; modify changes its stop price and may trigger it', () => {
+    const { book, submit, nextSeq } = setup();
+    print(submit, 'p', 100);
+    submit({ id: 'x', side: 'sell', type: 'market', stopPrice: 95, qty: 2 });
+    expect(book.cancel('x')).toMatchObject({ id: 'x', stopPrice: 95, qty: 2 });
+    expect(book.has('x')).toBe(false);
+
+    submit({ id: 'st', side: 'buy', type: 'limit', price: 106, stopPrice: 105, qty: 2 });
+    submit({ id: 'a', side: 'sell', price: 101, qty: 5 });
+    // Smaller, same prices: in place, priority kept.
+    const same = ok(book.modify('st', { price: 106, stopPrice: 105, qty: 1 }, nextSeq(), 0));
+    expect(same.pending).toMatchObject({ qty: 1, stopPrice: 105 });
+    expect(same.pending!.seq).toBeLessThan(book.stop('st')!.seq + 1);
+    // A stop price the last price (100) meets: triggers at once and trades.
+    const s = nextSeq();
+    const r = ok(book.modify('st', { price: 106, stopPrice: 99, qty: 2 }, s, 0));
+    expect(r.triggered).toMatchObject([{ orderId: 'st', stopPrice: 99, seq: s }]);
+    expect(fillsOf(r)).toEqual([['a', 101, 2]]);
+  });
+
+  it('rejects a bad stop price, a stop price on a resting order, and a pending stop-limit without price', () => {
+    const { book, order, submit, nextSeq } = setup();
+    expect(book.submit(order({ id: 'z', side: 'buy', stopPrice: 0, price: 100, qty: 1 }))).toMatchObject({
+      ok: false,
+      code: Reject.InvalidStopPrice,
+    });
+    expect(book.submit(order({ id: 'z', side: 'buy', stopPrice: 100.5, price: 100, qty: 1 }))).toMatchObject({
+      code: Reject.InvalidStopPrice,
+    });
+    submit({ id: 'r', side: 'buy', price: 90, qty: 1 });
+    expect(book.modify('r', { price: 90, qty: 1, stopPrice: 91 }, nextSeq(), 0)).toMatchObject({
+      code: Reject.InvalidStopPrice,
+    });
+    submit({ id: 'sl', side: 'buy', price: 110, stopPrice: 109, qty: 1 });
+    expect(book.modify('sl', { qty: 1, stopPrice: 108 }, nextSeq(), 0)).toMatchObject({
+      code: Reject.InvalidPrice,
+    });
+    expect(book.modify('sl', { price: 110, qty: 1 }, nextSeq(), 0)).toMatchObject({
+      code: Reject.InvalidStopPrice,
+    });
+    expect(book.submit(order({ id: 'sl', side: 'sell', price: 90, qty: 1 }))).toMatchObject({
+      code: Reject.DuplicateId,
+    });
+  });
+
+  it('load restores pending stops and the last price, and refuses a stop the last price meets', () => {
+    const book = new OrderBook('T');
+    const stop = {
+      id: 's',
+      accountId: 'a',
+      side: 'buy',
+      type: 'market',
+      stopPrice: 101,
+      price: undefined,
+      qty: 1,
+      seq: 1,
+      ts: 0,
+      tif: 'GTC',
+      stp: 'cancel_newest',
+    } as const;
+    book.load([], { stops: [stop], lastPrice: 100 });
+    expect(book.pendingStops()).toEqual([stop]);
+    expect(book.lastPrice()).toBe(100);
+    expect(() => new OrderBook('T').load([], { stops: [stop], lastPrice: 101 })).toThrow(
+      /should have triggered/,
+    );
   });
 });
 

@@ -12,6 +12,12 @@
  * - Self-trade prevention per the taker's `StpMode` (default `cancel_newest`).
  * - `modify`: a size decrease at the same price keeps queue priority; a price change or a size increase
  *   loses it (the order re-enters with the new sequence and may trade as a taker).
+ * - Stop orders (`stopPrice`) wait outside the visible book (stop-book.ts) until a trade prints at or
+ *   above (buy) or at or below (sell) their stop price, or trigger at once when the last trade price
+ *   already meets it. After each order's execution, the stops its trades met trigger in the order
+ *   they were met (by trade; at one trade by stop price, then sequence) and trade one after the other,
+ *   each with the next sequence; the trades of a triggered order may trigger more (a cascade). A
+ *   pending stop is cancelled and modified like a resting order (its stop price included).
  *
  * Costs: cancel, fill and adding at an existing level are O(1) whatever the queue depth; opening or
  * closing a price level is O(log levels) (see price-levels.ts).
@@ -19,6 +25,7 @@
 import { Reject, REJECT_REASONS, type RejectCode } from './errors.js';
 import { hashId, IdIndex } from './id-index.js';
 import { BookSide, NIL, OrderTable, type PriceLevel } from './price-levels.js';
+import { meets, StopBook } from './stop-book.js';
 import type {
   Accepted,
   CancelReason,
@@ -26,10 +33,13 @@ import type {
   Depth,
   DepthLevel,
   Fill,
+  LoadOptions,
   LoadOrder,
   ModifyRequest,
   NewOrder,
   OrderBookOptions,
+  OrderType,
+  PendingStop,
   Quote,
   Rejected,
   RestingOrder,
@@ -38,6 +48,7 @@ import type {
   SubmitResult,
   TimeInForce,
   Trade,
+  Triggered,
 } from './types.js';
 
 const STP_MODES: ReadonlySet<unknown> = new Set<StpMode>([
@@ -50,6 +61,7 @@ const STP_MODES: ReadonlySet<unknown> = new Set<StpMode>([
 /** Shared, frozen "nothing happened" lists: most adds neither trade nor cancel anything. */
 const NO_FILLS: readonly Fill[] = Object.freeze([]);
 const NO_CANCELS: readonly Cancellation[] = Object.freeze([]);
+const NO_TRIGGERS: readonly Triggered[] = Object.freeze([]);
 
 const isPositiveInt = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) > 0;
 const isId = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
@@ -85,6 +97,7 @@ function checkNewOrder(o: NewOrder): RejectCode | 0 {
   if (!isPositiveInt(o.qty)) return Reject.InvalidQty;
   if (o.type === 'limit' ? !isPositiveInt(o.price) : o.price !== undefined && !isPositiveInt(o.price))
     return Reject.InvalidPrice;
+  if (o.stopPrice !== undefined && !isPositiveInt(o.stopPrice)) return Reject.InvalidStopPrice;
   if (!isSeq(o.seq)) return Reject.InvalidSeq;
   if (!Number.isSafeInteger(o.ts)) return Reject.InvalidTs;
   if (o.stp !== undefined && !STP_MODES.has(o.stp)) return Reject.InvalidStp;
@@ -98,7 +111,10 @@ export class OrderBook {
   /** The resting orders' slots; `orders` maps an id to its slot. */
   private readonly table = new OrderTable();
   private readonly orders = new IdIndex(this.table);
+  private readonly stops = new StopBook();
   private readonly defaultStp: StpMode;
+  /** The last trade's price (NaN before the first): a new stop it meets triggers at once. */
+  private last = NaN;
 
   // Last trades: a ring buffer in typed arrays (no allocation per trade).
   private readonly tradeCap: number;
@@ -114,6 +130,7 @@ export class OrderBook {
   /** What the current operation produced; allocated on first use, so a plain add allocates no arrays. */
   private fills: Fill[] | null = null;
   private cancels: Cancellation[] | null = null;
+  private triggers: Triggered[] | null = null;
 
   constructor(symbol: string, opts: OrderBookOptions = {}) {
     this.symbol = symbol;
@@ -135,34 +152,40 @@ export class OrderBook {
     const code = checkNewOrder(o);
     if (code !== 0) return rejected(code);
     const hash = hashId(o.id);
-    if (this.orders.find(o.id, hash) !== NIL) return rejected(Reject.DuplicateId);
+    if (this.orders.find(o.id, hash) !== NIL || (this.stops.size > 0 && this.stops.has(o.id)))
+      return rejected(Reject.DuplicateId);
 
     const { id, accountId, side, qty, seq, ts } = o;
     const stp = o.stp ?? this.defaultStp;
-    const limit = o.price ?? (side === 'buy' ? Infinity : -Infinity);
     this.fills = null;
     this.cancels = null;
-    if (o.tif === 'FOK' && !this.canFillAll(accountId, side, limit, qty, stp)) {
-      this.cancelled(id, accountId, qty, 'fok');
-      return this.accepted(null);
-    }
-    const left = this.match(id, accountId, side, limit, qty, stp, seq, ts);
-    if (left === 0 || this.takerCancelled) return this.accepted(null);
-    if (o.type === 'market' || o.tif === 'IOC' || o.tif === 'FOK') {
-      this.cancelled(id, accountId, left, o.tif === 'FOK' ? 'fok' : o.type === 'market' ? 'market' : 'ioc');
-      return this.accepted(null);
-    }
-    this.rest(this.table.alloc(id, hash, accountId, left, seq, ts, o.tif, stp), side, limit);
-    return this.accepted(restingOrder(id, accountId, side, limit, left, seq, ts, o.tif, stp));
+    this.triggers = null;
+    if (o.stopPrice !== undefined)
+      return this.enterStop({
+        id,
+        accountId,
+        side,
+        type: o.type,
+        stopPrice: o.stopPrice,
+        price: o.price,
+        qty,
+        seq,
+        ts,
+        tif: o.tif,
+        stp,
+      });
+    const resting = this.execute(id, hash, accountId, side, o.type, o.tif, o.price, qty, stp, seq, ts);
+    if (this.stops.size > 0 && this.fills !== null) this.cascade(seq, ts);
+    return this.accepted(resting, null);
   }
 
   /**
-   * Remove a resting order. Returns the removed order (detached from the book, with the leaves
-   * quantity it had) or undefined when no such order rests. O(1).
+   * Remove a resting order or a pending stop. Returns the removed order (detached from the book, with
+   * the leaves quantity it had) or undefined when the book has no such order. O(1) for a resting order.
    */
-  cancel(id: string): RestingOrder | undefined {
+  cancel(id: string): RestingOrder | PendingStop | undefined {
     const h = this.find(id);
-    if (h === NIL) return undefined;
+    if (h === NIL) return this.stops.size > 0 ? this.stops.remove(id) : undefined;
     const removed = this.copyOf(h);
     this.unrest(h);
     return removed;
@@ -173,12 +196,20 @@ export class OrderBook {
    * in place, priority kept. Otherwise the order leaves the book and re-enters with `seq`/`ts` as a
    * new limit order with its original time in force and self-trade prevention, trading first if it
    * now crosses.
+   *
+   * A pending stop takes its whole new state (stop price, price as for its type, quantity). Same stop
+   * price and price and a smaller or equal quantity: in place, trigger priority kept. Otherwise it
+   * re-enters with `seq`/`ts`, triggering at once when the last trade price meets the new stop price.
    */
   modify(id: string, change: ModifyRequest, seq: number, ts: number): SubmitResult {
     const h = this.find(id);
-    if (h === NIL) return rejected(Reject.UnknownOrder);
+    if (h === NIL)
+      return this.stops.size > 0 && this.stops.has(id)
+        ? this.modifyStop(id, change, seq, ts)
+        : rejected(Reject.UnknownOrder);
     if (!isPositiveInt(change.qty)) return rejected(Reject.InvalidQty);
     if (!isPositiveInt(change.price)) return rejected(Reject.InvalidPrice);
+    if (change.stopPrice !== undefined) return rejected(Reject.InvalidStopPrice);
     if (!isSeq(seq)) return rejected(Reject.InvalidSeq);
     if (!Number.isSafeInteger(ts)) return rejected(Reject.InvalidTs);
 
@@ -187,7 +218,7 @@ export class OrderBook {
     if (change.price === level.price && change.qty <= t.qtyOf(h)) {
       level.qty -= t.qtyOf(h) - change.qty;
       t.setQty(h, change.qty);
-      return { ok: true, fills: NO_FILLS, cancellations: NO_CANCELS, resting: this.copyOf(h) };
+      return this.unchanged(this.copyOf(h), null);
     }
 
     const { side } = level;
@@ -198,10 +229,50 @@ export class OrderBook {
     this.unrest(h);
     this.fills = null;
     this.cancels = null;
-    const left = this.match(id, accountId, side, change.price, change.qty, stp, seq, ts);
-    if (left === 0 || this.takerCancelled) return this.accepted(null);
-    this.rest(t.alloc(id, hash, accountId, left, seq, ts, tif, stp), side, change.price);
-    return this.accepted(restingOrder(id, accountId, side, change.price, left, seq, ts, tif, stp));
+    this.triggers = null;
+    const resting = this.execute(
+      id,
+      hash,
+      accountId,
+      side,
+      'limit',
+      tif,
+      change.price,
+      change.qty,
+      stp,
+      seq,
+      ts,
+    );
+    if (this.stops.size > 0 && this.fills !== null) this.cascade(seq, ts);
+    return this.accepted(resting, null);
+  }
+
+  private modifyStop(id: string, change: ModifyRequest, seq: number, ts: number): SubmitResult {
+    const cur = this.stops.get(id)!;
+    if (!isPositiveInt(change.qty)) return rejected(Reject.InvalidQty);
+    if (
+      cur.type === 'limit'
+        ? !isPositiveInt(change.price)
+        : change.price !== undefined && !isPositiveInt(change.price)
+    )
+      return rejected(Reject.InvalidPrice);
+    if (!isPositiveInt(change.stopPrice)) return rejected(Reject.InvalidStopPrice);
+    if (!isSeq(seq)) return rejected(Reject.InvalidSeq);
+    if (!Number.isSafeInteger(ts)) return rejected(Reject.InvalidTs);
+    if (change.stopPrice === cur.stopPrice && change.price === cur.price && change.qty <= cur.qty)
+      return this.unchanged(null, this.stops.setQty(id, change.qty)!);
+    this.stops.remove(id);
+    this.fills = null;
+    this.cancels = null;
+    this.triggers = null;
+    return this.enterStop({
+      ...cur,
+      stopPrice: change.stopPrice,
+      price: change.price,
+      qty: change.qty,
+      seq,
+      ts,
+    });
   }
 
   /**
@@ -209,8 +280,21 @@ export class OrderBook {
    * order at each level. Invalid, duplicate or crossing input is a corrupt snapshot, not a business
    * outcome: it throws and leaves the book unchanged.
    */
-  load(orders: readonly LoadOrder[]): void {
+  load(orders: readonly LoadOrder[], options: LoadOptions = {}): void {
+    const { stops = [], lastPrice } = options;
+    if (lastPrice !== undefined && !isPositiveInt(lastPrice))
+      throw new RangeError(`load: last price ${String(lastPrice)}: ${REJECT_REASONS[Reject.InvalidPrice]}`);
+    const last = lastPrice ?? this.last;
     const seen = new Set<string>();
+    for (const s of stops) {
+      const code = checkNewOrder(s);
+      if (code !== 0) throw new RangeError(`load: stop ${String(s.id)}: ${REJECT_REASONS[code]}`);
+      if (s.stopPrice === undefined) throw new RangeError(`load: stop ${s.id} has no stop price`);
+      if (this.has(s.id) || seen.has(s.id)) throw new RangeError(`load: duplicate order id ${s.id}`);
+      if (meets(s.side, s.stopPrice, last))
+        throw new RangeError(`load: stop ${s.id} is met by the last price ${last}: it should have triggered`);
+      seen.add(s.id);
+    }
     let maxBid = this.bids.best()?.price ?? -Infinity;
     let minAsk = this.asks.best()?.price ?? Infinity;
     for (const o of orders) {
@@ -240,23 +324,41 @@ export class OrderBook {
         o.side,
         o.price,
       );
+    for (const s of stops) this.stops.add(s);
+    this.last = last;
   }
 
   // ---- reads -----------------------------------------------------------------------------------
 
-  /** A copy of the resting order, or undefined. */
+  /** A copy of the resting order, or undefined (a pending stop is not resting: see `stop`). */
   get(id: string): RestingOrder | undefined {
     const h = this.find(id);
     return h === NIL ? undefined : this.copyOf(h);
   }
 
-  has(id: string): boolean {
-    return this.find(id) !== NIL;
+  /** A copy of the pending stop order, or undefined. */
+  stop(id: string): PendingStop | undefined {
+    return this.stops.get(id);
   }
 
-  /** Number of resting orders. */
+  /** Is the order on the book, resting or as a pending stop? */
+  has(id: string): boolean {
+    return this.find(id) !== NIL || this.stops.has(id);
+  }
+
+  /** Number of resting orders (pending stops are not counted). */
   size(): number {
     return this.orders.size;
+  }
+
+  /** The last trade's price (restored by `load`), or undefined before any. */
+  lastPrice(): number | undefined {
+    return Number.isNaN(this.last) ? undefined : this.last;
+  }
+
+  /** Every pending stop in trigger order: buy stops (lowest stop price first), then sell stops (highest first). */
+  pendingStops(): PendingStop[] {
+    return this.stops.all();
   }
 
   /** Level 1: best bid and ask with the aggregated quantity at each. */
@@ -304,17 +406,99 @@ export class OrderBook {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  /** The accepted result of the current operation; hands over the collected fills and cancellations. */
-  private accepted(resting: RestingOrder | null): Accepted {
+  /** The accepted result of the current operation; hands over the collected fills, cancellations, triggers. */
+  private accepted(resting: RestingOrder | null, pending: PendingStop | null): Accepted {
     const r: Accepted = {
       ok: true,
       fills: this.fills ?? NO_FILLS,
       cancellations: this.cancels ?? NO_CANCELS,
       resting,
+      triggered: this.triggers ?? NO_TRIGGERS,
+      pending,
     };
     this.fills = null;
     this.cancels = null;
+    this.triggers = null;
     return r;
+  }
+
+  /** The result of a modify in place: nothing traded, nothing moved. */
+  private unchanged(resting: RestingOrder | null, pending: PendingStop | null): Accepted {
+    return { ok: true, fills: NO_FILLS, cancellations: NO_CANCELS, resting, triggered: NO_TRIGGERS, pending };
+  }
+
+  /**
+   * Trade a taker as its type and time in force: FOK all or nothing, market and IOC remainders
+   * cancelled, GTC and DAY remainders rested. Returns the resting remainder, or null.
+   */
+  private execute(
+    id: string,
+    hash: number,
+    accountId: string,
+    side: Side,
+    type: OrderType,
+    tif: TimeInForce,
+    price: number | undefined,
+    qty: number,
+    stp: StpMode,
+    seq: number,
+    ts: number,
+  ): RestingOrder | null {
+    const limit = price ?? (side === 'buy' ? Infinity : -Infinity);
+    if (tif === 'FOK' && !this.canFillAll(accountId, side, limit, qty, stp)) {
+      this.cancelled(id, accountId, qty, 'fok');
+      return null;
+    }
+    const left = this.match(id, accountId, side, limit, qty, stp, seq, ts);
+    if (left === 0 || this.takerCancelled) return null;
+    if (type === 'market' || tif === 'IOC' || tif === 'FOK') {
+      this.cancelled(id, accountId, left, tif === 'FOK' ? 'fok' : type === 'market' ? 'market' : 'ioc');
+      return null;
+    }
+    this.rest(this.table.alloc(id, hash, accountId, left, seq, ts, tif, stp), side, limit);
+    return restingOrder(id, accountId, side, limit, left, seq, ts, tif, stp);
+  }
+
+  /** A stop order entering (new or modified): pending, or triggered at once when the last price meets it. */
+  private enterStop(s: PendingStop): Accepted {
+    if (!meets(s.side, s.stopPrice, this.last)) {
+      this.stops.add(s);
+      return this.accepted(null, { ...s });
+    }
+    (this.triggers ??= []).push(triggered(s, s.seq, s.ts));
+    const resting = this.executeStop(s, s.seq, s.ts);
+    this.cascade(s.seq, s.ts);
+    return this.accepted(resting, null);
+  }
+
+  /**
+   * After an execution with operation sequence `seq`: trigger the stops its trades met and trade them
+   * one after the other in that order, each with the next sequence, then those their trades met, until
+   * no trade meets a pending stop.
+   */
+  private cascade(seq: number, ts: number): void {
+    const queue: PendingStop[] = [];
+    const seqs: number[] = [];
+    let next = seq;
+    let from = 0;
+    for (let i = 0; ; i++) {
+      if (this.stops.size > 0 && this.fills !== null && this.fills.length > from)
+        for (const s of this.stops.take(this.fills, from)) {
+          queue.push(s);
+          seqs.push(++next);
+          (this.triggers ??= []).push(triggered(s, next, ts));
+        }
+      const s = queue[i];
+      if (s === undefined) return;
+      from = this.fills?.length ?? 0;
+      this.executeStop(s, seqs[i]!, ts);
+    }
+  }
+
+  /** A triggered stop trades as its type with sequence `seq`. */
+  private executeStop(s: PendingStop, seq: number, ts: number): RestingOrder | null {
+    const { id, accountId, side, type, tif, price, qty, stp } = s;
+    return this.execute(id, hashId(id), accountId, side, type, tif, price, qty, stp, seq, ts);
   }
 
   private cancelled(orderId: string, accountId: string, qty: number, reason: CancelReason): void {
@@ -469,9 +653,14 @@ export class OrderBook {
     this.tradeQty[at] = qty;
     this.tradeTs[at] = ts;
     this.tradeSeq[at] = seq;
+    this.last = price;
     this.tradeNext = at + 1 === this.tradeCap ? 0 : at + 1;
     if (this.tradeCount < this.tradeCap) this.tradeCount++;
   }
+}
+
+function triggered(s: PendingStop, seq: number, ts: number): Triggered {
+  return { orderId: s.id, accountId: s.accountId, side: s.side, stopPrice: s.stopPrice, seq, ts };
 }
 
 function depthOf(side: BookSide, n: number): DepthLevel[] {

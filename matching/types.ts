@@ -7,6 +7,7 @@
 import type { RejectCode } from './errors.js';
 
 export type Side = 'buy' | 'sell';
+/** What an order trades as. A stop order (`stopPrice` set) becomes this type when it triggers. */
 export type OrderType = 'limit' | 'market';
 /** DAY rests like GTC: expiry at the end of the session is a `cancel` issued by the caller. */
 export type TimeInForce = 'GTC' | 'DAY' | 'IOC' | 'FOK';
@@ -27,12 +28,51 @@ export interface NewOrder {
   tif: TimeInForce;
   /** Limit price (integer). Required for limit orders; for market orders an optional protection limit. */
   price?: number | undefined;
+  /**
+   * Makes it a stop order (a stop-limit when `type` is limit): it waits outside the visible book until a
+   * trade prints at or above `stopPrice` (buy) or at or below it (sell), then trades as its `type`. When
+   * the last trade price already meets the condition it triggers at once.
+   */
+  stopPrice?: number | undefined;
   qty: number;
-  /** Arrival sequence; callers pass increasing values so that sequence order is time priority. */
+  /**
+   * Arrival sequence; callers pass increasing values so that sequence order is time priority. An
+   * operation that triggers stop orders gives them the sequences after this one (`Triggered.seq`): the
+   * caller's next sequence must exceed the largest of them.
+   */
   seq: number;
   /** Caller's timestamp (epoch milliseconds); the engine has no clock. */
   ts: number;
   stp?: StpMode | undefined;
+}
+
+/** A stop order waiting for its trigger: not in the visible book, never traded against. */
+export interface PendingStop {
+  readonly id: string;
+  readonly accountId: string;
+  readonly side: Side;
+  /** What it trades as once triggered. */
+  readonly type: OrderType;
+  readonly stopPrice: number;
+  /** Limit price (stop-limit), or the optional protection limit of a stop (market). */
+  readonly price: number | undefined;
+  readonly qty: number;
+  /** Trigger priority among stops met by the same trade, after the stop price. */
+  readonly seq: number;
+  readonly ts: number;
+  readonly tif: TimeInForce;
+  readonly stp: StpMode;
+}
+
+/** A stop order that triggered during an operation; it then traded as a taker with `seq`. */
+export interface Triggered {
+  readonly orderId: string;
+  readonly accountId: string;
+  readonly side: Side;
+  readonly stopPrice: number;
+  /** The sequence it took when triggered: its fills carry it, and its time priority if it rests. */
+  readonly seq: number;
+  readonly ts: number;
 }
 
 /** A resting order as seen from outside the book (a copy, or a record already detached from the book). */
@@ -100,12 +140,22 @@ export interface Cancellation {
 
 export interface Accepted {
   readonly ok: true;
-  /** In execution order. Read-only: an operation that traded nothing shares one frozen empty list. */
+  /**
+   * In execution order, the fills of stop orders this operation triggered included. Read-only: an
+   * operation that traded nothing shares one frozen empty list (as do the two lists below).
+   */
   readonly fills: readonly Fill[];
   /** Orders (the taker's own id included) whose remaining quantity was cancelled by this operation. */
   readonly cancellations: readonly Cancellation[];
   /** The taker's remainder when it rests on the book, else null. */
   readonly resting: RestingOrder | null;
+  /**
+   * Stop orders triggered by this operation, in the order they triggered and traded (the taker first
+   * when it is a stop whose condition already held). A triggered order that rests is then in `get`.
+   */
+  readonly triggered: readonly Triggered[];
+  /** The taker when it is a stop order waiting for its trigger, else null. */
+  readonly pending: PendingStop | null;
 }
 
 export interface Rejected {
@@ -117,11 +167,17 @@ export interface Rejected {
 /** Outcome of `submit` and `modify`: a value, never an exception. */
 export type SubmitResult = Accepted | Rejected;
 
+/** The order's new state. */
 export interface ModifyRequest {
-  /** New limit price (integer). */
-  price: number;
+  /**
+   * New limit price (integer): required for a resting order and a pending stop-limit; for a pending
+   * stop (market) the optional protection limit.
+   */
+  price?: number | undefined;
   /** New leaves quantity. */
   qty: number;
+  /** New stop price: required for a pending stop, refused for a resting order. */
+  stopPrice?: number | undefined;
 }
 
 export interface PriceQty {
@@ -153,6 +209,14 @@ export interface Trade {
   readonly qty: number;
   readonly ts: number;
   readonly seq: number;
+}
+
+/** What `load` restores besides the resting orders. */
+export interface LoadOptions {
+  /** Stop orders still waiting for their trigger. */
+  stops?: readonly PendingStop[];
+  /** The last trade price before the rebuild: stops placed later trigger at once when it meets them. */
+  lastPrice?: number | undefined;
 }
 
 export interface OrderBookOptions {

@@ -29,6 +29,7 @@ const loadOrder = (o: OrderRow): LoadOrder => ({
   qty: toNum(leaves(o)),
   seq: toNum(o.bookSeq ?? 0n),
   ts: o.createdAt.getTime(),
+  stp: o.selfTradePrevention,
 });
 
 /** A pending order row as the engine receives it, with its book sequence and time. */
@@ -43,6 +44,7 @@ export const newOrder = (o: OrderRow, seq: number, at: Date): NewOrder => ({
   qty: toNum(leaves(o)),
   seq,
   ts: at.getTime(),
+  stp: o.selfTradePrevention,
 });
 
 export class ShardBooks {

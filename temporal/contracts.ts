@@ -6,7 +6,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FailureTypeName } from './failures.js';
-import type { OrderStatus, OrderType, Side, TimeInForce } from './orders.js';
+import type { OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce } from './orders.js';
 
 // ---- task queues and ids ------------------------------------------------------------------------
 
@@ -33,6 +33,25 @@ export interface OrderRequest {
   quantity: string;
   /** Integer cents, as a decimal string; absent for market orders. */
   price?: string;
+  /** Absent in requests from before the field: the default, cancel_newest. */
+  selfTradePrevention?: SelfTradePrevention;
+}
+
+/**
+ * What makes two placements with one client_order_id the same order: everything the client chose, after
+ * defaults. Stored with the order when it is persisted, so that a later placement is compared with the
+ * original request, not with the row a replace may have changed.
+ */
+export function orderFingerprint(o: OrderRequest): string {
+  return JSON.stringify([
+    o.symbol,
+    o.side,
+    o.orderType,
+    o.timeInForce,
+    o.quantity,
+    o.price ?? null,
+    o.selfTradePrevention ?? 'cancel_newest',
+  ]);
 }
 
 export interface TradingSagaInput {

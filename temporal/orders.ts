@@ -30,6 +30,16 @@ export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly OrderStatus[] = ['filled', 'cancelled', 'expired', 'rejected'];
 export const isTerminal = (s: OrderStatus): boolean => TERMINAL_STATUSES.includes(s);
 
+/**
+ * Self-trade prevention, per order: what happens when it would trade against a resting order of its own
+ * account. cancel_newest (the default) cancels the incoming order's remainder, cancel_oldest cancels the
+ * resting order and keeps matching, cancel_both cancels both. The engine's fourth mode (`none`, trade
+ * with yourself) is not offered.
+ */
+export const SELF_TRADE_PREVENTIONS = ['cancel_newest', 'cancel_oldest', 'cancel_both'] as const;
+export type SelfTradePrevention = (typeof SELF_TRADE_PREVENTIONS)[number];
+export const DEFAULT_SELF_TRADE_PREVENTION: SelfTradePrevention = 'cancel_newest';
+
 /** Why a matching-worker cancel runs. user: the client asked; expired: session close; compensation: the saga is undoing its placement. */
 export const CANCEL_REASONS = ['user', 'expired', 'compensation'] as const;
 export type CancelReason = (typeof CANCEL_REASONS)[number];

@@ -14,6 +14,7 @@ import {
   ackOf,
   cancelOrderUpdate,
   matchingTaskQueue,
+  orderFingerprint,
   orderWorkflowId,
   placeOrderUpdate,
   replaceOrderUpdate,
@@ -22,7 +23,16 @@ import {
   type OrderRequest,
 } from '../../temporal/contracts.js';
 import { readBusinessFailure } from '../../temporal/failures.js';
-import { ORDER_STATUSES, ORDER_TYPES, RESTING_TIME_IN_FORCES, SIDES, TIME_IN_FORCES, type OrderStatus } from '../../temporal/orders.js';
+import {
+  DEFAULT_SELF_TRADE_PREVENTION,
+  ORDER_STATUSES,
+  ORDER_TYPES,
+  RESTING_TIME_IN_FORCES,
+  SELF_TRADE_PREVENTIONS,
+  SIDES,
+  TIME_IN_FORCES,
+  type OrderStatus,
+} from '../../temporal/orders.js';
 import { tradingSagaStart } from '../../temporal/saga-start.js';
 import type { TradingSagaWorkflow } from '../../temporal/trading-saga.js';
 import { requireAuth } from '../auth/middleware.js';
@@ -54,7 +64,18 @@ const PlaceOrderBody = z
         quantity: Quantity,
         price: Price.optional().nullable(),
         time_in_force: z.enum(TIME_IN_FORCES).optional(),
-        client_order_id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits or ._:-').optional(),
+        self_trade_prevention: z.enum(SELF_TRADE_PREVENTIONS).optional().openapi({
+          description:
+            'What happens when this order would trade with a resting order of the same account: cancel_newest (default) cancels this order\'s remainder, cancel_oldest cancels the resting order and keeps matching, cancel_both cancels both.',
+        }),
+        client_order_id: z
+          .string()
+          .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits or ._:-')
+          .optional()
+          .openapi({
+            description:
+              'Your id for the order, unique per account: the same id with the same order answers the first order again (200); with a different order (any other field) 422 client_order_id_conflict naming the first order.',
+          }),
       })
       .strict()
       .superRefine(checkNotional),
@@ -91,6 +112,7 @@ const OrderSchema = z
     quantity: z.number(),
     price: z.number().nullable(),
     time_in_force: z.string(),
+    self_trade_prevention: z.enum(SELF_TRADE_PREVENTIONS),
     status: z.string(),
     filled_quantity: z.number(),
     average_price: z.number().nullable(),
@@ -143,6 +165,7 @@ function parseOrderRequest(body: z.infer<typeof PlaceOrderBody>['order'], accoun
     timeInForce: body.time_in_force ?? (body.order_type === 'market' ? 'IOC' : 'DAY'),
     quantity: qty.value.toString(),
     price: price?.toString(),
+    selfTradePrevention: body.self_trade_prevention ?? DEFAULT_SELF_TRADE_PREVENTION,
   };
 }
 
@@ -160,6 +183,7 @@ export function orderJson(o: OrderRow) {
     quantity: exactNumber(o.quantity),
     price: o.price === null ? null : money(o.price),
     time_in_force: o.timeInForce,
+    self_trade_prevention: o.selfTradePrevention,
     status: o.status,
     filled_quantity: exactNumber(o.filledQuantity),
     average_price: o.filledQuantity > 0n ? money(o.filledNotional / o.filledQuantity) : null,
@@ -170,6 +194,21 @@ export function orderJson(o: OrderRow) {
     created_at: o.createdAt.toISOString(),
     updated_at: o.updatedAt.toISOString(),
   };
+}
+
+/**
+ * A placement that reuses a client_order_id must be the same order as the first one (compared with the
+ * first request's fingerprint): else 422 client_order_id_conflict naming the first order.
+ */
+function sameOrder(first: OrderRow, again: OrderRequest): void {
+  if (first.requestFingerprint === null || first.requestFingerprint === orderFingerprint(again)) return;
+  throw new ApiError(
+    'client_order_id_conflict',
+    `client_order_id ${first.clientOrderId} is order ${first.id}, placed with a different order body`,
+    undefined,
+    undefined,
+    { order_id: first.id, client_order_id: first.clientOrderId },
+  );
 }
 
 /** A failed replace or cancel as a problem; undefined for what is not a refusal (a 5xx). */
@@ -225,7 +264,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       request: { body: { content: { 'application/json': { schema: PlaceOrderBody } }, required: true } },
       responses: {
         201: { description: 'Accepted by the matching engine', content: { 'application/json': { schema: OrderSchema } } },
-        200: { description: 'Same client_order_id again: the existing order', content: { 'application/json': { schema: OrderSchema } } },
+        200: { description: 'Same client_order_id and order again: the existing order', content: { 'application/json': { schema: OrderSchema } } },
         ...problemResponses(400, 401, 422, 429, 503, 504),
       },
     }),
@@ -239,6 +278,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       // Only a client-chosen id can have been seen before (a generated one is new by construction).
       const existing = body.client_order_id ? await getOrderByClientId(db, principal.accountId, order.clientOrderId) : undefined;
       if (existing && existing.status !== 'pending') {
+        sameOrder(existing, order);
         metrics.ordersPlaced.inc({ result: 'replayed' });
         return c.json(orderJson(existing), 200);
       }
@@ -260,6 +300,10 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
           ack = ackOf(state, order.clientOrderId);
         }
         const fresh = ack.orderId === order.orderId;
+        if (!fresh) {
+          const first = await getOrderById(db, ack.orderId);
+          if (first) sameOrder(first, order);
+        }
         metrics.orderAck.observe({ outcome: ack.status }, (performance.now() - started) / 1000);
         metrics.ordersPlaced.inc({ result: fresh ? ack.status : 'replayed' });
         const { body, status } = await ackResponse(ack, fresh);
