@@ -20,14 +20,22 @@ const ExecutionSchema = z
     direction: z.enum(['buy', 'sell']),
     quantity: z.number().int(),
     price: z.number(),
-    liquidity: z.enum(['maker', 'taker']).openapi({ description: 'maker: the order rested in the book and set the price' }),
-    fee: z.string().openapi({ example: '0.00', description: 'USD, exact decimal; 0.00 while BrokerX charges no fees' }),
+    liquidity: z
+      .enum(['maker', 'taker'])
+      .openapi({ description: 'maker: the order rested in the book and set the price' }),
+    fee: z
+      .string()
+      .openapi({ example: '0.00', description: 'USD, exact decimal; 0.00 while BrokerX charges no fees' }),
     executed_at: z.string(),
   })
   .openapi('Execution');
 
 const ExecutionPage = z
-  .object({ success: z.literal(true), executions: z.array(ExecutionSchema), next_cursor: z.string().nullable() })
+  .object({
+    success: z.literal(true),
+    executions: z.array(ExecutionSchema),
+    next_cursor: z.string().nullable(),
+  })
   .openapi('ExecutionPage');
 
 const timestamp = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
@@ -50,7 +58,13 @@ function encodeCursor(k: ExecutionKey): string {
 
 function decodeCursor(cursor: string): ExecutionKey {
   const [micros, tradeId, orderId, rest] = Buffer.from(cursor, 'base64url').toString().split('|');
-  if (rest !== undefined || !micros || !/^\d{1,17}$/.test(micros) || !UUID.test(tradeId ?? '') || !UUID.test(orderId ?? ''))
+  if (
+    rest !== undefined ||
+    !micros ||
+    !/^\d{1,17}$/.test(micros) ||
+    !UUID.test(tradeId ?? '') ||
+    !UUID.test(orderId ?? '')
+  )
     throw new ApiError('validation_failed', 'Validation failed', ['cursor: is invalid']);
   return { executedAtMicros: BigInt(micros), tradeId: tradeId!, orderId: orderId! };
 }
@@ -58,7 +72,8 @@ function decodeCursor(cursor: string): ExecutionKey {
 function period(q: { from?: string; to?: string }): { from?: Date; to?: Date } {
   const from = q.from === undefined ? undefined : new Date(q.from);
   const to = q.to === undefined ? undefined : new Date(q.to);
-  if (from && to && from >= to) throw new ApiError('validation_failed', 'Validation failed', ['from: must be before to']);
+  if (from && to && from >= to)
+    throw new ApiError('validation_failed', 'Validation failed', ['from: must be before to']);
   return { from, to };
 }
 
@@ -79,7 +94,11 @@ export function executionJson(e: ExecutionRow) {
 
 function page(rows: ExecutionRow[], limit: number) {
   const last = rows.length === limit ? rows[rows.length - 1] : undefined;
-  return { success: true as const, executions: rows.map(executionJson), next_cursor: last ? encodeCursor(last) : null };
+  return {
+    success: true as const,
+    executions: rows.map(executionJson),
+    next_cursor: last ? encodeCursor(last) : null,
+  };
 }
 
 export function executionRoutes(deps: ApiDeps) {
@@ -99,7 +118,10 @@ export function executionRoutes(deps: ApiDeps) {
       security,
       request: { query: ListQuery },
       responses: {
-        200: { description: 'A page of executions', content: { 'application/json': { schema: ExecutionPage } } },
+        200: {
+          description: 'A page of executions',
+          content: { 'application/json': { schema: ExecutionPage } },
+        },
         ...problemResponses(401, 422),
       },
     }),
@@ -126,7 +148,10 @@ export function executionRoutes(deps: ApiDeps) {
       security,
       request: { params: IdParam, query: PageQuery },
       responses: {
-        200: { description: 'A page of executions', content: { 'application/json': { schema: ExecutionPage } } },
+        200: {
+          description: 'A page of executions',
+          content: { 'application/json': { schema: ExecutionPage } },
+        },
         ...problemResponses(401, 403, 404, 422),
       },
     }),

@@ -37,7 +37,10 @@ type Execution = {
 type Page = { success: boolean; executions: Execution[]; next_cursor: string | null };
 
 async function place(token: string, order: Json): Promise<Json> {
-  const res = await api.call('POST', '/api/v1/orders', { token, body: { order: { order_type: 'limit', time_in_force: 'GTC', ...order } } });
+  const res = await api.call('POST', '/api/v1/orders', {
+    token,
+    body: { order: { order_type: 'limit', time_in_force: 'GTC', ...order } },
+  });
   const body = (await res.json()) as Json;
   expect(res.status, JSON.stringify(body)).toBe(201);
   return body;
@@ -51,13 +54,20 @@ async function getJson<T>(token: string, path: string, status = 200): Promise<T>
 }
 
 /** Every page of a listing, following next_cursor. */
-async function allPages(token: string, path: string, limit: number): Promise<{ pages: number; executions: Execution[] }> {
+async function allPages(
+  token: string,
+  path: string,
+  limit: number,
+): Promise<{ pages: number; executions: Execution[] }> {
   const executions: Execution[] = [];
   let pages = 0;
   let cursor: string | null = null;
   do {
     const sep = path.includes('?') ? '&' : '?';
-    const page: Page = await getJson<Page>(token, `${path}${sep}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+    const page: Page = await getJson<Page>(
+      token,
+      `${path}${sep}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`,
+    );
     expect(page.executions.length).toBeLessThanOrEqual(limit);
     executions.push(...page.executions);
     cursor = page.next_cursor;
@@ -76,8 +86,14 @@ describe('executions', () => {
   beforeAll(async () => {
     seller = await createFundedUser(api, '0.00', { AAPL: 20n, MSFT: 5n });
     buyer = await createFundedUser(api, '20000.00');
-    sellOrder = await place(seller.token, { symbol: 'AAPL', direction: 'sell', quantity: 10, price: '190.00' });
-    for (const quantity of [3, 3, 4]) buys.push(await place(buyer.token, { symbol: 'AAPL', direction: 'buy', quantity, price: '191.00' }));
+    sellOrder = await place(seller.token, {
+      symbol: 'AAPL',
+      direction: 'sell',
+      quantity: 10,
+      price: '190.00',
+    });
+    for (const quantity of [3, 3, 4])
+      buys.push(await place(buyer.token, { symbol: 'AAPL', direction: 'buy', quantity, price: '191.00' }));
     msftSell = await place(seller.token, { symbol: 'MSFT', direction: 'sell', quantity: 5, price: '420.00' });
     buys.push(await place(buyer.token, { symbol: 'MSFT', direction: 'buy', quantity: 2, price: '420.00' }));
     for (const b of buys) expect(b.status).toBe('filled');
@@ -130,7 +146,10 @@ describe('executions', () => {
     const full = (await getJson<Page>(buyer.token, '/api/v1/executions')).executions;
     const msft = await getJson<Page>(buyer.token, '/api/v1/executions?symbol=MSFT');
     expect(msft.executions.map((e) => e.order_id)).toEqual([buys[3]!.order_id]);
-    const one = await getJson<Page>(buyer.token, `/api/v1/executions?order_id=${buys[1]!.order_id as string}`);
+    const one = await getJson<Page>(
+      buyer.token,
+      `/api/v1/executions?order_id=${buys[1]!.order_id as string}`,
+    );
     expect(one.executions).toEqual([full[2]]);
     // from is inclusive, to exclusive.
     const middle = full[2]!.executed_at;
@@ -144,14 +163,30 @@ describe('executions', () => {
   });
 
   it('gives one order’s executions to its owner only', async () => {
-    const own = await getJson<Page>(seller.token, `/api/v1/orders/${sellOrder.order_id as string}/executions`);
+    const own = await getJson<Page>(
+      seller.token,
+      `/api/v1/orders/${sellOrder.order_id as string}/executions`,
+    );
     expect(own.executions.map((e) => e.quantity)).toEqual([4, 3, 3]);
-    expect(own.executions.every((e) => e.order_id === sellOrder.order_id && e.liquidity === 'maker')).toBe(true);
-    const paged = await allPages(seller.token, `/api/v1/orders/${sellOrder.order_id as string}/executions`, 1);
+    expect(own.executions.every((e) => e.order_id === sellOrder.order_id && e.liquidity === 'maker')).toBe(
+      true,
+    );
+    const paged = await allPages(
+      seller.token,
+      `/api/v1/orders/${sellOrder.order_id as string}/executions`,
+      1,
+    );
     expect(paged.executions).toEqual(own.executions);
-    expect((await getJson<Page>(seller.token, `/api/v1/orders/${msftSell.order_id as string}/executions`)).executions).toHaveLength(1);
+    expect(
+      (await getJson<Page>(seller.token, `/api/v1/orders/${msftSell.order_id as string}/executions`))
+        .executions,
+    ).toHaveLength(1);
 
-    const other = await getJson<Json>(buyer.token, `/api/v1/orders/${sellOrder.order_id as string}/executions`, 403);
+    const other = await getJson<Json>(
+      buyer.token,
+      `/api/v1/orders/${sellOrder.order_id as string}/executions`,
+      403,
+    );
     expect(other).toMatchObject({ code: 'forbidden' });
     expect(JSON.stringify(other)).not.toContain('maker');
     await getJson<Json>(buyer.token, `/api/v1/orders/00000000-0000-4000-8000-000000000000/executions`, 404);
@@ -161,21 +196,36 @@ describe('executions', () => {
     const outsider = await createFundedUser(api, '0.00');
     expect((await getJson<Page>(outsider.token, '/api/v1/executions')).executions).toEqual([]);
     // Filtering by another account's order id finds nothing rather than its fills.
-    const byOrder = await getJson<Page>(outsider.token, `/api/v1/executions?order_id=${sellOrder.order_id as string}`);
+    const byOrder = await getJson<Page>(
+      outsider.token,
+      `/api/v1/executions?order_id=${sellOrder.order_id as string}`,
+    );
     expect(byOrder.executions).toEqual([]);
     const buyerView = (await getJson<Page>(buyer.token, '/api/v1/executions')).executions;
     expect(buyerView.every((e) => e.direction === 'buy')).toBe(true);
   });
 
   it('answers bad input with 422 problems and no token with 401', async () => {
-    for (const q of ['limit=0', 'limit=501', 'from=yesterday', 'order_id=nope', 'cursor=garbage', `cursor=${Buffer.from('1|x|y').toString('base64url')}`, 'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z']) {
+    for (const q of [
+      'limit=0',
+      'limit=501',
+      'from=yesterday',
+      'order_id=nope',
+      'cursor=garbage',
+      `cursor=${Buffer.from('1|x|y').toString('base64url')}`,
+      'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z',
+    ]) {
       const res = await api.call('GET', `/api/v1/executions?${q}`, { token: buyer.token });
       expect(res.status, q).toBe(422);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
     }
     expect((await api.call('GET', '/api/v1/executions')).status).toBe(401);
-    expect((await api.call('GET', `/api/v1/orders/${sellOrder.order_id as string}/executions`)).status).toBe(401);
-    expect((await api.call('GET', '/api/v1/orders/not-a-uuid/executions', { token: buyer.token })).status).toBe(422);
+    expect((await api.call('GET', `/api/v1/orders/${sellOrder.order_id as string}/executions`)).status).toBe(
+      401,
+    );
+    expect(
+      (await api.call('GET', '/api/v1/orders/not-a-uuid/executions', { token: buyer.token })).status,
+    ).toBe(422);
   });
 });
 
@@ -192,7 +242,13 @@ type Line = {
   reserved: number;
   balance: number;
 };
-type Statement = { success: boolean; account_id: string; from: string; to: string; assets: { asset: string; opening: Balance; postings: Line[]; closing: Balance }[] };
+type Statement = {
+  success: boolean;
+  account_id: string;
+  from: string;
+  to: string;
+  assets: { asset: string; opening: Balance; postings: Line[]; closing: Balance }[];
+};
 
 describe('statement', () => {
   /** A JSON amount back to exact units (cents for USD, shares otherwise): the text of a number is exact. */
@@ -212,13 +268,24 @@ describe('statement', () => {
         available += u(l.available_change);
         reserved += u(l.reserved_change);
         expect(u(l.change)).toBe(u(l.available_change) + u(l.reserved_change));
-        expect([u(l.available), u(l.reserved), u(l.balance)], `${a.asset} ${l.entry_id}`).toEqual([available, reserved, available + reserved]);
+        expect([u(l.available), u(l.reserved), u(l.balance)], `${a.asset} ${l.entry_id}`).toEqual([
+          available,
+          reserved,
+          available + reserved,
+        ]);
       }
-      expect([u(a.closing.available), u(a.closing.reserved), u(a.closing.total)], a.asset).toEqual([available, reserved, available + reserved]);
+      expect([u(a.closing.available), u(a.closing.reserved), u(a.closing.total)], a.asset).toEqual([
+        available,
+        reserved,
+        available + reserved,
+      ]);
     }
   };
   const statement = (token: string, from: string, to: string) =>
-    getJson<Statement>(token, `/api/v1/statement?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+    getJson<Statement>(
+      token,
+      `/api/v1/statement?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
+    );
 
   it('reconciles with the ledger to the cent after random deposits, orders, fills, cancels and withdrawals', async () => {
     // A seeded generator: a failure names its seed, which replays the same activity.
@@ -230,7 +297,8 @@ describe('statement', () => {
     };
     const start = new Date(Date.now() - 60_000).toISOString();
     const maker = await createFundedUser(api, '0.00', { AAPL: 500n });
-    for (const price of ['188.00', '189.50', '190.00', '191.25']) await place(maker.token, { symbol: 'AAPL', direction: 'sell', quantity: 40, price });
+    for (const price of ['188.00', '189.50', '190.00', '191.25'])
+      await place(maker.token, { symbol: 'AAPL', direction: 'sell', quantity: 40, price });
     const user = await createFundedUser(api, '5000.00');
     const resting: string[] = [];
     const act = async (kind: number) => {
@@ -250,7 +318,12 @@ describe('statement', () => {
         }
       } else if (kind === 3 && shares.available > 0n) {
         // A sell above every bid rests, reserving shares.
-        const o = await place(user.token, { symbol: 'AAPL', direction: 'sell', quantity: 1 + rand(Number(shares.available)), price: `${200 + rand(10)}.00` });
+        const o = await place(user.token, {
+          symbol: 'AAPL',
+          direction: 'sell',
+          quantity: 1 + rand(Number(shares.available)),
+          price: `${200 + rand(10)}.00`,
+        });
         resting.push(o.order_id as string);
       } else if (kind === 4 && resting.length > 0) {
         const [id] = resting.splice(rand(resting.length), 1);
@@ -258,10 +331,23 @@ describe('statement', () => {
       }
     };
     // Every kind at least once (a fill with price improvement, a cancelled buy and a resting sell), then a random walk.
-    expect((await place(user.token, { symbol: 'AAPL', direction: 'buy', quantity: 2, price: '191.00' })).status).toBe('filled');
-    const cancelled = await place(user.token, { symbol: 'AAPL', direction: 'buy', quantity: 3, price: '180.00' });
-    expect((await api.call('DELETE', `/api/v1/orders/${cancelled.order_id as string}`, { token: user.token })).status).toBe(200);
-    resting.push((await place(user.token, { symbol: 'AAPL', direction: 'sell', quantity: 1, price: '205.00' })).order_id as string);
+    expect(
+      (await place(user.token, { symbol: 'AAPL', direction: 'buy', quantity: 2, price: '191.00' })).status,
+    ).toBe('filled');
+    const cancelled = await place(user.token, {
+      symbol: 'AAPL',
+      direction: 'buy',
+      quantity: 3,
+      price: '180.00',
+    });
+    expect(
+      (await api.call('DELETE', `/api/v1/orders/${cancelled.order_id as string}`, { token: user.token }))
+        .status,
+    ).toBe(200);
+    resting.push(
+      (await place(user.token, { symbol: 'AAPL', direction: 'sell', quantity: 1, price: '205.00' }))
+        .order_id as string,
+    );
     for (const kind of [0, 1]) await act(kind);
     for (let i = 0; i < 14; i++) await act(rand(5));
     const end = new Date(Date.now() + 60_000).toISOString();
@@ -271,49 +357,109 @@ describe('statement', () => {
     reconcile(s);
     const usd = s.assets.find((a) => a.asset === 'USD')!;
     const aapl = s.assets.find((a) => a.asset === 'AAPL')!;
-    expect(s.assets.map((a) => a.asset), `seed ${seed}`).toEqual(['USD', 'AAPL']);
+    expect(
+      s.assets.map((a) => a.asset),
+      `seed ${seed}`,
+    ).toEqual(['USD', 'AAPL']);
     expect(usd.opening).toEqual({ available: 0, reserved: 0, total: 0 });
     expect(aapl.opening).toEqual({ available: 0, reserved: 0, total: 0 });
     const kinds = new Set(s.assets.flatMap((a) => a.postings.map((l) => l.kind)));
-    expect([...kinds].sort(), `seed ${seed}`).toEqual(['deposit', 'release', 'reserve', 'trade', 'withdrawal']);
+    expect([...kinds].sort(), `seed ${seed}`).toEqual([
+      'deposit',
+      'release',
+      'reserve',
+      'trade',
+      'withdrawal',
+    ]);
     // The closing is the ledger's balance, to the cent.
     for (const a of [usd, aapl]) {
       const ledger = await fx.balance(user.accountId, a.asset);
-      expect([units(a.asset, a.closing.available), units(a.asset, a.closing.reserved)], `seed ${seed} ${a.asset}`).toEqual([ledger.available, ledger.reserved]);
+      expect(
+        [units(a.asset, a.closing.available), units(a.asset, a.closing.reserved)],
+        `seed ${seed} ${a.asset}`,
+      ).toEqual([ledger.available, ledger.reserved]);
     }
     // Every line is one journal entry of this account, with the entry's own postings.
-    const entries = await fx.database.sql<{ id: string; kind: string; reference: string; asset: string; amount: string }[]>`
+    const entries = await fx.database.sql<
+      { id: string; kind: string; reference: string; asset: string; amount: string }[]
+    >`
       SELECT je.id::text, je.kind, je.reference, p.asset, sum(p.amount)::text AS amount
         FROM postings p JOIN journal_entries je ON je.id = p.entry_id
        WHERE p.account_id = ${user.accountId} GROUP BY je.id, p.asset ORDER BY je.id, p.asset`;
-    const lines = s.assets.flatMap((a) => a.postings.map((l) => ({ id: l.entry_id, kind: l.kind, reference: l.reference, asset: a.asset, amount: units(a.asset, l.change).toString() })));
-    expect(lines.sort((x, y) => Number(BigInt(x.id) - BigInt(y.id)) || x.asset.localeCompare(y.asset))).toEqual(entries);
+    const lines = s.assets.flatMap((a) =>
+      a.postings.map((l) => ({
+        id: l.entry_id,
+        kind: l.kind,
+        reference: l.reference,
+        asset: a.asset,
+        amount: units(a.asset, l.change).toString(),
+      })),
+    );
+    expect(
+      lines.sort((x, y) => Number(BigInt(x.id) - BigInt(y.id)) || x.asset.localeCompare(y.asset)),
+    ).toEqual(entries);
 
     // Any split of the period chains: the first part's closing is the second part's opening.
     const all = usd.postings;
     const middle = all[Math.floor(all.length / 2)]!.posted_at;
-    const [before, after] = await Promise.all([statement(user.token, start, middle), statement(user.token, middle, end)]);
+    const [before, after] = await Promise.all([
+      statement(user.token, start, middle),
+      statement(user.token, middle, end),
+    ]);
     reconcile(before);
     reconcile(after);
     for (const asset of ['USD', 'AAPL']) {
       const b = before.assets.find((a) => a.asset === asset);
       const a = after.assets.find((x) => x.asset === asset)!;
       expect(b?.closing ?? { available: 0, reserved: 0, total: 0 }).toEqual(a.opening);
-      expect([...(b?.postings ?? []), ...a.postings]).toEqual(s.assets.find((x) => x.asset === asset)!.postings);
+      expect([...(b?.postings ?? []), ...a.postings]).toEqual(
+        s.assets.find((x) => x.asset === asset)!.postings,
+      );
     }
 
     // CSV: the same statement, exact decimals.
-    const res = await api.call('GET', `/api/v1/statement?from=${encodeURIComponent(start)}&to=${encodeURIComponent(end)}`, { token: user.token, headers: { accept: 'text/csv' } });
+    const res = await api.call(
+      'GET',
+      `/api/v1/statement?from=${encodeURIComponent(start)}&to=${encodeURIComponent(end)}`,
+      { token: user.token, headers: { accept: 'text/csv' } },
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
     expect(res.headers.get('content-disposition')).toMatch(/attachment; filename="statement-.*\.csv"/);
-    const rows = (await res.text()).trimEnd().split('\r\n').map((r) => r.split(','));
-    expect(rows[0]).toEqual(['asset', 'line', 'posted_at', 'entry_id', 'kind', 'reference', 'available_change', 'reserved_change', 'change', 'available', 'reserved', 'balance']);
+    const rows = (await res.text())
+      .trimEnd()
+      .split('\r\n')
+      .map((r) => r.split(','));
+    expect(rows[0]).toEqual([
+      'asset',
+      'line',
+      'posted_at',
+      'entry_id',
+      'kind',
+      'reference',
+      'available_change',
+      'reserved_change',
+      'change',
+      'available',
+      'reserved',
+      'balance',
+    ]);
     expect(rows).toHaveLength(1 + usd.postings.length + aapl.postings.length + 4);
     const closingUsd = rows.find((r) => r[0] === 'USD' && r[1] === 'closing')!;
-    expect(closingUsd.slice(9).map((v) => BigInt(v.replace('.', '')))).toEqual([units('USD', usd.closing.available), units('USD', usd.closing.reserved), units('USD', usd.closing.total)]);
+    expect(closingUsd.slice(9).map((v) => BigInt(v.replace('.', '')))).toEqual([
+      units('USD', usd.closing.available),
+      units('USD', usd.closing.reserved),
+      units('USD', usd.closing.total),
+    ]);
     const firstPosting = rows.find((r) => r[1] === 'posting')!;
-    expect(firstPosting.slice(0, 6)).toEqual(['USD', 'posting', usd.postings[0]!.posted_at, usd.postings[0]!.entry_id, 'deposit', usd.postings[0]!.reference]);
+    expect(firstPosting.slice(0, 6)).toEqual([
+      'USD',
+      'posting',
+      usd.postings[0]!.posted_at,
+      usd.postings[0]!.entry_id,
+      'deposit',
+      usd.postings[0]!.reference,
+    ]);
     expect(firstPosting[8]).toBe('5000.00');
   });
 
@@ -324,13 +470,24 @@ describe('statement', () => {
     const to = new Date(Date.now() + 60_000).toISOString();
     const mine = await statement(b.token, from, to);
     expect(mine.account_id).toBe(b.accountId);
-    expect(mine.assets).toEqual([{ asset: 'USD', opening: { available: 0, reserved: 0, total: 0 }, postings: [], closing: { available: 0, reserved: 0, total: 0 } }]);
+    expect(mine.assets).toEqual([
+      {
+        asset: 'USD',
+        opening: { available: 0, reserved: 0, total: 0 },
+        postings: [],
+        closing: { available: 0, reserved: 0, total: 0 },
+      },
+    ]);
     expect((await statement(a.token, from, to)).assets[0]!.closing.total).toBe(12.34);
   });
 
   it('answers a bad period with 422 and no token with 401', async () => {
     const u = await createFundedUser(api, '0.00');
-    for (const q of ['from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'from=last-week', 'from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z']) {
+    for (const q of [
+      'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z',
+      'from=last-week',
+      'from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z',
+    ]) {
       const res = await api.call('GET', `/api/v1/statement?${q}`, { token: u.token });
       expect(res.status, q).toBe(422);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
@@ -344,7 +501,11 @@ describe('statement', () => {
 
 async function transfer(path: string, token: string, cents: bigint): Promise<void> {
   const amount = `${cents / 100n}.${String(cents % 100n).padStart(2, '0')}`;
-  const res = await api.call('POST', path, { token, body: { amount, currency: 'USD' }, headers: { 'idempotency-key': crypto.randomUUID() } });
+  const res = await api.call('POST', path, {
+    token,
+    body: { amount, currency: 'USD' },
+    headers: { 'idempotency-key': crypto.randomUUID() },
+  });
   expect(res.status, await res.clone().text()).toBe(201);
 }
 const deposit = (token: string, cents: bigint) => transfer('/api/v1/deposits', token, cents);
@@ -353,11 +514,16 @@ const withdraw = (token: string, cents: bigint) => transfer('/api/v1/withdrawals
 describe('OpenAPI', () => {
   it('documents the report routes with their errors and the statement’s CSV', async () => {
     type Op = { responses: Record<string, { content?: Record<string, unknown> }> };
-    const doc = (await (await api.call('GET', '/openapi.json')).json()) as { paths: Record<string, { get?: Op }> };
+    const doc = (await (await api.call('GET', '/openapi.json')).json()) as {
+      paths: Record<string, { get?: Op }>;
+    };
     const statuses = (path: string) => Object.keys(doc.paths[path]?.get?.responses ?? {}).sort();
     expect(statuses('/api/v1/executions')).toEqual(['200', '401', '422']);
     expect(statuses('/api/v1/orders/{id}/executions')).toEqual(['200', '401', '403', '404', '422']);
     expect(statuses('/api/v1/statement')).toEqual(['200', '401', '422']);
-    expect(Object.keys(doc.paths['/api/v1/statement']!.get!.responses['200']!.content!).sort()).toEqual(['application/json', 'text/csv']);
+    expect(Object.keys(doc.paths['/api/v1/statement']!.get!.responses['200']!.content!).sort()).toEqual([
+      'application/json',
+      'text/csv',
+    ]);
   });
 });

@@ -21,7 +21,9 @@ const BalanceSchema = z.object({ available: z.number(), reserved: z.number(), to
 const LineSchema = z.object({
   entry_id: z.string().openapi({ description: 'The journal entry this line belongs to' }),
   kind: z.string().openapi({ description: 'deposit, withdrawal, reserve, release or trade' }),
-  reference: z.string().openapi({ description: 'Transfer id (deposit, withdrawal), order id (reserve, release) or trade id' }),
+  reference: z
+    .string()
+    .openapi({ description: 'Transfer id (deposit, withdrawal), order id (reserve, release) or trade id' }),
   posted_at: z.string(),
   available_change: z.number(),
   reserved_change: z.number(),
@@ -38,7 +40,9 @@ const StatementSchema = z
     to: z.string(),
     assets: z.array(
       z.object({
-        asset: z.string().openapi({ description: 'USD (amounts in dollars) or a symbol (amounts in shares)' }),
+        asset: z
+          .string()
+          .openapi({ description: 'USD (amounts in dollars) or a symbol (amounts in shares)' }),
         opening: BalanceSchema,
         postings: z.array(LineSchema),
         closing: BalanceSchema,
@@ -49,17 +53,35 @@ const StatementSchema = z
 
 const timestamp = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
 const StatementQuery = z.object({
-  from: timestamp.optional().openapi({ description: `Start, inclusive (default: ${DEFAULT_DAYS} days before to)` }),
+  from: timestamp
+    .optional()
+    .openapi({ description: `Start, inclusive (default: ${DEFAULT_DAYS} days before to)` }),
   to: timestamp.optional().openapi({ description: 'End, exclusive (default: now)' }),
 });
 
-const CSV_COLUMNS = ['asset', 'line', 'posted_at', 'entry_id', 'kind', 'reference', 'available_change', 'reserved_change', 'change', 'available', 'reserved', 'balance'];
+const CSV_COLUMNS = [
+  'asset',
+  'line',
+  'posted_at',
+  'entry_id',
+  'kind',
+  'reference',
+  'available_change',
+  'reserved_change',
+  'change',
+  'available',
+  'reserved',
+  'balance',
+];
 
 function period(q: { from?: string; to?: string }, now: Date): { from: Date; to: Date } {
   const to = q.to ? new Date(q.to) : now;
   const from = q.from ? new Date(q.from) : new Date(to.getTime() - DEFAULT_DAYS * DAY_MS);
   if (from >= to) throw new ApiError('validation_failed', 'Validation failed', ['from: must be before to']);
-  if (to.getTime() - from.getTime() > MAX_DAYS * DAY_MS) throw new ApiError('validation_failed', 'Validation failed', [`to: a statement spans at most ${MAX_DAYS} days`]);
+  if (to.getTime() - from.getTime() > MAX_DAYS * DAY_MS)
+    throw new ApiError('validation_failed', 'Validation failed', [
+      `to: a statement spans at most ${MAX_DAYS} days`,
+    ]);
   return { from, to };
 }
 
@@ -73,7 +95,11 @@ function statementJson(accountId: string, from: Date, to: Date, assets: Statemen
     to: to.toISOString(),
     assets: assets.map((a) => {
       const n = (v: bigint) => (a.asset === CASH_ASSET ? toJsonNumber(v, CASH_SCALE) : exactNumber(v));
-      const balance = (b: Buckets) => ({ available: n(b.available), reserved: n(b.reserved), total: n(b.available + b.reserved) });
+      const balance = (b: Buckets) => ({
+        available: n(b.available),
+        reserved: n(b.reserved),
+        total: n(b.available + b.reserved),
+      });
       return {
         asset: a.asset,
         opening: balance(a.opening),
@@ -106,7 +132,18 @@ export function statementCsv(from: Date, to: Date, assets: StatementAsset[]): st
     rows.push([a.asset, 'opening', from.toISOString(), '', '', '', '', '', '', ...totals(a.opening)]);
     for (const l of a.lines) {
       const c = l.change;
-      rows.push([a.asset, 'posting', l.postedAt.toISOString(), l.entryId.toString(), l.kind, l.reference, d(c.available), d(c.reserved), d(c.available + c.reserved), ...totals(l.balance)]);
+      rows.push([
+        a.asset,
+        'posting',
+        l.postedAt.toISOString(),
+        l.entryId.toString(),
+        l.kind,
+        l.reference,
+        d(c.available),
+        d(c.reserved),
+        d(c.available + c.reserved),
+        ...totals(l.balance),
+      ]);
     }
     rows.push([a.asset, 'closing', to.toISOString(), '', '', '', '', '', '', ...totals(a.closing)]);
   }
@@ -123,7 +160,8 @@ export function statementRoutes(deps: ApiDeps) {
       method: 'get',
       path: '/api/v1/statement',
       tags: ['funding'],
-      summary: 'Statement: opening, every posting with its running balance, closing; per asset (Accept: text/csv for CSV)',
+      summary:
+        'Statement: opening, every posting with its running balance, closing; per asset (Accept: text/csv for CSV)',
       security: [{ bearer: [] }],
       request: { query: StatementQuery },
       responses: {
@@ -131,7 +169,11 @@ export function statementRoutes(deps: ApiDeps) {
           description: 'The statement of the period [from, to)',
           content: {
             'application/json': { schema: StatementSchema },
-            'text/csv': { schema: z.string().openapi({ description: `Columns: ${CSV_COLUMNS.join(', ')}; amounts as exact decimals` }) },
+            'text/csv': {
+              schema: z
+                .string()
+                .openapi({ description: `Columns: ${CSV_COLUMNS.join(', ')}; amounts as exact decimals` }),
+            },
           },
         },
         ...problemResponses(401, 422),

@@ -38,12 +38,18 @@ export interface StatementAsset {
 }
 
 type Sums = { asset: string; available: bigint | string; reserved: bigint | string };
-const buckets = (r: Sums | undefined): Buckets => ({ available: BigInt(r?.available ?? 0), reserved: BigInt(r?.reserved ?? 0) });
+const buckets = (r: Sums | undefined): Buckets => ({
+  available: BigInt(r?.available ?? 0),
+  reserved: BigInt(r?.reserved ?? 0),
+});
 const byBucket = sql`coalesce(sum(p.amount) FILTER (WHERE p.bucket = 'available'), 0)::bigint AS available,
                      coalesce(sum(p.amount) FILTER (WHERE p.bucket = 'reserved'), 0)::bigint AS reserved`;
 
 /** The statement of one account for [from, to), cash first, then symbols in order. */
-export async function statementOf(db: Db, p: { accountId: string; from: Date; to: Date }): Promise<StatementAsset[]> {
+export async function statementOf(
+  db: Db,
+  p: { accountId: string; from: Date; to: Date },
+): Promise<StatementAsset[]> {
   const from = p.from.toISOString();
   const to = p.to.toISOString();
   const read = async (tx: DbOrTx) => {
@@ -54,7 +60,9 @@ export async function statementOf(db: Db, p: { accountId: string; from: Date; to
         FROM postings p JOIN journal_entries je ON je.id = p.entry_id
        WHERE p.account_id = ${p.accountId}::uuid AND je.created_at >= ${from}::timestamptz
        GROUP BY p.asset`);
-    const lines = await tx.execute<Sums & { entry_id: bigint | string; kind: string; reference: string; created_at: Date | string }>(sql`
+    const lines = await tx.execute<
+      Sums & { entry_id: bigint | string; kind: string; reference: string; created_at: Date | string }
+    >(sql`
       SELECT je.id AS entry_id, je.kind, je.reference, je.created_at, p.asset, ${byBucket}
         FROM postings p JOIN journal_entries je ON je.id = p.entry_id
        WHERE p.account_id = ${p.accountId}::uuid AND je.created_at >= ${from}::timestamptz AND je.created_at < ${to}::timestamptz
@@ -62,11 +70,16 @@ export async function statementOf(db: Db, p: { accountId: string; from: Date; to
        ORDER BY je.created_at, je.id, p.asset`);
     return { current, since, lines };
   };
-  const { current, since, lines } = await db.transaction(read, { isolationLevel: 'repeatable read', accessMode: 'read only' });
+  const { current, since, lines } = await db.transaction(read, {
+    isolationLevel: 'repeatable read',
+    accessMode: 'read only',
+  });
 
   const assets = new Set([CASH_ASSET, ...current.map((r) => r.asset)]);
   const out: StatementAsset[] = [];
-  for (const asset of [...assets].sort((a, b) => (a === CASH_ASSET ? -1 : b === CASH_ASSET ? 1 : a.localeCompare(b)))) {
+  for (const asset of [...assets].sort((a, b) =>
+    a === CASH_ASSET ? -1 : b === CASH_ASSET ? 1 : a.localeCompare(b),
+  )) {
     const now = buckets(current.find((r) => r.asset === asset));
     const later = buckets(since.find((r) => r.asset === asset));
     const opening = { available: now.available - later.available, reserved: now.reserved - later.reserved };
@@ -75,8 +88,18 @@ export async function statementOf(db: Db, p: { accountId: string; from: Date; to
     for (const r of lines) {
       if (r.asset !== asset) continue;
       const change = buckets(r);
-      running = { available: running.available + change.available, reserved: running.reserved + change.reserved };
-      assetLines.push({ entryId: BigInt(r.entry_id), kind: r.kind, reference: r.reference, postedAt: new Date(r.created_at), change, balance: running });
+      running = {
+        available: running.available + change.available,
+        reserved: running.reserved + change.reserved,
+      };
+      assetLines.push({
+        entryId: BigInt(r.entry_id),
+        kind: r.kind,
+        reference: r.reference,
+        postedAt: new Date(r.created_at),
+        change,
+        balance: running,
+      });
     }
     const untouched = assetLines.length === 0 && opening.available === 0n && opening.reserved === 0n;
     if (asset === CASH_ASSET || !untouched) out.push({ asset, opening, lines: assetLines, closing: running });
