@@ -3,7 +3,7 @@
  * by order id (submit) or by the saga's request id (replace, cancel).
  */
 import type { MatchingActivities } from '../temporal/activities.js';
-import type { ShardEngine } from '../workers/matching/shard-engine.js';
+import type { ShardEngine } from '../shard/index.js';
 
 export function createMatchingActivities(engine: ShardEngine): MatchingActivities {
   return {

@@ -2,7 +2,6 @@
  * The saga's database steps before the ACK, run as local activities by the trading worker.
  * Each is idempotent: a retry after a crash between commit and completion changes nothing.
  */
-import { ApplicationFailure } from '@temporalio/activity';
 import { eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { CASH_ASSET } from '../db/accounts.js';
@@ -10,37 +9,36 @@ import { orders } from '../db/schema.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
 import { enqueueEventsCall } from '../db/queries/outbox.js';
 import { getAccountStatus, getInstrument, lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
-import { checkLimitPrice, checkQuantity, collarPrice } from './order-rules.js';
+import { checkLimitPrice, checkQuantity, collarPrice } from '../shard/order-rules.js';
 import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
-import { ERROR_MESSAGES, ErrorType, type ErrorTypeName, type OrderRequest } from '../temporal/contracts.js';
+import type { OrderRequest } from '../temporal/contracts.js';
+import { EventType } from '../temporal/events.js';
+import { FailureType, businessFailure } from '../temporal/failures.js';
+import { isTerminal } from '../temporal/orders.js';
 
 export interface OrderActivityDeps {
   db: Db;
-}
-
-function reject(type: ErrorTypeName, message?: string): ApplicationFailure {
-  return ApplicationFailure.create({ type, message: message ?? ERROR_MESSAGES[type], nonRetryable: true, category: 'BENIGN' });
 }
 
 export function createOrderActivities({ db }: OrderActivityDeps): OrderActivities {
   return {
     async validateOrder(order: OrderRequest): Promise<ValidatedOrder> {
       const [instrument, account] = await Promise.all([getInstrument(db, order.symbol), getAccountStatus(db, order.accountId)]);
-      if (!instrument) throw reject(ErrorType.UnknownSymbol, `Unknown symbol ${order.symbol}`);
-      if (instrument.status !== 'trading') throw reject(ErrorType.InstrumentNotTrading);
-      if (!account || account.status !== 'active' || account.kind === 'external') throw reject(ErrorType.AccountInactive);
+      if (!instrument) throw businessFailure(FailureType.UnknownSymbol, `Unknown symbol ${order.symbol}`);
+      if (instrument.status !== 'trading') throw businessFailure(FailureType.InstrumentNotTrading);
+      if (!account || account.status !== 'active' || account.kind === 'external') throw businessFailure(FailureType.AccountInactive);
 
       const qty = BigInt(order.quantity);
       const badQty = checkQuantity(instrument, qty);
-      if (badQty) throw reject(badQty.type, badQty.message);
+      if (badQty) throw businessFailure(badQty.type, badQty.message);
       let reservePrice: bigint;
       if (order.orderType === 'limit') {
-        if (order.price === undefined) throw reject(ErrorType.InvalidOrder, 'A limit order needs a price');
+        if (order.price === undefined) throw businessFailure(FailureType.InvalidOrder, 'A limit order needs a price');
         reservePrice = BigInt(order.price);
         const badPrice = checkLimitPrice(instrument, reservePrice);
-        if (badPrice) throw reject(badPrice.type, badPrice.message);
+        if (badPrice) throw businessFailure(badPrice.type, badPrice.message);
       } else {
-        if (order.timeInForce === 'GTC') throw reject(ErrorType.TimeInForceNotAllowed, 'Market orders cannot be GTC');
+        if (order.timeInForce === 'GTC') throw businessFailure(FailureType.TimeInForceNotAllowed, 'Market orders cannot be GTC');
         reservePrice = collarPrice(instrument);
       }
       return order.side === 'buy'
@@ -61,7 +59,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
         });
       } catch (err) {
         if (err instanceof InsufficientBalanceError)
-          throw reject(asset === CASH_ASSET ? ErrorType.InsufficientFunds : ErrorType.InsufficientShares);
+          throw businessFailure(asset === CASH_ASSET ? FailureType.InsufficientFunds : FailureType.InsufficientShares);
         throw err;
       }
     },
@@ -89,7 +87,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
       const accepted = enqueueEventsCall([
         {
           accountId: order.accountId,
-          eventType: 'order.accepted',
+          eventType: EventType.OrderAccepted,
           payload: {
             order_id: order.orderId,
             client_order_id: order.clientOrderId,
@@ -113,7 +111,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
         const order = await lockOrder(tx, orderId);
         if (order) {
           await releaseOrderReservation(tx, order, `${orderId}:compensation`);
-          if (order.status === 'pending' || order.status === 'working' || order.status === 'partially_filled') {
+          if (!isTerminal(order.status)) {
             await tx
               .update(orders)
               .set({ status: 'rejected', rejectReason: reason, updatedAt: new Date(), lockVersion: sql`${orders.lockVersion} + 1` })

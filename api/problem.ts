@@ -25,7 +25,7 @@ export const PROBLEM_STATUS = {
 } as const;
 export type ProblemCode = keyof typeof PROBLEM_STATUS;
 
-const TITLES: Record<ProblemCode, string> = {
+export const PROBLEM_TITLES: Record<ProblemCode, string> = {
   bad_request: 'Bad request',
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
@@ -54,7 +54,7 @@ export class ApiError extends Error {
     readonly headers?: Record<string, string>,
     readonly extra?: Record<string, unknown>,
   ) {
-    super(message ?? TITLES[code]);
+    super(message ?? PROBLEM_TITLES[code]);
     this.name = 'ApiError';
   }
   get status(): number {
@@ -77,12 +77,12 @@ export interface ProblemBody {
 }
 
 export function problemBody(code: ProblemCode, detail?: string, errors?: string[], extra?: Record<string, unknown>): ProblemBody {
-  const message = detail ?? TITLES[code];
+  const message = detail ?? PROBLEM_TITLES[code];
   // Extra members first: they may add context but never replace the RFC 9457 or legacy members.
   return {
     ...extra,
     type: `https://brokerx.dev/problems/${code.replace(/_/g, '-')}`,
-    title: TITLES[code],
+    title: PROBLEM_TITLES[code],
     status: PROBLEM_STATUS[code],
     detail: message,
     success: false,

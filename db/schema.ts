@@ -4,6 +4,7 @@
  * for every account that is not an external counterparty.
  */
 import { sql } from 'drizzle-orm';
+import { ORDER_STATUSES, ORDER_TYPES, SIDES, TIME_IN_FORCES } from '../temporal/orders.js';
 import {
   bigint,
   bigserial,
@@ -233,16 +234,6 @@ export const instruments = pgTable(
   ],
 );
 
-export const orderStatuses = [
-  'pending',
-  'working',
-  'partially_filled',
-  'filled',
-  'cancelled',
-  'expired',
-  'rejected',
-] as const;
-
 export const orders = pgTable(
   'orders',
   {
@@ -254,16 +245,16 @@ export const orders = pgTable(
     symbol: text('symbol')
       .notNull()
       .references(() => instruments.symbol),
-    side: text('side', { enum: ['buy', 'sell'] }).notNull(),
-    orderType: text('order_type', { enum: ['market', 'limit'] }).notNull(),
-    timeInForce: text('time_in_force', { enum: ['DAY', 'GTC', 'IOC', 'FOK'] }).notNull(),
+    side: text('side', { enum: SIDES }).notNull(),
+    orderType: text('order_type', { enum: ORDER_TYPES }).notNull(),
+    timeInForce: text('time_in_force', { enum: TIME_IN_FORCES }).notNull(),
     quantity: big('quantity').notNull(),
     /** Limit price in cents; null for market orders. */
     price: big('price'),
     filledQuantity: big('filled_quantity').notNull().default(sql`0`),
     /** Sum of qty x price over fills, in cents, for the average price. */
     filledNotional: big('filled_notional').notNull().default(sql`0`),
-    status: text('status', { enum: orderStatuses }).notNull().default('pending'),
+    status: text('status', { enum: ORDER_STATUSES }).notNull().default('pending'),
     /** Cents reserved per share for buys: the limit price, or the market-buy collar. */
     reservePrice: big('reserve_price').notNull(),
     /** What is still reserved for this order: cents for buys, shares for sells. */

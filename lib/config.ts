@@ -25,7 +25,7 @@ export const configSchema = z.object({
   REDIS_PREFIX: z.string().default('brokerx:'),
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  /** Suffix added to every task queue name; tests use it to isolate runs. */
+  /** Prefix put before every task queue name (`withPrefix`); tests use it to isolate runs. */
   TASK_QUEUE_PREFIX: z.string().default(''),
   SMTP_URL: z.url().default('smtp://127.0.0.1:1025'),
   MAIL_FROM: z.string().default('BrokerX <no-reply@brokerx.local>'),
@@ -90,7 +90,7 @@ export const configSchema = z.object({
   WS_MAX_CONNECTIONS_PER_ACCOUNT: z.coerce.number().int().min(1).default(20),
   /** How often the feed compares each live account stream with Postgres to catch events pub/sub lost. */
   WS_SWEEP_SECONDS: z.coerce.number().positive().default(5),
-  /** Where scripts/tools.ts keeps the Temporal CLI and Mailpit builds, shared by every clone. */
+  /** Where devstack/tools.ts (`npm run tools`) keeps the Temporal CLI and Mailpit builds, shared by every clone. */
   BROKERX_TOOLS_DIR: z.string().default(join(homedir(), '.cache', 'brokerx', 'bin')),
   /** Multiplies the per-address login/MFA/registration limits; raise it when load tests register many users from one host. */
   AUTH_ADDRESS_LIMIT_MULTIPLIER: z.coerce.number().int().min(1).max(10_000).default(1),

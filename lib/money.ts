@@ -41,7 +41,7 @@ export function formatDecimal(units: bigint, scale: number): string {
 }
 
 /**
- * A JSON number for clients that compare amounts as numbers (API.md). Safe: the decimal text has at
+ * A JSON number for clients that compare amounts as numbers (the api's numeric amount fields). Safe: the decimal text has at
  * most two decimals and the value is far below 2^53 cents, so the double is the nearest to the text.
  */
 export function toJsonNumber(units: bigint, scale: number): number {

@@ -25,7 +25,7 @@ import { connectDatabase, type Db } from '../db/client.js';
 import { HOUSE_ACCOUNT_ID } from '../db/accounts.js';
 import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
 import { loadConfig, type Config } from '../lib/config.js';
-import { dynamicConfigValues } from '../temporal/dev-server.js';
+import { dynamicConfigValues } from '../devstack/dev-server.js';
 import { sandboxOptions } from '../workers/sandbox-worker.js';
 import { TRADING_WORKER_TUNING } from '../workers/trading/worker.js';
 import { baselines, type Baselines } from './baselines/client.js';

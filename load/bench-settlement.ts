@@ -20,7 +20,7 @@ import { loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import type { OrderRequest } from '../temporal/contracts.js';
 import { createMatchingMetrics, settlementBatches } from '../workers/matching/metrics.js';
-import { ShardEngine } from '../workers/matching/shard-engine.js';
+import { ShardEngine } from '../shard/index.js';
 import { nearestRank } from './lib/percentiles.js';
 import { machineSummary, markdownTable, writeBenchmarkReport } from './lib/report.js';
 import { scratchDatabase } from './lib/stack.js';

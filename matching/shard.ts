@@ -1,5 +1,6 @@
 /**
- * The stable symbol -> shard function (DESIGN.md: "Symbols map to shards by a stable function").
+ * The stable symbol -> shard function (docs/adr/0003-single-writer-matching-shards.md: "Symbols map to
+ * shards by a stable function").
  *
  *   shardOf(symbol, count) = FNV-1a-32(UTF-8 bytes of symbol) mod count
  *

@@ -6,44 +6,19 @@
  * The rest of the stack must already run: `PORT=3010 INSTANCE_ID=api-0 npm start` keeps `npm start`'s
  * own api off :3000. Installs nginx with apt-get when it is missing. Ctrl-C stops everything.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadConfigOrExit, type Config } from '../lib/config.js';
-import { ensureDebianTool } from './ensure-promtool.js';
-import { portOpen, startProcess, waitForPort, type Managed } from './processes.js';
+import { ensureDebianTool } from '../devstack/debian-tools.js';
+import { API_INSTANCES, prepareNginxPrefix } from '../devstack/nginx.js';
+import { portOpen, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (msg: string) => console.log(`[start-lb] ${msg}`);
 
 export const LB_PORT = 3000;
 export const LB_STATUS_PORT = 8081;
-export const API_INSTANCES = [
-  { id: 'api-1', port: 3001 },
-  { id: 'api-2', port: 3002 },
-  { id: 'api-3', port: 3003 },
-] as const;
-
-/** A temporary nginx prefix holding nginx.conf and the local upstream servers as upstream-servers.conf. */
-export function prepareNginxPrefix(): { dir: string; conf: string; args: (extra?: string[]) => string[] } {
-  const dir = mkdtempSync(join(tmpdir(), 'brokerx-lb-'));
-  mkdirSync(join(dir, 'logs')); // nginx opens <prefix>/logs/error.log before it reads the config
-  const conf = join(dir, 'nginx.conf');
-  copyFileSync(join(root, 'ops/nginx/nginx.conf'), conf);
-  copyFileSync(join(root, 'ops/nginx/upstream-servers.local.conf'), join(dir, 'upstream-servers.conf'));
-  const args = (extra: string[] = []) => [
-    ...extra,
-    '-p',
-    `${dir}/`,
-    '-c',
-    conf,
-    '-g',
-    `daemon off; pid ${join(dir, 'nginx.pid')};`,
-  ];
-  return { dir, conf, args };
-}
 
 async function preflight(config: Config): Promise<string[]> {
   const problems: string[] = [];

@@ -9,8 +9,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ensureDebianTool } from './ensure-promtool.js';
-import { portOpen, startProcess, waitForPort } from './processes.js';
+import { ensureDebianTool } from '../devstack/debian-tools.js';
+import { portOpen, startProcess, waitForPort } from '../devstack/processes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (msg: string) => console.log(`[observability] ${msg}`);

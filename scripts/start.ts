@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadConfigOrExit } from '../lib/config.js';
 import { migrateDatabase } from '../db/migrate.js';
-import { startDevServer } from '../temporal/dev-server.js';
-import { ensureTools } from './tools.js';
-import { portOpen, startProcess, waitForPort, type Managed } from './processes.js';
+import { startDevServer } from '../devstack/dev-server.js';
+import { ensureTools } from '../devstack/tools.js';
+import { portOpen, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (msg: string) => console.log(`[start] ${msg}`);

@@ -3,7 +3,8 @@
  * the trading worker runs the order activities (as local activities), the matching worker of a shard
  * runs the matching activities on its own task queue.
  */
-import type { OrderAck, OrderRequest, OrderStatus, ReplaceRequest } from './contracts.js';
+import type { OrderAck, OrderRequest, ReplaceRequest } from './contracts.js';
+import type { CancelReason, OrderStatus } from './orders.js';
 
 export interface ValidatedOrder {
   /** Cash (cents) for buys, shares for sells, as a decimal string. */
@@ -34,9 +35,6 @@ export interface OrderSnapshot {
   /** Fills the operation produced for this order (so the saga can dedupe the relay's signals). */
   fillIds: string[];
 }
-
-/** user: the client asked; expired: session close; compensation: the saga is undoing its placement. */
-export type CancelReason = 'user' | 'expired' | 'compensation';
 
 export interface MatchingActivities {
   submitOrder(args: { orderId: string }): Promise<OrderSnapshot>;

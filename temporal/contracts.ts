@@ -1,9 +1,12 @@
 /**
- * What the api and the workers share about Temporal: task queues, workflow ids, message definitions,
- * JSON-safe payload types and the error-type table. Quantities and prices travel as decimal strings
+ * What the api and the workers share about Temporal: task queues, workflow ids, message definitions
+ * and JSON-safe payload types. The order vocabulary is in orders.ts, business failures in failures.ts,
+ * outbox events in events.ts. Quantities and prices travel as decimal strings
  * of integers (shares and cents), never as floats or bigints.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { FailureTypeName } from './failures.js';
+import type { OrderStatus, OrderType, Side, TimeInForce } from './orders.js';
 
 // ---- task queues and ids ------------------------------------------------------------------------
 
@@ -17,13 +20,6 @@ export const orderWorkflowId = (accountId: string, clientOrderId: string): strin
   `order-${accountId}-${clientOrderId}`;
 
 // ---- payloads -------------------------------------------------------------------------------------
-
-export type Side = 'buy' | 'sell';
-export type OrderType = 'market' | 'limit';
-export type TimeInForce = 'DAY' | 'GTC' | 'IOC' | 'FOK';
-export type OrderStatus = 'pending' | 'working' | 'partially_filled' | 'filled' | 'cancelled' | 'expired' | 'rejected';
-export const TERMINAL_STATUSES: readonly OrderStatus[] = ['filled', 'cancelled', 'expired', 'rejected'];
-export const isTerminal = (s: OrderStatus): boolean => TERMINAL_STATUSES.includes(s);
 
 export interface OrderRequest {
   orderId: string;
@@ -61,7 +57,7 @@ export interface SagaState {
   filledQuantity: string;
   reservedAmount: string;
   rejectReason?: string;
-  rejectCode?: ErrorTypeName;
+  rejectCode?: FailureTypeName;
   fillIds: string[];
   compensations: string[];
 }
@@ -84,7 +80,7 @@ export interface OrderAck {
   filledQuantity: string;
   reservedAmount: string;
   rejectReason?: string;
-  rejectCode?: ErrorTypeName;
+  rejectCode?: FailureTypeName;
 }
 
 /** The ACK a saga answers with, from its state. */
@@ -139,43 +135,3 @@ export const cancelOrderUpdate = defineUpdate<OrderAck, [CancelRequest]>('cancel
 export const fillSignal = defineSignal<[FillSignal]>('fill');
 export const orderClosedSignal = defineSignal<[OrderClosedSignal]>('orderClosed');
 export const stateQuery = defineQuery<SagaState>('state');
-
-// ---- errors ---------------------------------------------------------------------------------------
-
-/** Application failure types: business rejects are non-retryable and map to HTTP problems. */
-export const ErrorType = {
-  UnknownSymbol: 'UnknownSymbol',
-  InstrumentNotTrading: 'InstrumentNotTrading',
-  InvalidTick: 'InvalidTick',
-  InvalidLot: 'InvalidLot',
-  PriceOutsideBand: 'PriceOutsideBand',
-  TimeInForceNotAllowed: 'TimeInForceNotAllowed',
-  AccountInactive: 'AccountInactive',
-  InsufficientFunds: 'InsufficientFunds',
-  InsufficientShares: 'InsufficientShares',
-  NoLiquidity: 'NoLiquidity',
-  VersionConflict: 'VersionConflict',
-  OrderTerminal: 'OrderTerminal',
-  InvalidOrder: 'InvalidOrder',
-  /** Infrastructure failure that outlived its retry policy; the saga compensated. */
-  ProcessingFailed: 'ProcessingFailed',
-} as const;
-export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
-
-/** Human-readable messages that clients see in `errors` (API.md: "Insufficient funds"). */
-export const ERROR_MESSAGES: Record<ErrorTypeName, string> = {
-  UnknownSymbol: 'Unknown symbol',
-  InstrumentNotTrading: 'Instrument is not trading',
-  InvalidTick: 'Price is not a multiple of the tick size',
-  InvalidLot: 'Quantity is not a multiple of the lot size',
-  PriceOutsideBand: 'Price is outside the allowed band',
-  TimeInForceNotAllowed: 'Time in force not allowed for this order type',
-  AccountInactive: 'Account is not active',
-  InsufficientFunds: 'Insufficient funds',
-  InsufficientShares: 'Insufficient shares',
-  NoLiquidity: 'No liquidity for market order',
-  VersionConflict: 'Version conflict',
-  OrderTerminal: 'Order is already closed',
-  InvalidOrder: 'Invalid order',
-  ProcessingFailed: 'Order could not be processed, nothing was reserved',
-};

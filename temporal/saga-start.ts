@@ -3,13 +3,13 @@
  * (and the benchmark's same-shape baseline, so both start the saga the same way).
  */
 import { WithStartWorkflowOperation } from '@temporalio/client';
-import type { TradingSaga } from '../workflows/trading-saga.js';
 import type { TradingSagaInput } from './contracts.js';
 import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from './search-attributes.js';
+import { TRADING_SAGA, type TradingSagaWorkflow } from './trading-saga.js';
 
 export function tradingSagaStart(workflowId: string, taskQueue: string, input: TradingSagaInput) {
   const { order } = input;
-  return new WithStartWorkflowOperation<typeof TradingSaga>('TradingSaga', {
+  return new WithStartWorkflowOperation<TradingSagaWorkflow>(TRADING_SAGA, {
     workflowId,
     taskQueue,
     // A retried request attaches to the running saga; a finished one is answered from its result.

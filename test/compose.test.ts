@@ -2,7 +2,7 @@
  * Static checks of the container and ops files: no Docker engine runs on the development machines, so
  * docker-compose.yml, the Dockerfile, nginx, Prometheus, Grafana and Kong configs are validated here
  * against the code they must mirror (lib/config.ts, scripts/start.ts, temporal/, the metric names).
- * With promtool available (scripts/ensure-promtool.ts installs it) the Prometheus configs, the alert
+ * With promtool available (scripts/install-test-binaries.ts installs it) the Prometheus configs, the alert
  * rules, their unit tests and every dashboard query are checked by promtool too; with nginx on PATH the
  * local load-balancer config is checked by `nginx -t`.
  */
@@ -16,10 +16,10 @@ import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { configSchema } from '../lib/config.js';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
-import { ensurePromtool, findBinary } from '../scripts/ensure-promtool.js';
-import { API_INSTANCES, prepareNginxPrefix } from '../scripts/start-lb.js';
+import { API_INSTANCES, prepareNginxPrefix } from '../devstack/nginx.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+import { testBinary } from './binaries.js';
 import { DASHBOARDS, dashboardDir, dashboardExprs, dashboards, metricNames, panelsOf } from './dashboards.js';
 
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -344,19 +344,16 @@ describe('nginx', () => {
     expect(servers).toEqual(API_INSTANCES.map((a) => `127.0.0.1:${a.port}`));
   });
 
-  const nginx = findBinary('nginx');
-  it.skipIf(!nginx)(
-    `accepts the local config (nginx -t)${nginx ? '' : ' [skipped: nginx not installed; npm run start:lb installs it]'}`,
-    () => {
-      const prefix = prepareNginxPrefix();
-      try {
-        const r = spawnSync(nginx!, prefix.args(['-t']), { encoding: 'utf8' });
-        expect(r.status, r.stderr).toBe(0);
-      } finally {
-        rmSync(prefix.dir, { recursive: true, force: true });
-      }
-    },
-  );
+  const nginx = testBinary('nginx');
+  it.skipIf(nginx.skip)(`accepts the local config (nginx -t)${nginx.note}`, () => {
+    const prefix = prepareNginxPrefix();
+    try {
+      const r = spawnSync(nginx.path(), prefix.args(['-t']), { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      rmSync(prefix.dir, { recursive: true, force: true });
+    }
+  });
 });
 
 // ---- metric names: what dashboards and alerts query must be what the code registers -----------------
@@ -511,10 +508,10 @@ describe('Prometheus', () => {
     }
   });
 
-  const promtool = ensurePromtool((line) => console.log(`[ensure-promtool] ${line}`));
-  describe.skipIf(!promtool.ok)(`promtool${promtool.ok ? '' : ` [skipped: ${promtool.reason}]`}`, () => {
+  const promtool = testBinary('promtool');
+  describe.skipIf(promtool.skip)(`promtool${promtool.note}`, () => {
     const run = (...args: string[]) => {
-      const r = spawnSync((promtool as { bin: string }).bin, args, {
+      const r = spawnSync(promtool.path(), args, {
         cwd: join(root, 'ops/prometheus'),
         encoding: 'utf8',
         timeout: 60_000,

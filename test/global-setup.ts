@@ -11,9 +11,9 @@ import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../lib/config.js';
 import { migrateDatabase } from '../db/migrate.js';
-import { ensureTools } from '../scripts/tools.js';
-import { freePort, startProcess, waitForPort, type Managed } from '../scripts/processes.js';
-import { startDevServer } from '../temporal/dev-server.js';
+import { ensureTools } from '../devstack/tools.js';
+import { freePort, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
+import { startDevServer } from '../devstack/dev-server.js';
 import { buildWorkflowBundle } from '../workers/trading/bundle.js';
 
 declare module 'vitest' {

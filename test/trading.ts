@@ -8,7 +8,7 @@ import { connectDatabase, type Database } from '../db/client.js';
 import { CASH_ASSET } from '../db/accounts.js';
 import type { Config } from '../lib/config.js';
 import { orderWorkflowId, stateQuery, type SagaState } from '../temporal/contracts.js';
-import type { TradingSaga } from '../workflows/trading-saga.js';
+import type { TradingSagaWorkflow } from '../temporal/trading-saga.js';
 import { createTestApi, testConfig, type TestApi } from './helpers.js';
 import { isolatedEnv } from './isolated.js';
 import { startTestStack, type TestStack, type TestStackOptions } from './stack.js';
@@ -25,7 +25,7 @@ export interface TradingFixture {
   /** The saga's current state (query). */
   saga(accountId: string, clientOrderId: string): Promise<SagaState>;
   /** The saga's typed workflow handle. */
-  handle(accountId: string, clientOrderId: string): WorkflowHandle<typeof TradingSaga>;
+  handle(accountId: string, clientOrderId: string): WorkflowHandle<TradingSagaWorkflow>;
   imbalances(): Promise<unknown[]>;
   close(): Promise<void>;
 }
@@ -48,7 +48,7 @@ export async function startTradingFixture(tag: string, opts: TestStackOptions & 
       return { available: row?.available ?? 0n, reserved: row?.reserved ?? 0n };
     },
     saga: (accountId, clientOrderId) => fx.handle(accountId, clientOrderId).query(stateQuery),
-    handle: (accountId, clientOrderId) => api.deps.temporal.workflow.getHandle<typeof TradingSaga>(orderWorkflowId(accountId, clientOrderId)),
+    handle: (accountId, clientOrderId) => api.deps.temporal.workflow.getHandle<TradingSagaWorkflow>(orderWorkflowId(accountId, clientOrderId)),
     imbalances: () => ledgerImbalances(database.db),
     async close() {
       await api.close();

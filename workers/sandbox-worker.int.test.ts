@@ -12,7 +12,7 @@ import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { connectDatabase } from '../db/client.js';
 import { noopOrderActivities } from '../load/baselines/activities.js';
 import { stateQuery, TRADING_TASK_QUEUE, withPrefix } from '../temporal/contracts.js';
-import type { TradingSaga } from '../workflows/trading-saga.js';
+import { TRADING_SAGA, type TradingSagaWorkflow } from '../temporal/trading-saga.js';
 import { testConfig } from '../test/helpers.js';
 import { eventually } from '../test/trading.js';
 import { createTradingWorker } from './trading/worker.js';
@@ -32,20 +32,18 @@ afterAll(async () => {
 for (const stackTraces of [false, true]) {
   it(`stack trace query with the per-promise stack capture ${stackTraces ? 'on: the saga\'s stack' : 'off: refused'}`, async () => {
     const prefix = `${config.TASK_QUEUE_PREFIX}sandbox-${stackTraces ? 'on' : 'off'}-`;
-    const worker = await createTradingWorker({
+    const sandbox = { TASK_QUEUE_PREFIX: prefix, SANDBOX_WATCHDOG: 'off', SANDBOX_STACK_TRACES: stackTraces ? 'on' : 'off' } as const;
+    const worker = await createTradingWorker({ ...config, ...sandbox }, {
       connection,
-      namespace: config.TEMPORAL_NAMESPACE,
-      taskQueuePrefix: prefix,
       db: database.db,
       metrics: createSagaMetrics(new Registry()),
       workflowBundlePath: inject('workflowBundlePath'),
-      sandbox: { watchdog: false, stackTraces },
       wrapActivities: () => noopOrderActivities, // steps that answer at once: only the hosting is under test
     });
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const orderId = randomUUID();
     await worker.runUntil(async () => {
-      const handle = await client.workflow.start<typeof TradingSaga>('TradingSaga', {
+      const handle = await client.workflow.start<TradingSagaWorkflow>(TRADING_SAGA, {
         taskQueue: withPrefix(prefix, TRADING_TASK_QUEUE),
         workflowId: `sandbox-${orderId}`,
         args: [

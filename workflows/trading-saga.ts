@@ -11,8 +11,6 @@
  * OrderStatus search attribute and in metrics) until an operator signals `retryCompensations`.
  */
 import {
-  ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -29,24 +27,23 @@ import {
 } from '@temporalio/workflow';
 import type { MatchingActivities, OrderActivities, OrderSnapshot } from '../temporal/activities.js';
 import {
-  ERROR_MESSAGES,
-  ErrorType,
   ackOf,
   cancelOrderUpdate,
   fillSignal,
-  isTerminal,
   orderClosedSignal,
   placeOrderUpdate,
   replaceOrderUpdate,
   stateQuery,
   type CancelRequest,
-  type ErrorTypeName,
   type OrderAck,
   type ReplaceRequest,
   type SagaState,
   type TradingSagaInput,
 } from '../temporal/contracts.js';
+import { FAILURE_MESSAGES, FailureType, businessFailure, readBusinessFailure } from '../temporal/failures.js';
+import { isTerminal } from '../temporal/orders.js';
 import { OrderStatusKey } from '../temporal/search-attributes.js';
+import type { TradingSagaWorkflow } from '../temporal/trading-saga.js';
 
 /** Metrics leave the workflow through a sink (not called during replay), into the worker's registry. */
 export interface SagaSinks extends Sinks {
@@ -75,6 +72,11 @@ interface Compensation {
   name: string;
   run: () => Promise<void>;
 }
+
+/** Compiles only while TradingSaga has exactly the type clients use (temporal/trading-saga.ts). */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Assert<T extends true> = T;
+export type _TradingSagaMatchesContract = Assert<Same<typeof TradingSaga, TradingSagaWorkflow>>;
 
 export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   const { order } = input;
@@ -157,10 +159,14 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   });
 
   const checkModifiable = (clientVersion: number | undefined) => {
-    if (!acked || state.status === 'pending') throw business(ErrorType.OrderTerminal, 'Order is not live yet');
-    if (isTerminal(state.status)) throw business(ErrorType.OrderTerminal, `Order is ${state.status}`);
-    if (clientVersion !== undefined && clientVersion !== state.lockVersion)
-      throw business(ErrorType.VersionConflict, `client_version ${clientVersion} does not match lock_version ${state.lockVersion}`);
+    const { status, lockVersion } = state;
+    if (!acked || status === 'pending') throw businessFailure(FailureType.OrderTerminal, 'Order is not live yet', { status });
+    if (isTerminal(status)) throw businessFailure(FailureType.OrderTerminal, `Order is ${status}`, { status });
+    if (clientVersion !== undefined && clientVersion !== lockVersion)
+      throw businessFailure(FailureType.VersionConflict, `client_version ${clientVersion} does not match lock_version ${lockVersion}`, {
+        clientVersion,
+        lockVersion,
+      });
   };
 
   setHandler(
@@ -229,8 +235,8 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     } catch (err) {
       // A business reject, or an infrastructure failure that outlived its retry policy: either way
       // nothing of this order may stay reserved or in the book.
-      const failure = businessFailure(err) ?? { code: ErrorType.ProcessingFailed, message: ERROR_MESSAGES.ProcessingFailed };
-      state.rejectCode = failure.code;
+      const failure = readBusinessFailure(err) ?? { type: FailureType.ProcessingFailed, message: FAILURE_MESSAGES.ProcessingFailed };
+      state.rejectCode = failure.type;
       state.rejectReason = failure.message;
       await compensate(compensations);
       setStatus('rejected');
@@ -301,23 +307,8 @@ function compareInt(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function business(type: ErrorTypeName, message?: string): ApplicationFailure {
-  return ApplicationFailure.create({ type, message: message ?? ERROR_MESSAGES[type], nonRetryable: true });
-}
-
-const BUSINESS_TYPES = new Set<string>(Object.values(ErrorType));
-
-/** The business reject behind an activity failure, if that is what it is. */
-function businessFailure(err: unknown): { code: ErrorTypeName; message: string } | undefined {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure && cause.type && BUSINESS_TYPES.has(cause.type)) {
-    return { code: cause.type as ErrorTypeName, message: cause.message };
-  }
-  return undefined;
-}
-
 /** Updates surface business rejects to the caller as typed ApplicationFailures. */
 function asBusiness(err: unknown): unknown {
-  const f = businessFailure(err);
-  return f ? business(f.code, f.message) : err;
+  const f = readBusinessFailure(err);
+  return f ? businessFailure(f.type, f.message, f.details) : err;
 }

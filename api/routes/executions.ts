@@ -5,6 +5,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { listExecutions, type ExecutionKey, type ExecutionRow } from '../../db/queries/executions.js';
 import { CASH_SCALE, exactNumber, toJsonNumber } from '../../lib/money.js';
+import { SIDES } from '../../temporal/orders.js';
 import { requireAuth } from '../auth/middleware.js';
 import { createRouter, problemResponses } from '../openapi.js';
 import { ApiError } from '../problem.js';
@@ -17,7 +18,7 @@ const ExecutionSchema = z
     trade_id: z.string(),
     order_id: z.string(),
     symbol: z.string(),
-    direction: z.enum(['buy', 'sell']),
+    direction: z.enum(SIDES),
     quantity: z.number().int(),
     price: z.number(),
     liquidity: z

@@ -4,18 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-} from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { exactNumber, parseDecimal, toJsonNumber, CASH_SCALE } from '../../lib/money.js';
 import { getOrderById, getOrderByClientId, listOrders, type OrderRow } from '../../db/queries/orders.js';
 import type { DbOrTx } from '../../db/client.js';
 import { shardOf } from '../../matching/index.js';
 import {
-  ERROR_MESSAGES,
   TRADING_TASK_QUEUE,
   ackOf,
   cancelOrderUpdate,
@@ -24,14 +19,16 @@ import {
   placeOrderUpdate,
   replaceOrderUpdate,
   withPrefix,
-  type ErrorTypeName,
   type OrderAck,
   type OrderRequest,
 } from '../../temporal/contracts.js';
+import { readBusinessFailure } from '../../temporal/failures.js';
+import { ORDER_STATUSES, ORDER_TYPES, RESTING_TIME_IN_FORCES, SIDES, TIME_IN_FORCES, type OrderStatus } from '../../temporal/orders.js';
 import { tradingSagaStart } from '../../temporal/saga-start.js';
-import type { TradingSaga } from '../../workflows/trading-saga.js';
+import type { TradingSagaWorkflow } from '../../temporal/trading-saga.js';
 import { requireAuth } from '../auth/middleware.js';
 import { createRouter, DecimalInput, problemResponses } from '../openapi.js';
+import { failureProblem } from '../failures.js';
 import { ApiError } from '../problem.js';
 import type { Admission } from '../admission.js';
 import type { ApiDeps } from '../types.js';
@@ -41,11 +38,11 @@ const PlaceOrderBody = z
     order: z
       .object({
         symbol: z.string().trim().toUpperCase().pipe(z.string().regex(/^[A-Z][A-Z0-9.]{0,9}$/, 'must be a ticker symbol')),
-        order_type: z.enum(['market', 'limit']),
-        direction: z.enum(['buy', 'sell']),
+        order_type: z.enum(ORDER_TYPES),
+        direction: z.enum(SIDES),
         quantity: DecimalInput,
         price: DecimalInput.optional().nullable(),
-        time_in_force: z.enum(['DAY', 'GTC', 'IOC', 'FOK']).optional(),
+        time_in_force: z.enum(TIME_IN_FORCES).optional(),
         client_order_id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits or ._:-').optional(),
       })
       .strict(),
@@ -60,7 +57,7 @@ const ReplaceBody = z
         client_version: z.number().int().min(0),
         quantity: DecimalInput.optional(),
         price: DecimalInput.optional(),
-        time_in_force: z.enum(['DAY', 'GTC']).optional(),
+        time_in_force: z.enum(RESTING_TIME_IN_FORCES).optional(),
       })
       .strict(),
   })
@@ -77,8 +74,8 @@ const OrderSchema = z
     client_order_id: z.string(),
     account_id: z.string(),
     symbol: z.string(),
-    order_type: z.enum(['market', 'limit']),
-    direction: z.enum(['buy', 'sell']),
+    order_type: z.enum(ORDER_TYPES),
+    direction: z.enum(SIDES),
     quantity: z.number(),
     price: z.number().nullable(),
     time_in_force: z.string(),
@@ -163,23 +160,13 @@ export function orderJson(o: OrderRow) {
   };
 }
 
-/** Map a saga's business reject to the problem clients expect. */
-function rejectProblem(code: ErrorTypeName | undefined, message: string | undefined, extra: Record<string, unknown>): ApiError {
-  if (code === 'VersionConflict') return new ApiError('version_conflict', message ?? 'Version conflict', [message ?? 'Version conflict'], undefined, extra);
-  if (code === 'OrderTerminal') return new ApiError('order_closed', message ?? 'Order is closed', [message ?? 'Order is closed'], undefined, extra);
-  if (code === 'ProcessingFailed') return new ApiError('service_unavailable', ERROR_MESSAGES.ProcessingFailed, undefined, { 'retry-after': '1' }, extra);
-  const text = (code && ERROR_MESSAGES[code]) ?? message ?? 'Order rejected';
-  const errors = message && message !== text ? [text, message] : [text];
-  return new ApiError('validation_failed', text, errors, undefined, extra);
-}
-
+/** A failed replace or cancel as a problem; undefined for what is not a refusal (a 5xx). */
 function updateFailure(err: unknown): ApiError | undefined {
   if (err instanceof WorkflowNotFoundError) return new ApiError('order_closed', 'Order is already closed');
-  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-    return rejectProblem(err.cause.type as ErrorTypeName, err.cause.message, {});
-  }
-  const msg = (err as Error)?.message ?? '';
-  if (/workflow execution already completed/i.test(msg)) return new ApiError('order_closed', 'Order is already closed');
+  // A failed update: our failure types through the table, any other type (the server's
+  // AcceptedUpdateCompletedWorkflow, say) as a typeless refusal.
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure)
+    return failureProblem(readBusinessFailure(err) ?? { message: err.cause.message });
   return undefined;
 }
 
@@ -215,7 +202,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   const ackResponse = async (ack: OrderAck, fresh: boolean) => {
     const row = await getOrderById(db, ack.orderId);
     const extra = { order_id: ack.orderId, client_order_id: ack.clientOrderId, order_status: ack.status, lock_version: ack.lockVersion };
-    if (ack.status === 'rejected') throw rejectProblem(ack.rejectCode, ack.rejectReason, extra);
+    if (ack.status === 'rejected') throw failureProblem({ type: ack.rejectCode, message: ack.rejectReason }, extra);
     return { body: row ? orderJson(row) : { success: true as const, ...extra }, status: fresh ? (201 as const) : (200 as const) };
   };
 
@@ -260,7 +247,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
           // The saga for this client order id already finished: answer from its result.
-          const state = await temporal.workflow.getHandle<typeof TradingSaga>(workflowId).result();
+          const state = await temporal.workflow.getHandle<TradingSagaWorkflow>(workflowId).result();
           ack = ackOf(state, order.clientOrderId);
         }
         const fresh = ack.orderId === order.orderId;
@@ -304,9 +291,8 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     async (c) => {
       const principal = c.get('principal');
       const q = c.req.valid('query');
-      const statuses = q.status?.split(',') as OrderRow['status'][] | undefined;
-      const allowed = ['pending', 'working', 'partially_filled', 'filled', 'cancelled', 'expired', 'rejected'];
-      if (statuses?.some((s) => !allowed.includes(s))) throw new ApiError('validation_failed', 'Validation failed', [`status: must be among ${allowed.join(', ')}`]);
+      const statuses = q.status?.split(',') as OrderStatus[] | undefined;
+      if (statuses?.some((s) => !ORDER_STATUSES.includes(s))) throw new ApiError('validation_failed', 'Validation failed', [`status: must be among ${ORDER_STATUSES.join(', ')}`]);
       let before: { createdAt: Date; id: string } | undefined;
       if (q.cursor) {
         const [ts, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');

@@ -7,8 +7,20 @@ const ACCOUNT = '00000000-0000-4000-8000-000000000001';
 const ev = (seq: number): AccountEvent => ({
   seq,
   eventId: `e${seq}`,
-  eventType: 'execution.report',
-  data: { seq },
+  data: {
+    event_id: `e${seq}`,
+    event_type: 'order.accepted',
+    seq,
+    order_id: `o${seq}`,
+    client_order_id: `c${seq}`,
+    symbol: 'AAPL',
+    side: 'buy',
+    order_type: 'limit',
+    time_in_force: 'DAY',
+    quantity: '1',
+    price: '18500',
+    ts: '2026-01-01T00:00:00.000Z',
+  },
 });
 
 /** An outbox in memory: `committed` events are readable; reads can be held to interleave live events. */

@@ -30,16 +30,11 @@ import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiDeps } from '../types.js';
 import { feedAuthenticator, originAllowed, parseOrigins, type Authenticate } from './auth.js';
-import {
-  accountFrame,
-  toAccountEvent,
-  toMarketUpdate,
-  type AccountEvent,
-  type MarketUpdate,
-} from './frames.js';
+import { toAccountEvent, toMarketUpdate, type AccountEvent, type MarketUpdate } from './frames.js';
 import { postgresHistory, type FeedHistory } from './history.js';
 import { createRedisHub, type FeedHub } from './hub.js';
 import type { FeedServer } from './server.js';
+import { EventType, type ExecutionReportPayload } from '../../temporal/events.js';
 
 export const CABLE_PROTOCOL = 'actioncable-v1-json';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -118,39 +113,46 @@ export function cableToken(req: IncomingMessage, url: URL): string | undefined {
 type Message = Record<string, unknown>;
 type Stop = () => void;
 
-const money = (cents: unknown): number | null =>
-  typeof cents === 'number' && Number.isSafeInteger(cents) ? toJsonNumber(BigInt(cents), CASH_SCALE) : null;
+const money = (cents: number | undefined): number | null =>
+  cents === undefined ? null : toJsonNumber(BigInt(cents), CASH_SCALE);
+/** Cents as the event contract's decimal string (temporal/events.ts) to dollars. */
+const dollars = (cents: string | null): number | null =>
+  cents === null ? null : toJsonNumber(BigInt(cents), CASH_SCALE);
+
+/** The execution report of an account event with a fill, or undefined. */
+const fillOf = (e: AccountEvent): ExecutionReportPayload | undefined =>
+  e.data.event_type === EventType.ExecutionReport && BigInt(e.data.fill_qty) > 0n ? e.data : undefined;
 
 /** The seed's `orders:<account>` message: one per fill. */
 function tradeMessage(e: AccountEvent): Message | undefined {
-  const f = accountFrame(e);
-  if (f.type !== 'execution' || !(typeof f.fill_qty === 'number' && f.fill_qty > 0)) return undefined;
+  const d = fillOf(e);
+  if (!d) return undefined;
   return {
     type: 'trade',
-    order_id: f.order_id,
-    quantity: f.fill_qty,
-    price: f.fill_price,
-    side: f.side,
-    trade_id: f.fill_id,
-    ts: f.ts,
+    order_id: d.order_id,
+    quantity: Number(d.fill_qty),
+    price: dollars(d.fill_price),
+    side: d.side,
+    trade_id: d.fill_id,
+    ts: d.ts,
   };
 }
 
 /** The seed's `orders_status:<order_id>` message: the order's status, with the fill when there is one. */
-function statusMessage(e: AccountEvent): Message | undefined {
-  const f = accountFrame(e);
-  if (f.type !== 'execution') return undefined;
-  const fill = typeof f.fill_qty === 'number' && f.fill_qty > 0;
+function statusMessage(e: AccountEvent, orderId: string): Message | undefined {
+  const d = e.data;
+  if (d.event_type !== EventType.ExecutionReport || d.order_id !== orderId) return undefined;
+  const fill = fillOf(e);
   return {
     type: 'execution.report',
-    order_id: f.order_id,
-    status: f.status,
-    exec_type: f.exec_type,
-    quantity: fill ? f.fill_qty : null,
-    price: fill ? f.fill_price : null,
-    cum_qty: f.cum_qty,
-    leaves_qty: f.leaves_qty,
-    ts: f.ts,
+    order_id: d.order_id,
+    status: d.status,
+    exec_type: d.exec_type,
+    quantity: fill ? Number(fill.fill_qty) : null,
+    price: fill ? dollars(fill.fill_price) : null,
+    cum_qty: Number(d.cum_qty),
+    leaves_qty: Number(d.leaves_qty),
+    ts: d.ts,
   };
 }
 
@@ -293,7 +295,7 @@ export function createCableServer(deps: CableDeps): CableServer {
             (await deps.orderOwner(orderId)) !== account
           )
             return undefined;
-          toMessage = (e) => (e.data.order_id === orderId ? statusMessage(e) : undefined);
+          toMessage = (e) => statusMessage(e, orderId);
         }
         return hub.subscribe(accountChannel(deps.redisPrefix, account), (raw) => {
           const e = toAccountEvent(raw);

@@ -10,6 +10,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import { AccountStream, type ResyncCause } from './account-stream.js';
 import { isApiError, type Authenticate } from './auth.js';
+import { EventType } from '../../temporal/events.js';
 import { accountFrame, encode, toAccountEvent, withId, type AccountEvent, type Frame } from './frames.js';
 import type { FeedHistory } from './history.js';
 import type { FeedHub } from './hub.js';
@@ -208,7 +209,7 @@ export class FeedConnection implements MarketSubscriber {
     }
     if (!this.sendShared(bytes)) return false;
     this.ctx.telemetry.frames(type ?? frameTypeOf(e), 1);
-    const ts = typeof e.data.ts === 'string' ? Date.parse(e.data.ts) : NaN;
+    const ts = Date.parse(e.data.ts);
     if (Number.isFinite(ts)) this.ctx.telemetry.delivered(ts, 1);
     return true;
   }
@@ -511,8 +512,9 @@ export class FeedConnection implements MarketSubscriber {
   }
 }
 
-function frameTypeOf(e: AccountEvent): FrameType {
-  if (e.eventType === 'execution.report') return 'execution';
-  if (e.eventType === 'order.accepted') return 'order_accepted';
-  return 'account_event';
-}
+/** The frame type `accountFrame` gives an event (for telemetry when its bytes were cached). */
+const FRAME_TYPES: Record<AccountEvent['data']['event_type'], FrameType> = {
+  [EventType.ExecutionReport]: 'execution',
+  [EventType.OrderAccepted]: 'order_accepted',
+};
+const frameTypeOf = (e: AccountEvent): FrameType => FRAME_TYPES[e.data.event_type] ?? 'account_event';

@@ -5,39 +5,31 @@
  * to every socket that gets it.
  */
 import { CASH_SCALE, toJsonNumber } from '../../lib/money.js';
+import {
+  EventType,
+  type BookLevel as Level,
+  type BookPriceQty as PriceQty,
+  type BookTrade,
+  type ExecutionReportPayload,
+  type MarketUpdatePayload,
+  type OrderAcceptedPayload,
+  type PublishedAccountEvent,
+  type PublishedMarketEvent,
+} from '../../temporal/events.js';
 import type { FrameType, RequestId } from './protocol.js';
 
-/** One event of an account's feed: an outbox row with `account_id`, as published or as read back. */
+/** One event of an account's feed (temporal/events.ts), as published or as read back. */
 export interface AccountEvent {
   seq: number;
   eventId: string;
-  eventType: string;
-  /** The outbox payload (relay fields included, they are ignored). */
-  data: Record<string, unknown>;
+  /** The published event (relay fields included, the frames leave them out). */
+  data: PublishedAccountEvent;
 }
 
-export interface PriceQty {
-  price: number;
-  qty: number;
-}
-export interface Level extends PriceQty {
-  orders: number;
-}
-export interface BookTrade extends PriceQty {
-  ts: number;
-  seq: number;
-}
-
-/** A `market.update` (matching/order-book.ts shapes: prices in cents, quantities in shares). */
-export interface MarketUpdate {
-  symbol: string;
+/** A `market.update` (temporal/events.ts: prices in cents, quantities in shares), with its time parsed. */
+export interface MarketUpdate extends Pick<MarketUpdatePayload, 'symbol' | 'ts' | 'quote' | 'depth' | 'trades'> {
   eventId: string;
-  ts: string;
   tsMs: number;
-  quote: { bid: PriceQty | null; ask: PriceQty | null } | null;
-  depth: { bids: Level[]; asks: Level[] } | null;
-  /** Newest first. */
-  trades: BookTrade[];
 }
 
 export interface Frame {
@@ -49,29 +41,20 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
-/** A published or stored account event, or undefined when it lacks a seq or event id. */
+/**
+ * An account event off the wire (a Redis message, or a row read back), or undefined when it lacks the
+ * sequence number and event id the feed's resume protocol needs. The rest is the event contract.
+ */
 export function toAccountEvent(raw: unknown): AccountEvent | undefined {
   if (!isRecord(raw)) return undefined;
   const { seq, event_id: eventId, event_type: eventType } = raw;
   if (!isInt(seq) || seq < 1 || typeof eventId !== 'string' || typeof eventType !== 'string')
     return undefined;
-  return { seq, eventId, eventType, data: raw };
+  return { seq, eventId, data: raw as unknown as PublishedAccountEvent };
 }
 
-function intOf(v: unknown): number | null {
-  if (isInt(v)) return v;
-  if (typeof v === 'string' && /^-?\d{1,15}$/.test(v)) return Number(v);
-  return null;
-}
-
-/** Cents (string or integer) to a decimal number of dollars. */
-function moneyOf(v: unknown): number | null {
-  if (isInt(v)) return toJsonNumber(BigInt(v), CASH_SCALE);
-  if (typeof v === 'string' && /^-?\d{1,18}$/.test(v)) return toJsonNumber(BigInt(v), CASH_SCALE);
-  return null;
-}
-
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+/** Cents as a decimal string to a decimal number of dollars. */
+const dollars = (cents: string | null): number | null => (cents === null ? null : toJsonNumber(BigInt(cents), CASH_SCALE));
 
 const RELAY_FIELDS = new Set([
   'event_id',
@@ -82,91 +65,66 @@ const RELAY_FIELDS = new Set([
   'lock_version',
 ]);
 
+/** The order's identity and terms, as both order frames carry them. */
+const orderFields = (d: OrderAcceptedPayload | ExecutionReportPayload) => ({
+  order_id: d.order_id,
+  client_order_id: d.client_order_id,
+  symbol: d.symbol,
+  side: d.side,
+  order_type: d.order_type,
+  time_in_force: d.time_in_force,
+});
+
 /** The frame for one account event: `execution`, `order_accepted`, or `account_event` for other types. */
 export function accountFrame(e: AccountEvent): Frame {
   const d = e.data;
-  if (e.eventType === 'execution.report') {
-    return {
-      type: 'execution',
-      seq: e.seq,
-      event_id: e.eventId,
-      exec_type: str(d.exec_type),
-      order_id: str(d.order_id),
-      client_order_id: str(d.client_order_id),
-      symbol: str(d.symbol),
-      side: str(d.side),
-      order_type: str(d.order_type),
-      time_in_force: str(d.time_in_force),
-      status: str(d.status),
-      quantity: intOf(d.quantity),
-      price: moneyOf(d.price),
-      fill_id: str(d.fill_id),
-      fill_qty: intOf(d.fill_qty) ?? 0,
-      fill_price: moneyOf(d.fill_price),
-      cum_qty: intOf(d.cum_qty),
-      leaves_qty: intOf(d.leaves_qty),
-      reject_reason: str(d.reject_reason),
-      ts: str(d.ts),
-    };
+  switch (d.event_type) {
+    case EventType.ExecutionReport:
+      return {
+        type: 'execution',
+        seq: e.seq,
+        event_id: e.eventId,
+        exec_type: d.exec_type,
+        ...orderFields(d),
+        status: d.status,
+        quantity: Number(d.quantity),
+        price: dollars(d.price),
+        fill_id: d.fill_id,
+        fill_qty: Number(d.fill_qty),
+        fill_price: dollars(d.fill_price),
+        cum_qty: Number(d.cum_qty),
+        leaves_qty: Number(d.leaves_qty),
+        reject_reason: d.reject_reason,
+        ts: d.ts,
+      };
+    case EventType.OrderAccepted:
+      return {
+        type: 'order_accepted',
+        seq: e.seq,
+        event_id: e.eventId,
+        ...orderFields(d),
+        quantity: Number(d.quantity),
+        price: dollars(d.price),
+        ts: d.ts,
+      };
   }
-  if (e.eventType === 'order.accepted') {
-    return {
-      type: 'order_accepted',
-      seq: e.seq,
-      event_id: e.eventId,
-      order_id: str(d.order_id),
-      client_order_id: str(d.client_order_id),
-      symbol: str(d.symbol),
-      side: str(d.side),
-      order_type: str(d.order_type),
-      time_in_force: str(d.time_in_force),
-      quantity: intOf(d.quantity),
-      price: moneyOf(d.price),
-      ts: str(d.ts),
-    };
-  }
-  const data: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(d)) if (!RELAY_FIELDS.has(k)) data[k] = v;
-  return {
-    type: 'account_event',
-    seq: e.seq,
-    event_id: e.eventId,
-    event_type: e.eventType,
-    data,
-    ts: str(d.ts),
-  };
+  return otherAccountFrame(e.seq, e.eventId, d);
 }
 
-const priceQtyOf = (v: unknown): PriceQty | null =>
-  isRecord(v) && isInt(v.price) && isInt(v.qty) ? { price: v.price, qty: v.qty } : null;
-const levelsOf = (v: unknown): Level[] =>
-  Array.isArray(v)
-    ? v
-        .filter((l): l is Level => isRecord(l) && isInt(l.price) && isInt(l.qty) && isInt(l.orders))
-        .map((l) => ({ price: l.price, qty: l.qty, orders: l.orders }))
-    : [];
+/** An account event of a type this api does not know (a newer producer's): passed on as it is. */
+function otherAccountFrame(seq: number, eventId: string, event: Record<string, unknown>): Frame {
+  const data: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(event)) if (!RELAY_FIELDS.has(k)) data[k] = v;
+  return { type: 'account_event', seq, event_id: eventId, event_type: event.event_type, data, ts: typeof event.ts === 'string' ? event.ts : null };
+}
 
-/** A `market.update` as published, or undefined when malformed. */
+/** A `market.update` off the wire (a Redis message), or undefined when it is not one. */
 export function toMarketUpdate(raw: unknown): MarketUpdate | undefined {
   if (!isRecord(raw) || typeof raw.symbol !== 'string' || typeof raw.ts !== 'string') return undefined;
   const tsMs = Date.parse(raw.ts);
   if (!Number.isFinite(tsMs)) return undefined;
-  const q = raw.quote;
-  const d = raw.depth;
-  const trades = Array.isArray(raw.trades)
-    ? raw.trades.filter(
-        (t): t is BookTrade => isRecord(t) && isInt(t.price) && isInt(t.qty) && isInt(t.ts) && isInt(t.seq),
-      )
-    : [];
-  return {
-    symbol: raw.symbol,
-    eventId: typeof raw.event_id === 'string' ? raw.event_id : '',
-    ts: raw.ts,
-    tsMs,
-    quote: isRecord(q) ? { bid: priceQtyOf(q.bid), ask: priceQtyOf(q.ask) } : null,
-    depth: isRecord(d) ? { bids: levelsOf(d.bids), asks: levelsOf(d.asks) } : null,
-    trades,
-  };
+  const m = raw as unknown as PublishedMarketEvent;
+  return { symbol: m.symbol, eventId: m.event_id, ts: m.ts, tsMs, quote: m.quote, depth: m.depth, trades: m.trades };
 }
 
 const money = (cents: number) => toJsonNumber(BigInt(cents), CASH_SCALE);

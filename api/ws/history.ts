@@ -6,6 +6,7 @@
 import type { Database } from '../../db/client.js';
 import { bookDepth } from '../../db/queries/market.js';
 import { exactNumber } from '../../lib/money.js';
+import { publishedEvent, type StoredEvent } from '../../temporal/events.js';
 import { toAccountEvent, type AccountEvent, type MarketUpdate } from './frames.js';
 
 export interface FeedHistory {
@@ -45,9 +46,7 @@ export function postgresHistory(database: Pick<Database, 'db' | 'sql'>): FeedHis
 
   return {
     async eventsAfter(accountId, after, limit) {
-      const rows = await sql<
-        { id: string; account_seq: bigint; event_type: string; payload: Record<string, unknown> }[]
-      >`
+      const rows = await sql<(StoredEvent & { id: string; account_seq: bigint })[]>`
         SELECT id, account_seq, event_type, payload FROM outbox
         WHERE account_id = ${accountId}::uuid AND account_seq > ${after}
         ORDER BY account_seq
@@ -55,12 +54,7 @@ export function postgresHistory(database: Pick<Database, 'db' | 'sql'>): FeedHis
       const out: AccountEvent[] = [];
       for (const r of rows) {
         // The same object the relay publishes: payload, event id (payload's or the row id), type, seq.
-        const e = toAccountEvent({
-          ...r.payload,
-          event_id: r.payload.event_id ?? r.id,
-          event_type: r.event_type,
-          seq: Number(r.account_seq),
-        });
+        const e = toAccountEvent({ ...publishedEvent(r), seq: Number(r.account_seq) });
         if (e) out.push(e);
       }
       return out;

@@ -5,6 +5,7 @@
  * loses Postgres's sub-millisecond precision.
  */
 import { sql, type SQL } from 'drizzle-orm';
+import type { Side } from '../../temporal/orders.js';
 import type { DbOrTx } from '../client.js';
 
 export interface ExecutionRow {
@@ -12,7 +13,7 @@ export interface ExecutionRow {
   tradeId: string;
   orderId: string;
   symbol: string;
-  side: 'buy' | 'sell';
+  side: Side;
   quantity: bigint;
   price: bigint;
   liquidity: 'maker' | 'taker';
@@ -46,7 +47,7 @@ export interface ExecutionFilter {
  * trades by order (trades_buy_idx, trades_sell_idx); each branch is ordered and limited before the merge.
  */
 export async function listExecutions(db: DbOrTx, f: ExecutionFilter): Promise<ExecutionRow[]> {
-  const branch = (side: 'buy' | 'sell'): SQL => {
+  const branch = (side: Side): SQL => {
     const join = side === 'buy' ? sql`t.buy_order_id = o.id` : sql`t.sell_order_id = o.id`;
     const conds: SQL[] = [sql`o.account_id = ${f.accountId}::uuid`, sql`o.side = ${side}`];
     if (f.symbol) conds.push(sql`o.symbol = ${f.symbol}`);
@@ -71,7 +72,7 @@ export async function listExecutions(db: DbOrTx, f: ExecutionFilter): Promise<Ex
     trade_id: string;
     order_id: string;
     symbol: string;
-    side: 'buy' | 'sell';
+    side: Side;
     quantity: bigint | string;
     price: bigint | string;
     maker: boolean;

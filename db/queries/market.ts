@@ -1,6 +1,7 @@
 /** Market data from Postgres, the source of truth behind the books: aggregated depth and last trades. */
 import { sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client.js';
+import type { Side } from '../../temporal/orders.js';
 
 export interface Level {
   price: bigint;
@@ -9,7 +10,7 @@ export interface Level {
 }
 
 export async function bookDepth(db: DbOrTx, symbol: string, levels: number): Promise<{ bids: Level[]; asks: Level[] }> {
-  const rows = await db.execute<{ side: 'buy' | 'sell'; price: bigint; quantity: bigint; orders: number }>(sql`
+  const rows = await db.execute<{ side: Side; price: bigint; quantity: bigint; orders: number }>(sql`
     (SELECT side, price, sum(quantity - filled_quantity)::bigint AS quantity, count(*)::int AS orders
        FROM orders WHERE symbol = ${symbol} AND side = 'buy' AND status IN ('working', 'partially_filled')
        GROUP BY side, price ORDER BY price DESC LIMIT ${levels})

@@ -1,17 +1,19 @@
-/** Outbox writes: rows are added in the same transaction as the change they announce. */
+/**
+ * The outbox: rows are added in the same transaction as the change they announce (the event contract
+ * is temporal/events.ts), then claimed, published and marked by the relay (workers/outbox/relay.ts).
+ * The relay's queries take the postgres.js client it also LISTENs on.
+ */
 import { sql, type SQL } from 'drizzle-orm';
-import type { DbOrTx } from '../client.js';
+import type { DbOrTx, Sql } from '../client.js';
+import type { OutboxEvent, StoredEvent } from '../../temporal/events.js';
 
-export interface OutboxEvent {
-  /** Null for public events (market data); else the account whose feed carries it. */
-  accountId: string | null;
-  eventType: string;
-  payload: Record<string, unknown>;
-}
+export type { OutboxEvent } from '../../temporal/events.js';
 
 /** The `enqueue_events(...)` call for these events, to run alone or inside a larger statement. */
 export function enqueueEventsCall(events: OutboxEvent[]): SQL {
-  const rows = JSON.stringify(events.map((e) => ({ account_id: e.accountId, event_type: e.eventType, payload: e.payload })));
+  const rows = JSON.stringify(
+    events.map((e) => ({ account_id: e.accountId, event_type: e.eventType, payload: e.payload })),
+  );
   return sql`enqueue_events(${rows}::jsonb)`;
 }
 
@@ -23,4 +25,68 @@ export function enqueueEventsCall(events: OutboxEvent[]): SQL {
 export async function enqueueEvents(tx: DbOrTx, events: OutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
   await tx.execute(sql`SELECT ${enqueueEventsCall(events)}`);
+}
+
+// ---- the relay ----------------------------------------------------------------------------------
+
+/** An outbox row as claimed: its event type decides its payload's shape. */
+export type OutboxRow = {
+  id: string;
+  account_id: string | null;
+  account_seq: bigint | null;
+  attempts: number;
+  /** drizzle's postgres.js setup hands raw queries timestamps as strings. */
+  created_at: Date | string;
+} & StoredEvent;
+
+/**
+ * Claim up to `limit` pending rows whose lease expired (FOR UPDATE SKIP LOCKED: relays side by side
+ * never claim the same row), leasing them for `leaseSeconds` and counting the attempt.
+ */
+export async function claimOutboxRows(
+  db: Sql,
+  p: { limit: number; leaseSeconds: number },
+): Promise<OutboxRow[]> {
+  return db<OutboxRow[]>`
+    UPDATE outbox o SET lease_until = now() + make_interval(secs => ${p.leaseSeconds}), attempts = o.attempts + 1
+    FROM (
+      SELECT id FROM outbox
+      WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < now())
+      ORDER BY created_at, account_seq
+      LIMIT ${p.limit}
+      FOR UPDATE SKIP LOCKED
+    ) c
+    WHERE o.id = c.id
+    RETURNING o.id, o.account_id, o.account_seq, o.event_type, o.payload, o.attempts, o.created_at`;
+}
+
+/** Mark relayed rows done, in one statement. */
+export async function markOutboxDone(db: Sql, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db`UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL WHERE id = ANY(${ids}::uuid[])`;
+}
+
+/** A failed row goes back to pending after `backoffSeconds`, or dead. */
+export async function markOutboxFailed(
+  db: Sql,
+  p: { id: string; dead: boolean; error: string; backoffSeconds: number },
+): Promise<void> {
+  await db`
+    UPDATE outbox SET status = ${p.dead ? 'dead' : 'pending'}, last_error = ${p.error.slice(0, 500)},
+      lease_until = now() + make_interval(secs => ${p.backoffSeconds})
+    WHERE id = ${p.id}`;
+}
+
+/** Pending rows and the age of the oldest, in seconds. */
+export async function outboxBacklog(db: Sql): Promise<{ pending: number; ageSeconds: number }> {
+  const [row] = await db<{ n: number; age: number | null }[]>`
+    SELECT count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox WHERE status = 'pending'`;
+  return { pending: row?.n ?? 0, ageSeconds: row?.age ?? 0 };
+}
+
+/** The e-mail address of an account's owner (none for the house and external accounts). */
+export async function accountEmail(db: Sql, accountId: string): Promise<string | undefined> {
+  const [user] = await db<{ email: string }[]>`
+    SELECT u.email FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.id = ${accountId}`;
+  return user?.email;
 }

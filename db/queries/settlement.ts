@@ -10,8 +10,6 @@ import { matchingSequences, orders, trades } from '../schema.js';
 import { postEntry } from './ledger.js';
 import type { OrderRow } from './orders.js';
 
-export type ExecType = 'new' | 'partial_fill' | 'fill' | 'canceled' | 'expired' | 'replaced' | 'rejected';
-
 /** Lock the given orders (stable id order, so two steps never deadlock) and return them by id. */
 export async function lockOrders(tx: DbOrTx, ids: string[]): Promise<Map<string, OrderRow>> {
   const unique = [...new Set(ids)].sort();
@@ -123,36 +121,4 @@ export async function tradeIdsOf(db: DbOrTx, orderId: string): Promise<string[]>
     .where(sql`${trades.buyOrderId} = ${orderId} OR ${trades.sellOrderId} = ${orderId}`)
     .orderBy(trades.executedAt);
   return rows.map((r) => r.id);
-}
-
-/** The execution report payload (DESIGN.md vocabulary) for one order change. */
-export function executionReport(
-  o: OrderRow,
-  execType: ExecType,
-  at: Date,
-  fill?: { tradeId: string; qty: bigint; price: bigint },
-): Record<string, unknown> {
-  return {
-    event_id: randomUUID(),
-    exec_type: execType,
-    order_id: o.id,
-    client_order_id: o.clientOrderId,
-    workflow_id: o.workflowId,
-    symbol: o.symbol,
-    side: o.side,
-    order_type: o.orderType,
-    time_in_force: o.timeInForce,
-    status: o.status,
-    quantity: o.quantity.toString(),
-    price: o.price?.toString() ?? null,
-    fill_id: fill?.tradeId ?? null,
-    fill_qty: fill ? fill.qty.toString() : '0',
-    fill_price: fill ? fill.price.toString() : null,
-    cum_qty: o.filledQuantity.toString(),
-    leaves_qty: (['working', 'partially_filled', 'pending'].includes(o.status) ? o.quantity - o.filledQuantity : 0n).toString(),
-    reserved_amount: o.reservedAmount.toString(),
-    lock_version: o.lockVersion,
-    reject_reason: o.rejectReason ?? null,
-    ts: at.toISOString(),
-  };
 }

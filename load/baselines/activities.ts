@@ -6,7 +6,7 @@
  * `TAKER` fills on arrival (the submit answers `filled`); any other one rests until a fill signal.
  */
 import type { MatchingActivities, OrderActivities, OrderSnapshot } from '../../temporal/activities.js';
-import type { OrderStatus } from '../../temporal/contracts.js';
+import type { OrderStatus } from '../../temporal/orders.js';
 
 export const TAKER = 'taker-';
 

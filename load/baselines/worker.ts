@@ -13,6 +13,7 @@ import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { TRADING_TASK_QUEUE } from '../../temporal/contracts.js';
+import { MATCHING_WORKER_TUNING } from '../../workers/matching/worker.js';
 import { createSandboxWorker, sandboxOptions } from '../../workers/sandbox-worker.js';
 import { createTradingWorker, TRADING_WORKER_TUNING } from '../../workers/trading/worker.js';
 import { createSagaMetrics, createWorkerRegistry } from '../../workers/worker-metrics.js';
@@ -33,21 +34,21 @@ const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADD
 const database = connectDatabase(config.DATABASE_URL, { max: 1, appName: 'baseline' });
 const sandbox = sandboxOptions(config);
 
-const trading = await createTradingWorker({
-  connection,
-  namespace: config.TEMPORAL_NAMESPACE,
-  taskQueuePrefix: `${queue}-`,
-  db: database.db,
-  metrics: createSagaMetrics(createWorkerRegistry('baseline', 'baseline-1')),
-  sandbox,
-  wrapActivities: () => noopOrderActivities,
-});
+const trading = await createTradingWorker(
+  { ...config, TASK_QUEUE_PREFIX: `${queue}-` },
+  {
+    connection,
+    db: database.db,
+    metrics: createSagaMetrics(createWorkerRegistry('baseline', 'baseline-1')),
+    wrapActivities: () => noopOrderActivities,
+  },
+);
 const matching = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: `${queue}-matching`,
   activities: noopMatchingActivities,
-  maxConcurrentActivityTaskExecutions: 50,
+  ...MATCHING_WORKER_TUNING,
 });
 const noop = () => undefined;
 const activity = await createSandboxWorker(

@@ -11,9 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { migrateDatabase } from '../../db/migrate.js';
-import { ensureTools } from '../../scripts/tools.js';
-import { freePort, startProcess, waitForPort, type Managed } from '../../scripts/processes.js';
-import { startDevServer } from '../../temporal/dev-server.js';
+import { ensureTools } from '../../devstack/tools.js';
+import { freePort, startProcess, waitForPort, type Managed } from '../../devstack/processes.js';
+import { startDevServer } from '../../devstack/dev-server.js';
 import type { Endpoints } from '../client.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -6,7 +6,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort, startProcess, waitForPort, type Managed } from '../../scripts/processes.js';
+import { freePort, startProcess, waitForPort, type Managed } from '../../devstack/processes.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type TestUser } from '../../test/users.js';
 

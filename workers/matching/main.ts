@@ -6,8 +6,8 @@ import { connectDatabase } from '../../db/client.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createStepMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
-import { shardIds, startMatchingShard } from './worker.js';
-import type { ShardEngine } from './shard-engine.js';
+import { startMatchingShards } from './worker.js';
+import type { ShardEngine } from '../../shard/index.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
@@ -28,20 +28,7 @@ const database = connectDatabase(config.DATABASE_URL, {
   appName: 'worker-matching',
 });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const shards = shardIds(config.MATCHING_SHARD_IDS, config.MATCHING_SHARDS).map((shard) =>
-  startMatchingShard({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueuePrefix: config.TASK_QUEUE_PREFIX,
-    db: database.db,
-    databaseUrl: config.DATABASE_URL,
-    shard,
-    shardCount: config.MATCHING_SHARDS,
-    logger,
-    metrics,
-    stepMetrics,
-  }),
-);
+const shards = startMatchingShards(config, { connection, db: database.db, logger, metrics, stepMetrics });
 
 for (const s of shards) void s.ready.then((e) => e && engines.push(e));
 

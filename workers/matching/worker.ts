@@ -1,26 +1,30 @@
 /**
  * A matching shard: wait for the shard's lock (standby), rebuild its books from Postgres, then serve
- * the shard's task queue. Losing the lock stops the shard immediately.
+ * the shard's task queue. Losing the lock stops the shard immediately. `startMatchingShards(config, deps)`
+ * is the matching worker's one setup, called by the process (./main.ts) and the test stack
+ * (test/stack.ts); the benchmark baseline sizes its empty shard with MATCHING_WORKER_TUNING.
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createMatchingActivities } from '../../activities/matching.js';
 import type { Db } from '../../db/client.js';
+import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import type { MatchingActivities } from '../../temporal/activities.js';
 import { matchingTaskQueue, withPrefix } from '../../temporal/contracts.js';
 import type { MatchingMetrics } from './metrics.js';
 import { stepMetricsInterceptor, type StepMetrics } from '../worker-metrics.js';
 import { acquireShard } from './ownership.js';
-import { ShardEngine } from './shard-engine.js';
+import { ShardEngine } from '../../shard/index.js';
 
-export interface MatchingShardDeps {
+/** What the matching worker reads from the config. */
+export type MatchingWorkerConfig = Pick<
+  Config,
+  'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'DATABASE_URL' | 'MATCHING_SHARDS' | 'MATCHING_SHARD_IDS'
+>;
+
+export interface MatchingWorkerDeps {
   connection: NativeConnection;
-  namespace: string;
-  taskQueuePrefix: string;
   db: Db;
-  databaseUrl: string;
-  shard: number;
-  shardCount: number;
   logger: Logger;
   metrics: MatchingMetrics;
   lockPollMs?: number;
@@ -28,6 +32,31 @@ export interface MatchingShardDeps {
   stepMetrics: StepMetrics;
   /** Tests wrap the shard's activities to inject failures. */
   wrapActivities?: (activities: MatchingActivities) => MatchingActivities;
+}
+
+/** One shard's activity worker, sized for the engine's batching (the benchmark baseline's empty shard too). */
+export const MATCHING_WORKER_TUNING = { maxConcurrentActivityTaskExecutions: 50 } as const;
+
+/** Every shard this process competes for (MATCHING_SHARD_IDS, or all MATCHING_SHARDS). */
+export function startMatchingShards(config: MatchingWorkerConfig, deps: MatchingWorkerDeps): MatchingShard[] {
+  return shardIds(config.MATCHING_SHARD_IDS, config.MATCHING_SHARDS).map((shard) =>
+    startMatchingShard({
+      ...deps,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueuePrefix: config.TASK_QUEUE_PREFIX,
+      databaseUrl: config.DATABASE_URL,
+      shard,
+      shardCount: config.MATCHING_SHARDS,
+    }),
+  );
+}
+
+interface MatchingShardDeps extends MatchingWorkerDeps {
+  namespace: string;
+  taskQueuePrefix: string;
+  databaseUrl: string;
+  shard: number;
+  shardCount: number;
 }
 
 export interface MatchingShard {
@@ -38,7 +67,7 @@ export interface MatchingShard {
   stop(): Promise<void>;
 }
 
-export function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
+function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
   const { shard, logger, metrics } = deps;
   const abort = new AbortController();
   let worker: Worker | undefined;
@@ -72,7 +101,7 @@ export function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
         taskQueue: withPrefix(deps.taskQueuePrefix, matchingTaskQueue(shard)),
         activities: (deps.wrapActivities ?? ((a) => a))(createMatchingActivities(engine)),
         interceptors: { activity: [stepMetricsInterceptor(deps.stepMetrics)] },
-        maxConcurrentActivityTaskExecutions: 50,
+        ...MATCHING_WORKER_TUNING,
         shutdownGraceTime: '5 seconds',
       });
       logger.info('shard owned, books rebuilt, serving', { shard, taskQueue: worker.options.taskQueue });

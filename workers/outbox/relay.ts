@@ -13,18 +13,17 @@ import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
 import { formatDecimal } from '../../lib/money.js';
 import { accountChannel, marketCacheKeys, marketChannel } from '../../lib/redis-keys.js';
-import { fillSignal, isTerminal, orderClosedSignal, type OrderStatus } from '../../temporal/contracts.js';
-
-export interface OutboxRow {
-  id: string;
-  account_id: string | null;
-  account_seq: bigint | null;
-  event_type: string;
-  payload: Record<string, unknown>;
-  attempts: number;
-  /** drizzle's postgres.js setup hands raw queries timestamps as strings. */
-  created_at: Date | string;
-}
+import {
+  accountEmail,
+  claimOutboxRows,
+  markOutboxDone,
+  markOutboxFailed,
+  outboxBacklog,
+  type OutboxRow,
+} from '../../db/queries/outbox.js';
+import { fillSignal, orderClosedSignal } from '../../temporal/contracts.js';
+import { EventType, publishedEvent, type ExecutionReportPayload } from '../../temporal/events.js';
+import { isTerminal } from '../../temporal/orders.js';
 
 export interface RelayDeps {
   sql: postgres.Sql;
@@ -39,7 +38,6 @@ export interface RelayDeps {
   maxAttempts?: number;
   pollMs?: number;
 }
-
 
 export function createRelayMetrics(registry: Registry) {
   return {
@@ -79,39 +77,24 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   let loop: Promise<void> | undefined;
   let unlisten: (() => Promise<void>) | undefined;
 
-  async function claim(): Promise<OutboxRow[]> {
-    return sql<OutboxRow[]>`
-      UPDATE outbox o SET lease_until = now() + make_interval(secs => ${leaseSeconds}), attempts = o.attempts + 1
-      FROM (
-        SELECT id FROM outbox
-        WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < now())
-        ORDER BY created_at, account_seq
-        LIMIT ${batchSize}
-        FOR UPDATE SKIP LOCKED
-      ) c
-      WHERE o.id = c.id
-      RETURNING o.id, o.account_id, o.account_seq, o.event_type, o.payload, o.attempts, o.created_at`;
-  }
-
-  async function signalSaga(p: Record<string, unknown>): Promise<void> {
-    const workflowId = p.workflow_id as string | undefined;
+  async function signalSaga(p: ExecutionReportPayload): Promise<void> {
     // The saga that ran the step already has the step's result; only other orders' sagas need telling.
-    if (!workflowId || p.notify_saga === false) return;
-    const handle = deps.temporal.workflow.getHandle(workflowId);
-    const status = p.status as OrderStatus;
+    if (!p.workflow_id || p.notify_saga === false) return;
+    const handle = deps.temporal.workflow.getHandle(p.workflow_id);
+    const { status } = p;
     try {
-      if (p.fill_id) {
+      if (p.fill_id !== null && p.fill_price !== null) {
         await handle.signal(fillSignal, {
-          fillId: p.fill_id as string,
-          orderId: p.order_id as string,
-          quantity: p.fill_qty as string,
-          price: p.fill_price as string,
-          filledQuantity: p.cum_qty as string,
+          fillId: p.fill_id,
+          orderId: p.order_id,
+          quantity: p.fill_qty,
+          price: p.fill_price,
+          filledQuantity: p.cum_qty,
           status,
-          reservedAmount: p.reserved_amount as string,
+          reservedAmount: p.reserved_amount,
         });
       } else if (isTerminal(status)) {
-        await handle.signal(orderClosedSignal, { orderId: p.order_id as string, status, reservedAmount: p.reserved_amount as string });
+        await handle.signal(orderClosedSignal, { orderId: p.order_id, status, reservedAmount: p.reserved_amount });
       }
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return; // saga already closed: nothing to tell it
@@ -120,27 +103,25 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   }
 
   /** At most one mail per fill and order: the Redis key is taken before sending, released if sending fails. */
-  async function mailFill(row: OutboxRow): Promise<void> {
-    const p = row.payload;
+  async function mailFill(accountId: string | null, rowId: string, p: ExecutionReportPayload): Promise<void> {
     const fillId = p.fill_id;
-    if (typeof fillId !== 'string' || !row.account_id) return;
-    const key = `${deps.redisPrefix}mail:fill:${fillId}:${String(p.order_id)}`;
-    const taken = await redis.set(key, row.id, 'EX', 7 * 24 * 3600, 'NX');
+    if (fillId === null || p.fill_price === null || !accountId) return;
+    const key = `${deps.redisPrefix}mail:fill:${fillId}:${p.order_id}`;
+    const taken = await redis.set(key, rowId, 'EX', 7 * 24 * 3600, 'NX');
     if (taken !== 'OK') return;
     try {
-      const [user] = await sql<{ email: string }[]>`
-        SELECT u.email FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.id = ${row.account_id}`;
-      if (!user) return; // house account: nobody to mail
-      const qty = String(p.fill_qty);
-      const price = formatDecimal(BigInt(String(p.fill_price)), 2);
+      const email = await accountEmail(sql, accountId);
+      if (!email) return; // house account: nobody to mail
+      const qty = p.fill_qty;
+      const price = formatDecimal(BigInt(p.fill_price), 2);
       await deps.mailer.send({
-        to: user.email,
-        subject: `BrokerX fill: ${String(p.side).toUpperCase()} ${qty} ${String(p.symbol)} @ ${price}`,
+        to: email,
+        subject: `BrokerX fill: ${p.side.toUpperCase()} ${qty} ${p.symbol} @ ${price}`,
         text:
-          `Your order ${String(p.client_order_id)} (${String(p.order_id)}) was ${p.exec_type === 'fill' ? 'filled' : 'partially filled'}.\n` +
-          `${String(p.side).toUpperCase()} ${qty} ${String(p.symbol)} at ${price} USD.\n` +
-          `Filled so far: ${String(p.cum_qty)}, remaining: ${String(p.leaves_qty)}.\nFill id: ${fillId}\n`,
-        messageId: `fill-${fillId}-${String(p.order_id)}`,
+          `Your order ${p.client_order_id} (${p.order_id}) was ${p.exec_type === 'fill' ? 'filled' : 'partially filled'}.\n` +
+          `${p.side.toUpperCase()} ${qty} ${p.symbol} at ${price} USD.\n` +
+          `Filled so far: ${p.cum_qty}, remaining: ${p.leaves_qty}.\nFill id: ${fillId}\n`,
+        messageId: `fill-${fillId}-${p.order_id}`,
       });
       metrics.mails.inc();
     } catch (err) {
@@ -151,10 +132,10 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
 
   /** Live subscribers first: the feed waits on this, nothing else does. */
   async function publish(row: OutboxRow): Promise<void> {
-    const event = { ...row.payload, event_id: row.payload.event_id ?? row.id, event_type: row.event_type };
+    const event = publishedEvent(row);
     if (row.account_id) {
       await redis.publish(accountChannel(deps.redisPrefix, row.account_id), JSON.stringify({ ...event, seq: Number(row.account_seq) }));
-    } else if (typeof row.payload.symbol === 'string') {
+    } else if (row.event_type === EventType.MarketUpdate) {
       // The book changed: drop the REST cache (api/routes/market.ts) before telling live subscribers.
       await redis.del(...marketCacheKeys(deps.redisPrefix, row.payload.symbol));
       await redis.publish(marketChannel(deps.redisPrefix, row.payload.symbol), JSON.stringify(event));
@@ -163,20 +144,20 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
 
   /** The slower side effects of an execution report: the saga's signal and the fill mail. */
   async function sideEffects(row: OutboxRow): Promise<void> {
-    if (row.event_type !== 'execution.report') return;
+    if (row.event_type !== EventType.ExecutionReport) return;
     await signalSaga(row.payload);
-    await mailFill(row);
+    await mailFill(row.account_id, row.id, row.payload);
   }
 
   async function processBatch(): Promise<number> {
-    const rows = await claim();
+    const rows = await claimOutboxRows(sql, { limit: batchSize, leaseSeconds });
     // Market data: only the newest change per symbol in a batch is published; it carries the whole
     // book (L1, L2, last trades), so the older ones are superseded, not lost.
     const newestMarket = new Map<string, string>();
     for (const row of rows) {
-      if (row.event_type === 'market.update' && typeof row.payload.symbol === 'string') newestMarket.set(row.payload.symbol, row.id);
+      if (row.event_type === EventType.MarketUpdate) newestMarket.set(row.payload.symbol, row.id);
     }
-    const superseded = (row: OutboxRow) => row.event_type === 'market.update' && newestMarket.get(String(row.payload.symbol)) !== row.id;
+    const superseded = (row: OutboxRow) => row.event_type === EventType.MarketUpdate && newestMarket.get(row.payload.symbol) !== row.id;
     const failed = new Map<string, unknown>();
     // 1. Publish in order (per-account order matters to the feed), one row at a time.
     for (const row of rows) {
@@ -202,7 +183,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     // 3. Mark the batch: done in one statement (a crash before it re-delivers the batch: at least
     // once), failures back to pending after a backoff that grows with the attempts, or dead.
     const done = rows.filter((row) => !failed.has(row.id)).map((row) => row.id);
-    if (done.length) await sql`UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL WHERE id = ANY(${done}::uuid[])`;
+    await markOutboxDone(sql, done);
     for (const row of rows) {
       const err = failed.get(row.id);
       if (err === undefined) {
@@ -212,10 +193,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
       }
       const dead = row.attempts >= maxAttempts;
       const backoff = Math.min(2 ** row.attempts, 300);
-      await sql`
-        UPDATE outbox SET status = ${dead ? 'dead' : 'pending'}, last_error = ${String((err as Error).message ?? err).slice(0, 500)},
-          lease_until = now() + make_interval(secs => ${backoff})
-        WHERE id = ${row.id}`;
+      await markOutboxFailed(sql, { id: row.id, dead, error: String((err as Error).message ?? err), backoffSeconds: backoff });
       metrics.processed.inc({ event_type: row.event_type, outcome: dead ? 'dead' : 'retry' });
       logger.warn('outbox event failed', { id: row.id, event_type: row.event_type, attempts: row.attempts, dead, err });
     }
@@ -223,10 +201,9 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   }
 
   async function measureLag(): Promise<void> {
-    const [row] = await sql<{ n: number; age: number | null }[]>`
-      SELECT count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox WHERE status = 'pending'`;
-    metrics.pending.set(row?.n ?? 0);
-    metrics.lag.set(row?.age ?? 0);
+    const backlog = await outboxBacklog(sql);
+    metrics.pending.set(backlog.pending);
+    metrics.lag.set(backlog.ageSeconds);
   }
 
   return {

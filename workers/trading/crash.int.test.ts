@@ -5,7 +5,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { freePort, startProcess, waitForPort, type Managed } from '../../scripts/processes.js';
+import { freePort, startProcess, waitForPort, type Managed } from '../../devstack/processes.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
 

@@ -5,7 +5,6 @@ import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createSagaMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
-import { sandboxOptions } from '../sandbox-worker.js';
 import { createTradingWorker } from './worker.js';
 
 const config = loadConfig(process.env);
@@ -19,14 +18,7 @@ logger.info('metrics listening', { address: metricsServer.address() });
 
 const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: 'worker-trading' });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const worker = await createTradingWorker({
-  connection,
-  namespace: config.TEMPORAL_NAMESPACE,
-  taskQueuePrefix: config.TASK_QUEUE_PREFIX,
-  db: database.db,
-  metrics,
-  sandbox: sandboxOptions(config),
-});
+const worker = await createTradingWorker(config, { connection, db: database.db, metrics });
 logger.info('trading worker running', { taskQueue: worker.options.taskQueue });
 await worker.run(); // returns after SIGTERM once in-flight tasks finish
 await Promise.allSettled([connection.close(), database.close()]);

@@ -1,27 +1,31 @@
 /**
  * The trading worker: runs TradingSaga workflows and the saga's database steps (as local activities).
- * `createTradingWorker(deps)` is shared by the process entry point and the integration tests.
+ * `createTradingWorker(config, deps)` is its one setup, called by the process (./main.ts), the test stack
+ * (test/stack.ts) and the benchmark baseline (load/baselines/worker.ts).
  */
 import type { InjectedSinks, NativeConnection, Worker } from '@temporalio/worker';
 import { createOrderActivities } from '../../activities/orders.js';
 import type { Db } from '../../db/client.js';
+import type { Config } from '../../lib/config.js';
 import type { OrderActivities } from '../../temporal/activities.js';
 import { TRADING_TASK_QUEUE, withPrefix } from '../../temporal/contracts.js';
 import type { SagaSinks } from '../../workflows/trading-saga.js';
 import { buildWorkflowBundle } from './bundle.js';
-import { createSandboxWorker, type SandboxOptions } from '../sandbox-worker.js';
+import { createSandboxWorker, sandboxOptions } from '../sandbox-worker.js';
 import { stepMetricsInterceptor, type SagaMetrics } from '../worker-metrics.js';
+
+/** What the trading worker reads from the config; TASK_QUEUE_PREFIX and SANDBOX_* are overridable per caller. */
+export type TradingWorkerConfig = Pick<
+  Config,
+  'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'SANDBOX_WATCHDOG' | 'SANDBOX_STACK_TRACES'
+>;
 
 export interface TradingWorkerDeps {
   connection: NativeConnection;
-  namespace: string;
-  taskQueuePrefix: string;
   db: Db;
   metrics: SagaMetrics;
   /** A prebuilt bundle (tests build it once); otherwise the worker bundles workflows/ itself. */
   workflowBundlePath?: string;
-  /** The workflow sandbox's debugging aids (both off by default: workers/sandbox-worker.ts). */
-  sandbox?: SandboxOptions;
   /** Tests wrap the saga's steps to inject failures; production runs them as they are. */
   wrapActivities?: (activities: OrderActivities) => OrderActivities;
 }
@@ -47,12 +51,12 @@ export function sagaSinks(metrics: SagaMetrics): InjectedSinks<SagaSinks> {
   };
 }
 
-export async function createTradingWorker(deps: TradingWorkerDeps): Promise<Worker> {
+export async function createTradingWorker(config: TradingWorkerConfig, deps: TradingWorkerDeps): Promise<Worker> {
   return createSandboxWorker(
     {
       connection: deps.connection,
-      namespace: deps.namespace,
-      taskQueue: withPrefix(deps.taskQueuePrefix, TRADING_TASK_QUEUE),
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: withPrefix(config.TASK_QUEUE_PREFIX, TRADING_TASK_QUEUE),
       // A prebuilt bundle (tests), else bundle here, quietly (the SDK's own bundling logs every module).
       workflowBundle: deps.workflowBundlePath
         ? { codePath: deps.workflowBundlePath }
@@ -63,6 +67,7 @@ export async function createTradingWorker(deps: TradingWorkerDeps): Promise<Work
       ...TRADING_WORKER_TUNING,
       shutdownGraceTime: '10 seconds',
     },
-    deps.sandbox ?? { watchdog: false, stackTraces: false },
+    // The workflow sandbox's debugging aids (both off by default: workers/sandbox-worker.ts).
+    sandboxOptions(config),
   );
 }

@@ -1,5 +1,5 @@
 /** Instrument rules shared by validation (trading worker) and replace (matching worker). Pure. */
-import { ErrorType, type ErrorTypeName } from '../temporal/contracts.js';
+import { FailureType, type RuleViolation } from '../temporal/failures.js';
 
 export interface InstrumentRules {
   tickSize: bigint;
@@ -19,18 +19,16 @@ export function priceBand(i: InstrumentRules): { low: bigint; high: bigint } {
  */
 export const collarPrice = (i: InstrumentRules): bigint => priceBand(i).high;
 
-export type RuleViolation = { type: ErrorTypeName; message: string } | null;
-
 export function checkQuantity(i: InstrumentRules, qty: bigint): RuleViolation {
-  if (qty <= 0n) return { type: ErrorType.InvalidOrder, message: 'Quantity must be positive' };
-  if (qty % i.lotSize !== 0n) return { type: ErrorType.InvalidLot, message: `Quantity must be a multiple of the lot size ${i.lotSize}` };
+  if (qty <= 0n) return { type: FailureType.InvalidOrder, message: 'Quantity must be positive' };
+  if (qty % i.lotSize !== 0n) return { type: FailureType.InvalidLot, message: `Quantity must be a multiple of the lot size ${i.lotSize}` };
   return null;
 }
 
 export function checkLimitPrice(i: InstrumentRules, price: bigint): RuleViolation {
-  if (price <= 0n) return { type: ErrorType.InvalidOrder, message: 'Price must be positive' };
-  if (price % i.tickSize !== 0n) return { type: ErrorType.InvalidTick, message: 'Price is not a multiple of the tick size' };
+  if (price <= 0n) return { type: FailureType.InvalidOrder, message: 'Price must be positive' };
+  if (price % i.tickSize !== 0n) return { type: FailureType.InvalidTick, message: 'Price is not a multiple of the tick size' };
   const { low, high } = priceBand(i);
-  if (price < low || price > high) return { type: ErrorType.PriceOutsideBand, message: `Price must be between ${low} and ${high} cents` };
+  if (price < low || price > high) return { type: FailureType.PriceOutsideBand, message: `Price must be between ${low} and ${high} cents` };
   return null;
 }

@@ -1,14 +1,15 @@
 /**
- * The local Temporal: the CLI's dev server on a file-backed SQLite database (WAL, synchronous=normal),
- * with the committed dynamic config and the TradingSaga search attributes registered at start.
+ * devstack/: the local Temporal of `npm start`, the integration tests and the benchmarks. The CLI's dev
+ * server on a file-backed SQLite database (WAL, synchronous=normal), with the committed dynamic config
+ * (temporal/dynamic-config.yaml) and the TradingSaga search attributes registered at start.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { startProcess, waitForPort, type Managed } from '../scripts/processes.js';
-import { SEARCH_ATTRIBUTES } from './search-attributes.js';
+import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
+import { startProcess, waitForPort, type Managed } from './processes.js';
 
-export const DYNAMIC_CONFIG_FILE = fileURLToPath(new URL('./dynamic-config.yaml', import.meta.url));
+export const DYNAMIC_CONFIG_FILE = fileURLToPath(new URL('../temporal/dynamic-config.yaml', import.meta.url));
 
 /** `key=value` pairs from the committed dynamic config file. */
 export function dynamicConfigValues(file = DYNAMIC_CONFIG_FILE): string[] {

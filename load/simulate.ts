@@ -17,8 +17,8 @@ import { HOUSE_ACCOUNT_ID } from '../db/accounts.js';
 import { postEntry } from '../db/queries/ledger.js';
 import { listInstruments } from '../db/queries/orders.js';
 import { CASH_SCALE, formatDecimal } from '../lib/money.js';
-import { cancelOrder, placeOrder, quote, type Endpoints, type Session } from '../load/client.js';
-import { sessions } from '../load/scenarios/users.js';
+import { cancelOrder, placeOrder, quote, type Endpoints, type Session } from './client.js';
+import { sessions } from './scenarios/users.js';
 
 const config = loadConfig(process.env);
 const num = (v: string | undefined, d: number) => (v && Number.isFinite(Number(v)) ? Number(v) : d);

@@ -1,4 +1,7 @@
-/** Child-process helpers for the local scripts: spawn with prefixed output, wait for ports, stop all. */
+/**
+ * devstack/: child-process helpers shared by the scripts, the integration tests and the benchmarks: spawn
+ * with prefixed output, wait for ports, find free ports, stop all.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
 

@@ -1,17 +1,13 @@
 /**
- * Debian tools the ops scripts and tests need, installed on first use with apt-get: `promtool` and
+ * devstack/: Debian binaries the ops scripts and the tests need, installed with apt-get: `promtool` and
  * `prometheus` (Debian package `prometheus`), `nginx` (package `nginx`). As root apt-get runs as is;
  * otherwise through `sudo -n` when that works without a password. Anything else gets a clear message
- * naming the command to run.
- *
- *   npx tsx scripts/ensure-promtool.ts      installs promtool if missing and prints its path (required);
- *                                           installs nginx if missing, for the `nginx -t` check of the
- *                                           compose tests (optional: without it that check is skipped)
+ * naming the command to run. Tests never install: `.ci/run` does (scripts/install-test-binaries.ts), and
+ * test/binaries.ts skips or fails a test whose binary is missing.
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 export type Ensured = { ok: true; bin: string; installed: boolean } | { ok: false; reason: string };
 
@@ -89,18 +85,8 @@ export function ensureDebianTool(
   return { ok: true, bin: installedBin, installed: true };
 }
 
-export function ensurePromtool(log?: (line: string) => void): Ensured {
-  return ensureDebianTool('promtool', 'prometheus', log);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const log = (line: string) => console.error(`[ensure-promtool] ${line}`);
-  const r = ensurePromtool(log);
-  if (!r.ok) {
-    console.error(r.reason);
-    process.exit(1);
-  }
-  const nginx = ensureDebianTool('nginx', 'nginx', log);
-  if (!nginx.ok) log(`nginx not available, the nginx -t check will be skipped: ${nginx.reason}`);
-  console.log(r.bin);
-}
+/** The binaries the tests run, with the Debian package that provides each. */
+export const TEST_BINARIES = [
+  { bin: 'promtool', pkg: 'prometheus' },
+  { bin: 'nginx', pkg: 'nginx' },
+] as const;

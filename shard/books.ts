@@ -1,0 +1,89 @@
+/**
+ * The shard's order books and their sequence numbers, held in memory and rebuilt from Postgres. The
+ * one place where order rows become the engine's orders (matching/ keeps its own types; integers
+ * cross as safe JS numbers, docs/adr/0007-matching-engine-numbers.md).
+ */
+import type { DbOrTx } from '../db/client.js';
+import { loadSequence, openOrdersForBook } from '../db/queries/settlement.js';
+import type { OrderRow } from '../db/queries/orders.js';
+import type { Logger } from '../lib/logger.js';
+import { exactNumber } from '../lib/money.js';
+import { OrderBook, type LoadOrder, type NewOrder } from '../matching/index.js';
+import type { ShardMetrics } from './metrics.js';
+
+/** Safe-integer conversion at the engine boundary (docs/adr/0007-matching-engine-numbers.md). */
+export function toNum(v: bigint): number {
+  if (v < 0n) throw new RangeError(`value ${v} outside the engine's integer range`);
+  return exactNumber(v);
+}
+
+/** What is left of an order to trade. */
+export const leaves = (o: OrderRow): bigint => o.quantity - o.filledQuantity;
+
+/** A resting order row as the engine loads it. */
+const loadOrder = (o: OrderRow): LoadOrder => ({
+  id: o.id,
+  accountId: o.accountId,
+  side: o.side,
+  price: toNum(o.price!),
+  qty: toNum(leaves(o)),
+  seq: toNum(o.bookSeq ?? 0n),
+  ts: o.createdAt.getTime(),
+});
+
+/** A pending order row as the engine receives it, with its book sequence and time. */
+export const newOrder = (o: OrderRow, seq: number, at: Date): NewOrder => ({
+  id: o.id,
+  accountId: o.accountId,
+  side: o.side,
+  type: o.orderType,
+  tif: o.timeInForce,
+  // Market buys carry their collar as a protection limit: they never trade above what was reserved.
+  price: o.orderType === 'limit' ? toNum(o.price!) : o.side === 'buy' ? toNum(o.reservePrice) : undefined,
+  qty: toNum(leaves(o)),
+  seq,
+  ts: at.getTime(),
+});
+
+export class ShardBooks {
+  private readonly books = new Map<string, OrderBook>();
+  private readonly seqs = new Map<string, number>();
+
+  constructor(private readonly deps: { db: DbOrTx; logger: Logger; metrics: ShardMetrics }) {}
+
+  get(symbol: string): OrderBook | undefined {
+    return this.books.get(symbol);
+  }
+
+  entries(): [string, OrderBook][] {
+    return [...this.books];
+  }
+
+  /** Load a book and its sequence as `db` sees them (inside a batch: including the batch's own writes). */
+  async rebuild(symbol: string, db: DbOrTx): Promise<OrderBook> {
+    const book = new OrderBook(symbol);
+    const open = await openOrdersForBook(db, symbol);
+    book.load(open.map(loadOrder));
+    this.books.set(symbol, book);
+    this.seqs.set(symbol, await loadSequence(db, symbol));
+    this.deps.metrics.bookOrders.set({ symbol }, book.size());
+    return book;
+  }
+
+  /** Back to Postgres' state after a rollback; if even that fails, drop the book: the next operation loads it. */
+  async reload(symbol: string): Promise<void> {
+    try {
+      await this.rebuild(symbol, this.deps.db);
+    } catch (err) {
+      this.books.delete(symbol);
+      this.seqs.delete(symbol);
+      this.deps.logger.warn('book reload failed; it loads again with the next operation', { symbol, err });
+    }
+  }
+
+  nextSeq(symbol: string): number {
+    const seq = (this.seqs.get(symbol) ?? 0) + 1;
+    this.seqs.set(symbol, seq);
+    return seq;
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * What the shard reports: the matching worker hands in its prom-client metrics
+ * (workers/matching/metrics.ts), benchmarks and tests the same.
+ */
+export interface ShardMetrics {
+  ops: { inc(labels: { op: string; outcome: 'ok' | 'rejected' | 'rolled_back' }): void };
+  fills: { inc(n: number): void };
+  settlementSeconds: { observe(labels: { op: string }, seconds: number): void };
+  batchSize: { observe(size: number): void };
+  bookOrders: { set(labels: { symbol: string }, n: number): void };
+}

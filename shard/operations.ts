@@ -1,0 +1,180 @@
+/**
+ * The shard's order operations and their business rules: submit, cancel and replace, each run inside
+ * a group-commit batch (batcher.ts) and idempotent by order id (submit) or the saga's request id
+ * (cancel, replace). Refusals are business failures (temporal/failures.ts).
+ */
+import { CASH_ASSET } from '../db/accounts.js';
+import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
+import { enqueueEvents } from '../db/queries/outbox.js';
+import { getInstrument, getOrderById, releaseOrderReservation } from '../db/queries/orders.js';
+import { saveOrder, saveSequence } from '../db/queries/settlement.js';
+import type { ReplaceRequest } from '../temporal/contracts.js';
+import { FailureType, businessFailure } from '../temporal/failures.js';
+import { RESTING_TIME_IN_FORCES, isTerminal, type CancelReason } from '../temporal/orders.js';
+import { leaves, newOrder, toNum, type ShardBooks } from './books.js';
+import type { Operation } from './batcher.js';
+import { checkLimitPrice, checkQuantity } from './order-rules.js';
+import {
+  closeOrder,
+  executionReport,
+  marketEvent,
+  settleResult,
+  snapshot,
+  type SettlementDeps,
+} from './settlement.js';
+
+export interface OperationDeps extends SettlementDeps {
+  books: ShardBooks;
+  now: () => Date;
+}
+
+const unknownOrder = (orderId: string) =>
+  businessFailure(FailureType.InvalidOrder, `Unknown order ${orderId}`);
+const versionConflict = (clientVersion: number, lockVersion: number) =>
+  businessFailure(
+    FailureType.VersionConflict,
+    `client_version ${clientVersion} does not match lock_version ${lockVersion}`,
+    { clientVersion, lockVersion },
+  );
+
+export function submitOrder(deps: OperationDeps, orderId: string): Operation {
+  return async (tx, bookOf) => {
+    const order = await getOrderById(tx, orderId);
+    if (!order) throw unknownOrder(orderId);
+    if (order.status !== 'pending') return snapshot(tx, order); // already submitted: a retry
+    const book = await bookOf(order.symbol);
+    const seq = deps.books.nextSeq(order.symbol);
+    const at = deps.now();
+    const result = book.submit(newOrder(order, seq, at));
+    const fillIds = await settleResult(deps, tx, order, result, seq, at, 'new');
+    await saveSequence(tx, order.symbol, seq);
+    return snapshot(tx, order, fillIds);
+  };
+}
+
+/** What a cancel for `reason` makes of the order: its status and its execution report. */
+const CANCEL_OUTCOME = {
+  user: { status: 'cancelled', exec: 'canceled' },
+  expired: { status: 'expired', exec: 'expired' },
+  compensation: { status: 'rejected', exec: 'rejected' },
+} as const satisfies Record<CancelReason, { status: string; exec: string }>;
+
+export function cancelOrder(
+  deps: OperationDeps,
+  args: { orderId: string; requestId?: string; clientVersion?: number; reason: CancelReason },
+): Operation {
+  return async (tx, bookOf) => {
+    const order = await getOrderById(tx, args.orderId);
+    if (!order) throw unknownOrder(args.orderId);
+    if (isTerminal(order.status) || (args.requestId && order.lastRequestId === args.requestId))
+      return snapshot(tx, order);
+    if (
+      args.reason === 'user' &&
+      args.clientVersion !== undefined &&
+      args.clientVersion !== order.lockVersion
+    )
+      throw versionConflict(args.clientVersion, order.lockVersion);
+    const book = await bookOf(order.symbol);
+    book.cancel(order.id); // not in the book (still pending): nothing to pull
+    const at = deps.now();
+    const outcome = CANCEL_OUTCOME[args.reason];
+    order.status = outcome.status;
+    if (args.reason === 'compensation') order.rejectReason ??= 'Order could not be placed';
+    order.lockVersion += 1;
+    order.lastRequestId = args.requestId ?? null;
+    await closeOrder(tx, order, at);
+    await enqueueEvents(tx, [
+      executionReport(order, outcome.exec, at),
+      marketEvent(deps.books, order.symbol, at),
+    ]);
+    return snapshot(tx, order);
+  };
+}
+
+export function replaceOrder(deps: OperationDeps, args: { orderId: string } & ReplaceRequest): Operation {
+  return async (tx, bookOf) => {
+    const order = await getOrderById(tx, args.orderId);
+    if (!order) throw unknownOrder(args.orderId);
+    if (args.requestId && order.lastRequestId === args.requestId) return snapshot(tx, order); // a retry
+    if (isTerminal(order.status) || order.status === 'pending')
+      throw businessFailure(FailureType.OrderTerminal, `Order is ${order.status}`, { status: order.status });
+    if (args.clientVersion !== order.lockVersion)
+      throw versionConflict(args.clientVersion, order.lockVersion);
+    if (order.orderType !== 'limit')
+      throw businessFailure(FailureType.InvalidOrder, 'Only limit orders can be replaced');
+    const instrument = await getInstrument(tx, order.symbol);
+    if (!instrument) throw businessFailure(FailureType.UnknownSymbol);
+
+    const newQty = args.quantity !== undefined ? BigInt(args.quantity) : order.quantity;
+    const newPrice = args.price !== undefined ? BigInt(args.price) : order.price!;
+    const badQty = checkQuantity(instrument, newQty);
+    if (badQty) throw businessFailure(badQty.type, badQty.message);
+    if (newQty <= order.filledQuantity)
+      throw businessFailure(FailureType.InvalidOrder, 'New quantity must exceed the filled quantity');
+    const badPrice = checkLimitPrice(instrument, newPrice);
+    if (badPrice) throw businessFailure(badPrice.type, badPrice.message);
+    if (args.timeInForce && !(RESTING_TIME_IN_FORCES as readonly string[]).includes(args.timeInForce))
+      throw businessFailure(FailureType.TimeInForceNotAllowed, 'A resting order cannot become IOC or FOK');
+
+    const newLeaves = newQty - order.filledQuantity;
+    const newReserved = order.side === 'buy' ? newLeaves * newPrice : newLeaves;
+    const increase = newReserved - order.reservedAmount;
+    const version = order.lockVersion + 1;
+    const asset = order.side === 'buy' ? CASH_ASSET : order.symbol;
+
+    const book = await bookOf(order.symbol);
+    const seq = deps.books.nextSeq(order.symbol);
+    const at = deps.now();
+    // Reserve any increase before the book may trade on it (in a savepoint: a refusal leaves the
+    // transaction usable, and nothing else has been written yet).
+    try {
+      if (increase > 0n) {
+        await tx.transaction((sp) =>
+          postEntry(sp, {
+            kind: 'reserve',
+            reference: `${order.id}:v${version}`,
+            postings: [
+              { accountId: order.accountId, asset, bucket: 'available', amount: -increase },
+              { accountId: order.accountId, asset, bucket: 'reserved', amount: increase },
+            ],
+          }),
+        );
+      }
+    } catch (err) {
+      if (err instanceof InsufficientBalanceError)
+        throw businessFailure(
+          order.side === 'buy' ? FailureType.InsufficientFunds : FailureType.InsufficientShares,
+        );
+      throw err;
+    }
+    const result = book.modify(
+      order.id,
+      { price: toNum(newPrice), qty: toNum(newLeaves) },
+      seq,
+      at.getTime(),
+    );
+    // A refused modify throws: the reservation above is undone with the rest of the operation.
+    if ('ok' in result && !result.ok) throw businessFailure(FailureType.InvalidOrder, result.reason);
+    if (increase > 0n) order.reservedAmount += increase;
+    order.quantity = newQty;
+    order.price = newPrice;
+    if (order.side === 'buy') order.reservePrice = newPrice;
+    if (args.timeInForce) order.timeInForce = args.timeInForce;
+    order.lockVersion = version;
+    order.lastRequestId = args.requestId ?? null;
+    const fillIds = await settleResult(deps, tx, order, result, seq, at, 'replaced');
+    // Release what the new price and quantity no longer need (a decrease, or what fills left over).
+    const stillNeeded = isTerminal(order.status)
+      ? 0n
+      : order.side === 'buy'
+        ? leaves(order) * newPrice
+        : leaves(order);
+    if (order.reservedAmount > stillNeeded) {
+      await releaseOrderReservation(tx, order, `${order.id}:v${version}`, order.reservedAmount - stillNeeded);
+      order.reservedAmount = stillNeeded;
+    }
+    await saveOrder(tx, order, at);
+    await saveSequence(tx, order.symbol, seq);
+    return snapshot(tx, order, fillIds);
+  };
+}

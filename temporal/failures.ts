@@ -1,0 +1,107 @@
+/**
+ * Business failures: the one place that builds them (`businessFailure`) and the one place that reads
+ * them back (`readBusinessFailure`). The saga, the order activities and the shard's operations throw
+ * what `businessFailure` builds: a non-retryable ApplicationFailure of the benign category whose `type`
+ * is a `FailureType` and whose details are that type's typed details. The api maps each type to an HTTP
+ * status and problem code in one table (api/failures.ts).
+ */
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import type { OrderStatus } from './orders.js';
+
+export const FailureType = {
+  UnknownSymbol: 'UnknownSymbol',
+  InstrumentNotTrading: 'InstrumentNotTrading',
+  InvalidTick: 'InvalidTick',
+  InvalidLot: 'InvalidLot',
+  PriceOutsideBand: 'PriceOutsideBand',
+  TimeInForceNotAllowed: 'TimeInForceNotAllowed',
+  AccountInactive: 'AccountInactive',
+  InsufficientFunds: 'InsufficientFunds',
+  InsufficientShares: 'InsufficientShares',
+  NoLiquidity: 'NoLiquidity',
+  VersionConflict: 'VersionConflict',
+  OrderTerminal: 'OrderTerminal',
+  InvalidOrder: 'InvalidOrder',
+  /** Infrastructure failure that outlived its retry policy; the saga compensated. */
+  ProcessingFailed: 'ProcessingFailed',
+} as const;
+export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
+
+/** Human-readable messages that clients see in `errors` (API.md: "Insufficient funds"). */
+export const FAILURE_MESSAGES: Record<FailureTypeName, string> = {
+  UnknownSymbol: 'Unknown symbol',
+  InstrumentNotTrading: 'Instrument is not trading',
+  InvalidTick: 'Price is not a multiple of the tick size',
+  InvalidLot: 'Quantity is not a multiple of the lot size',
+  PriceOutsideBand: 'Price is outside the allowed band',
+  TimeInForceNotAllowed: 'Time in force not allowed for this order type',
+  AccountInactive: 'Account is not active',
+  InsufficientFunds: 'Insufficient funds',
+  InsufficientShares: 'Insufficient shares',
+  NoLiquidity: 'No liquidity for market order',
+  VersionConflict: 'Version conflict',
+  OrderTerminal: 'Order is already closed',
+  InvalidOrder: 'Invalid order',
+  ProcessingFailed: 'Order could not be processed, nothing was reserved',
+};
+
+/** Typed details of the failure types that carry any (the others carry none). */
+export interface FailureDetailsTable {
+  VersionConflict: { clientVersion: number; lockVersion: number };
+  OrderTerminal: { status: OrderStatus };
+}
+export type FailureDetails<T extends FailureTypeName> = T extends keyof FailureDetailsTable
+  ? FailureDetailsTable[T]
+  : undefined;
+
+/** A business failure as read back: its type, its message (the specific reason) and its details. */
+export interface BusinessFailure<T extends FailureTypeName = FailureTypeName> {
+  type: T;
+  message: string;
+  details?: FailureDetails<T>;
+}
+
+/** A rule check's verdict: the failure to throw, or null when the rule holds. */
+export type RuleViolation = { type: FailureTypeName; message: string } | null;
+
+/**
+ * The business failure of `type`, to throw. `message` defaults to the type's client text
+ * (`FAILURE_MESSAGES`); `details` are the type's typed details, where it has any.
+ */
+export function businessFailure<T extends FailureTypeName>(
+  type: T,
+  message?: string,
+  details?: FailureDetails<T>,
+): ApplicationFailure {
+  return ApplicationFailure.create({
+    type,
+    message: message ?? FAILURE_MESSAGES[type],
+    nonRetryable: true,
+    category: 'BENIGN',
+    details: details === undefined ? undefined : [details],
+  });
+}
+
+const TYPES = new Set<string>(Object.values(FailureType));
+export const isFailureType = (t: unknown): t is FailureTypeName => typeof t === 'string' && TYPES.has(t);
+
+/**
+ * The business failure behind an error, if that is what it is: an ApplicationFailure of a
+ * `FailureType`, as thrown, as the cause of an activity failure, or as the cause of a failed update
+ * (anything with an ApplicationFailure `cause`, e.g. the client's WorkflowUpdateFailedError).
+ */
+export function readBusinessFailure(err: unknown): BusinessFailure | undefined {
+  const failure =
+    err instanceof ActivityFailure
+      ? err.cause
+      : err instanceof ApplicationFailure
+        ? err
+        : (err as { cause?: unknown } | null)?.cause;
+  if (!(failure instanceof ApplicationFailure) || !isFailureType(failure.type)) return undefined;
+  const [details] = failure.details ?? [];
+  return {
+    type: failure.type,
+    message: failure.message,
+    details: details as FailureDetails<FailureTypeName>,
+  };
+}

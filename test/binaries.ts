@@ -1,0 +1,37 @@
+/**
+ * A binary a test runs (nginx, promtool): tests never install packages (`.ci/run` does, through
+ * scripts/install-test-binaries.ts). Without the binary the test is skipped locally, with the reason in its
+ * title; under CI (`CI=true`) it runs and fails, so a green CI always ran it.
+ *
+ *   const nginx = testBinary('nginx');
+ *   it.skipIf(nginx.skip)(`accepts the config${nginx.note}`, () => { spawnSync(nginx.path(), ...) });
+ */
+import { findBinary, TEST_BINARIES } from '../devstack/debian-tools.js';
+
+export interface TestBinary {
+  /** Skip the test: the binary is missing and this is not CI. */
+  skip: boolean;
+  /** ` [skipped: why]` for the test title, or ''. */
+  note: string;
+  /** The binary's path; throws the reason when it is missing (under CI the test fails with it). */
+  path(): string;
+}
+
+export function testBinary(
+  name: (typeof TEST_BINARIES)[number]['bin'],
+  env: Record<string, string | undefined> = process.env,
+  find: (name: string) => string | undefined = findBinary,
+): TestBinary {
+  const bin = find(name);
+  const pkg = TEST_BINARIES.find((b) => b.bin === name)?.pkg ?? name;
+  const reason = `${name} is not installed (Debian package ${pkg}; npx tsx scripts/install-test-binaries.ts installs it)`;
+  const skip = !bin && env.CI !== 'true';
+  return {
+    skip,
+    note: skip ? ` [skipped: ${reason}]` : '',
+    path() {
+      if (!bin) throw new Error(`${reason}; CI=true runs every test`);
+      return bin;
+    },
+  };
+}
