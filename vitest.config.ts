@@ -7,16 +7,27 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          // Unit tests first (fast feedback), then the integration project with its own worker limit.
+          // Unit tests first (fast feedback), then the saga tier, then the integration project with its own worker limit.
           sequence: { groupOrder: 0 },
           include: ['**/*.test.ts'],
-          exclude: ['**/*.int.test.ts', 'node_modules/**', '.data/**'],
+          exclude: ['**/*.int.test.ts', '**/*.workflow.test.ts', 'node_modules/**', '.data/**'],
+        },
+      },
+      {
+        test: {
+          // The fast saga tier: real workflow code, fake activities, a local Temporal dev server per file.
+          name: 'workflow',
+          sequence: { groupOrder: 1 },
+          include: ['**/*.workflow.test.ts'],
+          exclude: ['node_modules/**', '.data/**'],
+          testTimeout: 20_000,
+          hookTimeout: 60_000,
         },
       },
       {
         test: {
           name: 'integration',
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: 2 },
           include: ['**/*.int.test.ts'],
           exclude: ['node_modules/**', '.data/**'],
           globalSetup: ['./test/global-setup.ts'],

@@ -6,6 +6,7 @@
  *   const nginx = testBinary('nginx');
  *   it.skipIf(nginx.skip)(`accepts the config${nginx.note}`, () => { spawnSync(nginx.path(), ...) });
  */
+import { existsSync } from 'node:fs';
 import { findBinary, TEST_BINARIES } from '../devstack/debian-tools.js';
 
 export interface TestBinary {
@@ -22,9 +23,17 @@ export function testBinary(
   env: Record<string, string | undefined> = process.env,
   find: (name: string) => string | undefined = findBinary,
 ): TestBinary {
-  const bin = find(name);
   const pkg = TEST_BINARIES.find((b) => b.bin === name)?.pkg ?? name;
   const reason = `${name} is not installed (Debian package ${pkg}; npx tsx scripts/install-test-binaries.ts installs it)`;
+  return required(find(name), reason, env);
+}
+
+/** A tool that `npm run tools` builds into the tools cache (the Temporal CLI), by its path. */
+export function testTool(path: string, env: Record<string, string | undefined> = process.env): TestBinary {
+  return required(existsSync(path) ? path : undefined, `${path} is missing (npm run tools builds it)`, env);
+}
+
+function required(bin: string | undefined, reason: string, env: Record<string, string | undefined>): TestBinary {
   const skip = !bin && env.CI !== 'true';
   return {
     skip,

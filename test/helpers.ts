@@ -14,6 +14,7 @@ import { connectDatabase, type Database } from '../db/client.js';
 import { createApp, type App } from '../api/app.js';
 import { createApiMetrics } from '../api/metrics.js';
 import type { ApiDeps } from '../api/types.js';
+import { callApp, type CallOptions } from './http.js';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ...inject('env'), ...overrides });
@@ -27,7 +28,7 @@ export interface TestApi {
   app: App;
   deps: ApiDeps;
   /** Call the app like a client: JSON body, optional bearer token and headers. */
-  call(method: string, path: string, opts?: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string }): Promise<Response>;
+  call(method: string, path: string, opts?: CallOptions): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -52,16 +53,7 @@ export async function createTestApi(overrides: Record<string, string> = {}, now:
   return {
     app,
     deps,
-    async call(method, path, opts = {}) {
-      const headers: Record<string, string> = { ...opts.headers };
-      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-      let body: string | undefined = opts.raw;
-      if (opts.body !== undefined) {
-        body = JSON.stringify(opts.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      return app.request(path, { method, headers, body });
-    },
+    call: (method, path, opts) => callApp(app, method, path, opts),
     async close() {
       deps.mailer.close();
       await Promise.allSettled([database.close(), redis.quit(), connection.close()]);

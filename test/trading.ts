@@ -59,15 +59,4 @@ export async function startTradingFixture(tag: string, opts: TestStackOptions & 
   return fx;
 }
 
-/** Poll until `check` passes (for effects that arrive through the relay). */
-export async function eventually<T>(check: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
+export { eventually } from './eventually.js';

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../../test/http.js';
+import { createUnitApp, type UnitApp } from '../../test/unit-app.js';
 import { ApiError } from '../problem.js';
 import { idempotencyKeyOf, parseTransferAmount } from './funding.js';
 
@@ -39,5 +42,83 @@ describe('Idempotency-Key header', () => {
     expect(fails(() => idempotencyKeyOf(''))).toMatch(/^400/);
     expect(fails(() => idempotencyKeyOf('a b'))).toMatch(/^400/);
     expect(fails(() => idempotencyKeyOf('k'.repeat(129)))).toMatch(/^400/);
+  });
+});
+
+describe('POST /api/v1/deposits and /withdrawals: bad input is a clear 4xx before anything moves', () => {
+  // The app's database and Redis fail when touched (test/unit-app.ts), beyond authenticating the caller.
+  let api: UnitApp;
+  beforeAll(async () => (api = await createUnitApp()));
+  afterEach(() => expect(api.touched).toEqual([]));
+
+  const post = (path: 'deposits' | 'withdrawals', body: unknown, key: string | null = randomUUID()) =>
+    api.call('POST', `/api/v1/${path}`, {
+      token: api.token,
+      body,
+      headers: key === null ? {} : { 'idempotency-key': key },
+    });
+
+  const cases: [string, unknown, number, string][] = [
+    ['zero', { amount: 0, currency: 'USD' }, 422, 'validation_failed'],
+    ['negative', { amount: '-5.00', currency: 'USD' }, 422, 'validation_failed'],
+    ['three decimals', { amount: '1.001', currency: 'USD' }, 422, 'validation_failed'],
+    ['float noise', { amount: 0.30000000000000004, currency: 'USD' }, 422, 'validation_failed'],
+    ['exponent', { amount: 1e21, currency: 'USD' }, 422, 'validation_failed'],
+    ['above the maximum', { amount: '1000000.01', currency: 'USD' }, 422, 'validation_failed'],
+    ['not a number', { amount: 'ten', currency: 'USD' }, 422, 'validation_failed'],
+    ['boolean', { amount: true, currency: 'USD' }, 422, 'validation_failed'],
+    ['object', { amount: { value: 1 }, currency: 'USD' }, 422, 'validation_failed'],
+    ['other currency', { amount: '5.00', currency: 'EUR' }, 422, 'validation_failed'],
+    ['missing amount', { currency: 'USD' }, 422, 'validation_failed'],
+    ['extra field', { amount: '5.00', currency: 'USD', account_id: randomUUID() }, 422, 'validation_failed'],
+    ['not an object', [1, 2], 400, 'bad_request'],
+  ];
+  for (const path of ['deposits', 'withdrawals'] as const) {
+    it.each(cases)(`${path}: %s`, async (_name, body, status, code) => {
+      await expectProblem(await post(path, body), status, code);
+    });
+  }
+
+  it('malformed JSON, huge bodies, no token, unknown routes', async () => {
+    const headers = { 'content-type': 'application/json', 'idempotency-key': randomUUID() };
+    await expectProblem(
+      await api.call('POST', '/api/v1/deposits', { token: api.token, raw: '{"amount": 1', headers }),
+      400,
+      'bad_request',
+    );
+    await expectProblem(
+      await api.call('POST', '/api/v1/deposits', {
+        token: api.token,
+        raw: JSON.stringify({ amount: '1.00', pad: 'x'.repeat(100_000) }),
+        headers,
+      }),
+      413,
+      'payload_too_large',
+    );
+    await expectProblem(
+      await api.call('POST', '/api/v1/deposits', { body: { amount: '1.00' }, headers }),
+      401,
+      'unauthorized',
+    );
+    await expectProblem(await api.call('GET', '/api/v1/deposits'), 401, 'unauthorized');
+    await expectProblem(await api.call('GET', '/api/v1/withdrawals', { token: 'nope' }), 401, 'unauthorized');
+    await expectProblem(
+      await api.call('POST', '/api/v1/deposit', { token: api.token, body: { amount: '1.00' }, headers }),
+      404,
+      'not_found',
+    );
+  });
+
+  it('requires the header (400) and a sane key', async () => {
+    await expectProblem(await post('deposits', { amount: '1.00' }, null), 400, 'bad_request');
+    await expectProblem(await post('deposits', { amount: '1.00' }, 'x'.repeat(129)), 400, 'bad_request');
+    await expectProblem(await post('deposits', { amount: '1.00' }, 'has space'), 400, 'bad_request');
+    await expectProblem(await post('withdrawals', { amount: '1.00' }, null), 400, 'bad_request');
+  });
+
+  it('a valid deposit gets past validation: the next thing it does is claim the idempotency key (the fake database refuses)', async () => {
+    expect((await post('deposits', { amount: '1.00', currency: 'USD' })).status).toBe(500);
+    expect(api.touched[0]).toMatch(/^database\.db\./);
+    api.touched.length = 0;
   });
 });

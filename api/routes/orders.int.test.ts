@@ -120,30 +120,7 @@ describe('placing', () => {
     expect(await fx.balance(u.accountId)).toEqual({ available: 10_000_000n, reserved: 0n });
   });
 
-  it('answers bad input with 400/422 problems before any saga starts', async () => {
-    const u = await createFundedUser(api, '100.00');
-    const cases: [unknown, number][] = [
-      [{}, 400],
-      [{ order: 'x' }, 400],
-      [{ order: { ...limit('buy', 1, '150.001') } }, 422],
-      [{ order: { ...limit('buy', 1.5, 150) } }, 422],
-      [{ order: { ...limit('buy', -1, 150) } }, 422],
-      [{ order: { ...limit('buy', 1, 150), extra: 1 } }, 422],
-      [{ order: { symbol: 'AAPL', order_type: 'market', direction: 'buy', quantity: 1, price: 150 } }, 422],
-      [{ order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 1 } }, 422],
-      [{ order: { ...limit('buy', 1, 150), time_in_force: 'FOREVER' } }, 422],
-    ];
-    for (const [b, status] of cases) {
-      const res = await api.call('POST', '/api/v1/orders', { token: u.token, body: b });
-      expect(res.status, JSON.stringify(b)).toBe(status);
-      expect(res.headers.get('content-type')).toMatch(/problem\+json/);
-    }
-    const malformed = await api.call('POST', '/api/v1/orders', { token: u.token, raw: '{"order":', headers: { 'content-type': 'application/json' } });
-    expect(malformed.status).toBe(400);
-    expect((await api.call('POST', '/api/v1/orders', { body: { order: limit('buy', 1, 150) } })).status).toBe(401);
-    const count = await fx.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM orders WHERE account_id = ${u.accountId}::uuid`);
-    expect(count[0]!.n).toBe(0);
-  });
+  // Bad input (400/422 before any saga starts) is covered without Temporal in orders.test.ts.
 });
 
 describe('matching through the saga', () => {

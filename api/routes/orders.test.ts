@@ -1,0 +1,91 @@
+/**
+ * Order placement input, answered before any I/O: the test app's database, Temporal client and mailer
+ * fail when touched (test/unit-app.ts), so no saga starts and nothing is reserved or written.
+ * Placement through the saga is covered by orders.int.test.ts.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../../test/http.js';
+import { createUnitApp, type UnitApp } from '../../test/unit-app.js';
+
+let api: UnitApp;
+beforeAll(async () => (api = await createUnitApp()));
+afterEach(() => expect(api.touched).toEqual([]));
+
+const limit = (quantity: unknown, price: unknown, extra: Record<string, unknown> = {}) => ({
+  symbol: 'AAPL',
+  order_type: 'limit',
+  direction: 'buy',
+  quantity,
+  price,
+  time_in_force: 'GTC',
+  ...extra,
+});
+
+describe('POST /api/v1/orders: bad input is a 400/422 problem before any saga starts', () => {
+  const cases: [string, unknown, number, string | undefined][] = [
+    ['no order', {}, 400, undefined],
+    ['order is not an object', { order: 'x' }, 400, undefined],
+    [
+      'three decimals in the price',
+      { order: limit(1, '150.001') },
+      422,
+      'order.price: must have at most 2 decimals',
+    ],
+    [
+      'fractional shares',
+      { order: limit(1.5, 150) },
+      422,
+      'order.quantity: must have at most 0 decimals (whole shares)',
+    ],
+    ['negative quantity', { order: limit(-1, 150) }, 422, 'order.quantity: must be positive'],
+    ['an extra field', { order: limit(1, 150, { extra: 1 }) }, 422, undefined],
+    [
+      'a market order with a price',
+      { order: { symbol: 'AAPL', order_type: 'market', direction: 'buy', quantity: 1, price: 150 } },
+      422,
+      'order.price: must be omitted for market orders',
+    ],
+    [
+      'a limit order without a price',
+      { order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 1 } },
+      422,
+      'order.price: is required for limit orders',
+    ],
+    ['an unknown time in force', { order: limit(1, 150, { time_in_force: 'FOREVER' }) }, 422, undefined],
+  ];
+  it.each(cases)('%s', async (_name, body, status, error) => {
+    const p = await expectProblem(
+      await api.call('POST', '/api/v1/orders', { token: api.token, body }),
+      status,
+      status === 400 ? 'bad_request' : 'validation_failed',
+    );
+    if (error) expect(p.errors).toContain(error);
+  });
+
+  it('malformed JSON is a 400', async () => {
+    const res = await api.call('POST', '/api/v1/orders', {
+      token: api.token,
+      raw: '{"order":',
+      headers: { 'content-type': 'application/json' },
+    });
+    await expectProblem(res, 400, 'bad_request');
+  });
+
+  it('a valid order gets past validation: the next thing it does is start the saga (the fake Temporal client refuses)', async () => {
+    const res = await api.call('POST', '/api/v1/orders', {
+      token: api.token,
+      body: { order: limit(1, '150.25') },
+    });
+    expect(res.status).toBe(500);
+    expect(api.touched).toEqual(['temporal.workflow']);
+    api.touched.length = 0;
+  });
+
+  it('no token is a 401, whatever the body', async () => {
+    await expectProblem(
+      await api.call('POST', '/api/v1/orders', { body: { order: limit(1, 150) } }),
+      401,
+      'unauthorized',
+    );
+  });
+});
