@@ -159,14 +159,15 @@ export function executionRoutes(deps: ApiDeps) {
     async (c) => {
       const q = c.req.valid('query');
       const accountId = c.get('principal').accountId;
-      const order = await ownedOrder(db, c.req.valid('param').id, accountId);
-      const rows = await listExecutions(db, {
+      // The whole input is checked before the order is read.
+      const filter = {
         accountId,
-        orderId: order.id,
         ...period(q),
         limit: q.limit,
         after: q.cursor ? decodeCursor(q.cursor) : undefined,
-      });
+      };
+      const order = await ownedOrder(db, c.req.valid('param').id, accountId);
+      const rows = await listExecutions(db, { ...filter, orderId: order.id });
       return c.json(page(rows, q.limit), 200);
     },
   );
