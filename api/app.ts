@@ -14,6 +14,7 @@ import { createRouter } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { docsRoutes } from './routes/docs.js';
 import { mountRoutes } from './routes/index.js';
+import { serviceUnavailable, unreachableDependency } from './unavailable.js';
 import type { ApiDeps } from './types.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -100,6 +101,12 @@ export function createApp(deps: ApiDeps) {
   app.onError((err, c) => {
     if (err instanceof ApiError) return problem(c, err);
     if (err instanceof HTTPException) return problem(c, fromHttpException(err));
+    // Temporal, Postgres or Redis unreachable: 503 with Retry-After (api/unavailable.ts), not a 500.
+    const dependency = unreachableDependency(err);
+    if (dependency) {
+      deps.logger.warn('dependency unavailable', { dependency, err, path: c.req.path });
+      return problem(c, serviceUnavailable(dependency));
+    }
     deps.logger.error('unhandled error', { err, path: c.req.path });
     return problem(c, new ApiError('internal_error', 'An unexpected error occurred'));
   });

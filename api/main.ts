@@ -2,7 +2,7 @@
 import { serve } from '@hono/node-server';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from '../lib/config.js';
+import { applicationName, loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
@@ -21,7 +21,7 @@ const logger = createLogger(config.LOG_LEVEL, { service: 'api', instance: config
 installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, service: 'api', instance: config.INSTANCE_ID });
 
 await migrateDatabase(config.DATABASE_URL);
-const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: `api-${config.INSTANCE_ID}` });
+const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: applicationName(config, 'api') });
 const redis = connectRedis(config.REDIS_URL, `api-${config.INSTANCE_ID}`);
 // The SDK's Rust connection (as the workers use): cheaper per call than the pure-JS gRPC client.
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });

@@ -22,8 +22,24 @@ export function connectDatabase(url: string, opts: { max?: number; appName?: str
     connection: { application_name: opts.appName ?? 'brokerx' },
     types: { bigint: postgres.BigInt },
   });
+  fetchArrayTypesOnce(sql);
   const db = drizzle(preparedByDefault(sql), { schema });
   return { db, sql, close: () => sql.end({ timeout: 5 }) };
+}
+
+/**
+ * postgres.js learns the array types (which JS arrays as parameters need) by a query on every new
+ * connection, run from a socket handler: if that connection is terminated meanwhile (a failover,
+ * `pg_terminate_backend`) the failure is an unhandled rejection, which ends the process. The types are
+ * the same for every connection of the pool: learn them on the first one, then stop asking.
+ */
+function fetchArrayTypesOnce(sql: Sql): void {
+  sql`SELECT 1`.then(
+    () => {
+      sql.options.fetch_types = false;
+    },
+    () => undefined, // not reachable yet: the next connection learns them
+  );
 }
 
 /**

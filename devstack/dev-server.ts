@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
-import { startProcess, waitForPort, type Managed } from './processes.js';
+import { startProcess, supervise, waitForPort, type Managed, type Supervised } from './processes.js';
 
 export const DYNAMIC_CONFIG_FILE = fileURLToPath(new URL('../temporal/dynamic-config.yaml', import.meta.url));
 
@@ -50,4 +50,29 @@ export async function startDevServer(o: DevServerOptions): Promise<Managed> {
   const proc = startProcess('temporal', o.bin, devServerArgs(o), { output: o.output });
   await waitForPort(o.port, 'Temporal dev server', 60_000, proc);
   return proc;
+}
+
+/**
+ * The dev server, restarted on its SQLite file whenever it dies (devstack/processes.ts `supervise`):
+ * every workflow, timer and task it held comes back; workers and clients reconnect by themselves, and
+ * the api answers 503 with Retry-After meanwhile. Resolves once the first start listens.
+ */
+export async function superviseDevServer(o: DevServerOptions, log?: (msg: string) => void): Promise<Supervised> {
+  const server = supervise('temporal', () => startProcess('temporal', o.bin, devServerArgs(o), { output: o.output }), {
+    log,
+    onStart: (proc, restarts) => {
+      if (restarts > 0)
+        void waitForPort(o.port, 'Temporal dev server', 60_000, proc).then(
+          () => log?.(`temporal back on :${o.port} (restart ${restarts}, ${o.dbFile})`),
+          (err: Error) => log?.(err.message),
+        );
+    },
+  });
+  try {
+    await waitForPort(o.port, 'Temporal dev server', 60_000, server.current());
+  } catch (err) {
+    await server.stop('SIGKILL'); // the first start failed (port taken, bad file): do not loop on it
+    throw err;
+  }
+  return server;
 }

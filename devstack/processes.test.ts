@@ -37,3 +37,22 @@ describe('startProcess', () => {
     expect(alive(pid)).toBe(false);
   });
 });
+
+describe('supervise', () => {
+  it('starts a process again after it dies, and not after stop()', async () => {
+    const { startProcess, supervise } = await import('./processes.js');
+    const sup = supervise('sleeper', () => startProcess('sleeper', 'sleep', ['600'], { output: 'ignore' }));
+    const first = sup.current();
+    first.child.kill('SIGKILL');
+    await first.exited;
+    for (let i = 0; i < 100 && sup.restarts() === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(sup.restarts()).toBe(1);
+    const second = sup.current();
+    expect(second.child.pid).not.toBe(first.child.pid);
+    expect(alive(second.child.pid!)).toBe(true);
+    await sup.stop('SIGKILL');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sup.restarts()).toBe(1);
+    expect(alive(second.child.pid!)).toBe(false);
+  });
+});

@@ -125,3 +125,57 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+export interface Supervised {
+  name: string;
+  /** The process running now: a new one after each restart. */
+  current(): Managed;
+  /** How many times it was restarted. */
+  restarts(): number;
+  /** Stop for good: no restart after this. */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
+}
+
+/**
+ * Keep a process running: when it exits (crash, kill, OOM) start it again with `start`, after a delay
+ * that grows with each quick failure (1 s, 2 s, ... up to 10 s) and is back to 1 s once a run lasted
+ * 30 s. `onStart` hears of every (re)start, so a caller can wait for the new process's port.
+ */
+export function supervise(
+  name: string,
+  start: () => Managed,
+  opts: { log?: (msg: string) => void; onStart?: (proc: Managed, restarts: number) => void } = {},
+): Supervised {
+  let proc = start();
+  let restarts = 0;
+  let quickFailures = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const watch = (p: Managed) => {
+    const startedAt = Date.now();
+    opts.onStart?.(p, restarts);
+    void p.exited.then((code) => {
+      if (stopped) return;
+      quickFailures = Date.now() - startedAt >= 30_000 ? 1 : quickFailures + 1;
+      const delay = Math.min(1000 * quickFailures, 10_000);
+      opts.log?.(`${name} exited (code ${code}); restarting in ${delay} ms`);
+      timer = setTimeout(() => {
+        if (stopped) return;
+        restarts++;
+        proc = start();
+        watch(proc);
+      }, delay);
+    });
+  };
+  watch(proc);
+  return {
+    name,
+    current: () => proc,
+    restarts: () => restarts,
+    async stop(signal, graceMs) {
+      stopped = true;
+      clearTimeout(timer);
+      await proc.stop(signal, graceMs);
+    },
+  };
+}

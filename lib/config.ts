@@ -20,6 +20,11 @@ export const configSchema = z.object({
   PUBLIC_URL: z.url().default('http://localhost:3000'),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/brokerx'),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Prefix of every Postgres connection's application_name (brokerx-api-api-1, brokerx-matching-...):
+   * operators (and the fault tests) find or terminate one stack's connections by it in pg_stat_activity.
+   */
+  DATABASE_APPLICATION_PREFIX: z.string().max(40).default('brokerx-'),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379/0'),
   /** Prefix for every Redis key and channel, so several stacks can share one Redis. */
   REDIS_PREFIX: z.string().default('brokerx:'),
@@ -90,6 +95,13 @@ export const configSchema = z.object({
   WS_MAX_CONNECTIONS_PER_ACCOUNT: z.coerce.number().int().min(1).default(20),
   /** How often the feed compares each live account stream with Postgres to catch events pub/sub lost. */
   WS_SWEEP_SECONDS: z.coerce.number().positive().default(5),
+  /** `npm run start:cluster`: added to every port of docker-compose.yml (to run beside `npm start`). */
+  CLUSTER_PORT_OFFSET: z.coerce.number().int().min(0).max(60_000).default(0),
+  /** `npm run start:cluster`: prefix of its databases and Redis keys ('' = the names compose uses). */
+  CLUSTER_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9_]*$/, 'lower-case letters, digits and _ only')
+    .default(''),
   /** Where devstack/tools.ts (`npm run tools`) keeps the Temporal CLI and Mailpit builds, shared by every clone. */
   BROKERX_TOOLS_DIR: z.string().default(join(homedir(), '.cache', 'brokerx', 'bin')),
   /** Multiplies the per-address login/MFA/registration limits; raise it when load tests register many users from one host. */
@@ -99,6 +111,15 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigKey = keyof Config;
+
+/**
+ * The application_name of a process's Postgres connections: prefix, service, instance
+ * (`brokerx-trading-1`, `brokerx-api-api-2` reads `brokerx-api-2`), and what the connection is for.
+ */
+export function applicationName(config: Pick<Config, 'DATABASE_APPLICATION_PREFIX' | 'INSTANCE_ID'>, service: string, purpose?: string): string {
+  const id = config.INSTANCE_ID.startsWith(service) ? config.INSTANCE_ID : `${service}-${config.INSTANCE_ID}`;
+  return `${config.DATABASE_APPLICATION_PREFIX}${id}${purpose ? `-${purpose}` : ''}`.slice(0, 63);
+}
 
 export class ConfigError extends Error {
   constructor(readonly issues: Record<string, string[]>) {

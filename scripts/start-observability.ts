@@ -2,9 +2,7 @@
  * `npm run start:observability`: Prometheus on :9090 scraping the local processes, with the BrokerX
  * alert rules (ops/prometheus/alerts.yml). Installs the Debian package `prometheus` when it is missing.
  *   ops/prometheus/prometheus.local.yml      for `npm start` (api :3000, workers :9464-9466, Temporal :7235)
- *   ops/prometheus/prometheus.local-lb.yml   for `npm run start:lb` (api-1..3 on :3001-3003, api-0 on :3010)
- * The variant is picked by whether :3001 answers; `--lb` or `--no-lb` forces it. Data stays in
- * .data/prometheus. Grafana is not packaged by Debian: its dashboards run in docker compose.
+ * (`npm run start:cluster` runs its own Prometheus.) Data stays in .data/prometheus. Grafana is not packaged by Debian: its dashboards run in docker compose.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,10 +14,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (msg: string) => console.log(`[observability] ${msg}`);
 
 export const PROMETHEUS_PORT = 9090;
-export const LOCAL_CONFIGS = {
-  start: join(root, 'ops/prometheus/prometheus.local.yml'),
-  lb: join(root, 'ops/prometheus/prometheus.local-lb.yml'),
-} as const;
+export const LOCAL_CONFIG = join(root, 'ops/prometheus/prometheus.local.yml');
 
 export function prometheusArgs(configFile: string, dataDir: string): string[] {
   return [
@@ -44,12 +39,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const forced = process.argv.includes('--lb') ? true : process.argv.includes('--no-lb') ? false : undefined;
-  const lb = forced ?? (await portOpen(3001));
-  const configFile = lb ? LOCAL_CONFIGS.lb : LOCAL_CONFIGS.start;
+  const configFile = LOCAL_CONFIG;
   const dataDir = join(root, '.data', 'prometheus');
   mkdirSync(dataDir, { recursive: true });
-  log(`scraping the ${lb ? 'load-balanced api (npm run start:lb)' : 'api of npm start'}: ${configFile}`);
+  log(`scraping the processes of npm start: ${configFile}`);
 
   const proc = startProcess('prometheus', prometheus.bin, prometheusArgs(configFile, dataDir), { cwd: root });
   let stopping = false;

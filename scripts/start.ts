@@ -3,16 +3,17 @@
  *   Temporal dev server (SQLite in .data/, Web UI :8233) and Mailpit (SMTP :1025, UI :8025),
  *   migrations, the trading, matching and outbox workers, and the api on :3000.
  * Fails fast, naming the command to run, when Postgres or Redis is not reachable. Every process it
- * starts runs in its own process group and is stopped on exit; a worker that dies is restarted.
+ * starts runs in its own process group and is stopped on exit; a process that dies (a worker, the api,
+ * the Temporal dev server, Mailpit) is restarted, the dev server on its SQLite file.
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadConfigOrExit } from '../lib/config.js';
 import { migrateDatabase } from '../db/migrate.js';
-import { startDevServer } from '../devstack/dev-server.js';
+import { superviseDevServer } from '../devstack/dev-server.js';
 import { ensureTools } from '../devstack/tools.js';
-import { portOpen, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
+import { portOpen, startProcess, supervise, waitForPort, type Managed } from '../devstack/processes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (msg: string) => console.log(`[start] ${msg}`);
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
   const dataDir = join(root, '.data');
   mkdirSync(dataDir, { recursive: true });
 
-  const procs: Managed[] = [];
+  const procs: Pick<Managed, 'stop'>[] = [];
   let stopping = false;
   const stopAll = async (code: number) => {
     if (stopping) return;
@@ -82,23 +83,23 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
 
   try {
-    const mailpit = startProcess('mailpit', tools.mailpit, [
+    const mailpit = supervise('mailpit', () => startProcess('mailpit', tools.mailpit, [
       '--smtp', `127.0.0.1:${LOCAL_PORTS.smtp}`,
       '--listen', `127.0.0.1:${LOCAL_PORTS.mailpit}`,
       '--database', join(dataDir, 'mailpit.db'),
       '--smtp-auth-accept-any', '--smtp-auth-allow-insecure',
       '--max', '20000',
-    ], { output: 'ignore' });
+    ], { output: 'ignore' }), { log });
     procs.push(mailpit);
-    const temporalP = startDevServer({
+    const temporalP = superviseDevServer({
       bin: tools.temporal,
       dbFile: join(dataDir, 'temporal.db'),
       port: LOCAL_PORTS.temporal,
       httpPort: LOCAL_PORTS.temporalHttp,
       uiPort: LOCAL_PORTS.temporalUi,
       metricsPort: LOCAL_PORTS.temporalMetrics,
-    });
-    const [temporal] = await Promise.all([temporalP, waitForPort(LOCAL_PORTS.mailpit, 'Mailpit', 30_000, mailpit), migrateDatabase(config.DATABASE_URL)]);
+    }, log);
+    const [temporal] = await Promise.all([temporalP, waitForPort(LOCAL_PORTS.mailpit, 'Mailpit', 30_000, mailpit.current()), migrateDatabase(config.DATABASE_URL)]);
     procs.push(temporal);
     log('Temporal, Mailpit and migrations ready');
 
@@ -108,27 +109,10 @@ async function main(): Promise<void> {
       SMTP_URL: `smtp://127.0.0.1:${LOCAL_PORTS.smtp}`,
       MAILPIT_URL: `http://127.0.0.1:${LOCAL_PORTS.mailpit}`,
     };
-    const node = (name: string, file: string, extra: Record<string, string>) => {
-      const spawn = () => startProcess(name, process.execPath, ['--import', 'tsx', join(root, file)], { env: { ...env, ...extra }, cwd: root });
-      let proc = spawn();
-      let restarts = 0;
-      const supervise = (p: Managed) => {
-        void p.exited.then((code) => {
-          if (stopping) return;
-          restarts++;
-          const delay = Math.min(1000 * restarts, 10_000);
-          log(`${name} exited (code ${code}); restarting in ${delay} ms`);
-          setTimeout(() => {
-            if (stopping) return;
-            proc = spawn();
-            procs[procs.indexOf(p)] = proc;
-            supervise(proc);
-          }, delay);
-        });
-      };
-      supervise(proc);
-      procs.push(proc);
-    };
+    const node = (name: string, file: string, extra: Record<string, string>) =>
+      procs.push(
+        supervise(name, () => startProcess(name, process.execPath, ['--import', 'tsx', join(root, file)], { env: { ...env, ...extra }, cwd: root }), { log }),
+      );
     node('trading', 'workers/trading/main.ts', { METRICS_PORT: String(LOCAL_PORTS.tradingMetrics), SDK_METRICS_PORT: String(LOCAL_PORTS.tradingSdkMetrics), INSTANCE_ID: 'trading-1' });
     node('matching', 'workers/matching/main.ts', { METRICS_PORT: String(LOCAL_PORTS.matchingMetrics), SDK_METRICS_PORT: String(LOCAL_PORTS.matchingSdkMetrics), INSTANCE_ID: 'matching-1' });
     node('outbox', 'workers/outbox/main.ts', { METRICS_PORT: String(LOCAL_PORTS.outboxMetrics), INSTANCE_ID: 'outbox-1' });

@@ -40,7 +40,15 @@ export class GroupCommit {
   private readonly queue: Job[] = [];
   private draining = false;
 
-  constructor(private readonly deps: { db: Db; books: ShardBooks; logger: Logger; metrics: ShardMetrics }) {}
+  constructor(
+    private readonly deps: {
+      db: Db;
+      books: ShardBooks;
+      logger: Logger;
+      metrics: ShardMetrics;
+      fence?: (tx: DbOrTx) => Promise<void>;
+    },
+  ) {}
 
   /** Queue an operation; it resolves once its batch committed. */
   run(op: OpName, run: Operation): Promise<OrderSnapshot> {
@@ -87,6 +95,7 @@ export class GroupCommit {
             for (const symbol of mine) await books.rebuild(symbol, tx);
           }
         }
+        await this.deps.fence?.(tx);
       });
     } catch (err) {
       // Nothing of the batch was committed (a lone operation's failure, or the commit itself).

@@ -10,7 +10,7 @@
  *
  * May import `lib/ db/ matching/ temporal/` only.
  */
-import type { Db } from '../db/client.js';
+import type { Db, DbOrTx } from '../db/client.js';
 import { listInstruments } from '../db/queries/orders.js';
 import type { Logger } from '../lib/logger.js';
 import { shardOf, type OrderBook } from '../matching/index.js';
@@ -31,6 +31,12 @@ export interface ShardEngineDeps {
   logger: Logger;
   metrics: ShardMetrics;
   now?: () => Date;
+  /**
+   * Runs last in every settlement transaction and throws when this process no longer owns the shard, so
+   * a batch still in flight when the lock was lost rolls back instead of committing behind the new
+   * owner's rebuilt books (workers/matching/ownership.ts `ShardLease.fence`).
+   */
+  fence?: (tx: DbOrTx) => Promise<void>;
 }
 
 /** One shard's order books and the operations on them (see the file header). */

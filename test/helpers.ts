@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { loadConfig, type Config } from '../lib/config.js';
+import { applicationName, loadConfig, type Config } from '../lib/config.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
@@ -21,7 +21,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 }
 
 export function testDatabase(config = testConfig()): Database {
-  return connectDatabase(config.DATABASE_URL, { max: 5, appName: 'test' });
+  return connectDatabase(config.DATABASE_URL, { max: 5, appName: applicationName(config, 'test', 'api') });
 }
 
 export interface TestApi {

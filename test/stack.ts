@@ -5,7 +5,7 @@
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Registry } from 'prom-client';
 import { inject } from 'vitest';
-import type { Config } from '../lib/config.js';
+import { applicationName, type Config } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { connectDatabase } from '../db/client.js';
 import { createTradingWorker } from '../workers/trading/worker.js';
@@ -39,7 +39,7 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
   const logger = createLogger(config.LOG_LEVEL, { service: 'test-stack' });
   const registry = new Registry();
   const sagaMetrics = createSagaMetrics(registry);
-  const database = connectDatabase(config.DATABASE_URL, { max: 10, appName: 'test-stack' });
+  const database = connectDatabase(config.DATABASE_URL, { max: 10, appName: applicationName(config, 'test', 'stack') });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const trading = await createTradingWorker(config, {
     connection,

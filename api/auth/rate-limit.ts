@@ -4,9 +4,13 @@
  * over any of them answers 429 with Retry-After = what is left of that window. A window is never extended
  * by further attempts, so hammering does not prolong a block. The design (and why a victim cannot be
  * locked out by one attacker) is in docs/adr/0008-identity-and-tokens.md.
+ *
+ * Redis unreachable: counting fails closed (503 with Retry-After, the guarded work is not done), and
+ * forgetting fails open (a missed reset only leaves a counter to expire). Why, per limit: ADR 0017.
  */
 import type { Redis } from 'ioredis';
 import { ApiError } from '../problem.js';
+import { serviceUnavailable } from '../unavailable.js';
 import { keyId } from './crypto.js';
 
 export interface Limit {
@@ -87,12 +91,18 @@ export class RateLimiter {
   /** Count one attempt in every bucket; throws a 429 ApiError when any is over its limit. */
   async hit(buckets: Bucket[]): Promise<void> {
     if (buckets.length === 0) return;
-    const result = (await this.redis.eval(
-      HIT_SCRIPT,
-      buckets.length,
-      ...buckets.map((b) => b.key),
-      ...buckets.map((b) => String(b.windowSeconds * 1000)),
-    )) as number[];
+    let result: number[];
+    try {
+      result = (await this.redis.eval(
+        HIT_SCRIPT,
+        buckets.length,
+        ...buckets.map((b) => b.key),
+        ...buckets.map((b) => String(b.windowSeconds * 1000)),
+      )) as number[];
+    } catch {
+      // Fail closed: an attempt that cannot be counted is not allowed (ADR 0017).
+      throw serviceUnavailable('redis');
+    }
     let retryMs = 0;
     buckets.forEach((b, i) => {
       const count = result[2 * i] ?? 0;
@@ -111,8 +121,8 @@ export class RateLimiter {
     }
   }
 
-  /** Forget the attempts in these buckets (a success from this account and address). */
+  /** Forget the attempts in these buckets (a success from this account and address). Fails open (ADR 0017). */
   async reset(buckets: Bucket[]): Promise<void> {
-    if (buckets.length) await this.redis.del(...buckets.map((b) => b.key));
+    if (buckets.length) await this.redis.del(...buckets.map((b) => b.key)).catch(() => 0);
   }
 }

@@ -54,12 +54,12 @@ export function marketRoutes(deps: ApiDeps) {
   const { redis } = deps;
   const app = createRouter();
 
-  /** Read-through cache: a JSON body per key, computed on a miss. */
+  /** Read-through cache: a JSON body per key, computed on a miss. Redis down: served from Postgres (ADR 0017). */
   async function cached<T>(key: string, compute: () => Promise<T>): Promise<T> {
-    const hit = await redis.get(key);
+    const hit = await redis.get(key).catch(() => null);
     if (hit) return JSON.parse(hit) as T;
     const value = await compute();
-    await redis.set(key, JSON.stringify(value), 'PX', CACHE_TTL_MS);
+    await redis.set(key, JSON.stringify(value), 'PX', CACHE_TTL_MS).catch(() => undefined);
     return value;
   }
 

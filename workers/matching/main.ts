@@ -1,13 +1,12 @@
 /** Matching worker process: competes for its shards, owns their books, settles matches. */
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from '../../lib/config.js';
+import { applicationName, loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createStepMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
 import { startMatchingShards } from './worker.js';
-import type { ShardEngine } from '../../shard/index.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
@@ -16,21 +15,18 @@ installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, sdkMetricsPort: co
 const registry = createWorkerRegistry('worker-matching', config.INSTANCE_ID);
 const metrics = createMatchingMetrics(registry);
 const stepMetrics = createStepMetrics(registry);
-const engines: ShardEngine[] = [];
 // `/books`: the owned shards' books as the engine holds them (operators, and the crash tests, compare them).
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT, '0.0.0.0', {
-  '/books': () => Object.assign({}, ...engines.map((e) => e.booksSnapshot())) as unknown,
+  '/books': () => Object.assign({}, ...shards.map((s) => s.engine()?.booksSnapshot())) as unknown,
 });
 logger.info('metrics listening', { address: metricsServer.address() });
 
 const database = connectDatabase(config.DATABASE_URL, {
   max: config.DATABASE_POOL_MAX,
-  appName: 'worker-matching',
+  appName: applicationName(config, 'matching'),
 });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const shards = startMatchingShards(config, { connection, db: database.db, logger, metrics, stepMetrics });
-
-for (const s of shards) void s.ready.then((e) => e && engines.push(e));
 
 let stopping = false;
 const stop = async (code: number) => {
@@ -43,8 +39,4 @@ const stop = async (code: number) => {
   process.exit(code);
 };
 for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void stop(0));
-// An owner that loses its lock must stop: exit non-zero so a supervisor restarts it as a standby.
-for (const s of shards)
-  void s.done.then(async (why) => {
-    if (why === 'lost') await stop(1);
-  });
+// An owner that loses its lock stops serving that shard and stands by for it again (worker.ts).

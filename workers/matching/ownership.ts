@@ -2,23 +2,34 @@
  * Shard ownership: exactly one process owns a shard, by holding a Postgres advisory lock on a dedicated
  * connection. A standby polls for the lock and takes over within about a second of the owner's death
  * (Postgres releases the lock when the owner's connection closes). The owner pings its connection; if
- * it is lost, the lock is gone too, and `onLost` must stop the shard at once.
+ * it is lost, the lock is gone too, and `onLost` must stop serving the shard at once (worker.ts then
+ * stands by for the lock again).
  */
+import { sql as q } from 'drizzle-orm';
 import postgres from 'postgres';
+import type { DbOrTx } from '../../db/client.js';
 
 /** Advisory-lock key of a shard: a fixed namespace in the high bits, the shard number in the low ones. */
 export const shardLockKey = (shard: number): bigint => (0x62726b78n << 16n) | BigInt(shard);
 
 export interface ShardLease {
+  /**
+   * Throws unless the lock is still held by this lease's session, checked inside `tx` (pg_locks): run
+   * last in a settlement transaction, it keeps an owner that lost the lock from committing after it.
+   */
+  fence(tx: DbOrTx): Promise<void>;
   release(): Promise<void>;
 }
+
+export class ShardLockLostError extends Error {}
 
 export async function acquireShard(
   databaseUrl: string,
   shard: number,
-  opts: { pollMs?: number; signal?: AbortSignal; onLost: (err: unknown) => void; onWaiting?: () => void },
+  opts: { pollMs?: number; signal?: AbortSignal; onLost: (err: unknown) => void; onWaiting?: () => void; appName?: string },
 ): Promise<ShardLease | null> {
-  const sql = postgres(databaseUrl, { max: 1, idle_timeout: 0, onnotice: () => {}, connection: { application_name: `matching-shard-${shard}` } });
+  // fetch_types off: only scalar queries here, and a terminated connection must not fail it unhandled (db/client.ts).
+  const sql = postgres(databaseUrl, { max: 1, idle_timeout: 0, fetch_types: false, onnotice: () => {}, connection: { application_name: opts.appName ?? `matching-shard-${shard}` } });
   const key = shardLockKey(shard).toString();
   let warned = false;
   for (;;) {
@@ -53,6 +64,14 @@ export async function acquireShard(
     );
   }, opts.pollMs ?? 500);
   return {
+    async fence(tx) {
+      if (released) throw new ShardLockLostError(`shard ${shard} lock was lost`);
+      // A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits).
+      const [row] = await tx.execute<{ held: boolean }>(q`
+        SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ${pid} AND objsubid = 1
+          AND classid::int8 = (${key}::int8 >> 32) AND objid::int8 = (${key}::int8 & 4294967295)) AS held`);
+      if (!row?.held) throw new ShardLockLostError(`shard ${shard} lock is no longer held by this process`);
+    },
     async release() {
       if (released) return;
       released = true;

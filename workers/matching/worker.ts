@@ -1,13 +1,13 @@
 /**
  * A matching shard: wait for the shard's lock (standby), rebuild its books from Postgres, then serve
- * the shard's task queue. Losing the lock stops the shard immediately. `startMatchingShards(config, deps)`
+ * the shard's task queue. Losing the lock stops serving immediately; the shard then stands by again. `startMatchingShards(config, deps)`
  * is the matching worker's one setup, called by the process (./main.ts) and the test stack
  * (test/stack.ts); the benchmark baseline sizes its empty shard with MATCHING_WORKER_TUNING.
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createMatchingActivities } from '../../activities/matching.js';
 import type { Db } from '../../db/client.js';
-import type { Config } from '../../lib/config.js';
+import { applicationName, type Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import type { MatchingActivities } from '../../temporal/activities.js';
 import { matchingTaskQueue, withPrefix } from '../../temporal/contracts.js';
@@ -19,7 +19,13 @@ import { ShardEngine } from '../../shard/index.js';
 /** What the matching worker reads from the config. */
 export type MatchingWorkerConfig = Pick<
   Config,
-  'TEMPORAL_NAMESPACE' | 'TASK_QUEUE_PREFIX' | 'DATABASE_URL' | 'MATCHING_SHARDS' | 'MATCHING_SHARD_IDS'
+  | 'TEMPORAL_NAMESPACE'
+  | 'TASK_QUEUE_PREFIX'
+  | 'DATABASE_URL'
+  | 'MATCHING_SHARDS'
+  | 'MATCHING_SHARD_IDS'
+  | 'DATABASE_APPLICATION_PREFIX'
+  | 'INSTANCE_ID'
 >;
 
 export interface MatchingWorkerDeps {
@@ -28,6 +34,8 @@ export interface MatchingWorkerDeps {
   logger: Logger;
   metrics: MatchingMetrics;
   lockPollMs?: number;
+  /** The service part of the lock connections' application_name (default `matching`): see applicationName. */
+  appService?: string;
   /** Saga step counters (saga_steps_total for submit, replace, cancel). */
   stepMetrics: StepMetrics;
   /** Tests wrap the shard's activities to inject failures. */
@@ -47,6 +55,7 @@ export function startMatchingShards(config: MatchingWorkerConfig, deps: Matching
       databaseUrl: config.DATABASE_URL,
       shard,
       shardCount: config.MATCHING_SHARDS,
+      appName: applicationName(config, deps.appService ?? 'matching', `shard-${shard}`),
     }),
   );
 }
@@ -57,43 +66,56 @@ interface MatchingShardDeps extends MatchingWorkerDeps {
   databaseUrl: string;
   shard: number;
   shardCount: number;
+  /** application_name of the shard lock's own connection. */
+  appName: string;
 }
 
 export interface MatchingShard {
-  /** Resolves once the shard is owned and serving (or null if stopped while waiting). */
+  /** Resolves once the shard is first owned and serving (or null if stopped while waiting). */
   ready: Promise<ShardEngine | null>;
-  /** Resolves when the shard stops: 'stopped' on request, 'lost' when the lock was lost. */
-  done: Promise<'stopped' | 'lost'>;
+  /** The engine while this process owns the shard and serves it; null while standing by. */
+  engine(): ShardEngine | null;
+  /** How many times this process lost the shard's lock (and went back to standing by). */
+  losses(): number;
+  /** Resolves when the shard was stopped on request. */
+  done: Promise<void>;
   stop(): Promise<void>;
 }
 
+/**
+ * Own, serve, and on losing the lock (its connection terminated, Postgres restarted) stop serving at
+ * once, then stand by again: the shard is taken back here, or by another process's standby, whichever
+ * gets the lock first. A lost owner never keeps its in-memory books: the next term rebuilds them.
+ */
 function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
   const { shard, logger, metrics } = deps;
   const abort = new AbortController();
   let worker: Worker | undefined;
-  let lost = false;
+  let current: ShardEngine | null = null;
+  let losses = 0;
   let resolveReady!: (e: ShardEngine | null) => void;
   const ready = new Promise<ShardEngine | null>((r) => (resolveReady = r));
 
-  const done = (async (): Promise<'stopped' | 'lost'> => {
+  /** One term of ownership: wait for the lock, rebuild, serve until stopped or the lock is lost. */
+  const term = async (): Promise<'stopped' | 'lost'> => {
+    let lost = false;
     const lease = await acquireShard(deps.databaseUrl, shard, {
       pollMs: deps.lockPollMs,
       signal: abort.signal,
+      appName: deps.appName,
       onWaiting: () => logger.info('shard owned elsewhere, standing by', { shard }),
       onLost: (err) => {
         lost = true;
+        current = null;
         metrics.shardOwned.set({ shard: String(shard) }, 0);
-        logger.error('shard lock lost, stopping the shard', { shard, err });
+        logger.error('shard lock lost, stopping the shard and standing by again', { shard, err });
         if (worker && worker.getState() === 'RUNNING') worker.shutdown();
       },
     });
-    if (!lease) {
-      resolveReady(null);
-      return 'stopped';
-    }
+    if (!lease) return 'stopped';
     try {
       metrics.shardOwned.set({ shard: String(shard) }, 1);
-      const engine = new ShardEngine({ db: deps.db, shard, shardCount: deps.shardCount, logger, metrics });
+      const engine = new ShardEngine({ db: deps.db, shard, shardCount: deps.shardCount, logger, metrics, fence: (tx) => lease.fence(tx) });
       await engine.rebuildAll();
       worker = await Worker.create({
         connection: deps.connection,
@@ -104,23 +126,46 @@ function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
         ...MATCHING_WORKER_TUNING,
         shutdownGraceTime: '5 seconds',
       });
+      if (abort.signal.aborted) return 'stopped';
+      if (lost) return 'lost';
       logger.info('shard owned, books rebuilt, serving', { shard, taskQueue: worker.options.taskQueue });
-      if (abort.signal.aborted) {
-        resolveReady(null);
-        return 'stopped';
-      }
+      current = engine;
       resolveReady(engine);
       await worker.run();
       return lost ? 'lost' : 'stopped';
+    } catch (err) {
+      // Rebuilding or creating the worker failed (Postgres or Temporal gone): give the shard up and retry.
+      if (abort.signal.aborted) return 'stopped';
+      logger.error('shard failed to start serving, standing by again', { shard, err });
+      return 'lost';
     } finally {
+      current = null;
+      worker = undefined;
       metrics.shardOwned.set({ shard: String(shard) }, 0);
       await lease.release();
+    }
+  };
+
+  const done = (async () => {
+    try {
+      const attempt = () =>
+        term().catch((err: unknown) => {
+          logger.error('shard lock attempt failed, standing by again', { shard, err });
+          return 'lost' as const;
+        });
+      while ((await attempt()) === 'lost' && !abort.signal.aborted) {
+        losses++;
+        await new Promise((r) => setTimeout(r, deps.lockPollMs ?? 500));
+      }
+    } finally {
       resolveReady(null);
     }
   })();
 
   return {
     ready,
+    engine: () => current,
+    losses: () => losses,
     done,
     async stop() {
       abort.abort();

@@ -1,6 +1,6 @@
 /** Outbox relay process: several may run at once (rows are claimed with SKIP LOCKED and a lease). */
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from '../../lib/config.js';
+import { applicationName, loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { onShutdown } from '../../lib/shutdown.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
@@ -15,7 +15,7 @@ const registry = createWorkerRegistry('worker-outbox', config.INSTANCE_ID);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
 
-const database = connectDatabase(config.DATABASE_URL, { max: 4, appName: 'worker-outbox' });
+const database = connectDatabase(config.DATABASE_URL, { max: 4, appName: applicationName(config, 'outbox') });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const outbox = createOutboxWorker(config, {
   connection,

@@ -1,6 +1,6 @@
 /** Trading worker process: TradingSaga workflows and their local activities. Graceful on SIGTERM. */
 import { NativeConnection } from '@temporalio/worker';
-import { loadConfig } from '../../lib/config.js';
+import { applicationName, loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
@@ -16,7 +16,7 @@ const metrics = createSagaMetrics(registry);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
 
-const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: 'worker-trading' });
+const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: applicationName(config, 'trading') });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const worker = await createTradingWorker(config, { connection, db: database.db, metrics });
 logger.info('trading worker running', { taskQueue: worker.options.taskQueue });

@@ -1,0 +1,72 @@
+import { ServiceError } from '@temporalio/client';
+import { describe, expect, it } from 'vitest';
+import { serviceUnavailable, unreachableDependency } from './unavailable.js';
+
+/** A gRPC status error as @grpc/grpc-js and the SDK's native client raise it. */
+const grpcError = (code: number) =>
+  Object.assign(new Error(`${code} status`), { code, details: 'status', metadata: {} });
+
+describe('unreachableDependency', () => {
+  it('recognises Temporal unavailable, deadline exceeded and exhausted, also as the cause of a client ServiceError', () => {
+    expect(unreachableDependency(grpcError(14))).toBe('temporal');
+    expect(unreachableDependency(grpcError(4))).toBe('temporal');
+    expect(
+      unreachableDependency(new ServiceError('Update-With-Start failed', { cause: grpcError(14) })),
+    ).toBe('temporal');
+    expect(
+      unreachableDependency(Object.assign(new Error('transport error'), { name: 'TransportError' })),
+    ).toBe('temporal');
+  });
+
+  it('recognises a terminated or refused Postgres connection, also wrapped by drizzle', () => {
+    expect(
+      unreachableDependency(
+        Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      ),
+    ).toBe('postgres');
+    expect(
+      unreachableDependency(
+        Object.assign(new Error('write CONNECTION_CLOSED'), { code: 'CONNECTION_CLOSED' }),
+      ),
+    ).toBe('postgres');
+    expect(unreachableDependency(Object.assign(new Error('connection failure'), { code: '08006' }))).toBe(
+      'postgres',
+    );
+    expect(
+      unreachableDependency(
+        new Error('Failed query: select 1', {
+          cause: Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }),
+        }),
+      ),
+    ).toBe('postgres');
+  });
+
+  it('recognises ioredis giving up on a command', () => {
+    expect(
+      unreachableDependency(
+        Object.assign(new Error('Reached the max retries per request limit'), {
+          name: 'MaxRetriesPerRequestError',
+        }),
+      ),
+    ).toBe('redis');
+    expect(unreachableDependency(new Error('Connection is closed.'))).toBe('redis');
+  });
+
+  it('leaves business and programming errors alone', () => {
+    expect(unreachableDependency(grpcError(3))).toBeUndefined(); // INVALID_ARGUMENT
+    expect(unreachableDependency(grpcError(5))).toBeUndefined(); // NOT_FOUND
+    expect(
+      unreachableDependency(Object.assign(new Error('check violation'), { code: '23514' })),
+    ).toBeUndefined();
+    expect(unreachableDependency(new TypeError('x is undefined'))).toBeUndefined();
+    expect(unreachableDependency(undefined)).toBeUndefined();
+  });
+});
+
+describe('serviceUnavailable', () => {
+  it('is a 503 with Retry-After', () => {
+    const e = serviceUnavailable('temporal');
+    expect(e.status).toBe(503);
+    expect(e.headers).toEqual({ 'retry-after': '2' });
+  });
+});

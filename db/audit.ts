@@ -1,0 +1,118 @@
+/**
+ * The auditor: runs every check of db/queries/audit.ts and returns findings as readable lines
+ * (`npm run audit` prints them; the fault tests assert there are none). `deliveryFindings` compares
+ * what a feed subscriber or a mailbox received with the fills the database says happened.
+ */
+import type { DbOrTx } from './client.js';
+import { AUDIT_CHECKS, expectedFillDeliveries, type AuditCheck, type FillDelivery } from './queries/audit.js';
+
+export type { AuditCheck, FillDelivery } from './queries/audit.js';
+
+export interface Finding {
+  /** An AUDIT_CHECKS name, or feed_/mail_ + missing, duplicated, unexpected. */
+  check: string;
+  subject: string;
+  detail: string;
+}
+
+export interface AuditOptions {
+  /** A pending order older than this many seconds is reported (its saga is stuck). Default 60. */
+  pendingGraceSeconds?: number;
+  /** Run only these checks. */
+  only?: AuditCheck[];
+}
+
+export const formatFinding = (f: Finding): string => `${f.check}: ${f.subject}: ${f.detail}`;
+
+/** Every invariant of the ledger, the orders and the outbox; an empty list when all hold. */
+export async function runAudit(db: DbOrTx, opts: AuditOptions = {}): Promise<Finding[]> {
+  const o = { pendingGraceSeconds: opts.pendingGraceSeconds ?? 60 };
+  const findings: Finding[] = [];
+  for (const [check, query] of Object.entries(AUDIT_CHECKS) as [
+    AuditCheck,
+    (typeof AUDIT_CHECKS)[AuditCheck],
+  ][]) {
+    if (opts.only && !opts.only.includes(check)) continue;
+    for (const row of await query(db, o)) findings.push({ check, subject: row.subject, detail: row.detail });
+  }
+  return findings;
+}
+
+/**
+ * Compare deliveries received (`seen`, in any order, repeats included) with those expected: each
+ * expected one exactly once, nothing else. `channel` names the findings (feed_missing, mail_duplicated ...).
+ */
+export function deliveryFindings(
+  channel: 'feed' | 'mail',
+  expected: FillDelivery[],
+  seen: Omit<FillDelivery, 'accountId'>[],
+): Finding[] {
+  const key = (d: Omit<FillDelivery, 'accountId'>) => `${d.fillId} order ${d.orderId}`;
+  const counts = new Map<string, number>();
+  for (const d of seen) counts.set(key(d), (counts.get(key(d)) ?? 0) + 1);
+  const findings: Finding[] = [];
+  const wanted = new Set<string>();
+  for (const d of expected) {
+    const k = key(d);
+    wanted.add(k);
+    const n = counts.get(k) ?? 0;
+    if (n === 0)
+      findings.push({
+        check: `${channel}_missing`,
+        subject: `fill ${k}`,
+        detail: `never delivered to account ${d.accountId}`,
+      });
+    if (n > 1)
+      findings.push({ check: `${channel}_duplicated`, subject: `fill ${k}`, detail: `delivered ${n} times` });
+  }
+  for (const [k, n] of counts)
+    if (!wanted.has(k))
+      findings.push({
+        check: `${channel}_unexpected`,
+        subject: `fill ${k}`,
+        detail: `delivered ${n} times, not a fill of these accounts`,
+      });
+  return findings;
+}
+
+/**
+ * The feed and mail checks of the fault suite: `feed` is what the subscribers of `accountIds` saw
+ * (execution reports with a fill_id), `mail` the fill confirmations received (see `fillOfMail`).
+ * Mail is expected only for accounts with a user (the house account gets none).
+ */
+export async function auditDeliveries(
+  db: DbOrTx,
+  observed: {
+    accountIds: string[];
+    feed?: Omit<FillDelivery, 'accountId'>[];
+    mail?: Omit<FillDelivery, 'accountId'>[];
+  },
+): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  if (observed.feed)
+    findings.push(
+      ...deliveryFindings(
+        'feed',
+        await expectedFillDeliveries(db, { accountIds: observed.accountIds }),
+        observed.feed,
+      ),
+    );
+  if (observed.mail)
+    findings.push(
+      ...deliveryFindings(
+        'mail',
+        await expectedFillDeliveries(db, { accountIds: observed.accountIds, mailable: true }),
+        observed.mail,
+      ),
+    );
+  return findings;
+}
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const MAIL_ID = new RegExp(`fill-(${UUID})-(${UUID})`, 'i');
+
+/** The fill a confirmation mail is about, from its Message-ID (`fill-<trade id>-<order id>`, workers/outbox/relay.ts). */
+export function fillOfMail(messageId: string): Omit<FillDelivery, 'accountId'> | undefined {
+  const m = MAIL_ID.exec(messageId);
+  return m ? { fillId: m[1]!.toLowerCase(), orderId: m[2]!.toLowerCase() } : undefined;
+}

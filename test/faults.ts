@@ -1,0 +1,127 @@
+/**
+ * Fault injection for integration tests. Each helper breaks only what the test owns: a private
+ * Temporal dev server on its own file and ports, a private `redis-server`, and the Postgres connections
+ * whose application_name starts with the test's own DATABASE_APPLICATION_PREFIX. Never the run's
+ * shared Temporal, the machine's Redis, or anybody else's connections.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { expect } from 'vitest';
+import { freePort, startProcess, waitForPort, type Managed, type Supervised } from '../devstack/processes.js';
+import { superviseDevServer, type DevServerOptions } from '../devstack/dev-server.js';
+
+export interface PrivateTemporal {
+  /** host:port for TEMPORAL_ADDRESS. */
+  address: string;
+  options: DevServerOptions;
+  /** The supervised dev server now running (restarted on its file when it dies); undefined while stopped. */
+  server(): Supervised | undefined;
+  /** Stop it for good (no restart): Temporal is unreachable until start(). */
+  stop(): Promise<void>;
+  /** Start it again on the same file and ports. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A dev server of the test's own, on a SQLite file (so a restart brings every workflow back). */
+export async function startPrivateTemporal(temporalBin: string): Promise<PrivateTemporal> {
+  const dir = mkdtempSync(join(tmpdir(), 'brokerx-fault-temporal-'));
+  const [port, httpPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const options: DevServerOptions = {
+    bin: temporalBin,
+    dbFile: join(dir, 'temporal.db'),
+    port,
+    httpPort,
+    metricsPort,
+    output: 'ignore',
+  };
+  let server: Supervised | undefined = await superviseDevServer(options);
+  return {
+    address: `127.0.0.1:${port}`,
+    options,
+    server: () => server,
+    async stop() {
+      await server?.stop('SIGKILL');
+      server = undefined;
+    },
+    async start() {
+      server ??= await superviseDevServer(options);
+    },
+    async close() {
+      await server?.stop('SIGTERM', 5000);
+      server = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Terminate (pg_terminate_backend) every connection whose application_name starts with `prefix`. */
+export async function terminateConnections(databaseUrl: string, prefix: string): Promise<number> {
+  if (prefix.length < 4) throw new Error(`refusing to terminate connections by the short prefix "${prefix}"`);
+  const admin = postgres(databaseUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { application_name: 'fault-injector' },
+  });
+  try {
+    const rows = await admin<{ ok: boolean }[]>`
+      SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+       WHERE starts_with(application_name, ${prefix}) AND pid <> pg_backend_pid()`;
+    return rows.filter((r) => r.ok).length;
+  } finally {
+    await admin.end({ timeout: 2 });
+  }
+}
+
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  /** Stop it (SIGKILL: no goodbye to the clients), then start it again on the same port, empty. */
+  restart(downMs?: number): Promise<void>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A `redis-server` of the test's own on a free port, without persistence. */
+export async function startPrivateRedis(bin = 'redis-server'): Promise<PrivateRedis> {
+  const port = await freePort();
+  let proc: Managed | undefined;
+  const start = async () => {
+    proc = startProcess(
+      'redis',
+      bin,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { output: 'ignore' },
+    );
+    await waitForPort(port, 'redis-server', 10_000, proc);
+  };
+  const stop = async () => {
+    await proc?.stop('SIGKILL');
+    proc = undefined;
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    start,
+    stop,
+    async restart(downMs = 500) {
+      await stop();
+      await new Promise((r) => setTimeout(r, downMs));
+      await start();
+    },
+    close: stop,
+  };
+}
+
+/** A dependency outage answered as it must be: 503 problem+json with Retry-After, never a 500. */
+export async function expectUnavailable(res: Response): Promise<void> {
+  const text = await res.text();
+  expect(res.status, text).toBe(503);
+  expect(res.headers.get('content-type')).toContain('application/problem+json');
+  expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  expect(JSON.parse(text)).toMatchObject({ status: 503, code: 'service_unavailable' });
+}
