@@ -15,6 +15,7 @@ import type { OrderRequest } from '../temporal/contracts.js';
 import { EventType } from '../temporal/events.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
 import { isTerminal } from '../temporal/orders.js';
+import { INT64_MAX, MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, boundedInteger, notionalError } from '../temporal/order-bounds.js';
 
 export interface OrderActivityDeps {
   db: Db;
@@ -28,13 +29,20 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
       if (instrument.status !== 'trading') throw businessFailure(FailureType.InstrumentNotTrading);
       if (!account || account.status !== 'active' || account.kind === 'external') throw businessFailure(FailureType.AccountInactive);
 
-      const qty = BigInt(order.quantity);
+      // Impossible input (past the api's schema bounds) is refused for good, never retried.
+      const qty = boundedInteger(order.quantity, MAX_ORDER_QUANTITY);
+      if (qty === undefined) throw businessFailure(FailureType.InvalidOrder, `Quantity must be at most ${MAX_ORDER_QUANTITY}`);
+      const price = order.price === undefined ? undefined : boundedInteger(order.price, MAX_PRICE_CENTS);
+      if (order.price !== undefined && price === undefined)
+        throw businessFailure(FailureType.InvalidOrder, `Price must be at most ${MAX_PRICE_CENTS} cents`);
+      const tooLarge = price === undefined ? undefined : notionalError(qty, price);
+      if (tooLarge) throw businessFailure(FailureType.InvalidOrder, tooLarge);
       const badQty = checkQuantity(instrument, qty);
       if (badQty) throw businessFailure(badQty.type, badQty.message);
       let reservePrice: bigint;
       if (order.orderType === 'limit') {
-        if (order.price === undefined) throw businessFailure(FailureType.InvalidOrder, 'A limit order needs a price');
-        reservePrice = BigInt(order.price);
+        if (price === undefined) throw businessFailure(FailureType.InvalidOrder, 'A limit order needs a price');
+        reservePrice = price;
         const badPrice = checkLimitPrice(instrument, reservePrice);
         if (badPrice) throw businessFailure(badPrice.type, badPrice.message);
       } else {
@@ -47,6 +55,8 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
     },
 
     async reserveFunds({ orderId, accountId, asset, amount }) {
+      if (boundedInteger(amount, INT64_MAX) === undefined)
+        throw businessFailure(FailureType.InvalidOrder, 'The amount to reserve is out of range');
       try {
         // One statement, atomic by itself; a retry finds the entry posted and changes nothing.
         await postEntry(db, {

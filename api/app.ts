@@ -5,10 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
-import { secureHeaders } from 'hono/secure-headers';
 import { HTTPException } from 'hono/http-exception';
 import { withLogContext } from '../lib/logger.js';
 import { createAdmission, PLACE_ORDER_PATH } from './admission.js';
+import { headerPolicies } from './headers.js';
+import { inputGuard } from './input-guard.js';
 import { ApiError, problem, type ProblemCode } from './problem.js';
 import { createRouter } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
@@ -68,7 +69,7 @@ export function createApp(deps: ApiDeps) {
       const seconds = (performance.now() - started) / 1000;
       metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
       metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
-      if (route !== '/metrics' && route !== '/health') {
+      if (route !== '/health') {
         deps.logger.info('request', {
           method: c.req.method,
           path: c.req.path,
@@ -80,7 +81,8 @@ export function createApp(deps: ApiDeps) {
     });
   });
 
-  app.use('*', secureHeaders());
+  // One header policy per kind of response (api/headers.ts): JSON API, the reference page.
+  app.use('*', headerPolicies());
 
   app.use(
     '*',
@@ -91,6 +93,8 @@ export function createApp(deps: ApiDeps) {
       },
     }),
   );
+  // NUL bytes, invalid UTF-8 and lone surrogates stop here, for every route (api/input-guard.ts).
+  app.use('*', inputGuard());
 
   app.route('/', healthRoutes(deps));
   app.route('/', docsRoutes());

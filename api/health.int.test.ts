@@ -25,9 +25,10 @@ describe('ops endpoints', () => {
     expect(body.checks.postgres?.ok && body.checks.redis?.ok && body.checks.temporal?.ok).toBe(true);
   });
 
-  it('serves Prometheus metrics including request counts', async () => {
+  it('serves Prometheus metrics on the metrics port only, not on the public port', async () => {
     await api.call('GET', '/health');
-    const res = await api.call('GET', '/metrics');
+    expect((await api.call('GET', '/metrics')).status).toBe(404);
+    const res = await fetch(`${api.metricsUrl}/metrics`);
     expect(res.status).toBe(200);
     expect(await res.text()).toMatch(/http_requests_total\{[^}]*route="\/health"/);
   });
@@ -87,6 +88,7 @@ describe('ops endpoints', () => {
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
     const res = await api.call('GET', '/health');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('cache-control')).toBe('no-store');
   });
 });

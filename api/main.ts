@@ -6,6 +6,7 @@ import { applicationName, loadConfig } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
+import { serveMetrics } from '../lib/metrics-server.js';
 import { onShutdown } from '../lib/shutdown.js';
 import { installRuntime } from '../lib/temporal-runtime.js';
 import { connectDatabase } from '../db/client.js';
@@ -45,6 +46,9 @@ const app = createApp(deps);
 const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) =>
   logger.info('api listening', { port: info.port }),
 );
+// Metrics on a port of their own: the public port (and nginx in front of it) never serves /metrics.
+const metricsServer = await serveMetrics(metrics.registry, config.API_METRICS_PORT, config.HOST);
+logger.info('api metrics listening', { port: config.API_METRICS_PORT });
 // The live feed (/ws) shares the http server: upgrades are authenticated before the WebSocket opens.
 // /cable serves the seed's ActionCable clients from the same events (api/ws/cable.ts).
 const feed = createApiFeed(deps);
@@ -58,6 +62,7 @@ onShutdown(
     await cable.drain(); // ActionCable clients get `disconnect` with reconnect: true
     await new Promise((r) => setTimeout(r, config.NODE_ENV === 'production' ? 5000 : 200));
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
     mailer.close();
     await feed.close();
     await cable.close();

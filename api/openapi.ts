@@ -4,6 +4,7 @@
  */
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
+import { formatDecimal, parseDecimal } from '../lib/money.js';
 import { ApiError } from './problem.js';
 import type { AppEnv } from './types.js';
 
@@ -53,7 +54,22 @@ export const problemResponses = (...statuses: number[]) =>
     statuses.map((s) => [s, { description: 'Problem', content: { 'application/problem+json': { schema: ProblemSchema } } }]),
   );
 
-/** Money or price input: a JSON number or a decimal string, parsed exactly later (lib/money.ts). */
-export const DecimalInput = z
-  .union([z.number(), z.string().max(32)])
-  .openapi({ type: 'string', example: '100.50', description: 'Decimal as a JSON number or string; parsed exactly' });
+/**
+ * Money, price or quantity input (a JSON number or a decimal string, parsed exactly later) with an upper bound, checked by the schema and documented in OpenAPI (`maximum`). Other
+ * faults (not a number, too many decimals, not positive) are left to the route's own exact parsing.
+ */
+export function boundedDecimal(opts: { scale: number; max: bigint; example: string; description: string }) {
+  const maxText = formatDecimal(opts.max, opts.scale);
+  return z
+    .union([z.number(), z.string().max(32)])
+    .superRefine((value, ctx) => {
+      const parsed = parseDecimal(value, opts.scale);
+      if (parsed.ok && parsed.value > opts.max) ctx.addIssue({ code: 'custom', message: `must be at most ${maxText}` });
+    })
+    .openapi({
+      type: 'string',
+      example: opts.example,
+      maximum: Number(maxText),
+      description: `${opts.description}; at most ${maxText}. A JSON number or a decimal string, parsed exactly`,
+    });
+}

@@ -33,5 +33,7 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     principal: Principal;
+    /** The session (refresh-token family) of the access token, set with `principal`. */
+    sessionId: string;
   };
 }

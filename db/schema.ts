@@ -62,8 +62,54 @@ export const verificationTokens = pgTable(
     expiresAt: ts('expires_at').notNull(),
     usedAt: ts('used_at'),
     createdAt: ts('created_at').notNull().defaultNow(),
+    /**
+     * What this registration chose (password hash, names, ...): the user row takes them only when this
+     * link is followed, so a link activates the registration it was mailed for and nobody else's. Null for
+     * links minted before migration 0003 (the user row's values apply).
+     */
+    registration: jsonb('registration').$type<Registration>(),
+    /** Set when a newer registration of the same address superseded this link. */
+    supersededAt: ts('superseded_at'),
   },
   (t) => [index('verification_tokens_user_idx').on(t.userId)],
+);
+
+/** The choices of one registration, kept with its verification link. */
+export interface Registration {
+  passwordHash: string;
+  firstName: string;
+  lastName: string;
+  dateOfBirth: string | null;
+  phone: string | null;
+}
+
+/** Single-use, short-lived password-reset links (only the SHA-256 of the token is stored). */
+export const passwordResetTokens = pgTable(
+  'password_reset_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    expiresAt: ts('expires_at').notNull(),
+    usedAt: ts('used_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('password_reset_tokens_user_idx').on(t.userId)],
+);
+
+/** Recovery codes of the second factor: shown once at activation, stored hashed, each usable once. */
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    codeHash: text('code_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    usedAt: ts('used_at'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('recovery_codes_user_idx').on(t.userId)],
 );
 
 export const refreshTokens = pgTable(

@@ -40,6 +40,8 @@ export const configSchema = z.object({
   MATCHING_SHARDS: z.coerce.number().int().min(1).max(256).default(1),
   /** Which shards this matching worker competes for (comma list); empty = all. */
   MATCHING_SHARD_IDS: z.string().default(''),
+  /** Port of the api's /metrics (not served on the public PORT); 0 = pick a free one. */
+  API_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9463),
   /** Port of a worker's own /metrics endpoint (0 = pick a free one). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** Port of a worker's Temporal SDK metrics (Prometheus, from the SDK core); 0 = off. */

@@ -21,6 +21,7 @@ const log = (msg: string) => console.log(`[start] ${msg}`);
 /** Local ports: the same as docker-compose.yml publishes. */
 export const LOCAL_PORTS = {
   api: 3000,
+  apiMetrics: 9463,
   temporal: 7233,
   temporalHttp: 7243,
   temporalUi: 8233,
@@ -116,7 +117,7 @@ async function main(): Promise<void> {
     node('trading', 'workers/trading/main.ts', { METRICS_PORT: String(LOCAL_PORTS.tradingMetrics), SDK_METRICS_PORT: String(LOCAL_PORTS.tradingSdkMetrics), INSTANCE_ID: 'trading-1' });
     node('matching', 'workers/matching/main.ts', { METRICS_PORT: String(LOCAL_PORTS.matchingMetrics), SDK_METRICS_PORT: String(LOCAL_PORTS.matchingSdkMetrics), INSTANCE_ID: 'matching-1' });
     node('outbox', 'workers/outbox/main.ts', { METRICS_PORT: String(LOCAL_PORTS.outboxMetrics), INSTANCE_ID: 'outbox-1' });
-    node('api', 'api/main.ts', { PORT: String(config.PORT), INSTANCE_ID: config.INSTANCE_ID });
+    node('api', 'api/main.ts', { PORT: String(config.PORT), API_METRICS_PORT: String(config.API_METRICS_PORT), INSTANCE_ID: config.INSTANCE_ID });
     await waitForPort(config.PORT, 'api', 60_000);
 
     console.log(`
@@ -125,7 +126,7 @@ async function main(): Promise<void> {
     API docs       http://localhost:${config.PORT}/docs     (OpenAPI: /openapi.json)
     Temporal UI    http://localhost:${LOCAL_PORTS.temporalUi}
     Mail (Mailpit) http://localhost:${LOCAL_PORTS.mailpit}
-    Metrics        http://localhost:${config.PORT}/metrics, workers :${LOCAL_PORTS.tradingMetrics} :${LOCAL_PORTS.matchingMetrics} :${LOCAL_PORTS.outboxMetrics} /metrics
+    Metrics        http://localhost:${config.API_METRICS_PORT}/metrics (api), workers :${LOCAL_PORTS.tradingMetrics} :${LOCAL_PORTS.matchingMetrics} :${LOCAL_PORTS.outboxMetrics} /metrics
   Ctrl-C stops everything.
 `);
   } catch (err) {

@@ -573,7 +573,7 @@ describe('Prometheus', () => {
 
   it('scrapes every compose process on its metrics port', () => {
     const t = targets('ops/prometheus/prometheus.yml');
-    expect(t.api).toEqual(['api-1', 'api-2', 'api-3'].map((n) => `${n}:${defaults.PORT}`));
+    expect(t.api).toEqual(['api-1', 'api-2', 'api-3'].map((n) => `${n}:${defaults.API_METRICS_PORT}`));
     expect(t['worker-trading']).toEqual(
       ['worker-trading', 'worker-trading-2'].map((n) => `${n}:${LOCAL.tradingMetrics}`),
     );
@@ -595,7 +595,7 @@ describe('Prometheus', () => {
     expect(local['worker-matching']).toEqual(at(LOCAL.matchingMetrics));
     expect(local['worker-outbox']).toEqual(at(LOCAL.outboxMetrics));
     expect(local.temporal).toEqual(at(LOCAL.temporalMetrics));
-    expect(local.api).toEqual(at(LOCAL.api));
+    expect(local.api).toEqual(at(LOCAL.apiMetrics));
   });
 
   it('has alert rules for stuck sagas, compensation failures, outbox lag and 5xx, with runbooks that exist', () => {

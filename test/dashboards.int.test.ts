@@ -33,7 +33,7 @@ it("every dashboard panel's metric is served by some process", async () => {
     body: { order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 1, price: 160, time_in_force: 'GTC' } },
   });
   expect(res.status).toBe(201);
-  const api = await (await fx.api.call('GET', '/metrics')).text();
+  const api = await (await fetch(`${fx.api.metricsUrl}/metrics`)).text();
   const workers = await fx.stack.registry.metrics();
   const live = new Set([...served(api), ...served(workers)]);
   const wanted = [...new Set(dashboardExprs().flatMap(metricNames))].filter(

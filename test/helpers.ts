@@ -3,12 +3,14 @@
  * Postgres, Redis and Temporal, Mailpit's API, and direct database access for assertions.
  */
 import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { applicationName, loadConfig, type Config } from '../lib/config.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
+import { serveMetrics } from '../lib/metrics-server.js';
 import { connectRedis } from '../lib/redis.js';
 import { connectDatabase, type Database } from '../db/client.js';
 import { createApp, type App } from '../api/app.js';
@@ -29,6 +31,8 @@ export interface TestApi {
   deps: ApiDeps;
   /** Call the app like a client: JSON body, optional bearer token and headers. */
   call(method: string, path: string, opts?: CallOptions): Promise<Response>;
+  /** The api's metrics port (a free port, as API_METRICS_PORT in production): `${metricsUrl}/metrics`. */
+  metricsUrl: string;
   close(): Promise<void>;
 }
 
@@ -50,12 +54,16 @@ export async function createTestApi(overrides: Record<string, string> = {}, now:
     now,
   };
   const app = createApp(deps);
+  const metricsServer = await serveMetrics(deps.metrics.registry, 0, '127.0.0.1');
+  const { port } = metricsServer.address() as AddressInfo;
   return {
     app,
     deps,
+    metricsUrl: `http://127.0.0.1:${port}`,
     call: (method, path, opts) => callApp(app, method, path, opts),
     async close() {
       deps.mailer.close();
+      await new Promise((resolve) => metricsServer.close(resolve));
       await Promise.allSettled([database.close(), redis.quit(), connection.close()]);
     },
   };

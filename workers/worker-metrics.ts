@@ -3,7 +3,6 @@
  * of BrokerX phase 3 (saga_started_total, saga_completed_total{status}, saga_compensations_total,
  * saga_steps_total{step,status}).
  */
-import { createServer, type Server } from 'node:http';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -86,22 +85,4 @@ export function stepMetricsInterceptor(metrics: StepMetrics): ActivityIntercepto
   });
 }
 
-/** `/metrics`, `/health`, and any read-only JSON routes a worker adds (e.g. the matching worker's `/books`). */
-export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0', routes: Record<string, () => unknown> = {}): Promise<Server> {
-  const server = createServer((req, res) => {
-    const route = req.url ? routes[req.url] : undefined;
-    if (route) {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(route()));
-    } else if (req.url === '/metrics') {
-      registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    } else if (req.url === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
-}
+export { serveMetrics } from '../lib/metrics-server.js';

@@ -1,11 +1,74 @@
-/** The identity mails: verification link, "you already have an account", login code. Plain text. */
-import type { Mail } from '../../lib/mailer.js';
+/**
+ * The identity mails: verification link, "you already have an account", login code, password reset, the
+ * notices of security changes (password, second factor) and the login unlock link. Plain text.
+ */
+import type { Logger } from '../../lib/logger.js';
+import type { Mail, Mailer } from '../../lib/mailer.js';
+
+/**
+ * Send a notice after the change it reports, without awaiting it: a mail failure is logged and never
+ * undoes the change, and the answer's timing does not depend on the mail server.
+ */
+export const noticeSender =
+  (mailer: Mailer, logger: Logger) =>
+  (mail: Mail): void =>
+    void mailer.send(mail).catch((err: unknown) => logger.error('notice mail failed', { err, subject: mail.subject }));
 
 export const MAIL_SUBJECTS = {
   verify: 'Verify your BrokerX email address',
   existing: 'Your BrokerX registration',
   loginCode: 'Your BrokerX login code',
+  passwordReset: 'Reset your BrokerX password',
+  passwordChanged: 'Your BrokerX password was changed',
+  mfaChanged: 'Your BrokerX second factor was changed',
+  loginUnlock: 'Failed logins on your BrokerX account',
 } as const;
+
+const notice = (to: string, subject: string, lines: string[]): Mail => ({
+  to,
+  subject,
+  text: [...lines, '', 'If this was not you, reset your password at once and contact support.'].join('\n'),
+});
+
+export function passwordResetMail(to: string, link: string, validMinutes: number): Mail {
+  return {
+    to,
+    subject: MAIL_SUBJECTS.passwordReset,
+    text: [
+      'Someone (hopefully you) asked to reset your BrokerX password. Choose a new one here:',
+      link,
+      '',
+      `The link works once and expires in ${validMinutes} minutes. Resetting ends every open session.`,
+      'If you did not ask for this, ignore this mail: your password stays as it is.',
+    ].join('\n'),
+  };
+}
+
+export const passwordChangedMail = (to: string, how: 'changed' | 'reset') =>
+  notice(to, MAIL_SUBJECTS.passwordChanged, [
+    how === 'reset'
+      ? 'Your BrokerX password was reset with a link mailed to this address. Every session was ended.'
+      : 'Your BrokerX password was changed from a logged-in session. Your other sessions were ended.',
+  ]);
+
+export const mfaChangedMail = (to: string, what: string) =>
+  notice(to, MAIL_SUBJECTS.mfaChanged, [`The second factor of your BrokerX account changed: ${what}.`]);
+
+export function loginUnlockMail(to: string, link: string, validMinutes: number): Mail {
+  return {
+    to,
+    subject: MAIL_SUBJECTS.loginUnlock,
+    text: [
+      'Many wrong passwords were tried on your BrokerX account, so logins from new places are slowed down.',
+      'Your password was not accepted from them, and nothing was changed.',
+      '',
+      'To log in from this device right away, open this link on it first:',
+      link,
+      '',
+      `The link expires in ${validMinutes} minutes. Consider changing your password if it might be known.`,
+    ].join('\n'),
+  };
+}
 
 export function verificationMail(to: string, link: string, validHours: number): Mail {
   return {

@@ -31,6 +31,9 @@ export function requireAuth(deps: ApiDeps) {
       });
     const verified = await sessions.verify(token);
     c.set('principal', { userId: verified.userId, accountId: verified.accountId, email: verified.email });
+    c.set('sessionId', verified.sessionId);
+    // Every answer to an authenticated request is private to its caller: never stored by a cache.
+    c.header('cache-control', 'no-store');
     await next();
   });
 }

@@ -27,7 +27,24 @@ export const LIMITS = {
   login: {
     address: { limit: 100, windowSeconds: 900 },
     accountAddress: { limit: 10, windowSeconds: 900 },
+    /** Counted and enforced only for sources the account does not trust (step-up.ts, ADR 0008). */
     account: { limit: 100, windowSeconds: 3600 },
+  },
+  /** Password checks of a logged-in session (reauthenticate, change): keyed by user id. */
+  reauth: {
+    accountAddress: { limit: 10, windowSeconds: 900 },
+    account: { limit: 30, windowSeconds: 3600 },
+  },
+  /** Reset mails: per address and per account, so nobody floods a mailbox. */
+  forgot: {
+    address: { limit: 20, windowSeconds: 3600 },
+    account: { limit: 5, windowSeconds: 3600 },
+  },
+  reset: {
+    address: { limit: 30, windowSeconds: 900 },
+  },
+  unlock: {
+    address: { limit: 30, windowSeconds: 900 },
   },
   mfa: {
     address: { limit: 100, windowSeconds: 900 },

@@ -1,16 +1,18 @@
 /**
- * The identity services of one api instance (key cache, rate limiter, sessions), created once per
+ * The identity services of one api instance (key cache, rate limiter, sessions, step-up), created once per
  * `ApiDeps` so every router and middleware built from the same deps shares them.
  */
 import type { ApiDeps } from '../types.js';
 import { KeyStore } from './keys.js';
 import { RateLimiter } from './rate-limit.js';
 import { Sessions } from './sessions.js';
+import { StepUp } from './step-up.js';
 
 export interface AuthServices {
   keys: KeyStore;
   limiter: RateLimiter;
   sessions: Sessions;
+  stepUp: StepUp;
 }
 
 const byDeps = new WeakMap<ApiDeps, AuthServices>();
@@ -33,6 +35,7 @@ export function authServices(deps: ApiDeps): AuthServices {
       keys,
       limiter: new RateLimiter(redis, config.REDIS_PREFIX, config.AUTH_ADDRESS_LIMIT_MULTIPLIER),
       sessions: new Sessions({ db, redis, config, logger, now, keys }),
+      stepUp: new StepUp(redis, config.REDIS_PREFIX),
     };
     byDeps.set(deps, services);
   }

@@ -3,6 +3,11 @@
  * login form a family (the session id, `sid` in the access token). Presenting a rotated refresh token
  * again revokes the family; so does logout. A revoked family is also written to Redis for the access-token
  * lifetime, so the access tokens already issued in it stop working at once, not at their expiry.
+ *
+ * Every accepted access token is also checked against Postgres (the user is active, the session not
+ * revoked), cached per session for SESSION_CHECK_CACHE_MS at most: a suspension or a revocation by any
+ * path stops REST access within that time even without an event. Revocations publish an event
+ * (revocation.ts) that clears the cache on every instance and closes the session's WebSockets.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -13,13 +18,17 @@ import {
   insertRefreshToken,
   refreshTokenFamily,
   revokeRefreshFamily,
+  revokeUserSessions,
   rotateRefreshToken,
+  sessionIsLive,
+  setUserStatus,
 } from '../../db/queries/users.js';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { ApiError } from '../problem.js';
 import type { Principal } from '../types.js';
 import { randomToken, tokenHash } from './crypto.js';
+import { revocationChannel, type RevocationEvent } from './revocation.js';
 import type { KeyStore } from './keys.js';
 import { InvalidTokenError, signAccessToken, verifyAccessToken, type VerifiedAccessToken } from './tokens.js';
 
@@ -52,7 +61,14 @@ export const unauthorized = (detail = 'A valid access token is required') =>
     'www-authenticate': 'Bearer realm="brokerx", error="invalid_token"',
   });
 
+/** How long an instance trusts its last "user active, session live" answer from Postgres. */
+export const SESSION_CHECK_CACHE_MS = 2000;
+
 export class Sessions {
+  /** sessionId -> when its last positive live check expires (performance.now() ms). */
+  private readonly live = new Map<string, number>();
+  private readonly checking = new Map<string, Promise<boolean>>();
+
   constructor(private readonly deps: SessionDeps) {}
 
   private revokedKey(sessionId: string): string {
@@ -114,6 +130,7 @@ export class Sessions {
     });
     if (outcome.kind === 'reused') {
       await this.markRevoked(outcome.familyId);
+      await this.publish({ session_ids: [outcome.familyId], reason: 'refresh_token_reuse' });
       this.deps.logger.warn('refresh token reuse: session revoked', {
         user_id: outcome.userId,
         session_id: outcome.familyId,
@@ -145,12 +162,45 @@ export class Sessions {
       const family = await refreshTokenFamily(this.deps.db, tokenHash(p.refreshToken));
       if (family) families.add(family.familyId);
     }
-    for (const familyId of families) await this.revoke(familyId);
+    for (const familyId of families) await this.revoke(familyId, 'logout');
   }
 
-  async revoke(familyId: string): Promise<void> {
+  async revoke(familyId: string, reason = 'revoked'): Promise<void> {
     await revokeRefreshFamily(this.deps.db, familyId, this.deps.now());
     await this.markRevoked(familyId);
+    await this.publish({ session_ids: [familyId], reason });
+  }
+
+  /**
+   * End every session of a user (password change or reset, suspension), except `keep` (the session that
+   * changed the password stays logged in).
+   */
+  async revokeUser(userId: string, reason: string, keep?: string): Promise<void> {
+    const ended = await revokeUserSessions(this.deps.db, userId, this.deps.now(), keep);
+    for (const familyId of ended) await this.markRevoked(familyId);
+    await this.publish({ user_id: keep ? undefined : userId, session_ids: ended, reason });
+  }
+
+  /** Suspend a user: no login, and every session ends now (REST and WebSockets). */
+  async suspend(userId: string): Promise<void> {
+    await setUserStatus(this.deps.db, userId, 'suspended');
+    await this.revokeUser(userId, 'suspended');
+  }
+
+  /** Tell every instance (feeds, session caches) that sessions ended. Best effort: the cache TTL bounds it. */
+  private async publish(event: Omit<RevocationEvent, 'session_ids'> & { session_ids: string[] }): Promise<void> {
+    this.forget(event);
+    try {
+      await this.deps.redis.publish(revocationChannel(this.deps.config.REDIS_PREFIX), JSON.stringify(event));
+    } catch (err) {
+      this.deps.logger.error('revocation event not published', { err });
+    }
+  }
+
+  /** Drop cached live checks that an event ended (called for local and remote events). */
+  forget(event: Pick<RevocationEvent, 'user_id' | 'session_ids'>): void {
+    if (event.user_id) this.live.clear();
+    for (const id of event.session_ids) this.live.delete(id);
   }
 
   private async markRevoked(familyId: string): Promise<void> {
@@ -181,6 +231,32 @@ export class Sessions {
       });
     }
     if (revoked) throw unauthorized('The session has ended');
+    if (!(await this.isLive(verified.userId, verified.sessionId))) throw unauthorized('The session has ended');
     return verified;
+  }
+
+  private async isLive(userId: string, sessionId: string): Promise<boolean> {
+    const now = performance.now();
+    if ((this.live.get(sessionId) ?? 0) > now) return true;
+    let live: boolean;
+    try {
+      // Concurrent requests of one session share one query (a burst must not queue on the pool).
+      let pending = this.checking.get(sessionId);
+      if (!pending) {
+        pending = sessionIsLive(this.deps.db, userId, sessionId).finally(() => this.checking.delete(sessionId));
+        this.checking.set(sessionId, pending);
+      }
+      live = await pending;
+    } catch (err) {
+      this.deps.logger.error('session check failed', { err });
+      throw new ApiError('service_unavailable', 'Authentication is temporarily unavailable', undefined, {
+        'retry-after': '1',
+      });
+    }
+    if (live) {
+      if (this.live.size > 100_000) this.live.clear();
+      this.live.set(sessionId, now + SESSION_CHECK_CACHE_MS);
+    } else this.live.delete(sessionId);
+    return live;
   }
 }

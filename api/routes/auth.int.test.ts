@@ -4,7 +4,7 @@ import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshTokens, users } from '../../db/schema.js';
 import { authServices } from '../auth/services.js';
-import { createTestApi, mailCount, uniqueEmail, type TestApi } from '../../test/helpers.js';
+import { createTestApi, mailCount, uniqueEmail, waitForMail, type TestApi } from '../../test/helpers.js';
 import {
   loginCode,
   loginWithEmailCode,
@@ -244,6 +244,10 @@ describe('login, MFA and sessions', () => {
     it('enrolls with an otpauth URI and a QR code, activates on a first valid code, then logs in with app codes only', async () => {
       const user = await registerVerifiedUser(api);
       await problemOf(await api.call('POST', '/api/v1/auth/mfa/totp/setup'), 401, 'unauthorized');
+      // An access token alone cannot change the second factor: a recent password check is needed.
+      await problemOf(await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token }), 403, 'forbidden');
+      const reauth = await api.call('POST', '/api/v1/auth/reauthenticate', { token: user.token, body: { password: TEST_PASSWORD } });
+      expect(reauth.status).toBe(200);
       const setup = await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token });
       expect(setup.status).toBe(200);
       const body = (await setup.json()) as { otpauth_uri: string; secret: string; qr_code: string };
@@ -269,11 +273,10 @@ describe('login, MFA and sessions', () => {
         body: { code: await generate({ secret, epoch: t0 }) },
       });
       expect(activation.status).toBe(200);
-      await problemOf(
-        await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token }),
-        409,
-        'conflict',
-      );
+      const { recovery_codes: codes } = (await activation.json()) as { recovery_codes: string[] };
+      expect(codes).toHaveLength(10);
+      expect(new Set(codes).size).toBe(10);
+      await waitForMail(user.email, { subject: /second factor/i });
 
       offsetMs = 60_000; // two steps later: the activation code's step is spent
       try {
@@ -297,6 +300,7 @@ describe('login, MFA and sessions', () => {
 
     it('refuses activation without a started enrollment', async () => {
       const user = await registerVerifiedUser(api);
+      await api.call('POST', '/api/v1/auth/reauthenticate', { token: user.token, body: { password: TEST_PASSWORD } });
       await problemOf(
         await api.call('POST', '/api/v1/auth/mfa/totp/activate', {
           token: user.token,

@@ -1,23 +1,31 @@
 /**
- * Login (password, then a TOTP code), token refresh and logout, authenticator-app enrollment, and the
- * public keys at /.well-known/jwks.json. Design and limits: docs/adr/0008-identity-and-tokens.md.
+ * Login (password, then a TOTP code or a recovery code), token refresh and logout, re-authentication,
+ * authenticator-app enrollment, replacement and removal, the login unlock link, and the public keys at
+ * /.well-known/jwks.json. Design and limits: docs/adr/0008-identity-and-tokens.md.
  *
  * A successful password check opens a login challenge in Redis (10 minutes); verify_mfa needs one, so
- * nobody can guess codes (or spend a victim's MFA attempt budget) without the password.
+ * nobody can guess codes (or spend a victim's MFA attempt budget) without the password. Changing the
+ * second factor needs a recent re-authentication of the session and mails the owner.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { toDataURL } from 'qrcode';
 import {
   activateTotpSecret,
   clientAccountOf,
+  consumeRecoveryCode,
   consumeTotpStep,
   findUserByEmail,
   findUserById,
+  removeTotp,
+  replaceRecoveryCodes,
   setPendingTotpSecret,
   type UserRow,
 } from '../../db/queries/users.js';
 import { clientAddress } from '../auth/client-address.js';
-import { loginCodeMail } from '../auth/mails.js';
+import { randomBytes } from 'node:crypto';
+import { tokenHash } from '../auth/crypto.js';
+import { loginCodeMail, loginUnlockMail, mfaChangedMail, noticeSender } from '../auth/mails.js';
+import { REAUTH_TTL_SECONDS, UNLOCK_TTL_SECONDS } from '../auth/step-up.js';
 import { bearerToken, requireAuth } from '../auth/middleware.js';
 import { verifyDummy, verifyPassword, warmDummyHash } from '../auth/passwords.js';
 import { authServices } from '../auth/services.js';
@@ -52,12 +60,44 @@ const Code = z
   .pipe(z.string().regex(/^\d{6}$/, 'must be a 6-digit code'))
   .openapi({ type: 'string', example: '123456' });
 const RefreshTokenInput = z.string().min(20).max(200);
+/** Recovery codes: ten groups of 5 base32 characters, shown once at activation. */
+const RECOVERY_CODE_COUNT = 10;
+const RecoveryCode = z
+  .string()
+  .trim()
+  .toUpperCase()
+  .transform((v) => v.replace(/[\s-]/g, ''))
+  .pipe(z.string().regex(/^[A-Z2-7]{10}$/, 'is not a recovery code'))
+  .openapi({ type: 'string', example: 'ABCDE-FGHIJ' });
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+export function newRecoveryCode(): string {
+  const chars = [...randomBytes(10)].map((b) => BASE32[b % 32]).join('');
+  return `${chars.slice(0, 5)}-${chars.slice(5)}`;
+}
+const recoveryCodeHash = (userId: string, code: string) =>
+  tokenHash(`${userId}:${code.toUpperCase().replace(/[\s-]/g, '')}`);
 
 const LoginBody = z
   .object({ email: LoginEmail, password: z.string().min(1, 'is required').max(1024) })
   .strict()
   .openapi('Login');
-const VerifyMfaBody = z.object({ email: LoginEmail, code: Code }).strict().openapi('VerifyMfa');
+const VerifyMfaBody = z
+  .object({
+    email: LoginEmail,
+    code: Code.optional(),
+    recovery_code: RecoveryCode.optional().openapi({
+      description: 'Instead of `code`: one of the recovery codes shown at activation (each works once)',
+    }),
+  })
+  .strict()
+  .refine((b) => (b.code === undefined) !== (b.recovery_code === undefined), {
+    message: 'send either code or recovery_code',
+  })
+  .openapi('VerifyMfa');
+const PasswordCheckBody = z.object({ password: z.string().min(1, 'is required').max(1024) }).strict().openapi('Reauthenticate');
+const UnlockQuery = z.object({
+  token: z.string().regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not an unlock token'),
+});
 const RefreshBody = z.object({ refresh_token: RefreshTokenInput }).strict().openapi('Refresh');
 const LogoutBody = z.object({ refresh_token: RefreshTokenInput.optional() }).strict().openapi('Logout');
 const ActivateBody = z.object({ code: Code }).strict().openapi('ActivateTotp');
@@ -98,6 +138,19 @@ const EnrollmentSchema = z
   })
   .openapi('TotpEnrollment');
 
+const ActivatedSchema = z
+  .object({
+    success: z.literal(true),
+    message: z.string(),
+    recovery_codes: z.array(z.string()).openapi({
+      description: 'Shown once: each works once in verify_mfa as recovery_code when the app is lost',
+    }),
+  })
+  .openapi('TotpActivated');
+const ReauthenticatedSchema = z
+  .object({ success: z.literal(true), message: z.string(), expires_in: z.number() })
+  .openapi('Reauthenticated');
+
 const JwksSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).openapi('Jwks');
 
 const security = [{ bearer: [] }];
@@ -108,7 +161,7 @@ const invalidCode = () => unauthorized('The code is invalid or expired');
 export function authRoutes(deps: ApiDeps) {
   const { config, redis, mailer, logger } = deps;
   const db = deps.database.db;
-  const { keys, limiter, sessions } = authServices(deps);
+  const { keys, limiter, sessions, stepUp } = authServices(deps);
   const app = createRouter();
   void warmDummyHash().catch((err: unknown) => logger.error('dummy hash failed', { err }));
 
@@ -116,6 +169,28 @@ export function authRoutes(deps: ApiDeps) {
   const address = (c: Parameters<typeof clientAddress>[0]) => clientAddress(c, config.TRUSTED_PROXY_HOPS);
 
   app.use('/api/v1/auth/mfa/*', requireAuth(deps));
+  app.use('/api/v1/auth/reauthenticate', requireAuth(deps));
+
+  const notify = noticeSender(mailer, logger);
+
+  /**
+   * The per-account login limit applies to sources the account does not trust (never completed a login,
+   * never opened an unlock link); when it trips, the owner is mailed an unlock link (once per hour).
+   */
+  const accountLimit = async (email: string, ip: string | undefined) => {
+    if (await stepUp.isTrusted(email, ip)) return;
+    try {
+      await limiter.hit(limiter.buckets('login', { address: ip, account: email }, ['account']));
+    } catch (err) {
+      const user = await findUserByEmail(db, email);
+      const token = user?.status === 'active' ? await stepUp.newUnlockToken(email) : undefined;
+      if (user && token) {
+        const link = `${config.PUBLIC_URL}/api/v1/auth/unlock?token=${token}`;
+        notify(loginUnlockMail(user.email, link, UNLOCK_TTL_SECONDS / 60));
+      }
+      throw err;
+    }
+  };
 
   app.openapi(
     createRoute({
@@ -136,7 +211,8 @@ export function authRoutes(deps: ApiDeps) {
     async (c) => {
       const { email, password } = c.req.valid('json');
       const ip = address(c);
-      await limiter.hit(limiter.buckets('login', { address: ip, account: email }));
+      await limiter.hit(limiter.buckets('login', { address: ip, account: email }, ['address', 'accountAddress']));
+      await accountLimit(email, ip);
       const user = await findUserByEmail(db, email);
       const valid = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
       if (!user || !valid) throw new ApiError('unauthorized', 'Invalid email or password');
@@ -195,7 +271,8 @@ export function authRoutes(deps: ApiDeps) {
       method: 'post',
       path: '/api/v1/auth/verify_mfa',
       tags: ['identity'],
-      summary: 'Second factor: a TOTP code (accepted once) for an access token and a refresh token',
+      summary:
+        'Second factor: a TOTP code (accepted once) or a recovery code (single use) for an access token and a refresh token',
       request: { body: { content: { 'application/json': { schema: VerifyMfaBody } }, required: true } },
       responses: {
         200: { description: 'Authenticated', content: { 'application/json': { schema: TokenSchema } } },
@@ -203,7 +280,7 @@ export function authRoutes(deps: ApiDeps) {
       },
     }),
     async (c) => {
-      const { email, code } = c.req.valid('json');
+      const { email, code, recovery_code: recoveryCode } = c.req.valid('json');
       const ip = address(c);
       await limiter.hit(limiter.buckets('mfa', { address: ip }));
       const user = await findUserByEmail(db, email);
@@ -214,20 +291,28 @@ export function authRoutes(deps: ApiDeps) {
         limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress', 'account']),
       );
 
-      let step: number | null = null;
-      if (challenge.method === 'email') {
-        if (challenge.step !== undefined && (await matchStepCode(user.totpSecret, code, challenge.step)))
-          step = challenge.step;
+      if (recoveryCode !== undefined) {
+        if (!(await consumeRecoveryCode(db, user.id, recoveryCodeHash(user.id, recoveryCode), deps.now())))
+          throw invalidCode();
+        notify(mfaChangedMail(user.email, 'a recovery code was used to log in (it no longer works)'));
       } else {
-        step = await matchAppCode(user.totpSecret, code, deps.now(), Number(user.totpLastStep));
+        let step: number | null = null;
+        if (challenge.method === 'email') {
+          if (challenge.step !== undefined && (await matchStepCode(user.totpSecret, code ?? '', challenge.step)))
+            step = challenge.step;
+        } else {
+          step = await matchAppCode(user.totpSecret, code ?? '', deps.now(), Number(user.totpLastStep));
+        }
+        // The compare-and-set makes the code single-use, also against a concurrent request with the same code.
+        if (step === null || !(await consumeTotpStep(db, user.id, step))) throw invalidCode();
       }
-      // The compare-and-set makes the code single-use, also against a concurrent request with the same code.
-      if (step === null || !(await consumeTotpStep(db, user.id, step))) throw invalidCode();
 
       await redis.del(challengeKey(user.id));
       await limiter.reset(limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress']));
       const account = await clientAccountOf(db, user.id);
       if (!account) throw new ApiError('forbidden', 'This user has no account');
+      await stepUp.trust(user.email, ip);
+      c.header('cache-control', 'no-store');
       return c.json(await sessions.issue({ userId: user.id, accountId: account.id, email: user.email }), 200);
     },
   );
@@ -245,7 +330,10 @@ export function authRoutes(deps: ApiDeps) {
         ...problemResponses(400, 401, 422),
       },
     }),
-    async (c) => c.json(await sessions.refresh(c.req.valid('json').refresh_token), 200),
+    async (c) => {
+      c.header('cache-control', 'no-store');
+      return c.json(await sessions.refresh(c.req.valid('json').refresh_token), 200);
+    },
   );
 
   app.openapi(
@@ -268,6 +356,7 @@ export function authRoutes(deps: ApiDeps) {
       if (!token && !body.refresh_token)
         throw new ApiError('bad_request', 'Send a bearer token or a refresh_token');
       await sessions.logout({ refreshToken: body.refresh_token, sessionId });
+      c.header('cache-control', 'no-store');
       return c.json({ success: true as const, message: 'Logged out' }, 200);
     },
   );
@@ -278,21 +367,21 @@ export function authRoutes(deps: ApiDeps) {
       path: '/api/v1/auth/mfa/totp/setup',
       tags: ['identity'],
       summary:
-        'Start enrolling an authenticator app: an otpauth:// URI and its QR code (active after /activate)',
+        'Start enrolling (or replacing) an authenticator app: an otpauth:// URI and its QR code (active after /activate). Needs a recent /reauthenticate',
       security,
       responses: {
         200: {
           description: 'Scan this, then activate with a first code',
           content: { 'application/json': { schema: EnrollmentSchema } },
         },
-        ...problemResponses(401, 409),
+        ...problemResponses(401, 403),
       },
     }),
     async (c) => {
       const principal = c.get('principal');
+      await stepUp.requireRecent(c.get('sessionId'));
       const user = await findUserById(db, principal.userId);
       if (!user) throw unauthorized();
-      if (user.totpEnrolledAt) throw new ApiError('conflict', 'An authenticator app is already enrolled');
       const secret = newTotpSecret();
       await setPendingTotpSecret(db, user.id, secret);
       const uri = otpauthUri(secret, user.email);
@@ -315,17 +404,19 @@ export function authRoutes(deps: ApiDeps) {
       method: 'post',
       path: '/api/v1/auth/mfa/totp/activate',
       tags: ['identity'],
-      summary: 'Finish enrollment with a first valid code from the app; from then on logins use the app',
+      summary:
+        'Finish enrollment with a first valid code from the app; from then on logins use the app. Answers the recovery codes, once. Needs a recent /reauthenticate',
       security,
       request: { body: { content: { 'application/json': { schema: ActivateBody } }, required: true } },
       responses: {
-        200: { description: 'Enrolled', content: { 'application/json': { schema: ok } } },
-        ...problemResponses(400, 401, 409, 422, 429),
+        200: { description: 'Enrolled', content: { 'application/json': { schema: ActivatedSchema } } },
+        ...problemResponses(400, 401, 403, 409, 422, 429),
       },
     }),
     async (c) => {
       const principal = c.get('principal');
       const { code } = c.req.valid('json');
+      await stepUp.requireRecent(c.get('sessionId'));
       await limiter.hit(
         limiter.buckets('mfa', { address: address(c), account: principal.userId }, [
           'accountAddress',
@@ -344,7 +435,101 @@ export function authRoutes(deps: ApiDeps) {
       if (!(await activateTotpSecret(db, user.id, user.totpPendingSecret, step, deps.now()))) {
         throw new ApiError('conflict', 'Enrollment changed meanwhile, start again');
       }
-      return c.json({ success: true as const, message: 'Authenticator app enrolled' }, 200);
+      const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
+      await replaceRecoveryCodes(db, user.id, codes.map((rc) => recoveryCodeHash(user.id, rc)), deps.now());
+      notify(
+        mfaChangedMail(
+          user.email,
+          user.totpEnrolledAt ? 'a new authenticator app replaced the old one' : 'an authenticator app was enrolled',
+        ),
+      );
+      return c.json(
+        {
+          success: true as const,
+          message: 'Authenticator app enrolled. Keep the recovery codes somewhere safe: they are shown once.',
+          recovery_codes: codes,
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/v1/auth/mfa/totp',
+      tags: ['identity'],
+      summary:
+        'Remove the authenticator app: logins go back to mailed codes, recovery codes stop working. Needs a recent /reauthenticate',
+      security,
+      responses: {
+        200: { description: 'Removed', content: { 'application/json': { schema: ok } } },
+        ...problemResponses(401, 403, 409),
+      },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      await stepUp.requireRecent(c.get('sessionId'));
+      const user = await findUserById(db, principal.userId);
+      if (!user) throw unauthorized();
+      if (!user.totpEnrolledAt) throw new ApiError('conflict', 'No authenticator app is enrolled');
+      await removeTotp(db, user.id, newTotpSecret());
+      notify(mfaChangedMail(user.email, 'the authenticator app was removed; login codes come by mail again'));
+      return c.json({ success: true as const, message: 'Authenticator app removed' }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/reauthenticate',
+      tags: ['identity'],
+      summary:
+        'Check the password again: for a few minutes this session may change its second factor',
+      security,
+      request: { body: { content: { 'application/json': { schema: PasswordCheckBody } }, required: true } },
+      responses: {
+        200: {
+          description: 'Re-authenticated',
+          content: { 'application/json': { schema: ReauthenticatedSchema } },
+        },
+        ...problemResponses(400, 401, 422, 429),
+      },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      const { password } = c.req.valid('json');
+      await limiter.hit(limiter.buckets('reauth', { address: address(c), account: principal.userId }));
+      const user = await findUserById(db, principal.userId);
+      if (!user || !(await verifyPassword(user.passwordHash, password)))
+        throw new ApiError('unauthorized', 'The password is not correct');
+      await stepUp.markReauthenticated(c.get('sessionId'));
+      return c.json(
+        { success: true as const, message: 'Re-authenticated', expires_in: REAUTH_TTL_SECONDS },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/auth/unlock',
+      tags: ['identity'],
+      summary:
+        'The link mailed when many wrong passwords were tried: lets the device that opens it log in despite the per-account limit',
+      request: { query: UnlockQuery },
+      responses: {
+        200: { description: 'This device may log in', content: { 'application/json': { schema: ok } } },
+        ...problemResponses(422, 429),
+      },
+    }),
+    async (c) => {
+      const ip = address(c);
+      await limiter.hit(limiter.buckets('unlock', { address: ip }));
+      if (!(await stepUp.unlock(c.req.valid('query').token, ip)))
+        throw new ApiError('validation_failed', 'Invalid or expired unlock link', ['token: is invalid, expired or already used']);
+      return c.json({ success: true as const, message: 'You can log in from this device now' }, 200);
     },
   );
 

@@ -2,16 +2,22 @@
  * Registration and email verification. Registering answers the same 201 whether the address is new or
  * already known (the mail it sends differs), so the endpoint does not reveal which addresses have an
  * account; both paths hash the password, so they cost about the same time.
+ *
+ * No pre-account hijacking: each registration's choices (password hash, names) travel with its own
+ * verification link, and the user row takes them only when that link is followed. Registering a pending
+ * address again supersedes the older links, so only the newest registration can be activated, and only
+ * from the mailbox it was sent to. Whoever follows a link still cannot log in without the mailed code.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import {
-  activateUser,
-  consumeVerificationToken,
   findUserByEmail,
+  insertRegistrationToken,
   insertUser,
-  insertVerificationToken,
+  latestRegistration,
+  verifyRegistration,
   type UserRow,
 } from '../../db/queries/users.js';
+import type { Registration } from '../../db/schema.js';
 import type { Mail } from '../../lib/mailer.js';
 import { clientAddress } from '../auth/client-address.js';
 import { randomToken, tokenHash } from '../auth/crypto.js';
@@ -36,6 +42,11 @@ export const EmailInput = z
 
 const name = z.string().trim().min(1, 'is required').max(100);
 
+export const NewPassword = z
+  .string()
+  .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
+  .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`);
+
 const RegisterBody = z
   .object({
     client: z
@@ -43,10 +54,7 @@ const RegisterBody = z
         email: EmailInput,
         first_name: name,
         last_name: name,
-        password: z
-          .string()
-          .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
-          .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`),
+        password: NewPassword,
         date_of_birth: z
           .string()
           .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date (YYYY-MM-DD)')
@@ -61,6 +69,8 @@ const RegisterBody = z
   })
   .strict()
   .openapi('RegisterClient');
+
+const ResendBody = z.object({ email: EmailInput }).strict().openapi('ResendVerification');
 
 const RegisteredSchema = z
   .object({ success: z.literal(true), status: z.literal('pending_verification'), message: z.string() })
@@ -105,14 +115,22 @@ export function clientRoutes(deps: ApiDeps) {
     }
   };
 
-  /** A fresh single-use verification link for a pending user, mailed. */
-  const sendVerification = async (user: Pick<UserRow, 'id' | 'email'>, now: Date) => {
+  /**
+   * A fresh single-use verification link for a pending user, carrying this registration's choices, mailed;
+   * it supersedes every older link of the user.
+   */
+  const sendVerification = async (
+    user: Pick<UserRow, 'id' | 'email'>,
+    registration: Registration | undefined,
+    now: Date,
+  ) => {
     const token = randomToken();
-    await insertVerificationToken(db, {
+    await insertRegistrationToken(db, {
       tokenHash: tokenHash(token),
       userId: user.id,
       expiresAt: new Date(now.getTime() + config.VERIFICATION_TOKEN_TTL_SECONDS * 1000),
       createdAt: now,
+      registration,
     });
     const link = `${config.PUBLIC_URL}/api/v1/clients/verify?token=${token}`;
     await send(verificationMail(user.email, link, Math.round(config.VERIFICATION_TOKEN_TTL_SECONDS / 3600)));
@@ -148,23 +166,25 @@ export function clientRoutes(deps: ApiDeps) {
       );
 
       // Hash first on every path: a known address costs what a new one costs.
-      const passwordHash = await hashPassword(body.password);
+      const registration: Registration = {
+        passwordHash: await hashPassword(body.password),
+        firstName: body.first_name,
+        lastName: body.last_name,
+        dateOfBirth: body.date_of_birth ?? null,
+        phone: body.phone ?? null,
+      };
       let existing = await findUserByEmail(db, body.email);
       if (!existing) {
         const created = await insertUser(db, {
           email: body.email,
-          passwordHash,
-          firstName: body.first_name,
-          lastName: body.last_name,
-          dateOfBirth: body.date_of_birth ?? null,
-          phone: body.phone ?? null,
+          ...registration,
           totpSecret: newTotpSecret(),
           createdAt: now,
         });
-        if (created) await sendVerification(created, now);
+        if (created) await sendVerification(created, registration, now);
         else existing = await findUserByEmail(db, body.email); // lost a race with the same address
       }
-      if (existing?.status === 'pending') await sendVerification(existing, now);
+      if (existing?.status === 'pending') await sendVerification(existing, registration, now);
       else if (existing) await send(existingAccountMail(existing.email, config.PUBLIC_URL));
 
       return c.json(
@@ -183,7 +203,8 @@ export function clientRoutes(deps: ApiDeps) {
       method: 'get',
       path: '/api/v1/clients/verify',
       tags: ['identity'],
-      summary: 'Verify the email address: activates the account and opens its cash account',
+      summary:
+        'Verify the email address: activates the registration this link was mailed for (only the newest one of the address) and opens its cash account',
       request: {
         query: z.object({
           token: z
@@ -200,14 +221,12 @@ export function clientRoutes(deps: ApiDeps) {
     async (c) => {
       const { token } = c.req.valid('query');
       const now = deps.now();
-      const result = await db.transaction(async (tx) => {
-        const userId = await consumeVerificationToken(tx, tokenHash(token), now);
-        return userId ? activateUser(tx, userId, now) : undefined;
-      });
+      const result = await db.transaction((tx) => verifyRegistration(tx, tokenHash(token), now));
       if (!result)
         throw new ApiError('validation_failed', 'Invalid or expired verification token', [
-          'token: is invalid, expired or already used',
+          'token: is invalid, expired, already used or superseded by a newer registration',
         ]);
+      c.header('cache-control', 'no-store');
       return c.json(
         {
           success: true as const,
@@ -216,6 +235,43 @@ export function clientRoutes(deps: ApiDeps) {
           account_id: result.accountId,
         },
         200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/clients/resend_verification',
+      tags: ['identity'],
+      summary:
+        'Mail a new verification link for a pending registration (always 202: no address oracle); older links stop working',
+      request: { body: { content: { 'application/json': { schema: ResendBody } }, required: true } },
+      responses: {
+        202: { description: 'If a registration is pending, a new link is on its way', content: { 'application/json': { schema: RegisteredSchema } } },
+        ...problemResponses(400, 422, 429),
+      },
+    }),
+    async (c) => {
+      const { email } = c.req.valid('json');
+      await limiter.hit(
+        limiter.buckets('register', { address: clientAddress(c, config.TRUSTED_PROXY_HOPS), account: email }),
+      );
+      const user = await findUserByEmail(db, email);
+      if (user?.status === 'pending') {
+        const now = deps.now();
+        const registration = await latestRegistration(db, user.id);
+        void sendVerification(user, registration, now).catch((err: unknown) =>
+          logger.error('verification resend failed', { err }),
+        );
+      }
+      return c.json(
+        {
+          success: true as const,
+          status: 'pending_verification' as const,
+          message: 'If a registration is pending for this address, a new verification link was mailed.',
+        },
+        202,
       );
     },
   );

@@ -28,7 +28,7 @@ import {
 import { InsufficientBalanceError } from '../../db/queries/ledger.js';
 import { CASH_SCALE, formatDecimal, parseDecimal, toJsonNumber } from '../../lib/money.js';
 import { requireAuth } from '../auth/middleware.js';
-import { createRouter, DecimalInput, problemResponses, validationError, zodErrors } from '../openapi.js';
+import { boundedDecimal, createRouter, problemResponses, validationError, zodErrors } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 
@@ -40,7 +40,7 @@ const PURGE_EVERY_MS = 10 * 60_000;
 
 const TransferBody = z
   .object({
-    amount: DecimalInput,
+    amount: boundedDecimal({ scale: CASH_SCALE, max: MAX_TRANSFER_CENTS, example: '100.50', description: 'USD' }),
     currency: z
       .string()
       .trim()

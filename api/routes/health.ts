@@ -1,4 +1,4 @@
-/** Liveness, readiness and metrics. */
+/** Liveness and readiness. Metrics are served on a port of their own (api/main.ts, API_METRICS_PORT). */
 import { createRoute, z } from '@hono/zod-openapi';
 import { createRouter } from '../openapi.js';
 import type { ApiDeps } from '../types.js';
@@ -68,9 +68,5 @@ export function healthRoutes(deps: ApiDeps) {
     },
   );
 
-  app.get('/metrics', async (c) => {
-    const body = await deps.metrics.registry.metrics();
-    return c.body(body, 200, { 'content-type': deps.metrics.registry.contentType });
-  });
   return app;
 }

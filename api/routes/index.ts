@@ -9,11 +9,13 @@ import { statementRoutes } from './statement.js';
 import { authRoutes } from './auth.js';
 import { clientRoutes } from './clients.js';
 import { fundingRoutes } from './funding.js';
+import { passwordRoutes } from './password.js';
 import { portfolioRoutes } from './portfolio.js';
 
 export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps, admission: Admission): void {
   app.route('/', clientRoutes(deps));
   app.route('/', authRoutes(deps));
+  app.route('/', passwordRoutes(deps));
   app.route('/', fundingRoutes(deps));
   app.route('/', portfolioRoutes(deps));
   app.route('/', orderRoutes(deps, admission));

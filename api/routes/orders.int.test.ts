@@ -161,7 +161,7 @@ describe('matching through the saga', () => {
     expect(metrics).toMatch(/saga_completed_total\{[^}]*status="filled"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/saga_steps_total\{[^}]*step="reserveFunds"[^}]*status="ok"[^}]*\} [1-9]/);
     expect(metrics).toMatch(/saga_steps_total\{[^}]*step="submitOrder"[^}]*status="ok"[^}]*\} [1-9]/);
-    const ack = await (await api.call('GET', '/metrics')).text();
+    const ack = await (await fetch(`${api.metricsUrl}/metrics`)).text();
     expect(ack).toMatch(/order_ack_seconds_count\{[^}]*outcome="filled"[^}]*\} [1-9]/);
     keepHistory('fill', sellHandle);
     const order = await body(await api.call('GET', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }));

@@ -27,11 +27,23 @@ import { ORDER_STATUSES, ORDER_TYPES, RESTING_TIME_IN_FORCES, SIDES, TIME_IN_FOR
 import { tradingSagaStart } from '../../temporal/saga-start.js';
 import type { TradingSagaWorkflow } from '../../temporal/trading-saga.js';
 import { requireAuth } from '../auth/middleware.js';
-import { createRouter, DecimalInput, problemResponses } from '../openapi.js';
+import { boundedDecimal, createRouter, problemResponses } from '../openapi.js';
 import { failureProblem } from '../failures.js';
+import { MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, notionalError } from '../../temporal/order-bounds.js';
 import { ApiError } from '../problem.js';
 import type { Admission } from '../admission.js';
 import type { ApiDeps } from '../types.js';
+
+const Quantity = boundedDecimal({ scale: 0, max: MAX_ORDER_QUANTITY, example: '10', description: 'Whole shares' });
+const Price = boundedDecimal({ scale: CASH_SCALE, max: MAX_PRICE_CENTS, example: '185.00', description: 'USD per share' });
+
+/** quantity x price within MAX_NOTIONAL_CENTS, when both parse (their own faults are reported elsewhere). */
+function checkNotional(order: { quantity?: unknown; price?: unknown }, ctx: z.RefinementCtx): void {
+  const qty = parseDecimal(order.quantity, 0);
+  const price = parseDecimal(order.price, CASH_SCALE);
+  const error = qty.ok && price.ok ? notionalError(qty.value, price.value) : undefined;
+  if (error) ctx.addIssue({ code: 'custom', path: ['price'], message: error });
+}
 
 const PlaceOrderBody = z
   .object({
@@ -40,12 +52,13 @@ const PlaceOrderBody = z
         symbol: z.string().trim().toUpperCase().pipe(z.string().regex(/^[A-Z][A-Z0-9.]{0,9}$/, 'must be a ticker symbol')),
         order_type: z.enum(ORDER_TYPES),
         direction: z.enum(SIDES),
-        quantity: DecimalInput,
-        price: DecimalInput.optional().nullable(),
+        quantity: Quantity,
+        price: Price.optional().nullable(),
         time_in_force: z.enum(TIME_IN_FORCES).optional(),
         client_order_id: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits or ._:-').optional(),
       })
-      .strict(),
+      .strict()
+      .superRefine(checkNotional),
   })
   .strict()
   .openapi('PlaceOrder');
@@ -55,8 +68,8 @@ const ReplaceBody = z
     order: z
       .object({
         client_version: z.number().int().min(0),
-        quantity: DecimalInput.optional(),
-        price: DecimalInput.optional(),
+        quantity: Quantity.optional(),
+        price: Price.optional(),
         time_in_force: z.enum(RESTING_TIME_IN_FORCES).optional(),
       })
       .strict(),

@@ -17,13 +17,28 @@ export function feedAuthenticator(deps: ApiDeps): Authenticate {
   return (token) => sessions.verify(token);
 }
 
+/** The subprotocol that announces a bearer token as the next offered subprotocol. */
+export const BEARER_PROTOCOL = 'bearer';
+const TOKEN_CHARS = /^[A-Za-z0-9\-_.~+/]+=*$/;
+
 /**
- * The access token of an upgrade request: `Authorization: Bearer` (non-browser clients) or the `token`
- * query parameter (browsers cannot set headers on a WebSocket). A malformed header is a 401.
+ * The access token of an upgrade request, in order of preference:
+ * - `Authorization: Bearer <token>` (non-browser clients);
+ * - `Sec-WebSocket-Protocol: bearer, <token>` (browsers: `new WebSocket(url, ['bearer', token])`); the
+ *   server answers with the subprotocol `bearer`, never with the token;
+ * - deprecated: the `token` query parameter (URLs end up in proxy and access logs).
+ * A malformed header is a 401.
  */
 export function upgradeToken(req: IncomingMessage, url: URL): string | undefined {
   const header = bearerToken(req.headers.authorization);
   if (header) return header;
+  const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+  const at = offered.indexOf(BEARER_PROTOCOL);
+  if (at >= 0) {
+    const token = offered[at + 1];
+    if (!token || !TOKEN_CHARS.test(token)) throw new Error('malformed bearer subprotocol');
+    return token;
+  }
   const query = url.searchParams.get('token');
   return query ? query : undefined;
 }

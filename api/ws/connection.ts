@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import type { Logger } from '../../lib/logger.js';
+import type { RevocationEvent } from '../auth/revocation.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import { AccountStream, type ResyncCause } from './account-stream.js';
 import { isApiError, type Authenticate } from './auth.js';
@@ -91,6 +92,8 @@ export class FeedConnection implements MarketSubscriber {
   private alive = true;
   private token: string;
   private userId: string;
+  /** Sessions whose revocation ends this socket: the one it opened with and any it re-authenticated with. */
+  private readonly sessionIds = new Set<string>();
   private expiresAt: Date;
   private lastVerified: number;
   private tokens: number;
@@ -114,6 +117,7 @@ export class FeedConnection implements MarketSubscriber {
   ) {
     this.accountId = principal.accountId;
     this.userId = principal.userId;
+    this.sessionIds.add(principal.sessionId);
     this.token = token;
     this.expiresAt = principal.expiresAt;
     this.lastVerified = performance.now();
@@ -439,6 +443,7 @@ export class FeedConnection implements MarketSubscriber {
     if (v.expiresAt.getTime() <= this.ctx.now().getTime())
       return this.error(ErrorCode.InvalidToken, 'The access token is expired', id);
     this.token = token;
+    this.sessionIds.add(v.sessionId);
     this.expiresAt = v.expiresAt;
     this.lastVerified = performance.now();
     this.scheduleExpiry();
@@ -470,6 +475,14 @@ export class FeedConnection implements MarketSubscriber {
         this.close(CloseCode.TokenExpired, 'token expired', 'token_expired');
       else this.close(CloseCode.SessionRevoked, 'session revoked', 'session_revoked');
     }
+  }
+
+  /** A revocation event (api/auth/revocation.ts) for this user or one of its sessions closes the socket. */
+  revokedBy(event: RevocationEvent): boolean {
+    if (this.closing) return false;
+    if (event.user_id !== this.userId && !event.session_ids.some((id) => this.sessionIds.has(id))) return false;
+    this.close(CloseCode.SessionRevoked, 'session revoked', 'session_revoked');
+    return true;
   }
 
   // ---- closing -----------------------------------------------------------------------------------

@@ -16,11 +16,14 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
+import { RevocationEvent, revocationChannel } from '../auth/revocation.js';
+import { authServices } from '../auth/services.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiMetrics } from '../metrics.js';
 import { problemBody, type ProblemCode } from '../problem.js';
 import type { ApiDeps } from '../types.js';
 import {
+  BEARER_PROTOCOL,
   feedAuthenticator,
   isApiError,
   originAllowed,
@@ -85,6 +88,10 @@ export interface FeedServerDeps {
   hub: FeedHub;
   history: FeedHistory;
   authenticate: Authenticate;
+  /** The pub/sub channel of revocation events: matching sockets close at once (api/auth/revocation.ts). */
+  revocationChannel?: string;
+  /** Also told of every revocation event (the session check cache of this instance). */
+  onRevocation?: (event: RevocationEvent) => void;
   now: () => Date;
   /** True once the process is shutting down: new upgrades get 503. */
   draining?: () => boolean;
@@ -114,6 +121,8 @@ export function createApiFeed(deps: ApiDeps, overrides: Partial<FeedOptions> = {
     hub: createRedisHub(deps.redis, deps.logger, `api-${config.INSTANCE_ID}-feed`),
     history: postgresHistory(deps.database),
     authenticate: feedAuthenticator(deps),
+    revocationChannel: revocationChannel(config.REDIS_PREFIX),
+    onRevocation: (event) => authServices(deps).sessions.forget(event),
     now: deps.now,
     draining: deps.draining,
     options: feedOptions(config, overrides),
@@ -128,6 +137,8 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
     maxPayload: options.maxPayloadBytes,
     perMessageDeflate: false,
     clientTracking: false,
+    // A token offered as `Sec-WebSocket-Protocol: bearer, <token>` is never echoed: the answer is `bearer`.
+    handleProtocols: (protocols) => (protocols.has(BEARER_PROTOCOL) ? BEARER_PROTOCOL : false),
   });
   const connections = new Set<FeedConnection>();
   const perAccount = new Map<string, number>();
@@ -207,7 +218,7 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
     try {
       token = upgradeToken(req, url);
     } catch {
-      return refuse(socket, 'unauthorized', 'The Authorization header must be "Bearer <token>"', {
+      return refuse(socket, 'unauthorized', 'Send the token as "Authorization: Bearer <token>" or the subprotocols "bearer, <token>"', {
         'WWW-Authenticate': 'Bearer realm="brokerx", error="invalid_token"',
       });
     }
@@ -306,6 +317,24 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
   }, options.sweepMs);
   sweep.unref();
 
+  let stopRevocations: (() => void) | undefined;
+  if (deps.revocationChannel) {
+    hub
+      .subscribe(deps.revocationChannel, (raw) => {
+        const parsed = RevocationEvent.safeParse(raw);
+        if (!parsed.success) return;
+        deps.onRevocation?.(parsed.data);
+        let closedCount = 0;
+        for (const c of connections) if (c.revokedBy(parsed.data)) closedCount++;
+        if (closedCount) logger.info('feed sockets closed by revocation', { count: closedCount, reason: parsed.data.reason });
+      })
+      .then((stop) => {
+        if (closed) stop();
+        else stopRevocations = stop;
+      })
+      .catch((err: unknown) => logger.error('revocation subscription failed', { err }));
+  }
+
   const stopResync = hub.onResync(() => {
     for (const c of connections) c.accountStream?.resync('redis_reconnect');
   });
@@ -339,6 +368,7 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
       clearInterval(heartbeat);
       clearInterval(sweep);
       stopResync();
+      stopRevocations?.();
       wss.close();
       await hub.close();
     },

@@ -68,8 +68,10 @@ export interface FeedClient {
 
 export interface ConnectOptions {
   token?: string;
-  /** Put the token in `?token=` instead of the Authorization header. */
+  /** Put the token in `?token=` (deprecated) instead of the Authorization header. */
   tokenInQuery?: boolean;
+  /** Offer the token as subprotocols `bearer, <token>` (what browsers do) instead of the header. */
+  tokenInProtocol?: boolean;
   since?: number;
   origin?: string;
   ws?: ClientOptions;
@@ -78,7 +80,7 @@ export interface ConnectOptions {
 function target(url: string, opts: ConnectOptions): { href: string; options: ClientOptions } {
   const u = new URL(url);
   const headers: Record<string, string> = {};
-  if (opts.token && !opts.tokenInQuery) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.token && !opts.tokenInQuery && !opts.tokenInProtocol) headers.authorization = `Bearer ${opts.token}`;
   if (opts.token && opts.tokenInQuery) u.searchParams.set('token', opts.token);
   if (opts.since !== undefined) u.searchParams.set('since', String(opts.since));
   if (opts.origin) headers.origin = opts.origin;
@@ -88,7 +90,10 @@ function target(url: string, opts: ConnectOptions): { href: string; options: Cli
 /** Open a socket and wait for `welcome`; rejects with the HTTP status when the upgrade is refused. */
 export function connectFeed(url: string, opts: ConnectOptions = {}): Promise<FeedClient> {
   const { href, options } = target(url, opts);
-  const ws = new WebSocket(href, options);
+  const ws =
+    opts.token && opts.tokenInProtocol
+      ? new WebSocket(href, ['bearer', opts.token], options)
+      : new WebSocket(href, options);
   const frames: Frame[] = [];
   const waiters = new Set<() => void>();
   ws.on('message', (data: Buffer) => {

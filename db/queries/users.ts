@@ -2,10 +2,20 @@
  * Identity queries: users, email verification tokens, TOTP state, refresh-token families and JWT signing
  * keys. Every function takes `db | tx`; the few that need a transaction of their own take the `Db`.
  */
-import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, ne, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
-import { accounts, balances, refreshTokens, signingKeys, users, verificationTokens } from '../schema.js';
+import {
+  accounts,
+  balances,
+  passwordResetTokens,
+  recoveryCodes,
+  refreshTokens,
+  signingKeys,
+  users,
+  verificationTokens,
+  type Registration,
+} from '../schema.js';
 
 export type UserRow = typeof users.$inferSelect;
 export type NewUser = Pick<
@@ -31,33 +41,6 @@ export async function findUserById(db: DbOrTx, id: string): Promise<UserRow | un
 export async function insertUser(db: DbOrTx, user: NewUser): Promise<UserRow | undefined> {
   const [row] = await db.insert(users).values(user).onConflictDoNothing().returning();
   return row;
-}
-
-export async function insertVerificationToken(
-  db: DbOrTx,
-  token: { tokenHash: string; userId: string; expiresAt: Date; createdAt: Date },
-): Promise<void> {
-  await db.insert(verificationTokens).values(token);
-}
-
-/** Mark a verification token used, once: returns its user, or undefined if unknown, used or expired. */
-export async function consumeVerificationToken(
-  db: DbOrTx,
-  tokenHash: string,
-  now: Date,
-): Promise<string | undefined> {
-  const [row] = await db
-    .update(verificationTokens)
-    .set({ usedAt: now })
-    .where(
-      and(
-        eq(verificationTokens.tokenHash, tokenHash),
-        isNull(verificationTokens.usedAt),
-        gt(verificationTokens.expiresAt, now),
-      ),
-    )
-    .returning({ userId: verificationTokens.userId });
-  return row?.userId;
 }
 
 /**
@@ -244,4 +227,213 @@ export async function insertSigningKey(
 ): Promise<void> {
   await tx.update(signingKeys).set({ retiredAt: key.createdAt }).where(isNull(signingKeys.retiredAt));
   await tx.insert(signingKeys).values(key);
+}
+
+// ---- registration -----------------------------------------------------------------------------------
+
+/**
+ * A new verification link for a pending user, carrying this registration's choices; every older link of
+ * the user is superseded in the same statement batch, so only the newest registration can be activated.
+ */
+export async function insertRegistrationToken(
+  db: Db,
+  token: { tokenHash: string; userId: string; expiresAt: Date; createdAt: Date; registration?: Registration },
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx
+      .update(verificationTokens)
+      .set({ supersededAt: token.createdAt })
+      .where(and(eq(verificationTokens.userId, token.userId), isNull(verificationTokens.supersededAt)));
+    await tx.insert(verificationTokens).values({ ...token, registration: token.registration ?? null });
+  });
+}
+
+/** The choices of the newest registration of a user (what a resent link carries). */
+export async function latestRegistration(db: DbOrTx, userId: string): Promise<Registration | undefined> {
+  const [row] = await db
+    .select({ registration: verificationTokens.registration })
+    .from(verificationTokens)
+    .where(eq(verificationTokens.userId, userId))
+    .orderBy(desc(verificationTokens.createdAt))
+    .limit(1);
+  return row?.registration ?? undefined;
+}
+
+/**
+ * Follow a verification link, once: only an unused, unexpired link of a still pending user that no newer
+ * registration superseded. The user takes that registration's password and names, then is activated.
+ * Returns the account, or undefined. Run it inside a transaction.
+ */
+export async function verifyRegistration(
+  tx: DbOrTx,
+  tokenHash: string,
+  now: Date,
+): Promise<{ accountId: string } | undefined> {
+  const [row] = await tx
+    .update(verificationTokens)
+    .set({ usedAt: now })
+    .where(
+      and(
+        eq(verificationTokens.tokenHash, tokenHash),
+        isNull(verificationTokens.usedAt),
+        isNull(verificationTokens.supersededAt),
+        gt(verificationTokens.expiresAt, now),
+      ),
+    )
+    .returning({ userId: verificationTokens.userId, registration: verificationTokens.registration });
+  if (!row) return undefined;
+  const r = row.registration;
+  const [pending] = await tx
+    .update(users)
+    .set(
+      r
+        ? {
+            passwordHash: r.passwordHash,
+            firstName: r.firstName,
+            lastName: r.lastName,
+            dateOfBirth: r.dateOfBirth,
+            phone: r.phone,
+          }
+        : {},
+    )
+    .where(and(eq(users.id, row.userId), eq(users.status, 'pending')))
+    .returning({ id: users.id });
+  // Seed links (no registration) may also confirm an already active user: activateUser is idempotent.
+  if (!pending && r) return undefined;
+  return activateUser(tx, row.userId, now);
+}
+
+// ---- password -------------------------------------------------------------------------------------
+
+export async function insertPasswordResetToken(
+  db: DbOrTx,
+  token: { tokenHash: string; userId: string; expiresAt: Date; createdAt: Date },
+): Promise<void> {
+  await db.insert(passwordResetTokens).values(token);
+}
+
+/**
+ * Use a reset link once: the user gets the new password hash, and every other reset link of the user is
+ * spent too. Returns the user id, or undefined when the link is unknown, used or expired.
+ */
+export async function consumePasswordReset(
+  db: Db,
+  p: { tokenHash: string; passwordHash: string; now: Date },
+): Promise<string | undefined> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(passwordResetTokens)
+      .set({ usedAt: p.now })
+      .where(
+        and(
+          eq(passwordResetTokens.tokenHash, p.tokenHash),
+          isNull(passwordResetTokens.usedAt),
+          gt(passwordResetTokens.expiresAt, p.now),
+        ),
+      )
+      .returning({ userId: passwordResetTokens.userId });
+    if (!row) return undefined;
+    await tx
+      .update(passwordResetTokens)
+      .set({ usedAt: p.now })
+      .where(and(eq(passwordResetTokens.userId, row.userId), isNull(passwordResetTokens.usedAt)));
+    // A reset proves the mailbox: a pending registration's owner becomes able to log in after verifying.
+    await tx.update(users).set({ passwordHash: p.passwordHash }).where(eq(users.id, row.userId));
+    return row.userId;
+  });
+}
+
+export async function setPasswordHash(db: DbOrTx, userId: string, passwordHash: string): Promise<void> {
+  await db.update(users).set({ passwordHash }).where(eq(users.id, userId));
+}
+
+/** Revoke every live session of a user but `except`; returns the revoked family ids. */
+export async function revokeUserSessions(
+  db: DbOrTx,
+  userId: string,
+  now: Date,
+  except?: string,
+): Promise<string[]> {
+  const rows = await db
+    .update(refreshTokens)
+    .set({ revokedAt: now })
+    .where(
+      and(
+        eq(refreshTokens.userId, userId),
+        isNull(refreshTokens.revokedAt),
+        except ? ne(refreshTokens.familyId, except) : undefined,
+      ),
+    )
+    .returning({ familyId: refreshTokens.familyId });
+  return [...new Set(rows.map((r) => r.familyId))];
+}
+
+/** Whether the user is active and the session (refresh family) is not revoked: the access-token gate. */
+export async function sessionIsLive(db: DbOrTx, userId: string, familyId: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: refreshTokens.id })
+    .from(refreshTokens)
+    .innerJoin(users, eq(users.id, refreshTokens.userId))
+    .where(
+      and(
+        eq(refreshTokens.familyId, familyId),
+        eq(refreshTokens.userId, userId),
+        isNull(refreshTokens.revokedAt),
+        eq(users.status, 'active'),
+      ),
+    )
+    .limit(1);
+  return row !== undefined;
+}
+
+export async function setUserStatus(
+  db: DbOrTx,
+  userId: string,
+  status: 'active' | 'suspended',
+): Promise<void> {
+  await db.update(users).set({ status }).where(eq(users.id, userId));
+}
+
+// ---- second factor --------------------------------------------------------------------------------
+
+/** Replace the recovery codes of a user (hashes only). */
+export async function replaceRecoveryCodes(
+  db: Db,
+  userId: string,
+  codeHashes: string[],
+  now: Date,
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+    if (codeHashes.length)
+      await tx.insert(recoveryCodes).values(codeHashes.map((codeHash) => ({ codeHash, userId, createdAt: now })));
+  });
+}
+
+/** Spend a recovery code once (compare-and-set on used_at). */
+export async function consumeRecoveryCode(
+  db: DbOrTx,
+  userId: string,
+  codeHash: string,
+  now: Date,
+): Promise<boolean> {
+  const rows = await db
+    .update(recoveryCodes)
+    .set({ usedAt: now })
+    .where(
+      and(eq(recoveryCodes.codeHash, codeHash), eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)),
+    )
+    .returning({ userId: recoveryCodes.userId });
+  return rows.length === 1;
+}
+
+/** Remove the authenticator app: logins go back to mailed codes with a fresh secret; recovery codes go. */
+export async function removeTotp(db: Db, userId: string, freshSecret: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx
+      .update(users)
+      .set({ totpSecret: freshSecret, totpPendingSecret: null, totpEnrolledAt: null })
+      .where(eq(users.id, userId));
+    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+  });
 }

@@ -1,0 +1,24 @@
+/**
+ * Revocation that takes effect: when a session ends (logout, refresh-token reuse) or every session of a
+ * user ends (password change or reset, suspension), an event goes out on one Redis pub/sub channel. Every
+ * api instance's feed closes the matching WebSockets at once (api/ws/server.ts), and drops its cached
+ * session check (sessions.ts), so the next REST request with a still unexpired access token fails too.
+ * Design: docs/adr/0008-identity-and-tokens.md.
+ */
+import { z } from 'zod';
+
+export const RevocationEvent = z.object({
+  /** Every session of this user ended (user-wide revocation). */
+  user_id: z.string().optional(),
+  /** These sessions (refresh-token families, the access token's `sid`) ended. */
+  session_ids: z.array(z.string()).default([]),
+  reason: z.string(),
+});
+export type RevocationEvent = z.infer<typeof RevocationEvent>;
+
+export const revocationChannel = (redisPrefix: string) => `${redisPrefix}auth:revocations`;
+
+/** Whether an event ends the session `sessionId` of user `userId`. */
+export function revokes(event: RevocationEvent, userId: string, sessionId: string): boolean {
+  return event.user_id === userId || event.session_ids.includes(sessionId);
+}

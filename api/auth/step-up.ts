@@ -1,0 +1,76 @@
+/**
+ * Step-up authentication and trusted login sources, both in Redis:
+ *
+ * - `POST /api/v1/auth/reauthenticate` (password again) marks the caller's session as recently
+ *   re-authenticated for REAUTH_TTL_SECONDS; changing the second factor requires that mark, so a stolen
+ *   access token alone cannot bind an attacker's authenticator.
+ * - A source (client address) becomes trusted for an account after a completed login (password and second
+ *   factor) or after the owner opened a mailed unlock link on it. Trusted sources are exempt from the
+ *   per-account login limit, so strangers failing on an account never lock its owner out (ADR 0008).
+ */
+import type { Redis } from 'ioredis';
+import { ApiError } from '../problem.js';
+import { keyId, randomToken, tokenHash } from './crypto.js';
+
+export const REAUTH_TTL_SECONDS = 600;
+export const TRUSTED_SOURCE_TTL_SECONDS = 90 * 24 * 3600;
+export const UNLOCK_TTL_SECONDS = 3600;
+
+export class StepUp {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private reauthKey = (sessionId: string) => `${this.prefix}auth:reauth:${sessionId}`;
+  private sourcesKey = (email: string) => `${this.prefix}auth:trusted-sources:${keyId(email.toLowerCase())}`;
+  private unlockKey = (hash: string) => `${this.prefix}auth:unlock:${hash}`;
+  private unlockMailedKey = (email: string) =>
+    `${this.prefix}auth:unlock-mailed:${keyId(email.toLowerCase())}`;
+
+  async markReauthenticated(sessionId: string): Promise<void> {
+    await this.redis.set(this.reauthKey(sessionId), '1', 'EX', REAUTH_TTL_SECONDS);
+  }
+
+  /** 403 unless the session re-authenticated within REAUTH_TTL_SECONDS. */
+  async requireRecent(sessionId: string): Promise<void> {
+    if (await this.redis.exists(this.reauthKey(sessionId))) return;
+    throw new ApiError(
+      'forbidden',
+      'This change needs a recent password check: POST /api/v1/auth/reauthenticate first',
+      undefined,
+      undefined,
+      { reauthentication_required: true },
+    );
+  }
+
+  async trust(email: string, address: string | undefined): Promise<void> {
+    const key = this.sourcesKey(email);
+    await this.redis
+      .multi()
+      .sadd(key, keyId(address ?? 'unknown'))
+      .expire(key, TRUSTED_SOURCE_TTL_SECONDS)
+      .exec();
+  }
+
+  async isTrusted(email: string, address: string | undefined): Promise<boolean> {
+    return (await this.redis.sismember(this.sourcesKey(email), keyId(address ?? 'unknown'))) === 1;
+  }
+
+  /** A new unlock token for `email`, or undefined when one was mailed within the last window. */
+  async newUnlockToken(email: string): Promise<string | undefined> {
+    const first = await this.redis.set(this.unlockMailedKey(email), '1', 'EX', UNLOCK_TTL_SECONDS, 'NX');
+    if (first !== 'OK') return undefined;
+    const token = randomToken();
+    await this.redis.set(this.unlockKey(tokenHash(token)), email.toLowerCase(), 'EX', UNLOCK_TTL_SECONDS);
+    return token;
+  }
+
+  /** Use an unlock token once: its account trusts `address` from now on. */
+  async unlock(token: string, address: string | undefined): Promise<boolean> {
+    const email = await this.redis.getdel(this.unlockKey(tokenHash(token)));
+    if (!email) return false;
+    await this.trust(email, address);
+    return true;
+  }
+}

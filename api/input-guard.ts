@@ -1,0 +1,90 @@
+/**
+ * Hostile text stops at the edge: one middleware refuses, before any route runs,
+ * - a path or query string that is not valid percent-encoded UTF-8 (400),
+ * - a JSON body that is not valid UTF-8 (400),
+ * - NUL bytes or unpaired UTF-16 surrogates in any path segment, query parameter, JSON string (key or
+ *   value) or header used as data (422, or 400 for headers), naming where.
+ * Postgres refuses NUL in text, and lone surrogates cannot be stored or mailed: letting them through
+ * turned into 500s deep inside queries.
+ */
+import { createMiddleware } from 'hono/factory';
+import { ApiError } from './problem.js';
+import type { AppEnv } from './types.js';
+
+const HOSTILE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Header values the API reads as data: printable ASCII only. */
+const DATA_HEADERS = ['idempotency-key', 'x-request-id'];
+const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
+const MESSAGE = 'must not contain NUL bytes or unpaired surrogates';
+
+export const isHostile = (s: string) => HOSTILE.test(s);
+
+/** The first JSON path holding a hostile key or string, or undefined. */
+export function hostilePath(value: unknown, path: string[] = []): string | undefined {
+  if (typeof value === 'string') return isHostile(value) ? path.join('.') || '(body)' : undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const hit = hostilePath(value[i], [...path, String(i)]);
+      if (hit !== undefined) return hit;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (isHostile(k)) return [...path, '(key)'].join('.');
+      const hit = hostilePath(v, [...path, k]);
+      if (hit !== undefined) return hit;
+    }
+  }
+  return undefined;
+}
+
+const decode = (part: string, what: string): string => {
+  try {
+    return decodeURIComponent(part.replace(/\+/g, ' '));
+  } catch {
+    throw new ApiError('bad_request', `The ${what} is not valid percent-encoded UTF-8`);
+  }
+};
+
+const refuse = (where: string) =>
+  new ApiError('validation_failed', 'Validation failed', [`${where}: ${MESSAGE}`]);
+
+export function inputGuard() {
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const url = c.req.url;
+    const q = url.indexOf('?');
+    const pathPart = new URL(url).pathname;
+    for (const segment of pathPart.split('/')) if (isHostile(decode(segment, 'path'))) throw refuse('path');
+    if (q >= 0) {
+      for (const pair of url.slice(q + 1).split('&')) {
+        const [k = '', v = ''] = pair.split('=', 2);
+        const key = decode(k, 'query string');
+        if (isHostile(key) || isHostile(decode(v, 'query string')))
+          throw refuse(`query.${key.replace(HOSTILE, '?')}`);
+      }
+    }
+    for (const name of DATA_HEADERS) {
+      const value = c.req.header(name);
+      if (value !== undefined && !PRINTABLE_ASCII.test(value))
+        throw new ApiError('bad_request', `The ${name} header must be printable ASCII`);
+    }
+    if (c.req.header('content-type')?.includes('json') && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      const bytes = await c.req.arrayBuffer();
+      let text: string;
+      try {
+        text = utf8.decode(bytes);
+      } catch {
+        throw new ApiError('bad_request', 'The request body is not valid UTF-8');
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined; // malformed JSON: the route's validator answers it
+      }
+      const where = hostilePath(body);
+      if (where !== undefined) throw refuse(where);
+    }
+    await next();
+  });
+}

@@ -1,0 +1,153 @@
+/**
+ * Password forgot, reset and change. `forgot` always answers 202 (the mail goes out, or not, after the
+ * answer), so it reveals nothing about which addresses have an account. A reset link works once, for
+ * PASSWORD_RESET_TTL_SECONDS, ends every session of the user and mails the owner; a change needs the
+ * current password, ends the user's other sessions and mails the owner. ADR 0008 has the lifecycle.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  consumePasswordReset,
+  findUserByEmail,
+  findUserById,
+  insertPasswordResetToken,
+  setPasswordHash,
+} from '../../db/queries/users.js';
+import { clientAddress } from '../auth/client-address.js';
+import { randomToken, tokenHash } from '../auth/crypto.js';
+import { noticeSender, passwordChangedMail, passwordResetMail } from '../auth/mails.js';
+import { requireAuth } from '../auth/middleware.js';
+import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import { authServices } from '../auth/services.js';
+import { createRouter, problemResponses } from '../openapi.js';
+import { ApiError } from '../problem.js';
+import type { ApiDeps } from '../types.js';
+import { EmailInput, NewPassword } from './clients.js';
+
+export const PASSWORD_RESET_TTL_SECONDS = 30 * 60;
+
+const ForgotBody = z.object({ email: EmailInput }).strict().openapi('PasswordForgot');
+const ResetBody = z
+  .object({
+    token: z.string().regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not a reset token'),
+    password: NewPassword,
+  })
+  .strict()
+  .openapi('PasswordReset');
+const ChangeBody = z
+  .object({ current_password: z.string().min(1, 'is required').max(1024), new_password: NewPassword })
+  .strict()
+  .openapi('PasswordChange');
+const ok = z.object({ success: z.literal(true), message: z.string() }).openapi('Done');
+
+export function passwordRoutes(deps: ApiDeps) {
+  const { config, mailer, logger } = deps;
+  const db = deps.database.db;
+  const { limiter, sessions } = authServices(deps);
+  const app = createRouter();
+  const address = (c: Parameters<typeof clientAddress>[0]) => clientAddress(c, config.TRUSTED_PROXY_HOPS);
+  const notify = noticeSender(mailer, logger);
+
+  app.use('/api/v1/auth/password/change', requireAuth(deps));
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/password/forgot',
+      tags: ['identity'],
+      summary: 'Mail a single-use, short-lived password-reset link (always 202: no address oracle)',
+      request: { body: { content: { 'application/json': { schema: ForgotBody } }, required: true } },
+      responses: {
+        202: {
+          description: 'If the address has an account, a link is on its way',
+          content: { 'application/json': { schema: ok } },
+        },
+        ...problemResponses(400, 422, 429),
+      },
+    }),
+    async (c) => {
+      const { email } = c.req.valid('json');
+      await limiter.hit(limiter.buckets('forgot', { address: address(c), account: email }));
+      const user = await findUserByEmail(db, email);
+      if (user?.status === 'active') {
+        const token = randomToken();
+        const now = deps.now();
+        await insertPasswordResetToken(db, {
+          tokenHash: tokenHash(token),
+          userId: user.id,
+          expiresAt: new Date(now.getTime() + PASSWORD_RESET_TTL_SECONDS * 1000),
+          createdAt: now,
+        });
+        const link = `${config.PUBLIC_URL}/reset-password?token=${token}`;
+        notify(passwordResetMail(user.email, link, PASSWORD_RESET_TTL_SECONDS / 60));
+      }
+      return c.json(
+        { success: true as const, message: 'If this address has an account, a reset link was mailed to it' },
+        202,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/password/reset',
+      tags: ['identity'],
+      summary: 'Set a new password with the mailed token: ends every session and notifies the owner',
+      request: { body: { content: { 'application/json': { schema: ResetBody } }, required: true } },
+      responses: {
+        200: { description: 'Password set; log in again', content: { 'application/json': { schema: ok } } },
+        ...problemResponses(400, 422, 429),
+      },
+    }),
+    async (c) => {
+      const { token, password } = c.req.valid('json');
+      await limiter.hit(limiter.buckets('reset', { address: address(c) }));
+      const userId = await consumePasswordReset(db, {
+        tokenHash: tokenHash(token),
+        passwordHash: await hashPassword(password),
+        now: deps.now(),
+      });
+      if (!userId)
+        throw new ApiError('validation_failed', 'Invalid or expired reset link', [
+          'token: is invalid, expired or already used',
+        ]);
+      await sessions.revokeUser(userId, 'password_reset');
+      const user = await findUserById(db, userId);
+      if (user) notify(passwordChangedMail(user.email, 'reset'));
+      c.header('cache-control', 'no-store');
+      return c.json(
+        { success: true as const, message: 'Password changed. Log in with the new password.' },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/auth/password/change',
+      tags: ['identity'],
+      summary: 'Change the password (current one required): ends the other sessions and notifies the owner',
+      security: [{ bearer: [] }],
+      request: { body: { content: { 'application/json': { schema: ChangeBody } }, required: true } },
+      responses: {
+        200: { description: 'Password changed', content: { 'application/json': { schema: ok } } },
+        ...problemResponses(400, 401, 422, 429),
+      },
+    }),
+    async (c) => {
+      const principal = c.get('principal');
+      const body = c.req.valid('json');
+      await limiter.hit(limiter.buckets('reauth', { address: address(c), account: principal.userId }));
+      const user = await findUserById(db, principal.userId);
+      if (!user || !(await verifyPassword(user.passwordHash, body.current_password)))
+        throw new ApiError('unauthorized', 'The current password is not correct');
+      await setPasswordHash(db, user.id, await hashPassword(body.new_password));
+      await sessions.revokeUser(user.id, 'password_change', c.get('sessionId'));
+      notify(passwordChangedMail(user.email, 'changed'));
+      return c.json({ success: true as const, message: 'Password changed; other sessions were ended' }, 200);
+    },
+  );
+
+  return app;
+}
