@@ -15,6 +15,7 @@ import { createApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
 import type { ApiDeps } from './types.js';
 import { createApiFeed } from './ws/server.js';
+import { attachUpgrades, createApiCable } from './ws/cable.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'api', instance: config.INSTANCE_ID });
@@ -49,18 +50,22 @@ const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOS
 const metricsServer = await serveMetrics(metrics.registry, config.API_METRICS_PORT, config.HOST);
 logger.info('api metrics listening', { port: config.API_METRICS_PORT });
 // The live feed (/ws) shares the http server: upgrades are authenticated before the WebSocket opens.
+// /cable serves the seed's ActionCable clients from the same events (api/ws/cable.ts).
 const feed = createApiFeed(deps);
-feed.attach(server);
+const cable = createApiCable(deps);
+attachUpgrades(server, feed, cable);
 
 onShutdown(
   async () => {
     draining = true; // /ready answers 503 from now on
     await feed.drain(); // every feed client gets `reconnect` and a 1012 close, and moves to another instance
+    await cable.drain(); // ActionCable clients get `disconnect` with reconnect: true
     await new Promise((r) => setTimeout(r, config.NODE_ENV === 'production' ? 5000 : 200));
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
     mailer.close();
     await feed.close();
+    await cable.close();
     await Promise.allSettled([database.close(), redis.quit(), connection.close()]);
   },
   (msg) => logger.info(msg),

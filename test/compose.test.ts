@@ -423,13 +423,14 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
 describe('nginx', () => {
   const conf = read('ops/nginx/nginx.conf');
 
-  it('balances with least_conn, upgrades /ws with a long read timeout and names the upstream', () => {
+  it('balances with least_conn, upgrades /ws and /cable with a long read timeout and names the upstream', () => {
     expect(conf).toMatch(/upstream brokerx_api \{[^}]*least_conn;/);
     expect(conf).toMatch(/include upstream-servers\.conf;/);
     expect(conf).toMatch(/map \$http_upgrade \$connection_upgrade/);
     expect(conf).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
     expect(conf).toMatch(/proxy_set_header Connection \$connection_upgrade;/);
-    const ws = /location \/ws \{([^}]*)\}/.exec(conf)?.[1] ?? '';
+    const [, paths = '', ws = ''] = /location ~ \^\/\(([a-z|]+)\)\$ \{([^}]*)\}/.exec(conf) ?? [];
+    expect(paths.split('|').sort()).toEqual(['cable', 'ws']);
     expect(Number(/proxy_read_timeout (\d+)s;/.exec(ws)?.[1])).toBeGreaterThanOrEqual(3600);
     expect(conf).toContain('add_header X-Upstream-Server $upstream_addr always;');
     expect(conf).toMatch(new RegExp(`listen ${defaults.PORT};`));

@@ -4,6 +4,8 @@ import type { Admission } from '../admission.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 import { marketRoutes } from './market.js';
 import { orderRoutes } from './orders.js';
+import { executionRoutes } from './executions.js';
+import { statementRoutes } from './statement.js';
 import { authRoutes } from './auth.js';
 import { clientRoutes } from './clients.js';
 import { fundingRoutes } from './funding.js';
@@ -17,5 +19,7 @@ export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps, admission: 
   app.route('/', fundingRoutes(deps));
   app.route('/', portfolioRoutes(deps));
   app.route('/', orderRoutes(deps, admission));
+  app.route('/', executionRoutes(deps));
+  app.route('/', statementRoutes(deps));
   app.route('/', marketRoutes(deps));
 }

@@ -8,6 +8,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUp
 import { ApplicationFailure } from '@temporalio/common';
 import { exactNumber, parseDecimal, toJsonNumber, CASH_SCALE } from '../../lib/money.js';
 import { getOrderById, getOrderByClientId, listOrders, type OrderRow } from '../../db/queries/orders.js';
+import type { DbOrTx } from '../../db/client.js';
 import { shardOf } from '../../matching/index.js';
 import {
   TRADING_TASK_QUEUE,
@@ -125,7 +126,7 @@ const OrderSchema = z
   })
   .openapi('Order');
 
-const IdParam = z.object({ id: z.uuid({ message: 'must be an order id (uuid)' }) });
+export const IdParam = z.object({ id: z.uuid({ message: 'must be an order id (uuid)' }) });
 
 const security = [{ bearer: [] }];
 
@@ -233,6 +234,14 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   }
 }
 
+/** The caller's order: 404 when unknown, 403 when it belongs to another account. */
+export async function ownedOrder(db: DbOrTx, id: string, accountId: string): Promise<OrderRow> {
+  const order = await getOrderById(db, id);
+  if (!order) throw new ApiError('not_found', 'Order not found');
+  if (order.accountId !== accountId) throw new ApiError('forbidden', 'This order belongs to another account');
+  return order;
+}
+
 export function orderRoutes(deps: ApiDeps, admission: Admission) {
   const { config, temporal, metrics } = deps;
   const db = deps.database.db;
@@ -240,12 +249,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   app.use('/api/v1/orders', requireAuth(deps));
   app.use('/api/v1/orders/*', requireAuth(deps));
 
-  const loadOwned = async (id: string, accountId: string): Promise<OrderRow> => {
-    const order = await getOrderById(db, id);
-    if (!order) throw new ApiError('not_found', 'Order not found');
-    if (order.accountId !== accountId) throw new ApiError('forbidden', 'This order belongs to another account');
-    return order;
-  };
+  const loadOwned = (id: string, accountId: string) => ownedOrder(db, id, accountId);
 
   const ackResponse = async (ack: OrderAck, fresh: boolean) => {
     const row = await getOrderById(db, ack.orderId);

@@ -7,13 +7,17 @@ import { serve, type ServerType } from '@hono/node-server';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { App } from '../app.js';
 import type { ApiDeps } from '../types.js';
+import { attachUpgrades, createApiCable, type CableServer } from './cable.js';
 import { createApiFeed, type FeedOptions, type FeedServer } from './server.js';
 
 export interface ServedFeed {
   /** ws://127.0.0.1:<port>/ws */
   url: string;
+  /** ws://127.0.0.1:<port>/cable */
+  cableUrl: string;
   port: number;
   feed: FeedServer;
+  cable: CableServer;
   server: ServerType;
   close(): Promise<void>;
 }
@@ -24,20 +28,24 @@ export async function serveWithFeed(
   overrides: Partial<FeedOptions> = {},
 ): Promise<ServedFeed> {
   const feed = createApiFeed(deps, overrides);
+  const cable = createApiCable(deps);
   let server!: ServerType;
   const port = await new Promise<number>((resolve) => {
     server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
       resolve(info.port),
     );
-    feed.attach(server);
+    attachUpgrades(server, feed, cable);
   });
   return {
     url: `ws://127.0.0.1:${port}/ws`,
+    cableUrl: `ws://127.0.0.1:${port}/cable`,
     port,
     feed,
+    cable,
     server,
     async close() {
       await feed.close();
+      await cable.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

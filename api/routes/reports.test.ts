@@ -1,0 +1,114 @@
+/**
+ * Report input (executions, statement), answered before any I/O: the test app's database fails when
+ * touched (test/unit-app.ts), so a bad filter, cursor or period never reaches a query. The reports on
+ * real trades and the ledger are covered by reports.int.test.ts.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectProblem } from '../../test/http.js';
+import { createUnitApp, type UnitApp } from '../../test/unit-app.js';
+import { statementCsv } from './statement.js';
+
+let api: UnitApp;
+beforeAll(async () => (api = await createUnitApp()));
+afterEach(() => expect(api.touched).toEqual([]));
+
+const cursor = (text: string) => Buffer.from(text).toString('base64url');
+const uuid = '00000000-0000-4000-8000-000000000000';
+
+describe('GET /api/v1/executions and /api/v1/orders/{id}/executions: bad input is a 422 problem', () => {
+  const cases: [string, string, string][] = [
+    ['limit 0', '/api/v1/executions?limit=0', 'limit'],
+    ['limit above 500', '/api/v1/executions?limit=501', 'limit'],
+    ['from not a date-time', '/api/v1/executions?from=yesterday', 'from: must be an ISO 8601 date-time'],
+    ['order_id not a uuid', '/api/v1/executions?order_id=nope', 'order_id: must be an order id (uuid)'],
+    ['cursor garbage', '/api/v1/executions?cursor=garbage', 'cursor: is invalid'],
+    ['cursor with bad ids', `/api/v1/executions?cursor=${cursor('1|x|y')}`, 'cursor: is invalid'],
+    [
+      'cursor with extra parts',
+      `/api/v1/executions?cursor=${cursor(`1|${uuid}|${uuid}|x`)}`,
+      'cursor: is invalid',
+    ],
+    [
+      'empty period',
+      '/api/v1/executions?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z',
+      'from: must be before to',
+    ],
+    ['order id not a uuid', '/api/v1/orders/not-a-uuid/executions', 'id: must be an order id (uuid)'],
+    ['order page cursor garbage', `/api/v1/orders/${uuid}/executions?cursor=garbage`, 'id'],
+  ];
+  it.each(cases)('%s', async (_name, path, error) => {
+    const p = await expectProblem(
+      await api.call('GET', path, { token: api.token }),
+      422,
+      'validation_failed',
+    );
+    if (error !== 'id') expect(p.errors!.join(' ')).toContain(error);
+  });
+
+  it('needs a bearer token', async () => {
+    await expectProblem(await api.call('GET', '/api/v1/executions'), 401, 'unauthorized');
+    await expectProblem(await api.call('GET', `/api/v1/orders/${uuid}/executions`), 401, 'unauthorized');
+  });
+});
+
+describe('GET /api/v1/statement: a bad period is a 422 problem', () => {
+  const cases: [string, string, string][] = [
+    ['empty period', 'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'from: must be before to'],
+    ['not a date-time', 'from=last-week', 'from: must be an ISO 8601 date-time'],
+    [
+      'over a year',
+      'from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z',
+      'to: a statement spans at most 366 days',
+    ],
+  ];
+  it.each(cases)('%s', async (_name, query, error) => {
+    const p = await expectProblem(
+      await api.call('GET', `/api/v1/statement?${query}`, { token: api.token }),
+      422,
+      'validation_failed',
+    );
+    expect(p.errors).toContain(error);
+  });
+
+  it('needs a bearer token', async () => {
+    await expectProblem(await api.call('GET', '/api/v1/statement'), 401, 'unauthorized');
+  });
+});
+
+describe('statementCsv', () => {
+  it('writes opening, postings and closing per asset with exact decimals, cash in dollars and shares whole', () => {
+    const at = new Date('2026-01-01T10:00:00.000Z');
+    const csv = statementCsv(new Date('2026-01-01T00:00:00Z'), new Date('2026-01-02T00:00:00Z'), [
+      {
+        asset: 'USD',
+        opening: { available: 5n, reserved: 0n },
+        lines: [
+          {
+            entryId: 7n,
+            kind: 'reserve',
+            reference: 'a,"b"',
+            postedAt: at,
+            change: { available: -105n, reserved: 105n },
+            balance: { available: -100n, reserved: 105n },
+          },
+        ],
+        closing: { available: -100n, reserved: 105n },
+      },
+      {
+        asset: 'AAPL',
+        opening: { available: 3n, reserved: 0n },
+        lines: [],
+        closing: { available: 3n, reserved: 0n },
+      },
+    ]);
+    expect(csv.split('\r\n')).toEqual([
+      'asset,line,posted_at,entry_id,kind,reference,available_change,reserved_change,change,available,reserved,balance',
+      'USD,opening,2026-01-01T00:00:00.000Z,,,,,,,0.05,0.00,0.05',
+      'USD,posting,2026-01-01T10:00:00.000Z,7,reserve,"a,""b""",-1.05,1.05,0.00,-1.00,1.05,0.05',
+      'USD,closing,2026-01-02T00:00:00.000Z,,,,,,,-1.00,1.05,0.05',
+      'AAPL,opening,2026-01-01T00:00:00.000Z,,,,,,,3,0,3',
+      'AAPL,closing,2026-01-02T00:00:00.000Z,,,,,,,3,0,3',
+      '',
+    ]);
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * `/cable` with the stock ActionCable client from npm (@rails/actioncable, given the `ws` package as its
+ * WebSocket), against a real api, trading worker, matching shard and relay; plus a raw socket for the
+ * protocol frames the client swallows (welcome, ping, disconnect).
+ */
+import { createConsumer, adapters, type Consumer, type Subscription } from '@rails/actioncable';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { startTradingFixture, type TradingFixture } from '../../test/trading.js';
+import { createFundedUser, type FundedTestUser } from '../../test/users.js';
+import { serveWithFeed, type ServedFeed } from './testing.js';
+
+// ActionCable's connection monitor listens for the page's visibilitychange: Node has no page.
+const g = globalThis as unknown as { addEventListener?: () => void; removeEventListener?: () => void };
+g.addEventListener ??= () => {};
+g.removeEventListener ??= () => {};
+adapters.WebSocket = WebSocket as unknown as typeof globalThis.WebSocket;
+
+let fx: TradingFixture;
+let served: ServedFeed;
+const consumers: Consumer[] = [];
+
+beforeAll(async () => {
+  fx = await startTradingFixture('cable');
+  served = await serveWithFeed(fx.api.app, fx.api.deps);
+}, 120_000);
+afterAll(async () => {
+  for (const c of consumers) c.disconnect();
+  await served?.close();
+  await fx?.close();
+});
+
+type Msg = Record<string, unknown>;
+
+/** A subscription through the stock client, recording what it received. */
+function subscribe(consumer: Consumer, params: Msg) {
+  const received: Msg[] = [];
+  const waiters: (() => void)[] = [];
+  let settle!: (outcome: 'connected' | 'rejected') => void;
+  const outcome = new Promise<'connected' | 'rejected'>((r) => (settle = r));
+  const subscription: Subscription = consumer.subscriptions.create(params as { channel: string }, {
+    connected: () => settle('connected'),
+    rejected: () => settle('rejected'),
+    received: (m: Msg) => {
+      received.push(m);
+      for (const w of waiters.splice(0)) w();
+    },
+  });
+  const waitFor = async (pred: (m: Msg) => boolean, timeoutMs = 10_000): Promise<Msg> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = received.find(pred);
+      if (hit) return hit;
+      if (Date.now() > deadline)
+        throw new Error(`no message matching within ${timeoutMs} ms; got ${JSON.stringify(received)}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 200);
+      });
+    }
+  };
+  return { subscription, outcome, received, waitFor };
+}
+
+function consumerFor(token: string, viaBearer = false): Consumer {
+  const c = createConsumer(
+    `${served.cableUrl}?token=${encodeURIComponent(viaBearer ? `Bearer ${token}` : token)}`,
+  );
+  consumers.push(c);
+  return c;
+}
+
+/** A raw socket that records every frame, for what the stock client keeps to itself. */
+async function raw(url: string, protocols = ['actioncable-v1-json', 'actioncable-unsupported']) {
+  const ws = new WebSocket(url, protocols);
+  const frames: Msg[] = [];
+  ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString()) as Msg));
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const next = async (pred: (m: Msg) => boolean) => {
+    for (let i = 0; i < 100; i++) {
+      const hit = frames.find(pred);
+      if (hit) return hit;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`no frame matching; got ${JSON.stringify(frames)}`);
+  };
+  return { ws, frames, closed, next };
+}
+
+async function place(user: FundedTestUser, order: Msg): Promise<Msg> {
+  const res = await fx.api.call('POST', '/api/v1/orders', {
+    token: user.token,
+    body: { order: { order_type: 'limit', time_in_force: 'GTC', ...order } },
+  });
+  const body = (await res.json()) as Msg;
+  expect(res.status, JSON.stringify(body)).toBe(201);
+  return body;
+}
+
+describe('/cable with the stock ActionCable client', () => {
+  it('streams the caller’s fills (OrdersChannel), its order’s status (orders_status:<order_id>) and the book (MarketChannel)', async () => {
+    const seller = await createFundedUser(fx.api, '0.00', { MSFT: 10n });
+    const buyer = await createFundedUser(fx.api, '10000.00');
+    const sell = await place(seller, { symbol: 'MSFT', direction: 'sell', quantity: 10, price: '421.00' });
+
+    const consumer = consumerFor(seller.token);
+    const orders = subscribe(consumer, { channel: 'OrdersChannel' });
+    const status = subscribe(consumer, { channel: 'OrdersChannel', order_id: sell.order_id });
+    const market = subscribe(consumer, { channel: 'MarketChannel', symbols: ['msft'], mode: 'normal' });
+    expect(await Promise.all([orders.outcome, status.outcome, market.outcome])).toEqual([
+      'connected',
+      'connected',
+      'connected',
+    ]);
+    // The market snapshot at subscription: the resting sell is the best ask.
+    const book = await market.waitFor((m) => m.type === 'orderbook');
+    expect(book).toMatchObject({ symbol: 'MSFT', bids: [], asks: [[421, 10]] });
+    expect(await market.waitFor((m) => m.type === 'quote')).toMatchObject({
+      symbol: 'MSFT',
+      bid: null,
+      ask: 421,
+      mid: null,
+    });
+
+    await place(buyer, { symbol: 'MSFT', direction: 'buy', quantity: 4, price: '421.00' });
+    expect(await orders.waitFor((m) => m.type === 'trade')).toMatchObject({
+      type: 'trade',
+      order_id: sell.order_id,
+      quantity: 4,
+      price: 421,
+      side: 'sell',
+    });
+    expect(await status.waitFor((m) => m.status === 'partially_filled')).toMatchObject({
+      type: 'execution.report',
+      order_id: sell.order_id,
+      status: 'partially_filled',
+      quantity: 4,
+      price: 421,
+      cum_qty: 4,
+      leaves_qty: 6,
+    });
+    expect(
+      await market.waitFor((m) => m.type === 'orderbook' && JSON.stringify(m.asks) === '[[421,6]]'),
+    ).toMatchObject({ symbol: 'MSFT' });
+
+    // Unsubscribed, the status stream is gone; the others go on.
+    status.subscription.unsubscribe();
+    const seen = status.received.length;
+    await place(buyer, { symbol: 'MSFT', direction: 'buy', quantity: 6, price: '421.00' });
+    await orders.waitFor((m) => m.type === 'trade' && m.quantity === 6);
+    expect(status.received).toHaveLength(seen);
+  });
+
+  it('rejects another account’s order, unknown channels and bad parameters, and keeps the connection', async () => {
+    const owner = await createFundedUser(fx.api, '1000.00');
+    const other = await createFundedUser(fx.api, '0.00');
+    const order = await place(owner, { symbol: 'AAPL', direction: 'buy', quantity: 1, price: '180.00' });
+    const consumer = consumerFor(other.token, true);
+    const cases: Msg[] = [
+      { channel: 'OrdersChannel', order_id: order.order_id },
+      { channel: 'OrdersChannel', order_id: 'not-a-uuid' },
+      { channel: 'OrdersChannel', order_id: '00000000-0000-4000-8000-000000000000' },
+      { channel: 'MarketChannel' },
+      { channel: 'MarketChannel', symbols: ['NOPE'] },
+      { channel: 'SagaChannel' },
+    ];
+    for (const params of cases)
+      expect(await subscribe(consumer, params).outcome, JSON.stringify(params)).toBe('rejected');
+    // The owner may follow it.
+    expect(
+      await subscribe(consumerFor(owner.token), { channel: 'OrdersChannel', order_id: order.order_id })
+        .outcome,
+    ).toBe('connected');
+    expect(await subscribe(consumer, { channel: 'OrdersChannel' }).outcome).toBe('connected');
+  });
+});
+
+describe('/cable protocol frames', () => {
+  it('welcomes, pings and confirms on actioncable-v1-json', async () => {
+    const user = await createFundedUser(fx.api, '0.00');
+    const c = await raw(`${served.cableUrl}?token=${user.token}`);
+    expect(c.ws.protocol).toBe('actioncable-v1-json');
+    expect(c.frames[0] ?? (await c.next(() => true))).toEqual({ type: 'welcome' });
+    const ping = await c.next((m) => m.type === 'ping');
+    expect(typeof ping.message).toBe('number');
+    const identifier = JSON.stringify({ channel: 'OrdersChannel' });
+    c.ws.send(JSON.stringify({ command: 'subscribe', identifier }));
+    expect(await c.next((m) => m.identifier === identifier)).toEqual({
+      identifier,
+      type: 'confirm_subscription',
+    });
+    c.ws.close();
+  });
+
+  it('disconnects without reconnect when the token is missing or bad (as reject_unauthorized_connection)', async () => {
+    for (const url of [served.cableUrl, `${served.cableUrl}?token=garbage`]) {
+      const c = await raw(url);
+      expect(await c.next((m) => m.type === 'disconnect')).toEqual({
+        type: 'disconnect',
+        reason: 'unauthorized',
+        reconnect: false,
+      });
+      await c.closed;
+    }
+  });
+
+  it('tells clients to reconnect elsewhere when the instance drains', async () => {
+    const user = await createFundedUser(fx.api, '0.00');
+    const second = await serveWithFeed(fx.api.app, fx.api.deps);
+    const c = await raw(`${second.cableUrl}?token=${user.token}`);
+    await c.next((m) => m.type === 'welcome');
+    await second.cable.drain();
+    expect(await c.next((m) => m.type === 'disconnect')).toEqual({
+      type: 'disconnect',
+      reason: 'server_restart',
+      reconnect: true,
+    });
+    await c.closed;
+    await second.close();
+  });
+});

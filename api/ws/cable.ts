@@ -1,0 +1,422 @@
+/**
+ * `/cable`: the seed's real-time clients, speaking the ActionCable protocol (`actioncable-v1-json`):
+ * `welcome` on connect, a `ping` every 3 seconds, `subscribe` / `unsubscribe` commands answered with
+ * `confirm_subscription` / `reject_subscription`, and `{identifier, message}` for channel data. Channels
+ * (docs/feed-protocol.md, "/cable"):
+ *
+ * - `OrdersChannel` (no params): the seed's `orders:<account>` stream, a `trade` message per fill of
+ *   the caller's orders.
+ * - `OrdersChannel` with `order_id`: the `orders_status:<order_id>` stream, an `execution.report` per
+ *   change of that order; only the owner may subscribe (anyone else is rejected).
+ * - `MarketChannel` with `symbols` (and the seed's `mode`, ignored): `orderbook` and `quote` per
+ *   symbol, a snapshot from Postgres at subscription, then every book change.
+ *
+ * Authentication is the seed's: the access token in the connection URL (`?token=<jwt>` or
+ * `?token=Bearer <jwt>`), or an `Authorization: Bearer` header for non-browser clients. ActionCable
+ * clients have no other way (browsers cannot set headers on a WebSocket and the protocol has no auth
+ * message); the URL must therefore only travel over TLS, and upgrade URLs are never logged.
+ * A missing, bad, expired or revoked token gets ActionCable's `disconnect` (`unauthorized`, no
+ * reconnect), as Rails' `reject_unauthorized_connection` does. Events come from the same Redis channels
+ * as `/ws` (the outbox relay publishes them); ownership comes from the token only.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ServerType } from '@hono/node-server';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { getOrderById } from '../../db/queries/orders.js';
+import type { Logger } from '../../lib/logger.js';
+import { CASH_SCALE, toJsonNumber } from '../../lib/money.js';
+import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
+import type { VerifiedAccessToken } from '../auth/tokens.js';
+import type { ApiDeps } from '../types.js';
+import { feedAuthenticator, originAllowed, parseOrigins, type Authenticate } from './auth.js';
+import { toAccountEvent, toMarketUpdate, type AccountEvent, type MarketUpdate } from './frames.js';
+import { postgresHistory, type FeedHistory } from './history.js';
+import { createRedisHub, type FeedHub } from './hub.js';
+import type { FeedServer } from './server.js';
+import { EventType, type ExecutionReportPayload } from '../../temporal/events.js';
+
+export const CABLE_PROTOCOL = 'actioncable-v1-json';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SYMBOL = /^[A-Z][A-Z0-9.]{0,9}$/;
+
+export interface CableOptions {
+  path: string;
+  allowedOrigins: string;
+  maxPayloadBytes: number;
+  /** A socket with more unsent bytes than this is a slow consumer and is closed. */
+  maxBufferedBytes: number;
+  maxConnections: number;
+  /** ActionCable clients consider a connection stale after 6 s without a ping: 3 s, as Rails. */
+  pingMs: number;
+  /** How often a socket's session is checked again (a revoked session is disconnected). */
+  revalidateMs: number;
+  maxSubscriptions: number;
+  maxSymbols: number;
+}
+
+export interface CableDeps {
+  logger: Logger;
+  hub: FeedHub;
+  history: FeedHistory;
+  authenticate: Authenticate;
+  /** The account owning an order, undefined when there is no such order. */
+  orderOwner(orderId: string): Promise<string | undefined>;
+  redisPrefix: string;
+  now: () => Date;
+  draining?: () => boolean;
+  options: CableOptions;
+}
+
+/** A FeedServer's lifecycle (drain sends ActionCable's `disconnect` with reconnect), and its path. */
+export interface CableServer extends Pick<
+  FeedServer,
+  'handleUpgrade' | 'drain' | 'close' | 'connectionCount'
+> {
+  /** The upgrade path it serves (`/cable`). */
+  path: string;
+}
+
+export function createApiCable(deps: ApiDeps, overrides: Partial<CableOptions> = {}): CableServer {
+  const { config } = deps;
+  return createCableServer({
+    logger: deps.logger.child({ component: 'cable' }),
+    hub: createRedisHub(deps.redis, deps.logger, `api-${config.INSTANCE_ID}-cable`),
+    history: postgresHistory(deps.database),
+    authenticate: feedAuthenticator(deps),
+    orderOwner: async (id) => (await getOrderById(deps.database.db, id))?.accountId,
+    redisPrefix: config.REDIS_PREFIX,
+    now: deps.now,
+    draining: deps.draining,
+    options: {
+      path: '/cable',
+      allowedOrigins: config.ALLOWED_ORIGINS,
+      maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
+      maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+      maxConnections: config.WS_MAX_CONNECTIONS,
+      pingMs: 3000,
+      revalidateMs: 60_000,
+      maxSubscriptions: 50,
+      maxSymbols: 50,
+      ...overrides,
+    },
+  });
+}
+
+/** The token of an ActionCable connection: `?token=` (raw or `Bearer ...`) or the Authorization header. */
+export function cableToken(req: IncomingMessage, url: URL): string | undefined {
+  const raw = url.searchParams.get('token') ?? req.headers.authorization;
+  const token = raw?.replace(/^Bearer\s+/i, '').trim();
+  return token ? token : undefined;
+}
+
+type Message = Record<string, unknown>;
+type Stop = () => void;
+
+const money = (cents: number | undefined): number | null =>
+  cents === undefined ? null : toJsonNumber(BigInt(cents), CASH_SCALE);
+/** Cents as the event contract's decimal string (temporal/events.ts) to dollars. */
+const dollars = (cents: string | null): number | null =>
+  cents === null ? null : toJsonNumber(BigInt(cents), CASH_SCALE);
+
+/** The execution report of an account event with a fill, or undefined. */
+const fillOf = (e: AccountEvent): ExecutionReportPayload | undefined =>
+  e.data.event_type === EventType.ExecutionReport && BigInt(e.data.fill_qty) > 0n ? e.data : undefined;
+
+/** The seed's `orders:<account>` message: one per fill. */
+function tradeMessage(e: AccountEvent): Message | undefined {
+  const d = fillOf(e);
+  if (!d) return undefined;
+  return {
+    type: 'trade',
+    order_id: d.order_id,
+    quantity: Number(d.fill_qty),
+    price: dollars(d.fill_price),
+    side: d.side,
+    trade_id: d.fill_id,
+    ts: d.ts,
+  };
+}
+
+/** The seed's `orders_status:<order_id>` message: the order's status, with the fill when there is one. */
+function statusMessage(e: AccountEvent, orderId: string): Message | undefined {
+  const d = e.data;
+  if (d.event_type !== EventType.ExecutionReport || d.order_id !== orderId) return undefined;
+  const fill = fillOf(e);
+  return {
+    type: 'execution.report',
+    order_id: d.order_id,
+    status: d.status,
+    exec_type: d.exec_type,
+    quantity: fill ? Number(fill.fill_qty) : null,
+    price: fill ? dollars(fill.fill_price) : null,
+    cum_qty: Number(d.cum_qty),
+    leaves_qty: Number(d.leaves_qty),
+    ts: d.ts,
+  };
+}
+
+/** The seed's MarketChannel messages for one book: `orderbook` (levels as [price, quantity]) and `quote`. */
+function marketMessages(m: MarketUpdate): Message[] {
+  const levels = (ls: { price: number; qty: number }[] | undefined) =>
+    (ls ?? []).map((l) => [money(l.price), l.qty]);
+  const bid = m.quote?.bid?.price;
+  const ask = m.quote?.ask?.price;
+  const mid = bid !== undefined && ask !== undefined ? toJsonNumber(BigInt(bid + ask) * 5n, 3) : null;
+  return [
+    {
+      type: 'orderbook',
+      symbol: m.symbol,
+      bids: levels(m.depth?.bids),
+      asks: levels(m.depth?.asks),
+      ts: m.ts,
+    },
+    { type: 'quote', symbol: m.symbol, bid: money(bid), ask: money(ask), mid, ts: m.ts },
+  ];
+}
+
+export function createCableServer(deps: CableDeps): CableServer {
+  const { options, logger, hub, history } = deps;
+  const origins = parseOrigins(options.allowedOrigins);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayloadBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    // ActionCable clients offer actioncable-v1-json (and actioncable-unsupported); the seed's k6 script offers none.
+    handleProtocols: (offered) => (offered.has(CABLE_PROTOCOL) ? CABLE_PROTOCOL : false),
+  });
+  const connections = new Set<CableConnection>();
+  let draining = false;
+
+  class CableConnection {
+    private readonly subs = new Map<string, Promise<Stop | undefined>>();
+    private closed = false;
+    private lastCheck = Date.now();
+
+    constructor(
+      readonly ws: WebSocket,
+      private principal: VerifiedAccessToken,
+      private readonly token: string,
+    ) {}
+
+    start(): void {
+      this.ws.on('message', (data, isBinary) => this.receive(data, isBinary));
+      this.ws.once('close', () => this.cleanup());
+      this.send({ type: 'welcome' });
+    }
+
+    send(msg: Message): void {
+      if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+      if (this.ws.bufferedAmount > options.maxBufferedBytes) return this.disconnect('slow_consumer', true);
+      this.ws.send(JSON.stringify(msg));
+    }
+
+    disconnect(reason: string, reconnect: boolean): void {
+      if (this.closed) return;
+      if (this.ws.readyState === this.ws.OPEN)
+        this.ws.send(JSON.stringify({ type: 'disconnect', reason, reconnect }));
+      this.closed = true;
+      this.ws.close(reconnect ? 1012 : 1000);
+      this.cleanup();
+    }
+
+    /** The 3 s tick: a ping, the token's expiry, and now and then the session. */
+    tick(): void {
+      const now = deps.now();
+      if (this.principal.expiresAt.getTime() <= now.getTime()) return this.disconnect('unauthorized', false);
+      this.send({ type: 'ping', message: Math.floor(now.getTime() / 1000) });
+      if (Date.now() - this.lastCheck < options.revalidateMs) return;
+      this.lastCheck = Date.now();
+      deps.authenticate(this.token).then(
+        (p) => (this.principal = p),
+        () => this.disconnect('unauthorized', false),
+      );
+    }
+
+    private receive(data: RawData, isBinary: boolean): void {
+      let cmd: Message;
+      try {
+        if (isBinary || !Buffer.isBuffer(data)) throw new Error('not a text frame');
+        cmd = JSON.parse(data.toString('utf8')) as Message;
+        if (typeof cmd !== 'object' || cmd === null) throw new Error('not an object');
+      } catch {
+        return this.disconnect('invalid_request', false);
+      }
+      const identifier = cmd.identifier;
+      if (typeof identifier !== 'string') return;
+      if (cmd.command === 'subscribe') void this.subscribe(identifier);
+      else if (cmd.command === 'unsubscribe') this.unsubscribe(identifier);
+      // `message` (a channel action): the seed's channels have none; like Rails, nothing is answered.
+    }
+
+    private async subscribe(identifier: string): Promise<void> {
+      if (this.subs.has(identifier)) return; // Rails ignores a repeated subscription too
+      if (this.subs.size >= options.maxSubscriptions)
+        return this.send({ identifier, type: 'reject_subscription' });
+      const pending = this.open(identifier, (message) => this.send({ identifier, message })).catch(
+        (err: unknown) => {
+          logger.warn('cable subscription failed', { err });
+          return undefined;
+        },
+      );
+      this.subs.set(identifier, pending);
+      const stop = await pending;
+      if (!stop) {
+        if (this.subs.get(identifier) === pending) this.subs.delete(identifier);
+        return this.send({ identifier, type: 'reject_subscription' });
+      }
+      // Unsubscribed or closed while Redis confirmed: stop right away.
+      if (this.closed || this.subs.get(identifier) !== pending) return stop();
+      this.send({ identifier, type: 'confirm_subscription' });
+      const params = parseIdentifier(identifier);
+      if (params?.channel === 'MarketChannel')
+        await this.marketSnapshots(params, (message) => this.send({ identifier, message }));
+    }
+
+    private unsubscribe(identifier: string): void {
+      const pending = this.subs.get(identifier);
+      if (!pending) return;
+      this.subs.delete(identifier);
+      void pending.then((stop) => stop?.());
+    }
+
+    /** Start a channel's streams; undefined rejects the subscription. */
+    private async open(identifier: string, transmit: (m: Message) => void): Promise<Stop | undefined> {
+      const params = parseIdentifier(identifier);
+      const account = this.principal.accountId;
+      if (params?.channel === 'OrdersChannel') {
+        const orderId = params.order_id;
+        let toMessage: (e: AccountEvent) => Message | undefined = tradeMessage;
+        if (orderId !== undefined) {
+          if (
+            typeof orderId !== 'string' ||
+            !UUID.test(orderId) ||
+            (await deps.orderOwner(orderId)) !== account
+          )
+            return undefined;
+          toMessage = (e) => statusMessage(e, orderId);
+        }
+        return hub.subscribe(accountChannel(deps.redisPrefix, account), (raw) => {
+          const e = toAccountEvent(raw);
+          const m = e && toMessage(e);
+          if (m) transmit(m);
+        });
+      }
+      if (params?.channel === 'MarketChannel') {
+        const symbols = symbolsOf(params.symbols, options.maxSymbols);
+        if (!symbols) return undefined;
+        for (const s of symbols) if (!(await history.isListed(s))) return undefined;
+        const stops = await Promise.all(
+          symbols.map((s) =>
+            hub.subscribe(marketChannel(deps.redisPrefix, s), (raw) => {
+              const m = toMarketUpdate(raw);
+              if (m) for (const msg of marketMessages(m)) transmit(msg);
+            }),
+          ),
+        );
+        return () => stops.forEach((stop) => stop());
+      }
+      return undefined;
+    }
+
+    private async marketSnapshots(params: Message, transmit: (m: Message) => void): Promise<void> {
+      for (const s of symbolsOf(params.symbols, options.maxSymbols) ?? []) {
+        try {
+          for (const msg of marketMessages(await history.bookSnapshot(s, deps.now()))) transmit(msg);
+        } catch (err) {
+          logger.warn('cable snapshot failed', { symbol: s, err });
+        }
+      }
+    }
+
+    cleanup(): void {
+      this.closed = true;
+      for (const identifier of [...this.subs.keys()]) this.unsubscribe(identifier);
+      connections.delete(this);
+    }
+  }
+
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://cable.invalid');
+    if (draining || (deps.draining?.() ?? false) || connections.size >= options.maxConnections)
+      return void socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+      );
+    if (!originAllowed(req.headers.origin, origins))
+      return void socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    const token = cableToken(req, url);
+    let principal: VerifiedAccessToken | undefined;
+    if (token) principal = await deps.authenticate(token).catch(() => undefined);
+    if (principal && principal.expiresAt.getTime() <= deps.now().getTime()) principal = undefined;
+    if (socket.destroyed) return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (!principal || !token) {
+        // As Rails' reject_unauthorized_connection: the client is told not to reconnect.
+        ws.send(JSON.stringify({ type: 'disconnect', reason: 'unauthorized', reconnect: false }));
+        ws.close(1000);
+        return;
+      }
+      const conn = new CableConnection(ws, principal, token);
+      connections.add(conn);
+      conn.start();
+    });
+  }
+
+  const pings = setInterval(() => {
+    for (const c of connections) c.tick();
+  }, options.pingMs);
+  pings.unref();
+
+  async function drain(): Promise<void> {
+    draining = true;
+    for (const c of [...connections]) c.disconnect('server_restart', true);
+    await Promise.resolve();
+  }
+
+  return {
+    path: options.path,
+    handleUpgrade(req, socket, head) {
+      socket.on('error', () => {}); // a client that vanishes mid-handshake must not crash the process
+      upgrade(req, socket, head).catch((err: unknown) => {
+        logger.error('cable upgrade failed', { err });
+        socket.destroy();
+      });
+    },
+    drain,
+    async close() {
+      await drain();
+      clearInterval(pings);
+      wss.close();
+      await hub.close();
+    },
+    connectionCount: () => connections.size,
+  };
+}
+
+/** The http server's one `upgrade` listener: the cable's path to it, every other path to `/ws` (which 404s the rest). */
+export function attachUpgrades(server: ServerType, feed: FeedServer, cable: CableServer): void {
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = new URL(req.url ?? '/', 'http://upgrade.invalid').pathname;
+    (path === cable.path ? cable : feed).handleUpgrade(req, socket, head);
+  });
+}
+
+/** The identifier's params (ActionCable sends them as a JSON string), or undefined when malformed. */
+function parseIdentifier(identifier: string): (Message & { channel: string }) | undefined {
+  try {
+    const p = JSON.parse(identifier) as unknown;
+    if (typeof p === 'object' && p !== null && typeof (p as Message).channel === 'string')
+      return p as Message & { channel: string };
+  } catch {
+    // not JSON: no such channel
+  }
+  return undefined;
+}
+
+function symbolsOf(raw: unknown, max: number): string[] | undefined {
+  const list = (Array.isArray(raw) ? raw : [raw]).filter((s) => s !== undefined && s !== null);
+  if (list.length === 0 || list.length > max || list.some((s) => typeof s !== 'string')) return undefined;
+  const symbols = [...new Set((list as string[]).map((s) => s.trim().toUpperCase()))];
+  return symbols.every((s) => SYMBOL.test(s)) ? symbols : undefined;
+}
