@@ -12,6 +12,7 @@ import { installRuntime } from '../lib/temporal-runtime.js';
 import { connectDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createApp } from './app.js';
+import { startDependencyProbe } from './dependencies.js';
 import { createApiMetrics } from './metrics.js';
 import type { ApiDeps } from './types.js';
 import { createApiFeed } from './ws/server.js';
@@ -43,6 +44,8 @@ const deps: ApiDeps = {
   draining: () => draining,
 };
 const app = createApp(deps);
+// dependency_up stays current without /ready calls (ApiDependencyDown reads it).
+const stopProbe = startDependencyProbe(deps, config.DEPENDENCY_CHECK_INTERVAL_MS);
 const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) =>
   logger.info('api listening', { port: info.port }),
 );
@@ -58,6 +61,7 @@ attachUpgrades(server, feed, cable);
 onShutdown(
   async () => {
     draining = true; // /ready answers 503 from now on
+    stopProbe();
     await feed.drain(); // every feed client gets `reconnect` and a 1012 close, and moves to another instance
     await cable.drain(); // ActionCable clients get `disconnect` with reconnect: true
     await new Promise((r) => setTimeout(r, config.NODE_ENV === 'production' ? 5000 : 200));

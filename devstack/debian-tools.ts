@@ -1,6 +1,8 @@
 /**
  * devstack/: Debian binaries the ops scripts and the tests need, installed with apt-get: `promtool` and
- * `prometheus` (Debian package `prometheus`), `nginx` (package `nginx`). As root apt-get runs as is;
+ * `prometheus` (Debian package `prometheus`), `nginx` (package `nginx`), `chromium` (package `chromium`,
+ * the headless browser of the mail UI test), `amtool` and `prometheus-alertmanager` (package
+ * `prometheus-alertmanager`). As root apt-get runs as is;
  * otherwise through `sudo -n` when that works without a password. Anything else gets a clear message
  * naming the command to run. Tests never install: `.ci/run` does (scripts/install-test-binaries.ts), and
  * test/binaries.ts skips or fails a test whose binary is missing.
@@ -89,4 +91,6 @@ export function ensureDebianTool(
 export const TEST_BINARIES = [
   { bin: 'promtool', pkg: 'prometheus' },
   { bin: 'nginx', pkg: 'nginx' },
+  { bin: 'chromium', pkg: 'chromium' },
+  { bin: 'amtool', pkg: 'prometheus-alertmanager' },
 ] as const;

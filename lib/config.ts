@@ -71,6 +71,8 @@ export const configSchema = z.object({
     .string()
     .regex(/^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$/, 'must be HH:MM or HH:MM:SS (UTC)')
     .default('21:00'),
+  /** How often the api checks Postgres, Redis and Temporal for the `dependency_up` gauge. */
+  DEPENDENCY_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
   /** Maximum number of sagas the api admits at once before answering 429. */
   MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(32),
   ALLOWED_ORIGINS: z.string().default('http://localhost:3000'),

@@ -1,5 +1,5 @@
 /**
- * A binary a test runs (nginx, promtool): tests never install packages (`.ci/run` does, through
+ * A binary a test runs (nginx, promtool, chromium, amtool): tests never install packages (`.ci/run` does, through
  * scripts/install-test-binaries.ts). Without the binary the test is skipped locally, with the reason in its
  * title; under CI (`CI=true`) it runs and fails, so a green CI always ran it.
  *

@@ -1,7 +1,8 @@
 /**
  * Integration-test stack, private to one `npm test` run: its own Temporal dev server (in memory) and
  * Mailpit on free ports, its own Postgres database and Redis key prefix, and the workflow bundle built
- * once. A running `npm start` or a second test run does not interfere.
+ * once. A running `npm start` or a second test run does not interfere. On teardown the processes stop, the
+ * databases are dropped and the Redis keys under the run's prefix are removed.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../lib/config.js';
+import { connectRedis } from '../lib/redis.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { ensureTools } from '../devstack/tools.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
@@ -70,7 +72,7 @@ export default async function setup(project: TestProject) {
   project.provide('workflowBundlePath', bundlePath);
 
   return async () => {
-    await Promise.allSettled(procs.map((p) => p.stop('SIGTERM', 5000)));
+    await Promise.allSettled([...procs.map((p) => p.stop('SIGTERM', 5000)), removeRedisKeys(base.REDIS_URL, env.REDIS_PREFIX!)]);
     const admin = postgres(base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), { max: 1, onnotice: () => {} });
     try {
       const dbs = await admin<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE ${`brokerx_test_${runId}%`}`;
@@ -80,4 +82,19 @@ export default async function setup(project: TestProject) {
     }
     rmSync(dir, { recursive: true, force: true });
   };
+}
+
+/** Remove the run's Redis keys (rate limits, caches, idempotency, feed state): all of them start with `prefix`. */
+export async function removeRedisKeys(url: string, prefix: string): Promise<number> {
+  const redis = connectRedis(url, 'test-teardown');
+  let removed = 0;
+  try {
+    // SCAN, never KEYS: other runs and `npm start` share this Redis.
+    for await (const keys of redis.scanStream({ match: `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, count: 500 }) as AsyncIterable<string[]>) {
+      if (keys.length) removed += await redis.unlink(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return removed;
 }

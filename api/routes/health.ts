@@ -1,6 +1,7 @@
 /** Liveness and readiness. Metrics are served on a port of their own (api/main.ts, API_METRICS_PORT). */
 import { createRoute, z } from '@hono/zod-openapi';
 import { createRouter } from '../openapi.js';
+import { checkDependencies } from '../dependencies.js';
 import type { ApiDeps } from '../types.js';
 
 const HealthSchema = z.object({ status: z.literal('ok'), timestamp: z.string() }).openapi('Health');
@@ -19,22 +20,6 @@ const healthRoute = (path: string) =>
     summary: 'Liveness',
     responses: { 200: { description: 'Alive', content: { 'application/json': { schema: HealthSchema } } } },
   });
-
-async function timed(fn: () => Promise<unknown>, timeoutMs: number): Promise<{ ok: boolean; ms: number; error?: string }> {
-  const t0 = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), timeoutMs))),
-    ]);
-    return { ok: true, ms: Math.round(performance.now() - t0) };
-  } catch (err) {
-    return { ok: false, ms: Math.round(performance.now() - t0), error: (err as Error).message };
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export function healthRoutes(deps: ApiDeps) {
   const app = createRouter();
@@ -55,13 +40,8 @@ export function healthRoutes(deps: ApiDeps) {
       },
     }),
     async (c) => {
-      const [postgres, redis, temporal] = await Promise.all([
-        timed(() => deps.database.sql`SELECT 1`, 2000),
-        timed(() => deps.redis.ping(), 2000),
-        timed(() => deps.temporal.workflowService.getSystemInfo({}), 2000),
-      ]);
-      const checks = { postgres, redis, temporal };
-      for (const [name, r] of Object.entries(checks)) deps.metrics.dependencyUp.set({ dependency: name }, r.ok ? 1 : 0);
+      const checks = await checkDependencies(deps);
+      const { postgres, redis, temporal } = checks;
       const draining = deps.draining?.() ?? false;
       const ok = !draining && postgres.ok && redis.ok && temporal.ok;
       return c.json({ status: ok ? ('ready' as const) : ('not_ready' as const), checks }, ok ? 200 : 503);
