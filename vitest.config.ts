@@ -29,13 +29,25 @@ export default defineConfig({
           name: 'integration',
           sequence: { groupOrder: 2 },
           include: ['**/*.int.test.ts'],
-          exclude: ['node_modules/**', '.data/**'],
+          exclude: ['node_modules/**', '.data/**', 'test/cluster*.int.test.ts'],
           globalSetup: ['./test/global-setup.ts'],
           setupFiles: ['./test/runtime-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           // Two cores: a couple of files at once keeps the Temporal server and Postgres busy without thrashing.
           maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: 'cluster',
+          // The production topology (about twenty processes of its own): last, alone, one file at a time,
+          // so it never competes with the integration files for the two cores.
+          sequence: { groupOrder: 3 },
+          include: ['test/cluster*.int.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 900_000,
+          maxWorkers: 1,
         },
       },
     ],
