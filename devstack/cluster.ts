@@ -44,7 +44,7 @@ export type Bins = Record<
 >;
 
 export interface ClusterOptions {
-  /** `{ offset }`: compose's ports plus offset (default 0); 'free': every port from the OS. */
+  /** `{ offset }`: compose's ports plus offset (default 0); 'free': every port a free one below 32768 (freeLowPort). */
   ports?: { offset: number } | 'free';
   /** Prefix of the databases (the app's and Temporal's two) and of the Redis keys; '' = compose's names. */
   prefix?: string;
