@@ -322,6 +322,8 @@ export async function planCluster(
       if (npm !== 'npm' || run !== 'run' || !script)
         throw new Error(`${name}: command is not \`npm run <script>\``);
       if (prefix) env.REDIS_PREFIX = redisPrefix;
+      // Its Postgres connections are named <prefix><instance>: a fault test terminates only its own.
+      if (prefix) env.DATABASE_APPLICATION_PREFIX = prefix;
       launch = {
         kind: 'process',
         cmd: process.execPath,
