@@ -13,7 +13,7 @@ import postgres from 'postgres';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.js';
-import { portOpen } from '../scripts/processes.js';
+import { portOpen } from '../devstack/processes.js';
 import { startCluster, type Cluster } from '../devstack/cluster.js';
 
 const base = loadConfig(process.env);
