@@ -200,8 +200,8 @@ beforeAll(async () => {
       reference: `${c.s.accountId}:${randomUUID()}`,
       memo: 'fault suite: shares from the house account',
       postings: [
-        { accountId: HOUSE_ACCOUNT_ID, asset: 'AAPL', bucket: 'available', amount: -100_000n },
-        { accountId: c.s.accountId, asset: 'AAPL', bucket: 'available', amount: 100_000n },
+        { accountId: HOUSE_ACCOUNT_ID, asset: 'AAPL', bucket: 'available', amount: -2_000n },
+        { accountId: c.s.accountId, asset: 'AAPL', bucket: 'available', amount: 2_000n },
       ],
     });
   loops = clients.flatMap((c) => [stream(c), subscribe(c)]);
