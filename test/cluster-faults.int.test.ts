@@ -142,20 +142,23 @@ async function mailedFills() {
 async function expectCleanAudit(): Promise<void> {
   streaming = false;
   const accountIds = clients.map((c) => c.s.accountId);
-  await eventually(async () => {
-    const feed = clients.flatMap((c) =>
-      framesOf(c)
-        .filter((f) => typeof f.fill_id === 'string')
-        .map((f) => ({ fillId: f.fill_id as string, orderId: f.order_id as string })),
-    );
-    const findings = [
-      ...(await runAudit(db.db, { pendingGraceSeconds: 5 })),
-      ...(await auditDeliveries(db.db, { accountIds, feed, mail: await mailedFills() })),
-    ];
-    expect(findings.map(formatFinding)).toEqual([]);
-  }, 60_000);
-  expect(clients.flatMap((c) => c.bad)).toEqual([]);
-  streaming = true;
+  try {
+    await eventually(async () => {
+      const feed = clients.flatMap((c) =>
+        framesOf(c)
+          .filter((f) => typeof f.fill_id === 'string')
+          .map((f) => ({ fillId: f.fill_id as string, orderId: f.order_id as string })),
+      );
+      const findings = [
+        ...(await runAudit(db.db, { pendingGraceSeconds: 5 })),
+        ...(await auditDeliveries(db.db, { accountIds, feed, mail: await mailedFills() })),
+      ];
+      expect(findings.map(formatFinding)).toEqual([]);
+    }, 60_000);
+    expect(clients.flatMap((c) => c.bad)).toEqual([]);
+  } finally {
+    streaming = true; // a failed audit must not leave the next fault without traffic
+  }
 }
 
 /** Fills so far (from the feed): the streams must keep trading after each fault. */
