@@ -13,12 +13,14 @@
  *   - with a prefix, databases and Redis keys get it (so tests run beside `npm run start:cluster`).
  * Start order follows depends_on; `restart: unless-stopped` services are restarted when they die.
  */
+import { randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ensureDebianTool } from './debian-tools.js';
-import { freePort, portOpen, startProcess, waitForPort, type Managed } from './processes.js';
+import { portOpen, startProcess, waitForPort, type Managed } from './processes.js';
 import { CLUSTER_TOOLS, ensureTools } from './tools.js';
 import {
   MACHINE_SERVICES,
@@ -42,7 +44,7 @@ export type Bins = Record<
 >;
 
 export interface ClusterOptions {
-  /** `{ offset }`: compose's ports plus offset (default 0); 'free': every port from the OS. */
+  /** `{ offset }`: compose's ports plus offset (default 0); 'free': every port a free one below 32768 (freeLowPort). */
   ports?: { offset: number } | 'free';
   /** Prefix of the databases (the app's and Temporal's two) and of the Redis keys; '' = compose's names. */
   prefix?: string;
@@ -151,6 +153,27 @@ function listenPorts(name: string, s: Service): number[] {
 }
 
 /**
+ * A port nobody listens on, below Linux's ephemeral range (32768+). Temporal's server stores its
+ * membership ports in a smallint column (cluster_membership.rpc_port): a port the OS hands out for
+ * port 0 makes it exit with "out of range for type smallint". Below the range, outgoing connections
+ * never take a planned port before its service binds it either.
+ */
+async function freeLowPort(): Promise<number> {
+  for (;;) {
+    const port = randomInt(20_000, 32_000);
+    if (await canListen(port)) return port;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
  * Local ports for every (service, container port). A published port keeps its host port; an internal
  * one its container port when no other service has it yet, else the next one up that nobody has.
  */
@@ -164,8 +187,8 @@ export async function planPorts(
   if (mode === 'free') {
     for (const [name, s] of services)
       for (const p of listenPorts(name, s)) {
-        let port = await freePort();
-        while (taken.has(port)) port = await freePort(); // the OS may hand out a closed port again
+        let port = await freeLowPort();
+        while (taken.has(port)) port = await freeLowPort();
         claim(`${name}:${p}`, port);
       }
     return plan;
@@ -299,6 +322,8 @@ export async function planCluster(
       if (npm !== 'npm' || run !== 'run' || !script)
         throw new Error(`${name}: command is not \`npm run <script>\``);
       if (prefix) env.REDIS_PREFIX = redisPrefix;
+      // Its Postgres connections are named <prefix><instance>: a fault test terminates only its own.
+      if (prefix) env.DATABASE_APPLICATION_PREFIX = prefix;
       launch = {
         kind: 'process',
         cmd: process.execPath,

@@ -1,0 +1,281 @@
+/**
+ * The fault suite of issue 17 (part 2) on the production topology (devstack/cluster.ts): eight clients
+ * stream crossing AAPL orders through nginx, each retrying with its own client_order_id, each with a
+ * WebSocket subscriber that resumes with `since` after a dropped socket. In turn: SIGKILL an api
+ * instance, SIGKILL a trading worker, stop the owner of matching shard 0 (the standby takes over), stop
+ * and restart Temporal's server (orders meanwhile answered 503/429 with Retry-After, never 500), restart
+ * Redis, terminate the cluster's own Postgres connections. After each fault the streams pause and the
+ * auditor (db/audit.ts: runAudit, and auditDeliveries for the feed and the mail) must find nothing.
+ *
+ * The suite owns what it breaks: its own redis-server, its own databases and connection names (the
+ * cluster's prefix). It runs in the `cluster` vitest project: last, alone, one file at a time.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectFeed, type FeedClient, type Frame } from '../api/ws/testing.js';
+import { HOUSE_ACCOUNT_ID } from '../db/accounts.js';
+import { auditDeliveries, fillOfMail, formatFinding, runAudit } from '../db/audit.js';
+import { connectDatabase, type Database } from '../db/client.js';
+import { postEntry } from '../db/queries/ledger.js';
+import { startCluster, type Cluster } from '../devstack/cluster.js';
+import { loadConfig } from '../lib/config.js';
+import type { Session } from '../load/client.js';
+import { session } from '../load/scenarios/users.js';
+import { eventually } from './eventually.js';
+import { startPrivateRedis, terminateConnections, type PrivateRedis } from './faults.js';
+
+const CLIENTS = 8;
+const PASSWORD = 'correct-horse-battery-staple';
+/** How long each fault lasts while the clients stream. */
+const FAULT_WINDOW_MS = 4_000;
+
+const base = loadConfig(process.env);
+const prefix = `cfault_${Date.now().toString(36)}_${randomBytes(2).toString('hex')}_`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface StreamingClient {
+  s: Session;
+  side: 'buy' | 'sell';
+  placed: number;
+  /** Every answer's status, in order (retries included). */
+  statuses: number[];
+  /** Answers a client must never get: a 500, or a 503/429 without Retry-After. */
+  bad: string[];
+  conns: FeedClient[];
+}
+
+let redis: PrivateRedis;
+let cluster: Cluster;
+let db: Database;
+let clients: StreamingClient[] = [];
+let streaming = false;
+let stopping = false;
+let loops: Promise<void>[] = [];
+
+const framesOf = (c: StreamingClient): Frame[] =>
+  c.conns.flatMap((f) => f.frames.filter((x) => typeof x.seq === 'number' && x.type !== 'caught_up'));
+const lastSeq = (c: StreamingClient) => Math.max(0, ...framesOf(c).map((f) => f.seq as number));
+
+/** One order, retried with the same client_order_id until it gets an answer that is not "come back". */
+async function placeOne(c: StreamingClient): Promise<void> {
+  const clientOrderId = `${c.side}-${c.s.accountId.slice(0, 8)}-${++c.placed}`;
+  const body = JSON.stringify({
+    order: {
+      symbol: 'AAPL',
+      order_type: 'limit',
+      direction: c.side,
+      quantity: 1,
+      price: '160.00',
+      time_in_force: 'GTC',
+      client_order_id: clientOrderId,
+    },
+  });
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline && !stopping) {
+    let res: Response;
+    try {
+      res = await fetch(`${cluster.urls.api}/api/v1/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${c.s.token}` },
+        body,
+        signal: AbortSignal.timeout(40_000),
+      });
+    } catch {
+      await sleep(250); // connection dropped by a killed instance: the same client_order_id again
+      continue;
+    }
+    const text = await res.text();
+    c.statuses.push(res.status);
+    if (res.status < 300) return;
+    if (res.status === 503 || res.status === 429) {
+      const after = Number(res.headers.get('retry-after'));
+      if (!(after >= 1)) c.bad.push(`${res.status} without Retry-After: ${text}`);
+      await sleep(Math.min(after || 1, 2) * 1000);
+      continue;
+    }
+    if (res.status === 502 || res.status === 504) {
+      await sleep(250); // nginx: the instance died under this request (it never retries a POST)
+      continue;
+    }
+    c.bad.push(`${res.status}: ${text}`);
+    return;
+  }
+}
+
+async function stream(c: StreamingClient): Promise<void> {
+  while (!stopping) {
+    if (!streaming) {
+      await sleep(100);
+      continue;
+    }
+    await placeOne(c);
+  }
+}
+
+/** A subscriber that reconnects after a dropped socket, resuming after the last seq it saw. */
+async function subscribe(c: StreamingClient): Promise<void> {
+  const url = `${cluster.urls.api.replace(/^http/, 'ws')}/ws`;
+  while (!stopping) {
+    let feed: FeedClient;
+    try {
+      feed = await connectFeed(url, { token: c.s.token, since: lastSeq(c) });
+    } catch {
+      await sleep(500);
+      continue;
+    }
+    c.conns.push(feed);
+    feed.send({ op: 'subscribe', channel: 'executions' });
+    await feed.closed;
+  }
+}
+
+async function mailedFills() {
+  const res = await fetch(`${cluster.urls.mailpit}/api/v1/messages?limit=10000`);
+  const { messages } = (await res.json()) as { messages: { MessageID: string }[] };
+  return messages.flatMap((m) => {
+    const f = fillOfMail(m.MessageID);
+    return f ? [f] : [];
+  });
+}
+
+/** Pause the streams, wait for what is in flight, then the auditor must find nothing. */
+async function expectCleanAudit(): Promise<void> {
+  streaming = false;
+  const accountIds = clients.map((c) => c.s.accountId);
+  try {
+    await eventually(async () => {
+      const feed = clients.flatMap((c) =>
+        framesOf(c)
+          .filter((f) => typeof f.fill_id === 'string')
+          .map((f) => ({ fillId: f.fill_id as string, orderId: f.order_id as string })),
+      );
+      const findings = [
+        ...(await runAudit(db.db, { pendingGraceSeconds: 5 })),
+        ...(await auditDeliveries(db.db, { accountIds, feed, mail: await mailedFills() })),
+      ];
+      expect(findings.map(formatFinding)).toEqual([]);
+    }, 60_000);
+    expect(clients.flatMap((c) => c.bad)).toEqual([]);
+  } finally {
+    streaming = true; // a failed audit must not leave the next fault without traffic
+  }
+}
+
+/** Fills so far (from the feed): the streams must keep trading after each fault. */
+const fillCount = () =>
+  clients.reduce((n, c) => n + framesOf(c).filter((f) => typeof f.fill_id === 'string').length, 0);
+
+async function expectTradingContinues(): Promise<void> {
+  const before = fillCount();
+  await eventually(async () => expect(fillCount()).toBeGreaterThan(before + CLIENTS), 60_000);
+}
+
+beforeAll(async () => {
+  redis = await startPrivateRedis();
+  cluster = await startCluster({
+    ports: 'free',
+    prefix,
+    databaseUrl: base.DATABASE_URL,
+    redisUrl: redis.url,
+    toolsDir: base.BROKERX_TOOLS_DIR,
+    output: 'ignore',
+    log: () => undefined,
+  });
+  const appUrl = new URL(base.DATABASE_URL);
+  appUrl.pathname = `/${cluster.databases.app}`;
+  db = connectDatabase(appUrl.toString(), { max: 2, appName: 'fault-auditor' });
+  const ep = { api: cluster.urls.api, mailpit: cluster.urls.mailpit };
+  const sessions: Session[] = [];
+  for (let i = 0; i < CLIENTS; i++)
+    sessions.push(await session(ep, `fault-${i}-${randomUUID().slice(0, 6)}@example.test`, PASSWORD));
+  clients = sessions.map((s, i) => ({
+    s,
+    side: i % 2 === 0 ? 'buy' : 'sell',
+    placed: 0,
+    statuses: [],
+    bad: [],
+    conns: [],
+  }));
+  // Sellers get their shares from the house account, as test/users.ts does.
+  for (const c of clients.filter((x) => x.side === 'sell'))
+    await postEntry(db.db, {
+      kind: 'test_shares',
+      reference: `${c.s.accountId}:${randomUUID()}`,
+      memo: 'fault suite: shares from the house account',
+      postings: [
+        { accountId: HOUSE_ACCOUNT_ID, asset: 'AAPL', bucket: 'available', amount: -2_000n },
+        { accountId: c.s.accountId, asset: 'AAPL', bucket: 'available', amount: 2_000n },
+      ],
+    });
+  loops = clients.flatMap((c) => [stream(c), subscribe(c)]);
+  await eventually(async () => expect(clients.every((c) => c.conns.length > 0)).toBe(true), 30_000);
+  streaming = true;
+  await expectTradingContinues();
+}, 900_000);
+
+afterAll(async () => {
+  stopping = true;
+  streaming = false;
+  for (const c of clients) for (const f of c.conns) await f.close();
+  await Promise.allSettled(loops);
+  await cluster?.stop();
+  await db?.close();
+  await redis?.close();
+  const admin = connectDatabase(base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), { max: 1 });
+  try {
+    const dbs = await admin.sql<{ datname: string }[]>`
+      SELECT datname FROM pg_database WHERE datname LIKE ${`${prefix}%`}`;
+    for (const { datname } of dbs)
+      await admin.sql.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+  } finally {
+    await admin.close();
+  }
+}, 180_000);
+
+describe('the production topology under faults, with clients streaming through nginx', () => {
+  it('SIGKILL of an api instance', async () => {
+    await cluster.handles['api-1']!.kill('SIGKILL');
+    await sleep(FAULT_WINDOW_MS);
+    await expectTradingContinues();
+    await expectCleanAudit();
+  });
+
+  it('SIGKILL of a trading worker', async () => {
+    await cluster.handles['worker-trading']!.kill('SIGKILL');
+    await sleep(FAULT_WINDOW_MS);
+    await expectTradingContinues();
+    await expectCleanAudit();
+  });
+
+  it('the owner of matching shard 0 stops: the standby takes the shard over', async () => {
+    await cluster.handles['matching-0']!.stop();
+    await expectTradingContinues(); // AAPL's shard is served by matching-standby now
+    await cluster.handles['matching-0']!.start();
+    await expectCleanAudit();
+  });
+
+  it("Temporal's server stops and restarts: orders meanwhile get 503/429 with Retry-After, never 500", async () => {
+    const seen = clients.reduce((n, c) => n + c.statuses.length, 0);
+    await cluster.handles.temporal!.stop();
+    await sleep(FAULT_WINDOW_MS);
+    const during = clients.flatMap((c) => c.statuses).slice(seen);
+    await cluster.handles.temporal!.start();
+    expect(during).not.toContain(500);
+    expect(during.some((s) => s === 503 || s === 429)).toBe(true);
+    await expectTradingContinues();
+    await expectCleanAudit();
+  });
+
+  it('Redis restarts (the suite’s own redis-server, empty again)', async () => {
+    await redis.restart(FAULT_WINDOW_MS / 2);
+    await expectTradingContinues();
+    await expectCleanAudit();
+  });
+
+  it("the cluster's own Postgres connections are terminated", async () => {
+    const terminated = await terminateConnections(base.DATABASE_URL, prefix);
+    expect(terminated).toBeGreaterThan(0);
+    await expectTradingContinues();
+    await expectCleanAudit();
+  });
+});
