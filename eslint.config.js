@@ -53,11 +53,7 @@ const boundaries = Object.entries(LAYOUT).map(([folder, rule]) => ({
               {
                 target: `./${folder}`,
                 from: '.',
-                except: [
-                  `./${folder}`,
-                  './node_modules',
-                  ...rule.only.map((f) => `./${f}`),
-                ],
+                except: [`./${folder}`, './node_modules', ...rule.only.map((f) => `./${f}`)],
                 message: `${folder}/ may import only ${list(rule.only)} (README, "Where things live").`,
               },
             ]

@@ -15,7 +15,13 @@ import { orderFingerprint, type OrderRequest } from '../temporal/contracts.js';
 import { EventType } from '../temporal/events.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
 import { DEFAULT_SELF_TRADE_PREVENTION, isTerminal } from '../temporal/orders.js';
-import { INT64_MAX, MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, boundedInteger, notionalError } from '../temporal/order-bounds.js';
+import {
+  INT64_MAX,
+  MAX_ORDER_QUANTITY,
+  MAX_PRICE_CENTS,
+  boundedInteger,
+  notionalError,
+} from '../temporal/order-bounds.js';
 
 export interface OrderActivityDeps {
   db: Db;
@@ -24,14 +30,19 @@ export interface OrderActivityDeps {
 export function createOrderActivities({ db }: OrderActivityDeps): OrderActivities {
   return {
     async validateOrder(order: OrderRequest): Promise<ValidatedOrder> {
-      const [instrument, account] = await Promise.all([getInstrument(db, order.symbol), getAccountStatus(db, order.accountId)]);
+      const [instrument, account] = await Promise.all([
+        getInstrument(db, order.symbol),
+        getAccountStatus(db, order.accountId),
+      ]);
       if (!instrument) throw businessFailure(FailureType.UnknownSymbol, `Unknown symbol ${order.symbol}`);
       if (instrument.status !== 'trading') throw businessFailure(FailureType.InstrumentNotTrading);
-      if (!account || account.status !== 'active' || account.kind === 'external') throw businessFailure(FailureType.AccountInactive);
+      if (!account || account.status !== 'active' || account.kind === 'external')
+        throw businessFailure(FailureType.AccountInactive);
 
       // Impossible input (past the api's schema bounds) is refused for good, never retried.
       const qty = boundedInteger(order.quantity, MAX_ORDER_QUANTITY);
-      if (qty === undefined) throw businessFailure(FailureType.InvalidOrder, `Quantity must be at most ${MAX_ORDER_QUANTITY}`);
+      if (qty === undefined)
+        throw businessFailure(FailureType.InvalidOrder, `Quantity must be at most ${MAX_ORDER_QUANTITY}`);
       const price = order.price === undefined ? undefined : boundedInteger(order.price, MAX_PRICE_CENTS);
       if (order.price !== undefined && price === undefined)
         throw businessFailure(FailureType.InvalidOrder, `Price must be at most ${MAX_PRICE_CENTS} cents`);
@@ -41,16 +52,22 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
       if (badQty) throw businessFailure(badQty.type, badQty.message);
       let reservePrice: bigint;
       if (order.orderType === 'limit') {
-        if (price === undefined) throw businessFailure(FailureType.InvalidOrder, 'A limit order needs a price');
+        if (price === undefined)
+          throw businessFailure(FailureType.InvalidOrder, 'A limit order needs a price');
         reservePrice = price;
         const badPrice = checkLimitPrice(instrument, reservePrice);
         if (badPrice) throw businessFailure(badPrice.type, badPrice.message);
       } else {
-        if (order.timeInForce === 'GTC') throw businessFailure(FailureType.TimeInForceNotAllowed, 'Market orders cannot be GTC');
+        if (order.timeInForce === 'GTC')
+          throw businessFailure(FailureType.TimeInForceNotAllowed, 'Market orders cannot be GTC');
         reservePrice = collarPrice(instrument);
       }
       return order.side === 'buy'
-        ? { reserveAsset: CASH_ASSET, reserveAmount: String(qty * reservePrice), reservePrice: String(reservePrice) }
+        ? {
+            reserveAsset: CASH_ASSET,
+            reserveAmount: String(qty * reservePrice),
+            reservePrice: String(reservePrice),
+          }
         : { reserveAsset: order.symbol, reserveAmount: String(qty), reservePrice: String(reservePrice) };
     },
 
@@ -69,7 +86,9 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
         });
       } catch (err) {
         if (err instanceof InsufficientBalanceError)
-          throw businessFailure(asset === CASH_ASSET ? FailureType.InsufficientFunds : FailureType.InsufficientShares);
+          throw businessFailure(
+            asset === CASH_ASSET ? FailureType.InsufficientFunds : FailureType.InsufficientShares,
+          );
         throw err;
       }
     },
@@ -126,7 +145,12 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
           if (!isTerminal(order.status)) {
             await tx
               .update(orders)
-              .set({ status: 'rejected', rejectReason: reason, updatedAt: new Date(), lockVersion: sql`${orders.lockVersion} + 1` })
+              .set({
+                status: 'rejected',
+                rejectReason: reason,
+                updatedAt: new Date(),
+                lockVersion: sql`${orders.lockVersion} + 1`,
+              })
               .where(eq(orders.id, orderId));
           }
           return;

@@ -75,16 +75,22 @@ export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'm
     overload.record(true);
     metrics.ordersPlaced.inc({ result: 'shed' });
     const retryAfter = String(retryAfterSeconds(overload.shedPerAdmitted));
-    return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, { 'retry-after': retryAfter });
+    return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, {
+      'retry-after': retryAfter,
+    });
   };
   return {
     gate: async (c, next) => {
-      if (inflight < config.MAX_INFLIGHT_ORDERS || c.req.method !== 'POST' || c.req.path !== PLACE_ORDER_PATH) return next();
+      if (inflight < config.MAX_INFLIGHT_ORDERS || c.req.method !== 'POST' || c.req.path !== PLACE_ORDER_PATH)
+        return next();
       const started = performance.now();
       const res = problem(c, shed());
       res.headers.set('X-Instance', config.INSTANCE_ID);
       metrics.httpRequests.inc({ method: 'POST', route: PLACE_ORDER_PATH, status: '429' });
-      metrics.httpDuration.observe({ method: 'POST', route: PLACE_ORDER_PATH }, (performance.now() - started) / 1000);
+      metrics.httpDuration.observe(
+        { method: 'POST', route: PLACE_ORDER_PATH },
+        (performance.now() - started) / 1000,
+      );
       return res;
     },
     enter() {

@@ -44,7 +44,12 @@ describe('ops endpoints', () => {
       const fresh = replaced.headers.get('x-request-id');
       expect(fresh).toMatch(/^[0-9a-f-]{36}$/);
       expect(lines).toEqual([
-        expect.objectContaining({ msg: 'request', route: '/api/v1/health', status: 200, request_id: 'trace.42' }),
+        expect.objectContaining({
+          msg: 'request',
+          route: '/api/v1/health',
+          status: 200,
+          request_id: 'trace.42',
+        }),
         expect.objectContaining({ msg: 'request', route: 'unmatched', status: 404, request_id: fresh }),
       ]);
     } finally {
@@ -61,7 +66,10 @@ describe('ops endpoints', () => {
   });
 
   it('refuses oversized bodies with 413', async () => {
-    const res = await api.call('POST', '/api/v1/health', { raw: 'x'.repeat(200_000), headers: { 'content-type': 'application/json' } });
+    const res = await api.call('POST', '/api/v1/health', {
+      raw: 'x'.repeat(200_000),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { code: string }).code).toBe('payload_too_large');
   });
@@ -79,12 +87,18 @@ describe('ops endpoints', () => {
 
   it('answers CORS preflights for allowed origins only, and sets security headers', async () => {
     const allowed = await api.call('OPTIONS', '/api/v1/orders', {
-      headers: { origin: 'http://localhost:3000', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      headers: {
+        origin: 'http://localhost:3000',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
     });
     expect(allowed.status).toBe(204);
     expect(allowed.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
     expect(allowed.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
-    const foreign = await api.call('OPTIONS', '/api/v1/orders', { headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const foreign = await api.call('OPTIONS', '/api/v1/orders', {
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
     const res = await api.call('GET', '/health');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');

@@ -23,7 +23,10 @@ const logger = createLogger(config.LOG_LEVEL, { service: 'api', instance: config
 installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, service: 'api', instance: config.INSTANCE_ID });
 
 await migrateDatabase(config.DATABASE_URL);
-const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: applicationName(config, 'api') });
+const database = connectDatabase(config.DATABASE_URL, {
+  max: config.DATABASE_POOL_MAX,
+  appName: applicationName(config, 'api'),
+});
 const redis = connectRedis(config.REDIS_URL, `api-${config.INSTANCE_ID}`);
 // The SDK's Rust connection (as the workers use): cheaper per call than the pure-JS gRPC client.
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });

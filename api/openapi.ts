@@ -22,7 +22,8 @@ function isShapeError(error: ZodError): boolean {
 }
 
 export function validationError(error: ZodError, target: string): ApiError {
-  if (target === 'json' && isShapeError(error)) return new ApiError('bad_request', 'Request body has the wrong shape', zodErrors(error));
+  if (target === 'json' && isShapeError(error))
+    return new ApiError('bad_request', 'Request body has the wrong shape', zodErrors(error));
   return new ApiError('validation_failed', 'Validation failed', zodErrors(error));
 }
 
@@ -51,7 +52,10 @@ export const ProblemSchema = z
 
 export const problemResponses = (...statuses: number[]) =>
   Object.fromEntries(
-    statuses.map((s) => [s, { description: 'Problem', content: { 'application/problem+json': { schema: ProblemSchema } } }]),
+    statuses.map((s) => [
+      s,
+      { description: 'Problem', content: { 'application/problem+json': { schema: ProblemSchema } } },
+    ]),
   );
 
 /**
@@ -64,7 +68,8 @@ export function boundedDecimal(opts: { scale: number; max: bigint; example: stri
     .union([z.number(), z.string().max(32)])
     .superRefine((value, ctx) => {
       const parsed = parseDecimal(value, opts.scale);
-      if (parsed.ok && parsed.value > opts.max) ctx.addIssue({ code: 'custom', message: `must be at most ${maxText}` });
+      if (parsed.ok && parsed.value > opts.max)
+        ctx.addIssue({ code: 'custom', message: `must be at most ${maxText}` });
     })
     .openapi({
       type: 'string',

@@ -78,7 +78,12 @@ export interface ProblemBody {
   [k: string]: unknown;
 }
 
-export function problemBody(code: ProblemCode, detail?: string, errors?: string[], extra?: Record<string, unknown>): ProblemBody {
+export function problemBody(
+  code: ProblemCode,
+  detail?: string,
+  errors?: string[],
+  extra?: Record<string, unknown>,
+): ProblemBody {
   const message = detail ?? PROBLEM_TITLES[code];
   // Extra members first: they may add context but never replace the RFC 9457 or legacy members.
   return {

@@ -53,8 +53,11 @@ function preparedByDefault(sql: Sql): Sql {
   return new Proxy(sql, {
     get(target, prop, receiver) {
       if (prop === 'unsafe')
-        return (query: string, params?: postgres.ParameterOrJSON<never>[], options?: postgres.UnsafeQueryOptions) =>
-          target.unsafe(query, params, { ...options, prepare: true });
+        return (
+          query: string,
+          params?: postgres.ParameterOrJSON<never>[],
+          options?: postgres.UnsafeQueryOptions,
+        ) => target.unsafe(query, params, { ...options, prepare: true });
       if (prop === 'begin' || prop === 'savepoint')
         return (...args: unknown[]) => {
           const fn = args.pop() as (tx: Sql) => unknown;

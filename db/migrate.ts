@@ -25,7 +25,8 @@ export async function ensureDatabase(url: string): Promise<void> {
         await sql.unsafe(`CREATE DATABASE "${name}"`);
       } catch (err) {
         // Another process created it between our check and our CREATE.
-        if ((err as { code?: string }).code !== '42P04' && (err as { code?: string }).code !== '23505') throw err;
+        if ((err as { code?: string }).code !== '42P04' && (err as { code?: string }).code !== '23505')
+          throw err;
       }
     }
   } finally {

@@ -45,14 +45,18 @@ export const users = pgTable(
     dateOfBirth: date('date_of_birth'),
     phone: text('phone'),
     /** pending (email not verified) -> active; suspended blocks login. */
-    status: text('status', { enum: ['pending', 'active', 'suspended'] }).notNull().default('pending'),
+    status: text('status', { enum: ['pending', 'active', 'suspended'] })
+      .notNull()
+      .default('pending'),
     /** Base32 TOTP secret (email codes before enrollment, the app's codes after). */
     totpSecret: text('totp_secret').notNull(),
     /** Secret offered by enrollment, active only after a first valid code. */
     totpPendingSecret: text('totp_pending_secret'),
     totpEnrolledAt: ts('totp_enrolled_at'),
     /** Last accepted TOTP time step: a code is accepted once (compare-and-set on this column). */
-    totpLastStep: big('totp_last_step').notNull().default(sql`0`),
+    totpLastStep: big('totp_last_step')
+      .notNull()
+      .default(sql`0`),
     createdAt: ts('created_at').notNull().defaultNow(),
     verifiedAt: ts('verified_at'),
   },
@@ -160,10 +164,16 @@ export const accounts = pgTable(
     kind: text('kind', { enum: ['client', 'house', 'external'] }).notNull(),
     name: text('name').notNull(),
     currency: text('currency').notNull().default('USD'),
-    status: text('status', { enum: ['active', 'frozen', 'closed'] }).notNull().default('active'),
+    status: text('status', { enum: ['active', 'frozen', 'closed'] })
+      .notNull()
+      .default('active'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('accounts_user_key').on(t.userId).where(sql`${t.kind} = 'client'`)],
+  (t) => [
+    uniqueIndex('accounts_user_key')
+      .on(t.userId)
+      .where(sql`${t.kind} = 'client'`),
+  ],
 );
 
 /**
@@ -177,8 +187,12 @@ export const balances = pgTable(
       .notNull()
       .references(() => accounts.id),
     asset: text('asset').notNull(),
-    available: big('available').notNull().default(sql`0`),
-    reserved: big('reserved').notNull().default(sql`0`),
+    available: big('available')
+      .notNull()
+      .default(sql`0`),
+    reserved: big('reserved')
+      .notNull()
+      .default(sql`0`),
     allowNegative: boolean('allow_negative').notNull().default(false),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
@@ -255,13 +269,18 @@ export const idempotencyKeys = pgTable(
     /** Which operation the key was used for (deposit, withdrawal): the same key on another route is a mismatch. */
     scope: text('scope').notNull(),
     requestHash: text('request_hash').notNull(),
-    status: text('status', { enum: ['in_progress', 'completed'] }).notNull().default('in_progress'),
+    status: text('status', { enum: ['in_progress', 'completed'] })
+      .notNull()
+      .default('in_progress'),
     responseStatus: integer('response_status'),
     responseBody: jsonb('response_body'),
     createdAt: ts('created_at').notNull().defaultNow(),
     expiresAt: ts('expires_at').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.accountId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
+  (t) => [
+    primaryKey({ columns: [t.accountId, t.key] }),
+    index('idempotency_keys_expires_idx').on(t.expiresAt),
+  ],
 );
 
 // ---- instruments, orders, trades ----------------------------------------------------------------
@@ -277,7 +296,9 @@ export const instruments = pgTable(
     /** Reference price (cents) and the band around it (basis points) outside which orders are refused. */
     referencePrice: big('reference_price').notNull(),
     priceBandBps: integer('price_band_bps').notNull(),
-    status: text('status', { enum: ['trading', 'halted', 'closed'] }).notNull().default('trading'),
+    status: text('status', { enum: ['trading', 'halted', 'closed'] })
+      .notNull()
+      .default('trading'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [
@@ -307,14 +328,20 @@ export const orders = pgTable(
     quantity: big('quantity').notNull(),
     /** Limit price in cents; null for market orders. */
     price: big('price'),
-    filledQuantity: big('filled_quantity').notNull().default(sql`0`),
+    filledQuantity: big('filled_quantity')
+      .notNull()
+      .default(sql`0`),
     /** Sum of qty x price over fills, in cents, for the average price. */
-    filledNotional: big('filled_notional').notNull().default(sql`0`),
+    filledNotional: big('filled_notional')
+      .notNull()
+      .default(sql`0`),
     status: text('status', { enum: ORDER_STATUSES }).notNull().default('pending'),
     /** Cents reserved per share for buys: the limit price, or the market-buy collar. */
     reservePrice: big('reserve_price').notNull(),
     /** What is still reserved for this order: cents for buys, shares for sells. */
-    reservedAmount: big('reserved_amount').notNull().default(sql`0`),
+    reservedAmount: big('reserved_amount')
+      .notNull()
+      .default(sql`0`),
     lockVersion: integer('lock_version').notNull().default(0),
     /** Book priority: lower rests first at a price. Assigned by the matching worker. */
     bookSeq: big('book_seq'),
@@ -374,7 +401,9 @@ export const matchingSequences = pgTable('matching_sequences', {
   symbol: text('symbol')
     .primaryKey()
     .references(() => instruments.symbol),
-  lastSeq: big('last_seq').notNull().default(sql`0`),
+  lastSeq: big('last_seq')
+    .notNull()
+    .default(sql`0`),
 });
 
 // ---- outbox --------------------------------------------------------------------------------------
@@ -384,7 +413,9 @@ export const accountSequences = pgTable('account_sequences', {
   accountId: uuid('account_id')
     .primaryKey()
     .references(() => accounts.id),
-  lastSeq: big('last_seq').notNull().default(sql`0`),
+  lastSeq: big('last_seq')
+    .notNull()
+    .default(sql`0`),
 });
 
 export const outbox = pgTable(
@@ -397,7 +428,9 @@ export const outbox = pgTable(
     /** order.accepted, execution.report, market.update, email.* */
     eventType: text('event_type').notNull(),
     payload: jsonb('payload').notNull(),
-    status: text('status', { enum: ['pending', 'done', 'dead'] }).notNull().default('pending'),
+    status: text('status', { enum: ['pending', 'done', 'dead'] })
+      .notNull()
+      .default('pending'),
     attempts: integer('attempts').notNull().default(0),
     leaseUntil: ts('lease_until'),
     lastError: text('last_error'),

@@ -29,20 +29,30 @@ export interface DevServerOptions {
 
 export function devServerArgs(o: DevServerOptions): string[] {
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(o.port),
-    '--http-port', String(o.httpPort),
-    '--metrics-port', String(o.metricsPort),
-    '--db-filename', o.dbFile,
-    '--sqlite-pragma', 'journal_mode=wal',
-    '--sqlite-pragma', 'synchronous=normal',
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(o.port),
+    '--http-port',
+    String(o.httpPort),
+    '--metrics-port',
+    String(o.metricsPort),
+    '--db-filename',
+    o.dbFile,
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
+    '--log-level',
+    'warn',
   ];
   if (o.uiPort) args.push('--ui-port', String(o.uiPort));
   else args.push('--headless');
   for (const kv of dynamicConfigValues()) args.push('--dynamic-config-value', kv);
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES))
+    args.push('--search-attribute', `${name}=${type}`);
   return args;
 }
 
@@ -57,17 +67,24 @@ export async function startDevServer(o: DevServerOptions): Promise<Managed> {
  * every workflow, timer and task it held comes back; workers and clients reconnect by themselves, and
  * the api answers 503 with Retry-After meanwhile. Resolves once the first start listens.
  */
-export async function superviseDevServer(o: DevServerOptions, log?: (msg: string) => void): Promise<Supervised> {
-  const server = supervise('temporal', () => startProcess('temporal', o.bin, devServerArgs(o), { output: o.output }), {
-    log,
-    onStart: (proc, restarts) => {
-      if (restarts > 0)
-        void waitForPort(o.port, 'Temporal dev server', 60_000, proc).then(
-          () => log?.(`temporal back on :${o.port} (restart ${restarts}, ${o.dbFile})`),
-          (err: Error) => log?.(err.message),
-        );
+export async function superviseDevServer(
+  o: DevServerOptions,
+  log?: (msg: string) => void,
+): Promise<Supervised> {
+  const server = supervise(
+    'temporal',
+    () => startProcess('temporal', o.bin, devServerArgs(o), { output: o.output }),
+    {
+      log,
+      onStart: (proc, restarts) => {
+        if (restarts > 0)
+          void waitForPort(o.port, 'Temporal dev server', 60_000, proc).then(
+            () => log?.(`temporal back on :${o.port} (restart ${restarts}, ${o.dbFile})`),
+            (err: Error) => log?.(err.message),
+          );
+      },
     },
-  });
+  );
   try {
     await waitForPort(o.port, 'Temporal dev server', 60_000, server.current());
   } catch (err) {

@@ -25,12 +25,16 @@ describe('startProcess', () => {
       console.log(p.child.pid);
       setTimeout(() => process.exit(3), 200);
     `;
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]).catch(
-      (err: { stdout: string; code: number }) => {
-        expect(err.code).toBe(3);
-        return err;
-      },
-    );
+    const { stdout } = await run(process.execPath, [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      script,
+    ]).catch((err: { stdout: string; code: number }) => {
+      expect(err.code).toBe(3);
+      return err;
+    });
     const pid = Number(stdout.trim());
     expect(pid).toBeGreaterThan(0);
     for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));

@@ -102,12 +102,19 @@ export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-export async function waitForPort(port: number, what: string, timeoutMs = 60_000, proc?: Managed): Promise<void> {
+export async function waitForPort(
+  port: number,
+  what: string,
+  timeoutMs = 60_000,
+  proc?: Managed,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await portOpen(port)) return;
-    if (proc && proc.child.exitCode !== null) throw new Error(`${what} exited (code ${proc.child.exitCode}) before listening on :${port}`);
-    if (Date.now() > deadline) throw new Error(`${what} did not listen on :${port} within ${timeoutMs / 1000} s`);
+    if (proc && proc.child.exitCode !== null)
+      throw new Error(`${what} exited (code ${proc.child.exitCode}) before listening on :${port}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not listen on :${port} within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

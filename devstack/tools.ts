@@ -90,7 +90,9 @@ async function goInstall(name: ToolName, tmp: string): Promise<string> {
 
 /** Mailpit with its UI: module source to a temp dir, npm ci + UI build into server/ui/dist, go build. */
 async function buildMailpit(tmp: string, log: (line: string) => void): Promise<string> {
-  const info = JSON.parse(await run('go', ['mod', 'download', '-json', TOOLS.mailpit.module])) as { Dir?: string };
+  const info = JSON.parse(await run('go', ['mod', 'download', '-json', TOOLS.mailpit.module])) as {
+    Dir?: string;
+  };
   if (!info.Dir) throw new Error(`go mod download ${TOOLS.mailpit.module} gave no source folder`);
   const src = join(tmp, 'src');
   cpSync(info.Dir, src, { recursive: true, mode: 0 });

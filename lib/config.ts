@@ -52,7 +52,11 @@ export const configSchema = z.object({
   SANDBOX_STACK_TRACES: z.enum(['on', 'off']).default('off'),
   /** JWT access-token lifetime and refresh-token lifetime, in seconds. */
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
-  REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(14 * 24 * 3600),
+  REFRESH_TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(14 * 24 * 3600),
   /**
    * Secret from which the key that encrypts JWT signing keys at rest (signing_keys.private_jwk) is derived.
    * The default is for local development only: the api refuses it when NODE_ENV=production.
@@ -63,9 +67,17 @@ export const configSchema = z.object({
   /** Reverse proxies in front of the api that append to X-Forwarded-For (0 = use the socket address only). */
   TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(5).default(0),
   /** Lifetime of an email verification link, in seconds. */
-  VERIFICATION_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
+  VERIFICATION_TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(24 * 3600),
   /** How long an Idempotency-Key is remembered for deposits and withdrawals, in seconds. */
-  IDEMPOTENCY_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
+  IDEMPOTENCY_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(24 * 3600),
   /** Trading session close for DAY orders, as HH:MM (or HH:MM:SS, which tests use) in UTC. */
   SESSION_CLOSE_UTC: z
     .string()
@@ -110,7 +122,11 @@ export const configSchema = z.object({
   BROKERX_TOOLS_DIR: z.string().default(join(homedir(), '.cache', 'brokerx', 'bin')),
   /** Multiplies the per-address login/MFA/registration limits; raise it when load tests register many users from one host. */
   AUTH_ADDRESS_LIMIT_MULTIPLIER: z.coerce.number().int().min(1).max(10_000).default(1),
-  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -120,7 +136,11 @@ export type ConfigKey = keyof Config;
  * The application_name of a process's Postgres connections: prefix, service, instance
  * (`brokerx-trading-1`, `brokerx-api-api-2` reads `brokerx-api-2`), and what the connection is for.
  */
-export function applicationName(config: Pick<Config, 'DATABASE_APPLICATION_PREFIX' | 'INSTANCE_ID'>, service: string, purpose?: string): string {
+export function applicationName(
+  config: Pick<Config, 'DATABASE_APPLICATION_PREFIX' | 'INSTANCE_ID'>,
+  service: string,
+  purpose?: string,
+): string {
   const id = config.INSTANCE_ID.startsWith(service) ? config.INSTANCE_ID : `${service}-${config.INSTANCE_ID}`;
   return `${config.DATABASE_APPLICATION_PREFIX}${id}${purpose ? `-${purpose}` : ''}`.slice(0, 63);
 }

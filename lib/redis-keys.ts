@@ -5,4 +5,7 @@ export const accountChannel = (prefix: string, accountId: string) => `${prefix}f
 /** Pub/sub: market data changes of one symbol. */
 export const marketChannel = (prefix: string, symbol: string) => `${prefix}feed:market:${symbol}`;
 /** REST cache of a symbol's quote/depth and trades; deleted by the relay on every book change. */
-export const marketCacheKeys = (prefix: string, symbol: string): [string, string] => [`${prefix}cache:market:${symbol}`, `${prefix}cache:trades:${symbol}`];
+export const marketCacheKeys = (prefix: string, symbol: string): [string, string] => [
+  `${prefix}cache:market:${symbol}`,
+  `${prefix}cache:trades:${symbol}`,
+];

@@ -1,5 +1,8 @@
 /** Run `stop` once on SIGTERM or SIGINT, then exit; a second signal exits at once. */
-export function onShutdown(stop: (signal: NodeJS.Signals) => Promise<void>, log: (msg: string) => void): void {
+export function onShutdown(
+  stop: (signal: NodeJS.Signals) => Promise<void>,
+  log: (msg: string) => void,
+): void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) process.exit(1);

@@ -58,11 +58,19 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const busy: string[] = [];
-  for (const [name, port] of Object.entries({ api: config.PORT, temporal: LOCAL_PORTS.temporal, ui: LOCAL_PORTS.temporalUi, smtp: LOCAL_PORTS.smtp, mailpit: LOCAL_PORTS.mailpit })) {
+  for (const [name, port] of Object.entries({
+    api: config.PORT,
+    temporal: LOCAL_PORTS.temporal,
+    ui: LOCAL_PORTS.temporalUi,
+    smtp: LOCAL_PORTS.smtp,
+    mailpit: LOCAL_PORTS.mailpit,
+  })) {
     if (await portOpen(port)) busy.push(`${name} :${port}`);
   }
   if (busy.length) {
-    console.error(`Ports already in use (${busy.join(', ')}): is another \`npm start\` running? Stop it first.`);
+    console.error(
+      `Ports already in use (${busy.join(', ')}): is another \`npm start\` running? Stop it first.`,
+    );
     process.exit(1);
   }
 
@@ -84,23 +92,45 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
 
   try {
-    const mailpit = supervise('mailpit', () => startProcess('mailpit', tools.mailpit, [
-      '--smtp', `127.0.0.1:${LOCAL_PORTS.smtp}`,
-      '--listen', `127.0.0.1:${LOCAL_PORTS.mailpit}`,
-      '--database', join(dataDir, 'mailpit.db'),
-      '--smtp-auth-accept-any', '--smtp-auth-allow-insecure',
-      '--max', '20000',
-    ], { output: 'ignore' }), { log });
+    const mailpit = supervise(
+      'mailpit',
+      () =>
+        startProcess(
+          'mailpit',
+          tools.mailpit,
+          [
+            '--smtp',
+            `127.0.0.1:${LOCAL_PORTS.smtp}`,
+            '--listen',
+            `127.0.0.1:${LOCAL_PORTS.mailpit}`,
+            '--database',
+            join(dataDir, 'mailpit.db'),
+            '--smtp-auth-accept-any',
+            '--smtp-auth-allow-insecure',
+            '--max',
+            '20000',
+          ],
+          { output: 'ignore' },
+        ),
+      { log },
+    );
     procs.push(mailpit);
-    const temporalP = superviseDevServer({
-      bin: tools.temporal,
-      dbFile: join(dataDir, 'temporal.db'),
-      port: LOCAL_PORTS.temporal,
-      httpPort: LOCAL_PORTS.temporalHttp,
-      uiPort: LOCAL_PORTS.temporalUi,
-      metricsPort: LOCAL_PORTS.temporalMetrics,
-    }, log);
-    const [temporal] = await Promise.all([temporalP, waitForPort(LOCAL_PORTS.mailpit, 'Mailpit', 30_000, mailpit.current()), migrateDatabase(config.DATABASE_URL)]);
+    const temporalP = superviseDevServer(
+      {
+        bin: tools.temporal,
+        dbFile: join(dataDir, 'temporal.db'),
+        port: LOCAL_PORTS.temporal,
+        httpPort: LOCAL_PORTS.temporalHttp,
+        uiPort: LOCAL_PORTS.temporalUi,
+        metricsPort: LOCAL_PORTS.temporalMetrics,
+      },
+      log,
+    );
+    const [temporal] = await Promise.all([
+      temporalP,
+      waitForPort(LOCAL_PORTS.mailpit, 'Mailpit', 30_000, mailpit.current()),
+      migrateDatabase(config.DATABASE_URL),
+    ]);
     procs.push(temporal);
     log('Temporal, Mailpit and migrations ready');
 
@@ -112,12 +142,35 @@ async function main(): Promise<void> {
     };
     const node = (name: string, file: string, extra: Record<string, string>) =>
       procs.push(
-        supervise(name, () => startProcess(name, process.execPath, ['--import', 'tsx', join(root, file)], { env: { ...env, ...extra }, cwd: root }), { log }),
+        supervise(
+          name,
+          () =>
+            startProcess(name, process.execPath, ['--import', 'tsx', join(root, file)], {
+              env: { ...env, ...extra },
+              cwd: root,
+            }),
+          { log },
+        ),
       );
-    node('trading', 'workers/trading/main.ts', { METRICS_PORT: String(LOCAL_PORTS.tradingMetrics), SDK_METRICS_PORT: String(LOCAL_PORTS.tradingSdkMetrics), INSTANCE_ID: 'trading-1' });
-    node('matching', 'workers/matching/main.ts', { METRICS_PORT: String(LOCAL_PORTS.matchingMetrics), SDK_METRICS_PORT: String(LOCAL_PORTS.matchingSdkMetrics), INSTANCE_ID: 'matching-1' });
-    node('outbox', 'workers/outbox/main.ts', { METRICS_PORT: String(LOCAL_PORTS.outboxMetrics), INSTANCE_ID: 'outbox-1' });
-    node('api', 'api/main.ts', { PORT: String(config.PORT), API_METRICS_PORT: String(config.API_METRICS_PORT), INSTANCE_ID: config.INSTANCE_ID });
+    node('trading', 'workers/trading/main.ts', {
+      METRICS_PORT: String(LOCAL_PORTS.tradingMetrics),
+      SDK_METRICS_PORT: String(LOCAL_PORTS.tradingSdkMetrics),
+      INSTANCE_ID: 'trading-1',
+    });
+    node('matching', 'workers/matching/main.ts', {
+      METRICS_PORT: String(LOCAL_PORTS.matchingMetrics),
+      SDK_METRICS_PORT: String(LOCAL_PORTS.matchingSdkMetrics),
+      INSTANCE_ID: 'matching-1',
+    });
+    node('outbox', 'workers/outbox/main.ts', {
+      METRICS_PORT: String(LOCAL_PORTS.outboxMetrics),
+      INSTANCE_ID: 'outbox-1',
+    });
+    node('api', 'api/main.ts', {
+      PORT: String(config.PORT),
+      API_METRICS_PORT: String(config.API_METRICS_PORT),
+      INSTANCE_ID: config.INSTANCE_ID,
+    });
     await waitForPort(config.PORT, 'api', 60_000);
 
     console.log(`

@@ -21,14 +21,20 @@ export const collarPrice = (i: InstrumentRules): bigint => priceBand(i).high;
 
 export function checkQuantity(i: InstrumentRules, qty: bigint): RuleViolation {
   if (qty <= 0n) return { type: FailureType.InvalidOrder, message: 'Quantity must be positive' };
-  if (qty % i.lotSize !== 0n) return { type: FailureType.InvalidLot, message: `Quantity must be a multiple of the lot size ${i.lotSize}` };
+  if (qty % i.lotSize !== 0n)
+    return {
+      type: FailureType.InvalidLot,
+      message: `Quantity must be a multiple of the lot size ${i.lotSize}`,
+    };
   return null;
 }
 
 export function checkLimitPrice(i: InstrumentRules, price: bigint): RuleViolation {
   if (price <= 0n) return { type: FailureType.InvalidOrder, message: 'Price must be positive' };
-  if (price % i.tickSize !== 0n) return { type: FailureType.InvalidTick, message: 'Price is not a multiple of the tick size' };
+  if (price % i.tickSize !== 0n)
+    return { type: FailureType.InvalidTick, message: 'Price is not a multiple of the tick size' };
   const { low, high } = priceBand(i);
-  if (price < low || price > high) return { type: FailureType.PriceOutsideBand, message: `Price must be between ${low} and ${high} cents` };
+  if (price < low || price > high)
+    return { type: FailureType.PriceOutsideBand, message: `Price must be between ${low} and ${high} cents` };
   return null;
 }

@@ -25,7 +25,13 @@ let engine: ShardEngine;
 const [buyer, seller] = [randomUUID(), randomUUID()];
 
 function newEngine(metricsRegistry = new Registry()): ShardEngine {
-  return new ShardEngine({ db: database.db, shard: 0, shardCount: 1, logger: createLogger('error'), metrics: createMatchingMetrics(metricsRegistry) });
+  return new ShardEngine({
+    db: database.db,
+    shard: 0,
+    shardCount: 1,
+    logger: createLogger('error'),
+    metrics: createMatchingMetrics(metricsRegistry),
+  });
 }
 
 const causeOf = (err: unknown) => String((err as { cause?: unknown }).cause ?? err);
@@ -45,7 +51,12 @@ async function order(side: 'buy' | 'sell', priceCents: number, quantity = 10): P
     price: String(priceCents),
   };
   const v = await steps.validateOrder(req);
-  await steps.reserveFunds({ orderId: req.orderId, accountId: req.accountId, asset: v.reserveAsset, amount: v.reserveAmount });
+  await steps.reserveFunds({
+    orderId: req.orderId,
+    accountId: req.accountId,
+    asset: v.reserveAsset,
+    amount: v.reserveAmount,
+  });
   await steps.persistOrder({ order: req, workflowId: `engine-test-${req.orderId}`, reserved: v });
   return req.orderId;
 }
@@ -55,7 +66,6 @@ async function orders(side: 'buy' | 'sell', priceCents: number, n: number): Prom
   for (let i = 0; i < n; i++) ids.push(await order(side, priceCents));
   return ids;
 }
-
 
 async function statusOf(id: string): Promise<{ status: string; filled: string }> {
   const [row] = await database.db.execute<{ status: string; filled: string }>(
@@ -133,9 +143,13 @@ describe('group commit', () => {
     const [first, ...buys] = await orders('buy', 19_010, 6);
     await Promise.all(sells.map((id) => engine.submit(id)));
     const poison = buys[2]!;
-    await database.db.execute(sql.raw(`CREATE FUNCTION fail_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.buy_order_id = '${poison}' THEN RAISE EXCEPTION 'injected settlement failure'; END IF; RETURN NEW; END $$`));
-    await database.db.execute(sql`CREATE TRIGGER fail_poison BEFORE INSERT ON trades FOR EACH ROW EXECUTE FUNCTION fail_poison()`);
+    await database.db.execute(
+      sql.raw(`CREATE FUNCTION fail_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.buy_order_id = '${poison}' THEN RAISE EXCEPTION 'injected settlement failure'; END IF; RETURN NEW; END $$`),
+    );
+    await database.db.execute(
+      sql`CREATE TRIGGER fail_poison BEFORE INSERT ON trades FOR EACH ROW EXECUTE FUNCTION fail_poison()`,
+    );
     try {
       // `first` runs alone; the five behind it queue up and share the next transaction.
       const before = await settlementBatches(registry);
@@ -143,7 +157,14 @@ describe('group commit', () => {
       const after = await settlementBatches(registry);
       expect(after.sum - before.sum).toBe(6);
       expect(after.count - before.count).toBe(2);
-      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect(results.map((r) => r.status)).toEqual([
+        'fulfilled',
+        'fulfilled',
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+        'fulfilled',
+      ]);
       expect(causeOf((results[3] as PromiseRejectedResult).reason)).toMatch(/injected settlement failure/);
       // The orders behind the poison matched the book as if the poison had never been there.
       expect(await statusOf(poison)).toEqual({ status: 'pending', filled: '0' });
@@ -165,8 +186,10 @@ describe('group commit', () => {
     const buys = await orders('buy', 19_010, 3);
     // A deferred check fails at COMMIT, after every operation of the batch ran.
     await database.db.execute(sql`CREATE TABLE fail_commit (on_ boolean)`);
-    await database.db.execute(sql.raw(`CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF EXISTS (SELECT 1 FROM fail_commit) THEN RAISE EXCEPTION 'injected commit failure'; END IF; RETURN NULL; END $$`));
+    await database.db.execute(
+      sql.raw(`CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF EXISTS (SELECT 1 FROM fail_commit) THEN RAISE EXCEPTION 'injected commit failure'; END IF; RETURN NULL; END $$`),
+    );
     await database.db.execute(
       sql`CREATE CONSTRAINT TRIGGER fail_commit AFTER INSERT ON trades DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit()`,
     );
@@ -174,7 +197,9 @@ describe('group commit', () => {
       await Promise.all([lead, ...sells].map((id) => engine.submit(id!)));
       await database.db.execute(sql`INSERT INTO fail_commit VALUES (true)`);
       const results = await Promise.allSettled(buys.map((id) => engine.submit(id)));
-      expect(results.every((r) => r.status === 'rejected' && /injected commit failure/.test(causeOf(r.reason)))).toBe(true);
+      expect(
+        results.every((r) => r.status === 'rejected' && /injected commit failure/.test(causeOf(r.reason))),
+      ).toBe(true);
       for (const id of [...buys, lead!, ...sells]) expect((await statusOf(id)).filled).toBe('0');
       // The book was put back: all four sells rest again.
       expect(engine.book('AAPL')?.quote().ask).toMatchObject({ qty: 40 });

@@ -38,7 +38,12 @@ export interface OrderSnapshot {
 
 export interface MatchingActivities {
   submitOrder(args: { orderId: string }): Promise<OrderSnapshot>;
-  cancelOrder(args: { orderId: string; requestId?: string; clientVersion?: number; reason: CancelReason }): Promise<OrderSnapshot>;
+  cancelOrder(args: {
+    orderId: string;
+    requestId?: string;
+    clientVersion?: number;
+    reason: CancelReason;
+  }): Promise<OrderSnapshot>;
   replaceOrder(args: { orderId: string } & ReplaceRequest): Promise<OrderSnapshot>;
 }
 

@@ -33,7 +33,11 @@ export function testTool(path: string, env: Record<string, string | undefined> =
   return required(existsSync(path) ? path : undefined, `${path} is missing (npm run tools builds it)`, env);
 }
 
-function required(bin: string | undefined, reason: string, env: Record<string, string | undefined>): TestBinary {
+function required(
+  bin: string | undefined,
+  reason: string,
+  env: Record<string, string | undefined>,
+): TestBinary {
   const skip = !bin && env.CI !== 'true';
   return {
     skip,

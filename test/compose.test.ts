@@ -295,12 +295,15 @@ describe('docker-compose.yml', () => {
 });
 
 describe('npm run start:cluster runs what docker-compose.yml describes (devstack/cluster.ts)', () => {
-  it('runs every service locally, except the machine\'s Postgres and Redis and the NOT_LOCAL list', async () => {
+  it("runs every service locally, except the machine's Postgres and Redis and the NOT_LOCAL list", async () => {
     const { plan, dir } = await clusterPlan();
     rmSync(dir, { recursive: true, force: true });
-    for (const name of Object.keys(NOT_LOCAL)) expect(services[name], `NOT_LOCAL names ${name}`).toBeDefined();
+    for (const name of Object.keys(NOT_LOCAL))
+      expect(services[name], `NOT_LOCAL names ${name}`).toBeDefined();
     const planned = plan.services.map((s) => s.name);
-    expect([...planned, ...MACHINE_SERVICES, ...Object.keys(NOT_LOCAL)].sort()).toEqual(Object.keys(services).sort());
+    expect([...planned, ...MACHINE_SERVICES, ...Object.keys(NOT_LOCAL)].sort()).toEqual(
+      Object.keys(services).sort(),
+    );
     expect(planned).toEqual(
       expect.arrayContaining([
         'temporal',
@@ -344,16 +347,21 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
             (/(SEEDS|HOST|ADDRESS)$/.test(key) && services[value] !== undefined);
           const database = ['DATABASE_URL', 'REDIS_URL', 'DBNAME', 'VISIBILITY_DBNAME'].includes(key);
           if (!local && !database) expect(env[key], `${s.name} ${key}`).toBe(value);
-          else expect(env[key], `${s.name} ${key}`).not.toMatch(/\b(postgres|redis|temporal|mailpit|nginx|api-\d):\d/);
+          else
+            expect(env[key], `${s.name} ${key}`).not.toMatch(
+              /\b(postgres|redis|temporal|mailpit|nginx|api-\d):\d/,
+            );
         }
         if (composeEnv.DBNAME) expect(env.DBNAME).toBe(prefix + composeEnv.DBNAME);
         if (composeEnv.DATABASE_URL)
-          expect(new URL(env.DATABASE_URL!).pathname).toBe(`/${prefix}${new URL(composeEnv.DATABASE_URL).pathname.slice(1)}`);
+          expect(new URL(env.DATABASE_URL!).pathname).toBe(
+            `/${prefix}${new URL(composeEnv.DATABASE_URL).pathname.slice(1)}`,
+          );
       }
     }
   });
 
-  it('runs the file of each built service\'s npm script', async () => {
+  it("runs the file of each built service's npm script", async () => {
     const { plan, dir } = await clusterPlan();
     rmSync(dir, { recursive: true, force: true });
     const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
@@ -371,7 +379,8 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
       const all = plan.services.flatMap((s) => Object.values(s.ports));
       expect(new Set(all).size).toBe(all.length);
       for (const s of plan.services)
-        for (const p of portsOf(services[s.name]!)) expect(plan.port(s.name, p.container), s.name).toBe(p.host + offset);
+        for (const p of portsOf(services[s.name]!))
+          expect(plan.port(s.name, p.container), s.name).toBe(p.host + offset);
     }
   });
 
@@ -381,7 +390,9 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
     const nginx = plan.services.find((s) => s.name === 'nginx')!.launch as ProcessLaunch;
     const upstream = nginx.files![join('nginx', 'upstream-servers.conf')]!;
     const servers = [...upstream.matchAll(/^server (\S+)/gm)].map((m) => m[1]);
-    expect(servers).toEqual(['api-1', 'api-2', 'api-3'].map((n) => `127.0.0.1:${plan.port(n, defaults.PORT)}`));
+    expect(servers).toEqual(
+      ['api-1', 'api-2', 'api-3'].map((n) => `127.0.0.1:${plan.port(n, defaults.PORT)}`),
+    );
     const prometheus = plan.services.find((s) => s.name === 'prometheus')!.launch as ProcessLaunch;
     const config = parse(prometheus.files![join('prometheus', 'prometheus.yml')]!) as {
       scrape_configs: { static_configs: { targets: string[] }[] }[];
@@ -391,8 +402,13 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
       if (s.launch.kind !== 'process' || !services[s.name]!.build) continue;
       const env = s.launch.env;
       // The api's metrics: on API_METRICS_PORT once it has one of its own, else on PORT.
-      const metrics = [env.API_METRICS_PORT ?? (env.METRICS_PORT ? undefined : env.PORT), env.METRICS_PORT, env.SDK_METRICS_PORT];
-      for (const port of metrics.filter((p) => p && p !== '0')) expect(targets, `${s.name} :${port}`).toContain(`127.0.0.1:${port}`);
+      const metrics = [
+        env.API_METRICS_PORT ?? (env.METRICS_PORT ? undefined : env.PORT),
+        env.METRICS_PORT,
+        env.SDK_METRICS_PORT,
+      ];
+      for (const port of metrics.filter((p) => p && p !== '0'))
+        expect(targets, `${s.name} :${port}`).toContain(`127.0.0.1:${port}`);
     }
     expect(targets).toContain(`127.0.0.1:${plan.port('temporal', LOCAL.temporalMetrics!)}`);
   });
@@ -410,7 +426,7 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
     expect(read('ops/temporal/setup-schema.sh')).toMatch(/DBNAME/);
   });
 
-  it('pins compose\'s Temporal images to the versions built here', () => {
+  it("pins compose's Temporal images to the versions built here", () => {
     const version = (tool: keyof typeof TOOLS) => TOOLS[tool].module.split('@v')[1];
     expect(services.temporal!.image).toBe(`temporalio/server:${version('temporal-server')}`);
     expect(services['temporal-schema']!.image).toBe(`temporalio/admin-tools:${version('temporal-sql-tool')}`);
@@ -445,18 +461,21 @@ describe('nginx', () => {
   });
 
   const nginx = testBinary('nginx');
-  it.skipIf(nginx.skip)(`accepts the config npm run start:cluster derives (nginx -t)${nginx.note}`, async () => {
-    const { plan, dir } = await clusterPlan();
-    try {
-      const launch = plan.services.find((s) => s.name === 'nginx')!.launch as ProcessLaunch;
-      writePlanFiles(dir, launch);
-      mkdirSync(join(dir, 'nginx', 'logs'), { recursive: true });
-      const r = spawnSync(nginx.path(), ['-t', ...launch.args], { encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(nginx.skip)(
+    `accepts the config npm run start:cluster derives (nginx -t)${nginx.note}`,
+    async () => {
+      const { plan, dir } = await clusterPlan();
+      try {
+        const launch = plan.services.find((s) => s.name === 'nginx')!.launch as ProcessLaunch;
+        writePlanFiles(dir, launch);
+        mkdirSync(join(dir, 'nginx', 'logs'), { recursive: true });
+        const r = spawnSync(nginx.path(), ['-t', ...launch.args], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 // ---- metric names: what dashboards and alerts query must be what the code registers -----------------

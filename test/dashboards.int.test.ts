@@ -21,7 +21,8 @@ function served(text: string): Set<string> {
   for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
     const [, name, type] = m as unknown as [string, string, string];
     names.add(name);
-    if (type === 'histogram' || type === 'summary') for (const s of ['_bucket', '_sum', '_count']) names.add(name + s);
+    if (type === 'histogram' || type === 'summary')
+      for (const s of ['_bucket', '_sum', '_count']) names.add(name + s);
   }
   return names;
 }
@@ -30,7 +31,16 @@ it("every dashboard panel's metric is served by some process", async () => {
   const u = await createFundedUser(fx.api, '1000.00');
   const res = await fx.api.call('POST', '/api/v1/orders', {
     token: u.token,
-    body: { order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 1, price: 160, time_in_force: 'GTC' } },
+    body: {
+      order: {
+        symbol: 'AAPL',
+        order_type: 'limit',
+        direction: 'buy',
+        quantity: 1,
+        price: 160,
+        time_in_force: 'GTC',
+      },
+    },
   });
   expect(res.status).toBe(201);
   const api = await (await fetch(`${fx.api.metricsUrl}/metrics`)).text();

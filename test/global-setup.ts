@@ -31,10 +31,39 @@ export default async function setup(project: TestProject) {
   const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'brokerx-test-'));
 
-  const [tPort, tHttp, tMetrics, smtpPort, mailHttp] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [tPort, tHttp, tMetrics, smtpPort, mailHttp] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const procs: Managed[] = [];
-  const temporalP = startDevServer({ bin: tools.temporal, dbFile: join(dir, 'temporal.db'), port: tPort, httpPort: tHttp, metricsPort: tMetrics, output: 'ignore' });
-  const mailpit = startProcess('mailpit', tools.mailpit, ['--smtp', `127.0.0.1:${smtpPort}`, '--listen', `127.0.0.1:${mailHttp}`, '--database', join(dir, 'mailpit.db'), '--smtp-auth-accept-any', '--smtp-auth-allow-insecure', '--max', '5000'], { output: 'ignore' });
+  const temporalP = startDevServer({
+    bin: tools.temporal,
+    dbFile: join(dir, 'temporal.db'),
+    port: tPort,
+    httpPort: tHttp,
+    metricsPort: tMetrics,
+    output: 'ignore',
+  });
+  const mailpit = startProcess(
+    'mailpit',
+    tools.mailpit,
+    [
+      '--smtp',
+      `127.0.0.1:${smtpPort}`,
+      '--listen',
+      `127.0.0.1:${mailHttp}`,
+      '--database',
+      join(dir, 'mailpit.db'),
+      '--smtp-auth-accept-any',
+      '--smtp-auth-allow-insecure',
+      '--max',
+      '5000',
+    ],
+    { output: 'ignore' },
+  );
   procs.push(mailpit);
 
   const dbUrl = new URL(base.DATABASE_URL);
@@ -72,10 +101,18 @@ export default async function setup(project: TestProject) {
   project.provide('workflowBundlePath', bundlePath);
 
   return async () => {
-    await Promise.allSettled([...procs.map((p) => p.stop('SIGTERM', 5000)), removeRedisKeys(base.REDIS_URL, env.REDIS_PREFIX!)]);
-    const admin = postgres(base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), { max: 1, onnotice: () => {} });
+    await Promise.allSettled([
+      ...procs.map((p) => p.stop('SIGTERM', 5000)),
+      removeRedisKeys(base.REDIS_URL, env.REDIS_PREFIX!),
+    ]);
+    const admin = postgres(base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), {
+      max: 1,
+      onnotice: () => {},
+    });
     try {
-      const dbs = await admin<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE ${`brokerx_test_${runId}%`}`;
+      const dbs = await admin<
+        { datname: string }[]
+      >`SELECT datname FROM pg_database WHERE datname LIKE ${`brokerx_test_${runId}%`}`;
       for (const { datname } of dbs) await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     } finally {
       await admin.end({ timeout: 5 });
@@ -90,7 +127,10 @@ export async function removeRedisKeys(url: string, prefix: string): Promise<numb
   let removed = 0;
   try {
     // SCAN, never KEYS: other runs and `npm start` share this Redis.
-    for await (const keys of redis.scanStream({ match: `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, count: 500 }) as AsyncIterable<string[]>) {
+    for await (const keys of redis.scanStream({
+      match: `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`,
+      count: 500,
+    }) as AsyncIterable<string[]>) {
       if (keys.length) removed += await redis.unlink(...keys);
     }
   } finally {

@@ -36,7 +36,11 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function createTestApi(overrides: Record<string, string> = {}, now: () => Date = () => new Date(), logger?: Logger): Promise<TestApi> {
+export async function createTestApi(
+  overrides: Record<string, string> = {},
+  now: () => Date = () => new Date(),
+  logger?: Logger,
+): Promise<TestApi> {
   const config = testConfig({ INSTANCE_ID: `test-${randomUUID().slice(0, 8)}`, ...overrides });
   const database = testDatabase(config);
   const redis = connectRedis(config.REDIS_URL, 'test-api');
@@ -70,20 +74,29 @@ export async function createTestApi(overrides: Record<string, string> = {}, now:
 }
 
 /** Mailpit's HTTP API: find the newest message to an address and read its text. */
-export async function waitForMail(to: string, opts: { subject?: RegExp; timeoutMs?: number; after?: number } = {}): Promise<{ id: string; subject: string; text: string }> {
+export async function waitForMail(
+  to: string,
+  opts: { subject?: RegExp; timeoutMs?: number; after?: number } = {},
+): Promise<{ id: string; subject: string; text: string }> {
   const base = testConfig().MAILPIT_URL;
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   for (;;) {
     const res = await fetch(`${base}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}&limit=20`);
     const list = (await res.json()) as { messages: { ID: string; Subject: string; Created: string }[] };
     const hit = list.messages.find(
-      (m) => (!opts.subject || opts.subject.test(m.Subject)) && (!opts.after || Date.parse(m.Created) >= opts.after),
+      (m) =>
+        (!opts.subject || opts.subject.test(m.Subject)) &&
+        (!opts.after || Date.parse(m.Created) >= opts.after),
     );
     if (hit) {
-      const msg = (await (await fetch(`${base}/api/v1/message/${hit.ID}`)).json()) as { Text: string; Subject: string };
+      const msg = (await (await fetch(`${base}/api/v1/message/${hit.ID}`)).json()) as {
+        Text: string;
+        Subject: string;
+      };
       return { id: hit.ID, subject: msg.Subject, text: msg.Text };
     }
-    if (Date.now() > deadline) throw new Error(`no mail to ${to} matching ${String(opts.subject)} within the timeout`);
+    if (Date.now() > deadline)
+      throw new Error(`no mail to ${to} matching ${String(opts.subject)} within the timeout`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -18,7 +18,16 @@ export function keepHistory(name: string, handle: WorkflowHandle): void {
   const env = inject('env');
   const json = execFileSync(
     join(env.BROKERX_TOOLS_DIR!, 'temporal'),
-    ['workflow', 'show', '--workflow-id', handle.workflowId, '--address', env.TEMPORAL_ADDRESS!, '--output', 'json'],
+    [
+      'workflow',
+      'show',
+      '--workflow-id',
+      handle.workflowId,
+      '--address',
+      env.TEMPORAL_ADDRESS!,
+      '--output',
+      'json',
+    ],
     { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 },
   );
   writeFileSync(join(dir, `${name}.json`), JSON.stringify(JSON.parse(json)) + '\n');

@@ -9,10 +9,16 @@ import postgres from 'postgres';
 import { inject } from 'vitest';
 
 /** Env overrides for an isolated database and prefixes; pass them to testConfig() and createTestApi(). */
-export async function isolatedEnv(tag: string, overrides: Record<string, string> = {}): Promise<Record<string, string>> {
+export async function isolatedEnv(
+  tag: string,
+  overrides: Record<string, string> = {},
+): Promise<Record<string, string>> {
   const env = inject('env');
   const template = env.TEST_TEMPLATE_DATABASE!;
-  const suffix = `${tag.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 12)}_${randomBytes(3).toString('hex')}`;
+  const suffix = `${tag
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()
+    .slice(0, 12)}_${randomBytes(3).toString('hex')}`;
   const name = `${template.replace(/_template$/, '')}_${suffix}`;
   const url = new URL(env.DATABASE_URL!);
   const admin = postgres(url.toString().replace(/\/[^/]*$/, '/postgres'), { max: 1, onnotice: () => {} });

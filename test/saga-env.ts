@@ -14,11 +14,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker, type InjectedSinks } from '@temporalio/worker';
-import type {
-  MatchingActivities,
-  OrderActivities,
-  OrderSnapshot,
-} from '../temporal/activities.js';
+import type { MatchingActivities, OrderActivities, OrderSnapshot } from '../temporal/activities.js';
 import {
   TRADING_TASK_QUEUE,
   matchingTaskQueue,

@@ -39,7 +39,10 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
   const logger = createLogger(config.LOG_LEVEL, { service: 'test-stack' });
   const registry = new Registry();
   const sagaMetrics = createSagaMetrics(registry);
-  const database = connectDatabase(config.DATABASE_URL, { max: 10, appName: applicationName(config, 'test', 'stack') });
+  const database = connectDatabase(config.DATABASE_URL, {
+    max: 10,
+    appName: applicationName(config, 'test', 'stack'),
+  });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const trading = await createTradingWorker(config, {
     connection,
@@ -52,17 +55,27 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
   const shards =
     opts.matching === false
       ? []
-      : startMatchingShards({ ...config, MATCHING_SHARD_IDS: '' }, {
-          connection,
-          db: database.db,
-          logger,
-          metrics: createMatchingMetrics(registry),
-          lockPollMs: 200,
-          stepMetrics: sagaMetrics,
-          wrapActivities: opts.wrapMatchingActivities,
-        });
+      : startMatchingShards(
+          { ...config, MATCHING_SHARD_IDS: '' },
+          {
+            connection,
+            db: database.db,
+            logger,
+            metrics: createMatchingMetrics(registry),
+            lockPollMs: 200,
+            stepMetrics: sagaMetrics,
+            wrapActivities: opts.wrapMatchingActivities,
+          },
+        );
   const engines = (await Promise.all(shards.map((s) => s.ready))).filter((e): e is ShardEngine => e !== null);
-  const outbox = createOutboxWorker(config, { connection, sql: database.sql, logger, registry, name: 'test-relay', pollMs: 200 });
+  const outbox = createOutboxWorker(config, {
+    connection,
+    sql: database.sql,
+    logger,
+    registry,
+    name: 'test-relay',
+    pollMs: 200,
+  });
   const relay = outbox.relay;
   if (opts.relay !== false) await relay.start();
   return {

@@ -30,7 +30,10 @@ export interface TradingFixture {
   close(): Promise<void>;
 }
 
-export async function startTradingFixture(tag: string, opts: TestStackOptions & { env?: Record<string, string> } = {}): Promise<TradingFixture> {
+export async function startTradingFixture(
+  tag: string,
+  opts: TestStackOptions & { env?: Record<string, string> } = {},
+): Promise<TradingFixture> {
   const env = await isolatedEnv(tag, opts.env);
   const config = testConfig(env);
   const stack = await startTestStack(config, opts);
@@ -48,7 +51,8 @@ export async function startTradingFixture(tag: string, opts: TestStackOptions & 
       return { available: row?.available ?? 0n, reserved: row?.reserved ?? 0n };
     },
     saga: (accountId, clientOrderId) => fx.handle(accountId, clientOrderId).query(stateQuery),
-    handle: (accountId, clientOrderId) => api.deps.temporal.workflow.getHandle<TradingSagaWorkflow>(orderWorkflowId(accountId, clientOrderId)),
+    handle: (accountId, clientOrderId) =>
+      api.deps.temporal.workflow.getHandle<TradingSagaWorkflow>(orderWorkflowId(accountId, clientOrderId)),
     imbalances: () => ledgerImbalances(database.db),
     async close() {
       await api.close();

@@ -63,7 +63,11 @@ export async function createUnitApp(): Promise<UnitApp> {
   };
   const keyQuery = { where: () => keyQuery, orderBy: async () => [keyRow] };
   // The session check of every authenticated request (sessionIsLive): the token's session is live.
-  const sessionQuery = { innerJoin: () => sessionQuery, where: () => sessionQuery, limit: async () => [{ id: 1 }] };
+  const sessionQuery = {
+    innerJoin: () => sessionQuery,
+    where: () => sessionQuery,
+    limit: async () => [{ id: 1 }],
+  };
   const db = fake('database.db', {
     select: () => ({
       from: (table: unknown) =>

@@ -30,16 +30,23 @@ afterAll(async () => {
 });
 
 for (const stackTraces of [false, true]) {
-  it(`stack trace query with the per-promise stack capture ${stackTraces ? 'on: the saga\'s stack' : 'off: refused'}`, async () => {
+  it(`stack trace query with the per-promise stack capture ${stackTraces ? "on: the saga's stack" : 'off: refused'}`, async () => {
     const prefix = `${config.TASK_QUEUE_PREFIX}sandbox-${stackTraces ? 'on' : 'off'}-`;
-    const sandbox = { TASK_QUEUE_PREFIX: prefix, SANDBOX_WATCHDOG: 'off', SANDBOX_STACK_TRACES: stackTraces ? 'on' : 'off' } as const;
-    const worker = await createTradingWorker({ ...config, ...sandbox }, {
-      connection,
-      db: database.db,
-      metrics: createSagaMetrics(new Registry()),
-      workflowBundlePath: inject('workflowBundlePath'),
-      wrapActivities: () => noopOrderActivities, // steps that answer at once: only the hosting is under test
-    });
+    const sandbox = {
+      TASK_QUEUE_PREFIX: prefix,
+      SANDBOX_WATCHDOG: 'off',
+      SANDBOX_STACK_TRACES: stackTraces ? 'on' : 'off',
+    } as const;
+    const worker = await createTradingWorker(
+      { ...config, ...sandbox },
+      {
+        connection,
+        db: database.db,
+        metrics: createSagaMetrics(new Registry()),
+        workflowBundlePath: inject('workflowBundlePath'),
+        wrapActivities: () => noopOrderActivities, // steps that answer at once: only the hosting is under test
+      },
+    );
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const orderId = randomUUID();
     await worker.runUntil(async () => {
@@ -48,14 +55,27 @@ for (const stackTraces of [false, true]) {
         workflowId: `sandbox-${orderId}`,
         args: [
           {
-            order: { orderId, accountId: 'acct', clientOrderId: orderId, symbol: 'AAPL', side: 'buy', orderType: 'limit', timeInForce: 'GTC', quantity: '1', price: '16500' },
+            order: {
+              orderId,
+              accountId: 'acct',
+              clientOrderId: orderId,
+              symbol: 'AAPL',
+              side: 'buy',
+              orderType: 'limit',
+              timeInForce: 'GTC',
+              quantity: '1',
+              price: '16500',
+            },
             matchingTaskQueue: `${prefix}nobody`,
           },
         ],
       });
       try {
         await eventually(async () => expect((await handle.query(stateQuery)).phase).toBe('submitting'));
-        if (stackTraces) expect(await handle.query<string>('__stack_trace')).toMatch(/at submitOrder \(.*workflows\/trading-saga\.ts/);
+        if (stackTraces)
+          expect(await handle.query<string>('__stack_trace')).toMatch(
+            /at submitOrder \(.*workflows\/trading-saga\.ts/,
+          );
         else await expect(handle.query('__stack_trace')).rejects.toThrow(/stack traces are not enabled/);
       } finally {
         await handle.terminate();

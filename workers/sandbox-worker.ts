@@ -38,24 +38,35 @@ function workerClass({ watchdog, stackTraces }: SandboxOptions) {
   return class LeanSandboxWorker extends Worker {
     protected static override async createWorkflowCreator(...[bundle, options, logger]: CreatorArgs) {
       const isolateExecutionTimeoutMs = watchdog ? options.isolateExecutionTimeoutMs : NO_TIMEOUT;
-      if (stackTraces) return super.createWorkflowCreator(bundle, { ...options, isolateExecutionTimeoutMs }, logger);
-      if (options.patchActivationCallback) throw new Error('patchActivationCallback needs SANDBOX_STACK_TRACES=on');
+      if (stackTraces)
+        return super.createWorkflowCreator(bundle, { ...options, isolateExecutionTimeoutMs }, logger);
+      if (options.patchActivationCallback)
+        throw new Error('patchActivationCallback needs SANDBOX_STACK_TRACES=on');
       // The SDK's global handlers (its source-mapped Error.prepareStackTrace and the promise hook) are
       // installed once per thread; the hook is stopped again at once, and the SDK's install() is then a no-op.
       globalHandlers.install();
       (globalHandlers as unknown as { stopPromiseHook(): void }).stopPromiseHook();
       globalHandlers.promiseHookInstalled = false;
-      return ReusableVMWorkflowCreator.create(bundle, isolateExecutionTimeoutMs, new Set(options.activities.keys()), undefined);
+      return ReusableVMWorkflowCreator.create(
+        bundle,
+        isolateExecutionTimeoutMs,
+        new Set(options.activities.keys()),
+        undefined,
+      );
     }
   };
 }
 
 /** The sandbox settings of a process: SANDBOX_WATCHDOG and SANDBOX_STACK_TRACES (both off by default). */
-export const sandboxOptions = (config: Pick<Config, 'SANDBOX_WATCHDOG' | 'SANDBOX_STACK_TRACES'>): SandboxOptions => ({
+export const sandboxOptions = (
+  config: Pick<Config, 'SANDBOX_WATCHDOG' | 'SANDBOX_STACK_TRACES'>,
+): SandboxOptions => ({
   watchdog: config.SANDBOX_WATCHDOG === 'on',
   stackTraces: config.SANDBOX_STACK_TRACES === 'on',
 });
 
 export function createSandboxWorker(options: WorkerOptions, sandbox: SandboxOptions): Promise<Worker> {
-  return sandbox.watchdog && sandbox.stackTraces ? Worker.create(options) : workerClass(sandbox).create(options);
+  return sandbox.watchdog && sandbox.stackTraces
+    ? Worker.create(options)
+    : workerClass(sandbox).create(options);
 }

@@ -15,7 +15,11 @@ export function createWorkerRegistry(processName: string, instance: string): Reg
 
 export function createSagaMetrics(registry: Registry, steps: StepMetrics = createStepMetrics(registry)) {
   return {
-    started: new Counter({ name: 'saga_started_total', help: 'Trading sagas started', registers: [registry] }),
+    started: new Counter({
+      name: 'saga_started_total',
+      help: 'Trading sagas started',
+      registers: [registry],
+    }),
     completed: new Counter({
       name: 'saga_completed_total',
       help: 'Trading sagas completed, by final order status',

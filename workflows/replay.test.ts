@@ -16,12 +16,25 @@ const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 it('the corpus covers the saga paths', () => {
   const names = files.map((f) => f.replace(/\.json$/, ''));
-  for (const path of ['fill', 'partial-fill', 'replace', 'cancel', 'expiry', 'reject-insufficient-funds', 'compensate-submit', 'compensate-persist', 'needs-attention'])
+  for (const path of [
+    'fill',
+    'partial-fill',
+    'replace',
+    'cancel',
+    'expiry',
+    'reject-insufficient-funds',
+    'compensate-submit',
+    'compensate-persist',
+    'needs-attention',
+  ])
     expect(names).toContain(path);
 });
 
 it('every recorded history replays on the current workflow code', { timeout: 120_000 }, async () => {
-  const histories = files.map((f) => ({ workflowId: f, history: JSON.parse(readFileSync(dir + f, 'utf8')) as object }));
+  const histories = files.map((f) => ({
+    workflowId: f,
+    history: JSON.parse(readFileSync(dir + f, 'utf8')) as object,
+  }));
   const results = Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH }, histories);
   let count = 0;
   for await (const r of results) {

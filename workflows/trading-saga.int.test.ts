@@ -19,7 +19,11 @@ const faults = new Map<Step, (call: number) => 'fail' | 'commit-then-crash' | 'o
 const calls = new Map<Step, number>();
 
 const injected = (step: string) =>
-  ApplicationFailure.create({ type: 'InjectedFault', message: `injected failure in ${step}`, nonRetryable: true });
+  ApplicationFailure.create({
+    type: 'InjectedFault',
+    message: `injected failure in ${step}`,
+    nonRetryable: true,
+  });
 
 function wrap<T extends object>(activities: T): T {
   const out: Record<string, unknown> = {};
@@ -54,7 +58,17 @@ beforeEach(() => {
 async function placeBuy(token: string, clientOrderId: string) {
   return fx.api.call('POST', '/api/v1/orders', {
     token,
-    body: { order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 10, price: 160, time_in_force: 'GTC', client_order_id: clientOrderId } },
+    body: {
+      order: {
+        symbol: 'AAPL',
+        order_type: 'limit',
+        direction: 'buy',
+        quantity: 10,
+        price: 160,
+        time_in_force: 'GTC',
+        client_order_id: clientOrderId,
+      },
+    },
   });
 }
 
@@ -76,12 +90,22 @@ describe('a failure injected at each step', () => {
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('1');
       const state = await result(u.accountId, `fault-${step}`);
-      expect(state).toMatchObject({ status: 'rejected', rejectCode: 'ProcessingFailed', compensations, phase: 'done' });
+      expect(state).toMatchObject({
+        status: 'rejected',
+        rejectCode: 'ProcessingFailed',
+        compensations,
+        phase: 'done',
+      });
       expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
-      const rows = await fx.database.db.execute<{ status: string }>(sql`SELECT status FROM orders WHERE account_id = ${u.accountId}::uuid`);
+      const rows = await fx.database.db.execute<{ status: string }>(
+        sql`SELECT status FROM orders WHERE account_id = ${u.accountId}::uuid`,
+      );
       expect(rows.map((r) => r.status)).toEqual(persisted ? ['rejected'] : []);
       if (step === 'submitOrder' || step === 'persistOrder')
-        keepHistory(step === 'submitOrder' ? 'compensate-submit' : 'compensate-persist', fx.handle(u.accountId, `fault-${step}`));
+        keepHistory(
+          step === 'submitOrder' ? 'compensate-submit' : 'compensate-persist',
+          fx.handle(u.accountId, `fault-${step}`),
+        );
     });
   }
 });
@@ -118,17 +142,24 @@ describe('a compensation that keeps failing', () => {
     const handle = fx.handle(u.accountId, 'stuck');
     const parked = await eventually(async () => {
       const d = await handle.describe();
-      expect(d.typedSearchAttributes.get({ name: 'OrderStatus', type: 'KEYWORD' } as never)).toBe('needs_attention');
+      expect(d.typedSearchAttributes.get({ name: 'OrderStatus', type: 'KEYWORD' } as never)).toBe(
+        'needs_attention',
+      );
       return d;
     });
     expect(parked.status.name).toBe('RUNNING');
     const metrics = await fx.stack.registry.metrics();
-    expect(metrics).toMatch(/saga_compensations_total\{[^}]*step="releaseReservation"[^}]*outcome="failed"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(
+      /saga_compensations_total\{[^}]*step="releaseReservation"[^}]*outcome="failed"[^}]*\} [1-9]/,
+    );
 
     brokenRelease = false;
     await handle.signal(retryCompensationsSignal);
     const state = await handle.result();
-    expect(state).toMatchObject({ status: 'rejected', compensations: ['withdrawFromBook', 'releaseReservation'] });
+    expect(state).toMatchObject({
+      status: 'rejected',
+      compensations: ['withdrawFromBook', 'releaseReservation'],
+    });
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
     keepHistory('needs-attention', handle);
   });
@@ -141,15 +172,38 @@ describe('a Postgres error during settlement', () => {
     const buyer = await createFundedUser(fx.api, '5000.00');
     const sell = fx.api.call('POST', '/api/v1/orders', {
       token: seller.token,
-      body: { order: { symbol: 'GOOG', order_type: 'limit', direction: 'sell', quantity: 7, price: 170, time_in_force: 'GTC' } },
+      body: {
+        order: {
+          symbol: 'GOOG',
+          order_type: 'limit',
+          direction: 'sell',
+          quantity: 7,
+          price: 170,
+          time_in_force: 'GTC',
+        },
+      },
     });
     expect((await sell).status).toBe(201);
     // Every trade insert fails until the trigger is dropped: the match's transaction rolls back.
-    await db.execute(sql`CREATE FUNCTION fail_trades() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected settlement failure'; END $$`);
-    await db.execute(sql`CREATE TRIGGER fail_trades BEFORE INSERT ON trades FOR EACH ROW EXECUTE FUNCTION fail_trades()`);
+    await db.execute(
+      sql`CREATE FUNCTION fail_trades() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected settlement failure'; END $$`,
+    );
+    await db.execute(
+      sql`CREATE TRIGGER fail_trades BEFORE INSERT ON trades FOR EACH ROW EXECUTE FUNCTION fail_trades()`,
+    );
     const buy = fx.api.call('POST', '/api/v1/orders', {
       token: buyer.token,
-      body: { order: { symbol: 'GOOG', order_type: 'limit', direction: 'buy', quantity: 7, price: 170, time_in_force: 'GTC', client_order_id: 'settle-retry' } },
+      body: {
+        order: {
+          symbol: 'GOOG',
+          order_type: 'limit',
+          direction: 'buy',
+          quantity: 7,
+          price: 170,
+          time_in_force: 'GTC',
+          client_order_id: 'settle-retry',
+        },
+      },
     });
     const failures = () => fx.stack.registry.getSingleMetric('matching_operations_total')?.get();
     await eventually(async () => {
@@ -180,23 +234,37 @@ describe('a Postgres error during settlement', () => {
 });
 
 describe('a long-lived order', () => {
-  it('continues as new before its history grows past a few thousand events, keeping its state', { timeout: 180_000 }, async () => {
-    const u = await createFundedUser(fx.api, '10000.00');
-    const res = await placeBuy(u.token, 'long-lived');
-    expect(res.status).toBe(201);
-    const handle = fx.handle(u.accountId, 'long-lived');
-    const first = (await handle.describe()).runId;
-    // Harmless signals (no compensation is pending) grow the history past the saga's limit (2,000 events).
-    for (let round = 0; round < 22; round++) await Promise.all(Array.from({ length: 100 }, () => handle.signal(retryCompensationsSignal)));
-    await eventually(async () => expect((await fx.temporal.workflow.getHandle(handle.workflowId).describe()).runId).not.toBe(first), 30_000);
-    const latest = fx.temporal.workflow.getHandle(handle.workflowId);
-    expect((await latest.describe()).historyLength).toBeLessThan(2500);
-    const state = await fx.saga(u.accountId, 'long-lived');
-    expect(state).toMatchObject({ status: 'working', phase: 'live', reservedAmount: '160000', lockVersion: 0 });
-    // The new run still serves the order: cancel it through the api.
-    const order = (await res.json()) as { order_id: string };
-    const cancel = await fx.api.call('DELETE', `/api/v1/orders/${order.order_id}`, { token: u.token });
-    expect(cancel.status).toBe(200);
-    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
-  });
+  it(
+    'continues as new before its history grows past a few thousand events, keeping its state',
+    { timeout: 180_000 },
+    async () => {
+      const u = await createFundedUser(fx.api, '10000.00');
+      const res = await placeBuy(u.token, 'long-lived');
+      expect(res.status).toBe(201);
+      const handle = fx.handle(u.accountId, 'long-lived');
+      const first = (await handle.describe()).runId;
+      // Harmless signals (no compensation is pending) grow the history past the saga's limit (2,000 events).
+      for (let round = 0; round < 22; round++)
+        await Promise.all(Array.from({ length: 100 }, () => handle.signal(retryCompensationsSignal)));
+      await eventually(
+        async () =>
+          expect((await fx.temporal.workflow.getHandle(handle.workflowId).describe()).runId).not.toBe(first),
+        30_000,
+      );
+      const latest = fx.temporal.workflow.getHandle(handle.workflowId);
+      expect((await latest.describe()).historyLength).toBeLessThan(2500);
+      const state = await fx.saga(u.accountId, 'long-lived');
+      expect(state).toMatchObject({
+        status: 'working',
+        phase: 'live',
+        reservedAmount: '160000',
+        lockVersion: 0,
+      });
+      // The new run still serves the order: cancel it through the api.
+      const order = (await res.json()) as { order_id: string };
+      const cancel = await fx.api.call('DELETE', `/api/v1/orders/${order.order_id}`, { token: u.token });
+      expect(cancel.status).toBe(200);
+      expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
+    },
+  );
 });

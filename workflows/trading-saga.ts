@@ -62,7 +62,12 @@ const { sagaMetrics } = proxySinks<SagaSinks>();
 const orderSteps = proxyLocalActivities<OrderActivities>({
   startToCloseTimeout: '5 seconds',
   localRetryThreshold: '2 seconds',
-  retry: { initialInterval: '100 ms', backoffCoefficient: 2, maximumInterval: '2 seconds', maximumAttempts: 10 },
+  retry: {
+    initialInterval: '100 ms',
+    backoffCoefficient: 2,
+    maximumInterval: '2 seconds',
+    maximumAttempts: 10,
+  },
 });
 
 /** Continue-as-new well before the 50k-event limit; the saga's history is mostly signals. */
@@ -160,13 +165,19 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
 
   const checkModifiable = (clientVersion: number | undefined) => {
     const { status, lockVersion } = state;
-    if (!acked || status === 'pending') throw businessFailure(FailureType.OrderTerminal, 'Order is not live yet', { status });
-    if (isTerminal(status)) throw businessFailure(FailureType.OrderTerminal, `Order is ${status}`, { status });
+    if (!acked || status === 'pending')
+      throw businessFailure(FailureType.OrderTerminal, 'Order is not live yet', { status });
+    if (isTerminal(status))
+      throw businessFailure(FailureType.OrderTerminal, `Order is ${status}`, { status });
     if (clientVersion !== undefined && clientVersion !== lockVersion)
-      throw businessFailure(FailureType.VersionConflict, `client_version ${clientVersion} does not match lock_version ${lockVersion}`, {
-        clientVersion,
-        lockVersion,
-      });
+      throw businessFailure(
+        FailureType.VersionConflict,
+        `client_version ${clientVersion} does not match lock_version ${lockVersion}`,
+        {
+          clientVersion,
+          lockVersion,
+        },
+      );
   };
 
   setHandler(
@@ -194,7 +205,14 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       checkModifiable(req.clientVersion);
       busy = true;
       try {
-        apply(await matching.cancelOrder({ orderId: state.orderId, requestId: uuid4(), clientVersion: req.clientVersion, reason: 'user' }));
+        apply(
+          await matching.cancelOrder({
+            orderId: state.orderId,
+            requestId: uuid4(),
+            clientVersion: req.clientVersion,
+            reason: 'user',
+          }),
+        );
         return ack();
       } catch (err) {
         throw asBusiness(err);
@@ -217,9 +235,19 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       state.phase = 'reserving';
       compensations.push({
         name: 'releaseReservation',
-        run: () => orderSteps.releaseReservation({ orderId: order.orderId, accountId: order.accountId, reason: state.rejectReason ?? 'compensated' }),
+        run: () =>
+          orderSteps.releaseReservation({
+            orderId: order.orderId,
+            accountId: order.accountId,
+            reason: state.rejectReason ?? 'compensated',
+          }),
       });
-      await orderSteps.reserveFunds({ orderId: order.orderId, accountId: order.accountId, asset: validated.reserveAsset, amount: validated.reserveAmount });
+      await orderSteps.reserveFunds({
+        orderId: order.orderId,
+        accountId: order.accountId,
+        asset: validated.reserveAsset,
+        amount: validated.reserveAmount,
+      });
       state.reservedAmount = validated.reserveAmount;
 
       state.phase = 'persisting';
@@ -228,14 +256,18 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       state.phase = 'submitting';
       compensations.push({
         name: 'withdrawFromBook',
-        run: async () => void (await matching.cancelOrder({ orderId: order.orderId, reason: 'compensation' })),
+        run: async () =>
+          void (await matching.cancelOrder({ orderId: order.orderId, reason: 'compensation' })),
       });
       apply(await matching.submitOrder({ orderId: order.orderId }));
       state.phase = 'live';
     } catch (err) {
       // A business reject, or an infrastructure failure that outlived its retry policy: either way
       // nothing of this order may stay reserved or in the book.
-      const failure = readBusinessFailure(err) ?? { type: FailureType.ProcessingFailed, message: FAILURE_MESSAGES.ProcessingFailed };
+      const failure = readBusinessFailure(err) ?? {
+        type: FailureType.ProcessingFailed,
+        message: FAILURE_MESSAGES.ProcessingFailed,
+      };
       state.rejectCode = failure.type;
       state.rejectReason = failure.message;
       await compensate(compensations);
@@ -247,7 +279,8 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   // ---- live until terminal ----------------------------------------------------------------------
 
   const expiresAt = input.expiresAt ? Date.parse(input.expiresAt) : undefined;
-  const historyTooLong = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
+  const historyTooLong = () =>
+    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
   while (!isTerminal(state.status)) {
     const timeout = expiresAt === undefined ? undefined : Math.max(1, expiresAt - Date.now());
     const wake = () => isTerminal(state.status) || (!busy && historyTooLong());
@@ -256,7 +289,8 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     if (!woke) {
       // Session close (durable timer): expire what is still working, after any replace/cancel in flight.
       await condition(() => !busy);
-      if (!isTerminal(state.status)) apply(await matching.cancelOrder({ orderId: state.orderId, reason: 'expired' }));
+      if (!isTerminal(state.status))
+        apply(await matching.cancelOrder({ orderId: state.orderId, reason: 'expired' }));
       continue;
     }
     await condition(allHandlersFinished);

@@ -48,424 +48,417 @@ const refusal = (update: Promise<unknown>) =>
     )
     .then(failureOf);
 
-describe.skipIf(temporal.skip)(
-  `TradingSaga with fake activities${temporal.note}`,
-  () => {
-    let saga: SagaEnv;
-    beforeAll(async () => {
-      saga = await startSagaEnv(binary);
-    });
-    afterAll(async () => {
-      await saga?.close();
-    });
+describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}`, () => {
+  let saga: SagaEnv;
+  beforeAll(async () => {
+    saga = await startSagaEnv(binary);
+  });
+  afterAll(async () => {
+    await saga?.close();
+  });
 
-    describe('placement', () => {
-      it('runs validate, reserve, persist as local activities, then submits on the shard queue, and ACKs working', async () => {
-        const order = saga.order();
-        const { ack, handle } = await saga.place(order);
-        expect(ack).toMatchObject({
-          orderId: order.orderId,
-          status: 'working',
-          lockVersion: 0,
-          reservedAmount: '160000',
-        });
-        expect(saga.steps(order.orderId)).toEqual(PLACEMENT);
-        const where = saga.calls(order.orderId).map((c) => [c.step, c.taskQueue, c.local]);
-        expect(where).toEqual([
-          ['validateOrder', saga.tradingQueue, true],
-          ['reserveFunds', saga.tradingQueue, true],
-          ['persistOrder', saga.tradingQueue, true],
-          ['submitOrder', saga.shardQueue, false],
-        ]);
-        expect(await handle.query(stateQuery)).toMatchObject({
-          status: 'working',
-          phase: 'live',
-          compensations: [],
-        });
-        await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+  describe('placement', () => {
+    it('runs validate, reserve, persist as local activities, then submits on the shard queue, and ACKs working', async () => {
+      const order = saga.order();
+      const { ack, handle } = await saga.place(order);
+      expect(ack).toMatchObject({
+        orderId: order.orderId,
+        status: 'working',
+        lockVersion: 0,
+        reservedAmount: '160000',
       });
+      expect(saga.steps(order.orderId)).toEqual(PLACEMENT);
+      const where = saga.calls(order.orderId).map((c) => [c.step, c.taskQueue, c.local]);
+      expect(where).toEqual([
+        ['validateOrder', saga.tradingQueue, true],
+        ['reserveFunds', saga.tradingQueue, true],
+        ['persistOrder', saga.tradingQueue, true],
+        ['submitOrder', saga.shardQueue, false],
+      ]);
+      expect(await handle.query(stateQuery)).toMatchObject({
+        status: 'working',
+        phase: 'live',
+        compensations: [],
+      });
+      await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
     });
+  });
 
-    describe('compensation', () => {
-      // step that fails, how, the steps that run (compensations last, in reverse), the compensations recorded
-      const cases: [string, 'fault' | 'InsufficientFunds', string[], string[]][] = [
-        ['validateOrder', 'fault', ['validateOrder'], []],
-        [
-          'reserveFunds',
-          'InsufficientFunds',
-          ['validateOrder', 'reserveFunds', 'releaseReservation'],
-          ['releaseReservation'],
-        ],
-        [
-          'persistOrder',
-          'fault',
-          ['validateOrder', 'reserveFunds', 'persistOrder', 'releaseReservation'],
-          ['releaseReservation'],
-        ],
-        [
-          'submitOrder',
-          'fault',
-          [...PLACEMENT, 'cancelOrder(compensation)', 'releaseReservation'],
-          ['withdrawFromBook', 'releaseReservation'],
-        ],
-      ];
-      for (const [step, how, steps, compensations] of cases) {
-        it(`${step} failing (${how}) undoes exactly the steps before it, newest first`, async () => {
-          const order = saga.order();
-          saga.script(order.orderId, {
-            [step]: () => {
-              throw how === 'fault'
-                ? fault(step)
-                : ApplicationFailure.create({
-                    type: FailureType.InsufficientFunds,
-                    message: FAILURE_MESSAGES.InsufficientFunds,
-                    nonRetryable: true,
-                  });
-            },
-          });
-          const { ack, handle } = await saga.place(order);
-          const code = how === 'fault' ? FailureType.ProcessingFailed : FailureType.InsufficientFunds;
-          expect(ack).toMatchObject({ status: 'rejected', rejectCode: code });
-          expect(saga.steps(order.orderId)).toEqual(steps);
-          const state = await handle.result();
-          expect(state).toMatchObject({ status: 'rejected', phase: 'done', rejectCode: code, compensations });
-          // The release is told why: the business reason, or the generic message after an infrastructure failure.
-          for (const c of saga.calls(order.orderId, 'releaseReservation'))
-            expect(c.args.reason).toBe(
-              how === 'fault' ? FAILURE_MESSAGES.ProcessingFailed : FAILURE_MESSAGES.InsufficientFunds,
-            );
-          expect(saga.metrics(handle.workflowId, 'compensation')).toEqual(
-            compensations.map((name) => [name, 'ok']),
+  describe('compensation', () => {
+    // step that fails, how, the steps that run (compensations last, in reverse), the compensations recorded
+    const cases: [string, 'fault' | 'InsufficientFunds', string[], string[]][] = [
+      ['validateOrder', 'fault', ['validateOrder'], []],
+      [
+        'reserveFunds',
+        'InsufficientFunds',
+        ['validateOrder', 'reserveFunds', 'releaseReservation'],
+        ['releaseReservation'],
+      ],
+      [
+        'persistOrder',
+        'fault',
+        ['validateOrder', 'reserveFunds', 'persistOrder', 'releaseReservation'],
+        ['releaseReservation'],
+      ],
+      [
+        'submitOrder',
+        'fault',
+        [...PLACEMENT, 'cancelOrder(compensation)', 'releaseReservation'],
+        ['withdrawFromBook', 'releaseReservation'],
+      ],
+    ];
+    for (const [step, how, steps, compensations] of cases) {
+      it(`${step} failing (${how}) undoes exactly the steps before it, newest first`, async () => {
+        const order = saga.order();
+        saga.script(order.orderId, {
+          [step]: () => {
+            throw how === 'fault'
+              ? fault(step)
+              : ApplicationFailure.create({
+                  type: FailureType.InsufficientFunds,
+                  message: FAILURE_MESSAGES.InsufficientFunds,
+                  nonRetryable: true,
+                });
+          },
+        });
+        const { ack, handle } = await saga.place(order);
+        const code = how === 'fault' ? FailureType.ProcessingFailed : FailureType.InsufficientFunds;
+        expect(ack).toMatchObject({ status: 'rejected', rejectCode: code });
+        expect(saga.steps(order.orderId)).toEqual(steps);
+        const state = await handle.result();
+        expect(state).toMatchObject({ status: 'rejected', phase: 'done', rejectCode: code, compensations });
+        // The release is told why: the business reason, or the generic message after an infrastructure failure.
+        for (const c of saga.calls(order.orderId, 'releaseReservation'))
+          expect(c.args.reason).toBe(
+            how === 'fault' ? FAILURE_MESSAGES.ProcessingFailed : FAILURE_MESSAGES.InsufficientFunds,
           );
-        });
-      }
-
-      it('is not cancellable: a workflow cancel during compensation still runs every compensation to the end', async () => {
-        const order = saga.order();
-        let entered!: () => void;
-        const withdrawing = new Promise<void>((r) => (entered = r));
-        let release!: () => void;
-        const gate = new Promise<void>((r) => (release = r));
-        saga.script(order.orderId, {
-          submitOrder: () => {
-            throw fault('submitOrder');
-          },
-          cancelOrder: async (_args, _attempt, next) => {
-            entered();
-            await gate;
-            return next();
-          },
-        });
-        const handle = await saga.start(order);
-        await withdrawing;
-        await handle.cancel();
-        // The cancel request reached the workflow (a workflow task completed after it) while the withdraw is held.
-        await eventually(async () => {
-          const events = (await handle.fetchHistory()).events ?? [];
-          const requested = events.findIndex((e) => e.workflowExecutionCancelRequestedEventAttributes);
-          expect(requested).toBeGreaterThan(-1);
-          expect(events.slice(requested).some((e) => e.workflowTaskCompletedEventAttributes)).toBe(true);
-        });
-        expect(saga.steps(order.orderId)).toEqual([...PLACEMENT, 'cancelOrder(compensation)']);
-        release();
-
-        const err = await handle.result().catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(WorkflowFailedError);
-        expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
-        // ...but only after both compensations ran, the second one after the cancel arrived.
-        expect(saga.steps(order.orderId)).toEqual([
-          ...PLACEMENT,
-          'cancelOrder(compensation)',
-          'releaseReservation',
-        ]);
-        expect(await handle.query(stateQuery)).toMatchObject({
-          status: 'rejected',
-          compensations: ['withdrawFromBook', 'releaseReservation'],
-        });
-      });
-    });
-
-    describe('needs_attention', () => {
-      it('a compensation that keeps failing answers the client, parks visibly, and finishes on an operator retry', async () => {
-        const order = saga.order();
-        let broken = true;
-        saga.script(order.orderId, {
-          submitOrder: () => {
-            throw fault('submitOrder');
-          },
-          releaseReservation: (_args, _attempt, next) => {
-            if (broken) throw fault('releaseReservation');
-            return next();
-          },
-        });
-        // The client is answered (rejected) although the leftover is not released yet.
-        const { ack, handle } = await saga.place(order);
-        expect(ack).toMatchObject({ status: 'rejected', rejectCode: FailureType.ProcessingFailed });
-        expect(await handle.query(stateQuery)).toMatchObject({
-          phase: 'needs_attention',
-          compensations: ['withdrawFromBook'],
-        });
-        await eventually(async () =>
-          expect((await handle.describe()).typedSearchAttributes.get(OrderStatusKey)).toBe('needs_attention'),
-        );
-        await eventually(async () =>
-          expect(saga.metrics(handle.workflowId, 'compensation')).toEqual([
-            ['withdrawFromBook', 'ok'],
-            ['releaseReservation', 'failed'],
-          ]),
-        );
-
-        // A retry while the cause persists parks it again; the saga waits, it does not spin.
-        await handle.signal(retryCompensationsSignal);
-        await eventually(async () => expect(saga.calls(order.orderId, 'releaseReservation')).toHaveLength(2));
-        expect(await handle.query(stateQuery)).toMatchObject({ phase: 'needs_attention' });
-        expect((await handle.describe()).status.name).toBe('RUNNING');
-
-        broken = false;
-        await handle.signal(retryCompensationsSignal);
-        const state = await handle.result();
-        expect(state).toMatchObject({
-          status: 'rejected',
-          phase: 'done',
-          compensations: ['withdrawFromBook', 'releaseReservation'],
-        });
-        expect(saga.steps(order.orderId)).toEqual([
-          ...PLACEMENT,
-          'cancelOrder(compensation)',
-          'releaseReservation',
-          'releaseReservation',
-          'releaseReservation',
-        ]);
-        await eventually(async () =>
-          expect((await handle.describe()).typedSearchAttributes.get(OrderStatusKey)).toBe('rejected'),
+        expect(saga.metrics(handle.workflowId, 'compensation')).toEqual(
+          compensations.map((name) => [name, 'ok']),
         );
       });
-    });
+    }
 
-    describe('fills', () => {
-      it('are deduplicated by trade id, including trades the submit already reported; an older fill never rolls back', async () => {
-        const order = saga.order();
-        // The order trades 4 on arrival: the submit's snapshot carries trade t-1, which the relay signals again later.
-        let t1!: FillSignal;
-        saga.script(order.orderId, {
-          submitOrder: (_args, _attempt, next) => {
-            t1 = saga.trade(order.orderId, 't-1', '4');
-            return next();
-          },
-        });
-        const { ack, handle } = await saga.place(order);
-        expect(ack).toMatchObject({
-          status: 'partially_filled',
-          filledQuantity: '4',
-          reservedAmount: '96000',
-        });
+    it('is not cancellable: a workflow cancel during compensation still runs every compensation to the end', async () => {
+      const order = saga.order();
+      let entered!: () => void;
+      const withdrawing = new Promise<void>((r) => (entered = r));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      saga.script(order.orderId, {
+        submitOrder: () => {
+          throw fault('submitOrder');
+        },
+        cancelOrder: async (_args, _attempt, next) => {
+          entered();
+          await gate;
+          return next();
+        },
+      });
+      const handle = await saga.start(order);
+      await withdrawing;
+      await handle.cancel();
+      // The cancel request reached the workflow (a workflow task completed after it) while the withdraw is held.
+      await eventually(async () => {
+        const events = (await handle.fetchHistory()).events ?? [];
+        const requested = events.findIndex((e) => e.workflowExecutionCancelRequestedEventAttributes);
+        expect(requested).toBeGreaterThan(-1);
+        expect(events.slice(requested).some((e) => e.workflowTaskCompletedEventAttributes)).toBe(true);
+      });
+      expect(saga.steps(order.orderId)).toEqual([...PLACEMENT, 'cancelOrder(compensation)']);
+      release();
 
-        // A redelivered t-1 is ignored by its id, whatever it carries (this copy would complete the order).
-        await handle.signal(fillSignal, {
-          ...t1,
-          filledQuantity: '10',
-          status: 'filled',
-          reservedAmount: '0',
-        });
-        const t2 = saga.trade(order.orderId, 't-2', '6');
-        const t3 = saga.trade(order.orderId, 't-3', '7');
-        // Out of order: t-3 (7 filled) arrives before t-2 (6 filled); t-2 is recorded but does not roll back.
-        await handle.signal(fillSignal, t3);
-        await handle.signal(fillSignal, t2);
-        await handle.signal(fillSignal, t3);
-        expect(await handle.query(stateQuery)).toMatchObject({
-          status: 'partially_filled',
-          filledQuantity: '7',
-          reservedAmount: '48000',
-          fillIds: ['t-1', 't-3', 't-2'],
-        });
-
-        await handle.signal(fillSignal, saga.trade(order.orderId, 't-4', '10'));
-        const state = await handle.result();
-        expect(state).toMatchObject({
-          status: 'filled',
-          phase: 'done',
-          filledQuantity: '10',
-          reservedAmount: '0',
-          fillIds: ['t-1', 't-3', 't-2', 't-4'],
-        });
-        expect(saga.steps(order.orderId)).toEqual(PLACEMENT);
-        await eventually(async () =>
-          expect(saga.metrics(handle.workflowId, 'completed')).toEqual([['filled']]),
-        );
+      const err = await handle.result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      // ...but only after both compensations ran, the second one after the cancel arrived.
+      expect(saga.steps(order.orderId)).toEqual([
+        ...PLACEMENT,
+        'cancelOrder(compensation)',
+        'releaseReservation',
+      ]);
+      expect(await handle.query(stateQuery)).toMatchObject({
+        status: 'rejected',
+        compensations: ['withdrawFromBook', 'releaseReservation'],
       });
     });
+  });
 
-    describe('replace and cancel against lock_version', () => {
-      it('applies a replace at the current version and refuses a stale one before calling the shard', async () => {
-        const order = saga.order();
-        const { handle } = await saga.place(order);
+  describe('needs_attention', () => {
+    it('a compensation that keeps failing answers the client, parks visibly, and finishes on an operator retry', async () => {
+      const order = saga.order();
+      let broken = true;
+      saga.script(order.orderId, {
+        submitOrder: () => {
+          throw fault('submitOrder');
+        },
+        releaseReservation: (_args, _attempt, next) => {
+          if (broken) throw fault('releaseReservation');
+          return next();
+        },
+      });
+      // The client is answered (rejected) although the leftover is not released yet.
+      const { ack, handle } = await saga.place(order);
+      expect(ack).toMatchObject({ status: 'rejected', rejectCode: FailureType.ProcessingFailed });
+      expect(await handle.query(stateQuery)).toMatchObject({
+        phase: 'needs_attention',
+        compensations: ['withdrawFromBook'],
+      });
+      await eventually(async () =>
+        expect((await handle.describe()).typedSearchAttributes.get(OrderStatusKey)).toBe('needs_attention'),
+      );
+      await eventually(async () =>
+        expect(saga.metrics(handle.workflowId, 'compensation')).toEqual([
+          ['withdrawFromBook', 'ok'],
+          ['releaseReservation', 'failed'],
+        ]),
+      );
 
-        const replaced = await handle.executeUpdate(replaceOrderUpdate, {
-          args: [{ clientVersion: 0, price: '15900' }],
-        });
-        expect(replaced).toMatchObject({ status: 'working', lockVersion: 1, reservedAmount: '159000' });
-        expect(await handle.query(stateQuery)).toMatchObject({
-          lockVersion: 1,
-          price: '15900',
-          quantity: '10',
-        });
-        const [call] = saga.calls(order.orderId, 'replaceOrder');
-        expect(call?.args).toMatchObject({ orderId: order.orderId, clientVersion: 0, price: '15900' });
-        expect(call?.args.requestId).toMatch(/^[0-9a-f-]{36}$/); // the shard applies each request once
+      // A retry while the cause persists parks it again; the saga waits, it does not spin.
+      await handle.signal(retryCompensationsSignal);
+      await eventually(async () => expect(saga.calls(order.orderId, 'releaseReservation')).toHaveLength(2));
+      expect(await handle.query(stateQuery)).toMatchObject({ phase: 'needs_attention' });
+      expect((await handle.describe()).status.name).toBe('RUNNING');
 
-        // Stale versions are refused by the update validator: no shard call, nothing in the history.
-        expect(
-          await refusal(
-            handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, quantity: '5' }] }),
-          ),
-        ).toMatchObject({
-          type: FailureType.VersionConflict,
-          message: 'client_version 0 does not match lock_version 1',
-        });
-        expect(
-          await refusal(handle.executeUpdate(cancelOrderUpdate, { args: [{ clientVersion: 0 }] })),
-        ).toMatchObject({ type: FailureType.VersionConflict });
-        expect(saga.steps(order.orderId)).toEqual([...PLACEMENT, 'replaceOrder']);
-        const history = (await handle.fetchHistory()).events ?? [];
-        const accepted = history.map(
-          (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name,
-        );
-        expect(accepted.filter((name) => name === 'replaceOrder')).toHaveLength(1);
+      broken = false;
+      await handle.signal(retryCompensationsSignal);
+      const state = await handle.result();
+      expect(state).toMatchObject({
+        status: 'rejected',
+        phase: 'done',
+        compensations: ['withdrawFromBook', 'releaseReservation'],
+      });
+      expect(saga.steps(order.orderId)).toEqual([
+        ...PLACEMENT,
+        'cancelOrder(compensation)',
+        'releaseReservation',
+        'releaseReservation',
+        'releaseReservation',
+      ]);
+      await eventually(async () =>
+        expect((await handle.describe()).typedSearchAttributes.get(OrderStatusKey)).toBe('rejected'),
+      );
+    });
+  });
 
-        // The shard's own refusal (its version moved on) reaches the caller as the same typed failure.
-        saga.script(order.orderId, {
-          replaceOrder: (_args, attempt, next) => {
-            if (attempt === 2)
-              throw ApplicationFailure.create({
-                type: FailureType.VersionConflict,
-                message: 'client_version 1 does not match lock_version 2',
-                nonRetryable: true,
-              });
-            return next();
-          },
-        });
-        expect(
-          await refusal(
-            handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 1, quantity: '5' }] }),
-          ),
-        ).toMatchObject({ type: FailureType.VersionConflict });
-        expect(await handle.query(stateQuery)).toMatchObject({
-          status: 'working',
-          lockVersion: 1,
-          quantity: '10',
-        });
-
-        const cancelled = await handle.executeUpdate(cancelOrderUpdate, { args: [{ clientVersion: 1 }] });
-        expect(cancelled).toMatchObject({ status: 'cancelled', lockVersion: 2, reservedAmount: '0' });
-        expect(saga.calls(order.orderId, 'cancelOrder')[0]?.args).toMatchObject({
-          reason: 'user',
-          clientVersion: 1,
-        });
-        expect(await handle.result()).toMatchObject({ status: 'cancelled', phase: 'done' });
+  describe('fills', () => {
+    it('are deduplicated by trade id, including trades the submit already reported; an older fill never rolls back', async () => {
+      const order = saga.order();
+      // The order trades 4 on arrival: the submit's snapshot carries trade t-1, which the relay signals again later.
+      let t1!: FillSignal;
+      saga.script(order.orderId, {
+        submitOrder: (_args, _attempt, next) => {
+          t1 = saga.trade(order.orderId, 't-1', '4');
+          return next();
+        },
+      });
+      const { ack, handle } = await saga.place(order);
+      expect(ack).toMatchObject({
+        status: 'partially_filled',
+        filledQuantity: '4',
+        reservedAmount: '96000',
       });
 
-      it('two replaces with the same version: exactly one wins, the other is a version conflict, the saga agrees with the shard', async () => {
-        const order = saga.order();
-        const { handle } = await saga.place(order);
-        const outcomes = await Promise.allSettled([
-          handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, quantity: '8' }] }),
-          handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, quantity: '6' }] }),
-        ]);
-        const won = outcomes.filter((o) => o.status === 'fulfilled');
-        const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
-        expect(won).toHaveLength(1);
-        expect(lost).toHaveLength(1);
-        expect(failureOf(lost[0]!.reason)).toMatchObject({ type: FailureType.VersionConflict });
-        // Arriving in one workflow task, both pass the saga's check and the shard refuses the second
-        // (its lock_version moved); arriving apart, the saga refuses the second itself. Either way:
-        const { lockVersion, quantity, reservedAmount } = saga.shardView(order.orderId);
-        expect(lockVersion).toBe(1);
-        expect(await handle.query(stateQuery)).toMatchObject({ lockVersion, quantity, reservedAmount });
-        await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+      // A redelivered t-1 is ignored by its id, whatever it carries (this copy would complete the order).
+      await handle.signal(fillSignal, {
+        ...t1,
+        filledQuantity: '10',
+        status: 'filled',
+        reservedAmount: '0',
       });
+      const t2 = saga.trade(order.orderId, 't-2', '6');
+      const t3 = saga.trade(order.orderId, 't-3', '7');
+      // Out of order: t-3 (7 filled) arrives before t-2 (6 filled); t-2 is recorded but does not roll back.
+      await handle.signal(fillSignal, t3);
+      await handle.signal(fillSignal, t2);
+      await handle.signal(fillSignal, t3);
+      expect(await handle.query(stateQuery)).toMatchObject({
+        status: 'partially_filled',
+        filledQuantity: '7',
+        reservedAmount: '48000',
+        fillIds: ['t-1', 't-3', 't-2'],
+      });
+
+      await handle.signal(fillSignal, saga.trade(order.orderId, 't-4', '10'));
+      const state = await handle.result();
+      expect(state).toMatchObject({
+        status: 'filled',
+        phase: 'done',
+        filledQuantity: '10',
+        reservedAmount: '0',
+        fillIds: ['t-1', 't-3', 't-2', 't-4'],
+      });
+      expect(saga.steps(order.orderId)).toEqual(PLACEMENT);
+      await eventually(async () =>
+        expect(saga.metrics(handle.workflowId, 'completed')).toEqual([['filled']]),
+      );
+    });
+  });
+
+  describe('replace and cancel against lock_version', () => {
+    it('applies a replace at the current version and refuses a stale one before calling the shard', async () => {
+      const order = saga.order();
+      const { handle } = await saga.place(order);
+
+      const replaced = await handle.executeUpdate(replaceOrderUpdate, {
+        args: [{ clientVersion: 0, price: '15900' }],
+      });
+      expect(replaced).toMatchObject({ status: 'working', lockVersion: 1, reservedAmount: '159000' });
+      expect(await handle.query(stateQuery)).toMatchObject({
+        lockVersion: 1,
+        price: '15900',
+        quantity: '10',
+      });
+      const [call] = saga.calls(order.orderId, 'replaceOrder');
+      expect(call?.args).toMatchObject({ orderId: order.orderId, clientVersion: 0, price: '15900' });
+      expect(call?.args.requestId).toMatch(/^[0-9a-f-]{36}$/); // the shard applies each request once
+
+      // Stale versions are refused by the update validator: no shard call, nothing in the history.
+      expect(
+        await refusal(
+          handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, quantity: '5' }] }),
+        ),
+      ).toMatchObject({
+        type: FailureType.VersionConflict,
+        message: 'client_version 0 does not match lock_version 1',
+      });
+      expect(
+        await refusal(handle.executeUpdate(cancelOrderUpdate, { args: [{ clientVersion: 0 }] })),
+      ).toMatchObject({ type: FailureType.VersionConflict });
+      expect(saga.steps(order.orderId)).toEqual([...PLACEMENT, 'replaceOrder']);
+      const history = (await handle.fetchHistory()).events ?? [];
+      const accepted = history.map(
+        (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name,
+      );
+      expect(accepted.filter((name) => name === 'replaceOrder')).toHaveLength(1);
+
+      // The shard's own refusal (its version moved on) reaches the caller as the same typed failure.
+      saga.script(order.orderId, {
+        replaceOrder: (_args, attempt, next) => {
+          if (attempt === 2)
+            throw ApplicationFailure.create({
+              type: FailureType.VersionConflict,
+              message: 'client_version 1 does not match lock_version 2',
+              nonRetryable: true,
+            });
+          return next();
+        },
+      });
+      expect(
+        await refusal(
+          handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 1, quantity: '5' }] }),
+        ),
+      ).toMatchObject({ type: FailureType.VersionConflict });
+      expect(await handle.query(stateQuery)).toMatchObject({
+        status: 'working',
+        lockVersion: 1,
+        quantity: '10',
+      });
+
+      const cancelled = await handle.executeUpdate(cancelOrderUpdate, { args: [{ clientVersion: 1 }] });
+      expect(cancelled).toMatchObject({ status: 'cancelled', lockVersion: 2, reservedAmount: '0' });
+      expect(saga.calls(order.orderId, 'cancelOrder')[0]?.args).toMatchObject({
+        reason: 'user',
+        clientVersion: 1,
+      });
+      expect(await handle.result()).toMatchObject({ status: 'cancelled', phase: 'done' });
     });
 
-    describe('DAY expiry', () => {
-      it('expires a DAY order at the session close by a durable timer; a GTC order placed alongside stays working', async () => {
-        const day = saga.order({ timeInForce: 'DAY' });
-        const gtc = saga.order();
-        // The api passes the next session close (SESSION_CLOSE_UTC) as expiresAt; here it is 1.5 s away.
-        const expiresAt = new Date(Date.now() + 1500).toISOString();
-        const [{ handle }, { handle: gtcHandle }] = await Promise.all([
-          saga.place(day, { expiresAt }),
-          saga.place(gtc),
-        ]);
-        const history = (await handle.fetchHistory()).events ?? [];
-        expect(history.some((e) => e.timerStartedEventAttributes)).toBe(true);
-
-        const state = await handle.result();
-        expect(state).toMatchObject({
-          status: 'expired',
-          phase: 'done',
-          reservedAmount: '0',
-          lockVersion: 1,
-        });
-        expect(saga.steps(day.orderId)).toEqual([...PLACEMENT, 'cancelOrder(expired)']);
-        expect(saga.calls(day.orderId, 'cancelOrder')[0]?.args).toEqual({
-          orderId: day.orderId,
-          reason: 'expired',
-        });
-
-        expect(await gtcHandle.query(stateQuery)).toMatchObject({ status: 'working' });
-        expect(saga.steps(gtc.orderId)).toEqual(PLACEMENT);
-        await gtcHandle.executeUpdate(cancelOrderUpdate, { args: [{}] });
-      });
+    it('two replaces with the same version: exactly one wins, the other is a version conflict, the saga agrees with the shard', async () => {
+      const order = saga.order();
+      const { handle } = await saga.place(order);
+      const outcomes = await Promise.allSettled([
+        handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, quantity: '8' }] }),
+        handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, quantity: '6' }] }),
+      ]);
+      const won = outcomes.filter((o) => o.status === 'fulfilled');
+      const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      expect(failureOf(lost[0]!.reason)).toMatchObject({ type: FailureType.VersionConflict });
+      // Arriving in one workflow task, both pass the saga's check and the shard refuses the second
+      // (its lock_version moved); arriving apart, the saga refuses the second itself. Either way:
+      const { lockVersion, quantity, reservedAmount } = saga.shardView(order.orderId);
+      expect(lockVersion).toBe(1);
+      expect(await handle.query(stateQuery)).toMatchObject({ lockVersion, quantity, reservedAmount });
+      await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
     });
+  });
 
-    describe('continue-as-new', () => {
-      it('hands its state to a new run when the history grows, and the new run keeps serving the order', async () => {
-        const order = saga.order();
-        const { handle } = await saga.place(order);
-        await handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, price: '15900' }] });
-        const t1 = saga.trade(order.orderId, 't-1', '3');
-        await handle.signal(fillSignal, t1);
-        const before = await handle.query(stateQuery);
-        const firstRun = (await handle.describe()).runId;
+  describe('DAY expiry', () => {
+    it('expires a DAY order at the session close by a durable timer; a GTC order placed alongside stays working', async () => {
+      const day = saga.order({ timeInForce: 'DAY' });
+      const gtc = saga.order();
+      // The api passes the next session close (SESSION_CLOSE_UTC) as expiresAt; here it is 1.5 s away.
+      const expiresAt = new Date(Date.now() + 1500).toISOString();
+      const [{ handle }, { handle: gtcHandle }] = await Promise.all([
+        saga.place(day, { expiresAt }),
+        saga.place(gtc),
+      ]);
+      const history = (await handle.fetchHistory()).events ?? [];
+      expect(history.some((e) => e.timerStartedEventAttributes)).toBe(true);
 
-        // Harmless signals (no compensation is pending) grow the history past the server's suggestion.
-        for (
-          let i = 0;
-          i < SUGGEST_CONTINUE_AS_NEW_AT && (await handle.describe()).runId === firstRun;
-          i += 20
-        )
-          await Promise.all(Array.from({ length: 20 }, () => handle.signal(retryCompensationsSignal)));
-        await eventually(async () => expect((await handle.describe()).runId).not.toBe(firstRun));
-
-        const latest = saga.env.client.workflow.getHandle(handle.workflowId);
-        expect((await latest.describe()).historyLength).toBeLessThan(SUGGEST_CONTINUE_AS_NEW_AT);
-        expect(await latest.query(stateQuery)).toEqual({ ...before, phase: 'live' });
-        expect(before).toMatchObject({
-          status: 'partially_filled',
-          lockVersion: 1,
-          filledQuantity: '3',
-          fillIds: ['t-1'],
-        });
-
-        // Dedupe and versions carry over; placement does not run again.
-        await latest.signal(fillSignal, {
-          ...t1,
-          filledQuantity: '10',
-          status: 'filled',
-          reservedAmount: '0',
-        });
-        expect(
-          await refusal(latest.executeUpdate(cancelOrderUpdate, { args: [{ clientVersion: 0 }] })),
-        ).toMatchObject({ type: FailureType.VersionConflict });
-        await latest.executeUpdate(cancelOrderUpdate, { args: [{ clientVersion: 1 }] });
-        expect(await handle.result()).toMatchObject({
-          status: 'cancelled',
-          filledQuantity: '3',
-          fillIds: ['t-1'],
-        });
-        expect(saga.steps(order.orderId)).toEqual([...PLACEMENT, 'replaceOrder', 'cancelOrder(user)']);
-        expect(saga.metrics(handle.workflowId, 'started')).toHaveLength(1);
+      const state = await handle.result();
+      expect(state).toMatchObject({
+        status: 'expired',
+        phase: 'done',
+        reservedAmount: '0',
+        lockVersion: 1,
       });
+      expect(saga.steps(day.orderId)).toEqual([...PLACEMENT, 'cancelOrder(expired)']);
+      expect(saga.calls(day.orderId, 'cancelOrder')[0]?.args).toEqual({
+        orderId: day.orderId,
+        reason: 'expired',
+      });
+
+      expect(await gtcHandle.query(stateQuery)).toMatchObject({ status: 'working' });
+      expect(saga.steps(gtc.orderId)).toEqual(PLACEMENT);
+      await gtcHandle.executeUpdate(cancelOrderUpdate, { args: [{}] });
     });
-  },
-);
+  });
+
+  describe('continue-as-new', () => {
+    it('hands its state to a new run when the history grows, and the new run keeps serving the order', async () => {
+      const order = saga.order();
+      const { handle } = await saga.place(order);
+      await handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, price: '15900' }] });
+      const t1 = saga.trade(order.orderId, 't-1', '3');
+      await handle.signal(fillSignal, t1);
+      const before = await handle.query(stateQuery);
+      const firstRun = (await handle.describe()).runId;
+
+      // Harmless signals (no compensation is pending) grow the history past the server's suggestion.
+      for (let i = 0; i < SUGGEST_CONTINUE_AS_NEW_AT && (await handle.describe()).runId === firstRun; i += 20)
+        await Promise.all(Array.from({ length: 20 }, () => handle.signal(retryCompensationsSignal)));
+      await eventually(async () => expect((await handle.describe()).runId).not.toBe(firstRun));
+
+      const latest = saga.env.client.workflow.getHandle(handle.workflowId);
+      expect((await latest.describe()).historyLength).toBeLessThan(SUGGEST_CONTINUE_AS_NEW_AT);
+      expect(await latest.query(stateQuery)).toEqual({ ...before, phase: 'live' });
+      expect(before).toMatchObject({
+        status: 'partially_filled',
+        lockVersion: 1,
+        filledQuantity: '3',
+        fillIds: ['t-1'],
+      });
+
+      // Dedupe and versions carry over; placement does not run again.
+      await latest.signal(fillSignal, {
+        ...t1,
+        filledQuantity: '10',
+        status: 'filled',
+        reservedAmount: '0',
+      });
+      expect(
+        await refusal(latest.executeUpdate(cancelOrderUpdate, { args: [{ clientVersion: 0 }] })),
+      ).toMatchObject({ type: FailureType.VersionConflict });
+      await latest.executeUpdate(cancelOrderUpdate, { args: [{ clientVersion: 1 }] });
+      expect(await handle.result()).toMatchObject({
+        status: 'cancelled',
+        filledQuantity: '3',
+        fillIds: ['t-1'],
+      });
+      expect(saga.steps(order.orderId)).toEqual([...PLACEMENT, 'replaceOrder', 'cancelOrder(user)']);
+      expect(saga.metrics(handle.workflowId, 'started')).toHaveLength(1);
+    });
+  });
+});

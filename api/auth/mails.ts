@@ -12,7 +12,9 @@ import type { Mail, Mailer } from '../../lib/mailer.js';
 export const noticeSender =
   (mailer: Mailer, logger: Logger) =>
   (mail: Mail): void =>
-    void mailer.send(mail).catch((err: unknown) => logger.error('notice mail failed', { err, subject: mail.subject }));
+    void mailer
+      .send(mail)
+      .catch((err: unknown) => logger.error('notice mail failed', { err, subject: mail.subject }));
 
 export const MAIL_SUBJECTS = {
   verify: 'Verify your BrokerX email address',

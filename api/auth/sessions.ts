@@ -188,7 +188,9 @@ export class Sessions {
   }
 
   /** Tell every instance (feeds, session caches) that sessions ended. Best effort: the cache TTL bounds it. */
-  private async publish(event: Omit<RevocationEvent, 'session_ids'> & { session_ids: string[] }): Promise<void> {
+  private async publish(
+    event: Omit<RevocationEvent, 'session_ids'> & { session_ids: string[] },
+  ): Promise<void> {
     this.forget(event);
     try {
       await this.deps.redis.publish(revocationChannel(this.deps.config.REDIS_PREFIX), JSON.stringify(event));
@@ -231,7 +233,8 @@ export class Sessions {
       });
     }
     if (revoked) throw unauthorized('The session has ended');
-    if (!(await this.isLive(verified.userId, verified.sessionId))) throw unauthorized('The session has ended');
+    if (!(await this.isLive(verified.userId, verified.sessionId)))
+      throw unauthorized('The session has ended');
     return verified;
   }
 
@@ -243,7 +246,9 @@ export class Sessions {
       // Concurrent requests of one session share one query (a burst must not queue on the pool).
       let pending = this.checking.get(sessionId);
       if (!pending) {
-        pending = sessionIsLive(this.deps.db, userId, sessionId).finally(() => this.checking.delete(sessionId));
+        pending = sessionIsLive(this.deps.db, userId, sessionId).finally(() =>
+          this.checking.delete(sessionId),
+        );
         this.checking.set(sessionId, pending);
       }
       live = await pending;

@@ -245,8 +245,15 @@ describe('login, MFA and sessions', () => {
       const user = await registerVerifiedUser(api);
       await problemOf(await api.call('POST', '/api/v1/auth/mfa/totp/setup'), 401, 'unauthorized');
       // An access token alone cannot change the second factor: a recent password check is needed.
-      await problemOf(await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token }), 403, 'forbidden');
-      const reauth = await api.call('POST', '/api/v1/auth/reauthenticate', { token: user.token, body: { password: TEST_PASSWORD } });
+      await problemOf(
+        await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token }),
+        403,
+        'forbidden',
+      );
+      const reauth = await api.call('POST', '/api/v1/auth/reauthenticate', {
+        token: user.token,
+        body: { password: TEST_PASSWORD },
+      });
       expect(reauth.status).toBe(200);
       const setup = await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token });
       expect(setup.status).toBe(200);
@@ -300,7 +307,10 @@ describe('login, MFA and sessions', () => {
 
     it('refuses activation without a started enrollment', async () => {
       const user = await registerVerifiedUser(api);
-      await api.call('POST', '/api/v1/auth/reauthenticate', { token: user.token, body: { password: TEST_PASSWORD } });
+      await api.call('POST', '/api/v1/auth/reauthenticate', {
+        token: user.token,
+        body: { password: TEST_PASSWORD },
+      });
       await problemOf(
         await api.call('POST', '/api/v1/auth/mfa/totp/activate', {
           token: user.token,

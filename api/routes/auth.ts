@@ -94,7 +94,10 @@ const VerifyMfaBody = z
     message: 'send either code or recovery_code',
   })
   .openapi('VerifyMfa');
-const PasswordCheckBody = z.object({ password: z.string().min(1, 'is required').max(1024) }).strict().openapi('Reauthenticate');
+const PasswordCheckBody = z
+  .object({ password: z.string().min(1, 'is required').max(1024) })
+  .strict()
+  .openapi('Reauthenticate');
 const UnlockQuery = z.object({
   token: z.string().regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not an unlock token'),
 });
@@ -211,7 +214,9 @@ export function authRoutes(deps: ApiDeps) {
     async (c) => {
       const { email, password } = c.req.valid('json');
       const ip = address(c);
-      await limiter.hit(limiter.buckets('login', { address: ip, account: email }, ['address', 'accountAddress']));
+      await limiter.hit(
+        limiter.buckets('login', { address: ip, account: email }, ['address', 'accountAddress']),
+      );
       await accountLimit(email, ip);
       const user = await findUserByEmail(db, email);
       const valid = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
@@ -298,7 +303,10 @@ export function authRoutes(deps: ApiDeps) {
       } else {
         let step: number | null = null;
         if (challenge.method === 'email') {
-          if (challenge.step !== undefined && (await matchStepCode(user.totpSecret, code ?? '', challenge.step)))
+          if (
+            challenge.step !== undefined &&
+            (await matchStepCode(user.totpSecret, code ?? '', challenge.step))
+          )
             step = challenge.step;
         } else {
           step = await matchAppCode(user.totpSecret, code ?? '', deps.now(), Number(user.totpLastStep));
@@ -436,11 +444,18 @@ export function authRoutes(deps: ApiDeps) {
         throw new ApiError('conflict', 'Enrollment changed meanwhile, start again');
       }
       const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-      await replaceRecoveryCodes(db, user.id, codes.map((rc) => recoveryCodeHash(user.id, rc)), deps.now());
+      await replaceRecoveryCodes(
+        db,
+        user.id,
+        codes.map((rc) => recoveryCodeHash(user.id, rc)),
+        deps.now(),
+      );
       notify(
         mfaChangedMail(
           user.email,
-          user.totpEnrolledAt ? 'a new authenticator app replaced the old one' : 'an authenticator app was enrolled',
+          user.totpEnrolledAt
+            ? 'a new authenticator app replaced the old one'
+            : 'an authenticator app was enrolled',
         ),
       );
       return c.json(
@@ -484,8 +499,7 @@ export function authRoutes(deps: ApiDeps) {
       method: 'post',
       path: '/api/v1/auth/reauthenticate',
       tags: ['identity'],
-      summary:
-        'Check the password again: for a few minutes this session may change its second factor',
+      summary: 'Check the password again: for a few minutes this session may change its second factor',
       security,
       request: { body: { content: { 'application/json': { schema: PasswordCheckBody } }, required: true } },
       responses: {
@@ -528,7 +542,9 @@ export function authRoutes(deps: ApiDeps) {
       const ip = address(c);
       await limiter.hit(limiter.buckets('unlock', { address: ip }));
       if (!(await stepUp.unlock(c.req.valid('query').token, ip)))
-        throw new ApiError('validation_failed', 'Invalid or expired unlock link', ['token: is invalid, expired or already used']);
+        throw new ApiError('validation_failed', 'Invalid or expired unlock link', [
+          'token: is invalid, expired or already used',
+        ]);
       return c.json({ success: true as const, message: 'You can log in from this device now' }, 200);
     },
   );

@@ -24,7 +24,13 @@ describe('registration and email verification', () => {
   let offsetMs = 0;
   // Users registered by this file (other files register their own users at the same time).
   const userCount = async () =>
-    Number((await api.deps.database.db.execute<{ n: string }>(sql`SELECT count(*) AS n FROM users WHERE email LIKE 'reg-%'`))[0]?.n);
+    Number(
+      (
+        await api.deps.database.db.execute<{ n: string }>(
+          sql`SELECT count(*) AS n FROM users WHERE email LIKE 'reg-%'`,
+        )
+      )[0]?.n,
+    );
 
   beforeAll(async () => (api = await createTestApi({}, () => new Date(Date.now() + offsetMs))));
   afterAll(() => api.close());

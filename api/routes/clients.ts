@@ -248,7 +248,10 @@ export function clientRoutes(deps: ApiDeps) {
         'Mail a new verification link for a pending registration (always 202: no address oracle); older links stop working',
       request: { body: { content: { 'application/json': { schema: ResendBody } }, required: true } },
       responses: {
-        202: { description: 'If a registration is pending, a new link is on its way', content: { 'application/json': { schema: RegisteredSchema } } },
+        202: {
+          description: 'If a registration is pending, a new link is on its way',
+          content: { 'application/json': { schema: RegisteredSchema } },
+        },
         ...problemResponses(400, 422, 429),
       },
     }),

@@ -18,7 +18,10 @@ export function docsRoutes() {
   app.get('/docs', (c) => c.html(PAGE));
   app.get('/docs/scalar.js', (c) => {
     bundle ??= readFileSync(require.resolve('@scalar/api-reference/browser/standalone.js'), 'utf8');
-    return c.body(bundle, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400' });
+    return c.body(bundle, 200, {
+      'content-type': 'text/javascript; charset=utf-8',
+      'cache-control': 'public, max-age=86400',
+    });
   });
   return app;
 }

@@ -40,7 +40,12 @@ const PURGE_EVERY_MS = 10 * 60_000;
 
 const TransferBody = z
   .object({
-    amount: boundedDecimal({ scale: CASH_SCALE, max: MAX_TRANSFER_CENTS, example: '100.50', description: 'USD' }),
+    amount: boundedDecimal({
+      scale: CASH_SCALE,
+      max: MAX_TRANSFER_CENTS,
+      example: '100.50',
+      description: 'USD',
+    }),
     currency: z
       .string()
       .trim()

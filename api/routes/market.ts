@@ -22,7 +22,12 @@ const Symbol = z.object({
     .toUpperCase()
     .pipe(z.string().regex(/^[A-Z][A-Z0-9.]{0,9}$/, 'must be a ticker symbol')),
 });
-const LevelSchema = z.object({ price: z.number(), price_exact: z.string(), quantity: z.number(), orders: z.number() });
+const LevelSchema = z.object({
+  price: z.number(),
+  price_exact: z.string(),
+  quantity: z.number(),
+  orders: z.number(),
+});
 const QuoteSide = LevelSchema.nullable();
 const MarketSchema = z
   .object({
@@ -38,7 +43,9 @@ const TradesSchema = z
   .object({
     success: z.literal(true),
     symbol: z.string(),
-    trades: z.array(z.object({ id: z.string(), price: z.number(), quantity: z.number(), executed_at: z.string() })),
+    trades: z.array(
+      z.object({ id: z.string(), price: z.number(), quantity: z.number(), executed_at: z.string() }),
+    ),
   })
   .openapi('Trades');
 
@@ -76,7 +83,10 @@ export function marketRoutes(deps: ApiDeps) {
       tags: ['market data'],
       summary: 'Quote (L1) and depth (L2, 10 levels) of a symbol',
       request: { params: Symbol },
-      responses: { 200: { description: 'Quote and depth', content: { 'application/json': { schema: MarketSchema } } }, ...problemResponses(404, 422) },
+      responses: {
+        200: { description: 'Quote and depth', content: { 'application/json': { schema: MarketSchema } } },
+        ...problemResponses(404, 422),
+      },
     }),
     async (c) => {
       const { symbol } = c.req.valid('param');
@@ -89,7 +99,12 @@ export function marketRoutes(deps: ApiDeps) {
         return {
           success: true as const,
           symbol,
-          quote: { bid, ask, spread: d.bids[0] && d.asks[0] ? toJsonNumber(d.asks[0].price - d.bids[0].price, CASH_SCALE) : null },
+          quote: {
+            bid,
+            ask,
+            spread:
+              d.bids[0] && d.asks[0] ? toJsonNumber(d.asks[0].price - d.bids[0].price, CASH_SCALE) : null,
+          },
           depth: { bids: d.bids.map(level), asks: d.asks.map(level) },
           reference_price: toJsonNumber(instrument.referencePrice, CASH_SCALE),
           as_of: deps.now().toISOString(),
@@ -106,7 +121,10 @@ export function marketRoutes(deps: ApiDeps) {
       tags: ['market data'],
       summary: 'The 50 latest trades of a symbol, newest first',
       request: { params: Symbol },
-      responses: { 200: { description: 'Trades', content: { 'application/json': { schema: TradesSchema } } }, ...problemResponses(404, 422) },
+      responses: {
+        200: { description: 'Trades', content: { 'application/json': { schema: TradesSchema } } },
+        ...problemResponses(404, 422),
+      },
     }),
     async (c) => {
       const { symbol } = c.req.valid('param');
@@ -117,7 +135,12 @@ export function marketRoutes(deps: ApiDeps) {
         return {
           success: true as const,
           symbol,
-          trades: trades.map((t) => ({ id: t.id, price: toJsonNumber(t.price, CASH_SCALE), quantity: exactNumber(t.quantity), executed_at: t.executedAt.toISOString() })),
+          trades: trades.map((t) => ({
+            id: t.id,
+            price: toJsonNumber(t.price, CASH_SCALE),
+            quantity: exactNumber(t.quantity),
+            executed_at: t.executedAt.toISOString(),
+          })),
         };
       });
       return c.json(body, 200);

@@ -24,12 +24,16 @@ afterAll(async () => {
   expect(await fx.imbalances()).toEqual([]);
   // Every saga still running waits on a live order: none is stuck on anything else.
   const running: string[] = [];
-  for await (const wf of fx.temporal.workflow.list({ query: `TaskQueue = '${fx.config.TASK_QUEUE_PREFIX}trading' AND ExecutionStatus = 'Running'` })) {
+  for await (const wf of fx.temporal.workflow.list({
+    query: `TaskQueue = '${fx.config.TASK_QUEUE_PREFIX}trading' AND ExecutionStatus = 'Running'`,
+  })) {
     const orderId = wf.typedSearchAttributes.get(OrderIdKey);
     if (orderId) running.push(orderId);
   }
   expect(running.length).toBeGreaterThan(0);
-  const rows = await fx.database.db.execute<{ status: string }>(sql`SELECT status FROM orders WHERE id = ANY(${`{${running.join(',')}}`}::uuid[])`);
+  const rows = await fx.database.db.execute<{ status: string }>(
+    sql`SELECT status FROM orders WHERE id = ANY(${`{${running.join(',')}}`}::uuid[])`,
+  );
   expect(rows).toHaveLength(running.length);
   expect(rows.filter((r) => r.status !== 'working' && r.status !== 'partially_filled')).toEqual([]);
   await fx.close();
@@ -41,7 +45,12 @@ const body = async (res: Response) => (await res.json()) as Json;
 function place(token: string, order: Record<string, unknown>) {
   return api.call('POST', '/api/v1/orders', { token, body: { order } });
 }
-const limit = (direction: 'buy' | 'sell', quantity: number, price: string | number, extra: Record<string, unknown> = {}) => ({
+const limit = (
+  direction: 'buy' | 'sell',
+  quantity: number,
+  price: string | number,
+  extra: Record<string, unknown> = {},
+) => ({
   symbol: 'AAPL',
   order_type: 'limit',
   direction,
@@ -57,7 +66,14 @@ describe('placing', () => {
     const res = await place(u.token, limit('buy', 10, '160.25'));
     expect(res.status).toBe(201);
     const o = await body(res);
-    expect(o).toMatchObject({ success: true, status: 'working', lock_version: 0, reserved_amount: 1602.5, direction: 'buy', symbol: 'AAPL' });
+    expect(o).toMatchObject({
+      success: true,
+      status: 'working',
+      lock_version: 0,
+      reserved_amount: 1602.5,
+      direction: 'buy',
+      symbol: 'AAPL',
+    });
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 160_250n, reserved: 160_250n });
     const saga = await fx.saga(u.accountId, o.client_order_id as string);
     expect(saga).toMatchObject({ status: 'working', phase: 'live', reservedAmount: '160250' });
@@ -73,7 +89,9 @@ describe('placing', () => {
     expect(second.order_id).toBe(first.order_id);
     expect(second.lock_version).toBe(first.lock_version);
     // Racing duplicates attach to the same saga too.
-    const racing = await Promise.all(Array.from({ length: 5 }, () => place(u.token, { ...order, client_order_id: 'my-order-2' })));
+    const racing = await Promise.all(
+      Array.from({ length: 5 }, () => place(u.token, { ...order, client_order_id: 'my-order-2' })),
+    );
     const ids = new Set(await Promise.all(racing.map(async (r) => (await body(r)).order_id)));
     expect(ids.size).toBe(1);
     expect((await fx.balance(u.accountId)).reserved).toBe(2n * 5n * 16_000n);
@@ -91,7 +109,12 @@ describe('placing', () => {
     const res = await place(u.token, limit('buy', 1, 190));
     expect(res.status).toBe(422);
     const p = await body(res);
-    expect(p).toMatchObject({ success: false, code: 'validation_failed', status: 422, order_status: 'rejected' });
+    expect(p).toMatchObject({
+      success: false,
+      code: 'validation_failed',
+      status: 422,
+      order_status: 'rejected',
+    });
     expect(p.errors).toContain('Insufficient funds');
     expect(await fx.balance(u.accountId)).toEqual({ available: 10_000n, reserved: 0n });
     keepHistory('reject-insufficient-funds', fx.handle(u.accountId, p.client_order_id as string));
@@ -127,12 +150,19 @@ describe('matching through the saga', () => {
   it('a buy and a sell cross at the maker price; both portfolios change and both sagas see the fill', async () => {
     const seller = await createFundedUser(api, '0.00', { AAPL: 10n });
     const buyer = await createFundedUser(api, '5000.00');
-    const sell = await body(await place(seller.token, limit('sell', 10, '190.00', { client_order_id: 's1' })));
+    const sell = await body(
+      await place(seller.token, limit('sell', 10, '190.00', { client_order_id: 's1' })),
+    );
     expect(sell.status).toBe('working');
     const buyRes = await place(buyer.token, limit('buy', 10, '191.50', { client_order_id: 'b1' }));
     expect(buyRes.status).toBe(201);
     const buy = await body(buyRes);
-    expect(buy).toMatchObject({ status: 'filled', filled_quantity: 10, average_price: 190, reserved_amount: 0 });
+    expect(buy).toMatchObject({
+      status: 'filled',
+      filled_quantity: 10,
+      average_price: 190,
+      reserved_amount: 0,
+    });
     // Price improvement (1.50 x 10) released to the buyer.
     expect(await fx.balance(buyer.accountId)).toEqual({ available: 500_000n - 190_000n, reserved: 0n });
     expect(await fx.balance(buyer.accountId, 'AAPL')).toEqual({ available: 10n, reserved: 0n });
@@ -164,7 +194,9 @@ describe('matching through the saga', () => {
     const ack = await (await fetch(`${api.metricsUrl}/metrics`)).text();
     expect(ack).toMatch(/order_ack_seconds_count\{[^}]*outcome="filled"[^}]*\} [1-9]/);
     keepHistory('fill', sellHandle);
-    const order = await body(await api.call('GET', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }));
+    const order = await body(
+      await api.call('GET', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }),
+    );
     expect(order).toMatchObject({ status: 'filled', filled_quantity: 10, average_price: 190 });
   });
 
@@ -175,7 +207,9 @@ describe('matching through the saga', () => {
     const buy = await body(await place(buyer.token, limit('buy', 4, 420, { symbol: 'MSFT' })));
     expect(buy.status).toBe('filled');
     const maker = await eventually(async () => {
-      const o = await body(await api.call('GET', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }));
+      const o = await body(
+        await api.call('GET', `/api/v1/orders/${sell.order_id as string}`, { token: seller.token }),
+      );
       expect(o.status).toBe('partially_filled');
       return o;
     });
@@ -194,7 +228,12 @@ describe('matching through the saga', () => {
     const seller = await createFundedUser(api, '0.00', { AMZN: 3n });
     const buyer = await createFundedUser(api, '5000.00');
     await place(seller.token, limit('sell', 3, 185, { symbol: 'AMZN' }));
-    const res = await place(buyer.token, { symbol: 'AMZN', order_type: 'market', direction: 'buy', quantity: 3 });
+    const res = await place(buyer.token, {
+      symbol: 'AMZN',
+      order_type: 'market',
+      direction: 'buy',
+      quantity: 3,
+    });
     expect(res.status).toBe(201);
     expect(await body(res)).toMatchObject({ status: 'filled', filled_quantity: 3, average_price: 185 });
     expect(await fx.balance(buyer.accountId)).toEqual({ available: 500_000n - 55_500n, reserved: 0n });
@@ -202,16 +241,22 @@ describe('matching through the saga', () => {
 
   it('IOC and FOK without enough liquidity cancel their remainder and release it', async () => {
     const u = await createFundedUser(api, '5000.00');
-    const ioc = await body(await place(u.token, limit('buy', 2, 160, { symbol: 'GOOG', time_in_force: 'IOC' })));
+    const ioc = await body(
+      await place(u.token, limit('buy', 2, 160, { symbol: 'GOOG', time_in_force: 'IOC' })),
+    );
     expect(ioc).toMatchObject({ status: 'cancelled', filled_quantity: 0, reserved_amount: 0 });
-    const fok = await body(await place(u.token, limit('buy', 2, 160, { symbol: 'GOOG', time_in_force: 'FOK' })));
+    const fok = await body(
+      await place(u.token, limit('buy', 2, 160, { symbol: 'GOOG', time_in_force: 'FOK' })),
+    );
     expect(fok).toMatchObject({ status: 'cancelled', filled_quantity: 0 });
     expect(await fx.balance(u.accountId)).toEqual({ available: 500_000n, reserved: 0n });
   });
 
   it('200 concurrent orders against funds for exactly 5: exactly 5 accepted, nothing negative', async () => {
     const u = await createFundedUser(api, '800.00'); // 5 x 1 x 160.00
-    const results = await Promise.all(Array.from({ length: 200 }, () => place(u.token, limit('buy', 1, 160))));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => place(u.token, limit('buy', 1, 160))),
+    );
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(5);
     expect(statuses.filter((s) => s === 422)).toHaveLength(195);
@@ -224,11 +269,19 @@ describe('replace and cancel', () => {
     const u = await createFundedUser(api, '10000.00');
     const o = await body(await place(u.token, limit('buy', 10, 160)));
     const id = o.order_id as string;
-    const up = await api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: '165.10' } } });
+    const up = await api.call('POST', `/api/v1/orders/${id}/replace`, {
+      token: u.token,
+      body: { order: { client_version: 0, price: '165.10' } },
+    });
     expect(up.status).toBe(200);
     expect(await body(up)).toMatchObject({ price: 165.1, reserved_amount: 1651, lock_version: 1 });
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 165_100n, reserved: 165_100n });
-    const down = await body(await api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 1, quantity: 4 } } }));
+    const down = await body(
+      await api.call('POST', `/api/v1/orders/${id}/replace`, {
+        token: u.token,
+        body: { order: { client_version: 1, quantity: 4 } },
+      }),
+    );
     expect(down).toMatchObject({ quantity: 4, reserved_amount: 660.4, lock_version: 2 });
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n - 66_040n, reserved: 66_040n });
     keepHistory('replace', fx.handle(u.accountId, o.client_order_id as string));
@@ -237,7 +290,10 @@ describe('replace and cancel', () => {
   it('a stale client_version is a 409 version_conflict and changes nothing', async () => {
     const u = await createFundedUser(api, '10000.00');
     const o = await body(await place(u.token, limit('buy', 10, 160)));
-    const res = await api.call('POST', `/api/v1/orders/${o.order_id as string}/replace`, { token: u.token, body: { order: { client_version: 7, price: 161 } } });
+    const res = await api.call('POST', `/api/v1/orders/${o.order_id as string}/replace`, {
+      token: u.token,
+      body: { order: { client_version: 7, price: 161 } },
+    });
     expect(res.status).toBe(409);
     expect(await body(res)).toMatchObject({ code: 'version_conflict' });
     expect((await fx.balance(u.accountId)).reserved).toBe(160_000n);
@@ -248,20 +304,31 @@ describe('replace and cancel', () => {
     const o = await body(await place(u.token, limit('buy', 10, 160)));
     const id = o.order_id as string;
     const [a, b] = await Promise.all([
-      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 162 } } }),
-      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 168 } } }),
+      api.call('POST', `/api/v1/orders/${id}/replace`, {
+        token: u.token,
+        body: { order: { client_version: 0, price: 162 } },
+      }),
+      api.call('POST', `/api/v1/orders/${id}/replace`, {
+        token: u.token,
+        body: { order: { client_version: 0, price: 168 } },
+      }),
     ]);
     expect([a.status, b.status].sort()).toEqual([200, 409]);
     const now = await body(await api.call('GET', `/api/v1/orders/${id}`, { token: u.token }));
     expect(now.lock_version).toBe(1);
-    expect((await fx.balance(u.accountId)).reserved).toBe(BigInt(Math.round((now.price as number) * 100)) * 10n);
+    expect((await fx.balance(u.accountId)).reserved).toBe(
+      BigInt(Math.round((now.price as number) * 100)) * 10n,
+    );
   });
 
   it('cancel releases exactly what is still reserved; a second cancel is 409', async () => {
     const u = await createFundedUser(api, '10000.00');
     const o = await body(await place(u.token, limit('buy', 10, 160)));
     const id = o.order_id as string;
-    const res = await api.call('POST', `/api/v1/orders/${id}/cancel`, { token: u.token, body: { client_version: 0 } });
+    const res = await api.call('POST', `/api/v1/orders/${id}/cancel`, {
+      token: u.token,
+      body: { client_version: 0 },
+    });
     expect(res.status).toBe(200);
     expect(await body(res)).toMatchObject({ success: true, status: 'cancelled' });
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
@@ -277,7 +344,10 @@ describe('replace and cancel', () => {
     const o = await body(await place(u.token, limit('buy', 10, 160)));
     const id = o.order_id as string;
     const [rep, del] = await Promise.all([
-      api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order: { client_version: 0, price: 175 } } }),
+      api.call('POST', `/api/v1/orders/${id}/replace`, {
+        token: u.token,
+        body: { order: { client_version: 0, price: 175 } },
+      }),
       api.call('DELETE', `/api/v1/orders/${id}`, { token: u.token }),
     ]);
     expect(del.status).toBe(200);
@@ -314,14 +384,22 @@ describe('reading orders', () => {
     const o1 = await body(await place(a.token, limit('buy', 1, 160)));
     await place(a.token, limit('buy', 1, 161, { symbol: 'MSFT', price: 400 }));
     await place(a.token, limit('buy', 1, 162));
-    expect((await api.call('GET', `/api/v1/orders/${o1.order_id as string}`, { token: b.token })).status).toBe(403);
+    expect(
+      (await api.call('GET', `/api/v1/orders/${o1.order_id as string}`, { token: b.token })).status,
+    ).toBe(403);
     expect((await api.call('GET', `/api/v1/orders/${randomUUID()}`, { token: a.token })).status).toBe(404);
     expect((await api.call('GET', '/api/v1/orders/not-a-uuid', { token: a.token })).status).toBe(422);
-    const aapl = await body(await api.call('GET', '/api/v1/orders?symbol=AAPL&status=working', { token: a.token }));
+    const aapl = await body(
+      await api.call('GET', '/api/v1/orders?symbol=AAPL&status=working', { token: a.token }),
+    );
     expect((aapl.orders as Json[]).map((o) => o.symbol)).toEqual(['AAPL', 'AAPL']);
     const page1 = await body(await api.call('GET', '/api/v1/orders?limit=2', { token: a.token }));
     expect(page1.orders).toHaveLength(2);
-    const page2 = await body(await api.call('GET', `/api/v1/orders?limit=2&cursor=${page1.next_cursor as string}`, { token: a.token }));
+    const page2 = await body(
+      await api.call('GET', `/api/v1/orders?limit=2&cursor=${page1.next_cursor as string}`, {
+        token: a.token,
+      }),
+    );
     expect(page2.orders).toHaveLength(1);
     const all = [...(page1.orders as Json[]), ...(page2.orders as Json[])].map((o) => o.id);
     expect(new Set(all).size).toBe(3);
@@ -336,7 +414,9 @@ describe('admission control', () => {
     try {
       const u = await createFundedUser(api, '10000.00');
       const results = await Promise.all(
-        Array.from({ length: 12 }, () => small.call('POST', '/api/v1/orders', { token: u.token, body: { order: limit('buy', 1, 160) } })),
+        Array.from({ length: 12 }, () =>
+          small.call('POST', '/api/v1/orders', { token: u.token, body: { order: limit('buy', 1, 160) } }),
+        ),
       );
       const shed = results.filter((r) => r.status === 429);
       expect(shed.length).toBeGreaterThan(0);
@@ -344,9 +424,20 @@ describe('admission control', () => {
       for (const r of shed) expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(await body(shed[0]!)).toMatchObject({ code: 'too_many_requests' });
       // Shed before anything costly, yet counted: every 429 is in http_requests_total and orders_placed_total.
-      const counted = async (metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string>) =>
-        (await metric.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
-      expect(await counted(small.deps.metrics.httpRequests, { method: 'POST', route: '/api/v1/orders', status: '429' })).toBe(shed.length);
+      const counted = async (
+        metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> },
+        labels: Record<string, string>,
+      ) =>
+        (await metric.get()).values
+          .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+          .reduce((n, v) => n + v.value, 0);
+      expect(
+        await counted(small.deps.metrics.httpRequests, {
+          method: 'POST',
+          route: '/api/v1/orders',
+          status: '429',
+        }),
+      ).toBe(shed.length);
       expect(await counted(small.deps.metrics.ordersPlaced, { result: 'shed' })).toBe(shed.length);
       // Only admitted orders reserved anything.
       const accepted = results.filter((r) => r.status === 201).length;
@@ -364,7 +455,10 @@ describe('DAY expiry', () => {
     const dayApi = await createTestApi({ ...fx.env, SESSION_CLOSE_UTC: hhmmss });
     try {
       const u = await createFundedUser(api, '1000.00');
-      const res = await dayApi.call('POST', '/api/v1/orders', { token: u.token, body: { order: limit('buy', 2, 160, { time_in_force: 'DAY', client_order_id: 'day-1' }) } });
+      const res = await dayApi.call('POST', '/api/v1/orders', {
+        token: u.token,
+        body: { order: limit('buy', 2, 160, { time_in_force: 'DAY', client_order_id: 'day-1' }) },
+      });
       expect(res.status).toBe(201);
       expect((await fx.balance(u.accountId)).reserved).toBe(32_000n);
       const handle = fx.handle(u.accountId, 'day-1');

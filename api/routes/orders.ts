@@ -4,7 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { exactNumber, parseDecimal, toJsonNumber, CASH_SCALE } from '../../lib/money.js';
 import { getOrderById, getOrderByClientId, listOrders, type OrderRow } from '../../db/queries/orders.js';
@@ -44,8 +48,18 @@ import { ApiError } from '../problem.js';
 import type { Admission } from '../admission.js';
 import type { ApiDeps } from '../types.js';
 
-const Quantity = boundedDecimal({ scale: 0, max: MAX_ORDER_QUANTITY, example: '10', description: 'Whole shares' });
-const Price = boundedDecimal({ scale: CASH_SCALE, max: MAX_PRICE_CENTS, example: '185.00', description: 'USD per share' });
+const Quantity = boundedDecimal({
+  scale: 0,
+  max: MAX_ORDER_QUANTITY,
+  example: '10',
+  description: 'Whole shares',
+});
+const Price = boundedDecimal({
+  scale: CASH_SCALE,
+  max: MAX_PRICE_CENTS,
+  example: '185.00',
+  description: 'USD per share',
+});
 
 /** quantity x price within MAX_NOTIONAL_CENTS, when both parse (their own faults are reported elsewhere). */
 function checkNotional(order: { quantity?: unknown; price?: unknown }, ctx: z.RefinementCtx): void {
@@ -59,7 +73,11 @@ const PlaceOrderBody = z
   .object({
     order: z
       .object({
-        symbol: z.string().trim().toUpperCase().pipe(z.string().regex(/^[A-Z][A-Z0-9.]{0,9}$/, 'must be a ticker symbol')),
+        symbol: z
+          .string()
+          .trim()
+          .toUpperCase()
+          .pipe(z.string().regex(/^[A-Z][A-Z0-9.]{0,9}$/, 'must be a ticker symbol')),
         order_type: z.enum(ORDER_TYPES),
         direction: z.enum(SIDES),
         quantity: Quantity,
@@ -67,7 +85,7 @@ const PlaceOrderBody = z
         time_in_force: z.enum(TIME_IN_FORCES).optional(),
         self_trade_prevention: z.enum(SELF_TRADE_PREVENTIONS).optional().openapi({
           description:
-            'What happens when this order would trade with a resting order of the same account: cancel_newest (default) cancels this order\'s remainder, cancel_oldest cancels the resting order and keeps matching, cancel_both cancels both.',
+            "What happens when this order would trade with a resting order of the same account: cancel_newest (default) cancels this order's remainder, cancel_oldest cancels the resting order and keeps matching, cancel_both cancels both.",
         }),
         client_order_id: z
           .string()
@@ -98,7 +116,10 @@ const ReplaceBody = z
   .strict()
   .openapi('ReplaceOrder');
 
-const CancelBody = z.object({ client_version: z.number().int().min(0).optional() }).strict().openapi('CancelOrder');
+const CancelBody = z
+  .object({ client_version: z.number().int().min(0).optional() })
+  .strict()
+  .openapi('CancelOrder');
 
 const OrderSchema = z
   .object({
@@ -145,7 +166,8 @@ function parseOrderRequest(body: z.infer<typeof PlaceOrderBody>['order'], accoun
   else if (qty.value <= 0n) errors.push('order.quantity: must be positive');
   let price: bigint | undefined;
   if (body.order_type === 'limit') {
-    if (body.price === undefined || body.price === null) errors.push('order.price: is required for limit orders');
+    if (body.price === undefined || body.price === null)
+      errors.push('order.price: is required for limit orders');
     else {
       const p = parseDecimal(body.price, CASH_SCALE);
       if (!p.ok) errors.push(`order.price: ${p.error}`);
@@ -227,7 +249,14 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   try {
     return await Promise.race([
       p,
-      new Promise<never>((_, reject) => (t = setTimeout(() => reject(new ApiError('timeout', 'The order saga did not answer in time; query the order later')), ms))),
+      new Promise<never>(
+        (_, reject) =>
+          (t = setTimeout(
+            () =>
+              reject(new ApiError('timeout', 'The order saga did not answer in time; query the order later')),
+            ms,
+          )),
+      ),
     ]);
   } finally {
     clearTimeout(t);
@@ -253,9 +282,18 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
 
   const ackResponse = async (ack: OrderAck, fresh: boolean) => {
     const row = await getOrderById(db, ack.orderId);
-    const extra = { order_id: ack.orderId, client_order_id: ack.clientOrderId, order_status: ack.status, lock_version: ack.lockVersion };
-    if (ack.status === 'rejected') throw failureProblem({ type: ack.rejectCode, message: ack.rejectReason }, extra);
-    return { body: row ? orderJson(row) : { success: true as const, ...extra }, status: fresh ? (201 as const) : (200 as const) };
+    const extra = {
+      order_id: ack.orderId,
+      client_order_id: ack.clientOrderId,
+      order_status: ack.status,
+      lock_version: ack.lockVersion,
+    };
+    if (ack.status === 'rejected')
+      throw failureProblem({ type: ack.rejectCode, message: ack.rejectReason }, extra);
+    return {
+      body: row ? orderJson(row) : { success: true as const, ...extra },
+      status: fresh ? (201 as const) : (200 as const),
+    };
   };
 
   app.openapi(
@@ -267,8 +305,14 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       security,
       request: { body: { content: { 'application/json': { schema: PlaceOrderBody } }, required: true } },
       responses: {
-        201: { description: 'Accepted by the matching engine', content: { 'application/json': { schema: OrderSchema } } },
-        200: { description: 'Same client_order_id and order again: the existing order', content: { 'application/json': { schema: OrderSchema } } },
+        201: {
+          description: 'Accepted by the matching engine',
+          content: { 'application/json': { schema: OrderSchema } },
+        },
+        200: {
+          description: 'Same client_order_id and order again: the existing order',
+          content: { 'application/json': { schema: OrderSchema } },
+        },
         ...problemResponses(400, 401, 422, 429, 503, 504),
       },
     }),
@@ -280,7 +324,9 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       // A client order id seen before: answer with that order (nothing reserved twice).
       const body = c.req.valid('json').order;
       // Only a client-chosen id can have been seen before (a generated one is new by construction).
-      const existing = body.client_order_id ? await getOrderByClientId(db, principal.accountId, order.clientOrderId) : undefined;
+      const existing = body.client_order_id
+        ? await getOrderByClientId(db, principal.accountId, order.clientOrderId)
+        : undefined;
       if (existing && existing.status !== 'pending') {
         sameOrder(existing, order);
         metrics.ordersPlaced.inc({ result: 'replayed' });
@@ -289,14 +335,27 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       admission.enter();
       const workflowId = orderWorkflowId(principal.accountId, order.clientOrderId);
       try {
-        const startOp = tradingSagaStart(workflowId, withPrefix(config.TASK_QUEUE_PREFIX, TRADING_TASK_QUEUE), {
-          order,
-          matchingTaskQueue: withPrefix(config.TASK_QUEUE_PREFIX, matchingTaskQueue(shardOf(order.symbol, config.MATCHING_SHARDS))),
-          expiresAt: order.timeInForce === 'DAY' ? nextSessionClose(deps.now(), config.SESSION_CLOSE_UTC).toISOString() : undefined,
-        });
+        const startOp = tradingSagaStart(
+          workflowId,
+          withPrefix(config.TASK_QUEUE_PREFIX, TRADING_TASK_QUEUE),
+          {
+            order,
+            matchingTaskQueue: withPrefix(
+              config.TASK_QUEUE_PREFIX,
+              matchingTaskQueue(shardOf(order.symbol, config.MATCHING_SHARDS)),
+            ),
+            expiresAt:
+              order.timeInForce === 'DAY'
+                ? nextSessionClose(deps.now(), config.SESSION_CLOSE_UTC).toISOString()
+                : undefined,
+          },
+        );
         let ack: OrderAck;
         try {
-          ack = await withTimeout(temporal.workflow.executeUpdateWithStart(placeOrderUpdate, { startWorkflowOperation: startOp }), 15_000);
+          ack = await withTimeout(
+            temporal.workflow.executeUpdateWithStart(placeOrderUpdate, { startWorkflowOperation: startOp }),
+            15_000,
+          );
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
           // The saga for this client order id already finished: answer from its result.
@@ -340,7 +399,15 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       responses: {
         200: {
           description: 'A page of orders',
-          content: { 'application/json': { schema: z.object({ success: z.literal(true), orders: z.array(OrderSchema), next_cursor: z.string().nullable() }) } },
+          content: {
+            'application/json': {
+              schema: z.object({
+                success: z.literal(true),
+                orders: z.array(OrderSchema),
+                next_cursor: z.string().nullable(),
+              }),
+            },
+          },
         },
         ...problemResponses(401, 422),
       },
@@ -349,17 +416,29 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       const principal = c.get('principal');
       const q = c.req.valid('query');
       const statuses = q.status?.split(',') as OrderStatus[] | undefined;
-      if (statuses?.some((s) => !ORDER_STATUSES.includes(s))) throw new ApiError('validation_failed', 'Validation failed', [`status: must be among ${ORDER_STATUSES.join(', ')}`]);
+      if (statuses?.some((s) => !ORDER_STATUSES.includes(s)))
+        throw new ApiError('validation_failed', 'Validation failed', [
+          `status: must be among ${ORDER_STATUSES.join(', ')}`,
+        ]);
       let before: { createdAt: Date; id: string } | undefined;
       if (q.cursor) {
         const [ts, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
         const createdAt = new Date(ts ?? '');
-        if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new ApiError('validation_failed', 'Validation failed', ['cursor: is invalid']);
+        if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id))
+          throw new ApiError('validation_failed', 'Validation failed', ['cursor: is invalid']);
         before = { createdAt, id };
       }
-      const rows = await listOrders(db, { accountId: principal.accountId, status: statuses, symbol: q.symbol?.toUpperCase(), limit: q.limit, before });
+      const rows = await listOrders(db, {
+        accountId: principal.accountId,
+        status: statuses,
+        symbol: q.symbol?.toUpperCase(),
+        limit: q.limit,
+        before,
+      });
       const last = rows.length === q.limit ? rows[rows.length - 1] : undefined;
-      const next = last ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') : null;
+      const next = last
+        ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url')
+        : null;
       return c.json({ success: true as const, orders: rows.map(orderJson), next_cursor: next }, 200);
     },
   );
@@ -372,12 +451,20 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       summary: 'One order',
       security,
       request: { params: IdParam },
-      responses: { 200: { description: 'The order', content: { 'application/json': { schema: OrderSchema } } }, ...problemResponses(401, 403, 404) },
+      responses: {
+        200: { description: 'The order', content: { 'application/json': { schema: OrderSchema } } },
+        ...problemResponses(401, 403, 404),
+      },
     }),
-    async (c) => c.json(orderJson(await loadOwned(c.req.valid('param').id, c.get('principal').accountId)), 200),
+    async (c) =>
+      c.json(orderJson(await loadOwned(c.req.valid('param').id, c.get('principal').accountId)), 200),
   );
 
-  const modify = async (orderId: string, accountId: string, run: (workflowId: string) => Promise<OrderAck>) => {
+  const modify = async (
+    orderId: string,
+    accountId: string,
+    run: (workflowId: string) => Promise<OrderAck>,
+  ) => {
     const order = await loadOwned(orderId, accountId);
     try {
       await run(order.workflowId);
@@ -394,8 +481,14 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       tags: ['orders'],
       summary: 'Replace price, quantity or time in force (optimistic locking on client_version)',
       security,
-      request: { params: IdParam, body: { content: { 'application/json': { schema: ReplaceBody } }, required: true } },
-      responses: { 200: { description: 'Replaced', content: { 'application/json': { schema: OrderSchema } } }, ...problemResponses(400, 401, 403, 404, 409, 422) },
+      request: {
+        params: IdParam,
+        body: { content: { 'application/json': { schema: ReplaceBody } }, required: true },
+      },
+      responses: {
+        200: { description: 'Replaced', content: { 'application/json': { schema: OrderSchema } } },
+        ...problemResponses(400, 401, 403, 404, 409, 422),
+      },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
@@ -407,7 +500,8 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       if (price && !price.ok) errors.push(`order.price: ${price.error}`);
       if (qty?.ok && qty.value <= 0n) errors.push('order.quantity: must be positive');
       if (price?.ok && price.value <= 0n) errors.push('order.price: must be positive');
-      if (!qty && !price && !body.time_in_force) errors.push('order: nothing to replace (quantity, price or time_in_force)');
+      if (!qty && !price && !body.time_in_force)
+        errors.push('order: nothing to replace (quantity, price or time_in_force)');
       if (errors.length) throw new ApiError('validation_failed', 'Validation failed', errors);
       const result = await modify(id, c.get('principal').accountId, (wid) =>
         temporal.workflow.getHandle(wid).executeUpdate(replaceOrderUpdate, {
@@ -425,7 +519,12 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     },
   );
 
-  const cancelResponse = z.object({ success: z.literal(true), status: z.string(), message: z.string(), order: OrderSchema });
+  const cancelResponse = z.object({
+    success: z.literal(true),
+    status: z.string(),
+    message: z.string(),
+    order: OrderSchema,
+  });
   const cancel = async (id: string, accountId: string, clientVersion?: number) => {
     const order = await modify(id, accountId, (wid) =>
       temporal.workflow.getHandle(wid).executeUpdate(cancelOrderUpdate, { args: [{ clientVersion }] }),
@@ -440,12 +539,21 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       tags: ['orders'],
       summary: 'Cancel (optimistic locking on client_version)',
       security,
-      request: { params: IdParam, body: { content: { 'application/json': { schema: CancelBody } }, required: false } },
-      responses: { 200: { description: 'Cancelled', content: { 'application/json': { schema: cancelResponse } } }, ...problemResponses(401, 403, 404, 409) },
+      request: {
+        params: IdParam,
+        body: { content: { 'application/json': { schema: CancelBody } }, required: false },
+      },
+      responses: {
+        200: { description: 'Cancelled', content: { 'application/json': { schema: cancelResponse } } },
+        ...problemResponses(401, 403, 404, 409),
+      },
     }),
     async (c) => {
       const body = c.req.header('content-type')?.includes('json') ? c.req.valid('json') : {};
-      return c.json(await cancel(c.req.valid('param').id, c.get('principal').accountId, body.client_version), 200);
+      return c.json(
+        await cancel(c.req.valid('param').id, c.get('principal').accountId, body.client_version),
+        200,
+      );
     },
   );
 
@@ -457,11 +565,13 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       summary: 'Cancel whatever version is current',
       security,
       request: { params: IdParam },
-      responses: { 200: { description: 'Cancelled', content: { 'application/json': { schema: cancelResponse } } }, ...problemResponses(401, 403, 404, 409) },
+      responses: {
+        200: { description: 'Cancelled', content: { 'application/json': { schema: cancelResponse } } },
+        ...problemResponses(401, 403, 404, 409),
+      },
     }),
     async (c) => c.json(await cancel(c.req.valid('param').id, c.get('principal').accountId), 200),
   );
 
   return app;
 }
-

@@ -480,7 +480,8 @@ export class FeedConnection implements MarketSubscriber {
   /** A revocation event (api/auth/revocation.ts) for this user or one of its sessions closes the socket. */
   revokedBy(event: RevocationEvent): boolean {
     if (this.closing) return false;
-    if (event.user_id !== this.userId && !event.session_ids.some((id) => this.sessionIds.has(id))) return false;
+    if (event.user_id !== this.userId && !event.session_ids.some((id) => this.sessionIds.has(id)))
+      return false;
     this.close(CloseCode.SessionRevoked, 'session revoked', 'session_revoked');
     return true;
   }

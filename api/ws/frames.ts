@@ -27,7 +27,10 @@ export interface AccountEvent {
 }
 
 /** A `market.update` (temporal/events.ts: prices in cents, quantities in shares), with its time parsed. */
-export interface MarketUpdate extends Pick<MarketUpdatePayload, 'symbol' | 'ts' | 'quote' | 'depth' | 'trades'> {
+export interface MarketUpdate extends Pick<
+  MarketUpdatePayload,
+  'symbol' | 'ts' | 'quote' | 'depth' | 'trades'
+> {
   eventId: string;
   tsMs: number;
 }
@@ -54,7 +57,8 @@ export function toAccountEvent(raw: unknown): AccountEvent | undefined {
 }
 
 /** Cents as a decimal string to a decimal number of dollars. */
-const dollars = (cents: string | null): number | null => (cents === null ? null : toJsonNumber(BigInt(cents), CASH_SCALE));
+const dollars = (cents: string | null): number | null =>
+  cents === null ? null : toJsonNumber(BigInt(cents), CASH_SCALE);
 
 const RELAY_FIELDS = new Set([
   'event_id',
@@ -115,7 +119,14 @@ export function accountFrame(e: AccountEvent): Frame {
 function otherAccountFrame(seq: number, eventId: string, event: Record<string, unknown>): Frame {
   const data: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(event)) if (!RELAY_FIELDS.has(k)) data[k] = v;
-  return { type: 'account_event', seq, event_id: eventId, event_type: event.event_type, data, ts: typeof event.ts === 'string' ? event.ts : null };
+  return {
+    type: 'account_event',
+    seq,
+    event_id: eventId,
+    event_type: event.event_type,
+    data,
+    ts: typeof event.ts === 'string' ? event.ts : null,
+  };
 }
 
 /** A `market.update` off the wire (a Redis message), or undefined when it is not one. */
@@ -124,7 +135,15 @@ export function toMarketUpdate(raw: unknown): MarketUpdate | undefined {
   const tsMs = Date.parse(raw.ts);
   if (!Number.isFinite(tsMs)) return undefined;
   const m = raw as unknown as PublishedMarketEvent;
-  return { symbol: m.symbol, eventId: m.event_id, ts: m.ts, tsMs, quote: m.quote, depth: m.depth, trades: m.trades };
+  return {
+    symbol: m.symbol,
+    eventId: m.event_id,
+    ts: m.ts,
+    tsMs,
+    quote: m.quote,
+    depth: m.depth,
+    trades: m.trades,
+  };
 }
 
 const money = (cents: number) => toJsonNumber(BigInt(cents), CASH_SCALE);

@@ -218,9 +218,14 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
     try {
       token = upgradeToken(req, url);
     } catch {
-      return refuse(socket, 'unauthorized', 'Send the token as "Authorization: Bearer <token>" or the subprotocols "bearer, <token>"', {
-        'WWW-Authenticate': 'Bearer realm="brokerx", error="invalid_token"',
-      });
+      return refuse(
+        socket,
+        'unauthorized',
+        'Send the token as "Authorization: Bearer <token>" or the subprotocols "bearer, <token>"',
+        {
+          'WWW-Authenticate': 'Bearer realm="brokerx", error="invalid_token"',
+        },
+      );
     }
     if (!token)
       return refuse(socket, 'unauthorized', 'An access token is required', {
@@ -326,7 +331,11 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
         deps.onRevocation?.(parsed.data);
         let closedCount = 0;
         for (const c of connections) if (c.revokedBy(parsed.data)) closedCount++;
-        if (closedCount) logger.info('feed sockets closed by revocation', { count: closedCount, reason: parsed.data.reason });
+        if (closedCount)
+          logger.info('feed sockets closed by revocation', {
+            count: closedCount,
+            reason: parsed.data.reason,
+          });
       })
       .then((stop) => {
         if (closed) stop();

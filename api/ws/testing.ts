@@ -80,7 +80,8 @@ export interface ConnectOptions {
 function target(url: string, opts: ConnectOptions): { href: string; options: ClientOptions } {
   const u = new URL(url);
   const headers: Record<string, string> = {};
-  if (opts.token && !opts.tokenInQuery && !opts.tokenInProtocol) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.token && !opts.tokenInQuery && !opts.tokenInProtocol)
+    headers.authorization = `Bearer ${opts.token}`;
   if (opts.token && opts.tokenInQuery) u.searchParams.set('token', opts.token);
   if (opts.since !== undefined) u.searchParams.set('since', String(opts.since));
   if (opts.origin) headers.origin = opts.origin;

@@ -24,7 +24,8 @@ export class InsufficientBalanceError extends Error {
 function assertBalanced(postings: Posting[]): void {
   const sums = new Map<string, bigint>();
   for (const p of postings) sums.set(p.asset, (sums.get(p.asset) ?? 0n) + p.amount);
-  for (const [asset, sum] of sums) if (sum !== 0n) throw new UnbalancedEntryError(`Entry does not balance for ${asset}: ${sum}`);
+  for (const [asset, sum] of sums)
+    if (sum !== 0n) throw new UnbalancedEntryError(`Entry does not balance for ${asset}: ${sum}`);
 }
 
 export function isCheckViolation(err: unknown): boolean {
@@ -36,7 +37,9 @@ export function isCheckViolation(err: unknown): boolean {
 function refusedAsset(err: unknown, postings: Posting[]): string {
   const e = err as { detail?: string; cause?: { detail?: string } };
   const detail = e.detail ?? e.cause?.detail;
-  return postings.find((p) => p.asset === detail)?.asset ?? postings.find((p) => p.amount < 0n)?.asset ?? 'unknown';
+  return (
+    postings.find((p) => p.asset === detail)?.asset ?? postings.find((p) => p.amount < 0n)?.asset ?? 'unknown'
+  );
 }
 
 /**
@@ -51,7 +54,12 @@ export async function postEntry(
 ): Promise<bigint | null> {
   assertBalanced(entry.postings);
   const postings = JSON.stringify(
-    entry.postings.map((p) => ({ account_id: p.accountId, asset: p.asset, bucket: p.bucket, amount: p.amount.toString() })),
+    entry.postings.map((p) => ({
+      account_id: p.accountId,
+      asset: p.asset,
+      bucket: p.bucket,
+      amount: p.amount.toString(),
+    })),
   );
   try {
     const [row] = await tx.execute<{ id: bigint | null }>(
@@ -80,7 +88,9 @@ export async function balancesOf(db: DbOrTx, accountId: string): Promise<Balance
  * sums to zero per asset, that every asset sums to zero over all balances, and that every balance equals
  * the sum of its postings.
  */
-export async function ledgerImbalances(db: DbOrTx): Promise<{ check: string; key: string; amount: string }[]> {
+export async function ledgerImbalances(
+  db: DbOrTx,
+): Promise<{ check: string; key: string; amount: string }[]> {
   return db.execute<{ check: string; key: string; amount: string }>(sql`
     SELECT 'entry' AS check, entry_id::text || ':' || asset AS key, sum(amount)::text AS amount
       FROM postings GROUP BY entry_id, asset HAVING sum(amount) <> 0

@@ -17,8 +17,14 @@ export async function listInstruments(db: DbOrTx): Promise<InstrumentRow[]> {
   return db.select().from(instruments).orderBy(instruments.symbol);
 }
 
-export async function getAccountStatus(db: DbOrTx, accountId: string): Promise<{ status: string; kind: string } | undefined> {
-  const [row] = await db.select({ status: accounts.status, kind: accounts.kind }).from(accounts).where(eq(accounts.id, accountId));
+export async function getAccountStatus(
+  db: DbOrTx,
+  accountId: string,
+): Promise<{ status: string; kind: string } | undefined> {
+  const [row] = await db
+    .select({ status: accounts.status, kind: accounts.kind })
+    .from(accounts)
+    .where(eq(accounts.id, accountId));
   return row;
 }
 
@@ -33,7 +39,11 @@ export async function lockOrder(tx: DbOrTx, orderId: string): Promise<OrderRow |
   return row;
 }
 
-export async function getOrderByClientId(db: DbOrTx, accountId: string, clientOrderId: string): Promise<OrderRow | undefined> {
+export async function getOrderByClientId(
+  db: DbOrTx,
+  accountId: string,
+  clientOrderId: string,
+): Promise<OrderRow | undefined> {
   const [row] = await db
     .select()
     .from(orders)
@@ -56,7 +66,9 @@ export async function listOrders(db: DbOrTx, f: OrderListFilter): Promise<OrderR
   if (f.symbol) conds.push(eq(orders.symbol, f.symbol));
   if (f.before) {
     const b = f.before;
-    conds.push(or(lt(orders.createdAt, b.createdAt), and(eq(orders.createdAt, b.createdAt), lt(orders.id, b.id)))!);
+    conds.push(
+      or(lt(orders.createdAt, b.createdAt), and(eq(orders.createdAt, b.createdAt), lt(orders.id, b.id)))!,
+    );
   }
   return db
     .select()
@@ -67,7 +79,8 @@ export async function listOrders(db: DbOrTx, f: OrderListFilter): Promise<OrderR
 }
 
 /** The asset an order reserves: cash for buys, the instrument's shares for sells. */
-export const reservedAsset = (o: Pick<OrderRow, 'side' | 'symbol'>): string => (o.side === 'buy' ? CASH_ASSET : o.symbol);
+export const reservedAsset = (o: Pick<OrderRow, 'side' | 'symbol'>): string =>
+  o.side === 'buy' ? CASH_ASSET : o.symbol;
 
 /**
  * Release `amount` (default: all) of what the order still has reserved, as one journal entry

@@ -14,7 +14,12 @@ import type { OrderRow } from './orders.js';
 export async function lockOrders(tx: DbOrTx, ids: string[]): Promise<Map<string, OrderRow>> {
   const unique = [...new Set(ids)].sort();
   if (unique.length === 0) return new Map();
-  const rows = await tx.select().from(orders).where(inArray(orders.id, unique)).orderBy(orders.id).for('update');
+  const rows = await tx
+    .select()
+    .from(orders)
+    .where(inArray(orders.id, unique))
+    .orderBy(orders.id)
+    .for('update');
   return new Map(rows.map((r) => [r.id, r]));
 }
 
@@ -96,7 +101,10 @@ export async function saveSequence(tx: DbOrTx, symbol: string, seq: number): Pro
   await tx
     .insert(matchingSequences)
     .values({ symbol, lastSeq: BigInt(seq) })
-    .onConflictDoUpdate({ target: matchingSequences.symbol, set: { lastSeq: sql`GREATEST(${matchingSequences.lastSeq}, ${BigInt(seq)})` } });
+    .onConflictDoUpdate({
+      target: matchingSequences.symbol,
+      set: { lastSeq: sql`GREATEST(${matchingSequences.lastSeq}, ${BigInt(seq)})` },
+    });
 }
 
 export async function loadSequence(db: DbOrTx, symbol: string): Promise<number> {

@@ -406,7 +406,9 @@ export async function replaceRecoveryCodes(
   await db.transaction(async (tx) => {
     await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
     if (codeHashes.length)
-      await tx.insert(recoveryCodes).values(codeHashes.map((codeHash) => ({ codeHash, userId, createdAt: now })));
+      await tx
+        .insert(recoveryCodes)
+        .values(codeHashes.map((codeHash) => ({ codeHash, userId, createdAt: now })));
   });
 }
 
@@ -421,7 +423,11 @@ export async function consumeRecoveryCode(
     .update(recoveryCodes)
     .set({ usedAt: now })
     .where(
-      and(eq(recoveryCodes.codeHash, codeHash), eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)),
+      and(
+        eq(recoveryCodes.codeHash, codeHash),
+        eq(recoveryCodes.userId, userId),
+        isNull(recoveryCodes.usedAt),
+      ),
     )
     .returning({ userId: recoveryCodes.userId });
   return rows.length === 1;

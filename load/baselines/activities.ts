@@ -39,7 +39,9 @@ const snapshot = (orderId: string, status: OrderStatus, filled: boolean): OrderS
 
 export const noopMatchingActivities: MatchingActivities = {
   async submitOrder({ orderId }) {
-    return orderId.startsWith(TAKER) ? snapshot(orderId, 'filled', true) : snapshot(orderId, 'working', false);
+    return orderId.startsWith(TAKER)
+      ? snapshot(orderId, 'filled', true)
+      : snapshot(orderId, 'working', false);
   },
   async cancelOrder({ orderId }) {
     return snapshot(orderId, 'cancelled', false);

@@ -20,8 +20,20 @@ const procs: MatchingProc[] = [];
 
 async function startMatching(): Promise<MatchingProc> {
   const port = await freePort();
-  const env = { ...process.env, ...inject('env'), ...fx.env, METRICS_PORT: String(port), LOG_LEVEL: 'error', MATCHING_SHARDS: '1' };
-  const proc = startProcess('worker-matching', process.execPath, ['--import', 'tsx', 'workers/matching/main.ts'], { env, output: 'ignore' });
+  const env = {
+    ...process.env,
+    ...inject('env'),
+    ...fx.env,
+    METRICS_PORT: String(port),
+    LOG_LEVEL: 'error',
+    MATCHING_SHARDS: '1',
+  };
+  const proc = startProcess(
+    'worker-matching',
+    process.execPath,
+    ['--import', 'tsx', 'workers/matching/main.ts'],
+    { env, output: 'ignore' },
+  );
   await waitForPort(port, 'matching worker metrics', 60_000, proc);
   const p = { proc, port };
   procs.push(p);
@@ -68,57 +80,75 @@ const order = (direction: 'buy' | 'sell', quantity: number, price: number) => ({
 });
 
 describe('matching owner killed with SIGKILL', () => {
-  it('20 kills during a stream of crossing orders: same book after each takeover, no fill lost or duplicated', { timeout: 600_000 }, async () => {
-    const buyer: TestUser = await createFundedUser(fx.api, '1000000.00');
-    const seller: TestUser = await createFundedUser(fx.api, '0.00', { AAPL: 5000n });
-    let i = 0;
-    const burst = async (n: number) => {
-      // Resting sells at a few prices, buys that cross some of them: fills, partial fills and a book that stays non-empty.
-      const calls = [];
-      for (let k = 0; k < n; k++, i++) {
-        calls.push(fx.api.call('POST', '/api/v1/orders', { token: seller.token, body: order('sell', 3, 18_900 / 100 + (i % 3)) }));
-        calls.push(fx.api.call('POST', '/api/v1/orders', { token: buyer.token, body: order('buy', 2, 18_800 / 100 + (i % 4)) }));
+  it(
+    '20 kills during a stream of crossing orders: same book after each takeover, no fill lost or duplicated',
+    { timeout: 600_000 },
+    async () => {
+      const buyer: TestUser = await createFundedUser(fx.api, '1000000.00');
+      const seller: TestUser = await createFundedUser(fx.api, '0.00', { AAPL: 5000n });
+      let i = 0;
+      const burst = async (n: number) => {
+        // Resting sells at a few prices, buys that cross some of them: fills, partial fills and a book that stays non-empty.
+        const calls = [];
+        for (let k = 0; k < n; k++, i++) {
+          calls.push(
+            fx.api.call('POST', '/api/v1/orders', {
+              token: seller.token,
+              body: order('sell', 3, 18_900 / 100 + (i % 3)),
+            }),
+          );
+          calls.push(
+            fx.api.call('POST', '/api/v1/orders', {
+              token: buyer.token,
+              body: order('buy', 2, 18_800 / 100 + (i % 4)),
+            }),
+          );
+        }
+        for (const r of await Promise.all(calls)) expect(r.status).toBe(201);
+      };
+
+      for (let kill = 0; kill < 20; kill++) {
+        await burst(3);
+        const victim = await owner();
+        const before = await books(victim);
+        victim.proc.child.kill('SIGKILL');
+        await victim.proc.exited;
+        procs.splice(procs.indexOf(victim), 1);
+        const next = await owner();
+        expect(next).not.toBe(victim);
+        // Serving once its books are rebuilt (the lock is taken first).
+        await eventually(async () => expect(Object.keys((await books(next)) as object)).not.toHaveLength(0));
+        expect(await books(next)).toEqual(before);
+        await startMatching(); // a new standby
       }
-      for (const r of await Promise.all(calls)) expect(r.status).toBe(201);
-    };
-
-    for (let kill = 0; kill < 20; kill++) {
       await burst(3);
-      const victim = await owner();
-      const before = await books(victim);
-      victim.proc.child.kill('SIGKILL');
-      await victim.proc.exited;
-      procs.splice(procs.indexOf(victim), 1);
-      const next = await owner();
-      expect(next).not.toBe(victim);
-      // Serving once its books are rebuilt (the lock is taken first).
-      await eventually(async () => expect(Object.keys((await books(next)) as object)).not.toHaveLength(0));
-      expect(await books(next)).toEqual(before);
-      await startMatching(); // a new standby
-    }
-    await burst(3);
 
-    // No fill lost or duplicated: every order's filled quantity is the sum of its trades, and the
-    // accounts hold exactly what the trades moved.
-    const db = fx.database.db;
-    const mismatched = await db.execute(sql`
+      // No fill lost or duplicated: every order's filled quantity is the sum of its trades, and the
+      // accounts hold exactly what the trades moved.
+      const db = fx.database.db;
+      const mismatched = await db.execute(sql`
       SELECT o.id FROM orders o
       LEFT JOIN (SELECT order_id, sum(quantity) AS q FROM (
         SELECT buy_order_id AS order_id, quantity FROM trades UNION ALL SELECT sell_order_id, quantity FROM trades) t GROUP BY order_id) f
         ON f.order_id = o.id
       WHERE o.filled_quantity <> coalesce(f.q, 0)`);
-    expect(mismatched).toEqual([]);
-    const [traded] = await db.execute<{ q: string; notional: string }>(sql`SELECT coalesce(sum(quantity), 0)::text AS q, coalesce(sum(quantity * price), 0)::text AS notional FROM trades`);
-    expect(BigInt(traded!.q)).toBeGreaterThan(0n);
-    const buyerShares = await fx.balance(buyer.accountId, 'AAPL');
-    expect(buyerShares.available).toBe(BigInt(traded!.q));
-    const sellerCash = await fx.balance(seller.accountId);
-    expect(sellerCash.available).toBe(BigInt(traded!.notional));
-    // The book the last owner holds is exactly the open orders in Postgres.
-    const [open] = await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM orders WHERE status IN ('working', 'partially_filled')`);
-    const last = await owner();
-    await eventually(async () => expect(Object.keys((await books(last)) as object)).not.toHaveLength(0));
-    const snapshot = (await books(last)) as Record<string, { size: number }>;
-    expect(snapshot.AAPL?.size).toBe(open!.n);
-  });
+      expect(mismatched).toEqual([]);
+      const [traded] = await db.execute<{ q: string; notional: string }>(
+        sql`SELECT coalesce(sum(quantity), 0)::text AS q, coalesce(sum(quantity * price), 0)::text AS notional FROM trades`,
+      );
+      expect(BigInt(traded!.q)).toBeGreaterThan(0n);
+      const buyerShares = await fx.balance(buyer.accountId, 'AAPL');
+      expect(buyerShares.available).toBe(BigInt(traded!.q));
+      const sellerCash = await fx.balance(seller.accountId);
+      expect(sellerCash.available).toBe(BigInt(traded!.notional));
+      // The book the last owner holds is exactly the open orders in Postgres.
+      const [open] = await db.execute<{ n: number }>(
+        sql`SELECT count(*)::int AS n FROM orders WHERE status IN ('working', 'partially_filled')`,
+      );
+      const last = await owner();
+      await eventually(async () => expect(Object.keys((await books(last)) as object)).not.toHaveLength(0));
+      const snapshot = (await books(last)) as Record<string, { size: number }>;
+      expect(snapshot.AAPL?.size).toBe(open!.n);
+    },
+  );
 });

@@ -10,7 +10,14 @@ import { startMatchingShards } from './worker.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
-installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, sdkMetricsPort: config.SDK_METRICS_PORT, service: 'worker-matching', instance: config.INSTANCE_ID, shutdownSignals: [] }); // we handle signals: stop shards, release locks
+installRuntime({
+  logger,
+  logLevel: config.TEMPORAL_LOG_LEVEL,
+  sdkMetricsPort: config.SDK_METRICS_PORT,
+  service: 'worker-matching',
+  instance: config.INSTANCE_ID,
+  shutdownSignals: [],
+}); // we handle signals: stop shards, release locks
 
 const registry = createWorkerRegistry('worker-matching', config.INSTANCE_ID);
 const metrics = createMatchingMetrics(registry);

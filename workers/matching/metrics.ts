@@ -41,6 +41,10 @@ export type MatchingMetrics = ReturnType<typeof createMatchingMetrics>;
 /** Batches settled so far and the operations in them (read from a registry holding the metrics above). */
 export async function settlementBatches(registry: Registry): Promise<{ count: number; sum: number }> {
   const m = await registry.getSingleMetric('matching_settlement_batch_size')?.get();
-  const value = (name: string) => m?.values.find((x) => (x as { metricName?: string }).metricName === name)?.value ?? 0;
-  return { count: value('matching_settlement_batch_size_count'), sum: value('matching_settlement_batch_size_sum') };
+  const value = (name: string) =>
+    m?.values.find((x) => (x as { metricName?: string }).metricName === name)?.value ?? 0;
+  return {
+    count: value('matching_settlement_batch_size_count'),
+    sum: value('matching_settlement_batch_size_sum'),
+  };
 }

@@ -26,10 +26,22 @@ export class ShardLockLostError extends Error {}
 export async function acquireShard(
   databaseUrl: string,
   shard: number,
-  opts: { pollMs?: number; signal?: AbortSignal; onLost: (err: unknown) => void; onWaiting?: () => void; appName?: string },
+  opts: {
+    pollMs?: number;
+    signal?: AbortSignal;
+    onLost: (err: unknown) => void;
+    onWaiting?: () => void;
+    appName?: string;
+  },
 ): Promise<ShardLease | null> {
   // fetch_types off: only scalar queries here, and a terminated connection must not fail it unhandled (db/client.ts).
-  const sql = postgres(databaseUrl, { max: 1, idle_timeout: 0, fetch_types: false, onnotice: () => {}, connection: { application_name: opts.appName ?? `matching-shard-${shard}` } });
+  const sql = postgres(databaseUrl, {
+    max: 1,
+    idle_timeout: 0,
+    fetch_types: false,
+    onnotice: () => {},
+    connection: { application_name: opts.appName ?? `matching-shard-${shard}` },
+  });
   const key = shardLockKey(shard).toString();
   let warned = false;
   for (;;) {

@@ -115,7 +115,14 @@ function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
     if (!lease) return 'stopped';
     try {
       metrics.shardOwned.set({ shard: String(shard) }, 1);
-      const engine = new ShardEngine({ db: deps.db, shard, shardCount: deps.shardCount, logger, metrics, fence: (tx) => lease.fence(tx) });
+      const engine = new ShardEngine({
+        db: deps.db,
+        shard,
+        shardCount: deps.shardCount,
+        logger,
+        metrics,
+        fence: (tx) => lease.fence(tx),
+      });
       await engine.rebuildAll();
       worker = await Worker.create({
         connection: deps.connection,
@@ -180,7 +187,8 @@ export function shardIds(spec: string, count: number): number[] {
   if (!spec.trim()) return Array.from({ length: count }, (_, i) => i);
   return spec.split(',').map((s) => {
     const n = Number(s.trim());
-    if (!Number.isInteger(n) || n < 0 || n >= count) throw new Error(`invalid shard id "${s}" (MATCHING_SHARDS=${count})`);
+    if (!Number.isInteger(n) || n < 0 || n >= count)
+      throw new Error(`invalid shard id "${s}" (MATCHING_SHARDS=${count})`);
     return n;
   });
 }

@@ -10,7 +10,12 @@ import { createOutboxWorker } from './worker.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-outbox', instance: config.INSTANCE_ID });
-installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, service: 'worker-outbox', instance: config.INSTANCE_ID });
+installRuntime({
+  logger,
+  logLevel: config.TEMPORAL_LOG_LEVEL,
+  service: 'worker-outbox',
+  instance: config.INSTANCE_ID,
+});
 const registry = createWorkerRegistry('worker-outbox', config.INSTANCE_ID);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });

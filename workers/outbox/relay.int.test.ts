@@ -27,15 +27,23 @@ describe('fill confirmations', () => {
   it('mail each party once per fill, even when the relay processes the same rows again', async () => {
     const seller = await createFundedUser(fx.api, '0.00', { MSFT: 5n });
     const buyer = await createFundedUser(fx.api, '5000.00');
-    expect((await fx.api.call('POST', '/api/v1/orders', { token: seller.token, body: order('sell', 5, '420.00') })).status).toBe(201);
-    expect((await fx.api.call('POST', '/api/v1/orders', { token: buyer.token, body: order('buy', 5, '421.00') })).status).toBe(201);
+    expect(
+      (await fx.api.call('POST', '/api/v1/orders', { token: seller.token, body: order('sell', 5, '420.00') }))
+        .status,
+    ).toBe(201);
+    expect(
+      (await fx.api.call('POST', '/api/v1/orders', { token: buyer.token, body: order('buy', 5, '421.00') }))
+        .status,
+    ).toBe(201);
     const mail = await waitForMail(buyer.email, { subject: /fill/i });
     expect(mail.text).toMatch(/BUY 5 MSFT at 420\.00 USD/);
     await waitForMail(seller.email, { subject: /fill/i });
 
     // A relay that crashed after sending but before marking done sees the rows again.
     await eventually(async () => {
-      const [row] = await fx.database.db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM outbox WHERE status <> 'done'`);
+      const [row] = await fx.database.db.execute<{ n: number }>(
+        sql`SELECT count(*)::int AS n FROM outbox WHERE status <> 'done'`,
+      );
       expect(row!.n).toBe(0);
     });
     await fx.database.db.execute(sql`
@@ -51,29 +59,64 @@ describe('fill confirmations', () => {
 describe('market data over REST', () => {
   it('quote and depth follow the book: cached, and fresh after every change', async () => {
     const maker = await createFundedUser(fx.api, '10000.00', { TSLA: 50n });
-    const before = (await (await fx.api.call('GET', '/api/v1/market/tsla')).json()) as { quote: { ask: unknown } };
+    const before = (await (await fx.api.call('GET', '/api/v1/market/tsla')).json()) as {
+      quote: { ask: unknown };
+    };
     expect(before.quote.ask).toBeNull();
-    expect((await fx.api.call('POST', '/api/v1/orders', { token: maker.token, body: order('sell', 7, '251.00', 'TSLA') })).status).toBe(201);
-    expect((await fx.api.call('POST', '/api/v1/orders', { token: maker.token, body: order('buy', 3, '249.50', 'TSLA') })).status).toBe(201);
+    expect(
+      (
+        await fx.api.call('POST', '/api/v1/orders', {
+          token: maker.token,
+          body: order('sell', 7, '251.00', 'TSLA'),
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await fx.api.call('POST', '/api/v1/orders', {
+          token: maker.token,
+          body: order('buy', 3, '249.50', 'TSLA'),
+        })
+      ).status,
+    ).toBe(201);
     // The relay invalidates the cached answer when the book changes: the next read shows both sides.
     const market = await eventually(async () => {
       const m = (await (await fx.api.call('GET', '/api/v1/market/TSLA')).json()) as {
-        quote: { bid: { price: number; quantity: number } | null; ask: { price: number; quantity: number } | null; spread: number | null };
+        quote: {
+          bid: { price: number; quantity: number } | null;
+          ask: { price: number; quantity: number } | null;
+          spread: number | null;
+        };
         depth: { bids: unknown[]; asks: unknown[] };
       };
       expect(m.quote.ask).not.toBeNull();
       expect(m.quote.bid).not.toBeNull();
       return m;
     });
-    expect(market.quote).toMatchObject({ bid: { price: 249.5, quantity: 3 }, ask: { price: 251, quantity: 7 }, spread: 1.5 });
+    expect(market.quote).toMatchObject({
+      bid: { price: 249.5, quantity: 3 },
+      ask: { price: 251, quantity: 7 },
+      spread: 1.5,
+    });
     expect(market.depth.asks).toHaveLength(1);
 
     const taker = await createFundedUser(fx.api, '10000.00');
-    expect((await fx.api.call('POST', '/api/v1/orders', { token: taker.token, body: order('buy', 2, '251.00', 'TSLA') })).status).toBe(201);
+    expect(
+      (
+        await fx.api.call('POST', '/api/v1/orders', {
+          token: taker.token,
+          body: order('buy', 2, '251.00', 'TSLA'),
+        })
+      ).status,
+    ).toBe(201);
     await eventually(async () => {
-      const t = (await (await fx.api.call('GET', '/api/v1/market/TSLA/trades')).json()) as { trades: { price: number; quantity: number }[] };
+      const t = (await (await fx.api.call('GET', '/api/v1/market/TSLA/trades')).json()) as {
+        trades: { price: number; quantity: number }[];
+      };
       expect(t.trades[0]).toMatchObject({ price: 251, quantity: 2 });
-      const m = (await (await fx.api.call('GET', '/api/v1/market/TSLA')).json()) as { quote: { ask: { quantity: number } } };
+      const m = (await (await fx.api.call('GET', '/api/v1/market/TSLA')).json()) as {
+        quote: { ask: { quantity: number } };
+      };
       expect(m.quote.ask.quantity).toBe(5);
     });
   });
@@ -91,7 +134,9 @@ describe('poison rows', () => {
       INSERT INTO outbox (event_type, payload, attempts) VALUES ('execution.report', '{"workflow_id": {"bad": true}, "order_id": "x", "status": "filled", "fill_id": "f"}'::jsonb, 9)
       RETURNING id`);
     await eventually(async () => {
-      const [r] = await fx.database.db.execute<{ status: string; last_error: string | null }>(sql`SELECT status, last_error FROM outbox WHERE id = ${row!.id}::uuid`);
+      const [r] = await fx.database.db.execute<{ status: string; last_error: string | null }>(
+        sql`SELECT status, last_error FROM outbox WHERE id = ${row!.id}::uuid`,
+      );
       expect(r!.status).toBe('dead');
       expect(r!.last_error).toBeTruthy();
     }, 20_000);

@@ -47,7 +47,11 @@ export function createRelayMetrics(registry: Registry) {
       labelNames: ['event_type', 'outcome'] as const,
       registers: [registry],
     }),
-    lag: new Gauge({ name: 'outbox_lag_seconds', help: 'Age of the oldest pending outbox row', registers: [registry] }),
+    lag: new Gauge({
+      name: 'outbox_lag_seconds',
+      help: 'Age of the oldest pending outbox row',
+      registers: [registry],
+    }),
     pending: new Gauge({ name: 'outbox_pending', help: 'Pending outbox rows', registers: [registry] }),
     delivery: new Histogram({
       name: 'outbox_delivery_seconds',
@@ -55,7 +59,11 @@ export function createRelayMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
-    mails: new Counter({ name: 'fill_emails_sent_total', help: 'Fill confirmation mails sent', registers: [registry] }),
+    mails: new Counter({
+      name: 'fill_emails_sent_total',
+      help: 'Fill confirmation mails sent',
+      registers: [registry],
+    }),
   };
 }
 
@@ -94,7 +102,11 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
           reservedAmount: p.reserved_amount,
         });
       } else if (isTerminal(status)) {
-        await handle.signal(orderClosedSignal, { orderId: p.order_id, status, reservedAmount: p.reserved_amount });
+        await handle.signal(orderClosedSignal, {
+          orderId: p.order_id,
+          status,
+          reservedAmount: p.reserved_amount,
+        });
       }
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return; // saga already closed: nothing to tell it
@@ -134,7 +146,10 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   async function publish(row: OutboxRow): Promise<void> {
     const event = publishedEvent(row);
     if (row.account_id) {
-      await redis.publish(accountChannel(deps.redisPrefix, row.account_id), JSON.stringify({ ...event, seq: Number(row.account_seq) }));
+      await redis.publish(
+        accountChannel(deps.redisPrefix, row.account_id),
+        JSON.stringify({ ...event, seq: Number(row.account_seq) }),
+      );
     } else if (row.event_type === EventType.MarketUpdate) {
       // The book changed: drop the REST cache (api/routes/market.ts) before telling live subscribers.
       await redis.del(...marketCacheKeys(deps.redisPrefix, row.payload.symbol));
@@ -157,7 +172,8 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     for (const row of rows) {
       if (row.event_type === EventType.MarketUpdate) newestMarket.set(row.payload.symbol, row.id);
     }
-    const superseded = (row: OutboxRow) => row.event_type === EventType.MarketUpdate && newestMarket.get(row.payload.symbol) !== row.id;
+    const superseded = (row: OutboxRow) =>
+      row.event_type === EventType.MarketUpdate && newestMarket.get(row.payload.symbol) !== row.id;
     const failed = new Map<string, unknown>();
     // 1. Publish in order (per-account order matters to the feed), one row at a time.
     for (const row of rows) {
@@ -187,15 +203,29 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     for (const row of rows) {
       const err = failed.get(row.id);
       if (err === undefined) {
-        metrics.processed.inc({ event_type: row.event_type, outcome: superseded(row) ? 'superseded' : 'done' });
+        metrics.processed.inc({
+          event_type: row.event_type,
+          outcome: superseded(row) ? 'superseded' : 'done',
+        });
         metrics.delivery.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
         continue;
       }
       const dead = row.attempts >= maxAttempts;
       const backoff = Math.min(2 ** row.attempts, 300);
-      await markOutboxFailed(sql, { id: row.id, dead, error: String((err as Error).message ?? err), backoffSeconds: backoff });
+      await markOutboxFailed(sql, {
+        id: row.id,
+        dead,
+        error: String((err as Error).message ?? err),
+        backoffSeconds: backoff,
+      });
       metrics.processed.inc({ event_type: row.event_type, outcome: dead ? 'dead' : 'retry' });
-      logger.warn('outbox event failed', { id: row.id, event_type: row.event_type, attempts: row.attempts, dead, err });
+      logger.warn('outbox event failed', {
+        id: row.id,
+        event_type: row.event_type,
+        attempts: row.attempts,
+        dead,
+        err,
+      });
     }
     return rows.length;
   }

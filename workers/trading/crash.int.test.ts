@@ -14,8 +14,20 @@ let worker: Managed | undefined;
 
 async function startWorker(): Promise<Managed> {
   const port = await freePort();
-  const env = { ...process.env, ...inject('env'), ...fx.env, METRICS_PORT: String(port), LOG_LEVEL: 'error', INSTANCE_ID: 'trading-crash-test' };
-  const proc = startProcess('worker-trading', process.execPath, ['--import', 'tsx', 'workers/trading/main.ts'], { env, output: 'ignore' });
+  const env = {
+    ...process.env,
+    ...inject('env'),
+    ...fx.env,
+    METRICS_PORT: String(port),
+    LOG_LEVEL: 'error',
+    INSTANCE_ID: 'trading-crash-test',
+  };
+  const proc = startProcess(
+    'worker-trading',
+    process.execPath,
+    ['--import', 'tsx', 'workers/trading/main.ts'],
+    { env, output: 'ignore' },
+  );
   await waitForPort(port, 'trading worker metrics', 60_000, proc);
   return proc;
 }
@@ -32,36 +44,53 @@ afterAll(async () => {
 });
 
 const order = (clientOrderId: string) => ({
-  order: { symbol: 'AAPL', order_type: 'limit', direction: 'buy', quantity: 1, price: 160, time_in_force: 'GTC', client_order_id: clientOrderId },
+  order: {
+    symbol: 'AAPL',
+    order_type: 'limit',
+    direction: 'buy',
+    quantity: 1,
+    price: 160,
+    time_in_force: 'GTC',
+    client_order_id: clientOrderId,
+  },
 });
 
-it('SIGKILL mid-saga: after a restart every saga completes and nothing is reserved twice', { timeout: 180_000 }, async () => {
-  const u = await createFundedUser(fx.api, '100000.00');
-  // Warm up: the worker has bundled its workflows and serves.
-  const warm = await fx.api.call('POST', '/api/v1/orders', { token: u.token, body: order('warm') });
-  expect(warm.status).toBe(201);
+it(
+  'SIGKILL mid-saga: after a restart every saga completes and nothing is reserved twice',
+  { timeout: 180_000 },
+  async () => {
+    const u = await createFundedUser(fx.api, '100000.00');
+    // Warm up: the worker has bundled its workflows and serves.
+    const warm = await fx.api.call('POST', '/api/v1/orders', { token: u.token, body: order('warm') });
+    expect(warm.status).toBe(201);
 
-  const ids = Array.from({ length: 30 }, (_, i) => `kill-${i}`);
-  const responses = Promise.all(ids.map((id) => fx.api.call('POST', '/api/v1/orders', { token: u.token, body: order(id) })));
-  await new Promise((r) => setTimeout(r, 250));
-  worker!.child.kill('SIGKILL');
-  await worker!.exited;
-  worker = await startWorker();
-  // Each request answers: ACKed (201), or timed out while the worker was down (504); none is a 5xx error.
-  for (const res of await responses) expect([201, 504]).toContain(res.status);
+    const ids = Array.from({ length: 30 }, (_, i) => `kill-${i}`);
+    const responses = Promise.all(
+      ids.map((id) => fx.api.call('POST', '/api/v1/orders', { token: u.token, body: order(id) })),
+    );
+    await new Promise((r) => setTimeout(r, 250));
+    worker!.child.kill('SIGKILL');
+    await worker!.exited;
+    worker = await startWorker();
+    // Each request answers: ACKed (201), or timed out while the worker was down (504); none is a 5xx error.
+    for (const res of await responses) expect([201, 504]).toContain(res.status);
 
-  // Every saga reaches its live state after the restart.
-  for (const id of ['warm', ...ids]) {
-    await eventually(async () => {
-      const state = await fx.saga(u.accountId, id);
-      expect(state.status).toBe('working');
-    }, 60_000);
-  }
-  const n = ids.length + 1;
-  expect(await fx.balance(u.accountId)).toEqual({ available: 10_000_000n - BigInt(n) * 16_000n, reserved: BigInt(n) * 16_000n });
-  const [row] = await fx.database.db.execute<{ orders: number; reserves: number }>(sql`
+    // Every saga reaches its live state after the restart.
+    for (const id of ['warm', ...ids]) {
+      await eventually(async () => {
+        const state = await fx.saga(u.accountId, id);
+        expect(state.status).toBe('working');
+      }, 60_000);
+    }
+    const n = ids.length + 1;
+    expect(await fx.balance(u.accountId)).toEqual({
+      available: 10_000_000n - BigInt(n) * 16_000n,
+      reserved: BigInt(n) * 16_000n,
+    });
+    const [row] = await fx.database.db.execute<{ orders: number; reserves: number }>(sql`
     SELECT (SELECT count(*)::int FROM orders WHERE account_id = ${u.accountId}::uuid AND status = 'working') AS orders,
            (SELECT count(*)::int FROM journal_entries e JOIN postings p ON p.entry_id = e.id
              WHERE e.kind = 'reserve' AND p.account_id = ${u.accountId}::uuid AND p.bucket = 'reserved') AS reserves`);
-  expect(row).toEqual({ orders: n, reserves: n });
-});
+    expect(row).toEqual({ orders: n, reserves: n });
+  },
+);

@@ -9,14 +9,24 @@ import { createTradingWorker } from './worker.js';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-trading', instance: config.INSTANCE_ID });
-installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, sdkMetricsPort: config.SDK_METRICS_PORT, service: 'worker-trading', instance: config.INSTANCE_ID, shutdownSignals: ['SIGINT', 'SIGTERM'] });
+installRuntime({
+  logger,
+  logLevel: config.TEMPORAL_LOG_LEVEL,
+  sdkMetricsPort: config.SDK_METRICS_PORT,
+  service: 'worker-trading',
+  instance: config.INSTANCE_ID,
+  shutdownSignals: ['SIGINT', 'SIGTERM'],
+});
 
 const registry = createWorkerRegistry('worker-trading', config.INSTANCE_ID);
 const metrics = createSagaMetrics(registry);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
 
-const database = connectDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX, appName: applicationName(config, 'trading') });
+const database = connectDatabase(config.DATABASE_URL, {
+  max: config.DATABASE_POOL_MAX,
+  appName: applicationName(config, 'trading'),
+});
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const worker = await createTradingWorker(config, { connection, db: database.db, metrics });
 logger.info('trading worker running', { taskQueue: worker.options.taskQueue });

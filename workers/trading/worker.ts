@@ -51,7 +51,10 @@ export function sagaSinks(metrics: SagaMetrics): InjectedSinks<SagaSinks> {
   };
 }
 
-export async function createTradingWorker(config: TradingWorkerConfig, deps: TradingWorkerDeps): Promise<Worker> {
+export async function createTradingWorker(
+  config: TradingWorkerConfig,
+  deps: TradingWorkerDeps,
+): Promise<Worker> {
   return createSandboxWorker(
     {
       connection: deps.connection,
