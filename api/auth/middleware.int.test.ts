@@ -3,7 +3,7 @@
  * problem+json with a WWW-Authenticate header, and must not reach the handler.
  */
 import { randomUUID } from 'node:crypto';
-import { SignJWT, base64url, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
+import { SignJWT, base64url, decodeJwt, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApi, type TestApi } from '../../test/helpers.js';
 import { registerVerifiedUser, type TestUser } from '../../test/users.js';
@@ -19,7 +19,8 @@ describe('requireAuth against forged and misused tokens', () => {
   let publicJwk: Record<string, unknown>;
   let offsetMs = 0;
 
-  const claims = () => ({ account_id: user.accountId, email: user.email, sid: randomUUID() });
+  // The user's own live session: every accepted token is also checked against its session (trust).
+  const claims = () => ({ account_id: user.accountId, email: user.email, sid: decodeJwt(user.token).sid });
   /** A token signed with the real key; `edit` changes header or claims. */
   const signed = async (edit: (jwt: SignJWT) => SignJWT = (j) => j, header: Record<string, unknown> = {}) => {
     const iat = Math.floor(Date.now() / 1000);

@@ -23,6 +23,7 @@ let bystander: FundedTestUser;
 beforeAll(async () => {
   fx = await startTradingFixture('wsinst');
   const ports = await Promise.all([freePort(), freePort(), freePort()]);
+  const metricsPorts = await Promise.all([freePort(), freePort(), freePort()]);
   for (const [i, port] of ports.entries()) {
     const env = {
       ...process.env,
@@ -30,6 +31,7 @@ beforeAll(async () => {
       ...fx.env,
       HOST: '127.0.0.1',
       PORT: String(port),
+      API_METRICS_PORT: String(metricsPorts[i]),
       INSTANCE_ID: `ws-${i + 1}`,
       WS_SWEEP_SECONDS: '1',
     };

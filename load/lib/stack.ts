@@ -89,6 +89,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     'smtp',
     'mailpit',
     'api',
+    'apiMetrics',
     'tradingMetrics',
     'matchingMetrics',
     'outboxMetrics',
@@ -162,7 +163,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       METRICS_PORT: String(port.outboxMetrics),
       INSTANCE_ID: 'outbox-1',
     });
-    const api = node('api', 'api/main.ts', { INSTANCE_ID: 'api-1' });
+    const api = node('api', 'api/main.ts', {
+      INSTANCE_ID: 'api-1',
+      API_METRICS_PORT: String(port.apiMetrics),
+    });
     await waitForPort(port.api, 'api', 120_000, api);
     await waitForReady(stack.endpoints.api);
     return stack;
