@@ -339,6 +339,9 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
         if (prefix && services[s.name]!.build) {
           expect(env.REDIS_PREFIX, s.name).toBe(`${prefix}brokerx:`);
           delete env.REDIS_PREFIX;
+          // Its Postgres connections are named by the prefix, so a fault test ends only its own.
+          expect(env.DATABASE_APPLICATION_PREFIX, s.name).toBe(prefix);
+          delete env.DATABASE_APPLICATION_PREFIX;
         }
         expect(Object.keys(env).sort(), s.name).toEqual(Object.keys(composeEnv).sort());
         for (const [key, value] of Object.entries(composeEnv)) {
