@@ -6,7 +6,7 @@
  */
 import type { OrderStatus, OrderType, Side, TimeInForce } from './orders.js';
 
-/** What happened to an order (DESIGN.md's execution report vocabulary). */
+/** What happened to an order (the execution report vocabulary of docs/feed-protocol.md). */
 export type ExecType = 'new' | 'partial_fill' | 'fill' | 'canceled' | 'expired' | 'replaced' | 'rejected';
 
 /** `order.accepted`: the saga persisted a new order (written with the order row). */
