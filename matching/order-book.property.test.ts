@@ -164,6 +164,8 @@ class Conservation {
   }
 }
 
+const PROPERTY_SEED = Number(process.env.PROPERTY_SEED ?? 20261201);
+
 describe('OrderBook against the reference model', () => {
   it('random streams: same results and same book; never crossed; priority holds; quantity is conserved', () => {
     // What the streams exercised, so that a generator change cannot quietly stop testing a rule.
@@ -255,7 +257,9 @@ describe('OrderBook against the reference model', () => {
           money.check(book);
         }
       }),
-      { numRuns: 600 },
+      // Seeded: the coverage below is asserted, so it must not depend on the luck of one run (a random
+      // run once saw the rarest case 3 times). PROPERTY_SEED=<n> explores other streams.
+      { numRuns: 600, seed: PROPERTY_SEED },
     );
     for (const what of [
       'limit GTC fill',
