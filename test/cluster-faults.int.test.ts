@@ -16,6 +16,7 @@ import { connectFeed, type FeedClient, type Frame } from '../api/ws/testing.js';
 import { HOUSE_ACCOUNT_ID } from '../db/accounts.js';
 import { auditDeliveries, fillOfMail, formatFinding, runAudit } from '../db/audit.js';
 import { connectDatabase, type Database } from '../db/client.js';
+import { dropDatabasesNamed } from '../db/migrate.js';
 import { postEntry } from '../db/queries/ledger.js';
 import { startCluster, type Cluster } from '../devstack/cluster.js';
 import { loadConfig } from '../lib/config.js';
@@ -123,8 +124,9 @@ async function subscribe(c: StreamingClient): Promise<void> {
       await sleep(500);
       continue;
     }
+    // `?since=` subscribes at once and resumes after it. (A second `subscribe` without `since` would
+    // restart the stream at the account's current seq and skip what happened while disconnected.)
     c.conns.push(feed);
-    feed.send({ op: 'subscribe', channel: 'executions' });
     await feed.closed;
   }
 }
@@ -221,15 +223,7 @@ afterAll(async () => {
   await cluster?.stop();
   await db?.close();
   await redis?.close();
-  const admin = connectDatabase(base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), { max: 1 });
-  try {
-    const dbs = await admin.sql<{ datname: string }[]>`
-      SELECT datname FROM pg_database WHERE datname LIKE ${`${prefix}%`}`;
-    for (const { datname } of dbs)
-      await admin.sql.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-  } finally {
-    await admin.close();
-  }
+  await dropDatabasesNamed(base.DATABASE_URL, prefix);
 }, 180_000);
 
 describe('the production topology under faults, with clients streaming through nginx', () => {
