@@ -97,6 +97,7 @@ async function main() {
     const temporal = await startBaselines(stack);
     const baseline = await measureBaselines(temporal.baselines, cpu);
     const fills = await FillWatcher.open(stack.endpoints, [...users.buyers, ...users.sellers]);
+    const sharesBefore = await stack.ordersByInstance?.();
     const real = await measureRealFlow(placeOrder, temporal.baselines, cpu, fills);
     await temporal.stop();
     if (QUICK) {
@@ -109,7 +110,8 @@ async function main() {
     fills.close();
     const ramp = await stressRamp(placeOrder, cpu);
     const after = await checkAfterRun(database.db);
-    const md = renderReport(base, { baseline, real, steps, ramp, after, cpu });
+    const shares = sharesBefore && instanceShares(sharesBefore, await stack.ordersByInstance!());
+    const md = renderReport(base, { baseline, real, steps, ramp, after, cpu, shares });
     writeBenchmarkReport(SHAPE === 'cluster' ? 'e2e-cluster.md' : 'e2e.md', md);
     console.log(md);
   } finally {
@@ -379,7 +381,19 @@ async function checkAfterRun(db: Db): Promise<AfterRun> {
 
 // ---- the report -------------------------------------------------------------------------------------
 
+/** Each api instance's share of the orders answered between two readings, as percentages. */
+function instanceShares(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  const delta = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+  const total = Object.values(delta).reduce((a, b) => a + b, 0);
+  return Object.fromEntries(Object.entries(delta).map(([k, v]) => [k, (100 * v) / Math.max(1, total)]));
+}
+
 interface Results {
+  /** Cluster shape: each api instance's share of the orders behind nginx (percent). */
+  shares?: Record<string, number>;
   baseline: BaselineResults;
   real: RealFlowResults;
   steps: RateSteps;
@@ -490,6 +504,16 @@ function renderReport(base: Config, results: Results): string {
     ...summaryTable(ramp),
     ``,
     `Orders after the run: ${counts.total} total, ${counts.resting} resting, ${counts.terminal} terminal, ${counts.trades} trades.`,
+    ...(results.shares
+      ? [
+          ``,
+          `Orders answered per api instance behind nginx (least_conn), from each instance's \`orders_placed_total\`: ${Object.entries(
+            results.shares,
+          )
+            .map(([k, v]) => `${k} ${v.toFixed(1)}%`)
+            .join(', ')}.`,
+        ]
+      : []),
     ``,
     `### CPU per accepted order (ms, utime+stime from /proc over the step; the baselines' worker is \`baseline\`)`,
     ``,

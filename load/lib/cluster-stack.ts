@@ -37,6 +37,15 @@ function withDescendants(pid: number): number[] {
   return out;
 }
 
+/** The sum of a counter's samples (every label set) in a Prometheus text exposition. */
+export function counterTotal(exposition: string, name: string): number {
+  let total = 0;
+  for (const line of exposition.split('\n'))
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return total;
+}
+
 export async function startClusterStack(o: StackOptions): Promise<Stack> {
   if (o.nodeArgs.length)
     o.log('BENCH_NODE_ARGS applies to the development shape only (compose names the commands)');
@@ -70,6 +79,20 @@ export async function startClusterStack(o: StackOptions): Promise<Stack> {
       }),
       ...extra.map((p) => ({ name: p.name, pid: p.child.pid })),
     ],
+    async ordersByInstance() {
+      const apis = cluster.plan.services.filter((x) => /^api-\d+$/.test(x.name));
+      return Object.fromEntries(
+        await Promise.all(
+          apis.map(async (x) => {
+            const text = await fetch(`http://127.0.0.1:${cluster.plan.port(x.name, 9463)}/metrics`).then(
+              (r) => r.text(),
+              () => '',
+            );
+            return [x.name, counterTotal(text, 'orders_placed_total')] as const;
+          }),
+        ),
+      );
+    },
     node(name, file, more = {}) {
       const p = startNode(name, file, { ...env, ...more });
       extra.push(p);

@@ -72,6 +72,8 @@ export interface Stack {
   /** What ran: `development` (this file) or `cluster` (./cluster-stack.ts). */
   shape: 'development' | 'cluster';
   endpoints: Endpoints;
+  /** Orders each api instance answered so far (the cluster's share per instance behind nginx). */
+  ordersByInstance?: () => Promise<Record<string, number>>;
   /** The processes now running, for CPU accounting. */
   processes(): { name: string; pid: number | undefined }[];
   /** Start one more Node process of the repository (`file` relative to its root) with the stack's env. */
