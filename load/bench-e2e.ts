@@ -15,6 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +79,9 @@ const CPU_COMPONENTS = [
 ];
 const log = (m: string) => console.log(`[bench] ${m}`);
 const pct = (xs: number[], p: number) => nearestRankOf(xs, p / 100);
+
+/** The machine's 1-minute load average when the run started: other work on the cores shows here. */
+const LOAD_AT_START = loadavg()[0]!;
 
 async function main() {
   const base = loadConfig(process.env);
@@ -470,7 +474,7 @@ function renderReport(base: Config, results: Results): string {
     SHAPE === 'cluster'
       ? `- Command: \`BENCH_SHAPE=cluster npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); the cluster of \`npm run start:cluster\` on one machine: nginx over api-1..3, two trading workers, matching-0, matching-1 and a standby, two outbox relays; ${BASELINE_WORKERS} baseline workers for the no-op saga`
       : `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); everything on loopback, one process per component`,
-    `- Machine: ${machineSummary()}; Node ${process.version}`,
+    `- Machine: ${machineSummary()}; Node ${process.version}; load average ${LOAD_AT_START.toFixed(1)} when the run started`,
     SHAPE === 'cluster'
       ? `- Versions: Temporal server 1.29.1 on the local PostgreSQL (postgres12 plugin, 128 history shards, ADR 0018); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`
       : `- Versions: Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
