@@ -11,7 +11,7 @@ import { createAdmission, PLACE_ORDER_PATH } from './admission.js';
 import { headerPolicies } from './headers.js';
 import { inputGuard } from './input-guard.js';
 import { ApiError, problem, type ProblemCode } from './problem.js';
-import { createRouter } from './openapi.js';
+import { createRouter, documentConfig, registerComponents } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { docsRoutes } from './routes/docs.js';
 import { mountRoutes } from './routes/index.js';
@@ -115,19 +115,8 @@ export function createApp(deps: ApiDeps) {
     return problem(c, new ApiError('internal_error', 'An unexpected error occurred'));
   });
 
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'BrokerX API',
-      version: '1.0.0',
-      description: 'Brokerage backend: identity, funding, orders through Temporal sagas, market data.',
-    },
-  });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
-    type: 'http',
-    scheme: 'bearer',
-    bearerFormat: 'JWT',
-  });
+  app.doc31('/openapi.json', documentConfig(config));
+  registerComponents(app.openAPIRegistry);
 
   return app;
 }
