@@ -172,7 +172,7 @@ export const ORDER_EXAMPLE = {
   average_price: null,
   reserved_amount: 1850,
   reserved_asset: 'USD',
-  lock_version: 1,
+  lock_version: 0,
   reject_reason: null,
   created_at: '2026-03-02T14:30:00.000Z',
   updated_at: '2026-03-02T14:30:00.000Z',
@@ -181,7 +181,7 @@ const CANCELLED_EXAMPLE = {
   success: true,
   status: 'cancelled',
   message: 'Order cancelled',
-  order: { ...ORDER_EXAMPLE, status: 'cancelled', reserved_amount: 0, lock_version: 2 },
+  order: { ...ORDER_EXAMPLE, status: 'cancelled', reserved_amount: 0, lock_version: 1 },
 } as const;
 
 /** The next session close (HH:MM[:SS] UTC) after `now`: when DAY orders expire. */
@@ -552,7 +552,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
           content: {
             'application/json': {
               schema: ReplaceBody,
-              example: { order: { client_version: 1, quantity: 5, price: '184.50' } },
+              example: { order: { client_version: 0, quantity: 5, price: '184.50' } },
             },
           },
           required: true,
@@ -569,7 +569,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
                 quantity: 5,
                 price: 184.5,
                 reserved_amount: 922.5,
-                lock_version: 2,
+                lock_version: 1,
               },
             },
           },
@@ -630,7 +630,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       request: {
         params: IdParam,
         body: {
-          content: { 'application/json': { schema: CancelBody, example: { client_version: 1 } } },
+          content: { 'application/json': { schema: CancelBody, example: { client_version: 0 } } },
           required: false,
         },
       },
