@@ -5,17 +5,12 @@
  * reaches (api/document.ts): the page and the document need none. The screenshot lands in the git-ignored
  * `.artifacts/` folder, to be looked at (issue 21).
  */
-import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import puppeteer from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inertApp, openApiDocument } from '../api/document.js';
-import { testBinary } from './binaries.js';
-
-const chromium = testBinary('chromium');
-const ARTIFACTS = join(import.meta.dirname, '..', '.artifacts');
+import { ARTIFACTS, chromium, withPage } from './browser.js';
 
 describe('API reference page', () => {
   let server: ServerType;
@@ -33,15 +28,7 @@ describe('API reference page', () => {
     `renders every operation once, offline, without AI/Share/Deploy widgets, within its CSP${chromium.note}`,
     { timeout: 120_000 },
     async () => {
-      mkdirSync(ARTIFACTS, { recursive: true });
-      const browser = await puppeteer.launch({
-        executablePath: chromium.path(),
-        headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-      });
-      try {
-        const page = await browser.newPage();
-        await page.setViewport({ width: 1400, height: 900 });
+      await withPage({ width: 1400, height: 900 }, async (page) => {
         const elsewhere: string[] = [];
         const violations: string[] = [];
         await page.setRequestInterception(true);
@@ -77,9 +64,7 @@ describe('API reference page', () => {
         expect(text).toContain('Download OpenAPI Document');
         expect(elsewhere).toEqual([]);
         expect(violations).toEqual([]);
-      } finally {
-        await browser.close();
-      }
+      });
     },
   );
 });
