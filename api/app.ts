@@ -10,8 +10,9 @@ import { withLogContext } from '../lib/logger.js';
 import { createAdmission, PLACE_ORDER_PATH } from './admission.js';
 import { headerPolicies } from './headers.js';
 import { inputGuard } from './input-guard.js';
+import { methodNotAllowed, methodsByPath } from './methods.js';
 import { ApiError, problem, type ProblemCode } from './problem.js';
-import { createRouter } from './openapi.js';
+import { createRouter, documentConfig, registerComponents } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { docsRoutes } from './routes/docs.js';
 import { mountRoutes } from './routes/index.js';
@@ -100,7 +101,19 @@ export function createApp(deps: ApiDeps) {
   app.route('/', docsRoutes());
   mountRoutes(app, deps, admission);
 
-  app.notFound((c) => problem(c, new ApiError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
+  // A known path with another method: 405 with Allow; an unknown path: 404. (Routes are read on the first
+  // miss, when every sub-app is mounted.)
+  let allowedAt: ((path: string) => string[]) | undefined;
+  app.notFound((c) => {
+    allowedAt ??= methodsByPath(app.routes);
+    const allowed = allowedAt(c.req.path);
+    return problem(
+      c,
+      allowed.length
+        ? methodNotAllowed(c.req.method, c.req.path, allowed)
+        : new ApiError('not_found', `No route for ${c.req.method} ${c.req.path}`),
+    );
+  });
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return problem(c, err);
@@ -115,19 +128,8 @@ export function createApp(deps: ApiDeps) {
     return problem(c, new ApiError('internal_error', 'An unexpected error occurred'));
   });
 
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'BrokerX API',
-      version: '1.0.0',
-      description: 'Brokerage backend: identity, funding, orders through Temporal sagas, market data.',
-    },
-  });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
-    type: 'http',
-    scheme: 'bearer',
-    bearerFormat: 'JWT',
-  });
+  app.doc31('/openapi.json', documentConfig(config));
+  registerComponents(app.openAPIRegistry);
 
   return app;
 }

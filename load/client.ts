@@ -1,8 +1,12 @@
 /**
- * A small BrokerX HTTP client for scripts (the market simulator, the Node load generator, benchmarks):
- * calls, Mailpit reads, funding, orders and quotes. Users are set up by load/scenarios/users.ts.
+ * The BrokerX client of the scripts (the market simulator, the Node load generator, benchmarks): the
+ * typed client generated from the api's OpenAPI document (openapi-fetch over load/api-schema.ts, made by
+ * `npm run openapi:generate`), so the project's own tools exercise the contract; plus Mailpit reads and
+ * the few calls they share. Users are set up by load/scenarios/users.ts.
  */
 import { randomUUID } from 'node:crypto';
+import createClient, { type Client } from 'openapi-fetch';
+import type { components, paths } from './api-schema.js';
 
 export interface Endpoints {
   api: string;
@@ -24,32 +28,23 @@ export interface Session {
   accountId: string;
 }
 
-async function json(res: Response): Promise<unknown> {
-  const text = await res.text();
-  try {
-    return text ? (JSON.parse(text) as unknown) : null;
-  } catch {
-    return text;
-  }
+/** The typed client of one api (openapi-fetch over the generated load/api-schema.ts). */
+export type Api = Client<paths>;
+const clients = new Map<string, Api>();
+export function api(base: string): Api {
+  let client = clients.get(base);
+  if (!client) clients.set(base, (client = createClient<paths>({ baseUrl: base })));
+  return client;
 }
 
-export async function call<T = Record<string, unknown>>(
-  base: string,
-  method: string,
-  path: string,
-  opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<T> {
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
-  const body = await json(res);
-  if (!res.ok) throw new ApiError(res.status, body);
-  return body as T;
+/** The headers of a call made as `s`. */
+export const bearer = (s: Pick<Session, 'token'>) => ({ authorization: `Bearer ${s.token}` });
+
+/** The body of a successful answer, or ApiError with the status and the problem. */
+export async function ok<T>(request: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await request;
+  if (!response.ok) throw new ApiError(response.status, error);
+  return data as T;
 }
 
 /** The text of the newest mail to `to` whose subject matches, polling Mailpit's API. */
@@ -76,45 +71,27 @@ export async function readMail(
 }
 
 export async function deposit(ep: Endpoints, s: Session, amount: string): Promise<void> {
-  await call(ep.api, 'POST', '/api/v1/deposits', {
-    token: s.token,
-    body: { amount, currency: 'USD' },
-    headers: { 'idempotency-key': randomUUID() },
-  });
-}
-
-export interface OrderInput {
-  symbol: string;
-  order_type: 'market' | 'limit';
-  direction: 'buy' | 'sell';
-  quantity: number;
-  price?: string;
-  time_in_force?: 'DAY' | 'GTC' | 'IOC' | 'FOK';
-  client_order_id?: string;
-}
-
-export function placeOrder(ep: Endpoints, s: Session, order: OrderInput) {
-  return call<{ order_id: string; status: string; lock_version: number; filled_quantity: number }>(
-    ep.api,
-    'POST',
-    '/api/v1/orders',
-    {
-      token: s.token,
-      body: { order },
-    },
+  await ok(
+    api(ep.api).POST('/api/v1/deposits', {
+      params: { header: { 'idempotency-key': randomUUID() } },
+      headers: bearer(s),
+      body: { amount, currency: 'USD' },
+    }),
   );
 }
 
+export type OrderInput = components['schemas']['PlaceOrder']['order'];
+
+export function placeOrder(ep: Endpoints, s: Session, order: OrderInput) {
+  return ok(api(ep.api).POST('/api/v1/orders', { headers: bearer(s), body: { order } }));
+}
+
 export function cancelOrder(ep: Endpoints, s: Session, orderId: string) {
-  return call(ep.api, 'DELETE', `/api/v1/orders/${orderId}`, { token: s.token });
+  return ok(
+    api(ep.api).DELETE('/api/v1/orders/{id}', { params: { path: { id: orderId } }, headers: bearer(s) }),
+  );
 }
 
 export function quote(ep: Endpoints, symbol: string) {
-  return call<{
-    quote: {
-      bid: { price: number; price_exact: string } | null;
-      ask: { price: number; price_exact: string } | null;
-    };
-    reference_price: number;
-  }>(ep.api, 'GET', `/api/v1/market/${symbol}`);
+  return ok(api(ep.api).GET('/api/v1/market/{symbol}', { params: { path: { symbol } } }));
 }

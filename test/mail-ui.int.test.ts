@@ -3,16 +3,11 @@
  * a mail sent over SMTP shows in Mailpit's inbox, and opening it shows its text. The screenshots land in
  * the git-ignored `.artifacts/` folder, to be looked at (issue 21).
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import puppeteer from 'puppeteer-core';
 import { describe, expect, it } from 'vitest';
 import { createMailer } from '../lib/mailer.js';
-import { testBinary } from './binaries.js';
+import { ARTIFACTS, chromium, withPage } from './browser.js';
 import { testConfig, uniqueEmail, waitForMail } from './helpers.js';
-
-const chromium = testBinary('chromium');
-const ARTIFACTS = join(import.meta.dirname, '..', '.artifacts');
 
 describe('Mailpit web UI', () => {
   it.skipIf(chromium.skip)(`lists a mail the test sent and opens it${chromium.note}`, async () => {
@@ -27,15 +22,7 @@ describe('Mailpit web UI', () => {
     }
     await waitForMail(to, { subject: new RegExp(subject) });
 
-    mkdirSync(ARTIFACTS, { recursive: true });
-    const browser = await puppeteer.launch({
-      executablePath: chromium.path(),
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    });
-    try {
-      const page = await browser.newPage();
-      await page.setViewport({ width: 1280, height: 800 });
+    await withPage({ width: 1280, height: 800 }, async (page) => {
       const assets: number[] = [];
       page.on('response', (r) => {
         if (r.url().includes('/dist/')) assets.push(r.status());
@@ -57,8 +44,6 @@ describe('Mailpit web UI', () => {
       );
       expect(frameText.join('\n')).toContain('424242');
       await page.screenshot({ path: join(ARTIFACTS, 'mail-ui-message.png') });
-    } finally {
-      await browser.close();
-    }
+    });
   });
 });

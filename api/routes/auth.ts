@@ -7,7 +7,7 @@
  * nobody can guess codes (or spend a victim's MFA attempt budget) without the password. Changing the
  * second factor needs a recent re-authentication of the session and mails the owner.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { toDataURL } from 'qrcode';
 import {
   activateTotpSecret,
@@ -38,7 +38,7 @@ import {
   newTotpSecret,
   otpauthUri,
 } from '../auth/totp.js';
-import { createRouter, problemResponses } from '../openapi.js';
+import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
 
@@ -99,7 +99,10 @@ const PasswordCheckBody = z
   .strict()
   .openapi('Reauthenticate');
 const UnlockQuery = z.object({
-  token: z.string().regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not an unlock token'),
+  token: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not an unlock token')
+    .openapi({ example: 'Ul9kT2xQ8rV3mN6bC1xZ4wYs' }),
 });
 const RefreshBody = z.object({ refresh_token: RefreshTokenInput }).strict().openapi('Refresh');
 const LogoutBody = z.object({ refresh_token: RefreshTokenInput.optional() }).strict().openapi('Logout');
@@ -156,8 +159,22 @@ const ReauthenticatedSchema = z
 
 const JwksSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).openapi('Jwks');
 
-const security = [{ bearer: [] }];
 const ok = z.object({ success: z.literal(true), message: z.string() });
+
+const REFRESH_EXAMPLE = { refresh_token: 'rt_4f9c2b7e1a8d4c6e9b0a3f5d7c2e8b1a' };
+const TOKENS_EXAMPLE = {
+  success: true,
+  token: 'eyJhbGciOiJFUzI1NiIsImtpZCI6IjliMmYifQ.eyJzdWIiOiI1ZDBlIn0.c2lnbmF0dXJl',
+  access_token: 'eyJhbGciOiJFUzI1NiIsImtpZCI6IjliMmYifQ.eyJzdWIiOiI1ZDBlIn0.c2lnbmF0dXJl',
+  token_type: 'Bearer',
+  expires_in: 900,
+  expires_at: '2026-03-02T14:45:00.000Z',
+  refresh_token: REFRESH_EXAMPLE.refresh_token,
+  refresh_expires_at: '2026-03-09T14:30:00.000Z',
+  user_id: '8a7b6c5d-4e3f-4a1b-9c2d-3e4f5a6b7c8d',
+  account_id: '5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33',
+  email: 'ada@example.com',
+} as const satisfies z.infer<typeof TokenSchema>;
 
 const invalidCode = () => unauthorized('The code is invalid or expired');
 
@@ -196,20 +213,43 @@ export function authRoutes(deps: ApiDeps) {
   };
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/login',
-      tags: ['identity'],
+      operationId: 'login',
+      tag: 'identity',
+      auth: 'public',
       summary:
         'Check the password; the answer asks for a TOTP code (emailed until an authenticator app is enrolled)',
-      request: { body: { content: { 'application/json': { schema: LoginBody } }, required: true } },
+      request: {
+        body: {
+          content: {
+            'application/json': {
+              schema: LoginBody,
+              example: { email: 'ada@example.com', password: 'correct horse battery staple' },
+            },
+          },
+          required: true,
+        },
+      },
       responses: {
         200: {
           description: 'Password accepted, MFA required (no token yet)',
-          content: { 'application/json': { schema: LoginSchema } },
+          content: {
+            'application/json': {
+              schema: LoginSchema,
+              example: {
+                success: true,
+                mfa_required: true,
+                mfa_method: 'email',
+                expires_in: 600,
+                message: 'A login code was sent to your email address',
+              },
+            },
+          },
         },
-        ...problemResponses(400, 401, 403, 422, 429, 503),
       },
+      errors: [401, 403, 429],
     }),
     async (c) => {
       const { email, password } = c.req.valid('json');
@@ -272,17 +312,33 @@ export function authRoutes(deps: ApiDeps) {
   };
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/verify_mfa',
-      tags: ['identity'],
+      operationId: 'verifyMfa',
+      tag: 'identity',
+      auth: 'public',
       summary:
         'Second factor: a TOTP code (accepted once) or a recovery code (single use) for an access token and a refresh token',
-      request: { body: { content: { 'application/json': { schema: VerifyMfaBody } }, required: true } },
-      responses: {
-        200: { description: 'Authenticated', content: { 'application/json': { schema: TokenSchema } } },
-        ...problemResponses(400, 401, 422, 429),
+      request: {
+        body: {
+          content: {
+            'application/json': {
+              schema: VerifyMfaBody,
+              example: { email: 'ada@example.com', code: '123456' },
+            },
+          },
+          required: true,
+        },
       },
+      responses: {
+        200: {
+          description: 'Authenticated',
+          sends: ['Cache-Control'],
+          content: { 'application/json': { schema: TokenSchema, example: TOKENS_EXAMPLE } },
+        },
+      },
+      errors: [401, 429],
     }),
     async (c) => {
       const { email, code, recovery_code: recoveryCode } = c.req.valid('json');
@@ -326,17 +382,28 @@ export function authRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/refresh',
-      tags: ['identity'],
+      operationId: 'refreshTokens',
+      tag: 'identity',
+      auth: 'public',
       summary:
         'Rotate a refresh token: a new access token and refresh token (reusing an old one ends the session)',
-      request: { body: { content: { 'application/json': { schema: RefreshBody } }, required: true } },
-      responses: {
-        200: { description: 'New tokens', content: { 'application/json': { schema: TokenSchema } } },
-        ...problemResponses(400, 401, 422),
+      request: {
+        body: {
+          content: { 'application/json': { schema: RefreshBody, example: REFRESH_EXAMPLE } },
+          required: true,
+        },
       },
+      responses: {
+        200: {
+          description: 'New tokens',
+          sends: ['Cache-Control'],
+          content: { 'application/json': { schema: TokenSchema, example: TOKENS_EXAMPLE } },
+        },
+      },
+      errors: [401],
     }),
     async (c) => {
       c.header('cache-control', 'no-store');
@@ -345,17 +412,27 @@ export function authRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/logout',
-      tags: ['identity'],
+      operationId: 'logout',
+      tag: 'identity',
+      auth: 'optional',
       summary: 'End the session of the bearer token and/or of the refresh token',
-      security,
-      request: { body: { content: { 'application/json': { schema: LogoutBody } }, required: false } },
-      responses: {
-        200: { description: 'Logged out', content: { 'application/json': { schema: ok } } },
-        ...problemResponses(400, 401, 422),
+      request: {
+        body: {
+          content: { 'application/json': { schema: LogoutBody, example: REFRESH_EXAMPLE } },
+          required: false,
+        },
       },
+      responses: {
+        200: {
+          description: 'Logged out',
+          sends: ['Cache-Control'],
+          content: { 'application/json': { schema: ok, example: { success: true, message: 'Logged out' } } },
+        },
+      },
+      errors: [],
     }),
     async (c) => {
       const body = c.req.header('content-type')?.includes('json') ? c.req.valid('json') : {};
@@ -370,20 +447,35 @@ export function authRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/mfa/totp/setup',
-      tags: ['identity'],
+      operationId: 'setupTotp',
+      tag: 'identity',
+      auth: 'bearer',
       summary:
         'Start enrolling (or replacing) an authenticator app: an otpauth:// URI and its QR code (active after /activate). Needs a recent /reauthenticate',
-      security,
       responses: {
         200: {
           description: 'Scan this, then activate with a first code',
-          content: { 'application/json': { schema: EnrollmentSchema } },
+          content: {
+            'application/json': {
+              schema: EnrollmentSchema,
+              example: {
+                success: true,
+                otpauth_uri:
+                  'otpauth://totp/BrokerX:ada%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=BrokerX',
+                secret: 'JBSWY3DPEHPK3PXP',
+                qr_code:
+                  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+                message:
+                  'Scan the QR code with your authenticator app, then send its current code to /api/v1/auth/mfa/totp/activate',
+              },
+            },
+          },
         },
-        ...problemResponses(401, 403),
       },
+      errors: [403],
     }),
     async (c) => {
       const principal = c.get('principal');
@@ -408,18 +500,37 @@ export function authRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/mfa/totp/activate',
-      tags: ['identity'],
+      operationId: 'activateTotp',
+      tag: 'identity',
+      auth: 'bearer',
       summary:
         'Finish enrollment with a first valid code from the app; from then on logins use the app. Answers the recovery codes, once. Needs a recent /reauthenticate',
-      security,
-      request: { body: { content: { 'application/json': { schema: ActivateBody } }, required: true } },
-      responses: {
-        200: { description: 'Enrolled', content: { 'application/json': { schema: ActivatedSchema } } },
-        ...problemResponses(400, 401, 403, 409, 422, 429),
+      request: {
+        body: {
+          content: { 'application/json': { schema: ActivateBody, example: { code: '123456' } } },
+          required: true,
+        },
       },
+      responses: {
+        200: {
+          description: 'Enrolled',
+          content: {
+            'application/json': {
+              schema: ActivatedSchema,
+              example: {
+                success: true,
+                message:
+                  'Authenticator app enrolled. Keep the recovery codes somewhere safe: they are shown once.',
+                recovery_codes: ['ABCDE-FGHIJ', 'KLMNO-PQRST', '23456-7ABCD'],
+              },
+            },
+          },
+        },
+      },
+      errors: [403, 409, 429],
     }),
     async (c) => {
       const principal = c.get('principal');
@@ -470,17 +581,26 @@ export function authRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'delete',
       path: '/api/v1/auth/mfa/totp',
-      tags: ['identity'],
+      operationId: 'removeTotp',
+      tag: 'identity',
+      auth: 'bearer',
       summary:
         'Remove the authenticator app: logins go back to mailed codes, recovery codes stop working. Needs a recent /reauthenticate',
-      security,
       responses: {
-        200: { description: 'Removed', content: { 'application/json': { schema: ok } } },
-        ...problemResponses(401, 403, 409),
+        200: {
+          description: 'Removed',
+          content: {
+            'application/json': {
+              schema: ok,
+              example: { success: true, message: 'Authenticator app removed' },
+            },
+          },
+        },
       },
+      errors: [403, 409],
     }),
     async (c) => {
       const principal = c.get('principal');
@@ -495,20 +615,36 @@ export function authRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/reauthenticate',
-      tags: ['identity'],
+      operationId: 'reauthenticate',
+      tag: 'identity',
+      auth: 'bearer',
       summary: 'Check the password again: for a few minutes this session may change its second factor',
-      security,
-      request: { body: { content: { 'application/json': { schema: PasswordCheckBody } }, required: true } },
+      request: {
+        body: {
+          content: {
+            'application/json': {
+              schema: PasswordCheckBody,
+              example: { password: 'correct horse battery staple' },
+            },
+          },
+          required: true,
+        },
+      },
       responses: {
         200: {
           description: 'Re-authenticated',
-          content: { 'application/json': { schema: ReauthenticatedSchema } },
+          content: {
+            'application/json': {
+              schema: ReauthenticatedSchema,
+              example: { success: true, message: 'Re-authenticated', expires_in: 300 },
+            },
+          },
         },
-        ...problemResponses(400, 401, 422, 429),
       },
+      errors: [429],
     }),
     async (c) => {
       const principal = c.get('principal');
@@ -526,17 +662,27 @@ export function authRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/auth/unlock',
-      tags: ['identity'],
+      operationId: 'unlockLogin',
+      tag: 'identity',
+      auth: 'public',
       summary:
         'The link mailed when many wrong passwords were tried: lets the device that opens it log in despite the per-account limit',
       request: { query: UnlockQuery },
       responses: {
-        200: { description: 'This device may log in', content: { 'application/json': { schema: ok } } },
-        ...problemResponses(422, 429),
+        200: {
+          description: 'This device may log in',
+          content: {
+            'application/json': {
+              schema: ok,
+              example: { success: true, message: 'You can log in from this device now' },
+            },
+          },
+        },
       },
+      errors: [429],
     }),
     async (c) => {
       const ip = address(c);
@@ -550,12 +696,38 @@ export function authRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/.well-known/jwks.json',
-      tags: ['identity'],
+      operationId: 'getJwks',
+      tag: 'identity',
+      auth: 'public',
       summary: 'Public keys that verify BrokerX access tokens (current and recently retired)',
-      responses: { 200: { description: 'JWK set', content: { 'application/json': { schema: JwksSchema } } } },
+      responses: {
+        200: {
+          description: 'JWK set',
+          sends: ['Cache-Control'],
+          content: {
+            'application/json': {
+              schema: JwksSchema,
+              example: {
+                keys: [
+                  {
+                    kty: 'EC',
+                    crv: 'P-256',
+                    x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+                    y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+                    kid: '9b2f4c1e-7a3d-4e5f-8c6b-1d2e3f4a5b6c',
+                    alg: 'ES256',
+                    use: 'sig',
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+      errors: [],
     }),
     async (c) => {
       c.header('cache-control', 'public, max-age=300');

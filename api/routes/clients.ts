@@ -8,7 +8,7 @@
  * address again supersedes the older links, so only the newest registration can be activated, and only
  * from the mailbox it was sent to. Whoever follows a link still cannot log in without the mailed code.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import {
   findUserByEmail,
   insertRegistrationToken,
@@ -25,7 +25,7 @@ import { existingAccountMail, verificationMail } from '../auth/mails.js';
 import { hashPassword } from '../auth/passwords.js';
 import { authServices } from '../auth/services.js';
 import { newTotpSecret } from '../auth/totp.js';
-import { createRouter, problemResponses } from '../openapi.js';
+import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
 
@@ -75,6 +75,15 @@ const ResendBody = z.object({ email: EmailInput }).strict().openapi('ResendVerif
 const RegisteredSchema = z
   .object({ success: z.literal(true), status: z.literal('pending_verification'), message: z.string() })
   .openapi('Registered');
+
+const REGISTERED = 'Registration received. Check your email for a verification link.';
+const RESENT = 'If a registration is pending for this address, a new verification link was mailed.';
+/** The answer to a registration and to a resend (the same whether or not the address is known). */
+const pending = (message: string) => ({
+  success: true as const,
+  status: 'pending_verification' as const,
+  message,
+});
 
 const VerifiedSchema = z
   .object({
@@ -137,19 +146,45 @@ export function clientRoutes(deps: ApiDeps) {
   };
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/clients/register',
-      tags: ['identity'],
+      operationId: 'register',
+      tag: 'identity',
+      auth: 'public',
       summary: 'Register: sends a verification link by email (same answer for known addresses)',
-      request: { body: { content: { 'application/json': { schema: RegisterBody } }, required: true } },
+      request: {
+        body: {
+          content: {
+            'application/json': {
+              schema: RegisterBody,
+              example: {
+                client: {
+                  email: 'ada@example.com',
+                  first_name: 'Ada',
+                  last_name: 'Lovelace',
+                  password: 'correct horse battery staple',
+                  date_of_birth: '1990-12-10',
+                  phone: '+44 20 7946 0000',
+                },
+              },
+            },
+          },
+          required: true,
+        },
+      },
       responses: {
         201: {
           description: 'Registration received; check the mailbox',
-          content: { 'application/json': { schema: RegisteredSchema } },
+          content: {
+            'application/json': {
+              schema: RegisteredSchema,
+              example: pending(REGISTERED),
+            },
+          },
         },
-        ...problemResponses(400, 413, 422, 429, 503),
       },
+      errors: [429],
     }),
     async (c) => {
       const body = c.req.valid('json').client;
@@ -187,22 +222,17 @@ export function clientRoutes(deps: ApiDeps) {
       if (existing?.status === 'pending') await sendVerification(existing, registration, now);
       else if (existing) await send(existingAccountMail(existing.email, config.PUBLIC_URL));
 
-      return c.json(
-        {
-          success: true as const,
-          status: 'pending_verification' as const,
-          message: 'Registration received. Check your email for a verification link.',
-        },
-        201,
-      );
+      return c.json(pending(REGISTERED), 201);
     },
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/clients/verify',
-      tags: ['identity'],
+      operationId: 'verifyEmail',
+      tag: 'identity',
+      auth: 'public',
       summary:
         'Verify the email address: activates the registration this link was mailed for (only the newest one of the address) and opens its cash account',
       request: {
@@ -210,13 +240,30 @@ export function clientRoutes(deps: ApiDeps) {
           token: z
             .string()
             .regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not a verification token')
-            .openapi({ description: 'The token from the verification mail' }),
+            .openapi({
+              description: 'The token from the verification mail',
+              example: 'Zq8mR3vT1xLp5sW9yB2nCe7F',
+            }),
         }),
       },
       responses: {
-        200: { description: 'Account active', content: { 'application/json': { schema: VerifiedSchema } } },
-        ...problemResponses(422),
+        200: {
+          description: 'Account active',
+          sends: ['Cache-Control'],
+          content: {
+            'application/json': {
+              schema: VerifiedSchema,
+              example: {
+                success: true,
+                status: 'active',
+                message: 'Email verified, your account is active',
+                account_id: '5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33',
+              },
+            },
+          },
+        },
       },
+      errors: [],
     }),
     async (c) => {
       const { token } = c.req.valid('query');
@@ -240,20 +287,32 @@ export function clientRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/clients/resend_verification',
-      tags: ['identity'],
+      operationId: 'resendVerification',
+      tag: 'identity',
+      auth: 'public',
       summary:
         'Mail a new verification link for a pending registration (always 202: no address oracle); older links stop working',
-      request: { body: { content: { 'application/json': { schema: ResendBody } }, required: true } },
+      request: {
+        body: {
+          content: { 'application/json': { schema: ResendBody, example: { email: 'ada@example.com' } } },
+          required: true,
+        },
+      },
       responses: {
         202: {
           description: 'If a registration is pending, a new link is on its way',
-          content: { 'application/json': { schema: RegisteredSchema } },
+          content: {
+            'application/json': {
+              schema: RegisteredSchema,
+              example: pending(RESENT),
+            },
+          },
         },
-        ...problemResponses(400, 422, 429),
       },
+      errors: [429],
     }),
     async (c) => {
       const { email } = c.req.valid('json');
@@ -268,14 +327,7 @@ export function clientRoutes(deps: ApiDeps) {
           logger.error('verification resend failed', { err }),
         );
       }
-      return c.json(
-        {
-          success: true as const,
-          status: 'pending_verification' as const,
-          message: 'If a registration is pending for this address, a new verification link was mailed.',
-        },
-        202,
-      );
+      return c.json(pending(RESENT), 202);
     },
   );
 

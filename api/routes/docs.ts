@@ -1,4 +1,8 @@
-/** Interactive API reference at /docs (Scalar, served from node_modules: no CDN, works offline). */
+/**
+ * Interactive API reference at /docs: Scalar's standalone bundle, served from node_modules (no CDN), set
+ * up by its HTML API (a `data-configuration` attribute: the header policy allows no inline script) to work
+ * fully offline: no developer toolbar (Share, Deploy), no AI agent, no telemetry, no web fonts, no request proxy.
+ */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Hono } from 'hono';
@@ -6,10 +10,24 @@ import type { AppEnv } from '../types.js';
 
 const require = createRequire(import.meta.url);
 
+/** Scalar's configuration (the page's data-configuration): everything that would reach another host is off. */
+export const REFERENCE_CONFIGURATION = {
+  url: '/openapi.json',
+  // Scalar shows its AI agent on localhost unless it is disabled.
+  agent: { disabled: true },
+  // No developer toolbar (Share, Deploy), no telemetry, no web fonts from Scalar's CDN.
+  showDeveloperTools: 'never',
+  telemetry: false,
+  withDefaultFonts: false,
+  documentDownloadType: 'json',
+  operationTitleSource: 'summary',
+  defaultOpenAllTags: true,
+} as const;
+
 const PAGE = `<!doctype html>
-<html><head><title>BrokerX API reference</title><meta charset="utf-8"/>
-<meta name="viewport" content="width=device-width, initial-scale=1"/></head>
-<body><script id="api-reference" data-url="/openapi.json"></script>
+<html lang="en"><head><title>BrokerX API reference</title><meta charset="utf-8"/>
+<meta name="viewport" content="width=device-width, initial-scale=1"/><link rel="icon" href="data:,"/></head>
+<body><script id="api-reference" data-configuration="${JSON.stringify(REFERENCE_CONFIGURATION).replaceAll('"', '&quot;')}"></script>
 <script src="/docs/scalar.js"></script></body></html>`;
 
 export function docsRoutes() {

@@ -2,15 +2,15 @@
  * Executions over REST: the caller's fills, one per order per trade, newest first with a keyset cursor,
  * and one order's fills. Only the caller's own orders are ever read (the account comes from the token).
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { listExecutions, type ExecutionKey, type ExecutionRow } from '../../db/queries/executions.js';
 import { CASH_SCALE, exactNumber, toJsonNumber } from '../../lib/money.js';
 import { SIDES } from '../../temporal/orders.js';
 import { requireAuth } from '../auth/middleware.js';
-import { createRouter, problemResponses } from '../openapi.js';
+import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
-import { IdParam, ownedOrder } from './orders.js';
+import { IdParam, ORDER_EXAMPLE, ownedOrder } from './orders.js';
 
 const ExecutionSchema = z
   .object({
@@ -38,6 +38,24 @@ const ExecutionPage = z
     next_cursor: z.string().nullable(),
   })
   .openapi('ExecutionPage');
+const PAGE_EXAMPLE = {
+  success: true,
+  executions: [
+    {
+      execution_id: '3f9a7c2e-1b4d-4e8f-a6c5-7d2e9b0f1a34',
+      trade_id: 'c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f',
+      order_id: ORDER_EXAMPLE.order_id,
+      symbol: 'AAPL',
+      direction: 'buy',
+      quantity: 10,
+      price: 185,
+      liquidity: 'maker',
+      fee: '0.00',
+      executed_at: '2026-03-02T14:31:05.123Z',
+    },
+  ],
+  next_cursor: null,
+} as const satisfies z.infer<typeof ExecutionPage>;
 
 const timestamp = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
 const PageQuery = z.object({
@@ -108,23 +126,23 @@ export function executionRoutes(deps: ApiDeps) {
   const auth = requireAuth(deps);
   app.use('/api/v1/executions', auth);
   app.use('/api/v1/orders/:id/executions', auth);
-  const security = [{ bearer: [] }];
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/executions',
-      tags: ['orders'],
+      operationId: 'listExecutions',
+      tag: 'orders',
+      auth: 'bearer',
       summary: "The caller's executions (one per order per trade), newest first",
-      security,
       request: { query: ListQuery },
       responses: {
         200: {
           description: 'A page of executions',
-          content: { 'application/json': { schema: ExecutionPage } },
+          content: { 'application/json': { schema: ExecutionPage, example: PAGE_EXAMPLE } },
         },
-        ...problemResponses(401, 422),
       },
+      errors: [],
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -141,20 +159,21 @@ export function executionRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/orders/{id}/executions',
-      tags: ['orders'],
+      operationId: 'listOrderExecutions',
+      tag: 'orders',
+      auth: 'bearer',
       summary: "One order's executions, newest first",
-      security,
       request: { params: IdParam, query: PageQuery },
       responses: {
         200: {
           description: 'A page of executions',
-          content: { 'application/json': { schema: ExecutionPage } },
+          content: { 'application/json': { schema: ExecutionPage, example: PAGE_EXAMPLE } },
         },
-        ...problemResponses(401, 403, 404, 422),
       },
+      errors: [403, 404],
     }),
     async (c) => {
       const q = c.req.valid('query');

@@ -8,7 +8,7 @@
  *   changes nothing and releases its key.
  */
 import { createHash } from 'node:crypto';
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ZodError } from 'zod';
 import {
@@ -28,7 +28,7 @@ import {
 import { InsufficientBalanceError } from '../../db/queries/ledger.js';
 import { CASH_SCALE, formatDecimal, parseDecimal, toJsonNumber } from '../../lib/money.js';
 import { requireAuth } from '../auth/middleware.js';
-import { boundedDecimal, createRouter, problemResponses, validationError, zodErrors } from '../openapi.js';
+import { apiRoute, boundedDecimal, createRouter, validationError, zodErrors } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 
@@ -82,7 +82,24 @@ const IdempotencyHeader = z.object({
     }),
 });
 
-const security = [{ bearer: [] }];
+const TRANSFER_EXAMPLE = {
+  id: '7e1f0c2a-5b3d-4c8e-9f1a-2b3c4d5e6f70',
+  transaction_id: '7e1f0c2a-5b3d-4c8e-9f1a-2b3c4d5e6f70',
+  type: 'deposit',
+  amount: 100.5,
+  amount_decimal: '100.50',
+  currency: 'USD',
+  status: 'settled',
+  balance_after: 10100.5,
+  balance_after_decimal: '10100.50',
+  created_at: '2026-03-02T14:30:00.000Z',
+} as const satisfies z.infer<typeof TransferItem>;
+const transferExample = (direction: Direction) => ({
+  ...TRANSFER_EXAMPLE,
+  type: direction,
+  balance_after: direction === 'deposit' ? 10100.5 : 9899.5,
+  balance_after_decimal: direction === 'deposit' ? '10100.50' : '9899.50',
+});
 
 function transferItem(row: TransferRow): z.infer<typeof TransferItem> {
   return {
@@ -199,47 +216,69 @@ export function fundingRoutes(deps: ApiDeps) {
   };
 
   const listRoute = (direction: Direction, path: string, listName: 'deposits' | 'withdrawals') =>
-    createRoute({
+    apiRoute({
       method: 'get',
       path,
-      tags: ['funding'],
+      operationId: direction === 'deposit' ? 'listDeposits' : 'listWithdrawals',
+      tag: 'funding',
+      auth: 'bearer',
       summary: `The ${LIST_LIMIT} latest ${listName}, newest first`,
-      security,
       responses: {
         200: {
           description: `Latest ${listName}`,
           content: {
             'application/json': {
               schema: z.object({ success: z.literal(true), [listName]: z.array(TransferItem) }),
+              example: { success: true, [listName]: [transferExample(direction)] },
             },
           },
         },
-        ...problemResponses(401),
       },
+      errors: [],
     });
 
   const postRoute = (direction: Direction, path: string) =>
-    createRoute({
+    apiRoute({
       method: 'post',
       path,
-      tags: ['funding'],
+      operationId: direction === 'deposit' ? 'deposit' : 'withdraw',
+      tag: 'funding',
+      auth: 'bearer',
       summary:
         direction === 'deposit'
           ? 'Deposit USD (settled at once; amount > 0, at most 2 decimals, at most 1,000,000.00)'
           : 'Withdraw USD from available cash (422 "Insufficient funds" otherwise)',
-      security,
       request: {
         headers: IdempotencyHeader,
-        body: { content: { 'application/json': { schema: TransferBody } }, required: true },
+        body: {
+          content: {
+            'application/json': { schema: TransferBody, example: { amount: '100.50', currency: 'USD' } },
+          },
+          required: true,
+        },
       },
       responses: {
-        201: { description: 'Settled', content: { 'application/json': { schema: TransferSchema } } },
-        200: {
-          description: 'Replay of an earlier request with the same Idempotency-Key',
-          content: { 'application/json': { schema: TransferSchema } },
+        201: {
+          description: 'Settled',
+          content: {
+            'application/json': {
+              schema: TransferSchema,
+              example: { success: true, ...transferExample(direction) },
+            },
+          },
         },
-        ...problemResponses(400, 401, 403, 409, 413, 422),
+        200: {
+          description: 'Replay of an earlier request with the same Idempotency-Key: the first answer again',
+          sends: ['Idempotent-Replayed'],
+          content: {
+            'application/json': {
+              schema: TransferSchema,
+              example: { success: true, ...transferExample(direction) },
+            },
+          },
+        },
       },
+      errors: [403, 409],
     });
 
   /** A missing or malformed Idempotency-Key is a 400 (the request cannot be processed safely), not a 422. */

@@ -4,12 +4,12 @@
  * deletes a symbol's cache keys whenever its book changes, so a read after a change is fresh.
  * Public: quotes carry no account data.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { getInstrument } from '../../db/queries/orders.js';
 import { bookDepth, lastTrades, type Level } from '../../db/queries/market.js';
 import { marketCacheKeys } from '../../lib/redis-keys.js';
 import { CASH_SCALE, exactNumber, formatDecimal, toJsonNumber } from '../../lib/money.js';
-import { createRouter, problemResponses } from '../openapi.js';
+import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
 
@@ -20,7 +20,8 @@ const Symbol = z.object({
     .string()
     .trim()
     .toUpperCase()
-    .pipe(z.string().regex(/^[A-Z][A-Z0-9.]{0,9}$/, 'must be a ticker symbol')),
+    .pipe(z.string().regex(/^[A-Z][A-Z0-9.]{0,9}$/, 'must be a ticker symbol'))
+    .openapi({ example: 'AAPL' }),
 });
 const LevelSchema = z.object({
   price: z.number(),
@@ -48,6 +49,32 @@ const TradesSchema = z
     ),
   })
   .openapi('Trades');
+
+const bidExample = { price: 184.99, price_exact: '184.99', quantity: 300, orders: 2 };
+const askExample = { price: 185.01, price_exact: '185.01', quantity: 120, orders: 1 };
+const MARKET_EXAMPLE = {
+  success: true,
+  symbol: 'AAPL',
+  quote: { bid: bidExample, ask: askExample, spread: 0.02 },
+  depth: {
+    bids: [bidExample, { price: 184.9, price_exact: '184.90', quantity: 50, orders: 1 }],
+    asks: [askExample],
+  },
+  reference_price: 185,
+  as_of: '2026-03-02T14:30:00.000Z',
+} as const satisfies z.infer<typeof MarketSchema>;
+const TRADES_EXAMPLE = {
+  success: true,
+  symbol: 'AAPL',
+  trades: [
+    {
+      id: 'c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f',
+      price: 185,
+      quantity: 10,
+      executed_at: '2026-03-02T14:31:05.123Z',
+    },
+  ],
+} as const satisfies z.infer<typeof TradesSchema>;
 
 const level = (l: Level) => ({
   price: toJsonNumber(l.price, CASH_SCALE),
@@ -77,16 +104,21 @@ export function marketRoutes(deps: ApiDeps) {
   }
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/market/{symbol}',
-      tags: ['market data'],
+      operationId: 'getMarket',
+      tag: 'market data',
+      auth: 'public',
       summary: 'Quote (L1) and depth (L2, 10 levels) of a symbol',
       request: { params: Symbol },
       responses: {
-        200: { description: 'Quote and depth', content: { 'application/json': { schema: MarketSchema } } },
-        ...problemResponses(404, 422),
+        200: {
+          description: 'Quote and depth',
+          content: { 'application/json': { schema: MarketSchema, example: MARKET_EXAMPLE } },
+        },
       },
+      errors: [404],
     }),
     async (c) => {
       const { symbol } = c.req.valid('param');
@@ -115,16 +147,21 @@ export function marketRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/market/{symbol}/trades',
-      tags: ['market data'],
+      operationId: 'listTrades',
+      tag: 'market data',
+      auth: 'public',
       summary: 'The 50 latest trades of a symbol, newest first',
       request: { params: Symbol },
       responses: {
-        200: { description: 'Trades', content: { 'application/json': { schema: TradesSchema } } },
-        ...problemResponses(404, 422),
+        200: {
+          description: 'Trades',
+          content: { 'application/json': { schema: TradesSchema, example: TRADES_EXAMPLE } },
+        },
       },
+      errors: [404],
     }),
     async (c) => {
       const { symbol } = c.req.valid('param');

@@ -3,7 +3,7 @@
  * replace and cancel as workflow updates, reads from Postgres scoped to the caller's account.
  */
 import { randomUUID } from 'node:crypto';
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -41,7 +41,7 @@ import {
 import { tradingSagaStart } from '../../temporal/saga-start.js';
 import type { TradingSagaWorkflow } from '../../temporal/trading-saga.js';
 import { requireAuth } from '../auth/middleware.js';
-import { boundedDecimal, createRouter, problemResponses } from '../openapi.js';
+import { apiRoute, boundedDecimal, createRouter } from '../openapi.js';
 import { failureProblem } from '../failures.js';
 import { MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, notionalError } from '../../temporal/order-bounds.js';
 import { ApiError } from '../problem.js';
@@ -133,9 +133,9 @@ const OrderSchema = z
     direction: z.enum(SIDES),
     quantity: z.number(),
     price: z.number().nullable(),
-    time_in_force: z.string(),
+    time_in_force: z.enum(TIME_IN_FORCES),
     self_trade_prevention: z.enum(SELF_TRADE_PREVENTIONS),
-    status: z.string(),
+    status: z.enum(ORDER_STATUSES),
     filled_quantity: z.number(),
     average_price: z.number().nullable(),
     reserved_amount: z.number(),
@@ -147,9 +147,42 @@ const OrderSchema = z
   })
   .openapi('Order');
 
-export const IdParam = z.object({ id: z.uuid({ message: 'must be an order id (uuid)' }) });
+export const IdParam = z.object({
+  id: z
+    .uuid({ message: 'must be an order id (uuid)' })
+    .openapi({ example: '0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42' }),
+});
 
-const security = [{ bearer: [] }];
+/** A limit buy resting on the book, as the API answers it (the examples of the order operations). */
+export const ORDER_EXAMPLE = {
+  success: true,
+  id: '0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42',
+  order_id: '0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42',
+  client_order_id: 'my-order-1',
+  account_id: '5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33',
+  symbol: 'AAPL',
+  order_type: 'limit',
+  direction: 'buy',
+  quantity: 10,
+  price: 185,
+  time_in_force: 'DAY',
+  self_trade_prevention: 'cancel_newest',
+  status: 'working',
+  filled_quantity: 0,
+  average_price: null,
+  reserved_amount: 1850,
+  reserved_asset: 'USD',
+  lock_version: 0,
+  reject_reason: null,
+  created_at: '2026-03-02T14:30:00.000Z',
+  updated_at: '2026-03-02T14:30:00.000Z',
+} as const satisfies z.infer<typeof OrderSchema>;
+const CANCELLED_EXAMPLE = {
+  success: true,
+  status: 'cancelled',
+  message: 'Order cancelled',
+  order: { ...ORDER_EXAMPLE, status: 'cancelled', reserved_amount: 0, lock_version: 1 },
+} as const;
 
 /** The next session close (HH:MM[:SS] UTC) after `now`: when DAY orders expire. */
 export function nextSessionClose(now: Date, hhmm: string): Date {
@@ -297,24 +330,45 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   };
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/orders',
-      tags: ['orders'],
+      operationId: 'placeOrder',
+      tag: 'orders',
+      auth: 'bearer',
       summary: 'Place an order (answers with the saga ACK)',
-      security,
-      request: { body: { content: { 'application/json': { schema: PlaceOrderBody } }, required: true } },
+      request: {
+        body: {
+          content: {
+            'application/json': {
+              schema: PlaceOrderBody,
+              example: {
+                order: {
+                  symbol: 'AAPL',
+                  order_type: 'limit',
+                  direction: 'buy',
+                  quantity: 10,
+                  price: '185.00',
+                  time_in_force: 'DAY',
+                  client_order_id: 'my-order-1',
+                },
+              },
+            },
+          },
+          required: true,
+        },
+      },
       responses: {
         201: {
           description: 'Accepted by the matching engine',
-          content: { 'application/json': { schema: OrderSchema } },
+          content: { 'application/json': { schema: OrderSchema, example: ORDER_EXAMPLE } },
         },
         200: {
           description: 'Same client_order_id and order again: the existing order',
-          content: { 'application/json': { schema: OrderSchema } },
+          content: { 'application/json': { schema: OrderSchema, example: ORDER_EXAMPLE } },
         },
-        ...problemResponses(400, 401, 422, 429, 503, 504),
       },
+      errors: [429, 504],
     }),
     async (c) => {
       const principal = c.get('principal');
@@ -378,12 +432,13 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/orders',
-      tags: ['orders'],
+      operationId: 'listOrders',
+      tag: 'orders',
+      auth: 'bearer',
       summary: "The caller's orders, newest first",
-      security,
       request: {
         query: z.object({
           status: z
@@ -406,11 +461,16 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
                 orders: z.array(OrderSchema),
                 next_cursor: z.string().nullable(),
               }),
+              example: {
+                success: true,
+                orders: [ORDER_EXAMPLE],
+                next_cursor: 'MjAyNi0wMy0wMlQxNDozMDowMC4wMDBafDBiNmY2ZDFl',
+              },
             },
           },
         },
-        ...problemResponses(401, 422),
       },
+      errors: [],
     }),
     async (c) => {
       const principal = c.get('principal');
@@ -444,17 +504,21 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/orders/{id}',
-      tags: ['orders'],
+      operationId: 'getOrder',
+      tag: 'orders',
+      auth: 'bearer',
       summary: 'One order',
-      security,
       request: { params: IdParam },
       responses: {
-        200: { description: 'The order', content: { 'application/json': { schema: OrderSchema } } },
-        ...problemResponses(401, 403, 404),
+        200: {
+          description: 'The order',
+          content: { 'application/json': { schema: OrderSchema, example: ORDER_EXAMPLE } },
+        },
       },
+      errors: [403, 404],
     }),
     async (c) =>
       c.json(orderJson(await loadOwned(c.req.valid('param').id, c.get('principal').accountId)), 200),
@@ -475,20 +539,43 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   };
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/orders/{id}/replace',
-      tags: ['orders'],
+      operationId: 'replaceOrder',
+      tag: 'orders',
+      auth: 'bearer',
       summary: 'Replace price, quantity or time in force (optimistic locking on client_version)',
-      security,
       request: {
         params: IdParam,
-        body: { content: { 'application/json': { schema: ReplaceBody } }, required: true },
+        body: {
+          content: {
+            'application/json': {
+              schema: ReplaceBody,
+              example: { order: { client_version: 0, quantity: 5, price: '184.50' } },
+            },
+          },
+          required: true,
+        },
       },
       responses: {
-        200: { description: 'Replaced', content: { 'application/json': { schema: OrderSchema } } },
-        ...problemResponses(400, 401, 403, 404, 409, 422),
+        200: {
+          description: 'Replaced',
+          content: {
+            'application/json': {
+              schema: OrderSchema,
+              example: {
+                ...ORDER_EXAMPLE,
+                quantity: 5,
+                price: 184.5,
+                reserved_amount: 922.5,
+                lock_version: 1,
+              },
+            },
+          },
+        },
       },
+      errors: [403, 404, 409],
     }),
     async (c) => {
       const { id } = c.req.valid('param');
@@ -521,7 +608,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
 
   const cancelResponse = z.object({
     success: z.literal(true),
-    status: z.string(),
+    status: z.enum(ORDER_STATUSES),
     message: z.string(),
     order: OrderSchema,
   });
@@ -533,20 +620,27 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   };
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/orders/{id}/cancel',
-      tags: ['orders'],
+      operationId: 'cancelOrder',
+      tag: 'orders',
+      auth: 'bearer',
       summary: 'Cancel (optimistic locking on client_version)',
-      security,
       request: {
         params: IdParam,
-        body: { content: { 'application/json': { schema: CancelBody } }, required: false },
+        body: {
+          content: { 'application/json': { schema: CancelBody, example: { client_version: 0 } } },
+          required: false,
+        },
       },
       responses: {
-        200: { description: 'Cancelled', content: { 'application/json': { schema: cancelResponse } } },
-        ...problemResponses(401, 403, 404, 409),
+        200: {
+          description: 'Cancelled',
+          content: { 'application/json': { schema: cancelResponse, example: CANCELLED_EXAMPLE } },
+        },
       },
+      errors: [403, 404, 409],
     }),
     async (c) => {
       const body = c.req.header('content-type')?.includes('json') ? c.req.valid('json') : {};
@@ -558,17 +652,21 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'delete',
       path: '/api/v1/orders/{id}',
-      tags: ['orders'],
+      operationId: 'deleteOrder',
+      tag: 'orders',
+      auth: 'bearer',
       summary: 'Cancel whatever version is current',
-      security,
       request: { params: IdParam },
       responses: {
-        200: { description: 'Cancelled', content: { 'application/json': { schema: cancelResponse } } },
-        ...problemResponses(401, 403, 404, 409),
+        200: {
+          description: 'Cancelled',
+          content: { 'application/json': { schema: cancelResponse, example: CANCELLED_EXAMPLE } },
+        },
       },
+      errors: [403, 404, 409],
     }),
     async (c) => c.json(await cancel(c.req.valid('param').id, c.get('principal').accountId), 200),
   );

@@ -4,7 +4,7 @@
  * PASSWORD_RESET_TTL_SECONDS, ends every session of the user and mails the owner; a change needs the
  * current password, ends the user's other sessions and mails the owner. ADR 0008 has the lifecycle.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import {
   consumePasswordReset,
   findUserByEmail,
@@ -18,7 +18,7 @@ import { noticeSender, passwordChangedMail, passwordResetMail } from '../auth/ma
 import { requireAuth } from '../auth/middleware.js';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
 import { authServices } from '../auth/services.js';
-import { createRouter, problemResponses } from '../openapi.js';
+import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
 import { EmailInput, NewPassword } from './clients.js';
@@ -50,19 +50,34 @@ export function passwordRoutes(deps: ApiDeps) {
   app.use('/api/v1/auth/password/change', requireAuth(deps));
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/password/forgot',
-      tags: ['identity'],
+      operationId: 'forgotPassword',
+      tag: 'identity',
+      auth: 'public',
       summary: 'Mail a single-use, short-lived password-reset link (always 202: no address oracle)',
-      request: { body: { content: { 'application/json': { schema: ForgotBody } }, required: true } },
+      request: {
+        body: {
+          content: { 'application/json': { schema: ForgotBody, example: { email: 'ada@example.com' } } },
+          required: true,
+        },
+      },
       responses: {
         202: {
           description: 'If the address has an account, a link is on its way',
-          content: { 'application/json': { schema: ok } },
+          content: {
+            'application/json': {
+              schema: ok,
+              example: {
+                success: true,
+                message: 'If this address has an account, a reset link was mailed to it',
+              },
+            },
+          },
         },
-        ...problemResponses(400, 422, 429),
       },
+      errors: [429],
     }),
     async (c) => {
       const { email } = c.req.valid('json');
@@ -88,16 +103,37 @@ export function passwordRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/password/reset',
-      tags: ['identity'],
+      operationId: 'resetPassword',
+      tag: 'identity',
+      auth: 'public',
       summary: 'Set a new password with the mailed token: ends every session and notifies the owner',
-      request: { body: { content: { 'application/json': { schema: ResetBody } }, required: true } },
-      responses: {
-        200: { description: 'Password set; log in again', content: { 'application/json': { schema: ok } } },
-        ...problemResponses(400, 422, 429),
+      request: {
+        body: {
+          content: {
+            'application/json': {
+              schema: ResetBody,
+              example: { token: 'q3Xv9R2mT7kLp0sW4yZb8NcE', password: 'correct horse battery staple' },
+            },
+          },
+          required: true,
+        },
       },
+      responses: {
+        200: {
+          description: 'Password set; log in again',
+          sends: ['Cache-Control'],
+          content: {
+            'application/json': {
+              schema: ok,
+              example: { success: true, message: 'Password changed. Log in with the new password.' },
+            },
+          },
+        },
+      },
+      errors: [429],
     }),
     async (c) => {
       const { token, password } = c.req.valid('json');
@@ -123,17 +159,39 @@ export function passwordRoutes(deps: ApiDeps) {
   );
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'post',
       path: '/api/v1/auth/password/change',
-      tags: ['identity'],
+      operationId: 'changePassword',
+      tag: 'identity',
+      auth: 'bearer',
       summary: 'Change the password (current one required): ends the other sessions and notifies the owner',
-      security: [{ bearer: [] }],
-      request: { body: { content: { 'application/json': { schema: ChangeBody } }, required: true } },
-      responses: {
-        200: { description: 'Password changed', content: { 'application/json': { schema: ok } } },
-        ...problemResponses(400, 401, 422, 429),
+      request: {
+        body: {
+          content: {
+            'application/json': {
+              schema: ChangeBody,
+              example: {
+                current_password: 'correct horse battery staple',
+                new_password: 'a longer new passphrase',
+              },
+            },
+          },
+          required: true,
+        },
       },
+      responses: {
+        200: {
+          description: 'Password changed',
+          content: {
+            'application/json': {
+              schema: ok,
+              example: { success: true, message: 'Password changed; other sessions were ended' },
+            },
+          },
+        },
+      },
+      errors: [429],
     }),
     async (c) => {
       const principal = c.get('principal');

@@ -2,12 +2,12 @@
  * The caller's portfolio: cash (available, reserved for open buy orders, total) and positions per
  * symbol, read in one statement so cash and positions are one consistent snapshot.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { CASH_ASSET } from '../../db/accounts.js';
 import { portfolioOf } from '../../db/queries/funding.js';
 import { CASH_SCALE, exactNumber, formatDecimal, toJsonNumber } from '../../lib/money.js';
 import { requireAuth } from '../auth/middleware.js';
-import { createRouter, problemResponses } from '../openapi.js';
+import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
 
@@ -38,16 +38,35 @@ export function portfolioRoutes(deps: ApiDeps) {
   app.use('/api/v1/portfolio', requireAuth(deps));
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/portfolio',
-      tags: ['funding'],
+      operationId: 'getPortfolio',
+      tag: 'funding',
+      auth: 'bearer',
       summary: 'Cash balances and positions of the caller',
-      security: [{ bearer: [] }],
       responses: {
-        200: { description: 'Portfolio', content: { 'application/json': { schema: PortfolioSchema } } },
-        ...problemResponses(401, 404),
+        200: {
+          description: 'Portfolio',
+          content: {
+            'application/json': {
+              schema: PortfolioSchema,
+              example: {
+                success: true,
+                account_id: '5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33',
+                account_status: 'active',
+                currency: 'USD',
+                available_balance: 8150,
+                reserved_balance: 1850,
+                total_balance: 10000,
+                balances_decimal: { available: '8150.00', reserved: '1850.00', total: '10000.00' },
+                positions: [{ symbol: 'MSFT', quantity: 20, available: 15, reserved: 5 }],
+              },
+            },
+          },
+        },
       },
+      errors: [404],
     }),
     async (c) => {
       const snapshot = await portfolioOf(db, c.get('principal').accountId);

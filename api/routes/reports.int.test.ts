@@ -485,9 +485,17 @@ describe('OpenAPI', () => {
       paths: Record<string, { get?: Op }>;
     };
     const statuses = (path: string) => Object.keys(doc.paths[path]?.get?.responses ?? {}).sort();
-    expect(statuses('/api/v1/executions')).toEqual(['200', '401', '422']);
-    expect(statuses('/api/v1/orders/{id}/executions')).toEqual(['200', '401', '403', '404', '422']);
-    expect(statuses('/api/v1/statement')).toEqual(['200', '401', '422']);
+    expect(statuses('/api/v1/executions')).toEqual(['200', '401', '422', '500', '503']);
+    expect(statuses('/api/v1/orders/{id}/executions')).toEqual([
+      '200',
+      '401',
+      '403',
+      '404',
+      '422',
+      '500',
+      '503',
+    ]);
+    expect(statuses('/api/v1/statement')).toEqual(['200', '401', '422', '500', '503']);
     expect(Object.keys(doc.paths['/api/v1/statement']!.get!.responses['200']!.content!).sort()).toEqual([
       'application/json',
       'text/csv',

@@ -3,12 +3,12 @@
  * ledger posting with its journal entry and the running balance, and the closing balance, available and
  * reserved apart. JSON by default, CSV (exact decimal strings) with `Accept: text/csv`.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { CASH_ASSET } from '../../db/accounts.js';
 import { statementOf, type Buckets, type StatementAsset } from '../../db/queries/statement.js';
 import { CASH_SCALE, exactNumber, formatDecimal, toJsonNumber } from '../../lib/money.js';
 import { requireAuth } from '../auth/middleware.js';
-import { createRouter, problemResponses } from '../openapi.js';
+import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
 
@@ -50,6 +50,34 @@ const StatementSchema = z
     ),
   })
   .openapi('Statement');
+
+const STATEMENT_EXAMPLE = {
+  success: true,
+  account_id: '5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33',
+  from: '2026-02-01T00:00:00.000Z',
+  to: '2026-03-02T00:00:00.000Z',
+  assets: [
+    {
+      asset: 'USD',
+      opening: { available: 0, reserved: 0, total: 0 },
+      postings: [
+        {
+          entry_id: '41',
+          kind: 'deposit',
+          reference: '7e1f0c2a-5b3d-4c8e-9f1a-2b3c4d5e6f70',
+          posted_at: '2026-02-03T09:15:00.000Z',
+          available_change: 10000,
+          reserved_change: 0,
+          change: 10000,
+          available: 10000,
+          reserved: 0,
+          balance: 10000,
+        },
+      ],
+      closing: { available: 10000, reserved: 0, total: 10000 },
+    },
+  ],
+} as const satisfies z.infer<typeof StatementSchema>;
 
 const timestamp = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
 const StatementQuery = z.object({
@@ -156,28 +184,37 @@ export function statementRoutes(deps: ApiDeps) {
   app.use('/api/v1/statement', requireAuth(deps));
 
   app.openapi(
-    createRoute({
+    apiRoute({
       method: 'get',
       path: '/api/v1/statement',
-      tags: ['funding'],
+      operationId: 'getStatement',
+      tag: 'funding',
+      auth: 'bearer',
       summary:
         'Statement: opening, every posting with its running balance, closing; per asset (Accept: text/csv for CSV)',
-      security: [{ bearer: [] }],
       request: { query: StatementQuery },
       responses: {
         200: {
           description: 'The statement of the period [from, to)',
+          sends: ['Content-Disposition'],
           content: {
-            'application/json': { schema: StatementSchema },
+            'application/json': { schema: StatementSchema, example: STATEMENT_EXAMPLE },
             'text/csv': {
               schema: z
                 .string()
                 .openapi({ description: `Columns: ${CSV_COLUMNS.join(', ')}; amounts as exact decimals` }),
+              example: [
+                CSV_COLUMNS.join(','),
+                'USD,opening,2026-02-01T00:00:00.000Z,,,,,,,0.00,0.00,0.00',
+                'USD,posting,2026-02-03T09:15:00.000Z,41,deposit,7e1f0c2a-5b3d-4c8e-9f1a-2b3c4d5e6f70,10000.00,0.00,10000.00,10000.00,0.00,10000.00',
+                'USD,closing,2026-03-02T00:00:00.000Z,,,,,,,10000.00,0.00,10000.00',
+                '',
+              ].join('\r\n'),
             },
           },
         },
-        ...problemResponses(401, 422),
       },
+      errors: [],
     }),
     async (c) => {
       const accountId = c.get('principal').accountId;

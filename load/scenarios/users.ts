@@ -13,10 +13,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  api,
   ApiError,
-  call,
+  bearer,
   cancelOrder,
   deposit,
+  ok,
   placeOrder,
   quote,
   readMail,
@@ -58,9 +60,7 @@ async function keptSession(
   const kept = tokens[`${ep.api} ${email}`];
   if (!kept || secondsLeft(kept.token) < needSeconds) return undefined;
   try {
-    const { account_id } = await call<{ account_id: string }>(ep.api, 'GET', '/api/v1/portfolio', {
-      token: kept.token,
-    });
+    const { account_id } = await ok(api(ep.api).GET('/api/v1/portfolio', { headers: bearer(kept) }));
     return account_id === kept.accountId ? { email, token: kept.token, accountId: account_id } : undefined;
   } catch {
     return undefined;
@@ -72,31 +72,33 @@ const CONCURRENCY = 3;
 
 async function register(ep: Endpoints, email: string, password: string): Promise<void> {
   const since = Date.now() - 1000;
-  await call(ep.api, 'POST', '/api/v1/clients/register', {
-    body: { client: { email, first_name: 'Load', last_name: 'Node', password } },
-  });
+  await ok(
+    api(ep.api).POST('/api/v1/clients/register', {
+      body: { client: { email, first_name: 'Load', last_name: 'Node', password } },
+    }),
+  );
   const token = /token=([A-Za-z0-9_-]+)/.exec(await readMail(ep.mailpit, email, /verify/i, since))?.[1];
   if (!token) throw new Error(`no verification token in the mail to ${email}`);
-  await call(ep.api, 'GET', `/api/v1/clients/verify?token=${token}`);
+  await ok(api(ep.api).GET('/api/v1/clients/verify', { params: { query: { token } } }));
 }
 
 /** Log in (registering first when the user does not exist or is not verified), MFA by mail, deposit. */
 export async function session(ep: Endpoints, email: string, password: string): Promise<Session> {
+  const client = api(ep.api);
+  const login = () => ok(client.POST('/api/v1/auth/login', { body: { email, password } }));
   let since = Date.now() - 1000;
   try {
-    await call(ep.api, 'POST', '/api/v1/auth/login', { body: { email, password } });
+    await login();
   } catch (err) {
     if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403)) throw err;
     await register(ep, email, password);
     since = Date.now() - 1000;
-    await call(ep.api, 'POST', '/api/v1/auth/login', { body: { email, password } });
+    await login();
   }
   const code = /\b(\d{6})\b/.exec(await readMail(ep.mailpit, email, /code/i, since))?.[1];
   if (!code) throw new Error(`no MFA code in the mail to ${email}`);
-  const { token } = await call<{ token: string }>(ep.api, 'POST', '/api/v1/auth/verify_mfa', {
-    body: { email, code },
-  });
-  const { account_id } = await call<{ account_id: string }>(ep.api, 'GET', '/api/v1/portfolio', { token });
+  const { token } = await ok(client.POST('/api/v1/auth/verify_mfa', { body: { email, code } }));
+  const { account_id } = await ok(client.GET('/api/v1/portfolio', { headers: bearer({ token }) }));
   const s: Session = { email, token, accountId: account_id };
   await deposit(ep, s, DEPOSIT_AMOUNT);
   return s;
