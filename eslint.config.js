@@ -37,12 +37,13 @@ export const LAYOUT = {
   api: { only: ['lib', 'db', 'temporal', 'matching'] },
   devstack: { only: ['lib', 'temporal'] },
   load: { not: ['test'] },
+  web: { only: [] },
 };
 
 const list = (folders) => (folders.length ? folders.map((f) => `${f}/`).join(' ') : 'nothing of ours');
 
 const boundaries = Object.entries(LAYOUT).map(([folder, rule]) => ({
-  files: [`${folder}/**/*.ts`],
+  files: [`${folder}/**/*.ts`, `${folder}/**/*.tsx`],
   ignores: ['**/*.test.ts'],
   rules: {
     'import-x/no-restricted-paths': [
@@ -76,6 +77,7 @@ export default tseslint.config(
       'db/migrations/**',
       'eslint.config.js',
       'test/fixtures/**',
+      'web/dist/**',
     ],
   },
   ...tseslint.configs.recommendedTypeChecked,
@@ -83,10 +85,10 @@ export default tseslint.config(
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { 'import-x': importX },
     settings: {
-      'import-x/extensions': ['.ts', '.js'],
-      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
-      // Sources import `./x.js` and mean `./x.ts` (NodeNext).
-      'import-x/resolver-next': [createNodeResolver({ extensionAlias: { '.js': ['.ts', '.js'] } })],
+      'import-x/extensions': ['.ts', '.tsx', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts', '.tsx'] },
+      // Sources import `./x.js` and mean `./x.ts` (NodeNext), or `./x.tsx` in web/.
+      'import-x/resolver-next': [createNodeResolver({ extensionAlias: { '.js': ['.ts', '.tsx', '.js'] } })],
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',

@@ -14,6 +14,7 @@ import { ApiError, problem, type ProblemCode } from './problem.js';
 import { createRouter } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { docsRoutes } from './routes/docs.js';
+import { webRoutes } from './routes/web.js';
 import { mountRoutes } from './routes/index.js';
 import { serviceUnavailable, unreachableDependency } from './unavailable.js';
 import type { ApiDeps } from './types.js';
@@ -81,7 +82,7 @@ export function createApp(deps: ApiDeps) {
     });
   });
 
-  // One header policy per kind of response (api/headers.ts): JSON API, the reference page.
+  // One header policy per kind of response (api/headers.ts): JSON API, the reference page, the trader's page.
   app.use('*', headerPolicies());
 
   app.use(
@@ -98,6 +99,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route('/', healthRoutes(deps));
   app.route('/', docsRoutes());
+  app.route('/', webRoutes(deps));
   mountRoutes(app, deps, admission);
 
   app.notFound((c) => problem(c, new ApiError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
