@@ -29,7 +29,7 @@ function initialView(): View {
 
 export function App() {
   const session = useMemo(() => new Session(), []);
-  const api = useMemo(() => new Api(session.accessToken), [session]);
+  const api = useMemo(() => new Api(session.accessToken, () => session.end()), [session]);
   const config = useMemo(() => pageConfig(document), []);
   const [view, setView] = useState<View>(initialView);
   const [store, setStore] = useState<Trading | undefined>();
