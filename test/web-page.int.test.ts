@@ -250,23 +250,23 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
         direction: 'buy',
         order_type: 'limit',
         quantity: '10',
-        price: '50.25',
+        price: '185.25',
         time_in_force: 'GTC',
       });
       const open = '#open-orders tr[data-status="working"]';
       await p.waitForSelector(open);
-      await waitForText(p, `${open} [data-testid="order-price"]`, '50.25');
-      await waitForText(p, '[data-testid="cash-reserved"]', '$502.50');
-      await waitForText(p, '[data-testid="cash-available"]', '$1,998.00');
+      await waitForText(p, `${open} [data-testid="order-price"]`, '185.25');
+      await waitForText(p, '[data-testid="cash-reserved"]', '$1,852.50');
+      await waitForText(p, '[data-testid="cash-available"]', '$648.00');
       await p.waitForSelector('[data-testid="activity"] li[data-exec-type="new"]');
       await p.screenshot({ path: join(ARTIFACTS, 'web-trading.png'), fullPage: true });
 
       await p.click(`${open} button[aria-label^="Replace"]`);
-      await fill(p, `Replace buy 10 ${SYMBOL}`, { quantity: '12', price: '49.50' });
+      await fill(p, `Replace buy 10 ${SYMBOL}`, { quantity: '12', price: '184.50' });
       await expectAccessible(p, 'replace');
       await submit(p, `Replace buy 10 ${SYMBOL}`);
-      await waitForText(p, `${open} [data-testid="order-price"]`, '49.50');
-      await waitForText(p, '[data-testid="cash-reserved"]', '$594.00');
+      await waitForText(p, `${open} [data-testid="order-price"]`, '184.50');
+      await waitForText(p, '[data-testid="cash-reserved"]', '$2,214.00');
       await p.waitForSelector('[data-testid="activity"] li[data-exec-type="replaced"]');
 
       await p.click(`${open} button[aria-label^="Details"]`);
@@ -308,7 +308,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       await p.screenshot({ path: join(ARTIFACTS, 'web-validation.png') });
 
       // Insufficient funds names no field: it shows above the button.
-      await placeOrder(p, { quantity: '10', price: '500' });
+      await placeOrder(p, { quantity: '10', price: '190.00' });
       await p.waitForSelector('form[aria-label="Order ticket"] .form-error');
       expect(await text(p, 'form[aria-label="Order ticket"] .form-error')).toMatch(/Insufficient funds/i);
       expect(await p.$(error('price'))).toBeNull();
@@ -338,7 +338,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
           direction: 'sell',
           order_type: 'limit',
           quantity: '7',
-          price: '123.45',
+          price: '191.45',
           time_in_force: 'GTC',
         });
         await s.waitForSelector('#open-orders tr[data-status="working"]');
@@ -346,32 +346,32 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
           direction: 'buy',
           order_type: 'limit',
           quantity: '7',
-          price: '123.45',
+          price: '191.45',
           time_in_force: 'IOC',
         });
 
-        // 7 x 123.45 = 864.15
+        // 7 x 191.45 = 1,340.15
         for (const page of [b, s])
           await page.waitForSelector('[data-testid="activity"] li[data-exec-type="fill"]');
         expect(await fills(b)).toBe(1);
         expect(await fills(s)).toBe(1);
-        await waitForText(b, '[data-testid="cash-available"]', '$4,135.85');
+        await waitForText(b, '[data-testid="cash-available"]', '$3,659.85');
         await waitForText(b, '[data-testid="cash-reserved"]', '$0.00');
-        await waitForText(s, '[data-testid="cash-available"]', '$864.15');
+        await waitForText(s, '[data-testid="cash-available"]', '$1,340.15');
         await waitForText(b, `[data-position="${SYMBOL}"] td`, '7');
         await waitForText(s, `[data-position="${SYMBOL}"] td`, '93');
-        // The last price is the trade's: 93 x 123.45 = 11,480.85.
-        await waitForText(s, '[data-testid="positions-value"]', '$11,480.85');
+        // The last price is the trade's: 93 x 191.45 = 17,804.85.
+        await waitForText(s, '[data-testid="positions-value"]', '$17,804.85');
         await waitForText(b, '[data-testid="best-bid"]', '—');
-        await b.waitForSelector('[data-testid="last-trades"] ::-p-text(123.45)');
-        expect(await fx.balance(buyer.accountId)).toEqual({ available: 413585n, reserved: 0n });
-        expect(await cents(b, 'cash-available')).toBe(413585n);
-        expect(await cents(s, 'cash-available')).toBe(86415n);
+        await b.waitForSelector('[data-testid="last-trades"] ::-p-text(191.45)');
+        expect(await fx.balance(buyer.accountId)).toEqual({ available: 365985n, reserved: 0n });
+        expect(await cents(b, 'cash-available')).toBe(365985n);
+        expect(await cents(s, 'cash-available')).toBe(134015n);
         await b.screenshot({ path: join(ARTIFACTS, 'web-buyer-filled.png'), fullPage: true });
         await s.screenshot({ path: join(ARTIFACTS, 'web-seller-filled.png'), fullPage: true });
 
         await b.click('#history tr[data-status="filled"] button[aria-label^="Details"]');
-        await b.waitForSelector('[data-testid="order-executions"] ::-p-text(123.45)');
+        await b.waitForSelector('[data-testid="order-executions"] ::-p-text(191.45)');
       });
     });
 
@@ -385,7 +385,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
           direction: 'sell',
           order_type: 'limit',
           quantity: '2',
-          price: '120.00',
+          price: '190.00',
           time_in_force: 'GTC',
         });
         await s.waitForSelector('[data-testid="activity"] li[data-exec-type="new"]');
@@ -407,10 +407,10 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
           // Two fills of the resting sell (1 + 1), and a new resting sell.
           for (let i = 0; i < 2; i++)
             expect(
-              (await order(bApi.token, { direction: 'buy', price: '120.00', time_in_force: 'IOC' })).status,
+              (await order(bApi.token, { direction: 'buy', price: '190.00', time_in_force: 'IOC' })).status,
             ).toBe(201);
           expect(
-            (await order(sApi.token, { direction: 'sell', price: '130.00', time_in_force: 'GTC' })).status,
+            (await order(sApi.token, { direction: 'sell', price: '195.00', time_in_force: 'GTC' })).status,
           ).toBe(201);
           await eventually(async () =>
             expect((await fx.balance(seller.accountId, SYMBOL)).reserved).toBe(1n),

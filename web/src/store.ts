@@ -67,7 +67,7 @@ export class Trading {
 
   start(): void {
     this.feed.start();
-    void this.reload();
+    void this.reload().catch(() => undefined);
   }
 
   stop(): void {
