@@ -412,9 +412,11 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
           expect(
             (await order(sApi.token, { direction: 'sell', price: '195.00', time_in_force: 'GTC' })).status,
           ).toBe(201);
-          await eventually(async () =>
-            expect((await fx.balance(seller.accountId, SYMBOL)).reserved).toBe(1n),
-          );
+          // Settled: the buyer holds 7 + 2 shares, the seller has 1 reserved by the new sell.
+          await eventually(async () => {
+            expect((await fx.balance(buyer.accountId, SYMBOL)).available).toBe(9n);
+            expect((await fx.balance(seller.accountId, SYMBOL)).reserved).toBe(1n);
+          });
           expect(await text(b, '[data-testid="feed-state"]')).toMatch(/Reconnecting/);
         } finally {
           refuse = false;

@@ -33,7 +33,7 @@ function text(e: AccountEvent): string {
 export function ActivityPanel({ store }: { store: Trading }) {
   return (
     <Panel title="Live activity" id="activity">
-      <ol class="activity" aria-live="polite" data-testid="activity">
+      <ol class="activity" aria-live="polite" aria-label="Account events" tabIndex={0} data-testid="activity">
         {store.activity.length === 0 && (
           <li class="muted">Nothing yet: fills and order changes appear here as they happen.</li>
         )}
