@@ -125,7 +125,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
 
   /** axe-core on the current view: no violations (the script is evaluated over CDP, outside the CSP). */
   async function expectAccessible(page: Page, view: string) {
-    if (!(await page.evaluate('typeof window.axe'))) await page.evaluate(AXE);
+    if ((await page.evaluate('typeof window.axe')) === 'undefined') await page.evaluate(AXE);
     const violations = (await page.evaluate(
       `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
     )) as string[];

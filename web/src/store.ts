@@ -9,7 +9,8 @@ import { LiveFeed, feedUrl, type AccountEvent, type FeedState, type Frame } from
 import { toCents } from './money.js';
 import type { Session } from './session.js';
 
-export const OPEN_STATUSES = ['pending', 'pending_trigger', 'working', 'partially_filled'];
+/** What GET /api/v1/orders?status= calls open (stop orders will add `pending_trigger` once they exist). */
+export const OPEN_STATUSES = ['pending', 'working', 'partially_filled'];
 const ACTIVITY_LIMIT = 200;
 const RELOAD_DEBOUNCE_MS = 100;
 
@@ -27,6 +28,8 @@ export class Trading {
   activity: AccountEvent[] = [];
   lastPrices = new Map<string, bigint>();
   feedState: FeedState = 'offline';
+  /** Why the last reload failed, until one succeeds. */
+  loadError: string | undefined;
   readonly feed: LiveFeed;
   private readonly listeners = new Set<() => void>();
   private readonly marketListeners = new Set<(frame: Frame) => void>();
@@ -70,6 +73,19 @@ export class Trading {
     void this.reload().catch(() => undefined);
   }
 
+  /** Read portfolio and orders again; a failure is shown (loadError) and the next reload may clear it. */
+  async reload(): Promise<void> {
+    try {
+      await this.load();
+      this.loadError = undefined;
+    } catch (err) {
+      this.loadError = `Could not load your account: ${(err as Error).message}`;
+      throw err;
+    } finally {
+      this.changed();
+    }
+  }
+
   stop(): void {
     this.feed.stop();
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
@@ -87,8 +103,7 @@ export class Trading {
     return () => this.marketListeners.delete(listener);
   }
 
-  /** Read portfolio and orders again. */
-  async reload(): Promise<void> {
+  private async load(): Promise<void> {
     const [portfolio, open, history] = await Promise.all([
       this.api.get<Portfolio>('/api/v1/portfolio'),
       this.api.get<{ orders: Order[] }>(`/api/v1/orders?status=${OPEN_STATUSES.join(',')}&limit=100`),
@@ -98,7 +113,6 @@ export class Trading {
     this.openOrders = open.orders;
     this.history = history.orders;
     await this.trackPrices(portfolio.positions.map((p) => p.symbol));
-    this.changed();
   }
 
   scheduleReload(): void {

@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import type { FeedState } from '../feed.js';
 import { useTrading, type Trading } from '../store.js';
+import { FormMessage } from '../ui.js';
 import { ActivityPanel } from './Activity.js';
 import { MarketPanel } from './Market.js';
 import { OrdersPanel } from './Orders.js';
@@ -31,6 +32,11 @@ export function TradeView({ store, onLogout }: { store: Trading; onLogout: () =>
         </button>
       </header>
       <main id="main" class="trade">
+        {store.loadError && (
+          <div class="wide">
+            <FormMessage error>{store.loadError}</FormMessage>
+          </div>
+        )}
         <div class="col">
           <PortfolioPanel store={store} />
           <TicketPanel store={store} symbol={symbol} />
