@@ -390,6 +390,8 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
         });
         await s.waitForSelector('[data-testid="activity"] li[data-exec-type="new"]');
 
+        const held = async (u: FundedTestUser) => (await fx.balance(u.accountId, SYMBOL)).available;
+        const [buyerHeld, sellerHeld] = [await held(buyer), await held(seller)];
         // The server drops every socket and refuses new ones while the two trade through the api.
         refuse = true;
         for (const socket of sockets) socket.destroy();
@@ -412,9 +414,9 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
           expect(
             (await order(sApi.token, { direction: 'sell', price: '195.00', time_in_force: 'GTC' })).status,
           ).toBe(201);
-          // Settled: the buyer holds 7 + 2 shares, the seller has 1 reserved by the new sell.
+          // Settled: the buyer holds 2 more shares, the seller has 1 reserved by the new sell.
           await eventually(async () => {
-            expect((await fx.balance(buyer.accountId, SYMBOL)).available).toBe(9n);
+            expect(await held(buyer)).toBe(buyerHeld + 2n);
             expect((await fx.balance(seller.accountId, SYMBOL)).reserved).toBe(1n);
           });
           expect(await text(b, '[data-testid="feed-state"]')).toMatch(/Reconnecting/);
@@ -423,6 +425,12 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
         }
 
         for (const page of [b, s]) await waitForText(page, '[data-testid="feed-state"]', /Live feed: Live/);
+        // Market prints are not replayed by the feed: the page reads them again, so the last price is
+        // the 190.00 printed while it was away.
+        await waitForText(s, `[data-position="${SYMBOL}"] td:nth-of-type(3)`, '$190.00');
+        // The seller's shares after: those not reserved before the drop (the 2 reserved were sold).
+        await eventually(async () => expect(await cents(s, 'positions-value')).toBe(sellerHeld * 19000n));
+        await waitForText(b, '[data-testid="last-trades"] tr:first-child td:nth-of-type(2)', '190.00');
         await eventually(async () => expect(await fills(s)).toBe(1));
         await eventually(async () =>
           expect(

@@ -28,6 +28,9 @@ export class Trading {
   activity: AccountEvent[] = [];
   lastPrices = new Map<string, bigint>();
   feedState: FeedState = 'offline';
+  /** How often the feed came back after a gap (market views read REST again then). */
+  resyncs = 0;
+  private wasLive = false;
   /** Why the last reload failed, until one succeeds. */
   loadError: string | undefined;
   readonly feed: LiveFeed;
@@ -59,8 +62,16 @@ export class Trading {
       },
       onState: (state) => {
         this.feedState = state;
-        // Back live after a gap: whatever happened meanwhile is in the replayed events, and in REST.
-        if (state === 'live') this.scheduleReload();
+        if (state === 'live') {
+          // Back live after a gap: account events were replayed, but market frames are not resumable:
+          // the trades printed meanwhile come from REST (views watch `resyncs`).
+          if (this.wasLive) {
+            this.resyncs += 1;
+            void this.refreshPrices([...this.tracked]).catch(() => undefined);
+          }
+          this.wasLive = true;
+          this.scheduleReload();
+        }
         this.changed();
       },
       onSessionEnded: () => session.end(),
@@ -136,13 +147,19 @@ export class Trading {
       this.tracked.add(s);
       this.feed.subscribe('trades', s);
     }
+    await this.refreshPrices(fresh, false);
+  }
+
+  /** The last trade's price of each symbol from REST (`overwrite`: also where the feed gave one). */
+  private async refreshPrices(symbols: string[], overwrite = true): Promise<void> {
     await Promise.all(
-      fresh.map(async (s) => {
+      symbols.map(async (s) => {
         const { trades } = await this.api.get<{ trades: Trade[] }>(`/api/v1/market/${s}/trades`);
         const last = trades[0] ? toCents(trades[0].price) : undefined;
-        if (last !== undefined && !this.lastPrices.has(s)) this.lastPrices.set(s, last);
+        if (last !== undefined && (overwrite || !this.lastPrices.has(s))) this.lastPrices.set(s, last);
       }),
     );
+    this.changed();
   }
 
   private changed(): void {

@@ -81,6 +81,21 @@ export function MarketPanel({
     };
   }, [store, symbol]);
 
+  // Back after a gap in the feed: trade prints are not replayed, read them again (quote and depth
+  // come back as snapshots when the channels are subscribed again).
+  const resyncs = store.resyncs;
+  useEffect(() => {
+    if (resyncs === 0) return;
+    let live = true;
+    store.api
+      .get<{ trades: Trade[] }>(`/api/v1/market/${encodeURIComponent(symbol)}/trades`)
+      .then((t) => live && setTrades(t.trades.slice(0, TRADES_SHOWN)))
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, [store, symbol, resyncs]);
+
   return (
     <Panel title={`Market: ${symbol}`} id="market">
       <form
