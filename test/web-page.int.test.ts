@@ -216,6 +216,12 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
         "frame-ancestors 'none'",
       );
       await expectAccessible(p, 'login');
+      // Keyboard: Tab reaches the skip link, then the first field, with a visible focus outline.
+      await p.keyboard.press('Tab');
+      expect(await p.evaluate('document.activeElement.textContent')).toBe('Skip to content');
+      await p.keyboard.press('Tab');
+      expect(await p.evaluate('document.activeElement.name')).toBe('email');
+      expect(await p.evaluate('getComputedStyle(document.activeElement).outlineStyle')).toBe('solid');
       await p.screenshot({ path: join(ARTIFACTS, 'web-login.png') });
 
       const email = uniqueEmail('web');
@@ -274,6 +280,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       const saga = (await p.evaluate(`document.querySelector('#order-details a').href`)) as string;
       expect(saga).toMatch(/\/namespaces\/[^/]+\/workflows\/order-[0-9a-f-]{36}-web-[0-9a-f-]{36}$/);
       await expectAccessible(p, 'order details');
+      await p.screenshot({ path: join(ARTIFACTS, 'web-order-details.png'), fullPage: true });
       await p.click('::-p-text(Close details)');
 
       await p.click(`${open} button[aria-label^="Cancel"]`);

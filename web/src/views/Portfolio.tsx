@@ -82,7 +82,7 @@ function DepositForm({ store }: { store: Trading }) {
             { amount, currency: 'USD' },
             { headers: { 'idempotency-key': uuid() } },
           );
-          setDone(`Deposited $${amount}`);
+          setDone(`Deposited ${usd(toCents(amount))}`);
           setAmount('');
           await store.reload();
         });
