@@ -15,6 +15,7 @@ import { ApiError, problem, type ProblemCode } from './problem.js';
 import { createRouter, documentConfig, registerComponents } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { docsRoutes } from './routes/docs.js';
+import { webRoutes } from './routes/web.js';
 import { mountRoutes } from './routes/index.js';
 import { serviceUnavailable, unreachableDependency } from './unavailable.js';
 import type { ApiDeps } from './types.js';
@@ -82,7 +83,7 @@ export function createApp(deps: ApiDeps) {
     });
   });
 
-  // One header policy per kind of response (api/headers.ts): JSON API, the reference page.
+  // One header policy per kind of response (api/headers.ts): JSON API, the reference page, the trader's page.
   app.use('*', headerPolicies());
 
   app.use(
@@ -99,6 +100,7 @@ export function createApp(deps: ApiDeps) {
 
   app.route('/', healthRoutes(deps));
   app.route('/', docsRoutes());
+  app.route('/', webRoutes(deps));
   mountRoutes(app, deps, admission);
 
   // A known path with another method: 405 with Allow; an unknown path: 404. (Routes are read on the first

@@ -6,10 +6,12 @@
  *   stored by a browser or proxy cache), nothing may be framed or run as a document.
  * - `reference`: the API reference page at /docs (Scalar): its own script only, inline styles (Scalar
  *   injects them), no framing.
- * - `html`: the web pages a later issue adds: scripts and styles from this origin only (no inline
- *   scripts), no framing, no plugins, forms post to this origin.
+ * - `html`: the trader's page (web/, served by api/routes/web.ts) and its assets: scripts and styles
+ *   from this origin only (no inline scripts or styles), WebSocket and fetch to this origin only, no
+ *   framing, no plugins, forms post to this origin.
  */
 import { createMiddleware } from 'hono/factory';
+import { ASSET_PREFIX, PAGE_PATHS } from './routes/web.js';
 import type { AppEnv } from './types.js';
 
 const COMMON: Record<string, string> = {
@@ -45,9 +47,11 @@ export const HEADER_POLICIES = {
 
 export type HeaderPolicy = keyof typeof HEADER_POLICIES;
 
-/** Which policy a path gets: the reference page and its script, else the JSON API. */
+/** Which policy a path gets: the reference page and its script, the trader's page and its assets, else the JSON API. */
 export function policyFor(path: string): HeaderPolicy {
-  return path === '/docs' || path.startsWith('/docs/') ? 'reference' : 'json';
+  if (path === '/docs' || path.startsWith('/docs/')) return 'reference';
+  if (PAGE_PATHS.includes(path) || path.startsWith(ASSET_PREFIX)) return 'html';
+  return 'json';
 }
 
 export function headerPolicies(pick: (path: string) => HeaderPolicy = policyFor) {

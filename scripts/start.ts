@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole local system, kept up until Ctrl-C.
  *   Temporal dev server (SQLite in .data/, Web UI :8233) and Mailpit (SMTP :1025, UI :8025),
- *   migrations, the trading, matching and outbox workers, and the api on :3000.
+ *   migrations, the trading, matching and outbox workers, and the api on :3000 with the trader's page
+ *   (web/, built here into web/dist).
  * Fails fast, naming the command to run, when Postgres or Redis is not reachable. Every process it
  * starts runs in its own process group and is stopped on exit; a process that dies (a worker, the api,
  * the Temporal dev server, Mailpit) is restarted, the dev server on its SQLite file.
@@ -13,6 +14,7 @@ import { loadConfigOrExit } from '../lib/config.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { superviseDevServer } from '../devstack/dev-server.js';
 import { ensureTools } from '../devstack/tools.js';
+import { buildWeb } from '../web/build.js';
 import { portOpen, startProcess, supervise, waitForPort, type Managed } from '../devstack/processes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -130,9 +132,16 @@ async function main(): Promise<void> {
       temporalP,
       waitForPort(LOCAL_PORTS.mailpit, 'Mailpit', 30_000, mailpit.current()),
       migrateDatabase(config.DATABASE_URL),
+      buildWeb().then(({ sizes }) =>
+        log(
+          `web page built (${Object.entries(sizes)
+            .map(([f, b]) => `${f} ${b} B`)
+            .join(', ')})`,
+        ),
+      ),
     ]);
     procs.push(temporal);
-    log('Temporal, Mailpit and migrations ready');
+    log('Temporal, Mailpit, migrations and the web page ready');
 
     const env = {
       ...process.env,
@@ -175,6 +184,7 @@ async function main(): Promise<void> {
 
     console.log(`
   BrokerX is up.
+    Trader's page  http://localhost:${config.PORT}/
     API            http://localhost:${config.PORT}          (health: /health, ready: /ready)
     API docs       http://localhost:${config.PORT}/docs     (OpenAPI: /openapi.json)
     Temporal UI    http://localhost:${LOCAL_PORTS.temporalUi}

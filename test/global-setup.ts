@@ -16,6 +16,7 @@ import { ensureTools } from '../devstack/tools.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
 import { startDevServer } from '../devstack/dev-server.js';
 import { buildWorkflowBundle } from '../workers/trading/bundle.js';
+import { buildWeb } from '../web/build.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -91,6 +92,8 @@ export default async function setup(project: TestProject) {
     waitForPort(mailHttp, 'Mailpit', 30_000, mailpit),
     migrateDatabase(env.DATABASE_URL!).then(() => migrateDatabase(templateUrl.toString())),
     buildWorkflowBundle(),
+    // The trader's page the api serves (web/dist), for the browser tests.
+    buildWeb(),
   ]);
   procs.push(temporal);
   const bundlePath = join(dir, 'workflow-bundle.js');

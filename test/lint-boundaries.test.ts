@@ -66,6 +66,7 @@ const ROWS: { folder: string; file: string; forbidden: string; allowed: string }
     forbidden: '../test/helpers.js',
     allowed: '../workers/worker-metrics.js',
   },
+  { folder: 'web', file: 'web/src/x.tsx', forbidden: '../../lib/money.js', allowed: './money.js' },
   { folder: 'scripts', file: 'scripts/x.ts', forbidden: '', allowed: '../test/helpers.js' },
   { folder: 'test', file: 'test/x.ts', forbidden: '', allowed: '../api/app.js' },
 ];

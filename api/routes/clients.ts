@@ -141,7 +141,8 @@ export function clientRoutes(deps: ApiDeps) {
       createdAt: now,
       registration,
     });
-    const link = `${config.PUBLIC_URL}/api/v1/clients/verify?token=${token}`;
+    // The trader's page at /verify follows the link (GET /api/v1/clients/verify) and offers the login.
+    const link = `${config.PUBLIC_URL}/verify?token=${token}`;
     await send(verificationMail(user.email, link, Math.round(config.VERIFICATION_TOKEN_TTL_SECONDS / 3600)));
   };
 

@@ -1,0 +1,87 @@
+/** Which view shows: the verification link, register, login, or the trading page once signed in. */
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { Api, type Tokens } from './api.js';
+import { Session } from './session.js';
+import { Trading, type PageConfig } from './store.js';
+import { LoginView, RegisterView, VerifyView } from './views/Auth.js';
+import { TradeView } from './views/Trade.js';
+
+type View =
+  | { name: 'login'; notice?: string }
+  | { name: 'register' }
+  | { name: 'verify'; token: string }
+  | { name: 'trade' };
+
+/** Settings the api writes into the page's meta tags (index.html). */
+export function pageConfig(doc: Document): PageConfig {
+  const meta = (name: string) => doc.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content ?? '';
+  return {
+    temporalUi: meta('brokerx:temporal-ui') || 'http://127.0.0.1:8233',
+    temporalNamespace: meta('brokerx:temporal-namespace') || 'default',
+  };
+}
+
+function initialView(): View {
+  const token = new URLSearchParams(location.search).get('token');
+  if (location.pathname === '/verify' && token) return { name: 'verify', token };
+  return { name: 'login' };
+}
+
+export function App() {
+  const session = useMemo(() => new Session(), []);
+  const api = useMemo(() => new Api(session.accessToken, () => session.end()), [session]);
+  const config = useMemo(() => pageConfig(document), []);
+  const [view, setView] = useState<View>(initialView);
+  const [store, setStore] = useState<Trading | undefined>();
+
+  useEffect(() => {
+    session.onEnd = () => setView({ name: 'login', notice: 'Your session ended. Log in again.' });
+    session.onToken = (token) => store?.feed.authenticate(token);
+  }, [session, store]);
+
+  useEffect(() => {
+    if (view.name !== 'trade') {
+      store?.stop();
+      if (store) setStore(undefined);
+    }
+    document.title = view.name === 'trade' ? 'BrokerX: trading' : `BrokerX: ${view.name}`;
+  }, [view]);
+
+  const signedIn = (tokens: Tokens) => {
+    session.start(tokens, api);
+    const next = new Trading(api, session, config);
+    next.start();
+    setStore(next);
+    setView({ name: 'trade' });
+  };
+  const toLogin = (notice?: string) => {
+    if (location.pathname !== '/') history.replaceState(null, '', '/');
+    setView({ name: 'login', notice });
+  };
+
+  switch (view.name) {
+    case 'verify':
+      return <VerifyView api={api} token={view.token} onLogin={toLogin} />;
+    case 'register':
+      return <RegisterView api={api} onLogin={() => toLogin()} />;
+    case 'trade':
+      return store ? (
+        <TradeView
+          store={store}
+          onLogout={() => {
+            session.onEnd = () => {};
+            void session.logout(api).then(() => toLogin('You are logged out.'));
+          }}
+        />
+      ) : null;
+    default:
+      return (
+        <LoginView
+          api={api}
+          notice={view.notice}
+          onTokens={signedIn}
+          onRegister={() => setView({ name: 'register' })}
+        />
+      );
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The public REST api as the page uses it: JSON in and out, the bearer token from the session, and
+ * problem+json failures as `ApiProblem` with the api's validation messages sorted by field.
+ */
+
+export interface Problem {
+  status: number;
+  code: string;
+  message: string;
+  errors: string[];
+}
+
+/** A refused request. `fields` holds messages per input name ("order.price: x" under `price`). */
+export class ApiProblem extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly errors: string[];
+  readonly fields: Record<string, string[]>;
+  /** Messages that name no field. */
+  readonly general: string[];
+
+  constructor(p: Problem) {
+    super(p.message);
+    this.status = p.status;
+    this.code = p.code;
+    this.errors = p.errors;
+    this.fields = {};
+    this.general = [];
+    for (const e of p.errors) {
+      const m = /^([a-z_.]+\.)?([a-z_]+): (.*)$/.exec(e);
+      if (m) (this.fields[m[2]!] ??= []).push(m[3]!);
+      else this.general.push(e);
+    }
+  }
+}
+
+export type TokenSource = () => string | undefined;
+
+export interface RequestOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Send no bearer token even when logged in. */
+  anonymous?: boolean;
+}
+
+export class Api {
+  constructor(
+    private readonly token: TokenSource,
+    private readonly onUnauthorized: () => void = () => {},
+  ) {}
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    const token = opts.anonymous ? undefined : this.token();
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(path, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        credentials: 'same-origin',
+      });
+    } catch {
+      throw new ApiProblem({
+        status: 0,
+        code: 'network',
+        message: 'The server cannot be reached',
+        errors: [],
+      });
+    }
+    const text = await res.text();
+    const json = (text ? safeJson(text) : {}) as Record<string, unknown>;
+    if (!res.ok) {
+      if (res.status === 401 && token) this.onUnauthorized();
+      throw new ApiProblem({
+        status: res.status,
+        code: typeof json.code === 'string' ? json.code : 'error',
+        message:
+          typeof json.detail === 'string'
+            ? json.detail
+            : typeof json.message === 'string'
+              ? json.message
+              : res.statusText,
+        errors: Array.isArray(json.errors) ? json.errors.map(String) : [],
+      });
+    }
+    return json as T;
+  }
+
+  get<T>(path: string, opts?: RequestOptions) {
+    return this.request<T>('GET', path, opts);
+  }
+
+  post<T>(path: string, body?: unknown, opts?: RequestOptions) {
+    return this.request<T>('POST', path, { ...opts, body });
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {};
+  }
+}
+
+/** A random UUID (v4) for idempotency keys, also where `crypto.randomUUID` is missing (plain http). */
+export function uuid(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+// ---- shapes the page reads (a subset of the OpenAPI document at /openapi.json) ----------------------
+
+export interface Tokens {
+  access_token: string;
+  expires_in: number;
+  refresh_token: string;
+  user_id: string;
+  account_id: string;
+  email: string;
+}
+
+export interface LoginChallenge {
+  mfa_method: 'email' | 'totp';
+  message: string;
+}
+
+export interface Position {
+  symbol: string;
+  quantity: number;
+  available: number;
+  reserved: number;
+}
+
+export interface Portfolio {
+  account_id: string;
+  balances_decimal: { available: string; reserved: string; total: string };
+  positions: Position[];
+}
+
+export interface Order {
+  id: string;
+  client_order_id: string;
+  symbol: string;
+  order_type: string;
+  direction: 'buy' | 'sell';
+  quantity: number;
+  price: number | null;
+  time_in_force: string;
+  status: string;
+  filled_quantity: number;
+  average_price: number | null;
+  lock_version: number;
+  reject_reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Execution {
+  execution_id: string;
+  trade_id: string;
+  order_id: string;
+  symbol: string;
+  direction: 'buy' | 'sell';
+  quantity: number;
+  price: number;
+  liquidity: string;
+  executed_at: string;
+}
+
+export interface Level {
+  price: number;
+  quantity: number;
+  orders: number;
+}
+
+export interface Market {
+  symbol: string;
+  quote: { bid: Level | null; ask: Level | null };
+  depth: { bids: Level[]; asks: Level[] };
+  reference_price: number;
+}
+
+export interface Trade {
+  id: string;
+  price: number;
+  quantity: number;
+  executed_at: string;
+}

@@ -1,0 +1,247 @@
+/** Signing up, following the verification link, and logging in with the password and a second factor. */
+import { useEffect, useState } from 'preact/hooks';
+import type { Api, LoginChallenge, Tokens } from '../api.js';
+import { useSubmission } from '../forms.js';
+import { Field, FormMessage } from '../ui.js';
+
+export function LoginView(p: {
+  api: Api;
+  notice?: string;
+  onTokens: (tokens: Tokens) => void;
+  onRegister: () => void;
+}) {
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [challenge, setChallenge] = useState<LoginChallenge | undefined>();
+  const [code, setCode] = useState('');
+  const submit = useSubmission();
+
+  if (challenge) {
+    const label =
+      challenge.mfa_method === 'totp'
+        ? 'Code from your authenticator app'
+        : 'Code from the email we sent you';
+    return (
+      <main class="auth" id="main">
+        <h1>Enter your login code</h1>
+        <form
+          aria-label="Login code"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void submit.run(async () => {
+              p.onTokens(
+                await p.api.post<Tokens>('/api/v1/auth/verify_mfa', { email, code }, { anonymous: true }),
+              );
+            });
+          }}
+        >
+          <FormMessage>{challenge.message}</FormMessage>
+          <Field
+            label={label}
+            name="code"
+            value={code}
+            onInput={setCode}
+            inputMode="numeric"
+            autoComplete="one-time-code"
+            required
+            errors={submit.errors('code')}
+          />
+          <FormMessage error>{submit.general()}</FormMessage>
+          <div class="actions">
+            <button type="submit" disabled={submit.busy}>
+              Log in
+            </button>
+            <button type="button" class="link" onClick={() => setChallenge(undefined)}>
+              Start over
+            </button>
+          </div>
+        </form>
+      </main>
+    );
+  }
+
+  return (
+    <main class="auth" id="main">
+      <h1>Log in to BrokerX</h1>
+      <FormMessage>{p.notice}</FormMessage>
+      <form
+        aria-label="Log in"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit.run(async () => {
+            setChallenge(
+              await p.api.post<LoginChallenge>(
+                '/api/v1/auth/login',
+                { email, password },
+                { anonymous: true },
+              ),
+            );
+            setCode('');
+          });
+        }}
+      >
+        <Field
+          label="Email"
+          name="email"
+          type="email"
+          value={email}
+          onInput={setEmail}
+          autoComplete="username"
+          required
+          errors={submit.errors('email')}
+        />
+        <Field
+          label="Password"
+          name="password"
+          type="password"
+          value={password}
+          onInput={setPassword}
+          autoComplete="current-password"
+          required
+          errors={submit.errors('password')}
+        />
+        <FormMessage error>{submit.general()}</FormMessage>
+        <div class="actions">
+          <button type="submit" disabled={submit.busy}>
+            Continue
+          </button>
+          <button type="button" class="link" onClick={p.onRegister}>
+            Open an account
+          </button>
+        </div>
+      </form>
+    </main>
+  );
+}
+
+export function RegisterView(p: { api: Api; onLogin: () => void }) {
+  const [form, setForm] = useState({
+    email: '',
+    first_name: '',
+    last_name: '',
+    password: '',
+    date_of_birth: '',
+  });
+  const [done, setDone] = useState<string | undefined>();
+  const submit = useSubmission();
+  const set = (k: keyof typeof form) => (v: string) => setForm({ ...form, [k]: v });
+
+  return (
+    <main class="auth" id="main">
+      <h1>Open an account</h1>
+      {done ? (
+        <>
+          <FormMessage>{done}</FormMessage>
+          <button type="button" onClick={p.onLogin}>
+            Back to login
+          </button>
+        </>
+      ) : (
+        <form
+          aria-label="Open an account"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void submit.run(async () => {
+              const client = { ...form, date_of_birth: form.date_of_birth || undefined };
+              const res = await p.api.post<{ message: string }>(
+                '/api/v1/clients/register',
+                { client },
+                { anonymous: true },
+              );
+              setDone(`${res.message}. Follow the link in that mail to activate your account.`);
+            });
+          }}
+        >
+          <Field
+            label="Email"
+            name="email"
+            type="email"
+            value={form.email}
+            onInput={set('email')}
+            autoComplete="email"
+            required
+            errors={submit.errors('email')}
+          />
+          <Field
+            label="First name"
+            name="first_name"
+            value={form.first_name}
+            onInput={set('first_name')}
+            autoComplete="given-name"
+            required
+            errors={submit.errors('first_name')}
+          />
+          <Field
+            label="Last name"
+            name="last_name"
+            value={form.last_name}
+            onInput={set('last_name')}
+            autoComplete="family-name"
+            required
+            errors={submit.errors('last_name')}
+          />
+          <Field
+            label="Password"
+            name="password"
+            type="password"
+            value={form.password}
+            onInput={set('password')}
+            autoComplete="new-password"
+            hint="At least 8 characters"
+            required
+            errors={submit.errors('password')}
+          />
+          <Field
+            label="Date of birth (optional)"
+            name="date_of_birth"
+            type="date"
+            value={form.date_of_birth}
+            onInput={set('date_of_birth')}
+            autoComplete="bday"
+            errors={submit.errors('date_of_birth')}
+          />
+          <FormMessage error>{submit.general()}</FormMessage>
+          <div class="actions">
+            <button type="submit" disabled={submit.busy}>
+              Open account
+            </button>
+            <button type="button" class="link" onClick={p.onLogin}>
+              I already have an account
+            </button>
+          </div>
+        </form>
+      )}
+    </main>
+  );
+}
+
+/** The verification link of the mail (/verify?token=...): activates the account, then offers the login. */
+export function VerifyView(p: { api: Api; token: string; onLogin: (notice: string) => void }) {
+  const [result, setResult] = useState<{ ok: boolean; message: string } | undefined>();
+  useEffect(() => {
+    p.api
+      .get<{ message: string }>(`/api/v1/clients/verify?token=${encodeURIComponent(p.token)}`, {
+        anonymous: true,
+      })
+      .then(
+        (r) => setResult({ ok: true, message: r.message }),
+        (err: Error) =>
+          setResult({ ok: false, message: `${err.message}. The link may be used, expired or superseded.` }),
+      );
+  }, [p.token]);
+  return (
+    <main class="auth" id="main">
+      <h1>Email verification</h1>
+      {result ? (
+        <FormMessage error={!result.ok}>{result.message}</FormMessage>
+      ) : (
+        <p role="status">Verifying…</p>
+      )}
+      {result && (
+        <button type="button" onClick={() => p.onLogin(result.ok ? 'Your account is active. Log in.' : '')}>
+          Go to login
+        </button>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,149 @@
+/**
+ * The order ticket. Which inputs an order type has is the table ORDER_TYPES: a new type (stop,
+ * stop-limit) is one more row with its fields, and the body is built from the fields it lists. The
+ * api validates; its messages appear under the input they name.
+ */
+import { useState } from 'preact/hooks';
+import { uuid, type Order } from '../api.js';
+import { useSubmission } from '../forms.js';
+import type { Trading } from '../store.js';
+import { Field, FormMessage, Panel, Select } from '../ui.js';
+
+type PriceField = 'price';
+
+export interface OrderTypeSpec {
+  value: string;
+  label: string;
+  /** The price inputs this type sends (a stop type adds its trigger price here). */
+  prices: readonly PriceField[];
+  timeInForce: readonly string[];
+}
+
+export const ORDER_TYPES: readonly OrderTypeSpec[] = [
+  { value: 'limit', label: 'Limit', prices: ['price'], timeInForce: ['DAY', 'GTC', 'IOC', 'FOK'] },
+  { value: 'market', label: 'Market', prices: [], timeInForce: ['IOC', 'FOK'] },
+];
+
+const PRICE_LABELS: Record<PriceField, string> = { price: 'Limit price (USD)' };
+const TIF_LABELS: Record<string, string> = {
+  DAY: 'Day',
+  GTC: "Good 'til cancelled",
+  IOC: 'Immediate or cancel',
+  FOK: 'Fill or kill',
+};
+const SIDES = [
+  { value: 'buy', label: 'Buy' },
+  { value: 'sell', label: 'Sell' },
+] as const;
+
+export function TicketPanel({ store, symbol }: { store: Trading; symbol: string }) {
+  const [form, setForm] = useState({
+    symbol,
+    direction: 'buy' as 'buy' | 'sell',
+    order_type: 'limit',
+    quantity: '',
+    price: '',
+    time_in_force: 'DAY',
+  });
+  const [placed, setPlaced] = useState<string | undefined>();
+  const submit = useSubmission();
+  const type = ORDER_TYPES.find((t) => t.value === form.order_type) ?? ORDER_TYPES[0]!;
+  const set = (k: keyof typeof form) => (v: string) => setForm({ ...form, [k]: v });
+
+  return (
+    <Panel title="Order ticket" id="ticket">
+      <form
+        aria-label="Order ticket"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setPlaced(undefined);
+          void submit.run(async () => {
+            const order: Record<string, string> = {
+              symbol: form.symbol,
+              direction: form.direction,
+              order_type: form.order_type,
+              quantity: form.quantity,
+              time_in_force: form.time_in_force,
+              client_order_id: `web-${uuid()}`,
+            };
+            for (const f of type.prices) order[f] = form[f];
+            const res = await store.api.post<Order>('/api/v1/orders', { order });
+            setPlaced(
+              `${res.direction === 'buy' ? 'Buy' : 'Sell'} ${res.quantity} ${res.symbol}: ${res.status.replace('_', ' ')}`,
+            );
+            store.scheduleReload();
+          });
+        }}
+      >
+        <div class="grid2">
+          <Field
+            label="Symbol"
+            name="symbol"
+            value={form.symbol}
+            onInput={set('symbol')}
+            required
+            errors={submit.errors('symbol')}
+          />
+          <Select
+            label="Side"
+            name="direction"
+            value={form.direction}
+            options={SIDES}
+            onChange={set('direction')}
+            errors={submit.errors('direction')}
+          />
+          <Select
+            label="Order type"
+            name="order_type"
+            value={form.order_type}
+            options={ORDER_TYPES}
+            onChange={(v) => {
+              const next = ORDER_TYPES.find((t) => t.value === v)!;
+              setForm({
+                ...form,
+                order_type: v,
+                time_in_force: next.timeInForce.includes(form.time_in_force)
+                  ? form.time_in_force
+                  : next.timeInForce[0]!,
+              });
+            }}
+            errors={submit.errors('order_type')}
+          />
+          <Field
+            label="Quantity (shares)"
+            name="quantity"
+            inputMode="numeric"
+            value={form.quantity}
+            onInput={set('quantity')}
+            required
+            errors={submit.errors('quantity')}
+          />
+          {type.prices.map((f) => (
+            <Field
+              key={f}
+              label={PRICE_LABELS[f]}
+              name={f}
+              inputMode="decimal"
+              value={form[f]}
+              onInput={set(f)}
+              errors={submit.errors(f)}
+            />
+          ))}
+          <Select
+            label="Time in force"
+            name="time_in_force"
+            value={form.time_in_force}
+            options={type.timeInForce.map((t) => ({ value: t, label: TIF_LABELS[t] ?? t }))}
+            onChange={set('time_in_force')}
+            errors={submit.errors('time_in_force')}
+          />
+        </div>
+        <FormMessage error>{submit.general()}</FormMessage>
+        <FormMessage>{placed}</FormMessage>
+        <button type="submit" class={form.direction} disabled={submit.busy}>
+          {form.direction === 'buy' ? 'Place buy order' : 'Place sell order'}
+        </button>
+      </form>
+    </Panel>
+  );
+}
