@@ -87,7 +87,7 @@ describe('stop orders', () => {
       reserved_amount: 0,
     });
     expect(typeof stop.triggered_at).toBe('string');
-    expect(await execTypes(stop.order_id)).toEqual(['triggered', 'partial_fill', 'fill']);
+    expect(await execTypes(stop.order_id)).toEqual(['triggered', 'fill']);
     // The collar reserved at placement was given back, less what the shares cost.
     expect(await fx.balance(trader.accountId)).toEqual({ available: 100_000n - 50_200n, reserved: 0n });
     expect(await fx.balance(trader.accountId, 'TSLA')).toEqual({ available: 2n, reserved: 0n });
