@@ -3,11 +3,13 @@
  * triggers at placement, one triggered later by another client's trade (its saga hears of it), a
  * stop-limit that triggers and then rests, replace and cancel of an untriggered stop with its
  * reservation adjusted and released, and the 4xx for bad stop input. Each test trades its own symbol;
- * the ledger auditor finds nothing at the end.
+ * the ledger auditor finds nothing at the end. The two trigger paths' sagas join the replay corpus
+ * (`npm run histories:record`).
  */
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import type { TestApi } from '../../test/helpers.js';
+import { keepHistory } from '../../test/histories.js';
 import { eventually, auditedTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
 
@@ -125,9 +127,9 @@ describe('stop orders', () => {
     expect(typeof (await get(trader, stop.order_id)).triggered_at).toBe('string');
     expect(await get(bidder, bid.order_id)).toMatchObject({ status: 'filled' });
     expect(await execTypes(stop.order_id)).toEqual(['new', 'triggered', 'fill']);
-    await eventually(async () =>
-      expect(await fx.saga(trader.accountId, 'amzn-stop')).toMatchObject({ status: 'filled' }),
-    );
+    const handle = fx.handle(trader.accountId, 'amzn-stop');
+    expect(await handle.result()).toMatchObject({ status: 'filled', filledQuantity: '1' });
+    keepHistory('stop-trigger', handle);
     expect(await fx.balance(trader.accountId)).toEqual({ available: 18_300n, reserved: 0n });
   });
 
@@ -170,6 +172,9 @@ describe('stop orders', () => {
     await eventually(async () =>
       expect(await get(trader, stop.order_id)).toMatchObject({ status: 'filled', reserved_amount: 0 }),
     );
+    const handle = fx.handle(trader.accountId, 'msft-stop-limit');
+    expect(await handle.result()).toMatchObject({ status: 'filled', filledQuantity: '3' });
+    keepHistory('stop-limit-trigger', handle);
   });
 
   it('an untriggered stop is replaced (stop price, quantity) and cancelled, its reservation adjusted then released', async () => {
