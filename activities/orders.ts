@@ -14,7 +14,8 @@ import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js'
 import { orderFingerprint, type OrderRequest } from '../temporal/contracts.js';
 import { EventType } from '../temporal/events.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
-import { DEFAULT_SELF_TRADE_PREVENTION, isTerminal } from '../temporal/orders.js';
+import { DEFAULT_SELF_TRADE_PREVENTION, isStopType, isTerminal, tradesAs } from '../temporal/orders.js';
+import type { InstrumentRules } from '../shard/order-rules.js';
 import {
   INT64_MAX,
   MAX_ORDER_QUANTITY,
@@ -25,6 +26,32 @@ import {
 
 export interface OrderActivityDeps {
   db: Db;
+}
+
+/**
+ * A stop's trigger price: required for stop and stop-limit orders (on the tick grid, inside the band),
+ * refused for others. Stops wait for their trigger: DAY or GTC, never IOC or FOK.
+ */
+function checkStop(order: OrderRequest, instrument: InstrumentRules): bigint | undefined {
+  if (!isStopType(order.orderType)) {
+    if (order.stopPrice !== undefined)
+      throw businessFailure(FailureType.InvalidOrder, 'Only stop and stop_limit orders have a stop price');
+    return undefined;
+  }
+  const stop = order.stopPrice === undefined ? undefined : boundedInteger(order.stopPrice, MAX_PRICE_CENTS);
+  if (stop === undefined)
+    throw businessFailure(
+      FailureType.InvalidOrder,
+      `A ${order.orderType} order needs a stop price (at most ${MAX_PRICE_CENTS} cents)`,
+    );
+  const bad = checkLimitPrice(instrument, stop, 'Stop price');
+  if (bad) throw businessFailure(bad.type, bad.message);
+  if (order.timeInForce === 'IOC' || order.timeInForce === 'FOK')
+    throw businessFailure(
+      FailureType.TimeInForceNotAllowed,
+      'Stop orders wait for their trigger: DAY or GTC',
+    );
+  return stop;
 }
 
 export function createOrderActivities({ db }: OrderActivityDeps): OrderActivities {
@@ -50,15 +77,18 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
       if (tooLarge) throw businessFailure(FailureType.InvalidOrder, tooLarge);
       const badQty = checkQuantity(instrument, qty);
       if (badQty) throw businessFailure(badQty.type, badQty.message);
+      const stopPrice = checkStop(order, instrument);
       let reservePrice: bigint;
-      if (order.orderType === 'limit') {
+      if (tradesAs(order.orderType) === 'limit') {
         if (price === undefined)
-          throw businessFailure(FailureType.InvalidOrder, 'A limit order needs a price');
+          throw businessFailure(FailureType.InvalidOrder, `A ${order.orderType} order needs a price`);
         reservePrice = price;
         const badPrice = checkLimitPrice(instrument, reservePrice);
         if (badPrice) throw businessFailure(badPrice.type, badPrice.message);
       } else {
-        if (order.timeInForce === 'GTC')
+        if (price !== undefined)
+          throw businessFailure(FailureType.InvalidOrder, `A ${order.orderType} order has no price`);
+        if (order.timeInForce === 'GTC' && stopPrice === undefined)
           throw businessFailure(FailureType.TimeInForceNotAllowed, 'Market orders cannot be GTC');
         reservePrice = collarPrice(instrument);
       }
@@ -107,7 +137,9 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
           selfTradePrevention: order.selfTradePrevention ?? DEFAULT_SELF_TRADE_PREVENTION,
           requestFingerprint: orderFingerprint(order),
           quantity: BigInt(order.quantity),
-          price: order.orderType === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
+          price:
+            tradesAs(order.orderType) === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
+          stopPrice: order.stopPrice === undefined ? null : BigInt(order.stopPrice),
           reservedAmount: BigInt(reserved.reserveAmount),
           reservePrice: BigInt(reserved.reservePrice),
           status: 'pending',
@@ -128,6 +160,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
             time_in_force: order.timeInForce,
             quantity: order.quantity,
             price: order.price ?? null,
+            stop_price: order.stopPrice ?? null,
             ts: new Date().toISOString(),
           },
         },

@@ -11,6 +11,9 @@ const NOT_OPERATIONS: Record<string, string> = {
   'GET /openapi.json': 'the document itself',
   'GET /docs': 'the API reference page (HTML) that renders the document',
   'GET /docs/scalar.js': "the reference page's script (Scalar)",
+  'GET /': "the trader's page (HTML, web/)",
+  'GET /verify': "the trader's page, opened by the verification mail's link",
+  'GET /assets/{name}': "the trader's page's bundled script and styles",
 };
 
 const HOW = 'declare it with apiRoute() from api/openapi.ts (it requires operationId, tag, auth and errors)';

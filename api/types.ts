@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../lib/mailer.js';
+import type { SessionCalendar } from '../lib/sessions.js';
 import type { Database } from '../db/client.js';
 import type { ApiMetrics } from './metrics.js';
 
@@ -18,6 +19,8 @@ export interface ApiDeps {
   mailer: Mailer;
   /** Injected clock, so tests can move time. */
   now: () => Date;
+  /** Trading sessions (default: the config's TRADING_CALENDAR); tests inject sessions that close in seconds. */
+  calendar?: SessionCalendar;
   /** True once SIGTERM arrived: /ready fails so the load balancer drains this instance. */
   draining?: () => boolean;
 }

@@ -326,8 +326,12 @@ export const orders = pgTable(
       .notNull()
       .default(DEFAULT_SELF_TRADE_PREVENTION),
     quantity: big('quantity').notNull(),
-    /** Limit price in cents; null for market orders. */
+    /** Limit price in cents; null for market and stop orders. */
     price: big('price'),
+    /** Stop and stop-limit orders: the trigger price in cents; null for others. */
+    stopPrice: big('stop_price'),
+    /** When a stop order triggered (left `pending_trigger`); null before and for other orders. */
+    triggeredAt: ts('triggered_at'),
     filledQuantity: big('filled_quantity')
       .notNull()
       .default(sql`0`),
@@ -367,6 +371,13 @@ export const orders = pgTable(
       'orders_self_trade_prevention_known',
       sql`${t.selfTradePrevention} IN ('cancel_newest', 'cancel_oldest', 'cancel_both')`,
     ),
+    check(
+      'orders_stop_price',
+      sql`(${t.orderType} IN ('stop', 'stop_limit')) = (${t.stopPrice} IS NOT NULL) AND (${t.stopPrice} IS NULL OR ${t.stopPrice} > 0)`,
+    ),
+    index('orders_pending_stop_idx')
+      .on(t.symbol, t.bookSeq)
+      .where(sql`${t.status} = 'pending_trigger'`),
   ],
 );
 
@@ -404,6 +415,11 @@ export const matchingSequences = pgTable('matching_sequences', {
   lastSeq: big('last_seq')
     .notNull()
     .default(sql`0`),
+  /**
+   * The book's last trade price (cents), written with the operation that traded: a rebuilt book knows
+   * which pending stops a new trade or a new stop meets. Null before the first trade.
+   */
+  lastPrice: big('last_price'),
 });
 
 // ---- outbox --------------------------------------------------------------------------------------

@@ -78,7 +78,13 @@ export const configSchema = z.object({
     .int()
     .min(60)
     .default(24 * 3600),
-  /** Trading session close for DAY orders, as HH:MM (or HH:MM:SS, which tests use) in UTC. */
+  /**
+   * The trading calendar (lib/sessions.ts): `nyse` (09:30-16:00 New York on exchange days; market, IOC
+   * and FOK orders refused outside it) or `24h`, always open (simulator, demos, tests; `npm start`
+   * defaults to it). DAY orders expire at the close of their session.
+   */
+  TRADING_CALENDAR: z.enum(['nyse', '24h']).default('nyse'),
+  /** The 24-hour calendar's daily session close (when DAY orders expire), HH:MM (or HH:MM:SS, which tests use) in UTC. */
   SESSION_CLOSE_UTC: z
     .string()
     .regex(/^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$/, 'must be HH:MM or HH:MM:SS (UTC)')

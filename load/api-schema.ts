@@ -424,7 +424,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Replace price, quantity or time in force (optimistic locking on client_version) */
+        /** Replace price, quantity, time in force or (an untriggered stop) stop price (optimistic locking on client_version) */
         post: operations["replaceOrder"];
         delete?: never;
         options?: never;
@@ -534,6 +534,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/clock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Market clock: open now, next open and close */
+        get: operations["getClock"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -563,7 +580,7 @@ export interface components {
             /** @enum {boolean} */
             success: false;
             /** @enum {string} */
-            code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "version_conflict" | "conflict" | "order_closed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "idempotency_mismatch" | "idempotency_in_progress" | "client_order_id_conflict" | "too_many_requests" | "internal_error" | "service_unavailable" | "timeout";
+            code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "version_conflict" | "conflict" | "order_closed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "idempotency_mismatch" | "idempotency_in_progress" | "client_order_id_conflict" | "market_closed" | "too_many_requests" | "internal_error" | "service_unavailable" | "timeout";
             message: string;
             errors?: string[];
             request_id?: string;
@@ -768,17 +785,21 @@ export interface components {
             account_id: string;
             symbol: string;
             /** @enum {string} */
-            order_type: "market" | "limit";
+            order_type: "market" | "limit" | "stop" | "stop_limit";
             /** @enum {string} */
             direction: "buy" | "sell";
             quantity: number;
             price: number | null;
+            /** @description Stop and stop_limit orders: the trigger price */
+            stop_price: number | null;
+            /** @description When a stop order triggered; null while pending_trigger and for other orders */
+            triggered_at: string | null;
             /** @enum {string} */
             time_in_force: "DAY" | "GTC" | "IOC" | "FOK";
             /** @enum {string} */
             self_trade_prevention: "cancel_newest" | "cancel_oldest" | "cancel_both";
             /** @enum {string} */
-            status: "pending" | "working" | "partially_filled" | "filled" | "cancelled" | "expired" | "rejected";
+            status: "pending" | "pending_trigger" | "working" | "partially_filled" | "filled" | "cancelled" | "expired" | "rejected";
             filled_quantity: number;
             average_price: number | null;
             reserved_amount: number;
@@ -792,7 +813,7 @@ export interface components {
             order: {
                 symbol: string;
                 /** @enum {string} */
-                order_type: "market" | "limit";
+                order_type: "market" | "limit" | "stop" | "stop_limit";
                 /** @enum {string} */
                 direction: "buy" | "sell";
                 /**
@@ -801,11 +822,19 @@ export interface components {
                  */
                 quantity: number | string;
                 /**
-                 * @description USD per share; at most 1000000.00. A JSON number or a decimal string, parsed exactly
+                 * @description Limit price: required for limit and stop_limit orders, omitted for market and stop orders.
                  * @example 185.00
                  */
                 price?: number | string | null;
-                /** @enum {string} */
+                /**
+                 * @description Trigger price, required for stop and stop_limit orders (on the tick grid): a buy stop triggers when a trade prints at or above it, a sell stop at or below; when the last trade already meets it the order triggers at once. Until then the order is pending_trigger and not in the visible book.
+                 * @example 185.00
+                 */
+                stop_price?: number | string | null;
+                /**
+                 * @description Optional. Defaults: DAY for limit, stop and stop_limit orders, IOC for market orders. Market orders cannot be GTC; stop and stop_limit orders are DAY or GTC.
+                 * @enum {string}
+                 */
                 time_in_force?: "DAY" | "GTC" | "IOC" | "FOK";
                 /**
                  * @description What happens when this order would trade with a resting order of the same account: cancel_newest (default) cancels this order's remainder, cancel_oldest cancels the resting order and keeps matching, cancel_both cancels both.
@@ -829,6 +858,11 @@ export interface components {
                  * @example 185.00
                  */
                 price?: number | string;
+                /**
+                 * @description An untriggered stop or stop_limit order: its new trigger price.
+                 * @example 185.00
+                 */
+                stop_price?: number | string;
                 /** @enum {string} */
                 time_in_force?: "DAY" | "GTC";
             };
@@ -947,6 +981,16 @@ export interface components {
                 quantity: number;
                 executed_at: string;
             }[];
+        };
+        Clock: {
+            /** @description Server time (ISO 8601, UTC) */
+            timestamp: string;
+            /** @description A trading session is in progress */
+            is_open: boolean;
+            /** @description When the next session opens (after the current one, when open) */
+            next_open: string;
+            /** @description When the current (or, when closed, the next) session closes */
+            next_close: string;
         };
     };
     responses: {
@@ -2476,6 +2520,8 @@ export interface operations {
                      *           "direction": "buy",
                      *           "quantity": 10,
                      *           "price": 185,
+                     *           "stop_price": null,
+                     *           "triggered_at": null,
                      *           "time_in_force": "DAY",
                      *           "self_trade_prevention": "cancel_newest",
                      *           "status": "working",
@@ -2552,6 +2598,8 @@ export interface operations {
                      *       "direction": "buy",
                      *       "quantity": 10,
                      *       "price": 185,
+                     *       "stop_price": null,
+                     *       "triggered_at": null,
                      *       "time_in_force": "DAY",
                      *       "self_trade_prevention": "cancel_newest",
                      *       "status": "working",
@@ -2588,6 +2636,8 @@ export interface operations {
                      *       "direction": "buy",
                      *       "quantity": 10,
                      *       "price": 185,
+                     *       "stop_price": null,
+                     *       "triggered_at": null,
                      *       "time_in_force": "DAY",
                      *       "self_trade_prevention": "cancel_newest",
                      *       "status": "working",
@@ -2645,6 +2695,8 @@ export interface operations {
                      *       "direction": "buy",
                      *       "quantity": 10,
                      *       "price": 185,
+                     *       "stop_price": null,
+                     *       "triggered_at": null,
                      *       "time_in_force": "DAY",
                      *       "self_trade_prevention": "cancel_newest",
                      *       "status": "working",
@@ -2672,7 +2724,10 @@ export interface operations {
     deleteOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, must be 1-128 characters among A-Z a-z 0-9 . _ : -; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with `Idempotent-Replayed: true`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict. */
+                "idempotency-key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -2680,11 +2735,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Cancelled */
+            /** @description Cancelled (or, with an Idempotency-Key seen before, the first answer again) */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-Instance": components["headers"]["X-Instance"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2704,6 +2760,8 @@ export interface operations {
                      *         "direction": "buy",
                      *         "quantity": 10,
                      *         "price": 185,
+                     *         "stop_price": null,
+                     *         "triggered_at": null,
                      *         "time_in_force": "DAY",
                      *         "self_trade_prevention": "cancel_newest",
                      *         "status": "cancelled",
@@ -2722,7 +2780,7 @@ export interface operations {
                         /** @enum {boolean} */
                         success: true;
                         /** @enum {string} */
-                        status: "pending" | "working" | "partially_filled" | "filled" | "cancelled" | "expired" | "rejected";
+                        status: "pending" | "pending_trigger" | "working" | "partially_filled" | "filled" | "cancelled" | "expired" | "rejected";
                         message: string;
                         order: components["schemas"]["Order"];
                     };
@@ -2740,7 +2798,10 @@ export interface operations {
     replaceOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, must be 1-128 characters among A-Z a-z 0-9 . _ : -; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with `Idempotent-Replayed: true`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict. */
+                "idempotency-key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -2761,11 +2822,12 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Replaced */
+            /** @description Replaced (or, with an Idempotency-Key seen before, the first answer again) */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-Instance": components["headers"]["X-Instance"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2781,6 +2843,8 @@ export interface operations {
                      *       "direction": "buy",
                      *       "quantity": 5,
                      *       "price": 184.5,
+                     *       "stop_price": null,
+                     *       "triggered_at": null,
                      *       "time_in_force": "DAY",
                      *       "self_trade_prevention": "cancel_newest",
                      *       "status": "working",
@@ -2811,7 +2875,10 @@ export interface operations {
     cancelOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Optional, must be 1-128 characters among A-Z a-z 0-9 . _ : -; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with `Idempotent-Replayed: true`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict. */
+                "idempotency-key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -2828,11 +2895,12 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Cancelled */
+            /** @description Cancelled (or, with an Idempotency-Key seen before, the first answer again) */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-Instance": components["headers"]["X-Instance"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2852,6 +2920,8 @@ export interface operations {
                      *         "direction": "buy",
                      *         "quantity": 10,
                      *         "price": 185,
+                     *         "stop_price": null,
+                     *         "triggered_at": null,
                      *         "time_in_force": "DAY",
                      *         "self_trade_prevention": "cancel_newest",
                      *         "status": "cancelled",
@@ -2870,7 +2940,7 @@ export interface operations {
                         /** @enum {boolean} */
                         success: true;
                         /** @enum {string} */
-                        status: "pending" | "working" | "partially_filled" | "filled" | "cancelled" | "expired" | "rejected";
+                        status: "pending" | "pending_trigger" | "working" | "partially_filled" | "filled" | "cancelled" | "expired" | "rejected";
                         message: string;
                         order: components["schemas"]["Order"];
                     };
@@ -3192,6 +3262,37 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getClock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The clock */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "timestamp": "2026-03-02T14:30:00.000Z",
+                     *       "is_open": true,
+                     *       "next_open": "2026-03-03T14:30:00.000Z",
+                     *       "next_close": "2026-03-02T21:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Clock"];
+                };
+            };
+            500: components["responses"]["InternalError"];
         };
     };
 }

@@ -38,6 +38,9 @@ export const LOCAL_PORTS = {
 } as const;
 
 async function main(): Promise<void> {
+  // Development and demos trade at any hour: the 24-hour session unless TRADING_CALENDAR says otherwise
+  // (every process started below inherits it).
+  process.env.TRADING_CALENDAR ??= '24h';
   const config = loadConfigOrExit(process.env);
 
   const pg = new URL(config.DATABASE_URL);
@@ -190,6 +193,7 @@ async function main(): Promise<void> {
     Temporal UI    http://localhost:${LOCAL_PORTS.temporalUi}
     Mail (Mailpit) http://localhost:${LOCAL_PORTS.mailpit}
     Metrics        http://localhost:${config.API_METRICS_PORT}/metrics (api), workers :${LOCAL_PORTS.tradingMetrics} :${LOCAL_PORTS.matchingMetrics} :${LOCAL_PORTS.outboxMetrics} /metrics
+    Session        ${config.TRADING_CALENDAR === '24h' ? `24 hours, always open; DAY orders expire at ${config.SESSION_CLOSE_UTC} UTC (TRADING_CALENDAR=nyse for the NYSE calendar)` : 'NYSE, 09:30-16:00 New York on exchange days (GET /api/v1/clock)'}
   Ctrl-C stops everything.
 `);
   } catch (err) {

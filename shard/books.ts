@@ -4,11 +4,12 @@
  * cross as safe JS numbers, docs/adr/0007-matching-engine-numbers.md).
  */
 import type { DbOrTx } from '../db/client.js';
-import { loadSequence, openOrdersForBook } from '../db/queries/settlement.js';
+import { loadSequence, openOrdersForBook, pendingStopsForBook } from '../db/queries/settlement.js';
 import type { OrderRow } from '../db/queries/orders.js';
 import type { Logger } from '../lib/logger.js';
 import { exactNumber } from '../lib/money.js';
-import { OrderBook, type LoadOrder, type NewOrder } from '../matching/index.js';
+import { OrderBook, type LoadOrder, type NewOrder, type PendingStop } from '../matching/index.js';
+import { tradesAs } from '../temporal/orders.js';
 import type { ShardMetrics } from './metrics.js';
 
 /** Safe-integer conversion at the engine boundary (docs/adr/0007-matching-engine-numbers.md). */
@@ -32,18 +33,33 @@ const loadOrder = (o: OrderRow): LoadOrder => ({
   stp: o.selfTradePrevention,
 });
 
+/**
+ * The engine's limit for an order: its limit price; market buys (and stops, which trade as market
+ * orders) carry their collar as a protection limit: they never trade above what was reserved.
+ */
+export const enginePrice = (o: OrderRow): number | undefined =>
+  tradesAs(o.orderType) === 'limit' ? toNum(o.price!) : o.side === 'buy' ? toNum(o.reservePrice) : undefined;
+
 /** A pending order row as the engine receives it, with its book sequence and time. */
 export const newOrder = (o: OrderRow, seq: number, at: Date): NewOrder => ({
   id: o.id,
   accountId: o.accountId,
   side: o.side,
-  type: o.orderType,
+  type: tradesAs(o.orderType),
   tif: o.timeInForce,
-  // Market buys carry their collar as a protection limit: they never trade above what was reserved.
-  price: o.orderType === 'limit' ? toNum(o.price!) : o.side === 'buy' ? toNum(o.reservePrice) : undefined,
+  price: enginePrice(o),
+  stopPrice: o.stopPrice === null ? undefined : toNum(o.stopPrice),
   qty: toNum(leaves(o)),
   seq,
   ts: at.getTime(),
+  stp: o.selfTradePrevention,
+});
+
+/** A stop order row waiting for its trigger, as the engine loads it. */
+const loadStop = (o: OrderRow): PendingStop => ({
+  ...newOrder(o, toNum(o.bookSeq ?? 0n), o.createdAt),
+  price: enginePrice(o),
+  stopPrice: toNum(o.stopPrice!),
   stp: o.selfTradePrevention,
 });
 
@@ -65,9 +81,14 @@ export class ShardBooks {
   async rebuild(symbol: string, db: DbOrTx): Promise<OrderBook> {
     const book = new OrderBook(symbol);
     const open = await openOrdersForBook(db, symbol);
-    book.load(open.map(loadOrder));
+    const stops = await pendingStopsForBook(db, symbol);
+    const { seq, lastPrice } = await loadSequence(db, symbol);
+    book.load(open.map(loadOrder), {
+      stops: stops.map(loadStop),
+      lastPrice: lastPrice === undefined ? undefined : toNum(lastPrice),
+    });
     this.books.set(symbol, book);
-    this.seqs.set(symbol, await loadSequence(db, symbol));
+    this.seqs.set(symbol, seq);
     this.deps.metrics.bookOrders.set({ symbol }, book.size());
     return book;
   }
@@ -87,5 +108,10 @@ export class ShardBooks {
     const seq = (this.seqs.get(symbol) ?? 0) + 1;
     this.seqs.set(symbol, seq);
     return seq;
+  }
+
+  /** An operation that triggered stops used the sequences after its own, up to `seq`. */
+  advanceSeq(symbol: string, seq: number): void {
+    if (seq > (this.seqs.get(symbol) ?? 0)) this.seqs.set(symbol, seq);
   }
 }

@@ -10,8 +10,16 @@ import { getInstrument, getOrderById, releaseOrderReservation } from '../db/quer
 import { saveOrder, saveSequence } from '../db/queries/settlement.js';
 import type { ReplaceRequest } from '../temporal/contracts.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
-import { RESTING_TIME_IN_FORCES, isTerminal, type CancelReason } from '../temporal/orders.js';
-import { leaves, newOrder, toNum, type ShardBooks } from './books.js';
+import type { DbOrTx } from '../db/client.js';
+import type { SubmitResult } from '../matching/index.js';
+import {
+  RESTING_TIME_IN_FORCES,
+  isStopType,
+  isTerminal,
+  tradesAs,
+  type CancelReason,
+} from '../temporal/orders.js';
+import { enginePrice, leaves, newOrder, toNum, type ShardBooks } from './books.js';
 import type { Operation } from './batcher.js';
 import { checkLimitPrice, checkQuantity } from './order-rules.js';
 import {
@@ -46,10 +54,27 @@ export function submitOrder(deps: OperationDeps, orderId: string): Operation {
     const seq = deps.books.nextSeq(order.symbol);
     const at = deps.now();
     const result = book.submit(newOrder(order, seq, at));
-    const fillIds = await settleResult(deps, tx, order, result, seq, at, 'new');
-    await saveSequence(tx, order.symbol, seq);
+    const fillIds = await settleResult(deps, tx, order, result, at, 'new');
+    await saveBookState(deps, tx, order.symbol, seq, result);
     return snapshot(tx, order, fillIds);
   };
+}
+
+/**
+ * After an operation with sequence `seq`: the stops it triggered took the sequences after it, so the
+ * symbol's sequence moves to the largest; an operation that traded records its last trade price.
+ */
+async function saveBookState(
+  deps: OperationDeps,
+  tx: DbOrTx,
+  symbol: string,
+  seq: number,
+  result: SubmitResult,
+): Promise<void> {
+  const last = result.ok ? result.triggered.reduce((max, t) => Math.max(max, t.seq), seq) : seq;
+  deps.books.advanceSeq(symbol, last);
+  const lastTrade = result.ok ? result.fills.at(-1) : undefined;
+  await saveSequence(tx, symbol, last, lastTrade?.price);
 }
 
 /** What a cancel for `reason` makes of the order: its status and its execution report. */
@@ -100,24 +125,46 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
       throw businessFailure(FailureType.OrderTerminal, `Order is ${order.status}`, { status: order.status });
     if (args.clientVersion !== order.lockVersion)
       throw versionConflict(args.clientVersion, order.lockVersion);
-    if (order.orderType !== 'limit')
-      throw businessFailure(FailureType.InvalidOrder, 'Only limit orders can be replaced');
+    const pending = order.status === 'pending_trigger';
+    if (order.orderType === 'market' || (order.orderType === 'stop' && !pending))
+      throw businessFailure(
+        FailureType.InvalidOrder,
+        'Only limit orders and untriggered stops can be replaced',
+      );
+    if (args.stopPrice !== undefined && !pending)
+      throw businessFailure(
+        FailureType.InvalidOrder,
+        isStopType(order.orderType)
+          ? 'The stop price can only change before the order triggers'
+          : 'Only stop orders have a stop price',
+      );
+    const hasLimit = tradesAs(order.orderType) === 'limit';
+    if (args.price !== undefined && !hasLimit)
+      throw businessFailure(FailureType.InvalidOrder, 'A stop order has no limit price to replace');
     const instrument = await getInstrument(tx, order.symbol);
     if (!instrument) throw businessFailure(FailureType.UnknownSymbol);
 
     const newQty = args.quantity !== undefined ? BigInt(args.quantity) : order.quantity;
-    const newPrice = args.price !== undefined ? BigInt(args.price) : order.price!;
+    const newPrice = hasLimit ? (args.price !== undefined ? BigInt(args.price) : order.price!) : null;
+    const newStop = args.stopPrice !== undefined ? BigInt(args.stopPrice) : order.stopPrice;
     const badQty = checkQuantity(instrument, newQty);
     if (badQty) throw businessFailure(badQty.type, badQty.message);
     if (newQty <= order.filledQuantity)
       throw businessFailure(FailureType.InvalidOrder, 'New quantity must exceed the filled quantity');
-    const badPrice = checkLimitPrice(instrument, newPrice);
-    if (badPrice) throw businessFailure(badPrice.type, badPrice.message);
+    for (const [what, p] of [
+      ['Price', newPrice],
+      ['Stop price', pending ? newStop : null],
+    ] as const) {
+      const bad = p === null ? null : checkLimitPrice(instrument, p, what);
+      if (bad) throw businessFailure(bad.type, bad.message);
+    }
     if (args.timeInForce && !(RESTING_TIME_IN_FORCES as readonly string[]).includes(args.timeInForce))
       throw businessFailure(FailureType.TimeInForceNotAllowed, 'A resting order cannot become IOC or FOK');
 
+    // A buy reserves its limit price per share (a stop, which trades as a market order, its collar).
+    const unit = order.side === 'buy' ? (newPrice ?? order.reservePrice) : 1n;
     const newLeaves = newQty - order.filledQuantity;
-    const newReserved = order.side === 'buy' ? newLeaves * newPrice : newLeaves;
+    const newReserved = newLeaves * unit;
     const increase = newReserved - order.reservedAmount;
     const version = order.lockVersion + 1;
     const asset = order.side === 'buy' ? CASH_ASSET : order.symbol;
@@ -147,34 +194,35 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
         );
       throw err;
     }
+    order.quantity = newQty;
+    order.price = newPrice;
+    order.stopPrice = newStop;
+    if (order.side === 'buy') order.reservePrice = unit;
     const result = book.modify(
       order.id,
-      { price: toNum(newPrice), qty: toNum(newLeaves) },
+      {
+        price: enginePrice(order),
+        qty: toNum(newLeaves),
+        stopPrice: pending ? toNum(newStop!) : undefined,
+      },
       seq,
       at.getTime(),
     );
     // A refused modify throws: the reservation above is undone with the rest of the operation.
-    if ('ok' in result && !result.ok) throw businessFailure(FailureType.InvalidOrder, result.reason);
+    if (!result.ok) throw businessFailure(FailureType.InvalidOrder, result.reason);
     if (increase > 0n) order.reservedAmount += increase;
-    order.quantity = newQty;
-    order.price = newPrice;
-    if (order.side === 'buy') order.reservePrice = newPrice;
     if (args.timeInForce) order.timeInForce = args.timeInForce;
     order.lockVersion = version;
     order.lastRequestId = args.requestId ?? null;
-    const fillIds = await settleResult(deps, tx, order, result, seq, at, 'replaced');
+    const fillIds = await settleResult(deps, tx, order, result, at, 'replaced');
     // Release what the new price and quantity no longer need (a decrease, or what fills left over).
-    const stillNeeded = isTerminal(order.status)
-      ? 0n
-      : order.side === 'buy'
-        ? leaves(order) * newPrice
-        : leaves(order);
+    const stillNeeded = isTerminal(order.status) ? 0n : leaves(order) * unit;
     if (order.reservedAmount > stillNeeded) {
       await releaseOrderReservation(tx, order, `${order.id}:v${version}`, order.reservedAmount - stillNeeded);
       order.reservedAmount = stillNeeded;
     }
     await saveOrder(tx, order, at);
-    await saveSequence(tx, order.symbol, seq);
+    await saveBookState(deps, tx, order.symbol, seq, result);
     return snapshot(tx, order, fillIds);
   };
 }

@@ -29,12 +29,16 @@ export function checkQuantity(i: InstrumentRules, qty: bigint): RuleViolation {
   return null;
 }
 
-export function checkLimitPrice(i: InstrumentRules, price: bigint): RuleViolation {
-  if (price <= 0n) return { type: FailureType.InvalidOrder, message: 'Price must be positive' };
+/** A limit price, or a stop price (`what`), on the tick grid and inside the price band. */
+export function checkLimitPrice(i: InstrumentRules, price: bigint, what = 'Price'): RuleViolation {
+  if (price <= 0n) return { type: FailureType.InvalidOrder, message: `${what} must be positive` };
   if (price % i.tickSize !== 0n)
-    return { type: FailureType.InvalidTick, message: 'Price is not a multiple of the tick size' };
+    return { type: FailureType.InvalidTick, message: `${what} is not a multiple of the tick size` };
   const { low, high } = priceBand(i);
   if (price < low || price > high)
-    return { type: FailureType.PriceOutsideBand, message: `Price must be between ${low} and ${high} cents` };
+    return {
+      type: FailureType.PriceOutsideBand,
+      message: `${what} must be between ${low} and ${high} cents`,
+    };
   return null;
 }

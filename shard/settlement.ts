@@ -8,7 +8,7 @@ import type { DbOrTx } from '../db/client.js';
 import { enqueueEvents } from '../db/queries/outbox.js';
 import { releaseOrderReservation, type OrderRow } from '../db/queries/orders.js';
 import { lockOrders, saveOrder, settleFill, tradeIdsOf } from '../db/queries/settlement.js';
-import type { SubmitResult } from '../matching/index.js';
+import type { OrderBook, SubmitResult } from '../matching/index.js';
 import type { OrderSnapshot } from '../temporal/activities.js';
 import {
   EventType,
@@ -26,15 +26,16 @@ export interface SettlementDeps {
 }
 
 /**
- * Apply an engine result for `taker` (a new or replaced order): fills, the taker's resting or
- * cancelled remainder, cancellations of resting orders (self-trade prevention), outbox rows.
+ * Apply an engine result for `taker` (a new or replaced order): fills, the taker's resting, pending or
+ * cancelled remainder, cancellations of resting orders (self-trade prevention), stop orders the
+ * operation triggered (each announced with `exec_type: "triggered"` before its own fills, then settled
+ * like any taker), outbox rows. Returns the trade ids the taker took part in.
  */
 export async function settleResult(
   deps: SettlementDeps,
   tx: DbOrTx,
   taker: OrderRow,
   result: SubmitResult,
-  seq: number,
   at: Date,
   restingExec: ExecType,
 ): Promise<string[]> {
@@ -47,53 +48,73 @@ export async function settleResult(
     await enqueueEvents(tx, events);
     return [];
   }
-  const others = await lockOrders(tx, [
-    ...result.fills.map((f) => f.makerOrderId),
-    ...result.cancellations.map((c) => c.orderId).filter((id) => id !== taker.id),
-  ]);
+  const others = await lockOrders(
+    tx,
+    [
+      ...result.fills.flatMap((f) => [f.makerOrderId, f.takerOrderId]),
+      ...result.cancellations.map((c) => c.orderId),
+      ...result.triggered.map((t) => t.orderId),
+    ].filter((id) => id !== taker.id),
+  );
+  const row = (id: string): OrderRow => {
+    const o = id === taker.id ? taker : others.get(id);
+    if (!o) throw new Error(`order ${id} of the match not found`);
+    return o;
+  };
+  // Every report on an order other than the taker's goes to that order's saga.
+  const report = (o: OrderRow, exec: ExecType, fill?: { tradeId: string; qty: bigint; price: bigint }) =>
+    events.push(executionReport(o, exec, at, fill, o !== taker));
+  let nextTrigger = 0;
+  /** Announce the stops triggered up to sequence `upTo` (a stop's fills carry its trigger sequence). */
+  const triggerUpTo = (upTo: number) => {
+    for (; nextTrigger < result.triggered.length; nextTrigger++) {
+      const t = result.triggered[nextTrigger]!;
+      if (t.seq > upTo) return;
+      const o = row(t.orderId);
+      o.status = 'working';
+      o.triggeredAt = at;
+      o.bookSeq = BigInt(t.seq);
+      report(o, 'triggered');
+    }
+  };
   const fillIds: string[] = [];
   for (const f of result.fills) {
-    const maker = others.get(f.makerOrderId);
-    if (!maker) throw new Error(`maker ${f.makerOrderId} not found`);
-    const [buy, sell] = taker.side === 'buy' ? [taker, maker] : [maker, taker];
+    triggerUpTo(f.seq);
+    const maker = row(f.makerOrderId);
+    const aggressor = row(f.takerOrderId);
+    const [buy, sell] = aggressor.side === 'buy' ? [aggressor, maker] : [maker, aggressor];
     const price = BigInt(f.price);
     const qty = BigInt(f.qty);
     const tradeId = await settleFill(tx, { buy, sell, makerOrderId: maker.id, price, qty, executedAt: at });
-    fillIds.push(tradeId);
-    for (const o of [maker, taker]) {
+    if (maker === taker || aggressor === taker) fillIds.push(tradeId);
+    for (const o of [maker, aggressor]) {
       o.status = o.filledQuantity === o.quantity ? 'filled' : 'partially_filled';
-      events.push(
-        executionReport(
-          o,
-          o.status === 'filled' ? 'fill' : 'partial_fill',
-          at,
-          { tradeId, qty, price },
-          o !== taker,
-        ),
-      );
+      report(o, o.status === 'filled' ? 'fill' : 'partial_fill', { tradeId, qty, price });
     }
-    if (maker.status === 'filled') await closeOrder(tx, maker, at);
-    else await saveOrder(tx, maker, at);
   }
+  triggerUpTo(Infinity);
   for (const c of result.cancellations) {
-    const o = c.orderId === taker.id ? taker : others.get(c.orderId);
-    if (!o) continue;
+    const o = row(c.orderId);
     o.status = 'cancelled';
     if (o !== taker) {
       o.lockVersion += 1;
-      await closeOrder(tx, o, at);
-      events.push(executionReport(o, 'canceled', at, undefined, true));
+      report(o, 'canceled');
     }
   }
-  if (taker.status === 'pending') taker.status = 'working';
-  if (result.resting) {
-    taker.bookSeq = BigInt(deps.books.get(taker.symbol)?.get(taker.id)?.seq ?? seq);
-    if (taker.status !== 'partially_filled') taker.status = 'working';
-    if (restingExec === 'replaced' || result.fills.length === 0)
-      events.push(executionReport(taker, restingExec, at));
-  } else if (taker.status !== 'filled') {
-    taker.status = 'cancelled'; // IOC/market remainder, FOK not fillable, self-trade prevention
-    events.push(executionReport(taker, 'canceled', at));
+  // Every order the operation touched takes the state the book now holds for it.
+  const book = deps.books.get(taker.symbol);
+  for (const o of others.values()) {
+    settleState(o, book);
+    if (isTerminal(o.status)) await closeOrder(tx, o, at);
+    else await saveOrder(tx, o, at);
+  }
+  settleState(taker, book);
+  const triggeredNow = result.triggered.some((t) => t.orderId === taker.id);
+  if (taker.status === 'pending_trigger') report(taker, restingExec);
+  else if (!isTerminal(taker.status)) {
+    if (restingExec === 'replaced' || (fillIds.length === 0 && !triggeredNow)) report(taker, restingExec);
+  } else if (taker.status === 'cancelled') {
+    report(taker, 'canceled'); // IOC/market remainder, FOK not fillable, self-trade prevention
   }
   if (isTerminal(taker.status)) await closeOrder(tx, taker, at);
   else await saveOrder(tx, taker, at);
@@ -101,6 +122,23 @@ export async function settleResult(
   await enqueueEvents(tx, events);
   deps.metrics.fills.inc(result.fills.length);
   return fillIds;
+}
+
+/**
+ * An order's state after an operation, from the book: waiting for its trigger, resting (its priority
+ * sequence), filled, or else cancelled (a remainder that could not rest).
+ */
+function settleState(o: OrderRow, book: OrderBook | undefined): void {
+  if (book?.stop(o.id)) {
+    o.status = 'pending_trigger';
+    o.bookSeq = BigInt(book.stop(o.id)!.seq);
+    return;
+  }
+  const resting = book?.get(o.id);
+  if (resting) {
+    o.status = o.filledQuantity > 0n ? 'partially_filled' : 'working';
+    o.bookSeq = BigInt(resting.seq);
+  } else o.status = o.filledQuantity === o.quantity ? 'filled' : 'cancelled';
 }
 
 /** A terminal order gives back whatever it still has reserved. */
@@ -137,6 +175,8 @@ export function executionReport(
     status: o.status,
     quantity: o.quantity.toString(),
     price: o.price?.toString() ?? null,
+    stop_price: o.stopPrice?.toString() ?? null,
+    triggered_at: o.triggeredAt?.toISOString() ?? null,
     fill_id: fill?.tradeId ?? null,
     fill_qty: fill ? fill.qty.toString() : '0',
     fill_price: fill ? fill.price.toString() : null,

@@ -2,7 +2,9 @@
  * The shard engine's group commit against a real Postgres: concurrent operations share one
  * transaction and each settles exactly as it would alone; an operation that fails inside a batch fails
  * alone (its savepoint) while the others commit; a failed commit fails the whole batch, the book goes
- * back to what Postgres holds and the retries settle every order once.
+ * back to what Postgres holds and the retries settle every order once. Stop orders triggered in a
+ * cascade are settled like takers, the symbol's sequence moves past the last trigger, and a rebuilt
+ * book has the same pending stops.
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -12,6 +14,7 @@ import { createOrderActivities } from '../activities/orders.js';
 import { EXTERNAL_ACCOUNT_ID } from '../db/accounts.js';
 import type { Database } from '../db/client.js';
 import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
+import { loadSequence } from '../db/queries/settlement.js';
 import { createLogger } from '../lib/logger.js';
 import type { OrderRequest } from '../temporal/contracts.js';
 import { testConfig, testDatabase } from '../test/helpers.js';
@@ -37,7 +40,12 @@ function newEngine(metricsRegistry = new Registry()): ShardEngine {
 const causeOf = (err: unknown) => String((err as { cause?: unknown }).cause ?? err);
 
 /** An order through the saga's own steps (validated, reserved, persisted), ready for submit. */
-async function order(side: 'buy' | 'sell', priceCents: number, quantity = 10): Promise<string> {
+async function order(
+  side: 'buy' | 'sell',
+  priceCents: number,
+  quantity = 10,
+  over: Partial<OrderRequest> = {},
+): Promise<string> {
   const steps = createOrderActivities({ db: database.db });
   const req: OrderRequest = {
     orderId: randomUUID(),
@@ -49,6 +57,7 @@ async function order(side: 'buy' | 'sell', priceCents: number, quantity = 10): P
     timeInForce: 'GTC',
     quantity: String(quantity),
     price: String(priceCents),
+    ...over,
   };
   const v = await steps.validateOrder(req);
   await steps.reserveFunds({
@@ -219,3 +228,71 @@ describe('group commit', () => {
     await expectConsistent();
   });
 });
+
+describe('stop orders', () => {
+  it('a cascade of triggered stops settles each like a taker, moves the sequence past the last trigger, and survives a rebuild', async () => {
+    // Sell stops at 189.00 and 188.50 (market) wait below the last price; bids at 189.00, 188.50, 188.00.
+    const bids = [
+      await order('buy', 18_900, 1),
+      await order('buy', 18_850, 1),
+      await order('buy', 18_800, 1),
+    ];
+    for (const id of bids) await engine.submit(id);
+    const stops = [
+      await order('sell', 0, 1, { orderType: 'stop', price: undefined, stopPrice: '18900' }),
+      await order('sell', 0, 1, { orderType: 'stop', price: undefined, stopPrice: '18850' }),
+    ];
+    // A pending stop-limit far away stays pending through everything (and through the rebuild).
+    const waiting = await order('sell', 17_000, 1, { orderType: 'stop_limit', stopPrice: '17000' });
+    for (const id of [...stops, waiting]) expect((await engine.submit(id)).status).toBe('pending_trigger');
+    expect(
+      engine
+        .book('AAPL')
+        ?.pendingStops()
+        .map((s) => s.id),
+    ).toEqual(stops.concat(waiting));
+
+    // A sell at 189.00 hits the best bid: the 189.00 stop triggers and sells into 188.50, which
+    // triggers the 188.50 stop, which sells into 188.00.
+    const seqBefore = (await sequence()).seq;
+    const taker = await order('sell', 18_900, 1);
+    expect(await engine.submit(taker)).toMatchObject({ status: 'filled' });
+    for (const id of [...bids, ...stops])
+      expect(await statusOf(id)).toEqual({ status: 'filled', filled: '1' });
+    const [trig] = await database.db.execute<{ n: number; at: number }>(
+      sql`SELECT count(*)::int AS n, count(triggered_at)::int AS at FROM orders WHERE id = ANY(${`{${stops.join(',')}}`}::uuid[])`,
+    );
+    expect(trig).toEqual({ n: 2, at: 2 });
+    // The operation took one sequence, each triggered stop the next: the stored sequence is the last.
+    expect(await sequence()).toEqual({ seq: seqBefore + 3, lastPrice: 18_800n });
+    const events = await database.db.execute<{ exec: string; order_id: string }>(
+      sql`SELECT payload->>'exec_type' AS exec, payload->>'order_id' AS order_id FROM outbox
+           WHERE event_type = 'execution.report' AND payload->>'order_id' = ANY(${`{${stops.join(',')}}`}::text[])
+           ORDER BY created_at, account_seq`,
+    );
+    expect(events.map((e) => [stops.indexOf(e.order_id), e.exec])).toEqual([
+      [0, 'new'],
+      [1, 'new'],
+      [0, 'triggered'],
+      [0, 'fill'],
+      [1, 'triggered'],
+      [1, 'fill'],
+    ]);
+    // The next operation's sequence follows the last trigger's, and a rebuilt book is the live one.
+    await expectConsistent();
+    const fresh = newEngine();
+    await fresh.rebuildAll();
+    expect(
+      fresh
+        .book('AAPL')
+        ?.pendingStops()
+        .map((s) => s.id),
+    ).toEqual([waiting]);
+    await engine.cancel({ orderId: waiting, reason: 'user' });
+    expect(await statusOf(waiting)).toEqual({ status: 'cancelled', filled: '0' });
+  });
+});
+
+async function sequence() {
+  return loadSequence(database.db, 'AAPL');
+}

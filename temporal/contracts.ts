@@ -31,10 +31,12 @@ export interface OrderRequest {
   timeInForce: TimeInForce;
   /** Integer shares, as a decimal string. */
   quantity: string;
-  /** Integer cents, as a decimal string; absent for market orders. */
+  /** Integer cents, as a decimal string; absent for market and stop orders. */
   price?: string;
   /** Absent in requests from before the field: the default, cancel_newest. */
   selfTradePrevention?: SelfTradePrevention;
+  /** Stop and stop-limit orders: the trigger price, integer cents as a decimal string. */
+  stopPrice?: string;
 }
 
 /**
@@ -51,6 +53,8 @@ export function orderFingerprint(o: OrderRequest): string {
     o.quantity,
     o.price ?? null,
     o.selfTradePrevention ?? 'cancel_newest',
+    // Only stops have one: the fingerprints of other orders stay what they were before stops.
+    ...(o.stopPrice === undefined ? [] : [o.stopPrice]),
   ]);
 }
 
@@ -79,7 +83,20 @@ export interface SagaState {
   rejectCode?: FailureTypeName;
   fillIds: string[];
   compensations: string[];
+  /**
+   * Answers of the replace and cancel updates sent with an Idempotency-Key (by update id, the latest
+   * MAX_KEPT_ANSWERS): the same update again gets its first answer, also after continue-as-new and
+   * after the saga ended (its result carries them).
+   */
+  answers?: Record<string, OrderAck>;
 }
+
+/** Update ids of replace and cancel requests with an Idempotency-Key start with this. */
+export const IDEMPOTENT_UPDATE_PREFIX = 'idem:';
+export const MAX_KEPT_ANSWERS = 32;
+/** The update id for a keyed request: one per key, operation and request body, on the order's saga. */
+export const idempotentUpdateId = (op: 'replace' | 'cancel', key: string, requestHash: string): string =>
+  `${IDEMPOTENT_UPDATE_PREFIX}${op}:${requestHash.slice(0, 16)}:${key}`;
 
 export type SagaPhase =
   | 'validating'
@@ -132,6 +149,14 @@ export interface OrderClosedSignal {
   reservedAmount: string;
 }
 
+/** A stop order triggered in another order's step (it left `pending_trigger`); its fills follow as fill signals. */
+export interface OrderTriggeredSignal {
+  orderId: string;
+  status: OrderStatus;
+  reservedAmount: string;
+  triggeredAt: string;
+}
+
 export interface ReplaceRequest {
   /** Set by the saga (deterministic uuid4): the matching worker applies each request once. */
   requestId?: string;
@@ -139,6 +164,8 @@ export interface ReplaceRequest {
   quantity?: string;
   price?: string;
   timeInForce?: TimeInForce;
+  /** An untriggered stop's new stop price (integer cents). */
+  stopPrice?: string;
 }
 
 export interface CancelRequest {
@@ -153,4 +180,5 @@ export const replaceOrderUpdate = defineUpdate<OrderAck, [ReplaceRequest]>('repl
 export const cancelOrderUpdate = defineUpdate<OrderAck, [CancelRequest]>('cancelOrder');
 export const fillSignal = defineSignal<[FillSignal]>('fill');
 export const orderClosedSignal = defineSignal<[OrderClosedSignal]>('orderClosed');
+export const orderTriggeredSignal = defineSignal<[OrderTriggeredSignal]>('orderTriggered');
 export const stateQuery = defineQuery<SagaState>('state');

@@ -7,7 +7,8 @@
 import type { OrderStatus, OrderType, Side, TimeInForce } from './orders.js';
 
 /** What happened to an order (the execution report vocabulary of docs/feed-protocol.md). */
-export type ExecType = 'new' | 'partial_fill' | 'fill' | 'canceled' | 'expired' | 'replaced' | 'rejected';
+export type ExecType =
+  'new' | 'triggered' | 'partial_fill' | 'fill' | 'canceled' | 'expired' | 'replaced' | 'rejected';
 
 /** `order.accepted`: the saga persisted a new order (written with the order row). */
 export interface OrderAcceptedPayload {
@@ -19,6 +20,8 @@ export interface OrderAcceptedPayload {
   time_in_force: TimeInForce;
   quantity: string;
   price: string | null;
+  /** Stop and stop-limit orders: the trigger price (cents); null for others and in events from before stops. */
+  stop_price?: string | null;
   ts: string;
 }
 
@@ -36,6 +39,10 @@ export interface ExecutionReportPayload {
   status: OrderStatus;
   quantity: string;
   price: string | null;
+  /** Stop and stop-limit orders: the trigger price (cents); null for others and in events from before stops. */
+  stop_price?: string | null;
+  /** When a stop order triggered; null before and for other orders. */
+  triggered_at?: string | null;
   fill_id: string | null;
   fill_qty: string;
   fill_price: string | null;

@@ -8,8 +8,17 @@
 export const SIDES = ['buy', 'sell'] as const;
 export type Side = (typeof SIDES)[number];
 
-export const ORDER_TYPES = ['market', 'limit'] as const;
+/**
+ * `stop` and `stop_limit` wait (status `pending_trigger`, outside the visible book) until a trade prints
+ * at or beyond their `stop_price`; then a stop trades as a market order, a stop-limit as a limit order.
+ */
+export const ORDER_TYPES = ['market', 'limit', 'stop', 'stop_limit'] as const;
 export type OrderType = (typeof ORDER_TYPES)[number];
+export const STOP_ORDER_TYPES = ['stop', 'stop_limit'] as const satisfies readonly OrderType[];
+export const isStopType = (t: OrderType): boolean => t === 'stop' || t === 'stop_limit';
+/** What the order trades as (a stop once triggered): a limit order has a limit price. */
+export const tradesAs = (t: OrderType): 'limit' | 'market' =>
+  t === 'limit' || t === 'stop_limit' ? 'limit' : 'market';
 
 export const TIME_IN_FORCES = ['DAY', 'GTC', 'IOC', 'FOK'] as const;
 export type TimeInForce = (typeof TIME_IN_FORCES)[number];
@@ -19,6 +28,7 @@ export type RestingTimeInForce = (typeof RESTING_TIME_IN_FORCES)[number];
 
 export const ORDER_STATUSES = [
   'pending',
+  'pending_trigger',
   'working',
   'partially_filled',
   'filled',
@@ -29,6 +39,12 @@ export const ORDER_STATUSES = [
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly OrderStatus[] = ['filled', 'cancelled', 'expired', 'rejected'];
 export const isTerminal = (s: OrderStatus): boolean => TERMINAL_STATUSES.includes(s);
+/** Statuses in which an order holds its reservation for its leaves (in the book, or waiting for its trigger). */
+export const OPEN_STATUSES = [
+  'pending_trigger',
+  'working',
+  'partially_filled',
+] as const satisfies readonly OrderStatus[];
 
 /**
  * Self-trade prevention, per order: what happens when it would trade against a resting order of its own

@@ -85,6 +85,8 @@ export default async function setup(project: TestProject) {
     MAILPIT_URL: `http://127.0.0.1:${mailHttp}`,
     BROKERX_TOOLS_DIR: base.BROKERX_TOOLS_DIR,
     TEST_TEMPLATE_DATABASE: templateUrl.pathname.slice(1),
+    // Orders at any hour (tests that need the exchange calendar inject their own sessions).
+    TRADING_CALENDAR: '24h',
   };
 
   const [temporal, , , bundle] = await Promise.all([

@@ -9,6 +9,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { applicationName, loadConfig, type Config } from '../lib/config.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import type { SessionCalendar } from '../lib/sessions.js';
 import { createMailer } from '../lib/mailer.js';
 import { serveMetrics } from '../lib/metrics-server.js';
 import { connectRedis } from '../lib/redis.js';
@@ -40,6 +41,7 @@ export async function createTestApi(
   overrides: Record<string, string> = {},
   now: () => Date = () => new Date(),
   logger?: Logger,
+  calendar?: SessionCalendar,
 ): Promise<TestApi> {
   const config = testConfig({ INSTANCE_ID: `test-${randomUUID().slice(0, 8)}`, ...overrides });
   const database = testDatabase(config);
@@ -56,6 +58,7 @@ export async function createTestApi(
     metrics: createApiMetrics(config.INSTANCE_ID),
     mailer: createMailer(config.SMTP_URL, config.MAIL_FROM),
     now,
+    calendar,
   };
   const app = createApp(deps);
   const metricsServer = await serveMetrics(deps.metrics.registry, 0, '127.0.0.1');

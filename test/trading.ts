@@ -3,7 +3,8 @@
  * on the same config, and readers for balances and sagas.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
+import { runAudit } from '../db/audit.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
 import { balancesOf, ledgerImbalances } from '../db/queries/ledger.js';
 import { connectDatabase, type Database } from '../db/client.js';
@@ -88,6 +89,23 @@ export async function startTradingFixture(
     },
   };
   return fx;
+}
+
+/**
+ * The fixture of one test file: started before its tests (`use` receives it), and after them the ledger
+ * auditor must find nothing (db/audit.ts) before it closes.
+ */
+export function auditedTradingFixture(tag: string, use: (fx: TradingFixture) => void): void {
+  let fx: TradingFixture | undefined;
+  beforeAll(async () => {
+    fx = await startTradingFixture(tag);
+    use(fx);
+  }, 120_000);
+  afterAll(async () => {
+    if (!fx) return;
+    expect(await runAudit(fx.database.db)).toEqual([]);
+    await fx.close();
+  });
 }
 
 export { eventually } from './eventually.js';

@@ -26,6 +26,8 @@ it('the corpus covers the saga paths', () => {
     'compensate-submit',
     'compensate-persist',
     'needs-attention',
+    'stop-trigger',
+    'stop-limit-trigger',
   ])
     expect(names).toContain(path);
 });

@@ -15,6 +15,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  currentUpdateInfo,
   defineSignal,
   proxyActivities,
   proxyLocalActivities,
@@ -27,10 +28,13 @@ import {
 } from '@temporalio/workflow';
 import type { MatchingActivities, OrderActivities, OrderSnapshot } from '../temporal/activities.js';
 import {
+  IDEMPOTENT_UPDATE_PREFIX,
+  MAX_KEPT_ANSWERS,
   ackOf,
   cancelOrderUpdate,
   fillSignal,
   orderClosedSignal,
+  orderTriggeredSignal,
   placeOrderUpdate,
   replaceOrderUpdate,
   stateQuery,
@@ -157,6 +161,13 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     }
   });
 
+  // A stop triggered by another order's trade: it now trades like any order (fills come as signals).
+  setHandler(orderTriggeredSignal, (t) => {
+    if (state.status !== 'pending_trigger') return; // a fill or a snapshot already told more
+    state.reservedAmount = t.reservedAmount;
+    setStatus(t.status);
+  });
+
   setHandler(orderClosedSignal, (closed) => {
     if (isTerminal(state.status)) return;
     state.reservedAmount = closed.reservedAmount;
@@ -180,47 +191,65 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       );
   };
 
+  /**
+   * A replace or cancel sent with an Idempotency-Key (its update id): the answer it already got, which
+   * the repeat receives instead of running again (its version no longer matches).
+   */
+  const keyedUpdateId = (): string | undefined => {
+    const id = currentUpdateInfo()?.id;
+    return id?.startsWith(IDEMPOTENT_UPDATE_PREFIX) ? id : undefined;
+  };
+  const answered = (id: string | undefined): OrderAck | undefined =>
+    id === undefined ? undefined : state.answers?.[id];
+  const remember = (id: string | undefined, answer: OrderAck): OrderAck => {
+    if (id === undefined) return answer;
+    const kept = Object.entries(state.answers ?? {}).slice(-(MAX_KEPT_ANSWERS - 1));
+    state.answers = Object.fromEntries([...kept, [id, answer]]);
+    return answer;
+  };
+
+  /** Run a replace or cancel step, one at a time; a keyed repeat gets its first answer. */
+  const modify = async (clientVersion: number | undefined, step: () => Promise<OrderSnapshot>) => {
+    const id = keyedUpdateId();
+    await condition(() => !busy);
+    const earlier = answered(id);
+    if (earlier) return earlier;
+    checkModifiable(clientVersion);
+    busy = true;
+    try {
+      apply(await step());
+      return remember(id, ack());
+    } catch (err) {
+      throw asBusiness(err);
+    } finally {
+      busy = false;
+    }
+  };
+  const validateModify = (clientVersion: number | undefined) => {
+    if (!answered(keyedUpdateId())) checkModifiable(clientVersion);
+  };
+
   setHandler(
     replaceOrderUpdate,
-    async (req) => {
-      await condition(() => !busy);
-      checkModifiable(req.clientVersion);
-      busy = true;
-      try {
-        apply(await matching.replaceOrder({ ...req, orderId: state.orderId, requestId: uuid4() }));
-        return ack();
-      } catch (err) {
-        throw asBusiness(err);
-      } finally {
-        busy = false;
-      }
-    },
-    { validator: (req: ReplaceRequest) => checkModifiable(req.clientVersion) },
+    (req) =>
+      modify(req.clientVersion, () =>
+        matching.replaceOrder({ ...req, orderId: state.orderId, requestId: uuid4() }),
+      ),
+    { validator: (req: ReplaceRequest) => validateModify(req.clientVersion) },
   );
 
   setHandler(
     cancelOrderUpdate,
-    async (req) => {
-      await condition(() => !busy);
-      checkModifiable(req.clientVersion);
-      busy = true;
-      try {
-        apply(
-          await matching.cancelOrder({
-            orderId: state.orderId,
-            requestId: uuid4(),
-            clientVersion: req.clientVersion,
-            reason: 'user',
-          }),
-        );
-        return ack();
-      } catch (err) {
-        throw asBusiness(err);
-      } finally {
-        busy = false;
-      }
-    },
-    { validator: (req: CancelRequest) => checkModifiable(req.clientVersion) },
+    (req) =>
+      modify(req.clientVersion, () =>
+        matching.cancelOrder({
+          orderId: state.orderId,
+          requestId: uuid4(),
+          clientVersion: req.clientVersion,
+          reason: 'user',
+        }),
+      ),
+    { validator: (req: CancelRequest) => validateModify(req.clientVersion) },
   );
 
   // ---- placement -------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ import {
   replaceOrderUpdate,
   stateQuery,
   type FillSignal,
+  idempotentUpdateId,
+  orderTriggeredSignal,
 } from '../temporal/contracts.js';
+import type { OrderSnapshot } from '../temporal/activities.js';
 import { FAILURE_MESSAGES, FailureType } from '../temporal/failures.js';
 import { OrderStatusKey } from '../temporal/search-attributes.js';
 import { testTool } from '../test/binaries.js';
@@ -26,7 +29,7 @@ import {
   type SagaEnv,
 } from '../test/saga-env.js';
 import { eventually } from '../test/eventually.js';
-import { retryCompensationsSignal } from './trading-saga.js';
+import { retryCompensationsSignal, type TradingSaga } from './trading-saga.js';
 
 const binary = temporalBinary(loadConfig(process.env).BROKERX_TOOLS_DIR);
 const temporal = testTool(binary);
@@ -381,6 +384,70 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
       expect(lockVersion).toBe(1);
       expect(await handle.query(stateQuery)).toMatchObject({ lockVersion, quantity, reservedAmount });
       await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+    });
+  });
+
+  describe('replace and cancel with an Idempotency-Key (the update id)', () => {
+    it('a repeated keyed update gets its first answer, also after continue-as-new and after the saga ended', async () => {
+      const order = saga.order();
+      const { handle } = await saga.place(order);
+      const replaceId = idempotentUpdateId('replace', 'k-1', 'a'.repeat(64));
+      const first = await handle.executeUpdate(replaceOrderUpdate, {
+        args: [{ clientVersion: 0, price: '15900' }],
+        updateId: replaceId,
+      });
+      expect(first).toMatchObject({ lockVersion: 1 });
+
+      // A new run (continue-as-new) no longer has Temporal's own record of the update: the saga's has it.
+      const firstRun = (await handle.describe()).runId;
+      for (let i = 0; i < SUGGEST_CONTINUE_AS_NEW_AT && (await handle.describe()).runId === firstRun; i += 20)
+        await Promise.all(Array.from({ length: 20 }, () => handle.signal(retryCompensationsSignal)));
+      await eventually(async () => expect((await handle.describe()).runId).not.toBe(firstRun));
+      const latest = saga.env.client.workflow.getHandle<typeof TradingSaga>(handle.workflowId);
+      expect(
+        await latest.executeUpdate(replaceOrderUpdate, {
+          args: [{ clientVersion: 0, price: '15900' }],
+          updateId: replaceId,
+        }),
+      ).toEqual(first);
+      // Without the key the same request is stale.
+      expect(
+        await refusal(
+          latest.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, price: '15900' }] }),
+        ),
+      ).toMatchObject({ type: FailureType.VersionConflict });
+
+      const cancelId = idempotentUpdateId('cancel', 'k-2', 'b'.repeat(64));
+      const cancelled = await latest.executeUpdate(cancelOrderUpdate, { args: [{}], updateId: cancelId });
+      expect(cancelled).toMatchObject({ status: 'cancelled', lockVersion: 2 });
+      // The ended saga's result keeps the answers (the api replays from it).
+      const result = await latest.result();
+      expect(result.answers).toEqual({ [replaceId]: first, [cancelId]: cancelled });
+      expect(saga.steps(order.orderId)).toEqual([...PLACEMENT, 'replaceOrder', 'cancelOrder(user)']);
+    });
+  });
+
+  describe('stop orders', () => {
+    it('a pending stop becomes working when the relay reports its trigger; a later report changes nothing', async () => {
+      const order = saga.order();
+      saga.script(order.orderId, {
+        submitOrder: (_args, _attempt, next) => ({ ...(next() as OrderSnapshot), status: 'pending_trigger' }),
+      });
+      const { ack, handle } = await saga.place(order);
+      expect(ack.status).toBe('pending_trigger');
+      const triggered = {
+        orderId: order.orderId,
+        status: 'working' as const,
+        reservedAmount: '160000',
+        triggeredAt: new Date().toISOString(),
+      };
+      await handle.signal(orderTriggeredSignal, triggered);
+      await eventually(async () =>
+        expect(await handle.query(stateQuery)).toMatchObject({ status: 'working' }),
+      );
+      await handle.signal(fillSignal, saga.trade(order.orderId, 't-stop', '10'));
+      await handle.signal(orderTriggeredSignal, triggered);
+      expect(await handle.result()).toMatchObject({ status: 'filled', fillIds: ['t-stop'] });
     });
   });
 

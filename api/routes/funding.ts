@@ -7,7 +7,6 @@
  * - keys are remembered IDEMPOTENCY_TTL_SECONDS (24 h by default); a request that fails with a 4xx
  *   changes nothing and releases its key.
  */
-import { createHash } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ZodError } from 'zod';
@@ -19,7 +18,6 @@ import {
   type TransferRow,
 } from '../../db/queries/funding.js';
 import {
-  claimIdempotencyKey,
   completeIdempotencyKey,
   lockClaim,
   purgeExpiredIdempotencyKeys,
@@ -28,13 +26,20 @@ import {
 import { InsufficientBalanceError } from '../../db/queries/ledger.js';
 import { CASH_SCALE, formatDecimal, parseDecimal, toJsonNumber } from '../../lib/money.js';
 import { requireAuth } from '../auth/middleware.js';
+import {
+  IDEMPOTENCY_KEY_PATTERN,
+  IDEMPOTENCY_KEY_RULE,
+  checkIdempotencyKey,
+  claimOrReplay,
+  idempotencyInProgress,
+  requestHash,
+} from '../idempotency.js';
 import { apiRoute, boundedDecimal, createRouter, validationError, zodErrors } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 
 /** Largest single deposit or withdrawal: USD 1,000,000.00 (in cents). */
 export const MAX_TRANSFER_CENTS = 100_000_000n;
-export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 const LIST_LIMIT = 20;
 const PURGE_EVERY_MS = 10 * 60_000;
 
@@ -72,14 +77,11 @@ const TransferItem = z.object({
 const TransferSchema = TransferItem.extend({ success: z.literal(true) }).openapi('CashTransfer');
 
 const IdempotencyHeader = z.object({
-  'idempotency-key': z
-    .string()
-    .regex(IDEMPOTENCY_KEY_PATTERN, 'must be 1-128 characters among A-Z a-z 0-9 . _ : -')
-    .openapi({
-      description:
-        'Required. 1-128 characters [A-Za-z0-9._:-], unique per operation; remembered for 24 hours per account.',
-      example: '3f2b5c9e-2d1a-4c55-9a0e-8f1b2c3d4e5f',
-    }),
+  'idempotency-key': z.string().regex(IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE).openapi({
+    description:
+      'Required. 1-128 characters [A-Za-z0-9._:-], unique per operation; remembered for 24 hours per account.',
+    example: '3f2b5c9e-2d1a-4c55-9a0e-8f1b2c3d4e5f',
+  }),
 });
 
 const TRANSFER_EXAMPLE = {
@@ -131,9 +133,7 @@ export function parseTransferAmount(input: unknown): bigint {
 export function idempotencyKeyOf(header: string | undefined): string {
   if (header === undefined || header === '')
     throw new ApiError('bad_request', 'The Idempotency-Key header is required for deposits and withdrawals');
-  if (!IDEMPOTENCY_KEY_PATTERN.test(header))
-    throw new ApiError('bad_request', 'Idempotency-Key must be 1-128 characters among A-Z a-z 0-9 . _ : -');
-  return header;
+  return checkIdempotencyKey(header);
 }
 
 export function fundingRoutes(deps: ApiDeps) {
@@ -155,48 +155,25 @@ export function fundingRoutes(deps: ApiDeps) {
     const { accountId } = c.get('principal');
     const key = idempotencyKeyOf(c.req.header('idempotency-key'));
     const amount = parseTransferAmount(body.amount);
-    const requestHash = createHash('sha256').update(`${direction}|${amount}|USD`).digest('hex');
     const now = deps.now();
     maybePurge();
 
-    const claim = await claimIdempotencyKey(db, {
+    const claim = await claimOrReplay(db, {
       accountId,
       key,
       scope: direction,
-      requestHash,
+      requestHash: requestHash(`${direction}|${amount}|USD`),
       now,
       ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
     });
-    if (claim.kind === 'mismatch') {
-      throw new ApiError(
-        'idempotency_mismatch',
-        'This Idempotency-Key was already used for a different request',
-        ['Idempotency-Key: was used with another body or operation'],
-      );
-    }
-    if (claim.kind === 'in_progress') {
-      throw new ApiError(
-        'idempotency_in_progress',
-        'A request with this Idempotency-Key is still in progress',
-        undefined,
-        { 'retry-after': '1' },
-      );
-    }
-    if (claim.kind === 'completed') {
+    if (claim.kind === 'replay') {
       c.header('idempotent-replayed', 'true');
       return { body: claim.body as z.infer<typeof TransferSchema>, status: 200 as const };
     }
     const fence = { accountId, key, claimedAt: claim.claimedAt };
     try {
       const result = await db.transaction(async (tx) => {
-        if (!(await lockClaim(tx, fence))) {
-          throw new ApiError(
-            'idempotency_in_progress',
-            'A request with this Idempotency-Key is still in progress',
-            undefined,
-            { 'retry-after': '1' },
-          );
-        }
+        if (!(await lockClaim(tx, fence))) throw idempotencyInProgress();
         if ((await accountStatus(tx, accountId)) !== 'active')
           throw new ApiError('forbidden', 'The account is not active');
         const row = await transferCash(tx, { accountId, direction, amount, now });

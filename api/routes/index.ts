@@ -2,6 +2,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Admission } from '../admission.js';
 import type { ApiDeps, AppEnv } from '../types.js';
+import { clockRoutes } from './clock.js';
 import { marketRoutes } from './market.js';
 import { orderRoutes } from './orders.js';
 import { executionRoutes } from './executions.js';
@@ -22,4 +23,5 @@ export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps, admission: 
   app.route('/', executionRoutes(deps));
   app.route('/', statementRoutes(deps));
   app.route('/', marketRoutes(deps));
+  app.route('/', clockRoutes(deps));
 }

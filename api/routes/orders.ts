@@ -22,14 +22,29 @@ import {
   orderFingerprint,
   orderWorkflowId,
   placeOrderUpdate,
+  idempotentUpdateId,
   replaceOrderUpdate,
   withPrefix,
   type OrderAck,
   type OrderRequest,
+  type CancelRequest,
+  type ReplaceRequest,
 } from '../../temporal/contracts.js';
+import { completeIdempotencyKey, lockClaim, releaseIdempotencyKey } from '../../db/queries/idempotency.js';
+import {
+  checkIdempotencyKey,
+  claimOrReplay,
+  IDEMPOTENCY_KEY_PATTERN,
+  IDEMPOTENCY_KEY_RULE,
+  requestHash,
+} from '../idempotency.js';
+import type { Context } from 'hono';
+import { calendarOf, type Session, type SessionCalendar } from '../../lib/sessions.js';
 import { readBusinessFailure } from '../../temporal/failures.js';
 import {
   DEFAULT_SELF_TRADE_PREVENTION,
+  isStopType,
+  tradesAs,
   ORDER_STATUSES,
   ORDER_TYPES,
   RESTING_TIME_IN_FORCES,
@@ -46,7 +61,7 @@ import { failureProblem } from '../failures.js';
 import { MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, notionalError } from '../../temporal/order-bounds.js';
 import { ApiError } from '../problem.js';
 import type { Admission } from '../admission.js';
-import type { ApiDeps } from '../types.js';
+import type { ApiDeps, AppEnv } from '../types.js';
 
 const Quantity = boundedDecimal({
   scale: 0,
@@ -81,8 +96,18 @@ const PlaceOrderBody = z
         order_type: z.enum(ORDER_TYPES),
         direction: z.enum(SIDES),
         quantity: Quantity,
-        price: Price.optional().nullable(),
-        time_in_force: z.enum(TIME_IN_FORCES).optional(),
+        price: Price.optional().nullable().openapi({
+          description:
+            'Limit price: required for limit and stop_limit orders, omitted for market and stop orders.',
+        }),
+        stop_price: Price.optional().nullable().openapi({
+          description:
+            'Trigger price, required for stop and stop_limit orders (on the tick grid): a buy stop triggers when a trade prints at or above it, a sell stop at or below; when the last trade already meets it the order triggers at once. Until then the order is pending_trigger and not in the visible book.',
+        }),
+        time_in_force: z.enum(TIME_IN_FORCES).optional().openapi({
+          description:
+            'Optional. Defaults: DAY for limit, stop and stop_limit orders, IOC for market orders. Market orders cannot be GTC; stop and stop_limit orders are DAY or GTC.',
+        }),
         self_trade_prevention: z.enum(SELF_TRADE_PREVENTIONS).optional().openapi({
           description:
             "What happens when this order would trade with a resting order of the same account: cancel_newest (default) cancels this order's remainder, cancel_oldest cancels the resting order and keeps matching, cancel_both cancels both.",
@@ -109,6 +134,9 @@ const ReplaceBody = z
         client_version: z.number().int().min(0),
         quantity: Quantity.optional(),
         price: Price.optional(),
+        stop_price: Price.optional().openapi({
+          description: 'An untriggered stop or stop_limit order: its new trigger price.',
+        }),
         time_in_force: z.enum(RESTING_TIME_IN_FORCES).optional(),
       })
       .strict(),
@@ -133,6 +161,13 @@ const OrderSchema = z
     direction: z.enum(SIDES),
     quantity: z.number(),
     price: z.number().nullable(),
+    stop_price: z
+      .number()
+      .nullable()
+      .openapi({ description: 'Stop and stop_limit orders: the trigger price' }),
+    triggered_at: z.string().nullable().openapi({
+      description: 'When a stop order triggered; null while pending_trigger and for other orders',
+    }),
     time_in_force: z.enum(TIME_IN_FORCES),
     self_trade_prevention: z.enum(SELF_TRADE_PREVENTIONS),
     status: z.enum(ORDER_STATUSES),
@@ -146,6 +181,24 @@ const OrderSchema = z
     updated_at: z.string(),
   })
   .openapi('Order');
+
+/** What makes two keyed replace (or cancel) requests the same request. */
+export const modifyRequestHash = (
+  op: 'replace' | 'cancel',
+  request: ReplaceRequest | CancelRequest,
+): string => requestHash(`${op}|${JSON.stringify(request)}`);
+
+/** Optional on replace and cancel; checked in the handler (a malformed key is a 400, as for deposits). */
+const ModifyKeyHeader = z.object({
+  'idempotency-key': z
+    .string()
+    .optional()
+    .openapi({
+      pattern: IDEMPOTENCY_KEY_PATTERN.source,
+      description: `Optional, ${IDEMPOTENCY_KEY_RULE}; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with \`Idempotent-Replayed: true\`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict.`,
+      example: 'replace-7f3a',
+    }),
+});
 
 export const IdParam = z.object({
   id: z
@@ -165,6 +218,8 @@ export const ORDER_EXAMPLE = {
   direction: 'buy',
   quantity: 10,
   price: 185,
+  stop_price: null,
+  triggered_at: null,
   time_in_force: 'DAY',
   self_trade_prevention: 'cancel_newest',
   status: 'working',
@@ -184,12 +239,49 @@ const CANCELLED_EXAMPLE = {
   order: { ...ORDER_EXAMPLE, status: 'cancelled', reserved_amount: 0, lock_version: 1 },
 } as const;
 
-/** The next session close (HH:MM[:SS] UTC) after `now`: when DAY orders expire. */
-export function nextSessionClose(now: Date, hhmm: string): Date {
-  const [h = 0, m = 0, sec = 0] = hhmm.split(':').map(Number);
-  const close = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), h, m, sec));
-  if (close <= now) close.setUTCDate(close.getUTCDate() + 1);
-  return close;
+/**
+ * The order's trading session: the one in progress, or (outside the session) the next, for which a
+ * DAY or GTC limit order is accepted (it rests at once, docs/adr/0020-orders-outside-the-session.md).
+ * Orders that need liquidity now (market, IOC, FOK) are refused while the market is closed. A DAY order
+ * expires at the session's close (the saga's timer).
+ */
+function sessionFor(order: OrderRequest, calendar: SessionCalendar, now: Date): Session {
+  const session = calendar.sessionAt(now);
+  const open = session.open <= now;
+  const needsLiquidity =
+    order.orderType === 'market' || order.timeInForce === 'IOC' || order.timeInForce === 'FOK';
+  if (!open && needsLiquidity)
+    throw new ApiError(
+      'market_closed',
+      `The market is closed until ${session.open.toISOString()}: market, IOC and FOK orders are taken during the session only`,
+      undefined,
+      undefined,
+      { next_open: session.open.toISOString() },
+    );
+  return session;
+}
+
+/** A price field that the order type requires (`needed`) or forbids; its value in cents when valid. */
+function priceField(
+  errors: string[],
+  name: 'price' | 'stop_price',
+  value: string | number | null | undefined,
+  needed: boolean,
+  orderType: string,
+): bigint | undefined {
+  if (value === undefined || value === null) {
+    if (needed) errors.push(`order.${name}: is required for ${orderType} orders`);
+    return undefined;
+  }
+  if (!needed) {
+    errors.push(`order.${name}: must be omitted for ${orderType} orders`);
+    return undefined;
+  }
+  const p = parseDecimal(value, CASH_SCALE);
+  if (!p.ok) errors.push(`order.${name}: ${p.error}`);
+  else if (p.value <= 0n) errors.push(`order.${name}: must be positive`);
+  else return p.value;
+  return undefined;
 }
 
 function parseOrderRequest(body: z.infer<typeof PlaceOrderBody>['order'], accountId: string): OrderRequest {
@@ -197,19 +289,20 @@ function parseOrderRequest(body: z.infer<typeof PlaceOrderBody>['order'], accoun
   const qty = parseDecimal(body.quantity, 0);
   if (!qty.ok) errors.push(`order.quantity: ${qty.error.replace('decimals', 'decimals (whole shares)')}`);
   else if (qty.value <= 0n) errors.push('order.quantity: must be positive');
-  let price: bigint | undefined;
-  if (body.order_type === 'limit') {
-    if (body.price === undefined || body.price === null)
-      errors.push('order.price: is required for limit orders');
-    else {
-      const p = parseDecimal(body.price, CASH_SCALE);
-      if (!p.ok) errors.push(`order.price: ${p.error}`);
-      else if (p.value <= 0n) errors.push('order.price: must be positive');
-      else price = p.value;
-    }
-  } else if (body.price !== undefined && body.price !== null) {
-    errors.push('order.price: must be omitted for market orders');
-  }
+  const price = priceField(
+    errors,
+    'price',
+    body.price,
+    tradesAs(body.order_type) === 'limit',
+    body.order_type,
+  );
+  const stopPrice = priceField(
+    errors,
+    'stop_price',
+    body.stop_price,
+    isStopType(body.order_type),
+    body.order_type,
+  );
   if (errors.length || !qty.ok) throw new ApiError('validation_failed', 'Validation failed', errors);
   return {
     orderId: randomUUID(),
@@ -221,6 +314,7 @@ function parseOrderRequest(body: z.infer<typeof PlaceOrderBody>['order'], accoun
     timeInForce: body.time_in_force ?? (body.order_type === 'market' ? 'IOC' : 'DAY'),
     quantity: qty.value.toString(),
     price: price?.toString(),
+    stopPrice: stopPrice?.toString(),
     selfTradePrevention: body.self_trade_prevention ?? DEFAULT_SELF_TRADE_PREVENTION,
   };
 }
@@ -238,6 +332,8 @@ export function orderJson(o: OrderRow) {
     direction: o.side,
     quantity: exactNumber(o.quantity),
     price: o.price === null ? null : money(o.price),
+    stop_price: o.stopPrice === null ? null : money(o.stopPrice),
+    triggered_at: o.triggeredAt?.toISOString() ?? null,
     time_in_force: o.timeInForce,
     self_trade_prevention: o.selfTradePrevention,
     status: o.status,
@@ -307,6 +403,7 @@ export async function ownedOrder(db: DbOrTx, id: string, accountId: string): Pro
 export function orderRoutes(deps: ApiDeps, admission: Admission) {
   const { config, temporal, metrics } = deps;
   const db = deps.database.db;
+  const calendar = deps.calendar ?? calendarOf(config);
   const app = createRouter();
   app.use('/api/v1/orders', requireAuth(deps));
   app.use('/api/v1/orders/*', requireAuth(deps));
@@ -386,6 +483,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         metrics.ordersPlaced.inc({ result: 'replayed' });
         return c.json(orderJson(existing), 200);
       }
+      const session = sessionFor(order, calendar, deps.now());
       admission.enter();
       const workflowId = orderWorkflowId(principal.accountId, order.clientOrderId);
       try {
@@ -398,10 +496,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
               config.TASK_QUEUE_PREFIX,
               matchingTaskQueue(shardOf(order.symbol, config.MATCHING_SHARDS)),
             ),
-            expiresAt:
-              order.timeInForce === 'DAY'
-                ? nextSessionClose(deps.now(), config.SESSION_CLOSE_UTC).toISOString()
-                : undefined,
+            expiresAt: order.timeInForce === 'DAY' ? session.close.toISOString() : undefined,
           },
         );
         let ack: OrderAck;
@@ -524,18 +619,86 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       c.json(orderJson(await loadOwned(c.req.valid('param').id, c.get('principal').accountId)), 200),
   );
 
+  /** Did the finished saga answer this keyed update before it ended (its result keeps the answers)? */
+  const answeredBeforeClose = async (workflowId: string, updateId: string): Promise<boolean> => {
+    try {
+      const state = await temporal.workflow.getHandle<TradingSagaWorkflow>(workflowId).result();
+      return state.answers?.[updateId] !== undefined;
+    } catch {
+      return false;
+    }
+  };
+
+  /**
+   * Run a replace or cancel update on the order's saga; the answer is the order as committed. A keyed
+   * request (`updateId`) that finds the saga already ended succeeds when the saga had answered it.
+   */
   const modify = async (
     orderId: string,
     accountId: string,
     run: (workflowId: string) => Promise<OrderAck>,
+    updateId: string | undefined,
   ) => {
     const order = await loadOwned(orderId, accountId);
     try {
       await run(order.workflowId);
     } catch (err) {
-      throw updateFailure(err) ?? err;
+      const answered =
+        updateId !== undefined &&
+        err instanceof WorkflowNotFoundError &&
+        (await answeredBeforeClose(order.workflowId, updateId));
+      if (!answered) throw updateFailure(err) ?? err;
     }
     return orderJson((await getOrderById(db, orderId))!);
+  };
+
+  /**
+   * An optional Idempotency-Key on replace and cancel, with the semantics of deposits, scoped to the
+   * account and the order (`op`: POST cancel and DELETE are both `cancel`, one key space). The key
+   * travels into Temporal as the update id (`idempotentUpdateId`): Temporal and the saga answer a
+   * repeated update with its first answer, so a retry after a lost answer (even after the api crashed
+   * before completing the key) gets that answer, not a version conflict.
+   */
+  const keyed = async <B>(
+    c: Context<AppEnv>,
+    orderId: string,
+    op: 'replace' | 'cancel',
+    request: ReplaceRequest | CancelRequest,
+    run: (updateId: string | undefined) => Promise<B>,
+  ): Promise<B> => {
+    const header = c.req.header('idempotency-key');
+    if (header === undefined) return run(undefined);
+    const key = checkIdempotencyKey(header);
+    const { accountId } = c.get('principal');
+    await loadOwned(orderId, accountId); // an unknown or foreign order stores no key
+    const hash = modifyRequestHash(op, request);
+    const scoped = { accountId, key: `order:${orderId}:${key}` };
+    const claim = await claimOrReplay(db, {
+      ...scoped,
+      scope: `order_${op}`,
+      requestHash: hash,
+      now: deps.now(),
+      ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
+    });
+    if (claim.kind === 'replay') {
+      c.header('idempotent-replayed', 'true');
+      return claim.body as B;
+    }
+    const fence = { ...scoped, claimedAt: claim.claimedAt };
+    let body: B;
+    try {
+      body = await run(idempotentUpdateId(op, key, hash));
+    } catch (err) {
+      // Refused (nothing changed) or unknown (the update id answers a retry): the key is free again.
+      await releaseIdempotencyKey(db, fence).catch((e: unknown) =>
+        deps.logger.warn('idempotency release failed', { err: e }),
+      );
+      throw err;
+    }
+    await db.transaction(async (tx) => {
+      if (await lockClaim(tx, fence)) await completeIdempotencyKey(tx, { ...scoped, status: 200, body });
+    });
+    return body;
   };
 
   app.openapi(
@@ -545,9 +708,11 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       operationId: 'replaceOrder',
       tag: 'orders',
       auth: 'bearer',
-      summary: 'Replace price, quantity or time in force (optimistic locking on client_version)',
+      summary:
+        'Replace price, quantity, time in force or (an untriggered stop) stop price (optimistic locking on client_version)',
       request: {
         params: IdParam,
+        headers: ModifyKeyHeader,
         body: {
           content: {
             'application/json': {
@@ -560,7 +725,8 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       },
       responses: {
         200: {
-          description: 'Replaced',
+          description: 'Replaced (or, with an Idempotency-Key seen before, the first answer again)',
+          sends: ['Idempotent-Replayed'],
           content: {
             'application/json': {
               schema: OrderSchema,
@@ -583,24 +749,31 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       const errors: string[] = [];
       const qty = body.quantity === undefined ? undefined : parseDecimal(body.quantity, 0);
       const price = body.price === undefined ? undefined : parseDecimal(body.price, CASH_SCALE);
+      const stop = body.stop_price === undefined ? undefined : parseDecimal(body.stop_price, CASH_SCALE);
       if (qty && !qty.ok) errors.push(`order.quantity: ${qty.error}`);
       if (price && !price.ok) errors.push(`order.price: ${price.error}`);
+      if (stop && !stop.ok) errors.push(`order.stop_price: ${stop.error}`);
       if (qty?.ok && qty.value <= 0n) errors.push('order.quantity: must be positive');
       if (price?.ok && price.value <= 0n) errors.push('order.price: must be positive');
-      if (!qty && !price && !body.time_in_force)
-        errors.push('order: nothing to replace (quantity, price or time_in_force)');
+      if (stop?.ok && stop.value <= 0n) errors.push('order.stop_price: must be positive');
+      if (!qty && !price && !stop && !body.time_in_force)
+        errors.push('order: nothing to replace (quantity, price, stop_price or time_in_force)');
       if (errors.length) throw new ApiError('validation_failed', 'Validation failed', errors);
-      const result = await modify(id, c.get('principal').accountId, (wid) =>
-        temporal.workflow.getHandle(wid).executeUpdate(replaceOrderUpdate, {
-          args: [
-            {
-              clientVersion: body.client_version,
-              quantity: qty?.ok ? qty.value.toString() : undefined,
-              price: price?.ok ? price.value.toString() : undefined,
-              timeInForce: body.time_in_force,
-            },
-          ],
-        }),
+      const request: ReplaceRequest = {
+        clientVersion: body.client_version,
+        quantity: qty?.ok ? qty.value.toString() : undefined,
+        price: price?.ok ? price.value.toString() : undefined,
+        stopPrice: stop?.ok ? stop.value.toString() : undefined,
+        timeInForce: body.time_in_force,
+      };
+      const result = await keyed(c, id, 'replace', request, (updateId) =>
+        modify(
+          id,
+          c.get('principal').accountId,
+          (wid) =>
+            temporal.workflow.getHandle(wid).executeUpdate(replaceOrderUpdate, { args: [request], updateId }),
+          updateId,
+        ),
       );
       return c.json(result, 200);
     },
@@ -612,12 +785,19 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     message: z.string(),
     order: OrderSchema,
   });
-  const cancel = async (id: string, accountId: string, clientVersion?: number) => {
-    const order = await modify(id, accountId, (wid) =>
-      temporal.workflow.getHandle(wid).executeUpdate(cancelOrderUpdate, { args: [{ clientVersion }] }),
-    );
-    return { success: true as const, status: order.status, message: 'Order cancelled', order };
-  };
+  const cancel = (c: Context<AppEnv>, id: string, clientVersion?: number) =>
+    keyed(c, id, 'cancel', { clientVersion }, async (updateId) => {
+      const order = await modify(
+        id,
+        c.get('principal').accountId,
+        (wid) =>
+          temporal.workflow
+            .getHandle(wid)
+            .executeUpdate(cancelOrderUpdate, { args: [{ clientVersion }], updateId }),
+        updateId,
+      );
+      return { success: true as const, status: order.status, message: 'Order cancelled', order };
+    });
 
   app.openapi(
     apiRoute({
@@ -629,6 +809,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       summary: 'Cancel (optimistic locking on client_version)',
       request: {
         params: IdParam,
+        headers: ModifyKeyHeader,
         body: {
           content: { 'application/json': { schema: CancelBody, example: { client_version: 0 } } },
           required: false,
@@ -636,7 +817,8 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       },
       responses: {
         200: {
-          description: 'Cancelled',
+          description: 'Cancelled (or, with an Idempotency-Key seen before, the first answer again)',
+          sends: ['Idempotent-Replayed'],
           content: { 'application/json': { schema: cancelResponse, example: CANCELLED_EXAMPLE } },
         },
       },
@@ -644,10 +826,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     }),
     async (c) => {
       const body = c.req.header('content-type')?.includes('json') ? c.req.valid('json') : {};
-      return c.json(
-        await cancel(c.req.valid('param').id, c.get('principal').accountId, body.client_version),
-        200,
-      );
+      return c.json(await cancel(c, c.req.valid('param').id, body.client_version), 200);
     },
   );
 
@@ -659,16 +838,17 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       tag: 'orders',
       auth: 'bearer',
       summary: 'Cancel whatever version is current',
-      request: { params: IdParam },
+      request: { params: IdParam, headers: ModifyKeyHeader },
       responses: {
         200: {
-          description: 'Cancelled',
+          description: 'Cancelled (or, with an Idempotency-Key seen before, the first answer again)',
+          sends: ['Idempotent-Replayed'],
           content: { 'application/json': { schema: cancelResponse, example: CANCELLED_EXAMPLE } },
         },
       },
       errors: [403, 404, 409],
     }),
-    async (c) => c.json(await cancel(c.req.valid('param').id, c.get('principal').accountId), 200),
+    async (c) => c.json(await cancel(c, c.req.valid('param').id), 200),
   );
 
   return app;

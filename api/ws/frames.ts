@@ -93,6 +93,8 @@ export function accountFrame(e: AccountEvent): Frame {
         status: d.status,
         quantity: Number(d.quantity),
         price: dollars(d.price),
+        stop_price: dollars(d.stop_price ?? null),
+        triggered_at: d.triggered_at ?? null,
         fill_id: d.fill_id,
         fill_qty: Number(d.fill_qty),
         fill_price: dollars(d.fill_price),

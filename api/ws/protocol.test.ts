@@ -85,6 +85,9 @@ describe('frames', () => {
       status: 'partially_filled',
       quantity: 10,
       price: 191.5,
+      // An event from before stop orders carries neither field: null in the frame.
+      stop_price: null,
+      triggered_at: null,
       fill_id: 't1',
       fill_qty: 4,
       fill_price: 190,
@@ -92,6 +95,23 @@ describe('frames', () => {
       leaves_qty: 6,
       reject_reason: null,
       ts: '2026-01-01T00:00:00.000Z',
+    });
+    const triggered = toAccountEvent({
+      ...(e!.data as unknown as Record<string, unknown>),
+      seq: 8,
+      exec_type: 'triggered',
+      order_type: 'stop',
+      status: 'working',
+      price: null,
+      stop_price: '18900',
+      triggered_at: '2026-01-01T00:00:01.000Z',
+    });
+    expect(accountFrame(triggered!)).toMatchObject({
+      exec_type: 'triggered',
+      order_type: 'stop',
+      price: null,
+      stop_price: 189,
+      triggered_at: '2026-01-01T00:00:01.000Z',
     });
     expect(toAccountEvent({ event_id: 'x', event_type: 'execution.report' })).toBeUndefined();
   });

@@ -72,12 +72,12 @@ export const AUDIT_CHECKS = {
                WHEN status = 'pending' THEN 'still pending after ' || ${String(o.pendingGraceSeconds)}::text || ' s: its saga stopped half way'
                WHEN status = 'filled' AND filled_quantity <> quantity THEN 'filled ' || filled_quantity || ' of ' || quantity
                ELSE 'reserves ' || reserved_amount || ', should reserve ' ||
-                    CASE WHEN status IN ('working', 'partially_filled') THEN leaves * unit ELSE 0 END
+                    CASE WHEN status IN ('pending_trigger', 'working', 'partially_filled') THEN leaves * unit ELSE 0 END
              END AS detail
         FROM x
        WHERE (status = 'pending' AND created_at < now() - make_interval(secs => ${o.pendingGraceSeconds}::float8))
           OR (status = 'pending' AND reserved_amount <> quantity * unit)
-          OR (status IN ('working', 'partially_filled') AND reserved_amount <> leaves * unit)
+          OR (status IN ('pending_trigger', 'working', 'partially_filled') AND reserved_amount <> leaves * unit)
           OR (status IN ('filled', 'cancelled', 'expired', 'rejected') AND reserved_amount <> 0)
           OR (status = 'filled' AND filled_quantity <> quantity)
        ORDER BY 1`),

@@ -84,6 +84,8 @@ export async function saveOrder(tx: DbOrTx, o: OrderRow, now: Date): Promise<voi
       price: o.price,
       reservePrice: o.reservePrice,
       timeInForce: o.timeInForce,
+      stopPrice: o.stopPrice,
+      triggeredAt: o.triggeredAt,
       filledQuantity: o.filledQuantity,
       filledNotional: o.filledNotional,
       status: o.status,
@@ -97,19 +99,32 @@ export async function saveOrder(tx: DbOrTx, o: OrderRow, now: Date): Promise<voi
     .where(eq(orders.id, o.id));
 }
 
-export async function saveSequence(tx: DbOrTx, symbol: string, seq: number): Promise<void> {
+/** Advance the symbol's sequence to `seq`; `lastPrice` when the operation traded (its last trade's price). */
+export async function saveSequence(
+  tx: DbOrTx,
+  symbol: string,
+  seq: number,
+  lastPrice?: number,
+): Promise<void> {
+  const price = lastPrice === undefined ? undefined : BigInt(lastPrice);
   await tx
     .insert(matchingSequences)
-    .values({ symbol, lastSeq: BigInt(seq) })
+    .values({ symbol, lastSeq: BigInt(seq), lastPrice: price })
     .onConflictDoUpdate({
       target: matchingSequences.symbol,
-      set: { lastSeq: sql`GREATEST(${matchingSequences.lastSeq}, ${BigInt(seq)})` },
+      set: {
+        lastSeq: sql`GREATEST(${matchingSequences.lastSeq}, ${BigInt(seq)})`,
+        ...(price === undefined ? {} : { lastPrice: price }),
+      },
     });
 }
 
-export async function loadSequence(db: DbOrTx, symbol: string): Promise<number> {
+export async function loadSequence(
+  db: DbOrTx,
+  symbol: string,
+): Promise<{ seq: number; lastPrice: bigint | undefined }> {
   const [row] = await db.select().from(matchingSequences).where(eq(matchingSequences.symbol, symbol));
-  return row ? Number(row.lastSeq) : 0;
+  return { seq: row ? Number(row.lastSeq) : 0, lastPrice: row?.lastPrice ?? undefined };
 }
 
 /** Open orders of a symbol in book priority order, for rebuilding the book after a start or a failure. */
@@ -118,6 +133,15 @@ export async function openOrdersForBook(db: DbOrTx, symbol: string): Promise<Ord
     .select()
     .from(orders)
     .where(sql`${orders.symbol} = ${symbol} AND ${orders.status} IN ('working', 'partially_filled')`)
+    .orderBy(orders.bookSeq);
+}
+
+/** Stop orders of a symbol still waiting for their trigger, in sequence order. */
+export async function pendingStopsForBook(db: DbOrTx, symbol: string): Promise<OrderRow[]> {
+  return db
+    .select()
+    .from(orders)
+    .where(sql`${orders.symbol} = ${symbol} AND ${orders.status} = 'pending_trigger'`)
     .orderBy(orders.bookSeq);
 }
 

@@ -114,6 +114,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     MAILPIT_URL: `http://127.0.0.1:${port.mailpit}`,
     PORT: String(port.api),
     PUBLIC_URL: `http://127.0.0.1:${port.api}`,
+    // Benchmarks trade at any hour.
+    TRADING_CALENDAR: o.env.TRADING_CALENDAR ?? '24h',
   };
   const procs: Managed[] = [];
   const node = (name: string, file: string, extra: Record<string, string> = {}) => {

@@ -21,7 +21,7 @@ import {
   outboxBacklog,
   type OutboxRow,
 } from '../../db/queries/outbox.js';
-import { fillSignal, orderClosedSignal } from '../../temporal/contracts.js';
+import { fillSignal, orderClosedSignal, orderTriggeredSignal } from '../../temporal/contracts.js';
 import { EventType, publishedEvent, type ExecutionReportPayload } from '../../temporal/events.js';
 import { isTerminal } from '../../temporal/orders.js';
 
@@ -100,6 +100,13 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
           filledQuantity: p.cum_qty,
           status,
           reservedAmount: p.reserved_amount,
+        });
+      } else if (p.exec_type === 'triggered') {
+        await handle.signal(orderTriggeredSignal, {
+          orderId: p.order_id,
+          status,
+          reservedAmount: p.reserved_amount,
+          triggeredAt: p.triggered_at ?? p.ts,
         });
       } else if (isTerminal(status)) {
         await handle.signal(orderClosedSignal, {

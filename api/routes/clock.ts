@@ -1,0 +1,69 @@
+/**
+ * The market clock: is the market open now, and when does it next open and close (lib/sessions.ts, the
+ * config's TRADING_CALENDAR). Public, like market data; not under /market/, where a symbol named CLOCK
+ * would collide.
+ */
+import { z } from '@hono/zod-openapi';
+import { calendarOf, clock } from '../../lib/sessions.js';
+import { apiRoute, createRouter } from '../openapi.js';
+import type { ApiDeps } from '../types.js';
+
+const ClockSchema = z
+  .object({
+    timestamp: z.string().openapi({ description: 'Server time (ISO 8601, UTC)' }),
+    is_open: z.boolean().openapi({ description: 'A trading session is in progress' }),
+    next_open: z
+      .string()
+      .openapi({ description: 'When the next session opens (after the current one, when open)' }),
+    next_close: z
+      .string()
+      .openapi({ description: 'When the current (or, when closed, the next) session closes' }),
+  })
+  .openapi('Clock');
+
+export function clockRoutes(deps: ApiDeps) {
+  const app = createRouter();
+  const calendar = deps.calendar ?? calendarOf(deps.config);
+  app.openapi(
+    apiRoute({
+      method: 'get',
+      path: '/api/v1/clock',
+      operationId: 'getClock',
+      tag: 'market data',
+      auth: 'public',
+      // The calendar is data in the process: no dependency can be out.
+      offline: true,
+      errors: [],
+      summary: 'Market clock: open now, next open and close',
+      responses: {
+        200: {
+          description: 'The clock',
+          content: {
+            'application/json': {
+              schema: ClockSchema,
+              example: {
+                timestamp: '2026-03-02T14:30:00.000Z',
+                is_open: true,
+                next_open: '2026-03-03T14:30:00.000Z',
+                next_close: '2026-03-02T21:00:00.000Z',
+              },
+            },
+          },
+        },
+      },
+    }),
+    (c) => {
+      const t = clock(calendar, deps.now());
+      return c.json(
+        {
+          timestamp: t.timestamp.toISOString(),
+          is_open: t.is_open,
+          next_open: t.next_open.toISOString(),
+          next_close: t.next_close.toISOString(),
+        },
+        200,
+      );
+    },
+  );
+  return app;
+}

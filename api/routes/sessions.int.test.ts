@@ -1,0 +1,104 @@
+/**
+ * Trading sessions through the api and the TradingSaga, with injected calendars (lib/sessions.ts): a
+ * DAY order expires at the close of its session (a session that closes in seconds) by the saga's
+ * durable timer while a GTC order stays; outside the session limit orders are taken for the next
+ * session (they rest at once, ADR 0020) and market, IOC and FOK orders get 422 market_closed; the
+ * clock names the next open and close.
+ */
+import { describe, expect, it } from 'vitest';
+import { fixedSessions, type SessionCalendar } from '../../lib/sessions.js';
+import { createTestApi, type TestApi } from '../../test/helpers.js';
+import { auditedTradingFixture, type TradingFixture } from '../../test/trading.js';
+import { createFundedUser, type FundedTestUser } from '../../test/users.js';
+
+let fx: TradingFixture;
+
+auditedTradingFixture('sessions', (f) => (fx = f));
+
+type Json = Record<string, unknown>;
+
+/** An api on the fixture's stack whose trading calendar is `calendar`. */
+async function withCalendar<T>(calendar: SessionCalendar, run: (api: TestApi) => Promise<T>): Promise<T> {
+  const api = await createTestApi(fx.env, undefined, undefined, calendar);
+  try {
+    return await run(api);
+  } finally {
+    await api.close();
+  }
+}
+
+const order = (extra: Json) => ({
+  symbol: 'TSLA',
+  direction: 'buy',
+  quantity: 1,
+  order_type: 'limit',
+  price: '200.00',
+  ...extra,
+});
+const place = async (api: TestApi, u: FundedTestUser, o: Json) => {
+  const res = await api.call('POST', '/api/v1/orders', { token: u.token, body: { order: o } });
+  return { status: res.status, json: (await res.json()) as Json };
+};
+
+describe('trading sessions', () => {
+  it('a DAY order expires at its session close by the saga timer; a GTC order stays', async () => {
+    const u = await createFundedUser(fx.api, '1000.00');
+    const now = Date.now();
+    const session = { open: new Date(now - 60_000), close: new Date(now + 4_000) };
+    await withCalendar(fixedSessions([session]), async (api) => {
+      const day = await place(api, u, order({ time_in_force: 'DAY', client_order_id: 'session-day' }));
+      const gtc = await place(api, u, order({ time_in_force: 'GTC', client_order_id: 'session-gtc' }));
+      expect([day.status, gtc.status]).toEqual([201, 201]);
+      expect((await fx.balance(u.accountId)).reserved).toBe(40_000n);
+      const state = await fx.handle(u.accountId, 'session-day').result();
+      expect(state.status).toBe('expired');
+      expect(await fx.saga(u.accountId, 'session-gtc')).toMatchObject({ status: 'working' });
+      expect(await fx.balance(u.accountId)).toEqual({ available: 80_000n, reserved: 20_000n });
+      await fx.api.call('DELETE', `/api/v1/orders/${String(gtc.json.order_id)}`, { token: u.token });
+    });
+  });
+
+  it('outside the session: limit orders are taken for the next session, market, IOC and FOK are refused', async () => {
+    const opens = new Date(Date.now() + 3_600_000);
+    const next = { open: opens, close: new Date(opens.getTime() + 6.5 * 3_600_000) };
+    await withCalendar(fixedSessions([next]), async (api) => {
+      const u = await createFundedUser(fx.api, '1000.00');
+      for (const o of [
+        order({ order_type: 'market', price: undefined }),
+        order({ time_in_force: 'IOC' }),
+        order({ time_in_force: 'FOK' }),
+      ]) {
+        const res = await place(api, u, o);
+        expect(res.status).toBe(422);
+        expect(res.json).toMatchObject({ code: 'market_closed', next_open: opens.toISOString() });
+      }
+      expect(await fx.balance(u.accountId)).toEqual({ available: 100_000n, reserved: 0n });
+
+      const day = await place(api, u, order({ time_in_force: 'DAY' }));
+      const gtc = await place(api, u, order({ time_in_force: 'GTC' }));
+      const byDefault = await place(api, u, order({}));
+      expect([day.json.status, gtc.json.status, byDefault.json]).toEqual([
+        'working',
+        'working',
+        expect.objectContaining({ status: 'working', time_in_force: 'DAY' }),
+      ]);
+      for (const o of [day, gtc, byDefault])
+        await fx.api.call('DELETE', `/api/v1/orders/${String(o.json.order_id)}`, { token: u.token });
+
+      const clock = await api.call('GET', '/api/v1/clock');
+      expect(clock.status).toBe(200);
+      expect(await clock.json()).toMatchObject({
+        is_open: false,
+        next_open: opens.toISOString(),
+        next_close: next.close.toISOString(),
+      });
+    });
+  });
+
+  it('the clock of the configured 24-hour calendar is always open', async () => {
+    const res = await fx.api.call('GET', '/api/v1/clock');
+    const body = (await res.json()) as Json;
+    expect(body).toMatchObject({ is_open: true });
+    expect(Date.parse(body.next_close as string)).toBeGreaterThan(Date.parse(body.timestamp as string));
+  });
+});

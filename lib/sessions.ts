@@ -1,0 +1,176 @@
+/**
+ * Trading sessions: when an exchange trades. The exchange calendar (NYSE, `America/New_York`) has
+ * regular hours 09:30-16:00 on weekdays, without the exchange holidays, closing at 13:00 on early-close
+ * days; both lists are data below for 2026 and 2027. Local times become instants through the time zone
+ * (Intl, the runtime's ICU data), so daylight saving needs no offsets here (docs/adr/0021-session-calendar.md).
+ *
+ * The 24-hour calendar (simulator, demos, `npm start`) is always open; its sessions run from one daily
+ * close (HH:MM[:SS] UTC) to the next, so DAY orders still expire once a day. Tests inject calendars of
+ * their own (`fixedSessions`), e.g. a session that closes in seconds.
+ */
+
+export interface Session {
+  open: Date;
+  close: Date;
+}
+
+export interface SessionCalendar {
+  /** The session in progress at `t` (open <= t < close), or else the next one to open. */
+  sessionAt(t: Date): Session;
+}
+
+export const isOpen = (cal: SessionCalendar, t: Date): boolean => {
+  const s = cal.sessionAt(t);
+  return s.open <= t && t < s.close;
+};
+
+/** `GET /api/v1/clock`: whether the market is open and its next open and close. */
+export function clock(cal: SessionCalendar, t: Date) {
+  const s = cal.sessionAt(t);
+  const open = s.open <= t && t < s.close;
+  return {
+    timestamp: t,
+    is_open: open,
+    next_open: open ? cal.sessionAt(s.close).open : s.open,
+    next_close: s.close,
+  };
+}
+
+export interface ExchangeCalendarData {
+  timeZone: string;
+  open: string;
+  close: string;
+  earlyClose: string;
+  /** Full-day closures, YYYY-MM-DD in the exchange's time zone. */
+  holidays: readonly string[];
+  /** Days that close at `earlyClose`. */
+  earlyCloses: readonly string[];
+  /** The calendar covers days up to this one (inclusive): later days are refused, not guessed. */
+  lastDay: string;
+}
+
+/** NYSE 2026-2027 (holidays and early closes as published by the exchange). */
+export const NYSE: ExchangeCalendarData = {
+  timeZone: 'America/New_York',
+  open: '09:30',
+  close: '16:00',
+  earlyClose: '13:00',
+  holidays: [
+    '2026-01-01', // New Year's Day
+    '2026-01-19', // Martin Luther King, Jr. Day
+    '2026-02-16', // Washington's Birthday
+    '2026-04-03', // Good Friday
+    '2026-05-25', // Memorial Day
+    '2026-06-19', // Juneteenth
+    '2026-07-03', // Independence Day (observed)
+    '2026-09-07', // Labor Day
+    '2026-11-26', // Thanksgiving Day
+    '2026-12-25', // Christmas Day
+    '2027-01-01', // New Year's Day
+    '2027-01-18', // Martin Luther King, Jr. Day
+    '2027-02-15', // Washington's Birthday
+    '2027-03-26', // Good Friday
+    '2027-05-31', // Memorial Day
+    '2027-06-18', // Juneteenth (observed)
+    '2027-07-05', // Independence Day (observed)
+    '2027-09-06', // Labor Day
+    '2027-11-25', // Thanksgiving Day
+    '2027-12-24', // Christmas Day (observed)
+  ],
+  earlyCloses: [
+    '2026-11-27', // the day after Thanksgiving
+    '2026-12-24', // Christmas Eve
+    '2027-11-26', // the day after Thanksgiving
+  ],
+  lastDay: '2027-12-31',
+};
+
+const DAY_MS = 86_400_000;
+
+/** The offset (ms) of `timeZone` from UTC at instant `t`. */
+function zoneOffset(fmt: Intl.DateTimeFormat, t: number): number {
+  const p = Object.fromEntries(fmt.formatToParts(new Date(t)).map((x) => [x.type, x.value]));
+  const local = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour! % 24, +p.minute!, +p.second!);
+  return local - Math.floor(t / 1000) * 1000;
+}
+
+export function exchangeCalendar(data: ExchangeCalendarData = NYSE): SessionCalendar {
+  const fmt = new Intl.DateTimeFormat('en-US', {
+    timeZone: data.timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+  const dayFmt = new Intl.DateTimeFormat('en-CA', {
+    timeZone: data.timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  });
+  const holidays = new Set(data.holidays);
+  const early = new Set(data.earlyCloses);
+  /** The instant of local `hh:mm` on local day `day` (YYYY-MM-DD) in the exchange's zone. */
+  const at = (day: string, hhmm: string): Date => {
+    const [y, m, d] = day.split('-').map(Number);
+    const [h, mi] = hhmm.split(':').map(Number);
+    const guess = Date.UTC(y!, m! - 1, d, h, mi);
+    let t = guess - zoneOffset(fmt, guess);
+    t = guess - zoneOffset(fmt, t); // again at the result: right across a DST change
+    return new Date(t);
+  };
+  const session = (day: string): Session | undefined => {
+    const [y, m, d] = day.split('-').map(Number);
+    const weekday = new Date(Date.UTC(y!, m! - 1, d)).getUTCDay();
+    if (weekday === 0 || weekday === 6 || holidays.has(day)) return undefined;
+    return { open: at(day, data.open), close: at(day, early.has(day) ? data.earlyClose : data.close) };
+  };
+  return {
+    sessionAt(t) {
+      // From the exchange's local day at t: today's session unless it has closed, else the next one.
+      let day = dayFmt.format(t);
+      for (let i = 0; i < 15; i++) {
+        if (day > data.lastDay)
+          throw new RangeError(`the ${data.timeZone} calendar has no data after ${data.lastDay}`);
+        const s = session(day);
+        if (s && t < s.close) return s;
+        const [y, m, d] = day.split('-').map(Number);
+        day = new Date(Date.UTC(y!, m! - 1, d) + DAY_MS).toISOString().slice(0, 10);
+      }
+      throw new RangeError(`no session within 15 days of ${t.toISOString()}`);
+    },
+  };
+}
+
+/** Always open; sessions run from one daily close (HH:MM or HH:MM:SS, UTC) to the next. */
+export function twentyFourHourCalendar(closeUtc: string): SessionCalendar {
+  const [h = 0, m = 0, s = 0] = closeUtc.split(':').map(Number);
+  return {
+    sessionAt(t) {
+      const close = new Date(Date.UTC(t.getUTCFullYear(), t.getUTCMonth(), t.getUTCDate(), h, m, s));
+      if (close <= t) close.setUTCDate(close.getUTCDate() + 1);
+      return { open: new Date(close.getTime() - DAY_MS), close };
+    },
+  };
+}
+
+/** Given sessions in time order (tests): after the last one, nothing opens again. */
+export function fixedSessions(sessions: readonly Session[]): SessionCalendar {
+  return {
+    sessionAt(t) {
+      const s = sessions.find((x) => t < x.close);
+      if (!s) throw new RangeError(`no session after ${t.toISOString()}`);
+      return s;
+    },
+  };
+}
+
+/** The calendar the config names (TRADING_CALENDAR, SESSION_CLOSE_UTC). */
+export const calendarOf = (c: {
+  TRADING_CALENDAR: 'nyse' | '24h';
+  SESSION_CLOSE_UTC: string;
+}): SessionCalendar =>
+  c.TRADING_CALENDAR === 'nyse' ? exchangeCalendar(NYSE) : twentyFourHourCalendar(c.SESSION_CLOSE_UTC);
