@@ -95,6 +95,7 @@ export async function createUnitApp(): Promise<UnitApp> {
     accountId: randomUUID(),
     email: 'unit@example.test',
     sessionId: randomUUID(),
+    role: 'client' as const,
   };
   const { token } = await signAccessToken({ kid, privateKey }, claims, now, config.ACCESS_TOKEN_TTL_SECONDS);
 

@@ -4,6 +4,9 @@ import type { Admission } from '../admission.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 import { marketRoutes } from './market.js';
 import { orderRoutes } from './orders.js';
+import { cancelAllRoutes } from './cancel-all.js';
+import { adminRoutes } from './admin.js';
+import { timelineRoutes } from './timeline.js';
 import { executionRoutes } from './executions.js';
 import { statementRoutes } from './statement.js';
 import { authRoutes } from './auth.js';
@@ -19,7 +22,10 @@ export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps, admission: 
   app.route('/', fundingRoutes(deps));
   app.route('/', portfolioRoutes(deps));
   app.route('/', orderRoutes(deps, admission));
+  app.route('/', cancelAllRoutes(deps));
+  app.route('/', timelineRoutes(deps));
   app.route('/', executionRoutes(deps));
   app.route('/', statementRoutes(deps));
   app.route('/', marketRoutes(deps));
+  app.route('/', adminRoutes(deps));
 }
