@@ -45,16 +45,34 @@ export async function controlsFor(db: DbOrTx, symbol: string, accountId: string)
     instrument_status: string | null;
     account_status: string | null;
     kill_switch: string | null;
+    max_order_notional: string | null;
+    max_open_orders: number | null;
+    max_position: string | null;
+    max_daily_notional: string | null;
+    limits_updated_at: string | null;
   }>(sql`
     SELECT (SELECT status FROM instruments WHERE symbol = ${symbol}) AS instrument_status,
            (SELECT status FROM accounts WHERE id = ${accountId}) AS account_status,
-           (SELECT scope FROM kill_switches WHERE scope IN ('*', ${symbol}) ORDER BY scope LIMIT 1) AS kill_switch`);
-  const [limits] = await db.select().from(riskLimits).where(eq(riskLimits.accountId, accountId));
+           (SELECT scope FROM kill_switches WHERE scope IN ('*', ${symbol}) ORDER BY scope LIMIT 1) AS kill_switch,
+           l.max_order_notional::text, l.max_open_orders, l.max_position::text, l.max_daily_notional::text,
+           l.updated_at::text AS limits_updated_at
+    FROM (SELECT 1) one LEFT JOIN risk_limits l ON l.account_id = ${accountId}`);
+  const big = (v: string | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
   return {
     instrumentStatus: row?.instrument_status ?? undefined,
     accountStatus: row?.account_status ?? undefined,
     killSwitch: row?.kill_switch ?? undefined,
-    limits,
+    limits:
+      row?.limits_updated_at == null
+        ? undefined
+        : {
+            accountId,
+            maxOrderNotional: big(row.max_order_notional),
+            maxOpenOrders: row.max_open_orders,
+            maxPosition: big(row.max_position),
+            maxDailyNotional: big(row.max_daily_notional),
+            updatedAt: new Date(row.limits_updated_at),
+          },
   };
 }
 
