@@ -44,12 +44,8 @@ export default defineConfig({
           // The production topology (about twenty processes of its own): last, alone, one file at a time,
           // so it never competes with the integration files for the two cores.
           sequence: { groupOrder: 3 },
-          // The fault suite (test/cluster-faults.int.test.ts) only with FAULT_SUITE=1 until it passes: after
-          // an api instance is killed, a resumed feed subscriber still misses a fill (see the runbook).
-          include: [
-            'test/cluster.int.test.ts',
-            ...(process.env.FAULT_SUITE ? ['test/cluster-faults.int.test.ts'] : []),
-          ],
+          // The cluster's end-to-end test, then the fault suite (test/cluster-faults.int.test.ts).
+          include: ['test/cluster.int.test.ts', 'test/cluster-faults.int.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 900_000,
           maxWorkers: 1,

@@ -34,6 +34,25 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
+/**
+ * Drop every database on the server of `url` whose name starts with `namePrefix` (a test run's, a
+ * benchmark's or a cluster's scratch databases), forcing their connections out.
+ */
+export async function dropDatabasesNamed(url: string, namePrefix: string): Promise<void> {
+  if (!/^[A-Za-z0-9_]+$/.test(namePrefix))
+    throw new Error(`Refusing to drop databases named "${namePrefix}*"`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
+  try {
+    const like = `${namePrefix.replace(/_/g, '\\_')}%`;
+    const dbs = await sql<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE ${like}`;
+    for (const { datname } of dbs) await sql.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 export async function migrateDatabase(url: string): Promise<{ applied: number }> {
   await ensureDatabase(url);
   const sql = postgres(url, { max: 2, onnotice: () => {} });

@@ -16,3 +16,23 @@ export function connectRedis(url: string, name: string): Redis {
   redis.on('error', () => undefined);
   return redis;
 }
+
+/**
+ * Remove every key under `prefix` (a test run's, a benchmark's or a cluster's: rate limits, caches,
+ * idempotency, feed state). SCAN, never KEYS: other runs and `npm start` share the Redis.
+ */
+export async function removeRedisKeys(url: string, prefix: string): Promise<number> {
+  const redis = connectRedis(url, 'cleanup');
+  let removed = 0;
+  try {
+    for await (const keys of redis.scanStream({
+      match: `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`,
+      count: 500,
+    }) as AsyncIterable<string[]>) {
+      if (keys.length) removed += await redis.unlink(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return removed;
+}

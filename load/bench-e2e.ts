@@ -13,7 +13,9 @@
  * writes docs/benchmarks/e2e.md. Load is generated with fetch (undici keep-alive) by open- and
  * closed-loop drivers that time every request (load/lib/drivers.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +44,7 @@ import {
 } from './lib/drivers.js';
 import { nearestRankOf } from './lib/percentiles.js';
 import { machineSummary, targetsTable, writeBenchmarkReport, type Target } from './lib/report.js';
+import { startClusterStack } from './lib/cluster-stack.js';
 import { startStack, type Stack } from './lib/stack.js';
 import { session } from './scenarios/users.js';
 
@@ -52,6 +55,12 @@ const ACK_STEP_SECONDS = 2 * STEP_SECONDS;
 const ACK_ROUNDS = 3;
 /** BENCH_QUICK=1: only the saga baselines and the real flow's capacity and 10/s ACK, printed, not written. */
 const QUICK = process.env.BENCH_QUICK === '1';
+/**
+ * BENCH_SHAPE=cluster: the production topology (Temporal's server on Postgres, nginx over three api
+ * instances, two of each worker), with as many baseline workers as trading workers; report e2e-cluster.md.
+ */
+const SHAPE = process.env.BENCH_SHAPE === 'cluster' ? 'cluster' : 'development';
+const BASELINE_WORKERS = SHAPE === 'cluster' ? 2 : 1;
 /** Extra node flags for the stack's processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run. */
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** The columns of the CPU table, in the order of an order's path. */
@@ -65,21 +74,26 @@ const CPU_COMPONENTS = [
   'postgres',
   'redis',
   'mailpit',
+  ...(SHAPE === 'cluster' ? ['nginx'] : []),
   'load generator',
 ];
 const log = (m: string) => console.log(`[bench] ${m}`);
 const pct = (xs: number[], p: number) => nearestRankOf(xs, p / 100);
 
+/** The machine's 1-minute load average when the run started: other work on the cores shows here. */
+const LOAD_AT_START = loadavg()[0]!;
+
 async function main() {
   const base = loadConfig(process.env);
-  const stack = await startStack({
+  const stack = await (SHAPE === 'cluster' ? startClusterStack : startStack)({
+    id: randomBytes(3).toString('hex'),
     env: process.env,
     databaseUrl: base.DATABASE_URL,
     toolsDir: base.BROKERX_TOOLS_DIR,
     nodeArgs: NODE_ARGS,
     log,
   });
-  const database = connectDatabase(stack.database.url, { max: 4, appName: 'bench' });
+  const database = connectDatabase(stack.databaseUrl, { max: 4, appName: 'bench' });
   try {
     const users = await onboardUsers(stack, database.db);
     const placeOrder = orderPlacer(stack.endpoints, users);
@@ -87,6 +101,7 @@ async function main() {
     const temporal = await startBaselines(stack);
     const baseline = await measureBaselines(temporal.baselines, cpu);
     const fills = await FillWatcher.open(stack.endpoints, [...users.buyers, ...users.sellers]);
+    const sharesBefore = await stack.ordersByInstance?.();
     const real = await measureRealFlow(placeOrder, temporal.baselines, cpu, fills);
     await temporal.stop();
     if (QUICK) {
@@ -99,8 +114,9 @@ async function main() {
     fills.close();
     const ramp = await stressRamp(placeOrder, cpu);
     const after = await checkAfterRun(database.db);
-    const md = renderReport(base, { baseline, real, steps, ramp, after, cpu });
-    writeBenchmarkReport('e2e.md', md);
+    const shares = sharesBefore && instanceShares(sharesBefore, await stack.ordersByInstance!());
+    const md = renderReport(base, { baseline, real, steps, ramp, after, cpu, shares });
+    writeBenchmarkReport(SHAPE === 'cluster' ? 'e2e-cluster.md' : 'e2e.md', md);
     console.log(md);
   } finally {
     await database.close();
@@ -223,7 +239,9 @@ class FillWatcher {
 async function startBaselines(stack: Stack): Promise<{ baselines: Baselines; stop(): Promise<void> }> {
   log('(a) Temporal baselines');
   const queue = `bench-noop-${stack.id}`;
-  const worker = stack.node('baseline', 'load/baselines/worker.ts', { BASELINE_QUEUE: queue });
+  const workers = Array.from({ length: BASELINE_WORKERS }, () =>
+    stack.node('baseline', 'load/baselines/worker.ts', { BASELINE_QUEUE: queue }),
+  );
   const connection = await NativeConnection.connect({ address: stack.env.TEMPORAL_ADDRESS! });
   const drivers = baselines(new Client({ connection }), queue);
   await sleep(4000); // bundling
@@ -232,7 +250,7 @@ async function startBaselines(stack: Stack): Promise<{ baselines: Baselines; sto
     async stop() {
       // Close the baseline sagas so they do not compete for the worker cache, then stop the worker.
       await drivers.closeResting();
-      await stack.stopProcess(worker);
+      for (const w of workers) await stack.stopProcess(w);
       await connection.close();
     },
   };
@@ -367,7 +385,19 @@ async function checkAfterRun(db: Db): Promise<AfterRun> {
 
 // ---- the report -------------------------------------------------------------------------------------
 
+/** Each api instance's share of the orders answered between two readings, as percentages. */
+function instanceShares(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  const delta = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+  const total = Object.values(delta).reduce((a, b) => a + b, 0);
+  return Object.fromEntries(Object.entries(delta).map(([k, v]) => [k, (100 * v) / Math.max(1, total)]));
+}
+
 interface Results {
+  /** Cluster shape: each api instance's share of the orders behind nginx (percent). */
+  shares?: Record<string, number>;
   baseline: BaselineResults;
   real: RealFlowResults;
   steps: RateSteps;
@@ -439,14 +469,22 @@ function renderReport(base: Config, results: Results): string {
     ).version;
   const { counts } = after;
   return [
-    `# End-to-end benchmark`,
+    SHAPE === 'cluster' ? `# End-to-end benchmark: the production shape` : `# End-to-end benchmark`,
     ``,
-    `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); everything on loopback, one process per component`,
-    `- Machine: ${machineSummary()}; Node ${process.version}`,
-    `- Versions: Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
-    `- Dev-server dynamic config: ${dynamicConfigValues()
-      .map((v) => `\`${v}\``)
-      .join(', ')}`,
+    SHAPE === 'cluster'
+      ? `- Command: \`BENCH_SHAPE=cluster npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); the cluster of \`npm run start:cluster\` on one machine: nginx over api-1..3, two trading workers, matching-0, matching-1 and a standby, two outbox relays; ${BASELINE_WORKERS} baseline workers for the no-op saga`
+      : `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); everything on loopback, one process per component`,
+    `- Machine: ${machineSummary()}; Node ${process.version}; load average ${LOAD_AT_START.toFixed(1)} when the run started`,
+    SHAPE === 'cluster'
+      ? `- Versions: Temporal server 1.29.1 on the local PostgreSQL (postgres12 plugin, 128 history shards, ADR 0018); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`
+      : `- Versions: Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
+    ...(SHAPE === 'cluster'
+      ? []
+      : [
+          `- Dev-server dynamic config: ${dynamicConfigValues()
+            .map((v) => `\`${v}\``)
+            .join(', ')}`,
+        ]),
     `- Trading worker (the no-op saga runs on the same worker factory with empty steps): ${Object.entries(
       TRADING_WORKER_TUNING,
     )
@@ -470,6 +508,16 @@ function renderReport(base: Config, results: Results): string {
     ...summaryTable(ramp),
     ``,
     `Orders after the run: ${counts.total} total, ${counts.resting} resting, ${counts.terminal} terminal, ${counts.trades} trades.`,
+    ...(results.shares
+      ? [
+          ``,
+          `Orders answered per api instance behind nginx (least_conn), from each instance's \`orders_placed_total\`: ${Object.entries(
+            results.shares,
+          )
+            .map(([k, v]) => `${k} ${v.toFixed(1)}%`)
+            .join(', ')}.`,
+        ]
+      : []),
     ``,
     `### CPU per accepted order (ms, utime+stime from /proc over the step; the baselines' worker is \`baseline\`)`,
     ``,

@@ -10,17 +10,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.js';
+import { removeRedisKeys } from '../lib/redis.js';
 import { portOpen } from '../devstack/processes.js';
 import { startCluster, type Cluster } from '../devstack/cluster.js';
+import { dropDatabasesNamed } from '../db/migrate.js';
 
 const base = loadConfig(process.env);
 const prefix = `ctest_${Date.now().toString(36)}_${randomBytes(2).toString('hex')}_`;
-const admin = () =>
-  postgres(base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), { max: 1, onnotice: () => {} });
-
 let cluster: Cluster | undefined;
 let ports: number[] = [];
 
@@ -39,22 +37,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.stop();
-  const sql = admin();
-  try {
-    const dbs = await sql<
-      { datname: string }[]
-    >`SELECT datname FROM pg_database WHERE datname LIKE ${`${prefix}%`}`;
-    for (const { datname } of dbs) await sql.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-  const redis = new Redis(base.REDIS_URL);
-  try {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-  } finally {
-    redis.disconnect();
-  }
+  await dropDatabasesNamed(base.DATABASE_URL, prefix);
+  await removeRedisKeys(base.REDIS_URL, prefix);
 }, 120_000);
 
 /** Through nginx, as a client would. */

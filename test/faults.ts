@@ -60,7 +60,8 @@ export async function startPrivateTemporal(temporalBin: string): Promise<Private
 /** Terminate (pg_terminate_backend) every connection whose application_name starts with `prefix`. */
 export async function terminateConnections(databaseUrl: string, prefix: string): Promise<number> {
   if (prefix.length < 4) throw new Error(`refusing to terminate connections by the short prefix "${prefix}"`);
-  const admin = postgres(databaseUrl, {
+  // pg_stat_activity is the server's: ask through the maintenance database, which always exists.
+  const admin = postgres(databaseUrl.replace(/\/[^/]*$/, '/postgres'), {
     max: 1,
     onnotice: () => {},
     connection: { application_name: 'fault-injector' },

@@ -8,11 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../lib/config.js';
-import { connectRedis } from '../lib/redis.js';
-import { migrateDatabase } from '../db/migrate.js';
+import { removeRedisKeys } from '../lib/redis.js';
+import { dropDatabasesNamed, migrateDatabase } from '../db/migrate.js';
 import { ensureTools } from '../devstack/tools.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
 import { startDevServer } from '../devstack/dev-server.js';
@@ -105,36 +104,7 @@ export default async function setup(project: TestProject) {
       ...procs.map((p) => p.stop('SIGTERM', 5000)),
       removeRedisKeys(base.REDIS_URL, env.REDIS_PREFIX!),
     ]);
-    const admin = postgres(base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres'), {
-      max: 1,
-      onnotice: () => {},
-    });
-    try {
-      const dbs = await admin<
-        { datname: string }[]
-      >`SELECT datname FROM pg_database WHERE datname LIKE ${`brokerx_test_${runId}%`}`;
-      for (const { datname } of dbs) await admin.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-    } finally {
-      await admin.end({ timeout: 5 });
-    }
+    await dropDatabasesNamed(base.DATABASE_URL, `brokerx_test_${runId}`);
     rmSync(dir, { recursive: true, force: true });
   };
-}
-
-/** Remove the run's Redis keys (rate limits, caches, idempotency, feed state): all of them start with `prefix`. */
-export async function removeRedisKeys(url: string, prefix: string): Promise<number> {
-  const redis = connectRedis(url, 'test-teardown');
-  let removed = 0;
-  try {
-    // SCAN, never KEYS: other runs and `npm start` share this Redis.
-    for await (const keys of redis.scanStream({
-      match: `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`,
-      count: 500,
-    }) as AsyncIterable<string[]>) {
-      if (keys.length) removed += await redis.unlink(...keys);
-    }
-  } finally {
-    redis.disconnect();
-  }
-  return removed;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectRedis } from '../lib/redis.js';
-import { removeRedisKeys } from './global-setup.js';
+import { removeRedisKeys } from '../lib/redis.js';
 import { testConfig } from './helpers.js';
 
 const { REDIS_URL } = testConfig();

@@ -3,6 +3,8 @@
  * on the same config, and readers for balances and sagas.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { inject } from 'vitest';
+import { freePort, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
 import { balancesOf, ledgerImbalances } from '../db/queries/ledger.js';
 import { connectDatabase, type Database } from '../db/client.js';
 import { CASH_ASSET } from '../db/accounts.js';
@@ -27,6 +29,15 @@ export interface TradingFixture {
   /** The saga's typed workflow handle. */
   handle(accountId: string, clientOrderId: string): WorkflowHandle<TradingSagaWorkflow>;
   imbalances(): Promise<unknown[]>;
+  /**
+   * One worker as its own process (`file`: workers/<kind>/main.ts) on the fixture's config, as the crash
+   * tests kill it; resolves once its metrics port (`port`) listens.
+   */
+  workerProcess(
+    name: string,
+    file: string,
+    env?: Record<string, string>,
+  ): Promise<{ proc: Managed; port: number }>;
   close(): Promise<void>;
 }
 
@@ -54,6 +65,22 @@ export async function startTradingFixture(
     handle: (accountId, clientOrderId) =>
       api.deps.temporal.workflow.getHandle<TradingSagaWorkflow>(orderWorkflowId(accountId, clientOrderId)),
     imbalances: () => ledgerImbalances(database.db),
+    async workerProcess(name, file, extra = {}) {
+      const port = await freePort();
+      const proc = startProcess(name, process.execPath, ['--import', 'tsx', file], {
+        env: {
+          ...process.env,
+          ...inject('env'),
+          ...env,
+          METRICS_PORT: String(port),
+          LOG_LEVEL: 'error',
+          ...extra,
+        },
+        output: 'ignore',
+      });
+      await waitForPort(port, `${name} metrics`, 60_000, proc);
+      return { proc, port };
+    },
     async close() {
       await api.close();
       await stack.stop();

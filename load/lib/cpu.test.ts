@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addTicks, CpuAccount, cpuMsSince, cpuRun, cpuTable, cpuTicks } from './cpu.js';
+import { addTicks, CpuAccount, cpuMsSince, cpuRun, cpuTable, cpuTicks, type Ticks } from './cpu.js';
 
 describe('cpuRun and cpuTable', () => {
   it('turns ticks (1/100 s) into milliseconds per accepted request', () => {
@@ -39,28 +39,48 @@ describe('cpuRun and cpuTable', () => {
 });
 
 describe('addTicks', () => {
-  it('adds what each component spent between two readings', () => {
+  it('adds what each component spent between two readings, over its processes', () => {
     const into = new Map([['api', 1]]);
     addTicks(
       into,
-      new Map([['api', 10]]),
       new Map([
-        ['api', 13],
-        ['redis', 2],
+        ['api#11', 10],
+        ['api#12', 5],
+      ]),
+      new Map([
+        ['api#11', 13],
+        ['api#12', 6],
+        ['redis#20', 2],
       ]),
     );
     expect(into).toEqual(
       new Map([
-        ['api', 4],
+        ['api', 5],
         ['redis', 2],
       ]),
     );
+  });
+
+  it('counts a process that started meanwhile whole and leaves one that ended out, never negative', () => {
+    const into: Ticks = new Map();
+    addTicks(
+      into,
+      new Map([
+        ['postgres#30', 400],
+        ['postgres#31', 50],
+      ]),
+      new Map([
+        ['postgres#31', 60],
+        ['postgres#32', 7],
+      ]),
+    );
+    expect(into).toEqual(new Map([['postgres', 17]]));
   });
 });
 
 describe('CpuAccount', () => {
   it('records the ticks spent during a step against its accepted requests', async () => {
-    const readings = [new Map([['api', 10]]), new Map([['api', 30]])];
+    const readings = [new Map([['api#1', 10]]), new Map([['api#1', 30]])];
     const account = new CpuAccount(() => readings.shift()!);
     const result = await account.measure(async () => ({ label: 'step', ok: 2 }));
     expect(result.label).toBe('step');

@@ -25,17 +25,17 @@ export function cpuTicks(pid: number | 'self'): number {
   }
 }
 
-/** Ticks by component name. */
+/** Ticks by component name (after addTicks), or by process as `<component>#<pid>` (a reading). */
 export type Ticks = Map<string, number>;
 
 /**
- * Ticks per component: the given processes by name, every Postgres and Redis process on the machine
- * (`postgres`, `redis`), and this process (`load generator`).
+ * A reading of every process's ticks, keyed `<component>#<pid>`: the given processes by name, every
+ * Postgres and Redis process on the machine (`postgres`, `redis`), and this process (`load generator`).
  */
 export function cpuByComponent(processes: readonly { name: string; pid: number | undefined }[]): Ticks {
   const out: Ticks = new Map();
-  const add = (k: string, v: number) => out.set(k, (out.get(k) ?? 0) + v);
-  for (const p of processes) if (p.pid) add(p.name, cpuTicks(p.pid));
+  const add = (name: string, pid: number | 'self') => out.set(`${name}#${pid}`, cpuTicks(pid));
+  for (const p of processes) if (p.pid) add(p.name, p.pid);
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     let comm = '';
     try {
@@ -43,16 +43,23 @@ export function cpuByComponent(processes: readonly { name: string; pid: number |
     } catch {
       continue;
     }
-    if (comm === 'postgres') add('postgres', cpuTicks(Number(pid)));
-    else if (comm === 'redis-server') add('redis', cpuTicks(Number(pid)));
+    if (comm === 'postgres') add('postgres', Number(pid));
+    else if (comm === 'redis-server') add('redis', Number(pid));
   }
-  add('load generator', cpuTicks('self'));
+  add('load generator', 'self');
   return out;
 }
 
-/** Add to `into` the ticks each component spent between two readings. */
+/**
+ * Add to `into`, by component, the ticks each process spent between two readings. A process that
+ * started meanwhile counts whole; one that ended meanwhile (a closed Postgres connection's backend) is
+ * left out, as its last ticks cannot be read: never a negative figure.
+ */
 export function addTicks(into: Ticks, before: Ticks, after: Ticks): void {
-  for (const [k, v] of after) into.set(k, (into.get(k) ?? 0) + v - (before.get(k) ?? 0));
+  for (const [key, v] of after) {
+    const component = key.slice(0, key.lastIndexOf('#'));
+    into.set(component, (into.get(component) ?? 0) + v - (before.get(key) ?? 0));
+  }
 }
 
 /** The CPU every component spent on one load step, per accepted request. */

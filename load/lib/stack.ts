@@ -1,7 +1,8 @@
 /**
  * Bring-up for the benchmarks: a scratch database (brokerx_bench_<id>, migrated, dropped afterwards)
  * and, for `npm run bench`, a clean stack of its own as processes on free ports: Mailpit, the Temporal
- * dev server with the committed tuning, the trading, matching and outbox workers and the api.
+ * dev server with the committed tuning, the trading, matching and outbox workers and the api (the
+ * development shape; ./cluster-stack.ts brings up the production shape behind the same interface).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { migrateDatabase } from '../../db/migrate.js';
 import { ensureTools } from '../../devstack/tools.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../../devstack/processes.js';
 import { startDevServer } from '../../devstack/dev-server.js';
+import { removeRedisKeys } from '../../lib/redis.js';
 import type { Endpoints } from '../client.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -49,6 +51,8 @@ export function scratchDatabase(baseUrl: string, id = randomBytes(3).toString('h
 }
 
 export interface StackOptions {
+  /** The benchmark run's id: in database names, the Redis prefix and the task queues. */
+  id: string;
   /** The base environment (DATABASE_URL names the Postgres server, BROKERX_TOOLS_DIR the tools). */
   env: NodeJS.ProcessEnv;
   databaseUrl: string;
@@ -63,9 +67,13 @@ export interface Stack {
   id: string;
   /** The environment the stack's processes run with. */
   env: NodeJS.ProcessEnv;
-  database: ScratchDatabase;
+  /** The application database of the run (dropped by stop()). */
+  databaseUrl: string;
+  /** What ran: `development` (this file) or `cluster` (./cluster-stack.ts). */
+  shape: 'development' | 'cluster';
   endpoints: Endpoints;
-  apiPort: number;
+  /** Orders each api instance answered so far (the cluster's share per instance behind nginx). */
+  ordersByInstance?: () => Promise<Record<string, number>>;
   /** The processes now running, for CPU accounting. */
   processes(): { name: string; pid: number | undefined }[];
   /** Start one more Node process of the repository (`file` relative to its root) with the stack's env. */
@@ -80,7 +88,7 @@ export interface Stack {
 export async function startStack(o: StackOptions): Promise<Stack> {
   const tools = await ensureTools(o.toolsDir, o.log);
   const dir = mkdtempSync(join(tmpdir(), 'brokerx-bench-'));
-  const id = randomBytes(3).toString('hex');
+  const id = o.id;
   const database = scratchDatabase(o.databaseUrl, id);
   const port = await freePorts([
     'temporal',
@@ -109,19 +117,15 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   };
   const procs: Managed[] = [];
   const node = (name: string, file: string, extra: Record<string, string> = {}) => {
-    const p = startProcess(name, process.execPath, [...o.nodeArgs, '--import', 'tsx', join(root, file)], {
-      env: { ...env, ...extra },
-      cwd: root,
-      output: 'ignore',
-    });
+    const p = startNode(name, file, { ...env, ...extra }, o.nodeArgs);
     procs.push(p);
     return p;
   };
   const stack: Stack = {
     id,
     env,
-    database,
-    apiPort: port.api,
+    databaseUrl: database.url,
+    shape: 'development',
     endpoints: { api: `http://127.0.0.1:${port.api}`, mailpit: `http://127.0.0.1:${port.mailpit}` },
     processes: () => procs.map((p) => ({ name: p.name, pid: p.child.pid })),
     node,
@@ -132,6 +136,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     async stop() {
       await Promise.allSettled(procs.reverse().map((p) => p.stop('SIGTERM', 10_000)));
       await database.drop().catch(() => undefined);
+      await removeRedisKeys(o.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0', env.REDIS_PREFIX!).catch(() => 0);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -176,6 +181,20 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   }
 }
 
+/** One Node process of the repository (`file` relative to its root), its output discarded. */
+export function startNode(
+  name: string,
+  file: string,
+  env: NodeJS.ProcessEnv,
+  nodeArgs: readonly string[] = [],
+): Managed {
+  return startProcess(name, process.execPath, [...nodeArgs, '--import', 'tsx', join(root, file)], {
+    env,
+    cwd: root,
+    output: 'ignore',
+  });
+}
+
 /** A free port for each name, asked one after the other. */
 async function freePorts<K extends string>(names: readonly K[]): Promise<Record<K, number>> {
   const ports = {} as Record<K, number>;
@@ -202,7 +221,7 @@ function startMailpit(bin: string, smtpPort: number, httpPort: number, dbFile: s
 }
 
 /** Poll /ready for up to a minute (the api listens before its dependencies are all up). */
-async function waitForReady(api: string): Promise<void> {
+export async function waitForReady(api: string): Promise<void> {
   for (let i = 0; i < 120; i++) {
     if ((await fetch(`${api}/ready`).catch(() => null))?.ok) return;
     await sleep(500);

@@ -5,8 +5,8 @@
  * balanced. A Postgres error during settlement leaves no half-applied match.
  */
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort, startProcess, waitForPort, type Managed } from '../../devstack/processes.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Managed } from '../../devstack/processes.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type TestUser } from '../../test/users.js';
 
@@ -19,23 +19,7 @@ let fx: TradingFixture;
 const procs: MatchingProc[] = [];
 
 async function startMatching(): Promise<MatchingProc> {
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    ...inject('env'),
-    ...fx.env,
-    METRICS_PORT: String(port),
-    LOG_LEVEL: 'error',
-    MATCHING_SHARDS: '1',
-  };
-  const proc = startProcess(
-    'worker-matching',
-    process.execPath,
-    ['--import', 'tsx', 'workers/matching/main.ts'],
-    { env, output: 'ignore' },
-  );
-  await waitForPort(port, 'matching worker metrics', 60_000, proc);
-  const p = { proc, port };
+  const p = await fx.workerProcess('worker-matching', 'workers/matching/main.ts', { MATCHING_SHARDS: '1' });
   procs.push(p);
   return p;
 }

@@ -133,12 +133,18 @@ function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
         ...MATCHING_WORKER_TUNING,
         shutdownGraceTime: '5 seconds',
       });
-      if (abort.signal.aborted) return 'stopped';
-      if (lost) return 'lost';
+      // A created worker is always run and shut down, never dropped: the next term registers another on
+      // the same task queue, and a worker that never ran would stay registered with the SDK's runtime.
+      const running = worker.run();
+      if (abort.signal.aborted || lost) {
+        worker.shutdown();
+        await running;
+        return abort.signal.aborted ? 'stopped' : 'lost';
+      }
       logger.info('shard owned, books rebuilt, serving', { shard, taskQueue: worker.options.taskQueue });
       current = engine;
       resolveReady(engine);
-      await worker.run();
+      await running;
       return lost ? 'lost' : 'stopped';
     } catch (err) {
       // Rebuilding or creating the worker failed (Postgres or Temporal gone): give the shard up and retry.

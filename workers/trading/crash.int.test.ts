@@ -4,8 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { inject } from 'vitest';
-import { freePort, startProcess, waitForPort, type Managed } from '../../devstack/processes.js';
+import type { Managed } from '../../devstack/processes.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
 
@@ -13,22 +12,9 @@ let fx: TradingFixture;
 let worker: Managed | undefined;
 
 async function startWorker(): Promise<Managed> {
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    ...inject('env'),
-    ...fx.env,
-    METRICS_PORT: String(port),
-    LOG_LEVEL: 'error',
+  const { proc } = await fx.workerProcess('worker-trading', 'workers/trading/main.ts', {
     INSTANCE_ID: 'trading-crash-test',
-  };
-  const proc = startProcess(
-    'worker-trading',
-    process.execPath,
-    ['--import', 'tsx', 'workers/trading/main.ts'],
-    { env, output: 'ignore' },
-  );
-  await waitForPort(port, 'trading worker metrics', 60_000, proc);
+  });
   return proc;
 }
 

@@ -1,0 +1,114 @@
+/**
+ * Bring-up for `BENCH_SHAPE=cluster npm run bench`: the production topology (devstack/cluster.ts, derived
+ * from docker-compose.yml: Temporal's server on Postgres, nginx over three api instances, two trading
+ * workers, matching-0/1 and a standby, two outbox relays) on free ports with databases and Redis keys
+ * of the run's own prefix, behind the same `Stack` interface as the development shape (./stack.ts).
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { dropDatabasesNamed } from '../../db/migrate.js';
+import { startCluster } from '../../devstack/cluster.js';
+import type { Managed } from '../../devstack/processes.js';
+import { removeRedisKeys } from '../../lib/redis.js';
+import { startNode, waitForReady, type Stack, type StackOptions } from './stack.js';
+
+/** The CPU table's component of a cluster service (`api-2` is `api`); null: not on an order's path. */
+export function componentOf(service: string): string | null {
+  if (/^api-\d+$/.test(service)) return 'api';
+  if (/^worker-trading(-\d+)?$/.test(service)) return 'trading';
+  if (/^matching-/.test(service)) return 'matching';
+  if (/^worker-outbox(-\d+)?$/.test(service)) return 'outbox';
+  if (['temporal', 'mailpit', 'nginx'].includes(service)) return service;
+  return null;
+}
+
+/** Every process below `pid` (compose's `npm run …` commands start node two levels down; nginx forks workers). */
+function withDescendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* gone */
+    }
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) for (const [c, p] of parent) if (p === out[i]) out.push(c);
+  return out;
+}
+
+/** The sum of a counter's samples (every label set) in a Prometheus text exposition. */
+export function counterTotal(exposition: string, name: string): number {
+  let total = 0;
+  for (const line of exposition.split('\n'))
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return total;
+}
+
+export async function startClusterStack(o: StackOptions): Promise<Stack> {
+  if (o.nodeArgs.length)
+    o.log('BENCH_NODE_ARGS applies to the development shape only (compose names the commands)');
+  const prefix = `cbench_${o.id}_`;
+  const redisUrl = o.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+  const cluster = await startCluster({
+    ports: 'free',
+    prefix,
+    databaseUrl: o.databaseUrl,
+    redisUrl,
+    toolsDir: o.toolsDir,
+    output: 'ignore',
+    log: o.log,
+  });
+  const api = cluster.plan.services.find((s) => s.name === 'api-1')?.launch;
+  if (api?.kind !== 'process') throw new Error('the cluster plan has no api-1 process');
+  // The processes the benchmark adds (the baseline worker) get the app's environment, as api-1 has it.
+  const env: NodeJS.ProcessEnv = { ...o.env, ...api.env, LOG_LEVEL: 'warn' };
+  const extra: Managed[] = [];
+  const stack: Stack = {
+    id: o.id,
+    env,
+    databaseUrl: env.DATABASE_URL!,
+    shape: 'cluster',
+    endpoints: { api: cluster.urls.api, mailpit: cluster.urls.mailpit },
+    processes: () => [
+      ...Object.values(cluster.handles).flatMap((h) => {
+        const name = componentOf(h.service);
+        const pid = h.current()?.child.pid;
+        return name && pid ? withDescendants(pid).map((p) => ({ name, pid: p })) : [];
+      }),
+      ...extra.map((p) => ({ name: p.name, pid: p.child.pid })),
+    ],
+    async ordersByInstance() {
+      const apis = cluster.plan.services.filter((x) => /^api-\d+$/.test(x.name));
+      return Object.fromEntries(
+        await Promise.all(
+          apis.map(async (x) => {
+            const text = await fetch(`http://127.0.0.1:${cluster.plan.port(x.name, 9463)}/metrics`).then(
+              (r) => r.text(),
+              () => '',
+            );
+            return [x.name, counterTotal(text, 'orders_placed_total')] as const;
+          }),
+        ),
+      );
+    },
+    node(name, file, more = {}) {
+      const p = startNode(name, file, { ...env, ...more });
+      extra.push(p);
+      return p;
+    },
+    async stopProcess(p) {
+      await p.stop('SIGTERM', 10_000);
+      extra.splice(extra.indexOf(p), 1);
+    },
+    async stop() {
+      await Promise.allSettled(extra.map((p) => p.stop('SIGTERM', 10_000)));
+      await cluster.stop();
+      await dropDatabasesNamed(o.databaseUrl, prefix).catch(() => undefined);
+      await removeRedisKeys(redisUrl, prefix).catch(() => 0);
+    },
+  };
+  await waitForReady(stack.endpoints.api);
+  return stack;
+}
