@@ -8,7 +8,10 @@ import { CASH_ASSET } from '../db/accounts.js';
 import { orders } from '../db/schema.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
 import { enqueueEventsCall } from '../db/queries/outbox.js';
+import { insertOrderEventsSql, recordOrderEvents } from '../db/queries/timeline.js';
+import { CASH_SCALE, formatDecimal } from '../lib/money.js';
 import { getAccountStatus, getInstrument, lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
+import { controlFailure, controlViolation } from '../shard/controls.js';
 import { checkLimitPrice, checkQuantity, collarPrice } from '../shard/order-rules.js';
 import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
 import { orderFingerprint, type OrderRequest } from '../temporal/contracts.js';
@@ -62,8 +65,9 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
         getAccountStatus(db, order.accountId),
       ]);
       if (!instrument) throw businessFailure(FailureType.UnknownSymbol, `Unknown symbol ${order.symbol}`);
-      if (instrument.status !== 'trading') throw businessFailure(FailureType.InstrumentNotTrading);
-      if (!account || account.status !== 'active' || account.kind === 'external')
+      // A halt and a freeze are operator controls, checked with the others below.
+      if (instrument.status === 'closed') throw businessFailure(FailureType.InstrumentNotTrading);
+      if (!account || account.status === 'closed' || account.kind === 'external')
         throw businessFailure(FailureType.AccountInactive);
 
       // Impossible input (past the api's schema bounds) is refused for good, never retried.
@@ -92,6 +96,19 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
           throw businessFailure(FailureType.TimeInForceNotAllowed, 'Market orders cannot be GTC');
         reservePrice = collarPrice(instrument);
       }
+      // Operator controls, early (the shard checks them again, under the control locks, when it accepts).
+      const control = await controlViolation(
+        db,
+        {
+          accountId: order.accountId,
+          symbol: order.symbol,
+          side: order.side,
+          quantity: qty,
+          price: reservePrice,
+        },
+        { lock: false, now: new Date() },
+      );
+      if (control) throw controlFailure(control);
       return order.side === 'buy'
         ? {
             reserveAsset: CASH_ASSET,
@@ -165,9 +182,46 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
           },
         },
       ]);
-      // The order row and its outbox row in one statement (one round trip, atomic by itself). The event
-      // is enqueued only when the row is new: a retry after a commit inserts nothing and enqueues nothing.
-      await db.execute(sql`WITH inserted AS (${insert.getSQL()}) SELECT ${accepted} FROM inserted`);
+      // The first steps of the order's timeline (each recorded once: a retry adds nothing).
+      const at = new Date();
+      const reservedAsset = order.side === 'buy' ? CASH_ASSET : order.symbol;
+      const timeline = insertOrderEventsSql([
+        {
+          orderId: order.orderId,
+          key: 'received',
+          at,
+          type: 'received',
+          details: {
+            client_order_id: order.clientOrderId,
+            symbol: order.symbol,
+            direction: order.side,
+            order_type: order.orderType,
+            time_in_force: order.timeInForce,
+            quantity: order.quantity,
+            price: order.price === undefined ? null : formatDecimal(BigInt(order.price), CASH_SCALE),
+          },
+        },
+        { orderId: order.orderId, key: 'validated', at, type: 'validated', details: {} },
+        {
+          orderId: order.orderId,
+          key: 'funds_reserved',
+          at,
+          type: 'funds_reserved',
+          details: {
+            asset: reservedAsset,
+            amount:
+              reservedAsset === CASH_ASSET
+                ? formatDecimal(BigInt(reserved.reserveAmount), CASH_SCALE)
+                : reserved.reserveAmount,
+          },
+        },
+      ]);
+      // The order row, its outbox row and its timeline in one statement (one round trip, atomic by
+      // itself). The event is enqueued only when the row is new: a retry after a commit inserts nothing
+      // and enqueues nothing.
+      await db.execute(
+        sql`WITH inserted AS (${insert.getSQL()}), recorded AS (${timeline}) SELECT ${accepted} FROM inserted`,
+      );
     },
 
     async releaseReservation({ orderId, accountId, reason }) {
@@ -175,6 +229,9 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
         const order = await lockOrder(tx, orderId);
         if (order) {
           await releaseOrderReservation(tx, order, `${orderId}:compensation`);
+          await recordOrderEvents(tx, [
+            { orderId, key: 'compensated', at: new Date(), type: 'compensated', details: { reason } },
+          ]);
           if (!isTerminal(order.status)) {
             await tx
               .update(orders)

@@ -4,7 +4,7 @@
  * text in `errors` (and the specific reason after it, when it says more); refusals added later join as
  * 422 entries with a `code` of their own.
  */
-import { FAILURE_MESSAGES, type FailureTypeName } from '../temporal/failures.js';
+import { FAILURE_MESSAGES, isFailureType, type FailureTypeName } from '../temporal/failures.js';
 import { ApiError, PROBLEM_TITLES, type ProblemCode } from './problem.js';
 
 interface FailureProblem {
@@ -28,6 +28,11 @@ export const FAILURE_PROBLEMS = {
   InsufficientShares: refusal,
   NoLiquidity: refusal,
   InvalidOrder: refusal,
+  SymbolHalted: { status: 422, code: 'symbol_halted' },
+  AccountFrozen: { status: 422, code: 'account_frozen' },
+  KillSwitchEngaged: { status: 422, code: 'kill_switch_engaged' },
+  RiskLimit: { status: 422, code: 'risk_limit' },
+  UnknownAccount: { status: 404, code: 'not_found' },
   VersionConflict: { status: 409, code: 'version_conflict' },
   OrderTerminal: { status: 409, code: 'order_closed' },
   /** The saga compensated after an infrastructure failure: nothing was reserved, try again. */
@@ -54,3 +59,10 @@ export function failureProblem(
   const errors = message && message !== text ? [text, message] : [text];
   return new ApiError('validation_failed', text, errors, undefined, extra);
 }
+
+/** An order a cancel-many could not cancel (temporal/saga-cancel.ts), with the code a single cancel would answer. */
+export const cancelFailureJson = (f: { orderId: string; type?: string; message: string }) => ({
+  order_id: f.orderId,
+  code: failureProblem({ type: isFailureType(f.type) ? f.type : undefined, message: f.message }).code,
+  message: f.message,
+});

@@ -13,7 +13,8 @@ import { connectDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createApp } from './app.js';
 import { startDependencyProbe } from './dependencies.js';
-import { createApiMetrics } from './metrics.js';
+import { createApiMetrics, watchKillSwitches } from './metrics.js';
+import { listKillSwitches } from '../db/queries/controls.js';
 import type { ApiDeps } from './types.js';
 import { createApiFeed } from './ws/server.js';
 import { attachUpgrades, createApiCable } from './ws/cable.js';
@@ -32,6 +33,7 @@ const redis = connectRedis(config.REDIS_URL, `api-${config.INSTANCE_ID}`);
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 const metrics = createApiMetrics(config.INSTANCE_ID);
+watchKillSwitches(metrics, () => listKillSwitches(database.db));
 const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
 
 let draining = false;

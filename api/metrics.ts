@@ -89,3 +89,20 @@ export function createApiMetrics(instance: string) {
   };
 }
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;
+
+/**
+ * `kill_switch_engaged{scope}`: 1 per engaged kill switch ('*' or a symbol), read from Postgres at each
+ * scrape (every api instance reports the same truth; the KillSwitchEngaged alert takes the max).
+ */
+export function watchKillSwitches(metrics: ApiMetrics, read: () => Promise<{ scope: string }[]>): void {
+  new Gauge({
+    name: 'kill_switch_engaged',
+    help: '1 while the kill switch of the scope (* = the whole market, or a symbol) is engaged',
+    labelNames: ['scope'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      for (const { scope } of await read()) this.set({ scope }, 1);
+    },
+  });
+}

@@ -113,6 +113,8 @@ export const TAGS = {
   funding: 'Deposits, withdrawals, balances, positions and statements',
   orders: 'Placing, replacing and cancelling orders, and their executions',
   'market data': 'Quotes, depth and trades (public)',
+  admin:
+    'Operator controls (operators only): halts, freezes, kill switches, risk limits and their audit trail',
   ops: 'Liveness and readiness',
 } as const;
 export type Tag = keyof typeof TAGS;

@@ -6,6 +6,7 @@ import type { Mailer } from '../lib/mailer.js';
 import type { SessionCalendar } from '../lib/sessions.js';
 import type { Database } from '../db/client.js';
 import type { ApiMetrics } from './metrics.js';
+import type { TokenRole } from './auth/tokens.js';
 
 /** Everything the api needs, built once by api/main.ts (or by the test harness). */
 export interface ApiDeps {
@@ -30,6 +31,8 @@ export interface Principal {
   userId: string;
   accountId: string;
   email: string;
+  /** From the token's role claim: operators may use /api/v1/admin. */
+  role: TokenRole;
 }
 
 export interface AppEnv {

@@ -29,6 +29,9 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 
+export const USER_ROLES = ['client', 'operator'] as const;
+export type UserRole = (typeof USER_ROLES)[number];
+
 const big = (name: string) => bigint(name, { mode: 'bigint' });
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -48,6 +51,8 @@ export const users = pgTable(
     status: text('status', { enum: ['pending', 'active', 'suspended'] })
       .notNull()
       .default('pending'),
+    /** client: trades; operator: also reaches /api/v1/admin (created by `npm run operator:create`). */
+    role: text('role', { enum: USER_ROLES }).notNull().default('client'),
     /** Base32 TOTP secret (email codes before enrollment, the app's codes after). */
     totpSecret: text('totp_secret').notNull(),
     /** Secret offered by enrollment, active only after a first valid code. */
@@ -459,4 +464,72 @@ export const outbox = pgTable(
       .where(sql`${t.status} = 'pending'`),
     uniqueIndex('outbox_account_seq_key').on(t.accountId, t.accountSeq),
   ],
+);
+
+// ---- operator controls (docs/adr/0022-risk-controls-through-temporal.md) -------------------------
+
+/**
+ * Kill switches in force: one row per engaged scope, '*' (the whole market) or a symbol. Written only by
+ * the MarketControls workflow's activities; read by validation and, under the control lock, by the shard.
+ */
+export const killSwitches = pgTable('kill_switches', {
+  scope: text('scope').primaryKey(),
+  engagedAt: ts('engaged_at').notNull(),
+  engagedBy: text('engaged_by').notNull(),
+  reason: text('reason').notNull(),
+});
+
+/** Per-account pre-trade limits; null = no limit. Notionals in cents, positions in shares. */
+export const riskLimits = pgTable('risk_limits', {
+  accountId: uuid('account_id')
+    .primaryKey()
+    .references(() => accounts.id),
+  maxOrderNotional: big('max_order_notional'),
+  maxOpenOrders: integer('max_open_orders'),
+  maxPosition: big('max_position'),
+  maxDailyNotional: big('max_daily_notional'),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+/** Every operator action: who, when, what, why, and what it did (orders cancelled). */
+export const adminAudit = pgTable(
+  'admin_audit',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    /** The control workflow's id for the action: a retried activity writes it once. */
+    actionId: text('action_id').notNull(),
+    at: ts('at').notNull(),
+    operatorId: uuid('operator_id').notNull(),
+    operatorEmail: text('operator_email').notNull(),
+    action: text('action').notNull(),
+    /** The symbol, account or '*' the action applies to. */
+    target: text('target').notNull(),
+    reason: text('reason').notNull(),
+    params: jsonb('params').notNull(),
+    /** What the action did (cancelled and failed order counts), once known. */
+    outcome: jsonb('outcome'),
+    /** The control workflow run that applied it (its history in the Temporal Web UI). */
+    workflowId: text('workflow_id').notNull(),
+    runId: text('run_id').notNull(),
+  },
+  (t) => [uniqueIndex('admin_audit_action_key').on(t.actionId), index('admin_audit_at_idx').on(t.at)],
+);
+
+// ---- order timeline -------------------------------------------------------------------------------
+
+/**
+ * The customer-visible life of an order (GET /api/v1/orders/{id}/timeline), written in the same
+ * statements as the changes it records. `key` makes each event once per order (retries write nothing).
+ */
+export const orderEvents = pgTable(
+  'order_events',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    orderId: uuid('order_id').notNull(),
+    key: text('key').notNull(),
+    at: ts('at').notNull(),
+    type: text('type').notNull(),
+    details: jsonb('details').notNull(),
+  },
+  (t) => [uniqueIndex('order_events_key').on(t.orderId, t.key)],
 );

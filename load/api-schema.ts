@@ -391,7 +391,11 @@ export interface paths {
         put?: never;
         /** Place an order (answers with the saga ACK) */
         post: operations["placeOrder"];
-        delete?: never;
+        /**
+         * Cancel every open order of the account (optionally of one symbol)
+         * @description Each order is cancelled through its own saga, as DELETE /api/v1/orders/{id} would. Orders still being placed are not open yet and are left alone. Nothing open: 200 with empty lists.
+         */
+        delete: operations["cancelAllOrders"];
         options?: never;
         head?: never;
         patch?: never;
@@ -443,6 +447,23 @@ export interface paths {
         put?: never;
         /** Cancel (optimistic locking on client_version) */
         post: operations["cancelOrder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orders/{id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What happened to the order, oldest first */
+        get: operations["getOrderTimeline"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -551,6 +572,159 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/symbols/{symbol}/halt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Halt a symbol: new orders get 422 symbol_halted; resting orders stay (and cannot trade) or are cancelled */
+        post: operations["haltSymbol"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/symbols/{symbol}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume trading in a halted symbol */
+        post: operations["resumeSymbol"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/accounts/{account_id}/freeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Freeze an account: new orders get 422 account_frozen, its resting orders are cancelled */
+        post: operations["freezeAccount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/accounts/{account_id}/unfreeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Unfreeze an account */
+        post: operations["unfreezeAccount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/accounts/{account_id}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set an account's risk limits (each null or absent: no limit); violations are 422 risk_limit */
+        put: operations["setAccountLimits"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/kill-switch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Engage the kill switch (one symbol or the whole market): every new order is refused (422 kill_switch_engaged), every resting order cancelled */
+        post: operations["engageKillSwitch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/kill-switch/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Release the kill switch of one symbol or of the whole market */
+        post: operations["releaseKillSwitch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/controls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The controls in force: halted symbols, frozen accounts, kill switches, risk limits */
+        get: operations["getControls"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every operator action, newest first: who, when, what, why, and what it cancelled */
+        get: operations["listAdminAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -580,7 +754,7 @@ export interface components {
             /** @enum {boolean} */
             success: false;
             /** @enum {string} */
-            code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "version_conflict" | "conflict" | "order_closed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "idempotency_mismatch" | "idempotency_in_progress" | "client_order_id_conflict" | "market_closed" | "too_many_requests" | "internal_error" | "service_unavailable" | "timeout";
+            code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "version_conflict" | "conflict" | "order_closed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "idempotency_mismatch" | "idempotency_in_progress" | "client_order_id_conflict" | "market_closed" | "symbol_halted" | "account_frozen" | "kill_switch_engaged" | "risk_limit" | "too_many_requests" | "internal_error" | "service_unavailable" | "timeout";
             message: string;
             errors?: string[];
             request_id?: string;
@@ -870,6 +1044,34 @@ export interface components {
         CancelOrder: {
             client_version?: number;
         };
+        CancelAllResult: {
+            /** @enum {boolean} */
+            success: true;
+            /** @description The cancelled orders, as GET /api/v1/orders/{id} */
+            cancelled: components["schemas"]["Order"][];
+            /** @description Orders that could not be cancelled (filled meanwhile, say) */
+            failed: {
+                order_id: string;
+                /** @description The problem code a single cancel would have answered */
+                code: string;
+                message: string;
+            }[];
+        };
+        OrderTimeline: {
+            /** @enum {boolean} */
+            success: true;
+            order_id: string;
+            events: components["schemas"]["OrderTimelineEvent"][];
+        };
+        /** @description One step of the order. By type: received (the order as placed), funds_reserved (asset, amount), fill (trade_id, quantity, price, filled_quantity, status), replaced (quantity, price, lock_version), cancelled and expired (filled_quantity), rejected and compensated (reason). */
+        OrderTimelineEvent: {
+            /** @description ISO time */
+            at: string;
+            /** @enum {string} */
+            type: "received" | "validated" | "funds_reserved" | "submitted" | "accepted" | "rejected" | "fill" | "triggered" | "replaced" | "cancel_requested" | "cancelled" | "expired" | "compensated";
+        } & {
+            [key: string]: string | number | null;
+        };
         ExecutionPage: {
             /** @enum {boolean} */
             success: true;
@@ -991,6 +1193,63 @@ export interface components {
             next_open: string;
             /** @description When the current (or, when closed, the next) session closes */
             next_close: string;
+        };
+        ControlActionResult: {
+            /** @enum {boolean} */
+            success: true;
+            action_id: string;
+            at: string;
+            action: string;
+            target: string;
+            /** @description Orders cancelled by the action */
+            cancelled: string[];
+            failed: {
+                order_id: string;
+                code: string;
+                message: string;
+            }[];
+        };
+        RiskLimits: {
+            /**
+             * @description Why: recorded in the audit trail
+             * @example news pending
+             */
+            reason: string;
+            /**
+             * @description Largest quantity x price of one order (USD); null: none
+             * @example 50000.00
+             */
+            max_order_notional?: number | string | null;
+            /** @description Most open orders at once; null: none */
+            max_open_orders?: number | null;
+            /** @description Most shares held plus bought by open orders, per symbol; null: none */
+            max_position?: number | null;
+            /**
+             * @description Most traded notional per UTC day, counting the order's own (USD); null: none
+             * @example 50000.00
+             */
+            max_daily_notional?: number | string | null;
+        };
+        AuditEntry: {
+            id: string;
+            action_id: string;
+            at: string;
+            operator: {
+                user_id: string;
+                email: string;
+            };
+            action: string;
+            target: string;
+            reason: string;
+            params: {
+                [key: string]: unknown;
+            };
+            outcome: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The control workflow: its history in the Temporal Web UI */
+            workflow_id: string;
+            run_id: string;
         };
     };
     responses: {
@@ -2664,6 +2923,73 @@ export interface operations {
             504: components["responses"]["Timeout"];
         };
     };
+    cancelAllOrders: {
+        parameters: {
+            query?: {
+                symbol?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What was cancelled and what could not be */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "cancelled": [
+                     *         {
+                     *           "success": true,
+                     *           "id": "0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42",
+                     *           "order_id": "0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42",
+                     *           "client_order_id": "my-order-1",
+                     *           "account_id": "5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33",
+                     *           "symbol": "AAPL",
+                     *           "order_type": "limit",
+                     *           "direction": "buy",
+                     *           "quantity": 10,
+                     *           "price": 185,
+                     *           "stop_price": null,
+                     *           "triggered_at": null,
+                     *           "time_in_force": "DAY",
+                     *           "self_trade_prevention": "cancel_newest",
+                     *           "status": "cancelled",
+                     *           "filled_quantity": 0,
+                     *           "average_price": null,
+                     *           "reserved_amount": 0,
+                     *           "reserved_asset": "USD",
+                     *           "lock_version": 1,
+                     *           "reject_reason": null,
+                     *           "created_at": "2026-03-02T14:30:00.000Z",
+                     *           "updated_at": "2026-03-02T14:30:00.000Z"
+                     *         }
+                     *       ],
+                     *       "failed": [
+                     *         {
+                     *           "order_id": "3c2b1a0f-9e8d-4c7b-8a69-5f4e3d2c1b0a",
+                     *           "code": "order_closed",
+                     *           "message": "Order is already closed"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CancelAllResult"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getOrder: {
         parameters: {
             query?: never;
@@ -2952,6 +3278,69 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getOrderTimeline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order's timeline */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "order_id": "0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42",
+                     *       "events": [
+                     *         {
+                     *           "at": "2026-03-02T14:30:00.000Z",
+                     *           "type": "received",
+                     *           "quantity": 10,
+                     *           "price": "185.00"
+                     *         },
+                     *         {
+                     *           "at": "2026-03-02T14:30:00.010Z",
+                     *           "type": "funds_reserved",
+                     *           "asset": "USD",
+                     *           "amount": "1850.00"
+                     *         },
+                     *         {
+                     *           "at": "2026-03-02T14:30:00.030Z",
+                     *           "type": "accepted"
+                     *         },
+                     *         {
+                     *           "at": "2026-03-02T14:31:12.000Z",
+                     *           "type": "fill",
+                     *           "trade_id": "7e1f0c2a-5b3d-4c8e-9f1a-2b3c4d5e6f70",
+                     *           "quantity": 10,
+                     *           "price": "185.00",
+                     *           "filled_quantity": 10,
+                     *           "status": "filled"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OrderTimeline"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["ValidationFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3293,6 +3682,544 @@ export interface operations {
                 };
             };
             500: components["responses"]["InternalError"];
+        };
+    };
+    haltSymbol: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "news pending",
+                 *       "cancel_resting": false
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Why: recorded in the audit trail
+                     * @example news pending
+                     */
+                    reason: string;
+                    /**
+                     * @description Also cancel the resting orders
+                     * @default false
+                     */
+                    cancel_resting?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The halt is in force */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *       "at": "2026-03-02T14:30:00.000Z",
+                     *       "action": "halt",
+                     *       "target": "AAPL",
+                     *       "cancelled": [],
+                     *       "failed": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ControlActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resumeSymbol: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "news out"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Why: recorded in the audit trail
+                     * @example news pending
+                     */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Trading resumed */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *       "at": "2026-03-02T14:30:00.000Z",
+                     *       "action": "resume",
+                     *       "target": "AAPL",
+                     *       "cancelled": [],
+                     *       "failed": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ControlActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    freezeAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "fraud check"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Why: recorded in the audit trail
+                     * @example news pending
+                     */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Frozen, resting orders cancelled */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *       "at": "2026-03-02T14:30:00.000Z",
+                     *       "action": "freeze",
+                     *       "target": "5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33",
+                     *       "cancelled": [],
+                     *       "failed": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ControlActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    unfreezeAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "fraud check"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Why: recorded in the audit trail
+                     * @example news pending
+                     */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Unfrozen */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *       "at": "2026-03-02T14:30:00.000Z",
+                     *       "action": "unfreeze",
+                     *       "target": "5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33",
+                     *       "cancelled": [],
+                     *       "failed": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ControlActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    setAccountLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                account_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "desk limits",
+                 *       "max_order_notional": "50000.00",
+                 *       "max_open_orders": 20
+                 *     }
+                 */
+                "application/json": components["schemas"]["RiskLimits"];
+            };
+        };
+        responses: {
+            /** @description The limits are in force */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *       "at": "2026-03-02T14:30:00.000Z",
+                     *       "action": "set_limits",
+                     *       "target": "5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33",
+                     *       "cancelled": [],
+                     *       "failed": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ControlActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    engageKillSwitch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "incident",
+                 *       "symbol": "AAPL"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Why: recorded in the audit trail
+                     * @example news pending
+                     */
+                    reason: string;
+                    /** @description One symbol; absent: the whole market */
+                    symbol?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Engaged, resting orders cancelled */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *       "at": "2026-03-02T14:30:00.000Z",
+                     *       "action": "engage_kill_switch",
+                     *       "target": "AAPL",
+                     *       "cancelled": [],
+                     *       "failed": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ControlActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    releaseKillSwitch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "resolved",
+                 *       "symbol": "AAPL"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Why: recorded in the audit trail
+                     * @example news pending
+                     */
+                    reason: string;
+                    /** @description One symbol; absent: the whole market */
+                    symbol?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Released */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *       "at": "2026-03-02T14:30:00.000Z",
+                     *       "action": "release_kill_switch",
+                     *       "target": "AAPL",
+                     *       "cancelled": [],
+                     *       "failed": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ControlActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getControls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The controls in force */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "halted": [
+                     *         "TSLA"
+                     *       ],
+                     *       "frozen": [],
+                     *       "kill_switches": [],
+                     *       "limits": [
+                     *         {
+                     *           "account_id": "5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33",
+                     *           "max_order_notional": "50000.00",
+                     *           "max_open_orders": 20,
+                     *           "max_position": null,
+                     *           "max_daily_notional": null
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        halted: string[];
+                        frozen: string[];
+                        kill_switches: {
+                            scope: string;
+                            engaged_at: string;
+                            engaged_by: string;
+                            reason: string;
+                        }[];
+                        limits: {
+                            account_id: string;
+                            max_order_notional: string | null;
+                            max_open_orders: number | null;
+                            max_position: number | null;
+                            max_daily_notional: string | null;
+                        }[];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listAdminAudit: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the audit trail */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "entries": [
+                     *         {
+                     *           "id": "42",
+                     *           "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *           "at": "2026-03-02T14:30:00.000Z",
+                     *           "operator": {
+                     *             "user_id": "9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                     *             "email": "ops@example.com"
+                     *           },
+                     *           "action": "halt",
+                     *           "target": "AAPL",
+                     *           "reason": "news pending",
+                     *           "params": {
+                     *             "symbol": "AAPL",
+                     *             "cancelResting": false
+                     *           },
+                     *           "outcome": {
+                     *             "cancelled": [],
+                     *             "failed": []
+                     *           },
+                     *           "workflow_id": "market-controls",
+                     *           "run_id": "0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"
+                     *         }
+                     *       ],
+                     *       "next_cursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        entries: components["schemas"]["AuditEntry"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }

@@ -5,8 +5,8 @@
  */
 import { CASH_ASSET } from '../db/accounts.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
-import { enqueueEvents } from '../db/queries/outbox.js';
-import { getInstrument, getOrderById, releaseOrderReservation } from '../db/queries/orders.js';
+import { getInstrument, getOrderById, releaseOrderReservation, type OrderRow } from '../db/queries/orders.js';
+import { controlFailure, controlViolation } from './controls.js';
 import { saveOrder, saveSequence } from '../db/queries/settlement.js';
 import type { ReplaceRequest } from '../temporal/contracts.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
@@ -22,6 +22,7 @@ import {
 import { enginePrice, leaves, newOrder, toNum, type ShardBooks } from './books.js';
 import type { Operation } from './batcher.js';
 import { checkLimitPrice, checkQuantity } from './order-rules.js';
+import { announce } from './timeline.js';
 import {
   closeOrder,
   executionReport,
@@ -45,11 +46,35 @@ const versionConflict = (clientVersion: number, lockVersion: number) =>
     { clientVersion, lockVersion },
   );
 
+/** Accepting an order (or a replace) under the operator controls in force: a violation is a business failure. */
+async function refuseUnderControls(
+  tx: Parameters<Operation>[0],
+  deps: OperationDeps,
+  order: OrderRow,
+  quantity: bigint,
+  price: bigint,
+): Promise<void> {
+  const v = await controlViolation(
+    tx,
+    {
+      orderId: order.id,
+      accountId: order.accountId,
+      symbol: order.symbol,
+      side: order.side,
+      quantity,
+      price,
+    },
+    { lock: true, now: deps.now() },
+  );
+  if (v) throw controlFailure(v);
+}
+
 export function submitOrder(deps: OperationDeps, orderId: string): Operation {
   return async (tx, bookOf) => {
     const order = await getOrderById(tx, orderId);
     if (!order) throw unknownOrder(orderId);
     if (order.status !== 'pending') return snapshot(tx, order); // already submitted: a retry
+    await refuseUnderControls(tx, deps, order, order.quantity, order.reservePrice);
     const book = await bookOf(order.symbol);
     const seq = deps.books.nextSeq(order.symbol);
     const at = deps.now();
@@ -108,10 +133,24 @@ export function cancelOrder(
     order.lockVersion += 1;
     order.lastRequestId = args.requestId ?? null;
     await closeOrder(tx, order, at);
-    await enqueueEvents(tx, [
-      executionReport(order, outcome.exec, at),
-      marketEvent(deps.books, order.symbol, at),
-    ]);
+    // The client's (or an operator's) cancel is on the timeline as asked, then done.
+    const asked =
+      args.reason === 'user'
+        ? [
+            {
+              orderId: order.id,
+              key: `cancel_requested:${args.requestId ?? at.toISOString()}`,
+              at,
+              type: 'cancel_requested' as const,
+              details: {},
+            },
+          ]
+        : [];
+    await announce(
+      tx,
+      [executionReport(order, outcome.exec, at), marketEvent(deps.books, order.symbol, at)],
+      asked,
+    );
     return snapshot(tx, order);
   };
 }
@@ -163,6 +202,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
 
     // A buy reserves its limit price per share (a stop, which trades as a market order, its collar).
     const unit = order.side === 'buy' ? (newPrice ?? order.reservePrice) : 1n;
+    await refuseUnderControls(tx, deps, order, newQty, newPrice ?? order.reservePrice);
     const newLeaves = newQty - order.filledQuantity;
     const newReserved = newLeaves * unit;
     const increase = newReserved - order.reservedAmount;

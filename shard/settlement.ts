@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DbOrTx } from '../db/client.js';
-import { enqueueEvents } from '../db/queries/outbox.js';
 import { releaseOrderReservation, type OrderRow } from '../db/queries/orders.js';
 import { lockOrders, saveOrder, settleFill, tradeIdsOf } from '../db/queries/settlement.js';
+import type { OrderEventInput } from '../db/queries/timeline.js';
 import type { OrderBook, SubmitResult } from '../matching/index.js';
 import type { OrderSnapshot } from '../temporal/activities.js';
 import {
@@ -19,6 +19,7 @@ import {
 import { isTerminal } from '../temporal/orders.js';
 import type { ShardBooks } from './books.js';
 import type { ShardMetrics } from './metrics.js';
+import { announce } from './timeline.js';
 
 export interface SettlementDeps {
   books: ShardBooks;
@@ -40,12 +41,22 @@ export async function settleResult(
   restingExec: ExecType,
 ): Promise<string[]> {
   const events: OutboxEvent[] = [];
+  // A new order's timeline: submitted, and accepted unless the engine refuses it.
+  const arrival = (accepted: boolean): OrderEventInput[] =>
+    restingExec !== 'new'
+      ? []
+      : [
+          { orderId: taker.id, key: 'submitted', at, type: 'submitted', details: {} },
+          ...(accepted
+            ? [{ orderId: taker.id, key: 'accepted', at, type: 'accepted' as const, details: {} }]
+            : []),
+        ];
   if (!result.ok) {
     taker.status = 'rejected';
     taker.rejectReason = result.reason;
     await closeOrder(tx, taker, at);
     events.push(executionReport(taker, 'rejected', at));
-    await enqueueEvents(tx, events);
+    await announce(tx, events, arrival(false));
     return [];
   }
   const others = await lockOrders(
@@ -119,7 +130,7 @@ export async function settleResult(
   if (isTerminal(taker.status)) await closeOrder(tx, taker, at);
   else await saveOrder(tx, taker, at);
   events.push(marketEvent(deps.books, taker.symbol, at));
-  await enqueueEvents(tx, events);
+  await announce(tx, events, arrival(true));
   deps.metrics.fills.inc(result.fills.length);
   return fillIds;
 }

@@ -4,6 +4,7 @@
  * runs the matching activities on its own task queue.
  */
 import type { OrderAck, OrderRequest, ReplaceRequest } from './contracts.js';
+import type { ControlRequest } from './controls.js';
 import type { CancelReason, OrderStatus } from './orders.js';
 
 export interface ValidatedOrder {
@@ -48,3 +49,23 @@ export interface MatchingActivities {
 }
 
 export type { OrderAck };
+
+/** The MarketControls workflow's steps (trading worker), idempotent by action id. */
+export interface ControlActivities {
+  /**
+   * Write the action through to Postgres with its audit row, in one transaction holding the action's
+   * control lock exclusively. Unknown symbol or account: a business failure.
+   */
+  applyControl(args: {
+    actionId: string;
+    at: string;
+    request: ControlRequest;
+    workflowId: string;
+    runId: string;
+  }): Promise<void>;
+  /** Cancel the open orders of the scope through their sagas; records the outcome on the audit row. */
+  cancelOpenOrders(args: {
+    actionId: string;
+    scope: { symbol?: string; accountId?: string };
+  }): Promise<{ cancelled: string[]; failed: { orderId: string; type?: string; message: string }[] }>;
+}

@@ -22,6 +22,12 @@ export const FailureType = {
   VersionConflict: 'VersionConflict',
   OrderTerminal: 'OrderTerminal',
   InvalidOrder: 'InvalidOrder',
+  /** Operator controls (docs/adr/0022-risk-controls-through-temporal.md). */
+  SymbolHalted: 'SymbolHalted',
+  AccountFrozen: 'AccountFrozen',
+  KillSwitchEngaged: 'KillSwitchEngaged',
+  RiskLimit: 'RiskLimit',
+  UnknownAccount: 'UnknownAccount',
   /** Infrastructure failure that outlived its retry policy; the saga compensated. */
   ProcessingFailed: 'ProcessingFailed',
 } as const;
@@ -42,6 +48,11 @@ export const FAILURE_MESSAGES: Record<FailureTypeName, string> = {
   VersionConflict: 'Version conflict',
   OrderTerminal: 'Order is already closed',
   InvalidOrder: 'Invalid order',
+  SymbolHalted: 'Trading in this symbol is halted',
+  AccountFrozen: 'Account is frozen',
+  KillSwitchEngaged: 'Trading is stopped by the kill switch',
+  RiskLimit: 'The order exceeds a risk limit of the account',
+  UnknownAccount: 'Unknown account',
   ProcessingFailed: 'Order could not be processed, nothing was reserved',
 };
 
@@ -49,7 +60,17 @@ export const FAILURE_MESSAGES: Record<FailureTypeName, string> = {
 export interface FailureDetailsTable {
   VersionConflict: { clientVersion: number; lockVersion: number };
   OrderTerminal: { status: OrderStatus };
+  RiskLimit: { limit: RiskLimitName };
 }
+
+/** The per-account limits an operator can set (api: PUT /api/v1/admin/accounts/{id}/limits). */
+export const RISK_LIMIT_NAMES = [
+  'max_order_notional',
+  'max_open_orders',
+  'max_position',
+  'max_daily_notional',
+] as const;
+export type RiskLimitName = (typeof RISK_LIMIT_NAMES)[number];
 export type FailureDetails<T extends FailureTypeName> = T extends keyof FailureDetailsTable
   ? FailureDetailsTable[T]
   : undefined;

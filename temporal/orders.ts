@@ -59,3 +59,24 @@ export const DEFAULT_SELF_TRADE_PREVENTION: SelfTradePrevention = 'cancel_newest
 /** Why a matching-worker cancel runs. user: the client asked; expired: session close; compensation: the saga is undoing its placement. */
 export const CANCEL_REASONS = ['user', 'expired', 'compensation'] as const;
 export type CancelReason = (typeof CANCEL_REASONS)[number];
+
+/**
+ * What an order's timeline records (GET /api/v1/orders/{id}/timeline): its customer-visible life, oldest
+ * first. `triggered` is for stop orders.
+ */
+export const ORDER_EVENT_TYPES = [
+  'received',
+  'validated',
+  'funds_reserved',
+  'submitted',
+  'accepted',
+  'rejected',
+  'fill',
+  'triggered',
+  'replaced',
+  'cancel_requested',
+  'cancelled',
+  'expired',
+  'compensated',
+] as const;
+export type OrderEventType = (typeof ORDER_EVENT_TYPES)[number];

@@ -25,6 +25,8 @@ export interface UnitApp {
   touched: string[];
   /** A valid access token for a fresh account. */
   token: string;
+  /** The same, with the operator role claim (for the /api/v1/admin routes). */
+  operatorToken: string;
   call(method: string, path: string, opts?: CallOptions): Promise<Response>;
 }
 
@@ -95,13 +97,23 @@ export async function createUnitApp(): Promise<UnitApp> {
     accountId: randomUUID(),
     email: 'unit@example.test',
     sessionId: randomUUID(),
+    role: 'client' as const,
   };
   const { token } = await signAccessToken({ kid, privateKey }, claims, now, config.ACCESS_TOKEN_TTL_SECONDS);
+  const operatorToken = (
+    await signAccessToken(
+      { kid, privateKey },
+      { ...claims, role: 'operator' },
+      now,
+      config.ACCESS_TOKEN_TTL_SECONDS,
+    )
+  ).token;
 
   return {
     app,
     touched,
     token,
+    operatorToken,
     call: (method, path, opts) => callApp(app, method, path, opts),
   };
 }

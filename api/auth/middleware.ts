@@ -30,10 +30,30 @@ export function requireAuth(deps: ApiDeps) {
         'www-authenticate': 'Bearer realm="brokerx"',
       });
     const verified = await sessions.verify(token);
-    c.set('principal', { userId: verified.userId, accountId: verified.accountId, email: verified.email });
+    c.set('principal', {
+      userId: verified.userId,
+      accountId: verified.accountId,
+      email: verified.email,
+      role: verified.role,
+    });
     c.set('sessionId', verified.sessionId);
     // Every answer to an authenticated request is private to its caller: never stored by a cache.
     c.header('cache-control', 'no-store');
     await next();
   });
+}
+
+/**
+ * `requireOperator(deps)`: the gate of every route under /api/v1/admin. An access token as for
+ * requireAuth, whose role claim is operator; anyone else gets 403.
+ */
+export function requireOperator(deps: ApiDeps) {
+  const auth = requireAuth(deps);
+  return createMiddleware<AppEnv>(async (c, next) =>
+    auth(c, async () => {
+      if (c.get('principal').role !== 'operator')
+        throw new ApiError('forbidden', 'This route is for operators');
+      await next();
+    }),
+  );
 }

@@ -147,7 +147,7 @@ export class Sessions {
       throw unauthorized('Refresh token is invalid or expired');
     }
     return this.tokens(
-      { userId: user.id, accountId: account.id, email: user.email },
+      { userId: user.id, accountId: account.id, email: user.email, role: user.role },
       outcome.familyId,
       successor,
       outcome.expiresAt,

@@ -22,6 +22,7 @@ describe('access tokens', () => {
     accountId: randomUUID(),
     email: 'a@b.test',
     sessionId: randomUUID(),
+    role: 'client',
   };
   const iat = Math.floor(now.getTime() / 1000);
 
@@ -38,9 +39,10 @@ describe('access tokens', () => {
     edit: (j: SignJWT) => SignJWT,
     header: Record<string, unknown> = {},
     key: CryptoKey | Uint8Array = privateKey,
+    extra: Record<string, unknown> = {},
   ) =>
     edit(
-      new SignJWT({ account_id: claims.accountId, email: claims.email, sid: claims.sessionId })
+      new SignJWT({ account_id: claims.accountId, email: claims.email, sid: claims.sessionId, ...extra })
         .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt', ...header })
         .setIssuer('brokerx')
         .setAudience('brokerx.web')
@@ -68,6 +70,14 @@ describe('access tokens', () => {
     expect(verified).toMatchObject(claims);
     expect(verified.expiresAt).toEqual(expiresAt);
     expect(expiresAt.getTime() - now.getTime()).toBe(900_000);
+  });
+
+  it('carries the role claim: operator round-trips, none is a client, an unknown role is refused', async () => {
+    const { token } = await signAccessToken({ kid, privateKey }, { ...claims, role: 'operator' }, now, 900);
+    expect((await verifyAccessToken(token, resolve, now)).role).toBe('operator');
+    // forge() signs a token as issued before roles existed: no role claim.
+    expect((await verifyAccessToken(await forge((j) => j), resolve, now)).role).toBe('client');
+    expect(await reason(await forge((j) => j, {}, privateKey, { role: 'admin' }))).toBe('role');
   });
 
   it('expires, with 5 s of skew tolerance', async () => {

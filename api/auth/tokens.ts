@@ -15,6 +15,10 @@ export const JWT_AUDIENCE = 'brokerx.web';
 export const CLOCK_TOLERANCE_SECONDS = 5;
 /** Anything longer is not one of ours: refuse it before parsing. */
 const MAX_TOKEN_LENGTH = 4096;
+/** What a token's `role` claim may say; absent (tokens from before roles) means client. */
+export const TOKEN_ROLES = ['client', 'operator'] as const;
+export type TokenRole = (typeof TOKEN_ROLES)[number];
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface AccessTokenClaims {
@@ -23,6 +27,8 @@ export interface AccessTokenClaims {
   email: string;
   /** The refresh-token family (session) the token was issued in: logout and reuse detection revoke it. */
   sessionId: string;
+  /** operator: may use /api/v1/admin (the user's role when the token was issued). */
+  role: TokenRole;
 }
 
 export interface VerifiedAccessToken extends AccessTokenClaims {
@@ -50,6 +56,7 @@ export async function signAccessToken(
     account_id: claims.accountId,
     email: claims.email,
     sid: claims.sessionId,
+    role: claims.role,
   })
     .setProtectedHeader({ alg: JWT_ALG, kid: key.kid, typ: ACCESS_TOKEN_TYP })
     .setIssuer(JWT_ISSUER)
@@ -76,7 +83,17 @@ function claimsOf(payload: JWTPayload): VerifiedAccessToken {
   if (typeof email !== 'string' || email.length === 0) throw new InvalidTokenError('email');
   if (typeof sid !== 'string' || !UUID.test(sid)) throw new InvalidTokenError('sid');
   if (typeof jti !== 'string' || typeof exp !== 'number') throw new InvalidTokenError('jti');
-  return { userId: sub, accountId, email, sessionId: sid, jti, expiresAt: new Date(exp * 1000) };
+  const role = payload.role ?? 'client';
+  if (!TOKEN_ROLES.includes(role as TokenRole)) throw new InvalidTokenError('role');
+  return {
+    userId: sub,
+    accountId,
+    email,
+    sessionId: sid,
+    role: role as TokenRole,
+    jti,
+    expiresAt: new Date(exp * 1000),
+  };
 }
 
 export async function verifyAccessToken(

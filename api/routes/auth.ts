@@ -377,7 +377,10 @@ export function authRoutes(deps: ApiDeps) {
       if (!account) throw new ApiError('forbidden', 'This user has no account');
       await stepUp.trust(user.email, ip);
       c.header('cache-control', 'no-store');
-      return c.json(await sessions.issue({ userId: user.id, accountId: account.id, email: user.email }), 200);
+      return c.json(
+        await sessions.issue({ userId: user.id, accountId: account.id, email: user.email, role: user.role }),
+        200,
+      );
     },
   );
 

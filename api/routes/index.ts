@@ -5,6 +5,9 @@ import type { ApiDeps, AppEnv } from '../types.js';
 import { clockRoutes } from './clock.js';
 import { marketRoutes } from './market.js';
 import { orderRoutes } from './orders.js';
+import { cancelAllRoutes } from './cancel-all.js';
+import { adminRoutes } from './admin.js';
+import { timelineRoutes } from './timeline.js';
 import { executionRoutes } from './executions.js';
 import { statementRoutes } from './statement.js';
 import { authRoutes } from './auth.js';
@@ -20,8 +23,11 @@ export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps, admission: 
   app.route('/', fundingRoutes(deps));
   app.route('/', portfolioRoutes(deps));
   app.route('/', orderRoutes(deps, admission));
+  app.route('/', cancelAllRoutes(deps));
+  app.route('/', timelineRoutes(deps));
   app.route('/', executionRoutes(deps));
   app.route('/', statementRoutes(deps));
   app.route('/', marketRoutes(deps));
   app.route('/', clockRoutes(deps));
+  app.route('/', adminRoutes(deps));
 }

@@ -149,7 +149,7 @@ const CancelBody = z
   .strict()
   .openapi('CancelOrder');
 
-const OrderSchema = z
+export const OrderSchema = z
   .object({
     success: z.literal(true),
     id: z.string(),

@@ -108,7 +108,7 @@ async function mintToken(user: FundedTestUser, issuedAt: Date, ttlSeconds: numbe
   const sid = decodeJwt(user.token).sid as string;
   const { token } = await signAccessToken(
     key,
-    { userId: user.userId, accountId: user.accountId, email: user.email, sessionId: sid },
+    { userId: user.userId, accountId: user.accountId, email: user.email, sessionId: sid, role: 'client' },
     issuedAt,
     ttlSeconds,
   );

@@ -1,5 +1,6 @@
 /** Order rows. Reads are always scoped by owner; writes happen inside the caller's transaction. */
-import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
+import { TERMINAL_STATUSES } from '../../temporal/orders.js';
 import type { DbOrTx } from '../client.js';
 import { orders, instruments, accounts } from '../schema.js';
 import { CASH_ASSET } from '../accounts.js';
@@ -76,6 +77,30 @@ export async function listOrders(db: DbOrTx, f: OrderListFilter): Promise<OrderR
     .where(and(...conds))
     .orderBy(desc(orders.createdAt), desc(orders.id))
     .limit(f.limit);
+}
+
+/**
+ * Orders that are open (in the book or waiting in it: neither terminal nor still being placed), oldest
+ * first, of one account and/or one symbol: what a cancel-all, a freeze, a halt with cancel or a kill
+ * switch cancels. With neither filter, every open order of the market.
+ */
+export async function listOpenOrders(
+  db: DbOrTx,
+  f: { accountId?: string; symbol?: string },
+): Promise<Pick<OrderRow, 'id' | 'workflowId' | 'accountId' | 'symbol'>[]> {
+  const conds = [notInArray(orders.status, [...TERMINAL_STATUSES, 'pending'])];
+  if (f.accountId) conds.push(eq(orders.accountId, f.accountId));
+  if (f.symbol) conds.push(eq(orders.symbol, f.symbol));
+  return db
+    .select({
+      id: orders.id,
+      workflowId: orders.workflowId,
+      accountId: orders.accountId,
+      symbol: orders.symbol,
+    })
+    .from(orders)
+    .where(and(...conds))
+    .orderBy(orders.createdAt, orders.id);
 }
 
 /** The asset an order reserves: cash for buys, the instrument's shares for sells. */

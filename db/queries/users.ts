@@ -443,3 +443,8 @@ export async function removeTotp(db: Db, userId: string, freshSecret: string): P
     await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
   });
 }
+
+/** Give a user a role (operators are made by `npm run operator:create`, never over HTTP). */
+export async function setUserRole(db: DbOrTx, userId: string, role: UserRow['role']): Promise<void> {
+  await db.update(users).set({ role }).where(eq(users.id, userId));
+}

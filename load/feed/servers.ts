@@ -58,6 +58,7 @@ export async function startServers(config: Config, prefix: string): Promise<Serv
       userId: accountOf(i),
       accountId: accountOf(i),
       email: `bench-${i}@example.test`,
+      role: 'client',
       sessionId: accountOf(i),
       jti: randomUUID(),
       expiresAt: new Date(Date.now() + 3600_000),

@@ -1,9 +1,11 @@
 /**
- * The trading worker: runs TradingSaga workflows and the saga's database steps (as local activities).
+ * The trading worker: runs TradingSaga workflows and the saga's database steps (as local activities), and
+ * the MarketControls workflow with its steps (operator controls).
  * `createTradingWorker(config, deps)` is its one setup, called by the process (./main.ts), the test stack
  * (test/stack.ts) and the benchmark baseline (load/baselines/worker.ts).
  */
 import type { InjectedSinks, NativeConnection, Worker } from '@temporalio/worker';
+import { createControlActivities } from '../../activities/controls.js';
 import { createOrderActivities } from '../../activities/orders.js';
 import type { Db } from '../../db/client.js';
 import type { Config } from '../../lib/config.js';
@@ -64,7 +66,11 @@ export async function createTradingWorker(
       workflowBundle: deps.workflowBundlePath
         ? { codePath: deps.workflowBundlePath }
         : await buildWorkflowBundle(),
-      activities: (deps.wrapActivities ?? ((a) => a))(createOrderActivities({ db: deps.db })),
+      activities: {
+        ...(deps.wrapActivities ?? ((a) => a))(createOrderActivities({ db: deps.db })),
+        // The MarketControls workflow's steps (operator controls).
+        ...createControlActivities({ db: deps.db }),
+      },
       sinks: sagaSinks(deps.metrics),
       interceptors: { activity: [stepMetricsInterceptor(deps.metrics)] },
       ...TRADING_WORKER_TUNING,

@@ -1,0 +1,121 @@
+/**
+ * The MarketControls workflow's steps, run by the trading worker. `applyControl` writes an operator's
+ * action through to Postgres with its audit row in one transaction that holds the action's control lock
+ * exclusively (db/queries/controls.ts): it waits for placements in flight on that scope, and every
+ * placement after its commit sees the change. `cancelOpenOrders` cancels the scope's resting orders
+ * through their sagas (temporal/saga-cancel.ts, as a client's cancel-all does). Both are idempotent by
+ * action id.
+ */
+import { Context } from '@temporalio/activity';
+import type { Db } from '../db/client.js';
+import {
+  clientAccountExists,
+  engageKillSwitch,
+  holdControlLockExclusive,
+  insertAudit,
+  instrumentExists,
+  releaseKillSwitch,
+  setAccountFrozen,
+  setAuditOutcome,
+  setInstrumentStatus,
+  setRiskLimits,
+  type ControlScope,
+} from '../db/queries/controls.js';
+import { listOpenOrders } from '../db/queries/orders.js';
+import type { ControlActivities } from '../temporal/activities.js';
+import { controlTarget, type ControlAction } from '../temporal/controls.js';
+import { FailureType, businessFailure } from '../temporal/failures.js';
+import { cancelThroughSagas } from '../temporal/saga-cancel.js';
+
+const lockScopeOf = (a: ControlAction): ControlScope => {
+  if ('symbol' in a) return `symbol:${a.symbol}`;
+  if ('accountId' in a) return `account:${a.accountId}`;
+  return a.scope === '*' ? '*' : `symbol:${a.scope}`;
+};
+
+const limit = (v: string | null) => (v === null ? null : BigInt(v));
+
+export function createControlActivities({ db }: { db: Db }): ControlActivities {
+  return {
+    async applyControl({ actionId, at, request, workflowId, runId }) {
+      const { action } = request;
+      const when = new Date(at);
+      await db.transaction(async (tx) => {
+        await holdControlLockExclusive(tx, lockScopeOf(action));
+        const recorded = await insertAudit(tx, {
+          actionId,
+          at: when,
+          operatorId: request.operator.userId,
+          operatorEmail: request.operator.email,
+          action: action.kind,
+          target: controlTarget(action),
+          reason: request.reason.trim(),
+          params: action,
+          workflowId,
+          runId,
+        });
+        if (!recorded) return; // a retry after the commit: applied already
+        const symbol =
+          'symbol' in action
+            ? action.symbol
+            : 'scope' in action && action.scope !== '*'
+              ? action.scope
+              : undefined;
+        if (symbol !== undefined && !(await instrumentExists(tx, symbol)))
+          throw businessFailure(FailureType.UnknownSymbol, `Unknown symbol ${symbol}`);
+        if ('accountId' in action && !(await clientAccountExists(tx, action.accountId)))
+          throw businessFailure(FailureType.UnknownAccount, `Unknown account ${action.accountId}`);
+        switch (action.kind) {
+          case 'halt':
+          case 'resume':
+            if (
+              !(await setInstrumentStatus(tx, action.symbol, action.kind === 'halt' ? 'halted' : 'trading'))
+            )
+              throw businessFailure(FailureType.InstrumentNotTrading, `${action.symbol} is closed`);
+            break;
+          case 'freeze':
+          case 'unfreeze':
+            if (!(await setAccountFrozen(tx, action.accountId, action.kind === 'freeze')))
+              throw businessFailure(FailureType.AccountInactive, `Account ${action.accountId} is closed`);
+            break;
+          case 'engage_kill_switch':
+            await engageKillSwitch(tx, {
+              scope: action.scope,
+              at: when,
+              by: request.operator.email,
+              reason: request.reason,
+            });
+            break;
+          case 'release_kill_switch':
+            await releaseKillSwitch(tx, action.scope);
+            break;
+          case 'set_limits':
+            await setRiskLimits(tx, {
+              accountId: action.accountId,
+              maxOrderNotional: limit(action.limits.max_order_notional),
+              maxOpenOrders:
+                action.limits.max_open_orders === null ? null : Number(action.limits.max_open_orders),
+              maxPosition: limit(action.limits.max_position),
+              maxDailyNotional: limit(action.limits.max_daily_notional),
+              at: when,
+            });
+            break;
+        }
+      });
+    },
+
+    async cancelOpenOrders({ actionId, scope }) {
+      const open = await listOpenOrders(db, scope);
+      const { client } = Context.current();
+      const outcome = await cancelThroughSagas(
+        client.workflow,
+        open.map((o) => ({ orderId: o.id, workflowId: o.workflowId })),
+      );
+      await setAuditOutcome(db, actionId, {
+        cancelled: outcome.cancelled.length,
+        failed: outcome.failed.length,
+      });
+      return outcome;
+    },
+  };
+}

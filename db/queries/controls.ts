@@ -1,0 +1,225 @@
+/**
+ * Operator controls as stored (docs/adr/0022-risk-controls-through-temporal.md): halts in
+ * `instruments.status`, freezes in `accounts.status`, kill switches and risk limits in their tables, the
+ * audit trail. Only the MarketControls workflow's activities write them, each change in one transaction
+ * holding its scope's control lock exclusively; the order path reads them holding the locks shared, so
+ * once a change committed no order placed under the old controls can still be accepted.
+ */
+import { and, desc, eq, lt, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../client.js';
+import { accounts, adminAudit, instruments, killSwitches, riskLimits } from '../schema.js';
+
+/** The market as a whole ('*'), one symbol, or one account. */
+export type ControlScope = '*' | `symbol:${string}` | `account:${string}`;
+
+const lockKey = (scope: ControlScope) => sql`hashtextextended(${`brokerx:control:${scope}`}, 0)`;
+
+/** Order path: wait for control changes in flight on these scopes, then hold them until the transaction ends. */
+export async function holdControlLocksShared(tx: DbOrTx, scopes: ControlScope[]): Promise<void> {
+  await tx.execute(
+    sql`SELECT ${sql.join(
+      scopes.map((s) => sql`pg_advisory_xact_lock_shared(${lockKey(s)})`),
+      sql`, `,
+    )}`,
+  );
+}
+
+/** Control change: exclusive, until the transaction ends (in-flight placements of the scope finish first). */
+export async function holdControlLockExclusive(tx: DbOrTx, scope: ControlScope): Promise<void> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(${lockKey(scope)})`);
+}
+
+export type RiskLimitsRow = typeof riskLimits.$inferSelect;
+
+export interface ControlsInForce {
+  instrumentStatus?: string;
+  accountStatus?: string;
+  /** The engaged kill switch that covers the symbol ('*' or the symbol), if any. */
+  killSwitch?: string;
+  limits?: RiskLimitsRow;
+}
+
+/** The controls that apply to an order of `accountId` in `symbol`, in one statement. */
+export async function controlsFor(db: DbOrTx, symbol: string, accountId: string): Promise<ControlsInForce> {
+  const [row] = await db.execute<{
+    instrument_status: string | null;
+    account_status: string | null;
+    kill_switch: string | null;
+    max_order_notional: string | null;
+    max_open_orders: number | null;
+    max_position: string | null;
+    max_daily_notional: string | null;
+    limits_updated_at: string | null;
+  }>(sql`
+    SELECT (SELECT status FROM instruments WHERE symbol = ${symbol}) AS instrument_status,
+           (SELECT status FROM accounts WHERE id = ${accountId}) AS account_status,
+           (SELECT scope FROM kill_switches WHERE scope IN ('*', ${symbol}) ORDER BY scope LIMIT 1) AS kill_switch,
+           l.max_order_notional::text, l.max_open_orders, l.max_position::text, l.max_daily_notional::text,
+           l.updated_at::text AS limits_updated_at
+    FROM (SELECT 1) one LEFT JOIN risk_limits l ON l.account_id = ${accountId}`);
+  const big = (v: string | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
+  return {
+    instrumentStatus: row?.instrument_status ?? undefined,
+    accountStatus: row?.account_status ?? undefined,
+    killSwitch: row?.kill_switch ?? undefined,
+    limits:
+      row?.limits_updated_at == null
+        ? undefined
+        : {
+            accountId,
+            maxOrderNotional: big(row.max_order_notional),
+            maxOpenOrders: row.max_open_orders,
+            maxPosition: big(row.max_position),
+            maxDailyNotional: big(row.max_daily_notional),
+            updatedAt: new Date(row.limits_updated_at),
+          },
+  };
+}
+
+/** What an account has going, for its risk limits: everything but the order `excludeOrderId`. */
+export async function riskUsage(
+  db: DbOrTx,
+  p: { accountId: string; symbol: string; excludeOrderId?: string; since: Date },
+): Promise<{ openOrders: number; position: bigint; openBuys: bigint; dailyNotional: bigint }> {
+  const exclude = p.excludeOrderId ?? '00000000-0000-0000-0000-000000000000';
+  const [row] = await db.execute<{
+    open_orders: number;
+    position: string;
+    open_buys: string;
+    daily: string;
+  }>(sql`
+    SELECT
+      (SELECT count(*)::int FROM orders WHERE account_id = ${p.accountId} AND id <> ${exclude}
+         AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')) AS open_orders,
+      (SELECT coalesce(sum(available + reserved), 0)::text FROM balances
+         WHERE account_id = ${p.accountId} AND asset = ${p.symbol}) AS position,
+      (SELECT coalesce(sum(quantity - filled_quantity), 0)::text FROM orders
+         WHERE account_id = ${p.accountId} AND symbol = ${p.symbol} AND side = 'buy' AND id <> ${exclude}
+           AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')) AS open_buys,
+      (SELECT coalesce(sum(t.price * t.quantity), 0)::text FROM trades t JOIN orders o
+         ON o.id = t.buy_order_id OR o.id = t.sell_order_id
+         WHERE o.account_id = ${p.accountId} AND t.executed_at >= ${p.since.toISOString()}::timestamptz) AS daily`);
+  return {
+    openOrders: row?.open_orders ?? 0,
+    position: BigInt(row?.position ?? '0'),
+    openBuys: BigInt(row?.open_buys ?? '0'),
+    dailyNotional: BigInt(row?.daily ?? '0'),
+  };
+}
+
+// ---- writes (the control workflow's activities only) ----------------------------------------------
+
+export async function setInstrumentStatus(
+  tx: DbOrTx,
+  symbol: string,
+  status: 'trading' | 'halted',
+): Promise<boolean> {
+  const rows = await tx
+    .update(instruments)
+    .set({ status })
+    .where(and(eq(instruments.symbol, symbol), sql`${instruments.status} <> 'closed'`))
+    .returning({ symbol: instruments.symbol });
+  return rows.length > 0;
+}
+
+export async function setAccountFrozen(tx: DbOrTx, accountId: string, frozen: boolean): Promise<boolean> {
+  const rows = await tx
+    .update(accounts)
+    .set({ status: frozen ? 'frozen' : 'active' })
+    .where(and(eq(accounts.id, accountId), eq(accounts.kind, 'client'), sql`${accounts.status} <> 'closed'`))
+    .returning({ id: accounts.id });
+  return rows.length > 0;
+}
+
+export async function instrumentExists(db: DbOrTx, symbol: string): Promise<boolean> {
+  const rows = await db
+    .select({ s: instruments.symbol })
+    .from(instruments)
+    .where(eq(instruments.symbol, symbol));
+  return rows.length > 0;
+}
+
+export async function clientAccountExists(db: DbOrTx, accountId: string): Promise<boolean> {
+  const rows = await db
+    .select({ id: accounts.id })
+    .from(accounts)
+    .where(and(eq(accounts.id, accountId), eq(accounts.kind, 'client')));
+  return rows.length > 0;
+}
+
+export async function engageKillSwitch(
+  tx: DbOrTx,
+  p: { scope: string; at: Date; by: string; reason: string },
+): Promise<void> {
+  await tx
+    .insert(killSwitches)
+    .values({ scope: p.scope, engagedAt: p.at, engagedBy: p.by, reason: p.reason })
+    .onConflictDoNothing();
+}
+
+export async function releaseKillSwitch(tx: DbOrTx, scope: string): Promise<void> {
+  await tx.delete(killSwitches).where(eq(killSwitches.scope, scope));
+}
+
+export async function listKillSwitches(db: DbOrTx) {
+  return db.select().from(killSwitches).orderBy(killSwitches.scope);
+}
+
+export async function setRiskLimits(
+  tx: DbOrTx,
+  p: Omit<RiskLimitsRow, 'updatedAt'> & { at: Date },
+): Promise<void> {
+  const values = {
+    maxOrderNotional: p.maxOrderNotional,
+    maxOpenOrders: p.maxOpenOrders,
+    maxPosition: p.maxPosition,
+    maxDailyNotional: p.maxDailyNotional,
+    updatedAt: p.at,
+  };
+  await tx
+    .insert(riskLimits)
+    .values({ accountId: p.accountId, ...values })
+    .onConflictDoUpdate({ target: riskLimits.accountId, set: values });
+}
+
+export type AuditRow = typeof adminAudit.$inferSelect;
+
+/** Record an action once (by its action id); false when it was already recorded (a retry). */
+export async function insertAudit(tx: DbOrTx, row: Omit<AuditRow, 'id' | 'outcome'>): Promise<boolean> {
+  const rows = await tx
+    .insert(adminAudit)
+    .values(row)
+    .onConflictDoNothing({ target: adminAudit.actionId })
+    .returning({ id: adminAudit.id });
+  return rows.length > 0;
+}
+
+export async function setAuditOutcome(db: DbOrTx, actionId: string, outcome: unknown): Promise<void> {
+  await db.update(adminAudit).set({ outcome }).where(eq(adminAudit.actionId, actionId));
+}
+
+/** The audit trail, newest first, keyset-paginated on id. */
+export async function listAudit(db: DbOrTx, p: { limit: number; beforeId?: bigint }): Promise<AuditRow[]> {
+  return db
+    .select()
+    .from(adminAudit)
+    .where(p.beforeId === undefined ? undefined : lt(adminAudit.id, p.beforeId))
+    .orderBy(desc(adminAudit.id))
+    .limit(p.limit);
+}
+
+/** The controls in force, as stored: what GET /api/v1/admin/controls shows. */
+export async function controlsInForce(db: DbOrTx) {
+  const [halted, frozen, switches, limits] = await Promise.all([
+    db.select({ symbol: instruments.symbol }).from(instruments).where(eq(instruments.status, 'halted')),
+    db.select({ id: accounts.id }).from(accounts).where(eq(accounts.status, 'frozen')),
+    listKillSwitches(db),
+    db.select().from(riskLimits).orderBy(riskLimits.accountId),
+  ]);
+  return {
+    halted: halted.map((r) => r.symbol).sort(),
+    frozen: frozen.map((r) => r.id).sort(),
+    killSwitches: switches,
+    limits,
+  };
+}

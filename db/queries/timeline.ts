@@ -1,0 +1,45 @@
+/**
+ * Order timelines (`order_events`): written in the statements that make the changes they record (the
+ * saga's persist and compensation steps, the shard's operations), each event once per order by its key,
+ * so a retried step writes nothing twice. Read by GET /api/v1/orders/{id}/timeline.
+ */
+import { asc, eq, sql, type SQL } from 'drizzle-orm';
+import type { DbOrTx } from '../client.js';
+import { orderEvents } from '../schema.js';
+import type { OrderEventType } from '../../temporal/orders.js';
+
+export interface OrderEventInput {
+  orderId: string;
+  /** Unique per order: the type, or the type and what makes it unique (a fill id, a version). */
+  key: string;
+  at: Date;
+  type: OrderEventType;
+  /** Customer-visible facts only (amounts as decimal strings). */
+  details: Record<string, string | number | null>;
+}
+
+/** The INSERT of these events (nothing for an event already recorded), to run alone or in a larger statement. */
+export function insertOrderEventsSql(events: OrderEventInput[]): SQL {
+  return sql`INSERT INTO ${orderEvents} (order_id, key, at, type, details) VALUES ${sql.join(
+    events.map(
+      (e) =>
+        sql`(${e.orderId}::uuid, ${e.key}, ${e.at.toISOString()}::timestamptz, ${e.type}, ${JSON.stringify(e.details)}::jsonb)`,
+    ),
+    sql`, `,
+  )} ON CONFLICT (order_id, key) DO NOTHING`;
+}
+
+export async function recordOrderEvents(db: DbOrTx, events: OrderEventInput[]): Promise<void> {
+  if (events.length) await db.execute(insertOrderEventsSql(events));
+}
+
+export type OrderEventRow = typeof orderEvents.$inferSelect;
+
+/** One order's timeline, oldest first (events of one statement in the order they were written). */
+export async function orderTimeline(db: DbOrTx, orderId: string): Promise<OrderEventRow[]> {
+  return db
+    .select()
+    .from(orderEvents)
+    .where(eq(orderEvents.orderId, orderId))
+    .orderBy(asc(orderEvents.at), asc(orderEvents.id));
+}

@@ -1,0 +1,89 @@
+/**
+ * Operator controls on the order path (docs/adr/0022-risk-controls-through-temporal.md), one check used
+ * twice: by validation (trading worker, early and without locks, for a quick answer) and by the shard
+ * when it accepts an order or a replace (holding the control locks shared, so that a halt, freeze, kill
+ * switch or limit that has answered is in force for every order accepted after it).
+ */
+import type { DbOrTx } from '../db/client.js';
+import { controlsFor, holdControlLocksShared, riskUsage } from '../db/queries/controls.js';
+import {
+  FailureType,
+  businessFailure,
+  type FailureDetails,
+  type RiskLimitName,
+} from '../temporal/failures.js';
+import type { Side } from '../temporal/orders.js';
+
+export interface ControlledOrder {
+  /** Absent before the order is persisted (validation); excluded from the account's usage otherwise. */
+  orderId?: string;
+  accountId: string;
+  symbol: string;
+  side: Side;
+  quantity: bigint;
+  /** Cents per share the order may trade at: its limit, or the market-buy collar. */
+  price: bigint;
+}
+
+export type ControlViolation =
+  | {
+      type:
+        | typeof FailureType.SymbolHalted
+        | typeof FailureType.AccountFrozen
+        | typeof FailureType.KillSwitchEngaged;
+      message: string;
+    }
+  | { type: typeof FailureType.RiskLimit; message: string; details: FailureDetails<'RiskLimit'> };
+
+/** The start of the UTC day: daily traded notional counts trades since then. */
+const startOfDay = (now: Date) =>
+  new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+
+/** The violation of a control by this order, or null. `lock`: hold the control locks (the shard). */
+export async function controlViolation(
+  db: DbOrTx,
+  o: ControlledOrder,
+  opts: { lock: boolean; now: Date },
+): Promise<ControlViolation | null> {
+  if (opts.lock) await holdControlLocksShared(db, ['*', `symbol:${o.symbol}`, `account:${o.accountId}`]);
+  const c = await controlsFor(db, o.symbol, o.accountId);
+  if (c.killSwitch)
+    return {
+      type: FailureType.KillSwitchEngaged,
+      message:
+        c.killSwitch === '*'
+          ? 'The kill switch stops all trading'
+          : `The kill switch stops trading in ${o.symbol}`,
+    };
+  if (c.instrumentStatus === 'halted')
+    return { type: FailureType.SymbolHalted, message: `Trading in ${o.symbol} is halted` };
+  if (c.accountStatus === 'frozen') return { type: FailureType.AccountFrozen, message: 'Account is frozen' };
+  const l = c.limits;
+  if (!l) return null;
+  const notional = o.quantity * o.price;
+  const over = (limit: RiskLimitName, value: bigint, max: bigint, unit: string) => ({
+    type: FailureType.RiskLimit,
+    message: `${limit}: ${value} ${unit} would exceed the account's limit of ${max} ${unit}`,
+    details: { limit },
+  });
+  if (l.maxOrderNotional !== null && notional > l.maxOrderNotional)
+    return over('max_order_notional', notional, l.maxOrderNotional, 'cents');
+  if (l.maxOpenOrders === null && l.maxPosition === null && l.maxDailyNotional === null) return null;
+  const u = await riskUsage(db, {
+    accountId: o.accountId,
+    symbol: o.symbol,
+    excludeOrderId: o.orderId,
+    since: startOfDay(opts.now),
+  });
+  if (l.maxOpenOrders !== null && u.openOrders + 1 > l.maxOpenOrders)
+    return over('max_open_orders', BigInt(u.openOrders + 1), BigInt(l.maxOpenOrders), 'open orders');
+  if (l.maxPosition !== null && o.side === 'buy' && u.position + u.openBuys + o.quantity > l.maxPosition)
+    return over('max_position', u.position + u.openBuys + o.quantity, l.maxPosition, 'shares');
+  if (l.maxDailyNotional !== null && u.dailyNotional + notional > l.maxDailyNotional)
+    return over('max_daily_notional', u.dailyNotional + notional, l.maxDailyNotional, 'cents');
+  return null;
+}
+
+/** The business failure to throw for a violation. */
+export const controlFailure = (v: ControlViolation) =>
+  businessFailure(v.type, v.message, 'details' in v ? v.details : undefined);
