@@ -27,7 +27,6 @@ import { apiRoute, boundedDecimal, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
 
-const tags = ['admin'];
 const Reason = z
   .string()
   .trim()
