@@ -10,7 +10,7 @@ import { toCents } from './money.js';
 import type { Session } from './session.js';
 
 /** What GET /api/v1/orders?status= calls open (stop orders will add `pending_trigger` once they exist). */
-export const OPEN_STATUSES = ['pending', 'working', 'partially_filled'];
+export const OPEN_STATUSES = ['pending', 'pending_trigger', 'working', 'partially_filled'];
 const ACTIVITY_LIMIT = 200;
 const RELOAD_DEBOUNCE_MS = 100;
 
