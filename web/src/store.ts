@@ -9,7 +9,7 @@ import { LiveFeed, feedUrl, type AccountEvent, type FeedState, type Frame } from
 import { toCents } from './money.js';
 import type { Session } from './session.js';
 
-/** What GET /api/v1/orders?status= calls open (stop orders will add `pending_trigger` once they exist). */
+/** What GET /api/v1/orders?status= calls open: placed, waiting for a stop's trigger, resting. */
 export const OPEN_STATUSES = ['pending', 'pending_trigger', 'working', 'partially_filled'];
 const ACTIVITY_LIMIT = 200;
 const RELOAD_DEBOUNCE_MS = 100;
