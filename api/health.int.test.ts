@@ -86,15 +86,16 @@ describe('ops endpoints', () => {
   });
 
   it('answers CORS preflights for allowed origins only, and sets security headers', async () => {
+    const origin = api.deps.config.ALLOWED_ORIGINS.split(',')[0]!;
     const allowed = await api.call('OPTIONS', '/api/v1/orders', {
       headers: {
-        origin: 'http://localhost:3000',
+        origin,
         'access-control-request-method': 'POST',
         'access-control-request-headers': 'authorization,content-type',
       },
     });
     expect(allowed.status).toBe(204);
-    expect(allowed.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+    expect(allowed.headers.get('access-control-allow-origin')).toBe(origin);
     expect(allowed.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
     const foreign = await api.call('OPTIONS', '/api/v1/orders', {
       headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },

@@ -18,7 +18,7 @@ function capture(level: LogLevel = 'debug', base: Record<string, unknown> = {}) 
 describe('createLogger', () => {
   it('writes one JSON line with time, level name, message, base and fields', () => {
     const { logger, lines, raw } = capture('info', { service: 'api' });
-    logger.info('api listening', { port: 3000, big: 12345678901234567890n });
+    logger.info('api listening', { instance: 'api-1', big: 12345678901234567890n });
     expect(raw).toHaveLength(1);
     expect(raw[0]!.endsWith('\n')).toBe(true);
     const line = lines[0]!;
@@ -26,7 +26,7 @@ describe('createLogger', () => {
       level: 'info',
       msg: 'api listening',
       service: 'api',
-      port: 3000,
+      instance: 'api-1',
       big: '12345678901234567890',
     });
     expect(new Date(line.time as string).toISOString()).toBe(line.time);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exactNumber, formatDecimal, parseDecimal, toJsonNumber } from './money.js';
+import { exactCount, exactNumber, formatDecimal, parseDecimal, toJsonNumber } from './money.js';
 
 describe('parseDecimal', () => {
   it('parses strings and JSON numbers exactly', () => {
@@ -44,5 +44,12 @@ describe('exactNumber', () => {
   it('refuses a count a double would round', () => {
     expect(() => exactNumber(9_007_199_254_740_993n)).toThrow(RangeError);
     expect(() => exactNumber(-9_007_199_254_740_993n)).toThrow(RangeError);
+  });
+
+  it('reads a count carried as digits exactly, and refuses what is not a whole count', () => {
+    expect(exactCount('12')).toBe(12);
+    expect(exactCount('9007199254740991')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(() => exactCount('9007199254740993')).toThrow(RangeError);
+    expect(() => exactCount('2.5')).toThrow(SyntaxError);
   });
 });

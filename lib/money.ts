@@ -58,5 +58,8 @@ export function exactNumber(units: bigint): number {
   return Number(units);
 }
 
+/** A whole count carried as a decimal string (outbox payloads: shares) as an exact JS number. */
+export const exactCount = (digits: string): number => exactNumber(BigInt(digits));
+
 /** Cents per dollar: every cash amount in BrokerX is USD with two decimals. */
 export const CASH_SCALE = 2;

@@ -33,7 +33,7 @@ export const FailureType = {
 } as const;
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
 
-/** Human-readable messages that clients see in `errors` (API.md: "Insufficient funds"). */
+/** Human-readable messages that clients see in `errors` (the texts existing clients match on, such as "Insufficient funds"). */
 export const FAILURE_MESSAGES: Record<FailureTypeName, string> = {
   UnknownSymbol: 'Unknown symbol',
   InstrumentNotTrading: 'Instrument is not trading',

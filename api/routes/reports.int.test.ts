@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from '../../test/helpers.js';
 import { startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
+import { exactNumber } from '../../lib/money.js';
 
 let fx: TradingFixture;
 let api: TestApi;
@@ -298,7 +299,7 @@ describe('statement', () => {
         const o = await place(user.token, {
           symbol: 'AAPL',
           direction: 'sell',
-          quantity: 1 + rand(Number(shares.available)),
+          quantity: 1 + rand(exactNumber(shares.available)),
           price: `${200 + rand(10)}.00`,
         });
         resting.push(o.order_id as string);

@@ -25,7 +25,7 @@ import type { ServerType } from '@hono/node-server';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { getOrderById } from '../../db/queries/orders.js';
 import type { Logger } from '../../lib/logger.js';
-import { CASH_SCALE, toJsonNumber } from '../../lib/money.js';
+import { CASH_SCALE, exactCount, toJsonNumber } from '../../lib/money.js';
 import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiDeps } from '../types.js';
@@ -130,7 +130,7 @@ function tradeMessage(e: AccountEvent): Message | undefined {
   return {
     type: 'trade',
     order_id: d.order_id,
-    quantity: Number(d.fill_qty),
+    quantity: exactCount(d.fill_qty),
     price: dollars(d.fill_price),
     side: d.side,
     trade_id: d.fill_id,
@@ -148,10 +148,10 @@ function statusMessage(e: AccountEvent, orderId: string): Message | undefined {
     order_id: d.order_id,
     status: d.status,
     exec_type: d.exec_type,
-    quantity: fill ? Number(fill.fill_qty) : null,
+    quantity: fill ? exactCount(fill.fill_qty) : null,
     price: fill ? dollars(fill.fill_price) : null,
-    cum_qty: Number(d.cum_qty),
-    leaves_qty: Number(d.leaves_qty),
+    cum_qty: exactCount(d.cum_qty),
+    leaves_qty: exactCount(d.leaves_qty),
     ts: d.ts,
   };
 }

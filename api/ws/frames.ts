@@ -4,7 +4,7 @@
  * numbers with two places, like the REST api. Every frame is serialized once and sent as the same bytes
  * to every socket that gets it.
  */
-import { CASH_SCALE, toJsonNumber } from '../../lib/money.js';
+import { CASH_SCALE, exactCount, toJsonNumber } from '../../lib/money.js';
 import {
   EventType,
   type BookLevel as Level,
@@ -91,15 +91,15 @@ export function accountFrame(e: AccountEvent): Frame {
         exec_type: d.exec_type,
         ...orderFields(d),
         status: d.status,
-        quantity: Number(d.quantity),
+        quantity: exactCount(d.quantity),
         price: dollars(d.price),
         stop_price: dollars(d.stop_price ?? null),
         triggered_at: d.triggered_at ?? null,
         fill_id: d.fill_id,
-        fill_qty: Number(d.fill_qty),
+        fill_qty: exactCount(d.fill_qty),
         fill_price: dollars(d.fill_price),
-        cum_qty: Number(d.cum_qty),
-        leaves_qty: Number(d.leaves_qty),
+        cum_qty: exactCount(d.cum_qty),
+        leaves_qty: exactCount(d.leaves_qty),
         reject_reason: d.reject_reason,
         ts: d.ts,
       };
@@ -109,7 +109,7 @@ export function accountFrame(e: AccountEvent): Frame {
         seq: e.seq,
         event_id: e.eventId,
         ...orderFields(d),
-        quantity: Number(d.quantity),
+        quantity: exactCount(d.quantity),
         price: dollars(d.price),
         ts: d.ts,
       };
