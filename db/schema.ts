@@ -128,6 +128,33 @@ export const recoveryCodes = pgTable(
   (t) => [index('recovery_codes_user_idx').on(t.userId)],
 );
 
+/**
+ * Mail-based resets of a lost authenticator app (ADR 0008): requested after a correct password, confirmed
+ * with a single-use link mailed to the owner (only its SHA-256 is stored), carried out `effective_at`
+ * (MFA_RESET_DELAY_SECONDS after confirmation) unless cancelled meanwhile. The token also cancels.
+ */
+export const mfaResets = pgTable(
+  'mfa_resets',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: text('token_hash').notNull().unique(),
+    requestedAt: ts('requested_at').notNull(),
+    /** The confirmation link works until then. */
+    linkExpiresAt: ts('link_expires_at').notNull(),
+    confirmedAt: ts('confirmed_at'),
+    /** When the app is removed (confirmation + the delay); null until confirmed. */
+    effectiveAt: ts('effective_at'),
+    cancelledAt: ts('cancelled_at'),
+    /** cancel_link, app_login, recovery_code, password_change, password_reset, superseded, mfa_changed */
+    cancelReason: text('cancel_reason'),
+    completedAt: ts('completed_at'),
+  },
+  (t) => [index('mfa_resets_user_idx').on(t.userId)],
+);
+
 export const refreshTokens = pgTable(
   'refresh_tokens',
   {

@@ -72,6 +72,15 @@ export const configSchema = z.object({
     .int()
     .min(60)
     .default(24 * 3600),
+  /**
+   * How long after its confirmation a mailed authenticator reset removes the app (ADR 0008): the owner's
+   * time to notice and cancel. Tests shorten it.
+   */
+  MFA_RESET_DELAY_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(72 * 3600),
   /** How long an Idempotency-Key is remembered for deposits and withdrawals, in seconds. */
   IDEMPOTENCY_TTL_SECONDS: z.coerce
     .number()

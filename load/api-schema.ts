@@ -326,6 +326,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/mfa_reset/request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Lost the authenticator app and its recovery codes: after the password step of a login, mail a link that schedules its removal (always 202) */
+        post: operations["requestMfaReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa_reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm an authenticator reset with the mailed token: the app is removed after MFA_RESET_DELAY_SECONDS unless cancelled; the owner is mailed */
+        post: operations["confirmMfaReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa_reset/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel every pending authenticator reset of the token's account, with the token of any reset mail; the owner is mailed */
+        post: operations["cancelMfaReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/deposits": {
         parameters: {
             query?: never;
@@ -897,6 +948,20 @@ export interface components {
         PasswordChange: {
             current_password: string;
             new_password: string;
+        };
+        MfaResetRequest: {
+            email: string;
+        };
+        MfaResetScheduled: {
+            /** @enum {boolean} */
+            success: true;
+            message: string;
+            /** @description When the app stops working, unless cancelled before */
+            effective_at: string;
+        };
+        MfaResetToken: {
+            /** @description The token of the mailed link */
+            token: string;
         };
         CashTransfer: {
             id: string;
@@ -1895,8 +1960,8 @@ export interface operations {
                     /**
                      * @example {
                      *       "success": true,
-                     *       "token": "eyJhbGciOiJFUzI1NiIsImtpZCI6IjliMmYifQ.eyJzdWIiOiI1ZDBlIn0.c2lnbmF0dXJl",
-                     *       "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6IjliMmYifQ.eyJzdWIiOiI1ZDBlIn0.c2lnbmF0dXJl",
+                     *       "token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ik9EQmxBSEZfeU4wVVpjMVlqc010WGZEVDlVd3d5b2VGS19kRmxBTGN0YVkiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiI4YTdiNmM1ZCJ9.c2lnbmF0dXJl",
+                     *       "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ik9EQmxBSEZfeU4wVVpjMVlqc010WGZEVDlVd3d5b2VGS19kRmxBTGN0YVkiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiI4YTdiNmM1ZCJ9.c2lnbmF0dXJl",
                      *       "token_type": "Bearer",
                      *       "expires_in": 900,
                      *       "expires_at": "2026-03-02T14:45:00.000Z",
@@ -1949,8 +2014,8 @@ export interface operations {
                     /**
                      * @example {
                      *       "success": true,
-                     *       "token": "eyJhbGciOiJFUzI1NiIsImtpZCI6IjliMmYifQ.eyJzdWIiOiI1ZDBlIn0.c2lnbmF0dXJl",
-                     *       "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6IjliMmYifQ.eyJzdWIiOiI1ZDBlIn0.c2lnbmF0dXJl",
+                     *       "token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ik9EQmxBSEZfeU4wVVpjMVlqc010WGZEVDlVd3d5b2VGS19kRmxBTGN0YVkiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiI4YTdiNmM1ZCJ9.c2lnbmF0dXJl",
+                     *       "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ik9EQmxBSEZfeU4wVVpjMVlqc010WGZEVDlVd3d5b2VGS19kRmxBTGN0YVkiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiI4YTdiNmM1ZCJ9.c2lnbmF0dXJl",
                      *       "token_type": "Bearer",
                      *       "expires_in": 900,
                      *       "expires_at": "2026-03-02T14:45:00.000Z",
@@ -2173,7 +2238,7 @@ export interface operations {
                      * @example {
                      *       "success": true,
                      *       "message": "Re-authenticated",
-                     *       "expires_in": 300
+                     *       "expires_in": 600
                      *     }
                      */
                     "application/json": components["schemas"]["Reauthenticated"];
@@ -2248,12 +2313,11 @@ export interface operations {
                      * @example {
                      *       "keys": [
                      *         {
-                     *           "kty": "EC",
-                     *           "crv": "P-256",
-                     *           "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-                     *           "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
-                     *           "kid": "9b2f4c1e-7a3d-4e5f-8c6b-1d2e3f4a5b6c",
-                     *           "alg": "ES256",
+                     *           "kty": "OKP",
+                     *           "crv": "Ed25519",
+                     *           "x": "zZRZPNv6acL3QUh2rWrkAb3Hxpx9o-n-Ii-ozw7XsTs",
+                     *           "kid": "ODBlAHF_yN0UZc1YjsMtXfDT9UwwyoeFK_dFlALctaY",
+                     *           "alg": "EdDSA",
                      *           "use": "sig"
                      *         }
                      *       ]
@@ -2392,6 +2456,144 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    requestMfaReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "ada@example.com"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MfaResetRequest"];
+            };
+        };
+        responses: {
+            /** @description When a login of this address passed its password step within 10 minutes and an app is enrolled, a confirmation link is on its way */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "message": "If a login with an authenticator app is in progress for this address, a link was mailed to it"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        message: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    confirmMfaReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "mR4xT9vK2pLq7wZs0bN3cY8e"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MfaResetToken"];
+            };
+        };
+        responses: {
+            /** @description Scheduled */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "message": "The authenticator app will be removed at effective_at; until then a login with it cancels the reset",
+                     *       "effective_at": "2026-03-05T14:30:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["MfaResetScheduled"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    cancelMfaReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "mR4xT9vK2pLq7wZs0bN3cY8e"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MfaResetToken"];
+            };
+        };
+        responses: {
+            /** @description No reset is pending any more */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "message": "No authenticator reset is pending; the app keeps working"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        message: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];

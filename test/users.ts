@@ -4,6 +4,7 @@
  * posts a ledger entry from the house account (asset = the symbol, as positions are keyed).
  */
 import { randomUUID } from 'node:crypto';
+import { generate } from 'otplib';
 import { HOUSE_ACCOUNT_ID } from '../db/accounts.js';
 import { postEntry } from '../db/queries/ledger.js';
 import { CASH_SCALE, formatDecimal, parseDecimal } from '../lib/money.js';
@@ -103,6 +104,30 @@ export async function registerVerifiedUser(
     token: session.token,
     refreshToken: session.refresh_token,
   };
+}
+
+/**
+ * Enroll (or replace) an authenticator app for a session that re-authenticated recently: setup, then
+ * activate with the app's current code. The app's secret and the recovery codes.
+ */
+export async function enrollAuthenticator(
+  api: TestApi,
+  token: string,
+): Promise<{ secret: string; recoveryCodes: string[] }> {
+  const setup = (await expectStatus(
+    await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token }),
+    200,
+    'totp setup',
+  )) as { secret: string };
+  const activated = (await expectStatus(
+    await api.call('POST', '/api/v1/auth/mfa/totp/activate', {
+      token,
+      body: { code: await generate({ secret: setup.secret }) },
+    }),
+    200,
+    'totp activate',
+  )) as { recovery_codes: string[] };
+  return { secret: setup.secret, recoveryCodes: activated.recovery_codes };
 }
 
 /** Deposit through the API (split into deposits of at most the per-transfer maximum). */

@@ -1,6 +1,7 @@
 /**
  * The identity mails: verification link, "you already have an account", login code, password reset, the
- * notices of security changes (password, second factor) and the login unlock link. Plain text.
+ * authenticator reset, the notices of security changes (password, second factor) and the login unlock
+ * link. Plain text.
  */
 import type { Logger } from '../../lib/logger.js';
 import type { Mail, Mailer } from '../../lib/mailer.js';
@@ -24,7 +25,22 @@ export const MAIL_SUBJECTS = {
   passwordChanged: 'Your BrokerX password was changed',
   mfaChanged: 'Your BrokerX second factor was changed',
   loginUnlock: 'Failed logins on your BrokerX account',
+  mfaResetRequest: 'Reset the authenticator app of your BrokerX account',
+  mfaResetScheduled: 'Your BrokerX authenticator app will be removed',
+  mfaResetCancelled: 'The reset of your BrokerX authenticator app was cancelled',
 } as const;
+
+/** "72 hours", "30 minutes", "5 seconds": how long a delay is, in the largest whole unit that fits. */
+export function durationText(seconds: number): string {
+  const [n, unit] =
+    seconds >= 2 * 3600
+      ? [seconds / 3600, 'hour']
+      : seconds >= 120
+        ? [seconds / 60, 'minute']
+        : [seconds, 'second'];
+  const whole = Math.round(n);
+  return `${whole} ${unit}${whole === 1 ? '' : 's'}`;
+}
 
 const notice = (to: string, subject: string, lines: string[]): Mail => ({
   to,
@@ -55,6 +71,42 @@ export const passwordChangedMail = (to: string, how: 'changed' | 'reset') =>
 
 export const mfaChangedMail = (to: string, what: string) =>
   notice(to, MAIL_SUBJECTS.mfaChanged, [`The second factor of your BrokerX account changed: ${what}.`]);
+
+export function mfaResetRequestMail(
+  to: string,
+  p: { confirmLink: string; cancelLink: string; validMinutes: number; delaySeconds: number },
+): Mail {
+  return {
+    to,
+    subject: MAIL_SUBJECTS.mfaResetRequest,
+    text: [
+      'Someone who knows your BrokerX password asked to remove the authenticator app from your account,',
+      'for example because the phone was lost. To go ahead, confirm here:',
+      p.confirmLink,
+      '',
+      `The link works once and expires in ${p.validMinutes} minutes. After you confirm, the app is removed`,
+      `${durationText(p.delaySeconds)} later; until then nothing changes, and the removal can still be stopped.`,
+      '',
+      'If this was not you: do not confirm. Whoever asked knows your password: log in with your app and',
+      'change it now. You can also cancel the request here:',
+      p.cancelLink,
+    ].join('\n'),
+  };
+}
+
+export const mfaResetScheduledMail = (to: string, effectiveAt: Date, cancelLink: string) =>
+  notice(to, MAIL_SUBJECTS.mfaResetScheduled, [
+    `The reset of your authenticator app was confirmed. On ${effectiveAt.toISOString()} the app and its`,
+    'recovery codes stop working for your BrokerX account, and login codes come by mail instead.',
+    '',
+    'To stop it: log in with your authenticator app or a recovery code, change your password, or open',
+    cancelLink,
+  ]);
+
+export const mfaResetCancelledMail = (to: string, why: string) =>
+  notice(to, MAIL_SUBJECTS.mfaResetCancelled, [
+    `The reset of your authenticator app was cancelled ${why}. Your app keeps working as before.`,
+  ]);
 
 export function loginUnlockMail(to: string, link: string, validMinutes: number): Mail {
   return {

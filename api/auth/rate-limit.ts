@@ -40,6 +40,12 @@ export const LIMITS = {
     address: { limit: 20, windowSeconds: 3600 },
     account: { limit: 5, windowSeconds: 3600 },
   },
+  /** Authenticator-reset requests (each may mail the owner): like forgot. */
+  mfaReset: {
+    address: { limit: 20, windowSeconds: 3600 },
+    account: { limit: 5, windowSeconds: 3600 },
+  },
+  /** Mailed single-use tokens (password reset, authenticator reset confirm and cancel): 256 bits each. */
   reset: {
     address: { limit: 30, windowSeconds: 900 },
   },

@@ -1,9 +1,13 @@
 /**
- * The identity services of one api instance (key cache, rate limiter, sessions, step-up), created once per
+ * The identity services of one api instance (key cache, rate limiter, sessions, step-up, login challenges,
+ * authenticator resets), created once per
  * `ApiDeps` so every router and middleware built from the same deps shares them.
  */
 import type { ApiDeps } from '../types.js';
+import { LoginChallenges } from './challenges.js';
 import { KeyStore } from './keys.js';
+import { noticeSender } from './mails.js';
+import { MfaResets } from './mfa-reset.js';
 import { RateLimiter } from './rate-limit.js';
 import { Sessions } from './sessions.js';
 import { StepUp } from './step-up.js';
@@ -13,6 +17,8 @@ export interface AuthServices {
   limiter: RateLimiter;
   sessions: Sessions;
   stepUp: StepUp;
+  challenges: LoginChallenges;
+  mfaResets: MfaResets;
 }
 
 const byDeps = new WeakMap<ApiDeps, AuthServices>();
@@ -20,7 +26,7 @@ const byDeps = new WeakMap<ApiDeps, AuthServices>();
 export function authServices(deps: ApiDeps): AuthServices {
   let services = byDeps.get(deps);
   if (!services) {
-    const { config, logger, now, redis } = deps;
+    const { config, logger, mailer, now, redis } = deps;
     const db = deps.database.db;
     const keys = new KeyStore({
       db,
@@ -31,11 +37,14 @@ export function authServices(deps: ApiDeps): AuthServices {
       now,
       logger,
     });
+    const sessions = new Sessions({ db, redis, config, logger, now, keys });
     services = {
       keys,
       limiter: new RateLimiter(redis, config.REDIS_PREFIX, config.AUTH_ADDRESS_LIMIT_MULTIPLIER),
-      sessions: new Sessions({ db, redis, config, logger, now, keys }),
+      sessions,
       stepUp: new StepUp(redis, config.REDIS_PREFIX),
+      challenges: new LoginChallenges(redis, config.REDIS_PREFIX, now),
+      mfaResets: new MfaResets({ db, config, now, sessions, notify: noticeSender(mailer, logger) }),
     };
     byDeps.set(deps, services);
   }

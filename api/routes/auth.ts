@@ -5,7 +5,8 @@
  *
  * A successful password check opens a login challenge in Redis (10 minutes); verify_mfa needs one, so
  * nobody can guess codes (or spend a victim's MFA attempt budget) without the password. Changing the
- * second factor needs a recent re-authentication of the session and mails the owner.
+ * second factor needs a recent re-authentication of the session and mails the owner. A lost app without
+ * recovery codes is reset by mail, with a delay (mfa-reset.ts); a login with the app cancels such a reset.
  */
 import { z } from '@hono/zod-openapi';
 import { toDataURL } from 'qrcode';
@@ -19,8 +20,8 @@ import {
   removeTotp,
   replaceRecoveryCodes,
   setPendingTotpSecret,
-  type UserRow,
 } from '../../db/queries/users.js';
+import { CHALLENGE_TTL_SECONDS, type Challenge, type MfaMethod } from '../auth/challenges.js';
 import { clientAddress } from '../auth/client-address.js';
 import { randomBytes } from 'node:crypto';
 import { tokenHash } from '../auth/crypto.js';
@@ -41,17 +42,6 @@ import {
 import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
-
-/** How long a login challenge (and an emailed code) stays valid. */
-export const CHALLENGE_TTL_SECONDS = 600;
-
-type MfaMethod = 'email' | 'totp';
-interface Challenge {
-  method: MfaMethod;
-  /** The step whose code was emailed (email method). */
-  step?: number;
-  issuedAt: string;
-}
 
 const LoginEmail = z.string().trim().toLowerCase().min(1, 'is required').max(254);
 const Code = z
@@ -162,10 +152,13 @@ const JwksSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())) }
 const ok = z.object({ success: z.literal(true), message: z.string() });
 
 const REFRESH_EXAMPLE = { refresh_token: 'rt_4f9c2b7e1a8d4c6e9b0a3f5d7c2e8b1a' };
+/** An EdDSA access token's shape (header: alg EdDSA, the key's thumbprint as kid, typ at+jwt). */
+const ACCESS_TOKEN_EXAMPLE =
+  'eyJhbGciOiJFZERTQSIsImtpZCI6Ik9EQmxBSEZfeU4wVVpjMVlqc010WGZEVDlVd3d5b2VGS19kRmxBTGN0YVkiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiI4YTdiNmM1ZCJ9.c2lnbmF0dXJl';
 const TOKENS_EXAMPLE = {
   success: true,
-  token: 'eyJhbGciOiJFUzI1NiIsImtpZCI6IjliMmYifQ.eyJzdWIiOiI1ZDBlIn0.c2lnbmF0dXJl',
-  access_token: 'eyJhbGciOiJFUzI1NiIsImtpZCI6IjliMmYifQ.eyJzdWIiOiI1ZDBlIn0.c2lnbmF0dXJl',
+  token: ACCESS_TOKEN_EXAMPLE,
+  access_token: ACCESS_TOKEN_EXAMPLE,
   token_type: 'Bearer',
   expires_in: 900,
   expires_at: '2026-03-02T14:45:00.000Z',
@@ -179,13 +172,11 @@ const TOKENS_EXAMPLE = {
 const invalidCode = () => unauthorized('The code is invalid or expired');
 
 export function authRoutes(deps: ApiDeps) {
-  const { config, redis, mailer, logger } = deps;
+  const { config, mailer, logger } = deps;
   const db = deps.database.db;
-  const { keys, limiter, sessions, stepUp } = authServices(deps);
+  const { keys, limiter, sessions, stepUp, challenges, mfaResets } = authServices(deps);
   const app = createRouter();
   void warmDummyHash().catch((err: unknown) => logger.error('dummy hash failed', { err }));
-
-  const challengeKey = (userId: string) => `${config.REDIS_PREFIX}auth:mfa-challenge:${userId}`;
   const address = (c: Parameters<typeof clientAddress>[0]) => clientAddress(c, config.TRUSTED_PROXY_HOPS);
 
   app.use('/api/v1/auth/mfa/*', requireAuth(deps));
@@ -258,13 +249,15 @@ export function authRoutes(deps: ApiDeps) {
         limiter.buckets('login', { address: ip, account: email }, ['address', 'accountAddress']),
       );
       await accountLimit(email, ip);
-      const user = await findUserByEmail(db, email);
-      const valid = user ? await verifyPassword(user.passwordHash, password) : await verifyDummy(password);
-      if (!user || !valid) throw new ApiError('unauthorized', 'Invalid email or password');
-      if (user.status === 'pending')
+      const found = await findUserByEmail(db, email);
+      const valid = found ? await verifyPassword(found.passwordHash, password) : await verifyDummy(password);
+      if (!found || !valid) throw new ApiError('unauthorized', 'Invalid email or password');
+      if (found.status === 'pending')
         throw new ApiError('forbidden', 'Verify your email address before logging in');
-      if (user.status !== 'active') throw new ApiError('forbidden', 'This account is suspended');
+      if (found.status !== 'active') throw new ApiError('forbidden', 'This account is suspended');
       await limiter.reset(limiter.buckets('login', { address: ip, account: email }, ['accountAddress']));
+      // A confirmed authenticator reset whose delay has passed takes effect now: this login gets a mailed code.
+      const user = await mfaResets.completeDue(found);
 
       const now = deps.now();
       const method: MfaMethod = user.totpEnrolledAt ? 'totp' : 'email';
@@ -284,7 +277,7 @@ export function authRoutes(deps: ApiDeps) {
           );
         }
       }
-      await redis.set(challengeKey(user.id), JSON.stringify(challenge), 'EX', CHALLENGE_TTL_SECONDS);
+      await challenges.open(user.id, challenge);
       return c.json(
         {
           success: true as const,
@@ -300,16 +293,6 @@ export function authRoutes(deps: ApiDeps) {
       );
     },
   );
-
-  /** The open challenge of a user, if any and not expired by the injected clock. */
-  const openChallenge = async (user: UserRow | undefined): Promise<Challenge | undefined> => {
-    if (!user) return undefined;
-    const raw = await redis.get(challengeKey(user.id));
-    if (!raw) return undefined;
-    const challenge = JSON.parse(raw) as Challenge;
-    const age = deps.now().getTime() - Date.parse(challenge.issuedAt);
-    return age <= CHALLENGE_TTL_SECONDS * 1000 ? challenge : undefined;
-  };
 
   app.openapi(
     apiRoute({
@@ -345,7 +328,7 @@ export function authRoutes(deps: ApiDeps) {
       const ip = address(c);
       await limiter.hit(limiter.buckets('mfa', { address: ip }));
       const user = await findUserByEmail(db, email);
-      const challenge = await openChallenge(user);
+      const challenge = await challenges.current(user?.id);
       // No password step behind this request: refuse without spending the account's attempt budget.
       if (!user || !challenge) throw invalidCode();
       await limiter.hit(
@@ -371,7 +354,10 @@ export function authRoutes(deps: ApiDeps) {
         if (step === null || !(await consumeTotpStep(db, user.id, step))) throw invalidCode();
       }
 
-      await redis.del(challengeKey(user.id));
+      await challenges.close(user.id);
+      // The owner still has the app (or its recovery codes): a pending mailed reset is not needed.
+      if (recoveryCode !== undefined) await mfaResets.cancelOpen(user, 'recovery_code');
+      else if (challenge.method === 'totp') await mfaResets.cancelOpen(user, 'app_login');
       await limiter.reset(limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress']));
       const account = await clientAccountOf(db, user.id);
       if (!account) throw new ApiError('forbidden', 'This user has no account');
@@ -572,6 +558,7 @@ export function authRoutes(deps: ApiDeps) {
             : 'an authenticator app was enrolled',
         ),
       );
+      await mfaResets.cancelOpen(user, 'mfa_changed');
       return c.json(
         {
           success: true as const,
@@ -612,6 +599,7 @@ export function authRoutes(deps: ApiDeps) {
       if (!user) throw unauthorized();
       if (!user.totpEnrolledAt) throw new ApiError('conflict', 'No authenticator app is enrolled');
       await removeTotp(db, user.id, newTotpSecret());
+      await mfaResets.cancelOpen(user, 'mfa_changed');
       notify(mfaChangedMail(user.email, 'the authenticator app was removed; login codes come by mail again'));
       return c.json({ success: true as const, message: 'Authenticator app removed' }, 200);
     },
@@ -642,7 +630,7 @@ export function authRoutes(deps: ApiDeps) {
           content: {
             'application/json': {
               schema: ReauthenticatedSchema,
-              example: { success: true, message: 'Re-authenticated', expires_in: 300 },
+              example: { success: true, message: 'Re-authenticated', expires_in: REAUTH_TTL_SECONDS },
             },
           },
         },
@@ -716,12 +704,11 @@ export function authRoutes(deps: ApiDeps) {
               example: {
                 keys: [
                   {
-                    kty: 'EC',
-                    crv: 'P-256',
-                    x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
-                    y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
-                    kid: '9b2f4c1e-7a3d-4e5f-8c6b-1d2e3f4a5b6c',
-                    alg: 'ES256',
+                    kty: 'OKP',
+                    crv: 'Ed25519',
+                    x: 'zZRZPNv6acL3QUh2rWrkAb3Hxpx9o-n-Ii-ozw7XsTs',
+                    kid: 'ODBlAHF_yN0UZc1YjsMtXfDT9UwwyoeFK_dFlALctaY',
+                    alg: 'EdDSA',
                     use: 'sig',
                   },
                 ],

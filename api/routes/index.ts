@@ -13,6 +13,7 @@ import { statementRoutes } from './statement.js';
 import { authRoutes } from './auth.js';
 import { clientRoutes } from './clients.js';
 import { fundingRoutes } from './funding.js';
+import { mfaResetRoutes } from './mfa-reset.js';
 import { passwordRoutes } from './password.js';
 import { portfolioRoutes } from './portfolio.js';
 
@@ -20,6 +21,7 @@ export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps, admission: 
   app.route('/', clientRoutes(deps));
   app.route('/', authRoutes(deps));
   app.route('/', passwordRoutes(deps));
+  app.route('/', mfaResetRoutes(deps));
   app.route('/', fundingRoutes(deps));
   app.route('/', portfolioRoutes(deps));
   app.route('/', orderRoutes(deps, admission));

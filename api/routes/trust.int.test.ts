@@ -2,18 +2,18 @@
  * The six findings of issue 18, each reproduced against the real api (Postgres, Redis, Temporal, Mailpit):
  * pre-account hijacking, second-factor replacement with a token alone, third-party lockout, hostile input
  * reaching 500, overflow retried instead of refused, and exposure (caching, metrics, revocation, the
- * token in the WebSocket URL).
+ * token in the WebSocket URL). The mail-based reset of a lost authenticator: mfa-reset.int.test.ts.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
-import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOrderActivities } from '../../activities/orders.js';
 import { users } from '../../db/schema.js';
 import { orderWorkflowId } from '../../temporal/contracts.js';
 import { createTestApi, mailCount, uniqueEmail, waitForMail, type TestApi } from '../../test/helpers.js';
 import {
+  enrollAuthenticator,
   loginCode,
   registerVerifiedUser,
   TEST_PASSWORD,
@@ -168,22 +168,7 @@ describe('2. the second factor needs a recent password check and tells the owner
   it('enrolls, replaces and removes after re-authentication, mails each change, and accepts a recovery code once', async () => {
     const after = Date.now() - 1000;
     expect((await reauth(user.token)).status).toBe(200);
-    const enroll = async () => {
-      const setup = (await (
-        await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token })
-      ).json()) as {
-        secret: string;
-      };
-      const res = await api.call('POST', '/api/v1/auth/mfa/totp/activate', {
-        token: user.token,
-        body: { code: await generate({ secret: setup.secret }) },
-      });
-      expect(res.status).toBe(200);
-      return {
-        secret: setup.secret,
-        codes: ((await res.json()) as { recovery_codes: string[] }).recovery_codes,
-      };
-    };
+    const enroll = () => enrollAuthenticator(api, user.token);
     const first = await enroll();
     await waitForMail(user.email, { subject: /second factor/i, after });
     const replaced = await enroll(); // replacing is allowed within the re-authentication window
@@ -193,18 +178,18 @@ describe('2. the second factor needs a recent password check and tells the owner
     expect((await login(user.email, TEST_PASSWORD)).status).toBe(200);
     await problemOf(
       await api.call('POST', '/api/v1/auth/verify_mfa', {
-        body: { email: user.email, recovery_code: first.codes[0] },
+        body: { email: user.email, recovery_code: first.recoveryCodes[0] },
       }),
       401,
     );
     const ok = await api.call('POST', '/api/v1/auth/verify_mfa', {
-      body: { email: user.email, recovery_code: replaced.codes[0] },
+      body: { email: user.email, recovery_code: replaced.recoveryCodes[0] },
     });
     expect(ok.status).toBe(200);
     expect((await login(user.email, TEST_PASSWORD)).status).toBe(200);
     await problemOf(
       await api.call('POST', '/api/v1/auth/verify_mfa', {
-        body: { email: user.email, recovery_code: replaced.codes[0] },
+        body: { email: user.email, recovery_code: replaced.recoveryCodes[0] },
       }),
       401,
     );
@@ -414,6 +399,31 @@ describe('6. exposure: caching, metrics, revocation, the feed token', () => {
     // The feed's own revalidation runs every 60 s by default: a close now comes from the revocation event.
     expect((await client.closed).code).toBe(4003);
     await problemOf(await api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
+  });
+
+  it('refresh-token reuse and a password reset close the sockets of the sessions they end', async () => {
+    const user = await registerVerifiedUser(api);
+    const socket = await connectFeed(served.url, { token: user.token });
+    const refresh = () =>
+      api.call('POST', '/api/v1/auth/refresh', { body: { refresh_token: user.refreshToken } });
+    expect((await refresh()).status).toBe(200);
+    await problemOf(await refresh(), 401, 'unauthorized'); // the rotated token again: a reuse
+    expect((await socket.closed).code).toBe(4003);
+
+    const other = await session(user.email, TEST_PASSWORD);
+    const otherSocket = await connectFeed(served.url, { token: other.token });
+    const after = Date.now() - 1000;
+    expect(
+      (await api.call('POST', '/api/v1/auth/password/forgot', { body: { email: user.email } })).status,
+    ).toBe(202);
+    const mail = await waitForMail(user.email, { subject: /reset your/i, after });
+    const token = /token=([A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
+    const reset = await api.call('POST', '/api/v1/auth/password/reset', {
+      body: { token, password: 'a-brand-new-password' },
+    });
+    expect(reset.status).toBe(200);
+    expect((await otherSocket.closed).code).toBe(4003);
+    await problemOf(await api.call('GET', '/api/v1/portfolio', { token: other.token }), 401);
   });
 
   it('suspension ends REST access and the sockets of every session of the user', async () => {

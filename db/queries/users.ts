@@ -2,12 +2,13 @@
  * Identity queries: users, email verification tokens, TOTP state, refresh-token families and JWT signing
  * keys. Every function takes `db | tx`; the few that need a transaction of their own take the `Db`.
  */
-import { and, desc, eq, gt, isNull, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
 import {
   accounts,
   balances,
+  mfaResets,
   passwordResetTokens,
   recoveryCodes,
   refreshTokens,
@@ -433,14 +434,109 @@ export async function consumeRecoveryCode(
   return rows.length === 1;
 }
 
+async function clearTotp(tx: DbOrTx, userId: string, freshSecret: string): Promise<void> {
+  await tx
+    .update(users)
+    .set({ totpSecret: freshSecret, totpPendingSecret: null, totpEnrolledAt: null })
+    .where(eq(users.id, userId));
+  await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+}
+
 /** Remove the authenticator app: logins go back to mailed codes with a fresh secret; recovery codes go. */
 export async function removeTotp(db: Db, userId: string, freshSecret: string): Promise<void> {
+  await db.transaction((tx) => clearTotp(tx, userId, freshSecret));
+}
+
+// ---- authenticator reset by mail ------------------------------------------------------------------
+
+/** Resets of a user that can still happen: neither cancelled nor carried out. */
+const openResetsOf = (userId: string) =>
+  and(eq(mfaResets.userId, userId), isNull(mfaResets.cancelledAt), isNull(mfaResets.completedAt));
+
+/** A new reset request; the user's older unconfirmed requests are cancelled (their links stop working). */
+export async function insertMfaReset(
+  db: Db,
+  reset: { userId: string; tokenHash: string; requestedAt: Date; linkExpiresAt: Date },
+): Promise<void> {
   await db.transaction(async (tx) => {
     await tx
-      .update(users)
-      .set({ totpSecret: freshSecret, totpPendingSecret: null, totpEnrolledAt: null })
-      .where(eq(users.id, userId));
-    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+      .update(mfaResets)
+      .set({ cancelledAt: reset.requestedAt, cancelReason: 'superseded' })
+      .where(and(openResetsOf(reset.userId), isNull(mfaResets.confirmedAt)));
+    await tx.insert(mfaResets).values(reset);
+  });
+}
+
+/**
+ * Confirm a reset with its mailed link, once (compare-and-set): unexpired, unconfirmed, not cancelled.
+ * The app goes `delaySeconds` later. Returns the user and that time, or undefined.
+ */
+export async function confirmMfaReset(
+  db: DbOrTx,
+  p: { tokenHash: string; now: Date; delaySeconds: number },
+): Promise<{ userId: string; effectiveAt: Date } | undefined> {
+  const [row] = await db
+    .update(mfaResets)
+    .set({ confirmedAt: p.now, effectiveAt: new Date(p.now.getTime() + p.delaySeconds * 1000) })
+    .where(
+      and(
+        eq(mfaResets.tokenHash, p.tokenHash),
+        isNull(mfaResets.confirmedAt),
+        isNull(mfaResets.cancelledAt),
+        isNull(mfaResets.completedAt),
+        gt(mfaResets.linkExpiresAt, p.now),
+      ),
+    )
+    .returning({ userId: mfaResets.userId, effectiveAt: mfaResets.effectiveAt });
+  return row?.effectiveAt ? { userId: row.userId, effectiveAt: row.effectiveAt } : undefined;
+}
+
+/** Cancel every open reset of a user; returns how many were cancelled and how many of them were confirmed. */
+export async function cancelMfaResets(
+  db: DbOrTx,
+  p: { userId: string; now: Date; reason: string },
+): Promise<{ cancelled: number; confirmed: number }> {
+  const rows = await db
+    .update(mfaResets)
+    .set({ cancelledAt: p.now, cancelReason: p.reason })
+    .where(openResetsOf(p.userId))
+    .returning({ confirmedAt: mfaResets.confirmedAt });
+  return { cancelled: rows.length, confirmed: rows.filter((r) => r.confirmedAt).length };
+}
+
+/** The user a reset token belongs to, while that reset is not carried out (its link also cancels). */
+export async function mfaResetOwner(db: DbOrTx, tokenHash: string): Promise<string | undefined> {
+  const [row] = await db
+    .select({ userId: mfaResets.userId })
+    .from(mfaResets)
+    .where(and(eq(mfaResets.tokenHash, tokenHash), isNull(mfaResets.completedAt)))
+    .limit(1);
+  return row?.userId;
+}
+
+/**
+ * Carry out a confirmed reset whose delay has passed: the app and its recovery codes go (as removeTotp),
+ * the due resets are marked done and any other open one is cancelled, in one transaction. Returns when
+ * the reset carried out was confirmed, or undefined when none was due.
+ */
+export async function completeDueMfaReset(
+  db: Db,
+  p: { userId: string; now: Date; freshSecret: string },
+): Promise<Date | undefined> {
+  return db.transaction(async (tx) => {
+    const due = await tx
+      .update(mfaResets)
+      .set({ completedAt: p.now })
+      .where(and(openResetsOf(p.userId), isNotNull(mfaResets.effectiveAt), lte(mfaResets.effectiveAt, p.now)))
+      .returning({ confirmedAt: mfaResets.confirmedAt });
+    const confirmedAt = due[0]?.confirmedAt;
+    if (!confirmedAt) return undefined;
+    await tx
+      .update(mfaResets)
+      .set({ cancelledAt: p.now, cancelReason: 'superseded' })
+      .where(openResetsOf(p.userId));
+    await clearTotp(tx, p.userId, p.freshSecret);
+    return confirmedAt;
   });
 }
 
