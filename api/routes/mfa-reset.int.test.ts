@@ -125,9 +125,15 @@ describe('a lost authenticator app, reset by mail', () => {
     const openResets = async () =>
       (await api.deps.database.db.select().from(mfaResets).where(eq(mfaResets.userId, user.userId))).length;
 
-    // A stolen access token, but no password: no login challenge, so no reset, and the same answer.
+    // The attacker holds an access token of a session (not re-authenticated), but not the password.
+    expect(await mfaMethod(user.email)).toBe('totp');
+    const session = await verifyMfa({ email: user.email, code: await appCode(user) });
+    expect(session.status).toBe(200);
+    const stolen = ((await session.json()) as { token: string }).token;
+
+    // No login challenge, so no reset, and the same answer as for anyone else.
     const answers: unknown[] = [];
-    for (const [email, token] of [[user.email, user.token], [unknown], [noApp.email]] as const) {
+    for (const [email, token] of [[user.email, stolen], [unknown], [noApp.email]] as const) {
       const res = await requestReset(email, token);
       expect(res.status).toBe(202);
       answers.push(await res.json());
@@ -138,7 +144,7 @@ describe('a lost authenticator app, reset by mail', () => {
     answers.push(await res.json());
     expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
     expect(await openResets()).toBe(0);
-    const direct = await api.call('DELETE', '/api/v1/auth/mfa/totp', { token: user.token });
+    const direct = await api.call('DELETE', '/api/v1/auth/mfa/totp', { token: stolen });
     expect((await expectProblem(direct, 403, 'forbidden')).reauthentication_required).toBe(true);
 
     // With the password step the owner gets the link; the earlier requests mailed nobody.
