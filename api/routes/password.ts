@@ -2,8 +2,9 @@
  * Password forgot, reset and change. `forgot` always answers 202 (the mail goes out, or not, after the
  * answer), so it reveals nothing about which addresses have an account. A reset link works once, for
  * PASSWORD_RESET_TTL_SECONDS, ends every session of the user and mails the owner; a change needs the
- * current password, ends the user's other sessions and mails the owner. Either cancels a pending
- * authenticator reset, which the old password had asked for. ADR 0008 has the lifecycle.
+ * current password, ends the user's other sessions and mails the owner. Either ends a login in progress
+ * (its password step used the old password) and cancels a pending authenticator reset, which the old
+ * password had asked for. ADR 0008 has the lifecycle.
  */
 import { z } from '@hono/zod-openapi';
 import {
@@ -43,7 +44,7 @@ const ok = z.object({ success: z.literal(true), message: z.string() }).openapi('
 export function passwordRoutes(deps: ApiDeps) {
   const { config, mailer, logger } = deps;
   const db = deps.database.db;
-  const { limiter, sessions, mfaResets } = authServices(deps);
+  const { limiter, sessions, mfaResets, challenges } = authServices(deps);
   const app = createRouter();
   const address = (c: Parameters<typeof clientAddress>[0]) => clientAddress(c, config.TRUSTED_PROXY_HOPS);
   const notify = noticeSender(mailer, logger);
@@ -149,6 +150,7 @@ export function passwordRoutes(deps: ApiDeps) {
           'token: is invalid, expired or already used',
         ]);
       await sessions.revokeUser(userId, 'password_reset');
+      await challenges.close(userId);
       const user = await findUserById(db, userId);
       if (user) {
         notify(passwordChangedMail(user.email, 'reset'));
@@ -206,6 +208,7 @@ export function passwordRoutes(deps: ApiDeps) {
         throw new ApiError('unauthorized', 'The current password is not correct');
       await setPasswordHash(db, user.id, await hashPassword(body.new_password));
       await sessions.revokeUser(user.id, 'password_change', c.get('sessionId'));
+      await challenges.close(user.id);
       notify(passwordChangedMail(user.email, 'changed'));
       await mfaResets.cancelOpen(user, 'password_change');
       return c.json({ success: true as const, message: 'Password changed; other sessions were ended' }, 200);

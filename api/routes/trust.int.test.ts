@@ -107,6 +107,12 @@ describe('1. registration without pre-account hijacking', () => {
       ).status,
     ).toBe(200);
     await problemOf(await login(email, 'attacker-password-1'), 401);
+    // The attacker's login in progress died with the reset, even with the code mailed before it.
+    const attackerCode = await loginCode(email);
+    await problemOf(
+      await api.call('POST', '/api/v1/auth/verify_mfa', { body: { email, code: attackerCode } }),
+      401,
+    );
     expect((await login(email, 'owner-new-password')).status).toBe(200);
     // Single use.
     await problemOf(
