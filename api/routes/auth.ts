@@ -329,8 +329,9 @@ export function authRoutes(deps: ApiDeps) {
       await limiter.hit(limiter.buckets('mfa', { address: ip }));
       const user = await findUserByEmail(db, email);
       const challenge = await challenges.current(user?.id);
-      // No password step behind this request: refuse without spending the account's attempt budget.
-      if (!user || !challenge) throw invalidCode();
+      // No password step behind this request (or the user was suspended since): refuse without spending
+      // the account's attempt budget.
+      if (!user || !challenge || user.status !== 'active') throw invalidCode();
       await limiter.hit(
         limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress', 'account']),
       );

@@ -432,13 +432,21 @@ describe('6. exposure: caching, metrics, revocation, the feed token', () => {
     await problemOf(await api.call('GET', '/api/v1/portfolio', { token: other.token }), 401);
   });
 
-  it('suspension ends REST access and the sockets of every session of the user', async () => {
+  it('suspension ends REST access, the sockets of every session of the user, and the login in progress', async () => {
     const user = await registerVerifiedUser(api);
     const client = await connectFeed(served.url, { token: user.token });
     expect((await api.call('GET', '/api/v1/portfolio', { token: user.token })).status).toBe(200);
+    const after = Date.now() - 1000;
+    expect((await login(user.email, TEST_PASSWORD)).status).toBe(200);
+    const code = await loginCode(user.email, after);
     await authServices(api.deps).sessions.suspend(user.userId);
     expect((await client.closed).code).toBe(4003);
     await problemOf(await api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
+    // The code mailed before the suspension gives no tokens.
+    await problemOf(
+      await api.call('POST', '/api/v1/auth/verify_mfa', { body: { email: user.email, code } }),
+      401,
+    );
   });
 
   it('a password change ends the other sessions, keeps this one, and notifies the owner', async () => {
