@@ -102,11 +102,11 @@ export function documentConfig(config: Pick<Config, 'PUBLIC_URL'>) {
 /**
  * The contract every operation keeps, made structural: `apiRoute()` is `createRoute()` that requires an
  * `operationId`, one tag of TAGS, `auth` (the security requirement; public operations say so) and the
- * error statuses the handler itself answers, requires an example (or named examples) for every JSON body it names, and adds
- * what every operation of this API can answer: 500, 401 behind a bearer token, 400 and 413 with a body,
- * 422 with any input, 503 when a dependency is out (unless `offline`), and the headers every response
- * carries (X-Request-Id, X-Instance). api/openapi.test.ts walks the document and names the operation
- * that misses any of it.
+ * error statuses the handler itself answers, requires an example (or named examples) for every JSON
+ * body it names, and adds what every operation of this API can answer: 500, 401 behind a bearer token,
+ * 400 and 413 with a body, 422 with any input, 503 when a dependency is out (unless `offline`), and the
+ * headers every response carries (X-Request-Id, X-Instance). api/openapi.test.ts walks the document and
+ * names the operation that misses any of it.
  */
 export const TAGS = {
   identity: 'Registration, login with a second factor, tokens, passwords and public keys',
