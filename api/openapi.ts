@@ -102,11 +102,11 @@ export function documentConfig(config: Pick<Config, 'PUBLIC_URL'>) {
 /**
  * The contract every operation keeps, made structural: `apiRoute()` is `createRoute()` that requires an
  * `operationId`, one tag of TAGS, `auth` (the security requirement; public operations say so) and the
- * error statuses the handler itself answers, requires an example for every JSON body it names, and adds
- * what every operation of this API can answer: 500, 401 behind a bearer token, 400 and 413 with a body,
- * 422 with any input, 503 when a dependency is out (unless `offline`), and the headers every response
- * carries (X-Request-Id, X-Instance). api/openapi.test.ts walks the document and names the operation
- * that misses any of it.
+ * error statuses the handler itself answers, requires an example (or named examples) for every JSON
+ * body it names, and adds what every operation of this API can answer: 500, 401 behind a bearer token,
+ * 400 and 413 with a body, 422 with any input, 503 when a dependency is out (unless `offline`), and the
+ * headers every response carries (X-Request-Id, X-Instance). api/openapi.test.ts walks the document and
+ * names the operation that misses any of it.
  */
 export const TAGS = {
   identity: 'Registration, login with a second factor, tokens, passwords and public keys',
@@ -248,8 +248,18 @@ const EVERY_RESPONSE: ResponseHeader[] = ['X-Request-Id', 'X-Instance'];
 
 type RequestConfig = NonNullable<RouteConfig['request']>;
 type Media = Exclude<NonNullable<NonNullable<RequestConfig['body']>['content'][string]>, { $ref: string }>;
-/** A JSON body: its schema with an example (checked against the schema by the OpenAPI lint). */
-type Content = Record<string, Media & { example: unknown }>;
+/**
+ * A JSON body: its schema with an example, or with named examples when one shape has several cases
+ * (a limit and a stop order, say); each is checked against the schema by the OpenAPI lint.
+ */
+type Content = Record<
+  string,
+  Omit<Media, 'example' | 'examples'> &
+    (
+      | { example: unknown; examples?: never }
+      | { example?: never; examples: Record<string, { summary: string; value: unknown }> }
+    )
+>;
 type Reply = Omit<Exclude<RouteConfig['responses'][string], { $ref: string }>, 'headers' | 'content'> & {
   description: string;
   content: Content;

@@ -440,11 +440,20 @@ export interface paths {
         /** The caller's orders, newest first */
         get: operations["listOrders"];
         put?: never;
-        /** Place an order (answers with the saga ACK) */
+        /**
+         * Place an order (answers with the saga ACK)
+         * @description The answer is the saga's ACK: the order as the matching engine accepted it (resting, filled, or waiting for its trigger). `time_in_force` is optional: DAY for limit, stop and stop_limit orders, IOC for market orders.
+         *
+         *     Stop and stop_limit orders wait as `pending_trigger`, outside the visible book, until a trade prints at or above `stop_price` (buy) or at or below it (sell), at once when the last trade already does; then they trade as a market (stop) or limit (stop_limit) order and `triggered_at` is set. What is reserved covers what the order can cost once triggered (a stop buy: its quantity at the top of the price band).
+         *
+         *     Outside the trading session (GET /api/v1/clock) limit, stop and stop_limit orders are accepted for the next session and rest at once (a DAY order expires at that session's close); market, IOC and FOK orders are 422 `market_closed` with `next_open`.
+         *
+         *     The same `client_order_id` with the same order answers 200 with the first order; with a different order, 422 `client_order_id_conflict` with the first `order_id`. Refusals of the order itself (insufficient funds, a price off the tick or outside the band, an unknown symbol) are 422 `validation_failed`; the operator controls answer 422 `symbol_halted`, `account_frozen`, `kill_switch_engaged` or `risk_limit`.
+         */
         post: operations["placeOrder"];
         /**
          * Cancel every open order of the account (optionally of one symbol)
-         * @description Each order is cancelled through its own saga, as DELETE /api/v1/orders/{id} would. Orders still being placed are not open yet and are left alone. Nothing open: 200 with empty lists.
+         * @description Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists.
          */
         delete: operations["cancelAllOrders"];
         options?: never;
@@ -613,7 +622,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Market clock: open now, next open and close */
+        /**
+         * Market clock: open now, next open and close
+         * @description The exchange's calendar (TRADING_CALENDAR=nyse): 09:30-16:00 New York time on weekdays, without the exchange holidays, 13:00 closes on early-close days, daylight saving through the time zone. With TRADING_CALENDAR=24h (the simulator, demos, `npm start`) the market is always open and each session ends at a daily close, when DAY orders expire. While the market is closed, limit, stop and stop_limit orders are accepted for the next session; market, IOC and FOK orders are 422 `market_closed`.
+         */
         get: operations["getClock"];
         put?: never;
         post?: never;
@@ -3022,19 +3034,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "order": {
-                 *         "symbol": "AAPL",
-                 *         "order_type": "limit",
-                 *         "direction": "buy",
-                 *         "quantity": 10,
-                 *         "price": "185.00",
-                 *         "time_in_force": "DAY",
-                 *         "client_order_id": "my-order-1"
-                 *       }
-                 *     }
-                 */
                 "application/json": components["schemas"]["PlaceOrder"];
             };
         };
@@ -3085,33 +3084,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "success": true,
-                     *       "id": "0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42",
-                     *       "order_id": "0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42",
-                     *       "client_order_id": "my-order-1",
-                     *       "account_id": "5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33",
-                     *       "symbol": "AAPL",
-                     *       "order_type": "limit",
-                     *       "direction": "buy",
-                     *       "quantity": 10,
-                     *       "price": 185,
-                     *       "stop_price": null,
-                     *       "triggered_at": null,
-                     *       "time_in_force": "DAY",
-                     *       "self_trade_prevention": "cancel_newest",
-                     *       "status": "working",
-                     *       "filled_quantity": 0,
-                     *       "average_price": null,
-                     *       "reserved_amount": 1850,
-                     *       "reserved_asset": "USD",
-                     *       "lock_version": 0,
-                     *       "reject_reason": null,
-                     *       "created_at": "2026-03-02T14:30:00.000Z",
-                     *       "updated_at": "2026-03-02T14:30:00.000Z"
-                     *     }
-                     */
                     "application/json": components["schemas"]["Order"];
                 };
             };
@@ -3337,15 +3309,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "order": {
-                 *         "client_version": 0,
-                 *         "quantity": 5,
-                 *         "price": "184.50"
-                 *       }
-                 *     }
-                 */
                 "application/json": components["schemas"]["ReplaceOrder"];
             };
         };
@@ -3359,33 +3322,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "success": true,
-                     *       "id": "0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42",
-                     *       "order_id": "0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42",
-                     *       "client_order_id": "my-order-1",
-                     *       "account_id": "5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33",
-                     *       "symbol": "AAPL",
-                     *       "order_type": "limit",
-                     *       "direction": "buy",
-                     *       "quantity": 5,
-                     *       "price": 184.5,
-                     *       "stop_price": null,
-                     *       "triggered_at": null,
-                     *       "time_in_force": "DAY",
-                     *       "self_trade_prevention": "cancel_newest",
-                     *       "status": "working",
-                     *       "filled_quantity": 0,
-                     *       "average_price": null,
-                     *       "reserved_amount": 922.5,
-                     *       "reserved_asset": "USD",
-                     *       "lock_version": 1,
-                     *       "reject_reason": null,
-                     *       "created_at": "2026-03-02T14:30:00.000Z",
-                     *       "updated_at": "2026-03-02T14:30:00.000Z"
-                     *     }
-                     */
                     "application/json": components["schemas"]["Order"];
                 };
             };
@@ -3872,14 +3808,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "timestamp": "2026-03-02T14:30:00.000Z",
-                     *       "is_open": true,
-                     *       "next_open": "2026-03-03T14:30:00.000Z",
-                     *       "next_close": "2026-03-02T21:00:00.000Z"
-                     *     }
-                     */
                     "application/json": components["schemas"]["Clock"];
                 };
             };

@@ -123,11 +123,13 @@ function nextSeq(seq: number, r: SubmitResult): number {
   return r.ok ? Math.max(seq, ...r.triggered.map((t) => t.seq)) : seq;
 }
 
-/** No pending stop is met by the last trade price (it would have triggered). */
+/** No pending stop is met by the last trade price (it would have triggered); the count is theirs. */
 function checkStops(book: OrderBook): void {
+  const stops = book.pendingStops();
+  if (book.stopCount() !== stops.length) throw new Error(`stopCount ${book.stopCount()} of ${stops.length}`);
   const last = book.lastPrice();
   if (last === undefined) return;
-  for (const s of book.pendingStops())
+  for (const s of stops)
     if (s.side === 'buy' ? last >= s.stopPrice : last <= s.stopPrice)
       throw new Error(`stop ${s.id} at ${s.stopPrice} pending at last price ${last}`);
 }

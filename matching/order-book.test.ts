@@ -526,6 +526,7 @@ describe('stop orders', () => {
     submit({ id: 'high', side: 'buy', type: 'market', stopPrice: 102, qty: 1 });
     submit({ id: 'early', side: 'buy', type: 'market', stopPrice: 101, qty: 1, seq: 0 }); // time priority by seq
     submit({ id: 'far', side: 'buy', type: 'market', stopPrice: 104, qty: 1 });
+    expect(book.stopCount()).toBe(4);
     for (const [id, price] of [
       ['a1', 101],
       ['a2', 102],
@@ -546,6 +547,7 @@ describe('stop orders', () => {
       ['a5', 105, 1],
     ]);
     expect(book.pendingStops()).toEqual([]);
+    expect(book.stopCount()).toBe(0);
   });
 
   it('cancel removes a pending stop; modify changes its stop price and may trigger it', () => {

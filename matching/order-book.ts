@@ -351,6 +351,11 @@ export class OrderBook {
     return this.orders.size;
   }
 
+  /** Number of stop orders waiting for their trigger. */
+  stopCount(): number {
+    return this.stops.size;
+  }
+
   /** The last trade's price (restored by `load`), or undefined before any. */
   lastPrice(): number | undefined {
     return Number.isNaN(this.last) ? undefined : this.last;

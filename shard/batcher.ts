@@ -114,10 +114,7 @@ export class GroupCommit {
       if (outcomes[i]!.ok) metrics.settlementSeconds.observe({ op: job.op }, seconds);
       this.finish(job, outcomes[i]!);
     });
-    for (const symbol of touched) {
-      const book = books.get(symbol);
-      if (book) metrics.bookOrders.set({ symbol }, book.size());
-    }
+    for (const symbol of touched) books.report(symbol);
   }
 
   private finish(job: Job, outcome: Outcome): void {

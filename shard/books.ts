@@ -89,8 +89,16 @@ export class ShardBooks {
     });
     this.books.set(symbol, book);
     this.seqs.set(symbol, seq);
-    this.deps.metrics.bookOrders.set({ symbol }, book.size());
+    this.report(symbol);
     return book;
+  }
+
+  /** The book's gauges: resting orders and pending stops. */
+  report(symbol: string): void {
+    const book = this.books.get(symbol);
+    if (!book) return;
+    this.deps.metrics.bookOrders.set({ symbol }, book.size());
+    this.deps.metrics.stopsPending.set({ symbol }, book.stopCount());
   }
 
   /** Back to Postgres' state after a rollback; if even that fails, drop the book: the next operation loads it. */

@@ -8,4 +8,7 @@ export interface ShardMetrics {
   settlementSeconds: { observe(labels: { op: string }, seconds: number): void };
   batchSize: { observe(size: number): void };
   bookOrders: { set(labels: { symbol: string }, n: number): void };
+  stopsAccepted: { inc(labels: { symbol: string; order_type: string }): void };
+  stopsTriggered: { inc(labels: { symbol: string }, n: number): void };
+  stopsPending: { set(labels: { symbol: string }, n: number): void };
 }

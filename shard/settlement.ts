@@ -16,7 +16,7 @@ import {
   type ExecutionReportPayload,
   type OutboxEvent,
 } from '../temporal/events.js';
-import { isTerminal } from '../temporal/orders.js';
+import { isStopType, isTerminal } from '../temporal/orders.js';
 import type { ShardBooks } from './books.js';
 import type { ShardMetrics } from './metrics.js';
 import { announce } from './timeline.js';
@@ -132,6 +132,10 @@ export async function settleResult(
   events.push(marketEvent(deps.books, taker.symbol, at));
   await announce(tx, events, arrival(true));
   deps.metrics.fills.inc(result.fills.length);
+  if (restingExec === 'new' && isStopType(taker.orderType))
+    deps.metrics.stopsAccepted.inc({ symbol: taker.symbol, order_type: taker.orderType });
+  if (result.triggered.length > 0)
+    deps.metrics.stopsTriggered.inc({ symbol: taker.symbol }, result.triggered.length);
   return fillIds;
 }
 

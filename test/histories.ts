@@ -1,6 +1,7 @@
 /**
- * The replay corpus: integration tests hand over the sagas worth keeping (fill, partial fill, replace,
- * cancel, expiry, each compensation path) and `npm run histories:record` writes their histories to
+ * The replay corpus: integration tests hand over the workflows worth keeping (sagas that fill, partially
+ * fill, are replaced, cancelled one by one or by cancel-all, expire, trigger as stops, each compensation
+ * path; the MarketControls workflow) and `npm run histories:record` writes their histories to
  * workflows/histories/, which workflows/replay.test.ts replays on every `npm test`. The Temporal CLI
  * writes them (`temporal workflow show --output json`: the proto3 JSON the SDK's replayer reads).
  */
@@ -13,7 +14,8 @@ import { inject } from 'vitest';
 
 const dir = fileURLToPath(new URL('../workflows/histories/', import.meta.url));
 
-export function keepHistory(name: string, handle: WorkflowHandle): void {
+/** Keep the history of the workflow's latest run, or of run `runId` (one that continued as new, say). */
+export function keepHistory(name: string, handle: WorkflowHandle, runId?: string): void {
   if (process.env.RECORD_HISTORIES !== '1') return;
   const env = inject('env');
   const json = execFileSync(
@@ -23,6 +25,7 @@ export function keepHistory(name: string, handle: WorkflowHandle): void {
       'show',
       '--workflow-id',
       handle.workflowId,
+      ...(runId ? ['--run-id', runId] : []),
       '--address',
       env.TEMPORAL_ADDRESS!,
       '--output',

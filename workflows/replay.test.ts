@@ -1,6 +1,6 @@
 /**
- * Replay safety: every recorded saga history in workflows/histories/ must replay against today's
- * workflow code without a non-determinism error. Record new ones with `npm run histories:record`.
+ * Replay safety: every recorded history in workflows/histories/ (TradingSagas and MarketControls) must
+ * replay against today's workflow code without a non-determinism error. Record new ones with `npm run histories:record`.
  * (protobufjs is a direct devDependency so that @temporalio/common and @temporalio/proto share one copy:
  * with two, the SDK cannot read JSON histories.)
  */
@@ -14,7 +14,7 @@ import '../test/runtime-setup.js'; // the SDK's lines through our (quiet) logger
 const dir = fileURLToPath(new URL('./histories/', import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
-it('the corpus covers the saga paths', () => {
+it('the corpus covers the saga paths and the control workflow', () => {
   const names = files.map((f) => f.replace(/\.json$/, ''));
   for (const path of [
     'fill',
@@ -28,6 +28,12 @@ it('the corpus covers the saga paths', () => {
     'needs-attention',
     'stop-trigger',
     'stop-limit-trigger',
+    'cancel-all',
+    'cancel-all-partial',
+    'cancel-all-stop',
+    'replace-idempotent',
+    'market-controls',
+    'market-controls-continue-as-new',
   ])
     expect(names).toContain(path);
 });

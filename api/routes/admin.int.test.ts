@@ -1,7 +1,8 @@
 /**
  * Operators and risk controls through HTTP: operator:create, the role claim, 403 for clients on every
  * admin route, halts, freezes, kill switches (under a stream of orders), risk limits at their boundary,
- * the audit trail and the MarketControls workflow (its history, continue-as-new).
+ * the audit trail and the MarketControls workflow (its history, continue-as-new; both runs join the
+ * replay corpus, `npm run histories:record`).
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -10,6 +11,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listKillSwitches } from '../../db/queries/controls.js';
 import { listOpenOrders } from '../../db/queries/orders.js';
+import { keepHistory } from '../../test/histories.js';
 import { expectProblem } from '../../test/http.js';
 import { startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import {
@@ -366,6 +368,7 @@ describe('audit and the control workflow', () => {
     }
     expect(accepted).toEqual(new Set(['control']));
     expect((await handle.query(controlsQuery)).actions).toBe(all.length);
+    keepHistory('market-controls', handle); // still running: every action of this file so far
   });
 
   it('continues as new past its history limit, carrying the controls', async () => {
@@ -390,5 +393,6 @@ describe('audit and the control workflow', () => {
       actions: 7,
     });
     await ok(await admin('POST', '/symbols/GOOG/resume', { reason: 'done' }));
+    keepHistory('market-controls-continue-as-new', handle, first); // the run that continued as new
   });
 });

@@ -44,7 +44,7 @@ export function cancelAllRoutes(deps: ApiDeps) {
       errors: [],
       summary: 'Cancel every open order of the account (optionally of one symbol)',
       description:
-        'Each order is cancelled through its own saga, as DELETE /api/v1/orders/{id} would. Orders still being placed are not open yet and are left alone. Nothing open: 200 with empty lists.',
+        'Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists.',
       request: {
         query: z.object({
           symbol: z

@@ -35,17 +35,33 @@ export function clockRoutes(deps: ApiDeps) {
       offline: true,
       errors: [],
       summary: 'Market clock: open now, next open and close',
+      description:
+        "The exchange's calendar (TRADING_CALENDAR=nyse): 09:30-16:00 New York time on weekdays, without the exchange holidays, 13:00 closes on early-close days, daylight saving through the time zone. With TRADING_CALENDAR=24h (the simulator, demos, `npm start`) the market is always open and each session ends at a daily close, when DAY orders expire. While the market is closed, limit, stop and stop_limit orders are accepted for the next session; market, IOC and FOK orders are 422 `market_closed`.",
       responses: {
         200: {
           description: 'The clock',
           content: {
             'application/json': {
               schema: ClockSchema,
-              example: {
-                timestamp: '2026-03-02T14:30:00.000Z',
-                is_open: true,
-                next_open: '2026-03-03T14:30:00.000Z',
-                next_close: '2026-03-02T21:00:00.000Z',
+              examples: {
+                open: {
+                  summary: 'Monday at the open (09:30 New York, standard time)',
+                  value: {
+                    timestamp: '2026-03-02T14:30:00.000Z',
+                    is_open: true,
+                    next_open: '2026-03-03T14:30:00.000Z',
+                    next_close: '2026-03-02T21:00:00.000Z',
+                  },
+                },
+                closed: {
+                  summary: 'A Saturday: Monday opens at 09:30 New York, daylight saving time by then',
+                  value: {
+                    timestamp: '2026-03-07T12:00:00.000Z',
+                    is_open: false,
+                    next_open: '2026-03-09T13:30:00.000Z',
+                    next_close: '2026-03-09T20:00:00.000Z',
+                  },
+                },
               },
             },
           },

@@ -3,7 +3,8 @@
  * /orders/{id}/cancel and DELETE /orders/{id} replays the first answer, refuses another body and a
  * request still running, is scoped to the order, and survives a lost answer: the key travels into
  * Temporal as the update id, so a retry after the saga answered (the api never completed the key) gets
- * that answer, not a version conflict, also once the saga has ended.
+ * that answer, not a version conflict, also once the saga has ended. The saga of a keyed replace joins
+ * the replay corpus (`npm run histories:record`).
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import {
   type ReplaceRequest,
 } from '../../temporal/contracts.js';
 import type { TestApi } from '../../test/helpers.js';
+import { keepHistory } from '../../test/histories.js';
 import { auditedTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
 import { modifyRequestHash } from './orders.js';
@@ -159,6 +161,9 @@ describe('replace with an Idempotency-Key', () => {
       replayed: 'true',
     });
     await call(u, 'DELETE', `/api/v1/orders/${id}`, undefined);
+    const handle = fx.handle(u.accountId, cid);
+    expect(await handle.result()).toMatchObject({ status: 'cancelled' });
+    keepHistory('replace-idempotent', handle);
   });
 });
 

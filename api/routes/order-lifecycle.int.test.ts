@@ -1,10 +1,13 @@
 /**
  * An order's life through HTTP: cancel-all (DELETE /api/v1/orders cancels every open order of the caller,
- * each through its saga, optionally of one symbol, and leaves other accounts' orders alone) and the
- * timeline (GET /api/v1/orders/{id}/timeline) of filled, replaced, cancelled and compensated orders.
+ * working, partially filled or an untriggered stop, each through its saga, optionally of one symbol, and
+ * leaves other accounts' orders alone) and the timeline (GET /api/v1/orders/{id}/timeline) of filled,
+ * replaced, cancelled and compensated orders. The sagas cancel-all cancelled join the replay corpus
+ * (`npm run histories:record`).
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keepHistory } from '../../test/histories.js';
 import { expectProblem } from '../../test/http.js';
 import { startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
@@ -29,7 +32,13 @@ afterAll(async () => {
   await fx.close();
 });
 
-type Order = { order_id: string; status: string; filled_quantity: number; symbol: string };
+type Order = {
+  order_id: string;
+  client_order_id: string;
+  status: string;
+  filled_quantity: number;
+  symbol: string;
+};
 type CancelAll = { cancelled: Order[]; failed: { order_id: string; code: string; message: string }[] };
 
 async function place(u: FundedTestUser, order: Record<string, unknown>): Promise<Order> {
@@ -44,7 +53,7 @@ const cancelAll = (u: FundedTestUser, query = '') =>
   fx.api.call('DELETE', `/api/v1/orders${query}`, { token: u.token });
 
 describe('DELETE /api/v1/orders', () => {
-  it('cancels open and partially filled orders of one symbol, then the rest, then finds nothing', async () => {
+  it('cancels open, partially filled and untriggered stop orders of one symbol, then the rest, then finds nothing', async () => {
     const buyer = await createFundedUser(fx.api, '10000.00');
     const seller = await createFundedUser(fx.api, '0.00', { AAPL: 10n });
     const a = await place(buyer, { symbol: 'AAPL', direction: 'buy', quantity: 10, price: '160.00' });
@@ -61,12 +70,23 @@ describe('DELETE /api/v1/orders', () => {
     const theirs = await place(seller, { symbol: 'AAPL', direction: 'sell', quantity: 1, price: '170.00' });
     const partial = await fx.api.call('GET', `/api/v1/orders/${b.order_id}`, { token: buyer.token });
     expect(await partial.json()).toMatchObject({ status: 'partially_filled', filled_quantity: 2 });
+    // A buy stop above the last trade (161.00) waits for its trigger.
+    const s = await place(buyer, {
+      symbol: 'AAPL',
+      order_type: 'stop',
+      direction: 'buy',
+      quantity: 1,
+      stop_price: '200.00',
+    });
+    expect(s.status).toBe('pending_trigger');
 
     const res = await cancelAll(buyer, '?symbol=aapl');
     expect(res.status).toBe(200);
     const first = (await res.json()) as CancelAll;
     expect(first.failed).toEqual([]);
-    expect(first.cancelled.map((o) => o.order_id).sort()).toEqual([a.order_id, b.order_id].sort());
+    expect(first.cancelled.map((o) => o.order_id).sort()).toEqual(
+      [a.order_id, b.order_id, s.order_id].sort(),
+    );
     expect(first.cancelled.find((o) => o.order_id === b.order_id)).toMatchObject({
       status: 'cancelled',
       filled_quantity: 2,
@@ -83,15 +103,16 @@ describe('DELETE /api/v1/orders', () => {
     expect((await fx.balance(buyer.accountId)).reserved).toBe(0n);
     const sellers = await fx.api.call('GET', `/api/v1/orders/${theirs.order_id}`, { token: seller.token });
     expect(await sellers.json()).toMatchObject({ status: 'working' });
-    const saga = await fx.saga(
-      buyer.accountId,
-      (
-        (await (await fx.api.call('GET', `/api/v1/orders/${a.order_id}`, { token: buyer.token })).json()) as {
-          client_order_id: string;
-        }
-      ).client_order_id,
-    );
-    expect(saga.status).toBe('cancelled');
+    // Each saga ended cancelled; theirs are the cancel-all paths of the replay corpus.
+    for (const [name, o] of [
+      ['cancel-all', a],
+      ['cancel-all-partial', b],
+      ['cancel-all-stop', s],
+    ] as const) {
+      const handle = fx.handle(buyer.accountId, o.client_order_id);
+      expect(await handle.result(), name).toMatchObject({ status: 'cancelled' });
+      keepHistory(name, handle);
+    }
   });
 
   it('an account with nothing open gets empty lists', async () => {

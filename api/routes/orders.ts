@@ -232,6 +232,29 @@ export const ORDER_EXAMPLE = {
   created_at: '2026-03-02T14:30:00.000Z',
   updated_at: '2026-03-02T14:30:00.000Z',
 } as const satisfies z.infer<typeof OrderSchema>;
+/** A sell stop waiting for its trigger: its shares reserved, not in the visible book. */
+const STOP_EXAMPLE = {
+  ...ORDER_EXAMPLE,
+  client_order_id: 'my-stop-1',
+  order_type: 'stop',
+  direction: 'sell',
+  price: null,
+  stop_price: 180,
+  time_in_force: 'GTC',
+  status: 'pending_trigger',
+  reserved_amount: 10,
+  reserved_asset: 'AAPL',
+} as const satisfies z.infer<typeof OrderSchema>;
+/** A buy stop-limit whose stop the last trade already met: triggered at placement, resting at its limit. */
+const TRIGGERED_EXAMPLE = {
+  ...ORDER_EXAMPLE,
+  client_order_id: 'my-stop-limit-1',
+  order_type: 'stop_limit',
+  price: 190.5,
+  stop_price: 190,
+  triggered_at: '2026-03-02T14:30:00.000Z',
+  reserved_amount: 1905,
+} as const satisfies z.infer<typeof OrderSchema>;
 const CANCELLED_EXAMPLE = {
   success: true,
   status: 'cancelled',
@@ -434,20 +457,59 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       tag: 'orders',
       auth: 'bearer',
       summary: 'Place an order (answers with the saga ACK)',
+      description: [
+        "The answer is the saga's ACK: the order as the matching engine accepted it (resting, filled, or waiting for its trigger). `time_in_force` is optional: DAY for limit, stop and stop_limit orders, IOC for market orders.",
+        'Stop and stop_limit orders wait as `pending_trigger`, outside the visible book, until a trade prints at or above `stop_price` (buy) or at or below it (sell), at once when the last trade already does; then they trade as a market (stop) or limit (stop_limit) order and `triggered_at` is set. What is reserved covers what the order can cost once triggered (a stop buy: its quantity at the top of the price band).',
+        "Outside the trading session (GET /api/v1/clock) limit, stop and stop_limit orders are accepted for the next session and rest at once (a DAY order expires at that session's close); market, IOC and FOK orders are 422 `market_closed` with `next_open`.",
+        'The same `client_order_id` with the same order answers 200 with the first order; with a different order, 422 `client_order_id_conflict` with the first `order_id`. Refusals of the order itself (insufficient funds, a price off the tick or outside the band, an unknown symbol) are 422 `validation_failed`; the operator controls answer 422 `symbol_halted`, `account_frozen`, `kill_switch_engaged` or `risk_limit`.',
+      ].join('\n\n'),
       request: {
         body: {
           content: {
             'application/json': {
               schema: PlaceOrderBody,
-              example: {
-                order: {
-                  symbol: 'AAPL',
-                  order_type: 'limit',
-                  direction: 'buy',
-                  quantity: 10,
-                  price: '185.00',
-                  time_in_force: 'DAY',
-                  client_order_id: 'my-order-1',
+              examples: {
+                limit: {
+                  summary: 'A limit buy for the day',
+                  value: {
+                    order: {
+                      symbol: 'AAPL',
+                      order_type: 'limit',
+                      direction: 'buy',
+                      quantity: 10,
+                      price: '185.00',
+                      time_in_force: 'DAY',
+                      client_order_id: 'my-order-1',
+                    },
+                  },
+                },
+                stop: {
+                  summary: 'A protective sell stop: sells at market once a trade prints at or below 180.00',
+                  value: {
+                    order: {
+                      symbol: 'AAPL',
+                      order_type: 'stop',
+                      direction: 'sell',
+                      quantity: 10,
+                      stop_price: '180.00',
+                      time_in_force: 'GTC',
+                      client_order_id: 'my-stop-1',
+                    },
+                  },
+                },
+                stop_limit: {
+                  summary: 'A buy stop-limit: a limit buy at 190.50 once a trade prints at or above 190.00',
+                  value: {
+                    order: {
+                      symbol: 'AAPL',
+                      order_type: 'stop_limit',
+                      direction: 'buy',
+                      quantity: 10,
+                      stop_price: '190.00',
+                      price: '190.50',
+                      client_order_id: 'my-stop-limit-1',
+                    },
+                  },
                 },
               },
             },
@@ -458,7 +520,19 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       responses: {
         201: {
           description: 'Accepted by the matching engine',
-          content: { 'application/json': { schema: OrderSchema, example: ORDER_EXAMPLE } },
+          content: {
+            'application/json': {
+              schema: OrderSchema,
+              examples: {
+                limit: { summary: 'A limit buy resting on the book', value: ORDER_EXAMPLE },
+                stop: { summary: 'A sell stop waiting for its trigger', value: STOP_EXAMPLE },
+                stop_limit: {
+                  summary: 'A stop-limit triggered at placement, resting at its limit',
+                  value: TRIGGERED_EXAMPLE,
+                },
+              },
+            },
+          },
         },
         200: {
           description: 'Same client_order_id and order again: the existing order',
@@ -717,7 +791,17 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
           content: {
             'application/json': {
               schema: ReplaceBody,
-              example: { order: { client_version: 0, quantity: 5, price: '184.50' } },
+              examples: {
+                limit: {
+                  summary: 'A resting limit order: a smaller quantity at a lower price',
+                  value: { order: { client_version: 0, quantity: 5, price: '184.50' } },
+                },
+                stop: {
+                  summary:
+                    'An untriggered stop: a new stop price (it triggers at once if the last trade meets it)',
+                  value: { order: { client_version: 0, stop_price: '178.00' } },
+                },
+              },
             },
           },
           required: true,
@@ -730,12 +814,21 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
           content: {
             'application/json': {
               schema: OrderSchema,
-              example: {
-                ...ORDER_EXAMPLE,
-                quantity: 5,
-                price: 184.5,
-                reserved_amount: 922.5,
-                lock_version: 1,
+              examples: {
+                limit: {
+                  summary: 'The limit order replaced',
+                  value: {
+                    ...ORDER_EXAMPLE,
+                    quantity: 5,
+                    price: 184.5,
+                    reserved_amount: 922.5,
+                    lock_version: 1,
+                  },
+                },
+                stop: {
+                  summary: 'The stop, still waiting for its trigger',
+                  value: { ...STOP_EXAMPLE, stop_price: 178, lock_version: 1 },
+                },
               },
             },
           },

@@ -2,8 +2,8 @@
  * Stop and stop-limit orders through the api, the TradingSaga and a matching shard: a stop that
  * triggers at placement, one triggered later by another client's trade (its saga hears of it), a
  * stop-limit that triggers and then rests, replace and cancel of an untriggered stop with its
- * reservation adjusted and released, and the 4xx for bad stop input. Each test trades its own symbol;
- * the ledger auditor finds nothing at the end. The two trigger paths' sagas join the replay corpus
+ * reservation adjusted and released, and the 4xx for bad stop input; the shard's stop metrics count
+ * each (docs/metrics.md). Each test trades its own symbol; the ledger auditor finds nothing at the end. The two trigger paths' sagas join the replay corpus
  * (`npm run histories:record`).
  */
 import { sql } from 'drizzle-orm';
@@ -66,6 +66,19 @@ async function execTypes(orderId: unknown): Promise<string[]> {
   return rows.map((r) => r.exec);
 }
 
+/** The shard's stop metrics of one symbol (the in-process shard's registry, as its /metrics serves it). */
+async function stopMetrics(symbol: string) {
+  const value = async (name: string) => {
+    const m = await fx.stack.registry.getSingleMetric(name)?.get();
+    return (m?.values ?? []).filter((v) => v.labels.symbol === symbol).reduce((n, v) => n + v.value, 0);
+  };
+  return {
+    accepted: await value('matching_stops_accepted_total'),
+    triggered: await value('matching_stops_triggered_total'),
+    pending: await value('matching_stops_pending'),
+  };
+}
+
 async function depth(symbol: string) {
   const res = await api.call('GET', `/api/v1/market/${symbol}`);
   return (await body(res)).depth as { bids: { price: number }[]; asks: { price: number }[] };
@@ -90,6 +103,7 @@ describe('stop orders', () => {
     });
     expect(typeof stop.triggered_at).toBe('string');
     expect(await execTypes(stop.order_id)).toEqual(['triggered', 'fill']);
+    expect(await stopMetrics('TSLA')).toEqual({ accepted: 1, triggered: 1, pending: 0 });
     // The collar reserved at placement was given back, less what the shares cost.
     expect(await fx.balance(trader.accountId)).toEqual({ available: 100_000n - 50_200n, reserved: 0n });
     expect(await fx.balance(trader.accountId, 'TSLA')).toEqual({ available: 2n, reserved: 0n });
@@ -113,6 +127,7 @@ describe('stop orders', () => {
     });
     expect((await depth('AMZN')).asks).toEqual([]);
     expect(await fx.saga(trader.accountId, 'amzn-stop')).toMatchObject({ status: 'pending_trigger' });
+    expect(await stopMetrics('AMZN')).toEqual({ accepted: 1, triggered: 0, pending: 1 });
 
     // Two other clients trade at 184.00: the stop triggers and sells into the 183.00 bid.
     await printTrade('AMZN', '184.00');
@@ -127,6 +142,7 @@ describe('stop orders', () => {
     expect(typeof (await get(trader, stop.order_id)).triggered_at).toBe('string');
     expect(await get(bidder, bid.order_id)).toMatchObject({ status: 'filled' });
     expect(await execTypes(stop.order_id)).toEqual(['new', 'triggered', 'fill']);
+    expect(await stopMetrics('AMZN')).toEqual({ accepted: 1, triggered: 1, pending: 0 });
     const handle = fx.handle(trader.accountId, 'amzn-stop');
     expect(await handle.result()).toMatchObject({ status: 'filled', filledQuantity: '1' });
     keepHistory('stop-trigger', handle);
@@ -182,6 +198,7 @@ describe('stop orders', () => {
     // GOOG has not traded: nothing meets the stop. A stop buy reserves at the collar (170.00 + 20%).
     const stop = await place(trader, stopOrder('GOOG', 'buy', 2, '175.00'));
     expect(stop).toMatchObject({ status: 'pending_trigger', lock_version: 0 });
+    expect(await stopMetrics('GOOG')).toEqual({ accepted: 1, triggered: 0, pending: 1 });
     expect(await fx.balance(trader.accountId)).toEqual({ available: 200_000n - 40_800n, reserved: 40_800n });
 
     const replace = (order: Record<string, unknown>) =>
@@ -212,6 +229,7 @@ describe('stop orders', () => {
     expect(await get(trader, stop.order_id)).toMatchObject({ status: 'cancelled', reserved_amount: 0 });
     expect(await fx.balance(trader.accountId)).toEqual({ available: 200_000n, reserved: 0n });
     expect(await execTypes(stop.order_id)).toEqual(['new', 'replaced', 'canceled']);
+    expect(await stopMetrics('GOOG')).toEqual({ accepted: 1, triggered: 0, pending: 0 });
   });
 
   it('a sell stop-limit is replaced with a lower limit and a stop the last trade meets: it triggers and rests', async () => {
@@ -233,6 +251,7 @@ describe('stop orders', () => {
     expect(res.status).toBe(200);
     expect(await body(res)).toMatchObject({ status: 'working', stop_price: 190, price: 195 });
     expect((await depth('AAPL')).asks).toEqual([expect.objectContaining({ price: 195, quantity: 2 })]);
+    expect(await stopMetrics('AAPL')).toEqual({ accepted: 1, triggered: 1, pending: 0 });
     const again = await api.call('POST', `/api/v1/orders/${String(stop.order_id)}/replace`, {
       token: trader.token,
       body: { order: { client_version: 1, stop_price: '189.00' } },

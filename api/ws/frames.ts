@@ -69,7 +69,7 @@ const RELAY_FIELDS = new Set([
   'lock_version',
 ]);
 
-/** The order's identity and terms, as both order frames carry them. */
+/** The order's identity and terms, as both order frames carry them (no stop price in older events: null). */
 const orderFields = (d: OrderAcceptedPayload | ExecutionReportPayload) => ({
   order_id: d.order_id,
   client_order_id: d.client_order_id,
@@ -77,6 +77,7 @@ const orderFields = (d: OrderAcceptedPayload | ExecutionReportPayload) => ({
   side: d.side,
   order_type: d.order_type,
   time_in_force: d.time_in_force,
+  stop_price: dollars(d.stop_price ?? null),
 });
 
 /** The frame for one account event: `execution`, `order_accepted`, or `account_event` for other types. */
@@ -93,7 +94,6 @@ export function accountFrame(e: AccountEvent): Frame {
         status: d.status,
         quantity: exactCount(d.quantity),
         price: dollars(d.price),
-        stop_price: dollars(d.stop_price ?? null),
         triggered_at: d.triggered_at ?? null,
         fill_id: d.fill_id,
         fill_qty: exactCount(d.fill_qty),

@@ -116,6 +116,39 @@ describe('frames', () => {
     expect(toAccountEvent({ event_id: 'x', event_type: 'execution.report' })).toBeUndefined();
   });
 
+  it('turn an accepted stop order into an order_accepted frame with its stop price', () => {
+    const accepted = toAccountEvent({
+      seq: 3,
+      event_id: 'a1',
+      event_type: 'order.accepted',
+      order_id: 'o2',
+      client_order_id: 'c2',
+      symbol: 'AAPL',
+      side: 'sell',
+      order_type: 'stop_limit',
+      time_in_force: 'DAY',
+      quantity: '5',
+      price: '18850',
+      stop_price: '18900',
+      ts: '2026-01-01T00:00:00.000Z',
+    });
+    expect(accountFrame(accepted!)).toEqual({
+      type: 'order_accepted',
+      seq: 3,
+      event_id: 'a1',
+      order_id: 'o2',
+      client_order_id: 'c2',
+      symbol: 'AAPL',
+      side: 'sell',
+      order_type: 'stop_limit',
+      time_in_force: 'DAY',
+      stop_price: 189,
+      quantity: 5,
+      price: 188.5,
+      ts: '2026-01-01T00:00:00.000Z',
+    });
+  });
+
   it('turn a market update into quote and trade frames', () => {
     const m = toMarketUpdate({
       symbol: 'AAPL',

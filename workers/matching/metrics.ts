@@ -28,6 +28,24 @@ export function createMatchingMetrics(registry: Registry) {
       labelNames: ['symbol'] as const,
       registers: [registry],
     }),
+    stopsAccepted: new Counter({
+      name: 'matching_stops_accepted_total',
+      help: 'Stop and stop-limit orders the engine accepted (pending, or triggered at placement)',
+      labelNames: ['symbol', 'order_type'] as const,
+      registers: [registry],
+    }),
+    stopsTriggered: new Counter({
+      name: 'matching_stops_triggered_total',
+      help: 'Stop orders triggered (at placement, by a trade, by a replace)',
+      labelNames: ['symbol'] as const,
+      registers: [registry],
+    }),
+    stopsPending: new Gauge({
+      name: 'matching_stops_pending',
+      help: 'Stop orders waiting for their trigger per book',
+      labelNames: ['symbol'] as const,
+      registers: [registry],
+    }),
     shardOwned: new Gauge({
       name: 'matching_shard_owned',
       help: '1 while this process owns the shard (holds its advisory lock)',
