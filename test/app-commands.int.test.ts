@@ -45,6 +45,20 @@ function run(service: string, env: Record<string, string>): Managed {
   return proc;
 }
 
+/** Resolves when the process writes a line matching `pattern` on stdout. */
+function line(proc: Managed, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (pattern.test(out)) resolve();
+    });
+    void proc.exited.then((code) =>
+      reject(new Error(`${proc.name} exited (${code}) before ${String(pattern)}`)),
+    );
+  });
+}
+
 /** Send SIGTERM to the process itself (not its group): what Docker's init does on `docker stop`. */
 const sigterm = (proc: Managed) => process.kill(proc.child.pid!, 'SIGTERM');
 
@@ -84,7 +98,8 @@ describe("compose's command lines, run locally", () => {
       'api-1',
       envFor({ PORT: String(port), API_METRICS_PORT: String(metricsPort), INSTANCE_ID: tag }),
     );
-    await waitForPort(port, 'api-1', 90_000, api);
+    // Its metrics port opens last, in the tick that installs the SIGTERM handler (api/main.ts).
+    await waitForPort(metricsPort, 'api-1', 90_000, api);
     await eventually(async () => expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200));
 
     // A login whose body is half sent: the server has the request and waits for the rest.
@@ -101,30 +116,32 @@ describe("compose's command lines, run locally", () => {
     await new Promise((r) => setTimeout(r, 300));
 
     sigterm(api);
-    // The listeners close while the request is still open, and the process waits for it.
+    // The public listener closes while the request is still open, and the process waits for it.
     await eventually(async () => expect(await portOpen(port)).toBe(false), 15_000);
-    await eventually(async () => expect(await portOpen(metricsPort)).toBe(false), 15_000);
+    await new Promise((r) => setTimeout(r, 200));
     expect(api.child.exitCode).toBeNull();
+    expect(api.child.signalCode).toBeNull();
 
-    socket.end(body.slice(10));
+    // The rest of the body (no half-close: Node's server drops a request whose client ends first).
+    socket.write(body.slice(10));
     await ended;
     const [head = '', text = ''] = response.split('\r\n\r\n');
     expect(head).toMatch(/^HTTP\/1\.1 401 /);
     expect(head.toLowerCase()).toContain('content-type: application/problem+json');
     expect(JSON.parse(text)).toMatchObject({ status: 401 });
     expect(await api.exited).toBe(0);
+    expect(await portOpen(metricsPort)).toBe(false);
   });
 
   it('the outbox relay stops on SIGTERM: its metrics listener closes, exit 0', async () => {
     const metricsPort = await freePort();
     const relay = run(
       'worker-outbox',
-      envFor({ METRICS_PORT: String(metricsPort), INSTANCE_ID: `${tag}-outbox` }),
+      envFor({ METRICS_PORT: String(metricsPort), INSTANCE_ID: `${tag}-outbox`, LOG_LEVEL: 'info' }),
     );
-    await waitForPort(metricsPort, 'worker-outbox', 90_000, relay);
-    await eventually(async () =>
-      expect((await fetch(`http://127.0.0.1:${metricsPort}/health`)).status).toBe(200),
-    );
+    // Running (and its SIGTERM handler installed) once it says so (workers/outbox/main.ts).
+    await line(relay, /outbox relay running/);
+    expect(await portOpen(metricsPort)).toBe(true);
     sigterm(relay);
     expect(await relay.exited).toBe(0);
     expect(await portOpen(metricsPort)).toBe(false);
