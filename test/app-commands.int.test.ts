@@ -40,7 +40,9 @@ const envFor = (extra: Record<string, string>) => ({
 function run(service: string, env: Record<string, string>): Managed {
   const [node, ...args] = commandOf(services[service]!);
   expect(node, `${service} starts node directly`).toBe('node');
-  const proc = startProcess(service, process.execPath, args, { env, cwd: appDir });
+  // Quiet unless TEST_LOG_LEVEL asks for lines (README, "Tests"); the tests read stdout themselves.
+  const output = testEnv.LOG_LEVEL === 'silent' ? 'ignore' : 'prefix';
+  const proc = startProcess(service, process.execPath, args, { env, cwd: appDir, output });
   procs.push(proc);
   return proc;
 }
