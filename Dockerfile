@@ -1,9 +1,23 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the api and every worker. The compose command picks the process, exactly as locally:
-#   npm run start:api | start:worker:trading | start:worker:matching | start:worker:outbox | migrate
-# TypeScript runs through tsx (a runtime dependency), like the local scripts; the only build step is the
-# trader's page (web/, esbuild, a runtime dependency like tsx), bundled into web/dist at image build.
+# One image for the api and every worker. The compose command picks the process and starts node on its
+# compiled file directly (no npm, no shell, no tsx between the signal and the process; ADR 0027):
+#   node --enable-source-maps dist/api/main.js | dist/workers/{trading,matching,outbox}/main.js | dist/db/migrate-cli.js
+# `npm run start:cluster` and test/app-commands.int.test.ts run the same command lines in a local copy of
+# /app (devstack/build.ts prepareAppDir). test/compose.test.ts checks this file statically.
+
+# ---- build: every dependency, then the compiled tree dist/ (npm run build, devstack/build.ts) --------
+FROM node:20.20.2-bookworm-slim AS build
+WORKDIR /app
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci
+COPY . .
+# dist/: the JavaScript of what the processes load with linked source maps, the SQL migrations, the
+# trader's page and the API reference's script (Preact, esbuild, tsx and Scalar stay in this stage).
+RUN npm run build
 
 # ---- deps: production node_modules only (native add-ons ship prebuilt for linux-x64-gnu) ----------
 FROM node:20.20.2-bookworm-slim AS deps
@@ -15,18 +29,15 @@ ENV NODE_ENV=production \
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
 
-# ---- runtime: the sources plus node_modules, run as the unprivileged `node` user ----------------
+# ---- runtime: package.json, production node_modules and dist/, run as the unprivileged `node` user --
 FROM node:20.20.2-bookworm-slim AS runtime
 WORKDIR /app
-ENV NODE_ENV=production \
-    NPM_CONFIG_UPDATE_NOTIFIER=false \
-    NPM_CONFIG_FUND=false \
-    NPM_CONFIG_AUDIT=false
+ENV NODE_ENV=production
+# Owned by root and read-only for `node`: the processes write nothing into /app.
+COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
-# Owned by root and read-only for `node`: the processes write nothing into /app (tsx caches in /tmp).
-COPY . .
-RUN node --import tsx web/build.ts
+COPY --from=build /app/dist ./dist
 USER node
 # api; trading, matching and outbox worker metrics (scripts/start.ts LOCAL_PORTS)
 EXPOSE 3000 9464 9465 9466
-CMD ["npm", "run", "start:api"]
+CMD ["node", "--enable-source-maps", "dist/api/main.js"]

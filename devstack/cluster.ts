@@ -6,7 +6,8 @@
  *   - images become local binaries: temporalio/server -> temporal-server with ops/temporal/server.yaml,
  *     temporalio/ui -> temporal-ui-server, axllent/mailpit -> mailpit, nginx and prom/prometheus -> the
  *     Debian packages, temporalio/admin-tools one-shots -> the sql tool and the Temporal client;
- *     built services (`npm run <script>`) -> `node --import tsx <the script's file>`;
+ *     built services run compose's own command line (`node --enable-source-maps dist/<entry>.js`) in a
+ *     local copy of the image's /app (devstack/build.ts `prepareAppDir`), with this node binary;
  *   - ports: a published port is the host port (+ offset); a container port that several services use
  *     (api-1..3 on 3000, workers on their METRICS_PORT) stays with the first and moves up for the others;
  *   - bind mounts are the repository files, named volumes folders under the data directory;
@@ -19,6 +20,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { prepareAppDir } from './build.js';
 import { ensureDebianTool } from './debian-tools.js';
 import { portOpen, startProcess, waitForPort, type Managed } from './processes.js';
 import { CLUSTER_TOOLS, ensureTools } from './tools.js';
@@ -66,6 +68,8 @@ export type Launch =
       cmd: string;
       args: string[];
       env: Record<string, string>;
+      /** Working directory (default: the repository). */
+      cwd?: string;
       files?: Record<string, string>;
     }
   | { kind: 'step'; describe: string; run: () => Promise<void> };
@@ -87,6 +91,8 @@ export interface ClusterPlan {
   databases: { app: string; temporal: string; visibility: string };
   redisPrefix: string;
   runDir: string;
+  /** The local copy of the image's /app that the built services run in. */
+  appDir: string;
   /** Folders of the named volumes. */
   volumeDirs: string[];
 }
@@ -252,16 +258,6 @@ function localizer(
   };
 }
 
-/** The script file behind `npm run <script>` (package.json: "tsx <file>"). */
-function scriptFile(script: string): string {
-  const scripts = (
-    JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  ).scripts;
-  const m = /^tsx (\S+)$/.exec(scripts[script] ?? '');
-  if (!m) throw new Error(`npm run ${script} is not "tsx <file>" in package.json`);
-  return m[1]!;
-}
-
 /** The plan: every local service with its command, environment, ports and health check. No process starts. */
 export async function planCluster(
   opts: Omit<ClusterOptions, 'toolsDir'> & { bins: Bins; runDir: string },
@@ -279,6 +275,7 @@ export async function planCluster(
   const redis = new URL(opts.redisUrl ?? 'redis://127.0.0.1:6379/0');
   const dataDir = opts.dataDir ?? join(REPO_ROOT, '.data', 'cluster');
   const localize = localizer(compose, port, { pg, redis }, dataDir);
+  const appDir = join(opts.runDir, 'app');
   const hostOf = (service: string) =>
     service === 'postgres' ? pg.hostname : service === 'redis' ? redis.hostname : LOCAL_HOST;
   const temporalEnv = envOf(compose.services.temporal ?? {});
@@ -318,18 +315,12 @@ export async function planCluster(
     let health: PlannedService['health'] = first !== undefined ? { port: port(name, first) } : undefined;
     const image = imageName(s);
     if (isBuilt(s)) {
-      const [npm, run, script] = commandOf(s);
-      if (npm !== 'npm' || run !== 'run' || !script)
-        throw new Error(`${name}: command is not \`npm run <script>\``);
+      const [node, ...args] = commandOf(s);
+      if (node !== 'node') throw new Error(`${name}: command does not start node directly`);
       if (prefix) env.REDIS_PREFIX = redisPrefix;
       // Its Postgres connections are named <prefix><instance>: a fault test terminates only its own.
       if (prefix) env.DATABASE_APPLICATION_PREFIX = prefix;
-      launch = {
-        kind: 'process',
-        cmd: process.execPath,
-        args: ['--import', 'tsx', join(REPO_ROOT, scriptFile(script))],
-        env,
-      };
+      launch = { kind: 'process', cmd: process.execPath, args, env, cwd: appDir };
       if (env.PORT) health = { port: Number(env.PORT), path: '/ready' };
       else if (env.METRICS_PORT) health = { port: Number(env.METRICS_PORT), path: '/health' };
     } else if (image === 'temporalio/server') {
@@ -454,7 +445,7 @@ export async function planCluster(
     });
   }
   const volumeDirs = services.flatMap(([, s]) => namedVolumesOf(s).map((v) => join(dataDir, v.name)));
-  return { services: planned, port, databases, redisPrefix, runDir: opts.runDir, volumeDirs };
+  return { services: planned, port, databases, redisPrefix, runDir: opts.runDir, appDir, volumeDirs };
 }
 
 // ---- running the plan -------------------------------------------------------------------------------
@@ -538,6 +529,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     );
   }
   for (const d of plan.volumeDirs) mkdirSync(d, { recursive: true });
+  log('compiling the app (dist/) into a local copy of the image');
+  await prepareAppDir(plan.appDir).catch((err: unknown) => {
+    rmSync(runDir, { recursive: true, force: true });
+    throw err;
+  });
   for (const s of plan.services)
     if (s.launch.kind === 'process')
       for (const [file, text] of Object.entries(s.launch.files ?? {})) {
@@ -554,7 +550,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const l = s.launch as Extract<Launch, { kind: 'process' }>;
     return startProcess(s.name, l.cmd, l.args, {
       env: { ...baseEnv(), ...l.env },
-      cwd: REPO_ROOT,
+      cwd: l.cwd ?? REPO_ROOT,
       output: opts.output,
     });
   };

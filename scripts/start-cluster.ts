@@ -8,7 +8,6 @@
  */
 import { loadConfigOrExit } from '../lib/config.js';
 import { startCluster, type Cluster } from '../devstack/cluster.js';
-import { buildWeb } from '../web/build.js';
 
 const log = (msg: string) => console.log(`[cluster] ${msg}`);
 const config = loadConfigOrExit(process.env);
@@ -27,8 +26,7 @@ process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
 try {
-  // The api instances serve the trader's page from web/dist.
-  await buildWeb();
+  // It compiles the app first and runs compose's command lines in a local copy of the image's /app.
   cluster = await startCluster({
     ports: { offset: config.CLUSTER_PORT_OFFSET },
     prefix: config.CLUSTER_PREFIX,

@@ -2,12 +2,13 @@
  * `npm run start:cluster` end to end (devstack/cluster.ts): the production topology of
  * docker-compose.yml as local processes, on free ports, with databases and Redis keys of its own prefix,
  * so it runs beside other test files and beside a running `npm start` or `npm run start:cluster`.
- * Temporal's server on Postgres (never the dev server), three api instances behind nginx sharing /health,
- * an order placed through nginx whose saga the server's visibility and the Web UI find by its search attribute, and a
- * stop that leaves no listener. One file: starting the cluster is the slow part.
+ * Temporal's server on Postgres (never the dev server), the api and the workers started with compose's
+ * own command lines (compiled JavaScript, devstack/build.ts), three api instances behind nginx sharing
+ * /health, an order placed through nginx whose saga the server's visibility and the Web UI find by its
+ * search attribute, and a stop that leaves no listener. One file: starting the cluster is the slow part.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { loadConfig } from '../lib/config.js';
 import { removeRedisKeys } from '../lib/redis.js';
 import { portOpen } from '../devstack/processes.js';
 import { startCluster, type Cluster } from '../devstack/cluster.js';
+import { commandOf, loadCompose } from '../devstack/compose.js';
 import { dropDatabasesNamed } from '../db/migrate.js';
 
 const base = loadConfig(process.env);
@@ -102,6 +104,20 @@ describe('npm run start:cluster (startCluster)', () => {
       if (child?.exitCode !== null) continue; // a one-shot (migrate) that has finished
       const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
       expect(cmdline, h.service).not.toContain('start-dev');
+    }
+  });
+
+  it("runs the api and the workers with compose's command lines in its copy of the image's /app", async () => {
+    const services = loadCompose().services;
+    const built = Object.keys(services).filter((name) => services[name]!.build);
+    expect(built.length).toBeGreaterThan(5);
+    for (const name of built) {
+      const child = cluster!.handles[name]?.current()?.child;
+      expect(child?.pid, name).toBeDefined();
+      if (child?.exitCode !== null) continue; // a one-shot (migrate) that has finished
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+      expect(cmdline, name).toEqual([process.execPath, ...commandOf(services[name]!).slice(1)]);
+      expect(readlinkSync(`/proc/${child.pid}/cwd`), name).toBe(cluster!.plan.appDir);
     }
   });
 

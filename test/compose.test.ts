@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, normalize, posix } from 'node:path';
+import { basename, dirname, join, normalize, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +27,7 @@ import {
   portsOf,
 } from '../devstack/compose.js';
 import { planCluster, type Bins, type ClusterPlan, type Launch } from '../devstack/cluster.js';
+import { APP_ENTRIES, appGraph, compiledPath, nodeCommand } from '../devstack/build.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 import { testBinary } from './binaries.js';
@@ -38,6 +39,9 @@ const yamlFile = <T>(path: string) => parse(read(path), { merge: true }) as T;
 const compose = loadCompose();
 const services = compose.services;
 const builtServices = Object.entries(services).filter(([, s]) => s.build !== undefined);
+/** The source file a built service runs: `node --enable-source-maps dist/api/main.js` -> `api/main.ts`. */
+const entryOf = (s: (typeof services)[string]): string | undefined =>
+  APP_ENTRIES.find((e) => (s.command as string[] | undefined)?.at(-1) === compiledPath(e));
 
 const configKeys = new Set(Object.keys(configSchema.shape));
 const defaults = configSchema.parse({});
@@ -84,6 +88,28 @@ function writePlanFiles(dir: string, launch: ProcessLaunch): void {
 
 describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
+  /** Stages in order: name and instructions (continuation lines joined, comments dropped). */
+  const stages = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((l) => l.trim() && !l.trimStart().startsWith('#'))
+    .reduce<{ name: string; lines: string[] }[]>((acc, line) => {
+      const from = /^FROM\s+\S+(?:\s+AS\s+(\S+))?/i.exec(line);
+      if (from) acc.push({ name: from[1] ?? String(acc.length), lines: [] });
+      else acc.at(-1)?.lines.push(line.trim());
+      return acc;
+    }, []);
+  const final = stages.at(-1)!;
+  const stage = (name: string) => stages.find((st) => st.name === name)!;
+  /** COPY [--from=stage] src... dest of the final stage. */
+  const finalCopies = final.lines
+    .filter((l) => /^COPY\s/.test(l))
+    .map((l) => {
+      const words = l.split(/\s+/).slice(1);
+      const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length);
+      const paths = words.filter((w) => !w.startsWith('--'));
+      return { from, sources: paths.slice(0, -1), dest: paths.at(-1)! };
+    });
 
   it('builds from node:20 bookworm-slim pinned to an exact version, in several stages', () => {
     const froms = [...dockerfile.matchAll(/^FROM\s+(?:--platform=\S+\s+)?(\S+)/gm)].map((m) => m[1]);
@@ -96,6 +122,37 @@ describe('Dockerfile', () => {
     const users = [...dockerfile.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]);
     expect(users.at(-1)).toBeDefined();
     expect(users.at(-1)).not.toMatch(/^(root|0)(:|$)/);
+  });
+
+  it('starts node directly: CMD is the api-1 command of compose, in exec form', () => {
+    const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+    expect(cmd).toBeDefined();
+    expect(JSON.parse(cmd!)).toEqual(services['api-1']!.command);
+    expect(dockerfile).not.toMatch(/^ENTRYPOINT/m);
+  });
+
+  it('puts only package.json, production node_modules and the compiled dist/ into the final stage', () => {
+    expect(finalCopies).toEqual([
+      { from: undefined, sources: ['package.json'], dest: './' },
+      { from: 'deps', sources: ['/app/node_modules'], dest: './node_modules' },
+      { from: 'build', sources: ['/app/dist'], dest: './dist' },
+    ]);
+    expect(final.lines.filter((l) => /^(RUN|ADD)\s/.test(l))).toEqual([]);
+    expect(stage('deps').lines).toContainEqual(expect.stringMatching(/^RUN .*npm ci --omit=dev$/));
+    expect(stage('build').lines).toContainEqual('RUN npm run build');
+    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.build).toBe('tsx scripts/build.ts');
+    expect(/^WORKDIR\s+(\S+)/m.exec(final.lines.join('\n'))?.[1]).toBe('/app');
+  });
+
+  it('has as production dependencies exactly the packages the compiled tree imports', async () => {
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
+    const { files, packages } = await appGraph();
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(packages);
+    // What runs is the app's code only: no harness, tools, page sources or tests.
+    const outside = files.filter((f) => /^(test|load|scripts|devstack|web|docs|ops)\/|\.test\.ts$/.test(f));
+    expect(outside).toEqual([]);
+    for (const entry of APP_ENTRIES) expect(files).toContain(entry);
   });
 
   it('keeps local state and secrets out of the build context', () => {
@@ -120,8 +177,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('builds the api and the workers from the Dockerfile and runs npm scripts that exist', () => {
-    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+  it('builds the api and the workers from the Dockerfile and starts node directly on a compiled entry', () => {
     expect(builtServices.map(([n]) => n).sort()).toEqual(
       [
         'api-1',
@@ -142,10 +198,16 @@ describe('docker-compose.yml', () => {
       expect(build.dockerfile ?? 'Dockerfile', name).toBe('Dockerfile');
       expect(normalize(build.context ?? '.'), name).toBe('.');
       expect(Array.isArray(s.command), name).toBe(true);
-      const [npm, run, script] = s.command as string[];
-      expect([npm, run], name).toEqual(['npm', 'run']);
-      expect(scripts[script!], `${name}: npm run ${script}`).toBeDefined();
+      const entry = entryOf(s);
+      expect(entry, `${name}: ${JSON.stringify(s.command)} runs no entry of devstack/build.ts`).toBeDefined();
+      expect(s.command, name).toEqual(nodeCommand(entry!));
+      expect(existsSync(join(root, entry!)), entry).toBe(true);
+      // Docker's init as PID 1 forwards the stop signal to node and reaps; no shell, npm or tsx between.
+      expect((s as { init?: boolean }).init, name).toBe(true);
     }
+    // Every process entry is run by some service (the workflows are bundled by the trading worker).
+    const run = new Set(builtServices.map(([, s]) => entryOf(s)));
+    expect(APP_ENTRIES.filter((e) => !run.has(e))).toEqual(['workflows/index.ts']);
   });
 
   it('gives the app services only keys of the config schema, with values loadConfig accepts', () => {
@@ -167,7 +229,7 @@ describe('docker-compose.yml', () => {
     );
     expect(counts.size).toBe(1);
     const shards = Number([...counts][0]);
-    const matching = builtServices.filter(([, s]) => (s.command as string[])[2] === 'start:worker:matching');
+    const matching = builtServices.filter(([, s]) => entryOf(s) === 'workers/matching/main.ts');
     expect(matching.length).toBeGreaterThanOrEqual(2);
     const covered = new Set<number>();
     for (const [name, s] of matching) {
@@ -217,14 +279,14 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives each worker the METRICS_PORT `npm start` gives it, and Temporal its metrics port', () => {
-    const byScript: Record<string, number> = {
-      'start:worker:trading': LOCAL.tradingMetrics!,
-      'start:worker:matching': LOCAL.matchingMetrics!,
-      'start:worker:outbox': LOCAL.outboxMetrics!,
+    const byEntry: Record<string, number> = {
+      'workers/trading/main.ts': LOCAL.tradingMetrics!,
+      'workers/matching/main.ts': LOCAL.matchingMetrics!,
+      'workers/outbox/main.ts': LOCAL.outboxMetrics!,
     };
     for (const [name, s] of builtServices) {
-      const script = (s.command as string[])[2]!;
-      if (byScript[script] !== undefined) expect(Number(envOf(s).METRICS_PORT), name).toBe(byScript[script]);
+      const entry = entryOf(s)!;
+      if (byEntry[entry] !== undefined) expect(Number(envOf(s).METRICS_PORT), name).toBe(byEntry[entry]);
     }
     expect(envOf(services.temporal!).PROMETHEUS_ENDPOINT).toBe(`0.0.0.0:${LOCAL.temporalMetrics}`);
   });
@@ -364,14 +426,14 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
     }
   });
 
-  it("runs the file of each built service's npm script", async () => {
+  it("runs each built service with compose's command line, in the local copy of the image's /app", async () => {
     const { plan, dir } = await clusterPlan();
     rmSync(dir, { recursive: true, force: true });
-    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
     for (const [name, s] of builtServices) {
       const launch = plan.services.find((p) => p.name === name)!.launch as ProcessLaunch;
-      const script = (s.command as string[])[2]!;
-      expect(scripts[script], name).toBe(`tsx ${launch.args.at(-1)!.slice(root.length)}`);
+      expect([basename(launch.cmd), ...launch.args], name).toEqual(s.command);
+      expect(launch.cmd, name).toBe(process.execPath);
+      expect(launch.cwd, name).toBe(plan.appDir);
     }
   });
 

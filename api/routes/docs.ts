@@ -1,14 +1,17 @@
 /**
- * Interactive API reference at /docs: Scalar's standalone bundle, served from node_modules (no CDN), set
+ * Interactive API reference at /docs: Scalar's standalone bundle, served from the web build (web/build.ts
+ * copies it to web/dist/docs/scalar.js; no CDN, and no Scalar package tree where the api runs), set
  * up by its HTML API (a `data-configuration` attribute: the header policy allows no inline script) to work
  * fully offline: no developer toolbar (Share, Deploy), no AI agent, no telemetry, no web fonts, no request proxy.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Hono } from 'hono';
 import type { AppEnv } from '../types.js';
+import { notBuilt, WEB_DIST_DIR } from './web.js';
 
-const require = createRequire(import.meta.url);
+/** Where web/build.ts puts Scalar's bundle in the web build. */
+export const REFERENCE_SCRIPT = join('docs', 'scalar.js');
 
 /** Scalar's configuration (the page's data-configuration): everything that would reach another host is off. */
 export const REFERENCE_CONFIGURATION = {
@@ -30,12 +33,15 @@ const PAGE = `<!doctype html>
 <body><script id="api-reference" data-configuration="${JSON.stringify(REFERENCE_CONFIGURATION).replaceAll('"', '&quot;')}"></script>
 <script src="/docs/scalar.js"></script></body></html>`;
 
-export function docsRoutes() {
+export function docsRoutes(dir = WEB_DIST_DIR) {
   const app = new Hono<AppEnv>();
   let bundle: string | undefined;
   app.get('/docs', (c) => c.html(PAGE));
-  app.get('/docs/scalar.js', (c) => {
-    bundle ??= readFileSync(require.resolve('@scalar/api-reference/browser/standalone.js'), 'utf8');
+  app.get('/docs/scalar.js', async (c) => {
+    bundle ??= await readFile(join(dir, REFERENCE_SCRIPT), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw notBuilt();
+      throw err;
+    });
     return c.body(bundle, 200, {
       'content-type': 'text/javascript; charset=utf-8',
       'cache-control': 'public, max-age=86400',

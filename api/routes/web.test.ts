@@ -1,7 +1,8 @@
 /**
  * The trader's page as the api serves it: index.html at / and /verify with the page's settings as meta
  * tags and the HTML header policy (CSP without inline scripts, no framing), the bundled assets with their
- * types, unknown assets 404, and a missing build a 503 that names the command.
+ * types, the API reference's script from the same build, unknown assets 404, and a missing build a 503
+ * that names the command.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { buildWeb } from '../../web/build.js';
 import { headerPolicies, HEADER_POLICIES } from '../headers.js';
 import { problem, type ApiError } from '../problem.js';
 import type { AppEnv } from '../types.js';
+import { docsRoutes } from './docs.js';
 import { webRoutes } from './web.js';
 
 const config = loadConfig({
@@ -24,6 +26,7 @@ const config = loadConfig({
 function appFor(dir: string) {
   const app = new Hono<AppEnv>();
   app.use('*', headerPolicies());
+  app.route('/', docsRoutes(dir));
   app.route('/', webRoutes({ config }, dir));
   app.onError((err, c) => problem(c, err as ApiError));
   return app;
@@ -70,6 +73,13 @@ describe('the web page routes (api/routes/web.ts)', { timeout: 60_000 }, () => {
     expect(await css.text()).toContain(':focus-visible');
   });
 
+  it("serves the API reference's script from the same build", async () => {
+    const res = await appFor(built).request('/docs/scalar.js');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect((await res.text()).length).toBeGreaterThan(100_000);
+  });
+
   it('answers 404 for an unknown asset and for a name that leaves the folder', async () => {
     const app = appFor(built);
     for (const path of ['/assets/nope.js', '/assets/..%2Findex.html', '/assets/app.exe']) {
@@ -81,9 +91,9 @@ describe('the web page routes (api/routes/web.ts)', { timeout: 60_000 }, () => {
 
   it('answers 503 naming the build command when the page is not built', async () => {
     const app = appFor(join(dir, 'missing'));
-    for (const path of ['/', '/assets/app.js']) {
+    for (const path of ['/', '/assets/app.js', '/docs/scalar.js']) {
       const res = await app.request(path);
-      expect(res.status).toBe(503);
+      expect(res.status, path).toBe(503);
       expect(((await res.json()) as { detail: string }).detail).toContain('npm run build:web');
     }
   });

@@ -27,7 +27,8 @@ const ASSET_NAME = /^[a-z0-9-]+\.(js|css|map|txt)(\.map)?$/;
 const escapeAttr = (v: string) =>
   v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-const notBuilt = () =>
+/** A missing web build (the page, or the API reference's script): 503 naming the command. */
+export const notBuilt = () =>
   new ApiError('service_unavailable', 'The web page is not built: run `npm run build:web`', undefined, {
     'retry-after': '5',
   });

@@ -30,9 +30,9 @@ import { centsOf, DEPOSIT_AMOUNT, orderBody, SYMBOLS, userEmail } from '../k6/li
 const TOKEN_CACHE = join(tmpdir(), 'brokerx-load-sessions.json');
 type TokenCache = Record<string, { token: string; accountId: string }>;
 
-function readTokens(): TokenCache {
+function readTokens(file: string): TokenCache {
   try {
-    return JSON.parse(readFileSync(TOKEN_CACHE, 'utf8')) as TokenCache;
+    return JSON.parse(readFileSync(file, 'utf8')) as TokenCache;
   } catch {
     return {};
   }
@@ -117,7 +117,7 @@ function rateLimitHint(err: unknown): never {
 
 /**
  * `n` sessions, a few at a time, each valid for at least `needSeconds` (a kept token when it is, else a
- * fresh login), each with a deposit.
+ * fresh login), each with a deposit. Tokens are kept in `tokenFile` (default: the temp folder's).
  */
 export async function sessions(
   ep: Endpoints,
@@ -125,8 +125,9 @@ export async function sessions(
   prefix: string,
   password: string,
   needSeconds: number,
+  tokenFile = TOKEN_CACHE,
 ): Promise<Session[]> {
-  const tokens = readTokens();
+  const tokens = readTokens(tokenFile);
   const out: Session[] = new Array<Session>(n);
   let next = 0;
   const worker = async () => {
@@ -140,7 +141,7 @@ export async function sessions(
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, n) }, worker));
-  writeFileSync(TOKEN_CACHE, JSON.stringify(tokens), { mode: 0o600 });
+  writeFileSync(tokenFile, JSON.stringify(tokens), { mode: 0o600 });
   return out;
 }
 

@@ -1,8 +1,12 @@
 /** Build the workflow bundle once (webpack via the SDK); a forbidden import in workflows/ fails here. */
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+/** The workflows' entry beside this file's own kind: index.ts in the sources, index.js in dist/ (ADR 0027). */
+export const WORKFLOWS_PATH = fileURLToPath(
+  new URL(`../../workflows/index${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
+);
 
 export function buildWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });

@@ -1,0 +1,151 @@
+/**
+ * The app's containers as compose runs them: the exact command lines of docker-compose.yml's `migrate`,
+ * `api-1` and `worker-outbox` (node on a compiled file, no npm, shell or tsx in between; ADR 0027), run in
+ * a local copy of the image's /app (devstack/build.ts `prepareAppDir`) against the run's test stack.
+ * migrate fills an empty database and exits 0. SIGTERM sent to the process's own pid, which is what
+ * Docker's init forwards on `docker stop`, drains it: a request in flight when the signal arrives gets
+ * its whole answer, the listeners close, and the process exits 0.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REPO_ROOT, commandOf, loadCompose } from '../devstack/compose.js';
+import { prepareAppDir } from '../devstack/build.js';
+import { freePort, portOpen, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
+import { eventually } from './eventually.js';
+
+const services = loadCompose().services;
+const testEnv = inject('env');
+const tag = `appcmd_${randomBytes(3).toString('hex')}`;
+const database = new URL(testEnv.DATABASE_URL!);
+database.pathname = `${database.pathname}_${tag}`;
+let appDir = '';
+const procs: Managed[] = [];
+
+/** The run's stack plus what compose sets per service (ports, instance); the command line is compose's. */
+const envFor = (extra: Record<string, string>) => ({
+  PATH: process.env.PATH ?? '',
+  ...testEnv,
+  DATABASE_URL: database.toString(),
+  REDIS_PREFIX: `${testEnv.REDIS_PREFIX}${tag}:`,
+  HOST: '127.0.0.1',
+  ...extra,
+});
+
+/** Compose's command of `service`, started in the app directory with this machine's node. */
+function run(service: string, env: Record<string, string>): Managed {
+  const [node, ...args] = commandOf(services[service]!);
+  expect(node, `${service} starts node directly`).toBe('node');
+  // Quiet unless TEST_LOG_LEVEL asks for lines (README, "Tests"); the tests read stdout themselves.
+  const output = testEnv.LOG_LEVEL === 'silent' ? 'ignore' : 'prefix';
+  const proc = startProcess(service, process.execPath, args, { env, cwd: appDir, output });
+  procs.push(proc);
+  return proc;
+}
+
+/** Resolves when the process writes a line matching `pattern` on stdout. */
+function line(proc: Managed, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (pattern.test(out)) resolve();
+    });
+    void proc.exited.then((code) =>
+      reject(new Error(`${proc.name} exited (${code}) before ${String(pattern)}`)),
+    );
+  });
+}
+
+/** Send SIGTERM to the process itself (not its group): what Docker's init does on `docker stop`. */
+const sigterm = (proc: Managed) => process.kill(proc.child.pid!, 'SIGTERM');
+
+beforeAll(async () => {
+  const admin = postgres(new URL('/postgres', database).toString(), { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE DATABASE "${database.pathname.slice(1)}"`);
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+  appDir = mkdtempSync(join(tmpdir(), 'brokerx-app-'));
+  await prepareAppDir(appDir);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled(procs.map((p) => p.stop('SIGKILL', 1000)));
+  if (appDir) rmSync(appDir, { recursive: true, force: true });
+  // The database goes with the run's others (test/global-setup.ts drops every brokerx_test_<run>*).
+});
+
+describe("compose's command lines, run locally", () => {
+  it('migrate applies every migration to an empty database and exits 0', async () => {
+    const proc = run('migrate', envFor({}));
+    let out = '';
+    proc.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await proc.exited).toBe(0);
+    const migrations = readdirSync(join(REPO_ROOT, 'db', 'migrations')).filter((f) => f.endsWith('.sql'));
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toMatchObject({
+      msg: 'migrations applied',
+      applied: migrations.length,
+    });
+  });
+
+  it('the api drains on SIGTERM: the request in flight is answered, the listeners close, exit 0', async () => {
+    const [port, metricsPort] = await Promise.all([freePort(), freePort()]);
+    const api = run(
+      'api-1',
+      envFor({ PORT: String(port), API_METRICS_PORT: String(metricsPort), INSTANCE_ID: tag }),
+    );
+    // Its metrics port opens last, in the tick that installs the SIGTERM handler (api/main.ts).
+    await waitForPort(metricsPort, 'api-1', 90_000, api);
+    await eventually(async () => expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200));
+
+    // A login whose body is half sent: the server has the request and waits for the rest.
+    const body = JSON.stringify({ email: `${tag}@example.test`, password: 'not-the-password' });
+    const socket: Socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    let response = '';
+    socket.on('data', (d: Buffer) => (response += d.toString()));
+    const ended = new Promise<void>((resolve) => socket.once('end', resolve));
+    socket.write(
+      `POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+
+    sigterm(api);
+    // The public listener closes while the request is still open, and the process waits for it.
+    await eventually(async () => expect(await portOpen(port)).toBe(false), 15_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(api.child.exitCode).toBeNull();
+    expect(api.child.signalCode).toBeNull();
+
+    // The rest of the body (no half-close: Node's server drops a request whose client ends first).
+    socket.write(body.slice(10));
+    await ended;
+    const [head = '', text = ''] = response.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 401 /);
+    expect(head.toLowerCase()).toContain('content-type: application/problem+json');
+    expect(JSON.parse(text)).toMatchObject({ status: 401 });
+    expect(await api.exited).toBe(0);
+    expect(await portOpen(metricsPort)).toBe(false);
+  });
+
+  it('the outbox relay stops on SIGTERM: its metrics listener closes, exit 0', async () => {
+    const metricsPort = await freePort();
+    const relay = run(
+      'worker-outbox',
+      envFor({ METRICS_PORT: String(metricsPort), INSTANCE_ID: `${tag}-outbox`, LOG_LEVEL: 'info' }),
+    );
+    // Running (and its SIGTERM handler installed) once it says so (workers/outbox/main.ts).
+    await line(relay, /outbox relay running/);
+    expect(await portOpen(metricsPort)).toBe(true);
+    sigterm(relay);
+    expect(await relay.exited).toBe(0);
+    expect(await portOpen(metricsPort)).toBe(false);
+  });
+});
