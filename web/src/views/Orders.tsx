@@ -114,17 +114,21 @@ function CancelAll({ store }: { store: Trading }) {
   const count = (s: string) => open.filter((o) => !s || o.symbol === s).length;
   const n = count(symbol);
 
+  // Asking: the focus goes to the question's first control; declined: back to the button.
+  const declined = useRef(false);
   useEffect(() => {
     if (asking) form.current?.querySelector<HTMLElement>('select, button')?.focus();
+    else if (declined.current) button.current?.focus();
+    declined.current = false;
   }, [asking]);
   useEffect(() => {
     if (result) note.current?.focus();
   }, [result]);
 
   const decline = () => {
+    declined.current = true;
     setAsking(false);
     submit.clear();
-    button.current?.focus();
   };
 
   if (!asking)
