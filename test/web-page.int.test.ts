@@ -559,6 +559,9 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       await c.waitForSelector('[data-testid="activity"] li[data-exec-type="fill"]');
       await t.waitForSelector('[data-testid="activity"] li[data-exec-type="triggered"]');
       await t.waitForSelector('[data-testid="activity"] li[data-exec-type="fill"]');
+      expect(await text(t, '[data-testid="activity"] li[data-exec-type="replaced"]')).toMatch(
+        /Replaced: buy MSFT now 3, stop 429\.50$/,
+      );
       expect(await text(t, '[data-testid="activity"] li[data-exec-type="triggered"]')).toMatch(
         /Triggered: buy MSFT 3, stop 429\.50 reached/,
       );
@@ -697,7 +700,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       const step = (type: string) => text(p, `[data-testid="order-timeline"] li[data-step="${type}"]`);
       expect(await step('received')).toMatch(/buy 2 AMZN, Limit at 180\.00, GTC/);
       expect(await step('funds_reserved')).toMatch(/\$360\.00/);
-      expect(await step('fill')).toMatch(/2 @ 180\.00, 2 filled in all \(filled\)/);
+      expect(await step('fill')).toMatch(/Filled.*2 @ 180\.00, 2 filled in all/);
       await p.waitForSelector('[data-testid="order-executions"] ::-p-text(180.00)');
       expect(await p.evaluate(`document.querySelector('#order-details a').href`)).toMatch(
         /\/workflows\/order-/,

@@ -19,7 +19,7 @@ function text(e: AccountEvent): string {
       case 'triggered':
         return `Triggered: ${what} ${e.quantity ?? 0}, stop ${price(e.stop_price)} reached`;
       case 'replaced':
-        return `Replaced: ${what} now ${e.quantity ?? 0} @ ${price(e.price)}`;
+        return `Replaced: ${what} now ${e.quantity ?? 0}${e.price === null ? '' : ` @ ${price(e.price)}`}${e.status === 'pending_trigger' ? `, stop ${price(e.stop_price)}` : ''}`;
       case 'canceled':
         return `Cancelled: ${what}`;
       case 'expired':

@@ -327,7 +327,10 @@ function ReplaceForm({ store, order, onDone }: { store: Trading; order: Order; o
 }
 
 /** Each timeline step as the trader reads it: its name and what it says (facts from the api). */
-const STEPS: Record<string, { label: string; detail?: (e: TimelineEvent) => string }> = {
+const STEPS: Record<
+  string,
+  { label: string | ((e: TimelineEvent) => string); detail?: (e: TimelineEvent) => string }
+> = {
   received: {
     label: 'Received',
     detail: (e) =>
@@ -344,13 +347,13 @@ const STEPS: Record<string, { label: string; detail?: (e: TimelineEvent) => stri
   accepted: { label: 'Accepted by the matching engine' },
   triggered: { label: 'Stop triggered', detail: (e) => `stop price ${price(e.stop_price)} reached` },
   fill: {
-    label: 'Fill',
-    detail: (e) =>
-      `${String(e.quantity)} @ ${price(e.price)}, ${String(e.filled_quantity)} filled in all (${statusLabel(String(e.status)).toLowerCase()})`,
+    label: (e) => (e.status === 'filled' ? 'Filled' : 'Partly filled'),
+    detail: (e) => `${String(e.quantity)} @ ${price(e.price)}, ${String(e.filled_quantity)} filled in all`,
   },
   replaced: {
     label: 'Replaced',
-    detail: (e) => `now ${String(e.quantity)}${e.price === null ? '' : ` @ ${price(e.price)}`}`,
+    detail: (e) =>
+      `now ${String(e.quantity)} shares${e.price === null || e.price === undefined ? '' : ` at ${price(e.price)}`}`,
   },
   cancel_requested: { label: 'Cancel requested' },
   cancelled: { label: 'Cancelled', detail: (e) => `${String(e.filled_quantity)} filled before` },
@@ -452,10 +455,11 @@ function OrderDetails({ store, order, onClose }: { store: Trading; order: Order;
             {!timeline && <li class="muted">Loading…</li>}
             {timeline?.map((e, i) => {
               const step = STEPS[e.type];
+              const label = typeof step?.label === 'function' ? step.label(e) : step?.label;
               return (
                 <li key={`${i}-${e.type}`} data-step={e.type}>
                   <time dateTime={e.at}>{clock(e.at)}</time>
-                  <span class="step">{step?.label ?? e.type}</span>
+                  <span class="step">{label ?? e.type}</span>
                   {step?.detail && <span class="muted">{step.detail(e)}</span>}
                 </li>
               );
