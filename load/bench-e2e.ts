@@ -464,12 +464,13 @@ function ordersOf(r: ShapeResults): Summary[] {
   return [r.real.capacity, r.real.at10, ...(r.full?.steps.steps ?? []), ...(r.full?.ramp ?? [])];
 }
 
-/** The requests each api instance answered, per run and over all of them, in percent. */
+/** The requests each api instance answered (and the 2xx among them), per run and over all of them. */
 function instanceTable(runs: readonly Summary[]): string[] {
   const all = {
     ...runs[0]!,
     label: 'all order requests',
     byInstance: addCounts(runs.map((r) => r.byInstance)),
+    okByInstance: addCounts(runs.map((r) => r.okByInstance)),
   };
   const instances = Object.keys(all.byInstance).sort();
   return markdownTable(
@@ -478,7 +479,7 @@ function instanceTable(runs: readonly Summary[]): string[] {
       const share = shares(r.byInstance);
       return [
         r.label,
-        ...instances.map((i) => `${(share[i] ?? 0).toFixed(1)}%`),
+        ...instances.map((i) => `${(share[i] ?? 0).toFixed(1)}% (${r.okByInstance[i] ?? 0} ok)`),
         Object.values(r.byInstance).reduce((a, b) => a + b, 0),
       ];
     }),
@@ -669,7 +670,7 @@ function renderReport(
     ...(cluster
       ? [
           ``,
-          `### Requests per api instance behind nginx (least_conn; the \`X-Instance\` of every answer, 429 and 5xx included; \`nginx\`: nginx's own 502/504)`,
+          `### Requests per api instance behind nginx (least_conn; the \`X-Instance\` of every answer, 429 and 5xx included, with the 2xx among them; \`nginx\`: nginx's own 502/504)`,
           ``,
           ...instanceTable(ordersOf(r)),
         ]

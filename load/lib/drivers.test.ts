@@ -41,6 +41,7 @@ describe('summarize', () => {
       ],
     });
     expect(s.byInstance).toEqual({ 'api-1': 2, 'api-2': 1, nginx: 1 });
+    expect(s.okByInstance).toEqual({ 'api-1': 1, 'api-2': 1 });
   });
 
   it('has no latency without a 2xx answer', () => {

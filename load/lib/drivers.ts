@@ -46,6 +46,8 @@ export interface Summary {
   p99: number;
   /** Requests answered per api instance, whatever the status (only for fires that return the Response). */
   byInstance: Record<string, number>;
+  /** The 2xx answers among them. */
+  okByInstance: Record<string, number>;
 }
 
 export function summarize(r: Run): Summary {
@@ -63,6 +65,7 @@ export function summarize(r: Run): Summary {
     p95: nearestRankOf(lat, 0.95),
     p99: nearestRankOf(lat, 0.99),
     byInstance: countBy(r.samples.flatMap((s) => (s.instance ? [s.instance] : []))),
+    okByInstance: countBy(ok.flatMap((s) => (s.instance ? [s.instance] : []))),
   };
 }
 
