@@ -1,14 +1,19 @@
-/** Signing up, following the verification link, and logging in with the password and a second factor. */
+/**
+ * Signing up, following the verification link, and logging in with the password and a second factor
+ * (getting back into an account: Account.tsx).
+ */
 import { useEffect, useState } from 'preact/hooks';
 import type { Api, LoginChallenge, Tokens } from '../api.js';
 import { useSubmission } from '../forms.js';
 import { Field, FormMessage } from '../ui.js';
+import { LostAuthenticator } from './Account.js';
 
 export function LoginView(p: {
   api: Api;
   notice?: string;
   onTokens: (tokens: Tokens) => void;
   onRegister: () => void;
+  onForgot: () => void;
 }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -55,6 +60,7 @@ export function LoginView(p: {
               Start over
             </button>
           </div>
+          {challenge.mfa_method === 'totp' && <LostAuthenticator api={p.api} email={email} />}
         </form>
       </main>
     );
@@ -107,6 +113,9 @@ export function LoginView(p: {
           </button>
           <button type="button" class="link" onClick={p.onRegister}>
             Open an account
+          </button>
+          <button type="button" class="link" onClick={p.onForgot}>
+            Forgot password?
           </button>
         </div>
       </form>
