@@ -138,6 +138,7 @@ describe.skipIf(chromium.skip)(
         const owner = await ask(user.email);
         expect(owner).toBe(unknown);
         expect(owner).toMatch(/^If this address has an account, we mailed it a link/);
+        await p.screenshot({ path: join(ARTIFACTS, 'web-account-forgot.png') });
 
         const mail = await waitForMail(user.email, { subject: /reset your brokerx password/i, after });
         const [link] = linksIn(mail.text, '/reset-password');
@@ -190,12 +191,13 @@ describe.skipIf(chromium.skip)(
 
     it('unlocks login for the device that presses the button of the lockout mail link', async () => {
       const user = await registerVerifiedUser(api);
-      // 100 wrong passwords from 10 addresses: the per-account limit is reached for untrusted sources.
+      // 100 wrong passwords from 10 addresses: with the owner's first login (from a source not yet
+      // trusted then) the per-account limit for untrusted sources is passed, and the lockout mail goes out.
       await Promise.all(
         Array.from({ length: 10 }, async (_, source) => {
           for (let i = 0; i < 10; i++) {
             const res = await apiLogin(user.email, `guess-${source}-${i}`, from(`198.18.0.${source + 1}`));
-            expect(res.status).toBe(401);
+            expect([401, 429]).toContain(res.status);
           }
         }),
       );
@@ -203,7 +205,7 @@ describe.skipIf(chromium.skip)(
       await inPage(
         'unlock',
         async (p, calls) => {
-          // The owner, from a new place, is refused, and the lockout mail goes out.
+          // The owner, from a new place, is refused.
           await fill(p, 'Log in', { email: user.email, password: TEST_PASSWORD });
           await submit(p, 'Log in');
           await waitForText(p, 'form[aria-label="Log in"] .form-error', /Too many attempts/);
@@ -253,6 +255,7 @@ describe.skipIf(chromium.skip)(
         await p.click('::-p-text(Lost your authenticator app?)');
         await p.waitForSelector('::-p-text(a link was mailed to it)');
         await expectAccessible(p, 'login code, reset asked');
+        await p.screenshot({ path: join(ARTIFACTS, 'web-account-lost-app.png') });
         const mail = await waitForMail(user.email, { subject: /reset the authenticator/i });
         const [confirmLink, cancelLink] = linksIn(mail.text, '/reset-authenticator');
         expect(cancelLink).toBe(`${confirmLink}&cancel=1`);

@@ -169,9 +169,13 @@ function ResetPasswordView(p: Props & { token: string }) {
           <button type="submit" disabled={submit.busy}>
             Set password
           </button>
-          {submit.errors('token') && (
+          {submit.errors('token') ? (
             <button type="button" class="link" onClick={p.onForgot}>
               Mail me a new link
+            </button>
+          ) : (
+            <button type="button" class="link" onClick={() => p.onLogin()}>
+              Back to login
             </button>
           )}
         </div>
@@ -180,7 +184,7 @@ function ResetPasswordView(p: Props & { token: string }) {
   );
 }
 
-/** One button that posts the link's token; then the answer and the way back to the login. */
+/** What a link does and a button that posts its token; then the api's answer and the way to the login. */
 function TokenAction(p: {
   label: string;
   button: string;
@@ -193,7 +197,6 @@ function TokenAction(p: {
   const submit = useSubmission();
   return (
     <>
-      {p.children}
       {done ? (
         <>
           <FormMessage>{done}</FormMessage>
@@ -209,6 +212,7 @@ function TokenAction(p: {
             void submit.run(async () => setDone(await p.run()));
           }}
         >
+          {p.children}
           <FormMessage error>{linkFailure(submit)}</FormMessage>
           <div class="actions">
             <button type="submit" disabled={submit.busy}>
@@ -225,7 +229,7 @@ function TokenAction(p: {
 }
 
 interface Scheduled {
-  message: string;
+  /** When the app is removed, unless the reset is cancelled before. */
   effective_at: string;
 }
 
@@ -262,7 +266,8 @@ function ResetAuthenticatorView(p: Props & { token: string; cancel: boolean }) {
             <>
               Confirmed: your authenticator app will be removed on{' '}
               <time dateTime={res.effective_at}>{new Date(res.effective_at).toLocaleString()}</time>. Until
-              then logins still ask for it, and a login with it cancels the reset.
+              then logins still ask for it, and a login with it or the cancel link of the mail stops the
+              reset.
             </>
           );
         }}
