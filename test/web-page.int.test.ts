@@ -8,23 +8,27 @@
  * - two browser contexts whose orders cross: both pages show the fill without a reload and the cash to
  *   the cent;
  * - the server drops every WebSocket and refuses new ones while the two trade again: the pages reconnect
- *   and show each execution once, the seqs without gap or repeat.
+ *   and show each execution once, the seqs without gap or repeat;
+ * - a stop order: the api's refusals under the stop price, then waiting for its trigger (its stop price
+ *   replaced), triggered by another page's trade and filled, live;
+ * - cancel-all after a confirmation (declined first), for one symbol and then for all, with the count;
+ * - the timeline of a filled order in its details, beside the executions.
  *
  * Every view is checked with axe-core (no violations) and no page logs an error or a CSP refusal. On a
  * failure every open page is saved as a screenshot into the git-ignored .artifacts/ folder; the passing
  * run saves the tour's screenshots there too (web-*.png).
  */
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { serve, type ServerType } from '@hono/node-server';
-import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
+import type { Browser, BrowserContext, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiFeed, type FeedServer } from '../api/ws/server.js';
 import { freePort } from '../devstack/processes.js';
-import { testBinary } from './binaries.js';
+import { ARTIFACTS, chromium, launchChromium } from './browser.js';
 import { uniqueEmail } from './helpers.js';
 import { startTradingFixture, eventually, type TradingFixture } from './trading.js';
 import {
@@ -36,8 +40,6 @@ import {
   type FundedTestUser,
 } from './users.js';
 
-const chromium = testBinary('chromium');
-const ARTIFACTS = join(import.meta.dirname, '..', '.artifacts');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SYMBOL = 'AAPL';
 
@@ -67,12 +69,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       socket.once('close', () => sockets.delete(socket));
       feed.handleUpgrade(req, socket, head);
     });
-    mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await puppeteer.launch({
-      executablePath: chromium.path(),
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -157,6 +154,9 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
 
   const input = (form: string, field: string) =>
     `form[aria-label="${form}"] [data-field="${field}"] :is(input, select)`;
+  /** The api's message under an input. */
+  const fieldError = (field: string, form = 'Order ticket') =>
+    `form[aria-label="${form}"] [data-field="${field}"] .field-error`;
 
   async function fill(page: Page, form: string, values: Record<string, string>) {
     for (const [field, value] of Object.entries(values)) {
@@ -188,6 +188,21 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
     await fill(page, 'Order ticket', { symbol: SYMBOL, ...order });
     await submit(page, 'Order ticket');
   }
+
+  /** A limit order of another client, through the api (201). */
+  async function placeThroughApi(token: string, order: Record<string, string>) {
+    const res = await fx.api.call('POST', '/api/v1/orders', {
+      token,
+      body: { order: { symbol: SYMBOL, order_type: 'limit', ...order } },
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+  }
+
+  /** The steps of the order timeline in the details, oldest first. */
+  const timelineSteps = (page: Page) =>
+    page.evaluate(
+      `[...document.querySelectorAll('[data-testid="order-timeline"] li[data-step]')].map((li) => li.dataset.step)`,
+    ) as Promise<string[]>;
 
   /** The data-seq of every activity row, oldest first. */
   const activitySeqs = async (page: Page) =>
@@ -301,11 +316,10 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       const p = page!;
       await login(p, user.email);
       await placeOrder(p, { direction: 'buy', order_type: 'limit', quantity: '1.5', price: '0' });
-      const error = (field: string) => `form[aria-label="Order ticket"] [data-field="${field}"] .field-error`;
-      await p.waitForSelector(error('quantity'));
-      expect(await text(p, error('quantity'))).toMatch(/decimals/);
-      expect(await text(p, error('price'))).toMatch(/must be positive/);
-      expect(await p.$(error('symbol'))).toBeNull();
+      await p.waitForSelector(fieldError('quantity'));
+      expect(await text(p, fieldError('quantity'))).toMatch(/decimals/);
+      expect(await text(p, fieldError('price'))).toMatch(/must be positive/);
+      expect(await p.$(fieldError('symbol'))).toBeNull();
       const described = (await p.evaluate(
         `(() => { const i = document.querySelector('${input('Order ticket', 'price')}'); return [i.getAttribute('aria-invalid'), document.getElementById(i.getAttribute('aria-describedby')).textContent]; })()`,
       )) as [string, string];
@@ -318,7 +332,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       await placeOrder(p, { quantity: '10', price: '190.00' });
       await p.waitForSelector('form[aria-label="Order ticket"] .form-error');
       expect(await text(p, 'form[aria-label="Order ticket"] .form-error')).toMatch(/Insufficient funds/i);
-      expect(await p.$(error('price'))).toBeNull();
+      expect(await p.$(fieldError('price'))).toBeNull();
     });
   });
 
@@ -408,19 +422,21 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
             loginWithEmailCode(fx.api, buyer.email),
             loginWithEmailCode(fx.api, seller.email),
           ]);
-          const order = (token: string, body: Record<string, string>) =>
-            fx.api.call('POST', '/api/v1/orders', {
-              token,
-              body: { order: { symbol: SYMBOL, order_type: 'limit', quantity: '1', ...body } },
-            });
+          const one = { quantity: '1' };
           // Two fills of the resting sell (1 + 1), and a new resting sell.
           for (let i = 0; i < 2; i++)
-            expect(
-              (await order(bApi.token, { direction: 'buy', price: '190.00', time_in_force: 'IOC' })).status,
-            ).toBe(201);
-          expect(
-            (await order(sApi.token, { direction: 'sell', price: '195.00', time_in_force: 'GTC' })).status,
-          ).toBe(201);
+            await placeThroughApi(bApi.token, {
+              ...one,
+              direction: 'buy',
+              price: '190.00',
+              time_in_force: 'IOC',
+            });
+          await placeThroughApi(sApi.token, {
+            ...one,
+            direction: 'sell',
+            price: '195.00',
+            time_in_force: 'GTC',
+          });
           // Settled: the buyer holds 2 more shares, the seller has 1 reserved by the new sell.
           await eventually(async () => {
             expect(await held(buyer)).toBe(buyerHeld + 2n);
@@ -462,6 +478,239 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
         expect(problems.get(b)).toEqual([]);
         await s.screenshot({ path: join(ARTIFACTS, 'web-after-reconnect.png'), fullPage: true });
       });
+    });
+  });
+
+  // Each test trades a symbol of its own, so the order of the tests does not matter.
+  it('a stop order: refusals under the stop price, waiting for its trigger, then triggered by another page and filled live', async () => {
+    const STOP = 'MSFT';
+    const [trader, crosser, maker] = await Promise.all([
+      createFundedUser(fx.api, '2000.00'),
+      createFundedUser(fx.api, '1000.00'),
+      createFundedUser(fx.api, '0', { [STOP]: 4n }),
+    ]);
+    // The book offers 4 shares at 430.00; nothing has traded in MSFT yet.
+    await placeThroughApi(maker.token, {
+      symbol: STOP,
+      direction: 'sell',
+      quantity: '4',
+      price: '430.00',
+      time_in_force: 'GTC',
+    });
+    await withPages('stop', 2, async ([traderPage, crosserPage]) => {
+      const t = traderPage!;
+      const c = crosserPage!;
+      await login(t, trader.email);
+      await login(c, crosser.email);
+      const stop = {
+        symbol: STOP,
+        direction: 'buy',
+        order_type: 'stop',
+        quantity: '3',
+        time_in_force: 'GTC',
+      };
+
+      // The api's refusals appear under the stop price: missing, off the cent grid, outside the band.
+      await placeOrder(t, { ...stop, stop_price: '' });
+      await waitForText(t, fieldError('stop_price'), /is required for stop orders/);
+      expect(await t.$(input('Order ticket', 'price')), 'a stop has no limit price').toBeNull();
+      await placeOrder(t, { ...stop, stop_price: '429.995' });
+      await waitForText(t, fieldError('stop_price'), /at most 2 decimals/);
+      await placeOrder(t, { ...stop, stop_price: '600.00' });
+      await waitForText(t, fieldError('stop_price'), /^Stop price must be between/);
+      expect(await t.$('form[aria-label="Order ticket"] .form-error')).toBeNull();
+      await expectAccessible(t, 'stop ticket with errors');
+
+      await placeOrder(t, { ...stop, stop_price: '430.00' });
+      const waiting = '#open-orders tr[data-status="pending_trigger"]';
+      await t.waitForSelector(waiting);
+      await waitForText(
+        t,
+        'form[aria-label="Order ticket"] .form-note',
+        `Buy 3 ${STOP}: Waiting for trigger`,
+      );
+      await waitForText(t, `${waiting} [data-testid="order-stop"]`, '430.00');
+      await waitForText(t, `${waiting} [data-testid="order-price"]`, 'market');
+      await waitForText(t, `${waiting} td:nth-of-type(8)`, 'Waiting for trigger');
+      // Held until it triggers: 3 shares at the price band's top (504.00).
+      await waitForText(t, '[data-testid="cash-reserved"]', '$1,512.00');
+      await t.waitForSelector('[data-testid="activity"] li[data-exec-type="new"]');
+      expect(await text(t, '[data-testid="activity"] li[data-exec-type="new"]')).toMatch(
+        /Waiting for trigger: buy MSFT 3, stop 430\.00/,
+      );
+
+      // Its stop price changes while it waits.
+      await t.click(`${waiting} button[aria-label^="Replace"]`);
+      await fill(t, `Replace buy 3 ${STOP}`, { stop_price: '429.50' });
+      await expectAccessible(t, 'replace a stop');
+      await submit(t, `Replace buy 3 ${STOP}`);
+      await waitForText(t, `${waiting} [data-testid="order-stop"]`, '429.50');
+      await t.screenshot({ path: join(ARTIFACTS, 'web-stop-waiting.png'), fullPage: true });
+
+      // The other page buys 1 at 430.00: that trade meets the stop, which buys 3 at market.
+      await placeOrder(c, {
+        symbol: STOP,
+        direction: 'buy',
+        order_type: 'limit',
+        quantity: '1',
+        price: '430.00',
+        time_in_force: 'IOC',
+      });
+      await c.waitForSelector('[data-testid="activity"] li[data-exec-type="fill"]');
+      await t.waitForSelector('[data-testid="activity"] li[data-exec-type="triggered"]');
+      await t.waitForSelector('[data-testid="activity"] li[data-exec-type="fill"]');
+      expect(await text(t, '[data-testid="activity"] li[data-exec-type="replaced"]')).toMatch(
+        /Replaced: buy MSFT now 3, stop 429\.50$/,
+      );
+      expect(await text(t, '[data-testid="activity"] li[data-exec-type="triggered"]')).toMatch(
+        /Triggered: buy MSFT 3, stop 429\.50 reached/,
+      );
+      await t.waitForSelector('::-p-text(No open orders.)');
+      const filled = '#history tr[data-status="filled"]';
+      await waitForText(t, `${filled} [data-testid="order-stop"]`, '429.50');
+      // 3 x 430.00 = 1,290.00 paid, the rest of the reservation given back.
+      await waitForText(t, '[data-testid="cash-reserved"]', '$0.00');
+      await waitForText(t, '[data-testid="cash-available"]', '$710.00');
+      await waitForText(t, `[data-position="${STOP}"] td`, '3');
+      expect(await fx.balance(trader.accountId)).toEqual({ available: 71000n, reserved: 0n });
+
+      await t.click(`${filled} button[aria-label^="Details"]`);
+      await waitForText(t, '[data-testid="details-stop"]', '429.50');
+      await t.waitForSelector('[data-testid="order-timeline"] li[data-step="fill"]');
+      const steps = await timelineSteps(t);
+      expect(steps.slice(0, 3)).toEqual(['received', 'validated', 'funds_reserved']);
+      expect(steps.slice(-3)).toEqual(['replaced', 'triggered', 'fill']);
+      expect(await text(t, '[data-testid="order-timeline"] li[data-step="triggered"]')).toMatch(
+        /stop price 429\.50 reached/,
+      );
+      await expectAccessible(t, 'details of a triggered stop');
+      await t.screenshot({ path: join(ARTIFACTS, 'web-stop-filled.png'), fullPage: true });
+    });
+  });
+
+  it('cancel-all asks first, then cancels the open orders of one symbol or of all and says how many', async () => {
+    const user = await createFundedUser(fx.api, '1000.00');
+    await withPages('cancel-all', 1, async ([page]) => {
+      const p = page!;
+      await login(p, user.email);
+      const button = '#open-orders button::-p-text(Cancel all…)';
+      expect(
+        await p.evaluate(`document.querySelector('#open-orders .toolbar button').disabled`),
+        'nothing to cancel',
+      ).toBe(true);
+      const buy = { direction: 'buy', order_type: 'limit', quantity: '1', time_in_force: 'GTC' };
+      for (const [symbol, price] of [
+        ['TSLA', '240.00'],
+        ['TSLA', '239.00'],
+        ['GOOG', '165.00'],
+      ] as const) {
+        const before = (await p.$$('#open-orders tr[data-status="working"]')).length;
+        await placeOrder(p, { ...buy, symbol, price });
+        await p.waitForFunction(
+          `document.querySelectorAll('#open-orders tr[data-status="working"]').length === ${before + 1}`,
+        );
+      }
+      await waitForText(p, '[data-testid="cash-reserved"]', '$644.00');
+
+      // Declined with Escape: nothing cancelled, the focus back on the button.
+      await p.click(button);
+      const confirm = 'form[aria-label="Cancel all open orders"]';
+      await p.waitForSelector(confirm);
+      expect(await text(p, `${confirm} .question`)).toBe(
+        'Cancel 3 open orders? Anything already filled stays filled.',
+      );
+      expect(await p.evaluate('document.activeElement.name')).toBe('symbol');
+      await expectAccessible(p, 'cancel-all confirmation');
+      await p.keyboard.press('Escape');
+      await p.waitForSelector(confirm, { hidden: true });
+      expect(await p.evaluate('document.activeElement.textContent')).toBe('Cancel all…');
+      expect(await p.$$('#open-orders tr[data-status="working"]')).toHaveLength(3);
+
+      // TSLA only: two cancelled, GOOG still open.
+      await p.click(button);
+      await fill(p, 'Cancel all open orders', { symbol: 'TSLA' });
+      await waitForText(
+        p,
+        `${confirm} .question`,
+        'Cancel 2 open orders of TSLA? Anything already filled stays filled.',
+      );
+      await p.screenshot({ path: join(ARTIFACTS, 'web-cancel-all.png'), fullPage: true });
+      await submit(p, 'Cancel all open orders');
+      await waitForText(p, '[data-testid="cancel-all-result"]', 'Cancelled 2 orders.');
+      await p.waitForFunction(
+        `[...document.querySelectorAll('#open-orders tr[data-order] th')].map((th) => th.textContent).join() === 'GOOG'`,
+      );
+      await waitForText(p, '[data-testid="cash-reserved"]', '$165.00');
+      await p.waitForSelector('#history tr[data-status="cancelled"]');
+
+      // Then all of them (one symbol left: no choice to make).
+      await p.click(button);
+      await p.waitForSelector(confirm);
+      expect(await p.$(input('Cancel all open orders', 'symbol'))).toBeNull();
+      await submit(p, 'Cancel all open orders');
+      await waitForText(p, '[data-testid="cancel-all-result"]', 'Cancelled 1 order.');
+      await p.waitForSelector('::-p-text(No open orders.)');
+      await waitForText(p, '[data-testid="cash-reserved"]', '$0.00');
+      await waitForText(p, '[data-testid="cash-available"]', '$1,000.00');
+      expect(await fx.balance(user.accountId)).toEqual({ available: 100000n, reserved: 0n });
+      await expectAccessible(p, 'after cancel-all');
+    });
+  });
+
+  it("an order's details show its timeline, step by step, beside its executions", async () => {
+    const [buyer, seller] = await Promise.all([
+      createFundedUser(fx.api, '1000.00'),
+      createFundedUser(fx.api, '0', { AMZN: 2n }),
+    ]);
+    await withPages('timeline', 1, async ([page]) => {
+      const p = page!;
+      await login(p, buyer.email);
+      await placeOrder(p, {
+        symbol: 'AMZN',
+        direction: 'buy',
+        order_type: 'limit',
+        quantity: '2',
+        price: '180.00',
+        time_in_force: 'GTC',
+      });
+      await p.waitForSelector('#open-orders tr[data-status="working"]');
+      await placeThroughApi(seller.token, {
+        symbol: 'AMZN',
+        direction: 'sell',
+        quantity: '2',
+        price: '180.00',
+        time_in_force: 'IOC',
+      });
+      const filled = '#history tr[data-status="filled"]';
+      await p.waitForSelector(filled);
+
+      await p.focus(`${filled} button[aria-label^="Details"]`);
+      await p.keyboard.press('Enter');
+      await p.waitForSelector('[data-testid="order-timeline"] li[data-step="fill"]');
+      // The details take the focus (keyboard users land on them) and give it back when closed.
+      expect(await p.evaluate('document.activeElement.id')).toBe('order-details-title');
+      expect(await timelineSteps(p)).toEqual([
+        'received',
+        'validated',
+        'funds_reserved',
+        'submitted',
+        'accepted',
+        'fill',
+      ]);
+      const step = (type: string) => text(p, `[data-testid="order-timeline"] li[data-step="${type}"]`);
+      expect(await step('received')).toMatch(/buy 2 AMZN, Limit at 180\.00, GTC/);
+      expect(await step('funds_reserved')).toMatch(/\$360\.00/);
+      expect(await step('fill')).toMatch(/Filled.*2 @ 180\.00, 2 filled in all/);
+      await p.waitForSelector('[data-testid="order-executions"] ::-p-text(180.00)');
+      expect(await p.evaluate(`document.querySelector('#order-details a').href`)).toMatch(
+        /\/workflows\/order-/,
+      );
+      await expectAccessible(p, 'order details with the timeline');
+      await p.screenshot({ path: join(ARTIFACTS, 'web-order-timeline.png'), fullPage: true });
+      await p.click('::-p-text(Close details)');
+      expect(await p.evaluate('document.activeElement.getAttribute("aria-label")')).toBe(
+        'Details of buy 2 AMZN',
+      );
     });
   });
 });

@@ -10,7 +10,24 @@ export interface Problem {
   errors: string[];
 }
 
-/** A refused request. `fields` holds messages per input name ("order.price: x" under `price`). */
+/** "order.price: must be positive": the schema's messages name their input. */
+const NAMED = /^([a-z_.]+\.)?([a-z_]+): (.*)$/;
+/**
+ * The order checks behind the schema (tick, band, lot, time in force) say which input they refuse in
+ * words: "Stop price must be between 33600 and 50400 cents". A headline ("Price is outside the allowed
+ * band", the problem's message) followed by such a reason names no input itself: the reason does.
+ */
+const NAMED_IN_WORDS: readonly (readonly [RegExp, string])[] = [
+  [/^Stop price\b/, 'stop_price'],
+  [/^Price\b/, 'price'],
+  [/^Quantity\b/, 'quantity'],
+  [/^Time in force\b/, 'time_in_force'],
+];
+
+/**
+ * A refused request. `fields` holds messages per input name ("order.price: x" as `x` under `price`,
+ * "Stop price is not a multiple of the tick size" as it is under `stop_price`).
+ */
 export class ApiProblem extends Error {
   readonly status: number;
   readonly code: string;
@@ -26,11 +43,22 @@ export class ApiProblem extends Error {
     this.errors = p.errors;
     this.fields = {};
     this.general = [];
+    const headline = p.errors.length > 1 ? p.message : undefined;
     for (const e of p.errors) {
-      const m = /^([a-z_.]+\.)?([a-z_]+): (.*)$/.exec(e);
+      const m = NAMED.exec(e);
+      const inWords = e === headline ? undefined : NAMED_IN_WORDS.find(([re]) => re.test(e))?.[1];
       if (m) (this.fields[m[2]!] ??= []).push(m[3]!);
+      else if (inWords) (this.fields[inWords] ??= []).push(e);
       else this.general.push(e);
     }
+  }
+
+  /** What the form shows above its button: the refusal's headline and reasons that no field carries. */
+  formMessage(): string | undefined {
+    // The headline is often a message too ("Insufficient funds"): said once.
+    const rest = this.general.filter((e) => e !== this.message).join('; ');
+    if (Object.keys(this.fields).length) return rest || undefined;
+    return rest ? `${this.message}: ${rest}` : this.message;
   }
 }
 
@@ -96,6 +124,10 @@ export class Api {
   post<T>(path: string, body?: unknown, opts?: RequestOptions) {
     return this.request<T>('POST', path, { ...opts, body });
   }
+
+  delete<T>(path: string, opts?: RequestOptions) {
+    return this.request<T>('DELETE', path, opts);
+  }
 }
 
 function safeJson(text: string): unknown {
@@ -153,6 +185,9 @@ export interface Order {
   direction: 'buy' | 'sell';
   quantity: number;
   price: number | null;
+  /** Stop and stop-limit orders: the trigger price. */
+  stop_price: number | null;
+  triggered_at: string | null;
   time_in_force: string;
   status: string;
   filled_quantity: number;
@@ -173,6 +208,19 @@ export interface Execution {
   price: number;
   liquidity: string;
   executed_at: string;
+}
+
+/** DELETE /api/v1/orders: what was cancelled, and what could not be (filled meanwhile, say). */
+export interface CancelAllResult {
+  cancelled: Order[];
+  failed: { order_id: string; code: string; message: string }[];
+}
+
+/** One step of GET /api/v1/orders/{id}/timeline; its facts by type (amounts as decimal text). */
+export interface TimelineEvent {
+  at: string;
+  type: string;
+  [fact: string]: string | number | null;
 }
 
 export interface Level {

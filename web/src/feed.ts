@@ -25,8 +25,10 @@ export interface AccountEvent extends Frame {
   event_type?: string;
   symbol?: string;
   side?: string;
+  status?: string;
   quantity?: number;
   price?: number | null;
+  stop_price?: number | null;
   fill_qty?: number;
   fill_price?: number | null;
   leaves_qty?: number;

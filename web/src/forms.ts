@@ -7,7 +7,7 @@ export interface Submission {
   problem: ApiProblem | undefined;
   /** Messages for one input, by the name the api uses for it. */
   errors(field: string): string[] | undefined;
-  /** The refusal's text when no field carries it (or also names none). */
+  /** The refusal's text that no field carries (its headline, unless a field carries the reason). */
   general(): string | undefined;
   run(action: () => Promise<void>): Promise<void>;
   clear(): void;
@@ -20,12 +20,7 @@ export function useSubmission(): Submission {
     busy,
     problem,
     errors: (field) => problem?.fields[field],
-    general() {
-      if (!problem) return undefined;
-      const rest = problem.general.join('; ');
-      if (Object.keys(problem.fields).length) return rest || undefined;
-      return rest ? `${problem.message}: ${rest}` : problem.message;
-    },
+    general: () => problem?.formMessage(),
     async run(action) {
       setBusy(true);
       setProblem(undefined);

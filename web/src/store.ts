@@ -11,6 +11,18 @@ import type { Session } from './session.js';
 
 /** What GET /api/v1/orders?status= calls open: placed, waiting for a stop's trigger, resting. */
 export const OPEN_STATUSES = ['pending', 'pending_trigger', 'working', 'partially_filled'];
+const STATUS_LABELS: Record<string, string> = {
+  pending: 'Pending',
+  pending_trigger: 'Waiting for trigger',
+  working: 'Working',
+  partially_filled: 'Partially filled',
+  filled: 'Filled',
+  cancelled: 'Cancelled',
+  expired: 'Expired',
+  rejected: 'Rejected',
+};
+/** An order status as the page says it. */
+export const statusLabel = (s: string) => STATUS_LABELS[s] ?? s;
 const ACTIVITY_LIMIT = 200;
 const RELOAD_DEBOUNCE_MS = 100;
 

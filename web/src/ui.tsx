@@ -1,6 +1,6 @@
 /** Small accessible building blocks: labelled fields with their errors, form-level errors. */
 import type { ComponentChildren } from 'preact';
-import { useId } from 'preact/hooks';
+import { useEffect, useId, useRef } from 'preact/hooks';
 
 export interface FieldProps {
   label: string;
@@ -130,11 +130,19 @@ export function Panel(p: {
   id: string;
   children: ComponentChildren;
   actions?: ComponentChildren;
+  /** Take the focus to the title when shown (a panel that opens on request, such as order details). */
+  focusTitle?: boolean;
 }) {
+  const title = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (p.focusTitle) title.current?.focus();
+  }, [p.focusTitle]);
   return (
     <section class="panel" aria-labelledby={`${p.id}-title`} id={p.id}>
       <header class="panel-head">
-        <h2 id={`${p.id}-title`}>{p.title}</h2>
+        <h2 id={`${p.id}-title`} ref={title} tabIndex={p.focusTitle ? -1 : undefined}>
+          {p.title}
+        </h2>
         {p.actions}
       </header>
       {p.children}

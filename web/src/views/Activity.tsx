@@ -13,9 +13,13 @@ function text(e: AccountEvent): string {
       case 'partial_fill':
         return `${e.exec_type === 'fill' ? 'Filled' : 'Partly filled'}: ${what} ${e.fill_qty ?? 0} @ ${price(e.fill_price)} (${e.leaves_qty ?? 0} left)`;
       case 'new':
-        return `Working: ${what} ${e.quantity ?? 0} @ ${price(e.price)}`;
+        return e.status === 'pending_trigger'
+          ? `Waiting for trigger: ${what} ${e.quantity ?? 0}, stop ${price(e.stop_price)}`
+          : `Working: ${what} ${e.quantity ?? 0} @ ${price(e.price)}`;
+      case 'triggered':
+        return `Triggered: ${what} ${e.quantity ?? 0}, stop ${price(e.stop_price)} reached`;
       case 'replaced':
-        return `Replaced: ${what} now ${e.quantity ?? 0} @ ${price(e.price)}`;
+        return `Replaced: ${what} now ${e.quantity ?? 0}${e.price === null ? '' : ` @ ${price(e.price)}`}${e.status === 'pending_trigger' ? `, stop ${price(e.stop_price)}` : ''}`;
       case 'canceled':
         return `Cancelled: ${what}`;
       case 'expired':

@@ -1,20 +1,20 @@
 /**
- * The order ticket. Which inputs an order type has is the table ORDER_TYPES: a new type (stop,
- * stop-limit) is one more row with its fields, and the body is built from the fields it lists. The
- * api validates; its messages appear under the input they name.
+ * The order ticket. Which inputs an order type has is the table ORDER_TYPES: a new type is one more row
+ * with its fields, and the body is built from the fields it lists (an empty one is left out, so the api
+ * says it is required). The api validates; its messages appear under the input they name.
  */
 import { useState } from 'preact/hooks';
 import { uuid, type Order } from '../api.js';
 import { useSubmission } from '../forms.js';
-import type { Trading } from '../store.js';
+import { statusLabel, type Trading } from '../store.js';
 import { Field, FormMessage, Panel, Select } from '../ui.js';
 
-type PriceField = 'price';
+type PriceField = 'price' | 'stop_price';
 
 export interface OrderTypeSpec {
   value: string;
   label: string;
-  /** The price inputs this type sends (a stop type adds its trigger price here). */
+  /** The price inputs this type sends, in the order they show. */
   prices: readonly PriceField[];
   timeInForce: readonly string[];
 }
@@ -22,9 +22,22 @@ export interface OrderTypeSpec {
 export const ORDER_TYPES: readonly OrderTypeSpec[] = [
   { value: 'limit', label: 'Limit', prices: ['price'], timeInForce: ['DAY', 'GTC', 'IOC', 'FOK'] },
   { value: 'market', label: 'Market', prices: [], timeInForce: ['IOC', 'FOK'] },
+  // Stops wait for their trigger (pending_trigger), so they are DAY or GTC.
+  { value: 'stop', label: 'Stop', prices: ['stop_price'], timeInForce: ['DAY', 'GTC'] },
+  { value: 'stop_limit', label: 'Stop limit', prices: ['stop_price', 'price'], timeInForce: ['DAY', 'GTC'] },
 ];
+/** An order type as the ticket names it. */
+export const typeLabel = (t: string) => ORDER_TYPES.find((o) => o.value === t)?.label ?? t;
 
-const PRICE_LABELS: Record<PriceField, string> = { price: 'Limit price (USD)' };
+const PRICE_LABELS: Record<PriceField, string> = {
+  price: 'Limit price (USD)',
+  stop_price: 'Stop price (USD)',
+};
+/** When a stop triggers (the api's rule), under its input. */
+const STOP_HINTS = {
+  buy: 'Triggers when a trade prints at or above it',
+  sell: 'Triggers when a trade prints at or below it',
+};
 const TIF_LABELS: Record<string, string> = {
   DAY: 'Day',
   GTC: "Good 'til cancelled",
@@ -43,6 +56,7 @@ export function TicketPanel({ store, symbol }: { store: Trading; symbol: string 
     order_type: 'limit',
     quantity: '',
     price: '',
+    stop_price: '',
     time_in_force: 'DAY',
   });
   const [placed, setPlaced] = useState<string | undefined>();
@@ -66,10 +80,10 @@ export function TicketPanel({ store, symbol }: { store: Trading; symbol: string 
               time_in_force: form.time_in_force,
               client_order_id: `web-${uuid()}`,
             };
-            for (const f of type.prices) order[f] = form[f];
+            for (const f of type.prices) if (form[f].trim()) order[f] = form[f];
             const res = await store.api.post<Order>('/api/v1/orders', { order });
             setPlaced(
-              `${res.direction === 'buy' ? 'Buy' : 'Sell'} ${res.quantity} ${res.symbol}: ${res.status.replace('_', ' ')}`,
+              `${res.direction === 'buy' ? 'Buy' : 'Sell'} ${res.quantity} ${res.symbol}: ${statusLabel(res.status)}`,
             );
             store.scheduleReload();
           });
@@ -126,6 +140,7 @@ export function TicketPanel({ store, symbol }: { store: Trading; symbol: string 
               inputMode="decimal"
               value={form[f]}
               onInput={set(f)}
+              hint={f === 'stop_price' ? STOP_HINTS[form.direction] : undefined}
               errors={submit.errors(f)}
             />
           ))}

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { ApiProblem } from './api.js';
+
+const refusal = (message: string, errors: string[]) =>
+  new ApiProblem({ status: 422, code: 'validation_failed', message, errors });
+
+describe('ApiProblem: the api refusal sorted by the input it names', () => {
+  it("puts the schema's messages under their field, without the field's name", () => {
+    const p = refusal('Validation failed', [
+      'order.stop_price: is required for stop orders',
+      'order.quantity: must have at most 0 decimals (whole shares)',
+    ]);
+    expect(p.fields).toEqual({
+      stop_price: ['is required for stop orders'],
+      quantity: ['must have at most 0 decimals (whole shares)'],
+    });
+    expect(p.formMessage()).toBeUndefined();
+  });
+
+  it("puts the order checks' reason under the input it names in words; the headline says nothing more", () => {
+    const stop = refusal('Price is outside the allowed band', [
+      'Price is outside the allowed band',
+      'Stop price must be between 33600 and 50400 cents',
+    ]);
+    expect(stop.fields).toEqual({ stop_price: ['Stop price must be between 33600 and 50400 cents'] });
+    expect(stop.formMessage()).toBeUndefined();
+
+    const lot = refusal('Quantity is not a multiple of the lot size', [
+      'Quantity is not a multiple of the lot size',
+      'Quantity must be a multiple of the lot size 10',
+    ]);
+    expect(lot.fields).toEqual({ quantity: ['Quantity must be a multiple of the lot size 10'] });
+  });
+
+  it('a headline alone names its input', () => {
+    const tick = refusal('Price is not a multiple of the tick size', [
+      'Price is not a multiple of the tick size',
+    ]);
+    expect(tick.fields).toEqual({ price: ['Price is not a multiple of the tick size'] });
+  });
+
+  it('a refusal that names no input is the form message, its headline said once', () => {
+    const funds = refusal('Insufficient funds', ['Insufficient funds']);
+    expect(funds.fields).toEqual({});
+    expect(funds.formMessage()).toBe('Insufficient funds');
+
+    const tif = refusal('Time in force not allowed for this order type', [
+      'Time in force not allowed for this order type',
+      'Market orders cannot be GTC',
+    ]);
+    expect(tif.fields).toEqual({});
+    expect(tif.formMessage()).toBe(
+      'Time in force not allowed for this order type: Market orders cannot be GTC',
+    );
+
+    const closed = new ApiProblem({
+      status: 409,
+      code: 'order_closed',
+      message: 'Order is already closed',
+      errors: [],
+    });
+    expect(closed.formMessage()).toBe('Order is already closed');
+  });
+});
