@@ -958,6 +958,7 @@ export interface components {
             email: string;
         };
         PasswordReset: {
+            /** @description The token of the mailed link */
             token: string;
             password: string;
         };
@@ -1818,7 +1819,7 @@ export interface operations {
     verifyEmail: {
         parameters: {
             query: {
-                /** @description The token from the verification mail */
+                /** @description The token of the mailed link */
                 token: string;
             };
             header?: never;

@@ -1,12 +1,13 @@
 /**
  * Driving the trader's page (web/) in Chromium as a user does: forms found by their accessible name and
- * inputs by the api's field name, typed into and submitted; text waited for; axe-core run on a view; and
- * what a working page must never log (errors, CSP refusals) collected.
+ * inputs by the api's field name, typed into and submitted; the login with the mailed code; text waited
+ * for; axe-core run on a view; and what a working page must never log (errors, CSP refusals) collected.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Page } from 'puppeteer-core';
 import { expect } from 'vitest';
+import { loginCode } from './users.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -80,4 +81,15 @@ export async function fill(page: Page, form: string, values: Record<string, stri
 
 export async function submit(page: Page, form: string): Promise<void> {
   await page.click(`form[aria-label="${form}"] button[type="submit"]`);
+}
+
+/** Log in through the login view with the code mailed for this login, up to the live trading page. */
+export async function logInThroughPage(page: Page, email: string, password: string): Promise<void> {
+  await fill(page, 'Log in', { email, password });
+  const after = Date.now() - 1000;
+  await submit(page, 'Log in');
+  await page.waitForSelector('form[aria-label="Login code"]');
+  await fill(page, 'Login code', { code: await loginCode(email, after) });
+  await submit(page, 'Login code');
+  await waitForText(page, '[data-testid="feed-state"]', /Live feed: Live/);
 }

@@ -29,12 +29,13 @@ import {
   expectAccessible,
   fieldErrorOf,
   fill,
+  logInThroughPage,
   pageProblems,
   submit,
   textOf,
   waitForText,
 } from './page-driver.js';
-import { enrollAuthenticator, loginCode, registerVerifiedUser, TEST_PASSWORD } from './users.js';
+import { registerUserWithApp, registerVerifiedUser, TEST_PASSWORD } from './users.js';
 
 describe.skipIf(chromium.skip)(
   `getting back into an account through the page${chromium.note}`,
@@ -98,20 +99,11 @@ describe.skipIf(chromium.skip)(
 
     /** Open a mailed link as the user clicks it: the page shows, and nothing is sent to the api. */
     async function openLink(page: Page, link: string, calls: string[]) {
+      // From a blank page, so that a request of the page before does not count.
+      await page.goto('about:blank');
       calls.length = 0;
       await page.goto(link, { waitUntil: 'networkidle0' });
       expect(calls, `api requests on opening ${link}`).toEqual([]);
-    }
-
-    /** Log in through the page with the code mailed for this login, up to the live trading page. */
-    async function login(page: Page, email: string, password: string) {
-      await fill(page, 'Log in', { email, password });
-      const after = Date.now() - 1000;
-      await submit(page, 'Log in');
-      await page.waitForSelector('form[aria-label="Login code"]');
-      await fill(page, 'Login code', { code: await loginCode(email, after) });
-      await submit(page, 'Login code');
-      await waitForText(page, '[data-testid="feed-state"]', /Live feed: Live/);
     }
 
     it('mails a reset link from "Forgot password?", sets a new password through it and logs in with that', async () => {
@@ -172,7 +164,7 @@ describe.skipIf(chromium.skip)(
         // The reset ended the old session, and the old password is no use any more.
         await expectProblem(await api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
         await expectProblem(await apiLogin(user.email, TEST_PASSWORD), 401, 'unauthorized');
-        await login(p, user.email, newPassword);
+        await logInThroughPage(p, user.email, newPassword);
 
         // The link worked once: the page says so and offers a new one.
         await openLink(p, link!, calls);
@@ -225,7 +217,7 @@ describe.skipIf(chromium.skip)(
           expect(calls).toEqual(['POST /api/v1/auth/unlock']);
           await expectAccessible(p, 'unlocked');
           await p.click('::-p-text(Go to login)');
-          await login(p, user.email, TEST_PASSWORD);
+          await logInThroughPage(p, user.email, TEST_PASSWORD);
         },
         '198.18.1.1',
       );
@@ -238,13 +230,7 @@ describe.skipIf(chromium.skip)(
     });
 
     it('asks for an authenticator reset at the login code, confirms it from the mailed link and cancels it from the other', async () => {
-      const user = await registerVerifiedUser(api);
-      const reauth = await api.call('POST', '/api/v1/auth/reauthenticate', {
-        token: user.token,
-        body: { password: TEST_PASSWORD },
-      });
-      expect(reauth.status).toBe(200);
-      await enrollAuthenticator(api, user.token);
+      const user = await registerUserWithApp(api);
       const resets = () =>
         api.deps.database.db.select().from(mfaResets).where(eq(mfaResets.userId, user.userId));
 

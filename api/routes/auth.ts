@@ -42,6 +42,7 @@ import {
 import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
+import { linkToken } from './clients.js';
 
 const LoginEmail = z.string().trim().toLowerCase().min(1, 'is required').max(254);
 const Code = z
@@ -89,12 +90,7 @@ const PasswordCheckBody = z
   .strict()
   .openapi('Reauthenticate');
 const UnlockBody = z
-  .object({
-    token: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not an unlock token')
-      .openapi({ description: 'The token of the mailed link' }),
-  })
+  .object({ token: linkToken('an unlock token') })
   .strict()
   .openapi('UnlockLogin');
 const RefreshBody = z.object({ refresh_token: RefreshTokenInput }).strict().openapi('Refresh');

@@ -8,7 +8,8 @@ import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import type { Api } from '../api.js';
 import { useSubmission, type Submission } from '../forms.js';
-import { Field, FormMessage } from '../ui.js';
+import { Field, FormActions, FormMessage } from '../ui.js';
+import { EmailField, NewPasswordField } from './Auth.js';
 
 /** The views of this file, as App.tsx shows them. */
 export type AccountView =
@@ -59,6 +60,12 @@ function Page(p: { title: string; children: ComponentChildren }) {
   );
 }
 
+const BackToLogin = (p: { onLogin: () => void }) => (
+  <button type="button" class="link" onClick={() => p.onLogin()}>
+    Back to login
+  </button>
+);
+
 /** Why a link's token was refused: used, expired or cancelled, or the api's own reason (e.g. 429). */
 function linkFailure(submit: Submission): string | undefined {
   const token = submit.errors('token');
@@ -90,29 +97,14 @@ function ForgotPasswordView(p: Props) {
           }}
         >
           <p>Enter the email address of your account: we mail it a link to set a new password.</p>
-          <Field
-            label="Email"
-            name="email"
-            type="email"
-            value={email}
-            onInput={setEmail}
-            autoComplete="username"
-            required
-            errors={submit.errors('email')}
-          />
+          <EmailField value={email} onInput={setEmail} errors={submit.errors('email')} />
           <FormMessage error>{submit.general()}</FormMessage>
-          <div class="actions">
-            <button type="submit" disabled={submit.busy}>
-              Mail me a link
-            </button>
-          </div>
+          <FormActions submit="Mail me a link" busy={submit.busy}>
+            <BackToLogin onLogin={p.onLogin} />
+          </FormActions>
         </form>
       )}
-      <div class="actions">
-        <button type="button" class="link" onClick={() => p.onLogin()}>
-          Back to login
-        </button>
-      </div>
+      {sent && <BackToLogin onLogin={p.onLogin} />}
     </Page>
   );
 }
@@ -143,15 +135,10 @@ function ResetPasswordView(p: Props & { token: string }) {
         }}
       >
         <p>Setting a new password ends every session of your account; you then log in with it.</p>
-        <Field
+        <NewPasswordField
           label="New password"
-          name="password"
-          type="password"
           value={password}
           onInput={setPassword}
-          autoComplete="new-password"
-          hint="At least 8 characters"
-          required
           errors={submit.errors('password')}
         />
         <Field
@@ -165,20 +152,15 @@ function ResetPasswordView(p: Props & { token: string }) {
           errors={mismatch ? ['does not match the new password'] : undefined}
         />
         <FormMessage error>{failure}</FormMessage>
-        <div class="actions">
-          <button type="submit" disabled={submit.busy}>
-            Set password
-          </button>
+        <FormActions submit="Set password" busy={submit.busy}>
           {submit.errors('token') ? (
             <button type="button" class="link" onClick={p.onForgot}>
               Mail me a new link
             </button>
           ) : (
-            <button type="button" class="link" onClick={() => p.onLogin()}>
-              Back to login
-            </button>
+            <BackToLogin onLogin={p.onLogin} />
           )}
-        </div>
+        </FormActions>
       </form>
     </Page>
   );
@@ -214,14 +196,9 @@ function TokenAction(p: {
         >
           {p.children}
           <FormMessage error>{linkFailure(submit)}</FormMessage>
-          <div class="actions">
-            <button type="submit" disabled={submit.busy}>
-              {p.button}
-            </button>
-            <button type="button" class="link" onClick={() => p.onLogin()}>
-              Back to login
-            </button>
-          </div>
+          <FormActions submit={p.button} busy={submit.busy}>
+            <BackToLogin onLogin={p.onLogin} />
+          </FormActions>
         </form>
       )}
     </>
@@ -308,37 +285,5 @@ function UnlockView(p: Props & { token: string }) {
         </p>
       </TokenAction>
     </Page>
-  );
-}
-
-/**
- * At the login-code step of an account with an authenticator app: a lost app is reset by mail (the
- * password step just taken is what the api requires). Always the api's same answer.
- */
-export function LostAuthenticator(p: { api: Api; email: string }) {
-  const [answer, setAnswer] = useState<string | undefined>();
-  const submit = useSubmission();
-  if (answer) return <FormMessage>{answer}</FormMessage>;
-  return (
-    <>
-      <FormMessage error>{submit.general()}</FormMessage>
-      <button
-        type="button"
-        class="link"
-        disabled={submit.busy}
-        onClick={() =>
-          void submit.run(async () => {
-            const res = await p.api.post<{ message: string }>(
-              '/api/v1/auth/mfa_reset/request',
-              { email: p.email },
-              { anonymous: true },
-            );
-            setAnswer(res.message);
-          })
-        }
-      >
-        Lost your authenticator app?
-      </button>
-    </>
   );
 }
