@@ -4,13 +4,16 @@
  * through DATABASE_URL and REDIS_URL) and the services of NOT_LOCAL (devstack/compose.ts). Locally:
  *   - hostnames become 127.0.0.1 (`temporal:7233` -> `127.0.0.1:<its local port>`), 0.0.0.0 binds 127.0.0.1;
  *   - images become local binaries: temporalio/server -> temporal-server with ops/temporal/server.yaml,
- *     temporalio/ui -> temporal-ui-server, axllent/mailpit -> mailpit, nginx and prom/prometheus -> the
- *     Debian packages, temporalio/admin-tools one-shots -> the sql tool and the Temporal client;
+ *     temporalio/ui -> temporal-ui-server, axllent/mailpit -> mailpit, nginx, prom/prometheus and
+ *     prom/alertmanager -> the Debian packages, temporalio/admin-tools one-shots -> the sql tool and the
+ *     Temporal client;
  *     built services run compose's own command line (`node --enable-source-maps dist/<entry>.js`) in a
  *     local copy of the image's /app (devstack/build.ts `prepareAppDir`), with this node binary;
  *   - ports: a published port is the host port (+ offset); a container port that several services use
  *     (api-1..3 on 3000, workers on their METRICS_PORT) stays with the first and moves up for the others;
- *   - bind mounts are the repository files, named volumes folders under the data directory;
+ *   - bind mounts are the repository files, named volumes folders under the data directory; the config
+ *     files that name other services (nginx's upstream, Prometheus' targets, Alertmanager's SMTP relay)
+ *     are written to the run's folder with the local addresses;
  *   - with a prefix, databases and Redis keys get it (so tests run beside `npm run start:cluster`).
  * Start order follows depends_on; `restart: unless-stopped` services are restarted when they die.
  */
@@ -19,6 +22,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
+import postgres from 'postgres';
 import { parse, stringify } from 'yaml';
 import { prepareAppDir } from './build.js';
 import { ensureDebianTool } from './debian-tools.js';
@@ -41,7 +45,13 @@ import {
 import { registerNamespace, setupTemporalSchema, temporalServerArgs } from './temporal-server.js';
 
 export type Bins = Record<
-  'temporal-server' | 'temporal-sql-tool' | 'temporal-ui-server' | 'mailpit' | 'nginx' | 'prometheus',
+  | 'temporal-server'
+  | 'temporal-sql-tool'
+  | 'temporal-ui-server'
+  | 'mailpit'
+  | 'nginx'
+  | 'prometheus'
+  | 'alertmanager',
   string
 >;
 
@@ -119,6 +129,7 @@ const IMAGES = [
   'axllent/mailpit',
   'nginx',
   'prom/prometheus',
+  'prom/alertmanager',
 ];
 
 /** The compose services this machine runs, in compose order; throws on a service with no local equivalent. */
@@ -258,6 +269,47 @@ function localizer(
   };
 }
 
+type StaticConfig = { targets: string[] };
+
+/** Prometheus `static_configs` with every target localized; targets of NOT_LOCAL services and empty groups dropped. */
+function localTargets(configs: StaticConfig[], localize: (t: string) => string): StaticConfig[] {
+  return configs
+    .map((sc) => ({
+      ...sc,
+      targets: sc.targets.filter((t) => !(t.split(':')[0]! in NOT_LOCAL)).map(localize),
+    }))
+    .filter((sc) => sc.targets.length);
+}
+
+/** Every string in a parsed YAML document passed through `f`. */
+function mapStrings(value: unknown, f: (v: string) => string): unknown {
+  if (typeof value === 'string') return f(value);
+  if (Array.isArray(value)) return value.map((v) => mapStrings(v, f));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, f)]));
+  return value;
+}
+
+/**
+ * A service whose `--config.file=` names other services: its command localized, the config it names
+ * read, rewritten by `rewrite` and written to `<runDir>/<dir>/`, the flag pointing there.
+ */
+function derivedConfig(
+  runDir: string,
+  dir: string,
+  command: string[],
+  localize: (arg: string) => string,
+  rewrite: (config: unknown, source: string) => unknown,
+): { args: string[]; files: Record<string, string> } {
+  const args = command.map(localize);
+  const i = args.findIndex((a) => a.startsWith('--config.file='));
+  if (i < 0) throw new Error(`${dir}: no --config.file= in its compose command`);
+  const source = args[i]!.slice('--config.file='.length);
+  const file = join(dir, basename(source));
+  args[i] = `--config.file=${join(runDir, file)}`;
+  return { args, files: { [file]: stringify(rewrite(parse(readFileSync(source, 'utf8')), source)) } };
+}
+
 /** The plan: every local service with its command, environment, ports and health check. No process starts. */
 export async function planCluster(
   opts: Omit<ClusterOptions, 'toolsDir'> & { bins: Bins; runDir: string },
@@ -372,41 +424,49 @@ export async function planCluster(
         files: Object.fromEntries(Object.entries(files).map(([f, t]) => [join('nginx', f), t])),
       };
     } else if (image === 'prom/prometheus') {
-      const args = commandOf(s).map((a) => localize(name, a));
-      const configArg = args.findIndex((a) => a.startsWith('--config.file='));
-      const source = args[configArg]!.slice('--config.file='.length);
-      const config = parse(readFileSync(source, 'utf8')) as {
-        rule_files?: string[];
-        scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
-      };
-      config.rule_files = (config.rule_files ?? []).map((f) =>
-        isAbsolute(f) ? f : join(dirname(source), f),
+      const derived = derivedConfig(
+        opts.runDir,
+        'prometheus',
+        commandOf(s),
+        (a) => localize(name, a),
+        (c, source) => {
+          const config = c as {
+            rule_files?: string[];
+            alerting?: { alertmanagers?: { static_configs: StaticConfig[] }[] };
+            scrape_configs: { job_name: string; static_configs: StaticConfig[] }[];
+          };
+          config.rule_files = (config.rule_files ?? []).map((f) =>
+            isAbsolute(f) ? f : join(dirname(source), f),
+          );
+          const local = (scs: StaticConfig[]) => localTargets(scs, (t) => localize(name, t));
+          for (const am of config.alerting?.alertmanagers ?? []) am.static_configs = local(am.static_configs);
+          config.scrape_configs = config.scrape_configs
+            .map((job) => ({ ...job, static_configs: local(job.static_configs) }))
+            .filter((job) => job.static_configs.length);
+          return config;
+        },
       );
-      config.scrape_configs = config.scrape_configs
-        .map((job) => ({
-          ...job,
-          static_configs: job.static_configs
-            .map((sc) => ({
-              ...sc,
-              targets: sc.targets
-                .filter((t) => !(t.split(':')[0]! in NOT_LOCAL))
-                .map((t) => localize(name, t)),
-            }))
-            .filter((sc) => sc.targets.length),
-        }))
-        .filter((job) => job.static_configs.length);
-      const file = join(opts.runDir, 'prometheus', 'prometheus.yml');
-      args[configArg] = `--config.file=${file}`;
       const listen = port(name, listenPorts(name, s)[0]!);
-      args.push(`--web.listen-address=${LOCAL_HOST}:${listen}`);
+      derived.args.push(`--web.listen-address=${LOCAL_HOST}:${listen}`);
+      launch = { kind: 'process', cmd: opts.bins.prometheus, args: derived.args, env, files: derived.files };
+      health = { port: listen, path: '/-/ready' };
+    } else if (image === 'prom/alertmanager') {
+      // The SMTP relay (mailpit:1025) and any other address in its config, localized.
+      const derived = derivedConfig(
+        opts.runDir,
+        'alertmanager',
+        commandOf(s),
+        (a) => localize(name, a),
+        (c) => mapStrings(c, (v) => localize(name, v)),
+      );
       launch = {
         kind: 'process',
-        cmd: opts.bins.prometheus,
-        args,
+        cmd: opts.bins.alertmanager,
+        args: derived.args,
         env,
-        files: { [join('prometheus', 'prometheus.yml')]: stringify(config) },
+        files: derived.files,
       };
-      health = { port: listen, path: '/-/ready' };
+      health = { port: port(name, portsOf(s)[0]!.container), path: '/-/ready' };
     } else if (image === 'temporalio/admin-tools') {
       const script = basename(
         String(s.entrypoint ?? '')
@@ -448,6 +508,28 @@ export async function planCluster(
   return { services: planned, port, databases, redisPrefix, runDir: opts.runDir, appDir, volumeDirs };
 }
 
+/**
+ * `max_connections` of the machine's PostgreSQL, and what docker-compose.yml gives its own postgres
+ * (`-c max_connections=N`; PostgreSQL's default 100 without it).
+ */
+export async function postgresConnections(
+  url: URL,
+  compose: Compose,
+): Promise<{ have: number; compose: number }> {
+  const wanted = /^max_connections=(\d+)$/.exec(
+    commandOf(compose.services.postgres ?? {}).find((a) => a.startsWith('max_connections=')) ?? '',
+  )?.[1];
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const sql = postgres(admin.toString(), { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<{ max_connections: string }[]>`SHOW max_connections`;
+    return { have: Number(row!.max_connections), compose: Number(wanted ?? 100) };
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 // ---- running the plan -------------------------------------------------------------------------------
 
 export interface ProcessHandle {
@@ -467,7 +549,15 @@ export interface ProcessHandle {
 export interface Cluster {
   plan: ClusterPlan;
   handles: Record<string, ProcessHandle>;
-  urls: { api: string; temporal: string; ui: string; mailpit: string; smtp: string; prometheus: string };
+  urls: {
+    api: string;
+    temporal: string;
+    ui: string;
+    mailpit: string;
+    smtp: string;
+    prometheus: string;
+    alertmanager: string;
+  };
   databases: ClusterPlan['databases'];
   redisPrefix: string;
   stop(): Promise<void>;
@@ -497,15 +587,16 @@ async function healthy(
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const log = opts.log ?? ((line: string) => console.log(`[cluster] ${line}`));
   const tools = await ensureTools(opts.toolsDir, log, CLUSTER_TOOLS);
-  const debian = {
-    nginx: ensureDebianTool('nginx', 'nginx', log),
-    prometheus: ensureDebianTool('prometheus', 'prometheus', log),
+  const debian = (bin: string, pkg = bin): string => {
+    const t = ensureDebianTool(bin, pkg, log);
+    if (!t.ok) throw new Error(t.reason);
+    return t.bin;
   };
-  for (const t of Object.values(debian)) if (!t.ok) throw new Error(t.reason);
   const bins: Bins = {
     ...tools,
-    nginx: (debian.nginx as { bin: string }).bin,
-    prometheus: (debian.prometheus as { bin: string }).bin,
+    nginx: debian('nginx'),
+    prometheus: debian('prometheus'),
+    alertmanager: debian('prometheus-alertmanager'),
   };
   const pg = new URL(opts.databaseUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres');
   const redis = new URL(opts.redisUrl ?? 'redis://127.0.0.1:6379/0');
@@ -515,6 +606,14 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   ] as const)
     if (!(await portOpen(Number(url.port || def), url.hostname)))
       throw new Error(`${what} is not reachable at ${url.hostname}:${url.port || def}`);
+  const connections = await postgresConnections(pg, opts.compose ?? loadCompose());
+  if (connections.have < connections.compose)
+    log(
+      `warning: the machine's PostgreSQL allows ${connections.have} connections, docker-compose.yml's postgres ` +
+        `${connections.compose}. Under load the cluster's pools and Temporal's take about 100, and a request ` +
+        `that finds none left is answered 503. For load runs: ALTER SYSTEM SET max_connections = ` +
+        `${connections.compose}; then restart PostgreSQL.`,
+    );
 
   const runDir = mkdtempSync(join(tmpdir(), 'brokerx-cluster-'));
   const dataDir = opts.dataDir ?? (opts.prefix ? join(runDir, 'data') : undefined);
@@ -672,6 +771,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       mailpit: url('mailpit', 8025),
       smtp: url('mailpit', 1025, 'smtp'),
       prometheus: url('prometheus', 9090),
+      alertmanager: url('alertmanager', 9093),
     },
     databases: plan.databases,
     redisPrefix: plan.redisPrefix,

@@ -44,8 +44,6 @@ export const NOT_LOCAL: Record<string, string> = {
   grafana: 'not packaged by Debian',
   'nginx-exporter': 'not packaged by Debian; nginx stub_status stays reachable on its port',
   k6: 'profile load; AGPL-licensed, not built here (ADR 0009)',
-  alertmanager:
-    'runs locally with npm run start:observability (Debian prometheus-alertmanager), not yet in the cluster runner',
 };
 
 /** Compose services the machine already runs: the cluster uses them through DATABASE_URL and REDIS_URL. */

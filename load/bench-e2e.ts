@@ -12,6 +12,11 @@
  * then checks that every accepted order is terminal or resting and that the ledger is balanced, and
  * writes docs/benchmarks/e2e.md. Load is generated with fetch (undici keep-alive) by open- and
  * closed-loop drivers that time every request (load/lib/drivers.ts).
+ *
+ * BENCH_SHAPE=cluster runs all of that on the production topology (load/lib/cluster-stack.ts) and, in
+ * the same invocation and before it, the development shape's key runs (the no-op saga and the real flow
+ * at saturation and at 10/s), so that docs/benchmarks/e2e-cluster.md sets the two shapes side by side,
+ * measured minutes apart on the same machine.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -27,6 +32,8 @@ import { connectDatabase, type Db } from '../db/client.js';
 import { HOUSE_ACCOUNT_ID } from '../db/accounts.js';
 import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
 import { loadConfig, type Config } from '../lib/config.js';
+import { postgresConnections } from '../devstack/cluster.js';
+import { loadCompose } from '../devstack/compose.js';
 import { dynamicConfigValues } from '../devstack/dev-server.js';
 import { sandboxOptions } from '../workers/sandbox-worker.js';
 import { TRADING_WORKER_TUNING } from '../workers/trading/worker.js';
@@ -35,15 +42,23 @@ import { deposit, type Endpoints, type Session } from './client.js';
 import { userEmail } from './k6/lib/profiles.js';
 import { CpuAccount, cpuByComponent, cpuTable } from './lib/cpu.js';
 import {
+  addCounts,
   closedLoop,
   interleavedOpenLoops,
   openLoop,
+  shares,
   summaryTable,
   type Fire,
   type Summary,
 } from './lib/drivers.js';
 import { nearestRankOf } from './lib/percentiles.js';
-import { machineSummary, targetsTable, writeBenchmarkReport, type Target } from './lib/report.js';
+import {
+  machineSummary,
+  markdownTable,
+  targetsTable,
+  writeBenchmarkReport,
+  type Target,
+} from './lib/report.js';
 import { startClusterStack } from './lib/cluster-stack.js';
 import { startStack, type Stack } from './lib/stack.js';
 import { session } from './scenarios/users.js';
@@ -53,19 +68,24 @@ const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 15);
 /** The ACK-latency comparisons at 10/s run twice as long (a p95 ratio needs the samples), interleaved. */
 const ACK_STEP_SECONDS = 2 * STEP_SECONDS;
 const ACK_ROUNDS = 3;
-/** BENCH_QUICK=1: only the saga baselines and the real flow's capacity and 10/s ACK, printed, not written. */
+/** BENCH_QUICK=1: only the key runs (saga baseline, the real flow's capacity and 10/s ACK), printed, not written. */
 const QUICK = process.env.BENCH_QUICK === '1';
+type Shape = 'development' | 'cluster';
 /**
  * BENCH_SHAPE=cluster: the production topology (Temporal's server on Postgres, nginx over three api
- * instances, two of each worker), with as many baseline workers as trading workers; report e2e-cluster.md.
+ * instances, two of each worker), with as many baseline workers as trading workers, beside the
+ * development shape's key runs; report e2e-cluster.md.
  */
-const SHAPE = process.env.BENCH_SHAPE === 'cluster' ? 'cluster' : 'development';
-const BASELINE_WORKERS = SHAPE === 'cluster' ? 2 : 1;
+const SHAPE: Shape = process.env.BENCH_SHAPE === 'cluster' ? 'cluster' : 'development';
+const BASELINE_WORKERS: Record<Shape, number> = { development: 1, cluster: 2 };
 /** Extra node flags for the stack's processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run. */
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** Postgres' CPU on the backends of Temporal's databases (the cluster's server keeps its state there). */
+const TEMPORAL_POSTGRES = 'postgres: temporal';
 /** The columns of the CPU table, in the order of an order's path. */
-const CPU_COMPONENTS = [
+const cpuComponents = (shape: Shape) => [
   'temporal',
+  ...(shape === 'cluster' ? [TEMPORAL_POSTGRES] : []),
   'baseline',
   'trading',
   'matching',
@@ -74,7 +94,7 @@ const CPU_COMPONENTS = [
   'postgres',
   'redis',
   'mailpit',
-  ...(SHAPE === 'cluster' ? ['nginx'] : []),
+  ...(shape === 'cluster' ? ['nginx'] : []),
   'load generator',
 ];
 const log = (m: string) => console.log(`[bench] ${m}`);
@@ -85,7 +105,42 @@ const LOAD_AT_START = loadavg()[0]!;
 
 async function main() {
   const base = loadConfig(process.env);
-  const stack = await (SHAPE === 'cluster' ? startClusterStack : startStack)({
+  if (SHAPE === 'development') {
+    const dev = await runShape(base, 'development', !QUICK);
+    if (QUICK) return printQuick([dev]);
+    const md = renderReport(base, dev);
+    writeBenchmarkReport('e2e.md', md);
+    console.log(md);
+    return;
+  }
+  // The development shape's key runs first (a few minutes), then the cluster: the same machine, minutes apart.
+  const dev = await runShape(base, 'development', false);
+  const cluster = await runShape(base, 'cluster', !QUICK);
+  if (QUICK) return printQuick([dev, cluster]);
+  const connections = await postgresConnections(new URL(base.DATABASE_URL), loadCompose());
+  const md = renderReport(base, cluster, dev, connections);
+  writeBenchmarkReport('e2e-cluster.md', md);
+  console.log(md);
+}
+
+/** What one shape measured; the full run adds the rate steps, the stress ramp and the check afterwards. */
+interface ShapeResults {
+  shape: Shape;
+  baseline: BaselineResults;
+  real: RealFlowResults;
+  cpu: CpuAccount;
+  /** Fill-to-client latencies at 10/s (key runs only; the full run reports its constant-rate steps). */
+  feedAt10: number[];
+  /** The api's admission limit (MAX_INFLIGHT_ORDERS, per instance) and its number of instances. */
+  maxInflight: number;
+  apiInstances: number;
+  full?: { steps: RateSteps; ramp: Summary[]; after: AfterRun };
+}
+
+/** Start a clean stack of the shape, measure, stop it. `full`: the whole benchmark, else the key runs. */
+async function runShape(base: Config, shape: Shape, full: boolean): Promise<ShapeResults> {
+  log(`the ${shape} shape${full ? '' : ': key runs'}`);
+  const stack = await (shape === 'cluster' ? startClusterStack : startStack)({
     id: randomBytes(3).toString('hex'),
     env: process.env,
     databaseUrl: base.DATABASE_URL,
@@ -95,29 +150,30 @@ async function main() {
   });
   const database = connectDatabase(stack.databaseUrl, { max: 4, appName: 'bench' });
   try {
+    const api = { maxInflight: loadConfig(stack.env).MAX_INFLIGHT_ORDERS, apiInstances: stack.apiInstances };
     const users = await onboardUsers(stack, database.db);
     const placeOrder = orderPlacer(stack.endpoints, users);
-    const cpu = new CpuAccount(() => cpuByComponent(stack.processes()));
-    const temporal = await startBaselines(stack);
-    const baseline = await measureBaselines(temporal.baselines, cpu);
+    const cpu = new CpuAccount(() =>
+      cpuByComponent(stack.processes(), (db) =>
+        db && stack.temporalDatabases.includes(db) ? TEMPORAL_POSTGRES : 'postgres',
+      ),
+    );
+    const temporal = await startBaselines(stack, BASELINE_WORKERS[shape]);
+    const baseline = await measureBaselines(temporal.baselines, cpu, full);
     const fills = await FillWatcher.open(stack.endpoints, [...users.buyers, ...users.sellers]);
-    const sharesBefore = await stack.ordersByInstance?.();
-    const real = await measureRealFlow(placeOrder, temporal.baselines, cpu, fills);
+    const real = await measureRealFlow(placeOrder, temporal.baselines, cpu, fills, full);
     await temporal.stop();
-    if (QUICK) {
-      printQuick(baseline, real, cpu, fills.step);
+    const feedAt10 = fills.newStep();
+    if (!full) {
       fills.close();
-      return;
+      return { shape, baseline, real, cpu, feedAt10, ...api };
     }
     const steps = await stepRates(placeOrder, real.at10.p95, fills);
     await sleep(1000);
     fills.close();
     const ramp = await stressRamp(placeOrder, cpu);
     const after = await checkAfterRun(database.db);
-    const shares = sharesBefore && instanceShares(sharesBefore, await stack.ordersByInstance!());
-    const md = renderReport(base, { baseline, real, steps, ramp, after, cpu, shares });
-    writeBenchmarkReport(SHAPE === 'cluster' ? 'e2e-cluster.md' : 'e2e.md', md);
-    console.log(md);
+    return { shape, baseline, real, cpu, feedAt10, ...api, full: { steps, ramp, after } };
   } finally {
     await database.close();
     await stack.stop();
@@ -236,10 +292,13 @@ class FillWatcher {
 // ---- the steps --------------------------------------------------------------------------------------
 
 /** The baseline worker (tuned like the trading worker) and a client that drives it, as the api's is. */
-async function startBaselines(stack: Stack): Promise<{ baselines: Baselines; stop(): Promise<void> }> {
+async function startBaselines(
+  stack: Stack,
+  count: number,
+): Promise<{ baselines: Baselines; stop(): Promise<void> }> {
   log('(a) Temporal baselines');
   const queue = `bench-noop-${stack.id}`;
-  const workers = Array.from({ length: BASELINE_WORKERS }, () =>
+  const workers = Array.from({ length: count }, () =>
     stack.node('baseline', 'load/baselines/worker.ts', { BASELINE_QUEUE: queue }),
   );
   const connection = await NativeConnection.connect({ address: stack.env.TEMPORAL_ADDRESS! });
@@ -263,11 +322,11 @@ interface BaselineResults {
   saga: Summary;
 }
 
-async function measureBaselines(b: Baselines, cpu: CpuAccount): Promise<BaselineResults> {
+async function measureBaselines(b: Baselines, cpu: CpuAccount, full: boolean): Promise<BaselineResults> {
   await closedLoop('warm-up', 8, 3, b.noopSaga);
-  const activity = QUICK
-    ? undefined
-    : await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, b.noopActivity);
+  const activity = full
+    ? await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, b.noopActivity)
+    : undefined;
   const saga = await cpu.measure(() => closedLoop('no-op saga, 32 users', 32, STEP_SECONDS, b.noopSaga));
   return { activity, saga };
 }
@@ -285,13 +344,16 @@ async function measureRealFlow(
   b: Baselines,
   cpu: CpuAccount,
   fills: FillWatcher,
+  full: boolean,
 ): Promise<RealFlowResults> {
   log('(b) real order flow');
   await closedLoop('warm-up', 8, 3, placeOrder);
   const capacity = await cpu.measure(() =>
     closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder),
   );
-  fills.recording = QUICK; // the quick run reports the feed at 10/s; the full run at its constant-rate steps
+  // The key runs report the feed at 10/s; the full run at its constant-rate steps.
+  fills.newStep();
+  fills.recording = !full;
   const [saga10, at10] = (await interleavedOpenLoops(
     10,
     ACK_STEP_SECONDS,
@@ -306,15 +368,27 @@ async function measureRealFlow(
   return { capacity, saga10, at10 };
 }
 
-function printQuick(baseline: BaselineResults, real: RealFlowResults, cpu: CpuAccount, feed: number[]): void {
-  const table = summaryTable([baseline.saga, real.saga10, real.capacity, real.at10]);
-  console.log([...table, '', ...cpuTable(cpu.runs, CPU_COMPONENTS)].join('\n'));
-  console.log(
-    `fill-to-client at 10/s: p50 ${pct(feed, 50)} ms, p99 ${pct(feed, 99)} ms over ${feed.length} fills`,
-  );
-  console.log(
-    `real/no-op saga ${((100 * real.capacity.throughput) / baseline.saga.throughput).toFixed(0)}%, ACK p95 ${(real.at10.p95 / real.saga10.p95).toFixed(2)}x`,
-  );
+function printQuick(runs: readonly ShapeResults[]): void {
+  for (const r of runs) {
+    const { baseline, real, cpu, feedAt10: feed } = r;
+    console.log(`\n${r.shape} shape`);
+    console.log(
+      [
+        ...summaryTable([baseline.saga, real.saga10, real.capacity, real.at10]),
+        '',
+        ...cpuTable(cpu.runs, cpuComponents(r.shape)),
+      ].join('\n'),
+    );
+    console.log(
+      `fill-to-client at 10/s: p50 ${pct(feed, 50)} ms, p99 ${pct(feed, 99)} ms over ${feed.length} fills`,
+    );
+    console.log(
+      `real/no-op saga ${((100 * real.capacity.throughput) / baseline.saga.throughput).toFixed(0)}%, ACK p95 ${(real.at10.p95 / real.saga10.p95).toFixed(2)}x`,
+    );
+    if (r.shape === 'cluster') console.log(instanceTable(ordersOf(r)).join('\n'));
+  }
+  const [dev, cluster] = runs;
+  if (dev && cluster) console.log(['', ...comparisonTable(cluster, dev)].join('\n'));
 }
 
 interface RateSteps {
@@ -385,35 +459,94 @@ async function checkAfterRun(db: Db): Promise<AfterRun> {
 
 // ---- the report -------------------------------------------------------------------------------------
 
-/** Each api instance's share of the orders answered between two readings, as percentages. */
-function instanceShares(
-  before: Record<string, number>,
-  after: Record<string, number>,
-): Record<string, number> {
-  const delta = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-  const total = Object.values(delta).reduce((a, b) => a + b, 0);
-  return Object.fromEntries(Object.entries(delta).map(([k, v]) => [k, (100 * v) / Math.max(1, total)]));
+/** Every order request of a shape's runs through the api (capacity, 10/s, rate steps, stress ramp). */
+function ordersOf(r: ShapeResults): Summary[] {
+  return [r.real.capacity, r.real.at10, ...(r.full?.steps.steps ?? []), ...(r.full?.ramp ?? [])];
 }
 
-interface Results {
-  /** Cluster shape: each api instance's share of the orders behind nginx (percent). */
-  shares?: Record<string, number>;
-  baseline: BaselineResults;
-  real: RealFlowResults;
-  steps: RateSteps;
-  ramp: Summary[];
-  after: AfterRun;
-  cpu: CpuAccount;
+/** The requests each api instance answered (and the 2xx among them), per run and over all of them. */
+function instanceTable(runs: readonly Summary[]): string[] {
+  const all = {
+    ...runs[0]!,
+    label: 'all order requests',
+    byInstance: addCounts(runs.map((r) => r.byInstance)),
+    okByInstance: addCounts(runs.map((r) => r.okByInstance)),
+  };
+  const instances = Object.keys(all.byInstance).sort();
+  return markdownTable(
+    ['run', ...instances, 'requests'],
+    [...runs, all].map((r) => {
+      const share = shares(r.byInstance);
+      return [
+        r.label,
+        ...instances.map((i) => `${(share[i] ?? 0).toFixed(1)}% (${r.okByInstance[i] ?? 0} ok)`),
+        Object.values(r.byInstance).reduce((a, b) => a + b, 0),
+      ];
+    }),
+  );
 }
 
-function targets({ baseline, real, steps, ramp, after }: Results): Target[] {
-  const plateau = Math.max(...ramp.map((r) => r.throughput), real.capacity.throughput);
+/** The cluster's key figures against the development shape's of the same invocation. */
+function comparisonTable(cluster: ShapeResults, dev: ShapeResults): string[] {
+  /** CPU ms per accepted request of one run, over the given components (all when none given). */
+  const cpuOf = (r: ShapeResults, run: Summary, components?: string[]) => {
+    const per = r.cpu.runs.find((c) => c.label === run.label)?.perRequest ?? new Map<string, number>();
+    return [...per].filter(([c]) => !components || components.includes(c)).reduce((a, [, v]) => a + v, 0);
+  };
+  const rows: [string, (r: ShapeResults) => number, number | '%'][] = [
+    ['no-op saga, 32 users: sagas/s', (r) => r.baseline.saga.throughput, 1],
+    ['orders through the API, 32 users: ACKed orders/s', (r) => r.real.capacity.throughput, 1],
+    [
+      'real flow / no-op saga at saturation',
+      (r) => r.real.capacity.throughput / r.baseline.saga.throughput,
+      '%',
+    ],
+    ['orders at 10/s: ACKed orders/s', (r) => r.real.at10.throughput, 1],
+    ['orders at 10/s: ACK p50, ms', (r) => r.real.at10.p50, 0],
+    ['orders at 10/s: ACK p95, ms', (r) => r.real.at10.p95, 0],
+    ['no-op saga at 10/s: p50, ms', (r) => r.real.saga10.p50, 0],
+    ['no-op saga at 10/s: p95, ms', (r) => r.real.saga10.p95, 0],
+    ['ACK p95 at 10/s / no-op saga p95 at 10/s', (r) => r.real.at10.p95 / r.real.saga10.p95, 2],
+    ['CPU per order, 32 users: every component, ms', (r) => cpuOf(r, r.real.capacity), 1],
+    [
+      `CPU per order, 32 users: Temporal's server (with ${TEMPORAL_POSTGRES}), ms`,
+      (r) => cpuOf(r, r.real.capacity, ['temporal', TEMPORAL_POSTGRES]),
+      1,
+    ],
+    ['CPU per order at 10/s: every component, ms', (r) => cpuOf(r, r.real.at10), 1],
+    ['CPU per no-op saga, 32 users: every component, ms', (r) => cpuOf(r, r.baseline.saga), 1],
+  ];
+  const fmt = (v: number, digits: number | '%') =>
+    !Number.isFinite(v) ? 'n/a' : digits === '%' ? `${(100 * v).toFixed(0)}%` : v.toFixed(digits);
+  return markdownTable(
+    ['figure', 'development', 'cluster', 'cluster / development'],
+    rows.map(([what, get, digits]) => {
+      const [d, c] = [get(dev), get(cluster)];
+      return [what, fmt(d, digits), fmt(c, digits), fmt(c / d, 2) + (Number.isFinite(c / d) ? 'x' : '')];
+    }),
+  );
+}
+
+/** `MAX_INFLIGHT_ORDERS=…` as each shape's api instances had it. */
+function admissionLine(r: ShapeResults, dev?: ShapeResults): string {
+  const one = (x: ShapeResults) =>
+    x.apiInstances > 1
+      ? `MAX_INFLIGHT_ORDERS=${x.maxInflight} per api instance (${x.apiInstances * x.maxInflight} in the ${x.shape} shape's ${x.apiInstances} instances)`
+      : `MAX_INFLIGHT_ORDERS=${x.maxInflight}${dev ? ` in the ${x.shape} shape` : ''}`;
+  return [r, ...(dev ? [dev] : [])].map(one).join('; ');
+}
+
+function targets(r: ShapeResults & { full: NonNullable<ShapeResults['full']> }): Target[] {
+  const { baseline, real } = r;
+  const { steps, ramp, after } = r.full;
+  const plateau = Math.max(...ramp.map((x) => x.throughput), real.capacity.throughput);
   const at500 = ramp[ramp.length - 1]!;
   const sustained = Math.max(
     real.capacity.throughput,
     ...steps.steps.filter((s) => s.errors5xx + s.other + s.shed === 0).map((s) => s.throughput),
   );
   const { feed, overloadedFeed } = steps;
+  const instanceShares = shares(addCounts(ordersOf(r).map((s) => s.byInstance)));
   return [
     {
       what: 'sustained ACKed orders >= 37/s with 0% errors',
@@ -441,14 +574,28 @@ function targets({ baseline, real, steps, ramp, after }: Results): Target[] {
     },
     {
       what: 'stress: no 5xx',
-      met: ramp.every((r) => r.errors5xx === 0),
-      value: ramp.map((r) => r.errors5xx).join(' / '),
+      met: ramp.every((x) => x.errors5xx === 0),
+      value: ramp.map((x) => x.errors5xx).join(' / '),
     },
     {
       what: 'stress: throughput at 500 users >= 90% of plateau',
       met: at500.throughput >= 0.9 * plateau,
       value: `${((100 * at500.throughput) / plateau).toFixed(0)}%`,
     },
+    ...(r.shape === 'cluster'
+      ? [
+          {
+            what: 'each api instance answers 25 to 40% of the order requests',
+            met:
+              Object.keys(instanceShares).length === 3 &&
+              Object.values(instanceShares).every((v) => v >= 25 && v <= 40),
+            value: Object.entries(instanceShares)
+              .sort()
+              .map(([k, v]) => `${k} ${v.toFixed(1)}%`)
+              .join(', '),
+          },
+        ]
+      : []),
     {
       what: 'every accepted order terminal or resting within 60 s',
       met: after.pending === 0,
@@ -458,8 +605,18 @@ function targets({ baseline, real, steps, ramp, after }: Results): Target[] {
   ];
 }
 
-function renderReport(base: Config, results: Results): string {
-  const { baseline, real, steps, ramp, after, cpu } = results;
+/** The report of a full run; for the cluster, `dev` holds the development shape's key runs of the same invocation. */
+function renderReport(
+  base: Config,
+  r: ShapeResults,
+  dev?: ShapeResults,
+  connections?: { have: number; compose: number },
+): string {
+  if (!r.full) throw new Error('renderReport needs a full run');
+  const full = { ...r, full: r.full };
+  const { baseline, real, cpu } = r;
+  const { steps, ramp, after } = r.full;
+  const cluster = r.shape === 'cluster';
   const sandbox = sandboxOptions(base);
   const pkg = (name: string) =>
     (
@@ -468,30 +625,32 @@ function renderReport(base: Config, results: Results): string {
       }
     ).version;
   const { counts } = after;
+  const cpuTitle = `ms, utime+stime from /proc over the step; the baselines' worker is \`baseline\``;
   return [
-    SHAPE === 'cluster' ? `# End-to-end benchmark: the production shape` : `# End-to-end benchmark`,
+    cluster ? `# End-to-end benchmark: the production shape` : `# End-to-end benchmark`,
     ``,
-    SHAPE === 'cluster'
-      ? `- Command: \`BENCH_SHAPE=cluster npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); the cluster of \`npm run start:cluster\` on one machine: nginx over api-1..3, two trading workers, matching-0, matching-1 and a standby, two outbox relays; ${BASELINE_WORKERS} baseline workers for the no-op saga`
+    cluster
+      ? `- Command: \`BENCH_SHAPE=cluster npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); the cluster of \`npm run start:cluster\` on one machine: nginx over api-1..3, two trading workers, matching-0, matching-1 and a standby, two outbox relays; ${BASELINE_WORKERS.cluster} baseline workers for the no-op saga. Before it, in the same invocation, the development shape's key runs (\`npm start\`'s processes on the dev server: the no-op saga and the real flow at saturation and at 10/s)`
       : `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds); everything on loopback, one process per component`,
     `- Machine: ${machineSummary()}; Node ${process.version}; load average ${LOAD_AT_START.toFixed(1)} when the run started`,
-    SHAPE === 'cluster'
-      ? `- Versions: Temporal server 1.29.1 on the local PostgreSQL (postgres12 plugin, 128 history shards, ADR 0018); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`
-      : `- Versions: Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal); TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local`,
-    ...(SHAPE === 'cluster'
-      ? []
-      : [
-          `- Dev-server dynamic config: ${dynamicConfigValues()
-            .map((v) => `\`${v}\``)
-            .join(', ')}`,
-        ]),
+    `- Versions: ${[
+      ...(dev || !cluster ? ['Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal)'] : []),
+      ...(cluster
+        ? ['Temporal server 1.29.1 on the local PostgreSQL (postgres12 plugin, 128 history shards, ADR 0018)']
+        : []),
+    ].join(
+      '; ',
+    )}; TypeScript SDK ${pkg('@temporalio/worker')}; PostgreSQL and Redis local${connections ? ` (PostgreSQL max_connections ${connections.have}; docker-compose.yml's postgres has ${connections.compose}, and the cluster takes about 100 under load: below that, requests that find no connection get 503)` : ''}`,
+    `- Dev-server dynamic config: ${dynamicConfigValues()
+      .map((v) => `\`${v}\``)
+      .join(', ')}${cluster ? ' (the same file configures the cluster server)' : ''}`,
     `- Trading worker (the no-op saga runs on the same worker factory with empty steps): ${Object.entries(
       TRADING_WORKER_TUNING,
     )
       .map(([k, v]) => `${k} ${v}`)
       .join(
         ', ',
-      )}, workflow sandbox with SANDBOX_WATCHDOG=${sandbox.watchdog ? 'on' : 'off'} and SANDBOX_STACK_TRACES=${sandbox.stackTraces ? 'on' : 'off'} (ADR 0013, ADR 0016); validate, reserve and persist as local activities in the first workflow task; api admission limit MAX_INFLIGHT_ORDERS=${base.MAX_INFLIGHT_ORDERS}`,
+      )}, workflow sandbox with SANDBOX_WATCHDOG=${sandbox.watchdog ? 'on' : 'off'} and SANDBOX_STACK_TRACES=${sandbox.stackTraces ? 'on' : 'off'} (ADR 0013, ADR 0016); validate, reserve and persist as local activities in the first workflow task; api admission limit ${admissionLine(r, dev)}`,
     `- Order mix: limit orders of 1 AAPL at 165.00 from 4 buyers and 4 sellers alternately (about half fill on arrival)`,
     `- Date: ${new Date().toISOString()}`,
     ``,
@@ -508,24 +667,40 @@ function renderReport(base: Config, results: Results): string {
     ...summaryTable(ramp),
     ``,
     `Orders after the run: ${counts.total} total, ${counts.resting} resting, ${counts.terminal} terminal, ${counts.trades} trades.`,
-    ...(results.shares
+    ...(cluster
       ? [
           ``,
-          `Orders answered per api instance behind nginx (least_conn), from each instance's \`orders_placed_total\`: ${Object.entries(
-            results.shares,
-          )
-            .map(([k, v]) => `${k} ${v.toFixed(1)}%`)
-            .join(', ')}.`,
+          `### Requests per api instance behind nginx (least_conn; the \`X-Instance\` of every answer, 429 and 5xx included, with the 2xx among them; \`nginx\`: nginx's own 502/504)`,
+          ``,
+          ...instanceTable(ordersOf(r)),
         ]
       : []),
     ``,
-    `### CPU per accepted order (ms, utime+stime from /proc over the step; the baselines' worker is \`baseline\`)`,
+    `### CPU per accepted order (${cpuTitle}${cluster ? `; \`${TEMPORAL_POSTGRES}\`: the Postgres backends of Temporal's two databases, \`postgres\` every other Postgres process` : ''})`,
     ``,
-    ...cpuTable(cpu.runs, CPU_COMPONENTS),
+    ...cpuTable(cpu.runs, cpuComponents(r.shape)),
+    ...(dev
+      ? [
+          ``,
+          `## The development shape, same invocation`,
+          ``,
+          `Its key runs, on a clean stack of \`npm start\`'s processes (the dev server, one api, one worker of each kind), just before the cluster started.`,
+          ``,
+          ...summaryTable([dev.baseline.saga, dev.real.saga10, dev.real.capacity, dev.real.at10]),
+          ``,
+          `CPU per accepted order (${cpuTitle}):`,
+          ``,
+          ...cpuTable(dev.cpu.runs, cpuComponents(dev.shape)),
+          ``,
+          `### Cluster against development`,
+          ``,
+          ...comparisonTable(r, dev),
+        ]
+      : []),
     ``,
     `## Targets`,
     ``,
-    ...targetsTable(targets(results)),
+    ...targetsTable(targets(full)),
     ``,
   ].join('\n');
 }

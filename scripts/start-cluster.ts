@@ -2,7 +2,8 @@
  * `npm run start:cluster`: the production topology of docker-compose.yml as local processes, until
  * Ctrl-C (devstack/cluster.ts): Temporal's server on Postgres with its Web UI, nginx on :3000 in front of
  * three api instances, two trading workers, matching shards 0 and 1 plus a standby, two outbox relays,
- * Mailpit and Prometheus. The first run builds the Temporal server, its sql tool and the UI server.
+ * Mailpit, Prometheus and Alertmanager (mailing alerts through Mailpit). The first run builds the
+ * Temporal server, its sql tool and the UI server.
  *   CLUSTER_PORT_OFFSET=10000   every port moved up (beside `npm start`)
  *   CLUSTER_PREFIX=mine_        databases and Redis keys with a prefix
  */
@@ -55,6 +56,7 @@ if (cluster && !stopping) {
     Temporal UI      ${cluster.urls.ui}
     Mail (Mailpit)   ${cluster.urls.mailpit}
     Prometheus       ${cluster.urls.prometheus}
+    Alertmanager     ${cluster.urls.alertmanager}   (mails alerts to Mailpit: on-call and team)
     Database         ${cluster.databases.app}
   Processes and their ports:
 ${rows.join('\n')}

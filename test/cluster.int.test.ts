@@ -5,7 +5,8 @@
  * Temporal's server on Postgres (never the dev server), the api and the workers started with compose's
  * own command lines (compiled JavaScript, devstack/build.ts), three api instances behind nginx sharing
  * /health, an order placed through nginx whose saga the server's visibility and the Web UI find by its
- * search attribute, and a stop that leaves no listener. One file: starting the cluster is the slow part.
+ * search attribute, an alert mailed by its Alertmanager through its Mailpit, and a stop that leaves no
+ * listener. One file: starting the cluster is the slow part.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
@@ -15,9 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.js';
 import { removeRedisKeys } from '../lib/redis.js';
 import { portOpen } from '../devstack/processes.js';
-import { startCluster, type Cluster } from '../devstack/cluster.js';
+import { postgresConnections, startCluster, type Cluster } from '../devstack/cluster.js';
 import { commandOf, loadCompose } from '../devstack/compose.js';
 import { dropDatabasesNamed } from '../db/migrate.js';
+import { eventually } from './eventually.js';
 
 const base = loadConfig(process.env);
 const prefix = `ctest_${Date.now().toString(36)}_${randomBytes(2).toString('hex')}_`;
@@ -63,9 +65,9 @@ async function call(
   };
 }
 
-/** The newest mail to `to` whose subject matches, from the cluster's Mailpit. */
-async function mailText(to: string, subject: RegExp): Promise<string> {
-  for (let i = 0; i < 150; i++) {
+/** The newest mail to `to` whose subject matches, from the cluster's Mailpit, within `timeoutMs`. */
+async function mailText(to: string, subject: RegExp, timeoutMs = 30_000): Promise<string> {
+  for (let i = 0; i < timeoutMs / 200; i++) {
     const list = (await (
       await fetch(`${cluster!.urls.mailpit}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}`)
     ).json()) as { messages: { ID: string; Subject: string }[] };
@@ -191,6 +193,40 @@ describe('npm run start:cluster (startCluster)', () => {
       )
     ).json()) as { executions?: { type: { name: string } }[] };
     expect(listed.executions?.map((e) => e.type.name)).toEqual(['TradingSaga']);
+  });
+
+  it('mails an alert through its Alertmanager to its Mailpit, the Alertmanager Prometheus sends alerts to', async () => {
+    // Prometheus found the local Alertmanager (from compose's `alertmanager:9093`, localized).
+    const active = await eventually(async () => {
+      const body = (await (await fetch(`${cluster!.urls.prometheus}/api/v1/alertmanagers`)).json()) as {
+        data: { activeAlertmanagers: { url: string }[] };
+      };
+      const urls = body.data.activeAlertmanagers.map((a) => a.url);
+      expect(urls.length).toBeGreaterThan(0);
+      return urls;
+    }, 30_000);
+    expect(active.map((u) => new URL(u).origin)).toEqual([cluster!.urls.alertmanager]);
+    // An alert as Prometheus posts it: critical goes to on-call, mailed after the route's group_wait (30 s).
+    const alertname = `ClusterTest${randomBytes(3).toString('hex')}`;
+    const posted = await fetch(`${cluster!.urls.alertmanager}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([
+        {
+          labels: { alertname, severity: 'critical' },
+          annotations: { summary: 'cluster test', runbook_url: 'docs/runbooks/cluster.md' },
+        },
+      ]),
+    });
+    expect(posted.status).toBe(200);
+    const text = await mailText('oncall@brokerx.local', new RegExp(`critical\\] ${alertname}$`), 90_000);
+    expect(text).toContain('Runbook: docs/runbooks/cluster.md');
+  });
+
+  it("reads the machine's PostgreSQL max_connections beside the one docker-compose.yml gives its postgres", async () => {
+    const c = await postgresConnections(new URL(base.DATABASE_URL), loadCompose());
+    expect(c.compose).toBe(300);
+    expect(c.have).toBeGreaterThan(0);
   });
 
   it('stops every process it started: no listener is left on its ports', async () => {

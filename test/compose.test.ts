@@ -7,6 +7,7 @@
  * local load-balancer config is checked by `nginx -t`.
  */
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, normalize, posix } from 'node:path';
@@ -65,6 +66,7 @@ const BINS: Bins = {
   mailpit: '/bin/mailpit',
   nginx: '/bin/nginx',
   prometheus: '/bin/prometheus',
+  alertmanager: '/bin/alertmanager',
 };
 async function clusterPlan(
   opts: { prefix?: string; offset?: number } = {},
@@ -372,6 +374,7 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
         'temporal-ui',
         'nginx',
         'prometheus',
+        'alertmanager',
         'mailpit',
         'api-1',
         'api-2',
@@ -478,6 +481,50 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
     expect(targets).toContain(`127.0.0.1:${plan.port('temporal', LOCAL.temporalMetrics!)}`);
   });
 
+  it("sends Prometheus' alerts to the local Alertmanager, which mails them through the local Mailpit", async () => {
+    const { plan, dir } = await clusterPlan();
+    rmSync(dir, { recursive: true, force: true });
+    const launch = (name: string) => plan.services.find((s) => s.name === name)!.launch as ProcessLaunch;
+    const prometheus = parse(launch('prometheus').files![join('prometheus', 'prometheus.yml')]!) as {
+      alerting: { alertmanagers: { static_configs: { targets: string[] }[] }[] };
+    };
+    expect(
+      prometheus.alerting.alertmanagers.flatMap((a) => a.static_configs.flatMap((c) => c.targets)),
+    ).toEqual([`127.0.0.1:${plan.port('alertmanager', 9093)}`]);
+    const am = launch('alertmanager');
+    const config = parse(am.files![join('alertmanager', 'alertmanager.yml')]!) as {
+      global: { smtp_smarthost: string };
+    };
+    expect(config.global.smtp_smarthost).toBe(`127.0.0.1:${plan.port('mailpit', 1025)}`);
+    expect(am.args).toEqual(
+      expect.arrayContaining([
+        `--config.file=${join(dir, 'alertmanager', 'alertmanager.yml')}`,
+        `--web.listen-address=127.0.0.1:${plan.port('alertmanager', 9093)}`,
+        '--cluster.listen-address=',
+        `--storage.path=${join(dir, 'data', 'alertmanager-data')}`,
+      ]),
+    );
+  });
+
+  const amtool = testBinary('amtool');
+  it.skipIf(amtool.skip)(
+    `derives an Alertmanager config that passes amtool check-config${amtool.note}`,
+    async () => {
+      const { plan, dir } = await clusterPlan();
+      try {
+        const launch = plan.services.find((s) => s.name === 'alertmanager')!.launch as ProcessLaunch;
+        writePlanFiles(dir, launch);
+        const r = spawnSync(amtool.path(), ['check-config', join(dir, 'alertmanager', 'alertmanager.yml')], {
+          encoding: 'utf8',
+        });
+        expect(`${r.stdout}${r.stderr}`).toContain('SUCCESS');
+        expect(r.status).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
   it('reads in ops/temporal/server.yaml every variable compose sets on the temporal service', () => {
     const template = read('ops/temporal/server.yaml');
     for (const key of Object.keys(envOf(services.temporal!))) expect(template, key).toContain(`env "${key}"`);
@@ -513,8 +560,21 @@ describe('nginx', () => {
     const [, paths = '', ws = ''] = /location ~ \^\/\(([a-z|]+)\)\$ \{([^}]*)\}/.exec(conf) ?? [];
     expect(paths.split('|').sort()).toEqual(['cable', 'ws']);
     expect(Number(/proxy_read_timeout (\d+)s;/.exec(ws)?.[1])).toBeGreaterThanOrEqual(3600);
+    // The feeds' sockets on an upstream of their own, over the same servers: they never weigh on how
+    // least_conn spreads the requests.
+    expect(ws).toContain('proxy_pass http://brokerx_feed;');
+    expect(conf).toMatch(/upstream brokerx_feed \{[^}]*least_conn;[^}]*include upstream-servers\.conf;/);
+    expect(conf).toMatch(/location \/ \{\s*proxy_pass http:\/\/brokerx_api;/);
     expect(conf).toContain('add_header X-Upstream-Server $upstream_addr always;');
     expect(conf).toMatch(new RegExp(`listen ${defaults.PORT};`));
+  });
+
+  it("drops idle upstream connections before the api does (its Node server's keep-alive timeout)", () => {
+    const api = /upstream brokerx_api \{([^}]*)\}/.exec(conf)?.[1] ?? '';
+    expect(api).toMatch(/keepalive \d+;/);
+    const idle = Number(/keepalive_timeout (\d+)s;/.exec(api)?.[1]);
+    // api/main.ts serves with node:http's defaults (@hono/node-server).
+    expect(idle * 1000).toBeLessThan(createServer().keepAliveTimeout);
   });
 
   it('mounts the compose upstream file where nginx.conf includes it', () => {

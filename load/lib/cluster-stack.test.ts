@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { localServices } from '../../devstack/cluster.js';
 import { loadCompose } from '../../devstack/compose.js';
-import { componentOf, counterTotal } from './cluster-stack.js';
+import { componentOf } from './cluster-stack.js';
 
 describe('the cluster benchmark’s CPU columns', () => {
   it('give every process of the order path in docker-compose.yml its component, and nothing else one', () => {
@@ -19,21 +19,5 @@ describe('the cluster benchmark’s CPU columns', () => {
       outbox: ['worker-outbox', 'worker-outbox-2'],
       nginx: ['nginx'],
     });
-  });
-});
-
-describe('counterTotal', () => {
-  it('sums every label set of the counter and nothing else', () => {
-    const text = [
-      '# HELP orders_placed_total Orders answered by POST /orders, by result',
-      '# TYPE orders_placed_total counter',
-      'orders_placed_total{result="accepted"} 120',
-      'orders_placed_total{result="shed"} 7',
-      'orders_placed_total_created{result="shed"} 1764600000',
-      'orders_inflight 3',
-    ].join('\n');
-    expect(counterTotal(text, 'orders_placed_total')).toBe(127);
-    expect(counterTotal(text, 'orders_inflight')).toBe(3);
-    expect(counterTotal('', 'orders_placed_total')).toBe(0);
   });
 });

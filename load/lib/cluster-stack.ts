@@ -37,15 +37,6 @@ function withDescendants(pid: number): number[] {
   return out;
 }
 
-/** The sum of a counter's samples (every label set) in a Prometheus text exposition. */
-export function counterTotal(exposition: string, name: string): number {
-  let total = 0;
-  for (const line of exposition.split('\n'))
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-      total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return total;
-}
-
 export async function startClusterStack(o: StackOptions): Promise<Stack> {
   if (o.nodeArgs.length)
     o.log('BENCH_NODE_ARGS applies to the development shape only (compose names the commands)');
@@ -71,6 +62,8 @@ export async function startClusterStack(o: StackOptions): Promise<Stack> {
     databaseUrl: env.DATABASE_URL!,
     shape: 'cluster',
     endpoints: { api: cluster.urls.api, mailpit: cluster.urls.mailpit },
+    temporalDatabases: [cluster.databases.temporal, cluster.databases.visibility],
+    apiInstances: cluster.plan.services.filter((s) => componentOf(s.name) === 'api').length,
     processes: () => [
       ...Object.values(cluster.handles).flatMap((h) => {
         const name = componentOf(h.service);
@@ -79,20 +72,6 @@ export async function startClusterStack(o: StackOptions): Promise<Stack> {
       }),
       ...extra.map((p) => ({ name: p.name, pid: p.child.pid })),
     ],
-    async ordersByInstance() {
-      const apis = cluster.plan.services.filter((x) => /^api-\d+$/.test(x.name));
-      return Object.fromEntries(
-        await Promise.all(
-          apis.map(async (x) => {
-            const text = await fetch(`http://127.0.0.1:${cluster.plan.port(x.name, 9463)}/metrics`).then(
-              (r) => r.text(),
-              () => '',
-            );
-            return [x.name, counterTotal(text, 'orders_placed_total')] as const;
-          }),
-        ),
-      );
-    },
     node(name, file, more = {}) {
       const p = startNode(name, file, { ...env, ...more });
       extra.push(p);

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { addTicks, CpuAccount, cpuMsSince, cpuRun, cpuTable, cpuTicks, type Ticks } from './cpu.js';
+import {
+  addTicks,
+  CpuAccount,
+  cpuMsSince,
+  cpuRun,
+  cpuTable,
+  cpuTicks,
+  postgresDatabase,
+  type Ticks,
+} from './cpu.js';
 
 describe('cpuRun and cpuTable', () => {
   it('turns ticks (1/100 s) into milliseconds per accepted request', () => {
@@ -97,5 +106,22 @@ describe('reading the CPU', () => {
     expect(cpuMsSince(start)).toBeGreaterThanOrEqual(0);
     expect(cpuTicks('self')).toBeGreaterThanOrEqual(0);
     expect(cpuTicks(2 ** 30)).toBe(0);
+  });
+});
+
+describe('postgresDatabase', () => {
+  it("reads the database from a backend's process title, and none from the server's own processes", () => {
+    expect(
+      postgresDatabase('postgres: 15/main: postgres cbench_ab12_brokerx_temporal 127.0.0.1(41234) idle'),
+    ).toBe('cbench_ab12_brokerx_temporal');
+    expect(postgresDatabase('postgres: postgres brokerx [local] SELECT')).toBe('brokerx');
+    expect(postgresDatabase('postgres: 15/main: postgres brokerx ::1(5000) idle in transaction')).toBe(
+      'brokerx',
+    );
+    expect(postgresDatabase('postgres: 15/main: background writer                 ')).toBeUndefined();
+    expect(postgresDatabase('postgres: 15/main: checkpointer ')).toBeUndefined();
+    expect(
+      postgresDatabase('/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main '),
+    ).toBeUndefined();
   });
 });

@@ -29,10 +29,23 @@ export function cpuTicks(pid: number | 'self'): number {
 export type Ticks = Map<string, number>;
 
 /**
- * A reading of every process's ticks, keyed `<component>#<pid>`: the given processes by name, every
- * Postgres and Redis process on the machine (`postgres`, `redis`), and this process (`load generator`).
+ * The database a Postgres backend serves, from the title Postgres gives its process
+ * (`postgres: 15/main: <user> <database> <host>(<port>) <state>`); undefined for the server's own
+ * processes (checkpointer, walwriter, ...).
  */
-export function cpuByComponent(processes: readonly { name: string; pid: number | undefined }[]): Ticks {
+export function postgresDatabase(title: string): string | undefined {
+  return /^postgres: (?:[^:]+: )?\S+ (\S+) (?:\[local\]|[\d.:a-f]+\(\d+\))/.exec(title)?.[1];
+}
+
+/**
+ * A reading of every process's ticks, keyed `<component>#<pid>`: the given processes by name, every
+ * Postgres and Redis process on the machine (`redis`; Postgres' under the component `postgresOf` names
+ * for the backend's database, `postgres` by default), and this process (`load generator`).
+ */
+export function cpuByComponent(
+  processes: readonly { name: string; pid: number | undefined }[],
+  postgresOf: (database: string | undefined) => string = () => 'postgres',
+): Ticks {
   const out: Ticks = new Map();
   const add = (name: string, pid: number | 'self') => out.set(`${name}#${pid}`, cpuTicks(pid));
   for (const p of processes) if (p.pid) add(p.name, p.pid);
@@ -43,8 +56,15 @@ export function cpuByComponent(processes: readonly { name: string; pid: number |
     } catch {
       continue;
     }
-    if (comm === 'postgres') add('postgres', Number(pid));
-    else if (comm === 'redis-server') add('redis', Number(pid));
+    if (comm === 'postgres') {
+      let title = '';
+      try {
+        title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      } catch {
+        continue;
+      }
+      add(postgresOf(postgresDatabase(title)), Number(pid));
+    } else if (comm === 'redis-server') add('redis', Number(pid));
   }
   add('load generator', 'self');
   return out;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summarize, summaryTable, type Sample } from './drivers.js';
+import { addCounts, shares, summarize, summaryTable, timed, type Sample } from './drivers.js';
 
 const samples = (ms: number[], status = 200): Sample[] => ms.map((m) => ({ ms: m, status }));
 
@@ -28,6 +28,22 @@ describe('summarize', () => {
     expect([s.p50, s.p95, s.p99]).toEqual([30, 40, 40]);
   });
 
+  it('counts the answers per api instance, whatever their status', () => {
+    const s = summarize({
+      label: 'x',
+      seconds: 1,
+      samples: [
+        { ms: 1, status: 201, instance: 'api-1' },
+        { ms: 1, status: 429, instance: 'api-1' },
+        { ms: 1, status: 504, instance: 'nginx' },
+        { ms: 1, status: 201, instance: 'api-2' },
+        { ms: 1, status: 0 },
+      ],
+    });
+    expect(s.byInstance).toEqual({ 'api-1': 2, 'api-2': 1, nginx: 1 });
+    expect(s.okByInstance).toEqual({ 'api-1': 1, 'api-2': 1 });
+  });
+
   it('has no latency without a 2xx answer', () => {
     const s = summarize({ label: 'x', seconds: 1, samples: samples([1], 429) });
     expect(s.throughput).toBe(0);
@@ -43,5 +59,28 @@ describe('summaryTable', () => {
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       '| orders at 10/s | 3 | 3 | 0 | 0 | 0.8 | 81 | 100 | 100 |',
     ]);
+  });
+});
+
+describe('timed', () => {
+  it("names the instance from X-Instance, and nginx for nginx's own answers", async () => {
+    const answer = (status: number, headers: Record<string, string>) => () =>
+      Promise.resolve(new Response(null, { status, headers }));
+    expect((await timed(answer(201, { 'x-instance': 'api-3' }))).instance).toBe('api-3');
+    expect((await timed(answer(504, { 'x-upstream-server': '127.0.0.1:3001' }))).instance).toBe('nginx');
+    expect((await timed(answer(200, {}))).instance).toBeUndefined();
+    expect((await timed(() => Promise.resolve(200))).instance).toBeUndefined();
+  });
+});
+
+describe('addCounts and shares', () => {
+  it('adds counts per key and turns them into percentages', () => {
+    const total = addCounts([
+      { 'api-1': 3, 'api-2': 1 },
+      { 'api-2': 2, 'api-3': 4 },
+    ]);
+    expect(total).toEqual({ 'api-1': 3, 'api-2': 3, 'api-3': 4 });
+    expect(shares(total)).toEqual({ 'api-1': 30, 'api-2': 30, 'api-3': 40 });
+    expect(shares({})).toEqual({});
   });
 });

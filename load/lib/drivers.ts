@@ -1,7 +1,8 @@
 /**
  * Load drivers that time every request: an open loop (a fixed arrival rate, whatever the answers do)
  * and a closed loop (virtual users, each sending its next request when the previous one answered), and
- * the summary of a run (status classes, throughput, latency percentiles) as a markdown table.
+ * the summary of a run (status classes, throughput, latency percentiles, the api instance that answered
+ * each request) as a markdown table.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addTicks, type CpuAccount, type Ticks } from './cpu.js';
@@ -14,6 +15,8 @@ export interface Sample {
   status: number;
   /** Seconds a 429 asked the client to wait. */
   retryAfter?: number;
+  /** The api instance that answered (X-Instance); `nginx` for an answer of nginx's own (502, 504). */
+  instance?: string;
 }
 
 /** What one request returned: the status, or the response itself (for its headers). */
@@ -41,6 +44,10 @@ export interface Summary {
   p50: number;
   p95: number;
   p99: number;
+  /** Requests answered per api instance, whatever the status (only for fires that return the Response). */
+  byInstance: Record<string, number>;
+  /** The 2xx answers among them. */
+  okByInstance: Record<string, number>;
 }
 
 export function summarize(r: Run): Summary {
@@ -57,7 +64,29 @@ export function summarize(r: Run): Summary {
     p50: nearestRankOf(lat, 0.5),
     p95: nearestRankOf(lat, 0.95),
     p99: nearestRankOf(lat, 0.99),
+    byInstance: countBy(r.samples.flatMap((s) => (s.instance ? [s.instance] : []))),
+    okByInstance: countBy(ok.flatMap((s) => (s.instance ? [s.instance] : []))),
   };
+}
+
+/** How often each value occurs. */
+export function countBy(values: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return out;
+}
+
+/** Counts added up per key. */
+export function addCounts(counts: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of counts) for (const [k, v] of Object.entries(c)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** Each key's share of the total, in percent. */
+export function shares(counts: Record<string, number>): Record<string, number> {
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, (100 * v) / total]));
 }
 
 /** Summaries as a markdown table, one row each. */
@@ -88,6 +117,7 @@ export async function timed(fire: Fire): Promise<Sample> {
       ms: performance.now() - t0,
       status: out.status,
       retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined,
+      instance: out.headers.get('x-instance') ?? (out.headers.has('x-upstream-server') ? 'nginx' : undefined),
     };
   } catch {
     return { ms: performance.now() - t0, status: 0 };

@@ -72,8 +72,10 @@ export interface Stack {
   /** What ran: `development` (this file) or `cluster` (./cluster-stack.ts). */
   shape: 'development' | 'cluster';
   endpoints: Endpoints;
-  /** Orders each api instance answered so far (the cluster's share per instance behind nginx). */
-  ordersByInstance?: () => Promise<Record<string, number>>;
+  /** The Postgres databases of Temporal's server (none for the dev server, which keeps SQLite). */
+  temporalDatabases: string[];
+  /** How many api instances answer at `endpoints.api`. */
+  apiInstances: number;
   /** The processes now running, for CPU accounting. */
   processes(): { name: string; pid: number | undefined }[];
   /** Start one more Node process of the repository (`file` relative to its root) with the stack's env. */
@@ -129,6 +131,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     databaseUrl: database.url,
     shape: 'development',
     endpoints: { api: `http://127.0.0.1:${port.api}`, mailpit: `http://127.0.0.1:${port.mailpit}` },
+    temporalDatabases: [],
+    apiInstances: 1,
     processes: () => procs.map((p) => ({ name: p.name, pid: p.child.pid })),
     node,
     async stopProcess(p) {
