@@ -13,6 +13,9 @@ const NOT_OPERATIONS: Record<string, string> = {
   'GET /docs/scalar.js': "the reference page's script (Scalar)",
   'GET /': "the trader's page (HTML, web/)",
   'GET /verify': "the trader's page, opened by the verification mail's link",
+  'GET /reset-password': "the trader's page, opened by the password-reset mail's link",
+  'GET /reset-authenticator': "the trader's page, opened by the authenticator-reset mails' links",
+  'GET /unlock': "the trader's page, opened by the login-unlock mail's link",
   'GET /assets/{name}': "the trader's page's bundled script and styles",
 };
 

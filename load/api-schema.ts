@@ -248,10 +248,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The link mailed when many wrong passwords were tried: lets the device that opens it log in despite the per-account limit */
-        get: operations["unlockLogin"];
+        get?: never;
         put?: never;
-        post?: never;
+        /** With the token of the link mailed when many wrong passwords were tried: lets the device that posts it log in despite the per-account limit */
+        post: operations["unlockLogin"];
         delete?: never;
         options?: never;
         head?: never;
@@ -940,6 +940,10 @@ export interface components {
         Reauthenticate: {
             password: string;
         };
+        UnlockLogin: {
+            /** @description The token of the mailed link */
+            token: string;
+        };
         Jwks: {
             keys: {
                 [key: string]: unknown;
@@ -954,6 +958,7 @@ export interface components {
             email: string;
         };
         PasswordReset: {
+            /** @description The token of the mailed link */
             token: string;
             password: string;
         };
@@ -1814,7 +1819,7 @@ export interface operations {
     verifyEmail: {
         parameters: {
             query: {
-                /** @description The token from the verification mail */
+                /** @description The token of the mailed link */
                 token: string;
             };
             header?: never;
@@ -2267,14 +2272,21 @@ export interface operations {
     };
     unlockLogin: {
         parameters: {
-            query: {
-                token: string;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "Ul9kT2xQ8rV3mN6bC1xZ4wYs"
+                 *     }
+                 */
+                "application/json": components["schemas"]["UnlockLogin"];
+            };
+        };
         responses: {
             /** @description This device may log in */
             200: {
@@ -2297,6 +2309,8 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

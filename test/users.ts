@@ -130,6 +130,22 @@ export async function enrollAuthenticator(
   return { secret: setup.secret, recoveryCodes: activated.recovery_codes };
 }
 
+/** A verified user who re-authenticated and enrolled an authenticator app: its secret and recovery codes. */
+export async function registerUserWithApp(
+  api: TestApi,
+): Promise<TestUser & { secret: string; recoveryCodes: string[] }> {
+  const user = await registerVerifiedUser(api);
+  await expectStatus(
+    await api.call('POST', '/api/v1/auth/reauthenticate', {
+      token: user.token,
+      body: { password: user.password },
+    }),
+    200,
+    'reauthenticate',
+  );
+  return { ...user, ...(await enrollAuthenticator(api, user.token)) };
+}
+
 /** Deposit through the API (split into deposits of at most the per-transfer maximum). */
 export async function deposit(api: TestApi, token: string, cents: bigint): Promise<void> {
   for (let left = cents; left > 0n;) {

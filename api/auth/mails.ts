@@ -116,7 +116,7 @@ export function loginUnlockMail(to: string, link: string, validMinutes: number):
       'Many wrong passwords were tried on your BrokerX account, so logins from new places are slowed down.',
       'Your password was not accepted from them, and nothing was changed.',
       '',
-      'To log in from this device right away, open this link on it first:',
+      'To log in from this device right away, open this link on it and press its button:',
       link,
       '',
       `The link expires in ${validMinutes} minutes. Consider changing your password if it might be known.`,

@@ -42,6 +42,7 @@ import {
 import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
+import { linkToken } from './clients.js';
 
 const LoginEmail = z.string().trim().toLowerCase().min(1, 'is required').max(254);
 const Code = z
@@ -88,12 +89,10 @@ const PasswordCheckBody = z
   .object({ password: z.string().min(1, 'is required').max(1024) })
   .strict()
   .openapi('Reauthenticate');
-const UnlockQuery = z.object({
-  token: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not an unlock token')
-    .openapi({ example: 'Ul9kT2xQ8rV3mN6bC1xZ4wYs' }),
-});
+const UnlockBody = z
+  .object({ token: linkToken('an unlock token') })
+  .strict()
+  .openapi('UnlockLogin');
 const RefreshBody = z.object({ refresh_token: RefreshTokenInput }).strict().openapi('Refresh');
 const LogoutBody = z.object({ refresh_token: RefreshTokenInput.optional() }).strict().openapi('Logout');
 const ActivateBody = z.object({ code: Code }).strict().openapi('ActivateTotp');
@@ -186,7 +185,9 @@ export function authRoutes(deps: ApiDeps) {
 
   /**
    * The per-account login limit applies to sources the account does not trust (never completed a login,
-   * never opened an unlock link); when it trips, the owner is mailed an unlock link (once per hour).
+   * never opened an unlock link); when it trips, the owner is mailed an unlock link (once per hour). The
+   * link opens the trader's page at /unlock, which posts the token when the owner presses its button:
+   * following the link changes nothing, so a mail scanner cannot spend it.
    */
   const accountLimit = async (email: string, ip: string | undefined) => {
     if (await stepUp.isTrusted(email, ip)) return;
@@ -196,7 +197,7 @@ export function authRoutes(deps: ApiDeps) {
       const user = await findUserByEmail(db, email);
       const token = user?.status === 'active' ? await stepUp.newUnlockToken(email) : undefined;
       if (user && token) {
-        const link = `${config.PUBLIC_URL}/api/v1/auth/unlock?token=${token}`;
+        const link = `${config.PUBLIC_URL}/unlock?token=${token}`;
         notify(loginUnlockMail(user.email, link, UNLOCK_TTL_SECONDS / 60));
       }
       throw err;
@@ -655,14 +656,21 @@ export function authRoutes(deps: ApiDeps) {
 
   app.openapi(
     apiRoute({
-      method: 'get',
+      method: 'post',
       path: '/api/v1/auth/unlock',
       operationId: 'unlockLogin',
       tag: 'identity',
       auth: 'public',
       summary:
-        'The link mailed when many wrong passwords were tried: lets the device that opens it log in despite the per-account limit',
-      request: { query: UnlockQuery },
+        'With the token of the link mailed when many wrong passwords were tried: lets the device that posts it log in despite the per-account limit',
+      request: {
+        body: {
+          content: {
+            'application/json': { schema: UnlockBody, example: { token: 'Ul9kT2xQ8rV3mN6bC1xZ4wYs' } },
+          },
+          required: true,
+        },
+      },
       responses: {
         200: {
           description: 'This device may log in',
@@ -679,7 +687,7 @@ export function authRoutes(deps: ApiDeps) {
     async (c) => {
       const ip = address(c);
       await limiter.hit(limiter.buckets('unlock', { address: ip }));
-      if (!(await stepUp.unlock(c.req.valid('query').token, ip)))
+      if (!(await stepUp.unlock(c.req.valid('json').token, ip)))
         throw new ApiError('validation_failed', 'Invalid or expired unlock link', [
           'token: is invalid, expired or already used',
         ]);

@@ -42,6 +42,13 @@ export const EmailInput = z
 
 const name = z.string().trim().min(1, 'is required').max(100);
 
+/** The token of a mailed link (256 random bits, base64url), refused by its shape before any lookup. */
+export const linkToken = (what: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{20,128}$/, `is not ${what}`)
+    .openapi({ description: 'The token of the mailed link' });
+
 export const NewPassword = z
   .string()
   .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
@@ -238,13 +245,7 @@ export function clientRoutes(deps: ApiDeps) {
         'Verify the email address: activates the registration this link was mailed for (only the newest one of the address) and opens its cash account',
       request: {
         query: z.object({
-          token: z
-            .string()
-            .regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not a verification token')
-            .openapi({
-              description: 'The token from the verification mail',
-              example: 'Zq8mR3vT1xLp5sW9yB2nCe7F',
-            }),
+          token: linkToken('a verification token').openapi({ example: 'Zq8mR3vT1xLp5sW9yB2nCe7F' }),
         }),
       },
       responses: {

@@ -9,8 +9,8 @@ import { mfaResets } from '../../db/schema.js';
 import { createTestApi, mailCount, uniqueEmail, waitForMail, type TestApi } from '../../test/helpers.js';
 import { expectProblem } from '../../test/http.js';
 import {
-  enrollAuthenticator,
   loginCode,
+  registerUserWithApp,
   registerVerifiedUser,
   TEST_PASSWORD,
   type TestUser,
@@ -44,15 +44,7 @@ async function mfaMethod(email: string): Promise<string> {
   return ((await res.json()) as { mfa_method: string }).mfa_method;
 }
 
-async function userWithApp(): Promise<AppUser> {
-  const user = await registerVerifiedUser(api);
-  const reauth = await api.call('POST', '/api/v1/auth/reauthenticate', {
-    token: user.token,
-    body: { password: TEST_PASSWORD },
-  });
-  expect(reauth.status).toBe(200);
-  return { ...user, ...(await enrollAuthenticator(api, user.token)) };
-}
+const userWithApp = (): Promise<AppUser> => registerUserWithApp(api);
 
 /** Log in with the password, ask for a reset, and read the token of the mailed link. */
 async function requestedReset(email: string): Promise<string> {

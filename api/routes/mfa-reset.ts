@@ -13,16 +13,11 @@ import { authServices } from '../auth/services.js';
 import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
-import { EmailInput } from './clients.js';
+import { EmailInput, linkToken } from './clients.js';
 
 const RequestBody = z.object({ email: EmailInput }).strict().openapi('MfaResetRequest');
 const TokenBody = z
-  .object({
-    token: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not a reset token')
-      .openapi({ description: 'The token of the mailed link' }),
-  })
+  .object({ token: linkToken('a reset token') })
   .strict()
   .openapi('MfaResetToken');
 const ok = z.object({ success: z.literal(true), message: z.string() });

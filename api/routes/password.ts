@@ -23,14 +23,14 @@ import { authServices } from '../auth/services.js';
 import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
-import { EmailInput, NewPassword } from './clients.js';
+import { EmailInput, linkToken, NewPassword } from './clients.js';
 
 export const PASSWORD_RESET_TTL_SECONDS = 30 * 60;
 
 const ForgotBody = z.object({ email: EmailInput }).strict().openapi('PasswordForgot');
 const ResetBody = z
   .object({
-    token: z.string().regex(/^[A-Za-z0-9_-]{20,128}$/, 'is not a reset token'),
+    token: linkToken('a reset token'),
     password: NewPassword,
   })
   .strict()

@@ -1,8 +1,8 @@
 /**
- * The trader's page as the api serves it: index.html at / and /verify with the page's settings as meta
- * tags and the HTML header policy (CSP without inline scripts, no framing), the bundled assets with their
- * types, the API reference's script from the same build, unknown assets 404, and a missing build a 503
- * that names the command.
+ * The trader's page as the api serves it: index.html at / and at the mailed links' paths with the page's
+ * settings as meta tags and the HTML header policy (CSP without inline scripts, no framing), the bundled
+ * assets with their types, the API reference's script from the same build, unknown assets 404, and a
+ * missing build a 503 that names the command.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { headerPolicies, HEADER_POLICIES } from '../headers.js';
 import { problem, type ApiError } from '../problem.js';
 import type { AppEnv } from '../types.js';
 import { docsRoutes } from './docs.js';
-import { webRoutes } from './web.js';
+import { PAGE_PATHS, webRoutes } from './web.js';
 
 const config = loadConfig({
   NODE_ENV: 'test',
@@ -40,9 +40,15 @@ describe('the web page routes (api/routes/web.ts)', { timeout: 60_000 }, () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('serves the page at / and /verify with its settings and the HTML header policy', async () => {
+  it("serves the page at / and the mailed links' paths with its settings and the HTML header policy", async () => {
     const app = appFor(built);
-    for (const path of ['/', '/verify?token=abc']) {
+    const links = ['/verify', '/reset-password', '/reset-authenticator', '/unlock'];
+    expect(PAGE_PATHS).toEqual(['/', ...links]);
+    for (const path of [
+      '/',
+      ...links.map((l) => `${l}?token=abc`),
+      '/reset-authenticator?token=abc&cancel=1',
+    ]) {
       const res = await app.request(path);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/html/);

@@ -1,8 +1,10 @@
 /**
- * The trader's page (web/, ADR 0024): index.html at `/` and at `/verify` (the mail's verification link),
- * and its bundled assets under /assets/. The files come from web/dist, which `npm run build:web` (and
- * `npm start`, the test setup, the image build) writes; a missing build is a 503 naming the command.
- * The HTML carries the page's settings as meta tags (no inline script: the CSP forbids them).
+ * The trader's page (web/, ADR 0024): index.html at `/` and at the paths the mails link to (`/verify`,
+ * and `/reset-password`, `/reset-authenticator`, `/unlock`, whose token the page posts only when the user
+ * presses its button, so a mail scanner following links spends nothing), and its bundled assets under
+ * /assets/. The files come from web/dist, which `npm run build:web` (and `npm start`, the test setup, the
+ * image build) writes; a missing build is a 503 naming the command. The HTML carries the page's settings
+ * as meta tags (no inline script: the CSP forbids them).
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +14,8 @@ import { ApiError } from '../problem.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 
 export const WEB_DIST_DIR = fileURLToPath(new URL('../../web/dist/', import.meta.url));
-/** Paths that answer with the page. */
-export const PAGE_PATHS = ['/', '/verify'];
+/** Paths that answer with the page: its root and the mailed links' pages. */
+export const PAGE_PATHS = ['/', '/verify', '/reset-password', '/reset-authenticator', '/unlock'];
 export const ASSET_PREFIX = '/assets/';
 
 const ASSET_TYPES: Record<string, string> = {

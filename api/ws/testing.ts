@@ -22,24 +22,26 @@ export interface ServedFeed {
   close(): Promise<void>;
 }
 
+/** Serve `app` with its feed and cable on `port` (a free one by default). */
 export async function serveWithFeed(
   app: App,
   deps: ApiDeps,
   overrides: Partial<FeedOptions> = {},
+  port = 0,
 ): Promise<ServedFeed> {
   const feed = createApiFeed(deps, overrides);
   const cable = createApiCable(deps);
   let server!: ServerType;
-  const port = await new Promise<number>((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
+  const listening = await new Promise<number>((resolve) => {
+    server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info: AddressInfo) =>
       resolve(info.port),
     );
     attachUpgrades(server, feed, cable);
   });
   return {
-    url: `ws://127.0.0.1:${port}/ws`,
-    cableUrl: `ws://127.0.0.1:${port}/cable`,
-    port,
+    url: `ws://127.0.0.1:${listening}/ws`,
+    cableUrl: `ws://127.0.0.1:${listening}/cable`,
+    port: listening,
     feed,
     cable,
     server,

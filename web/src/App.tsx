@@ -1,8 +1,12 @@
-/** Which view shows: the verification link, register, login, or the trading page once signed in. */
+/**
+ * Which view shows: a mailed link (verification, password reset, authenticator reset, unlock), register,
+ * login, forgot password, or the trading page once signed in.
+ */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { Api, type Tokens } from './api.js';
 import { Session } from './session.js';
 import { Trading, type PageConfig } from './store.js';
+import { AccountPage, linkedView, type AccountView } from './views/Account.js';
 import { LoginView, RegisterView, VerifyView } from './views/Auth.js';
 import { TradeView } from './views/Trade.js';
 
@@ -10,7 +14,8 @@ type View =
   | { name: 'login'; notice?: string }
   | { name: 'register' }
   | { name: 'verify'; token: string }
-  | { name: 'trade' };
+  | { name: 'trade' }
+  | AccountView;
 
 /** Settings the api writes into the page's meta tags (index.html). */
 export function pageConfig(doc: Document): PageConfig {
@@ -22,9 +27,10 @@ export function pageConfig(doc: Document): PageConfig {
 }
 
 function initialView(): View {
-  const token = new URLSearchParams(location.search).get('token');
+  const query = new URLSearchParams(location.search);
+  const token = query.get('token');
   if (location.pathname === '/verify' && token) return { name: 'verify', token };
-  return { name: 'login' };
+  return linkedView(location.pathname, query) ?? { name: 'login' };
 }
 
 export function App() {
@@ -54,16 +60,24 @@ export function App() {
     setStore(next);
     setView({ name: 'trade' });
   };
-  const toLogin = (notice?: string) => {
+  /** Leave a mailed link's address, so that a reload does not open the link again. */
+  const show = (next: View) => {
     if (location.pathname !== '/') history.replaceState(null, '', '/');
-    setView({ name: 'login', notice });
+    setView(next);
   };
+  const toLogin = (notice?: string) => show({ name: 'login', notice });
+  const toForgot = () => show({ name: 'forgot' });
 
   switch (view.name) {
     case 'verify':
       return <VerifyView api={api} token={view.token} onLogin={toLogin} />;
     case 'register':
       return <RegisterView api={api} onLogin={() => toLogin()} />;
+    case 'forgot':
+    case 'reset-password':
+    case 'reset-authenticator':
+    case 'unlock':
+      return <AccountPage api={api} view={view} onLogin={toLogin} onForgot={toForgot} />;
     case 'trade':
       return store ? (
         <TradeView
@@ -81,6 +95,7 @@ export function App() {
           notice={view.notice}
           onTokens={signedIn}
           onRegister={() => setView({ name: 'register' })}
+          onForgot={toForgot}
         />
       );
   }

@@ -115,6 +115,18 @@ export function Select<T extends string>(p: SelectProps<T>) {
   );
 }
 
+/** A form's buttons: its submit button (disabled while the form is busy), then its other actions. */
+export function FormActions(p: { submit: string; busy: boolean; children?: ComponentChildren }) {
+  return (
+    <div class="actions">
+      <button type="submit" disabled={p.busy}>
+        {p.submit}
+      </button>
+      {p.children}
+    </div>
+  );
+}
+
 /** Messages that belong to the whole form (announced when they appear). */
 export function FormMessage({ error, children }: { error?: boolean; children?: ComponentChildren }) {
   if (!children) return null;

@@ -1,14 +1,61 @@
-/** Signing up, following the verification link, and logging in with the password and a second factor. */
+/**
+ * Signing up, following the verification link, and logging in with the password and a second factor
+ * (where a lost authenticator app's reset is asked for). Getting back in by mail: Account.tsx.
+ */
 import { useEffect, useState } from 'preact/hooks';
 import type { Api, LoginChallenge, Tokens } from '../api.js';
 import { useSubmission } from '../forms.js';
-import { Field, FormMessage } from '../ui.js';
+import { Field, FormActions, FormMessage } from '../ui.js';
+
+/** The account's email address, its user name at login. */
+export function EmailField(p: {
+  value: string;
+  onInput: (value: string) => void;
+  errors?: string[];
+  autoComplete?: 'username' | 'email';
+}) {
+  return (
+    <Field
+      label="Email"
+      name="email"
+      type="email"
+      value={p.value}
+      onInput={p.onInput}
+      autoComplete={p.autoComplete ?? 'username'}
+      required
+      errors={p.errors}
+    />
+  );
+}
+
+/** A password being chosen, with the api's rule as its hint. */
+export function NewPasswordField(p: {
+  label: string;
+  value: string;
+  onInput: (value: string) => void;
+  errors?: string[];
+}) {
+  return (
+    <Field
+      label={p.label}
+      name="password"
+      type="password"
+      value={p.value}
+      onInput={p.onInput}
+      autoComplete="new-password"
+      hint="At least 8 characters"
+      required
+      errors={p.errors}
+    />
+  );
+}
 
 export function LoginView(p: {
   api: Api;
   notice?: string;
   onTokens: (tokens: Tokens) => void;
   onRegister: () => void;
+  onForgot: () => void;
 }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -47,14 +94,12 @@ export function LoginView(p: {
             errors={submit.errors('code')}
           />
           <FormMessage error>{submit.general()}</FormMessage>
-          <div class="actions">
-            <button type="submit" disabled={submit.busy}>
-              Log in
-            </button>
+          <FormActions submit="Log in" busy={submit.busy}>
             <button type="button" class="link" onClick={() => setChallenge(undefined)}>
               Start over
             </button>
-          </div>
+          </FormActions>
+          {challenge.mfa_method === 'totp' && <LostAuthenticator api={p.api} email={email} />}
         </form>
       </main>
     );
@@ -80,16 +125,7 @@ export function LoginView(p: {
           });
         }}
       >
-        <Field
-          label="Email"
-          name="email"
-          type="email"
-          value={email}
-          onInput={setEmail}
-          autoComplete="username"
-          required
-          errors={submit.errors('email')}
-        />
+        <EmailField value={email} onInput={setEmail} errors={submit.errors('email')} />
         <Field
           label="Password"
           name="password"
@@ -101,14 +137,14 @@ export function LoginView(p: {
           errors={submit.errors('password')}
         />
         <FormMessage error>{submit.general()}</FormMessage>
-        <div class="actions">
-          <button type="submit" disabled={submit.busy}>
-            Continue
-          </button>
+        <FormActions submit="Continue" busy={submit.busy}>
           <button type="button" class="link" onClick={p.onRegister}>
             Open an account
           </button>
-        </div>
+          <button type="button" class="link" onClick={p.onForgot}>
+            Forgot password?
+          </button>
+        </FormActions>
       </form>
     </main>
   );
@@ -152,14 +188,10 @@ export function RegisterView(p: { api: Api; onLogin: () => void }) {
             });
           }}
         >
-          <Field
-            label="Email"
-            name="email"
-            type="email"
+          <EmailField
             value={form.email}
             onInput={set('email')}
             autoComplete="email"
-            required
             errors={submit.errors('email')}
           />
           <Field
@@ -180,15 +212,10 @@ export function RegisterView(p: { api: Api; onLogin: () => void }) {
             required
             errors={submit.errors('last_name')}
           />
-          <Field
+          <NewPasswordField
             label="Password"
-            name="password"
-            type="password"
             value={form.password}
             onInput={set('password')}
-            autoComplete="new-password"
-            hint="At least 8 characters"
-            required
             errors={submit.errors('password')}
           />
           <Field
@@ -201,14 +228,11 @@ export function RegisterView(p: { api: Api; onLogin: () => void }) {
             errors={submit.errors('date_of_birth')}
           />
           <FormMessage error>{submit.general()}</FormMessage>
-          <div class="actions">
-            <button type="submit" disabled={submit.busy}>
-              Open account
-            </button>
+          <FormActions submit="Open account" busy={submit.busy}>
             <button type="button" class="link" onClick={p.onLogin}>
               I already have an account
             </button>
-          </div>
+          </FormActions>
         </form>
       )}
     </main>
@@ -243,5 +267,37 @@ export function VerifyView(p: { api: Api; token: string; onLogin: (notice: strin
         </button>
       )}
     </main>
+  );
+}
+
+/**
+ * At the login-code step of an account with an authenticator app: a lost app is reset by mail (the
+ * password step just taken is what the api requires). Always the api's same answer.
+ */
+function LostAuthenticator(p: { api: Api; email: string }) {
+  const [answer, setAnswer] = useState<string | undefined>();
+  const submit = useSubmission();
+  if (answer) return <FormMessage>{answer}</FormMessage>;
+  return (
+    <>
+      <FormMessage error>{submit.general()}</FormMessage>
+      <button
+        type="button"
+        class="link"
+        disabled={submit.busy}
+        onClick={() =>
+          void submit.run(async () => {
+            const res = await p.api.post<{ message: string }>(
+              '/api/v1/auth/mfa_reset/request',
+              { email: p.email },
+              { anonymous: true },
+            );
+            setAnswer(res.message);
+          })
+        }
+      >
+        Lost your authenticator app?
+      </button>
+    </>
   );
 }

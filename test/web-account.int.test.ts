@@ -1,0 +1,288 @@
+/**
+ * Getting back into an account through the trader's page (web/src/views/Account.tsx) in a real browser
+ * (headless Chromium) against the api with its live feed on a real port, Postgres, Redis and Mailpit. The
+ * mails' links are opened in the browser as the user clicks them:
+ *
+ * - "Forgot password?" on the login view mails a reset link (the same answer for an unknown address); the
+ *   link's page sets a new password, shows the api's validation message under its input, and the new
+ *   password logs in; the link works once;
+ * - the unlock link of the lockout mail (100 wrong passwords from 10 addresses) lets the device that
+ *   presses its button log in; strangers stay limited;
+ * - "Lost your authenticator app?" at the login code mails the reset links; the confirm link schedules
+ *   the removal, the cancel link stops it.
+ *
+ * Opening a link sends nothing to the api (a mail scanner spends no token): only the button does. Every
+ * view is checked with axe-core, and no page logs an error or a CSP refusal. On a failure the page is
+ * saved as a screenshot into the git-ignored .artifacts/ folder.
+ */
+import { join } from 'node:path';
+import { eq } from 'drizzle-orm';
+import type { Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveWithFeed, type ServedFeed } from '../api/ws/testing.js';
+import { mfaResets } from '../db/schema.js';
+import { freePort } from '../devstack/processes.js';
+import { ARTIFACTS, chromium, withPage } from './browser.js';
+import { createTestApi, uniqueEmail, waitForMail, type TestApi } from './helpers.js';
+import { expectProblem } from './http.js';
+import {
+  expectAccessible,
+  fieldErrorOf,
+  fill,
+  logInThroughPage,
+  pageProblems,
+  submit,
+  textOf,
+  waitForText,
+} from './page-driver.js';
+import { registerUserWithApp, registerVerifiedUser, TEST_PASSWORD } from './users.js';
+
+describe.skipIf(chromium.skip)(
+  `getting back into an account through the page${chromium.note}`,
+  { timeout: 120_000 },
+  () => {
+    let api: TestApi;
+    let served: ServedFeed;
+    let base = '';
+
+    beforeAll(async () => {
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      // The mails' links point at this server; the feed accepts this page's origin; X-Forwarded-For
+      // names the source, so a test can log in from many addresses.
+      api = await createTestApi({ PUBLIC_URL: base, ALLOWED_ORIGINS: base, TRUSTED_PROXY_HOPS: '1' });
+      served = await serveWithFeed(api.app, api.deps, {}, port);
+    });
+
+    afterAll(async () => {
+      await served?.close();
+      await api?.close();
+    });
+
+    const from = (address: string) => ({ 'x-forwarded-for': address });
+    const apiLogin = (email: string, password: string, headers?: Record<string, string>) =>
+      api.call('POST', '/api/v1/auth/login', { body: { email, password }, headers });
+
+    /**
+     * Run `body` on a fresh page (seen from `address` when given); `calls` lists the api requests the page
+     * made (`METHOD /path`). On failure the page is saved as a screenshot.
+     */
+    async function inPage(
+      name: string,
+      body: (page: Page, calls: string[]) => Promise<void>,
+      address?: string,
+    ) {
+      await withPage({ width: 1200, height: 900 }, async (page) => {
+        const problems = pageProblems(page);
+        const calls: string[] = [];
+        page.on('request', (r) => {
+          const url = new URL(r.url());
+          if (url.pathname.startsWith('/api/')) calls.push(`${r.method()} ${url.pathname}`);
+        });
+        if (address) await page.setExtraHTTPHeaders(from(address));
+        try {
+          await page.goto(`${base}/`, { waitUntil: 'networkidle0' });
+          await body(page, calls);
+          expect(problems, 'errors logged by the page').toEqual([]);
+        } catch (err) {
+          await page
+            .screenshot({ path: join(ARTIFACTS, `web-account-failure-${name}.png`), fullPage: true })
+            .catch(() => {});
+          throw err;
+        }
+      });
+    }
+
+    /** The links to `path` of this server in a mail, in order. */
+    const linksIn = (text: string, path: string) =>
+      [...text.matchAll(/https?:\/\/\S+/g)].map((m) => m[0]).filter((l) => l.startsWith(`${base}${path}?`));
+
+    /** Open a mailed link as the user clicks it: the page shows, and nothing is sent to the api. */
+    async function openLink(page: Page, link: string, calls: string[]) {
+      // From a blank page, so that a request of the page before does not count.
+      await page.goto('about:blank');
+      calls.length = 0;
+      await page.goto(link, { waitUntil: 'networkidle0' });
+      expect(calls, `api requests on opening ${link}`).toEqual([]);
+    }
+
+    it('mails a reset link from "Forgot password?", sets a new password through it and logs in with that', async () => {
+      const user = await registerVerifiedUser(api);
+      const newPassword = 'a brand new passphrase 42';
+      await inPage('password-reset', async (p, calls) => {
+        await p.click('::-p-text(Forgot password?)');
+        await p.waitForSelector('form[aria-label="Forgot password"]');
+        await expectAccessible(p, 'forgot password');
+        /** Ask for a link for `email`; the answer shown, then back to an empty form. */
+        const ask = async (email: string) => {
+          await fill(p, 'Forgot password', { email });
+          await submit(p, 'Forgot password');
+          await p.waitForSelector('main .form-note');
+          const answer = await textOf(p, 'main .form-note');
+          await p.click('::-p-text(Back to login)');
+          await p.click('::-p-text(Forgot password?)');
+          await p.waitForSelector('form[aria-label="Forgot password"]');
+          return answer;
+        };
+        // An address without an account gets the owner's answer, word for word.
+        const unknown = await ask(uniqueEmail('nobody'));
+        const after = Date.now() - 1000;
+        const owner = await ask(user.email);
+        expect(owner).toBe(unknown);
+        expect(owner).toMatch(/^If this address has an account, we mailed it a link/);
+        await p.screenshot({ path: join(ARTIFACTS, 'web-account-forgot.png') });
+
+        const mail = await waitForMail(user.email, { subject: /reset your brokerx password/i, after });
+        const [link] = linksIn(mail.text, '/reset-password');
+        await openLink(p, link!, calls);
+        await p.waitForSelector('form[aria-label="New password"]');
+        await expectAccessible(p, 'new password');
+
+        // The api's validation message shows under the input it names.
+        await fill(p, 'New password', { password: 'short', password_again: 'short' });
+        await submit(p, 'New password');
+        await waitForText(p, fieldErrorOf('New password', 'password'), /must be at least 8 characters/);
+        await expectAccessible(p, 'new password with an error');
+        await p.screenshot({ path: join(ARTIFACTS, 'web-account-new-password.png') });
+        // Two different entries are caught on the page, before anything is sent.
+        calls.length = 0;
+        await fill(p, 'New password', { password: newPassword, password_again: `${newPassword}!` });
+        await submit(p, 'New password');
+        await waitForText(
+          p,
+          fieldErrorOf('New password', 'password_again'),
+          'does not match the new password',
+        );
+        expect(calls).toEqual([]);
+        expect(await p.$(fieldErrorOf('New password', 'password'))).toBeNull();
+
+        await fill(p, 'New password', { password_again: newPassword });
+        await submit(p, 'New password');
+        await p.waitForSelector('::-p-text(Password changed. Log in with the new password.)');
+        expect(calls).toEqual(['POST /api/v1/auth/password/reset']);
+        expect(await p.evaluate('location.pathname')).toBe('/');
+        // The reset ended the old session, and the old password is no use any more.
+        await expectProblem(await api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
+        await expectProblem(await apiLogin(user.email, TEST_PASSWORD), 401, 'unauthorized');
+        await logInThroughPage(p, user.email, newPassword);
+
+        // The link worked once: the page says so and offers a new one.
+        await openLink(p, link!, calls);
+        await fill(p, 'New password', { password: newPassword, password_again: newPassword });
+        await submit(p, 'New password');
+        await waitForText(
+          p,
+          'form[aria-label="New password"] .form-error',
+          'Invalid or expired reset link: the link is invalid, expired or already used.',
+        );
+        await p.click('::-p-text(Mail me a new link)');
+        await p.waitForSelector('form[aria-label="Forgot password"]');
+        expect(await p.evaluate('location.pathname')).toBe('/');
+      });
+    });
+
+    it('unlocks login for the device that presses the button of the lockout mail link', async () => {
+      const user = await registerVerifiedUser(api);
+      // 100 wrong passwords from 10 addresses: with the owner's first login (from a source not yet
+      // trusted then) the per-account limit for untrusted sources is passed, and the lockout mail goes out.
+      await Promise.all(
+        Array.from({ length: 10 }, async (_, source) => {
+          for (let i = 0; i < 10; i++) {
+            const res = await apiLogin(user.email, `guess-${source}-${i}`, from(`198.18.0.${source + 1}`));
+            expect([401, 429]).toContain(res.status);
+          }
+        }),
+      );
+
+      await inPage(
+        'unlock',
+        async (p, calls) => {
+          // The owner, from a new place, is refused.
+          await fill(p, 'Log in', { email: user.email, password: TEST_PASSWORD });
+          await submit(p, 'Log in');
+          await waitForText(p, 'form[aria-label="Log in"] .form-error', /Too many attempts/);
+          const mail = await waitForMail(user.email, { subject: /failed logins/i });
+          const [link] = linksIn(mail.text, '/unlock');
+          expect(link).toMatch(/\/unlock\?token=[A-Za-z0-9_-]+$/);
+
+          await openLink(p, link!, calls);
+          await p.waitForSelector('form[aria-label="Unlock login"]');
+          await expectAccessible(p, 'unlock');
+          // By keyboard: past the skip link, the button, then Enter.
+          await p.keyboard.press('Tab');
+          await p.keyboard.press('Tab');
+          expect(await p.evaluate('document.activeElement.textContent')).toBe('Unlock this device');
+          await p.keyboard.press('Enter');
+          await p.waitForSelector('::-p-text(You can log in from this device now)');
+          expect(calls).toEqual(['POST /api/v1/auth/unlock']);
+          await expectAccessible(p, 'unlocked');
+          await p.click('::-p-text(Go to login)');
+          await logInThroughPage(p, user.email, TEST_PASSWORD);
+        },
+        '198.18.1.1',
+      );
+      // Strangers stay limited.
+      await expectProblem(
+        await apiLogin(user.email, 'guess-again', from('198.18.0.77')),
+        429,
+        'too_many_requests',
+      );
+    });
+
+    it('asks for an authenticator reset at the login code, confirms it from the mailed link and cancels it from the other', async () => {
+      const user = await registerUserWithApp(api);
+      const resets = () =>
+        api.deps.database.db.select().from(mfaResets).where(eq(mfaResets.userId, user.userId));
+
+      await inPage('authenticator-reset', async (p, calls) => {
+        await fill(p, 'Log in', { email: user.email, password: TEST_PASSWORD });
+        await submit(p, 'Log in');
+        await p.waitForSelector('::-p-text(Code from your authenticator app)');
+        await p.click('::-p-text(Lost your authenticator app?)');
+        await p.waitForSelector('::-p-text(a link was mailed to it)');
+        await expectAccessible(p, 'login code, reset asked');
+        await p.screenshot({ path: join(ARTIFACTS, 'web-account-lost-app.png') });
+        const mail = await waitForMail(user.email, { subject: /reset the authenticator/i });
+        const [confirmLink, cancelLink] = linksIn(mail.text, '/reset-authenticator');
+        expect(cancelLink).toBe(`${confirmLink}&cancel=1`);
+
+        await openLink(p, confirmLink!, calls);
+        await p.waitForSelector('::-p-text(only after a waiting period)');
+        await expectAccessible(p, 'confirm the authenticator reset');
+        expect((await resets()).map((r) => r.confirmedAt)).toEqual([null]);
+        await submit(p, 'Confirm the authenticator reset');
+        await p.waitForSelector('main time[datetime]');
+        const [scheduled] = await resets();
+        expect(scheduled?.confirmedAt).not.toBeNull();
+        // The api's answer: when the app goes.
+        expect(await p.evaluate(`document.querySelector('main time').getAttribute('datetime')`)).toBe(
+          scheduled!.effectiveAt!.toISOString(),
+        );
+        await p.screenshot({ path: join(ARTIFACTS, 'web-account-reset-confirmed.png') });
+        await waitForMail(user.email, { subject: /will be removed/i });
+
+        // The confirm link works once: the api's refusal shows.
+        await openLink(p, confirmLink!, calls);
+        await submit(p, 'Confirm the authenticator reset');
+        await waitForText(
+          p,
+          'form[aria-label="Confirm the authenticator reset"] .form-error',
+          'Invalid or expired reset link: the link is invalid, expired, already used or cancelled.',
+        );
+
+        await openLink(p, cancelLink!, calls);
+        await p.waitForSelector('form[aria-label="Cancel the authenticator reset"]');
+        await expectAccessible(p, 'cancel the authenticator reset');
+        expect((await resets()).map((r) => r.cancelledAt)).toEqual([null]);
+        await submit(p, 'Cancel the authenticator reset');
+        await p.waitForSelector('::-p-text(No authenticator reset is pending; the app keeps working)');
+        expect(calls).toEqual(['POST /api/v1/auth/mfa_reset/cancel']);
+        expect((await resets()).map((r) => r.cancelReason)).toEqual(['cancel_link']);
+        await waitForMail(user.email, { subject: /was cancelled/i });
+      });
+      // The app keeps working: a login still asks for it.
+      const res = await apiLogin(user.email, TEST_PASSWORD);
+      expect(((await res.json()) as { mfa_method: string }).mfa_method).toBe('totp');
+    });
+  },
+);
