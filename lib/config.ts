@@ -100,6 +100,11 @@ export const configSchema = z.object({
     .default('21:00'),
   /** How often the api checks Postgres, Redis and Temporal for the `dependency_up` gauge. */
   DEPENDENCY_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+  /**
+   * How long the api waits for a placed order's saga to acknowledge before answering 504 (the order goes on;
+   * the client queries it later).
+   */
+  ORDER_ACK_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   /** Maximum number of sagas the api admits at once before answering 429. */
   MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(32),
   ALLOWED_ORIGINS: z.string().default('http://localhost:3000'),

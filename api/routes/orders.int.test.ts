@@ -15,8 +15,11 @@ let fx: TradingFixture;
 let api: TestApi;
 
 beforeAll(async () => {
-  // Admission control is tested on its own below; here 200 concurrent placements must all reach the saga.
-  fx = await startTradingFixture('orders', { env: { MAX_INFLIGHT_ORDERS: '400' } });
+  // Admission control is tested on its own below; here 200 concurrent placements must all reach the saga and be
+  // answered by it, even on a machine busy with the rest of the suite (the 15 s ACK timeout is the product's).
+  fx = await startTradingFixture('orders', {
+    env: { MAX_INFLIGHT_ORDERS: '400', ORDER_ACK_TIMEOUT_MS: '50000' },
+  });
   api = fx.api;
 }, 120_000);
 afterAll(async () => {

@@ -577,7 +577,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         try {
           ack = await withTimeout(
             temporal.workflow.executeUpdateWithStart(placeOrderUpdate, { startWorkflowOperation: startOp }),
-            15_000,
+            config.ORDER_ACK_TIMEOUT_MS,
           );
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
