@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { applicationName, loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
+import { onShutdown } from '../../lib/shutdown.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createStepMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
@@ -35,15 +36,14 @@ const database = connectDatabase(config.DATABASE_URL, {
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const shards = startMatchingShards(config, { connection, db: database.db, logger, metrics, stepMetrics });
 
-let stopping = false;
-const stop = async (code: number) => {
-  if (stopping) return;
-  stopping = true;
-  await Promise.allSettled(shards.map((s) => s.stop()));
-  await Promise.allSettled([connection.close(), database.close()]);
-  metricsServer.close();
-  logger.info('matching worker stopped');
-  process.exit(code);
-};
-for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void stop(0));
+// Stop the shards first: each releases its lock, so a standby takes the shard over at once.
+onShutdown(
+  async () => {
+    await Promise.allSettled(shards.map((s) => s.stop()));
+    await Promise.allSettled([connection.close(), database.close()]);
+    metricsServer.close();
+    logger.info('matching worker stopped');
+  },
+  (msg) => logger.info(msg),
+);
 // An owner that loses its lock stops serving that shard and stands by for it again (worker.ts).

@@ -29,9 +29,7 @@ const outbox = createOutboxWorker(config, {
   registry,
   name: 'worker-outbox',
 });
-await outbox.relay.start();
-logger.info('outbox relay running');
-
+// Installed before the relay claims anything: a SIGTERM while it starts still stops it cleanly.
 onShutdown(
   async () => {
     await outbox.stop();
@@ -40,3 +38,5 @@ onShutdown(
   },
   (msg) => logger.info(msg),
 );
+await outbox.relay.start();
+logger.info('outbox relay running');
