@@ -10,7 +10,7 @@
  * - the server drops every WebSocket and refuses new ones while the two trade again: the pages reconnect
  *   and show each execution once, the seqs without gap or repeat;
  * - a stop order: the api's refusals under the stop price, then waiting for its trigger (its stop price
- *   replaced), triggered by another page's trade and filled, live;
+ *   replaced), triggered by another page's trade and filled, live; its timeline with the stop prices;
  * - cancel-all after a confirmation (declined first), for one symbol and then for all, with the count;
  * - the timeline of a filled order in its details, beside the executions.
  *
@@ -520,9 +520,11 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       const steps = await timelineSteps(t);
       expect(steps.slice(0, 3)).toEqual(['received', 'validated', 'funds_reserved']);
       expect(steps.slice(-3)).toEqual(['replaced', 'triggered', 'fill']);
-      expect(await textOf(t, '[data-testid="order-timeline"] li[data-step="triggered"]')).toMatch(
-        /stop price 429\.50 reached/,
-      );
+      const stepText = (type: string) => textOf(t, `[data-testid="order-timeline"] li[data-step="${type}"]`);
+      // Received and replaced carry the stop price as it was then.
+      expect(await stepText('received')).toMatch(/buy 3 MSFT, Stop, stop price 430\.00, GTC$/);
+      expect(await stepText('replaced')).toMatch(/now 3 shares, stop price 429\.50$/);
+      expect(await stepText('triggered')).toMatch(/stop price 429\.50 reached/);
       await expectAccessible(t, 'details of a triggered stop');
       await t.screenshot({ path: join(ARTIFACTS, 'web-stop-filled.png'), fullPage: true });
     });
