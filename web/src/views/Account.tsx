@@ -10,7 +10,7 @@ import { useState } from 'preact/hooks';
 import type { Api } from '../api.js';
 import { useSubmission, type Submission } from '../forms.js';
 import { Field, FormActions, FormMessage, Panel } from '../ui.js';
-import { EmailField, NewPasswordField } from './Auth.js';
+import { EmailField, PasswordField } from './Auth.js';
 
 /** The views of this file, as App.tsx shows them. */
 export type AccountView =
@@ -131,7 +131,8 @@ function useNewPassword(name: string) {
     },
     inputs: (errors: string[] | undefined) => (
       <>
-        <NewPasswordField
+        <PasswordField
+          kind="new"
           label="New password"
           name={name}
           value={password}
@@ -236,14 +237,12 @@ export function ChangePasswordPanel(p: { api: Api; onClose: () => void }) {
         }}
       >
         <p>Your other sessions end (this one stays), and we mail you a notice of the change.</p>
-        <Field
+        <PasswordField
+          kind="current"
           label="Current password"
           name="current_password"
-          type="password"
           value={current}
           onInput={setCurrent}
-          autoComplete="current-password"
-          required
           errors={submit.errors('current_password')}
         />
         {next.inputs(submit.errors('new_password'))}

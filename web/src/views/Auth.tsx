@@ -29,11 +29,15 @@ export function EmailField(p: {
   );
 }
 
-/** A password being chosen, with the api's rule as its hint. */
-export function NewPasswordField(p: {
+/**
+ * A password: the account's `current` one (at login, to confirm a change), or a `new` one being chosen,
+ * with the api's rule as its hint. The browser's password manager tells the two apart.
+ */
+export function PasswordField(p: {
+  kind: 'current' | 'new';
   label: string;
-  /** The api's name for it: `password` unless said. */
-  name?: string;
+  /** The api's name for it. */
+  name: string;
   value: string;
   onInput: (value: string) => void;
   errors?: string[];
@@ -41,12 +45,12 @@ export function NewPasswordField(p: {
   return (
     <Field
       label={p.label}
-      name={p.name ?? 'password'}
+      name={p.name}
       type="password"
       value={p.value}
       onInput={p.onInput}
-      autoComplete="new-password"
-      hint="At least 8 characters"
+      autoComplete={`${p.kind}-password`}
+      hint={p.kind === 'new' ? 'At least 8 characters' : undefined}
       required
       errors={p.errors}
     />
@@ -166,14 +170,12 @@ export function LoginView(p: {
         }}
       >
         <EmailField value={email} onInput={setEmail} errors={submit.errors('email')} />
-        <Field
+        <PasswordField
+          kind="current"
           label="Password"
           name="password"
-          type="password"
           value={password}
           onInput={setPassword}
-          autoComplete="current-password"
-          required
           errors={submit.errors('password')}
         />
         <FormMessage error>{submit.general()}</FormMessage>
@@ -252,8 +254,10 @@ export function RegisterView(p: { api: Api; onLogin: () => void }) {
             required
             errors={submit.errors('last_name')}
           />
-          <NewPasswordField
+          <PasswordField
+            kind="new"
             label="Password"
+            name="password"
             value={form.password}
             onInput={set('password')}
             errors={submit.errors('password')}
