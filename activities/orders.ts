@@ -199,6 +199,9 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
             time_in_force: order.timeInForce,
             quantity: order.quantity,
             price: order.price === undefined ? null : formatDecimal(BigInt(order.price), CASH_SCALE),
+            ...(order.stopPrice === undefined
+              ? {}
+              : { stop_price: formatDecimal(BigInt(order.stopPrice), CASH_SCALE) }),
           },
         },
         { orderId: order.orderId, key: 'validated', at, type: 'validated', details: {} },

@@ -1145,7 +1145,7 @@ export interface components {
             order_id: string;
             events: components["schemas"]["OrderTimelineEvent"][];
         };
-        /** @description One step of the order. By type: received (the order as placed), funds_reserved (asset, amount), fill (trade_id, quantity, price, filled_quantity, status), replaced (quantity, price, lock_version), cancelled and expired (filled_quantity), rejected and compensated (reason). */
+        /** @description One step of the order. By type: received (the order as placed: symbol, direction, order_type, time_in_force, quantity, price, and stop_price for stop and stop-limit orders), funds_reserved (asset, amount), triggered (stop_price), fill (trade_id, quantity, price, filled_quantity, status), replaced (quantity, price, stop_price for stop and stop-limit orders, lock_version), cancelled and expired (filled_quantity), rejected and compensated (reason). */
         OrderTimelineEvent: {
             /** @description ISO time */
             at: string;

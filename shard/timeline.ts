@@ -31,7 +31,13 @@ const FROM_EXEC: Record<
   replaced: (r) => ({
     type: 'replaced',
     key: `replaced:${r.lock_version}`,
-    details: { quantity: r.quantity, price: usd(r.price), lock_version: r.lock_version },
+    details: {
+      quantity: r.quantity,
+      price: usd(r.price),
+      // Stop and stop-limit orders (replaced before they trigger): the stop price, as received carries it.
+      ...(r.stop_price ? { stop_price: usd(r.stop_price) } : {}),
+      lock_version: r.lock_version,
+    },
   }),
   rejected: (r) => ({ type: 'rejected', key: 'rejected', details: { reason: r.reject_reason } }),
   triggered: (r) => ({

@@ -11,6 +11,14 @@
  * - "Lost your authenticator app?" at the login code mails the reset links; the confirm link schedules
  *   the removal, the cancel link stops it.
  *
+ * Signed in, or on the way in:
+ *
+ * - at the login code of an account with an authenticator app, "Use a recovery code" logs in with one of
+ *   its recovery codes (the api's refusals shown), which works once;
+ * - "Change password" in the header: the api's refusals (wrong current password, a new one too short)
+ *   shown without ending the session, a mismatch caught on the page; then the other sessions end, this
+ *   one goes on, and the new password logs in.
+ *
  * Opening a link sends nothing to the api (a mail scanner spends no token): only the button does. Every
  * view is checked with axe-core, and no page logs an error or a CSP refusal. On a failure the page is
  * saved as a screenshot into the git-ignored .artifacts/ folder.
@@ -29,6 +37,7 @@ import {
   expectAccessible,
   fieldErrorOf,
   fill,
+  inputOf,
   logInThroughPage,
   pageProblems,
   submit,
@@ -283,6 +292,138 @@ describe.skipIf(chromium.skip)(
       // The app keeps working: a login still asks for it.
       const res = await apiLogin(user.email, TEST_PASSWORD);
       expect(((await res.json()) as { mfa_method: string }).mfa_method).toBe('totp');
+    });
+
+    it('logs in with a recovery code at the login code of an account with an authenticator app, each code once', async () => {
+      const user = await registerUserWithApp(api);
+      const [recoveryCode] = user.recoveryCodes;
+      await inPage('recovery-code', async (p) => {
+        const sent: unknown[] = [];
+        p.on('request', (r) => {
+          if (r.url().endsWith('/api/v1/auth/verify_mfa')) sent.push(JSON.parse(r.postData() ?? '{}'));
+        });
+        const startLogin = async () => {
+          await fill(p, 'Log in', { email: user.email, password: TEST_PASSWORD });
+          await submit(p, 'Log in');
+          await p.waitForSelector('::-p-text(Code from your authenticator app)');
+          await p.click('::-p-text(Use a recovery code)');
+          await p.waitForSelector(inputOf('Login code', 'recovery_code'));
+        };
+        await startLogin();
+        expect(await p.$(inputOf('Login code', 'code')), 'the recovery code replaces the code').toBeNull();
+        await expectAccessible(p, 'login with a recovery code');
+
+        // The api's refusals: not shaped like a recovery code (under the input), an unknown one (above the button).
+        await fill(p, 'Login code', { recovery_code: '123456' });
+        await submit(p, 'Login code');
+        await waitForText(p, fieldErrorOf('Login code', 'recovery_code'), 'is not a recovery code');
+        await expectAccessible(p, 'recovery code with an error');
+        await fill(p, 'Login code', { recovery_code: 'AAAAA-BBBBB' });
+        await submit(p, 'Login code');
+        await waitForText(p, 'form[aria-label="Login code"] .form-error', 'The code is invalid or expired');
+        expect(await p.$(fieldErrorOf('Login code', 'recovery_code'))).toBeNull();
+        await p.screenshot({ path: join(ARTIFACTS, 'web-account-recovery-code.png') });
+
+        // Typed in lower case, it is still the code.
+        const after = Date.now() - 1000;
+        await fill(p, 'Login code', { recovery_code: recoveryCode!.toLowerCase() });
+        await submit(p, 'Login code');
+        await waitForText(p, '[data-testid="feed-state"]', /Live feed: Live/);
+        expect(sent.at(-1)).toEqual({ email: user.email, recovery_code: recoveryCode!.toLowerCase() });
+        const notice = await waitForMail(user.email, { subject: /second factor was changed/i, after });
+        expect(notice.text).toMatch(/a recovery code was used to log in/);
+
+        // The code is spent: the next login cannot use it.
+        await p.click('::-p-text(Log out)');
+        await p.waitForSelector('::-p-text(You are logged out.)');
+        await startLogin();
+        await fill(p, 'Login code', { recovery_code: recoveryCode! });
+        await submit(p, 'Login code');
+        await waitForText(p, 'form[aria-label="Login code"] .form-error', 'The code is invalid or expired');
+        // And back to the app's code.
+        await p.click('::-p-text(Use the code from your app)');
+        await p.waitForSelector(inputOf('Login code', 'code'));
+        expect(
+          await p.$('form[aria-label="Login code"] .form-error'),
+          'the refusal went with its input',
+        ).toBeNull();
+      });
+    });
+
+    it('changes the password while signed in: refusals shown without ending the session, then the other sessions end and the new password logs in', async () => {
+      // `user.token` is another session of the same user (the api login of the fixture).
+      const user = await registerVerifiedUser(api);
+      const newPassword = 'another fine passphrase 7';
+      const form = 'Change password';
+      const formError = `form[aria-label="${form}"] .form-error`;
+      await inPage('password-change', async (p, calls) => {
+        await logInThroughPage(p, user.email, TEST_PASSWORD);
+        const opener = 'header button[aria-expanded]';
+        expect(await textOf(p, opener)).toBe('Change password');
+        await p.click(opener);
+        await p.waitForSelector(`form[aria-label="${form}"]`);
+        expect(await p.evaluate('document.activeElement.id')).toBe('change-password-title');
+        await expectAccessible(p, 'change password');
+
+        // A wrong current password: the api's 401 shows, and the session goes on.
+        await fill(p, form, {
+          current_password: 'not my password',
+          new_password: newPassword,
+          new_password_again: newPassword,
+        });
+        await submit(p, form);
+        await waitForText(p, formError, 'The current password is not correct');
+        expect(await textOf(p, '[data-testid="feed-state"]')).toMatch(/Live feed: Live/);
+        expect(await p.$(`form[aria-label="${form}"]`)).not.toBeNull();
+
+        // Too short a new password: the api's 422 names it, its message shows under its input.
+        await fill(p, form, {
+          current_password: TEST_PASSWORD,
+          new_password: 'short',
+          new_password_again: 'short',
+        });
+        await submit(p, form);
+        await waitForText(p, fieldErrorOf(form, 'new_password'), /must be at least 8 characters/);
+        expect(await p.$(formError)).toBeNull();
+        await expectAccessible(p, 'change password with an error');
+        await p.screenshot({ path: join(ARTIFACTS, 'web-account-change-password.png'), fullPage: true });
+
+        // Two different entries are caught on the page, before anything is sent.
+        calls.length = 0;
+        await fill(p, form, { new_password: newPassword, new_password_again: `${newPassword}!` });
+        await submit(p, form);
+        await waitForText(p, fieldErrorOf(form, 'new_password_again'), 'does not match the new password');
+        expect(calls).toEqual([]);
+
+        const after = Date.now() - 1000;
+        await fill(p, form, { new_password_again: newPassword });
+        await submit(p, form);
+        await waitForText(p, '#change-password .form-note', 'Password changed; other sessions were ended.');
+        expect(calls).toEqual(['POST /api/v1/auth/password/change']);
+        expect(
+          await p.evaluate(
+            `document.querySelector(${JSON.stringify(inputOf(form, 'current_password'))}).value`,
+          ),
+          'the form is empty again',
+        ).toBe('');
+        await expectAccessible(p, 'password changed');
+        await waitForMail(user.email, { subject: /password was changed/i, after });
+
+        // The other session ended; this one goes on.
+        await expectProblem(await api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
+        await fill(p, 'Deposit', { amount: '25.00' });
+        await submit(p, 'Deposit');
+        await waitForText(p, '[data-testid="cash-available"]', '$25.00');
+        // Closed, the focus goes back to the header's button.
+        await p.click('#change-password .panel-head button');
+        await p.waitForSelector('#change-password', { hidden: true });
+        expect(await p.evaluate('document.activeElement.textContent')).toBe('Change password');
+
+        await p.click('::-p-text(Log out)');
+        await p.waitForSelector('::-p-text(You are logged out.)');
+        await expectProblem(await apiLogin(user.email, TEST_PASSWORD), 401, 'unauthorized');
+        await logInThroughPage(p, user.email, newPassword);
+      });
     });
   },
 );

@@ -10,7 +10,7 @@
  * - the server drops every WebSocket and refuses new ones while the two trade again: the pages reconnect
  *   and show each execution once, the seqs without gap or repeat;
  * - a stop order: the api's refusals under the stop price, then waiting for its trigger (its stop price
- *   replaced), triggered by another page's trade and filled, live;
+ *   replaced), triggered by another page's trade and filled, live; its timeline with the stop prices;
  * - cancel-all after a confirmation (declined first), for one symbol and then for all, with the count;
  * - the timeline of a filled order in its details, beside the executions.
  *
@@ -18,8 +18,6 @@
  * failure every open page is saved as a screenshot into the git-ignored .artifacts/ folder; the passing
  * run saves the tour's screenshots there too (web-*.png).
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -30,18 +28,28 @@ import { createApiFeed, type FeedServer } from '../api/ws/server.js';
 import { freePort } from '../devstack/processes.js';
 import { ARTIFACTS, chromium, launchChromium } from './browser.js';
 import { uniqueEmail } from './helpers.js';
+import {
+  expectAccessible,
+  fieldErrorOf,
+  fill,
+  inputOf,
+  logInThroughPage,
+  pageProblems,
+  submit,
+  textOf,
+  waitForText,
+} from './page-driver.js';
 import { startTradingFixture, eventually, type TradingFixture } from './trading.js';
 import {
   createFundedUser,
-  loginCode,
   loginWithEmailCode,
   TEST_PASSWORD,
   verificationToken,
   type FundedTestUser,
 } from './users.js';
 
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SYMBOL = 'AAPL';
+const TICKET = 'Order ticket';
 
 /** Everything a page logged that a working page must not: errors, CSP refusals. */
 const problems = new Map<Page, string[]>();
@@ -108,85 +116,17 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
   async function openPage(context: BrowserContext): Promise<Page> {
     const page = await context.newPage();
     await page.setViewport({ width: 1400, height: 1000 });
-    const logged: string[] = [];
-    problems.set(page, logged);
-    page.on('console', (m) => {
-      // Expected: the sockets the server cuts, and the api's 4xx answers (shown on the page).
-      const expected = /WebSocket connection to .* failed|the server responded with a status of 4\d\d/;
-      if (m.type() === 'error' && !expected.test(m.text())) logged.push(m.text());
-    });
-    page.on('pageerror', (e) => logged.push(String(e)));
+    problems.set(page, pageProblems(page));
     await page.goto(`${base}/`, { waitUntil: 'networkidle0' });
     return page;
   }
 
-  /** axe-core on the current view: no violations (the script is evaluated over CDP, outside the CSP). */
-  async function expectAccessible(page: Page, view: string) {
-    if ((await page.evaluate('typeof window.axe')) === 'undefined') await page.evaluate(AXE);
-    const violations = (await page.evaluate(
-      `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))`,
-    )) as string[];
-    expect(violations, `axe violations on the ${view} view`).toEqual([]);
-  }
-
-  const text = (page: Page, selector: string) =>
-    page.evaluate(`document.querySelector(${JSON.stringify(selector)})?.textContent ?? null`) as Promise<
-      string | null
-    >;
-
-  /** Wait until the element's text is `expected`. */
-  async function waitForText(page: Page, selector: string, expected: string | RegExp, timeout = 20_000) {
-    const pattern =
-      typeof expected === 'string'
-        ? `^${expected.replace(/[.*+?^${}()|[\]\\$]/g, '\\$&')}$`
-        : expected.source;
-    await page
-      .waitForFunction(
-        `(() => { const el = document.querySelector(${JSON.stringify(selector)}); return !!el && new RegExp(${JSON.stringify(pattern)}).test(el.textContent.trim()); })()`,
-        { timeout },
-      )
-      .catch(async (err: Error) => {
-        throw new Error(
-          `${selector}: expected ${String(expected)}, saw ${await text(page, selector)} (${err.message})`,
-        );
-      });
-  }
-
-  const input = (form: string, field: string) =>
-    `form[aria-label="${form}"] [data-field="${field}"] :is(input, select)`;
-  /** The api's message under an input. */
-  const fieldError = (field: string, form = 'Order ticket') =>
-    `form[aria-label="${form}"] [data-field="${field}"] .field-error`;
-
-  async function fill(page: Page, form: string, values: Record<string, string>) {
-    for (const [field, value] of Object.entries(values)) {
-      const selector = input(form, field);
-      const tag = (await page.evaluate(
-        `document.querySelector(${JSON.stringify(selector)})?.tagName`,
-      )) as string;
-      if (tag === 'SELECT') await page.select(selector, value);
-      else await page.locator(selector).fill(value);
-    }
-  }
-
-  async function submit(page: Page, form: string) {
-    await page.click(`form[aria-label="${form}"] button[type="submit"]`);
-  }
-
   /** Log in through the page with the code mailed for this login. */
-  async function login(page: Page, email: string) {
-    await fill(page, 'Log in', { email, password: TEST_PASSWORD });
-    const after = Date.now() - 1000;
-    await submit(page, 'Log in');
-    await page.waitForSelector('form[aria-label="Login code"]');
-    await fill(page, 'Login code', { code: await loginCode(email, after) });
-    await submit(page, 'Login code');
-    await waitForText(page, '[data-testid="feed-state"]', /Live feed: Live/);
-  }
+  const login = (page: Page, email: string) => logInThroughPage(page, email, TEST_PASSWORD);
 
   async function placeOrder(page: Page, order: Record<string, string>) {
-    await fill(page, 'Order ticket', { symbol: SYMBOL, ...order });
-    await submit(page, 'Order ticket');
+    await fill(page, TICKET, { symbol: SYMBOL, ...order });
+    await submit(page, TICKET);
   }
 
   /** A limit order of another client, through the api (201). */
@@ -218,7 +158,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
     ) as Promise<number>;
 
   const cents = async (page: Page, testId: string) => {
-    const t = (await text(page, `[data-testid="${testId}"]`)) ?? '';
+    const t = (await textOf(page, `[data-testid="${testId}"]`)) ?? '';
     const m = /^\$([\d,]+)\.(\d\d)$/.exec(t.trim());
     if (!m) throw new Error(`${testId} is not an amount: ${t}`);
     return BigInt(m[1]!.replace(/,/g, '') + m[2]!);
@@ -316,12 +256,12 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       const p = page!;
       await login(p, user.email);
       await placeOrder(p, { direction: 'buy', order_type: 'limit', quantity: '1.5', price: '0' });
-      await p.waitForSelector(fieldError('quantity'));
-      expect(await text(p, fieldError('quantity'))).toMatch(/decimals/);
-      expect(await text(p, fieldError('price'))).toMatch(/must be positive/);
-      expect(await p.$(fieldError('symbol'))).toBeNull();
+      await p.waitForSelector(fieldErrorOf(TICKET, 'quantity'));
+      expect(await textOf(p, fieldErrorOf(TICKET, 'quantity'))).toMatch(/decimals/);
+      expect(await textOf(p, fieldErrorOf(TICKET, 'price'))).toMatch(/must be positive/);
+      expect(await p.$(fieldErrorOf(TICKET, 'symbol'))).toBeNull();
       const described = (await p.evaluate(
-        `(() => { const i = document.querySelector('${input('Order ticket', 'price')}'); return [i.getAttribute('aria-invalid'), document.getElementById(i.getAttribute('aria-describedby')).textContent]; })()`,
+        `(() => { const i = document.querySelector('${inputOf(TICKET, 'price')}'); return [i.getAttribute('aria-invalid'), document.getElementById(i.getAttribute('aria-describedby')).textContent]; })()`,
       )) as [string, string];
       expect(described[0]).toBe('true');
       expect(described[1]).toMatch(/must be positive/);
@@ -331,8 +271,8 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       // Insufficient funds names no field: it shows above the button.
       await placeOrder(p, { quantity: '10', price: '190.00' });
       await p.waitForSelector('form[aria-label="Order ticket"] .form-error');
-      expect(await text(p, 'form[aria-label="Order ticket"] .form-error')).toMatch(/Insufficient funds/i);
-      expect(await p.$(fieldError('price'))).toBeNull();
+      expect(await textOf(p, 'form[aria-label="Order ticket"] .form-error')).toMatch(/Insufficient funds/i);
+      expect(await p.$(fieldErrorOf(TICKET, 'price'))).toBeNull();
     });
   });
 
@@ -442,7 +382,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
             expect(await held(buyer)).toBe(buyerHeld + 2n);
             expect((await fx.balance(seller.accountId, SYMBOL)).reserved).toBe(1n);
           });
-          expect(await text(b, '[data-testid="feed-state"]')).toMatch(/Reconnecting/);
+          expect(await textOf(b, '[data-testid="feed-state"]')).toMatch(/Reconnecting/);
         } finally {
           refuse = false;
         }
@@ -512,12 +452,12 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
 
       // The api's refusals appear under the stop price: missing, off the cent grid, outside the band.
       await placeOrder(t, { ...stop, stop_price: '' });
-      await waitForText(t, fieldError('stop_price'), /is required for stop orders/);
-      expect(await t.$(input('Order ticket', 'price')), 'a stop has no limit price').toBeNull();
+      await waitForText(t, fieldErrorOf(TICKET, 'stop_price'), /is required for stop orders/);
+      expect(await t.$(inputOf(TICKET, 'price')), 'a stop has no limit price').toBeNull();
       await placeOrder(t, { ...stop, stop_price: '429.995' });
-      await waitForText(t, fieldError('stop_price'), /at most 2 decimals/);
+      await waitForText(t, fieldErrorOf(TICKET, 'stop_price'), /at most 2 decimals/);
       await placeOrder(t, { ...stop, stop_price: '600.00' });
-      await waitForText(t, fieldError('stop_price'), /^Stop price must be between/);
+      await waitForText(t, fieldErrorOf(TICKET, 'stop_price'), /^Stop price must be between/);
       expect(await t.$('form[aria-label="Order ticket"] .form-error')).toBeNull();
       await expectAccessible(t, 'stop ticket with errors');
 
@@ -535,7 +475,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       // Held until it triggers: 3 shares at the price band's top (504.00).
       await waitForText(t, '[data-testid="cash-reserved"]', '$1,512.00');
       await t.waitForSelector('[data-testid="activity"] li[data-exec-type="new"]');
-      expect(await text(t, '[data-testid="activity"] li[data-exec-type="new"]')).toMatch(
+      expect(await textOf(t, '[data-testid="activity"] li[data-exec-type="new"]')).toMatch(
         /Waiting for trigger: buy MSFT 3, stop 430\.00/,
       );
 
@@ -559,10 +499,10 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       await c.waitForSelector('[data-testid="activity"] li[data-exec-type="fill"]');
       await t.waitForSelector('[data-testid="activity"] li[data-exec-type="triggered"]');
       await t.waitForSelector('[data-testid="activity"] li[data-exec-type="fill"]');
-      expect(await text(t, '[data-testid="activity"] li[data-exec-type="replaced"]')).toMatch(
+      expect(await textOf(t, '[data-testid="activity"] li[data-exec-type="replaced"]')).toMatch(
         /Replaced: buy MSFT now 3, stop 429\.50$/,
       );
-      expect(await text(t, '[data-testid="activity"] li[data-exec-type="triggered"]')).toMatch(
+      expect(await textOf(t, '[data-testid="activity"] li[data-exec-type="triggered"]')).toMatch(
         /Triggered: buy MSFT 3, stop 429\.50 reached/,
       );
       await t.waitForSelector('::-p-text(No open orders.)');
@@ -580,9 +520,11 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       const steps = await timelineSteps(t);
       expect(steps.slice(0, 3)).toEqual(['received', 'validated', 'funds_reserved']);
       expect(steps.slice(-3)).toEqual(['replaced', 'triggered', 'fill']);
-      expect(await text(t, '[data-testid="order-timeline"] li[data-step="triggered"]')).toMatch(
-        /stop price 429\.50 reached/,
-      );
+      const stepText = (type: string) => textOf(t, `[data-testid="order-timeline"] li[data-step="${type}"]`);
+      // Received and replaced carry the stop price as it was then.
+      expect(await stepText('received')).toMatch(/buy 3 MSFT, Stop, stop price 430\.00, GTC$/);
+      expect(await stepText('replaced')).toMatch(/now 3 shares, stop price 429\.50$/);
+      expect(await stepText('triggered')).toMatch(/stop price 429\.50 reached/);
       await expectAccessible(t, 'details of a triggered stop');
       await t.screenshot({ path: join(ARTIFACTS, 'web-stop-filled.png'), fullPage: true });
     });
@@ -616,7 +558,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       await p.click(button);
       const confirm = 'form[aria-label="Cancel all open orders"]';
       await p.waitForSelector(confirm);
-      expect(await text(p, `${confirm} .question`)).toBe(
+      expect(await textOf(p, `${confirm} .question`)).toBe(
         'Cancel 3 open orders? Anything already filled stays filled.',
       );
       expect(await p.evaluate('document.activeElement.name')).toBe('symbol');
@@ -646,7 +588,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       // Then all of them (one symbol left: no choice to make).
       await p.click(button);
       await p.waitForSelector(confirm);
-      expect(await p.$(input('Cancel all open orders', 'symbol'))).toBeNull();
+      expect(await p.$(inputOf('Cancel all open orders', 'symbol'))).toBeNull();
       await submit(p, 'Cancel all open orders');
       await waitForText(p, '[data-testid="cancel-all-result"]', 'Cancelled 1 order.');
       await p.waitForSelector('::-p-text(No open orders.)');
@@ -697,7 +639,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
         'accepted',
         'fill',
       ]);
-      const step = (type: string) => text(p, `[data-testid="order-timeline"] li[data-step="${type}"]`);
+      const step = (type: string) => textOf(p, `[data-testid="order-timeline"] li[data-step="${type}"]`);
       expect(await step('received')).toMatch(/buy 2 AMZN, Limit at 180\.00, GTC/);
       expect(await step('funds_reserved')).toMatch(/\$360\.00/);
       expect(await step('fill')).toMatch(/Filled.*2 @ 180\.00, 2 filled in all/);

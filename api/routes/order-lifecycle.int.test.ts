@@ -189,6 +189,9 @@ describe('GET /api/v1/orders/{id}/timeline', () => {
     const events = await timeline(u, o.order_id);
     expect(events.map((e) => e.type)).toEqual([...ARRIVED, 'replaced', 'cancel_requested', 'cancelled']);
     expect(events[5]).toMatchObject({ price: '171.00', quantity: '2', lock_version: 1 });
+    // A stop price only for stop and stop-limit orders (stop-orders.int.test.ts).
+    expect(events[0]).not.toHaveProperty('stop_price');
+    expect(events[5]).not.toHaveProperty('stop_price');
   });
 
   it('a compensated order: rejected at submission after its funds were reserved, the reservation given back', async () => {

@@ -2,9 +2,10 @@
  * Stop and stop-limit orders through the api, the TradingSaga and a matching shard: a stop that
  * triggers at placement, one triggered later by another client's trade (its saga hears of it), a
  * stop-limit that triggers and then rests, replace and cancel of an untriggered stop with its
- * reservation adjusted and released, and the 4xx for bad stop input; the shard's stop metrics count
- * each (docs/metrics.md). Each test trades its own symbol; the ledger auditor finds nothing at the end. The two trigger paths' sagas join the replay corpus
- * (`npm run histories:record`).
+ * reservation adjusted and released (the timeline's received and replaced steps carry the stop price),
+ * and the 4xx for bad stop input; the shard's stop metrics count each (docs/metrics.md). Each test
+ * trades its own symbol; the ledger auditor finds nothing at the end. The two trigger paths' sagas join
+ * the replay corpus (`npm run histories:record`).
  */
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
@@ -47,6 +48,12 @@ const stopOrder = (
 ) => ({ symbol, order_type: 'stop', direction, quantity, stop_price: stopPrice, ...extra });
 const get = async (u: FundedTestUser, id: unknown) =>
   body(await api.call('GET', `/api/v1/orders/${String(id)}`, { token: u.token }));
+/** One step of the order's timeline (GET /api/v1/orders/{id}/timeline), the first of its type. */
+const timelineStep = async (u: FundedTestUser, id: unknown, type: string) => {
+  const res = await api.call('GET', `/api/v1/orders/${String(id)}/timeline`, { token: u.token });
+  expect(res.status).toBe(200);
+  return ((await body(res)).events as Json[]).find((e) => e.type === type);
+};
 
 /** One share of `symbol` trades at `price` between two new clients: the book's last price. */
 async function printTrade(symbol: string, price: string): Promise<void> {
@@ -230,6 +237,19 @@ describe('stop orders', () => {
     expect(await fx.balance(trader.accountId)).toEqual({ available: 200_000n, reserved: 0n });
     expect(await execTypes(stop.order_id)).toEqual(['new', 'replaced', 'canceled']);
     expect(await stopMetrics('GOOG')).toEqual({ accepted: 1, triggered: 0, pending: 0 });
+    // The timeline's received and replaced steps carry the stop price beside quantity and price.
+    expect(await timelineStep(trader, stop.order_id, 'received')).toMatchObject({
+      order_type: 'stop',
+      quantity: '2',
+      price: null,
+      stop_price: '175.00',
+    });
+    expect(await timelineStep(trader, stop.order_id, 'replaced')).toMatchObject({
+      quantity: '3',
+      price: null,
+      stop_price: '176.00',
+      lock_version: 1,
+    });
   });
 
   it('a sell stop-limit is replaced with a lower limit and a stop the last trade meets: it triggers and rests', async () => {
@@ -258,6 +278,16 @@ describe('stop orders', () => {
     });
     expect(again.status).toBe(422);
     expect((await body(again)).errors?.join(' ')).toMatch(/before the order triggers/);
+    expect(await timelineStep(trader, stop.order_id, 'received')).toMatchObject({
+      order_type: 'stop_limit',
+      price: '186.00',
+      stop_price: '185.00',
+    });
+    expect(await timelineStep(trader, stop.order_id, 'replaced')).toMatchObject({
+      quantity: '2',
+      price: '195.00',
+      stop_price: '190.00',
+    });
     await api.call('DELETE', `/api/v1/orders/${String(stop.order_id)}`, { token: trader.token });
     expect(await fx.balance(trader.accountId, 'AAPL')).toEqual({ available: 2n, reserved: 0n });
   });

@@ -18,7 +18,7 @@ const TimelineEvent = z
   .catchall(z.union([z.string(), z.number(), z.null()]))
   .openapi('OrderTimelineEvent', {
     description:
-      'One step of the order. By type: received (the order as placed), funds_reserved (asset, amount), fill (trade_id, quantity, price, filled_quantity, status), replaced (quantity, price, lock_version), cancelled and expired (filled_quantity), rejected and compensated (reason).',
+      'One step of the order. By type: received (the order as placed: symbol, direction, order_type, time_in_force, quantity, price, and stop_price for stop and stop-limit orders), funds_reserved (asset, amount), triggered (stop_price), fill (trade_id, quantity, price, filled_quantity, status), replaced (quantity, price, stop_price for stop and stop-limit orders, lock_version), cancelled and expired (filled_quantity), rejected and compensated (reason).',
   });
 
 const Timeline = z

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { ApiProblem } from './api.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Api, ApiProblem } from './api.js';
 
 const refusal = (message: string, errors: string[]) =>
   new ApiProblem({ status: 422, code: 'validation_failed', message, errors });
@@ -60,5 +60,31 @@ describe('ApiProblem: the api refusal sorted by the input it names', () => {
       errors: [],
     });
     expect(closed.formMessage()).toBe('Order is already closed');
+  });
+});
+
+describe('Api: a 401 ends the session, unless it answers a password the user typed', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  const wrongPassword = () =>
+    new Response(JSON.stringify({ code: 'unauthorized', detail: 'The current password is not correct' }), {
+      status: 401,
+      headers: { 'content-type': 'application/problem+json' },
+    });
+
+  it.each([
+    ['a request of the session', {}, 1],
+    ['a password check', { checksPassword: true }, 0],
+  ])('%s', async (_, opts, ended) => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(() => Promise.resolve(wrongPassword())),
+    );
+    const onUnauthorized = vi.fn();
+    const api = new Api(() => 'access-token', onUnauthorized);
+    const refusal = await api.post('/api/v1/auth/password/change', {}, opts).catch((e: unknown) => e);
+    expect(refusal).toBeInstanceOf(ApiProblem);
+    expect((refusal as ApiProblem).formMessage()).toBe('The current password is not correct');
+    expect(onUnauthorized).toHaveBeenCalledTimes(ended);
   });
 });

@@ -69,6 +69,11 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Send no bearer token even when logged in. */
   anonymous?: boolean;
+  /**
+   * The request checks a password the user typed (a password change): its 401 says that password is
+   * wrong, so it is shown like any refusal and does not end the session.
+   */
+  checksPassword?: boolean;
 }
 
 export class Api {
@@ -101,7 +106,7 @@ export class Api {
     const text = await res.text();
     const json = (text ? safeJson(text) : {}) as Record<string, unknown>;
     if (!res.ok) {
-      if (res.status === 401 && token) this.onUnauthorized();
+      if (res.status === 401 && token && !opts.checksPassword) this.onUnauthorized();
       throw new ApiProblem({
         status: res.status,
         code: typeof json.code === 'string' ? json.code : 'error',

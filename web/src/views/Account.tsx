@@ -2,14 +2,15 @@
  * Getting back into an account: the "forgot password" form, and the pages the api's mails link to
  * (`/reset-password`, `/reset-authenticator`, `/unlock`). Opening a link changes nothing: the page posts
  * its token only when the user presses the button, so a mail scanner that follows links spends none
- * (ADR 0008). Each page ends with the api's answer and a way back to the login.
+ * (ADR 0008). Each page ends with the api's answer and a way back to the login. Signed in, the password
+ * is changed in `ChangePasswordPanel`.
  */
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import type { Api } from '../api.js';
 import { useSubmission, type Submission } from '../forms.js';
-import { Field, FormActions, FormMessage } from '../ui.js';
-import { EmailField, NewPasswordField } from './Auth.js';
+import { Field, FormActions, FormMessage, Panel } from '../ui.js';
+import { EmailField, PasswordField } from './Auth.js';
 
 /** The views of this file, as App.tsx shows them. */
 export type AccountView =
@@ -109,10 +110,52 @@ function ForgotPasswordView(p: Props) {
   );
 }
 
-function ResetPasswordView(p: Props & { token: string }) {
+/**
+ * A new password typed twice: the api's messages show under the first input; two different entries are
+ * caught here, before anything is sent, and said under the second.
+ */
+function useNewPassword(name: string) {
   const [password, setPassword] = useState('');
   const [again, setAgain] = useState('');
   const [mismatch, setMismatch] = useState(false);
+  return {
+    password,
+    /** Whether the two entries match (when not, the second input says so). */
+    matches(): boolean {
+      setMismatch(password !== again);
+      return password === again;
+    },
+    clear() {
+      setPassword('');
+      setAgain('');
+    },
+    inputs: (errors: string[] | undefined) => (
+      <>
+        <PasswordField
+          kind="new"
+          label="New password"
+          name={name}
+          value={password}
+          onInput={setPassword}
+          errors={errors}
+        />
+        <Field
+          label="New password again"
+          name={`${name}_again`}
+          type="password"
+          value={again}
+          onInput={setAgain}
+          autoComplete="new-password"
+          required
+          errors={mismatch ? ['does not match the new password'] : undefined}
+        />
+      </>
+    ),
+  };
+}
+
+function ResetPasswordView(p: Props & { token: string }) {
+  const next = useNewPassword('password');
   const submit = useSubmission();
   const failure = linkFailure(submit);
   return (
@@ -122,12 +165,11 @@ function ResetPasswordView(p: Props & { token: string }) {
         onSubmit={(e) => {
           e.preventDefault();
           submit.clear();
-          setMismatch(password !== again);
-          if (password !== again) return;
+          if (!next.matches()) return;
           void submit.run(async () => {
             const res = await p.api.post<{ message: string }>(
               '/api/v1/auth/password/reset',
-              { token: p.token, password },
+              { token: p.token, password: next.password },
               { anonymous: true },
             );
             p.onLogin(res.message);
@@ -135,22 +177,7 @@ function ResetPasswordView(p: Props & { token: string }) {
         }}
       >
         <p>Setting a new password ends every session of your account; you then log in with it.</p>
-        <NewPasswordField
-          label="New password"
-          value={password}
-          onInput={setPassword}
-          errors={submit.errors('password')}
-        />
-        <Field
-          label="New password again"
-          name="password_again"
-          type="password"
-          value={again}
-          onInput={setAgain}
-          autoComplete="new-password"
-          required
-          errors={mismatch ? ['does not match the new password'] : undefined}
-        />
+        {next.inputs(submit.errors('password'))}
         <FormMessage error>{failure}</FormMessage>
         <FormActions submit="Set password" busy={submit.busy}>
           {submit.errors('token') ? (
@@ -163,6 +190,66 @@ function ResetPasswordView(p: Props & { token: string }) {
         </FormActions>
       </form>
     </Page>
+  );
+}
+
+/**
+ * Changing the password while signed in: the current one and a new one (POST
+ * /api/v1/auth/password/change). The api keeps this session, ends the others and mails the owner; its
+ * refusals show under the input they name (a new password that is too short or otherwise refused), or
+ * above the button (a wrong current password, too many attempts).
+ */
+export function ChangePasswordPanel(p: { api: Api; onClose: () => void }) {
+  const [current, setCurrent] = useState('');
+  const next = useNewPassword('new_password');
+  const [done, setDone] = useState<string | undefined>();
+  const submit = useSubmission();
+  return (
+    <Panel
+      title="Change password"
+      id="change-password"
+      focusTitle
+      actions={
+        <button type="button" onClick={p.onClose}>
+          Close
+        </button>
+      }
+    >
+      <FormMessage>{done}</FormMessage>
+      <form
+        aria-label="Change password"
+        class="narrow"
+        onSubmit={(e) => {
+          e.preventDefault();
+          submit.clear();
+          setDone(undefined);
+          if (!next.matches()) return;
+          void submit.run(async () => {
+            const res = await p.api.post<{ message: string }>(
+              '/api/v1/auth/password/change',
+              { current_password: current, new_password: next.password },
+              { checksPassword: true },
+            );
+            setCurrent('');
+            next.clear();
+            setDone(`${res.message}.`);
+          });
+        }}
+      >
+        <p>Your other sessions end (this one stays), and we mail you a notice of the change.</p>
+        <PasswordField
+          kind="current"
+          label="Current password"
+          name="current_password"
+          value={current}
+          onInput={setCurrent}
+          errors={submit.errors('current_password')}
+        />
+        {next.inputs(submit.errors('new_password'))}
+        <FormMessage error>{submit.general()}</FormMessage>
+        <FormActions submit="Change password" busy={submit.busy} />
+      </form>
+    </Panel>
   );
 }
 

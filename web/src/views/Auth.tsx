@@ -1,6 +1,7 @@
 /**
- * Signing up, following the verification link, and logging in with the password and a second factor
- * (where a lost authenticator app's reset is asked for). Getting back in by mail: Account.tsx.
+ * Signing up, following the verification link, and logging in with the password and a second factor: a
+ * code, or with an authenticator app one of its recovery codes (where a lost app's reset is asked for
+ * too). Getting back in by mail, and changing the password: Account.tsx.
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Api, LoginChallenge, Tokens } from '../api.js';
@@ -28,9 +29,15 @@ export function EmailField(p: {
   );
 }
 
-/** A password being chosen, with the api's rule as its hint. */
-export function NewPasswordField(p: {
+/**
+ * A password: the account's `current` one (at login, to confirm a change), or a `new` one being chosen,
+ * with the api's rule as its hint. The browser's password manager tells the two apart.
+ */
+export function PasswordField(p: {
+  kind: 'current' | 'new';
   label: string;
+  /** The api's name for it. */
+  name: string;
   value: string;
   onInput: (value: string) => void;
   errors?: string[];
@@ -38,17 +45,21 @@ export function NewPasswordField(p: {
   return (
     <Field
       label={p.label}
-      name="password"
+      name={p.name}
       type="password"
       value={p.value}
       onInput={p.onInput}
-      autoComplete="new-password"
-      hint="At least 8 characters"
+      autoComplete={`${p.kind}-password`}
+      hint={p.kind === 'new' ? 'At least 8 characters' : undefined}
       required
       errors={p.errors}
     />
   );
 }
+
+/** What the recovery-code step says: where the codes come from, and that each is spent. */
+export const RECOVERY_NOTE =
+  'Enter one of the recovery codes shown when you set up your authenticator app. Each code works once.';
 
 export function LoginView(p: {
   api: Api;
@@ -61,13 +72,14 @@ export function LoginView(p: {
   const [password, setPassword] = useState('');
   const [challenge, setChallenge] = useState<LoginChallenge | undefined>();
   const [code, setCode] = useState('');
+  // With an authenticator app, one of its recovery codes may stand in for the app's code.
+  const [recovery, setRecovery] = useState(false);
+  const [recoveryCode, setRecoveryCode] = useState('');
   const submit = useSubmission();
 
   if (challenge) {
-    const label =
-      challenge.mfa_method === 'totp'
-        ? 'Code from your authenticator app'
-        : 'Code from the email we sent you';
+    const app = challenge.mfa_method === 'totp';
+    const byRecovery = app && recovery;
     return (
       <main class="auth" id="main">
         <h1>Enter your login code</h1>
@@ -76,30 +88,60 @@ export function LoginView(p: {
           onSubmit={(e) => {
             e.preventDefault();
             void submit.run(async () => {
-              p.onTokens(
-                await p.api.post<Tokens>('/api/v1/auth/verify_mfa', { email, code }, { anonymous: true }),
-              );
+              const body = byRecovery ? { email, recovery_code: recoveryCode } : { email, code };
+              p.onTokens(await p.api.post<Tokens>('/api/v1/auth/verify_mfa', body, { anonymous: true }));
             });
           }}
         >
-          <FormMessage>{challenge.message}</FormMessage>
-          <Field
-            label={label}
-            name="code"
-            value={code}
-            onInput={setCode}
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            required
-            errors={submit.errors('code')}
-          />
+          {byRecovery ? (
+            <>
+              <FormMessage>{RECOVERY_NOTE}</FormMessage>
+              <Field
+                label="Recovery code"
+                name="recovery_code"
+                value={recoveryCode}
+                onInput={setRecoveryCode}
+                hint="Like ABCDE-FGHIJ"
+                required
+                errors={submit.errors('recovery_code')}
+              />
+            </>
+          ) : (
+            <>
+              <FormMessage>{challenge.message}</FormMessage>
+              <Field
+                label={app ? 'Code from your authenticator app' : 'Code from the email we sent you'}
+                name="code"
+                value={code}
+                onInput={setCode}
+                inputMode="numeric"
+                autoComplete="one-time-code"
+                required
+                errors={submit.errors('code')}
+              />
+            </>
+          )}
           <FormMessage error>{submit.general()}</FormMessage>
           <FormActions submit="Log in" busy={submit.busy}>
             <button type="button" class="link" onClick={() => setChallenge(undefined)}>
               Start over
             </button>
           </FormActions>
-          {challenge.mfa_method === 'totp' && <LostAuthenticator api={p.api} email={email} />}
+          {app && (
+            <div class="other-ways">
+              <button
+                type="button"
+                class="link"
+                onClick={() => {
+                  submit.clear();
+                  setRecovery(!recovery);
+                }}
+              >
+                {recovery ? 'Use the code from your app' : 'Use a recovery code'}
+              </button>
+              <LostAuthenticator api={p.api} email={email} />
+            </div>
+          )}
         </form>
       </main>
     );
@@ -122,18 +164,18 @@ export function LoginView(p: {
               ),
             );
             setCode('');
+            setRecovery(false);
+            setRecoveryCode('');
           });
         }}
       >
         <EmailField value={email} onInput={setEmail} errors={submit.errors('email')} />
-        <Field
+        <PasswordField
+          kind="current"
           label="Password"
           name="password"
-          type="password"
           value={password}
           onInput={setPassword}
-          autoComplete="current-password"
-          required
           errors={submit.errors('password')}
         />
         <FormMessage error>{submit.general()}</FormMessage>
@@ -212,8 +254,10 @@ export function RegisterView(p: { api: Api; onLogin: () => void }) {
             required
             errors={submit.errors('last_name')}
           />
-          <NewPasswordField
+          <PasswordField
+            kind="new"
             label="Password"
+            name="password"
             value={form.password}
             onInput={set('password')}
             errors={submit.errors('password')}

@@ -326,6 +326,11 @@ function ReplaceForm({ store, order, onDone }: { store: Trading; order: Order; o
   );
 }
 
+/** A step's limit price (" at 185.00") and a stop's stop price (", stop price 184.00"), when it has them. */
+const atPrice = (e: TimelineEvent) => ((e.price ?? null) === null ? '' : ` at ${price(e.price)}`);
+const stopPrice = (e: TimelineEvent) =>
+  (e.stop_price ?? null) === null ? '' : `, stop price ${price(e.stop_price)}`;
+
 /** Each timeline step as the trader reads it: its name and what it says (facts from the api). */
 const STEPS: Record<
   string,
@@ -335,7 +340,7 @@ const STEPS: Record<
     label: 'Received',
     detail: (e) =>
       `${String(e.direction)} ${String(e.quantity)} ${String(e.symbol)}, ${typeLabel(String(e.order_type))}` +
-      `${e.price === null || e.price === undefined ? '' : ` at ${price(e.price)}`}, ${String(e.time_in_force)}`,
+      `${atPrice(e)}${stopPrice(e)}, ${String(e.time_in_force)}`,
   },
   validated: { label: 'Validated' },
   funds_reserved: {
@@ -352,8 +357,7 @@ const STEPS: Record<
   },
   replaced: {
     label: 'Replaced',
-    detail: (e) =>
-      `now ${String(e.quantity)} shares${e.price === null || e.price === undefined ? '' : ` at ${price(e.price)}`}`,
+    detail: (e) => `now ${String(e.quantity)} shares${atPrice(e)}${stopPrice(e)}`,
   },
   cancel_requested: { label: 'Cancel requested' },
   cancelled: { label: 'Cancelled', detail: (e) => `${String(e.filled_quantity)} filled before` },

@@ -1,8 +1,12 @@
-/** The signed-in page: connection state and logout on top, then portfolio, ticket, market, orders, activity. */
-import { useState } from 'preact/hooks';
+/**
+ * The signed-in page: connection state, password change and logout on top, then portfolio, ticket,
+ * market, orders, activity.
+ */
+import { useRef, useState } from 'preact/hooks';
 import type { FeedState } from '../feed.js';
 import { useTrading, type Trading } from '../store.js';
 import { FormMessage } from '../ui.js';
+import { ChangePasswordPanel } from './Account.js';
 import { ActivityPanel } from './Activity.js';
 import { MarketPanel } from './Market.js';
 import { OrdersPanel } from './Orders.js';
@@ -19,6 +23,9 @@ const FEED_LABELS: Record<FeedState, string> = {
 export function TradeView({ store, onLogout }: { store: Trading; onLogout: () => void }) {
   useTrading(store);
   const [symbol, setSymbol] = useState('AAPL');
+  const [changing, setChanging] = useState(false);
+  // The header's button opens the password change, and gets the focus back when it closes.
+  const changeButton = useRef<HTMLButtonElement>(null);
   return (
     <>
       <header class="top">
@@ -27,6 +34,15 @@ export function TradeView({ store, onLogout }: { store: Trading; onLogout: () =>
           <span class="dot" aria-hidden="true" /> Live feed: {FEED_LABELS[store.feedState]}
         </p>
         <p class="who">{store.session.info()?.email}</p>
+        <button
+          type="button"
+          ref={changeButton}
+          aria-expanded={changing}
+          aria-controls={changing ? 'change-password' : undefined}
+          onClick={() => setChanging(!changing)}
+        >
+          Change password
+        </button>
         <button type="button" onClick={onLogout}>
           Log out
         </button>
@@ -35,6 +51,17 @@ export function TradeView({ store, onLogout }: { store: Trading; onLogout: () =>
         {store.loadError && (
           <div class="wide">
             <FormMessage error>{store.loadError}</FormMessage>
+          </div>
+        )}
+        {changing && (
+          <div class="wide">
+            <ChangePasswordPanel
+              api={store.api}
+              onClose={() => {
+                setChanging(false);
+                changeButton.current?.focus();
+              }}
+            />
           </div>
         )}
         <div class="col">
