@@ -123,11 +123,18 @@ export class Sessions {
   /** Rotate a refresh token: a new pair, or 401 (unknown, expired, revoked, or reused: family revoked). */
   async refresh(refreshToken: string): Promise<TokenResponse> {
     const successor = randomToken();
+    const now = this.deps.now();
     const outcome = await rotateRefreshToken(this.deps.db, {
       tokenHash: tokenHash(refreshToken),
       successorHash: tokenHash(successor),
-      now: this.deps.now(),
+      now,
+      idleSince: new Date(now.getTime() - this.deps.config.REFRESH_IDLE_TIMEOUT_SECONDS * 1000),
     });
+    if (outcome.kind === 'idle') {
+      await this.markRevoked(outcome.familyId);
+      await this.publish({ session_ids: [outcome.familyId], reason: 'idle_timeout' });
+      throw unauthorized('The session timed out after inactivity: log in again');
+    }
     if (outcome.kind === 'reused') {
       await this.markRevoked(outcome.familyId);
       await this.publish({ session_ids: [outcome.familyId], reason: 'refresh_token_reuse' });

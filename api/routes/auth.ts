@@ -26,7 +26,7 @@ import { clientAddress } from '../auth/client-address.js';
 import { randomBytes } from 'node:crypto';
 import { tokenHash } from '../auth/crypto.js';
 import { loginCodeMail, loginUnlockMail, mfaChangedMail, noticeSender } from '../auth/mails.js';
-import { REAUTH_TTL_SECONDS, UNLOCK_TTL_SECONDS } from '../auth/step-up.js';
+import { UNLOCK_TTL_SECONDS } from '../auth/step-up.js';
 import { bearerToken, requireAuth } from '../auth/middleware.js';
 import { verifyDummy, verifyPassword, warmDummyHash } from '../auth/passwords.js';
 import { authServices } from '../auth/services.js';
@@ -632,7 +632,7 @@ export function authRoutes(deps: ApiDeps) {
           content: {
             'application/json': {
               schema: ReauthenticatedSchema,
-              example: { success: true, message: 'Re-authenticated', expires_in: REAUTH_TTL_SECONDS },
+              example: { success: true, message: 'Re-authenticated', expires_in: 300 },
             },
           },
         },
@@ -648,7 +648,7 @@ export function authRoutes(deps: ApiDeps) {
         throw new ApiError('unauthorized', 'The password is not correct');
       await stepUp.markReauthenticated(c.get('sessionId'));
       return c.json(
-        { success: true as const, message: 'Re-authenticated', expires_in: REAUTH_TTL_SECONDS },
+        { success: true as const, message: 'Re-authenticated', expires_in: stepUp.reauthTtlSeconds },
         200,
       );
     },

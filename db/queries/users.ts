@@ -142,16 +142,20 @@ export type RefreshOutcome =
   | { kind: 'rotated'; userId: string; familyId: string; expiresAt: Date }
   /** A token that was already rotated came back: its family is now revoked. */
   | { kind: 'reused'; userId: string; familyId: string }
+  /** The token was not used for the idle timeout (it was issued before `idleSince`): its family is now revoked. */
+  | { kind: 'idle'; userId: string; familyId: string }
   | { kind: 'invalid' };
 
 /**
  * Rotate a refresh token: the presented token is marked rotated and its successor inserted in the same
  * family, with the family's absolute expiry. Presenting a rotated token again revokes the whole family
  * (reuse detection); the row lock serialises two racing rotations of one token, so the second is a reuse.
+ * The family's newest token was issued at its last use (login or refresh): one issued before `idleSince`
+ * ends the session (idle timeout).
  */
 export async function rotateRefreshToken(
   db: Db,
-  p: { tokenHash: string; successorHash: string; now: Date },
+  p: { tokenHash: string; successorHash: string; now: Date; idleSince: Date },
 ): Promise<RefreshOutcome> {
   return db.transaction(async (tx) => {
     const [row] = await tx
@@ -166,6 +170,10 @@ export async function rotateRefreshToken(
       return { kind: 'reused' as const, userId: row.userId, familyId: row.familyId };
     }
     if (row.expiresAt <= p.now) return { kind: 'invalid' as const };
+    if (row.createdAt <= p.idleSince) {
+      await revokeRefreshFamily(tx, row.familyId, p.now);
+      return { kind: 'idle' as const, userId: row.userId, familyId: row.familyId };
+    }
     await tx.update(refreshTokens).set({ rotatedAt: p.now }).where(eq(refreshTokens.id, row.id));
     await tx.insert(refreshTokens).values({
       userId: row.userId,
@@ -317,6 +325,27 @@ export async function insertPasswordResetToken(
  * Use a reset link once: the user gets the new password hash, and every other reset link of the user is
  * spent too. Returns the user id, or undefined when the link is unknown, used or expired.
  */
+/** The address of the user whose reset token this is, while the token can still be used. */
+export async function passwordResetOwner(
+  db: DbOrTx,
+  tokenHash: string,
+  now: Date,
+): Promise<{ email: string } | undefined> {
+  const [row] = await db
+    .select({ email: users.email })
+    .from(passwordResetTokens)
+    .innerJoin(users, eq(users.id, passwordResetTokens.userId))
+    .where(
+      and(
+        eq(passwordResetTokens.tokenHash, tokenHash),
+        isNull(passwordResetTokens.usedAt),
+        gt(passwordResetTokens.expiresAt, now),
+      ),
+    )
+    .limit(1);
+  return row;
+}
+
 export async function consumePasswordReset(
   db: Db,
   p: { tokenHash: string; passwordHash: string; now: Date },
