@@ -45,13 +45,15 @@ export class StepUp {
     );
   }
 
-  async trust(email: string, address: string | undefined): Promise<void> {
+  /** Trust `address` for the account; true when it was not trusted yet (a new source). */
+  async trust(email: string, address: string | undefined): Promise<boolean> {
     const key = this.sourcesKey(email);
-    await this.redis
+    const results = await this.redis
       .multi()
       .sadd(key, keyId(address ?? 'unknown'))
       .expire(key, TRUSTED_SOURCE_TTL_SECONDS)
       .exec();
+    return results?.[0]?.[1] === 1;
   }
 
   async isTrusted(email: string, address: string | undefined): Promise<boolean> {

@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOrderActivities } from '../../activities/orders.js';
+import { setUserSuspended } from '../../db/queries/users.js';
 import { users } from '../../db/schema.js';
 import { orderWorkflowId } from '../../temporal/contracts.js';
 import { createTestApi, mailCount, uniqueEmail, waitForMail, type TestApi } from '../../test/helpers.js';
@@ -445,7 +446,9 @@ describe('6. exposure: caching, metrics, revocation, the feed token', () => {
     const after = Date.now() - 1000;
     expect((await login(user.email, TEST_PASSWORD)).status).toBe(200);
     const code = await loginCode(user.email, after);
-    await authServices(api.deps).sessions.suspend(user.userId);
+    // What POST /admin/users/{id}/suspend does once its control workflow wrote the status (admin.int.test.ts).
+    await setUserSuspended(api.deps.database.db, user.userId, true);
+    await authServices(api.deps).sessions.revokeUser(user.userId, 'suspended');
     expect((await client.closed).code).toBe(4003);
     await problemOf(await api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
     // The code mailed before the suspension gives no tokens.

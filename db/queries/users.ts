@@ -186,6 +186,16 @@ export async function rotateRefreshToken(
   });
 }
 
+/** Whether the user ever had a session (completed a login): refresh tokens are kept, revoked or not. */
+export async function hasHadSession(db: DbOrTx, userId: string): Promise<boolean> {
+  const rows = await db
+    .select({ id: refreshTokens.id })
+    .from(refreshTokens)
+    .where(eq(refreshTokens.userId, userId))
+    .limit(1);
+  return rows.length > 0;
+}
+
 export async function revokeRefreshFamily(db: DbOrTx, familyId: string, now: Date): Promise<void> {
   await db
     .update(refreshTokens)
@@ -398,10 +408,17 @@ export async function revokeUserSessions(
   return [...new Set(rows.map((r) => r.familyId))];
 }
 
-/** Whether the user is active and the session (refresh family) is not revoked: the access-token gate. */
-export async function sessionIsLive(db: DbOrTx, userId: string, familyId: string): Promise<boolean> {
+/**
+ * The access-token gate: the user's current role when the user is active and the session (refresh family)
+ * is not revoked, else undefined.
+ */
+export async function liveSessionRole(
+  db: DbOrTx,
+  userId: string,
+  familyId: string,
+): Promise<UserRow['role'] | undefined> {
   const [row] = await db
-    .select({ id: refreshTokens.id })
+    .select({ role: users.role })
     .from(refreshTokens)
     .innerJoin(users, eq(users.id, refreshTokens.userId))
     .where(
@@ -413,15 +430,29 @@ export async function sessionIsLive(db: DbOrTx, userId: string, familyId: string
       ),
     )
     .limit(1);
-  return row !== undefined;
+  return row?.role;
 }
 
-export async function setUserStatus(
+/**
+ * Suspend or reinstate a verified user (active <-> suspended); a pending one is left as it is, so a
+ * reinstatement never activates an address nobody verified. The status before, undefined for no such user.
+ */
+export async function setUserSuspended(
   db: DbOrTx,
   userId: string,
-  status: 'active' | 'suspended',
-): Promise<void> {
-  await db.update(users).set({ status }).where(eq(users.id, userId));
+  suspended: boolean,
+): Promise<UserRow['status'] | undefined> {
+  const [row] = await db
+    .select({ status: users.status })
+    .from(users)
+    .where(eq(users.id, userId))
+    .for('update');
+  if (row && row.status !== 'pending')
+    await db
+      .update(users)
+      .set({ status: suspended ? 'suspended' : 'active' })
+      .where(eq(users.id, userId));
+  return row?.status;
 }
 
 // ---- second factor --------------------------------------------------------------------------------
