@@ -1,6 +1,6 @@
 /**
  * The MarketControls workflow's steps, run by the trading worker. `applyControl` writes an operator's
- * action through to Postgres with its audit row in one transaction that holds the action's control lock
+ * action (a market control, or a user's suspension) through to Postgres with its audit row in one transaction that holds the action's control lock
  * exclusively (db/queries/controls.ts): it waits for placements in flight on that scope, and every
  * placement after its commit sees the change. `cancelOpenOrders` cancels the scope's resting orders
  * through their sagas (temporal/saga-cancel.ts, as a client's cancel-all does). Both are idempotent by
@@ -22,6 +22,7 @@ import {
   type ControlScope,
 } from '../db/queries/controls.js';
 import { listOpenOrders } from '../db/queries/orders.js';
+import { setUserSuspended } from '../db/queries/users.js';
 import type { ControlActivities } from '../temporal/activities.js';
 import { controlTarget, type ControlAction } from '../temporal/controls.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
@@ -30,6 +31,7 @@ import { cancelThroughSagas } from '../temporal/saga-cancel.js';
 const lockScopeOf = (a: ControlAction): ControlScope => {
   if ('symbol' in a) return `symbol:${a.symbol}`;
   if ('accountId' in a) return `account:${a.accountId}`;
+  if ('userId' in a) return `user:${a.userId}`;
   return a.scope === '*' ? '*' : `symbol:${a.scope}`;
 };
 
@@ -89,6 +91,17 @@ export function createControlActivities({ db }: { db: Db }): ControlActivities {
           case 'release_kill_switch':
             await releaseKillSwitch(tx, action.scope);
             break;
+          case 'suspend_user':
+          case 'reinstate_user': {
+            const before = await setUserSuspended(tx, action.userId, action.kind === 'suspend_user');
+            if (!before) throw businessFailure(FailureType.UnknownUser, `Unknown user ${action.userId}`);
+            if (before === 'pending')
+              throw businessFailure(
+                FailureType.AccountInactive,
+                `User ${action.userId} has not verified their email address`,
+              );
+            break;
+          }
           case 'set_limits':
             await setRiskLimits(tx, {
               accountId: action.accountId,

@@ -33,6 +33,7 @@ export const FAILURE_PROBLEMS = {
   KillSwitchEngaged: { status: 422, code: 'kill_switch_engaged' },
   RiskLimit: { status: 422, code: 'risk_limit' },
   UnknownAccount: { status: 404, code: 'not_found' },
+  UnknownUser: { status: 404, code: 'not_found' },
   VersionConflict: { status: 409, code: 'version_conflict' },
   OrderTerminal: { status: 409, code: 'order_closed' },
   /** The saga compensated after an infrastructure failure: nothing was reserved, try again. */

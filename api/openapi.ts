@@ -114,7 +114,7 @@ export const TAGS = {
   orders: 'Placing, replacing and cancelling orders, and their executions',
   'market data': 'Quotes, depth and trades (public)',
   admin:
-    'Operator controls (operators only): halts, freezes, kill switches, risk limits and their audit trail',
+    'Operator controls (operators only): halts, freezes, kill switches, risk limits, user suspensions and their audit trail',
   ops: 'Liveness and readiness',
 } as const;
 export type Tag = keyof typeof TAGS;
@@ -173,7 +173,7 @@ const PROBLEM_RESPONSES: Record<
   422: {
     name: 'ValidationFailed',
     description:
-      'The request is well-formed but refused: invalid fields, or a business rule (insufficient funds, unknown symbol, ...)',
+      'The request is well-formed but refused: invalid fields, or a business rule (insufficient funds, unknown symbol, a new password too easy to guess: password_too_common, ...)',
     code: 'validation_failed',
     detail: 'Validation failed',
     errors: ['order.quantity: must be positive'],

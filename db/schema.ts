@@ -170,7 +170,11 @@ export const refreshTokens = pgTable(
     revokedAt: ts('revoked_at'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
-  (t) => [index('refresh_tokens_family_idx').on(t.familyId)],
+  (t) => [
+    index('refresh_tokens_family_idx').on(t.familyId),
+    /** A user's sessions: ending them all, and whether the user ever logged in (new-login mail). */
+    index('refresh_tokens_user_idx').on(t.userId),
+  ],
 );
 
 /** Signing keys for access JWTs; public halves are served at /.well-known/jwks.json. */

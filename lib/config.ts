@@ -58,6 +58,23 @@ export const configSchema = z.object({
     .min(60)
     .default(14 * 24 * 3600),
   /**
+   * Idle timeout of a session (ADR 0008): a refresh token not used for this long is refused (401) and its
+   * session ended. The refresh-token lifetime above stays the absolute limit. Must exceed the access-token
+   * lifetime, since a client that is in use refreshes about once per access token.
+   */
+  REFRESH_IDLE_TIMEOUT_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(30 * 60),
+  /** How long a re-authentication (POST /api/v1/auth/reauthenticate) lets its session change the second factor. */
+  REAUTH_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(30)
+    .max(3600)
+    .default(5 * 60),
+  /**
    * Secret from which the key that encrypts JWT signing keys at rest (signing_keys.private_jwk) is derived.
    * The default is for local development only: the api refuses it when NODE_ENV=production.
    */
@@ -187,7 +204,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     }
     throw new ConfigError(issues);
   }
-  return parsed.data;
+  const config = parsed.data;
+  if (config.REFRESH_IDLE_TIMEOUT_SECONDS <= config.ACCESS_TOKEN_TTL_SECONDS)
+    throw new ConfigError({
+      REFRESH_IDLE_TIMEOUT_SECONDS: [
+        `must exceed ACCESS_TOKEN_TTL_SECONDS (${config.ACCESS_TOKEN_TTL_SECONDS}): sessions in use would time out`,
+      ],
+    });
+  return config;
 }
 
 /** For command-line entry points: the config, or the flattened errors on stderr and exit code 2. */

@@ -703,6 +703,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/users/{user_id}/suspend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Suspend a user: no login, every session ends now (the next request is 401, live-feed sockets close); orders stay (freeze the account to cancel them) */
+        post: operations["suspendUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/users/{user_id}/reinstate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reinstate a suspended user: they may log in again (the sessions the suspension ended stay ended) */
+        post: operations["reinstateUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/accounts/{account_id}/limits": {
         parameters: {
             query?: never;
@@ -817,7 +851,7 @@ export interface components {
             /** @enum {boolean} */
             success: false;
             /** @enum {string} */
-            code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "version_conflict" | "conflict" | "order_closed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "idempotency_mismatch" | "idempotency_in_progress" | "client_order_id_conflict" | "market_closed" | "symbol_halted" | "account_frozen" | "kill_switch_engaged" | "risk_limit" | "too_many_requests" | "internal_error" | "service_unavailable" | "timeout";
+            code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "version_conflict" | "conflict" | "order_closed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "password_too_common" | "idempotency_mismatch" | "idempotency_in_progress" | "client_order_id_conflict" | "market_closed" | "symbol_halted" | "account_frozen" | "kill_switch_engaged" | "risk_limit" | "too_many_requests" | "internal_error" | "service_unavailable" | "timeout";
             message: string;
             errors?: string[];
             request_id?: string;
@@ -1486,7 +1520,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request is well-formed but refused: invalid fields, or a business rule (insufficient funds, unknown symbol, ...) */
+        /** @description The request is well-formed but refused: invalid fields, or a business rule (insufficient funds, unknown symbol, a new password too easy to guess: password_too_common, ...) */
         ValidationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2255,7 +2289,7 @@ export interface operations {
                      * @example {
                      *       "success": true,
                      *       "message": "Re-authenticated",
-                     *       "expires_in": 600
+                     *       "expires_in": 300
                      *     }
                      */
                     "application/json": components["schemas"]["Reauthenticated"];
@@ -4049,6 +4083,122 @@ export interface operations {
                      *       "at": "2026-03-02T14:30:00.000Z",
                      *       "action": "unfreeze",
                      *       "target": "5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33",
+                     *       "cancelled": [],
+                     *       "failed": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ControlActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    suspendUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "account takeover suspected"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Why: recorded in the audit trail
+                     * @example news pending
+                     */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Suspended, every session ended */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *       "at": "2026-03-02T14:30:00.000Z",
+                     *       "action": "suspend_user",
+                     *       "target": "8a7b6c5d-4e3f-4a1b-9c2d-3e4f5a6b7c8d",
+                     *       "cancelled": [],
+                     *       "failed": []
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ControlActionResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            422: components["responses"]["ValidationFailed"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    reinstateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "reason": "owner verified"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Why: recorded in the audit trail
+                     * @example news pending
+                     */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Reinstated */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "action_id": "1b7f3c2e-0a4d-4e8f-9c21-6d5e4f3a2b10",
+                     *       "at": "2026-03-02T14:30:00.000Z",
+                     *       "action": "reinstate_user",
+                     *       "target": "8a7b6c5d-4e3f-4a1b-9c2d-3e4f5a6b7c8d",
                      *       "cancelled": [],
                      *       "failed": []
                      *     }

@@ -1,7 +1,7 @@
 /**
  * The MarketControls workflow's contract (docs/adr/0022-risk-controls-through-temporal.md): one long-running
  * workflow per deployment holds the market's operator controls (halts, freezes, kill switches, per-account
- * risk limits) and changes them only through the validated `control` update, one action at a time. The
+ * risk limits, and the suspension of users, ADR 0008) and changes them only through the validated `control` update, one action at a time. The
  * update answers once the change is written through to Postgres (where every placement reads it under the
  * control lock) and, for the actions that cancel, once every resting order concerned was cancelled
  * through its saga. Amounts travel as decimal strings of integers (cents, shares).
@@ -26,7 +26,10 @@ export type ControlAction =
   /** scope: '*' (every symbol) or one symbol. */
   | { kind: 'engage_kill_switch'; scope: string }
   | { kind: 'release_kill_switch'; scope: string }
-  | { kind: 'set_limits'; accountId: string; limits: RiskLimits };
+  | { kind: 'set_limits'; accountId: string; limits: RiskLimits }
+  /** A user's access: suspended, no login and every session ended (the api revokes them); or reinstated. */
+  | { kind: 'suspend_user'; userId: string }
+  | { kind: 'reinstate_user'; userId: string };
 export type ControlKind = ControlAction['kind'];
 
 export interface ControlRequest {
@@ -89,6 +92,9 @@ export function controlRequestError(req: ControlRequest): string | undefined {
     case 'engage_kill_switch':
     case 'release_kill_switch':
       return a.scope === '*' || SYMBOL.test(a.scope) ? undefined : `not a scope: ${a.scope}`;
+    case 'suspend_user':
+    case 'reinstate_user':
+      return UUID.test(a.userId) ? undefined : `not a user id: ${a.userId}`;
     case 'set_limits': {
       if (!UUID.test(a.accountId)) return `not an account id: ${a.accountId}`;
       const bad = Object.entries(a.limits ?? {}).find(([, v]) => v !== null && !LIMIT.test(v));
@@ -99,10 +105,11 @@ export function controlRequestError(req: ControlRequest): string | undefined {
   }
 }
 
-/** The audit trail's target of an action: the symbol, the account, or '*'. */
+/** The audit trail's target of an action: the symbol, the account, the user, or '*'. */
 export function controlTarget(a: ControlAction): string {
   if ('symbol' in a) return a.symbol;
   if ('accountId' in a) return a.accountId;
+  if ('userId' in a) return a.userId;
   return a.scope;
 }
 

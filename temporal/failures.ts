@@ -28,6 +28,7 @@ export const FailureType = {
   KillSwitchEngaged: 'KillSwitchEngaged',
   RiskLimit: 'RiskLimit',
   UnknownAccount: 'UnknownAccount',
+  UnknownUser: 'UnknownUser',
   /** Infrastructure failure that outlived its retry policy; the saga compensated. */
   ProcessingFailed: 'ProcessingFailed',
 } as const;
@@ -53,6 +54,7 @@ export const FAILURE_MESSAGES: Record<FailureTypeName, string> = {
   KillSwitchEngaged: 'Trading is stopped by the kill switch',
   RiskLimit: 'The order exceeds a risk limit of the account',
   UnknownAccount: 'Unknown account',
+  UnknownUser: 'Unknown user',
   ProcessingFailed: 'Order could not be processed, nothing was reserved',
 };
 

@@ -64,11 +64,12 @@ export async function createUnitApp(): Promise<UnitApp> {
     retiredAt: null,
   };
   const keyQuery = { where: () => keyQuery, orderBy: async () => [keyRow] };
-  // The session check of every authenticated request (sessionIsLive): the token's session is live.
+  // The session check of every authenticated request (liveSessionRole): the token's session is live, and
+  // its user an operator (a token's role claim counts up to the user's role, so both tokens keep theirs).
   const sessionQuery = {
     innerJoin: () => sessionQuery,
     where: () => sessionQuery,
-    limit: async () => [{ id: 1 }],
+    limit: async () => [{ role: 'operator' }],
   };
   const db = fake('database.db', {
     select: () => ({

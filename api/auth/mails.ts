@@ -1,7 +1,7 @@
 /**
  * The identity mails: verification link, "you already have an account", login code, password reset, the
- * authenticator reset, the notices of security changes (password, second factor) and the login unlock
- * link. Plain text.
+ * authenticator reset, the notices of security changes (password, second factor), of a login from a new
+ * source, and the login unlock link. Plain text.
  */
 import type { Logger } from '../../lib/logger.js';
 import type { Mail, Mailer } from '../../lib/mailer.js';
@@ -25,6 +25,7 @@ export const MAIL_SUBJECTS = {
   passwordChanged: 'Your BrokerX password was changed',
   mfaChanged: 'Your BrokerX second factor was changed',
   loginUnlock: 'Failed logins on your BrokerX account',
+  newLogin: 'New login to your BrokerX account',
   mfaResetRequest: 'Reset the authenticator app of your BrokerX account',
   mfaResetScheduled: 'Your BrokerX authenticator app will be removed',
   mfaResetCancelled: 'The reset of your BrokerX authenticator app was cancelled',
@@ -107,6 +108,44 @@ export const mfaResetCancelledMail = (to: string, why: string) =>
   notice(to, MAIL_SUBJECTS.mfaResetCancelled, [
     `The reset of your authenticator app was cancelled ${why}. Your app keeps working as before.`,
   ]);
+
+/** What the owner is told of a login from a source (address) their account had not logged in from. */
+export interface NewLogin {
+  at: Date;
+  address: string | undefined;
+  userAgent: string | undefined;
+  /** The trader's page where "Forgot password?" mails a reset link. */
+  resetLink: string;
+}
+
+/** A header value as shown in a mail: printable characters only, at most `max` of them. */
+const printable = (value: string | undefined, max = 200) =>
+  value
+    ? value
+        .replace(/\p{C}+/gu, ' ')
+        .trim()
+        .slice(0, max) || undefined
+    : undefined;
+
+export const newLoginMail = (to: string, login: NewLogin): Mail => ({
+  to,
+  subject: MAIL_SUBJECTS.newLogin,
+  text: [
+    'Your BrokerX account was logged into (password and second factor) from a place it had not been',
+    'used from before:',
+    '',
+    `  When:     ${login.at.toISOString()}`,
+    `  Address:  ${login.address ?? 'unknown'}`,
+    `  Device:   ${printable(login.userAgent) ?? 'unknown'}`,
+    '',
+    'If this was you, there is nothing to do.',
+    '',
+    'If it was not you, someone knows your password and could read your second factor: reset your',
+    'password now ("Forgot password?" on this page), which ends every session, and check your',
+    'authenticator app and your mailbox:',
+    login.resetLink,
+  ].join('\n'),
+});
 
 export function loginUnlockMail(to: string, link: string, validMinutes: number): Mail {
   return {

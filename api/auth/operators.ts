@@ -6,7 +6,7 @@
  */
 import type { Db } from '../../db/client.js';
 import { activateUser, findUserByEmail, insertUser, setUserRole } from '../../db/queries/users.js';
-import { NewPassword } from '../routes/clients.js';
+import { NewPassword, weakPasswordReason } from './password-policy.js';
 import { randomToken } from './crypto.js';
 import { hashPassword } from './passwords.js';
 import { newTotpSecret } from './totp.js';
@@ -32,6 +32,8 @@ export async function createOperator(db: Db, p: NewOperator, now: Date): Promise
   const valid = NewPassword.safeParse(password);
   if (!valid.success)
     return { ok: false, error: `password ${valid.error.issues[0]?.message ?? 'is invalid'}` };
+  const weak = weakPasswordReason(password, { email });
+  if (weak) return { ok: false, error: `password ${weak}` };
   const passwordHash = await hashPassword(password);
   return db.transaction(async (tx) => {
     if (await findUserByEmail(tx, email)) return { ok: false as const, error: `${email} already has a user` };

@@ -5,9 +5,12 @@
  * lifetime, so the access tokens already issued in it stop working at once, not at their expiry.
  *
  * Every accepted access token is also checked against Postgres (the user is active, the session not
- * revoked), cached per session for SESSION_CHECK_CACHE_MS at most: a suspension or a revocation by any
- * path stops REST access within that time even without an event. Revocations publish an event
- * (revocation.ts) that clears the cache on every instance and closes the session's WebSockets.
+ * revoked, the user's current role), cached per session for SESSION_CHECK_CACHE_MS at most: a suspension,
+ * a demotion or a revocation by any path takes effect within that time even without an event. A token's
+ * role claim counts only while the user still has that role: an operator demoted is a client at once, a
+ * client promoted becomes an operator at the next refresh or login. Revocations publish an event
+ * (revocation.ts) that clears the cache on every instance and closes the session's WebSockets. A session
+ * whose refresh token went unused for REFRESH_IDLE_TIMEOUT_SECONDS ends at its next refresh.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -18,10 +21,10 @@ import {
   insertRefreshToken,
   refreshTokenFamily,
   revokeRefreshFamily,
+  liveSessionRole,
   revokeUserSessions,
   rotateRefreshToken,
-  sessionIsLive,
-  setUserStatus,
+  type UserRow,
 } from '../../db/queries/users.js';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
@@ -65,9 +68,9 @@ export const unauthorized = (detail = 'A valid access token is required') =>
 export const SESSION_CHECK_CACHE_MS = 2000;
 
 export class Sessions {
-  /** sessionId -> when its last positive live check expires (performance.now() ms). */
-  private readonly live = new Map<string, number>();
-  private readonly checking = new Map<string, Promise<boolean>>();
+  /** sessionId -> when its last positive live check expires (performance.now() ms), and the role it read. */
+  private readonly live = new Map<string, { until: number; role: UserRow['role'] }>();
+  private readonly checking = new Map<string, Promise<UserRow['role'] | undefined>>();
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -123,11 +126,18 @@ export class Sessions {
   /** Rotate a refresh token: a new pair, or 401 (unknown, expired, revoked, or reused: family revoked). */
   async refresh(refreshToken: string): Promise<TokenResponse> {
     const successor = randomToken();
+    const now = this.deps.now();
     const outcome = await rotateRefreshToken(this.deps.db, {
       tokenHash: tokenHash(refreshToken),
       successorHash: tokenHash(successor),
-      now: this.deps.now(),
+      now,
+      idleSince: new Date(now.getTime() - this.deps.config.REFRESH_IDLE_TIMEOUT_SECONDS * 1000),
     });
+    if (outcome.kind === 'idle') {
+      await this.markRevoked(outcome.familyId);
+      await this.publish({ session_ids: [outcome.familyId], reason: 'idle_timeout' });
+      throw unauthorized('The session timed out after inactivity: log in again');
+    }
     if (outcome.kind === 'reused') {
       await this.markRevoked(outcome.familyId);
       await this.publish({ session_ids: [outcome.familyId], reason: 'refresh_token_reuse' });
@@ -181,12 +191,6 @@ export class Sessions {
     await this.publish({ user_id: keep ? undefined : userId, session_ids: ended, reason });
   }
 
-  /** Suspend a user: no login, and every session ends now (REST and WebSockets). */
-  async suspend(userId: string): Promise<void> {
-    await setUserStatus(this.deps.db, userId, 'suspended');
-    await this.revokeUser(userId, 'suspended');
-  }
-
   /** Tell every instance (feeds, session caches) that sessions ended. Best effort: the cache TTL bounds it. */
   private async publish(
     event: Omit<RevocationEvent, 'session_ids'> & { session_ids: string[] },
@@ -233,35 +237,38 @@ export class Sessions {
       });
     }
     if (revoked) throw unauthorized('The session has ended');
-    if (!(await this.isLive(verified.userId, verified.sessionId)))
-      throw unauthorized('The session has ended');
-    return verified;
+    const role = await this.liveRole(verified.userId, verified.sessionId);
+    if (!role) throw unauthorized('The session has ended');
+    // The claim counts only while the user still has that role (a demotion takes effect now).
+    return role === verified.role ? verified : { ...verified, role: 'client' };
   }
 
-  private async isLive(userId: string, sessionId: string): Promise<boolean> {
+  /** The user's role if the session is live (user active, session not revoked), else undefined. */
+  private async liveRole(userId: string, sessionId: string): Promise<UserRow['role'] | undefined> {
     const now = performance.now();
-    if ((this.live.get(sessionId) ?? 0) > now) return true;
-    let live: boolean;
+    const cached = this.live.get(sessionId);
+    if (cached && cached.until > now) return cached.role;
+    let role: UserRow['role'] | undefined;
     try {
       // Concurrent requests of one session share one query (a burst must not queue on the pool).
       let pending = this.checking.get(sessionId);
       if (!pending) {
-        pending = sessionIsLive(this.deps.db, userId, sessionId).finally(() =>
+        pending = liveSessionRole(this.deps.db, userId, sessionId).finally(() =>
           this.checking.delete(sessionId),
         );
         this.checking.set(sessionId, pending);
       }
-      live = await pending;
+      role = await pending;
     } catch (err) {
       this.deps.logger.error('session check failed', { err });
       throw new ApiError('service_unavailable', 'Authentication is temporarily unavailable', undefined, {
         'retry-after': '1',
       });
     }
-    if (live) {
+    if (role) {
       if (this.live.size > 100_000) this.live.clear();
-      this.live.set(sessionId, now + SESSION_CHECK_CACHE_MS);
+      this.live.set(sessionId, { until: now + SESSION_CHECK_CACHE_MS, role });
     } else this.live.delete(sessionId);
-    return live;
+    return role;
   }
 }

@@ -2,7 +2,7 @@
  * Step-up authentication and trusted login sources, both in Redis:
  *
  * - `POST /api/v1/auth/reauthenticate` (password again) marks the caller's session as recently
- *   re-authenticated for REAUTH_TTL_SECONDS; changing the second factor requires that mark, so a stolen
+ *   re-authenticated for REAUTH_TTL_SECONDS (config, default 5 minutes); changing the second factor requires that mark, so a stolen
  *   access token alone cannot bind an attacker's authenticator.
  * - A source (client address) becomes trusted for an account after a completed login (password and second
  *   factor) or after the owner opened a mailed unlock link on it. Trusted sources are exempt from the
@@ -12,7 +12,6 @@ import type { Redis } from 'ioredis';
 import { ApiError } from '../problem.js';
 import { keyId, randomToken, tokenHash } from './crypto.js';
 
-export const REAUTH_TTL_SECONDS = 600;
 export const TRUSTED_SOURCE_TTL_SECONDS = 90 * 24 * 3600;
 export const UNLOCK_TTL_SECONDS = 3600;
 
@@ -20,6 +19,8 @@ export class StepUp {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    /** How long a re-authentication counts as recent (REAUTH_TTL_SECONDS). */
+    readonly reauthTtlSeconds: number,
   ) {}
 
   private reauthKey = (sessionId: string) => `${this.prefix}auth:reauth:${sessionId}`;
@@ -29,10 +30,10 @@ export class StepUp {
     `${this.prefix}auth:unlock-mailed:${keyId(email.toLowerCase())}`;
 
   async markReauthenticated(sessionId: string): Promise<void> {
-    await this.redis.set(this.reauthKey(sessionId), '1', 'EX', REAUTH_TTL_SECONDS);
+    await this.redis.set(this.reauthKey(sessionId), '1', 'EX', this.reauthTtlSeconds);
   }
 
-  /** 403 unless the session re-authenticated within REAUTH_TTL_SECONDS. */
+  /** 403 unless the session re-authenticated within `reauthTtlSeconds`. */
   async requireRecent(sessionId: string): Promise<void> {
     if (await this.redis.exists(this.reauthKey(sessionId))) return;
     throw new ApiError(
@@ -44,13 +45,15 @@ export class StepUp {
     );
   }
 
-  async trust(email: string, address: string | undefined): Promise<void> {
+  /** Trust `address` for the account; true when it was not trusted yet (a new source). */
+  async trust(email: string, address: string | undefined): Promise<boolean> {
     const key = this.sourcesKey(email);
-    await this.redis
+    const results = await this.redis
       .multi()
       .sadd(key, keyId(address ?? 'unknown'))
       .expire(key, TRUSTED_SOURCE_TTL_SECONDS)
       .exec();
+    return results?.[0]?.[1] === 1;
   }
 
   async isTrusted(email: string, address: string | undefined): Promise<boolean> {

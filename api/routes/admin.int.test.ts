@@ -1,7 +1,8 @@
 /**
  * Operators and risk controls through HTTP: operator:create, the role claim, 403 for clients on every
  * admin route, halts, freezes, kill switches (under a stream of orders), risk limits at their boundary,
- * the audit trail and the MarketControls workflow (its history, continue-as-new; both runs join the
+ * the audit trail and the MarketControls workflow, and (last, after the recorded histories) users'
+ * suspension and reinstatement, and an operator's demotion taking effect on an unexpired token (its history, continue-as-new; both runs join the
  * replay corpus, `npm run histories:record`).
  */
 import { execFile } from 'node:child_process';
@@ -11,19 +12,23 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listKillSwitches } from '../../db/queries/controls.js';
 import { listOpenOrders } from '../../db/queries/orders.js';
+import { setUserRole } from '../../db/queries/users.js';
 import { keepHistory } from '../../test/histories.js';
 import { expectProblem } from '../../test/http.js';
-import { startTradingFixture, type TradingFixture } from '../../test/trading.js';
+import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import {
   TEST_PASSWORD,
   createFundedUser,
+  loginCode,
   loginWithEmailCode,
   type FundedTestUser,
 } from '../../test/users.js';
 import { uniqueEmail } from '../../test/helpers.js';
 import { TRADING_TASK_QUEUE, withPrefix } from '../../temporal/contracts.js';
 import { MARKET_CONTROLS, controlsQuery, marketControlsWorkflowId } from '../../temporal/controls.js';
+import { createOperator } from '../auth/operators.js';
 import { watchKillSwitches } from '../metrics.js';
+import { connectFeed, serveWithFeed, type ServedFeed } from '../ws/testing.js';
 
 let fx: TradingFixture;
 let operator: { token: string; email: string };
@@ -100,14 +105,18 @@ describe('operators', () => {
       .flatMap(([path, ops]) => Object.keys(ops).map((method) => ({ method: method.toUpperCase(), path })));
     expect(routes.length).toBeGreaterThanOrEqual(9);
     for (const { method, path } of routes) {
-      const url = path.replace('{symbol}', 'AAPL').replace('{account_id}', client.accountId);
+      const url = path
+        .replace('{symbol}', 'AAPL')
+        .replace('{account_id}', client.accountId)
+        .replace('{user_id}', client.userId);
       const body = method === 'GET' ? undefined : { reason: 'not an operator' };
       await expectProblem(await fx.api.call(method, url, { token: client.token, body }), 403, 'forbidden');
       await expectProblem(await fx.api.call(method, url, { body }), 401);
     }
-    // Nothing was applied: no action in the audit trail names the client's account.
+    // Nothing was applied: no action in the audit trail names the client's account or user.
     const audit = await ok(await admin('GET', '/audit?limit=200'));
     expect(JSON.stringify(audit)).not.toContain(client.accountId);
+    expect(JSON.stringify(audit)).not.toContain(client.userId);
   });
 
   it('refuses bad input with 422 and an unknown symbol or account, writing nothing', async () => {
@@ -394,5 +403,94 @@ describe('audit and the control workflow', () => {
     });
     await ok(await admin('POST', '/symbols/GOOG/resume', { reason: 'done' }));
     keepHistory('market-controls-continue-as-new', handle, first); // the run that continued as new
+  });
+});
+
+describe('users: suspension, reinstatement and roles that take effect', () => {
+  let served: ServedFeed;
+  beforeAll(async () => (served = await serveWithFeed(fx.api.app, fx.api.deps)));
+  afterAll(() => served?.close());
+
+  it('suspend ends every session at once (REST, refresh, sockets, the login in progress) and refuses login; reinstate lets it log in again; both audited', async () => {
+    const user = await createFundedUser(fx.api, '0.00');
+    const socket = await connectFeed(served.url, { token: user.token, tokenInProtocol: true });
+    const after = Date.now() - 1000;
+    const login = () =>
+      fx.api.call('POST', '/api/v1/auth/login', { body: { email: user.email, password: TEST_PASSWORD } });
+    expect((await login()).status).toBe(200);
+    const code = await loginCode(user.email, after);
+
+    const suspended = await ok(
+      await admin('POST', `/users/${user.userId}/suspend`, { reason: 'account takeover suspected' }),
+    );
+    expect(suspended).toMatchObject({ action: 'suspend_user', target: user.userId, cancelled: [] });
+    expect((await socket.closed).code).toBe(4003);
+    await expectProblem(await fx.api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
+    await expectProblem(
+      await fx.api.call('POST', '/api/v1/auth/refresh', { body: { refresh_token: user.refreshToken } }),
+      401,
+    );
+    await expectProblem(
+      await fx.api.call('POST', '/api/v1/auth/verify_mfa', { body: { email: user.email, code } }),
+      401,
+    );
+    await expectProblem(await login(), 403, 'forbidden');
+
+    await ok(await admin('POST', `/users/${user.userId}/reinstate`, { reason: 'owner verified' }));
+    const back = await loginWithEmailCode(fx.api, user.email);
+    expect((await fx.api.call('GET', '/api/v1/portfolio', { token: back.token })).status).toBe(200);
+    // The sessions the suspension ended stay ended.
+    await expectProblem(await fx.api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
+
+    const entries = (await ok(await admin('GET', '/audit?limit=2'))).entries as Json[];
+    expect(entries.map((e) => [e.action, e.target, e.reason])).toEqual([
+      ['reinstate_user', user.userId, 'owner verified'],
+      ['suspend_user', user.userId, 'account takeover suspected'],
+    ]);
+    expect(entries[0]).toMatchObject({ operator: { email: operator.email } });
+  });
+
+  it('refuses an unknown user (404), a malformed id and an operator suspending themselves (422), writing nothing', async () => {
+    const unknown = randomUUID();
+    await expectProblem(await admin('POST', `/users/${unknown}/suspend`, { reason: 'x' }), 404, 'not_found');
+    await expectProblem(
+      await admin('POST', '/users/not-a-uuid/suspend', { reason: 'x' }),
+      422,
+      'validation_failed',
+    );
+    const self = String(decodeJwt(operator.token).sub);
+    await expectProblem(
+      await admin('POST', `/users/${self}/suspend`, { reason: 'x' }),
+      422,
+      'validation_failed',
+    );
+    const audit = (await ok(await admin('GET', '/audit?limit=200'))).entries as Json[];
+    const targets = audit.map((e) => e.target);
+    expect(targets).not.toContain(unknown);
+    expect(targets).not.toContain(self);
+  });
+
+  it('an operator demoted loses operator access on its next requests with its unexpired token; one suspended loses all access', async () => {
+    const email = uniqueEmail('ops2');
+    const made = await createOperator(fx.database.db, { email, password: TEST_PASSWORD }, new Date());
+    if (!made.ok) throw new Error(made.error);
+    const { token } = await loginWithEmailCode(fx.api, email);
+    expect(decodeJwt(token).role).toBe('operator');
+    expect((await admin('GET', '/controls', undefined, token)).status).toBe(200);
+
+    // Demoted in Postgres (no event): refused within the session check's cache time, as a client.
+    await setUserRole(fx.database.db, made.userId, 'client');
+    await eventually(async () =>
+      expectProblem(await admin('GET', '/controls', undefined, token), 403, 'forbidden'),
+    );
+    expect((await fx.api.call('GET', '/api/v1/portfolio', { token })).status).toBe(200);
+
+    // Operator again, then suspended through the route by the other operator: every request is 401.
+    await setUserRole(fx.database.db, made.userId, 'operator');
+    await eventually(async () =>
+      expect((await admin('GET', '/controls', undefined, token)).status).toBe(200),
+    );
+    await ok(await admin('POST', `/users/${made.userId}/suspend`, { reason: 'left the desk' }));
+    await expectProblem(await admin('GET', '/controls', undefined, token), 401);
   });
 });

@@ -23,9 +23,12 @@ describe('/api/v1/admin', () => {
     const routes = Object.entries(doc.paths)
       .filter(([path]) => path.startsWith('/api/v1/admin/'))
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => [m.toUpperCase(), path] as const));
-    expect(routes.length).toBe(9);
+    expect(routes.length).toBe(11);
     for (const [method, path] of routes) {
-      const url = path.replace('{symbol}', 'AAPL').replace('{account_id}', ACCOUNT);
+      const url = path
+        .replace('{symbol}', 'AAPL')
+        .replace('{account_id}', ACCOUNT)
+        .replace('{user_id}', ACCOUNT);
       const body = method === 'GET' ? undefined : { reason: 'x' };
       await expectProblem(await api.call(method, url, { token: api.token, body }), 403, 'forbidden');
     }
@@ -39,6 +42,8 @@ describe('/api/v1/admin', () => {
     ['cancel_resting not a boolean', 'POST', '/symbols/AAPL/halt', { reason: 'x', cancel_resting: 'yes' }],
     ['not an account id', 'POST', '/accounts/42/freeze', { reason: 'x' }],
     ['an unknown field', 'POST', `/accounts/${ACCOUNT}/unfreeze`, { reason: 'x', force: true }],
+    ['not a user id', 'POST', '/users/42/suspend', { reason: 'x' }],
+    ['a reinstatement without a reason', 'POST', `/users/${ACCOUNT}/reinstate`, {}],
     ['a kill switch scope that is no symbol', 'POST', '/kill-switch', { reason: 'x', symbol: '*' }],
     [
       'three decimals in a notional',

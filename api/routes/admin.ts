@@ -1,8 +1,11 @@
 /**
- * Operator routes under /api/v1/admin (operators only: requireOperator, 403 for clients). Every change is
+ * Operator routes under /api/v1/admin (operators only: requireOperator, 403 for clients, and for an
+ * operator demoted since the token was issued). Every change, a user's suspension included, is
  * an action of the MarketControls workflow (temporal/controls.ts): the route sends its `control` update
  * (starting the workflow on first use) and answers with the update's result, which comes only once the
- * control is in force (docs/adr/0022-risk-controls-through-temporal.md). Reads come from Postgres.
+ * control is in force (docs/adr/0022-risk-controls-through-temporal.md). A suspension then ends every
+ * session of the user (revocation event: REST refused at the next request, WebSockets closed; ADR 0008).
+ * Reads come from Postgres.
  */
 import { z } from '@hono/zod-openapi';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
@@ -22,6 +25,7 @@ import {
 import { readBusinessFailure } from '../../temporal/failures.js';
 import { MAX_ORDER_QUANTITY } from '../../temporal/order-bounds.js';
 import { requireOperator } from '../auth/middleware.js';
+import { authServices } from '../auth/services.js';
 import { cancelFailureJson, failureProblem } from '../failures.js';
 import { apiRoute, boundedDecimal, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
@@ -40,6 +44,7 @@ const SymbolParam = z.object({
     .regex(/^[A-Z][A-Z0-9.]{0,9}$/, 'must be a ticker symbol'),
 });
 const AccountParam = z.object({ account_id: z.uuid({ message: 'must be an account id (uuid)' }) });
+const UserParam = z.object({ user_id: z.uuid({ message: 'must be a user id (uuid)' }) });
 const ReasonBody = z.object({ reason: Reason }).strict();
 
 const ActionResult = z
@@ -138,6 +143,7 @@ const AUDIT_EXAMPLE = {
 export function adminRoutes(deps: ApiDeps) {
   const { config, temporal } = deps;
   const db = deps.database.db;
+  const { sessions, challenges } = authServices(deps);
   const app = createRouter();
   app.use('/api/v1/admin/*', requireOperator(deps));
 
@@ -285,6 +291,53 @@ export function adminRoutes(deps: ApiDeps) {
           await act(c.get('principal'), { kind, accountId }, c.req.valid('json').reason, accountId),
           200,
         );
+      },
+    );
+
+  for (const kind of ['suspend', 'reinstate'] as const)
+    app.openapi(
+      apiRoute({
+        method: 'post',
+        path: `/api/v1/admin/users/{user_id}/${kind}`,
+        operationId: kind === 'suspend' ? 'suspendUser' : 'reinstateUser',
+        errors: [403, 404],
+        tag: 'admin',
+        auth: 'bearer',
+        summary:
+          kind === 'suspend'
+            ? 'Suspend a user: no login, every session ends now (the next request is 401, live-feed sockets close); orders stay (freeze the account to cancel them)'
+            : 'Reinstate a suspended user: they may log in again (the sessions the suspension ended stay ended)',
+        request: {
+          params: UserParam,
+          ...body(ReasonBody, {
+            reason: kind === 'suspend' ? 'account takeover suspected' : 'owner verified',
+          }),
+        },
+        responses: actionResponses(
+          kind === 'suspend' ? 'Suspended, every session ended' : 'Reinstated',
+          `${kind}_user`,
+          '8a7b6c5d-4e3f-4a1b-9c2d-3e4f5a6b7c8d',
+        ),
+      }),
+      async (c) => {
+        const userId = c.req.valid('param').user_id;
+        const operator = c.get('principal');
+        if (kind === 'suspend' && userId === operator.userId)
+          throw new ApiError('validation_failed', 'Validation failed', [
+            'user_id: an operator cannot suspend themselves',
+          ]);
+        const result = await act(
+          operator,
+          { kind: `${kind}_user`, userId },
+          c.req.valid('json').reason,
+          userId,
+        );
+        if (kind === 'suspend') {
+          // In force in Postgres already (the live check refuses the user within seconds); now at once.
+          await sessions.revokeUser(userId, 'suspended');
+          await challenges.close(userId);
+        }
+        return c.json(result, 200);
       },
     );
 

@@ -368,6 +368,35 @@ describe('login, MFA and sessions', () => {
       }
     });
 
+    it('ends a session whose refresh token went unused for the idle timeout; use keeps it alive', async () => {
+      const idle = api.deps.config.REFRESH_IDLE_TIMEOUT_SECONDS;
+      expect(idle).toBe(30 * 60);
+      const user = await registerVerifiedUser(api);
+      let current = user.refreshToken;
+      try {
+        // Used just inside the idle timeout, twice: the session outlives the timeout.
+        for (const at of [idle - 60, 2 * (idle - 60)]) {
+          offsetMs = at * 1000;
+          const res = await refresh(current);
+          expect(res.status).toBe(200);
+          current = ((await res.json()) as { refresh_token: string }).refresh_token;
+        }
+        // Then unused for longer than the timeout: refused and the session revoked.
+        offsetMs = (2 * (idle - 60) + idle + 1) * 1000;
+        const timedOut = await problemOf(await refresh(current), 401, 'unauthorized');
+        expect(timedOut.detail).toMatch(/inactivity/);
+      } finally {
+        offsetMs = 0;
+      }
+      const family = await api.deps.database.db
+        .select({ revokedAt: refreshTokens.revokedAt })
+        .from(refreshTokens)
+        .where(eq(refreshTokens.userId, user.userId));
+      expect(family.length).toBe(3);
+      expect(family.every((t) => t.revokedAt !== null)).toBe(true);
+      await problemOf(await refresh(current), 401, 'unauthorized');
+    });
+
     it('logs out: the refresh token and the access token stop working', async () => {
       const user = await registerVerifiedUser(api);
       const res = await api.call('POST', '/api/v1/auth/logout', {

@@ -17,6 +17,7 @@ import {
   consumeTotpStep,
   findUserByEmail,
   findUserById,
+  hasHadSession,
   removeTotp,
   replaceRecoveryCodes,
   setPendingTotpSecret,
@@ -25,8 +26,8 @@ import { CHALLENGE_TTL_SECONDS, type Challenge, type MfaMethod } from '../auth/c
 import { clientAddress } from '../auth/client-address.js';
 import { randomBytes } from 'node:crypto';
 import { tokenHash } from '../auth/crypto.js';
-import { loginCodeMail, loginUnlockMail, mfaChangedMail, noticeSender } from '../auth/mails.js';
-import { REAUTH_TTL_SECONDS, UNLOCK_TTL_SECONDS } from '../auth/step-up.js';
+import { loginCodeMail, loginUnlockMail, mfaChangedMail, newLoginMail, noticeSender } from '../auth/mails.js';
+import { UNLOCK_TTL_SECONDS } from '../auth/step-up.js';
 import { bearerToken, requireAuth } from '../auth/middleware.js';
 import { verifyDummy, verifyPassword, warmDummyHash } from '../auth/passwords.js';
 import { authServices } from '../auth/services.js';
@@ -363,7 +364,18 @@ export function authRoutes(deps: ApiDeps) {
       await limiter.reset(limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress']));
       const account = await clientAccountOf(db, user.id);
       if (!account) throw new ApiError('forbidden', 'This user has no account');
-      await stepUp.trust(user.email, ip);
+      // A login from a source the account never completed a login from (nor unlocked) tells the owner,
+      // except the very first login after registration. The set add answers "new" once per source.
+      const firstLogin = !(await hasHadSession(db, user.id));
+      if ((await stepUp.trust(user.email, ip)) && !firstLogin)
+        notify(
+          newLoginMail(user.email, {
+            at: deps.now(),
+            address: ip,
+            userAgent: c.req.header('user-agent'),
+            resetLink: `${config.PUBLIC_URL}/reset-password`,
+          }),
+        );
       c.header('cache-control', 'no-store');
       return c.json(
         await sessions.issue({ userId: user.id, accountId: account.id, email: user.email, role: user.role }),
@@ -632,7 +644,7 @@ export function authRoutes(deps: ApiDeps) {
           content: {
             'application/json': {
               schema: ReauthenticatedSchema,
-              example: { success: true, message: 'Re-authenticated', expires_in: REAUTH_TTL_SECONDS },
+              example: { success: true, message: 'Re-authenticated', expires_in: 300 },
             },
           },
         },
@@ -648,7 +660,7 @@ export function authRoutes(deps: ApiDeps) {
         throw new ApiError('unauthorized', 'The password is not correct');
       await stepUp.markReauthenticated(c.get('sessionId'));
       return c.json(
-        { success: true as const, message: 'Re-authenticated', expires_in: REAUTH_TTL_SECONDS },
+        { success: true as const, message: 'Re-authenticated', expires_in: stepUp.reauthTtlSeconds },
         200,
       );
     },

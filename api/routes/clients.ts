@@ -22,6 +22,7 @@ import type { Mail } from '../../lib/mailer.js';
 import { clientAddress } from '../auth/client-address.js';
 import { randomToken, tokenHash } from '../auth/crypto.js';
 import { existingAccountMail, verificationMail } from '../auth/mails.js';
+import { NewPassword, refuseWeakPassword } from '../auth/password-policy.js';
 import { hashPassword } from '../auth/passwords.js';
 import { authServices } from '../auth/services.js';
 import { newTotpSecret } from '../auth/totp.js';
@@ -29,8 +30,6 @@ import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
 
-export const PASSWORD_MIN_LENGTH = 8;
-export const PASSWORD_MAX_LENGTH = 128;
 export const MINIMUM_AGE_YEARS = 18;
 
 export const EmailInput = z
@@ -48,11 +47,6 @@ export const linkToken = (what: string) =>
     .string()
     .regex(/^[A-Za-z0-9_-]{20,128}$/, `is not ${what}`)
     .openapi({ description: 'The token of the mailed link' });
-
-export const NewPassword = z
-  .string()
-  .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
-  .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`);
 
 const RegisterBody = z
   .object({
@@ -201,6 +195,7 @@ export function clientRoutes(deps: ApiDeps) {
         const error = dateOfBirthError(body.date_of_birth, now);
         if (error) throw new ApiError('validation_failed', 'Validation failed', [error]);
       }
+      refuseWeakPassword(body.password, 'client.password', { email: body.email });
       await limiter.hit(
         limiter.buckets('register', {
           address: clientAddress(c, config.TRUSTED_PROXY_HOPS),

@@ -12,18 +12,20 @@ import {
   findUserByEmail,
   findUserById,
   insertPasswordResetToken,
+  passwordResetOwner,
   setPasswordHash,
 } from '../../db/queries/users.js';
 import { clientAddress } from '../auth/client-address.js';
 import { randomToken, tokenHash } from '../auth/crypto.js';
 import { noticeSender, passwordChangedMail, passwordResetMail } from '../auth/mails.js';
 import { requireAuth } from '../auth/middleware.js';
+import { NewPassword, refuseWeakPassword } from '../auth/password-policy.js';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
 import { authServices } from '../auth/services.js';
 import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
 import type { ApiDeps } from '../types.js';
-import { EmailInput, linkToken, NewPassword } from './clients.js';
+import { EmailInput, linkToken } from './clients.js';
 
 export const PASSWORD_RESET_TTL_SECONDS = 30 * 60;
 
@@ -140,15 +142,20 @@ export function passwordRoutes(deps: ApiDeps) {
     async (c) => {
       const { token, password } = c.req.valid('json');
       await limiter.hit(limiter.buckets('reset', { address: address(c) }));
+      const invalidLink = () =>
+        new ApiError('validation_failed', 'Invalid or expired reset link', [
+          'token: is invalid, expired or already used',
+        ]);
+      // The link stays usable after a refused password: the owner picks another one.
+      const owner = await passwordResetOwner(db, tokenHash(token), deps.now());
+      if (!owner) throw invalidLink();
+      refuseWeakPassword(password, 'password', owner);
       const userId = await consumePasswordReset(db, {
         tokenHash: tokenHash(token),
         passwordHash: await hashPassword(password),
         now: deps.now(),
       });
-      if (!userId)
-        throw new ApiError('validation_failed', 'Invalid or expired reset link', [
-          'token: is invalid, expired or already used',
-        ]);
+      if (!userId) throw invalidLink();
       await sessions.revokeUser(userId, 'password_reset');
       await challenges.close(userId);
       const user = await findUserById(db, userId);
@@ -206,6 +213,7 @@ export function passwordRoutes(deps: ApiDeps) {
       const user = await findUserById(db, principal.userId);
       if (!user || !(await verifyPassword(user.passwordHash, body.current_password)))
         throw new ApiError('unauthorized', 'The current password is not correct');
+      refuseWeakPassword(body.new_password, 'new_password', user);
       await setPasswordHash(db, user.id, await hashPassword(body.new_password));
       await sessions.revokeUser(user.id, 'password_change', c.get('sessionId'));
       await challenges.close(user.id);

@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOrderActivities } from '../../activities/orders.js';
+import { setUserSuspended } from '../../db/queries/users.js';
 import { users } from '../../db/schema.js';
 import { orderWorkflowId } from '../../temporal/contracts.js';
 import { createTestApi, mailCount, uniqueEmail, waitForMail, type TestApi } from '../../test/helpers.js';
@@ -445,7 +446,9 @@ describe('6. exposure: caching, metrics, revocation, the feed token', () => {
     const after = Date.now() - 1000;
     expect((await login(user.email, TEST_PASSWORD)).status).toBe(200);
     const code = await loginCode(user.email, after);
-    await authServices(api.deps).sessions.suspend(user.userId);
+    // What POST /admin/users/{id}/suspend does once its control workflow wrote the status (admin.int.test.ts).
+    await setUserSuspended(api.deps.database.db, user.userId, true);
+    await authServices(api.deps).sessions.revokeUser(user.userId, 'suspended');
     expect((await client.closed).code).toBe(4003);
     await problemOf(await api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
     // The code mailed before the suspension gives no tokens.
@@ -476,5 +479,75 @@ describe('6. exposure: caching, metrics, revocation, the feed token', () => {
       }),
       401,
     );
+  });
+});
+
+describe('7. beyond the findings: what ASVS 5.0 asks of authentication and sessions', () => {
+  const forgotToken = async (email: string) => {
+    const after = Date.now() - 1000;
+    await api.call('POST', '/api/v1/auth/password/forgot', { body: { email } });
+    const mail = await waitForMail(email, { subject: /reset your/i, after });
+    return /token=([A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
+  };
+
+  it('refuses commonly breached passwords and the account address at registration, reset and change (422 password_too_common), changing nothing', async () => {
+    const email = uniqueEmail('weak');
+    const refused = await problemOf(await register(email, 'Password123!'), 422, 'password_too_common');
+    expect(refused.errors).toEqual([expect.stringMatching(/^client\.password: is one of the most common/)]);
+    const local = email.split('@')[0]!;
+    await problemOf(await register(email, `${local}-2026`), 422, 'password_too_common');
+    expect(await mailCount(email)).toBe(0); // nothing registered, nothing mailed
+
+    const user = await registerVerifiedUser(api);
+    const token = await forgotToken(user.email);
+    const reset = (password: string) =>
+      api.call('POST', '/api/v1/auth/password/reset', { body: { token, password } });
+    const weak = await problemOf(await reset('qwertyuiop'), 422, 'password_too_common');
+    expect(weak.errors).toEqual([expect.stringMatching(/^password: /)]);
+    expect((await reset('a sturdier passphrase 7')).status).toBe(200); // the link survived the refusal
+
+    const fresh = await session(user.email, 'a sturdier passphrase 7');
+    const change = (new_password: string) =>
+      api.call('POST', '/api/v1/auth/password/change', {
+        token: fresh.token,
+        body: { current_password: 'a sturdier passphrase 7', new_password },
+      });
+    const common = await problemOf(await change('iloveyou2'), 422, 'password_too_common');
+    expect(common.errors).toEqual([expect.stringMatching(/^new_password: /)]);
+    await problemOf(await change(`${user.email} is mine`), 422, 'password_too_common');
+    expect((await login(user.email, 'a sturdier passphrase 7')).status).toBe(200);
+  });
+
+  it('mails the owner at a login from a new address (once per address), never at the first login after registration', async () => {
+    const email = uniqueEmail('newsource');
+    expect((await register(email, TEST_PASSWORD)).status).toBe(201);
+    expect((await verify(await verificationToken(email))).status).toBe(200);
+    await session(email, TEST_PASSWORD, from('203.0.113.5')); // the first login: no mail
+    await session(email, TEST_PASSWORD, from('203.0.113.5')); // a known address: no mail
+    const after = Date.now() - 1000;
+    const stranger = { ...from('198.51.100.7'), 'user-agent': 'Mozilla/5.0 (X11; Linux) Strange/1.0' };
+    await session(email, TEST_PASSWORD, stranger);
+    await session(email, TEST_PASSWORD, stranger); // the same new address again: still one mail
+    const mail = await waitForMail(email, { subject: /new login/i, after });
+    expect(mail.text).toContain('Address:  198.51.100.7');
+    expect(mail.text).toContain('Device:   Mozilla/5.0 (X11; Linux) Strange/1.0');
+    expect(mail.text).toMatch(/When: +\d{4}-\d\d-\d\dT/);
+    expect(mail.text).toContain(`${api.deps.config.PUBLIC_URL}/reset-password`);
+    // Sent in the order of the logins: the earlier ones would have arrived before this one.
+    expect(await mailCount(email, /new login/i)).toBe(1);
+  });
+
+  it('a re-authentication lasts REAUTH_TTL_SECONDS (5 minutes by default)', async () => {
+    const user = await registerVerifiedUser(api);
+    const res = await reauth(user.token);
+    expect(res.status).toBe(200);
+    expect(api.deps.config.REAUTH_TTL_SECONDS).toBe(300);
+    expect(await res.json()).toMatchObject({ expires_in: 300 });
+    const { sid } = JSON.parse(Buffer.from(user.token.split('.')[1]!, 'base64url').toString()) as {
+      sid: string;
+    };
+    const ttl = await api.deps.redis.ttl(`${api.deps.config.REDIS_PREFIX}auth:reauth:${sid}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(300);
   });
 });

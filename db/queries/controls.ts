@@ -9,8 +9,8 @@ import { and, desc, eq, lt, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client.js';
 import { accounts, adminAudit, instruments, killSwitches, riskLimits } from '../schema.js';
 
-/** The market as a whole ('*'), one symbol, or one account. */
-export type ControlScope = '*' | `symbol:${string}` | `account:${string}`;
+/** The market as a whole ('*'), one symbol, one account, or one user (suspensions). */
+export type ControlScope = '*' | `symbol:${string}` | `account:${string}` | `user:${string}`;
 
 const lockKey = (scope: ControlScope) => sql`hashtextextended(${`brokerx:control:${scope}`}, 0)`;
 

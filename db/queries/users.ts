@@ -142,16 +142,20 @@ export type RefreshOutcome =
   | { kind: 'rotated'; userId: string; familyId: string; expiresAt: Date }
   /** A token that was already rotated came back: its family is now revoked. */
   | { kind: 'reused'; userId: string; familyId: string }
+  /** The token was not used for the idle timeout (it was issued before `idleSince`): its family is now revoked. */
+  | { kind: 'idle'; userId: string; familyId: string }
   | { kind: 'invalid' };
 
 /**
  * Rotate a refresh token: the presented token is marked rotated and its successor inserted in the same
  * family, with the family's absolute expiry. Presenting a rotated token again revokes the whole family
  * (reuse detection); the row lock serialises two racing rotations of one token, so the second is a reuse.
+ * The family's newest token was issued at its last use (login or refresh): one issued before `idleSince`
+ * ends the session (idle timeout).
  */
 export async function rotateRefreshToken(
   db: Db,
-  p: { tokenHash: string; successorHash: string; now: Date },
+  p: { tokenHash: string; successorHash: string; now: Date; idleSince: Date },
 ): Promise<RefreshOutcome> {
   return db.transaction(async (tx) => {
     const [row] = await tx
@@ -166,6 +170,10 @@ export async function rotateRefreshToken(
       return { kind: 'reused' as const, userId: row.userId, familyId: row.familyId };
     }
     if (row.expiresAt <= p.now) return { kind: 'invalid' as const };
+    if (row.createdAt <= p.idleSince) {
+      await revokeRefreshFamily(tx, row.familyId, p.now);
+      return { kind: 'idle' as const, userId: row.userId, familyId: row.familyId };
+    }
     await tx.update(refreshTokens).set({ rotatedAt: p.now }).where(eq(refreshTokens.id, row.id));
     await tx.insert(refreshTokens).values({
       userId: row.userId,
@@ -176,6 +184,16 @@ export async function rotateRefreshToken(
     });
     return { kind: 'rotated' as const, userId: row.userId, familyId: row.familyId, expiresAt: row.expiresAt };
   });
+}
+
+/** Whether the user ever had a session (completed a login): refresh tokens are kept, revoked or not. */
+export async function hasHadSession(db: DbOrTx, userId: string): Promise<boolean> {
+  const rows = await db
+    .select({ id: refreshTokens.id })
+    .from(refreshTokens)
+    .where(eq(refreshTokens.userId, userId))
+    .limit(1);
+  return rows.length > 0;
 }
 
 export async function revokeRefreshFamily(db: DbOrTx, familyId: string, now: Date): Promise<void> {
@@ -317,6 +335,27 @@ export async function insertPasswordResetToken(
  * Use a reset link once: the user gets the new password hash, and every other reset link of the user is
  * spent too. Returns the user id, or undefined when the link is unknown, used or expired.
  */
+/** The address of the user whose reset token this is, while the token can still be used. */
+export async function passwordResetOwner(
+  db: DbOrTx,
+  tokenHash: string,
+  now: Date,
+): Promise<{ email: string } | undefined> {
+  const [row] = await db
+    .select({ email: users.email })
+    .from(passwordResetTokens)
+    .innerJoin(users, eq(users.id, passwordResetTokens.userId))
+    .where(
+      and(
+        eq(passwordResetTokens.tokenHash, tokenHash),
+        isNull(passwordResetTokens.usedAt),
+        gt(passwordResetTokens.expiresAt, now),
+      ),
+    )
+    .limit(1);
+  return row;
+}
+
 export async function consumePasswordReset(
   db: Db,
   p: { tokenHash: string; passwordHash: string; now: Date },
@@ -369,10 +408,17 @@ export async function revokeUserSessions(
   return [...new Set(rows.map((r) => r.familyId))];
 }
 
-/** Whether the user is active and the session (refresh family) is not revoked: the access-token gate. */
-export async function sessionIsLive(db: DbOrTx, userId: string, familyId: string): Promise<boolean> {
+/**
+ * The access-token gate: the user's current role when the user is active and the session (refresh family)
+ * is not revoked, else undefined.
+ */
+export async function liveSessionRole(
+  db: DbOrTx,
+  userId: string,
+  familyId: string,
+): Promise<UserRow['role'] | undefined> {
   const [row] = await db
-    .select({ id: refreshTokens.id })
+    .select({ role: users.role })
     .from(refreshTokens)
     .innerJoin(users, eq(users.id, refreshTokens.userId))
     .where(
@@ -384,15 +430,29 @@ export async function sessionIsLive(db: DbOrTx, userId: string, familyId: string
       ),
     )
     .limit(1);
-  return row !== undefined;
+  return row?.role;
 }
 
-export async function setUserStatus(
+/**
+ * Suspend or reinstate a verified user (active <-> suspended); a pending one is left as it is, so a
+ * reinstatement never activates an address nobody verified. The status before, undefined for no such user.
+ */
+export async function setUserSuspended(
   db: DbOrTx,
   userId: string,
-  status: 'active' | 'suspended',
-): Promise<void> {
-  await db.update(users).set({ status }).where(eq(users.id, userId));
+  suspended: boolean,
+): Promise<UserRow['status'] | undefined> {
+  const [row] = await db
+    .select({ status: users.status })
+    .from(users)
+    .where(eq(users.id, userId))
+    .for('update');
+  if (row && row.status !== 'pending')
+    await db
+      .update(users)
+      .set({ status: suspended ? 'suspended' : 'active' })
+      .where(eq(users.id, userId));
+  return row?.status;
 }
 
 // ---- second factor --------------------------------------------------------------------------------

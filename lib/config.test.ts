@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('loadConfig: session durations (ADR 0008)', () => {
+  it('defaults to a 30-minute idle timeout and a 5-minute re-authentication window', () => {
+    const config = loadConfig({});
+    expect(config.REFRESH_IDLE_TIMEOUT_SECONDS).toBe(1800);
+    expect(config.REAUTH_TTL_SECONDS).toBe(300);
+  });
+
+  it('refuses an idle timeout that a client in use (one refresh per access token) would hit', () => {
+    expect(() => loadConfig({ REFRESH_IDLE_TIMEOUT_SECONDS: '900' })).toThrow(ConfigError);
+    expect(() =>
+      loadConfig({ ACCESS_TOKEN_TTL_SECONDS: '60', REFRESH_IDLE_TIMEOUT_SECONDS: '120' }),
+    ).not.toThrow();
+    expect(() => loadConfig({ REAUTH_TTL_SECONDS: '7200' })).toThrow(ConfigError);
+  });
+});
