@@ -5,8 +5,9 @@
  */
 import { CASH_ASSET } from '../db/accounts.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
-import { getInstrument, getOrderById, releaseOrderReservation, type OrderRow } from '../db/queries/orders.js';
-import { controlFailure, controlViolation } from './controls.js';
+import type { OrderFacts } from '../db/queries/controls.js';
+import { getOrderById, releaseOrderReservation, type OrderRow } from '../db/queries/orders.js';
+import { controlFailure, lockedFactsFor, violationOf } from './controls.js';
 import { saveOrder, saveSequence } from '../db/queries/settlement.js';
 import type { ReplaceRequest } from '../temporal/contracts.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
@@ -47,34 +48,27 @@ const versionConflict = (clientVersion: number, lockVersion: number) =>
   );
 
 /** Accepting an order (or a replace) under the operator controls in force: a violation is a business failure. */
-async function refuseUnderControls(
-  tx: Parameters<Operation>[0],
-  deps: OperationDeps,
-  order: OrderRow,
-  quantity: bigint,
-  price: bigint,
-): Promise<void> {
-  const v = await controlViolation(
-    tx,
-    {
-      orderId: order.id,
-      accountId: order.accountId,
-      symbol: order.symbol,
-      side: order.side,
-      quantity,
-      price,
-    },
-    { lock: true, now: deps.now() },
-  );
+function refuseUnderControls(facts: OrderFacts, order: OrderRow, quantity: bigint, price: bigint): void {
+  const v = violationOf(facts, {
+    orderId: order.id,
+    accountId: order.accountId,
+    symbol: order.symbol,
+    side: order.side,
+    quantity,
+    price,
+  });
   if (v) throw controlFailure(v);
 }
+
+const lockedFacts = (tx: DbOrTx, deps: OperationDeps, order: OrderRow) =>
+  lockedFactsFor(tx, { orderId: order.id, accountId: order.accountId, symbol: order.symbol }, deps.now());
 
 export function submitOrder(deps: OperationDeps, orderId: string): Operation {
   return async (tx, bookOf) => {
     const order = await getOrderById(tx, orderId);
     if (!order) throw unknownOrder(orderId);
     if (order.status !== 'pending') return snapshot(tx, order); // already submitted: a retry
-    await refuseUnderControls(tx, deps, order, order.quantity, order.reservePrice);
+    refuseUnderControls(await lockedFacts(tx, deps, order), order, order.quantity, order.reservePrice);
     const book = await bookOf(order.symbol);
     const seq = deps.books.nextSeq(order.symbol);
     const at = deps.now();
@@ -180,7 +174,9 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     const hasLimit = tradesAs(order.orderType) === 'limit';
     if (args.price !== undefined && !hasLimit)
       throw businessFailure(FailureType.InvalidOrder, 'A stop order has no limit price to replace');
-    const instrument = await getInstrument(tx, order.symbol);
+    // The control locks, then the instrument and the controls in one read.
+    const facts = await lockedFacts(tx, deps, order);
+    const { instrument } = facts;
     if (!instrument) throw businessFailure(FailureType.UnknownSymbol);
 
     const newQty = args.quantity !== undefined ? BigInt(args.quantity) : order.quantity;
@@ -202,7 +198,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
 
     // A buy reserves its limit price per share (a stop, which trades as a market order, its collar).
     const unit = order.side === 'buy' ? (newPrice ?? order.reservePrice) : 1n;
-    await refuseUnderControls(tx, deps, order, newQty, newPrice ?? order.reservePrice);
+    refuseUnderControls(facts, order, newQty, newPrice ?? order.reservePrice);
     const newLeaves = newQty - order.filledQuantity;
     const newReserved = newLeaves * unit;
     const increase = newReserved - order.reservedAmount;

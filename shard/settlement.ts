@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DbOrTx } from '../db/client.js';
-import { releaseOrderReservation, type OrderRow } from '../db/queries/orders.js';
+import { committedOrder, releaseOrderReservation, type OrderRow } from '../db/queries/orders.js';
 import { lockOrders, saveOrder, settleFill, tradeIdsOf } from '../db/queries/settlement.js';
 import type { OrderEventInput } from '../db/queries/timeline.js';
 import type { OrderBook, SubmitResult } from '../matching/index.js';
@@ -234,5 +234,6 @@ export async function snapshot(db: DbOrTx, o: OrderRow, fillIds?: string[]): Pro
     price: o.price?.toString(),
     rejectReason: o.rejectReason ?? undefined,
     fillIds: fillIds ?? (await tradeIdsOf(db, o.id)),
+    order: committedOrder(o),
   };
 }
