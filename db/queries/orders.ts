@@ -5,7 +5,7 @@ import { TERMINAL_STATUSES } from '../../temporal/orders.js';
 import type { DbOrTx } from '../client.js';
 import { orders, instruments } from '../schema.js';
 import { CASH_ASSET } from '../accounts.js';
-import { postEntry } from './ledger.js';
+import { postEntry, type LedgerEntry } from './ledger.js';
 
 export type OrderRow = typeof orders.$inferSelect;
 export type InstrumentRow = typeof instruments.$inferSelect;
@@ -143,9 +143,27 @@ export async function listOpenOrders(
 export const reservedAsset = (o: Pick<OrderRow, 'side' | 'symbol'>): string =>
   o.side === 'buy' ? CASH_ASSET : o.symbol;
 
+/** The journal entry that releases `amount` of what the order has reserved, identified by `reference`. */
+export function releaseEntry(
+  order: Pick<OrderRow, 'accountId' | 'side' | 'symbol'>,
+  reference: string,
+  amount: bigint,
+): LedgerEntry {
+  const asset = reservedAsset(order);
+  return {
+    kind: 'release',
+    reference,
+    postings: [
+      { accountId: order.accountId, asset, bucket: 'reserved', amount: -amount },
+      { accountId: order.accountId, asset, bucket: 'available', amount },
+    ],
+  };
+}
+
 /**
  * Release `amount` (default: all) of what the order still has reserved, as one journal entry
- * identified by `reference`. Idempotent through the entry's (kind, reference) key.
+ * identified by `reference`, now (the saga's compensation; the shard's operations gather theirs).
+ * Idempotent through the entry's (kind, reference) key.
  */
 export async function releaseOrderReservation(
   tx: DbOrTx,
@@ -154,15 +172,7 @@ export async function releaseOrderReservation(
   amount: bigint = order.reservedAmount,
 ): Promise<bigint> {
   if (amount <= 0n) return 0n;
-  const asset = reservedAsset(order);
-  const id = await postEntry(tx, {
-    kind: 'release',
-    reference,
-    postings: [
-      { accountId: order.accountId, asset, bucket: 'reserved', amount: -amount },
-      { accountId: order.accountId, asset, bucket: 'available', amount },
-    ],
-  });
+  const id = await postEntry(tx, releaseEntry(order, reference, amount));
   if (id === null) return 0n;
   await tx
     .update(orders)
