@@ -10,8 +10,8 @@ import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
 import { enqueueEventsCall } from '../db/queries/outbox.js';
 import { insertOrderEventsSql, recordOrderEvents } from '../db/queries/timeline.js';
 import { CASH_SCALE, formatDecimal } from '../lib/money.js';
-import { getAccountStatus, getInstrument, lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
-import { controlFailure, controlViolation } from '../shard/controls.js';
+import { lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
+import { controlFailure, factsFor, violationOf } from '../shard/controls.js';
 import { checkLimitPrice, checkQuantity, collarPrice } from '../shard/order-rules.js';
 import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
 import { orderFingerprint, type OrderRequest } from '../temporal/contracts.js';
@@ -60,10 +60,9 @@ function checkStop(order: OrderRequest, instrument: InstrumentRules): bigint | u
 export function createOrderActivities({ db }: OrderActivityDeps): OrderActivities {
   return {
     async validateOrder(order: OrderRequest): Promise<ValidatedOrder> {
-      const [instrument, account] = await Promise.all([
-        getInstrument(db, order.symbol),
-        getAccountStatus(db, order.accountId),
-      ]);
+      // Every fact the checks read, in one statement: instrument, account, operator controls, usage.
+      const facts = await factsFor(db, { accountId: order.accountId, symbol: order.symbol }, new Date());
+      const { instrument, account } = facts;
       if (!instrument) throw businessFailure(FailureType.UnknownSymbol, `Unknown symbol ${order.symbol}`);
       // A halt and a freeze are operator controls, checked with the others below.
       if (instrument.status === 'closed') throw businessFailure(FailureType.InstrumentNotTrading);
@@ -97,17 +96,13 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
         reservePrice = collarPrice(instrument);
       }
       // Operator controls, early (the shard checks them again, under the control locks, when it accepts).
-      const control = await controlViolation(
-        db,
-        {
-          accountId: order.accountId,
-          symbol: order.symbol,
-          side: order.side,
-          quantity: qty,
-          price: reservePrice,
-        },
-        { lock: false, now: new Date() },
-      );
+      const control = violationOf(facts, {
+        accountId: order.accountId,
+        symbol: order.symbol,
+        side: order.side,
+        quantity: qty,
+        price: reservePrice,
+      });
       if (control) throw controlFailure(control);
       return order.side === 'buy'
         ? {

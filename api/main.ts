@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { applicationName, loadConfig } from '../lib/config.js';
+import { enableIoCounts, ioCountingInterceptors } from '../lib/io-counts.js';
 import { createLogger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
@@ -20,6 +21,7 @@ import { createApiFeed } from './ws/server.js';
 import { attachUpgrades, createApiCable } from './ws/cable.js';
 
 const config = loadConfig(process.env);
+if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'api', instance: config.INSTANCE_ID });
 installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, service: 'api', instance: config.INSTANCE_ID });
 
@@ -31,7 +33,11 @@ const database = connectDatabase(config.DATABASE_URL, {
 const redis = connectRedis(config.REDIS_URL, `api-${config.INSTANCE_ID}`);
 // The SDK's Rust connection (as the workers use): cheaper per call than the pure-JS gRPC client.
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+const temporal = new Client({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  interceptors: ioCountingInterceptors(),
+});
 const metrics = createApiMetrics(config.INSTANCE_ID);
 watchKillSwitches(metrics, () => listKillSwitches(database.db));
 const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);

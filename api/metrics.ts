@@ -1,10 +1,12 @@
 /** The api's Prometheus registry: one per process. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerIoCounts } from '../lib/io-counts.js';
 
 export function createApiMetrics(instance: string) {
   const registry = new Registry();
   registry.setDefaultLabels({ instance_id: instance, process: 'api' });
   collectDefaultMetrics({ register: registry });
+  registerIoCounts(registry);
   return {
     registry,
     httpRequests: new Counter({

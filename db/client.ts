@@ -1,6 +1,7 @@
 /** Postgres connections: one postgres.js pool per process, wrapped by drizzle. */
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
+import { countIo, ioCountsEnabled } from '../lib/io-counts.js';
 import * as schema from './schema.js';
 
 export type Db = PostgresJsDatabase<typeof schema>;
@@ -23,8 +24,40 @@ export function connectDatabase(url: string, opts: { max?: number; appName?: str
     types: { bigint: postgres.BigInt },
   });
   fetchArrayTypesOnce(sql);
-  const db = drizzle(preparedByDefault(sql), { schema });
-  return { db, sql, close: () => sql.end({ timeout: 5 }) };
+  // IO_COUNTS=on only (lib/io-counts.ts): otherwise the client is not wrapped at all.
+  const client = ioCountsEnabled() ? countingStatements(sql) : sql;
+  const db = drizzle(preparedByDefault(client), { schema });
+  return { db, sql: client, close: () => sql.end({ timeout: 5 }) };
+}
+
+/**
+ * Count every statement sent through this client (IO_COUNTS=on): tagged templates, `unsafe()` (which
+ * drizzle uses), and a transaction's or savepoint's two statements (BEGIN/COMMIT, SAVEPOINT/RELEASE, or
+ * their rollback), with the statements inside counted through the same wrapper.
+ */
+function countingStatements(sql: Sql): Sql {
+  return new Proxy(sql, {
+    apply(target, thisArg, args: unknown[]) {
+      const first = args[0];
+      if (Array.isArray(first) && 'raw' in first) countIo('postgres_statements');
+      return Reflect.apply(target, thisArg, args) as unknown;
+    },
+    get(target, prop, receiver) {
+      if (prop === 'unsafe')
+        return (...args: Parameters<Sql['unsafe']>) => {
+          countIo('postgres_statements');
+          return target.unsafe(...args);
+        };
+      if (prop === 'begin' || prop === 'savepoint')
+        return (...args: unknown[]) => {
+          const fn = args.pop() as (tx: Sql) => unknown;
+          const run = Reflect.get(target, prop, receiver) as (...a: unknown[]) => unknown;
+          countIo('postgres_statements', 2);
+          return run.call(target, ...args, (tx: Sql) => fn(countingStatements(tx)));
+        };
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
 }
 
 /**

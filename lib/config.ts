@@ -50,6 +50,12 @@ export const configSchema = z.object({
   SANDBOX_WATCHDOG: z.enum(['on', 'off']).default('off'),
   /** and the per-promise stack capture behind the stack trace query. Both off by default. */
   SANDBOX_STACK_TRACES: z.enum(['on', 'off']).default('off'),
+  /**
+   * Count this process's I/O (Postgres statements, Temporal client calls, Redis commands, mails) and serve
+   * the totals on its /metrics as `app_io_operations` (lib/io-counts.ts): the benchmarks' per-order
+   * figures. Off by default; off, nothing is wrapped.
+   */
+  IO_COUNTS: z.enum(['on', 'off']).default('off'),
   /** JWT access-token lifetime and refresh-token lifetime, in seconds. */
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
   REFRESH_TOKEN_TTL_SECONDS: z.coerce

@@ -1,5 +1,6 @@
 /** Outgoing mail over SMTP (Mailpit locally). One transport per process. */
 import { createTransport, type Transporter } from 'nodemailer';
+import { countIo } from './io-counts.js';
 
 export interface Mail {
   to: string;
@@ -20,6 +21,7 @@ export function createMailer(smtpUrl: string, from: string): Mailer {
   const transport: Transporter = createTransport({ url: smtpUrl, pool: true, maxConnections: 4 });
   return {
     async send(mail) {
+      countIo('mails');
       await transport.sendMail({
         from,
         to: mail.to,

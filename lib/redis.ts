@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { countIo, ioCountsEnabled } from './io-counts.js';
 
 /**
  * One ioredis connection with bounded retries; commands fail fast instead of queueing forever, and the
@@ -14,6 +15,15 @@ export function connectRedis(url: string, name: string): Redis {
   // Every failed command reaches its caller; without a listener ioredis also prints each reconnect
   // attempt's error ("Unhandled error event") to stderr, several a second for the whole outage.
   redis.on('error', () => undefined);
+  if (ioCountsEnabled()) {
+    // IO_COUNTS=on only: count the commands this connection sends, publishes apart.
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = (command, stream) => {
+      countIo('redis_commands');
+      if (command.name === 'publish') countIo('redis_publishes');
+      return send(command, stream);
+    };
+  }
   return redis;
 }
 

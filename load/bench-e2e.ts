@@ -41,6 +41,7 @@ import { baselines, type Baselines } from './baselines/client.js';
 import { deposit, type Endpoints, type Session } from './client.js';
 import { userEmail } from './k6/lib/profiles.js';
 import { CpuAccount, cpuByComponent, cpuTable } from './lib/cpu.js';
+import { IoAccount, ioTable } from './lib/io-counts.js';
 import {
   addCounts,
   closedLoop,
@@ -129,6 +130,8 @@ interface ShapeResults {
   baseline: BaselineResults;
   real: RealFlowResults;
   cpu: CpuAccount;
+  /** IO_COUNTS=on: the application processes' I/O per accepted order of the real flow's capacity run. */
+  io?: IoAccount;
   /** Fill-to-client latencies at 10/s (key runs only; the full run reports its constant-rate steps). */
   feedAt10: number[];
   /** The api's admission limit (MAX_INFLIGHT_ORDERS, per instance) and its number of instances. */
@@ -158,22 +161,23 @@ async function runShape(base: Config, shape: Shape, full: boolean): Promise<Shap
         db && stack.temporalDatabases.includes(db) ? TEMPORAL_POSTGRES : 'postgres',
       ),
     );
+    const io = base.IO_COUNTS === 'on' ? new IoAccount(() => stack.metricsEndpoints) : undefined;
     const temporal = await startBaselines(stack, BASELINE_WORKERS[shape]);
     const baseline = await measureBaselines(temporal.baselines, cpu, full);
     const fills = await FillWatcher.open(stack.endpoints, [...users.buyers, ...users.sellers]);
-    const real = await measureRealFlow(placeOrder, temporal.baselines, cpu, fills, full);
+    const real = await measureRealFlow(placeOrder, temporal.baselines, cpu, fills, full, io);
     await temporal.stop();
     const feedAt10 = fills.newStep();
     if (!full) {
       fills.close();
-      return { shape, baseline, real, cpu, feedAt10, ...api };
+      return { shape, baseline, real, cpu, io, feedAt10, ...api };
     }
     const steps = await stepRates(placeOrder, real.at10.p95, fills);
     await sleep(1000);
     fills.close();
     const ramp = await stressRamp(placeOrder, cpu);
     const after = await checkAfterRun(database.db);
-    return { shape, baseline, real, cpu, feedAt10, ...api, full: { steps, ramp, after } };
+    return { shape, baseline, real, cpu, io, feedAt10, ...api, full: { steps, ramp, after } };
   } finally {
     await database.close();
     await stack.stop();
@@ -345,12 +349,12 @@ async function measureRealFlow(
   cpu: CpuAccount,
   fills: FillWatcher,
   full: boolean,
+  io: IoAccount | undefined,
 ): Promise<RealFlowResults> {
   log('(b) real order flow');
   await closedLoop('warm-up', 8, 3, placeOrder);
-  const capacity = await cpu.measure(() =>
-    closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder),
-  );
+  const run = () => closedLoop('orders through the API, 32 users', 32, STEP_SECONDS, placeOrder);
+  const capacity = await cpu.measure(() => (io ? io.measure(run) : run()));
   // The key runs report the feed at 10/s; the full run at its constant-rate steps.
   fills.newStep();
   fills.recording = !full;
@@ -368,6 +372,17 @@ async function measureRealFlow(
   return { capacity, saga10, at10 };
 }
 
+/** IO_COUNTS=on: what each application process sent per accepted order (none otherwise). */
+function ioSection(r: ShapeResults): string[] {
+  if (!r.io?.runs.length) return [];
+  return [
+    '',
+    `### I/O per accepted order (IO_COUNTS=on: each process counts its own Postgres statements, Temporal client calls, Redis commands and publishes, and mails; lib/io-counts.ts)`,
+    '',
+    ...ioTable(r.io.runs),
+  ];
+}
+
 function printQuick(runs: readonly ShapeResults[]): void {
   for (const r of runs) {
     const { baseline, real, cpu, feedAt10: feed } = r;
@@ -377,6 +392,7 @@ function printQuick(runs: readonly ShapeResults[]): void {
         ...summaryTable([baseline.saga, real.saga10, real.capacity, real.at10]),
         '',
         ...cpuTable(cpu.runs, cpuComponents(r.shape)),
+        ...ioSection(r),
       ].join('\n'),
     );
     console.log(
@@ -679,6 +695,7 @@ function renderReport(
     `### CPU per accepted order (${cpuTitle}${cluster ? `; \`${TEMPORAL_POSTGRES}\`: the Postgres backends of Temporal's two databases, \`postgres\` every other Postgres process` : ''})`,
     ``,
     ...cpuTable(cpu.runs, cpuComponents(r.shape)),
+    ...ioSection(r),
     ...(dev
       ? [
           ``,

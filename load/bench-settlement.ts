@@ -17,6 +17,7 @@ import { connectDatabase, type Db } from '../db/client.js';
 import { EXTERNAL_ACCOUNT_ID } from '../db/accounts.js';
 import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
 import { loadConfig } from '../lib/config.js';
+import { enableIoCounts, ioCountsEnabled, ioTotals } from '../lib/io-counts.js';
 import { createLogger } from '../lib/logger.js';
 import type { OrderRequest } from '../temporal/contracts.js';
 import { createMatchingMetrics, settlementBatches } from '../workers/matching/metrics.js';
@@ -33,16 +34,25 @@ const INSERTS = Number(process.env.BENCH_INSERTS ?? 5000);
 /** A resting sell and a crossing buy, as two sagas would submit them. */
 type Pair = [sell: string, buy: string];
 
+/** IO_COUNTS=on: Postgres statements this process sent while `run` ran, per order. */
+async function statementsPer<T>(orders: number, run: () => Promise<T>): Promise<[T, number | undefined]> {
+  const before = ioTotals().postgres_statements;
+  const out = await run();
+  return [out, ioCountsEnabled() ? (ioTotals().postgres_statements - before) / orders : undefined];
+}
+
 async function main() {
-  const scratch = scratchDatabase(loadConfig(process.env).DATABASE_URL);
+  const config = loadConfig(process.env);
+  if (config.IO_COUNTS === 'on') enableIoCounts(); // before the database client is built
+  const scratch = scratchDatabase(config.DATABASE_URL);
   try {
     await scratch.migrate();
     const database = connectDatabase(scratch.url, { max: 4, appName: 'bench-settlement' });
     try {
       const db = database.db;
       const accounts = await fundAccounts(db);
-      const pairs = await createPairs(db, accounts);
-      const settlement = await measureSettlement(db, pairs);
+      const [pairs, sagaSteps] = await statementsPer(2 * PAIRS, () => createPairs(db, accounts));
+      const settlement = { ...(await measureSettlement(db, pairs)), sagaSteps };
       const insertRate = await measureInserts(db, accounts.buyer);
       const imbalances = await ledgerImbalances(db);
       if (imbalances.length) throw new Error(`ledger imbalanced: ${JSON.stringify(imbalances)}`);
@@ -124,6 +134,11 @@ interface Settlement {
   grouped: Phase;
   /** Operations per settlement transaction in the grouped phase. */
   meanBatch: number;
+  /** IO_COUNTS=on: Postgres statements per order of the saga's steps (validate, reserve, persist). */
+  sagaSteps?: number;
+  /** IO_COUNTS=on: Postgres statements per submitted order, by phase. */
+  serialStatements?: number;
+  groupedStatements?: number;
 }
 
 /** The pairs through the shard engine: a warm-up, then half one saga at a time, half CONCURRENCY at once. */
@@ -146,21 +161,33 @@ async function measureSettlement(db: Db, pairs: Pair[]): Promise<Settlement> {
   const half = warm + Math.floor((PAIRS - warm) / 2);
 
   // One saga at a time: every submit is a transaction of its own.
-  const serial = await phase(pairs.slice(warm, half), async (work, lat) => {
-    for (const pair of work) await submitPair(pair, lat);
-  });
+  const serialPairs = pairs.slice(warm, half);
+  const [serial, serialStatements] = await statementsPer(2 * serialPairs.length, () =>
+    phase(serialPairs, async (work, lat) => {
+      for (const pair of work) await submitPair(pair, lat);
+    }),
+  );
   // CONCURRENCY sagas at once: submits queue behind the running transaction and share the next one.
   const batches0 = await settlementBatches(registry);
-  const grouped = await phase(pairs.slice(half), async (work, lat) => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < work.length) await submitPair(work[next++]!, lat);
-      }),
-    );
-  });
+  const groupedPairs = pairs.slice(half);
+  const [grouped, groupedStatements] = await statementsPer(2 * groupedPairs.length, () =>
+    phase(groupedPairs, async (work, lat) => {
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (next < work.length) await submitPair(work[next++]!, lat);
+        }),
+      );
+    }),
+  );
   const batches1 = await settlementBatches(registry);
-  return { serial, grouped, meanBatch: (batches1.sum - batches0.sum) / (batches1.count - batches0.count) };
+  return {
+    serial,
+    grouped,
+    meanBatch: (batches1.sum - batches0.sum) / (batches1.count - batches0.count),
+    serialStatements,
+    groupedStatements,
+  };
 }
 
 /** Time one phase of pairs; latencies are per submit. */
@@ -186,7 +213,7 @@ async function measureInserts(db: Db, account: string): Promise<number> {
 }
 
 function renderReport(
-  { serial, grouped, meanBatch }: Settlement,
+  { serial, grouped, meanBatch, sagaSteps, serialStatements, groupedStatements }: Settlement,
   insertRate: number,
   pgVersion: string,
 ): string {
@@ -197,6 +224,15 @@ function renderReport(
       ['settled orders per second', serial.rate.toFixed(0), grouped.rate.toFixed(0)],
       ['submit latency p50 / p99 (ms)', `${serial.p50} / ${serial.p99}`, `${grouped.p50} / ${grouped.p99}`],
       ['operations per transaction (mean)', 1, meanBatch.toFixed(1)],
+      ...(serialStatements === undefined || groupedStatements === undefined
+        ? []
+        : [
+            [
+              'Postgres statements per submitted order (IO_COUNTS=on)',
+              serialStatements.toFixed(2),
+              groupedStatements.toFixed(2),
+            ],
+          ]),
       [
         `settlement rate / plain insert rate (${insertRate.toFixed(0)} inserts/s)`,
         (serial.rate / insertRate).toFixed(2),
@@ -210,16 +246,17 @@ Matched orders settled per second through \`ShardEngine.submit\` (match in memor
 orders, both accounts' ledger entries and outbox rows in one Postgres transaction, then the book),
 next to plain single-row autocommit inserts on the same database in the same run.
 
-- Command: \`npm run bench:settlement\` (BENCH_PAIRS=${PAIRS}, BENCH_CONCURRENCY=${CONCURRENCY}, BENCH_INSERTS=${INSERTS})
+- Command: \`${sagaSteps === undefined ? '' : 'IO_COUNTS=on '}npm run bench:settlement\` (BENCH_PAIRS=${PAIRS}, BENCH_CONCURRENCY=${CONCURRENCY}, BENCH_INSERTS=${INSERTS})
 - Machine: ${machineSummary()}; Node ${process.version}; PostgreSQL ${pgVersion} on loopback
 - Date: ${new Date().toISOString()}
 
 ${table}
-
-A submit that fills runs about a dozen statements (read the order, lock the maker, the trade, the journal
-entry as one \`post_entry\` call with its postings and four balance rows, the buyer's leftover release,
-both orders, the outbox rows as one \`enqueue_events\` call, the symbol's sequence), each a loopback round
-trip; before ADR 0014 made the ledger and outbox writes one statement each it ran about twenty. The shard
+${sagaSteps === undefined ? '' : `\nThe saga's steps before the submit (validate, reserve, persist, as \`createPairs\` runs them) sent ${sagaSteps.toFixed(2)} Postgres statements per order.\n`}
+A submit that fills runs seven statements, each a loopback round trip: BEGIN, read the order, take the
+control locks, read the order's facts, lock the maker, then the operation's writes as one statement (the
+trade, the journal entries as \`post_entry\` calls, the buyer's leftover release, both orders, the outbox
+and timeline rows, the symbol's sequence; ADR 0028), and COMMIT. It ran about a dozen before ADR 0028,
+about twenty before ADR 0014 made the ledger and outbox writes one statement each. The shard
 applies operations one at a time in arrival order, but the operations that queue while a transaction
 runs share the next one (each in a savepoint), so under concurrency a commit is paid per batch rather
 than per order and the rate is bounded by the statements, not by the commits. No caller hears of its

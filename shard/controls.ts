@@ -5,7 +5,7 @@
  * switch or limit that has answered is in force for every order accepted after it).
  */
 import type { DbOrTx } from '../db/client.js';
-import { controlsFor, holdControlLocksShared, riskUsage } from '../db/queries/controls.js';
+import { holdControlLocksShared, orderFacts, type OrderFacts } from '../db/queries/controls.js';
 import {
   FailureType,
   businessFailure,
@@ -39,14 +39,34 @@ export type ControlViolation =
 const startOfDay = (now: Date) =>
   new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
 
-/** The violation of a control by this order, or null. `lock`: hold the control locks (the shard). */
-export async function controlViolation(
-  db: DbOrTx,
-  o: ControlledOrder,
-  opts: { lock: boolean; now: Date },
-): Promise<ControlViolation | null> {
-  if (opts.lock) await holdControlLocksShared(db, ['*', `symbol:${o.symbol}`, `account:${o.accountId}`]);
-  const c = await controlsFor(db, o.symbol, o.accountId);
+/** Whose facts: an order of `accountId` in `symbol`; `orderId` (once persisted) is left out of the usage. */
+type FactsOf = Pick<ControlledOrder, 'orderId' | 'accountId' | 'symbol'>;
+
+/**
+ * The facts an order's checks read, in one statement (db/queries/controls.ts `orderFacts`): validation
+ * reads them this way, early and without locks, for a quick answer.
+ */
+export const factsFor = (db: DbOrTx, o: FactsOf, now: Date): Promise<OrderFacts> =>
+  orderFacts(db, {
+    symbol: o.symbol,
+    accountId: o.accountId,
+    excludeOrderId: o.orderId,
+    since: startOfDay(now),
+  });
+
+/**
+ * The shard, accepting an order or a replace: hold the control locks of the order's scopes shared, then
+ * read the facts. Two statements: the facts must be read by a statement that starts once the locks are
+ * held, so that a control change that committed meanwhile is seen.
+ */
+export async function lockedFactsFor(db: DbOrTx, o: FactsOf, now: Date): Promise<OrderFacts> {
+  await holdControlLocksShared(db, ['*', `symbol:${o.symbol}`, `account:${o.accountId}`]);
+  return factsFor(db, o, now);
+}
+
+/** The violation of a control by this order under these facts, or null. Pure. */
+export function violationOf(f: OrderFacts, o: ControlledOrder): ControlViolation | null {
+  const c = f.controls;
   if (c.killSwitch)
     return {
       type: FailureType.KillSwitchEngaged,
@@ -68,13 +88,8 @@ export async function controlViolation(
   });
   if (l.maxOrderNotional !== null && notional > l.maxOrderNotional)
     return over('max_order_notional', notional, l.maxOrderNotional, 'cents');
-  if (l.maxOpenOrders === null && l.maxPosition === null && l.maxDailyNotional === null) return null;
-  const u = await riskUsage(db, {
-    accountId: o.accountId,
-    symbol: o.symbol,
-    excludeOrderId: o.orderId,
-    since: startOfDay(opts.now),
-  });
+  const u = f.usage;
+  if (!u) return null; // no limit that needs the usage
   if (l.maxOpenOrders !== null && u.openOrders + 1 > l.maxOpenOrders)
     return over('max_open_orders', BigInt(u.openOrders + 1), BigInt(l.maxOpenOrders), 'open orders');
   if (l.maxPosition !== null && o.side === 'buy' && u.position + u.openBuys + o.quantity > l.maxPosition)

@@ -5,9 +5,16 @@
  */
 import { CASH_ASSET } from '../db/accounts.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
-import { getInstrument, getOrderById, releaseOrderReservation, type OrderRow } from '../db/queries/orders.js';
-import { controlFailure, controlViolation } from './controls.js';
-import { saveOrder, saveSequence } from '../db/queries/settlement.js';
+import type { OrderFacts } from '../db/queries/controls.js';
+import { getOrderById, releaseEntry, type OrderRow } from '../db/queries/orders.js';
+import { controlFailure, lockedFactsFor, violationOf } from './controls.js';
+import {
+  saveOrder,
+  saveSequence,
+  settlementWrites,
+  writeSettlement,
+  type SettlementWrites,
+} from '../db/queries/settlement.js';
 import type { ReplaceRequest } from '../temporal/contracts.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
 import type { DbOrTx } from '../db/client.js';
@@ -47,40 +54,35 @@ const versionConflict = (clientVersion: number, lockVersion: number) =>
   );
 
 /** Accepting an order (or a replace) under the operator controls in force: a violation is a business failure. */
-async function refuseUnderControls(
-  tx: Parameters<Operation>[0],
-  deps: OperationDeps,
-  order: OrderRow,
-  quantity: bigint,
-  price: bigint,
-): Promise<void> {
-  const v = await controlViolation(
-    tx,
-    {
-      orderId: order.id,
-      accountId: order.accountId,
-      symbol: order.symbol,
-      side: order.side,
-      quantity,
-      price,
-    },
-    { lock: true, now: deps.now() },
-  );
+function refuseUnderControls(facts: OrderFacts, order: OrderRow, quantity: bigint, price: bigint): void {
+  const v = violationOf(facts, {
+    orderId: order.id,
+    accountId: order.accountId,
+    symbol: order.symbol,
+    side: order.side,
+    quantity,
+    price,
+  });
   if (v) throw controlFailure(v);
 }
+
+const lockedFacts = (tx: DbOrTx, deps: OperationDeps, order: OrderRow) =>
+  lockedFactsFor(tx, { orderId: order.id, accountId: order.accountId, symbol: order.symbol }, deps.now());
 
 export function submitOrder(deps: OperationDeps, orderId: string): Operation {
   return async (tx, bookOf) => {
     const order = await getOrderById(tx, orderId);
     if (!order) throw unknownOrder(orderId);
     if (order.status !== 'pending') return snapshot(tx, order); // already submitted: a retry
-    await refuseUnderControls(tx, deps, order, order.quantity, order.reservePrice);
+    refuseUnderControls(await lockedFacts(tx, deps, order), order, order.quantity, order.reservePrice);
     const book = await bookOf(order.symbol);
     const seq = deps.books.nextSeq(order.symbol);
     const at = deps.now();
     const result = book.submit(newOrder(order, seq, at));
-    const fillIds = await settleResult(deps, tx, order, result, at, 'new');
-    await saveBookState(deps, tx, order.symbol, seq, result);
+    const w = settlementWrites();
+    const fillIds = await settleResult(deps, tx, w, order, result, at, 'new');
+    saveBookState(deps, w, order.symbol, seq, result);
+    await writeSettlement(tx, w);
     return snapshot(tx, order, fillIds);
   };
 }
@@ -89,17 +91,17 @@ export function submitOrder(deps: OperationDeps, orderId: string): Operation {
  * After an operation with sequence `seq`: the stops it triggered took the sequences after it, so the
  * symbol's sequence moves to the largest; an operation that traded records its last trade price.
  */
-async function saveBookState(
+function saveBookState(
   deps: OperationDeps,
-  tx: DbOrTx,
+  w: SettlementWrites,
   symbol: string,
   seq: number,
   result: SubmitResult,
-): Promise<void> {
+): void {
   const last = result.ok ? result.triggered.reduce((max, t) => Math.max(max, t.seq), seq) : seq;
   deps.books.advanceSeq(symbol, last);
   const lastTrade = result.ok ? result.fills.at(-1) : undefined;
-  await saveSequence(tx, symbol, last, lastTrade?.price);
+  saveSequence(w, symbol, last, lastTrade?.price);
 }
 
 /** What a cancel for `reason` makes of the order: its status and its execution report. */
@@ -132,7 +134,8 @@ export function cancelOrder(
     if (args.reason === 'compensation') order.rejectReason ??= 'Order could not be placed';
     order.lockVersion += 1;
     order.lastRequestId = args.requestId ?? null;
-    await closeOrder(tx, order, at);
+    const w = settlementWrites();
+    closeOrder(w, order, at);
     // The client's (or an operator's) cancel is on the timeline as asked, then done.
     const asked =
       args.reason === 'user'
@@ -146,11 +149,8 @@ export function cancelOrder(
             },
           ]
         : [];
-    await announce(
-      tx,
-      [executionReport(order, outcome.exec, at), marketEvent(deps.books, order.symbol, at)],
-      asked,
-    );
+    announce(w, [executionReport(order, outcome.exec, at), marketEvent(deps.books, order.symbol, at)], asked);
+    await writeSettlement(tx, w);
     return snapshot(tx, order);
   };
 }
@@ -180,7 +180,9 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     const hasLimit = tradesAs(order.orderType) === 'limit';
     if (args.price !== undefined && !hasLimit)
       throw businessFailure(FailureType.InvalidOrder, 'A stop order has no limit price to replace');
-    const instrument = await getInstrument(tx, order.symbol);
+    // The control locks, then the instrument and the controls in one read.
+    const facts = await lockedFacts(tx, deps, order);
+    const { instrument } = facts;
     if (!instrument) throw businessFailure(FailureType.UnknownSymbol);
 
     const newQty = args.quantity !== undefined ? BigInt(args.quantity) : order.quantity;
@@ -202,7 +204,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
 
     // A buy reserves its limit price per share (a stop, which trades as a market order, its collar).
     const unit = order.side === 'buy' ? (newPrice ?? order.reservePrice) : 1n;
-    await refuseUnderControls(tx, deps, order, newQty, newPrice ?? order.reservePrice);
+    refuseUnderControls(facts, order, newQty, newPrice ?? order.reservePrice);
     const newLeaves = newQty - order.filledQuantity;
     const newReserved = newLeaves * unit;
     const increase = newReserved - order.reservedAmount;
@@ -254,15 +256,17 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     if (args.timeInForce) order.timeInForce = args.timeInForce;
     order.lockVersion = version;
     order.lastRequestId = args.requestId ?? null;
-    const fillIds = await settleResult(deps, tx, order, result, at, 'replaced');
+    const w = settlementWrites();
+    const fillIds = await settleResult(deps, tx, w, order, result, at, 'replaced');
     // Release what the new price and quantity no longer need (a decrease, or what fills left over).
     const stillNeeded = isTerminal(order.status) ? 0n : leaves(order) * unit;
     if (order.reservedAmount > stillNeeded) {
-      await releaseOrderReservation(tx, order, `${order.id}:v${version}`, order.reservedAmount - stillNeeded);
+      w.entries.push(releaseEntry(order, `${order.id}:v${version}`, order.reservedAmount - stillNeeded));
       order.reservedAmount = stillNeeded;
     }
-    await saveOrder(tx, order, at);
-    await saveBookState(deps, tx, order.symbol, seq, result);
+    saveOrder(w, order, at);
+    saveBookState(deps, w, order.symbol, seq, result);
+    await writeSettlement(tx, w);
     return snapshot(tx, order, fillIds);
   };
 }

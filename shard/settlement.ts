@@ -1,12 +1,19 @@
 /**
  * Settlement to events: apply an engine result in the operation's transaction (trades, both orders,
- * both accounts' balances, reservations released) and write the outbox events that announce it
- * (execution reports, market data; temporal/events.ts).
+ * both accounts' balances, reservations released) and the outbox events that announce it (execution
+ * reports, market data; temporal/events.ts), gathered into the operation's writes (`SettlementWrites`,
+ * written in one statement when the operation ends).
  */
 import { randomUUID } from 'node:crypto';
 import type { DbOrTx } from '../db/client.js';
-import { releaseOrderReservation, type OrderRow } from '../db/queries/orders.js';
-import { lockOrders, saveOrder, settleFill, tradeIdsOf } from '../db/queries/settlement.js';
+import { committedOrder, releaseEntry, type OrderRow } from '../db/queries/orders.js';
+import {
+  lockOrders,
+  saveOrder,
+  settleFill,
+  tradeIdsOf,
+  type SettlementWrites,
+} from '../db/queries/settlement.js';
 import type { OrderEventInput } from '../db/queries/timeline.js';
 import type { OrderBook, SubmitResult } from '../matching/index.js';
 import type { OrderSnapshot } from '../temporal/activities.js';
@@ -35,6 +42,7 @@ export interface SettlementDeps {
 export async function settleResult(
   deps: SettlementDeps,
   tx: DbOrTx,
+  w: SettlementWrites,
   taker: OrderRow,
   result: SubmitResult,
   at: Date,
@@ -54,9 +62,9 @@ export async function settleResult(
   if (!result.ok) {
     taker.status = 'rejected';
     taker.rejectReason = result.reason;
-    await closeOrder(tx, taker, at);
+    closeOrder(w, taker, at);
     events.push(executionReport(taker, 'rejected', at));
-    await announce(tx, events, arrival(false));
+    announce(w, events, arrival(false));
     return [];
   }
   const others = await lockOrders(
@@ -96,7 +104,7 @@ export async function settleResult(
     const [buy, sell] = aggressor.side === 'buy' ? [aggressor, maker] : [maker, aggressor];
     const price = BigInt(f.price);
     const qty = BigInt(f.qty);
-    const tradeId = await settleFill(tx, { buy, sell, makerOrderId: maker.id, price, qty, executedAt: at });
+    const tradeId = settleFill(w, { buy, sell, makerOrderId: maker.id, price, qty, executedAt: at });
     if (maker === taker || aggressor === taker) fillIds.push(tradeId);
     for (const o of [maker, aggressor]) {
       o.status = o.filledQuantity === o.quantity ? 'filled' : 'partially_filled';
@@ -116,8 +124,8 @@ export async function settleResult(
   const book = deps.books.get(taker.symbol);
   for (const o of others.values()) {
     settleState(o, book);
-    if (isTerminal(o.status)) await closeOrder(tx, o, at);
-    else await saveOrder(tx, o, at);
+    if (isTerminal(o.status)) closeOrder(w, o, at);
+    else saveOrder(w, o, at);
   }
   settleState(taker, book);
   const triggeredNow = result.triggered.some((t) => t.orderId === taker.id);
@@ -127,10 +135,10 @@ export async function settleResult(
   } else if (taker.status === 'cancelled') {
     report(taker, 'canceled'); // IOC/market remainder, FOK not fillable, self-trade prevention
   }
-  if (isTerminal(taker.status)) await closeOrder(tx, taker, at);
-  else await saveOrder(tx, taker, at);
+  if (isTerminal(taker.status)) closeOrder(w, taker, at);
+  else saveOrder(w, taker, at);
   events.push(marketEvent(deps.books, taker.symbol, at));
-  await announce(tx, events, arrival(true));
+  announce(w, events, arrival(true));
   deps.metrics.fills.inc(result.fills.length);
   if (restingExec === 'new' && isStopType(taker.orderType))
     deps.metrics.stopsAccepted.inc({ symbol: taker.symbol, order_type: taker.orderType });
@@ -157,12 +165,12 @@ function settleState(o: OrderRow, book: OrderBook | undefined): void {
 }
 
 /** A terminal order gives back whatever it still has reserved. */
-export async function closeOrder(tx: DbOrTx, o: OrderRow, at: Date): Promise<void> {
+export function closeOrder(w: SettlementWrites, o: OrderRow, at: Date): void {
   if (o.reservedAmount > 0n) {
-    await releaseOrderReservation(tx, o, `${o.id}:close`, o.reservedAmount);
+    w.entries.push(releaseEntry(o, `${o.id}:close`, o.reservedAmount));
     o.reservedAmount = 0n;
   }
-  await saveOrder(tx, o, at);
+  saveOrder(w, o, at);
 }
 
 /**
@@ -234,5 +242,6 @@ export async function snapshot(db: DbOrTx, o: OrderRow, fillIds?: string[]): Pro
     price: o.price?.toString(),
     rejectReason: o.rejectReason ?? undefined,
     fillIds: fillIds ?? (await tradeIdsOf(db, o.id)),
+    order: committedOrder(o),
   };
 }

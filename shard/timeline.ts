@@ -3,10 +3,9 @@
  * report the shard announces becomes the customer-visible event it stands for, written in the same
  * statement as the outbox rows (`announce`).
  */
-import { sql } from 'drizzle-orm';
-import type { DbOrTx } from '../db/client.js';
-import { enqueueEvents, enqueueEventsCall, type OutboxEvent } from '../db/queries/outbox.js';
-import { insertOrderEventsSql, type OrderEventInput } from '../db/queries/timeline.js';
+import type { OutboxEvent } from '../db/queries/outbox.js';
+import type { SettlementWrites } from '../db/queries/settlement.js';
+import type { OrderEventInput } from '../db/queries/timeline.js';
 import { CASH_SCALE, formatDecimal } from '../lib/money.js';
 import { EventType, type ExecType, type ExecutionReportPayload } from '../temporal/events.js';
 import type { OrderEventType } from '../temporal/orders.js';
@@ -73,15 +72,9 @@ export function timelineOf(events: OutboxEvent[]): OrderEventInput[] {
 
 /**
  * Announce an operation's changes: the outbox rows and the timeline events they stand for (plus
- * `extra` events the reports do not carry), in one statement.
+ * `extra` events the reports do not carry), written with the rest of the operation's writes.
  */
-export async function announce(
-  tx: DbOrTx,
-  events: OutboxEvent[],
-  extra: OrderEventInput[] = [],
-): Promise<void> {
-  const timeline = [...extra, ...timelineOf(events)];
-  if (timeline.length === 0) return enqueueEvents(tx, events);
-  const enqueue = events.length ? enqueueEventsCall(events) : sql`NULL`;
-  await tx.execute(sql`WITH recorded AS (${insertOrderEventsSql(timeline)}) SELECT ${enqueue}`);
+export function announce(w: SettlementWrites, events: OutboxEvent[], extra: OrderEventInput[] = []): void {
+  w.events.push(...events);
+  w.timeline.push(...extra, ...timelineOf(events));
 }

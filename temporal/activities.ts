@@ -3,7 +3,7 @@
  * the trading worker runs the order activities (as local activities), the matching worker of a shard
  * runs the matching activities on its own task queue.
  */
-import type { OrderAck, OrderRequest, ReplaceRequest } from './contracts.js';
+import type { CommittedOrder, OrderAck, OrderRequest, ReplaceRequest } from './contracts.js';
 import type { ControlRequest } from './controls.js';
 import type { CancelReason, OrderStatus } from './orders.js';
 
@@ -35,6 +35,8 @@ export interface OrderSnapshot {
   rejectReason?: string;
   /** Fills the operation produced for this order (so the saga can dedupe the relay's signals). */
   fillIds: string[];
+  /** The whole row as committed (the ACK carries it to the api). */
+  order?: CommittedOrder;
 }
 
 export interface MatchingActivities {

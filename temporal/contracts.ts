@@ -117,7 +117,48 @@ export interface OrderAck {
   reservedAmount: string;
   rejectReason?: string;
   rejectCode?: FailureTypeName;
+  /**
+   * The order row as the step that produced this answer committed it, when the saga's state is still
+   * that row's (no fill signal since): the api answers with it instead of reading the order again.
+   * Absent in answers kept for keyed repeats and in histories recorded before it existed.
+   */
+  order?: CommittedOrder;
 }
+
+/** An order row as committed, JSON-safe: integers as decimal strings, times as ISO strings. */
+export interface CommittedOrder {
+  id: string;
+  accountId: string;
+  clientOrderId: string;
+  symbol: string;
+  side: Side;
+  orderType: OrderType;
+  timeInForce: TimeInForce;
+  selfTradePrevention: SelfTradePrevention;
+  status: OrderStatus;
+  quantity: string;
+  price: string | null;
+  stopPrice: string | null;
+  triggeredAt: string | null;
+  filledQuantity: string;
+  filledNotional: string;
+  reservedAmount: string;
+  lockVersion: number;
+  rejectReason: string | null;
+  requestFingerprint: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The ACK with the committed row, when the row is the state the ACK reports. */
+export const withCommittedOrder = (ack: OrderAck, order: CommittedOrder | undefined): OrderAck =>
+  order !== undefined &&
+  order.status === ack.status &&
+  order.lockVersion === ack.lockVersion &&
+  order.filledQuantity === ack.filledQuantity &&
+  order.reservedAmount === ack.reservedAmount
+    ? { ...ack, order }
+    : ack;
 
 /** The ACK a saga answers with, from its state. */
 export const ackOf = (state: SagaState, clientOrderId: string): OrderAck => ({

@@ -5,11 +5,13 @@
  */
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerIoCounts } from '../lib/io-counts.js';
 
 export function createWorkerRegistry(processName: string, instance: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ process: processName, instance_id: instance });
   collectDefaultMetrics({ register: registry });
+  registerIoCounts(registry);
   return registry;
 }
 

@@ -38,7 +38,9 @@ import {
   placeOrderUpdate,
   replaceOrderUpdate,
   stateQuery,
+  withCommittedOrder,
   type CancelRequest,
+  type CommittedOrder,
   type OrderAck,
   type ReplaceRequest,
   type SagaState,
@@ -114,6 +116,11 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   let busy = false;
 
   const ack = (): OrderAck => ackOf(state, order.clientOrderId);
+  /**
+   * The order row as the last matching step committed it: answers carry it while the state is still
+   * that row's (kept out of the state, so it never travels in continue-as-new or kept answers).
+   */
+  let committed: CommittedOrder | undefined;
 
   const markAcked = () => {
     if (acked) return;
@@ -139,6 +146,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     if (snap.rejectReason) state.rejectReason = snap.rejectReason;
     for (const id of snap.fillIds) if (!state.fillIds.includes(id)) state.fillIds.push(id);
     setStatus(snap.status);
+    committed = snap.order;
   };
 
   // ---- handlers (set before the first await) ----------------------------------------------------
@@ -148,7 +156,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
 
   setHandler(placeOrderUpdate, async () => {
     await condition(() => acked);
-    return ack();
+    return withCommittedOrder(ack(), committed);
   });
 
   setHandler(fillSignal, (fill) => {
@@ -218,7 +226,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     busy = true;
     try {
       apply(await step());
-      return remember(id, ack());
+      return withCommittedOrder(remember(id, ack()), committed);
     } catch (err) {
       throw asBusiness(err);
     } finally {

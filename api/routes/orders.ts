@@ -11,7 +11,14 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { exactNumber, parseDecimal, toJsonNumber, CASH_SCALE } from '../../lib/money.js';
-import { getOrderById, getOrderByClientId, listOrders, type OrderRow } from '../../db/queries/orders.js';
+import {
+  getOrderById,
+  getOrderByClientId,
+  listOrders,
+  orderView,
+  type OrderRow,
+  type OrderView,
+} from '../../db/queries/orders.js';
 import type { DbOrTx } from '../../db/client.js';
 import { shardOf } from '../../matching/index.js';
 import {
@@ -342,7 +349,7 @@ function parseOrderRequest(body: z.infer<typeof PlaceOrderBody>['order'], accoun
   };
 }
 
-export function orderJson(o: OrderRow) {
+export function orderJson(o: OrderView) {
   const money = (v: bigint) => toJsonNumber(v, CASH_SCALE);
   return {
     success: true as const,
@@ -433,8 +440,11 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
 
   const loadOwned = (id: string, accountId: string) => ownedOrder(db, id, accountId);
 
+  /** The order an answer reports: the row it carries, else (a kept answer, an older saga) as stored. */
+  const answeredOrder = async (ack: OrderAck | undefined, orderId: string) =>
+    ack?.order ? orderView(ack.order) : getOrderById(db, orderId);
+
   const ackResponse = async (ack: OrderAck, fresh: boolean) => {
-    const row = await getOrderById(db, ack.orderId);
     const extra = {
       order_id: ack.orderId,
       client_order_id: ack.clientOrderId,
@@ -443,6 +453,9 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     };
     if (ack.status === 'rejected')
       throw failureProblem({ type: ack.rejectCode, message: ack.rejectReason }, extra);
+    // A fresh order: the ACK carries the row its saga's submit committed. A replayed client_order_id
+    // attached to an earlier saga: read the order as it stands now.
+    const row = await answeredOrder(fresh ? ack : undefined, ack.orderId);
     return {
       body: row ? orderJson(row) : { success: true as const, ...extra },
       status: fresh ? (201 as const) : (200 as const),
@@ -714,8 +727,9 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     updateId: string | undefined,
   ) => {
     const order = await loadOwned(orderId, accountId);
+    let answer: OrderAck | undefined;
     try {
-      await run(order.workflowId);
+      answer = await run(order.workflowId);
     } catch (err) {
       const answered =
         updateId !== undefined &&
@@ -723,7 +737,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         (await answeredBeforeClose(order.workflowId, updateId));
       if (!answered) throw updateFailure(err) ?? err;
     }
-    return orderJson((await getOrderById(db, orderId))!);
+    return orderJson((await answeredOrder(answer, orderId))!);
   };
 
   /**

@@ -5,9 +5,10 @@
  * holding its scope's control lock exclusively; the order path reads them holding the locks shared, so
  * once a change committed no order placed under the old controls can still be accepted.
  */
-import { and, desc, eq, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../client.js';
 import { accounts, adminAudit, instruments, killSwitches, riskLimits } from '../schema.js';
+import type { InstrumentRow } from './orders.js';
 
 /** The market as a whole ('*'), one symbol, one account, or one user (suspensions). */
 export type ControlScope = '*' | `symbol:${string}` | `account:${string}` | `user:${string}`;
@@ -39,71 +40,123 @@ export interface ControlsInForce {
   limits?: RiskLimitsRow;
 }
 
-/** The controls that apply to an order of `accountId` in `symbol`, in one statement. */
-export async function controlsFor(db: DbOrTx, symbol: string, accountId: string): Promise<ControlsInForce> {
+/** What an account has going, for its risk limits (the order being checked excluded). */
+export interface RiskUsage {
+  openOrders: number;
+  position: bigint;
+  openBuys: bigint;
+  dailyNotional: bigint;
+}
+
+/** Everything an order's checks read: its instrument, its account, the controls and the account's usage. */
+export interface OrderFacts {
+  instrument?: InstrumentRow;
+  account?: { status: string; kind: string };
+  controls: ControlsInForce;
+  /** Only when the account has a limit that needs it (open orders, position, daily notional). */
+  usage?: RiskUsage;
+}
+
+/**
+ * The facts for an order of `accountId` in `symbol`, in one statement: the instrument row, the account's
+ * status and kind, the kill switch, the account's risk limits and, only when those limits need it (the
+ * CASE leaves the sums unevaluated otherwise), its usage: open orders and open buys other than
+ * `excludeOrderId`, its position in the symbol, and the notional it traded since `since`.
+ */
+export async function orderFacts(
+  db: DbOrTx,
+  p: { symbol: string; accountId: string; excludeOrderId?: string; since: Date },
+): Promise<OrderFacts> {
+  const exclude = p.excludeOrderId ?? '00000000-0000-0000-0000-000000000000';
+  const usage = (expr: SQL) =>
+    sql`CASE WHEN l.max_open_orders IS NOT NULL OR l.max_position IS NOT NULL OR l.max_daily_notional IS NOT NULL THEN (${expr}) END`;
   const [row] = await db.execute<{
+    symbol: string | null;
+    name: string;
+    tick_size: string;
+    lot_size: string;
+    reference_price: string;
+    price_band_bps: number;
     instrument_status: string | null;
+    instrument_created_at: string;
     account_status: string | null;
+    account_kind: string | null;
     kill_switch: string | null;
     max_order_notional: string | null;
     max_open_orders: number | null;
     max_position: string | null;
     max_daily_notional: string | null;
     limits_updated_at: string | null;
+    open_orders: number | null;
+    position: string | null;
+    open_buys: string | null;
+    daily: string | null;
   }>(sql`
-    SELECT (SELECT status FROM instruments WHERE symbol = ${symbol}) AS instrument_status,
-           (SELECT status FROM accounts WHERE id = ${accountId}) AS account_status,
-           (SELECT scope FROM kill_switches WHERE scope IN ('*', ${symbol}) ORDER BY scope LIMIT 1) AS kill_switch,
+    SELECT i.symbol, i.name, i.tick_size::text, i.lot_size::text, i.reference_price::text, i.price_band_bps,
+           i.status AS instrument_status, i.created_at::text AS instrument_created_at,
+           a.status AS account_status, a.kind AS account_kind,
+           (SELECT scope FROM kill_switches WHERE scope IN ('*', ${p.symbol}) ORDER BY scope LIMIT 1) AS kill_switch,
            l.max_order_notional::text, l.max_open_orders, l.max_position::text, l.max_daily_notional::text,
-           l.updated_at::text AS limits_updated_at
-    FROM (SELECT 1) one LEFT JOIN risk_limits l ON l.account_id = ${accountId}`);
+           l.updated_at::text AS limits_updated_at,
+           ${usage(sql`SELECT count(*)::int FROM orders WHERE account_id = ${p.accountId} AND id <> ${exclude}
+             AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')`)} AS open_orders,
+           ${usage(sql`SELECT coalesce(sum(available + reserved), 0)::text FROM balances
+             WHERE account_id = ${p.accountId} AND asset = ${p.symbol}`)} AS position,
+           ${usage(sql`SELECT coalesce(sum(quantity - filled_quantity), 0)::text FROM orders
+             WHERE account_id = ${p.accountId} AND symbol = ${p.symbol} AND side = 'buy' AND id <> ${exclude}
+               AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')`)} AS open_buys,
+           ${usage(sql`SELECT coalesce(sum(t.price * t.quantity), 0)::text FROM trades t JOIN orders o
+             ON o.id = t.buy_order_id OR o.id = t.sell_order_id
+             WHERE o.account_id = ${p.accountId} AND t.executed_at >= ${p.since.toISOString()}::timestamptz`)} AS daily
+    FROM (SELECT 1) one
+      LEFT JOIN instruments i ON i.symbol = ${p.symbol}
+      LEFT JOIN accounts a ON a.id = ${p.accountId}
+      LEFT JOIN risk_limits l ON l.account_id = ${p.accountId}`);
   const big = (v: string | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
+  if (!row) return { controls: {} };
   return {
-    instrumentStatus: row?.instrument_status ?? undefined,
-    accountStatus: row?.account_status ?? undefined,
-    killSwitch: row?.kill_switch ?? undefined,
-    limits:
-      row?.limits_updated_at == null
+    instrument:
+      row.symbol === null
         ? undefined
         : {
-            accountId,
-            maxOrderNotional: big(row.max_order_notional),
-            maxOpenOrders: row.max_open_orders,
-            maxPosition: big(row.max_position),
-            maxDailyNotional: big(row.max_daily_notional),
-            updatedAt: new Date(row.limits_updated_at),
+            symbol: row.symbol,
+            name: row.name,
+            tickSize: BigInt(row.tick_size),
+            lotSize: BigInt(row.lot_size),
+            referencePrice: BigInt(row.reference_price),
+            priceBandBps: row.price_band_bps,
+            status: row.instrument_status as InstrumentRow['status'],
+            createdAt: new Date(row.instrument_created_at),
           },
-  };
-}
-
-/** What an account has going, for its risk limits: everything but the order `excludeOrderId`. */
-export async function riskUsage(
-  db: DbOrTx,
-  p: { accountId: string; symbol: string; excludeOrderId?: string; since: Date },
-): Promise<{ openOrders: number; position: bigint; openBuys: bigint; dailyNotional: bigint }> {
-  const exclude = p.excludeOrderId ?? '00000000-0000-0000-0000-000000000000';
-  const [row] = await db.execute<{
-    open_orders: number;
-    position: string;
-    open_buys: string;
-    daily: string;
-  }>(sql`
-    SELECT
-      (SELECT count(*)::int FROM orders WHERE account_id = ${p.accountId} AND id <> ${exclude}
-         AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')) AS open_orders,
-      (SELECT coalesce(sum(available + reserved), 0)::text FROM balances
-         WHERE account_id = ${p.accountId} AND asset = ${p.symbol}) AS position,
-      (SELECT coalesce(sum(quantity - filled_quantity), 0)::text FROM orders
-         WHERE account_id = ${p.accountId} AND symbol = ${p.symbol} AND side = 'buy' AND id <> ${exclude}
-           AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')) AS open_buys,
-      (SELECT coalesce(sum(t.price * t.quantity), 0)::text FROM trades t JOIN orders o
-         ON o.id = t.buy_order_id OR o.id = t.sell_order_id
-         WHERE o.account_id = ${p.accountId} AND t.executed_at >= ${p.since.toISOString()}::timestamptz) AS daily`);
-  return {
-    openOrders: row?.open_orders ?? 0,
-    position: BigInt(row?.position ?? '0'),
-    openBuys: BigInt(row?.open_buys ?? '0'),
-    dailyNotional: BigInt(row?.daily ?? '0'),
+    account:
+      row.account_status === null || row.account_kind === null
+        ? undefined
+        : { status: row.account_status, kind: row.account_kind },
+    controls: {
+      instrumentStatus: row.instrument_status ?? undefined,
+      accountStatus: row.account_status ?? undefined,
+      killSwitch: row.kill_switch ?? undefined,
+      limits:
+        row.limits_updated_at === null
+          ? undefined
+          : {
+              accountId: p.accountId,
+              maxOrderNotional: big(row.max_order_notional),
+              maxOpenOrders: row.max_open_orders,
+              maxPosition: big(row.max_position),
+              maxDailyNotional: big(row.max_daily_notional),
+              updatedAt: new Date(row.limits_updated_at),
+            },
+    },
+    usage:
+      row.open_orders === null
+        ? undefined
+        : {
+            openOrders: row.open_orders,
+            position: BigInt(row.position ?? '0'),
+            openBuys: BigInt(row.open_buys ?? '0'),
+            dailyNotional: BigInt(row.daily ?? '0'),
+          },
   };
 }
 

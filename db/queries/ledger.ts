@@ -48,19 +48,26 @@ function refusedAsset(err: unknown, postings: Posting[]): string {
  * entry with this (kind, reference) already exists (then nothing is changed). Inside a transaction it
  * joins it; alone it is atomic by itself.
  */
-export async function postEntry(
-  tx: DbOrTx,
-  entry: { kind: string; reference: string; memo?: string; postings: Posting[] },
-): Promise<bigint | null> {
+export interface LedgerEntry {
+  kind: string;
+  reference: string;
+  memo?: string;
+  postings: Posting[];
+}
+
+/** An entry's postings as `post_entry` takes them (JSON), after checking that they balance. */
+export function postingsJson(entry: LedgerEntry) {
   assertBalanced(entry.postings);
-  const postings = JSON.stringify(
-    entry.postings.map((p) => ({
-      account_id: p.accountId,
-      asset: p.asset,
-      bucket: p.bucket,
-      amount: p.amount.toString(),
-    })),
-  );
+  return entry.postings.map((p) => ({
+    account_id: p.accountId,
+    asset: p.asset,
+    bucket: p.bucket,
+    amount: p.amount.toString(),
+  }));
+}
+
+export async function postEntry(tx: DbOrTx, entry: LedgerEntry): Promise<bigint | null> {
+  const postings = JSON.stringify(postingsJson(entry));
   try {
     const [row] = await tx.execute<{ id: bigint | null }>(
       sql`SELECT post_entry(${entry.kind}, ${entry.reference}, ${entry.memo ?? null}, ${postings}::jsonb) AS id`,

@@ -1,13 +1,60 @@
 /** Order rows. Reads are always scoped by owner; writes happen inside the caller's transaction. */
 import { and, desc, eq, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
+import type { CommittedOrder } from '../../temporal/contracts.js';
 import { TERMINAL_STATUSES } from '../../temporal/orders.js';
 import type { DbOrTx } from '../client.js';
-import { orders, instruments, accounts } from '../schema.js';
+import { orders, instruments } from '../schema.js';
 import { CASH_ASSET } from '../accounts.js';
-import { postEntry } from './ledger.js';
+import { postEntry, type LedgerEntry } from './ledger.js';
 
 export type OrderRow = typeof orders.$inferSelect;
 export type InstrumentRow = typeof instruments.$inferSelect;
+/** What the api shows of an order: the row without the engine's and the saga's bookkeeping. */
+export type OrderView = Omit<OrderRow, 'reservePrice' | 'bookSeq' | 'lastRequestId' | 'workflowId'>;
+
+/** An order row as it travels in a saga's payloads (temporal/contracts.ts `CommittedOrder`). */
+export function committedOrder(o: OrderRow): CommittedOrder {
+  return {
+    id: o.id,
+    accountId: o.accountId,
+    clientOrderId: o.clientOrderId,
+    symbol: o.symbol,
+    side: o.side,
+    orderType: o.orderType,
+    timeInForce: o.timeInForce,
+    selfTradePrevention: o.selfTradePrevention,
+    status: o.status,
+    quantity: o.quantity.toString(),
+    price: o.price?.toString() ?? null,
+    stopPrice: o.stopPrice?.toString() ?? null,
+    triggeredAt: o.triggeredAt?.toISOString() ?? null,
+    filledQuantity: o.filledQuantity.toString(),
+    filledNotional: o.filledNotional.toString(),
+    reservedAmount: o.reservedAmount.toString(),
+    lockVersion: o.lockVersion,
+    rejectReason: o.rejectReason,
+    requestFingerprint: o.requestFingerprint,
+    createdAt: o.createdAt.toISOString(),
+    updatedAt: o.updatedAt.toISOString(),
+  };
+}
+
+/** The order as the api shows it, from a saga's payload. */
+export function orderView(c: CommittedOrder): OrderView {
+  const big = (v: string | null) => (v === null ? null : BigInt(v));
+  return {
+    ...c,
+    quantity: BigInt(c.quantity),
+    price: big(c.price),
+    stopPrice: big(c.stopPrice),
+    triggeredAt: c.triggeredAt === null ? null : new Date(c.triggeredAt),
+    filledQuantity: BigInt(c.filledQuantity),
+    filledNotional: BigInt(c.filledNotional),
+    reservedAmount: BigInt(c.reservedAmount),
+    createdAt: new Date(c.createdAt),
+    updatedAt: new Date(c.updatedAt),
+  };
+}
 
 export async function getInstrument(db: DbOrTx, symbol: string): Promise<InstrumentRow | undefined> {
   const [row] = await db.select().from(instruments).where(eq(instruments.symbol, symbol));
@@ -16,17 +63,6 @@ export async function getInstrument(db: DbOrTx, symbol: string): Promise<Instrum
 
 export async function listInstruments(db: DbOrTx): Promise<InstrumentRow[]> {
   return db.select().from(instruments).orderBy(instruments.symbol);
-}
-
-export async function getAccountStatus(
-  db: DbOrTx,
-  accountId: string,
-): Promise<{ status: string; kind: string } | undefined> {
-  const [row] = await db
-    .select({ status: accounts.status, kind: accounts.kind })
-    .from(accounts)
-    .where(eq(accounts.id, accountId));
-  return row;
 }
 
 export async function getOrderById(db: DbOrTx, orderId: string): Promise<OrderRow | undefined> {
@@ -107,9 +143,27 @@ export async function listOpenOrders(
 export const reservedAsset = (o: Pick<OrderRow, 'side' | 'symbol'>): string =>
   o.side === 'buy' ? CASH_ASSET : o.symbol;
 
+/** The journal entry that releases `amount` of what the order has reserved, identified by `reference`. */
+export function releaseEntry(
+  order: Pick<OrderRow, 'accountId' | 'side' | 'symbol'>,
+  reference: string,
+  amount: bigint,
+): LedgerEntry {
+  const asset = reservedAsset(order);
+  return {
+    kind: 'release',
+    reference,
+    postings: [
+      { accountId: order.accountId, asset, bucket: 'reserved', amount: -amount },
+      { accountId: order.accountId, asset, bucket: 'available', amount },
+    ],
+  };
+}
+
 /**
  * Release `amount` (default: all) of what the order still has reserved, as one journal entry
- * identified by `reference`. Idempotent through the entry's (kind, reference) key.
+ * identified by `reference`, now (the saga's compensation; the shard's operations gather theirs).
+ * Idempotent through the entry's (kind, reference) key.
  */
 export async function releaseOrderReservation(
   tx: DbOrTx,
@@ -118,15 +172,7 @@ export async function releaseOrderReservation(
   amount: bigint = order.reservedAmount,
 ): Promise<bigint> {
   if (amount <= 0n) return 0n;
-  const asset = reservedAsset(order);
-  const id = await postEntry(tx, {
-    kind: 'release',
-    reference,
-    postings: [
-      { accountId: order.accountId, asset, bucket: 'reserved', amount: -amount },
-      { accountId: order.accountId, asset, bucket: 'available', amount },
-    ],
-  });
+  const id = await postEntry(tx, releaseEntry(order, reference, amount));
   if (id === null) return 0n;
   await tx
     .update(orders)

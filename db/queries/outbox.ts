@@ -41,13 +41,20 @@ export type OutboxRow = {
 
 /**
  * Claim up to `limit` pending rows whose lease expired (FOR UPDATE SKIP LOCKED: relays side by side
- * never claim the same row), leasing them for `leaseSeconds` and counting the attempt.
+ * never claim the same row), leasing them for `leaseSeconds` and counting the attempt; in the same
+ * statement, mark `done` the rows of the relay's previous batch that it delivered (those still under
+ * their lease: a row whose lease ran out, or that was put back, is claimed and delivered again). The
+ * two sets cannot meet: one is leased, the other not.
  */
 export async function claimOutboxRows(
   db: Sql,
-  p: { limit: number; leaseSeconds: number },
+  p: { limit: number; leaseSeconds: number; done: string[] },
 ): Promise<OutboxRow[]> {
   return db<OutboxRow[]>`
+    WITH done AS (
+      UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL
+      WHERE id = ANY(${p.done}::uuid[]) AND status = 'pending' AND lease_until >= now()
+    )
     UPDATE outbox o SET lease_until = now() + make_interval(secs => ${p.leaseSeconds}), attempts = o.attempts + 1
     FROM (
       SELECT id FROM outbox
@@ -60,7 +67,7 @@ export async function claimOutboxRows(
     RETURNING o.id, o.account_id, o.account_seq, o.event_type, o.payload, o.attempts, o.created_at`;
 }
 
-/** Mark relayed rows done, in one statement. */
+/** Mark relayed rows done, in one statement (a relay that stops: no next claim will). */
 export async function markOutboxDone(db: Sql, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   await db`UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL WHERE id = ANY(${ids}::uuid[])`;
@@ -84,7 +91,10 @@ export async function outboxBacklog(db: Sql): Promise<{ pending: number; ageSeco
   return { pending: row?.n ?? 0, ageSeconds: row?.age ?? 0 };
 }
 
-/** The e-mail address of an account's owner (none for the house and external accounts). */
+/**
+ * The e-mail address of an account's owner (none for the house and external accounts). Neither an
+ * account's owner nor a user's address ever changes, so the relay caches the answer.
+ */
 export async function accountEmail(db: Sql, accountId: string): Promise<string | undefined> {
   const [user] = await db<{ email: string }[]>`
     SELECT u.email FROM accounts a JOIN users u ON u.id = a.user_id WHERE a.id = ${accountId}`;

@@ -1,14 +1,17 @@
 /**
  * Settlement: everything one matching step changes, written in the caller's transaction (trades,
- * both orders' state, both accounts' cash, reservations and positions as ledger entries, outbox rows).
+ * both orders' state, both accounts' cash, reservations and positions as ledger entries, outbox rows),
+ * gathered while the step runs and written in one statement at its end.
  */
 import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
 import { matchingSequences, orders, trades } from '../schema.js';
-import { postEntry } from './ledger.js';
+import { postingsJson, type LedgerEntry } from './ledger.js';
+import { enqueueEventsCall, type OutboxEvent } from './outbox.js';
 import type { OrderRow } from './orders.js';
+import { insertOrderEventsSql, type OrderEventInput } from './timeline.js';
 
 /** Lock the given orders (stable id order, so two steps never deadlock) and return them by id. */
 export async function lockOrders(tx: DbOrTx, ids: string[]): Promise<Map<string, OrderRow>> {
@@ -33,26 +36,59 @@ export interface FillToSettle {
 }
 
 /**
+ * Everything one shard operation writes, gathered while it runs (its reads come first) and written by
+ * `writeSettlement` in one statement at its end (docs/adr/0028-settlement-as-one-statement.md).
+ */
+export interface SettlementWrites {
+  trades: {
+    id: string;
+    symbol: string;
+    buy: string;
+    sell: string;
+    maker: string;
+    price: bigint;
+    qty: bigint;
+    at: Date;
+  }[];
+  /** Journal entries, in the order they were made. */
+  entries: LedgerEntry[];
+  /** The orders to write back, as they stand at the end of the operation. */
+  orders: Map<string, OrderRow>;
+  events: OutboxEvent[];
+  timeline: OrderEventInput[];
+  /** The symbol's sequence and, after a trade, its last price. */
+  sequence?: { symbol: string; seq: number; lastPrice?: number };
+}
+
+export const settlementWrites = (): SettlementWrites => ({
+  trades: [],
+  entries: [],
+  orders: new Map(),
+  events: [],
+  timeline: [],
+});
+
+/**
  * Record one trade and move cash and shares. The buyer's reservation was taken at `reservePrice` per
  * share; the fill consumes qty x reservePrice of it and releases the price improvement
  * qty x (reservePrice - price) back to available cash.
  */
-export async function settleFill(tx: DbOrTx, f: FillToSettle): Promise<string> {
+export function settleFill(w: SettlementWrites, f: FillToSettle): string {
   const tradeId = randomUUID();
   const symbol = f.buy.symbol;
   const consumed = f.qty * f.buy.reservePrice;
   const notional = f.qty * f.price;
-  await tx.insert(trades).values({
+  w.trades.push({
     id: tradeId,
     symbol,
-    buyOrderId: f.buy.id,
-    sellOrderId: f.sell.id,
-    makerOrderId: f.makerOrderId,
+    buy: f.buy.id,
+    sell: f.sell.id,
+    maker: f.makerOrderId,
     price: f.price,
-    quantity: f.qty,
-    executedAt: f.executedAt,
+    qty: f.qty,
+    at: f.executedAt,
   });
-  await postEntry(tx, {
+  w.entries.push({
     kind: 'trade',
     reference: tradeId,
     postings: [
@@ -74,49 +110,107 @@ export async function settleFill(tx: DbOrTx, f: FillToSettle): Promise<string> {
   return tradeId;
 }
 
-/** Write back an order's changed columns (the in-memory row is the source for this step). */
-export async function saveOrder(tx: DbOrTx, o: OrderRow, now: Date): Promise<void> {
+/** Write back the order's changed columns at the end of the operation (the in-memory row is the source). */
+export function saveOrder(w: SettlementWrites, o: OrderRow, now: Date): void {
   o.updatedAt = now;
-  await tx
-    .update(orders)
-    .set({
-      quantity: o.quantity,
-      price: o.price,
-      reservePrice: o.reservePrice,
-      timeInForce: o.timeInForce,
-      stopPrice: o.stopPrice,
-      triggeredAt: o.triggeredAt,
-      filledQuantity: o.filledQuantity,
-      filledNotional: o.filledNotional,
-      status: o.status,
-      reservedAmount: o.reservedAmount,
-      lockVersion: o.lockVersion,
-      bookSeq: o.bookSeq,
-      rejectReason: o.rejectReason,
-      lastRequestId: o.lastRequestId,
-      updatedAt: now,
-    })
-    .where(eq(orders.id, o.id));
+  w.orders.set(o.id, o);
 }
 
 /** Advance the symbol's sequence to `seq`; `lastPrice` when the operation traded (its last trade's price). */
-export async function saveSequence(
-  tx: DbOrTx,
-  symbol: string,
-  seq: number,
-  lastPrice?: number,
-): Promise<void> {
-  const price = lastPrice === undefined ? undefined : BigInt(lastPrice);
-  await tx
-    .insert(matchingSequences)
-    .values({ symbol, lastSeq: BigInt(seq), lastPrice: price })
-    .onConflictDoUpdate({
-      target: matchingSequences.symbol,
-      set: {
-        lastSeq: sql`GREATEST(${matchingSequences.lastSeq}, ${BigInt(seq)})`,
-        ...(price === undefined ? {} : { lastPrice: price }),
-      },
-    });
+export function saveSequence(w: SettlementWrites, symbol: string, seq: number, lastPrice?: number): void {
+  w.sequence = { symbol, seq, lastPrice };
+}
+
+/**
+ * Write what an operation gathered, in one statement: its journal entries (one \`post_entry\` call each,
+ * in order), its trades, its orders' rows, the symbol's sequence, its timeline events and its outbox rows
+ * (\`enqueue_events\`). Every part travels as one JSON parameter, so the statement's text is the same for
+ * every operation (one prepared statement). Inside the operation's transaction; a refused balance
+ * change fails the statement and with it the operation.
+ */
+export async function writeSettlement(tx: DbOrTx, w: SettlementWrites): Promise<void> {
+  const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
+  const entries = json(
+    w.entries.map((e) => ({
+      kind: e.kind,
+      reference: e.reference,
+      memo: e.memo ?? null,
+      postings: postingsJson(e),
+    })),
+  );
+  const tradeRows = json(
+    w.trades.map((t) => ({
+      id: t.id,
+      symbol: t.symbol,
+      buy_order_id: t.buy,
+      sell_order_id: t.sell,
+      maker_order_id: t.maker,
+      price: t.price.toString(),
+      quantity: t.qty.toString(),
+      executed_at: t.at.toISOString(),
+    })),
+  );
+  const orderRows = json(
+    [...w.orders.values()].map((o) => ({
+      id: o.id,
+      quantity: o.quantity.toString(),
+      price: o.price?.toString() ?? null,
+      reserve_price: o.reservePrice.toString(),
+      time_in_force: o.timeInForce,
+      stop_price: o.stopPrice?.toString() ?? null,
+      triggered_at: o.triggeredAt?.toISOString() ?? null,
+      filled_quantity: o.filledQuantity.toString(),
+      filled_notional: o.filledNotional.toString(),
+      status: o.status,
+      reserved_amount: o.reservedAmount.toString(),
+      lock_version: o.lockVersion,
+      book_seq: o.bookSeq?.toString() ?? null,
+      reject_reason: o.rejectReason,
+      last_request_id: o.lastRequestId,
+      updated_at: o.updatedAt.toISOString(),
+    })),
+  );
+  const sequence = json(
+    w.sequence
+      ? [
+          {
+            symbol: w.sequence.symbol,
+            last_seq: String(w.sequence.seq),
+            last_price: w.sequence.lastPrice === undefined ? null : String(w.sequence.lastPrice),
+          },
+        ]
+      : [],
+  );
+  await tx.execute(sql`
+    WITH entries AS (
+      SELECT post_entry(x.kind, x.reference, x.memo, x.postings) AS id
+      FROM ROWS FROM (jsonb_to_recordset(${entries}) AS (kind text, reference text, memo text, postings jsonb))
+        WITH ORDINALITY AS x(kind, reference, memo, postings, ord)
+      ORDER BY x.ord
+    ), traded AS (
+      INSERT INTO ${trades} (id, symbol, buy_order_id, sell_order_id, maker_order_id, price, quantity, executed_at)
+      SELECT x.id, x.symbol, x.buy_order_id, x.sell_order_id, x.maker_order_id, x.price, x.quantity, x.executed_at
+      FROM jsonb_to_recordset(${tradeRows}) AS x(id uuid, symbol text, buy_order_id uuid, sell_order_id uuid,
+        maker_order_id uuid, price bigint, quantity bigint, executed_at timestamptz)
+    ), saved AS (
+      UPDATE ${orders} o SET quantity = x.quantity, price = x.price, reserve_price = x.reserve_price,
+        time_in_force = x.time_in_force, stop_price = x.stop_price, triggered_at = x.triggered_at,
+        filled_quantity = x.filled_quantity, filled_notional = x.filled_notional, status = x.status,
+        reserved_amount = x.reserved_amount, lock_version = x.lock_version, book_seq = x.book_seq,
+        reject_reason = x.reject_reason, last_request_id = x.last_request_id, updated_at = x.updated_at
+      FROM jsonb_to_recordset(${orderRows}) AS x(id uuid, quantity bigint, price bigint, reserve_price bigint,
+        time_in_force text, stop_price bigint, triggered_at timestamptz, filled_quantity bigint,
+        filled_notional bigint, status text, reserved_amount bigint, lock_version integer, book_seq bigint,
+        reject_reason text, last_request_id text, updated_at timestamptz)
+      WHERE o.id = x.id
+    ), sequenced AS (
+      INSERT INTO ${matchingSequences} (symbol, last_seq, last_price)
+      SELECT x.symbol, x.last_seq, x.last_price
+      FROM jsonb_to_recordset(${sequence}) AS x(symbol text, last_seq bigint, last_price bigint)
+      ON CONFLICT (symbol) DO UPDATE SET last_seq = GREATEST(${matchingSequences}.last_seq, EXCLUDED.last_seq),
+        last_price = coalesce(EXCLUDED.last_price, ${matchingSequences}.last_price)
+    ), recorded AS (${insertOrderEventsSql(w.timeline)})
+    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(w.events)}`);
 }
 
 export async function loadSequence(

@@ -18,15 +18,27 @@ export interface OrderEventInput {
   details: Record<string, string | number | null>;
 }
 
-/** The INSERT of these events (nothing for an event already recorded), to run alone or in a larger statement. */
+/**
+ * The INSERT of these events in their order (nothing for an event already recorded), to run alone or in
+ * a larger statement. The events travel as one JSON parameter: the statement's text is the same for any
+ * number of events (one prepared statement).
+ */
 export function insertOrderEventsSql(events: OrderEventInput[]): SQL {
-  return sql`INSERT INTO ${orderEvents} (order_id, key, at, type, details) VALUES ${sql.join(
-    events.map(
-      (e) =>
-        sql`(${e.orderId}::uuid, ${e.key}, ${e.at.toISOString()}::timestamptz, ${e.type}, ${JSON.stringify(e.details)}::jsonb)`,
-    ),
-    sql`, `,
-  )} ON CONFLICT (order_id, key) DO NOTHING`;
+  const rows = JSON.stringify(
+    events.map((e) => ({
+      order_id: e.orderId,
+      key: e.key,
+      at: e.at.toISOString(),
+      type: e.type,
+      details: e.details,
+    })),
+  );
+  return sql`INSERT INTO ${orderEvents} (order_id, key, at, type, details)
+    SELECT x.order_id, x.key, x.at, x.type, x.details
+    FROM ROWS FROM (jsonb_to_recordset(${rows}::jsonb) AS (order_id uuid, key text, at timestamptz, type text, details jsonb))
+      WITH ORDINALITY AS x(order_id, key, at, type, details, ord)
+    ORDER BY x.ord
+    ON CONFLICT (order_id, key) DO NOTHING`;
 }
 
 export async function recordOrderEvents(db: DbOrTx, events: OrderEventInput[]): Promise<void> {

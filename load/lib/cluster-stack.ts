@@ -64,6 +64,8 @@ export async function startClusterStack(o: StackOptions): Promise<Stack> {
     endpoints: { api: cluster.urls.api, mailpit: cluster.urls.mailpit },
     temporalDatabases: [cluster.databases.temporal, cluster.databases.visibility],
     apiInstances: cluster.plan.services.filter((s) => componentOf(s.name) === 'api').length,
+    // The cluster's processes take their environment from docker-compose.yml, without IO_COUNTS.
+    metricsEndpoints: [],
     processes: () => [
       ...Object.values(cluster.handles).flatMap((h) => {
         const name = componentOf(h.service);

@@ -17,6 +17,7 @@ import { freePort, startProcess, waitForPort, type Managed } from '../../devstac
 import { startDevServer } from '../../devstack/dev-server.js';
 import { removeRedisKeys } from '../../lib/redis.js';
 import type { Endpoints } from '../client.js';
+import type { MetricsEndpoint } from './io-counts.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -78,6 +79,8 @@ export interface Stack {
   apiInstances: number;
   /** The processes now running, for CPU accounting. */
   processes(): { name: string; pid: number | undefined }[];
+  /** The /metrics of the application's processes, by component, for the I/O counts (IO_COUNTS=on). */
+  metricsEndpoints: MetricsEndpoint[];
   /** Start one more Node process of the repository (`file` relative to its root) with the stack's env. */
   node(name: string, file: string, extra?: Record<string, string>): Managed;
   /** Stop one process of the stack. */
@@ -134,6 +137,14 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     temporalDatabases: [],
     apiInstances: 1,
     processes: () => procs.map((p) => ({ name: p.name, pid: p.child.pid })),
+    metricsEndpoints: (
+      [
+        ['api', port.apiMetrics],
+        ['trading', port.tradingMetrics],
+        ['matching', port.matchingMetrics],
+        ['outbox', port.outboxMetrics],
+      ] as const
+    ).map(([name, p]) => ({ name, url: `http://127.0.0.1:${p}/metrics` })),
     node,
     async stopProcess(p) {
       await p.stop('SIGTERM', 10_000);

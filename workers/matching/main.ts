@@ -1,6 +1,7 @@
 /** Matching worker process: competes for its shards, owns their books, settles matches. */
 import { NativeConnection } from '@temporalio/worker';
 import { applicationName, loadConfig } from '../../lib/config.js';
+import { enableIoCounts } from '../../lib/io-counts.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
 import { onShutdown } from '../../lib/shutdown.js';
@@ -10,6 +11,7 @@ import { createMatchingMetrics } from './metrics.js';
 import { startMatchingShards } from './worker.js';
 
 const config = loadConfig(process.env);
+if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
 installRuntime({
   logger,

@@ -1,6 +1,7 @@
 /** Outbox relay process: several may run at once (rows are claimed with SKIP LOCKED and a lease). */
 import { NativeConnection } from '@temporalio/worker';
 import { applicationName, loadConfig } from '../../lib/config.js';
+import { enableIoCounts } from '../../lib/io-counts.js';
 import { createLogger } from '../../lib/logger.js';
 import { onShutdown } from '../../lib/shutdown.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
@@ -9,6 +10,7 @@ import { createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
 import { createOutboxWorker } from './worker.js';
 
 const config = loadConfig(process.env);
+if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-outbox', instance: config.INSTANCE_ID });
 installRuntime({
   logger,

@@ -142,3 +142,38 @@ describe('poison rows', () => {
     }, 20_000);
   });
 });
+
+describe('marking rows done', () => {
+  it('the next claim marks a delivered batch done; a stopping relay marks its last batch', async () => {
+    const relay = fx.stack.relay;
+    await relay.stop();
+    const status = async (id: string) =>
+      (
+        await fx.database.db.execute<{ status: string; leased: boolean }>(
+          sql`SELECT status, lease_until > now() AS leased FROM outbox WHERE id = ${id}::uuid`,
+        )
+      )[0];
+    const insert = async () =>
+      (
+        await fx.database.db.execute<{ id: string }>(sql`
+          INSERT INTO outbox (event_type, payload)
+          VALUES ('market.update', '{"symbol": "RELAYTEST", "quote": null, "depth": null, "trades": [], "ts": "2026-12-02T00:00:00Z"}'::jsonb)
+          RETURNING id`)
+      )[0]!.id;
+    try {
+      const first = await insert();
+      expect(await relay.processBatch()).toBeGreaterThanOrEqual(1);
+      // Delivered, still under its lease: no other relay claims it, and no statement marked it yet.
+      expect(await status(first)).toEqual({ status: 'pending', leased: true });
+      await relay.processBatch();
+      expect((await status(first))!.status).toBe('done');
+
+      const last = await insert();
+      expect(await relay.processBatch()).toBeGreaterThanOrEqual(1);
+      await relay.stop();
+      expect((await status(last))!.status).toBe('done');
+    } finally {
+      await relay.start();
+    }
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * The outbox relay. Claims pending rows with FOR UPDATE SKIP LOCKED and a lease (so several relays run
  * side by side and a crashed relay's rows come back after the lease), then for each row: publishes it
- * to Redis, signals the order saga (fills, closes), sends the fill confirmation mail, and marks it done.
+ * to Redis, signals the order saga (fills, closes), sends the fill confirmation mail; the relay's next
+ * claim marks the delivered rows done in the same statement.
  * Delivery is at least once; every event carries a unique event id, account events their sequence.
  * Wakes on LISTEN brokerx_outbox, polls as a fallback.
  */
@@ -12,6 +13,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
 import { formatDecimal } from '../../lib/money.js';
+import { ttlCache } from '../../lib/ttl-cache.js';
 import { accountChannel, marketCacheKeys, marketChannel } from '../../lib/redis-keys.js';
 import {
   accountEmail,
@@ -80,6 +82,10 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   const leaseSeconds = deps.leaseSeconds ?? 30;
   const maxAttempts = deps.maxAttempts ?? 10;
   const metrics = createRelayMetrics(deps.registry);
+  // Accounts' addresses never change (db/queries/outbox.ts): a fill's mail needs no query per fill.
+  const emails = ttlCache<string | undefined>({ max: 10_000, ttlMs: 60_000 });
+  /** Rows delivered and not yet marked done: the next claim marks them (or `stop()`). */
+  let delivered: string[] = [];
   let running = false;
   let wake: (() => void) | undefined;
   let loop: Promise<void> | undefined;
@@ -129,7 +135,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     const taken = await redis.set(key, rowId, 'EX', 7 * 24 * 3600, 'NX');
     if (taken !== 'OK') return;
     try {
-      const email = await accountEmail(sql, accountId);
+      const email = await emails.get(accountId, () => accountEmail(sql, accountId));
       if (!email) return; // house account: nobody to mail
       const qty = p.fill_qty;
       const price = formatDecimal(BigInt(p.fill_price), 2);
@@ -172,7 +178,16 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   }
 
   async function processBatch(): Promise<number> {
-    const rows = await claimOutboxRows(sql, { limit: batchSize, leaseSeconds });
+    // The claim also marks the previous batch done: one statement per batch instead of two.
+    const done = delivered;
+    delivered = [];
+    let rows: OutboxRow[];
+    try {
+      rows = await claimOutboxRows(sql, { limit: batchSize, leaseSeconds, done });
+    } catch (err) {
+      delivered = [...done, ...delivered];
+      throw err;
+    }
     // Market data: only the newest change per symbol in a batch is published; it carries the whole
     // book (L1, L2, last trades), so the older ones are superseded, not lost.
     const newestMarket = new Map<string, string>();
@@ -203,10 +218,10 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
           }
         }),
     );
-    // 3. Mark the batch: done in one statement (a crash before it re-delivers the batch: at least
-    // once), failures back to pending after a backoff that grows with the attempts, or dead.
-    const done = rows.filter((row) => !failed.has(row.id)).map((row) => row.id);
-    await markOutboxDone(sql, done);
+    // 3. Mark the batch: done by the next claim (a crash before it re-delivers the batch once its lease
+    // runs out: at least once), failures back to pending after a backoff that grows with the attempts,
+    // or dead.
+    for (const row of rows) if (!failed.has(row.id)) delivered.push(row.id);
     for (const row of rows) {
       const err = failed.get(row.id);
       if (err === undefined) {
@@ -280,6 +295,12 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
       wake?.();
       await loop;
       await unlisten?.().catch(() => undefined);
+      // No next claim will mark the last batch: mark it now (a failure leaves it to the lease).
+      const done = delivered;
+      delivered = [];
+      await markOutboxDone(sql, done).catch((err: unknown) =>
+        logger.warn('outbox rows left to their lease', { rows: done.length, err }),
+      );
     },
   };
 }

@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { createMailer } from '../../lib/mailer.js';
+import { ioCountingInterceptors } from '../../lib/io-counts.js';
 import { connectRedis } from '../../lib/redis.js';
 import { createOutboxRelay, type Relay } from './relay.js';
 
@@ -41,7 +42,11 @@ export function createOutboxWorker(config: OutboxWorkerConfig, deps: OutboxWorke
   const relay = createOutboxRelay({
     sql: deps.sql,
     redis,
-    temporal: new Client({ connection: deps.connection, namespace: config.TEMPORAL_NAMESPACE }),
+    temporal: new Client({
+      connection: deps.connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      interceptors: ioCountingInterceptors(),
+    }),
     mailer,
     logger: deps.logger,
     registry: deps.registry,

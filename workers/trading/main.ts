@@ -1,6 +1,7 @@
 /** Trading worker process: TradingSaga workflows and their local activities. Graceful on SIGTERM. */
 import { NativeConnection } from '@temporalio/worker';
 import { applicationName, loadConfig } from '../../lib/config.js';
+import { enableIoCounts } from '../../lib/io-counts.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
@@ -8,6 +9,7 @@ import { createSagaMetrics, createWorkerRegistry, serveMetrics } from '../worker
 import { createTradingWorker } from './worker.js';
 
 const config = loadConfig(process.env);
+if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-trading', instance: config.INSTANCE_ID });
 installRuntime({
   logger,

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { ioRun, ioTable, parseIoTotals, type IoTotals } from './io-counts.js';
+
+const totals = (n: number) => ({
+  postgres_statements: 10 * n,
+  temporal_calls: n,
+  redis_commands: 0,
+  redis_publishes: 2 * n,
+  mails: 0,
+});
+
+describe('I/O counts of a benchmark run', () => {
+  it('parse the app_io_operations samples of a /metrics page, none when the process does not count', () => {
+    const page = [
+      '# HELP app_io_operations I/O operations',
+      'app_io_operations{kind="postgres_statements",process="worker-trading",instance_id="t-1"} 42',
+      'app_io_operations{kind="mails",process="worker-trading",instance_id="t-1"} 3',
+      'process_cpu_seconds_total 1.5',
+    ].join('\n');
+    expect(parseIoTotals(page)).toMatchObject({ postgres_statements: 42, mails: 3, temporal_calls: 0 });
+    expect(parseIoTotals('process_cpu_seconds_total 1.5\n')).toBeUndefined();
+  });
+
+  it('divide the difference of two readings by the accepted requests, per component', () => {
+    const before: IoTotals = new Map([['api', totals(1)]]);
+    const after: IoTotals = new Map([['api', totals(11)]]);
+    const run = ioRun('orders', 10, before, after);
+    expect(run.perRequest.get('api')).toMatchObject({ postgres_statements: 10, temporal_calls: 1 });
+    expect(ioTable([run]).join('\n')).toContain('| orders | api | 10.00 | 1.00 | 0.00 | 2.00 | 0.00 |');
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * I/O per accepted request for the benchmarks: each process of the stack started with IO_COUNTS=on
+ * serves its totals as `app_io_operations{kind}` on its /metrics (lib/io-counts.ts); a run's counts are
+ * the difference of two readings, by component, divided by the requests the run accepted.
+ */
+import { IO_KINDS, type IoKind } from '../../lib/io-counts.js';
+import { markdownTable } from './report.js';
+
+export type IoTotals = Map<string, Record<IoKind, number>>;
+
+export interface MetricsEndpoint {
+  /** The component (api, trading, matching, outbox): processes of one component are added up. */
+  name: string;
+  url: string;
+}
+
+const zeros = (): Record<IoKind, number> =>
+  Object.fromEntries(IO_KINDS.map((k) => [k, 0])) as Record<IoKind, number>;
+
+/** The `app_io_operations` samples of a Prometheus text page, by kind (none when counting is off). */
+export function parseIoTotals(text: string): Record<IoKind, number> | undefined {
+  let found = false;
+  const out = zeros();
+  for (const m of text.matchAll(/^app_io_operations\{[^}]*\bkind="(\w+)"[^}]*\}\s+(\S+)$/gm)) {
+    const kind = m[1] as IoKind;
+    if (!(kind in out)) continue;
+    out[kind] += Number(m[2]);
+    found = true;
+  }
+  return found ? out : undefined;
+}
+
+/** Read every endpoint; a process that does not answer or does not count is left out. */
+export async function readIoTotals(endpoints: readonly MetricsEndpoint[]): Promise<IoTotals> {
+  const out: IoTotals = new Map();
+  await Promise.all(
+    endpoints.map(async (e) => {
+      const text = await fetch(e.url)
+        .then((r) => (r.ok ? r.text() : ''))
+        .catch(() => '');
+      const totals = parseIoTotals(text);
+      if (!totals) return;
+      const into = out.get(e.name) ?? zeros();
+      for (const k of IO_KINDS) into[k] += totals[k];
+      out.set(e.name, into);
+    }),
+  );
+  return out;
+}
+
+export interface IoRun {
+  label: string;
+  ok: number;
+  /** Operations per accepted request, by component and kind. */
+  perRequest: IoTotals;
+}
+
+/** The counts of one run, per accepted request. */
+export function ioRun(label: string, ok: number, before: IoTotals, after: IoTotals): IoRun {
+  const perRequest: IoTotals = new Map();
+  for (const [name, a] of after) {
+    const b = before.get(name) ?? zeros();
+    const per = zeros();
+    for (const k of IO_KINDS) per[k] = (a[k] - b[k]) / Math.max(1, ok);
+    perRequest.set(name, per);
+  }
+  return { label, ok, perRequest };
+}
+
+/** Accounts the I/O of the steps run through it (nothing when no process counts). */
+export class IoAccount {
+  readonly runs: IoRun[] = [];
+
+  constructor(readonly endpoints: () => readonly MetricsEndpoint[]) {}
+
+  async measure<T extends { label: string; ok: number }>(step: () => Promise<T>): Promise<T> {
+    const before = await readIoTotals(this.endpoints());
+    const result = await step();
+    if (before.size > 0)
+      this.runs.push(ioRun(result.label, result.ok, before, await readIoTotals(this.endpoints())));
+    return result;
+  }
+}
+
+const KIND_TITLES: Record<IoKind, string> = {
+  postgres_statements: 'Postgres statements',
+  temporal_calls: 'Temporal client calls',
+  redis_commands: 'Redis commands',
+  redis_publishes: 'Redis publishes',
+  mails: 'mails',
+};
+
+/** One row per run and component, a column per kind, per accepted request. */
+export function ioTable(runs: readonly IoRun[]): string[] {
+  return markdownTable(
+    ['run', 'component', ...IO_KINDS.map((k) => KIND_TITLES[k])],
+    runs.flatMap((r) =>
+      [...r.perRequest]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, per]) => [r.label, name, ...IO_KINDS.map((k) => per[k].toFixed(2))]),
+    ),
+  );
+}
