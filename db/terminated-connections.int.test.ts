@@ -89,6 +89,9 @@ describe('connections terminated', () => {
 
   it('the matching shard that lost its lock takes it back and settles again', async () => {
     const shard = fx.stack.shards[0]!;
+    // The test before also killed the lock's connection: the shard may still be taking it back, and a
+    // standby holds no lock to lose. Start from a serving shard.
+    await eventually(async () => expect(shard.engine()).not.toBeNull(), 120_000);
     const before = shard.losses();
     await terminateConnections(fx.config.DATABASE_URL, prefix);
     await eventually(async () => expect(shard.losses()).toBeGreaterThan(before), 10_000);
@@ -108,5 +111,5 @@ describe('connections terminated', () => {
         expect((await runAudit(fx.database.db, { pendingGraceSeconds: 0 })).map(formatFinding)).toEqual([]),
       30_000,
     );
-  }, 240_000);
+  }, 360_000);
 });
