@@ -1,7 +1,8 @@
 /**
  * The docs stay true to the code where a machine can tell: docs/configuration.md names every variable of
- * lib/config.ts with its default, and every relative link of the Markdown files reaches a file of this
- * repository.
+ * lib/config.ts with its default, every relative link of the Markdown files reaches a file of this
+ * repository, and every repository path the README and docs/ quote as code exists (ADRs and benchmark
+ * results are records of their time and are left as written).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -67,5 +68,29 @@ describe('Markdown links', () => {
         .map((url) => `${relative(ROOT, file)}: ${url}`),
     );
     expect(broken).toEqual([]);
+  });
+});
+
+describe('paths quoted in the docs', () => {
+  const FOLDERS =
+    'activities|api|db|devstack|docs|lib|load|matching|ops|scripts|shard|temporal|test|web|workers|workflows';
+  const quoted = new RegExp(`\`((?:${FOLDERS})/[\\w./-]*)\``, 'g');
+  const current = markdownFiles().filter((f) => !/^docs\/(adr|benchmarks)\//.test(relative(ROOT, f)));
+
+  it('exist (web/dist/ is built by npm start)', () => {
+    const paths = current.flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(quoted)].map((m) => ({
+        file: relative(ROOT, file),
+        path: m[1]!.replace(/[.,:]$/, ''),
+      })),
+    );
+    expect(paths.length).toBeGreaterThan(100);
+    const missing = paths
+      .filter(({ path }) => !path.startsWith('web/dist'))
+      .filter(
+        ({ path }) => !existsSync(join(ROOT, path)) && !existsSync(join(ROOT, path.replace(/\.js$/, '.ts'))),
+      )
+      .map(({ file, path }) => `${file}: ${path}`);
+    expect(missing).toEqual([]);
   });
 });
