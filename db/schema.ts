@@ -30,7 +30,6 @@ import {
 } from 'drizzle-orm/pg-core';
 
 export const USER_ROLES = ['client', 'operator'] as const;
-export type UserRole = (typeof USER_ROLES)[number];
 
 const big = (name: string) => bigint(name, { mode: 'bigint' });
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });

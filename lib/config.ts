@@ -173,7 +173,6 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export type ConfigKey = keyof Config;
 
 /**
  * The application_name of a process's Postgres connections: prefix, service, instance

@@ -6,7 +6,6 @@
  * round-trip text (`String(100.5)` = "100.5") is exactly what the client wrote for any value with at
  * most 15 significant digits, so we parse that text, never the double's binary value.
  */
-export type DecimalInput = string | number;
 
 export type ParseResult = { ok: true; value: bigint } | { ok: false; error: string };
 

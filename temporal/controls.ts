@@ -30,7 +30,6 @@ export type ControlAction =
   /** A user's access: suspended, no login and every session ended (the api revokes them); or reinstated. */
   | { kind: 'suspend_user'; userId: string }
   | { kind: 'reinstate_user'; userId: string };
-export type ControlKind = ControlAction['kind'];
 
 export interface ControlRequest {
   action: ControlAction;

@@ -14,7 +14,6 @@ export type Side = (typeof SIDES)[number];
  */
 export const ORDER_TYPES = ['market', 'limit', 'stop', 'stop_limit'] as const;
 export type OrderType = (typeof ORDER_TYPES)[number];
-export const STOP_ORDER_TYPES = ['stop', 'stop_limit'] as const satisfies readonly OrderType[];
 export const isStopType = (t: OrderType): boolean => t === 'stop' || t === 'stop_limit';
 /** What the order trades as (a stop once triggered): a limit order has a limit price. */
 export const tradesAs = (t: OrderType): 'limit' | 'market' =>
@@ -24,7 +23,6 @@ export const TIME_IN_FORCES = ['DAY', 'GTC', 'IOC', 'FOK'] as const;
 export type TimeInForce = (typeof TIME_IN_FORCES)[number];
 /** What a resting order may be replaced with: an IOC or FOK cannot rest. */
 export const RESTING_TIME_IN_FORCES = ['DAY', 'GTC'] as const satisfies readonly TimeInForce[];
-export type RestingTimeInForce = (typeof RESTING_TIME_IN_FORCES)[number];
 
 export const ORDER_STATUSES = [
   'pending',

@@ -605,23 +605,28 @@ describe('nginx', () => {
 
 // ---- metric names: what dashboards and alerts query must be what the code registers -----------------
 
-async function knownMetrics(): Promise<Set<string>> {
-  const known = new Set<string>(['up']);
-  const addHistogram = (name: string) =>
-    ['', '_bucket', '_sum', '_count'].forEach((s) => known.add(name + s));
+/** The metrics BrokerX's code registers: [prom-client type, name]. */
+function registeredMetrics(): [string, string][] {
   const files = [
     'api/metrics.ts',
     'workers/worker-metrics.ts',
     'workers/matching/metrics.ts',
     'workers/outbox/relay.ts',
   ];
-  for (const file of files) {
-    for (const m of read(file).matchAll(
-      /new (Counter|Gauge|Histogram|Summary)\(\{\s*name: '([a-z_:][a-z0-9_:]*)'/g,
-    )) {
-      if (m[1] === 'Histogram' || m[1] === 'Summary') addHistogram(m[2]!);
-      else known.add(m[2]!);
-    }
+  return files.flatMap((file) =>
+    [...read(file).matchAll(/new (Counter|Gauge|Histogram|Summary)\(\{\s*name: '([a-z_:][a-z0-9_:]*)'/g)].map(
+      (m): [string, string] => [m[1]!, m[2]!],
+    ),
+  );
+}
+
+async function knownMetrics(): Promise<Set<string>> {
+  const known = new Set<string>(['up']);
+  const addHistogram = (name: string) =>
+    ['', '_bucket', '_sum', '_count'].forEach((s) => known.add(name + s));
+  for (const [type, name] of registeredMetrics()) {
+    if (type === 'Histogram' || type === 'Summary') addHistogram(name);
+    else known.add(name);
   }
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -850,5 +855,18 @@ describe('Kong (profile gateway)', () => {
     expect(plugins('ws')).toContain('key-auth');
     expect(kong.plugins.map((p) => p.name)).toContain('cors');
     expect(kong.consumers.every((c) => c.keyauth_credentials.length > 0)).toBe(true);
+  });
+});
+
+describe('docs/metrics.md', () => {
+  it('lists exactly the metrics the code registers', () => {
+    const documented = [...read('docs/metrics.md').matchAll(/^\| `([a-z_:][a-z0-9_:]*)`/gm)].map(
+      (m) => m[1]!,
+    );
+    expect(documented.sort()).toEqual(
+      registeredMetrics()
+        .map(([, name]) => name)
+        .sort(),
+    );
   });
 });

@@ -2,8 +2,10 @@
  * The folder boundaries of the README ("Where things live") as ESLint enforces them (eslint.config.js):
  * for every row, a file in that folder importing a forbidden folder fails the lint and an allowed import
  * passes; an import cycle fails. Fixture sources are linted in memory at a path inside each folder, with
- * the repository's real config, so the imports resolve against the real tree.
+ * the repository's real config, so the imports resolve against the real tree. The README's table names every
+ * top-level folder and states each folder's LAYOUT rule, so what a newcomer reads is what the lint enforces.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ESLint } from 'eslint';
 import { describe, expect, it } from 'vitest';
@@ -108,5 +110,40 @@ describe('import cycles', { timeout: 60_000 }, () => {
     const withFixtures = new ESLint({ ...options, ignore: false });
     const [result] = await withFixtures.lintFiles(['test/fixtures/lint/cycle-a.ts']);
     expect(result?.messages.map((m) => m.ruleId)).toEqual(['import-x/no-cycle']);
+  });
+});
+
+// eslint.config.js is plain JavaScript without types: loaded by path, typed here.
+const { LAYOUT } = (await import(`${root}eslint.config.js`)) as {
+  LAYOUT: Record<string, { only: string[] } | { not: string[] }>;
+};
+
+describe('the README\'s "Where things live" table', () => {
+  const readme = readFileSync(`${root}/README.md`, 'utf8');
+  const table = readme.slice(readme.indexOf('## Where things live'), readme.indexOf('ESLint enforces'));
+  /** folder -> its "may import" cell */
+  const rows = new Map(
+    [...table.matchAll(/^\| `([a-z]+)\/`\s*\|.*\|(.*)\|$/gm)].map((m) => [m[1]!, m[2]!.trim()]),
+  );
+
+  it('has a row for every top-level folder of the repository', () => {
+    const folders = readdirSync(root, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !['node_modules', 'dist'].includes(e.name))
+      .map((e) => e.name);
+    expect(folders.filter((f) => !rows.has(f))).toEqual([]);
+  });
+
+  it.each(Object.entries(LAYOUT))('states the LAYOUT rule of %s/', (folder, rule) => {
+    const cell = rows.get(folder) ?? '';
+    const named = [...cell.replace(/\([^)]*\)/g, '').matchAll(/`?([a-z]+)\/`?/g)]
+      .map((m) => m[1]!)
+      .filter((f) => f !== folder); // "nothing outside `matching/`"
+    if ('only' in rule) {
+      expect(named.sort()).toEqual([...rule.only].sort());
+      if (rule.only.length === 0) expect(cell).toMatch(/^nothing /);
+    } else {
+      expect(cell).toMatch(/^(anything|everything) but /);
+      expect(named.sort()).toEqual([...rule.not].sort());
+    }
   });
 });

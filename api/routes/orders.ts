@@ -892,6 +892,12 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     message: z.string(),
     order: OrderSchema,
   });
+  /** The answer of both cancel routes (POST .../cancel and DELETE). */
+  const cancelled = {
+    description: 'Cancelled (or, with an Idempotency-Key seen before, the first answer again)',
+    sends: ['Idempotent-Replayed'] as const,
+    content: { 'application/json': { schema: cancelResponse, example: CANCELLED_EXAMPLE } },
+  };
   const cancel = (c: Context<AppEnv>, id: string, clientVersion?: number) =>
     keyed(c, id, 'cancel', { clientVersion }, async (updateId) => {
       const order = await modify(
@@ -922,13 +928,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
           required: false,
         },
       },
-      responses: {
-        200: {
-          description: 'Cancelled (or, with an Idempotency-Key seen before, the first answer again)',
-          sends: ['Idempotent-Replayed'],
-          content: { 'application/json': { schema: cancelResponse, example: CANCELLED_EXAMPLE } },
-        },
-      },
+      responses: { 200: cancelled },
       errors: [403, 404, 409],
     }),
     async (c) => {
@@ -946,13 +946,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       auth: 'bearer',
       summary: 'Cancel whatever version is current',
       request: { params: IdParam, headers: ModifyKeyHeader },
-      responses: {
-        200: {
-          description: 'Cancelled (or, with an Idempotency-Key seen before, the first answer again)',
-          sends: ['Idempotent-Replayed'],
-          content: { 'application/json': { schema: cancelResponse, example: CANCELLED_EXAMPLE } },
-        },
-      },
+      responses: { 200: cancelled },
       errors: [403, 404, 409],
     }),
     async (c) => c.json(await cancel(c, c.req.valid('param').id), 200),

@@ -22,7 +22,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServerType } from '@hono/node-server';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { getOrderById } from '../../db/queries/orders.js';
 import type { Logger } from '../../lib/logger.js';
 import { CASH_SCALE, exactCount, toJsonNumber } from '../../lib/money.js';
@@ -34,6 +34,7 @@ import { toAccountEvent, toMarketUpdate, type AccountEvent, type MarketUpdate } 
 import { postgresHistory, type FeedHistory } from './history.js';
 import { createRedisHub, type FeedHub } from './hub.js';
 import type { FeedServer } from './server.js';
+import { feedSocketServer } from './wire.js';
 import { EventType, type ExecutionReportPayload } from '../../temporal/events.js';
 
 export const CABLE_PROTOCOL = 'actioncable-v1-json';
@@ -178,14 +179,8 @@ function marketMessages(m: MarketUpdate): Message[] {
 export function createCableServer(deps: CableDeps): CableServer {
   const { options, logger, hub, history } = deps;
   const origins = parseOrigins(options.allowedOrigins);
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: options.maxPayloadBytes,
-    perMessageDeflate: false,
-    clientTracking: false,
-    // ActionCable clients offer actioncable-v1-json (and actioncable-unsupported); the seed's k6 script offers none.
-    handleProtocols: (offered) => (offered.has(CABLE_PROTOCOL) ? CABLE_PROTOCOL : false),
-  });
+  // ActionCable clients offer actioncable-v1-json (and actioncable-unsupported); the seed's k6 script offers none.
+  const wss = feedSocketServer(options.maxPayloadBytes, CABLE_PROTOCOL);
   const connections = new Set<CableConnection>();
   let draining = false;
 

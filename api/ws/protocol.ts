@@ -10,7 +10,6 @@ export const PROTOCOL_VERSION = 1;
 export const MARKET_CHANNELS = ['quotes', 'depth', 'trades'] as const;
 export type MarketChannel = (typeof MARKET_CHANNELS)[number];
 export const CHANNELS = ['executions', ...MARKET_CHANNELS] as const;
-export type Channel = (typeof CHANNELS)[number];
 
 const SYMBOL = /^[A-Z][A-Z0-9.]{0,9}$/;
 

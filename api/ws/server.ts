@@ -12,7 +12,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServerType } from '@hono/node-server';
 import type { Counter } from 'prom-client';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
@@ -36,6 +36,7 @@ import { postgresHistory, type FeedHistory } from './history.js';
 import { createRedisHub, type FeedHub } from './hub.js';
 import { MarketFeed } from './market.js';
 import type { FrameType } from './protocol.js';
+import { feedSocketServer } from './wire.js';
 
 export type FeedMetrics = Pick<
   ApiMetrics,
@@ -132,14 +133,8 @@ export function createApiFeed(deps: ApiDeps, overrides: Partial<FeedOptions> = {
 export function createFeedServer(deps: FeedServerDeps): FeedServer {
   const { options, metrics, logger, hub, history } = deps;
   const origins = parseOrigins(options.allowedOrigins);
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: options.maxPayloadBytes,
-    perMessageDeflate: false,
-    clientTracking: false,
-    // A token offered as `Sec-WebSocket-Protocol: bearer, <token>` is never echoed: the answer is `bearer`.
-    handleProtocols: (protocols) => (protocols.has(BEARER_PROTOCOL) ? BEARER_PROTOCOL : false),
-  });
+  // A token offered as `Sec-WebSocket-Protocol: bearer, <token>` is never echoed: the answer is `bearer`.
+  const wss = feedSocketServer(options.maxPayloadBytes, BEARER_PROTOCOL);
   const connections = new Set<FeedConnection>();
   const perAccount = new Map<string, number>();
   let draining = false;

@@ -6,7 +6,7 @@
  * frames sent through `ws` (pings, close) keep their order.
  */
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 /** A frame shared by many sockets: the JSON payload and the same payload framed for the wire. */
 export interface SharedFrame {
@@ -44,4 +44,19 @@ export function socketOf(ws: WebSocket): Duplex | undefined {
   return socket !== null && typeof socket === 'object' && typeof (socket as Duplex).write === 'function'
     ? (socket as Duplex)
     : undefined;
+}
+
+/**
+ * The `ws` server of a feed (`/ws`, `/cable`): the feed hands it the upgrades it accepted, without
+ * per-message compression (the shared frames above need it off) or a client set (the feed keeps its own),
+ * and it answers with `protocol` when the client offers it.
+ */
+export function feedSocketServer(maxPayloadBytes: number, protocol: string): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    maxPayload: maxPayloadBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    handleProtocols: (offered) => (offered.has(protocol) ? protocol : false),
+  });
 }
