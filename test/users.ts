@@ -155,7 +155,8 @@ export async function reauthenticate(
     });
   const code = user.secret
     ? await generate({ secret: user.secret })
-    : (await expectStatus(await call(), 202, 'reauthenticate (password)'), await reauthCode(user.email, after));
+    : (await expectStatus(await call(), 202, 'reauthenticate (password)'),
+      await reauthCode(user.email, after));
   await expectStatus(await call({ code }), 200, 'reauthenticate (code)');
 }
 
