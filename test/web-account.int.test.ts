@@ -51,6 +51,7 @@ import {
   pageProblems,
   submit,
   textOf,
+  textsOf,
   waitForText,
 } from './page-driver.js';
 import { reauthCode, registerUserWithApp, registerVerifiedUser, TEST_PASSWORD } from './users.js';
@@ -470,9 +471,7 @@ describe.skipIf(chromium.skip)(
         await fill(p, 'Activate the authenticator app', { code: await generate({ secret }) });
         await submit(p, 'Activate the authenticator app');
         await p.waitForSelector('[data-testid="recovery-codes"] li');
-        const recoveryCodes = await p.$$eval('[data-testid="recovery-codes"] li', (lis) =>
-          lis.map((li) => li.textContent ?? ''),
-        );
+        const recoveryCodes = await textsOf(p, '[data-testid="recovery-codes"] li');
         expect(recoveryCodes).toHaveLength(10);
         await expectAccessible(p, 'authenticator: recovery codes');
 
@@ -503,10 +502,7 @@ describe.skipIf(chromium.skip)(
         await p.click('header ::-p-text(Sessions)');
         await p.waitForSelector('[data-testid="sessions"] tr[data-session]');
         expect(await p.evaluate('document.activeElement.id')).toBe('sessions-title');
-        const rows = () =>
-          p.$$eval('[data-testid="sessions"] tr[data-session]', (trs) =>
-            trs.map((tr) => tr.textContent ?? ''),
-          );
+        const rows = () => textsOf(p, '[data-testid="sessions"] tr[data-session]');
         await vi.waitFor(async () => expect(await rows()).toHaveLength(2));
         const [mine, other] = await rows().then((r) =>
           r[0]!.includes('This session') ? [r[0]!, r[1]!] : [r[1]!, r[0]!],
@@ -611,9 +607,7 @@ describe.skipIf(chromium.skip)(
           // The unattended page's session is gone: the page in use lists itself only.
           await used.click('header ::-p-text(Sessions)');
           await used.waitForSelector('[data-testid="sessions"] tr[data-session]');
-          const rows = await used.$$eval('[data-testid="sessions"] tr[data-session]', (trs) =>
-            trs.map((tr) => tr.textContent ?? ''),
-          );
+          const rows = await textsOf(used, '[data-testid="sessions"] tr[data-session]');
           // (The fixture's api login, never refreshed, has idled out too.)
           expect(rows).toHaveLength(1);
           expect(rows[0]).toContain('This session');

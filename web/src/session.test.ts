@@ -6,32 +6,30 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Api, Tokens } from './api.js';
 import { Session } from './session.js';
 
-const tokens = (n: number): Tokens =>
-  ({
-    access_token: `access-${n}`,
-    refresh_token: `refresh-${n}`,
-    expires_in: 100,
-    email: 'ada@example.com',
-    user_id: 'u',
-    account_id: 'a',
-  }) as Tokens;
+const tokens = (n: number): Tokens => ({
+  access_token: `access-${n}`,
+  refresh_token: `refresh-${n}`,
+  expires_in: 100,
+  email: 'ada@example.com',
+  user_id: 'u',
+  account_id: 'a',
+});
 
 function harness(idleTimeoutSeconds = 300) {
   const activity = new EventTarget();
   const calls: { path: string; body: unknown; anonymous?: boolean }[] = [];
   let issued = 1;
-  const api = {
-    post: vi.fn(async (path: string, body: unknown, opts?: { anonymous?: boolean }) => {
-      calls.push({ path, body, anonymous: opts?.anonymous });
-      return path.endsWith('/refresh') ? tokens(++issued) : {};
-    }),
-  } as unknown as Api;
+  const post = vi.fn(async (path: string, body: unknown, opts?: { anonymous?: boolean }) => {
+    calls.push({ path, body, anonymous: opts?.anonymous });
+    return path.endsWith('/refresh') ? tokens(++issued) : {};
+  });
+  const api = { post } as unknown as Api;
   const session = new Session({ activity, idleTimeoutSeconds });
   const ended: (string | undefined)[] = [];
   session.onEnd = (reason) => ended.push(reason ?? 'ended');
   session.start(tokens(1), api);
   const input = () => activity.dispatchEvent(new Event('keydown'));
-  return { session, api, calls, ended, input };
+  return { session, api, post, calls, ended, input };
 }
 
 beforeEach(() => vi.useFakeTimers());
@@ -88,7 +86,7 @@ describe('Session: refresh while the user is there, log out at the idle timeout'
 
   it('a refresh the api refuses ends the session and the requests waiting for it', async () => {
     const h = harness();
-    vi.mocked(h.api.post).mockRejectedValueOnce(new Error('401'));
+    h.post.mockRejectedValueOnce(new Error('401'));
     await vi.advanceTimersByTimeAsync(120_000);
     const waiting = h.session.refreshWhenActive(h.api);
     h.input();
