@@ -163,6 +163,10 @@ describe.skipIf(chromium.skip)(
         await waitForText(p, fieldErrorOf('New password', 'password'), /must be at least 8 characters/);
         await expectAccessible(p, 'new password with an error');
         await p.screenshot({ path: join(ARTIFACTS, 'web-account-new-password.png') });
+        // A commonly breached one: 422 password_too_common, its reason under the same input.
+        await fill(p, 'New password', { password: 'Password123!', password_again: 'Password123!' });
+        await submit(p, 'New password');
+        await waitForText(p, fieldErrorOf('New password', 'password'), /one of the most common passwords/);
         // Two different entries are caught on the page, before anything is sent.
         calls.length = 0;
         await fill(p, 'New password', { password: newPassword, password_again: `${newPassword}!` });
@@ -394,6 +398,12 @@ describe.skipIf(chromium.skip)(
         });
         await submit(p, form);
         await waitForText(p, fieldErrorOf(form, 'new_password'), /must be at least 8 characters/);
+        expect(await p.$(formError)).toBeNull();
+        // One that contains the address (422 password_too_common): under the new password too.
+        const withAddress = `my ${user.email} pass`;
+        await fill(p, form, { new_password: withAddress, new_password_again: withAddress });
+        await submit(p, form);
+        await waitForText(p, fieldErrorOf(form, 'new_password'), /must not contain your email address/);
         expect(await p.$(formError)).toBeNull();
         await expectAccessible(p, 'change password with an error');
         await p.screenshot({ path: join(ARTIFACTS, 'web-account-change-password.png'), fullPage: true });
