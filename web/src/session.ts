@@ -56,7 +56,9 @@ export class Session {
     if (this.tokens && Date.now() >= this.expiresAt - 5000) this.due = true;
     if (this.refreshing) await this.refreshing.catch(() => undefined);
     else if (this.due && this.tokens)
-      await (this.active && this.api ? this.refresh(this.api) : this.nextRefresh()).catch(() => undefined);
+      await (
+        (this.active || !this.opts.activity) && this.api ? this.refresh(this.api) : this.nextRefresh()
+      ).catch(() => undefined);
     return this.tokens?.access_token;
   };
 
