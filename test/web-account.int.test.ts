@@ -569,70 +569,72 @@ describe.skipIf(chromium.skip)(
 
     it('an unattended page logs out at the idle timeout without refreshing; a page in use refreshes and stays', async () => {
       const user = await registerVerifiedUser(api);
-      await withPage({ width: 1200, height: 900 }, async (idle, browser) => {
-        const used = await browser.newPage();
-        await used.setViewport({ width: 1200, height: 900 });
-        const problems = [...[idle, used].map(pageProblems)];
-        const calls = new Map<Page, string[]>([
-          [idle, []],
-          [used, []],
-        ]);
-        for (const [page, list] of calls)
-          page.on('request', (r) => {
-            const url = new URL(r.url());
-            if (url.pathname.startsWith('/api/')) list.push(`${r.method()} ${url.pathname}`);
-          });
-        try {
-          for (const page of [idle, used]) {
-            await page.goto(`${base}/`, { waitUntil: 'networkidle0' });
-            await logInThroughPage(page, user.email, TEST_PASSWORD);
-          }
-          const idleSince = Date.now();
-          // The user works in one page (a key now and then); nobody touches the other.
-          let working = true;
-          const work = (async () => {
-            while (working) {
-              await used.keyboard.press('Shift');
-              await new Promise((r) => setTimeout(r, 3_000));
-            }
-          })();
-          try {
-            await idle.waitForSelector('::-p-text(You were logged out after a while without activity)', {
-              timeout: (IDLE_SECONDS + 30) * 1000,
+      // Two browsers: each page is in the foreground of its own (a background tab's frames are throttled).
+      const viewport = { width: 1200, height: 900 };
+      await withPage(viewport, (idle) =>
+        withPage(viewport, async (used) => {
+          const problems = [...[idle, used].map(pageProblems)];
+          const calls = new Map<Page, string[]>([
+            [idle, []],
+            [used, []],
+          ]);
+          for (const [page, list] of calls)
+            page.on('request', (r) => {
+              const url = new URL(r.url());
+              if (url.pathname.startsWith('/api/')) list.push(`${r.method()} ${url.pathname}`);
             });
-            expect(Date.now() - idleSince).toBeGreaterThan((IDLE_SECONDS - 10) * 1000);
-            expect(calls.get(idle)).not.toContain('POST /api/v1/auth/refresh');
-            expect(calls.get(idle)).toContain('POST /api/v1/auth/logout');
-            // Past the idle timeout the page in use is still signed in and live, through its refreshes.
-            await vi.waitFor(
-              () => expect(Date.now() - idleSince).toBeGreaterThan((IDLE_SECONDS + 5) * 1000),
-              { timeout: 20_000, interval: 1_000 },
-            );
-            expect(calls.get(used)).toContain('POST /api/v1/auth/refresh');
-            await waitForText(used, '[data-testid="feed-state"]', /Live feed: Live/);
-          } finally {
-            working = false;
-            await work;
+          try {
+            for (const page of [idle, used]) {
+              await page.goto(`${base}/`, { waitUntil: 'networkidle0' });
+              await logInThroughPage(page, user.email, TEST_PASSWORD);
+            }
+            const idleSince = Date.now();
+            // The user works in one page (a key now and then); nobody touches the other.
+            let working = true;
+            const work = (async () => {
+              while (working) {
+                await used.keyboard.press('Shift');
+                await new Promise((r) => setTimeout(r, 3_000));
+              }
+            })();
+            try {
+              await idle.waitForSelector('::-p-text(You were logged out after a while without activity)', {
+                timeout: (IDLE_SECONDS + 30) * 1000,
+              });
+              expect(Date.now() - idleSince).toBeGreaterThan((IDLE_SECONDS - 10) * 1000);
+              expect(calls.get(idle)).not.toContain('POST /api/v1/auth/refresh');
+              expect(calls.get(idle)).toContain('POST /api/v1/auth/logout');
+              // Past the idle timeout the page in use is still signed in and live, through its refreshes.
+              await vi.waitFor(
+                () => expect(Date.now() - idleSince).toBeGreaterThan((IDLE_SECONDS + 5) * 1000),
+                { timeout: 20_000, interval: 1_000 },
+              );
+              expect(calls.get(used)).toContain('POST /api/v1/auth/refresh');
+              await waitForText(used, '[data-testid="feed-state"]', /Live feed: Live/);
+            } finally {
+              working = false;
+              await work;
+            }
+            // The unattended page's session is gone: the page in use lists itself only.
+            await used.click('header ::-p-text(Sessions)');
+            await used.waitForSelector('[data-testid="sessions"] tr[data-session]');
+            const rows = await textsOf(used, '[data-testid="sessions"] tr[data-session]');
+            // (The fixture's api login, never refreshed, has idled out too.)
+            expect(rows).toHaveLength(1);
+            expect(rows[0]).toContain('This session');
+            for (const list of problems) expect(list, 'errors logged by the pages').toEqual([]);
+          } catch (err) {
+            for (const [page, name] of [
+              [idle, 'idle'],
+              [used, 'used'],
+            ] as const)
+              await page
+                .screenshot({ path: join(ARTIFACTS, `web-account-failure-${name}.png`), fullPage: true })
+                .catch(() => {});
+            throw err;
           }
-          // The unattended page's session is gone: the page in use lists itself only.
-          await used.click('header ::-p-text(Sessions)');
-          await used.waitForSelector('[data-testid="sessions"] tr[data-session]');
-          const rows = await textsOf(used, '[data-testid="sessions"] tr[data-session]');
-          // (The fixture's api login, never refreshed, has idled out too.)
-          expect(rows).toHaveLength(1);
-          expect(rows[0]).toContain('This session');
-          for (const list of problems) expect(list, 'errors logged by the pages').toEqual([]);
-        } catch (err) {
-          for (const [page, name] of [
-            [idle, 'idle'],
-            [used, 'used'],
-          ] as const)
-            await page
-              .screenshot({ path: join(ARTIFACTS, `web-account-failure-${name}.png`), fullPage: true })
-              .catch(() => {});
-          throw err;
-        }
-      });
+        }),
+      );
     });
   },
 );
