@@ -168,6 +168,9 @@ export const refreshTokens = pgTable(
     rotatedAt: ts('rotated_at'),
     revokedAt: ts('revoked_at'),
     createdAt: ts('created_at').notNull().defaultNow(),
+    /** Where the token was issued (login or refresh): the client address and User-Agent, for the owner's session list. */
+    ip: text('ip'),
+    userAgent: text('user_agent'),
   },
   (t) => [
     index('refresh_tokens_family_idx').on(t.familyId),

@@ -233,7 +233,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Check the password again: for a few minutes this session may change its second factor */
+        /** Check the password and the second factor again (ASVS 5.0 7.5.1): for a few minutes this session may change its second factor. Without `code` (or `recovery_code`) a correct password answers 202 and asks for one (mailed now to an account without an app); then send the password with it */
         post: operations["reauthenticate"];
         delete?: never;
         options?: never;
@@ -270,6 +270,40 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's live sessions (logins not ended, expired or idled out), last used first, with where each started and was last used */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** End one of the caller's sessions: its refresh token stops working, its access tokens are refused and its live-feed sockets close (4003). 404 for an unknown session or another user's */
+        delete: operations["endSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -971,8 +1005,32 @@ export interface components {
             message: string;
             expires_in: number;
         };
+        ReauthenticationCodeRequired: {
+            /** @enum {boolean} */
+            success: true;
+            /** @enum {boolean} */
+            second_factor_required: true;
+            /**
+             * @description totp: send the code of the authenticator app (or a recovery code); email: a code was just mailed, send it
+             * @enum {string}
+             */
+            mfa_method: "email" | "totp";
+            /** @description Seconds the mailed code stays valid (email) */
+            expires_in: number;
+            message: string;
+        };
         Reauthenticate: {
             password: string;
+            /**
+             * @description The second factor: the authenticator app's current code, or the code mailed by a first request without one (accounts without an app)
+             * @example 123456
+             */
+            code?: string;
+            /**
+             * @description Instead of `code`, with an authenticator app: one of its recovery codes (each works once)
+             * @example ABCDE-FGHIJ
+             */
+            recovery_code?: string;
         };
         UnlockLogin: {
             /** @description The token of the mailed link */
@@ -982,6 +1040,28 @@ export interface components {
             keys: {
                 [key: string]: unknown;
             }[];
+        };
+        Sessions: {
+            /** @enum {boolean} */
+            success: true;
+            sessions: components["schemas"]["Session"][];
+        };
+        Session: {
+            session_id: string;
+            /** @description The session of the access token of this request */
+            current: boolean;
+            /** @description The login (password and second factor) */
+            created_at: string;
+            /** @description The last login or token refresh: the session idles out from here */
+            last_used_at: string;
+            created_from: components["schemas"]["SessionSource"];
+            last_used_from: components["schemas"]["SessionSource"];
+        };
+        SessionSource: {
+            /** @description Client address (IPv6 by its /64); null if unknown */
+            ip: string | null;
+            /** @description User-Agent header, printable, at most 200 */
+            user_agent: string | null;
         };
         Done: {
             /** @enum {boolean} */
@@ -2270,7 +2350,8 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "password": "correct horse battery staple"
+                 *       "password": "correct horse battery staple",
+                 *       "code": "123456"
                  *     }
                  */
                 "application/json": components["schemas"]["Reauthenticate"];
@@ -2293,6 +2374,26 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["Reauthenticated"];
+                };
+            };
+            /** @description Password correct, second factor missing: send the password again with `code` (or `recovery_code`). For an account without an authenticator app the code was mailed now (valid `expires_in` seconds, for this session only) */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "second_factor_required": true,
+                     *       "mfa_method": "email",
+                     *       "expires_in": 600,
+                     *       "message": "We mailed you a code: send it with your password"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ReauthenticationCodeRequired"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2386,6 +2487,93 @@ export interface operations {
                     "application/json": components["schemas"]["Jwks"];
                 };
             };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Live sessions */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "sessions": [
+                     *         {
+                     *           "session_id": "3f1e2d4c-5b6a-4789-9abc-def012345678",
+                     *           "current": true,
+                     *           "created_at": "2026-03-02T14:30:00.000Z",
+                     *           "last_used_at": "2026-03-02T15:15:00.000Z",
+                     *           "created_from": {
+                     *             "ip": "203.0.113.7",
+                     *             "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+                     *           },
+                     *           "last_used_from": {
+                     *             "ip": "203.0.113.7",
+                     *             "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Sessions"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-Instance": components["headers"]["X-Instance"];
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "message": "Session ended"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        message: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -39,6 +39,12 @@ export const textOf = (page: Page, selector: string) =>
     string | null
   >;
 
+/** The text of every element `selector` matches, in document order. */
+export const textsOf = (page: Page, selector: string) =>
+  page.evaluate(
+    `[...document.querySelectorAll(${JSON.stringify(selector)})].map((e) => e.textContent ?? '')`,
+  ) as Promise<string[]>;
+
 /** Wait until the element's trimmed text matches `expected` (a string matches whole). */
 export async function waitForText(
   page: Page,

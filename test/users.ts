@@ -51,21 +51,22 @@ export async function loginCode(email: string, after?: number): Promise<string> 
   return code;
 }
 
-/** Password login + emailed code: the token response of verify_mfa. */
+/** Password login + emailed code (with `headers`, e.g. a source): the token response of verify_mfa. */
 export async function loginWithEmailCode(
   api: TestApi,
   email: string,
   password = TEST_PASSWORD,
+  headers?: Record<string, string>,
 ): Promise<{ token: string; refresh_token: string; user_id: string; account_id: string }> {
   const after = Date.now() - 1000;
   await expectStatus(
-    await api.call('POST', '/api/v1/auth/login', { body: { email, password } }),
+    await api.call('POST', '/api/v1/auth/login', { body: { email, password }, headers }),
     200,
     'login',
   );
   const code = await loginCode(email, after);
   return (await expectStatus(
-    await api.call('POST', '/api/v1/auth/verify_mfa', { body: { email, code } }),
+    await api.call('POST', '/api/v1/auth/verify_mfa', { body: { email, code }, headers }),
     200,
     'verify_mfa',
   )) as {
@@ -130,19 +131,41 @@ export async function enrollAuthenticator(
   return { secret: setup.secret, recoveryCodes: activated.recovery_codes };
 }
 
+/** The code from the newest re-authentication mail to `email`. */
+export async function reauthCode(email: string, after?: number): Promise<string> {
+  const mail = await waitForMail(email, { subject: /confirmation code/i, timeoutMs: MAIL_TIMEOUT_MS, after });
+  const code = /\b(\d{6})\b/.exec(mail.text)?.[1];
+  if (!code) throw new Error(`no confirmation code in mail to ${email}`);
+  return code;
+}
+
+/**
+ * Re-authenticate the session of `token` fully: the password, then the second factor (the app's current
+ * code when `secret` is given, else the code the first request mails).
+ */
+export async function reauthenticate(
+  api: TestApi,
+  user: { token: string; email: string; password: string; secret?: string },
+): Promise<void> {
+  const after = Date.now() - 1000;
+  const call = (extra: Record<string, string> = {}) =>
+    api.call('POST', '/api/v1/auth/reauthenticate', {
+      token: user.token,
+      body: { password: user.password, ...extra },
+    });
+  const code = user.secret
+    ? await generate({ secret: user.secret })
+    : (await expectStatus(await call(), 202, 'reauthenticate (password)'),
+      await reauthCode(user.email, after));
+  await expectStatus(await call({ code }), 200, 'reauthenticate (code)');
+}
+
 /** A verified user who re-authenticated and enrolled an authenticator app: its secret and recovery codes. */
 export async function registerUserWithApp(
   api: TestApi,
 ): Promise<TestUser & { secret: string; recoveryCodes: string[] }> {
   const user = await registerVerifiedUser(api);
-  await expectStatus(
-    await api.call('POST', '/api/v1/auth/reauthenticate', {
-      token: user.token,
-      body: { password: user.password },
-    }),
-    200,
-    'reauthenticate',
-  );
+  await reauthenticate(api, user);
   return { ...user, ...(await enrollAuthenticator(api, user.token)) };
 }
 

@@ -18,6 +18,14 @@
  * - "Change password" in the header: the api's refusals (wrong current password, a new one too short)
  *   shown without ending the session, a mismatch caught on the page; then the other sessions end, this
  *   one goes on, and the new password logs in.
+ * - "Authenticator app": the password (a wrong one shown, the session goes on), then the code mailed for
+ *   it, then the app's setup (QR code and key, a first code, the recovery codes shown once); later the
+ *   password and a recovery code, and the app's removal;
+ * - "Sessions": this session and the other one, which its "End" button ends (its token is refused).
+ *
+ * With the shortest idle timeout the config allows (60 s, access tokens of 30 s), a page left alone logs
+ * out at the idle timeout without ever refreshing, while a page of the same user in use (a key every few
+ * seconds) refreshes and stays live, and lists itself as the only session left.
  *
  * Opening a link sends nothing to the api (a mail scanner spends no token): only the button does. Every
  * view is checked with axe-core, and no page logs an error or a CSP refusal. On a failure the page is
@@ -25,8 +33,9 @@
  */
 import { join } from 'node:path';
 import { eq } from 'drizzle-orm';
+import { generate } from 'otplib';
 import type { Page } from 'puppeteer-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serveWithFeed, type ServedFeed } from '../api/ws/testing.js';
 import { mfaResets } from '../db/schema.js';
 import { freePort } from '../devstack/processes.js';
@@ -42,9 +51,10 @@ import {
   pageProblems,
   submit,
   textOf,
+  textsOf,
   waitForText,
 } from './page-driver.js';
-import { registerUserWithApp, registerVerifiedUser, TEST_PASSWORD } from './users.js';
+import { reauthCode, registerUserWithApp, registerVerifiedUser, TEST_PASSWORD } from './users.js';
 
 describe.skipIf(chromium.skip)(
   `getting back into an account through the page${chromium.note}`,
@@ -153,6 +163,10 @@ describe.skipIf(chromium.skip)(
         await waitForText(p, fieldErrorOf('New password', 'password'), /must be at least 8 characters/);
         await expectAccessible(p, 'new password with an error');
         await p.screenshot({ path: join(ARTIFACTS, 'web-account-new-password.png') });
+        // A commonly breached one: 422 password_too_common, its reason under the same input.
+        await fill(p, 'New password', { password: 'Password123!', password_again: 'Password123!' });
+        await submit(p, 'New password');
+        await waitForText(p, fieldErrorOf('New password', 'password'), /one of the most common passwords/);
         // Two different entries are caught on the page, before anything is sent.
         calls.length = 0;
         await fill(p, 'New password', { password: newPassword, password_again: `${newPassword}!` });
@@ -385,6 +399,12 @@ describe.skipIf(chromium.skip)(
         await submit(p, form);
         await waitForText(p, fieldErrorOf(form, 'new_password'), /must be at least 8 characters/);
         expect(await p.$(formError)).toBeNull();
+        // One that contains the address (422 password_too_common): under the new password too.
+        const withAddress = `my ${user.email} pass`;
+        await fill(p, form, { new_password: withAddress, new_password_again: withAddress });
+        await submit(p, form);
+        await waitForText(p, fieldErrorOf(form, 'new_password'), /must not contain your email address/);
+        expect(await p.$(formError)).toBeNull();
         await expectAccessible(p, 'change password with an error');
         await p.screenshot({ path: join(ARTIFACTS, 'web-account-change-password.png'), fullPage: true });
 
@@ -424,6 +444,197 @@ describe.skipIf(chromium.skip)(
         await expectProblem(await apiLogin(user.email, TEST_PASSWORD), 401, 'unauthorized');
         await logInThroughPage(p, user.email, newPassword);
       });
+    });
+
+    it('re-authenticates with the password and the second factor, then sets up, and later removes, an authenticator app', async () => {
+      const user = await registerVerifiedUser(api);
+      const panel = 'header ::-p-text(Authenticator app)';
+      await inPage('authenticator', async (p, calls) => {
+        await logInThroughPage(p, user.email, TEST_PASSWORD);
+        await p.click(panel);
+        await p.waitForSelector('form[aria-label="Confirm it is you"]');
+        expect(await p.evaluate('document.activeElement.id')).toBe('authenticator-title');
+        await expectAccessible(p, 'authenticator: password');
+
+        // A wrong password: shown, and the session goes on.
+        await fill(p, 'Confirm it is you', { password: 'not my password' });
+        await submit(p, 'Confirm it is you');
+        await waitForText(
+          p,
+          'form[aria-label="Confirm it is you"] .form-error',
+          'The password is not correct',
+        );
+        expect(await textOf(p, '[data-testid="feed-state"]')).toMatch(/Live feed: Live/);
+
+        // Mailed codes: the password, then the code the api mails for this.
+        const after = Date.now() - 1000;
+        await fill(p, 'Confirm it is you', { password: TEST_PASSWORD });
+        await submit(p, 'Confirm it is you');
+        const second = 'Confirm with your second factor';
+        await p.waitForSelector(`form[aria-label="${second}"]`);
+        await fill(p, second, { code: await reauthCode(user.email, after) });
+        await submit(p, second);
+        await p.locator('::-p-text(Set up an authenticator app)').click();
+        await p.waitForSelector('form[aria-label="Activate the authenticator app"] img');
+        await expectAccessible(p, 'authenticator: scan');
+        const secret = (await textOf(p, '[data-testid="totp-secret"]')) ?? '';
+        await fill(p, 'Activate the authenticator app', { code: await generate({ secret }) });
+        await submit(p, 'Activate the authenticator app');
+        await p.waitForSelector('[data-testid="recovery-codes"] li');
+        const recoveryCodes = await textsOf(p, '[data-testid="recovery-codes"] li');
+        expect(recoveryCodes).toHaveLength(10);
+        await expectAccessible(p, 'authenticator: recovery codes');
+
+        // Later: the app's code, or a recovery code, confirms; then remove the app.
+        await p.click('#authenticator .panel-head button');
+        await p.click(panel);
+        await fill(p, 'Confirm it is you', { password: TEST_PASSWORD });
+        await submit(p, 'Confirm it is you');
+        await p.waitForSelector(`form[aria-label="${second}"]`);
+        expect(await textOf(p, `form[aria-label="${second}"] label`)).toMatch(/authenticator app/);
+        await p.click(`form[aria-label="${second}"] ::-p-text(Use a recovery code)`);
+        await fill(p, second, { recovery_code: recoveryCodes[0]! });
+        calls.length = 0;
+        await submit(p, second);
+        await p.locator('::-p-text(Remove the authenticator app)').click();
+        await waitForText(p, '#authenticator .form-note', /Authenticator app removed/);
+        expect(calls).toEqual(['POST /api/v1/auth/reauthenticate', 'DELETE /api/v1/auth/mfa/totp']);
+        const login = await apiLogin(user.email, TEST_PASSWORD);
+        expect(((await login.json()) as { mfa_method: string }).mfa_method).toBe('email');
+      });
+    });
+
+    it('lists the sessions under "Sessions" and ends another one with its "End" button', async () => {
+      // `user.token` is the fixture's api login: the other session, from no browser.
+      const user = await registerVerifiedUser(api);
+      await inPage('sessions', async (p, calls) => {
+        await logInThroughPage(p, user.email, TEST_PASSWORD);
+        await p.click('header ::-p-text(Sessions)');
+        await p.waitForSelector('[data-testid="sessions"] tr[data-session]');
+        expect(await p.evaluate('document.activeElement.id')).toBe('sessions-title');
+        const rows = () => textsOf(p, '[data-testid="sessions"] tr[data-session]');
+        await vi.waitFor(async () => expect(await rows()).toHaveLength(2));
+        const [mine, other] = await rows().then((r) =>
+          r[0]!.includes('This session') ? [r[0]!, r[1]!] : [r[1]!, r[0]!],
+        );
+        expect(mine).toContain('HeadlessChrome');
+        expect(other).not.toContain('This session');
+        expect(await p.$$('[data-testid="sessions"] button')).toHaveLength(1);
+        await expectAccessible(p, 'sessions');
+        await p.screenshot({ path: join(ARTIFACTS, 'web-account-sessions.png'), fullPage: true });
+
+        calls.length = 0;
+        await p.click('[data-testid="sessions"] button');
+        await waitForText(p, '#sessions .form-note', 'Session ended.');
+        await vi.waitFor(async () => expect(await rows()).toHaveLength(1));
+        expect((await rows())[0]).toContain('This session');
+        expect(calls[0]).toMatch(/^DELETE \/api\/v1\/auth\/sessions\/[0-9a-f-]{36}$/);
+        await expectProblem(await api.call('GET', '/api/v1/portfolio', { token: user.token }), 401);
+        // This session goes on.
+        expect(await textOf(p, '[data-testid="feed-state"]')).toMatch(/Live feed: Live/);
+        await p.click('#sessions .panel-head button');
+        await p.waitForSelector('#sessions', { hidden: true });
+        expect(await p.evaluate('document.activeElement.textContent')).toBe('Sessions');
+      });
+    });
+  },
+);
+
+describe.skipIf(chromium.skip)(
+  `the idle timeout with the page open${chromium.note}`,
+  { timeout: 240_000 },
+  () => {
+    // The shortest the config allows: access tokens of 30 s, sessions idle out after 60 s.
+    const IDLE_SECONDS = 60;
+    let api: TestApi;
+    let served: ServedFeed;
+    let base = '';
+
+    beforeAll(async () => {
+      const port = await freePort();
+      base = `http://127.0.0.1:${port}`;
+      api = await createTestApi({
+        PUBLIC_URL: base,
+        ALLOWED_ORIGINS: base,
+        ACCESS_TOKEN_TTL_SECONDS: '30',
+        REFRESH_IDLE_TIMEOUT_SECONDS: String(IDLE_SECONDS),
+      });
+      served = await serveWithFeed(api.app, api.deps, {}, port);
+    });
+
+    afterAll(async () => {
+      await served?.close();
+      await api?.close();
+    });
+
+    it('an unattended page logs out at the idle timeout without refreshing; a page in use refreshes and stays', async () => {
+      const user = await registerVerifiedUser(api);
+      // Two browsers: each page is in the foreground of its own (a background tab's frames are throttled).
+      const viewport = { width: 1200, height: 900 };
+      await withPage(viewport, (idle) =>
+        withPage(viewport, async (used) => {
+          const problems = [...[idle, used].map(pageProblems)];
+          const calls = new Map<Page, string[]>([
+            [idle, []],
+            [used, []],
+          ]);
+          for (const [page, list] of calls)
+            page.on('request', (r) => {
+              const url = new URL(r.url());
+              if (url.pathname.startsWith('/api/')) list.push(`${r.method()} ${url.pathname}`);
+            });
+          try {
+            for (const page of [idle, used]) {
+              await page.goto(`${base}/`, { waitUntil: 'networkidle0' });
+              await logInThroughPage(page, user.email, TEST_PASSWORD);
+            }
+            const idleSince = Date.now();
+            // The user works in one page (a key now and then); nobody touches the other.
+            let working = true;
+            const work = (async () => {
+              while (working) {
+                await used.keyboard.press('Shift');
+                await new Promise((r) => setTimeout(r, 3_000));
+              }
+            })();
+            try {
+              await idle.waitForSelector('::-p-text(You were logged out after a while without activity)', {
+                timeout: (IDLE_SECONDS + 30) * 1000,
+              });
+              expect(Date.now() - idleSince).toBeGreaterThan((IDLE_SECONDS - 10) * 1000);
+              expect(calls.get(idle)).not.toContain('POST /api/v1/auth/refresh');
+              expect(calls.get(idle)).toContain('POST /api/v1/auth/logout');
+              // Past the idle timeout the page in use is still signed in and live, through its refreshes.
+              await vi.waitFor(
+                () => expect(Date.now() - idleSince).toBeGreaterThan((IDLE_SECONDS + 5) * 1000),
+                { timeout: 20_000, interval: 1_000 },
+              );
+              expect(calls.get(used)).toContain('POST /api/v1/auth/refresh');
+              await waitForText(used, '[data-testid="feed-state"]', /Live feed: Live/);
+            } finally {
+              working = false;
+              await work;
+            }
+            // The unattended page's session is gone: the page in use lists itself only.
+            await used.click('header ::-p-text(Sessions)');
+            await used.waitForSelector('[data-testid="sessions"] tr[data-session]');
+            const rows = await textsOf(used, '[data-testid="sessions"] tr[data-session]');
+            // (The fixture's api login, never refreshed, has idled out too.)
+            expect(rows).toHaveLength(1);
+            expect(rows[0]).toContain('This session');
+            for (const list of problems) expect(list, 'errors logged by the pages').toEqual([]);
+          } catch (err) {
+            for (const [page, name] of [
+              [idle, 'idle'],
+              [used, 'used'],
+            ] as const)
+              await page
+                .screenshot({ path: join(ARTIFACTS, `web-account-failure-${name}.png`), fullPage: true })
+                .catch(() => {});
+            throw err;
+          }
+        }),
+      );
     });
   },
 );

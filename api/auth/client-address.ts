@@ -2,7 +2,8 @@
  * The caller's network address, for per-address rate limits. The socket's address by default;
  * X-Forwarded-For only when TRUSTED_PROXY_HOPS says how many proxies in front of us append to it (the
  * entry appended by the outermost trusted proxy is the client; anything left of it is client-supplied).
- * IPv6 callers are grouped by /64, since one host usually owns a whole /64.
+ * IPv6 callers are grouped by /64, since one host usually owns a whole /64. The same address and the
+ * User-Agent describe a session's logins and refreshes to its owner (the session list, the new-login mail).
  */
 import { isIP } from 'node:net';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -60,4 +61,24 @@ export function clientAddress(c: Context, trustedProxyHops: number): string | un
   } catch {
     return undefined;
   }
+}
+
+/** A header value as shown to the owner: printable characters only, at most `max` of them. */
+export const printable = (value: string | undefined, max = 200) =>
+  value
+    ? value
+        .replace(/\p{C}+/gu, ' ')
+        .trim()
+        .slice(0, max) || undefined
+    : undefined;
+
+/** Where a request comes from, as a session records it (login, refresh). */
+export function requestSource(
+  c: Context,
+  trustedProxyHops: number,
+): { ip: string | null; userAgent: string | null } {
+  return {
+    ip: clientAddress(c, trustedProxyHops) ?? null,
+    userAgent: printable(c.req.header('user-agent')) ?? null,
+  };
 }

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../../lib/logger.js';
 import type { Mail, Mailer } from '../../lib/mailer.js';
+import { printable } from './client-address.js';
 
 /**
  * Send a notice after the change it reports, without awaiting it: a mail failure is logged and never
@@ -21,6 +22,7 @@ export const MAIL_SUBJECTS = {
   verify: 'Verify your BrokerX email address',
   existing: 'Your BrokerX registration',
   loginCode: 'Your BrokerX login code',
+  reauthCode: 'Your BrokerX confirmation code',
   passwordReset: 'Reset your BrokerX password',
   passwordChanged: 'Your BrokerX password was changed',
   mfaChanged: 'Your BrokerX second factor was changed',
@@ -118,15 +120,6 @@ export interface NewLogin {
   resetLink: string;
 }
 
-/** A header value as shown in a mail: printable characters only, at most `max` of them. */
-const printable = (value: string | undefined, max = 200) =>
-  value
-    ? value
-        .replace(/\p{C}+/gu, ' ')
-        .trim()
-        .slice(0, max) || undefined
-    : undefined;
-
 export const newLoginMail = (to: string, login: NewLogin): Mail => ({
   to,
   subject: MAIL_SUBJECTS.newLogin,
@@ -187,6 +180,22 @@ export function existingAccountMail(to: string, publicUrl: string): Mail {
       '',
       `You already have an account: log in at ${publicUrl}. Nothing was changed.`,
       'If this was not you, you can ignore this mail.',
+    ].join('\n'),
+  };
+}
+
+/** The mailed second factor of a re-authentication (an account without an authenticator app). */
+export function reauthCodeMail(to: string, code: string, validMinutes: number): Mail {
+  return {
+    to,
+    subject: MAIL_SUBJECTS.reauthCode,
+    text: [
+      `Your BrokerX confirmation code: ${code}`,
+      '',
+      'A signed-in session of your account confirmed your password to change how you log in (enroll or',
+      `remove an authenticator app). The code works once and expires in ${validMinutes} minutes. BrokerX never`,
+      'asks for it by phone or mail. If this was not you, do not use it: change your password, which ends',
+      'every other session.',
     ].join('\n'),
   };
 }

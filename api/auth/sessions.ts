@@ -10,7 +10,9 @@
  * role claim counts only while the user still has that role: an operator demoted is a client at once, a
  * client promoted becomes an operator at the next refresh or login. Revocations publish an event
  * (revocation.ts) that clears the cache on every instance and closes the session's WebSockets. A session
- * whose refresh token went unused for REFRESH_IDLE_TIMEOUT_SECONDS ends at its next refresh.
+ * whose refresh token went unused for REFRESH_IDLE_TIMEOUT_SECONDS ends at its next refresh. The owner
+ * lists their live sessions (each token records the address and User-Agent it was issued to) and ends any
+ * of them through the same revocation.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -19,12 +21,16 @@ import {
   clientAccountOf,
   findUserById,
   insertRefreshToken,
+  isOwnLiveSession,
+  listUserSessions,
   refreshTokenFamily,
   revokeRefreshFamily,
   liveSessionRole,
   revokeUserSessions,
   rotateRefreshToken,
+  type SessionSource,
   type UserRow,
+  type UserSession,
 } from '../../db/queries/users.js';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
@@ -107,8 +113,8 @@ export class Sessions {
     };
   }
 
-  /** A new session after a successful MFA step. */
-  async issue(principal: Principal): Promise<TokenResponse> {
+  /** A new session after a successful MFA step, from `source` (shown to the owner in the session list). */
+  async issue(principal: Principal, source: SessionSource): Promise<TokenResponse> {
     const now = this.deps.now();
     const familyId = randomUUID();
     const refreshToken = randomToken();
@@ -119,19 +125,21 @@ export class Sessions {
       tokenHash: tokenHash(refreshToken),
       expiresAt,
       createdAt: now,
+      ...source,
     });
     return this.tokens(principal, familyId, refreshToken, expiresAt);
   }
 
   /** Rotate a refresh token: a new pair, or 401 (unknown, expired, revoked, or reused: family revoked). */
-  async refresh(refreshToken: string): Promise<TokenResponse> {
+  async refresh(refreshToken: string, source: SessionSource): Promise<TokenResponse> {
     const successor = randomToken();
     const now = this.deps.now();
     const outcome = await rotateRefreshToken(this.deps.db, {
       tokenHash: tokenHash(refreshToken),
       successorHash: tokenHash(successor),
       now,
-      idleSince: new Date(now.getTime() - this.deps.config.REFRESH_IDLE_TIMEOUT_SECONDS * 1000),
+      idleSince: this.idleSince(now),
+      source,
     });
     if (outcome.kind === 'idle') {
       await this.markRevoked(outcome.familyId);
@@ -173,6 +181,27 @@ export class Sessions {
       if (family) families.add(family.familyId);
     }
     for (const familyId of families) await this.revoke(familyId, 'logout');
+  }
+
+  /** A session whose refresh token was last used before this moment has idled out. */
+  private idleSince(now: Date): Date {
+    return new Date(now.getTime() - this.deps.config.REFRESH_IDLE_TIMEOUT_SECONDS * 1000);
+  }
+
+  /** The user's live sessions (ASVS 5.0 7.5.2), newest use first. */
+  async list(userId: string): Promise<UserSession[]> {
+    const now = this.deps.now();
+    return listUserSessions(this.deps.db, { userId, now, idleSince: this.idleSince(now) });
+  }
+
+  /**
+   * The owner ends one of their sessions: false (nothing done) when `sessionId` is not a live session of
+   * `userId`, so another account's session is indistinguishable from an unknown one.
+   */
+  async endOwn(userId: string, sessionId: string): Promise<boolean> {
+    if (!(await isOwnLiveSession(this.deps.db, userId, sessionId))) return false;
+    await this.revoke(sessionId, 'ended_by_owner');
+    return true;
   }
 
   async revoke(familyId: string, reason = 'revoked'): Promise<void> {

@@ -1,13 +1,15 @@
 /**
  * Step-up authentication and trusted login sources, both in Redis:
  *
- * - `POST /api/v1/auth/reauthenticate` (password again) marks the caller's session as recently
- *   re-authenticated for REAUTH_TTL_SECONDS (config, default 5 minutes); changing the second factor requires that mark, so a stolen
- *   access token alone cannot bind an attacker's authenticator.
+ * - `POST /api/v1/auth/reauthenticate` (password and second factor again: the app's code or a recovery
+ *   code, or a code mailed for this session) marks the caller's session as recently re-authenticated for
+ *   REAUTH_TTL_SECONDS (config, default 5 minutes); changing the second factor requires that mark, so a
+ *   stolen access token, even with the password, cannot bind an attacker's authenticator.
  * - A source (client address) becomes trusted for an account after a completed login (password and second
  *   factor) or after the owner opened a mailed unlock link on it. Trusted sources are exempt from the
  *   per-account login limit, so strangers failing on an account never lock its owner out (ADR 0008).
  */
+import { randomInt } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ApiError } from '../problem.js';
 import { keyId, randomToken, tokenHash } from './crypto.js';
@@ -29,6 +31,26 @@ export class StepUp {
   private unlockMailedKey = (email: string) =>
     `${this.prefix}auth:unlock-mailed:${keyId(email.toLowerCase())}`;
 
+  private reauthCodeKey = (sessionId: string) => `${this.prefix}auth:reauth-code:${sessionId}`;
+
+  /**
+   * A new 6-digit code for this session's re-authentication (an account without an app mails it), valid
+   * `ttlSeconds`; it replaces the session's previous one. Random, not a login code: a login elsewhere
+   * neither spends nor reveals it, and it works for this session only.
+   */
+  async newCode(sessionId: string, ttlSeconds: number): Promise<string> {
+    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    await this.redis.set(this.reauthCodeKey(sessionId), tokenHash(code), 'EX', ttlSeconds);
+    return code;
+  }
+
+  /** Spend this session's mailed code: true once for the right code (the delete decides a race). */
+  async spendCode(sessionId: string, code: string): Promise<boolean> {
+    const key = this.reauthCodeKey(sessionId);
+    const stored = await this.redis.get(key);
+    return stored !== null && stored === tokenHash(code) && (await this.redis.del(key)) === 1;
+  }
+
   async markReauthenticated(sessionId: string): Promise<void> {
     await this.redis.set(this.reauthKey(sessionId), '1', 'EX', this.reauthTtlSeconds);
   }
@@ -38,7 +60,7 @@ export class StepUp {
     if (await this.redis.exists(this.reauthKey(sessionId))) return;
     throw new ApiError(
       'forbidden',
-      'This change needs a recent password check: POST /api/v1/auth/reauthenticate first',
+      'This change needs a recent re-authentication (password and second factor): POST /api/v1/auth/reauthenticate first',
       undefined,
       undefined,
       { reauthentication_required: true },

@@ -8,6 +8,7 @@ import { createTestApi, mailCount, uniqueEmail, waitForMail, type TestApi } from
 import {
   loginCode,
   loginWithEmailCode,
+  reauthenticate,
   registerVerifiedUser,
   TEST_PASSWORD,
   verificationToken,
@@ -250,11 +251,7 @@ describe('login, MFA and sessions', () => {
         403,
         'forbidden',
       );
-      const reauth = await api.call('POST', '/api/v1/auth/reauthenticate', {
-        token: user.token,
-        body: { password: TEST_PASSWORD },
-      });
-      expect(reauth.status).toBe(200);
+      await reauthenticate(api, user);
       const setup = await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: user.token });
       expect(setup.status).toBe(200);
       const body = (await setup.json()) as { otpauth_uri: string; secret: string; qr_code: string };
@@ -307,10 +304,7 @@ describe('login, MFA and sessions', () => {
 
     it('refuses activation without a started enrollment', async () => {
       const user = await registerVerifiedUser(api);
-      await api.call('POST', '/api/v1/auth/reauthenticate', {
-        token: user.token,
-        body: { password: TEST_PASSWORD },
-      });
+      await reauthenticate(api, user);
       await problemOf(
         await api.call('POST', '/api/v1/auth/mfa/totp/activate', {
           token: user.token,

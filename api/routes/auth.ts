@@ -23,10 +23,17 @@ import {
   setPendingTotpSecret,
 } from '../../db/queries/users.js';
 import { CHALLENGE_TTL_SECONDS, type Challenge, type MfaMethod } from '../auth/challenges.js';
-import { clientAddress } from '../auth/client-address.js';
+import { clientAddress, requestSource } from '../auth/client-address.js';
 import { randomBytes } from 'node:crypto';
 import { tokenHash } from '../auth/crypto.js';
-import { loginCodeMail, loginUnlockMail, mfaChangedMail, newLoginMail, noticeSender } from '../auth/mails.js';
+import {
+  loginCodeMail,
+  loginUnlockMail,
+  mfaChangedMail,
+  newLoginMail,
+  noticeSender,
+  reauthCodeMail,
+} from '../auth/mails.js';
 import { UNLOCK_TTL_SECONDS } from '../auth/step-up.js';
 import { bearerToken, requireAuth } from '../auth/middleware.js';
 import { verifyDummy, verifyPassword, warmDummyHash } from '../auth/passwords.js';
@@ -86,9 +93,22 @@ const VerifyMfaBody = z
     message: 'send either code or recovery_code',
   })
   .openapi('VerifyMfa');
-const PasswordCheckBody = z
-  .object({ password: z.string().min(1, 'is required').max(1024) })
+const ReauthBody = z
+  .object({
+    password: z.string().min(1, 'is required').max(1024),
+    code: Code.optional().openapi({
+      description:
+        "The second factor: the authenticator app's current code, or the code mailed by a first request without one (accounts without an app)",
+    }),
+    recovery_code: RecoveryCode.optional().openapi({
+      description:
+        'Instead of `code`, with an authenticator app: one of its recovery codes (each works once)',
+    }),
+  })
   .strict()
+  .refine((b) => b.code === undefined || b.recovery_code === undefined, {
+    message: 'send code or recovery_code, not both',
+  })
   .openapi('Reauthenticate');
 const UnlockBody = z
   .object({ token: linkToken('an unlock token') })
@@ -146,6 +166,18 @@ const ActivatedSchema = z
 const ReauthenticatedSchema = z
   .object({ success: z.literal(true), message: z.string(), expires_in: z.number() })
   .openapi('Reauthenticated');
+const ReauthCodeRequiredSchema = z
+  .object({
+    success: z.literal(true),
+    second_factor_required: z.literal(true),
+    mfa_method: z.enum(['email', 'totp']).openapi({
+      description:
+        'totp: send the code of the authenticator app (or a recovery code); email: a code was just mailed, send it',
+    }),
+    expires_in: z.number().openapi({ description: 'Seconds the mailed code stays valid (email)' }),
+    message: z.string(),
+  })
+  .openapi('ReauthenticationCodeRequired');
 
 const JwksSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).openapi('Jwks');
 
@@ -378,7 +410,10 @@ export function authRoutes(deps: ApiDeps) {
         );
       c.header('cache-control', 'no-store');
       return c.json(
-        await sessions.issue({ userId: user.id, accountId: account.id, email: user.email, role: user.role }),
+        await sessions.issue(
+          { userId: user.id, accountId: account.id, email: user.email, role: user.role },
+          requestSource(c, config.TRUSTED_PROXY_HOPS),
+        ),
         200,
       );
     },
@@ -410,7 +445,13 @@ export function authRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       c.header('cache-control', 'no-store');
-      return c.json(await sessions.refresh(c.req.valid('json').refresh_token), 200);
+      return c.json(
+        await sessions.refresh(
+          c.req.valid('json').refresh_token,
+          requestSource(c, config.TRUSTED_PROXY_HOPS),
+        ),
+        200,
+      );
     },
   );
 
@@ -626,13 +667,14 @@ export function authRoutes(deps: ApiDeps) {
       operationId: 'reauthenticate',
       tag: 'identity',
       auth: 'bearer',
-      summary: 'Check the password again: for a few minutes this session may change its second factor',
+      summary:
+        'Check the password and the second factor again (ASVS 5.0 7.5.1): for a few minutes this session may change its second factor. Without `code` (or `recovery_code`) a correct password answers 202 and asks for one (mailed now to an account without an app); then send the password with it',
       request: {
         body: {
           content: {
             'application/json': {
-              schema: PasswordCheckBody,
-              example: { password: 'correct horse battery staple' },
+              schema: ReauthBody,
+              example: { password: 'correct horse battery staple', code: '123456' },
             },
           },
           required: true,
@@ -648,17 +690,88 @@ export function authRoutes(deps: ApiDeps) {
             },
           },
         },
+        202: {
+          description:
+            'Password correct, second factor missing: send the password again with `code` (or `recovery_code`). For an account without an authenticator app the code was mailed now (valid `expires_in` seconds, for this session only)',
+          content: {
+            'application/json': {
+              schema: ReauthCodeRequiredSchema,
+              example: {
+                success: true,
+                second_factor_required: true,
+                mfa_method: 'email',
+                expires_in: 600,
+                message: 'We mailed you a code: send it with your password',
+              },
+            },
+          },
+        },
       },
-      errors: [429],
+      errors: [422, 429],
     }),
     async (c) => {
       const principal = c.get('principal');
-      const { password } = c.req.valid('json');
-      await limiter.hit(limiter.buckets('reauth', { address: address(c), account: principal.userId }));
+      const sessionId = c.get('sessionId');
+      const { password, code, recovery_code: recoveryCode } = c.req.valid('json');
+      const ip = address(c);
+      await limiter.hit(limiter.buckets('reauth', { address: ip, account: principal.userId }));
       const user = await findUserById(db, principal.userId);
       if (!user || !(await verifyPassword(user.passwordHash, password)))
         throw new ApiError('unauthorized', 'The password is not correct');
-      await stepUp.markReauthenticated(c.get('sessionId'));
+      const method: MfaMethod = user.totpEnrolledAt ? 'totp' : 'email';
+
+      if (code === undefined && recoveryCode === undefined) {
+        if (method === 'email') {
+          const mailed = await stepUp.newCode(sessionId, CHALLENGE_TTL_SECONDS);
+          try {
+            await mailer.send(reauthCodeMail(user.email, mailed, CHALLENGE_TTL_SECONDS / 60));
+          } catch (err) {
+            logger.error('mail delivery failed', { err });
+            throw new ApiError(
+              'service_unavailable',
+              'The code could not be sent, try again shortly',
+              undefined,
+              {
+                'retry-after': '5',
+              },
+            );
+          }
+        }
+        return c.json(
+          {
+            success: true as const,
+            second_factor_required: true as const,
+            mfa_method: method,
+            expires_in: CHALLENGE_TTL_SECONDS,
+            message:
+              method === 'email'
+                ? 'We mailed you a code: send it with your password'
+                : 'Send the code of your authenticator app (or a recovery code) with your password',
+          },
+          202,
+        );
+      }
+
+      // Codes are guessed no faster here than at login: the MFA limits of this account apply.
+      await limiter.hit(
+        limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress', 'account']),
+      );
+      if (recoveryCode !== undefined) {
+        if (
+          method !== 'totp' ||
+          !(await consumeRecoveryCode(db, user.id, recoveryCodeHash(user.id, recoveryCode), deps.now()))
+        )
+          throw invalidCode();
+        notify(
+          mfaChangedMail(user.email, 'a recovery code was used to confirm a change (it no longer works)'),
+        );
+      } else if (method === 'totp') {
+        const step = await matchAppCode(user.totpSecret, code ?? '', deps.now(), Number(user.totpLastStep));
+        // Single use, like a login code (the compare-and-set also stops a concurrent replay).
+        if (step === null || !(await consumeTotpStep(db, user.id, step))) throw invalidCode();
+      } else if (!(await stepUp.spendCode(sessionId, code ?? ''))) throw invalidCode();
+      await limiter.reset(limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress']));
+      await stepUp.markReauthenticated(sessionId);
       return c.json(
         { success: true as const, message: 'Re-authenticated', expires_in: stepUp.reauthTtlSeconds },
         200,

@@ -222,7 +222,12 @@ describe('deposits and withdrawals', () => {
       // Access tokens live 15 minutes: issue one valid at the moved clock.
       const later = async () => ({
         ...user,
-        token: (await authServices(api.deps).sessions.issue({ ...user, role: 'client' })).token,
+        token: (
+          await authServices(api.deps).sessions.issue(
+            { ...user, role: 'client' },
+            { ip: null, userAgent: null },
+          )
+        ).token,
       });
       offsetMs = 23 * 3600_000;
       try {

@@ -10,6 +10,7 @@ import { adminRoutes } from './admin.js';
 import { timelineRoutes } from './timeline.js';
 import { executionRoutes } from './executions.js';
 import { statementRoutes } from './statement.js';
+import { accountSessionRoutes } from './account-sessions.js';
 import { authRoutes } from './auth.js';
 import { clientRoutes } from './clients.js';
 import { fundingRoutes } from './funding.js';
@@ -20,6 +21,7 @@ import { portfolioRoutes } from './portfolio.js';
 export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps, admission: Admission): void {
   app.route('/', clientRoutes(deps));
   app.route('/', authRoutes(deps));
+  app.route('/', accountSessionRoutes(deps));
   app.route('/', passwordRoutes(deps));
   app.route('/', mfaResetRoutes(deps));
   app.route('/', fundingRoutes(deps));

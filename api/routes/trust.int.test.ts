@@ -7,6 +7,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
+import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOrderActivities } from '../../activities/orders.js';
 import { setUserSuspended } from '../../db/queries/users.js';
@@ -16,6 +17,9 @@ import { createTestApi, mailCount, uniqueEmail, waitForMail, type TestApi } from
 import {
   enrollAuthenticator,
   loginCode,
+  reauthCode,
+  reauthenticate,
+  registerUserWithApp,
   registerVerifiedUser,
   TEST_PASSWORD,
   verificationToken,
@@ -47,8 +51,8 @@ const register = (email: string, password: string, firstName = 'Reg') =>
 const login = (email: string, password: string, headers?: Record<string, string>) =>
   api.call('POST', '/api/v1/auth/login', { body: { email, password }, headers });
 const verify = (token: string) => api.call('GET', `/api/v1/clients/verify?token=${token}`);
-const reauth = (token: string, password = TEST_PASSWORD) =>
-  api.call('POST', '/api/v1/auth/reauthenticate', { token, body: { password } });
+const reauth = (token: string, password = TEST_PASSWORD, factor: Record<string, string> = {}) =>
+  api.call('POST', '/api/v1/auth/reauthenticate', { token, body: { password, ...factor } });
 
 /** Password, then the mailed code: the access token. */
 async function session(
@@ -152,7 +156,7 @@ describe('1. registration without pre-account hijacking', () => {
   });
 });
 
-describe('2. the second factor needs a recent password check and tells the owner', () => {
+describe('2. the second factor needs a recent re-authentication (password and second factor) and tells the owner', () => {
   let user: TestUser;
   beforeAll(async () => (user = await registerVerifiedUser(api)));
 
@@ -172,9 +176,61 @@ describe('2. the second factor needs a recent password check and tells the owner
     await problemOf(await reauth(user.token, 'not-the-password'), 401, 'unauthorized');
   });
 
+  it('mailed codes: the password alone mails a code for this session, and only password plus that code re-authenticates, once', async () => {
+    const other = await registerVerifiedUser(api);
+    const after = Date.now() - 1000;
+    const asked = await reauth(other.token);
+    expect(asked.status).toBe(202);
+    expect(await asked.json()).toMatchObject({ second_factor_required: true, mfa_method: 'email' });
+    const code = await reauthCode(other.email, after);
+    // The password alone changed nothing yet.
+    await problemOf(await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: other.token }), 403);
+    // The code from another session's mail, or with a wrong password: refused.
+    const elsewhere = await session(other.email, TEST_PASSWORD);
+    await problemOf(await reauth(elsewhere.token, TEST_PASSWORD, { code }), 401, 'unauthorized');
+    await problemOf(await reauth(other.token, 'not-the-password', { code }), 401, 'unauthorized');
+    await problemOf(await reauth(other.token, TEST_PASSWORD, { code: 'abc' }), 422, 'validation_failed');
+    expect((await reauth(other.token, TEST_PASSWORD, { code })).status).toBe(200);
+    expect((await api.call('POST', '/api/v1/auth/mfa/totp/setup', { token: other.token })).status).toBe(200);
+    // The code works once.
+    await problemOf(await reauth(other.token, TEST_PASSWORD, { code }), 401, 'unauthorized');
+  });
+
+  it('an authenticator app: the password alone asks for its code (nothing mailed); the app code or a recovery code (once) re-authenticates', async () => {
+    const app = await registerUserWithApp(api);
+    const mailsBefore = await mailCount(app.email, /confirmation code/i);
+    const asked = await reauth(app.token);
+    expect(asked.status).toBe(202);
+    expect(await asked.json()).toMatchObject({ second_factor_required: true, mfa_method: 'totp' });
+    expect(await mailCount(app.email, /confirmation code/i)).toBe(mailsBefore);
+    await problemOf(await reauth(app.token, TEST_PASSWORD, { code: '000000' }), 401, 'unauthorized');
+    await problemOf(
+      await reauth(app.token, TEST_PASSWORD, { code: '123456', recovery_code: app.recoveryCodes[0]! }),
+      422,
+      'validation_failed',
+    );
+    const after = Date.now() - 1000;
+    expect((await reauth(app.token, TEST_PASSWORD, { recovery_code: app.recoveryCodes[0]! })).status).toBe(
+      200,
+    );
+    await waitForMail(app.email, { subject: /second factor/i, after });
+    await problemOf(
+      await reauth(app.token, TEST_PASSWORD, { recovery_code: app.recoveryCodes[0]! }),
+      401,
+      'unauthorized',
+    );
+    await problemOf(
+      await reauth(app.token, 'not-the-password', { code: await generate({ secret: app.secret }) }),
+      401,
+    );
+    // The app's current code (the enrollment spent the current step: the next one, as an app shows it).
+    const next = await generate({ secret: app.secret, epoch: Math.floor(Date.now() / 1000) + 30 });
+    expect((await reauth(app.token, TEST_PASSWORD, { code: next })).status).toBe(200);
+  });
+
   it('enrolls, replaces and removes after re-authentication, mails each change, and accepts a recovery code once', async () => {
     const after = Date.now() - 1000;
-    expect((await reauth(user.token)).status).toBe(200);
+    await reauthenticate(api, user);
     const enroll = () => enrollAuthenticator(api, user.token);
     const first = await enroll();
     await waitForMail(user.email, { subject: /second factor/i, after });
@@ -539,7 +595,9 @@ describe('7. beyond the findings: what ASVS 5.0 asks of authentication and sessi
 
   it('a re-authentication lasts REAUTH_TTL_SECONDS (5 minutes by default)', async () => {
     const user = await registerVerifiedUser(api);
-    const res = await reauth(user.token);
+    const after = Date.now() - 1000;
+    expect((await reauth(user.token)).status).toBe(202);
+    const res = await reauth(user.token, TEST_PASSWORD, { code: await reauthCode(user.email, after) });
     expect(res.status).toBe(200);
     expect(api.deps.config.REAUTH_TTL_SECONDS).toBe(300);
     expect(await res.json()).toMatchObject({ expires_in: 300 });

@@ -21,6 +21,7 @@ const config = loadConfig({
   NODE_ENV: 'test',
   TEMPORAL_UI_URL: 'http://temporal.example:8233',
   TEMPORAL_NAMESPACE: 'brokerx"<ns>',
+  REFRESH_IDLE_TIMEOUT_SECONDS: '1200',
 });
 
 function appFor(dir: string) {
@@ -61,6 +62,7 @@ describe('the web page routes (api/routes/web.ts)', { timeout: 60_000 }, () => {
       const html = await res.text();
       expect(html).toContain('<meta name="brokerx:temporal-ui" content="http://temporal.example:8233" />');
       expect(html).toContain('content="brokerx&quot;&lt;ns&gt;"');
+      expect(html).toContain('<meta name="brokerx:idle-timeout" content="1200" />');
       expect(html).toContain('<script type="module" src="/assets/app.js"></script>');
       // No inline script: every <script> has a src.
       expect(html.match(/<script(?![^>]*\bsrc=)[^>]*>/g)).toBeNull();

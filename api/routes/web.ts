@@ -41,6 +41,7 @@ export function webRoutes(deps: Pick<ApiDeps, 'config'>, dir = WEB_DIST_DIR) {
   const meta = [
     `<meta name="brokerx:temporal-ui" content="${escapeAttr(config.TEMPORAL_UI_URL)}" />`,
     `<meta name="brokerx:temporal-namespace" content="${escapeAttr(config.TEMPORAL_NAMESPACE)}" />`,
+    `<meta name="brokerx:idle-timeout" content="${config.REFRESH_IDLE_TIMEOUT_SECONDS}" />`,
   ].join('\n    ');
 
   const read = async (file: string) => {

@@ -2,7 +2,7 @@
  * Identity queries: users, email verification tokens, TOTP state, refresh-token families and JWT signing
  * keys. Every function takes `db | tx`; the few that need a transaction of their own take the `Db`.
  */
-import { and, desc, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
 import {
@@ -133,9 +133,94 @@ export async function activateTotpSecret(
 
 export async function insertRefreshToken(
   db: DbOrTx,
-  token: { userId: string; familyId: string; tokenHash: string; expiresAt: Date; createdAt: Date },
+  token: {
+    userId: string;
+    familyId: string;
+    tokenHash: string;
+    expiresAt: Date;
+    createdAt: Date;
+  } & SessionSource,
 ): Promise<void> {
   await db.insert(refreshTokens).values(token);
+}
+
+/** Where a refresh token was issued: the client address and User-Agent (null when unknown). */
+export interface SessionSource {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface UserSession {
+  id: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  created: SessionSource;
+  lastUsed: SessionSource;
+}
+
+/**
+ * A user's live sessions, newest use first: families with an unrevoked, unrotated token that has not
+ * expired nor idled out (issued after `idleSince`). The live token was issued at the last use (login or
+ * refresh); the family's first token at the login.
+ */
+export async function listUserSessions(
+  db: DbOrTx,
+  p: { userId: string; now: Date; idleSince: Date },
+): Promise<UserSession[]> {
+  const live = await db
+    .select()
+    .from(refreshTokens)
+    .where(
+      and(
+        eq(refreshTokens.userId, p.userId),
+        isNull(refreshTokens.revokedAt),
+        isNull(refreshTokens.rotatedAt),
+        gt(refreshTokens.expiresAt, p.now),
+        gt(refreshTokens.createdAt, p.idleSince),
+      ),
+    )
+    .orderBy(desc(refreshTokens.createdAt));
+  if (live.length === 0) return [];
+  const firsts = await db
+    .selectDistinctOn([refreshTokens.familyId])
+    .from(refreshTokens)
+    .where(
+      and(
+        eq(refreshTokens.userId, p.userId),
+        inArray(
+          refreshTokens.familyId,
+          live.map((t) => t.familyId),
+        ),
+      ),
+    )
+    .orderBy(refreshTokens.familyId, refreshTokens.createdAt);
+  const first = new Map(firsts.map((t) => [t.familyId, t]));
+  return live.map((t) => {
+    const login = first.get(t.familyId) ?? t;
+    return {
+      id: t.familyId,
+      createdAt: login.createdAt,
+      lastUsedAt: t.createdAt,
+      created: { ip: login.ip, userAgent: login.userAgent },
+      lastUsed: { ip: t.ip, userAgent: t.userAgent },
+    };
+  });
+}
+
+/** Whether `familyId` is a session of `userId` that was not revoked (the owner may end it). */
+export async function isOwnLiveSession(db: DbOrTx, userId: string, familyId: string): Promise<boolean> {
+  const rows = await db
+    .select({ id: refreshTokens.id })
+    .from(refreshTokens)
+    .where(
+      and(
+        eq(refreshTokens.familyId, familyId),
+        eq(refreshTokens.userId, userId),
+        isNull(refreshTokens.revokedAt),
+      ),
+    )
+    .limit(1);
+  return rows.length > 0;
 }
 
 export type RefreshOutcome =
@@ -155,7 +240,7 @@ export type RefreshOutcome =
  */
 export async function rotateRefreshToken(
   db: Db,
-  p: { tokenHash: string; successorHash: string; now: Date; idleSince: Date },
+  p: { tokenHash: string; successorHash: string; now: Date; idleSince: Date; source: SessionSource },
 ): Promise<RefreshOutcome> {
   return db.transaction(async (tx) => {
     const [row] = await tx
@@ -181,6 +266,7 @@ export async function rotateRefreshToken(
       tokenHash: p.successorHash,
       expiresAt: row.expiresAt,
       createdAt: p.now,
+      ...p.source,
     });
     return { kind: 'rotated' as const, userId: row.userId, familyId: row.familyId, expiresAt: row.expiresAt };
   });

@@ -20,9 +20,11 @@ type View =
 /** Settings the api writes into the page's meta tags (index.html). */
 export function pageConfig(doc: Document): PageConfig {
   const meta = (name: string) => doc.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content ?? '';
+  const idle = Number(meta('brokerx:idle-timeout'));
   return {
     temporalUi: meta('brokerx:temporal-ui') || 'http://127.0.0.1:8233',
     temporalNamespace: meta('brokerx:temporal-namespace') || 'default',
+    idleTimeoutSeconds: Number.isInteger(idle) && idle > 0 ? idle : undefined,
   };
 }
 
@@ -34,14 +36,24 @@ function initialView(): View {
 }
 
 export function App() {
-  const session = useMemo(() => new Session(), []);
-  const api = useMemo(() => new Api(session.accessToken, () => session.end()), [session]);
   const config = useMemo(() => pageConfig(document), []);
+  const session = useMemo(
+    () => new Session({ activity: document, idleTimeoutSeconds: config.idleTimeoutSeconds }),
+    [config],
+  );
+  const api = useMemo(() => new Api(session.usableToken, () => session.end()), [session]);
   const [view, setView] = useState<View>(initialView);
   const [store, setStore] = useState<Trading | undefined>();
 
   useEffect(() => {
-    session.onEnd = () => setView({ name: 'login', notice: 'Your session ended. Log in again.' });
+    session.onEnd = (reason) =>
+      setView({
+        name: 'login',
+        notice:
+          reason === 'idle'
+            ? 'You were logged out after a while without activity. Log in again.'
+            : 'Your session ended. Log in again.',
+      });
     session.onToken = (token) => store?.feed.authenticate(token);
   }, [session, store]);
 

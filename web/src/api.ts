@@ -62,7 +62,8 @@ export class ApiProblem extends Error {
   }
 }
 
-export type TokenSource = () => string | undefined;
+/** The bearer token for a request (it may wait for a refresh the session is about to make). */
+export type TokenSource = () => string | undefined | Promise<string | undefined>;
 
 export interface RequestOptions {
   body?: unknown;
@@ -84,7 +85,7 @@ export class Api {
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
-    const token = opts.anonymous ? undefined : this.token();
+    const token = opts.anonymous ? undefined : await this.token();
     if (token) headers.authorization = `Bearer ${token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;

@@ -30,6 +30,8 @@ export interface PageConfig {
   /** Base URL of the Temporal Web UI (the `brokerx:temporal-ui` meta tag). */
   temporalUi: string;
   temporalNamespace: string;
+  /** The api's session idle timeout in seconds (`brokerx:idle-timeout`): an unattended page logs out then. */
+  idleTimeoutSeconds?: number;
 }
 
 export class Trading {
@@ -87,7 +89,7 @@ export class Trading {
         this.changed();
       },
       onSessionEnded: () => session.end(),
-      refreshToken: () => session.refresh(api),
+      refreshToken: () => session.refreshWhenActive(api),
     });
   }
 

@@ -1,5 +1,5 @@
 /**
- * The signed-in page: connection state, password change and logout on top, then portfolio, ticket,
+ * The signed-in page: connection state, password change, authenticator app, sessions and logout on top, then portfolio, ticket,
  * market, orders, activity.
  */
 import { useRef, useState } from 'preact/hooks';
@@ -8,9 +8,11 @@ import { useTrading, type Trading } from '../store.js';
 import { FormMessage } from '../ui.js';
 import { ChangePasswordPanel } from './Account.js';
 import { ActivityPanel } from './Activity.js';
+import { AuthenticatorPanel } from './Authenticator.js';
 import { MarketPanel } from './Market.js';
 import { OrdersPanel } from './Orders.js';
 import { PortfolioPanel } from './Portfolio.js';
+import { SessionsPanel } from './Sessions.js';
 import { TicketPanel } from './Ticket.js';
 
 const FEED_LABELS: Record<FeedState, string> = {
@@ -20,12 +22,20 @@ const FEED_LABELS: Record<FeedState, string> = {
   offline: 'Offline',
 };
 
+/** The panels the header's buttons open: the button's label, the panel's id, the panel. */
+const HEADER_PANELS = [
+  { label: 'Change password', id: 'change-password', Panel: ChangePasswordPanel },
+  { label: 'Authenticator app', id: 'authenticator', Panel: AuthenticatorPanel },
+  { label: 'Sessions', id: 'sessions', Panel: SessionsPanel },
+] as const;
+
 export function TradeView({ store, onLogout }: { store: Trading; onLogout: () => void }) {
   useTrading(store);
   const [symbol, setSymbol] = useState('AAPL');
-  const [changing, setChanging] = useState(false);
-  // The header's button opens the password change, and gets the focus back when it closes.
-  const changeButton = useRef<HTMLButtonElement>(null);
+  const [open, setOpen] = useState<string | undefined>();
+  // A header button opens its panel (one at a time), and gets the focus back when the panel closes.
+  const openers = useRef(new Map<string, HTMLButtonElement | null>());
+  const panel = HEADER_PANELS.find((h) => h.id === open);
   return (
     <>
       <header class="top">
@@ -34,15 +44,18 @@ export function TradeView({ store, onLogout }: { store: Trading; onLogout: () =>
           <span class="dot" aria-hidden="true" /> Live feed: {FEED_LABELS[store.feedState]}
         </p>
         <p class="who">{store.session.info()?.email}</p>
-        <button
-          type="button"
-          ref={changeButton}
-          aria-expanded={changing}
-          aria-controls={changing ? 'change-password' : undefined}
-          onClick={() => setChanging(!changing)}
-        >
-          Change password
-        </button>
+        {HEADER_PANELS.map((h) => (
+          <button
+            key={h.id}
+            type="button"
+            ref={(el) => void openers.current.set(h.id, el)}
+            aria-expanded={open === h.id}
+            aria-controls={open === h.id ? h.id : undefined}
+            onClick={() => setOpen(open === h.id ? undefined : h.id)}
+          >
+            {h.label}
+          </button>
+        ))}
         <button type="button" onClick={onLogout}>
           Log out
         </button>
@@ -53,13 +66,14 @@ export function TradeView({ store, onLogout }: { store: Trading; onLogout: () =>
             <FormMessage error>{store.loadError}</FormMessage>
           </div>
         )}
-        {changing && (
+        {panel && (
           <div class="wide">
-            <ChangePasswordPanel
+            <panel.Panel
+              key={panel.id}
               api={store.api}
               onClose={() => {
-                setChanging(false);
-                changeButton.current?.focus();
+                setOpen(undefined);
+                openers.current.get(panel.id)?.focus();
               }}
             />
           </div>
