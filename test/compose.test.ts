@@ -612,6 +612,7 @@ function registeredMetrics(): [string, string][] {
     'workers/worker-metrics.ts',
     'workers/matching/metrics.ts',
     'workers/outbox/relay.ts',
+    'lib/io-counts.ts',
   ];
   return files.flatMap((file) =>
     [...read(file).matchAll(/new (Counter|Gauge|Histogram|Summary)\(\{\s*name: '([a-z_:][a-z0-9_:]*)'/g)].map(
