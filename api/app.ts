@@ -19,6 +19,7 @@ import { webRoutes } from './routes/web.js';
 import { mountRoutes } from './routes/index.js';
 import { serviceUnavailable, unreachableDependency } from './unavailable.js';
 import type { ApiDeps } from './types.js';
+import { originAllowed, parseOrigins } from './ws/auth.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -39,13 +40,13 @@ export function createApp(deps: ApiDeps) {
   const app = createRouter();
 
   // The protections a gateway would add, for setups without one (compose's Kong profile adds its own).
-  const origins = config.ALLOWED_ORIGINS.split(',')
-    .map((o) => o.trim())
-    .filter(Boolean);
+  // One reading of ALLOWED_ORIGINS for CORS and the live feeds (api/ws/auth.ts): case and a trailing slash
+  // do not matter.
+  const origins = parseOrigins(config.ALLOWED_ORIGINS);
   app.use(
     '*',
     cors({
-      origin: origins.includes('*') ? '*' : origins,
+      origin: origins.has('*') ? '*' : (origin) => (origin && originAllowed(origin, origins) ? origin : null),
       allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
       exposeHeaders: ['X-Request-Id', 'X-Instance', 'Retry-After'],

@@ -101,6 +101,18 @@ describe('ops endpoints', () => {
       headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
     });
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+    // ALLOWED_ORIGINS is read as the live feeds read it: case and a trailing slash do not matter.
+    const written = await createTestApi({
+      ALLOWED_ORIGINS: 'HTTPS://Broker.Example/, http://localhost:3000',
+    });
+    try {
+      const res = await written.call('OPTIONS', '/api/v1/orders', {
+        headers: { origin: 'https://broker.example', 'access-control-request-method': 'POST' },
+      });
+      expect(res.headers.get('access-control-allow-origin')).toBe('https://broker.example');
+    } finally {
+      await written.close();
+    }
     const res = await api.call('GET', '/health');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('x-frame-options')).toBe('DENY');
