@@ -76,9 +76,6 @@ export function inputGuard() {
       } catch {
         throw new ApiError('bad_request', 'The request body is not valid UTF-8');
       }
-      // The validator's c.req.json() reads this text instead of decoding the bytes again through a new
-      // Response (hono keeps each body reading as a promise under its name; its type says otherwise).
-      (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
       let body: unknown;
       try {
         body = JSON.parse(text);
