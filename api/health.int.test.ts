@@ -103,7 +103,7 @@ describe('ops endpoints', () => {
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
     // ALLOWED_ORIGINS is read as the live feeds read it: case and a trailing slash do not matter.
     const written = await createTestApi({
-      ALLOWED_ORIGINS: 'HTTPS://Broker.Example/, http://localhost:3000',
+      ALLOWED_ORIGINS: 'HTTPS://Broker.Example/, https://other.example',
     });
     try {
       const res = await written.call('OPTIONS', '/api/v1/orders', {

@@ -81,6 +81,27 @@ export function Field(p: FieldProps) {
   );
 }
 
+/** The one-time code of the second factor: from the authenticator app, or mailed. */
+export function CodeField(p: {
+  app: boolean;
+  value: string;
+  onInput: (v: string) => void;
+  errors?: string[];
+}) {
+  return (
+    <Field
+      label={p.app ? 'Code from your authenticator app' : 'Code from the email we sent you'}
+      name="code"
+      value={p.value}
+      onInput={p.onInput}
+      inputMode="numeric"
+      autoComplete="one-time-code"
+      required
+      errors={p.errors}
+    />
+  );
+}
+
 export interface SelectProps<T extends string> {
   label: string;
   name: string;

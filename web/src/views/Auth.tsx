@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Api, LoginChallenge, Tokens } from '../api.js';
 import { useSubmission } from '../forms.js';
-import { Field, FormActions, FormMessage } from '../ui.js';
+import { CodeField, Field, FormActions, FormMessage } from '../ui.js';
 
 /** The account's email address, its user name at login. */
 export function EmailField(p: {
@@ -109,16 +109,7 @@ export function LoginView(p: {
           ) : (
             <>
               <FormMessage>{challenge.message}</FormMessage>
-              <Field
-                label={app ? 'Code from your authenticator app' : 'Code from the email we sent you'}
-                name="code"
-                value={code}
-                onInput={setCode}
-                inputMode="numeric"
-                autoComplete="one-time-code"
-                required
-                errors={submit.errors('code')}
-              />
+              <CodeField app={app} value={code} onInput={setCode} errors={submit.errors('code')} />
             </>
           )}
           <FormMessage error>{submit.general()}</FormMessage>

@@ -8,7 +8,7 @@
 import { useState } from 'preact/hooks';
 import type { Api } from '../api.js';
 import { useSubmission } from '../forms.js';
-import { Field, FormActions, FormMessage, Panel } from '../ui.js';
+import { CodeField, Field, FormActions, FormMessage, Panel } from '../ui.js';
 import { PasswordField, RECOVERY_NOTE } from './Auth.js';
 
 type Method = 'email' | 'totp';
@@ -115,18 +115,10 @@ export function AuthenticatorPanel(p: { api: Api; onClose: () => void }) {
               errors={submit.errors('recovery_code')}
             />
           ) : (
-            <Field
-              label={
-                step.method === 'totp'
-                  ? 'Code from your authenticator app'
-                  : 'Code from the email we sent you'
-              }
-              name="code"
+            <CodeField
+              app={step.method === 'totp'}
               value={code}
               onInput={setCode}
-              inputMode="numeric"
-              autoComplete="one-time-code"
-              required
               errors={submit.errors('code')}
             />
           )}
@@ -209,16 +201,7 @@ export function AuthenticatorPanel(p: { api: Api; onClose: () => void }) {
           <p>
             Key: <code data-testid="totp-secret">{step.enrollment.secret}</code>
           </p>
-          <Field
-            label="Code from your authenticator app"
-            name="code"
-            value={code}
-            onInput={setCode}
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            required
-            errors={submit.errors('code')}
-          />
+          <CodeField app value={code} onInput={setCode} errors={submit.errors('code')} />
           <FormMessage error>{submit.general()}</FormMessage>
           <FormActions submit="Activate" busy={submit.busy} />
         </form>
