@@ -99,3 +99,15 @@ export async function logInThroughPage(page: Page, email: string, password: stri
   await submit(page, 'Login code');
   await waitForText(page, '[data-testid="feed-state"]', /Live feed: Live/);
 }
+
+/**
+ * The focused element's `property` (`id`, `name`, `textContent`) is `expected`: the page moves focus in an
+ * effect after it renders, so this waits for it (5 s) before asserting.
+ */
+export async function expectFocus(page: Page, property: string, expected: string): Promise<void> {
+  const read = `document.activeElement?.${property}`;
+  await page
+    .waitForFunction(`${read} === ${JSON.stringify(expected)}`, { timeout: 5000 })
+    .catch(() => undefined);
+  expect(await page.evaluate(read)).toBe(expected);
+}

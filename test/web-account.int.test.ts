@@ -44,6 +44,7 @@ import { createTestApi, uniqueEmail, waitForMail, type TestApi } from './helpers
 import { expectProblem } from './http.js';
 import {
   expectAccessible,
+  expectFocus,
   fieldErrorOf,
   fill,
   inputOf,
@@ -234,7 +235,7 @@ describe.skipIf(chromium.skip)(
           // By keyboard: past the skip link, the button, then Enter.
           await p.keyboard.press('Tab');
           await p.keyboard.press('Tab');
-          expect(await p.evaluate('document.activeElement.textContent')).toBe('Unlock this device');
+          await expectFocus(p, 'textContent', 'Unlock this device');
           await p.keyboard.press('Enter');
           await p.waitForSelector('::-p-text(You can log in from this device now)');
           expect(calls).toEqual(['POST /api/v1/auth/unlock']);
@@ -376,7 +377,7 @@ describe.skipIf(chromium.skip)(
         expect(await textOf(p, opener)).toBe('Change password');
         await p.click(opener);
         await p.waitForSelector(`form[aria-label="${form}"]`);
-        expect(await p.evaluate('document.activeElement.id')).toBe('change-password-title');
+        await expectFocus(p, 'id', 'change-password-title');
         await expectAccessible(p, 'change password');
 
         // A wrong current password: the api's 401 shows, and the session goes on.
@@ -437,7 +438,7 @@ describe.skipIf(chromium.skip)(
         // Closed, the focus goes back to the header's button.
         await p.click('#change-password .panel-head button');
         await p.waitForSelector('#change-password', { hidden: true });
-        expect(await p.evaluate('document.activeElement.textContent')).toBe('Change password');
+        await expectFocus(p, 'textContent', 'Change password');
 
         await p.click('::-p-text(Log out)');
         await p.waitForSelector('::-p-text(You are logged out.)');
@@ -453,7 +454,7 @@ describe.skipIf(chromium.skip)(
         await logInThroughPage(p, user.email, TEST_PASSWORD);
         await p.click(panel);
         await p.waitForSelector('form[aria-label="Confirm it is you"]');
-        expect(await p.evaluate('document.activeElement.id')).toBe('authenticator-title');
+        await expectFocus(p, 'id', 'authenticator-title');
         await expectAccessible(p, 'authenticator: password');
 
         // A wrong password: shown, and the session goes on.
@@ -511,7 +512,7 @@ describe.skipIf(chromium.skip)(
         await logInThroughPage(p, user.email, TEST_PASSWORD);
         await p.click('header ::-p-text(Sessions)');
         await p.waitForSelector('[data-testid="sessions"] tr[data-session]');
-        expect(await p.evaluate('document.activeElement.id')).toBe('sessions-title');
+        await expectFocus(p, 'id', 'sessions-title');
         const rows = () => textsOf(p, '[data-testid="sessions"] tr[data-session]');
         await vi.waitFor(async () => expect(await rows()).toHaveLength(2));
         const [mine, other] = await rows().then((r) =>
@@ -534,7 +535,7 @@ describe.skipIf(chromium.skip)(
         expect(await textOf(p, '[data-testid="feed-state"]')).toMatch(/Live feed: Live/);
         await p.click('#sessions .panel-head button');
         await p.waitForSelector('#sessions', { hidden: true });
-        expect(await p.evaluate('document.activeElement.textContent')).toBe('Sessions');
+        await expectFocus(p, 'textContent', 'Sessions');
       });
     });
   },

@@ -30,6 +30,7 @@ import { ARTIFACTS, chromium, launchChromium } from './browser.js';
 import { uniqueEmail } from './helpers.js';
 import {
   expectAccessible,
+  expectFocus,
   fieldErrorOf,
   fill,
   inputOf,
@@ -173,9 +174,9 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       await expectAccessible(p, 'login');
       // Keyboard: Tab reaches the skip link, then the first field, with a visible focus outline.
       await p.keyboard.press('Tab');
-      expect(await p.evaluate('document.activeElement.textContent')).toBe('Skip to content');
+      await expectFocus(p, 'textContent', 'Skip to content');
       await p.keyboard.press('Tab');
-      expect(await p.evaluate('document.activeElement.name')).toBe('email');
+      await expectFocus(p, 'name', 'email');
       expect(await p.evaluate('getComputedStyle(document.activeElement).outlineStyle')).toBe('solid');
       await p.screenshot({ path: join(ARTIFACTS, 'web-login.png') });
 
@@ -561,11 +562,11 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       expect(await textOf(p, `${confirm} .question`)).toBe(
         'Cancel 3 open orders? Anything already filled stays filled.',
       );
-      expect(await p.evaluate('document.activeElement.name')).toBe('symbol');
+      await expectFocus(p, 'name', 'symbol');
       await expectAccessible(p, 'cancel-all confirmation');
       await p.keyboard.press('Escape');
       await p.waitForSelector(confirm, { hidden: true });
-      expect(await p.evaluate('document.activeElement.textContent')).toBe('Cancel all…');
+      await expectFocus(p, 'textContent', 'Cancel all…');
       expect(await p.$$('#open-orders tr[data-status="working"]')).toHaveLength(3);
 
       // TSLA only: two cancelled, GOOG still open.
@@ -630,7 +631,7 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       await p.keyboard.press('Enter');
       await p.waitForSelector('[data-testid="order-timeline"] li[data-step="fill"]');
       // The details take the focus (keyboard users land on them) and give it back when closed.
-      expect(await p.evaluate('document.activeElement.id')).toBe('order-details-title');
+      await expectFocus(p, 'id', 'order-details-title');
       expect(await timelineSteps(p)).toEqual([
         'received',
         'validated',
