@@ -1,4 +1,4 @@
-import { ServiceError } from '@temporalio/client';
+import { ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { serviceUnavailable, unreachableDependency } from './unavailable.js';
 
@@ -15,6 +15,20 @@ describe('unreachableDependency', () => {
     ).toBe('temporal');
     expect(
       unreachableDependency(Object.assign(new Error('transport error'), { name: 'TransportError' })),
+    ).toBe('temporal');
+  });
+
+  it('recognises what the SDK retries and gave up on, and a call cut off by a server shutting down', () => {
+    for (const code of [2, 10, 11, 13, 15]) expect(unreachableDependency(grpcError(code))).toBe('temporal');
+    // An update in flight when the server stopped: the SDK wraps the CANCELLED status.
+    expect(
+      unreachableDependency(
+        new WorkflowUpdateRPCTimeoutOrCancelledError('context canceled', { cause: grpcError(1) }),
+      ),
+    ).toBe('temporal');
+    // The saga's result read (an order id seen before) while the server restarts.
+    expect(
+      unreachableDependency(new ServiceError('Failed to get workflow history', { cause: grpcError(13) })),
     ).toBe('temporal');
   });
 
@@ -55,6 +69,8 @@ describe('unreachableDependency', () => {
   it('leaves business and programming errors alone', () => {
     expect(unreachableDependency(grpcError(3))).toBeUndefined(); // INVALID_ARGUMENT
     expect(unreachableDependency(grpcError(5))).toBeUndefined(); // NOT_FOUND
+    expect(unreachableDependency(grpcError(6))).toBeUndefined(); // ALREADY_EXISTS
+    expect(unreachableDependency(grpcError(9))).toBeUndefined(); // FAILED_PRECONDITION
     expect(
       unreachableDependency(Object.assign(new Error('check violation'), { code: '23514' })),
     ).toBeUndefined();

@@ -1,7 +1,7 @@
 /**
  * A dependency that cannot be reached is the service being unavailable, not a bug: Temporal down or
- * restarting (gRPC UNAVAILABLE / DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED, the native client's transport
- * errors), a Postgres connection terminated or refused (postgres.js connection codes, SQLSTATE class 08,
+ * restarting (a gRPC status that is not a refusal, below; the native client's transport errors), a
+ * Postgres connection terminated or refused (postgres.js connection codes, SQLSTATE class 08,
  * 57P01-57P03, 53300), Redis unreachable (ioredis). `onError` answers these 503 with Retry-After through
  * this one function; the request changed nothing it could not be retried on (orders are keyed by
  * client_order_id, funding by Idempotency-Key).
@@ -13,10 +13,24 @@ export type Dependency = 'temporal' | 'postgres' | 'redis';
 /** Seconds a client should wait: a restarted dev server or a reconnecting pool is back within that. */
 const RETRY_AFTER: Record<Dependency, number> = { temporal: 2, postgres: 1, redis: 1 };
 
+/**
+ * The gRPC codes of a Temporal call that say "the server could not answer now", not "no": the codes
+ * the SDK's own client retries (UNKNOWN, RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE, DATA_LOSS, INTERNAL,
+ * UNAVAILABLE), so they reach us once its retries ran out, and a call cut off while the server shut
+ * down (CANCELLED, DEADLINE_EXCEEDED; the SDK raises the update's as WorkflowUpdateRPCTimeoutOrCancelledError
+ * with the status as its cause). The api never cancels a call itself. A refusal is another code
+ * (NOT_FOUND, ALREADY_EXISTS, INVALID_ARGUMENT, FAILED_PRECONDITION, ...) or a failed update.
+ */
 const GRPC_UNAVAILABLE = new Set([
+  1, // CANCELLED
+  2, // UNKNOWN
   4, // DEADLINE_EXCEEDED
   8, // RESOURCE_EXHAUSTED
+  10, // ABORTED
+  11, // OUT_OF_RANGE
+  13, // INTERNAL
   14, // UNAVAILABLE
+  15, // DATA_LOSS
 ]);
 const PG_CONNECTION_CODES = new Set([
   'CONNECTION_CLOSED',

@@ -26,7 +26,7 @@ import postgres from 'postgres';
 import { parse, stringify } from 'yaml';
 import { prepareAppDir } from './build.js';
 import { ensureDebianTool } from './debian-tools.js';
-import { portOpen, startProcess, waitForPort, type Managed } from './processes.js';
+import { portOpen, startProcess, waitForPort, type Managed, type Output } from './processes.js';
 import { CLUSTER_TOOLS, ensureTools } from './tools.js';
 import {
   MACHINE_SERVICES,
@@ -66,7 +66,7 @@ export interface ClusterOptions {
   toolsDir: string;
   /** Named volumes live here (default .data/cluster, or a temporary folder with a prefix). */
   dataDir?: string;
-  output?: 'prefix' | 'ignore';
+  output?: Output;
   log?: (line: string) => void;
   compose?: Compose;
 }

@@ -29,11 +29,14 @@ function killLiveGroupsOnExit(): void {
   });
 }
 
+/** Where a process's output goes: prefixed with its name to ours, nowhere, or line by line to a function. */
+export type Output = 'prefix' | 'ignore' | ((name: string, line: string) => void);
+
 export function startProcess(
   name: string,
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; output?: 'prefix' | 'ignore' } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; output?: Output } = {},
 ): Managed {
   const child = spawn(cmd, args, {
     env: opts.env ?? process.env,
@@ -50,7 +53,9 @@ export function startProcess(
       buf += d.toString();
       let i;
       while ((i = buf.indexOf('\n')) >= 0) {
-        to.write(`[${name}] ${buf.slice(0, i)}\n`);
+        const line = buf.slice(0, i);
+        if (typeof out === 'function') out(name, line);
+        else to.write(`[${name}] ${line}\n`);
         buf = buf.slice(i + 1);
       }
     });

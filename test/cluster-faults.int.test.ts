@@ -52,6 +52,12 @@ let clients: StreamingClient[] = [];
 let streaming = false;
 let stopping = false;
 let loops: Promise<void>[] = [];
+/** The api instances' error lines ("unhandled error" with its stack): what a 500 was, when one happens. */
+const apiErrors: string[] = [];
+const collectApiErrors = (name: string, line: string) => {
+  if (name.startsWith('api') && line.includes('"level":"error"') && apiErrors.length < 20)
+    apiErrors.push(`[${name}] ${line}`);
+};
 
 const framesOf = (c: StreamingClient): Frame[] =>
   c.conns.flatMap((f) => f.frames.filter((x) => typeof x.seq === 'number' && x.type !== 'caught_up'));
@@ -157,7 +163,10 @@ async function expectCleanAudit(): Promise<void> {
       ];
       expect(findings.map(formatFinding)).toEqual([]);
     }, 60_000);
-    expect(clients.flatMap((c) => c.bad)).toEqual([]);
+    expect(
+      clients.flatMap((c) => c.bad),
+      apiErrors.join('\n'),
+    ).toEqual([]);
   } finally {
     streaming = true; // a failed audit must not leave the next fault without traffic
   }
@@ -180,7 +189,7 @@ beforeAll(async () => {
     databaseUrl: base.DATABASE_URL,
     redisUrl: redis.url,
     toolsDir: base.BROKERX_TOOLS_DIR,
-    output: 'ignore',
+    output: collectApiErrors,
     log: () => undefined,
   });
   const appUrl = new URL(base.DATABASE_URL);
@@ -259,7 +268,7 @@ describe('the production topology under faults, with clients streaming through n
       60_000,
     );
     await cluster.handles.temporal!.start();
-    expect(during()).not.toContain(500);
+    expect(during(), apiErrors.join('\n')).not.toContain(500);
     await expectTradingContinues();
     await expectCleanAudit();
   });
