@@ -3,6 +3,7 @@
  * factory in api/routes mounted with `app.route(...)`. One `onError` renders every failure as problem+json.
  */
 import { randomUUID } from 'node:crypto';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
@@ -18,7 +19,7 @@ import { docsRoutes } from './routes/docs.js';
 import { webRoutes } from './routes/web.js';
 import { mountRoutes } from './routes/index.js';
 import { serviceUnavailable, unreachableDependency } from './unavailable.js';
-import type { ApiDeps } from './types.js';
+import type { ApiDeps, AppEnv } from './types.js';
 import { originAllowed, parseOrigins } from './ws/auth.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -87,15 +88,21 @@ export function createApp(deps: ApiDeps) {
   // One header policy per kind of response (api/headers.ts): JSON API, the reference page, the trader's page.
   app.use('*', headerPolicies());
 
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: config.BODY_LIMIT_BYTES,
-      onError: () => {
-        throw new ApiError('payload_too_large', `Request body exceeds ${config.BODY_LIMIT_BYTES} bytes`);
-      },
-    }),
-  );
+  // Bodies over BODY_LIMIT_BYTES: 413. hono's bodyLimit reads `c.req.raw.body`, which makes
+  // @hono/node-server build a whole web Request and stream around every request; so the answer is taken
+  // from the headers wherever hono's rule takes it from them (no body on GET and HEAD; a Content-Length
+  // without Transfer-Encoding, which Node's parser holds the body to), and only other bodies are counted.
+  const tooLarge = () => {
+    throw new ApiError('payload_too_large', `Request body exceeds ${config.BODY_LIMIT_BYTES} bytes`);
+  };
+  const countedBodyLimit = bodyLimit({ maxSize: config.BODY_LIMIT_BYTES, onError: tooLarge });
+  app.use('*', async (c: Context<AppEnv, string>, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const length = c.req.header('content-length');
+    if (length === undefined || c.req.header('transfer-encoding') !== undefined)
+      return countedBodyLimit(c, next);
+    return parseInt(length || '0', 10) > config.BODY_LIMIT_BYTES ? tooLarge() : next();
+  });
   // NUL bytes, invalid UTF-8 and lone surrogates stop here, for every route (api/input-guard.ts).
   app.use('*', inputGuard());
 

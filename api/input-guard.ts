@@ -76,6 +76,9 @@ export function inputGuard() {
       } catch {
         throw new ApiError('bad_request', 'The request body is not valid UTF-8');
       }
+      // The validator's c.req.json() parses this text instead of decoding the bytes again through a new
+      // Response (hono keeps each reading of the body as a promise under its name; its type says otherwise).
+      (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
       let body: unknown;
       try {
         body = JSON.parse(text);

@@ -29,7 +29,7 @@ import { isSealedJwk, sealJwk, unsealJwk } from './crypto.js';
 import { JWT_ALG } from './tokens.js';
 
 /** How long a process trusts its cached key list before reading signing_keys again. */
-const CACHE_MS = 60_000;
+export const KEY_CACHE_MS = 60_000;
 /** An unknown kid triggers a reload at most this often (an attacker's random kids cost one query per period). */
 const UNKNOWN_KID_RELOAD_MS = 5_000;
 /** A retired key stays published this long beyond the access-token lifetime (other instances' caches, skew). */
@@ -159,7 +159,7 @@ export class KeyStore {
 
   /** Reload when the cache is old; concurrent callers share one query. */
   private async fresh(): Promise<void> {
-    if (performance.now() - this.loadedAt < CACHE_MS) return;
+    if (performance.now() - this.loadedAt < KEY_CACHE_MS) return;
     this.loading ??= this.query().finally(() => (this.loading = undefined));
     await this.loading;
   }

@@ -34,11 +34,12 @@ import {
 } from '../../db/queries/users.js';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
+import { ttlCache } from '../../lib/ttl-cache.js';
 import { ApiError } from '../problem.js';
 import type { Principal } from '../types.js';
 import { randomToken, tokenHash } from './crypto.js';
 import { revocationChannel, type RevocationEvent } from './revocation.js';
-import type { KeyStore } from './keys.js';
+import { KEY_CACHE_MS, type KeyStore } from './keys.js';
 import { InvalidTokenError, signAccessToken, verifyAccessToken, type VerifiedAccessToken } from './tokens.js';
 
 export interface SessionDeps {
@@ -77,6 +78,17 @@ export class Sessions {
   /** sessionId -> when its last positive live check expires (performance.now() ms), and the role it read. */
   private readonly live = new Map<string, { until: number; role: UserRow['role'] }>();
   private readonly checking = new Map<string, Promise<UserRow['role'] | undefined>>();
+  /**
+   * Access tokens whose signature and claims verified, by the exact token, never past their `exp` and no
+   * longer than the key store trusts its keys: a client's next requests skip the signature check. The
+   * revocation and session checks below run on every request all the same.
+   */
+  private readonly verifiedTokens = ttlCache<VerifiedAccessToken>({
+    max: 10_000,
+    ttlMs: KEY_CACHE_MS,
+    now: () => this.deps.now().getTime(),
+    expiresAt: (token) => token.expiresAt.getTime(),
+  });
 
   constructor(private readonly deps: SessionDeps) {}
 
@@ -247,10 +259,8 @@ export class Sessions {
   async verify(token: string): Promise<VerifiedAccessToken> {
     let verified: VerifiedAccessToken;
     try {
-      verified = await verifyAccessToken(
-        token,
-        (kid) => this.deps.keys.verificationKey(kid),
-        this.deps.now(),
+      verified = await this.verifiedTokens.get(token, () =>
+        verifyAccessToken(token, (kid) => this.deps.keys.verificationKey(kid), this.deps.now()),
       );
     } catch (err) {
       if (err instanceof InvalidTokenError) throw unauthorized('The access token is invalid or expired');
