@@ -1,14 +1,17 @@
 /**
  * Group commit: operations queue up and run one at a time, in arrival order, but several queued
  * operations share one Postgres transaction (docs/adr/0012-group-commit-settlement.md). Each computes
- * its match on the in-memory book and writes its settlement in the batch's transaction, inside a
- * savepoint of its own when the batch has more than one operation. No caller hears of a result before
- * the batch commits. A failed operation's savepoint undoes its writes and its books are reloaded from
- * what the transaction sees; a failed commit fails the whole batch and its books are reloaded from
+ * its match on the in-memory book and writes its settlement in the batch's transaction. No caller hears
+ * of a result before the batch commits. A batch first runs without savepoints; if one of its operations
+ * fails, that attempt is rolled back, its books are reloaded from Postgres, and the batch runs again with
+ * a savepoint per operation: a failed operation's savepoint undoes its writes and its books are reloaded
+ * from what the transaction sees. A failed commit fails the whole batch and its books are reloaded from
  * Postgres. So no book keeps a match that was not settled, and every failed caller retries (each
  * operation is idempotent).
  */
+import { sql, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client.js';
+import { writeSettlement, type SettlementWrites } from '../db/queries/settlement.js';
 import type { Logger } from '../lib/logger.js';
 import type { OrderBook } from '../matching/index.js';
 import type { OrderSnapshot } from '../temporal/activities.js';
@@ -21,10 +24,14 @@ const MAX_BATCH = 64;
 
 export type OpName = 'submit' | 'cancel' | 'replace';
 
-/** An operation: it runs inside its batch's transaction and reaches its books through `bookOf`. */
+/**
+ * An operation: it runs inside its batch's transaction, reaches its books through `bookOf` and writes
+ * its settlement (at most once, at its end) through `write`, which adds the fence to the batch's last.
+ */
 export type Operation = (
   tx: DbOrTx,
   bookOf: (symbol: string) => Promise<OrderBook>,
+  write: (tx: DbOrTx, w: SettlementWrites) => Promise<void>,
 ) => Promise<OrderSnapshot>;
 
 interface Job {
@@ -46,7 +53,7 @@ export class GroupCommit {
       books: ShardBooks;
       logger: Logger;
       metrics: ShardMetrics;
-      fence?: (tx: DbOrTx) => Promise<void>;
+      fence?: () => SQL;
     },
   ) {}
 
@@ -69,44 +76,86 @@ export class GroupCommit {
     }
   }
 
+  /**
+   * Savepoints cost two statements per operation, and almost no operation fails: a batch of several
+   * runs first without them; only if one of its operations fails is that attempt rolled back and the
+   * batch run again, each operation in its savepoint.
+   */
   private async runBatch(batch: Job[]): Promise<void> {
+    if (batch.length > 1 && (await this.attempt(batch, false))) return;
+    await this.attempt(batch, true);
+  }
+
+  /**
+   * Run the batch in one transaction; each operation in a savepoint of its own when `savepoints` (and
+   * the batch has more than one). Returns false, with nothing committed and nobody told, when an
+   * operation failed without its savepoint; otherwise every caller has its outcome.
+   */
+  private async attempt(batch: Job[], savepoints: boolean): Promise<boolean> {
     const { books, metrics } = this.deps;
     const t0 = performance.now();
     const outcomes: Outcome[] = [];
     const touched = new Set<string>();
+    const alone = batch.length === 1 || !savepoints;
+    let operationFailed = false;
+    // The fence (ShardEngineDeps.fence) is evaluated in the batch's last statement: the last
+    // operation's writes, or a statement of its own when that operation wrote nothing.
+    const { fence } = this.deps;
+    let fenced = false;
+    let lockLost = false;
+    const fenceHeld = (held: boolean) => {
+      fenced = true;
+      lockLost = !held;
+      if (lockLost) throw new Error('the shard lock is no longer held by this process');
+    };
     try {
       await this.deps.db.transaction(async (tx) => {
-        for (const job of batch) {
+        for (const [i, job] of batch.entries()) {
+          const check = i === batch.length - 1 ? fence : undefined;
+          const write = async (db: DbOrTx, w: SettlementWrites) => {
+            const held = await writeSettlement(db, w, check?.());
+            if (check) fenceHeld(held);
+          };
           const mine = new Set<string>();
           const bookOf = async (symbol: string) => {
             mine.add(symbol);
             touched.add(symbol);
             return books.get(symbol) ?? (await books.rebuild(symbol, tx));
           };
-          if (batch.length === 1) {
-            outcomes.push({ ok: true, value: await job.run(tx, bookOf) });
+          if (alone) {
+            try {
+              outcomes.push({ ok: true, value: await job.run(tx, bookOf, write) });
+            } catch (err) {
+              operationFailed = true;
+              throw err;
+            }
             continue;
           }
           try {
-            outcomes.push({ ok: true, value: await tx.transaction((sp) => job.run(sp, bookOf)) });
+            outcomes.push({ ok: true, value: await tx.transaction((sp) => job.run(sp, bookOf, write)) });
           } catch (err) {
             // The savepoint undid this operation's writes; reload its books as the transaction sees them.
             outcomes.push({ ok: false, err });
             for (const symbol of mine) await books.rebuild(symbol, tx);
           }
         }
-        await this.deps.fence?.(tx);
+        if (fence && (!fenced || lockLost)) {
+          // The last operation wrote nothing, or its savepoint took the fence's failure.
+          const [row] = lockLost ? [] : await tx.execute<{ held: boolean }>(sql`SELECT ${fence()} AS held`);
+          fenceHeld(row?.held === true);
+        }
       });
     } catch (err) {
-      // Nothing of the batch was committed (a lone operation's failure, or the commit itself).
+      // Nothing of the batch was committed (an operation's failure without a savepoint, or the commit).
       for (const symbol of touched) await books.reload(symbol);
+      if (operationFailed && !lockLost && batch.length > 1) return false; // again, with savepoints
       if (batch.length > 1)
         this.deps.logger.warn('settlement batch rolled back, books reloaded', { size: batch.length, err });
       batch.forEach((job, i) => {
         const own = outcomes[i];
         this.finish(job, own && !own.ok ? own : { ok: false, err });
       });
-      return;
+      return true;
     }
     const seconds = (performance.now() - t0) / 1000;
     metrics.batchSize.observe(batch.length);
@@ -115,6 +164,7 @@ export class GroupCommit {
       this.finish(job, outcomes[i]!);
     });
     for (const symbol of touched) books.report(symbol);
+    return true;
   }
 
   private finish(job: Job, outcome: Outcome): void {

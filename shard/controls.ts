@@ -5,7 +5,7 @@
  * switch or limit that has answered is in force for every order accepted after it).
  */
 import type { DbOrTx } from '../db/client.js';
-import { holdControlLocksShared, orderFacts, type OrderFacts } from '../db/queries/controls.js';
+import { orderFacts, type OrderFacts } from '../db/queries/controls.js';
 import {
   FailureType,
   businessFailure,
@@ -44,7 +44,9 @@ type FactsOf = Pick<ControlledOrder, 'orderId' | 'accountId' | 'symbol'>;
 
 /**
  * The facts an order's checks read, in one statement (db/queries/controls.ts `orderFacts`): validation
- * reads them this way, early and without locks, for a quick answer.
+ * reads them early and without locks, for a quick answer; the shard once it holds the control locks
+ * (`orderHoldingControlLocks`), in the statement after, so that a control change that committed
+ * meanwhile is seen.
  */
 export const factsFor = (db: DbOrTx, o: FactsOf, now: Date): Promise<OrderFacts> =>
   orderFacts(db, {
@@ -53,16 +55,6 @@ export const factsFor = (db: DbOrTx, o: FactsOf, now: Date): Promise<OrderFacts>
     excludeOrderId: o.orderId,
     since: startOfDay(now),
   });
-
-/**
- * The shard, accepting an order or a replace: hold the control locks of the order's scopes shared, then
- * read the facts. Two statements: the facts must be read by a statement that starts once the locks are
- * held, so that a control change that committed meanwhile is seen.
- */
-export async function lockedFactsFor(db: DbOrTx, o: FactsOf, now: Date): Promise<OrderFacts> {
-  await holdControlLocksShared(db, ['*', `symbol:${o.symbol}`, `account:${o.accountId}`]);
-  return factsFor(db, o, now);
-}
 
 /** The violation of a control by this order under these facts, or null. Pure. */
 export function violationOf(f: OrderFacts, o: ControlledOrder): ControlViolation | null {

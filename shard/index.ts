@@ -10,7 +10,8 @@
  *
  * May import `lib/ db/ matching/ temporal/` only.
  */
-import type { Db, DbOrTx } from '../db/client.js';
+import type { SQL } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
 import { listInstruments } from '../db/queries/orders.js';
 import type { Logger } from '../lib/logger.js';
 import { shardOf, type OrderBook } from '../matching/index.js';
@@ -32,11 +33,12 @@ export interface ShardEngineDeps {
   metrics: ShardMetrics;
   now?: () => Date;
   /**
-   * Runs last in every settlement transaction and throws when this process no longer owns the shard, so
-   * a batch still in flight when the lock was lost rolls back instead of committing behind the new
-   * owner's rebuilt books (workers/matching/ownership.ts `ShardLease.fence`).
+   * A boolean SQL expression, false when this process no longer owns the shard, evaluated
+   * in the last statement of every settlement transaction, so that a batch still in flight when the lock
+   * was lost rolls back instead of committing behind the new owner's rebuilt books
+   * (workers/matching/ownership.ts `ShardLease.held`).
    */
-  fence?: (tx: DbOrTx) => Promise<void>;
+  fence?: () => SQL;
 }
 
 /** One shard's order books and the operations on them (see the file header). */

@@ -5,14 +5,13 @@
  */
 import { CASH_ASSET } from '../db/accounts.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
-import type { OrderFacts } from '../db/queries/controls.js';
+import { orderHoldingControlLocks, type OrderFacts } from '../db/queries/controls.js';
 import { getOrderById, releaseEntry, type OrderRow } from '../db/queries/orders.js';
-import { controlFailure, lockedFactsFor, violationOf } from './controls.js';
+import { controlFailure, factsFor, violationOf } from './controls.js';
 import {
   saveOrder,
   saveSequence,
   settlementWrites,
-  writeSettlement,
   type SettlementWrites,
 } from '../db/queries/settlement.js';
 import type { ReplaceRequest } from '../temporal/contracts.js';
@@ -66,12 +65,13 @@ function refuseUnderControls(facts: OrderFacts, order: OrderRow, quantity: bigin
   if (v) throw controlFailure(v);
 }
 
+/** The facts of an order read by `orderHoldingControlLocks`, whose control locks this transaction holds. */
 const lockedFacts = (tx: DbOrTx, deps: OperationDeps, order: OrderRow) =>
-  lockedFactsFor(tx, { orderId: order.id, accountId: order.accountId, symbol: order.symbol }, deps.now());
+  factsFor(tx, { orderId: order.id, accountId: order.accountId, symbol: order.symbol }, deps.now());
 
 export function submitOrder(deps: OperationDeps, orderId: string): Operation {
-  return async (tx, bookOf) => {
-    const order = await getOrderById(tx, orderId);
+  return async (tx, bookOf, write) => {
+    const order = await orderHoldingControlLocks(tx, orderId);
     if (!order) throw unknownOrder(orderId);
     if (order.status !== 'pending') return snapshot(tx, order); // already submitted: a retry
     refuseUnderControls(await lockedFacts(tx, deps, order), order, order.quantity, order.reservePrice);
@@ -82,7 +82,7 @@ export function submitOrder(deps: OperationDeps, orderId: string): Operation {
     const w = settlementWrites();
     const fillIds = await settleResult(deps, tx, w, order, result, at, 'new');
     saveBookState(deps, w, order.symbol, seq, result);
-    await writeSettlement(tx, w);
+    await write(tx, w);
     return snapshot(tx, order, fillIds);
   };
 }
@@ -115,7 +115,7 @@ export function cancelOrder(
   deps: OperationDeps,
   args: { orderId: string; requestId?: string; clientVersion?: number; reason: CancelReason },
 ): Operation {
-  return async (tx, bookOf) => {
+  return async (tx, bookOf, write) => {
     const order = await getOrderById(tx, args.orderId);
     if (!order) throw unknownOrder(args.orderId);
     if (isTerminal(order.status) || (args.requestId && order.lastRequestId === args.requestId))
@@ -150,14 +150,14 @@ export function cancelOrder(
           ]
         : [];
     announce(w, [executionReport(order, outcome.exec, at), marketEvent(deps.books, order.symbol, at)], asked);
-    await writeSettlement(tx, w);
+    await write(tx, w);
     return snapshot(tx, order);
   };
 }
 
 export function replaceOrder(deps: OperationDeps, args: { orderId: string } & ReplaceRequest): Operation {
-  return async (tx, bookOf) => {
-    const order = await getOrderById(tx, args.orderId);
+  return async (tx, bookOf, write) => {
+    const order = await orderHoldingControlLocks(tx, args.orderId);
     if (!order) throw unknownOrder(args.orderId);
     if (args.requestId && order.lastRequestId === args.requestId) return snapshot(tx, order); // a retry
     if (isTerminal(order.status) || order.status === 'pending')
@@ -180,7 +180,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     const hasLimit = tradesAs(order.orderType) === 'limit';
     if (args.price !== undefined && !hasLimit)
       throw businessFailure(FailureType.InvalidOrder, 'A stop order has no limit price to replace');
-    // The control locks, then the instrument and the controls in one read.
+    // The instrument and the controls in one read (the control locks are held since the order's read).
     const facts = await lockedFacts(tx, deps, order);
     const { instrument } = facts;
     if (!instrument) throw businessFailure(FailureType.UnknownSymbol);
@@ -266,7 +266,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     }
     saveOrder(w, order, at);
     saveBookState(deps, w, order.symbol, seq, result);
-    await writeSettlement(tx, w);
+    await write(tx, w);
     return snapshot(tx, order, fillIds);
   };
 }

@@ -4,19 +4,22 @@
  * alone (its savepoint) while the others commit; a failed commit fails the whole batch, the book goes
  * back to what Postgres holds and the retries settle every order once. Stop orders triggered in a
  * cascade are settled like takers, the symbol's sequence moves past the last trigger, and a rebuilt
- * book has the same pending stops.
+ * book has the same pending stops. A batch commits only if the shard's fence holds in its last
+ * statement. A submit waits for a control change in flight on its scopes.
  */
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrderActivities } from '../activities/orders.js';
 import { EXTERNAL_ACCOUNT_ID } from '../db/accounts.js';
 import type { Database } from '../db/client.js';
+import { holdControlLockExclusive } from '../db/queries/controls.js';
 import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
 import { loadSequence } from '../db/queries/settlement.js';
 import { createLogger } from '../lib/logger.js';
 import type { OrderRequest } from '../temporal/contracts.js';
+import { FailureType, readBusinessFailure } from '../temporal/failures.js';
 import { testConfig, testDatabase } from '../test/helpers.js';
 import { isolatedEnv } from '../test/isolated.js';
 import { createMatchingMetrics, settlementBatches } from '../workers/matching/metrics.js';
@@ -27,13 +30,14 @@ let registry: Registry;
 let engine: ShardEngine;
 const [buyer, seller] = [randomUUID(), randomUUID()];
 
-function newEngine(metricsRegistry = new Registry()): ShardEngine {
+function newEngine(metricsRegistry = new Registry(), fence?: () => SQL): ShardEngine {
   return new ShardEngine({
     db: database.db,
     shard: 0,
     shardCount: 1,
     logger: createLogger('error'),
     metrics: createMatchingMetrics(metricsRegistry),
+    fence,
   });
 }
 
@@ -290,6 +294,78 @@ describe('stop orders', () => {
     ).toEqual([waiting]);
     await engine.cancel({ orderId: waiting, reason: 'user' });
     expect(await statusOf(waiting)).toEqual({ status: 'cancelled', filled: '0' });
+  });
+});
+
+describe('the fence', () => {
+  it('is checked once per batch, by its last statement; a batch whose fence fails commits nothing', async () => {
+    let fences = 0;
+    let held = true;
+    const fenced = newEngine(new Registry(), () => {
+      fences++;
+      return held ? sql`true` : sql`false`;
+    });
+    await fenced.rebuildAll();
+    try {
+      // The first runs alone, the two behind it share the next transaction: two batches.
+      const sells = await orders('sell', 18_000, 3);
+      await Promise.all(sells.map((id) => fenced.submit(id)));
+      expect(fences).toBe(2);
+      // A retried submit writes nothing: its batch's fence is a statement of its own.
+      expect((await fenced.submit(sells[0]!)).status).toBe('working');
+      expect(fences).toBe(3);
+      held = false;
+      const buys = await orders('buy', 18_000, 3);
+      const results = await Promise.allSettled(buys.map((id) => fenced.submit(id)));
+      expect(results.every((r) => r.status === 'rejected' && /shard lock/.test(causeOf(r.reason)))).toBe(
+        true,
+      );
+      for (const id of buys) expect(await statusOf(id)).toEqual({ status: 'pending', filled: '0' });
+      held = true;
+      await Promise.all(buys.map((id) => fenced.submit(id)));
+      for (const id of [...sells, ...buys]) expect((await statusOf(id)).status).toBe('filled');
+    } finally {
+      await engine.rebuildAll();
+    }
+    await expectConsistent();
+  });
+});
+
+describe('operator controls', () => {
+  it('a submit waits for a control change in flight on its account, then is refused under it', async () => {
+    const id = await order('sell', 22_000, 1);
+    let commit!: () => void;
+    const committing = new Promise<void>((resolve) => (commit = resolve));
+    let frozen!: () => void;
+    const lockHeld = new Promise<void>((resolve) => (frozen = resolve));
+    // A freeze as the controls' activity applies it: its scope's lock held exclusively until it commits.
+    const change = database.db.transaction(async (tx) => {
+      await holdControlLockExclusive(tx, `account:${seller}`);
+      await tx.execute(sql`UPDATE accounts SET status = 'frozen' WHERE id = ${seller}::uuid`);
+      frozen();
+      await committing;
+    });
+    try {
+      await lockHeld;
+      let done = false;
+      const submit = engine.submit(id).finally(() => (done = true));
+      submit.catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(done).toBe(false);
+      commit();
+      await change;
+      const err = await submit.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(readBusinessFailure(err)?.type).toBe(FailureType.AccountFrozen);
+    } finally {
+      commit();
+      await change;
+      await database.db.execute(sql`UPDATE accounts SET status = 'active' WHERE id = ${seller}::uuid`);
+    }
+    await engine.cancel({ orderId: id, reason: 'compensation' });
+    expect(await statusOf(id)).toEqual({ status: 'rejected', filled: '0' });
   });
 });
 

@@ -5,24 +5,37 @@
  * holding its scope's control lock exclusively; the order path reads them holding the locks shared, so
  * once a change committed no order placed under the old controls can still be accepted.
  */
-import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, lt, sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../client.js';
-import { accounts, adminAudit, instruments, killSwitches, riskLimits } from '../schema.js';
-import type { InstrumentRow } from './orders.js';
+import { accounts, adminAudit, instruments, killSwitches, orders, riskLimits } from '../schema.js';
+import type { InstrumentRow, OrderRow } from './orders.js';
 
 /** The market as a whole ('*'), one symbol, one account, or one user (suspensions). */
 export type ControlScope = '*' | `symbol:${string}` | `account:${string}` | `user:${string}`;
 
-const lockKey = (scope: ControlScope) => sql`hashtextextended(${`brokerx:control:${scope}`}, 0)`;
+/** A scope's lock key, from its name as text (a parameter, or built from an order's columns). */
+const lockKeyOf = (scope: SQL) => sql`hashtextextended('brokerx:control:' || ${scope}, 0)`;
+const lockKey = (scope: ControlScope) => lockKeyOf(sql`${scope}::text`);
 
-/** Order path: wait for control changes in flight on these scopes, then hold them until the transaction ends. */
-export async function holdControlLocksShared(tx: DbOrTx, scopes: ControlScope[]): Promise<void> {
-  await tx.execute(
-    sql`SELECT ${sql.join(
-      scopes.map((s) => sql`pg_advisory_xact_lock_shared(${lockKey(s)})`),
-      sql`, `,
-    )}`,
-  );
+/**
+ * Order path, the shard accepting an order or a replace: the order by id, with the control locks of its
+ * scopes (`*`, its symbol, its account) held shared, in one statement: it waits for control changes in
+ * flight on them, and holds them until the transaction ends. A statement that starts after this one
+ * (`orderFacts`) sees every control change that committed before the locks were granted.
+ */
+export async function orderHoldingControlLocks(tx: DbOrTx, orderId: string): Promise<OrderRow | undefined> {
+  const shared = (scope: SQL) => sql`pg_advisory_xact_lock_shared(${lockKeyOf(scope)})`;
+  const [row] = await tx
+    .select({
+      ...getTableColumns(orders),
+      locked: sql`(${shared(sql`'*'`)}, ${shared(sql`'symbol:' || ${orders.symbol}`)},
+        ${shared(sql`'account:' || ${orders.accountId}::text`)})`,
+    })
+    .from(orders)
+    .where(eq(orders.id, orderId));
+  if (!row) return undefined;
+  const { locked: _, ...order } = row;
+  return order;
 }
 
 /** Control change: exclusive, until the transaction ends (in-flight placements of the scope finish first). */

@@ -4,7 +4,7 @@
  * gathered while the step runs and written in one statement at its end.
  */
 import { randomUUID } from 'node:crypto';
-import { eq, inArray, sql } from 'drizzle-orm';
+import { eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
 import { matchingSequences, orders, trades } from '../schema.js';
@@ -125,10 +125,12 @@ export function saveSequence(w: SettlementWrites, symbol: string, seq: number, l
  * Write what an operation gathered, in one statement: its journal entries (one \`post_entry\` call each,
  * in order), its trades, its orders' rows, the symbol's sequence, its timeline events and its outbox rows
  * (\`enqueue_events\`). Every part travels as one JSON parameter, so the statement's text is the same for
- * every operation (one prepared statement). Inside the operation's transaction; a refused balance
- * change fails the statement and with it the operation.
+ * every operation (one prepared statement; one more with a `check`). Inside the operation's transaction; a
+ * refused balance change fails the statement and with it the operation. `check`: a boolean expression
+ * evaluated in the same statement (the shard's fence, when these are its batch's last writes); returns its
+ * value (true without one).
  */
-export async function writeSettlement(tx: DbOrTx, w: SettlementWrites): Promise<void> {
+export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, check?: SQL): Promise<boolean> {
   const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
   const entries = json(
     w.entries.map((e) => ({
@@ -181,7 +183,7 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites): Promise<
         ]
       : [],
   );
-  await tx.execute(sql`
+  const [row] = await tx.execute<{ held: boolean }>(sql`
     WITH entries AS (
       SELECT post_entry(x.kind, x.reference, x.memo, x.postings) AS id
       FROM ROWS FROM (jsonb_to_recordset(${entries}) AS (kind text, reference text, memo text, postings jsonb))
@@ -210,7 +212,8 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites): Promise<
       ON CONFLICT (symbol) DO UPDATE SET last_seq = GREATEST(${matchingSequences}.last_seq, EXCLUDED.last_seq),
         last_price = coalesce(EXCLUDED.last_price, ${matchingSequences}.last_price)
     ), recorded AS (${insertOrderEventsSql(w.timeline)})
-    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(w.events)}`);
+    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(w.events)}, ${check ?? sql`true`} AS held`);
+  return row?.held === true;
 }
 
 export async function loadSequence(

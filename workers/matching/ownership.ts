@@ -5,23 +5,21 @@
  * it is lost, the lock is gone too, and `onLost` must stop serving the shard at once (worker.ts then
  * stands by for the lock again).
  */
-import { sql as q } from 'drizzle-orm';
+import { sql as q, type SQL } from 'drizzle-orm';
 import postgres from 'postgres';
-import type { DbOrTx } from '../../db/client.js';
 
 /** Advisory-lock key of a shard: a fixed namespace in the high bits, the shard number in the low ones. */
 export const shardLockKey = (shard: number): bigint => (0x62726b78n << 16n) | BigInt(shard);
 
 export interface ShardLease {
   /**
-   * Throws unless the lock is still held by this lease's session, checked inside `tx` (pg_locks): run
-   * last in a settlement transaction, it keeps an owner that lost the lock from committing after it.
+   * A boolean SQL expression, true while this lease's session holds the lock (pg_locks); false at once
+   * when the lease is known lost. Evaluated in a settlement transaction's last statement, it keeps an
+   * owner that lost the lock from committing after it.
    */
-  fence(tx: DbOrTx): Promise<void>;
+  held(): SQL;
   release(): Promise<void>;
 }
-
-export class ShardLockLostError extends Error {}
 
 export async function acquireShard(
   databaseUrl: string,
@@ -76,13 +74,11 @@ export async function acquireShard(
     );
   }, opts.pollMs ?? 500);
   return {
-    async fence(tx) {
-      if (released) throw new ShardLockLostError(`shard ${shard} lock was lost`);
+    held() {
+      if (released) return q`false`;
       // A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits).
-      const [row] = await tx.execute<{ held: boolean }>(q`
-        SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ${pid} AND objsubid = 1
-          AND classid::int8 = (${key}::int8 >> 32) AND objid::int8 = (${key}::int8 & 4294967295)) AS held`);
-      if (!row?.held) throw new ShardLockLostError(`shard ${shard} lock is no longer held by this process`);
+      return q`EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ${pid}
+        AND objsubid = 1 AND classid::int8 = (${key}::int8 >> 32) AND objid::int8 = (${key}::int8 & 4294967295))`;
     },
     async release() {
       if (released) return;

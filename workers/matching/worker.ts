@@ -121,7 +121,7 @@ function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
         shardCount: deps.shardCount,
         logger,
         metrics,
-        fence: (tx) => lease.fence(tx),
+        fence: () => lease.held(),
       });
       await engine.rebuildAll();
       worker = await Worker.create({

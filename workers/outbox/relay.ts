@@ -1,13 +1,14 @@
 /**
  * The outbox relay. Claims pending rows with FOR UPDATE SKIP LOCKED and a lease (so several relays run
- * side by side and a crashed relay's rows come back after the lease), then for each row: publishes it
- * to Redis, signals the order saga (fills, closes), sends the fill confirmation mail; the relay's next
- * claim marks the delivered rows done in the same statement.
+ * side by side and a crashed relay's rows come back after the lease), then: publishes the batch to Redis
+ * (one pipeline, in order), signals the order sagas (fills, closes), sends the fill confirmation mails
+ * (their Redis keys taken in one pipeline); the relay's next claim marks the delivered rows done in the
+ * same statement.
  * Delivery is at least once; every event carries a unique event id, account events their sequence.
  * Wakes on LISTEN brokerx_outbox, polls as a fallback.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../lib/logger.js';
@@ -127,54 +128,79 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     }
   }
 
-  /** At most one mail per fill and order: the Redis key is taken before sending, released if sending fails. */
-  async function mailFill(accountId: string | null, rowId: string, p: ExecutionReportPayload): Promise<void> {
-    const fillId = p.fill_id;
-    if (fillId === null || p.fill_price === null || !accountId) return;
-    const key = `${deps.redisPrefix}mail:fill:${fillId}:${p.order_id}`;
-    const taken = await redis.set(key, rowId, 'EX', 7 * 24 * 3600, 'NX');
-    if (taken !== 'OK') return;
+  /** The key that allows one mail per fill and order (`SET NX`: taken before sending, released if sending fails). */
+  const mailKey = (p: ExecutionReportPayload) => `${deps.redisPrefix}mail:fill:${p.fill_id}:${p.order_id}`;
+  const mailsFill = (row: OutboxRow): row is OutboxRow & { event_type: typeof EventType.ExecutionReport } =>
+    row.event_type === EventType.ExecutionReport &&
+    row.payload.fill_id !== null &&
+    row.payload.fill_price !== null &&
+    !!row.account_id;
+
+  /** The fill's mail, once its key is taken; a failure releases the key, so the row's retry mails again. */
+  async function mailFill(accountId: string, p: ExecutionReportPayload): Promise<void> {
     try {
       const email = await emails.get(accountId, () => accountEmail(sql, accountId));
       if (!email) return; // house account: nobody to mail
       const qty = p.fill_qty;
-      const price = formatDecimal(BigInt(p.fill_price), 2);
+      const price = formatDecimal(BigInt(p.fill_price!), 2);
       await deps.mailer.send({
         to: email,
         subject: `BrokerX fill: ${p.side.toUpperCase()} ${qty} ${p.symbol} @ ${price}`,
         text:
           `Your order ${p.client_order_id} (${p.order_id}) was ${p.exec_type === 'fill' ? 'filled' : 'partially filled'}.\n` +
           `${p.side.toUpperCase()} ${qty} ${p.symbol} at ${price} USD.\n` +
-          `Filled so far: ${p.cum_qty}, remaining: ${p.leaves_qty}.\nFill id: ${fillId}\n`,
-        messageId: `fill-${fillId}-${p.order_id}`,
+          `Filled so far: ${p.cum_qty}, remaining: ${p.leaves_qty}.\nFill id: ${p.fill_id}\n`,
+        messageId: `fill-${p.fill_id}-${p.order_id}`,
       });
       metrics.mails.inc();
     } catch (err) {
-      await redis.del(key);
+      await redis.del(mailKey(p));
       throw err;
     }
   }
 
+  /**
+   * Queue `rows`' commands on one pipeline (one round trip, sent in order) and run it; each row's result
+   * is its commands' first error, or undefined when all of them succeeded.
+   */
+  async function pipelined<R>(
+    rows: R[],
+    queue: (pipeline: ChainableCommander, row: R) => void,
+  ): Promise<{ row: R; err: unknown; replies: unknown[] }[]> {
+    const pipeline = redis.pipeline();
+    const counts = rows.map((row) => {
+      const before = pipeline.length;
+      queue(pipeline, row);
+      return pipeline.length - before;
+    });
+    let results: [Error | null, unknown][] = [];
+    try {
+      if (pipeline.length > 0) results = (await pipeline.exec()) ?? [];
+    } catch (err) {
+      return rows.map((row) => ({ row, err, replies: [] }));
+    }
+    let at = 0;
+    return rows.map((row, i) => {
+      const own = results.slice(at, (at += counts[i]!));
+      const err =
+        own.length < counts[i]! ? new Error('Redis pipeline ended early') : own.find(([e]) => e)?.[0];
+      return { row, err: err ?? undefined, replies: own.map(([, reply]) => reply) };
+    });
+  }
+
   /** Live subscribers first: the feed waits on this, nothing else does. */
-  async function publish(row: OutboxRow): Promise<void> {
+  function queuePublish(pipeline: ChainableCommander, row: OutboxRow): void {
     const event = publishedEvent(row);
     if (row.account_id) {
-      await redis.publish(
+      pipeline.publish(
         accountChannel(deps.redisPrefix, row.account_id),
         JSON.stringify({ ...event, seq: Number(row.account_seq) }),
       );
     } else if (row.event_type === EventType.MarketUpdate) {
       // The book changed: drop the REST cache (api/routes/market.ts) before telling live subscribers.
-      await redis.del(...marketCacheKeys(deps.redisPrefix, row.payload.symbol));
-      await redis.publish(marketChannel(deps.redisPrefix, row.payload.symbol), JSON.stringify(event));
+      pipeline.del(...marketCacheKeys(deps.redisPrefix, row.payload.symbol));
+      pipeline.publish(marketChannel(deps.redisPrefix, row.payload.symbol), JSON.stringify(event));
     }
-  }
-
-  /** The slower side effects of an execution report: the saga's signal and the fill mail. */
-  async function sideEffects(row: OutboxRow): Promise<void> {
-    if (row.event_type !== EventType.ExecutionReport) return;
-    await signalSaga(row.payload);
-    await mailFill(row.account_id, row.id, row.payload);
   }
 
   async function processBatch(): Promise<number> {
@@ -197,28 +223,38 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     const superseded = (row: OutboxRow) =>
       row.event_type === EventType.MarketUpdate && newestMarket.get(row.payload.symbol) !== row.id;
     const failed = new Map<string, unknown>();
-    // 1. Publish in order (per-account order matters to the feed), one row at a time.
-    for (const row of rows) {
-      if (superseded(row)) continue;
-      try {
-        await publish(row);
-      } catch (err) {
-        failed.set(row.id, err);
-      }
-    }
-    // 2. Signals and mails concurrently: sagas order fills by quantity, and each mail is keyed by fill.
+    // 1. Publish in order (per-account order matters to the feed): the batch's publishes and cache
+    // deletes in one pipeline, which Redis runs in the order sent.
+    for (const { row, err } of await pipelined(
+      rows.filter((row) => !superseded(row)),
+      queuePublish,
+    ))
+      if (err !== undefined) failed.set(row.id, err);
+    // 2. Signals concurrently: sagas order fills by quantity.
+    const pending = () => rows.filter((row) => !failed.has(row.id));
     await Promise.all(
-      rows
-        .filter((row) => !failed.has(row.id))
-        .map(async (row) => {
-          try {
-            await sideEffects(row);
-          } catch (err) {
-            failed.set(row.id, err);
-          }
-        }),
+      pending().map(async (row) => {
+        if (row.event_type !== EventType.ExecutionReport) return;
+        try {
+          await signalSaga(row.payload);
+        } catch (err) {
+          failed.set(row.id, err);
+        }
+      }),
     );
-    // 3. Mark the batch: done by the next claim (a crash before it re-delivers the batch once its lease
+    // 3. Mails, at most one per fill and order: the batch's keys taken in one pipeline (after the
+    // signals, so a row retried for its signal still mails), then each mail whose key was free.
+    const keyed = await pipelined(pending().filter(mailsFill), (pipeline, row) =>
+      pipeline.set(mailKey(row.payload), row.id, 'EX', 7 * 24 * 3600, 'NX'),
+    );
+    await Promise.all(
+      keyed.map(async ({ row, err, replies }) => {
+        if (err !== undefined) failed.set(row.id, err);
+        else if (replies[0] === 'OK')
+          await mailFill(row.account_id!, row.payload).catch((e: unknown) => failed.set(row.id, e));
+      }),
+    );
+    // 4. Mark the batch: done by the next claim (a crash before it re-delivers the batch once its lease
     // runs out: at least once), failures back to pending after a backoff that grows with the attempts,
     // or dead.
     for (const row of rows) if (!failed.has(row.id)) delivered.push(row.id);
