@@ -49,6 +49,8 @@ describe('API reference page', () => {
         const summaries = operationSummaries();
         // Scalar renders the operations from the document, every tag open: wait for the last one.
         await page.waitForSelector(`::-p-text(${summaries.at(-1)})`, { timeout: 60_000 });
+        // The introduction's download button may come a moment after the operations on a busy machine.
+        await page.waitForSelector('::-p-text(Download OpenAPI Document)', { timeout: 60_000 });
         await page.screenshot({ path: join(ARTIFACTS, 'api-reference.png') });
 
         // Each operation shows in the sidebar and as a section heading: never more (a duplicate entry,
