@@ -80,8 +80,20 @@ export async function fill(page: Page, form: string, values: Record<string, stri
     const tag = (await page.evaluate(
       `document.querySelector(${JSON.stringify(selector)})?.tagName`,
     )) as string;
-    if (tag === 'SELECT') await page.select(selector, value);
-    else await page.locator(selector).fill(value);
+    if (tag === 'SELECT') {
+      await page.select(selector, value);
+      continue;
+    }
+    // The driver selects the old text, then types. A re-render in between (a feed event on a busy
+    // machine) can drop the selection, leaving the old text in front ("239.00165.00"): check, empty the
+    // field with the keyboard as a user would, and fill again.
+    for (let attempt = 1; ; attempt++) {
+      await page.locator(selector).fill(value);
+      const now = await page.$eval(selector, (el) => (el as unknown as { value: string }).value);
+      if (now === value || attempt === 3) break;
+      await page.click(selector, { clickCount: 3 });
+      await page.keyboard.press('Backspace');
+    }
   }
 }
 
