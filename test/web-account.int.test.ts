@@ -57,6 +57,16 @@ import {
 } from './page-driver.js';
 import { reauthCode, registerUserWithApp, registerVerifiedUser, TEST_PASSWORD } from './users.js';
 
+/** The api requests a page makes from now on, as `METHOD /path`. */
+function apiCalls(page: Page): string[] {
+  const calls: string[] = [];
+  page.on('request', (r) => {
+    const url = new URL(r.url());
+    if (url.pathname.startsWith('/api/')) calls.push(`${r.method()} ${url.pathname}`);
+  });
+  return calls;
+}
+
 describe.skipIf(chromium.skip)(
   `getting back into an account through the page${chromium.note}`,
   { timeout: 120_000 },
@@ -94,11 +104,7 @@ describe.skipIf(chromium.skip)(
     ) {
       await withPage({ width: 1200, height: 900 }, async (page) => {
         const problems = pageProblems(page);
-        const calls: string[] = [];
-        page.on('request', (r) => {
-          const url = new URL(r.url());
-          if (url.pathname.startsWith('/api/')) calls.push(`${r.method()} ${url.pathname}`);
-        });
+        const calls = apiCalls(page);
         if (address) await page.setExtraHTTPHeaders(from(address));
         try {
           await page.goto(`${base}/`, { waitUntil: 'networkidle0' });
@@ -576,14 +582,9 @@ describe.skipIf(chromium.skip)(
         withPage(viewport, async (used) => {
           const problems = [...[idle, used].map(pageProblems)];
           const calls = new Map<Page, string[]>([
-            [idle, []],
-            [used, []],
+            [idle, apiCalls(idle)],
+            [used, apiCalls(used)],
           ]);
-          for (const [page, list] of calls)
-            page.on('request', (r) => {
-              const url = new URL(r.url());
-              if (url.pathname.startsWith('/api/')) list.push(`${r.method()} ${url.pathname}`);
-            });
           try {
             for (const page of [idle, used]) {
               await page.goto(`${base}/`, { waitUntil: 'networkidle0' });

@@ -102,6 +102,21 @@ export function CodeField(p: {
   );
 }
 
+/** One of an authenticator app's recovery codes, standing in for the app's code (single use). */
+export function RecoveryCodeField(p: { value: string; onInput: (v: string) => void; errors?: string[] }) {
+  return (
+    <Field
+      label="Recovery code"
+      name="recovery_code"
+      value={p.value}
+      onInput={p.onInput}
+      hint="Like ABCDE-FGHIJ"
+      required
+      errors={p.errors}
+    />
+  );
+}
+
 export interface SelectProps<T extends string> {
   label: string;
   name: string;

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Api, LoginChallenge, Tokens } from '../api.js';
 import { useSubmission } from '../forms.js';
-import { CodeField, Field, FormActions, FormMessage } from '../ui.js';
+import { CodeField, Field, FormActions, FormMessage, RecoveryCodeField } from '../ui.js';
 
 /** The account's email address, its user name at login. */
 export function EmailField(p: {
@@ -96,13 +96,9 @@ export function LoginView(p: {
           {byRecovery ? (
             <>
               <FormMessage>{RECOVERY_NOTE}</FormMessage>
-              <Field
-                label="Recovery code"
-                name="recovery_code"
+              <RecoveryCodeField
                 value={recoveryCode}
                 onInput={setRecoveryCode}
-                hint="Like ABCDE-FGHIJ"
-                required
                 errors={submit.errors('recovery_code')}
               />
             </>

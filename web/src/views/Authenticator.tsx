@@ -8,7 +8,7 @@
 import { useState } from 'preact/hooks';
 import type { Api } from '../api.js';
 import { useSubmission } from '../forms.js';
-import { CodeField, Field, FormActions, FormMessage, Panel } from '../ui.js';
+import { CodeField, FormActions, FormMessage, Panel, RecoveryCodeField } from '../ui.js';
 import { PasswordField, RECOVERY_NOTE } from './Auth.js';
 
 type Method = 'email' | 'totp';
@@ -105,15 +105,7 @@ export function AuthenticatorPanel(p: { api: Api; onClose: () => void }) {
         >
           <FormMessage>{recovery ? RECOVERY_NOTE : step.message}</FormMessage>
           {recovery ? (
-            <Field
-              label="Recovery code"
-              name="recovery_code"
-              value={code}
-              onInput={setCode}
-              hint="Like ABCDE-FGHIJ"
-              required
-              errors={submit.errors('recovery_code')}
-            />
+            <RecoveryCodeField value={code} onInput={setCode} errors={submit.errors('recovery_code')} />
           ) : (
             <CodeField
               app={step.method === 'totp'}
