@@ -11,10 +11,10 @@ describe('identity crypto helpers', () => {
     expect(unsealJwk(secret, 'kid-1', sealed)).toEqual(jwk);
     expect(() => unsealJwk(secret, 'kid-2', sealed)).toThrow();
     expect(() => unsealJwk(`${secret}x`, 'kid-1', sealed)).toThrow();
-    const tampered = {
-      ...sealed,
-      ct: Buffer.from(sealed.ct, 'base64url').fill(0, 0, 1).toString('base64url'),
-    };
+    // Flip every bit of the first byte (setting it to 0 changed nothing when it was 0 already: 1 in 256).
+    const ct = Buffer.from(sealed.ct, 'base64url');
+    ct[0] = ct[0]! ^ 0xff;
+    const tampered = { ...sealed, ct: ct.toString('base64url') };
     expect(() => unsealJwk(secret, 'kid-1', tampered)).toThrow();
   });
 
