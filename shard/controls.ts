@@ -5,7 +5,8 @@
  * switch or limit that has answered is in force for every order accepted after it).
  */
 import type { DbOrTx } from '../db/client.js';
-import { orderFacts, type OrderFacts } from '../db/queries/controls.js';
+import { orderFacts, orderHoldingControlLocks, type OrderFacts } from '../db/queries/controls.js';
+import type { OrderRow } from '../db/queries/orders.js';
 import {
   FailureType,
   businessFailure,
@@ -39,22 +40,35 @@ export type ControlViolation =
 const startOfDay = (now: Date) =>
   new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
 
-/** Whose facts: an order of `accountId` in `symbol`; `orderId` (once persisted) is left out of the usage. */
-type FactsOf = Pick<ControlledOrder, 'orderId' | 'accountId' | 'symbol'>;
+/** Whose facts: an order of `accountId` in `symbol`, before it is persisted (validation). */
+type FactsOf = Pick<ControlledOrder, 'accountId' | 'symbol'>;
 
 /**
- * The facts an order's checks read, in one statement (db/queries/controls.ts `orderFacts`): validation
- * reads them early and without locks, for a quick answer; the shard once it holds the control locks
- * (`orderHoldingControlLocks`), in the statement after, so that a control change that committed
- * meanwhile is seen.
+ * The facts an order's checks read, in one statement (db/queries/controls.ts `orderFacts`), early and
+ * without locks, for a quick answer (validation; the shard reads them again with `lockedOrderAndFacts`).
  */
 export const factsFor = (db: DbOrTx, o: FactsOf, now: Date): Promise<OrderFacts> =>
-  orderFacts(db, {
-    symbol: o.symbol,
-    accountId: o.accountId,
-    excludeOrderId: o.orderId,
-    since: startOfDay(now),
-  });
+  orderFacts(db, { symbol: o.symbol, accountId: o.accountId, since: startOfDay(now) });
+
+/**
+ * The shard accepting an order or a replace: the order with its control locks held shared
+ * (`orderHoldingControlLocks`), and its facts (`orderFacts`, the order left out of its usage). The two
+ * statements are sent together, so postgres.js pipelines them on the transaction's connection: one round
+ * trip. Postgres still runs them one after the other, and the facts read takes its own snapshot when it
+ * starts (READ COMMITTED), after the locks were granted: it sees every control change that committed
+ * before, as a statement sent after the first one's answer would.
+ */
+export async function lockedOrderAndFacts(
+  tx: DbOrTx,
+  orderId: string,
+  now: Date,
+): Promise<{ order: OrderRow; facts: OrderFacts } | undefined> {
+  const [order, facts] = await Promise.all([
+    orderHoldingControlLocks(tx, orderId),
+    orderFacts(tx, { orderId, since: startOfDay(now) }),
+  ]);
+  return order && { order, facts };
+}
 
 /** The violation of a control by this order under these facts, or null. Pure. */
 export function violationOf(f: OrderFacts, o: ControlledOrder): ControlViolation | null {

@@ -5,9 +5,9 @@
  */
 import { CASH_ASSET } from '../db/accounts.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
-import { orderHoldingControlLocks, type OrderFacts } from '../db/queries/controls.js';
+import type { OrderFacts } from '../db/queries/controls.js';
 import { getOrderById, releaseEntry, type OrderRow } from '../db/queries/orders.js';
-import { controlFailure, factsFor, violationOf } from './controls.js';
+import { controlFailure, lockedOrderAndFacts, violationOf } from './controls.js';
 import {
   saveOrder,
   saveSequence,
@@ -16,7 +16,6 @@ import {
 } from '../db/queries/settlement.js';
 import type { ReplaceRequest } from '../temporal/contracts.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
-import type { DbOrTx } from '../db/client.js';
 import type { SubmitResult } from '../matching/index.js';
 import {
   RESTING_TIME_IN_FORCES,
@@ -65,16 +64,13 @@ function refuseUnderControls(facts: OrderFacts, order: OrderRow, quantity: bigin
   if (v) throw controlFailure(v);
 }
 
-/** The facts of an order read by `orderHoldingControlLocks`, whose control locks this transaction holds. */
-const lockedFacts = (tx: DbOrTx, deps: OperationDeps, order: OrderRow) =>
-  factsFor(tx, { orderId: order.id, accountId: order.accountId, symbol: order.symbol }, deps.now());
-
 export function submitOrder(deps: OperationDeps, orderId: string): Operation {
   return async (tx, bookOf, write) => {
-    const order = await orderHoldingControlLocks(tx, orderId);
-    if (!order) throw unknownOrder(orderId);
+    const locked = await lockedOrderAndFacts(tx, orderId, deps.now());
+    if (!locked) throw unknownOrder(orderId);
+    const { order, facts } = locked;
     if (order.status !== 'pending') return snapshot(tx, order); // already submitted: a retry
-    refuseUnderControls(await lockedFacts(tx, deps, order), order, order.quantity, order.reservePrice);
+    refuseUnderControls(facts, order, order.quantity, order.reservePrice);
     const book = await bookOf(order.symbol);
     const seq = deps.books.nextSeq(order.symbol);
     const at = deps.now();
@@ -157,8 +153,9 @@ export function cancelOrder(
 
 export function replaceOrder(deps: OperationDeps, args: { orderId: string } & ReplaceRequest): Operation {
   return async (tx, bookOf, write) => {
-    const order = await orderHoldingControlLocks(tx, args.orderId);
-    if (!order) throw unknownOrder(args.orderId);
+    const locked = await lockedOrderAndFacts(tx, args.orderId, deps.now());
+    if (!locked) throw unknownOrder(args.orderId);
+    const { order, facts } = locked;
     if (args.requestId && order.lastRequestId === args.requestId) return snapshot(tx, order); // a retry
     if (isTerminal(order.status) || order.status === 'pending')
       throw businessFailure(FailureType.OrderTerminal, `Order is ${order.status}`, { status: order.status });
@@ -180,8 +177,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     const hasLimit = tradesAs(order.orderType) === 'limit';
     if (args.price !== undefined && !hasLimit)
       throw businessFailure(FailureType.InvalidOrder, 'A stop order has no limit price to replace');
-    // The instrument and the controls in one read (the control locks are held since the order's read).
-    const facts = await lockedFacts(tx, deps, order);
+    // The instrument and the controls, read with the order (the control locks held since its read).
     const { instrument } = facts;
     if (!instrument) throw businessFailure(FailureType.UnknownSymbol);
 

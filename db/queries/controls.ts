@@ -21,7 +21,8 @@ const lockKey = (scope: ControlScope) => lockKeyOf(sql`${scope}::text`);
  * Order path, the shard accepting an order or a replace: the order by id, with the control locks of its
  * scopes (`*`, its symbol, its account) held shared, in one statement: it waits for control changes in
  * flight on them, and holds them until the transaction ends. A statement that starts after this one
- * (`orderFacts`) sees every control change that committed before the locks were granted.
+ * (`orderFacts`, pipelined right behind it: shard/controls.ts `lockedOrderAndFacts`) sees every control
+ * change that committed before the locks were granted.
  */
 export async function orderHoldingControlLocks(tx: DbOrTx, orderId: string): Promise<OrderRow | undefined> {
   const shared = (scope: SQL) => sql`pg_advisory_xact_lock_shared(${lockKeyOf(scope)})`;
@@ -71,16 +72,22 @@ export interface OrderFacts {
 }
 
 /**
- * The facts for an order of `accountId` in `symbol`, in one statement: the instrument row, the account's
- * status and kind, the kill switch, the account's risk limits and, only when those limits need it (the
- * CASE leaves the sums unevaluated otherwise), its usage: open orders and open buys other than
- * `excludeOrderId`, its position in the symbol, and the notional it traded since `since`.
+ * The facts for an order of `accountId` in `symbol`, or for the stored order `orderId` (whose symbol and
+ * account the statement reads), in one statement: the instrument row, the account's status and kind, the
+ * kill switch, the account's risk limits and, only when those limits need it (the CASE leaves the sums
+ * unevaluated otherwise), its usage: open orders and open buys other than `excludeOrderId` (or the stored
+ * order), its position in the symbol, and the notional it traded since `since`. No stored order: no facts.
  */
 export async function orderFacts(
   db: DbOrTx,
-  p: { symbol: string; accountId: string; excludeOrderId?: string; since: Date },
+  p: ({ symbol: string; accountId: string; excludeOrderId?: string } | { orderId: string }) & { since: Date },
 ): Promise<OrderFacts> {
-  const exclude = p.excludeOrderId ?? '00000000-0000-0000-0000-000000000000';
+  // Whose facts, as one row s(symbol, account_id, exclude): given, or a stored order's (left out of its usage).
+  const subject =
+    'orderId' in p
+      ? sql`(SELECT symbol, account_id, id AS exclude FROM orders WHERE id = ${p.orderId})`
+      : sql`(SELECT ${p.symbol}::text AS symbol, ${p.accountId}::uuid AS account_id,
+          ${p.excludeOrderId ?? '00000000-0000-0000-0000-000000000000'}::uuid AS exclude)`;
   const usage = (expr: SQL) =>
     sql`CASE WHEN l.max_open_orders IS NOT NULL OR l.max_position IS NOT NULL OR l.max_daily_notional IS NOT NULL THEN (${expr}) END`;
   const [row] = await db.execute<{
@@ -94,6 +101,7 @@ export async function orderFacts(
     instrument_created_at: string;
     account_status: string | null;
     account_kind: string | null;
+    subject_account: string;
     kill_switch: string | null;
     max_order_notional: string | null;
     max_open_orders: number | null;
@@ -107,24 +115,24 @@ export async function orderFacts(
   }>(sql`
     SELECT i.symbol, i.name, i.tick_size::text, i.lot_size::text, i.reference_price::text, i.price_band_bps,
            i.status AS instrument_status, i.created_at::text AS instrument_created_at,
-           a.status AS account_status, a.kind AS account_kind,
-           (SELECT scope FROM kill_switches WHERE scope IN ('*', ${p.symbol}) ORDER BY scope LIMIT 1) AS kill_switch,
+           a.status AS account_status, a.kind AS account_kind, s.account_id::text AS subject_account,
+           (SELECT scope FROM kill_switches WHERE scope IN ('*', s.symbol) ORDER BY scope LIMIT 1) AS kill_switch,
            l.max_order_notional::text, l.max_open_orders, l.max_position::text, l.max_daily_notional::text,
            l.updated_at::text AS limits_updated_at,
-           ${usage(sql`SELECT count(*)::int FROM orders WHERE account_id = ${p.accountId} AND id <> ${exclude}
+           ${usage(sql`SELECT count(*)::int FROM orders WHERE account_id = s.account_id AND id <> s.exclude
              AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')`)} AS open_orders,
            ${usage(sql`SELECT coalesce(sum(available + reserved), 0)::text FROM balances
-             WHERE account_id = ${p.accountId} AND asset = ${p.symbol}`)} AS position,
+             WHERE account_id = s.account_id AND asset = s.symbol`)} AS position,
            ${usage(sql`SELECT coalesce(sum(quantity - filled_quantity), 0)::text FROM orders
-             WHERE account_id = ${p.accountId} AND symbol = ${p.symbol} AND side = 'buy' AND id <> ${exclude}
+             WHERE account_id = s.account_id AND symbol = s.symbol AND side = 'buy' AND id <> s.exclude
                AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')`)} AS open_buys,
            ${usage(sql`SELECT coalesce(sum(t.price * t.quantity), 0)::text FROM trades t JOIN orders o
              ON o.id = t.buy_order_id OR o.id = t.sell_order_id
-             WHERE o.account_id = ${p.accountId} AND t.executed_at >= ${p.since.toISOString()}::timestamptz`)} AS daily
-    FROM (SELECT 1) one
-      LEFT JOIN instruments i ON i.symbol = ${p.symbol}
-      LEFT JOIN accounts a ON a.id = ${p.accountId}
-      LEFT JOIN risk_limits l ON l.account_id = ${p.accountId}`);
+             WHERE o.account_id = s.account_id AND t.executed_at >= ${p.since.toISOString()}::timestamptz`)} AS daily
+    FROM ${subject} s
+      LEFT JOIN instruments i ON i.symbol = s.symbol
+      LEFT JOIN accounts a ON a.id = s.account_id
+      LEFT JOIN risk_limits l ON l.account_id = s.account_id`);
   const big = (v: string | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
   if (!row) return { controls: {} };
   return {
@@ -153,7 +161,7 @@ export async function orderFacts(
         row.limits_updated_at === null
           ? undefined
           : {
-              accountId: p.accountId,
+              accountId: row.subject_account,
               maxOrderNotional: big(row.max_order_notional),
               maxOpenOrders: row.max_open_orders,
               maxPosition: big(row.max_position),
