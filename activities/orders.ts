@@ -7,10 +7,14 @@ import type { Db } from '../db/client.js';
 import { CASH_ASSET } from '../db/accounts.js';
 import { orders } from '../db/schema.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
-import { enqueueEventsCall } from '../db/queries/outbox.js';
-import { insertOrderEventsSql, recordOrderEvents } from '../db/queries/timeline.js';
+import { recordOrderEvents, type OrderEventInput } from '../db/queries/timeline.js';
 import { CASH_SCALE, formatDecimal } from '../lib/money.js';
-import { lockOrder, releaseOrderReservation } from '../db/queries/orders.js';
+import {
+  insertPendingOrder,
+  lockOrder,
+  releaseOrderReservation,
+  type NewOrderRow,
+} from '../db/queries/orders.js';
 import { controlFailure, factsFor, violationOf } from '../shard/controls.js';
 import { checkLimitPrice, checkQuantity, collarPrice } from '../shard/order-rules.js';
 import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
@@ -136,30 +140,25 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
     },
 
     async persistOrder({ order, workflowId, reserved }) {
-      const insert = db
-        .insert(orders)
-        .values({
-          id: order.orderId,
-          accountId: order.accountId,
-          clientOrderId: order.clientOrderId,
-          symbol: order.symbol,
-          side: order.side,
-          orderType: order.orderType,
-          timeInForce: order.timeInForce,
-          selfTradePrevention: order.selfTradePrevention ?? DEFAULT_SELF_TRADE_PREVENTION,
-          requestFingerprint: orderFingerprint(order),
-          quantity: BigInt(order.quantity),
-          price:
-            tradesAs(order.orderType) === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
-          stopPrice: order.stopPrice === undefined ? null : BigInt(order.stopPrice),
-          reservedAmount: BigInt(reserved.reserveAmount),
-          reservePrice: BigInt(reserved.reservePrice),
-          status: 'pending',
-          workflowId,
-        })
-        .onConflictDoNothing({ target: orders.id })
-        .returning({ id: orders.id });
-      const accepted = enqueueEventsCall([
+      const row: NewOrderRow = {
+        id: order.orderId,
+        accountId: order.accountId,
+        clientOrderId: order.clientOrderId,
+        symbol: order.symbol,
+        side: order.side,
+        orderType: order.orderType,
+        timeInForce: order.timeInForce,
+        selfTradePrevention: order.selfTradePrevention ?? DEFAULT_SELF_TRADE_PREVENTION,
+        requestFingerprint: orderFingerprint(order),
+        quantity: BigInt(order.quantity),
+        price:
+          tradesAs(order.orderType) === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
+        stopPrice: order.stopPrice === undefined ? null : BigInt(order.stopPrice),
+        reservedAmount: BigInt(reserved.reserveAmount),
+        reservePrice: BigInt(reserved.reservePrice),
+        workflowId,
+      };
+      const accepted = [
         {
           accountId: order.accountId,
           eventType: EventType.OrderAccepted,
@@ -176,11 +175,11 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
             ts: new Date().toISOString(),
           },
         },
-      ]);
+      ];
       // The first steps of the order's timeline (each recorded once: a retry adds nothing).
       const at = new Date();
       const reservedAsset = order.side === 'buy' ? CASH_ASSET : order.symbol;
-      const timeline = insertOrderEventsSql([
+      const timeline: OrderEventInput[] = [
         {
           orderId: order.orderId,
           key: 'received',
@@ -213,13 +212,8 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
                 : reserved.reserveAmount,
           },
         },
-      ]);
-      // The order row, its outbox row and its timeline in one statement (one round trip, atomic by
-      // itself). The event is enqueued only when the row is new: a retry after a commit inserts nothing
-      // and enqueues nothing.
-      await db.execute(
-        sql`WITH inserted AS (${insert.getSQL()}), recorded AS (${timeline}) SELECT ${accepted} FROM inserted`,
-      );
+      ];
+      await insertPendingOrder(db, row, timeline, accepted);
     },
 
     async releaseReservation({ orderId, accountId, reason }) {

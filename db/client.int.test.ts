@@ -1,12 +1,14 @@
 /**
  * drizzle's statements run as named prepared statements (docs/adr/0015-prepared-statements.md): a second
  * execution of the same query, inside a transaction and inside a savepoint too, finds its statement
- * already prepared on the connection instead of parsing it again.
+ * already prepared on the connection instead of parsing it again. Statements built once (`prebuilt`,
+ * docs/adr/0029-prebuilt-statements.md) run with their values and their rows map as drizzle maps them.
  */
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, expect, it } from 'vitest';
 import { testConfig } from '../test/helpers.js';
-import { connectDatabase } from './client.js';
+import { connectDatabase, prebuilt, rowMapper } from './client.js';
+import { instruments } from './schema.js';
 import { getInstrument } from './queries/orders.js';
 
 const database = connectDatabase(testConfig().DATABASE_URL, { max: 1, appName: 'test-prepared' });
@@ -31,4 +33,20 @@ it('prepares a drizzle query once per connection and reuses it, in and out of tr
     await tx.execute(sql`SELECT 1`);
   });
   expect(await preparedReads()).toBe(before + 1);
+});
+
+it('runs a prebuilt statement with its values, in and out of transactions, and maps rows as drizzle does', async () => {
+  const echo = prebuilt<{ symbol: string; n: string | null }, { symbol: string; n: bigint | null }>(
+    sql`SELECT ${sql.placeholder('symbol')}::text AS symbol, ${sql.placeholder('n')}::bigint AS n`,
+  );
+  expect(await echo(database.db, { symbol: 'AAPL', n: '12' })).toEqual([{ symbol: 'AAPL', n: 12n }]);
+  await database.db.transaction(async (tx) => {
+    expect(await echo(tx, { symbol: 'MSFT', n: null })).toEqual([{ symbol: 'MSFT', n: null }]);
+    await tx.transaction(async (sp) => expect(await echo(sp, { symbol: 'X', n: '1' })).toHaveLength(1));
+  });
+  await expect(echo(database.db, { symbol: 'AAPL' } as never)).rejects.toThrow('no value for n');
+
+  const byDrizzle = await database.db.select().from(instruments).where(eq(instruments.symbol, 'AAPL'));
+  const raw = await prebuilt(sql`SELECT * FROM instruments WHERE symbol = 'AAPL'`)(database.db, {});
+  expect(raw.map(rowMapper(instruments))).toEqual(byDrizzle);
 });

@@ -1,10 +1,11 @@
 /** Postgres connections: one postgres.js pool per process, wrapped by drizzle. */
+import { getTableColumns, is, Param, Placeholder, type SQL } from 'drizzle-orm';
+import { PgDialect, type PgTable } from 'drizzle-orm/pg-core';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { countIo, ioCountsEnabled } from '../lib/io-counts.js';
-import * as schema from './schema.js';
 
-export type Db = PostgresJsDatabase<typeof schema>;
+export type Db = PostgresJsDatabase;
 /** A transaction handle; query functions accept `Db | Tx` so they compose inside transactions. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 export type DbOrTx = Db | Tx;
@@ -26,7 +27,9 @@ export function connectDatabase(url: string, opts: { max?: number; appName?: str
   fetchArrayTypesOnce(sql);
   // IO_COUNTS=on only (lib/io-counts.ts): otherwise the client is not wrapped at all.
   const client = ioCountsEnabled() ? countingStatements(sql) : sql;
-  const db = drizzle(preparedByDefault(client), { schema });
+  // No schema: nothing uses drizzle's relational queries, and with one every transaction builds a query
+  // builder per table.
+  const db = drizzle(preparedByDefault(client));
   return { db, sql: client, close: () => sql.end({ timeout: 5 }) };
 }
 
@@ -100,4 +103,59 @@ function preparedByDefault(sql: Sql): Sql {
       return Reflect.get(target, prop, receiver) as unknown;
     },
   });
+}
+
+/** The postgres.js handle under a drizzle database or transaction (drizzle's session keeps it). */
+function clientOf(db: DbOrTx): Sql {
+  const client = (db as unknown as { session?: { client?: Sql } }).session?.client;
+  if (typeof client?.unsafe !== 'function') throw new Error('not a drizzle postgres.js database');
+  return client;
+}
+
+/**
+ * A statement whose text drizzle builds once, its varying values written as `sql.placeholder(name)`;
+ * each call sends that text with the values through the database's or transaction's postgres.js client
+ * (prepared, like every statement: ADR 0015). drizzle builds a query again on every call, which costs more
+ * node CPU than postgres.js itself on the order path's largest statements
+ * (docs/adr/0029-prebuilt-statements.md). Rows come back as postgres.js returns them: column names as
+ * selected, values as the client parses them (`rowMapper` maps a table's rows as drizzle would).
+ */
+export function prebuilt<V extends Record<string, unknown>, R extends object = Record<string, unknown>>(
+  statement: SQL,
+): (db: DbOrTx, values: V) => Promise<R[]> {
+  const query = new PgDialect().sqlToQuery(statement);
+  // Per parameter: the placeholder's name (and the column's encoder when drizzle bound it to one), or the
+  // constant drizzle inlined as a parameter.
+  type Slot = { name: string; encode?: (v: unknown) => unknown } | { name?: undefined; value: unknown };
+  const slots = query.params.map((p): Slot => {
+    if (is(p, Placeholder)) return { name: p.name };
+    if (is(p, Param) && is(p.value, Placeholder))
+      return { name: p.value.name, encode: (v: unknown) => p.encoder.mapToDriverValue(v) };
+    return { value: p };
+  });
+  return async (db, values) => {
+    const params = slots.map((s) => {
+      if (s.name === undefined) return s.value;
+      const v = values[s.name];
+      if (v === undefined) throw new Error(`no value for ${s.name}`);
+      return s.encode && v !== null ? s.encode(v) : v;
+    });
+    return (await clientOf(db).unsafe(
+      query.sql,
+      params as postgres.ParameterOrJSON<never>[],
+    )) as unknown as R[];
+  };
+}
+
+/** Rows of `table` selected by column name (`SELECT *`), mapped to its drizzle row type as drizzle maps them. */
+export function rowMapper<T extends PgTable>(table: T): (row: Record<string, unknown>) => T['$inferSelect'] {
+  const columns = Object.entries(getTableColumns(table)).map(([key, column]) => ({ key, column }));
+  return (row) => {
+    const out: Record<string, unknown> = {};
+    for (const { key, column } of columns) {
+      const v = row[column.name];
+      out[key] = v === null || v === undefined ? null : column.mapFromDriverValue(v);
+    }
+    return out;
+  };
 }

@@ -5,8 +5,8 @@
  * holding its scope's control lock exclusively; the order path reads them holding the locks shared, so
  * once a change committed no order placed under the old controls can still be accepted.
  */
-import { and, desc, eq, getTableColumns, lt, sql, type SQL } from 'drizzle-orm';
-import type { DbOrTx } from '../client.js';
+import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import { prebuilt, rowMapper, type DbOrTx } from '../client.js';
 import { accounts, adminAudit, instruments, killSwitches, orders, riskLimits } from '../schema.js';
 import type { InstrumentRow, OrderRow } from './orders.js';
 
@@ -16,6 +16,7 @@ export type ControlScope = '*' | `symbol:${string}` | `account:${string}` | `use
 /** A scope's lock key, from its name as text (a parameter, or built from an order's columns). */
 const lockKeyOf = (scope: SQL) => sql`hashtextextended('brokerx:control:' || ${scope}, 0)`;
 const lockKey = (scope: ControlScope) => lockKeyOf(sql`${scope}::text`);
+const shared = (scope: SQL) => sql`pg_advisory_xact_lock_shared(${lockKeyOf(scope)})`;
 
 /**
  * Order path, the shard accepting an order or a replace: the order by id, with the control locks of its
@@ -24,19 +25,14 @@ const lockKey = (scope: ControlScope) => lockKeyOf(sql`${scope}::text`);
  * (`orderFacts`, pipelined right behind it: shard/controls.ts `lockedOrderAndFacts`) sees every control
  * change that committed before the locks were granted.
  */
+const lockedOrder = prebuilt<{ id: string }>(sql`
+  SELECT o.*, (${shared(sql`'*'`)}, ${shared(sql`'symbol:' || o.symbol`)}, ${shared(sql`'account:' || o.account_id::text`)})
+  FROM orders o WHERE o.id = ${sql.placeholder('id')}`);
+const orderRow = rowMapper(orders);
+
 export async function orderHoldingControlLocks(tx: DbOrTx, orderId: string): Promise<OrderRow | undefined> {
-  const shared = (scope: SQL) => sql`pg_advisory_xact_lock_shared(${lockKeyOf(scope)})`;
-  const [row] = await tx
-    .select({
-      ...getTableColumns(orders),
-      locked: sql`(${shared(sql`'*'`)}, ${shared(sql`'symbol:' || ${orders.symbol}`)},
-        ${shared(sql`'account:' || ${orders.accountId}::text`)})`,
-    })
-    .from(orders)
-    .where(eq(orders.id, orderId));
-  if (!row) return undefined;
-  const { locked: _, ...order } = row;
-  return order;
+  const [row] = await lockedOrder(tx, { id: orderId });
+  return row && orderRow(row);
 }
 
 /** Control change: exclusive, until the transaction ends (in-flight placements of the scope finish first). */
@@ -71,48 +67,37 @@ export interface OrderFacts {
   usage?: RiskUsage;
 }
 
-/**
- * The facts for an order of `accountId` in `symbol`, or for the stored order `orderId` (whose symbol and
- * account the statement reads), in one statement: the instrument row, the account's status and kind, the
- * kill switch, the account's risk limits and, only when those limits need it (the CASE leaves the sums
- * unevaluated otherwise), its usage: open orders and open buys other than `excludeOrderId` (or the stored
- * order), its position in the symbol, and the notional it traded since `since`. No stored order: no facts.
- */
-export async function orderFacts(
-  db: DbOrTx,
-  p: ({ symbol: string; accountId: string; excludeOrderId?: string } | { orderId: string }) & { since: Date },
-): Promise<OrderFacts> {
-  // Whose facts, as one row s(symbol, account_id, exclude): given, or a stored order's (left out of its usage).
-  const subject =
-    'orderId' in p
-      ? sql`(SELECT symbol, account_id, id AS exclude FROM orders WHERE id = ${p.orderId})`
-      : sql`(SELECT ${p.symbol}::text AS symbol, ${p.accountId}::uuid AS account_id,
-          ${p.excludeOrderId ?? '00000000-0000-0000-0000-000000000000'}::uuid AS exclude)`;
-  const usage = (expr: SQL) =>
-    sql`CASE WHEN l.max_open_orders IS NOT NULL OR l.max_position IS NOT NULL OR l.max_daily_notional IS NOT NULL THEN (${expr}) END`;
-  const [row] = await db.execute<{
-    symbol: string | null;
-    name: string;
-    tick_size: string;
-    lot_size: string;
-    reference_price: string;
-    price_band_bps: number;
-    instrument_status: string | null;
-    instrument_created_at: string;
-    account_status: string | null;
-    account_kind: string | null;
-    subject_account: string;
-    kill_switch: string | null;
-    max_order_notional: string | null;
-    max_open_orders: number | null;
-    max_position: string | null;
-    max_daily_notional: string | null;
-    limits_updated_at: string | null;
-    open_orders: number | null;
-    position: string | null;
-    open_buys: string | null;
-    daily: string | null;
-  }>(sql`
+/** One row of `orderFacts`' statement. */
+type FactsRow = {
+  symbol: string | null;
+  name: string;
+  tick_size: string;
+  lot_size: string;
+  reference_price: string;
+  price_band_bps: number;
+  instrument_status: string | null;
+  instrument_created_at: string;
+  account_status: string | null;
+  account_kind: string | null;
+  subject_account: string;
+  kill_switch: string | null;
+  max_order_notional: string | null;
+  max_open_orders: number | null;
+  max_position: string | null;
+  max_daily_notional: string | null;
+  limits_updated_at: string | null;
+  open_orders: number | null;
+  position: string | null;
+  open_buys: string | null;
+  daily: string | null;
+};
+
+const usage = (expr: SQL) =>
+  sql`CASE WHEN l.max_open_orders IS NOT NULL OR l.max_position IS NOT NULL OR l.max_daily_notional IS NOT NULL THEN (${expr}) END`;
+const since = sql.placeholder('since');
+/** The facts statement for a subject: one row s(symbol, account_id, exclude). Built once (`prebuilt`). */
+const factsOf = (subject: SQL) =>
+  prebuilt<Record<string, string>, FactsRow>(sql`
     SELECT i.symbol, i.name, i.tick_size::text, i.lot_size::text, i.reference_price::text, i.price_band_bps,
            i.status AS instrument_status, i.created_at::text AS instrument_created_at,
            a.status AS account_status, a.kind AS account_kind, s.account_id::text AS subject_account,
@@ -128,11 +113,41 @@ export async function orderFacts(
                AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')`)} AS open_buys,
            ${usage(sql`SELECT coalesce(sum(t.price * t.quantity), 0)::text FROM trades t JOIN orders o
              ON o.id = t.buy_order_id OR o.id = t.sell_order_id
-             WHERE o.account_id = s.account_id AND t.executed_at >= ${p.since.toISOString()}::timestamptz`)} AS daily
+             WHERE o.account_id = s.account_id AND t.executed_at >= ${since}::timestamptz`)} AS daily
     FROM ${subject} s
       LEFT JOIN instruments i ON i.symbol = s.symbol
       LEFT JOIN accounts a ON a.id = s.account_id
       LEFT JOIN risk_limits l ON l.account_id = s.account_id`);
+/** Given symbol and account, the order being validated (not stored yet) or `exclude` left out of the usage. */
+const factsOfGiven = factsOf(
+  sql`(SELECT ${sql.placeholder('symbol')}::text AS symbol, ${sql.placeholder('accountId')}::uuid AS account_id,
+    ${sql.placeholder('exclude')}::uuid AS exclude)`,
+);
+/** A stored order's symbol and account, the order left out of the usage. */
+const factsOfStored = factsOf(
+  sql`(SELECT symbol, account_id, id AS exclude FROM orders WHERE id = ${sql.placeholder('orderId')})`,
+);
+
+/**
+ * The facts for an order of `accountId` in `symbol`, or for the stored order `orderId` (whose symbol and
+ * account the statement reads), in one statement: the instrument row, the account's status and kind, the
+ * kill switch, the account's risk limits and, only when those limits need it (the CASE leaves the sums
+ * unevaluated otherwise), its usage: open orders and open buys other than `excludeOrderId` (or the stored
+ * order), its position in the symbol, and the notional it traded since `since`. No stored order: no facts.
+ */
+export async function orderFacts(
+  db: DbOrTx,
+  p: ({ symbol: string; accountId: string; excludeOrderId?: string } | { orderId: string }) & { since: Date },
+): Promise<OrderFacts> {
+  const [row] =
+    'orderId' in p
+      ? await factsOfStored(db, { orderId: p.orderId, since: p.since.toISOString() })
+      : await factsOfGiven(db, {
+          symbol: p.symbol,
+          accountId: p.accountId,
+          exclude: p.excludeOrderId ?? '00000000-0000-0000-0000-000000000000',
+          since: p.since.toISOString(),
+        });
   const big = (v: string | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
   if (!row) return { controls: {} };
   return {

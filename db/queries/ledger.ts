@@ -4,7 +4,7 @@
  * non-external balance going negative. (kind, reference) is unique, so posting an event twice is a no-op.
  */
 import { sql } from 'drizzle-orm';
-import type { DbOrTx } from '../client.js';
+import { prebuilt, type DbOrTx } from '../client.js';
 
 export interface Posting {
   accountId: string;
@@ -66,12 +66,20 @@ export function postingsJson(entry: LedgerEntry) {
   }));
 }
 
+const postEntryCall = prebuilt<Record<string, string | null>, { id: bigint | null }>(
+  sql`SELECT post_entry(${sql.placeholder('kind')}, ${sql.placeholder('reference')}, ${sql.placeholder('memo')},
+    ${sql.placeholder('postings')}::jsonb) AS id`,
+);
+
 export async function postEntry(tx: DbOrTx, entry: LedgerEntry): Promise<bigint | null> {
   const postings = JSON.stringify(postingsJson(entry));
   try {
-    const [row] = await tx.execute<{ id: bigint | null }>(
-      sql`SELECT post_entry(${entry.kind}, ${entry.reference}, ${entry.memo ?? null}, ${postings}::jsonb) AS id`,
-    );
+    const [row] = await postEntryCall(tx, {
+      kind: entry.kind,
+      reference: entry.reference,
+      memo: entry.memo ?? null,
+      postings,
+    });
     return row?.id ?? null;
   } catch (err) {
     if (isCheckViolation(err)) throw new InsufficientBalanceError(refusedAsset(err, entry.postings));

@@ -2,7 +2,9 @@
 import { and, desc, eq, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { CommittedOrder } from '../../temporal/contracts.js';
 import { TERMINAL_STATUSES } from '../../temporal/orders.js';
-import type { DbOrTx } from '../client.js';
+import { prebuilt, type DbOrTx } from '../client.js';
+import { enqueueEventsCall, outboxJson, type OutboxEvent } from './outbox.js';
+import { insertOrderEventsSql, orderEventsJson, type OrderEventInput } from './timeline.js';
 import { orders, instruments } from '../schema.js';
 import { CASH_ASSET } from '../accounts.js';
 import { postEntry, type LedgerEntry } from './ledger.js';
@@ -137,6 +139,65 @@ export async function listOpenOrders(
     .from(orders)
     .where(and(...conds))
     .orderBy(orders.createdAt, orders.id);
+}
+
+/** A new order's row as the saga persists it (status pending; the database's defaults for the rest). */
+export type NewOrderRow = Pick<
+  OrderRow,
+  | 'id'
+  | 'accountId'
+  | 'clientOrderId'
+  | 'symbol'
+  | 'side'
+  | 'orderType'
+  | 'timeInForce'
+  | 'selfTradePrevention'
+  | 'requestFingerprint'
+  | 'quantity'
+  | 'price'
+  | 'stopPrice'
+  | 'reservedAmount'
+  | 'reservePrice'
+  | 'workflowId'
+>;
+
+const P = (name: string) => sql.placeholder(name);
+const insertPending = prebuilt(sql`
+  WITH inserted AS (
+    INSERT INTO ${orders} (id, account_id, client_order_id, symbol, side, order_type, time_in_force,
+      self_trade_prevention, request_fingerprint, quantity, price, stop_price, reserved_amount, reserve_price,
+      status, workflow_id)
+    VALUES (${P('id')}::uuid, ${P('accountId')}::uuid, ${P('clientOrderId')}, ${P('symbol')}, ${P('side')},
+      ${P('orderType')}, ${P('timeInForce')}, ${P('selfTradePrevention')}, ${P('requestFingerprint')},
+      ${P('quantity')}::bigint, ${P('price')}::bigint, ${P('stopPrice')}::bigint, ${P('reservedAmount')}::bigint,
+      ${P('reservePrice')}::bigint, 'pending', ${P('workflowId')})
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+  ), recorded AS (${insertOrderEventsSql(P('timeline'))})
+  SELECT ${enqueueEventsCall(P('events'))} FROM inserted`);
+
+/**
+ * The saga's persist step: the order's row, its first timeline events and its outbox events in one
+ * statement (one round trip, atomic by itself). The events are enqueued only when the row is new: a retry
+ * after a commit inserts nothing and enqueues nothing (each timeline event is recorded once by its key).
+ */
+export async function insertPendingOrder(
+  db: DbOrTx,
+  row: NewOrderRow,
+  timeline: OrderEventInput[],
+  events: OutboxEvent[],
+): Promise<void> {
+  const big = (v: bigint | null) => (v === null ? null : v.toString());
+  await insertPending(db, {
+    ...row,
+    quantity: big(row.quantity),
+    price: big(row.price),
+    stopPrice: big(row.stopPrice),
+    reservedAmount: big(row.reservedAmount),
+    reservePrice: big(row.reservePrice),
+    timeline: orderEventsJson(timeline),
+    events: outboxJson(events),
+  });
 }
 
 /** The asset an order reserves: cash for buys, the instrument's shares for sells. */

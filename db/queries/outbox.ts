@@ -3,17 +3,21 @@
  * is temporal/events.ts), then claimed, published and marked by the relay (workers/outbox/relay.ts).
  * The relay's queries take the postgres.js client it also LISTENs on.
  */
-import { sql, type SQL } from 'drizzle-orm';
+import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { DbOrTx, Sql } from '../client.js';
 import type { OutboxEvent, StoredEvent } from '../../temporal/events.js';
 
 export type { OutboxEvent } from '../../temporal/events.js';
 
-/** The `enqueue_events(...)` call for these events, to run alone or inside a larger statement. */
-export function enqueueEventsCall(events: OutboxEvent[]): SQL {
-  const rows = JSON.stringify(
+/** Events as `enqueueEventsCall` takes them: one JSON text. */
+export function outboxJson(events: OutboxEvent[]): string {
+  return JSON.stringify(
     events.map((e) => ({ account_id: e.accountId, event_type: e.eventType, payload: e.payload })),
   );
+}
+
+/** The `enqueue_events(...)` call for the events in `rows` (`outboxJson`, as a parameter or a placeholder). */
+export function enqueueEventsCall(rows: SQL | Placeholder): SQL {
   return sql`enqueue_events(${rows}::jsonb)`;
 }
 
@@ -24,7 +28,7 @@ export function enqueueEventsCall(events: OutboxEvent[]): SQL {
  */
 export async function enqueueEvents(tx: DbOrTx, events: OutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await tx.execute(sql`SELECT ${enqueueEventsCall(events)}`);
+  await tx.execute(sql`SELECT ${enqueueEventsCall(sql`${outboxJson(events)}`)}`);
 }
 
 // ---- the relay ----------------------------------------------------------------------------------

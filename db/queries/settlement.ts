@@ -4,25 +4,25 @@
  * gathered while the step runs and written in one statement at its end.
  */
 import { randomUUID } from 'node:crypto';
-import { eq, inArray, sql, type SQL } from 'drizzle-orm';
-import type { DbOrTx } from '../client.js';
+import { eq, sql, type SQL } from 'drizzle-orm';
+import { prebuilt, rowMapper, type DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
 import { matchingSequences, orders, trades } from '../schema.js';
 import { postingsJson, type LedgerEntry } from './ledger.js';
-import { enqueueEventsCall, type OutboxEvent } from './outbox.js';
+import { enqueueEventsCall, outboxJson, type OutboxEvent } from './outbox.js';
 import type { OrderRow } from './orders.js';
-import { insertOrderEventsSql, type OrderEventInput } from './timeline.js';
+import { insertOrderEventsSql, orderEventsJson, type OrderEventInput } from './timeline.js';
+
+const lockOrdersById = prebuilt<{ ids: string }>(sql`
+  SELECT * FROM ${orders} WHERE id = ANY(${sql.placeholder('ids')}::uuid[]) ORDER BY id FOR UPDATE`);
+const orderRow = rowMapper(orders);
 
 /** Lock the given orders (stable id order, so two steps never deadlock) and return them by id. */
 export async function lockOrders(tx: DbOrTx, ids: string[]): Promise<Map<string, OrderRow>> {
   const unique = [...new Set(ids)].sort();
   if (unique.length === 0) return new Map();
-  const rows = await tx
-    .select()
-    .from(orders)
-    .where(inArray(orders.id, unique))
-    .orderBy(orders.id)
-    .for('update');
+  // Order ids are uuids: the array's text form needs no quoting.
+  const rows = (await lockOrdersById(tx, { ids: `{${unique.join(',')}}` })).map(orderRow);
   return new Map(rows.map((r) => [r.id, r]));
 }
 
@@ -131,7 +131,7 @@ export function saveSequence(w: SettlementWrites, symbol: string, seq: number, l
  * value (true without one).
  */
 export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, check?: SQL): Promise<boolean> {
-  const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
+  const json = (v: unknown) => JSON.stringify(v);
   const entries = json(
     w.entries.map((e) => ({
       kind: e.kind,
@@ -183,16 +183,31 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, check?: S
         ]
       : [],
   );
-  const [row] = await tx.execute<{ held: boolean }>(sql`
+  const [row] = await settlementStatement(check)(tx, {
+    entries,
+    trades: tradeRows,
+    orders: orderRows,
+    sequence,
+    timeline: orderEventsJson(w.timeline),
+    events: outboxJson(w.events),
+  });
+  return row?.held === true;
+}
+
+/** `writeSettlement`'s statement, built once per check (the fence's SQL is one object per process). */
+const settlementStatements = new WeakMap<SQL, ReturnType<typeof buildSettlement>>();
+const noCheck = sql`true`;
+const buildSettlement = (check: SQL) =>
+  prebuilt<Record<string, string>, { held: boolean }>(sql`
     WITH entries AS (
       SELECT post_entry(x.kind, x.reference, x.memo, x.postings) AS id
-      FROM ROWS FROM (jsonb_to_recordset(${entries}) AS (kind text, reference text, memo text, postings jsonb))
+      FROM ROWS FROM (jsonb_to_recordset(${sql.placeholder('entries')}::jsonb) AS (kind text, reference text, memo text, postings jsonb))
         WITH ORDINALITY AS x(kind, reference, memo, postings, ord)
       ORDER BY x.ord
     ), traded AS (
       INSERT INTO ${trades} (id, symbol, buy_order_id, sell_order_id, maker_order_id, price, quantity, executed_at)
       SELECT x.id, x.symbol, x.buy_order_id, x.sell_order_id, x.maker_order_id, x.price, x.quantity, x.executed_at
-      FROM jsonb_to_recordset(${tradeRows}) AS x(id uuid, symbol text, buy_order_id uuid, sell_order_id uuid,
+      FROM jsonb_to_recordset(${sql.placeholder('trades')}::jsonb) AS x(id uuid, symbol text, buy_order_id uuid, sell_order_id uuid,
         maker_order_id uuid, price bigint, quantity bigint, executed_at timestamptz)
     ), saved AS (
       UPDATE ${orders} o SET quantity = x.quantity, price = x.price, reserve_price = x.reserve_price,
@@ -200,7 +215,7 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, check?: S
         filled_quantity = x.filled_quantity, filled_notional = x.filled_notional, status = x.status,
         reserved_amount = x.reserved_amount, lock_version = x.lock_version, book_seq = x.book_seq,
         reject_reason = x.reject_reason, last_request_id = x.last_request_id, updated_at = x.updated_at
-      FROM jsonb_to_recordset(${orderRows}) AS x(id uuid, quantity bigint, price bigint, reserve_price bigint,
+      FROM jsonb_to_recordset(${sql.placeholder('orders')}::jsonb) AS x(id uuid, quantity bigint, price bigint, reserve_price bigint,
         time_in_force text, stop_price bigint, triggered_at timestamptz, filled_quantity bigint,
         filled_notional bigint, status text, reserved_amount bigint, lock_version integer, book_seq bigint,
         reject_reason text, last_request_id text, updated_at timestamptz)
@@ -208,12 +223,15 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, check?: S
     ), sequenced AS (
       INSERT INTO ${matchingSequences} (symbol, last_seq, last_price)
       SELECT x.symbol, x.last_seq, x.last_price
-      FROM jsonb_to_recordset(${sequence}) AS x(symbol text, last_seq bigint, last_price bigint)
+      FROM jsonb_to_recordset(${sql.placeholder('sequence')}::jsonb) AS x(symbol text, last_seq bigint, last_price bigint)
       ON CONFLICT (symbol) DO UPDATE SET last_seq = GREATEST(${matchingSequences}.last_seq, EXCLUDED.last_seq),
         last_price = coalesce(EXCLUDED.last_price, ${matchingSequences}.last_price)
-    ), recorded AS (${insertOrderEventsSql(w.timeline)})
-    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(w.events)}, ${check ?? sql`true`} AS held`);
-  return row?.held === true;
+    ), recorded AS (${insertOrderEventsSql(sql.placeholder('timeline'))})
+    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(sql.placeholder('events'))}, ${check} AS held`);
+function settlementStatement(check: SQL = noCheck) {
+  let statement = settlementStatements.get(check);
+  if (!statement) settlementStatements.set(check, (statement = buildSettlement(check)));
+  return statement;
 }
 
 export async function loadSequence(

@@ -3,7 +3,7 @@
  * saga's persist and compensation steps, the shard's operations), each event once per order by its key,
  * so a retried step writes nothing twice. Read by GET /api/v1/orders/{id}/timeline.
  */
-import { asc, eq, sql, type SQL } from 'drizzle-orm';
+import { asc, eq, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../client.js';
 import { orderEvents } from '../schema.js';
 import type { OrderEventType } from '../../temporal/orders.js';
@@ -18,13 +18,9 @@ export interface OrderEventInput {
   details: Record<string, string | number | null>;
 }
 
-/**
- * The INSERT of these events in their order (nothing for an event already recorded), to run alone or in
- * a larger statement. The events travel as one JSON parameter: the statement's text is the same for any
- * number of events (one prepared statement).
- */
-export function insertOrderEventsSql(events: OrderEventInput[]): SQL {
-  const rows = JSON.stringify(
+/** Events as `insertOrderEventsSql` takes them: one JSON text. */
+export function orderEventsJson(events: OrderEventInput[]): string {
+  return JSON.stringify(
     events.map((e) => ({
       order_id: e.orderId,
       key: e.key,
@@ -33,6 +29,14 @@ export function insertOrderEventsSql(events: OrderEventInput[]): SQL {
       details: e.details,
     })),
   );
+}
+
+/**
+ * The INSERT of the events in `rows` (`orderEventsJson`, as a parameter or a placeholder) in their order
+ * (nothing for an event already recorded), to run alone or in a larger statement. The statement's text is
+ * the same for any number of events (one prepared statement).
+ */
+export function insertOrderEventsSql(rows: SQL | Placeholder): SQL {
   return sql`INSERT INTO ${orderEvents} (order_id, key, at, type, details)
     SELECT x.order_id, x.key, x.at, x.type, x.details
     FROM ROWS FROM (jsonb_to_recordset(${rows}::jsonb) AS (order_id uuid, key text, at timestamptz, type text, details jsonb))
@@ -42,7 +46,7 @@ export function insertOrderEventsSql(events: OrderEventInput[]): SQL {
 }
 
 export async function recordOrderEvents(db: DbOrTx, events: OrderEventInput[]): Promise<void> {
-  if (events.length) await db.execute(insertOrderEventsSql(events));
+  if (events.length) await db.execute(insertOrderEventsSql(sql`${orderEventsJson(events)}`));
 }
 
 export type OrderEventRow = typeof orderEvents.$inferSelect;

@@ -73,13 +73,14 @@ export async function acquireShard(
       lost,
     );
   }, opts.pollMs ?? 500);
+  // One object each, for the life of the lease: a settlement's statement is built once per check
+  // (db/queries/settlement.ts). A bigint advisory key shows in pg_locks as classid (high 32 bits) and
+  // objid (low 32 bits).
+  const holding = q`EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ${pid}
+    AND objsubid = 1 AND classid::int8 = (${key}::int8 >> 32) AND objid::int8 = (${key}::int8 & 4294967295))`;
+  const notHolding = q`false`;
   return {
-    held() {
-      if (released) return q`false`;
-      // A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low 32 bits).
-      return q`EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ${pid}
-        AND objsubid = 1 AND classid::int8 = (${key}::int8 >> 32) AND objid::int8 = (${key}::int8 & 4294967295))`;
-    },
+    held: () => (released ? notHolding : holding),
     async release() {
       if (released) return;
       released = true;
