@@ -20,6 +20,7 @@ describe('summarize', () => {
   it('counts the answers by class', () => {
     const s = summarize(run);
     expect(s).toMatchObject({ label: 'orders', sent: 10, ok: 4, shed: 2, errors5xx: 2, other: 2 });
+    expect(s.statuses5xx).toEqual({ '500': 1, threw: 1 });
   });
 
   it('takes throughput and latency from the 2xx answers only', () => {

@@ -36,6 +36,8 @@ export interface Summary {
   shed: number;
   /** 5xx answers and requests that threw. */
   errors5xx: number;
+  /** Those by status (`threw` for a request without an answer). */
+  statuses5xx: Record<string, number>;
   /** 3xx and 4xx other than 429. */
   other: number;
   /** 2xx per second. */
@@ -59,6 +61,9 @@ export function summarize(r: Run): Summary {
     ok: ok.length,
     shed: r.samples.filter((s) => s.status === 429).length,
     errors5xx: r.samples.filter((s) => s.status >= 500 || s.status === 0).length,
+    statuses5xx: countBy(
+      r.samples.flatMap((s) => (s.status === 0 ? ['threw'] : s.status >= 500 ? [String(s.status)] : [])),
+    ),
     other: r.samples.filter((s) => s.status >= 300 && s.status !== 429 && s.status < 500).length,
     throughput: ok.length / r.seconds,
     p50: nearestRankOf(lat, 0.5),
