@@ -73,11 +73,15 @@ describe('connections terminated', () => {
       statuses.push(res.status);
       if (res.status === 503) unavailable.push(res);
     };
+    // A round can find none of the stack's connections open yet (the pools reconnect when a query needs
+    // one, and the burst's requests may not have reached Postgres): count what the rounds terminated.
+    let terminated = 0;
     for (let round = 0; round < 5; round++) {
       const inFlight = Array.from({ length: 20 }, burst);
-      expect(await terminateConnections(fx.config.DATABASE_URL, prefix)).toBeGreaterThan(0);
+      terminated += await terminateConnections(fx.config.DATABASE_URL, prefix);
       await Promise.all(inFlight);
     }
+    expect(terminated).toBeGreaterThan(0);
     expect(statuses.filter((s) => s !== 200 && s !== 503)).toEqual([]);
     for (const res of unavailable) await expectUnavailable(res);
     await eventually(
