@@ -6,9 +6,9 @@
  * once a change committed no order placed under the old controls can still be accepted.
  */
 import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
-import { prebuilt, rowMapper, type DbOrTx } from '../client.js';
-import { accounts, adminAudit, instruments, killSwitches, orders, riskLimits } from '../schema.js';
-import type { InstrumentRow, OrderRow } from './orders.js';
+import { prebuilt, type DbOrTx } from '../client.js';
+import { accounts, adminAudit, instruments, killSwitches, riskLimits } from '../schema.js';
+import { orderFromRow, type InstrumentRow, type OrderRow } from './orders.js';
 
 /** The market as a whole ('*'), one symbol, one account, or one user (suspensions). */
 export type ControlScope = '*' | `symbol:${string}` | `account:${string}` | `user:${string}`;
@@ -28,11 +28,9 @@ const shared = (scope: SQL) => sql`pg_advisory_xact_lock_shared(${lockKeyOf(scop
 const lockedOrder = prebuilt<{ id: string }>(sql`
   SELECT o.*, (${shared(sql`'*'`)}, ${shared(sql`'symbol:' || o.symbol`)}, ${shared(sql`'account:' || o.account_id::text`)})
   FROM orders o WHERE o.id = ${sql.placeholder('id')}`);
-const orderRow = rowMapper(orders);
-
 export async function orderHoldingControlLocks(tx: DbOrTx, orderId: string): Promise<OrderRow | undefined> {
   const [row] = await lockedOrder(tx, { id: orderId });
-  return row && orderRow(row);
+  return row && orderFromRow(row);
 }
 
 /** Control change: exclusive, until the transaction ends (in-flight placements of the scope finish first). */
@@ -118,10 +116,10 @@ const factsOf = (subject: SQL) =>
       LEFT JOIN instruments i ON i.symbol = s.symbol
       LEFT JOIN accounts a ON a.id = s.account_id
       LEFT JOIN risk_limits l ON l.account_id = s.account_id`);
-/** Given symbol and account, the order being validated (not stored yet) or `exclude` left out of the usage. */
+/** Given symbol and account: an order being validated, not stored yet (no order is left out of the usage). */
 const factsOfGiven = factsOf(
   sql`(SELECT ${sql.placeholder('symbol')}::text AS symbol, ${sql.placeholder('accountId')}::uuid AS account_id,
-    ${sql.placeholder('exclude')}::uuid AS exclude)`,
+    '00000000-0000-0000-0000-000000000000'::uuid AS exclude)`,
 );
 /** A stored order's symbol and account, the order left out of the usage. */
 const factsOfStored = factsOf(
@@ -132,22 +130,16 @@ const factsOfStored = factsOf(
  * The facts for an order of `accountId` in `symbol`, or for the stored order `orderId` (whose symbol and
  * account the statement reads), in one statement: the instrument row, the account's status and kind, the
  * kill switch, the account's risk limits and, only when those limits need it (the CASE leaves the sums
- * unevaluated otherwise), its usage: open orders and open buys other than `excludeOrderId` (or the stored
- * order), its position in the symbol, and the notional it traded since `since`. No stored order: no facts.
+ * unevaluated otherwise), its usage: open orders and open buys (other than the stored order), its position in the symbol, and the notional it traded since `since`. No stored order: no facts.
  */
 export async function orderFacts(
   db: DbOrTx,
-  p: ({ symbol: string; accountId: string; excludeOrderId?: string } | { orderId: string }) & { since: Date },
+  p: ({ symbol: string; accountId: string } | { orderId: string }) & { since: Date },
 ): Promise<OrderFacts> {
   const [row] =
     'orderId' in p
       ? await factsOfStored(db, { orderId: p.orderId, since: p.since.toISOString() })
-      : await factsOfGiven(db, {
-          symbol: p.symbol,
-          accountId: p.accountId,
-          exclude: p.excludeOrderId ?? '00000000-0000-0000-0000-000000000000',
-          since: p.since.toISOString(),
-        });
+      : await factsOfGiven(db, { symbol: p.symbol, accountId: p.accountId, since: p.since.toISOString() });
   const big = (v: string | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
   if (!row) return { controls: {} };
   return {

@@ -2,7 +2,7 @@
 import { and, desc, eq, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { CommittedOrder } from '../../temporal/contracts.js';
 import { TERMINAL_STATUSES } from '../../temporal/orders.js';
-import { prebuilt, type DbOrTx } from '../client.js';
+import { prebuilt, rowMapper, type DbOrTx } from '../client.js';
 import { enqueueEventsCall, outboxJson, type OutboxEvent } from './outbox.js';
 import { insertOrderEventsSql, orderEventsJson, type OrderEventInput } from './timeline.js';
 import { orders, instruments } from '../schema.js';
@@ -40,6 +40,9 @@ export function committedOrder(o: OrderRow): CommittedOrder {
     updatedAt: o.updatedAt.toISOString(),
   };
 }
+
+/** An order row selected by column name (`SELECT *` in a prebuilt statement), as drizzle maps it. */
+export const orderFromRow = rowMapper(orders);
 
 /** The order as the api shows it, from a saga's payload. */
 export function orderView(c: CommittedOrder): OrderView {

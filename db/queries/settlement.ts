@@ -5,24 +5,23 @@
  */
 import { randomUUID } from 'node:crypto';
 import { eq, sql, type SQL } from 'drizzle-orm';
-import { prebuilt, rowMapper, type DbOrTx } from '../client.js';
+import { prebuilt, type DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
 import { matchingSequences, orders, trades } from '../schema.js';
 import { postingsJson, type LedgerEntry } from './ledger.js';
 import { enqueueEventsCall, outboxJson, type OutboxEvent } from './outbox.js';
-import type { OrderRow } from './orders.js';
+import { orderFromRow, type OrderRow } from './orders.js';
 import { insertOrderEventsSql, orderEventsJson, type OrderEventInput } from './timeline.js';
 
 const lockOrdersById = prebuilt<{ ids: string }>(sql`
   SELECT * FROM ${orders} WHERE id = ANY(${sql.placeholder('ids')}::uuid[]) ORDER BY id FOR UPDATE`);
-const orderRow = rowMapper(orders);
 
 /** Lock the given orders (stable id order, so two steps never deadlock) and return them by id. */
 export async function lockOrders(tx: DbOrTx, ids: string[]): Promise<Map<string, OrderRow>> {
   const unique = [...new Set(ids)].sort();
   if (unique.length === 0) return new Map();
   // Order ids are uuids: the array's text form needs no quoting.
-  const rows = (await lockOrdersById(tx, { ids: `{${unique.join(',')}}` })).map(orderRow);
+  const rows = (await lockOrdersById(tx, { ids: `{${unique.join(',')}}` })).map(orderFromRow);
   return new Map(rows.map((r) => [r.id, r]));
 }
 
