@@ -492,8 +492,9 @@ export const outbox = pgTable(
     processedAt: ts('processed_at'),
   },
   (t) => [
+    // In the relay's claim order, which scans it as an index scan (claim_outbox, migration 0010).
     index('outbox_pending_idx')
-      .on(t.createdAt)
+      .on(t.createdAt, t.accountSeq)
       .where(sql`${t.status} = 'pending'`),
     uniqueIndex('outbox_account_seq_key').on(t.accountId, t.accountSeq),
   ],

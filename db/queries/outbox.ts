@@ -45,30 +45,18 @@ export type OutboxRow = {
 
 /**
  * Claim up to `limit` pending rows whose lease expired (FOR UPDATE SKIP LOCKED: relays side by side
- * never claim the same row), leasing them for `leaseSeconds` and counting the attempt; in the same
- * statement, mark `done` the rows of the relay's previous batch that it delivered (those still under
- * their lease: a row whose lease ran out, or that was put back, is claimed and delivered again). The
- * two sets cannot meet: one is leased, the other not.
+ * never claim the same row), leasing them for `leaseSeconds` and counting the attempt, oldest first;
+ * first, in the same call, mark `done` the rows of the relay's previous batch that it delivered (those
+ * still under their lease: a row whose lease ran out, or that was put back, is claimed and delivered
+ * again). One round trip: the `claim_outbox` function (db/migrations/0010_outbox_claim_order.sql, which
+ * says why its scan must be an index scan).
  */
 export async function claimOutboxRows(
   db: Sql,
   p: { limit: number; leaseSeconds: number; done: string[] },
 ): Promise<OutboxRow[]> {
   return db<OutboxRow[]>`
-    WITH done AS (
-      UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL
-      WHERE id = ANY(${p.done}::uuid[]) AND status = 'pending' AND lease_until >= now()
-    )
-    UPDATE outbox o SET lease_until = now() + make_interval(secs => ${p.leaseSeconds}), attempts = o.attempts + 1
-    FROM (
-      SELECT id FROM outbox
-      WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < now())
-      ORDER BY created_at, account_seq
-      LIMIT ${p.limit}
-      FOR UPDATE SKIP LOCKED
-    ) c
-    WHERE o.id = c.id
-    RETURNING o.id, o.account_id, o.account_seq, o.event_type, o.payload, o.attempts, o.created_at`;
+    SELECT * FROM claim_outbox(${p.done}::uuid[], ${p.leaseSeconds}::int, ${p.limit}::int)`;
 }
 
 /** Mark relayed rows done, in one statement (a relay that stops: no next claim will). */
