@@ -2,8 +2,8 @@
  * The outbox relay. Claims pending rows with FOR UPDATE SKIP LOCKED and a lease (so several relays run
  * side by side and a crashed relay's rows come back after the lease), then: publishes the batch to Redis
  * (one pipeline, in order), signals the order sagas (fills, closes), sends the fill confirmation mails
- * (their Redis keys taken in one pipeline); the relay's next claim marks the delivered rows done in the
- * same statement.
+ * (their Redis keys taken in one pipeline); the relay's next claim (at the next NOTIFY or poll, or at once
+ * when more rows may be waiting) marks the delivered rows done in the same statement.
  * Delivery is at least once; every event carries a unique event id, account events their sequence.
  * Wakes on LISTEN brokerx_outbox, polls as a fallback.
  */
@@ -88,6 +88,8 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   /** Rows delivered and not yet marked done: the next claim marks them (or `stop()`). */
   let delivered: string[] = [];
   let running = false;
+  /** A NOTIFY arrived since the last claim began: rows may be pending that it did not see. */
+  let notified = true;
   let wake: (() => void) | undefined;
   let loop: Promise<void> | undefined;
   let unlisten: (() => Promise<void>) | undefined;
@@ -207,6 +209,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     // The claim also marks the previous batch done: one statement per batch instead of two.
     const done = delivered;
     delivered = [];
+    notified = false;
     let rows: OutboxRow[];
     try {
       rows = await claimOutboxRows(sql, { limit: batchSize, leaseSeconds, done });
@@ -298,7 +301,10 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     processBatch,
     async start() {
       running = true;
-      const listener = await sql.listen('brokerx_outbox', () => wake?.());
+      const listener = await sql.listen('brokerx_outbox', () => {
+        notified = true;
+        wake?.();
+      });
       unlisten = () => listener.unlisten();
       loop = (async () => {
         let lastLag = 0;
@@ -313,7 +319,9 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
           } catch (err) {
             logger.error('relay batch failed', { err });
           }
-          if (n === 0 && running) {
+          // Claim again at once only when rows may be waiting: the batch was full, or a NOTIFY came
+          // while it ran. Otherwise the next wake's claim marks this batch done (within its lease).
+          if (running && n < batchSize && !notified) {
             await new Promise<void>((resolve) => {
               const t = setTimeout(resolve, deps.pollMs ?? 1000);
               wake = () => {
