@@ -130,7 +130,8 @@ const factsOfStored = factsOf(
  * The facts for an order of `accountId` in `symbol`, or for the stored order `orderId` (whose symbol and
  * account the statement reads), in one statement: the instrument row, the account's status and kind, the
  * kill switch, the account's risk limits and, only when those limits need it (the CASE leaves the sums
- * unevaluated otherwise), its usage: open orders and open buys (other than the stored order), its position in the symbol, and the notional it traded since `since`. No stored order: no facts.
+ * unevaluated otherwise), its usage: open orders and open buys (other than the stored order), its
+ * position in the symbol, and the notional it traded since `since`. No stored order: no facts.
  */
 export async function orderFacts(
   db: DbOrTx,

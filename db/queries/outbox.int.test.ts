@@ -23,7 +23,7 @@ async function insert(n: number): Promise<string[]> {
     SELECT 'market.update', jsonb_build_object('symbol', 'CLAIMTEST'), now() + make_interval(secs => i / 1000.0)
     FROM generate_series(1, ${n}::int) AS i
     ORDER BY i
-    RETURNING id, created_at`;
+    RETURNING id`;
   return rows.map((r) => r.id);
 }
 

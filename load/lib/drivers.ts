@@ -55,15 +55,16 @@ export interface Summary {
 export function summarize(r: Run): Summary {
   const ok = r.samples.filter((s) => s.status >= 200 && s.status < 300);
   const lat = ok.map((s) => s.ms);
+  const failed = r.samples.flatMap((s) =>
+    s.status === 0 ? ['threw'] : s.status >= 500 ? [String(s.status)] : [],
+  );
   return {
     label: r.label,
     sent: r.samples.length,
     ok: ok.length,
     shed: r.samples.filter((s) => s.status === 429).length,
-    errors5xx: r.samples.filter((s) => s.status >= 500 || s.status === 0).length,
-    statuses5xx: countBy(
-      r.samples.flatMap((s) => (s.status === 0 ? ['threw'] : s.status >= 500 ? [String(s.status)] : [])),
-    ),
+    errors5xx: failed.length,
+    statuses5xx: countBy(failed),
     other: r.samples.filter((s) => s.status >= 300 && s.status !== 429 && s.status < 500).length,
     throughput: ok.length / r.seconds,
     p50: nearestRankOf(lat, 0.5),

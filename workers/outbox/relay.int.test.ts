@@ -1,13 +1,19 @@
 /**
  * The outbox relay and what it feeds: one fill confirmation mail per party per fill, also when the relay
  * processes the same rows again (a crash between sending and marking done); market data over REST,
- * cached in Redis and invalidated by book changes; poison rows dead-lettered after their attempts.
+ * cached in Redis and invalidated by book changes; poison rows dead-lettered after their attempts; rows
+ * marked done by the next claim; a row that arrives while a batch runs claimed without waiting for a poll.
  */
 import { sql } from 'drizzle-orm';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../lib/logger.js';
+import { createMailer } from '../../lib/mailer.js';
+import { connectRedis } from '../../lib/redis.js';
 import { mailCount, waitForMail } from '../../test/helpers.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
+import { createOutboxRelay } from './relay.js';
 
 let fx: TradingFixture;
 beforeAll(async () => {
@@ -174,6 +180,86 @@ describe('marking rows done', () => {
       expect((await status(last))!.status).toBe('done');
     } finally {
       await relay.start();
+    }
+  });
+});
+
+describe('waking', () => {
+  it('claims a row whose NOTIFY came while a batch ran at once, not at the next poll', async () => {
+    await fx.stack.relay.stop();
+    // A relay that polls once a minute, whose Redis pipelines wait for `gate` once it is set: its batch
+    // then runs as long as the test holds it.
+    let release = () => {};
+    let gate: Promise<void> | undefined;
+    const redis = connectRedis(fx.config.REDIS_URL, 'test-relay-waking');
+    const gated = new Proxy(redis, {
+      get(target, prop) {
+        if (prop === 'pipeline')
+          return () => {
+            const pipeline = target.pipeline();
+            const exec = pipeline.exec.bind(pipeline);
+            pipeline.exec = async () => (await gate, exec());
+            return pipeline;
+          };
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const mailer = createMailer(fx.config.SMTP_URL, fx.config.MAIL_FROM);
+    const relay = createOutboxRelay({
+      sql: fx.database.sql,
+      redis: gated,
+      temporal: fx.temporal,
+      mailer,
+      logger: createLogger('warn'),
+      registry: new Registry(),
+      redisPrefix: fx.config.REDIS_PREFIX,
+      pollMs: 60_000,
+    });
+    // A row and its NOTIFY, as enqueue_events sends it (delivered at commit).
+    const insert = async () =>
+      (
+        await fx.database.db.execute<{ id: string }>(sql`
+          WITH inserted AS (
+            INSERT INTO outbox (event_type, payload)
+            VALUES ('market.update', '{"symbol": "RELAYWAKE", "quote": null, "depth": null, "trades": [], "ts": "2026-12-02T00:00:00Z"}'::jsonb)
+            RETURNING id
+          )
+          SELECT id, pg_notify('brokerx_outbox', '') FROM inserted`)
+      )[0]!.id;
+    const row = async (id: string) =>
+      (
+        await fx.database.db.execute<{ status: string; attempts: number }>(
+          sql`SELECT status, attempts FROM outbox WHERE id = ${id}::uuid`,
+        )
+      )[0]!;
+    try {
+      await relay.start();
+      // What earlier tests left pending is relayed first, ungated.
+      await eventually(async () => {
+        const [pending] = await fx.database.db.execute<{ n: number }>(
+          sql`SELECT count(*)::int AS n FROM outbox WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < now())`,
+        );
+        expect(pending!.n).toBe(0);
+      }, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      gate = new Promise<void>((resolve) => (release = resolve));
+      const first = await insert();
+      await eventually(async () => expect((await row(first)).attempts).toBe(1), 5_000);
+      // The relay holds `first` in its batch; `second` is committed and notified meanwhile.
+      const second = await insert();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await row(second)).attempts).toBe(0);
+      release();
+      // Claimed well before the minute's poll, and that claim marked the first batch done.
+      await eventually(async () => expect((await row(second)).attempts).toBe(1), 5_000);
+      expect(await row(first)).toEqual({ status: 'done', attempts: 1 });
+    } finally {
+      release();
+      await relay.stop();
+      mailer.close();
+      await redis.quit();
+      await fx.stack.relay.start();
     }
   });
 });
