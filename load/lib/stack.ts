@@ -81,6 +81,8 @@ export interface Stack {
   processes(): { name: string; pid: number | undefined }[];
   /** The /metrics of the application's processes, by component, for the I/O counts (IO_COUNTS=on). */
   metricsEndpoints: MetricsEndpoint[];
+  /** The Temporal dev server's Prometheus page (the development shape; load/lib/temporal-server.ts). */
+  temporalMetrics?: string;
   /** Start one more Node process of the repository (`file` relative to its root) with the stack's env. */
   node(name: string, file: string, extra?: Record<string, string>): Managed;
   /** Stop one process of the stack. */
@@ -145,6 +147,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         ['outbox', port.outboxMetrics],
       ] as const
     ).map(([name, p]) => ({ name, url: `http://127.0.0.1:${p}/metrics` })),
+    temporalMetrics: `http://127.0.0.1:${port.temporalMetrics}/metrics`,
     node,
     async stopProcess(p) {
       await p.stop('SIGTERM', 10_000);

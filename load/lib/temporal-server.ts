@@ -1,0 +1,74 @@
+/**
+ * Temporal's server work per accepted request, from the server's own Prometheus counters (the dev
+ * server of the development shape serves them on its metrics port): the workflow and activity tasks it
+ * dispatched, the timer tasks it fired (nearly all of them timeouts of tasks already done) and its
+ * persistence requests. Read before and after a run; the difference divided by the requests the run
+ * accepted. It shows that two runs did the same Temporal work per order, and that no run was charged
+ * another's deferred work (bench-e2e.ts, SETTLE_MS).
+ */
+import { markdownTable } from './report.js';
+
+export const SERVER_KINDS = ['workflowTasks', 'activityTasks', 'timerTasks', 'persistenceRequests'] as const;
+export type ServerKind = (typeof SERVER_KINDS)[number];
+export type ServerTotals = Record<ServerKind, number>;
+
+const COUNTERS: { kind: ServerKind; pattern: RegExp }[] = [
+  { kind: 'workflowTasks', pattern: /^poll_success\{[^}]*\btask_type="Workflow"[^}]*\}\s+(\S+)$/gm },
+  { kind: 'activityTasks', pattern: /^poll_success\{[^}]*\btask_type="Activity"[^}]*\}\s+(\S+)$/gm },
+  { kind: 'timerTasks', pattern: /^task_attempt_count\{[^}]*\btask_type="TimerActive\w*"[^}]*\}\s+(\S+)$/gm },
+  { kind: 'persistenceRequests', pattern: /^persistence_requests\{[^}]*\}\s+(\S+)$/gm },
+];
+
+/** The server's totals from its Prometheus text page (undefined when it has none of them). */
+export function parseServerTotals(text: string): ServerTotals | undefined {
+  let found = false;
+  const out = Object.fromEntries(SERVER_KINDS.map((k) => [k, 0])) as ServerTotals;
+  for (const { kind, pattern } of COUNTERS)
+    for (const m of text.matchAll(pattern)) {
+      out[kind] += Number(m[1]);
+      found = true;
+    }
+  return found ? out : undefined;
+}
+
+export interface ServerRun {
+  label: string;
+  /** Server work per accepted request, by kind. */
+  perRequest: ServerTotals;
+}
+
+/** The server's work of one run, per accepted request. */
+export function serverRun(label: string, ok: number, before: ServerTotals, after: ServerTotals): ServerRun {
+  const perRequest = { ...after };
+  for (const k of SERVER_KINDS) perRequest[k] = (after[k] - before[k]) / Math.max(1, ok);
+  return { label, perRequest };
+}
+
+/** Accounts the server's work in the steps run through it (nothing when the server does not answer). */
+export class ServerAccount {
+  readonly runs: ServerRun[] = [];
+
+  constructor(readonly url: string) {}
+
+  private read(): Promise<ServerTotals | undefined> {
+    return fetch(this.url)
+      .then((r) => (r.ok ? r.text() : ''))
+      .then(parseServerTotals, () => undefined);
+  }
+
+  async measure<T extends { label: string; ok: number }>(step: () => Promise<T>): Promise<T> {
+    const before = await this.read();
+    const result = await step();
+    const after = await this.read();
+    if (before && after) this.runs.push(serverRun(result.label, result.ok, before, after));
+    return result;
+  }
+}
+
+/** One row per run, per accepted request. */
+export function serverTable(runs: readonly ServerRun[]): string[] {
+  return markdownTable(
+    ['run', 'workflow tasks', 'activity tasks', 'timer tasks fired', 'persistence requests'],
+    runs.map((r) => [r.label, ...SERVER_KINDS.map((k) => r.perRequest[k].toFixed(2))]),
+  );
+}
