@@ -141,7 +141,7 @@ interface ShapeResults {
   cpu: CpuAccount;
   /** IO_COUNTS=on: the application processes' I/O per accepted order of the real flow's capacity run. */
   io?: IoAccount;
-  /** Temporal's server work per accepted order of both capacity runs (the development shape). */
+  /** Temporal's server work per accepted order of both capacity runs. */
   server?: ServerAccount;
   /** Fill-to-client latencies at 10/s (key runs only; the full run reports its constant-rate steps). */
   feedAt10: number[];
@@ -408,12 +408,12 @@ function ioSection(r: ShapeResults): string[] {
   ];
 }
 
-/** Temporal's server work per accepted order of the two capacity runs (the development shape). */
+/** Temporal's server work per accepted order of the two capacity runs. */
 function serverSection(r: ShapeResults): string[] {
   if (!r.server?.runs.length) return [];
   return [
     '',
-    `### Temporal's server work per accepted order (the dev server's own counters, each capacity run after ${STEADY_MS / 1000} s of the same load, so the timers that fire in its window are its own flow's; load/lib/temporal-server.ts)`,
+    `### Temporal's server work per accepted order (the server's own counters, each capacity run after ${STEADY_MS / 1000} s of the same load, so the timers that fire in its window are its own flow's; load/lib/temporal-server.ts)`,
     '',
     ...serverTable(r.server.runs),
   ];

@@ -66,6 +66,8 @@ export async function startClusterStack(o: StackOptions): Promise<Stack> {
     apiInstances: cluster.plan.services.filter((s) => componentOf(s.name) === 'api').length,
     // The cluster's processes take their environment from docker-compose.yml, without IO_COUNTS.
     metricsEndpoints: [],
+    // Temporal's server serves its metrics where compose's PROMETHEUS_ENDPOINT puts them.
+    temporalMetrics: `http://127.0.0.1:${cluster.plan.port('temporal', 7235)}/metrics`,
     processes: () => [
       ...Object.values(cluster.handles).flatMap((h) => {
         const name = componentOf(h.service);

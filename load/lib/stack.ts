@@ -81,7 +81,7 @@ export interface Stack {
   processes(): { name: string; pid: number | undefined }[];
   /** The /metrics of the application's processes, by component, for the I/O counts (IO_COUNTS=on). */
   metricsEndpoints: MetricsEndpoint[];
-  /** The Temporal dev server's Prometheus page (the development shape; load/lib/temporal-server.ts). */
+  /** Temporal's server's Prometheus page (load/lib/temporal-server.ts). */
   temporalMetrics?: string;
   /** Start one more Node process of the repository (`file` relative to its root) with the stack's env. */
   node(name: string, file: string, extra?: Record<string, string>): Managed;

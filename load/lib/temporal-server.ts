@@ -1,10 +1,10 @@
 /**
  * Temporal's server work per accepted request, from the server's own Prometheus counters (the dev
- * server of the development shape serves them on its metrics port): the workflow and activity tasks it
- * dispatched, the timer tasks it fired (nearly all of them timeouts of tasks already done) and its
- * persistence requests. Read before and after a run; the difference divided by the requests the run
- * accepted. It shows that two runs did the same Temporal work per order, and that no run was charged
- * another's deferred work (bench-e2e.ts, SETTLE_MS).
+ * server's metrics port; the cluster's server on compose's PROMETHEUS_ENDPOINT): the workflow and
+ * activity tasks it dispatched, the timer tasks it fired (nearly all of them timeouts of tasks already
+ * done) and its persistence requests. Read before and after a run; the difference divided by the
+ * requests the run accepted. It shows whether two runs asked the same of Temporal per order, and that
+ * no run was charged another's deferred timers (bench-e2e.ts, STEADY_MS).
  */
 import { markdownTable } from './report.js';
 
