@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseServerTotals, serverRun, serverTable } from './temporal-server.js';
 
-/** Lines as the Temporal CLI 1.5.1 dev server serves them (labels shortened where they do not matter). */
+/** Lines as Temporal's server 1.29 serves them (CLI 1.5.1's dev server and the cluster's; labels shortened). */
 const page = (n: number) =>
   [
     '# TYPE poll_success counter',
@@ -12,17 +12,20 @@ const page = (n: number) =>
     `task_attempt_count{namespace="default",operation="TimerActiveTaskActivityTimeout",service_name="history",task_type="TimerActiveTaskActivityTimeout"} ${n}`,
     `task_attempt_count{namespace="default",operation="TransferActiveTaskWorkflowTask",service_name="history",task_type="TransferActiveTaskWorkflowTask"} ${9 * n}`,
     `task_attempt_sum{namespace="default",operation="TimerActiveTaskActivityTimeout",service_name="history",task_type="TimerActiveTaskActivityTimeout"} ${n}`,
+    `start_to_close_timeout{first_attempt="true",namespace="default",operation="TimerActiveTaskWorkflowTaskTimeout",service_name="history",versioning_behavior="Unspecified"} ${2 * n}`,
+    `poll_timeouts{namespace="default",operation="TaskQueueMgr",service_name="matching",task_type="Workflow"} ${50 * n}`,
     `persistence_requests{namespace="default",operation="UpdateWorkflowExecution",service_name="history"} ${7 * n}`,
     `persistence_requests{namespace="default",operation="CreateTasks",service_name="matching"} ${n}`,
     'persistence_latency_count{namespace="default",operation="CreateTasks",service_name="matching"} 99',
   ].join('\n');
 
 describe("Temporal's server work in a benchmark run", () => {
-  it('add up the dispatched tasks, fired timers and persistence requests of a /metrics page', () => {
+  it('add up the dispatched tasks, fired timers, expired timeouts and persistence requests of a /metrics page', () => {
     expect(parseServerTotals(page(1))).toEqual({
       workflowTasks: 5,
       activityTasks: 1,
       timerTasks: 5,
+      timedOut: 2,
       persistenceRequests: 8,
     });
     expect(parseServerTotals('process_cpu_seconds_total 1.5\n')).toBeUndefined();
@@ -34,8 +37,9 @@ describe("Temporal's server work in a benchmark run", () => {
       workflowTasks: 5,
       activityTasks: 1,
       timerTasks: 5,
+      timedOut: 2,
       persistenceRequests: 8,
     });
-    expect(serverTable([run]).join('\n')).toContain('| orders | 5.00 | 1.00 | 5.00 | 8.00 |');
+    expect(serverTable([run]).join('\n')).toContain('| orders | 5.00 | 1.00 | 5.00 | 2.00 | 8.00 |');
   });
 });

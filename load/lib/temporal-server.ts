@@ -2,13 +2,20 @@
  * Temporal's server work per accepted request, from the server's own Prometheus counters (the dev
  * server's metrics port; the cluster's server on compose's PROMETHEUS_ENDPOINT): the workflow and
  * activity tasks it dispatched, the timer tasks it fired (nearly all of them timeouts of tasks already
- * done) and its persistence requests. Read before and after a run; the difference divided by the
+ * done), the tasks whose timeout did expire (a workflow task or an activity that took too long: its work
+ * is thrown away and done again, and its saga waits at least that long) and its persistence requests. Read before and after a run; the difference divided by the
  * requests the run accepted. It shows whether two runs asked the same of Temporal per order, and that
  * no run was charged another's deferred timers (bench-e2e.ts, STEADY_MS).
  */
 import { markdownTable } from './report.js';
 
-export const SERVER_KINDS = ['workflowTasks', 'activityTasks', 'timerTasks', 'persistenceRequests'] as const;
+export const SERVER_KINDS = [
+  'workflowTasks',
+  'activityTasks',
+  'timerTasks',
+  'timedOut',
+  'persistenceRequests',
+] as const;
 export type ServerKind = (typeof SERVER_KINDS)[number];
 export type ServerTotals = Record<ServerKind, number>;
 
@@ -16,6 +23,10 @@ const COUNTERS: { kind: ServerKind; pattern: RegExp }[] = [
   { kind: 'workflowTasks', pattern: /^poll_success\{[^}]*\btask_type="Workflow"[^}]*\}\s+(\S+)$/gm },
   { kind: 'activityTasks', pattern: /^poll_success\{[^}]*\btask_type="Activity"[^}]*\}\s+(\S+)$/gm },
   { kind: 'timerTasks', pattern: /^task_attempt_count\{[^}]*\btask_type="TimerActive\w*"[^}]*\}\s+(\S+)$/gm },
+  {
+    kind: 'timedOut',
+    pattern: /^(?:start_to_close|schedule_to_start|schedule_to_close)_timeout\{[^}]*\}\s+(\S+)$/gm,
+  },
   { kind: 'persistenceRequests', pattern: /^persistence_requests\{[^}]*\}\s+(\S+)$/gm },
 ];
 
@@ -68,7 +79,14 @@ export class ServerAccount {
 /** One row per run, per accepted request. */
 export function serverTable(runs: readonly ServerRun[]): string[] {
   return markdownTable(
-    ['run', 'workflow tasks', 'activity tasks', 'timer tasks fired', 'persistence requests'],
+    [
+      'run',
+      'workflow tasks',
+      'activity tasks',
+      'timer tasks fired',
+      'tasks timed out',
+      'persistence requests',
+    ],
     runs.map((r) => [r.label, ...SERVER_KINDS.map((k) => r.perRequest[k].toFixed(2))]),
   );
 }
