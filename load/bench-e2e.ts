@@ -41,8 +41,8 @@ import { baselines, type Baselines } from './baselines/client.js';
 import { deposit, type Endpoints, type Session } from './client.js';
 import { userEmail } from './k6/lib/profiles.js';
 import { CpuAccount, cpuByComponent, cpuTable } from './lib/cpu.js';
-import { IoAccount, ioTable } from './lib/io-counts.js';
-import { ServerAccount, serverTable } from './lib/temporal-server.js';
+import { ioAccount, ioTable, type IoAccount } from './lib/io-counts.js';
+import { serverAccount, serverTable, type ServerAccount } from './lib/temporal-server.js';
 import {
   addCounts,
   closedLoop,
@@ -172,8 +172,8 @@ async function runShape(base: Config, shape: Shape, full: boolean): Promise<Shap
         db && stack.temporalDatabases.includes(db) ? TEMPORAL_POSTGRES : 'postgres',
       ),
     );
-    const io = base.IO_COUNTS === 'on' ? new IoAccount(() => stack.metricsEndpoints) : undefined;
-    const server = stack.temporalMetrics ? new ServerAccount(stack.temporalMetrics) : undefined;
+    const io = base.IO_COUNTS === 'on' ? ioAccount(() => stack.metricsEndpoints) : undefined;
+    const server = stack.temporalMetrics ? serverAccount(stack.temporalMetrics) : undefined;
     const meters: Meters = { cpu, io, server };
     const temporal = await startBaselines(stack, BASELINE_WORKERS[shape]);
     const baseline = await measureBaselines(temporal.baselines, meters, full);

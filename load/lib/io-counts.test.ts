@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ioRun, ioTable, parseIoTotals, type IoTotals } from './io-counts.js';
+import { CounterAccount, ioRun, ioTable, parseIoTotals, type IoTotals } from './io-counts.js';
 
 const totals = (n: number) => ({
   postgres_statements: 10 * n,
@@ -27,5 +27,18 @@ describe('I/O counts of a benchmark run', () => {
     const run = ioRun('orders', 10, before, after);
     expect(run.perRequest.get('api')).toMatchObject({ postgres_statements: 10, temporal_calls: 1 });
     expect(ioTable([run]).join('\n')).toContain('| orders | api | 10.00 | 1.00 | 0.00 | 2.00 | 0.00 |');
+  });
+});
+
+describe('an account of counters read around a step', () => {
+  it('keeps what the step added, per accepted request; nothing when a reading finds no counters', async () => {
+    const readings = [10, 40, undefined, 5];
+    const account = new CounterAccount(
+      async () => readings.shift(),
+      (label, ok, before: number, after: number) => ({ label, per: (after - before) / ok }),
+    );
+    expect(await account.measure(async () => ({ label: 'run', ok: 3 }))).toEqual({ label: 'run', ok: 3 });
+    await account.measure(async () => ({ label: 'unread', ok: 1 }));
+    expect(account.runs).toEqual([{ label: 'run', per: 10 }]);
   });
 });

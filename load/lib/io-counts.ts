@@ -67,20 +67,35 @@ export function ioRun(label: string, ok: number, before: IoTotals, after: IoTota
   return { label, ok, perRequest };
 }
 
-/** Accounts the I/O of the steps run through it (nothing when no process counts). */
-export class IoAccount {
-  readonly runs: IoRun[] = [];
+/**
+ * Counters read before and after each step run through it, kept per accepted request as `R` (nothing
+ * when a reading finds no counters): the stack's I/O counts here, Temporal's server in temporal-server.ts.
+ */
+export class CounterAccount<C, R> {
+  readonly runs: R[] = [];
 
-  constructor(readonly endpoints: () => readonly MetricsEndpoint[]) {}
+  constructor(
+    private readonly read: () => Promise<C | undefined>,
+    private readonly perRequest: (label: string, ok: number, before: C, after: C) => R,
+  ) {}
 
   async measure<T extends { label: string; ok: number }>(step: () => Promise<T>): Promise<T> {
-    const before = await readIoTotals(this.endpoints());
+    const before = await this.read();
     const result = await step();
-    if (before.size > 0)
-      this.runs.push(ioRun(result.label, result.ok, before, await readIoTotals(this.endpoints())));
+    const after = before && (await this.read());
+    if (before && after) this.runs.push(this.perRequest(result.label, result.ok, before, after));
     return result;
   }
 }
+
+export type IoAccount = CounterAccount<IoTotals, IoRun>;
+
+/** Accounts the I/O of the steps run through it (nothing when no process counts). */
+export const ioAccount = (endpoints: () => readonly MetricsEndpoint[]): IoAccount =>
+  new CounterAccount(async () => {
+    const totals = await readIoTotals(endpoints());
+    return totals.size > 0 ? totals : undefined;
+  }, ioRun);
 
 const KIND_TITLES: Record<IoKind, string> = {
   postgres_statements: 'Postgres statements',

@@ -2,11 +2,13 @@
  * Temporal's server work per accepted request, from the server's own Prometheus counters (the dev
  * server's metrics port; the cluster's server on compose's PROMETHEUS_ENDPOINT): the workflow and
  * activity tasks it dispatched, the timer tasks it fired (nearly all of them timeouts of tasks already
- * done), the tasks whose timeout did expire (a workflow task or an activity that took too long: its work
- * is thrown away and done again, and its saga waits at least that long) and its persistence requests. Read before and after a run; the difference divided by the
- * requests the run accepted. It shows whether two runs asked the same of Temporal per order, and that
- * no run was charged another's deferred timers (bench-e2e.ts, STEADY_MS).
+ * done), the tasks whose timeout did expire (a workflow task or an activity that took too long: its
+ * work is thrown away and done again, and its saga waits at least that long) and its persistence
+ * requests. Read before and after a run; the difference divided by the requests the run accepted. It
+ * shows whether two runs asked the same of Temporal per order, and that no run was charged another's
+ * deferred timers (bench-e2e.ts, STEADY_MS).
  */
+import { CounterAccount } from './io-counts.js';
 import { markdownTable } from './report.js';
 
 export const SERVER_KINDS = [
@@ -55,26 +57,17 @@ export function serverRun(label: string, ok: number, before: ServerTotals, after
   return { label, perRequest };
 }
 
+export type ServerAccount = CounterAccount<ServerTotals, ServerRun>;
+
 /** Accounts the server's work in the steps run through it (nothing when the server does not answer). */
-export class ServerAccount {
-  readonly runs: ServerRun[] = [];
-
-  constructor(readonly url: string) {}
-
-  private read(): Promise<ServerTotals | undefined> {
-    return fetch(this.url)
-      .then((r) => (r.ok ? r.text() : ''))
-      .then(parseServerTotals, () => undefined);
-  }
-
-  async measure<T extends { label: string; ok: number }>(step: () => Promise<T>): Promise<T> {
-    const before = await this.read();
-    const result = await step();
-    const after = await this.read();
-    if (before && after) this.runs.push(serverRun(result.label, result.ok, before, after));
-    return result;
-  }
-}
+export const serverAccount = (url: string): ServerAccount =>
+  new CounterAccount(
+    () =>
+      fetch(url)
+        .then((r) => (r.ok ? r.text() : ''))
+        .then(parseServerTotals, () => undefined),
+    serverRun,
+  );
 
 /** One row per run, per accepted request. */
 export function serverTable(runs: readonly ServerRun[]): string[] {
