@@ -5,17 +5,18 @@ const lowest = () => 0;
 const highest = (n: number) => n - 1;
 
 describe('Retry-After of a shed order placement', () => {
-  it('is 1 s under a light overload', () => {
-    for (const overload of [0, 0.2, 1]) {
-      expect(retryAfterSeconds(overload, lowest)).toBe(1);
-      expect(retryAfterSeconds(overload, highest)).toBe(1);
+  it('is 1 s when the wait asked for is a second or less', () => {
+    for (const wait of [0, 0.2, 1]) {
+      expect(retryAfterSeconds(wait, lowest)).toBe(1);
+      expect(retryAfterSeconds(wait, highest)).toBe(1);
     }
   });
 
-  it('spreads a crowd over as many seconds as requests were shed per admitted one', () => {
-    const seen = new Set([0, 1, 2, 3].map((k) => retryAfterSeconds(4, () => k)));
-    expect(seen).toEqual(new Set([1, 2, 3, 4]));
-    expect(retryAfterSeconds(3.2, highest)).toBe(4);
+  it('is drawn from 1 to 2 * wait - 1 seconds, whose mean is the wait', () => {
+    const seen = [0, 1, 2, 3, 4, 5, 6].map((k) => retryAfterSeconds(4, () => k));
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(seen.reduce((a, b) => a + b, 0) / seen.length).toBe(4);
+    expect(retryAfterSeconds(2.4, highest)).toBe(4); // a spread of round(3.8) = 4
   });
 
   it('never asks for more than MAX_RETRY_AFTER seconds', () => {
@@ -24,48 +25,67 @@ describe('Retry-After of a shed order placement', () => {
   });
 
   it('draws from the whole spread by default', () => {
-    const seen = new Set(Array.from({ length: 2_000 }, () => retryAfterSeconds(5)));
+    const seen = new Set(Array.from({ length: 2_000 }, () => retryAfterSeconds(3)));
     expect(seen).toEqual(new Set([1, 2, 3, 4, 5]));
   });
 });
 
-describe('the overload that sizes Retry-After', () => {
+describe('the wait that spreads the shed crowd', () => {
   const clock = (start: number) => {
     let t = start;
     return { now: () => t, advance: (ms: number) => void (t += ms) };
   };
 
-  it('is the sheds per admission of the last completed second', () => {
+  it('is the seconds of Retry-After handed out in the last completed second per admission', () => {
     const c = clock(10_000);
     const w = new OverloadWindow(c.now);
-    w.record(false);
-    for (let i = 0; i < 12; i++) w.record(true);
-    w.record(false);
-    w.record(false);
-    expect(w.shedPerAdmitted).toBe(0); // the current second is not judged yet
+    w.admit();
+    for (let i = 0; i < 12; i++) expect(w.shedOne(highest)).toBe(1); // no overload judged yet: 1 s each
+    w.admit();
+    w.admit();
+    expect(w.wait).toBe(0); // the current second is not judged yet
     c.advance(1000);
-    w.record(true);
-    expect(w.shedPerAdmitted).toBe(4); // 12 shed, 3 admitted
+    expect(w.shedOne(highest)).toBe(7); // a wait of 12 / 3 = 4 s: drawn from 1..7
+    expect(w.wait).toBe(4);
   });
 
-  it('counts sheds with nothing admitted as that many per admission', () => {
+  it('grows with the crowd: sheds told to wait longer stand for more clients waiting', () => {
     const c = clock(10_000);
     const w = new OverloadWindow(c.now);
-    w.record(false); // opens the window
+    w.admit();
     c.advance(1000);
-    for (let i = 0; i < 7; i++) w.record(true);
+    // 10 sheds told 1 s, 2 admitted: 5 s next
+    for (let i = 0; i < 10; i++) w.shedOne(lowest);
+    w.admit();
+    w.admit();
     c.advance(1000);
-    w.record(true);
-    expect(w.shedPerAdmitted).toBe(7);
+    // 10 sheds told a mean of 5 s (1..9), 2 admitted: about 50 clients waiting, 25 s next
+    for (let i = 0; i < 10; i++) w.shedOne((n) => (i % 2 === 0 ? 0 : n - 1));
+    w.admit();
+    w.admit();
+    c.advance(1000);
+    w.shedOne(lowest);
+    expect(w.wait).toBe(25);
+  });
+
+  it('counts sheds with nothing admitted as if one was', () => {
+    const c = clock(10_000);
+    const w = new OverloadWindow(c.now);
+    w.admit(); // opens the window
+    c.advance(1000);
+    for (let i = 0; i < 7; i++) w.shedOne(lowest);
+    c.advance(1000);
+    w.shedOne(lowest);
+    expect(w.wait).toBe(7);
   });
 
   it('forgets an overload once a whole second passed without requests', () => {
     const c = clock(10_000);
     const w = new OverloadWindow(c.now);
-    w.record(false);
-    for (let i = 0; i < 9; i++) w.record(true);
+    w.admit();
+    for (let i = 0; i < 9; i++) w.shedOne(lowest);
     c.advance(2500);
-    w.record(false);
-    expect(w.shedPerAdmitted).toBe(0);
+    w.admit();
+    expect(w.wait).toBe(0);
   });
 });

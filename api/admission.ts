@@ -8,10 +8,13 @@
  * The handler claims its slot after authentication and parsing, checking again (another request may
  * have taken the last slot meanwhile).
  *
- * Retry-After tells a shed client when to come back. Under a light overload that is 1 s; when the last
- * second shed many requests per admitted one, clients are spread over up to MAX_RETRY_AFTER seconds
- * (a random whole second each), so that the retries of a crowd neither arrive together nor keep the
- * api busy answering 429s.
+ * Retry-After tells a shed client when to come back, sized so that the crowd of shed clients returns
+ * about as fast as the api admits orders. By Little's law the clients waiting to retry number about the
+ * requests shed per second times the mean wait they were given; the api admits A per second, so a wait of
+ * (crowd / A) seconds brings them back at about A per second, one shed per admission instead of a storm
+ * of 429s. Each client draws a whole number of seconds around that mean (so that they do not return
+ * together), 1 s under a light overload, at most MAX_RETRY_AFTER: a 500-user crowd on an api admitting
+ * 16 orders a second is told about 30 s, and each of its orders costs about one 429 rather than nine.
  */
 import { randomInt } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
@@ -19,43 +22,56 @@ import { ApiError, problem } from './problem.js';
 import type { ApiDeps, AppEnv } from './types.js';
 
 export const PLACE_ORDER_PATH = '/api/v1/orders';
-export const MAX_RETRY_AFTER = 10;
+export const MAX_RETRY_AFTER = 30;
 
 /**
- * Seconds to put in Retry-After: 1 + a random whole number below the overload (requests shed per
- * request admitted over the last second), at most MAX_RETRY_AFTER. `pick(n)` is a whole number in [0, n).
+ * Seconds to put in Retry-After for a mean wait of `wait` seconds: 1 + a whole number drawn below a
+ * spread of 2 * wait - 1 (whose mean is `wait`), from 1 s up to MAX_RETRY_AFTER. `pick(n)` is a whole
+ * number in [0, n).
  */
-export function retryAfterSeconds(shedPerAdmitted: number, pick: (n: number) => number = randomInt): number {
-  const spread = Math.min(MAX_RETRY_AFTER, Math.max(1, Math.ceil(shedPerAdmitted)));
+export function retryAfterSeconds(wait: number, pick: (n: number) => number = randomInt): number {
+  const spread = Math.min(MAX_RETRY_AFTER, Math.max(1, Math.round(2 * wait - 1)));
   return 1 + pick(spread);
 }
 
 /**
- * Sheds per admission over the last whole second: counts the current second, and at each new one keeps
- * the ratio of the second that just ended (0 when that second saw no request at all).
+ * The wait that spreads the shed crowd over the admissions, from the last whole second: its sheds times
+ * the mean Retry-After they were given (the crowd) over its admissions (at least one). Counts the
+ * current second, and at each new one keeps the figure of the second that just ended (0 when that
+ * second saw no request at all).
  */
 export class OverloadWindow {
   private start = 0;
-  private shed = 0;
+  private told = 0;
   private admitted = 0;
   private last = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  record(shed: boolean): void {
+  private roll(): void {
     const now = this.now();
-    if (now - this.start >= 1000) {
-      this.last = now - this.start < 2000 ? this.shed / Math.max(1, this.admitted) : 0;
-      this.start = now;
-      this.shed = 0;
-      this.admitted = 0;
-    }
-    if (shed) this.shed++;
-    else this.admitted++;
+    if (now - this.start < 1000) return;
+    this.last = now - this.start < 2000 ? this.told / Math.max(1, this.admitted) : 0;
+    this.start = now;
+    this.told = 0;
+    this.admitted = 0;
   }
 
-  /** Requests shed per request admitted in the last completed second. */
-  get shedPerAdmitted(): number {
+  admit(): void {
+    this.roll();
+    this.admitted++;
+  }
+
+  /** A shed request: the Retry-After (seconds) to give it, recorded as given. */
+  shedOne(pick?: (n: number) => number): number {
+    this.roll();
+    const seconds = retryAfterSeconds(this.last, pick);
+    this.told += seconds;
+    return seconds;
+  }
+
+  /** The mean wait, in seconds, that the last completed second asks shed clients for. */
+  get wait(): number {
     return this.last;
   }
 }
@@ -72,9 +88,8 @@ export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'm
   let inflight = 0;
   const overload = new OverloadWindow();
   const shed = () => {
-    overload.record(true);
     metrics.ordersPlaced.inc({ result: 'shed' });
-    const retryAfter = String(retryAfterSeconds(overload.shedPerAdmitted));
+    const retryAfter = String(overload.shedOne());
     return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, {
       'retry-after': retryAfter,
     });
@@ -95,7 +110,7 @@ export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'm
     },
     enter() {
       if (inflight >= config.MAX_INFLIGHT_ORDERS) throw shed();
-      overload.record(false);
+      overload.admit();
       inflight++;
       metrics.inflightOrders.set(inflight);
     },

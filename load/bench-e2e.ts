@@ -5,8 +5,9 @@
  *   (a) Temporal baselines: the same-shape no-op saga (the TradingSaga itself on the trading worker,
  *       started as the api starts it, with empty steps: load/baselines/) and a single no-op activity
  *       workflow;
- *   (b) the real order flow through the api: closed-loop capacity; ACK latency at 10 orders/s, taking
- *       turns with the no-op saga at the same rate so that both see the same machine; and
+ *   (b) the real order flow through the api: closed-loop capacity, taking turns with the no-op saga's;
+ *       ACK latency at 10 orders/s, taking turns with the no-op saga at the same rate, so that both
+ *       see the same machine; and
  *       constant arrival rates stepped up until errors appear or the ACK p95 doubles;
  *   (c) the stress ramp 100 -> 300 -> 500 virtual users (admission control sheds with 429);
  * then checks that every accepted order is terminal or resting and that the ledger is balanced, and
@@ -46,7 +47,7 @@ import { serverAccount, serverTable, type ServerAccount } from './lib/temporal-s
 import {
   addCounts,
   closedLoop,
-  interleavedOpenLoops,
+  closedLoopRun,
   openLoop,
   shares,
   summaryTable,
@@ -54,6 +55,7 @@ import {
   type Summary,
 } from './lib/drivers.js';
 import { nearestRankOf } from './lib/percentiles.js';
+import { interleaved, interleavedOpenLoops, type Meter, type Segmented } from './lib/segments.js';
 import {
   machineSummary,
   markdownTable,
@@ -70,6 +72,8 @@ const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 15);
 /** The ACK-latency comparisons at 10/s run twice as long (a p95 ratio needs the samples), interleaved. */
 const ACK_STEP_SECONDS = 2 * STEP_SECONDS;
 const ACK_ROUNDS = 3;
+/** The capacity runs of the no-op saga and the real flow take turns this many times, STEP_SECONDS each. */
+const CAPACITY_ROUNDS = 2;
 /**
  * Temporal's server does part of a run's work after it: every workflow task and every submit leaves
  * timeout timers (the workflow task's sticky schedule-to-start and start-to-close, the submit's
@@ -176,9 +180,8 @@ async function runShape(base: Config, shape: Shape, full: boolean): Promise<Shap
     const server = stack.temporalMetrics ? serverAccount(stack.temporalMetrics) : undefined;
     const meters: Meters = { cpu, io, server };
     const temporal = await startBaselines(stack, BASELINE_WORKERS[shape]);
-    const baseline = await measureBaselines(temporal.baselines, meters, full);
     const fills = await FillWatcher.open(stack.endpoints, [...users.buyers, ...users.sellers]);
-    const real = await measureRealFlow(placeOrder, temporal.baselines, meters, fills, full);
+    const { baseline, real } = await measureFlows(placeOrder, temporal.baselines, meters, fills, full);
     await temporal.stop();
     const feedAt10 = fills.newStep();
     if (!full) {
@@ -339,28 +342,11 @@ interface BaselineResults {
   saga: Summary;
 }
 
-async function measureBaselines(b: Baselines, meters: Meters, full: boolean): Promise<BaselineResults> {
-  await closedLoop('warm-up', 8, 3, b.noopSaga);
-  const activity = full
-    ? await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, b.noopActivity)
-    : undefined;
-  const saga = await capacityRun({ ...meters, io: undefined }, 'no-op saga, 32 users', b.noopSaga);
-  return { activity, saga };
-}
-
 /** What a capacity run is measured with: CPU always, the I/O counts and Temporal's server when on. */
 interface Meters {
   cpu: CpuAccount;
   io?: IoAccount;
   server?: ServerAccount;
-}
-
-/** A closed-loop capacity run of 32 users, measured in its steady state (STEADY_MS). */
-async function capacityRun({ cpu, io, server }: Meters, label: string, fire: Fire): Promise<Summary> {
-  await closedLoop('warm-up', 32, STEADY_MS / 1000, fire);
-  const run = () => closedLoop(label, 32, STEP_SECONDS, fire);
-  const counted = () => (io ? io.measure(run) : run());
-  return cpu.measure(() => (server ? server.measure(counted) : counted()));
 }
 
 interface RealFlowResults {
@@ -371,15 +357,35 @@ interface RealFlowResults {
   at10: Summary;
 }
 
-async function measureRealFlow(
+/**
+ * The baselines and the real flow side by side: the no-op activity workflow (full run), then the
+ * capacity of the no-op saga and of the real flow taking turns (CAPACITY_ROUNDS), then both at 10/s
+ * taking turns (ACK_ROUNDS).
+ */
+async function measureFlows(
   placeOrder: Fire,
   b: Baselines,
-  meters: Meters,
+  { cpu, io, server }: Meters,
   fills: FillWatcher,
   full: boolean,
-): Promise<RealFlowResults> {
-  log('(b) real order flow');
-  const capacity = await capacityRun(meters, 'orders through the API, 32 users', placeOrder);
+): Promise<{ baseline: BaselineResults; real: RealFlowResults }> {
+  await closedLoop('warm-up', 8, 3, b.noopSaga);
+  const activity = full
+    ? await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, b.noopActivity)
+    : undefined;
+  const meters = (...m: (Meter | undefined)[]) => m.filter((x): x is Meter => x !== undefined);
+  // Each segment of a capacity run is measured in its own flow's steady state (STEADY_MS).
+  const capacityRun = (label: string, fire: Fire, measuredBy: Meter[]): Segmented => ({
+    label,
+    prepare: () => closedLoop('warm-up', 32, STEADY_MS / 1000, fire),
+    segment: () => closedLoopRun(label, 32, STEP_SECONDS, fire),
+    meters: measuredBy,
+  });
+  log('(a, b) the no-op saga and the real order flow at saturation, taking turns');
+  const [saga, capacity] = (await interleaved(CAPACITY_ROUNDS, [
+    capacityRun('no-op saga, 32 users', b.noopSaga, meters(cpu, server)),
+    capacityRun('orders through the API, 32 users', placeOrder, meters(cpu, server, io)),
+  ])) as [Summary, Summary];
   // The key runs report the feed at 10/s; the full run at its constant-rate steps.
   fills.newStep();
   fills.recording = !full;
@@ -391,10 +397,10 @@ async function measureRealFlow(
       { label: 'no-op saga at 10/s', fire: b.noopSaga },
       { label: 'orders at 10/s', fire: placeOrder },
     ],
-    meters.cpu,
+    [cpu],
   )) as [Summary, Summary];
   fills.recording = false;
-  return { capacity, saga10, at10 };
+  return { baseline: { activity, saga }, real: { capacity, saga10, at10 } };
 }
 
 /** IO_COUNTS=on: what each application process sent per accepted order (none otherwise). */
@@ -413,7 +419,7 @@ function serverSection(r: ShapeResults): string[] {
   if (!r.server?.runs.length) return [];
   return [
     '',
-    `### Temporal's server work per accepted order (the server's own counters, each capacity run after ${STEADY_MS / 1000} s of the same load, so the timers that fire in its window are its own flow's; load/lib/temporal-server.ts)`,
+    `### Temporal's server work per accepted order (the server's own counters, each turn of a capacity run after ${STEADY_MS / 1000} s of the same load, so the timers that fire in its window are its own flow's; load/lib/temporal-server.ts)`,
     '',
     ...serverTable(r.server.runs),
   ];
@@ -688,8 +694,8 @@ function renderReport(
     cluster ? `# End-to-end benchmark: the production shape` : `# End-to-end benchmark`,
     ``,
     cluster
-      ? `- Command: \`BENCH_SHAPE=cluster npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds; each capacity run measured after ${STEADY_MS / 1000} s of the same load); the cluster of \`npm run start:cluster\` on one machine: nginx over api-1..3, two trading workers, matching-0, matching-1 and a standby, two outbox relays; ${BASELINE_WORKERS.cluster} baseline workers for the no-op saga. Before it, in the same invocation, the development shape's key runs (\`npm start\`'s processes on the dev server: the no-op saga and the real flow at saturation and at 10/s)`
-      : `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds; each capacity run measured after ${STEADY_MS / 1000} s of the same load); everything on loopback, one process per component`,
+      ? `- Command: \`BENCH_SHAPE=cluster npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds; the two capacity runs taking turns in ${CAPACITY_ROUNDS} rounds of ${STEP_SECONDS} s each, every turn measured after ${STEADY_MS / 1000} s of the same load); the cluster of \`npm run start:cluster\` on one machine: nginx over api-1..3, two trading workers, matching-0, matching-1 and a standby, two outbox relays; ${BASELINE_WORKERS.cluster} baseline workers for the no-op saga. Before it, in the same invocation, the development shape's key runs (\`npm start\`'s processes on the dev server: the no-op saga and the real flow at saturation and at 10/s)`
+      : `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; the two 10/s ACK runs ${ACK_STEP_SECONDS} s each, interleaved in ${ACK_ROUNDS} rounds; the two capacity runs taking turns in ${CAPACITY_ROUNDS} rounds of ${STEP_SECONDS} s each, every turn measured after ${STEADY_MS / 1000} s of the same load); everything on loopback, one process per component`,
     `- Machine: ${machineSummary()}; Node ${process.version}; load average ${LOAD_AT_START.toFixed(1)} when the run started`,
     `- Versions: ${[
       ...(dev || !cluster ? ['Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal)'] : []),

@@ -4,6 +4,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { markdownTable } from './report.js';
+import { poolRuns } from './segments.js';
 
 /** CPU milliseconds (user + system, all threads) this process spent since `start` (process.cpuUsage()). */
 export function cpuMsSince(start: NodeJS.CpuUsage): number {
@@ -112,7 +113,7 @@ export function cpuTable(runs: readonly CpuRun[], components: readonly string[])
 export class CpuAccount {
   readonly runs: CpuRun[] = [];
 
-  constructor(readonly sample: () => Ticks) {}
+  constructor(private readonly sample: () => Ticks) {}
 
   /** Run a step and record what every component spent on it, per accepted request. */
   async measure<T extends { label: string; ok: number }>(step: () => Promise<T>): Promise<T> {
@@ -120,11 +121,11 @@ export class CpuAccount {
     const result = await step();
     const ticks: Ticks = new Map();
     addTicks(ticks, before, this.sample());
-    this.record(result, ticks);
+    this.runs.push(cpuRun(result.label, result.ok, ticks));
     return result;
   }
 
-  record(result: { label: string; ok: number }, ticks: Ticks): void {
-    this.runs.push(cpuRun(result.label, result.ok, ticks));
+  pool(label: string): void {
+    poolRuns(this.runs, label);
   }
 }

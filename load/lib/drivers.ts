@@ -5,7 +5,6 @@
  * each request) as a markdown table.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { addTicks, type CpuAccount, type Ticks } from './cpu.js';
 import { nearestRankOf } from './percentiles.js';
 import { markdownTable } from './report.js';
 
@@ -153,12 +152,7 @@ export async function openLoop(label: string, rate: number, seconds: number, fir
  * Closed loop: `users` virtual users, each sending its next request when the previous one answered;
  * after a 429 a user waits as long as its Retry-After says (but not past the run's end).
  */
-export async function closedLoop(
-  label: string,
-  users: number,
-  seconds: number,
-  fire: Fire,
-): Promise<Summary> {
+export async function closedLoopRun(label: string, users: number, seconds: number, fire: Fire): Promise<Run> {
   const samples: Sample[] = [];
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
@@ -172,35 +166,14 @@ export async function closedLoop(
       }
     }),
   );
-  return summarize({ label, seconds: (performance.now() - t0) / 1000, samples });
+  return { label, seconds: (performance.now() - t0) / 1000, samples };
 }
 
-/**
- * Open loops at one rate, interleaved in `rounds` segments (A B C, A B C, ...) that add up to `seconds`
- * each, so that a drift of the machine's speed during the run weighs on all of them alike. Samples and
- * CPU are pooled per loop.
- */
-export async function interleavedOpenLoops(
-  rate: number,
+export async function closedLoop(
+  label: string,
+  users: number,
   seconds: number,
-  rounds: number,
-  loops: readonly { label: string; fire: Fire }[],
-  cpu: CpuAccount,
-): Promise<Summary[]> {
-  const runs: Run[] = loops.map((l) => ({ label: l.label, seconds: 0, samples: [] }));
-  const ticks = loops.map((): Ticks => new Map());
-  for (let r = 0; r < rounds; r++) {
-    for (const [i, loop] of loops.entries()) {
-      const before = cpu.sample();
-      const segment = await openLoopRun(loop.label, rate, seconds / rounds, loop.fire);
-      addTicks(ticks[i]!, before, cpu.sample());
-      runs[i]!.seconds += segment.seconds;
-      runs[i]!.samples.push(...segment.samples);
-    }
-  }
-  return runs.map((run, i) => {
-    const s = summarize(run);
-    cpu.record(s, ticks[i]!);
-    return s;
-  });
+  fire: Fire,
+): Promise<Summary> {
+  return summarize(await closedLoopRun(label, users, seconds, fire));
 }

@@ -35,10 +35,10 @@ describe('an account of counters read around a step', () => {
     const readings = [10, 40, undefined, 5];
     const account = new CounterAccount(
       async () => readings.shift(),
-      (label, ok, before: number, after: number) => ({ label, per: (after - before) / ok }),
+      (label, ok, before: number, after: number) => ({ label, ok, perRequest: (after - before) / ok }),
     );
     expect(await account.measure(async () => ({ label: 'run', ok: 3 }))).toEqual({ label: 'run', ok: 3 });
     await account.measure(async () => ({ label: 'unread', ok: 1 }));
-    expect(account.runs).toEqual([{ label: 'run', per: 10 }]);
+    expect(account.runs).toEqual([{ label: 'run', ok: 3, perRequest: 10 }]);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { IO_KINDS, type IoKind } from '../../lib/io-counts.js';
 import { markdownTable } from './report.js';
+import { type PerRequestRun, poolRuns } from './segments.js';
 
 export type IoTotals = Map<string, Record<IoKind, number>>;
 
@@ -71,7 +72,7 @@ export function ioRun(label: string, ok: number, before: IoTotals, after: IoTota
  * Counters read before and after each step run through it, kept per accepted request as `R` (nothing
  * when a reading finds no counters): the stack's I/O counts here, Temporal's server in temporal-server.ts.
  */
-export class CounterAccount<C, R> {
+export class CounterAccount<C, R extends PerRequestRun> {
   readonly runs: R[] = [];
 
   constructor(
@@ -85,6 +86,10 @@ export class CounterAccount<C, R> {
     const after = before && (await this.read());
     if (before && after) this.runs.push(this.perRequest(result.label, result.ok, before, after));
     return result;
+  }
+
+  pool(label: string): void {
+    poolRuns(this.runs, label);
   }
 }
 

@@ -46,6 +46,7 @@ export function parseServerTotals(text: string): ServerTotals | undefined {
 
 export interface ServerRun {
   label: string;
+  ok: number;
   /** Server work per accepted request, by kind. */
   perRequest: ServerTotals;
 }
@@ -54,7 +55,7 @@ export interface ServerRun {
 export function serverRun(label: string, ok: number, before: ServerTotals, after: ServerTotals): ServerRun {
   const perRequest = { ...after };
   for (const k of SERVER_KINDS) perRequest[k] = (after[k] - before[k]) / Math.max(1, ok);
-  return { label, perRequest };
+  return { label, ok, perRequest };
 }
 
 export type ServerAccount = CounterAccount<ServerTotals, ServerRun>;
