@@ -13,8 +13,10 @@
  * requests shed per second times the mean wait they were given; the api admits A per second, so a wait of
  * (crowd / A) seconds brings them back at about A per second, one shed per admission instead of a storm
  * of 429s. Each client draws a whole number of seconds around that mean (so that they do not return
- * together), 1 s under a light overload, at most MAX_RETRY_AFTER: a 500-user crowd on an api admitting
- * 16 orders a second is told about 30 s, and each of its orders costs about one 429 rather than nine.
+ * together), 1 s under a light overload, at most MAX_RETRY_AFTER (a mean of about 15 s). A 500-user
+ * crowd on an api admitting 16 orders a second would need a mean of about 30 s; at the cap its orders
+ * cost about three 429s each (measured: docs/benchmarks/README.md) rather than eight with the former
+ * rule (a draw from 1 to the sheds per admission, at most 10 s).
  */
 import { randomInt } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
