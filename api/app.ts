@@ -5,10 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { withLogContext } from '../lib/logger.js';
 import { createAdmission, PLACE_ORDER_PATH } from './admission.js';
+import { corsHeaders } from './cors.js';
 import { headerPolicies } from './headers.js';
 import { inputGuard } from './input-guard.js';
 import { methodNotAllowed, methodsByPath } from './methods.js';
@@ -20,7 +20,7 @@ import { webRoutes } from './routes/web.js';
 import { mountRoutes } from './routes/index.js';
 import { serviceUnavailable, unreachableDependency } from './unavailable.js';
 import type { ApiDeps, AppEnv } from './types.js';
-import { originAllowed, parseOrigins } from './ws/auth.js';
+import { parseOrigins } from './ws/auth.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -43,11 +43,10 @@ export function createApp(deps: ApiDeps) {
   // The protections a gateway would add, for setups without one (compose's Kong profile adds its own).
   // One reading of ALLOWED_ORIGINS for CORS and the live feeds (api/ws/auth.ts): case and a trailing slash
   // do not matter.
-  const origins = parseOrigins(config.ALLOWED_ORIGINS);
   app.use(
     '*',
-    cors({
-      origin: origins.has('*') ? '*' : (origin) => (origin && originAllowed(origin, origins) ? origin : null),
+    corsHeaders({
+      origins: parseOrigins(config.ALLOWED_ORIGINS),
       allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
       exposeHeaders: ['X-Request-Id', 'X-Instance', 'Retry-After'],
@@ -67,8 +66,9 @@ export function createApp(deps: ApiDeps) {
     c.set('requestId', requestId);
     await withLogContext({ request_id: requestId }, async () => {
       await next();
-      c.header('X-Request-Id', requestId);
-      c.header('X-Instance', config.INSTANCE_ID);
+      // On the response's own headers: c.header() after the handler would rebuild the response.
+      c.res.headers.set('X-Request-Id', requestId);
+      c.res.headers.set('X-Instance', config.INSTANCE_ID);
       const route = c.req.routePath && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched';
       const seconds = (performance.now() - started) / 1000;
       metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });

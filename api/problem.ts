@@ -3,6 +3,7 @@
  * `message`, `errors`). One `code -> status` table; every error response goes through `problem()`.
  */
 import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 export const PROBLEM_STATUS = {
   bad_request: 400,
@@ -116,8 +117,9 @@ export function problem(c: Context, err: ApiError): Response {
   const requestId = c.get('requestId' as never) as string | undefined;
   if (requestId) body.request_id = requestId;
   body.instance = c.req.path;
-  return new Response(JSON.stringify(body), {
-    status: err.status,
-    headers: { 'content-type': 'application/problem+json', ...err.headers },
+  // Through the context, so that headers set before the failure (c.header) stay on the answer.
+  return c.body(JSON.stringify(body), err.status as ContentfulStatusCode, {
+    'content-type': 'application/problem+json',
+    ...err.headers,
   });
 }

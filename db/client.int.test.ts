@@ -50,3 +50,19 @@ it('runs a prebuilt statement with its values, in and out of transactions, and m
   const raw = await prebuilt(sql`SELECT * FROM instruments WHERE symbol = 'AAPL'`)(database.db, {});
   expect(raw.map(rowMapper(instruments))).toEqual(byDrizzle);
 });
+
+it('commits without waiting for the WAL flush only on a connection that asks to (the outbox relay)', async () => {
+  const relay = connectDatabase(testConfig().DATABASE_URL, {
+    max: 1,
+    appName: 'test-async-commit',
+    asyncCommit: true,
+  });
+  try {
+    const setting = async (s: typeof relay.sql) =>
+      (await s<{ synchronous_commit: string }[]>`SHOW synchronous_commit`)[0]!.synchronous_commit;
+    expect(await setting(relay.sql)).toBe('off');
+    expect(await setting(database.sql)).toBe('on');
+  } finally {
+    await relay.close();
+  }
+});

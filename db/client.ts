@@ -17,11 +17,26 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export function connectDatabase(url: string, opts: { max?: number; appName?: string } = {}): Database {
+export interface ConnectOptions {
+  max?: number;
+  appName?: string;
+  /**
+   * Commit without waiting for the WAL flush (`synchronous_commit = off`): only for a process whose
+   * writes may be lost in a Postgres crash because they are redone anyway (the outbox relay's leases and
+   * done marks: a row whose mark is lost is relayed again, and delivery is at-least-once already).
+   * Any later synchronous commit flushes them too; at most about three `wal_writer_delay`s are at risk.
+   */
+  asyncCommit?: boolean;
+}
+
+export function connectDatabase(url: string, opts: ConnectOptions = {}): Database {
   const sql = postgres(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
-    connection: { application_name: opts.appName ?? 'brokerx' },
+    connection: {
+      application_name: opts.appName ?? 'brokerx',
+      ...(opts.asyncCommit ? { synchronous_commit: 'off' } : {}),
+    },
     types: { bigint: postgres.BigInt },
   });
   fetchArrayTypesOnce(sql);

@@ -22,7 +22,12 @@ const registry = createWorkerRegistry('worker-outbox', config.INSTANCE_ID);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
 
-const database = connectDatabase(config.DATABASE_URL, { max: 4, appName: applicationName(config, 'outbox') });
+// The relay writes only leases and done marks: its commits need not wait for the WAL flush (ADR 0030).
+const database = connectDatabase(config.DATABASE_URL, {
+  max: 4,
+  appName: applicationName(config, 'outbox'),
+  asyncCommit: true,
+});
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const outbox = createOutboxWorker(config, {
   connection,
