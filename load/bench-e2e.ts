@@ -43,6 +43,7 @@ import { deposit, type Endpoints, type Session } from './client.js';
 import { userEmail } from './k6/lib/profiles.js';
 import { CpuAccount, cpuByComponent, cpuTable } from './lib/cpu.js';
 import { budgetSection, cpuBudget } from './lib/cpu-budget.js';
+import { ackPhaseTable, phasesOf, type AckTrace, type Phases } from './lib/ack-phases.js';
 import { ioAccount, ioTable, type IoAccount } from './lib/io-counts.js';
 import { serverAccount, serverTable, type ServerAccount } from './lib/temporal-server.js';
 import {
@@ -67,6 +68,7 @@ import {
 import { startClusterStack } from './lib/cluster-stack.js';
 import { startStack, type Stack } from './lib/stack.js';
 import { session } from './scenarios/users.js';
+import { orderWorkflowId } from '../temporal/contracts.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 15);
@@ -182,7 +184,14 @@ async function runShape(base: Config, shape: Shape, full: boolean): Promise<Shap
     const meters: Meters = { cpu, io, server };
     const temporal = await startBaselines(stack, BASELINE_WORKERS[shape]);
     const fills = await FillWatcher.open(stack.endpoints, [...users.buyers, ...users.sellers]);
-    const { baseline, real } = await measureFlows(placeOrder, temporal.baselines, meters, fills, full);
+    const { baseline, real } = await measureFlows(
+      placeOrder,
+      temporal.baselines,
+      temporal.client,
+      meters,
+      fills,
+      full,
+    );
     await temporal.stop();
     const feedAt10 = fills.newStep();
     if (!full) {
@@ -233,10 +242,13 @@ async function onboardUsers(stack: Stack, db: Db): Promise<Users> {
   return users;
 }
 
+/** A request that can tell the workflow id of the saga it started (`seen`), for the ACK's phases. */
+type Traceable = (seen?: (workflowId: string) => void) => Promise<number | Response>;
+
 /** Half buys, half sells at one price: about half the orders fill against resting ones. */
-function orderPlacer(ep: Endpoints, users: Users): Fire {
+function orderPlacer(ep: Endpoints, users: Users): Traceable {
   let n = 0;
-  return async () => {
+  return async (seen) => {
     const i = n++;
     const buy = i % 2 === 0;
     const user = (buy ? users.buyers : users.sellers)[(i >> 1) % 4]!;
@@ -254,9 +266,41 @@ function orderPlacer(ep: Endpoints, users: Users): Fire {
         },
       }),
     });
-    await res.arrayBuffer();
+    if (!seen || !res.ok) {
+      await res.arrayBuffer();
+      return res;
+    }
+    const order = (await res.json()) as { account_id: string; client_order_id: string };
+    seen(orderWorkflowId(order.account_id, order.client_order_id));
     return res;
   };
+}
+
+/** `fire`, recording each answered request's time and saga into `into`. */
+const traced =
+  (into: AckTrace[], fire: Traceable): Fire =>
+  async () => {
+    const t0 = performance.now();
+    let workflowId: string | undefined;
+    const answer = await fire((id) => (workflowId = id));
+    if (workflowId) into.push({ workflowId, ms: performance.now() - t0 });
+    return answer;
+  };
+
+/** The phases of the traced ACKs, from their sagas' histories (a few at a time). */
+async function phasesOfTraces(client: Client, traces: readonly AckTrace[]): Promise<Phases[]> {
+  const phases: Phases[] = [];
+  for (let i = 0; i < traces.length; i += 8) {
+    const batch = traces.slice(i, i + 8);
+    const histories = await Promise.all(
+      batch.map((t) => client.workflow.getHandle(t.workflowId).fetchHistory()),
+    );
+    batch.forEach((t, k) => {
+      const p = phasesOf(t, histories[k]!.events ?? []);
+      if (p) phases.push(p);
+    });
+  }
+  return phases;
 }
 
 /**
@@ -316,17 +360,19 @@ class FillWatcher {
 async function startBaselines(
   stack: Stack,
   count: number,
-): Promise<{ baselines: Baselines; stop(): Promise<void> }> {
+): Promise<{ baselines: Baselines; client: Client; stop(): Promise<void> }> {
   log('(a) Temporal baselines');
   const queue = `bench-noop-${stack.id}`;
   const workers = Array.from({ length: count }, () =>
     stack.node('baseline', 'load/baselines/worker.ts', { BASELINE_QUEUE: queue }),
   );
   const connection = await NativeConnection.connect({ address: stack.env.TEMPORAL_ADDRESS! });
-  const drivers = baselines(new Client({ connection }), queue);
+  const client = new Client({ connection });
+  const drivers = baselines(client, queue);
   await sleep(4000); // bundling
   return {
     baselines: drivers,
+    client,
     async stop() {
       // Close the baseline sagas so they do not compete for the worker cache, then stop the worker.
       await drivers.closeResting();
@@ -356,6 +402,8 @@ interface RealFlowResults {
   /** The no-op saga and the real flow at 10/s, taking turns. */
   saga10: Summary;
   at10: Summary;
+  /** The phases of the 10/s runs' ACKs (load/lib/ack-phases.ts). */
+  phases10: { noop: Phases[]; real: Phases[] };
 }
 
 /**
@@ -364,8 +412,9 @@ interface RealFlowResults {
  * taking turns (ACK_ROUNDS).
  */
 async function measureFlows(
-  placeOrder: Fire,
+  placeOrder: Traceable,
   b: Baselines,
+  client: Client,
   { cpu, io, server }: Meters,
   fills: FillWatcher,
   full: boolean,
@@ -390,18 +439,23 @@ async function measureFlows(
   // The key runs report the feed at 10/s; the full run at its constant-rate steps.
   fills.newStep();
   fills.recording = !full;
+  const traces = { noop: [] as AckTrace[], real: [] as AckTrace[] };
   const [saga10, at10] = (await interleavedOpenLoops(
     10,
     ACK_STEP_SECONDS,
     ACK_ROUNDS,
     [
-      { label: 'no-op saga at 10/s', fire: b.noopSaga },
-      { label: 'orders at 10/s', fire: placeOrder },
+      { label: 'no-op saga at 10/s', fire: traced(traces.noop, b.noopSaga) },
+      { label: 'orders at 10/s', fire: traced(traces.real, placeOrder) },
     ],
     [cpu],
   )) as [Summary, Summary];
   fills.recording = false;
-  return { baseline: { activity, saga }, real: { capacity, saga10, at10 } };
+  const phases10 = {
+    noop: await phasesOfTraces(client, traces.noop),
+    real: await phasesOfTraces(client, traces.real),
+  };
+  return { baseline: { activity, saga }, real: { capacity, saga10, at10, phases10 } };
 }
 
 /** IO_COUNTS=on: what each application process sent per accepted order (none otherwise). */
@@ -442,6 +496,19 @@ function budgetLines(r: ShapeResults): string[] {
   ];
 }
 
+/** Where the ACK time of the 10/s runs goes, phase by phase, for the no-op saga and the real flow. */
+function ackPhaseLines(r: ShapeResults): string[] {
+  const { noop, real } = r.real.phases10;
+  return [
+    '',
+    `### The ACK at 10/s, phase by phase (ms; each ACK of the two 10/s runs split by its saga's history event times: ${noop.length} no-op sagas, ${real.length} orders; load/lib/ack-phases.ts)`,
+    '',
+    "The no-op saga is started by the load generator's own Temporal client, the real flow through the api: \"outside\" is the client's gRPC call for the one and the HTTP request, the api's work and its gRPC call for the other.",
+    '',
+    ...ackPhaseTable(noop, real),
+  ];
+}
+
 /** Temporal's server work per accepted order of the two capacity runs. */
 function serverSection(r: ShapeResults): string[] {
   if (!r.server?.runs.length) return [];
@@ -463,6 +530,7 @@ function printQuick(runs: readonly ShapeResults[]): void {
         '',
         ...cpuTable(cpu.runs, cpuComponents(r.shape)),
         ...budgetLines(r),
+        ...ackPhaseLines(r),
         ...serverSection(r),
         ...ioSection(r),
       ].join('\n'),
@@ -783,6 +851,7 @@ function renderReport(
     ``,
     ...cpuTable(cpu.runs, cpuComponents(r.shape)),
     ...budgetLines(r),
+    ...ackPhaseLines(r),
     ...serverSection(r),
     ...ioSection(r),
     ...(dev

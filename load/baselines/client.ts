@@ -19,8 +19,9 @@ export interface Baselines {
    * The same-shape no-op saga: the TradingSaga, started as the api starts it, on the trading worker with
    * empty steps. Alternately a maker (rests until a fill signal) and a taker (filled on arrival) whose
    * ACK triggers the fill signal to the oldest resting maker, as the relay does after a settlement.
+   * `seen` is told the saga's workflow id.
    */
-  noopSaga: () => Promise<number>;
+  noopSaga: (seen?: (workflowId: string) => void) => Promise<number>;
   /** A workflow that runs one no-op activity. */
   noopActivity: () => Promise<number>;
   /** Fill every maker still resting, so that they do not compete for the worker cache. */
@@ -43,10 +44,11 @@ export function baselines(client: Client, queue: string): Baselines {
     });
   };
   return {
-    noopSaga: async () => {
+    noopSaga: async (seen) => {
       const maker = sagas++ % 2 === 0;
       const orderId = `${maker ? 'maker-' : TAKER}${randomUUID()}`;
       const workflowId = `noop-${orderId}`;
+      seen?.(workflowId);
       const order: OrderRequest = {
         orderId,
         accountId: 'bench-noop',
