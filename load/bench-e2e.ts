@@ -193,6 +193,7 @@ async function runShape(base: Config, shape: Shape, full: boolean): Promise<Shap
       full,
     );
     await temporal.stop();
+    checkRan(stack, real.capacity);
     const feedAt10 = fills.newStep();
     if (!full) {
       fills.close();
@@ -202,12 +203,28 @@ async function runShape(base: Config, shape: Shape, full: boolean): Promise<Shap
     await sleep(1000);
     fills.close();
     const ramp = await stressRamp(placeOrder, cpu);
+    checkRan(stack, real.capacity);
     const after = await checkAfterRun(database.db);
     return { shape, baseline, real, cpu, io, server, feedAt10, ...api, full: { steps, ramp, after } };
   } finally {
     await database.close();
     await stack.stop();
   }
+}
+
+/**
+ * No report from a stack that lost a process or ACKed no order at saturation: its figures would measure
+ * the failure (the api answering 504 for a dead trading worker), not the flow.
+ */
+function checkRan(stack: Stack, capacity: Summary): void {
+  const dead = stack.dead();
+  if (dead.length === 0 && capacity.ok > 0) return;
+  throw new Error(
+    [
+      `the ${stack.shape} shape's run is void: ${capacity.ok} of ${capacity.sent} orders ACKed at saturation`,
+      ...dead,
+    ].join('\n'),
+  );
 }
 
 // ---- the order flow ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { dropDatabasesNamed } from '../../db/migrate.js';
 import { startCluster } from '../../devstack/cluster.js';
 import type { Managed } from '../../devstack/processes.js';
 import { removeRedisKeys } from '../../lib/redis.js';
-import { startNode, waitForReady, type Stack, type StackOptions } from './stack.js';
+import { deadProcesses, startNode, waitForReady, type Stack, type StackOptions } from './stack.js';
 
 /** The CPU table's component of a cluster service (`api-2` is `api`); null: not on an order's path. */
 export function componentOf(service: string): string | null {
@@ -76,6 +76,7 @@ export async function startClusterStack(o: StackOptions): Promise<Stack> {
       }),
       ...extra.map((p) => ({ name: p.name, pid: p.child.pid })),
     ],
+    dead: () => deadProcesses(extra),
     node(name, file, more = {}) {
       const p = startNode(name, file, { ...env, ...more });
       extra.push(p);

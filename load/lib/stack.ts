@@ -87,6 +87,11 @@ export interface Stack {
   node(name: string, file: string, extra?: Record<string, string>): Managed;
   /** Stop one process of the stack. */
   stopProcess(p: Managed): Promise<void>;
+  /**
+   * The stack's processes that died (each with its exit code and last lines); the cluster's own are
+   * restarted by its supervisor, which logs it, so there only the processes the benchmark added.
+   */
+  dead(): string[];
   /** Stop every process, drop the database and remove the temporary directory. */
   stop(): Promise<void>;
 }
@@ -139,6 +144,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     temporalDatabases: [],
     apiInstances: 1,
     processes: () => procs.map((p) => ({ name: p.name, pid: p.child.pid })),
+    dead: () => deadProcesses(procs),
     metricsEndpoints: (
       [
         ['api', port.apiMetrics],
@@ -201,18 +207,40 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   }
 }
 
-/** One Node process of the repository (`file` relative to its root), its output discarded. */
+/** The last lines each Node process of a stack wrote, to say why it died (`deadProcesses`). */
+const TAIL_LINES = 20;
+const tails = new WeakMap<Managed, string[]>();
+
+/** One Node process of the repository (`file` relative to its root), only its last lines kept. */
 export function startNode(
   name: string,
   file: string,
   env: NodeJS.ProcessEnv,
   nodeArgs: readonly string[] = [],
 ): Managed {
-  return startProcess(name, process.execPath, [...nodeArgs, '--import', 'tsx', join(root, file)], {
+  const tail: string[] = [];
+  const p = startProcess(name, process.execPath, [...nodeArgs, '--import', 'tsx', join(root, file)], {
     env,
     cwd: root,
-    output: 'ignore',
+    output: (_, line) => {
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+    },
   });
+  tails.set(p, tail);
+  return p;
+}
+
+/** Each of `procs` that exited, with its exit code or signal and, for a Node process, its last lines. */
+export function deadProcesses(procs: readonly Managed[]): string[] {
+  return procs
+    .filter((p) => p.child.exitCode !== null || p.child.signalCode !== null)
+    .map((p) =>
+      [
+        `${p.name} exited (${p.child.signalCode ?? `code ${p.child.exitCode}`})`,
+        ...(tails.get(p) ?? []).map((l) => `  ${l}`),
+      ].join('\n'),
+    );
 }
 
 /** A free port for each name, asked one after the other. */
