@@ -44,32 +44,33 @@ function msOf(t: HistoryEvent['eventTime']): number | undefined {
   return (typeof s === 'number' ? s : s.toNumber()) * 1000 + (t.nanos ?? 0) / 1e6;
 }
 
+/** The events that bound the phases, in the order of a saga's history: the first of each kind counts. */
+const EVENTS = [
+  'workflowExecutionStartedEventAttributes',
+  'workflowTaskStartedEventAttributes',
+  'workflowTaskCompletedEventAttributes',
+  'activityTaskScheduledEventAttributes',
+  'activityTaskStartedEventAttributes',
+  'activityTaskCompletedEventAttributes',
+  'workflowExecutionUpdateCompletedEventAttributes',
+] as const satisfies readonly (keyof HistoryEvent)[];
+
 /**
  * The phases of one ACK from its saga's history, or undefined when the history lacks one of the events
  * (a saga rejected before its submit has no activity task).
  */
 export function phasesOf(trace: AckTrace, events: readonly HistoryEvent[]): Phases | undefined {
-  const at = (has: (e: HistoryEvent) => unknown) => {
-    const e = events.find((x) => has(x));
-    return e ? msOf(e.eventTime) : undefined;
-  };
-  const started = at((e) => e.workflowExecutionStartedEventAttributes);
-  const taskStarted = at((e) => e.workflowTaskStartedEventAttributes);
-  const taskCompleted = at((e) => e.workflowTaskCompletedEventAttributes);
-  const scheduled = at((e) => e.activityTaskScheduledEventAttributes);
-  const activityStarted = at((e) => e.activityTaskStartedEventAttributes);
-  const activityCompleted = at((e) => e.activityTaskCompletedEventAttributes);
-  const acked = at((e) => e.workflowExecutionUpdateCompletedEventAttributes);
-  const times = [started, taskStarted, taskCompleted, scheduled, activityStarted, activityCompleted, acked];
-  if (times.some((t) => t === undefined)) return undefined;
-  const [s, ts, tc, sc, as, ac, ack] = times as number[];
+  const times = EVENTS.map((kind) => msOf(events.find((e) => e[kind])?.eventTime));
+  if (times.includes(undefined)) return undefined;
+  const [started, taskStarted, taskCompleted, scheduled, activityStarted, activityCompleted, acked] =
+    times as number[] as [number, number, number, number, number, number, number];
   return {
-    outside: trace.ms - (ack! - s!),
-    toWorker: ts! - s!,
-    firstTask: tc! - ts!,
-    toMatching: as! - sc!,
-    submit: ac! - as!,
-    ackTask: ack! - ac!,
+    outside: trace.ms - (acked - started),
+    toWorker: taskStarted - started,
+    firstTask: taskCompleted - taskStarted,
+    toMatching: activityStarted - scheduled,
+    submit: activityCompleted - activityStarted,
+    ackTask: acked - activityCompleted,
   };
 }
 
@@ -86,11 +87,7 @@ export function ackPhaseTable(noop: readonly Phases[], real: readonly Phases[]):
     ...ACK_PHASES.map(([k, what]) => [what, (p: Phases) => p[k]] as [string, (p: Phases) => number]),
     ['the whole ACK', total],
   ];
-  const q = (xs: readonly Phases[], f: (p: Phases) => number, p: number) =>
-    nearestRankOf(
-      xs.map((x) => f(x)),
-      p,
-    );
+  const q = (xs: readonly Phases[], f: (p: Phases) => number, p: number) => nearestRankOf(xs.map(f), p);
   return markdownTable(
     [
       'phase',
