@@ -17,9 +17,9 @@ import {
 } from '../db/queries/orders.js';
 import { controlFailure, factsFor, violationOf } from '../shard/controls.js';
 import { checkLimitPrice, checkQuantity, collarPrice } from '../shard/order-rules.js';
-import type { OrderActivities, ValidatedOrder } from '../temporal/activities.js';
+import type { OrderActivities, PendingOrder, ValidatedOrder } from '../temporal/activities.js';
 import { orderFingerprint, type OrderRequest } from '../temporal/contracts.js';
-import { EventType } from '../temporal/events.js';
+import { EventType, type OutboxEvent } from '../temporal/events.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
 import { DEFAULT_SELF_TRADE_PREVENTION, isStopType, isTerminal, tradesAs } from '../temporal/orders.js';
 import type { InstrumentRules } from '../shard/order-rules.js';
@@ -59,6 +59,87 @@ function checkStop(order: OrderRequest, instrument: InstrumentRules): bigint | u
       'Stop orders wait for their trigger: DAY or GTC',
     );
   return stop;
+}
+
+/** What recording an order pending writes: its row, its first timeline events, its `order_accepted` event. */
+function pendingOrder({ order, workflowId, reserved }: PendingOrder): {
+  row: NewOrderRow;
+  timeline: OrderEventInput[];
+  events: OutboxEvent[];
+} {
+  const row: NewOrderRow = {
+    id: order.orderId,
+    accountId: order.accountId,
+    clientOrderId: order.clientOrderId,
+    symbol: order.symbol,
+    side: order.side,
+    orderType: order.orderType,
+    timeInForce: order.timeInForce,
+    selfTradePrevention: order.selfTradePrevention ?? DEFAULT_SELF_TRADE_PREVENTION,
+    requestFingerprint: orderFingerprint(order),
+    quantity: BigInt(order.quantity),
+    price: tradesAs(order.orderType) === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
+    stopPrice: order.stopPrice === undefined ? null : BigInt(order.stopPrice),
+    reservedAmount: BigInt(reserved.reserveAmount),
+    reservePrice: BigInt(reserved.reservePrice),
+    workflowId,
+  };
+  const events: OutboxEvent[] = [
+    {
+      accountId: order.accountId,
+      eventType: EventType.OrderAccepted,
+      payload: {
+        order_id: order.orderId,
+        client_order_id: order.clientOrderId,
+        symbol: order.symbol,
+        side: order.side,
+        order_type: order.orderType,
+        time_in_force: order.timeInForce,
+        quantity: order.quantity,
+        price: order.price ?? null,
+        stop_price: order.stopPrice ?? null,
+        ts: new Date().toISOString(),
+      },
+    },
+  ];
+  // The first steps of the order's timeline (each recorded once: a retry adds nothing).
+  const at = new Date();
+  const reservedAsset = order.side === 'buy' ? CASH_ASSET : order.symbol;
+  const timeline: OrderEventInput[] = [
+    {
+      orderId: order.orderId,
+      key: 'received',
+      at,
+      type: 'received',
+      details: {
+        client_order_id: order.clientOrderId,
+        symbol: order.symbol,
+        direction: order.side,
+        order_type: order.orderType,
+        time_in_force: order.timeInForce,
+        quantity: order.quantity,
+        price: order.price === undefined ? null : formatDecimal(BigInt(order.price), CASH_SCALE),
+        ...(order.stopPrice === undefined
+          ? {}
+          : { stop_price: formatDecimal(BigInt(order.stopPrice), CASH_SCALE) }),
+      },
+    },
+    { orderId: order.orderId, key: 'validated', at, type: 'validated', details: {} },
+    {
+      orderId: order.orderId,
+      key: 'funds_reserved',
+      at,
+      type: 'funds_reserved',
+      details: {
+        asset: reservedAsset,
+        amount:
+          reservedAsset === CASH_ASSET
+            ? formatDecimal(BigInt(reserved.reserveAmount), CASH_SCALE)
+            : reserved.reserveAmount,
+      },
+    },
+  ];
+  return { row, timeline, events };
 }
 
 export function createOrderActivities({ db }: OrderActivityDeps): OrderActivities {
@@ -117,17 +198,23 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
         : { reserveAsset: order.symbol, reserveAmount: String(qty), reservePrice: String(reservePrice) };
     },
 
-    async reserveFunds({ orderId, accountId, asset, amount }) {
-      if (boundedInteger(amount, INT64_MAX) === undefined)
+    async reserveFunds(pending) {
+      const { order, reserved } = pending;
+      if (boundedInteger(reserved.reserveAmount, INT64_MAX) === undefined)
         throw businessFailure(FailureType.InvalidOrder, 'The amount to reserve is out of range');
+      const { row, timeline, events } = pendingOrder(pending);
+      const amount = BigInt(reserved.reserveAmount);
+      const { accountId } = order;
+      const asset = reserved.reserveAsset;
       try {
-        // One statement, atomic by itself; a retry finds the entry posted and changes nothing.
-        await postEntry(db, {
+        // One statement, atomic by itself: the reserve entry, then the order recorded pending. A retry
+        // finds both written and changes nothing.
+        await insertPendingOrder(db, row, timeline, events, {
           kind: 'reserve',
-          reference: orderId,
+          reference: order.orderId,
           postings: [
-            { accountId, asset, bucket: 'available', amount: -BigInt(amount) },
-            { accountId, asset, bucket: 'reserved', amount: BigInt(amount) },
+            { accountId, asset, bucket: 'available', amount: -amount },
+            { accountId, asset, bucket: 'reserved', amount },
           ],
         });
       } catch (err) {
@@ -137,83 +224,13 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
           );
         throw err;
       }
+      return { persisted: true };
     },
 
-    async persistOrder({ order, workflowId, reserved }) {
-      const row: NewOrderRow = {
-        id: order.orderId,
-        accountId: order.accountId,
-        clientOrderId: order.clientOrderId,
-        symbol: order.symbol,
-        side: order.side,
-        orderType: order.orderType,
-        timeInForce: order.timeInForce,
-        selfTradePrevention: order.selfTradePrevention ?? DEFAULT_SELF_TRADE_PREVENTION,
-        requestFingerprint: orderFingerprint(order),
-        quantity: BigInt(order.quantity),
-        price:
-          tradesAs(order.orderType) === 'limit' && order.price !== undefined ? BigInt(order.price) : null,
-        stopPrice: order.stopPrice === undefined ? null : BigInt(order.stopPrice),
-        reservedAmount: BigInt(reserved.reserveAmount),
-        reservePrice: BigInt(reserved.reservePrice),
-        workflowId,
-      };
-      const accepted = [
-        {
-          accountId: order.accountId,
-          eventType: EventType.OrderAccepted,
-          payload: {
-            order_id: order.orderId,
-            client_order_id: order.clientOrderId,
-            symbol: order.symbol,
-            side: order.side,
-            order_type: order.orderType,
-            time_in_force: order.timeInForce,
-            quantity: order.quantity,
-            price: order.price ?? null,
-            stop_price: order.stopPrice ?? null,
-            ts: new Date().toISOString(),
-          },
-        },
-      ];
-      // The first steps of the order's timeline (each recorded once: a retry adds nothing).
-      const at = new Date();
-      const reservedAsset = order.side === 'buy' ? CASH_ASSET : order.symbol;
-      const timeline: OrderEventInput[] = [
-        {
-          orderId: order.orderId,
-          key: 'received',
-          at,
-          type: 'received',
-          details: {
-            client_order_id: order.clientOrderId,
-            symbol: order.symbol,
-            direction: order.side,
-            order_type: order.orderType,
-            time_in_force: order.timeInForce,
-            quantity: order.quantity,
-            price: order.price === undefined ? null : formatDecimal(BigInt(order.price), CASH_SCALE),
-            ...(order.stopPrice === undefined
-              ? {}
-              : { stop_price: formatDecimal(BigInt(order.stopPrice), CASH_SCALE) }),
-          },
-        },
-        { orderId: order.orderId, key: 'validated', at, type: 'validated', details: {} },
-        {
-          orderId: order.orderId,
-          key: 'funds_reserved',
-          at,
-          type: 'funds_reserved',
-          details: {
-            asset: reservedAsset,
-            amount:
-              reservedAsset === CASH_ASSET
-                ? formatDecimal(BigInt(reserved.reserveAmount), CASH_SCALE)
-                : reserved.reserveAmount,
-          },
-        },
-      ];
-      await insertPendingOrder(db, row, timeline, accepted);
+    async persistOrder({ persisted, ...pending }) {
+      if (persisted) return; // the reserve step recorded it
+      const { row, timeline, events } = pendingOrder(pending);
+      await insertPendingOrder(db, row, timeline, events);
     },
 
     async releaseReservation({ orderId, accountId, reason }) {

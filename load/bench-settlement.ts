@@ -6,8 +6,8 @@
  * INSERT per transaction) measured in the same run on the same database. Writes
  * docs/benchmarks/settlement.md.
  *
- * Orders are created by the saga's own steps (validate, reserve, persist) outside Temporal, so only
- * the settlement path is timed. Runs on a fresh database (brokerx_bench_<id>), dropped afterwards.
+ * Orders are created by the saga's own steps (validate, then reserve, which records the order) outside
+ * Temporal, so only the settlement path is timed. Runs on a fresh database (brokerx_bench_<id>), dropped afterwards.
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -89,7 +89,7 @@ async function fundAccounts(db: Db): Promise<{ buyer: string; seller: string }> 
   return { buyer, seller };
 }
 
-/** PAIRS crossing pairs of orders, created by the saga's own steps (validate, reserve, persist). */
+/** PAIRS crossing pairs of orders, created by the saga's own steps (validate, then reserve, which records the order). */
 async function createPairs(db: Db, { buyer, seller }: { buyer: string; seller: string }): Promise<Pair[]> {
   const steps = createOrderActivities({ db });
   const create = async (accountId: string, side: 'buy' | 'sell', price: number) => {
@@ -105,13 +105,7 @@ async function createPairs(db: Db, { buyer, seller }: { buyer: string; seller: s
       price: String(price),
     };
     const v = await steps.validateOrder(order);
-    await steps.reserveFunds({
-      orderId: order.orderId,
-      accountId,
-      asset: v.reserveAsset,
-      amount: v.reserveAmount,
-    });
-    await steps.persistOrder({ order, workflowId: `bench-${order.orderId}`, reserved: v });
+    await steps.reserveFunds({ order, workflowId: `bench-${order.orderId}`, reserved: v });
     return order.orderId;
   };
   process.stdout.write(`creating ${PAIRS} crossing pairs through the saga steps...\n`);
@@ -134,7 +128,7 @@ interface Settlement {
   grouped: Phase;
   /** Operations per settlement transaction in the grouped phase. */
   meanBatch: number;
-  /** IO_COUNTS=on: Postgres statements per order of the saga's steps (validate, reserve, persist). */
+  /** IO_COUNTS=on: Postgres statements per order of the saga's steps (validate; reserve, which records the order: ADR 0032). */
   sagaSteps?: number;
   /** IO_COUNTS=on: Postgres statements per submitted order, by phase. */
   serialStatements?: number;
@@ -251,7 +245,7 @@ next to plain single-row autocommit inserts on the same database in the same run
 - Date: ${new Date().toISOString()}
 
 ${table}
-${sagaSteps === undefined ? '' : `\nThe saga's steps before the submit (validate, reserve, persist, as \`createPairs\` runs them) sent ${sagaSteps.toFixed(2)} Postgres statements per order.\n`}
+${sagaSteps === undefined ? '' : `\nThe saga's steps before the submit (validate; reserve, which records the order: ADR 0032) sent ${sagaSteps.toFixed(2)} Postgres statements per order.\n`}
 A submit that fills runs six statements in five loopback round trips: BEGIN, read the order (taking the
 control locks in the same statement) with its facts read pipelined right behind it, lock the maker, then the
 operation's writes

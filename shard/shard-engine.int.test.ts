@@ -64,13 +64,7 @@ async function order(
     ...over,
   };
   const v = await steps.validateOrder(req);
-  await steps.reserveFunds({
-    orderId: req.orderId,
-    accountId: req.accountId,
-    asset: v.reserveAsset,
-    amount: v.reserveAmount,
-  });
-  await steps.persistOrder({ order: req, workflowId: `engine-test-${req.orderId}`, reserved: v });
+  await steps.reserveFunds({ order: req, workflowId: `engine-test-${req.orderId}`, reserved: v });
   return req.orderId;
 }
 

@@ -7,6 +7,13 @@ import type { CommittedOrder, OrderAck, OrderRequest, ReplaceRequest } from './c
 import type { ControlRequest } from './controls.js';
 import type { CancelReason, OrderStatus } from './orders.js';
 
+/** An order on its way into the book: the request, its saga, what validation reserves for it. */
+export interface PendingOrder {
+  order: OrderRequest;
+  workflowId: string;
+  reserved: ValidatedOrder;
+}
+
 export interface ValidatedOrder {
   /** Cash (cents) for buys, shares for sells, as a decimal string. */
   reserveAsset: string;
@@ -17,8 +24,17 @@ export interface ValidatedOrder {
 
 export interface OrderActivities {
   validateOrder(order: OrderRequest): Promise<ValidatedOrder>;
-  reserveFunds(args: { orderId: string; accountId: string; asset: string; amount: string }): Promise<void>;
-  persistOrder(args: { order: OrderRequest; workflowId: string; reserved: ValidatedOrder }): Promise<void>;
+  /**
+   * Reserve what validation asked for and record the order pending, in one statement: `persisted`. Undefined
+   * from a reserve that records nothing (the baselines' empty step; sagas recorded before the two writes
+   * were merged returned nothing too).
+   */
+  reserveFunds(args: PendingOrder): Promise<{ persisted: boolean } | undefined>;
+  /**
+   * Record the order pending unless the reserve step did (`persisted`): a step of its own so that the
+   * saga's commands stay those of the recorded histories, empty since the reserve writes the order.
+   */
+  persistOrder(args: PendingOrder & { persisted?: boolean }): Promise<void>;
   /** Compensation: give back whatever the order still has reserved and mark it rejected. */
   releaseReservation(args: { orderId: string; accountId: string; reason: string }): Promise<void>;
 }

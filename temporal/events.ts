@@ -1,6 +1,6 @@
 /**
  * The outbox event contract: every event type and its payload, from the producers (the shard's
- * settlement, the saga's persistOrder step) through the outbox table and the relay to the live feed.
+ * settlement, the saga's reserveFunds step) through the outbox table and the relay to the live feed.
  * Payloads are JSON: integers (shares, cents) as decimal strings, times as ISO strings, except the
  * market data, which carries the engine's book shapes (safe integers).
  */

@@ -14,7 +14,12 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker, type InjectedSinks } from '@temporalio/worker';
-import type { MatchingActivities, OrderActivities, OrderSnapshot } from '../temporal/activities.js';
+import type {
+  MatchingActivities,
+  OrderActivities,
+  OrderSnapshot,
+  PendingOrder,
+} from '../temporal/activities.js';
 import {
   TRADING_TASK_QUEUE,
   matchingTaskQueue,
@@ -150,24 +155,31 @@ export async function startSagaEnv(temporalPath: string): Promise<SagaEnv> {
         reserveAmount: reserveFor(order.side, order.quantity, order.price),
         reservePrice: order.price ?? '0',
       })),
-    reserveFunds: (args) => record(args.orderId, 'reserveFunds', args, () => undefined),
+    reserveFunds: (args) =>
+      record(args.order.orderId, 'reserveFunds', args, () => {
+        pend(args);
+        return { persisted: true };
+      }),
     persistOrder: (args) =>
       record(args.order.orderId, 'persistOrder', args, () => {
-        const { order, reserved } = args;
-        book.set(order.orderId, {
-          orderId: order.orderId,
-          side: order.side,
-          status: 'pending',
-          lockVersion: 0,
-          filledQuantity: '0',
-          reservedAmount: reserved.reserveAmount,
-          quantity: order.quantity,
-          price: order.price,
-          fillIds: [],
-        });
+        if (!args.persisted) pend(args);
       }),
     releaseReservation: (args) => record(args.orderId, 'releaseReservation', args, () => undefined),
   };
+  /** The fake's record of an order pending: what the reserve step writes (and the persist of older sagas). */
+  function pend({ order, reserved }: PendingOrder): void {
+    book.set(order.orderId, {
+      orderId: order.orderId,
+      side: order.side,
+      status: 'pending',
+      lockVersion: 0,
+      filledQuantity: '0',
+      reservedAmount: reserved.reserveAmount,
+      quantity: order.quantity,
+      price: order.price,
+      fillIds: [],
+    });
+  }
 
   const closedBy: Record<CancelReason, OrderStatus> = {
     user: 'cancelled',

@@ -79,7 +79,8 @@ describe('a failure injected at each step', () => {
     // step that fails, compensations that must run (in this order), whether an order row exists after
     ['validateOrder', [], false],
     ['reserveFunds', ['releaseReservation'], false],
-    ['persistOrder', ['releaseReservation'], false],
+    // The reserve step recorded the order pending: its compensation marks it rejected.
+    ['persistOrder', ['releaseReservation'], true],
     ['submitOrder', ['withdrawFromBook', 'releaseReservation'], true],
   ];
   for (const [step, compensations, persisted] of cases) {

@@ -1,7 +1,8 @@
 /**
  * TradingSaga: one workflow per order, from validation to a terminal state.
  *
- *   first workflow task (local activities): validate -> reserve funds -> persist order + outbox
+ *   first workflow task (local activities): validate -> reserve funds and persist order + outbox (one
+ *   statement, ADR 0032) -> persist (empty now; kept so that recorded histories replay)
  *   then: submit to the matching shard's task queue -> ACK (the `placeOrder` update returns)
  *   then: live until terminal: fills (signals), replace / cancel (updates), DAY expiry (timer),
  *         continue-as-new when the history grows.
@@ -279,16 +280,15 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
             reason: state.rejectReason ?? 'compensated',
           }),
       });
-      await orderSteps.reserveFunds({
-        orderId: order.orderId,
-        accountId: order.accountId,
-        asset: validated.reserveAsset,
-        amount: validated.reserveAmount,
-      });
+      const pending = { order, workflowId: workflowInfo().workflowId, reserved: validated };
+      // The reserve records the order pending in the same statement; the persist step after it is then
+      // empty. It stays, so that the saga's commands are those of the sagas recorded before (whose
+      // reserve returned nothing: their persist writes the order).
+      const reserve = await orderSteps.reserveFunds(pending);
       state.reservedAmount = validated.reserveAmount;
 
       state.phase = 'persisting';
-      await orderSteps.persistOrder({ order, workflowId: workflowInfo().workflowId, reserved: validated });
+      await orderSteps.persistOrder({ ...pending, persisted: reserve?.persisted === true });
 
       state.phase = 'submitting';
       compensations.push({

@@ -6,13 +6,13 @@
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createOrderActivities } from '../../activities/orders.js';
 import { setUserSuspended } from '../../db/queries/users.js';
 import { users } from '../../db/schema.js';
-import { orderWorkflowId } from '../../temporal/contracts.js';
+import { orderWorkflowId, type OrderRequest } from '../../temporal/contracts.js';
 import { createTestApi, mailCount, uniqueEmail, waitForMail, type TestApi } from '../../test/helpers.js';
 import {
   enrollAuthenticator,
@@ -411,30 +411,33 @@ describe('5. an impossible order is refused, not retried', () => {
 
   it('the validation activity fails an out-of-range order as non-retryable', async () => {
     const activities = createOrderActivities({ db: api.deps.database.db });
-    const failure = await activities
-      .validateOrder({
-        orderId: '00000000-0000-4000-8000-000000000001',
-        accountId: user.accountId,
-        clientOrderId: 'x',
-        symbol: 'AAPL',
-        side: 'buy',
-        orderType: 'limit',
-        timeInForce: 'DAY',
-        quantity: '1000000000000000',
-        price: '18500',
-      })
-      .catch((err: unknown) => err);
+    const order: OrderRequest = {
+      orderId: '00000000-0000-4000-8000-000000000001',
+      accountId: user.accountId,
+      clientOrderId: 'x',
+      symbol: 'AAPL',
+      side: 'buy',
+      orderType: 'limit',
+      timeInForce: 'DAY',
+      quantity: '1000000000000000',
+      price: '18500',
+    };
+    const failure = await activities.validateOrder(order).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(ApplicationFailure);
     expect((failure as ApplicationFailure).nonRetryable).toBe(true);
     const reserve = await activities
       .reserveFunds({
-        orderId: '00000000-0000-4000-8000-000000000002',
-        accountId: user.accountId,
-        asset: 'USD',
-        amount: '99999999999999999999',
+        order: { ...order, orderId: '00000000-0000-4000-8000-000000000002', quantity: '1' },
+        workflowId: 'out-of-range',
+        reserved: { reserveAsset: 'USD', reserveAmount: '99999999999999999999', reservePrice: '18500' },
       })
       .catch((err: unknown) => err);
     expect((reserve as ApplicationFailure).nonRetryable).toBe(true);
+    // Refused before anything is written: no order row.
+    const rows = await api.deps.database.db.execute(
+      sql`SELECT 1 FROM orders WHERE id = '00000000-0000-4000-8000-000000000002'::uuid`,
+    );
+    expect(rows.length).toBe(0);
   });
 });
 

@@ -42,12 +42,6 @@ function refusedAsset(err: unknown, postings: Posting[]): string {
   );
 }
 
-/**
- * Post one entry: the journal entry, its postings and the balance changes in one statement (the
- * `post_entry` function, db/migrations/0002_ledger_functions.sql). Returns the entry id, or null if an
- * entry with this (kind, reference) already exists (then nothing is changed). Inside a transaction it
- * joins it; alone it is atomic by itself.
- */
 export interface LedgerEntry {
   kind: string;
   reference: string;
@@ -66,24 +60,42 @@ export function postingsJson(entry: LedgerEntry) {
   }));
 }
 
+/** `post_entry` of the entry given as a statement's values `entryValues` (as the only write, or among others). */
+export const postEntrySql = sql`post_entry(${sql.placeholder('entryKind')}, ${sql.placeholder('entryReference')},
+  ${sql.placeholder('entryMemo')}, ${sql.placeholder('entryPostings')}::jsonb)`;
+
+/** The values `postEntrySql` reads, for one entry. */
+export function entryValues(entry: LedgerEntry): Record<string, string | null> {
+  return {
+    entryKind: entry.kind,
+    entryReference: entry.reference,
+    entryMemo: entry.memo ?? null,
+    entryPostings: JSON.stringify(postingsJson(entry)),
+  };
+}
+
+/** A failed statement that posted `entry`, as the ledger names it: a refused balance change is an InsufficientBalanceError. */
+export function ledgerError(err: unknown, entry: LedgerEntry): unknown {
+  return isCheckViolation(err) ? new InsufficientBalanceError(refusedAsset(err, entry.postings)) : err;
+}
+
 const postEntryCall = prebuilt<Record<string, string | null>, { id: bigint | null }>(
-  sql`SELECT post_entry(${sql.placeholder('kind')}, ${sql.placeholder('reference')}, ${sql.placeholder('memo')},
-    ${sql.placeholder('postings')}::jsonb) AS id`,
+  sql`SELECT ${postEntrySql} AS id`,
 );
 
+/**
+ * Post one entry: the journal entry, its postings and the balance changes in one statement (the
+ * `post_entry` function, db/migrations/0002_ledger_functions.sql). Returns the entry id, or null if an
+ * entry with this (kind, reference) already exists (then nothing is changed). Inside a transaction it
+ * joins it; alone it is atomic by itself.
+ */
 export async function postEntry(tx: DbOrTx, entry: LedgerEntry): Promise<bigint | null> {
-  const postings = JSON.stringify(postingsJson(entry));
+  const values = entryValues(entry);
   try {
-    const [row] = await postEntryCall(tx, {
-      kind: entry.kind,
-      reference: entry.reference,
-      memo: entry.memo ?? null,
-      postings,
-    });
+    const [row] = await postEntryCall(tx, values);
     return row?.id ?? null;
   } catch (err) {
-    if (isCheckViolation(err)) throw new InsufficientBalanceError(refusedAsset(err, entry.postings));
-    throw err;
+    throw ledgerError(err, entry);
   }
 }
 

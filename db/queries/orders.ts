@@ -7,7 +7,7 @@ import { enqueueEventsCall, outboxJson, type OutboxEvent } from './outbox.js';
 import { insertOrderEventsSql, orderEventsJson, type OrderEventInput } from './timeline.js';
 import { orders, instruments } from '../schema.js';
 import { CASH_ASSET } from '../accounts.js';
-import { postEntry, type LedgerEntry } from './ledger.js';
+import { entryValues, ledgerError, postEntry, postEntrySql, type LedgerEntry } from './ledger.js';
 
 export type OrderRow = typeof orders.$inferSelect;
 export type InstrumentRow = typeof instruments.$inferSelect;
@@ -165,33 +165,43 @@ export type NewOrderRow = Pick<
 >;
 
 const P = (name: string) => sql.placeholder(name);
-const insertPending = prebuilt(sql`
-  WITH inserted AS (
+/**
+ * The order's row, its first timeline events and its outbox events in one statement; with `reserve`, the
+ * reservation's journal entry is posted first in the same statement (`post_entry`), so a refused
+ * reservation writes nothing at all.
+ */
+const pendingOrderSql = (reserve: boolean) => sql`
+  WITH ${reserve ? sql`reserved AS (SELECT ${postEntrySql}), ` : sql``}inserted AS (
     INSERT INTO ${orders} (id, account_id, client_order_id, symbol, side, order_type, time_in_force,
       self_trade_prevention, request_fingerprint, quantity, price, stop_price, reserved_amount, reserve_price,
       status, workflow_id)
-    VALUES (${P('id')}::uuid, ${P('accountId')}::uuid, ${P('clientOrderId')}, ${P('symbol')}, ${P('side')},
+    SELECT ${P('id')}::uuid, ${P('accountId')}::uuid, ${P('clientOrderId')}, ${P('symbol')}, ${P('side')},
       ${P('orderType')}, ${P('timeInForce')}, ${P('selfTradePrevention')}, ${P('requestFingerprint')},
       ${P('quantity')}::bigint, ${P('price')}::bigint, ${P('stopPrice')}::bigint, ${P('reservedAmount')}::bigint,
-      ${P('reservePrice')}::bigint, 'pending', ${P('workflowId')})
+      ${P('reservePrice')}::bigint, 'pending', ${P('workflowId')}${reserve ? sql` FROM reserved` : sql``}
     ON CONFLICT (id) DO NOTHING
     RETURNING id
   ), recorded AS (${insertOrderEventsSql(P('timeline'))})
-  SELECT ${enqueueEventsCall(P('events'))} FROM inserted`);
+  SELECT ${enqueueEventsCall(P('events'))} FROM inserted`;
+const insertPending = prebuilt(pendingOrderSql(false));
+const reserveAndInsertPending = prebuilt(pendingOrderSql(true));
 
 /**
- * The saga's persist step: the order's row, its first timeline events and its outbox events in one
- * statement (one round trip, atomic by itself). The events are enqueued only when the row is new: a retry
- * after a commit inserts nothing and enqueues nothing (each timeline event is recorded once by its key).
+ * A new order recorded pending: its row, its first timeline events and its outbox events in one statement
+ * (one round trip, atomic by itself), after posting `reserve` in the same statement when given (a refused
+ * balance change is an InsufficientBalanceError, and nothing is written). The events are enqueued only
+ * when the row is new: a retry after a commit inserts nothing and enqueues nothing (each timeline event is
+ * recorded once by its key, the entry once by its kind and reference).
  */
 export async function insertPendingOrder(
   db: DbOrTx,
   row: NewOrderRow,
   timeline: OrderEventInput[],
   events: OutboxEvent[],
+  reserve?: LedgerEntry,
 ): Promise<void> {
   const big = (v: bigint | null) => (v === null ? null : v.toString());
-  await insertPending(db, {
+  const values = {
     ...row,
     quantity: big(row.quantity),
     price: big(row.price),
@@ -200,7 +210,17 @@ export async function insertPendingOrder(
     reservePrice: big(row.reservePrice),
     timeline: orderEventsJson(timeline),
     events: outboxJson(events),
-  });
+  };
+  if (!reserve) {
+    await insertPending(db, values);
+    return;
+  }
+  const entry = entryValues(reserve);
+  try {
+    await reserveAndInsertPending(db, { ...values, ...entry });
+  } catch (err) {
+    throw ledgerError(err, reserve);
+  }
 }
 
 /** The asset an order reserves: cash for buys, the instrument's shares for sells. */

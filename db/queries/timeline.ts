@@ -1,6 +1,6 @@
 /**
  * Order timelines (`order_events`): written in the statements that make the changes they record (the
- * saga's persist and compensation steps, the shard's operations), each event once per order by its key,
+ * saga's reserve and compensation steps, the shard's operations), each event once per order by its key,
  * so a retried step writes nothing twice. Read by GET /api/v1/orders/{id}/timeline.
  */
 import { asc, eq, sql, type Placeholder, type SQL } from 'drizzle-orm';
