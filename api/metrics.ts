@@ -1,12 +1,9 @@
 /** The api's Prometheus registry: one per process. */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { registerIoCounts } from '../lib/io-counts.js';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { processRegistry } from '../lib/metrics-server.js';
 
 export function createApiMetrics(instance: string) {
-  const registry = new Registry();
-  registry.setDefaultLabels({ instance_id: instance, process: 'api' });
-  collectDefaultMetrics({ register: registry });
-  registerIoCounts(registry);
+  const registry = processRegistry('api', instance);
   return {
     registry,
     httpRequests: new Counter({

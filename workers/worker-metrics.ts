@@ -4,16 +4,7 @@
  * saga_steps_total{step,status}).
  */
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { registerIoCounts } from '../lib/io-counts.js';
-
-export function createWorkerRegistry(processName: string, instance: string): Registry {
-  const registry = new Registry();
-  registry.setDefaultLabels({ process: processName, instance_id: instance });
-  collectDefaultMetrics({ register: registry });
-  registerIoCounts(registry);
-  return registry;
-}
+import { Counter, Histogram, type Registry } from 'prom-client';
 
 export function createSagaMetrics(registry: Registry, steps: StepMetrics = createStepMetrics(registry)) {
   return {
@@ -91,4 +82,4 @@ export function stepMetricsInterceptor(metrics: StepMetrics): ActivityIntercepto
   });
 }
 
-export { serveMetrics } from '../lib/metrics-server.js';
+export { processRegistry, serveMetrics } from '../lib/metrics-server.js';

@@ -16,7 +16,7 @@ import { TRADING_TASK_QUEUE } from '../../temporal/contracts.js';
 import { MATCHING_WORKER_TUNING } from '../../workers/matching/worker.js';
 import { createSandboxWorker, sandboxOptions } from '../../workers/sandbox-worker.js';
 import { createTradingWorker, TRADING_WORKER_TUNING } from '../../workers/trading/worker.js';
-import { createSagaMetrics, createWorkerRegistry } from '../../workers/worker-metrics.js';
+import { createSagaMetrics, processRegistry } from '../../workers/worker-metrics.js';
 import { baselineActivities, noopMatchingActivities, noopOrderActivities } from './activities.js';
 
 const config = loadConfig(process.env);
@@ -39,7 +39,7 @@ const trading = await createTradingWorker(
   {
     connection,
     db: database.db,
-    metrics: createSagaMetrics(createWorkerRegistry('baseline', 'baseline-1')),
+    metrics: createSagaMetrics(processRegistry('baseline', 'baseline-1')),
     wrapActivities: () => noopOrderActivities,
   },
 );

@@ -6,7 +6,7 @@ import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
 import { onShutdown } from '../../lib/shutdown.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
-import { createStepMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
+import { createStepMetrics, processRegistry, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
 import { startMatchingShards } from './worker.js';
 
@@ -22,7 +22,7 @@ installRuntime({
   shutdownSignals: [],
 }); // we handle signals: stop shards, release locks
 
-const registry = createWorkerRegistry('worker-matching', config.INSTANCE_ID);
+const registry = processRegistry('worker-matching', config.INSTANCE_ID);
 const metrics = createMatchingMetrics(registry);
 const stepMetrics = createStepMetrics(registry);
 // `/books`: the owned shards' books as the engine holds them (operators, and the crash tests, compare them).

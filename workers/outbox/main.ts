@@ -6,7 +6,7 @@ import { createLogger } from '../../lib/logger.js';
 import { onShutdown } from '../../lib/shutdown.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { connectDatabase } from '../../db/client.js';
-import { createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
+import { processRegistry, serveMetrics } from '../worker-metrics.js';
 import { createOutboxWorker } from './worker.js';
 
 const config = loadConfig(process.env);
@@ -18,7 +18,7 @@ installRuntime({
   service: 'worker-outbox',
   instance: config.INSTANCE_ID,
 });
-const registry = createWorkerRegistry('worker-outbox', config.INSTANCE_ID);
+const registry = processRegistry('worker-outbox', config.INSTANCE_ID);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
 

@@ -5,7 +5,7 @@ import { enableIoCounts } from '../../lib/io-counts.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
-import { createSagaMetrics, createWorkerRegistry, serveMetrics } from '../worker-metrics.js';
+import { createSagaMetrics, processRegistry, serveMetrics } from '../worker-metrics.js';
 import { createTradingWorker } from './worker.js';
 
 const config = loadConfig(process.env);
@@ -20,7 +20,7 @@ installRuntime({
   shutdownSignals: ['SIGINT', 'SIGTERM'],
 });
 
-const registry = createWorkerRegistry('worker-trading', config.INSTANCE_ID);
+const registry = processRegistry('worker-trading', config.INSTANCE_ID);
 const metrics = createSagaMetrics(registry);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
