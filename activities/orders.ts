@@ -61,7 +61,7 @@ function checkStop(order: OrderRequest, instrument: InstrumentRules): bigint | u
   return stop;
 }
 
-/** What recording an order pending writes: its row, its first timeline events, its `order_accepted` event. */
+/** What recording an order pending writes: its row, its first timeline events, its `order.accepted` event. */
 function pendingOrder({ order, workflowId, reserved }: PendingOrder): {
   row: NewOrderRow;
   timeline: OrderEventInput[];

@@ -9,7 +9,7 @@ import postgres from 'postgres';
 
 const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
 /** Arbitrary constant: "brokerx migrate". */
-const MIGRATION_LOCK_KEY = 0x62726b78;
+export const MIGRATION_LOCK_KEY = 0x62726b78;
 
 export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url);
@@ -55,21 +55,19 @@ export async function dropDatabasesNamed(url: string, namePrefix: string): Promi
 
 export async function migrateDatabase(url: string): Promise<{ applied: number }> {
   await ensureDatabase(url);
-  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  // The lock's session: a client of its own rather than `sql.reserve()`, whose handle makes postgres.js
+  // 3.4 throw an uncaught error (the process exits) once that connection has been closed under it.
+  const lock = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    const lock = await sql.reserve();
-    try {
-      await lock`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
-      const before = await countApplied(sql);
-      await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS });
-      const after = await countApplied(sql);
-      return { applied: after - before };
-    } finally {
-      await lock`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => undefined);
-      lock.release();
-    }
+    await lock`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    const before = await countApplied(sql);
+    await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS });
+    const after = await countApplied(sql);
+    return { applied: after - before };
   } finally {
-    await sql.end({ timeout: 5 });
+    await lock`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => undefined);
+    await Promise.all([lock.end({ timeout: 5 }), sql.end({ timeout: 5 })]);
   }
 }
 
