@@ -13,6 +13,8 @@ import {
   insertPendingOrder,
   lockOrder,
   releaseOrderReservation,
+  reserveEntry,
+  reservedAsset,
   type NewOrderRow,
 } from '../db/queries/orders.js';
 import { controlFailure, factsFor, violationOf } from '../shard/controls.js';
@@ -104,7 +106,7 @@ function pendingOrder({ order, workflowId, reserved }: PendingOrder): {
   ];
   // The first steps of the order's timeline (each recorded once: a retry adds nothing).
   const at = new Date();
-  const reservedAsset = order.side === 'buy' ? CASH_ASSET : order.symbol;
+  const asset = reservedAsset(order);
   const timeline: OrderEventInput[] = [
     {
       orderId: order.orderId,
@@ -131,9 +133,9 @@ function pendingOrder({ order, workflowId, reserved }: PendingOrder): {
       at,
       type: 'funds_reserved',
       details: {
-        asset: reservedAsset,
+        asset,
         amount:
-          reservedAsset === CASH_ASSET
+          asset === CASH_ASSET
             ? formatDecimal(BigInt(reserved.reserveAmount), CASH_SCALE)
             : reserved.reserveAmount,
       },
@@ -203,24 +205,20 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
       if (boundedInteger(reserved.reserveAmount, INT64_MAX) === undefined)
         throw businessFailure(FailureType.InvalidOrder, 'The amount to reserve is out of range');
       const { row, timeline, events } = pendingOrder(pending);
-      const amount = BigInt(reserved.reserveAmount);
-      const { accountId } = order;
-      const asset = reserved.reserveAsset;
       try {
         // One statement, atomic by itself: the reserve entry, then the order recorded pending. A retry
         // finds both written and changes nothing.
-        await insertPendingOrder(db, row, timeline, events, {
-          kind: 'reserve',
-          reference: order.orderId,
-          postings: [
-            { accountId, asset, bucket: 'available', amount: -amount },
-            { accountId, asset, bucket: 'reserved', amount },
-          ],
-        });
+        await insertPendingOrder(
+          db,
+          row,
+          timeline,
+          events,
+          reserveEntry(order, order.orderId, BigInt(reserved.reserveAmount)),
+        );
       } catch (err) {
         if (err instanceof InsufficientBalanceError)
           throw businessFailure(
-            asset === CASH_ASSET ? FailureType.InsufficientFunds : FailureType.InsufficientShares,
+            order.side === 'buy' ? FailureType.InsufficientFunds : FailureType.InsufficientShares,
           );
         throw err;
       }

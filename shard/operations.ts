@@ -3,10 +3,9 @@
  * a group-commit batch (batcher.ts) and idempotent by order id (submit) or the saga's request id
  * (cancel, replace). Refusals are business failures (temporal/failures.ts).
  */
-import { CASH_ASSET } from '../db/accounts.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
 import type { OrderFacts } from '../db/queries/controls.js';
-import { getOrderById, releaseEntry, type OrderRow } from '../db/queries/orders.js';
+import { getOrderById, releaseEntry, reserveEntry, type OrderRow } from '../db/queries/orders.js';
 import { controlFailure, lockedOrderAndFacts, violationOf } from './controls.js';
 import {
   saveOrder,
@@ -205,7 +204,6 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     const newReserved = newLeaves * unit;
     const increase = newReserved - order.reservedAmount;
     const version = order.lockVersion + 1;
-    const asset = order.side === 'buy' ? CASH_ASSET : order.symbol;
 
     const book = await bookOf(order.symbol);
     const seq = deps.books.nextSeq(order.symbol);
@@ -214,16 +212,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     // transaction usable, and nothing else has been written yet).
     try {
       if (increase > 0n) {
-        await tx.transaction((sp) =>
-          postEntry(sp, {
-            kind: 'reserve',
-            reference: `${order.id}:v${version}`,
-            postings: [
-              { accountId: order.accountId, asset, bucket: 'available', amount: -increase },
-              { accountId: order.accountId, asset, bucket: 'reserved', amount: increase },
-            ],
-          }),
-        );
+        await tx.transaction((sp) => postEntry(sp, reserveEntry(order, `${order.id}:v${version}`, increase)));
       }
     } catch (err) {
       if (err instanceof InsufficientBalanceError)

@@ -227,22 +227,39 @@ export async function insertPendingOrder(
 export const reservedAsset = (o: Pick<OrderRow, 'side' | 'symbol'>): string =>
   o.side === 'buy' ? CASH_ASSET : o.symbol;
 
-/** The journal entry that releases `amount` of what the order has reserved, identified by `reference`. */
-export function releaseEntry(
+/** The journal entry that moves `amount` of the order's asset between its buckets, identified by `reference`. */
+function bucketEntry(
+  kind: 'reserve' | 'release',
   order: Pick<OrderRow, 'accountId' | 'side' | 'symbol'>,
   reference: string,
   amount: bigint,
 ): LedgerEntry {
   const asset = reservedAsset(order);
+  const [from, to] =
+    kind === 'reserve' ? (['available', 'reserved'] as const) : (['reserved', 'available'] as const);
   return {
-    kind: 'release',
+    kind,
     reference,
     postings: [
-      { accountId: order.accountId, asset, bucket: 'reserved', amount: -amount },
-      { accountId: order.accountId, asset, bucket: 'available', amount },
+      { accountId: order.accountId, asset, bucket: from, amount: -amount },
+      { accountId: order.accountId, asset, bucket: to, amount },
     ],
   };
 }
+
+/** The journal entry that reserves `amount` of the order's asset (cash for buys, shares for sells). */
+export const reserveEntry = (
+  order: Pick<OrderRow, 'accountId' | 'side' | 'symbol'>,
+  reference: string,
+  amount: bigint,
+): LedgerEntry => bucketEntry('reserve', order, reference, amount);
+
+/** The journal entry that releases `amount` of what the order has reserved, identified by `reference`. */
+export const releaseEntry = (
+  order: Pick<OrderRow, 'accountId' | 'side' | 'symbol'>,
+  reference: string,
+  amount: bigint,
+): LedgerEntry => bucketEntry('release', order, reference, amount);
 
 /**
  * Release `amount` (default: all) of what the order still has reserved, as one journal entry
