@@ -44,7 +44,7 @@ import { userEmail } from './k6/lib/profiles.js';
 import { CpuAccount, cpuByComponent, cpuTable } from './lib/cpu.js';
 import { budgetSection, cpuBudget } from './lib/cpu-budget.js';
 import { ackPhaseTable, phasesOf, type AckTrace, type Phases } from './lib/ack-phases.js';
-import { ioAccount, ioTable, type IoAccount } from './lib/io-counts.js';
+import { ioAccount, ioTable, postgresTicksByClient, type IoAccount } from './lib/io-counts.js';
 import { serverAccount, serverTable, type ServerAccount } from './lib/temporal-server.js';
 import {
   addCounts,
@@ -179,7 +179,19 @@ async function runShape(base: Config, shape: Shape, full: boolean): Promise<Shap
         db && stack.temporalDatabases.includes(db) ? TEMPORAL_POSTGRES : 'postgres',
       ),
     );
-    const io = base.IO_COUNTS === 'on' ? ioAccount(() => stack.metricsEndpoints) : undefined;
+    const io =
+      base.IO_COUNTS === 'on'
+        ? ioAccount(
+            () => stack.metricsEndpoints,
+            () =>
+              postgresTicksByClient(
+                () => database.sql<{ pid: number; application_name: string | null }[]>`
+                  SELECT pid, application_name FROM pg_stat_activity WHERE backend_type = 'client backend'`,
+                loadConfig(stack.env).DATABASE_APPLICATION_PREFIX,
+                stack.metricsEndpoints.map((e) => e.name),
+              ),
+          )
+        : undefined;
     const server = stack.temporalMetrics ? serverAccount(stack.temporalMetrics) : undefined;
     const meters: Meters = { cpu, io, server };
     const temporal = await startBaselines(stack, BASELINE_WORKERS[shape]);
@@ -480,7 +492,7 @@ function ioSection(r: ShapeResults): string[] {
   if (!r.io?.runs.length) return [];
   return [
     '',
-    `### I/O per accepted order (IO_COUNTS=on: each process counts its own Postgres statements, Temporal client calls, Redis commands and publishes, and mails; lib/io-counts.ts)`,
+    `### I/O per accepted order (IO_COUNTS=on: each process counts its own Postgres statements, Temporal client calls, Redis commands and publishes, and mails; beside them the CPU of the Postgres backends serving its connections, told apart by application_name; lib/io-counts.ts)`,
     '',
     ...ioTable(r.io.runs),
   ];

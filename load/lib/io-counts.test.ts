@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { CounterAccount, ioRun, ioTable, parseIoTotals, type IoTotals } from './io-counts.js';
+import {
+  clientComponent,
+  CounterAccount,
+  ioRun,
+  ioTable,
+  parseIoTotals,
+  postgresTicksByClient,
+  type IoTotals,
+} from './io-counts.js';
 
 const totals = (n: number) => ({
   postgres_statements: 10 * n,
@@ -7,6 +15,7 @@ const totals = (n: number) => ({
   redis_commands: 0,
   redis_publishes: 2 * n,
   mails: 0,
+  postgres_ms: 0,
 });
 
 describe('I/O counts of a benchmark run', () => {
@@ -24,9 +33,51 @@ describe('I/O counts of a benchmark run', () => {
   it('divide the difference of two readings by the accepted requests, per component', () => {
     const before: IoTotals = new Map([['api', totals(1)]]);
     const after: IoTotals = new Map([['api', totals(11)]]);
-    const run = ioRun('orders', 10, before, after);
-    expect(run.perRequest.get('api')).toMatchObject({ postgres_statements: 10, temporal_calls: 1 });
-    expect(ioTable([run]).join('\n')).toContain('| orders | api | 10.00 | 1.00 | 0.00 | 2.00 | 0.00 |');
+    // Postgres ticks (10 ms each) by backend: one went on (+30), one closed meanwhile (left out), one opened (20 whole).
+    const run = ioRun(
+      'orders',
+      10,
+      {
+        totals: before,
+        postgres: new Map([
+          ['api#1', 100],
+          ['api#2', 50],
+        ]),
+      },
+      {
+        totals: after,
+        postgres: new Map([
+          ['api#1', 130],
+          ['api#3', 20],
+        ]),
+      },
+    );
+    expect(run.perRequest.get('api')).toMatchObject({
+      postgres_statements: 10,
+      temporal_calls: 1,
+      postgres_ms: 50,
+    });
+    expect(ioTable([run]).join('\n')).toContain(
+      '| orders | api | 10.00 | 1.00 | 0.00 | 2.00 | 0.00 | 50.00 |',
+    );
+  });
+
+  it("tell a Postgres backend's component by its connection's application_name", async () => {
+    const components = ['api', 'trading', 'matching', 'outbox'];
+    expect(clientComponent('brokerx-matching-1-shard-0', 'brokerx-', components)).toBe('matching');
+    expect(clientComponent('brokerx-trading-2', 'brokerx-', components)).toBe('trading');
+    expect(clientComponent('bench', 'brokerx-', components)).toBeUndefined();
+    expect(clientComponent('brokerx-temporal', 'brokerx-', components)).toBeUndefined();
+    const ticks = await postgresTicksByClient(
+      async () => [
+        { pid: process.pid, application_name: 'brokerx-api-1' },
+        { pid: process.pid, application_name: null },
+      ],
+      'brokerx-',
+      components,
+    );
+    expect([...ticks.keys()]).toEqual([`api#${process.pid}`]);
+    expect(ticks.get(`api#${process.pid}`)).toBeGreaterThanOrEqual(0);
   });
 });
 
