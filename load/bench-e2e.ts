@@ -57,7 +57,14 @@ import {
   type Summary,
 } from './lib/drivers.js';
 import { nearestRankOf } from './lib/percentiles.js';
-import { interleaved, interleavedOpenLoops, type Meter, type Segmented } from './lib/segments.js';
+import {
+  interleaved,
+  interleavedOpenLoops,
+  roundRatios,
+  type Interleaved,
+  type Meter,
+  type Segmented,
+} from './lib/segments.js';
 import {
   machineSummary,
   markdownTable,
@@ -76,7 +83,7 @@ const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 15);
 const ACK_STEP_SECONDS = 2 * STEP_SECONDS;
 const ACK_ROUNDS = 3;
 /** The capacity runs of the no-op saga and the real flow take turns this many times, STEP_SECONDS each. */
-const CAPACITY_ROUNDS = 2;
+const CAPACITY_ROUNDS = 3;
 /**
  * Temporal's server does part of a run's work after it: every workflow task and every submit leaves
  * timeout timers (the workflow task's sticky schedule-to-start and start-to-close, the submit's
@@ -415,7 +422,7 @@ interface BaselineResults {
   /** Closed-loop capacity of the no-op activity workflow (not in the quick run). */
   activity?: Summary;
   /** Closed-loop capacity of the no-op saga. */
-  saga: Summary;
+  saga: Interleaved;
 }
 
 /** What a capacity run is measured with: CPU always, the I/O counts and Temporal's server when on. */
@@ -427,10 +434,10 @@ interface Meters {
 
 interface RealFlowResults {
   /** Closed-loop capacity of the real flow. */
-  capacity: Summary;
+  capacity: Interleaved;
   /** The no-op saga and the real flow at 10/s, taking turns. */
-  saga10: Summary;
-  at10: Summary;
+  saga10: Interleaved;
+  at10: Interleaved;
   /** The phases of the 10/s runs' ACKs (load/lib/ack-phases.ts). */
   phases10: { noop: Phases[]; real: Phases[] };
 }
@@ -464,7 +471,7 @@ async function measureFlows(
   const [saga, capacity] = (await interleaved(CAPACITY_ROUNDS, [
     capacityRun('no-op saga, 32 users', b.noopSaga, meters(cpu, server)),
     capacityRun('orders through the API, 32 users', placeOrder, meters(cpu, server, io)),
-  ])) as [Summary, Summary];
+  ])) as [Interleaved, Interleaved];
   // The key runs report the feed at 10/s; the full run at its constant-rate steps.
   fills.newStep();
   fills.recording = !full;
@@ -478,7 +485,7 @@ async function measureFlows(
       { label: 'orders at 10/s', fire: traced(traces.real, placeOrder) },
     ],
     [cpu],
-  )) as [Summary, Summary];
+  )) as [Interleaved, Interleaved];
   fills.recording = false;
   const phases10 = {
     noop: await phasesOfTraces(client, traces.noop),
@@ -568,7 +575,7 @@ function printQuick(runs: readonly ShapeResults[]): void {
       `fill-to-client at 10/s: p50 ${pct(feed, 50)} ms, p99 ${pct(feed, 99)} ms over ${feed.length} fills`,
     );
     console.log(
-      `real/no-op saga ${((100 * real.capacity.throughput) / baseline.saga.throughput).toFixed(0)}%, ACK p95 ${(real.at10.p95 / real.saga10.p95).toFixed(2)}x`,
+      `real/no-op saga ${((100 * real.capacity.throughput) / baseline.saga.throughput).toFixed(0)}% (rounds: ${roundRatios(real.capacity, baseline.saga)}), ACK p95 ${(real.at10.p95 / real.saga10.p95).toFixed(2)}x`,
     );
     if (r.shape === 'cluster') console.log(instanceTable(ordersOf(r)).join('\n'));
   }
@@ -742,7 +749,7 @@ function targets(r: ShapeResults & { full: NonNullable<ShapeResults['full']> }):
     {
       what: `real saga throughput >= ${100 * TARGET_SHARE}% of the no-op saga`,
       met: real.capacity.throughput >= TARGET_SHARE * baseline.saga.throughput,
-      value: `${((100 * real.capacity.throughput) / baseline.saga.throughput).toFixed(0)}%`,
+      value: `${((100 * real.capacity.throughput) / baseline.saga.throughput).toFixed(0)}% (round by round: ${roundRatios(real.capacity, baseline.saga)})`,
     },
     {
       what: 'ACK p95 at 10/s <= 1.5x the no-op saga',

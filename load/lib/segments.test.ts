@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuAccount } from './cpu.js';
 import type { Run } from './drivers.js';
-import { interleaved, poolRuns, weightedMean } from './segments.js';
+import { interleaved, poolRuns, roundRatios, weightedMean } from './segments.js';
 
 describe('pooling the segments of a run', () => {
   it('averages per-request figures weighted by accepted requests, through maps and records', () => {
@@ -54,8 +54,9 @@ describe('interleaved runs', () => {
     });
     const [a, b] = await interleaved(2, [run('A', 4), run('B', 1)]);
     expect(order).toEqual(['warm A', 'A', 'warm B', 'B', 'warm A', 'A', 'warm B', 'B']);
-    expect(a).toMatchObject({ label: 'A', sent: 8, ok: 8, throughput: 2 });
-    expect(b).toMatchObject({ label: 'B', sent: 2, ok: 2, throughput: 0.5 });
+    expect(a).toMatchObject({ label: 'A', sent: 8, ok: 8, throughput: 2, rounds: [2, 2] });
+    expect(b).toMatchObject({ label: 'B', sent: 2, ok: 2, throughput: 0.5, rounds: [0.5, 0.5] });
+    expect(roundRatios(b!, a!)).toBe('25%, 25%');
     // Each segment read 100 ticks (1 s of CPU): A 2 s over 8 orders, B 2 s over 2.
     expect(account.runs.map((r) => [r.label, r.ok, r.perRequest.get('api')])).toEqual([
       ['A', 8, 250],

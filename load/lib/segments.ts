@@ -70,9 +70,16 @@ export interface Segmented {
   meters: readonly Meter[];
 }
 
-/** The runs interleaved in `rounds` rounds of one segment each, every run's segments pooled. */
-export async function interleaved(rounds: number, runs: readonly Segmented[]): Promise<Summary[]> {
+/** A run of several segments: their pooled summary, and each segment's throughput in the order run. */
+export type Interleaved = Summary & { rounds: number[] };
+
+/**
+ * The runs interleaved in `rounds` rounds of one segment each, every run's segments pooled; `rounds` of
+ * each keeps its segments' throughputs, so that a ratio of two runs can be read round by round too.
+ */
+export async function interleaved(rounds: number, runs: readonly Segmented[]): Promise<Interleaved[]> {
   const pooled: Run[] = runs.map((r) => ({ label: r.label, seconds: 0, samples: [] }));
+  const each: number[][] = runs.map(() => []);
   for (let round = 0; round < rounds; round++) {
     for (const [i, r] of runs.entries()) {
       await r.prepare?.();
@@ -82,13 +89,18 @@ export async function interleaved(rounds: number, runs: readonly Segmented[]): P
       };
       const measured = r.meters.reduceRight<typeof step>((inner, m) => () => m.measure(inner), step);
       const { run } = await measured();
+      each[i]!.push(summarize(run).throughput);
       pooled[i]!.seconds += run.seconds;
       pooled[i]!.samples.push(...run.samples);
     }
   }
   for (const r of runs) for (const m of r.meters) m.pool(r.label);
-  return pooled.map(summarize);
+  return pooled.map((run, i) => ({ ...summarize(run), rounds: each[i]! }));
 }
+
+/** `a`'s throughput over `b`'s, round by round, in percent: `74%, 68%`. */
+export const roundRatios = (a: Interleaved, b: Interleaved): string =>
+  a.rounds.map((x, i) => `${((100 * x) / (b.rounds[i] ?? NaN)).toFixed(0)}%`).join(', ');
 
 /** Open loops at one rate, interleaved in `rounds` segments that add up to `seconds` each. */
 export function interleavedOpenLoops(
@@ -97,7 +109,7 @@ export function interleavedOpenLoops(
   rounds: number,
   loops: readonly { label: string; fire: Fire }[],
   meters: readonly Meter[],
-): Promise<Summary[]> {
+): Promise<Interleaved[]> {
   return interleaved(
     rounds,
     loops.map((l) => ({
