@@ -575,7 +575,7 @@ function printQuick(runs: readonly ShapeResults[]): void {
       `fill-to-client at 10/s: p50 ${pct(feed, 50)} ms, p99 ${pct(feed, 99)} ms over ${feed.length} fills`,
     );
     console.log(
-      `real/no-op saga ${((100 * real.capacity.throughput) / baseline.saga.throughput).toFixed(0)}% (rounds: ${roundRatios(real.capacity, baseline.saga)}), ACK p95 ${(real.at10.p95 / real.saga10.p95).toFixed(2)}x`,
+      `real/no-op saga ${((100 * real.capacity.throughput) / baseline.saga.throughput).toFixed(0)}% (rounds: ${roundRatios(real.capacity, baseline.saga)} of ${baseline.saga.rounds.map((x) => x.toFixed(1)).join(', ')}/s), ACK p95 ${(real.at10.p95 / real.saga10.p95).toFixed(2)}x`,
     );
     if (r.shape === 'cluster') console.log(instanceTable(ordersOf(r)).join('\n'));
   }
