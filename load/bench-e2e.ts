@@ -513,7 +513,7 @@ const perRequestOf = (r: ShapeResults, run: Summary): Map<string, number> =>
  * The issue's "before" run (2026-11-30, an AMD EPYC of this machine kind; docs/benchmarks/README.md, the
  * table of full runs): the application's CPU per order was 0.63 of the no-op saga's.
  */
-const BEFORE = { share: 0.63, run: '2026-11-30 on this machine kind' };
+const BEFORE = { share: 0.63, run: '2026-11-30, an AMD EPYC with 2 cores' };
 /** The throughput target: the real flow at this share of the no-op saga's. */
 const TARGET_SHARE = 0.8;
 
