@@ -221,7 +221,7 @@ async function runShape(base: Config, shape: Shape, full: boolean): Promise<Shap
     const steps = await stepRates(placeOrder, real.at10.p95, fills);
     await sleep(1000);
     fills.close();
-    const ramp = await stressRamp(placeOrder, cpu);
+    const ramp = await stressRamp(placeOrder, cpu, server);
     checkRan(stack, real.capacity);
     const after = await checkAfterRun(database.db);
     return { shape, baseline, real, cpu, io, server, feedAt10, ...api, full: { steps, ramp, after } };
@@ -550,7 +550,7 @@ function serverSection(r: ShapeResults): string[] {
   if (!r.server?.runs.length) return [];
   return [
     '',
-    `### Temporal's server work per accepted order (the server's own counters, each turn of a capacity run after ${STEADY_MS / 1000} s of the same load, so the timers that fire in its window are its own flow's; load/lib/temporal-server.ts)`,
+    `### Temporal's server work per accepted order (the server's own counters, each turn of a capacity run after ${STEADY_MS / 1000} s of the same load, so the timers that fire in its window are its own flow's; the stress steps one after the other, each with the timers its predecessor left; load/lib/temporal-server.ts)`,
     '',
     ...serverTable(r.server.runs),
   ];
@@ -610,11 +610,15 @@ async function stepRates(placeOrder: Fire, p95At10: number, fills: FillWatcher):
   return out;
 }
 
-async function stressRamp(placeOrder: Fire, cpu: CpuAccount): Promise<Summary[]> {
+/** The stress ramp's steps, each measured by the CPU account and, when it is read, Temporal's server's. */
+async function stressRamp(placeOrder: Fire, cpu: CpuAccount, server?: ServerAccount): Promise<Summary[]> {
   log('(c) stress ramp');
   const ramp: Summary[] = [];
-  for (const users of [100, 300, 500])
-    ramp.push(await cpu.measure(() => closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder)));
+  for (const users of [100, 300, 500]) {
+    const step = () =>
+      cpu.measure(() => closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder));
+    ramp.push(await (server ? server.measure(step) : step()));
+  }
   return ramp;
 }
 
