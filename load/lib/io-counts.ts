@@ -66,7 +66,6 @@ export interface IoRun {
   perRequest: IoTotals;
 }
 
-/** The counts of one run, per accepted request. */
 /**
  * Which component a Postgres backend serves, from its connection's application_name (`<prefix><component>…`,
  * lib/config.ts applicationName): undefined for any other client (the benchmark's own, Temporal's).
@@ -95,6 +94,7 @@ export async function postgresTicksByClient(
   return out;
 }
 
+/** The counts of one run, per accepted request. */
 export function ioRun(label: string, ok: number, before: IoReading, after: IoReading): IoRun {
   const perRequest: IoTotals = new Map();
   const postgres: Ticks = new Map();

@@ -85,11 +85,12 @@ export async function interleaved(rounds: number, runs: readonly Segmented[]): P
       await r.prepare?.();
       const step = async () => {
         const run = await r.segment();
-        return { label: r.label, ok: summarize(run).ok, run };
+        const { ok, throughput } = summarize(run);
+        return { label: r.label, ok, throughput, run };
       };
       const measured = r.meters.reduceRight<typeof step>((inner, m) => () => m.measure(inner), step);
-      const { run } = await measured();
-      each[i]!.push(summarize(run).throughput);
+      const { run, throughput } = await measured();
+      each[i]!.push(throughput);
       pooled[i]!.seconds += run.seconds;
       pooled[i]!.samples.push(...run.samples);
     }
