@@ -7,11 +7,13 @@
  * a savepoint per operation: a failed operation's savepoint undoes its writes and its books are reloaded
  * from what the transaction sees. A failed commit fails the whole batch and its books are reloaded from
  * Postgres. So no book keeps a match that was not settled, and every failed caller retries (each
- * operation is idempotent).
+ * operation is idempotent). Without savepoints, the COMMIT is sent right behind the batch's last writes,
+ * without waiting for their answer (docs/adr/0033-commit-behind-the-last-writes.md): if they fail, the
+ * transaction is aborted and its COMMIT rolls it back, and the batch fails as if they had failed in it.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client.js';
-import { writeSettlement, type SettlementWrites } from '../db/queries/settlement.js';
+import { fenceSql, isFenceLost, writeSettlement, type SettlementWrites } from '../db/queries/settlement.js';
 import type { Logger } from '../lib/logger.js';
 import type { OrderBook } from '../matching/index.js';
 import type { OrderSnapshot } from '../temporal/activities.js';
@@ -92,29 +94,33 @@ export class GroupCommit {
    * operation failed without its savepoint; otherwise every caller has its outcome.
    */
   private async attempt(batch: Job[], savepoints: boolean): Promise<boolean> {
-    const { books, metrics } = this.deps;
+    const { books, metrics, fence } = this.deps;
     const t0 = performance.now();
     const outcomes: Outcome[] = [];
     const touched = new Set<string>();
     const alone = batch.length === 1 || !savepoints;
     let operationFailed = false;
-    // The fence (ShardEngineDeps.fence) is evaluated in the batch's last statement: the last
-    // operation's writes, or a statement of its own when that operation wrote nothing.
-    const { fence } = this.deps;
+    // The fence (ShardEngineDeps.fence) is evaluated by the batch's last statement: the last operation's
+    // writes, or a statement of its own when that operation wrote nothing. A lost lock fails it.
     let fenced = false;
-    let lockLost = false;
-    const fenceHeld = (held: boolean) => {
-      fenced = true;
-      lockLost = !held;
-      if (lockLost) throw new Error('the shard lock is no longer held by this process');
-    };
+    // Without savepoints the last operation's writes are not awaited: the COMMIT follows them on the
+    // connection at once, one round trip fewer per batch. If they fail, the transaction is aborted and its
+    // COMMIT rolls it back; this promise then says why.
+    let lastWrites: Promise<void> | undefined;
     try {
       await this.deps.db.transaction(async (tx) => {
         for (const [i, job] of batch.entries()) {
-          const check = i === batch.length - 1 ? fence : undefined;
+          const last = i === batch.length - 1;
           const write = async (db: DbOrTx, w: SettlementWrites) => {
-            const held = await writeSettlement(db, w, check?.());
-            if (check) fenceHeld(held);
+            const writing = writeSettlement(db, w, last ? fence?.() : undefined);
+            if (alone && last) {
+              lastWrites = writing;
+              writing.catch(() => undefined); // awaited after the COMMIT
+              fenced = true;
+              return;
+            }
+            await writing;
+            if (last) fenced = true;
           };
           const mine = new Set<string>();
           const bookOf = async (symbol: string) => {
@@ -139,16 +145,18 @@ export class GroupCommit {
             for (const symbol of mine) await books.rebuild(symbol, tx);
           }
         }
-        if (fence && (!fenced || lockLost)) {
-          // The last operation wrote nothing, or its savepoint took the fence's failure.
-          const [row] = lockLost ? [] : await tx.execute<{ held: boolean }>(sql`SELECT ${fence()} AS held`);
-          fenceHeld(row?.held === true);
-        }
+        // The last operation wrote nothing, or its savepoint took its writes (and the fence's failure).
+        if (fence && !fenced) await tx.execute(sql`SELECT ${fenceSql(fence())}`);
+      });
+      await lastWrites?.catch((err: unknown) => {
+        operationFailed = true;
+        throw err;
       });
     } catch (err) {
-      // Nothing of the batch was committed (an operation's failure without a savepoint, or the commit).
+      // Nothing of the batch was committed (an operation's failure without a savepoint, a lost lock, or
+      // the commit).
       for (const symbol of touched) await books.reload(symbol);
-      if (operationFailed && !lockLost && batch.length > 1) return false; // again, with savepoints
+      if (operationFailed && !isFenceLost(err) && batch.length > 1) return false; // again, with savepoints
       if (batch.length > 1)
         this.deps.logger.warn('settlement batch rolled back, books reloaded', { size: batch.length, err });
       batch.forEach((job, i) => {

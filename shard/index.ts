@@ -34,9 +34,9 @@ export interface ShardEngineDeps {
   now?: () => Date;
   /**
    * A boolean SQL expression, false when this process no longer owns the shard, evaluated
-   * in the last statement of every settlement transaction, so that a batch still in flight when the lock
-   * was lost rolls back instead of committing behind the new owner's rebuilt books
-   * (workers/matching/ownership.ts `ShardLease.held`).
+   * in the last statement of every settlement transaction, which fails when it is false (`shard_fence`),
+   * so that a batch still in flight when the lock was lost rolls back instead of committing behind the
+   * new owner's rebuilt books (workers/matching/ownership.ts `ShardLease.held`).
    */
   fence?: () => SQL;
 }

@@ -1,7 +1,8 @@
 /**
  * The shard engine's group commit against a real Postgres: concurrent operations share one
  * transaction and each settles exactly as it would alone; an operation that fails inside a batch fails
- * alone (its savepoint) while the others commit; a failed commit fails the whole batch, the book goes
+ * alone (its savepoint) while the others commit, also when it is the last, whose writes go out with the
+ * COMMIT; a failed commit fails the whole batch, the book goes
  * back to what Postgres holds and the retries settle every order once. Stop orders triggered in a
  * cascade are settled like takers, the symbol's sequence moves past the last trigger, and a rebuilt
  * book has the same pending stops. A batch commits only if the shard's fence holds in its last
@@ -42,6 +43,23 @@ function newEngine(metricsRegistry = new Registry(), fence?: () => SQL): ShardEn
 }
 
 const causeOf = (err: unknown) => String((err as { cause?: unknown }).cause ?? err);
+
+/** Run `fn` while any settlement that records a trade bought by `poison` fails ('injected settlement failure'). */
+async function failingTrades(poison: string, fn: () => Promise<void>): Promise<void> {
+  await database.db.execute(
+    sql.raw(`CREATE FUNCTION fail_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.buy_order_id = '${poison}' THEN RAISE EXCEPTION 'injected settlement failure'; END IF; RETURN NEW; END $$`),
+  );
+  await database.db.execute(
+    sql`CREATE TRIGGER fail_poison BEFORE INSERT ON trades FOR EACH ROW EXECUTE FUNCTION fail_poison()`,
+  );
+  try {
+    await fn();
+  } finally {
+    await database.db.execute(sql`DROP TRIGGER fail_poison ON trades`);
+    await database.db.execute(sql`DROP FUNCTION fail_poison()`);
+  }
+}
 
 /** An order through the saga's own steps (validated, reserved, persisted), ready for submit. */
 async function order(
@@ -150,14 +168,7 @@ describe('group commit', () => {
     const [first, ...buys] = await orders('buy', 19_010, 6);
     await Promise.all(sells.map((id) => engine.submit(id)));
     const poison = buys[2]!;
-    await database.db.execute(
-      sql.raw(`CREATE FUNCTION fail_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.buy_order_id = '${poison}' THEN RAISE EXCEPTION 'injected settlement failure'; END IF; RETURN NEW; END $$`),
-    );
-    await database.db.execute(
-      sql`CREATE TRIGGER fail_poison BEFORE INSERT ON trades FOR EACH ROW EXECUTE FUNCTION fail_poison()`,
-    );
-    try {
+    await failingTrades(poison, async () => {
       // `first` runs alone; the five behind it queue up and share the next transaction.
       const before = await settlementBatches(registry);
       const results = await Promise.allSettled([first!, ...buys].map((id) => engine.submit(id)));
@@ -178,14 +189,39 @@ describe('group commit', () => {
       for (const id of sells) expect(await statusOf(id)).toEqual({ status: 'filled', filled: '10' });
       expect(engine.book('AAPL')?.quote().ask).toBeNull();
       await expectConsistent();
-    } finally {
-      await database.db.execute(sql`DROP TRIGGER fail_poison ON trades`);
-      await database.db.execute(sql`DROP FUNCTION fail_poison()`);
-    }
+    });
     // Its retry now rests (nothing left to buy) and settles once.
     expect((await engine.submit(poison)).status).toBe('working');
     await expectConsistent();
     await engine.cancel({ orderId: poison, reason: 'user' });
+  });
+
+  it("fails the batch's last operation, whose writes travel with the COMMIT, alone; alone in its batch, nothing of it commits", async () => {
+    const sells = await orders('sell', 19_000, 3);
+    const [first, next, poison] = await orders('buy', 19_010, 3);
+    await Promise.all(sells.map((id) => engine.submit(id)));
+    await failingTrades(poison!, async () => {
+      // `first` runs alone; `next` and the poison share the next transaction, the poison last: its
+      // writes fail after the COMMIT was sent, so the batch runs again with savepoints and `next` commits.
+      const before = await settlementBatches(registry);
+      const results = await Promise.allSettled([first!, next!, poison!].map((id) => engine.submit(id)));
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+      expect(causeOf((results[2] as PromiseRejectedResult).reason)).toMatch(/injected settlement failure/);
+      expect((await settlementBatches(registry)).count - before.count).toBe(2);
+      expect(engine.book('AAPL')?.quote().ask).toMatchObject({ qty: 10 });
+      // Alone in its batch: the COMMIT rolled its transaction back and its book was put back.
+      const alone = await engine.submit(poison!).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(causeOf(alone)).toMatch(/injected settlement failure/);
+      expect(await statusOf(poison!)).toEqual({ status: 'pending', filled: '0' });
+      expect(engine.book('AAPL')?.quote().ask).toMatchObject({ qty: 10 });
+      await expectConsistent();
+    });
+    expect((await engine.submit(poison!)).status).toBe('filled');
+    expect(engine.book('AAPL')?.quote().ask).toBeNull();
+    await expectConsistent();
   });
 
   it('fails the whole batch when the commit fails; the retries settle every order once', async () => {

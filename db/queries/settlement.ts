@@ -124,12 +124,13 @@ export function saveSequence(w: SettlementWrites, symbol: string, seq: number, l
  * Write what an operation gathered, in one statement: its journal entries (one \`post_entry\` call each,
  * in order), its trades, its orders' rows, the symbol's sequence, its timeline events and its outbox rows
  * (\`enqueue_events\`). Every part travels as one JSON parameter, so the statement's text is the same for
- * every operation (one prepared statement; one more with a `check`). Inside the operation's transaction; a
- * refused balance change fails the statement and with it the operation. `check`: a boolean expression
- * evaluated in the same statement (the shard's fence, when these are its batch's last writes); returns its
- * value (true without one).
+ * every operation (one prepared statement; one more with a `fence`). Inside the operation's transaction; a
+ * refused balance change fails the statement and with it the operation. `fence`: a boolean expression
+ * evaluated in the same statement (the shard's ownership, when these are its batch's last writes); the
+ * statement fails when it is not true (`shard_fence`, an error that `isFenceLost` recognizes), so its
+ * transaction can be committed without waiting for its answer.
  */
-export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, check?: SQL): Promise<boolean> {
+export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, fence?: SQL): Promise<void> {
   const json = (v: unknown) => JSON.stringify(v);
   const entries = json(
     w.entries.map((e) => ({
@@ -182,7 +183,7 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, check?: S
         ]
       : [],
   );
-  const [row] = await settlementStatement(check)(tx, {
+  await settlementStatement(fence)(tx, {
     entries,
     trades: tradeRows,
     orders: orderRows,
@@ -190,14 +191,28 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, check?: S
     timeline: orderEventsJson(w.timeline),
     events: outboxJson(w.events),
   });
-  return row?.held === true;
 }
 
-/** `writeSettlement`'s statement, built once per check (the fence's SQL is one object per process). */
+/**
+ * The shard's fence as an expression that fails its statement, and so aborts its transaction, unless
+ * `held` is true (`shard_fence`, migration 0011).
+ */
+export const fenceSql = (held: SQL) => sql`shard_fence(${held})`;
+
+/** The SQLSTATE `shard_fence` raises. */
+const FENCE_LOST = 'BXF01';
+
+/** A statement failed because its fence did not hold: the shard's lock is lost (a drizzle error carries it as its cause). */
+export function isFenceLost(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause)
+    if ((e as { code?: unknown }).code === FENCE_LOST) return true;
+  return false;
+}
+
+/** `writeSettlement`'s statement, built once per fence (the fence's SQL is one object per process). */
 const settlementStatements = new WeakMap<SQL, ReturnType<typeof buildSettlement>>();
-const noCheck = sql`true`;
-const buildSettlement = (check: SQL) =>
-  prebuilt<Record<string, string>, { held: boolean }>(sql`
+const buildSettlement = (fence?: SQL) =>
+  prebuilt<Record<string, string>>(sql`
     WITH entries AS (
       SELECT post_entry(x.kind, x.reference, x.memo, x.postings) AS id
       FROM ROWS FROM (jsonb_to_recordset(${sql.placeholder('entries')}::jsonb) AS (kind text, reference text, memo text, postings jsonb))
@@ -226,10 +241,12 @@ const buildSettlement = (check: SQL) =>
       ON CONFLICT (symbol) DO UPDATE SET last_seq = GREATEST(${matchingSequences}.last_seq, EXCLUDED.last_seq),
         last_price = coalesce(EXCLUDED.last_price, ${matchingSequences}.last_price)
     ), recorded AS (${insertOrderEventsSql(sql.placeholder('timeline'))})
-    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(sql.placeholder('events'))}, ${check} AS held`);
-function settlementStatement(check: SQL = noCheck) {
-  let statement = settlementStatements.get(check);
-  if (!statement) settlementStatements.set(check, (statement = buildSettlement(check)));
+    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(sql.placeholder('events'))}, ${fence ? fenceSql(fence) : sql`true`} AS fenced`);
+const unfenced = buildSettlement();
+function settlementStatement(fence?: SQL) {
+  if (!fence) return unfenced;
+  let statement = settlementStatements.get(fence);
+  if (!statement) settlementStatements.set(fence, (statement = buildSettlement(fence)));
   return statement;
 }
 
