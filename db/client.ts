@@ -155,10 +155,12 @@ export function prebuilt<V extends Record<string, unknown>, R extends object = R
       if (v === undefined) throw new Error(`no value for ${s.name}`);
       return s.encode && v !== null ? s.encode(v) : v;
     });
-    return (await clientOf(db).unsafe(
-      query.sql,
-      params as postgres.ParameterOrJSON<never>[],
-    )) as unknown as R[];
+    // Sent now (`execute()`), not when awaited: a caller that goes on without awaiting it (a settlement
+    // batch sending its COMMIT behind its last writes, ADR 0033) has it on the connection before anything
+    // it sends next.
+    return (await clientOf(db)
+      .unsafe(query.sql, params as postgres.ParameterOrJSON<never>[])
+      .execute()) as unknown as R[];
   };
 }
 

@@ -2,7 +2,7 @@
  * The shard engine's group commit against a real Postgres: concurrent operations share one
  * transaction and each settles exactly as it would alone; an operation that fails inside a batch fails
  * alone (its savepoint) while the others commit, also when it is the last, whose writes go out with the
- * COMMIT; a failed commit fails the whole batch, the book goes
+ * COMMIT (and still inside the transaction); a failed commit fails the whole batch, the book goes
  * back to what Postgres holds and the retries settle every order once. Stop orders triggered in a
  * cascade are settled like takers, the symbol's sequence moves past the last trigger, and a rebuilt
  * book has the same pending stops. A batch commits only if the shard's fence holds in its last
@@ -194,6 +194,38 @@ describe('group commit', () => {
     expect((await engine.submit(poison)).status).toBe('working');
     await expectConsistent();
     await engine.cancel({ orderId: poison, reason: 'user' });
+  });
+
+  it('sends the last writes inside the transaction, ahead of the COMMIT that does not wait for them', async () => {
+    // The shard takes the order's control locks for its transaction (advisory, shared, released at its
+    // end): writes that still see them run in that transaction, not alone behind its COMMIT.
+    await database.db.execute(sql`CREATE TABLE trade_probe (control_locks_held boolean)`);
+    await database.db.execute(
+      sql.raw(`CREATE FUNCTION trade_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO trade_probe SELECT EXISTS (SELECT 1 FROM pg_locks
+          WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND mode = 'ShareLock' AND granted);
+        RETURN NEW;
+      END $$`),
+    );
+    await database.db.execute(
+      sql`CREATE TRIGGER trade_probe AFTER INSERT ON trades FOR EACH ROW EXECUTE FUNCTION trade_probe()`,
+    );
+    try {
+      const [sell] = await orders('sell', 19_000, 1);
+      const [buy] = await orders('buy', 19_000, 1);
+      await engine.submit(sell!);
+      expect((await engine.submit(buy!)).status).toBe('filled');
+      const probes = await database.db.execute<{ control_locks_held: boolean }>(
+        sql`SELECT * FROM trade_probe`,
+      );
+      expect(probes.map((p) => p.control_locks_held)).toEqual([true]);
+    } finally {
+      await database.db.execute(sql`DROP TRIGGER trade_probe ON trades`);
+      await database.db.execute(sql`DROP FUNCTION trade_probe()`);
+      await database.db.execute(sql`DROP TABLE trade_probe`);
+    }
+    await expectConsistent();
   });
 
   it("fails the batch's last operation, whose writes travel with the COMMIT, alone; alone in its batch, nothing of it commits", async () => {

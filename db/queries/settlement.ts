@@ -128,7 +128,8 @@ export function saveSequence(w: SettlementWrites, symbol: string, seq: number, l
  * refused balance change fails the statement and with it the operation. `fence`: a boolean expression
  * evaluated in the same statement (the shard's ownership, when these are its batch's last writes); the
  * statement fails when it is not true (`shard_fence`, an error that `isFenceLost` recognizes), so its
- * transaction can be committed without waiting for its answer.
+ * transaction can be committed without waiting for its answer. Nothing is awaited before the statement is
+ * sent: it is on the connection when this returns its promise, ahead of whatever the caller sends next.
  */
 export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, fence?: SQL): Promise<void> {
   const json = (v: unknown) => JSON.stringify(v);
