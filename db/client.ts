@@ -120,6 +120,18 @@ function preparedByDefault(sql: Sql): Sql {
   });
 }
 
+/**
+ * The SQLSTATE of a failed statement: postgres.js's error carries it, and drizzle wraps that error as the
+ * `cause` of its own. Undefined for an error that is not a statement's.
+ */
+export function postgresErrorCode(err: unknown): string | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
 /** The postgres.js handle under a drizzle database or transaction (drizzle's session keeps it). */
 function clientOf(db: DbOrTx): Sql {
   const client = (db as unknown as { session?: { client?: Sql } }).session?.client;

@@ -4,7 +4,7 @@
  * non-external balance going negative. (kind, reference) is unique, so posting an event twice is a no-op.
  */
 import { sql } from 'drizzle-orm';
-import { prebuilt, type DbOrTx } from '../client.js';
+import { postgresErrorCode, prebuilt, type DbOrTx } from '../client.js';
 
 export interface Posting {
   accountId: string;
@@ -28,10 +28,7 @@ function assertBalanced(postings: Posting[]): void {
     if (sum !== 0n) throw new UnbalancedEntryError(`Entry does not balance for ${asset}: ${sum}`);
 }
 
-export function isCheckViolation(err: unknown): boolean {
-  const e = err as { code?: string; cause?: { code?: string } };
-  return e.code === '23514' || e.cause?.code === '23514';
-}
+export const isCheckViolation = (err: unknown): boolean => postgresErrorCode(err) === '23514';
 
 /** The asset a refused balance change names (post_entry's DETAIL), if it is one of the entry's. */
 function refusedAsset(err: unknown, postings: Posting[]): string {

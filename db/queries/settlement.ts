@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { eq, sql, type SQL } from 'drizzle-orm';
-import { prebuilt, type DbOrTx } from '../client.js';
+import { postgresErrorCode, prebuilt, type DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
 import { matchingSequences, orders, trades } from '../schema.js';
 import { postingsJson, type LedgerEntry } from './ledger.js';
@@ -203,12 +203,8 @@ export const fenceSql = (held: SQL) => sql`shard_fence(${held})`;
 /** The SQLSTATE `shard_fence` raises. */
 const FENCE_LOST = 'BXF01';
 
-/** A statement failed because its fence did not hold: the shard's lock is lost (a drizzle error carries it as its cause). */
-export function isFenceLost(err: unknown): boolean {
-  for (let e = err; e instanceof Error; e = e.cause)
-    if ((e as { code?: unknown }).code === FENCE_LOST) return true;
-  return false;
-}
+/** A statement failed because its fence did not hold: the shard's lock is lost. */
+export const isFenceLost = (err: unknown): boolean => postgresErrorCode(err) === FENCE_LOST;
 
 /** `writeSettlement`'s statement, built once per fence (the fence's SQL is one object per process). */
 const settlementStatements = new WeakMap<SQL, ReturnType<typeof buildSettlement>>();
