@@ -294,21 +294,26 @@ function orderPlacer(ep: Endpoints, users: Users): Traceable {
     const buy = placed.buy <= placed.sell;
     const side = buy ? 'buy' : 'sell';
     const user = (buy ? users.buyers : users.sellers)[placed[side]++ % 4]!;
-    const res = await fetch(`${ep.api}/api/v1/orders`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
-      body: JSON.stringify({
-        order: {
-          symbol: 'AAPL',
-          order_type: 'limit',
-          direction: buy ? 'buy' : 'sell',
-          quantity: 1,
-          price: '165.00',
-          time_in_force: 'GTC',
-        },
-      }),
-    });
-    if (!res.ok) placed[side]--;
+    // A request that was not placed (shed, refused or failed) gives its side back.
+    let res: Response | undefined;
+    try {
+      res = await fetch(`${ep.api}/api/v1/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
+        body: JSON.stringify({
+          order: {
+            symbol: 'AAPL',
+            order_type: 'limit',
+            direction: buy ? 'buy' : 'sell',
+            quantity: 1,
+            price: '165.00',
+            time_in_force: 'GTC',
+          },
+        }),
+      });
+    } finally {
+      if (!res?.ok) placed[side]--;
+    }
     if (!seen || !res.ok) {
       await res.arrayBuffer();
       return res;
