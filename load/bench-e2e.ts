@@ -304,7 +304,7 @@ function orderPlacer(ep: Endpoints, users: Users): Traceable {
           order: {
             symbol: 'AAPL',
             order_type: 'limit',
-            direction: buy ? 'buy' : 'sell',
+            direction: side,
             quantity: 1,
             price: '165.00',
             time_in_force: 'GTC',

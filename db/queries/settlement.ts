@@ -238,7 +238,7 @@ const buildSettlement = (fence?: SQL) =>
       ON CONFLICT (symbol) DO UPDATE SET last_seq = GREATEST(${matchingSequences}.last_seq, EXCLUDED.last_seq),
         last_price = coalesce(EXCLUDED.last_price, ${matchingSequences}.last_price)
     ), recorded AS (${insertOrderEventsSql(sql.placeholder('timeline'))})
-    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(sql.placeholder('events'))}, ${fence ? fenceSql(fence) : sql`true`} AS fenced`);
+    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(sql.placeholder('events'))}${fence ? sql`, ${fenceSql(fence)}` : sql``}`);
 const unfenced = buildSettlement();
 function settlementStatement(fence?: SQL) {
   if (!fence) return unfenced;
