@@ -47,16 +47,25 @@ function run(service: string, env: Record<string, string>): Managed {
   return proc;
 }
 
-/** Resolves when the process writes a line matching `pattern` on stdout. */
-function line(proc: Managed, pattern: RegExp): Promise<void> {
+/**
+ * Resolves with everything the process wrote on stdout once it writes a line matching `pattern`; rejects
+ * when it exits first, with the last of what it wrote on stdout and stderr.
+ */
+function line(proc: Managed, pattern: RegExp): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
+    let err = '';
     proc.child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      if (pattern.test(out)) resolve();
+      if (pattern.test(out)) resolve(out);
     });
+    proc.child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     void proc.exited.then((code) =>
-      reject(new Error(`${proc.name} exited (${code}) before ${String(pattern)}`)),
+      reject(
+        new Error(
+          `${proc.name} exited (${code}) before ${String(pattern)}; stdout: ${out.slice(-2000)}; stderr: ${err.slice(-2000)}`,
+        ),
+      ),
     );
   });
 }
@@ -136,16 +145,23 @@ describe("compose's command lines, run locally", () => {
   });
 
   it('the outbox relay stops on SIGTERM: its metrics listener closes, exit 0', async () => {
-    const metricsPort = await freePort();
+    // Port 0: the relay binds a port the kernel picks and logs it, so no other socket can take it
+    // between a free port's choice and the relay's bind.
     const relay = run(
       'worker-outbox',
-      envFor({ METRICS_PORT: String(metricsPort), INSTANCE_ID: `${tag}-outbox`, LOG_LEVEL: 'info' }),
+      envFor({ METRICS_PORT: '0', INSTANCE_ID: `${tag}-outbox`, LOG_LEVEL: 'info' }),
     );
     // Running (and its SIGTERM handler installed) once it says so (workers/outbox/main.ts).
-    await line(relay, /outbox relay running/);
-    expect(await portOpen(metricsPort)).toBe(true);
+    const out = await line(relay, /outbox relay running/);
+    const listening = out
+      .split('\n')
+      .map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg?: string; address?: { port?: number } }) : {}))
+      .find((l) => l.msg === 'metrics listening');
+    const metricsPort = listening?.address?.port;
+    expect(metricsPort, 'the relay logs its metrics port').toBeTypeOf('number');
+    expect(await portOpen(metricsPort!)).toBe(true);
     sigterm(relay);
     expect(await relay.exited).toBe(0);
-    expect(await portOpen(metricsPort)).toBe(false);
+    expect(await portOpen(metricsPort!)).toBe(false);
   });
 });
