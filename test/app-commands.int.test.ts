@@ -153,11 +153,12 @@ describe("compose's command lines, run locally", () => {
     );
     // Running (and its SIGTERM handler installed) once it says so (workers/outbox/main.ts).
     const out = await line(relay, /outbox relay running/);
-    const listening = out
-      .split('\n')
-      .map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg?: string; address?: { port?: number } }) : {}))
-      .find((l) => l.msg === 'metrics listening');
-    const metricsPort = listening?.address?.port;
+    // That line came before the one awaited, so it is whole (the last line read may not be yet).
+    const listening = out.split('\n').find((l) => l.includes('"msg":"metrics listening"'));
+    const metricsPort =
+      listening === undefined
+        ? undefined
+        : (JSON.parse(listening) as { address?: { port?: number } }).address?.port;
     expect(metricsPort, 'the relay logs its metrics port').toBeTypeOf('number');
     expect(await portOpen(metricsPort!)).toBe(true);
     sigterm(relay);
