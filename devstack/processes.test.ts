@@ -60,3 +60,25 @@ describe('supervise', () => {
     expect(alive(second.child.pid!)).toBe(false);
   });
 });
+
+describe('freePort', () => {
+  it("hands out distinct ports below the OS's ephemeral range, each free to bind", async () => {
+    const { freePort } = await import('./processes.js');
+    const { createServer } = await import('node:net');
+    const ephemeralStart = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+    const ports: number[] = [];
+    for (let i = 0; i < 20; i++) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(ports.length);
+    for (const port of ports) {
+      expect(port).toBeLessThan(ephemeralStart);
+      const srv = createServer();
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(port, '127.0.0.1', resolve);
+      });
+      await new Promise((r) => srv.close(r));
+    }
+  });
+});

@@ -3,6 +3,8 @@
  * with prefixed output, wait for ports, find free ports, stop all.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 
 export interface Managed {
@@ -124,18 +126,58 @@ export async function waitForPort(
   }
 }
 
-/** Ask the OS for a free TCP port. */
-export async function freePort(): Promise<number> {
+/** The lowest port `freePort` draws from. */
+const DRAWN_FROM = 20_000;
+/** Ports this process handed out already: never twice, even once they are closed again. */
+const handedOut = new Set<number>();
+
+/** The first port of the machine's ephemeral range (Linux's default when it cannot be read). */
+function ephemeralStart(): number {
+  try {
+    const first = Number(
+      readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+    if (Number.isInteger(first) && first > 0) return first;
+  } catch {
+    /* not Linux */
+  }
+  return 32_768;
+}
+
+/** Whether `port` can be bound on 127.0.0.1 now (then closed again). */
+async function bindable(port: number): Promise<number | undefined> {
   const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, '127.0.0.1', () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const bound = typeof addr === 'object' && addr ? addr.port : undefined;
+      srv.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * A TCP port that is free now and that no other process will be given by the OS meanwhile: drawn below
+ * the machine's ephemeral range, from which the OS takes the port of every bind to port 0 and of every
+ * outgoing connection. A port of that range can be taken between this answer and the caller's own bind:
+ * the Temporal dev server binds two such ports for its internal services when it starts, before the
+ * processes started after it bind the ports chosen with its own (a benchmark's login once got an empty
+ * 404 from another server on the api's port). The OS's own choice where the range leaves no room below it.
+ */
+export async function freePort(): Promise<number> {
+  const end = ephemeralStart();
+  for (let i = 0; end - DRAWN_FROM >= 1000 && i < 100; i++) {
+    const port = randomInt(DRAWN_FROM, end);
+    if (handedOut.has(port) || (await bindable(port)) === undefined) continue;
+    handedOut.add(port);
+    return port;
+  }
+  const port = await bindable(0);
+  if (port === undefined) throw new Error('no free TCP port');
+  handedOut.add(port);
+  return port;
 }
 
 export interface Supervised {
