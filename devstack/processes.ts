@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 
 export interface Managed {
   name: string;
@@ -144,9 +144,8 @@ function ephemeralStart(): number {
   return 32_768;
 }
 
-/** Whether `port` can be bound on 127.0.0.1 now (then closed again). */
-async function bindable(port: number): Promise<number | undefined> {
-  const { createServer } = await import('node:net');
+/** Bind `port` on 127.0.0.1 and close it again: the port bound (the OS's choice for 0), undefined if taken. */
+function bindable(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(undefined));
@@ -162,9 +161,9 @@ async function bindable(port: number): Promise<number | undefined> {
  * A TCP port that is free now and that no other process will be given by the OS meanwhile: drawn below
  * the machine's ephemeral range, from which the OS takes the port of every bind to port 0 and of every
  * outgoing connection. A port of that range can be taken between this answer and the caller's own bind:
- * the Temporal dev server binds two such ports for its internal services when it starts, before the
- * processes started after it bind the ports chosen with its own (a benchmark's login once got an empty
- * 404 from another server on the api's port). The OS's own choice where the range leaves no room below it.
+ * the Temporal dev server, started before the other processes of a stack, binds two such ports of its
+ * own choosing for its internal services (a benchmark's login once got an empty 404 from another server
+ * on the api's port). The OS's own choice where the range leaves no room below it.
  */
 export async function freePort(): Promise<number> {
   const end = ephemeralStart();
