@@ -11,7 +11,7 @@
  *       constant arrival rates stepped up until errors appear or the ACK p95 doubles;
  *   (c) the stress ramp 100 -> 300 -> 500 virtual users (admission control sheds with 429);
  * then checks that every accepted order is terminal or resting and that the ledger is balanced, and
- * writes docs/benchmarks/e2e.md. Load is generated with fetch (undici keep-alive) by open- and
+ * writes docs/benchmarks/e2e.md. Load is generated with node:http over a keep-alive agent (load/lib/http.ts) by open- and
  * closed-loop drivers that time every request (load/lib/drivers.ts).
  *
  * BENCH_SHAPE=cluster runs all of that on the production topology (load/lib/cluster-stack.ts) and, in
@@ -56,6 +56,7 @@ import {
   type Fire,
   type Summary,
 } from './lib/drivers.js';
+import { postJson, type Answer } from './lib/http.js';
 import { nearestRankOf } from './lib/percentiles.js';
 import {
   interleaved,
@@ -279,7 +280,7 @@ async function onboardUsers(stack: Stack, db: Db): Promise<Users> {
 }
 
 /** A request that can tell the workflow id of the saga it started (`seen`), for the ACK's phases. */
-type Traceable = (seen?: (workflowId: string) => void) => Promise<number | Response>;
+type Traceable = (seen?: (workflowId: string) => void) => Promise<number | Answer>;
 
 /**
  * Half buys, half sells at one price: about half the orders fill against resting ones. Each order takes
@@ -295,12 +296,11 @@ function orderPlacer(ep: Endpoints, users: Users): Traceable {
     const side = buy ? 'buy' : 'sell';
     const user = (buy ? users.buyers : users.sellers)[placed[side]++ % 4]!;
     // A request that was not placed (shed, refused or failed) gives its side back.
-    let res: Response | undefined;
+    let res: Answer | undefined;
     try {
-      res = await fetch(`${ep.api}/api/v1/orders`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
-        body: JSON.stringify({
+      res = await postJson(
+        `${ep.api}/api/v1/orders`,
+        {
           order: {
             symbol: 'AAPL',
             order_type: 'limit',
@@ -309,20 +309,21 @@ function orderPlacer(ep: Endpoints, users: Users): Traceable {
             price: '165.00',
             time_in_force: 'GTC',
           },
-        }),
-      });
+        },
+        { authorization: `Bearer ${user.token}` },
+      );
     } finally {
-      if (!res?.ok) placed[side]--;
+      if (!isOk(res)) placed[side]--;
     }
-    if (!seen || !res.ok) {
-      await res.arrayBuffer();
-      return res;
+    if (seen && isOk(res)) {
+      const order = JSON.parse(res.body) as { account_id: string; client_order_id: string };
+      seen(orderWorkflowId(order.account_id, order.client_order_id));
     }
-    const order = (await res.json()) as { account_id: string; client_order_id: string };
-    seen(orderWorkflowId(order.account_id, order.client_order_id));
     return res;
   };
 }
+
+const isOk = (res: Answer | undefined): res is Answer => !!res && res.status >= 200 && res.status < 300;
 
 /** `fire`, recording each answered request's time and saga into `into`. */
 const traced =

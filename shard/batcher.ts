@@ -113,6 +113,8 @@ export class GroupCommit {
           const last = i === batch.length - 1;
           const write = async (db: DbOrTx, w: SettlementWrites) => {
             const writing = writeSettlement(db, w, last ? fence?.() : undefined);
+            // The books hold their orders' rows as written, like their orders: a failure reloads both.
+            books.remember(w.orders.values());
             if (alone && last) {
               lastWrites = writing;
               writing.catch(() => undefined); // awaited after the COMMIT

@@ -1,7 +1,8 @@
 /**
- * The shard's order books and their sequence numbers, held in memory and rebuilt from Postgres. The
- * one place where order rows become the engine's orders (matching/ keeps its own types; integers
- * cross as safe JS numbers, docs/adr/0007-matching-engine-numbers.md).
+ * The shard's order books and their sequence numbers, held in memory and rebuilt from Postgres, with the
+ * rows of the orders they hold (docs/adr/0034-resting-rows-in-the-shard.md). The one place where order
+ * rows become the engine's orders (matching/ keeps its own types; integers cross as safe JS numbers,
+ * docs/adr/0007-matching-engine-numbers.md).
  */
 import type { DbOrTx } from '../db/client.js';
 import { loadSequence, openOrdersForBook, pendingStopsForBook } from '../db/queries/settlement.js';
@@ -9,7 +10,7 @@ import type { OrderRow } from '../db/queries/orders.js';
 import type { Logger } from '../lib/logger.js';
 import { exactNumber } from '../lib/money.js';
 import { OrderBook, type LoadOrder, type NewOrder, type PendingStop } from '../matching/index.js';
-import { tradesAs } from '../temporal/orders.js';
+import { isTerminal, tradesAs } from '../temporal/orders.js';
 import type { ShardMetrics } from './metrics.js';
 
 /** Safe-integer conversion at the engine boundary (docs/adr/0007-matching-engine-numbers.md). */
@@ -63,9 +64,18 @@ const loadStop = (o: OrderRow): PendingStop => ({
   stp: o.selfTradePrevention,
 });
 
+/** An order in the book or waiting for its trigger (a pending order is not in the book yet). */
+const isResting = (o: OrderRow) => !isTerminal(o.status) && o.status !== 'pending';
+
 export class ShardBooks {
   private readonly books = new Map<string, OrderBook>();
   private readonly seqs = new Map<string, number>();
+  /**
+   * Per symbol, the rows of the orders its book holds (resting and waiting stops), as the shard last
+   * wrote them: a resting order's later fills, cancels and triggers need no read of it. Loaded and
+   * dropped with the book, so after a rollback they are back to Postgres' state with it.
+   */
+  private readonly rows = new Map<string, Map<string, OrderRow>>();
 
   constructor(private readonly deps: { db: DbOrTx; logger: Logger; metrics: ShardMetrics }) {}
 
@@ -89,8 +99,25 @@ export class ShardBooks {
     });
     this.books.set(symbol, book);
     this.seqs.set(symbol, seq);
+    this.rows.set(symbol, new Map([...open, ...stops].map((o) => [o.id, o])));
     this.report(symbol);
     return book;
+  }
+
+  /** A copy of the row of an order the book of `symbol` holds, as the shard last wrote it. */
+  restingRow(symbol: string, id: string): OrderRow | undefined {
+    const row = this.rows.get(symbol)?.get(id);
+    return row && { ...row };
+  }
+
+  /** Rows an operation is writing: kept while their orders rest, forgotten once they do not. */
+  remember(rows: Iterable<OrderRow>): void {
+    for (const o of rows) {
+      const held = this.rows.get(o.symbol);
+      if (!held) continue;
+      if (isResting(o)) held.set(o.id, { ...o });
+      else held.delete(o.id);
+    }
   }
 
   /** The book's gauges: resting orders and pending stops. */
@@ -108,6 +135,7 @@ export class ShardBooks {
     } catch (err) {
       this.books.delete(symbol);
       this.seqs.delete(symbol);
+      this.rows.delete(symbol);
       this.deps.logger.warn('book reload failed; it loads again with the next operation', { symbol, err });
     }
   }

@@ -3,7 +3,8 @@
  * The matching worker (workers/matching/) wires it to Temporal; activities/matching.ts adapts its
  * operations to the saga. Split by job:
  *
- *   books.ts       the shard's in-memory books, rebuilt from Postgres; rows mapped to engine orders
+ *   books.ts       the shard's in-memory books and their orders' rows, rebuilt from Postgres; rows
+ *                  mapped to engine orders
  *   batcher.ts     group commit: queued operations share one transaction, savepoint each
  *   operations.ts  submit, cancel, replace with their business rules (order-rules.ts)
  *   settlement.ts  an engine result settled in Postgres and announced as outbox events

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { DbOrTx } from '../db/client.js';
 import { committedOrder, releaseEntry, type OrderRow } from '../db/queries/orders.js';
 import {
+  expectationOf,
   lockOrders,
   saveOrder,
   settleFill,
@@ -67,8 +68,11 @@ export async function settleResult(
     announce(w, events, arrival(false));
     return [];
   }
-  const others = await lockOrders(
+  const others = await otherRows(
+    deps.books,
     tx,
+    w,
+    taker.symbol,
     [
       ...result.fills.flatMap((f) => [f.makerOrderId, f.takerOrderId]),
       ...result.cancellations.map((c) => c.orderId),
@@ -145,6 +149,35 @@ export async function settleResult(
   if (result.triggered.length > 0)
     deps.metrics.stopsTriggered.inc({ symbol: taker.symbol }, result.triggered.length);
   return fillIds;
+}
+
+/**
+ * The rows of the other orders an operation touched (makers, orders cancelled by self-trade prevention,
+ * triggered stops), by id in id order. Each is a resting order, whose row the books hold as the shard
+ * last wrote it (books.ts): no read, no row lock; its write checks that nobody else changed it since
+ * (`SettlementWrites.expected`). A row the books do not hold is read and locked.
+ */
+async function otherRows(
+  books: ShardBooks,
+  tx: DbOrTx,
+  w: SettlementWrites,
+  symbol: string,
+  ids: string[],
+): Promise<Map<string, OrderRow>> {
+  const rows = new Map<string, OrderRow>();
+  const unheld: string[] = [];
+  for (const id of [...new Set(ids)].sort()) {
+    const held = books.restingRow(symbol, id);
+    if (!held) {
+      unheld.push(id);
+      continue;
+    }
+    rows.set(id, held);
+    w.expected.set(id, expectationOf(held));
+  }
+  if (unheld.length === 0) return rows;
+  const locked = await lockOrders(tx, unheld);
+  return new Map([...rows, ...locked].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /**

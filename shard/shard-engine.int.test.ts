@@ -6,7 +6,8 @@
  * back to what Postgres holds and the retries settle every order once. Stop orders triggered in a
  * cascade are settled like takers, the symbol's sequence moves past the last trigger, and a rebuilt
  * book has the same pending stops. A batch commits only if the shard's fence holds in its last
- * statement. A submit waits for a control change in flight on its scopes.
+ * statement. A submit waits for a control change in flight on its scopes. A resting order's row is
+ * written back from the books' copy without a read, and never over a change made outside the shard.
  */
 import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
@@ -14,7 +15,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrderActivities } from '../activities/orders.js';
 import { EXTERNAL_ACCOUNT_ID } from '../db/accounts.js';
-import type { Database } from '../db/client.js';
+import { postgresErrorCode, type Database } from '../db/client.js';
 import { holdControlLockExclusive } from '../db/queries/controls.js';
 import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
 import { loadSequence } from '../db/queries/settlement.js';
@@ -434,3 +435,34 @@ describe('operator controls', () => {
 async function sequence() {
   return loadSequence(database.db, 'AAPL');
 }
+
+describe("the books' rows of resting orders", () => {
+  it('settles a fill on a resting order without reading it, and never writes over a change made outside the shard', async () => {
+    // Below the asks earlier tests left resting: these two are first in line.
+    const [first, second] = await orders('sell', 18_900, 2);
+    await engine.submit(first!);
+    await engine.submit(second!);
+    // Another writer changes the resting order first in line: the saga's compensation, which gives back
+    // its reservation and marks it rejected (the shard's books do not know).
+    await createOrderActivities({ db: database.db }).releaseReservation({
+      orderId: first!,
+      accountId: seller,
+      reason: 'changed outside the shard',
+    });
+    const buy = await order('buy', 18_900);
+    const refused = await engine.submit(buy).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(postgresErrorCode(refused)).toBe('BXS01');
+    // Nothing of it was written, the outside change stands, and the book is back to Postgres' state.
+    expect(await statusOf(buy)).toEqual({ status: 'pending', filled: '0' });
+    expect(await statusOf(first!)).toEqual({ status: 'rejected', filled: '0' });
+    await expectConsistent();
+    // The retry matches the book as Postgres has it.
+    expect((await engine.submit(buy)).status).toBe('filled');
+    expect(await statusOf(second!)).toEqual({ status: 'filled', filled: '10' });
+    expect(await statusOf(first!)).toEqual({ status: 'rejected', filled: '0' });
+    await expectConsistent();
+  });
+});

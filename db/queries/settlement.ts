@@ -25,6 +25,25 @@ export async function lockOrders(tx: DbOrTx, ids: string[]): Promise<Map<string,
   return new Map(rows.map((r) => [r.id, r]));
 }
 
+/**
+ * What a row the shard wrote back without reading it (its books hold it: shard/books.ts) must still
+ * hold in Postgres when it is written: every other writer of an order (the saga's compensation) changes
+ * one of these.
+ */
+export interface RowExpectation {
+  status: string;
+  lockVersion: number;
+  filledQuantity: bigint;
+  reservedAmount: bigint;
+}
+
+export const expectationOf = (o: OrderRow): RowExpectation => ({
+  status: o.status,
+  lockVersion: o.lockVersion,
+  filledQuantity: o.filledQuantity,
+  reservedAmount: o.reservedAmount,
+});
+
 export interface FillToSettle {
   buy: OrderRow;
   sell: OrderRow;
@@ -53,6 +72,8 @@ export interface SettlementWrites {
   entries: LedgerEntry[];
   /** The orders to write back, as they stand at the end of the operation. */
   orders: Map<string, OrderRow>;
+  /** Of those, the ones written without being read, with what Postgres must still hold for each. */
+  expected: Map<string, RowExpectation>;
   events: OutboxEvent[];
   timeline: OrderEventInput[];
   /** The symbol's sequence and, after a trade, its last price. */
@@ -63,6 +84,7 @@ export const settlementWrites = (): SettlementWrites => ({
   trades: [],
   entries: [],
   orders: new Map(),
+  expected: new Map(),
   events: [],
   timeline: [],
 });
@@ -155,6 +177,7 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, fence?: S
   );
   const orderRows = json(
     [...w.orders.values()].map((o) => ({
+      ...expectedColumns(w.expected.get(o.id)),
       id: o.id,
       quantity: o.quantity.toString(),
       price: o.price?.toString() ?? null,
@@ -194,6 +217,14 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, fence?: S
   });
 }
 
+/** A row's expectation as the statement's `expected_*` columns (null: the row was read and locked). */
+const expectedColumns = (e: RowExpectation | undefined) => ({
+  expected_status: e?.status ?? null,
+  expected_lock_version: e?.lockVersion ?? null,
+  expected_filled_quantity: e?.filledQuantity.toString() ?? null,
+  expected_reserved_amount: e?.reservedAmount.toString() ?? null,
+});
+
 /**
  * The shard's fence as an expression that fails its statement, and so aborts its transaction, unless
  * `held` is true (`shard_fence`, migration 0011).
@@ -220,17 +251,23 @@ const buildSettlement = (fence?: SQL) =>
       SELECT x.id, x.symbol, x.buy_order_id, x.sell_order_id, x.maker_order_id, x.price, x.quantity, x.executed_at
       FROM jsonb_to_recordset(${sql.placeholder('trades')}::jsonb) AS x(id uuid, symbol text, buy_order_id uuid, sell_order_id uuid,
         maker_order_id uuid, price bigint, quantity bigint, executed_at timestamptz)
+    ), given AS (
+      SELECT * FROM jsonb_to_recordset(${sql.placeholder('orders')}::jsonb) AS x(id uuid, quantity bigint, price bigint,
+        reserve_price bigint, time_in_force text, stop_price bigint, triggered_at timestamptz, filled_quantity bigint,
+        filled_notional bigint, status text, reserved_amount bigint, lock_version integer, book_seq bigint,
+        reject_reason text, last_request_id text, updated_at timestamptz, expected_status text,
+        expected_lock_version integer, expected_filled_quantity bigint, expected_reserved_amount bigint)
     ), saved AS (
       UPDATE ${orders} o SET quantity = x.quantity, price = x.price, reserve_price = x.reserve_price,
         time_in_force = x.time_in_force, stop_price = x.stop_price, triggered_at = x.triggered_at,
         filled_quantity = x.filled_quantity, filled_notional = x.filled_notional, status = x.status,
         reserved_amount = x.reserved_amount, lock_version = x.lock_version, book_seq = x.book_seq,
         reject_reason = x.reject_reason, last_request_id = x.last_request_id, updated_at = x.updated_at
-      FROM jsonb_to_recordset(${sql.placeholder('orders')}::jsonb) AS x(id uuid, quantity bigint, price bigint, reserve_price bigint,
-        time_in_force text, stop_price bigint, triggered_at timestamptz, filled_quantity bigint,
-        filled_notional bigint, status text, reserved_amount bigint, lock_version integer, book_seq bigint,
-        reject_reason text, last_request_id text, updated_at timestamptz)
-      WHERE o.id = x.id
+      FROM given x
+      WHERE o.id = x.id AND (x.expected_status IS NULL OR (o.status = x.expected_status
+        AND o.lock_version = x.expected_lock_version AND o.filled_quantity = x.expected_filled_quantity
+        AND o.reserved_amount = x.expected_reserved_amount))
+      RETURNING o.id
     ), sequenced AS (
       INSERT INTO ${matchingSequences} (symbol, last_seq, last_price)
       SELECT x.symbol, x.last_seq, x.last_price
@@ -238,7 +275,8 @@ const buildSettlement = (fence?: SQL) =>
       ON CONFLICT (symbol) DO UPDATE SET last_seq = GREATEST(${matchingSequences}.last_seq, EXCLUDED.last_seq),
         last_price = coalesce(EXCLUDED.last_price, ${matchingSequences}.last_price)
     ), recorded AS (${insertOrderEventsSql(sql.placeholder('timeline'))})
-    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(sql.placeholder('events'))}${fence ? sql`, ${fenceSql(fence)}` : sql``}`);
+    SELECT (SELECT count(id) FROM entries) AS entries, ${enqueueEventsCall(sql.placeholder('events'))},
+      settlement_rows_current((SELECT count(*) FROM saved) = (SELECT count(*) FROM given))${fence ? sql`, ${fenceSql(fence)}` : sql``}`);
 const unfenced = buildSettlement();
 function settlementStatement(fence?: SQL) {
   if (!fence) return unfenced;

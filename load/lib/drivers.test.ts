@@ -66,7 +66,7 @@ describe('summaryTable', () => {
 describe('timed', () => {
   it("names the instance from X-Instance, and nginx for nginx's own answers", async () => {
     const answer = (status: number, headers: Record<string, string>) => () =>
-      Promise.resolve(new Response(null, { status, headers }));
+      Promise.resolve({ status, headers, body: '' });
     expect((await timed(answer(201, { 'x-instance': 'api-3' }))).instance).toBe('api-3');
     expect((await timed(answer(504, { 'x-upstream-server': '127.0.0.1:3001' }))).instance).toBe('nginx');
     expect((await timed(answer(200, {}))).instance).toBeUndefined();

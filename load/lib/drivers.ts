@@ -5,6 +5,7 @@
  * each request) as a markdown table.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { headerOf, type Answer } from './http.js';
 import { nearestRankOf } from './percentiles.js';
 import { markdownTable } from './report.js';
 
@@ -18,8 +19,8 @@ export interface Sample {
   instance?: string;
 }
 
-/** What one request returned: the status, or the response itself (for its headers). */
-export type Fire = () => Promise<number | Response>;
+/** What one request returned: the status, or the answer itself (for its headers). */
+export type Fire = () => Promise<number | Answer>;
 
 export interface Run {
   label: string;
@@ -45,7 +46,7 @@ export interface Summary {
   p50: number;
   p95: number;
   p99: number;
-  /** Requests answered per api instance, whatever the status (only for fires that return the Response). */
+  /** Requests answered per api instance, whatever the status (only for fires that return the answer). */
   byInstance: Record<string, number>;
   /** The 2xx answers among them. */
   okByInstance: Record<string, number>;
@@ -117,12 +118,12 @@ export async function timed(fire: Fire): Promise<Sample> {
   try {
     const out = await fire();
     if (typeof out === 'number') return { ms: performance.now() - t0, status: out };
-    const retryAfter = Number(out.headers.get('retry-after') ?? NaN);
+    const retryAfter = Number(headerOf(out, 'retry-after') ?? NaN);
     return {
       ms: performance.now() - t0,
       status: out.status,
       retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined,
-      instance: out.headers.get('x-instance') ?? (out.headers.has('x-upstream-server') ? 'nginx' : undefined),
+      instance: headerOf(out, 'x-instance') ?? (headerOf(out, 'x-upstream-server') ? 'nginx' : undefined),
     };
   } catch {
     return { ms: performance.now() - t0, status: 0 };
