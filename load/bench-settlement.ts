@@ -246,13 +246,15 @@ next to plain single-row autocommit inserts on the same database in the same run
 
 ${table}
 ${sagaSteps === undefined ? '' : `\nThe saga's steps before the submit (validate; reserve, which records the order: ADR 0032) sent ${sagaSteps.toFixed(2)} Postgres statements per order.\n`}
-A submit that fills runs six statements in four loopback round trips: BEGIN, read the order (taking the
-control locks in the same statement) with its facts read pipelined right behind it, lock the maker, then the
-operation's writes as one statement (the trade, the journal entries as \`post_entry\` calls, the buyer's
-leftover release, both orders, the outbox and timeline rows, the symbol's sequence; ADR 0028) with the
-COMMIT sent right behind them (ADR 0033); the largest are built once, not by drizzle per call (ADR 0029).
-It ran about a
-dozen before ADR 0028, about twenty before ADR 0014 made the ledger and outbox writes one statement each.
+A submit that fills runs five statements in three loopback round trips: BEGIN, read the order (taking the
+control locks in the same statement) with its facts read pipelined right behind it, then the operation's
+writes as one statement (the trade, the journal entries as \`post_entry\` calls, the buyer's leftover
+release, both orders, the outbox and timeline rows, the symbol's sequence; ADR 0028) with the COMMIT sent
+right behind them (ADR 0033). The maker is not read: the shard's books hold the rows of their resting
+orders, and the writes refuse one that another writer changed (ADR 0034). The largest statements are
+built once, not by drizzle per call (ADR 0029). A fill ran six statements in four round trips before ADR
+0034, about a dozen before ADR 0028, about twenty before ADR 0014 made the ledger and outbox writes one
+statement each.
 The shard applies operations one at a time in arrival order, but the operations that queue while a
 transaction runs share the next one (without savepoints unless one of them fails, ADR 0012), so under
 concurrency a commit is paid per batch rather than per order and the rate is bounded by the statements, not by the commits. No caller hears of its
