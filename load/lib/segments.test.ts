@@ -39,7 +39,7 @@ describe('pooling the segments of a run', () => {
 });
 
 describe('interleaved runs', () => {
-  it('take turns round by round, each prepared before every segment, and pool samples and meters', async () => {
+  it('take turns round by round, every other round reversed, each prepared before every segment, and pool samples and meters', async () => {
     const order: string[] = [];
     let cpu = 0;
     const account = new CpuAccount(() => new Map([['api#1', (cpu += 100)]]));
@@ -53,7 +53,7 @@ describe('interleaved runs', () => {
       meters: [account],
     });
     const [a, b] = await interleaved(2, [run('A', 4), run('B', 1)]);
-    expect(order).toEqual(['warm A', 'A', 'warm B', 'B', 'warm A', 'A', 'warm B', 'B']);
+    expect(order).toEqual(['warm A', 'A', 'warm B', 'B', 'warm B', 'B', 'warm A', 'A']);
     expect(a).toMatchObject({ label: 'A', sent: 8, ok: 8, throughput: 2, rounds: [2, 2] });
     expect(b).toMatchObject({ label: 'B', sent: 2, ok: 2, throughput: 0.5, rounds: [0.5, 0.5] });
     expect(roundRatios(b!, a!)).toBe('25%, 25%');

@@ -1,6 +1,8 @@
 /**
- * Runs measured in segments: two or more runs take turns (A B, A B, ...), so that a drift of the
- * machine's speed during the benchmark weighs on all of them alike, and each run's segments are pooled
+ * Runs measured in segments: two or more runs take turns, in the order given and then reversed (A B,
+ * B A, A B, ...), so that a drift of the machine's speed during the benchmark weighs on all of them
+ * alike (with A B every round, B always runs later than A, and a machine that slows as Temporal's and
+ * Postgres' data grow counts against B alone), and each run's segments are pooled
  * into one figure. Every meter (CPU, I/O counts, Temporal's server) records each segment as its own run
  * of per-request figures; `poolRuns` merges a label's segments into one, weighted by the requests each
  * accepted, which is exactly the figure of one run over all of them (a per-request figure is a total
@@ -74,14 +76,16 @@ export interface Segmented {
 export type Interleaved = Summary & { rounds: number[] };
 
 /**
- * The runs interleaved in `rounds` rounds of one segment each, every run's segments pooled; `rounds` of
- * each keeps its segments' throughputs, so that a ratio of two runs can be read round by round too.
+ * The runs interleaved in `rounds` rounds of one segment each (every other round in reverse order),
+ * every run's segments pooled; `rounds` of each keeps its segments' throughputs, so that a ratio of two
+ * runs can be read round by round too.
  */
 export async function interleaved(rounds: number, runs: readonly Segmented[]): Promise<Interleaved[]> {
   const pooled: Run[] = runs.map((r) => ({ label: r.label, seconds: 0, samples: [] }));
   const each: number[][] = runs.map(() => []);
   for (let round = 0; round < rounds; round++) {
-    for (const [i, r] of runs.entries()) {
+    const turns = [...runs.entries()];
+    for (const [i, r] of round % 2 === 0 ? turns : turns.reverse()) {
       await r.prepare?.();
       const step = async () => {
         const run = await r.segment();
