@@ -89,12 +89,12 @@ const CAPACITY_ROUNDS = 3;
  * Temporal's server does part of a run's work after it: every workflow task and every submit leaves
  * timeout timers (the workflow task's sticky schedule-to-start and start-to-close, the submit's
  * start-to-close: 10 s each) that fire later and find the task done. A capacity run is measured after
- * its flow has run this long at the same load: the timers that fire in its window are then its own
- * flow's, as in a steady state, and none of the run before it. The submit also leaves a timer of 2
- * minutes (its schedule-to-start, which the server sets to the schedule-to-close when the saga gives
- * none), which fires at the rate of the load two minutes before: in the third round of a capacity
- * run that of its own flow's first; after the capacity runs, theirs, for two minutes (more than twice
- * the 10/s runs' load). So the 10/s runs come first.
+ * its flow has run this long at the same load: the 10-second timers that fire in its window are then
+ * its own flow's, as in a steady state, and none of the run before it. The submit also leaves a timer
+ * of 2 minutes (its schedule-to-start, which the server sets to the schedule-to-close when the saga
+ * gives none), which fires at the rate of the load two minutes before: in the third round of a
+ * capacity run that of its own flow's first; after the capacity runs, theirs, for two minutes (more
+ * than twice the 10/s runs' load). So the 10/s runs come first.
  */
 const STEADY_MS = 12_000;
 /** BENCH_QUICK=1: only the key runs (saga baseline, the real flow's capacity and 10/s ACK), printed, not written. */
