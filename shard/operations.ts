@@ -113,8 +113,17 @@ export function cancelOrder(
   return async (tx, bookOf, write) => {
     const order = await getOrderById(tx, args.orderId);
     if (!order) throw unknownOrder(args.orderId);
-    if (isTerminal(order.status) || (args.requestId && order.lastRequestId === args.requestId))
+    if (args.requestId && order.lastRequestId === args.requestId) return snapshot(tx, order); // a retry
+    if (isTerminal(order.status)) {
+      // A client's cancel that lost the race to a fill (or to another close) did not cancel anything:
+      // its caller hears so (409 order_closed), as a replace does. The saga's own closes take the order
+      // as it is.
+      if (args.reason === 'user')
+        throw businessFailure(FailureType.OrderTerminal, `Order is ${order.status}`, {
+          status: order.status,
+        });
       return snapshot(tx, order);
+    }
     if (
       args.reason === 'user' &&
       args.clientVersion !== undefined &&

@@ -465,4 +465,34 @@ describe("the books' rows of resting orders", () => {
     expect(await statusOf(first!)).toEqual({ status: 'rejected', filled: '0' });
     await expectConsistent();
   });
+
+  it("refuses a client's cancel that comes after a fill (order_terminal), not its own retry nor the saga's expiry", async () => {
+    // Below the asks earlier tests left resting: first in line.
+    const sell = await order('sell', 18_800);
+    await engine.submit(sell);
+    // The cancel's race lost: a buy fills the order before the client's cancel reaches the shard.
+    expect((await engine.submit(await order('buy', 18_800))).status).toBe('filled');
+    const lost = await engine.cancel({ orderId: sell, reason: 'user', requestId: randomUUID() }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(readBusinessFailure(lost)).toMatchObject({
+      type: FailureType.OrderTerminal,
+      details: { status: 'filled' },
+    });
+    // The saga's expiry at the session close takes the order as it is.
+    expect((await engine.cancel({ orderId: sell, reason: 'expired' })).status).toBe('filled');
+    // A cancel that won, retried with its request id, answers what it did; another client's is refused.
+    const resting = await order('sell', 18_800);
+    await engine.submit(resting);
+    const requestId = randomUUID();
+    expect((await engine.cancel({ orderId: resting, reason: 'user', requestId })).status).toBe('cancelled');
+    expect((await engine.cancel({ orderId: resting, reason: 'user', requestId })).status).toBe('cancelled');
+    await expect(
+      engine.cancel({ orderId: resting, reason: 'user', requestId: randomUUID() }),
+    ).rejects.toSatisfy((err: unknown) => readBusinessFailure(err)?.type === FailureType.OrderTerminal);
+    expect(await statusOf(sell)).toEqual({ status: 'filled', filled: '10' });
+    expect(await statusOf(resting)).toEqual({ status: 'cancelled', filled: '0' });
+    await expectConsistent();
+  });
 });

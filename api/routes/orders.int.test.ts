@@ -25,13 +25,15 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!fx) return;
   expect(await fx.imbalances()).toEqual([]);
-  // Every saga still running waits on a live order: none is stuck on anything else.
+  // Every saga still running waits on a live order: none is stuck on anything else. The list is read
+  // from visibility, which can lag a saga that just completed: each one is asked for its own status.
   const running: string[] = [];
   for await (const wf of fx.temporal.workflow.list({
     query: `TaskQueue = '${fx.config.TASK_QUEUE_PREFIX}trading' AND ExecutionStatus = 'Running'`,
   })) {
     const orderId = wf.typedSearchAttributes.get(OrderIdKey);
-    if (orderId) running.push(orderId);
+    const { status } = await fx.temporal.workflow.getHandle(wf.workflowId, wf.runId).describe();
+    if (orderId && status.name === 'RUNNING') running.push(orderId);
   }
   expect(running.length).toBeGreaterThan(0);
   const rows = await fx.database.db.execute<{ status: string }>(
