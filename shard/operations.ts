@@ -14,7 +14,7 @@ import {
   type SettlementWrites,
 } from '../db/queries/settlement.js';
 import type { ReplaceRequest } from '../temporal/contracts.js';
-import { FailureType, businessFailure } from '../temporal/failures.js';
+import { FailureType, businessFailure, orderClosed, versionConflict } from '../temporal/failures.js';
 import type { SubmitResult } from '../matching/index.js';
 import {
   RESTING_TIME_IN_FORCES,
@@ -43,12 +43,6 @@ export interface OperationDeps extends SettlementDeps {
 
 const unknownOrder = (orderId: string) =>
   businessFailure(FailureType.InvalidOrder, `Unknown order ${orderId}`);
-const versionConflict = (clientVersion: number, lockVersion: number) =>
-  businessFailure(
-    FailureType.VersionConflict,
-    `client_version ${clientVersion} does not match lock_version ${lockVersion}`,
-    { clientVersion, lockVersion },
-  );
 
 /** Accepting an order (or a replace) under the operator controls in force: a violation is a business failure. */
 function refuseUnderControls(facts: OrderFacts, order: OrderRow, quantity: bigint, price: bigint): void {
@@ -118,10 +112,7 @@ export function cancelOrder(
       // A client's cancel that lost the race to a fill (or to another close) did not cancel anything:
       // its caller hears so (409 order_closed), as a replace does. The saga's own closes take the order
       // as it is.
-      if (args.reason === 'user')
-        throw businessFailure(FailureType.OrderTerminal, `Order is ${order.status}`, {
-          status: order.status,
-        });
+      if (args.reason === 'user') throw orderClosed(order.status);
       return snapshot(tx, order);
     }
     if (
@@ -165,8 +156,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     if (!locked) throw unknownOrder(args.orderId);
     const { order, facts } = locked;
     if (args.requestId && order.lastRequestId === args.requestId) return snapshot(tx, order); // a retry
-    if (isTerminal(order.status) || order.status === 'pending')
-      throw businessFailure(FailureType.OrderTerminal, `Order is ${order.status}`, { status: order.status });
+    if (isTerminal(order.status) || order.status === 'pending') throw orderClosed(order.status);
     if (args.clientVersion !== order.lockVersion)
       throw versionConflict(args.clientVersion, order.lockVersion);
     const pending = order.status === 'pending_trigger';

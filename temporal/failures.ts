@@ -105,6 +105,18 @@ export function businessFailure<T extends FailureTypeName>(
   });
 }
 
+/** An order that is no longer live (filled, cancelled, expired, rejected): what a replace or cancel gets. */
+export const orderClosed = (status: OrderStatus): ApplicationFailure =>
+  businessFailure(FailureType.OrderTerminal, `Order is ${status}`, { status });
+
+/** A replace or cancel whose `client_version` is not the order's current `lock_version`. */
+export const versionConflict = (clientVersion: number, lockVersion: number): ApplicationFailure =>
+  businessFailure(
+    FailureType.VersionConflict,
+    `client_version ${clientVersion} does not match lock_version ${lockVersion}`,
+    { clientVersion, lockVersion },
+  );
+
 const TYPES = new Set<string>(Object.values(FailureType));
 export const isFailureType = (t: unknown): t is FailureTypeName => typeof t === 'string' && TYPES.has(t);
 

@@ -47,7 +47,14 @@ import {
   type SagaState,
   type TradingSagaInput,
 } from '../temporal/contracts.js';
-import { FAILURE_MESSAGES, FailureType, businessFailure, readBusinessFailure } from '../temporal/failures.js';
+import {
+  FAILURE_MESSAGES,
+  FailureType,
+  businessFailure,
+  orderClosed,
+  readBusinessFailure,
+  versionConflict,
+} from '../temporal/failures.js';
 import { isTerminal } from '../temporal/orders.js';
 import { OrderStatusKey } from '../temporal/search-attributes.js';
 import type { TradingSagaWorkflow } from '../temporal/trading-saga.js';
@@ -187,17 +194,9 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     const { status, lockVersion } = state;
     if (!acked || status === 'pending')
       throw businessFailure(FailureType.OrderTerminal, 'Order is not live yet', { status });
-    if (isTerminal(status))
-      throw businessFailure(FailureType.OrderTerminal, `Order is ${status}`, { status });
+    if (isTerminal(status)) throw orderClosed(status);
     if (clientVersion !== undefined && clientVersion !== lockVersion)
-      throw businessFailure(
-        FailureType.VersionConflict,
-        `client_version ${clientVersion} does not match lock_version ${lockVersion}`,
-        {
-          clientVersion,
-          lockVersion,
-        },
-      );
+      throw versionConflict(clientVersion, lockVersion);
   };
 
   /**
