@@ -37,7 +37,7 @@ export interface ShardEngineDeps {
    * A boolean SQL expression, false when this process no longer owns the shard, evaluated
    * in the last statement of every settlement transaction, which fails when it is false (`shard_fence`),
    * so that a batch still in flight when the lock was lost rolls back instead of committing behind the
-   * new owner's rebuilt books (workers/matching/ownership.ts `ShardLease.held`).
+   * new owner's rebuilt books (workers/lease.ts `Lease.held`).
    */
   fence?: () => SQL;
 }

@@ -2,8 +2,8 @@
  * The fault suite of issue 17 (part 2) on the production topology (devstack/cluster.ts): eight clients
  * stream crossing AAPL orders through nginx, each retrying with its own client_order_id, each with a
  * WebSocket subscriber that resumes with `since` after a dropped socket. In turn: SIGKILL an api
- * instance, SIGKILL a trading worker, stop the owner of matching shard 0 (the standby takes over), stop
- * and restart Temporal's server (orders meanwhile answered 503/429 with Retry-After, never 500), restart
+ * instance, SIGKILL a trading worker, stop the owner of matching shard 0 (the standby takes over), SIGKILL
+ * the active outbox relay (the standby relay takes over), stop and restart Temporal's server (orders meanwhile answered 503/429 with Retry-After, never 500), restart
  * Redis, terminate the cluster's own Postgres connections. After each fault the streams pause and the
  * auditor (db/audit.ts: runAudit, and auditDeliveries for the feed and the mail) must find nothing.
  *
@@ -172,6 +172,14 @@ async function expectCleanAudit(): Promise<void> {
   }
 }
 
+/** The relay instance (outbox-1, outbox-2) whose lease connection holds the relay's advisory lock. */
+async function activeRelay(): Promise<string | undefined> {
+  const [row] = await db.sql<{ name: string }[]>`
+    SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'advisory' AND l.granted AND starts_with(a.application_name, ${`${prefix}outbox-`})`;
+  return row?.name.slice(prefix.length).replace(/-lease$/, '');
+}
+
 /** Fills so far (from the feed): the streams must keep trading after each fault. */
 const fillCount = () =>
   clients.reduce((n, c) => n + framesOf(c).filter((f) => typeof f.fill_id === 'string').length, 0);
@@ -255,6 +263,17 @@ describe('the production topology under faults, with clients streaming through n
     await expectTradingContinues(); // AAPL's shard is served by matching-standby now
     await cluster.handles['matching-0']!.start();
     await expectCleanAudit();
+  });
+
+  it('SIGKILL of the active outbox relay: the standby relay takes over', async () => {
+    const active = await activeRelay();
+    const standby = active === 'outbox-1' ? 'outbox-2' : 'outbox-1';
+    await cluster.handles[active === 'outbox-1' ? 'worker-outbox' : 'worker-outbox-2']!.kill('SIGKILL');
+    // The standby asks for the lease every 500 ms; the killed relay restarts after its boot.
+    await eventually(async () => expect(await activeRelay()).toBe(standby), 30_000);
+    await sleep(FAULT_WINDOW_MS);
+    await expectTradingContinues(); // fills reach the feed through the relay that took over
+    await expectCleanAudit(); // the killed relay's claimed rows come back after their lease
   });
 
   it("Temporal's server stops and restarts: orders meanwhile get 503/429 with Retry-After, never 500", async () => {

@@ -8,6 +8,7 @@ import { inject } from 'vitest';
 import { applicationName, type Config } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { connectDatabase } from '../db/client.js';
+import { eventually } from './eventually.js';
 import { createTradingWorker } from '../workers/trading/worker.js';
 import { createSagaMetrics } from '../workers/worker-metrics.js';
 import { createMatchingMetrics } from '../workers/matching/metrics.js';
@@ -74,10 +75,18 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
     logger,
     registry,
     name: 'test-relay',
+    appName: applicationName(config, 'test', 'relay-lease'),
     pollMs: 200,
+    lockPollMs: 200,
   });
   const relay = outbox.relay;
-  if (opts.relay !== false) await relay.start();
+  if (opts.relay !== false) {
+    outbox.start();
+    // Alone on the run's database, the relay takes the lease at once.
+    await eventually(async () => {
+      if (!outbox.active()) throw new Error('the test relay did not take the lease');
+    });
+  }
   return {
     trading,
     shards,

@@ -13,7 +13,7 @@ import type { MatchingActivities } from '../../temporal/activities.js';
 import { matchingTaskQueue, withPrefix } from '../../temporal/contracts.js';
 import type { MatchingMetrics } from './metrics.js';
 import { stepMetricsInterceptor, type StepMetrics } from '../worker-metrics.js';
-import { acquireShard } from './ownership.js';
+import { acquireLease, shardLockKey } from '../lease.js';
 import { ShardEngine } from '../../shard/index.js';
 
 /** What the matching worker reads from the config. */
@@ -99,7 +99,7 @@ function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
   /** One term of ownership: wait for the lock, rebuild, serve until stopped or the lock is lost. */
   const term = async (): Promise<'stopped' | 'lost'> => {
     let lost = false;
-    const lease = await acquireShard(deps.databaseUrl, shard, {
+    const lease = await acquireLease(deps.databaseUrl, shardLockKey(shard), {
       pollMs: deps.lockPollMs,
       signal: abort.signal,
       appName: deps.appName,

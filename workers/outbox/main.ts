@@ -1,4 +1,4 @@
-/** Outbox relay process: several may run at once (rows are claimed with SKIP LOCKED and a lease). */
+/** Outbox relay process: several may run at once, one of them active, the others standing by (./worker.ts). */
 import { NativeConnection } from '@temporalio/worker';
 import { applicationName, loadConfig } from '../../lib/config.js';
 import { enableIoCounts } from '../../lib/io-counts.js';
@@ -35,6 +35,7 @@ const outbox = createOutboxWorker(config, {
   logger,
   registry,
   name: 'worker-outbox',
+  appName: applicationName(config, 'outbox', 'lease'),
 });
 // Installed before the relay claims anything: a SIGTERM while it starts still stops it cleanly.
 onShutdown(
@@ -45,5 +46,5 @@ onShutdown(
   },
   (msg) => logger.info(msg),
 );
-await outbox.relay.start();
+outbox.start();
 logger.info('outbox relay running');

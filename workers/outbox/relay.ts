@@ -73,6 +73,8 @@ export function createRelayMetrics(registry: Registry) {
 export interface Relay {
   /** Claim and process one batch; returns how many rows it handled. */
   processBatch(): Promise<number>;
+  /** Set the backlog gauges (`outbox_pending`, `outbox_lag_seconds`) from the outbox table. */
+  measureLag(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -299,23 +301,20 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
 
   return {
     processBatch,
+    measureLag,
     async start() {
       running = true;
+      notified = true;
       const listener = await sql.listen('brokerx_outbox', () => {
         notified = true;
         wake?.();
       });
       unlisten = () => listener.unlisten();
       loop = (async () => {
-        let lastLag = 0;
         while (running) {
           let n = 0;
           try {
             n = await processBatch();
-            if (Date.now() - lastLag > 1000) {
-              await measureLag();
-              lastLag = Date.now();
-            }
           } catch (err) {
             logger.error('relay batch failed', { err });
           }
@@ -339,6 +338,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
       wake?.();
       await loop;
       await unlisten?.().catch(() => undefined);
+      unlisten = undefined;
       // No next claim will mark the last batch: mark it now (a failure leaves it to the lease).
       const done = delivered;
       delivered = [];

@@ -1,8 +1,14 @@
 /**
  * The outbox worker: the relay with its Redis, SMTP and Temporal clients. `createOutboxWorker(config, deps)`
  * is its one setup, called by the process (./main.ts) and the test stack (test/stack.ts).
+ *
+ * One relay is active at a time: it holds the relay's lease (workers/lease.ts); another relay process
+ * stands by and takes over within about a second of the active one's death (ADR 0035). Several relays
+ * may claim side by side without harm (rows are claimed with SKIP LOCKED and a lease), but each would
+ * wake on every NOTIFY, and all but one would claim nothing.
  */
 import { Client } from '@temporalio/client';
+import { Gauge } from 'prom-client';
 import type { NativeConnection } from '@temporalio/worker';
 import type postgres from 'postgres';
 import type { Registry } from 'prom-client';
@@ -11,12 +17,13 @@ import type { Logger } from '../../lib/logger.js';
 import { createMailer } from '../../lib/mailer.js';
 import { ioCountingInterceptors } from '../../lib/io-counts.js';
 import { connectRedis } from '../../lib/redis.js';
+import { acquireLease, relayLockKey } from '../lease.js';
 import { createOutboxRelay, type Relay } from './relay.js';
 
 /** What the outbox worker reads from the config. */
 export type OutboxWorkerConfig = Pick<
   Config,
-  'TEMPORAL_NAMESPACE' | 'REDIS_URL' | 'REDIS_PREFIX' | 'SMTP_URL' | 'MAIL_FROM'
+  'TEMPORAL_NAMESPACE' | 'REDIS_URL' | 'REDIS_PREFIX' | 'SMTP_URL' | 'MAIL_FROM' | 'DATABASE_URL'
 >;
 
 export interface OutboxWorkerDeps {
@@ -27,12 +34,20 @@ export interface OutboxWorkerDeps {
   registry: Registry;
   /** The Redis connection name. */
   name: string;
+  /** The lease connection's name in pg_stat_activity. */
+  appName: string;
   pollMs?: number;
+  /** How often a standby asks for the lease (default 500 ms). */
+  lockPollMs?: number;
 }
 
 export interface OutboxWorker {
   relay: Relay;
-  /** Stops the relay, then closes its Redis and SMTP connections (not the ones passed in). */
+  /** Stand by for the lease, relay while holding it, and stand by again if it is lost, until `stop`. */
+  start(): void;
+  /** Whether this worker holds the lease and relays. */
+  active(): boolean;
+  /** Stops the relay and gives the lease up, then closes its Redis and SMTP connections (not the ones passed in). */
   stop(): Promise<void>;
 }
 
@@ -53,12 +68,80 @@ export function createOutboxWorker(config: OutboxWorkerConfig, deps: OutboxWorke
     redisPrefix: config.REDIS_PREFIX,
     pollMs: deps.pollMs,
   });
+  const activeGauge = new Gauge({
+    name: 'outbox_relay_active',
+    help: 'Whether this relay holds the lease and relays (1) or stands by (0)',
+    registers: [deps.registry],
+  });
+  const abort = new AbortController();
+  let holding = false;
+  let loop: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
+
+  /** One term: wait for the lease, relay until stopped or the lease is lost. */
+  const term = async (): Promise<'stopped' | 'lost'> => {
+    let onLost!: () => void;
+    const lost = new Promise<'lost'>((resolve) => (onLost = () => resolve('lost')));
+    const lease = await acquireLease(config.DATABASE_URL, relayLockKey, {
+      appName: deps.appName,
+      pollMs: deps.lockPollMs,
+      signal: abort.signal,
+      onWaiting: () => deps.logger.info('another relay is active, standing by'),
+      onLost: (err) => {
+        deps.logger.error('relay lease lost, standing by again', { err });
+        onLost();
+      },
+    });
+    if (!lease) return 'stopped';
+    const stopped = new Promise<'stopped'>((resolve) => {
+      if (abort.signal.aborted) resolve('stopped');
+      abort.signal.addEventListener('abort', () => resolve('stopped'), { once: true });
+    });
+    try {
+      await relay.start();
+      holding = true;
+      activeGauge.set(1);
+      deps.logger.info('relay active');
+      return await Promise.race([lost, stopped]);
+    } finally {
+      holding = false;
+      activeGauge.set(0);
+      await relay.stop();
+      await lease.release();
+    }
+  };
+
+  // Every relay process reports the backlog, active or standing by: the lag alerts then fire also when
+  // no relay holds the lease.
+  let lag: NodeJS.Timeout | undefined;
+  const measureLag = () =>
+    relay.measureLag().catch((err: unknown) => deps.logger.debug('outbox backlog not measured', { err }));
+
   return {
     relay,
-    async stop() {
-      await relay.stop();
-      mailer.close();
-      await Promise.allSettled([redis.quit()]);
+    start() {
+      lag ??= setInterval(measureLag, 1000);
+      loop ??= (async () => {
+        while (!abort.signal.aborted) {
+          const ended = await term().catch((err: unknown) => {
+            deps.logger.error('relay term failed, standing by again', { err });
+            return 'lost' as const;
+          });
+          if (ended === 'stopped') return;
+          await new Promise((r) => setTimeout(r, deps.lockPollMs ?? 500));
+        }
+      })();
+    },
+    active: () => holding,
+    stop() {
+      stopped ??= (async () => {
+        abort.abort();
+        clearInterval(lag);
+        await loop;
+        mailer.close();
+        await Promise.allSettled([redis.quit()]);
+      })();
+      return stopped;
     },
   };
 }
