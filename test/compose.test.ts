@@ -612,6 +612,7 @@ function registeredMetrics(): [string, string][] {
     'workers/worker-metrics.ts',
     'workers/matching/metrics.ts',
     'workers/outbox/relay.ts',
+    'workers/outbox/worker.ts',
     'lib/io-counts.ts',
   ];
   return files.flatMap((file) =>
