@@ -3,15 +3,14 @@
  * is its one setup, called by the process (./main.ts) and the test stack (test/stack.ts).
  *
  * One relay is active at a time: it holds the relay's lease (workers/lease.ts); another relay process
- * stands by and takes over within about a second of the active one's death (ADR 0035). Several relays
+ * stands by and takes over within about half a second of the active one's death (ADR 0035). Several relays
  * may claim side by side without harm (rows are claimed with SKIP LOCKED and a lease), but each would
  * wake on every NOTIFY, and all but one would claim nothing.
  */
 import { Client } from '@temporalio/client';
-import { Gauge } from 'prom-client';
 import type { NativeConnection } from '@temporalio/worker';
 import type postgres from 'postgres';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { createMailer } from '../../lib/mailer.js';
@@ -93,7 +92,7 @@ export function createOutboxWorker(config: OutboxWorkerConfig, deps: OutboxWorke
       },
     });
     if (!lease) return 'stopped';
-    const stopped = new Promise<'stopped'>((resolve) => {
+    const aborted = new Promise<'stopped'>((resolve) => {
       if (abort.signal.aborted) resolve('stopped');
       abort.signal.addEventListener('abort', () => resolve('stopped'), { once: true });
     });
@@ -102,7 +101,7 @@ export function createOutboxWorker(config: OutboxWorkerConfig, deps: OutboxWorke
       holding = true;
       activeGauge.set(1);
       deps.logger.info('relay active');
-      return await Promise.race([lost, stopped]);
+      return await Promise.race([lost, aborted]);
     } finally {
       holding = false;
       activeGauge.set(0);
