@@ -69,6 +69,8 @@ export interface ClusterOptions {
   output?: Output;
   log?: (line: string) => void;
   compose?: Compose;
+  /** More environment for the application's own processes (the benchmark's `IO_COUNTS=on`). */
+  appEnv?: Record<string, string>;
 }
 
 /** How a service runs here: a supervised process, or a one-shot step. */
@@ -372,6 +374,7 @@ export async function planCluster(
       if (prefix) env.REDIS_PREFIX = redisPrefix;
       // Its Postgres connections are named <prefix><instance>: a fault test terminates only its own.
       if (prefix) env.DATABASE_APPLICATION_PREFIX = prefix;
+      Object.assign(env, opts.appEnv);
       launch = { kind: 'process', cmd: process.execPath, args, env, cwd: appDir };
       if (env.PORT) health = { port: Number(env.PORT), path: '/ready' };
       else if (env.METRICS_PORT) health = { port: Number(env.METRICS_PORT), path: '/health' };

@@ -50,6 +50,8 @@ export async function startClusterStack(o: StackOptions): Promise<Stack> {
     toolsDir: o.toolsDir,
     output: 'ignore',
     log: o.log,
+    // IO_COUNTS=on: the application's processes count their I/O, as on the development shape.
+    appEnv: o.env.IO_COUNTS === 'on' ? { IO_COUNTS: 'on' } : undefined,
   });
   const api = cluster.plan.services.find((s) => s.name === 'api-1')?.launch;
   if (api?.kind !== 'process') throw new Error('the cluster plan has no api-1 process');
@@ -64,8 +66,17 @@ export async function startClusterStack(o: StackOptions): Promise<Stack> {
     endpoints: { api: cluster.urls.api, mailpit: cluster.urls.mailpit },
     temporalDatabases: [cluster.databases.temporal, cluster.databases.visibility],
     apiInstances: cluster.plan.services.filter((s) => componentOf(s.name) === 'api').length,
-    // The cluster's processes take their environment from docker-compose.yml, without IO_COUNTS.
-    metricsEndpoints: [],
+    // Each application process's /metrics (api-1..3 on API_METRICS_PORT, the workers on METRICS_PORT).
+    metricsEndpoints: cluster.plan.services.flatMap((s) => {
+      const name = componentOf(s.name);
+      const port =
+        s.launch.kind === 'process'
+          ? (s.launch.env.API_METRICS_PORT ?? s.launch.env.METRICS_PORT)
+          : undefined;
+      return name && port && !['temporal', 'mailpit', 'nginx'].includes(name)
+        ? [{ name, url: `http://127.0.0.1:${port}/metrics` }]
+        : [];
+    }),
     // Temporal's server serves its metrics where compose's PROMETHEUS_ENDPOINT puts them.
     temporalMetrics: `http://127.0.0.1:${cluster.plan.port('temporal', 7235)}/metrics`,
     processes: () => [
