@@ -2,10 +2,11 @@
  * The fault suite of issue 17 (part 2) on the production topology (devstack/cluster.ts): eight clients
  * stream crossing AAPL orders through nginx, each retrying with its own client_order_id, each with a
  * WebSocket subscriber that resumes with `since` after a dropped socket. In turn: SIGKILL an api
- * instance, SIGKILL a trading worker, stop the owner of matching shard 0 (the standby takes over), SIGKILL
- * the active outbox relay (the standby relay takes over), stop and restart Temporal's server (orders meanwhile answered 503/429 with Retry-After, never 500), restart
- * Redis, terminate the cluster's own Postgres connections. After each fault the streams pause and the
- * auditor (db/audit.ts: runAudit, and auditDeliveries for the feed and the mail) must find nothing.
+ * instance, SIGKILL a trading worker, stop the owner of matching shard 0 (the standby takes over),
+ * SIGKILL the active outbox relay (the standby relay takes over), stop and restart Temporal's server
+ * (orders meanwhile answered 503/429 with Retry-After, never 500), restart Redis, terminate the
+ * cluster's own Postgres connections. After each fault the streams pause and the auditor (db/audit.ts:
+ * runAudit, and auditDeliveries for the feed and the mail) must find nothing.
  *
  * The suite owns what it breaks: its own redis-server, its own databases and connection names (the
  * cluster's prefix). It runs in the `cluster` vitest project: last, alone, one file at a time.
@@ -267,6 +268,7 @@ describe('the production topology under faults, with clients streaming through n
 
   it('SIGKILL of the active outbox relay: the standby relay takes over', async () => {
     const active = await activeRelay();
+    expect(active).toMatch(/^outbox-[12]$/); // exactly one of the two relays holds the lease
     const standby = active === 'outbox-1' ? 'outbox-2' : 'outbox-1';
     await cluster.handles[active === 'outbox-1' ? 'worker-outbox' : 'worker-outbox-2']!.kill('SIGKILL');
     // The standby asks for the lease every 500 ms; the killed relay restarts after its boot.

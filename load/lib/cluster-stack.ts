@@ -11,13 +11,16 @@ import type { Managed } from '../../devstack/processes.js';
 import { removeRedisKeys } from '../../lib/redis.js';
 import { deadProcesses, startNode, waitForReady, type Stack, type StackOptions } from './stack.js';
 
+/** The services on an order's path that are not the application's own processes. */
+const PLATFORM = ['temporal', 'mailpit', 'nginx'];
+
 /** The CPU table's component of a cluster service (`api-2` is `api`); null: not on an order's path. */
 export function componentOf(service: string): string | null {
   if (/^api-\d+$/.test(service)) return 'api';
   if (/^worker-trading(-\d+)?$/.test(service)) return 'trading';
   if (/^matching-/.test(service)) return 'matching';
   if (/^worker-outbox(-\d+)?$/.test(service)) return 'outbox';
-  if (['temporal', 'mailpit', 'nginx'].includes(service)) return service;
+  if (PLATFORM.includes(service)) return service;
   return null;
 }
 
@@ -73,7 +76,7 @@ export async function startClusterStack(o: StackOptions): Promise<Stack> {
         s.launch.kind === 'process'
           ? (s.launch.env.API_METRICS_PORT ?? s.launch.env.METRICS_PORT)
           : undefined;
-      return name && port && !['temporal', 'mailpit', 'nginx'].includes(name)
+      return name && port && !PLATFORM.includes(name)
         ? [{ name, url: `http://127.0.0.1:${port}/metrics` }]
         : [];
     }),
