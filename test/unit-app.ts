@@ -5,7 +5,7 @@
  * The one thing allowed through is authentication, so that protected routes can be reached: the access
  * token is signed with an in-memory key, which the fake database hands to the key store (its only query),
  * the fake database answers the session check with "live", and the fake Redis answers the revocation
- * check (its only command) with "not revoked".
+ * check with "not revoked, no recent live check" and keeps the live check (its only commands).
  */
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -85,7 +85,7 @@ export async function createUnitApp(): Promise<UnitApp> {
   const deps: ApiDeps = {
     config,
     database: fake('database', { db }),
-    redis: fake('redis', { exists: async () => 0 }),
+    redis: fake('redis', { mget: async () => [null, null], set: async () => 'OK' }),
     temporal: fake('temporal'),
     mailer: fake('mailer'),
     logger: createLogger('silent'),

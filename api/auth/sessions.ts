@@ -5,11 +5,13 @@
  * lifetime, so the access tokens already issued in it stop working at once, not at their expiry.
  *
  * Every accepted access token is also checked against Postgres (the user is active, the session not
- * revoked, the user's current role), cached per session for SESSION_CHECK_CACHE_MS at most: a suspension,
- * a demotion or a revocation by any path takes effect within that time even without an event. A token's
- * role claim counts only while the user still has that role: an operator demoted is a client at once, a
- * client promoted becomes an operator at the next refresh or login. Revocations publish an event
- * (revocation.ts) that clears the cache on every instance and closes the session's WebSockets. A session
+ * revoked, the user's current role). The answer "live, with this role" is kept in Redis for
+ * SESSION_CHECK_CACHE_MS, shared by every api instance and read in the same round trip as the revocation
+ * mark: a suspension, a demotion or a revocation by any path takes effect within that time even without
+ * an event, and the fleet asks Postgres about a busy session once per that time, not once per instance. A
+ * token's role claim counts only while the user still has that role: an operator demoted is a client at
+ * once, a client promoted becomes an operator at the next refresh or login. Revocations also publish an
+ * event (revocation.ts) that closes the session's WebSockets on every instance. A session
  * whose refresh token went unused for REFRESH_IDLE_TIMEOUT_SECONDS ends at its next refresh. The owner
  * lists their live sessions (each token records the address and User-Agent it was issued to) and ends any
  * of them through the same revocation.
@@ -71,12 +73,12 @@ export const unauthorized = (detail = 'A valid access token is required') =>
     'www-authenticate': 'Bearer realm="brokerx", error="invalid_token"',
   });
 
-/** How long an instance trusts its last "user active, session live" answer from Postgres. */
+/** How long the api trusts a "user active, session live" answer from Postgres (kept in Redis). */
 export const SESSION_CHECK_CACHE_MS = 2000;
 
+const ROLES: ReadonlySet<string> = new Set<UserRow['role']>(['client', 'operator']);
+
 export class Sessions {
-  /** sessionId -> when its last positive live check expires (performance.now() ms), and the role it read. */
-  private readonly live = new Map<string, { until: number; role: UserRow['role'] }>();
   private readonly checking = new Map<string, Promise<UserRow['role'] | undefined>>();
   /**
    * Access tokens whose signature and claims verified, by the exact token, never past their `exp` and no
@@ -94,6 +96,11 @@ export class Sessions {
 
   private revokedKey(sessionId: string): string {
     return `${this.deps.config.REDIS_PREFIX}auth:revoked-session:${sessionId}`;
+  }
+
+  /** The role of a session Postgres found live, for SESSION_CHECK_CACHE_MS. */
+  private liveKey(sessionId: string): string {
+    return `${this.deps.config.REDIS_PREFIX}auth:live-session:${sessionId}`;
   }
 
   private async tokens(
@@ -232,22 +239,18 @@ export class Sessions {
     await this.publish({ user_id: keep ? undefined : userId, session_ids: ended, reason });
   }
 
-  /** Tell every instance (feeds, session caches) that sessions ended. Best effort: the cache TTL bounds it. */
+  /**
+   * Tell every instance's feed that sessions ended (their WebSockets close). Best effort: the revocation
+   * marks already refuse the sessions' requests, and the feed revalidates its sockets periodically.
+   */
   private async publish(
     event: Omit<RevocationEvent, 'session_ids'> & { session_ids: string[] },
   ): Promise<void> {
-    this.forget(event);
     try {
       await this.deps.redis.publish(revocationChannel(this.deps.config.REDIS_PREFIX), JSON.stringify(event));
     } catch (err) {
       this.deps.logger.error('revocation event not published', { err });
     }
-  }
-
-  /** Drop cached live checks that an event ended (called for local and remote events). */
-  forget(event: Pick<RevocationEvent, 'user_id' | 'session_ids'>): void {
-    if (event.user_id) this.live.clear();
-    for (const id of event.session_ids) this.live.delete(id);
   }
 
   private async markRevoked(familyId: string): Promise<void> {
@@ -266,48 +269,57 @@ export class Sessions {
       if (err instanceof InvalidTokenError) throw unauthorized('The access token is invalid or expired');
       throw err;
     }
-    let revoked: number;
+    // One round trip: the revocation mark, and the last live check's answer if it is recent.
+    let revoked: string | null, checked: string | null;
     try {
-      revoked = await this.deps.redis.exists(this.revokedKey(verified.sessionId));
+      [revoked = null, checked = null] = await this.deps.redis.mget(
+        this.revokedKey(verified.sessionId),
+        this.liveKey(verified.sessionId),
+      );
     } catch (err) {
       this.deps.logger.error('session revocation check failed', { err });
       throw new ApiError('service_unavailable', 'Authentication is temporarily unavailable', undefined, {
         'retry-after': '1',
       });
     }
-    if (revoked) throw unauthorized('The session has ended');
-    const role = await this.liveRole(verified.userId, verified.sessionId);
+    if (revoked !== null) throw unauthorized('The session has ended');
+    const role =
+      checked !== null && ROLES.has(checked)
+        ? (checked as UserRow['role'])
+        : await this.liveRole(verified.userId, verified.sessionId);
     if (!role) throw unauthorized('The session has ended');
     // The claim counts only while the user still has that role (a demotion takes effect now).
     return role === verified.role ? verified : { ...verified, role: 'client' };
   }
 
-  /** The user's role if the session is live (user active, session not revoked), else undefined. */
+  /**
+   * The user's role if the session is live (user active, session not revoked), else undefined; a live
+   * answer is kept in Redis for SESSION_CHECK_CACHE_MS. A revocation's mark outweighs it: an answer read
+   * just before a revocation and kept just after it does not keep the session alive.
+   */
   private async liveRole(userId: string, sessionId: string): Promise<UserRow['role'] | undefined> {
-    const now = performance.now();
-    const cached = this.live.get(sessionId);
-    if (cached && cached.until > now) return cached.role;
-    let role: UserRow['role'] | undefined;
     try {
       // Concurrent requests of one session share one query (a burst must not queue on the pool).
       let pending = this.checking.get(sessionId);
       if (!pending) {
-        pending = liveSessionRole(this.deps.db, userId, sessionId).finally(() =>
-          this.checking.delete(sessionId),
-        );
+        pending = liveSessionRole(this.deps.db, userId, sessionId)
+          .then((role) => {
+            // Not awaited: without it the next request asks Postgres again, nothing worse.
+            if (role)
+              this.deps.redis
+                .set(this.liveKey(sessionId), role, 'PX', SESSION_CHECK_CACHE_MS)
+                .catch((err: unknown) => this.deps.logger.warn('session check not kept', { err }));
+            return role;
+          })
+          .finally(() => this.checking.delete(sessionId));
         this.checking.set(sessionId, pending);
       }
-      role = await pending;
+      return await pending;
     } catch (err) {
       this.deps.logger.error('session check failed', { err });
       throw new ApiError('service_unavailable', 'Authentication is temporarily unavailable', undefined, {
         'retry-after': '1',
       });
     }
-    if (role) {
-      if (this.live.size > 100_000) this.live.clear();
-      this.live.set(sessionId, { until: now + SESSION_CHECK_CACHE_MS, role });
-    } else this.live.delete(sessionId);
-    return role;
   }
 }

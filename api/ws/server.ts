@@ -17,7 +17,6 @@ import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
 import { RevocationEvent, revocationChannel } from '../auth/revocation.js';
-import { authServices } from '../auth/services.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiMetrics } from '../metrics.js';
 import { problemBody, type ProblemCode } from '../problem.js';
@@ -91,8 +90,6 @@ export interface FeedServerDeps {
   authenticate: Authenticate;
   /** The pub/sub channel of revocation events: matching sockets close at once (api/auth/revocation.ts). */
   revocationChannel?: string;
-  /** Also told of every revocation event (the session check cache of this instance). */
-  onRevocation?: (event: RevocationEvent) => void;
   now: () => Date;
   /** True once the process is shutting down: new upgrades get 503. */
   draining?: () => boolean;
@@ -123,7 +120,6 @@ export function createApiFeed(deps: ApiDeps, overrides: Partial<FeedOptions> = {
     history: postgresHistory(deps.database),
     authenticate: feedAuthenticator(deps),
     revocationChannel: revocationChannel(config.REDIS_PREFIX),
-    onRevocation: (event) => authServices(deps).sessions.forget(event),
     now: deps.now,
     draining: deps.draining,
     options: feedOptions(config, overrides),
@@ -323,7 +319,6 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
       .subscribe(deps.revocationChannel, (raw) => {
         const parsed = RevocationEvent.safeParse(raw);
         if (!parsed.success) return;
-        deps.onRevocation?.(parsed.data);
         let closedCount = 0;
         for (const c of connections) if (c.revokedBy(parsed.data)) closedCount++;
         if (closedCount)
