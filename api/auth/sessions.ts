@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Db } from '../../db/client.js';
+import { USER_ROLES } from '../../db/schema.js';
 import {
   clientAccountOf,
   findUserById,
@@ -76,7 +77,7 @@ export const unauthorized = (detail = 'A valid access token is required') =>
 /** How long the api trusts a "user active, session live" answer from Postgres (kept in Redis). */
 export const SESSION_CHECK_CACHE_MS = 2000;
 
-const ROLES: ReadonlySet<string> = new Set<UserRow['role']>(['client', 'operator']);
+const ROLES: ReadonlySet<string> = new Set(USER_ROLES);
 
 export class Sessions {
   private readonly checking = new Map<string, Promise<UserRow['role'] | undefined>>();
