@@ -4,6 +4,7 @@
  * SESSION_CHECK_CACHE_MS and answers every instance; a revocation's mark outweighs it; once it is gone, the
  * next request asks Postgres again.
  */
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApi, type TestApi } from '../../test/helpers.js';
 import { expectProblem } from '../../test/http.js';
@@ -19,8 +20,7 @@ afterAll(async () => {
   await Promise.all([a?.close(), b?.close()]);
 });
 
-const sidOf = (token: string) =>
-  (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string }).sid;
+const sidOf = (token: string) => decodeJwt(token).sid as string;
 const liveKey = (token: string) => `${a.deps.config.REDIS_PREFIX}auth:live-session:${sidOf(token)}`;
 const portfolio = (api: TestApi, token: string) => api.call('GET', '/api/v1/portfolio', { token });
 /** A revocation made in Postgres alone: no mark in Redis, no event. */

@@ -46,7 +46,10 @@ export interface OutboxWorker {
   start(): void;
   /** Whether this worker holds the lease and relays. */
   active(): boolean;
-  /** Stops the relay and gives the lease up, then closes its Redis and SMTP connections (not the ones passed in). */
+  /**
+   * Stops the relay and gives the lease up, then closes its Redis and SMTP connections (not the ones
+   * passed in).
+   */
   stop(): Promise<void>;
 }
 
