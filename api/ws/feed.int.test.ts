@@ -399,7 +399,18 @@ describe('abuse and slow consumers', () => {
   });
 
   it('a consumer that stops reading is disconnected while another one gets every frame', async () => {
-    const [slow, fast] = await Promise.all([open({ token: buyer.token }), open({ token: other.token })]);
+    // A feed of its own, with the file's buffer limit but a slow heartbeat: a paused socket answers no
+    // ping, so with the file's 1 s heartbeat it is terminated as dead ('heartbeat') whenever filling the
+    // kernel's buffers takes longer than that (a loaded machine), before it can be dropped as slow.
+    const own = await serveWithFeed(fx.api.app, fx.api.deps, {
+      heartbeatMs: 60_000,
+      maxBufferedBytes: 256 * 1024,
+      closeGraceMs: 500,
+    });
+    const [slow, fast] = await Promise.all([
+      open({ token: buyer.token }, own.url),
+      open({ token: other.token }, own.url),
+    ]);
     for (const c of [slow, fast]) {
       c.send({ op: 'subscribe', channel: 'depth', symbol: 'GOOG' });
       await c.waitFor((f) => f.type === 'depth' && f.snapshot === true);
@@ -456,6 +467,8 @@ describe('abuse and slow consumers', () => {
       expect(slow.frames.filter((f) => f.type === 'depth').length).toBeLessThan(sent);
     } finally {
       await publisher.quit();
+      await Promise.all([slow.close(), fast.close()]);
+      await own.close();
     }
   }, 60_000);
 
