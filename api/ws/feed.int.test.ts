@@ -23,6 +23,15 @@ import {
   type ServedFeed,
 } from './testing.js';
 
+/** The feed's limits in this file: short timers, a small buffer. */
+const FEED_OPTIONS = {
+  heartbeatMs: 1000,
+  sweepMs: 300,
+  revalidateMs: 500,
+  maxBufferedBytes: 256 * 1024,
+  closeGraceMs: 500,
+};
+
 let fx: TradingFixture;
 let served: ServedFeed;
 let seller: FundedTestUser;
@@ -32,13 +41,7 @@ const clients: FeedClient[] = [];
 
 beforeAll(async () => {
   fx = await startTradingFixture('wsfeed');
-  served = await serveWithFeed(fx.api.app, fx.api.deps, {
-    heartbeatMs: 1000,
-    sweepMs: 300,
-    revalidateMs: 500,
-    maxBufferedBytes: 256 * 1024,
-    closeGraceMs: 500,
-  });
+  served = await serveWithFeed(fx.api.app, fx.api.deps, FEED_OPTIONS);
   [seller, buyer, other] = await Promise.all([
     createFundedUser(fx.api, '0.00', { AAPL: 100n, MSFT: 100n, TSLA: 100n, AMZN: 100n }),
     createFundedUser(fx.api, '100000.00'),
@@ -399,33 +402,30 @@ describe('abuse and slow consumers', () => {
   });
 
   it('a consumer that stops reading is disconnected while another one gets every frame', async () => {
-    // A feed of its own, with the file's buffer limit but a slow heartbeat: a paused socket answers no
-    // ping, so with the file's 1 s heartbeat it is terminated as dead ('heartbeat') whenever filling the
-    // kernel's buffers takes longer than that (a loaded machine), before it can be dropped as slow.
-    const own = await serveWithFeed(fx.api.app, fx.api.deps, {
-      heartbeatMs: 60_000,
-      maxBufferedBytes: 256 * 1024,
-      closeGraceMs: 500,
-    });
-    const [slow, fast] = await Promise.all([
-      open({ token: buyer.token }, own.url),
-      open({ token: other.token }, own.url),
-    ]);
-    for (const c of [slow, fast]) {
-      c.send({ op: 'subscribe', channel: 'depth', symbol: 'GOOG' });
-      await c.waitFor((f) => f.type === 'depth' && f.snapshot === true);
-    }
-    slow.ws.pause(); // stops reading from the TCP socket
+    // A feed of its own, with the file's limits but a slow heartbeat: a paused socket answers no ping, so
+    // with the file's 1 s heartbeat it is terminated as dead ('heartbeat') whenever filling the kernel's
+    // buffers takes longer than that (a loaded machine), before it can be dropped as slow.
+    const own = await serveWithFeed(fx.api.app, fx.api.deps, { ...FEED_OPTIONS, heartbeatMs: 60_000 });
     const publisher = connectRedis(fx.config.REDIS_URL, 'test-ws-publisher');
-    const channel = marketChannel(fx.config.REDIS_PREFIX, 'GOOG');
-    const slowDrops = async () =>
-      (await fx.api.deps.metrics.wsDisconnects.get()).values.find((v) => v.labels.reason === 'slow_consumer')
-        ?.value ?? 0;
-    const dropsBefore = await slowDrops();
-    const fastDepth = () => fast.frames.filter((f) => f.type === 'depth' && !f.snapshot).length;
-    const base = Date.now();
-    let sent = 0;
     try {
+      const [slow, fast] = await Promise.all([
+        open({ token: buyer.token }, own.url),
+        open({ token: other.token }, own.url),
+      ]);
+      for (const c of [slow, fast]) {
+        c.send({ op: 'subscribe', channel: 'depth', symbol: 'GOOG' });
+        await c.waitFor((f) => f.type === 'depth' && f.snapshot === true);
+      }
+      slow.ws.pause(); // stops reading from the TCP socket
+      const channel = marketChannel(fx.config.REDIS_PREFIX, 'GOOG');
+      const slowDrops = async () =>
+        (await fx.api.deps.metrics.wsDisconnects.get()).values.find(
+          (v) => v.labels.reason === 'slow_consumer',
+        )?.value ?? 0;
+      const dropsBefore = await slowDrops();
+      const fastDepth = () => fast.frames.filter((f) => f.type === 'depth' && !f.snapshot).length;
+      const base = Date.now();
+      let sent = 0;
       // Published in small batches at the pace of the fast reader, until the paused one is dropped. The
       // kernel's socket buffers take tens of MB before the server's own buffer starts to grow (receive
       // buffers autotune up to net.ipv4.tcp_rmem's maximum, 32 MB on some machines), so each frame
@@ -467,7 +467,6 @@ describe('abuse and slow consumers', () => {
       expect(slow.frames.filter((f) => f.type === 'depth').length).toBeLessThan(sent);
     } finally {
       await publisher.quit();
-      await Promise.all([slow.close(), fast.close()]);
       await own.close();
     }
   }, 60_000);
