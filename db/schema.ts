@@ -485,14 +485,16 @@ export const outbox = pgTable(
     status: text('status', { enum: ['pending', 'done', 'dead'] })
       .notNull()
       .default('pending'),
+    /** Failed deliveries so far (counted when a failed row is put back). */
     attempts: integer('attempts').notNull().default(0),
-    leaseUntil: ts('lease_until'),
+    /** A failed row is not claimed again before this (its backoff). */
+    retryAt: ts('retry_at'),
     lastError: text('last_error'),
     createdAt: ts('created_at').notNull().defaultNow(),
     processedAt: ts('processed_at'),
   },
   (t) => [
-    // In the relay's claim order, which scans it as an index scan (claim_outbox, migration 0010).
+    // In the relay's claim order, which scans it as an index scan (claim_outbox, migrations 0010 and 0013).
     index('outbox_pending_idx')
       .on(t.createdAt, t.accountSeq)
       .where(sql`${t.status} = 'pending'`),

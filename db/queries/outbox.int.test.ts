@@ -1,14 +1,14 @@
 /**
- * The relay's claim (`claimOutboxRows`: the `claim_outbox` function, db/migrations/0010): oldest rows
- * first, up to its limit; a leased row is not claimed again until its lease runs out; rows another claim
- * holds are skipped; the previous batch is marked done only while it is still under its lease; and the
- * rows already relayed are not read again by every later claim.
+ * The relay's claim (`claimOutboxRows`: the `claim_outbox` function, db/migrations/0013): oldest rows
+ * first, up to its limit, without writing to them; the previous batch is marked done by the next claim;
+ * a failed row waits for its retry time and counts its failed attempts; and the rows already relayed are
+ * not read again by every later claim.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../client.js';
 import { isolatedEnv } from '../../test/isolated.js';
 import { testConfig, testDatabase } from '../../test/helpers.js';
-import { claimOutboxRows } from './outbox.js';
+import { claimOutboxRows, markOutboxFailed } from './outbox.js';
 
 let database: Database;
 beforeAll(async () => {
@@ -27,56 +27,55 @@ async function insert(n: number): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
-const claim = (limit: number, done: string[] = [], leaseSeconds = 30) =>
-  claimOutboxRows(database.sql, { limit, leaseSeconds, done });
+const claim = (limit: number, done: string[] = []) => claimOutboxRows(database.sql, { limit, done });
 const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
 const statusOf = async (id: string) =>
   (await database.sql<{ status: string }[]>`SELECT status FROM outbox WHERE id = ${id}::uuid`)[0]!.status;
 
 describe('claim_outbox', () => {
-  it('claims the oldest pending rows first, up to its limit, and not again while they are leased', async () => {
+  it('claims the oldest pending rows first, up to its limit; the next claim marks the delivered batch done', async () => {
     const rows = await insert(5);
+    const written = async () =>
+      (
+        await database.sql<
+          { xmin: string }[]
+        >`SELECT xmin::text FROM outbox WHERE id = ANY(${rows}::uuid[]) ORDER BY created_at`
+      ).map((r) => r.xmin);
+    const before = await written();
     const first = await claim(3);
     expect(ids(first)).toEqual(rows.slice(0, 3));
     expect(first.every((r) => r.attempts === 1)).toBe(true);
-    expect(ids(await claim(10))).toEqual(rows.slice(3));
-    expect(await claim(10)).toEqual([]);
-    // The next claim marks a delivered batch done; the rest stays pending under its lease.
-    expect(await claim(10, rows.slice(0, 3))).toEqual([]);
+    // The claim wrote nothing to the rows it returned: the same row versions.
+    expect(await written()).toEqual(before);
+    // Until it is marked done, a row is claimed again (one relay relays at a time: its own next claim
+    // marks what it delivered first).
+    expect(ids(await claim(10, rows.slice(0, 3)))).toEqual(rows.slice(3));
     expect(await Promise.all(rows.map(statusOf))).toEqual(['done', 'done', 'done', 'pending', 'pending']);
-    await claim(10, rows.slice(3));
+    expect(await claim(10, rows.slice(3))).toEqual([]);
+    expect(await Promise.all(rows.map(statusOf))).toEqual(['done', 'done', 'done', 'done', 'done']);
   });
 
-  it('skips the rows that another claim holds', async () => {
-    const rows = await insert(4);
-    await database.sql.begin(async (tx) => {
-      const held = await tx<{ id: string }[]>`SELECT * FROM claim_outbox('{}'::uuid[], 30, 2)`;
-      expect(ids(held)).toEqual(rows.slice(0, 2));
-      // Another connection, while those two are locked by the open transaction: the next two.
-      expect(ids(await claim(10))).toEqual(rows.slice(2));
-    });
-    await claim(10, rows);
-  });
-
-  it('marks done only rows still under their lease: a row whose lease ran out is claimed again', async () => {
+  it('a failed row waits for its retry time, and each claim says which attempt it is', async () => {
     const [row] = await insert(1);
-    expect(ids(await claim(10, [], 0))).toEqual([row]);
-    const again = await claim(10, [row!]);
+    expect((await claim(10))[0]!.attempts).toBe(1);
+    await markOutboxFailed(database.sql, { id: row!, dead: false, error: 'smtp down', backoffSeconds: 60 });
+    expect(ids(await claim(10))).toEqual([]);
+    await markOutboxFailed(database.sql, { id: row!, dead: false, error: 'smtp down', backoffSeconds: 0 });
+    const again = await claim(10);
     expect(ids(again)).toEqual([row]);
-    expect(again[0]!.attempts).toBe(2);
-    expect(await statusOf(row!)).toBe('pending');
+    expect(again[0]!.attempts).toBe(3);
     await claim(10, [row!]);
     expect(await statusOf(row!)).toBe('done');
   });
 
   it('does not read the rows already relayed again on every claim', async () => {
-    // 3 000 rows relayed and marked done, no vacuum since: their old entries are still in the index.
-    const relayed = await insert(3_000);
-    expect(await claim(3_000)).toHaveLength(3_000);
+    // 4 000 rows relayed and marked done, no vacuum since: their old entries are still in the index.
+    const relayed = await insert(4_000);
+    expect(await claim(4_000)).toHaveLength(4_000);
     await claim(10, relayed);
     const pages = async () => {
       const [plan] = await database.sql<{ 'QUERY PLAN': [{ Plan: Record<string, number> }] }[]>`
-        EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM claim_outbox('{}'::uuid[], 30, 200)`;
+        EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM claim_outbox('{}'::uuid[], 200)`;
       const top = plan!['QUERY PLAN'][0].Plan;
       return top['Shared Hit Blocks']! + top['Shared Read Blocks']!;
     };
@@ -84,7 +83,7 @@ describe('claim_outbox', () => {
     const [fresh] = await insert(1);
     const touched = await pages();
     // A scan that read the relayed rows again would visit nearly every heap page of the table (a bitmap
-    // scan did: 126 of 135 pages here); the index scan reads the index and the fresh row's page.
+    // scan did); the index scan reads the index and the fresh row's page.
     const [{ pages: heapPages }] = await database.sql<[{ pages: number }]>`
       SELECT (pg_relation_size('outbox') / current_setting('block_size')::int)::int AS pages`;
     expect(heapPages).toBeGreaterThan(100);

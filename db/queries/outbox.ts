@@ -44,35 +44,31 @@ export type OutboxRow = {
 } & StoredEvent;
 
 /**
- * Claim up to `limit` pending rows whose lease expired (FOR UPDATE SKIP LOCKED: relays side by side
- * never claim the same row), leasing them for `leaseSeconds` and counting the attempt, oldest first;
- * first, in the same call, mark `done` the rows of the relay's previous batch that it delivered (those
- * still under their lease: a row whose lease ran out, or that was put back, is claimed and delivered
- * again). One round trip: the `claim_outbox` function (db/migrations/0010_outbox_claim_order.sql, which
- * says why its scan must be an index scan).
+ * Claim up to `limit` pending rows whose retry time has come, oldest first, `attempts` being this
+ * delivery's attempt; first, in the same call, mark `done` the rows of the relay's previous batch that it
+ * delivered. The claim writes nothing to the rows it returns: one relay relays at a time (its advisory
+ * lease, docs/adr/0035-one-active-outbox-relay.md), so the rows need no lease of their own
+ * (docs/adr/0036-outbox-claim-without-row-leases.md). One round trip: the `claim_outbox` function
+ * (db/migrations/0013_outbox_claim_without_row_leases.sql; 0010 says why its scan must be an index scan).
  */
-export async function claimOutboxRows(
-  db: Sql,
-  p: { limit: number; leaseSeconds: number; done: string[] },
-): Promise<OutboxRow[]> {
-  return db<OutboxRow[]>`
-    SELECT * FROM claim_outbox(${p.done}::uuid[], ${p.leaseSeconds}::int, ${p.limit}::int)`;
+export async function claimOutboxRows(db: Sql, p: { limit: number; done: string[] }): Promise<OutboxRow[]> {
+  return db<OutboxRow[]>`SELECT * FROM claim_outbox(${p.done}::uuid[], ${p.limit}::int)`;
 }
 
 /** Mark relayed rows done, in one statement (a relay that stops: no next claim will). */
 export async function markOutboxDone(db: Sql, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
-  await db`UPDATE outbox SET status = 'done', processed_at = now(), lease_until = NULL WHERE id = ANY(${ids}::uuid[])`;
+  await db`UPDATE outbox SET status = 'done', processed_at = now() WHERE id = ANY(${ids}::uuid[])`;
 }
 
-/** A failed row goes back to pending after `backoffSeconds`, or dead. */
+/** A failed row goes back to pending, claimed again after `backoffSeconds`, or dead; its failed attempt counted. */
 export async function markOutboxFailed(
   db: Sql,
   p: { id: string; dead: boolean; error: string; backoffSeconds: number },
 ): Promise<void> {
   await db`
     UPDATE outbox SET status = ${p.dead ? 'dead' : 'pending'}, last_error = ${p.error.slice(0, 500)},
-      lease_until = now() + make_interval(secs => ${p.backoffSeconds})
+      attempts = attempts + 1, retry_at = now() + make_interval(secs => ${p.backoffSeconds})
     WHERE id = ${p.id}`;
 }
 

@@ -1,6 +1,6 @@
 /**
- * The outbox relay. Claims pending rows with FOR UPDATE SKIP LOCKED and a lease (so several relays run
- * side by side and a crashed relay's rows come back after the lease), then: publishes the batch to Redis
+ * The outbox relay. Claims the oldest pending rows (one relay relays at a time: its worker holds the relay's
+ * lease, ./worker.ts; the rows have no lease of their own, ADR 0036), then: publishes the batch to Redis
  * (one pipeline, in order), signals the order sagas (fills, closes), sends the fill confirmation mails
  * (their Redis keys taken in one pipeline); the relay's next claim (at the next NOTIFY or poll, or at once
  * when more rows may be waiting) marks the delivered rows done in the same statement.
@@ -37,7 +37,6 @@ export interface RelayDeps {
   registry: Registry;
   redisPrefix: string;
   batchSize?: number;
-  leaseSeconds?: number;
   maxAttempts?: number;
   pollMs?: number;
 }
@@ -82,7 +81,6 @@ export interface Relay {
 export function createOutboxRelay(deps: RelayDeps): Relay {
   const { sql, redis, logger } = deps;
   const batchSize = deps.batchSize ?? 200;
-  const leaseSeconds = deps.leaseSeconds ?? 30;
   const maxAttempts = deps.maxAttempts ?? 10;
   const metrics = createRelayMetrics(deps.registry);
   // Accounts' addresses never change (db/queries/outbox.ts): a fill's mail needs no query per fill.
@@ -214,7 +212,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     notified = false;
     let rows: OutboxRow[];
     try {
-      rows = await claimOutboxRows(sql, { limit: batchSize, leaseSeconds, done });
+      rows = await claimOutboxRows(sql, { limit: batchSize, done });
     } catch (err) {
       delivered = [...done, ...delivered];
       throw err;
@@ -259,9 +257,9 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
           await mailFill(row.account_id!, row.payload).catch((e: unknown) => failed.set(row.id, e));
       }),
     );
-    // 4. Mark the batch: done by the next claim (a crash before it re-delivers the batch once its lease
-    // runs out: at least once), failures back to pending after a backoff that grows with the attempts,
-    // or dead.
+    // 4. Mark the batch: done by the next claim (after a crash before it, the relay that takes the lease
+    // delivers the batch again: at least once), failures back to pending after a backoff that grows with
+    // the attempts, or dead.
     for (const row of rows) if (!failed.has(row.id)) delivered.push(row.id);
     for (const row of rows) {
       const err = failed.get(row.id);
@@ -319,7 +317,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
             logger.error('relay batch failed', { err });
           }
           // Claim again at once only when rows may be waiting: the batch was full, or a NOTIFY came
-          // while it ran. Otherwise the next wake's claim marks this batch done (within its lease).
+          // while it ran. Otherwise the next wake's claim marks this batch done.
           if (running && n < batchSize && !notified) {
             await new Promise<void>((resolve) => {
               const t = setTimeout(resolve, deps.pollMs ?? 1000);
@@ -339,11 +337,12 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
       await loop;
       await unlisten?.().catch(() => undefined);
       unlisten = undefined;
-      // No next claim will mark the last batch: mark it now (a failure leaves it to the lease).
+      // No next claim will mark the last batch: mark it now (a failure leaves it pending: the next relay
+      // delivers it again).
       const done = delivered;
       delivered = [];
       await markOutboxDone(sql, done).catch((err: unknown) =>
-        logger.warn('outbox rows left to their lease', { rows: done.length, err }),
+        logger.warn('outbox rows left pending', { rows: done.length, err }),
       );
     },
   };

@@ -94,9 +94,9 @@ it('one relay relays, the other stands by and takes over when the lease is free'
     expect(await b.handled()).toBe(0);
     expect([await a.activeGauge(), await b.activeGauge()]).toEqual([1, 0]);
     // The standby reports the backlog too (the lag alerts must not depend on which relay is active): a
-    // row leased for an hour stays pending.
+    // row not to be retried for an hour stays pending.
     const [row] = await fx.database.sql<{ id: string }[]>`
-      INSERT INTO outbox (event_type, payload, lease_until)
+      INSERT INTO outbox (event_type, payload, retry_at)
       VALUES ('market.update', '{"symbol": "STANDBY"}'::jsonb, now() + interval '1 hour') RETURNING id`;
     await eventually(async () => expect(await b.gauge('outbox_pending')).toBeGreaterThanOrEqual(1), 5_000);
     await fx.database.sql`DELETE FROM outbox WHERE id = ${row!.id}::uuid`;

@@ -3,9 +3,9 @@
  * is its one setup, called by the process (./main.ts) and the test stack (test/stack.ts).
  *
  * One relay is active at a time: it holds the relay's lease (workers/lease.ts); another relay process
- * stands by and takes over within about half a second of the active one's death (ADR 0035). Several relays
- * may claim side by side without harm (rows are claimed with SKIP LOCKED and a lease), but each would
- * wake on every NOTIFY, and all but one would claim nothing.
+ * stands by and takes over within about half a second of the active one's death (ADR 0035). The rows
+ * have no lease of their own (ADR 0036): a relay that lost its lease and runs on for a moment beside the
+ * new one may deliver a row twice, which at-least-once delivery allows.
  */
 import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
