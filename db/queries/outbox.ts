@@ -55,10 +55,13 @@ export async function claimOutboxRows(db: Sql, p: { limit: number; done: string[
   return db<OutboxRow[]>`SELECT * FROM claim_outbox(${p.done}::uuid[], ${p.limit}::int)`;
 }
 
-/** Mark relayed rows done, in one statement (a relay that stops: no next claim will). */
+/**
+ * Mark relayed rows done (a relay that stops: no next claim will): the claim's own first step, claiming
+ * nothing after it.
+ */
 export async function markOutboxDone(db: Sql, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
-  await db`UPDATE outbox SET status = 'done', processed_at = now() WHERE id = ANY(${ids}::uuid[])`;
+  await claimOutboxRows(db, { limit: 0, done: ids });
 }
 
 /** A failed row goes back to pending, claimed again after `backoffSeconds`, or dead; its failed attempt counted. */
