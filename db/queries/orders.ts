@@ -182,7 +182,7 @@ const pendingOrderSql = (reserve: boolean) => sql`
     ON CONFLICT (id) DO NOTHING
     RETURNING id
   ), recorded AS (${insertOrderEventsSql(P('timeline'))})
-  SELECT ${enqueueEventsCall(P('events'))} FROM inserted`;
+  SELECT ${enqueueEventsCall(P('events'), { notify: false })} FROM inserted`;
 const insertPending = prebuilt(pendingOrderSql(false));
 const reserveAndInsertPending = prebuilt(pendingOrderSql(true));
 

@@ -2,13 +2,15 @@
  * The relay's claim (`claimOutboxRows`: the `claim_outbox` function, db/migrations/0013): oldest rows
  * first, up to its limit, without writing to them; the previous batch is marked done by the next claim;
  * a failed row waits for its retry time and counts its failed attempts; and the rows already relayed are
- * not read again by every later claim.
+ * not read again by every later claim. `enqueue_events` wakes the relays at commit unless told not to.
  */
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../client.js';
 import { isolatedEnv } from '../../test/isolated.js';
 import { testConfig, testDatabase } from '../../test/helpers.js';
-import { claimOutboxRows, markOutboxFailed } from './outbox.js';
+import { eventually } from '../../test/eventually.js';
+import { claimOutboxRows, enqueueEventsCall, markOutboxFailed } from './outbox.js';
 
 let database: Database;
 beforeAll(async () => {
@@ -89,5 +91,33 @@ describe('claim_outbox', () => {
     expect(heapPages).toBeGreaterThan(100);
     expect(touched).toBeLessThan(heapPages / 2);
     expect(await statusOf(fresh!)).toBe('pending');
+  });
+});
+
+describe('enqueue_events', () => {
+  it('wakes the relays at commit, unless told not to (a new order: its settlement wakes them)', async () => {
+    const woken: string[] = [];
+    const listener = await database.sql.listen('brokerx_outbox', () => void woken.push('notify'));
+    const event = (symbol: string) =>
+      JSON.stringify([{ account_id: null, event_type: 'market.update', payload: { symbol } }]);
+    const count = async (symbol: string) =>
+      (
+        await database.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM outbox WHERE payload->>'symbol' = ${symbol}`
+      )[0]!.n;
+    try {
+      await database.db.execute(
+        sql`SELECT ${enqueueEventsCall(sql`${event('QUIETTEST')}`, { notify: false })}`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await count('QUIETTEST')).toBe(1);
+      expect(woken).toEqual([]);
+
+      await database.db.execute(sql`SELECT ${enqueueEventsCall(sql`${event('WAKETEST')}`)}`);
+      await eventually(async () => expect(woken).toEqual(['notify']), 5_000);
+      expect(await count('WAKETEST')).toBe(1);
+    } finally {
+      await listener.unlisten();
+    }
   });
 });

@@ -16,9 +16,15 @@ export function outboxJson(events: OutboxEvent[]): string {
   );
 }
 
-/** The `enqueue_events(...)` call for the events in `rows` (`outboxJson`, as a parameter or a placeholder). */
-export function enqueueEventsCall(rows: SQL | Placeholder): SQL {
-  return sql`enqueue_events(${rows}::jsonb)`;
+/**
+ * The `enqueue_events(...)` call for the events in `rows` (`outboxJson`, as a parameter or a placeholder);
+ * `{ notify: false }` leaves the relay asleep (a new order's events: the settlement right after it wakes
+ * the relay, ADR 0037).
+ */
+export function enqueueEventsCall(rows: SQL | Placeholder, opts: { notify?: boolean } = {}): SQL {
+  return opts.notify === false
+    ? sql`enqueue_events(${rows}::jsonb, false)`
+    : sql`enqueue_events(${rows}::jsonb)`;
 }
 
 /**
