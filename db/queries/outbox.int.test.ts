@@ -2,15 +2,19 @@
  * The relay's claim (`claimOutboxRows`: the `claim_outbox` function, db/migrations/0013): oldest rows
  * first, up to its limit, without writing to them; the previous batch is marked done by the next claim;
  * a failed row waits for its retry time and counts its failed attempts; and the rows already relayed are
- * not read again by every later claim. `enqueue_events` wakes the relays at commit unless told not to.
+ * not read again by every later claim. `enqueue_events` wakes the relays at commit,
+ * except in the statement that records a new order.
  */
-import { sql } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../client.js';
 import { isolatedEnv } from '../../test/isolated.js';
 import { testConfig, testDatabase } from '../../test/helpers.js';
 import { eventually } from '../../test/eventually.js';
-import { claimOutboxRows, enqueueEventsCall, markOutboxFailed } from './outbox.js';
+import { HOUSE_ACCOUNT_ID } from '../accounts.js';
+import { EventType } from '../../temporal/events.js';
+import { insertPendingOrder } from './orders.js';
+import { claimOutboxRows, enqueueEvents, markOutboxFailed } from './outbox.js';
 
 let database: Database;
 beforeAll(async () => {
@@ -95,27 +99,70 @@ describe('claim_outbox', () => {
 });
 
 describe('enqueue_events', () => {
-  it('wakes the relays at commit, unless told not to (a new order: its settlement wakes them)', async () => {
+  it("wakes the relays at commit, except for a new order's events (its settlement wakes them)", async () => {
     const woken: string[] = [];
     const listener = await database.sql.listen('brokerx_outbox', () => void woken.push('notify'));
-    const event = (symbol: string) =>
-      JSON.stringify([{ account_id: null, event_type: 'market.update', payload: { symbol } }]);
-    const count = async (symbol: string) =>
+    const rowsOf = async (symbol: string) =>
       (
-        await database.sql<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM outbox WHERE payload->>'symbol' = ${symbol}`
-      )[0]!.n;
+        await database.sql<{ event_type: string }[]>`
+          SELECT event_type FROM outbox WHERE payload->>'symbol' = ${symbol}`
+      ).map((r) => r.event_type);
+    const orderId = randomUUID();
     try {
-      await database.db.execute(
-        sql`SELECT ${enqueueEventsCall(sql`${event('QUIETTEST')}`, { notify: false })}`,
+      // The reserve step's statement: the order, its accepted event, no notification.
+      await insertPendingOrder(
+        database.db,
+        {
+          id: orderId,
+          accountId: HOUSE_ACCOUNT_ID,
+          clientOrderId: `quiet-${orderId}`,
+          symbol: 'GOOG',
+          side: 'buy',
+          orderType: 'limit',
+          timeInForce: 'GTC',
+          selfTradePrevention: 'cancel_newest',
+          requestFingerprint: orderId,
+          quantity: 1n,
+          price: 17000n,
+          stopPrice: null,
+          reservedAmount: 17000n,
+          reservePrice: 17000n,
+          workflowId: `quiet-${orderId}`,
+        },
+        [],
+        [
+          {
+            accountId: HOUSE_ACCOUNT_ID,
+            eventType: EventType.OrderAccepted,
+            payload: {
+              order_id: orderId,
+              client_order_id: `quiet-${orderId}`,
+              symbol: 'GOOG',
+              side: 'buy',
+              order_type: 'limit',
+              time_in_force: 'GTC',
+              quantity: '1',
+              price: '17000',
+              stop_price: null,
+              ts: new Date().toISOString(),
+            },
+          },
+        ],
       );
       await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(await count('QUIETTEST')).toBe(1);
+      expect(await rowsOf('GOOG')).toEqual([EventType.OrderAccepted]);
       expect(woken).toEqual([]);
 
-      await database.db.execute(sql`SELECT ${enqueueEventsCall(sql`${event('WAKETEST')}`)}`);
+      // Any other outbox write notifies.
+      await enqueueEvents(database.db, [
+        {
+          accountId: null,
+          eventType: EventType.MarketUpdate,
+          payload: { symbol: 'WAKETEST', quote: null, depth: null, trades: [], ts: new Date().toISOString() },
+        },
+      ]);
       await eventually(async () => expect(woken).toEqual(['notify']), 5_000);
-      expect(await count('WAKETEST')).toBe(1);
+      expect(await rowsOf('WAKETEST')).toEqual([EventType.MarketUpdate]);
     } finally {
       await listener.unlisten();
     }
