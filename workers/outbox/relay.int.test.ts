@@ -2,7 +2,8 @@
  * The outbox relay and what it feeds: one fill confirmation mail per party per fill, also when the relay
  * processes the same rows again (a crash between sending and marking done); market data over REST,
  * cached in Redis and invalidated by book changes; poison rows dead-lettered after their attempts; rows
- * marked done by the next claim; a row that arrives while a batch runs claimed without waiting for a poll.
+ * marked done by the next claim; a row that arrives while a batch runs claimed without waiting for a poll;
+ * a row written without NOTIFY (a new order's events, ADR 0037) relayed by the poll.
  */
 import { sql } from 'drizzle-orm';
 import { Registry } from 'prom-client';
@@ -10,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/logger.js';
 import { createMailer } from '../../lib/mailer.js';
 import { connectRedis } from '../../lib/redis.js';
+import { marketChannel } from '../../lib/redis-keys.js';
+import { enqueueEventsCall, outboxJson } from '../../db/queries/outbox.js';
+import { EventType } from '../../temporal/events.js';
 import { mailCount, waitForMail } from '../../test/helpers.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
@@ -185,6 +189,39 @@ describe('marking rows done', () => {
 });
 
 describe('waking', () => {
+  it('relays a row written without NOTIFY at its next poll', async () => {
+    const sub = connectRedis(fx.config.REDIS_URL, 'test-relay-poll');
+    const channel = marketChannel(fx.config.REDIS_PREFIX, 'RELAYPOLL');
+    const published: string[] = [];
+    sub.on('message', (_channel: string, message: string) => void published.push(message));
+    try {
+      await sub.subscribe(channel);
+      // As the reserve step writes a new order's events: nothing wakes the relay (ADR 0037).
+      const events = outboxJson([
+        {
+          accountId: null,
+          eventType: EventType.MarketUpdate,
+          payload: {
+            symbol: 'RELAYPOLL',
+            quote: null,
+            depth: null,
+            trades: [],
+            ts: new Date().toISOString(),
+          },
+        },
+      ]);
+      await fx.database.db.execute(sql`SELECT ${enqueueEventsCall(sql`${events}`, { notify: false })}`);
+      // The test stack's relay polls every 200 ms when nothing wakes it (test/stack.ts).
+      await eventually(async () => expect(published).toHaveLength(1), 5_000);
+      expect(JSON.parse(published[0]!)).toMatchObject({
+        event_type: EventType.MarketUpdate,
+        symbol: 'RELAYPOLL',
+      });
+    } finally {
+      await sub.quit();
+    }
+  });
+
   it('claims a row whose NOTIFY came while a batch ran at once, not at the next poll', async () => {
     await fx.stack.relay.stop();
     // A relay that polls once a minute, whose Redis pipelines wait for `gate` once it is set: its batch
