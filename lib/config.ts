@@ -19,7 +19,12 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   PUBLIC_URL: z.url().default('http://localhost:3000'),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/brokerx'),
-  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Connections of each process's main pool. Few, as Postgres runs no more statements at once than it has
+   * cores, and each costs more CPU the more backends run beside it; past the pool, postgres.js pipelines
+   * the statements on the open connections (docs/adr/0038-small-connection-pools.md).
+   */
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(4),
   /**
    * Prefix of every Postgres connection's application_name (brokerx-api-api-1, brokerx-matching-...):
    * operators (and the fault tests) find or terminate one stack's connections by it in pg_stat_activity.
