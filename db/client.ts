@@ -18,7 +18,8 @@ export interface Database {
 }
 
 export interface ConnectOptions {
-  max?: number;
+  /** The pool's connections, passed by each caller (the api and the workers: DATABASE_POOL_MAX, ADR 0038). */
+  max: number;
   appName?: string;
   /**
    * Commit without waiting for the WAL flush (`synchronous_commit = off`): only for a process whose
@@ -29,9 +30,9 @@ export interface ConnectOptions {
   asyncCommit?: boolean;
 }
 
-export function connectDatabase(url: string, opts: ConnectOptions = {}): Database {
+export function connectDatabase(url: string, opts: ConnectOptions): Database {
   const sql = postgres(url, {
-    max: opts.max ?? 10,
+    max: opts.max,
     onnotice: () => {},
     connection: {
       application_name: opts.appName ?? 'brokerx',
