@@ -67,6 +67,7 @@ import {
   type Segmented,
 } from './lib/segments.js';
 import {
+  fillToClientTarget,
   machineSummary,
   markdownTable,
   targetsTable,
@@ -798,18 +799,7 @@ function targets(r: ShapeResults & { full: NonNullable<ShapeResults['full']> }):
           },
         ]
       : []),
-    {
-      what: 'fill-to-client latency p99 < 100 ms (constant-rate steps within capacity)',
-      // A machine slow enough that the 10/s step is already past capacity leaves nothing to judge.
-      met: feed.length > 0 && pct(feed, 99) < 100,
-      value:
-        (feed.length > 0
-          ? `p50 ${pct(feed, 50)} ms, p99 ${pct(feed, 99)} ms over ${feed.length} fills`
-          : 'no step within capacity') +
-        (overloadedFeed.length
-          ? ` (the step past capacity: p99 ${pct(overloadedFeed, 99)} ms over ${overloadedFeed.length})`
-          : ''),
-    },
+    fillToClientTarget(feed, overloadedFeed),
     {
       what: 'stress: no 5xx',
       met: ramp.every((x) => x.errors5xx === 0),

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  fillToClientTarget,
   formatNumber,
   machineSummary,
   markdownTable,
@@ -73,5 +74,27 @@ describe('writeBenchmarkReport', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('fillToClientTarget', () => {
+  const ms = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + i);
+
+  it('judges the p99 of the steps within capacity and reports the step past it beside them', () => {
+    const met = fillToClientTarget(ms(100, 0), ms(50, 200));
+    expect(met).toMatchObject({ met: true });
+    expect(met.value).toBe(
+      'p50 50 ms, p99 99 ms over 100 fills (the step past capacity: p99 249 ms over 50)',
+    );
+    const missed = fillToClientTarget(ms(100, 1), []);
+    expect(missed.met).toBe(false);
+    expect(missed.value).toBe('p50 51 ms, p99 100 ms over 100 fills');
+  });
+
+  it('says that no step was within capacity, and does not count the target as met', () => {
+    const none = fillToClientTarget([], ms(150, 10));
+    expect(none).toMatchObject({ met: false });
+    expect(none.value).toBe('no step within capacity (the step past capacity: p99 158 ms over 150)');
+    expect(none.value).not.toContain('NaN');
   });
 });

@@ -1,11 +1,12 @@
 /**
- * The benchmarks' markdown reports: the machine line, number formats, tables, the targets table, and
- * where a report is written (docs/benchmarks/<name>.md).
+ * The benchmarks' markdown reports: the machine line, number formats, tables, the targets table (with
+ * e2e's fill-to-client target), and where a report is written (docs/benchmarks/<name>.md).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nearestRankOf } from './percentiles.js';
 
 /** `AMD EPYC 7B13, 2 cores, 24 GiB`: the CPU model, the cores and the memory of this machine. */
 export function machineSummary(): string {
@@ -45,6 +46,26 @@ export function targetsTable(targets: readonly Target[]): string[] {
     ['target', 'measured', 'met'],
     targets.map((t) => [t.what, t.value, t.met ? 'yes' : '**no**']),
   );
+}
+
+/**
+ * The fill-to-client target (e2e): p99 under 100 ms over the fills of the constant-rate steps within
+ * capacity (`within`, ms), the step past capacity's reported beside it. A machine slow enough that the
+ * first step is already past capacity leaves nothing to judge: not met, and said so.
+ */
+export function fillToClientTarget(within: readonly number[], pastCapacity: readonly number[]): Target {
+  const pct = (xs: readonly number[], p: number) => nearestRankOf(xs, p / 100);
+  return {
+    what: 'fill-to-client latency p99 < 100 ms (constant-rate steps within capacity)',
+    met: within.length > 0 && pct(within, 99) < 100,
+    value:
+      (within.length > 0
+        ? `p50 ${pct(within, 50)} ms, p99 ${pct(within, 99)} ms over ${within.length} fills`
+        : 'no step within capacity') +
+      (pastCapacity.length > 0
+        ? ` (the step past capacity: p99 ${pct(pastCapacity, 99)} ms over ${pastCapacity.length})`
+        : ''),
+  };
 }
 
 /** One line per target for the console: `MET     what: value`. */
