@@ -7,7 +7,8 @@
  * cascade are settled like takers, the symbol's sequence moves past the last trigger, and a rebuilt
  * book has the same pending stops. A batch commits only if the shard's fence holds in its last
  * statement. A submit waits for a control change in flight on its scopes. A resting order's row is
- * written back from the books' copy without a read, and never over a change made outside the shard.
+ * written back from the books' copy without a read, and never over a change made outside the shard. The
+ * settlement's statement finds its orders by key.
  */
 import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
@@ -18,7 +19,8 @@ import { EXTERNAL_ACCOUNT_ID } from '../db/accounts.js';
 import { postgresErrorCode, type Database } from '../db/client.js';
 import { holdControlLockExclusive } from '../db/queries/controls.js';
 import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
-import { loadSequence } from '../db/queries/settlement.js';
+import { getOrderById } from '../db/queries/orders.js';
+import { loadSequence, saveOrder, settlementWrites, writeSettlement } from '../db/queries/settlement.js';
 import { createLogger } from '../lib/logger.js';
 import type { OrderRequest } from '../temporal/contracts.js';
 import { FailureType, readBusinessFailure } from '../temporal/failures.js';
@@ -494,5 +496,34 @@ describe("the books' rows of resting orders", () => {
     expect(await statusOf(sell)).toEqual({ status: 'filled', filled: '10' });
     expect(await statusOf(resting)).toEqual({ status: 'cancelled', filled: '0' });
     await expectConsistent();
+  });
+});
+
+describe("the settlement's statement", () => {
+  it('reads only the orders it writes, found by key, even where the planner would rather join than look them up', async () => {
+    const [id] = await orders('sell', 22_000, 20); // a table that is more than the row written
+    const read = await database.db.transaction(async (tx) => {
+      // Planned now, without nested loops or a plain scan to pick: the statement keeps the key lookup only
+      // if its text has a key condition on the table.
+      await tx.execute(
+        sql`SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('enable_nestloop', 'off', true),
+          set_config('enable_mergejoin', 'off', true), set_config('enable_seqscan', 'off', true)`,
+      );
+      const row = (await getOrderById(tx, id!))!;
+      const rowsRead = async () => {
+        const [r] = await tx.execute<{ n: string }>(
+          sql`SELECT (seq_tup_read + coalesce(idx_tup_fetch, 0))::text AS n FROM pg_stat_xact_user_tables WHERE relname = 'orders'`,
+        );
+        return Number(r!.n);
+      };
+      const before = await rowsRead();
+      const w = settlementWrites();
+      row.lockVersion += 1;
+      saveOrder(w, row, new Date());
+      await writeSettlement(tx, w);
+      return (await rowsRead()) - before;
+    });
+    expect(read).toBeGreaterThan(0);
+    expect(read).toBeLessThanOrEqual(2); // the row, and at most its foreign-key check's look at it
   });
 });

@@ -237,7 +237,13 @@ const FENCE_LOST = 'BXF01';
 /** A statement failed because its fence did not hold: the shard's lock is lost. */
 export const isFenceLost = (err: unknown): boolean => postgresErrorCode(err) === FENCE_LOST;
 
-/** `writeSettlement`'s statement, built once per fence (the fence's SQL is one object per process). */
+/**
+ * `writeSettlement`'s statement, built once per fence (the fence's SQL is one object per process). Its
+ * orders' rows are found by key (`o.id = ANY(ARRAY(SELECT id FROM given))`): the planner takes a record set
+ * from JSON for 100 rows, and while the table's statistics put it at a few thousand rows or fewer it
+ * hash-joins them against a scan of the whole orders table, a plan that a prepared statement then keeps
+ * as the table grows (docs/adr/0028-settlement-as-one-statement.md).
+ */
 const settlementStatements = new WeakMap<SQL, ReturnType<typeof buildSettlement>>();
 const buildSettlement = (fence?: SQL) =>
   prebuilt<Record<string, string>>(sql`
@@ -264,7 +270,8 @@ const buildSettlement = (fence?: SQL) =>
         reserved_amount = x.reserved_amount, lock_version = x.lock_version, book_seq = x.book_seq,
         reject_reason = x.reject_reason, last_request_id = x.last_request_id, updated_at = x.updated_at
       FROM given x
-      WHERE o.id = x.id AND (x.expected_status IS NULL OR (o.status = x.expected_status
+      WHERE o.id = ANY(ARRAY(SELECT id FROM given)) AND o.id = x.id
+        AND (x.expected_status IS NULL OR (o.status = x.expected_status
         AND o.lock_version = x.expected_lock_version AND o.filled_quantity = x.expected_filled_quantity
         AND o.reserved_amount = x.expected_reserved_amount))
       RETURNING o.id
