@@ -36,6 +36,14 @@ describe('cpuBudget', () => {
     expect(b.over).toBeCloseTo(103.5 - 70.7 / 0.8, 5);
   });
 
+  it('splits what the real flow is over into the application against what is left to it and everything else', () => {
+    const b = cpuBudget(real, noop, 0.8);
+    expect(b.applicationAllowance).toBeCloseTo(70.7 / 0.8 - 70.7, 5);
+    expect(b.elsewhere).toBeCloseTo(103.5 - 70.7 - 33.5, 5);
+    expect(b.server).toBeCloseTo(49.2 - 47.8, 5);
+    expect(b.applicationMs - b.applicationAllowance + b.elsewhere).toBeCloseTo(b.over, 5);
+  });
+
   it('counts as the application every process the no-op saga does not run, and the trading worker beyond the baseline worker', () => {
     const b = cpuBudget(real, noop);
     expect(b.application.map((a) => a.component)).toEqual([
@@ -65,6 +73,7 @@ describe('cpuBudget', () => {
       { component: 'nginx', ms: 3 },
       { component: 'trading worker beyond the no-op saga’s', ms: 0 },
     ]);
+    expect(b.server).toBe(40);
   });
 });
 
@@ -77,6 +86,10 @@ describe('budgetSection', () => {
     expect(text).toContain('0.47 of the no-op saga');
     expect(text).toContain('25% under it');
     expect(text).toContain('| postgres | 10.6 | 32% |');
+    expect(text).toContain(
+      'that would leave the application 17.7 ms per order; it took 33.5 ms, **15.8 ms over**. Everything else took −0.7 ms per order',
+    );
+    expect(text).toContain("Temporal's server +1.4 ms: the server runs the same saga for both flows");
   });
 
   it('says when the budget is kept', () => {
