@@ -95,6 +95,9 @@ describe('budgetSection', () => {
   it('says when the budget is kept', () => {
     const text = budgetSection(cpuBudget(new Map([['api', 1]]), new Map([['baseline', 10]])), 0.8).join('\n');
     expect(text).toContain('the real flow is 11.5 ms under it.');
+    expect(text).toContain(
+      'that would leave the application 2.5 ms per order; it took 1.0 ms, 1.5 ms under.',
+    );
     expect(text).not.toContain('"before"');
   });
 });
