@@ -42,7 +42,7 @@ import { baselines, type Baselines } from './baselines/client.js';
 import { deposit, type Endpoints, type Session } from './client.js';
 import { userEmail } from './k6/lib/profiles.js';
 import { CpuAccount, cpuByComponent, cpuTable } from './lib/cpu.js';
-import { budgetSection, cpuBudget } from './lib/cpu-budget.js';
+import { budgetSection, cpuBudget, TEMPORAL_POSTGRES } from './lib/cpu-budget.js';
 import { ackPhaseTable, phasesOf, type AckTrace, type Phases } from './lib/ack-phases.js';
 import { ioAccount, ioTable, postgresTicksByClient, type IoAccount } from './lib/io-counts.js';
 import { serverAccount, serverTable, type ServerAccount } from './lib/temporal-server.js';
@@ -110,8 +110,6 @@ const SHAPE: Shape = process.env.BENCH_SHAPE === 'cluster' ? 'cluster' : 'develo
 const BASELINE_WORKERS: Record<Shape, number> = { development: 1, cluster: 2 };
 /** Extra node flags for the stack's processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run. */
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-/** Postgres' CPU on the backends of Temporal's databases (the cluster's server keeps its state there). */
-const TEMPORAL_POSTGRES = 'postgres: temporal';
 /** The columns of the CPU table, in the order of an order's path. */
 const cpuComponents = (shape: Shape) => [
   'temporal',

@@ -5,8 +5,10 @@
  */
 import { markdownTable } from './report.js';
 
+/** Postgres' CPU on the backends of Temporal's databases (the cluster's server keeps its state there). */
+export const TEMPORAL_POSTGRES = 'postgres: temporal';
 /** Temporal's server: its process, and on the cluster its databases' Postgres backends. */
-const SERVER = ['temporal', 'postgres: temporal'];
+const SERVER = ['temporal', TEMPORAL_POSTGRES];
 /** What Temporal and the empty saga cost, and the load: not the application's. */
 const NOT_APPLICATION = new Set([...SERVER, 'baseline', 'trading', 'load generator']);
 
