@@ -100,4 +100,21 @@ describe('budgetSection', () => {
     );
     expect(text).not.toContain('"before"');
   });
+
+  it('prints a difference that rounds to nothing as +0.0, not −0.0', () => {
+    const b = cpuBudget(
+      new Map([
+        ['temporal', 9.98],
+        ['api', 1],
+      ]),
+      new Map([
+        ['temporal', 10],
+        ['baseline', 1],
+      ]),
+      0.8,
+    );
+    const text = budgetSection(b, 0.8).join('\n');
+    expect(text).toContain("Temporal's server +0.0 ms");
+    expect(text).not.toContain('−0.0');
+  });
 });

@@ -83,7 +83,8 @@ export function budgetSection(
 ): string[] {
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
-  const signed = (v: number) => `${v < 0 ? '−' : '+'}${ms(Math.abs(v))}`;
+  // The sign of the figure as printed: a difference that rounds to 0.0 reads +0.0, never −0.0.
+  const signed = (v: number) => `${v < 0 && ms(-v) !== ms(0) ? '−' : '+'}${ms(Math.abs(v))}`;
   return [
     `The real flow took ${ms(b.real)} of CPU per accepted order at saturation, the no-op saga ${ms(b.noop)}. ` +
       `With both flows bound by the two cores, ${pct(share)} of the no-op saga's throughput allows ${ms(b.allowed)} per order: ` +
