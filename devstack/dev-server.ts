@@ -56,16 +56,34 @@ export function devServerArgs(o: DevServerOptions): string[] {
   return args;
 }
 
+/** A start that exits before it listens is tried again, this many times in all, before it fails. */
+const START_ATTEMPTS = 3;
+
+/** The dev server, unsupervised (the tests' and the benchmarks'); resolves once it listens. */
 export async function startDevServer(o: DevServerOptions): Promise<Managed> {
-  const proc = startProcess('temporal', o.bin, devServerArgs(o), { output: o.output });
-  await waitForPort(o.port, 'Temporal dev server', 60_000, proc);
-  return proc;
+  for (let attempt = 1; ; attempt++) {
+    const proc = startProcess('temporal', o.bin, devServerArgs(o), { output: o.output });
+    try {
+      await waitForPort(o.port, 'Temporal dev server', 60_000, proc);
+      return proc;
+    } catch (err) {
+      if (proc.child.exitCode === null || attempt >= START_ATTEMPTS) {
+        await proc.stop('SIGKILL');
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
 }
 
 /**
  * The dev server, restarted on its SQLite file whenever it dies (devstack/processes.ts `supervise`):
  * every workflow, timer and task it held comes back; workers and clients reconnect by themselves, and
- * the api answers 503 with Retry-After meanwhile. Resolves once the first start listens.
+ * the api answers 503 with Retry-After meanwhile. Resolves once the first start listens. A start that
+ * exits before listening is left to the supervisor's restart, START_ATTEMPTS starts in all (a port taken
+ * for a moment: another process's outgoing connection may take one of the ports the dev server picks
+ * for its own services); then, or on a start that never listens, it stops for good and throws with the
+ * last lines the dev server wrote.
  */
 export async function superviseDevServer(
   o: DevServerOptions,
@@ -85,11 +103,18 @@ export async function superviseDevServer(
       },
     },
   );
-  try {
-    await waitForPort(o.port, 'Temporal dev server', 60_000, server.current());
-  } catch (err) {
-    await server.stop('SIGKILL'); // the first start failed (port taken, bad file): do not loop on it
-    throw err;
+  for (;;) {
+    const proc = server.current();
+    try {
+      await waitForPort(o.port, 'Temporal dev server', 60_000, proc);
+      return server;
+    } catch (err) {
+      if (proc.child.exitCode === null || server.restarts() + 1 >= START_ATTEMPTS) {
+        await server.stop('SIGKILL'); // the first start keeps failing (port taken, bad file): no loop on it
+        throw err;
+      }
+      log?.((err as Error).message);
+      while (server.current() === proc) await new Promise((r) => setTimeout(r, 100));
+    }
   }
-  return server;
 }

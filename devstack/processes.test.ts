@@ -82,3 +82,23 @@ describe('freePort', () => {
     }
   });
 });
+
+describe('waitForPort', () => {
+  it('fails with the last lines of a process that exits before it listens, even with its output ignored', async () => {
+    const { freePort, startProcess, waitForPort } = await import('./processes.js');
+    const port = await freePort();
+    const p = startProcess(
+      'failing',
+      'sh',
+      ['-c', 'echo starting; echo "bind: address already in use" >&2; exit 3'],
+      {
+        output: 'ignore',
+      },
+    );
+    const err = (await waitForPort(port, 'failing', 10_000, p).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(new RegExp(`^failing exited \\(code 3\\) before listening on :${port}`));
+    expect(err.message).toContain('bind: address already in use');
+    expect(p.lastLines()).toEqual(expect.arrayContaining(['starting', 'bind: address already in use']));
+  });
+});

@@ -5,14 +5,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { createConnection, createServer } from 'node:net';
 
 export interface Managed {
   name: string;
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** The last lines it wrote (stdout and stderr, at most TAIL_LINES), whatever its output mode: why it died. */
+  lastLines(): string[];
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
 }
+
+const TAIL_LINES = 20;
 
 /** Process groups still running. Whatever exits this process (even a forced exit) kills them too. */
 const live = new Set<number>();
@@ -47,19 +52,27 @@ export function startProcess(
     detached: true, // own process group, so stop() reaches grandchildren (tsx -> node)
   });
   const out = opts.output ?? 'prefix';
+  const tail: string[] = [];
   const pipe = (stream: NodeJS.ReadableStream | null, to: NodeJS.WritableStream) => {
     if (!stream) return;
     let buf = '';
+    const line = (text: string) => {
+      tail.push(text);
+      if (tail.length > TAIL_LINES) tail.shift();
+      if (typeof out === 'function') out(name, text);
+      else if (out === 'prefix') to.write(`[${name}] ${text}\n`);
+    };
     stream.on('data', (d: Buffer) => {
-      if (out === 'ignore') return;
       buf += d.toString();
       let i;
       while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        if (typeof out === 'function') out(name, line);
-        else to.write(`[${name}] ${line}\n`);
+        line(buf.slice(0, i));
         buf = buf.slice(i + 1);
       }
+    });
+    stream.on('end', () => {
+      if (buf) line(buf); // a last line without its newline
+      buf = '';
     });
   };
   pipe(child.stdout, process.stdout);
@@ -79,6 +92,7 @@ export function startProcess(
     name,
     child,
     exited,
+    lastLines: () => [...tail],
     async stop(signal = 'SIGTERM', graceMs = 10_000) {
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
       const pid = child.pid;
@@ -118,8 +132,20 @@ export async function waitForPort(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await portOpen(port)) return;
-    if (proc && proc.child.exitCode !== null)
-      throw new Error(`${what} exited (code ${proc.child.exitCode}) before listening on :${port}`);
+    if (proc && proc.child.exitCode !== null) {
+      // Its last output may still be in the pipes: give them a moment to close.
+      if (proc.child.stderr && !proc.child.stderr.readableEnded)
+        await Promise.race([
+          once(proc.child.stderr, 'close').catch(() => undefined),
+          new Promise((r) => setTimeout(r, 500)),
+        ]);
+      throw new Error(
+        [
+          `${what} exited (code ${proc.child.exitCode}) before listening on :${port}`,
+          ...proc.lastLines(),
+        ].join('\n  '),
+      );
+    }
     if (Date.now() > deadline)
       throw new Error(`${what} did not listen on :${port} within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));

@@ -207,10 +207,6 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   }
 }
 
-/** The last lines each Node process of a stack wrote, to say why it died (`deadProcesses`). */
-const TAIL_LINES = 20;
-const tails = new WeakMap<Managed, string[]>();
-
 /** One Node process of the repository (`file` relative to its root), only its last lines kept. */
 export function startNode(
   name: string,
@@ -218,27 +214,21 @@ export function startNode(
   env: NodeJS.ProcessEnv,
   nodeArgs: readonly string[] = [],
 ): Managed {
-  const tail: string[] = [];
-  const p = startProcess(name, process.execPath, [...nodeArgs, '--import', 'tsx', join(root, file)], {
+  return startProcess(name, process.execPath, [...nodeArgs, '--import', 'tsx', join(root, file)], {
     env,
     cwd: root,
-    output: (_, line) => {
-      tail.push(line);
-      if (tail.length > TAIL_LINES) tail.shift();
-    },
+    output: 'ignore',
   });
-  tails.set(p, tail);
-  return p;
 }
 
-/** Each of `procs` that exited, with its exit code or signal and, for a Node process, its last lines. */
+/** Each of `procs` that exited, with its exit code or signal and its last lines. */
 export function deadProcesses(procs: readonly Managed[]): string[] {
   return procs
     .filter((p) => p.child.exitCode !== null || p.child.signalCode !== null)
     .map((p) =>
       [
         `${p.name} exited (${p.child.signalCode ?? `code ${p.child.exitCode}`})`,
-        ...(tails.get(p) ?? []).map((l) => `  ${l}`),
+        ...p.lastLines().map((l) => `  ${l}`),
       ].join('\n'),
     );
 }
