@@ -47,32 +47,8 @@ async function options(failures: number) {
   };
 }
 
-describe('superviseDevServer', () => {
-  it('starts again a first start that exits before it listens, and resolves once one listens', async () => {
-    const { o, starts } = await options(2);
-    const server = await superviseDevServer(o);
-    try {
-      expect(starts()).toBe(3);
-      expect(server.restarts()).toBe(2);
-      expect(await portOpen(o.port)).toBe(true);
-    } finally {
-      await server.stop('SIGKILL');
-    }
-  }, 20_000);
-
-  it('gives up after three starts that exit, with the last lines of the last one, and leaves nothing running', async () => {
-    const { o, starts } = await options(99);
-    const err = (await superviseDevServer(o).catch((e: unknown) => e)) as Error;
-    expect(err).toBeInstanceOf(Error);
-    expect(err.message).toContain(`Temporal dev server exited (code 1) before listening on :${o.port}`);
-    expect(err.message).toContain('start 3: listen tcp: bind: address already in use');
-    await new Promise((r) => setTimeout(r, 1500)); // past the supervisor's next restart delay
-    expect(starts()).toBe(3);
-  }, 20_000);
-});
-
 describe('startDevServer', () => {
-  it('starts again a start that exits before it listens, up to three starts in all', async () => {
+  it('starts again a start that exits before it listens, and resolves once one listens', async () => {
     const { o, starts } = await options(2);
     const proc = await startDevServer(o);
     try {
@@ -81,9 +57,31 @@ describe('startDevServer', () => {
     } finally {
       await proc.stop('SIGKILL');
     }
-    const failing = await options(3);
-    const err = (await startDevServer(failing.o).catch((e: unknown) => e)) as Error;
+  }, 20_000);
+
+  it('gives up after three starts that exit, with the last lines of the last one', async () => {
+    const { o, starts } = await options(99);
+    const err = (await startDevServer(o).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toContain(`Temporal dev server exited (code 1) before listening on :${o.port}`);
     expect(err.message).toContain('start 3: listen tcp: bind: address already in use');
-    expect(failing.starts()).toBe(3);
+    expect(starts()).toBe(3);
+  }, 20_000);
+});
+
+describe('superviseDevServer', () => {
+  it('supervises the first start that listens, and starts it again when it dies', async () => {
+    const { o, starts } = await options(1);
+    const server = await superviseDevServer(o);
+    try {
+      expect(starts()).toBe(2);
+      expect(server.restarts()).toBe(0);
+      server.current().child.kill('SIGKILL');
+      await expect.poll(() => server.restarts(), { timeout: 10_000 }).toBe(1);
+      await expect.poll(() => portOpen(o.port), { timeout: 10_000 }).toBe(true);
+      expect(starts()).toBe(3);
+    } finally {
+      await server.stop('SIGKILL');
+    }
   }, 30_000);
 });

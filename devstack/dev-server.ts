@@ -59,10 +59,18 @@ export function devServerArgs(o: DevServerOptions): string[] {
 /** A start that exits before it listens is tried again, this many times in all, before it fails. */
 const START_ATTEMPTS = 3;
 
-/** The dev server, unsupervised (the tests' and the benchmarks'); resolves once it listens. */
+const spawnDevServer = (o: DevServerOptions): Managed =>
+  startProcess('temporal', o.bin, devServerArgs(o), { output: o.output });
+
+/**
+ * The dev server, resolved once it listens. A start that exits before listening is tried again, up to
+ * START_ATTEMPTS starts in all (a port taken for a moment: another process's outgoing connection may
+ * take one of the ports the dev server picks for its own services); then, or on a start that never
+ * listens, it throws with the last lines the dev server wrote.
+ */
 export async function startDevServer(o: DevServerOptions): Promise<Managed> {
   for (let attempt = 1; ; attempt++) {
-    const proc = startProcess('temporal', o.bin, devServerArgs(o), { output: o.output });
+    const proc = spawnDevServer(o);
     try {
       await waitForPort(o.port, 'Temporal dev server', 60_000, proc);
       return proc;
@@ -79,19 +87,21 @@ export async function startDevServer(o: DevServerOptions): Promise<Managed> {
 /**
  * The dev server, restarted on its SQLite file whenever it dies (devstack/processes.ts `supervise`):
  * every workflow, timer and task it held comes back; workers and clients reconnect by themselves, and
- * the api answers 503 with Retry-After meanwhile. Resolves once the first start listens. A start that
- * exits before listening is left to the supervisor's restart, START_ATTEMPTS starts in all (a port taken
- * for a moment: another process's outgoing connection may take one of the ports the dev server picks
- * for its own services); then, or on a start that never listens, it stops for good and throws with the
- * last lines the dev server wrote.
+ * the api answers 503 with Retry-After meanwhile. Its first start is `startDevServer`'s, retries and
+ * all; supervision begins once it listens.
  */
 export async function superviseDevServer(
   o: DevServerOptions,
   log?: (msg: string) => void,
 ): Promise<Supervised> {
-  const server = supervise(
+  let first: Managed | undefined = await startDevServer(o);
+  return supervise(
     'temporal',
-    () => startProcess('temporal', o.bin, devServerArgs(o), { output: o.output }),
+    () => {
+      const proc = first ?? spawnDevServer(o);
+      first = undefined;
+      return proc;
+    },
     {
       log,
       onStart: (proc, restarts) => {
@@ -103,18 +113,4 @@ export async function superviseDevServer(
       },
     },
   );
-  for (;;) {
-    const proc = server.current();
-    try {
-      await waitForPort(o.port, 'Temporal dev server', 60_000, proc);
-      return server;
-    } catch (err) {
-      if (proc.child.exitCode === null || server.restarts() + 1 >= START_ATTEMPTS) {
-        await server.stop('SIGKILL'); // the first start keeps failing (port taken, bad file): no loop on it
-        throw err;
-      }
-      log?.((err as Error).message);
-      while (server.current() === proc) await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
