@@ -90,7 +90,7 @@ describe('waitForPort', () => {
     const p = startProcess(
       'failing',
       'sh',
-      ['-c', 'echo starting; echo "bind: address already in use" >&2; exit 3'],
+      ['-c', 'echo starting; echo "bind: address already in use" >&2; printf "last words"; exit 3'],
       {
         output: 'ignore',
       },
@@ -99,6 +99,9 @@ describe('waitForPort', () => {
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(new RegExp(`^failing exited \\(code 3\\) before listening on :${port}`));
     expect(err.message).toContain('bind: address already in use');
-    expect(p.lastLines()).toEqual(expect.arrayContaining(['starting', 'bind: address already in use']));
+    expect(err.message).toContain('last words'); // stdout's last line, without its newline
+    expect(p.lastLines()).toEqual(
+      expect.arrayContaining(['starting', 'bind: address already in use', 'last words']),
+    );
   });
 });

@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { once } from 'node:events';
 import { createConnection, createServer } from 'node:net';
+import { finished } from 'node:stream/promises';
 
 export interface Managed {
   name: string;
@@ -133,12 +133,11 @@ export async function waitForPort(
   for (;;) {
     if (await portOpen(port)) return;
     if (proc && proc.child.exitCode !== null) {
-      // Its last output may still be in the pipes: give them a moment to close.
-      if (proc.child.stderr && !proc.child.stderr.readableEnded)
-        await Promise.race([
-          once(proc.child.stderr, 'close').catch(() => undefined),
-          new Promise((r) => setTimeout(r, 500)),
-        ]);
+      // Its last output may still be in the pipes (stdout and stderr): give them a moment to end.
+      const outputs = [proc.child.stdout, proc.child.stderr].flatMap((s) =>
+        s ? [finished(s).catch(() => undefined)] : [],
+      );
+      await Promise.race([Promise.all(outputs), new Promise((r) => setTimeout(r, 500))]);
       throw new Error(
         [
           `${what} exited (code ${proc.child.exitCode}) before listening on :${port}`,
