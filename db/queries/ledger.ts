@@ -82,9 +82,9 @@ const postEntryCall = prebuilt<Record<string, string | null>, { id: bigint | nul
 
 /**
  * Post one entry: the journal entry, its postings and the balance changes in one statement (the
- * `post_entry` function, db/migrations/0002_ledger_functions.sql). Returns the entry id, or null if an
- * entry with this (kind, reference) already exists (then nothing is changed). Inside a transaction it
- * joins it; alone it is atomic by itself.
+ * `post_entry` function, db/migrations/0015_entry_locks_sequences_first.sql). Returns the entry id, or
+ * null if an entry with this (kind, reference) already exists (then nothing is changed). Inside a
+ * transaction it joins it; alone it is atomic by itself.
  */
 export async function postEntry(tx: DbOrTx, entry: LedgerEntry): Promise<bigint | null> {
   const values = entryValues(entry);
