@@ -29,13 +29,14 @@ BEGIN
   FROM jsonb_to_recordset(p_postings) AS p(account_id uuid, asset text, bucket text, amount bigint)
   WHERE p.amount <> 0;
 
-  -- Sequence rows before balance rows (an account without events yet has none to lock).
+  -- Sequence rows before balance rows (an account without events yet has none to lock), with the lock
+  -- that enqueue_events' update of them takes anyway.
   PERFORM 1 FROM account_sequences s
   WHERE s.account_id IN (
     SELECT p.account_id FROM jsonb_to_recordset(p_postings) AS p(account_id uuid, amount bigint)
     WHERE p.amount <> 0)
   ORDER BY s.account_id
-  FOR UPDATE;
+  FOR NO KEY UPDATE;
 
   FOR d IN
     SELECT p.account_id, p.asset,
