@@ -27,14 +27,7 @@ import { enginePrice, leaves, newOrder, toNum, type ShardBooks } from './books.j
 import type { Operation } from './batcher.js';
 import { checkLimitPrice, checkQuantity } from './order-rules.js';
 import { announce } from './timeline.js';
-import {
-  closeOrder,
-  executionReport,
-  marketEvent,
-  settleResult,
-  snapshot,
-  type SettlementDeps,
-} from './settlement.js';
+import { closeOrder, executionReport, settleResult, snapshot, type SettlementDeps } from './settlement.js';
 
 export interface OperationDeps extends SettlementDeps {
   books: ShardBooks;
@@ -144,7 +137,7 @@ export function cancelOrder(
             },
           ]
         : [];
-    announce(w, [executionReport(order, outcome.exec, at), marketEvent(deps.books, order.symbol, at)], asked);
+    announce(w, [executionReport(order, outcome.exec, at)], asked);
     await write(tx, w);
     return snapshot(tx, order);
   };
