@@ -476,10 +476,10 @@ export const outbox = pgTable(
   'outbox',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    /** Null only in rows of public market data written before ADR 0040 (relayed as done, unsent). */
+    /** Null for public events (market data). */
     accountId: uuid('account_id').references(() => accounts.id),
     accountSeq: big('account_seq'),
-    /** order.accepted, execution.report (market.update in rows from before ADR 0040) */
+    /** order.accepted, execution.report, market.update, email.* */
     eventType: text('event_type').notNull(),
     payload: jsonb('payload').notNull(),
     status: text('status', { enum: ['pending', 'done', 'dead'] })

@@ -15,7 +15,7 @@
  * are in load/feed/protocol.ts.
  *
  * Workload per step (`rate` market updates per second):
- * - feed: a real `market.update` (as the matching worker publishes it: L1, 10 levels of depth, the last 20
+ * - feed: a real `market.update` (as the outbox relay publishes it: L1, 10 levels of depth, the last 20
  *   trades) on the symbol's channel; each of the 1,000 sockets is subscribed to `quotes` of that symbol
  *   (the quote changes on every update, so every update is one frame per socket) and to its own
  *   `executions`, which get `rate / 10` execution reports per second spread over the accounts.
@@ -434,7 +434,7 @@ ${rows}
   prom-client metrics. Two stand-ins: the authenticator (token \`bench-<i>\` is account i; the real one verifies
   an Ed25519 JWT and checks Redis once per upgrade, never per frame) and the outbox history (empty: the
   publisher's per-account seqs have no gaps, so no stream reads Postgres, as in steady state).
-- Feed workload: each update is a full \`market.update\` as the matching worker publishes it (${size('feed', 'messageBytes')} bytes:
+- Feed workload: each update is a full \`market.update\` as the outbox relay publishes it (${size('feed', 'messageBytes')} bytes:
   L1, 10 levels per side, the last 20 trades), parsed once, turned into one quote frame (${size('feed', 'frameBytes')} bytes on
   average with the execution frames) that is serialized and framed once and written to each of the ${SUBSCRIBERS}
   sockets subscribed to the symbol's \`quotes\`; the quote changes on every update. Every tenth update

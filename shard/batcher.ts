@@ -10,8 +10,6 @@
  * operation is idempotent). Without savepoints, the COMMIT is sent right behind the batch's last writes,
  * without waiting for their answer (docs/adr/0033-commit-behind-the-last-writes.md): if they fail, the
  * transaction is aborted and its COMMIT rolls it back, and the batch fails as if they had failed in it.
- * After a commit, `committed` hears which books the batch touched (the shard publishes their market data,
- * ADR 0040).
  */
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client.js';
@@ -58,9 +56,6 @@ export class GroupCommit {
       logger: Logger;
       metrics: ShardMetrics;
       fence?: () => SQL;
-      now: () => Date;
-      /** After each commit: the symbols whose books the batch touched, and when the batch began. */
-      committed?: (symbols: ReadonlySet<string>, at: Date) => void;
     },
   ) {}
 
@@ -101,8 +96,6 @@ export class GroupCommit {
   private async attempt(batch: Job[], savepoints: boolean): Promise<boolean> {
     const { books, metrics, fence } = this.deps;
     const t0 = performance.now();
-    // Before any operation's own time: the batch's trades are never older than its market data.
-    const at = this.deps.now();
     const outcomes: Outcome[] = [];
     const touched = new Set<string>();
     const alone = batch.length === 1 || !savepoints;
@@ -181,7 +174,6 @@ export class GroupCommit {
       this.finish(job, outcomes[i]!);
     });
     for (const symbol of touched) books.report(symbol);
-    this.deps.committed?.(touched, at);
     return true;
   }
 

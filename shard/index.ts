@@ -7,8 +7,7 @@
  *                  mapped to engine orders
  *   batcher.ts     group commit: queued operations share one transaction, savepoint each
  *   operations.ts  submit, cancel, replace with their business rules (order-rules.ts)
- *   settlement.ts  an engine result settled in Postgres and announced as outbox events; a book's
- *                  market data, which the engine hands to `ShardEngineDeps.market` after each commit
+ *   settlement.ts  an engine result settled in Postgres and announced as outbox events
  *
  * May import `lib/ db/ matching/ temporal/` only.
  */
@@ -19,13 +18,11 @@ import type { Logger } from '../lib/logger.js';
 import { shardOf, type OrderBook } from '../matching/index.js';
 import type { OrderSnapshot } from '../temporal/activities.js';
 import type { ReplaceRequest } from '../temporal/contracts.js';
-import type { MarketUpdatePayload } from '../temporal/events.js';
 import type { CancelReason } from '../temporal/orders.js';
 import { GroupCommit } from './batcher.js';
 import { ShardBooks } from './books.js';
 import type { ShardMetrics } from './metrics.js';
 import { cancelOrder, replaceOrder, submitOrder, type OperationDeps } from './operations.js';
-import { marketUpdate } from './settlement.js';
 
 export type { ShardMetrics } from './metrics.js';
 
@@ -43,12 +40,6 @@ export interface ShardEngineDeps {
    * new owner's rebuilt books (workers/lease.ts `Lease.held`).
    */
   fence?: () => SQL;
-  /**
-   * Market data, not through the outbox (ADR 0040): after every commit, each book the batch touched as
-   * committed. The caller publishes it; a lost update is made good by the book's next one, and a new
-   * owner starts from `marketUpdates()`.
-   */
-  market?: (update: MarketUpdatePayload) => void;
 }
 
 /** One shard's order books and the operations on them (see the file header). */
@@ -58,20 +49,9 @@ export class ShardEngine {
   private readonly ops: OperationDeps;
 
   constructor(private readonly deps: ShardEngineDeps) {
-    const now = deps.now ?? (() => new Date());
-    const { market } = deps;
     this.books = new ShardBooks(deps);
-    this.commit = new GroupCommit({
-      ...deps,
-      books: this.books,
-      now,
-      committed: market
-        ? (symbols, at) => {
-            for (const symbol of symbols) market(marketUpdate(this.books, symbol, at));
-          }
-        : undefined,
-    });
-    this.ops = { books: this.books, metrics: deps.metrics, now };
+    this.commit = new GroupCommit({ ...deps, books: this.books });
+    this.ops = { books: this.books, metrics: deps.metrics, now: deps.now ?? (() => new Date()) };
   }
 
   /** Symbols this shard owns. */
@@ -90,12 +70,6 @@ export class ShardEngine {
     return Object.fromEntries(
       this.books.entries().map(([symbol, b]) => [symbol, { size: b.size(), depth: b.depth(100_000) }]),
     );
-  }
-
-  /** Every book of the shard's market data as it holds it now (a new owner publishes them first). */
-  marketUpdates(): MarketUpdatePayload[] {
-    const at = this.ops.now();
-    return this.books.entries().map(([symbol]) => marketUpdate(this.books, symbol, at));
   }
 
   book(symbol: string): OrderBook | undefined {

@@ -27,7 +27,14 @@ import { enginePrice, leaves, newOrder, toNum, type ShardBooks } from './books.j
 import type { Operation } from './batcher.js';
 import { checkLimitPrice, checkQuantity } from './order-rules.js';
 import { announce } from './timeline.js';
-import { closeOrder, executionReport, settleResult, snapshot, type SettlementDeps } from './settlement.js';
+import {
+  closeOrder,
+  executionReport,
+  marketEvent,
+  settleResult,
+  snapshot,
+  type SettlementDeps,
+} from './settlement.js';
 
 export interface OperationDeps extends SettlementDeps {
   books: ShardBooks;
@@ -137,7 +144,7 @@ export function cancelOrder(
             },
           ]
         : [];
-    announce(w, [executionReport(order, outcome.exec, at)], asked);
+    announce(w, [executionReport(order, outcome.exec, at), marketEvent(deps.books, order.symbol, at)], asked);
     await write(tx, w);
     return snapshot(tx, order);
   };

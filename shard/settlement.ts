@@ -1,9 +1,8 @@
 /**
  * Settlement to events: apply an engine result in the operation's transaction (trades, both orders,
  * both accounts' balances, reservations released) and the outbox events that announce it (execution
- * reports; temporal/events.ts), gathered into the operation's writes (`SettlementWrites`, written in one
- * statement when the operation ends). The book's market data (`marketUpdate`) is published after the
- * commit (batcher.ts).
+ * reports, market data; temporal/events.ts), gathered into the operation's writes (`SettlementWrites`,
+ * written in one statement when the operation ends).
  */
 import { randomUUID } from 'node:crypto';
 import type { DbOrTx } from '../db/client.js';
@@ -23,7 +22,6 @@ import {
   EventType,
   type ExecType,
   type ExecutionReportPayload,
-  type MarketUpdatePayload,
   type OutboxEvent,
 } from '../temporal/events.js';
 import { isStopType, isTerminal } from '../temporal/orders.js';
@@ -143,6 +141,7 @@ export async function settleResult(
   }
   if (isTerminal(taker.status)) closeOrder(w, taker, at);
   else saveOrder(w, taker, at);
+  events.push(marketEvent(deps.books, taker.symbol, at));
   announce(w, events, arrival(true));
   deps.metrics.fills.inc(result.fills.length);
   if (restingExec === 'new' && isStopType(taker.orderType))
@@ -248,15 +247,19 @@ export function executionReport(
   return { accountId: o.accountId, eventType: EventType.ExecutionReport, payload };
 }
 
-/** A symbol's market data as its book holds it: L1, L2 (10 levels) and the last trades. */
-export function marketUpdate(books: ShardBooks, symbol: string, at: Date): MarketUpdatePayload {
+/** Market data after a change: L1, L2 (10 levels) and the last trades, from the book as committed. */
+export function marketEvent(books: ShardBooks, symbol: string, at: Date): OutboxEvent {
   const book = books.get(symbol);
   return {
-    symbol,
-    quote: book?.quote() ?? null,
-    depth: book?.depth(10) ?? null,
-    trades: book?.lastTrades(20) ?? [],
-    ts: at.toISOString(),
+    accountId: null,
+    eventType: EventType.MarketUpdate,
+    payload: {
+      symbol,
+      quote: book?.quote() ?? null,
+      depth: book?.depth(10) ?? null,
+      trades: book?.lastTrades(20) ?? [],
+      ts: at.toISOString(),
+    },
   };
 }
 

@@ -8,8 +8,7 @@
  * book has the same pending stops. A batch commits only if the shard's fence holds in its last
  * statement. A submit waits for a control change in flight on its scopes. A resting order's row is
  * written back from the books' copy without a read, and never over a change made outside the shard. The
- * settlement's statement finds its orders by key. Each batch's books go to the market data callback once
- * it committed, never after a rollback, and never dated after the batch's trades.
+ * settlement's statement finds its orders by key.
  */
 import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
@@ -24,7 +23,6 @@ import { getOrderById } from '../db/queries/orders.js';
 import { loadSequence, saveOrder, settlementWrites, writeSettlement } from '../db/queries/settlement.js';
 import { createLogger } from '../lib/logger.js';
 import type { OrderRequest } from '../temporal/contracts.js';
-import type { MarketUpdatePayload } from '../temporal/events.js';
 import { FailureType, readBusinessFailure } from '../temporal/failures.js';
 import { testConfig, testDatabase } from '../test/helpers.js';
 import { isolatedEnv } from '../test/isolated.js';
@@ -35,8 +33,6 @@ let database: Database;
 let registry: Registry;
 let engine: ShardEngine;
 const [buyer, seller] = [randomUUID(), randomUUID()];
-/** The market data the test file's engines handed over, oldest first. */
-const market: MarketUpdatePayload[] = [];
 
 function newEngine(metricsRegistry = new Registry(), fence?: () => SQL): ShardEngine {
   return new ShardEngine({
@@ -46,7 +42,6 @@ function newEngine(metricsRegistry = new Registry(), fence?: () => SQL): ShardEn
     logger: createLogger('error'),
     metrics: createMatchingMetrics(metricsRegistry),
     fence,
-    market: (update) => market.push(update),
   });
 }
 
@@ -529,40 +524,5 @@ describe("the settlement's statement", () => {
       return (await rowsRead()) - before;
     });
     expect(read).toBe(1); // the one row it writes
-  });
-});
-
-describe('market data', () => {
-  it("hands over each book its batch touched once the batch committed, dated no later than the batch's trades; nothing after a rollback", async () => {
-    const book = () => engine.book('AAPL')!;
-    /** The book as the engine holds it, as a market update carries it. */
-    const asHeld = (): unknown =>
-      expect.objectContaining({ symbol: 'AAPL', quote: book().quote(), depth: book().depth(10) });
-    market.length = 0;
-    const sell = await order('sell', 22_700, 4);
-    await engine.submit(sell);
-    expect(market).toEqual([asHeld()]);
-    expect(book().depth(10).asks).toContainEqual(expect.objectContaining({ price: 22_700 }));
-
-    // A crossing buy whose settlement fails: rolled back, so nothing is handed over.
-    const poison = await order('buy', 22_700, 1);
-    await failingTrades(poison, async () => {
-      await expect(engine.submit(poison)).rejects.toThrow();
-    });
-    expect(market).toHaveLength(1);
-
-    const buy = await order('buy', 22_700, 1);
-    await engine.submit(buy);
-    expect(market).toHaveLength(2);
-    expect(market[1]).toEqual(asHeld());
-    const [trade] = market[1]!.trades;
-    expect(trade).toMatchObject({ qty: 1 });
-    expect(trade!.ts).toBeGreaterThanOrEqual(Date.parse(market[1]!.ts));
-    expect(engine.marketUpdates()).toContainEqual(asHeld()); // and every other book of the shard
-
-    await engine.cancel({ orderId: poison, reason: 'compensation' });
-    await engine.cancel({ orderId: sell, reason: 'user' });
-    expect(market.at(-1)).toEqual(asHeld());
-    await expectConsistent();
   });
 });

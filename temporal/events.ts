@@ -1,9 +1,8 @@
 /**
- * The event contract of the live feed. Account events (their types and payloads) go from their
- * producers (the shard's settlement, the saga's reserveFunds step) through the outbox table and the
- * relay; market data goes from the shard that owns the book straight to Redis after each commit (ADR
- * 0040). Payloads are JSON: integers (shares, cents) as decimal strings, times as ISO strings, except
- * the market data, which carries the engine's book shapes (safe integers).
+ * The outbox event contract: every event type and its payload, from the producers (the shard's
+ * settlement, the saga's reserveFunds step) through the outbox table and the relay to the live feed.
+ * Payloads are JSON: integers (shares, cents) as decimal strings, times as ISO strings, except the
+ * market data, which carries the engine's book shapes (safe integers).
  */
 import type { OrderStatus, OrderType, Side, TimeInForce } from './orders.js';
 
@@ -69,10 +68,7 @@ export interface BookTrade extends BookPriceQty {
   seq: number;
 }
 
-/**
- * `market.update`: a book as committed, public (no account): L1, L2 (10 levels), the last trades; `ts`
- * is when the batch that changed it began, so its trades are not older than it. Not an outbox event.
- */
+/** `market.update`: a book after a change, public (no account): L1, L2 (10 levels), the last trades. */
 export interface MarketUpdatePayload {
   symbol: string;
   quote: { bid: BookPriceQty | null; ask: BookPriceQty | null } | null;
@@ -82,23 +78,25 @@ export interface MarketUpdatePayload {
   ts: string;
 }
 
-/** Every outbox event type and its payload: the events of an account's feed. */
+/** Every event type and its payload. */
 export interface OutboxEventTable {
   'order.accepted': OrderAcceptedPayload;
   'execution.report': ExecutionReportPayload;
+  'market.update': MarketUpdatePayload;
 }
 export type OutboxEventType = keyof OutboxEventTable;
 
 export const EventType = {
   OrderAccepted: 'order.accepted',
   ExecutionReport: 'execution.report',
+  MarketUpdate: 'market.update',
 } as const satisfies Record<string, OutboxEventType>;
 
-/** An event to enqueue, with the account whose feed gets it. */
+/** An event to enqueue: account events carry the account whose feed gets them, market data none. */
 export type OutboxEvent = {
   [T in OutboxEventType]: {
     eventType: T;
-    accountId: string;
+    accountId: T extends 'market.update' ? null : string;
     payload: OutboxEventTable[T];
   };
 }[OutboxEventType];
@@ -114,10 +112,12 @@ export type PublishedEvent = {
 }[OutboxEventType];
 
 /** An event of an account's feed as published: with the account's sequence number. */
-export type PublishedAccountEvent = PublishedEvent & { seq: number };
+export type PublishedAccountEvent = Exclude<PublishedEvent, { event_type: 'market.update' }> & {
+  seq: number;
+};
 
-/** A market update as the shard publishes it: a fresh event id per publish. */
-export type PublishedMarketEvent = MarketUpdatePayload & { event_id: string; event_type: 'market.update' };
+/** A market event as published. */
+export type PublishedMarketEvent = Extract<PublishedEvent, { event_type: 'market.update' }>;
 
 /** What the relay publishes for a stored row, and what the feed rebuilds from the same row. */
 export function publishedEvent(row: StoredEvent & { id: string }): PublishedEvent {

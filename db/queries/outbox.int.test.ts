@@ -12,7 +12,7 @@ import { isolatedEnv } from '../../test/isolated.js';
 import { testConfig, testDatabase } from '../../test/helpers.js';
 import { eventually } from '../../test/eventually.js';
 import { HOUSE_ACCOUNT_ID } from '../accounts.js';
-import { EventType, type OutboxEvent } from '../../temporal/events.js';
+import { EventType } from '../../temporal/events.js';
 import { insertPendingOrder } from './orders.js';
 import { claimOutboxRows, enqueueEvents, markOutboxFailed } from './outbox.js';
 
@@ -22,11 +22,11 @@ beforeAll(async () => {
 });
 afterAll(() => database?.close());
 
-/** `n` rows, each a millisecond younger than the one before; their ids, oldest first (the claim reads no payload). */
+/** `n` market updates, each a millisecond younger than the one before; their ids, oldest first. */
 async function insert(n: number): Promise<string[]> {
   const rows = await database.sql<{ id: string }[]>`
     INSERT INTO outbox (event_type, payload, created_at)
-    SELECT 'test.claim', jsonb_build_object('symbol', 'CLAIMTEST'), now() + make_interval(secs => i / 1000.0)
+    SELECT 'market.update', jsonb_build_object('symbol', 'CLAIMTEST'), now() + make_interval(secs => i / 1000.0)
     FROM generate_series(1, ${n}::int) AS i
     ORDER BY i
     RETURNING id`;
@@ -101,24 +101,6 @@ describe('claim_outbox', () => {
   });
 });
 
-/** A house account order's `order.accepted` event. */
-const accepted = (orderId: string, symbol: string): OutboxEvent => ({
-  accountId: HOUSE_ACCOUNT_ID,
-  eventType: EventType.OrderAccepted,
-  payload: {
-    order_id: orderId,
-    client_order_id: `quiet-${orderId}`,
-    symbol,
-    side: 'buy',
-    order_type: 'limit',
-    time_in_force: 'GTC',
-    quantity: '1',
-    price: '17000',
-    stop_price: null,
-    ts: new Date().toISOString(),
-  },
-});
-
 describe('enqueue_events', () => {
   it("wakes the relays at commit, except for a new order's events (its settlement wakes them)", async () => {
     const woken: string[] = [];
@@ -151,16 +133,39 @@ describe('enqueue_events', () => {
           workflowId: `quiet-${orderId}`,
         },
         [],
-        [accepted(orderId, 'GOOG')],
+        [
+          {
+            accountId: HOUSE_ACCOUNT_ID,
+            eventType: EventType.OrderAccepted,
+            payload: {
+              order_id: orderId,
+              client_order_id: `quiet-${orderId}`,
+              symbol: 'GOOG',
+              side: 'buy',
+              order_type: 'limit',
+              time_in_force: 'GTC',
+              quantity: '1',
+              price: '17000',
+              stop_price: null,
+              ts: new Date().toISOString(),
+            },
+          },
+        ],
       );
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(await rowsOf('GOOG')).toEqual([EventType.OrderAccepted]);
       expect(woken).toEqual([]);
 
       // Any other outbox write notifies.
-      await enqueueEvents(database.db, [accepted(randomUUID(), 'WAKETEST')]);
+      await enqueueEvents(database.db, [
+        {
+          accountId: null,
+          eventType: EventType.MarketUpdate,
+          payload: { symbol: 'WAKETEST', quote: null, depth: null, trades: [], ts: new Date().toISOString() },
+        },
+      ]);
       await eventually(async () => expect(woken).toEqual(['notify']), 5_000);
-      expect(await rowsOf('WAKETEST')).toEqual([EventType.OrderAccepted]);
+      expect(await rowsOf('WAKETEST')).toEqual([EventType.MarketUpdate]);
     } finally {
       await listener.unlisten();
     }

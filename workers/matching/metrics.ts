@@ -52,12 +52,6 @@ export function createMatchingMetrics(registry: Registry) {
       labelNames: ['shard'] as const,
       registers: [registry],
     }),
-    marketUpdates: new Counter({
-      name: 'matching_market_updates_total',
-      help: 'Market data updates sent to Redis after a commit, by outcome (published, failed: sent again)',
-      labelNames: ['outcome'] as const,
-      registers: [registry],
-    }),
   };
 }
 export type MatchingMetrics = ReturnType<typeof createMatchingMetrics>;

@@ -2,24 +2,19 @@
  * A matching shard: wait for the shard's lock (standby), rebuild its books from Postgres, then serve
  * the shard's task queue. Losing the lock stops serving immediately; the shard then stands by again. `startMatchingShards(config, deps)`
  * is the matching worker's one setup, called by the process (./main.ts) and the test stack
- * (test/stack.ts); the benchmark baseline sizes its empty shard with MATCHING_WORKER_TUNING. The shards
- * publish their market data through one Redis connection of their own (./market.ts, ADR 0040): every
- * committed change, and every book when a term begins, since the last owner may have died between a
- * commit and its publish.
+ * (test/stack.ts); the benchmark baseline sizes its empty shard with MATCHING_WORKER_TUNING.
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createMatchingActivities } from '../../activities/matching.js';
 import type { Db } from '../../db/client.js';
 import { applicationName, type Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
-import { connectRedis } from '../../lib/redis.js';
 import type { MatchingActivities } from '../../temporal/activities.js';
 import { matchingTaskQueue, withPrefix } from '../../temporal/contracts.js';
 import type { MatchingMetrics } from './metrics.js';
 import { stepMetricsInterceptor, type StepMetrics } from '../worker-metrics.js';
 import { acquireLease, shardLockKey } from '../lease.js';
 import { ShardEngine } from '../../shard/index.js';
-import { createMarketPublisher, type MarketPublisher } from './market.js';
 
 /** What the matching worker reads from the config. */
 export type MatchingWorkerConfig = Pick<
@@ -31,8 +26,6 @@ export type MatchingWorkerConfig = Pick<
   | 'MATCHING_SHARD_IDS'
   | 'DATABASE_APPLICATION_PREFIX'
   | 'INSTANCE_ID'
-  | 'REDIS_URL'
-  | 'REDIS_PREFIX'
 >;
 
 export interface MatchingWorkerDeps {
@@ -54,20 +47,9 @@ export const MATCHING_WORKER_TUNING = { maxConcurrentActivityTaskExecutions: 50 
 
 /** Every shard this process competes for (MATCHING_SHARD_IDS, or all MATCHING_SHARDS). */
 export function startMatchingShards(config: MatchingWorkerConfig, deps: MatchingWorkerDeps): MatchingShard[] {
-  const redis = connectRedis(
-    config.REDIS_URL,
-    `${deps.appService ?? 'matching'}-${config.INSTANCE_ID}-market`,
-  );
-  const market = createMarketPublisher({
-    redis,
-    prefix: config.REDIS_PREFIX,
-    logger: deps.logger,
-    metrics: deps.metrics,
-  });
-  const shards = shardIds(config.MATCHING_SHARD_IDS, config.MATCHING_SHARDS).map((shard) =>
+  return shardIds(config.MATCHING_SHARD_IDS, config.MATCHING_SHARDS).map((shard) =>
     startMatchingShard({
       ...deps,
-      market,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueuePrefix: config.TASK_QUEUE_PREFIX,
       databaseUrl: config.DATABASE_URL,
@@ -76,16 +58,9 @@ export function startMatchingShards(config: MatchingWorkerConfig, deps: Matching
       appName: applicationName(config, deps.appService ?? 'matching', `shard-${shard}`),
     }),
   );
-  // The connection lives as long as the shards: closed once every one of them has stopped.
-  void Promise.allSettled(shards.map((s) => s.done)).then(() => {
-    market.stop();
-    redis.disconnect();
-  });
-  return shards;
 }
 
 interface MatchingShardDeps extends MatchingWorkerDeps {
-  market: MarketPublisher;
   namespace: string;
   taskQueuePrefix: string;
   databaseUrl: string;
@@ -147,11 +122,8 @@ function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
         logger,
         metrics,
         fence: () => lease.held(),
-        market: deps.market.publish,
       });
       await engine.rebuildAll();
-      // The last owner may have died between a commit and its publish: every book as it stands now.
-      for (const update of engine.marketUpdates()) deps.market.publish(update);
       worker = await Worker.create({
         connection: deps.connection,
         namespace: deps.namespace,

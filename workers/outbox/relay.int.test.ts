@@ -1,20 +1,17 @@
 /**
  * The outbox relay and what it feeds: one fill confirmation mail per party per fill, also when the relay
  * processes the same rows again (a crash between sending and marking done); market data over REST,
- * cached in Redis and dropped by the shard's publish of each book change; poison rows dead-lettered
- * after their attempts; rows marked done by the next claim; a row that arrives while a batch runs claimed
- * without waiting for a poll; a row written without NOTIFY (a new order's events, ADR 0037) relayed by
- * the poll.
+ * cached in Redis and invalidated by book changes; poison rows dead-lettered after their attempts; rows
+ * marked done by the next claim; a row that arrives while a batch runs claimed without waiting for a poll;
+ * a row written without NOTIFY (a new order's events, ADR 0037) relayed by the poll.
  */
-import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/logger.js';
 import { createMailer } from '../../lib/mailer.js';
 import { connectRedis } from '../../lib/redis.js';
-import { accountChannel } from '../../lib/redis-keys.js';
-import { HOUSE_ACCOUNT_ID } from '../../db/accounts.js';
+import { marketChannel } from '../../lib/redis-keys.js';
 import { enqueueEventsCall, outboxJson } from '../../db/queries/outbox.js';
 import { EventType } from '../../temporal/events.js';
 import { mailCount, waitForMail } from '../../test/helpers.js';
@@ -35,37 +32,6 @@ afterAll(async () => {
 const order = (direction: 'buy' | 'sell', quantity: number, price: string, symbol = 'MSFT') => ({
   order: { symbol, order_type: 'limit', direction, quantity, price, time_in_force: 'GTC' },
 });
-
-/** An `order.accepted` event of the house account (nobody to mail), as `outboxJson` writes it. */
-const houseEvent = (clientOrderId: string) =>
-  outboxJson([
-    {
-      accountId: HOUSE_ACCOUNT_ID,
-      eventType: EventType.OrderAccepted,
-      payload: {
-        order_id: randomUUID(),
-        client_order_id: clientOrderId,
-        symbol: 'MSFT',
-        side: 'buy',
-        order_type: 'limit',
-        time_in_force: 'GTC',
-        quantity: '1',
-        price: '42000',
-        stop_price: null,
-        ts: new Date().toISOString(),
-      },
-    },
-  ]);
-
-/** Enqueue a house event as `enqueue_events` does (its NOTIFY unless `notify: false`); its row id. */
-async function enqueueHouseEvent(opts: { notify?: boolean } = {}): Promise<string> {
-  const clientOrderId = `relay-${randomUUID()}`;
-  await fx.database.db.execute(sql`SELECT ${enqueueEventsCall(sql`${houseEvent(clientOrderId)}`, opts)}`);
-  const [row] = await fx.database.db.execute<{ id: string }>(
-    sql`SELECT id FROM outbox WHERE payload->>'client_order_id' = ${clientOrderId}`,
-  );
-  return row!.id;
-}
 
 describe('fill confirmations', () => {
   it('mail each party once per fill, even when the relay processes the same rows again', async () => {
@@ -123,7 +89,7 @@ describe('market data over REST', () => {
         })
       ).status,
     ).toBe(201);
-    // The shard drops the cached answer with each change it publishes (ADR 0040): the next read shows both sides.
+    // The relay invalidates the cached answer when the book changes: the next read shows both sides.
     const market = await eventually(async () => {
       const m = (await (await fx.api.call('GET', '/api/v1/market/TSLA')).json()) as {
         quote: {
@@ -197,7 +163,13 @@ describe('marking rows done', () => {
           sql`SELECT status FROM outbox WHERE id = ${id}::uuid`,
         )
       )[0]!.status;
-    const insert = () => enqueueHouseEvent();
+    const insert = async () =>
+      (
+        await fx.database.db.execute<{ id: string }>(sql`
+          INSERT INTO outbox (event_type, payload)
+          VALUES ('market.update', '{"symbol": "RELAYTEST", "quote": null, "depth": null, "trades": [], "ts": "2026-12-02T00:00:00Z"}'::jsonb)
+          RETURNING id`)
+      )[0]!.id;
     try {
       const first = await insert();
       expect(await relay.processBatch()).toBeGreaterThanOrEqual(1);
@@ -219,30 +191,32 @@ describe('marking rows done', () => {
 describe('waking', () => {
   it('relays a row written without NOTIFY at its next poll', async () => {
     const sub = connectRedis(fx.config.REDIS_URL, 'test-relay-poll');
-    const channel = accountChannel(fx.config.REDIS_PREFIX, HOUSE_ACCOUNT_ID);
-    const published: unknown[] = [];
-    sub.on(
-      'message',
-      (_channel: string, message: string) => void published.push(JSON.parse(message) as unknown),
-    );
+    const channel = marketChannel(fx.config.REDIS_PREFIX, 'RELAYPOLL');
+    const published: string[] = [];
+    sub.on('message', (_channel: string, message: string) => void published.push(message));
     try {
       await sub.subscribe(channel);
       // As the reserve step writes a new order's events: nothing wakes the relay (ADR 0037).
-      const id = await enqueueHouseEvent({ notify: false });
-      const [row] = await fx.database.db.execute<{ client_order_id: string }>(
-        sql`SELECT payload->>'client_order_id' AS client_order_id FROM outbox WHERE id = ${id}::uuid`,
-      );
+      const events = outboxJson([
+        {
+          accountId: null,
+          eventType: EventType.MarketUpdate,
+          payload: {
+            symbol: 'RELAYPOLL',
+            quote: null,
+            depth: null,
+            trades: [],
+            ts: new Date().toISOString(),
+          },
+        },
+      ]);
+      await fx.database.db.execute(sql`SELECT ${enqueueEventsCall(sql`${events}`, { notify: false })}`);
       // The test stack's relay polls every 200 ms when nothing wakes it (test/stack.ts).
-      await eventually(
-        async () =>
-          expect(published).toContainEqual(
-            expect.objectContaining({
-              event_type: EventType.OrderAccepted,
-              client_order_id: row!.client_order_id,
-            }),
-          ),
-        5_000,
-      );
+      await eventually(async () => expect(published).toHaveLength(1), 5_000);
+      expect(JSON.parse(published[0]!)).toMatchObject({
+        event_type: EventType.MarketUpdate,
+        symbol: 'RELAYPOLL',
+      });
     } finally {
       await sub.quit();
     }
@@ -284,8 +258,17 @@ describe('waking', () => {
       redisPrefix: fx.config.REDIS_PREFIX,
       pollMs: 60_000,
     });
-    // A row and its NOTIFY (delivered at commit).
-    const insert = () => enqueueHouseEvent();
+    // A row and its NOTIFY, as enqueue_events sends it (delivered at commit).
+    const insert = async () =>
+      (
+        await fx.database.db.execute<{ id: string }>(sql`
+          WITH inserted AS (
+            INSERT INTO outbox (event_type, payload)
+            VALUES ('market.update', '{"symbol": "RELAYWAKE", "quote": null, "depth": null, "trades": [], "ts": "2026-12-02T00:00:00Z"}'::jsonb)
+            RETURNING id
+          )
+          SELECT id, pg_notify('brokerx_outbox', '') FROM inserted`)
+      )[0]!.id;
     const status = async (id: string) =>
       (
         await fx.database.db.execute<{ status: string }>(

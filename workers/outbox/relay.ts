@@ -1,8 +1,7 @@
 /**
  * The outbox relay. Claims the oldest pending rows (one relay relays at a time: its worker holds the relay's
- * lease, ./worker.ts; the rows have no lease of their own, ADR 0036), then: publishes the batch to the
- * accounts' feeds in Redis (one pipeline, in order; market data does not pass here: the shard publishes
- * it, ADR 0040), signals the order sagas (fills, closes), sends the fill confirmation mails
+ * lease, ./worker.ts; the rows have no lease of their own, ADR 0036), then: publishes the batch to Redis
+ * (one pipeline, in order), signals the order sagas (fills, closes), sends the fill confirmation mails
  * (their Redis keys taken in one pipeline); the relay's next claim (at the next NOTIFY or poll, or at once
  * when more rows may be waiting) marks the delivered rows done in the same statement.
  * Delivery is at least once; every event carries a unique event id, account events their sequence.
@@ -16,7 +15,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
 import { formatDecimal } from '../../lib/money.js';
 import { ttlCache } from '../../lib/ttl-cache.js';
-import { accountChannel } from '../../lib/redis-keys.js';
+import { accountChannel, marketCacheKeys, marketChannel } from '../../lib/redis-keys.js';
 import {
   accountEmail,
   claimOutboxRows,
@@ -46,7 +45,7 @@ export function createRelayMetrics(registry: Registry) {
   return {
     processed: new Counter({
       name: 'outbox_events_processed_total',
-      help: 'Outbox events relayed, by type and outcome (done, retry, dead)',
+      help: 'Outbox events relayed, by type and outcome (done, superseded market data, retry, dead)',
       labelNames: ['event_type', 'outcome'] as const,
       registers: [registry],
     }),
@@ -191,16 +190,19 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     });
   }
 
-  /**
-   * Live subscribers first: the feed waits on this, nothing else does. A row without an account (market
-   * data, written before ADR 0040) is superseded by its shard's publishes: nothing to send.
-   */
+  /** Live subscribers first: the feed waits on this, nothing else does. */
   function queuePublish(pipeline: ChainableCommander, row: OutboxRow): void {
-    if (!row.account_id) return;
-    pipeline.publish(
-      accountChannel(deps.redisPrefix, row.account_id),
-      JSON.stringify({ ...publishedEvent(row), seq: Number(row.account_seq) }),
-    );
+    const event = publishedEvent(row);
+    if (row.account_id) {
+      pipeline.publish(
+        accountChannel(deps.redisPrefix, row.account_id),
+        JSON.stringify({ ...event, seq: Number(row.account_seq) }),
+      );
+    } else if (row.event_type === EventType.MarketUpdate) {
+      // The book changed: drop the REST cache (api/routes/market.ts) before telling live subscribers.
+      pipeline.del(...marketCacheKeys(deps.redisPrefix, row.payload.symbol));
+      pipeline.publish(marketChannel(deps.redisPrefix, row.payload.symbol), JSON.stringify(event));
+    }
   }
 
   async function processBatch(): Promise<number> {
@@ -215,10 +217,21 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
       delivered = [...done, ...delivered];
       throw err;
     }
+    // Market data: only the newest change per symbol in a batch is published; it carries the whole
+    // book (L1, L2, last trades), so the older ones are superseded, not lost.
+    const newestMarket = new Map<string, string>();
+    for (const row of rows) {
+      if (row.event_type === EventType.MarketUpdate) newestMarket.set(row.payload.symbol, row.id);
+    }
+    const superseded = (row: OutboxRow) =>
+      row.event_type === EventType.MarketUpdate && newestMarket.get(row.payload.symbol) !== row.id;
     const failed = new Map<string, unknown>();
-    // 1. Publish in order (per-account order matters to the feed): the batch's publishes in one
-    // pipeline, which Redis runs in the order sent.
-    for (const { row, err } of await pipelined(rows, queuePublish))
+    // 1. Publish in order (per-account order matters to the feed): the batch's publishes and cache
+    // deletes in one pipeline, which Redis runs in the order sent.
+    for (const { row, err } of await pipelined(
+      rows.filter((row) => !superseded(row)),
+      queuePublish,
+    ))
       if (err !== undefined) failed.set(row.id, err);
     // 2. Signals concurrently: sagas order fills by quantity.
     const pending = () => rows.filter((row) => !failed.has(row.id));
@@ -251,7 +264,10 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     for (const row of rows) {
       const err = failed.get(row.id);
       if (err === undefined) {
-        metrics.processed.inc({ event_type: row.event_type, outcome: 'done' });
+        metrics.processed.inc({
+          event_type: row.event_type,
+          outcome: superseded(row) ? 'superseded' : 'done',
+        });
         metrics.delivery.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
         continue;
       }

@@ -97,7 +97,7 @@ it('one relay relays, the other stands by and takes over when the lease is free'
     // row not to be retried for an hour stays pending.
     const [row] = await fx.database.sql<{ id: string }[]>`
       INSERT INTO outbox (event_type, payload, retry_at)
-      VALUES ('test.backlog', '{}'::jsonb, now() + interval '1 hour') RETURNING id`;
+      VALUES ('market.update', '{"symbol": "STANDBY"}'::jsonb, now() + interval '1 hour') RETURNING id`;
     await eventually(async () => expect(await b.gauge('outbox_pending')).toBeGreaterThanOrEqual(1), 5_000);
     await fx.database.sql`DELETE FROM outbox WHERE id = ${row!.id}::uuid`;
 
