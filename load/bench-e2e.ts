@@ -49,10 +49,12 @@ import { serverAccount, serverTable, type ServerAccount } from './lib/temporal-s
 import {
   addCounts,
   closedLoop,
-  closedLoopRun,
   openLoop,
   shares,
+  startClosedLoop,
+  summarize,
   summaryTable,
+  type ClosedLoop,
   type Fire,
   type Summary,
 } from './lib/drivers.js';
@@ -495,13 +497,21 @@ async function measureFlows(
     ? await closedLoop('no-op activity workflow, 16 users', 16, STEP_SECONDS, b.noopActivity)
     : undefined;
   const meters = (...m: (Meter | undefined)[]) => m.filter((x): x is Meter => x !== undefined);
-  // Each segment of a capacity run is measured in its own flow's steady state (STEADY_MS).
-  const capacityRun = (label: string, fire: Fire, measuredBy: Meter[]): Segmented => ({
-    label,
-    prepare: () => closedLoop('warm-up', 32, STEADY_MS / 1000, fire),
-    segment: () => closedLoopRun(label, 32, STEP_SECONDS, fire),
-    meters: measuredBy,
-  });
+  // Each segment of a capacity run is measured in its own flow's steady state: its users run STEADY_MS
+  // before the window and on through it, and stop after it.
+  const capacityRun = (label: string, fire: Fire, measuredBy: Meter[]): Segmented => {
+    let loop: ClosedLoop | undefined;
+    return {
+      label,
+      prepare: async () => {
+        loop = startClosedLoop(32, fire);
+        await sleep(STEADY_MS);
+      },
+      segment: () => loop!.window(label, STEP_SECONDS),
+      finish: () => loop!.stop(),
+      meters: measuredBy,
+    };
+  };
   log('(a, b) the no-op saga and the real order flow at saturation, taking turns');
   const [saga, capacity] = (await interleaved(CAPACITY_ROUNDS, [
     capacityRun('no-op saga, 32 users', b.noopSaga, meters(cpu, server)),
@@ -634,18 +644,29 @@ async function stepRates(placeOrder: Fire, p95At10: number, fills: FillWatcher):
 }
 
 /**
- * The stress ramp's steps, each measured by the CPU account and, when it is read, Temporal's server's,
- * after STEADY_MS of its own crowd: the timers that fire in its window are those of its own load, as for
- * the capacity runs.
+ * The stress ramp: one crowd that grows from step to step, each step measured by the CPU account and,
+ * when it is read, Temporal's server's, after STEADY_MS of its own crowd: the timers that fire in its
+ * window are those of its own load, as for the capacity runs, and its users keep the Retry-After they
+ * were told before it (a crowd started afresh for each window would arrive all at once, on an api that
+ * had just drained the crowd before: when its last second saw no request, it tells them all to come back
+ * in 1 s).
  */
 async function stressRamp(placeOrder: Fire, cpu: CpuAccount, server?: ServerAccount): Promise<Summary[]> {
   log('(c) stress ramp');
   const ramp: Summary[] = [];
-  for (const users of [100, 300, 500]) {
-    await closedLoop('warm-up', users, STEADY_MS / 1000, placeOrder);
-    const step = () =>
-      cpu.measure(() => closedLoop(`stress ${users} users`, users, STEP_SECONDS, placeOrder));
-    ramp.push(await (server ? server.measure(step) : step()));
+  const crowd = startClosedLoop(0, placeOrder);
+  let size = 0;
+  try {
+    for (const users of [100, 300, 500]) {
+      crowd.grow(users - size);
+      size = users;
+      await sleep(STEADY_MS);
+      const step = () =>
+        cpu.measure(async () => summarize(await crowd.window(`stress ${users} users`, STEP_SECONDS)));
+      ramp.push(await (server ? server.measure(step) : step()));
+    }
+  } finally {
+    await crowd.stop();
   }
   return ramp;
 }
@@ -861,8 +882,8 @@ function renderReport(
     cluster ? `# End-to-end benchmark: the production shape` : `# End-to-end benchmark`,
     ``,
     cluster
-      ? `- Command: \`BENCH_SHAPE=cluster npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; first the two 10/s ACK runs, ${ACK_STEP_SECONDS} s each, in ${ACK_ROUNDS} rounds, then the two capacity runs in ${CAPACITY_ROUNDS} rounds of ${STEP_SECONDS} s each, every turn measured after ${STEADY_MS / 1000} s of the same load; two runs take turns in reverse order every other round, A B, B A, A B); the cluster of \`npm run start:cluster\` on one machine: nginx over api-1..3, two trading workers, matching-0, matching-1 and a standby, two outbox relays; ${BASELINE_WORKERS.cluster} baseline workers for the no-op saga. Before it, in the same invocation, the development shape's key runs (\`npm start\`'s processes on the dev server: the no-op saga and the real flow at saturation and at 10/s)`
-      : `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; first the two 10/s ACK runs, ${ACK_STEP_SECONDS} s each, in ${ACK_ROUNDS} rounds, then the two capacity runs in ${CAPACITY_ROUNDS} rounds of ${STEP_SECONDS} s each, every turn measured after ${STEADY_MS / 1000} s of the same load; two runs take turns in reverse order every other round, A B, B A, A B); everything on loopback, one process per component`,
+      ? `- Command: \`BENCH_SHAPE=cluster npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; first the two 10/s ACK runs, ${ACK_STEP_SECONDS} s each, in ${ACK_ROUNDS} rounds, then the two capacity runs in ${CAPACITY_ROUNDS} rounds of ${STEP_SECONDS} s each, every turn measured after ${STEADY_MS / 1000} s of the same load, by the answers that arrived in its window while its users went on; two runs take turns in reverse order every other round, A B, B A, A B); the cluster of \`npm run start:cluster\` on one machine: nginx over api-1..3, two trading workers, matching-0, matching-1 and a standby, two outbox relays; ${BASELINE_WORKERS.cluster} baseline workers for the no-op saga. Before it, in the same invocation, the development shape's key runs (\`npm start\`'s processes on the dev server: the no-op saga and the real flow at saturation and at 10/s)`
+      : `- Command: \`npm run bench\` (BENCH_STEP_SECONDS=${STEP_SECONDS}; first the two 10/s ACK runs, ${ACK_STEP_SECONDS} s each, in ${ACK_ROUNDS} rounds, then the two capacity runs in ${CAPACITY_ROUNDS} rounds of ${STEP_SECONDS} s each, every turn measured after ${STEADY_MS / 1000} s of the same load, by the answers that arrived in its window while its users went on; two runs take turns in reverse order every other round, A B, B A, A B); everything on loopback, one process per component`,
     `- Machine: ${machineSummary()}; Node ${process.version}; load average ${LOAD_AT_START.toFixed(1)} when the run started`,
     `- Versions: ${[
       ...(dev || !cluster ? ['Temporal CLI dev server 1.5.1 (SQLite, WAL, synchronous=normal)'] : []),
@@ -893,7 +914,7 @@ function renderReport(
     ``,
     ...summaryTable(steps.steps),
     ``,
-    `### Stress ramp (closed loop; after a 429 a user waits as long as its Retry-After says; each step measured after ${STEADY_MS / 1000} s of the same crowd)`,
+    `### Stress ramp (one closed-loop crowd, grown from step to step; after a 429 a user waits as long as its Retry-After says; each step measured after ${STEADY_MS / 1000} s of the same crowd, by the answers that arrived in its window)`,
     ``,
     ...summaryTable(ramp),
     ``,

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { addCounts, shares, summarize, summaryTable, timed, type Sample } from './drivers.js';
+import { setImmediate as flush } from 'node:timers/promises';
+import {
+  addCounts,
+  shares,
+  startClosedLoop,
+  summarize,
+  summaryTable,
+  timed,
+  type Fire,
+  type Sample,
+} from './drivers.js';
 
 const samples = (ms: number[], status = 200): Sample[] => ms.map((m) => ({ ms: m, status }));
 
@@ -83,5 +93,57 @@ describe('addCounts and shares', () => {
     expect(total).toEqual({ 'api-1': 3, 'api-2': 3, 'api-3': 4 });
     expect(shares(total)).toEqual({ 'api-1': 30, 'api-2': 30, 'api-3': 40 });
     expect(shares({})).toEqual({});
+  });
+});
+
+describe('a closed loop measured while it runs', () => {
+  /** Requests that answer when the test says so. */
+  const controlled = () => {
+    const waiting: ((
+      answer: number | { status: number; headers: Record<string, string>; body: string },
+    ) => void)[] = [];
+    const fire: Fire = () => new Promise((resolve) => waiting.push(resolve));
+    return { waiting, fire };
+  };
+
+  it('counts the answers that arrive in a window, its users going on before, through and after it', async () => {
+    const { waiting, fire } = controlled();
+    const loop = startClosedLoop(2, fire);
+    expect(waiting).toHaveLength(2);
+    waiting.shift()!(201); // before the window
+    await flush();
+    expect(waiting).toHaveLength(2); // that user sent its next request
+
+    const window = loop.window('orders', 0.05);
+    waiting.shift()!(201);
+    waiting.shift()!(429);
+    await flush();
+    const run = await window;
+    expect(run.label).toBe('orders');
+    expect(run.seconds).toBeGreaterThanOrEqual(0.04);
+    expect(run.samples.map((s) => s.status).sort()).toEqual([201, 429]);
+
+    // Requests in flight at the window's start and end belong to the load, not to a drained crowd.
+    expect(waiting).toHaveLength(1); // the 201's user went on; the 429's user waits out its Retry-After
+    let stopped = false;
+    const stopping = loop.stop().then(() => (stopped = true));
+    await flush();
+    expect(stopped).toBe(false); // waits for the request in flight
+    waiting.shift()!(201);
+    await stopping;
+    expect(waiting).toHaveLength(0); // and sends nothing after it
+  });
+
+  it('grows its crowd, and a stop ends a Retry-After wait at once', async () => {
+    const { waiting, fire } = controlled();
+    const loop = startClosedLoop(0, fire);
+    loop.grow(3);
+    expect(waiting).toHaveLength(3);
+    for (const answer of waiting.splice(0))
+      answer({ status: 429, headers: { 'retry-after': '60' }, body: '' });
+    await flush();
+    expect(waiting).toHaveLength(0); // all three wait a minute
+    await loop.stop(); // without waiting it out
+    expect(waiting).toHaveLength(0);
   });
 });

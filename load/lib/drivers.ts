@@ -150,31 +150,67 @@ export async function openLoop(label: string, rate: number, seconds: number, fir
 }
 
 /**
- * Closed loop: `users` virtual users, each sending its next request when the previous one answered;
- * after a 429 a user waits as long as its Retry-After says (but not past the run's end).
+ * Closed loop: virtual users, each sending its next request when the previous one answered; after a 429
+ * a user waits as long as its Retry-After says. The users keep going until `stop()`, so a window measured
+ * while they run sees the loop as it runs: requests in flight at its start and at its end, and users
+ * waiting out a Retry-After, belong to the load around it, not to a crowd started or drained for it.
+ * `grow` adds users to the running crowd (the stress ramp).
  */
-export async function closedLoopRun(label: string, users: number, seconds: number, fire: Fire): Promise<Run> {
-  const samples: Sample[] = [];
-  const end = performance.now() + seconds * 1000;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: users }, async () => {
-      while (performance.now() < end) {
-        const s = await timed(fire);
-        samples.push(s);
-        // A pause is not a request in flight.
-        if (s.status === 429) await sleep(Math.min((s.retryAfter ?? 1) * 1000, end - performance.now()));
-      }
-    }),
-  );
-  return { label, seconds: (performance.now() - t0) / 1000, samples };
+export interface ClosedLoop {
+  /** The answers that arrive in the next `seconds`, as a run of that length. */
+  window(label: string, seconds: number): Promise<Run>;
+  grow(users: number): void;
+  /** Stop the users: those waiting out a Retry-After at once, the others when their request answers. */
+  stop(): Promise<void>;
 }
 
+export function startClosedLoop(users: number, fire: Fire): ClosedLoop {
+  const stopping = new AbortController();
+  const running: Promise<void>[] = [];
+  let record: ((s: Sample) => void) | undefined;
+  const user = async () => {
+    while (!stopping.signal.aborted) {
+      const s = await timed(fire);
+      record?.(s);
+      // A pause is not a request in flight.
+      if (s.status === 429)
+        await sleep((s.retryAfter ?? 1) * 1000, undefined, { signal: stopping.signal }).catch(
+          () => undefined,
+        );
+    }
+  };
+  const grow = (n: number) => {
+    for (let i = 0; i < n; i++) running.push(user());
+  };
+  grow(users);
+  return {
+    async window(label, seconds) {
+      const samples: Sample[] = [];
+      record = (s) => samples.push(s);
+      const t0 = performance.now();
+      await sleep(seconds * 1000);
+      record = undefined;
+      return { label, seconds: (performance.now() - t0) / 1000, samples };
+    },
+    grow,
+    async stop() {
+      stopping.abort();
+      await Promise.all(running);
+    },
+  };
+}
+
+/** A closed loop of `users` for `seconds`, measured from its start, then stopped. */
 export async function closedLoop(
   label: string,
   users: number,
   seconds: number,
   fire: Fire,
 ): Promise<Summary> {
-  return summarize(await closedLoopRun(label, users, seconds, fire));
+  const loop = startClosedLoop(users, fire);
+  try {
+    return summarize(await loop.window(label, seconds));
+  } finally {
+    await loop.stop();
+  }
 }

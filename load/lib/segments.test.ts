@@ -39,10 +39,13 @@ describe('pooling the segments of a run', () => {
 });
 
 describe('interleaved runs', () => {
-  it('take turns round by round, every other round reversed, each prepared before every segment, and pool samples and meters', async () => {
+  it('take turns round by round, every other round reversed, each prepared before and finished after every segment, and pool samples and meters', async () => {
     const order: string[] = [];
     let cpu = 0;
-    const account = new CpuAccount(() => new Map([['api#1', (cpu += 100)]]));
+    const account = new CpuAccount(() => {
+      order.push('read');
+      return new Map([['api#1', (cpu += 100)]]);
+    });
     const run = (label: string, ok: number) => ({
       label,
       prepare: async () => void order.push(`warm ${label}`),
@@ -50,10 +53,13 @@ describe('interleaved runs', () => {
         order.push(label);
         return { label, seconds: 2, samples: Array.from({ length: ok }, () => ({ ms: 5, status: 201 })) };
       },
+      finish: async () => void order.push(`stop ${label}`),
       meters: [account],
     });
     const [a, b] = await interleaved(2, [run('A', 4), run('B', 1)]);
-    expect(order).toEqual(['warm A', 'A', 'warm B', 'B', 'warm B', 'B', 'warm A', 'A']);
+    // The meters are read around the segment alone: not its warm-up, not the stop of its load.
+    const turn = (label: string) => [`warm ${label}`, 'read', label, 'read', `stop ${label}`];
+    expect(order).toEqual([...turn('A'), ...turn('B'), ...turn('B'), ...turn('A')]);
     expect(a).toMatchObject({ label: 'A', sent: 8, ok: 8, throughput: 2, rounds: [2, 2] });
     expect(b).toMatchObject({ label: 'B', sent: 2, ok: 2, throughput: 0.5, rounds: [0.5, 0.5] });
     expect(roundRatios(b!, a!)).toBe('25%, 25%');

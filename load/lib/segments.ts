@@ -69,6 +69,8 @@ export interface Segmented {
   prepare?: () => Promise<unknown>;
   /** One segment of the run. */
   segment: () => Promise<Run>;
+  /** Unmeasured work after each segment, once its meters are read (stopping a load that ran through it). */
+  finish?: () => Promise<unknown>;
   meters: readonly Meter[];
 }
 
@@ -93,7 +95,7 @@ export async function interleaved(rounds: number, runs: readonly Segmented[]): P
         return { label: r.label, ok, throughput, run };
       };
       const measured = r.meters.reduceRight<typeof step>((inner, m) => () => m.measure(inner), step);
-      const { run, throughput } = await measured();
+      const { run, throughput } = await measured().finally(() => r.finish?.());
       each[i]!.push(throughput);
       pooled[i]!.seconds += run.seconds;
       pooled[i]!.samples.push(...run.samples);
