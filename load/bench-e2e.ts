@@ -655,11 +655,9 @@ async function stressRamp(placeOrder: Fire, cpu: CpuAccount, server?: ServerAcco
   log('(c) stress ramp');
   const ramp: Summary[] = [];
   const crowd = startClosedLoop(0, placeOrder);
-  let size = 0;
   try {
     for (const users of [100, 300, 500]) {
-      crowd.grow(users - size);
-      size = users;
+      crowd.growTo(users);
       await sleep(STEADY_MS);
       const step = () =>
         cpu.measure(async () => summarize(await crowd.window(`stress ${users} users`, STEP_SECONDS)));

@@ -10,6 +10,7 @@ import {
   type Fire,
   type Sample,
 } from './drivers.js';
+import type { Answer } from './http.js';
 
 const samples = (ms: number[], status = 200): Sample[] => ms.map((m) => ({ ms: m, status }));
 
@@ -99,9 +100,7 @@ describe('addCounts and shares', () => {
 describe('a closed loop measured while it runs', () => {
   /** Requests that answer when the test says so. */
   const controlled = () => {
-    const waiting: ((
-      answer: number | { status: number; headers: Record<string, string>; body: string },
-    ) => void)[] = [];
+    const waiting: ((answer: number | Answer) => void)[] = [];
     const fire: Fire = () => new Promise((resolve) => waiting.push(resolve));
     return { waiting, fire };
   };
@@ -136,8 +135,10 @@ describe('a closed loop measured while it runs', () => {
 
   it('grows its crowd, and a stop ends a Retry-After wait at once', async () => {
     const { waiting, fire } = controlled();
-    const loop = startClosedLoop(0, fire);
-    loop.grow(3);
+    const loop = startClosedLoop(1, fire);
+    loop.growTo(3);
+    expect(waiting).toHaveLength(3); // two added to the one running
+    loop.growTo(2); // never shrinks
     expect(waiting).toHaveLength(3);
     for (const answer of waiting.splice(0))
       answer({ status: 429, headers: { 'retry-after': '60' }, body: '' });

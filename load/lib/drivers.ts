@@ -154,12 +154,13 @@ export async function openLoop(label: string, rate: number, seconds: number, fir
  * a user waits as long as its Retry-After says. The users keep going until `stop()`, so a window measured
  * while they run sees the loop as it runs: requests in flight at its start and at its end, and users
  * waiting out a Retry-After, belong to the load around it, not to a crowd started or drained for it.
- * `grow` adds users to the running crowd (the stress ramp).
+ * `growTo` adds users to the running crowd (the stress ramp).
  */
 export interface ClosedLoop {
   /** The answers that arrive in the next `seconds`, as a run of that length. */
   window(label: string, seconds: number): Promise<Run>;
-  grow(users: number): void;
+  /** Add users until the crowd is `users` strong. */
+  growTo(users: number): void;
   /** Stop the users: those waiting out a Retry-After at once, the others when their request answers. */
   stop(): Promise<void>;
 }
@@ -179,10 +180,10 @@ export function startClosedLoop(users: number, fire: Fire): ClosedLoop {
         );
     }
   };
-  const grow = (n: number) => {
-    for (let i = 0; i < n; i++) running.push(user());
+  const growTo = (n: number) => {
+    while (running.length < n) running.push(user());
   };
-  grow(users);
+  growTo(users);
   return {
     async window(label, seconds) {
       const samples: Sample[] = [];
@@ -192,7 +193,7 @@ export function startClosedLoop(users: number, fire: Fire): ClosedLoop {
       record = undefined;
       return { label, seconds: (performance.now() - t0) / 1000, samples };
     },
-    grow,
+    growTo,
     async stop() {
       stopping.abort();
       await Promise.all(running);
