@@ -304,6 +304,9 @@ describe('docker-compose.yml', () => {
       'history.transferProcessorMaxPollRPS',
       'history.timerProcessorMaxPollRPS',
       'history.shardIOConcurrency',
+      'history.transferProcessorUpdateAckInterval',
+      'history.timerProcessorUpdateAckInterval',
+      'history.visibilityProcessorUpdateAckInterval',
     ]) {
       expect(dynamic).toHaveProperty([key]);
     }

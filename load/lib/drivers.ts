@@ -4,6 +4,7 @@
  * the summary of a run (status classes, throughput, latency percentiles, the api instance that answered
  * each request) as a markdown table.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { headerOf, type Answer } from './http.js';
 import { nearestRankOf } from './percentiles.js';
@@ -167,6 +168,8 @@ export interface ClosedLoop {
 
 export function startClosedLoop(users: number, fire: Fire): ClosedLoop {
   const stopping = new AbortController();
+  // Every user waiting out a Retry-After listens to it: hundreds at once in the stress ramp.
+  setMaxListeners(0, stopping.signal);
   const running: Promise<void>[] = [];
   let record: ((s: Sample) => void) | undefined;
   const user = async () => {
