@@ -147,4 +147,22 @@ describe('a closed loop measured while it runs', () => {
     await loop.stop(); // without waiting it out
     expect(waiting).toHaveLength(0);
   });
+
+  it('lets hundreds of users wait out a Retry-After at once without a listener warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const { waiting, fire } = controlled();
+      const loop = startClosedLoop(500, fire);
+      for (const answer of waiting.splice(0))
+        answer({ status: 429, headers: { 'retry-after': '60' }, body: '' });
+      await flush();
+      await loop.stop();
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on a later tick
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
