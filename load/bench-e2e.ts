@@ -49,6 +49,7 @@ import { serverAccount, serverTable, type ServerAccount } from './lib/temporal-s
 import {
   addCounts,
   closedLoop,
+  fiveXx,
   openLoop,
   shares,
   startClosedLoop,
@@ -820,12 +821,7 @@ function targets(r: ShapeResults & { full: NonNullable<ShapeResults['full']> }):
     {
       what: 'stress: no 5xx',
       met: ramp.every((x) => x.errors5xx === 0),
-      value: ramp
-        .map((x) => {
-          const statuses = Object.entries(x.statuses5xx).map(([status, n]) => `${n} × ${status}`);
-          return statuses.length ? `${x.errors5xx} (${statuses.join(', ')})` : String(x.errors5xx);
-        })
-        .join(' / '),
+      value: ramp.map(fiveXx).join(' / '),
     },
     {
       what: 'stress: throughput at 500 users >= 90% of plateau',

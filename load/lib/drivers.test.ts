@@ -72,6 +72,17 @@ describe('summaryTable', () => {
       '| orders at 10/s | 3 | 3 | 0 | 0 | 0.8 | 81 | 100 | 100 |',
     ]);
   });
+
+  it('names the statuses of the 5xx answers', () => {
+    const s = summarize({
+      label: 'orders',
+      seconds: 1,
+      samples: [...samples([5]), ...samples([5, 5], 504), ...samples([5], 503), ...samples([5], 0)],
+    });
+    expect(summaryTable([s])[2]).toBe(
+      '| orders | 5 | 1 | 0 | 4 (1 × 503, 2 × 504, 1 × threw) | 1.0 | 5 | 5 | 5 |',
+    );
+  });
 });
 
 describe('timed', () => {

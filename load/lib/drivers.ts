@@ -96,7 +96,13 @@ export function shares(counts: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, (100 * v) / total]));
 }
 
-/** Summaries as a markdown table, one row each. */
+/** A run's 5xx count, with their statuses when there are any: `2 (1 × 503, 1 × threw)`. */
+export function fiveXx(s: Pick<Summary, 'errors5xx' | 'statuses5xx'>): string {
+  const statuses = Object.entries(s.statuses5xx).map(([status, n]) => `${n} × ${status}`);
+  return statuses.length ? `${s.errors5xx} (${statuses.join(', ')})` : String(s.errors5xx);
+}
+
+/** Summaries as a markdown table, one row each (the 5xx by status). */
 export function summaryTable(summaries: readonly Summary[]): string[] {
   return markdownTable(
     ['run', 'sent', 'ok', '429', '5xx', 'ok/s', 'p50 ms', 'p95 ms', 'p99 ms'],
@@ -105,7 +111,7 @@ export function summaryTable(summaries: readonly Summary[]): string[] {
       s.sent,
       s.ok,
       s.shed,
-      s.errors5xx,
+      fiveXx(s),
       s.throughput.toFixed(1),
       s.p50.toFixed(0),
       s.p95.toFixed(0),
