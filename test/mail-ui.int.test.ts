@@ -27,12 +27,15 @@ describe('Mailpit web UI', () => {
       page.on('response', (r) => {
         if (r.url().includes('/dist/')) assets.push(r.status());
       });
-      await page.goto(`${config.MAILPIT_URL}/`, { waitUntil: 'networkidle0' });
-      // The inbox is rendered by the UI's JavaScript: without the built assets the page stays blank.
+      // Search for the mail as a user would: other tests' mails keep arriving, and the inbox would list
+      // them above it, push it to a later page and shift its row under the click. Search results stay.
+      const query = encodeURIComponent(`to:"${to}"`);
+      await page.goto(`${config.MAILPIT_URL}/search?q=${query}`, { waitUntil: 'networkidle0' });
+      // The list is rendered by the UI's JavaScript: without the built assets the page stays blank.
       const row = await page.waitForSelector(`::-p-text(${subject})`, { timeout: 15_000 });
       expect(assets.length).toBeGreaterThan(0);
       expect(assets.every((s) => s === 200)).toBe(true);
-      await page.screenshot({ path: join(ARTIFACTS, 'mail-ui-inbox.png') });
+      await page.screenshot({ path: join(ARTIFACTS, 'mail-ui-search.png') });
 
       await row!.click();
       await page.waitForSelector('iframe, #nav-plain-text, .message-body', { timeout: 15_000 });
