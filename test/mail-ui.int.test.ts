@@ -27,8 +27,9 @@ describe('Mailpit web UI', () => {
       page.on('response', (r) => {
         if (r.url().includes('/dist/')) assets.push(r.status());
       });
-      // Search for the mail as a user would: other tests' mails keep arriving, and the inbox would list
-      // them above it, push it to a later page and shift its row under the click. Search results stay.
+      // Open the search for the mail (the address Mailpit's search box leads to), not the inbox: other
+      // tests' mails keep arriving, and the inbox would list them above it, push it to a later page and
+      // shift its row under the click. A search's results stay as they are.
       const query = encodeURIComponent(`to:"${to}"`);
       await page.goto(`${config.MAILPIT_URL}/search?q=${query}`, { waitUntil: 'networkidle0' });
       // The list is rendered by the UI's JavaScript: without the built assets the page stays blank.
