@@ -10,6 +10,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTradingFixture, type TradingFixture } from '../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../test/users.js';
+import { mailSearchQuery } from '../test/helpers.js';
 import type { DbOrTx } from './client.js';
 import {
   auditDeliveries,
@@ -91,7 +92,7 @@ describe('after real trading', () => {
   it('finds every fill mailed once to each side, and reports a missing or repeated delivery', async () => {
     const fillMails = async (to: string) => {
       const res = await fetch(
-        `${fx.config.MAILPIT_URL}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}&limit=200`,
+        `${fx.config.MAILPIT_URL}/api/v1/search?query=${mailSearchQuery(to)}&limit=200`,
       );
       const list = (await res.json()) as { messages: { MessageID: string; Subject: string }[] };
       return list.messages

@@ -14,6 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.js';
+import { mailSearchQuery } from './helpers.js';
 import { removeRedisKeys } from '../lib/redis.js';
 import { portOpen } from '../devstack/processes.js';
 import { postgresConnections, startCluster, type Cluster } from '../devstack/cluster.js';
@@ -69,7 +70,7 @@ async function call(
 async function mailText(to: string, subject: RegExp, timeoutMs = 30_000): Promise<string> {
   for (let i = 0; i < timeoutMs / 200; i++) {
     const list = (await (
-      await fetch(`${cluster!.urls.mailpit}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}`)
+      await fetch(`${cluster!.urls.mailpit}/api/v1/search?query=${mailSearchQuery(to)}`)
     ).json()) as { messages: { ID: string; Subject: string }[] };
     const hit = list.messages.find((m) => subject.test(m.Subject));
     if (hit)

@@ -76,6 +76,9 @@ export async function createTestApi(
   };
 }
 
+/** Mailpit's search for the mails sent to `to`, URL-encoded: its API's `query=` and its UI's `/search?q=`. */
+export const mailSearchQuery = (to: string) => encodeURIComponent(`to:"${to}"`);
+
 /** Mailpit's HTTP API: find the newest message to an address and read its text. */
 export async function waitForMail(
   to: string,
@@ -84,7 +87,7 @@ export async function waitForMail(
   const base = testConfig().MAILPIT_URL;
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   for (;;) {
-    const res = await fetch(`${base}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}&limit=20`);
+    const res = await fetch(`${base}/api/v1/search?query=${mailSearchQuery(to)}&limit=20`);
     const list = (await res.json()) as { messages: { ID: string; Subject: string; Created: string }[] };
     const hit = list.messages.find(
       (m) =>
@@ -106,7 +109,7 @@ export async function waitForMail(
 
 export async function mailCount(to: string, subject?: RegExp): Promise<number> {
   const base = testConfig().MAILPIT_URL;
-  const res = await fetch(`${base}/api/v1/search?query=${encodeURIComponent(`to:"${to}"`)}&limit=200`);
+  const res = await fetch(`${base}/api/v1/search?query=${mailSearchQuery(to)}&limit=200`);
   const list = (await res.json()) as { messages: { Subject: string }[] };
   return list.messages.filter((m) => !subject || subject.test(m.Subject)).length;
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMailer } from '../lib/mailer.js';
 import { ARTIFACTS, chromium, withPage } from './browser.js';
-import { testConfig, uniqueEmail, waitForMail } from './helpers.js';
+import { mailSearchQuery, testConfig, uniqueEmail, waitForMail } from './helpers.js';
 
 describe('Mailpit web UI', () => {
   it.skipIf(chromium.skip)(`lists a mail the test sent and opens it${chromium.note}`, async () => {
@@ -30,8 +30,7 @@ describe('Mailpit web UI', () => {
       // Open the search for the mail (the address Mailpit's search box leads to), not the inbox: other
       // tests' mails keep arriving, and the inbox would list them above it, push it to a later page and
       // shift its row under the click. A search's results stay as they are.
-      const query = encodeURIComponent(`to:"${to}"`);
-      await page.goto(`${config.MAILPIT_URL}/search?q=${query}`, { waitUntil: 'networkidle0' });
+      await page.goto(`${config.MAILPIT_URL}/search?q=${mailSearchQuery(to)}`, { waitUntil: 'networkidle0' });
       // The list is rendered by the UI's JavaScript: without the built assets the page stays blank.
       const row = await page.waitForSelector(`::-p-text(${subject})`, { timeout: 15_000 });
       expect(assets.length).toBeGreaterThan(0);
