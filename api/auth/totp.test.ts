@@ -37,6 +37,14 @@ describe('TOTP', () => {
     expect(await matchAppCode(secret, code, now, step - 1)).toBe(step);
   });
 
+  it('refuses, without throwing, when mailed codes used steps ahead of the clock', async () => {
+    const next = await codeForStep(secret, step + 1);
+    // Three logins by mailed code within one step: the last used step is two ahead of the clock.
+    for (const after of [step + 1, step + 2, step + 3])
+      expect(await matchAppCode(secret, next, now, after)).toBeNull();
+    expect(await matchAppCode(secret, next, now, step)).toBe(step + 1);
+  });
+
   it('matches emailed codes to exactly their step', async () => {
     const code = await codeForStep(secret, step + 3);
     expect(await matchStepCode(secret, code, step + 3)).toBe(true);

@@ -2,9 +2,9 @@
  * Password forgot, reset and change. `forgot` always answers 202 (the mail goes out, or not, after the
  * answer), so it reveals nothing about which addresses have an account. A reset link works once, for
  * PASSWORD_RESET_TTL_SECONDS, ends every session of the user and mails the owner; a change needs the
- * current password, ends the user's other sessions and mails the owner. Either ends a login in progress
- * (its password step used the old password) and cancels a pending authenticator reset, which the old
- * password had asked for. ADR 0008 has the lifecycle.
+ * current password, ends the user's other sessions, spends the user's reset links and mails the owner.
+ * Either ends a login in progress (its password step used the old password) and cancels a pending
+ * authenticator reset, which the old password had asked for. ADR 0008 has the lifecycle.
  */
 import { z } from '@hono/zod-openapi';
 import {
@@ -214,7 +214,11 @@ export function passwordRoutes(deps: ApiDeps) {
       if (!user || !(await verifyPassword(user.passwordHash, body.current_password)))
         throw new ApiError('unauthorized', 'The current password is not correct');
       refuseWeakPassword(body.new_password, 'new_password', user);
-      await setPasswordHash(db, user.id, await hashPassword(body.new_password));
+      await setPasswordHash(db, {
+        userId: user.id,
+        passwordHash: await hashPassword(body.new_password),
+        now: deps.now(),
+      });
       await sessions.revokeUser(user.id, 'password_change', c.get('sessionId'));
       await challenges.close(user.id);
       notify(passwordChangedMail(user.email, 'changed'));

@@ -2,7 +2,8 @@
  * Identity queries: users, email verification tokens, TOTP state, refresh-token families and JWT signing
  * keys. Every function takes `db | tx`; the few that need a transaction of their own take the `Db`.
  */
-import { and, desc, eq, gt, inArray, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNotNull, isNull, lte, ne, notExists, or, sql } from 'drizzle-orm';
+import { alias, QueryBuilder } from 'drizzle-orm/pg-core';
 import type { Db, DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
 import {
@@ -144,6 +145,25 @@ export async function insertRefreshToken(
   await db.insert(refreshTokens).values(token);
 }
 
+/**
+ * The revoked tokens of a family (`familyId` a value or the outer query's column). One revoked token means
+ * the family is revoked, whatever its other tokens say; every live check asks this, not the row's own
+ * `revoked_at`. A revocation is one UPDATE at READ COMMITTED, and a successor inserted by a rotation that
+ * had not committed when the UPDATE took its snapshot is invisible to it: the UPDATE waits for the
+ * predecessor's row lock, then revokes the predecessor alone, and the successor stays unrevoked. What no
+ * interleaving escapes is that the UPDATE revokes at least one token of a family it sees: it locks each
+ * unrevoked token in its snapshot, waiting for a rotation that holds one, and only a revocation sets
+ * `revoked_at`, so the token is still unrevoked (or its family already revoked) when the UPDATE rechecks
+ * it. Hence the family test, here and in rotateRefreshToken, rather than repeating the UPDATE (which a
+ * further rotation could race again). A query builder without a connection: the subquery is only SQL.
+ */
+const revokedToken = alias(refreshTokens, 'revoked_token');
+const revokedTokensOf = (familyId: string | typeof refreshTokens.familyId) =>
+  new QueryBuilder()
+    .select({ id: revokedToken.id })
+    .from(revokedToken)
+    .where(and(eq(revokedToken.familyId, familyId), isNotNull(revokedToken.revokedAt)));
+
 /** Where a refresh token was issued: the client address and User-Agent (null when unknown). */
 export interface SessionSource {
   ip: string | null;
@@ -177,6 +197,7 @@ export async function listUserSessions(
         isNull(refreshTokens.rotatedAt),
         gt(refreshTokens.expiresAt, p.now),
         gt(refreshTokens.createdAt, p.idleSince),
+        notExists(revokedTokensOf(refreshTokens.familyId)),
       ),
     )
     .orderBy(desc(refreshTokens.createdAt));
@@ -217,6 +238,7 @@ export async function isOwnLiveSession(db: DbOrTx, userId: string, familyId: str
         eq(refreshTokens.familyId, familyId),
         eq(refreshTokens.userId, userId),
         isNull(refreshTokens.revokedAt),
+        notExists(revokedTokensOf(familyId)),
       ),
     )
     .limit(1);
@@ -236,7 +258,7 @@ export type RefreshOutcome =
  * family, with the family's absolute expiry. Presenting a rotated token again revokes the whole family
  * (reuse detection); the row lock serialises two racing rotations of one token, so the second is a reuse.
  * The family's newest token was issued at its last use (login or refresh): one issued before `idleSince`
- * ends the session (idle timeout).
+ * ends the session (idle timeout). A family with any revoked token rotates no more (revokedTokensOf).
  */
 export async function rotateRefreshToken(
   db: Db,
@@ -250,6 +272,14 @@ export async function rotateRefreshToken(
       .for('update')
       .limit(1);
     if (!row || row.revokedAt) return { kind: 'invalid' as const };
+    // A statement of its own, after the lock: its snapshot holds every revocation committed before the
+    // lock was granted, also one that revoked only this token's predecessor (see revokedTokensOf).
+    const [revoked] = await tx
+      .select({ id: refreshTokens.id })
+      .from(refreshTokens)
+      .where(and(eq(refreshTokens.familyId, row.familyId), isNotNull(refreshTokens.revokedAt)))
+      .limit(1);
+    if (revoked) return { kind: 'invalid' as const };
     if (row.rotatedAt) {
       await revokeRefreshFamily(tx, row.familyId, p.now);
       return { kind: 'reused' as const, userId: row.userId, familyId: row.familyId };
@@ -282,6 +312,10 @@ export async function hasHadSession(db: DbOrTx, userId: string): Promise<boolean
   return rows.length > 0;
 }
 
+/**
+ * Revoke a session. A successor a concurrent rotation is inserting may stay unrevoked: the session is
+ * revoked all the same (revokedTokensOf).
+ */
 export async function revokeRefreshFamily(db: DbOrTx, familyId: string, now: Date): Promise<void> {
   await db
     .update(refreshTokens)
@@ -469,8 +503,21 @@ export async function consumePasswordReset(
   });
 }
 
-export async function setPasswordHash(db: DbOrTx, userId: string, passwordHash: string): Promise<void> {
-  await db.update(users).set({ passwordHash }).where(eq(users.id, userId));
+/**
+ * A password change: the new hash, and every unused reset link of the user is spent with it (a link asked
+ * for before the change must not set a password over it).
+ */
+export async function setPasswordHash(
+  db: Db,
+  p: { userId: string; passwordHash: string; now: Date },
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.update(users).set({ passwordHash: p.passwordHash }).where(eq(users.id, p.userId));
+    await tx
+      .update(passwordResetTokens)
+      .set({ usedAt: p.now })
+      .where(and(eq(passwordResetTokens.userId, p.userId), isNull(passwordResetTokens.usedAt)));
+  });
 }
 
 /** Revoke every live session of a user but `except`; returns the revoked family ids. */
@@ -512,6 +559,7 @@ export async function liveSessionRole(
         eq(refreshTokens.familyId, familyId),
         eq(refreshTokens.userId, userId),
         isNull(refreshTokens.revokedAt),
+        notExists(revokedTokensOf(familyId)),
         eq(users.status, 'active'),
       ),
     )

@@ -1,0 +1,139 @@
+/**
+ * Revoking a session while one of its refresh tokens is being rotated, against the real Postgres with a
+ * fixed interleaving: the rotation has locked its token and not committed its successor yet when the
+ * revocation starts. The revocation's UPDATE cannot see that successor and leaves it unrevoked; the
+ * session must be dead all the same, for the access-token check, the owner's list and further rotation.
+ */
+import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../client.js';
+import { refreshTokens, users } from '../schema.js';
+import { eventually } from '../../test/eventually.js';
+import { testDatabase, uniqueEmail } from '../../test/helpers.js';
+import {
+  insertRefreshToken,
+  insertUser,
+  isOwnLiveSession,
+  listUserSessions,
+  liveSessionRole,
+  revokeRefreshFamily,
+  revokeUserSessions,
+  rotateRefreshToken,
+} from './users.js';
+
+let database: Database;
+beforeAll(() => {
+  database = testDatabase();
+});
+afterAll(() => database?.close());
+
+const source = { ip: null, userAgent: null };
+const hour = 3_600_000;
+
+async function activeUser(): Promise<string> {
+  const user = await insertUser(database.db, {
+    email: uniqueEmail('race'),
+    passwordHash: 'x',
+    firstName: 'Race',
+    lastName: 'Condition',
+    totpSecret: 'JBSWY3DPEHPK3PXP',
+    createdAt: new Date(),
+  });
+  await database.db.update(users).set({ status: 'active' }).where(eq(users.id, user!.id));
+  return user!.id;
+}
+
+/** The backend blocked by backend `pid` (a lock wait), once there is one. */
+const blockedBy = (pid: number) =>
+  eventually(async () => {
+    const [row] = await database.sql<{ pid: number }[]>`
+      SELECT pid FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`;
+    if (!row) throw new Error(`nothing waits for backend ${pid}`);
+    return row.pid;
+  });
+
+describe('revoking a session while its refresh token rotates', () => {
+  it.each([
+    [
+      'the session (logout, reuse)',
+      (userId: string, familyId: string, now: Date) => revokeRefreshFamily(database.db, familyId, now),
+    ],
+    [
+      'every session of the user (password, suspension)',
+      (userId: string, _: string, now: Date) => revokeUserSessions(database.db, userId, now),
+    ],
+  ])('revoking %s ends the successor the rotation was committing', async (_, revoke) => {
+    const userId = await activeUser();
+    const familyId = randomUUID();
+    const now = new Date();
+    const token = `race-${randomUUID()}`;
+    const successor = `race-${randomUUID()}`;
+    await insertRefreshToken(database.db, {
+      userId,
+      familyId,
+      tokenHash: token,
+      expiresAt: new Date(now.getTime() + hour),
+      createdAt: new Date(now.getTime() - 1000),
+      ...source,
+    });
+
+    // Another transaction inserts the successor's hash first: the rotation, having locked and marked its
+    // token, waits on that unique key with its own successor uncommitted until this one rolls back.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const holder = await new Promise<number>((held, failed) => {
+      database.sql
+        .begin(async (tx) => {
+          const [row] = await tx<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+          await tx`
+            INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+            VALUES (${userId}, ${randomUUID()}, ${successor}, now() + interval '1 hour')`;
+          held(row!.pid);
+          await released;
+          throw new Error('rolled back');
+        })
+        .catch(failed); // once held, only the rollback itself, which settles nothing
+    });
+
+    const rotation = rotateRefreshToken(database.db, {
+      tokenHash: token,
+      successorHash: successor,
+      now,
+      idleSince: new Date(now.getTime() - hour),
+      source,
+    });
+    const rotating = await blockedBy(holder);
+    // The revocation starts (takes its snapshot) now, and waits for the rotation's lock on the token.
+    const revocation = revoke(userId, familyId, now);
+    await blockedBy(rotating);
+    release();
+    expect(await rotation).toMatchObject({ kind: 'rotated', familyId });
+    await revocation;
+
+    // The race as described: the revocation marked the token it saw, not the successor committed meanwhile.
+    const rows = await database.db
+      .select({ tokenHash: refreshTokens.tokenHash, revokedAt: refreshTokens.revokedAt })
+      .from(refreshTokens)
+      .where(eq(refreshTokens.familyId, familyId));
+    expect(rows.find((r) => r.tokenHash === token)?.revokedAt).not.toBeNull();
+    expect(rows.find((r) => r.tokenHash === successor)?.revokedAt).toBeNull();
+
+    // The session is dead all the same, once the Redis mark has expired too.
+    expect(await liveSessionRole(database.db, userId, familyId)).toBeUndefined();
+    expect(await isOwnLiveSession(database.db, userId, familyId)).toBe(false);
+    expect(
+      await listUserSessions(database.db, { userId, now, idleSince: new Date(now.getTime() - hour) }),
+    ).toEqual([]);
+    const later = new Date(now.getTime() + 1000);
+    expect(
+      await rotateRefreshToken(database.db, {
+        tokenHash: successor,
+        successorHash: `race-${randomUUID()}`,
+        now: later,
+        idleSince: new Date(later.getTime() - hour),
+        source,
+      }),
+    ).toEqual({ kind: 'invalid' });
+  });
+});
