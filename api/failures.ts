@@ -2,7 +2,7 @@
  * Business failures (temporal/failures.ts) as HTTP problems: one complete table from failure type to
  * status and problem code. Refusals clients know answer 422 `validation_failed` with the type's client
  * text in `errors` (and the specific reason after it, when it says more); refusals added later join as
- * 422 entries with a `code` of their own.
+ * 422 entries with a `code` of their own, and a failure naming something that does not exist as 404.
  */
 import { FAILURE_MESSAGES, isFailureType, type FailureTypeName } from '../temporal/failures.js';
 import { ApiError, PROBLEM_TITLES, type ProblemCode } from './problem.js';

@@ -13,7 +13,7 @@
 import type { AccountEvent } from './frames.js';
 import type { FeedHistory } from './history.js';
 
-export type ResyncCause = 'resume' | 'gap' | 'sweep' | 'redis_reconnect' | 'overflow';
+export type ResyncCause = 'resume' | 'gap' | 'sweep' | 'redis_reconnect';
 
 export interface AccountSink {
   /** Send one event; false when the socket is gone or closing. */
