@@ -124,9 +124,13 @@ export function cancelOrder(
     const book = await bookOf(order.symbol);
     book.cancel(order.id); // not in the book (still pending): nothing to pull
     const at = deps.now();
-    const outcome = CANCEL_OUTCOME[args.reason];
+    // A saga's withdraw after a submit that timed out but rested the order, which then traded: the
+    // trades stand, so the rest is cancelled, not rejected.
+    const withdrawnAfterTrades = args.reason === 'compensation' && order.filledQuantity > 0n;
+    const outcome = CANCEL_OUTCOME[withdrawnAfterTrades ? 'user' : args.reason];
     order.status = outcome.status;
-    if (args.reason === 'compensation') order.rejectReason ??= 'Order could not be placed';
+    if (args.reason === 'compensation' && !withdrawnAfterTrades)
+      order.rejectReason ??= 'Order could not be placed';
     order.lockVersion += 1;
     order.lastRequestId = args.requestId ?? null;
     const w = settlementWrites();

@@ -207,6 +207,8 @@ export interface ReplaceRequest {
   timeInForce?: TimeInForce;
   /** An untriggered stop's new stop price (integer cents). */
   stopPrice?: string;
+  /** With timeInForce DAY: the ISO time of the session close, computed by the api (the saga's new expiry). */
+  expiresAt?: string;
 }
 
 export interface CancelRequest {

@@ -32,6 +32,8 @@ it('the corpus covers the saga paths and the control workflow', () => {
     'cancel-all-partial',
     'cancel-all-stop',
     'replace-idempotent',
+    'replace-time-in-force',
+    'compensate-traded',
     'market-controls',
     'market-controls-continue-as-new',
   ])

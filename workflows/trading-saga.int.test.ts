@@ -15,7 +15,7 @@ import { keepHistory } from '../test/histories.js';
 
 type Step = keyof OrderActivities | keyof MatchingActivities;
 /** What the wrapped activities do on their next call, per step (set by each test). */
-const faults = new Map<Step, (call: number) => 'fail' | 'commit-then-crash' | 'ok'>();
+const faults = new Map<Step, (call: number) => 'fail' | 'commit-then-crash' | 'commit-then-fail' | 'ok'>();
 const calls = new Map<Step, number>();
 
 const injected = (step: string) =>
@@ -35,6 +35,7 @@ function wrap<T extends object>(activities: T): T {
       if (mode === 'fail') throw injected(name);
       const result = await fn(...args);
       if (mode === 'commit-then-crash') throw new Error(`${name} committed, then the worker lost the result`);
+      if (mode === 'commit-then-fail') throw injected(name); // committed, and the saga hears of a failure
       return result;
     };
   }
@@ -109,6 +110,80 @@ describe('a failure injected at each step', () => {
         );
     });
   }
+});
+
+describe('a submit that fails after its order traded', () => {
+  it('is withdrawn as cancelled with its trades: the client gets the order, the trades settle', async () => {
+    const seller = await createFundedUser(fx.api, '0.00', { AAPL: 4n });
+    const buyer = await createFundedUser(fx.api, '10000.00');
+    const sell = await fx.api.call('POST', '/api/v1/orders', {
+      token: seller.token,
+      body: {
+        order: {
+          symbol: 'AAPL',
+          order_type: 'limit',
+          direction: 'sell',
+          quantity: 4,
+          price: 160,
+          time_in_force: 'GTC',
+        },
+      },
+    });
+    expect(sell.status).toBe(201);
+    // The buy trades 4 against the sell and rests 6; then its saga hears of a failure and compensates.
+    faults.set('submitOrder', () => 'commit-then-fail');
+    const res = await placeBuy(buyer.token, 'traded-then-failed');
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ status: 'cancelled', filled_quantity: 4 });
+    const state = await result(buyer.accountId, 'traded-then-failed');
+    expect(state).toMatchObject({
+      status: 'cancelled',
+      filledQuantity: '4',
+      reservedAmount: '0',
+      compensations: ['withdrawFromBook', 'releaseReservation'],
+    });
+    expect(state.rejectCode).toBeUndefined();
+    const [row] = await fx.database.db.execute<{ status: string; reject_reason: string | null }>(
+      sql`SELECT status, reject_reason FROM orders WHERE account_id = ${buyer.accountId}::uuid`,
+    );
+    expect(row).toEqual({ status: 'cancelled', reject_reason: null });
+    expect(await fx.balance(buyer.accountId)).toEqual({ available: 1_000_000n - 64_000n, reserved: 0n });
+    expect(await fx.balance(buyer.accountId, 'AAPL')).toEqual({ available: 4n, reserved: 0n });
+    keepHistory('compensate-traded', fx.handle(buyer.accountId, 'traded-then-failed'));
+  });
+});
+
+describe('a replace of the time in force through the api', () => {
+  it('starts the session-close timer when made DAY and drops it when made GTC again', async () => {
+    const u = await createFundedUser(fx.api, '10000.00');
+    const res = await placeBuy(u.token, 'tif-replace');
+    expect(res.status).toBe(201);
+    const { order_id: id } = (await res.json()) as { order_id: string };
+    const handle = fx.handle(u.accountId, 'tif-replace');
+    const timers = async () => {
+      const events = (await handle.fetchHistory()).events ?? [];
+      return {
+        started: events.filter((e) => e.timerStartedEventAttributes).length,
+        cancelled: events.filter((e) => e.timerCanceledEventAttributes).length,
+      };
+    };
+    expect(await timers()).toEqual({ started: 0, cancelled: 0 });
+
+    const replace = (version: number, tif: string) =>
+      fx.api.call('POST', `/api/v1/orders/${id}/replace`, {
+        token: u.token,
+        body: { order: { client_version: version, time_in_force: tif } },
+      });
+    expect((await replace(0, 'DAY')).status).toBe(200);
+    await eventually(async () => expect(await timers()).toEqual({ started: 1, cancelled: 0 }));
+    expect((await replace(1, 'GTC')).status).toBe(200);
+    await eventually(async () => expect(await timers()).toEqual({ started: 1, cancelled: 1 }));
+
+    const cancel = await fx.api.call('DELETE', `/api/v1/orders/${id}`, { token: u.token });
+    expect(cancel.status).toBe(200);
+    expect(await result(u.accountId, 'tif-replace')).toMatchObject({ status: 'cancelled', lockVersion: 3 });
+    keepHistory('replace-time-in-force', handle);
+  });
 });
 
 describe('a step that commits and then crashes before reporting', () => {

@@ -18,6 +18,7 @@ import {
   continueAsNew,
   currentUpdateInfo,
   defineSignal,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   proxySinks,
@@ -87,6 +88,21 @@ const orderSteps = proxyLocalActivities<OrderActivities>({
 /** Continue-as-new well before the 50k-event limit; the saga's history is mostly signals. */
 const MAX_HISTORY_EVENTS = 2000;
 
+/**
+ * Changes to what the saga decides, each behind its patch (`patched()`): a saga whose history was
+ * recorded before one keeps deciding as it did, so that it replays (workflows/replay.test.ts).
+ */
+const PATCHES = {
+  /** A closed order stays closed: a fill or a step's snapshot that comes after the close keeps its status. */
+  closedStaysClosed: 'closed-stays-closed',
+  /** A snapshot behind the fills still brings its version, quantity and price (fill signals carry none). */
+  versionApartFromFills: 'version-apart-from-fills',
+  /** The expiry timer follows the time in force a replace sets. */
+  expiryFollowsTimeInForce: 'expiry-follows-time-in-force',
+  /** A placement withdrawn after its order traded ends as the withdraw left it, not rejected. */
+  withdrawKeepsTrades: 'withdraw-keeps-trades',
+} as const;
+
 interface Compensation {
   name: string;
   run: () => Promise<void>;
@@ -120,6 +136,8 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   };
   let acked = input.state !== undefined;
   let retryRequested = false;
+  /** When the order expires (its session close while it is DAY): moved by a replace of its time in force. */
+  let expiresAt = input.expiresAt;
   /** Serialises replace and cancel: validators run before handlers, so the handler re-checks. */
   let busy = false;
 
@@ -142,19 +160,28 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     upsertSearchAttributes({ [OrderStatusKey.name]: [status] });
   };
 
-  /** Take the matching worker's committed view, unless a newer one (more filled) already arrived. */
+  /**
+   * Take the matching worker's committed view, unless a newer step's already arrived. A fill signal
+   * (which carries no version) may have told more of the fills: then the snapshot brings its version,
+   * quantity and price, and the signal keeps the fills, the reservation and the status. A close that
+   * came first (signals carry none either) keeps the order closed.
+   */
   const apply = (snap: OrderSnapshot) => {
-    if (compareInt(snap.filledQuantity, state.filledQuantity) < 0) return;
     if (snap.lockVersion < state.lockVersion) return;
+    const behindFills = compareInt(snap.filledQuantity, state.filledQuantity) < 0;
+    // Sagas from before the patch dropped such a snapshot whole, its new version with it.
+    if (behindFills && !patched(PATCHES.versionApartFromFills)) return;
     state.lockVersion = snap.lockVersion;
-    state.filledQuantity = snap.filledQuantity;
-    state.reservedAmount = snap.reservedAmount;
     state.quantity = snap.quantity;
     state.price = snap.price;
     if (snap.rejectReason) state.rejectReason = snap.rejectReason;
     for (const id of snap.fillIds) if (!state.fillIds.includes(id)) state.fillIds.push(id);
-    setStatus(snap.status);
     committed = snap.order;
+    if (behindFills) return;
+    state.filledQuantity = snap.filledQuantity;
+    if (isTerminal(state.status) && !isTerminal(snap.status) && patched(PATCHES.closedStaysClosed)) return;
+    state.reservedAmount = snap.reservedAmount;
+    setStatus(snap.status);
   };
 
   // ---- handlers (set before the first await) ----------------------------------------------------
@@ -170,6 +197,14 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   setHandler(fillSignal, (fill) => {
     if (state.fillIds.includes(fill.fillId)) return; // at-least-once delivery: dedupe by fill id
     state.fillIds.push(fill.fillId);
+    if (isTerminal(state.status) && patched(PATCHES.closedStaysClosed)) {
+      // The signals of one commit arrive in any order: this trade came before the close that arrived
+      // first (a closed order does not trade). It counts, but the order stays closed with what the
+      // close left reserved.
+      if (compareInt(fill.filledQuantity, state.filledQuantity) > 0)
+        state.filledQuantity = fill.filledQuantity;
+      return;
+    }
     if (compareInt(fill.filledQuantity, state.filledQuantity) >= 0) {
       state.filledQuantity = fill.filledQuantity;
       state.reservedAmount = fill.reservedAmount;
@@ -239,10 +274,14 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
 
   setHandler(
     replaceOrderUpdate,
-    (req) =>
-      modify(req.clientVersion, () =>
-        matching.replaceOrder({ ...req, orderId: state.orderId, requestId: uuid4() }),
-      ),
+    ({ expiresAt: newExpiry, ...req }) =>
+      modify(req.clientVersion, async () => {
+        const snap = await matching.replaceOrder({ ...req, orderId: state.orderId, requestId: uuid4() });
+        // GTC never expires; DAY at the session close the api computed (kept when it sent none).
+        if (req.timeInForce && patched(PATCHES.expiryFollowsTimeInForce))
+          expiresAt = req.timeInForce === 'DAY' ? (newExpiry ?? expiresAt) : undefined;
+        return snap;
+      }),
     { validator: (req: ReplaceRequest) => validateModify(req.clientVersion) },
   );
 
@@ -265,6 +304,8 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   if (!input.state) {
     sagaMetrics.started();
     const compensations: Compensation[] = [];
+    /** The order as the withdraw left it. */
+    let withdrawn: OrderSnapshot | undefined;
     try {
       state.phase = 'validating';
       const validated = await orderSteps.validateOrder(order);
@@ -293,7 +334,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       compensations.push({
         name: 'withdrawFromBook',
         run: async () =>
-          void (await matching.cancelOrder({ orderId: order.orderId, reason: 'compensation' })),
+          void (withdrawn = await matching.cancelOrder({ orderId: order.orderId, reason: 'compensation' })),
       });
       apply(await matching.submitOrder({ orderId: order.orderId }));
       state.phase = 'live';
@@ -307,30 +348,44 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       state.rejectCode = failure.type;
       state.rejectReason = failure.message;
       await compensate(compensations);
-      setStatus('rejected');
+      // A submit that timed out may still have rested the order, and it may have traded before the
+      // withdraw took it out: the trades stand, and the order ends as the withdraw left it (cancelled,
+      // or filled). Only an order that never traded is rejected.
+      const left = withdrawn;
+      const traded =
+        left !== undefined && left.filledQuantity !== '0' && patched(PATCHES.withdrawKeepsTrades);
+      if (traded) {
+        delete state.rejectCode;
+        delete state.rejectReason;
+        apply(left);
+      }
+      if (!traded || !isTerminal(state.status)) setStatus('rejected');
     }
     markAcked();
   }
 
   // ---- live until terminal ----------------------------------------------------------------------
 
-  const expiresAt = input.expiresAt ? Date.parse(input.expiresAt) : undefined;
   const historyTooLong = () =>
     workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
   while (!isTerminal(state.status)) {
-    const timeout = expiresAt === undefined ? undefined : Math.max(1, expiresAt - Date.now());
-    const wake = () => isTerminal(state.status) || (!busy && historyTooLong());
+    const until = expiresAt;
+    const timeout = until ? Math.max(1, Date.parse(until) - Date.now()) : undefined;
+    const wake = () => isTerminal(state.status) || (!busy && historyTooLong()) || expiresAt !== until;
     const woke = timeout === undefined ? (await condition(wake), true) : await condition(wake, timeout);
     if (isTerminal(state.status)) break;
+    if (expiresAt !== until) continue; // a replace changed the time in force: a new timer, or none
     if (!woke) {
-      // Session close (durable timer): expire what is still working, after any replace/cancel in flight.
+      // Session close (durable timer): expire what is still working, after any replace/cancel in flight
+      // (unless that replace made it GTC or moved its close).
       await condition(() => !busy);
+      if (expiresAt !== until) continue;
       if (!isTerminal(state.status))
         apply(await matching.cancelOrder({ orderId: state.orderId, reason: 'expired' }));
       continue;
     }
     await condition(allHandlersFinished);
-    await continueAsNew<typeof TradingSaga>({ ...input, state: { ...state, phase: 'live' } });
+    await continueAsNew<typeof TradingSaga>({ ...input, expiresAt, state: { ...state, phase: 'live' } });
   }
 
   state.phase = state.phase === 'needs_attention' ? state.phase : 'done';

@@ -4,16 +4,20 @@
  * decides, in which order it calls its steps, and what its updates, queries and result say.
  * The whole path (api, real activities, shard engine) stays covered by the *.int.test.ts files.
  */
-import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { Worker, type InjectedSinks, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.js';
 import {
   cancelOrderUpdate,
   fillSignal,
+  orderClosedSignal,
+  orderWorkflowId,
   replaceOrderUpdate,
   stateQuery,
   type FillSignal,
+  type SagaState,
   idempotentUpdateId,
   orderTriggeredSignal,
 } from '../temporal/contracts.js';
@@ -29,7 +33,8 @@ import {
   type SagaEnv,
 } from '../test/saga-env.js';
 import { eventually } from '../test/eventually.js';
-import { retryCompensationsSignal, type TradingSaga } from './trading-saga.js';
+import { buildWorkflowBundle } from '../workers/trading/bundle.js';
+import { retryCompensationsSignal, type SagaSinks, type TradingSaga } from './trading-saga.js';
 
 const binary = temporalBinary(loadConfig(process.env).BROKERX_TOOLS_DIR);
 const temporal = testTool(binary);
@@ -51,10 +56,30 @@ const refusal = (update: Promise<unknown>) =>
     )
     .then(failureOf);
 
+/** The saga's result, once it ended (a saga that keeps running fails the check instead of the test timing out). */
+async function ended(handle: WorkflowHandle<typeof TradingSaga>): Promise<SagaState> {
+  await eventually(async () => expect((await handle.describe()).status.name).toBe('COMPLETED'));
+  return handle.result();
+}
+
+/** The saga's history replays on today's workflow code (the decisions behind a patch included). */
+let replayBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+const noSink = { fn: () => undefined };
+async function replays(handle: WorkflowHandle): Promise<void> {
+  replayBundle ??= buildWorkflowBundle();
+  const history = await handle.fetchHistory();
+  // A replay calls no sink, but the worker wants the saga's registered.
+  const sinks: InjectedSinks<SagaSinks> = {
+    sagaMetrics: { started: noSink, completed: noSink, compensation: noSink, acked: noSink },
+  };
+  await Worker.runReplayHistory({ workflowBundle: await replayBundle, sinks }, history, handle.workflowId);
+}
+
 describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}`, () => {
   let saga: SagaEnv;
   beforeAll(async () => {
     saga = await startSagaEnv(binary);
+    replayBundle = buildWorkflowBundle(); // for replays(), built while the first tests run
   });
   afterAll(async () => {
     await saga?.close();
@@ -140,6 +165,45 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
         );
       });
     }
+
+    it('a submit that fails after its order rested and traded: the withdrawn order keeps its trades, not rejected', async () => {
+      const order = saga.order();
+      saga.script(order.orderId, {
+        // The submit rests the order and it trades 4 before the saga hears back; then the step fails
+        // (its attempts timed out, say).
+        submitOrder: (_args, _attempt, next) => {
+          next();
+          saga.trade(order.orderId, 't-1', '4');
+          throw fault('submitOrder');
+        },
+        // The shard withdraws the rest of an order that traded as cancelled (shard/operations.ts).
+        cancelOrder: (_args, _attempt, next) => ({ ...(next() as OrderSnapshot), status: 'cancelled' }),
+      });
+      const { ack, handle } = await saga.place(order);
+      expect(ack).toMatchObject({
+        status: 'cancelled',
+        filledQuantity: '4',
+        reservedAmount: '0',
+        lockVersion: 1,
+      });
+      expect(ack.rejectCode).toBeUndefined();
+      const state = await handle.result();
+      expect(state).toMatchObject({
+        status: 'cancelled',
+        phase: 'done',
+        filledQuantity: '4',
+        fillIds: ['t-1'],
+        compensations: ['withdrawFromBook', 'releaseReservation'],
+      });
+      expect(state.rejectCode).toBeUndefined();
+      expect(state.rejectReason).toBeUndefined();
+      expect(saga.steps(order.orderId)).toEqual([
+        ...PLACEMENT,
+        'cancelOrder(compensation)',
+        'releaseReservation',
+      ]);
+      await replays(handle);
+    });
 
     it('is not cancellable: a workflow cancel during compensation still runs every compensation to the end', async () => {
       const order = saga.order();
@@ -294,6 +358,85 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
       await eventually(async () =>
         expect(saga.metrics(handle.workflowId, 'completed')).toEqual([['filled']]),
       );
+    });
+  });
+
+  describe("signals that overtake each other or a step's answer", () => {
+    it('a fill signalled after the close of the same commit counts, and the order stays closed', async () => {
+      const order = saga.order();
+      const { handle } = await saga.place(order);
+      // One shard commit: the order filled 4, then self-trade prevention cancelled the rest. The relay
+      // signals both at once, and the close lands first.
+      const fill = saga.trade(order.orderId, 't-1', '4');
+      await handle.signal(orderClosedSignal, {
+        orderId: order.orderId,
+        status: 'cancelled',
+        reservedAmount: '0',
+      });
+      await handle.signal(fillSignal, fill);
+      expect(await ended(handle)).toMatchObject({
+        status: 'cancelled',
+        phase: 'done',
+        filledQuantity: '4',
+        reservedAmount: '0',
+        fillIds: ['t-1'],
+      });
+      await replays(handle);
+    });
+
+    it("a replace answered after a later trade's fill keeps its version: the next replace goes through", async () => {
+      const order = saga.order();
+      const { handle } = await saga.place(order);
+      let fill!: FillSignal;
+      saga.script(order.orderId, {
+        replaceOrder: async (_args, _attempt, next) => {
+          const replaced = next() as OrderSnapshot; // version 1, nothing filled yet
+          // The order trades at its new price, and the relay tells the saga before the replace's answer comes.
+          fill = saga.trade(order.orderId, 't-1', '4');
+          await handle.signal(fillSignal, fill);
+          return replaced;
+        },
+      });
+      const answer = await handle.executeUpdate(replaceOrderUpdate, {
+        args: [{ clientVersion: 0, price: '15900' }],
+      });
+      expect(answer).toMatchObject({ status: 'partially_filled', lockVersion: 1, filledQuantity: '4' });
+      expect(await handle.query(stateQuery)).toMatchObject({
+        status: 'partially_filled',
+        lockVersion: 1,
+        price: '15900',
+        quantity: '10',
+        filledQuantity: '4',
+        reservedAmount: fill.reservedAmount,
+        fillIds: ['t-1'],
+      });
+      const next = await handle.executeUpdate(replaceOrderUpdate, {
+        args: [{ clientVersion: 1, quantity: '8' }],
+      });
+      expect(next).toMatchObject({ lockVersion: 2 });
+      expect(await handle.query(stateQuery)).toMatchObject({ quantity: '8', filledQuantity: '4' });
+      await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+      await replays(handle);
+    });
+
+    it("a submit answered after the order's close does not reopen it", async () => {
+      const order = saga.order();
+      const closed = { orderId: order.orderId, status: 'cancelled' as const, reservedAmount: '0' };
+      saga.script(order.orderId, {
+        submitOrder: async (_args, _attempt, next) => {
+          const working = next() as OrderSnapshot;
+          // Before the answer reaches the saga, another order's step cancels this one (self-trade
+          // prevention) and the relay says so.
+          await saga.env.client.workflow
+            .getHandle(orderWorkflowId(order.accountId, order.clientOrderId))
+            .signal(orderClosedSignal, closed);
+          return working;
+        },
+      });
+      const { ack, handle } = await saga.place(order);
+      expect(ack).toMatchObject({ status: 'cancelled', reservedAmount: '0' });
+      expect(await ended(handle)).toMatchObject({ status: 'cancelled', phase: 'done' });
+      await replays(handle);
     });
   });
 
@@ -480,6 +623,32 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
       expect(await gtcHandle.query(stateQuery)).toMatchObject({ status: 'working' });
       expect(saga.steps(gtc.orderId)).toEqual(PLACEMENT);
       await gtcHandle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+    });
+  });
+
+  describe('a replace of the time in force', () => {
+    it('moves the expiry: a DAY order made GTC no longer expires, a GTC order made DAY does', async () => {
+      const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
+      const day = saga.order({ timeInForce: 'DAY' });
+      const gtc = saga.order();
+      const [{ handle: dayHandle }, { handle: gtcHandle }] = await Promise.all([
+        saga.place(day, { expiresAt: inMs(2500) }),
+        saga.place(gtc),
+      ]);
+      await dayHandle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, timeInForce: 'GTC' }] });
+      // The api passes the session close with a replace to DAY; here it comes after the DAY order's.
+      await gtcHandle.executeUpdate(replaceOrderUpdate, {
+        args: [{ clientVersion: 0, timeInForce: 'DAY', expiresAt: inMs(3000) }],
+      });
+      expect(await ended(gtcHandle)).toMatchObject({ status: 'expired', lockVersion: 2 });
+      expect(saga.steps(gtc.orderId)).toEqual([...PLACEMENT, 'replaceOrder', 'cancelOrder(expired)']);
+
+      // The first order's close has passed as well: GTC now, it still works.
+      expect(await dayHandle.query(stateQuery)).toMatchObject({ status: 'working', lockVersion: 1 });
+      expect(saga.steps(day.orderId)).toEqual([...PLACEMENT, 'replaceOrder']);
+      await dayHandle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+      await replays(dayHandle);
+      await replays(gtcHandle);
     });
   });
 

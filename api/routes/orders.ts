@@ -873,12 +873,18 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         stopPrice: stop?.ok ? stop.value.toString() : undefined,
         timeInForce: body.time_in_force,
       };
+      // Made DAY, the order expires at the session's close, as at placement (the saga moves its timer).
+      // Not part of the request's hash: the same request repeated later is still the same request.
+      const expiresAt =
+        body.time_in_force === 'DAY' ? calendar.sessionAt(deps.now()).close.toISOString() : undefined;
       const result = await keyed(c, id, 'replace', request, (updateId) =>
         modify(
           id,
           c.get('principal').accountId,
           (wid) =>
-            temporal.workflow.getHandle(wid).executeUpdate(replaceOrderUpdate, { args: [request], updateId }),
+            temporal.workflow
+              .getHandle(wid)
+              .executeUpdate(replaceOrderUpdate, { args: [{ ...request, expiresAt }], updateId }),
           updateId,
         ),
       );
