@@ -8,6 +8,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApi, type TestApi } from '../test/helpers.js';
+import { clientBody } from '../test/registration.js';
 import { registerVerifiedUser, type TestUser } from '../test/users.js';
 
 type Schema = {
@@ -163,4 +164,41 @@ describe('fuzzing every operation of the OpenAPI document', () => {
     expect(limited / total).toBeLessThan(0.05);
     expect((statuses.get(422) ?? 0) + (statuses.get(400) ?? 0)).toBeGreaterThan(total / 2);
   }, 300_000);
+
+  it('answers the inputs that once reached Postgres (22021, 22P02, 22008) with 422, not a 500', async () => {
+    const cursor = (text: string) => Buffer.from(text).toString('base64url');
+    const uuid = '00000000-0000-4000-8000-000000000000';
+    const asJson = (body: unknown) => ({ body, headers: { 'content-type': 'application/JSON' } });
+    const cases: [string, string, Parameters<TestApi['call']>[2]][] = [
+      ['GET', '/api/v1/orders?symbol=A=%00', { token: user.token }],
+      ['POST', '/api/v1/auth/login', asJson({ email: 'a\u0000@example.test', password: 'x' })],
+      [
+        'POST',
+        '/api/v1/clients/register',
+        asJson({ client: clientBody('nul@example.test', { first_name: 'Ada\u0000' }) }),
+      ],
+      [
+        'GET',
+        `/api/v1/orders?cursor=${cursor(`2026-03-02T14:30:00.000Z|${'-'.repeat(36)}`)}`,
+        { token: user.token },
+      ],
+      [
+        'GET',
+        `/api/v1/orders?cursor=${cursor(`-000001-01-01T00:00:00.000Z|${uuid}`)}`,
+        { token: user.token },
+      ],
+      ['GET', '/api/v1/executions?from=0000-01-01T00:00:00Z', { token: user.token }],
+      ['GET', '/api/v1/statement?from=0000-01-01T00:00:00Z&to=0000-06-01T00:00:00Z', { token: user.token }],
+    ];
+    const answers = [];
+    for (const [method, path, opts] of cases) {
+      const res = await api.call(method, path, opts);
+      const body = (await res.json()) as { code?: string };
+      const problem = res.headers.get('content-type')?.includes('application/problem+json');
+      answers.push({ path, status: res.status, code: body.code, problem });
+    }
+    expect(answers).toEqual(
+      cases.map(([, path]) => ({ path, status: 422, code: 'validation_failed', problem: true })),
+    );
+  });
 });

@@ -7,6 +7,7 @@
  * Postgres refuses NUL in text, and lone surrogates cannot be stored or mailed: letting them through
  * turned into 500s deep inside queries.
  */
+import { z } from '@hono/zod-openapi';
 import { createMiddleware } from 'hono/factory';
 import { ApiError } from './problem.js';
 import type { AppEnv } from './types.js';
@@ -18,6 +19,25 @@ const PRINTABLE_ASCII = /^[\x20-\x7E]*$/;
 const MESSAGE = 'must not contain NUL bytes or unpaired surrogates';
 
 export const isHostile = (s: string) => HOSTILE.test(s);
+
+/** A JSON body by its Content-Type, whatever its case (media types are case-insensitive, as hono reads them). */
+export const isJsonBody = (contentType: string | undefined): boolean =>
+  contentType?.toLowerCase().includes('json') ?? false;
+
+/** An id the API hands out (a uuid, lower-case hex), as it comes back inside a cursor. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Dates the API takes from a client (a query's date-time, a cursor's position): 1970-01-01 to 9999-12-31
+ * UTC. Postgres refuses year 0 and reads no ISO text beyond year 9999 (a 500 deep inside a query).
+ */
+export const DATE_RANGE = 'must be between 1970-01-01 and 9999-12-31';
+const MAX_DATE_MS = Date.UTC(10000, 0, 1) - 1;
+export const inDateRange = (d: Date): boolean => d.getTime() >= 0 && d.getTime() <= MAX_DATE_MS;
+/** A query's ISO 8601 date-time with its offset, within DATE_RANGE. */
+export const queryDateTime = z.iso
+  .datetime({ offset: true, message: 'must be an ISO 8601 date-time', abort: true })
+  .refine((s) => inDateRange(new Date(s)), DATE_RANGE);
 
 /** The first JSON path holding a hostile key or string, or undefined. */
 export function hostilePath(value: unknown, path: string[] = []): string | undefined {
@@ -57,7 +77,9 @@ export function inputGuard() {
     for (const segment of pathPart.split('/')) if (isHostile(decode(segment, 'path'))) throw refuse('path');
     if (q >= 0) {
       for (const pair of url.slice(q + 1).split('&')) {
-        const [k = '', v = ''] = pair.split('=', 2);
+        // As URLSearchParams (and hono) read it: the key up to the first '=', the value all the rest.
+        const eq = pair.indexOf('=');
+        const [k, v] = eq < 0 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
         const key = decode(k, 'query string');
         if (isHostile(key) || isHostile(decode(v, 'query string')))
           throw refuse(`query.${key.replace(HOSTILE, '?')}`);
@@ -68,7 +90,7 @@ export function inputGuard() {
       if (value !== undefined && !PRINTABLE_ASCII.test(value))
         throw new ApiError('bad_request', `The ${name} header must be printable ASCII`);
     }
-    if (c.req.header('content-type')?.includes('json') && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    if (isJsonBody(c.req.header('content-type')) && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       const bytes = await c.req.arrayBuffer();
       let text: string;
       try {

@@ -26,6 +26,7 @@ import {
 import { enginePrice, leaves, newOrder, toNum, type ShardBooks } from './books.js';
 import type { Operation } from './batcher.js';
 import { checkLimitPrice, checkQuantity } from './order-rules.js';
+import { notionalError } from '../temporal/order-bounds.js';
 import { announce } from './timeline.js';
 import {
   closeOrder,
@@ -197,6 +198,9 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
       const bad = p === null ? null : checkLimitPrice(instrument, p, what);
       if (bad) throw businessFailure(bad.type, bad.message);
     }
+    // The order-value cap of placement, on the order as replaced (the api checks it when both are given).
+    const tooLarge = newPrice === null ? undefined : notionalError(newQty, newPrice);
+    if (tooLarge) throw businessFailure(FailureType.InvalidOrder, tooLarge);
     if (args.timeInForce && !(RESTING_TIME_IN_FORCES as readonly string[]).includes(args.timeInForce))
       throw businessFailure(FailureType.TimeInForceNotAllowed, 'A resting order cannot become IOC or FOK');
 

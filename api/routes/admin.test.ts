@@ -60,6 +60,8 @@ describe('/api/v1/admin', () => {
     ],
     ['a negative position', 'PUT', `/accounts/${ACCOUNT}/limits`, { reason: 'x', max_position: -1 }],
     ['a cursor that is not one', 'GET', '/audit?cursor=abc', undefined],
+    ['a cursor past the largest bigint', 'GET', '/audit?cursor=9223372036854775808', undefined],
+    ['a 19-digit cursor past the largest bigint', 'GET', '/audit?cursor=9999999999999999999', undefined],
   ];
   it.each(bad)('refuses %s with 422 before the control workflow is asked', async (_, method, path, body) => {
     await expectProblem(

@@ -23,7 +23,7 @@ import {
   type RiskLimits,
 } from '../../temporal/controls.js';
 import { readBusinessFailure } from '../../temporal/failures.js';
-import { MAX_ORDER_QUANTITY } from '../../temporal/order-bounds.js';
+import { INT64_MAX, MAX_ORDER_QUANTITY } from '../../temporal/order-bounds.js';
 import { requireOperator } from '../auth/middleware.js';
 import { authServices } from '../auth/services.js';
 import { cancelFailureJson, failureProblem } from '../failures.js';
@@ -511,7 +511,8 @@ export function adminRoutes(deps: ApiDeps) {
           limit: z.coerce.number().int().min(1).max(200).default(50),
           cursor: z
             .string()
-            .regex(/^[0-9]{1,19}$/, 'is invalid')
+            .regex(/^[0-9]{1,19}$/, { message: 'is invalid', abort: true })
+            .refine((s) => BigInt(s) <= INT64_MAX, 'is invalid') // a bigint id
             .optional(),
         }),
       },

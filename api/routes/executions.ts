@@ -9,6 +9,7 @@ import { SIDES } from '../../temporal/orders.js';
 import { requireAuth } from '../auth/middleware.js';
 import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
+import { queryDateTime, UUID } from '../input-guard.js';
 import type { ApiDeps } from '../types.js';
 import { IdParam, ORDER_EXAMPLE, ownedOrder } from './orders.js';
 
@@ -57,10 +58,9 @@ const PAGE_EXAMPLE = {
   next_cursor: null,
 } as const satisfies z.infer<typeof ExecutionPage>;
 
-const timestamp = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
 const PageQuery = z.object({
-  from: timestamp.optional().openapi({ description: 'Executed at or after (ISO 8601)' }),
-  to: timestamp.optional().openapi({ description: 'Executed before (ISO 8601)' }),
+  from: queryDateTime.optional().openapi({ description: 'Executed at or after (ISO 8601)' }),
+  to: queryDateTime.optional().openapi({ description: 'Executed before (ISO 8601)' }),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: z.string().max(200).optional().openapi({ description: 'next_cursor of the previous page' }),
 });
@@ -68,8 +68,6 @@ const ListQuery = PageQuery.extend({
   symbol: z.string().max(10).optional(),
   order_id: z.uuid({ message: 'must be an order id (uuid)' }).optional(),
 });
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function encodeCursor(k: ExecutionKey): string {
   return Buffer.from(`${k.executedAtMicros}|${k.tradeId}|${k.orderId}`).toString('base64url');

@@ -9,6 +9,8 @@ import { createTestApi, type TestApi } from '../../test/helpers.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
 import { keepHistory } from '../../test/histories.js';
+import { EXTERNAL_ACCOUNT_ID } from '../../db/accounts.js';
+import { postEntry } from '../../db/queries/ledger.js';
 import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from '../../temporal/search-attributes.js';
 
 let fx: TradingFixture;
@@ -361,6 +363,56 @@ describe('replace and cancel', () => {
     expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
   });
 
+  it('a cancel whose Content-Type is Application/Json keeps its client_version: a stale one is a 409', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const o = await body(await place(u.token, limit('buy', 10, 160)));
+    const id = o.order_id as string;
+    const res = await api.call('POST', `/api/v1/orders/${id}/cancel`, {
+      token: u.token,
+      body: { client_version: 5 },
+      headers: { 'content-type': 'Application/Json' },
+    });
+    expect(res.status).toBe(409);
+    expect(await body(res)).toMatchObject({ code: 'version_conflict' });
+    expect(await body(await api.call('GET', `/api/v1/orders/${id}`, { token: u.token }))).toMatchObject({
+      status: 'working',
+      lock_version: 0,
+    });
+    expect((await fx.balance(u.accountId)).reserved).toBe(160_000n);
+  });
+
+  it('a replace of the quantity alone past the order-value cap is refused (422) and changes nothing', async () => {
+    // Shares enough for the replaced order (from the issuer: the house holds too few), so only the cap
+    // stands in its way: 50,000,000 x $228.00 is over $10,000,000,000. At the top of the band: no resting
+    // buy of this file crosses it.
+    const u = await createFundedUser(api, '0.00');
+    await fx.database.db.transaction((tx) =>
+      postEntry(tx, {
+        kind: 'test_shares',
+        reference: `${u.accountId}:${randomUUID()}`,
+        memo: 'test fixture: shares from the issuer',
+        postings: [
+          { accountId: EXTERNAL_ACCOUNT_ID, asset: 'AAPL', bucket: 'available', amount: -50_000_000n },
+          { accountId: u.accountId, asset: 'AAPL', bucket: 'available', amount: 50_000_000n },
+        ],
+      }),
+    );
+    const o = await body(await place(u.token, limit('sell', 10, 228)));
+    const id = o.order_id as string;
+    const res = await api.call('POST', `/api/v1/orders/${id}/replace`, {
+      token: u.token,
+      body: { order: { client_version: 0, quantity: 50_000_000 } },
+    });
+    expect(res.status).toBe(422);
+    expect((await body(res)).errors).toContain('quantity x price must be at most 10000000000 (USD)');
+    expect(await body(await api.call('GET', `/api/v1/orders/${id}`, { token: u.token }))).toMatchObject({
+      quantity: 10,
+      lock_version: 0,
+    });
+    expect((await fx.balance(u.accountId, 'AAPL')).reserved).toBe(10n);
+    expect((await api.call('DELETE', `/api/v1/orders/${id}`, { token: u.token })).status).toBe(200);
+  });
+
   it('cancel racing a fill: exactly one wins and nothing stays reserved', async () => {
     const seller = await createFundedUser(api, '0.00', { TSLA: 10n });
     const buyer = await createFundedUser(api, '5000.00');
@@ -410,6 +462,33 @@ describe('reading orders', () => {
     expect(new Set(all).size).toBe(3);
     expect((await body(await api.call('GET', '/api/v1/orders', { token: b.token }))).orders).toEqual([]);
     expect((await api.call('GET', '/api/v1/orders?status=bogus', { token: a.token })).status).toBe(422);
+  });
+
+  it('paginates orders created within one millisecond without skipping any (the cursor keeps microseconds)', async () => {
+    const u = await createFundedUser(api, '10000.00');
+    const ids = [
+      (await body(await place(u.token, limit('buy', 1, 160)))).order_id as string,
+      (await body(await place(u.token, limit('buy', 1, 160)))).order_id as string,
+    ];
+    // Both in one millisecond, a few microseconds apart: the page boundary falls between them.
+    await fx.database.db.execute(
+      sql`UPDATE orders SET created_at = CASE id WHEN ${ids[0]}::uuid THEN '2026-03-02T14:30:00.123456Z'::timestamptz
+                                               ELSE '2026-03-02T14:30:00.123123Z'::timestamptz END
+           WHERE id = ANY(${`{${ids.join(',')}}`}::uuid[])`,
+    );
+    const seen: string[] = [];
+    let cursor: string | null = '';
+    while (cursor !== null) {
+      const page = await body(
+        await api.call('GET', `/api/v1/orders?limit=1${cursor ? `&cursor=${cursor}` : ''}`, {
+          token: u.token,
+        }),
+      );
+      seen.push(...(page.orders as Json[]).map((o) => o.id as string));
+      cursor = page.next_cursor as string | null;
+      expect(seen.length).toBeLessThanOrEqual(3);
+    }
+    expect(seen).toEqual(ids);
   });
 });
 

@@ -89,3 +89,50 @@ describe('POST /api/v1/orders: bad input is a 400/422 problem before any saga st
     );
   });
 });
+
+const cursor = (text: string) => Buffer.from(text).toString('base64url');
+const uuid = '00000000-0000-4000-8000-000000000000';
+
+describe('GET /api/v1/orders: a bad cursor is a 422 problem before any query', () => {
+  const cases: [string, string][] = [
+    ['garbage', 'garbage'],
+    ['36 dashes for an id', cursor(`2026-03-02T14:30:00.000Z|${'-'.repeat(36)}`)],
+    ['36 dashes for an id (microseconds)', cursor(`1772461800000000|${'-'.repeat(36)}`)],
+    ['an id of the right length that is not a uuid', cursor(`2026-03-02T14:30:00.000Z|${'0'.repeat(36)}`)],
+    ['an ISO date-time in a negative year', cursor(`-000001-01-01T00:00:00.000Z|${uuid}`)],
+    ['an ISO date-time in year 0', cursor(`0000-06-01T00:00:00.000Z|${uuid}`)],
+    ['an ISO date-time past year 9999', cursor(`+010000-01-01T00:00:00.000Z|${uuid}`)],
+    ['microseconds past year 9999', cursor(`253402300800000000|${uuid}`)],
+    ['extra parts', cursor(`1772461800000000|${uuid}|x`)],
+  ];
+  it.each(cases)('%s', async (_name, c) => {
+    const p = await expectProblem(
+      await api.call('GET', `/api/v1/orders?cursor=${c}`, { token: api.token }),
+      422,
+      'validation_failed',
+    );
+    expect(p.errors).toEqual(['cursor: is invalid']);
+  });
+
+  it('a valid cursor (either format) gets past validation: the next thing is the query', async () => {
+    for (const c of [cursor(`1772461800000123|${uuid}`), cursor(`2026-03-02T14:30:00.000Z|${uuid}`)]) {
+      expect((await api.call('GET', `/api/v1/orders?cursor=${c}`, { token: api.token })).status).toBe(500);
+      expect(api.touched).toEqual(['database.db.select (not the signing keys or the session check)']);
+      api.touched.length = 0;
+    }
+  });
+});
+
+describe('POST /api/v1/orders/{id}/replace: bad input is a 422 problem before any saga is asked', () => {
+  it('refuses a quantity and price over the order-value cap, as placement does', async () => {
+    const p = await expectProblem(
+      await api.call('POST', `/api/v1/orders/${uuid}/replace`, {
+        token: api.token,
+        body: { order: { client_version: 0, quantity: 1_000_000_000, price: '1000000.00' } },
+      }),
+      422,
+      'validation_failed',
+    );
+    expect(p.errors).toEqual(['order.price: quantity x price must be at most 10000000000 (USD)']);
+  });
+});

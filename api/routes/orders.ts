@@ -67,6 +67,7 @@ import { apiRoute, boundedDecimal, createRouter } from '../openapi.js';
 import { failureProblem } from '../failures.js';
 import { MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, notionalError } from '../../temporal/order-bounds.js';
 import { ApiError } from '../problem.js';
+import { inDateRange, isJsonBody, UUID } from '../input-guard.js';
 import type { Admission } from '../admission.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 
@@ -146,7 +147,9 @@ const ReplaceBody = z
         }),
         time_in_force: z.enum(RESTING_TIME_IN_FORCES).optional(),
       })
-      .strict(),
+      .strict()
+      // Both given: checked here; one of them: the shard checks it with the order's other (shard/operations.ts).
+      .superRefine(checkNotional),
   })
   .strict()
   .openapi('ReplaceOrder');
@@ -662,13 +665,15 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         throw new ApiError('validation_failed', 'Validation failed', [
           `status: must be among ${ORDER_STATUSES.join(', ')}`,
         ]);
-      let before: { createdAt: Date; id: string } | undefined;
+      let before: { createdAtMicros: bigint; id: string } | undefined;
       if (q.cursor) {
-        const [ts, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
-        const createdAt = new Date(ts ?? '');
-        if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id))
+        // created_at in microseconds since the epoch; cursors handed out before carry an ISO date-time.
+        const [ts = '', id = '', rest] = Buffer.from(q.cursor, 'base64url').toString().split('|');
+        const micros = /^\d{1,16}$/.test(ts);
+        const ms = micros ? Number(ts) / 1000 : Date.parse(ts);
+        if (rest !== undefined || !UUID.test(id) || !inDateRange(new Date(ms)))
           throw new ApiError('validation_failed', 'Validation failed', ['cursor: is invalid']);
-        before = { createdAt, id };
+        before = { createdAtMicros: micros ? BigInt(ts) : BigInt(ms) * 1000n, id };
       }
       const rows = await listOrders(db, {
         accountId: principal.accountId,
@@ -678,9 +683,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         before,
       });
       const last = rows.length === q.limit ? rows[rows.length - 1] : undefined;
-      const next = last
-        ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url')
-        : null;
+      const next = last ? Buffer.from(`${last.createdAtMicros}|${last.id}`).toString('base64url') : null;
       return c.json({ success: true as const, orders: rows.map(orderJson), next_cursor: next }, 200);
     },
   );
@@ -938,7 +941,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       errors: [403, 404, 409],
     }),
     async (c) => {
-      const body = c.req.header('content-type')?.includes('json') ? c.req.valid('json') : {};
+      const body = isJsonBody(c.req.header('content-type')) ? c.req.valid('json') : {};
       return c.json(await cancel(c, c.req.valid('param').id, body.client_version), 200);
     },
   );

@@ -33,6 +33,17 @@ describe('GET /api/v1/executions and /api/v1/orders/{id}/executions: bad input i
       '/api/v1/executions?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z',
       'from: must be before to',
     ],
+    ['from in year 0', '/api/v1/executions?from=0000-01-01T00:00:00Z', 'from: must be between 1970-01-01'],
+    [
+      'to in year 9999 west of UTC (year 10000 in UTC)',
+      '/api/v1/executions?to=9999-12-31T23:00:00-05:00',
+      'to: must be between 1970-01-01',
+    ],
+    [
+      'order page from in year 0',
+      `/api/v1/orders/${uuid}/executions?from=0000-01-01T00:00:00Z`,
+      'from: must be between 1970-01-01',
+    ],
     ['order id not a uuid', '/api/v1/orders/not-a-uuid/executions', 'id: must be an order id (uuid)'],
     ['order page cursor garbage', `/api/v1/orders/${uuid}/executions?cursor=garbage`, 'id'],
   ];
@@ -55,6 +66,11 @@ describe('GET /api/v1/statement: a bad period is a 422 problem', () => {
   const cases: [string, string, string][] = [
     ['empty period', 'from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'from: must be before to'],
     ['not a date-time', 'from=last-week', 'from: must be an ISO 8601 date-time'],
+    [
+      'a period in year 0',
+      'from=0000-01-01T00:00:00Z&to=0000-06-01T00:00:00Z',
+      'from: must be between 1970-01-01 and 9999-12-31',
+    ],
     [
       'over a year',
       'from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z',

@@ -10,6 +10,7 @@ import { CASH_SCALE, exactNumber, formatDecimal, toJsonNumber } from '../../lib/
 import { requireAuth } from '../auth/middleware.js';
 import { apiRoute, createRouter } from '../openapi.js';
 import { ApiError } from '../problem.js';
+import { queryDateTime } from '../input-guard.js';
 import type { ApiDeps } from '../types.js';
 
 const DAY_MS = 86_400_000;
@@ -79,12 +80,11 @@ const STATEMENT_EXAMPLE = {
   ],
 } as const satisfies z.infer<typeof StatementSchema>;
 
-const timestamp = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
 const StatementQuery = z.object({
-  from: timestamp
+  from: queryDateTime
     .optional()
     .openapi({ description: `Start, inclusive (default: ${DEFAULT_DAYS} days before to)` }),
-  to: timestamp.optional().openapi({ description: 'End, exclusive (default: now)' }),
+  to: queryDateTime.optional().openapi({ description: 'End, exclusive (default: now)' }),
 });
 
 const CSV_COLUMNS = [

@@ -1,5 +1,5 @@
 /** Order rows. Reads are always scoped by owner; writes happen inside the caller's transaction. */
-import { and, desc, eq, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { CommittedOrder } from '../../temporal/contracts.js';
 import { TERMINAL_STATUSES } from '../../temporal/orders.js';
 import { prebuilt, rowMapper, type DbOrTx } from '../client.js';
@@ -98,22 +98,30 @@ export interface OrderListFilter {
   status?: OrderRow['status'][];
   symbol?: string;
   limit: number;
-  /** Keyset cursor: created_at and id of the last row of the previous page. */
-  before?: { createdAt: Date; id: string };
+  /**
+   * Keyset cursor: created_at (in microseconds since the epoch, Postgres's precision: a Date's milliseconds
+   * would skip an order created in the same millisecond) and id of the last row of the previous page.
+   */
+  before?: { createdAtMicros: bigint; id: string };
 }
 
-export async function listOrders(db: DbOrTx, f: OrderListFilter): Promise<OrderRow[]> {
+/** An order row of a list, with its exact keyset position. */
+export type ListedOrder = OrderRow & { createdAtMicros: bigint };
+
+export async function listOrders(db: DbOrTx, f: OrderListFilter): Promise<ListedOrder[]> {
   const conds = [eq(orders.accountId, f.accountId)];
   if (f.status?.length) conds.push(inArray(orders.status, f.status));
   if (f.symbol) conds.push(eq(orders.symbol, f.symbol));
   if (f.before) {
     const b = f.before;
-    conds.push(
-      or(lt(orders.createdAt, b.createdAt), and(eq(orders.createdAt, b.createdAt), lt(orders.id, b.id)))!,
-    );
+    const at = sql`('epoch'::timestamptz + ${b.createdAtMicros.toString()}::bigint * interval '1 microsecond')`;
+    conds.push(or(lt(orders.createdAt, at), and(eq(orders.createdAt, at), lt(orders.id, b.id)))!);
   }
   return db
-    .select()
+    .select({
+      ...getTableColumns(orders),
+      createdAtMicros: sql`(extract(epoch FROM ${orders.createdAt}) * 1000000)::bigint`.mapWith(BigInt),
+    })
     .from(orders)
     .where(and(...conds))
     .orderBy(desc(orders.createdAt), desc(orders.id))
