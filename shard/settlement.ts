@@ -116,12 +116,13 @@ export async function settleResult(
     }
   }
   triggerUpTo(Infinity);
+  const cancelled: OrderRow[] = [];
   for (const c of result.cancellations) {
     const o = row(c.orderId);
     o.status = 'cancelled';
     if (o !== taker) {
       o.lockVersion += 1;
-      report(o, 'canceled');
+      cancelled.push(o);
     }
   }
   // Every order the operation touched takes the state the book now holds for it.
@@ -131,6 +132,8 @@ export async function settleResult(
     if (isTerminal(o.status)) closeOrder(w, o, at);
     else saveOrder(w, o, at);
   }
+  // Reported once closed: a cancel's report carries what the close left reserved (nothing).
+  for (const o of cancelled) report(o, 'canceled');
   settleState(taker, book);
   const triggeredNow = result.triggered.some((t) => t.orderId === taker.id);
   if (taker.status === 'pending_trigger') report(taker, restingExec);

@@ -82,10 +82,11 @@ describe('self_trade_prevention', () => {
       self_trade_prevention: 'cancel_oldest',
     });
     await eventually(async () => expect(await get(u, buy.order_id)).toMatchObject({ status: 'cancelled' }));
-    // The buy's saga hears of it like of any cancel by the shard.
+    // The buy's saga hears of it like of any cancel by the shard, with its reservation given back.
     await eventually(async () =>
       expect(await fx.saga(u.accountId, buy.client_order_id as string)).toMatchObject({
         status: 'cancelled',
+        reservedAmount: '0',
       }),
     );
     expect(await fx.balance(u.accountId)).toEqual({ available: 100_000n, reserved: 0n });
