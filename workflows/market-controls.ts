@@ -11,6 +11,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
@@ -59,6 +60,9 @@ export async function MarketControls(input: MarketControlsInput): Promise<void> 
     controlUpdate,
     async (request): Promise<ControlResult> => {
       await condition(() => !busy);
+      // One change of `busy` releases every waiter in the same pass; the first to run takes it, and the
+      // others wait again. Behind a patch: controls recorded before it replay as they ran.
+      while (busy && patched('one-control-at-a-time')) await condition(() => !busy);
       busy = true;
       try {
         const actionId = uuid4();

@@ -101,6 +101,8 @@ const PATCHES = {
   expiryFollowsTimeInForce: 'expiry-follows-time-in-force',
   /** A placement withdrawn after its order traded ends as the withdraw left it, not rejected. */
   withdrawKeepsTrades: 'withdraw-keeps-trades',
+  /** Replaces and cancels one at a time also when several wait behind one (see `modify`). */
+  oneAtATime: 'one-modify-at-a-time',
 } as const;
 
 interface Compensation {
@@ -255,6 +257,9 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   const modify = async (clientVersion: number | undefined, step: () => Promise<OrderSnapshot>) => {
     const id = keyedUpdateId();
     await condition(() => !busy);
+    // One change of `busy` releases every waiter in the same pass; the first to run takes it, and the
+    // others wait again.
+    while (busy && patched(PATCHES.oneAtATime)) await condition(() => !busy);
     const earlier = answered(id);
     if (earlier) return earlier;
     checkModifiable(clientVersion);

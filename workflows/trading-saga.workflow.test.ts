@@ -440,6 +440,58 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
     });
   });
 
+  describe('replace and cancel one at a time', () => {
+    it('two cancels waiting behind a replace run after it, one after the other', async () => {
+      const order = saga.order();
+      const { handle } = await saga.place(order);
+      let running = 0;
+      let most = 0;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      /** A shard step that counts how many run at once. */
+      const counted =
+        (wait: () => Promise<unknown>) => async (_args: never, _attempt: number, next: () => unknown) => {
+          most = Math.max(most, ++running);
+          try {
+            await wait();
+            return next();
+          } finally {
+            running -= 1;
+          }
+        };
+      saga.script(order.orderId, {
+        // The replace holds the shard until both cancels wait behind it; a cancel takes a while.
+        replaceOrder: counted(() => held),
+        cancelOrder: counted(() => new Promise((resolve) => setTimeout(resolve, 100))),
+      });
+      const replace = handle.executeUpdate(replaceOrderUpdate, {
+        args: [{ clientVersion: 0, quantity: '9' }],
+      });
+      await eventually(async () => expect(saga.calls(order.orderId, 'replaceOrder')).toHaveLength(1));
+      const cancels = [1, 2].map(() =>
+        handle.executeUpdate(cancelOrderUpdate, { args: [{}] }).then(
+          (ack) => ack.status,
+          (err: unknown) => (err as WorkflowUpdateFailedError).cause?.message,
+        ),
+      );
+      // Both accepted, so both wait in the saga for the replace to finish.
+      await eventually(async () => {
+        const events = (await handle.fetchHistory()).events ?? [];
+        const accepted = events.map(
+          (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name,
+        );
+        expect(accepted.filter((name) => name === 'cancelOrder')).toHaveLength(2);
+      });
+      release();
+      expect(await replace).toMatchObject({ lockVersion: 1, status: 'working' });
+      // The first cancel closes the order; the second finds it closed, without asking the shard.
+      expect((await Promise.all(cancels)).sort()).toEqual(['Order is cancelled', 'cancelled']);
+      expect(most).toBe(1);
+      expect(saga.steps(order.orderId)).toEqual([...PLACEMENT, 'replaceOrder', 'cancelOrder(user)']);
+      await replays(handle);
+    });
+  });
+
   describe('replace and cancel against lock_version', () => {
     it('applies a replace at the current version and refuses a stale one before calling the shard', async () => {
       const order = saga.order();
