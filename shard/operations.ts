@@ -206,7 +206,9 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
 
     // A buy reserves its limit price per share (a stop, which trades as a market order, its collar).
     const unit = order.side === 'buy' ? (newPrice ?? order.reservePrice) : 1n;
-    refuseUnderControls(facts, order, newQty, newPrice ?? order.reservePrice);
+    // The limits weigh what is left to trade: the filled part is already in the account's position and
+    // in today's trades (its usage).
+    refuseUnderControls(facts, order, newQty - order.filledQuantity, newPrice ?? order.reservePrice);
     const newLeaves = newQty - order.filledQuantity;
     const newReserved = newLeaves * unit;
     const increase = newReserved - order.reservedAmount;

@@ -332,6 +332,26 @@ describe('risk limits', () => {
     await cancelAll(u);
   });
 
+  it('a replace of a partly filled buy weighs what is left to fill, not what filled again', async () => {
+    const u = await createFundedUser(fx.api, '10000.00');
+    const seller = await createFundedUser(fx.api, '0.00', { MSFT: 6n });
+    await ok(await limits(u, { max_position: 10, max_daily_notional: '4000.00' }));
+    await placed(seller, { symbol: 'MSFT', direction: 'sell', quantity: 6, price: '400.00' });
+    const o = await placed(u, { symbol: 'MSFT', direction: 'buy', quantity: 10, price: '400.00' });
+    expect(o).toMatchObject({ status: 'partially_filled' });
+    // 6 held and 4 left at 400.00: 10 shares and 4 000.00 of the day, each at its limit.
+    const replace = async (price: string) =>
+      fx.api.call('POST', `/api/v1/orders/${o.order_id}/replace`, {
+        token: u.token,
+        body: { order: { client_version: (await orderOf(u, o.order_id)).lock_version, price } },
+      });
+    expect((await replace('400.00')).status).toBe(200);
+    await refusedFor(await replace('400.01'), 'max_daily_notional');
+    await ok(await limits(u, { max_position: 9, max_daily_notional: null }));
+    await refusedFor(await replace('400.00'), 'max_position');
+    await cancelAll(u);
+  });
+
   it('max_daily_notional: traded today plus the order up to the limit accepted, a cent over refused', async () => {
     const u = await createFundedUser(fx.api, '10000.00');
     const seller = await createFundedUser(fx.api, '0.00', { MSFT: 2n });
