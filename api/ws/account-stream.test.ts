@@ -198,6 +198,22 @@ describe('AccountStream', () => {
     expect(notes).toContain('gap 2-4');
   });
 
+  it('a resync before start (Redis came back while subscribing) sends nothing; start then goes on as usual', async () => {
+    const h = fakeHistory(5);
+    const { s, sent, notes } = sink();
+    const stream = new AccountStream(ACCOUNT, h.history, s);
+    stream.resync('redis_reconnect');
+    await settle();
+    expect(sent).toEqual([]);
+    expect(h.reads).toEqual([]);
+    const started = stream.start(3);
+    stream.resync('redis_reconnect'); // while start reads the committed seq
+    expect(await started).toBe(5);
+    await settle();
+    expect(sent).toEqual([4, 5]);
+    expect(notes).toEqual(['resync resume']);
+  });
+
   it('a Postgres failure fails the stream (the socket closes and the client resumes)', async () => {
     const h = fakeHistory(0);
     h.history.eventsAfter = () => Promise.reject(new Error('db down'));

@@ -42,6 +42,8 @@ export interface AccountStreamOptions {
 export class AccountStream {
   /** Highest seq sent to the socket. */
   last = 0;
+  /** Whether start has placed `last`; before that a catch-up would replay the account from seq 0. */
+  private positioned = false;
   private state: 'loading' | 'live' | 'closed' = 'loading';
   private buffer: AccountEvent[] = [];
   private overflowed = false;
@@ -93,6 +95,7 @@ export class AccountStream {
       this.fail(err);
       return undefined;
     }
+    this.positioned = true;
     await this.catchUp();
     return this.live ? this.last : undefined;
   }
@@ -122,9 +125,12 @@ export class AccountStream {
     void this.catchUp();
   }
 
-  /** The subscriber connection came back: whatever was published meanwhile may be lost. */
+  /**
+   * The subscriber connection came back: whatever was published meanwhile may be lost. Before start
+   * there is nothing to do: its own catch-up reads Postgres after this moment.
+   */
   resync(cause: ResyncCause): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || !this.positioned) return;
     if (this.running) {
       this.again = true;
       return;

@@ -60,3 +60,6 @@ export function originAllowed(origin: string | undefined, allowed: Set<string>):
 }
 
 export const isApiError = (err: unknown): err is ApiError => err instanceof ApiError;
+
+/** A 401: the token or its session is no good. Anything else (a 503, a bug) says nothing about it. */
+export const isUnauthorized = (err: unknown): boolean => isApiError(err) && err.code === 'unauthorized';

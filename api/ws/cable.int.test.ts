@@ -3,12 +3,13 @@
  * WebSocket), against a real api, trading worker, matching shard and relay; plus a raw socket for the
  * protocol frames the client swallows (welcome, ping, disconnect).
  */
+import { randomUUID } from 'node:crypto';
 import { createConsumer, adapters, type Consumer, type Subscription } from '@rails/actioncable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
-import { serveWithFeed, type ServedFeed } from './testing.js';
+import { connectCable, serveWithFeed, type ServedFeed } from './testing.js';
 
 // ActionCable's connection monitor listens for the page's visibilitychange: Node has no page.
 const g = globalThis as unknown as { addEventListener?: () => void; removeEventListener?: () => void };
@@ -68,27 +69,6 @@ function consumerFor(token: string, viaBearer = false): Consumer {
   );
   consumers.push(c);
   return c;
-}
-
-/** A raw socket that records every frame, for what the stock client keeps to itself. */
-async function raw(url: string, protocols = ['actioncable-v1-json', 'actioncable-unsupported']) {
-  const ws = new WebSocket(url, protocols);
-  const frames: Msg[] = [];
-  ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString()) as Msg));
-  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const next = async (pred: (m: Msg) => boolean) => {
-    for (let i = 0; i < 100; i++) {
-      const hit = frames.find(pred);
-      if (hit) return hit;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`no frame matching; got ${JSON.stringify(frames)}`);
-  };
-  return { ws, frames, closed, next };
 }
 
 async function place(user: FundedTestUser, order: Msg): Promise<Msg> {
@@ -182,7 +162,7 @@ describe('/cable with the stock ActionCable client', () => {
 describe('/cable protocol frames', () => {
   it('welcomes, pings and confirms on actioncable-v1-json', async () => {
     const user = await createFundedUser(fx.api, '0.00');
-    const c = await raw(`${served.cableUrl}?token=${user.token}`);
+    const c = await connectCable(`${served.cableUrl}?token=${user.token}`);
     expect(c.ws.protocol).toBe('actioncable-v1-json');
     expect(c.frames[0] ?? (await c.next(() => true))).toEqual({ type: 'welcome' });
     const ping = await c.next((m) => m.type === 'ping');
@@ -198,7 +178,7 @@ describe('/cable protocol frames', () => {
 
   it('disconnects without reconnect when the token is missing or bad (as reject_unauthorized_connection)', async () => {
     for (const url of [served.cableUrl, `${served.cableUrl}?token=garbage`]) {
-      const c = await raw(url);
+      const c = await connectCable(url);
       expect(await c.next((m) => m.type === 'disconnect')).toEqual({
         type: 'disconnect',
         reason: 'unauthorized',
@@ -208,10 +188,27 @@ describe('/cable protocol frames', () => {
     }
   });
 
+  it('disconnects a flood of commands as /ws does (rate_limited, 1008), and lets the client come back', async () => {
+    const user = await createFundedUser(fx.api, '0.00');
+    const c = await connectCable(`${served.cableUrl}?token=${user.token}`);
+    await c.next((m) => m.type === 'welcome');
+    // Beyond WS_RATE_LIMIT_BURST (40): each would otherwise cost an order lookup in Postgres.
+    for (let i = 0; i < 100; i++) {
+      const identifier = JSON.stringify({ channel: 'OrdersChannel', order_id: randomUUID() });
+      c.ws.send(JSON.stringify({ command: 'subscribe', identifier }));
+    }
+    expect(await c.next((m) => m.type === 'disconnect')).toEqual({
+      type: 'disconnect',
+      reason: 'rate_limited',
+      reconnect: true,
+    });
+    expect(await c.closed).toBe(1008);
+  });
+
   it('tells clients to reconnect elsewhere when the instance drains', async () => {
     const user = await createFundedUser(fx.api, '0.00');
     const second = await serveWithFeed(fx.api.app, fx.api.deps);
-    const c = await raw(`${second.cableUrl}?token=${user.token}`);
+    const c = await connectCable(`${second.cableUrl}?token=${user.token}`);
     await c.next((m) => m.type === 'welcome');
     await second.cable.drain();
     expect(await c.next((m) => m.type === 'disconnect')).toEqual({

@@ -16,8 +16,10 @@
  * clients have no other way (browsers cannot set headers on a WebSocket and the protocol has no auth
  * message); the URL must therefore only travel over TLS, and upgrade URLs are never logged.
  * A missing, bad, expired or revoked token gets ActionCable's `disconnect` (`unauthorized`, no
- * reconnect), as Rails' `reject_unauthorized_connection` does. Events come from the same Redis channels
- * as `/ws` (the outbox relay publishes them); ownership comes from the token only.
+ * reconnect), as Rails' `reject_unauthorized_connection` does; a token that cannot be checked right now
+ * (Redis or Postgres down) gets `server_restart` with reconnect. Events come from the same Redis channels
+ * as `/ws` (the outbox relay publishes them); ownership comes from the token only. Messages count against
+ * `/ws`'s per-socket rate limit.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -29,10 +31,13 @@ import { CASH_SCALE, exactCount, toJsonNumber } from '../../lib/money.js';
 import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiDeps } from '../types.js';
-import { feedAuthenticator, originAllowed, parseOrigins, type Authenticate } from './auth.js';
+import { feedAuthenticator, isUnauthorized, originAllowed, parseOrigins, type Authenticate } from './auth.js';
 import { toAccountEvent, toMarketUpdate, type AccountEvent, type MarketUpdate } from './frames.js';
 import { postgresHistory, type FeedHistory } from './history.js';
 import { createRedisHub, type FeedHub } from './hub.js';
+import { newerBook } from './market.js';
+import { CloseCode } from './protocol.js';
+import { MessageRate } from './rate.js';
 import type { FeedServer } from './server.js';
 import { feedSocketServer } from './wire.js';
 import { EventType, type ExecutionReportPayload } from '../../temporal/events.js';
@@ -54,6 +59,9 @@ export interface CableOptions {
   revalidateMs: number;
   maxSubscriptions: number;
   maxSymbols: number;
+  /** Messages per second and burst per socket, as on `/ws`; a flood is disconnected. */
+  ratePerSecond: number;
+  rateBurst: number;
 }
 
 export interface CableDeps {
@@ -99,6 +107,8 @@ export function createApiCable(deps: ApiDeps, overrides: Partial<CableOptions> =
       revalidateMs: 60_000,
       maxSubscriptions: 50,
       maxSymbols: 50,
+      ratePerSecond: config.WS_RATE_LIMIT_PER_SECOND,
+      rateBurst: config.WS_RATE_LIMIT_BURST,
       ...overrides,
     },
   });
@@ -113,6 +123,23 @@ export function cableToken(req: IncomingMessage, url: URL): string | undefined {
 
 type Message = Record<string, unknown>;
 type Stop = () => void;
+
+/** A subscribed channel: its live streams, and what it sends once confirmed (MarketChannel's books). */
+interface Channel {
+  stop: Stop;
+  snapshot?: () => Promise<void>;
+}
+
+/** ActionCable's `disconnect`, then the close: 1012 by default when the client should come back. */
+function sendDisconnect(
+  ws: WebSocket,
+  reason: string,
+  reconnect: boolean,
+  code: number = reconnect ? CloseCode.ServiceRestart : CloseCode.Normal,
+): void {
+  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'disconnect', reason, reconnect }));
+  ws.close(code);
+}
 
 const money = (cents: number | undefined): number | null =>
   cents === undefined ? null : toJsonNumber(BigInt(cents), CASH_SCALE);
@@ -185,9 +212,10 @@ export function createCableServer(deps: CableDeps): CableServer {
   let draining = false;
 
   class CableConnection {
-    private readonly subs = new Map<string, Promise<Stop | undefined>>();
+    private readonly subs = new Map<string, Promise<Channel | undefined>>();
     private closed = false;
     private lastCheck = Date.now();
+    private readonly rate = new MessageRate(options.ratePerSecond, options.rateBurst);
 
     constructor(
       readonly ws: WebSocket,
@@ -207,12 +235,10 @@ export function createCableServer(deps: CableDeps): CableServer {
       this.ws.send(JSON.stringify(msg));
     }
 
-    disconnect(reason: string, reconnect: boolean): void {
+    disconnect(reason: string, reconnect: boolean, code?: number): void {
       if (this.closed) return;
-      if (this.ws.readyState === this.ws.OPEN)
-        this.ws.send(JSON.stringify({ type: 'disconnect', reason, reconnect }));
+      sendDisconnect(this.ws, reason, reconnect, code);
       this.closed = true;
-      this.ws.close(reconnect ? 1012 : 1000);
       this.cleanup();
     }
 
@@ -225,11 +251,17 @@ export function createCableServer(deps: CableDeps): CableServer {
       this.lastCheck = Date.now();
       deps.authenticate(this.token).then(
         (p) => (this.principal = p),
-        () => this.disconnect('unauthorized', false),
+        // As on /ws: only a 401 ends the socket; with Redis or Postgres down the next check tries again.
+        (err: unknown) => {
+          if (isUnauthorized(err)) this.disconnect('unauthorized', false);
+        },
       );
     }
 
     private receive(data: RawData, isBinary: boolean): void {
+      if (this.closed) return;
+      // Every message counts, as on /ws: a subscribe costs Redis and Postgres work.
+      if (!this.rate.take()) return this.disconnect('rate_limited', true, CloseCode.PolicyViolation);
       let cmd: Message;
       try {
         if (isBinary || !Buffer.isBuffer(data)) throw new Error('not a text frame');
@@ -256,28 +288,26 @@ export function createCableServer(deps: CableDeps): CableServer {
         },
       );
       this.subs.set(identifier, pending);
-      const stop = await pending;
-      if (!stop) {
+      const channel = await pending;
+      if (!channel) {
         if (this.subs.get(identifier) === pending) this.subs.delete(identifier);
         return this.send({ identifier, type: 'reject_subscription' });
       }
       // Unsubscribed or closed while Redis confirmed: stop right away.
-      if (this.closed || this.subs.get(identifier) !== pending) return stop();
+      if (this.closed || this.subs.get(identifier) !== pending) return channel.stop();
       this.send({ identifier, type: 'confirm_subscription' });
-      const params = parseIdentifier(identifier);
-      if (params?.channel === 'MarketChannel')
-        await this.marketSnapshots(params, (message) => this.send({ identifier, message }));
+      await channel.snapshot?.();
     }
 
     private unsubscribe(identifier: string): void {
       const pending = this.subs.get(identifier);
       if (!pending) return;
       this.subs.delete(identifier);
-      void pending.then((stop) => stop?.());
+      void pending.then((channel) => channel?.stop());
     }
 
     /** Start a channel's streams; undefined rejects the subscription. */
-    private async open(identifier: string, transmit: (m: Message) => void): Promise<Stop | undefined> {
+    private async open(identifier: string, transmit: (m: Message) => void): Promise<Channel | undefined> {
       const params = parseIdentifier(identifier);
       const account = this.principal.accountId;
       if (params?.channel === 'OrdersChannel') {
@@ -292,33 +322,52 @@ export function createCableServer(deps: CableDeps): CableServer {
             return undefined;
           toMessage = (e) => statusMessage(e, orderId);
         }
-        return hub.subscribe(accountChannel(deps.redisPrefix, account), (raw) => {
+        const stop = await hub.subscribe(accountChannel(deps.redisPrefix, account), (raw) => {
           const e = toAccountEvent(raw);
           const m = e && toMessage(e);
           if (m) transmit(m);
         });
+        return { stop };
       }
       if (params?.channel === 'MarketChannel') {
         const symbols = symbolsOf(params.symbols, options.maxSymbols);
         if (!symbols) return undefined;
         for (const s of symbols) if (!(await history.isListed(s))) return undefined;
-        const stops = await Promise.all(
+        /** The newest live update sent per symbol. */
+        const latest = new Map<string, MarketUpdate>();
+        const subscribed = await Promise.allSettled(
           symbols.map((s) =>
             hub.subscribe(marketChannel(deps.redisPrefix, s), (raw) => {
               const m = toMarketUpdate(raw);
-              if (m) for (const msg of marketMessages(m)) transmit(msg);
+              if (!m || !newerBook(m, latest.get(s))) return;
+              latest.set(s, m);
+              for (const msg of marketMessages(m)) transmit(msg);
             }),
           ),
         );
-        return () => stops.forEach((stop) => stop());
+        const stops = subscribed.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+        const stop = () => stops.forEach((release) => release());
+        const failed = subscribed.find((r) => r.status === 'rejected');
+        if (failed) {
+          stop(); // the symbols that did subscribe must not outlive the rejected subscription
+          throw failed.reason;
+        }
+        return { stop, snapshot: () => this.marketSnapshots(symbols, latest, transmit) };
       }
       return undefined;
     }
 
-    private async marketSnapshots(params: Message, transmit: (m: Message) => void): Promise<void> {
-      for (const s of symbolsOf(params.symbols, options.maxSymbols) ?? []) {
+    /** The books from Postgres, except where a live update came first: that one is newer, as on /ws. */
+    private async marketSnapshots(
+      symbols: string[],
+      latest: ReadonlyMap<string, MarketUpdate>,
+      transmit: (m: Message) => void,
+    ): Promise<void> {
+      for (const s of symbols) {
+        if (latest.has(s)) continue;
         try {
-          for (const msg of marketMessages(await history.bookSnapshot(s, deps.now()))) transmit(msg);
+          const book = await history.bookSnapshot(s, deps.now());
+          if (!latest.has(s)) for (const msg of marketMessages(book)) transmit(msg);
         } catch (err) {
           logger.warn('cable snapshot failed', { symbol: s, err });
         }
@@ -342,16 +391,22 @@ export function createCableServer(deps: CableDeps): CableServer {
       return void socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     const token = cableToken(req, url);
     let principal: VerifiedAccessToken | undefined;
-    if (token) principal = await deps.authenticate(token).catch(() => undefined);
+    let unavailable = false;
+    if (token)
+      principal = await deps.authenticate(token).catch((err: unknown) => {
+        // Only a 401 says the token is bad; Redis or Postgres down (503) says nothing about it.
+        if (!isUnauthorized(err)) {
+          unavailable = true;
+          logger.warn('cable authentication failed', { err });
+        }
+        return undefined;
+      });
     if (principal && principal.expiresAt.getTime() <= deps.now().getTime()) principal = undefined;
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
-      if (!principal || !token) {
-        // As Rails' reject_unauthorized_connection: the client is told not to reconnect.
-        ws.send(JSON.stringify({ type: 'disconnect', reason: 'unauthorized', reconnect: false }));
-        ws.close(1000);
-        return;
-      }
+      if (unavailable) return sendDisconnect(ws, 'server_restart', true, CloseCode.TryAgainLater);
+      // As Rails' reject_unauthorized_connection: the client is told not to reconnect.
+      if (!principal || !token) return sendDisconnect(ws, 'unauthorized', false);
       const conn = new CableConnection(ws, principal, token);
       connections.add(conn);
       conn.start();

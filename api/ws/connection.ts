@@ -10,7 +10,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { RevocationEvent } from '../auth/revocation.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import { AccountStream, type ResyncCause } from './account-stream.js';
-import { isApiError, type Authenticate } from './auth.js';
+import { isUnauthorized, type Authenticate } from './auth.js';
 import { EventType } from '../../temporal/events.js';
 import { accountFrame, encode, toAccountEvent, withId, type AccountEvent, type Frame } from './frames.js';
 import type { FeedHistory } from './history.js';
@@ -27,6 +27,7 @@ import {
   type MarketChannel,
   type RequestId,
 } from './protocol.js';
+import { MessageRate } from './rate.js';
 import { sharedFrame, socketOf, type SharedFrame } from './wire.js';
 
 export interface FeedLimits {
@@ -96,8 +97,7 @@ export class FeedConnection implements MarketSubscriber {
   private readonly sessionIds = new Set<string>();
   private expiresAt: Date;
   private lastVerified: number;
-  private tokens: number;
-  private refilledAt = performance.now();
+  private readonly rate: MessageRate;
   private executions: Executions | undefined;
   private readonly market = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
@@ -121,7 +121,7 @@ export class FeedConnection implements MarketSubscriber {
     this.token = token;
     this.expiresAt = principal.expiresAt;
     this.lastVerified = performance.now();
-    this.tokens = ctx.limits.rateBurst;
+    this.rate = new MessageRate(ctx.limits.ratePerSecond, ctx.limits.rateBurst);
     this.log = ctx.logger.child({ connection_id: this.id, account_id: this.accountId });
     this.socket = socketOf(ws);
   }
@@ -236,7 +236,7 @@ export class FeedConnection implements MarketSubscriber {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closing) return;
     this.ctx.telemetry.received();
-    if (!this.takeToken()) {
+    if (!this.rate.take()) {
       this.error(ErrorCode.RateLimited, `More than ${this.ctx.limits.ratePerSecond} messages per second`);
       this.close(CloseCode.PolicyViolation, 'rate limit exceeded', 'rate_limited');
       return;
@@ -265,16 +265,6 @@ export class FeedConnection implements MarketSubscriber {
       this.log.error('feed operation failed', { err });
       this.error(ErrorCode.Unavailable, 'The operation failed; try again');
     });
-  }
-
-  private takeToken(): boolean {
-    const now = performance.now();
-    const { ratePerSecond, rateBurst } = this.ctx.limits;
-    this.tokens = Math.min(rateBurst, this.tokens + ((now - this.refilledAt) / 1000) * ratePerSecond);
-    this.refilledAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
   }
 
   private async handle(m: ClientMessage): Promise<void> {
@@ -431,7 +421,7 @@ export class FeedConnection implements MarketSubscriber {
     try {
       v = await this.ctx.authenticate(token);
     } catch (err) {
-      if (isApiError(err) && err.code === 'unauthorized')
+      if (isUnauthorized(err))
         return this.error(ErrorCode.InvalidToken, 'The access token is invalid or expired', id);
       this.log.warn('feed re-authentication failed', { err });
       return this.error(ErrorCode.Unavailable, 'Authentication is temporarily unavailable', id);
@@ -470,7 +460,7 @@ export class FeedConnection implements MarketSubscriber {
     try {
       await this.ctx.authenticate(this.token);
     } catch (err) {
-      if (!isApiError(err) || err.code !== 'unauthorized') return; // Redis hiccup: try again next time
+      if (!isUnauthorized(err)) return; // Redis hiccup: try again next time
       if (this.expiresAt.getTime() <= this.ctx.now().getTime())
         this.close(CloseCode.TokenExpired, 'token expired', 'token_expired');
       else this.close(CloseCode.SessionRevoked, 'session revoked', 'session_revoked');

@@ -19,6 +19,13 @@ import type { FeedHub } from './hub.js';
 import type { FrameType, MarketChannel } from './protocol.js';
 import { sharedFrame, type SharedFrame } from './wire.js';
 
+/**
+ * Whether a live update may replace `last`, the newest one seen: two relays may publish out of order,
+ * and an older book state never replaces a newer one.
+ */
+export const newerBook = (m: MarketUpdate, last: MarketUpdate | undefined): boolean =>
+  !last || m.tsMs >= last.tsMs;
+
 /** What a market channel needs from a socket. */
 export interface MarketSubscriber {
   /** Send a shared frame; false when the socket is gone or was just dropped as a slow consumer. */
@@ -137,8 +144,7 @@ export class MarketFeed {
       this.logger.warn('feed: malformed market update', { symbol: topic.symbol });
       return;
     }
-    // Two relays may publish out of order: an older book state never replaces a newer one.
-    if (topic.last && m.tsMs < topic.last.tsMs) return;
+    if (!newerBook(m, topic.last)) return;
     const baseline = topic.tradeSeq;
     // Trades new to this process: above the last seen book seq; on the first update, those of this step.
     const fresh = m.trades

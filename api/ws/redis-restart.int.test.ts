@@ -1,7 +1,8 @@
 /**
  * Redis restarted under a running stack, on a `redis-server` of this file's own (never the machine's):
  * while it is down the abuse limits fail closed (ADR 0017: login answers 503 with Retry-After, so do
- * authenticated requests, whose revocation check needs Redis), and the open feed socket stays open;
+ * authenticated requests, whose revocation check needs Redis), the open feed and `/cable` sockets stay
+ * open, and a new `/cable` socket is told to come back (not that its token is bad);
  * once it is back (empty), the feed resubscribes, and the subscriber gets every execution exactly
  * once, in sequence, with no gap: the fills of before, during and after the outage.
  */
@@ -11,7 +12,14 @@ import { auditDeliveries } from '../../db/audit.js';
 import { expectUnavailable, startPrivateRedis, type PrivateRedis } from '../../test/faults.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, TEST_PASSWORD, type FundedTestUser } from '../../test/users.js';
-import { accountFrames, connectFeed, serveWithFeed, type FeedClient, type ServedFeed } from './testing.js';
+import {
+  accountFrames,
+  connectCable,
+  connectFeed,
+  serveWithFeed,
+  type FeedClient,
+  type ServedFeed,
+} from './testing.js';
 
 let redis: PrivateRedis;
 let fx: TradingFixture;
@@ -49,11 +57,13 @@ const committedSeqs = async (accountId: string) =>
 beforeAll(async () => {
   redis = await startPrivateRedis();
   fx = await startTradingFixture('redisrestart', { env: { REDIS_URL: redis.url } });
-  served = await serveWithFeed(fx.api.app, fx.api.deps, {
-    heartbeatMs: 1000,
-    sweepMs: 300,
-    revalidateMs: 500,
-  });
+  served = await serveWithFeed(
+    fx.api.app,
+    fx.api.deps,
+    { heartbeatMs: 1000, sweepMs: 300, revalidateMs: 500 },
+    0,
+    { pingMs: 200, revalidateMs: 200 },
+  );
   [buyer, seller] = await Promise.all([
     createFundedUser(fx.api, '100000.00'),
     createFundedUser(fx.api, '0', { AAPL: 100n }),
@@ -75,6 +85,8 @@ describe('Redis restarted', () => {
     await place(seller, 'sell', 5);
     await place(buyer, 'buy', 5);
     await eventually(async () => expect(accountFrames(feed).length).toBeGreaterThan(0), 15_000);
+    const cable = await connectCable(`${served.cableUrl}?token=${buyer.token}`);
+    await cable.next((m) => m.type === 'welcome');
 
     await redis.stop();
     const login = await fx.api.call('POST', '/api/v1/auth/login', {
@@ -83,6 +95,18 @@ describe('Redis restarted', () => {
     await expectUnavailable(login);
     await expectUnavailable(await fx.api.call('GET', '/api/v1/orders', { token: buyer.token }));
     expect(feed.ws.readyState).toBe(feed.ws.OPEN);
+    // The session cannot be checked: a new /cable socket is to retry; the open one survives its re-checks.
+    const refused = await connectCable(`${served.cableUrl}?token=${buyer.token}`);
+    expect(await refused.next((m) => m.type === 'disconnect')).toEqual({
+      type: 'disconnect',
+      reason: 'server_restart',
+      reconnect: true,
+    });
+    expect(await refused.closed).toBe(1013);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(cable.frames.filter((m) => m.type === 'disconnect')).toEqual([]);
+    expect(cable.ws.readyState).toBe(cable.ws.OPEN);
+    cable.ws.close();
 
     await redis.start();
     await eventually(

@@ -7,7 +7,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { App } from '../app.js';
 import type { ApiDeps } from '../types.js';
-import { attachUpgrades, createApiCable, type CableServer } from './cable.js';
+import { attachUpgrades, createApiCable, type CableOptions, type CableServer } from './cable.js';
 import { createApiFeed, type FeedOptions, type FeedServer } from './server.js';
 
 export interface ServedFeed {
@@ -28,9 +28,10 @@ export async function serveWithFeed(
   deps: ApiDeps,
   overrides: Partial<FeedOptions> = {},
   port = 0,
+  cableOverrides: Partial<CableOptions> = {},
 ): Promise<ServedFeed> {
   const feed = createApiFeed(deps, overrides);
-  const cable = createApiCable(deps);
+  const cable = createApiCable(deps, cableOverrides);
   let server!: ServerType;
   const listening = await new Promise<number>((resolve) => {
     server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info: AddressInfo) =>
@@ -194,3 +195,29 @@ export async function upgradeStatus(
 /** The account frames (those with a seq) a client received, in arrival order. */
 export const accountFrames = (c: { frames: Frame[] }) =>
   c.frames.filter((f) => typeof f.seq === 'number' && f.type !== 'caught_up');
+
+export type CableFrame = Record<string, unknown>;
+
+/** A raw `/cable` socket that records every frame, for what the stock ActionCable client keeps to itself. */
+export async function connectCable(
+  url: string,
+  protocols = ['actioncable-v1-json', 'actioncable-unsupported'],
+) {
+  const ws = new WebSocket(url, protocols);
+  const frames: CableFrame[] = [];
+  ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString()) as CableFrame));
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const next = async (pred: (m: CableFrame) => boolean) => {
+    for (let i = 0; i < 100; i++) {
+      const hit = frames.find(pred);
+      if (hit) return hit;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`no frame matching; got ${JSON.stringify(frames)}`);
+  };
+  return { ws, frames, closed, next };
+}
