@@ -4,7 +4,8 @@
  * exclusively (db/queries/controls.ts): it waits for placements in flight on that scope, and every
  * placement after its commit sees the change. `cancelOpenOrders` cancels the scope's resting orders
  * through their sagas (temporal/saga-cancel.ts, as a client's cancel-all does). Both are idempotent by
- * action id.
+ * action id; `cancelOpenOrders` heartbeats its progress, and a retry carries on from it, so that the
+ * outcome it records and answers counts the cancels of every attempt.
  */
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/client.js';
@@ -26,7 +27,7 @@ import { setUserSuspended } from '../db/queries/users.js';
 import type { ControlActivities } from '../temporal/activities.js';
 import { controlTarget, type ControlAction } from '../temporal/controls.js';
 import { FailureType, businessFailure } from '../temporal/failures.js';
-import { cancelThroughSagas } from '../temporal/saga-cancel.js';
+import { cancelThroughSagas, type SagaCancelOutcome } from '../temporal/saga-cancel.js';
 
 const lockScopeOf = (a: ControlAction): ControlScope => {
   if ('symbol' in a) return `symbol:${a.symbol}`;
@@ -36,6 +37,14 @@ const lockScopeOf = (a: ControlAction): ControlScope => {
 };
 
 const limit = (v: string | null) => (v === null ? null : BigInt(v));
+
+/**
+ * Orders per heartbeat of `cancelOpenOrders`: one round of `cancelThroughSagas`' concurrency. An attempt
+ * that fails part-way loses the results of its batch in flight (the SDK throttles heartbeats, so a
+ * worker that dies can lose the last few seconds' too): those orders are closed, the retry does not
+ * list them, and the outcome undercounts them.
+ */
+const CANCEL_BATCH = 8;
 
 export function createControlActivities({ db }: { db: Db }): ControlActivities {
   return {
@@ -118,17 +127,46 @@ export function createControlActivities({ db }: { db: Db }): ControlActivities {
     },
 
     async cancelOpenOrders({ actionId, scope }) {
-      const open = await listOpenOrders(db, scope);
-      const { client } = Context.current();
-      const outcome = await cancelThroughSagas(
-        client.workflow,
-        open.map((o) => ({ orderId: o.id, workflowId: o.workflowId })),
-      );
+      const ctx = Context.current();
+      // A retry resumes from what earlier attempts heartbeated: their cancelled orders are closed now and
+      // no longer listed, yet they belong to the action's outcome. An earlier failure whose order is
+      // still open is tried again, and counted once, by this attempt's result.
+      const earlier = (ctx.info.heartbeatDetails as Partial<SagaCancelOutcome> | undefined) ?? {};
+      const cancelled = new Set(earlier.cancelled);
+      const open = (await listOpenOrders(db, scope)).filter((o) => !cancelled.has(o.id));
+      const retried = new Set(open.map((o) => o.id));
+      const progress: SagaCancelOutcome = {
+        cancelled: [...cancelled],
+        failed: (earlier.failed ?? []).filter((f) => !retried.has(f.orderId)),
+      };
+      // A copy: the SDK encodes details after the call returns, and `progress` grows meanwhile.
+      const beat = () => ctx.heartbeat({ cancelled: [...progress.cancelled], failed: [...progress.failed] });
+      // Beats while a batch waits on its sagas too (a matching shard restarting, say): only a dead worker
+      // should miss the heartbeat timeout.
+      const every = ctx.info.heartbeatTimeoutMs;
+      const timer = every ? setInterval(beat, every / 3) : undefined;
+      try {
+        for (let i = 0; i < open.length; i += CANCEL_BATCH) {
+          // This attempt timed out or was cancelled: its retry carries on from the last heartbeat, and
+          // only the attempt that finishes records the outcome.
+          ctx.cancellationSignal.throwIfAborted();
+          const batch = await cancelThroughSagas(
+            ctx.client.workflow,
+            open.slice(i, i + CANCEL_BATCH).map((o) => ({ orderId: o.id, workflowId: o.workflowId })),
+          );
+          progress.cancelled.push(...batch.cancelled);
+          progress.failed.push(...batch.failed);
+          beat();
+        }
+        ctx.cancellationSignal.throwIfAborted();
+      } finally {
+        clearInterval(timer);
+      }
       await setAuditOutcome(db, actionId, {
-        cancelled: outcome.cancelled.length,
-        failed: outcome.failed.length,
+        cancelled: progress.cancelled.length,
+        failed: progress.failed.length,
       });
-      return outcome;
+      return progress;
     },
   };
 }

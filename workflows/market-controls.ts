@@ -9,6 +9,7 @@
  */
 import {
   allHandlersFinished,
+  type ActivityOptions,
   condition,
   continueAsNew,
   patched,
@@ -32,11 +33,18 @@ import {
   type MarketControlsWorkflow,
 } from '../temporal/controls.js';
 
-const steps = proxyActivities<ControlActivities>({
+const options: ActivityOptions = {
   // cancelOpenOrders may cancel every resting order of the market, 8 at a time.
   startToCloseTimeout: '10 minutes',
   retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '5 seconds' },
-});
+};
+const steps = proxyActivities<ControlActivities>(options);
+/**
+ * cancelOpenOrders heartbeats its progress (applyControl, one short transaction, does not): an attempt
+ * whose worker died is retried after 30 seconds, not at the start-to-close timeout (until then the
+ * resting orders of a frozen account or a stopped market can still trade), and carries on from them.
+ */
+const cancelling = proxyActivities<ControlActivities>({ ...options, heartbeatTimeout: '30 seconds' });
 
 const DEFAULT_MAX_HISTORY_EVENTS = 1000;
 
@@ -73,7 +81,7 @@ export async function MarketControls(input: MarketControlsInput): Promise<void> 
         state.actions += 1;
         const scope = cancelScopeOf(request.action);
         const outcome = scope
-          ? await steps.cancelOpenOrders({ actionId, scope })
+          ? await cancelling.cancelOpenOrders({ actionId, scope })
           : { cancelled: [], failed: [] };
         return { actionId, at, ...outcome };
       } catch (err) {
