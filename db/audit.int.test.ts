@@ -114,6 +114,9 @@ describe('after real trading', () => {
       'mail_missing',
       'mail_missing',
     ]);
+    // A mail sent again (a relay killed before marking it sent) is no finding; a mail never sent is.
+    const again = await auditDeliveries(fx.database.db, { accountIds, mail: [first!, first!] });
+    expect(again.map((f) => f.check)).toEqual(['mail_missing']);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * The outbox relay and what it feeds: one fill confirmation mail per party per fill, also when the relay
- * processes the same rows again (a crash between sending and marking done); market data over REST,
+ * processes the same rows again (a crash between sending and marking done), and also when a relay died
+ * between taking the mail's key and sending; market data over REST,
  * cached in Redis and invalidated by book changes; poison rows dead-lettered after their attempts; rows
  * marked done by the next claim; a row that arrives while a batch runs claimed without waiting for a poll;
  * a row written without NOTIFY (a new order's events, ADR 0037) relayed by the poll.
@@ -63,6 +64,52 @@ describe('fill confirmations', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(await mailCount(buyer.email, /fill/i)).toBe(1);
     expect(await mailCount(seller.email, /fill/i)).toBe(1);
+  });
+
+  it('mail a fill whose key a relay took but died before sending; not one an earlier build sent', async () => {
+    // The relay's key for a fill's mail to one order's owner (`mailKey`, ./relay.ts).
+    const key = (r: { fill_id: string; order_id: string }) =>
+      `${fx.config.REDIS_PREFIX}mail:fill:${r.fill_id}:${r.order_id}`;
+    const redis = connectRedis(fx.config.REDIS_URL, 'test-relay-mail-keys');
+    const relay = fx.stack.relay;
+    await relay.stop();
+    try {
+      const seller = await createFundedUser(fx.api, '0.00', { MSFT: 5n });
+      const buyer = await createFundedUser(fx.api, '5000.00');
+      const place = async (token: string, body: ReturnType<typeof order>) =>
+        expect((await fx.api.call('POST', '/api/v1/orders', { token, body })).status).toBe(201);
+      await place(seller.token, order('sell', 5, '430.00'));
+      await place(buyer.token, order('buy', 5, '431.00'));
+      const reports = await eventually(async () => {
+        const rows = await fx.database.db.execute<{
+          id: string;
+          account_id: string;
+          fill_id: string;
+          order_id: string;
+        }>(sql`
+          SELECT id, account_id, payload->>'fill_id' AS fill_id, payload->>'order_id' AS order_id FROM outbox
+          WHERE event_type = 'execution.report' AND payload->>'fill_id' IS NOT NULL
+            AND account_id IN (${buyer.accountId}::uuid, ${seller.accountId}::uuid)`);
+        expect(rows).toHaveLength(2);
+        return rows;
+      });
+      const buyers = reports.find((r) => r.account_id === buyer.accountId)!;
+      const sellers = reports.find((r) => r.account_id === seller.accountId)!;
+      // The buyer's key as a relay that died before sending left it; the seller's as an earlier build
+      // wrote it (the row id) for a mail it sent.
+      await redis.set(key(buyers), 'sending', 'EX', 3600);
+      await redis.set(key(sellers), sellers.id, 'EX', 3600);
+      await relay.processBatch();
+      const mail = await waitForMail(buyer.email, { subject: /fill/i });
+      expect(mail.text).toMatch(/BUY 5 MSFT at 430\.00 USD/);
+      expect(await redis.get(key(buyers))).toBe('sent');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await mailCount(buyer.email, /fill/i)).toBe(1);
+      expect(await mailCount(seller.email, /fill/i)).toBe(0);
+    } finally {
+      await redis.quit();
+      await relay.start();
+    }
   });
 });
 

@@ -2,8 +2,9 @@
  * The outbox relay. Claims the oldest pending rows (one relay relays at a time: its worker holds the relay's
  * lease, ./worker.ts; the rows have no lease of their own, ADR 0036), then: publishes the batch to Redis
  * (one pipeline, in order), signals the order sagas (fills, closes), sends the fill confirmation mails
- * (their Redis keys taken in one pipeline); the relay's next claim (at the next NOTIFY or poll, or at once
- * when more rows may be waiting) marks the delivered rows done in the same statement.
+ * (their Redis keys taken in one pipeline, marked sent in another); the relay's next claim (at the next
+ * NOTIFY or poll, or at once when more rows may be waiting) marks the delivered rows done in the same
+ * statement.
  * Delivery is at least once; every event carries a unique event id, account events their sequence.
  * Wakes on LISTEN brokerx_outbox, polls as a fallback.
  */
@@ -130,7 +131,11 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     }
   }
 
-  /** The key that allows one mail per fill and order (`SET NX`: taken before sending, released if sending fails). */
+  /**
+   * The key of a fill's mail to one order's owner: `sending` from before the mail until it is marked
+   * `sent` after it. Any other value is a row id, from builds that wrote it before sending and never
+   * marked it: read as sent.
+   */
   const mailKey = (p: ExecutionReportPayload) => `${deps.redisPrefix}mail:fill:${p.fill_id}:${p.order_id}`;
   const mailsFill = (row: OutboxRow): row is OutboxRow & { event_type: typeof EventType.ExecutionReport } =>
     row.event_type === EventType.ExecutionReport &&
@@ -245,18 +250,34 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
         }
       }),
     );
-    // 3. Mails, at most one per fill and order: the batch's keys taken in one pipeline (after the
-    // signals, so a row retried for its signal still mails), then each mail whose key was free.
-    const keyed = await pipelined(pending().filter(mailsFill), (pipeline, row) =>
-      pipeline.set(mailKey(row.payload), row.id, 'EX', 7 * 24 * 3600, 'NX'),
+    // 3. Mails, one per fill and order: the batch's keys taken as `sending` in one pipeline (after the
+    // signals, so a row retried for its signal still mails), each reply the key's earlier value. A row
+    // mails when its key was free or is still `sending`: the relay that took it died before marking it,
+    // maybe before sending (relays take turns by the lease: none is still sending it, unless it lost the
+    // lease unawares). Mailing again may duplicate the mail; skipping could lose it. The mails sent are
+    // marked `sent` in another pipeline (none when nothing was mailed). Rows of one fill and order in a
+    // batch mail once.
+    const mailing = new Map(
+      pending()
+        .filter(mailsFill)
+        .map((row) => [mailKey(row.payload), row]),
     );
+    const keyed = await pipelined([...mailing.values()], (pipeline, row) =>
+      pipeline.set(mailKey(row.payload), 'sending', 'EX', 7 * 24 * 3600, 'NX', 'GET'),
+    );
+    const sent: ExecutionReportPayload[] = [];
     await Promise.all(
       keyed.map(async ({ row, err, replies }) => {
         if (err !== undefined) failed.set(row.id, err);
-        else if (replies[0] === 'OK')
-          await mailFill(row.account_id!, row.payload).catch((e: unknown) => failed.set(row.id, e));
+        else if (replies[0] === null || replies[0] === 'sending')
+          await mailFill(row.account_id!, row.payload).then(
+            () => sent.push(row.payload),
+            (e: unknown) => failed.set(row.id, e),
+          );
       }),
     );
+    // A key left unmarked (Redis failing here) stays `sending`: a duplicate only if its row comes back.
+    await pipelined(sent, (pipeline, p) => pipeline.set(mailKey(p), 'sent', 'KEEPTTL', 'XX'));
     // 4. Mark the batch: done by the next claim (after a crash before it, the relay that takes the lease
     // delivers the batch again: at least once), failures back to pending after a backoff that grows with
     // the attempts, or dead.
