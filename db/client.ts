@@ -1,5 +1,5 @@
 /** Postgres connections: one postgres.js pool per process, wrapped by drizzle. */
-import { getTableColumns, is, Param, Placeholder, type SQL } from 'drizzle-orm';
+import { getTableColumns, is, Param, Placeholder, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import { PgDialect, type PgTable } from 'drizzle-orm/pg-core';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
@@ -189,3 +189,13 @@ export function rowMapper<T extends PgTable>(table: T): (row: Record<string, unk
     return out;
   };
 }
+
+/**
+ * A timestamptz as microseconds since the epoch: its whole precision, exact as a bigint (a keyset cursor
+ * that kept a Date's milliseconds would skip rows of the same millisecond).
+ */
+export const epochMicros = (at: SQLWrapper): SQL => sql`(extract(epoch FROM ${at}) * 1000000)::bigint`;
+
+/** The timestamptz of `micros` microseconds since the epoch (epochMicros' inverse). */
+export const fromEpochMicros = (micros: bigint): SQL =>
+  sql`('epoch'::timestamptz + ${micros.toString()}::bigint * interval '1 microsecond')`;

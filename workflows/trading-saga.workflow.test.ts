@@ -6,7 +6,7 @@
  */
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { Worker, type InjectedSinks, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.js';
 import {
@@ -34,7 +34,7 @@ import {
 } from '../test/saga-env.js';
 import { eventually } from '../test/eventually.js';
 import { buildWorkflowBundle } from '../workers/trading/bundle.js';
-import { retryCompensationsSignal, type SagaSinks, type TradingSaga } from './trading-saga.js';
+import { retryCompensationsSignal, type TradingSaga } from './trading-saga.js';
 
 const binary = temporalBinary(loadConfig(process.env).BROKERX_TOOLS_DIR);
 const temporal = testTool(binary);
@@ -64,15 +64,10 @@ async function ended(handle: WorkflowHandle<typeof TradingSaga>): Promise<SagaSt
 
 /** The saga's history replays on today's workflow code (the decisions behind a patch included). */
 let replayBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-const noSink = { fn: () => undefined };
 async function replays(handle: WorkflowHandle): Promise<void> {
   replayBundle ??= buildWorkflowBundle();
   const history = await handle.fetchHistory();
-  // A replay calls no sink, but the worker wants the saga's registered.
-  const sinks: InjectedSinks<SagaSinks> = {
-    sagaMetrics: { started: noSink, completed: noSink, compensation: noSink, acked: noSink },
-  };
-  await Worker.runReplayHistory({ workflowBundle: await replayBundle, sinks }, history, handle.workflowId);
+  await Worker.runReplayHistory({ workflowBundle: await replayBundle }, history, handle.workflowId);
 }
 
 describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}`, () => {

@@ -6,7 +6,7 @@
  */
 import { sql, type SQL } from 'drizzle-orm';
 import type { Side } from '../../temporal/orders.js';
-import type { DbOrTx } from '../client.js';
+import { epochMicros, fromEpochMicros, type DbOrTx } from '../client.js';
 
 export interface ExecutionRow {
   executionId: string;
@@ -57,12 +57,12 @@ export async function listExecutions(db: DbOrTx, f: ExecutionFilter): Promise<Ex
     if (f.after) {
       const a = f.after;
       conds.push(
-        sql`(t.executed_at, t.id, o.id) < ('epoch'::timestamptz + ${a.executedAtMicros.toString()}::bigint * interval '1 microsecond', ${a.tradeId}::uuid, ${a.orderId}::uuid)`,
+        sql`(t.executed_at, t.id, o.id) < (${fromEpochMicros(a.executedAtMicros)}, ${a.tradeId}::uuid, ${a.orderId}::uuid)`,
       );
     }
     return sql`(SELECT t.id AS trade_id, o.id AS order_id, o.symbol, o.side, t.quantity, t.price,
                        t.maker_order_id = o.id AS maker, t.executed_at,
-                       (extract(epoch FROM t.executed_at) * 1000000)::bigint AS micros
+                       ${epochMicros(sql`t.executed_at`)} AS micros
                   FROM orders o JOIN trades t ON ${join}
                  WHERE ${sql.join(conds, sql` AND `)}
                  ORDER BY t.executed_at DESC, t.id DESC, o.id DESC

@@ -2,7 +2,7 @@
 import { and, desc, eq, getTableColumns, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { CommittedOrder } from '../../temporal/contracts.js';
 import { TERMINAL_STATUSES } from '../../temporal/orders.js';
-import { prebuilt, rowMapper, type DbOrTx } from '../client.js';
+import { epochMicros, fromEpochMicros, prebuilt, rowMapper, type DbOrTx } from '../client.js';
 import { enqueueEventsCall, outboxJson, type OutboxEvent } from './outbox.js';
 import { insertOrderEventsSql, orderEventsJson, type OrderEventInput } from './timeline.js';
 import { orders, instruments } from '../schema.js';
@@ -114,13 +114,13 @@ export async function listOrders(db: DbOrTx, f: OrderListFilter): Promise<Listed
   if (f.symbol) conds.push(eq(orders.symbol, f.symbol));
   if (f.before) {
     const b = f.before;
-    const at = sql`('epoch'::timestamptz + ${b.createdAtMicros.toString()}::bigint * interval '1 microsecond')`;
+    const at = fromEpochMicros(b.createdAtMicros);
     conds.push(or(lt(orders.createdAt, at), and(eq(orders.createdAt, at), lt(orders.id, b.id)))!);
   }
   return db
     .select({
       ...getTableColumns(orders),
-      createdAtMicros: sql`(extract(epoch FROM ${orders.createdAt}) * 1000000)::bigint`.mapWith(BigInt),
+      createdAtMicros: epochMicros(orders.createdAt).mapWith(BigInt),
     })
     .from(orders)
     .where(and(...conds))

@@ -2,7 +2,21 @@
  * Identity queries: users, email verification tokens, TOTP state, refresh-token families and JWT signing
  * keys. Every function takes `db | tx`; the few that need a transaction of their own take the `Db`.
  */
-import { and, desc, eq, gt, inArray, isNotNull, isNull, lte, ne, notExists, or, sql } from 'drizzle-orm';
+import {
+  and,
+  desc,
+  eq,
+  exists,
+  gt,
+  inArray,
+  isNotNull,
+  isNull,
+  lte,
+  ne,
+  notExists,
+  or,
+  sql,
+} from 'drizzle-orm';
 import { alias, QueryBuilder } from 'drizzle-orm/pg-core';
 import type { Db, DbOrTx } from '../client.js';
 import { CASH_ASSET } from '../accounts.js';
@@ -277,8 +291,7 @@ export async function rotateRefreshToken(
     const [revoked] = await tx
       .select({ id: refreshTokens.id })
       .from(refreshTokens)
-      .where(and(eq(refreshTokens.familyId, row.familyId), isNotNull(refreshTokens.revokedAt)))
-      .limit(1);
+      .where(and(eq(refreshTokens.id, row.id), exists(revokedTokensOf(row.familyId))));
     if (revoked) return { kind: 'invalid' as const };
     if (row.rotatedAt) {
       await revokeRefreshFamily(tx, row.familyId, p.now);
