@@ -1,5 +1,15 @@
+import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { MAX_RETRY_AFTER, OverloadWindow, retryAfterSeconds } from './admission.js';
+import { loadConfig } from '../lib/config.js';
+import {
+  createAdmission,
+  MAX_RETRY_AFTER,
+  OverloadWindow,
+  PLACE_ORDER_PATH,
+  retryAfterSeconds,
+} from './admission.js';
+import { createApiMetrics } from './metrics.js';
+import type { AppEnv } from './types.js';
 
 const lowest = () => 0;
 const highest = (n: number) => n - 1;
@@ -87,5 +97,36 @@ describe('the wait that spreads the shed crowd', () => {
     c.advance(2500);
     w.admit();
     expect(w.wait).toBe(0);
+  });
+});
+
+describe('a shed order placement', () => {
+  const config = loadConfig({ NODE_ENV: 'test', MAX_INFLIGHT_ORDERS: '1', INSTANCE_ID: 'api-7' });
+  const admission = createAdmission({ config, metrics: createApiMetrics('admission-test') });
+  admission.enter(); // the only slot
+  const app = new Hono<AppEnv>();
+  app.use(PLACE_ORDER_PATH, admission.gate);
+  const place = (headers: Record<string, string> = {}) =>
+    app.request(PLACE_ORDER_PATH, { method: 'POST', headers });
+
+  it('is a 429 problem with Retry-After and the headers of every answer: X-Request-Id, X-Instance', async () => {
+    const res = await place({ 'x-request-id': 'shed-1' });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(res.headers.get('x-request-id')).toBe('shed-1');
+    expect(res.headers.get('x-instance')).toBe('api-7');
+    expect(await res.json()).toMatchObject({ code: 'too_many_requests', request_id: 'shed-1' });
+  });
+
+  it('gets a new request id without a valid X-Request-Id', async () => {
+    const sent: Record<string, string>[] = [{}, { 'x-request-id': 'not valid!' }];
+    for (const headers of sent) {
+      const res = await place(headers);
+      expect(res.status).toBe(429);
+      const id = res.headers.get('x-request-id');
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(await res.json()).toMatchObject({ request_id: id });
+    }
   });
 });

@@ -2,9 +2,10 @@
  * Admission control for order placement: at most MAX_INFLIGHT_ORDERS sagas in flight per api instance.
  *
  * Beyond that, POST /api/v1/orders is shed with a 429 by a middleware that runs right after CORS, before
- * the request id, the request log line, the body and authentication: under overload a 429 must cost next
- * to nothing, or answering them eats the capacity the admitted orders need. Sheds are counted in
- * `http_requests_total` and `orders_placed_total{result="shed"}` instead of being logged one by one.
+ * the request middleware, the body and authentication: under overload a 429 must cost next to nothing, or
+ * answering them eats the capacity the admitted orders need. The 429 carries the headers of every answer
+ * (X-Request-Id, X-Instance); sheds are counted in `http_requests_total` and
+ * `orders_placed_total{result="shed"}` instead of being logged one by one.
  * The handler claims its slot after authentication and parsing, checking again (another request may
  * have taken the last slot meanwhile).
  *
@@ -18,13 +19,18 @@
  * cost about three 429s each (measured: docs/benchmarks/README.md) rather than eight with the former
  * rule (a draw from 1 to the sheds per admission, at most 10 s).
  */
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { ApiError, problem } from './problem.js';
 import type { ApiDeps, AppEnv } from './types.js';
 
 export const PLACE_ORDER_PATH = '/api/v1/orders';
 export const MAX_RETRY_AFTER = 30;
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** A request's id: the X-Request-Id it was sent with when that is a valid one, else a new UUID. */
+export const requestIdOf = (sent: string | undefined): string =>
+  sent && REQUEST_ID.test(sent) ? sent : randomUUID();
 
 /**
  * Seconds to put in Retry-After for a mean wait of `wait` seconds: 1 + a whole number drawn below a
@@ -101,7 +107,10 @@ export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'm
       if (inflight < config.MAX_INFLIGHT_ORDERS || c.req.method !== 'POST' || c.req.path !== PLACE_ORDER_PATH)
         return next();
       const started = performance.now();
+      const requestId = requestIdOf(c.req.header('x-request-id'));
+      c.set('requestId', requestId);
       const res = problem(c, shed());
+      res.headers.set('X-Request-Id', requestId);
       res.headers.set('X-Instance', config.INSTANCE_ID);
       metrics.httpRequests.inc({ method: 'POST', route: PLACE_ORDER_PATH, status: '429' });
       metrics.httpDuration.observe(

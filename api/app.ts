@@ -2,18 +2,17 @@
  * `createApp(deps)`: the whole HTTP surface. Cross-cutting middleware here; each resource is a sub-app
  * factory in api/routes mounted with `app.route(...)`. One `onError` renders every failure as problem+json.
  */
-import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { withLogContext } from '../lib/logger.js';
-import { createAdmission, PLACE_ORDER_PATH } from './admission.js';
+import { createAdmission, PLACE_ORDER_PATH, requestIdOf } from './admission.js';
 import { corsHeaders } from './cors.js';
 import { headerPolicies } from './headers.js';
 import { inputGuard } from './input-guard.js';
 import { methodNotAllowed, methodsByPath } from './methods.js';
 import { ApiError, problem, type ProblemCode } from './problem.js';
-import { createRouter, documentConfig, registerComponents } from './openapi.js';
+import { createRouter, documentConfig, registerComponents, RESPONSE_HEADERS } from './openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { docsRoutes } from './routes/docs.js';
 import { webRoutes } from './routes/web.js';
@@ -21,8 +20,6 @@ import { mountRoutes } from './routes/index.js';
 import { serviceUnavailable, unreachableDependency } from './unavailable.js';
 import type { ApiDeps, AppEnv } from './types.js';
 import { parseOrigins } from './ws/auth.js';
-
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 function fromHttpException(err: HTTPException): ApiError {
   const byStatus: Record<number, ProblemCode> = {
@@ -42,14 +39,14 @@ export function createApp(deps: ApiDeps) {
 
   // The protections a gateway would add, for setups without one (compose's Kong profile adds its own).
   // One reading of ALLOWED_ORIGINS for CORS and the live feeds (api/ws/auth.ts): case and a trailing slash
-  // do not matter.
+  // do not matter. A page's script may read every response header the document names.
   app.use(
     '*',
     corsHeaders({
       origins: parseOrigins(config.ALLOWED_ORIGINS),
       allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
-      exposeHeaders: ['X-Request-Id', 'X-Instance', 'Retry-After'],
+      exposeHeaders: Object.keys(RESPONSE_HEADERS),
       maxAge: 600,
     }),
   );
@@ -61,8 +58,7 @@ export function createApp(deps: ApiDeps) {
   // Every line logged while a request runs carries its request_id (lib/logger.ts withLogContext).
   app.use('*', async (c, next) => {
     const started = performance.now();
-    const incoming = c.req.header('x-request-id');
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdOf(c.req.header('x-request-id'));
     c.set('requestId', requestId);
     await withLogContext({ request_id: requestId }, async () => {
       await next();

@@ -12,6 +12,9 @@ beforeAll(async () => {
 });
 afterEach(() => expect(api.touched).toEqual([]));
 
+/** Every response header the document names, readable by a page's script. */
+const EXPOSED =
+  'X-Request-Id,X-Instance,Retry-After,WWW-Authenticate,Idempotent-Replayed,Content-Disposition,Cache-Control';
 const corsOf = (res: Response) => ({
   origin: res.headers.get('access-control-allow-origin'),
   expose: res.headers.get('access-control-expose-headers'),
@@ -23,7 +26,7 @@ it('adds the CORS headers to an answer for an allowed origin, and no allowed ori
   expect(ok.status).toBe(200);
   expect(corsOf(ok)).toEqual({
     origin: ORIGIN,
-    expose: 'X-Request-Id,X-Instance,Retry-After',
+    expose: EXPOSED,
     vary: 'Origin',
   });
   expect(ok.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
@@ -33,7 +36,7 @@ it('adds the CORS headers to an answer for an allowed origin, and no allowed ori
   const foreign = await api.call('GET', '/health', { headers: { origin: 'https://evil.example' } });
   expect(corsOf(foreign)).toEqual({
     origin: null,
-    expose: 'X-Request-Id,X-Instance,Retry-After',
+    expose: EXPOSED,
     vary: 'Origin',
   });
 });

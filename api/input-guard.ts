@@ -3,9 +3,12 @@
  * - a path or query string that is not valid percent-encoded UTF-8 (400),
  * - a JSON body that is not valid UTF-8 (400),
  * - NUL bytes or unpaired UTF-16 surrogates in any path segment, query parameter, JSON string (key or
- *   value) or header used as data (422, or 400 for headers), naming where.
+ *   value) or header used as data (422, or 400 for headers), naming where,
+ * - a JSON number with more than 15 significant digits (422), naming where.
  * Postgres refuses NUL in text, and lone surrogates cannot be stored or mailed: letting them through
- * turned into 500s deep inside queries.
+ * turned into 500s deep inside queries. JSON.parse rounds a longer number to the nearest double
+ * (0.0099999999999999999 reads as 0.01), so the amount the client wrote would be lost, not refused
+ * (lib/money.ts reads a number's shortest text, exact up to 15 digits; ADR 0002).
  */
 import { z } from '@hono/zod-openapi';
 import { createMiddleware } from 'hono/factory';
@@ -39,19 +42,73 @@ export const queryDateTime = z.iso
   .datetime({ offset: true, message: 'must be an ISO 8601 date-time', abort: true })
   .refine((s) => inDateRange(new Date(s)), DATE_RANGE);
 
-/** The first JSON path holding a hostile key or string, or undefined. */
-export function hostilePath(value: unknown, path: string[] = []): string | undefined {
-  if (typeof value === 'string') return isHostile(value) ? path.join('.') || '(body)' : undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const hit = hostilePath(value[i], [...path, String(i)]);
-      if (hit !== undefined) return hit;
+/** Significant digits a JSON number may have: any decimal of 15 survives JSON.parse and String(). */
+export const MAX_NUMBER_DIGITS = 15;
+
+/**
+ * One walk over a parsed JSON body: the first JSON path holding a hostile key or string, and whether the
+ * body holds a number that JSON.parse may have rounded (one that is not a safe integer).
+ */
+export function inspectBody(body: unknown): { hostile?: string; rounded: boolean } {
+  let rounded = false;
+  const walk = (value: unknown, path: string[]): string | undefined => {
+    if (typeof value === 'string') return isHostile(value) ? path.join('.') || '(body)' : undefined;
+    if (typeof value === 'number') rounded ||= !Number.isSafeInteger(value);
+    else if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const hit = walk(value[i], [...path, String(i)]);
+        if (hit !== undefined) return hit;
+      }
+    } else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        if (isHostile(k)) return [...path, '(key)'].join('.');
+        const hit = walk(v, [...path, k]);
+        if (hit !== undefined) return hit;
+      }
     }
-  } else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (isHostile(k)) return [...path, '(key)'].join('.');
-      const hit = hostilePath(v, [...path, k]);
-      if (hit !== undefined) return hit;
+    return undefined;
+  };
+  const hostile = walk(body, []);
+  return { hostile, rounded };
+}
+
+/**
+ * The JSON path of the first number in `json` (a text JSON.parse accepted) with more than
+ * MAX_NUMBER_DIGITS significant digits, or undefined: one pass over the text, skipping strings.
+ */
+export function longNumberPath(json: string): string | undefined {
+  const path: (string | number)[] = [];
+  let key = '';
+  for (let i = 0; i < json.length; i++) {
+    const ch = json[i];
+    if (ch === '"') {
+      const start = i + 1;
+      for (i = start; i < json.length && json[i] !== '"'; i++) if (json[i] === '\\') i++;
+      key = json.slice(start, i);
+    } else if (ch === '{') path.push('');
+    else if (ch === '[') path.push(0);
+    else if (ch === '}' || ch === ']') path.pop();
+    else if (ch === ':') path[path.length - 1] = key;
+    else if (ch === ',' && typeof path[path.length - 1] === 'number') (path[path.length - 1] as number)++;
+    else if (ch === '-' || (ch! >= '0' && ch! <= '9')) {
+      // The digits of the mantissa from its first non-zero one to its last.
+      let first = -1;
+      let last = -1;
+      let n = 0;
+      let exponent = false;
+      for (; i < json.length; i++) {
+        const c = json[i]!;
+        if (c >= '0' && c <= '9') {
+          if (!exponent && c !== '0') {
+            if (first < 0) first = n;
+            last = n;
+          }
+          n++;
+        } else if (c === 'e' || c === 'E') exponent = true;
+        else if (c !== '.' && c !== '-' && c !== '+') break;
+      }
+      i--; // the character after the number, read by the next turn
+      if (first >= 0 && last - first + 1 > MAX_NUMBER_DIGITS) return path.join('.') || '(body)';
     }
   }
   return undefined;
@@ -107,8 +164,13 @@ export function inputGuard() {
       } catch {
         body = undefined; // malformed JSON: the route's validator answers it
       }
-      const where = hostilePath(body);
-      if (where !== undefined) throw refuse(where);
+      const { hostile, rounded } = inspectBody(body);
+      if (hostile !== undefined) throw refuse(hostile);
+      const long = rounded ? longNumberPath(text) : undefined;
+      if (long !== undefined)
+        throw new ApiError('validation_failed', 'Validation failed', [
+          `${long}: has more than ${MAX_NUMBER_DIGITS} significant digits, which a JSON number cannot carry exactly (send a decimal string)`,
+        ]);
     }
     await next();
   });

@@ -3,6 +3,7 @@
  * gives every route. A route declared some other way fails here with its method and path named.
  */
 import { describe, expect, it } from 'vitest';
+import { createUnitApp } from '../test/unit-app.js';
 import { inertApp, openApiDocument } from './document.js';
 import { TAGS } from './openapi.js';
 
@@ -67,12 +68,11 @@ function contractProblems(where: string, op: Operation): string[] {
     if (!statuses.includes(status)) fail(`no ${status} response (${why})`);
   };
   needs('500', 'every operation can fail unexpectedly');
+  needs('400', "the edge guard reads every request's path, query string and headers");
+  needs('422', "the edge guard reads every request's path, query string and headers");
+  if (!where.startsWith('GET ')) needs('413', 'the body limit counts the body of any request but a GET');
+  if (op.requestBody) needs('415', 'it takes a body');
   if (op.security?.some((s) => Object.keys(s).length > 0)) needs('401', 'it takes a bearer token');
-  if (op.requestBody) {
-    needs('400', 'it takes a body');
-    needs('413', 'it takes a body');
-  }
-  if (op.requestBody || op.parameters?.length) needs('422', 'it takes input');
   for (const [status, raw] of Object.entries(op.responses)) {
     const response = resolve(raw);
     const headers = Object.keys(response.headers ?? {});
@@ -138,5 +138,61 @@ describe('OpenAPI contract', () => {
       `GET /api/v1/clock: no 500 response (every operation can fail unexpectedly); ${HOW}`,
     );
     expect(problems).toContain(`GET /api/v1/clock: 200 response application/json has no example; ${HOW}`);
+  });
+});
+
+describe('what the edge answers before any route runs is declared by every operation', () => {
+  /** The operation's method and path, with a valid value for each path parameter (a symbol, or an id). */
+  const request = ({ where }: (typeof operations)[number]) => {
+    const [method, template] = where.split(' ') as [string, string];
+    const path = template.replace(/\{([^}]+)\}/g, (_, name: string) =>
+      name === 'symbol' ? 'AAPL' : '0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42',
+    );
+    return { method, path };
+  };
+  /** Each operation probed: those that did not answer `expected` or do not declare it. */
+  async function misses(
+    ops: typeof operations,
+    expected: number,
+    probe: (method: string, path: string) => Promise<globalThis.Response>,
+  ): Promise<string[]> {
+    const out: string[] = [];
+    for (const o of ops) {
+      const { method, path } = request(o);
+      const { status } = await probe(method, path);
+      if (status !== expected || !(String(status) in o.op.responses))
+        out.push(`${o.where}: ${status} (declares ${Object.keys(o.op.responses).join(', ')})`);
+    }
+    return out;
+  }
+
+  it('a NUL in the query string (422), a query string that is not UTF-8 (400), a non-printable Idempotency-Key or X-Request-Id (400)', async () => {
+    const api = await createUnitApp();
+    expect(await misses(operations, 422, (m, path) => api.call(m, `${path}?x=%00`))).toEqual([]);
+    expect(await misses(operations, 400, (m, path) => api.call(m, `${path}?x=%ZZ`))).toEqual([]);
+    for (const header of ['idempotency-key', 'x-request-id']) {
+      const headers = { [header]: 'key\u0001' };
+      expect(await misses(operations, 400, (m, path) => api.call(m, path, { headers }))).toEqual([]);
+    }
+    expect(api.touched).toEqual([]);
+  });
+
+  it('a body over BODY_LIMIT_BYTES on any request but a GET (413)', async () => {
+    const api = await createUnitApp();
+    const raw = 'x'.repeat(inertApp().config.BODY_LIMIT_BYTES + 1);
+    const bodies = operations.filter((o) => !o.where.startsWith('GET '));
+    expect(await misses(bodies, 413, (m, path) => api.call(m, path, { raw }))).toEqual([]);
+    expect(api.touched).toEqual([]);
+  });
+
+  it('a body that is not JSON (415), login among them', async () => {
+    const api = await createUnitApp();
+    const withBody = operations.filter((o) => o.op.requestBody);
+    expect(withBody.map((o) => o.where)).toContain('POST /api/v1/auth/login');
+    const headers = { 'content-type': 'text/plain', 'idempotency-key': 'probe-415' };
+    const probe = (m: string, path: string) =>
+      api.call(m, path, { token: api.operatorToken, raw: '{}', headers });
+    expect(await misses(withBody, 415, probe)).toEqual([]);
+    expect(api.touched).toEqual([]);
   });
 });

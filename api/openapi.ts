@@ -103,10 +103,11 @@ export function documentConfig(config: Pick<Config, 'PUBLIC_URL'>) {
  * The contract every operation keeps, made structural: `apiRoute()` is `createRoute()` that requires an
  * `operationId`, one tag of TAGS, `auth` (the security requirement; public operations say so) and the
  * error statuses the handler itself answers, requires an example (or named examples) for every JSON
- * body it names, and adds what every operation of this API can answer: 500, 401 behind a bearer token,
- * 400 and 413 with a body, 422 with any input, 503 when a dependency is out (unless `offline`), and the
- * headers every response carries (X-Request-Id, X-Instance). api/openapi.test.ts walks the document and
- * names the operation that misses any of it.
+ * body it names, and adds what every operation of this API can answer: 500; 400 and 422 (the edge guard,
+ * api/input-guard.ts, reads every request's path, query string and headers); 413 unless a GET (the body
+ * limit counts any other request's body); 415 with a body; 401 behind a bearer token; 503 when a
+ * dependency is out (unless `offline`); and the headers every response carries (X-Request-Id,
+ * X-Instance). api/openapi.test.ts walks the document and names the operation that misses any of it.
  */
 export const TAGS = {
   identity: 'Registration, login with a second factor, tokens, passwords and public keys',
@@ -120,7 +121,7 @@ export const TAGS = {
 export type Tag = keyof typeof TAGS;
 
 /** The statuses a route may declare in `errors`; each is a shared response component (PROBLEM_RESPONSES). */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 422 | 429 | 500 | 503 | 504;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503 | 504;
 
 /** One example problem per status: what the API answers there (the detail of a typical case). */
 const PROBLEM_RESPONSES: Record<
@@ -159,16 +160,23 @@ const PROBLEM_RESPONSES: Record<
   409: {
     name: 'Conflict',
     description:
-      'The resource changed or is busy: a stale client_version, a closed order, a request with this idempotency key still running',
+      'The resource changed or is busy: a stale client_version, a closed order, a request with this idempotency key still running (retry after Retry-After seconds)',
     code: 'version_conflict',
     detail: 'Order version is 3, request had 2',
     errors: ['Order version is 3, request had 2'],
+    headers: ['Retry-After'],
   },
   413: {
     name: 'PayloadTooLarge',
     description: 'The request body exceeds BODY_LIMIT_BYTES',
     code: 'payload_too_large',
     detail: 'Request body exceeds 65536 bytes',
+  },
+  415: {
+    name: 'UnsupportedMediaType',
+    description: 'A request body that is not sent as application/json (or sent without a Content-Type)',
+    code: 'unsupported_media_type',
+    detail: 'Unsupported Media Type',
   },
   422: {
     name: 'ValidationFailed',
@@ -289,12 +297,12 @@ export type ApiRouteConfig = Omit<
 
 /** The problem statuses of an operation: its own and the ones its shape implies. */
 export function errorStatuses(route: ApiRouteConfig): ErrorStatus[] {
-  const { request } = route;
-  const input = Boolean(request?.body ?? request?.params ?? request?.query ?? request?.headers);
   const implied: ErrorStatus[] = [
+    400,
+    422,
+    ...(route.method === 'get' ? [] : ([413] as const)),
+    ...(route.request?.body ? ([415] as const) : []),
     ...(route.auth === 'public' ? [] : ([401] as const)),
-    ...(request?.body ? ([400, 413] as const) : []),
-    ...(input ? ([422] as const) : []),
     ...(route.offline ? [] : ([503] as const)),
     500,
   ];

@@ -4,7 +4,8 @@
  *
  * A JSON number such as `100.5` has already been parsed by JSON.parse into a double; its shortest
  * round-trip text (`String(100.5)` = "100.5") is exactly what the client wrote for any value with at
- * most 15 significant digits, so we parse that text, never the double's binary value.
+ * most 15 significant digits, so we parse that text, never the double's binary value. The api refuses
+ * a JSON number with more before it is parsed here (api/input-guard.ts).
  */
 
 export type ParseResult = { ok: true; value: bigint } | { ok: false; error: string };

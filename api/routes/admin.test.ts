@@ -7,6 +7,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectProblem } from '../../test/http.js';
 import { createUnitApp, type UnitApp } from '../../test/unit-app.js';
+import { cancelScopeOf, controlRequestError, type ControlAction } from '../../temporal/controls.js';
 
 let api: UnitApp;
 beforeAll(async () => (api = await createUnitApp()));
@@ -85,19 +86,49 @@ describe('/api/v1/admin', () => {
     ] as const)
       expect([path, statuses(path, method)]).toEqual([
         path,
-        ['200', '400', '401', '403', '404', '413', '422', '500', '503'],
+        ['200', '400', '401', '403', '404', '413', '415', '422', '500', '503'],
       ]);
-    expect(statuses('/api/v1/admin/controls', 'get')).toEqual(['200', '401', '403', '500', '503']);
-    expect(statuses('/api/v1/admin/audit', 'get')).toEqual(['200', '401', '403', '422', '500', '503']);
-    expect(statuses('/api/v1/orders', 'delete')).toEqual(['200', '401', '422', '500', '503']);
+    expect(statuses('/api/v1/admin/controls', 'get')).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '422',
+      '500',
+      '503',
+    ]);
+    expect(statuses('/api/v1/admin/audit', 'get')).toEqual(['200', '400', '401', '403', '422', '500', '503']);
+    expect(statuses('/api/v1/orders', 'delete')).toEqual(['200', '400', '401', '413', '422', '500', '503']);
     expect(statuses('/api/v1/orders/{id}/timeline', 'get')).toEqual([
       '200',
+      '400',
       '401',
       '403',
       '404',
       '422',
       '500',
       '503',
+    ]);
+  });
+});
+
+describe('the audit trail', () => {
+  it('documents an entry as the control workflow records it: params the action, outcome its counts', async () => {
+    type Entry = { action: string; params: ControlAction; reason: string; outcome: unknown };
+    const audit = (await openapi()).paths['/api/v1/admin/audit']?.get?.responses['200'] as {
+      content: Record<string, { example: { entries: Entry[] } }>;
+    };
+    const [entry] = audit.content['application/json']!.example.entries;
+    // params: the action itself (activities/controls.ts), kind and all, as the workflow validates it.
+    expect(entry!.params.kind).toBe(entry!.action);
+    const operator = { userId: '9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d', email: 'ops@example.com' };
+    expect(controlRequestError({ action: entry!.params, operator, reason: entry!.reason })).toBeUndefined();
+    // outcome: the counts of orders cancelled and not (activities/controls.ts), for an action that cancels.
+    expect(cancelScopeOf(entry!.params)).toBeDefined();
+    const outcome = Object.entries(entry!.outcome as Record<string, unknown>);
+    expect(outcome.map(([k, v]) => `${k}: ${typeof v}`).sort()).toEqual([
+      'cancelled: number',
+      'failed: number',
     ]);
   });
 });

@@ -134,8 +134,8 @@ const AUDIT_EXAMPLE = {
   action: 'halt',
   target: 'AAPL',
   reason: 'news pending',
-  params: { symbol: 'AAPL', cancelResting: false },
-  outcome: { cancelled: [], failed: [] },
+  params: { kind: 'halt', symbol: 'AAPL', cancelResting: true },
+  outcome: { cancelled: 3, failed: 0 },
   workflow_id: 'market-controls',
   run_id: '0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b',
 } satisfies z.infer<typeof AuditEntry>;

@@ -411,6 +411,29 @@ describe('login, MFA and sessions', () => {
       ).toBe(200);
       await problemOf(await portfolio(user.token), 401, 'unauthorized');
     });
+
+    it('logs out with the refresh token when the bearer token sent with it is expired or bogus', async () => {
+      const logout = (token: string, refreshToken?: string) =>
+        api.call('POST', '/api/v1/auth/logout', {
+          token,
+          body: refreshToken === undefined ? {} : { refresh_token: refreshToken },
+        });
+      const bogus = await registerVerifiedUser(api);
+      expect((await logout('not-a-token', bogus.refreshToken)).status).toBe(200);
+      await problemOf(await refresh(bogus.refreshToken), 401, 'unauthorized');
+
+      const expired = await registerVerifiedUser(api);
+      offsetMs = (api.deps.config.ACCESS_TOKEN_TTL_SECONDS + 60) * 1000;
+      try {
+        await problemOf(await portfolio(expired.token), 401, 'unauthorized');
+        expect((await logout(expired.token, expired.refreshToken)).status).toBe(200);
+        await problemOf(await refresh(expired.refreshToken), 401, 'unauthorized');
+      } finally {
+        offsetMs = 0;
+      }
+      // Without a refresh token, a bearer token that does not verify is still refused.
+      await problemOf(await logout('not-a-token'), 401, 'unauthorized');
+    });
   });
 
   describe('signing keys', () => {

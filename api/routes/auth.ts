@@ -481,7 +481,18 @@ export function authRoutes(deps: ApiDeps) {
     async (c) => {
       const body = c.req.header('content-type')?.includes('json') ? c.req.valid('json') : {};
       const token = bearerToken(c.req.header('authorization'));
-      const sessionId = token ? (await sessions.verify(token)).sessionId : undefined;
+      // With a refresh token, a bearer token that no longer verifies (expired, its session ended) is as if
+      // not sent: the refresh token's session still ends.
+      const sessionId = token
+        ? await sessions.verify(token).then(
+            (verified) => verified.sessionId,
+            (err: unknown) => {
+              if (body.refresh_token && err instanceof ApiError && err.code === 'unauthorized')
+                return undefined;
+              throw err;
+            },
+          )
+        : undefined;
       if (!token && !body.refresh_token)
         throw new ApiError('bad_request', 'Send a bearer token or a refresh_token');
       await sessions.logout({ refreshToken: body.refresh_token, sessionId });

@@ -167,6 +167,20 @@ describe('GET /api/v1/orders/{id}/timeline', () => {
       filled_quantity: '3',
       status: 'filled',
     });
+    // The documented example is such a timeline: the same steps, each with the same fields of the same types.
+    type Media = { content: Record<string, { example: { events: Event[] } }> };
+    type Doc = { paths: Record<string, { get: { responses: Record<string, Media> } }> };
+    const doc = (await (await fx.api.call('GET', '/openapi.json')).json()) as Doc;
+    const ok = doc.paths['/api/v1/orders/{id}/timeline']!.get.responses['200']!;
+    const example = ok.content['application/json']!.example;
+    const shape = (e: Event | undefined) =>
+      Object.entries(e ?? {})
+        .map(([k, v]) => `${k}: ${v === null ? 'null' : typeof v}`)
+        .sort();
+    expect(example.events.map(shape)).toEqual(
+      example.events.map((documented) => shape(events.find((e) => e.type === documented.type))),
+    );
+    expect(example.events.map((e) => e.type)).toEqual([...ARRIVED, 'fill']);
     // Customer-visible only: nothing internal (workflow ids, request ids, other accounts).
     expect(JSON.stringify(events)).not.toMatch(/workflow|request_id|account/);
     // Another account's order: 403, like the order itself.

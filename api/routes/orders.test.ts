@@ -4,8 +4,10 @@
  * Placement through the saga is covered by orders.int.test.ts.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { orderView } from '../../db/queries/orders.js';
 import { expectProblem } from '../../test/http.js';
 import { createUnitApp, type UnitApp } from '../../test/unit-app.js';
+import { orderJson } from './orders.js';
 
 let api: UnitApp;
 beforeAll(async () => (api = await createUnitApp()));
@@ -134,5 +136,43 @@ describe('POST /api/v1/orders/{id}/replace: bad input is a 422 problem before an
       'validation_failed',
     );
     expect(p.errors).toEqual(['order.price: quantity x price must be at most 10000000000 (USD)']);
+  });
+});
+
+describe('an order as the API answers it (orderJson)', () => {
+  /** A buy of 3 with `filledQuantity` shares filled for `filledNotional` cents. */
+  const filled = (filledQuantity: string, filledNotional: string) =>
+    orderJson(
+      orderView({
+        id: '0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42',
+        accountId: '5d0e7c1a-3b8f-4f7a-8f0c-9a2e6b1d4c33',
+        clientOrderId: 'my-order-1',
+        symbol: 'AAPL',
+        side: 'buy',
+        orderType: 'limit',
+        timeInForce: 'DAY',
+        selfTradePrevention: 'cancel_newest',
+        status: 'partially_filled',
+        quantity: '3',
+        price: '10001',
+        stopPrice: null,
+        triggeredAt: null,
+        filledQuantity,
+        filledNotional,
+        reservedAmount: '0',
+        lockVersion: 0,
+        rejectReason: null,
+        requestFingerprint: null,
+        createdAt: '2026-03-02T14:30:00.000Z',
+        updatedAt: '2026-03-02T14:30:00.000Z',
+      }),
+    );
+
+  it('average_price is the mean price of the fills rounded half-up to the cent, not truncated', () => {
+    expect(filled('3', '30002').average_price).toBe(100.01); // 1 @ 100.00 + 2 @ 100.01: 100.0066...
+    expect(filled('3', '30001').average_price).toBe(100); // 2 @ 100.00 + 1 @ 100.01: 100.0033...
+    expect(filled('2', '3').average_price).toBe(0.02); // 1 @ 0.01 + 1 @ 0.02: 0.015, half up
+    expect(filled('2', '20002').average_price).toBe(100.01); // exact
+    expect(filled('0', '0').average_price).toBeNull();
   });
 });

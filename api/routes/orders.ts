@@ -182,7 +182,10 @@ export const OrderSchema = z
     self_trade_prevention: z.enum(SELF_TRADE_PREVENTIONS),
     status: z.enum(ORDER_STATUSES),
     filled_quantity: z.number(),
-    average_price: z.number().nullable(),
+    average_price: z.number().nullable().openapi({
+      description:
+        'The mean price of the fills (their notional over filled_quantity), rounded half-up to the cent; null before the first fill',
+    }),
     reserved_amount: z.number(),
     reserved_asset: z.string(),
     lock_version: z.number(),
@@ -371,7 +374,11 @@ export function orderJson(o: OrderView) {
     self_trade_prevention: o.selfTradePrevention,
     status: o.status,
     filled_quantity: exactNumber(o.filledQuantity),
-    average_price: o.filledQuantity > 0n ? money(o.filledNotional / o.filledQuantity) : null,
+    // Rounded half-up to the cent: (notional / quantity + 1/2), floored.
+    average_price:
+      o.filledQuantity > 0n
+        ? money((2n * o.filledNotional + o.filledQuantity) / (2n * o.filledQuantity))
+        : null,
     reserved_amount: o.side === 'buy' ? money(o.reservedAmount) : exactNumber(o.reservedAmount),
     reserved_asset: o.side === 'buy' ? 'USD' : o.symbol,
     lock_version: o.lockVersion,

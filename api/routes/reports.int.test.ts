@@ -349,6 +349,16 @@ describe('statement', () => {
       'trade',
       'withdrawal',
     ]);
+    // Each reserve and release names its order in the forms the statement documents (OpenAPI below): the
+    // order id when placed, <order id>:close when the order ended.
+    const forms = new Set(
+      s.assets.flatMap((a) =>
+        a.postings
+          .filter((l) => l.kind === 'reserve' || l.kind === 'release')
+          .map((l) => l.reference.replace(/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}/, '<order id>')),
+      ),
+    );
+    expect([...forms].sort(), `seed ${seed}`).toEqual(['<order id>', '<order id>:close']);
     // The closing is the ledger's balance, to the cent.
     for (const a of [usd, aapl]) {
       const ledger = await fx.balance(user.accountId, a.asset);
@@ -482,13 +492,16 @@ const withdraw = (token: string, cents: bigint) => transfer('/api/v1/withdrawals
 describe('OpenAPI', () => {
   it('documents the report routes with their errors and the statement’s CSV', async () => {
     type Op = { responses: Record<string, { content?: Record<string, unknown> }> };
+    type Schema = { description?: string; properties?: Record<string, Schema>; items?: Schema };
     const doc = (await (await api.call('GET', '/openapi.json')).json()) as {
       paths: Record<string, { get?: Op }>;
+      components: { schemas: Record<string, Schema> };
     };
     const statuses = (path: string) => Object.keys(doc.paths[path]?.get?.responses ?? {}).sort();
-    expect(statuses('/api/v1/executions')).toEqual(['200', '401', '422', '500', '503']);
+    expect(statuses('/api/v1/executions')).toEqual(['200', '400', '401', '422', '500', '503']);
     expect(statuses('/api/v1/orders/{id}/executions')).toEqual([
       '200',
+      '400',
       '401',
       '403',
       '404',
@@ -496,10 +509,15 @@ describe('OpenAPI', () => {
       '500',
       '503',
     ]);
-    expect(statuses('/api/v1/statement')).toEqual(['200', '401', '422', '500', '503']);
+    expect(statuses('/api/v1/statement')).toEqual(['200', '400', '401', '422', '500', '503']);
     expect(Object.keys(doc.paths['/api/v1/statement']!.get!.responses['200']!.content!).sort()).toEqual([
       'application/json',
       'text/csv',
     ]);
+    // A line's reference in every form the ledger writes (db/queries/statement.ts StatementLine).
+    const line = doc.components.schemas.Statement?.properties?.assets?.items?.properties?.postings?.items;
+    const reference = line?.properties?.reference?.description ?? '';
+    for (const form of ['order id', '<order id>:v<n>', '<order id>:close', '<order id>:compensation'])
+      expect(reference).toContain(form);
   });
 });

@@ -22,9 +22,10 @@ const BalanceSchema = z.object({ available: z.number(), reserved: z.number(), to
 const LineSchema = z.object({
   entry_id: z.string().openapi({ description: 'The journal entry this line belongs to' }),
   kind: z.string().openapi({ description: 'deposit, withdrawal, reserve, release or trade' }),
-  reference: z
-    .string()
-    .openapi({ description: 'Transfer id (deposit, withdrawal), order id (reserve, release) or trade id' }),
+  reference: z.string().openapi({
+    description:
+      'What caused it. deposit, withdrawal: the transfer id; trade: the trade id; reserve at placement: the order id; reserve or release by a replace: <order id>:v<n> (n the version the replace made); release of what an order that ended (filled, cancelled, expired) still held: <order id>:close; release when a placement is undone (compensation): <order id>:compensation',
+  }),
   posted_at: z.string(),
   available_change: z.number(),
   reserved_change: z.number(),

@@ -18,7 +18,7 @@ const TimelineEvent = z
   .catchall(z.union([z.string(), z.number(), z.null()]))
   .openapi('OrderTimelineEvent', {
     description:
-      'One step of the order. By type: received (the order as placed: symbol, direction, order_type, time_in_force, quantity, price, and stop_price for stop and stop-limit orders), funds_reserved (asset, amount), triggered (stop_price), fill (trade_id, quantity, price, filled_quantity, status), replaced (quantity, price, stop_price for stop and stop-limit orders, lock_version), cancelled and expired (filled_quantity), rejected and compensated (reason).',
+      'One step of the order. By type: received (the order as placed: client_order_id, symbol, direction, order_type, time_in_force, quantity, price, and stop_price for stop and stop-limit orders), funds_reserved (asset, amount), triggered (stop_price), fill (trade_id, quantity, price, filled_quantity, status), replaced (quantity, price, stop_price for stop and stop-limit orders, lock_version), cancelled and expired (filled_quantity), rejected and compensated (reason). Quantities, prices and amounts are decimal strings ("10", "185.00").',
   });
 
 const Timeline = z
@@ -49,16 +49,28 @@ export function timelineRoutes(deps: ApiDeps) {
                 success: true,
                 order_id: '0b6f6d1e-6c1d-4a35-9f0e-2f6a1c9d7e42',
                 events: [
-                  { at: '2026-03-02T14:30:00.000Z', type: 'received', quantity: 10, price: '185.00' },
-                  { at: '2026-03-02T14:30:00.010Z', type: 'funds_reserved', asset: 'USD', amount: '1850.00' },
+                  {
+                    at: '2026-03-02T14:30:00.000Z',
+                    type: 'received',
+                    client_order_id: 'my-order-1',
+                    symbol: 'AAPL',
+                    direction: 'buy',
+                    order_type: 'limit',
+                    time_in_force: 'DAY',
+                    quantity: '10',
+                    price: '185.00',
+                  },
+                  { at: '2026-03-02T14:30:00.000Z', type: 'validated' },
+                  { at: '2026-03-02T14:30:00.000Z', type: 'funds_reserved', asset: 'USD', amount: '1850.00' },
+                  { at: '2026-03-02T14:30:00.030Z', type: 'submitted' },
                   { at: '2026-03-02T14:30:00.030Z', type: 'accepted' },
                   {
                     at: '2026-03-02T14:31:12.000Z',
                     type: 'fill',
                     trade_id: '7e1f0c2a-5b3d-4c8e-9f1a-2b3c4d5e6f70',
-                    quantity: 10,
+                    quantity: '10',
                     price: '185.00',
-                    filled_quantity: 10,
+                    filled_quantity: '10',
                     status: 'filled',
                   },
                 ],

@@ -21,7 +21,11 @@ export interface StatementLine {
   entryId: bigint;
   /** The journal entry's kind: deposit, withdrawal, reserve, release, trade (and seed, for system accounts). */
   kind: string;
-  /** What caused it: the transfer id, the order id (reserve, release), the trade id. */
+  /**
+   * What caused it: the transfer id (deposit, withdrawal), the trade id (trade), the order id (reserve at
+   * placement), `<order id>:v<n>` (reserve or release by a replace to version n), `<order id>:close`
+   * (release by a terminal order), `<order id>:compensation` (release when the saga compensates).
+   */
   reference: string;
   postedAt: Date;
   /** The change of each bucket by this entry. */
