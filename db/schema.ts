@@ -479,6 +479,11 @@ export const outbox = pgTable(
     /** Null for public events (market data). */
     accountId: uuid('account_id').references(() => accounts.id),
     accountSeq: big('account_seq'),
+    /**
+     * The relay's claim order: taken by every insert from `outbox_pos_seq` (an account's rows while their
+     * transaction holds its sequence row, so in account_seq order). Null on rows done before migration 0016.
+     */
+    pos: big('pos').default(sql`nextval('outbox_pos_seq')`),
     /** order.accepted, execution.report, market.update, email.* */
     eventType: text('event_type').notNull(),
     payload: jsonb('payload').notNull(),
@@ -489,14 +494,16 @@ export const outbox = pgTable(
     attempts: integer('attempts').notNull().default(0),
     /** A failed row is not claimed again before this (its backoff). */
     retryAt: ts('retry_at'),
+    /** An attempt published it before a later step failed: its retries do not publish it again. */
+    published: boolean('published').notNull().default(false),
     lastError: text('last_error'),
     createdAt: ts('created_at').notNull().defaultNow(),
     processedAt: ts('processed_at'),
   },
   (t) => [
-    // In the relay's claim order, which scans it as an index scan (claim_outbox, migrations 0010 and 0013).
+    // In the relay's claim order, which scans it as an index scan (claim_outbox, migrations 0010 and 0016).
     index('outbox_pending_idx')
-      .on(t.createdAt, t.accountSeq)
+      .on(t.pos)
       .where(sql`${t.status} = 'pending'`),
     uniqueIndex('outbox_account_seq_key').on(t.accountId, t.accountSeq),
   ],

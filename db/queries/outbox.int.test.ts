@@ -1,9 +1,11 @@
 /**
- * The relay's claim (`claimOutboxRows`: the `claim_outbox` function, db/migrations/0013): oldest rows
- * first, up to its limit, without writing to them; the previous batch is marked done by the next claim;
- * a failed row waits for its retry time and counts its failed attempts; and the rows already relayed are
- * not read again by every later claim. `enqueue_events` wakes the relays at commit,
- * except in the statement that records a new order.
+ * The relay's claim (`claimOutboxRows`: the `claim_outbox` function, db/migrations/0016): rows in insert
+ * order, up to its limit, without writing to them, also the rows of one transaction in a heap with free
+ * space here and there, and an account's rows of transactions that committed in another order than they
+ * started; the previous batch is marked done by the next claim; a failed row waits for its retry time,
+ * counts its failed attempts and keeps that it was published, and a row already done is not put back; and
+ * the rows already relayed are not read again by every later claim. `enqueue_events` wakes the relays at
+ * commit, except in the statement that records a new order.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +16,7 @@ import { eventually } from '../../test/eventually.js';
 import { HOUSE_ACCOUNT_ID } from '../accounts.js';
 import { EventType } from '../../temporal/events.js';
 import { insertPendingOrder } from './orders.js';
-import { claimOutboxRows, enqueueEvents, markOutboxFailed } from './outbox.js';
+import { claimOutboxRows, enqueueEvents, markOutboxFailed, outboxJson } from './outbox.js';
 
 let database: Database;
 beforeAll(async () => {
@@ -39,7 +41,7 @@ const statusOf = async (id: string) =>
   (await database.sql<{ status: string }[]>`SELECT status FROM outbox WHERE id = ${id}::uuid`)[0]!.status;
 
 describe('claim_outbox', () => {
-  it('claims the oldest pending rows first, up to its limit; the next claim marks the delivered batch done', async () => {
+  it('claims the pending rows in insert order, up to its limit; the next claim marks the delivered batch done', async () => {
     const rows = await insert(5);
     const written = async () =>
       (
@@ -61,17 +63,127 @@ describe('claim_outbox', () => {
     expect(await Promise.all(rows.map(statusOf))).toEqual(['done', 'done', 'done', 'done', 'done']);
   });
 
-  it('a failed row waits for its retry time, and each claim says which attempt it is', async () => {
+  it('a failed row waits for its retry time, and each claim says which attempt it is and whether one published it', async () => {
     const [row] = await insert(1);
-    expect((await claim(10))[0]!.attempts).toBe(1);
-    await markOutboxFailed(database.sql, { id: row!, dead: false, error: 'smtp down', backoffSeconds: 60 });
+    const first = await claim(10);
+    expect(first[0]).toMatchObject({ attempts: 1, published: false });
+    const failed = (backoffSeconds: number, published: boolean) =>
+      markOutboxFailed(database.sql, {
+        id: row!,
+        dead: false,
+        error: 'smtp down',
+        backoffSeconds,
+        published,
+      });
+    await failed(60, true);
     expect(ids(await claim(10))).toEqual([]);
-    await markOutboxFailed(database.sql, { id: row!, dead: false, error: 'smtp down', backoffSeconds: 0 });
+    // An attempt that did not publish (it skipped the publish) keeps what an earlier one did.
+    await failed(0, false);
     const again = await claim(10);
     expect(ids(again)).toEqual([row]);
-    expect(again[0]!.attempts).toBe(3);
+    expect(again[0]).toMatchObject({ attempts: 3, published: true });
     await claim(10, [row!]);
     expect(await statusOf(row!)).toBe('done');
+  });
+
+  it('a failure reported for a row already done leaves it done', async () => {
+    // A relay that lost its lease unawares reports its failure after the relay that took over delivered
+    // the row and marked it done.
+    const [row] = await insert(1);
+    await claim(10);
+    await claim(10, [row!]);
+    const attempts = async () =>
+      (await database.sql<{ attempts: number }[]>`SELECT attempts FROM outbox WHERE id = ${row!}::uuid`)[0]!
+        .attempts;
+    for (const dead of [false, true])
+      await markOutboxFailed(database.sql, {
+        id: row!,
+        dead,
+        error: 'late',
+        backoffSeconds: 0,
+        published: false,
+      });
+    expect(await statusOf(row!)).toBe('done');
+    expect(await attempts()).toBe(0);
+  });
+
+  it("returns one transaction's rows in insert order, also when the heap has free space here and there", async () => {
+    // An empty outbox (this file's database is its own): the heap holds only what follows.
+    await database.sql`TRUNCATE outbox`;
+    // One connection, as the shard writes on its own: its inserts go on where its last ones went.
+    const conn = await database.sql.reserve();
+    try {
+      // Churn as relayed rows leave it, and later traffic walking the free space forward: rows deleted
+      // and vacuumed between live ones, then later rows written and deleted again.
+      const pad = (tag: string, n: number) => conn`
+        INSERT INTO outbox (event_type, payload, status)
+        SELECT 'market.update', jsonb_build_object('symbol', ${tag}::text, 'pad', repeat(md5(i::text), 40)), 'done'
+        FROM generate_series(1, ${n}::int) AS i`;
+      await pad('CHURN1', 2000);
+      await conn`
+        DELETE FROM outbox WHERE id IN (
+          SELECT id FROM (SELECT id, row_number() OVER (ORDER BY pos) AS n FROM outbox WHERE payload->>'symbol' = 'CHURN1') r
+          WHERE n % 3 <> 0)`;
+      await conn`VACUUM outbox`;
+      await pad('CHURN2', 1200);
+      await conn`DELETE FROM outbox WHERE payload->>'symbol' = 'CHURN2'`;
+      await conn`VACUUM outbox`;
+      // As the shard's group commit writes a batch's market data: one transaction, each row the book
+      // after one more operation (no account, so no account_seq: all the rows' claim keys tie but pos).
+      const ts = new Date().toISOString();
+      const events = outboxJson(
+        Array.from({ length: 64 }, (_, op) => ({
+          accountId: null,
+          eventType: EventType.MarketUpdate,
+          payload: { symbol: 'TIETEST', quote: null, depth: null, trades: [], ts, op, pad: 'x'.repeat(1280) },
+        })),
+      );
+      await conn`SELECT enqueue_events(${events}::jsonb)`;
+    } finally {
+      conn.release();
+    }
+    const claimed = await claim(200);
+    expect(claimed.map((r) => (r.payload as { op?: number }).op)).toEqual(
+      Array.from({ length: 64 }, (_, op) => op),
+    );
+    await claim(0, ids(claimed));
+  });
+
+  it("returns an account's rows in sequence order when a transaction that started later committed first", async () => {
+    await database.sql`UPDATE outbox SET status = 'done' WHERE status = 'pending'`;
+    const accepted = (clientOrderId: string) =>
+      outboxJson([
+        {
+          accountId: HOUSE_ACCOUNT_ID,
+          eventType: EventType.OrderAccepted,
+          payload: {
+            order_id: randomUUID(),
+            client_order_id: clientOrderId,
+            symbol: 'SEQTEST',
+            side: 'buy',
+            order_type: 'limit',
+            time_in_force: 'GTC',
+            quantity: '1',
+            price: '17000',
+            stop_price: null,
+            ts: new Date().toISOString(),
+          },
+        },
+      ]);
+    await database.sql.begin(async (early) => {
+      // Its rows' created_at is its start, now.
+      await early`SELECT now()`;
+      // Another transaction, started later, enqueues the account's next event and commits first.
+      await database.sql`SELECT enqueue_events(${accepted('later-start')}::jsonb)`;
+      await early`SELECT enqueue_events(${accepted('earlier-start')}::jsonb)`;
+    });
+    const claimed = await claim(10);
+    expect(claimed.map((r) => (r.payload as { client_order_id: string }).client_order_id)).toEqual([
+      'later-start',
+      'earlier-start',
+    ]);
+    expect(Number(claimed[0]!.account_seq) + 1).toBe(Number(claimed[1]!.account_seq));
+    await claim(0, ids(claimed));
   });
 
   it('does not read the rows already relayed again on every claim', async () => {

@@ -28,9 +28,9 @@ export function enqueueEventsCall(rows: SQL | Placeholder, opts: { notify?: bool
 }
 
 /**
- * Enqueue events in one statement (the `enqueue_events` function, db/migrations/0002_ledger_functions.sql):
- * account events get the account's next sequence numbers (gap-free per account), then the relays are
- * woken (NOTIFY brokerx_outbox, delivered at commit).
+ * Enqueue events in one statement (the `enqueue_events` function, as of
+ * db/migrations/0014_placement_events_without_notify.sql): account events get the account's next sequence
+ * numbers (gap-free per account), then the relays are woken (NOTIFY brokerx_outbox, delivered at commit).
  */
 export async function enqueueEvents(tx: DbOrTx, events: OutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
@@ -45,17 +45,19 @@ export type OutboxRow = {
   account_id: string | null;
   account_seq: bigint | null;
   attempts: number;
+  /** An earlier attempt published it (a later step of it failed): not published again. */
+  published: boolean;
   /** drizzle's postgres.js setup hands raw queries timestamps as strings. */
   created_at: Date | string;
 } & StoredEvent;
 
 /**
- * Claim up to `limit` pending rows whose retry time has come, oldest first, `attempts` being this
- * delivery's attempt; first, in the same call, mark `done` the rows of the relay's previous batch that it
- * delivered. The claim writes nothing to the rows it returns: one relay relays at a time (its advisory
- * lease, docs/adr/0035-one-active-outbox-relay.md), so the rows need no lease of their own
+ * Claim up to `limit` pending rows whose retry time has come, in insert order (`pos`, ADR 0041), `attempts`
+ * being this delivery's attempt; first, in the same call, mark `done` the rows of the relay's previous
+ * batch that it delivered. The claim writes nothing to the rows it returns: one relay relays at a time
+ * (its advisory lease, docs/adr/0035-one-active-outbox-relay.md), so the rows need no lease of their own
  * (docs/adr/0036-outbox-claim-without-row-leases.md). One round trip: the `claim_outbox` function
- * (db/migrations/0013_outbox_claim_without_row_leases.sql; 0010 says why its scan must be an index scan).
+ * (db/migrations/0016_outbox_claim_in_insert_order.sql; 0010 says why its scan must be an index scan).
  */
 export async function claimOutboxRows(db: Sql, p: { limit: number; done: string[] }): Promise<OutboxRow[]> {
   return db<OutboxRow[]>`SELECT * FROM claim_outbox(${p.done}::uuid[], ${p.limit}::int)`;
@@ -70,15 +72,20 @@ export async function markOutboxDone(db: Sql, ids: string[]): Promise<void> {
   await claimOutboxRows(db, { limit: 0, done: ids });
 }
 
-/** A failed row goes back to pending, claimed again after `backoffSeconds`, or dead; its failed attempt counted. */
+/**
+ * A failed row goes back to pending, claimed again after `backoffSeconds`, or dead; its failed attempt
+ * counted, and `published` kept once an attempt published it. Only a pending row: a relay that lost its
+ * lease unawares must not put back a row that the relay after it marked done (or dead).
+ */
 export async function markOutboxFailed(
   db: Sql,
-  p: { id: string; dead: boolean; error: string; backoffSeconds: number },
+  p: { id: string; dead: boolean; error: string; backoffSeconds: number; published: boolean },
 ): Promise<void> {
   await db`
     UPDATE outbox SET status = ${p.dead ? 'dead' : 'pending'}, last_error = ${p.error.slice(0, 500)},
-      attempts = attempts + 1, retry_at = now() + make_interval(secs => ${p.backoffSeconds})
-    WHERE id = ${p.id}`;
+      attempts = attempts + 1, retry_at = now() + make_interval(secs => ${p.backoffSeconds}),
+      published = published OR ${p.published}
+    WHERE id = ${p.id} AND status = 'pending'`;
 }
 
 /** Pending rows and the age of the oldest, in seconds. */

@@ -22,7 +22,7 @@ const registry = processRegistry('worker-outbox', config.INSTANCE_ID);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
 
-// The relay writes only leases and done marks: its commits need not wait for the WAL flush (ADR 0031).
+// The relay writes only done, retry and dead marks (no row leases, ADR 0036): its commits need not wait for the WAL flush (ADR 0031).
 const database = connectDatabase(config.DATABASE_URL, {
   max: 4,
   appName: applicationName(config, 'outbox'),

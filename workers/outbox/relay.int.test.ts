@@ -1,24 +1,30 @@
 /**
  * The outbox relay and what it feeds: one fill confirmation mail per party per fill, also when the relay
  * processes the same rows again (a crash between sending and marking done), and also when a relay died
- * between taking the mail's key and sending; market data over REST,
- * cached in Redis and invalidated by book changes; poison rows dead-lettered after their attempts; rows
- * marked done by the next claim; a row that arrives while a batch runs claimed without waiting for a poll;
- * a row written without NOTIFY (a new order's events, ADR 0037) relayed by the poll.
+ * between taking the mail's key and sending; a Redis outage of any length delays a fill's rows, never
+ * loses them; a row retried after its mail failed is not published again; market data over REST,
+ * cached in Redis and invalidated by book changes; poison rows dead-lettered after their attempts, the
+ * rows beside them relayed; rows marked done by the next claim; a row that arrives while a batch runs
+ * claimed without waiting for a poll; a row written without NOTIFY (a new order's events, ADR 0037)
+ * relayed by the poll.
  */
 import { sql } from 'drizzle-orm';
+import { Client, Connection } from '@temporalio/client';
+import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../devstack/processes.js';
 import { createLogger } from '../../lib/logger.js';
-import { createMailer } from '../../lib/mailer.js';
+import { createMailer, type Mailer } from '../../lib/mailer.js';
 import { connectRedis } from '../../lib/redis.js';
-import { marketChannel } from '../../lib/redis-keys.js';
+import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
 import { enqueueEventsCall, outboxJson } from '../../db/queries/outbox.js';
+import { fillSignal } from '../../temporal/contracts.js';
 import { EventType } from '../../temporal/events.js';
 import { mailCount, waitForMail } from '../../test/helpers.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser } from '../../test/users.js';
-import { createOutboxRelay } from './relay.js';
+import { createOutboxRelay, type Relay } from './relay.js';
 
 let fx: TradingFixture;
 beforeAll(async () => {
@@ -74,25 +80,7 @@ describe('fill confirmations', () => {
     const relay = fx.stack.relay;
     await relay.stop();
     try {
-      const seller = await createFundedUser(fx.api, '0.00', { MSFT: 5n });
-      const buyer = await createFundedUser(fx.api, '5000.00');
-      const place = async (token: string, body: ReturnType<typeof order>) =>
-        expect((await fx.api.call('POST', '/api/v1/orders', { token, body })).status).toBe(201);
-      await place(seller.token, order('sell', 5, '430.00'));
-      await place(buyer.token, order('buy', 5, '431.00'));
-      const reports = await eventually(async () => {
-        const rows = await fx.database.db.execute<{
-          id: string;
-          account_id: string;
-          fill_id: string;
-          order_id: string;
-        }>(sql`
-          SELECT id, account_id, payload->>'fill_id' AS fill_id, payload->>'order_id' AS order_id FROM outbox
-          WHERE event_type = 'execution.report' AND payload->>'fill_id' IS NOT NULL
-            AND account_id IN (${buyer.accountId}::uuid, ${seller.accountId}::uuid)`);
-        expect(rows).toHaveLength(2);
-        return rows;
-      });
+      const { buyer, seller, rows: reports } = await fill('430.00');
       const buyers = reports.find((r) => r.account_id === buyer.accountId)!;
       const sellers = reports.find((r) => r.account_id === seller.accountId)!;
       // The buyer's key as a relay that died before sending left it; the seller's as an earlier build
@@ -109,6 +97,194 @@ describe('fill confirmations', () => {
     } finally {
       await redis.quit();
       await relay.start();
+    }
+  });
+});
+
+/** A relay beside the fixture's, on its database, with the Redis, mailer and Temporal client given. */
+function relayWith(redis: Redis, mailer: Mailer, temporal: Client = fx.temporal): Relay {
+  return createOutboxRelay({
+    sql: fx.database.sql,
+    redis,
+    temporal,
+    mailer,
+    logger: createLogger('error'),
+    registry: new Registry(),
+    redisPrefix: fx.config.REDIS_PREFIX,
+  });
+}
+
+/** A seller's resting order filled by a buyer's; resolves with their fill reports' outbox rows. */
+async function fill(price: string) {
+  const seller = await createFundedUser(fx.api, '0.00', { MSFT: 5n });
+  const buyer = await createFundedUser(fx.api, '5000.00');
+  const place = async (token: string, body: ReturnType<typeof order>) =>
+    expect((await fx.api.call('POST', '/api/v1/orders', { token, body })).status).toBe(201);
+  await place(seller.token, order('sell', 5, price));
+  await place(buyer.token, order('buy', 5, price));
+  const rows = await eventually(async () => {
+    const found = await fx.database.db.execute<{
+      id: string;
+      account_id: string;
+      event_id: string;
+      workflow_id: string;
+      fill_id: string;
+      order_id: string;
+    }>(sql`
+      SELECT id, account_id, payload->>'event_id' AS event_id, payload->>'workflow_id' AS workflow_id,
+        payload->>'fill_id' AS fill_id, payload->>'order_id' AS order_id FROM outbox
+      WHERE event_type = 'execution.report' AND payload->>'fill_id' IS NOT NULL
+        AND account_id IN (${buyer.accountId}::uuid, ${seller.accountId}::uuid)`);
+    expect(found).toHaveLength(2);
+    return found;
+  });
+  return {
+    seller,
+    buyer,
+    rows,
+    ids: rows.map((r) => r.id),
+    eventIds: rows.map((r) => r.event_id),
+    sellers: rows.find((r) => r.account_id === seller.accountId)!,
+  };
+}
+
+/** The fill signals a saga received. */
+async function fillSignals(workflowId: string): Promise<number> {
+  const history = await fx.temporal.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).filter(
+    (e) => e.workflowExecutionSignaledEventAttributes?.signalName === fillSignal.name,
+  ).length;
+}
+
+/** Failed rows as their backoff's end finds them: due now (the tests do not wait out minutes of backoff). */
+const due = () =>
+  fx.database.db.execute(
+    sql`UPDATE outbox SET retry_at = NULL WHERE status = 'pending' AND retry_at IS NOT NULL`,
+  );
+
+const rowsOf = (ids: string[]) =>
+  fx.database.sql<{ status: string; attempts: number }[]>`
+    SELECT status, attempts FROM outbox WHERE id = ANY(${ids}::uuid[])`;
+
+describe('failures that are not the row', () => {
+  it("a Redis outage's attempts leave a fill's rows pending; once Redis is back, one signal and one mail each", async () => {
+    await fx.stack.relay.stop();
+    // A Redis that is down: nothing listens on the port. The client fails a command at the first
+    // connection that fails (the relay's tries a few times first): each attempt fails in a moment.
+    const down = new Redis(await freePort(), '127.0.0.1', {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => 50,
+    });
+    down.on('error', () => undefined);
+    const mailer = createMailer(fx.config.SMTP_URL, fx.config.MAIL_FROM);
+    let f: Awaited<ReturnType<typeof fill>>;
+    try {
+      f = await fill('440.00');
+      const relay = relayWith(down, mailer);
+      // 12 attempts: with the backoff between them (2 s doubling up to 5 minutes), 23 minutes of outage.
+      for (let attempt = 1; attempt <= 12; attempt++) {
+        await due();
+        await relay.processBatch();
+      }
+      expect(await rowsOf(f.ids)).toEqual([
+        { status: 'pending', attempts: 12 },
+        { status: 'pending', attempts: 12 },
+      ]);
+      expect(await fillSignals(f.sellers.workflow_id)).toBe(0);
+    } finally {
+      down.disconnect();
+      mailer.close();
+      await due();
+      await fx.stack.relay.start();
+    }
+    // Redis is back: the fixture's relay delivers the rows at their next retry (due above).
+    await eventually(async () => {
+      expect((await rowsOf(f.ids)).map((r) => r.status)).toEqual(['done', 'done']);
+    }, 10_000);
+    await waitForMail(f.seller.email, { subject: /fill/i });
+    await waitForMail(f.buyer.email, { subject: /fill/i });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await fillSignals(f.sellers.workflow_id)).toBe(1);
+    expect(await mailCount(f.seller.email, /fill/i)).toBe(1);
+    expect(await mailCount(f.buyer.email, /fill/i)).toBe(1);
+  });
+
+  it("a Temporal outage leaves a fill's rows pending at any attempt; once it is back, one signal", async () => {
+    await fx.stack.relay.stop();
+    // A Temporal server that is down: nothing listens on the port. No retry interceptor: the signal
+    // fails at once instead of after the client's retries.
+    const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
+    const redis = connectRedis(fx.config.REDIS_URL, 'test-relay-temporal-down');
+    const mailer = createMailer(fx.config.SMTP_URL, fx.config.MAIL_FROM);
+    let f: Awaited<ReturnType<typeof fill>>;
+    try {
+      f = await fill('445.00');
+      // The attempts of a long outage, driven directly: the next failure would be the dead-letter one.
+      await fx.database.sql`UPDATE outbox SET attempts = 20 WHERE id = ANY(${f.ids}::uuid[])`;
+      await relayWith(
+        redis,
+        mailer,
+        new Client({ connection, namespace: fx.config.TEMPORAL_NAMESPACE }),
+      ).processBatch();
+      // The seller's report signals the seller's saga (the buyer's saga made the fill: no signal).
+      expect(await rowsOf([f.sellers.id])).toEqual([{ status: 'pending', attempts: 21 }]);
+    } finally {
+      await connection.close();
+      await redis.quit();
+      mailer.close();
+      await due();
+      await fx.stack.relay.start();
+    }
+    await eventually(async () => {
+      expect((await rowsOf(f.ids)).map((r) => r.status)).toEqual(['done', 'done']);
+    }, 10_000);
+    expect(await fillSignals(f.sellers.workflow_id)).toBe(1);
+    await waitForMail(f.seller.email, { subject: /fill/i });
+  });
+
+  it('a row retried after its mail failed is not published again', async () => {
+    await fx.stack.relay.stop();
+    // An SMTP server that is down: nothing listens on the port.
+    const smtpDown = createMailer(`smtp://127.0.0.1:${await freePort()}`, fx.config.MAIL_FROM);
+    const redis = connectRedis(fx.config.REDIS_URL, 'test-relay-published');
+    const sub = connectRedis(fx.config.REDIS_URL, 'test-relay-published-sub');
+    const published: string[] = [];
+    sub.on('message', (_channel: string, message: string) => {
+      published.push((JSON.parse(message) as { event_id: string }).event_id);
+    });
+    let f: Awaited<ReturnType<typeof fill>>;
+    try {
+      f = await fill('450.00');
+      await sub.subscribe(
+        accountChannel(fx.config.REDIS_PREFIX, f.seller.accountId),
+        accountChannel(fx.config.REDIS_PREFIX, f.buyer.accountId),
+      );
+      await relayWith(redis, smtpDown).processBatch();
+      // Published and signalled; the mails failed: the rows wait for their retry.
+      expect(await rowsOf(f.ids)).toEqual([
+        { status: 'pending', attempts: 1 },
+        { status: 'pending', attempts: 1 },
+      ]);
+      await eventually(async () => expect(published.length).toBeGreaterThanOrEqual(2), 5_000);
+    } finally {
+      smtpDown.close();
+      await redis.quit();
+      await due();
+      await fx.stack.relay.start();
+    }
+    try {
+      await eventually(async () => {
+        expect((await rowsOf(f.ids)).map((r) => r.status)).toEqual(['done', 'done']);
+      }, 10_000);
+      await waitForMail(f.seller.email, { subject: /fill/i });
+      await waitForMail(f.buyer.email, { subject: /fill/i });
+      await new Promise((r) => setTimeout(r, 500));
+      // Each account's feed got its fill report once.
+      expect(f.eventIds.map((id) => published.filter((p) => p === id).length)).toEqual([1, 1]);
+      expect(await mailCount(f.seller.email, /fill/i)).toBe(1);
+      expect(await mailCount(f.buyer.email, /fill/i)).toBe(1);
+    } finally {
+      await sub.quit();
     }
   });
 });
@@ -186,17 +362,50 @@ describe('market data over REST', () => {
 
 describe('poison rows', () => {
   it('are retried with backoff and dead-lettered after their attempts, without blocking the others', async () => {
-    // An execution report whose saga signal can never be sent: a workflow id that is not a string.
-    const [row] = await fx.database.db.execute<{ id: string }>(sql`
-      INSERT INTO outbox (event_type, payload, attempts) VALUES ('execution.report', '{"workflow_id": {"bad": true}, "order_id": "x", "status": "filled", "fill_id": "f"}'::jsonb, 9)
-      RETURNING id`);
-    await eventually(async () => {
-      const [r] = await fx.database.db.execute<{ status: string; last_error: string | null }>(
-        sql`SELECT status, last_error FROM outbox WHERE id = ${row!.id}::uuid`,
-      );
-      expect(r!.status).toBe('dead');
-      expect(r!.last_error).toBeTruthy();
-    }, 20_000);
+    const sub = connectRedis(fx.config.REDIS_URL, 'test-relay-poison');
+    const published: string[] = [];
+    sub.on('message', (_channel: string, message: string) => void published.push(message));
+    try {
+      await sub.subscribe(marketChannel(fx.config.REDIS_PREFIX, 'RELAYPOISON'));
+      // In one statement, so in one batch: an execution report whose saga signal can never be sent (a
+      // workflow id that is not a string) and a market update whose payload is JSON null, both at their
+      // last attempt; the same market update at its first; and a market update that is fine.
+      const rows = await fx.database.db.execute<{ id: string }>(sql`
+        INSERT INTO outbox (event_type, payload, attempts) VALUES
+          ('execution.report', '{"workflow_id": {"bad": true}, "order_id": "x", "status": "filled", "fill_id": "f"}'::jsonb, 9),
+          ('market.update', 'null'::jsonb, 9),
+          ('market.update', 'null'::jsonb, 0),
+          ('market.update', '{"symbol": "RELAYPOISON", "quote": null, "depth": null, "trades": [], "ts": "2026-12-02T00:00:00Z"}'::jsonb, 0)
+        RETURNING id`);
+      const [badSignal, nullPayload, firstAttempt, good] = rows.map((r) => r.id);
+      const row = async (id: string) =>
+        (
+          await fx.database.db.execute<{
+            status: string;
+            attempts: number;
+            last_error: string | null;
+            backoff: boolean;
+          }>(sql`
+            SELECT status, attempts, last_error, retry_at IS NOT NULL AS backoff FROM outbox WHERE id = ${id}::uuid`)
+        )[0]!;
+      await eventually(async () => {
+        for (const poison of [badSignal!, nullPayload!]) {
+          const r = await row(poison);
+          expect(r.status).toBe('dead');
+          expect(r.last_error).toBeTruthy();
+        }
+        expect((await row(good!)).status).toBe('done');
+      }, 20_000);
+      // Failed, and waiting for its retry time (or retried since: each attempt fails alike).
+      const retried = await row(firstAttempt!);
+      expect(retried).toMatchObject({ status: 'pending', backoff: true });
+      expect(retried.attempts).toBeGreaterThanOrEqual(1);
+      expect(published.map((m) => (JSON.parse(m) as { symbol: string }).symbol)).toEqual(['RELAYPOISON']);
+    } finally {
+      await sub.quit();
+      // Its later attempts are no part of this file's other tests.
+      await fx.database.db.execute(sql`UPDATE outbox SET status = 'dead' WHERE payload = 'null'::jsonb`);
+    }
   });
 });
 

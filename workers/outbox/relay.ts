@@ -1,19 +1,21 @@
 /**
- * The outbox relay. Claims the oldest pending rows (one relay relays at a time: its worker holds the relay's
- * lease, ./worker.ts; the rows have no lease of their own, ADR 0036), then: publishes the batch to Redis
- * (one pipeline, in order), signals the order sagas (fills, closes), sends the fill confirmation mails
- * (their Redis keys taken in one pipeline, marked sent in another); the relay's next claim (at the next
- * NOTIFY or poll, or at once when more rows may be waiting) marks the delivered rows done in the same
- * statement.
+ * The outbox relay. Claims the pending rows in insert order (ADR 0041; one relay relays at a time: its
+ * worker holds the relay's lease, ./worker.ts; the rows have no lease of their own, ADR 0036), then:
+ * publishes the batch to Redis (one pipeline, in order), signals the order sagas (fills, closes), sends
+ * the fill confirmation mails (their Redis keys taken in one pipeline, marked sent in another); the
+ * relay's next claim (at the next NOTIFY or poll, or at once when more rows may be waiting) marks the
+ * delivered rows done in the same statement.
  * Delivery is at least once; every event carries a unique event id, account events their sequence.
+ * A failed row is retried after a backoff, without publishing again once an attempt published it; only a
+ * failure of the row's own (`rowFault`) dead-letters it, a service that is down never does.
  * Wakes on LISTEN brokerx_outbox, polls as a fallback.
  */
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../../lib/logger.js';
-import type { Mailer } from '../../lib/mailer.js';
+import { mailRefused, type Mailer } from '../../lib/mailer.js';
 import { formatDecimal } from '../../lib/money.js';
 import { ttlCache } from '../../lib/ttl-cache.js';
 import { accountChannel, marketCacheKeys, marketChannel } from '../../lib/redis-keys.js';
@@ -38,6 +40,7 @@ export interface RelayDeps {
   registry: Registry;
   redisPrefix: string;
   batchSize?: number;
+  /** A row whose own failure (`rowFault`) comes at this attempt or later is dead. */
   maxAttempts?: number;
   pollMs?: number;
 }
@@ -68,6 +71,25 @@ export function createRelayMetrics(registry: Registry) {
       registers: [registry],
     }),
   };
+}
+
+/** gRPC's status for a request the server refuses as malformed. */
+const GRPC_INVALID_ARGUMENT = 3;
+
+/**
+ * Whether a failure is the row's own, one that another attempt cannot cure: reading its payload threw (a
+ * TypeError, SyntaxError or RangeError: a field missing or of the wrong shape), Temporal refused its
+ * signal as invalid, or the SMTP server refused its mail for good. Any other failure is a service
+ * unreachable, timing out or overloaded, which every row meets alike until the service is back.
+ */
+function rowFault(err: unknown): boolean {
+  if (err instanceof ServiceError)
+    return isGrpcServiceError(err.cause)
+      ? (err.cause.code as number) === GRPC_INVALID_ARGUMENT
+      : rowFault(err.cause);
+  return (
+    err instanceof TypeError || err instanceof SyntaxError || err instanceof RangeError || mailRefused(err)
+  );
 }
 
 export interface Relay {
@@ -168,36 +190,43 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
 
   /**
    * Queue `rows`' commands on one pipeline (one round trip, sent in order) and run it; each row's result
-   * is its commands' first error, or undefined when all of them succeeded.
+   * is the error `queue` threw for it (reading its payload), else its commands' first error, or undefined
+   * when all of them succeeded.
    */
   async function pipelined<R>(
     rows: R[],
     queue: (pipeline: ChainableCommander, row: R) => void,
   ): Promise<{ row: R; err: unknown; replies: unknown[] }[]> {
     const pipeline = redis.pipeline();
-    const counts = rows.map((row) => {
+    const queued = rows.map((row) => {
       const before = pipeline.length;
-      queue(pipeline, row);
-      return pipeline.length - before;
+      try {
+        queue(pipeline, row);
+        return { count: pipeline.length - before, err: undefined };
+      } catch (err) {
+        return { count: pipeline.length - before, err };
+      }
     });
     let results: [Error | null, unknown][] = [];
     try {
       if (pipeline.length > 0) results = (await pipeline.exec()) ?? [];
     } catch (err) {
-      return rows.map((row) => ({ row, err, replies: [] }));
+      return rows.map((row, i) => ({ row, err: queued[i]!.err ?? err, replies: [] }));
     }
     let at = 0;
     return rows.map((row, i) => {
-      const own = results.slice(at, (at += counts[i]!));
+      const { count, err: queueErr } = queued[i]!;
+      const own = results.slice(at, (at += count));
       const err =
-        own.length < counts[i]! ? new Error('Redis pipeline ended early') : own.find(([e]) => e)?.[0];
+        queueErr ??
+        (own.length < count ? new Error('Redis pipeline ended early') : own.find(([e]) => e)?.[0]);
       return { row, err: err ?? undefined, replies: own.map(([, reply]) => reply) };
     });
   }
 
   /** Live subscribers first: the feed waits on this, nothing else does. */
   function queuePublish(pipeline: ChainableCommander, row: OutboxRow): void {
-    const event = publishedEvent(row);
+    const event = publishedEvent(row); // throws on a payload that is no object
     if (row.account_id) {
       pipeline.publish(
         accountChannel(deps.redisPrefix, row.account_id),
@@ -222,22 +251,33 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
       delivered = [...done, ...delivered];
       throw err;
     }
-    // Market data: only the newest change per symbol in a batch is published; it carries the whole
-    // book (L1, L2, last trades), so the older ones are superseded, not lost.
-    const newestMarket = new Map<string, string>();
-    for (const row of rows) {
-      if (row.event_type === EventType.MarketUpdate) newestMarket.set(row.payload.symbol, row.id);
-    }
-    const superseded = (row: OutboxRow) =>
-      row.event_type === EventType.MarketUpdate && newestMarket.get(row.payload.symbol) !== row.id;
+    /** Each failed row's error: a row whose payload cannot be read fails alone, where it is read. */
     const failed = new Map<string, unknown>();
+    // Market data: only the newest change per symbol in a batch is published (the claim returns the rows
+    // in insert order); it carries the whole book (L1, L2, last trades), so the older ones are
+    // superseded, not lost.
+    const newestMarket = new Map<string, string>();
+    const superseded = new Set<string>();
+    for (const row of rows) {
+      if (row.event_type !== EventType.MarketUpdate) continue;
+      try {
+        const older = newestMarket.get(row.payload.symbol);
+        if (older !== undefined) superseded.add(older);
+        newestMarket.set(row.payload.symbol, row.id);
+      } catch (err) {
+        failed.set(row.id, err);
+      }
+    }
     // 1. Publish in order (per-account order matters to the feed): the batch's publishes and cache
-    // deletes in one pipeline, which Redis runs in the order sent.
+    // deletes in one pipeline, which Redis runs in the order sent. A row an earlier attempt published
+    // is not published again (a later step of it failed then).
+    const published = new Set<string>();
     for (const { row, err } of await pipelined(
-      rows.filter((row) => !superseded(row)),
+      rows.filter((row) => !row.published && !superseded.has(row.id) && !failed.has(row.id)),
       queuePublish,
     ))
-      if (err !== undefined) failed.set(row.id, err);
+      if (err === undefined) published.add(row.id);
+      else failed.set(row.id, err);
     // 2. Signals concurrently: sagas order fills by quantity.
     const pending = () => rows.filter((row) => !failed.has(row.id));
     await Promise.all(
@@ -283,22 +323,25 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     // the attempts, or dead.
     for (const row of rows) if (!failed.has(row.id)) delivered.push(row.id);
     for (const row of rows) {
-      const err = failed.get(row.id);
-      if (err === undefined) {
+      if (!failed.has(row.id)) {
         metrics.processed.inc({
           event_type: row.event_type,
-          outcome: superseded(row) ? 'superseded' : 'done',
+          outcome: superseded.has(row.id) ? 'superseded' : 'done',
         });
         metrics.delivery.observe((Date.now() - new Date(row.created_at).getTime()) / 1000);
         continue;
       }
-      const dead = row.attempts >= maxAttempts;
+      // The backoff grows with every failed attempt, whatever failed, up to 5 minutes: an outage's retries
+      // stay few. Only the row's own failure makes it dead: an outage of any length leaves it pending.
+      const err = failed.get(row.id);
+      const dead = rowFault(err) && row.attempts >= maxAttempts;
       const backoff = Math.min(2 ** row.attempts, 300);
       await markOutboxFailed(sql, {
         id: row.id,
         dead,
-        error: String((err as Error).message ?? err),
+        error: String((err as Error | null)?.message ?? err),
         backoffSeconds: backoff,
+        published: published.has(row.id),
       });
       metrics.processed.inc({ event_type: row.event_type, outcome: dead ? 'dead' : 'retry' });
       logger.warn('outbox event failed', {
