@@ -101,7 +101,8 @@ export class GroupCommit {
     const alone = batch.length === 1 || !savepoints;
     let operationFailed = false;
     // The fence (ShardEngineDeps.fence) is evaluated by the batch's last statement: the last operation's
-    // writes, or a statement of its own when that operation wrote nothing. A lost lock fails it.
+    // writes, or a statement of its own when that operation wrote nothing. A lost lock fails it; one
+    // that holds keeps the next owner from reading the books until this transaction has ended.
     let fenced = false;
     // Without savepoints the last operation's writes are not awaited: the COMMIT follows them on the
     // connection at once, one round trip fewer per batch. If they fail, the transaction is aborted and its
@@ -142,12 +143,14 @@ export class GroupCommit {
           try {
             outcomes.push({ ok: true, value: await tx.transaction((sp) => job.run(sp, bookOf, write)) });
           } catch (err) {
-            // The savepoint undid this operation's writes; reload its books as the transaction sees them.
+            // The savepoint undid this operation's writes, and with them its fence and the gate the
+            // fence took; reload its books as the transaction sees them.
+            if (last) fenced = false;
             outcomes.push({ ok: false, err });
             for (const symbol of mine) await books.rebuild(symbol, tx);
           }
         }
-        // The last operation wrote nothing, or its savepoint took its writes (and the fence's failure).
+        // The last operation wrote nothing, or its savepoint took its writes (and the fence).
         if (fence && !fenced) await tx.execute(sql`SELECT ${fenceSql(fence())}`);
       });
       await lastWrites?.catch((err: unknown) => {

@@ -35,9 +35,9 @@ export interface ShardEngineDeps {
   now?: () => Date;
   /**
    * A boolean SQL expression, false when this process no longer owns the shard, evaluated
-   * in the last statement of every settlement transaction, which fails when it is false (`shard_fence`),
-   * so that a batch still in flight when the lock was lost rolls back instead of committing behind the
-   * new owner's rebuilt books (workers/lease.ts `Lease.held`).
+   * in the last statement of every settlement transaction, which fails when it is false (`shard_fence`).
+   * A batch that finds the lock lost rolls back; one that found it held ends before the new owner
+   * rebuilds its books (workers/lease.ts `Lease.held`). No batch commits behind the rebuilt books.
    */
   fence?: () => SQL;
 }

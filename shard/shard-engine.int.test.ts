@@ -6,9 +6,10 @@
  * back to what Postgres holds and the retries settle every order once. Stop orders triggered in a
  * cascade are settled like takers, the symbol's sequence moves past the last trigger, and a rebuilt
  * book has the same pending stops. A batch commits only if the shard's fence holds in its last
- * statement. A submit waits for a control change in flight on its scopes. A resting order's row is
- * written back from the books' copy without a read, and never over a change made outside the shard. The
- * settlement's statement finds its orders by key.
+ * statement, and one that passed its fence ends before the shard's next owner rebuilds. A submit waits
+ * for a control change in flight on its scopes. A resting order's row is written back from the books'
+ * copy without a read, and never over a change made outside the shard. The settlement's statement finds
+ * its orders by key.
  */
 import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
@@ -27,6 +28,7 @@ import { FailureType, readBusinessFailure } from '../temporal/failures.js';
 import { testConfig, testDatabase } from '../test/helpers.js';
 import { isolatedEnv } from '../test/isolated.js';
 import { createMatchingMetrics, settlementBatches } from '../workers/matching/metrics.js';
+import { acquireLease, shardLockKey, type Lease } from '../workers/lease.js';
 import { ShardEngine } from './index.js';
 
 let database: Database;
@@ -152,13 +154,15 @@ describe('group commit', () => {
     const after = await settlementBatches(registry);
     expect(after.sum - before.sum).toBe(40);
     expect(after.count - before.count).toBeLessThan(40);
-    // Price-time priority across the batch: the sells filled in the order they rested.
+    // Price-time priority across the batch: the sells filled in the order they rested, the i-th buy
+    // (in arrival order) against the i-th sell.
     for (const id of sells) expect(await statusOf(id)).toEqual({ status: 'filled', filled: '10' });
-    const [t] = await database.db.execute<{ n: number; makers: string[] }>(
-      sql`SELECT count(*)::int AS n, array_agg(maker_order_id::text ORDER BY executed_at, id) AS makers FROM trades WHERE buy_order_id = ANY(${`{${buys.join(',')}}`}::uuid[])`,
+    const trades = await database.db.execute<{ buy: string; maker: string }>(
+      sql`SELECT buy_order_id::text AS buy, maker_order_id::text AS maker FROM trades WHERE buy_order_id = ANY(${`{${buys.join(',')}}`}::uuid[])`,
     );
-    expect(t!.n).toBe(20);
-    expect(new Set(t!.makers)).toEqual(new Set(sells));
+    expect(trades).toHaveLength(20);
+    const makerOf = new Map(trades.map((t) => [t.buy, t.maker]));
+    expect(buys.map((id) => makerOf.get(id))).toEqual(sells);
     await expectConsistent();
 
     // A retried submit (the activity ran again after a lost response) changes nothing.
@@ -524,5 +528,96 @@ describe("the settlement's statement", () => {
       return (await rowsRead()) - before;
     });
     expect(read).toBe(1); // the one row it writes
+  });
+});
+
+describe('a shard lock lost while a batch commits', () => {
+  it("the next owner rebuilds only after the batch that passed its fence ended: its books hold the batch's order", async () => {
+    // Two owners of shard 0 in turn, each with its own lease on this file's database.
+    const [{ name } = { name: '' }] = await database.db.execute<{ name: string }>(
+      sql`SELECT current_database() AS name`,
+    );
+    const url = new URL(testConfig().DATABASE_URL);
+    url.pathname = `/${name}`;
+    const tag = randomUUID().slice(0, 8);
+    const [aName, bName] = [`engine-owner-a-${tag}`, `engine-owner-b-${tag}`];
+    const lease = (appName: string) =>
+      acquireLease(url.toString(), shardLockKey(0), { appName, pollMs: 50, onLost: () => undefined });
+    const poll = async (done: () => Promise<boolean>) => {
+      while (!(await done())) await new Promise((r) => setTimeout(r, 20));
+    };
+    /** Sessions of this database waiting for an advisory lock (application_name). */
+    const waitingForAdvisoryLock = async () =>
+      (
+        await database.db.execute<{ app: string }>(
+          sql`SELECT a.application_name AS app FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database()`,
+        )
+      ).map((r) => r.app);
+
+    const leaseA = (await lease(aName))!;
+    const a = newEngine(new Registry(), () => leaseA.held());
+    await a.rebuildAll();
+    const resting = await order('sell', 22_000, 1);
+    // A's COMMIT waits (a deferred trigger on the order's row) until the test lets it go: its fence, in its
+    // last statement, has passed by then.
+    const holdKey = sql`hashtextextended('shard-engine:hold-commit', 0)`;
+    await database.db.execute(
+      sql`CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_advisory_xact_lock_shared(${holdKey}); RETURN NULL; END $$`,
+    );
+    await database.db.execute(
+      sql.raw(`CREATE CONSTRAINT TRIGGER hold_commit AFTER UPDATE ON orders DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW WHEN (NEW.id = '${resting}') EXECUTE FUNCTION hold_commit()`),
+    );
+    let letGo!: () => void;
+    const released = new Promise<void>((resolve) => (letGo = resolve));
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => (holding = resolve));
+    const holder = database.db.transaction(async (tx) => {
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(${holdKey})`);
+      holding();
+      await released;
+    });
+    let leaseB: Lease | undefined;
+    try {
+      await held;
+      const submitted = a.submit(resting).then(
+        (snapshot) => snapshot.status,
+        (err: unknown) => err,
+      );
+      await poll(async () => (await waitingForAdvisoryLock()).length > 0); // A, in its COMMIT
+      // A's lock connection ends (the runbook's pg_terminate_backend); B takes the lock and rebuilds.
+      await database.db.execute(
+        sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${aName}`,
+      );
+      let rebuilt = false;
+      const b = (async () => {
+        leaseB = (await lease(bName))!;
+        const engine = newEngine(new Registry(), () => leaseB!.held());
+        await engine.rebuildAll();
+        rebuilt = true;
+        return engine;
+      })();
+      // B has rebuilt its books, or waits for A's transaction to end.
+      await poll(async () => rebuilt || (await waitingForAdvisoryLock()).includes(bName));
+      letGo();
+      await holder;
+      expect(await submitted).toBe('working');
+      const bEngine = await b;
+      expect(await statusOf(resting)).toEqual({ status: 'working', filled: '0' });
+      expect(bEngine.book('AAPL')?.has(resting)).toBe(true);
+      const fresh = newEngine();
+      await fresh.rebuildAll();
+      expect(bEngine.book('AAPL')?.depth(1_000)).toEqual(fresh.book('AAPL')?.depth(1_000));
+    } finally {
+      letGo();
+      await holder;
+      await database.db.execute(sql`DROP TRIGGER hold_commit ON orders`);
+      await database.db.execute(sql`DROP FUNCTION hold_commit()`);
+      await leaseA.release();
+      await leaseB?.release();
+      await engine.rebuildAll();
+    }
   });
 });

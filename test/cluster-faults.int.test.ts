@@ -2,7 +2,7 @@
  * The fault suite of issue 17 (part 2) on the production topology (devstack/cluster.ts): eight clients
  * stream crossing AAPL orders through nginx, each retrying with its own client_order_id, each with a
  * WebSocket subscriber that resumes with `since` after a dropped socket. In turn: SIGKILL an api
- * instance, SIGKILL a trading worker, stop the owner of matching shard 0 (the standby takes over),
+ * instance, SIGKILL a trading worker, stop the owner of AAPL's matching shard (the standby takes over),
  * SIGKILL the active outbox relay (the standby relay takes over), stop and restart Temporal's server
  * (orders meanwhile answered 503/429 with Retry-After, never 500), restart Redis, terminate the
  * cluster's own Postgres connections. After each fault the streams pause and the auditor (db/audit.ts:
@@ -21,6 +21,7 @@ import { dropDatabasesNamed } from '../db/migrate.js';
 import { postEntry } from '../db/queries/ledger.js';
 import { startCluster, type Cluster } from '../devstack/cluster.js';
 import { loadConfig } from '../lib/config.js';
+import { shardOf } from '../matching/index.js';
 import type { Session } from '../load/client.js';
 import { session } from '../load/scenarios/users.js';
 import { eventually } from './eventually.js';
@@ -181,6 +182,23 @@ async function activeRelay(): Promise<string | undefined> {
   return row?.name.slice(prefix.length).replace(/-lease$/, '');
 }
 
+/** AAPL's matching shard, with the MATCHING_SHARDS compose gives the matching workers. */
+function aaplShard(): number {
+  const launch = cluster.plan.services.find((s) => s.name === 'matching-0')?.launch;
+  if (launch?.kind !== 'process') throw new Error('matching-0 is not a process of the cluster');
+  return shardOf('AAPL', Number(launch.env.MATCHING_SHARDS));
+}
+
+/** The matching process (matching-0, matching-standby, ...) whose shard-lock connection holds `shard`'s lock. */
+async function shardOwner(shard: number): Promise<string | undefined> {
+  const suffix = `-shard-${shard}`;
+  const [row] = await db.sql<{ name: string }[]>`
+    SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'advisory' AND l.granted AND starts_with(a.application_name, ${`${prefix}matching-`})
+       AND right(a.application_name, ${suffix.length}) = ${suffix}`;
+  return row?.name.slice(prefix.length, -suffix.length);
+}
+
 /** Fills so far (from the feed): the streams must keep trading after each fault. */
 const fillCount = () =>
   clients.reduce((n, c) => n + framesOf(c).filter((f) => typeof f.fill_id === 'string').length, 0);
@@ -259,10 +277,16 @@ describe('the production topology under faults, with clients streaming through n
     await expectCleanAudit();
   });
 
-  it('the owner of matching shard 0 stops: the standby takes the shard over', async () => {
-    await cluster.handles['matching-0']!.stop();
-    await expectTradingContinues(); // AAPL's shard is served by matching-standby now
-    await cluster.handles['matching-0']!.start();
+  it("the owner of AAPL's matching shard stops: the other process competing for it takes the shard over", async () => {
+    const shard = aaplShard();
+    // matching-<shard>, or matching-standby if it took the lock first when the cluster started.
+    const owner = await shardOwner(shard);
+    expect([`matching-${shard}`, 'matching-standby']).toContain(owner);
+    const next = owner === 'matching-standby' ? `matching-${shard}` : 'matching-standby';
+    await cluster.handles[owner!]!.stop();
+    await eventually(async () => expect(await shardOwner(shard)).toBe(next), 30_000);
+    await expectTradingContinues(); // AAPL's orders are served by the process that took the shard over
+    await cluster.handles[owner!]!.start();
     await expectCleanAudit();
   });
 

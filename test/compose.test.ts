@@ -6,14 +6,16 @@
  * rules, their unit tests and every dashboard query are checked by promtool too; with nginx on PATH the
  * local load-balancer config is checked by `nginx -t`.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, normalize, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { forwardedAddress } from '../api/auth/client-address.js';
 import { configSchema } from '../lib/config.js';
 import { processRegistry } from '../lib/metrics-server.js';
 import { SEARCH_ATTRIBUTES } from '../temporal/search-attributes.js';
@@ -553,6 +555,7 @@ describe('npm run start:cluster runs what docker-compose.yml describes (devstack
 
 describe('nginx', () => {
   const conf = read('ops/nginx/nginx.conf');
+  const locations = read('ops/nginx/api-locations.conf');
 
   it('balances with least_conn, upgrades /ws and /cable with a long read timeout and names the upstream', () => {
     expect(conf).toMatch(/upstream brokerx_api \{[^}]*least_conn;/);
@@ -560,16 +563,16 @@ describe('nginx', () => {
     expect(conf).toMatch(/map \$http_upgrade \$connection_upgrade/);
     expect(conf).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
     expect(conf).toMatch(/proxy_set_header Connection \$connection_upgrade;/);
-    const [, paths = '', ws = ''] = /location ~ \^\/\(([a-z|]+)\)\$ \{([^}]*)\}/.exec(conf) ?? [];
+    const [, paths = '', ws = ''] = /location ~ \^\/\(([a-z|]+)\)\$ \{([^}]*)\}/.exec(locations) ?? [];
     expect(paths.split('|').sort()).toEqual(['cable', 'ws']);
     expect(Number(/proxy_read_timeout (\d+)s;/.exec(ws)?.[1])).toBeGreaterThanOrEqual(3600);
     // The feeds' sockets on an upstream of their own, over the same servers: they never weigh on how
     // least_conn spreads the requests.
     expect(ws).toContain('proxy_pass http://brokerx_feed;');
     expect(conf).toMatch(/upstream brokerx_feed \{[^}]*least_conn;[^}]*include upstream-servers\.conf;/);
-    expect(conf).toMatch(/location \/ \{\s*proxy_pass http:\/\/brokerx_api;/);
+    expect(locations).toMatch(/location \/ \{\s*proxy_pass http:\/\/brokerx_api;/);
     expect(conf).toContain('add_header X-Upstream-Server $upstream_addr always;');
-    expect(conf).toMatch(new RegExp(`listen ${defaults.PORT};`));
+    expect(conf).toMatch(new RegExp(`listen ${defaults.PORT};\\s*include api-locations\\.conf;`));
   });
 
   it("drops idle upstream connections before the api does (its Node server's keep-alive timeout)", () => {
@@ -580,12 +583,14 @@ describe('nginx', () => {
     expect(idle * 1000).toBeLessThan(createServer().keepAliveTimeout);
   });
 
-  it('mounts the compose upstream file where nginx.conf includes it', () => {
+  it('mounts the compose upstream file and the locations where nginx.conf includes them', () => {
     const binds = bindsOf(services.nginx!);
     const main = binds.find((b) => b.source === normalize('ops/nginx/nginx.conf'))!;
     const servers = binds.find((b) => b.source === normalize('ops/nginx/upstream-servers.compose.conf'))!;
+    const paths = binds.find((b) => b.source === normalize('ops/nginx/api-locations.conf'))!;
     expect(main.target).toBe('/etc/nginx/nginx.conf');
     expect(servers.target).toBe(posix.join(posix.dirname(main.target), 'upstream-servers.conf'));
+    expect(paths.target).toBe(posix.join(posix.dirname(main.target), 'api-locations.conf'));
   });
 
   const nginx = testBinary('nginx');
@@ -843,6 +848,8 @@ describe('Kong (profile gateway)', () => {
     consumers: { username: string; keyauth_credentials: { key: string }[] }[];
   }
   const kong = yamlFile<Kong>('ops/kong/kong.yml');
+  /** nginx's port for Kong, where every Kong service goes. */
+  const kongPort = Number(new URL(kong.services[0]!.url).port);
 
   it('is a DB-less declarative config with API keys, CORS and rate limits in front of nginx', () => {
     expect(kong._format_version).toBe('3.0');
@@ -850,7 +857,9 @@ describe('Kong (profile gateway)', () => {
       KONG_DATABASE: 'off',
       KONG_DECLARATIVE_CONFIG: '/kong/kong.yml',
     });
-    for (const s of kong.services) expect(s.url).toBe(`http://nginx:${defaults.PORT}`);
+    for (const s of kong.services) expect(s.url).toBe(`http://nginx:${kongPort}`);
+    // Only Kong, inside compose's network, reaches it: nginx trusts the address Kong names there.
+    expect(portsOf(services.nginx!).map((p) => p.container)).not.toContain(kongPort);
     const routes = kong.services.flatMap((s) => s.routes);
     const plugins = (route: string) =>
       (routes.find((r) => r.name === route)?.plugins ?? []).map((p) => p.name);
@@ -860,6 +869,59 @@ describe('Kong (profile gateway)', () => {
     expect(kong.plugins.map((p) => p.name)).toContain('cors');
     expect(kong.consumers.every((c) => c.keyauth_credentials.length > 0)).toBe(true);
   });
+
+  const nginx = testBinary('nginx');
+  it.skipIf(nginx.skip)(
+    `through nginx, the api reads the client's address Kong appended on Kong's port, and the peer's on the public port, whatever X-Forwarded-For the client sent${nginx.note}`,
+    async () => {
+      // One api instance, answering with the X-Forwarded-For nginx gave it.
+      const api = createServer((req, res) => res.end(req.headers['x-forwarded-for'] ?? ''));
+      await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+      const dir = mkdtempSync(join(tmpdir(), 'brokerx-plan-'));
+      let proc: ReturnType<typeof spawn> | undefined;
+      try {
+        // nginx as npm run start:cluster runs it (compose's config, listens on free local ports).
+        const plan = await planCluster({
+          bins: BINS,
+          runDir: dir,
+          dataDir: join(dir, 'data'),
+          ports: 'free',
+        });
+        const launch = plan.services.find((s) => s.name === 'nginx')!.launch as ProcessLaunch;
+        writePlanFiles(dir, launch);
+        const apiPort = (api.address() as AddressInfo).port;
+        writeFileSync(join(dir, 'nginx', 'upstream-servers.conf'), `server 127.0.0.1:${apiPort};\n`);
+        mkdirSync(join(dir, 'nginx', 'logs'), { recursive: true });
+        const started = spawn(nginx.path(), launch.args, { stdio: 'ignore' });
+        proc = started;
+        const hops = Number(envOf(services['api-1']!).TRUSTED_PROXY_HOPS);
+        /** The client's address as the api reads it, for a request to nginx's `port` with this X-Forwarded-For. */
+        const clientOf = async (port: number, xff: string): Promise<string | undefined> => {
+          for (;;) {
+            if (started.exitCode !== null) throw new Error(`nginx exited with ${started.exitCode}`);
+            const sent = await fetch(`http://127.0.0.1:${port}/`, {
+              headers: { 'x-forwarded-for': xff },
+            }).then(
+              (res) => res.text(),
+              () => undefined, // not listening yet
+            );
+            if (sent !== undefined) return forwardedAddress(sent, hops);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        };
+        // A client of the public port cannot choose its address: the api sees the peer, this machine.
+        expect(await clientOf(plan.port('nginx', defaults.PORT), '203.0.113.9')).toBe('127.0.0.1');
+        // Kong appends its client (here 198.51.100.7) to what the client sent: the api sees that client.
+        expect(await clientOf(plan.port('nginx', kongPort), '203.0.113.9, 198.51.100.7')).toBe(
+          '198.51.100.7',
+        );
+      } finally {
+        proc?.kill();
+        api.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('docs/metrics.md', () => {

@@ -4,7 +4,8 @@
  * connection. A standby polls for the lock and takes over within about a second of the holder's death
  * (Postgres releases the lock when the holder's connection closes). The holder pings its connection; if
  * it is lost, the lock is gone too, and `onLost` must stop playing the role at once (the worker then
- * stands by for the lock again).
+ * stands by for the lock again). A new holder first waits for the transactions of earlier holders that
+ * found their lease held (`held()`) and have not ended (docs/adr/0042-fence-holds-until-commit.md).
  */
 import { sql as q, type SQL } from 'drizzle-orm';
 import postgres from 'postgres';
@@ -17,16 +18,21 @@ export const relayLockKey = 0x72656c79n << 16n;
 export interface Lease {
   /**
    * A boolean SQL expression, true while this lease's session holds the lock (pg_locks); false at once
-   * when the lease is known lost. Evaluated in a settlement transaction's last statement, it keeps an
-   * owner that lost the lock from committing after it.
+   * when the lease is known lost. It first takes the lease's gate shared until its transaction ends
+   * (`lease_held`, migration 0017), and the next holder waits for that gate before it starts: a
+   * transaction that found the lease held ends (commits or not) before the next holder reads anything.
+   * Evaluated in a settlement batch's last statement, it keeps an owner that lost the lock from
+   * committing behind the new owner's rebuilt books.
    */
   held(): SQL;
   release(): Promise<void>;
 }
 
 /**
- * Wait for the lock `key` (polling every `pollMs`) and hold it; null when `signal` aborts the wait.
- * `appName` names the lock's connection in pg_stat_activity.
+ * Wait for the lock `key` (polling every `pollMs`) and hold it, then for every transaction of an earlier
+ * holder that found its lease held and has not ended (a settlement batch that passed its fence: it may
+ * still commit); null when `signal` aborts the wait for the lock. `appName` names the lock's connection
+ * in pg_stat_activity.
  */
 export async function acquireLease(
   databaseUrl: string,
@@ -49,14 +55,20 @@ export async function acquireLease(
   });
   const lockKey = key.toString();
   let warned = false;
+  // postgres.js reconnects silently; a new backend pid means a new session that does not hold the lock.
+  let pid: number;
   for (;;) {
     if (opts.signal?.aborted) {
       await sql.end({ timeout: 1 });
       return null;
     }
     try {
-      const [row] = await sql<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${lockKey}::bigint) AS ok`;
-      if (row?.ok) break;
+      const [row] = await sql<{ ok: boolean; pid: number }[]>`
+        SELECT pg_try_advisory_lock(${lockKey}::bigint) AS ok, pg_backend_pid() AS pid`;
+      if (row?.ok) {
+        pid = row.pid;
+        break;
+      }
     } catch {
       /* Postgres unreachable: keep trying */
     }
@@ -64,8 +76,12 @@ export async function acquireLease(
     warned = true;
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
   }
-  // postgres.js reconnects silently; a new backend pid means a new session that does not hold the lock.
-  const [{ pid } = { pid: -1 }] = await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+  try {
+    await sql`SELECT lease_drain(${lockKey}::bigint)`;
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+    throw err;
+  }
   let released = false;
   const lost = (err: unknown) => {
     if (released) return;
@@ -81,10 +97,8 @@ export async function acquireLease(
     );
   }, opts.pollMs ?? 500);
   // One object each, for the life of the lease: a settlement's statement is built once per check
-  // (db/queries/settlement.ts). A bigint advisory key shows in pg_locks as classid (high 32 bits) and
-  // objid (low 32 bits).
-  const holding = q`EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ${pid}
-    AND objsubid = 1 AND classid::int8 = (${lockKey}::int8 >> 32) AND objid::int8 = (${lockKey}::int8 & 4294967295))`;
+  // (db/queries/settlement.ts).
+  const holding = q`lease_held(${pid}, ${lockKey}::int8)`;
   const notHolding = q`false`;
   return {
     held: () => (released ? notHolding : holding),

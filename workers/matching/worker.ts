@@ -1,8 +1,10 @@
 /**
- * A matching shard: wait for the shard's lock (standby), rebuild its books from Postgres, then serve
- * the shard's task queue. Losing the lock stops serving immediately; the shard then stands by again. `startMatchingShards(config, deps)`
- * is the matching worker's one setup, called by the process (./main.ts) and the test stack
- * (test/stack.ts); the benchmark baseline sizes its empty shard with MATCHING_WORKER_TUNING.
+ * A matching shard: wait for the shard's lock (standby) and for the previous owner's batches that may
+ * still commit (workers/lease.ts), rebuild its books from Postgres, then serve the shard's task queue.
+ * Losing the lock stops serving immediately; the shard then stands by again, in the same process.
+ * `startMatchingShards(config, deps)` is the matching worker's one setup, called by the process
+ * (./main.ts) and the test stack (test/stack.ts); the benchmark baseline sizes its empty shard with
+ * MATCHING_WORKER_TUNING.
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createMatchingActivities } from '../../activities/matching.js';
@@ -95,6 +97,9 @@ function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
   let losses = 0;
   let resolveReady!: (e: ShardEngine | null) => void;
   const ready = new Promise<ShardEngine | null>((r) => (resolveReady = r));
+  // 0 from the start, while standing by: every process competing for the shard reports it, so that
+  // `max by (shard)` is 0 once the owner's series is gone (MatchingShardWithoutOwner, ops/prometheus).
+  metrics.shardOwned.set({ shard: String(shard) }, 0);
 
   /** One term of ownership: wait for the lock, rebuild, serve until stopped or the lock is lost. */
   const term = async (): Promise<'stopped' | 'lost'> => {
