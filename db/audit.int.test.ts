@@ -203,8 +203,10 @@ describe('planted inconsistencies', () => {
       ['order_fills_mismatch', 'trade_not_posted', 'fill_outbox_count'],
       (tx) =>
         tx.execute(sql`
-        INSERT INTO trades (id, symbol, buy_order_id, sell_order_id, maker_order_id, price, quantity, executed_at)
-        SELECT gen_random_uuid(), symbol, buy_order_id, sell_order_id, maker_order_id, price, quantity, executed_at FROM trades`),
+        INSERT INTO trades (id, symbol, buy_order_id, sell_order_id, buy_account_id, sell_account_id, maker_order_id,
+          price, quantity, executed_at)
+        SELECT gen_random_uuid(), symbol, buy_order_id, sell_order_id, buy_account_id, sell_account_id, maker_order_id,
+          price, quantity, executed_at FROM trades`),
     );
     const checks = findings.map((f) => f.check);
     expect(checks.filter((c) => c === 'order_fills_mismatch')).toHaveLength(2); // the buyer's and the seller's order

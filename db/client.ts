@@ -23,8 +23,9 @@ export interface ConnectOptions {
   appName?: string;
   /**
    * Commit without waiting for the WAL flush (`synchronous_commit = off`): only for a process whose
-   * writes may be lost in a Postgres crash because they are redone anyway (the outbox relay's leases and
-   * done marks: a row whose mark is lost is relayed again, and delivery is at-least-once already).
+   * writes may be lost in a Postgres crash because they are redone anyway (the outbox relay's done,
+   * retry and dead marks: a row whose mark is lost is relayed again, and delivery is at-least-once
+   * already).
    * Any later synchronous commit flushes them too; at most about three `wal_writer_delay`s are at risk.
    */
   asyncCommit?: boolean;

@@ -416,6 +416,12 @@ export const orders = pgTable(
     index('orders_pending_stop_idx')
       .on(t.symbol, t.bookSeq)
       .where(sql`${t.status} = 'pending_trigger'`),
+    // An account's orders that are not terminal, for its risk usage (db/queries/controls.ts
+    // `orderFacts`, whose conditions repeat this predicate as written: the planner sees the index covers
+    // them).
+    index('orders_account_open_idx')
+      .on(t.accountId, t.symbol, t.side)
+      .where(sql`${t.status} NOT IN ('filled', 'cancelled', 'expired', 'rejected')`),
   ],
 );
 
@@ -432,6 +438,13 @@ export const trades = pgTable(
     sellOrderId: uuid('sell_order_id')
       .notNull()
       .references(() => orders.id),
+    /**
+     * The two orders' accounts, copied from the orders by the settlement that writes the trade (no
+     * foreign key of their own: the orders' rows hold theirs), so that an account's trades are found
+     * without its orders.
+     */
+    buyAccountId: uuid('buy_account_id').notNull(),
+    sellAccountId: uuid('sell_account_id').notNull(),
     /** The resting order's id: it set the price. */
     makerOrderId: uuid('maker_order_id').notNull(),
     price: big('price').notNull(),
@@ -442,6 +455,11 @@ export const trades = pgTable(
     index('trades_symbol_idx').on(t.symbol, t.executedAt),
     index('trades_buy_idx').on(t.buyOrderId),
     index('trades_sell_idx').on(t.sellOrderId),
+    // An account's trades on each side in the order of its executions' pages (scanned backward: newest
+    // first, with the pages' cursor as the range's bound) and since a time (db/queries/executions.ts,
+    // controls.ts): one index range each, never a sort.
+    index('trades_buy_account_idx').on(t.buyAccountId, t.executedAt, t.id, t.buyOrderId),
+    index('trades_sell_account_idx').on(t.sellAccountId, t.executedAt, t.id, t.sellOrderId),
   ],
 );
 

@@ -92,8 +92,17 @@ type FactsRow = {
 
 const usage = (expr: SQL) =>
   sql`CASE WHEN l.max_open_orders IS NOT NULL OR l.max_position IS NOT NULL OR l.max_daily_notional IS NOT NULL THEN (${expr}) END`;
+/**
+ * An order not finished, written as the predicate of `orders_account_open_idx` (db/schema.ts) is: the
+ * planner reads an account's open orders from that index only under a condition that implies it.
+ */
+const unfinished = sql`status NOT IN ('filled', 'cancelled', 'expired', 'rejected')`;
 const since = sql.placeholder('since');
-/** The facts statement for a subject: one row s(symbol, account_id, exclude). Built once (`prebuilt`). */
+/**
+ * The facts statement for a subject: one row s(symbol, account_id, exclude). Built once (`prebuilt`).
+ * The usage reads index ranges of the account only: its unfinished orders (`orders_account_open_idx`)
+ * and each side's trades since `since` (`trades_buy_account_idx`, `trades_sell_account_idx`).
+ */
 const factsOf = (subject: SQL) =>
   prebuilt<Record<string, string>, FactsRow>(sql`
     SELECT i.symbol, i.name, i.tick_size::text, i.lot_size::text, i.reference_price::text, i.price_band_bps,
@@ -103,15 +112,17 @@ const factsOf = (subject: SQL) =>
            l.max_order_notional::text, l.max_open_orders, l.max_position::text, l.max_daily_notional::text,
            l.updated_at::text AS limits_updated_at,
            ${usage(sql`SELECT count(*)::int FROM orders WHERE account_id = s.account_id AND id <> s.exclude
-             AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')`)} AS open_orders,
+             AND ${unfinished}`)} AS open_orders,
            ${usage(sql`SELECT coalesce(sum(available + reserved), 0)::text FROM balances
              WHERE account_id = s.account_id AND asset = s.symbol`)} AS position,
            ${usage(sql`SELECT coalesce(sum(quantity - filled_quantity), 0)::text FROM orders
              WHERE account_id = s.account_id AND symbol = s.symbol AND side = 'buy' AND id <> s.exclude
-               AND status NOT IN ('filled', 'cancelled', 'expired', 'rejected')`)} AS open_buys,
-           ${usage(sql`SELECT coalesce(sum(t.price * t.quantity), 0)::text FROM trades t JOIN orders o
-             ON o.id = t.buy_order_id OR o.id = t.sell_order_id
-             WHERE o.account_id = s.account_id AND t.executed_at >= ${since}::timestamptz`)} AS daily
+               AND ${unfinished}`)} AS open_buys,
+           ${usage(sql`SELECT coalesce(sum(price * quantity), 0)::text FROM (
+             SELECT price, quantity FROM trades WHERE buy_account_id = s.account_id AND executed_at >= ${since}::timestamptz
+             UNION ALL
+             SELECT price, quantity FROM trades WHERE sell_account_id = s.account_id AND executed_at >= ${since}::timestamptz
+           ) t`)} AS daily
     FROM ${subject} s
       LEFT JOIN instruments i ON i.symbol = s.symbol
       LEFT JOIN accounts a ON a.id = s.account_id

@@ -1,6 +1,6 @@
 /**
- * Executions: one per order per trade, read from `trades` joined with the caller's own orders (a trade
- * between two orders of one account is two executions). Newest first, keyset-paginated on
+ * Executions: one per order per trade, read from `trades` by the account of either side (a trade between
+ * two orders of one account is two executions). Newest first, keyset-paginated on
  * (executed_at, trade id, order id); `executed_at` travels as epoch microseconds so no page boundary
  * loses Postgres's sub-millisecond precision.
  */
@@ -43,29 +43,33 @@ export interface ExecutionFilter {
 }
 
 /**
- * The account's executions. Each side is one join from the account's orders (orders_account_idx) to
- * trades by order (trades_buy_idx, trades_sell_idx); each branch is ordered and limited before the merge.
+ * The account's executions. Each side is one range of its index (`trades_buy_account_idx`,
+ * `trades_sell_account_idx`: account, executed_at, trade id, order id), read backward from the cursor
+ * on, so in the page's order, and limited; the two ranges are merged in that order, without a sort.
  */
 export async function listExecutions(db: DbOrTx, f: ExecutionFilter): Promise<ExecutionRow[]> {
   const branch = (side: Side): SQL => {
-    const join = side === 'buy' ? sql`t.buy_order_id = o.id` : sql`t.sell_order_id = o.id`;
-    const conds: SQL[] = [sql`o.account_id = ${f.accountId}::uuid`, sql`o.side = ${side}`];
-    if (f.symbol) conds.push(sql`o.symbol = ${f.symbol}`);
-    if (f.orderId) conds.push(sql`o.id = ${f.orderId}::uuid`);
+    const [account, order] =
+      side === 'buy'
+        ? [sql`t.buy_account_id`, sql`t.buy_order_id`]
+        : [sql`t.sell_account_id`, sql`t.sell_order_id`];
+    const conds: SQL[] = [sql`${account} = ${f.accountId}::uuid`];
+    if (f.symbol) conds.push(sql`t.symbol = ${f.symbol}`);
+    if (f.orderId) conds.push(sql`${order} = ${f.orderId}::uuid`);
     if (f.from) conds.push(sql`t.executed_at >= ${f.from.toISOString()}::timestamptz`);
     if (f.to) conds.push(sql`t.executed_at < ${f.to.toISOString()}::timestamptz`);
     if (f.after) {
       const a = f.after;
       conds.push(
-        sql`(t.executed_at, t.id, o.id) < (${fromEpochMicros(a.executedAtMicros)}, ${a.tradeId}::uuid, ${a.orderId}::uuid)`,
+        sql`(t.executed_at, t.id, ${order}) < (${fromEpochMicros(a.executedAtMicros)}, ${a.tradeId}::uuid, ${a.orderId}::uuid)`,
       );
     }
-    return sql`(SELECT t.id AS trade_id, o.id AS order_id, o.symbol, o.side, t.quantity, t.price,
-                       t.maker_order_id = o.id AS maker, t.executed_at,
+    return sql`(SELECT t.id AS trade_id, ${order} AS order_id, t.symbol, ${side}::text AS side, t.quantity, t.price,
+                       t.maker_order_id = ${order} AS maker, t.executed_at,
                        ${epochMicros(sql`t.executed_at`)} AS micros
-                  FROM orders o JOIN trades t ON ${join}
+                  FROM trades t
                  WHERE ${sql.join(conds, sql` AND `)}
-                 ORDER BY t.executed_at DESC, t.id DESC, o.id DESC
+                 ORDER BY t.executed_at DESC, t.id DESC, ${order} DESC
                  LIMIT ${f.limit})`;
   };
   const rows = await db.execute<{

@@ -1,4 +1,9 @@
-/** Order rows. Reads are always scoped by owner; writes happen inside the caller's transaction. */
+/**
+ * Order rows. The reads of a client's orders (listOrders, getOrderByClientId) are scoped by its account;
+ * the reads by id (getOrderById, lockOrder) and listOpenOrders (of an account, a symbol or the whole
+ * market: cancel-all and the operator controls) are not, and their callers check the owner where one
+ * matters. Writes happen inside the caller's transaction.
+ */
 import { and, desc, eq, getTableColumns, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { CommittedOrder } from '../../temporal/contracts.js';
 import { TERMINAL_STATUSES } from '../../temporal/orders.js';

@@ -63,6 +63,8 @@ export interface SettlementWrites {
     symbol: string;
     buy: string;
     sell: string;
+    buyAccount: string;
+    sellAccount: string;
     maker: string;
     price: bigint;
     qty: bigint;
@@ -104,6 +106,8 @@ export function settleFill(w: SettlementWrites, f: FillToSettle): string {
     symbol,
     buy: f.buy.id,
     sell: f.sell.id,
+    buyAccount: f.buy.accountId,
+    sellAccount: f.sell.accountId,
     maker: f.makerOrderId,
     price: f.price,
     qty: f.qty,
@@ -169,6 +173,8 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, fence?: S
       symbol: t.symbol,
       buy_order_id: t.buy,
       sell_order_id: t.sell,
+      buy_account_id: t.buyAccount,
+      sell_account_id: t.sellAccount,
       maker_order_id: t.maker,
       price: t.price.toString(),
       quantity: t.qty.toString(),
@@ -253,10 +259,12 @@ const buildSettlement = (fence?: SQL) =>
         WITH ORDINALITY AS x(kind, reference, memo, postings, ord)
       ORDER BY x.ord
     ), traded AS (
-      INSERT INTO ${trades} (id, symbol, buy_order_id, sell_order_id, maker_order_id, price, quantity, executed_at)
-      SELECT x.id, x.symbol, x.buy_order_id, x.sell_order_id, x.maker_order_id, x.price, x.quantity, x.executed_at
+      INSERT INTO ${trades} (id, symbol, buy_order_id, sell_order_id, buy_account_id, sell_account_id, maker_order_id,
+        price, quantity, executed_at)
+      SELECT x.id, x.symbol, x.buy_order_id, x.sell_order_id, x.buy_account_id, x.sell_account_id, x.maker_order_id,
+        x.price, x.quantity, x.executed_at
       FROM jsonb_to_recordset(${sql.placeholder('trades')}::jsonb) AS x(id uuid, symbol text, buy_order_id uuid, sell_order_id uuid,
-        maker_order_id uuid, price bigint, quantity bigint, executed_at timestamptz)
+        buy_account_id uuid, sell_account_id uuid, maker_order_id uuid, price bigint, quantity bigint, executed_at timestamptz)
     ), given AS (
       SELECT * FROM jsonb_to_recordset(${sql.placeholder('orders')}::jsonb) AS x(id uuid, quantity bigint, price bigint,
         reserve_price bigint, time_in_force text, stop_price bigint, triggered_at timestamptz, filled_quantity bigint,

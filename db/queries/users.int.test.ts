@@ -5,14 +5,19 @@
  * session must be dead all the same, for the access-token check, the owner's list and further rotation.
  */
 import { randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
+import type { TransactionSql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../client.js';
-import { refreshTokens, users } from '../schema.js';
+import { mfaResets, refreshTokens, users, verificationTokens } from '../schema.js';
 import { eventually } from '../../test/eventually.js';
 import { testDatabase, uniqueEmail } from '../../test/helpers.js';
 import {
+  consumePasswordReset,
+  insertMfaReset,
+  insertPasswordResetToken,
   insertRefreshToken,
+  insertRegistrationToken,
   insertUser,
   isOwnLiveSession,
   listUserSessions,
@@ -20,6 +25,7 @@ import {
   revokeRefreshFamily,
   revokeUserSessions,
   rotateRefreshToken,
+  setPasswordHash,
 } from './users.js';
 
 let database: Database;
@@ -53,6 +59,27 @@ const blockedBy = (pid: number) =>
     return row.pid;
   });
 
+/**
+ * Another transaction that has run `take` and holds what it took until `release()`, then rolls back;
+ * `pid` is its backend.
+ */
+async function holding(take: (tx: TransactionSql) => Promise<unknown>) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const pid = await new Promise<number>((held, failed) => {
+    database.sql
+      .begin(async (tx) => {
+        const [row] = await tx<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        await take(tx);
+        held(row!.pid);
+        await released;
+        throw new Error('rolled back');
+      })
+      .catch(failed); // once held, only the rollback itself, which settles nothing
+  });
+  return { pid, release };
+}
+
 describe('revoking a session while its refresh token rotates', () => {
   it.each([
     [
@@ -80,21 +107,11 @@ describe('revoking a session while its refresh token rotates', () => {
 
     // Another transaction inserts the successor's hash first: the rotation, having locked and marked its
     // token, waits on that unique key with its own successor uncommitted until this one rolls back.
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const holder = await new Promise<number>((held, failed) => {
-      database.sql
-        .begin(async (tx) => {
-          const [row] = await tx<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
-          await tx`
-            INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
-            VALUES (${userId}, ${randomUUID()}, ${successor}, now() + interval '1 hour')`;
-          held(row!.pid);
-          await released;
-          throw new Error('rolled back');
-        })
-        .catch(failed); // once held, only the rollback itself, which settles nothing
-    });
+    const { pid: holder, release } = await holding(
+      (tx) => tx`
+        INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)
+        VALUES (${userId}, ${randomUUID()}, ${successor}, now() + interval '1 hour')`,
+    );
 
     const rotation = rotateRefreshToken(database.db, {
       tokenHash: token,
@@ -135,5 +152,93 @@ describe('revoking a session while its refresh token rotates', () => {
         source,
       }),
     ).toEqual({ kind: 'invalid' });
+  });
+});
+
+describe('a password reset and a password change of one user at once', () => {
+  it('both complete, without a deadlock (40P01), and the change made second stands', async () => {
+    const userId = await activeUser();
+    const now = new Date();
+    const [link, other] = [`reset-${randomUUID()}`, `reset-${randomUUID()}`];
+    for (const tokenHash of [link, other])
+      await insertPasswordResetToken(database.db, {
+        tokenHash,
+        userId,
+        expiresAt: new Date(now.getTime() + hour),
+        createdAt: now,
+      });
+    // Another transaction holds the user's other link: the reset, having taken its own link, waits for
+    // it while it spends the user's other links; the change starts meanwhile and waits for the reset.
+    const holder = await holding(
+      (tx) => tx`SELECT 1 FROM password_reset_tokens WHERE token_hash = ${other} FOR UPDATE`,
+    );
+    const reset = consumePasswordReset(database.db, { tokenHash: link, passwordHash: 'reset', now });
+    const resetting = await blockedBy(holder.pid);
+    const change = setPasswordHash(database.db, { userId, passwordHash: 'changed', now });
+    await blockedBy(resetting);
+    holder.release();
+    expect(await Promise.allSettled([reset, change])).toEqual([
+      { status: 'fulfilled', value: userId },
+      { status: 'fulfilled', value: undefined },
+    ]);
+    const [user] = await database.db
+      .select({ hash: users.passwordHash })
+      .from(users)
+      .where(eq(users.id, userId));
+    expect(user?.hash).toBe('changed');
+  });
+});
+
+describe('two new links of one user at once', () => {
+  const expiresAt = () => new Date(Date.now() + hour);
+  it.each([
+    {
+      kind: 'verification links (two registrations of one pending address)',
+      insert: (userId: string, tokenHash: string) =>
+        insertRegistrationToken(database.db, {
+          tokenHash,
+          userId,
+          expiresAt: expiresAt(),
+          createdAt: new Date(),
+        }),
+      live: async (userId: string) =>
+        (
+          await database.db
+            .select({ tokenHash: verificationTokens.tokenHash })
+            .from(verificationTokens)
+            .where(and(eq(verificationTokens.userId, userId), isNull(verificationTokens.supersededAt)))
+        ).map((r) => r.tokenHash),
+    },
+    {
+      kind: 'authenticator reset links',
+      insert: (userId: string, tokenHash: string) =>
+        insertMfaReset(database.db, {
+          userId,
+          tokenHash,
+          requestedAt: new Date(),
+          linkExpiresAt: expiresAt(),
+        }),
+      live: async (userId: string) =>
+        (
+          await database.db
+            .select({ tokenHash: mfaResets.tokenHash })
+            .from(mfaResets)
+            .where(and(eq(mfaResets.userId, userId), isNull(mfaResets.cancelledAt)))
+        ).map((r) => r.tokenHash),
+    },
+  ])('leave exactly one live: $kind', async ({ insert, live }) => {
+    const userId = await activeUser();
+    const [older, first, second] = ['older', 'first', 'second'].map((n) => `${n}-${randomUUID()}`);
+    await insert(userId, older!);
+    // Another transaction holds the user row: the first writer, having superseded the older link, waits
+    // for it at its new link's foreign key; the second starts meanwhile and waits for the first.
+    const holder = await holding((tx) => tx`SELECT 1 FROM users WHERE id = ${userId} FOR UPDATE`);
+    const writing = insert(userId, first!);
+    const writer = await blockedBy(holder.pid);
+    const next = insert(userId, second!);
+    await blockedBy(writer);
+    holder.release();
+    await Promise.all([writing, next]);
+    expect(await live(userId)).toEqual([second]);
   });
 });

@@ -384,14 +384,25 @@ export async function insertSigningKey(
 // ---- registration -----------------------------------------------------------------------------------
 
 /**
+ * Until the transaction ends, hold the lock of a user's links of one kind: a writer that supersedes the
+ * live links, then inserts its own, takes it first, or two at once would each miss the other's new link
+ * (READ COMMITTED) and leave both live. A lock of its own rather than the user's row: the consumers of
+ * the links (verifyRegistration, completeDueMfaReset) lock their link before the user row, and a writer
+ * holding the user row while it waited for their link would deadlock with them.
+ */
+const lockLinksOf = (tx: DbOrTx, kind: 'verification' | 'mfa_reset', userId: string) =>
+  tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`brokerx:${kind}:${userId}`}, 0))`);
+
+/**
  * A new verification link for a pending user, carrying this registration's choices; every older link of
- * the user is superseded in the same statement batch, so only the newest registration can be activated.
+ * the user is superseded in the same transaction, so only the newest registration can be activated.
  */
 export async function insertRegistrationToken(
   db: Db,
   token: { tokenHash: string; userId: string; expiresAt: Date; createdAt: Date; registration?: Registration },
 ): Promise<void> {
   await db.transaction(async (tx) => {
+    await lockLinksOf(tx, 'verification', token.userId);
     await tx
       .update(verificationTokens)
       .set({ supersededAt: token.createdAt })
@@ -494,6 +505,15 @@ export async function consumePasswordReset(
   p: { tokenHash: string; passwordHash: string; now: Date },
 ): Promise<string | undefined> {
   return db.transaction(async (tx) => {
+    // The user row first, as a password change takes it (setPasswordHash) before it spends the user's
+    // links: taken after the links, the two would each wait for what the other holds (deadlock, 40P01).
+    const [owner] = await tx
+      .select({ id: users.id })
+      .from(users)
+      .innerJoin(passwordResetTokens, eq(passwordResetTokens.userId, users.id))
+      .where(eq(passwordResetTokens.tokenHash, p.tokenHash))
+      .for('no key update', { of: users });
+    if (!owner) return undefined;
     const [row] = await tx
       .update(passwordResetTokens)
       .set({ usedAt: p.now })
@@ -666,6 +686,7 @@ export async function insertMfaReset(
   reset: { userId: string; tokenHash: string; requestedAt: Date; linkExpiresAt: Date },
 ): Promise<void> {
   await db.transaction(async (tx) => {
+    await lockLinksOf(tx, 'mfa_reset', reset.userId);
     await tx
       .update(mfaResets)
       .set({ cancelledAt: reset.requestedAt, cancelReason: 'superseded' })
