@@ -88,12 +88,19 @@ describe('the dev server stopped', () => {
     await expectUnavailable(
       await fx.api.call('DELETE', `/api/v1/orders/${resting.order_id}`, { token: buyer.token }),
     );
+    await expectUnavailable(
+      await fx.api.call('POST', `/api/v1/orders/${resting.order_id}/replace`, {
+        token: buyer.token,
+        body: { order: { client_version: 0, quantity: 4 } },
+      }),
+    );
+    await expectUnavailable(await fx.api.call('DELETE', '/api/v1/orders', { token: buyer.token }));
     // Nothing half done: no order row, no reservation for the refused order; the resting one untouched.
     expect(await getOrderByClientId(fx.database.db, buyer.accountId, 'during-outage')).toBeUndefined();
     expect(await fx.balance(buyer.accountId)).toEqual(cashBefore);
-    expect(
-      (await fx.api.call('GET', `/api/v1/orders/${resting.order_id}`, { token: buyer.token })).status,
-    ).toBe(200);
+    const untouched = await fx.api.call('GET', `/api/v1/orders/${resting.order_id}`, { token: buyer.token });
+    expect(untouched.status).toBe(200);
+    expect(await untouched.json()).toMatchObject({ status: 'working', quantity: 5, lock_version: 0 });
 
     await temporal.start();
     const retried = await eventually(async () => {

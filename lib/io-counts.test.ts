@@ -1,16 +1,16 @@
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
-import {
-  countIo,
-  enableIoCounts,
-  ioCountingInterceptors,
-  ioCountsEnabled,
-  ioTotals,
-  registerIoCounts,
-} from './io-counts.js';
+import { describe, expect, it, vi } from 'vitest';
+
+/** A fresh copy of the module: its counting state is the process's, so each test starts from its own. */
+async function freshIoCounts() {
+  vi.resetModules();
+  return import('./io-counts.js');
+}
 
 describe('I/O counts', () => {
   it('are off by default: nothing counted, no interceptors, no metric', async () => {
+    const { countIo, ioCountingInterceptors, ioCountsEnabled, ioTotals, registerIoCounts } =
+      await freshIoCounts();
     expect(ioCountsEnabled()).toBe(false);
     countIo('mails');
     expect(ioTotals().mails).toBe(0);
@@ -21,6 +21,8 @@ describe('I/O counts', () => {
   });
 
   it('once enabled, count by kind, serve the totals and count Temporal client calls', async () => {
+    const { countIo, enableIoCounts, ioCountingInterceptors, ioTotals, registerIoCounts } =
+      await freshIoCounts();
     enableIoCounts();
     countIo('postgres_statements', 2);
     countIo('mails');

@@ -113,18 +113,25 @@ describe("compose's command lines, run locally", () => {
     await waitForPort(metricsPort, 'api-1', 90_000, api);
     await eventually(async () => expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200));
 
-    // A login whose body is half sent: the server has the request and waits for the rest.
+    // A login whose body is not sent yet. With `Expect: 100-continue` the server says when it has the
+    // request: Node answers 100 Continue as it hands the request to the app, which waits for the body.
     const body = JSON.stringify({ email: `${tag}@example.test`, password: 'not-the-password' });
     const socket: Socket = connect(port, '127.0.0.1');
     await new Promise<void>((resolve) => socket.once('connect', resolve));
     let response = '';
-    socket.on('data', (d: Buffer) => (response += d.toString()));
+    const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+    let taken!: () => void;
+    const inFlight = new Promise<void>((resolve) => (taken = resolve));
+    socket.on('data', (d: Buffer) => {
+      response += d.toString();
+      if (response.startsWith(CONTINUE)) taken();
+    });
     const ended = new Promise<void>((resolve) => socket.once('end', resolve));
     socket.write(
       `POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+        `Content-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await inFlight;
 
     sigterm(api);
     // The public listener closes while the request is still open, and the process waits for it.
@@ -133,10 +140,10 @@ describe("compose's command lines, run locally", () => {
     expect(api.child.exitCode).toBeNull();
     expect(api.child.signalCode).toBeNull();
 
-    // The rest of the body (no half-close: Node's server drops a request whose client ends first).
-    socket.write(body.slice(10));
+    // The body (no half-close: Node's server drops a request whose client ends first).
+    socket.write(body);
     await ended;
-    const [head = '', text = ''] = response.split('\r\n\r\n');
+    const [head = '', text = ''] = response.slice(CONTINUE.length).split('\r\n\r\n');
     expect(head).toMatch(/^HTTP\/1\.1 401 /);
     expect(head.toLowerCase()).toContain('content-type: application/problem+json');
     expect(JSON.parse(text)).toMatchObject({ status: 401 });

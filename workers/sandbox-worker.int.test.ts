@@ -1,32 +1,53 @@
 /**
  * The lean workflow sandbox (workers/sandbox-worker.ts) runs the TradingSaga as the SDK's does, and what
  * it gives up is visible: without the per-promise stack capture the stack trace query is refused; with
- * SANDBOX_STACK_TRACES=on it answers with the saga's stack (waiting in submitOrder). The saga waits in its submit step (nobody
- * serves that matching queue), so it is running when queried.
+ * SANDBOX_STACK_TRACES=on it answers with the saga's stack (waiting in submitOrder). The saga's order
+ * steps are the real ones, on a database of this file's own (a funded account); it waits in its submit
+ * step (nobody serves that matching queue), so it is running when queried.
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
+import { sql } from 'drizzle-orm';
 import { NativeConnection } from '@temporalio/worker';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { connectDatabase } from '../db/client.js';
-import { noopOrderActivities } from '../load/baselines/activities.js';
+import { EXTERNAL_ACCOUNT_ID } from '../db/accounts.js';
+import { connectDatabase, type Database } from '../db/client.js';
+import { postEntry } from '../db/queries/ledger.js';
+import type { Config } from '../lib/config.js';
 import { stateQuery, TRADING_TASK_QUEUE, withPrefix } from '../temporal/contracts.js';
 import { TRADING_SAGA, type TradingSagaWorkflow } from '../temporal/trading-saga.js';
 import { testConfig } from '../test/helpers.js';
+import { isolatedEnv } from '../test/isolated.js';
 import { eventually } from '../test/trading.js';
 import { createTradingWorker } from './trading/worker.js';
 import { createSagaMetrics } from './worker-metrics.js';
 
-const config = testConfig();
-const database = connectDatabase(config.DATABASE_URL, { max: 1, appName: 'test-sandbox' });
+let config: Config;
+let database: Database;
 let connection: NativeConnection;
+const accountId = randomUUID();
 beforeAll(async () => {
+  config = testConfig(await isolatedEnv('sandbox'));
+  database = connectDatabase(config.DATABASE_URL, { max: 1, appName: 'test-sandbox' });
+  await database.db.execute(
+    sql`INSERT INTO accounts (id, kind, name) VALUES (${accountId}::uuid, 'client', 'sandbox buyer')`,
+  );
+  await database.db.transaction((tx) =>
+    postEntry(tx, {
+      kind: 'seed',
+      reference: `sandbox-${accountId}`,
+      postings: [
+        { accountId, asset: 'USD', bucket: 'available', amount: 100_000n },
+        { accountId: EXTERNAL_ACCOUNT_ID, asset: 'USD', bucket: 'available', amount: -100_000n },
+      ],
+    }),
+  );
   connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 });
 afterAll(async () => {
   await connection?.close();
-  await database.close();
+  await database?.close();
 });
 
 for (const stackTraces of [false, true]) {
@@ -44,7 +65,6 @@ for (const stackTraces of [false, true]) {
         db: database.db,
         metrics: createSagaMetrics(new Registry()),
         workflowBundlePath: inject('workflowBundlePath'),
-        wrapActivities: () => noopOrderActivities, // steps that answer at once: only the hosting is under test
       },
     );
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
@@ -57,7 +77,7 @@ for (const stackTraces of [false, true]) {
           {
             order: {
               orderId,
-              accountId: 'acct',
+              accountId,
               clientOrderId: orderId,
               symbol: 'AAPL',
               side: 'buy',

@@ -678,8 +678,9 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
       const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
       const day = saga.order({ timeInForce: 'DAY' });
       const gtc = saga.order();
+      // The DAY order's close is an hour away: the replace lands before it, however slow the machine.
       const [{ handle: dayHandle }, { handle: gtcHandle }] = await Promise.all([
-        saga.place(day, { expiresAt: inMs(2500) }),
+        saga.place(day, { expiresAt: inMs(3_600_000) }),
         saga.place(gtc),
       ]);
       await dayHandle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, timeInForce: 'GTC' }] });
@@ -690,7 +691,12 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
       expect(await ended(gtcHandle)).toMatchObject({ status: 'expired', lockVersion: 2 });
       expect(saga.steps(gtc.orderId)).toEqual([...PLACEMENT, 'replaceOrder', 'cancelOrder(expired)']);
 
-      // The first order's close has passed as well: GTC now, it still works.
+      // GTC now, the first order has no timer any more: its session-close timer was cancelled by the
+      // replace and none started after it; it still works.
+      const timers = ((await dayHandle.fetchHistory()).events ?? []).flatMap((e) =>
+        e.timerStartedEventAttributes ? ['started'] : e.timerCanceledEventAttributes ? ['canceled'] : [],
+      );
+      expect(timers).toEqual(['started', 'canceled']);
       expect(await dayHandle.query(stateQuery)).toMatchObject({ status: 'working', lockVersion: 1 });
       expect(saga.steps(day.orderId)).toEqual([...PLACEMENT, 'replaceOrder']);
       await dayHandle.executeUpdate(cancelOrderUpdate, { args: [{}] });

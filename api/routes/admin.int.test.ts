@@ -120,6 +120,9 @@ describe('operators', () => {
   });
 
   it('refuses bad input with 422 and an unknown symbol or account, writing nothing', async () => {
+    const newestAudit = async () => (await ok(await admin('GET', '/audit?limit=1'))).entries;
+    const auditBefore = await newestAudit();
+    const controlsBefore = await ok(await admin('GET', '/controls'));
     await expectProblem(
       await admin('POST', '/symbols/TSLA/halt', { reason: '  ' }),
       422,
@@ -136,8 +139,11 @@ describe('operators', () => {
       422,
       'validation_failed',
     );
-    const audit = await ok(await admin('GET', '/audit?limit=200'));
-    expect(JSON.stringify(audit)).not.toContain('NOPE');
+    // No action recorded, no control put in force: TSLA trades, no account frozen or limited.
+    expect(await newestAudit()).toEqual(auditBefore);
+    const controls = await ok(await admin('GET', '/controls'));
+    expect(controls).toEqual(controlsBefore);
+    expect(controls.halted).not.toContain('TSLA');
   });
 });
 
@@ -240,13 +246,18 @@ describe('kill switch', () => {
       }
     };
     const streams = traders.map(stream);
-    await new Promise((r) => setTimeout(r, 1500)); // orders flowing
+    // Orders flowing: some accepted (working, or filled against each other) before the switch.
+    await eventually(async () => expect(accepted.length).toBeGreaterThanOrEqual(traders.length), 30_000);
     const res = await admin('POST', '/kill-switch', { symbol: 'GOOG', reason: 'runaway algo' });
     answeredAt = performance.now();
     const engaged = await ok(res);
     // In force everywhere: at its answer no order of the symbol is open...
     expect(await listOpenOrders(fx.database.db, { symbol: 'GOOG' })).toEqual([]);
-    await new Promise((r) => setTimeout(r, 1500));
+    // The streams go on past the answer: a few placements each, started after it.
+    await eventually(
+      async () => expect(afterAnswer.length).toBeGreaterThanOrEqual(2 * traders.length),
+      30_000,
+    );
     stop = true;
     await Promise.all(streams);
     // ...and none became open later: every placement after the answer was refused.

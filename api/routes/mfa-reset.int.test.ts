@@ -1,10 +1,11 @@
 /**
- * The mail-based reset of a lost authenticator app against the real api (Postgres, Redis, Mailpit), with
- * MFA_RESET_DELAY_SECONDS made short: the request needs the password step, the mailed link confirms, the
- * app goes only after the delay (then a mailed code is enough), and the owner can stop it meanwhile.
+ * The mail-based reset of a lost authenticator app against the real api (Postgres, Redis, Mailpit), whose
+ * clock the tests move past MFA_RESET_DELAY_SECONDS instead of waiting: the request needs the password
+ * step, the mailed link confirms, the app goes only after the delay (then a mailed code is enough), and
+ * the owner can stop it meanwhile.
  */
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mfaResets } from '../../db/schema.js';
 import { createTestApi, mailCount, uniqueEmail, waitForMail, type TestApi } from '../../test/helpers.js';
 import { expectProblem } from '../../test/http.js';
@@ -17,10 +18,19 @@ import {
 } from '../../test/users.js';
 import { codeForStep, timeStep } from '../auth/totp.js';
 
-const DELAY_SECONDS = 6;
+const DELAY_SECONDS = 120;
 
 let api: TestApi;
-beforeAll(async () => (api = await createTestApi({ MFA_RESET_DELAY_SECONDS: String(DELAY_SECONDS) })));
+/** How far the api's clock is ahead of the real one: moved on within a test, back after it. */
+let offsetMs = 0;
+afterEach(() => void (offsetMs = 0));
+beforeAll(
+  async () =>
+    (api = await createTestApi(
+      { MFA_RESET_DELAY_SECONDS: String(DELAY_SECONDS) },
+      () => new Date(Date.now() + offsetMs),
+    )),
+);
 afterAll(() => api?.close());
 
 type AppUser = TestUser & { secret: string; recoveryCodes: string[] };
@@ -33,9 +43,10 @@ const confirm = (token: string) => api.call('POST', '/api/v1/auth/mfa_reset/conf
 const cancel = (token: string) => api.call('POST', '/api/v1/auth/mfa_reset/cancel', { body: { token } });
 const portfolio = (token: string) => api.call('GET', '/api/v1/portfolio', { token });
 const verifyMfa = (body: Record<string, string>) => api.call('POST', '/api/v1/auth/verify_mfa', { body });
-const sleepUntil = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms - Date.now())));
+/** Move the api's clock on to `ms`. */
+const advanceTo = (ms: number) => void (offsetMs = Math.max(offsetMs, ms - Date.now()));
 /** A code of the user's app that the server has not accepted yet (the next step, within its drift window). */
-const appCode = (user: AppUser) => codeForStep(user.secret, timeStep(new Date()) + 1);
+const appCode = (user: AppUser) => codeForStep(user.secret, timeStep(api.deps.now()) + 1);
 
 /** The password step of a login: which second factor it asks for. */
 async function mfaMethod(email: string): Promise<string> {
@@ -61,7 +72,7 @@ async function requestedReset(email: string): Promise<string> {
 /** A requested and confirmed reset: its token and when it takes effect (ms). */
 async function scheduledReset(email: string): Promise<{ token: string; effectiveAt: number }> {
   const token = await requestedReset(email);
-  const confirmedAfter = Date.now();
+  const confirmedAfter = api.deps.now().getTime();
   const res = await confirm(token);
   expect(res.status).toBe(200);
   const effectiveAt = Date.parse(((await res.json()) as { effective_at: string }).effective_at);
@@ -81,9 +92,9 @@ describe('a lost authenticator app, reset by mail', () => {
     // Within the delay nothing changed: the login still asks for the app, the sessions live on.
     expect(await mfaMethod(user.email)).toBe('totp');
     expect((await portfolio(user.token)).status).toBe(200);
-    expect(Date.now()).toBeLessThan(effectiveAt);
+    expect(api.deps.now().getTime()).toBeLessThan(effectiveAt);
 
-    await sleepUntil(effectiveAt + 200);
+    advanceTo(effectiveAt + 1000);
     const after = Date.now() - 1000;
     expect(await mfaMethod(user.email)).toBe('email');
     const removed = await vi.waitFor(
@@ -184,7 +195,7 @@ describe('a lost authenticator app, reset by mail', () => {
       }),
     );
 
-    await sleepUntil(Math.max(...runs.map((r) => r.effectiveAt)) + 200);
+    advanceTo(Math.max(...runs.map((r) => r.effectiveAt)) + 1000);
     for (const { way, user } of runs) expect(await mfaMethod(user.email), way).toBe('totp');
     await expectProblem(await cancel('x'.repeat(43)), 422, 'validation_failed');
   }, 120_000);

@@ -112,6 +112,9 @@ describe('replace with an Idempotency-Key', () => {
     expect(await replace(u, id, 'bad key', { client_version: 1, price: '188.00' })).toMatchObject({
       status: 400,
     });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 100_000n - 37_200n, reserved: 37_200n });
+    const order = await api.call('GET', `/api/v1/orders/${id}`, { token: u.token });
+    expect(await order.json()).toMatchObject({ price: 186, lock_version: 1 });
     // The key is scoped to the order: the same key on another order is a new request.
     const { id: second } = await restingOrder(u);
     expect(await replace(u, second, 'r-1', { client_version: 0, price: '186.00' })).toMatchObject({

@@ -1,6 +1,7 @@
 /**
- * Trading sessions through the api and the TradingSaga, with injected calendars (lib/sessions.ts): a
- * DAY order expires at the close of its session (a session that closes in seconds) by the saga's
+ * Trading sessions through the api and the TradingSaga, with injected calendars (lib/sessions.ts,
+ * test/sessions.ts): a DAY order expires at the close of its session (one that closes seconds after the
+ * order was placed) by the saga's
  * durable timer while a GTC order stays; outside the session limit orders are taken for the next
  * session (they rest at once, ADR 0020) and market, IOC and FOK orders get 422 market_closed; the
  * clock names the next open and close.
@@ -8,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixedSessions, type SessionCalendar } from '../../lib/sessions.js';
 import { createTestApi, type TestApi } from '../../test/helpers.js';
+import { closingCalendar } from '../../test/sessions.js';
 import { auditedTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
 
@@ -43,13 +45,17 @@ const place = async (api: TestApi, u: FundedTestUser, o: Json) => {
 describe('trading sessions', () => {
   it('a DAY order expires at its session close by the saga timer; a GTC order stays', async () => {
     const u = await createFundedUser(fx.api, '1000.00');
-    const now = Date.now();
-    const session = { open: new Date(now - 60_000), close: new Date(now + 4_000) };
-    await withCalendar(fixedSessions([session]), async (api) => {
-      const day = await place(api, u, order({ time_in_force: 'DAY', client_order_id: 'session-day' }));
+    const calendar = closingCalendar();
+    await withCalendar(calendar, async (api) => {
       const gtc = await place(api, u, order({ time_in_force: 'GTC', client_order_id: 'session-gtc' }));
+      calendar.closeSoon(); // the DAY order's session closes 2 s after its placement
+      const day = await place(api, u, order({ time_in_force: 'DAY', client_order_id: 'session-day' }));
       expect([day.status, gtc.status]).toEqual([201, 201]);
-      expect((await fx.balance(u.accountId)).reserved).toBe(40_000n);
+      // Both working and reserved when placed.
+      expect([day.json, gtc.json]).toEqual([
+        expect.objectContaining({ status: 'working', reserved_amount: 200 }),
+        expect.objectContaining({ status: 'working', reserved_amount: 200 }),
+      ]);
       const state = await fx.handle(u.accountId, 'session-day').result();
       expect(state.status).toBe('expired');
       expect(await fx.saga(u.accountId, 'session-gtc')).toMatchObject({ status: 'working' });

@@ -341,6 +341,12 @@ describe('bad stop input is a 4xx problem and places nothing', () => {
         expect((await body(res)).errors?.join(' ')).toMatch(message);
       }
       expect(await fx.balance(u.accountId)).toEqual({ available: 100_000n, reserved: 0n });
+      // Nothing was reserved and released again: no reserve entry, no order recorded.
+      const [written] = await fx.database.db.execute<{ reserves: number; orders: number }>(sql`
+        SELECT (SELECT count(DISTINCT e.id)::int FROM journal_entries e JOIN postings p ON p.entry_id = e.id
+                 WHERE e.kind = 'reserve' AND p.account_id = ${u.accountId}::uuid) AS reserves,
+               (SELECT count(*)::int FROM orders WHERE account_id = ${u.accountId}::uuid) AS orders`);
+      expect(written).toEqual({ reserves: 0, orders: 0 });
     } finally {
       await fx.database.db.execute(sql`UPDATE instruments SET tick_size = 1 WHERE symbol = 'GOOG'`);
     }

@@ -51,11 +51,28 @@ it(
     expect(warm.status).toBe(201);
 
     const ids = Array.from({ length: 30 }, (_, i) => `kill-${i}`);
+    let answered = 0;
     const responses = Promise.all(
-      ids.map((id) => fx.api.call('POST', '/api/v1/orders', { token: u.token, body: order(id) })),
+      ids.map(async (id) => {
+        const res = await fx.api.call('POST', '/api/v1/orders', { token: u.token, body: order(id) });
+        answered++;
+        return res;
+      }),
     );
-    await new Promise((r) => setTimeout(r, 250));
+    // Kill once sagas are mid-flight: their funds reserved and the order recorded pending, not yet in
+    // the book (the submit turns it working), and their requests unanswered.
+    let midFlight = 0;
+    while (midFlight === 0) {
+      if (answered === ids.length) throw new Error('every saga finished before one was seen mid-flight');
+      const [row] = await fx.database.db.execute<{ n: number }>(
+        sql`SELECT count(*)::int AS n FROM orders WHERE account_id = ${u.accountId}::uuid AND status = 'pending'`,
+      );
+      midFlight = row!.n;
+    }
+    const unanswered = ids.length - answered;
     worker!.child.kill('SIGKILL');
+    expect(midFlight).toBeGreaterThan(0);
+    expect(unanswered).toBeGreaterThan(0);
     await worker!.exited;
     worker = await startWorker();
     // Each request answers: ACKed (201), or timed out while the worker was down (504); none is a 5xx error.
