@@ -7,7 +7,7 @@
  */
 import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import { prebuilt, type DbOrTx } from '../client.js';
-import { accounts, adminAudit, instruments, killSwitches, riskLimits } from '../schema.js';
+import { accounts, adminAudit, instruments, killSwitches, riskLimits, unfinishedOrder } from '../schema.js';
 import { orderFromRow, type InstrumentRow, type OrderRow } from './orders.js';
 
 /** The market as a whole ('*'), one symbol, one account, or one user (suspensions). */
@@ -92,11 +92,8 @@ type FactsRow = {
 
 const usage = (expr: SQL) =>
   sql`CASE WHEN l.max_open_orders IS NOT NULL OR l.max_position IS NOT NULL OR l.max_daily_notional IS NOT NULL THEN (${expr}) END`;
-/**
- * An order not finished, written as the predicate of `orders_account_open_idx` (db/schema.ts) is: the
- * planner reads an account's open orders from that index only under a condition that implies it.
- */
-const unfinished = sql`status NOT IN ('filled', 'cancelled', 'expired', 'rejected')`;
+/** An order not finished, as `orders_account_open_idx`'s predicate (db/schema.ts): the planner uses it. */
+const unfinished = unfinishedOrder(sql`status`);
 const since = sql.placeholder('since');
 /**
  * The facts statement for a subject: one row s(symbol, account_id, exclude). Built once (`prebuilt`).

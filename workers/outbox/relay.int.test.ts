@@ -148,6 +148,22 @@ async function fill(price: string) {
   };
 }
 
+/**
+ * A fill's two rows, once the services are back, are delivered: both rows done, the maker's saga
+ * signalled once, one mail to each side.
+ */
+async function deliveredOnce(f: Awaited<ReturnType<typeof fill>>) {
+  await eventually(async () => {
+    expect((await rowsOf(f.ids)).map((r) => r.status)).toEqual(['done', 'done']);
+  }, 10_000);
+  await waitForMail(f.seller.email, { subject: /fill/i });
+  await waitForMail(f.buyer.email, { subject: /fill/i });
+  await new Promise((r) => setTimeout(r, 500));
+  expect(await fillSignals(f.sellers.workflow_id)).toBe(1);
+  expect(await mailCount(f.seller.email, /fill/i)).toBe(1);
+  expect(await mailCount(f.buyer.email, /fill/i)).toBe(1);
+}
+
 /** The fill signals a saga received. */
 async function fillSignals(workflowId: string): Promise<number> {
   const history = await fx.temporal.workflow.getHandle(workflowId).fetchHistory();
@@ -198,15 +214,7 @@ describe('failures that are not the row', () => {
       await fx.stack.relay.start();
     }
     // Redis is back: the fixture's relay delivers the rows at their next retry (due above).
-    await eventually(async () => {
-      expect((await rowsOf(f.ids)).map((r) => r.status)).toEqual(['done', 'done']);
-    }, 10_000);
-    await waitForMail(f.seller.email, { subject: /fill/i });
-    await waitForMail(f.buyer.email, { subject: /fill/i });
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await fillSignals(f.sellers.workflow_id)).toBe(1);
-    expect(await mailCount(f.seller.email, /fill/i)).toBe(1);
-    expect(await mailCount(f.buyer.email, /fill/i)).toBe(1);
+    await deliveredOnce(f);
   });
 
   it("a Temporal outage leaves a fill's rows pending at any attempt; once it is back, one signal", async () => {
@@ -235,11 +243,7 @@ describe('failures that are not the row', () => {
       await due();
       await fx.stack.relay.start();
     }
-    await eventually(async () => {
-      expect((await rowsOf(f.ids)).map((r) => r.status)).toEqual(['done', 'done']);
-    }, 10_000);
-    expect(await fillSignals(f.sellers.workflow_id)).toBe(1);
-    await waitForMail(f.seller.email, { subject: /fill/i });
+    await deliveredOnce(f);
   });
 
   it('a row retried after its mail failed is not published again', async () => {
@@ -273,16 +277,9 @@ describe('failures that are not the row', () => {
       await fx.stack.relay.start();
     }
     try {
-      await eventually(async () => {
-        expect((await rowsOf(f.ids)).map((r) => r.status)).toEqual(['done', 'done']);
-      }, 10_000);
-      await waitForMail(f.seller.email, { subject: /fill/i });
-      await waitForMail(f.buyer.email, { subject: /fill/i });
-      await new Promise((r) => setTimeout(r, 500));
+      await deliveredOnce(f);
       // Each account's feed got its fill report once.
       expect(f.eventIds.map((id) => published.filter((p) => p === id).length)).toEqual([1, 1]);
-      expect(await mailCount(f.seller.email, /fill/i)).toBe(1);
-      expect(await mailCount(f.buyer.email, /fill/i)).toBe(1);
     } finally {
       await sub.quit();
     }
