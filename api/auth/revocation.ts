@@ -1,9 +1,10 @@
 /**
  * Revocation that takes effect: when a session ends (logout, refresh-token reuse) or every session of a
  * user ends (password change or reset, suspension), an event goes out on one Redis pub/sub channel. Every
- * api instance's feed closes the matching WebSockets at once (api/ws/server.ts). REST requests with a
- * still unexpired access token fail from the next one on through the revocation mark in Redis, which the
- * session check reads on every request (sessions.ts). Design: docs/adr/0008-identity-and-tokens.md.
+ * api instance's feeds, /ws and /cable, close the matching sockets at once (api/ws/revocations.ts). REST
+ * requests with a still unexpired access token fail from the next one on through the revocation mark in
+ * Redis, which the session check reads on every request (sessions.ts). Design:
+ * docs/adr/0008-identity-and-tokens.md.
  */
 import { z } from 'zod';
 

@@ -1,14 +1,15 @@
 /**
  * `/cable` with the stock ActionCable client from npm (@rails/actioncable, given the `ws` package as its
  * WebSocket), against a real api, trading worker, matching shard and relay; plus a raw socket for the
- * protocol frames the client swallows (welcome, ping, disconnect).
+ * protocol frames the client swallows (welcome, ping, disconnect). A revoked session's sockets are
+ * disconnected at once, as on `/ws`, not at the next re-check.
  */
 import { randomUUID } from 'node:crypto';
 import { createConsumer, adapters, type Consumer, type Subscription } from '@rails/actioncable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startTradingFixture, type TradingFixture } from '../../test/trading.js';
-import { createFundedUser, type FundedTestUser } from '../../test/users.js';
+import { createFundedUser, loginWithEmailCode, type FundedTestUser } from '../../test/users.js';
 import { connectCable, serveWithFeed, type ServedFeed } from './testing.js';
 
 // ActionCable's connection monitor listens for the page's visibilitychange: Node has no page.
@@ -218,5 +219,39 @@ describe('/cable protocol frames', () => {
     });
     await c.closed;
     await second.close();
+  });
+});
+
+describe('/cable and revoked sessions', () => {
+  it('a logout disconnects that session’s sockets at once (unauthorized, no reconnect); another session’s stays', async () => {
+    // Re-check an hour away: only the revocation event can end the socket below.
+    const second = await serveWithFeed(fx.api.app, fx.api.deps, {}, 0, { revalidateMs: 3_600_000 });
+    try {
+      const user = await createFundedUser(fx.api, '0.00');
+      const other = await loginWithEmailCode(fx.api, user.email);
+      const identifier = JSON.stringify({ channel: 'OrdersChannel' });
+      const subscribed = async (token: string) => {
+        const s = await connectCable(`${second.cableUrl}?token=${token}`);
+        s.ws.send(JSON.stringify({ command: 'subscribe', identifier }));
+        await s.next((m) => m.identifier === identifier && m.type === 'confirm_subscription');
+        return s;
+      };
+      const [c, kept] = await Promise.all([subscribed(user.token), subscribed(other.token)]);
+      expect((await fx.api.call('POST', '/api/v1/auth/logout', { token: user.token })).status).toBe(200);
+      expect(await c.next((m) => m.type === 'disconnect')).toEqual({
+        type: 'disconnect',
+        reason: 'unauthorized',
+        reconnect: false,
+      });
+      expect(await c.closed).toBe(1000);
+      // The event has been handled for every socket: the other session's still answers.
+      const market = JSON.stringify({ channel: 'MarketChannel', symbols: ['AAPL'] });
+      kept.ws.send(JSON.stringify({ command: 'subscribe', identifier: market }));
+      await kept.next((m) => m.identifier === market && m.type === 'confirm_subscription');
+      expect(kept.frames.some((m) => m.type === 'disconnect')).toBe(false);
+      kept.ws.close();
+    } finally {
+      await second.close();
+    }
   });
 });

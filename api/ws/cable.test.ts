@@ -13,6 +13,7 @@ import { createCableServer, type CableServer } from './cable.js';
 import type { MarketUpdate } from './frames.js';
 import type { FeedHistory } from './history.js';
 import type { FeedHub, HubListener } from './hub.js';
+import { REVOCATION_RETRY } from './revocations.js';
 
 const PREFIX = 'test:';
 const T0 = Date.parse('2026-01-01T10:00:00.000Z');
@@ -117,6 +118,7 @@ async function serve(hub: FeedHub, history: FeedHistory) {
       maxSymbols: 50,
       ratePerSecond: 20,
       rateBurst: 40,
+      ...REVOCATION_RETRY,
     },
   });
   const s = (server = createServer());

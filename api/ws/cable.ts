@@ -17,7 +17,9 @@
  * message); the URL must therefore only travel over TLS, and upgrade URLs are never logged.
  * A missing, bad, expired or revoked token gets ActionCable's `disconnect` (`unauthorized`, no
  * reconnect), as Rails' `reject_unauthorized_connection` does; a token that cannot be checked right now
- * (Redis or Postgres down) gets `server_restart` with reconnect. Events come from the same Redis channels
+ * (Redis or Postgres down) gets `server_restart` with reconnect. A session revoked later (logout, password
+ * change, suspension...) is disconnected the same way the moment its revocation event arrives (as on `/ws`,
+ * revocations.ts); the periodic re-check stays as a backstop. Events come from the same Redis channels
  * as `/ws` (the outbox relay publishes them); ownership comes from the token only. Messages count against
  * `/ws`'s per-socket rate limit.
  */
@@ -29,6 +31,7 @@ import { getOrderById } from '../../db/queries/orders.js';
 import type { Logger } from '../../lib/logger.js';
 import { CASH_SCALE, exactCount, toJsonNumber } from '../../lib/money.js';
 import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
+import { revocationChannel, revokes, type RevocationEvent } from '../auth/revocation.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiDeps } from '../types.js';
 import { feedAuthenticator, isUnauthorized, originAllowed, parseOrigins, type Authenticate } from './auth.js';
@@ -38,6 +41,7 @@ import { createRedisHub, type FeedHub } from './hub.js';
 import { newerBook } from './market.js';
 import { CloseCode } from './protocol.js';
 import { MessageRate } from './rate.js';
+import { listenForRevocations, REVOCATION_RETRY, type RevocationRetry } from './revocations.js';
 import type { FeedServer } from './server.js';
 import { feedSocketServer } from './wire.js';
 import { EventType, type ExecutionReportPayload } from '../../temporal/events.js';
@@ -46,7 +50,7 @@ export const CABLE_PROTOCOL = 'actioncable-v1-json';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SYMBOL = /^[A-Z][A-Z0-9.]{0,9}$/;
 
-export interface CableOptions {
+export interface CableOptions extends RevocationRetry {
   path: string;
   allowedOrigins: string;
   maxPayloadBytes: number;
@@ -72,6 +76,8 @@ export interface CableDeps {
   /** The account owning an order, undefined when there is no such order. */
   orderOwner(orderId: string): Promise<string | undefined>;
   redisPrefix: string;
+  /** The pub/sub channel of revocation events: matching sockets are disconnected at once. */
+  revocationChannel?: string;
   now: () => Date;
   draining?: () => boolean;
   options: CableOptions;
@@ -95,6 +101,7 @@ export function createApiCable(deps: ApiDeps, overrides: Partial<CableOptions> =
     authenticate: feedAuthenticator(deps),
     orderOwner: async (id) => (await getOrderById(deps.database.db, id))?.accountId,
     redisPrefix: config.REDIS_PREFIX,
+    revocationChannel: revocationChannel(config.REDIS_PREFIX),
     now: deps.now,
     draining: deps.draining,
     options: {
@@ -109,6 +116,7 @@ export function createApiCable(deps: ApiDeps, overrides: Partial<CableOptions> =
       maxSymbols: 50,
       ratePerSecond: config.WS_RATE_LIMIT_PER_SECOND,
       rateBurst: config.WS_RATE_LIMIT_BURST,
+      ...REVOCATION_RETRY,
       ...overrides,
     },
   });
@@ -256,6 +264,13 @@ export function createCableServer(deps: CableDeps): CableServer {
           if (isUnauthorized(err)) this.disconnect('unauthorized', false);
         },
       );
+    }
+
+    /** Disconnects the socket (as the re-check would) when `event` ends its session; true if it did. */
+    revokedBy(event: RevocationEvent): boolean {
+      if (this.closed || !revokes(event, this.principal.userId, this.principal.sessionId)) return false;
+      this.disconnect('unauthorized', false);
+      return true;
     }
 
     private receive(data: RawData, isBinary: boolean): void {
@@ -418,6 +433,14 @@ export function createCableServer(deps: CableDeps): CableServer {
   }, options.pingMs);
   pings.unref();
 
+  const stopRevocations = deps.revocationChannel
+    ? listenForRevocations(hub, deps.revocationChannel, options, logger, (event) => {
+        let n = 0;
+        for (const c of [...connections]) if (c.revokedBy(event)) n++;
+        return n;
+      })
+    : undefined;
+
   async function drain(): Promise<void> {
     draining = true;
     for (const c of [...connections]) c.disconnect('server_restart', true);
@@ -437,6 +460,7 @@ export function createCableServer(deps: CableDeps): CableServer {
     async close() {
       await drain();
       clearInterval(pings);
+      stopRevocations?.();
       wss.close();
       await hub.close();
     },

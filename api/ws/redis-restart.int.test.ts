@@ -4,14 +4,19 @@
  * authenticated requests, whose revocation check needs Redis), the open feed and `/cable` sockets stay
  * open, and a new `/cable` socket is told to come back (not that its token is bad);
  * once it is back (empty), the feed resubscribes, and the subscriber gets every execution exactly
- * once, in sequence, with no gap: the fills of before, during and after the outage.
+ * once, in sequence, with no gap: the fills of before, during and after the outage. A feed started while
+ * Redis is down subscribes to revocations once it is back: a logout then closes its `/ws` and `/cable`
+ * sockets at once.
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditDeliveries } from '../../db/audit.js';
+import { createLogger } from '../../lib/logger.js';
 import { expectUnavailable, startPrivateRedis, type PrivateRedis } from '../../test/faults.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, TEST_PASSWORD, type FundedTestUser } from '../../test/users.js';
+import { revocationChannel } from '../auth/revocation.js';
+import { CloseCode } from './protocol.js';
 import {
   accountFrames,
   connectCable,
@@ -128,4 +133,37 @@ describe('Redis restarted', () => {
     expect(await auditDeliveries(fx.database.db, { accountIds: [buyer.accountId], feed: fills })).toEqual([]);
     expect(fills).toHaveLength(2);
   }, 90_000);
+
+  it('a feed and cable started while Redis is down subscribe to revocations once it is back', async () => {
+    const user = await createFundedUser(fx.api, '0.00');
+    const lines: string[] = [];
+    const logger = createLogger('error', {}, { write: (line: string) => void lines.push(line) });
+    await redis.stop();
+    // Revalidation an hour away: only the revocation event can close the sockets below.
+    const options = { revalidateMs: 3_600_000, revocationRetryMs: 50, revocationRetryMaxMs: 200 };
+    const late = await serveWithFeed(fx.api.app, { ...fx.api.deps, logger }, options, 0, options);
+    let socket: FeedClient | undefined;
+    try {
+      await eventually(
+        async () => expect(lines.join('')).toContain('revocation subscription failed'),
+        15_000,
+      );
+      await redis.start();
+      socket = await eventually(() => connectFeed(late.url, { token: user.token }), 15_000);
+      const cable = await connectCable(`${late.cableUrl}?token=${user.token}`);
+      await cable.next((m) => m.type === 'welcome');
+      // This file's first feed and cable (resubscribed by ioredis) and the late ones listen again.
+      const channel = revocationChannel(fx.config.REDIS_PREFIX);
+      await eventually(
+        async () => expect(await fx.api.deps.redis.pubsub('NUMSUB', channel)).toEqual([channel, 4]),
+        15_000,
+      );
+      expect((await fx.api.call('POST', '/api/v1/auth/logout', { token: user.token })).status).toBe(200);
+      expect((await socket.closed).code).toBe(CloseCode.SessionRevoked);
+      expect(await cable.next((m) => m.type === 'disconnect')).toMatchObject({ reason: 'unauthorized' });
+    } finally {
+      await socket?.close();
+      await late.close();
+    }
+  }, 60_000);
 });

@@ -16,7 +16,7 @@ import type { WebSocket } from 'ws';
 import type { Config } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
-import { RevocationEvent, revocationChannel } from '../auth/revocation.js';
+import { revocationChannel } from '../auth/revocation.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiMetrics } from '../metrics.js';
 import { problemBody, type ProblemCode } from '../problem.js';
@@ -35,6 +35,7 @@ import { postgresHistory, type FeedHistory } from './history.js';
 import { createRedisHub, type FeedHub } from './hub.js';
 import { MarketFeed } from './market.js';
 import type { FrameType } from './protocol.js';
+import { listenForRevocations, REVOCATION_RETRY, type RevocationRetry } from './revocations.js';
 import { feedSocketServer } from './wire.js';
 
 export type FeedMetrics = Pick<
@@ -49,7 +50,7 @@ export type FeedMetrics = Pick<
   | 'wsDuplicatesDropped'
 >;
 
-export interface FeedOptions extends FeedLimits {
+export interface FeedOptions extends FeedLimits, RevocationRetry {
   path: string;
   allowedOrigins: string;
   maxConnections: number;
@@ -76,6 +77,7 @@ export function feedOptions(config: Config, overrides: Partial<FeedOptions> = {}
     expiryWarningMs: 60_000,
     closeGraceMs: 2_000,
     drainTimeoutMs: 2_000,
+    ...REVOCATION_RETRY,
     ...overrides,
   };
 }
@@ -313,26 +315,13 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
   }, options.sweepMs);
   sweep.unref();
 
-  let stopRevocations: (() => void) | undefined;
-  if (deps.revocationChannel) {
-    hub
-      .subscribe(deps.revocationChannel, (raw) => {
-        const parsed = RevocationEvent.safeParse(raw);
-        if (!parsed.success) return;
-        let closedCount = 0;
-        for (const c of connections) if (c.revokedBy(parsed.data)) closedCount++;
-        if (closedCount)
-          logger.info('feed sockets closed by revocation', {
-            count: closedCount,
-            reason: parsed.data.reason,
-          });
+  const stopRevocations = deps.revocationChannel
+    ? listenForRevocations(hub, deps.revocationChannel, options, logger, (event) => {
+        let n = 0;
+        for (const c of connections) if (c.revokedBy(event)) n++;
+        return n;
       })
-      .then((stop) => {
-        if (closed) stop();
-        else stopRevocations = stop;
-      })
-      .catch((err: unknown) => logger.error('revocation subscription failed', { err }));
-  }
+    : undefined;
 
   const stopResync = hub.onResync(() => {
     for (const c of connections) c.accountStream?.resync('redis_reconnect');
