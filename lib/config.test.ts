@@ -16,3 +16,12 @@ describe('loadConfig: session durations (ADR 0008)', () => {
     expect(() => loadConfig({ REAUTH_TTL_SECONDS: '7200' })).toThrow(ConfigError);
   });
 });
+
+describe("loadConfig: the sagas' matching start-to-close", () => {
+  it('defaults to 10 s and refuses less than 1 s or more than the 2-minute schedule-to-close', () => {
+    expect(loadConfig({}).MATCHING_START_TO_CLOSE_MS).toBe(10_000);
+    expect(loadConfig({ MATCHING_START_TO_CLOSE_MS: '3000' }).MATCHING_START_TO_CLOSE_MS).toBe(3000);
+    for (const bad of ['500', '120001', '2.5s'])
+      expect(() => loadConfig({ MATCHING_START_TO_CLOSE_MS: bad })).toThrow(ConfigError);
+  });
+});

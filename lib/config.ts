@@ -5,6 +5,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { MATCHING_START_TO_CLOSE_MS_DEFAULT } from '../temporal/contracts.js';
 import { LOG_LEVELS } from './logger.js';
 
 export const configSchema = z.object({
@@ -133,6 +134,16 @@ export const configSchema = z.object({
    * the client queries it later).
    */
   ORDER_ACK_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  /**
+   * Start-to-close timeout of the matching activities of the sagas this api starts: how long a step that
+   * a dead shard owner had taken waits before its retry. At most their schedule-to-close (2 minutes).
+   */
+  MATCHING_START_TO_CLOSE_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(120_000)
+    .default(MATCHING_START_TO_CLOSE_MS_DEFAULT),
   /** Maximum number of sagas the api admits at once before answering 429. */
   MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(32),
   ALLOWED_ORIGINS: z.string().default('http://localhost:3000'),

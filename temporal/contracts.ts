@@ -15,6 +15,9 @@ export const matchingTaskQueue = (shard: number): string => `matching-${shard}`;
 /** Tests and parallel stacks isolate themselves with a prefix (config TASK_QUEUE_PREFIX). */
 export const withPrefix = (prefix: string, queue: string): string => (prefix ? `${prefix}${queue}` : queue);
 
+/** The matching activities' start-to-close timeout, in ms, unless the saga's input says otherwise. */
+export const MATCHING_START_TO_CLOSE_MS_DEFAULT = 10_000;
+
 /** One saga per (account, client order id): a retried POST attaches to the same workflow. */
 export const orderWorkflowId = (accountId: string, clientOrderId: string): string =>
   `order-${accountId}-${clientOrderId}`;
@@ -64,6 +67,12 @@ export interface TradingSagaInput {
   matchingTaskQueue: string;
   /** ISO time at which a DAY order expires (the session close), computed by the api. */
   expiresAt?: string;
+  /**
+   * Start-to-close timeout of the matching activities, in ms (the api's MATCHING_START_TO_CLOSE_MS): how
+   * long a step a dead shard owner had taken waits before its retry. Absent in sagas started before the
+   * field: the default, MATCHING_START_TO_CLOSE_MS_DEFAULT.
+   */
+  matchingStartToCloseMs?: number;
   /** Carried across continue-as-new. */
   state?: SagaState;
 }

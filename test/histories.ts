@@ -4,6 +4,7 @@
  * path; the MarketControls workflow) and `npm run histories:record` writes their histories to
  * workflows/histories/, which workflows/replay.test.ts replays on every `npm test`. The Temporal CLI
  * writes them (`temporal workflow show --output json`: the proto3 JSON the SDK's replayer reads).
+ * `startToCloseTimeouts` reads a running stack's history: what timeout each scheduled activity got.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -34,4 +35,14 @@ export function keepHistory(name: string, handle: WorkflowHandle, runId?: string
     { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 },
   );
   writeFileSync(join(dir, `${name}.json`), JSON.stringify(JSON.parse(json)) + '\n');
+}
+
+/** Each activity the workflow's latest run scheduled (local ones aside), with its start-to-close in ms. */
+export async function startToCloseTimeouts(handle: WorkflowHandle): Promise<[string, number][]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  return events.flatMap(({ activityTaskScheduledEventAttributes: a }): [string, number][] => {
+    if (!a) return [];
+    const t = a.startToCloseTimeout;
+    return [[a.activityType?.name ?? '', Number(String(t?.seconds ?? 0)) * 1000 + (t?.nanos ?? 0) / 1e6]];
+  });
 }

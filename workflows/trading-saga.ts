@@ -31,6 +31,7 @@ import {
 import type { MatchingActivities, OrderActivities, OrderSnapshot } from '../temporal/activities.js';
 import {
   IDEMPOTENT_UPDATE_PREFIX,
+  MATCHING_START_TO_CLOSE_MS_DEFAULT,
   MAX_KEPT_ANSWERS,
   ackOf,
   cancelOrderUpdate,
@@ -119,7 +120,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   const { order } = input;
   const matching = proxyActivities<MatchingActivities>({
     taskQueue: input.matchingTaskQueue,
-    startToCloseTimeout: '10 seconds',
+    startToCloseTimeout: input.matchingStartToCloseMs ?? MATCHING_START_TO_CLOSE_MS_DEFAULT,
     scheduleToCloseTimeout: '2 minutes',
     retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '5 seconds' },
   });

@@ -33,6 +33,7 @@ import {
   type SagaEnv,
 } from '../test/saga-env.js';
 import { eventually } from '../test/eventually.js';
+import { startToCloseTimeouts } from '../test/histories.js';
 import { buildWorkflowBundle } from '../workers/trading/bundle.js';
 import { retryCompensationsSignal, type TradingSaga } from './trading-saga.js';
 
@@ -104,6 +105,21 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
         compensations: [],
       });
       await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+    });
+
+    it("gives the matching steps the input's start-to-close timeout, 10 s when the input has none", async () => {
+      const configured = await saga.place(saga.order(), { matchingStartToCloseMs: 2500 });
+      const unset = await saga.place(saga.order());
+      for (const { handle } of [configured, unset])
+        await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+      expect(await startToCloseTimeouts(configured.handle)).toEqual([
+        ['submitOrder', 2500],
+        ['cancelOrder', 2500],
+      ]);
+      expect(await startToCloseTimeouts(unset.handle)).toEqual([
+        ['submitOrder', 10_000],
+        ['cancelOrder', 10_000],
+      ]);
     });
   });
 

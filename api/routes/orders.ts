@@ -594,6 +594,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
               matchingTaskQueue(shardOf(order.symbol, config.MATCHING_SHARDS)),
             ),
             expiresAt: order.timeInForce === 'DAY' ? session.close.toISOString() : undefined,
+            matchingStartToCloseMs: config.MATCHING_START_TO_CLOSE_MS,
           },
         );
         let ack: OrderAck;

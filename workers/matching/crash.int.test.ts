@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Managed } from '../../devstack/processes.js';
 import { createLogger } from '../../lib/logger.js';
 import { ShardEngine } from '../../shard/index.js';
+import { startToCloseTimeouts } from '../../test/histories.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type TestUser } from '../../test/users.js';
 import { createMatchingMetrics } from './metrics.js';
@@ -67,12 +68,19 @@ async function booksInPostgres(): Promise<unknown> {
   return JSON.parse(JSON.stringify(engine.booksSnapshot())) as unknown;
 }
 
+/** The sagas' matching start-to-close here (10 s in production): each kill waits it out once. */
+const START_TO_CLOSE_MS = 3000;
+
 beforeAll(async () => {
   // An order whose submit the killed owner had taken waits for its activity's start-to-close timeout
-  // (10 s) and the takeover: the api waits for its ACK longer than that, so every order answers 201.
+  // and the takeover: the api waits for its ACK longer than that, so every order answers 201.
   fx = await startTradingFixture('matching-kill', {
     matching: false,
-    env: { MATCHING_SHARDS: '1', ORDER_ACK_TIMEOUT_MS: '60000' },
+    env: {
+      MATCHING_SHARDS: '1',
+      ORDER_ACK_TIMEOUT_MS: '60000',
+      MATCHING_START_TO_CLOSE_MS: String(START_TO_CLOSE_MS),
+    },
   });
   await startMatching();
   await owner();
@@ -93,7 +101,7 @@ const order = (direction: 'buy' | 'sell', quantity: number, price: number) => ({
 describe('matching owner killed with SIGKILL', () => {
   it(
     '6 kills in the middle of a stream of crossing orders: the standby takes over with the book Postgres holds, no fill lost or duplicated',
-    { timeout: 400_000 }, // each kill waits out the killed owner's submits (start-to-close 10 s)
+    { timeout: 400_000 }, // each kill waits out the killed owner's submits (START_TO_CLOSE_MS)
     async () => {
       const buyer: TestUser = await createFundedUser(fx.api, '1000000.00');
       const seller: TestUser = await createFundedUser(fx.api, '0.00', { AAPL: 5000n });
@@ -172,6 +180,13 @@ describe('matching owner killed with SIGKILL', () => {
       await eventually(async () => expect(Object.keys((await books(last)) as object)).not.toHaveLength(0));
       const snapshot = (await books(last)) as Record<string, { size: number }>;
       expect(snapshot.AAPL?.size).toBe(open!.n);
+      // The sagas gave their submits the api's start-to-close, not the production 10 s.
+      const [placed] = await db.execute<{ client_order_id: string }>(
+        sql`SELECT client_order_id FROM orders WHERE account_id = ${buyer.accountId} LIMIT 1`,
+      );
+      expect(await startToCloseTimeouts(fx.handle(buyer.accountId, placed!.client_order_id))).toEqual([
+        ['submitOrder', START_TO_CLOSE_MS],
+      ]);
     },
   );
 });
