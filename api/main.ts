@@ -39,7 +39,7 @@ const temporal = new Client({
   interceptors: ioCountingInterceptors(),
 });
 const metrics = createApiMetrics(config.INSTANCE_ID);
-watchKillSwitches(metrics, () => listKillSwitches(database.db));
+watchKillSwitches(metrics, () => listKillSwitches(database.db), logger);
 const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
 
 let draining = false;

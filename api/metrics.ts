@@ -1,5 +1,6 @@
 /** The api's Prometheus registry: one per process. */
 import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Logger } from '../lib/logger.js';
 import { processRegistry } from '../lib/metrics-server.js';
 
 export function createApiMetrics(instance: string) {
@@ -92,16 +93,32 @@ export type ApiMetrics = ReturnType<typeof createApiMetrics>;
 /**
  * `kill_switch_engaged{scope}`: 1 per engaged kill switch ('*' or a symbol), read from Postgres at each
  * scrape (every api instance reports the same truth; the KillSwitchEngaged alert takes the max).
+ * A read that fails keeps the last values (logged once until a read succeeds again): the scrape still
+ * answers, with `dependency_up{dependency="postgres"} 0` that ApiDependencyDown alerts on.
  */
-export function watchKillSwitches(metrics: ApiMetrics, read: () => Promise<{ scope: string }[]>): void {
+export function watchKillSwitches(
+  metrics: ApiMetrics,
+  read: () => Promise<{ scope: string }[]>,
+  logger: Logger,
+): void {
+  let failing = false;
   new Gauge({
     name: 'kill_switch_engaged',
     help: '1 while the kill switch of the scope (* = the whole market, or a symbol) is engaged',
     labelNames: ['scope'] as const,
     registers: [metrics.registry],
     async collect() {
+      let engaged: { scope: string }[];
+      try {
+        engaged = await read();
+      } catch (err) {
+        if (!failing) logger.warn('kill switches not read', { err });
+        failing = true;
+        return;
+      }
+      failing = false;
       this.reset();
-      for (const { scope } of await read()) this.set({ scope }, 1);
+      for (const { scope } of engaged) this.set({ scope }, 1);
     },
   });
 }

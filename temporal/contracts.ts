@@ -91,6 +91,7 @@ export interface SagaState {
   rejectReason?: string;
   rejectCode?: FailureTypeName;
   fillIds: string[];
+  /** The compensations that ran, by name (COMPENSATION_STEPS). */
   compensations: string[];
   /**
    * Answers of the replace and cancel updates sent with an Idempotency-Key (by update id, the latest
@@ -99,6 +100,16 @@ export interface SagaState {
    */
   answers?: Record<string, OrderAck>;
 }
+
+/**
+ * The saga's compensations (each pushed before the step it undoes, run in reverse) and how one ends:
+ * `failed` once its retries are exhausted (the saga parks in needs_attention). The labels of
+ * `saga_compensations_total{step,outcome}`, which the trading worker exports at 0 from its start.
+ */
+export const COMPENSATION_STEPS = ['releaseReservation', 'withdrawFromBook'] as const;
+export type CompensationStep = (typeof COMPENSATION_STEPS)[number];
+export const COMPENSATION_OUTCOMES = ['ok', 'failed'] as const;
+export type CompensationOutcome = (typeof COMPENSATION_OUTCOMES)[number];
 
 /** Update ids of replace and cancel requests with an Idempotency-Key start with this. */
 export const IDEMPOTENT_UPDATE_PREFIX = 'idem:';

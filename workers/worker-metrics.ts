@@ -5,9 +5,18 @@
  */
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { COMPENSATION_OUTCOMES, COMPENSATION_STEPS } from '../temporal/contracts.js';
+import { ORDER_STATUSES } from '../temporal/orders.js';
 
+/**
+ * The saga counters. The series that alerts and panels take `increase()` of (every ACK status, every
+ * compensation and outcome) start at 0: prom-client exports a labelled series only from its first
+ * `inc()`, and Prometheus cannot see an increase in the first sample of a series, so the first failed
+ * compensation would never fire SagaNeedsAttention, and without one ACK the started-minus-acked sum of
+ * SagasNotAcknowledging has no value at all.
+ */
 export function createSagaMetrics(registry: Registry, steps: StepMetrics = createStepMetrics(registry)) {
-  return {
+  const metrics = {
     started: new Counter({
       name: 'saga_started_total',
       help: 'Trading sagas started',
@@ -33,6 +42,10 @@ export function createSagaMetrics(registry: Registry, steps: StepMetrics = creat
     }),
     ...steps,
   };
+  for (const status of ORDER_STATUSES) metrics.acked.inc({ status }, 0);
+  for (const step of COMPENSATION_STEPS)
+    for (const outcome of COMPENSATION_OUTCOMES) metrics.compensations.inc({ step, outcome }, 0);
+  return metrics;
 }
 export type SagaMetrics = ReturnType<typeof createSagaMetrics>;
 

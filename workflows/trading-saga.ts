@@ -44,6 +44,8 @@ import {
   withCommittedOrder,
   type CancelRequest,
   type CommittedOrder,
+  type CompensationOutcome,
+  type CompensationStep,
   type OrderAck,
   type ReplaceRequest,
   type SagaState,
@@ -66,7 +68,7 @@ export interface SagaSinks extends Sinks {
   sagaMetrics: {
     started(): void;
     completed(status: string): void;
-    compensation(step: string, outcome: 'ok' | 'failed'): void;
+    compensation(step: CompensationStep, outcome: CompensationOutcome): void;
     acked(outcome: string): void;
   };
 }
@@ -107,7 +109,7 @@ const PATCHES = {
 } as const;
 
 interface Compensation {
-  name: string;
+  name: CompensationStep;
   run: () => Promise<void>;
 }
 

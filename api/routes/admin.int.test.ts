@@ -267,7 +267,7 @@ describe('kill switch', () => {
     expect(accepted.length).toBeGreaterThan(0);
     expect((engaged.cancelled as string[]).length + (engaged.failed as unknown[]).length).toBeGreaterThan(0);
     // The metric says so while it is engaged (the KillSwitchEngaged alert's input).
-    watchKillSwitches(fx.api.deps.metrics, () => listKillSwitches(fx.database.db));
+    watchKillSwitches(fx.api.deps.metrics, () => listKillSwitches(fx.database.db), fx.api.deps.logger);
     expect(await fx.api.deps.metrics.registry.getSingleMetricAsString('kill_switch_engaged')).toContain(
       'kill_switch_engaged{scope="GOOG"',
     );

@@ -45,14 +45,22 @@ export interface RelayDeps {
   pollMs?: number;
 }
 
+/**
+ * The relay's metrics. The retry and dead series of every event type, which the OutboxDeadLetters alert
+ * and the dashboard's "in range" panels take `increase()` of, start at 0: prom-client exports a labelled
+ * series only from its first `inc()`, and Prometheus sees no increase in a series' first sample.
+ */
 export function createRelayMetrics(registry: Registry) {
+  const processed = new Counter({
+    name: 'outbox_events_processed_total',
+    help: 'Outbox events relayed, by type and outcome (done, superseded market data, retry, dead)',
+    labelNames: ['event_type', 'outcome'] as const,
+    registers: [registry],
+  });
+  for (const event_type of Object.values(EventType))
+    for (const outcome of ['retry', 'dead']) processed.inc({ event_type, outcome }, 0);
   return {
-    processed: new Counter({
-      name: 'outbox_events_processed_total',
-      help: 'Outbox events relayed, by type and outcome (done, superseded market data, retry, dead)',
-      labelNames: ['event_type', 'outcome'] as const,
-      registers: [registry],
-    }),
+    processed,
     lag: new Gauge({
       name: 'outbox_lag_seconds',
       help: 'Age of the oldest pending outbox row',

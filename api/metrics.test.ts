@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../lib/logger.js';
+import { createApiMetrics, watchKillSwitches } from './metrics.js';
+
+describe('kill_switch_engaged', () => {
+  it('keeps its last values when Postgres cannot be read, and the scrape still carries dependency_up', async () => {
+    const metrics = createApiMetrics('api-ks');
+    const logged: string[] = [];
+    const logger = createLogger('warn', {}, { write: (line: string) => void logged.push(line) });
+    let answer: () => Promise<{ scope: string }[]> = () => Promise.resolve([{ scope: 'GOOG' }]);
+    watchKillSwitches(metrics, () => answer(), logger);
+    const labels = 'process="api",instance_id="api-ks"';
+    expect(await metrics.registry.metrics()).toContain(`kill_switch_engaged{scope="GOOG",${labels}} 1\n`);
+
+    // Postgres down: what the dependency probe records, then two scrapes.
+    metrics.dependencyUp.set({ dependency: 'postgres' }, 0);
+    answer = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+    for (let i = 0; i < 2; i++) {
+      const text = await metrics.registry.metrics();
+      expect(text).toContain(`dependency_up{dependency="postgres",${labels}} 0\n`);
+      expect(text).toContain(`kill_switch_engaged{scope="GOOG",${labels}} 1\n`);
+    }
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain('ECONNREFUSED');
+
+    // Back: the read's truth again, and the next failure is logged again.
+    answer = () => Promise.resolve([]);
+    expect(await metrics.registry.metrics()).not.toContain('kill_switch_engaged{');
+    answer = () => Promise.reject(new Error('timeout'));
+    await metrics.registry.metrics();
+    expect(logged).toHaveLength(2);
+  });
+});
