@@ -12,7 +12,9 @@
  * - a stop order: the api's refusals under the stop price, then waiting for its trigger (its stop price
  *   replaced), triggered by another page's trade and filled, live; its timeline with the stop prices;
  * - cancel-all after a confirmation (declined first), for one symbol and then for all, with the count;
- * - the timeline of a filled order in its details, beside the executions.
+ * - the timeline of a filled order in its details, beside the executions;
+ * - a deposit and an order whose answer is lost (the connection reset after the api carried them out),
+ *   pressed again: carried out once, with the same Idempotency-Key or client_order_id.
  *
  * Every view is checked with axe-core (no violations) and no page logs an error or a CSP refusal. On a
  * failure every open page is saved as a screenshot into the git-ignored .artifacts/ folder; the passing
@@ -51,6 +53,12 @@ import {
 
 const SYMBOL = 'AAPL';
 const TICKET = 'Order ticket';
+
+/** A request as the page sent it: its headers and its JSON body (`{ order: { ... } }`). */
+interface SentRequest {
+  headers: Record<string, string>;
+  body: Record<string, Record<string, string>>;
+}
 
 /** Everything a page logged that a working page must not: errors, CSP refusals. */
 const problems = new Map<Page, string[]>();
@@ -165,6 +173,33 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
     return BigInt(m[1]!.replace(/,/g, '') + m[2]!);
   };
 
+  /**
+   * The answer to the page's first `method` request to `path` is lost after the api carried it out (the
+   * connection reset on its way back); later ones pass. Returns the requests the page sent there.
+   */
+  async function loseFirstAnswer(page: Page, method: string, path: string) {
+    const cdp = await page.createCDPSession();
+    const sent: SentRequest[] = [];
+    await cdp.send('Fetch.enable', { patterns: [{ urlPattern: `*${path}`, requestStage: 'Response' }] });
+    cdp.on('Fetch.requestPaused', ({ requestId, request }) => {
+      if (request.method === method)
+        sent.push({
+          headers: request.headers,
+          body: JSON.parse(request.postData ?? '{}') as SentRequest['body'],
+        });
+      if (request.method === method && sent.length === 1)
+        void cdp.send('Fetch.failRequest', { requestId, errorReason: 'ConnectionReset' });
+      else void cdp.send('Fetch.continueRequest', { requestId });
+    });
+    return sent;
+  }
+
+  /** The page logs the lost answers' resets: expected where the test made them. */
+  function forgetConnectionResets(page: Page) {
+    const logged = problems.get(page)!;
+    logged.splice(0, logged.length, ...logged.filter((m) => !m.includes('ERR_CONNECTION_RESET')));
+  }
+
   it('registers, verifies through the mailed link, logs in with the mailed code, deposits, places, replaces and cancels a limit order', async () => {
     await withPages('one-trader', 1, async ([page]) => {
       const p = page!;
@@ -274,6 +309,64 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       await p.waitForSelector('form[aria-label="Order ticket"] .form-error');
       expect(await textOf(p, 'form[aria-label="Order ticket"] .form-error')).toMatch(/Insufficient funds/i);
       expect(await p.$(fieldErrorOf(TICKET, 'price'))).toBeNull();
+    });
+  });
+
+  it('a deposit pressed again after its answer was lost is made once: the same Idempotency-Key', async () => {
+    const user = await createFundedUser(fx.api, '0');
+    await withPages('deposit-retry', 1, async ([page]) => {
+      const p = page!;
+      await login(p, user.email);
+      const sent = await loseFirstAnswer(p, 'POST', '/api/v1/deposits');
+      await fill(p, 'Deposit', { amount: '100.00' });
+      await submit(p, 'Deposit');
+      await waitForText(p, 'form[aria-label="Deposit"] .form-error', /cannot be reached/);
+      await submit(p, 'Deposit');
+      await waitForText(p, 'form[aria-label="Deposit"] .form-note', 'Deposited $100.00');
+      await waitForText(p, '[data-testid="cash-available"]', '$100.00');
+      const key = sent[0]!.headers['idempotency-key'];
+      expect(key).toMatch(/^[0-9a-f-]{36}$/);
+      expect(sent.map((r) => r.headers['idempotency-key'])).toEqual([key, key]);
+      expect(await fx.balance(user.accountId)).toEqual({ available: 10000n, reserved: 0n });
+      forgetConnectionResets(p);
+    });
+  });
+
+  it('an order submitted again after its answer was lost is placed once: the same client_order_id', async () => {
+    const user = await createFundedUser(fx.api, '1000.00');
+    await withPages('order-retry', 1, async ([page]) => {
+      const p = page!;
+      await login(p, user.email);
+      const sent = await loseFirstAnswer(p, 'POST', '/api/v1/orders');
+      const order = {
+        symbol: 'TSLA',
+        direction: 'buy',
+        order_type: 'limit',
+        quantity: '1',
+        price: '200.00',
+        time_in_force: 'GTC',
+      };
+      await placeOrder(p, order);
+      await waitForText(p, 'form[aria-label="Order ticket"] .form-error', /cannot be reached/);
+      await submit(p, TICKET);
+      await waitForText(p, 'form[aria-label="Order ticket"] .form-note', 'Buy 1 TSLA: Working');
+      const id = sent[0]!.body.order?.client_order_id;
+      expect(id).toMatch(/^web-/);
+      expect(sent.map((r) => r.body)).toEqual([
+        { order: { ...order, client_order_id: id } },
+        { order: { ...order, client_order_id: id } },
+      ]);
+      const res = await fx.api.call('GET', '/api/v1/orders', { token: user.token });
+      const { orders } = (await res.json()) as { orders: { id: string; client_order_id: string }[] };
+      expect(orders.map((o) => o.client_order_id)).toEqual([id]);
+      expect(await fx.balance(user.accountId)).toEqual({ available: 80000n, reserved: 20000n });
+      await waitForText(p, '[data-testid="cash-reserved"]', '$200.00');
+      forgetConnectionResets(p);
+      const cancelled = await fx.api.call('POST', `/api/v1/orders/${orders[0]!.id}/cancel`, {
+        token: user.token,
+        body: {},
+      });
+      expect(cancelled.status).toBe(200);
     });
   });
 

@@ -41,7 +41,11 @@ export function App() {
     () => new Session({ activity: document, idleTimeoutSeconds: config.idleTimeoutSeconds }),
     [config],
   );
-  const api = useMemo(() => new Api(session.usableToken, () => session.end()), [session]);
+  // An access token the api refuses ends the session, at the api too (it may only have expired).
+  const api = useMemo(() => {
+    const a: Api = new Api(session.usableToken, () => void session.logout(a));
+    return a;
+  }, [session]);
   const [view, setView] = useState<View>(initialView);
   const [store, setStore] = useState<Trading | undefined>();
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Api, ApiProblem } from './api.js';
+import { Api, ApiProblem, RetryKey } from './api.js';
 
 const refusal = (message: string, errors: string[]) =>
   new ApiProblem({ status: 422, code: 'validation_failed', message, errors });
@@ -86,5 +86,27 @@ describe('Api: a 401 ends the session, unless it answers a password the user typ
     expect(refusal).toBeInstanceOf(ApiProblem);
     expect((refusal as ApiProblem).formMessage()).toBe('The current password is not correct');
     expect(onUnauthorized).toHaveBeenCalledTimes(ended);
+  });
+});
+
+describe('RetryKey: the same key until the api has answered', () => {
+  const failing = (status: number) => () =>
+    Promise.reject(new ApiProblem({ status, code: String(status), message: String(status), errors: [] }));
+
+  it('keeps the key after no answer, a 5xx or a 409 (the first still runs); renews it after an answer', async () => {
+    const key = new RetryKey();
+    const first = key.value;
+    for (const status of [0, 503, 409]) {
+      await expect(key.send(failing(status))).rejects.toBeInstanceOf(ApiProblem);
+      expect(key.value).toBe(first);
+    }
+    const sent: string[] = [];
+    await key.send(async (k) => sent.push(k));
+    expect(sent).toEqual([first]);
+    expect(key.value).not.toBe(first);
+
+    const second = key.value;
+    await expect(key.send(failing(422))).rejects.toBeInstanceOf(ApiProblem);
+    expect(key.value).not.toBe(second);
   });
 });

@@ -8,6 +8,8 @@ export interface Problem {
   code: string;
   message: string;
   errors: string[];
+  /** The api's Retry-After header, in seconds (a 429 or 503 says when to try again). */
+  retryAfterSeconds?: number;
 }
 
 /** "order.price: must be positive": the schema's messages name their input. */
@@ -32,6 +34,7 @@ export class ApiProblem extends Error {
   readonly status: number;
   readonly code: string;
   readonly errors: string[];
+  readonly retryAfterSeconds: number | undefined;
   readonly fields: Record<string, string[]>;
   /** Messages that name no field. */
   readonly general: string[];
@@ -41,6 +44,7 @@ export class ApiProblem extends Error {
     this.status = p.status;
     this.code = p.code;
     this.errors = p.errors;
+    this.retryAfterSeconds = p.retryAfterSeconds;
     this.fields = {};
     this.general = [];
     const headline = p.errors.length > 1 ? p.message : undefined;
@@ -118,6 +122,7 @@ export class Api {
               ? json.message
               : res.statusText,
         errors: Array.isArray(json.errors) ? json.errors.map(String) : [],
+        retryAfterSeconds: Number(res.headers.get('retry-after')) || undefined,
       });
     }
     return json as T;
@@ -152,6 +157,33 @@ export function uuid(): string {
   b[8] = (b[8]! & 0x3f) | 0x80;
   const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * What makes a form's request idempotent at the api (a deposit's Idempotency-Key, an order's
+ * client_order_id): the same for every retry of the same input, so a retry after a lost answer (no
+ * connection, a 5xx) is the first request again and the api carries it out once. A new one once the api
+ * has answered (done, or refused with a 4xx other than 409, which says the first request still runs) and
+ * whenever the input changes (`renew`).
+ */
+export class RetryKey {
+  value = uuid();
+
+  renew(): void {
+    this.value = uuid();
+  }
+
+  async send<T>(request: (key: string) => Promise<T>): Promise<T> {
+    try {
+      const answer = await request(this.value);
+      this.renew();
+      return answer;
+    } catch (err) {
+      if (err instanceof ApiProblem && err.status >= 400 && err.status < 500 && err.status !== 409)
+        this.renew();
+      throw err;
+    }
+  }
 }
 
 // ---- shapes the page reads (a subset of the OpenAPI document at /openapi.json) ----------------------

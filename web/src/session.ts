@@ -8,8 +8,13 @@
  * the api's idle timeout (REFRESH_IDLE_TIMEOUT_SECONDS, ADR 0008) means the same for an open page as for
  * a closed one: when it has passed without input since the last refresh, the page logs out. Until then a
  * request or the feed that needs a token waits for the next input, which refreshes first.
+ *
+ * Only the api's refusal of the refresh token (401) ends the session. A refresh it could not answer (429,
+ * a 5xx, no connection) leaves the session as it was, still due: tried again after the answer's
+ * Retry-After, or at the next input. Where the page ends a session itself (the idle timeout, an access
+ * token the api refuses), it logs out, so that the api's session ends too.
  */
-import type { Api, Tokens } from './api.js';
+import { ApiProblem, type Api, type Tokens } from './api.js';
 
 export interface SessionInfo {
   email: string;
@@ -39,6 +44,8 @@ export class Session {
   private expiresAt = 0;
   /** The access token is due for renewal (or expired) and waits for the user's next input. */
   private due = false;
+  /** After a refresh the api could not answer: not tried again before this time (its Retry-After). */
+  private retryAt = 0;
   /** Requests and the feed waiting for the next refresh. */
   private waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** Told of every new access token (the live feed passes it on). */
@@ -56,9 +63,9 @@ export class Session {
     if (this.tokens && Date.now() >= this.expiresAt - 5000) this.due = true;
     if (this.refreshing) await this.refreshing.catch(() => undefined);
     else if (this.due && this.tokens)
-      await (
-        (this.active || !this.opts.activity) && this.api ? this.refresh(this.api) : this.nextRefresh()
-      ).catch(() => undefined);
+      await (this.mayRefresh() && this.api ? this.refresh(this.api) : this.nextRefresh()).catch(
+        () => undefined,
+      );
     return this.tokens?.access_token;
   };
 
@@ -92,7 +99,8 @@ export class Session {
         this.onToken(next.access_token);
         for (const w of this.waiting.splice(0)) w.resolve();
       } catch (err) {
-        this.end();
+        if (err instanceof ApiProblem && err.status === 401) this.end();
+        else if (this.tokens === current) this.retryLater(err);
         throw err;
       } finally {
         this.refreshing = undefined;
@@ -103,12 +111,14 @@ export class Session {
 
   /**
    * For the feed when its token expires: a refresh now if the user was active since the last one, else
-   * at the user's next input. Rejects when the session ends meanwhile.
+   * at the user's next input. Resolves at the next refresh that succeeds; rejects when the session ends.
    */
   refreshWhenActive(api: Api): Promise<void> {
-    if (this.refreshing || this.active || !this.opts.activity) return this.refresh(api);
+    if (!this.tokens) return Promise.reject(new Error('the session ended'));
     this.due = true;
-    return this.nextRefresh();
+    const next = this.nextRefresh();
+    if (this.refreshing || this.mayRefresh()) void this.refresh(api).catch(() => undefined);
+    return next;
   }
 
   /** End the session at the api (by its refresh token: the access token may have expired), then here. */
@@ -122,7 +132,7 @@ export class Session {
     this.end(reason);
   }
 
-  end(reason?: 'idle'): void {
+  private end(reason?: 'idle'): void {
     this.clearTimers();
     for (const type of ACTIVITY_EVENTS)
       this.opts.activity?.removeEventListener(type, this.onActivity, { capture: true });
@@ -138,8 +148,28 @@ export class Session {
 
   private readonly onActivity = (): void => {
     this.active = true;
-    if (this.due && this.api) void this.refresh(this.api).catch(() => undefined);
+    if (this.due && this.mayRefresh() && this.api) void this.refresh(this.api).catch(() => undefined);
   };
+
+  /** Due (again): refreshed now if the user was active since the last refresh, else at the next input. */
+  private readonly becameDue = (): void => {
+    this.due = true;
+    if (this.mayRefresh() && this.api) void this.refresh(this.api).catch(() => undefined);
+  };
+
+  /** A refresh may go now: the user was there since the last one, and no Retry-After holds it back. */
+  private mayRefresh(): boolean {
+    return (this.active || !this.opts.activity) && Date.now() >= this.retryAt;
+  }
+
+  /** A refresh the api did not answer: the session stays, due, and is refreshed after its Retry-After. */
+  private retryLater(err: unknown): void {
+    const seconds = err instanceof ApiProblem ? (err.retryAfterSeconds ?? 0) : 0;
+    this.due = true;
+    this.retryAt = Date.now() + seconds * 1000;
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueTimer = seconds > 0 ? setTimeout(this.becameDue, seconds * 1000) : undefined;
+  }
 
   private clearTimers(): void {
     if (this.dueTimer) clearTimeout(this.dueTimer);
@@ -157,14 +187,7 @@ export class Session {
     this.due = false;
     const seconds = this.tokens?.expires_in ?? 0;
     this.expiresAt = Date.now() + seconds * 1000;
-    this.dueTimer = setTimeout(
-      () => {
-        this.due = true;
-        if ((this.active || !this.opts.activity) && this.api)
-          void this.refresh(this.api).catch(() => undefined);
-      },
-      Math.max(5, seconds * 0.8) * 1000,
-    );
+    this.dueTimer = setTimeout(this.becameDue, Math.max(5, seconds * 0.8) * 1000);
     const idle = this.opts.idleTimeoutSeconds;
     const api = this.api;
     if (idle && this.opts.activity && api)

@@ -52,6 +52,8 @@ export class Trading {
   private readonly marketListeners = new Set<(frame: Frame) => void>();
   private readonly tracked = new Set<string>();
   private reloadTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Reloads started: the number of the latest. */
+  private loads = 0;
 
   constructor(
     readonly api: Api,
@@ -88,7 +90,7 @@ export class Trading {
         }
         this.changed();
       },
-      onSessionEnded: () => session.end(),
+      onSessionEnded: () => void session.logout(api),
       refreshToken: () => session.refreshWhenActive(api),
     });
   }
@@ -98,13 +100,27 @@ export class Trading {
     void this.reload().catch(() => undefined);
   }
 
-  /** Read portfolio and orders again; a failure is shown (loadError) and the next reload may clear it. */
+  /**
+   * Read portfolio and orders again; a failure is shown (loadError) and the next reload may clear it.
+   * Reloads may overlap (a deposit's, the feed's): only the latest one's answer counts, so an older one
+   * that answers last does not put back what the newer one replaced.
+   */
   async reload(): Promise<void> {
+    const n = ++this.loads;
     try {
-      await this.load();
+      const [portfolio, open, history] = await Promise.all([
+        this.api.get<Portfolio>('/api/v1/portfolio'),
+        this.api.get<{ orders: Order[] }>(`/api/v1/orders?status=${OPEN_STATUSES.join(',')}&limit=100`),
+        this.api.get<{ orders: Order[] }>('/api/v1/orders?limit=50'),
+      ]);
+      if (n !== this.loads) return;
+      this.portfolio = portfolio;
+      this.openOrders = open.orders;
+      this.history = history.orders;
       this.loadError = undefined;
+      await this.trackPrices(portfolio.positions.map((p) => p.symbol));
     } catch (err) {
-      this.loadError = `Could not load your account: ${(err as Error).message}`;
+      if (n === this.loads) this.loadError = `Could not load your account: ${(err as Error).message}`;
       throw err;
     } finally {
       this.changed();
@@ -126,18 +142,6 @@ export class Trading {
   onMarket(listener: (frame: Frame) => void): () => void {
     this.marketListeners.add(listener);
     return () => this.marketListeners.delete(listener);
-  }
-
-  private async load(): Promise<void> {
-    const [portfolio, open, history] = await Promise.all([
-      this.api.get<Portfolio>('/api/v1/portfolio'),
-      this.api.get<{ orders: Order[] }>(`/api/v1/orders?status=${OPEN_STATUSES.join(',')}&limit=100`),
-      this.api.get<{ orders: Order[] }>('/api/v1/orders?limit=50'),
-    ]);
-    this.portfolio = portfolio;
-    this.openOrders = open.orders;
-    this.history = history.orders;
-    await this.trackPrices(portfolio.positions.map((p) => p.symbol));
   }
 
   scheduleReload(): void {

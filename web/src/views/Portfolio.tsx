@@ -1,6 +1,6 @@
 /** Cash (available, reserved), positions at their last price, and a deposit form. */
 import { useState } from 'preact/hooks';
-import { uuid } from '../api.js';
+import { RetryKey } from '../api.js';
 import { useSubmission } from '../forms.js';
 import { toCents, usd } from '../money.js';
 import type { Trading } from '../store.js';
@@ -68,6 +68,8 @@ export function PortfolioPanel({ store }: { store: Trading }) {
 function DepositForm({ store }: { store: Trading }) {
   const [amount, setAmount] = useState('');
   const [done, setDone] = useState<string | undefined>();
+  // Pressed again after a lost answer, the same deposit: the api makes it once.
+  const [key] = useState(() => new RetryKey());
   const submit = useSubmission();
   return (
     <form
@@ -77,10 +79,12 @@ function DepositForm({ store }: { store: Trading }) {
         e.preventDefault();
         setDone(undefined);
         void submit.run(async () => {
-          await store.api.post(
-            '/api/v1/deposits',
-            { amount, currency: 'USD' },
-            { headers: { 'idempotency-key': uuid() } },
+          await key.send((k) =>
+            store.api.post(
+              '/api/v1/deposits',
+              { amount, currency: 'USD' },
+              { headers: { 'idempotency-key': k } },
+            ),
           );
           setDone(`Deposited ${usd(toCents(amount))}`);
           setAmount('');
@@ -93,7 +97,10 @@ function DepositForm({ store }: { store: Trading }) {
         name="amount"
         inputMode="decimal"
         value={amount}
-        onInput={setAmount}
+        onInput={(v) => {
+          key.renew();
+          setAmount(v);
+        }}
         required
         errors={submit.errors('amount')}
       />

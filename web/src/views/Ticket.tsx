@@ -4,7 +4,7 @@
  * says it is required). The api validates; its messages appear under the input they name.
  */
 import { useState } from 'preact/hooks';
-import { uuid, type Order } from '../api.js';
+import { RetryKey, type Order } from '../api.js';
 import { useSubmission } from '../forms.js';
 import { statusLabel, type Trading } from '../store.js';
 import { Field, FormMessage, Panel, Select } from '../ui.js';
@@ -60,9 +60,16 @@ export function TicketPanel({ store, symbol }: { store: Trading; symbol: string 
     time_in_force: 'DAY',
   });
   const [placed, setPlaced] = useState<string | undefined>();
+  // The client_order_id: submitted again after a lost answer, the same order (the api places it once);
+  // any change to the ticket makes it another order.
+  const [key] = useState(() => new RetryKey());
   const submit = useSubmission();
   const type = ORDER_TYPES.find((t) => t.value === form.order_type) ?? ORDER_TYPES[0]!;
-  const set = (k: keyof typeof form) => (v: string) => setForm({ ...form, [k]: v });
+  const edit = (next: typeof form) => {
+    key.renew();
+    setForm(next);
+  };
+  const set = (k: keyof typeof form) => (v: string) => edit({ ...form, [k]: v });
 
   return (
     <Panel title="Order ticket" id="ticket">
@@ -78,10 +85,11 @@ export function TicketPanel({ store, symbol }: { store: Trading; symbol: string 
               order_type: form.order_type,
               quantity: form.quantity,
               time_in_force: form.time_in_force,
-              client_order_id: `web-${uuid()}`,
             };
             for (const f of type.prices) if (form[f].trim()) order[f] = form[f];
-            const res = await store.api.post<Order>('/api/v1/orders', { order });
+            const res = await key.send((k) =>
+              store.api.post<Order>('/api/v1/orders', { order: { ...order, client_order_id: `web-${k}` } }),
+            );
             setPlaced(
               `${res.direction === 'buy' ? 'Buy' : 'Sell'} ${res.quantity} ${res.symbol}: ${statusLabel(res.status)}`,
             );
@@ -113,7 +121,7 @@ export function TicketPanel({ store, symbol }: { store: Trading; symbol: string 
             options={ORDER_TYPES}
             onChange={(v) => {
               const next = ORDER_TYPES.find((t) => t.value === v)!;
-              setForm({
+              edit({
                 ...form,
                 order_type: v,
                 time_in_force: next.timeInForce.includes(form.time_in_force)
