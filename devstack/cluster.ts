@@ -25,7 +25,7 @@ import { basename, dirname, isAbsolute, join } from 'node:path';
 import postgres from 'postgres';
 import { parse, stringify } from 'yaml';
 import { prepareAppDir } from './build.js';
-import { ensureDebianTool } from './debian-tools.js';
+import { CLUSTER_DEBIAN_BINS, ensureDebianTool, type DebianBins } from './debian-tools.js';
 import { portOpen, startProcess, waitForPort, type Managed, type Output } from './processes.js';
 import { CLUSTER_TOOLS, ensureTools } from './tools.js';
 import {
@@ -71,6 +71,8 @@ export interface ClusterOptions {
   compose?: Compose;
   /** More environment for the application's own processes (the benchmark's `IO_COUNTS=on`). */
   appEnv?: Record<string, string>;
+  /** The paths of nginx, Prometheus and Alertmanager the tests found; without it, installed (debianBins). */
+  debianBins?: DebianBins;
 }
 
 /** How a service runs here: a supervised process, or a one-shot step. */
@@ -587,20 +589,32 @@ async function healthy(
   }
 }
 
-export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
-  const log = opts.log ?? ((line: string) => console.log(`[cluster] ${line}`));
-  const tools = await ensureTools(opts.toolsDir, log, CLUSTER_TOOLS);
-  const debian = (bin: string, pkg = bin): string => {
-    const t = ensureDebianTool(bin, pkg, log);
+/**
+ * nginx, Prometheus and Alertmanager: the paths given (the tests look them up and skip without them,
+ * test/binaries.ts), or else each found or installed with apt-get by `ensure` (`npm run start:cluster`).
+ */
+export function debianBins(
+  given: DebianBins | undefined,
+  log: (line: string) => void,
+  ensure: typeof ensureDebianTool = ensureDebianTool,
+): DebianBins {
+  if (given) return given;
+  const need = (bin: string): string => {
+    const t = ensure(bin, bin, log);
     if (!t.ok) throw new Error(t.reason);
     return t.bin;
   };
-  const bins: Bins = {
-    ...tools,
-    nginx: debian('nginx'),
-    prometheus: debian('prometheus'),
-    alertmanager: debian('prometheus-alertmanager'),
+  return {
+    nginx: need(CLUSTER_DEBIAN_BINS.nginx),
+    prometheus: need(CLUSTER_DEBIAN_BINS.prometheus),
+    alertmanager: need(CLUSTER_DEBIAN_BINS.alertmanager),
   };
+}
+
+export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  const log = opts.log ?? ((line: string) => console.log(`[cluster] ${line}`));
+  const tools = await ensureTools(opts.toolsDir, log, CLUSTER_TOOLS);
+  const bins: Bins = { ...tools, ...debianBins(opts.debianBins, log) };
   const pg = new URL(opts.databaseUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres');
   const redis = new URL(opts.redisUrl ?? 'redis://127.0.0.1:6379/0');
   for (const [what, url, def] of [

@@ -5,7 +5,8 @@
  * `prometheus-alertmanager`). As root apt-get runs as is;
  * otherwise through `sudo -n` when that works without a password. Anything else gets a clear message
  * naming the command to run. Tests never install: `.ci/run` does (scripts/install-test-binaries.ts), and
- * test/binaries.ts skips or fails a test whose binary is missing.
+ * test/binaries.ts skips or fails a test whose binary is missing (the cluster suites too: they give
+ * startCluster the binaries they found, so it installs nothing).
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -93,4 +94,14 @@ export const TEST_BINARIES = [
   { bin: 'nginx', pkg: 'nginx' },
   { bin: 'chromium', pkg: 'chromium' },
   { bin: 'amtool', pkg: 'prometheus-alertmanager' },
+  { bin: 'prometheus', pkg: 'prometheus' },
+  { bin: 'prometheus-alertmanager', pkg: 'prometheus-alertmanager' },
 ] as const;
+
+/** The Debian binaries startCluster runs, by their key in its Bins; each binary's package has its name. */
+export const CLUSTER_DEBIAN_BINS = {
+  nginx: 'nginx',
+  prometheus: 'prometheus',
+  alertmanager: 'prometheus-alertmanager',
+} as const satisfies Record<string, (typeof TEST_BINARIES)[number]['bin']>;
+export type DebianBins = Record<keyof typeof CLUSTER_DEBIAN_BINS, string>;

@@ -1,6 +1,7 @@
 /**
  * `npx tsx scripts/install-test-binaries.ts` (run by `.ci/run`): installs the Debian binaries the tests
- * need (devstack/debian-tools.ts TEST_BINARIES: promtool, nginx, chromium, amtool) and prints their paths; exits non-zero
+ * need (devstack/debian-tools.ts TEST_BINARIES: promtool, nginx, chromium, amtool, and prometheus and
+ * prometheus-alertmanager for the cluster suites) and prints their paths; exits non-zero
  * when one cannot be installed.
  */
 import { ensureDebianTool, TEST_BINARIES } from '../devstack/debian-tools.js';

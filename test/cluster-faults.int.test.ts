@@ -24,6 +24,7 @@ import { loadConfig } from '../lib/config.js';
 import { shardOf } from '../matching/index.js';
 import type { Session } from '../load/client.js';
 import { session } from '../load/scenarios/users.js';
+import { clusterBinaries } from './binaries.js';
 import { eventually } from './eventually.js';
 import { startPrivateRedis, terminateConnections, type PrivateRedis } from './faults.js';
 
@@ -32,6 +33,7 @@ const PASSWORD = 'correct-horse-battery-staple';
 /** How long each fault lasts while the clients stream. */
 const FAULT_WINDOW_MS = 4_000;
 
+const binaries = clusterBinaries();
 const base = loadConfig(process.env);
 const prefix = `cfault_${Date.now().toString(36)}_${randomBytes(2).toString('hex')}_`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -218,6 +220,7 @@ beforeAll(async () => {
     toolsDir: base.BROKERX_TOOLS_DIR,
     output: collectApiErrors,
     log: () => undefined,
+    debianBins: binaries.bins(),
   });
   const appUrl = new URL(base.DATABASE_URL);
   appUrl.pathname = `/${cluster.databases.app}`;
@@ -262,7 +265,8 @@ afterAll(async () => {
   await dropDatabasesNamed(base.DATABASE_URL, prefix);
 }, 180_000);
 
-describe('the production topology under faults, with clients streaming through nginx', () => {
+const suite = `the production topology under faults, with clients streaming through nginx${binaries.note}`;
+describe.skipIf(binaries.skip)(suite, () => {
   it('SIGKILL of an api instance', async () => {
     await cluster.handles['api-1']!.kill('SIGKILL');
     await sleep(FAULT_WINDOW_MS);

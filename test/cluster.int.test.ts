@@ -20,8 +20,10 @@ import { portOpen } from '../devstack/processes.js';
 import { postgresConnections, startCluster, type Cluster } from '../devstack/cluster.js';
 import { commandOf, loadCompose } from '../devstack/compose.js';
 import { dropDatabasesNamed } from '../db/migrate.js';
+import { clusterBinaries } from './binaries.js';
 import { eventually } from './eventually.js';
 
+const binaries = clusterBinaries();
 const base = loadConfig(process.env);
 const prefix = `ctest_${Date.now().toString(36)}_${randomBytes(2).toString('hex')}_`;
 let cluster: Cluster | undefined;
@@ -36,6 +38,7 @@ beforeAll(async () => {
     toolsDir: base.BROKERX_TOOLS_DIR,
     output: 'ignore',
     log: () => undefined,
+    debianBins: binaries.bins(),
   });
   ports = cluster.plan.services.flatMap((s) => Object.values(s.ports));
 }, 900_000);
@@ -82,7 +85,7 @@ async function mailText(to: string, subject: RegExp, timeoutMs = 30_000): Promis
   throw new Error(`no mail to ${to} matching ${String(subject)}`);
 }
 
-describe('npm run start:cluster (startCluster)', () => {
+describe.skipIf(binaries.skip)(`npm run start:cluster (startCluster)${binaries.note}`, () => {
   it("runs Temporal's server v1.29.1 on Postgres, and no process runs the dev server", async () => {
     const sql = postgres(base.DATABASE_URL.replace(/\/[^/]*$/, `/${cluster!.databases.temporal}`), {
       max: 1,

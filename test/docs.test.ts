@@ -1,8 +1,9 @@
 /**
  * The docs stay true to the code where a machine can tell: docs/configuration.md names every variable of
  * lib/config.ts with its default, every relative link of the Markdown files reaches a file of this
- * repository, and every repository path the README and docs/ quote as code exists (ADRs and benchmark
- * results are records of their time and are left as written).
+ * repository, every repository path the README and docs/ quote as code exists, and every log line they
+ * quote is one the code logs (ADRs and benchmark results are records of their time and are left as
+ * written).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -92,5 +93,70 @@ describe('paths quoted in the docs', () => {
       )
       .map(({ file, path }) => `${file}: ${path}`);
     expect(missing).toEqual([]);
+  });
+});
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe('log lines quoted in the docs', () => {
+  const CODE = 'activities|api|db|devstack|lib|load|matching|scripts|shard|temporal|workers|workflows';
+  const sources = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) return SKIP.has(e.name) ? [] : sources(path);
+      return /(?<!\.test)\.ts$/.test(e.name) ? [path] : [];
+    });
+  // The message of every logger call (`logger.warn('outbox event failed', {...})`); a template literal's
+  // placeholders match anything.
+  const logged = CODE.split('|')
+    .flatMap((dir) => sources(join(ROOT, dir)))
+    .flatMap((file) => [
+      ...readFileSync(file, 'utf8').matchAll(/\.(?:debug|info|warn|error)\(\s*(?:'([^'\n]*)'|`([^`]*)`)/g),
+    ])
+    .map(([, text, template]) =>
+      text !== undefined
+        ? text
+        : new RegExp(
+            `^${template!
+              .split(/\$\{[^}]*\}/)
+              .map(escapeRegExp)
+              .join('.*')}$`,
+          ),
+    );
+  const isLogged = (line: string) => logged.some((m) => (typeof m === 'string' ? m === line : m.test(line)));
+
+  /**
+   * A log line as the docs quote it: a message of lowercase words (`relay active`, "shard owned, books
+   * rebuilt, serving") in backticks or double quotes, in a sentence that speaks of a log outside its
+   * quotes ("the api's log", "logs", "its log lines"). Shell commands (`npm start`) are not log lines.
+   */
+  function quotedLogLines(text: string): string[] {
+    const quotes: string[] = [];
+    return text
+      .replace(/```[\s\S]*?```/g, '')
+      .split(/\n\s*\n|\n(?=\s*(?:[-*|]|\d+\.)\s)/) // paragraphs, list items, table rows
+      .flatMap((block) =>
+        block
+          .replace(/`([^`]+)`|"([^"\n]+)"/g, (_, code?: string, said?: string) => {
+            quotes.push((code ?? said!).replace(/\s+/g, ' '));
+            return `\0${quotes.length - 1}\0`;
+          })
+          .split(/(?<=\.)\s+/),
+      )
+      .filter((sentence) => /\blog(s|ged)?\b/i.test(sentence.replace(/\0\d+\0/g, '')))
+      .flatMap((sentence) => [...sentence.matchAll(/\0(\d+)\0/g)].map((m) => quotes[Number(m[1])]!))
+      .filter((q) => /^[a-z][a-z',]*( [a-z',]+)+$/.test(q) && !/^(npm|npx|docker|git) /.test(q));
+  }
+
+  it('are logged by the code', () => {
+    const quoted = markdownFiles()
+      .filter((f) => !/^docs\/(adr|benchmarks)\//.test(relative(ROOT, f)))
+      .flatMap((file) => quotedLogLines(readFileSync(file, 'utf8')).map((line) => ({ file, line })));
+    expect(quoted.length).toBeGreaterThan(10);
+    expect(logged.length).toBeGreaterThan(50);
+    const unknown = quoted
+      .filter(({ line }) => !isLogged(line))
+      .map(({ file, line }) => `${relative(ROOT, file)}: ${line}`);
+    expect(unknown).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { envOf, loadCompose } from '../devstack/compose.js';
 import {
   applyOverrides,
   parseExpression,
@@ -21,10 +22,12 @@ import {
   ROUTES,
   SCENARIOS,
   seconds,
+  SYMBOLS,
   thresholdsFor,
 } from '../load/k6/lib/profiles.js';
 import { interpolated as percentile } from '../load/lib/percentiles.js';
 import { Metrics } from '../load/scenarios/metrics.js';
+import { shardOf } from '../matching/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const k6Dir = join(root, 'load/k6');
@@ -156,6 +159,17 @@ describe('load profiles and SLOs', () => {
     expect(rampTarget(0, stages, 15)).toBe(100);
     expect(rampTarget(0, stages, 25)).toBe(50);
     expect(rampTarget(0, stages, 99)).toBe(0);
+  });
+
+  it('cycle through every seeded instrument, which cover both matching shards of compose', () => {
+    const seeded = readdirSync(join(root, 'db/migrations'))
+      .filter((f) => f.endsWith('.sql'))
+      .flatMap((f) => [...read(`db/migrations/${f}`).matchAll(/INSERT INTO "instruments"[^;]*/g)])
+      .flatMap((insert) => [...insert[0].matchAll(/\('([A-Z.]+)',/g)].map((m) => m[1]!));
+    expect([...SYMBOLS].sort()).toEqual(seeded.sort());
+    const shards = Number(envOf(loadCompose().services['matching-0']!).MATCHING_SHARDS);
+    expect(shards).toBe(2);
+    expect(new Set(SYMBOLS.map((s) => shardOf(s, shards)))).toEqual(new Set([0, 1]));
   });
 
   it('price resting orders in whole cents below the reference, with integers only', () => {

@@ -242,8 +242,11 @@ export function rampTarget(start: number, stages: readonly Stage[], t: number): 
 
 // ---- the order flow ---------------------------------------------------------------------------------
 
-/** Every listed instrument (db/migrations/0001_seed.sql); flows cycle through them, so both shards work. */
-export const SYMBOLS = ['AAPL', 'MSFT', 'TSLA', 'AMZN', 'GOOG'] as const;
+/**
+ * Every listed instrument (db/migrations/0001_seed.sql, 0019_instrument_nvda.sql); flows cycle through
+ * them. With compose's two matching shards NVDA is shard 0's only one, the others are shard 1's.
+ */
+export const SYMBOLS = ['AAPL', 'MSFT', 'TSLA', 'AMZN', 'GOOG', 'NVDA'] as const;
 
 /** Each session deposits this much in setup (one deposit, at most 1,000,000.00). */
 export const DEPOSIT_AMOUNT = '100000.00';
