@@ -78,6 +78,8 @@ onShutdown(
     await new Promise((r) => setTimeout(r, config.NODE_ENV === 'production' ? 5000 : 200));
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+    // The notices the requests handed to the mailer without awaiting them: close() fails those queued.
+    if (!(await mailer.idle())) logger.warn('mails still being sent at shutdown are lost');
     mailer.close();
     await feed.close();
     await cable.close();

@@ -1,7 +1,8 @@
 /**
  * The mailer against SMTP servers on a local socket: one that accepts the connection and never greets
- * fails the send (a timeout), not holding it for minutes; a server's permanent refusal of a mail is told
- * apart from a failure that another attempt may not meet.
+ * fails the send (a timeout), not holding it for minutes, and `idle()` stops waiting for that send after
+ * the timeout it is given; a server's permanent refusal of a mail is told apart from a failure that
+ * another attempt may not meet.
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -57,6 +58,22 @@ describe('createMailer', () => {
       )) as { code?: string; timeoutType?: string } | undefined;
     expect(err).toMatchObject({ code: 'ETIMEDOUT', timeoutType: 'GREETING_TIMEOUT' });
     expect(mailRefused(err)).toBe(false);
+  });
+
+  it('stops waiting for the sends in flight after the timeout idle() is given', async () => {
+    const sockets: net.Socket[] = [];
+    const port = await server((socket) => void sockets.push(socket));
+    open.push({ close: () => sockets.forEach((s) => s.destroy()) });
+    const m = mailer(port);
+    expect(await m.idle(50)).toBe(true); // nothing handed to it yet
+    let settled = false;
+    void m.send(mail).then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    // The server never greets: the send waits for its greeting timeout (seconds), idle() returns first.
+    expect(await m.idle(50)).toBe(false);
+    expect(settled).toBe(false);
   });
 });
 

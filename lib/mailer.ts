@@ -12,6 +12,13 @@ export interface Mail {
 
 export interface Mailer {
   send(mail: Mail): Promise<void>;
+  /**
+   * Resolves once every send handed to the mailer so far (and any handed to it meanwhile) has settled,
+   * delivered or failed: true; or after `timeoutMs` with sends still on their way: false. A process awaits
+   * it before `close()`, which fails the mails still queued: notices are sent without being awaited
+   * (api/auth/mails.ts).
+   */
+  idle(timeoutMs?: number): Promise<boolean>;
   close(): void;
 }
 
@@ -22,6 +29,12 @@ export interface Mailer {
  */
 const SMTP_TIMEOUTS = { connectionTimeout: 5_000, greetingTimeout: 5_000, socketTimeout: 15_000 };
 
+/**
+ * How long `idle()` waits by default: as long as a send takes to fail against a server that does not
+ * answer (to connect, then to be greeted), so a shutdown never hangs on a dead one.
+ */
+const IDLE_TIMEOUT_MS = SMTP_TIMEOUTS.connectionTimeout + SMTP_TIMEOUTS.greetingTimeout;
+
 export function createMailer(smtpUrl: string, from: string): Mailer {
   // Pooled: a few SMTP connections reused across mails, instead of a connect and greeting per mail (the
   // relay sends a confirmation per fill).
@@ -31,16 +44,32 @@ export function createMailer(smtpUrl: string, from: string): Mailer {
     maxConnections: 4,
     ...SMTP_TIMEOUTS,
   });
+  /** The sends not settled yet (`idle`). */
+  const sending = new Set<Promise<void>>();
   return {
-    async send(mail) {
+    send(mail) {
       countIo('mails');
-      await transport.sendMail({
-        from,
-        to: mail.to,
-        subject: mail.subject,
-        text: mail.text,
-        ...(mail.messageId ? { messageId: `<${mail.messageId}@brokerx.local>` } : {}),
-      });
+      const sent = transport
+        .sendMail({
+          from,
+          to: mail.to,
+          subject: mail.subject,
+          text: mail.text,
+          ...(mail.messageId ? { messageId: `<${mail.messageId}@brokerx.local>` } : {}),
+        })
+        .then(() => undefined);
+      const settled: Promise<void> = sent.catch(() => undefined).finally(() => sending.delete(settled));
+      sending.add(settled);
+      return sent;
+    },
+    idle(timeoutMs = IDLE_TIMEOUT_MS) {
+      const settled = (async () => {
+        while (sending.size > 0) await Promise.all(sending);
+        return true;
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)));
+      return Promise.race([settled, expired]).finally(() => clearTimeout(timer));
     },
     close: () => transport.close(),
   };

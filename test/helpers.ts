@@ -34,6 +34,13 @@ export interface TestApi {
   call(method: string, path: string, opts?: CallOptions): Promise<Response>;
   /** The api's metrics port (a free port, as API_METRICS_PORT in production): `${metricsUrl}/metrics`. */
   metricsUrl: string;
+  /**
+   * Resolves once every mail the api has handed its mailer so far is in Mailpit (which stores a mail before
+   * it answers its SMTP transaction) or failed (the mailer's `idle`): the point after which a test compares the mails it got
+   * with the set it expects, as notices are sent without being awaited (api/auth/mails.ts) and the
+   * mailer's pooled connections deliver in any order.
+   */
+  mailsSent(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,6 +56,7 @@ export async function createTestApi(
   // As api/main.ts: the SDK's native connection.
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
   const deps: ApiDeps = {
     config,
     database,
@@ -56,7 +64,7 @@ export async function createTestApi(
     temporal,
     logger: logger ?? createLogger(config.LOG_LEVEL, { service: 'test-api', instance: config.INSTANCE_ID }),
     metrics: createApiMetrics(config.INSTANCE_ID),
-    mailer: createMailer(config.SMTP_URL, config.MAIL_FROM),
+    mailer,
     now,
     calendar,
   };
@@ -68,6 +76,9 @@ export async function createTestApi(
     deps,
     metricsUrl: `http://127.0.0.1:${port}`,
     call: (method, path, opts) => callApp(app, method, path, opts),
+    async mailsSent() {
+      if (!(await mailer.idle())) throw new Error('mails still being sent after the mailer gave up waiting');
+    },
     async close() {
       deps.mailer.close();
       await new Promise((resolve) => metricsServer.close(resolve));
@@ -79,28 +90,36 @@ export async function createTestApi(
 /** Mailpit's search for the mails sent to `to`, URL-encoded: its API's `query=` and its UI's `/search?q=`. */
 export const mailSearchQuery = (to: string) => encodeURIComponent(`to:"${to}"`);
 
+/** Mailpit's list of the mails to `to`, newest first (up to `limit`). */
+async function searchMails(to: string, limit: number) {
+  const res = await fetch(
+    `${testConfig().MAILPIT_URL}/api/v1/search?query=${mailSearchQuery(to)}&limit=${limit}`,
+  );
+  return ((await res.json()) as { messages: { ID: string; Subject: string; Created: string }[] }).messages;
+}
+
+/** The text of a mail in Mailpit. */
+async function mailText(id: string): Promise<{ subject: string; text: string }> {
+  const msg = (await (await fetch(`${testConfig().MAILPIT_URL}/api/v1/message/${id}`)).json()) as {
+    Text: string;
+    Subject: string;
+  };
+  return { subject: msg.Subject, text: msg.Text };
+}
+
 /** Mailpit's HTTP API: find the newest message to an address and read its text. */
 export async function waitForMail(
   to: string,
   opts: { subject?: RegExp; timeoutMs?: number; after?: number } = {},
 ): Promise<{ id: string; subject: string; text: string }> {
-  const base = testConfig().MAILPIT_URL;
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   for (;;) {
-    const res = await fetch(`${base}/api/v1/search?query=${mailSearchQuery(to)}&limit=20`);
-    const list = (await res.json()) as { messages: { ID: string; Subject: string; Created: string }[] };
-    const hit = list.messages.find(
+    const hit = (await searchMails(to, 20)).find(
       (m) =>
         (!opts.subject || opts.subject.test(m.Subject)) &&
         (!opts.after || Date.parse(m.Created) >= opts.after),
     );
-    if (hit) {
-      const msg = (await (await fetch(`${base}/api/v1/message/${hit.ID}`)).json()) as {
-        Text: string;
-        Subject: string;
-      };
-      return { id: hit.ID, subject: msg.Subject, text: msg.Text };
-    }
+    if (hit) return { id: hit.ID, ...(await mailText(hit.ID)) };
     if (Date.now() > deadline)
       throw new Error(`no mail to ${to} matching ${String(opts.subject)} within the timeout`);
     await new Promise((r) => setTimeout(r, 100));
@@ -108,10 +127,19 @@ export async function waitForMail(
 }
 
 export async function mailCount(to: string, subject?: RegExp): Promise<number> {
-  const base = testConfig().MAILPIT_URL;
-  const res = await fetch(`${base}/api/v1/search?query=${mailSearchQuery(to)}&limit=200`);
-  const list = (await res.json()) as { messages: { Subject: string }[] };
-  return list.messages.filter((m) => !subject || subject.test(m.Subject)).length;
+  return (await searchMails(to, 200)).filter((m) => !subject || subject.test(m.Subject)).length;
+}
+
+/**
+ * Every mail to `to` whose subject matches, with its text, sorted by subject, then text (as `sort()` sorts
+ * strings): a set to compare whole with the one expected, whatever order the mails arrived in. Read it
+ * after a drain point (`TestApi.mailsSent`), else a mail still on its way is missed.
+ */
+export async function mailsTo(to: string, subject?: RegExp): Promise<{ subject: string; text: string }[]> {
+  const hits = (await searchMails(to, 200)).filter((m) => !subject || subject.test(m.Subject));
+  const mails = await Promise.all(hits.map((m) => mailText(m.ID)));
+  const key = (m: { subject: string; text: string }) => `${m.subject}\n${m.text}`;
+  return mails.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 export const uniqueEmail = (tag = 'user') => `${tag}-${randomUUID().slice(0, 12)}@example.test`;

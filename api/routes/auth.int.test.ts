@@ -81,6 +81,7 @@ describe('login, MFA and sessions', () => {
       await verificationToken(email);
       await problemOf(await login(email), 403, 'forbidden');
       await problemOf(await login(email, 'not-the-password'), 401, 'unauthorized');
+      await api.mailsSent();
       expect(await mailCount(email, /login code/i)).toBe(0);
     });
 
@@ -290,6 +291,7 @@ describe('login, MFA and sessions', () => {
         const appCode = await generate({ secret, epoch: Math.floor(now().getTime() / 1000) });
         const ok = await verifyMfa(user.email, appCode);
         expect(ok.status).toBe(200);
+        await api.mailsSent();
         expect(await mailCount(user.email, /login code/i)).toBe(mailsBefore); // no code by mail any more
 
         // Replay of the app code, and a code from 5 minutes ago: 401.

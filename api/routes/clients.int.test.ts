@@ -146,7 +146,8 @@ describe('registration and email verification', () => {
     await verificationToken(c.email);
     const res = await api.call('POST', '/api/v1/clients/register', { body: { client: c } });
     expect(res.status).toBe(201);
-    await expect.poll(() => mailCount(c.email, /verify/i), { timeout: 10_000 }).toBe(2);
+    await api.mailsSent();
+    expect(await mailCount(c.email, /verify/i)).toBe(2);
     expect((await api.deps.database.db.select().from(users).where(eq(users.email, c.email))).length).toBe(1);
   });
 

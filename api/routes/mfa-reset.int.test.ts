@@ -153,6 +153,7 @@ describe('a lost authenticator app, reset by mail', () => {
     // With the password step the owner gets the link; the earlier requests mailed nobody.
     await requestedReset(user.email);
     expect(await openResets()).toBe(1);
+    await api.mailsSent();
     expect(await mailCount(user.email, /reset the authenticator/i)).toBe(1);
     expect(await mailCount(unknown)).toBe(0);
     expect(await mailCount(noApp.email, /reset the authenticator/i)).toBe(0);
