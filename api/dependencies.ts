@@ -13,7 +13,8 @@ export interface CheckResult {
 }
 export type DependencyChecks = Record<'postgres' | 'redis' | 'temporal', CheckResult>;
 
-async function timed(fn: () => Promise<unknown>, timeoutMs: number): Promise<CheckResult> {
+/** Run `fn` with a time limit: its outcome and duration, never a rejection (also the kill-switch read). */
+export async function timed(fn: () => Promise<unknown>, timeoutMs: number): Promise<CheckResult> {
   const t0 = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {

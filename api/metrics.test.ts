@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../lib/logger.js';
 import { createApiMetrics, watchKillSwitches } from './metrics.js';
 
@@ -29,5 +29,41 @@ describe('kill_switch_engaged', () => {
     answer = () => Promise.reject(new Error('timeout'));
     await metrics.registry.metrics();
     expect(logged).toHaveLength(2);
+  });
+
+  describe('with a Postgres that never answers', () => {
+    afterEach(() => void vi.useRealTimers());
+
+    it('answers the scrape after the read time limit, with dependency_up and the last values', async () => {
+      vi.useFakeTimers();
+      const metrics = createApiMetrics('api-ks-hung');
+      const logged: string[] = [];
+      const logger = createLogger('warn', {}, { write: (line: string) => void logged.push(line) });
+      let answer: () => Promise<{ scope: string }[]> = () => Promise.resolve([{ scope: '*' }]);
+      watchKillSwitches(metrics, () => answer(), logger); // the default limit, as api/main.ts uses it
+      const labels = 'process="api",instance_id="api-ks-hung"';
+      expect(await metrics.registry.metrics()).toContain(`kill_switch_engaged{scope="*",${labels}} 1\n`);
+
+      // Connected but never answering (a hung server, a lock): the read's promise never settles.
+      metrics.dependencyUp.set({ dependency: 'postgres' }, 0);
+      let reads = 0;
+      answer = () => (reads++, new Promise(() => {}));
+      let text: string | undefined;
+      const scrape = metrics.registry.metrics().then((t) => (text = t));
+      // The limit (2 s) is well under Prometheus' scrape timeout (5 s, ops/prometheus/prometheus.yml).
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(text).toBeDefined();
+      await scrape;
+      expect(text).toContain(`dependency_up{dependency="postgres",${labels}} 0\n`);
+      expect(text).toContain(`kill_switch_engaged{scope="*",${labels}} 1\n`);
+      expect(logged).toHaveLength(1);
+      expect(logged[0]).toContain('timeout');
+
+      // The next scrape waits on the read still running instead of taking one more connection.
+      const again = metrics.registry.metrics();
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(await again).toContain(`kill_switch_engaged{scope="*",${labels}} 1\n`);
+      expect(reads).toBe(1);
+    });
   });
 });

@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../lib/logger.js';
 import { processRegistry } from '../lib/metrics-server.js';
+import { timed } from './dependencies.js';
 
 export function createApiMetrics(instance: string) {
   const registry = processRegistry('api', instance);
@@ -93,26 +94,34 @@ export type ApiMetrics = ReturnType<typeof createApiMetrics>;
 /**
  * `kill_switch_engaged{scope}`: 1 per engaged kill switch ('*' or a symbol), read from Postgres at each
  * scrape (every api instance reports the same truth; the KillSwitchEngaged alert takes the max).
- * A read that fails keeps the last values (logged once until a read succeeds again): the scrape still
- * answers, with `dependency_up{dependency="postgres"} 0` that ApiDependencyDown alerts on.
+ * A read that fails or takes longer than `timeoutMs` (a hung Postgres, a lock; as long as the dependency
+ * checks wait, well under the 5 s scrape timeout) keeps the last values (logged once until a read succeeds
+ * again): the scrape still answers, with `dependency_up{dependency="postgres"} 0` that ApiDependencyDown
+ * alerts on, instead of failing as ApiDown.
  */
 export function watchKillSwitches(
   metrics: ApiMetrics,
   read: () => Promise<{ scope: string }[]>,
   logger: Logger,
+  timeoutMs = 2000,
 ): void {
   let failing = false;
+  // One read at a time: a read the limit gave up on may still hold a connection, and a scrape every 5 s
+  // starting another would drain the api's pool while Postgres hangs. The next scrapes wait on it.
+  let reading: Promise<{ scope: string }[]> | undefined;
   new Gauge({
     name: 'kill_switch_engaged',
     help: '1 while the kill switch of the scope (* = the whole market, or a symbol) is engaged',
     labelNames: ['scope'] as const,
     registers: [metrics.registry],
     async collect() {
-      let engaged: { scope: string }[];
-      try {
-        engaged = await read();
-      } catch (err) {
-        if (!failing) logger.warn('kill switches not read', { err });
+      let engaged: { scope: string }[] = [];
+      const pending = (reading ??= read().finally(() => (reading = undefined)));
+      const { ok, error } = await timed(async () => {
+        engaged = await pending;
+      }, timeoutMs);
+      if (!ok) {
+        if (!failing) logger.warn('kill switches not read', { error });
         failing = true;
         return;
       }
