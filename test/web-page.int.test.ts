@@ -13,8 +13,9 @@
  *   replaced), triggered by another page's trade and filled, live; its timeline with the stop prices;
  * - cancel-all after a confirmation (declined first), for one symbol and then for all, with the count;
  * - the timeline of a filled order in its details, beside the executions;
- * - a deposit and an order whose answer is lost (the connection reset after the api carried them out),
- *   pressed again: carried out once, with the same Idempotency-Key or client_order_id.
+ * - a deposit, an order, a replace and a cancel whose answer is lost (the connection reset after the api
+ *   carried them out), pressed again: carried out once, with the same Idempotency-Key or client_order_id
+ *   and body (a replace's client_version too, though the page has read the order's new version since).
  *
  * Every view is checked with axe-core (no violations) and no page logs an error or a CSP refusal. On a
  * failure every open page is saved as a screenshot into the git-ignored .artifacts/ folder; the passing
@@ -145,6 +146,20 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
       body: { order: { symbol: SYMBOL, order_type: 'limit', ...order } },
     });
     expect(res.status, await res.clone().text()).toBe(201);
+    return (await res.json()) as { id: string };
+  }
+
+  /** The order as the api has it, and the steps of its timeline. */
+  async function orderNow(token: string, id: string) {
+    const order = (await (await fx.api.call('GET', `/api/v1/orders/${id}`, { token })).json()) as {
+      status: string;
+      price: number;
+      lock_version: number;
+    };
+    const timeline = (await (
+      await fx.api.call('GET', `/api/v1/orders/${id}/timeline`, { token })
+    ).json()) as { events: { type: string }[] };
+    return { ...order, steps: timeline.events.map((e) => e.type) };
   }
 
   /** The steps of the order timeline in the details, oldest first. */
@@ -367,6 +382,89 @@ describe.skipIf(chromium.skip)(`the trader's page in a browser${chromium.note}`,
         body: {},
       });
       expect(cancelled.status).toBe(200);
+    });
+  });
+
+  it('a replace pressed again after its answer was lost is made once: the same Idempotency-Key and body', async () => {
+    const user = await createFundedUser(fx.api, '1000.00');
+    const { id } = await placeThroughApi(user.token, {
+      symbol: 'TSLA',
+      direction: 'buy',
+      quantity: '1',
+      price: '220.00',
+      time_in_force: 'GTC',
+    });
+    await withPages('replace-retry', 1, async ([page]) => {
+      const p = page!;
+      await login(p, user.email);
+      const row = `#open-orders tr[data-order="${id}"]`;
+      const form = 'Replace buy 1 TSLA';
+      await p.waitForSelector(row);
+      const sent = await loseFirstAnswer(p, 'POST', `/api/v1/orders/${id}/replace`);
+      await p.click(`${row} button[aria-label^="Replace"]`);
+      await fill(p, form, { price: '210.00' });
+      await submit(p, form);
+      await waitForText(p, `form[aria-label="${form}"] .form-error`, /cannot be reached/);
+      // The feed told the page of the replace: it has read the order's new version since.
+      await waitForText(p, `${row} [data-testid="order-price"]`, '210.00');
+      await submit(p, form);
+      await p.waitForSelector(`form[aria-label="${form}"]`, { hidden: true });
+      expect(await p.$('#open-orders .form-error')).toBeNull();
+      const now = await orderNow(user.token, id);
+      expect(now).toMatchObject({ status: 'working', price: 210, lock_version: 1 });
+      expect(now.steps.filter((s) => s === 'replaced')).toEqual(['replaced']);
+      expect(await fx.balance(user.accountId)).toEqual({ available: 79000n, reserved: 21000n });
+      await waitForText(p, '[data-testid="cash-reserved"]', '$210.00');
+      const key = sent[0]!.headers['idempotency-key'];
+      expect(key).toMatch(/^[0-9a-f-]{36}$/);
+      expect(sent.map((r) => r.headers['idempotency-key'])).toEqual([key, key]);
+      const body = { order: { client_version: 0, quantity: '1', price: '210.00' } };
+      expect(sent.map((r) => r.body)).toEqual([body, body]);
+      forgetConnectionResets(p);
+      await fx.api.call('DELETE', `/api/v1/orders/${id}`, { token: user.token });
+    });
+  });
+
+  it('a cancel pressed again after its answer was lost (the feed down too) gets the first answer', async () => {
+    const user = await createFundedUser(fx.api, '1000.00');
+    const { id } = await placeThroughApi(user.token, {
+      symbol: 'TSLA',
+      direction: 'buy',
+      quantity: '1',
+      price: '200.00',
+      time_in_force: 'GTC',
+    });
+    await withPages('cancel-retry', 1, async ([page]) => {
+      const p = page!;
+      await login(p, user.email);
+      const row = `#open-orders tr[data-order="${id}"]`;
+      await p.waitForSelector(row);
+      const sent = await loseFirstAnswer(p, 'POST', `/api/v1/orders/${id}/cancel`);
+      // No feed event re-reads the order: the second press finds it still listed.
+      refuse = true;
+      for (const socket of sockets) socket.destroy();
+      try {
+        await waitForText(p, '[data-testid="feed-state"]', /Reconnecting/);
+        // Nor does a reload the feed started before it went down (its 'live').
+        await p.waitForNetworkIdle({ idleTime: 500 });
+        await p.click(`${row} button[aria-label^="Cancel"]`);
+        await waitForText(p, '#open-orders .form-error', /cannot be reached/);
+        await p.click(`${row} button[aria-label^="Cancel"]`);
+        await p.waitForSelector(row, { hidden: true });
+      } finally {
+        refuse = false;
+      }
+      expect(await p.$('#open-orders .form-error')).toBeNull();
+      const now = await orderNow(user.token, id);
+      expect(now).toMatchObject({ status: 'cancelled', lock_version: 1 });
+      expect(now.steps.filter((s) => s === 'cancelled')).toEqual(['cancelled']);
+      expect(await fx.balance(user.accountId)).toEqual({ available: 100000n, reserved: 0n });
+      await waitForText(p, '[data-testid="cash-reserved"]', '$0.00');
+      const key = sent[0]!.headers['idempotency-key'];
+      expect(key).toMatch(/^[0-9a-f-]{36}$/);
+      expect(sent.map((r) => r.headers['idempotency-key'])).toEqual([key, key]);
+      expect(sent.map((r) => r.body)).toEqual([{ client_version: 0 }, { client_version: 0 }]);
+      forgetConnectionResets(p);
     });
   });
 

@@ -90,14 +90,16 @@ describe('Api: a 401 ends the session, unless it answers a password the user typ
 });
 
 describe('RetryKey: the same key until the api has answered', () => {
-  const failing = (status: number) => () =>
-    Promise.reject(new ApiProblem({ status, code: String(status), message: String(status), errors: [] }));
+  const failing =
+    (status: number, code = String(status)) =>
+    () =>
+      Promise.reject(new ApiProblem({ status, code, message: code, errors: [] }));
 
-  it('keeps the key after no answer, a 5xx or a 409 (the first still runs); renews it after an answer', async () => {
+  it('keeps the key after no answer, a 5xx or a 409 idempotency_in_progress; renews it after an answer', async () => {
     const key = new RetryKey();
     const first = key.value;
-    for (const status of [0, 503, 409]) {
-      await expect(key.send(failing(status))).rejects.toBeInstanceOf(ApiProblem);
+    for (const [status, code] of [[0], [503], [409, 'idempotency_in_progress']] as const) {
+      await expect(key.send(failing(status, code))).rejects.toBeInstanceOf(ApiProblem);
       expect(key.value).toBe(first);
     }
     const sent: string[] = [];
@@ -105,8 +107,25 @@ describe('RetryKey: the same key until the api has answered', () => {
     expect(sent).toEqual([first]);
     expect(key.value).not.toBe(first);
 
-    const second = key.value;
-    await expect(key.send(failing(422))).rejects.toBeInstanceOf(ApiProblem);
-    expect(key.value).not.toBe(second);
+    for (const [status, code] of [[422], [409, 'version_conflict']] as const) {
+      const before = key.value;
+      await expect(key.send(failing(status, code))).rejects.toBeInstanceOf(ApiProblem);
+      expect(key.value).not.toBe(before);
+    }
+  });
+
+  it('keeps the body of its first send for the retries, read again under a new key', async () => {
+    const key = new RetryKey();
+    let version = 0;
+    const body = () => key.keep(() => ({ client_version: version }));
+    expect(body()).toEqual({ client_version: 0 });
+    await expect(key.send(failing(0))).rejects.toBeInstanceOf(ApiProblem);
+    version = 1; // the lost request moved the order's version, and the page has read it
+    expect(body()).toEqual({ client_version: 0 });
+    await key.send(async () => 'answered');
+    expect(body()).toEqual({ client_version: 1 });
+    version = 2;
+    key.renew(); // an input changed
+    expect(body()).toEqual({ client_version: 2 });
   });
 });

@@ -160,17 +160,29 @@ export function uuid(): string {
 }
 
 /**
- * What makes a form's request idempotent at the api (a deposit's Idempotency-Key, an order's
- * client_order_id): the same for every retry of the same input, so a retry after a lost answer (no
- * connection, a 5xx) is the first request again and the api carries it out once. A new one once the api
- * has answered (done, or refused with a 4xx other than 409, which says the first request still runs) and
- * whenever the input changes (`renew`).
+ * What makes a form's request idempotent at the api (the Idempotency-Key of a deposit, a replace or a
+ * cancel, an order's client_order_id): the same for every retry of the same input, so a retry after a
+ * lost answer (no connection, a 5xx) is the first request again and the api carries it out once. A new
+ * one once the api has answered (done, or refused with a 4xx other than 409 idempotency_in_progress,
+ * which says the first request still runs) and whenever the input changes (`renew`).
  */
 export class RetryKey {
   value = uuid();
+  private body: { value: unknown } | undefined;
 
   renew(): void {
     this.value = uuid();
+    this.body = undefined;
+  }
+
+  /**
+   * The body sent under this key: `read()` at its first send, the same for its retries (the api answers
+   * the key with another body 422). The page may have read newer data since: an order's version, moved
+   * by the request whose answer was lost.
+   */
+  keep<B>(read: () => B): B {
+    this.body ??= { value: read() };
+    return this.body.value as B;
   }
 
   async send<T>(request: (key: string) => Promise<T>): Promise<T> {
@@ -179,7 +191,12 @@ export class RetryKey {
       this.renew();
       return answer;
     } catch (err) {
-      if (err instanceof ApiProblem && err.status >= 400 && err.status < 500 && err.status !== 409)
+      if (
+        err instanceof ApiProblem &&
+        err.status >= 400 &&
+        err.status < 500 &&
+        err.code !== 'idempotency_in_progress'
+      )
         this.renew();
       throw err;
     }

@@ -1,11 +1,12 @@
 /**
  * Open orders (replace, cancel, and cancel-all after a confirmation), the order history, and one
  * order's details: its executions, its timeline and a link to its saga in the Temporal Web UI. Stops
- * show their trigger price; until it is met their status is "Waiting for trigger".
+ * show their trigger price; until it is met their status is "Waiting for trigger". A replace or a cancel
+ * pressed again after its answer was lost is the same request (`RetryKey`): the api makes it once.
  */
 import { Fragment, type ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { CancelAllResult, Execution, Order, TimelineEvent } from '../api.js';
+import { RetryKey, type CancelAllResult, type Execution, type Order, type TimelineEvent } from '../api.js';
 import { useSubmission } from '../forms.js';
 import { price, toCents, usd } from '../money.js';
 import { statusLabel, type Trading } from '../store.js';
@@ -21,6 +22,9 @@ export function OrdersPanel({ store }: { store: Trading }) {
   // The button that opened the details gets the focus back when they close.
   const opener = useRef<HTMLElement | null>(null);
   const cancel = useSubmission();
+  // One cancel per order: pressed again after a lost answer, the same key and version.
+  const [cancelKeys] = useState(() => new Map<string, RetryKey>());
+  const cancelKey = (id: string) => cancelKeys.get(id) ?? cancelKeys.set(id, new RetryKey()).get(id)!;
   const showDetails = (o: Order) => {
     opener.current = document.activeElement as HTMLElement | null;
     setDetails(o);
@@ -57,7 +61,13 @@ export function OrdersPanel({ store }: { store: Trading }) {
                 disabled={cancel.busy}
                 onClick={() =>
                   void cancel.run(async () => {
-                    await store.api.post(`/api/v1/orders/${o.id}/cancel`, { client_version: o.lock_version });
+                    const key = cancelKey(o.id);
+                    const body = key.keep(() => ({ client_version: o.lock_version }));
+                    await key.send((k) =>
+                      store.api.post(`/api/v1/orders/${o.id}/cancel`, body, {
+                        headers: { 'idempotency-key': k },
+                      }),
+                    );
                     await store.reload();
                   })
                 }
@@ -291,6 +301,8 @@ function ReplaceForm({ store, order, onDone }: { store: Trading; order: Order; o
     ...(order.status === 'pending_trigger' ? (['stop_price'] as const) : []),
     ...(order.price === null ? [] : (['price'] as const)),
   ];
+  // Pressed again after a lost answer, the same replace (of the version it was first sent for).
+  const [key] = useState(() => new RetryKey());
   const submit = useSubmission();
   return (
     <form
@@ -299,9 +311,14 @@ function ReplaceForm({ store, order, onDone }: { store: Trading; order: Order; o
       onSubmit={(e) => {
         e.preventDefault();
         void submit.run(async () => {
-          const body: Record<string, unknown> = { client_version: order.lock_version };
-          for (const f of fields) body[f] = values[f];
-          await store.api.post(`/api/v1/orders/${order.id}/replace`, { order: body });
+          const body = key.keep(() => {
+            const b: Record<string, unknown> = { client_version: order.lock_version };
+            for (const f of fields) b[f] = values[f];
+            return { order: b };
+          });
+          await key.send((k) =>
+            store.api.post(`/api/v1/orders/${order.id}/replace`, body, { headers: { 'idempotency-key': k } }),
+          );
           await store.reload();
           onDone();
         });
@@ -314,7 +331,10 @@ function ReplaceForm({ store, order, onDone }: { store: Trading; order: Order; o
           name={f}
           inputMode={f === 'quantity' ? 'numeric' : 'decimal'}
           value={values[f]}
-          onInput={(v) => setValues({ ...values, [f]: v })}
+          onInput={(v) => {
+            key.renew();
+            setValues({ ...values, [f]: v });
+          }}
           errors={submit.errors(f)}
         />
       ))}
