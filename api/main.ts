@@ -73,8 +73,9 @@ onShutdown(
   async () => {
     draining = true; // /ready answers 503 from now on
     stopProbe();
-    await feed.drain(); // every feed client gets `reconnect` and a 1012 close, and moves to another instance
-    await cable.drain(); // ActionCable clients get `disconnect` with reconnect: true
+    // Feed clients get `reconnect` and a 1012 close and move to another instance, ActionCable clients
+    // `disconnect` with reconnect: true; one that does not answer is cut off after the close grace.
+    await Promise.all([feed.drain(), cable.drain()]);
     await new Promise((r) => setTimeout(r, config.NODE_ENV === 'production' ? 5000 : 200));
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
@@ -86,4 +87,5 @@ onShutdown(
     await Promise.allSettled([database.close(), redis.quit(), connection.close()]);
   },
   (msg) => logger.info(msg),
+  { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
 );

@@ -26,7 +26,14 @@ import postgres from 'postgres';
 import { parse, stringify } from 'yaml';
 import { prepareAppDir } from './build.js';
 import { CLUSTER_DEBIAN_BINS, ensureDebianTool, type DebianBins } from './debian-tools.js';
-import { portOpen, startProcess, waitForPort, type Managed, type Output } from './processes.js';
+import {
+  APP_STOP_GRACE_MS,
+  portOpen,
+  startProcess,
+  waitForPort,
+  type Managed,
+  type Output,
+} from './processes.js';
 import { CLUSTER_TOOLS, ensureTools } from './tools.js';
 import {
   MACHINE_SERVICES,
@@ -723,7 +730,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       },
       async stop() {
         wanted = false;
-        await proc?.stop(s.name === 'nginx' ? 'SIGQUIT' : 'SIGTERM', 10_000);
+        await proc?.stop(s.name === 'nginx' ? 'SIGQUIT' : 'SIGTERM', APP_STOP_GRACE_MS);
       },
       async start() {
         wanted = true;

@@ -19,6 +19,13 @@ export interface Managed {
 
 const TAIL_LINES = 20;
 
+/**
+ * How long `npm start` and `npm run start:cluster` give an app process after SIGTERM before SIGKILL:
+ * compose's stop_grace_period, above the process's own deadline (SHUTDOWN_TIMEOUT_MS, lib/shutdown.ts),
+ * so one whose dependency hangs still logs `shutdown timed out` and exits on its own.
+ */
+export const APP_STOP_GRACE_MS = 20_000;
+
 /** Process groups still running. Whatever exits this process (even a forced exit) kills them too. */
 const live = new Set<number>();
 let exitHookInstalled = false;

@@ -5,8 +5,12 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { MATCHING_START_TO_CLOSE_MS_DEFAULT } from '../temporal/contracts.js';
+import {
+  MATCHING_SCHEDULE_TO_CLOSE_MS_DEFAULT,
+  MATCHING_START_TO_CLOSE_MS_DEFAULT,
+} from '../temporal/contracts.js';
 import { LOG_LEVELS } from './logger.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown.js';
 
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -62,6 +66,11 @@ export const configSchema = z.object({
    * figures. Off by default; off, nothing is wrapped.
    */
   IO_COUNTS: z.enum(['on', 'off']).default('off'),
+  /**
+   * How long a process may take to stop after SIGTERM before it logs `shutdown timed out` and exits 1
+   * (lib/shutdown.ts): below compose's stop_grace_period (20 s). Tests shorten it.
+   */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(DEFAULT_SHUTDOWN_TIMEOUT_MS),
   /** JWT access-token lifetime and refresh-token lifetime, in seconds. */
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).default(900),
   REFRESH_TOKEN_TTL_SECONDS: z.coerce
@@ -136,14 +145,18 @@ export const configSchema = z.object({
   ORDER_ACK_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
   /**
    * Start-to-close timeout of the matching activities of the sagas this api starts: how long a step that
-   * a dead shard owner had taken waits before its retry. At most their schedule-to-close (2 minutes).
+   * a dead shard owner had taken waits before its retry. At most their schedule-to-close.
    */
-  MATCHING_START_TO_CLOSE_MS: z.coerce
+  MATCHING_START_TO_CLOSE_MS: z.coerce.number().int().min(1000).default(MATCHING_START_TO_CLOSE_MS_DEFAULT),
+  /**
+   * Their schedule-to-close timeout: how long a step waits for a shard owner, all attempts together,
+   * before it fails (a placement then compensates; a DAY order's expiry tries again).
+   */
+  MATCHING_SCHEDULE_TO_CLOSE_MS: z.coerce
     .number()
     .int()
     .min(1000)
-    .max(120_000)
-    .default(MATCHING_START_TO_CLOSE_MS_DEFAULT),
+    .default(MATCHING_SCHEDULE_TO_CLOSE_MS_DEFAULT),
   /** Maximum number of sagas the api admits at once before answering 429. */
   MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(32),
   ALLOWED_ORIGINS: z.string().default('http://localhost:3000'),
@@ -230,6 +243,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError({
       REFRESH_IDLE_TIMEOUT_SECONDS: [
         `must exceed ACCESS_TOKEN_TTL_SECONDS (${config.ACCESS_TOKEN_TTL_SECONDS}): sessions in use would time out`,
+      ],
+    });
+  if (config.MATCHING_START_TO_CLOSE_MS > config.MATCHING_SCHEDULE_TO_CLOSE_MS)
+    throw new ConfigError({
+      MATCHING_START_TO_CLOSE_MS: [
+        `must not exceed MATCHING_SCHEDULE_TO_CLOSE_MS (${config.MATCHING_SCHEDULE_TO_CLOSE_MS})`,
       ],
     });
   return config;

@@ -1,18 +1,42 @@
-/** Run `stop` once on SIGTERM or SIGINT, then exit; a second signal exits at once. */
+/**
+ * How long a process may take to stop after its first signal (SHUTDOWN_TIMEOUT_MS): below compose's
+ * `stop_grace_period` (20 s) and the grace `npm start` gives each process (devstack/processes.ts), so a
+ * process whose dependency hangs says so and exits on its own before it is killed. 18 s leaves the api's
+ * own steps room (in production 2 s of socket grace, 5 s for the load balancer, up to 10 s for the mailer).
+ */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 18_000;
+
+export interface ShutdownOptions {
+  /** After the first signal, exit 1 if `stop` has not finished by then (a dependency that hangs). */
+  timeoutMs?: number;
+  /** `process.exit` (tests replace it). */
+  exit?: (code: number) => void;
+}
+
+/**
+ * Run `stop` once on SIGTERM or SIGINT, then exit 0 (1 when it fails); a second signal exits 1 at once,
+ * and so does a `stop` still running after `timeoutMs` (an unanswered Redis or Postgres call would
+ * otherwise hold the process until it is killed).
+ */
 export function onShutdown(
   stop: (signal: NodeJS.Signals) => Promise<void>,
   log: (msg: string) => void,
+  { timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS, exit = (code) => process.exit(code) }: ShutdownOptions = {},
 ): void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
+    if (stopping) return exit(1);
     stopping = true;
     log(`${signal} received, shutting down`);
+    setTimeout(() => {
+      log('shutdown timed out');
+      exit(1);
+    }, timeoutMs).unref();
     stop(signal).then(
-      () => process.exit(0),
+      () => exit(0),
       (err: unknown) => {
         log(`shutdown failed: ${String(err)}`);
-        process.exit(1);
+        exit(1);
       },
     );
   };

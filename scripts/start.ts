@@ -15,7 +15,14 @@ import { migrateDatabase } from '../db/migrate.js';
 import { superviseDevServer } from '../devstack/dev-server.js';
 import { ensureTools } from '../devstack/tools.js';
 import { buildWeb } from '../web/build.js';
-import { portOpen, startProcess, supervise, waitForPort, type Managed } from '../devstack/processes.js';
+import {
+  APP_STOP_GRACE_MS,
+  portOpen,
+  startProcess,
+  supervise,
+  waitForPort,
+  type Managed,
+} from '../devstack/processes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (msg: string) => console.log(`[start] ${msg}`);
@@ -89,7 +96,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log('stopping ...');
-    for (const p of [...procs].reverse()) await p.stop('SIGTERM', 10_000);
+    for (const p of [...procs].reverse()) await p.stop('SIGTERM', APP_STOP_GRACE_MS);
     log('all processes stopped');
     process.exit(code);
   };

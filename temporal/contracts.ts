@@ -17,6 +17,8 @@ export const withPrefix = (prefix: string, queue: string): string => (prefix ? `
 
 /** The matching activities' start-to-close timeout, in ms, unless the saga's input says otherwise. */
 export const MATCHING_START_TO_CLOSE_MS_DEFAULT = 10_000;
+/** Their schedule-to-close timeout (all attempts), in ms, unless the saga's input says otherwise. */
+export const MATCHING_SCHEDULE_TO_CLOSE_MS_DEFAULT = 120_000;
 
 /** One saga per (account, client order id): a retried POST attaches to the same workflow. */
 export const orderWorkflowId = (accountId: string, clientOrderId: string): string =>
@@ -73,6 +75,12 @@ export interface TradingSagaInput {
    * field: the default, MATCHING_START_TO_CLOSE_MS_DEFAULT.
    */
   matchingStartToCloseMs?: number;
+  /**
+   * Schedule-to-close timeout of the matching activities, in ms (the api's MATCHING_SCHEDULE_TO_CLOSE_MS):
+   * how long a step waits for a shard owner, all its attempts together, before it fails. Absent in sagas
+   * started before the field: the default, MATCHING_SCHEDULE_TO_CLOSE_MS_DEFAULT.
+   */
+  matchingScheduleToCloseMs?: number;
   /** Carried across continue-as-new. */
   state?: SagaState;
 }

@@ -1,10 +1,11 @@
 /**
  * The app's containers as compose runs them: the exact command lines of docker-compose.yml's `migrate`,
- * `api-1` and `worker-outbox` (node on a compiled file, no npm, shell or tsx in between; ADR 0027), run in
- * a local copy of the image's /app (devstack/build.ts `prepareAppDir`) against the run's test stack.
- * migrate fills an empty database and exits 0. SIGTERM sent to the process's own pid, which is what
- * Docker's init forwards on `docker stop`, drains it: a request in flight when the signal arrives gets
- * its whole answer, the listeners close, and the process exits 0.
+ * `api-1`, `worker-outbox` and `worker-trading` (node on a compiled file, no npm, shell or tsx in between;
+ * ADR 0027), run in a local copy of the image's /app (devstack/build.ts `prepareAppDir`) against the run's
+ * test stack. migrate fills an empty database and exits 0. SIGTERM sent to the process's own pid, which is
+ * what Docker's init forwards on `docker stop`, drains it: a request in flight when the signal arrives gets
+ * its whole answer, the listeners close, and the process exits 0. A process whose dependency hangs gives
+ * up after SHUTDOWN_TIMEOUT_MS (lib/shutdown.ts): `shutdown timed out`, exit 1, before it is killed.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -16,7 +17,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT, commandOf, loadCompose } from '../devstack/compose.js';
 import { prepareAppDir } from '../devstack/build.js';
 import { freePort, portOpen, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
+import { connectRedis } from '../lib/redis.js';
 import { eventually } from './eventually.js';
+import { startPrivateRedis } from './faults.js';
 
 const services = loadCompose().services;
 const testEnv = inject('env');
@@ -72,6 +75,16 @@ function line(proc: Managed, pattern: RegExp): Promise<string> {
 
 /** Send SIGTERM to the process itself (not its group): what Docker's init does on `docker stop`. */
 const sigterm = (proc: Managed) => process.kill(proc.child.pid!, 'SIGTERM');
+
+/** The exit code and every line the process wrote, once it has exited and its output ended. */
+async function ending(proc: Managed): Promise<{ code: number | null; lines: string[] }> {
+  let out = '';
+  proc.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  const closed = new Promise((resolve) => proc.child.once('close', resolve));
+  const code = await proc.exited;
+  await closed;
+  return { code, lines: out.split('\n') };
+}
 
 beforeAll(async () => {
   const admin = postgres(new URL('/postgres', database).toString(), { max: 1, onnotice: () => {} });
@@ -172,4 +185,63 @@ describe("compose's command lines, run locally", () => {
     expect(await relay.exited).toBe(0);
     expect(await portOpen(metricsPort!)).toBe(false);
   });
+
+  it('a relay whose Redis hangs gives up after SHUTDOWN_TIMEOUT_MS: "shutdown timed out", exit 1', async () => {
+    const redis = await startPrivateRedis();
+    const probe = connectRedis(redis.url, 'probe');
+    try {
+      const name = `${tag}-hung`;
+      const relay = run(
+        'worker-outbox',
+        envFor({
+          METRICS_PORT: '0',
+          INSTANCE_ID: name,
+          LOG_LEVEL: 'info',
+          REDIS_URL: redis.url,
+          SHUTDOWN_TIMEOUT_MS: '500',
+        }),
+      );
+      await line(relay, /outbox relay running/);
+      // Connected (its connection is named after the process, workers/outbox/worker.ts), then Redis hangs:
+      // its QUIT (and any publish) is never answered.
+      await eventually(async () =>
+        expect(String(await probe.client('LIST'))).toContain('name=worker-outbox'),
+      );
+      probe.disconnect();
+      redis.freeze();
+      const end = ending(relay);
+      sigterm(relay);
+      const { code, lines } = await end;
+      expect(
+        lines.some((l) => l.includes('"msg":"shutdown timed out"')),
+        lines.join('\n'),
+      ).toBe(true);
+      expect(code).toBe(1);
+    } finally {
+      probe.disconnect();
+      await redis.close();
+    }
+  });
+
+  it('the trading worker stops on SIGTERM through the same shutdown: "trading worker stopped", exit 0', async () => {
+    const trading = run(
+      'worker-trading',
+      envFor({
+        METRICS_PORT: '0',
+        INSTANCE_ID: `${tag}-trading`,
+        LOG_LEVEL: 'info',
+        // A task queue of its own: the run's sagas belong to the test files' workers and databases.
+        TASK_QUEUE_PREFIX: `${testEnv.TASK_QUEUE_PREFIX}${tag}-`,
+      }),
+    );
+    // Polling (and its SIGTERM handler installed) once it says so (workers/trading/main.ts).
+    await line(trading, /trading worker running/);
+    const end = ending(trading);
+    sigterm(trading);
+    const { code, lines } = await end;
+    const said = (msg: string) => lines.some((l) => l.includes(`"msg":"${msg}"`));
+    expect(said('SIGTERM received, shutting down'), lines.join('\n')).toBe(true);
+    expect(said('trading worker stopped'), lines.join('\n')).toBe(true);
+    expect(code).toBe(0);
+  }, 120_000);
 });

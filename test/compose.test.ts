@@ -31,6 +31,7 @@ import {
 } from '../devstack/compose.js';
 import { planCluster, type Bins, type ClusterPlan, type Launch } from '../devstack/cluster.js';
 import { APP_ENTRIES, appGraph, compiledPath, nodeCommand } from '../devstack/build.js';
+import { APP_STOP_GRACE_MS } from '../devstack/processes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 import { testBinary } from './binaries.js';
@@ -224,6 +225,14 @@ describe('docker-compose.yml', () => {
       // api/auth/keys.ts refuses the built-in development key when NODE_ENV=production.
       if (parsed.data?.NODE_ENV === 'production')
         expect(parsed.data.SIGNING_KEY_SECRET, name).not.toMatch(/^dev-only-/);
+    }
+  });
+
+  it('gives each app process longer to stop than its own deadline (SHUTDOWN_TIMEOUT_MS), as `npm start` does', () => {
+    for (const [name, s] of builtServices) {
+      const grace = (s as { stop_grace_period?: string }).stop_grace_period;
+      expect(grace, name).toBe(`${APP_STOP_GRACE_MS / 1000}s`);
+      expect(configSchema.parse(envOf(s)).SHUTDOWN_TIMEOUT_MS, name).toBeLessThan(APP_STOP_GRACE_MS);
     }
   });
 

@@ -1,10 +1,12 @@
 /**
  * Fault injection for integration tests. Each helper breaks only what the test owns: a private
- * Temporal dev server on its own file and ports, a private `redis-server`, and the Postgres connections
- * whose application_name starts with the test's own DATABASE_APPLICATION_PREFIX. Never the run's
- * shared Temporal, the machine's Redis, or anybody else's connections.
+ * Temporal dev server on its own file and ports, a private `redis-server`, the Postgres connections
+ * whose application_name starts with the test's own DATABASE_APPLICATION_PREFIX, and the connections
+ * through a proxy of its own in front of Postgres. Never the run's shared Temporal, the machine's
+ * Redis, or anybody else's connections.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -81,6 +83,8 @@ export interface PrivateRedis {
   port: number;
   /** Stop it (SIGKILL: no goodbye to the clients), then start it again on the same port, empty. */
   restart(downMs?: number): Promise<void>;
+  /** SIGSTOP it: its connections stay open and nothing is answered (a hung Redis) until it is stopped. */
+  freeze(): void;
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
@@ -109,12 +113,69 @@ export async function startPrivateRedis(bin = 'redis-server'): Promise<PrivateRe
     port,
     start,
     stop,
+    freeze() {
+      if (proc?.child.pid !== undefined) process.kill(proc.child.pid, 'SIGSTOP');
+    },
     async restart(downMs = 500) {
       await stop();
       await new Promise((r) => setTimeout(r, downMs));
       await start();
     },
     close: stop,
+  };
+}
+
+export interface PostgresProxy {
+  /** The database URL through the proxy. */
+  url: string;
+  /**
+   * Postgres goes away: every connection through the proxy is cut, and the next `connects` are refused
+   * (reset at once, as a stopped server's port answers). Resolves once they were; then it forwards again.
+   */
+  outage(connects: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy of the test's own in front of the run's Postgres, whose outages count connects, not time. */
+export async function startPostgresProxy(databaseUrl: string): Promise<PostgresProxy> {
+  const target = new URL(databaseUrl);
+  const open = new Set<Socket>();
+  let refusing = 0;
+  let refusedAll = () => {};
+  const server = createServer((client) => {
+    if (refusing > 0) {
+      client.resetAndDestroy();
+      if (--refusing === 0) refusedAll();
+      return;
+    }
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const [socket, other] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      open.add(socket);
+      socket.on('error', () => other.destroy());
+      socket.on('close', () => {
+        open.delete(socket);
+        other.destroy();
+      });
+      socket.pipe(other);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(databaseUrl);
+  url.host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    url: url.toString(),
+    outage(connects) {
+      refusing = connects;
+      for (const socket of open) socket.destroy();
+      return new Promise((resolve) => (refusedAll = resolve));
+    },
+    async close() {
+      for (const socket of open) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
   };
 }
 

@@ -4,7 +4,8 @@
  * path; the MarketControls workflow) and `npm run histories:record` writes their histories to
  * workflows/histories/, which workflows/replay.test.ts replays on every `npm test`. The Temporal CLI
  * writes them (`temporal workflow show --output json`: the proto3 JSON the SDK's replayer reads).
- * `startToCloseTimeouts` reads a running stack's history: what timeout each scheduled activity got.
+ * `startToCloseTimeouts` reads a running stack's history: what timeout each scheduled activity got;
+ * `failedActivities`, which activities failed for good (retries over, or out of their schedule-to-close).
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -44,5 +45,18 @@ export async function startToCloseTimeouts(handle: WorkflowHandle): Promise<[str
     if (!a) return [];
     const t = a.startToCloseTimeout;
     return [[a.activityType?.name ?? '', Number(String(t?.seconds ?? 0)) * 1000 + (t?.nanos ?? 0) / 1e6]];
+  });
+}
+
+/** The activities of the workflow's latest run that failed or timed out for good, by name, in order. */
+export async function failedActivities(handle: WorkflowHandle): Promise<string[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const names = new Map<string, string>();
+  for (const e of events)
+    if (e.activityTaskScheduledEventAttributes)
+      names.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '');
+  return events.flatMap((e) => {
+    const ended = e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+    return ended ? [names.get(String(ended.scheduledEventId)) ?? ''] : [];
   });
 }

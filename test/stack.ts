@@ -1,6 +1,7 @@
 /**
  * The workers of one integration test file, in process: trading worker (prebuilt workflow bundle),
  * every matching shard, and the outbox relay, all on the run's isolated task queues and database.
+ * `stopShards()` and `startShards()` make a matching outage (the books rebuilt from Postgres on restart).
  */
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Registry } from 'prom-client';
@@ -11,7 +12,7 @@ import { connectDatabase } from '../db/client.js';
 import { eventually } from './eventually.js';
 import { createTradingWorker } from '../workers/trading/worker.js';
 import { createSagaMetrics } from '../workers/worker-metrics.js';
-import { createMatchingMetrics } from '../workers/matching/metrics.js';
+import { createMatchingMetrics, type MatchingMetrics } from '../workers/matching/metrics.js';
 import { startMatchingShards, type MatchingShard } from '../workers/matching/worker.js';
 import type { Relay } from '../workers/outbox/relay.js';
 import { createOutboxWorker } from '../workers/outbox/worker.js';
@@ -24,6 +25,10 @@ export interface TestStack {
   engines: ShardEngine[];
   relay: Relay;
   registry: Registry;
+  /** Stop every matching shard: no worker polls their task queues until `startShards()`. */
+  stopShards(): Promise<void>;
+  /** Start them again (new shards and engines in `shards` and `engines`), once they serve. */
+  startShards(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -53,22 +58,25 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
     wrapActivities: opts.wrapOrderActivities,
   });
   const tradingRun = opts.trading === false ? Promise.resolve() : trading.run();
-  const shards =
-    opts.matching === false
-      ? []
-      : startMatchingShards(
-          { ...config, MATCHING_SHARD_IDS: '' },
-          {
-            connection,
-            db: database.db,
-            logger,
-            metrics: createMatchingMetrics(registry),
-            lockPollMs: 200,
-            stepMetrics: sagaMetrics,
-            wrapActivities: opts.wrapMatchingActivities,
-          },
-        );
-  const engines = (await Promise.all(shards.map((s) => s.ready))).filter((e): e is ShardEngine => e !== null);
+  let matchingMetrics: MatchingMetrics | undefined;
+  const newShards = () =>
+    startMatchingShards(
+      { ...config, MATCHING_SHARD_IDS: '' },
+      {
+        connection,
+        db: database.db,
+        logger,
+        metrics: (matchingMetrics ??= createMatchingMetrics(registry)),
+        lockPollMs: 200,
+        stepMetrics: sagaMetrics,
+        wrapActivities: opts.wrapMatchingActivities,
+      },
+    );
+  const serving = async (started: MatchingShard[]) =>
+    (await Promise.all(started.map((s) => s.ready))).filter((e): e is ShardEngine => e !== null);
+  const shards = opts.matching === false ? [] : newShards();
+  const engines = await serving(shards);
+  const stopShards = async () => void (await Promise.all(shards.map((s) => s.stop())));
   const outbox = createOutboxWorker(config, {
     connection,
     sql: database.sql,
@@ -93,9 +101,14 @@ export async function startTestStack(config: Config, opts: TestStackOptions = {}
     engines,
     relay,
     registry,
+    stopShards,
+    async startShards() {
+      shards.splice(0, shards.length, ...newShards());
+      engines.splice(0, engines.length, ...(await serving(shards)));
+    },
     async stop() {
       await outbox.stop();
-      await Promise.all(shards.map((s) => s.stop()));
+      await stopShards();
       if (trading.getState() === 'RUNNING') trading.shutdown();
       await tradingRun;
       await Promise.allSettled([connection.close(), database.close()]);

@@ -9,6 +9,7 @@
  */
 import { sql as q, type SQL } from 'drizzle-orm';
 import postgres from 'postgres';
+import { reconnectBackoff } from '../db/client.js';
 
 /** Advisory-lock key of a shard: a fixed namespace in the high bits, the shard number in the low ones. */
 export const shardLockKey = (shard: number): bigint => (0x62726b78n << 16n) | BigInt(shard);
@@ -50,6 +51,7 @@ export async function acquireLease(
     max: 1,
     idle_timeout: 0,
     fetch_types: false,
+    backoff: reconnectBackoff,
     onnotice: () => {},
     connection: { application_name: opts.appName },
   });

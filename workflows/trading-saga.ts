@@ -4,8 +4,8 @@
  *   first workflow task (local activities): validate -> reserve funds and persist order + outbox (one
  *   statement, ADR 0032) -> persist (empty now; kept so that recorded histories replay)
  *   then: submit to the matching shard's task queue -> ACK (the `placeOrder` update returns)
- *   then: live until terminal: fills (signals), replace / cancel (updates), DAY expiry (timer),
- *         continue-as-new when the history grows.
+ *   then: live until terminal: fills (signals), replace / cancel (updates), DAY expiry (timer; tried
+ *         again until the shard answers), continue-as-new when the history grows.
  *
  * Compensations are pushed before the step they undo runs and run in reverse, non-cancellable. A
  * compensation that keeps failing parks the saga in `needs_attention` (visible in the Web UI through the
@@ -31,6 +31,7 @@ import {
 import type { MatchingActivities, OrderActivities, OrderSnapshot } from '../temporal/activities.js';
 import {
   IDEMPOTENT_UPDATE_PREFIX,
+  MATCHING_SCHEDULE_TO_CLOSE_MS_DEFAULT,
   MATCHING_START_TO_CLOSE_MS_DEFAULT,
   MAX_KEPT_ANSWERS,
   ackOf,
@@ -91,6 +92,9 @@ const orderSteps = proxyLocalActivities<OrderActivities>({
 /** Continue-as-new well before the 50k-event limit; the saga's history is mostly signals. */
 const MAX_HISTORY_EVENTS = 2000;
 
+/** Pause between two tries of an expiry that failed (the matching steps' longest retry interval). */
+const EXPIRY_RETRY_MS = 5000;
+
 /**
  * Changes to what the saga decides, each behind its patch (`patched()`): a saga whose history was
  * recorded before one keeps deciding as it did, so that it replays (workflows/replay.test.ts).
@@ -106,6 +110,8 @@ const PATCHES = {
   withdrawKeepsTrades: 'withdraw-keeps-trades',
   /** Replaces and cancels one at a time also when several wait behind one (see `modify`). */
   oneAtATime: 'one-modify-at-a-time',
+  /** An expiry that fails (no shard owner within the schedule-to-close) is tried again until it goes through. */
+  expiryUntilDone: 'expiry-until-done',
 } as const;
 
 interface Compensation {
@@ -123,7 +129,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   const matching = proxyActivities<MatchingActivities>({
     taskQueue: input.matchingTaskQueue,
     startToCloseTimeout: input.matchingStartToCloseMs ?? MATCHING_START_TO_CLOSE_MS_DEFAULT,
-    scheduleToCloseTimeout: '2 minutes',
+    scheduleToCloseTimeout: input.matchingScheduleToCloseMs ?? MATCHING_SCHEDULE_TO_CLOSE_MS_DEFAULT,
     retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '5 seconds' },
   });
 
@@ -141,8 +147,13 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
   };
   let acked = input.state !== undefined;
   let retryRequested = false;
-  /** When the order expires (its session close while it is DAY): moved by a replace of its time in force. */
+  /**
+   * When the order expires (its session close while it is DAY): moved by a replace of its time in force
+   * until the close came (`expiring`).
+   */
   let expiresAt = input.expiresAt;
+  /** The close came: the order expires, however long its shard takes to answer, whatever a replace says. */
+  let expiring = false;
   /** Serialises replace and cancel: validators run before handlers, so the handler re-checks. */
   let busy = false;
 
@@ -286,7 +297,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       modify(req.clientVersion, async () => {
         const snap = await matching.replaceOrder({ ...req, orderId: state.orderId, requestId: uuid4() });
         // GTC never expires; DAY at the session close the api computed (kept when it sent none).
-        if (req.timeInForce && patched(PATCHES.expiryFollowsTimeInForce))
+        if (req.timeInForce && patched(PATCHES.expiryFollowsTimeInForce) && !expiring)
           expiresAt = req.timeInForce === 'DAY' ? (newExpiry ?? expiresAt) : undefined;
         return snap;
       }),
@@ -378,7 +389,9 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS;
   while (!isTerminal(state.status)) {
     const until = expiresAt;
-    const timeout = until ? Math.max(1, Date.parse(until) - Date.now()) : undefined;
+    // An expiry that failed is tried again after a pause (its close is past).
+    const soonest = expiring ? EXPIRY_RETRY_MS : 1;
+    const timeout = until ? Math.max(soonest, Date.parse(until) - Date.now()) : undefined;
     const wake = () => isTerminal(state.status) || (!busy && historyTooLong()) || expiresAt !== until;
     const woke = timeout === undefined ? (await condition(wake), true) : await condition(wake, timeout);
     if (isTerminal(state.status)) break;
@@ -388,8 +401,16 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
       // (unless that replace made it GTC or moved its close).
       await condition(() => !busy);
       if (expiresAt !== until) continue;
-      if (!isTerminal(state.status))
+      if (isTerminal(state.status)) continue;
+      expiring ||= patched(PATCHES.expiryUntilDone);
+      try {
         apply(await matching.cancelOrder({ orderId: state.orderId, reason: 'expired' }));
+      } catch (err) {
+        // No shard owner answered within the schedule-to-close (or the step failed): the order must not
+        // stay live past its session, so the loop tries again, and a client's cancel may still come
+        // first. Sagas from before the patch failed here, leaving the order working.
+        if (!(expiring ||= patched(PATCHES.expiryUntilDone))) throw err;
+      }
       continue;
     }
     await condition(allHandlersFinished);

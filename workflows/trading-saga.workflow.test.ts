@@ -33,7 +33,7 @@ import {
   type SagaEnv,
 } from '../test/saga-env.js';
 import { eventually } from '../test/eventually.js';
-import { startToCloseTimeouts } from '../test/histories.js';
+import { failedActivities, startToCloseTimeouts } from '../test/histories.js';
 import { buildWorkflowBundle } from '../workers/trading/bundle.js';
 import { retryCompensationsSignal, type TradingSaga } from './trading-saga.js';
 
@@ -686,6 +686,57 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
       expect(await gtcHandle.query(stateQuery)).toMatchObject({ status: 'working' });
       expect(saga.steps(gtc.orderId)).toEqual(PLACEMENT);
       await gtcHandle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+    });
+
+    /** A DAY order closing in 1.5 s whose expiry fails while `away()`; its matching steps give up after 2 s. */
+    async function expiryDuringOutage(away: () => boolean) {
+      const day = saga.order({ timeInForce: 'DAY' });
+      saga.script(day.orderId, {
+        cancelOrder: (args: { reason: string }, _attempt, next) => {
+          if (args.reason === 'expired' && away()) throw new Error('no shard owner');
+          return next();
+        },
+      });
+      const { handle } = await saga.place(day, {
+        expiresAt: new Date(Date.now() + 1500).toISOString(),
+        matchingStartToCloseMs: 1000,
+        matchingScheduleToCloseMs: 2000,
+      });
+      // The expiry's step ran out of its schedule-to-close: the saga lives on, the order still working.
+      await eventually(async () => expect(await failedActivities(handle)).toContain('cancelOrder'));
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      expect(await handle.query(stateQuery)).toMatchObject({ status: 'working', reservedAmount: '160000' });
+      return { day, handle };
+    }
+
+    it('an expiry no shard answers within the schedule-to-close is tried again until one does: expired, not failed', async () => {
+      let away = true;
+      const { day, handle } = await expiryDuringOutage(() => away);
+      // A replace after the close (its shard answers it) no longer moves the expiry, even to GTC.
+      await handle.executeUpdate(replaceOrderUpdate, { args: [{ clientVersion: 0, timeInForce: 'GTC' }] });
+      away = false;
+      expect(await ended(handle)).toMatchObject({
+        status: 'expired',
+        phase: 'done',
+        reservedAmount: '0',
+        lockVersion: 2,
+      });
+      expect(saga.shardView(day.orderId)).toMatchObject({ status: 'expired', reservedAmount: '0' });
+      const after = new Set(saga.steps(day.orderId).slice(PLACEMENT.length));
+      expect(after).toEqual(new Set(['cancelOrder(expired)', 'replaceOrder']));
+      await replays(handle);
+    });
+
+    it("a client's cancel while the expiry waits for its shard goes through, and the order closes once", async () => {
+      const { day, handle } = await expiryDuringOutage(() => true);
+      expect(await handle.executeUpdate(cancelOrderUpdate, { args: [{}] })).toMatchObject({
+        status: 'cancelled',
+        reservedAmount: '0',
+      });
+      expect(await ended(handle)).toMatchObject({ status: 'cancelled', reservedAmount: '0', lockVersion: 1 });
+      expect(saga.shardView(day.orderId)).toMatchObject({ status: 'cancelled', lockVersion: 1 });
+      expect(saga.steps(day.orderId).filter((s) => s === 'cancelOrder(user)')).toHaveLength(1);
+      await replays(handle);
     });
   });
 

@@ -595,6 +595,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
             ),
             expiresAt: order.timeInForce === 'DAY' ? session.close.toISOString() : undefined,
             matchingStartToCloseMs: config.MATCHING_START_TO_CLOSE_MS,
+            matchingScheduleToCloseMs: config.MATCHING_SCHEDULE_TO_CLOSE_MS,
           },
         );
         let ack: OrderAck;

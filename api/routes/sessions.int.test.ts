@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { fixedSessions, type SessionCalendar } from '../../lib/sessions.js';
 import { createTestApi, type TestApi } from '../../test/helpers.js';
 import { closingCalendar } from '../../test/sessions.js';
-import { auditedTradingFixture, type TradingFixture } from '../../test/trading.js';
+import { failedActivities } from '../../test/histories.js';
+import { auditedTradingFixture, eventually, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
 
 let fx: TradingFixture;
@@ -19,9 +20,13 @@ auditedTradingFixture('sessions', (f) => (fx = f));
 
 type Json = Record<string, unknown>;
 
-/** An api on the fixture's stack whose trading calendar is `calendar`. */
-async function withCalendar<T>(calendar: SessionCalendar, run: (api: TestApi) => Promise<T>): Promise<T> {
-  const api = await createTestApi(fx.env, undefined, undefined, calendar);
+/** An api on the fixture's stack whose trading calendar is `calendar` (and its config `env` over the fixture's). */
+async function withCalendar<T>(
+  calendar: SessionCalendar,
+  run: (api: TestApi) => Promise<T>,
+  env: Record<string, string> = {},
+): Promise<T> {
+  const api = await createTestApi({ ...fx.env, ...env }, undefined, undefined, calendar);
   try {
     return await run(api);
   } finally {
@@ -62,6 +67,46 @@ describe('trading sessions', () => {
       expect(await fx.balance(u.accountId)).toEqual({ available: 80_000n, reserved: 20_000n });
       await fx.api.call('DELETE', `/api/v1/orders/${String(gtc.json.order_id)}`, { token: u.token });
     });
+  });
+
+  it('a DAY order whose close falls in a matching outage longer than the schedule-to-close expires once a shard answers', async () => {
+    const u = await createFundedUser(fx.api, '1000.00');
+    const calendar = closingCalendar(3000);
+    // The sagas of this api give up a matching step after 4 s without a shard owner (instead of 2 minutes).
+    const short = { MATCHING_START_TO_CLOSE_MS: '1000', MATCHING_SCHEDULE_TO_CLOSE_MS: '4000' };
+    const placed = await withCalendar(
+      calendar,
+      async (api) => {
+        calendar.closeSoon(); // the order's session closes 3 s after its placement
+        return place(api, u, order({ time_in_force: 'DAY', client_order_id: 'outage-day' }));
+      },
+      short,
+    );
+    expect(placed.json).toMatchObject({ status: 'working', reserved_amount: 200 });
+    const handle = fx.handle(u.accountId, 'outage-day');
+    const orderPath = `/api/v1/orders/${String(placed.json.order_id)}`;
+
+    await fx.stack.stopShards();
+    try {
+      // The expiry's step ran out of its schedule-to-close with no shard serving: the saga lives on.
+      await eventually(async () => expect(await failedActivities(handle)).toContain('cancelOrder'), 20_000);
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      const row = await fx.api.call('GET', orderPath, { token: u.token });
+      expect(await row.json()).toMatchObject({ status: 'working', reserved_amount: 200 });
+    } finally {
+      await fx.stack.startShards();
+    }
+
+    // A shard serves again (its book rebuilt with the order): the expiry goes through.
+    expect(await handle.result()).toMatchObject({ status: 'expired', reservedAmount: '0' });
+    expect(await fx.balance(u.accountId)).toEqual({ available: 100_000n, reserved: 0n });
+    const row = await fx.api.call('GET', orderPath, { token: u.token });
+    expect(await row.json()).toMatchObject({ status: 'expired', filled_quantity: 0, reserved_amount: 0 });
+    // Out of the book: a sell at its price after the close finds nothing to trade with.
+    const seller = await createFundedUser(fx.api, '0.00', { TSLA: 1n });
+    const sell = await place(fx.api, seller, order({ direction: 'sell', time_in_force: 'IOC' }));
+    expect(sell.json).toMatchObject({ status: 'cancelled', filled_quantity: 0 });
+    expect(await fx.balance(u.accountId, 'TSLA')).toEqual({ available: 0n, reserved: 0n });
   });
 
   it('outside the session: limit orders are taken for the next session, market, IOC and FOK are refused', async () => {

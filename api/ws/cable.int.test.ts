@@ -2,9 +2,11 @@
  * `/cable` with the stock ActionCable client from npm (@rails/actioncable, given the `ws` package as its
  * WebSocket), against a real api, trading worker, matching shard and relay; plus a raw socket for the
  * protocol frames the client swallows (welcome, ping, disconnect). A revoked session's sockets are
- * disconnected at once, as on `/ws`, not at the next re-check.
+ * disconnected at once, as on `/ws`, not at the next re-check. A client that stops reading is cut off
+ * after the close grace, as on `/ws`, so it cannot hold a drain (and the api's shutdown) up.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { createConsumer, adapters, type Consumer, type Subscription } from '@rails/actioncable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -219,6 +221,49 @@ describe('/cable protocol frames', () => {
     });
     await c.closed;
     await second.close();
+  });
+
+  it('cuts off a client that never answers the close frame after closeGraceMs: the drain does not wait for it', async () => {
+    const user = await createFundedUser(fx.api, '0.00');
+    const second = await serveWithFeed(fx.api.app, fx.api.deps, {}, 0, { closeGraceMs: 200 });
+    // A raw client that completes the upgrade, reads the welcome, then never reads again.
+    const sock = connect(second.port, '127.0.0.1');
+    sock.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => sock.once('connect', resolve));
+      let received = '';
+      const welcomed = new Promise<void>((resolve) =>
+        sock.on('data', (d: Buffer) => {
+          received += d.toString('latin1');
+          if (received.includes('"welcome"')) resolve();
+        }),
+      );
+      sock.write(
+        `GET /cable?token=${user.token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+          `Connection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
+          `Sec-WebSocket-Version: 13\r\n\r\n`,
+      );
+      await welcomed;
+      sock.pause();
+      expect(received).toMatch(/^HTTP\/1\.1 101 /);
+      const connections = () =>
+        new Promise<number>((resolve, reject) =>
+          second.server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+        );
+      expect(await connections()).toBe(1);
+
+      await second.cable.drain();
+      // Its socket is gone, not left to `ws`'s 30 s close timeout that the http server's close waits for.
+      expect(await connections()).toBe(0);
+      // It was told first: the disconnect (with reconnect), then the close frame, then the end.
+      const ended = new Promise((resolve) => sock.once('close', resolve));
+      sock.resume();
+      await ended;
+      expect(received).toContain('{"type":"disconnect","reason":"server_restart","reconnect":true}');
+    } finally {
+      sock.destroy();
+      await second.close();
+    }
   });
 });
 

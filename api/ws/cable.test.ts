@@ -118,6 +118,7 @@ async function serve(hub: FeedHub, history: FeedHistory) {
       maxSymbols: 50,
       ratePerSecond: 20,
       rateBurst: 40,
+      closeGraceMs: 2_000,
       ...REVOCATION_RETRY,
     },
   });

@@ -43,7 +43,7 @@ import { CloseCode } from './protocol.js';
 import { MessageRate } from './rate.js';
 import { listenForRevocations, REVOCATION_RETRY, type RevocationRetry } from './revocations.js';
 import type { FeedServer } from './server.js';
-import { feedSocketServer } from './wire.js';
+import { CLOSE_GRACE_MS, closeWithin, feedSocketServer } from './wire.js';
 import { EventType, type ExecutionReportPayload } from '../../temporal/events.js';
 
 export const CABLE_PROTOCOL = 'actioncable-v1-json';
@@ -66,6 +66,8 @@ export interface CableOptions extends RevocationRetry {
   /** Messages per second and burst per socket, as on `/ws`; a flood is disconnected. */
   ratePerSecond: number;
   rateBurst: number;
+  /** After the close frame, wait this long for the peer before cutting it off, as on `/ws`. */
+  closeGraceMs: number;
 }
 
 export interface CableDeps {
@@ -116,6 +118,7 @@ export function createApiCable(deps: ApiDeps, overrides: Partial<CableOptions> =
       maxSymbols: 50,
       ratePerSecond: config.WS_RATE_LIMIT_PER_SECOND,
       rateBurst: config.WS_RATE_LIMIT_BURST,
+      closeGraceMs: CLOSE_GRACE_MS,
       ...REVOCATION_RETRY,
       ...overrides,
     },
@@ -138,15 +141,19 @@ interface Channel {
   snapshot?: () => Promise<void>;
 }
 
-/** ActionCable's `disconnect`, then the close: 1012 by default when the client should come back. */
+/**
+ * ActionCable's `disconnect`, then the close: 1012 by default when the client should come back. Resolves
+ * once the socket is closed: a peer that does not answer within `graceMs` is cut off (`closeWithin`).
+ */
 function sendDisconnect(
   ws: WebSocket,
+  graceMs: number,
   reason: string,
   reconnect: boolean,
   code: number = reconnect ? CloseCode.ServiceRestart : CloseCode.Normal,
-): void {
+): Promise<void> {
   if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'disconnect', reason, reconnect }));
-  ws.close(code);
+  return closeWithin(ws, graceMs, code);
 }
 
 const money = (cents: number | undefined): number | null =>
@@ -224,6 +231,8 @@ export function createCableServer(deps: CableDeps): CableServer {
     private closed = false;
     private lastCheck = Date.now();
     private readonly rate = new MessageRate(options.ratePerSecond, options.rateBurst);
+    /** Set by `disconnect`: resolves once the socket is closed (answered, or cut off). */
+    gone: Promise<void> = Promise.resolve();
 
     constructor(
       readonly ws: WebSocket,
@@ -245,7 +254,7 @@ export function createCableServer(deps: CableDeps): CableServer {
 
     disconnect(reason: string, reconnect: boolean, code?: number): void {
       if (this.closed) return;
-      sendDisconnect(this.ws, reason, reconnect, code);
+      this.gone = sendDisconnect(this.ws, options.closeGraceMs, reason, reconnect, code);
       this.closed = true;
       this.cleanup();
     }
@@ -419,9 +428,10 @@ export function createCableServer(deps: CableDeps): CableServer {
     if (principal && principal.expiresAt.getTime() <= deps.now().getTime()) principal = undefined;
     if (socket.destroyed) return;
     wss.handleUpgrade(req, socket, head, (ws) => {
-      if (unavailable) return sendDisconnect(ws, 'server_restart', true, CloseCode.TryAgainLater);
+      const grace = options.closeGraceMs;
+      if (unavailable) return void sendDisconnect(ws, grace, 'server_restart', true, CloseCode.TryAgainLater);
       // As Rails' reject_unauthorized_connection: the client is told not to reconnect.
-      if (!principal || !token) return sendDisconnect(ws, 'unauthorized', false);
+      if (!principal || !token) return void sendDisconnect(ws, grace, 'unauthorized', false);
       const conn = new CableConnection(ws, principal, token);
       connections.add(conn);
       conn.start();
@@ -443,8 +453,10 @@ export function createCableServer(deps: CableDeps): CableServer {
 
   async function drain(): Promise<void> {
     draining = true;
-    for (const c of [...connections]) c.disconnect('server_restart', true);
-    await Promise.resolve();
+    const open = [...connections];
+    for (const c of open) c.disconnect('server_restart', true);
+    // Closed, or cut off after closeGraceMs: a client that does not answer cannot hold the shutdown up.
+    await Promise.all(open.map((c) => c.gone));
   }
 
   return {

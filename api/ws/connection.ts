@@ -28,7 +28,7 @@ import {
   type RequestId,
 } from './protocol.js';
 import { MessageRate } from './rate.js';
-import { sharedFrame, socketOf, type SharedFrame } from './wire.js';
+import { closeWithin, sharedFrame, socketOf, type SharedFrame } from './wire.js';
 
 export interface FeedLimits {
   maxPayloadBytes: number;
@@ -490,9 +490,7 @@ export class FeedConnection implements MarketSubscriber {
     this.closing = true;
     this.reason ??= reason;
     this.cleanup();
-    this.ws.close(code, text);
-    // A peer that does not answer the close frame (or does not read at all) is cut off.
-    setTimeout(() => this.ws.terminate(), this.ctx.limits.closeGraceMs).unref();
+    void closeWithin(this.ws, this.ctx.limits.closeGraceMs, code, text);
   }
 
   terminate(reason: DisconnectReason): void {

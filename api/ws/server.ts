@@ -36,7 +36,7 @@ import { createRedisHub, type FeedHub } from './hub.js';
 import { MarketFeed } from './market.js';
 import type { FrameType } from './protocol.js';
 import { listenForRevocations, REVOCATION_RETRY, type RevocationRetry } from './revocations.js';
-import { feedSocketServer } from './wire.js';
+import { CLOSE_GRACE_MS, feedSocketServer } from './wire.js';
 
 export type FeedMetrics = Pick<
   ApiMetrics,
@@ -75,7 +75,7 @@ export function feedOptions(config: Config, overrides: Partial<FeedOptions> = {}
     maxMarketSubscriptions: 50,
     revalidateMs: 60_000,
     expiryWarningMs: 60_000,
-    closeGraceMs: 2_000,
+    closeGraceMs: CLOSE_GRACE_MS,
     drainTimeoutMs: 2_000,
     ...REVOCATION_RETRY,
     ...overrides,

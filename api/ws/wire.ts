@@ -3,7 +3,8 @@
  * text frame, as servers send) and the same bytes are written to each socket, instead of `ws` building
  * a header and corking the socket again for every one of them. Only without per-message compression
  * (the feed disables it): then `ws` writes every frame to the socket at once, so frames written here and
- * frames sent through `ws` (pings, close) keep their order.
+ * frames sent through `ws` (pings, close) keep their order. Also what `/ws` and `/cable` share about their
+ * sockets: the `ws` server and the close that cuts off a peer that does not answer.
  */
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -44,6 +45,25 @@ export function socketOf(ws: WebSocket): Duplex | undefined {
   return socket !== null && typeof socket === 'object' && typeof (socket as Duplex).write === 'function'
     ? (socket as Duplex)
     : undefined;
+}
+
+/** How long a closed socket's peer has to answer the close frame (`/ws` and `/cable`). */
+export const CLOSE_GRACE_MS = 2_000;
+
+/**
+ * Close `ws` with `code`; a peer that does not answer the close frame within `graceMs` (or does not read
+ * at all) is cut off, instead of `ws` waiting 30 s for it and the http server's close with it. Resolves
+ * once the socket is closed.
+ */
+export function closeWithin(ws: WebSocket, graceMs: number, code: number, reason?: string): Promise<void> {
+  const closed = new Promise<void>((resolve) => {
+    if (ws.readyState === ws.CLOSED) resolve();
+    else ws.once('close', () => resolve());
+  });
+  ws.close(code, reason);
+  const cutOff = setTimeout(() => ws.terminate(), graceMs);
+  cutOff.unref();
+  return closed.finally(() => clearTimeout(cutOff));
 }
 
 /**

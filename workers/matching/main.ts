@@ -8,7 +8,7 @@ import { onShutdown } from '../../lib/shutdown.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createStepMetrics, processRegistry, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
-import { startMatchingShards } from './worker.js';
+import { startMatchingShards, type MatchingShard } from './worker.js';
 
 const config = loadConfig(process.env);
 if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
@@ -25,7 +25,9 @@ installRuntime({
 const registry = processRegistry('worker-matching', config.INSTANCE_ID);
 const metrics = createMatchingMetrics(registry);
 const stepMetrics = createStepMetrics(registry);
-// `/books`: the owned shards' books as the engine holds them (operators, and the crash tests, compare them).
+// `/books`: the owned shards' books as the engine holds them (operators, and the crash tests, compare them);
+// `{}` until the shards start, once Temporal answers (the port is up before that).
+let shards: MatchingShard[] = [];
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT, '0.0.0.0', {
   '/books': () => Object.assign({}, ...shards.map((s) => s.engine()?.booksSnapshot())) as unknown,
 });
@@ -36,7 +38,7 @@ const database = connectDatabase(config.DATABASE_URL, {
   appName: applicationName(config, 'matching'),
 });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const shards = startMatchingShards(config, { connection, db: database.db, logger, metrics, stepMetrics });
+shards = startMatchingShards(config, { connection, db: database.db, logger, metrics, stepMetrics });
 
 // Stop the shards first: each releases its lock, so a standby takes the shard over at once.
 onShutdown(
@@ -47,5 +49,6 @@ onShutdown(
     logger.info('matching worker stopped');
   },
   (msg) => logger.info(msg),
+  { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
 );
 // An owner that loses its lock stops serving that shard and stands by for it again (worker.ts).

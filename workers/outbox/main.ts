@@ -45,6 +45,7 @@ onShutdown(
     await Promise.allSettled([database.close(), connection.close()]);
   },
   (msg) => logger.info(msg),
+  { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
 );
 outbox.start();
 logger.info('outbox relay running');

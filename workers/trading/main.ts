@@ -1,8 +1,9 @@
-/** Trading worker process: TradingSaga workflows and their local activities. Graceful on SIGTERM. */
+/** Trading worker process: TradingSaga workflows and their local activities. Graceful on SIGTERM (lib/shutdown.ts). */
 import { NativeConnection } from '@temporalio/worker';
 import { applicationName, loadConfig } from '../../lib/config.js';
 import { enableIoCounts } from '../../lib/io-counts.js';
 import { createLogger } from '../../lib/logger.js';
+import { onShutdown } from '../../lib/shutdown.js';
 import { connectDatabase } from '../../db/client.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createSagaMetrics, processRegistry, serveMetrics } from '../worker-metrics.js';
@@ -17,7 +18,6 @@ installRuntime({
   sdkMetricsPort: config.SDK_METRICS_PORT,
   service: 'worker-trading',
   instance: config.INSTANCE_ID,
-  shutdownSignals: ['SIGINT', 'SIGTERM'],
 });
 
 const registry = processRegistry('worker-trading', config.INSTANCE_ID);
@@ -31,8 +31,18 @@ const database = connectDatabase(config.DATABASE_URL, {
 });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const worker = await createTradingWorker(config, { connection, db: database.db, metrics });
+const running = worker.run(); // returns after shutdown() once in-flight tasks finish
+// As the other processes: exit when done, or after SHUTDOWN_TIMEOUT_MS when Postgres or Temporal hangs.
+onShutdown(
+  async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    await Promise.allSettled([connection.close(), database.close()]);
+    metricsServer.close();
+    logger.info('trading worker stopped');
+  },
+  (msg) => logger.info(msg),
+  { timeoutMs: config.SHUTDOWN_TIMEOUT_MS },
+);
 logger.info('trading worker running', { taskQueue: worker.options.taskQueue });
-await worker.run(); // returns after SIGTERM once in-flight tasks finish
-await Promise.allSettled([connection.close(), database.close()]);
-metricsServer.close();
-logger.info('trading worker stopped');
+await running; // a worker that fails on its own ends the process with its error
