@@ -121,6 +121,13 @@ describe('OpenAPI contract', () => {
     expect(operations.flatMap(({ where, op }) => contractProblems(where, op))).toEqual([]);
   });
 
+  it('the operations that wait on an order saga declare its 504 timeout', () => {
+    const waiting = ['placeOrder', 'replaceOrder', 'cancelOrder', 'deleteOrder', 'cancelAllOrders'];
+    const found = operations.filter(({ op }) => waiting.includes(op.operationId!));
+    expect(found).toHaveLength(waiting.length);
+    expect(found.filter(({ op }) => !op.responses['504']).map((o) => o.where)).toEqual([]);
+  });
+
   it('names the servers and every tag it uses', () => {
     expect(doc.servers?.[0]?.url).toBe('/');
     expect(doc.tags?.map((t) => t.name)).toEqual(Object.keys(TAGS));

@@ -202,14 +202,15 @@ const PROBLEM_RESPONSES: Record<
   503: {
     name: 'ServiceUnavailable',
     description:
-      'Postgres, Redis or Temporal briefly unreachable, or the instance is draining: retry after Retry-After seconds',
+      'Postgres, Redis, Temporal or a matching shard briefly unreachable, or the instance is draining: retry after Retry-After seconds',
     code: 'service_unavailable',
     detail: 'A service BrokerX depends on is briefly unavailable; retry shortly',
     headers: ['Retry-After'],
   },
   504: {
     name: 'Timeout',
-    description: 'The order saga did not answer in time; the order may still be placed (query it)',
+    description:
+      'The order saga did not answer in time; the order may still be placed, replaced or cancelled (query it)',
     code: 'timeout',
     detail: 'The order saga did not answer in time; query the order later',
   },

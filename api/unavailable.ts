@@ -4,14 +4,18 @@
  * Postgres connection terminated or refused (postgres.js connection codes, SQLSTATE class 08,
  * 57P01-57P03, 53300), Redis unreachable (ioredis). `onError` answers these 503 with Retry-After through
  * this one function; the request changed nothing it could not be retried on (orders are keyed by
- * client_order_id, funding by Idempotency-Key).
+ * client_order_id, funding by Idempotency-Key). So is a replace or cancel whose matching step found no
+ * shard owner within its schedule-to-close (api/routes/orders.ts).
  */
 import { ApiError } from './problem.js';
 
-export type Dependency = 'temporal' | 'postgres' | 'redis';
+export type Dependency = 'temporal' | 'postgres' | 'redis' | 'matching';
 
-/** Seconds a client should wait: a restarted dev server or a reconnecting pool is back within that. */
-const RETRY_AFTER: Record<Dependency, number> = { temporal: 2, postgres: 1, redis: 1 };
+/**
+ * Seconds a client should wait: a restarted dev server or a reconnecting pool is back within that, and
+ * a standby matching shard takes over within a second or two.
+ */
+const RETRY_AFTER: Record<Dependency, number> = { temporal: 2, postgres: 1, redis: 1, matching: 2 };
 
 /**
  * The gRPC codes of a Temporal call that say "the server could not answer now", not "no": the codes

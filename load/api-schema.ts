@@ -487,7 +487,7 @@ export interface paths {
         post: operations["placeOrder"];
         /**
          * Cancel every open order of the account (optionally of one symbol)
-         * @description Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists.
+         * @description Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists. Sagas that do not all answer in time (a matching outage): 504 `timeout`, the cancels go on; list the orders later.
          */
         delete: operations["cancelAllOrders"];
         options?: never;
@@ -1702,7 +1702,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Postgres, Redis or Temporal briefly unreachable, or the instance is draining: retry after Retry-After seconds */
+        /** @description Postgres, Redis, Temporal or a matching shard briefly unreachable, or the instance is draining: retry after Retry-After seconds */
         ServiceUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1727,7 +1727,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The order saga did not answer in time; the order may still be placed (query it) */
+        /** @description The order saga did not answer in time; the order may still be placed, replaced or cancelled (query it) */
         Timeout: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3470,6 +3470,7 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["Timeout"];
         };
     };
     getOrder: {
@@ -3534,7 +3535,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional, must be 1-128 characters among A-Z a-z 0-9 . _ : -; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with `Idempotent-Replayed: true`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict. */
+                /** @description Optional, must be 1-128 characters among A-Z a-z 0-9 . _ : -; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with `Idempotent-Replayed: true`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict; after a 504 (the saga goes on with the request) it gets the request's outcome, after a 503 (nothing changed) it runs the request again. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -3604,13 +3605,14 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["Timeout"];
         };
     };
     replaceOrder: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional, must be 1-128 characters among A-Z a-z 0-9 . _ : -; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with `Idempotent-Replayed: true`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict. */
+                /** @description Optional, must be 1-128 characters among A-Z a-z 0-9 . _ : -; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with `Idempotent-Replayed: true`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict; after a 504 (the saga goes on with the request) it gets the request's outcome, after a 503 (nothing changed) it runs the request again. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -3646,13 +3648,14 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["Timeout"];
         };
     };
     cancelOrder: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional, must be 1-128 characters among A-Z a-z 0-9 . _ : -; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with `Idempotent-Replayed: true`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict. */
+                /** @description Optional, must be 1-128 characters among A-Z a-z 0-9 . _ : -; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with `Idempotent-Replayed: true`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict; after a 504 (the saga goes on with the request) it gets the request's outcome, after a 503 (nothing changed) it runs the request again. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -3732,6 +3735,7 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["Timeout"];
         };
     };
     getOrderTimeline: {

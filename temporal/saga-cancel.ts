@@ -4,6 +4,7 @@
  * halt-with-cancel and kill switch (the control workflow's activities).
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowClient } from '@temporalio/client';
+import { ActivityFailure } from '@temporalio/common';
 import { cancelOrderUpdate, placeOrderUpdate } from './contracts.js';
 import { FailureType, readBusinessFailure, type FailureTypeName } from './failures.js';
 
@@ -70,6 +71,12 @@ async function cancelOne(
           pending: false,
         };
       if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+      // Its matching step found no shard owner in time: nothing changed, a retry may succeed.
+      if (err.cause instanceof ActivityFailure)
+        return {
+          failure: { orderId, type: FailureType.ProcessingFailed, message: err.cause.message },
+          pending: false,
+        };
       const f = readBusinessFailure(err);
       if (!f) return { failure: { orderId, message: err.cause?.message ?? err.message }, pending: false };
       const pending =

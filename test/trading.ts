@@ -3,6 +3,7 @@
  * on the same config, and readers for balances and sagas.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { runAudit } from '../db/audit.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
@@ -106,6 +107,29 @@ export function auditedTradingFixture(tag: string, use: (fx: TradingFixture) => 
     expect(await runAudit(fx.database.db)).toEqual([]);
     await fx.close();
   });
+}
+
+/** A resting buy of 2 AAPL at 185.00 (GTC) placed through `api`, with its client order id. */
+export async function restingBuy(
+  api: TestApi,
+  token: string,
+  tag: string,
+): Promise<{ id: string; cid: string }> {
+  const cid = `${tag}-${randomUUID()}`;
+  const body = {
+    order: {
+      symbol: 'AAPL',
+      order_type: 'limit',
+      direction: 'buy',
+      quantity: 2,
+      price: '185.00',
+      time_in_force: 'GTC',
+      client_order_id: cid,
+    },
+  };
+  const res = await api.call('POST', '/api/v1/orders', { token, body });
+  expect(res.status).toBe(201);
+  return { id: ((await res.json()) as { order_id: string }).order_id, cid };
 }
 
 export { eventually } from './eventually.js';

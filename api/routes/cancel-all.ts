@@ -1,6 +1,7 @@
 /**
  * Cancel-all: DELETE /api/v1/orders[?symbol=] cancels every open order of the caller's account, each
- * through its saga's cancel update (temporal/saga-cancel.ts, shared with the operators' controls).
+ * through its saga's cancel update (temporal/saga-cancel.ts, shared with the operators' controls), within
+ * ORDER_ACK_TIMEOUT_MS as a single cancel.
  */
 import { z } from '@hono/zod-openapi';
 import { getOrderById, listOpenOrders } from '../../db/queries/orders.js';
@@ -9,7 +10,7 @@ import { requireAuth } from '../auth/middleware.js';
 import { cancelFailureJson } from '../failures.js';
 import { apiRoute, createRouter } from '../openapi.js';
 import type { ApiDeps } from '../types.js';
-import { ORDER_EXAMPLE, OrderSchema, orderJson } from './orders.js';
+import { ORDER_EXAMPLE, OrderSchema, orderJson, withTimeout } from './orders.js';
 
 const CancelAllResult = z
   .object({
@@ -41,10 +42,10 @@ export function cancelAllRoutes(deps: ApiDeps) {
       operationId: 'cancelAllOrders',
       tag: 'orders',
       auth: 'bearer',
-      errors: [],
+      errors: [504],
       summary: 'Cancel every open order of the account (optionally of one symbol)',
       description:
-        'Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists.',
+        'Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists. Sagas that do not all answer in time (a matching outage): 504 `timeout`, the cancels go on; list the orders later.',
       request: {
         query: z.object({
           symbol: z
@@ -81,9 +82,12 @@ export function cancelAllRoutes(deps: ApiDeps) {
       const { accountId } = c.get('principal');
       const { symbol } = c.req.valid('query');
       const open = await listOpenOrders(db, { accountId, symbol });
-      const outcome = await cancelThroughSagas(
-        deps.temporal.workflow,
-        open.map((o) => ({ orderId: o.id, workflowId: o.workflowId })),
+      const outcome = await withTimeout(
+        cancelThroughSagas(
+          deps.temporal.workflow,
+          open.map((o) => ({ orderId: o.id, workflowId: o.workflowId })),
+        ),
+        deps.config.ORDER_ACK_TIMEOUT_MS,
       );
       const cancelled = [];
       for (const id of outcome.cancelled) cancelled.push(orderJson((await getOrderById(db, id))!));

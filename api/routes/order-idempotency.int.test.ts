@@ -6,7 +6,6 @@
  * that answer, not a version conflict, also once the saga has ended. The saga of a keyed replace joins
  * the replay corpus (`npm run histories:record`).
  */
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { claimIdempotencyKey } from '../../db/queries/idempotency.js';
 import {
@@ -18,7 +17,7 @@ import {
 } from '../../temporal/contracts.js';
 import type { TestApi } from '../../test/helpers.js';
 import { keepHistory } from '../../test/histories.js';
-import { auditedTradingFixture, type TradingFixture } from '../../test/trading.js';
+import { auditedTradingFixture, restingBuy, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
 import { modifyRequestHash } from './orders.js';
 
@@ -32,26 +31,7 @@ auditedTradingFixture('order-idempotency', (f) => {
 
 type Json = Record<string, unknown>;
 
-/** A resting buy of 2 AAPL at 185.00 (GTC) with its client order id. */
-async function restingOrder(u: FundedTestUser): Promise<{ id: string; cid: string }> {
-  const cid = `idem-${randomUUID()}`;
-  const res = await api.call('POST', '/api/v1/orders', {
-    token: u.token,
-    body: {
-      order: {
-        symbol: 'AAPL',
-        order_type: 'limit',
-        direction: 'buy',
-        quantity: 2,
-        price: '185.00',
-        time_in_force: 'GTC',
-        client_order_id: cid,
-      },
-    },
-  });
-  expect(res.status).toBe(201);
-  return { id: ((await res.json()) as Json).order_id as string, cid };
-}
+const restingOrder = (u: FundedTestUser) => restingBuy(api, u.token, 'idem');
 
 const call = async (
   u: FundedTestUser,

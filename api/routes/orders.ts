@@ -5,11 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import {
+  isGrpcServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import proto from '@temporalio/proto';
 import { exactNumber, parseDecimal, toJsonNumber, CASH_SCALE } from '../../lib/money.js';
 import {
   getOrderById,
@@ -68,6 +70,7 @@ import { failureProblem } from '../failures.js';
 import { MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, notionalError } from '../../temporal/order-bounds.js';
 import { ApiError } from '../problem.js';
 import { inDateRange, isJsonBody, UUID } from '../input-guard.js';
+import { serviceUnavailable } from '../unavailable.js';
 import type { Admission } from '../admission.js';
 import type { ApiDeps, AppEnv } from '../types.js';
 
@@ -208,7 +211,7 @@ const ModifyKeyHeader = z.object({
     .optional()
     .openapi({
       pattern: IDEMPOTENCY_KEY_PATTERN.source,
-      description: `Optional, ${IDEMPOTENCY_KEY_RULE}; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with \`Idempotent-Replayed: true\`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict.`,
+      description: `Optional, ${IDEMPOTENCY_KEY_RULE}; scoped to your account and this order (POST cancel and DELETE share one key space), remembered 24 hours. The same key and body answer the first response again with \`Idempotent-Replayed: true\`; the same key with another body is 422 idempotency_mismatch; while the first request runs, 409 idempotency_in_progress. A retry after a lost answer gets the first answer, not a version conflict; after a 504 (the saga goes on with the request) it gets the request's outcome, after a 503 (nothing changed) it runs the request again.`,
       example: 'replace-7f3a',
     }),
 });
@@ -403,9 +406,21 @@ function sameOrder(first: OrderRow, again: OrderRequest): void {
   );
 }
 
-/** A failed replace or cancel as a problem; undefined for what is not a refusal (a 5xx). */
+/** Ask for an update's outcome, if it has one, once the saga has taken it (not once it answered). */
+const UPDATE_ACCEPTED =
+  proto.temporal.api.enums.v1.UpdateWorkflowExecutionLifecycleStage
+    .UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
+/** gRPC NOT_FOUND: no update with that id (or no saga). */
+const GRPC_NOT_FOUND = 5;
+
+/**
+ * A failed replace or cancel as a problem; undefined for what is not a refusal (a 500). A matching step
+ * that failed (no shard owner within its schedule-to-close) changed nothing: 503, retry.
+ */
 function updateFailure(err: unknown): ApiError | undefined {
   if (err instanceof WorkflowNotFoundError) return new ApiError('order_closed', 'Order is already closed');
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ActivityFailure)
+    return serviceUnavailable('matching');
   // A failed update: our failure types through the table, any other type (the server's
   // AcceptedUpdateCompletedWorkflow, say) as a typeless refusal.
   if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure)
@@ -413,7 +428,8 @@ function updateFailure(err: unknown): ApiError | undefined {
   return undefined;
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** `p`, or 504 `timeout` after `ms` (what `p` does goes on: the saga's placement, replace or cancel). */
+export async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
@@ -729,24 +745,57 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   };
 
   /**
+   * The update id a keyed replace or cancel goes under. Temporal keeps an update's outcome under its id,
+   * a failure too, so the same id again would answer an update whose matching step failed (503, nothing
+   * changed) with that failure for good. A key's ids run `id`, `id~1`, `id~2`, ...: the first whose
+   * update did not fail that way (answered, running, or never sent), asked without waiting on it.
+   */
+  const liveUpdateId = async (workflowId: string, keyedId: string): Promise<string> => {
+    for (let n = 0; ; n++) {
+      const updateId = n === 0 ? keyedId : `${keyedId}~${n}`;
+      const outcome = await temporal.workflowService
+        .pollWorkflowExecutionUpdate({
+          namespace: temporal.options.namespace,
+          updateRef: { workflowExecution: { workflowId }, updateId },
+          waitPolicy: { lifecycleStage: UPDATE_ACCEPTED },
+        })
+        .then(
+          (r) => r.outcome,
+          (err: unknown) => {
+            if (isGrpcServiceError(err) && Number(err.code) === GRPC_NOT_FOUND) return undefined; // never sent
+            throw err;
+          },
+        );
+      if (!outcome?.failure?.activityFailureInfo) return updateId;
+    }
+  };
+
+  /**
    * Run a replace or cancel update on the order's saga; the answer is the order as committed. A keyed
-   * request (`updateId`) that finds the saga already ended succeeds when the saga had answered it.
+   * request (`keyedId`: its key's update id) that finds the saga already ended succeeds when the saga had
+   * answered it. The saga not answering within ORDER_ACK_TIMEOUT_MS is a 504: the update goes on (a
+   * matching outage), a later GET shows its outcome and a retry with the key gets it.
    */
   const modify = async (
     orderId: string,
     accountId: string,
-    run: (workflowId: string) => Promise<OrderAck>,
-    updateId: string | undefined,
+    run: (workflowId: string, updateId: string | undefined) => Promise<OrderAck>,
+    keyedId: string | undefined,
   ) => {
-    const order = await loadOwned(orderId, accountId);
+    const { workflowId } = await loadOwned(orderId, accountId);
+    let updateId: string | undefined;
     let answer: OrderAck | undefined;
     try {
-      answer = await run(order.workflowId);
+      const send = async () => {
+        updateId = keyedId && (await liveUpdateId(workflowId, keyedId));
+        return run(workflowId, updateId);
+      };
+      answer = await withTimeout(send(), config.ORDER_ACK_TIMEOUT_MS);
     } catch (err) {
       const answered =
         updateId !== undefined &&
         err instanceof WorkflowNotFoundError &&
-        (await answeredBeforeClose(order.workflowId, updateId));
+        (await answeredBeforeClose(workflowId, updateId));
       if (!answered) throw updateFailure(err) ?? err;
     }
     return orderJson((await answeredOrder(answer, orderId))!);
@@ -789,7 +838,8 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     try {
       body = await run(idempotentUpdateId(op, key, hash));
     } catch (err) {
-      // Refused (nothing changed) or unknown (the update id answers a retry): the key is free again.
+      // Refused or failed (nothing changed) or unknown (a 504: the update goes on, and its id answers
+      // a retry): no answer is stored, the key is free again.
       await releaseIdempotencyKey(db, fence).catch((e: unknown) =>
         deps.logger.warn('idempotency release failed', { err: e }),
       );
@@ -860,7 +910,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
           },
         },
       },
-      errors: [403, 404, 409],
+      errors: [403, 404, 409, 504],
     }),
     async (c) => {
       const { id } = c.req.valid('param');
@@ -889,15 +939,15 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       // Not part of the request's hash: the same request repeated later is still the same request.
       const expiresAt =
         body.time_in_force === 'DAY' ? calendar.sessionAt(deps.now()).close.toISOString() : undefined;
-      const result = await keyed(c, id, 'replace', request, (updateId) =>
+      const result = await keyed(c, id, 'replace', request, (keyedId) =>
         modify(
           id,
           c.get('principal').accountId,
-          (wid) =>
+          (wid, updateId) =>
             temporal.workflow
               .getHandle(wid)
               .executeUpdate(replaceOrderUpdate, { args: [{ ...request, expiresAt }], updateId }),
-          updateId,
+          keyedId,
         ),
       );
       return c.json(result, 200);
@@ -917,15 +967,15 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     content: { 'application/json': { schema: cancelResponse, example: CANCELLED_EXAMPLE } },
   };
   const cancel = (c: Context<AppEnv>, id: string, clientVersion?: number) =>
-    keyed(c, id, 'cancel', { clientVersion }, async (updateId) => {
+    keyed(c, id, 'cancel', { clientVersion }, async (keyedId) => {
       const order = await modify(
         id,
         c.get('principal').accountId,
-        (wid) =>
+        (wid, updateId) =>
           temporal.workflow
             .getHandle(wid)
             .executeUpdate(cancelOrderUpdate, { args: [{ clientVersion }], updateId }),
-        updateId,
+        keyedId,
       );
       return { success: true as const, status: order.status, message: 'Order cancelled', order };
     });
@@ -947,7 +997,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         },
       },
       responses: { 200: cancelled },
-      errors: [403, 404, 409],
+      errors: [403, 404, 409, 504],
     }),
     async (c) => {
       const body = isJsonBody(c.req.header('content-type')) ? c.req.valid('json') : {};
@@ -965,7 +1015,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       summary: 'Cancel whatever version is current',
       request: { params: IdParam, headers: ModifyKeyHeader },
       responses: { 200: cancelled },
-      errors: [403, 404, 409],
+      errors: [403, 404, 409, 504],
     }),
     async (c) => c.json(await cancel(c, c.req.valid('param').id), 200),
   );
