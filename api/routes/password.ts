@@ -2,7 +2,8 @@
  * Password forgot, reset and change. `forgot` always answers 202 (the mail goes out, or not, after the
  * answer), so it reveals nothing about which addresses have an account. A reset link works once, for
  * PASSWORD_RESET_TTL_SECONDS, ends every session of the user and mails the owner; a change needs the
- * current password, ends the user's other sessions, spends the user's reset links and mails the owner.
+ * current password, ends the user's other sessions, spends the user's reset links and mails the owner,
+ * unless the password changed since it was checked (a reset meanwhile: 409, and the reset stands).
  * Either ends a login in progress (its password step used the old password) and cancels a pending
  * authenticator reset, which the old password had asked for. ADR 0008 has the lifecycle.
  */
@@ -204,7 +205,7 @@ export function passwordRoutes(deps: ApiDeps) {
           },
         },
       },
-      errors: [429],
+      errors: [409, 429],
     }),
     async (c) => {
       const principal = c.get('principal');
@@ -214,11 +215,18 @@ export function passwordRoutes(deps: ApiDeps) {
       if (!user || !(await verifyPassword(user.passwordHash, body.current_password)))
         throw new ApiError('unauthorized', 'The current password is not correct');
       refuseWeakPassword(body.new_password, 'new_password', user);
-      await setPasswordHash(db, {
+      const changed = await setPasswordHash(db, {
         userId: user.id,
+        checkedHash: user.passwordHash,
         passwordHash: await hashPassword(body.new_password),
         now: deps.now(),
       });
+      // A reset (or another change) committed after the check: it stands, and nothing else happens here.
+      if (!changed)
+        throw new ApiError(
+          'conflict',
+          'The password was changed meanwhile; nothing was changed by this request',
+        );
       await sessions.revokeUser(user.id, 'password_change', c.get('sessionId'));
       await challenges.close(user.id);
       notify(passwordChangedMail(user.email, 'changed'));

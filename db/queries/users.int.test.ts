@@ -10,8 +10,8 @@ import type { TransactionSql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../client.js';
 import { mfaResets, refreshTokens, users, verificationTokens } from '../schema.js';
-import { eventually } from '../../test/eventually.js';
 import { testDatabase, uniqueEmail } from '../../test/helpers.js';
+import { blockedBy as blockedByIn, holding as holdingIn } from '../../test/locks.js';
 import {
   consumePasswordReset,
   insertMfaReset,
@@ -50,35 +50,8 @@ async function activeUser(): Promise<string> {
   return user!.id;
 }
 
-/** The backend blocked by backend `pid` (a lock wait), once there is one. */
-const blockedBy = (pid: number) =>
-  eventually(async () => {
-    const [row] = await database.sql<{ pid: number }[]>`
-      SELECT pid FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`;
-    if (!row) throw new Error(`nothing waits for backend ${pid}`);
-    return row.pid;
-  });
-
-/**
- * Another transaction that has run `take` and holds what it took until `release()`, then rolls back;
- * `pid` is its backend.
- */
-async function holding(take: (tx: TransactionSql) => Promise<unknown>) {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  const pid = await new Promise<number>((held, failed) => {
-    database.sql
-      .begin(async (tx) => {
-        const [row] = await tx<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
-        await take(tx);
-        held(row!.pid);
-        await released;
-        throw new Error('rolled back');
-      })
-      .catch(failed); // once held, only the rollback itself, which settles nothing
-  });
-  return { pid, release };
-}
+const blockedBy = (pid: number) => blockedByIn(database, pid);
+const holding = (take: (tx: TransactionSql) => Promise<unknown>) => holdingIn(database, take);
 
 describe('revoking a session while its refresh token rotates', () => {
   it.each([
@@ -156,7 +129,7 @@ describe('revoking a session while its refresh token rotates', () => {
 });
 
 describe('a password reset and a password change of one user at once', () => {
-  it('both complete, without a deadlock (40P01), and the change made second stands', async () => {
+  it('both complete, without a deadlock (40P01), and the reset stands over a change checked before it', async () => {
     const userId = await activeUser();
     const now = new Date();
     const [link, other] = [`reset-${randomUUID()}`, `reset-${randomUUID()}`];
@@ -174,18 +147,19 @@ describe('a password reset and a password change of one user at once', () => {
     );
     const reset = consumePasswordReset(database.db, { tokenHash: link, passwordHash: 'reset', now });
     const resetting = await blockedBy(holder.pid);
-    const change = setPasswordHash(database.db, { userId, passwordHash: 'changed', now });
+    // The change checked the current password against the hash the reset replaces ('x').
+    const change = setPasswordHash(database.db, { userId, checkedHash: 'x', passwordHash: 'changed', now });
     await blockedBy(resetting);
     holder.release();
     expect(await Promise.allSettled([reset, change])).toEqual([
       { status: 'fulfilled', value: userId },
-      { status: 'fulfilled', value: undefined },
+      { status: 'fulfilled', value: false },
     ]);
     const [user] = await database.db
       .select({ hash: users.passwordHash })
       .from(users)
       .where(eq(users.id, userId));
-    expect(user?.hash).toBe('changed');
+    expect(user?.hash).toBe('reset');
   });
 });
 

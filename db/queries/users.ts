@@ -538,18 +538,26 @@ export async function consumePasswordReset(
 
 /**
  * A password change: the new hash, and every unused reset link of the user is spent with it (a link asked
- * for before the change must not set a password over it).
+ * for before the change must not set a password over it). Only over `checkedHash`, the hash the current
+ * password was checked against: a reset or another change committed since then stands, and this one
+ * writes nothing and returns false.
  */
 export async function setPasswordHash(
   db: Db,
-  p: { userId: string; passwordHash: string; now: Date },
-): Promise<void> {
-  await db.transaction(async (tx) => {
-    await tx.update(users).set({ passwordHash: p.passwordHash }).where(eq(users.id, p.userId));
+  p: { userId: string; checkedHash: string; passwordHash: string; now: Date },
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const [changed] = await tx
+      .update(users)
+      .set({ passwordHash: p.passwordHash })
+      .where(and(eq(users.id, p.userId), eq(users.passwordHash, p.checkedHash)))
+      .returning({ id: users.id });
+    if (!changed) return false;
     await tx
       .update(passwordResetTokens)
       .set({ usedAt: p.now })
       .where(and(eq(passwordResetTokens.userId, p.userId), isNull(passwordResetTokens.usedAt)));
+    return true;
   });
 }
 
