@@ -63,7 +63,7 @@ export function submitOrder(deps: OperationDeps, orderId: string): Operation {
     const locked = await lockedOrderAndFacts(tx, orderId, deps.now());
     if (!locked) throw unknownOrder(orderId);
     const { order, facts } = locked;
-    if (order.status !== 'pending') return snapshot(tx, order); // already submitted: a retry
+    if (order.status !== 'pending') return snapshot(order); // already submitted: a retry
     refuseUnderControls(facts, order, order.quantity, order.reservePrice);
     const book = await bookOf(order.symbol);
     const seq = deps.books.nextSeq(order.symbol);
@@ -73,7 +73,7 @@ export function submitOrder(deps: OperationDeps, orderId: string): Operation {
     const fillIds = await settleResult(deps, tx, w, order, result, at, 'new');
     saveBookState(deps, w, order.symbol, seq, result);
     await write(tx, w);
-    return snapshot(tx, order, fillIds);
+    return snapshot(order, fillIds);
   };
 }
 
@@ -108,13 +108,13 @@ export function cancelOrder(
   return async (tx, bookOf, write) => {
     const order = await getOrderById(tx, args.orderId);
     if (!order) throw unknownOrder(args.orderId);
-    if (args.requestId && order.lastRequestId === args.requestId) return snapshot(tx, order); // a retry
+    if (args.requestId && order.lastRequestId === args.requestId) return snapshot(order); // a retry
     if (isTerminal(order.status)) {
       // A client's cancel that lost the race to a fill (or to another close) did not cancel anything:
       // its caller hears so (409 order_closed), as a replace does. The saga's own closes take the order
       // as it is.
       if (args.reason === 'user') throw orderClosed(order.status);
-      return snapshot(tx, order);
+      return snapshot(order);
     }
     if (
       args.reason === 'user' &&
@@ -151,7 +151,7 @@ export function cancelOrder(
         : [];
     announce(w, [executionReport(order, outcome.exec, at), marketEvent(deps.books, order.symbol, at)], asked);
     await write(tx, w);
-    return snapshot(tx, order);
+    return snapshot(order);
   };
 }
 
@@ -160,7 +160,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     const locked = await lockedOrderAndFacts(tx, args.orderId, deps.now());
     if (!locked) throw unknownOrder(args.orderId);
     const { order, facts } = locked;
-    if (args.requestId && order.lastRequestId === args.requestId) return snapshot(tx, order); // a retry
+    if (args.requestId && order.lastRequestId === args.requestId) return snapshot(order); // a retry
     if (isTerminal(order.status) || order.status === 'pending') throw orderClosed(order.status);
     if (args.clientVersion !== order.lockVersion)
       throw versionConflict(args.clientVersion, order.lockVersion);
@@ -261,6 +261,6 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     saveOrder(w, order, at);
     saveBookState(deps, w, order.symbol, seq, result);
     await write(tx, w);
-    return snapshot(tx, order, fillIds);
+    return snapshot(order, fillIds);
   };
 }

@@ -12,12 +12,12 @@ import {
   lockOrders,
   saveOrder,
   settleFill,
-  tradeIdsOf,
   type SettlementWrites,
 } from '../db/queries/settlement.js';
 import type { OrderEventInput } from '../db/queries/timeline.js';
 import type { OrderBook, SubmitResult } from '../matching/index.js';
 import type { OrderSnapshot } from '../temporal/activities.js';
+import { MAX_KEPT_FILL_IDS } from '../temporal/contracts.js';
 import {
   EventType,
   type ExecType,
@@ -266,8 +266,12 @@ export function marketEvent(books: ShardBooks, symbol: string, at: Date): Outbox
   };
 }
 
-/** The committed state of an order, as the saga receives it. */
-export async function snapshot(db: DbOrTx, o: OrderRow, fillIds?: string[]): Promise<OrderSnapshot> {
+/**
+ * The committed state of an order, as the saga receives it, with the fills the operation made (the
+ * latest the saga keeps): a retried or closing operation made none. Its filled quantity covers every
+ * fill, and the saga drops a fill's signal within it.
+ */
+export function snapshot(o: OrderRow, fillIds: string[] = []): OrderSnapshot {
   return {
     orderId: o.id,
     status: o.status,
@@ -277,7 +281,7 @@ export async function snapshot(db: DbOrTx, o: OrderRow, fillIds?: string[]): Pro
     quantity: o.quantity.toString(),
     price: o.price?.toString(),
     rejectReason: o.rejectReason ?? undefined,
-    fillIds: fillIds ?? (await tradeIdsOf(db, o.id)),
+    fillIds: fillIds.slice(-MAX_KEPT_FILL_IDS),
     order: committedOrder(o),
   };
 }

@@ -23,7 +23,7 @@ import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
 import { getOrderById } from '../db/queries/orders.js';
 import { loadSequence, saveOrder, settlementWrites, writeSettlement } from '../db/queries/settlement.js';
 import { createLogger } from '../lib/logger.js';
-import type { OrderRequest } from '../temporal/contracts.js';
+import { MAX_KEPT_FILL_IDS, type OrderRequest } from '../temporal/contracts.js';
 import { FailureType, readBusinessFailure } from '../temporal/failures.js';
 import { testConfig, testDatabase } from '../test/helpers.js';
 import { isolatedEnv } from '../test/isolated.js';
@@ -165,9 +165,10 @@ describe('group commit', () => {
     expect(buys.map((id) => makerOf.get(id))).toEqual(sells);
     await expectConsistent();
 
-    // A retried submit (the activity ran again after a lost response) changes nothing.
+    // A retried submit (the activity ran again after a lost response) changes nothing; it made no fills
+    // (the saga counts the first attempt's by the filled quantity).
     const again = await engine.submit(buys[0]!);
-    expect(again).toEqual(filled[0]);
+    expect(again).toEqual({ ...filled[0], fillIds: [] });
   });
 
   it('fails an operation alone inside a batch; the others commit', async () => {
@@ -499,6 +500,38 @@ describe("the books' rows of resting orders", () => {
     ).rejects.toSatisfy((err: unknown) => readBusinessFailure(err)?.type === FailureType.OrderTerminal);
     expect(await statusOf(sell)).toEqual({ status: 'filled', filled: '10' });
     expect(await statusOf(resting)).toEqual({ status: 'cancelled', filled: '0' });
+    await expectConsistent();
+  });
+});
+
+describe("a step's answer", () => {
+  it('lists the fills the step made, the latest a saga keeps; a cancel lists none', async () => {
+    // Below the asks earlier tests left resting: first in line.
+    const sell = await order('sell', 18_700);
+    await engine.submit(sell);
+    const buy = await order('buy', 18_700, 3);
+    const bought = await engine.submit(buy);
+    expect(bought).toMatchObject({ status: 'filled', filledQuantity: '3' });
+    expect(bought.fillIds).toHaveLength(1);
+    // The resting order's cancel after it traded: its filled quantity, not every trade it took part in.
+    expect(await engine.cancel({ orderId: sell, reason: 'user' })).toMatchObject({
+      status: 'cancelled',
+      filledQuantity: '3',
+      fillIds: [],
+    });
+
+    // One submit that trades with more resting orders than a saga keeps fill ids of.
+    const makers = await orders('sell', 18_600, MAX_KEPT_FILL_IDS + 1);
+    await Promise.all(makers.map((id) => engine.submit(id)));
+    const sweep = await order('buy', 18_600, 10 * makers.length);
+    const swept = await engine.submit(sweep);
+    expect(swept).toMatchObject({ status: 'filled', filledQuantity: String(10 * makers.length) });
+    const trades = await database.db.execute<{ id: string }>(
+      sql`SELECT id::text FROM trades WHERE buy_order_id = ${sweep}::uuid`,
+    );
+    expect(trades).toHaveLength(MAX_KEPT_FILL_IDS + 1);
+    expect(new Set(swept.fillIds).size).toBe(MAX_KEPT_FILL_IDS);
+    expect(trades.map((t) => t.id)).toEqual(expect.arrayContaining(swept.fillIds));
     await expectConsistent();
   });
 });

@@ -49,7 +49,10 @@ export interface OrderSnapshot {
   quantity: string;
   price?: string;
   rejectReason?: string;
-  /** Fills the operation produced for this order (so the saga can dedupe the relay's signals). */
+  /**
+   * Fills the operation produced for this order, the latest MAX_KEPT_FILL_IDS (so the saga can dedupe
+   * the relay's signals); none for a retry or a cancel (the saga drops signals within `filledQuantity`).
+   */
   fillIds: string[];
   /** The whole row as committed (the ACK carries it to the api). */
   order?: CommittedOrder;

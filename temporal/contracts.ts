@@ -98,6 +98,11 @@ export interface SagaState {
   reservedAmount: string;
   rejectReason?: string;
   rejectCode?: FailureTypeName;
+  /**
+   * The latest MAX_KEPT_FILL_IDS fill (trade) ids the saga received, each once: a fill redelivered among
+   * them is dropped by its id, an older one by its filled quantity (already counted). All of an order's
+   * fills are its trades in Postgres. Sagas from before the bound kept every id.
+   */
   fillIds: string[];
   /** The compensations that ran, by name (COMPENSATION_STEPS). */
   compensations: string[];
@@ -122,6 +127,11 @@ export type CompensationOutcome = (typeof COMPENSATION_OUTCOMES)[number];
 /** Update ids of replace and cancel requests with an Idempotency-Key start with this. */
 export const IDEMPOTENT_UPDATE_PREFIX = 'idem:';
 export const MAX_KEPT_ANSWERS = 32;
+/**
+ * Fill ids a saga keeps (SagaState.fillIds), some 40 KB: every id of an order of 1-share fills, carried
+ * through continue-as-new, passed Temporal's 2 MiB payload limit at ~53,700 fills, and ended the saga.
+ */
+export const MAX_KEPT_FILL_IDS = 1000;
 /** The update id for a keyed request: one per key, operation and request body, on the order's saga. */
 export const idempotentUpdateId = (op: 'replace' | 'cancel', key: string, requestHash: string): string =>
   `${IDEMPOTENT_UPDATE_PREFIX}${op}:${requestHash.slice(0, 16)}:${key}`;

@@ -34,6 +34,7 @@ import {
   MATCHING_SCHEDULE_TO_CLOSE_MS_DEFAULT,
   MATCHING_START_TO_CLOSE_MS_DEFAULT,
   MAX_KEPT_ANSWERS,
+  MAX_KEPT_FILL_IDS,
   ackOf,
   cancelOrderUpdate,
   fillSignal,
@@ -112,6 +113,12 @@ const PATCHES = {
   oneAtATime: 'one-modify-at-a-time',
   /** An expiry that fails (no shard owner within the schedule-to-close) is tried again until it goes through. */
   expiryUntilDone: 'expiry-until-done',
+  /**
+   * The saga keeps the latest MAX_KEPT_FILL_IDS fill ids, and a fill within the filled quantity already
+   * counted changes nothing. Sagas from before kept every id, carried through continue-as-new, until the
+   * input passed Temporal's payload limit and the server terminated the saga.
+   */
+  keptFillIds: 'kept-fill-ids',
 } as const;
 
 interface Compensation {
@@ -170,6 +177,13 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     sagaMetrics.acked(state.status);
   };
 
+  /** Record fill ids, each once, the latest MAX_KEPT_FILL_IDS. */
+  const keepFillIds = (ids: string[]) => {
+    for (const id of ids) if (!state.fillIds.includes(id)) state.fillIds.push(id);
+    const over = state.fillIds.length - MAX_KEPT_FILL_IDS;
+    if (over > 0 && patched(PATCHES.keptFillIds)) state.fillIds.splice(0, over);
+  };
+
   const setStatus = (status: SagaState['status']) => {
     if (state.status === status) return;
     state.status = status;
@@ -191,7 +205,7 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     state.quantity = snap.quantity;
     state.price = snap.price;
     if (snap.rejectReason) state.rejectReason = snap.rejectReason;
-    for (const id of snap.fillIds) if (!state.fillIds.includes(id)) state.fillIds.push(id);
+    keepFillIds(snap.fillIds);
     committed = snap.order;
     if (behindFills) return;
     state.filledQuantity = snap.filledQuantity;
@@ -212,7 +226,10 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
 
   setHandler(fillSignal, (fill) => {
     if (state.fillIds.includes(fill.fillId)) return; // at-least-once delivery: dedupe by fill id
-    state.fillIds.push(fill.fillId);
+    keepFillIds([fill.fillId]);
+    // Redelivered after its id left the kept ones, or a step's answer told it: the order's filled
+    // quantity after a fill only grows, so one within what the saga counted is counted.
+    if (patched(PATCHES.keptFillIds) && compareInt(fill.filledQuantity, state.filledQuantity) <= 0) return;
     if (isTerminal(state.status) && patched(PATCHES.closedStaysClosed)) {
       // The signals of one commit arrive in any order: this trade came before the close that arrived
       // first (a closed order does not trade). It counts, but the order stays closed with what the

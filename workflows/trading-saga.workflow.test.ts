@@ -20,6 +20,7 @@ import {
   type SagaState,
   idempotentUpdateId,
   orderTriggeredSignal,
+  MAX_KEPT_FILL_IDS,
 } from '../temporal/contracts.js';
 import type { OrderSnapshot } from '../temporal/activities.js';
 import { FAILURE_MESSAGES, FailureType } from '../temporal/failures.js';
@@ -430,6 +431,27 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
       await replays(handle);
     });
 
+    it("a fill that a step's answer counted changes nothing when its signal comes after", async () => {
+      const order = saga.order();
+      const { handle } = await saga.place(order);
+      // The resting order trades 4 (the relay's signal is late), then a replace commits: its answer has
+      // the filled quantity, and lists only the fills the replace made (none, as the shard's does).
+      const late = saga.trade(order.orderId, 't-1', '4');
+      saga.script(order.orderId, {
+        replaceOrder: (_args, _attempt, next) => ({ ...(next() as OrderSnapshot), fillIds: [] }),
+      });
+      const answer = await handle.executeUpdate(replaceOrderUpdate, {
+        args: [{ clientVersion: 0, quantity: '20' }],
+      });
+      expect(answer).toMatchObject({ lockVersion: 1, filledQuantity: '4', reservedAmount: '256000' });
+      const before = await handle.query(stateQuery);
+      // The signal carries the reservation from before the replace (6 left, not 16).
+      await handle.signal(fillSignal, late);
+      expect(await handle.query(stateQuery)).toEqual({ ...before, fillIds: ['t-1'] });
+      await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+      await replays(handle);
+    });
+
     it("a submit answered after the order's close does not reopen it", async () => {
       const order = saga.order();
       const closed = { orderId: order.orderId, status: 'cancelled' as const, reservedAmount: '0' };
@@ -816,5 +838,79 @@ describe.skipIf(temporal.skip)(`TradingSaga with fake activities${temporal.note}
       expect(saga.steps(order.orderId)).toEqual([...PLACEMENT, 'replaceOrder', 'cancelOrder(user)']);
       expect(saga.metrics(handle.workflowId, 'started')).toHaveLength(1);
     });
+
+    it(
+      'keeps the latest fill ids only: a saga past 54,000 fills continues as new, its input small',
+      {
+        timeout: 120_000,
+      },
+      async () => {
+        const order = saga.order({ quantity: '60000', price: '100' });
+        const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+        const fill = (n: number): FillSignal => ({
+          fillId: id(n),
+          orderId: order.orderId,
+          quantity: '1',
+          price: '100',
+          filledQuantity: String(n),
+          status: 'partially_filled',
+          reservedAmount: String((60_000 - n) * 100),
+        });
+        // A run that carries every fill id of its order so far, as sagas from before the bound did: 53,000
+        // of them, just under Temporal's 2 MiB payload limit. 1,000 more took such a saga past it.
+        const carried = 53_000;
+        const handle = await saga.start(order, {
+          state: {
+            orderId: order.orderId,
+            status: 'partially_filled',
+            phase: 'live',
+            lockVersion: 0,
+            quantity: order.quantity,
+            price: order.price,
+            filledQuantity: String(carried),
+            reservedAmount: fill(carried).reservedAmount,
+            fillIds: Array.from({ length: carried }, (_, i) => id(i + 1)),
+            compensations: [],
+          },
+        });
+        const firstRun = (await handle.describe()).runId;
+        const total = carried + 1000;
+        for (let n = carried + 1; n <= total; n += 20)
+          await Promise.all(Array.from({ length: 20 }, (_, k) => handle.signal(fillSignal, fill(n + k))));
+
+        const latest = saga.env.client.workflow.getHandle<typeof TradingSaga>(handle.workflowId);
+        const state = await eventually(async () => {
+          expect((await latest.describe()).status.name).toBe('RUNNING');
+          const s = await latest.query(stateQuery);
+          expect(s.filledQuantity).toBe(String(total));
+          return s;
+        });
+        expect((await latest.describe()).runId).not.toBe(firstRun);
+        const started = (await latest.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
+        expect(started?.input?.payloads?.[0]?.data?.length).toBeLessThan(100_000);
+        // The latest ids, in the order they arrived.
+        expect(state.fillIds).toHaveLength(MAX_KEPT_FILL_IDS);
+        expect([...state.fillIds].sort()).toEqual(
+          Array.from({ length: 1000 }, (_, i) => id(carried + 1 + i)),
+        );
+
+        // A recent fill again, whatever it carries (this copy would complete the order): dropped by its id.
+        await latest.signal(fillSignal, { ...fill(total), filledQuantity: '60000', status: 'filled' });
+        expect(await latest.query(stateQuery)).toEqual(state);
+        // An old one, whose id is no longer kept: its quantity is counted, and only its id is recorded.
+        await latest.signal(fillSignal, fill(1));
+        expect(await latest.query(stateQuery)).toEqual({
+          ...state,
+          fillIds: [...state.fillIds.slice(1), id(1)],
+        });
+
+        await latest.signal(fillSignal, { ...fill(60_000), status: 'filled' });
+        expect(await latest.result()).toMatchObject({
+          status: 'filled',
+          filledQuantity: '60000',
+          reservedAmount: '0',
+        });
+      },
+    );
   });
 });

@@ -325,13 +325,3 @@ export async function pendingStopsForBook(db: DbOrTx, symbol: string): Promise<O
     .where(sql`${orders.symbol} = ${symbol} AND ${orders.status} = 'pending_trigger'`)
     .orderBy(orders.bookSeq);
 }
-
-/** Trade ids an order took part in, so a retried submit reports the same fills. */
-export async function tradeIdsOf(db: DbOrTx, orderId: string): Promise<string[]> {
-  const rows = await db
-    .select({ id: trades.id })
-    .from(trades)
-    .where(sql`${trades.buyOrderId} = ${orderId} OR ${trades.sellOrderId} = ${orderId}`)
-    .orderBy(trades.executedAt);
-  return rows.map((r) => r.id);
-}
