@@ -14,6 +14,7 @@ import { connectDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createApp } from './app.js';
 import { startDependencyProbe } from './dependencies.js';
+import { startHousekeeping } from './housekeeping.js';
 import { createApiMetrics, watchKillSwitches } from './metrics.js';
 import { listKillSwitches } from '../db/queries/controls.js';
 import type { ApiDeps } from './types.js';
@@ -57,6 +58,7 @@ const deps: ApiDeps = {
 const app = createApp(deps);
 // dependency_up stays current without /ready calls (ApiDependencyDown reads it).
 const stopProbe = startDependencyProbe(deps, config.DEPENDENCY_CHECK_INTERVAL_MS);
+const stopHousekeeping = startHousekeeping(deps, config.HOUSEKEEPING_INTERVAL_MS);
 const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) =>
   logger.info('api listening', { port: info.port }),
 );
@@ -73,6 +75,7 @@ onShutdown(
   async () => {
     draining = true; // /ready answers 503 from now on
     stopProbe();
+    const housekeepingStopped = stopHousekeeping(); // the round in progress ends after its batch
     // Feed clients get `reconnect` and a 1012 close and move to another instance, ActionCable clients
     // `disconnect` with reconnect: true; one that does not answer is cut off after the close grace.
     await Promise.all([feed.drain(), cable.drain()]);
@@ -84,6 +87,7 @@ onShutdown(
     mailer.close();
     await feed.close();
     await cable.close();
+    await housekeepingStopped;
     await Promise.allSettled([database.close(), redis.quit(), connection.close()]);
   },
   (msg) => logger.info(msg),

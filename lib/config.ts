@@ -119,7 +119,12 @@ export const configSchema = z.object({
     .int()
     .min(1)
     .default(72 * 3600),
-  /** How long an Idempotency-Key is remembered for deposits and withdrawals, in seconds. */
+  /**
+   * How often the api deletes expired idempotency keys and the refresh tokens of long-ended sessions
+   * (api/housekeeping.ts).
+   */
+  HOUSEKEEPING_INTERVAL_MS: z.coerce.number().int().min(100).default(300_000),
+  /** How long an Idempotency-Key is remembered (deposits, withdrawals, replaces, cancels), in seconds. */
   IDEMPOTENCY_TTL_SECONDS: z.coerce
     .number()
     .int()

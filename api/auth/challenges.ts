@@ -1,9 +1,13 @@
 /**
  * Login challenges in Redis: a correct password opens one per user (`auth:mfa-challenge:<user>`, 10
  * minutes), verify_mfa needs it, and an authenticator reset may only be requested while one is open (the
- * password was just proven). The age is checked against the injected clock too, so tests move time.
+ * password was just proven). The age is checked against the injected clock too, so tests move time. A
+ * challenge holds a fingerprint of the password hash it checked: once the password is reset or changed,
+ * the challenge is void, even one opened by a login that read the old hash before the reset closed the
+ * user's challenges.
  */
 import type { Redis } from 'ioredis';
+import { tokenHash } from './crypto.js';
 
 /** How long a login challenge (and an emailed code) stays valid. */
 export const CHALLENGE_TTL_SECONDS = 600;
@@ -14,7 +18,12 @@ export interface Challenge {
   /** The step whose code was emailed (email method). */
   step?: number;
   issuedAt: string;
+  /** passwordFingerprint of the password hash the login checked. */
+  password: string;
 }
+
+/** What a challenge keeps of the password hash it checked (not the hash itself). */
+export const passwordFingerprint = (passwordHash: string) => tokenHash(passwordHash);
 
 export class LoginChallenges {
   constructor(
@@ -29,14 +38,18 @@ export class LoginChallenges {
     await this.redis.set(this.key(userId), JSON.stringify(challenge), 'EX', CHALLENGE_TTL_SECONDS);
   }
 
-  /** The open challenge of a user, if any and not expired by the injected clock. */
-  async current(userId: string | undefined): Promise<Challenge | undefined> {
-    if (!userId) return undefined;
-    const raw = await this.redis.get(this.key(userId));
-    if (!raw) return undefined;
+  /**
+   * The open challenge of a user, if any, not expired by the injected clock, and opened with the password
+   * the user still has. No user: the same Redis read (of a key nothing writes), so the time of the answer
+   * does not tell which addresses have an account.
+   */
+  async current(user: { id: string; passwordHash: string } | undefined): Promise<Challenge | undefined> {
+    const raw = await this.redis.get(this.key(user?.id ?? 'none'));
+    if (!raw || !user) return undefined;
     const challenge = JSON.parse(raw) as Challenge;
     const age = this.now().getTime() - Date.parse(challenge.issuedAt);
-    return age <= CHALLENGE_TTL_SECONDS * 1000 ? challenge : undefined;
+    const fresh = age <= CHALLENGE_TTL_SECONDS * 1000;
+    return fresh && challenge.password === passwordFingerprint(user.passwordHash) ? challenge : undefined;
   }
 
   async close(userId: string): Promise<void> {

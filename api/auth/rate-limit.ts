@@ -52,9 +52,11 @@ export const LIMITS = {
   unlock: {
     address: { limit: 30, windowSeconds: 900 },
   },
+  /** Second-factor codes (verify_mfa, reauthenticate, activate). */
   mfa: {
     address: { limit: 100, windowSeconds: 900 },
     accountAddress: { limit: 5, windowSeconds: 900 },
+    /** Wrong codes only, from sources the account does not trust (auth.ts countMfaAttempt, ADR 0008). */
     account: { limit: 20, windowSeconds: 3600 },
   },
 } as const satisfies Record<string, Record<string, Limit>>;
@@ -80,6 +82,12 @@ for i, key in ipairs(KEYS) do
   out[#out + 1] = ttl
 end
 return out`;
+
+/** DECR each key that still counts something (an expired window stays gone, nothing goes below 0). */
+const REFUND_SCRIPT = `
+for _, key in ipairs(KEYS) do
+  if (tonumber(redis.call('GET', key)) or 0) > 0 then redis.call('DECR', key) end
+end`;
 
 export class RateLimiter {
   constructor(
@@ -147,5 +155,14 @@ export class RateLimiter {
   /** Forget the attempts in these buckets (a success from this account and address). Fails open (ADR 0017). */
   async reset(buckets: Bucket[]): Promise<void> {
     if (buckets.length) await this.redis.del(...buckets.map((b) => b.key)).catch(() => 0);
+  }
+
+  /**
+   * Give back the attempt `hit` counted in these buckets (it turned out to be right), keeping each window
+   * as it is. Fails open like `reset`.
+   */
+  async refund(buckets: Bucket[]): Promise<void> {
+    if (buckets.length)
+      await this.redis.eval(REFUND_SCRIPT, buckets.length, ...buckets.map((b) => b.key)).catch(() => 0);
   }
 }

@@ -26,6 +26,7 @@ import {
   insertRefreshToken,
   isOwnLiveSession,
   listUserSessions,
+  lockPasswordHash,
   refreshTokenFamily,
   revokeRefreshFamily,
   liveSessionRole,
@@ -40,6 +41,7 @@ import type { Logger } from '../../lib/logger.js';
 import { ttlCache } from '../../lib/ttl-cache.js';
 import { ApiError } from '../problem.js';
 import type { Principal } from '../types.js';
+import { passwordFingerprint } from './challenges.js';
 import { randomToken, tokenHash } from './crypto.js';
 import { revocationChannel, type RevocationEvent } from './revocation.js';
 import { KEY_CACHE_MS, type KeyStore } from './keys.js';
@@ -133,21 +135,36 @@ export class Sessions {
     };
   }
 
-  /** A new session after a successful MFA step, from `source` (shown to the owner in the session list). */
-  async issue(principal: Principal, source: SessionSource): Promise<TokenResponse> {
+  /**
+   * A new session after a successful MFA step, from `source` (shown to the owner in the session list), if
+   * the user's password is still the one the login checked (`password`, its passwordFingerprint); else
+   * undefined. The user row is read FOR SHARE in the transaction that inserts the refresh token, so a
+   * reset or change of the password either committed first (no session) or waits for this one, which it
+   * then ends with the user's other sessions.
+   */
+  async issue(
+    principal: Principal,
+    source: SessionSource,
+    password: string,
+  ): Promise<TokenResponse | undefined> {
     const now = this.deps.now();
     const familyId = randomUUID();
     const refreshToken = randomToken();
     const expiresAt = new Date(now.getTime() + this.deps.config.REFRESH_TOKEN_TTL_SECONDS * 1000);
-    await insertRefreshToken(this.deps.db, {
-      userId: principal.userId,
-      familyId,
-      tokenHash: tokenHash(refreshToken),
-      expiresAt,
-      createdAt: now,
-      ...source,
+    const issued = await this.deps.db.transaction(async (tx) => {
+      const hash = await lockPasswordHash(tx, principal.userId);
+      if (hash === undefined || passwordFingerprint(hash) !== password) return false;
+      await insertRefreshToken(tx, {
+        userId: principal.userId,
+        familyId,
+        tokenHash: tokenHash(refreshToken),
+        expiresAt,
+        createdAt: now,
+        ...source,
+      });
+      return true;
     });
-    return this.tokens(principal, familyId, refreshToken, expiresAt);
+    return issued ? this.tokens(principal, familyId, refreshToken, expiresAt) : undefined;
   }
 
   /** Rotate a refresh token: a new pair, or 401 (unknown, expired, revoked, or reused: family revoked). */

@@ -3,10 +3,12 @@
  * authenticator-app enrollment, replacement and removal, the login unlock link, and the public keys at
  * /.well-known/jwks.json. Design and limits: docs/adr/0008-identity-and-tokens.md.
  *
- * A successful password check opens a login challenge in Redis (10 minutes); verify_mfa needs one, so
- * nobody can guess codes (or spend a victim's MFA attempt budget) without the password. Changing the
- * second factor needs a recent re-authentication of the session and mails the owner. A lost app without
- * recovery codes is reset by mail, with a delay (mfa-reset.ts); a login with the app cancels such a reset.
+ * A successful password check opens a login challenge in Redis (10 minutes, void once the password
+ * changes); verify_mfa needs one, so nobody can guess codes without the password. Only wrong codes from
+ * sources the owner never logged in from count against the account (countMfaAttempt), so nobody spends
+ * the owner's MFA attempts either. Changing the second factor needs a recent re-authentication of the
+ * session and mails the owner. A lost app without recovery codes is reset by mail, with a delay
+ * (mfa-reset.ts); a login with the app cancels such a reset.
  */
 import { z } from '@hono/zod-openapi';
 import { toDataURL } from 'qrcode';
@@ -19,10 +21,14 @@ import {
   findUserById,
   hasHadSession,
   removeTotp,
-  replaceRecoveryCodes,
   setPendingTotpSecret,
 } from '../../db/queries/users.js';
-import { CHALLENGE_TTL_SECONDS, type Challenge, type MfaMethod } from '../auth/challenges.js';
+import {
+  CHALLENGE_TTL_SECONDS,
+  passwordFingerprint,
+  type Challenge,
+  type MfaMethod,
+} from '../auth/challenges.js';
 import { clientAddress, requestSource } from '../auth/client-address.js';
 import { randomBytes } from 'node:crypto';
 import { tokenHash } from '../auth/crypto.js';
@@ -237,6 +243,27 @@ export function authRoutes(deps: ApiDeps) {
     }
   };
 
+  /**
+   * Count a second-factor attempt of `user` from `ip` (429 over a limit) before its code is checked; the
+   * function it returns is called once the code was right. Per (account, address) every attempt counts and
+   * a right code clears the count. Per account only wrong codes count, and none from a source the account
+   * trusts (as for the login limit): a stranger guessing while the owner's login is open does not lock the
+   * owner out, nor do the owner's own logins add up. The attempt is counted before the check, so parallel
+   * guesses cannot overrun the limit, and a right code gives it back.
+   */
+  const countMfaAttempt = async (user: { id: string; email: string }, ip: string | undefined) => {
+    const scope = { address: ip, account: user.id };
+    const pair = limiter.buckets('mfa', scope, ['accountAddress']);
+    const account = (await stepUp.isTrusted(user.email, ip))
+      ? []
+      : limiter.buckets('mfa', scope, ['account']);
+    await limiter.hit([...pair, ...account]);
+    return async () => {
+      await limiter.reset(pair);
+      await limiter.refund(account);
+    };
+  };
+
   app.openapi(
     apiRoute({
       method: 'post',
@@ -295,7 +322,11 @@ export function authRoutes(deps: ApiDeps) {
 
       const now = deps.now();
       const method: MfaMethod = user.totpEnrolledAt ? 'totp' : 'email';
-      const challenge: Challenge = { method, issuedAt: now.toISOString() };
+      const challenge: Challenge = {
+        method,
+        issuedAt: now.toISOString(),
+        password: passwordFingerprint(found.passwordHash),
+      };
       if (method === 'email') {
         challenge.step = emailCodeStep(now, Number(user.totpLastStep));
         const code = await codeForStep(user.totpSecret, challenge.step);
@@ -362,16 +393,18 @@ export function authRoutes(deps: ApiDeps) {
       const ip = address(c);
       await limiter.hit(limiter.buckets('mfa', { address: ip }));
       const user = await findUserByEmail(db, email);
-      const challenge = await challenges.current(user?.id);
-      // No password step behind this request (or the user was suspended since): refuse without spending
-      // the account's attempt budget.
+      const challenge = await challenges.current(user);
+      // No password step behind this request (or the user was suspended, or the password changed, since):
+      // refuse without spending the account's attempt budget.
       if (!user || !challenge || user.status !== 'active') throw invalidCode();
-      await limiter.hit(
-        limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress', 'account']),
-      );
+      const codeWasRight = await countMfaAttempt(user, ip);
 
       if (recoveryCode !== undefined) {
-        if (!(await consumeRecoveryCode(db, user.id, recoveryCodeHash(user.id, recoveryCode), deps.now())))
+        // Recovery codes stand in for an authenticator app: a login on mailed codes takes none.
+        if (
+          challenge.method !== 'totp' ||
+          !(await consumeRecoveryCode(db, user.id, recoveryCodeHash(user.id, recoveryCode), deps.now()))
+        )
           throw invalidCode();
         notify(mfaChangedMail(user.email, 'a recovery code was used to log in (it no longer works)'));
       } else {
@@ -388,17 +421,24 @@ export function authRoutes(deps: ApiDeps) {
         // The compare-and-set makes the code single-use, also against a concurrent request with the same code.
         if (step === null || !(await consumeTotpStep(db, user.id, step))) throw invalidCode();
       }
+      await codeWasRight();
 
       await challenges.close(user.id);
+      const account = await clientAccountOf(db, user.id);
+      if (!account) throw new ApiError('forbidden', 'This user has no account');
+      const firstLogin = !(await hasHadSession(db, user.id));
+      // A reset or change of the password since this login checked it (racing its challenge): no session.
+      const tokens = await sessions.issue(
+        { userId: user.id, accountId: account.id, email: user.email, role: user.role },
+        requestSource(c, config.TRUSTED_PROXY_HOPS),
+        challenge.password,
+      );
+      if (!tokens) throw invalidCode();
       // The owner still has the app (or its recovery codes): a pending mailed reset is not needed.
       if (recoveryCode !== undefined) await mfaResets.cancelOpen(user, 'recovery_code');
       else if (challenge.method === 'totp') await mfaResets.cancelOpen(user, 'app_login');
-      await limiter.reset(limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress']));
-      const account = await clientAccountOf(db, user.id);
-      if (!account) throw new ApiError('forbidden', 'This user has no account');
       // A login from a source the account never completed a login from (nor unlocked) tells the owner,
       // except the very first login after registration. The set add answers "new" once per source.
-      const firstLogin = !(await hasHadSession(db, user.id));
       if ((await stepUp.trust(user.email, ip)) && !firstLogin)
         notify(
           newLoginMail(user.email, {
@@ -409,13 +449,7 @@ export function authRoutes(deps: ApiDeps) {
           }),
         );
       c.header('cache-control', 'no-store');
-      return c.json(
-        await sessions.issue(
-          { userId: user.id, accountId: account.id, email: user.email, role: user.role },
-          requestSource(c, config.TRUSTED_PROXY_HOPS),
-        ),
-        200,
-      );
+      return c.json(tokens, 200);
     },
   );
 
@@ -591,31 +625,26 @@ export function authRoutes(deps: ApiDeps) {
       const principal = c.get('principal');
       const { code } = c.req.valid('json');
       await stepUp.requireRecent(c.get('sessionId'));
-      await limiter.hit(
-        limiter.buckets('mfa', { address: address(c), account: principal.userId }, [
-          'accountAddress',
-          'account',
-        ]),
-      );
       const user = await findUserById(db, principal.userId);
       if (!user) throw unauthorized();
       if (!user.totpPendingSecret)
         throw new ApiError('conflict', 'Start enrollment first (POST /api/v1/auth/mfa/totp/setup)');
+      const codeWasRight = await countMfaAttempt(user, address(c));
       const step = await matchAppCode(user.totpPendingSecret, code, deps.now());
       if (step === null)
         throw new ApiError('validation_failed', 'Validation failed', [
           'code: does not match the authenticator app',
         ]);
-      if (!(await activateTotpSecret(db, user.id, user.totpPendingSecret, step, deps.now()))) {
-        throw new ApiError('conflict', 'Enrollment changed meanwhile, start again');
-      }
+      await codeWasRight();
       const codes = Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode);
-      await replaceRecoveryCodes(
-        db,
-        user.id,
-        codes.map((rc) => recoveryCodeHash(user.id, rc)),
-        deps.now(),
-      );
+      const activated = await activateTotpSecret(db, {
+        userId: user.id,
+        pendingSecret: user.totpPendingSecret,
+        step,
+        recoveryCodeHashes: codes.map((rc) => recoveryCodeHash(user.id, rc)),
+        now: deps.now(),
+      });
+      if (!activated) throw new ApiError('conflict', 'Enrollment changed meanwhile, start again');
       notify(
         mfaChangedMail(
           user.email,
@@ -764,9 +793,7 @@ export function authRoutes(deps: ApiDeps) {
       }
 
       // Codes are guessed no faster here than at login: the MFA limits of this account apply.
-      await limiter.hit(
-        limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress', 'account']),
-      );
+      const codeWasRight = await countMfaAttempt(user, ip);
       if (recoveryCode !== undefined) {
         if (
           method !== 'totp' ||
@@ -781,7 +808,7 @@ export function authRoutes(deps: ApiDeps) {
         // Single use, like a login code (the compare-and-set also stops a concurrent replay).
         if (step === null || !(await consumeTotpStep(db, user.id, step))) throw invalidCode();
       } else if (!(await stepUp.spendCode(sessionId, code ?? ''))) throw invalidCode();
-      await limiter.reset(limiter.buckets('mfa', { address: ip, account: user.id }, ['accountAddress']));
+      await codeWasRight();
       await stepUp.markReauthenticated(sessionId);
       return c.json(
         { success: true as const, message: 'Re-authenticated', expires_in: stepUp.reauthTtlSeconds },

@@ -5,6 +5,8 @@ import { CASH_ASSET } from '../../db/accounts.js';
 import { claimIdempotencyKey } from '../../db/queries/idempotency.js';
 import { balancesOf, ledgerImbalances, postEntry } from '../../db/queries/ledger.js';
 import { cashTransfers, idempotencyKeys } from '../../db/schema.js';
+import { findUserById } from '../../db/queries/users.js';
+import { passwordFingerprint } from '../auth/challenges.js';
 import { authServices } from '../auth/services.js';
 import { createTestApi, type TestApi } from '../../test/helpers.js';
 import { createFundedUser, registerVerifiedUser, type TestUser } from '../../test/users.js';
@@ -220,14 +222,14 @@ describe('deposits and withdrawals', () => {
       const key = randomUUID();
       expect((await post(user, 'deposits', { amount: '1.00' }, key)).status).toBe(201);
       // Access tokens live 15 minutes: issue one valid at the moved clock.
+      const { passwordHash } = (await findUserById(api.deps.database.db, user.userId))!;
       const later = async () => ({
         ...user,
-        token: (
-          await authServices(api.deps).sessions.issue(
-            { ...user, role: 'client' },
-            { ip: null, userAgent: null },
-          )
-        ).token,
+        token: (await authServices(api.deps).sessions.issue(
+          { ...user, role: 'client' },
+          { ip: null, userAgent: null },
+          passwordFingerprint(passwordHash),
+        ))!.token,
       });
       offsetMs = 23 * 3600_000;
       try {

@@ -17,12 +17,7 @@ import {
   type Direction,
   type TransferRow,
 } from '../../db/queries/funding.js';
-import {
-  completeIdempotencyKey,
-  lockClaim,
-  purgeExpiredIdempotencyKeys,
-  releaseIdempotencyKey,
-} from '../../db/queries/idempotency.js';
+import { completeIdempotencyKey, lockClaim, releaseIdempotencyKey } from '../../db/queries/idempotency.js';
 import { InsufficientBalanceError } from '../../db/queries/ledger.js';
 import { CASH_SCALE, formatDecimal, parseDecimal, toJsonNumber } from '../../lib/money.js';
 import { requireAuth } from '../auth/middleware.js';
@@ -41,7 +36,6 @@ import type { ApiDeps, AppEnv } from '../types.js';
 /** Largest single deposit or withdrawal: USD 1,000,000.00 (in cents). */
 export const MAX_TRANSFER_CENTS = 100_000_000n;
 const LIST_LIMIT = 20;
-const PURGE_EVERY_MS = 10 * 60_000;
 
 const TransferBody = z
   .object({
@@ -142,21 +136,11 @@ export function fundingRoutes(deps: ApiDeps) {
   const app = createRouter();
   for (const path of ['/api/v1/deposits', '/api/v1/withdrawals']) app.use(path, requireAuth(deps));
 
-  let lastPurge = 0;
-  const maybePurge = () => {
-    if (Date.now() - lastPurge < PURGE_EVERY_MS) return;
-    lastPurge = Date.now();
-    purgeExpiredIdempotencyKeys(db, deps.now()).catch((err: unknown) =>
-      logger.warn('idempotency purge failed', { err }),
-    );
-  };
-
   const move = async (c: Context<AppEnv>, direction: Direction, body: z.infer<typeof TransferBody>) => {
     const { accountId } = c.get('principal');
     const key = idempotencyKeyOf(c.req.header('idempotency-key'));
     const amount = parseTransferAmount(body.amount);
     const now = deps.now();
-    maybePurge();
 
     const claim = await claimOrReplay(db, {
       accountId,

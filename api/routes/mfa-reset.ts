@@ -83,7 +83,7 @@ export function mfaResetRoutes(deps: ApiDeps) {
       const user = await findUserByEmail(db, email);
       // The open challenge proves the password; the link will prove the mailbox.
       if (user?.status === 'active' && user.totpEnrolledAt) {
-        const challenge = await challenges.current(user.id);
+        const challenge = await challenges.current(user);
         if (challenge?.method === 'totp') await mfaResets.request(user);
       }
       return c.json({ success: true as const, message: REQUESTED }, 202);

@@ -1,5 +1,6 @@
 /**
- * Idempotency keys for money movement, scoped to an account. Two phases:
+ * Idempotency keys, scoped to an account: deposits and withdrawals, and keyed order replaces and cancels
+ * (api/routes/orders.ts). Two phases:
  * 1. `claimIdempotencyKey` (its own statement, committed at once) records the key `in_progress`, or
  *    reports what an earlier request with the key did: completed (replay it), still running (409), or
  *    used for another request (422).

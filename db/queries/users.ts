@@ -122,26 +122,33 @@ export async function setPendingTotpSecret(db: DbOrTx, userId: string, secret: s
 
 /**
  * Enrollment completes: the pending secret becomes the TOTP secret, if it is still the one the code was
- * checked against (compare-and-set), and the activation code's step is consumed.
+ * checked against (compare-and-set), the activation code's step is consumed, and the recovery codes
+ * (hashes) replace the old ones. One transaction that updates the user row first, as a removal does
+ * (clearTotp): a removal either lands before (no pending secret: false, nothing written) or after (it
+ * deletes these codes too), so recovery codes never outlive the app.
  */
 export async function activateTotpSecret(
-  db: DbOrTx,
-  userId: string,
-  pendingSecret: string,
-  step: number,
-  now: Date,
+  db: Db,
+  p: { userId: string; pendingSecret: string; step: number; recoveryCodeHashes: string[]; now: Date },
 ): Promise<boolean> {
-  const rows = await db
-    .update(users)
-    .set({
-      totpSecret: pendingSecret,
-      totpPendingSecret: null,
-      totpEnrolledAt: now,
-      totpLastStep: sql`greatest(${users.totpLastStep}, ${BigInt(step)})`,
-    })
-    .where(and(eq(users.id, userId), eq(users.totpPendingSecret, pendingSecret)))
-    .returning({ id: users.id });
-  return rows.length === 1;
+  return db.transaction(async (tx) => {
+    const rows = await tx
+      .update(users)
+      .set({
+        totpSecret: p.pendingSecret,
+        totpPendingSecret: null,
+        totpEnrolledAt: p.now,
+        totpLastStep: sql`greatest(${users.totpLastStep}, ${BigInt(p.step)})`,
+      })
+      .where(and(eq(users.id, p.userId), eq(users.totpPendingSecret, p.pendingSecret)))
+      .returning({ id: users.id });
+    if (rows.length !== 1) return false;
+    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, p.userId));
+    await tx
+      .insert(recoveryCodes)
+      .values(p.recoveryCodeHashes.map((codeHash) => ({ codeHash, userId: p.userId, createdAt: p.now })));
+    return true;
+  });
 }
 
 // ---- refresh tokens -------------------------------------------------------------------------------
@@ -315,7 +322,10 @@ export async function rotateRefreshToken(
   });
 }
 
-/** Whether the user ever had a session (completed a login): refresh tokens are kept, revoked or not. */
+/**
+ * Whether the user ever had a session (completed a login): revoked tokens are kept, and housekeeping
+ * (purgeEndedRefreshTokens) always keeps a user's newest one.
+ */
 export async function hasHadSession(db: DbOrTx, userId: string): Promise<boolean> {
   const rows = await db
     .select({ id: refreshTokens.id })
@@ -346,6 +356,34 @@ export async function refreshTokenFamily(
     .where(eq(refreshTokens.tokenHash, tokenHash))
     .limit(1);
   return row;
+}
+
+/**
+ * Housekeeping: delete up to `limit` refresh tokens of sessions long over, that is families whose every
+ * token expired (the login's absolute expiry, which rotation copies), and did so before `before` or were
+ * revoked before it. Such a token only ever answers invalid (or, rotated, revokes a family already over),
+ * so no live family loses a row and reuse detection is untouched. A user's newest token is kept, so
+ * hasHadSession still knows the user logged in. Returns how many were deleted.
+ */
+export async function purgeEndedRefreshTokens(
+  db: DbOrTx,
+  p: { now: Date; before: Date; limit: number },
+): Promise<number> {
+  const now = p.now.toISOString();
+  const before = p.before.toISOString();
+  const rows = await db.execute(sql`
+    DELETE FROM refresh_tokens WHERE id IN (
+      SELECT t.id FROM refresh_tokens t
+       WHERE t.expires_at <= ${now}::timestamptz
+         AND (t.expires_at < ${before}::timestamptz OR EXISTS (
+               SELECT 1 FROM refresh_tokens r WHERE r.family_id = t.family_id AND r.revoked_at < ${before}::timestamptz))
+         AND NOT EXISTS (
+               SELECT 1 FROM refresh_tokens f WHERE f.family_id = t.family_id AND f.expires_at > ${now}::timestamptz)
+         AND EXISTS (
+               SELECT 1 FROM refresh_tokens n WHERE n.user_id = t.user_id AND (n.created_at, n.id) > (t.created_at, t.id))
+       LIMIT ${p.limit})
+    RETURNING 1`);
+  return rows.length;
 }
 
 // ---- signing keys ---------------------------------------------------------------------------------
@@ -561,6 +599,19 @@ export async function setPasswordHash(
   });
 }
 
+/**
+ * The password hash of a user, the row locked FOR SHARE until the transaction ends: a reset or change of
+ * the password (an update of the row) has committed before this read, or waits for the transaction.
+ */
+export async function lockPasswordHash(tx: DbOrTx, userId: string): Promise<string | undefined> {
+  const [row] = await tx
+    .select({ passwordHash: users.passwordHash })
+    .from(users)
+    .where(eq(users.id, userId))
+    .for('share');
+  return row?.passwordHash;
+}
+
 /** Revoke every live session of a user but `except`; returns the revoked family ids. */
 export async function revokeUserSessions(
   db: DbOrTx,
@@ -631,22 +682,6 @@ export async function setUserSuspended(
 }
 
 // ---- second factor --------------------------------------------------------------------------------
-
-/** Replace the recovery codes of a user (hashes only). */
-export async function replaceRecoveryCodes(
-  db: Db,
-  userId: string,
-  codeHashes: string[],
-  now: Date,
-): Promise<void> {
-  await db.transaction(async (tx) => {
-    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
-    if (codeHashes.length)
-      await tx
-        .insert(recoveryCodes)
-        .values(codeHashes.map((codeHash) => ({ codeHash, userId, createdAt: now })));
-  });
-}
 
 /** Spend a recovery code once (compare-and-set on used_at). */
 export async function consumeRecoveryCode(
