@@ -11,7 +11,6 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import proto from '@temporalio/proto';
 import { exactNumber, parseDecimal, toJsonNumber, CASH_SCALE } from '../../lib/money.js';
 import {
   getOrderById,
@@ -406,10 +405,12 @@ function sameOrder(first: OrderRow, again: OrderRequest): void {
   );
 }
 
-/** Ask for an update's outcome, if it has one, once the saga has taken it (not once it answered). */
-const UPDATE_ACCEPTED =
-  proto.temporal.api.enums.v1.UpdateWorkflowExecutionLifecycleStage
-    .UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
+/**
+ * Ask for an update's outcome, if it has one, once the saga has taken it (not once it answered):
+ * UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED of Temporal's API (enums/v1/update.proto), as the
+ * number the raw service call takes; the client package names the stage but does not export its encoding.
+ */
+const UPDATE_ACCEPTED = 2;
 /** gRPC NOT_FOUND: no update with that id (or no saga). */
 const GRPC_NOT_FOUND = 5;
 
