@@ -5,6 +5,7 @@
  */
 import type { DbOrTx } from './client.js';
 import { AUDIT_CHECKS, expectedFillDeliveries, type AuditCheck, type FillDelivery } from './queries/audit.js';
+import { OUTBOX_RETENTION_DAYS_DEFAULT } from '../lib/config.js';
 
 export type { AuditCheck, FillDelivery } from './queries/audit.js';
 
@@ -18,6 +19,8 @@ export interface Finding {
 export interface AuditOptions {
   /** A pending order older than this many seconds is reported (its saga is stuck). Default 60. */
   pendingGraceSeconds?: number;
+  /** The outbox's retention in days (OUTBOX_RETENTION_DAYS, default 7): older events may be gone. */
+  outboxRetentionDays?: number;
   /** Run only these checks. */
   only?: AuditCheck[];
 }
@@ -26,7 +29,10 @@ export const formatFinding = (f: Finding): string => `${f.check}: ${f.subject}: 
 
 /** Every invariant of the ledger, the orders and the outbox; an empty list when all hold. */
 export async function runAudit(db: DbOrTx, opts: AuditOptions = {}): Promise<Finding[]> {
-  const o = { pendingGraceSeconds: opts.pendingGraceSeconds ?? 60 };
+  const o = {
+    pendingGraceSeconds: opts.pendingGraceSeconds ?? 60,
+    outboxRetentionDays: opts.outboxRetentionDays ?? OUTBOX_RETENTION_DAYS_DEFAULT,
+  };
   const findings: Finding[] = [];
   for (const [check, query] of Object.entries(AUDIT_CHECKS) as [
     AuditCheck,

@@ -530,6 +530,11 @@ export const outbox = pgTable(
       .on(t.pos)
       .where(sql`${t.status} = 'pending'`),
     uniqueIndex('outbox_account_seq_key').on(t.accountId, t.accountSeq),
+    // The done account events, oldest first: the relay deletes those past the retention (prune_outbox,
+    // migration 0020; the done market data it finds through outbox_account_seq_key's null account).
+    index('outbox_done_idx')
+      .on(t.createdAt)
+      .where(sql`${t.status} = 'done' AND ${t.accountId} IS NOT NULL`),
   ],
 );
 

@@ -12,6 +12,12 @@ import {
 import { LOG_LEVELS } from './logger.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from './shutdown.js';
 
+/**
+ * How long the done account events stay in the outbox unless OUTBOX_RETENTION_DAYS says otherwise: as far
+ * back as a resuming feed client reads them (api/ws/history.ts) and the auditor checks them (db/audit.ts).
+ */
+export const OUTBOX_RETENTION_DAYS_DEFAULT = 7;
+
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
@@ -50,6 +56,13 @@ export const configSchema = z.object({
   MATCHING_SHARDS: z.coerce.number().int().min(1).max(256).default(1),
   /** Which shards this matching worker competes for (comma list); empty = all. */
   MATCHING_SHARD_IDS: z.string().default(''),
+  /**
+   * Days the done account events stay in the outbox (docs/adr/0043-outbox-retention.md): a feed client
+   * resumes from that far back at most, and `npm run audit` checks the outbox within them. The active
+   * relay deletes older ones, and the done market data at once, every OUTBOX_PRUNE_INTERVAL_SECONDS.
+   */
+  OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).default(OUTBOX_RETENTION_DAYS_DEFAULT),
+  OUTBOX_PRUNE_INTERVAL_SECONDS: z.coerce.number().positive().default(60),
   /** Port of the api's /metrics (not served on the public PORT); 0 = pick a free one. */
   API_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9463),
   /** Port of a worker's own /metrics endpoint (0 = pick a free one). */

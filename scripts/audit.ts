@@ -3,6 +3,7 @@
  * one readable line each. Exit 0 when there is none, 1 otherwise, 2 when it cannot audit (configuration,
  * database unreachable).
  *   --pending-grace=<seconds>  report pending orders older than this (default 60)
+ * The outbox is checked within OUTBOX_RETENTION_DAYS (older events may have been deleted).
  * Run it on a quiescent system: sagas between two steps are a legitimate, short-lived imbalance.
  */
 import { applicationName, loadConfigOrExit } from '../lib/config.js';
@@ -23,7 +24,10 @@ const database = connectDatabase(config.DATABASE_URL, {
 });
 const where = new URL(config.DATABASE_URL);
 try {
-  const findings = await runAudit(database.db, { pendingGraceSeconds });
+  const findings = await runAudit(database.db, {
+    pendingGraceSeconds,
+    outboxRetentionDays: config.OUTBOX_RETENTION_DAYS,
+  });
   for (const f of findings) console.log(formatFinding(f));
   const where = new URL(config.DATABASE_URL);
   console.log(

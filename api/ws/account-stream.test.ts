@@ -198,6 +198,25 @@ describe('AccountStream', () => {
     expect(notes).toContain('gap 2-4');
   });
 
+  it('jumps over a pruned tail that no later event reveals, to the committed seq', async () => {
+    const h = fakeHistory(8);
+    const { history } = h;
+    const all = history.eventsAfter.bind(history);
+    history.eventsAfter = (account, after, limit) => all(account, Math.max(after, 8), limit);
+    const { s, sent, notes } = sink();
+    const stream = new AccountStream(ACCOUNT, h.history, s);
+    expect(await stream.start(1)).toBe(8);
+    expect(notes).toEqual(['resync resume', 'gap 2-8']);
+    h.commit();
+    stream.onLive(ev(9));
+    expect(sent).toEqual([9]);
+    // The sweeps find the stream at the committed seq: nothing to read again.
+    stream.checkCommitted(9);
+    stream.checkCommitted(9);
+    await settle();
+    expect(notes).not.toContain('resync sweep');
+  });
+
   it('a resync before start (Redis came back while subscribing) sends nothing; start then goes on as usual', async () => {
     const h = fakeHistory(5);
     const { s, sent, notes } = sink();

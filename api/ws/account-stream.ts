@@ -9,6 +9,9 @@
  *   above `last + 1` means pub/sub lost or reordered something: the gap is read from Postgres first
  *   (per-account seqs commit in order, so everything before a published seq is readable).
  * - A periodic sweep (`checkCommitted`) catches a lost tail that no later event would reveal.
+ * - Events the relay has pruned (older than the outbox's retention, docs/adr/0043-outbox-retention.md)
+ *   are skipped with a `historyGap`: those before a later event as it arrives, those up to a seq known
+ *   to be committed (at start, at a sweep) once the read finds nothing more.
  */
 import type { AccountEvent } from './frames.js';
 import type { FeedHistory } from './history.js';
@@ -42,6 +45,8 @@ export interface AccountStreamOptions {
 export class AccountStream {
   /** Highest seq sent to the socket. */
   last = 0;
+  /** Highest seq known to be committed (at start, at a live sweep): readable unless pruned. */
+  private committed = 0;
   /** Whether start has placed `last`; before that a catch-up would replay the account from seq 0. */
   private positioned = false;
   private state: 'loading' | 'live' | 'closed' = 'loading';
@@ -82,6 +87,7 @@ export class AccountStream {
     try {
       const committed = await this.history.lastSeq(this.accountId);
       if (this.closed) return undefined;
+      this.committed = committed;
       if (since === undefined) {
         this.last = committed;
       } else if (since > committed) {
@@ -142,6 +148,7 @@ export class AccountStream {
   /** Sweep: `committed` is the account's last committed seq. Two sweeps behind means a lost tail. */
   checkCommitted(committed: number): void {
     if (this.state !== 'live') return;
+    this.committed = Math.max(this.committed, committed);
     if (this.suspect !== undefined && this.last < this.suspect) {
       this.suspect = undefined;
       this.resync('sweep');
@@ -190,6 +197,11 @@ export class AccountStream {
           for (const e of rows) if (!this.deliver(e)) return;
           if (rows.length < this.pageSize) break;
           if (!(await this.sink.writable()) || this.closed) return;
+        }
+        // This read came after `committed` was learnt: an event up to it that it did not find is pruned.
+        if (this.last < this.committed) {
+          this.sink.historyGap(this.last + 1, this.committed);
+          this.last = this.committed;
         }
         // Flush what arrived live meanwhile, in seq order; stop at a hole.
         const pending = this.buffer.sort((a, b) => a.seq - b.seq);

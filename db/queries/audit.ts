@@ -12,6 +12,9 @@
  * - a pending order (reserved and persisted, not yet accepted by the engine) holds its whole quantity,
  *   and is a finding of its own once older than the grace period: its saga is stuck half way;
  * - every (account, asset) balance's `reserved` is the sum of its orders' `reserved_amount`.
+ *
+ * The outbox keeps its done account events for the retention only (the relay deletes older ones,
+ * docs/adr/0043-outbox-retention.md): its checks hold every event within it, and let older ones be gone.
  */
 import { sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client.js';
@@ -24,6 +27,8 @@ export type AuditRow = {
 export interface AuditQueryOptions {
   /** A pending order older than this (seconds) is reported as stuck. */
   pendingGraceSeconds: number;
+  /** The outbox's retention (OUTBOX_RETENTION_DAYS): events older than this many days may be gone. */
+  outboxRetentionDays: number;
 }
 
 type Check = (db: DbOrTx, o: AuditQueryOptions) => Promise<AuditRow[]>;
@@ -122,12 +127,15 @@ export const AUDIT_CHECKS = {
        WHERE e.kind = 'trade' AND t.id IS NULL
        ORDER BY 1`),
 
-  /** Every fill is in the outbox exactly once per side: one execution report for the buyer's order, one for the seller's. */
-  fill_outbox_count: (db) =>
+  /**
+   * Every fill is in the outbox exactly once per side: one execution report for the buyer's order, one for
+   * the seller's; a fill older than the retention may have none left.
+   */
+  fill_outbox_count: (db, o) =>
     db.execute<AuditRow>(sql`
       WITH sides AS (
-        SELECT id AS trade_id, buy_order_id AS order_id FROM trades
-        UNION ALL SELECT id, sell_order_id FROM trades),
+        SELECT id AS trade_id, buy_order_id AS order_id, executed_at FROM trades
+        UNION ALL SELECT id, sell_order_id, executed_at FROM trades),
       reports AS (
         SELECT payload->>'fill_id' AS trade_id, payload->>'order_id' AS order_id, count(*) AS n
           FROM outbox WHERE event_type = 'execution.report' AND payload->>'fill_id' IS NOT NULL
@@ -136,17 +144,33 @@ export const AUDIT_CHECKS = {
              CASE WHEN s.trade_id IS NULL THEN r.n || ' execution reports for a fill that is not in trades'
                   ELSE coalesce(r.n, 0) || ' execution reports in the outbox, expected 1' END AS detail
         FROM sides s FULL JOIN reports r ON r.trade_id = s.trade_id::text AND r.order_id = s.order_id::text
-       WHERE coalesce(r.n, 0) <> 1 OR s.trade_id IS NULL
+       WHERE (coalesce(r.n, 0) <> 1 AND NOT (r.n IS NULL AND s.executed_at < now() - make_interval(days => ${o.outboxRetentionDays}::int)))
+          OR s.trade_id IS NULL
        ORDER BY 1`),
 
-  /** Per-account outbox sequences have no gap: the live feed resumes by them. */
-  outbox_sequence_gap: (db) =>
+  /**
+   * Per-account outbox sequences have no gap (the live feed resumes by them): from the account's first event
+   * within the retention (`first`) every seq up to the account's last is there once, and none beyond it.
+   * Before `first` the events may be gone; an account without events within it has only such events.
+   */
+  outbox_sequence_gap: (db, o) =>
     db.execute<AuditRow>(sql`
+      WITH events AS (
+        SELECT account_id, account_seq,
+               min(account_seq) FILTER (WHERE created_at >= now() - make_interval(days => ${o.outboxRetentionDays}::int))
+                 OVER (PARTITION BY account_id) AS first
+          FROM outbox WHERE account_id IS NOT NULL),
+      held AS (
+        SELECT account_id, min(first) AS first, max(account_seq) AS last,
+               count(*) FILTER (WHERE account_seq >= first OR account_seq IS NULL) AS n
+          FROM events GROUP BY account_id)
       SELECT 'account ' || s.account_id AS subject,
-             'sequence at ' || s.last_seq || ', outbox holds ' || count(o.id) || ' events up to ' || coalesce(max(o.account_seq), 0) AS detail
-        FROM account_sequences s LEFT JOIN outbox o ON o.account_id = s.account_id
-       GROUP BY s.account_id, s.last_seq
-      HAVING count(o.id) <> s.last_seq OR coalesce(max(o.account_seq), 0) <> s.last_seq
+             'sequence at ' || s.last_seq || ', outbox holds ' || coalesce(h.n, 0) || ' events from ' ||
+             coalesce(h.first, s.last_seq + 1) || ' up to ' || coalesce(h.last, 0) AS detail
+        FROM account_sequences s LEFT JOIN held h ON h.account_id = s.account_id
+       WHERE coalesce(h.last, 0) > s.last_seq
+          OR (h.first IS NOT NULL AND h.last <> s.last_seq)
+          OR coalesce(h.n, 0) <> s.last_seq + 1 - coalesce(h.first, s.last_seq + 1)
        ORDER BY 1`),
 } satisfies Record<string, Check>;
 

@@ -1,6 +1,7 @@
 /**
  * The outbox: rows are added in the same transaction as the change they announce (the event contract
- * is temporal/events.ts), then claimed, published and marked by the relay (workers/outbox/relay.ts).
+ * is temporal/events.ts), then claimed, published and marked by the relay (workers/outbox/relay.ts),
+ * which also deletes the done rows past their use (`pruneOutbox`).
  * The relay's queries take the postgres.js client it also LISTENs on.
  */
 import { sql, type Placeholder, type SQL } from 'drizzle-orm';
@@ -86,6 +87,20 @@ export async function markOutboxFailed(
       attempts = attempts + 1, retry_at = now() + make_interval(secs => ${p.backoffSeconds}),
       published = published OR ${p.published}
     WHERE id = ${p.id} AND status = 'pending'`;
+}
+
+/**
+ * Delete up to `limit` done rows without an account (market data: nothing reads them once published) and
+ * up to `limit` done account events older than `retentionDays`, oldest first; pending and dead rows stay.
+ * One round trip: the `prune_outbox` function (db/migrations/0020_outbox_prune.sql says why a function).
+ */
+export async function pruneOutbox(
+  db: Sql,
+  p: { retentionDays: number; limit: number },
+): Promise<{ market: number; expired: number }> {
+  const [row] = await db<{ market: number; expired: number }[]>`
+    SELECT market, expired FROM prune_outbox(${p.retentionDays}::int, ${p.limit}::int)`;
+  return { market: row?.market ?? 0, expired: row?.expired ?? 0 };
 }
 
 /** Pending rows and the age of the oldest, in seconds. */

@@ -28,7 +28,8 @@ import { createOutboxRelay, type Relay } from './relay.js';
 
 let fx: TradingFixture;
 beforeAll(async () => {
-  fx = await startTradingFixture('relay');
+  // The tests read the rows the relay marks done: its relay does not prune them meanwhile (./prune.int.test.ts).
+  fx = await startTradingFixture('relay', { env: { OUTBOX_PRUNE_INTERVAL_SECONDS: '86400' } });
 }, 120_000);
 afterAll(async () => {
   if (!fx) return;

@@ -9,11 +9,14 @@
  * A failed row is retried after a backoff, without publishing again once an attempt published it; only a
  * failure of the row's own (`rowFault`) dead-letters it, a service that is down never does.
  * Wakes on LISTEN brokerx_outbox, polls as a fallback.
+ * While it runs, it also deletes the done rows past their use every `pruneIntervalMs`, in batches: the
+ * market data, and the account events older than the retention (docs/adr/0043-outbox-retention.md).
  */
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { OUTBOX_RETENTION_DAYS_DEFAULT } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { mailRefused, type Mailer } from '../../lib/mailer.js';
 import { formatDecimal } from '../../lib/money.js';
@@ -25,6 +28,7 @@ import {
   markOutboxDone,
   markOutboxFailed,
   outboxBacklog,
+  pruneOutbox,
   type OutboxRow,
 } from '../../db/queries/outbox.js';
 import { fillSignal, orderClosedSignal, orderTriggeredSignal } from '../../temporal/contracts.js';
@@ -43,12 +47,19 @@ export interface RelayDeps {
   /** A row whose own failure (`rowFault`) comes at this attempt or later is dead. */
   maxAttempts?: number;
   pollMs?: number;
+  /** Done account events older than this many days are deleted (OUTBOX_RETENTION_DAYS). */
+  retentionDays?: number;
+  /** How often the running relay deletes the done rows past their use (default a minute). */
+  pruneIntervalMs?: number;
+  /** Rows per delete statement of each kind (default 5000). */
+  pruneBatchSize?: number;
 }
 
 /**
  * The relay's metrics. The retry and dead series of every event type, which the OutboxDeadLetters alert
- * and the dashboard's "in range" panels take `increase()` of, start at 0: prom-client exports a labelled
- * series only from its first `inc()`, and Prometheus sees no increase in a series' first sample.
+ * and the dashboard's "in range" panels take `increase()` of, and both series of the rows pruned, start at
+ * 0: prom-client exports a labelled series only from its first `inc()`, and Prometheus sees no increase in
+ * a series' first sample.
  */
 export function createRelayMetrics(registry: Registry) {
   const processed = new Counter({
@@ -59,8 +70,16 @@ export function createRelayMetrics(registry: Registry) {
   });
   for (const event_type of Object.values(EventType))
     for (const outcome of ['retry', 'dead']) processed.inc({ event_type, outcome }, 0);
+  const pruned = new Counter({
+    name: 'outbox_rows_pruned_total',
+    help: 'Done outbox rows deleted: market data, and account events past the retention (expired)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  for (const kind of ['market', 'expired']) pruned.inc({ kind }, 0);
   return {
     processed,
+    pruned,
     lag: new Gauge({
       name: 'outbox_lag_seconds',
       help: 'Age of the oldest pending outbox row',
@@ -105,6 +124,11 @@ export interface Relay {
   processBatch(): Promise<number>;
   /** Set the backlog gauges (`outbox_pending`, `outbox_lag_seconds`) from the outbox table. */
   measureLag(): Promise<void>;
+  /**
+   * Delete the done rows past their use, batch after batch until one comes back short (or the relay
+   * stops); returns how many. The running relay calls it every `pruneIntervalMs`.
+   */
+  prune(): Promise<number>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -113,6 +137,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   const { sql, redis, logger } = deps;
   const batchSize = deps.batchSize ?? 200;
   const maxAttempts = deps.maxAttempts ?? 10;
+  const pruneBatchSize = deps.pruneBatchSize ?? 5000;
   const metrics = createRelayMetrics(deps.registry);
   // Accounts' addresses never change (db/queries/outbox.ts): a fill's mail needs no query per fill.
   const emails = ttlCache<string | undefined>({ max: 10_000, ttlMs: 60_000 });
@@ -124,6 +149,10 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   let wake: (() => void) | undefined;
   let loop: Promise<void> | undefined;
   let unlisten: (() => Promise<void>) | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+  /** The timer's prune under way, which `stop()` waits for (cut short after its batch). */
+  let pruning: Promise<unknown> | undefined;
+  let stopping = false;
 
   async function signalSaga(p: ExecutionReportPayload): Promise<void> {
     // The saga that ran the step already has the step's result; only other orders' sagas need telling.
@@ -369,9 +398,38 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     metrics.lag.set(backlog.ageSeconds);
   }
 
+  /** A statement deletes its two batches in tens of milliseconds, on one connection of the pool: claims go on. */
+  async function prune(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { market, expired } = await pruneOutbox(sql, {
+        retentionDays: deps.retentionDays ?? OUTBOX_RETENTION_DAYS_DEFAULT,
+        limit: pruneBatchSize,
+      });
+      metrics.pruned.inc({ kind: 'market' }, market);
+      metrics.pruned.inc({ kind: 'expired' }, expired);
+      total += market + expired;
+      if ((market < pruneBatchSize && expired < pruneBatchSize) || stopping) return total;
+    }
+  }
+
+  /** The next prune, `pruneIntervalMs` after the last one ended, while the relay runs. */
+  function schedulePrune(): void {
+    if (!running) return;
+    pruneTimer = setTimeout(() => {
+      pruning = prune()
+        .catch((err: unknown) => logger.warn('outbox prune failed', { err }))
+        .finally(() => {
+          pruning = undefined;
+          schedulePrune();
+        });
+    }, deps.pruneIntervalMs ?? 60_000);
+  }
+
   return {
     processBatch,
     measureLag,
+    prune,
     async start() {
       running = true;
       notified = true;
@@ -380,6 +438,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
         wake?.();
       });
       unlisten = () => listener.unlisten();
+      schedulePrune();
       loop = (async () => {
         while (running) {
           let n = 0;
@@ -405,8 +464,11 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     },
     async stop() {
       running = false;
+      clearTimeout(pruneTimer);
+      stopping = true;
       wake?.();
-      await loop;
+      await Promise.all([loop, pruning]);
+      stopping = false;
       await unlisten?.().catch(() => undefined);
       unlisten = undefined;
       // No next claim will mark the last batch: mark it now (a failure leaves it pending: the next relay

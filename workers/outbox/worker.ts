@@ -3,7 +3,8 @@
  * is its one setup, called by the process (./main.ts) and the test stack (test/stack.ts).
  *
  * One relay is active at a time: it holds the relay's lease (workers/lease.ts); another relay process
- * stands by and takes over within about half a second of the active one's death (ADR 0035). The rows
+ * stands by and takes over within about half a second of the active one's death (ADR 0035). Only the
+ * active one prunes the outbox (OUTBOX_RETENTION_DAYS, OUTBOX_PRUNE_INTERVAL_SECONDS). The rows
  * have no lease of their own (ADR 0036): a relay that lost its lease and runs on for a moment beside the
  * new one may deliver a row twice, which at-least-once delivery allows.
  */
@@ -22,7 +23,14 @@ import { createOutboxRelay, type Relay } from './relay.js';
 /** What the outbox worker reads from the config. */
 export type OutboxWorkerConfig = Pick<
   Config,
-  'TEMPORAL_NAMESPACE' | 'REDIS_URL' | 'REDIS_PREFIX' | 'SMTP_URL' | 'MAIL_FROM' | 'DATABASE_URL'
+  | 'TEMPORAL_NAMESPACE'
+  | 'REDIS_URL'
+  | 'REDIS_PREFIX'
+  | 'SMTP_URL'
+  | 'MAIL_FROM'
+  | 'DATABASE_URL'
+  | 'OUTBOX_RETENTION_DAYS'
+  | 'OUTBOX_PRUNE_INTERVAL_SECONDS'
 >;
 
 export interface OutboxWorkerDeps {
@@ -69,6 +77,8 @@ export function createOutboxWorker(config: OutboxWorkerConfig, deps: OutboxWorke
     registry: deps.registry,
     redisPrefix: config.REDIS_PREFIX,
     pollMs: deps.pollMs,
+    retentionDays: config.OUTBOX_RETENTION_DAYS,
+    pruneIntervalMs: config.OUTBOX_PRUNE_INTERVAL_SECONDS * 1000,
   });
   const activeGauge = new Gauge({
     name: 'outbox_relay_active',
