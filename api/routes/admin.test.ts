@@ -98,7 +98,16 @@ describe('/api/v1/admin', () => {
       '503',
     ]);
     expect(statuses('/api/v1/admin/audit', 'get')).toEqual(['200', '400', '401', '403', '422', '500', '503']);
-    expect(statuses('/api/v1/orders', 'delete')).toEqual(['200', '400', '401', '413', '422', '500', '503']);
+    expect(statuses('/api/v1/orders', 'delete')).toEqual([
+      '200',
+      '400',
+      '401',
+      '413',
+      '422',
+      '500',
+      '503',
+      '504',
+    ]);
     expect(statuses('/api/v1/orders/{id}/timeline', 'get')).toEqual([
       '200',
       '400',
