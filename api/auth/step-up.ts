@@ -6,8 +6,14 @@
  *   REAUTH_TTL_SECONDS (config, default 5 minutes); changing the second factor requires that mark, so a
  *   stolen access token, even with the password, cannot bind an attacker's authenticator.
  * - A source (client address) becomes trusted for an account after a completed login (password and second
- *   factor) or after the owner opened a mailed unlock link on it. Trusted sources are exempt from the
- *   per-account login limit, so strangers failing on an account never lock its owner out (ADR 0008).
+ *   factor) or after the owner opened a mailed unlock link on it, for TRUSTED_SOURCE_TTL_SECONDS from
+ *   the last of those (the injected clock). Trusted sources are exempt from the per-account login limit, so
+ *   strangers failing on an account never lock its owner out (ADR 0008). An account's sources are a sorted
+ *   set scored by that time (ms); each new trust drops the lapsed ones. The key was a plain set once
+ *   (`auth:trusted-sources:`, every source kept as long as any login came): it has a new name so those
+ *   old keys are never written to (no WRONGTYPE) and expire by themselves. Until they have (90 days after
+ *   the change), a source in an account's old set still counts as trusted, so the change does not send
+ *   every owner a new-login mail; delete `legacySourcesKey` then.
  */
 import { randomInt } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -23,10 +29,14 @@ export class StepUp {
     private readonly prefix: string,
     /** How long a re-authentication counts as recent (REAUTH_TTL_SECONDS). */
     readonly reauthTtlSeconds: number,
+    private readonly now: () => Date,
   ) {}
 
   private reauthKey = (sessionId: string) => `${this.prefix}auth:reauth:${sessionId}`;
-  private sourcesKey = (email: string) => `${this.prefix}auth:trusted-sources:${keyId(email.toLowerCase())}`;
+  private sourcesKey = (email: string) =>
+    `${this.prefix}auth:trusted-source-times:${keyId(email.toLowerCase())}`;
+  private legacySourcesKey = (email: string) =>
+    `${this.prefix}auth:trusted-sources:${keyId(email.toLowerCase())}`;
   private unlockKey = (hash: string) => `${this.prefix}auth:unlock:${hash}`;
   private unlockMailedKey = (email: string) =>
     `${this.prefix}auth:unlock-mailed:${keyId(email.toLowerCase())}`;
@@ -67,19 +77,31 @@ export class StepUp {
     );
   }
 
-  /** Trust `address` for the account; true when it was not trusted yet (a new source). */
+  /** At `now` (ms), sources last trusted at or before the time returned have lapsed. */
+  private lapsedBefore = (now: number) => now - TRUSTED_SOURCE_TTL_SECONDS * 1000;
+
+  /** Trust `address` for the account from now on; true when it was not trusted (a new or lapsed source). */
   async trust(email: string, address: string | undefined): Promise<boolean> {
     const key = this.sourcesKey(email);
+    const now = this.now().getTime();
+    const source = keyId(address ?? 'unknown');
     const results = await this.redis
       .multi()
-      .sadd(key, keyId(address ?? 'unknown'))
+      .zremrangebyscore(key, '-inf', this.lapsedBefore(now))
+      .zadd(key, now, source)
       .expire(key, TRUSTED_SOURCE_TTL_SECONDS)
+      .sismember(this.legacySourcesKey(email), source)
       .exec();
-    return results?.[0]?.[1] === 1;
+    return results?.[1]?.[1] === 1 && results?.[3]?.[1] !== 1;
   }
 
   async isTrusted(email: string, address: string | undefined): Promise<boolean> {
-    return (await this.redis.sismember(this.sourcesKey(email), keyId(address ?? 'unknown'))) === 1;
+    const source = keyId(address ?? 'unknown');
+    const [since, legacy] = await Promise.all([
+      this.redis.zscore(this.sourcesKey(email), source),
+      this.redis.sismember(this.legacySourcesKey(email), source),
+    ]);
+    return legacy === 1 || (since !== null && Number(since) > this.lapsedBefore(this.now().getTime()));
   }
 
   /** A new unlock token for `email`, or undefined when one was mailed within the last window. */
