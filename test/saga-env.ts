@@ -43,6 +43,35 @@ export const SUGGEST_CONTINUE_AS_NEW_AT = 120;
 
 export const temporalBinary = (toolsDir: string) => join(toolsDir, 'temporal');
 
+/**
+ * A local dev server and one worker of the workflow bundle on `taskQueue` with `activities`, for the tests
+ * of a workflow other than the saga (MarketControls). `stop` shuts the worker down, then the server.
+ */
+export async function startBundleWorker(
+  temporalPath: string,
+  taskQueue: string,
+  activities: object,
+): Promise<{ env: TestWorkflowEnvironment; stop: () => Promise<void> }> {
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalPath }, ip: '127.0.0.1' },
+  });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await buildWorkflowBundle(),
+    activities,
+  });
+  const running = worker.run();
+  return {
+    env,
+    stop: async () => {
+      worker.shutdown();
+      await running;
+      await env.teardown();
+    },
+  };
+}
+
 type Step = keyof OrderActivities | keyof MatchingActivities;
 /** A scripted step for one order: runs instead of the fake's default (`next`), per attempt (1, 2, ...). */
 type Override = (args: never, attempt: number, next: () => unknown) => unknown;

@@ -7,8 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../devstack/processes.js';
 import { loadConfig } from '../lib/config.js';
@@ -17,11 +16,10 @@ import { createLogger } from '../lib/logger.js';
 import { installRuntime } from '../lib/temporal-runtime.js';
 import type { ControlActivities } from '../temporal/activities.js';
 import { controlUpdate } from '../temporal/controls.js';
-import { buildWorkflowBundle } from '../workers/trading/bundle.js';
 import type { MarketControls } from '../workflows/market-controls.js';
 import { testTool } from './binaries.js';
 import { eventually } from './eventually.js';
-import { temporalBinary } from './saga-env.js';
+import { startBundleWorker, temporalBinary } from './saga-env.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const temporal = testTool(temporalBinary(loadConfig(process.env).BROKERX_TOOLS_DIR));
@@ -40,8 +38,7 @@ function documented(): string[] {
 describe.skipIf(temporal.skip)(`the SDK metrics the docs name${temporal.note}`, () => {
   let port: number;
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
+  let stop: (() => Promise<void>) | undefined;
   const taskQueue = `sdk-metrics-${randomUUID().slice(0, 8)}`;
   const activities: ControlActivities = {
     async applyControl() {},
@@ -59,22 +56,9 @@ describe.skipIf(temporal.skip)(`the SDK metrics the docs name${temporal.note}`, 
       instance: 'sdk-metrics',
       sdkMetricsPort: port,
     });
-    env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: temporal.path() }, ip: '127.0.0.1' },
-    });
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await buildWorkflowBundle(),
-      activities,
-    });
-    running = worker.run();
+    ({ env, stop } = await startBundleWorker(temporal.path(), taskQueue, activities));
   });
-  afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
-  });
+  afterAll(async () => await stop?.());
 
   it('are served by the SDK once a worker ran a workflow task and an activity', async () => {
     const handle = await env.client.workflow.start<typeof MarketControls>('MarketControls', {

@@ -3,16 +3,15 @@
  * the order of the operators' actions, which the integration tests (one operator at a time) cannot show.
  */
 import { randomUUID } from 'node:crypto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.js';
 import type { ControlActivities } from '../temporal/activities.js';
 import { controlUpdate, type ControlAction, type ControlResult } from '../temporal/controls.js';
-import { temporalBinary } from '../test/saga-env.js';
+import { startBundleWorker, temporalBinary } from '../test/saga-env.js';
 import { testTool } from '../test/binaries.js';
 import { eventually } from '../test/eventually.js';
-import { buildWorkflowBundle } from '../workers/trading/bundle.js';
 import type { MarketControls } from './market-controls.js';
 
 const binary = temporalBinary(loadConfig(process.env).BROKERX_TOOLS_DIR);
@@ -20,8 +19,7 @@ const temporal = testTool(binary);
 
 describe.skipIf(temporal.skip)(`MarketControls with fake activities${temporal.note}`, () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
+  let stop: (() => Promise<void>) | undefined;
   const taskQueue = `controls-${randomUUID().slice(0, 8)}`;
   /** The actions applied, in the order their writes began and ended. */
   const log: string[] = [];
@@ -43,22 +41,9 @@ describe.skipIf(temporal.skip)(`MarketControls with fake activities${temporal.no
 
   beforeAll(async () => {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
-    env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: binary }, ip: '127.0.0.1' },
-    });
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await buildWorkflowBundle(),
-      activities,
-    });
-    running = worker.run();
+    ({ env, stop } = await startBundleWorker(binary, taskQueue, activities));
   });
-  afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
-  });
+  afterAll(async () => await stop?.());
 
   it('applies actions that wait behind one another one at a time, each after the one before', async () => {
     const handle = await env.client.workflow.start<typeof MarketControls>('MarketControls', {
