@@ -156,7 +156,8 @@ export function loginUnlockMail(to: string, link: string, validMinutes: number):
   };
 }
 
-export function verificationMail(to: string, link: string, validHours: number): Mail {
+/** The verification link of a registration, valid for `validSeconds` (VERIFICATION_TOKEN_TTL_SECONDS). */
+export function verificationMail(to: string, link: string, validSeconds: number): Mail {
   return {
     to,
     subject: MAIL_SUBJECTS.verify,
@@ -166,7 +167,7 @@ export function verificationMail(to: string, link: string, validHours: number): 
       'Confirm your email address to activate your account:',
       link,
       '',
-      `The link can be used once and expires in ${validHours} hours. If you did not register, ignore this mail.`,
+      `The link can be used once and expires in ${durationText(validSeconds)}. If you did not register, ignore this mail.`,
     ].join('\n'),
   };
 }

@@ -83,6 +83,22 @@ describe('registration and email verification', () => {
     expect(await db.select().from(accounts).where(eq(accounts.userId, user!.id))).toHaveLength(1);
   });
 
+  it("states the link's lifetime (VERIFICATION_TOKEN_TTL_SECONDS) in the verification mail", async () => {
+    const c = client();
+    expect((await api.call('POST', '/api/v1/clients/register', { body: { client: c } })).status).toBe(201);
+    expect((await waitForMail(c.email, { subject: /verify/i })).text).toContain('expires in 24 hours.');
+
+    const short = await createTestApi({ VERIFICATION_TOKEN_TTL_SECONDS: '1800' });
+    try {
+      const s = client();
+      const res = await short.call('POST', '/api/v1/clients/register', { body: { client: s } });
+      expect(res.status).toBe(201);
+      expect((await waitForMail(s.email, { subject: /verify/i })).text).toContain('expires in 30 minutes.');
+    } finally {
+      await short.close();
+    }
+  });
+
   it('refuses unknown, malformed, missing and expired verification tokens with 422', async () => {
     await problemOf(
       await api.call('GET', `/api/v1/clients/verify?token=${'A'.repeat(43)}`),

@@ -13,6 +13,18 @@ describe('date of birth', () => {
     expect(dateOfBirthError('1990-13-01', now)).toMatch(/not a valid date/);
     expect(dateOfBirthError('1850-01-01', now)).toMatch(/not a valid date/);
   });
+
+  it('counts the 18th birthday from when it has begun everywhere (midnight at UTC-12, 12:00 UTC)', () => {
+    // 2026-12-07 20:30 in New York: the birthday has begun in UTC, not yet in the Americas.
+    expect(dateOfBirthError('2008-12-08', new Date('2026-12-08T01:30:00Z'))).toMatch(
+      /at least 18 years old \(the 18th birthday counts from 12:00 UTC\)/,
+    );
+    expect(dateOfBirthError('2008-12-08', new Date('2026-12-08T11:59:59Z'))).toMatch(/at least 18/);
+    expect(dateOfBirthError('2008-12-08', new Date('2026-12-08T12:00:00Z'))).toBeUndefined();
+    // Born on 29 February: 18 on 1 March of a common year.
+    expect(dateOfBirthError('2008-02-29', new Date('2026-02-28T23:00:00Z'))).toMatch(/at least 18/);
+    expect(dateOfBirthError('2008-02-29', new Date('2026-03-01T12:00:00Z'))).toBeUndefined();
+  });
 });
 
 // The app's database, Redis and mailer fail when touched (test/unit-app.ts): nothing can be created.

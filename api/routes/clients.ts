@@ -95,16 +95,24 @@ const VerifiedSchema = z
   })
   .openapi('Verified');
 
-/** Date of birth: a real calendar date, in the past, of someone at least 18 years old at `now`. */
+/**
+ * Date of birth: a real calendar date, in the past, of someone at least 18 years old at `now`. The 18th
+ * birthday counts once it has begun everywhere on Earth, that is at midnight UTC-12 (12:00 UTC that day),
+ * so no time zone's evening before it (New York's from 19:00) admits a minor; someone born on 29 February
+ * turns 18 on 1 March of a common year.
+ */
 export function dateOfBirthError(value: string, now: Date): string | undefined {
   const [y, m, d] = value.split('-').map(Number) as [number, number, number];
   const date = new Date(Date.UTC(y, m - 1, d));
   if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d)
     return 'client.date_of_birth: is not a valid date';
   if (y < 1900) return 'client.date_of_birth: is not a valid date';
-  const adult = new Date(Date.UTC(y + MINIMUM_AGE_YEARS, m - 1, d));
-  if (adult > now)
-    return `client.date_of_birth: account holders must be at least ${MINIMUM_AGE_YEARS} years old`;
+  const adult = Date.UTC(y + MINIMUM_AGE_YEARS, m - 1, d, 12);
+  if (adult > now.getTime())
+    return (
+      `client.date_of_birth: account holders must be at least ${MINIMUM_AGE_YEARS} years old ` +
+      `(the ${MINIMUM_AGE_YEARS}th birthday counts from 12:00 UTC)`
+    );
   return undefined;
 }
 
@@ -144,7 +152,7 @@ export function clientRoutes(deps: ApiDeps) {
     });
     // The trader's page at /verify follows the link (GET /api/v1/clients/verify) and offers the login.
     const link = `${config.PUBLIC_URL}/verify?token=${token}`;
-    await send(verificationMail(user.email, link, Math.round(config.VERIFICATION_TOKEN_TTL_SECONDS / 3600)));
+    await send(verificationMail(user.email, link, config.VERIFICATION_TOKEN_TTL_SECONDS));
   };
 
   app.openapi(
