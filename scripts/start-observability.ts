@@ -1,7 +1,7 @@
 /**
  * `npm run start:observability`: Prometheus on :9090 scraping the processes of `npm start`
- * (ops/prometheus/prometheus.local.yml: api metrics :9463, workers :9464-9466, Temporal :7235) with the
- * BrokerX alert rules (ops/prometheus/alerts.yml), and Alertmanager on :9093 mailing firing alerts to
+ * (ops/prometheus/prometheus.local.yml: api metrics :9463, workers :9464-9466, a matching standby
+ * :9467, Temporal :7235) with the BrokerX alert rules (ops/prometheus/alerts.yml), and Alertmanager on :9093 mailing firing alerts to
  * Mailpit (ops/alertmanager/alertmanager.local.yml). Installs the Debian packages `prometheus` and
  * `prometheus-alertmanager` when they are missing. (`npm run start:cluster` runs its own Prometheus and Alertmanager.)
  * Data stays in .data/prometheus and .data/alertmanager. Grafana is not packaged by Debian: its

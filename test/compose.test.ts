@@ -9,7 +9,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, normalize, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -763,6 +771,32 @@ describe('Prometheus', () => {
     expect(local['worker-outbox']).toEqual(at(LOCAL.outboxMetrics));
     expect(local.temporal).toEqual(at(LOCAL.temporalMetrics));
     expect(local.api).toEqual(at(LOCAL.apiMetrics));
+  });
+
+  it('scrapes every worker a runbook starts by hand, one `npm start` does not run outside WorkerDown', () => {
+    const local = targets('ops/prometheus/prometheus.local.yml');
+    // `METRICS_PORT=9467 INSTANCE_ID=matching-2 npm run start:worker:matching` (or tsx workers/<w>/main.ts)
+    const started = readdirSync(join(root, 'docs/runbooks'))
+      .filter((f) => f.endsWith('.md'))
+      .flatMap((f) =>
+        [
+          ...read(`docs/runbooks/${f}`).matchAll(
+            /\bMETRICS_PORT=(\d+)\b[^\n]*?(?:start:worker:|workers\/)(\w+)/g,
+          ),
+        ].map((m) => ({ where: `${f}: ${m[0]}`, port: Number(m[1]), worker: m[2]! })),
+      );
+    expect(started.map((s) => s.worker)).toContain('matching'); // matching-failover.md's standby
+    const workerDown = alerts.groups.flatMap((g) => g.rules).find((r) => r.alert === 'WorkerDown')!.expr;
+    const covered = new RegExp(`^(?:${/job=~"([^"]+)"/.exec(workerDown)![1]})$`);
+    for (const { where, port, worker } of started) {
+      // That worker's jobs: worker-<w>, and <w>-standby for one that may not run.
+      const jobs = Object.keys(local).filter((j) => j === `worker-${worker}` || j === `${worker}-standby`);
+      const job = jobs.find((j) => local[j]!.includes(`127.0.0.1:${port}`));
+      expect(job, `${where}: no job of worker-${worker} scrapes :${port}`).toBeDefined();
+      // A process `npm start` does not run must not be WorkerDown while it does not run.
+      const npmStart = Object.values(LOCAL).includes(port);
+      expect(covered.test(job!), `${where}: job ${job}, WorkerDown's ${covered}`).toBe(npmStart);
+    }
   });
 
   // Every rule's runbook_url: test/alertmanager.test.ts.
