@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, withLogContext, type LogLevel } from './logger.js';
+import { createLogger, MAX_TEXT_LENGTH, redactText, withLogContext, type LogLevel } from './logger.js';
 import { sdkLogger } from './temporal-runtime.js';
 
 /** A logger writing into an array of parsed lines. */
@@ -132,6 +132,87 @@ describe('redaction', () => {
       url: 'postgres://app:[redacted]@db.internal:5432/brokerx',
       link: 'https://brokerx.local/verify?token=[redacted]&lang=en',
     });
+  });
+});
+
+describe('long strings', () => {
+  const MARKER = /\.\.\.\[cut from (\d+) chars\]$/;
+
+  it('cuts a string past MAX_TEXT_LENGTH, marked, and still redacts what it keeps', () => {
+    const { logger, lines } = capture();
+    // A request path of 15,801 characters, which the former patterns took about a second to read.
+    const path = `/verify/alice.smith@example.com?token=tok123&x=${'a-'.repeat(7900)}`;
+    logger.info(`no route for ${path}`, { path, list: [path] });
+    const line = lines[0] as { msg: string; path: string; list: string[] };
+    for (const value of [line.msg, line.path, line.list[0]!]) {
+      expect(value).toMatch(MARKER);
+      // At most MAX_TEXT_LENGTH: redaction made the kept part 3 characters shorter.
+      expect(value.replace(MARKER, '').length).toBe(MAX_TEXT_LENGTH - 3);
+      expect(value).not.toMatch(/alice|tok123/);
+    }
+    expect(line.path).toMatch(/^\/verify\/a\*\*\*@example\.com\?token=\[redacted\]&x=a-a-/);
+    expect(MARKER.exec(line.path)![1]).toBe(String(path.length));
+  });
+
+  it('does not write the start of a secret that the cut falls in', () => {
+    const pad = (text: string, at: number) =>
+      `${' '.repeat(MAX_TEXT_LENGTH - at)}${text} ${'x '.repeat(600)}`;
+    // The cut 5 characters into an e-mail address and into a URL's password.
+    expect(redactText(pad('alice.smith@example.com', 5))).not.toMatch(/lice|smith/);
+    expect(redactText(pad('postgres://app:s3cretpassword@db:5432', 19))).not.toMatch(/s3cr/);
+    // A word longer than the cut reads: it loses its last 256 characters after redaction.
+    const list = redactText(`to=${'bob.smith@example.com,'.repeat(200)}`);
+    expect(list).toMatch(MARKER);
+    expect(list).not.toMatch(/ob\.smith|[^*]@/);
+    // Within the length, nothing is cut.
+    expect(redactText('x'.repeat(MAX_TEXT_LENGTH))).toBe('x'.repeat(MAX_TEXT_LENGTH));
+  });
+
+  it('keeps up to 8 KiB of an error stack', () => {
+    const { logger, lines } = capture();
+    const err = new Error('m'.repeat(3000));
+    logger.error('failed', { err });
+    const written = lines[0]!.err as { message: string; stack: string };
+    expect(written.message).toMatch(MARKER);
+    expect(written.stack).toBe(err.stack);
+  });
+});
+
+describe('redaction patterns', () => {
+  /** The reference: the patterns before they were anchored (they read a long run once per position). */
+  const FORMER: [RegExp, string][] = [
+    [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@]*:)[^\s@/?#]+@/gi, '$1[redacted]@'],
+    [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]'],
+    [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, '[redacted]'],
+    [/([?&](?:[a-z_]*token|code|password|secret|key)=)[^&\s#"']+/gi, '$1[redacted]'],
+    [/\b([A-Za-z0-9_%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b/g, '$1***@$2'],
+  ];
+  const former = (text: string) => FORMER.reduce((out, [pattern, by]) => out.replace(pattern, by), text);
+
+  it('redact exactly what the former patterns redacted', () => {
+    const pieces = ['a', 'Z', '1', '.', '-', '_', '%', '+', '@', '.com', ':', '//', '/', '?', '#', '&', '='];
+    pieces.push(' ', '*', 'eyJ', 'co', 'Bearer ', 'token=', 'https://', 'x:y@', 'a.b@c.de');
+    let seed = 1; // a fixed sequence of 20,000 strings of up to 20 pieces
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return Math.floor((seed / 2 ** 31) * n);
+    };
+    const differing: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      let text = '';
+      for (let n = 1 + next(20); n > 0; n--) text += pieces[next(pieces.length)];
+      if (redactText(text) !== former(text)) differing.push(text);
+    }
+    expect(differing).toEqual([]);
+  });
+
+  it('redact a long run of pattern characters with what surrounds it', () => {
+    // The inputs the former patterns read once per position.
+    const run = (unit: string) => unit.repeat(Math.ceil(MAX_TEXT_LENGTH / 2 / unit.length));
+    for (const unit of ['a-', 'a.', 'eyJ-', 'x@a-']) {
+      const text = `${run(unit)} https://u:pw1@h ${run(unit)}.b.c eyJ${run(unit)}.p.s ${run(unit)}@example.com`;
+      expect(redactText(text, Infinity)).toBe(former(text));
+    }
   });
 });
 

@@ -7,6 +7,11 @@
  * authorization, cookie, TOTP and one-time codes) become `[redacted]`, and in every string e-mail
  * addresses are masked (`a***@example.com`), as are bearer tokens, JWTs, URL passwords and secret
  * query parameters. Errors keep their `cause` chain (and an AggregateError its `errors`).
+ *
+ * A string longer than MAX_TEXT_LENGTH (an error's stack: MAX_STACK_LENGTH) is cut there and marked
+ * (`...[cut from 15801 chars]`): redaction reads only the kept part and the end of the word the cut falls
+ * in, and its patterns take time linear in what they read, so no logged value (a request path of 15,000
+ * characters) holds the event loop.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { pino, type DestinationStream } from 'pino';
@@ -101,23 +106,83 @@ function isSecretKey(key: string, value: unknown): boolean {
   return false;
 }
 
+/** Strings are cut past this many characters; redaction reads at most WORD_TAIL more. */
+export const MAX_TEXT_LENGTH = 1024;
+/** An error's stack (its frames are what it is logged for). */
+const MAX_STACK_LENGTH = 8192;
+/** How far past the cut redaction reads to finish the word there (an e-mail address has at most 254). */
+const WORD_TAIL = 256;
+/** Where a word ends for the cut: a secret's start before one of these is masked without its rest. */
+const WORD_BREAK = /[\s/?#]/;
+
+/**
+ * Each pattern is anchored on a literal or on the start of a run of its characters, so that it reads
+ * every character a bounded number of times: an unanchored `\b[a-z][a-z0-9+.-]*:` tries every position
+ * of a run like 'a-a-a-...' and reads to its end each time (quadratic).
+ */
 const TEXT_RULES: [RegExp, string][] = [
-  // scheme://user:password@host
-  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@]*:)[^\s@/?#]+@/gi, `$1${REDACTED}@`],
+  // scheme://user:password@host (from each ':', the scheme looked up behind it)
+  [/:(?<=\b[a-z][a-z0-9+.-]*:)\/\/([^\s:/?#@]*:)[^\s@/?#]+@/gi, `://$1${REDACTED}@`],
   // Authorization header values
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
-  // JWTs anywhere (header.payload.signature, the header base64 of '{"')
-  [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED],
+  // JWTs anywhere (header.payload.signature, the header base64 of '{"'), from the start of a run of
+  // base64url characters followed by two dots
+  [
+    /(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.)([A-Za-z0-9_-]*?)\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g,
+    `$1${REDACTED}`,
+  ],
   // ?token=..., &code=... in logged URLs
   [/([?&](?:[a-z_]*token|code|password|secret|key)=)[^&\s#"']+/gi, `$1${REDACTED}`],
-  // e-mail addresses: first character of the local part and the domain stay
-  [/\b([A-Za-z0-9_%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b/g, '$1***@$2'],
 ];
 
-function redactText(text: string): string {
+/**
+ * `text` redacted; longer than `max` characters, cut there and marked. Redaction reads on to the end of
+ * the word the cut falls in (an e-mail address or a URL password cut short would not match, and would
+ * be written half), at most WORD_TAIL further; a longer word loses its last WORD_TAIL characters too.
+ */
+export function redactText(text: string, max = MAX_TEXT_LENGTH): string {
+  if (text.length <= max) return redact(text);
+  const limit = Math.min(text.length, max + WORD_TAIL);
+  let end = max;
+  while (end < limit && !WORD_BREAK.test(text.charAt(end))) end++;
+  const redacted = redact(text.slice(0, end));
+  const wordGoesOn = end < text.length && !WORD_BREAK.test(text.charAt(end));
+  const keep = Math.max(0, Math.min(max, wordGoesOn ? redacted.length - WORD_TAIL : max));
+  return `${redacted.slice(0, keep)}...[cut from ${text.length} chars]`;
+}
+
+function redact(text: string): string {
   let out = text;
   for (const [pattern, replacement] of TEXT_RULES) out = out.replace(pattern, replacement);
-  return out;
+  return maskEmails(out);
+}
+
+const LOCAL_CHAR = /[A-Za-z0-9._%+-]/;
+const FIRST_CHAR = /[A-Za-z0-9_%+-]/;
+const WORD_CHAR = /\w/;
+const DOMAIN = /[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/y;
+
+/**
+ * E-mail addresses: the first character of the local part and the domain stay (`a***@example.com`).
+ * The same as replacing /\b([A-Za-z0-9_%+-])[A-Za-z0-9._%+-]*@(DOMAIN)/g with '$1***@$2', found from
+ * each '@' instead, since that pattern reads a long run of local-part characters once per position.
+ */
+function maskEmails(text: string): string {
+  let out = '';
+  let done = 0; // the text before it is in `out`
+  const boundary = (i: number) => WORD_CHAR.test(text.charAt(i - 1)) !== WORD_CHAR.test(text.charAt(i));
+  for (let at = text.indexOf('@'); at !== -1; at = text.indexOf('@', at + 1)) {
+    let first = at;
+    while (first > done && LOCAL_CHAR.test(text.charAt(first - 1))) first--;
+    // The address starts at the first character that may start it, at a word boundary (`\b`).
+    while (first < at && !(FIRST_CHAR.test(text.charAt(first)) && boundary(first))) first++;
+    if (first === at) continue;
+    DOMAIN.lastIndex = at + 1;
+    if (!DOMAIN.test(text)) continue;
+    out += `${text.slice(done, first + 1)}***@${text.slice(at + 1, DOMAIN.lastIndex)}`;
+    done = DOMAIN.lastIndex;
+  }
+  return out + text.slice(done);
 }
 
 function redactFields(fields: LogFields): LogFields {
@@ -127,7 +192,9 @@ function redactFields(fields: LogFields): LogFields {
 function redactObject(obj: object, depth: number, ancestors: WeakSet<object>): LogFields {
   const out: LogFields = {};
   for (const [key, value] of Object.entries(obj)) {
-    out[key] = isSecretKey(key, value) ? REDACTED : redactValue(value, depth + 1, ancestors);
+    if (isSecretKey(key, value)) out[key] = REDACTED;
+    else if (key === 'stack' && typeof value === 'string') out[key] = redactText(value, MAX_STACK_LENGTH);
+    else out[key] = redactValue(value, depth + 1, ancestors);
   }
   return out;
 }
