@@ -64,7 +64,7 @@ function checkStop(order: OrderRequest, instrument: InstrumentRules): bigint | u
 }
 
 /** What recording an order pending writes: its row, its first timeline events, its `order.accepted` event. */
-function pendingOrder({ order, workflowId, reserved }: PendingOrder): {
+function pendingOrder({ order, workflowId, reserved, expiresAt }: PendingOrder): {
   row: NewOrderRow;
   timeline: OrderEventInput[];
   events: OutboxEvent[];
@@ -85,6 +85,8 @@ function pendingOrder({ order, workflowId, reserved }: PendingOrder): {
     reservedAmount: BigInt(reserved.reserveAmount),
     reservePrice: BigInt(reserved.reservePrice),
     workflowId,
+    // The shard expires a DAY order from its session's close on (docs/adr/0044-day-orders-expire-in-the-shard.md).
+    expiresAt: order.timeInForce === 'DAY' && expiresAt !== undefined ? new Date(expiresAt) : null,
   };
   const events: OutboxEvent[] = [
     {

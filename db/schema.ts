@@ -369,6 +369,12 @@ export const orders = pgTable(
     side: text('side', { enum: SIDES }).notNull(),
     orderType: text('order_type', { enum: ORDER_TYPES }).notNull(),
     timeInForce: text('time_in_force', { enum: TIME_IN_FORCES }).notNull(),
+    /**
+     * A DAY order's end: its session's close, past which the shard expires it before its book trades
+     * (docs/adr/0044-day-orders-expire-in-the-shard.md); null for other time in forces and for orders
+     * from before migration 0021 (their saga's timer expires them).
+     */
+    expiresAt: ts('expires_at'),
     selfTradePrevention: text('self_trade_prevention', { enum: SELF_TRADE_PREVENTIONS })
       .notNull()
       .default(DEFAULT_SELF_TRADE_PREVENTION),

@@ -1,7 +1,8 @@
 /**
  * The shard's order books and their sequence numbers, held in memory and rebuilt from Postgres, with the
- * rows of the orders they hold (docs/adr/0034-resting-rows-in-the-shard.md). The one place where order
- * rows become the engine's orders (matching/ keeps its own types; integers cross as safe JS numbers,
+ * rows of the orders they hold (docs/adr/0034-resting-rows-in-the-shard.md) and the expiries of their DAY
+ * orders (docs/adr/0044-day-orders-expire-in-the-shard.md). The one place where order rows become the
+ * engine's orders (matching/ keeps its own types; integers cross as safe JS numbers,
  * docs/adr/0007-matching-engine-numbers.md).
  */
 import type { DbOrTx } from '../db/client.js';
@@ -67,6 +68,53 @@ const loadStop = (o: OrderRow): PendingStop => ({
 /** An order in the book or waiting for its trigger (a pending order is not in the book yet). */
 const isResting = (o: OrderRow) => !isTerminal(o.status) && o.status !== 'pending';
 
+/** When a DAY order's session closes (ms since the epoch), or undefined (GTC, or from before migration 0021). */
+export const expiryOf = (o: OrderRow): number | undefined =>
+  o.timeInForce === 'DAY' && o.expiresAt !== null ? o.expiresAt.getTime() : undefined;
+
+/**
+ * A book's orders that expire, by expiry time: few distinct times (a session's close), so finding the
+ * due ones reads those times only, and nothing at all before the earliest
+ * (docs/adr/0044-day-orders-expire-in-the-shard.md).
+ */
+class Expiries {
+  private readonly byTime = new Map<number, Set<string>>();
+  private readonly timeOf = new Map<string, number>();
+  /** At most the earliest expiry held (a removal may leave it earlier until the next `due`). */
+  private earliest = Infinity;
+
+  set(id: string, at: number | undefined): void {
+    const was = this.timeOf.get(id);
+    if (was === at) return;
+    if (was !== undefined) {
+      const ids = this.byTime.get(was)!;
+      ids.delete(id);
+      if (ids.size === 0) this.byTime.delete(was);
+      this.timeOf.delete(id);
+    }
+    if (at === undefined) return;
+    this.timeOf.set(id, at);
+    const ids = this.byTime.get(at);
+    if (ids) ids.add(id);
+    else this.byTime.set(at, new Set([id]));
+    if (at < this.earliest) this.earliest = at;
+  }
+
+  /** The orders whose expiry is at or before `now`. */
+  due(now: number): string[] {
+    if (now < this.earliest) return [];
+    const due: string[] = [];
+    let later = Infinity;
+    for (const [at, ids] of this.byTime) {
+      if (at <= now) due.push(...ids);
+      else if (at < later) later = at;
+    }
+    // The due ones leave as their expiry is written (`remember`); until then they stay due.
+    this.earliest = due.length > 0 ? Math.min(now, later) : later;
+    return due;
+  }
+}
+
 export class ShardBooks {
   private readonly books = new Map<string, OrderBook>();
   private readonly seqs = new Map<string, number>();
@@ -76,6 +124,8 @@ export class ShardBooks {
    * dropped with the book, so after a rollback they are back to Postgres' state with it.
    */
   private readonly rows = new Map<string, Map<string, OrderRow>>();
+  /** Per symbol, the DAY orders of those rows that have an expiry (`expires_at`), by it. */
+  private readonly expiries = new Map<string, Expiries>();
 
   constructor(private readonly deps: { db: DbOrTx; logger: Logger; metrics: ShardMetrics }) {}
 
@@ -100,6 +150,9 @@ export class ShardBooks {
     this.books.set(symbol, book);
     this.seqs.set(symbol, seq);
     this.rows.set(symbol, new Map([...open, ...stops].map((o) => [o.id, o])));
+    const expiries = new Expiries();
+    for (const o of [...open, ...stops]) expiries.set(o.id, expiryOf(o));
+    this.expiries.set(symbol, expiries);
     this.report(symbol);
     return book;
   }
@@ -110,13 +163,27 @@ export class ShardBooks {
     return row && { ...row };
   }
 
+  /**
+   * Copies of the rows of the DAY orders the book of `symbol` holds whose session closed (expiry at or
+   * before `now`), in id order. Nothing to read when none is due.
+   */
+  dueRows(symbol: string, now: Date): OrderRow[] {
+    const ids = this.expiries.get(symbol)?.due(now.getTime()) ?? [];
+    return ids.sort().flatMap((id) => {
+      const row = this.restingRow(symbol, id);
+      return row ? [row] : [];
+    });
+  }
+
   /** Rows an operation is writing: kept while their orders rest, forgotten once they do not. */
   remember(rows: Iterable<OrderRow>): void {
     for (const o of rows) {
       const held = this.rows.get(o.symbol);
       if (!held) continue;
-      if (isResting(o)) held.set(o.id, { ...o });
+      const resting = isResting(o);
+      if (resting) held.set(o.id, { ...o });
       else held.delete(o.id);
+      this.expiries.get(o.symbol)?.set(o.id, resting ? expiryOf(o) : undefined);
     }
   }
 
@@ -136,6 +203,7 @@ export class ShardBooks {
       this.books.delete(symbol);
       this.seqs.delete(symbol);
       this.rows.delete(symbol);
+      this.expiries.delete(symbol);
       this.deps.logger.warn('book reload failed; it loads again with the next operation', { symbol, err });
     }
   }

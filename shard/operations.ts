@@ -8,6 +8,7 @@ import type { OrderFacts } from '../db/queries/controls.js';
 import { getOrderById, releaseEntry, reserveEntry, type OrderRow } from '../db/queries/orders.js';
 import { controlFailure, lockedOrderAndFacts, violationOf } from './controls.js';
 import {
+  expectationOf,
   saveOrder,
   saveSequence,
   settlementWrites,
@@ -15,7 +16,7 @@ import {
 } from '../db/queries/settlement.js';
 import type { ReplaceRequest } from '../temporal/contracts.js';
 import { FailureType, businessFailure, orderClosed, versionConflict } from '../temporal/failures.js';
-import type { SubmitResult } from '../matching/index.js';
+import type { OrderBook, SubmitResult } from '../matching/index.js';
 import {
   RESTING_TIME_IN_FORCES,
   isStopType,
@@ -23,7 +24,7 @@ import {
   tradesAs,
   type CancelReason,
 } from '../temporal/orders.js';
-import { enginePrice, leaves, newOrder, toNum, type ShardBooks } from './books.js';
+import { enginePrice, expiryOf, leaves, newOrder, toNum, type ShardBooks } from './books.js';
 import type { Operation } from './batcher.js';
 import { checkLimitPrice, checkQuantity } from './order-rules.js';
 import { notionalError } from '../temporal/order-bounds.js';
@@ -58,6 +59,39 @@ function refuseUnderControls(facts: OrderFacts, order: OrderRow, quantity: bigin
   if (v) throw controlFailure(v);
 }
 
+/** A DAY order whose session closed at or before `at` (docs/adr/0044-day-orders-expire-in-the-shard.md). */
+const isDue = (o: OrderRow, at: Date): boolean => (expiryOf(o) ?? Infinity) <= at.getTime();
+
+/** An order closed as expired: as the saga's expiry step closes it (`cancelOrder`, reason expired). */
+function expire(w: SettlementWrites, o: OrderRow, at: Date): void {
+  o.status = CANCEL_OUTCOME.expired.status;
+  o.lockVersion += 1;
+  o.lastRequestId = null;
+  closeOrder(w, o, at);
+}
+
+/**
+ * Before an operation can trade in the book of `symbol`: the DAY orders resting there (or waiting for
+ * their trigger) whose session closed are expired first, in the same writes, exactly as the saga's
+ * expiry step would expire them (reservation released, timeline, execution report; their sagas hear of
+ * it from the relay). Their sagas' own expiry steps then find them closed. Nothing to do, and nothing
+ * read, before the book's earliest expiry (books.ts).
+ */
+function expireDue(
+  deps: OperationDeps,
+  w: SettlementWrites,
+  book: OrderBook,
+  symbol: string,
+  at: Date,
+): void {
+  for (const o of deps.books.dueRows(symbol, at)) {
+    w.expected.set(o.id, expectationOf(o));
+    book.cancel(o.id);
+    expire(w, o, at);
+    announce(w, [executionReport(o, CANCEL_OUTCOME.expired.exec, at, undefined, true)]);
+  }
+}
+
 export function submitOrder(deps: OperationDeps, orderId: string): Operation {
   return async (tx, bookOf, write) => {
     const locked = await lockedOrderAndFacts(tx, orderId, deps.now());
@@ -66,10 +100,24 @@ export function submitOrder(deps: OperationDeps, orderId: string): Operation {
     if (order.status !== 'pending') return snapshot(order); // already submitted: a retry
     refuseUnderControls(facts, order, order.quantity, order.reservePrice);
     const book = await bookOf(order.symbol);
-    const seq = deps.books.nextSeq(order.symbol);
     const at = deps.now();
-    const result = book.submit(newOrder(order, seq, at));
     const w = settlementWrites();
+    expireDue(deps, w, book, order.symbol, at);
+    if (isDue(order, at)) {
+      // Its session closed before it reached the book (a matching outage over the close): it never
+      // trades, and its saga hears so in this step's answer.
+      expire(w, order, at);
+      const submitted = { orderId: order.id, key: 'submitted', at, type: 'submitted' as const, details: {} };
+      announce(
+        w,
+        [executionReport(order, CANCEL_OUTCOME.expired.exec, at), marketEvent(deps.books, order.symbol, at)],
+        [submitted],
+      );
+      await write(tx, w);
+      return snapshot(order);
+    }
+    const seq = deps.books.nextSeq(order.symbol);
+    const result = book.submit(newOrder(order, seq, at));
     const fillIds = await settleResult(deps, tx, w, order, result, at, 'new');
     saveBookState(deps, w, order.symbol, seq, result);
     await write(tx, w);
@@ -116,6 +164,9 @@ export function cancelOrder(
       if (args.reason === 'user') throw orderClosed(order.status);
       return snapshot(order);
     }
+    // Its session closed: too late for the client to cancel, it is expired (by the next operation in its
+    // book, or its saga's expiry step, which follows).
+    if (args.reason === 'user' && isDue(order, deps.now())) throw orderClosed(CANCEL_OUTCOME.expired.status);
     if (
       args.reason === 'user' &&
       args.clientVersion !== undefined &&
@@ -157,11 +208,15 @@ export function cancelOrder(
 
 export function replaceOrder(deps: OperationDeps, args: { orderId: string } & ReplaceRequest): Operation {
   return async (tx, bookOf, write) => {
-    const locked = await lockedOrderAndFacts(tx, args.orderId, deps.now());
+    const at = deps.now();
+    const locked = await lockedOrderAndFacts(tx, args.orderId, at);
     if (!locked) throw unknownOrder(args.orderId);
     const { order, facts } = locked;
     if (args.requestId && order.lastRequestId === args.requestId) return snapshot(order); // a retry
     if (isTerminal(order.status) || order.status === 'pending') throw orderClosed(order.status);
+    // Its session closed: it is expired (by the next operation in its book, or its saga's step), not
+    // replaced.
+    if (isDue(order, at)) throw orderClosed(CANCEL_OUTCOME.expired.status);
     if (args.clientVersion !== order.lockVersion)
       throw versionConflict(args.clientVersion, order.lockVersion);
     const pending = order.status === 'pending_trigger';
@@ -216,7 +271,8 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
 
     const book = await bookOf(order.symbol);
     const seq = deps.books.nextSeq(order.symbol);
-    const at = deps.now();
+    const w = settlementWrites();
+    expireDue(deps, w, book, order.symbol, at);
     // Reserve any increase before the book may trade on it (in a savepoint: a refusal leaves the
     // transaction usable, and nothing else has been written yet).
     try {
@@ -247,10 +303,14 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     // A refused modify throws: the reservation above is undone with the rest of the operation.
     if (!result.ok) throw businessFailure(FailureType.InvalidOrder, result.reason);
     if (increase > 0n) order.reservedAmount += increase;
-    if (args.timeInForce) order.timeInForce = args.timeInForce;
+    if (args.timeInForce) {
+      order.timeInForce = args.timeInForce;
+      // Made DAY: it expires at the close the api computed (kept when none came); made GTC: never.
+      if (args.timeInForce !== 'DAY') order.expiresAt = null;
+      else if (args.expiresAt !== undefined) order.expiresAt = new Date(args.expiresAt);
+    }
     order.lockVersion = version;
     order.lastRequestId = args.requestId ?? null;
-    const w = settlementWrites();
     const fillIds = await settleResult(deps, tx, w, order, result, at, 'replaced');
     // Release what the new price and quantity no longer need (a decrease, or what fills left over).
     const stillNeeded = isTerminal(order.status) ? 0n : leaves(order) * unit;

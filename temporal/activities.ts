@@ -12,6 +12,11 @@ export interface PendingOrder {
   order: OrderRequest;
   workflowId: string;
   reserved: ValidatedOrder;
+  /**
+   * A DAY order's session close (the saga's `expiresAt`), recorded with the order: the shard expires it
+   * from then on. Absent for other orders and in sagas recorded before the field.
+   */
+  expiresAt?: string;
 }
 
 export interface ValidatedOrder {

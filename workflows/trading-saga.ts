@@ -5,7 +5,8 @@
  *   statement, ADR 0032) -> persist (empty now; kept so that recorded histories replay)
  *   then: submit to the matching shard's task queue -> ACK (the `placeOrder` update returns)
  *   then: live until terminal: fills (signals), replace / cancel (updates), DAY expiry (timer; tried
- *         again until the shard answers), continue-as-new when the history grows.
+ *         again until the shard answers; the shard itself expires the order first when its book is
+ *         about to trade after the close, ADR 0044), continue-as-new when the history grows.
  *
  * Compensations are pushed before the step they undo runs and run in reverse, non-cancellable. A
  * compensation that keeps failing parks the saga in `needs_attention` (visible in the Web UI through the
@@ -310,12 +311,13 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
 
   setHandler(
     replaceOrderUpdate,
-    ({ expiresAt: newExpiry, ...req }) =>
+    (req) =>
       modify(req.clientVersion, async () => {
+        // The shard records the new close with the order (a replace made DAY) or drops it (made GTC).
         const snap = await matching.replaceOrder({ ...req, orderId: state.orderId, requestId: uuid4() });
         // GTC never expires; DAY at the session close the api computed (kept when it sent none).
         if (req.timeInForce && patched(PATCHES.expiryFollowsTimeInForce) && !expiring)
-          expiresAt = req.timeInForce === 'DAY' ? (newExpiry ?? expiresAt) : undefined;
+          expiresAt = req.timeInForce === 'DAY' ? (req.expiresAt ?? expiresAt) : undefined;
         return snap;
       }),
     { validator: (req: ReplaceRequest) => validateModify(req.clientVersion) },
@@ -356,7 +358,8 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
             reason: state.rejectReason ?? 'compensated',
           }),
       });
-      const pending = { order, workflowId: workflowInfo().workflowId, reserved: validated };
+      // A DAY order's session close goes with it into the book: the shard expires it from then on.
+      const pending = { order, workflowId: workflowInfo().workflowId, reserved: validated, expiresAt };
       // The reserve records the order pending in the same statement; the persist step after it is then
       // empty. It stays, so that the saga's commands are those of the sagas recorded before (whose
       // reserve returned nothing: their persist writes the order).
@@ -415,7 +418,8 @@ export async function TradingSaga(input: TradingSagaInput): Promise<SagaState> {
     if (expiresAt !== until) continue; // a replace changed the time in force: a new timer, or none
     if (!woke) {
       // Session close (durable timer): expire what is still working, after any replace/cancel in flight
-      // (unless that replace made it GTC or moved its close).
+      // (unless that replace made it GTC or moved its close). A shard that expired the order already
+      // (before a trade in its book, ADR 0044) answers with it closed, and its signal may come first.
       await condition(() => !busy);
       if (expiresAt !== until) continue;
       if (isTerminal(state.status)) continue;

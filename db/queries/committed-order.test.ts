@@ -12,6 +12,7 @@ const row: OrderRow = {
   side: 'buy',
   orderType: 'stop_limit',
   timeInForce: 'GTC',
+  expiresAt: null,
   selfTradePrevention: 'cancel_newest',
   quantity: 10n,
   price: 16_500n,

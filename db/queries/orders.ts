@@ -17,7 +17,10 @@ import { entryValues, ledgerError, postEntry, postEntrySql, type LedgerEntry } f
 export type OrderRow = typeof orders.$inferSelect;
 export type InstrumentRow = typeof instruments.$inferSelect;
 /** What the api shows of an order: the row without the engine's and the saga's bookkeeping. */
-export type OrderView = Omit<OrderRow, 'reservePrice' | 'bookSeq' | 'lastRequestId' | 'workflowId'>;
+export type OrderView = Omit<
+  OrderRow,
+  'reservePrice' | 'bookSeq' | 'lastRequestId' | 'workflowId' | 'expiresAt'
+>;
 
 /** An order row as it travels in a saga's payloads (temporal/contracts.ts `CommittedOrder`). */
 export function committedOrder(o: OrderRow): CommittedOrder {
@@ -175,7 +178,9 @@ export type NewOrderRow = Pick<
   | 'reservedAmount'
   | 'reservePrice'
   | 'workflowId'
->;
+> &
+  /** A DAY order's session close (docs/adr/0044-day-orders-expire-in-the-shard.md); absent: none. */
+  Partial<Pick<OrderRow, 'expiresAt'>>;
 
 const P = (name: string) => sql.placeholder(name);
 /**
@@ -187,11 +192,12 @@ const pendingOrderSql = (reserve: boolean) => sql`
   WITH ${reserve ? sql`reserved AS (SELECT ${postEntrySql}), ` : sql``}inserted AS (
     INSERT INTO ${orders} (id, account_id, client_order_id, symbol, side, order_type, time_in_force,
       self_trade_prevention, request_fingerprint, quantity, price, stop_price, reserved_amount, reserve_price,
-      status, workflow_id)
+      status, workflow_id, expires_at)
     SELECT ${P('id')}::uuid, ${P('accountId')}::uuid, ${P('clientOrderId')}, ${P('symbol')}, ${P('side')},
       ${P('orderType')}, ${P('timeInForce')}, ${P('selfTradePrevention')}, ${P('requestFingerprint')},
       ${P('quantity')}::bigint, ${P('price')}::bigint, ${P('stopPrice')}::bigint, ${P('reservedAmount')}::bigint,
-      ${P('reservePrice')}::bigint, 'pending', ${P('workflowId')}${reserve ? sql` FROM reserved` : sql``}
+      ${P('reservePrice')}::bigint, 'pending', ${P('workflowId')}, ${P('expiresAt')}::timestamptz
+    ${reserve ? sql` FROM reserved` : sql``}
     ON CONFLICT (id) DO NOTHING
     RETURNING id
   ), recorded AS (${insertOrderEventsSql(P('timeline'))})
@@ -221,6 +227,7 @@ export async function insertPendingOrder(
     stopPrice: big(row.stopPrice),
     reservedAmount: big(row.reservedAmount),
     reservePrice: big(row.reservePrice),
+    expiresAt: row.expiresAt?.toISOString() ?? null,
     timeline: orderEventsJson(timeline),
     events: outboxJson(events),
   };

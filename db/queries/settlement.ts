@@ -189,6 +189,7 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, fence?: S
       price: o.price?.toString() ?? null,
       reserve_price: o.reservePrice.toString(),
       time_in_force: o.timeInForce,
+      expires_at: o.expiresAt?.toISOString() ?? null,
       stop_price: o.stopPrice?.toString() ?? null,
       triggered_at: o.triggeredAt?.toISOString() ?? null,
       filled_quantity: o.filledQuantity.toString(),
@@ -267,13 +268,13 @@ const buildSettlement = (fence?: SQL) =>
         buy_account_id uuid, sell_account_id uuid, maker_order_id uuid, price bigint, quantity bigint, executed_at timestamptz)
     ), given AS (
       SELECT * FROM jsonb_to_recordset(${sql.placeholder('orders')}::jsonb) AS x(id uuid, quantity bigint, price bigint,
-        reserve_price bigint, time_in_force text, stop_price bigint, triggered_at timestamptz, filled_quantity bigint,
+        reserve_price bigint, time_in_force text, expires_at timestamptz, stop_price bigint, triggered_at timestamptz, filled_quantity bigint,
         filled_notional bigint, status text, reserved_amount bigint, lock_version integer, book_seq bigint,
         reject_reason text, last_request_id text, updated_at timestamptz, expected_status text,
         expected_lock_version integer, expected_filled_quantity bigint, expected_reserved_amount bigint)
     ), saved AS (
       UPDATE ${orders} o SET quantity = x.quantity, price = x.price, reserve_price = x.reserve_price,
-        time_in_force = x.time_in_force, stop_price = x.stop_price, triggered_at = x.triggered_at,
+        time_in_force = x.time_in_force, expires_at = x.expires_at, stop_price = x.stop_price, triggered_at = x.triggered_at,
         filled_quantity = x.filled_quantity, filled_notional = x.filled_notional, status = x.status,
         reserved_amount = x.reserved_amount, lock_version = x.lock_version, book_seq = x.book_seq,
         reject_reason = x.reject_reason, last_request_id = x.last_request_id, updated_at = x.updated_at
