@@ -22,7 +22,7 @@ import {
   setRiskLimits,
   type ControlScope,
 } from '../db/queries/controls.js';
-import { listOpenOrders } from '../db/queries/orders.js';
+import { listOpenOrders, orderIsOpen } from '../db/queries/orders.js';
 import { setUserSuspended } from '../db/queries/users.js';
 import type { ControlActivities } from '../temporal/activities.js';
 import { controlTarget, type ControlAction } from '../temporal/controls.js';
@@ -153,6 +153,7 @@ export function createControlActivities({ db }: { db: Db }): ControlActivities {
           const batch = await cancelThroughSagas(
             ctx.client.workflow,
             open.slice(i, i + CANCEL_BATCH).map((o) => ({ orderId: o.id, workflowId: o.workflowId })),
+            (id) => orderIsOpen(db, id),
           );
           progress.cancelled.push(...batch.cancelled);
           progress.failed.push(...batch.failed);

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../lib/config.js';
+import { ConfigError, loadConfig } from '../lib/config.js';
 import {
   createAdmission,
   MAX_RETRY_AFTER,
@@ -9,6 +9,7 @@ import {
   retryAfterSeconds,
 } from './admission.js';
 import { createApiMetrics } from './metrics.js';
+import { ApiError } from './problem.js';
 import type { AppEnv } from './types.js';
 
 const lowest = () => 0;
@@ -103,7 +104,7 @@ describe('the wait that spreads the shed crowd', () => {
 describe('a shed order placement', () => {
   const config = loadConfig({ NODE_ENV: 'test', MAX_INFLIGHT_ORDERS: '1', INSTANCE_ID: 'api-7' });
   const admission = createAdmission({ config, metrics: createApiMetrics('admission-test') });
-  admission.enter(); // the only slot
+  admission.enter('account-1'); // the only slot
   const app = new Hono<AppEnv>();
   app.use(PLACE_ORDER_PATH, admission.gate);
   const place = (headers: Record<string, string> = {}) =>
@@ -128,5 +129,92 @@ describe('a shed order placement', () => {
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       expect(await res.json()).toMatchObject({ request_id: id });
     }
+  });
+});
+
+describe("an account's share of the admission (ADR 0045)", () => {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    MAX_INFLIGHT_ORDERS: '4',
+    MAX_INFLIGHT_ORDERS_PER_ACCOUNT: '2',
+  });
+  const refusal = (claim: () => unknown) => {
+    try {
+      claim();
+    } catch (err) {
+      return err as ApiError;
+    }
+    return undefined;
+  };
+
+  it("refuses an account's third placement with a 429 and Retry-After while another account is admitted", () => {
+    const metrics = createApiMetrics('admission-account-test');
+    const admission = createAdmission({ config, metrics });
+    admission.enter('A');
+    admission.enter('A');
+    const third = refusal(() => admission.enter('A'));
+    expect(third).toBeInstanceOf(ApiError);
+    expect(third).toMatchObject({ code: 'too_many_requests', headers: { 'retry-after': '1' } });
+    expect(refusal(() => admission.enter('B'))).toBeUndefined();
+    expect(refusal(() => admission.enter('B'))).toBeUndefined();
+    // The instance's 4 slots are taken now: anyone is shed, as overload.
+    expect(refusal(() => admission.enter('C'))).toMatchObject({ code: 'too_many_requests' });
+    admission.leave('A');
+    expect(refusal(() => admission.enter('A'))).toBeUndefined(); // A's slot came back
+  });
+
+  it('counts a refusal for the share as shed_account, an overload as shed', async () => {
+    const metrics = createApiMetrics('admission-account-metrics');
+    const admission = createAdmission({ config, metrics });
+    admission.enter('A');
+    admission.enter('A');
+    refusal(() => admission.enter('A'));
+    admission.enter('B');
+    admission.enter('B');
+    refusal(() => admission.enter('C'));
+    const placed: Record<string, number> = {};
+    for (const v of (await metrics.ordersPlaced.get()).values) placed[String(v.labels.result)] = v.value;
+    expect(placed).toEqual({ shed_account: 1, shed: 1 });
+  });
+
+  it("bounds an account's replaces and cancels in slots of their own: placements in flight do not refuse them", async () => {
+    const admission = createAdmission({ config, metrics: createApiMetrics('admission-modify-test') });
+    admission.enter('A');
+    admission.enter('A'); // A's placements are all in flight
+    const release: (() => void)[] = [];
+    const held = () =>
+      admission.modifying('A', () => new Promise<string>((resolve) => release.push(() => resolve('done'))));
+    const first = held();
+    const second = held();
+    await expect(admission.modifying('A', async () => 'third')).rejects.toMatchObject({
+      code: 'too_many_requests',
+      headers: { 'retry-after': '1' },
+    });
+    await expect(admission.modifying('B', async () => 'other account')).resolves.toBe('other account');
+    release.shift()!();
+    await expect(first).resolves.toBe('done');
+    await expect(admission.modifying('A', async () => 'a slot again')).resolves.toBe('a slot again');
+    release.shift()!();
+    await expect(second).resolves.toBe('done');
+  });
+
+  it('frees a modification slot when the modification fails', async () => {
+    const small = loadConfig({ NODE_ENV: 'test', MAX_INFLIGHT_ORDERS_PER_ACCOUNT: '1' });
+    const admission = createAdmission({ config: small, metrics: createApiMetrics('admission-modify-fail') });
+    await expect(admission.modifying('A', () => Promise.reject(new Error('refused')))).rejects.toThrow(
+      'refused',
+    );
+    await expect(admission.modifying('A', async () => 'ok')).resolves.toBe('ok');
+  });
+
+  it('is MAX_INFLIGHT_ORDERS_PER_ACCOUNT: 8 by default, at most MAX_INFLIGHT_ORDERS', () => {
+    expect(loadConfig({}).MAX_INFLIGHT_ORDERS_PER_ACCOUNT).toBe(8);
+    // Unset, it follows a smaller instance limit down; set above it, the configuration is refused.
+    expect(loadConfig({ MAX_INFLIGHT_ORDERS: '2' }).MAX_INFLIGHT_ORDERS_PER_ACCOUNT).toBe(2);
+    expect(() => loadConfig({ MAX_INFLIGHT_ORDERS: '4', MAX_INFLIGHT_ORDERS_PER_ACCOUNT: '5' })).toThrow(
+      ConfigError,
+    );
+    for (const bad of ['0', '1.5', 'x'])
+      expect(() => loadConfig({ MAX_INFLIGHT_ORDERS_PER_ACCOUNT: bad })).toThrow(ConfigError);
   });
 });

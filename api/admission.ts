@@ -1,5 +1,9 @@
 /**
- * Admission control for order placement: at most MAX_INFLIGHT_ORDERS sagas in flight per api instance.
+ * Admission control for orders: at most MAX_INFLIGHT_ORDERS sagas in flight per api instance,
+ * of which at most MAX_INFLIGHT_ORDERS_PER_ACCOUNT for one account; and at most
+ * MAX_INFLIGHT_ORDERS_PER_ACCOUNT replaces and cancels of one account in flight (a cancel-all counts as
+ * one), in slots of their own so that a cancel is never refused because placements are in flight
+ * (docs/adr/0045-per-account-admission.md).
  *
  * Beyond that, POST /api/v1/orders is shed with a 429 by a middleware that runs right after CORS, before
  * the request middleware, the body and authentication: under overload a 429 must cost next to nothing, or
@@ -7,7 +11,12 @@
  * (X-Request-Id, X-Instance); sheds are counted in `http_requests_total` and
  * `orders_placed_total{result="shed"}` instead of being logged one by one.
  * The handler claims its slot after authentication and parsing, checking again (another request may
- * have taken the last slot meanwhile).
+ * have taken the last slot meanwhile) and checking the account's share, which the middleware cannot
+ * know: an account over it gets the same 429, counted as `orders_placed_total{result="shed_account"}`,
+ * while other accounts are still admitted. Its Retry-After is drawn around the overload's current wait
+ * (1 s without an overload) but not recorded in it: a client that ignores Retry-After and keeps sending
+ * must not lengthen the wait every other client is told. A replace or cancel over its account's slots
+ * is a 429 with a Retry-After of 1 s (its own requests end within about a second).
  *
  * Retry-After tells a shed client when to come back, sized so that the crowd of shed clients returns
  * about as fast as the api admits orders. By Little's law the clients waiting to retry number about the
@@ -87,20 +96,44 @@ export class OverloadWindow {
 export interface Admission {
   /** Sheds a placement when every slot is taken; passes everything else through. */
   gate: MiddlewareHandler<AppEnv>;
-  /** Claim a slot or throw the 429. */
-  enter(): void;
-  leave(): void;
+  /** Claim a placement slot for the account or throw the 429 (the instance's or the account's taken). */
+  enter(accountId: string): void;
+  leave(accountId: string): void;
+  /** Run a replace, cancel or cancel-all in one of the account's modification slots, or throw the 429. */
+  modifying<T>(accountId: string, run: () => Promise<T>): Promise<T>;
+}
+
+/** The Retry-After of a replace or cancel refused for its account's slots. */
+export const MODIFY_RETRY_AFTER = 1;
+
+/** Requests in flight per account; an account with none has no entry. */
+class PerAccount {
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly cap: number) {}
+  /** Count one more for the account, or false when it has `cap` already. */
+  claim(accountId: string): boolean {
+    const n = this.counts.get(accountId) ?? 0;
+    if (n >= this.cap) return false;
+    this.counts.set(accountId, n + 1);
+    return true;
+  }
+  release(accountId: string): void {
+    const n = (this.counts.get(accountId) ?? 1) - 1;
+    if (n > 0) this.counts.set(accountId, n);
+    else this.counts.delete(accountId);
+  }
 }
 
 export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'metrics'>): Admission {
   let inflight = 0;
+  const placing = new PerAccount(config.MAX_INFLIGHT_ORDERS_PER_ACCOUNT);
+  const modifying = new PerAccount(config.MAX_INFLIGHT_ORDERS_PER_ACCOUNT);
   const overload = new OverloadWindow();
+  const tooMany = (detail: string, retryAfter: number) =>
+    new ApiError('too_many_requests', detail, undefined, { 'retry-after': String(retryAfter) });
   const shed = () => {
     metrics.ordersPlaced.inc({ result: 'shed' });
-    const retryAfter = String(overload.shedOne());
-    return new ApiError('too_many_requests', 'Too many orders in flight, retry shortly', undefined, {
-      'retry-after': retryAfter,
-    });
+    return tooMany('Too many orders in flight, retry shortly', overload.shedOne());
   };
   return {
     gate: async (c, next) => {
@@ -119,15 +152,33 @@ export function createAdmission({ config, metrics }: Pick<ApiDeps, 'config' | 'm
       );
       return res;
     },
-    enter() {
+    enter(accountId) {
       if (inflight >= config.MAX_INFLIGHT_ORDERS) throw shed();
+      if (!placing.claim(accountId)) {
+        metrics.ordersPlaced.inc({ result: 'shed_account' });
+        const retryAfter = retryAfterSeconds(overload.wait);
+        throw tooMany('Too many orders of this account in flight, retry shortly', retryAfter);
+      }
       overload.admit();
       inflight++;
       metrics.inflightOrders.set(inflight);
     },
-    leave() {
+    leave(accountId) {
+      placing.release(accountId);
       inflight--;
       metrics.inflightOrders.set(inflight);
+    },
+    async modifying(accountId, run) {
+      if (!modifying.claim(accountId))
+        throw tooMany(
+          'Too many replaces and cancels of this account in flight, retry shortly',
+          MODIFY_RETRY_AFTER,
+        );
+      try {
+        return await run();
+      } finally {
+        modifying.release(accountId);
+      }
     },
   };
 }

@@ -14,7 +14,7 @@ afterEach(() => expect(api.touched).toEqual([]));
 
 /** Every response header the document names, readable by a page's script. */
 const EXPOSED =
-  'X-Request-Id,X-Instance,Retry-After,WWW-Authenticate,Idempotent-Replayed,Content-Disposition,Cache-Control';
+  'X-Request-Id,X-Instance,Retry-After,WWW-Authenticate,Idempotent-Replayed,Content-Disposition,Link,Cache-Control';
 const corsOf = (res: Response) => ({
   origin: res.headers.get('access-control-allow-origin'),
   expose: res.headers.get('access-control-expose-headers'),

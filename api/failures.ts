@@ -38,6 +38,8 @@ export const FAILURE_PROBLEMS = {
   OrderTerminal: { status: 409, code: 'order_closed' },
   /** The saga compensated after an infrastructure failure: nothing was reserved, try again. */
   ProcessingFailed: { status: 503, code: 'service_unavailable', headers: { 'retry-after': '1' } },
+  /** The order is open, its saga gone: nothing changed, operators re-adopt it (no Retry-After: not soon). */
+  SagaMissing: { status: 503, code: 'saga_missing' },
 } as const satisfies Record<FailureTypeName, FailureProblem>;
 
 /**

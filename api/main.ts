@@ -15,7 +15,8 @@ import { migrateDatabase } from '../db/migrate.js';
 import { createApp } from './app.js';
 import { startDependencyProbe } from './dependencies.js';
 import { startHousekeeping } from './housekeeping.js';
-import { createApiMetrics, watchKillSwitches } from './metrics.js';
+import { apiCalendar } from './calendar.js';
+import { createApiMetrics, watchCalendar, watchKillSwitches } from './metrics.js';
 import { listKillSwitches } from '../db/queries/controls.js';
 import type { ApiDeps } from './types.js';
 import { createApiFeed } from './ws/server.js';
@@ -41,6 +42,7 @@ const temporal = new Client({
 });
 const metrics = createApiMetrics(config.INSTANCE_ID);
 watchKillSwitches(metrics, () => listKillSwitches(database.db), logger);
+watchCalendar(metrics, apiCalendar({ config }), () => new Date());
 const mailer = createMailer(config.SMTP_URL, config.MAIL_FROM);
 
 let draining = false;

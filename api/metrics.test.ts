@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../lib/logger.js';
-import { createApiMetrics, watchKillSwitches } from './metrics.js';
+import { exchangeCalendar, twentyFourHourCalendar } from '../lib/sessions.js';
+import { createApiMetrics, watchCalendar, watchKillSwitches } from './metrics.js';
 
 describe('kill_switch_engaged', () => {
   it('keeps its last values when Postgres cannot be read, and the scrape still carries dependency_up', async () => {
@@ -65,5 +66,23 @@ describe('kill_switch_engaged', () => {
       expect(await again).toContain(`kill_switch_engaged{scope="*",${labels}} 1\n`);
       expect(reads).toBe(1);
     });
+  });
+});
+
+describe('trading_calendar_days_left', () => {
+  it("counts down to the close of the calendar's last session at each scrape; none for the 24-hour calendar", async () => {
+    const metrics = createApiMetrics('api-cal');
+    let now = new Date('2028-10-30T21:00:00Z'); // 60 days before the NYSE data's last close (2028-12-29 16:00 EST)
+    watchCalendar(metrics, exchangeCalendar(), () => now);
+    const labels = 'process="api",instance_id="api-cal"';
+    expect(await metrics.registry.metrics()).toContain(`trading_calendar_days_left{${labels}} 60\n`);
+    now = new Date('2028-12-29T09:00:00Z');
+    expect(await metrics.registry.metrics()).toContain(`trading_calendar_days_left{${labels}} 0.5\n`);
+    now = new Date('2028-12-30T21:00:00Z');
+    expect(await metrics.registry.metrics()).toContain(`trading_calendar_days_left{${labels}} -1\n`);
+
+    const always = createApiMetrics('api-24h');
+    watchCalendar(always, twentyFourHourCalendar('21:00'), () => now);
+    expect(await always.registry.metrics()).not.toContain('trading_calendar_days_left');
   });
 });

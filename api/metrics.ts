@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger } from '../lib/logger.js';
 import { processRegistry } from '../lib/metrics-server.js';
+import type { SessionCalendar } from '../lib/sessions.js';
 import { timed } from './dependencies.js';
 
 export function createApiMetrics(instance: string) {
@@ -128,6 +129,25 @@ export function watchKillSwitches(
       failing = false;
       this.reset();
       for (const { scope } of engaged) this.set({ scope }, 1);
+    },
+  });
+}
+
+/**
+ * `trading_calendar_days_left`: days until the trading calendar's data ends (the close of its last
+ * session, lib/sessions.ts), at each scrape; past it every placement, a replace to DAY and the clock
+ * answer 503 calendar_unavailable (api/calendar.ts). The TradingCalendarEnding alert fires under 60
+ * days. A calendar without an end (TRADING_CALENDAR=24h) exports nothing.
+ */
+export function watchCalendar(metrics: ApiMetrics, calendar: SessionCalendar, now: () => Date): void {
+  const ends = calendar.dataEnds;
+  if (!ends) return;
+  new Gauge({
+    name: 'trading_calendar_days_left',
+    help: "Days until the trading calendar's data ends (the close of its last session); negative past it",
+    registers: [metrics.registry],
+    collect() {
+      this.set((ends.getTime() - now().getTime()) / 86_400_000);
     },
   });
 }

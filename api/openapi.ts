@@ -106,8 +106,9 @@ export function documentConfig(config: Pick<Config, 'PUBLIC_URL'>) {
  * body it names, and adds what every operation of this API can answer: 500; 400 and 422 (the edge guard,
  * api/input-guard.ts, reads every request's path, query string and headers); 413 unless a GET (the body
  * limit counts any other request's body); 415 with a body; 401 behind a bearer token; 503 when a
- * dependency is out (unless `offline`); and the headers every response carries (X-Request-Id,
- * X-Instance). api/openapi.test.ts walks the document and names the operation that misses any of it.
+ * dependency is out (unless `offline`; an offline route that asks the trading calendar declares its
+ * 503 itself); and the headers every response carries (X-Request-Id, X-Instance). api/openapi.test.ts
+ * walks the document and names the operation that misses any of it.
  */
 export const TAGS = {
   identity: 'Registration, login with a second factor, tokens, passwords and public keys',
@@ -202,7 +203,7 @@ const PROBLEM_RESPONSES: Record<
   503: {
     name: 'ServiceUnavailable',
     description:
-      'Postgres, Redis, Temporal or a matching shard briefly unreachable, or the instance is draining: retry after Retry-After seconds',
+      'Postgres, Redis, Temporal or a matching shard briefly unreachable, or the instance is draining: retry after Retry-After seconds. `calendar_unavailable`: the trading calendar has no data for now (placing, replacing to DAY, the market clock) until an operator extends it. `saga_missing` (a replace or cancel; in cancel-all, a `failed` code): the order is open but its saga is gone (Temporal lost it); nothing changed, operators are recovering it: contact support if it persists',
     code: 'service_unavailable',
     detail: 'A service BrokerX depends on is briefly unavailable; retry shortly',
     headers: ['Retry-After'],
@@ -243,6 +244,13 @@ export const RESPONSE_HEADERS = {
   'Content-Disposition': {
     description: 'The file name to save this answer as',
     schema: { type: 'string', example: 'attachment; filename="statement-2026-02-01-2026-03-02.csv"' },
+  },
+  Link: {
+    description: 'The next page of this listing (RFC 8288, rel="next"); absent on the last page',
+    schema: {
+      type: 'string',
+      example: '</api/v1/statement?limit=500&cursor=MTc2OTkwNDAwMDAwMHwxNzcy>; rel="next"',
+    },
   },
   'Cache-Control': {
     description: 'Caching of this answer (no-store for anything private)',
@@ -292,7 +300,7 @@ export type ApiRouteConfig = Omit<
   responses: Record<number, Reply>;
   /** The problem statuses the handler and its middleware answer beyond those added for every route. */
   errors: readonly ErrorStatus[];
-  /** Answers without Postgres, Redis or Temporal: no 503. */
+  /** Answers without Postgres, Redis or Temporal: no 503 (unless declared in `errors`). */
   offline?: boolean;
 };
 

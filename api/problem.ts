@@ -29,6 +29,8 @@ export const PROBLEM_STATUS = {
   too_many_requests: 429,
   internal_error: 500,
   service_unavailable: 503,
+  calendar_unavailable: 503,
+  saga_missing: 503,
   timeout: 504,
 } as const;
 export type ProblemCode = keyof typeof PROBLEM_STATUS;
@@ -57,6 +59,8 @@ export const PROBLEM_TITLES: Record<ProblemCode, string> = {
   too_many_requests: 'Too many requests',
   internal_error: 'Internal server error',
   service_unavailable: 'Service unavailable',
+  calendar_unavailable: 'Trading calendar unavailable',
+  saga_missing: "The order's saga is missing",
   timeout: 'Timed out',
 };
 

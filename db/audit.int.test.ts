@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTradingFixture, type TradingFixture } from '../test/trading.js';
+import { eventually, placeGtc, startTradingFixture, type TradingFixture } from '../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../test/users.js';
 import { mailSearchQuery } from '../test/helpers.js';
 import type { DbOrTx } from './client.js';
@@ -27,15 +27,7 @@ let seller: FundedTestUser;
 /** Ids of the activity below. */
 const ids = { resting: '', filled: '', partial: '', cancelled: '' };
 
-const place = async (u: FundedTestUser, order: Record<string, unknown>) => {
-  const res = await fx.api.call('POST', '/api/v1/orders', {
-    token: u.token,
-    body: { order: { symbol: 'AAPL', order_type: 'limit', time_in_force: 'GTC', ...order } },
-  });
-  const json = (await res.json()) as { order_id: string; status: string };
-  expect(res.status, JSON.stringify(json)).toBe(201);
-  return json;
-};
+const place = (u: FundedTestUser, order: Record<string, unknown>) => placeGtc(fx.api, u.token, order);
 
 beforeAll(async () => {
   fx = await startTradingFixture('audit');
@@ -243,9 +235,15 @@ describe('planted inconsistencies', () => {
 });
 
 describe('npm run audit', () => {
+  // It asks the fixture's Temporal about the open orders' sagas (theirs run: no finding).
   const run = (env: Record<string, string>) =>
     promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/audit.ts'], {
-      env: { ...process.env, ...env },
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: fx.config.TEMPORAL_ADDRESS,
+        TEMPORAL_NAMESPACE: fx.config.TEMPORAL_NAMESPACE,
+        ...env,
+      },
     }).then(
       (r) => ({ code: 0, stdout: r.stdout }),
       (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),

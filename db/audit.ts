@@ -1,16 +1,20 @@
 /**
  * The auditor: runs every check of db/queries/audit.ts and returns findings as readable lines
- * (`npm run audit` prints them; the fault tests assert there are none). `deliveryFindings` compares
- * what a feed subscriber or a mailbox received with the fills the database says happened.
+ * (`npm run audit` prints them; the fault tests assert there are none), and, given a way to ask Temporal
+ * (`sagaRunning`), finds open orders without a running saga. `deliveryFindings` compares what a feed
+ * subscriber or a mailbox received with the fills the database says happened.
  */
+import { asc, eq, notInArray } from 'drizzle-orm';
+import { TERMINAL_STATUSES } from '../temporal/orders.js';
 import type { DbOrTx } from './client.js';
+import { orders } from './schema.js';
 import { AUDIT_CHECKS, expectedFillDeliveries, type AuditCheck, type FillDelivery } from './queries/audit.js';
 import { OUTBOX_RETENTION_DAYS_DEFAULT } from '../lib/config.js';
 
 export type { AuditCheck, FillDelivery } from './queries/audit.js';
 
 export interface Finding {
-  /** An AUDIT_CHECKS name, or feed_/mail_ + missing, unexpected, and feed_duplicated. */
+  /** An AUDIT_CHECKS name, order_saga_missing, or feed_/mail_ + missing, unexpected, and feed_duplicated. */
   check: string;
   subject: string;
   detail: string;
@@ -23,7 +27,17 @@ export interface AuditOptions {
   outboxRetentionDays?: number;
   /** Run only these checks. */
   only?: AuditCheck[];
+  /**
+   * Whether the saga of this workflow id runs (temporal/saga-recovery.ts `sagaRunning`): with it, every
+   * order that is not terminal and has no running saga is an `order_saga_missing` finding.
+   */
+  sagaRunning?: (workflowId: string) => Promise<boolean>;
+  /** The saga check asks about this many open orders at most, the oldest first. Default 10,000. */
+  sagaCheckLimit?: number;
 }
+
+/** Saga lookups in flight at once. */
+const SAGA_CHECK_CONCURRENCY = 8;
 
 export const formatFinding = (f: Finding): string => `${f.check}: ${f.subject}: ${f.detail}`;
 
@@ -40,6 +54,44 @@ export async function runAudit(db: DbOrTx, opts: AuditOptions = {}): Promise<Fin
   ][]) {
     if (opts.only && !opts.only.includes(check)) continue;
     for (const row of await query(db, o)) findings.push({ check, subject: row.subject, detail: row.detail });
+  }
+  if (opts.sagaRunning) findings.push(...(await missingSagas(db, opts.sagaRunning, opts.sagaCheckLimit)));
+  return findings;
+}
+
+/**
+ * Open orders (any status but a terminal one, pending included) whose saga does not run: lost with
+ * Temporal's database, or terminated. Nothing can cancel, replace or expire such an order, and it may
+ * still trade (docs/runbooks/stuck-saga.md re-adopts it). An order that closed while its saga was asked
+ * about (its saga completed) is read again and not reported.
+ */
+async function missingSagas(
+  db: DbOrTx,
+  sagaRunning: (workflowId: string) => Promise<boolean>,
+  limit = 10_000,
+): Promise<Finding[]> {
+  const open = await db
+    .select({ id: orders.id, workflowId: orders.workflowId })
+    .from(orders)
+    .where(notInArray(orders.status, [...TERMINAL_STATUSES]))
+    .orderBy(asc(orders.createdAt), asc(orders.id))
+    .limit(limit);
+  const gone: (typeof open)[number][] = [];
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < open.length; i = next++)
+      if (!(await sagaRunning(open[i]!.workflowId))) gone.push(open[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(SAGA_CHECK_CONCURRENCY, open.length) }, worker));
+  const findings: Finding[] = [];
+  for (const o of gone.sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    const [row] = await db.select({ status: orders.status }).from(orders).where(eq(orders.id, o.id));
+    if (!row || TERMINAL_STATUSES.includes(row.status)) continue;
+    findings.push({
+      check: 'order_saga_missing',
+      subject: `order ${o.id} (${row.status})`,
+      detail: `no running saga ${o.workflowId}: nothing can cancel, replace or expire it (npm run sagas:readopt)`,
+    });
   }
   return findings;
 }

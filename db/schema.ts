@@ -261,7 +261,11 @@ export const journalEntries = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   /** (kind, reference) is unique: posting the same business event twice is a no-op (idempotent activities). */
-  (t) => [uniqueIndex('journal_entries_kind_reference_key').on(t.kind, t.reference)],
+  (t) => [
+    uniqueIndex('journal_entries_kind_reference_key').on(t.kind, t.reference),
+    /** The statement's pages (db/queries/statement.ts): entries in time order, from a cursor on. */
+    index('journal_entries_created_at_idx').on(t.createdAt, t.id),
+  ],
 );
 
 /** Postings of one entry sum to zero per asset (checked by the conservation query). */
@@ -541,6 +545,10 @@ export const outbox = pgTable(
     index('outbox_done_idx')
       .on(t.createdAt)
       .where(sql`${t.status} = 'done' AND ${t.accountId} IS NOT NULL`),
+    // The dead rows by type, which the active relay counts for the OutboxDeadLetters alert (migration 0023).
+    index('outbox_dead_idx')
+      .on(t.eventType)
+      .where(sql`${t.status} = 'dead'`),
   ],
 );
 

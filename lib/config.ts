@@ -63,6 +63,11 @@ export const configSchema = z.object({
    */
   OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).default(OUTBOX_RETENTION_DAYS_DEFAULT),
   OUTBOX_PRUNE_INTERVAL_SECONDS: z.coerce.number().positive().default(60),
+  /**
+   * How often the active relay counts what waits for an operator, for the alerts on it: the sagas parked
+   * in needs_attention (one count from Temporal's visibility) and the dead outbox rows.
+   */
+  ATTENTION_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
   /** Port of the api's /metrics (not served on the public PORT); 0 = pick a free one. */
   API_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9463),
   /** Port of a worker's own /metrics endpoint (0 = pick a free one). */
@@ -177,6 +182,13 @@ export const configSchema = z.object({
     .default(MATCHING_SCHEDULE_TO_CLOSE_MS_DEFAULT),
   /** Maximum number of sagas the api admits at once before answering 429. */
   MAX_INFLIGHT_ORDERS: z.coerce.number().int().min(1).default(32),
+  /**
+   * Of those, the most one account may have (a 429 beyond, while other accounts are admitted); and the
+   * most replaces and cancels one account may have in flight, a cancel-all counting as one
+   * (docs/adr/0045-per-account-admission.md). At most MAX_INFLIGHT_ORDERS; unset, its default is
+   * lowered to MAX_INFLIGHT_ORDERS when that is smaller.
+   */
+  MAX_INFLIGHT_ORDERS_PER_ACCOUNT: z.coerce.number().int().min(1).default(8),
   ALLOWED_ORIGINS: z.string().default('http://localhost:3000'),
   /** Live feed (/ws): largest client frame, in bytes; bigger frames close that socket with 1009. */
   WS_MAX_PAYLOAD_BYTES: z.coerce
@@ -269,6 +281,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         `must not exceed MATCHING_SCHEDULE_TO_CLOSE_MS (${config.MATCHING_SCHEDULE_TO_CLOSE_MS})`,
       ],
     });
+  if (config.MAX_INFLIGHT_ORDERS_PER_ACCOUNT > config.MAX_INFLIGHT_ORDERS) {
+    if (env.MAX_INFLIGHT_ORDERS_PER_ACCOUNT !== undefined)
+      throw new ConfigError({
+        MAX_INFLIGHT_ORDERS_PER_ACCOUNT: [
+          `must not exceed MAX_INFLIGHT_ORDERS (${config.MAX_INFLIGHT_ORDERS}): one account could take every slot`,
+        ],
+      });
+    config.MAX_INFLIGHT_ORDERS_PER_ACCOUNT = config.MAX_INFLIGHT_ORDERS;
+  }
   return config;
 }
 

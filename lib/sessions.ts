@@ -1,7 +1,7 @@
 /**
  * Trading sessions: when an exchange trades. The exchange calendar (NYSE, `America/New_York`) has
  * regular hours 09:30-16:00 on weekdays, without the exchange holidays, closing at 13:00 on early-close
- * days; both lists are data below for 2026 and 2027. Local times become instants through the time zone
+ * days; both lists are data below for 2026 to 2028. Local times become instants through the time zone
  * (Intl, the runtime's ICU data), so daylight saving needs no offsets here (docs/adr/0021-session-calendar.md).
  *
  * The 24-hour calendar (simulator, demos, `npm start`) is always open; its sessions run from one daily
@@ -15,8 +15,21 @@ export interface Session {
 }
 
 export interface SessionCalendar {
-  /** The session in progress at `t` (open <= t < close), or else the next one to open. */
+  /**
+   * The session in progress at `t` (open <= t < close), or else the next one to open; a calendar whose
+   * data ends before that session throws `NoCalendarDataError`.
+   */
   sessionAt(t: Date): Session;
+  /** Where the calendar's data ends (the close of its last session); none when it never ends. */
+  dataEnds?: Date;
+}
+
+/** The calendar has no data for the session asked for (past its `lastDay`): refused, not guessed. */
+export class NoCalendarDataError extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoCalendarDataError';
+  }
 }
 
 export const isOpen = (cal: SessionCalendar, t: Date): boolean => {
@@ -24,16 +37,29 @@ export const isOpen = (cal: SessionCalendar, t: Date): boolean => {
   return s.open <= t && t < s.close;
 };
 
-/** `GET /api/v1/clock`: whether the market is open and its next open and close. */
+/**
+ * `GET /api/v1/clock`: whether the market is open and its next open and close. During the calendar's
+ * last session the next open is not known (`null`); past it, `sessionAt` throws `NoCalendarDataError`.
+ */
 export function clock(cal: SessionCalendar, t: Date) {
   const s = cal.sessionAt(t);
   const open = s.open <= t && t < s.close;
   return {
     timestamp: t,
     is_open: open,
-    next_open: open ? cal.sessionAt(s.close).open : s.open,
+    next_open: open ? nextOpen(cal, s) : s.open,
     next_close: s.close,
   };
+}
+
+/** The open of the session after `s`, or null when the calendar's data ends with `s`. */
+function nextOpen(cal: SessionCalendar, s: Session): Date | null {
+  try {
+    return cal.sessionAt(s.close).open;
+  } catch (err) {
+    if (err instanceof NoCalendarDataError) return null;
+    throw err;
+  }
 }
 
 export interface ExchangeCalendarData {
@@ -49,7 +75,12 @@ export interface ExchangeCalendarData {
   lastDay: string;
 }
 
-/** NYSE 2026-2027 (holidays and early closes as published by the exchange). */
+/**
+ * NYSE 2026-2028 (holidays and early closes: 2026 and 2027 as published by the exchange, 2028 derived
+ * from its rules: a Saturday holiday is observed the Friday before, except New Year's Day, which is then
+ * not observed; a Sunday holiday the Monday after). Extend it before `lastDay` comes near: the api's
+ * `trading_calendar_days_left` gauge and the TradingCalendarEnding alert count down to it.
+ */
 export const NYSE: ExchangeCalendarData = {
   timeZone: 'America/New_York',
   open: '09:30',
@@ -76,16 +107,35 @@ export const NYSE: ExchangeCalendarData = {
     '2027-09-06', // Labor Day
     '2027-11-25', // Thanksgiving Day
     '2027-12-24', // Christmas Day (observed)
+    // 2028-01-01 is a Saturday: New Year's Day is not observed on Friday 2027-12-31.
+    '2028-01-17', // Martin Luther King, Jr. Day
+    '2028-02-21', // Washington's Birthday
+    '2028-04-14', // Good Friday (Easter is 2028-04-16)
+    '2028-05-29', // Memorial Day
+    '2028-06-19', // Juneteenth
+    '2028-07-04', // Independence Day
+    '2028-09-04', // Labor Day
+    '2028-11-23', // Thanksgiving Day
+    '2028-12-25', // Christmas Day
   ],
   earlyCloses: [
     '2026-11-27', // the day after Thanksgiving
     '2026-12-24', // Christmas Eve
     '2027-11-26', // the day after Thanksgiving
+    '2028-07-03', // the day before Independence Day
+    '2028-11-24', // the day after Thanksgiving
+    // 2028-12-24 is a Sunday: no early close.
   ],
-  lastDay: '2027-12-31',
+  lastDay: '2028-12-31',
 };
 
 const DAY_MS = 86_400_000;
+
+/** The day (YYYY-MM-DD) `n` days after `day`. */
+function addDays(day: string, n: number): string {
+  const [y, m, d] = day.split('-').map(Number);
+  return new Date(Date.UTC(y!, m! - 1, d) + n * DAY_MS).toISOString().slice(0, 10);
+}
 
 /** The offset (ms) of `timeZone` from UTC at instant `t`. */
 function zoneOffset(fmt: Intl.DateTimeFormat, t: number): number {
@@ -128,17 +178,20 @@ export function exchangeCalendar(data: ExchangeCalendarData = NYSE): SessionCale
     if (weekday === 0 || weekday === 6 || holidays.has(day)) return undefined;
     return { open: at(day, data.open), close: at(day, early.has(day) ? data.earlyClose : data.close) };
   };
+  // The data ends with the last session on or before lastDay: past its close, sessionAt throws.
+  let last = data.lastDay;
+  for (let i = 0; i < 15 && !session(last); i++) last = addDays(last, -1);
   return {
+    dataEnds: session(last)?.close,
     sessionAt(t) {
       // From the exchange's local day at t: today's session unless it has closed, else the next one.
       let day = dayFmt.format(t);
       for (let i = 0; i < 15; i++) {
         if (day > data.lastDay)
-          throw new RangeError(`the ${data.timeZone} calendar has no data after ${data.lastDay}`);
+          throw new NoCalendarDataError(`the ${data.timeZone} calendar has no data after ${data.lastDay}`);
         const s = session(day);
         if (s && t < s.close) return s;
-        const [y, m, d] = day.split('-').map(Number);
-        day = new Date(Date.UTC(y!, m! - 1, d) + DAY_MS).toISOString().slice(0, 10);
+        day = addDays(day, 1);
       }
       throw new RangeError(`no session within 15 days of ${t.toISOString()}`);
     },
@@ -160,9 +213,10 @@ export function twentyFourHourCalendar(closeUtc: string): SessionCalendar {
 /** Given sessions in time order (tests): after the last one, nothing opens again. */
 export function fixedSessions(sessions: readonly Session[]): SessionCalendar {
   return {
+    dataEnds: sessions.at(-1)?.close,
     sessionAt(t) {
       const s = sessions.find((x) => t < x.close);
-      if (!s) throw new RangeError(`no session after ${t.toISOString()}`);
+      if (!s) throw new NoCalendarDataError(`no session after ${t.toISOString()}`);
       return s;
     },
   };

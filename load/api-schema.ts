@@ -480,14 +480,14 @@ export interface paths {
          *
          *     Stop and stop_limit orders wait as `pending_trigger`, outside the visible book, until a trade prints at or above `stop_price` (buy) or at or below it (sell), at once when the last trade already does; then they trade as a market (stop) or limit (stop_limit) order and `triggered_at` is set. What is reserved covers what the order can cost once triggered (a stop buy: its quantity at the top of the price band).
          *
-         *     Outside the trading session (GET /api/v1/clock) limit, stop and stop_limit orders are accepted for the next session and rest at once (a DAY order expires at that session's close); market, IOC and FOK orders are 422 `market_closed` with `next_open`.
+         *     Outside the trading session (GET /api/v1/clock) limit, stop and stop_limit orders are accepted for the next session and rest at once (a DAY order expires at that session's close); market, IOC and FOK orders are 422 `market_closed` with `next_open`. Past the end of the trading calendar's data, 503 `calendar_unavailable` (nothing is placed).
          *
          *     The same `client_order_id` with the same order answers 200 with the first order; with a different order, 422 `client_order_id_conflict` with the first `order_id`. Refusals of the order itself (insufficient funds, a price off the tick or outside the band, an unknown symbol) are 422 `validation_failed`; the operator controls answer 422 `symbol_halted`, `account_frozen`, `kill_switch_engaged` or `risk_limit`.
          */
         post: operations["placeOrder"];
         /**
          * Cancel every open order of the account (optionally of one symbol)
-         * @description Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists. Sagas that do not all answer in time (a matching outage): 504 `timeout`, the cancels go on; list the orders later.
+         * @description Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists. Sagas that do not all answer in time (a matching outage): 504 `timeout`, the cancels go on; list the orders later. It counts as one cancel against the account limit of replaces and cancels in flight (MAX_INFLIGHT_ORDERS_PER_ACCOUNT): beyond it, 429 with Retry-After.
          */
         delete: operations["cancelAllOrders"];
         options?: never;
@@ -605,7 +605,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Statement: opening, every posting with its running balance, closing; per asset (Accept: text/csv for CSV) */
+        /**
+         * Statement: opening, every posting with its running balance, closing; per asset, in pages (Accept: text/csv for CSV)
+         * @description The period [from, to) spans at most 366 days. Its lines (all assets together, in time order) come in pages of at most `limit`: each page has, per asset, the opening before its first line and the closing after its last, so the first page's openings are the balances at from and the last page's closings those at to.
+         *
+         *     While more lines follow, `next_cursor` (JSON) and the `Link` header (`rel="next"`, JSON and CSV) name the next page: the same request with `cursor`, which carries the period (from and to may be left out). Each CSV page is a whole file: the column row, then per asset its opening, the page's postings and its closing. A cursor that this api did not hand to this account is 422 `validation_failed`.
+         */
         get: operations["getStatement"];
         put?: never;
         post?: never;
@@ -658,7 +663,7 @@ export interface paths {
         };
         /**
          * Market clock: open now, next open and close
-         * @description The exchange's calendar (TRADING_CALENDAR=nyse): 09:30-16:00 New York time on weekdays, without the exchange holidays, 13:00 closes on early-close days, daylight saving through the time zone. With TRADING_CALENDAR=24h (the simulator, demos, `npm start`) the market is always open and each session ends at a daily close, when DAY orders expire. While the market is closed, limit, stop and stop_limit orders are accepted for the next session; market, IOC and FOK orders are 422 `market_closed`.
+         * @description The exchange's calendar (TRADING_CALENDAR=nyse): 09:30-16:00 New York time on weekdays, without the exchange holidays, 13:00 closes on early-close days, daylight saving through the time zone. With TRADING_CALENDAR=24h (the simulator, demos, `npm start`) the market is always open and each session ends at a daily close, when DAY orders expire. While the market is closed, limit, stop and stop_limit orders are accepted for the next session; market, IOC and FOK orders are 422 `market_closed`. Past the end of the calendar's data, 503 `calendar_unavailable`.
          */
         get: operations["getClock"];
         put?: never;
@@ -885,7 +890,7 @@ export interface components {
             /** @enum {boolean} */
             success: false;
             /** @enum {string} */
-            code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "version_conflict" | "conflict" | "order_closed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "password_too_common" | "idempotency_mismatch" | "idempotency_in_progress" | "client_order_id_conflict" | "market_closed" | "symbol_halted" | "account_frozen" | "kill_switch_engaged" | "risk_limit" | "too_many_requests" | "internal_error" | "service_unavailable" | "timeout";
+            code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "version_conflict" | "conflict" | "order_closed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "password_too_common" | "idempotency_mismatch" | "idempotency_in_progress" | "client_order_id_conflict" | "market_closed" | "symbol_halted" | "account_frozen" | "kill_switch_engaged" | "risk_limit" | "too_many_requests" | "internal_error" | "service_unavailable" | "calendar_unavailable" | "saga_missing" | "timeout";
             message: string;
             errors?: string[];
             request_id?: string;
@@ -1306,6 +1311,7 @@ export interface components {
             assets: {
                 /** @description USD (amounts in dollars) or a symbol (amounts in shares) */
                 asset: string;
+                /** @description Before this page's first line: on the first page, the balance at from */
                 opening: {
                     available: number;
                     reserved: number;
@@ -1327,12 +1333,15 @@ export interface components {
                     /** @description Running total (available + reserved) after this line */
                     balance: number;
                 }[];
+                /** @description After this page's last line: on the last page, the balance at to */
                 closing: {
                     available: number;
                     reserved: number;
                     total: number;
                 };
             }[];
+            /** @description The next page (pass it as cursor); null on the last page */
+            next_cursor: string | null;
         };
         Market: {
             /** @enum {boolean} */
@@ -1386,8 +1395,8 @@ export interface components {
             timestamp: string;
             /** @description A trading session is in progress */
             is_open: boolean;
-            /** @description When the next session opens (after the current one, when open) */
-            next_open: string;
+            /** @description When the next session opens (after the current one, when open); null during the last session of the calendar's data */
+            next_open: string | null;
             /** @description When the current (or, when closed, the next) session closes */
             next_close: string;
         };
@@ -1702,7 +1711,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Postgres, Redis, Temporal or a matching shard briefly unreachable, or the instance is draining: retry after Retry-After seconds */
+        /** @description Postgres, Redis, Temporal or a matching shard briefly unreachable, or the instance is draining: retry after Retry-After seconds. `calendar_unavailable`: the trading calendar has no data for now (placing, replacing to DAY, the market clock) until an operator extends it. `saga_missing` (a replace or cancel; in cancel-all, a `failed` code): the order is open but its saga is gone (Temporal lost it); nothing changed, operators are recovering it: contact support if it persists */
         ServiceUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -1767,6 +1776,8 @@ export interface components {
         "Idempotent-Replayed": "true";
         /** @description The file name to save this answer as */
         "Content-Disposition": string;
+        /** @description The next page of this listing (RFC 8288, rel="next"); absent on the last page */
+        Link: string;
         /** @description Caching of this answer (no-store for anything private) */
         "Cache-Control": string;
     };
@@ -3469,6 +3480,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
             504: components["responses"]["Timeout"];
@@ -3604,6 +3616,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
             504: components["responses"]["Timeout"];
@@ -3647,6 +3660,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
             504: components["responses"]["Timeout"];
@@ -3734,6 +3748,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
             504: components["responses"]["Timeout"];
@@ -3939,6 +3954,10 @@ export interface operations {
                 from?: string;
                 /** @description End, exclusive (default: now) */
                 to?: string;
+                /** @description Lines per page, all assets together */
+                limit?: number;
+                /** @description next_cursor of the previous page; it carries the period (from and to may be left out, else must be the same) */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -3946,12 +3965,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The statement of the period [from, to) */
+            /** @description A page of the statement of the period [from, to) */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-Instance": components["headers"]["X-Instance"];
                     "Content-Disposition": components["headers"]["Content-Disposition"];
+                    Link: components["headers"]["Link"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3989,7 +4009,8 @@ export interface operations {
                      *             "total": 10000
                      *           }
                      *         }
-                     *       ]
+                     *       ],
+                     *       "next_cursor": null
                      *     }
                      */
                     "application/json": components["schemas"]["Statement"];
@@ -4151,6 +4172,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             422: components["responses"]["ValidationFailed"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     haltSymbol: {

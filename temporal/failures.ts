@@ -31,6 +31,11 @@ export const FailureType = {
   UnknownUser: 'UnknownUser',
   /** Infrastructure failure that outlived its retry policy; the saga compensated. */
   ProcessingFailed: 'ProcessingFailed',
+  /**
+   * No saga throws this: the api and saga-cancel.ts report it for an open order whose saga is gone
+   * (lost with Temporal's database, or terminated) until operators re-adopt it (stuck-saga.md).
+   */
+  SagaMissing: 'SagaMissing',
 } as const;
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
 
@@ -56,6 +61,8 @@ export const FAILURE_MESSAGES: Record<FailureTypeName, string> = {
   UnknownAccount: 'Unknown account',
   UnknownUser: 'Unknown user',
   ProcessingFailed: 'Order could not be processed, nothing was reserved',
+  SagaMissing:
+    'The order is open but cannot be changed now: operators are recovering its processing; contact support if this persists',
 };
 
 /** Typed details of the failure types that carry any (the others carry none). */

@@ -6,7 +6,7 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowClient } from '@temporalio/client';
 import { ActivityFailure } from '@temporalio/common';
 import { cancelOrderUpdate, placeOrderUpdate } from './contracts.js';
-import { FailureType, readBusinessFailure, type FailureTypeName } from './failures.js';
+import { FAILURE_MESSAGES, FailureType, readBusinessFailure, type FailureTypeName } from './failures.js';
 
 export interface SagaCancelTarget {
   orderId: string;
@@ -33,16 +33,20 @@ const CONCURRENCY = 8;
  * Cancel every target through its saga. An order whose saga has not answered its placement yet (the
  * book has it, the saga is about to learn so) is cancelled once the saga has: the `placeOrder` update
  * answers when the saga is live. An order that closed meanwhile (filled, say) is a failure, never an error.
- * Errors that are not refusals (Temporal unreachable) propagate.
+ * Without a saga (none, or ended): `OrderTerminal` when the order is closed, `SagaMissing` while its
+ * row is open (`isOpen`: the caller reads the row; the saga was lost or terminated, and operators
+ * re-adopt it). Errors that are not refusals (Temporal unreachable) propagate.
  */
 export async function cancelThroughSagas(
   client: WorkflowClient,
   targets: readonly SagaCancelTarget[],
+  isOpen: (orderId: string) => Promise<boolean>,
 ): Promise<SagaCancelOutcome> {
   const failures: (SagaCancelFailure | undefined)[] = [];
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < targets.length; i = next++) failures[i] = await cancelOne(client, targets[i]!);
+    for (let i = next++; i < targets.length; i = next++)
+      failures[i] = await cancelOne(client, targets[i]!, isOpen);
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, targets.length) }, worker));
   const outcome: SagaCancelOutcome = { cancelled: [], failed: [] };
@@ -57,6 +61,7 @@ export async function cancelThroughSagas(
 async function cancelOne(
   client: WorkflowClient,
   target: SagaCancelTarget,
+  isOpen: (orderId: string) => Promise<boolean>,
 ): Promise<SagaCancelFailure | undefined> {
   const handle = client.getHandle(target.workflowId);
   const attempt = async (): Promise<{ failure: SagaCancelFailure; pending: boolean } | undefined> => {
@@ -65,11 +70,10 @@ async function cancelOne(
       return undefined;
     } catch (err) {
       const { orderId } = target;
-      if (err instanceof WorkflowNotFoundError)
-        return {
-          failure: { orderId, type: FailureType.OrderTerminal, message: 'Order is already closed' },
-          pending: false,
-        };
+      if (err instanceof WorkflowNotFoundError) {
+        const type = (await isOpen(orderId)) ? FailureType.SagaMissing : FailureType.OrderTerminal;
+        return { failure: { orderId, type, message: FAILURE_MESSAGES[type] }, pending: false };
+      }
       if (!(err instanceof WorkflowUpdateFailedError)) throw err;
       // Its matching step found no shard owner in time: nothing changed, a retry may succeed.
       if (err.cause instanceof ActivityFailure)

@@ -7,8 +7,18 @@ import type { TradingSagaInput } from './contracts.js';
 import { AccountIdKey, OrderIdKey, OrderStatusKey, SymbolKey } from './search-attributes.js';
 import { TRADING_SAGA, type TradingSagaWorkflow } from './trading-saga.js';
 
-export function tradingSagaStart(workflowId: string, taskQueue: string, input: TradingSagaInput) {
+/** The search attributes a saga starts with (temporal/search-attributes.ts): its order's, and `status`. */
+export function sagaSearchAttributes(input: TradingSagaInput, status: string) {
   const { order } = input;
+  return [
+    { key: OrderIdKey, value: order.orderId },
+    { key: AccountIdKey, value: order.accountId },
+    { key: SymbolKey, value: order.symbol },
+    { key: OrderStatusKey, value: status },
+  ];
+}
+
+export function tradingSagaStart(workflowId: string, taskQueue: string, input: TradingSagaInput) {
   return new WithStartWorkflowOperation<TradingSagaWorkflow>(TRADING_SAGA, {
     workflowId,
     taskQueue,
@@ -16,11 +26,6 @@ export function tradingSagaStart(workflowId: string, taskQueue: string, input: T
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
     args: [input],
-    typedSearchAttributes: [
-      { key: OrderIdKey, value: order.orderId },
-      { key: AccountIdKey, value: order.accountId },
-      { key: SymbolKey, value: order.symbol },
-      { key: OrderStatusKey, value: 'pending' },
-    ],
+    typedSearchAttributes: sagaSearchAttributes(input, 'pending'),
   });
 }

@@ -803,7 +803,8 @@ describe('Prometheus', () => {
   it('has alert rules for stuck sagas, compensation failures, outbox lag and 5xx', () => {
     const rules = alerts.groups.flatMap((g) => g.rules);
     const byName = Object.fromEntries(rules.filter((r) => r.alert).map((r) => [r.alert!, r]));
-    expect(byName.SagaNeedsAttention?.expr).toContain('saga_compensations_total{outcome="failed"}');
+    expect(byName.SagaNeedsAttention?.expr).toContain('saga_needs_attention');
+    expect(byName.OutboxDeadLetters?.expr).toContain('outbox_dead_rows');
     expect(byName.SagaCompensationsFailing?.expr).toContain('saga_compensations_total');
     expect(byName.OutboxLagHigh?.expr).toContain('outbox_lag_seconds');
     expect(byName.HttpServerErrorRate?.expr).toMatch(/http_requests_total\{status=~"5\.\."/);

@@ -132,4 +132,19 @@ export async function restingBuy(
   return { id: ((await res.json()) as { order_id: string }).order_id, cid };
 }
 
+/** An AAPL GTC limit order (the fields of `order` override) placed through `api`; expects its 201. */
+export async function placeGtc(
+  api: TestApi,
+  token: string,
+  order: Record<string, unknown>,
+): Promise<{ order_id: string; status: string }> {
+  const res = await api.call('POST', '/api/v1/orders', {
+    token,
+    body: { order: { symbol: 'AAPL', order_type: 'limit', time_in_force: 'GTC', ...order } },
+  });
+  const json = (await res.json()) as { order_id: string; status: string };
+  expect(res.status, JSON.stringify(json)).toBe(201);
+  return json;
+}
+
 export { eventually } from './eventually.js';

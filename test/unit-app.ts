@@ -30,7 +30,10 @@ export interface UnitApp {
   call(method: string, path: string, opts?: CallOptions): Promise<Response>;
 }
 
-export async function createUnitApp(): Promise<UnitApp> {
+/** `overrides`: an injected clock or trading calendar (both touch no I/O). */
+export async function createUnitApp(
+  overrides: Partial<Pick<ApiDeps, 'now' | 'calendar'>> = {},
+): Promise<UnitApp> {
   const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' });
   const touched: string[] = [];
   const forbidden = (what: string): never => {
@@ -48,7 +51,7 @@ export async function createUnitApp(): Promise<UnitApp> {
             : forbidden(`${name}.${prop}`),
     }) as T;
 
-  const now = new Date();
+  const now = overrides.now?.() ?? new Date(); // the tokens' issue time: valid at the injected clock
   const { publicKey, privateKey } = await generateKeyPair(JWT_ALG, { extractable: true });
   const kid = randomUUID();
   const keyRow = {
@@ -91,6 +94,7 @@ export async function createUnitApp(): Promise<UnitApp> {
     logger: createLogger('silent'),
     metrics: createApiMetrics('unit'),
     now: () => new Date(),
+    ...overrides,
   };
   const app = createApp(deps);
   const claims = {

@@ -12,8 +12,8 @@ import { ORDER_STATUSES } from '../temporal/orders.js';
  * The saga counters. The series that alerts and panels take `increase()` of (every ACK status, every
  * compensation and outcome) start at 0: prom-client exports a labelled series only from its first
  * `inc()`, and Prometheus cannot see an increase in the first sample of a series, so the first failed
- * compensation would never fire SagaNeedsAttention, and without one ACK the started-minus-acked sum of
- * SagasNotAcknowledging has no value at all.
+ * compensation would never count in SagaCompensationsFailing, and without one ACK the started-minus-acked
+ * sum of SagasNotAcknowledging has no value at all.
  */
 export function createSagaMetrics(registry: Registry, steps: StepMetrics = createStepMetrics(registry)) {
   const metrics = {

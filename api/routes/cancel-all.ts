@@ -1,10 +1,12 @@
 /**
  * Cancel-all: DELETE /api/v1/orders[?symbol=] cancels every open order of the caller's account, each
  * through its saga's cancel update (temporal/saga-cancel.ts, shared with the operators' controls), within
- * ORDER_ACK_TIMEOUT_MS as a single cancel.
+ * ORDER_ACK_TIMEOUT_MS as a single cancel. It takes one of the account's modification slots, as one
+ * cancel does (api/admission.ts): over MAX_INFLIGHT_ORDERS_PER_ACCOUNT replaces and cancels in flight, 429.
  */
 import { z } from '@hono/zod-openapi';
-import { getOrderById, listOpenOrders } from '../../db/queries/orders.js';
+import type { Admission } from '../admission.js';
+import { getOrderById, listOpenOrders, orderIsOpen } from '../../db/queries/orders.js';
 import { cancelThroughSagas } from '../../temporal/saga-cancel.js';
 import { requireAuth } from '../auth/middleware.js';
 import { cancelFailureJson } from '../failures.js';
@@ -30,7 +32,7 @@ const CancelAllResult = z
   })
   .openapi('CancelAllResult');
 
-export function cancelAllRoutes(deps: ApiDeps) {
+export function cancelAllRoutes(deps: ApiDeps, admission: Admission) {
   const db = deps.database.db;
   const app = createRouter();
   app.use('/api/v1/orders', requireAuth(deps));
@@ -42,10 +44,10 @@ export function cancelAllRoutes(deps: ApiDeps) {
       operationId: 'cancelAllOrders',
       tag: 'orders',
       auth: 'bearer',
-      errors: [504],
+      errors: [429, 504],
       summary: 'Cancel every open order of the account (optionally of one symbol)',
       description:
-        'Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists. Sagas that do not all answer in time (a matching outage): 504 `timeout`, the cancels go on; list the orders later.',
+        'Every open order of the account (working, partially filled, and stop orders waiting for their trigger), each cancelled through its own saga as DELETE /api/v1/orders/{id} would (its reservation released, a `canceled` execution report on the feed). Orders still being placed are not open yet and are left alone. An order that closed meanwhile (filled, say) is in `failed` with the code a single cancel would answer. Nothing open: 200 with empty lists. Sagas that do not all answer in time (a matching outage): 504 `timeout`, the cancels go on; list the orders later. It counts as one cancel against the account limit of replaces and cancels in flight (MAX_INFLIGHT_ORDERS_PER_ACCOUNT): beyond it, 429 with Retry-After.',
       request: {
         query: z.object({
           symbol: z
@@ -81,18 +83,21 @@ export function cancelAllRoutes(deps: ApiDeps) {
     async (c) => {
       const { accountId } = c.get('principal');
       const { symbol } = c.req.valid('query');
-      const open = await listOpenOrders(db, { accountId, symbol });
-      const outcome = await withTimeout(
-        cancelThroughSagas(
-          deps.temporal.workflow,
-          open.map((o) => ({ orderId: o.id, workflowId: o.workflowId })),
-        ),
-        deps.config.ORDER_ACK_TIMEOUT_MS,
-      );
-      const cancelled = [];
-      for (const id of outcome.cancelled) cancelled.push(orderJson((await getOrderById(db, id))!));
-      const failed = outcome.failed.map(cancelFailureJson);
-      return c.json({ success: true as const, cancelled, failed }, 200);
+      const body = await admission.modifying(accountId, async () => {
+        const open = await listOpenOrders(db, { accountId, symbol });
+        const outcome = await withTimeout(
+          cancelThroughSagas(
+            deps.temporal.workflow,
+            open.map((o) => ({ orderId: o.id, workflowId: o.workflowId })),
+            (id) => orderIsOpen(db, id),
+          ),
+          deps.config.ORDER_ACK_TIMEOUT_MS,
+        );
+        const cancelled = [];
+        for (const id of outcome.cancelled) cancelled.push(orderJson((await getOrderById(db, id))!));
+        return { success: true as const, cancelled, failed: outcome.failed.map(cancelFailureJson) };
+      });
+      return c.json(body, 200);
     },
   );
   return app;

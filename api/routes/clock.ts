@@ -1,10 +1,12 @@
 /**
  * The market clock: is the market open now, and when does it next open and close (lib/sessions.ts, the
  * config's TRADING_CALENDAR). Public, like market data; not under /market/, where a symbol named CLOCK
- * would collide.
+ * would collide. During the last session of the calendar's data the next open is null; past it, 503
+ * calendar_unavailable (api/calendar.ts).
  */
 import { z } from '@hono/zod-openapi';
-import { calendarOf, clock } from '../../lib/sessions.js';
+import { clock } from '../../lib/sessions.js';
+import { apiCalendar, askCalendar } from '../calendar.js';
 import { apiRoute, createRouter } from '../openapi.js';
 import type { ApiDeps } from '../types.js';
 
@@ -12,9 +14,10 @@ const ClockSchema = z
   .object({
     timestamp: z.string().openapi({ description: 'Server time (ISO 8601, UTC)' }),
     is_open: z.boolean().openapi({ description: 'A trading session is in progress' }),
-    next_open: z
-      .string()
-      .openapi({ description: 'When the next session opens (after the current one, when open)' }),
+    next_open: z.string().nullable().openapi({
+      description:
+        "When the next session opens (after the current one, when open); null during the last session of the calendar's data",
+    }),
     next_close: z
       .string()
       .openapi({ description: 'When the current (or, when closed, the next) session closes' }),
@@ -23,7 +26,7 @@ const ClockSchema = z
 
 export function clockRoutes(deps: ApiDeps) {
   const app = createRouter();
-  const calendar = deps.calendar ?? calendarOf(deps.config);
+  const calendar = apiCalendar(deps);
   app.openapi(
     apiRoute({
       method: 'get',
@@ -31,12 +34,12 @@ export function clockRoutes(deps: ApiDeps) {
       operationId: 'getClock',
       tag: 'market data',
       auth: 'public',
-      // The calendar is data in the process: no dependency can be out.
+      // The calendar is data in the process: no dependency can be out, but its data can end (503).
       offline: true,
-      errors: [],
+      errors: [503],
       summary: 'Market clock: open now, next open and close',
       description:
-        "The exchange's calendar (TRADING_CALENDAR=nyse): 09:30-16:00 New York time on weekdays, without the exchange holidays, 13:00 closes on early-close days, daylight saving through the time zone. With TRADING_CALENDAR=24h (the simulator, demos, `npm start`) the market is always open and each session ends at a daily close, when DAY orders expire. While the market is closed, limit, stop and stop_limit orders are accepted for the next session; market, IOC and FOK orders are 422 `market_closed`.",
+        "The exchange's calendar (TRADING_CALENDAR=nyse): 09:30-16:00 New York time on weekdays, without the exchange holidays, 13:00 closes on early-close days, daylight saving through the time zone. With TRADING_CALENDAR=24h (the simulator, demos, `npm start`) the market is always open and each session ends at a daily close, when DAY orders expire. While the market is closed, limit, stop and stop_limit orders are accepted for the next session; market, IOC and FOK orders are 422 `market_closed`. Past the end of the calendar's data, 503 `calendar_unavailable`.",
       responses: {
         200: {
           description: 'The clock',
@@ -62,6 +65,15 @@ export function clockRoutes(deps: ApiDeps) {
                     next_close: '2026-03-09T20:00:00.000Z',
                   },
                 },
+                last: {
+                  summary: "The last session of the calendar's data: the next open is not known",
+                  value: {
+                    timestamp: '2028-12-29T15:00:00.000Z',
+                    is_open: true,
+                    next_open: null,
+                    next_close: '2028-12-29T21:00:00.000Z',
+                  },
+                },
               },
             },
           },
@@ -69,12 +81,12 @@ export function clockRoutes(deps: ApiDeps) {
       },
     }),
     (c) => {
-      const t = clock(calendar, deps.now());
+      const t = askCalendar(() => clock(calendar, deps.now()));
       return c.json(
         {
           timestamp: t.timestamp.toISOString(),
           is_open: t.is_open,
-          next_open: t.next_open.toISOString(),
+          next_open: t.next_open?.toISOString() ?? null,
           next_close: t.next_close.toISOString(),
         },
         200,

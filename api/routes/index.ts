@@ -27,7 +27,7 @@ export function mountRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDeps, admission: 
   app.route('/', fundingRoutes(deps));
   app.route('/', portfolioRoutes(deps));
   app.route('/', orderRoutes(deps, admission));
-  app.route('/', cancelAllRoutes(deps));
+  app.route('/', cancelAllRoutes(deps, admission));
   app.route('/', timelineRoutes(deps));
   app.route('/', executionRoutes(deps));
   app.route('/', statementRoutes(deps));

@@ -20,8 +20,13 @@ let api: TestApi;
 beforeAll(async () => {
   // Admission control is tested on its own below; here 200 concurrent placements must all reach the saga and be
   // answered by it, even on a machine busy with the rest of the suite (the 15 s ACK timeout is the product's).
+  // They are one account's: its share (api/admission.test.ts, api/admission.int.test.ts) is all of them.
   fx = await startTradingFixture('orders', {
-    env: { MAX_INFLIGHT_ORDERS: '400', ORDER_ACK_TIMEOUT_MS: '50000' },
+    env: {
+      MAX_INFLIGHT_ORDERS: '400',
+      MAX_INFLIGHT_ORDERS_PER_ACCOUNT: '400',
+      ORDER_ACK_TIMEOUT_MS: '50000',
+    },
   });
   api = fx.api;
 }, 120_000);
@@ -495,7 +500,11 @@ describe('reading orders', () => {
 
 describe('admission control', () => {
   it('beyond MAX_INFLIGHT_ORDERS sagas in flight the api sheds with a fast 429 and Retry-After', async () => {
-    const small = await createTestApi({ ...fx.env, MAX_INFLIGHT_ORDERS: '2' });
+    const small = await createTestApi({
+      ...fx.env,
+      MAX_INFLIGHT_ORDERS: '2',
+      MAX_INFLIGHT_ORDERS_PER_ACCOUNT: '2',
+    });
     try {
       const u = await createFundedUser(api, '10000.00');
       const results = await Promise.all(

@@ -16,6 +16,7 @@ import {
   getOrderById,
   getOrderByClientId,
   listOrders,
+  orderIsOpen,
   orderView,
   type OrderRow,
   type OrderView,
@@ -47,8 +48,8 @@ import {
   requestHash,
 } from '../idempotency.js';
 import type { Context } from 'hono';
-import { calendarOf, type Session, type SessionCalendar } from '../../lib/sessions.js';
-import { readBusinessFailure } from '../../temporal/failures.js';
+import type { Session, SessionCalendar } from '../../lib/sessions.js';
+import { FAILURE_MESSAGES, FailureType, readBusinessFailure } from '../../temporal/failures.js';
 import {
   DEFAULT_SELF_TRADE_PREVENTION,
   isStopType,
@@ -64,6 +65,7 @@ import {
 import { tradingSagaStart } from '../../temporal/saga-start.js';
 import type { TradingSagaWorkflow } from '../../temporal/trading-saga.js';
 import { requireAuth } from '../auth/middleware.js';
+import { apiCalendar, askCalendar } from '../calendar.js';
 import { apiRoute, boundedDecimal, createRouter } from '../openapi.js';
 import { failureProblem } from '../failures.js';
 import { MAX_ORDER_QUANTITY, MAX_PRICE_CENTS, notionalError } from '../../temporal/order-bounds.js';
@@ -281,7 +283,8 @@ const CANCELLED_EXAMPLE = {
  * The order's trading session: the one in progress, or (outside the session) the next, for which a
  * DAY or GTC limit order is accepted (it rests at once, docs/adr/0020-orders-outside-the-session.md).
  * Orders that need liquidity now (market, IOC, FOK) are refused while the market is closed. A DAY order
- * expires at the session's close (the saga's timer).
+ * expires at the session's close (the saga's timer; the shard expires it first if its book trades after
+ * the close, docs/adr/0044-day-orders-expire-in-the-shard.md).
  */
 function sessionFor(order: OrderRequest, calendar: SessionCalendar, now: Date): Session {
   const session = calendar.sessionAt(now);
@@ -460,7 +463,7 @@ export async function ownedOrder(db: DbOrTx, id: string, accountId: string): Pro
 export function orderRoutes(deps: ApiDeps, admission: Admission) {
   const { config, temporal, metrics } = deps;
   const db = deps.database.db;
-  const calendar = deps.calendar ?? calendarOf(config);
+  const calendar = apiCalendar(deps);
   const app = createRouter();
   app.use('/api/v1/orders', requireAuth(deps));
   app.use('/api/v1/orders/*', requireAuth(deps));
@@ -500,7 +503,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       description: [
         "The answer is the saga's ACK: the order as the matching engine accepted it (resting, filled, or waiting for its trigger). `time_in_force` is optional: DAY for limit, stop and stop_limit orders, IOC for market orders.",
         'Stop and stop_limit orders wait as `pending_trigger`, outside the visible book, until a trade prints at or above `stop_price` (buy) or at or below it (sell), at once when the last trade already does; then they trade as a market (stop) or limit (stop_limit) order and `triggered_at` is set. What is reserved covers what the order can cost once triggered (a stop buy: its quantity at the top of the price band).',
-        "Outside the trading session (GET /api/v1/clock) limit, stop and stop_limit orders are accepted for the next session and rest at once (a DAY order expires at that session's close); market, IOC and FOK orders are 422 `market_closed` with `next_open`.",
+        "Outside the trading session (GET /api/v1/clock) limit, stop and stop_limit orders are accepted for the next session and rest at once (a DAY order expires at that session's close); market, IOC and FOK orders are 422 `market_closed` with `next_open`. Past the end of the trading calendar's data, 503 `calendar_unavailable` (nothing is placed).",
         'The same `client_order_id` with the same order answers 200 with the first order; with a different order, 422 `client_order_id_conflict` with the first `order_id`. Refusals of the order itself (insufficient funds, a price off the tick or outside the band, an unknown symbol) are 422 `validation_failed`; the operator controls answer 422 `symbol_halted`, `account_frozen`, `kill_switch_engaged` or `risk_limit`.',
       ].join('\n\n'),
       request: {
@@ -597,8 +600,8 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         metrics.ordersPlaced.inc({ result: 'replayed' });
         return c.json(orderJson(existing), 200);
       }
-      const session = sessionFor(order, calendar, deps.now());
-      admission.enter();
+      const session = askCalendar(() => sessionFor(order, calendar, deps.now()));
+      admission.enter(principal.accountId);
       const workflowId = orderWorkflowId(principal.accountId, order.clientOrderId);
       try {
         const startOp = tradingSagaStart(
@@ -637,7 +640,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         const { body, status } = await ackResponse(ack, fresh);
         return c.json(body as z.infer<typeof OrderSchema>, status);
       } finally {
-        admission.leave();
+        admission.leave(principal.accountId);
       }
     },
   );
@@ -772,6 +775,16 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
   };
 
   /**
+   * No saga to ask (none, or it ended) while the order's row is still open: its saga was lost with
+   * Temporal's database or terminated, and operators re-adopt it (docs/runbooks/stuck-saga.md). 503
+   * `saga_missing`, never 409 `order_closed` for an order that is not closed.
+   */
+  const sagaMissing = async (err: unknown, orderId: string): Promise<ApiError | undefined> => {
+    if (!(err instanceof WorkflowNotFoundError) || !(await orderIsOpen(db, orderId))) return undefined;
+    return failureProblem({ type: FailureType.SagaMissing, message: FAILURE_MESSAGES.SagaMissing });
+  };
+
+  /**
    * Run a replace or cancel update on the order's saga; the answer is the order as committed. A keyed
    * request (`keyedId`: its key's update id) that finds the saga already ended succeeds when the saga had
    * answered it. The saga not answering within ORDER_ACK_TIMEOUT_MS is a 504: the update goes on (a
@@ -797,7 +810,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         updateId !== undefined &&
         err instanceof WorkflowNotFoundError &&
         (await answeredBeforeClose(workflowId, updateId));
-      if (!answered) throw updateFailure(err) ?? err;
+      if (!answered) throw (await sagaMissing(err, orderId)) ?? updateFailure(err) ?? err;
     }
     return orderJson((await answeredOrder(answer, orderId))!);
   };
@@ -911,7 +924,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
           },
         },
       },
-      errors: [403, 404, 409, 504],
+      errors: [403, 404, 409, 429, 504],
     }),
     async (c) => {
       const { id } = c.req.valid('param');
@@ -939,16 +952,21 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       // Made DAY, the order expires at the session's close, as at placement (the saga moves its timer).
       // Not part of the request's hash: the same request repeated later is still the same request.
       const expiresAt =
-        body.time_in_force === 'DAY' ? calendar.sessionAt(deps.now()).close.toISOString() : undefined;
-      const result = await keyed(c, id, 'replace', request, (keyedId) =>
-        modify(
-          id,
-          c.get('principal').accountId,
-          (wid, updateId) =>
-            temporal.workflow
-              .getHandle(wid)
-              .executeUpdate(replaceOrderUpdate, { args: [{ ...request, expiresAt }], updateId }),
-          keyedId,
+        body.time_in_force === 'DAY'
+          ? askCalendar(() => calendar.sessionAt(deps.now())).close.toISOString()
+          : undefined;
+      const { accountId } = c.get('principal');
+      const result = await admission.modifying(accountId, () =>
+        keyed(c, id, 'replace', request, (keyedId) =>
+          modify(
+            id,
+            accountId,
+            (wid, updateId) =>
+              temporal.workflow
+                .getHandle(wid)
+                .executeUpdate(replaceOrderUpdate, { args: [{ ...request, expiresAt }], updateId }),
+            keyedId,
+          ),
         ),
       );
       return c.json(result, 200);
@@ -967,19 +985,22 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
     sends: ['Idempotent-Replayed'] as const,
     content: { 'application/json': { schema: cancelResponse, example: CANCELLED_EXAMPLE } },
   };
+  /** A cancel takes one of the account's modification slots, never a placement's (api/admission.ts). */
   const cancel = (c: Context<AppEnv>, id: string, clientVersion?: number) =>
-    keyed(c, id, 'cancel', { clientVersion }, async (keyedId) => {
-      const order = await modify(
-        id,
-        c.get('principal').accountId,
-        (wid, updateId) =>
-          temporal.workflow
-            .getHandle(wid)
-            .executeUpdate(cancelOrderUpdate, { args: [{ clientVersion }], updateId }),
-        keyedId,
-      );
-      return { success: true as const, status: order.status, message: 'Order cancelled', order };
-    });
+    admission.modifying(c.get('principal').accountId, () =>
+      keyed(c, id, 'cancel', { clientVersion }, async (keyedId) => {
+        const order = await modify(
+          id,
+          c.get('principal').accountId,
+          (wid, updateId) =>
+            temporal.workflow
+              .getHandle(wid)
+              .executeUpdate(cancelOrderUpdate, { args: [{ clientVersion }], updateId }),
+          keyedId,
+        );
+        return { success: true as const, status: order.status, message: 'Order cancelled', order };
+      }),
+    );
 
   app.openapi(
     apiRoute({
@@ -998,7 +1019,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
         },
       },
       responses: { 200: cancelled },
-      errors: [403, 404, 409, 504],
+      errors: [403, 404, 409, 429, 504],
     }),
     async (c) => {
       const body = isJsonBody(c.req.header('content-type')) ? c.req.valid('json') : {};
@@ -1016,7 +1037,7 @@ export function orderRoutes(deps: ApiDeps, admission: Admission) {
       summary: 'Cancel whatever version is current',
       request: { params: IdParam, headers: ModifyKeyHeader },
       responses: { 200: cancelled },
-      errors: [403, 404, 409, 504],
+      errors: [403, 404, 409, 429, 504],
     }),
     async (c) => c.json(await cancel(c, c.req.valid('param').id), 200),
   );

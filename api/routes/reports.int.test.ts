@@ -8,6 +8,7 @@ import type { TestApi } from '../../test/helpers.js';
 import { startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
 import { exactNumber } from '../../lib/money.js';
+import { expectProblem } from '../../test/http.js';
 
 let fx: TradingFixture;
 let api: TestApi;
@@ -226,6 +227,7 @@ type Statement = {
   from: string;
   to: string;
   assets: { asset: string; opening: Balance; postings: Line[]; closing: Balance }[];
+  next_cursor: string | null;
 };
 
 describe('statement', () => {
@@ -451,6 +453,141 @@ describe('statement', () => {
     expect(firstPosting[8]).toBe('5000.00');
   });
 
+  describe('in pages', () => {
+    const ZERO = { available: 0, reserved: 0, total: 0 };
+    let user: FundedTestUser;
+    let start: string;
+    let end: string;
+    let full: Statement;
+
+    beforeAll(async () => {
+      // Cash held before the period (a non-zero opening), then single-asset lines (deposits, a resting
+      // sell's reserve) and two-asset ones (each fill moves USD and AAPL in one journal entry).
+      user = await createFundedUser(api, '3000.00', { AAPL: 10n });
+      await new Promise((r) => setTimeout(r, 5));
+      start = new Date().toISOString();
+      const seller = await createFundedUser(api, '0.00', { AAPL: 10n });
+      await place(seller.token, { symbol: 'AAPL', direction: 'sell', quantity: 4, price: '190.00' });
+      for (const cents of [101n, 202n, 303n]) await deposit(user.token, cents);
+      for (const quantity of [1, 3])
+        await place(user.token, { symbol: 'AAPL', direction: 'buy', quantity, price: '190.00' });
+      await place(user.token, { symbol: 'AAPL', direction: 'sell', quantity: 2, price: '220.00' });
+      await withdraw(user.token, 55n);
+      end = new Date(Date.now() + 60_000).toISOString();
+      full = await statement(user.token, start, end);
+    });
+
+    const path = (token: string, query: string) => getJson<Statement>(token, `/api/v1/statement?${query}`);
+    const period = () => `from=${encodeURIComponent(start)}&to=${encodeURIComponent(end)}`;
+    /** Every page, following next_cursor (the period only on the first request). */
+    async function pages(limit: number): Promise<Statement[]> {
+      const out: Statement[] = [await path(user.token, `${period()}&limit=${limit}`)];
+      while (out[out.length - 1]!.next_cursor)
+        out.push(await path(user.token, `limit=${limit}&cursor=${out[out.length - 1]!.next_cursor!}`));
+      return out;
+    }
+    const lineCount = (s: Statement) => s.assets.reduce((n, a) => n + a.postings.length, 0);
+    const balanceOf = (s: Statement, asset: string, which: 'opening' | 'closing') =>
+      s.assets.find((a) => a.asset === asset)?.[which] ?? ZERO;
+
+    it('answers at most limit lines and a next_cursor; the cursors give every line once, in order', async () => {
+      reconcile(full);
+      expect(full.next_cursor).toBeNull();
+      const total = lineCount(full);
+      expect(total).toBeGreaterThan(10);
+      expect(balanceOf(full, 'USD', 'opening').total).toBe(3000);
+      expect(balanceOf(full, 'AAPL', 'opening').total).toBe(10);
+      const order = (s: Statement) =>
+        s.assets
+          .flatMap((a) => a.postings.map((l) => ({ ...l, asset: a.asset })))
+          .sort(
+            (x, y) =>
+              x.posted_at.localeCompare(y.posted_at) ||
+              Number(BigInt(x.entry_id) - BigInt(y.entry_id)) ||
+              (x.asset < y.asset ? -1 : 1),
+          );
+      for (const limit of [1, 2, 3, 7]) {
+        const all = await pages(limit);
+        expect(all).toHaveLength(Math.ceil(total / limit));
+        for (const [i, page] of all.entries()) {
+          expect(page).toMatchObject({ success: true, account_id: user.accountId, from: start, to: end });
+          expect(lineCount(page), `limit ${limit} page ${i}`).toBe(Math.min(limit, total - i * limit));
+          expect(page.next_cursor === null).toBe(i === all.length - 1);
+          // Each page reconciles on its own, and opens where the one before closed.
+          reconcile(page);
+          if (i > 0)
+            for (const asset of ['USD', 'AAPL'])
+              expect(balanceOf(page, asset, 'opening')).toEqual(balanceOf(all[i - 1]!, asset, 'closing'));
+        }
+        // Every line exactly once, in (posted_at, entry, asset) order, with the same running balances;
+        // the first page's opening and the last page's closing are the period's.
+        expect(all.flatMap(order)).toEqual(order(full));
+        for (const asset of ['USD', 'AAPL']) {
+          expect(all.flatMap((p) => p.assets.find((a) => a.asset === asset)?.postings ?? [])).toEqual(
+            full.assets.find((a) => a.asset === asset)!.postings,
+          );
+          expect(balanceOf(all[0]!, asset, 'opening')).toEqual(balanceOf(full, asset, 'opening'));
+          expect(balanceOf(all[all.length - 1]!, asset, 'closing')).toEqual(
+            balanceOf(full, asset, 'closing'),
+          );
+        }
+      }
+    });
+
+    it('pages the CSV through the Link header, each page a whole file', async () => {
+      const rows: string[][] = [];
+      let next: string | null = `/api/v1/statement?${period()}&limit=4`;
+      let count = 0;
+      while (next) {
+        const res = await api.call('GET', next, { token: user.token, headers: { accept: 'text/csv' } });
+        expect(res.status).toBe(200);
+        const page = (await res.text())
+          .trimEnd()
+          .split('\r\n')
+          .map((r) => r.split(','));
+        expect(page[0]![0]).toBe('asset');
+        rows.push(...page.slice(1).filter((r) => r[1] === 'posting'));
+        expect(page.filter((r) => r[1] === 'posting').length).toBeLessThanOrEqual(4);
+        const link = res.headers.get('link');
+        next = link ? /^<([^>]+)>; rel="next"$/.exec(link)![1]! : null;
+        count++;
+      }
+      expect(count).toBe(Math.ceil(lineCount(full) / 4));
+      expect(rows.map((r) => `${r[0]!}/${r[3]!}`).sort()).toEqual(
+        full.assets.flatMap((a) => a.postings.map((l) => `${a.asset}/${l.entry_id}`)).sort(),
+      );
+    });
+
+    it('refuses a cursor it did not hand to this account, or for another period: 422 problem+json', async () => {
+      const first = await path(user.token, `${period()}&limit=2`);
+      const cursor = first.next_cursor!;
+      const bad = async (token: string, query: string, error: string) => {
+        const p = await expectProblem(
+          await api.call('GET', `/api/v1/statement?${query}`, { token }),
+          422,
+          'validation_failed',
+        );
+        expect(p.errors!.join(' ')).toContain(error);
+      };
+      await bad(user.token, 'cursor=garbage', 'cursor: is invalid');
+      // Its balances changed (a richer page), its signature kept.
+      const text = Buffer.from(cursor, 'base64url').toString();
+      const forged = Buffer.from(text.replace(/USD:(\d+)/, 'USD:9$1')).toString('base64url');
+      expect(forged).not.toBe(cursor);
+      await bad(user.token, `cursor=${forged}`, 'cursor: is invalid');
+      const other = await createFundedUser(api, '0.00');
+      await bad(other.token, `cursor=${cursor}`, 'cursor: is invalid');
+      await bad(
+        user.token,
+        `from=${encodeURIComponent(end)}&cursor=${cursor}`,
+        'cursor: belongs to another period',
+      );
+      // The same period sent again, as the executions pages are followed, is the same page.
+      const again = await path(user.token, `${period()}&limit=2&cursor=${cursor}`);
+      expect(again).toEqual(await path(user.token, `limit=2&cursor=${cursor}`));
+    });
+  });
+
   it('is the caller’s own: another account sees only its own cash', async () => {
     const a = await createFundedUser(api, '12.34');
     const b = await createFundedUser(api, '0.00');
@@ -514,6 +651,19 @@ describe('OpenAPI', () => {
       'application/json',
       'text/csv',
     ]);
+    // Paged as the executions are: limit (default and cap), cursor, next_cursor and the Link header.
+    type Param = { name: string; schema?: { default?: number; maximum?: number } };
+    const get = doc.paths['/api/v1/statement']!.get! as Op & {
+      parameters: Param[];
+      responses: Record<string, { headers?: Record<string, unknown> }>;
+    };
+    expect(get.parameters.find((p) => p.name === 'limit')?.schema).toMatchObject({
+      default: 500,
+      maximum: 2000,
+    });
+    expect(get.parameters.map((p) => p.name)).toContain('cursor');
+    expect(Object.keys(get.responses['200']!.headers ?? {})).toContain('Link');
+    expect(Object.keys(doc.components.schemas.Statement?.properties ?? {})).toContain('next_cursor');
     // A line's reference in every form the ledger writes (db/queries/statement.ts StatementLine).
     const line = doc.components.schemas.Statement?.properties?.assets?.items?.properties?.postings?.items;
     const reference = line?.properties?.reference?.description ?? '';

@@ -6,7 +6,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectProblem } from '../../test/http.js';
 import { createUnitApp, type UnitApp } from '../../test/unit-app.js';
-import { statementCsv } from './statement.js';
+import { encodeCursor, statementCsv } from './statement.js';
 
 let api: UnitApp;
 beforeAll(async () => (api = await createUnitApp()));
@@ -76,6 +76,21 @@ describe('GET /api/v1/statement: a bad period is a 422 problem', () => {
       'from=2024-01-01T00:00:00Z&to=2026-01-01T00:00:00Z',
       'to: a statement spans at most 366 days',
     ],
+    ['limit 0', 'limit=0', 'limit'],
+    ['limit above 2000', 'limit=2001', 'limit'],
+    ['cursor garbage', 'cursor=garbage', 'cursor: is invalid'],
+    // A well-formed cursor signed with another key (or for another account): its balances are not ours.
+    [
+      'cursor not signed by this api',
+      `cursor=${encodeCursor('not-the-api-signing-key-secret-at-all', uuid, {
+        from: new Date('2026-01-01T00:00:00Z'),
+        to: new Date('2026-01-02T00:00:00Z'),
+        key: { postedAtMicros: 1767225600000000n, entryId: 7n, asset: 'USD' },
+        balances: { USD: { available: 100_000_000n, reserved: 0n } },
+      })}`,
+      'cursor: is invalid',
+    ],
+    ['cursor without its signature', `cursor=${cursor('0|1|1|7|USD|')}`, 'cursor: is invalid'],
   ];
   it.each(cases)('%s', async (_name, query, error) => {
     const p = await expectProblem(
@@ -83,7 +98,7 @@ describe('GET /api/v1/statement: a bad period is a 422 problem', () => {
       422,
       'validation_failed',
     );
-    expect(p.errors).toContain(error);
+    expect(p.errors!.join(' ')).toContain(error);
   });
 
   it('needs a bearer token', async () => {
@@ -104,6 +119,7 @@ describe('statementCsv', () => {
             kind: 'reserve',
             reference: 'a,"b"',
             postedAt: at,
+            postedAtMicros: BigInt(at.getTime()) * 1000n,
             change: { available: -105n, reserved: 105n },
             balance: { available: -100n, reserved: 105n },
           },

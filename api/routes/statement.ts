@@ -2,10 +2,23 @@
  * The caller's statement for a period: per asset (USD, then each symbol) the opening balance, every
  * ledger posting with its journal entry and the running balance, and the closing balance, available and
  * reserved apart. JSON by default, CSV (exact decimal strings) with `Accept: text/csv`.
+ *
+ * In pages of at most `limit` lines (all assets together, in time order), each with the opening before
+ * its first line and the closing after its last, so the first page's openings and the last page's
+ * closings are the period's. `next_cursor` (JSON) and `Link: <...>; rel="next"` (JSON and CSV) name the
+ * next page; the cursor carries the period and the balances where the page ended, signed (HMAC under
+ * SIGNING_KEY_SECRET, bound to the account), so a page never sums the lines before it and a client cannot
+ * make the API state balances of its own.
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import { CASH_ASSET } from '../../db/accounts.js';
-import { statementOf, type Buckets, type StatementAsset } from '../../db/queries/statement.js';
+import {
+  statementOf,
+  type Buckets,
+  type StatementAsset,
+  type StatementCursor,
+} from '../../db/queries/statement.js';
 import { CASH_SCALE, exactNumber, formatDecimal, toJsonNumber } from '../../lib/money.js';
 import { requireAuth } from '../auth/middleware.js';
 import { apiRoute, createRouter } from '../openapi.js';
@@ -17,6 +30,9 @@ const DAY_MS = 86_400_000;
 /** The default period ends now and spans this many days; a statement spans at most MAX_DAYS. */
 const DEFAULT_DAYS = 30;
 const MAX_DAYS = 366;
+/** Lines per page: the default and the most a page holds. */
+const DEFAULT_LIMIT = 500;
+const MAX_LIMIT = 2000;
 
 const BalanceSchema = z.object({ available: z.number(), reserved: z.number(), total: z.number() });
 const LineSchema = z.object({
@@ -45,11 +61,18 @@ const StatementSchema = z
         asset: z
           .string()
           .openapi({ description: 'USD (amounts in dollars) or a symbol (amounts in shares)' }),
-        opening: BalanceSchema,
+        opening: BalanceSchema.openapi({
+          description: "Before this page's first line: on the first page, the balance at from",
+        }),
         postings: z.array(LineSchema),
-        closing: BalanceSchema,
+        closing: BalanceSchema.openapi({
+          description: "After this page's last line: on the last page, the balance at to",
+        }),
       }),
     ),
+    next_cursor: z.string().nullable().openapi({
+      description: 'The next page (pass it as cursor); null on the last page',
+    }),
   })
   .openapi('Statement');
 
@@ -79,6 +102,7 @@ const STATEMENT_EXAMPLE = {
       closing: { available: 10000, reserved: 0, total: 10000 },
     },
   ],
+  next_cursor: null,
 } as const satisfies z.infer<typeof StatementSchema>;
 
 const StatementQuery = z.object({
@@ -86,6 +110,17 @@ const StatementQuery = z.object({
     .optional()
     .openapi({ description: `Start, inclusive (default: ${DEFAULT_DAYS} days before to)` }),
   to: queryDateTime.optional().openapi({ description: 'End, exclusive (default: now)' }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_LIMIT)
+    .default(DEFAULT_LIMIT)
+    .openapi({ description: 'Lines per page, all assets together' }),
+  cursor: z.string().max(4000).optional().openapi({
+    description:
+      'next_cursor of the previous page; it carries the period (from and to may be left out, else must be the same)',
+  }),
 });
 
 const CSV_COLUMNS = [
@@ -114,9 +149,86 @@ function period(q: { from?: string; to?: string }, now: Date): { from: Date; to:
   return { from, to };
 }
 
+/** A cursor: its period, the last line's position and every non-zero balance there, then its MAC. */
+interface PageCursor extends StatementCursor {
+  from: Date;
+  to: Date;
+}
+
+const invalidCursor = () => new ApiError('validation_failed', 'Validation failed', ['cursor: is invalid']);
+const INTEGER = /^-?\d{1,19}$/;
+
+function cursorMac(secret: string, accountId: string, payload: string): Buffer {
+  return createHmac('sha256', secret).update(`statement|${accountId}|${payload}`).digest().subarray(0, 16);
+}
+
+export function encodeCursor(secret: string, accountId: string, c: PageCursor): string {
+  const balances = Object.entries(c.balances)
+    .filter(([, b]) => b.available !== 0n || b.reserved !== 0n)
+    .map(([asset, b]) => `${asset}:${b.available}:${b.reserved}`)
+    .join(',');
+  const k = c.key;
+  const payload = [c.from.getTime(), c.to.getTime(), k.postedAtMicros, k.entryId, k.asset, balances].join(
+    '|',
+  );
+  const mac = cursorMac(secret, accountId, payload).toString('base64url');
+  return Buffer.from(`${payload}|${mac}`).toString('base64url');
+}
+
+/** A cursor this api handed to this account, else 422: its MAC is checked before anything in it is read. */
+export function decodeCursor(secret: string, accountId: string, cursor: string): PageCursor {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const cut = text.lastIndexOf('|');
+  const payload = text.slice(0, cut);
+  const mac = Buffer.from(text.slice(cut + 1), 'base64url');
+  const expected = cursorMac(secret, accountId, payload);
+  if (cut < 0 || mac.length !== expected.length || !timingSafeEqual(mac, expected)) throw invalidCursor();
+  const [from, to, micros, entryId, asset, balances, rest] = payload.split('|');
+  if (
+    rest !== undefined ||
+    !from ||
+    !to ||
+    !micros ||
+    !entryId ||
+    !asset ||
+    balances === undefined ||
+    ![from, to, micros, entryId].every((v) => INTEGER.test(v))
+  )
+    throw invalidCursor();
+  const held: Record<string, Buckets> = {};
+  for (const b of balances ? balances.split(',') : []) {
+    const [name, available, reserved, more] = b.split(':');
+    if (!name || more !== undefined || !INTEGER.test(available ?? '') || !INTEGER.test(reserved ?? ''))
+      throw invalidCursor();
+    held[name] = { available: BigInt(available!), reserved: BigInt(reserved!) };
+  }
+  return {
+    from: new Date(Number(from)),
+    to: new Date(Number(to)),
+    key: { postedAtMicros: BigInt(micros), entryId: BigInt(entryId), asset },
+    balances: held,
+  };
+}
+
+/** The page's period: a cursor's own; from and to sent with it must be the same instants. */
+function pagePeriod(q: { from?: string; to?: string }, cursor: PageCursor): { from: Date; to: Date } {
+  const same = (sent: string | undefined, d: Date) => sent === undefined || Date.parse(sent) === d.getTime();
+  if (!same(q.from, cursor.from) || !same(q.to, cursor.to))
+    throw new ApiError('validation_failed', 'Validation failed', [
+      'cursor: belongs to another period (leave out from and to, or send the same)',
+    ]);
+  return { from: cursor.from, to: cursor.to };
+}
+
 const scaleOf = (asset: string) => (asset === CASH_ASSET ? CASH_SCALE : 0);
 
-function statementJson(accountId: string, from: Date, to: Date, assets: StatementAsset[]) {
+function statementJson(
+  accountId: string,
+  from: Date,
+  to: Date,
+  assets: StatementAsset[],
+  nextCursor: string | null,
+) {
   return {
     success: true as const,
     account_id: accountId,
@@ -147,12 +259,16 @@ function statementJson(accountId: string, from: Date, to: Date, assets: Statemen
         closing: balance(a.closing),
       };
     }),
+    next_cursor: nextCursor,
   };
 }
 
 const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
 
-/** The same statement as CSV: an opening row, one row per posting and a closing row per asset. */
+/**
+ * The same page as CSV: the column row, then per asset an opening row, one row per posting of the page and
+ * a closing row. Each page is a whole CSV file of its own; the next one is named by the Link header.
+ */
 export function statementCsv(from: Date, to: Date, assets: StatementAsset[]): string {
   const rows = [CSV_COLUMNS];
   for (const a of assets) {
@@ -181,6 +297,7 @@ export function statementCsv(from: Date, to: Date, assets: StatementAsset[]): st
 
 export function statementRoutes(deps: ApiDeps) {
   const db = deps.database.db;
+  const secret = deps.config.SIGNING_KEY_SECRET;
   const app = createRouter();
   app.use('/api/v1/statement', requireAuth(deps));
 
@@ -192,12 +309,16 @@ export function statementRoutes(deps: ApiDeps) {
       tag: 'funding',
       auth: 'bearer',
       summary:
-        'Statement: opening, every posting with its running balance, closing; per asset (Accept: text/csv for CSV)',
+        'Statement: opening, every posting with its running balance, closing; per asset, in pages (Accept: text/csv for CSV)',
+      description: [
+        `The period [from, to) spans at most ${MAX_DAYS} days. Its lines (all assets together, in time order) come in pages of at most \`limit\`: each page has, per asset, the opening before its first line and the closing after its last, so the first page's openings are the balances at from and the last page's closings those at to.`,
+        'While more lines follow, `next_cursor` (JSON) and the `Link` header (`rel="next"`, JSON and CSV) name the next page: the same request with `cursor`, which carries the period (from and to may be left out). Each CSV page is a whole file: the column row, then per asset its opening, the page\'s postings and its closing. A cursor that this api did not hand to this account is 422 `validation_failed`.',
+      ].join('\n\n'),
       request: { query: StatementQuery },
       responses: {
         200: {
-          description: 'The statement of the period [from, to)',
-          sends: ['Content-Disposition'],
+          description: 'A page of the statement of the period [from, to)',
+          sends: ['Content-Disposition', 'Link'],
           content: {
             'application/json': { schema: StatementSchema, example: STATEMENT_EXAMPLE },
             'text/csv': {
@@ -219,14 +340,26 @@ export function statementRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const accountId = c.get('principal').accountId;
-      const { from, to } = period(c.req.valid('query'), deps.now());
-      const assets = await statementOf(db, { accountId, from, to });
+      const q = c.req.valid('query');
+      const after = q.cursor ? decodeCursor(secret, accountId, q.cursor) : undefined;
+      const { from, to } = after ? pagePeriod(q, after) : period(q, deps.now());
+      const page = await statementOf(db, { accountId, from, to, limit: q.limit, after });
+      const next = page.next ? encodeCursor(secret, accountId, { from, to, ...page.next }) : null;
+      if (next) {
+        const url = new URL(c.req.url);
+        url.searchParams.delete('from');
+        url.searchParams.delete('to');
+        url.searchParams.set('cursor', next);
+        c.header('link', `<${url.pathname}${url.search}>; rel="next"`);
+      }
       if (/\btext\/csv\b/i.test(c.req.header('accept') ?? '')) {
         const name = `statement-${from.toISOString().slice(0, 10)}-${to.toISOString().slice(0, 10)}.csv`;
         c.header('content-disposition', `attachment; filename="${name}"`);
-        return c.body(statementCsv(from, to, assets), 200, { 'content-type': 'text/csv; charset=utf-8' });
+        return c.body(statementCsv(from, to, page.assets), 200, {
+          'content-type': 'text/csv; charset=utf-8',
+        });
       }
-      return c.json(statementJson(accountId, from, to, assets), 200);
+      return c.json(statementJson(accountId, from, to, page.assets, next), 200);
     },
   );
   return app;

@@ -83,6 +83,12 @@ export async function getOrderById(db: DbOrTx, orderId: string): Promise<OrderRo
   return row;
 }
 
+/** Whether the order exists and is not terminal (what temporal/saga-cancel.ts asks of a saga gone). */
+export async function orderIsOpen(db: DbOrTx, orderId: string): Promise<boolean> {
+  const row = await getOrderById(db, orderId);
+  return row !== undefined && !TERMINAL_STATUSES.includes(row.status);
+}
+
 /** Lock one order row for the rest of the transaction. */
 export async function lockOrder(tx: DbOrTx, orderId: string): Promise<OrderRow | undefined> {
   const [row] = await tx.select().from(orders).where(eq(orders.id, orderId)).for('update');

@@ -111,6 +111,16 @@ export async function outboxBacklog(db: Sql): Promise<{ pending: number; ageSeco
 }
 
 /**
+ * Dead rows by event type (the types with none are absent). No index holds the dead rows: the count scans
+ * the table, so the relay reads it every `attentionIntervalMs`, not with the backlog every second.
+ */
+export async function outboxDeadRows(db: Sql): Promise<{ eventType: string; dead: number }[]> {
+  const rows = await db<{ event_type: string; n: number }[]>`
+    SELECT event_type, count(*)::int AS n FROM outbox WHERE status = 'dead' GROUP BY event_type`;
+  return rows.map((r) => ({ eventType: r.event_type, dead: r.n }));
+}
+
+/**
  * The e-mail address of an account's owner (none for the house and external accounts). Neither an
  * account's owner nor a user's address ever changes, so the relay caches the answer.
  */

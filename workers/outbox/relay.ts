@@ -10,7 +10,9 @@
  * failure of the row's own (`rowFault`) dead-letters it, a service that is down never does.
  * Wakes on LISTEN brokerx_outbox, polls as a fallback.
  * While it runs, it also deletes the done rows past their use every `pruneIntervalMs`, in batches: the
- * market data, and the account events older than the retention (docs/adr/0043-outbox-retention.md).
+ * market data, and the account events older than the retention (docs/adr/0043-outbox-retention.md), and
+ * counts what waits for an operator every `attentionIntervalMs`: the TradingSagas parked in
+ * needs_attention (Temporal's visibility) and the dead outbox rows, for the alerts on that state.
  */
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { ChainableCommander, Redis } from 'ioredis';
@@ -28,12 +30,15 @@ import {
   markOutboxDone,
   markOutboxFailed,
   outboxBacklog,
+  outboxDeadRows,
   pruneOutbox,
   type OutboxRow,
 } from '../../db/queries/outbox.js';
 import { fillSignal, orderClosedSignal, orderTriggeredSignal } from '../../temporal/contracts.js';
 import { EventType, publishedEvent, type ExecutionReportPayload } from '../../temporal/events.js';
 import { isTerminal } from '../../temporal/orders.js';
+import { OrderStatusKey } from '../../temporal/search-attributes.js';
+import { TRADING_SAGA } from '../../temporal/trading-saga.js';
 
 export interface RelayDeps {
   sql: postgres.Sql;
@@ -53,13 +58,24 @@ export interface RelayDeps {
   pruneIntervalMs?: number;
   /** Rows per delete statement of each kind (default 5000). */
   pruneBatchSize?: number;
+  /**
+   * How often the running relay counts the sagas in needs_attention and the dead rows
+   * (ATTENTION_INTERVAL_SECONDS, default 30 s).
+   */
+  attentionIntervalMs?: number;
 }
 
+/** The running sagas parked in needs_attention (they wait for the retryCompensations signal). */
+export const NEEDS_ATTENTION_QUERY =
+  `WorkflowType = "${TRADING_SAGA}" AND ExecutionStatus = "Running"` +
+  ` AND ${OrderStatusKey.name} = "needs_attention"`;
+
 /**
- * The relay's metrics. The retry and dead series of every event type, which the OutboxDeadLetters alert
- * and the dashboard's "in range" panels take `increase()` of, and both series of the rows pruned, start at
- * 0: prom-client exports a labelled series only from its first `inc()`, and Prometheus sees no increase in
- * a series' first sample.
+ * The relay's metrics. The retry and dead series of every event type, which the dashboard's "in range"
+ * panels take `increase()` of, and both series of the rows pruned, start at 0: prom-client exports a
+ * labelled series only from its first `inc()`, and Prometheus sees no increase in a series' first sample.
+ * The two counts of what waits for an operator (`saga_needs_attention`, `outbox_dead_rows`, which the
+ * SagaNeedsAttention and OutboxDeadLetters alerts read) are the active relay's, 0 while it stands by.
  */
 export function createRelayMetrics(registry: Registry) {
   const processed = new Counter({
@@ -77,9 +93,30 @@ export function createRelayMetrics(registry: Registry) {
     registers: [registry],
   });
   for (const kind of ['market', 'expired']) pruned.inc({ kind }, 0);
+  const dead = new Gauge({
+    name: 'outbox_dead_rows',
+    help: 'Dead outbox rows (never retried by themselves), by type; counted by the active relay',
+    labelNames: ['event_type'] as const,
+    registers: [registry],
+  });
+  for (const event_type of Object.values(EventType)) dead.set({ event_type }, 0);
+  const attentionFailures = new Counter({
+    name: 'attention_read_failures_total',
+    help: 'Counts of saga_needs_attention or outbox_dead_rows that failed (the gauge kept its value)',
+    labelNames: ['gauge'] as const,
+    registers: [registry],
+  });
+  for (const gauge of ['saga_needs_attention', 'outbox_dead_rows']) attentionFailures.inc({ gauge }, 0);
   return {
     processed,
     pruned,
+    dead,
+    attentionFailures,
+    needsAttention: new Gauge({
+      name: 'saga_needs_attention',
+      help: 'Running TradingSagas parked in needs_attention (Temporal visibility), by the active relay',
+      registers: [registry],
+    }),
     lag: new Gauge({
       name: 'outbox_lag_seconds',
       help: 'Age of the oldest pending outbox row',
@@ -125,6 +162,12 @@ export interface Relay {
   /** Set the backlog gauges (`outbox_pending`, `outbox_lag_seconds`) from the outbox table. */
   measureLag(): Promise<void>;
   /**
+   * Set `saga_needs_attention` from Temporal's visibility (one count) and `outbox_dead_rows` from the
+   * outbox table; a count that fails is logged and counted, and its gauge keeps its value. The running
+   * relay calls it at its start and every `attentionIntervalMs`.
+   */
+  measureAttention(): Promise<void>;
+  /**
    * Delete the done rows past their use, batch after batch until one comes back short (or the relay
    * stops); returns how many. The running relay calls it every `pruneIntervalMs`.
    */
@@ -152,6 +195,9 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   let pruneTimer: NodeJS.Timeout | undefined;
   /** The timer's prune under way, which `stop()` waits for (cut short after its batch). */
   let pruning: Promise<unknown> | undefined;
+  let attentionTimer: NodeJS.Timeout | undefined;
+  /** The counts under way, which `stop()` waits for before it sets the gauges to 0. */
+  let measuring: Promise<void> | undefined;
   let stopping = false;
 
   async function signalSaga(p: ExecutionReportPayload): Promise<void> {
@@ -398,6 +444,38 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     metrics.lag.set(backlog.ageSeconds);
   }
 
+  async function measureAttention(): Promise<void> {
+    const failed = (gauge: string) => (err: unknown) => {
+      metrics.attentionFailures.inc({ gauge });
+      logger.warn('attention count failed', { gauge, err });
+    };
+    await Promise.all([
+      // Bounded: a Temporal that does not answer holds neither the next count nor the relay's stop.
+      deps.temporal
+        .withDeadline(Date.now() + 10_000, () => deps.temporal.workflow.count(NEEDS_ATTENTION_QUERY))
+        .then(({ count }) => metrics.needsAttention.set(count), failed('saga_needs_attention')),
+      outboxDeadRows(sql).then(setDeadRows, failed('outbox_dead_rows')),
+    ]);
+  }
+
+  /** Each type's dead rows, 0 for a type without any: reset and set in one turn, no scrape between. */
+  function setDeadRows(rows: { eventType: string; dead: number }[]): void {
+    metrics.dead.reset();
+    for (const event_type of Object.values(EventType)) metrics.dead.set({ event_type }, 0);
+    for (const { eventType, dead } of rows) metrics.dead.set({ event_type: eventType }, dead);
+  }
+
+  /** Counts at once, then every `attentionIntervalMs` after the last ones ended, while the relay runs. */
+  function scheduleAttention(delayMs: number): void {
+    if (!running) return;
+    attentionTimer = setTimeout(() => {
+      measuring = measureAttention().finally(() => {
+        measuring = undefined;
+        scheduleAttention(deps.attentionIntervalMs ?? 30_000);
+      });
+    }, delayMs);
+  }
+
   /** A statement deletes its two batches in tens of milliseconds, on one connection of the pool: claims go on. */
   async function prune(): Promise<number> {
     let total = 0;
@@ -429,6 +507,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   return {
     processBatch,
     measureLag,
+    measureAttention,
     prune,
     async start() {
       running = true;
@@ -439,6 +518,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
       });
       unlisten = () => listener.unlisten();
       schedulePrune();
+      scheduleAttention(0);
       loop = (async () => {
         while (running) {
           let n = 0;
@@ -465,10 +545,14 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     async stop() {
       running = false;
       clearTimeout(pruneTimer);
+      clearTimeout(attentionTimer);
       stopping = true;
       wake?.();
-      await Promise.all([loop, pruning]);
+      await Promise.all([loop, pruning, measuring]);
       stopping = false;
+      // Standing by, it counts nothing: the active relay's counts are the only ones above 0.
+      metrics.needsAttention.set(0);
+      setDeadRows([]);
       await unlisten?.().catch(() => undefined);
       unlisten = undefined;
       // No next claim will mark the last batch: mark it now (a failure leaves it pending: the next relay

@@ -4,9 +4,10 @@
  *
  * One relay is active at a time: it holds the relay's lease (workers/lease.ts); another relay process
  * stands by and takes over within about half a second of the active one's death (ADR 0035). Only the
- * active one prunes the outbox (OUTBOX_RETENTION_DAYS, OUTBOX_PRUNE_INTERVAL_SECONDS). The rows
- * have no lease of their own (ADR 0036): a relay that lost its lease and runs on for a moment beside the
- * new one may deliver a row twice, which at-least-once delivery allows.
+ * active one prunes the outbox (OUTBOX_RETENTION_DAYS, OUTBOX_PRUNE_INTERVAL_SECONDS) and counts the
+ * sagas in needs_attention and the dead rows (ATTENTION_INTERVAL_SECONDS): one count in the deployment,
+ * not one per process. The rows have no lease of their own (ADR 0036): a relay that lost its lease and
+ * runs on for a moment beside the new one may deliver a row twice, which at-least-once delivery allows.
  */
 import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
@@ -31,6 +32,7 @@ export type OutboxWorkerConfig = Pick<
   | 'DATABASE_URL'
   | 'OUTBOX_RETENTION_DAYS'
   | 'OUTBOX_PRUNE_INTERVAL_SECONDS'
+  | 'ATTENTION_INTERVAL_SECONDS'
 >;
 
 export interface OutboxWorkerDeps {
@@ -79,6 +81,7 @@ export function createOutboxWorker(config: OutboxWorkerConfig, deps: OutboxWorke
     pollMs: deps.pollMs,
     retentionDays: config.OUTBOX_RETENTION_DAYS,
     pruneIntervalMs: config.OUTBOX_PRUNE_INTERVAL_SECONDS * 1000,
+    attentionIntervalMs: config.ATTENTION_INTERVAL_SECONDS * 1000,
   });
   const activeGauge = new Gauge({
     name: 'outbox_relay_active',

@@ -19,7 +19,11 @@ async function startWorker(): Promise<Managed> {
 }
 
 beforeAll(async () => {
-  fx = await startTradingFixture('trading-kill', { trading: false });
+  // The 30 placements sent at once below are one account's: its share of the admission is all of them.
+  fx = await startTradingFixture('trading-kill', {
+    trading: false,
+    env: { MAX_INFLIGHT_ORDERS_PER_ACCOUNT: '32' },
+  });
   worker = await startWorker();
 }, 180_000);
 afterAll(async () => {

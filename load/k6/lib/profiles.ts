@@ -330,7 +330,7 @@ export type Route = (typeof ROUTES)[keyof typeof ROUTES];
 
 /** Custom metrics, named alike in k6 and in Node. */
 export const METRICS = {
-  /** Rate: a POST /api/v1/orders answered 429 (load shed by MAX_INFLIGHT_ORDERS). */
+  /** Rate: a POST /api/v1/orders answered 429 (shed by MAX_INFLIGHT_ORDERS or an account's share of it). */
   ordersShed: 'orders_shed',
   /** Rate, tagged `instance`: one sample per response and expected instance, true when it answered. */
   instanceShare: 'lb_instance_share',
