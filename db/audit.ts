@@ -32,7 +32,10 @@ export interface AuditOptions {
    * order that is not terminal and has no running saga is an `order_saga_missing` finding.
    */
   sagaRunning?: (workflowId: string) => Promise<boolean>;
-  /** The saga check asks about this many open orders at most, the oldest first. Default 10,000. */
+  /**
+   * The saga check asks about this many open orders at most, the oldest first (default 10,000); past it, an
+   * `order_saga_check_truncated` finding says that the newer ones were not asked about.
+   */
   sagaCheckLimit?: number;
 }
 
@@ -75,7 +78,8 @@ async function missingSagas(
     .from(orders)
     .where(notInArray(orders.status, [...TERMINAL_STATUSES]))
     .orderBy(asc(orders.createdAt), asc(orders.id))
-    .limit(limit);
+    .limit(limit + 1);
+  const unchecked = open.length > limit ? open.splice(limit) : [];
   const gone: (typeof open)[number][] = [];
   let next = 0;
   const worker = async () => {
@@ -93,6 +97,13 @@ async function missingSagas(
       detail: `no running saga ${o.workflowId}: nothing can cancel, replace or expire it (npm run sagas:readopt)`,
     });
   }
+  // The check stops at the oldest `limit` open orders: the audit cannot vouch for the newer ones.
+  if (unchecked.length > 0)
+    findings.push({
+      check: 'order_saga_check_truncated',
+      subject: `open orders after the oldest ${limit}`,
+      detail: `their sagas were not asked about: the check stops at ${limit} open orders`,
+    });
   return findings;
 }
 

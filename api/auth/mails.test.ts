@@ -15,4 +15,12 @@ describe('verification mail', () => {
     expect(lifetime(600)).toContain('expires in 10 minutes.');
     expect(lifetime(60)).toContain('expires in 60 seconds.');
   });
+
+  it('never states more than the lifetime: hours only when whole, else whole minutes, rounded down', () => {
+    expect(lifetime(7200)).toContain('expires in 2 hours.');
+    expect(lifetime(9000)).toContain('expires in 150 minutes.');
+    expect(lifetime(9059)).toContain('expires in 150 minutes.');
+    expect(lifetime(150)).toContain('expires in 2 minutes.');
+    expect(lifetime(119)).toContain('expires in 119 seconds.');
+  });
 });

@@ -33,16 +33,19 @@ export const MAIL_SUBJECTS = {
   mfaResetCancelled: 'The reset of your BrokerX authenticator app was cancelled',
 } as const;
 
-/** "72 hours", "30 minutes", "5 seconds": how long a delay is, in the largest whole unit that fits. */
+/**
+ * "72 hours", "150 minutes", "5 seconds": how long a delay is, in hours when it is a whole number of them
+ * (2 and more), else in whole minutes (2 and more, any seconds left dropped), else in seconds: never more
+ * than it is (a link that the mail says lasts 3 hours must not expire at 2.5).
+ */
 export function durationText(seconds: number): string {
   const [n, unit] =
-    seconds >= 2 * 3600
+    seconds >= 2 * 3600 && seconds % 3600 === 0
       ? [seconds / 3600, 'hour']
       : seconds >= 120
-        ? [seconds / 60, 'minute']
-        : [seconds, 'second'];
-  const whole = Math.round(n);
-  return `${whole} ${unit}${whole === 1 ? '' : 's'}`;
+        ? [Math.floor(seconds / 60), 'minute']
+        : [Math.floor(seconds), 'second'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
 
 const notice = (to: string, subject: string, lines: string[]): Mail => ({

@@ -549,6 +549,10 @@ describe('statement', () => {
         rows.push(...page.slice(1).filter((r) => r[1] === 'posting'));
         expect(page.filter((r) => r[1] === 'posting').length).toBeLessThanOrEqual(4);
         const link = res.headers.get('link');
+        // The opening is dated `from` on the first page only, the closing `to` on the last page only.
+        const dates = (line: string) => [...new Set(page.filter((r) => r[1] === line).map((r) => r[2]!))];
+        expect(dates('opening')).toEqual([count === 0 ? full.from : '']);
+        expect(dates('closing')).toEqual([link ? '' : full.to]);
         next = link ? /^<([^>]+)>; rel="next"$/.exec(link)![1]! : null;
         count++;
       }

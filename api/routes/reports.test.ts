@@ -107,6 +107,19 @@ describe('GET /api/v1/statement: a bad period is a 422 problem', () => {
 });
 
 describe('statementCsv', () => {
+  it('dates the opening and closing only on the first and last pages (empty on the pages between)', () => {
+    const asset = {
+      asset: 'USD',
+      opening: { available: 100n, reserved: 0n },
+      lines: [],
+      closing: { available: 100n, reserved: 0n },
+    };
+    expect(statementCsv(undefined, undefined, [asset]).split('\r\n').slice(1, 3)).toEqual([
+      'USD,opening,,,,,,,,1.00,0.00,1.00',
+      'USD,closing,,,,,,,,1.00,0.00,1.00',
+    ]);
+  });
+
   it('writes opening, postings and closing per asset with exact decimals, cash in dollars and shares whole', () => {
     const at = new Date('2026-01-01T10:00:00.000Z');
     const csv = statementCsv(new Date('2026-01-01T00:00:00Z'), new Date('2026-01-02T00:00:00Z'), [

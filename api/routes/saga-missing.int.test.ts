@@ -104,6 +104,15 @@ describe('an open order whose saga is gone', () => {
     expect(findings.map(formatFinding)).toEqual([
       `order_saga_missing: order ${lost.id} (working): no running saga ${fx.handle(buyer.accountId, lost.cid).workflowId}: nothing can cancel, replace or expire it (npm run sagas:readopt)`,
     ]);
+    // A check that stops short says so: the audit cannot vouch for the open orders it did not ask about.
+    const capped = await runAudit(fx.database.db, {
+      only: [],
+      sagaRunning: (id) => sagaRunning(fx.temporal.workflow, id),
+      sagaCheckLimit: 0,
+    });
+    expect(capped.map(formatFinding)).toEqual([
+      'order_saga_check_truncated: open orders after the oldest 0: their sagas were not asked about: the check stops at 0 open orders',
+    ]);
     const audit = await script('scripts/audit.ts');
     expect(audit.code, audit.stdout).toBe(1);
     expect(audit.stdout).toContain(`order_saga_missing: order ${lost.id} (working)`);

@@ -267,14 +267,16 @@ const csvField = (v: string) => (/[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""'
 
 /**
  * The same page as CSV: the column row, then per asset an opening row, one row per posting of the page and
- * a closing row. Each page is a whole CSV file of its own; the next one is named by the Link header.
+ * a closing row. Each page is a whole CSV file of its own; the next one is named by the Link header. The
+ * opening is dated `from` on the first page only and the closing `to` on the last page only: elsewhere
+ * they are the balances before and after the page's lines, at no date of the period (`undefined`: empty).
  */
-export function statementCsv(from: Date, to: Date, assets: StatementAsset[]): string {
+export function statementCsv(from: Date | undefined, to: Date | undefined, assets: StatementAsset[]): string {
   const rows = [CSV_COLUMNS];
   for (const a of assets) {
     const d = (v: bigint) => formatDecimal(v, scaleOf(a.asset));
     const totals = (b: Buckets) => [d(b.available), d(b.reserved), d(b.available + b.reserved)];
-    rows.push([a.asset, 'opening', from.toISOString(), '', '', '', '', '', '', ...totals(a.opening)]);
+    rows.push([a.asset, 'opening', from?.toISOString() ?? '', '', '', '', '', '', '', ...totals(a.opening)]);
     for (const l of a.lines) {
       const c = l.change;
       rows.push([
@@ -290,7 +292,7 @@ export function statementCsv(from: Date, to: Date, assets: StatementAsset[]): st
         ...totals(l.balance),
       ]);
     }
-    rows.push([a.asset, 'closing', to.toISOString(), '', '', '', '', '', '', ...totals(a.closing)]);
+    rows.push([a.asset, 'closing', to?.toISOString() ?? '', '', '', '', '', '', '', ...totals(a.closing)]);
   }
   return rows.map((r) => r.map(csvField).join(',')).join('\r\n') + '\r\n';
 }
@@ -312,7 +314,7 @@ export function statementRoutes(deps: ApiDeps) {
         'Statement: opening, every posting with its running balance, closing; per asset, in pages (Accept: text/csv for CSV)',
       description: [
         `The period [from, to) spans at most ${MAX_DAYS} days. Its lines (all assets together, in time order) come in pages of at most \`limit\`: each page has, per asset, the opening before its first line and the closing after its last, so the first page's openings are the balances at from and the last page's closings those at to.`,
-        'While more lines follow, `next_cursor` (JSON) and the `Link` header (`rel="next"`, JSON and CSV) name the next page: the same request with `cursor`, which carries the period (from and to may be left out). Each CSV page is a whole file: the column row, then per asset its opening, the page\'s postings and its closing. A cursor that this api did not hand to this account is 422 `validation_failed`.',
+        'While more lines follow, `next_cursor` (JSON) and the `Link` header (`rel="next"`, JSON and CSV) name the next page: the same request with `cursor`, which carries the period (from and to may be left out). Each CSV page is a whole file: the column row, then per asset its opening, the page\'s postings and its closing (the opening dated from on the first page only, the closing dated to on the last page only; elsewhere their date is empty). A cursor that this api did not hand to this account is 422 `validation_failed`.',
       ].join('\n\n'),
       request: { query: StatementQuery },
       responses: {
@@ -355,7 +357,7 @@ export function statementRoutes(deps: ApiDeps) {
       if (/\btext\/csv\b/i.test(c.req.header('accept') ?? '')) {
         const name = `statement-${from.toISOString().slice(0, 10)}-${to.toISOString().slice(0, 10)}.csv`;
         c.header('content-disposition', `attachment; filename="${name}"`);
-        return c.body(statementCsv(from, to, page.assets), 200, {
+        return c.body(statementCsv(after ? undefined : from, next ? undefined : to, page.assets), 200, {
           'content-type': 'text/csv; charset=utf-8',
         });
       }

@@ -111,8 +111,8 @@ export async function outboxBacklog(db: Sql): Promise<{ pending: number; ageSeco
 }
 
 /**
- * Dead rows by event type (the types with none are absent). No index holds the dead rows: the count scans
- * the table, so the relay reads it every `attentionIntervalMs`, not with the backlog every second.
+ * Dead rows by event type (the types with none are absent), read through their partial index
+ * (`outbox_dead_idx`, migration 0023); the relay reads it every `attentionIntervalMs`.
  */
 export async function outboxDeadRows(db: Sql): Promise<{ eventType: string; dead: number }[]> {
   const rows = await db<{ event_type: string; n: number }[]>`
