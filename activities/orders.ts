@@ -7,6 +7,7 @@ import type { Db } from '../db/client.js';
 import { CASH_ASSET } from '../db/accounts.js';
 import { orders } from '../db/schema.js';
 import { InsufficientBalanceError, postEntry } from '../db/queries/ledger.js';
+import { enqueueEvents } from '../db/queries/outbox.js';
 import { recordOrderEvents, type OrderEventInput } from '../db/queries/timeline.js';
 import { CASH_SCALE, formatDecimal } from '../lib/money.js';
 import {
@@ -19,6 +20,7 @@ import {
 } from '../db/queries/orders.js';
 import { controlFailure, factsFor, violationOf } from '../shard/controls.js';
 import { checkLimitPrice, checkQuantity, collarPrice } from '../shard/order-rules.js';
+import { executionReport } from '../shard/settlement.js';
 import type { OrderActivities, PendingOrder, ValidatedOrder } from '../temporal/activities.js';
 import { orderFingerprint, type OrderRequest } from '../temporal/contracts.js';
 import { EventType, type OutboxEvent } from '../temporal/events.js';
@@ -62,6 +64,13 @@ function checkStop(order: OrderRequest, instrument: InstrumentRules): bigint | u
     );
   return stop;
 }
+
+/** What an order reserves: `amount` of cash (cents) for a buy, of its shares for a sell. */
+const reservation = (order: OrderRequest, amount: bigint, reservePrice: bigint): ValidatedOrder => ({
+  reserveAsset: reservedAsset(order),
+  reserveAmount: String(amount),
+  reservePrice: String(reservePrice),
+});
 
 /** What recording an order pending writes: its row, its first timeline events, its `order.accepted` event. */
 function pendingOrder({ order, workflowId, reserved, expiresAt }: PendingOrder): {
@@ -149,8 +158,21 @@ function pendingOrder({ order, workflowId, reserved, expiresAt }: PendingOrder):
 export function createOrderActivities({ db }: OrderActivityDeps): OrderActivities {
   return {
     async validateOrder(order: OrderRequest): Promise<ValidatedOrder> {
-      // Every fact the checks read, in one statement: instrument, account, operator controls, usage.
-      const facts = await factsFor(db, { accountId: order.accountId, symbol: order.symbol }, new Date());
+      // Every fact the checks read, in one statement: instrument, account, operator controls, usage (this
+      // order left out), and this order's reservation if its row is stored already.
+      const facts = await factsFor(
+        db,
+        { orderId: order.orderId, accountId: order.accountId, symbol: order.symbol },
+        new Date(),
+      );
+      // Stored: its reserve committed in an earlier run of the saga's first workflow task, whose worker
+      // died before the task completed. It was validated then: the reservation as recorded, so that the
+      // reserve and persist steps find it written. A control changed since (a halt, a freeze) is refused
+      // by the shard, under its control locks, when it accepts the order; the saga then compensates.
+      if (facts.recorded) {
+        const { reservedAmount, reservePrice } = facts.recorded;
+        return reservation(order, reservedAmount, reservePrice);
+      }
       const { instrument, account } = facts;
       if (!instrument) throw businessFailure(FailureType.UnknownSymbol, `Unknown symbol ${order.symbol}`);
       // A halt and a freeze are operator controls, checked with the others below.
@@ -193,13 +215,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
         price: reservePrice,
       });
       if (control) throw controlFailure(control);
-      return order.side === 'buy'
-        ? {
-            reserveAsset: CASH_ASSET,
-            reserveAmount: String(qty * reservePrice),
-            reservePrice: String(reservePrice),
-          }
-        : { reserveAsset: order.symbol, reserveAmount: String(qty), reservePrice: String(reservePrice) };
+      return reservation(order, order.side === 'buy' ? qty * reservePrice : qty, reservePrice);
     },
 
     async reserveFunds(pending) {
@@ -242,7 +258,7 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
             { orderId, key: 'compensated', at: new Date(), type: 'compensated', details: { reason } },
           ]);
           if (!isTerminal(order.status)) {
-            await tx
+            const [closed] = await tx
               .update(orders)
               .set({
                 status: 'rejected',
@@ -250,7 +266,10 @@ export function createOrderActivities({ db }: OrderActivityDeps): OrderActivitie
                 updatedAt: new Date(),
                 lockVersion: sql`${orders.lockVersion} + 1`,
               })
-              .where(eq(orders.id, orderId));
+              .where(eq(orders.id, orderId))
+              .returning();
+            // Its `order.accepted` went to the feed with the row: the feed sees it close as well.
+            if (closed) await enqueueEvents(tx, [executionReport(closed, 'rejected', closed.updatedAt)]);
           }
           return;
         }

@@ -40,15 +40,19 @@ export type ControlViolation =
 const startOfDay = (now: Date) =>
   new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
 
-/** Whose facts: an order of `accountId` in `symbol`, before it is persisted (validation). */
-type FactsOf = Pick<ControlledOrder, 'accountId' | 'symbol'>;
+/**
+ * Whose facts: an order of `accountId` in `symbol` being validated, left out of the usage by its id (a
+ * replayed first workflow task validates again after its reserve stored the order; the facts then carry
+ * the reservation recorded with it, `recorded`).
+ */
+type FactsOf = Pick<ControlledOrder, 'accountId' | 'symbol'> & { orderId: string };
 
 /**
  * The facts an order's checks read, in one statement (db/queries/controls.ts `orderFacts`), early and
  * without locks, for a quick answer (validation; the shard reads them again with `lockedOrderAndFacts`).
  */
 export const factsFor = (db: DbOrTx, o: FactsOf, now: Date): Promise<OrderFacts> =>
-  orderFacts(db, { symbol: o.symbol, accountId: o.accountId, since: startOfDay(now) });
+  orderFacts(db, { symbol: o.symbol, accountId: o.accountId, exclude: o.orderId, since: startOfDay(now) });
 
 /**
  * The shard accepting an order or a replace: the order with its control locks held shared

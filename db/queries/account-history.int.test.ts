@@ -100,8 +100,14 @@ describe('an account with a long history', () => {
     const history = (n: PlanNode) => /^(orders|trades)$/.test(n['Relation Name'] ?? '');
     expect(nodes.filter((n) => history(n) && n['Node Type'] === 'Seq Scan')).toEqual([]);
     const indexes = nodes.map((n) => n['Index Name']).filter((n) => n && /^(orders|trades)_/.test(n));
+    // Index ranges of the account, and the validated order's own row by its primary key (`recorded`).
     expect(new Set(indexes)).toEqual(
-      new Set(['orders_account_open_idx', 'trades_buy_account_idx', 'trades_sell_account_idx']),
+      new Set([
+        'orders_account_open_idx',
+        'orders_pkey',
+        'trades_buy_account_idx',
+        'trades_sell_account_idx',
+      ]),
     );
   });
 

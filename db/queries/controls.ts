@@ -63,6 +63,11 @@ export interface OrderFacts {
   controls: ControlsInForce;
   /** Only when the account has a limit that needs it (open orders, position, daily notional). */
   usage?: RiskUsage;
+  /**
+   * Validation only: the reservation recorded with the order being validated (`exclude`), when its row is
+   * stored already (its reserve committed in an earlier run of its saga's first workflow task).
+   */
+  recorded?: { reservedAmount: bigint; reservePrice: bigint };
 }
 
 /** One row of `orderFacts`' statement. */
@@ -88,6 +93,8 @@ type FactsRow = {
   position: string | null;
   open_buys: string | null;
   daily: string | null;
+  recorded_reserved_amount: string | null;
+  recorded_reserve_price: string | null;
 };
 
 const usage = (expr: SQL) =>
@@ -96,7 +103,8 @@ const usage = (expr: SQL) =>
 const unfinished = unfinishedOrder(sql`status`);
 const since = sql.placeholder('since');
 /**
- * The facts statement for a subject: one row s(symbol, account_id, exclude). Built once (`prebuilt`).
+ * The facts statement for a subject: one row s(symbol, account_id, exclude, recorded_reserved_amount,
+ * recorded_reserve_price). Built once (`prebuilt`).
  * The usage reads index ranges of the account only: its unfinished orders (`orders_account_open_idx`)
  * and each side's trades since `since` (`trades_buy_account_idx`, `trades_sell_account_idx`).
  */
@@ -119,36 +127,56 @@ const factsOf = (subject: SQL) =>
              SELECT price, quantity FROM trades WHERE buy_account_id = s.account_id AND executed_at >= ${since}::timestamptz
              UNION ALL
              SELECT price, quantity FROM trades WHERE sell_account_id = s.account_id AND executed_at >= ${since}::timestamptz
-           ) t`)} AS daily
+           ) t`)} AS daily,
+           s.recorded_reserved_amount, s.recorded_reserve_price
     FROM ${subject} s
       LEFT JOIN instruments i ON i.symbol = s.symbol
       LEFT JOIN accounts a ON a.id = s.account_id
       LEFT JOIN risk_limits l ON l.account_id = s.account_id`);
-/** Given symbol and account: an order being validated, not stored yet (no order is left out of the usage). */
+/**
+ * Given symbol and account: an order being validated, left out of the usage by its id (`exclude`): a first
+ * workflow task replayed after a crash validates again after its reserve stored the order pending. That
+ * row's reservation comes with the facts (its primary key, in the same statement), for validation to
+ * return it as recorded.
+ */
 const factsOfGiven = factsOf(
-  sql`(SELECT ${sql.placeholder('symbol')}::text AS symbol, ${sql.placeholder('accountId')}::uuid AS account_id,
-    '00000000-0000-0000-0000-000000000000'::uuid AS exclude)`,
+  sql`(SELECT g.symbol, g.account_id, g.exclude, o.reserved_amount::text AS recorded_reserved_amount,
+      o.reserve_price::text AS recorded_reserve_price
+    FROM (SELECT ${sql.placeholder('symbol')}::text AS symbol, ${sql.placeholder('accountId')}::uuid AS account_id,
+      ${sql.placeholder('exclude')}::uuid AS exclude) g
+    LEFT JOIN orders o ON o.id = g.exclude AND o.account_id = g.account_id)`,
 );
-/** A stored order's symbol and account, the order left out of the usage. */
+/** A stored order's symbol and account, the order left out of the usage (its reservation not read). */
 const factsOfStored = factsOf(
-  sql`(SELECT symbol, account_id, id AS exclude FROM orders WHERE id = ${sql.placeholder('orderId')})`,
+  sql`(SELECT symbol, account_id, id AS exclude, NULL::text AS recorded_reserved_amount,
+    NULL::text AS recorded_reserve_price FROM orders WHERE id = ${sql.placeholder('orderId')})`,
 );
 
+/** No order: the id `exclude` takes when no order is left out of the usage. */
+const NO_ORDER = '00000000-0000-0000-0000-000000000000';
+
 /**
- * The facts for an order of `accountId` in `symbol`, or for the stored order `orderId` (whose symbol and
- * account the statement reads), in one statement: the instrument row, the account's status and kind, the
- * kill switch, the account's risk limits and, only when those limits need it (the CASE leaves the sums
- * unevaluated otherwise), its usage: open orders and open buys (other than the stored order), its
- * position in the symbol, and the notional it traded since `since`. No stored order: no facts.
+ * The facts for an order of `accountId` in `symbol` (`exclude`: the id of the order being validated), or
+ * for the stored order `orderId` (whose symbol and account the statement reads), in one statement: the
+ * instrument row, the account's status and kind, the kill switch, the account's risk limits and, only
+ * when those limits need it (the CASE leaves the sums unevaluated otherwise), its usage: open orders and
+ * open buys (other than that order), its position in the symbol, and the notional it traded since
+ * `since`; with `exclude`, that order's reservation when its row is stored (`recorded`). No stored order
+ * (`orderId`): no facts.
  */
 export async function orderFacts(
   db: DbOrTx,
-  p: ({ symbol: string; accountId: string } | { orderId: string }) & { since: Date },
+  p: ({ symbol: string; accountId: string; exclude?: string } | { orderId: string }) & { since: Date },
 ): Promise<OrderFacts> {
   const [row] =
     'orderId' in p
       ? await factsOfStored(db, { orderId: p.orderId, since: p.since.toISOString() })
-      : await factsOfGiven(db, { symbol: p.symbol, accountId: p.accountId, since: p.since.toISOString() });
+      : await factsOfGiven(db, {
+          symbol: p.symbol,
+          accountId: p.accountId,
+          exclude: p.exclude ?? NO_ORDER,
+          since: p.since.toISOString(),
+        });
   const big = (v: string | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
   if (!row) return { controls: {} };
   return {
@@ -193,6 +221,13 @@ export async function orderFacts(
             position: BigInt(row.position ?? '0'),
             openBuys: BigInt(row.open_buys ?? '0'),
             dailyNotional: BigInt(row.daily ?? '0'),
+          },
+    recorded:
+      row.recorded_reserved_amount === null || row.recorded_reserve_price === null
+        ? undefined
+        : {
+            reservedAmount: BigInt(row.recorded_reserved_amount),
+            reservePrice: BigInt(row.recorded_reserve_price),
           },
   };
 }
