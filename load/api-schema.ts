@@ -609,7 +609,7 @@ export interface paths {
          * Statement: opening, every posting with its running balance, closing; per asset, in pages (Accept: text/csv for CSV)
          * @description The period [from, to) spans at most 366 days. Its lines (all assets together, in time order) come in pages of at most `limit`: each page has, per asset, the opening before its first line and the closing after its last, so the first page's openings are the balances at from and the last page's closings those at to.
          *
-         *     While more lines follow, `next_cursor` (JSON) and the `Link` header (`rel="next"`, JSON and CSV) name the next page: the same request with `cursor`, which carries the period (from and to may be left out). Each CSV page is a whole file: the column row, then per asset its opening, the page's postings and its closing. A cursor that this api did not hand to this account is 422 `validation_failed`.
+         *     While more lines follow, `next_cursor` (JSON) and the `Link` header (`rel="next"`, JSON and CSV) name the next page: the same request with `cursor`, which carries the period (from and to may be left out). Each CSV page is a whole file: the column row, then per asset its opening, the page's postings and its closing (the opening dated from on the first page only, the closing dated to on the last page only; elsewhere their date is empty). A cursor that this api did not hand to this account is 422 `validation_failed`.
          */
         get: operations["getStatement"];
         put?: never;

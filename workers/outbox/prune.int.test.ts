@@ -172,7 +172,14 @@ describe('pruning the outbox', () => {
       ]);
       const audit = (env: Record<string, string>) =>
         promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/audit.ts'], {
-          env: { ...process.env, DATABASE_URL: fx.config.DATABASE_URL, ...env },
+          env: {
+            ...process.env,
+            DATABASE_URL: fx.config.DATABASE_URL,
+            // It asks the fixture's Temporal about the open orders' sagas (theirs run: no finding).
+            TEMPORAL_ADDRESS: fx.config.TEMPORAL_ADDRESS,
+            TEMPORAL_NAMESPACE: fx.config.TEMPORAL_NAMESPACE,
+            ...env,
+          },
         }).then(
           (r) => ({ code: 0, stdout: r.stdout }),
           (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
