@@ -33,3 +33,13 @@ describe("loadConfig: the sagas' matching start-to-close and schedule-to-close",
       expect(() => loadConfig({ MATCHING_SCHEDULE_TO_CLOSE_MS: bad })).toThrow(ConfigError);
   });
 });
+
+describe('loadConfig: PUBLIC_URL', () => {
+  it("drops a trailing '/', so that the links in mails are not '//verify'", () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://brokerx.example/' }).PUBLIC_URL).toBe('https://brokerx.example');
+    expect(loadConfig({ PUBLIC_URL: 'https://brokerx.example/app//' }).PUBLIC_URL).toBe(
+      'https://brokerx.example/app',
+    );
+    expect(loadConfig({}).PUBLIC_URL).toBe('http://localhost:3000');
+  });
+});

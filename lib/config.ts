@@ -28,7 +28,11 @@ export const configSchema = z.object({
   INSTANCE_ID: z.string().min(1).default('api-1'),
   HOST: z.string().default('0.0.0.0'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  PUBLIC_URL: z.url().default('http://localhost:3000'),
+  /** Where clients reach the api and the page; links in mails start with it (a trailing '/' is dropped). */
+  PUBLIC_URL: z
+    .url()
+    .default('http://localhost:3000')
+    .transform((url) => url.replace(/\/+$/, '')),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/brokerx'),
   /**
    * Connections of each process's main pool. Few, as Postgres runs no more statements at once than it has

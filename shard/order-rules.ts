@@ -1,4 +1,5 @@
 /** Instrument rules shared by validation (trading worker) and replace (matching worker). Pure. */
+import { CASH_SCALE, formatDecimal } from '../lib/money.js';
 import { FailureType, type RuleViolation } from '../temporal/failures.js';
 
 export interface InstrumentRules {
@@ -38,7 +39,7 @@ export function checkLimitPrice(i: InstrumentRules, price: bigint, what = 'Price
   if (price < low || price > high)
     return {
       type: FailureType.PriceOutsideBand,
-      message: `${what} must be between ${low} and ${high} cents`,
+      message: `${what} must be between ${formatDecimal(low, CASH_SCALE)} and ${formatDecimal(high, CASH_SCALE)} (USD)`,
     };
   return null;
 }

@@ -20,9 +20,9 @@ describe('ApiProblem: the api refusal sorted by the input it names', () => {
   it("puts the order checks' reason under the input it names in words; the headline says nothing more", () => {
     const stop = refusal('Price is outside the allowed band', [
       'Price is outside the allowed band',
-      'Stop price must be between 33600 and 50400 cents',
+      'Stop price must be between 336.00 and 504.00 (USD)',
     ]);
-    expect(stop.fields).toEqual({ stop_price: ['Stop price must be between 33600 and 50400 cents'] });
+    expect(stop.fields).toEqual({ stop_price: ['Stop price must be between 336.00 and 504.00 (USD)'] });
     expect(stop.formMessage()).toBeUndefined();
 
     const lot = refusal('Quantity is not a multiple of the lot size', [

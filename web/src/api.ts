@@ -16,7 +16,7 @@ export interface Problem {
 const NAMED = /^([a-z_.]+\.)?([a-z_]+): (.*)$/;
 /**
  * The order checks behind the schema (tick, band, lot, time in force) say which input they refuse in
- * words: "Stop price must be between 33600 and 50400 cents". A headline ("Price is outside the allowed
+ * words: "Stop price must be between 336.00 and 504.00 (USD)". A headline ("Price is outside the allowed
  * band", the problem's message) followed by such a reason names no input itself: the reason does.
  */
 const NAMED_IN_WORDS: readonly (readonly [RegExp, string])[] = [

@@ -21,7 +21,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { OUTBOX_RETENTION_DAYS_DEFAULT } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import { mailRefused, type Mailer } from '../../lib/mailer.js';
-import { formatDecimal } from '../../lib/money.js';
+import { CASH_SCALE, formatDecimal } from '../../lib/money.js';
 import { ttlCache } from '../../lib/ttl-cache.js';
 import { accountChannel, marketCacheKeys, marketChannel } from '../../lib/redis-keys.js';
 import {
@@ -176,6 +176,29 @@ export interface Relay {
   stop(): Promise<void>;
 }
 
+/**
+ * A fill's confirmation mail: what traded, when (the trade's time, UTC: the mail may leave later), and
+ * what is left of the order. An order that never rests (IOC, market, a triggered stop) keeps no remainder:
+ * what its arrival did not fill is cancelled at once, so the mail says so instead of "remaining".
+ */
+export function fillMail(p: ExecutionReportPayload): { subject: string; text: string } {
+  const side = p.side.toUpperCase();
+  const price = formatDecimal(BigInt(p.fill_price!), CASH_SCALE);
+  const rests = p.time_in_force !== 'IOC' && p.order_type !== 'market' && p.order_type !== 'stop';
+  const left =
+    p.exec_type === 'fill' || rests
+      ? `remaining: ${p.leaves_qty}`
+      : 'what is not filled on arrival is cancelled (the order does not rest in the book)';
+  return {
+    subject: `BrokerX fill: ${side} ${p.fill_qty} ${p.symbol} @ ${price}`,
+    text:
+      `Your order ${p.client_order_id} (${p.order_id}) was ${p.exec_type === 'fill' ? 'filled' : 'partially filled'}.\n` +
+      `${side} ${p.fill_qty} ${p.symbol} at ${price} USD.\n` +
+      `Executed: ${p.ts} (UTC).\n` +
+      `Filled so far: ${p.cum_qty}, ${left}.\nFill id: ${p.fill_id}\n`,
+  };
+}
+
 export function createOutboxRelay(deps: RelayDeps): Relay {
   const { sql, redis, logger } = deps;
   const batchSize = deps.batchSize ?? 200;
@@ -253,17 +276,7 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
     try {
       const email = await emails.get(accountId, () => accountEmail(sql, accountId));
       if (!email) return; // house account: nobody to mail
-      const qty = p.fill_qty;
-      const price = formatDecimal(BigInt(p.fill_price!), 2);
-      await deps.mailer.send({
-        to: email,
-        subject: `BrokerX fill: ${p.side.toUpperCase()} ${qty} ${p.symbol} @ ${price}`,
-        text:
-          `Your order ${p.client_order_id} (${p.order_id}) was ${p.exec_type === 'fill' ? 'filled' : 'partially filled'}.\n` +
-          `${p.side.toUpperCase()} ${qty} ${p.symbol} at ${price} USD.\n` +
-          `Filled so far: ${p.cum_qty}, remaining: ${p.leaves_qty}.\nFill id: ${p.fill_id}\n`,
-        messageId: `fill-${p.fill_id}-${p.order_id}`,
-      });
+      await deps.mailer.send({ to: email, ...fillMail(p), messageId: `fill-${p.fill_id}-${p.order_id}` });
       metrics.mails.inc();
     } catch (err) {
       await redis.del(mailKey(p));
