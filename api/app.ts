@@ -5,7 +5,7 @@
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { redactText, withLogContext } from '../lib/logger.js';
+import { withLogContext } from '../lib/logger.js';
 import { createAdmission, PLACE_ORDER_PATH, requestIdOf } from './admission.js';
 import { corsHeaders } from './cors.js';
 import { headerPolicies } from './headers.js';
@@ -32,9 +32,6 @@ function fromHttpException(err: HTTPException): ApiError {
   };
   return new ApiError(byStatus[err.status] ?? 'bad_request', err.message || undefined);
 }
-
-/** The request line's path is cut past this many characters (any logged string past 1 KiB, lib/logger.ts). */
-const LOGGED_PATH_LENGTH = 512;
 
 export function createApp(deps: ApiDeps) {
   const { config, metrics } = deps;
@@ -75,7 +72,7 @@ export function createApp(deps: ApiDeps) {
       if (route !== '/health') {
         deps.logger.info('request', {
           method: c.req.method,
-          path: redactText(c.req.path, LOGGED_PATH_LENGTH),
+          path: c.req.path, // cut past MAX_TEXT_LENGTH and redacted by the logger (lib/logger.ts)
           route,
           status: c.res.status,
           ms: Math.round(seconds * 1000),

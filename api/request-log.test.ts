@@ -1,7 +1,7 @@
 /** The request line the api logs for every request (api/app.ts), with a path as long as Node accepts. */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
+import { createLogger, MAX_TEXT_LENGTH } from '../lib/logger.js';
 import { createApp } from './app.js';
 import { createApiMetrics } from './metrics.js';
 import type { ApiDeps } from './types.js';
@@ -31,7 +31,7 @@ function appLogging(lines: Record<string, unknown>[]) {
 }
 
 describe('request log line', () => {
-  it('logs a path of 15,801 characters cut to 512, redacted', async () => {
+  it('logs a path of 15,801 characters cut to MAX_TEXT_LENGTH by the logger, redacted', async () => {
     const lines: Record<string, unknown>[] = [];
     const app = appLogging(lines);
     const path = `/x/alice.smith@example.com/${'a-'.repeat(7887)}`;
@@ -42,12 +42,12 @@ describe('request log line', () => {
     expect(logged.status).toBe(404);
     const [kept, marker] = logged.path.split('...');
     expect(kept).toMatch(/^\/x\/a\*\*\*@example\.com\/a-a-a-/);
-    expect(kept!.length).toBeLessThanOrEqual(512);
+    expect(kept!.length).toBeLessThanOrEqual(MAX_TEXT_LENGTH);
     expect(marker).toBe('[cut from 15801 chars]');
     expect(logged.path).not.toContain('alice');
   });
 
-  it('logs a path within 512 characters whole', async () => {
+  it('logs a path within MAX_TEXT_LENGTH whole', async () => {
     const lines: Record<string, unknown>[] = [];
     await appLogging(lines).request('/api/v1/nothing-here?token=t0k');
     expect(lines.find((line) => line.msg === 'request')).toMatchObject({

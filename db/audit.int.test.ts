@@ -4,8 +4,6 @@
  * transaction that is rolled back afterwards, and the finding it must produce. Last, `npm run audit`
  * as users run it: exit 0 on the clean database, exit 1 and a readable line once something is planted.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, placeGtc, startTradingFixture, type TradingFixture } from '../test/trading.js';
@@ -236,27 +234,16 @@ describe('planted inconsistencies', () => {
 
 describe('npm run audit', () => {
   // It asks the fixture's Temporal about the open orders' sagas (theirs run: no finding).
-  const run = (env: Record<string, string>) =>
-    promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/audit.ts'], {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: fx.config.TEMPORAL_ADDRESS,
-        TEMPORAL_NAMESPACE: fx.config.TEMPORAL_NAMESPACE,
-        ...env,
-      },
-    }).then(
-      (r) => ({ code: 0, stdout: r.stdout }),
-      (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
-    );
+  const run = () => fx.script('scripts/audit.ts');
 
   it('exits 0 on sound books and 1 with one line per finding otherwise', async () => {
-    const clean = await run({ DATABASE_URL: fx.config.DATABASE_URL });
+    const clean = await run();
     expect(clean.code).toBe(0);
     expect(clean.stdout).toMatch(/^0 findings in /);
     await fx.database.db.execute(
       sql`UPDATE orders SET reserved_amount = reserved_amount + 1 WHERE id = ${ids.resting}::uuid`,
     );
-    const dirty = await run({ DATABASE_URL: fx.config.DATABASE_URL });
+    const dirty = await run();
     expect(dirty.code).toBe(1);
     expect(dirty.stdout).toContain(
       `order_reservation: order ${ids.resting} (working): reserves 47701, should reserve 47700`,

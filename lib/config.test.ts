@@ -40,6 +40,6 @@ describe('loadConfig: PUBLIC_URL', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://brokerx.example/app//' }).PUBLIC_URL).toBe(
       'https://brokerx.example/app',
     );
-    expect(loadConfig({}).PUBLIC_URL).toBe('http://localhost:3000');
+    expect(loadConfig({ PUBLIC_URL: 'https://brokerx.example' }).PUBLIC_URL).toBe('https://brokerx.example');
   });
 });

@@ -3,7 +3,9 @@
  * on the same config, and readers for balances and sagas.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { runAudit } from '../db/audit.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
@@ -35,6 +37,15 @@ export interface TradingFixture {
    * One worker as its own process (`file`: workers/<kind>/main.ts) on the fixture's config, as the crash
    * tests kill it; resolves once its metrics port (`port`) listens.
    */
+  /**
+   * An operator script (`file`: scripts/<name>.ts) as operators run it, on the fixture's config (its
+   * database and Temporal), `extra` over it; its exit code and output (stderr after stdout on failure).
+   */
+  script(
+    file: string,
+    args?: string[],
+    extra?: Record<string, string>,
+  ): Promise<{ code: number; stdout: string }>;
   workerProcess(
     name: string,
     file: string,
@@ -67,6 +78,16 @@ export async function startTradingFixture(
     handle: (accountId, clientOrderId) =>
       api.deps.temporal.workflow.getHandle<TradingSagaWorkflow>(orderWorkflowId(accountId, clientOrderId)),
     imbalances: () => ledgerImbalances(database.db),
+    script: (file, args = [], extra = {}) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', file, ...args], {
+        env: { ...process.env, ...inject('env'), ...env, LOG_LEVEL: 'error', ...extra },
+      }).then(
+        (r) => ({ code: 0, stdout: r.stdout }),
+        (err: { code: number; stdout: string; stderr: string }) => ({
+          code: err.code,
+          stdout: err.stdout + err.stderr,
+        }),
+      ),
     async workerProcess(name, file, extra = {}) {
       const port = await freePort();
       const proc = startProcess(name, process.execPath, ['--import', 'tsx', file], {

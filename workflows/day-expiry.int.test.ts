@@ -11,7 +11,7 @@ import { runAudit } from '../db/audit.js';
 import type { MatchingActivities } from '../temporal/activities.js';
 import { createTestApi } from '../test/helpers.js';
 import { closingCalendar } from '../test/sessions.js';
-import { eventually, startTradingFixture, type TradingFixture } from '../test/trading.js';
+import { eventually, placeGtc, startTradingFixture, type TradingFixture } from '../test/trading.js';
 import { createFundedUser } from '../test/users.js';
 
 /** The saga expiry steps that reached the matching worker, held until `release()`. */
@@ -85,22 +85,12 @@ describe('a DAY order whose saga has not expired it yet', () => {
     });
 
     // A buy at its price, placed in the next session (the fixture's api: a 24-hour session).
-    const buy = await fx.api.call('POST', '/api/v1/orders', {
-      token: buyer.token,
-      body: {
-        order: {
-          symbol: 'AAPL',
-          order_type: 'limit',
-          direction: 'buy',
-          quantity: 2,
-          price: '185.00',
-          time_in_force: 'GTC',
-          client_order_id: 'crossing-buy',
-        },
-      },
+    const bought = await placeGtc(fx.api, buyer.token, {
+      direction: 'buy',
+      quantity: 2,
+      price: '185.00',
+      client_order_id: 'crossing-buy',
     });
-    expect(buy.status).toBe(201);
-    const bought = (await buy.json()) as Json;
     expect(bought).toMatchObject({ status: 'working', filled_quantity: 0 });
 
     // The DAY order expired in the shard, its shares given back; a client's cancel is too late.

@@ -3,7 +3,7 @@ import { verificationMail } from './mails.js';
 
 describe('verification mail', () => {
   const lifetime = (seconds: number) =>
-    verificationMail('ada@example.test', 'http://localhost:3000/verify?token=t', seconds).text;
+    verificationMail('ada@example.test', 'https://brokerx.example/verify?token=t', seconds).text;
 
   it('states the link lifetime of VERIFICATION_TOKEN_TTL_SECONDS in the largest whole unit', () => {
     // The default (24 h) reads as it always did.

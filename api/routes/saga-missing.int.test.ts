@@ -6,9 +6,7 @@
  * once; after that the order is replaced, filled and cancelled as any other, its reservation released,
  * and the auditor finds nothing.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatFinding, runAudit } from '../../db/audit.js';
 import { sagaRunning } from '../../temporal/saga-recovery.js';
 import { expectProblem } from '../../test/http.js';
@@ -23,16 +21,7 @@ const lost = { id: '', cid: 'lost-1' };
 let kept = '';
 
 /** An operator script as operators run it, against the fixture's database and Temporal. */
-const script = (file: string, ...args: string[]) =>
-  promisify(execFile)(process.execPath, ['--import', 'tsx', file, ...args], {
-    env: { ...process.env, ...inject('env'), ...fx.env, LOG_LEVEL: 'error' },
-  }).then(
-    (r) => ({ code: 0, stdout: r.stdout }),
-    (err: { code: number; stdout: string; stderr: string }) => ({
-      code: err.code,
-      stdout: err.stdout + err.stderr,
-    }),
-  );
+const script = (file: string, ...args: string[]) => fx.script(file, args);
 
 const place = (u: FundedTestUser, order: Record<string, unknown>) => placeGtc(fx.api, u.token, order);
 

@@ -6,9 +6,7 @@
  * the retention reads every event after its seq. The running relay prunes on its timer
  * (OUTBOX_PRUNE_INTERVAL_SECONDS).
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresHistory } from '../../api/ws/history.js';
@@ -170,20 +168,7 @@ describe('pruning the outbox', () => {
         '0 execution reports in the outbox, expected 1',
         '0 execution reports in the outbox, expected 1',
       ]);
-      const audit = (env: Record<string, string>) =>
-        promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/audit.ts'], {
-          env: {
-            ...process.env,
-            DATABASE_URL: fx.config.DATABASE_URL,
-            // It asks the fixture's Temporal about the open orders' sagas (theirs run: no finding).
-            TEMPORAL_ADDRESS: fx.config.TEMPORAL_ADDRESS,
-            TEMPORAL_NAMESPACE: fx.config.TEMPORAL_NAMESPACE,
-            ...env,
-          },
-        }).then(
-          (r) => ({ code: 0, stdout: r.stdout }),
-          (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
-        );
+      const audit = (env: Record<string, string>) => fx.script('scripts/audit.ts', [], env);
       const clean = await audit({});
       expect(clean.code).toBe(0);
       expect(clean.stdout).toMatch(/^0 findings in /);
