@@ -1,10 +1,11 @@
 /**
  * The MarketControls workflow's contract (docs/adr/0022-risk-controls-through-temporal.md): one long-running
- * workflow per deployment holds the market's operator controls (halts, freezes, kill switches, per-account
- * risk limits, and the suspension of users, ADR 0008) and changes them only through the validated `control` update, one action at a time. The
- * update answers once the change is written through to Postgres (where every placement reads it under the
- * control lock) and, for the actions that cancel, once every resting order concerned was cancelled
- * through its saga. Amounts travel as decimal strings of integers (cents, shares).
+ * workflow per deployment is the only writer of the market's operator controls (halts, freezes, kill
+ * switches, per-account risk limits, and the suspension of users, ADR 0008) and changes them only
+ * through the validated `control` update, one action at a time. The update answers once the change is
+ * written through to Postgres (where every placement reads it under the control lock) and, for the
+ * actions that cancel, once every resting order concerned was cancelled through its saga. Amounts
+ * travel as decimal strings of integers (cents, shares).
  */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { withPrefix } from './contracts.js';
@@ -48,12 +49,15 @@ export interface ControlResult {
   failed: { orderId: string; type?: string; message: string }[];
 }
 
-/** What the workflow holds, carried across continue-as-new; the `controls` query answers it. */
+/**
+ * What the workflow holds, carried across continue-as-new; the `controls` query answers it. Market-wide
+ * only (bounded by the symbols): an account's freeze and limits are in Postgres alone (accounts.status,
+ * risk_limits; GET /api/v1/admin/controls reads them there), as otherwise the continue-as-new input
+ * would grow with the accounts until Temporal refuses it (2 MB) and terminates the workflow.
+ */
 export interface MarketControlsState {
   halted: string[];
-  frozen: string[];
   killSwitches: string[];
-  limits: Record<string, RiskLimits>;
   /** Actions applied since the workflow first started. */
   actions: number;
 }

@@ -5,7 +5,8 @@
  * is recorded; its handler writes the action through to Postgres with its audit row (`applyControl`),
  * then cancels what the action cancels through the orders' sagas (`cancelOpenOrders`), and answers.
  * Every action is an update in this workflow's history (the Temporal Web UI shows who did what and
- * why). The history is kept short by continue-as-new, which carries the state.
+ * why). The history is kept short by continue-as-new, which carries the state: market-wide only, so
+ * that it stays small however many accounts are frozen or have limits (Postgres holds those).
  */
 import {
   allHandlersFinished,
@@ -52,13 +53,10 @@ const DEFAULT_MAX_HISTORY_EVENTS = 1000;
 export const _marketControlsMatchesContract: MarketControlsWorkflow = MarketControls;
 
 export async function MarketControls(input: MarketControlsInput): Promise<void> {
-  const state: MarketControlsState = input.state ?? {
-    halted: [],
-    frozen: [],
-    killSwitches: [],
-    limits: {},
-    actions: 0,
-  };
+  // Only the market-wide fields: a run started by an older one may carry its accounts' freezes and limits.
+  const carried: Partial<MarketControlsState> = input.state ?? {};
+  const { halted = [], killSwitches = [], actions = 0 } = carried;
+  const state: MarketControlsState = { halted, killSwitches, actions };
   const maxHistory = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
   /** One action at a time: a freeze does not interleave with the unfreeze that follows it. */
   let busy = false;
@@ -107,7 +105,7 @@ export async function MarketControls(input: MarketControlsInput): Promise<void> 
   await continueAsNew<typeof MarketControls>({ ...input, state });
 }
 
-/** The action's effect on the state the workflow holds. */
+/** The action's effect on the state the workflow holds: none for an account's or a user's. */
 function record(state: MarketControlsState, a: ControlAction): void {
   const put = (list: string[], v: string, on: boolean) =>
     on ? [...new Set([...list, v])].sort() : list.filter((x) => x !== v);
@@ -116,17 +114,9 @@ function record(state: MarketControlsState, a: ControlAction): void {
     case 'resume':
       state.halted = put(state.halted, a.symbol, a.kind === 'halt');
       break;
-    case 'freeze':
-    case 'unfreeze':
-      state.frozen = put(state.frozen, a.accountId, a.kind === 'freeze');
-      break;
     case 'engage_kill_switch':
     case 'release_kill_switch':
       state.killSwitches = put(state.killSwitches, a.scope, a.kind === 'engage_kill_switch');
-      break;
-    case 'set_limits':
-      if (Object.values(a.limits).every((v) => v === null)) delete state.limits[a.accountId];
-      else state.limits[a.accountId] = a.limits;
       break;
   }
 }
