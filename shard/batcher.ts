@@ -27,6 +27,15 @@ const MAX_BATCH = 64;
 export type OpName = 'submit' | 'cancel' | 'replace';
 
 /**
+ * A refusal that an operation's writes stand behind: they commit with the batch, and its caller hears
+ * `failure` (an operation that throws writes nothing). A client's cancel or replace of an order whose
+ * session closed expires it and is refused as for an expired order (operations.ts).
+ */
+export class Refusal {
+  constructor(readonly failure: unknown) {}
+}
+
+/**
  * An operation: it runs inside its batch's transaction, reaches its books through `bookOf` and writes
  * its settlement (at most once, at its end) through `write`, which adds the fence to the batch's last.
  */
@@ -34,7 +43,7 @@ export type Operation = (
   tx: DbOrTx,
   bookOf: (symbol: string) => Promise<OrderBook>,
   write: (tx: DbOrTx, w: SettlementWrites) => Promise<void>,
-) => Promise<OrderSnapshot>;
+) => Promise<OrderSnapshot | Refusal>;
 
 interface Job {
   op: OpName;
@@ -43,7 +52,7 @@ interface Job {
   reject: (err: unknown) => void;
 }
 
-type Outcome = { ok: true; value: OrderSnapshot } | { ok: false; err: unknown };
+type Outcome = { ok: true; value: OrderSnapshot | Refusal } | { ok: false; err: unknown };
 
 export class GroupCommit {
   private readonly queue: Job[] = [];
@@ -181,14 +190,18 @@ export class GroupCommit {
   }
 
   private finish(job: Job, outcome: Outcome): void {
-    if (outcome.ok) {
+    let err: unknown;
+    if (!outcome.ok) err = outcome.err;
+    else if (outcome.value instanceof Refusal)
+      err = outcome.value.failure; // its writes committed
+    else {
       this.deps.metrics.ops.inc({ op: job.op, outcome: 'ok' });
       job.resolve(outcome.value);
       return;
     }
-    const isReject = readBusinessFailure(outcome.err) !== undefined;
+    const isReject = readBusinessFailure(err) !== undefined;
     this.deps.metrics.ops.inc({ op: job.op, outcome: isReject ? 'rejected' : 'rolled_back' });
-    if (!isReject) this.deps.logger.warn('matching operation rolled back', { op: job.op, err: outcome.err });
-    job.reject(outcome.err);
+    if (!isReject) this.deps.logger.warn('matching operation rolled back', { op: job.op, err });
+    job.reject(err);
   }
 }

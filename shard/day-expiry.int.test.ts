@@ -3,9 +3,11 @@
  * Postgres, on an engine whose clock the test moves: a resting DAY order whose session closed does not
  * trade with a crossing order, which trades with the next order in price-time priority instead; it ends
  * expired as the saga's expiry step would leave it (reservation released, timeline, execution report to
- * its saga), and that step, arriving later, finds it expired, as a client's cancel does. A shard that
- * takes the book over reads the expiries from the rows; a DAY stop waiting for its trigger expires
- * without triggering; a replace moves the expiry with the time in force, and a due order is not replaced.
+ * its saga), and that step, arriving later, finds it expired, as a client's cancel does. A client's
+ * cancel that comes first after the close expires it (with its book's other due orders) and is refused
+ * as for an expired order. A shard that takes the book over reads the expiries from the rows; a DAY stop
+ * waiting for its trigger expires without triggering; a replace moves the expiry with the time in force,
+ * and a due order is expired, not replaced.
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
@@ -39,6 +41,14 @@ const newEngine = (): ShardEngine =>
     metrics: createMatchingMetrics(new Registry()),
     now: () => clock,
   });
+
+/** An engine on a clock set to now, its books rebuilt, and a session close an hour away. */
+async function session(): Promise<{ engine: ShardEngine; close: Date }> {
+  clock = new Date();
+  const engine = newEngine();
+  await engine.rebuildAll();
+  return { engine, close: new Date(clock.getTime() + HOUR) };
+}
 
 /** An order through the saga's own steps (validated, reserved, persisted with its expiry), ready for submit. */
 async function order(
@@ -127,10 +137,7 @@ afterAll(async () => {
 
 describe('a DAY order whose session closed', () => {
   it('does not trade: the crossing order takes the next in price-time priority, the DAY order ends expired', async () => {
-    clock = new Date();
-    const engine = newEngine();
-    await engine.rebuildAll();
-    const close = new Date(clock.getTime() + HOUR);
+    const { engine, close } = await session();
     // The best offer is a DAY sell; a GTC sell behind it at a worse price.
     const day = await order('sell', 19_000, {}, close);
     const gtc = await order('sell', 19_010);
@@ -178,11 +185,43 @@ describe('a DAY order whose session closed', () => {
     await expectConsistent(engine);
   });
 
+  it('a client cancel that comes first expires it, with the due orders of its book, and is refused as expired', async () => {
+    const { engine, close } = await session();
+    const day = await order('buy', 17_000, {}, close);
+    const other = await order('buy', 16_900, {}, close);
+    const gtc = await order('buy', 16_800);
+    for (const id of [day, other, gtc]) expect((await engine.submit(id)).status).toBe('working');
+
+    // After the close, before anything expired them: the client's cancel.
+    clock = new Date(close.getTime() + 1);
+    const requestId = randomUUID();
+    const expired = { type: FailureType.OrderTerminal, details: { status: 'expired' } };
+    expect(await refusal(engine.cancel({ orderId: day, requestId, reason: 'user' }))).toMatchObject(expired);
+    for (const id of [day, other]) {
+      expect(await row(id)).toMatchObject({ status: 'expired', reservedAmount: 0n, lockVersion: 1 });
+      const { reports, timeline } = await announced(id);
+      expect(reports.filter((r) => r.exec === 'expired')).toEqual([
+        { exec: 'expired', status: 'expired', notify: true },
+      ]);
+      expect(timeline.at(-1)).toBe('expired');
+      expect(engine.book('AAPL')?.get(id)).toBeUndefined();
+    }
+    expect(await row(gtc)).toMatchObject({ status: 'working', lockVersion: 0 });
+
+    // The same cancel again, and the saga's expiry step, find it expired; nothing is written twice.
+    expect(await refusal(engine.cancel({ orderId: day, requestId, reason: 'user' }))).toMatchObject(expired);
+    expect(await engine.cancel({ orderId: day, reason: 'expired' })).toMatchObject({
+      status: 'expired',
+      lockVersion: 1,
+    });
+    expect((await announced(day)).reports.filter((r) => r.exec === 'expired')).toHaveLength(1);
+    await expectConsistent(engine);
+    await engine.cancel({ orderId: gtc, requestId: randomUUID(), reason: 'user' });
+    expect(await reserved(buyer, 'USD')).toBe(0n);
+  });
+
   it('a shard taking the book over reads the expiries; a DAY stop expires untriggered; a replace moves the expiry', async () => {
-    clock = new Date();
-    const engine = newEngine();
-    await engine.rebuildAll();
-    const close = new Date(clock.getTime() + HOUR);
+    const { engine, close } = await session();
     // A DAY sell stop at 180.00 (below the last price), a GTC bid it would sell into once triggered,
     // and a GTC bid at 180.00 for a seller to print 180.00 against.
     const stop = await order('sell', 0, { orderType: 'stop', price: undefined, stopPrice: '18000' }, close);
@@ -222,6 +261,8 @@ describe('a DAY order whose session closed', () => {
         next.replace({ orderId: late, requestId: randomUUID(), clientVersion: 0, quantity: '20' }),
       ),
     ).toMatchObject({ type: FailureType.OrderTerminal, details: { status: 'expired' } });
+    // The replace expired it, and the book's other due orders, instead.
+    for (const id of [late, madeDay, stop]) expect(await row(id)).toMatchObject({ status: 'expired' });
     const sell = await order('sell', 18_000, { quantity: '5' });
     expect(await next.submit(sell)).toMatchObject({ status: 'filled', filledQuantity: '5' });
     // The trade printed 180.00, the stop's price: expired first, it never triggered.

@@ -25,7 +25,7 @@ import {
   type CancelReason,
 } from '../temporal/orders.js';
 import { enginePrice, expiryOf, leaves, newOrder, toNum, type ShardBooks } from './books.js';
-import type { Operation } from './batcher.js';
+import { Refusal, type Operation } from './batcher.js';
 import { checkLimitPrice, checkQuantity } from './order-rules.js';
 import { notionalError } from '../temporal/order-bounds.js';
 import { announce } from './timeline.js';
@@ -91,6 +91,22 @@ function expireDue(
     announce(w, [executionReport(o, CANCEL_OUTCOME.expired.exec, at, undefined, true)]);
   }
 }
+
+/**
+ * A client's cancel or replace of an order whose session closed: too late, the order is expired. It is
+ * expired now, with the other due orders of its book, as the next operation there would expire them
+ * (its saga hears of it from the relay, and its expiry step then finds it closed), and the request is
+ * refused as for an expired order (409 order_closed): the expiry commits, the refusal is the answer.
+ */
+const expireInstead =
+  (deps: OperationDeps, order: OrderRow, at: Date): Operation =>
+  async (tx, bookOf, write) => {
+    const w = settlementWrites();
+    expireDue(deps, w, await bookOf(order.symbol), order.symbol, at);
+    announce(w, [marketEvent(deps.books, order.symbol, at)]);
+    await write(tx, w);
+    return new Refusal(orderClosed(CANCEL_OUTCOME.expired.status));
+  };
 
 export function submitOrder(deps: OperationDeps, orderId: string): Operation {
   return async (tx, bookOf, write) => {
@@ -164,9 +180,9 @@ export function cancelOrder(
       if (args.reason === 'user') throw orderClosed(order.status);
       return snapshot(order);
     }
-    // Its session closed: too late for the client to cancel, it is expired (by the next operation in its
-    // book, or its saga's expiry step, which follows).
-    if (args.reason === 'user' && isDue(order, deps.now())) throw orderClosed(CANCEL_OUTCOME.expired.status);
+    const at = deps.now();
+    // Its session closed: too late for the client to cancel.
+    if (args.reason === 'user' && isDue(order, at)) return expireInstead(deps, order, at)(tx, bookOf, write);
     if (
       args.reason === 'user' &&
       args.clientVersion !== undefined &&
@@ -175,7 +191,6 @@ export function cancelOrder(
       throw versionConflict(args.clientVersion, order.lockVersion);
     const book = await bookOf(order.symbol);
     book.cancel(order.id); // not in the book (still pending): nothing to pull
-    const at = deps.now();
     // A saga's withdraw after a submit that timed out but rested the order, which then traded: the
     // trades stand, so the rest is cancelled, not rejected.
     const withdrawnAfterTrades = args.reason === 'compensation' && order.filledQuantity > 0n;
@@ -214,9 +229,8 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     const { order, facts } = locked;
     if (args.requestId && order.lastRequestId === args.requestId) return snapshot(order); // a retry
     if (isTerminal(order.status) || order.status === 'pending') throw orderClosed(order.status);
-    // Its session closed: it is expired (by the next operation in its book, or its saga's step), not
-    // replaced.
-    if (isDue(order, at)) throw orderClosed(CANCEL_OUTCOME.expired.status);
+    // Its session closed: too late to replace it.
+    if (isDue(order, at)) return expireInstead(deps, order, at)(tx, bookOf, write);
     if (args.clientVersion !== order.lockVersion)
       throw versionConflict(args.clientVersion, order.lockVersion);
     const pending = order.status === 'pending_trigger';
