@@ -291,7 +291,9 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     // transaction usable, and nothing else has been written yet).
     try {
       if (increase > 0n) {
-        await tx.transaction((sp) => postEntry(sp, reserveEntry(order, `${order.id}:v${version}`, increase)));
+        await tx.transaction((sp) =>
+          postEntry(sp, reserveEntry(order, `${order.id}:v${version}`, increase, at)),
+        );
       }
     } catch (err) {
       if (err instanceof InsufficientBalanceError)
@@ -329,7 +331,7 @@ export function replaceOrder(deps: OperationDeps, args: { orderId: string } & Re
     // Release what the new price and quantity no longer need (a decrease, or what fills left over).
     const stillNeeded = isTerminal(order.status) ? 0n : leaves(order) * unit;
     if (order.reservedAmount > stillNeeded) {
-      w.entries.push(releaseEntry(order, `${order.id}:v${version}`, order.reservedAmount - stillNeeded));
+      w.entries.push(releaseEntry(order, `${order.id}:v${version}`, order.reservedAmount - stillNeeded, at));
       order.reservedAmount = stillNeeded;
     }
     saveOrder(w, order, at);

@@ -200,10 +200,10 @@ function settleState(o: OrderRow, book: OrderBook | undefined): void {
   } else o.status = o.filledQuantity === o.quantity ? 'filled' : 'cancelled';
 }
 
-/** A terminal order gives back whatever it still has reserved. */
+/** A terminal order gives back whatever it still has reserved (an entry dated `at`, as its fills). */
 export function closeOrder(w: SettlementWrites, o: OrderRow, at: Date): void {
   if (o.reservedAmount > 0n) {
-    w.entries.push(releaseEntry(o, `${o.id}:close`, o.reservedAmount));
+    w.entries.push(releaseEntry(o, `${o.id}:close`, o.reservedAmount, at));
     o.reservedAmount = 0n;
   }
   saveOrder(w, o, at);

@@ -9,7 +9,8 @@
  * statement, and one that passed its fence ends before the shard's next owner rebuilds. A submit waits
  * for a control change in flight on its scopes. A resting order's row is written back from the books'
  * copy without a read, and never over a change made outside the shard. The settlement's statement finds
- * its orders by key.
+ * its orders by key. An operation's journal entries are dated by its time, as its trades executed, so
+ * each trade is on the statement of the month it executed in, on an engine whose clock the test sets.
  */
 import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
@@ -22,6 +23,7 @@ import { holdControlLockExclusive } from '../db/queries/controls.js';
 import { ledgerImbalances, postEntry } from '../db/queries/ledger.js';
 import { getOrderById } from '../db/queries/orders.js';
 import { loadSequence, saveOrder, settlementWrites, writeSettlement } from '../db/queries/settlement.js';
+import { statementOf } from '../db/queries/statement.js';
 import { createLogger } from '../lib/logger.js';
 import { MAX_KEPT_FILL_IDS, type OrderRequest } from '../temporal/contracts.js';
 import { FailureType, readBusinessFailure } from '../temporal/failures.js';
@@ -36,7 +38,7 @@ let registry: Registry;
 let engine: ShardEngine;
 const [buyer, seller] = [randomUUID(), randomUUID()];
 
-function newEngine(metricsRegistry = new Registry(), fence?: () => SQL): ShardEngine {
+function newEngine(metricsRegistry = new Registry(), fence?: () => SQL, now?: () => Date): ShardEngine {
   return new ShardEngine({
     db: database.db,
     shard: 0,
@@ -44,6 +46,7 @@ function newEngine(metricsRegistry = new Registry(), fence?: () => SQL): ShardEn
     logger: createLogger('error'),
     metrics: createMatchingMetrics(metricsRegistry),
     fence,
+    now,
   });
 }
 
@@ -652,5 +655,92 @@ describe('a shard lock lost while a batch commits', () => {
       await leaseB?.release();
       await engine.rebuildAll();
     }
+  });
+});
+
+describe("an operation's journal entries", () => {
+  it('are dated as its trades executed: each trade is on the statement of the month its confirmation names', async () => {
+    // Before, every entry was dated by its batch's transaction start, which the shard's clock reads
+    // later: milliseconds apart, so a trade at a month's first instant was on the month before's statement.
+    const boundary = new Date('2100-01-01T00:00:00.000Z'); // a month's end after any transaction's start
+    const december = { from: new Date('2099-12-01T00:00:00.000Z'), to: boundary };
+    const january = { from: boundary, to: new Date('2100-02-01T00:00:00.000Z') };
+    let clock = boundary;
+    // NVDA, which no other test trades: this engine's book of it is the only one.
+    const clocked = newEngine(new Registry(), undefined, () => clock);
+    await clocked.rebuildAll();
+    expect(clocked.book('NVDA')?.size() ?? 0).toBe(0);
+    await postEntry(database.db, {
+      kind: 'seed',
+      reference: `engine-test-nvda-${seller}`,
+      postings: [
+        { accountId: seller, asset: 'NVDA', bucket: 'available', amount: 100n },
+        { accountId: EXTERNAL_ACCOUNT_ID, asset: 'NVDA', bucket: 'available', amount: -100n },
+      ],
+    });
+    const nvda = (side: 'buy' | 'sell', price: number, quantity: number, over: Partial<OrderRequest> = {}) =>
+      order(side, price, quantity, { symbol: 'NVDA', ...over });
+    /** The trade an order bought in: its id, executed_at and its execution reports' ts (its confirmation). */
+    const tradeOf = async (buyOrderId: string) => {
+      const [trade] = await database.db.execute<{ id: string; executed_at: string; reports: string[] }>(sql`
+        SELECT t.id::text, to_char(t.executed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS executed_at,
+               (SELECT array_agg(DISTINCT o.payload->>'ts') FROM outbox o
+                 WHERE o.event_type = 'execution.report' AND o.payload->>'fill_id' = t.id::text) AS reports
+          FROM trades t WHERE t.buy_order_id = ${buyOrderId}::uuid`);
+      return trade!;
+    };
+    /** An account's statement lines of a period, as (asset, kind, reference, posted at). */
+    const linesOf = async (accountId: string, period: { from: Date; to: Date }) => {
+      const page = await statementOf(database.db, { accountId, ...period, limit: 1000 });
+      expect(page.next).toBeUndefined();
+      return page.assets.flatMap((a) =>
+        a.lines.map((l) => `${a.asset} ${l.kind} ${l.reference} ${l.postedAt.toISOString()}`),
+      );
+    };
+
+    // A millisecond before the month ends: an IOC buy takes a resting sell's 10 shares, and its other 5
+    // are cancelled, their reservation released by the same operation.
+    clock = new Date(boundary.getTime() - 1);
+    expect((await clocked.submit(await nvda('sell', 12_000, 10))).status).toBe('working');
+    const ioc = await nvda('buy', 12_010, 15, { timeInForce: 'IOC' });
+    expect(await clocked.submit(ioc)).toMatchObject({ status: 'cancelled', filledQuantity: '10' });
+    const first = await tradeOf(ioc);
+
+    // At the next month's first instant: a resting buy replaced to cross a sell, the reservation it adds
+    // posted by the replace itself.
+    clock = boundary;
+    expect((await clocked.submit(await nvda('sell', 12_000, 10))).status).toBe('working');
+    const replaced = await nvda('buy', 11_000, 5);
+    expect((await clocked.submit(replaced)).status).toBe('working');
+    expect(
+      await clocked.replace({ orderId: replaced, clientVersion: 0, quantity: '8', price: '12000' }),
+    ).toMatchObject({ status: 'filled' });
+    const second = await tradeOf(replaced);
+
+    // Each trade's confirmation (its execution reports) says when it executed.
+    expect(first).toMatchObject({ executed_at: '2099-12-31T23:59:59.999Z', reports: [first.executed_at] });
+    expect(second).toMatchObject({ executed_at: boundary.toISOString(), reports: [second.executed_at] });
+    // The statements date each entry exactly so, in its trade's month; the placements' reservations
+    // (dated by their own transactions, now) are in neither.
+    expect(await linesOf(buyer, december)).toEqual([
+      `USD trade ${first.id} ${first.executed_at}`,
+      `USD release ${ioc}:close ${first.executed_at}`,
+      `NVDA trade ${first.id} ${first.executed_at}`,
+    ]);
+    expect(await linesOf(buyer, january)).toEqual([
+      `USD reserve ${replaced}:v1 ${second.executed_at}`,
+      `USD trade ${second.id} ${second.executed_at}`,
+      `NVDA trade ${second.id} ${second.executed_at}`,
+    ]);
+    for (const [period, trade] of [
+      [december, first],
+      [january, second],
+    ] as const)
+      expect(await linesOf(seller, period)).toEqual([
+        `USD trade ${trade.id} ${trade.executed_at}`,
+        `NVDA trade ${trade.id} ${trade.executed_at}`,
+      ]);
+    expect(await ledgerImbalances(database.db)).toEqual([]);
+    await engine.rebuildAll();
   });
 });

@@ -44,6 +44,12 @@ export interface LedgerEntry {
   reference: string;
   memo?: string;
   postings: Posting[];
+  /**
+   * When the entry is dated (its `created_at`, by which an account's statement places it): the time of
+   * what it records, when that was read before its transaction wrote it (a matching shard's operation,
+   * whose trades carry the same time as executed_at). Absent: its transaction's start.
+   */
+  at?: Date;
 }
 
 /** An entry's postings as `post_entry` takes them (JSON), after checking that they balance. */
@@ -59,7 +65,7 @@ export function postingsJson(entry: LedgerEntry) {
 
 /** `post_entry` of the entry given as a statement's values `entryValues` (as the only write, or among others). */
 export const postEntrySql = sql`post_entry(${sql.placeholder('entryKind')}, ${sql.placeholder('entryReference')},
-  ${sql.placeholder('entryMemo')}, ${sql.placeholder('entryPostings')}::jsonb)`;
+  ${sql.placeholder('entryMemo')}, ${sql.placeholder('entryPostings')}::jsonb, ${sql.placeholder('entryAt')}::timestamptz)`;
 
 /** The values `postEntrySql` reads, for one entry. */
 export function entryValues(entry: LedgerEntry): Record<string, string | null> {
@@ -68,6 +74,7 @@ export function entryValues(entry: LedgerEntry): Record<string, string | null> {
     entryReference: entry.reference,
     entryMemo: entry.memo ?? null,
     entryPostings: JSON.stringify(postingsJson(entry)),
+    entryAt: entry.at?.toISOString() ?? null,
   };
 }
 
@@ -82,7 +89,7 @@ const postEntryCall = prebuilt<Record<string, string | null>, { id: bigint | nul
 
 /**
  * Post one entry: the journal entry, its postings and the balance changes in one statement (the
- * `post_entry` function, db/migrations/0015_entry_locks_sequences_first.sql). Returns the entry id, or
+ * `post_entry` function, db/migrations/0024_entries_dated_by_their_operation.sql). Returns the entry id, or
  * null if an entry with this (kind, reference) already exists (then nothing is changed). Inside a
  * transaction it joins it; alone it is atomic by itself.
  */

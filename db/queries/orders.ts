@@ -253,12 +253,16 @@ export async function insertPendingOrder(
 export const reservedAsset = (o: Pick<OrderRow, 'side' | 'symbol'>): string =>
   o.side === 'buy' ? CASH_ASSET : o.symbol;
 
-/** The journal entry that moves `amount` of the order's asset between its buckets, identified by `reference`. */
+/**
+ * The journal entry that moves `amount` of the order's asset between its buckets, identified by
+ * `reference`, dated `at` (absent: by its transaction, `LedgerEntry.at`).
+ */
 function bucketEntry(
   kind: 'reserve' | 'release',
   order: Pick<OrderRow, 'accountId' | 'side' | 'symbol'>,
   reference: string,
   amount: bigint,
+  at?: Date,
 ): LedgerEntry {
   const asset = reservedAsset(order);
   const [from, to] =
@@ -266,6 +270,7 @@ function bucketEntry(
   return {
     kind,
     reference,
+    at,
     postings: [
       { accountId: order.accountId, asset, bucket: from, amount: -amount },
       { accountId: order.accountId, asset, bucket: to, amount },
@@ -278,14 +283,16 @@ export const reserveEntry = (
   order: Pick<OrderRow, 'accountId' | 'side' | 'symbol'>,
   reference: string,
   amount: bigint,
-): LedgerEntry => bucketEntry('reserve', order, reference, amount);
+  at?: Date,
+): LedgerEntry => bucketEntry('reserve', order, reference, amount, at);
 
 /** The journal entry that releases `amount` of what the order has reserved, identified by `reference`. */
 export const releaseEntry = (
   order: Pick<OrderRow, 'accountId' | 'side' | 'symbol'>,
   reference: string,
   amount: bigint,
-): LedgerEntry => bucketEntry('release', order, reference, amount);
+  at?: Date,
+): LedgerEntry => bucketEntry('release', order, reference, amount, at);
 
 /**
  * Release `amount` (default: all) of what the order still has reserved, as one journal entry

@@ -70,7 +70,7 @@ export interface SettlementWrites {
     qty: bigint;
     at: Date;
   }[];
-  /** Journal entries, in the order they were made. */
+  /** Journal entries, in the order they were made, each dated by the operation's time (`LedgerEntry.at`). */
   entries: LedgerEntry[];
   /** The orders to write back, as they stand at the end of the operation. */
   orders: Map<string, OrderRow>;
@@ -94,7 +94,9 @@ export const settlementWrites = (): SettlementWrites => ({
 /**
  * Record one trade and move cash and shares. The buyer's reservation was taken at `reservePrice` per
  * share; the fill consumes qty x reservePrice of it and releases the price improvement
- * qty x (reservePrice - price) back to available cash.
+ * qty x (reservePrice - price) back to available cash. The trade's journal entry is dated exactly as the
+ * trade executed (`executedAt`, its executed_at), so the account statement places the trade in the period
+ * its confirmation names.
  */
 export function settleFill(w: SettlementWrites, f: FillToSettle): string {
   const tradeId = randomUUID();
@@ -116,6 +118,7 @@ export function settleFill(w: SettlementWrites, f: FillToSettle): string {
   w.entries.push({
     kind: 'trade',
     reference: tradeId,
+    at: f.executedAt,
     postings: [
       { accountId: f.buy.accountId, asset: CASH_ASSET, bucket: 'reserved', amount: -consumed },
       { accountId: f.buy.accountId, asset: CASH_ASSET, bucket: 'available', amount: consumed - notional },
@@ -148,14 +151,15 @@ export function saveSequence(w: SettlementWrites, symbol: string, seq: number, l
 
 /**
  * Write what an operation gathered, in one statement: its journal entries (one \`post_entry\` call each,
- * in order), its trades, its orders' rows, the symbol's sequence, its timeline events and its outbox rows
- * (\`enqueue_events\`). Every part travels as one JSON parameter, so the statement's text is the same for
- * every operation (one prepared statement; one more with a `fence`). Inside the operation's transaction; a
- * refused balance change fails the statement and with it the operation. `fence`: a boolean expression
- * evaluated in the same statement (the shard's ownership, when these are its batch's last writes); the
- * statement fails when it is not true (`shard_fence`, an error that `isFenceLost` recognizes), so its
- * transaction can be committed without waiting for its answer. Nothing is awaited before the statement is
- * sent: it is on the connection when this returns its promise, ahead of whatever the caller sends next.
+ * in order, each dated at its \`at\`), its trades, its orders' rows, the symbol's sequence, its timeline
+ * events and its outbox rows (\`enqueue_events\`). Every part travels as one JSON parameter, so the
+ * statement's text is the same for every operation (one prepared statement; one more with a `fence`).
+ * Inside the operation's transaction; a refused balance change fails the statement and with it the
+ * operation. `fence`: a boolean expression evaluated in the same statement (the shard's ownership, when
+ * these are its batch's last writes); the statement fails when it is not true (`shard_fence`, an error
+ * that `isFenceLost` recognizes), so its transaction can be committed without waiting for its answer.
+ * Nothing is awaited before the statement is sent: it is on the connection when this returns its promise,
+ * ahead of whatever the caller sends next.
  */
 export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, fence?: SQL): Promise<void> {
   const json = (v: unknown) => JSON.stringify(v);
@@ -165,6 +169,7 @@ export async function writeSettlement(tx: DbOrTx, w: SettlementWrites, fence?: S
       reference: e.reference,
       memo: e.memo ?? null,
       postings: postingsJson(e),
+      at: e.at?.toISOString() ?? null,
     })),
   );
   const tradeRows = json(
@@ -255,9 +260,9 @@ const settlementStatements = new WeakMap<SQL, ReturnType<typeof buildSettlement>
 const buildSettlement = (fence?: SQL) =>
   prebuilt<Record<string, string>>(sql`
     WITH entries AS (
-      SELECT post_entry(x.kind, x.reference, x.memo, x.postings) AS id
-      FROM ROWS FROM (jsonb_to_recordset(${sql.placeholder('entries')}::jsonb) AS (kind text, reference text, memo text, postings jsonb))
-        WITH ORDINALITY AS x(kind, reference, memo, postings, ord)
+      SELECT post_entry(x.kind, x.reference, x.memo, x.postings, x.at) AS id
+      FROM ROWS FROM (jsonb_to_recordset(${sql.placeholder('entries')}::jsonb) AS (kind text, reference text, memo text, postings jsonb,
+        at timestamptz)) WITH ORDINALITY AS x(kind, reference, memo, postings, at, ord)
       ORDER BY x.ord
     ), traded AS (
       INSERT INTO ${trades} (id, symbol, buy_order_id, sell_order_id, buy_account_id, sell_account_id, maker_order_id,

@@ -2,7 +2,10 @@
  * An account statement from the ledger: per asset (USD and each symbol) the opening balance at `from`,
  * one line per journal entry that moved the asset in [from, to) with the running balance after it, and
  * the closing balance at `to`, split into available and reserved. Entries are placed in time by their
- * journal entry's `created_at` and ordered by (created_at, id), an entry's assets by name.
+ * journal entry's `created_at` and ordered by (created_at, id), an entry's assets by name. The entries a
+ * matching shard's operation writes (a trade, the releases and a replace's reserve beside it) are dated
+ * at the operation's time, a trade's exactly at its executed_at, so a trade falls in the period its
+ * confirmation names; any other entry at its transaction's start.
  *
  * A statement is read in pages of at most `limit` lines, keyset-paginated on (created_at, entry id,
  * asset); `created_at` travels as epoch microseconds so no page boundary loses Postgres's precision. A
