@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CASH_ASSET } from '../../db/accounts.js';
 import { claimIdempotencyKey } from '../../db/queries/idempotency.js';
@@ -7,9 +7,17 @@ import { balancesOf, ledgerImbalances, postEntry } from '../../db/queries/ledger
 import { cashTransfers, idempotencyKeys } from '../../db/schema.js';
 import { findUserById } from '../../db/queries/users.js';
 import { passwordFingerprint } from '../auth/challenges.js';
+import { createOperator } from '../auth/operators.js';
 import { authServices } from '../auth/services.js';
-import { createTestApi, type TestApi } from '../../test/helpers.js';
-import { createFundedUser, registerVerifiedUser, type TestUser } from '../../test/users.js';
+import { createTestApi, uniqueEmail, type TestApi } from '../../test/helpers.js';
+import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
+import {
+  TEST_PASSWORD,
+  createFundedUser,
+  loginWithEmailCode,
+  registerVerifiedUser,
+  type TestUser,
+} from '../../test/users.js';
 
 type Json = Record<string, unknown>;
 
@@ -317,5 +325,127 @@ describe('deposits and withdrawals', () => {
     const user = await createFundedUser(api, '50.00');
     expect((await post(user, 'deposits', { amount: '1000000.00', currency: 'USD' })).status).toBe(201);
     expect((await post(user, 'withdrawals', { amount: 1000000, currency: 'usd' })).status).toBe(201);
+  });
+});
+
+/**
+ * A freeze (ADR 0022) against transfers in flight: funding holds the account's control lock shared and
+ * reads its status after, so a transfer commits before the freeze answers, or is refused 403 after it.
+ */
+describe('deposits and withdrawals against a freeze of the account', () => {
+  let fx: TradingFixture;
+  let operatorToken: string;
+
+  beforeAll(async () => {
+    fx = await startTradingFixture('funding');
+    const email = uniqueEmail('ops');
+    expect((await createOperator(fx.database.db, { email, password: TEST_PASSWORD }, new Date())).ok).toBe(
+      true,
+    );
+    operatorToken = (await loginWithEmailCode(fx.api, email)).token;
+  }, 180_000);
+  afterAll(async () => {
+    if (!fx) return;
+    expect(await fx.imbalances()).toEqual([]);
+    await fx.close();
+  });
+
+  const transfer = (user: TestUser, path: 'deposits' | 'withdrawals', amount: string, key = randomUUID()) =>
+    fx.api.call('POST', `/api/v1/${path}`, {
+      token: user.token,
+      body: { amount },
+      headers: { 'idempotency-key': key },
+    });
+  const control = (kind: 'freeze' | 'unfreeze', accountId: string) =>
+    fx.api.call('POST', `/api/v1/admin/accounts/${accountId}/${kind}`, {
+      token: operatorToken,
+      body: { reason: 'fraud check' },
+    });
+  /** A request in flight, and whether it has answered yet. */
+  const inFlight = (request: Promise<Response>) => {
+    const flight = { answered: false, response: request.finally(() => (flight.answered = true)) };
+    return flight;
+  };
+  /** Sessions of the fixture's database waiting for a row lock, or for a control lock. */
+  const waiters = async (on: 'row' | 'control') =>
+    (
+      await fx.database.db.execute<{ n: number }>(sql`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'
+           AND ${on === 'control' ? sql`query LIKE '%brokerx:control:%'` : sql`wait_event <> 'advisory'`}`)
+    )[0]?.n ?? 0;
+  /** Run `lock` (row locks) in a transaction of the test's own that stays open until `release`. */
+  async function holding(lock: SQL) {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let taken!: () => void;
+    const isTaken = new Promise<void>((resolve) => (taken = resolve));
+    const done = fx.database.db.transaction(async (tx) => {
+      await tx.execute(lock);
+      taken();
+      await released;
+    });
+    await Promise.race([isTaken, done]);
+    return {
+      release: async () => {
+        release();
+        await done;
+      },
+    };
+  }
+  const status = async (accountId: string) =>
+    (
+      await fx.database.db.execute<{ status: string }>(
+        sql`SELECT status FROM accounts WHERE id = ${accountId}::uuid`,
+      )
+    )[0]?.status;
+
+  it('a withdrawal in flight when the operator freezes settles before the freeze answers', async () => {
+    const user = await createFundedUser(fx.api, '1000.00');
+    // The withdrawal has read the account active and waits for its balance row.
+    const row = await holding(
+      sql`SELECT 1 FROM balances WHERE account_id = ${user.accountId}::uuid AND asset = 'USD' FOR UPDATE`,
+    );
+    const withdrawal = inFlight(transfer(user, 'withdrawals', '900.00'));
+    await eventually(async () => expect(await waiters('row')).toBe(1));
+    const freeze = inFlight(control('freeze', user.accountId));
+    // The freeze waits for the withdrawal (its control lock): it cannot answer while the row is held.
+    await eventually(async () => expect(freeze.answered || (await waiters('control')) === 1).toBe(true));
+    const answeredBeforeTheWithdrawal = freeze.answered;
+    await row.release();
+    const [w, f] = [await withdrawal.response, await freeze.response];
+    expect(f.status, await f.text()).toBe(200);
+    expect(answeredBeforeTheWithdrawal).toBe(false);
+    expect(w.status).toBe(201);
+    expect(await status(user.accountId)).toBe('frozen');
+    expect(await fx.balance(user.accountId)).toEqual({ available: 10_000n, reserved: 0n });
+    expect((await transfer(user, 'withdrawals', '10.00')).status).toBe(403);
+  });
+
+  it('a deposit arriving while a freeze is in flight waits for it and is refused 403; its key is released', async () => {
+    const user = await createFundedUser(fx.api, '100.00');
+    // The freeze holds the account's control lock and waits for the accounts row (its status update).
+    const row = await holding(
+      sql`SELECT 1 FROM accounts WHERE id = ${user.accountId}::uuid FOR NO KEY UPDATE`,
+    );
+    const freeze = inFlight(control('freeze', user.accountId));
+    await eventually(async () => expect(await waiters('row')).toBe(1));
+    const key = randomUUID();
+    const deposit = inFlight(transfer(user, 'deposits', '50.00', key));
+    // The deposit waits for the freeze's control lock, then reads the status the freeze committed.
+    await eventually(async () => expect(deposit.answered || (await waiters('control')) === 1).toBe(true));
+    await row.release();
+    const [f, d] = [await freeze.response, await deposit.response];
+    expect(f.status, await f.text()).toBe(200);
+    expect(d.status, await d.text()).toBe(403);
+    expect(await fx.balance(user.accountId)).toEqual({ available: 10_000n, reserved: 0n });
+
+    // The refusal changed nothing and released its key: once unfrozen, the same request goes through once.
+    expect((await control('unfreeze', user.accountId)).status).toBe(200);
+    expect((await transfer(user, 'deposits', '50.00', key)).status).toBe(201);
+    const again = await transfer(user, 'deposits', '50.00', key);
+    expect(again.status).toBe(200);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(await fx.balance(user.accountId)).toEqual({ available: 15_000n, reserved: 0n });
   });
 });

@@ -11,7 +11,7 @@ import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ZodError } from 'zod';
 import {
-  accountStatus,
+  accountStatusHoldingControlLock,
   listTransfers,
   transferCash,
   type Direction,
@@ -158,7 +158,7 @@ export function fundingRoutes(deps: ApiDeps) {
     try {
       const result = await db.transaction(async (tx) => {
         if (!(await lockClaim(tx, fence))) throw idempotencyInProgress();
-        if ((await accountStatus(tx, accountId)) !== 'active')
+        if ((await accountStatusHoldingControlLock(tx, accountId)) !== 'active')
           throw new ApiError('forbidden', 'The account is not active');
         const row = await transferCash(tx, { accountId, direction, amount, now });
         const response = { success: true as const, ...transferItem(row) };

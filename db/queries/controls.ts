@@ -3,7 +3,8 @@
  * `instruments.status`, freezes in `accounts.status`, kill switches and risk limits in their tables, the
  * audit trail. Only the MarketControls workflow's activities write them, each change in one transaction
  * holding its scope's control lock exclusively; the order path reads them holding the locks shared, so
- * once a change committed no order placed under the old controls can still be accepted.
+ * once a change committed no order placed under the old controls can still be accepted (nor a deposit or
+ * withdrawal on a frozen account: funding holds the account's lock shared, `holdControlLockShared`).
  */
 import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import { prebuilt, type DbOrTx } from '../client.js';
@@ -36,6 +37,14 @@ export async function orderHoldingControlLocks(tx: DbOrTx, orderId: string): Pro
 /** Control change: exclusive, until the transaction ends (in-flight placements of the scope finish first). */
 export async function holdControlLockExclusive(tx: DbOrTx, scope: ControlScope): Promise<void> {
   await tx.execute(sql`SELECT pg_advisory_xact_lock(${lockKey(scope)})`);
+}
+
+/**
+ * Shared, until the transaction ends: waits for a control change in flight on the scope (a deposit or
+ * withdrawal waits for a freeze of its account). A statement that starts after this one sees the change.
+ */
+export async function holdControlLockShared(tx: DbOrTx, scope: ControlScope): Promise<void> {
+  await tx.execute(sql`SELECT ${shared(sql`${scope}::text`)}`);
 }
 
 export type RiskLimitsRow = typeof riskLimits.$inferSelect;

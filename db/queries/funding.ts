@@ -9,6 +9,7 @@ import { and, desc, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../client.js';
 import { CASH_ASSET, EXTERNAL_ACCOUNT_ID } from '../accounts.js';
 import { cashTransfers } from '../schema.js';
+import { holdControlLockShared } from './controls.js';
 import { postEntry } from './ledger.js';
 
 export type Direction = 'deposit' | 'withdrawal';
@@ -97,8 +98,18 @@ export async function portfolioOf(db: DbOrTx, accountId: string): Promise<Portfo
   };
 }
 
-export async function accountStatus(db: DbOrTx, accountId: string): Promise<string | undefined> {
-  const [row] = await db.execute<{ status: string }>(
+/**
+ * A transfer's account status: the account's control lock held shared first (until the transaction ends;
+ * it waits for a freeze or unfreeze in flight, ADR 0022), then the status read by a statement of its own,
+ * whose snapshot (READ COMMITTED) is taken once the lock is granted, so it sees every freeze committed
+ * before. A transfer thus commits before a freeze of its account answers, or is refused after it.
+ */
+export async function accountStatusHoldingControlLock(
+  tx: DbOrTx,
+  accountId: string,
+): Promise<string | undefined> {
+  await holdControlLockShared(tx, `account:${accountId}`);
+  const [row] = await tx.execute<{ status: string }>(
     sql`SELECT status FROM accounts WHERE id = ${accountId}::uuid`,
   );
   return row?.status;
