@@ -8,7 +8,7 @@ import { createLogger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
 import { connectRedis } from '../lib/redis.js';
 import { serveMetrics } from '../lib/metrics-server.js';
-import { onShutdown } from '../lib/shutdown.js';
+import { exitWhileStarting, onShutdown } from '../lib/shutdown.js';
 import { installRuntime } from '../lib/temporal-runtime.js';
 import { connectDatabase } from '../db/client.js';
 import { migrateDatabase } from '../db/migrate.js';
@@ -25,6 +25,8 @@ import { attachUpgrades, createApiCable } from './ws/cable.js';
 const config = loadConfig(process.env);
 if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'api', instance: config.INSTANCE_ID });
+// A signal while it starts (migrating, Temporal not answering yet) ends the boot: exit 0 (lib/shutdown.ts).
+exitWhileStarting((msg) => logger.info(msg));
 installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, service: 'api', instance: config.INSTANCE_ID });
 
 await migrateDatabase(config.DATABASE_URL);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { onShutdown } from './shutdown.js';
+import { exitWhileStarting, onShutdown } from './shutdown.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 const ours = new Map(SIGNALS.map((s) => [s, process.listeners(s)]));
@@ -52,5 +52,29 @@ describe('onShutdown', () => {
     process.emit('SIGTERM', 'SIGTERM');
     process.emit('SIGINT', 'SIGINT');
     expect(exits).toEqual([1]);
+  });
+});
+
+describe('exitWhileStarting', () => {
+  it('exits 0 at once on a signal while the process starts', () => {
+    const exits: number[] = [];
+    const lines: string[] = [];
+    exitWhileStarting((m) => lines.push(m), { exit: (code) => void exits.push(code) });
+    process.emit('SIGTERM', 'SIGTERM');
+    expect(exits).toEqual([0]);
+    expect(lines).toEqual(['SIGTERM received while starting, exiting']);
+  });
+
+  it('gives way to onShutdown once the process has started: a signal then runs stop', async () => {
+    const exits: number[] = [];
+    exitWhileStarting(() => {}, { exit: (code) => void exits.push(code) });
+    let stopped = false;
+    const { exits: after, lines } = install(async () => void (stopped = true));
+    process.emit('SIGINT', 'SIGINT');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(exits).toEqual([]);
+    expect(stopped).toBe(true);
+    expect(after).toEqual([0]);
+    expect(lines).toEqual(['SIGINT received, shutting down']);
   });
 });

@@ -13,10 +13,34 @@ export interface ShutdownOptions {
   exit?: (code: number) => void;
 }
 
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+/** The boot's signal handler (`exitWhileStarting`), until `onShutdown` takes over. */
+let starting: ((signal: NodeJS.Signals) => void) | undefined;
+
+/**
+ * Until `onShutdown`, a SIGTERM or SIGINT ends the boot where it is (migrating, connecting to Postgres,
+ * Redis or Temporal, bundling the workflows, creating the worker): exit 0 at once, and nothing after the
+ * step in progress runs. What the boot acquired goes with the process: its sockets close, so Postgres
+ * ends its sessions (their advisory locks are released, a migration's transaction is rolled back) and its
+ * ports are free again; nothing has served yet that a stop would have to finish. Without it, Node dies of
+ * the signal (exit 143, not a line said). Processes call it first, before they connect to anything.
+ */
+export function exitWhileStarting(
+  log: (msg: string) => void,
+  { exit = (code) => process.exit(code) }: Pick<ShutdownOptions, 'exit'> = {},
+): void {
+  starting = (signal) => {
+    log(`${signal} received while starting, exiting`);
+    exit(0);
+  };
+  for (const s of SIGNALS) process.on(s, starting);
+}
+
 /**
  * Run `stop` once on SIGTERM or SIGINT, then exit 0 (1 when it fails); a second signal exits 1 at once,
  * and so does a `stop` still running after `timeoutMs` (an unanswered Redis or Postgres call would
- * otherwise hold the process until it is killed).
+ * otherwise hold the process until it is killed). Replaces `exitWhileStarting`'s handler: the process
+ * has started.
  */
 export function onShutdown(
   stop: (signal: NodeJS.Signals) => Promise<void>,
@@ -40,6 +64,9 @@ export function onShutdown(
       },
     );
   };
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
+  for (const s of SIGNALS) {
+    if (starting) process.off(s, starting);
+    process.on(s, handler);
+  }
+  starting = undefined;
 }

@@ -4,7 +4,7 @@ import { applicationName, loadConfig } from '../../lib/config.js';
 import { enableIoCounts } from '../../lib/io-counts.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
-import { onShutdown } from '../../lib/shutdown.js';
+import { exitWhileStarting, onShutdown } from '../../lib/shutdown.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createStepMetrics, processRegistry, serveMetrics } from '../worker-metrics.js';
 import { createMatchingMetrics } from './metrics.js';
@@ -13,6 +13,8 @@ import { startMatchingShards, type MatchingShard } from './worker.js';
 const config = loadConfig(process.env);
 if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
+// A signal while it starts (Temporal not answering yet) ends the boot: exit 0 (lib/shutdown.ts).
+exitWhileStarting((msg) => logger.info(msg));
 installRuntime({
   logger,
   logLevel: config.TEMPORAL_LOG_LEVEL,

@@ -92,6 +92,10 @@ export interface MatchingShard {
 function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
   const { shard, logger, metrics } = deps;
   const abort = new AbortController();
+  /** Resolves (with no worker) once the shard is stopped. */
+  const stopped = new Promise<undefined>((resolve) =>
+    abort.signal.addEventListener('abort', () => resolve(undefined), { once: true }),
+  );
   let worker: Worker | undefined;
   let current: ShardEngine | null = null;
   let losses = 0;
@@ -129,7 +133,8 @@ function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
         fence: () => lease.held(),
       });
       await engine.rebuildAll();
-      worker = await Worker.create({
+      if (abort.signal.aborted) return 'stopped';
+      const creating = Worker.create({
         connection: deps.connection,
         namespace: deps.namespace,
         taskQueue: withPrefix(deps.taskQueuePrefix, matchingTaskQueue(shard)),
@@ -140,12 +145,23 @@ function startMatchingShard(deps: MatchingShardDeps): MatchingShard {
       });
       // A created worker is always run and shut down, never dropped: the next term registers another on
       // the same task queue, and a worker that never ran would stay registered with the SDK's runtime.
-      const running = worker.run();
-      if (abort.signal.aborted || lost) {
-        worker.shutdown();
+      const retire = async (w: Worker) => {
+        const running = w.run();
+        w.shutdown();
         await running;
+      };
+      // Stopped while Temporal has not answered the creation (slow or gone): the lease goes now (a
+      // standby takes the shard over), not once Temporal answers; the worker is retired if it comes.
+      worker = await Promise.race([creating, stopped]);
+      if (!worker) {
+        void creating.then(retire).catch(() => undefined);
+        return 'stopped';
+      }
+      if (abort.signal.aborted || lost) {
+        await retire(worker);
         return abort.signal.aborted ? 'stopped' : 'lost';
       }
+      const running = worker.run();
       logger.info('shard owned, books rebuilt, serving', { shard, taskQueue: worker.options.taskQueue });
       current = engine;
       resolveReady(engine);

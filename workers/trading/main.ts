@@ -3,7 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { applicationName, loadConfig } from '../../lib/config.js';
 import { enableIoCounts } from '../../lib/io-counts.js';
 import { createLogger } from '../../lib/logger.js';
-import { onShutdown } from '../../lib/shutdown.js';
+import { exitWhileStarting, onShutdown } from '../../lib/shutdown.js';
 import { connectDatabase } from '../../db/client.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createSagaMetrics, processRegistry, serveMetrics } from '../worker-metrics.js';
@@ -12,6 +12,8 @@ import { createTradingWorker } from './worker.js';
 const config = loadConfig(process.env);
 if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-trading', instance: config.INSTANCE_ID });
+// A signal while it starts (Temporal not answering yet, the workflows bundling) ends the boot: exit 0.
+exitWhileStarting((msg) => logger.info(msg));
 installRuntime({
   logger,
   logLevel: config.TEMPORAL_LOG_LEVEL,
