@@ -6,6 +6,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { runAudit } from '../db/audit.js';
 import { freePort, startProcess, waitForPort, type Managed } from '../devstack/processes.js';
@@ -13,8 +14,12 @@ import { balancesOf, ledgerImbalances } from '../db/queries/ledger.js';
 import { connectDatabase, type Database } from '../db/client.js';
 import { CASH_ASSET } from '../db/accounts.js';
 import type { Config } from '../lib/config.js';
+import { createLogger } from '../lib/logger.js';
+import { createMailer } from '../lib/mailer.js';
+import { connectRedis } from '../lib/redis.js';
 import { orderWorkflowId, stateQuery, type SagaState } from '../temporal/contracts.js';
 import type { TradingSagaWorkflow } from '../temporal/trading-saga.js';
+import { createOutboxRelay } from '../workers/outbox/relay.js';
 import { createTestApi, testConfig, type TestApi } from './helpers.js';
 import { isolatedEnv } from './isolated.js';
 import { startTestStack, type TestStack, type TestStackOptions } from './stack.js';
@@ -166,6 +171,32 @@ export async function placeGtc(
   const json = (await res.json()) as { order_id: string; status: string };
   expect(res.status, JSON.stringify(json)).toBe(201);
   return json;
+}
+
+/**
+ * What the relay that takes the lease over does with the rows its predecessor published and died before
+ * marking done: publish them again, with its own Redis connection. Returns how many rows it handled.
+ */
+export async function publishAgainAsTakeover(fx: TradingFixture): Promise<number> {
+  const redis = connectRedis(fx.config.REDIS_URL, 'test-relay-takeover');
+  const mailer = createMailer(fx.config.SMTP_URL, fx.config.MAIL_FROM);
+  const takeover = createOutboxRelay({
+    sql: fx.database.sql,
+    redis,
+    temporal: fx.temporal,
+    mailer,
+    logger: createLogger('warn'),
+    registry: new Registry(),
+    redisPrefix: fx.config.REDIS_PREFIX,
+  });
+  try {
+    const handled = await takeover.processBatch();
+    await takeover.stop();
+    return handled;
+  } finally {
+    mailer.close();
+    await redis.quit();
+  }
 }
 
 export { eventually } from './eventually.js';

@@ -10,7 +10,12 @@ import { connect } from 'node:net';
 import { createConsumer, adapters, type Consumer, type Subscription } from '@rails/actioncable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { startTradingFixture, type TradingFixture } from '../../test/trading.js';
+import {
+  eventually,
+  publishAgainAsTakeover,
+  startTradingFixture,
+  type TradingFixture,
+} from '../../test/trading.js';
 import { createFundedUser, loginWithEmailCode, type FundedTestUser } from '../../test/users.js';
 import { connectCable, serveWithFeed, type ServedFeed } from './testing.js';
 
@@ -159,6 +164,47 @@ describe('/cable with the stock ActionCable client', () => {
         .outcome,
     ).toBe('connected');
     expect(await subscribe(consumer, { channel: 'OrdersChannel' }).outcome).toBe('connected');
+  });
+});
+
+describe('/cable and a relay that publishes again', () => {
+  it('sends each fill once when a relay taking over publishes what the one before published and did not mark', async () => {
+    const seller = await createFundedUser(fx.api, '0.00', { TSLA: 10n });
+    const buyer = await createFundedUser(fx.api, '10000.00');
+    const sell = await place(seller, { symbol: 'TSLA', direction: 'sell', quantity: 10, price: '240.00' });
+    const consumer = consumerFor(seller.token);
+    const orders = subscribe(consumer, { channel: 'OrdersChannel' });
+    const status = subscribe(consumer, { channel: 'OrdersChannel', order_id: sell.order_id });
+    expect(await Promise.all([orders.outcome, status.outcome])).toEqual(['connected', 'connected']);
+
+    await fx.stack.relay.stop();
+    try {
+      await place(buyer, { symbol: 'TSLA', direction: 'buy', quantity: 4, price: '240.00' });
+      await eventually(async () => {
+        const [row] = await fx.database.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM outbox WHERE account_id = ${seller.accountId}::uuid
+             AND event_type = 'execution.report' AND (payload->>'fill_qty')::numeric > 0`;
+        expect(row?.n).toBe(1);
+      });
+      // The relay publishes the fill and dies before marking it done (its next claim would have); the
+      // relay that takes the lease over publishes it again.
+      expect(await fx.stack.relay.processBatch()).toBeGreaterThan(0);
+      expect(await publishAgainAsTakeover(fx)).toBeGreaterThan(0);
+    } finally {
+      await fx.stack.relay.start();
+    }
+    // A later fill comes after the repeated one on the account's channel: once it is here, so is that.
+    await place(buyer, { symbol: 'TSLA', direction: 'buy', quantity: 6, price: '240.00' });
+    await orders.waitFor((m) => m.type === 'trade' && m.quantity === 6);
+    await status.waitFor((m) => m.status === 'filled');
+    expect(orders.received.map((m) => [m.type, m.quantity])).toEqual([
+      ['trade', 4],
+      ['trade', 6],
+    ]);
+    expect(status.received.map((m) => [m.status, m.quantity])).toEqual([
+      ['partially_filled', 4],
+      ['filled', 6],
+    ]);
   });
 });
 

@@ -34,6 +34,7 @@ import { accountChannel, marketChannel } from '../../lib/redis-keys.js';
 import { revocationChannel, revokes, type RevocationEvent } from '../auth/revocation.js';
 import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiDeps } from '../types.js';
+import { AccountStream } from './account-stream.js';
 import { feedAuthenticator, isUnauthorized, originAllowed, parseOrigins, type Authenticate } from './auth.js';
 import { toAccountEvent, toMarketUpdate, type AccountEvent, type MarketUpdate } from './frames.js';
 import { postgresHistory, type FeedHistory } from './history.js';
@@ -135,7 +136,10 @@ export function cableToken(req: IncomingMessage, url: URL): string | undefined {
 type Message = Record<string, unknown>;
 type Stop = () => void;
 
-/** A subscribed channel: its live streams, and what it sends once confirmed (MarketChannel's books). */
+/**
+ * A subscribed channel: its live streams, and what it sends once confirmed (MarketChannel's books,
+ * OrdersChannel's events since it subscribed).
+ */
 interface Channel {
   stop: Stop;
   snapshot?: () => Promise<void>;
@@ -346,12 +350,38 @@ export function createCableServer(deps: CableDeps): CableServer {
             return undefined;
           toMessage = (e) => statusMessage(e, orderId);
         }
-        const stop = await hub.subscribe(accountChannel(deps.redisPrefix, account), (raw) => {
-          const e = toAccountEvent(raw);
-          const m = e && toMessage(e);
-          if (m) transmit(m);
+        // Each event once, in seq order, as /ws's executions: the relay delivers at least once (one that
+        // dies after publishing, before marking its rows done, leaves them to the next relay to publish
+        // again), and pub/sub may lose or reorder. `since` is read before the subscription: what commits
+        // meanwhile comes from Postgres.
+        const stream = new AccountStream(account, history, {
+          send: (e) => {
+            const m = toMessage(e);
+            if (m) transmit(m);
+            return !this.closed;
+          },
+          writable: async () => !this.closed,
+          historyGap: () => {},
+          sinceAhead: () => {},
+          duplicate: () => {},
+          resync: () => {},
+          fail: (err) => {
+            logger.warn('cable orders stream failed', { err });
+            this.disconnect('server_restart', true, CloseCode.TryAgainLater);
+          },
         });
-        return { stop };
+        const since = await history.lastSeq(account);
+        const release = await hub.subscribe(accountChannel(deps.redisPrefix, account), (raw) => {
+          const e = toAccountEvent(raw);
+          if (e) stream.onLive(e);
+        });
+        return {
+          stop: () => {
+            stream.close();
+            release();
+          },
+          snapshot: async () => void (await stream.start(since)),
+        };
       }
       if (params?.channel === 'MarketChannel') {
         const symbols = symbolsOf(params.symbols, options.maxSymbols);

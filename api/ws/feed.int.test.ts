@@ -5,15 +5,16 @@
  */
 import { sql } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
-import { createMailer } from '../../lib/mailer.js';
 import { connectRedis } from '../../lib/redis.js';
 import { marketChannel } from '../../lib/redis-keys.js';
-import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
+import {
+  eventually,
+  publishAgainAsTakeover,
+  startTradingFixture,
+  type TradingFixture,
+} from '../../test/trading.js';
 import { createFundedUser, type FundedTestUser } from '../../test/users.js';
-import { createOutboxRelay } from '../../workers/outbox/relay.js';
 import { authServices } from '../auth/services.js';
 import { signAccessToken } from '../auth/tokens.js';
 import { CloseCode } from './protocol.js';
@@ -285,24 +286,7 @@ describe('executions', () => {
       const dropped = async () => (await fx.api.deps.metrics.wsDuplicatesDropped.get()).values[0]?.value ?? 0;
       const before = await dropped();
       expect(await fx.stack.relay.processBatch()).toBeGreaterThan(0);
-      const redis = connectRedis(fx.config.REDIS_URL, 'test-relay-takeover');
-      const mailer = createMailer(fx.config.SMTP_URL, fx.config.MAIL_FROM);
-      const takeover = createOutboxRelay({
-        sql: fx.database.sql,
-        redis,
-        temporal: fx.temporal,
-        mailer,
-        logger: createLogger('warn'),
-        registry: new Registry(),
-        redisPrefix: fx.config.REDIS_PREFIX,
-      });
-      try {
-        expect(await takeover.processBatch()).toBeGreaterThanOrEqual(4);
-        await takeover.stop();
-      } finally {
-        mailer.close();
-        await redis.quit();
-      }
+      expect(await publishAgainAsTakeover(fx)).toBeGreaterThanOrEqual(4);
       await eventually(async () =>
         expect(await dropped()).toBeGreaterThanOrEqual(before + 2 * 2 * expected.length),
       );
