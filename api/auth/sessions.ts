@@ -137,10 +137,10 @@ export class Sessions {
 
   /**
    * A new session after a successful MFA step, from `source` (shown to the owner in the session list), if
-   * the user's password is still the one the login checked (`password`, its passwordFingerprint); else
-   * undefined. The user row is read FOR SHARE in the transaction that inserts the refresh token, so a
-   * reset or change of the password either committed first (no session) or waits for this one, which it
-   * then ends with the user's other sessions.
+   * the user is still active and its password still the one the login checked (`password`, its
+   * passwordFingerprint); else undefined. The user row is read FOR SHARE in the transaction that inserts
+   * the refresh token, so a reset or change of the password, or a suspension, either committed first (no
+   * session) or waits for this one, which it then ends with the user's other sessions.
    */
   async issue(
     principal: Principal,

@@ -427,7 +427,8 @@ export function authRoutes(deps: ApiDeps) {
       const account = await clientAccountOf(db, user.id);
       if (!account) throw new ApiError('forbidden', 'This user has no account');
       const firstLogin = !(await hasHadSession(db, user.id));
-      // A reset or change of the password since this login checked it (racing its challenge): no session.
+      // A reset or change of the password since this login checked it (racing its challenge), or a
+      // suspension since this request read the user active: no session.
       const tokens = await sessions.issue(
         { userId: user.id, accountId: account.id, email: user.email, role: user.role },
         requestSource(c, config.TRUSTED_PROXY_HOPS),

@@ -600,14 +600,15 @@ export async function setPasswordHash(
 }
 
 /**
- * The password hash of a user, the row locked FOR SHARE until the transaction ends: a reset or change of
- * the password (an update of the row) has committed before this read, or waits for the transaction.
+ * The password hash of an active user, the row locked FOR SHARE until the transaction ends: a reset or
+ * change of the password, or a suspension (updates of the row), has committed before this read, or waits
+ * for the transaction. Undefined for a user not active (a suspension waited for is read committed).
  */
 export async function lockPasswordHash(tx: DbOrTx, userId: string): Promise<string | undefined> {
   const [row] = await tx
     .select({ passwordHash: users.passwordHash })
     .from(users)
-    .where(eq(users.id, userId))
+    .where(and(eq(users.id, userId), eq(users.status, 'active')))
     .for('share');
   return row?.passwordHash;
 }
