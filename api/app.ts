@@ -5,7 +5,7 @@
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { withLogContext } from '../lib/logger.js';
+import { redactText, withLogContext } from '../lib/logger.js';
 import { createAdmission, PLACE_ORDER_PATH, requestIdOf } from './admission.js';
 import { corsHeaders } from './cors.js';
 import { headerPolicies } from './headers.js';
@@ -108,16 +108,18 @@ export function createApp(deps: ApiDeps) {
   mountRoutes(app, deps, admission);
 
   // A known path with another method: 405 with Allow; an unknown path: 404. (Routes are read on the first
-  // miss, when every sub-app is mounted.)
+  // miss, when every sub-app is mounted.) The detail names the path as the logger would write it: past
+  // MAX_TEXT_LENGTH, cut and marked.
   let allowedAt: ((path: string) => string[]) | undefined;
   app.notFound((c) => {
     allowedAt ??= methodsByPath(app.routes);
     const allowed = allowedAt(c.req.path);
+    const path = redactText(c.req.path);
     return problem(
       c,
       allowed.length
-        ? methodNotAllowed(c.req.method, c.req.path, allowed)
-        : new ApiError('not_found', `No route for ${c.req.method} ${c.req.path}`),
+        ? methodNotAllowed(c.req.method, path, allowed)
+        : new ApiError('not_found', `No route for ${c.req.method} ${path}`),
     );
   });
 

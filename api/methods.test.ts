@@ -1,5 +1,6 @@
 /** 405 with Allow for a known path with an unknown method; 404 for an unknown path. */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MAX_TEXT_LENGTH } from '../lib/logger.js';
 import { expectProblem } from '../test/http.js';
 import { createUnitApp, type UnitApp } from '../test/unit-app.js';
 import { methodsByPath } from './methods.js';
@@ -53,5 +54,25 @@ describe('405 Method Not Allowed', () => {
     const res = await unit.call('PUT', '/api/v1/nothing-here');
     expect(res.headers.get('allow')).toBeNull();
     await expectProblem(res, 404, 'not_found');
+  });
+
+  it('names a path of 15,801 characters in a 404 or 405 cut as the logger cuts it, not whole', async () => {
+    const marker = '...[cut from 15801 chars]';
+    for (const [method, path, status] of [
+      ['GET', `/api/v1/${'a-'.repeat(7_900)}`.slice(0, 15_801), 404],
+      ['PATCH', `/api/v1/orders/${'b'.repeat(15_786)}`, 405],
+    ] as const) {
+      expect(path.length).toBe(15_801);
+      const res = await unit.call(method, path, { token: unit.token });
+      const body = await expectProblem(res, status);
+      expect(JSON.stringify(body).length).toBeLessThan(4 * MAX_TEXT_LENGTH);
+      const instance = body.instance as string;
+      expect(instance.endsWith(marker)).toBe(true);
+      const kept = instance.slice(0, -marker.length);
+      expect(kept.length).toBeLessThanOrEqual(MAX_TEXT_LENGTH);
+      expect(path.startsWith(kept)).toBe(true);
+      expect(body.detail).toContain(instance);
+    }
+    expect(unit.touched).toEqual([]);
   });
 });

@@ -43,7 +43,10 @@ export const ProblemSchema = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
-    instance: z.string().optional().openapi({ description: 'The path of the request' }),
+    instance: z.string().optional().openapi({
+      description:
+        'The path of the request as the api logs it: past 1,024 characters cut and marked, e-mail addresses masked',
+    }),
     success: z.literal(false),
     code: z.enum(Object.keys(PROBLEM_STATUS) as [ProblemCode, ...ProblemCode[]]),
     message: z.string(),

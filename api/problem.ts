@@ -4,6 +4,7 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { redactText } from '../lib/logger.js';
 
 export const PROBLEM_STATUS = {
   bad_request: 400,
@@ -120,7 +121,7 @@ export function problem(c: Context, err: ApiError): Response {
   const body = problemBody(err.code, err.message, err.errors, err.extra);
   const requestId = c.get('requestId' as never) as string | undefined;
   if (requestId) body.request_id = requestId;
-  body.instance = c.req.path;
+  body.instance = redactText(c.req.path); // past MAX_TEXT_LENGTH cut and marked, as the logger writes it
   // Through the context, so that headers set before the failure (c.header) stay on the answer.
   return c.body(JSON.stringify(body), err.status as ContentfulStatusCode, {
     'content-type': 'application/problem+json',

@@ -885,7 +885,7 @@ export interface components {
             title: string;
             status: number;
             detail: string;
-            /** @description The path of the request */
+            /** @description The path of the request as the api logs it: past 1,024 characters cut and marked, e-mail addresses masked */
             instance?: string;
             /** @enum {boolean} */
             success: false;

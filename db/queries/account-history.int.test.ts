@@ -4,21 +4,12 @@
  * the plans that the functions' own statements get (auto_explain prints them as EXPLAIN (FORMAT JSON)
  * does), in a database of the file's own, analyzed after the seed.
  */
-import { drizzle } from 'drizzle-orm/postgres-js';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isolatedEnv } from '../../test/isolated.js';
+import { nodesOf, planRecorder, type PlanNode } from '../../test/plans.js';
 import type { Db } from '../client.js';
 import { orderFacts } from './controls.js';
 import { listExecutions } from './executions.js';
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-}
-const nodesOf = (p: PlanNode): PlanNode[] => [p, ...(p.Plans ?? []).flatMap(nodesOf)];
 
 const A = 'a1000000-0000-0000-0000-00000000000a';
 const B = 'a1000000-0000-0000-0000-00000000000b';
@@ -29,7 +20,7 @@ const t0 = new Date();
 let client: postgres.Sql;
 let db: Db;
 /** The plans of the statements run since the last `planOf`. */
-const plans: PlanNode[] = [];
+let plans: PlanNode[];
 
 /** What `run` returns, and the plan of the one statement it ran. */
 async function planOf<T>(run: () => Promise<T>): Promise<{ result: T; plan: PlanNode }> {
@@ -40,15 +31,8 @@ async function planOf<T>(run: () => Promise<T>): Promise<{ result: T; plan: Plan
 }
 
 beforeAll(async () => {
-  const env = await isolatedEnv('history');
-  client = postgres(env.DATABASE_URL!, {
-    max: 1,
-    onnotice: (n) => {
-      const json = /plan:\s*(\{[\s\S]*)$/.exec(n.message ?? '')?.[1];
-      if (json) plans.push((JSON.parse(json) as { Plan: PlanNode }).Plan);
-    },
-  });
-  db = drizzle(client);
+  const recorder = await planRecorder('history');
+  ({ client, db, plans } = recorder);
   await client`INSERT INTO accounts (id, kind, name) VALUES (${A}, 'client', 'A'), (${B}, 'client', 'B')`;
   await client`INSERT INTO risk_limits (account_id, max_open_orders, updated_at) VALUES (${A}, 1000, now())`;
   // Orders g of each account: buys for even g; open (working) for g = 1 and 0 modulo 100, filled else.
@@ -77,10 +61,7 @@ beforeAll(async () => {
   );
   await client`ANALYZE orders`;
   await client`ANALYZE trades`;
-  await client`LOAD 'auto_explain'`;
-  await client`SET auto_explain.log_min_duration = 0`;
-  await client`SET auto_explain.log_format = json`;
-  await client`SET auto_explain.log_level = notice`;
+  await recorder.explain();
 }, 60_000);
 
 afterAll(() => client?.end({ timeout: 5 }));

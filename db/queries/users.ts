@@ -360,10 +360,15 @@ export async function refreshTokenFamily(
 
 /**
  * Housekeeping: delete up to `limit` refresh tokens of sessions long over, that is families whose every
- * token expired (the login's absolute expiry, which rotation copies), and did so before `before` or were
- * revoked before it. Such a token only ever answers invalid (or, rotated, revokes a family already over),
- * so no live family loses a row and reuse detection is untouched. A user's newest token is kept, so
- * hasHadSession still knows the user logged in. Returns how many were deleted.
+ * token expired (the login's absolute expiry, which rotation copies: a token's expires_at is its
+ * family's), and did so before `before` or were revoked before it. Such a token only ever answers invalid
+ * (or, rotated, revokes a family already over), so no live family loses a row and reuse detection is
+ * untouched. A user's newest token is kept, so hasHadSession still knows the user logged in. Returns how
+ * many were deleted.
+ *
+ * No check that the rest of the family expired too: the planner, not knowing that a family's tokens share
+ * their expiry, took it to remove nearly every candidate and planned a scan of the whole table per
+ * candidate for the newest-token check (a batch ran for minutes on 275,000 tokens).
  */
 export async function purgeEndedRefreshTokens(
   db: DbOrTx,
@@ -377,8 +382,6 @@ export async function purgeEndedRefreshTokens(
        WHERE t.expires_at <= ${now}::timestamptz
          AND (t.expires_at < ${before}::timestamptz OR EXISTS (
                SELECT 1 FROM refresh_tokens r WHERE r.family_id = t.family_id AND r.revoked_at < ${before}::timestamptz))
-         AND NOT EXISTS (
-               SELECT 1 FROM refresh_tokens f WHERE f.family_id = t.family_id AND f.expires_at > ${now}::timestamptz)
          AND EXISTS (
                SELECT 1 FROM refresh_tokens n WHERE n.user_id = t.user_id AND (n.created_at, n.id) > (t.created_at, t.id))
        LIMIT ${p.limit})
