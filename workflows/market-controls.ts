@@ -49,6 +49,12 @@ const cancelling = proxyActivities<ControlActivities>({ ...options, heartbeatTim
 
 const DEFAULT_MAX_HISTORY_EVENTS = 1000;
 
+/** Changes to what the workflow decides, each behind its patch (`patched()`), as TradingSaga's. */
+export const PATCHES = {
+  /** Actions one at a time also when several wait behind one (see the `control` handler). */
+  oneAtATime: 'one-control-at-a-time',
+} as const;
+
 /** Compiles only while MarketControls has the type clients use (temporal/controls.ts). */
 export const _marketControlsMatchesContract: MarketControlsWorkflow = MarketControls;
 
@@ -68,7 +74,7 @@ export async function MarketControls(input: MarketControlsInput): Promise<void> 
       await condition(() => !busy);
       // One change of `busy` releases every waiter in the same pass; the first to run takes it, and the
       // others wait again. Behind a patch: controls recorded before it replay as they ran.
-      while (busy && patched('one-control-at-a-time')) await condition(() => !busy);
+      while (busy && patched(PATCHES.oneAtATime)) await condition(() => !busy);
       busy = true;
       try {
         const actionId = uuid4();

@@ -2,6 +2,8 @@
  * TradingSaga under faults: a failure injected at each step runs exactly the right compensations and
  * leaves balances as they were; a step that commits and then crashes is retried with no second effect;
  * a compensation that keeps failing parks the saga in needs_attention until an operator retries it.
+ * The races the saga's patches decide (a step's answer overtaken by a fill or a close, changes waiting
+ * behind one another), each reaching the patch's new path, join the replay corpus.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { sql } from 'drizzle-orm';
@@ -10,13 +12,15 @@ import type { MatchingActivities, OrderActivities } from '../temporal/activities
 import type { SagaState } from '../temporal/contracts.js';
 import { retryCompensationsSignal } from './trading-saga.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../test/trading.js';
-import { createFundedUser } from '../test/users.js';
-import { keepHistory } from '../test/histories.js';
+import { createFundedUser, type FundedTestUser } from '../test/users.js';
+import { keepHistory, patchesTaken } from '../test/histories.js';
 
 type Step = keyof OrderActivities | keyof MatchingActivities;
 /** What the wrapped activities do on their next call, per step (set by each test). */
 const faults = new Map<Step, (call: number) => 'fail' | 'commit-then-crash' | 'commit-then-fail' | 'ok'>();
 const calls = new Map<Step, number>();
+/** What the next call of a step does after it committed, before its answer reaches the saga (once). */
+const beforeAnswer = new Map<Step, () => Promise<void>>();
 
 const injected = (step: string) =>
   ApplicationFailure.create({
@@ -33,7 +37,10 @@ function wrap<T extends object>(activities: T): T {
       calls.set(name, n);
       const mode = faults.get(name)?.(n) ?? 'ok';
       if (mode === 'fail') throw injected(name);
+      const hold = beforeAnswer.get(name);
+      beforeAnswer.delete(name);
       const result = await fn(...args);
+      await hold?.();
       if (mode === 'commit-then-crash') throw new Error(`${name} committed, then the worker lost the result`);
       if (mode === 'commit-then-fail') throw injected(name); // committed, and the saga hears of a failure
       return result;
@@ -54,6 +61,7 @@ afterAll(async () => {
 beforeEach(() => {
   faults.clear();
   calls.clear();
+  beforeAnswer.clear();
 });
 
 async function placeBuy(token: string, clientOrderId: string) {
@@ -183,6 +191,121 @@ describe('a replace of the time in force through the api', () => {
     expect(cancel.status).toBe(200);
     expect(await result(u.accountId, 'tif-replace')).toMatchObject({ status: 'cancelled', lockVersion: 3 });
     keepHistory('replace-time-in-force', handle);
+  });
+});
+
+describe("races a patch decides (each history takes the patch's new path)", () => {
+  type Placed = { order_id: string; status: string };
+  async function place(u: FundedTestUser, order: Record<string, unknown>): Promise<Placed> {
+    const res = await fx.api.call('POST', '/api/v1/orders', {
+      token: u.token,
+      body: { order: { order_type: 'limit', time_in_force: 'GTC', ...order } },
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    return (await res.json()) as Placed;
+  }
+  const replace = (u: FundedTestUser, id: string, order: Record<string, unknown>) =>
+    fx.api.call('POST', `/api/v1/orders/${id}/replace`, { token: u.token, body: { order } });
+  const cancel = (u: FundedTestUser, id: string) =>
+    fx.api.call('DELETE', `/api/v1/orders/${id}`, { token: u.token });
+
+  it("a replace answered after a later trade's fill keeps its version: the next replace goes through", async () => {
+    const buyer = await createFundedUser(fx.api, '10000.00');
+    const seller = await createFundedUser(fx.api, '0.00', { MSFT: 4n });
+    const buy = await place(buyer, {
+      symbol: 'MSFT',
+      direction: 'buy',
+      quantity: 10,
+      price: 420,
+      client_order_id: 'replace-then-fill',
+    });
+    beforeAnswer.set('replaceOrder', async () => {
+      // The order trades at its new price, and the relay tells the saga before the replace's answer comes.
+      await place(seller, { symbol: 'MSFT', direction: 'sell', quantity: 4, price: 421 });
+      await eventually(async () =>
+        expect(await fx.saga(buyer.accountId, 'replace-then-fill')).toMatchObject({ filledQuantity: '4' }),
+      );
+    });
+    const replaced = await replace(buyer, buy.order_id, { client_version: 0, price: 421 });
+    expect(replaced.status, await replaced.clone().text()).toBe(200);
+    expect(await replaced.json()).toMatchObject({ lock_version: 1, filled_quantity: 4, price: 421 });
+    const next = await replace(buyer, buy.order_id, { client_version: 1, quantity: 8 });
+    expect(next.status, await next.clone().text()).toBe(200);
+    expect(await next.json()).toMatchObject({ lock_version: 2, quantity: 8, filled_quantity: 4 });
+    expect((await cancel(buyer, buy.order_id)).status).toBe(200);
+    const handle = fx.handle(buyer.accountId, 'replace-then-fill');
+    expect(await handle.result()).toMatchObject({ status: 'cancelled', filledQuantity: '4', lockVersion: 3 });
+    expect(await patchesTaken(handle)).toContain('version-apart-from-fills');
+    expect(await fx.balance(buyer.accountId)).toEqual({ available: 1_000_000n - 168_400n, reserved: 0n });
+    keepHistory('replace-then-fill', handle);
+  });
+
+  it("a submit answered after the order's close does not reopen it", async () => {
+    const u = await createFundedUser(fx.api, '10000.00', { TSLA: 4n });
+    beforeAnswer.set('submitOrder', async () => {
+      // Before the answer reaches the saga, the account's own sell cancels the resting buy (self-trade
+      // prevention, the oldest order) and the relay says so.
+      const sell = await place(u, {
+        symbol: 'TSLA',
+        direction: 'sell',
+        quantity: 4,
+        price: 250,
+        self_trade_prevention: 'cancel_oldest',
+      });
+      expect(sell.status).toBe('working');
+      await eventually(async () =>
+        expect(await fx.saga(u.accountId, 'closed-before-answer')).toMatchObject({ status: 'cancelled' }),
+      );
+    });
+    const buy = await place(u, {
+      symbol: 'TSLA',
+      direction: 'buy',
+      quantity: 10,
+      price: 250,
+      client_order_id: 'closed-before-answer',
+    });
+    expect(buy.status).toBe('cancelled');
+    const handle = fx.handle(u.accountId, 'closed-before-answer');
+    expect(await handle.result()).toMatchObject({ status: 'cancelled', reservedAmount: '0', phase: 'done' });
+    expect(await patchesTaken(handle)).toContain('closed-stays-closed');
+    expect((await fx.api.call('DELETE', '/api/v1/orders', { token: u.token })).status).toBe(200);
+    expect(await fx.balance(u.accountId)).toEqual({ available: 1_000_000n, reserved: 0n });
+    expect(await fx.balance(u.accountId, 'TSLA')).toEqual({ available: 4n, reserved: 0n });
+    keepHistory('closed-before-answer', handle);
+  });
+
+  it('two cancels waiting behind a replace run after it, one after the other', async () => {
+    const u = await createFundedUser(fx.api, '10000.00');
+    const o = await place(u, {
+      symbol: 'AMZN',
+      direction: 'buy',
+      quantity: 10,
+      price: 185,
+      client_order_id: 'modify-queue',
+    });
+    const handle = fx.handle(u.accountId, 'modify-queue');
+    const acceptedCancels = async () =>
+      ((await handle.fetchHistory()).events ?? []).filter(
+        (e) =>
+          e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'cancelOrder',
+      ).length;
+    let entered!: () => void;
+    const replacing = new Promise<void>((resolve) => (entered = resolve));
+    // The replace holds its answer until both cancels wait in the saga behind it.
+    beforeAnswer.set('replaceOrder', async () => {
+      entered();
+      await eventually(async () => expect(await acceptedCancels()).toBe(2));
+    });
+    const replaced = replace(u, o.order_id, { client_version: 0, quantity: 9 });
+    await replacing;
+    const cancels = await Promise.all([cancel(u, o.order_id), cancel(u, o.order_id)]);
+    expect((await replaced).status).toBe(200);
+    // The first cancel closes the order; the second finds it closed, without asking the shard.
+    expect(cancels.map((r) => r.status).sort()).toEqual([200, 409]);
+    expect(await handle.result()).toMatchObject({ status: 'cancelled', lockVersion: 2 });
+    expect(calls.get('cancelOrder')).toBe(1);
+    expect(await patchesTaken(handle)).toContain('one-modify-at-a-time');
+    keepHistory('modify-queue', handle);
   });
 });
 

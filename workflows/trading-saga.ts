@@ -99,9 +99,10 @@ const EXPIRY_RETRY_MS = 5000;
 
 /**
  * Changes to what the saga decides, each behind its patch (`patched()`): a saga whose history was
- * recorded before one keeps deciding as it did, so that it replays (workflows/replay.test.ts).
+ * recorded before one keeps deciding as it did, so that it replays (workflows/replay.test.ts). A new
+ * patch adds a history that takes its new path to workflows/histories/ and keeps the ones before it.
  */
-const PATCHES = {
+export const PATCHES = {
   /** A closed order stays closed: a fill or a step's snapshot that comes after the close keeps its status. */
   closedStaysClosed: 'closed-stays-closed',
   /** A snapshot behind the fills still brings its version, quantity and price (fill signals carry none). */

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listKillSwitches } from '../../db/queries/controls.js';
 import { listOpenOrders } from '../../db/queries/orders.js';
 import { setUserRole } from '../../db/queries/users.js';
-import { keepHistory } from '../../test/histories.js';
+import { keepHistory, patchesTaken } from '../../test/histories.js';
 import { expectProblem } from '../../test/http.js';
 import { eventually, startTradingFixture, type TradingFixture } from '../../test/trading.js';
 import {
@@ -32,9 +32,21 @@ import { connectFeed, serveWithFeed, type ServedFeed } from '../ws/testing.js';
 
 let fx: TradingFixture;
 let operator: { token: string; email: string };
+/** What the shard's next cancel step waits for (set by a test). */
+let beforeCancel: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  fx = await startTradingFixture('admin');
+  fx = await startTradingFixture('admin', {
+    wrapMatchingActivities: (steps) => ({
+      ...steps,
+      async cancelOrder(args) {
+        const hold = beforeCancel;
+        beforeCancel = undefined;
+        await hold?.();
+        return steps.cancelOrder(args);
+      },
+    }),
+  });
   // The operator comes from the command itself, as an operations desk would make one.
   const email = uniqueEmail('ops');
   const { stdout } = await promisify(execFile)(
@@ -408,6 +420,35 @@ describe('audit and the control workflow', () => {
     }
     expect(accepted).toEqual(new Set(['control']));
     expect((await handle.query(controlsQuery)).actions).toBe(all.length);
+  });
+
+  it('actions that wait behind a running one run one at a time, after it', async () => {
+    const u = await createFundedUser(fx.api, '10000.00');
+    const resting = await placed(u, { symbol: 'AMZN', direction: 'buy', quantity: 1, price: '185.00' });
+    const handle = fx.temporal.workflow.getHandle(marketControlsWorkflowId(fx.config.TASK_QUEUE_PREFIX));
+    const accepted = async () =>
+      ((await handle.fetchHistory()).events ?? []).filter(
+        (e) => e.workflowExecutionUpdateAcceptedEventAttributes,
+      ).length;
+    const before = await accepted();
+    // The freeze's cancel of the resting order holds the shard until both other actions wait behind it.
+    let entered!: () => void;
+    const cancelling = new Promise<void>((resolve) => (entered = resolve));
+    beforeCancel = async () => {
+      entered();
+      await eventually(async () => expect(await accepted()).toBe(before + 3));
+    };
+    const freeze = admin('POST', `/accounts/${u.accountId}/freeze`, { reason: 'one at a time' });
+    await cancelling;
+    const waiting = await Promise.all([
+      admin('POST', `/accounts/${u.accountId}/unfreeze`, { reason: 'one at a time' }),
+      admin('PUT', `/accounts/${u.accountId}/limits`, { reason: 'one at a time', max_open_orders: 5 }),
+    ]);
+    expect(await ok(await freeze)).toMatchObject({ cancelled: [resting.order_id] });
+    for (const res of waiting) await ok(res);
+    expect(await patchesTaken(handle)).toContain('one-control-at-a-time');
+    await placed(u, { symbol: 'AMZN', direction: 'buy', quantity: 1, price: '185.00' });
+    await ok(await fx.api.call('DELETE', '/api/v1/orders', { token: u.token }));
     keepHistory('market-controls', handle); // still running: every action of this file so far
   });
 
