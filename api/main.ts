@@ -29,7 +29,7 @@ const logger = createLogger(config.LOG_LEVEL, { service: 'api', instance: config
 exitWhileStarting((msg) => logger.info(msg));
 installRuntime({ logger, logLevel: config.TEMPORAL_LOG_LEVEL, service: 'api', instance: config.INSTANCE_ID });
 
-await migrateDatabase(config.DATABASE_URL);
+await migrateDatabase(config.DATABASE_URL, logger);
 const database = connectDatabase(config.DATABASE_URL, {
   max: config.DATABASE_POOL_MAX,
   appName: applicationName(config, 'api'),

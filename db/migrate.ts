@@ -1,11 +1,14 @@
 /**
  * The one migrator. Creates the database if it is missing, then applies the committed SQL migrations
- * under an advisory lock so that several processes starting at once apply them exactly once.
+ * under an advisory lock so that several processes starting at once apply them exactly once. The api
+ * and every worker run it at start (a process's code needs its schema); `npm run migrate` and compose's
+ * `migrate` run it before them (docs/runbooks/upgrade.md).
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { drizzle } from 'drizzle-orm/postgres-js';
-import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import postgres from 'postgres';
+import type { Logger } from '../lib/logger.js';
 
 const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
 /** Arbitrary constant: "brokerx migrate". */
@@ -53,29 +56,54 @@ export async function dropDatabasesNamed(url: string, namePrefix: string): Promi
   }
 }
 
-export async function migrateDatabase(url: string): Promise<{ applied: number }> {
+/**
+ * Apply the migrations not applied yet, each in a transaction of its own: drizzle's `migrate()` applies
+ * them all in one, so the locks one takes (an index build's on its table) would be held until the last
+ * one commits. The bookkeeping is drizzle's (`drizzle.__drizzle_migrations`: the file's hash, its
+ * journal `when`), so either reads the other's. `logger` hears what it waits for and applies. `before`:
+ * only the migrations numbered below it (a test's database of an earlier release).
+ */
+export async function migrateDatabase(
+  url: string,
+  logger?: Logger,
+  before = Infinity,
+): Promise<{ applied: number }> {
   await ensureDatabase(url);
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   // The lock's session: a client of its own rather than `sql.reserve()`, whose handle makes postgres.js
   // 3.4 throw an uncaught error (the process exits) once that connection has been closed under it.
   const lock = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await lock`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
-    const before = await countApplied(sql);
-    await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS });
-    const after = await countApplied(sql);
-    return { applied: after - before };
+    const [free] = await lock<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${MIGRATION_LOCK_KEY}) AS ok`;
+    if (!free?.ok) {
+      logger?.info('waiting for another process migrating the database');
+      await lock`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    }
+    await sql`CREATE SCHEMA IF NOT EXISTS drizzle`;
+    await sql`CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations
+      (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`;
+    const [last] = await sql<{ at: string | null }[]>`
+      SELECT max(created_at)::text AS at FROM drizzle.__drizzle_migrations`;
+    const journal = JSON.parse(readFileSync(`${MIGRATIONS}/meta/_journal.json`, 'utf8')) as {
+      entries: { idx: number; tag: string }[];
+    };
+    const files = readMigrationFiles({ migrationsFolder: MIGRATIONS }); // in the journal's order
+    let applied = 0;
+    for (const [i, { idx, tag }] of journal.entries.entries()) {
+      const migration = files[i]!;
+      if (idx >= before) break;
+      if (last?.at != null && Number(last.at) >= migration.folderMillis) continue;
+      logger?.info('applying migration', { migration: tag });
+      await sql.begin(async (tx) => {
+        for (const statement of migration.sql) await tx.unsafe(statement);
+        await tx`INSERT INTO drizzle.__drizzle_migrations (hash, created_at)
+          VALUES (${migration.hash}, ${migration.folderMillis})`;
+      });
+      applied++;
+    }
+    return { applied };
   } finally {
     await lock`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => undefined);
     await Promise.all([lock.end({ timeout: 5 }), sql.end({ timeout: 5 })]);
   }
-}
-
-async function countApplied(sql: postgres.Sql): Promise<number> {
-  const rows = await sql<{ n: string }[]>`
-    SELECT count(*)::text AS n FROM information_schema.tables
-    WHERE table_schema = 'drizzle' AND table_name = '__drizzle_migrations'`;
-  if (rows[0]?.n === '0') return 0;
-  const [row] = await sql<{ n: string }[]>`SELECT count(*)::text AS n FROM drizzle.__drizzle_migrations`;
-  return Number(row?.n ?? 0);
 }

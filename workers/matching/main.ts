@@ -4,6 +4,7 @@ import { applicationName, loadConfig } from '../../lib/config.js';
 import { enableIoCounts } from '../../lib/io-counts.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectDatabase } from '../../db/client.js';
+import { migrateDatabase } from '../../db/migrate.js';
 import { exitWhileStarting, onShutdown } from '../../lib/shutdown.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createStepMetrics, processRegistry, serveMetrics } from '../worker-metrics.js';
@@ -13,7 +14,7 @@ import { startMatchingShards, type MatchingShard } from './worker.js';
 const config = loadConfig(process.env);
 if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-matching', instance: config.INSTANCE_ID });
-// A signal while it starts (Temporal not answering yet) ends the boot: exit 0 (lib/shutdown.ts).
+// A signal while it starts (migrating, Temporal not answering yet) ends the boot: exit 0 (lib/shutdown.ts).
 exitWhileStarting((msg) => logger.info(msg));
 installRuntime({
   logger,
@@ -35,6 +36,7 @@ const metricsServer = await serveMetrics(registry, config.METRICS_PORT, '0.0.0.0
 });
 logger.info('metrics listening', { address: metricsServer.address() });
 
+await migrateDatabase(config.DATABASE_URL, logger); // this code's schema first (docs/runbooks/upgrade.md)
 const database = connectDatabase(config.DATABASE_URL, {
   max: config.DATABASE_POOL_MAX,
   appName: applicationName(config, 'matching'),

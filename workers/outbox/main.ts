@@ -6,13 +6,14 @@ import { createLogger } from '../../lib/logger.js';
 import { exitWhileStarting, onShutdown } from '../../lib/shutdown.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { connectDatabase } from '../../db/client.js';
+import { migrateDatabase } from '../../db/migrate.js';
 import { processRegistry, serveMetrics } from '../worker-metrics.js';
 import { createOutboxWorker } from './worker.js';
 
 const config = loadConfig(process.env);
 if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-outbox', instance: config.INSTANCE_ID });
-// A signal while it starts (Temporal not answering yet) ends the boot: exit 0 (lib/shutdown.ts).
+// A signal while it starts (migrating, Temporal not answering yet) ends the boot: exit 0 (lib/shutdown.ts).
 exitWhileStarting((msg) => logger.info(msg));
 installRuntime({
   logger,
@@ -24,6 +25,7 @@ const registry = processRegistry('worker-outbox', config.INSTANCE_ID);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
 
+await migrateDatabase(config.DATABASE_URL, logger); // this code's schema first (docs/runbooks/upgrade.md)
 // The relay writes only done, retry and dead marks (no row leases, ADR 0036): its commits need not wait for the WAL flush (ADR 0031).
 const database = connectDatabase(config.DATABASE_URL, {
   max: 4,

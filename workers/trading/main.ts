@@ -5,6 +5,7 @@ import { enableIoCounts } from '../../lib/io-counts.js';
 import { createLogger } from '../../lib/logger.js';
 import { exitWhileStarting, onShutdown } from '../../lib/shutdown.js';
 import { connectDatabase } from '../../db/client.js';
+import { migrateDatabase } from '../../db/migrate.js';
 import { installRuntime } from '../../lib/temporal-runtime.js';
 import { createSagaMetrics, processRegistry, serveMetrics } from '../worker-metrics.js';
 import { createTradingWorker } from './worker.js';
@@ -12,7 +13,7 @@ import { createTradingWorker } from './worker.js';
 const config = loadConfig(process.env);
 if (config.IO_COUNTS === 'on') enableIoCounts(); // before any client is built
 const logger = createLogger(config.LOG_LEVEL, { service: 'worker-trading', instance: config.INSTANCE_ID });
-// A signal while it starts (Temporal not answering yet, the workflows bundling) ends the boot: exit 0.
+// A signal while it starts (migrating, Temporal not answering, bundling workflows) ends the boot: exit 0.
 exitWhileStarting((msg) => logger.info(msg));
 installRuntime({
   logger,
@@ -27,6 +28,7 @@ const metrics = createSagaMetrics(registry);
 const metricsServer = await serveMetrics(registry, config.METRICS_PORT);
 logger.info('metrics listening', { address: metricsServer.address() });
 
+await migrateDatabase(config.DATABASE_URL, logger); // this code's schema first (docs/runbooks/upgrade.md)
 const database = connectDatabase(config.DATABASE_URL, {
   max: config.DATABASE_POOL_MAX,
   appName: applicationName(config, 'trading'),
