@@ -55,7 +55,7 @@ describe('unreachableDependency', () => {
     ).toBe('postgres');
   });
 
-  it('recognises ioredis giving up on a command', () => {
+  it('recognises ioredis giving up on a command or timing it out', () => {
     expect(
       unreachableDependency(
         Object.assign(new Error('Reached the max retries per request limit'), {
@@ -64,6 +64,8 @@ describe('unreachableDependency', () => {
       ),
     ).toBe('redis');
     expect(unreachableDependency(new Error('Connection is closed.'))).toBe('redis');
+    // No reply within the connection's commandTimeout (lib/redis.ts): a hung or refused Redis.
+    expect(unreachableDependency(new Error('Command timed out'))).toBe('redis');
   });
 
   it('leaves business and programming errors alone', () => {

@@ -2,10 +2,10 @@
  * A dependency that cannot be reached is the service being unavailable, not a bug: Temporal down or
  * restarting (a gRPC status that is not a refusal, below; the native client's transport errors), a
  * Postgres connection terminated or refused (postgres.js connection codes, SQLSTATE class 08,
- * 57P01-57P03, 53300), Redis unreachable (ioredis). `onError` answers these 503 with Retry-After through
- * this one function; the request changed nothing it could not be retried on (orders are keyed by
- * client_order_id, funding by Idempotency-Key). So is a replace or cancel whose matching step found no
- * shard owner within its schedule-to-close (api/routes/orders.ts).
+ * 57P01-57P03, 53300), Redis unreachable or not answering in time (ioredis). `onError` answers these 503
+ * with Retry-After through this one function; the request changed nothing it could not be retried on
+ * (orders are keyed by client_order_id, funding by Idempotency-Key). So is a replace or cancel whose
+ * matching step found no shard owner within its schedule-to-close (api/routes/orders.ts).
  */
 import { ApiError } from './problem.js';
 
@@ -51,7 +51,8 @@ const PG_CONNECTION_CODES = new Set([
   '53300', // too_many_connections
 ]);
 const REDIS_ERRORS = new Set(['MaxRetriesPerRequestError']);
-const REDIS_MESSAGES = /^(Connection is closed\.|Stream isn't writeable)/;
+// "Command timed out": no reply within connectRedis's commandTimeout (Redis hung, refused, restarting).
+const REDIS_MESSAGES = /^(Connection is closed\.|Stream isn't writeable|Command timed out$)/;
 
 interface Shape {
   name?: string;

@@ -2,14 +2,21 @@ import { Redis } from 'ioredis';
 import { countIo, ioCountsEnabled } from './io-counts.js';
 
 /**
- * One ioredis connection with bounded retries; commands fail fast instead of queueing forever, and the
- * connection comes back by itself (ADR 0017 says what each caller does meanwhile).
+ * How long a command waits for its reply, sent or queued while the connection is down: with Redis
+ * refused, restarting or hung (stopped, partitioned: the connection open, nothing answered), each command
+ * fails after this with ioredis' "Command timed out". A command already sent may still run once a hung
+ * Redis resumes. A healthy Redis answers in well under a millisecond.
+ */
+const REDIS_COMMAND_TIMEOUT_MS = 1000;
+
+/**
+ * One ioredis connection whose commands fail within REDIS_COMMAND_TIMEOUT_MS instead of queueing or
+ * waiting forever, and which comes back by itself (ADR 0017 says what each caller does meanwhile).
  */
 export function connectRedis(url: string, name: string): Redis {
   const redis = new Redis(url, {
     connectionName: name,
-    maxRetriesPerRequest: 2,
-    enableOfflineQueue: true,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
   // Every failed command reaches its caller; without a listener ioredis also prints each reconnect

@@ -88,12 +88,17 @@ export function marketRoutes(deps: ApiDeps) {
   const { redis } = deps;
   const app = createRouter();
 
-  /** Read-through cache: a JSON body per key, computed on a miss. Redis down: served from Postgres (ADR 0017). */
+  /**
+   * Read-through cache: a JSON body per key, computed on a miss. Fails open (ADR 0017): with Redis not
+   * connected it is not asked, a read that fails or times out is a miss, and the answer never waits for
+   * the write.
+   */
   async function cached<T>(key: string, compute: () => Promise<T>): Promise<T> {
+    if (redis.status !== 'ready') return compute();
     const hit = await redis.get(key).catch(() => null);
     if (hit) return JSON.parse(hit) as T;
     const value = await compute();
-    await redis.set(key, JSON.stringify(value), 'PX', CACHE_TTL_MS).catch(() => undefined);
+    redis.set(key, JSON.stringify(value), 'PX', CACHE_TTL_MS).catch(() => undefined);
     return value;
   }
 

@@ -287,7 +287,8 @@ export function createOutboxRelay(deps: RelayDeps): Relay {
   /**
    * Queue `rows`' commands on one pipeline (one round trip, sent in order) and run it; each row's result
    * is the error `queue` threw for it (reading its payload), else its commands' first error, or undefined
-   * when all of them succeeded.
+   * when all of them succeeded. A Redis that does not answer fails each command after connectRedis's
+   * command timeout: the batch's rows fail and are retried, and the relay goes on (and can stop).
    */
   async function pipelined<R>(
     rows: R[],
