@@ -9,7 +9,7 @@
 import { randomInt } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { timed } from '../api/dependencies.js';
-import { startPostgresProxy, type PostgresProxy } from '../test/faults.js';
+import { startTcpProxy, type TcpProxy } from '../test/faults.js';
 import { acquireLease } from '../workers/lease.js';
 import { connectDatabase } from './client.js';
 
@@ -19,10 +19,10 @@ const REFUSED = 7;
 const BACK_WITHIN_MS = 5000;
 
 /** Each test's own proxy: a client of an earlier test still connecting takes none of its refusals. */
-let proxy: PostgresProxy;
+let proxy: TcpProxy;
 
 beforeEach(async () => {
-  proxy = await startPostgresProxy(inject('env').DATABASE_URL!);
+  proxy = await startTcpProxy(inject('env').DATABASE_URL!);
 });
 
 afterEach(async () => {

@@ -2,8 +2,8 @@
  * Fault injection for integration tests. Each helper breaks only what the test owns: a private
  * Temporal dev server on its own file and ports, a private `redis-server`, the Postgres connections
  * whose application_name starts with the test's own DATABASE_APPLICATION_PREFIX, and the connections
- * through a proxy of its own in front of Postgres. Never the run's shared Temporal, the machine's
- * Redis, or anybody else's connections.
+ * through a proxy of its own in front of Postgres or Redis. Never the run's shared Temporal, the
+ * machine's Redis, or anybody else's connections.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
@@ -125,20 +125,26 @@ export async function startPrivateRedis(bin = 'redis-server'): Promise<PrivateRe
   };
 }
 
-export interface PostgresProxy {
-  /** The database URL through the proxy. */
+export interface TcpProxy {
+  /** The service's URL through the proxy. */
   url: string;
   /**
-   * Postgres goes away: every connection through the proxy is cut, and the next `connects` are refused
-   * (reset at once, as a stopped server's port answers). Resolves once they were; then it forwards again.
+   * The service goes away: every connection through the proxy is cut, and the next `connects` are
+   * refused (reset at once, as a stopped server's port answers), all of them until `resume` when none is
+   * given. Resolves once they were; then it forwards again.
    */
-  outage(connects: number): Promise<void>;
+  outage(connects?: number): Promise<void>;
+  /** The outage ends now: connects are forwarded again. */
+  resume(): void;
   close(): Promise<void>;
 }
 
-/** A TCP proxy of the test's own in front of the run's Postgres, whose outages count connects, not time. */
-export async function startPostgresProxy(databaseUrl: string): Promise<PostgresProxy> {
-  const target = new URL(databaseUrl);
+/**
+ * A TCP proxy of the test's own in front of the run's Postgres or Redis (`serviceUrl`, whose host and
+ * port it takes), whose outages count connects, not time.
+ */
+export async function startTcpProxy(serviceUrl: string): Promise<TcpProxy> {
+  const target = new URL(serviceUrl);
   const open = new Set<Socket>();
   let refusing = 0;
   let refusedAll = () => {};
@@ -148,7 +154,10 @@ export async function startPostgresProxy(databaseUrl: string): Promise<PostgresP
       if (--refusing === 0) refusedAll();
       return;
     }
-    const upstream = connect(Number(target.port || 5432), target.hostname);
+    const upstream = connect(
+      Number(target.port || (target.protocol === 'redis:' ? 6379 : 5432)),
+      target.hostname,
+    );
     for (const [socket, other] of [
       [client, upstream],
       [upstream, client],
@@ -163,14 +172,18 @@ export async function startPostgresProxy(databaseUrl: string): Promise<PostgresP
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = new URL(databaseUrl);
+  const url = new URL(serviceUrl);
   url.host = `127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
     url: url.toString(),
-    outage(connects) {
+    outage(connects = Infinity) {
       refusing = connects;
       for (const socket of open) socket.destroy();
       return new Promise((resolve) => (refusedAll = resolve));
+    },
+    resume() {
+      refusing = 0;
+      refusedAll();
     },
     async close() {
       for (const socket of open) socket.destroy();

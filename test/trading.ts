@@ -20,6 +20,9 @@ import { connectRedis } from '../lib/redis.js';
 import { orderWorkflowId, stateQuery, type SagaState } from '../temporal/contracts.js';
 import type { TradingSagaWorkflow } from '../temporal/trading-saga.js';
 import { createOutboxRelay } from '../workers/outbox/relay.js';
+import { serveWithFeed, type ServedFeed } from '../api/ws/testing.js';
+import type { FeedOptions } from '../api/ws/server.js';
+import { startTcpProxy } from './faults.js';
 import { createTestApi, testConfig, type TestApi } from './helpers.js';
 import { isolatedEnv } from './isolated.js';
 import { startTestStack, type TestStack, type TestStackOptions } from './stack.js';
@@ -197,6 +200,44 @@ export async function publishAgainAsTakeover(fx: TradingFixture): Promise<number
     mailer.close();
     await redis.quit();
   }
+}
+
+/** A feed and cable of the test's own whose Redis connections go through a proxy of its own. */
+export interface FeedBehindProxy extends ServedFeed {
+  /**
+   * Lose events to the feed's Redis subscriber: `commit` runs with the relay stopped (it returns once its
+   * events are in the outbox), then the relay publishes them while every connection through the proxy
+   * is cut; then the proxy forwards again and the subscriber connects again.
+   */
+  publishWhileCut(commit: () => Promise<void>): Promise<void>;
+}
+
+export async function serveBehindProxy(
+  fx: TradingFixture,
+  options: Partial<FeedOptions> = {},
+): Promise<FeedBehindProxy> {
+  const proxy = await startTcpProxy(fx.config.REDIS_URL);
+  const redis = connectRedis(proxy.url, 'test-feed-proxied');
+  const served = await serveWithFeed(fx.api.app, { ...fx.api.deps, redis }, options);
+  return {
+    ...served,
+    async publishWhileCut(commit) {
+      await fx.stack.relay.stop();
+      try {
+        await commit();
+        void proxy.outage();
+        expect(await fx.stack.relay.processBatch()).toBeGreaterThan(0);
+      } finally {
+        proxy.resume();
+        await fx.stack.relay.start();
+      }
+    },
+    async close() {
+      await served.close();
+      redis.disconnect();
+      await proxy.close();
+    },
+  };
 }
 
 export { eventually } from './eventually.js';

@@ -7,12 +7,14 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import { createConsumer, adapters, type Consumer, type Subscription } from '@rails/actioncable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
   eventually,
   publishAgainAsTakeover,
+  serveBehindProxy,
   startTradingFixture,
   type TradingFixture,
 } from '../../test/trading.js';
@@ -205,6 +207,47 @@ describe('/cable and a relay that publishes again', () => {
       ['partially_filled', 4],
       ['filled', 6],
     ]);
+  });
+});
+
+describe('/cable and a Redis subscriber that was away', () => {
+  it('catches up on what was published meanwhile: the fill from Postgres (OrdersChannel), the book read again (MarketChannel)', async () => {
+    const own = await serveBehindProxy(fx);
+    try {
+      const seller = await createFundedUser(fx.api, '0.00', { GOOG: 10n });
+      const buyer = await createFundedUser(fx.api, '10000.00');
+      const sell = await place(seller, { symbol: 'GOOG', direction: 'sell', quantity: 10, price: '170.00' });
+      const c = await connectCable(`${own.cableUrl}?token=${seller.token}`);
+      const orders = JSON.stringify({ channel: 'OrdersChannel' });
+      const market = JSON.stringify({ channel: 'MarketChannel', symbols: ['GOOG'] });
+      for (const identifier of [orders, market]) {
+        c.ws.send(JSON.stringify({ command: 'subscribe', identifier }));
+        await c.next((m) => m.identifier === identifier && m.type === 'confirm_subscription');
+      }
+      const book = (asks: unknown) => (m: Msg) =>
+        m.identifier === market && isDeepStrictEqual((m.message as Msg | undefined)?.asks, asks);
+      await c.next(book([[170, 10]]));
+      // The seller's fill, published while the cable's subscriber connection is cut.
+      await own.publishWhileCut(async () => {
+        await place(buyer, { symbol: 'GOOG', direction: 'buy', quantity: 4, price: '170.00' });
+        await eventually(async () => {
+          const [row] = await fx.database.sql<{ fills: number; books: number }[]>`
+            SELECT count(*) FILTER (WHERE account_id = ${seller.accountId}::uuid
+                                      AND (payload->>'fill_qty')::numeric > 0)::int AS fills,
+                   count(*) FILTER (WHERE event_type = 'market.update' AND payload->>'symbol' = 'GOOG')::int
+                     AS books
+              FROM outbox WHERE status = 'pending'`;
+          expect(row?.fills).toBe(1);
+          expect(row?.books).toBeGreaterThan(0);
+        });
+      });
+      const trade = await c.next((m) => m.identifier === orders && m.message !== undefined);
+      expect(trade.message).toMatchObject({ type: 'trade', order_id: sell.order_id, quantity: 4 });
+      await c.next(book([[170, 6]]));
+      c.ws.close();
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -11,6 +11,9 @@
  * - `MarketChannel` with `symbols` (and the seed's `mode`, ignored): `orderbook` and `quote` per
  *   symbol, a snapshot from Postgres at subscription, then every book change.
  *
+ * After the Redis subscriber connection came back (what was published meanwhile is lost), every channel
+ * reads Postgres again: OrdersChannel the events committed meanwhile, MarketChannel the books.
+ *
  * Authentication is the seed's: the access token in the connection URL (`?token=<jwt>` or
  * `?token=Bearer <jwt>`), or an `Authorization: Bearer` header for non-browser clients. ActionCable
  * clients have no other way (browsers cannot set headers on a WebSocket and the protocol has no auth
@@ -36,10 +39,17 @@ import type { VerifiedAccessToken } from '../auth/tokens.js';
 import type { ApiDeps } from '../types.js';
 import { AccountStream } from './account-stream.js';
 import { feedAuthenticator, isUnauthorized, originAllowed, parseOrigins, type Authenticate } from './auth.js';
-import { toAccountEvent, toMarketUpdate, type AccountEvent, type MarketUpdate } from './frames.js';
+import {
+  depthKey,
+  quoteKey,
+  toAccountEvent,
+  toMarketUpdate,
+  type AccountEvent,
+  type MarketUpdate,
+} from './frames.js';
 import { postgresHistory, type FeedHistory } from './history.js';
 import { createRedisHub, type FeedHub } from './hub.js';
-import { newerBook } from './market.js';
+import { newerBook, readBooks } from './market.js';
 import { CloseCode } from './protocol.js';
 import { MessageRate } from './rate.js';
 import { listenForRevocations, REVOCATION_RETRY, type RevocationRetry } from './revocations.js';
@@ -137,12 +147,14 @@ type Message = Record<string, unknown>;
 type Stop = () => void;
 
 /**
- * A subscribed channel: its live streams, and what it sends once confirmed (MarketChannel's books,
- * OrdersChannel's events since it subscribed).
+ * A subscribed channel: its live streams, what it sends once confirmed (MarketChannel's books,
+ * OrdersChannel's events since it subscribed), and how it catches up after the Redis subscriber
+ * connection came back (what was published meanwhile is lost).
  */
 interface Channel {
   stop: Stop;
   snapshot?: () => Promise<void>;
+  resync: () => void;
 }
 
 /**
@@ -279,6 +291,11 @@ export function createCableServer(deps: CableDeps): CableServer {
       );
     }
 
+    /** The Redis subscriber connection came back: every channel catches up. */
+    resync(): void {
+      for (const pending of this.subs.values()) void pending.then((channel) => channel?.resync());
+    }
+
     /** Disconnects the socket (as the re-check would) when `event` ends its session; true if it did. */
     revokedBy(event: RevocationEvent): boolean {
       if (this.closed || !revokes(event, this.principal.userId, this.principal.sessionId)) return false;
@@ -381,13 +398,14 @@ export function createCableServer(deps: CableDeps): CableServer {
             release();
           },
           snapshot: async () => void (await stream.start(since)),
+          resync: () => stream.resync('redis_reconnect'),
         };
       }
       if (params?.channel === 'MarketChannel') {
         const symbols = symbolsOf(params.symbols, options.maxSymbols);
         if (!symbols) return undefined;
         for (const s of symbols) if (!(await history.isListed(s))) return undefined;
-        /** The newest live update sent per symbol. */
+        /** The newest book sent per symbol: a live update, or one read from Postgres. */
         const latest = new Map<string, MarketUpdate>();
         const subscribed = await Promise.allSettled(
           symbols.map((s) =>
@@ -406,26 +424,26 @@ export function createCableServer(deps: CableDeps): CableServer {
           stop(); // the symbols that did subscribe must not outlive the rejected subscription
           throw failed.reason;
         }
-        return { stop, snapshot: () => this.marketSnapshots(symbols, latest, transmit) };
+        /** Books from Postgres, sent where they differ from the last one sent (readBooks, as on /ws). */
+        const books = (list: string[]) =>
+          readBooks(
+            list,
+            (s) => latest.get(s),
+            { history, now: deps.now, logger },
+            (s, book) => {
+              const sent = latest.get(s);
+              latest.set(s, book);
+              if (sent && quoteKey(sent) === quoteKey(book) && depthKey(sent) === depthKey(book)) return;
+              for (const msg of marketMessages(book)) transmit(msg);
+            },
+          );
+        return {
+          stop,
+          snapshot: () => books(symbols.filter((s) => !latest.has(s))), // no live update came first
+          resync: () => void books(symbols),
+        };
       }
       return undefined;
-    }
-
-    /** The books from Postgres, except where a live update came first: that one is newer, as on /ws. */
-    private async marketSnapshots(
-      symbols: string[],
-      latest: ReadonlyMap<string, MarketUpdate>,
-      transmit: (m: Message) => void,
-    ): Promise<void> {
-      for (const s of symbols) {
-        if (latest.has(s)) continue;
-        try {
-          const book = await history.bookSnapshot(s, deps.now());
-          if (!latest.has(s)) for (const msg of marketMessages(book)) transmit(msg);
-        } catch (err) {
-          logger.warn('cable snapshot failed', { symbol: s, err });
-        }
-      }
     }
 
     cleanup(): void {
@@ -481,6 +499,10 @@ export function createCableServer(deps: CableDeps): CableServer {
       })
     : undefined;
 
+  const stopResync = hub.onResync(() => {
+    for (const c of connections) c.resync();
+  });
+
   async function drain(): Promise<void> {
     draining = true;
     const open = [...connections];
@@ -502,6 +524,7 @@ export function createCableServer(deps: CableDeps): CableServer {
     async close() {
       await drain();
       clearInterval(pings);
+      stopResync();
       stopRevocations?.();
       wss.close();
       await hub.close();

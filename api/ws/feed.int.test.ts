@@ -3,6 +3,7 @@
  * database per file): upgrade security, own executions only, market channels, resume without gap or
  * duplicate, lost and duplicated pub/sub messages, abuse limits, heartbeats, token expiry, drain.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { marketChannel } from '../../lib/redis-keys.js';
 import {
   eventually,
   publishAgainAsTakeover,
+  serveBehindProxy,
   startTradingFixture,
   type TradingFixture,
 } from '../../test/trading.js';
@@ -327,6 +329,35 @@ describe('the Redis subscriber', () => {
     const expected = await outboxSeqs(buyer.accountId, start);
     expect(expected.length).toBeGreaterThanOrEqual(2);
     await eventually(async () => expect(seqsOf(accountFrames(c))).toEqual(expected.map((e) => e.seq)));
+  });
+
+  it('after it was away, the books are read again: a change published meanwhile reaches old and new subscribers', async () => {
+    const own = await serveBehindProxy(fx, FEED_OPTIONS);
+    try {
+      const old = await open({ token: other.token }, own.url);
+      old.send({ op: 'subscribe', channel: 'quotes', symbol: 'AMZN' });
+      await old.waitFor((f) => f.type === 'quote' && f.snapshot === true);
+      // A live update: the feed keeps it as the symbol's last book (new subscribers' snapshot).
+      await place(seller, 'sell', 'AMZN', 1, '190.00');
+      await old.waitFor((f) => f.type === 'quote' && isDeepStrictEqual(f.ask, { price: 190, quantity: 1 }));
+      // A new best bid, published while the feed's subscriber connection is cut.
+      await own.publishWhileCut(async () => {
+        await place(buyer, 'buy', 'AMZN', 1, '183.00');
+        await eventually(async () => {
+          const [row] = await fx.database.sql<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM outbox WHERE event_type = 'market.update' AND status = 'pending'
+               AND payload->>'symbol' = 'AMZN' AND payload->'quote'->'bid'->>'price' = '18300'`;
+          expect(row?.n).toBe(1);
+        });
+      });
+      const bid = { price: 183, quantity: 1 };
+      await old.waitFor((f) => f.type === 'quote' && isDeepStrictEqual(f.bid, bid));
+      const late = await open({ token: buyer.token }, own.url);
+      late.send({ op: 'subscribe', channel: 'quotes', symbol: 'AMZN' });
+      expect(await late.waitFor((f) => f.type === 'quote')).toMatchObject({ snapshot: true, bid });
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -53,7 +53,7 @@ export function createRedisHub(redis: Redis, logger: Logger, name = 'feed'): Fee
       return;
     }
     // ioredis resubscribes every channel on reconnect; whatever was published while down is lost.
-    logger.warn('feed subscriber reconnected: resyncing account streams');
+    logger.warn('feed subscriber reconnected: resyncing', { name });
     for (const l of resyncListeners) l();
   });
 

@@ -26,6 +26,31 @@ import { sharedFrame, type SharedFrame } from './wire.js';
 export const newerBook = (m: MarketUpdate, last: MarketUpdate | undefined): boolean =>
   !last || m.tsMs >= last.tsMs;
 
+/**
+ * Read the books of `symbols` from Postgres, one after the other, and hand each to `apply`, unless a
+ * live update arrived during its read (`last` changed: that one is at least as new). A book read has the
+ * read's time, not the shard's: it takes `last`'s place in the order of live updates (`newerBook`), so an
+ * update committed after the read still replaces it. A failed read is logged and skipped.
+ */
+export async function readBooks(
+  symbols: readonly string[],
+  last: (symbol: string) => MarketUpdate | undefined,
+  deps: { history: FeedHistory; now: () => Date; logger: Logger },
+  apply: (symbol: string, book: MarketUpdate) => void,
+): Promise<void> {
+  for (const symbol of symbols) {
+    const seen = last(symbol);
+    let book: MarketUpdate;
+    try {
+      book = await deps.history.bookSnapshot(symbol, deps.now());
+    } catch (err) {
+      deps.logger.warn('feed: book read failed', { symbol, err });
+      continue;
+    }
+    if (last(symbol) === seen) apply(symbol, { ...book, tsMs: seen?.tsMs ?? 0 });
+  }
+}
+
 /** What a market channel needs from a socket. */
 export interface MarketSubscriber {
   /** Send a shared frame; false when the socket is gone or was just dropped as a slow consumer. */
@@ -93,6 +118,23 @@ export class MarketFeed {
     }
   }
 
+  /**
+   * The subscriber connection came back: the updates published meanwhile are lost. Each symbol's book is
+   * read again and becomes `last`; its quote and depth go to the subscribers where they changed.
+   */
+  resync(): Promise<void> {
+    const { history, now, logger } = this;
+    return readBooks(
+      [...this.topics.keys()],
+      (s) => this.topics.get(s)?.last,
+      { history, now, logger },
+      (s, book) => {
+        const topic = this.topics.get(s);
+        if (topic) this.apply(topic, book);
+      },
+    );
+  }
+
   /** False when it was not subscribed. */
   unsubscribe(sub: MarketSubscriber, channel: MarketChannel, symbol: string): boolean {
     const topic = this.topics.get(symbol);
@@ -144,7 +186,14 @@ export class MarketFeed {
       this.logger.warn('feed: malformed market update', { symbol: topic.symbol });
       return;
     }
-    if (!newerBook(m, topic.last)) return;
+    if (newerBook(m, topic.last)) this.apply(topic, m, m.tsMs);
+  }
+
+  /**
+   * `m` becomes the topic's book: its new trades, and its quote and depth where they changed, go out.
+   * `eventMs` is the live update's time, for the delivery latency (none for a book read from Postgres).
+   */
+  private apply(topic: Topic, m: MarketUpdate, eventMs?: number): void {
     const baseline = topic.tradeSeq;
     // Trades new to this process: above the last seen book seq; on the first update, those of this step.
     const fresh = m.trades
@@ -158,23 +207,23 @@ export class MarketFeed {
     if (qk !== topic.quoteKey) {
       topic.quoteKey = qk;
       if (topic.subs.quotes.size > 0)
-        this.fanout(topic.subs.quotes, sharedFrame(encode(quoteFrame(m))), 'quote', m.tsMs);
+        this.fanout(topic.subs.quotes, sharedFrame(encode(quoteFrame(m))), 'quote', eventMs);
     }
     const dk = depthKey(m);
     if (dk !== topic.depthKey) {
       topic.depthKey = dk;
       if (topic.subs.depth.size > 0)
-        this.fanout(topic.subs.depth, sharedFrame(encode(depthFrame(m))), 'depth', m.tsMs);
+        this.fanout(topic.subs.depth, sharedFrame(encode(depthFrame(m))), 'depth', eventMs);
     }
     if (topic.subs.trades.size > 0)
       for (const t of fresh)
-        this.fanout(topic.subs.trades, sharedFrame(encode(tradeFrame(m, t))), 'trade', m.tsMs);
+        this.fanout(topic.subs.trades, sharedFrame(encode(tradeFrame(m, t))), 'trade', eventMs);
   }
 
-  private fanout(subs: Set<MarketSubscriber>, frame: SharedFrame, type: FrameType, eventMs: number): void {
+  private fanout(subs: Set<MarketSubscriber>, frame: SharedFrame, type: FrameType, eventMs?: number): void {
     let n = 0;
     for (const s of subs) if (s.sendShared(frame)) n++;
     this.telemetry.frames(type, n);
-    this.telemetry.delivered(eventMs, n);
+    if (eventMs !== undefined) this.telemetry.delivered(eventMs, n);
   }
 }

@@ -325,6 +325,7 @@ export function createFeedServer(deps: FeedServerDeps): FeedServer {
 
   const stopResync = hub.onResync(() => {
     for (const c of connections) c.accountStream?.resync('redis_reconnect');
+    void market.resync();
   });
 
   async function drain(): Promise<void> {
