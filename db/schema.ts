@@ -188,6 +188,23 @@ export const refreshTokens = pgTable(
   ],
 );
 
+/**
+ * The login sources a user trusts (ADR 0008): a source is trusted for 90 days from the last completed
+ * login (password and second factor) or unlock link from it. In Postgres, so a Redis restart forgets none.
+ */
+export const trustedSources = pgTable(
+  'trusted_sources',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The client address as the login limits see it, pseudonymised (keyId in api/auth/crypto.ts). */
+    source: text('source').notNull(),
+    trustedAt: ts('trusted_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.source] })],
+);
+
 /** Signing keys for access JWTs; public halves are served at /.well-known/jwks.json. */
 export const signingKeys = pgTable('signing_keys', {
   kid: text('kid').primaryKey(),

@@ -3,8 +3,8 @@
  * minutes), verify_mfa needs it, and an authenticator reset may only be requested while one is open (the
  * password was just proven). The age is checked against the injected clock too, so tests move time. A
  * challenge holds a fingerprint of the password hash it checked: once the password is reset or changed,
- * the challenge is void, even one opened by a login that read the old hash before the reset closed the
- * user's challenges.
+ * the challenge is void, even one opened by a login that read the old hash before the reset (which
+ * closes no challenge: it needs no Redis for that).
  */
 import type { Redis } from 'ioredis';
 import { tokenHash } from './crypto.js';

@@ -42,7 +42,7 @@ export function authServices(deps: ApiDeps): AuthServices {
       keys,
       limiter: new RateLimiter(redis, config.REDIS_PREFIX, config.AUTH_ADDRESS_LIMIT_MULTIPLIER),
       sessions,
-      stepUp: new StepUp(redis, config.REDIS_PREFIX, config.REAUTH_TTL_SECONDS, now),
+      stepUp: new StepUp(redis, db, config.REDIS_PREFIX, config.REAUTH_TTL_SECONDS, now),
       challenges: new LoginChallenges(redis, config.REDIS_PREFIX, now),
       mfaResets: new MfaResets({ db, config, now, sessions, notify: noticeSender(mailer, logger) }),
     };

@@ -2,7 +2,10 @@
  * Sessions: an access JWT plus a rotating opaque refresh token. All refresh tokens descending from one MFA
  * login form a family (the session id, `sid` in the access token). Presenting a rotated refresh token
  * again revokes the family; so does logout. A revoked family is also written to Redis for the access-token
- * lifetime, so the access tokens already issued in it stop working at once, not at their expiry.
+ * lifetime, so the access tokens already issued in it stop working at once, not at their expiry. That
+ * write comes after Postgres committed the revocation and is best effort: should Redis fail it, the
+ * session check below refuses the session within SESSION_CHECK_CACHE_MS all the same, and the change that
+ * revoked it (a password reset, say) still answers, mails and finishes (ADR 0017).
  *
  * Every accepted access token is also checked against Postgres (the user is active, the session not
  * revoked, the user's current role). The answer "live, with this role" is kept in Redis for
@@ -18,7 +21,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Db } from '../../db/client.js';
+import type { Db, DbOrTx } from '../../db/client.js';
 import { USER_ROLES } from '../../db/schema.js';
 import {
   clientAccountOf,
@@ -140,12 +143,14 @@ export class Sessions {
    * the user is still active and its password still the one the login checked (`password`, its
    * passwordFingerprint); else undefined. The user row is read FOR SHARE in the transaction that inserts
    * the refresh token, so a reset or change of the password, or a suspension, either committed first (no
-   * session) or waits for this one, which it then ends with the user's other sessions.
+   * session) or waits for this one, which it then ends with the user's other sessions. `alsoInTx`: the
+   * login's other writes, in that transaction, so they commit with the session or not at all.
    */
   async issue(
     principal: Principal,
     source: SessionSource,
     password: string,
+    alsoInTx?: (tx: DbOrTx) => Promise<void>,
   ): Promise<TokenResponse | undefined> {
     const now = this.deps.now();
     const familyId = randomUUID();
@@ -162,6 +167,7 @@ export class Sessions {
         createdAt: now,
         ...source,
       });
+      await alsoInTx?.(tx);
       return true;
     });
     return issued ? this.tokens(principal, familyId, refreshToken, expiresAt) : undefined;
@@ -179,12 +185,12 @@ export class Sessions {
       source,
     });
     if (outcome.kind === 'idle') {
-      await this.markRevoked(outcome.familyId);
+      await this.markRevoked([outcome.familyId]);
       await this.publish({ session_ids: [outcome.familyId], reason: 'idle_timeout' });
       throw unauthorized('The session timed out after inactivity: log in again');
     }
     if (outcome.kind === 'reused') {
-      await this.markRevoked(outcome.familyId);
+      await this.markRevoked([outcome.familyId]);
       await this.publish({ session_ids: [outcome.familyId], reason: 'refresh_token_reuse' });
       this.deps.logger.warn('refresh token reuse: session revoked', {
         user_id: outcome.userId,
@@ -243,7 +249,7 @@ export class Sessions {
 
   async revoke(familyId: string, reason = 'revoked'): Promise<void> {
     await revokeRefreshFamily(this.deps.db, familyId, this.deps.now());
-    await this.markRevoked(familyId);
+    await this.markRevoked([familyId]);
     await this.publish({ session_ids: [familyId], reason });
   }
 
@@ -253,7 +259,7 @@ export class Sessions {
    */
   async revokeUser(userId: string, reason: string, keep?: string): Promise<void> {
     const ended = await revokeUserSessions(this.deps.db, userId, this.deps.now(), keep);
-    for (const familyId of ended) await this.markRevoked(familyId);
+    await this.markRevoked(ended);
     await this.publish({ user_id: keep ? undefined : userId, session_ids: ended, reason });
   }
 
@@ -271,9 +277,18 @@ export class Sessions {
     }
   }
 
-  private async markRevoked(familyId: string): Promise<void> {
+  /**
+   * Mark sessions Postgres revoked as revoked in Redis too, all at once. Best effort, like the event: a
+   * session left without its mark is refused by the session check once its kept answer is over.
+   */
+  private async markRevoked(familyIds: string[]): Promise<void> {
     const ttl = this.deps.config.ACCESS_TOKEN_TTL_SECONDS + 60;
-    await this.deps.redis.set(this.revokedKey(familyId), '1', 'EX', ttl);
+    const marks = await Promise.allSettled(
+      familyIds.map((familyId) => this.deps.redis.set(this.revokedKey(familyId), '1', 'EX', ttl)),
+    );
+    const failed = marks.find((mark) => mark.status === 'rejected');
+    if (failed)
+      this.deps.logger.error('session revocation not marked', { err: failed.reason, session_ids: familyIds });
   }
 
   /** Verify an access token and check its session is not revoked; 401 ApiError otherwise. */

@@ -1,5 +1,5 @@
 /**
- * Step-up authentication and trusted login sources, both in Redis:
+ * Step-up authentication (Redis) and trusted login sources (Postgres):
  *
  * - `POST /api/v1/auth/reauthenticate` (password and second factor again: the app's code or a recovery
  *   code, or a code mailed for this session) marks the caller's session as recently re-authenticated for
@@ -8,15 +8,15 @@
  * - A source (client address) becomes trusted for an account after a completed login (password and second
  *   factor) or after the owner opened a mailed unlock link on it, for TRUSTED_SOURCE_TTL_SECONDS from
  *   the last of those (the injected clock). Trusted sources are exempt from the per-account login limit, so
- *   strangers failing on an account never lock its owner out (ADR 0008). An account's sources are a sorted
- *   set scored by that time (ms); each new trust drops the lapsed ones. The key was a plain set once
- *   (`auth:trusted-sources:`, every source kept as long as any login came): it has a new name so those
- *   old keys are never written to (no WRONGTYPE) and expire by themselves. Until they have (90 days after
- *   the change), a source in an account's old set still counts as trusted, so the change does not send
- *   every owner a new-login mail; delete `legacySourcesKey` then.
+ *   strangers failing on an account never lock its owner out (ADR 0008). They are rows of
+ *   `trusted_sources` (migration 0025), so a Redis restart forgets none: before, a sorted set in Redis,
+ *   emptied by every restart, made the owner's usual address a new one (a new-login mail, and the
+ *   per-account limit strangers can exhaust). Each check or renewal is one indexed statement.
  */
 import { randomInt } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { DbOrTx } from '../../db/client.js';
+import { isTrustedSource, trustSource } from '../../db/queries/users.js';
 import { ApiError } from '../problem.js';
 import { keyId, randomToken, tokenHash } from './crypto.js';
 
@@ -26,6 +26,7 @@ export const UNLOCK_TTL_SECONDS = 3600;
 export class StepUp {
   constructor(
     private readonly redis: Redis,
+    private readonly db: DbOrTx,
     private readonly prefix: string,
     /** How long a re-authentication counts as recent (REAUTH_TTL_SECONDS). */
     readonly reauthTtlSeconds: number,
@@ -33,10 +34,6 @@ export class StepUp {
   ) {}
 
   private reauthKey = (sessionId: string) => `${this.prefix}auth:reauth:${sessionId}`;
-  private sourcesKey = (email: string) =>
-    `${this.prefix}auth:trusted-source-times:${keyId(email.toLowerCase())}`;
-  private legacySourcesKey = (email: string) =>
-    `${this.prefix}auth:trusted-sources:${keyId(email.toLowerCase())}`;
   private unlockKey = (hash: string) => `${this.prefix}auth:unlock:${hash}`;
   private unlockMailedKey = (email: string) =>
     `${this.prefix}auth:unlock-mailed:${keyId(email.toLowerCase())}`;
@@ -77,31 +74,23 @@ export class StepUp {
     );
   }
 
-  /** At `now` (ms), sources last trusted at or before the time returned have lapsed. */
-  private lapsedBefore = (now: number) => now - TRUSTED_SOURCE_TTL_SECONDS * 1000;
+  /** `address` as a trusted source, now, and the time at or before which its trust has lapsed. */
+  private sourceNow(address: string | undefined) {
+    const now = this.now();
+    const since = new Date(now.getTime() - TRUSTED_SOURCE_TTL_SECONDS * 1000);
+    return { source: keyId(address ?? 'unknown'), now, since };
+  }
 
-  /** Trust `address` for the account from now on; true when it was not trusted (a new or lapsed source). */
-  async trust(email: string, address: string | undefined): Promise<boolean> {
-    const key = this.sourcesKey(email);
-    const now = this.now().getTime();
-    const source = keyId(address ?? 'unknown');
-    const results = await this.redis
-      .multi()
-      .zremrangebyscore(key, '-inf', this.lapsedBefore(now))
-      .zadd(key, now, source)
-      .expire(key, TRUSTED_SOURCE_TTL_SECONDS)
-      .sismember(this.legacySourcesKey(email), source)
-      .exec();
-    return results?.[1]?.[1] === 1 && results?.[3]?.[1] !== 1;
+  /**
+   * Trust `address` for the account from now on; true when it was not trusted (a new or lapsed source).
+   * `db`: the transaction of the login that trusts it, which then commits with its session or not at all.
+   */
+  async trust(email: string, address: string | undefined, db = this.db): Promise<boolean> {
+    return trustSource(db, { email, ...this.sourceNow(address) });
   }
 
   async isTrusted(email: string, address: string | undefined): Promise<boolean> {
-    const source = keyId(address ?? 'unknown');
-    const [since, legacy] = await Promise.all([
-      this.redis.zscore(this.sourcesKey(email), source),
-      this.redis.sismember(this.legacySourcesKey(email), source),
-    ]);
-    return legacy === 1 || (since !== null && Number(since) > this.lapsedBefore(this.now().getTime()));
+    return isTrustedSource(this.db, { email, ...this.sourceNow(address) });
   }
 
   /** A new unlock token for `email`, or undefined when one was mailed within the last window. */

@@ -428,19 +428,24 @@ export function authRoutes(deps: ApiDeps) {
       if (!account) throw new ApiError('forbidden', 'This user has no account');
       const firstLogin = !(await hasHadSession(db, user.id));
       // A reset or change of the password since this login checked it (racing its challenge), or a
-      // suspension since this request read the user active: no session.
+      // suspension since this request read the user active: no session. The source is trusted in the
+      // session's transaction, and answers "new" once (a source the account never completed a login
+      // from, nor unlocked, or whose trust lapsed).
+      let newSource = false;
       const tokens = await sessions.issue(
         { userId: user.id, accountId: account.id, email: user.email, role: user.role },
         requestSource(c, config.TRUSTED_PROXY_HOPS),
         challenge.password,
+        async (tx) => {
+          newSource = await stepUp.trust(user.email, ip, tx);
+        },
       );
       if (!tokens) throw invalidCode();
       // The owner still has the app (or its recovery codes): a pending mailed reset is not needed.
       if (recoveryCode !== undefined) await mfaResets.cancelOpen(user, 'recovery_code');
       else if (challenge.method === 'totp') await mfaResets.cancelOpen(user, 'app_login');
-      // A login from a source the account never completed a login from (nor unlocked) tells the owner,
-      // except the very first login after registration. The set add answers "new" once per source.
-      if ((await stepUp.trust(user.email, ip)) && !firstLogin)
+      // A login from a new source tells the owner, except the very first login after registration.
+      if (newSource && !firstLogin)
         notify(
           newLoginMail(user.email, {
             at: deps.now(),

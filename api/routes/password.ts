@@ -4,8 +4,10 @@
  * PASSWORD_RESET_TTL_SECONDS, ends every session of the user and mails the owner; a change needs the
  * current password, ends the user's other sessions, spends the user's reset links and mails the owner,
  * unless the password changed since it was checked (a reset meanwhile: 409, and the reset stands).
- * Either ends a login in progress (its password step used the old password) and cancels a pending
- * authenticator reset, which the old password had asked for. ADR 0008 has the lifecycle.
+ * Either ends a login in progress (its challenge holds the old password's fingerprint: challenges.ts)
+ * and cancels a pending authenticator reset, which the old password had asked for. Once the new password
+ * is committed, the rest is done even if Redis fails meanwhile: the sessions' revocation marks are best
+ * effort (sessions.ts), the mail and the cancellation need no Redis. ADR 0008 has the lifecycle.
  */
 import { z } from '@hono/zod-openapi';
 import {
@@ -47,7 +49,7 @@ const ok = z.object({ success: z.literal(true), message: z.string() }).openapi('
 export function passwordRoutes(deps: ApiDeps) {
   const { config, mailer, logger } = deps;
   const db = deps.database.db;
-  const { limiter, sessions, mfaResets, challenges } = authServices(deps);
+  const { limiter, sessions, mfaResets } = authServices(deps);
   const app = createRouter();
   const address = (c: Parameters<typeof clientAddress>[0]) => clientAddress(c, config.TRUSTED_PROXY_HOPS);
   const notify = noticeSender(mailer, logger);
@@ -158,7 +160,6 @@ export function passwordRoutes(deps: ApiDeps) {
       });
       if (!userId) throw invalidLink();
       await sessions.revokeUser(userId, 'password_reset');
-      await challenges.close(userId);
       const user = await findUserById(db, userId);
       if (user) {
         notify(passwordChangedMail(user.email, 'reset'));
@@ -228,7 +229,6 @@ export function passwordRoutes(deps: ApiDeps) {
           'The password was changed meanwhile; nothing was changed by this request',
         );
       await sessions.revokeUser(user.id, 'password_change', c.get('sessionId'));
-      await challenges.close(user.id);
       notify(passwordChangedMail(user.email, 'changed'));
       await mfaResets.cancelOpen(user, 'password_change');
       return c.json({ success: true as const, message: 'Password changed; other sessions were ended' }, 200);

@@ -28,6 +28,7 @@ import {
   recoveryCodes,
   refreshTokens,
   signingKeys,
+  trustedSources,
   users,
   verificationTokens,
   type Registration,
@@ -333,6 +334,85 @@ export async function hasHadSession(db: DbOrTx, userId: string): Promise<boolean
     .where(eq(refreshTokens.userId, userId))
     .limit(1);
   return rows.length > 0;
+}
+
+/** The id of the user of `email`, as a subquery (the unique index on lower(email)). */
+const userOfEmail = (email: string) =>
+  sql`(SELECT ${users.id} FROM ${users} WHERE lower(${users.email}) = ${email.toLowerCase()})`;
+
+/** A source the user of `email` trusted after `since` (one lookup by primary key), if any. */
+export async function isTrustedSource(
+  db: DbOrTx,
+  p: { email: string; source: string; since: Date },
+): Promise<boolean> {
+  const rows = await db
+    .select({ source: trustedSources.source })
+    .from(trustedSources)
+    .where(
+      and(
+        eq(trustedSources.userId, userOfEmail(p.email)),
+        eq(trustedSources.source, p.source),
+        gt(trustedSources.trustedAt, p.since),
+      ),
+    );
+  return rows.length > 0;
+}
+
+/**
+ * The user of `email` trusts `source` from `now`. True when it did not (new, or last trusted at or before
+ * `since`): then the user's other sources lapsed by `since` are deleted, so the rows do not grow with
+ * every address ever used. A source still trusted costs one statement. Of logins racing from a source not
+ * trusted, one inserts or renews its row and answers true; the others find it renewed and answer false.
+ */
+export async function trustSource(
+  db: DbOrTx,
+  p: { email: string; source: string; now: Date; since: Date },
+): Promise<boolean> {
+  const user = userOfEmail(p.email);
+  const renewed = await db
+    .update(trustedSources)
+    .set({ trustedAt: p.now })
+    .where(
+      and(
+        eq(trustedSources.userId, user),
+        eq(trustedSources.source, p.source),
+        gt(trustedSources.trustedAt, p.since),
+      ),
+    )
+    .returning({ source: trustedSources.source });
+  if (renewed.length > 0) return false;
+  const lapsed = db.$with('lapsed').as(
+    db
+      .delete(trustedSources)
+      .where(
+        and(
+          eq(trustedSources.userId, user),
+          ne(trustedSources.source, p.source),
+          lte(trustedSources.trustedAt, p.since),
+        ),
+      )
+      .returning({ source: trustedSources.source }),
+  );
+  const trusted = await db
+    .with(lapsed)
+    .insert(trustedSources)
+    .select(
+      db
+        .select({
+          userId: users.id,
+          source: sql`${p.source}`.as('source'),
+          trustedAt: sql`${sql.param(p.now, trustedSources.trustedAt)}`.as('trusted_at'),
+        })
+        .from(users)
+        .where(sql`lower(${users.email}) = ${p.email.toLowerCase()}`),
+    )
+    .onConflictDoUpdate({
+      target: [trustedSources.userId, trustedSources.source],
+      set: { trustedAt: p.now },
+      setWhere: lte(trustedSources.trustedAt, p.since),
+    })
+    .returning({ source: trustedSources.source });
+  return trusted.length > 0;
 }
 
 /**
