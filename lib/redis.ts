@@ -5,7 +5,8 @@ import { countIo, ioCountsEnabled } from './io-counts.js';
  * How long a command waits for its reply, sent or queued while the connection is down: with Redis
  * refused, restarting or hung (stopped, partitioned: the connection open, nothing answered), each command
  * fails after this with ioredis' "Command timed out". A command already sent may still run once a hung
- * Redis resumes. A healthy Redis answers in well under a millisecond.
+ * Redis resumes; one that failed before it was sent never runs. A healthy Redis answers in well under a
+ * millisecond.
  */
 const REDIS_COMMAND_TIMEOUT_MS = 1000;
 
@@ -22,15 +23,20 @@ export function connectRedis(url: string, name: string): Redis {
   // Every failed command reaches its caller; without a listener ioredis also prints each reconnect
   // attempt's error ("Unhandled error event") to stderr, several a second for the whole outage.
   redis.on('error', () => undefined);
-  if (ioCountsEnabled()) {
-    // IO_COUNTS=on only: count the commands this connection sends, publishes apart.
-    const send = redis.sendCommand.bind(redis);
-    redis.sendCommand = (command, stream) => {
+  const counted = ioCountsEnabled();
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    // A command the timeout already failed (its caller answered 503) is not sent: ioredis keeps it in
+    // its offline queue, or among those a dropped connection left unanswered, and sends those on
+    // reconnect: a rate-limit hit would count, a token be consumed, after the request had failed.
+    if (command.isSettled) return command.promise;
+    if (counted) {
+      // IO_COUNTS=on only: count the commands this connection sends, publishes apart.
       countIo('redis_commands');
       if (command.name === 'publish') countIo('redis_publishes');
-      return send(command, stream);
-    };
-  }
+    }
+    return send(command, stream);
+  };
   return redis;
 }
 

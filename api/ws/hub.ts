@@ -21,11 +21,13 @@ export interface FeedHub {
 }
 
 export function createRedisHub(redis: Redis, logger: Logger, name = 'feed'): FeedHub {
-  const sub = redis.duplicate({ connectionName: name });
+  // Channels are subscribed again by the ready handler below, not by ioredis: its own resubscribe is a
+  // SUBSCRIBE nobody awaits, and one the command timeout fails (a Redis that hangs as it comes back) is
+  // an unhandled rejection, which ends the process.
+  const sub = redis.duplicate({ connectionName: name, autoResubscribe: false });
   const listeners = new Map<string, Set<HubListener>>();
   const subscribing = new Map<string, Promise<unknown>>();
   const resyncListeners = new Set<() => void>();
-  let readyOnce = false;
   let closed = false;
 
   sub.on('message', (channel: string, message: string) => {
@@ -47,14 +49,28 @@ export function createRedisHub(redis: Redis, logger: Logger, name = 'feed'): Fee
     }
   });
   sub.on('error', (err: Error) => logger.warn('feed subscriber error', { err: err.message }));
+  let connections = 0;
   sub.on('ready', () => {
-    if (!readyOnce) {
-      readyOnce = true;
-      return;
-    }
-    // ioredis resubscribes every channel on reconnect; whatever was published while down is lost.
-    logger.warn('feed subscriber reconnected: resyncing', { name });
-    for (const l of resyncListeners) l();
+    if (++connections === 1) return;
+    const connection = connections;
+    const channels = [...listeners.keys()];
+    // Whatever was published while down is lost: once subscribed again, the resync listeners re-read it.
+    logger.warn('feed subscriber reconnected: resubscribing and resyncing', {
+      name,
+      channels: channels.length,
+    });
+    (channels.length ? sub.subscribe(...channels) : Promise.resolve()).then(
+      () => {
+        if (connection !== connections || closed) return;
+        for (const l of resyncListeners) l();
+      },
+      (err: unknown) => {
+        if (connection !== connections || closed) return;
+        // A new connection (ready again) retries the subscribe, then resyncs.
+        logger.warn('feed resubscribe failed: reconnecting', { name, err });
+        sub.disconnect(true);
+      },
+    );
   });
 
   function release(channel: string, set: Set<HubListener>, listener: HubListener): void {

@@ -94,7 +94,7 @@ export class MarketFeed {
 
   /**
    * Add a subscriber; quotes and depth start with a snapshot (the last update, else the book from
-   * Postgres). Throws when Redis or Postgres fail; the subscriber is then not added.
+   * Postgres, which then becomes the last). Throws when Redis or Postgres fail; the subscriber is then not added.
    */
   async subscribe(sub: MarketSubscriber, channel: MarketChannel, symbol: string): Promise<void> {
     const topic = this.topicFor(symbol);
@@ -105,6 +105,13 @@ export class MarketFeed {
       if (!snapshot && channel !== 'trades') {
         const fromBook = await this.history.bookSnapshot(symbol, this.now());
         snapshot = topic.last ?? fromBook; // a live update that arrived meanwhile is newer
+        if (!topic.last) {
+          // The book sent is the topic's until a live update (any: tsMs 0) replaces it, so that a
+          // resync sends only what changed since.
+          topic.last = { ...fromBook, tsMs: 0 };
+          topic.quoteKey = quoteKey(fromBook);
+          topic.depthKey = depthKey(fromBook);
+        }
       }
       if (sub.closing) return;
       if (snapshot && channel === 'quotes')
