@@ -201,7 +201,8 @@ describe("compose's command lines, run locally", () => {
           SHUTDOWN_TIMEOUT_MS: '500',
         }),
       );
-      await line(relay, /outbox relay running/);
+      // Active (it holds the lease and relays): a SIGTERM before that would race the activation.
+      await line(relay, /relay active/);
       // Connected (its connection is named after the process, workers/outbox/worker.ts), then Redis hangs:
       // its QUIT (and any publish) is never answered.
       await eventually(async () =>
