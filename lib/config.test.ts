@@ -20,15 +20,15 @@ describe('loadConfig: session durations (ADR 0008)', () => {
 describe("loadConfig: the sagas' matching start-to-close and schedule-to-close", () => {
   it('defaults to 10 s and refuses less than 1 s or more than the 2-minute schedule-to-close', () => {
     expect(loadConfig({}).MATCHING_START_TO_CLOSE_MS).toBe(10_000);
-    expect(loadConfig({ MATCHING_START_TO_CLOSE_MS: '3000' }).MATCHING_START_TO_CLOSE_MS).toBe(3000);
+    expect(loadConfig({ MATCHING_START_TO_CLOSE_MS: '4500' }).MATCHING_START_TO_CLOSE_MS).toBe(4500);
     for (const bad of ['500', '120001', '2.5s'])
       expect(() => loadConfig({ MATCHING_START_TO_CLOSE_MS: bad })).toThrow(ConfigError);
   });
 
   it('schedule-to-close defaults to 2 minutes, at least 1 s and not below the start-to-close', () => {
     expect(loadConfig({}).MATCHING_SCHEDULE_TO_CLOSE_MS).toBe(120_000);
-    const short = { MATCHING_START_TO_CLOSE_MS: '1000', MATCHING_SCHEDULE_TO_CLOSE_MS: '3000' };
-    expect(loadConfig(short).MATCHING_SCHEDULE_TO_CLOSE_MS).toBe(3000);
+    const short = { MATCHING_START_TO_CLOSE_MS: '1000', MATCHING_SCHEDULE_TO_CLOSE_MS: '4500' };
+    expect(loadConfig(short).MATCHING_SCHEDULE_TO_CLOSE_MS).toBe(4500);
     for (const bad of ['500', '2.5s', '9999'])
       expect(() => loadConfig({ MATCHING_SCHEDULE_TO_CLOSE_MS: bad })).toThrow(ConfigError);
   });
